@@ -1,0 +1,33 @@
+// swift-tools-version:6.0
+// Chorus: an offline-first people-data sync engine. No package dependencies, by design:
+// Foundation, Dispatch, Glibc, XCTest and the system SQLite only.
+import PackageDescription
+
+let package = Package(
+    name: "Chorus",
+    products: [
+        .executable(name: "chorus", targets: ["chorus"]),
+    ],
+    dependencies: [],
+    targets: [
+        // System SQLite (libsqlite3-dev).
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+        // Thin SQLite wrapper: connections, cached statements, transactions, migrations.
+        .target(name: "SQLiteKit", dependencies: ["CSQLite"]),
+        // Pure vocabulary and merge rules: no I/O.
+        .target(name: "ChorusCore"),
+        // The replica: operation log, merge state and materialised tables in SQLite.
+        .target(name: "ChorusReplica", dependencies: ["ChorusCore", "SQLiteKit"]),
+        // Command-line commands; `chorus` is only its entry point.
+        .target(name: "ChorusCLI", dependencies: ["ChorusCore", "ChorusReplica", "SQLiteKit"]),
+        .executableTarget(name: "chorus", dependencies: ["ChorusCLI"]),
+        // Test helpers shared by every test target: clocks, seeded randomness, the simulator.
+        .target(name: "ChorusTesting", dependencies: ["ChorusCore", "ChorusReplica", "SQLiteKit"]),
+
+        .testTarget(name: "ChorusCoreTests", dependencies: ["ChorusCore", "ChorusTesting"]),
+        .testTarget(name: "SQLiteKitTests", dependencies: ["SQLiteKit"]),
+        .testTarget(name: "ChorusReplicaTests", dependencies: ["ChorusReplica", "ChorusCore", "ChorusTesting", "SQLiteKit"]),
+        .testTarget(name: "SimulationTests", dependencies: ["ChorusReplica", "ChorusCore", "ChorusTesting"]),
+        .testTarget(name: "ChorusCLITests", dependencies: ["ChorusCore", "ChorusTesting"]),
+    ]
+)

@@ -1,0 +1,236 @@
+/// A strict JSON parser (RFC 8259) with bounded depth and size.
+///
+/// Strict means: no trailing commas, no comments, no duplicate object keys, no lone surrogates, no
+/// invalid UTF-8, no NaN or infinities, nothing after the value but whitespace. Errors carry the byte
+/// offset so an operator can find the fault.
+public struct JSONParser {
+    /// Deepest nesting of arrays and objects accepted.
+    public var depthMax: Int
+    /// Largest input accepted, in bytes.
+    public var bytesMax: Int
+
+    public init(depthMax: Int = Limits.default.jsonDepthMax, bytesMax: Int = Limits.default.jsonDocumentBytesMax) {
+        self.depthMax = depthMax
+        self.bytesMax = bytesMax
+    }
+
+    /// Parses one JSON document.
+    public func parse(_ text: String) throws(JSONParseError) -> JSONValue {
+        try parse(Array(text.utf8))
+    }
+
+    public func parse(_ bytes: [UInt8]) throws(JSONParseError) -> JSONValue {
+        guard bytes.count <= bytesMax else {
+            throw JSONParseError(offset: 0, reason: "document is \(bytes.count) bytes, over the limit of \(bytesMax)")
+        }
+        return try bytes.withUnsafeBufferPointer { buffer throws(JSONParseError) in
+            var reader = Reader(bytes: buffer, depthMax: depthMax)
+            reader.skipWhitespace()
+            let value = try reader.parseValue(depth: 0)
+            reader.skipWhitespace()
+            guard reader.position == buffer.count else {
+                throw JSONParseError(offset: reader.position, reason: "unexpected text after the JSON value")
+            }
+            return value
+        }
+    }
+
+    struct Reader {
+        let bytes: UnsafeBufferPointer<UInt8>
+        let depthMax: Int
+        var position = 0
+
+        init(bytes: UnsafeBufferPointer<UInt8>, depthMax: Int) {
+            self.bytes = bytes
+            self.depthMax = depthMax
+        }
+
+        func fail(_ reason: String) -> JSONParseError { JSONParseError(offset: position, reason: reason) }
+
+        var current: UInt8? { position < bytes.count ? bytes[position] : nil }
+
+        mutating func skipWhitespace() {
+            while let byte = current, byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 { position += 1 }
+        }
+
+        mutating func expect(_ literal: String, _ value: JSONValue) throws(JSONParseError) -> JSONValue {
+            for byte in literal.utf8 {
+                guard current == byte else { throw fail("invalid literal, expected \(literal)") }
+                position += 1
+            }
+            return value
+        }
+
+        mutating func parseValue(depth: Int) throws(JSONParseError) -> JSONValue {
+            guard let byte = current else { throw fail("unexpected end of input, expected a value") }
+            switch byte {
+            case UInt8(ascii: "{"): return try parseObject(depth: depth + 1)
+            case UInt8(ascii: "["): return try parseArray(depth: depth + 1)
+            case UInt8(ascii: "\""): return .string(try parseString())
+            case UInt8(ascii: "t"): return try expect("true", .bool(true))
+            case UInt8(ascii: "f"): return try expect("false", .bool(false))
+            case UInt8(ascii: "n"): return try expect("null", .null)
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try parseNumber()
+            default: throw fail("unexpected character '\(Character(Unicode.Scalar(byte)))', expected a value")
+            }
+        }
+
+        mutating func parseObject(depth: Int) throws(JSONParseError) -> JSONValue {
+            guard depth <= depthMax else { throw fail("nesting deeper than \(depthMax) levels") }
+            position += 1
+            var members: [String: JSONValue] = [:]
+            skipWhitespace()
+            if current == UInt8(ascii: "}") { position += 1; return .object(members) }
+            while true {
+                skipWhitespace()
+                guard current == UInt8(ascii: "\"") else { throw fail("expected a string key") }
+                let keyOffset = position
+                let key = try parseString()
+                skipWhitespace()
+                guard current == UInt8(ascii: ":") else { throw fail("expected ':' after an object key") }
+                position += 1
+                skipWhitespace()
+                let value = try parseValue(depth: depth)
+                guard members.updateValue(value, forKey: key) == nil else {
+                    throw JSONParseError(offset: keyOffset, reason: "duplicate object key \"\(key)\"")
+                }
+                skipWhitespace()
+                switch current {
+                case UInt8(ascii: ","): position += 1
+                case UInt8(ascii: "}"): position += 1; return .object(members)
+                default: throw fail("expected ',' or '}' in an object")
+                }
+            }
+        }
+
+        mutating func parseArray(depth: Int) throws(JSONParseError) -> JSONValue {
+            guard depth <= depthMax else { throw fail("nesting deeper than \(depthMax) levels") }
+            position += 1
+            var items: [JSONValue] = []
+            skipWhitespace()
+            if current == UInt8(ascii: "]") { position += 1; return .array(items) }
+            while true {
+                skipWhitespace()
+                items.append(try parseValue(depth: depth))
+                skipWhitespace()
+                switch current {
+                case UInt8(ascii: ","): position += 1
+                case UInt8(ascii: "]"): position += 1; return .array(items)
+                default: throw fail("expected ',' or ']' in an array")
+                }
+            }
+        }
+
+        mutating func parseHex4() throws(JSONParseError) -> UInt32 {
+            var value: UInt32 = 0
+            for _ in 0..<4 {
+                guard let byte = current else { throw fail("unexpected end of input in a \\u escape") }
+                let digit: UInt32
+                switch byte {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt32(byte - UInt8(ascii: "0"))
+                case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt32(byte - UInt8(ascii: "a") + 10)
+                case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt32(byte - UInt8(ascii: "A") + 10)
+                default: throw fail("invalid hex digit in a \\u escape")
+                }
+                value = value << 4 | digit
+                position += 1
+            }
+            return value
+        }
+
+        mutating func parseString() throws(JSONParseError) -> String {
+            position += 1 // opening quote
+            var scalars: [UInt8] = []
+            var runStart = position
+            while true {
+                guard let byte = current else { throw fail("unterminated string") }
+                if byte == UInt8(ascii: "\"") {
+                    scalars.append(contentsOf: bytes[runStart..<position])
+                    position += 1
+                    break
+                }
+                if byte < 0x20 { throw fail("control character in a string (must be escaped)") }
+                if byte != UInt8(ascii: "\\") { position += 1; continue }
+                scalars.append(contentsOf: bytes[runStart..<position])
+                position += 1
+                guard let escape = current else { throw fail("unterminated escape") }
+                position += 1
+                switch escape {
+                case UInt8(ascii: "\""): scalars.append(0x22)
+                case UInt8(ascii: "\\"): scalars.append(0x5C)
+                case UInt8(ascii: "/"): scalars.append(0x2F)
+                case UInt8(ascii: "b"): scalars.append(0x08)
+                case UInt8(ascii: "f"): scalars.append(0x0C)
+                case UInt8(ascii: "n"): scalars.append(0x0A)
+                case UInt8(ascii: "r"): scalars.append(0x0D)
+                case UInt8(ascii: "t"): scalars.append(0x09)
+                case UInt8(ascii: "u"):
+                    var code = try parseHex4()
+                    if (0xD800...0xDBFF).contains(code) {
+                        guard current == UInt8(ascii: "\\"), position + 1 < bytes.count, bytes[position + 1] == UInt8(ascii: "u") else {
+                            throw fail("lone high surrogate in a \\u escape")
+                        }
+                        position += 2
+                        let low = try parseHex4()
+                        guard (0xDC00...0xDFFF).contains(low) else { throw fail("invalid low surrogate in a \\u escape") }
+                        code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                    } else if (0xDC00...0xDFFF).contains(code) {
+                        throw fail("lone low surrogate in a \\u escape")
+                    }
+                    guard let scalar = Unicode.Scalar(code) else { throw fail("invalid code point") }
+                    scalars.append(contentsOf: Array(String(Character(scalar)).utf8))
+                default: throw fail("invalid escape character")
+                }
+                runStart = position
+            }
+            guard let string = String(validating: scalars, as: UTF8.self) else {
+                throw fail("string is not valid UTF-8")
+            }
+            return string
+        }
+
+        mutating func parseNumber() throws(JSONParseError) -> JSONValue {
+            let start = position
+            var isInteger = true
+            if current == UInt8(ascii: "-") { position += 1 }
+            guard let first = current, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first) else {
+                throw fail("expected a digit")
+            }
+            if first == UInt8(ascii: "0") {
+                position += 1
+                if let next = current, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(next) {
+                    throw fail("leading zeros are not allowed")
+                }
+            } else {
+                while let d = current, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(d) { position += 1 }
+            }
+            if current == UInt8(ascii: ".") {
+                isInteger = false
+                position += 1
+                guard let d = current, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(d) else { throw fail("expected a digit after '.'") }
+                while let d = current, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(d) { position += 1 }
+            }
+            if current == UInt8(ascii: "e") || current == UInt8(ascii: "E") {
+                isInteger = false
+                position += 1
+                if current == UInt8(ascii: "+") || current == UInt8(ascii: "-") { position += 1 }
+                guard let d = current, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(d) else { throw fail("expected a digit in the exponent") }
+                while let d = current, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(d) { position += 1 }
+            }
+            let text = String(decoding: bytes[start..<position], as: UTF8.self)
+            if isInteger, let integer = Int64(text) { return .integer(integer) }
+            guard let double = Double(text), double.isFinite else {
+                throw JSONParseError(offset: start, reason: "number \(text) is out of range")
+            }
+            return .double(double)
+        }
+    }
+}
+
+/// Why a JSON document was refused, and where.
+public struct JSONParseError: Error, CustomStringConvertible, Equatable, Sendable {
+    /// Byte offset of the fault from the start of the document.
+    public let offset: Int
+    public let reason: String
+    public var description: String { "invalid JSON at byte \(offset): \(reason)" }
+}

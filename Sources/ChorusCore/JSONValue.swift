@@ -1,0 +1,156 @@
+/// A JSON value, as Chorus stores and sends field values.
+///
+/// Numbers keep their kind: text without a fraction or exponent that fits in 64 bits is an
+/// `integer`; anything else is a `double`. Objects are unordered; the canonical encoding sorts keys
+/// by their UTF-8 bytes, so the same value always encodes to the same bytes on every replica.
+public enum JSONValue: Hashable, Sendable {
+    case null
+    case bool(Bool)
+    case integer(Int64)
+    case double(Double)
+    case string(String)
+    case array([JSONValue])
+    case object([String: JSONValue])
+
+    public var stringValue: String? { if case .string(let s) = self { return s }; return nil }
+    public var integerValue: Int64? { if case .integer(let i) = self { return i }; return nil }
+    public var boolValue: Bool? { if case .bool(let b) = self { return b }; return nil }
+    public var arrayValue: [JSONValue]? { if case .array(let a) = self { return a }; return nil }
+    public var objectValue: [String: JSONValue]? { if case .object(let o) = self { return o }; return nil }
+    public var isNull: Bool { self == .null }
+
+    /// A number as a double, whether stored as integer or double.
+    public var numberValue: Double? {
+        switch self {
+        case .integer(let i): return Double(i)
+        case .double(let d): return d
+        default: return nil
+        }
+    }
+
+    public subscript(key: String) -> JSONValue? { objectValue?[key] }
+
+    /// The name of this value's JSON type, for error messages.
+    public var typeName: String {
+        switch self {
+        case .null: return "null"
+        case .bool: return "boolean"
+        case .integer: return "integer"
+        case .double: return "number"
+        case .string: return "string"
+        case .array: return "array"
+        case .object: return "object"
+        }
+    }
+}
+
+extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral,
+    ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral, ExpressibleByNilLiteral, ExpressibleByFloatLiteral {
+    public init(stringLiteral value: String) { self = .string(value) }
+    public init(integerLiteral value: Int64) { self = .integer(value) }
+    public init(booleanLiteral value: Bool) { self = .bool(value) }
+    public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
+    public init(dictionaryLiteral elements: (String, JSONValue)...) {
+        self = .object(Dictionary(elements, uniquingKeysWith: { _, last in last }))
+    }
+    public init(nilLiteral: ()) { self = .null }
+    public init(floatLiteral value: Double) { self = .double(value) }
+}
+
+// MARK: - Encoding
+
+extension JSONValue {
+    /// The canonical encoding: no whitespace, object keys sorted by UTF-8 bytes, strings escaped
+    /// minimally (`"`, `\`, and control characters), doubles in shortest round-trip form.
+    public var canonicalText: String {
+        var output: [UInt8] = []
+        output.reserveCapacity(64)
+        write(to: &output, pretty: false, indent: 0)
+        return String(decoding: output, as: UTF8.self)
+    }
+
+    /// Canonical bytes (UTF-8 of `canonicalText`).
+    public var canonicalBytes: [UInt8] {
+        var output: [UInt8] = []
+        write(to: &output, pretty: false, indent: 0)
+        return output
+    }
+
+    /// An indented rendering for people to read; keys sorted as in the canonical form.
+    public var prettyText: String {
+        var output: [UInt8] = []
+        write(to: &output, pretty: true, indent: 0)
+        return String(decoding: output, as: UTF8.self)
+    }
+
+    /// Writes the value; `pretty` adds newlines and two-space indentation.
+    public func write(to output: inout [UInt8], pretty: Bool, indent: Int) {
+        switch self {
+        case .null: output.append(contentsOf: "null".utf8)
+        case .bool(let b): output.append(contentsOf: (b ? "true" : "false").utf8)
+        case .integer(let i): output.append(contentsOf: String(i).utf8)
+        case .double(let d): output.append(contentsOf: JSONValue.canonicalDouble(d).utf8)
+        case .string(let s): JSONValue.writeString(s, to: &output)
+        case .array(let items):
+            output.append(UInt8(ascii: "["))
+            for (index, item) in items.enumerated() {
+                if index > 0 { output.append(UInt8(ascii: ",")) }
+                if pretty { JSONValue.newline(&output, indent + 1) }
+                item.write(to: &output, pretty: pretty, indent: indent + 1)
+            }
+            if pretty && !items.isEmpty { JSONValue.newline(&output, indent) }
+            output.append(UInt8(ascii: "]"))
+        case .object(let members):
+            output.append(UInt8(ascii: "{"))
+            let keys = members.keys.sorted(by: JSONValue.utf8Less)
+            for (index, key) in keys.enumerated() {
+                if index > 0 { output.append(UInt8(ascii: ",")) }
+                if pretty { JSONValue.newline(&output, indent + 1) }
+                JSONValue.writeString(key, to: &output)
+                output.append(UInt8(ascii: ":"))
+                if pretty { output.append(UInt8(ascii: " ")) }
+                members[key]!.write(to: &output, pretty: pretty, indent: indent + 1)
+            }
+            if pretty && !members.isEmpty { JSONValue.newline(&output, indent) }
+            output.append(UInt8(ascii: "}"))
+        }
+    }
+
+    private static func newline(_ output: inout [UInt8], _ indent: Int) {
+        output.append(UInt8(ascii: "\n"))
+        output.append(contentsOf: repeatElement(UInt8(ascii: " "), count: indent * 2))
+    }
+
+    /// Orders strings by their UTF-8 bytes: the canonical key order, the same in every language.
+    public static func utf8Less(_ a: String, _ b: String) -> Bool {
+        a.utf8.lexicographicallyPrecedes(b.utf8)
+    }
+
+    /// Shortest text that reads back as the same double. Finite values only (the parser refuses others).
+    static func canonicalDouble(_ d: Double) -> String {
+        precondition(d.isFinite, "JSON cannot hold \(d)")
+        if d == 0 { return d.sign == .minus ? "-0.0" : "0.0" }
+        return d.description
+    }
+
+    static func writeString(_ s: String, to output: inout [UInt8]) {
+        output.append(UInt8(ascii: "\""))
+        for byte in s.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+            case UInt8(ascii: "\\"): output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+            case 0x0A: output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+            case 0x0D: output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+            case 0x09: output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+            case 0x08: output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "b")])
+            case 0x0C: output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "f")])
+            case 0x00..<0x20:
+                let hex = Array("0123456789abcdef".utf8)
+                output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
+                                           hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
+            default: output.append(byte)
+            }
+        }
+        output.append(UInt8(ascii: "\""))
+    }
+}

@@ -1,0 +1,60 @@
+/// Every bound Chorus enforces, named once, with its unit and default.
+///
+/// Names put the qualifier last (`valueBytesMax`), so related limits line up. Relations between
+/// limits are checked by `validate()` at start-up and in a test.
+public struct Limits: Sendable, Equatable {
+    /// Length of a collection name, in UTF-8 bytes. Default 64.
+    public var collectionNameBytesMax = 64
+    /// Length of a field name, in UTF-8 bytes. Default 64.
+    public var fieldNameBytesMax = 64
+    /// Length of a record id, in UTF-8 bytes. Default 128.
+    public var recordIDBytesMax = 128
+    /// Length of a map key, in UTF-8 bytes. Default 256.
+    public var mapKeyBytesMax = 256
+    /// Length of a set element, in UTF-8 bytes. Default 256.
+    public var setElementBytesMax = 256
+    /// Canonical JSON size of one field value (register, map entry, log entry), in bytes. Default 64 KiB.
+    public var valueBytesMax = 64 * 1024
+    /// Nesting depth of a JSON value. Default 32.
+    public var jsonDepthMax = 32
+    /// Size of a JSON document Chorus will parse at all (one operation line, one request body), in bytes. Default 4 MiB.
+    public var jsonDocumentBytesMax = 4 * 1024 * 1024
+    /// Operation ids one operation may supersede or observe. Default 10,000.
+    public var supersedesCountMax = 10_000
+    /// Canonical JSON size of one encoded operation, in bytes. Default 1 MiB.
+    public var operationBytesMax = 1024 * 1024
+    /// Operations applied in one SQLite transaction. Default 10,000.
+    public var operationsPerBatchMax = 10_000
+    /// Size of a bundle file, in bytes. Default 1 GiB.
+    public var bundleBytesMax = 1024 * 1024 * 1024
+    /// Absolute value of one counter increment. Default 1,000,000.
+    public var counterIncrementMagnitudeMax: Int64 = 1_000_000
+    /// How far ahead of the local clock an operation's timestamp may be, in milliseconds. Default 5 minutes.
+    public var clockDriftMillisecondsMax: UInt64 = 5 * 60 * 1000
+    /// Length of a replica's human name, in UTF-8 bytes. Default 64.
+    public var replicaNameBytesMax = 64
+    /// Field assignments in one local write command. Default 256.
+    public var fieldsPerWriteMax = 256
+
+    public init() {}
+
+    /// The defaults documented in `Docs/reference/limits.md`.
+    public static let `default` = Limits()
+
+    /// Checks that the limits are consistent with each other. Called at start-up and in tests.
+    public func validate() throws(ChorusError) {
+        func require(_ condition: Bool, _ message: String) throws(ChorusError) {
+            if !condition { throw ChorusError(.invalidConfiguration, message, hint: "fix the limits configuration") }
+        }
+        try require(valueBytesMax > 0 && valueBytesMax <= operationBytesMax / 2,
+                    "valueBytesMax must leave room for the rest of an operation within operationBytesMax")
+        try require(supersedesCountMax * 64 + valueBytesMax <= operationBytesMax,
+                    "an operation with supersedesCountMax ids (about 64 bytes each) and a full value must fit in operationBytesMax")
+        try require(operationBytesMax <= jsonDocumentBytesMax, "operationBytesMax must not exceed jsonDocumentBytesMax")
+        try require(operationBytesMax <= bundleBytesMax, "a bundle must be able to hold at least one operation")
+        try require(operationsPerBatchMax >= 1, "operationsPerBatchMax must be at least 1")
+        try require(jsonDepthMax >= 2, "jsonDepthMax must allow objects inside operations")
+        try require(recordIDBytesMax > 0 && collectionNameBytesMax > 0 && fieldNameBytesMax > 0, "name limits must be positive")
+        try require(counterIncrementMagnitudeMax > 0, "counterIncrementMagnitudeMax must be positive")
+    }
+}

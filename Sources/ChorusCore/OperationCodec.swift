@@ -1,0 +1,249 @@
+/// The JSON encoding of operations, shared by bundles and the sync protocol.
+///
+/// Layout (see `Protocol/sync-v1.md`, "Operation"):
+///
+///     {"id":"<32 hex>:<counter>","wall":1732200000000,"logical":0,
+///      "collection":"people","record":"p-1","field":"title",
+///      "action":"set","value":"Engineer","supersedes":["<32 hex>:3"]}
+///
+/// Decoding is strict: unknown keys, missing keys, wrong types and values over `Limits` are refused.
+/// Encoding is canonical (sorted keys, sorted and deduplicated id lists), so an operation always
+/// encodes to the same bytes.
+public struct OperationCodec: Sendable {
+    public let limits: Limits
+
+    public init(limits: Limits = .default) { self.limits = limits }
+
+    // MARK: Encoding
+
+    public func encode(_ op: Operation) -> JSONValue {
+        var object: [String: JSONValue] = [
+            "id": .string(op.id.description),
+            "wall": .integer(Int64(op.timestamp.wall)),
+            "logical": .integer(Int64(op.timestamp.logical)),
+            "collection": .string(op.collection),
+            "action": .string(op.action.name),
+        ]
+        if case .erase = op.action {} else { object["record"] = .string(op.record) }
+        if let field = op.field { object["field"] = .string(field) }
+        func ids(_ list: [OperationID]) -> JSONValue { .array(Set(list).sorted().map { .string($0.description) }) }
+        switch op.action {
+        case .set(let value, let supersedes):
+            object["value"] = value
+            object["supersedes"] = ids(supersedes)
+        case .add(let element):
+            object["element"] = .string(element)
+        case .remove(let element, let supersedes):
+            object["element"] = .string(element)
+            object["supersedes"] = ids(supersedes)
+        case .mapSet(let key, let value, let supersedes):
+            object["key"] = .string(key)
+            object["value"] = value
+            object["supersedes"] = ids(supersedes)
+        case .mapRemove(let key, let supersedes):
+            object["key"] = .string(key)
+            object["supersedes"] = ids(supersedes)
+        case .increment(let by):
+            object["by"] = .integer(by)
+        case .append(let value):
+            object["value"] = value
+        case .retract(let supersedes), .restore(let supersedes):
+            object["supersedes"] = ids(supersedes)
+        case .delete(let observed):
+            object["observed"] = ids(observed)
+        case .erase(let hash):
+            object["recordHash"] = .string(Hex.encode(hash))
+        }
+        return .object(object)
+    }
+
+    /// The canonical text of an operation: what the log stores and the wire carries.
+    public func canonicalText(_ op: Operation) -> String { encode(op).canonicalText }
+
+    // MARK: Decoding
+
+    /// Parses and validates one operation from its JSON text.
+    public func decode(text: String) throws(ChorusError) -> Operation {
+        let bytes = Array(text.utf8)
+        guard bytes.count <= limits.operationBytesMax else {
+            throw ChorusError(.limitExceeded, "operation is \(bytes.count) bytes, over operationBytesMax (\(limits.operationBytesMax))")
+        }
+        let value: JSONValue
+        do {
+            value = try JSONParser(depthMax: limits.jsonDepthMax + 2, bytesMax: limits.operationBytesMax).parse(bytes)
+        } catch {
+            throw ChorusError(.malformedInput, "operation: \(error)")
+        }
+        return try decode(value)
+    }
+
+    /// Validates and converts a parsed JSON object into an operation.
+    public func decode(_ json: JSONValue) throws(ChorusError) -> Operation {
+        guard case .object(let object) = json else {
+            throw ChorusError(.malformedInput, "an operation must be a JSON object, got \(json.typeName)")
+        }
+        var reader = Reader(object: object)
+        let idText = try reader.string("id")
+        guard let id = OperationID(idText) else {
+            throw ChorusError(.malformedInput, "operation id \"\(idText.prefix(80))\" is not REPLICAHEX:COUNTER")
+        }
+        let context = "operation \(id)"
+        let wall = try reader.integer("wall", context: context)
+        let logical = try reader.integer("logical", context: context)
+        guard wall >= 0, UInt64(wall) <= HybridTimestamp.wallMax, logical >= 0, logical <= Int64(UInt32.max) else {
+            throw ChorusError(.malformedInput, "\(context): timestamp \(wall).\(logical) is out of range")
+        }
+        let collection = try reader.string("collection", context: context)
+        try checkName(collection, max: limits.collectionNameBytesMax, what: "collection name", context: context)
+        let actionName = try reader.string("action", context: context)
+        let isErase = actionName == "erase"
+        let record = isErase ? "" : try reader.string("record", context: context)
+        if !isErase { try checkName(record, max: limits.recordIDBytesMax, what: "record id", context: context) }
+        let isRecordLevel = ["delete", "restore", "erase"].contains(actionName)
+        let field: String? = isRecordLevel ? nil : try reader.string("field", context: context)
+        if let field { try checkName(field, max: limits.fieldNameBytesMax, what: "field name", context: context) }
+
+        let action: Action
+        switch actionName {
+        case "set":
+            action = .set(value: try value(&reader, context), supersedes: try ids(&reader, "supersedes", context))
+        case "add":
+            action = .add(element: try element(&reader, context))
+        case "remove":
+            action = .remove(element: try element(&reader, context), supersedes: try ids(&reader, "supersedes", context))
+        case "mapSet":
+            action = .mapSet(key: try key(&reader, context), value: try value(&reader, context), supersedes: try ids(&reader, "supersedes", context))
+        case "mapRemove":
+            action = .mapRemove(key: try key(&reader, context), supersedes: try ids(&reader, "supersedes", context))
+        case "increment":
+            let by = try reader.integer("by", context: context)
+            guard by != 0, by.magnitude <= limits.counterIncrementMagnitudeMax.magnitude else {
+                throw ChorusError(.limitExceeded, "\(context): increment \(by) must be non-zero and at most \(limits.counterIncrementMagnitudeMax) in magnitude")
+            }
+            action = .increment(by: by)
+        case "append":
+            action = .append(value: try value(&reader, context))
+        case "retract":
+            action = .retract(supersedes: try ids(&reader, "supersedes", context))
+        case "delete":
+            action = .delete(observed: try ids(&reader, "observed", context))
+        case "restore":
+            action = .restore(supersedes: try ids(&reader, "supersedes", context))
+        case "erase":
+            let hex = try reader.string("recordHash", context: context)
+            guard hex.utf8.count == 64, let hash = Hex.decode(hex) else {
+                throw ChorusError(.malformedInput, "\(context): recordHash must be 64 hex digits")
+            }
+            action = .erase(recordHash: hash)
+        default:
+            throw ChorusError(.malformedInput, "\(context): unknown action \"\(actionName.prefix(40))\"",
+                              hint: "the sender may be a newer Chorus; upgrade this replica")
+        }
+        if let unknown = reader.unreadKeys.first {
+            throw ChorusError(.malformedInput, "\(context): unknown key \"\(unknown.prefix(40))\" for action \(actionName)")
+        }
+        return Operation(id: id, timestamp: HybridTimestamp(wall: UInt64(wall), logical: UInt32(logical)),
+                         collection: collection, record: record, field: field, action: action)
+    }
+
+    private func checkName(_ name: String, max: Int, what: String, context: String) throws(ChorusError) {
+        guard !name.isEmpty else { throw ChorusError(.malformedInput, "\(context): \(what) is empty") }
+        guard name.utf8.count <= max else {
+            throw ChorusError(.limitExceeded, "\(context): \(what) is \(name.utf8.count) bytes, over the limit of \(max)")
+        }
+        guard !name.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+            throw ChorusError(.malformedInput, "\(context): \(what) contains control characters")
+        }
+    }
+
+    private func value(_ reader: inout Reader, _ context: String) throws(ChorusError) -> JSONValue {
+        let value = try reader.any("value", context: context)
+        try checkValue(value, context: context)
+        return value
+    }
+
+    /// Checks a field value's size and depth against the limits.
+    public func checkValue(_ value: JSONValue, context: String) throws(ChorusError) {
+        let size = value.canonicalBytes.count
+        guard size <= limits.valueBytesMax else {
+            throw ChorusError(.limitExceeded, "\(context): value is \(size) bytes, over valueBytesMax (\(limits.valueBytesMax))")
+        }
+        guard JSONValue.depth(of: value) <= limits.jsonDepthMax else {
+            throw ChorusError(.limitExceeded, "\(context): value nests deeper than \(limits.jsonDepthMax) levels")
+        }
+    }
+
+    private func key(_ reader: inout Reader, _ context: String) throws(ChorusError) -> String {
+        let key = try reader.string("key", context: context)
+        guard key.utf8.count <= limits.mapKeyBytesMax, !key.isEmpty else {
+            throw ChorusError(.limitExceeded, "\(context): map key must be 1 to \(limits.mapKeyBytesMax) bytes")
+        }
+        return key
+    }
+
+    private func element(_ reader: inout Reader, _ context: String) throws(ChorusError) -> String {
+        let element = try reader.string("element", context: context)
+        guard element.utf8.count <= limits.setElementBytesMax, !element.isEmpty else {
+            throw ChorusError(.limitExceeded, "\(context): set element must be 1 to \(limits.setElementBytesMax) bytes")
+        }
+        return element
+    }
+
+    private func ids(_ reader: inout Reader, _ name: String, _ context: String) throws(ChorusError) -> [OperationID] {
+        guard case .array(let items) = try reader.any(name, context: context) else {
+            throw ChorusError(.malformedInput, "\(context): \(name) must be an array of operation ids")
+        }
+        guard items.count <= limits.supersedesCountMax else {
+            throw ChorusError(.limitExceeded, "\(context): \(name) lists \(items.count) operations, over supersedesCountMax (\(limits.supersedesCountMax))")
+        }
+        var result: [OperationID] = []
+        var seen = Set<OperationID>()
+        for item in items {
+            guard case .string(let text) = item, let id = OperationID(text) else {
+                throw ChorusError(.malformedInput, "\(context): \(name) holds something that is not an operation id")
+            }
+            guard seen.insert(id).inserted else { throw ChorusError(.malformedInput, "\(context): \(name) lists \(id) twice") }
+            result.append(id)
+        }
+        return result
+    }
+
+    /// Reads keys from a JSON object and remembers which were read, to refuse unknown ones.
+    struct Reader {
+        let object: [String: JSONValue]
+        var read: Set<String> = []
+
+        mutating func any(_ key: String, context: String = "operation") throws(ChorusError) -> JSONValue {
+            guard let value = object[key] else { throw ChorusError(.malformedInput, "\(context): missing \"\(key)\"") }
+            read.insert(key)
+            return value
+        }
+
+        mutating func string(_ key: String, context: String = "operation") throws(ChorusError) -> String {
+            guard case .string(let s) = try any(key, context: context) else {
+                throw ChorusError(.malformedInput, "\(context): \"\(key)\" must be a string")
+            }
+            return s
+        }
+
+        mutating func integer(_ key: String, context: String = "operation") throws(ChorusError) -> Int64 {
+            guard case .integer(let i) = try any(key, context: context) else {
+                throw ChorusError(.malformedInput, "\(context): \"\(key)\" must be an integer")
+            }
+            return i
+        }
+
+        var unreadKeys: [String] { object.keys.filter { !read.contains($0) }.sorted() }
+    }
+}
+
+extension JSONValue {
+    /// Nesting depth: 0 for scalars, 1 for a flat array or object.
+    public static func depth(of value: JSONValue) -> Int {
+        switch value {
+        case .array(let items): return 1 + (items.map(depth(of:)).max() ?? 0)
+        case .object(let members): return 1 + (members.values.map(depth(of:)).max() ?? 0)
+        default: return 0
+        }
+    }
+}

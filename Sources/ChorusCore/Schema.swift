@@ -1,0 +1,121 @@
+/// How a field merges. See `Docs/merge.md` for the rules and worked examples.
+public enum FieldKind: String, CaseIterable, Sendable, Codable {
+    /// A multi-value register of one JSON value.
+    case register
+    /// An add-wins observed-remove set of strings.
+    case set
+    /// String keys, each a multi-value register.
+    case map
+    /// A sum of unique increments.
+    case counter
+    /// Append-only entries ordered by (timestamp, replica); entries can be retracted.
+    case log
+}
+
+/// The JSON type a register (or map value) holds, and the SQL column type it materialises to.
+public enum ValueType: String, Sendable {
+    case text, integer, number, boolean, json
+
+    /// Whether a JSON value fits this type. `null` always fits (a cleared field).
+    public func accepts(_ value: JSONValue) -> Bool {
+        switch (self, value) {
+        case (_, .null), (.json, _): return true
+        case (.text, .string), (.integer, .integer), (.number, .integer), (.number, .double), (.boolean, .bool): return true
+        default: return false
+        }
+    }
+
+    /// The SQLite column affinity used in the materialised tables.
+    public var sqlType: String {
+        switch self {
+        case .text, .json: return "TEXT"
+        case .integer, .boolean: return "INTEGER"
+        case .number: return "REAL"
+        }
+    }
+}
+
+/// What happens when a record is edited concurrently with its deletion.
+public enum DeletePolicy: String, Sendable {
+    /// The delete wins: the record stays deleted; the concurrent edit is kept and listed as a conflict.
+    case deleteWins
+    /// The edit wins: the record stays visible; the delete is kept and listed as a conflict.
+    case updateWins
+}
+
+/// One declared field.
+public struct FieldSchema: Sendable {
+    public let name: String
+    public let kind: FieldKind
+    /// For registers and map values: the JSON type accepted locally.
+    public let valueType: ValueType
+    /// One line for `chorus schema` and the docs.
+    public let summary: String
+
+    public init(_ name: String, _ kind: FieldKind, _ valueType: ValueType = .json, _ summary: String = "") {
+        self.name = name
+        self.kind = kind
+        self.valueType = valueType
+        self.summary = summary
+    }
+}
+
+/// One declared collection: its fields and delete policy.
+public struct CollectionSchema: Sendable {
+    public let name: String
+    public let deletePolicy: DeletePolicy
+    /// Why this policy, for `Docs/merge.md`.
+    public let deletePolicyReason: String
+    public let fields: [FieldSchema]
+    private let fieldsByName: [String: FieldSchema]
+
+    public init(_ name: String, deletePolicy: DeletePolicy, because reason: String, fields: [FieldSchema]) {
+        self.name = name
+        self.deletePolicy = deletePolicy
+        self.deletePolicyReason = reason
+        self.fields = fields
+        self.fieldsByName = Dictionary(fields.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in
+            preconditionFailure("duplicate field \(first.name) in collection \(name)")
+        })
+    }
+
+    public func field(_ name: String) -> FieldSchema? { fieldsByName[name] }
+}
+
+/// The set of collections a replica knows. Operations for collections or fields not in it (written
+/// by a newer Chorus) are still merged generically, stored and passed on; they are just not
+/// materialised into typed tables.
+public struct Schema: Sendable {
+    public let version: Int
+    public let collections: [CollectionSchema]
+    private let collectionsByName: [String: CollectionSchema]
+
+    public init(version: Int, collections: [CollectionSchema]) {
+        self.version = version
+        self.collections = collections
+        self.collectionsByName = Dictionary(collections.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in
+            preconditionFailure("duplicate collection \(first.name)")
+        })
+    }
+
+    public func collection(_ name: String) -> CollectionSchema? { collectionsByName[name] }
+
+    /// The field's kind, if both collection and field are known.
+    public func fieldKind(collection: String, field: String) -> FieldKind? {
+        collectionsByName[collection]?.field(field)?.kind
+    }
+
+    /// `chorus schema --json`: `{"collections":[{"name","deletePolicy","fields":[{"name","kind"}]}]}`.
+    public var jsonDescription: JSONValue {
+        .object(["collections": .array(collections.map { collection in
+            .object([
+                "name": .string(collection.name),
+                "deletePolicy": .string(collection.deletePolicy.rawValue),
+                "fields": .array(collection.fields.map { field in
+                    .object(["name": .string(field.name), "kind": .string(field.kind.rawValue),
+                             "valueType": .string(field.valueType.rawValue), "summary": .string(field.summary)])
+                }),
+            ])
+        })])
+    }
+}

@@ -1,0 +1,239 @@
+import CSQLite
+
+/// One SQLite connection with a statement cache, transactions and savepoints.
+///
+/// A `Database` is not thread-safe: use it from one thread (or serial queue) at a time. Chorus gives
+/// each replica one connection and serialises access to it.
+public final class Database {
+    let handle: OpaquePointer
+    /// The file this connection opened, or `:memory:`.
+    public let path: String
+    private var statementCache: [String: Statement] = [:]
+    private var transactionDepth = 0
+
+    /// How a connection is opened.
+    public struct Options: Sendable {
+        /// Open read-only; writes fail.
+        public var isReadOnly: Bool = false
+        /// Create the file if it does not exist.
+        public var createIfMissing: Bool = true
+        /// How long a writer waits for another connection's lock before failing with SQLITE_BUSY.
+        public var busyTimeoutMilliseconds: Int32 = 5_000
+        /// `synchronous=FULL` (durable at every commit) unless told otherwise; simulations use OFF.
+        public var synchronous: Synchronous = .full
+        /// Write-ahead log, so readers never block the writer.
+        public var journalModeWAL: Bool = true
+        /// Overwrite deleted content with zeros, so erased data leaves the file.
+        public var secureDelete: Bool = true
+
+        public init() {}
+    }
+
+    /// SQLite's `synchronous` pragma values that Chorus uses.
+    public enum Synchronous: String, Sendable {
+        case off = "OFF", normal = "NORMAL", full = "FULL"
+    }
+
+    /// Opens (and by default creates) a database file and sets every pragma explicitly.
+    public init(path: String, options: Options = Options()) throws {
+        var raw: OpaquePointer?
+        var flags = SQLITE_OPEN_NOMUTEX
+        flags |= options.isReadOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE
+        if options.createIfMissing && !options.isReadOnly { flags |= SQLITE_OPEN_CREATE }
+        let code = sqlite3_open_v2(path, &raw, flags, nil)
+        guard code == SQLITE_OK, let raw else {
+            let message = raw.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
+            if let raw { sqlite3_close_v2(raw) }
+            throw SQLiteError(code: code, message: "\(message): \(path)")
+        }
+        self.handle = raw
+        self.path = path
+        sqlite3_extended_result_codes(raw, 1)
+        sqlite3_busy_timeout(raw, options.busyTimeoutMilliseconds)
+        do {
+            // Reading the schema first turns "file is not a database" into an error here, not later.
+            try execute("SELECT count(*) FROM sqlite_master")
+            if !options.isReadOnly {
+                if options.journalModeWAL && path != ":memory:" {
+                    let mode = try queryScalarText("PRAGMA journal_mode=WAL")
+                    guard mode?.lowercased() == "wal" else {
+                        throw SQLiteError(code: SQLITE_ERROR, message: "could not switch to WAL journal mode (got \(mode ?? "nothing"))")
+                    }
+                }
+                try execute("PRAGMA synchronous=\(options.synchronous.rawValue)")
+                try execute("PRAGMA secure_delete=\(options.secureDelete ? "ON" : "OFF")")
+            }
+            try execute("PRAGMA foreign_keys=ON")
+        } catch {
+            statementCache.removeAll()
+            sqlite3_close_v2(raw)
+            throw error
+        }
+    }
+
+    deinit {
+        statementCache.removeAll()
+        sqlite3_close_v2(handle)
+    }
+
+    func error(code: Int32, sql: String?) -> SQLiteError {
+        SQLiteError(code: sqlite3_extended_errcode(handle), message: String(cString: sqlite3_errmsg(handle)), sql: sql)
+    }
+
+    // MARK: Running SQL
+
+    /// Runs one or more statements with no parameters and no results (DDL, pragmas).
+    public func execute(_ sql: String) throws {
+        var errorMessage: UnsafeMutablePointer<CChar>?
+        let code = sqlite3_exec(handle, sql, nil, nil, &errorMessage)
+        if code != SQLITE_OK {
+            let message = errorMessage.map { String(cString: $0) } ?? "unknown"
+            sqlite3_free(errorMessage)
+            throw SQLiteError(code: sqlite3_extended_errcode(handle), message: message, sql: sql)
+        }
+    }
+
+    /// A cached prepared statement for `sql`. Statements are prepared once per connection.
+    func statement(_ sql: String) throws -> Statement {
+        if let cached = statementCache[sql] { return cached }
+        let statement = try Statement(database: self, sql: sql)
+        statementCache[sql] = statement
+        return statement
+    }
+
+    /// Runs a statement that returns no rows, with positional parameters.
+    public func run(_ sql: String, _ parameters: SQLiteBindable...) throws {
+        try run(sql, parameters: parameters)
+    }
+
+    public func run(_ sql: String, parameters: [SQLiteBindable]) throws {
+        let statement = try statement(sql)
+        try statement.bind(parameters)
+        defer { statement.reset() }
+        while try statement.step() {}
+    }
+
+    /// Calls `body` for each row; rows are valid only during the call.
+    public func forEachRow(_ sql: String, parameters: [SQLiteBindable] = [], _ body: (Row) throws -> Void) throws {
+        let statement = try statement(sql)
+        try statement.bind(parameters)
+        defer { statement.reset() }
+        let columns = statement.columnCount
+        while try statement.step() {
+            var values: [SQLiteValue] = []
+            values.reserveCapacity(columns)
+            for column in 0..<columns { values.append(statement.value(at: column)) }
+            try body(Row(values: values))
+        }
+    }
+
+    /// All rows of a query.
+    public func query(_ sql: String, _ parameters: SQLiteBindable...) throws -> [Row] {
+        try query(sql, parameters: parameters)
+    }
+
+    public func query(_ sql: String, parameters: [SQLiteBindable]) throws -> [Row] {
+        var rows: [Row] = []
+        try forEachRow(sql, parameters: parameters) { rows.append($0) }
+        return rows
+    }
+
+    /// The first row of a query, if any.
+    public func queryRow(_ sql: String, _ parameters: SQLiteBindable...) throws -> Row? {
+        let statement = try statement(sql)
+        try statement.bind(parameters)
+        defer { statement.reset() }
+        guard try statement.step() else { return nil }
+        return Row(values: (0..<statement.columnCount).map { statement.value(at: $0) })
+    }
+
+    /// The first column of the first row as an integer.
+    public func queryScalarInteger(_ sql: String, _ parameters: SQLiteBindable...) throws -> Int64? {
+        let statement = try statement(sql)
+        try statement.bind(parameters)
+        defer { statement.reset() }
+        guard try statement.step() else { return nil }
+        return statement.value(at: 0).integer
+    }
+
+    /// The first column of the first row as text.
+    public func queryScalarText(_ sql: String, _ parameters: SQLiteBindable...) throws -> String? {
+        let statement = try statement(sql)
+        try statement.bind(parameters)
+        defer { statement.reset() }
+        guard try statement.step() else { return nil }
+        return statement.value(at: 0).text
+    }
+
+    /// Rows changed by the last INSERT, UPDATE or DELETE.
+    public var changes: Int { Int(sqlite3_changes(handle)) }
+
+    /// Column names of a query, in order (for generic printing).
+    public func columnNames(_ sql: String) throws -> [String] {
+        let statement = try statement(sql)
+        return (0..<statement.columnCount).map { statement.columnName(at: $0) }
+    }
+
+    // MARK: Transactions
+
+    /// Runs `body` in a transaction that commits if it returns and rolls back if it throws.
+    ///
+    /// The outermost call takes the write lock at once (`BEGIN IMMEDIATE`), so a writer never fails
+    /// half-way with SQLITE_BUSY on lock upgrade; nested calls become savepoints.
+    public func transaction<T>(_ body: () throws -> T) throws -> T {
+        if transactionDepth > 0 {
+            let name = "sp\(transactionDepth)"
+            try execute("SAVEPOINT \(name)")
+            transactionDepth += 1
+            do {
+                let result = try body()
+                transactionDepth -= 1
+                try execute("RELEASE \(name)")
+                return result
+            } catch {
+                transactionDepth -= 1
+                try? execute("ROLLBACK TO \(name); RELEASE \(name)")
+                throw error
+            }
+        }
+        try execute("BEGIN IMMEDIATE")
+        transactionDepth = 1
+        do {
+            let result = try body()
+            try execute("COMMIT")
+            transactionDepth = 0
+            return result
+        } catch {
+            transactionDepth = 0
+            if sqlite3_get_autocommit(handle) == 0 { try? execute("ROLLBACK") }
+            throw error
+        }
+    }
+
+    /// Whether a transaction is open on this connection.
+    public var isInTransaction: Bool { sqlite3_get_autocommit(handle) == 0 }
+
+    // MARK: Maintenance
+
+    /// `PRAGMA integrity_check`: returns the problems found, empty when the database is sound.
+    public func integrityCheck() throws -> [String] {
+        let rows = try query("PRAGMA integrity_check")
+        let messages = rows.compactMap { $0.text(0) }
+        return messages == ["ok"] ? [] : messages
+    }
+
+    /// Copies the write-ahead log into the database file and truncates the log to zero bytes.
+    ///
+    /// Returns false when another connection's reader prevented a complete checkpoint.
+    @discardableResult
+    public func checkpointTruncate() throws -> Bool {
+        var logFrames: Int32 = 0
+        var checkpointed: Int32 = 0
+        let code = sqlite3_wal_checkpoint_v2(handle, nil, SQLITE_CHECKPOINT_TRUNCATE, &logFrames, &checkpointed)
+        guard code == SQLITE_OK || code == SQLITE_BUSY else { throw error(code: code, sql: "wal_checkpoint(TRUNCATE)") }
+        return code == SQLITE_OK
+    }
+
+    /// The SQLite library version, for status output.
+    public static var libraryVersion: String { String(cString: sqlite3_libversion()) }
+}

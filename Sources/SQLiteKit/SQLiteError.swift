@@ -1,0 +1,41 @@
+import CSQLite
+
+/// An error reported by SQLite, with the statement that caused it and a hint for the operator.
+public struct SQLiteError: Error, CustomStringConvertible, Sendable {
+    /// The primary SQLite result code (`SQLITE_BUSY`, `SQLITE_CORRUPT`, ...).
+    public let code: Int32
+    /// SQLite's own message for the failure.
+    public let message: String
+    /// The SQL text being run, if any.
+    public let sql: String?
+
+    public init(code: Int32, message: String, sql: String? = nil) {
+        self.code = code
+        self.message = message
+        self.sql = sql
+    }
+
+    /// Whether the same call may succeed if retried later (the database was locked or busy).
+    public var isRetryable: Bool { code & 0xff == SQLITE_BUSY || code & 0xff == SQLITE_LOCKED }
+
+    /// Whether the database file itself is damaged or not a database at all.
+    public var isCorruption: Bool { code & 0xff == SQLITE_CORRUPT || code & 0xff == SQLITE_NOTADB }
+
+    /// What an operator can do about it.
+    public var hint: String {
+        switch code & 0xff {
+        case SQLITE_BUSY, SQLITE_LOCKED: return "another process holds the database; retry, or stop the other chorus process"
+        case SQLITE_CORRUPT, SQLITE_NOTADB: return "the database file is damaged; restore it from a backup or re-create the replica and sync it again"
+        case SQLITE_FULL: return "the disk is full; free space and retry"
+        case SQLITE_READONLY, SQLITE_PERM, SQLITE_CANTOPEN: return "check that the data folder exists and is writable by this user"
+        case SQLITE_CONSTRAINT: return "the write broke a database constraint; this is a bug in Chorus, please report it"
+        default: return "see the SQLite message above"
+        }
+    }
+
+    public var description: String {
+        var text = "SQLite error \(code): \(message)"
+        if let sql { text += " (in: \(sql.prefix(200)))" }
+        return text
+    }
+}
