@@ -1,0 +1,143 @@
+import ChorusCore
+import SQLiteKit
+
+/// A bundle: operations in a file, so two replicas converge with no network (a USB stick).
+///
+/// Format (JSON Lines, UTF-8; `Docs/reference/bundle.md`):
+///
+///     {"format":"chorus-bundle","version":1,"origin":"<replica hex>","originName":"stockholm","since":0,"until":42,"operations":2}
+///     {"action":"set",...}            one canonical operation per line, as in the sync protocol
+///     {"action":"add",...}
+///     {"sha256":"<hex of every byte above, newlines included>"}
+///
+/// A truncated file has no valid trailer; a changed byte breaks the checksum. Either is refused
+/// before anything is applied.
+public enum Bundle {
+    public static let format = "chorus-bundle"
+    public static let version = 1
+
+    public struct Header: Equatable, Sendable {
+        public let origin: ReplicaID
+        public let originName: String
+        /// The exporter's log sequence the bundle starts after.
+        public let since: Int64
+        /// The exporter's last sequence included: pass it as `--since` next time.
+        public let until: Int64
+        public let operations: Int
+    }
+
+    /// Parses and verifies a whole bundle. Nothing is applied here.
+    public static func read(_ bytes: [UInt8], limits: Limits) throws(ChorusError) -> (Header, [Operation]) {
+        guard bytes.count <= limits.bundleBytesMax else {
+            throw ChorusError(.limitExceeded, "bundle is \(bytes.count) bytes, over bundleBytesMax (\(limits.bundleBytesMax))")
+        }
+        guard bytes.last == UInt8(ascii: "\n") else { throw truncated("it does not end with a newline") }
+        // The trailer is the last line; the checksum covers everything before it.
+        let body = bytes.dropLast()
+        let trailerStart = (body.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 }) ?? 0
+        guard trailerStart > 0 else { throw truncated("it has no operations section") }
+        let trailerText = String(decoding: bytes[trailerStart..<(bytes.count - 1)], as: UTF8.self)
+        guard let trailer = try? JSONParser().parse(trailerText), case .string(let expected)? = trailer["sha256"],
+              trailer.objectValue?.count == 1 else {
+            throw truncated("its last line is not the {\"sha256\": ...} trailer")
+        }
+        let actual = SHA256.hash(bytes[0..<trailerStart]).hexString
+        guard actual == expected.lowercased() else {
+            throw ChorusError(.corruptBundle, "bundle checksum mismatch: the file was changed after export (expected \(expected.prefix(16))..., got \(actual.prefix(16))...)",
+                              hint: "export the bundle again from its origin; nothing was applied")
+        }
+        var lines = bytes[0..<(trailerStart - 1)].split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+        guard !lines.isEmpty else { throw truncated("it has no header") }
+        let headerLine = lines.removeFirst()
+        let header = try parseHeader(String(decoding: headerLine, as: UTF8.self))
+        guard lines.count == header.operations else {
+            throw ChorusError(.corruptBundle, "bundle header announces \(header.operations) operations but holds \(lines.count)",
+                              hint: "export the bundle again from its origin; nothing was applied")
+        }
+        let codec = OperationCodec(limits: limits)
+        var operations: [Operation] = []
+        operations.reserveCapacity(lines.count)
+        for (index, line) in lines.enumerated() {
+            do {
+                operations.append(try codec.decode(text: String(decoding: line, as: UTF8.self)))
+            } catch {
+                throw ChorusError(error.code, "bundle line \(index + 2): \(error.message)", hint: "nothing was applied")
+            }
+        }
+        return (header, operations)
+    }
+
+    private static func truncated(_ why: String) -> ChorusError {
+        ChorusError(.corruptBundle, "not a complete Chorus bundle: \(why)",
+                    hint: "the file may be truncated (copy interrupted?); export it again; nothing was applied")
+    }
+
+    static func parseHeader(_ text: String) throws(ChorusError) -> Header {
+        guard let json = try? JSONParser().parse(text), case .object(let object) = json,
+              object["format"] == .string(format) else {
+            throw ChorusError(.corruptBundle, "not a Chorus bundle (the first line is not a chorus-bundle header)")
+        }
+        guard object["version"] == .integer(Int64(version)) else {
+            throw ChorusError(.corruptBundle, "bundle version \(object["version"]?.canonicalText ?? "?") is not supported (this Chorus reads version \(version))",
+                              hint: "upgrade chorus")
+        }
+        guard case .string(let originHex)? = object["origin"], let origin = ReplicaID(hex: originHex),
+              case .string(let originName)? = object["originName"],
+              case .integer(let since)? = object["since"], case .integer(let until)? = object["until"],
+              case .integer(let count)? = object["operations"], count >= 0, since >= 0, until >= since,
+              object.count == 7 else {
+            throw ChorusError(.corruptBundle, "bundle header is malformed")
+        }
+        return Header(origin: origin, originName: originName, since: since, until: until, operations: Int(count))
+    }
+
+    static func headerLine(_ header: Header) -> String {
+        JSONValue.object([
+            "format": .string(format), "version": .integer(Int64(version)),
+            "origin": .string(header.origin.hex), "originName": .string(header.originName),
+            "since": .integer(header.since), "until": .integer(header.until), "operations": .integer(Int64(header.operations)),
+        ]).canonicalText
+    }
+}
+
+extension Replica {
+    /// Writes every operation logged after `since` as a bundle, streaming bytes to `write`.
+    /// Operations of erased records (only their ids remain) are left out.
+    @discardableResult
+    public func exportBundle(since: Int64 = 0, to write: ([UInt8]) throws -> Void) throws -> Bundle.Header {
+        try Replica.wrapStorage {
+            guard since >= 0 else { throw ChorusError(.malformedInput, "--since must be a sequence number of 0 or more") }
+            let count = try database.queryScalarInteger("SELECT count(*) FROM oplog WHERE seq > ? AND payload IS NOT NULL", since) ?? 0
+            let until = max(since, try latestSequence())
+            let header = Bundle.Header(origin: id, originName: name, since: since, until: until, operations: Int(count))
+            var hasher = SHA256()
+            var buffer = Array((Bundle.headerLine(header) + "\n").utf8)
+            var written = 0
+            func flush() throws {
+                hasher.update(buffer)
+                try write(buffer)
+                buffer.removeAll(keepingCapacity: true)
+            }
+            try database.forEachRow("SELECT payload FROM oplog WHERE seq > ? AND seq <= ? AND payload IS NOT NULL ORDER BY seq",
+                                    parameters: [since, until]) { row in
+                buffer.append(contentsOf: row.text(0)!.utf8)
+                buffer.append(UInt8(ascii: "\n"))
+                written += 1
+                if buffer.count >= 256 * 1024 { try flush() }
+            }
+            precondition(written == count, "the log changed during export")
+            try flush()
+            let trailer = JSONValue.object(["sha256": .string(hasher.finalize().hexString)]).canonicalText + "\n"
+            try write(Array(trailer.utf8))
+            return header
+        }
+    }
+
+    /// Verifies a whole bundle, then applies it (see `applyRemote`). A truncated, tampered or
+    /// future-stamped bundle is refused with nothing applied.
+    @discardableResult
+    public func importBundle(_ bytes: [UInt8]) throws -> (Bundle.Header, ApplyReport) {
+        let (header, operations) = try Bundle.read(bytes, limits: limits)
+        return (header, try applyRemote(operations))
+    }
+}

@@ -1,0 +1,239 @@
+import ChorusCore
+import SQLiteKit
+
+/// What applying a batch did.
+public struct ApplyReport: Equatable, Sendable {
+    /// Operations new to this replica, now in the log and merged.
+    public var applied = 0
+    /// Operations already in the log: ignored.
+    public var duplicates = 0
+    /// Operations for erased records: their ids are logged, their values never written.
+    public var droppedForErasedRecords = 0
+    public init() {}
+
+    public static func + (a: ApplyReport, b: ApplyReport) -> ApplyReport {
+        var sum = a
+        sum.applied += b.applied
+        sum.duplicates += b.duplicates
+        sum.droppedForErasedRecords += b.droppedForErasedRecords
+        return sum
+    }
+}
+
+/// State gathered while applying one batch, flushed to the materialised tables before commit.
+struct BatchState {
+    var clock: HybridClock
+    var counter: UInt64
+    var report = ApplyReport()
+    var dirtyKeys = Set<DirtyKey>()
+    var dirtyCounters = Set<DirtyField>()
+    var dirtyRecords = Set<Int64>()
+    var erasedRecords = Set<Int64>()
+
+    struct DirtyKey: Hashable, Comparable {
+        let rid: Int64, field: String, key: String
+        static func < (a: DirtyKey, b: DirtyKey) -> Bool { (a.rid, a.field, a.key) < (b.rid, b.field, b.key) }
+    }
+    struct DirtyField: Hashable, Comparable {
+        let rid: Int64, field: String
+        static func < (a: DirtyField, b: DirtyField) -> Bool { (a.rid, a.field) < (b.rid, b.field) }
+    }
+}
+
+extension Replica {
+    /// Applies operations received from another replica (a bundle, a sync pull).
+    ///
+    /// Every operation is checked first (shape, schema kinds, clock drift); if any fails, nothing is
+    /// applied and the error names it. Then the operations are applied in SQLite transactions of at
+    /// most `operationsPerBatchMax`, each moving the log, the merge state and the materialised tables
+    /// together. Operations already in the log are ignored, so applying twice changes nothing.
+    @discardableResult
+    public func applyRemote(_ operations: [Operation]) throws -> ApplyReport {
+        for operation in operations {
+            try clock.checkDrift(operation.timestamp, operation: operation.id)
+            try checkRemote(operation)
+        }
+        var total = ApplyReport()
+        var start = 0
+        while start < operations.count {
+            let end = min(start + limits.operationsPerBatchMax, operations.count)
+            let chunk = operations[start..<end]
+            total = total + (try inBatch { state in
+                for operation in chunk { try apply(operation, state: &state) }
+            })
+            start = end
+        }
+        return total
+    }
+
+    /// Checks a remote operation against the schema: a known field must get an action of its kind.
+    /// Unknown collections and fields pass (a newer replica wrote them); they are kept and relayed.
+    func checkRemote(_ operation: Operation) throws(ChorusError) {
+        guard let field = operation.field, let kind = schema.fieldKind(collection: operation.collection, field: field) else { return }
+        guard operation.action.fieldKind == kind else {
+            throw ChorusError(.wrongFieldKind,
+                "operation \(operation.id): \(operation.action.name) cannot apply to \(operation.collection).\(field), which is a \(kind.rawValue)",
+                hint: "the sender's schema disagrees with this replica's; nothing of the batch was applied")
+        }
+    }
+
+    /// Runs `body` in one SQLite transaction, then materialises what it touched and persists the
+    /// clock and counter before committing. In-memory clock and counter change only after commit.
+    func inBatch(_ body: (inout BatchState) throws -> Void) throws -> ApplyReport {
+        var state = BatchState(clock: clock, counter: counter)
+        try Replica.wrapStorage {
+            try database.transaction {
+                try body(&state)
+                try materialise(&state)
+                try database.run("UPDATE meta SET value = ? WHERE key = 'counter'", Int64(state.counter))
+                try database.run("UPDATE meta SET value = ? WHERE key = 'clock_wall'", Int64(state.clock.last.wall))
+                try database.run("UPDATE meta SET value = ? WHERE key = 'clock_logical'", Int64(state.clock.last.logical))
+            }
+        }
+        clock = state.clock
+        counter = state.counter
+        if !state.erasedRecords.isEmpty || needsCheckpoint {
+            needsCheckpoint = !((try? database.checkpointTruncate()) ?? false)
+        }
+        return state.report
+    }
+
+    /// Applies one operation inside an open transaction. The heart of the merge: every action
+    /// reduces to inserting live entries and recording superseded ids (see `Docs/merge.md`).
+    func apply(_ op: Operation, state: inout BatchState) throws {
+        let replicaBytes = op.id.replica.bytes
+        let counterValue = Int64(op.id.counter)
+        if try database.queryScalarInteger("SELECT 1 FROM oplog WHERE replica = ? AND counter = ?", replicaBytes, counterValue) != nil {
+            state.report.duplicates += 1
+            return
+        }
+        // Our own operation coming back (after a restore from backup): never reuse its counter.
+        if op.id.replica == id && op.id.counter > state.counter { state.counter = op.id.counter }
+        state.clock.observe(op.timestamp)
+        let payload = codec.canonicalText(op)
+
+        if case .erase(let hash) = op.action {
+            try erase(hash: hash, by: op, state: &state)
+            try database.run("INSERT INTO oplog(replica, counter, rid, payload) VALUES (?, ?, NULL, ?)", replicaBytes, counterValue, payload)
+            state.report.applied += 1
+            return
+        }
+
+        guard let rid = try recordID(collection: op.collection, record: op.record, createIfMissing: true) else {
+            // The record was erased: keep the id so the operation is never applied, drop its value.
+            try database.run("INSERT INTO oplog(replica, counter, rid, payload) VALUES (?, ?, NULL, NULL)", replicaBytes, counterValue)
+            state.report.droppedForErasedRecords += 1
+            return
+        }
+        try database.run("INSERT INTO oplog(replica, counter, rid, payload) VALUES (?, ?, ?, ?)", replicaBytes, counterValue, rid, payload)
+        let seq = try database.queryScalarInteger("SELECT last_insert_rowid()") ?? 0
+        state.report.applied += 1
+        state.dirtyRecords.insert(rid)
+
+        let field = op.field ?? StorageSchema.recordField
+        switch op.action {
+        case .set(let value, let supersedes):
+            try supersede(supersedes, rid: rid, field: field, state: &state)
+            try insertEntry(op, rid: rid, field: field, key: "", kind: .register, value: value, seq: seq, state: &state)
+        case .add(let element):
+            try insertEntry(op, rid: rid, field: field, key: element, kind: .set, value: nil, seq: seq, state: &state)
+        case .remove(_, let supersedes), .mapRemove(_, let supersedes), .retract(let supersedes):
+            try supersede(supersedes, rid: rid, field: field, state: &state)
+        case .mapSet(let key, let value, let supersedes):
+            try supersede(supersedes, rid: rid, field: field, state: &state)
+            try insertEntry(op, rid: rid, field: field, key: key, kind: .map, value: value, seq: seq, state: &state)
+        case .increment(let by):
+            try database.run("""
+                INSERT INTO counters(rid, field, total) VALUES (?, ?, ?)
+                ON CONFLICT(rid, field) DO UPDATE SET total = total + excluded.total
+                """, rid, field, by)
+            state.dirtyCounters.insert(.init(rid: rid, field: field))
+        case .append(let value):
+            try insertEntry(op, rid: rid, field: field, key: op.id.description, kind: .log, value: value, seq: seq, state: &state)
+        case .delete(let observed):
+            if try isSuperseded(op.id, rid: rid, field: StorageSchema.recordField) { break }
+            try database.run("INSERT INTO deletes(rid, replica, counter, wall, logical) VALUES (?, ?, ?, ?, ?)",
+                             rid, replicaBytes, counterValue, Int64(op.timestamp.wall), Int64(op.timestamp.logical))
+            for seen in observed {
+                try database.run("INSERT OR IGNORE INTO delete_observed(rid, replica, counter, delete_replica, delete_counter) VALUES (?, ?, ?, ?, ?)",
+                                 rid, seen.replica.bytes, Int64(seen.counter), replicaBytes, counterValue)
+            }
+        case .restore(let supersedes):
+            for deleteID in supersedes {
+                try database.run("INSERT OR IGNORE INTO superseded(rid, field, replica, counter) VALUES (?, ?, ?, ?)",
+                                 rid, StorageSchema.recordField, deleteID.replica.bytes, Int64(deleteID.counter))
+                try database.run("DELETE FROM deletes WHERE rid = ? AND replica = ? AND counter = ?", rid, deleteID.replica.bytes, Int64(deleteID.counter))
+                try database.run("DELETE FROM delete_observed WHERE rid = ? AND delete_replica = ? AND delete_counter = ?",
+                                 rid, deleteID.replica.bytes, Int64(deleteID.counter))
+            }
+        case .erase:
+            preconditionFailure("handled above")
+        }
+    }
+
+    /// The record's row id, creating the record on its first operation. Nil if it was erased.
+    func recordID(collection: String, record: String, createIfMissing: Bool) throws -> Int64? {
+        if let rid = try database.queryScalarInteger("SELECT rid FROM records WHERE collection = ? AND record = ?", collection, record) {
+            return rid
+        }
+        let hash = Operation.recordHash(collection: collection, record: record)
+        if try database.queryScalarInteger("SELECT 1 FROM erased WHERE hash = ?", hash) != nil { return nil }
+        guard createIfMissing else { return nil }
+        try database.run("INSERT INTO records(collection, record, hash) VALUES (?, ?, ?)", collection, record, hash)
+        let rid = try database.queryScalarInteger("SELECT last_insert_rowid()")!
+        if schema.collection(collection) != nil {
+            try database.run("INSERT INTO \(StorageSchema.quote(collection))(id, _rid) VALUES (?, ?)", record, rid)
+        }
+        return rid
+    }
+
+    func isSuperseded(_ id: OperationID, rid: Int64, field: String) throws -> Bool {
+        try database.queryScalarInteger("SELECT 1 FROM superseded WHERE rid = ? AND field = ? AND replica = ? AND counter = ?",
+                                        rid, field, id.replica.bytes, Int64(id.counter)) != nil
+    }
+
+    /// Records that `ids` are superseded in this field and removes those that are live.
+    func supersede(_ ids: [OperationID], rid: Int64, field: String, state: inout BatchState) throws {
+        for superseded in ids {
+            try database.run("INSERT OR IGNORE INTO superseded(rid, field, replica, counter) VALUES (?, ?, ?, ?)",
+                             rid, field, superseded.replica.bytes, Int64(superseded.counter))
+            let removed = try database.query("DELETE FROM entries WHERE rid = ? AND field = ? AND replica = ? AND counter = ? RETURNING key",
+                                             rid, field, superseded.replica.bytes, Int64(superseded.counter))
+            for row in removed { state.dirtyKeys.insert(.init(rid: rid, field: field, key: row.text(0) ?? "")) }
+        }
+    }
+
+    /// Adds a live entry unless an operation that arrived earlier already superseded it.
+    func insertEntry(_ op: Operation, rid: Int64, field: String, key: String, kind: FieldKind, value: JSONValue?,
+                     seq: Int64, state: inout BatchState) throws {
+        if try isSuperseded(op.id, rid: rid, field: field) { return }
+        try database.run("""
+            INSERT INTO entries(rid, field, key, replica, counter, wall, logical, kind, value, seq)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, rid, field, key, op.id.replica.bytes, Int64(op.id.counter), Int64(op.timestamp.wall), Int64(op.timestamp.logical),
+            kind.rawValue, value?.canonicalText, seq)
+        state.dirtyKeys.insert(.init(rid: rid, field: field, key: key))
+    }
+
+    /// Forgets a record for good: every stored value goes in this transaction; what remains is
+    /// operation ids and the record's hash. The log is checkpointed after commit.
+    func erase(hash: [UInt8], by op: Operation, state: inout BatchState) throws {
+        if let row = try database.queryRow("SELECT rid, collection, record FROM records WHERE hash = ?", hash),
+           let rid = row.integer(0), let collection = row.text(1), let record = row.text(2) {
+            if let declared = schema.collection(collection) {
+                try database.run("DELETE FROM \(StorageSchema.quote(collection)) WHERE _rid = ?", rid)
+                for field in declared.fields where [.set, .map, .log].contains(field.kind) {
+                    try database.run("DELETE FROM \(StorageSchema.sideTable(collection, field.name)) WHERE id = ?", record)
+                }
+            }
+            for table in ["entries", "superseded", "counters", "deletes", "delete_observed", "conflicts"] {
+                try database.run("DELETE FROM \(table) WHERE rid = ?", rid)
+            }
+            try database.run("UPDATE oplog SET payload = NULL, rid = NULL WHERE rid = ?", rid)
+            try database.run("DELETE FROM records WHERE rid = ?", rid)
+            state.erasedRecords.insert(rid)
+        }
+        try database.run("INSERT OR IGNORE INTO erased(hash, replica, counter) VALUES (?, ?, ?)",
+                         hash, op.id.replica.bytes, Int64(op.id.counter))
+    }
+}

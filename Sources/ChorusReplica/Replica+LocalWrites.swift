@@ -1,0 +1,243 @@
+import ChorusCore
+import SQLiteKit
+
+/// One change a person (or the domain) asks for; the replica turns it into an operation with the
+/// right supersedes list from what it currently sees.
+public enum Change: Sendable, Equatable {
+    case put(field: String, value: JSONValue)
+    case add(field: String, element: String)
+    case remove(field: String, element: String)
+    case mapSet(field: String, key: String, value: JSONValue)
+    case mapRemove(field: String, key: String)
+    case increment(field: String, by: Int64)
+    case append(field: String, value: JSONValue)
+    case retract(field: String, entry: OperationID)
+    case delete
+    case restore
+    case erase
+
+    var field: String? {
+        switch self {
+        case .put(let f, _), .add(let f, _), .remove(let f, _), .mapSet(let f, _, _), .mapRemove(let f, _),
+             .increment(let f, _), .append(let f, _), .retract(let f, _): return f
+        case .delete, .restore, .erase: return nil
+        }
+    }
+
+    var kind: FieldKind? {
+        switch self {
+        case .put: return .register
+        case .add, .remove: return .set
+        case .mapSet, .mapRemove: return .map
+        case .increment: return .counter
+        case .append, .retract: return .log
+        case .delete, .restore, .erase: return nil
+        }
+    }
+
+    /// The CLI verb that makes this change, for hints.
+    static func verb(for kind: FieldKind) -> String {
+        switch kind {
+        case .register: return "chorus put COLLECTION ID FIELD=VALUE"
+        case .set: return "chorus add|remove COLLECTION ID FIELD ELEMENT"
+        case .map: return "chorus map-set COLLECTION ID FIELD KEY=VALUE or chorus map-remove"
+        case .counter: return "chorus incr COLLECTION ID FIELD [N]"
+        case .log: return "chorus append COLLECTION ID FIELD VALUE"
+        }
+    }
+}
+
+/// How an admin settles a conflict on a register or map key.
+public enum Resolution: Sendable, Equatable {
+    /// Keep the value of this live sibling.
+    case keep(OperationID)
+    /// Write a new value.
+    case value(JSONValue)
+}
+
+extension Replica {
+    /// Makes local changes to one record, atomically: all become operations in one transaction, or
+    /// none do. Returns the operations made.
+    ///
+    /// - Throws: `unknownCollection`, `unknownField`, `wrongFieldKind`, `invalidValue`,
+    ///   `limitExceeded`, `recordDeleted`, `recordErased`, `recordNotFound`, `invalidState`.
+    @discardableResult
+    public func write(collection: String, record: String, _ changes: [Change]) throws -> [Operation] {
+        guard let declared = schema.collection(collection) else {
+            throw ChorusError(.unknownCollection, "unknown collection \"\(collection.prefix(80))\"",
+                              hint: "collections: \(schema.collections.map(\.name).joined(separator: ", ")) (see `chorus schema`)")
+        }
+        try checkName(record, max: limits.recordIDBytesMax, what: "record id")
+        guard !changes.isEmpty else { throw ChorusError(.malformedInput, "nothing to write", hint: "give at least one change") }
+        guard changes.count <= limits.fieldsPerWriteMax else {
+            throw ChorusError(.limitExceeded, "\(changes.count) changes in one write, over fieldsPerWriteMax (\(limits.fieldsPerWriteMax))")
+        }
+        for change in changes { try check(change, in: declared) }
+
+        var made: [Operation] = []
+        _ = try inBatch { state in
+            let hash = Operation.recordHash(collection: collection, record: record)
+            if try database.queryScalarInteger("SELECT 1 FROM erased WHERE hash = ?", hash) != nil {
+                throw ChorusError(.recordErased, "\(collection)/\(record) was erased", hint: "an erased record cannot be written again; use a new id")
+            }
+            for change in changes {
+                let existing = try database.queryRow("SELECT rid, visible FROM records WHERE collection = ? AND record = ?", collection, record)
+                let rid = existing?.integer(0)
+                let visible = existing.map { $0.integer(1) == 1 } ?? true
+                let action = try makeAction(change, collection: collection, record: record, rid: rid, visible: visible)
+                state.counter += 1
+                let op = Operation(id: OperationID(replica: id, counter: state.counter), timestamp: state.clock.now(),
+                                   collection: collection, record: change == .erase ? "" : record, field: change.field, action: action)
+                try apply(op, state: &state)
+                made.append(op)
+            }
+        }
+        return made
+    }
+
+    /// Settles a conflict on a register (key nil) or a map key: one write that supersedes every live sibling.
+    @discardableResult
+    public func resolve(collection: String, record: String, field: String, key: String? = nil, _ resolution: Resolution) throws -> Operation {
+        guard let declared = schema.collection(collection) else {
+            throw ChorusError(.unknownCollection, "unknown collection \"\(collection.prefix(80))\"", hint: "see `chorus schema`")
+        }
+        guard let fieldSchema = declared.field(field) else {
+            throw ChorusError(.unknownField, "\(collection) has no field \"\(field.prefix(80))\"", hint: "see `chorus schema`")
+        }
+        guard fieldSchema.kind == .register || fieldSchema.kind == .map else {
+            throw ChorusError(.wrongFieldKind, "\(collection).\(field) is a \(fieldSchema.kind.rawValue); only registers and map keys have conflicts to resolve")
+        }
+        if fieldSchema.kind == .map && key == nil {
+            throw ChorusError(.malformedInput, "\(collection).\(field) is a map: say which key with --key")
+        }
+        let entryKey = fieldSchema.kind == .map ? key! : ""
+        let siblings = try Replica.wrapStorage { () -> [Row] in
+            guard let rid = try database.queryScalarInteger("SELECT rid FROM records WHERE collection = ? AND record = ?", collection, record) else {
+                throw ChorusError(.recordNotFound, "no record \(collection)/\(record)")
+            }
+            return try database.query("SELECT replica, counter, value FROM entries WHERE rid = ? AND field = ? AND key = ?", rid, field, entryKey)
+        }
+        guard siblings.count >= 2 else {
+            throw ChorusError(.invalidState, "\(collection)/\(record) \(field)\(key.map { "[\($0)]" } ?? "") has no conflict to resolve",
+                              hint: "`chorus conflicts` lists the open ones; to change the value, use `chorus put` or `chorus map-set`")
+        }
+        let value: JSONValue
+        switch resolution {
+        case .value(let v): value = v
+        case .keep(let keep):
+            guard let row = siblings.first(where: { $0.blob(0) == keep.replica.bytes && $0.integer(1) == Int64(keep.counter) }) else {
+                throw ChorusError(.invalidState, "operation \(keep) is not a live sibling of this conflict",
+                                  hint: "`chorus conflicts` shows the siblings' operation ids")
+            }
+            value = (try? JSONParser().parse(row.text(2) ?? "null")) ?? .null
+        }
+        let change: Change = fieldSchema.kind == .map ? .mapSet(field: field, key: entryKey, value: value) : .put(field: field, value: value)
+        return try write(collection: collection, record: record, [change])[0]
+    }
+
+    private func checkName(_ name: String, max: Int, what: String) throws(ChorusError) {
+        guard !name.isEmpty else { throw ChorusError(.malformedInput, "\(what) is empty") }
+        guard name.utf8.count <= max else {
+            throw ChorusError(.limitExceeded, "\(what) is \(name.utf8.count) bytes, over the limit of \(max)")
+        }
+        guard !name.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+            throw ChorusError(.malformedInput, "\(what) contains control characters")
+        }
+    }
+
+    /// Checks a change against the schema and limits, before anything is written.
+    private func check(_ change: Change, in collection: CollectionSchema) throws {
+        guard let fieldName = change.field, let kind = change.kind else { return }
+        guard let field = collection.field(fieldName) else {
+            throw ChorusError(.unknownField, "\(collection.name) has no field \"\(fieldName.prefix(80))\"",
+                              hint: "fields: \(collection.fields.map(\.name).joined(separator: ", "))")
+        }
+        guard field.kind == kind else {
+            throw ChorusError(.wrongFieldKind, "\(collection.name).\(fieldName) is a \(field.kind.rawValue), not a \(kind.rawValue)",
+                              hint: "use \(Change.verb(for: field.kind))")
+        }
+        let context = "\(collection.name).\(fieldName)"
+        switch change {
+        case .put(_, let value), .mapSet(_, _, let value), .append(_, let value):
+            try codec.checkValue(value, context: context)
+            if kind != .log && !field.valueType.accepts(value) {
+                throw ChorusError(.invalidValue, "\(context) takes a \(field.valueType.rawValue) value, got \(value.typeName)",
+                                  hint: "VALUE is JSON: quote strings as '\"text\"' or give a bare word; numbers and true/false as they are")
+            }
+        case .increment(_, let by):
+            guard by != 0, by.magnitude <= limits.counterIncrementMagnitudeMax.magnitude else {
+                throw ChorusError(.limitExceeded, "increment must be non-zero and at most \(limits.counterIncrementMagnitudeMax) in magnitude")
+            }
+        default: break
+        }
+        switch change {
+        case .add(_, let element), .remove(_, let element):
+            try checkName(element, max: limits.setElementBytesMax, what: "set element")
+        case .mapSet(_, let key, _), .mapRemove(_, let key):
+            try checkName(key, max: limits.mapKeyBytesMax, what: "map key")
+        default: break
+        }
+    }
+
+    /// Builds the action for a local change from the current state (what this replica has seen).
+    private func makeAction(_ change: Change, collection: String, record: String, rid: Int64?, visible: Bool) throws -> Action {
+        let name = "\(collection)/\(record)"
+        switch change {
+        case .delete, .restore, .erase: break
+        default:
+            if !visible {
+                throw ChorusError(.recordDeleted, "\(name) is deleted", hint: "restore it first with `chorus restore \(collection) \(record)`")
+            }
+        }
+        func live(_ field: String, _ key: String) throws -> [OperationID] {
+            guard let rid else { return [] }
+            return try database.query("SELECT replica, counter FROM entries WHERE rid = ? AND field = ? AND key = ?", rid, field, key).map(Replica.operationID)
+        }
+        switch change {
+        case .put(let field, let value):
+            return .set(value: value, supersedes: try live(field, ""))
+        case .add(_, let element):
+            return .add(element: element)
+        case .remove(let field, let element):
+            let tags = try live(field, element)
+            guard !tags.isEmpty else { throw ChorusError(.invalidState, "\(name) \(field) does not contain \"\(element)\"") }
+            return .remove(element: element, supersedes: tags)
+        case .mapSet(let field, let key, let value):
+            return .mapSet(key: key, value: value, supersedes: try live(field, key))
+        case .mapRemove(let field, let key):
+            let seen = try live(field, key)
+            guard !seen.isEmpty else { throw ChorusError(.invalidState, "\(name) \(field) has no key \"\(key)\"") }
+            return .mapRemove(key: key, supersedes: seen)
+        case .increment(_, let by):
+            return .increment(by: by)
+        case .append(_, let value):
+            return .append(value: value)
+        case .retract(let field, let entry):
+            guard try !live(field, entry.description).isEmpty else {
+                throw ChorusError(.invalidState, "\(name) \(field) has no entry \(entry)", hint: "`chorus get \(collection) \(record)` lists the entries")
+            }
+            return .retract(supersedes: [entry])
+        case .delete:
+            guard let rid else { throw ChorusError(.recordNotFound, "no record \(name)") }
+            guard visible else { throw ChorusError(.invalidState, "\(name) is already deleted") }
+            let observed = try database.query("SELECT replica, counter FROM entries WHERE rid = ?", rid).map(Replica.operationID)
+            guard observed.count <= limits.supersedesCountMax else {
+                throw ChorusError(.limitExceeded, "\(name) has \(observed.count) live entries, more than one delete can list (\(limits.supersedesCountMax))",
+                                  hint: "retract old log entries first, or erase the record")
+            }
+            return .delete(observed: observed)
+        case .restore:
+            guard let rid else { throw ChorusError(.recordNotFound, "no record \(name)") }
+            let deletes = try database.query("SELECT replica, counter FROM deletes WHERE rid = ?", rid).map(Replica.operationID)
+            guard !deletes.isEmpty else { throw ChorusError(.invalidState, "\(name) is not deleted") }
+            return .restore(supersedes: deletes)
+        case .erase:
+            guard rid != nil else { throw ChorusError(.recordNotFound, "no record \(name)") }
+            return .erase(recordHash: Operation.recordHash(collection: collection, record: record))
+        }
+    }
+
+    static func operationID(_ row: Row) -> OperationID {
+        OperationID(replica: ReplicaID(bytes: row.blob(0) ?? [])!, counter: UInt64(row.integer(1) ?? 0))
+    }
+}

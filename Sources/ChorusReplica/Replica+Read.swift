@@ -1,0 +1,224 @@
+import ChorusCore
+import SQLiteKit
+
+/// A live write of a register or map key, as admins see it.
+public struct Sibling: Equatable, Sendable {
+    public let operation: OperationID
+    public let value: JSONValue
+    public let timestamp: HybridTimestamp
+    public var replica: ReplicaID { operation.replica }
+
+    public var json: JSONValue {
+        .object(["operation": .string(operation.description), "value": value,
+                 "replica": .string(replica.hex), "timestamp": .string(timestamp.description)])
+    }
+}
+
+/// One open conflict.
+public struct Conflict: Equatable, Sendable {
+    public enum Kind: String, Sendable {
+        /// Concurrent writes of one register.
+        case register
+        /// Concurrent writes of one map key.
+        case map
+        /// Writes made concurrently with the record's deletion.
+        case editedWhileDeleted
+    }
+    public let collection: String
+    public let record: String
+    /// The field; nil for edited-while-deleted.
+    public let field: String?
+    /// The map key, for map conflicts.
+    public let key: String?
+    public let kind: Kind
+    /// Live siblings in display order (the displayed one first). For edited-while-deleted: the
+    /// live deletes (value null) then the concurrent writes.
+    public let siblings: [Sibling]
+    /// The operation whose outcome shows.
+    public let displayed: OperationID
+    /// Why that one shows.
+    public let rule: String
+
+    /// `chorus conflicts --json` element.
+    public var json: JSONValue {
+        var object: [String: JSONValue] = [
+            "collection": .string(collection), "record": .string(record),
+            "field": field.map(JSONValue.string) ?? .null,
+            "kind": .string(kind.rawValue),
+            "siblings": .array(siblings.map(\.json)),
+            "displayed": .string(displayed.description),
+            "rule": .string(rule),
+        ]
+        if let key { object["key"] = .string(key) }
+        return .object(object)
+    }
+}
+
+/// A record as the replica shows it.
+public struct RecordSnapshot: Equatable, Sendable {
+    public let collection: String
+    public let id: String
+    public let isDeleted: Bool
+    public let isVisible: Bool
+    /// Fields that have been written, by name: registers as their displayed value, sets as sorted
+    /// arrays, maps as objects of displayed values, counters as integers, logs as arrays of entries.
+    public let fields: [String: JSONValue]
+    /// Fields (`field` or `field[key]`) with an open conflict.
+    public let conflicts: [String]
+
+    /// `chorus get --json`: the record's id and its fields by name, plus `_meta`.
+    public var json: JSONValue {
+        var object = fields
+        object["id"] = .string(id)
+        object["_meta"] = .object(["collection": .string(collection), "deleted": .bool(!isVisible),
+                                   "conflicts": .array(conflicts.map(JSONValue.string))])
+        return .object(object)
+    }
+}
+
+/// One operation in the log, with its local sequence number.
+public struct LoggedOperation: Sendable {
+    public let sequence: Int64
+    public let id: OperationID
+    /// Nil when the record was erased: only the id remains.
+    public let operation: Operation?
+}
+
+extension Replica {
+    /// The record, or nil if it never existed or was erased.
+    public func get(collection: String, record: String) throws -> RecordSnapshot? {
+        try Replica.wrapStorage {
+            guard let row = try database.queryRow("SELECT rid, deleted, visible FROM records WHERE collection = ? AND record = ?", collection, record),
+                  let rid = row.integer(0) else { return nil }
+            var fields: [String: JSONValue] = [:]
+            var setElements: [String: [String]] = [:]
+            var mapValues: [String: [String: JSONValue]] = [:]
+            var logEntries: [String: [(DisplayKey, JSONValue)]] = [:]
+            var conflicts: [String] = []
+            try database.forEachRow("""
+                SELECT field, key, kind, value, displayed, replica, counter, wall, logical FROM entries
+                WHERE rid = ? AND field != ? ORDER BY field, key
+                """, parameters: [rid, StorageSchema.recordField]) { entry in
+                let field = entry.text(0)!, key = entry.text(1)!
+                let value = Replica.json(entry.text(3))
+                switch FieldKind(rawValue: entry.text(2) ?? "") {
+                case .register?: if entry.integer(4) == 1 { fields[field] = value }
+                case .map?: if entry.integer(4) == 1 { mapValues[field, default: [:]][key] = value }
+                case .set?: if setElements[field]?.last != key { setElements[field, default: []].append(key) }
+                case .log?:
+                    let order = DisplayKey(wall: entry.integer(7)!, logical: entry.integer(8)!, replica: entry.blob(5)!, counter: entry.integer(6)!)
+                    let replica = ReplicaID(bytes: entry.blob(5)!)!
+                    logEntries[field, default: []].append((order, .object([
+                        "entry": .string(key), "value": value, "replica": .string(replica.hex),
+                        "timestamp": .string("\(entry.integer(7)!).\(entry.integer(8)!)")])))
+                default: break
+                }
+            }
+            for (field, elements) in setElements { fields[field] = .array(elements.sorted(by: JSONValue.utf8Less).map(JSONValue.string)) }
+            for (field, values) in mapValues { fields[field] = .object(values) }
+            for (field, entries) in logEntries { fields[field] = .array(entries.sorted { $0.0 < $1.0 }.map(\.1)) }
+            try database.forEachRow("SELECT field, total FROM counters WHERE rid = ?", parameters: [rid]) { counter in
+                fields[counter.text(0)!] = .integer(counter.integer(1) ?? 0)
+            }
+            try database.forEachRow("SELECT field, key, kind FROM conflicts WHERE rid = ? ORDER BY field, key", parameters: [rid]) { conflict in
+                switch conflict.text(2) {
+                case "map": conflicts.append("\(conflict.text(0)!)[\(conflict.text(1)!)]")
+                case "editedWhileDeleted": conflicts.append("(edited while deleted)")
+                default: conflicts.append(conflict.text(0)!)
+                }
+            }
+            return RecordSnapshot(collection: collection, id: record, isDeleted: row.integer(1) == 1, isVisible: row.integer(2) == 1,
+                                  fields: fields, conflicts: conflicts)
+        }
+    }
+
+    /// Record ids of a collection in byte order; deleted ones only when asked.
+    public func list(collection: String, includeDeleted: Bool = false, after: String? = nil, limit: Int = 1000) throws -> [(id: String, isVisible: Bool)] {
+        try Replica.wrapStorage {
+            try database.query("""
+                SELECT record, visible FROM records WHERE collection = ? AND (? OR visible = 1) AND record > ?
+                ORDER BY record LIMIT ?
+                """, collection, includeDeleted, after ?? "", limit).map { ($0.text(0)!, $0.integer(1) == 1) }
+        }
+    }
+
+    /// Every open conflict, ordered by collection, record, field and key.
+    public func conflicts(collection: String? = nil) throws -> [Conflict] {
+        try Replica.wrapStorage {
+            let rows = try database.query("""
+                SELECT c.rid, r.collection, r.record, c.field, c.key, c.kind FROM conflicts c JOIN records r ON r.rid = c.rid
+                WHERE (? IS NULL OR r.collection = ?) ORDER BY r.collection, r.record, c.field, c.key
+                """, collection, collection)
+            return try rows.map { row in
+                let rid = row.integer(0)!, collectionName = row.text(1)!, record = row.text(2)!
+                let field = row.text(3)!, key = row.text(4)!, kindText = row.text(5)!
+                if kindText == Conflict.Kind.editedWhileDeleted.rawValue {
+                    return try editedWhileDeletedConflict(rid: rid, collection: collectionName, record: record)
+                }
+                let siblings = try database.query("""
+                    SELECT replica, counter, wall, logical, value FROM entries WHERE rid = ? AND field = ? AND key = ?
+                    """, rid, field, key).map { entry in
+                    (Replica.displayOrder(entry), Sibling(operation: Replica.operationID(entry), value: Replica.json(entry.text(4)),
+                            timestamp: HybridTimestamp(wall: UInt64(entry.integer(2)!), logical: UInt32(entry.integer(3)!))))
+                }.sorted { $0.0 > $1.0 }.map(\.1)
+                let displayed = try database.queryRow("SELECT replica, counter FROM entries WHERE rid = ? AND field = ? AND key = ? AND displayed = 1",
+                                                      rid, field, key).map(Replica.operationID) ?? siblings[0].operation
+                let isMap = kindText == "map"
+                return Conflict(collection: collectionName, record: record, field: field, key: isMap ? key : nil,
+                                kind: isMap ? .map : .register, siblings: siblings, displayed: displayed,
+                                rule: "greatest (timestamp, replica id) among live siblings displays; the others stay until resolved")
+            }
+        }
+    }
+
+    private func editedWhileDeletedConflict(rid: Int64, collection: String, record: String) throws -> Conflict {
+        let deletes = try database.query("SELECT replica, counter, wall, logical FROM deletes WHERE rid = ? ORDER BY wall DESC, logical DESC, replica DESC", rid).map {
+            Sibling(operation: Replica.operationID($0), value: .null, timestamp: HybridTimestamp(wall: UInt64($0.integer(2)!), logical: UInt32($0.integer(3)!)))
+        }
+        let writes = try database.query("""
+            SELECT e.replica, e.counter, e.wall, e.logical, e.value FROM entries e WHERE e.rid = ? AND NOT EXISTS (
+                SELECT 1 FROM delete_observed o WHERE o.rid = e.rid AND o.replica = e.replica AND o.counter = e.counter)
+            ORDER BY e.wall DESC, e.logical DESC, e.replica DESC, e.counter DESC
+            """, rid).map {
+            Sibling(operation: Replica.operationID($0), value: Replica.json($0.text(4)), timestamp: HybridTimestamp(wall: UInt64($0.integer(2)!), logical: UInt32($0.integer(3)!)))
+        }
+        let policy = schema.collection(collection)?.deletePolicy ?? .deleteWins
+        let displayed = policy == .deleteWins ? deletes[0].operation : writes[0].operation
+        let rule = policy == .deleteWins
+            ? "\(collection) is delete-wins: the record stays deleted; restore it to keep the edits, or delete it again to confirm"
+            : "\(collection) is update-wins: the record stays visible with the edits; delete it again to confirm the delete, or restore it"
+        return Conflict(collection: collection, record: record, field: nil, key: nil, kind: .editedWhileDeleted,
+                        siblings: deletes + writes, displayed: displayed, rule: rule)
+    }
+
+    /// Operations in the log after `sequence`, oldest first.
+    public func log(after sequence: Int64 = 0, limit: Int = 100) throws -> [LoggedOperation] {
+        try Replica.wrapStorage {
+            try database.query("SELECT seq, replica, counter, payload FROM oplog WHERE seq > ? ORDER BY seq LIMIT ?", sequence, limit).map { row in
+                let id = OperationID(replica: ReplicaID(bytes: row.blob(1)!)!, counter: UInt64(row.integer(2)!))
+                let operation = try row.text(3).map { try codec.decode(text: $0) }
+                return LoggedOperation(sequence: row.integer(0)!, id: id, operation: operation)
+            }
+        }
+    }
+
+    /// Counts for `chorus status`.
+    public func statistics() throws -> (operations: Int64, records: Int64, conflicts: Int64, erased: Int64) {
+        try Replica.wrapStorage {
+            (try database.queryScalarInteger("SELECT count(*) FROM oplog") ?? 0,
+             try database.queryScalarInteger("SELECT count(*) FROM records") ?? 0,
+             try database.queryScalarInteger("SELECT count(*) FROM conflicts") ?? 0,
+             try database.queryScalarInteger("SELECT count(*) FROM erased") ?? 0)
+        }
+    }
+
+    /// Names of the migrations applied to this database.
+    public func appliedMigrations() throws -> [String] {
+        try Replica.wrapStorage { try Migrator.appliedMigrations(database) }
+    }
+
+    static func json(_ canonical: String?) -> JSONValue {
+        guard let canonical else { return .null }
+        return (try? JSONParser().parse(canonical)) ?? .string(canonical)
+    }
+}

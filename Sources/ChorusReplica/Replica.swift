@@ -1,0 +1,178 @@
+import ChorusCore
+import SQLiteKit
+import Foundation
+
+/// A replica: one SQLite database holding the operation log, the merge state and the materialised
+/// tables, all updated together in one SQLite transaction per batch.
+///
+/// Not thread-safe: use one `Replica` from one thread at a time (a node serialises access).
+public final class Replica {
+    /// Everything a replica needs from outside; injected so tests control it.
+    public struct Configuration {
+        public var limits: Limits = .default
+        public var schema: Schema = PeopleSchema.v1
+        public var wallClock: any WallClock = SystemClock()
+        /// `full` (default) makes every commit durable; simulations use `off` for speed.
+        public var synchronous: Database.Synchronous = .full
+        /// Deliberate merge bugs, so tests can prove the convergence checker catches them.
+        public var faults: MergeFaults = MergeFaults()
+        public init() {}
+    }
+
+    /// Where the database lives.
+    public enum Location {
+        /// A replica folder; the database is `chorus.sqlite` inside it.
+        case directory(String)
+        /// A private in-memory database (tests).
+        case memory
+    }
+
+    /// The database file name inside a replica folder.
+    public static let databaseFileName = "chorus.sqlite"
+
+    public let id: ReplicaID
+    public private(set) var name: String
+    public let configuration: Configuration
+    public let location: Location
+    let database: Database
+    let codec: OperationCodec
+    var clock: HybridClock
+    /// The counter of the last operation this replica made.
+    var counter: UInt64
+    var schema: Schema { configuration.schema }
+    var limits: Limits { configuration.limits }
+    /// Whether an erase committed and the log must be checkpointed so its bytes leave the files.
+    var needsCheckpoint = false
+
+    private init(id: ReplicaID, name: String, configuration: Configuration, location: Location, database: Database) throws {
+        self.id = id
+        self.name = name
+        self.configuration = configuration
+        self.location = location
+        self.database = database
+        self.codec = OperationCodec(limits: configuration.limits)
+        let wall = try database.queryScalarInteger("SELECT value FROM meta WHERE key = 'clock_wall'") ?? 0
+        let logical = try database.queryScalarInteger("SELECT value FROM meta WHERE key = 'clock_logical'") ?? 0
+        self.clock = HybridClock(wallClock: configuration.wallClock,
+                                 last: HybridTimestamp(wall: UInt64(wall), logical: UInt32(logical)),
+                                 driftMillisecondsMax: configuration.limits.clockDriftMillisecondsMax)
+        self.counter = UInt64(try database.queryScalarInteger("SELECT value FROM meta WHERE key = 'counter'") ?? 0)
+    }
+
+    static func databasePath(_ location: Location) -> String {
+        switch location {
+        case .directory(let path): return (path as NSString).appendingPathComponent(databaseFileName)
+        case .memory: return ":memory:"
+        }
+    }
+
+    static func openDatabase(_ location: Location, configuration: Configuration, create: Bool) throws -> Database {
+        var options = Database.Options()
+        options.synchronous = configuration.synchronous
+        options.createIfMissing = create
+        do {
+            return try Database(path: databasePath(location), options: options)
+        } catch let error as SQLiteError {
+            throw ChorusError(.storage, "cannot open the replica database \(databasePath(location)): \(error.message)", hint: error.hint)
+        }
+    }
+
+    /// Creates a new replica with a fresh random id.
+    ///
+    /// - Throws: `replicaAlreadyInitialised` if the folder already holds a replica.
+    public static func create<G: RandomNumberGenerator>(at location: Location, name: String, configuration: Configuration = Configuration(),
+                                                        using generator: inout G) throws -> Replica {
+        try configuration.limits.validate()
+        guard !name.isEmpty, name.utf8.count <= configuration.limits.replicaNameBytesMax,
+              !name.unicodeScalars.contains(where: { $0.value < 0x20 }) else {
+            throw ChorusError(.limitExceeded, "replica name must be 1 to \(configuration.limits.replicaNameBytesMax) bytes of printable text")
+        }
+        if case .directory(let path) = location {
+            let file = databasePath(location)
+            if FileManager.default.fileExists(atPath: file) {
+                throw ChorusError(.replicaAlreadyInitialised, "\(path) already holds a replica",
+                                  hint: "use it as it is, or choose another folder with --data")
+            }
+            do {
+                try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            } catch {
+                throw ChorusError(.storage, "cannot create the folder \(path): \(error.localizedDescription)",
+                                  hint: "check the path and its permissions")
+            }
+        }
+        let database = try openDatabase(location, configuration: configuration, create: true)
+        let id = ReplicaID.random(using: &generator)
+        try wrapStorage {
+            try StorageSchema.migrator(schema: configuration.schema).migrate(database)
+            try database.transaction {
+                try database.run("INSERT INTO meta(key, value) VALUES ('replica_id', ?)", id.hex)
+                try database.run("INSERT INTO meta(key, value) VALUES ('name', ?)", name)
+                try database.run("INSERT INTO meta(key, value) VALUES ('counter', 0)")
+                try database.run("INSERT INTO meta(key, value) VALUES ('clock_wall', 0)")
+                try database.run("INSERT INTO meta(key, value) VALUES ('clock_logical', 0)")
+                try database.run("INSERT INTO meta(key, value) VALUES ('schema_version', ?)", configuration.schema.version)
+            }
+        }
+        return try Replica(id: id, name: name, configuration: configuration, location: location, database: database)
+    }
+
+    /// Opens an existing replica, running any migrations this build adds.
+    ///
+    /// - Throws: `replicaNotInitialised` if the folder holds no replica; `storage` if the file is
+    ///   damaged or written by a newer Chorus.
+    public static func open(at location: Location, configuration: Configuration = Configuration()) throws -> Replica {
+        try configuration.limits.validate()
+        if case .directory(let path) = location, !FileManager.default.fileExists(atPath: databasePath(location)) {
+            throw ChorusError(.replicaNotInitialised, "no replica in \(path)",
+                              hint: "run `chorus init --data \(path)` first, or pass the right --data folder")
+        }
+        let database = try openDatabase(location, configuration: configuration, create: false)
+        return try wrapStorage {
+            try StorageSchema.migrator(schema: configuration.schema).migrate(database)
+            guard let hex = try database.queryScalarText("SELECT value FROM meta WHERE key = 'replica_id'"),
+                  let id = ReplicaID(hex: hex) else {
+                throw ChorusError(.storage, "the database has no valid replica id", hint: "the folder is damaged; restore it from a backup")
+            }
+            let name = try database.queryScalarText("SELECT value FROM meta WHERE key = 'name'") ?? ""
+            return try Replica(id: id, name: name, configuration: configuration, location: location, database: database)
+        }
+    }
+
+    /// Runs storage code, turning SQLite and migration errors into `ChorusError`.
+    static func wrapStorage<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as ChorusError {
+            throw error
+        } catch let error as SQLiteError {
+            throw ChorusError(.storage, error.description, hint: error.hint, isRetryable: error.isRetryable)
+        } catch let error as MigrationError {
+            throw ChorusError(.storage, error.description, hint: "upgrade chorus to a version that knows this database")
+        }
+    }
+
+    /// The current hybrid timestamp (for status output; does not advance the clock).
+    public var lastTimestamp: HybridTimestamp { clock.last }
+
+    /// The local sequence number of the latest operation in the log: the cursor to export from next time.
+    public func latestSequence() throws -> Int64 {
+        try Replica.wrapStorage { try database.queryScalarInteger("SELECT coalesce(max(seq), 0) FROM oplog") ?? 0 }
+    }
+
+    /// SQLite's integrity check; empty when sound.
+    public func integrityCheck() throws -> [String] {
+        try Replica.wrapStorage { try database.integrityCheck() }
+    }
+
+    /// Direct read access to the database, for the domain's SQL queries over materialised tables.
+    public func withDatabase<T>(_ body: (Database) throws -> T) throws -> T {
+        try Replica.wrapStorage { try body(database) }
+    }
+}
+
+/// Deliberate merge bugs, used only by tests that check the convergence checker.
+public struct MergeFaults: Sendable {
+    /// Break ties between concurrent writes by arrival order instead of (timestamp, replica).
+    public var displayLatestArrival = false
+    public init() {}
+}

@@ -1,0 +1,148 @@
+import ChorusCore
+import SQLiteKit
+
+/// The replica's tables and their migrations.
+///
+/// Engine tables (names fixed; see `Docs/architecture.md`, "Storage"):
+/// - `meta`: replica id, name, counter and clock, one row per key;
+/// - `oplog`: every operation ever received, keyed by id; `seq` is the local cursor;
+/// - `records`: one row per record known, with its hash and derived life state;
+/// - `entries`: the live entries of every register, map key, set element and log;
+/// - `superseded`: operation ids superseded, scoped to their record and field, recorded even
+///   before the superseded operation arrives (delivery is not causal);
+/// - `counters`, `deletes`, `delete_observed`, `erased`, `conflicts`.
+///
+/// Materialised tables: one per collection of the schema, named after it, with one column per
+/// register or counter field; `COLLECTION__FIELD` side tables for sets, maps and logs.
+enum StorageSchema {
+    /// The field name used to scope record-level supersession (restore superseding delete).
+    static let recordField = "#record"
+
+    static func migrator(schema: Schema) -> Migrator {
+        var migrator = Migrator()
+        migrator.register("0001_engine") { db in
+            try db.execute("""
+                CREATE TABLE meta(key TEXT PRIMARY KEY NOT NULL, value) WITHOUT ROWID;
+                CREATE TABLE oplog(
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    replica BLOB NOT NULL,
+                    counter INTEGER NOT NULL,
+                    rid INTEGER,
+                    payload TEXT,
+                    UNIQUE(replica, counter)
+                );
+                CREATE INDEX oplog_rid ON oplog(rid) WHERE rid IS NOT NULL;
+                CREATE TABLE records(
+                    rid INTEGER PRIMARY KEY,
+                    collection TEXT NOT NULL,
+                    record TEXT NOT NULL,
+                    hash BLOB NOT NULL UNIQUE,
+                    deleted INTEGER NOT NULL DEFAULT 0,
+                    visible INTEGER NOT NULL DEFAULT 1,
+                    UNIQUE(collection, record)
+                );
+                CREATE TABLE entries(
+                    rid INTEGER NOT NULL,
+                    field TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    replica BLOB NOT NULL,
+                    counter INTEGER NOT NULL,
+                    wall INTEGER NOT NULL,
+                    logical INTEGER NOT NULL,
+                    kind TEXT NOT NULL,
+                    value TEXT,
+                    seq INTEGER NOT NULL,
+                    displayed INTEGER NOT NULL DEFAULT 0,
+                    PRIMARY KEY(rid, field, replica, counter)
+                ) WITHOUT ROWID;
+                CREATE INDEX entries_key ON entries(rid, field, key);
+                CREATE TABLE superseded(
+                    rid INTEGER NOT NULL,
+                    field TEXT NOT NULL,
+                    replica BLOB NOT NULL,
+                    counter INTEGER NOT NULL,
+                    PRIMARY KEY(rid, field, replica, counter)
+                ) WITHOUT ROWID;
+                CREATE TABLE counters(
+                    rid INTEGER NOT NULL,
+                    field TEXT NOT NULL,
+                    total INTEGER NOT NULL,
+                    PRIMARY KEY(rid, field)
+                ) WITHOUT ROWID;
+                CREATE TABLE deletes(
+                    rid INTEGER NOT NULL,
+                    replica BLOB NOT NULL,
+                    counter INTEGER NOT NULL,
+                    wall INTEGER NOT NULL,
+                    logical INTEGER NOT NULL,
+                    PRIMARY KEY(rid, replica, counter)
+                ) WITHOUT ROWID;
+                CREATE TABLE delete_observed(
+                    rid INTEGER NOT NULL,
+                    replica BLOB NOT NULL,
+                    counter INTEGER NOT NULL,
+                    delete_replica BLOB NOT NULL,
+                    delete_counter INTEGER NOT NULL,
+                    PRIMARY KEY(rid, replica, counter, delete_replica, delete_counter)
+                ) WITHOUT ROWID;
+                CREATE TABLE erased(
+                    hash BLOB PRIMARY KEY NOT NULL,
+                    replica BLOB NOT NULL,
+                    counter INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                CREATE TABLE conflicts(
+                    rid INTEGER NOT NULL,
+                    field TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    PRIMARY KEY(rid, field, key)
+                ) WITHOUT ROWID;
+                """)
+        }
+        migrator.register("0002_people_v1") { db in
+            try db.execute(materialisedDDL(for: PeopleSchema.v1))
+        }
+        return migrator
+    }
+
+    /// SQL identifier quoting.
+    static func quote(_ name: String) -> String { "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
+
+    static func sideTable(_ collection: String, _ field: String) -> String { quote("\(collection)__\(field)") }
+
+    /// CREATE statements for the materialised tables of a schema.
+    static func materialisedDDL(for schema: Schema) -> String {
+        var sql = ""
+        for collection in schema.collections {
+            var columns = ["id TEXT PRIMARY KEY NOT NULL", "_rid INTEGER NOT NULL UNIQUE", "_deleted INTEGER NOT NULL DEFAULT 0"]
+            for field in collection.fields {
+                switch field.kind {
+                case .register: columns.append("\(quote(field.name)) \(field.valueType.sqlType)")
+                case .counter: columns.append("\(quote(field.name)) INTEGER NOT NULL DEFAULT 0")
+                default: break
+                }
+            }
+            sql += "CREATE TABLE \(quote(collection.name))(\n    \(columns.joined(separator: ",\n    "))\n);\n"
+            for field in collection.fields {
+                let table = sideTable(collection.name, field.name)
+                let indexName = quote("\(collection.name)__\(field.name)_by_value")
+                switch field.kind {
+                case .set:
+                    sql += "CREATE TABLE \(table)(id TEXT NOT NULL, element TEXT NOT NULL, PRIMARY KEY(id, element)) WITHOUT ROWID;\n"
+                    sql += "CREATE INDEX \(indexName) ON \(table)(element);\n"
+                case .map:
+                    sql += "CREATE TABLE \(table)(id TEXT NOT NULL, key TEXT NOT NULL, value \(field.valueType.sqlType), PRIMARY KEY(id, key)) WITHOUT ROWID;\n"
+                    sql += "CREATE INDEX \(indexName) ON \(table)(key, value);\n"
+                case .log:
+                    sql += "CREATE TABLE \(table)(id TEXT NOT NULL, entry TEXT NOT NULL, wall INTEGER NOT NULL, logical INTEGER NOT NULL, replica TEXT NOT NULL, value TEXT, PRIMARY KEY(id, entry)) WITHOUT ROWID;\n"
+                    sql += "CREATE INDEX \(indexName) ON \(table)(id, wall, logical, replica);\n"
+                case .register, .counter: break
+                }
+            }
+            for field in collection.fields where field.kind == .register && ["owner", "person", "to", "from", "email", "squad", "tribe", "quarter", "status"].contains(field.name) {
+                sql += "CREATE INDEX \(quote("\(collection.name)_by_\(field.name)")) ON \(quote(collection.name))(\(quote(field.name)));\n"
+            }
+        }
+        return sql
+    }
+}
