@@ -12,7 +12,7 @@ import SQLiteKit
 ///
 /// A truncated file has no valid trailer; a changed byte breaks the checksum. Either is refused
 /// before anything is applied.
-public enum Bundle {
+public enum OperationBundle {
     public static let format = "chorus-bundle"
     public static let version = 1
 
@@ -104,14 +104,14 @@ extension Replica {
     /// Writes every operation logged after `since` as a bundle, streaming bytes to `write`.
     /// Operations of erased records (only their ids remain) are left out.
     @discardableResult
-    public func exportBundle(since: Int64 = 0, to write: ([UInt8]) throws -> Void) throws -> Bundle.Header {
+    public func exportBundle(since: Int64 = 0, to write: ([UInt8]) throws -> Void) throws -> OperationBundle.Header {
         try Replica.wrapStorage {
             guard since >= 0 else { throw ChorusError(.malformedInput, "--since must be a sequence number of 0 or more") }
             let count = try database.queryScalarInteger("SELECT count(*) FROM oplog WHERE seq > ? AND payload IS NOT NULL", since) ?? 0
             let until = max(since, try latestSequence())
-            let header = Bundle.Header(origin: id, originName: name, since: since, until: until, operations: Int(count))
+            let header = OperationBundle.Header(origin: id, originName: name, since: since, until: until, operations: Int(count))
             var hasher = SHA256()
-            var buffer = Array((Bundle.headerLine(header) + "\n").utf8)
+            var buffer = Array((OperationBundle.headerLine(header) + "\n").utf8)
             var written = 0
             func flush() throws {
                 hasher.update(buffer)
@@ -136,8 +136,8 @@ extension Replica {
     /// Verifies a whole bundle, then applies it (see `applyRemote`). A truncated, tampered or
     /// future-stamped bundle is refused with nothing applied.
     @discardableResult
-    public func importBundle(_ bytes: [UInt8]) throws -> (Bundle.Header, ApplyReport) {
-        let (header, operations) = try Bundle.read(bytes, limits: limits)
+    public func importBundle(_ bytes: [UInt8]) throws -> (OperationBundle.Header, ApplyReport) {
+        let (header, operations) = try OperationBundle.read(bytes, limits: limits)
         return (header, try applyRemote(operations))
     }
 }

@@ -6,11 +6,15 @@ public struct Sibling: Equatable, Sendable {
     public let operation: OperationID
     public let value: JSONValue
     public let timestamp: HybridTimestamp
+    /// True for the delete operations listed in an edited-while-deleted conflict.
+    public var isDelete = false
     public var replica: ReplicaID { operation.replica }
 
     public var json: JSONValue {
-        .object(["operation": .string(operation.description), "value": value,
-                 "replica": .string(replica.hex), "timestamp": .string(timestamp.description)])
+        var object: [String: JSONValue] = ["operation": .string(operation.description), "value": value,
+                                           "replica": .string(replica.hex), "timestamp": .string(timestamp.description)]
+        if isDelete { object["delete"] = .bool(true) }
+        return .object(object)
     }
 }
 
@@ -173,7 +177,8 @@ extension Replica {
 
     private func editedWhileDeletedConflict(rid: Int64, collection: String, record: String) throws -> Conflict {
         let deletes = try database.query("SELECT replica, counter, wall, logical FROM deletes WHERE rid = ? ORDER BY wall DESC, logical DESC, replica DESC", rid).map {
-            Sibling(operation: Replica.operationID($0), value: .null, timestamp: HybridTimestamp(wall: UInt64($0.integer(2)!), logical: UInt32($0.integer(3)!)))
+            Sibling(operation: Replica.operationID($0), value: .null, timestamp: HybridTimestamp(wall: UInt64($0.integer(2)!), logical: UInt32($0.integer(3)!)),
+                    isDelete: true)
         }
         let writes = try database.query("""
             SELECT e.replica, e.counter, e.wall, e.logical, e.value FROM entries e WHERE e.rid = ? AND NOT EXISTS (

@@ -1,0 +1,122 @@
+import ChorusCore
+import ChorusReplica
+import Foundation
+
+/// What every command gets: parsed arguments, output, and how to open the replica.
+struct CommandContext {
+    let arguments: ParsedArguments
+    let output: Output
+    let spec: CommandSpec
+    let environment: [String: String]
+
+    var isJSON: Bool { arguments.flag("--json") }
+
+    /// The replica folder: `--data`, then `$CHORUS_DATA`, then `./chorus-data`.
+    var dataDirectory: String {
+        arguments.value("--data") ?? environment["CHORUS_DATA"] ?? "chorus-data"
+    }
+
+    /// Replica configuration from the environment. `CHORUS_CLOCK_OFFSET_MS` shifts this process's
+    /// wall clock (a test option, to model a replica with a wrong clock).
+    var configuration: Replica.Configuration {
+        var configuration = Replica.Configuration()
+        if let text = environment["CHORUS_CLOCK_OFFSET_MS"], let offset = Int64(text) {
+            configuration.wallClock = SystemClock(offsetMilliseconds: offset)
+        }
+        return configuration
+    }
+
+    func openReplica() throws -> Replica {
+        try Replica.open(at: .directory(dataDirectory), configuration: configuration)
+    }
+
+    /// The positional argument at `index`.
+    func positional(_ index: Int) -> String { arguments.positional[index] }
+
+    func usageError(_ message: String) -> UsageError { UsageError(message: message, command: spec) }
+}
+
+/// A command: its declaration and its body. One per file under `Commands/`.
+protocol Command {
+    static var spec: CommandSpec { get }
+    /// Runs the command; returns the exit code (0 success). Throws `ChorusError` for failures and
+    /// `UsageError` for usage mistakes.
+    static func run(_ context: CommandContext) throws -> Int32
+}
+
+/// The `chorus` command line: parses, dispatches, maps errors to exit codes.
+///
+/// Exit codes: 0 success, 1 failure (with the error and a hint on stderr), 2 usage error.
+public enum ChorusCommandLine {
+    static let commands: [Command.Type] = [
+        InitCommand.self, StatusCommand.self, SchemaCommand.self,
+        PutCommand.self, AddCommand.self, RemoveCommand.self, MapSetCommand.self, MapRemoveCommand.self,
+        IncrementCommand.self, AppendCommand.self, RetractCommand.self,
+        DeleteCommand.self, RestoreCommand.self, EraseCommand.self,
+        GetCommand.self, ListCommand.self, ConflictsCommand.self, ResolveCommand.self,
+        ExportCommand.self, ImportCommand.self, DigestCommand.self, LogCommand.self,
+        CheckCommand.self, StressCommand.self,
+    ]
+
+    public static let version = "0.1.0"
+
+    static var overview: String {
+        var text = """
+        chorus \(version): an offline-first replica of your company's people data.
+
+        usage: chorus COMMAND [ARGUMENTS] [--data DIR] [--json]
+
+        commands:
+
+        """
+        for command in commands {
+            text += "  \(command.spec.name.padding(toLength: 11, withPad: " ", startingAt: 0))\(command.spec.summary)\n"
+        }
+        text += "\nRun `chorus COMMAND --help` for a command's arguments. Docs: Docs/reference/cli.md\n"
+        return text
+    }
+
+    /// Runs the command line and returns the process exit code.
+    public static func run(_ arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment) -> Int32 {
+        let output = Output()
+        guard let name = arguments.first else {
+            output.error(overview)
+            return 2
+        }
+        if ["--help", "-h", "help"].contains(name) {
+            if name == "help", arguments.count > 1, let command = commands.first(where: { $0.spec.name == arguments[1] }) {
+                output.print(command.spec.help)
+            } else {
+                output.print(overview)
+            }
+            return 0
+        }
+        if name == "--version" || name == "version" {
+            output.print("chorus \(version)")
+            return 0
+        }
+        guard let command = commands.first(where: { $0.spec.name == name }) else {
+            output.error("error: unknown command \(name.prefix(40))\nhint: run `chorus --help` for the list of commands")
+            return 2
+        }
+        do {
+            let parsed = try ParsedArguments.parse(Array(arguments.dropFirst()), spec: command.spec)
+            if parsed.wantsHelp {
+                output.print(command.spec.help)
+                return 0
+            }
+            return try command.run(CommandContext(arguments: parsed, output: output, spec: command.spec, environment: environment))
+        } catch let error as UsageError {
+            output.error("error: \(error.message)")
+            if let spec = error.command { output.error("usage: \(spec.usage)\nhint: run `chorus \(spec.name) --help`") }
+            return 2
+        } catch let error as ChorusError {
+            output.error("error: \(error.message)")
+            if let hint = error.hint { output.error("hint: \(hint)") }
+            return 1
+        } catch {
+            output.error("error: \(error)")
+            return 1
+        }
+    }
+}

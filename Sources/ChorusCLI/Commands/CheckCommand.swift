@@ -1,0 +1,21 @@
+import ChorusCore
+import ChorusReplica
+
+enum CheckCommand: Command {
+    static let spec = CommandSpec("check", "verify the database: SQLite integrity and the replica's own invariants",
+        details: "Exit 0 when sound; 1 with the problems found. Safe to run on a live replica.",
+        options: [.data, .json])
+
+    static func run(_ context: CommandContext) throws -> Int32 {
+        let replica = try context.openReplica()
+        let problems = try replica.integrityCheck() + replica.invariantViolations()
+        if context.isJSON {
+            context.output.json(.object(["ok": .bool(problems.isEmpty), "problems": .array(problems.map(JSONValue.string))]))
+        } else if problems.isEmpty {
+            context.output.print("ok")
+        } else {
+            problems.forEach { context.output.print($0) }
+        }
+        return problems.isEmpty ? 0 : 1
+    }
+}

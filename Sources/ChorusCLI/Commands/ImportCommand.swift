@@ -1,0 +1,38 @@
+import ChorusCore
+import ChorusReplica
+import Foundation
+
+enum ImportCommand: Command {
+    static let spec = CommandSpec("import", "apply a bundle written by `chorus export`", arguments: "FILE",
+        details: """
+        The whole bundle is verified first (checksum, format, every operation, clock drift); if
+        anything is wrong nothing is applied. Importing the same bundle again applies nothing twice.
+        """,
+        options: [.data, .json], positional: 1...1)
+
+    static func run(_ context: CommandContext) throws -> Int32 {
+        let path = context.positional(0)
+        let replica = try context.openReplica()
+        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+        guard let size = attributes?[.size] as? Int else {
+            throw ChorusError(.storage, "cannot read \(path)", hint: "check the path")
+        }
+        guard size <= replica.configuration.limits.bundleBytesMax else {
+            throw ChorusError(.limitExceeded, "\(path) is \(size) bytes, over bundleBytesMax (\(replica.configuration.limits.bundleBytesMax))",
+                              hint: "export in smaller pieces with --since")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ChorusError(.storage, "cannot read \(path)", hint: "check the path and its permissions")
+        }
+        let (header, report) = try replica.importBundle(Array(data))
+        if context.isJSON {
+            context.output.json(.object([
+                "origin": .string(header.origin.hex), "applied": .integer(Int64(report.applied)),
+                "duplicates": .integer(Int64(report.duplicates)), "droppedForErasedRecords": .integer(Int64(report.droppedForErasedRecords)),
+            ]))
+        } else {
+            context.output.print("imported from \(header.originName) (\(header.origin.hex.prefix(8))): \(report.applied) applied, \(report.duplicates) already present, \(report.droppedForErasedRecords) dropped (erased records)")
+        }
+        return 0
+    }
+}

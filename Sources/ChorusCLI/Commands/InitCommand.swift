@@ -1,0 +1,22 @@
+import ChorusCore
+import ChorusReplica
+import Foundation
+
+enum InitCommand: Command {
+    static let spec = CommandSpec("init", "create a new replica in the data folder",
+        details: "Creates DIR/chorus.sqlite with a fresh random replica id. Fails if DIR already holds a replica.",
+        options: [.data, OptionSpec(name: "--name", valueName: "NAME", help: "a name people recognise (default: this host's name)"), .json])
+
+    static func run(_ context: CommandContext) throws -> Int32 {
+        let name = context.arguments.value("--name") ?? ProcessInfo.processInfo.hostName
+        var generator = SystemRandomNumberGenerator()
+        let replica = try Replica.create(at: .directory(context.dataDirectory), name: String(name.prefix(64)),
+                                         configuration: context.configuration, using: &generator)
+        if context.isJSON {
+            context.output.json(.object(["replica": .string(replica.id.hex), "name": .string(replica.name), "data": .string(context.dataDirectory)]))
+        } else {
+            context.output.print("initialised replica \(replica.id.hex) (\(replica.name)) in \(context.dataDirectory)")
+        }
+        return 0
+    }
+}

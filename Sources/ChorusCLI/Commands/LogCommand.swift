@@ -1,0 +1,31 @@
+import ChorusCore
+import ChorusReplica
+
+enum LogCommand: Command {
+    static let spec = CommandSpec("log", "show the operation log, oldest first",
+        details: "Each line: local sequence, operation id, time, action and target. Erased records show their ids only.",
+        options: [.data, .json,
+                  OptionSpec(name: "--since", valueName: "SEQ", help: "start after this sequence (default 0)"),
+                  OptionSpec(name: "--limit", valueName: "N", help: "at most N operations (default 100, at most 100000)")])
+
+    static func run(_ context: CommandContext) throws -> Int32 {
+        guard let since = Int64(context.arguments.value("--since") ?? "0"), since >= 0 else { throw context.usageError("--since must be 0 or more") }
+        guard let limit = Int(context.arguments.value("--limit") ?? "100"), (1...100_000).contains(limit) else {
+            throw context.usageError("--limit must be 1 to 100000")
+        }
+        let entries = try context.openReplica().log(after: since, limit: limit)
+        let codec = OperationCodec()
+        if context.isJSON {
+            context.output.json(.array(entries.map { entry in
+                .object(["sequence": .integer(entry.sequence), "operation": entry.operation.map(codec.encode) ?? .object(["id": .string(entry.id.description), "erased": .bool(true)])])
+            }))
+            return 0
+        }
+        context.output.print(Format.table(entries.map { entry in
+            guard let op = entry.operation else { return [String(entry.sequence), entry.id.description, "", "(erased)"] }
+            let target = op.action.name == "erase" ? "\(op.collection)/#\(Hex.encode(op.recordHash).prefix(12))" : "\(op.collection)/\(op.record)"
+            return [String(entry.sequence), op.id.description, Format.time(op.timestamp), op.action.name, target + (op.field.map { " \($0)" } ?? "")]
+        }))
+        return 0
+    }
+}

@@ -1,0 +1,30 @@
+import ChorusCore
+import ChorusReplica
+import SQLiteKit
+
+enum StatusCommand: Command {
+    static let spec = CommandSpec("status", "show the replica's id, name, counts and schema version", options: [.data, .json])
+
+    static func run(_ context: CommandContext) throws -> Int32 {
+        let replica = try context.openReplica()
+        let stats = try replica.statistics()
+        let migrations = try replica.appliedMigrations()
+        let sequence = try replica.latestSequence()
+        let fields: [(String, JSONValue)] = [
+            ("replica", .string(replica.id.hex)), ("name", .string(replica.name)), ("data", .string(context.dataDirectory)),
+            ("operations", .integer(stats.operations)), ("records", .integer(stats.records)),
+            ("conflicts", .integer(stats.conflicts)), ("erasedRecords", .integer(stats.erased)),
+            ("latestSequence", .integer(sequence)), ("schemaVersion", .integer(Int64(replica.configuration.schema.version))),
+            ("migrations", .array(migrations.map(JSONValue.string))),
+            ("clock", .string(replica.lastTimestamp.description)), ("sqlite", .string(Database.libraryVersion)),
+        ]
+        if context.isJSON {
+            context.output.json(.object(Dictionary(uniqueKeysWithValues: fields)))
+        } else {
+            context.output.print(Format.table(fields.map { name, value in
+                [name, value.arrayValue.map { $0.map { Format.value($0) }.joined(separator: ", ") } ?? Format.value(value)]
+            }))
+        }
+        return 0
+    }
+}

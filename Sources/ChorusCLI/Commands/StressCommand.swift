@@ -1,0 +1,35 @@
+import ChorusCore
+import ChorusReplica
+
+/// Writes many small operations, printing each id only after its transaction committed.
+/// Crash tests kill it at random moments and check that every printed id survived.
+enum StressCommand: Command {
+    static let spec = CommandSpec("stress", "write COUNT test operations, printing each id once durable (crash testing)",
+        arguments: "COUNT",
+        details: """
+        Writes to people/stress-N records: registers, set adds and counter increments, one
+        transaction per operation, printing `ack OPERATION_ID` after each commit. Used by the
+        crash-safety tests, which kill it with SIGKILL; every acknowledged id must survive.
+        """,
+        options: [.data, OptionSpec(name: "--records", valueName: "N", help: "spread writes over N records (default 20)")],
+        positional: 1...1)
+
+    static func run(_ context: CommandContext) throws -> Int32 {
+        guard let count = Int(context.positional(0)), (1...10_000_000).contains(count) else { throw context.usageError("COUNT must be 1 to 10000000") }
+        guard let records = Int(context.arguments.value("--records") ?? "20"), (1...100_000).contains(records) else {
+            throw context.usageError("--records must be 1 to 100000")
+        }
+        let replica = try context.openReplica()
+        for index in 0..<count {
+            let record = "stress-\(index % records)"
+            let made: [Operation]
+            switch index % 3 {
+            case 0: made = try replica.write(collection: "people", record: record, [.put(field: "title", value: .string("title \(index)"))])
+            case 1: made = try replica.write(collection: "people", record: record, [.add(field: "guilds", element: "guild-\(index % 7)")])
+            default: made = try replica.write(collection: "feedback", record: record, [.increment(field: "highFives", by: 1)])
+            }
+            for operation in made { context.output.print("ack \(operation.id)") }
+        }
+        return 0
+    }
+}

@@ -1,0 +1,26 @@
+import ChorusCore
+import ChorusReplica
+
+/// Shared by the write commands: apply the changes to one record and report the operations made.
+enum WriteSupport {
+    static let options = [OptionSpec.data, OptionSpec.json]
+
+    static func write(_ context: CommandContext, collection: String, record: String, _ changes: [Change]) throws -> Int32 {
+        let replica = try context.openReplica()
+        let operations = try replica.write(collection: collection, record: record, changes)
+        report(operations, context)
+        return 0
+    }
+
+    static func report(_ operations: [Operation], _ context: CommandContext) {
+        if context.isJSON {
+            let codec = OperationCodec()
+            context.output.json(.object(["operations": .array(operations.map(codec.encode))]))
+        } else {
+            for operation in operations {
+                let target = operation.field.map { " \($0)" } ?? ""
+                context.output.print("\(operation.action.name) \(operation.collection)/\(operation.record.isEmpty ? "(erased)" : operation.record)\(target)  operation \(operation.id)")
+            }
+        }
+    }
+}

@@ -1,0 +1,51 @@
+import ChorusCore
+import Foundation
+
+/// Where a command prints. Injected so tests can capture output in-process.
+final class Output: @unchecked Sendable {
+    private let standardOutput: FileHandle
+    private let standardError: FileHandle
+
+    init(standardOutput: FileHandle = .standardOutput, standardError: FileHandle = .standardError) {
+        self.standardOutput = standardOutput
+        self.standardError = standardError
+    }
+
+    func print(_ text: String = "") { standardOutput.write(Data((text + "\n").utf8)) }
+    func error(_ text: String) { standardError.write(Data((text + "\n").utf8)) }
+    /// JSON for scripts: pretty, keys sorted, one document.
+    func json(_ value: JSONValue) { print(value.prettyText) }
+}
+
+/// Formatting helpers shared by commands.
+enum Format {
+    /// `2026-11-22T01:59:02.156Z` for a hybrid timestamp's wall time.
+    static func time(_ timestamp: HybridTimestamp) -> String {
+        let date = Date(timeIntervalSince1970: Double(timestamp.wall) / 1000)
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        return formatter.string(from: date)
+    }
+
+    /// A short form of a replica id for tables (the first 8 hex digits).
+    static func short(_ replica: ReplicaID) -> String { String(replica.hex.prefix(8)) }
+
+    /// A JSON value on one line, cut to `width` characters.
+    static func value(_ value: JSONValue, width: Int = 60) -> String {
+        let text: String
+        if case .string(let s) = value { text = s } else { text = value.canonicalText }
+        return text.count > width ? String(text.prefix(width - 1)) + "…" : text
+    }
+
+    /// Left-aligned table columns.
+    static func table(_ rows: [[String]]) -> String {
+        guard let columns = rows.map(\.count).max() else { return "" }
+        var widths = [Int](repeating: 0, count: columns)
+        for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
+        return rows.map { row in
+            row.enumerated().map { i, cell in i == row.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
+                .joined(separator: "  ")
+        }.joined(separator: "\n")
+    }
+}
