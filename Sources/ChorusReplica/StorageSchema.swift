@@ -6,7 +6,8 @@ import SQLiteKit
 /// Engine tables (names fixed; see `Docs/architecture.md`, "Storage"):
 /// - `meta`: replica id, name, counter and clock, one row per key;
 /// - `oplog`: every operation ever received, keyed by id; `seq` is the local cursor;
-/// - `records`: one row per record known, with its hash and derived life state;
+/// - `records`: one row per record known, with its hash and derived life state; `rid` is never
+///   reused (AUTOINCREMENT), so an erased record's id cannot be confused with a new record's;
 /// - `entries`: the live entries of every register, map key, set element and log;
 /// - `superseded`: operation ids superseded, scoped to their record and field, recorded even
 ///   before the superseded operation arrives (delivery is not causal);
@@ -33,7 +34,7 @@ enum StorageSchema {
                 );
                 CREATE INDEX oplog_rid ON oplog(rid) WHERE rid IS NOT NULL;
                 CREATE TABLE records(
-                    rid INTEGER PRIMARY KEY,
+                    rid INTEGER PRIMARY KEY AUTOINCREMENT,
                     collection TEXT NOT NULL,
                     record TEXT NOT NULL,
                     hash BLOB NOT NULL UNIQUE,

@@ -1,0 +1,45 @@
+import ChorusCore
+import ChorusReplica
+import SQLiteKit
+
+/// Makes replicas for tests with a manual clock and seeded ids.
+public enum ReplicaFactory {
+    /// A configuration with a manual clock; `driftMilliseconds` widens the skew limit for simulations.
+    public static func configuration(clock: any WallClock, driftMilliseconds: UInt64? = nil, faults: MergeFaults = MergeFaults(),
+                                     synchronous: Database.Synchronous = .off) -> Replica.Configuration {
+        var configuration = Replica.Configuration()
+        configuration.wallClock = clock
+        configuration.synchronous = synchronous
+        configuration.faults = faults
+        if let driftMilliseconds { configuration.limits.clockDriftMillisecondsMax = driftMilliseconds }
+        return configuration
+    }
+
+    /// An in-memory replica.
+    public static func memory(name: String = "test", clock: any WallClock, seed: UInt64, driftMilliseconds: UInt64? = nil,
+                              faults: MergeFaults = MergeFaults()) throws -> Replica {
+        var rng = SeededGenerator(seed: seed)
+        return try Replica.create(at: .memory, name: name,
+                                  configuration: configuration(clock: clock, driftMilliseconds: driftMilliseconds, faults: faults), using: &rng)
+    }
+}
+
+/// Thrown to roll a test transaction back on purpose.
+public struct RollbackForTesting: Error { public init() {} }
+
+extension Replica {
+    /// Runs `body` inside a transaction that is always rolled back, so one replica can check many
+    /// independent cases cheaply. Returns what `body` returned.
+    public func withRolledBackState<T>(_ body: () throws -> T) throws -> T {
+        var result: T?
+        do {
+            try withDatabase { database in
+                try database.transaction {
+                    result = try body()
+                    throw RollbackForTesting()
+                }
+            }
+        } catch is RollbackForTesting {}
+        return result!
+    }
+}
