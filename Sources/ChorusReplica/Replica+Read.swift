@@ -207,6 +207,20 @@ extension Replica {
         }
     }
 
+    /// Whether the log holds this operation (applied, or kept as an id for an erased record).
+    public func hasOperation(_ id: OperationID) throws -> Bool {
+        try Replica.wrapStorage {
+            try database.queryScalarInteger("SELECT 1 FROM oplog WHERE replica = ? AND counter = ?", id.replica.bytes, Int64(id.counter)) != nil
+        }
+    }
+
+    /// Whether the record was erased (only its hash remains).
+    public func isErased(collection: String, record: String) throws -> Bool {
+        try Replica.wrapStorage {
+            try database.queryScalarInteger("SELECT 1 FROM erased WHERE hash = ?", Operation.recordHash(collection: collection, record: record)) != nil
+        }
+    }
+
     /// Counts for `chorus status`.
     public func statistics() throws -> (operations: Int64, records: Int64, conflicts: Int64, erased: Int64) {
         try Replica.wrapStorage {
