@@ -1,0 +1,305 @@
+import XCTest
+import ChorusCore
+import ChorusReplica
+import ChorusTesting
+
+private typealias Op = ChorusCore.Operation
+
+/// The merge rules of `Docs/merge.md`, one behaviour per test, on real (in-memory) replicas.
+final class MergeRuleTests: XCTestCase {
+    var clock: ManualClock!
+    var stockholm: Replica!
+    var newYork: Replica!
+
+    override func setUpWithError() throws {
+        clock = ManualClock(milliseconds: 1_790_000_000_000)
+        stockholm = try ReplicaFactory.memory(name: "stockholm", clock: clock, seed: 11)
+        newYork = try ReplicaFactory.memory(name: "new-york", clock: clock, seed: 22)
+    }
+
+    private func exchange() throws {
+        let fromStockholm = try stockholm.log(limit: 100_000).compactMap(\.operation)
+        let fromNewYork = try newYork.log(limit: 100_000).compactMap(\.operation)
+        try newYork.applyRemote(fromStockholm)
+        try stockholm.applyRemote(fromNewYork)
+        XCTAssertEqual(try stockholm.digest(), try newYork.digest(), "replicas must converge after exchanging everything")
+        XCTAssertEqual(try stockholm.invariantViolations(), [])
+        XCTAssertEqual(try newYork.invariantViolations(), [])
+    }
+
+    private func field(_ replica: Replica, _ name: String, _ collection: String = "people", _ record: String = "p1") throws -> JSONValue? {
+        try replica.get(collection: collection, record: record)?.fields[name]
+    }
+
+    // MARK: Registers
+
+    func test_register_concurrentWrites_areAConflictAndGreatestTimestampDisplays() throws {
+        try stockholm.write(collection: "people", record: "p1", [.put(field: "title", value: "Engineer")])
+        try exchange()
+        clock.advance(by: 5)
+        let early = try stockholm.write(collection: "people", record: "p1", [.put(field: "title", value: "Lead")])[0]
+        clock.advance(by: 5)
+        let late = try newYork.write(collection: "people", record: "p1", [.put(field: "title", value: "Staff Engineer")])[0]
+        try exchange()
+        XCTAssertEqual(try field(stockholm, "title"), "Staff Engineer")
+        let conflicts = try stockholm.conflicts()
+        XCTAssertEqual(conflicts.count, 1)
+        XCTAssertEqual(conflicts[0].kind, .register)
+        XCTAssertEqual(conflicts[0].displayed, late.id)
+        XCTAssertEqual(Set(conflicts[0].siblings.map(\.operation)), [early.id, late.id], "the losing value stays visible")
+        XCTAssertEqual(try newYork.conflicts(), conflicts, "every replica lists the same conflict")
+    }
+
+    func test_register_equalTimestamps_tieBreakByReplicaID() throws {
+        let a = try stockholm.write(collection: "people", record: "p1", [.put(field: "title", value: "A")])[0]
+        let b = try newYork.write(collection: "people", record: "p1", [.put(field: "title", value: "B")])[0]
+        XCTAssertEqual(a.timestamp, b.timestamp)
+        try exchange()
+        let winner = a.id.replica > b.id.replica ? "A" : "B"
+        XCTAssertEqual(try field(stockholm, "title"), JSONValue.string(winner))
+        XCTAssertEqual(try field(newYork, "title"), JSONValue.string(winner))
+    }
+
+    func test_register_writeThatSupersedesAllSiblings_resolvesTheConflict() throws {
+        try stockholm.write(collection: "people", record: "p1", [.put(field: "title", value: "A")])
+        try newYork.write(collection: "people", record: "p1", [.put(field: "title", value: "B")])
+        try exchange()
+        XCTAssertEqual(try stockholm.conflicts().count, 1)
+        clock.advance(by: 1)
+        try newYork.resolve(collection: "people", record: "p1", field: "title", .value("C"))
+        XCTAssertEqual(try newYork.conflicts(), [])
+        try exchange()
+        XCTAssertEqual(try stockholm.conflicts(), [], "the resolution travels like any write")
+        XCTAssertEqual(try field(stockholm, "title"), "C")
+    }
+
+    func test_resolve_keep_choosesTheLosingSibling() throws {
+        let a = try stockholm.write(collection: "people", record: "p1", [.put(field: "title", value: "Loser")])[0]
+        clock.advance(by: 1)
+        try newYork.write(collection: "people", record: "p1", [.put(field: "title", value: "Winner")])
+        try exchange()
+        try stockholm.resolve(collection: "people", record: "p1", field: "title", .keep(a.id))
+        try exchange()
+        XCTAssertEqual(try field(newYork, "title"), "Loser")
+        XCTAssertThrowsError(try stockholm.resolve(collection: "people", record: "p1", field: "title", .value("x"))) { error in
+            XCTAssertEqual((error as? ChorusError)?.code, .invalidState, "no conflict left to resolve")
+        }
+    }
+
+    func test_delivery_notCausal_supersedingWriteFirst_sameResult() throws {
+        let first = try stockholm.write(collection: "people", record: "p1", [.put(field: "title", value: "Old")])
+        let second = try stockholm.write(collection: "people", record: "p1", [.put(field: "title", value: "New")])
+        try newYork.applyRemote(second)
+        XCTAssertEqual(try field(newYork, "title"), "New")
+        try newYork.applyRemote(first)
+        XCTAssertEqual(try field(newYork, "title"), "New", "a superseded write arriving late must not come back")
+        XCTAssertEqual(try newYork.conflicts(), [])
+        XCTAssertEqual(try newYork.digest(), try stockholm.digest())
+    }
+
+    func test_applyRemote_duplicateIsIgnored() throws {
+        let ops = try stockholm.write(collection: "feedback", record: "f1", [.increment(field: "highFives", by: 1)])
+        XCTAssertEqual(try newYork.applyRemote(ops).applied, 1)
+        let again = try newYork.applyRemote(ops + ops)
+        XCTAssertEqual(again.applied, 0)
+        XCTAssertEqual(again.duplicates, 2)
+        XCTAssertEqual(try field(newYork, "highFives", "feedback", "f1"), 1, "a duplicate never counts twice")
+    }
+
+    // MARK: Sets, maps, counters, logs
+
+    func test_set_addWins_overConcurrentRemove() throws {
+        try stockholm.write(collection: "people", record: "p1", [.add(field: "guilds", element: "web")])
+        try exchange()
+        try stockholm.write(collection: "people", record: "p1", [.remove(field: "guilds", element: "web")])
+        try newYork.write(collection: "people", record: "p1", [.add(field: "guilds", element: "web"), .add(field: "guilds", element: "data")])
+        try exchange()
+        XCTAssertEqual(try field(stockholm, "guilds"), ["data", "web"], "the concurrent add survives the remove")
+        XCTAssertEqual(try stockholm.conflicts(), [], "sets never conflict")
+        try stockholm.write(collection: "people", record: "p1", [.remove(field: "guilds", element: "web")])
+        try exchange()
+        XCTAssertEqual(try field(newYork, "guilds"), ["data"], "a remove that observed every add removes the element")
+    }
+
+    func test_map_eachKeyIsARegister_andRemoveLosesToConcurrentSet() throws {
+        try stockholm.write(collection: "people", record: "p1", [.mapSet(field: "skills", key: "swift", value: 3)])
+        try exchange()
+        try stockholm.write(collection: "people", record: "p1", [.mapRemove(field: "skills", key: "swift"), .mapSet(field: "skills", key: "sql", value: 2)])
+        try newYork.write(collection: "people", record: "p1", [.mapSet(field: "skills", key: "swift", value: 4)])
+        try exchange()
+        XCTAssertEqual(try field(stockholm, "skills"), ["swift": 4, "sql": 2])
+        try stockholm.write(collection: "people", record: "p1", [.mapSet(field: "skills", key: "sql", value: 5)])
+        try newYork.write(collection: "people", record: "p1", [.mapSet(field: "skills", key: "sql", value: 1)])
+        try exchange()
+        let conflicts = try newYork.conflicts()
+        XCTAssertEqual(conflicts.map(\.kind), [.map])
+        XCTAssertEqual(conflicts.first?.key, "sql")
+        let rows = try newYork.withDatabase { try $0.query("SELECT key, value FROM \"people__skills\" WHERE id = 'p1' ORDER BY key") }
+        XCTAssertEqual(rows.map { $0.text(0)! }, ["sql", "swift"], "map keys are rows in the materialised side table")
+    }
+
+    func test_counter_sumsIncrementsFromEveryReplica() throws {
+        try stockholm.write(collection: "feedback", record: "f1", [.increment(field: "highFives", by: 2)])
+        try newYork.write(collection: "feedback", record: "f1", [.increment(field: "highFives", by: 3), .increment(field: "highFives", by: -1)])
+        try exchange()
+        XCTAssertEqual(try field(stockholm, "highFives", "feedback", "f1"), 4)
+        let column = try stockholm.withDatabase { try $0.queryScalarInteger("SELECT highFives FROM feedback WHERE id = 'f1'") }
+        XCTAssertEqual(column, 4, "the counter is a real column")
+    }
+
+    func test_log_entriesOrderedByTimestampThenReplica_andRetractable() throws {
+        clock.advance(by: 10)
+        let late = try stockholm.write(collection: "feedback", record: "f1", [.append(field: "comments", value: "second")])[0]
+        clock.set(1_790_000_000_005)
+        try newYork.write(collection: "feedback", record: "f1", [.append(field: "comments", value: "first")])
+        try exchange()
+        let entries = try field(stockholm, "comments", "feedback", "f1")?.arrayValue?.map { $0["value"]! }
+        XCTAssertEqual(entries, ["first", "second"])
+        try newYork.write(collection: "feedback", record: "f1", [.retract(field: "comments", entry: late.id)])
+        try exchange()
+        XCTAssertEqual(try field(stockholm, "comments", "feedback", "f1")?.arrayValue?.count, 1)
+    }
+
+    // MARK: Records: delete, restore, erase
+
+    func test_deleteWins_concurrentEditKeptAsConflict() throws {
+        try stockholm.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")])
+        try exchange()
+        let delete = try stockholm.write(collection: "people", record: "p1", [.delete])[0]
+        let edit = try newYork.write(collection: "people", record: "p1", [.put(field: "title", value: "Lead")])[0]
+        try exchange()
+        let record = try XCTUnwrap(try stockholm.get(collection: "people", record: "p1"))
+        XCTAssertFalse(record.isVisible, "people is delete-wins")
+        let conflict = try XCTUnwrap(try stockholm.conflicts().first)
+        XCTAssertEqual(conflict.kind, .editedWhileDeleted)
+        XCTAssertEqual(conflict.displayed, delete.id)
+        XCTAssertTrue(conflict.siblings.contains { $0.operation == edit.id && $0.value == "Lead" }, "the edit is never dropped")
+        XCTAssertThrowsError(try stockholm.write(collection: "people", record: "p1", [.put(field: "title", value: "x")])) {
+            XCTAssertEqual(($0 as? ChorusError)?.code, .recordDeleted)
+        }
+        try newYork.write(collection: "people", record: "p1", [.restore])
+        try exchange()
+        XCTAssertEqual(try stockholm.get(collection: "people", record: "p1")?.isVisible, true)
+        XCTAssertEqual(try field(stockholm, "title"), "Lead", "restore brings the record back with its values")
+        XCTAssertEqual(try stockholm.conflicts(), [])
+    }
+
+    func test_updateWins_concurrentEditKeepsRecordVisible() throws {
+        try stockholm.write(collection: "teams", record: "t1", [.put(field: "name", value: "Web")])
+        try exchange()
+        try stockholm.write(collection: "teams", record: "t1", [.delete])
+        try newYork.write(collection: "teams", record: "t1", [.add(field: "members", element: "p1")])
+        try exchange()
+        XCTAssertEqual(try newYork.get(collection: "teams", record: "t1")?.isVisible, true, "teams is update-wins")
+        XCTAssertEqual(try newYork.conflicts().map(\.kind), [.editedWhileDeleted])
+        try newYork.write(collection: "teams", record: "t1", [.delete])
+        try exchange()
+        XCTAssertEqual(try stockholm.get(collection: "teams", record: "t1")?.isVisible, false, "a delete that saw the edit confirms it")
+        XCTAssertEqual(try stockholm.conflicts(), [])
+    }
+
+    func test_deleteWithoutConcurrentEdits_isNoConflict() throws {
+        try stockholm.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")])
+        try exchange()
+        try newYork.write(collection: "people", record: "p1", [.delete])
+        try exchange()
+        XCTAssertEqual(try stockholm.conflicts(), [])
+        XCTAssertEqual(try stockholm.list(collection: "people").map(\.id), [])
+        XCTAssertEqual(try stockholm.list(collection: "people", includeDeleted: true).map(\.id), ["p1"])
+    }
+
+    func test_erase_isPermanentAndDropsLateOperations() throws {
+        let early = try stockholm.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")])
+        try newYork.applyRemote(early)
+        let offline = try newYork.write(collection: "people", record: "p1", [.put(field: "title", value: "Lead")])
+        try stockholm.write(collection: "people", record: "p1", [.erase])
+        let report = try stockholm.applyRemote(offline)
+        XCTAssertEqual(report.droppedForErasedRecords, 1)
+        XCTAssertNil(try stockholm.get(collection: "people", record: "p1"))
+        XCTAssertTrue(try stockholm.hasOperation(offline[0].id), "the id is kept so it is never applied")
+        XCTAssertThrowsError(try stockholm.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")])) {
+            XCTAssertEqual(($0 as? ChorusError)?.code, .recordErased)
+        }
+        try exchange()
+        XCTAssertNil(try newYork.get(collection: "people", record: "p1"), "the erase travels and wins")
+    }
+
+    // MARK: Versions and bad input
+
+    func test_unknownCollectionsAndFields_areKeptAndPassedOn() throws {
+        let future = Op(id: OperationID(replica: ReplicaID(hex: String(repeating: "ab", count: 16))!, counter: 1),
+                        timestamp: HybridTimestamp(wall: clock.nowMilliseconds(), logical: 0),
+                        collection: "squadRituals", record: "r1", field: "cadence", action: .set(value: "weekly", supersedes: []))
+        let futureField = Op(id: OperationID(replica: future.id.replica, counter: 2), timestamp: future.timestamp,
+                             collection: "people", record: "p1", field: "pronouns", action: .set(value: "she/her", supersedes: []))
+        try stockholm.applyRemote([future, futureField])
+        XCTAssertEqual(try field(stockholm, "cadence", "squadRituals", "r1"), "weekly")
+        var exported: [UInt8] = []
+        try stockholm.exportBundle { exported += $0 }
+        try newYork.importBundle(exported)
+        XCTAssertEqual(try field(newYork, "pronouns"), "she/her", "passed on through a replica that does not know the field")
+        XCTAssertEqual(try newYork.digest(), try stockholm.digest())
+    }
+
+    func test_operationFromTheFuture_refusedWithSkew_andNothingOfTheBatchApplied() throws {
+        let fine = try stockholm.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")])
+        let skewed = try ReplicaFactory.memory(name: "skewed", clock: OffsetClock(base: clock, offsetMilliseconds: 3_600_000), seed: 33)
+        let future = try skewed.write(collection: "people", record: "p2", [.put(field: "name", value: "Bo")])
+        let before = try newYork.digest()
+        XCTAssertThrowsError(try newYork.applyRemote(fine + future)) { error in
+            let error = error as? ChorusError
+            XCTAssertEqual(error?.code, .clockSkew)
+            XCTAssertTrue(error?.message.contains("1 h") ?? false, "the error names the skew: \(error?.message ?? "")")
+        }
+        XCTAssertEqual(try newYork.digest(), before)
+        XCTAssertFalse(try newYork.hasOperation(fine[0].id))
+    }
+
+    func test_remoteActionOfTheWrongKind_isRefused() throws {
+        let bad = Op(id: OperationID(replica: stockholm.id, counter: 99), timestamp: HybridTimestamp(wall: clock.nowMilliseconds(), logical: 0),
+                     collection: "people", record: "p1", field: "title", action: .add(element: "x"))
+        XCTAssertThrowsError(try newYork.applyRemote([bad])) { XCTAssertEqual(($0 as? ChorusError)?.code, .wrongFieldKind) }
+    }
+
+    func test_localWrite_validation() throws {
+        func code(_ body: () throws -> Void) -> ChorusError.Code? {
+            do { try body(); return nil } catch { return (error as? ChorusError)?.code }
+        }
+        XCTAssertEqual(code { try stockholm.write(collection: "nope", record: "p1", [.put(field: "x", value: 1)]) }, .unknownCollection)
+        XCTAssertEqual(code { try stockholm.write(collection: "people", record: "p1", [.put(field: "nope", value: 1)]) }, .unknownField)
+        XCTAssertEqual(code { try stockholm.write(collection: "people", record: "p1", [.add(field: "title", element: "x")]) }, .wrongFieldKind)
+        XCTAssertEqual(code { try stockholm.write(collection: "people", record: "p1", [.put(field: "hoursPerWeekAvailable", value: "many")]) }, .invalidValue)
+        XCTAssertEqual(code { try stockholm.write(collection: "people", record: String(repeating: "x", count: 129), [.put(field: "name", value: "A")]) }, .limitExceeded)
+        XCTAssertEqual(code { try stockholm.write(collection: "people", record: "p1", [.put(field: "name", value: .string(String(repeating: "x", count: 70_000)))]) }, .limitExceeded)
+        XCTAssertEqual(code { try stockholm.write(collection: "people", record: "p1", [.delete]) }, .recordNotFound)
+        XCTAssertEqual(try stockholm.statistics().operations, 0, "nothing was written by refused changes")
+    }
+
+    func test_ownOperationComingBack_advancesTheCounter() throws {
+        let future = Op(id: OperationID(replica: stockholm.id, counter: 50), timestamp: HybridTimestamp(wall: clock.nowMilliseconds(), logical: 0),
+                        collection: "people", record: "p1", field: "name", action: .set(value: "Ada", supersedes: []))
+        try stockholm.applyRemote([future])
+        let next = try stockholm.write(collection: "people", record: "p1", [.put(field: "title", value: "x")])
+        XCTAssertEqual(next[0].id.counter, 51, "an id this replica already used is never reused")
+    }
+
+    func test_clockNeverGoesBackwards_evenWhenTheWallClockDoes() throws {
+        clock.advance(by: 1000)
+        let a = try stockholm.write(collection: "people", record: "p1", [.put(field: "name", value: "A")])[0]
+        clock.set(1_790_000_000_000)
+        let b = try stockholm.write(collection: "people", record: "p1", [.put(field: "name", value: "B")])[0]
+        XCTAssertGreaterThan(b.timestamp, a.timestamp)
+        XCTAssertEqual(try field(stockholm, "name"), "B")
+    }
+
+    func test_materialisedTables_haveRealColumns() throws {
+        try stockholm.write(collection: "people", record: "p1", [
+            .put(field: "name", value: "Ada"), .put(field: "hoursPerWeekAvailable", value: 6),
+            .put(field: "openToMentoring", value: true), .add(field: "guilds", element: "web"),
+        ])
+        let row = try stockholm.withDatabase { try $0.queryRow("SELECT name, hoursPerWeekAvailable, openToMentoring, _deleted FROM people WHERE id = 'p1'") }
+        XCTAssertEqual(row?.values, [.text("Ada"), .integer(6), .integer(1), .integer(0)])
+        let members = try stockholm.withDatabase { try $0.query("SELECT id FROM people__guilds WHERE element = 'web'") }
+        XCTAssertEqual(members.map { $0.text(0) }, ["p1"])
+    }
+}
