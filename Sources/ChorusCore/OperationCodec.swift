@@ -205,7 +205,7 @@ public struct OperationCodec: Sendable {
             guard seen.insert(id).inserted else { throw ChorusError(.malformedInput, "\(context): \(name) lists \(id) twice") }
             result.append(id)
         }
-        return result
+        return result.sorted()
     }
 
     /// Reads keys from a JSON object and remembers which were read, to refuse unknown ones.

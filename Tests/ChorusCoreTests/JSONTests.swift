@@ -1,0 +1,47 @@
+import XCTest
+import ChorusCore
+
+final class JSONTests: XCTestCase {
+    func test_canonicalText_sortsKeysByBytes_andHasNoWhitespace() throws {
+        let value = try JSONParser().parse(#" { "b" : [1, 2.5, true, null], "a": {"z": "x", "Z": "y"}, "é": "" } "#)
+        XCTAssertEqual(value.canonicalText, #"{"a":{"Z":"y","z":"x"},"b":[1,2.5,true,null],"é":""}"#)
+    }
+
+    func test_roundTrip_isStable() throws {
+        for text in [#""line\nbreak \"quoted\" \\ tab\t \u0001""#, "-0.0", "1e+20", "123456789012345678", "[]", "{}", #""😀""#] {
+            let once = try JSONParser().parse(text).canonicalText
+            XCTAssertEqual(try JSONParser().parse(once).canonicalText, once, text)
+        }
+        XCTAssertEqual(try JSONParser().parse(#""\ud83d\ude00""#), .string("😀"), "surrogate pairs decode")
+    }
+
+    func test_integersAndDoublesKeepTheirKind() throws {
+        XCTAssertEqual(try JSONParser().parse("4"), .integer(4))
+        XCTAssertEqual(try JSONParser().parse("4.0"), .double(4))
+        XCTAssertEqual(try JSONParser().parse("99999999999999999999"), .double(1e20), "too big for 64 bits becomes a double")
+    }
+
+    func test_strictness_refusesWhatRFC8259Refuses() {
+        let bad = ["", "[1,]", "{\"a\":1,}", "{\"a\":1,\"a\":2}", "01", "1.", ".5", "NaN", "Infinity", "[1] x",
+                   "\"\u{01}\"", #""\ud800""#, #""\udc00""#, "{a:1}", "'a'", "tru", "[", "\"abc", #""\x""#, "1e999"]
+        for text in bad {
+            XCTAssertThrowsError(try JSONParser().parse(text), "should refuse \(text)")
+        }
+        XCTAssertThrowsError(try JSONParser().parse([0x22, 0xff, 0x22]), "invalid UTF-8")
+    }
+
+    func test_depthAndSizeLimits() {
+        let deep = String(repeating: "[", count: 40) + String(repeating: "]", count: 40)
+        XCTAssertThrowsError(try JSONParser(depthMax: 32).parse(deep)) { error in
+            XCTAssertTrue("\(error)".contains("deeper than 32"))
+        }
+        XCTAssertNoThrow(try JSONParser(depthMax: 40).parse(deep))
+        XCTAssertThrowsError(try JSONParser(bytesMax: 10).parse("\"01234567890\""))
+    }
+
+    func test_errorsCarryTheByteOffset() {
+        XCTAssertThrowsError(try JSONParser().parse("[1, 2, x]")) { error in
+            XCTAssertEqual((error as? JSONParseError)?.offset, 7)
+        }
+    }
+}

@@ -1,0 +1,72 @@
+import XCTest
+import ChorusCore
+import ChorusTesting
+
+final class OperationCodecTests: XCTestCase {
+    let codec = OperationCodec()
+
+    /// Every vector in Protocol/vectors/operations.json decodes and re-encodes to its canonical bytes.
+    func test_protocolVectors_canonicalEncoding() throws {
+        let vectors = try ProtocolVectors.load("operations.json")
+        XCTAssertGreaterThanOrEqual(vectors.count, 12)
+        for vector in vectors {
+            let name = vector["name"]?.stringValue ?? "?"
+            let operation: ChorusCore.Operation
+            if let text = vector["text"]?.stringValue {
+                operation = try codec.decode(text: text)
+            } else {
+                operation = try codec.decode(try XCTUnwrap(vector["operation"]))
+            }
+            XCTAssertEqual(codec.canonicalText(operation), vector["canonical"]?.stringValue, name)
+            XCTAssertEqual(try codec.decode(text: codec.canonicalText(operation)), operation, "\(name): round trip")
+            if let hash = vector["recordHash"]?.stringValue {
+                XCTAssertEqual(Hex.encode(operation.recordHash), hash, "\(name): record hash")
+            }
+        }
+    }
+
+    /// Every vector in Protocol/vectors/invalid-operations.json is refused.
+    func test_protocolVectors_invalidOperationsAreRefused() throws {
+        for vector in try ProtocolVectors.load("invalid-operations.json") {
+            let text = try XCTUnwrap(vector["text"]?.stringValue)
+            XCTAssertThrowsError(try codec.decode(text: text), vector["name"]?.stringValue ?? "?")
+        }
+    }
+
+    func test_limits_defaultsAreConsistent_andBrokenRelationsAreCaught() throws {
+        XCTAssertNoThrow(try Limits.default.validate())
+        var broken = Limits()
+        broken.valueBytesMax = broken.operationBytesMax
+        XCTAssertThrowsError(try broken.validate())
+        broken = Limits()
+        broken.operationsPerBatchMax = 0
+        XCTAssertThrowsError(try broken.validate())
+    }
+
+    func test_operationID_parsing() {
+        let text = String(repeating: "ab", count: 16) + ":42"
+        XCTAssertEqual(OperationID(text)?.description, text)
+        for bad in ["", ":1", String(repeating: "ab", count: 16), String(repeating: "ab", count: 16) + ":0",
+                    String(repeating: "ab", count: 16) + ":01", String(repeating: "zz", count: 16) + ":1",
+                    String(repeating: "ab", count: 16) + ":-1", String(repeating: "ab", count: 16) + ":1:2"] {
+            XCTAssertNil(OperationID(bad), bad)
+        }
+    }
+
+    func test_schema_everyFieldHasAKind_andJSONShape() throws {
+        let json = PeopleSchema.v1.jsonDescription
+        let collections = try XCTUnwrap(json["collections"]?.arrayValue)
+        XCTAssertEqual(collections.compactMap { $0["name"]?.stringValue },
+                       ["people", "teams", "feedback", "badges", "objectives", "opportunities", "abilities", "observations"])
+        for collection in collections {
+            XCTAssertNotNil(collection["deletePolicy"]?.stringValue)
+            for field in collection["fields"]?.arrayValue ?? [] {
+                XCTAssertNotNil(FieldKind(rawValue: field["kind"]?.stringValue ?? ""))
+            }
+        }
+        XCTAssertEqual(PeopleSchema.v1.fieldKind(collection: "people", field: "skills"), .map)
+        XCTAssertEqual(PeopleSchema.v1.fieldKind(collection: "people", field: "guilds"), .set)
+        XCTAssertEqual(PeopleSchema.v1.fieldKind(collection: "feedback", field: "comments"), .log)
+        XCTAssertEqual(PeopleSchema.v1.fieldKind(collection: "feedback", field: "highFives"), .counter)
+    }
+}

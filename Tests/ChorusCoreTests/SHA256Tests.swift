@@ -1,0 +1,45 @@
+import XCTest
+import ChorusCore
+
+/// SHA-256 against the NIST FIPS 180-4 example vectors (and the long-message vector).
+final class SHA256Tests: XCTestCase {
+    func test_nistVectors() {
+        XCTAssertEqual(SHA256.hash("abc").hexString, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        XCTAssertEqual(SHA256.hash("").hexString, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        XCTAssertEqual(SHA256.hash("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq").hexString,
+                       "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        XCTAssertEqual(SHA256.hash("abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu").hexString,
+                       "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1")
+    }
+
+    func test_oneMillionA() {
+        var hasher = SHA256()
+        let chunk = [UInt8](repeating: UInt8(ascii: "a"), count: 1000)
+        for _ in 0..<1000 { hasher.update(chunk) }
+        XCTAssertEqual(hasher.finalize().hexString, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+    }
+
+    func test_streamingAtEverySplit_matchesOneShot() {
+        let message = Array((0..<200).map { UInt8(truncatingIfNeeded: $0 * 7) })
+        let expected = SHA256.hash(message)
+        for split in 0...message.count {
+            var hasher = SHA256()
+            hasher.update(Array(message[..<split]))
+            hasher.update(message[split...])  // the generic Sequence path
+            XCTAssertEqual(hasher.finalize(), expected, "split at \(split)")
+        }
+    }
+
+    func test_paddingBoundaries() {
+        // Lengths around the 55/56/64-byte padding edges, checked against values computed by sha256sum.
+        XCTAssertEqual(SHA256.hash(String(repeating: "a", count: 55)).hexString, "9f4390f8d30c2dd92ec9f095b65e2b9ae9b0a925a5258e241c9f1e910f734318")
+        XCTAssertEqual(SHA256.hash(String(repeating: "a", count: 56)).hexString, "b35439a4ac6f0948b6d6f9e3c6af0f5f590ce20f1bde7090ef7970686ec6738a")
+        XCTAssertEqual(SHA256.hash(String(repeating: "a", count: 64)).hexString, "ffe054fe7ae0cb6dc65c3af9b61d5209f439851db43d0ba5997337df154668eb")
+    }
+
+    func test_hex_roundTrip_andRejectsBadInput() {
+        XCTAssertEqual(Hex.decode(Hex.encode([0, 1, 0xab, 0xff])), [0, 1, 0xab, 0xff])
+        XCTAssertNil(Hex.decode("abc"))
+        XCTAssertNil(Hex.decode("zz"))
+    }
+}
