@@ -1,0 +1,123 @@
+import XCTest
+import ChorusCore
+import ChorusReplica
+import ChorusTesting
+
+/// Bundles: the offline exchange format. Anything wrong with one is refused with nothing applied.
+final class BundleTests: XCTestCase {
+    var clock: ManualClock!
+    var source: Replica!
+    var target: Replica!
+
+    override func setUpWithError() throws {
+        clock = ManualClock(milliseconds: 1_790_000_000_000)
+        source = try ReplicaFactory.memory(name: "office", clock: clock, seed: 5)
+        target = try ReplicaFactory.memory(name: "laptop", clock: clock, seed: 6)
+        try source.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada"), .add(field: "guilds", element: "web")])
+        try source.write(collection: "feedback", record: "f1", [.increment(field: "highFives", by: 1)])
+    }
+
+    private func export(since: Int64 = 0) throws -> (OperationBundle.Header, [UInt8]) {
+        var bytes: [UInt8] = []
+        let header = try source.exportBundle(since: since) { bytes += $0 }
+        return (header, bytes)
+    }
+
+    func test_exportImport_converges_andReimportAppliesNothing() throws {
+        let (header, bytes) = try export()
+        XCTAssertEqual(header.operations, 3)
+        XCTAssertEqual(try target.importBundle(bytes).1.applied, 3)
+        XCTAssertEqual(try target.digest(), try source.digest())
+        let again = try target.importBundle(bytes).1
+        XCTAssertEqual(again.applied, 0)
+        XCTAssertEqual(again.duplicates, 3)
+    }
+
+    func test_since_exportsOnlyNewerOperations() throws {
+        let (first, _) = try export()
+        try source.write(collection: "people", record: "p1", [.put(field: "title", value: "Lead")])
+        let (second, bytes) = try export(since: first.until)
+        XCTAssertEqual(second.operations, 1)
+        XCTAssertEqual(second.since, first.until)
+        let (_, operations) = try OperationBundle.read(bytes, limits: .default)
+        XCTAssertEqual(operations.first?.field, "title")
+    }
+
+    func test_truncatedBundle_isRefusedAtEveryLength() throws {
+        let (_, bytes) = try export()
+        let before = try target.digest()
+        for length in stride(from: 0, to: bytes.count, by: 7) {
+            XCTAssertThrowsError(try target.importBundle(Array(bytes[..<length])), "length \(length)") { error in
+                XCTAssertEqual((error as? ChorusError)?.code, .corruptBundle)
+            }
+        }
+        XCTAssertEqual(try target.digest(), before)
+    }
+
+    func test_tamperedBundle_isRefused() throws {
+        let (_, bytes) = try export()
+        let text = String(decoding: bytes, as: UTF8.self).replacingOccurrences(of: "Ada", with: "Eve")
+        XCTAssertThrowsError(try target.importBundle(Array(text.utf8))) { error in
+            XCTAssertEqual((error as? ChorusError)?.code, .corruptBundle)
+            XCTAssertTrue("\(error)".contains("checksum"))
+        }
+        XCTAssertEqual(try target.statistics().operations, 0)
+    }
+
+    func test_bundleFromTheFuture_isRefusedWhole() throws {
+        let skewed = try ReplicaFactory.memory(name: "skewed", clock: OffsetClock(base: clock, offsetMilliseconds: 3_600_000), seed: 9)
+        try skewed.write(collection: "people", record: "p9", [.put(field: "name", value: "Future")])
+        var bytes: [UInt8] = []
+        try skewed.exportBundle { bytes += $0 }
+        XCTAssertThrowsError(try target.importBundle(bytes)) { XCTAssertEqual(($0 as? ChorusError)?.code, .clockSkew) }
+        XCTAssertEqual(try target.statistics().operations, 0)
+    }
+}
+
+/// The state digest is part of the protocol: pinned by a vector so other implementations can check theirs.
+final class DigestVectorTests: XCTestCase {
+    func test_digestOfTheOperationVectors_matchesThePinnedValue() throws {
+        let codec = OperationCodec()
+        let vectors = try ProtocolVectors.load("operations.json")
+        let operations = try vectors.compactMap { vector -> ChorusCore.Operation? in
+            guard let json = vector["operation"], json["action"] != "erase" else { return nil }
+            return try codec.decode(json)
+        }
+        let expected = try XCTUnwrap(try ProtocolVectors.load("digest.json").first?["digest"]?.stringValue)
+        for order in [operations, operations.reversed()] {
+            let replica = try ReplicaFactory.memory(clock: ManualClock(milliseconds: 1_790_000_001_000), seed: 1)
+            try replica.applyRemote(order)
+            XCTAssertEqual(try replica.digest().hexString, expected)
+        }
+    }
+}
+
+/// Opening, creating and reopening replica folders.
+final class ReplicaStorageTests: XCTestCase {
+    func test_reopen_keepsIdentityCounterAndClock() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let clock = ManualClock(milliseconds: 1_790_000_000_000)
+        var rng = SeededGenerator(seed: 1)
+        let configuration = ReplicaFactory.configuration(clock: clock, synchronous: .full)
+        let created = try Replica.create(at: .directory(folder.path), name: "hq", configuration: configuration, using: &rng)
+        let first = try created.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")])[0]
+        clock.set(1_000)   // the wall clock jumps back while the replica is closed
+        let reopened = try Replica.open(at: .directory(folder.path), configuration: configuration)
+        XCTAssertEqual(reopened.id, created.id)
+        XCTAssertEqual(reopened.name, "hq")
+        let second = try reopened.write(collection: "people", record: "p1", [.put(field: "name", value: "Bo")])[0]
+        XCTAssertEqual(second.id.counter, 2)
+        XCTAssertGreaterThan(second.timestamp, first.timestamp, "the clock is persisted, so it never goes backwards")
+        XCTAssertThrowsError(try Replica.create(at: .directory(folder.path), name: "again", configuration: configuration, using: &rng)) {
+            XCTAssertEqual(($0 as? ChorusError)?.code, .replicaAlreadyInitialised)
+        }
+    }
+
+    func test_open_missingFolder_saysToRunInit() throws {
+        XCTAssertThrowsError(try Replica.open(at: .directory("/nonexistent/chorus"))) { error in
+            XCTAssertEqual((error as? ChorusError)?.code, .replicaNotInitialised)
+            XCTAssertTrue((error as? ChorusError)?.hint?.contains("chorus init") ?? false)
+        }
+    }
+}

@@ -1,0 +1,108 @@
+import XCTest
+import Foundation
+import SQLiteKit
+
+final class DatabaseTests: XCTestCase {
+    var folder: String!
+
+    override func setUpWithError() throws {
+        folder = NSTemporaryDirectory() + "sqlitekit-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() { try? FileManager.default.removeItem(atPath: folder) }
+
+    func test_open_setsEveryPragmaExplicitly() throws {
+        let db = try Database(path: folder + "/a.sqlite")
+        XCTAssertEqual(try db.queryScalarText("PRAGMA journal_mode"), "wal")
+        XCTAssertEqual(try db.queryScalarInteger("PRAGMA synchronous"), 2, "FULL")
+        XCTAssertEqual(try db.queryScalarInteger("PRAGMA secure_delete"), 1)
+        XCTAssertEqual(try db.queryScalarInteger("PRAGMA busy_timeout"), 5000)
+    }
+
+    func test_transaction_commitsOnReturn_rollsBackOnThrow() throws {
+        let db = try Database(path: folder + "/a.sqlite")
+        try db.execute("CREATE TABLE t(x INTEGER)")
+        try db.transaction { try db.run("INSERT INTO t VALUES (?)", 1) }
+        struct Boom: Error {}
+        XCTAssertThrowsError(try db.transaction {
+            try db.run("INSERT INTO t VALUES (?)", 2)
+            throw Boom()
+        })
+        XCTAssertEqual(try db.queryScalarInteger("SELECT sum(x) FROM t"), 1)
+        XCTAssertFalse(db.isInTransaction)
+    }
+
+    func test_nestedTransaction_isASavepoint() throws {
+        let db = try Database(path: ":memory:")
+        try db.execute("CREATE TABLE t(x INTEGER)")
+        struct Boom: Error {}
+        try db.transaction {
+            try db.run("INSERT INTO t VALUES (1)")
+            try? db.transaction {
+                try db.run("INSERT INTO t VALUES (2)")
+                throw Boom()
+            }
+            try db.run("INSERT INTO t VALUES (3)")
+        }
+        XCTAssertEqual(try db.query("SELECT x FROM t ORDER BY x").map { $0.integer(0) }, [1, 3])
+    }
+
+    func test_migrations_runOnceInOrder_andAreRecorded() throws {
+        let path = folder + "/m.sqlite"
+        var migrator = Migrator()
+        migrator.register("0001_a") { try $0.execute("CREATE TABLE a(x)") }
+        migrator.register("0002_b") { try $0.execute("CREATE TABLE b(x)") }
+        XCTAssertEqual(try migrator.migrate(try Database(path: path)), ["0001_a", "0002_b"])
+        XCTAssertEqual(try migrator.migrate(try Database(path: path)), [])
+        XCTAssertEqual(try Migrator.appliedMigrations(try Database(path: path)), ["0001_a", "0002_b"])
+    }
+
+    func test_failedMigration_leavesNothingBehind() throws {
+        let db = try Database(path: ":memory:")
+        var migrator = Migrator()
+        migrator.register("0001_broken") { db in
+            try db.execute("CREATE TABLE half(x)")
+            try db.execute("THIS IS NOT SQL")
+        }
+        XCTAssertThrowsError(try migrator.migrate(db))
+        XCTAssertNil(try db.queryScalarInteger("SELECT 1 FROM sqlite_master WHERE name = 'half'"))
+        XCTAssertEqual(try Migrator.appliedMigrations(db), [])
+    }
+
+    func test_databaseFromANewerVersion_isRefused() throws {
+        let db = try Database(path: ":memory:")
+        var newer = Migrator()
+        newer.register("0001_a") { _ in }
+        newer.register("0002_future") { _ in }
+        try newer.migrate(db)
+        var older = Migrator()
+        older.register("0001_a") { _ in }
+        XCTAssertThrowsError(try older.migrate(db)) { XCTAssertEqual($0 as? MigrationError, .unknownMigration("0002_future")) }
+    }
+
+    func test_corruptFile_givesACorruptionError() throws {
+        let path = folder + "/junk.sqlite"
+        FileManager.default.createFile(atPath: path, contents: Data(repeating: 0x41, count: 8192))
+        XCTAssertThrowsError(try Database(path: path)) { error in
+            XCTAssertTrue((error as? SQLiteError)?.isCorruption ?? false, "\(error)")
+        }
+    }
+
+    func test_valuesRoundTrip_throughEveryStorageClass() throws {
+        let db = try Database(path: ":memory:")
+        try db.execute("CREATE TABLE v(a, b, c, d, e)")
+        try db.run("INSERT INTO v VALUES (?, ?, ?, ?, ?)", SQLiteValue.null, 42, 2.5, "text ✓", [UInt8]([0, 1, 255]))
+        let row = try XCTUnwrap(try db.queryRow("SELECT a, b, c, d, e FROM v"))
+        XCTAssertEqual(row.values, [.null, .integer(42), .real(2.5), .text("text ✓"), .blob([0, 1, 255])])
+    }
+
+    func test_checkpointTruncate_emptiesTheLog() throws {
+        let path = folder + "/w.sqlite"
+        let db = try Database(path: path)
+        try db.execute("CREATE TABLE t(x); INSERT INTO t VALUES (randomblob(10000))")
+        XCTAssertGreaterThan(try FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int ?? 0, 0)
+        XCTAssertTrue(try db.checkpointTruncate())
+        XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int, 0)
+    }
+}
