@@ -1,0 +1,68 @@
+import Foundation
+
+/// Runs the built `chorus` binary as a child process, for end-to-end tests.
+public enum ChorusProcess {
+    public struct Result {
+        public let status: Int32
+        public let standardOutput: String
+        public let standardError: String
+    }
+
+    /// The `chorus` executable beside the test bundle (`.build/<configuration>/chorus`).
+    public static var executable: String {
+        let candidates = [
+            Bundle.main.bundleURL.appendingPathComponent("chorus").path,
+            Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("chorus").path,
+            URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+                .appendingPathComponent(".build/debug/chorus").path,
+        ]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[0]
+    }
+
+    /// Runs `chorus ARGUMENTS` to completion.
+    @discardableResult
+    public static func run(_ arguments: [String], environment: [String: String] = [:], input: Data? = nil) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        env.removeValue(forKey: "CHORUS_DATA")
+        for (key, value) in environment { env[key] = value }
+        process.environment = env
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        // Read both pipes to the end before waiting, so a chatty child never blocks on a full pipe.
+        final class Box: @unchecked Sendable { var data = Data() }
+        let outBox = Box()
+        let group = DispatchGroup()
+        group.enter()
+        let reader = out.fileHandleForReading
+        DispatchQueue.global().async { outBox.data = reader.readDataToEndOfFile(); group.leave() }
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        group.wait()
+        let outData = outBox.data
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, standardOutput: String(decoding: outData, as: UTF8.self),
+                      standardError: String(decoding: errData, as: UTF8.self))
+    }
+
+    /// Starts `chorus ARGUMENTS`, waits `milliseconds`, kills it with SIGKILL and returns what it
+    /// printed before dying and whether it had already exited by itself.
+    public static func runAndKill(_ arguments: [String], afterMilliseconds milliseconds: Int) throws -> (output: String, exitedByItself: Bool) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        usleep(useconds_t(milliseconds * 1000))
+        let exitedByItself = !process.isRunning
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (String(decoding: data, as: UTF8.self), exitedByItself)
+    }
+}

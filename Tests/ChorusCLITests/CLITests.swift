@@ -1,0 +1,158 @@
+import XCTest
+import Foundation
+import ChorusCore
+import ChorusTesting
+
+/// The `chorus` command line, end to end, as a child process on real folders.
+final class CLITests: XCTestCase {
+    var folder: TemporaryDirectory!
+    var data: String { folder.appending("replica") }
+
+    override func setUpWithError() throws {
+        folder = try TemporaryDirectory(prefix: "chorus-cli")
+        XCTAssertTrue(FileManager.default.isExecutableFile(atPath: ChorusProcess.executable), "build chorus first: \(ChorusProcess.executable)")
+    }
+
+    override func tearDown() { folder.remove() }
+
+    @discardableResult
+    func chorus(_ arguments: String..., data: String? = nil, environment: [String: String] = [:], expect status: Int32 = 0,
+                file: StaticString = #filePath, line: UInt = #line) throws -> ChorusProcess.Result {
+        let result = try ChorusProcess.run(arguments + ["--data", data ?? self.data], environment: environment)
+        XCTAssertEqual(result.status, status, "chorus \(arguments.joined(separator: " ")): \(result.standardError)", file: file, line: line)
+        return result
+    }
+
+    func test_everyCommand_hasHelp_andUsageErrorsExitWith2() throws {
+        let overview = try ChorusProcess.run(["--help"])
+        XCTAssertEqual(overview.status, 0)
+        let names = overview.standardOutput.split(separator: "\n").filter { $0.hasPrefix("  ") }.map { String($0.split(separator: " ")[0]) }
+        XCTAssertGreaterThanOrEqual(names.count, 20)
+        for name in names {
+            let help = try ChorusProcess.run([name, "--help"])
+            XCTAssertEqual(help.status, 0, name)
+            XCTAssertTrue(help.standardOutput.contains("usage: chorus \(name)"), name)
+        }
+        XCTAssertEqual(try ChorusProcess.run(["frobnicate"]).status, 2)
+        let missing = try ChorusProcess.run(["put", "people"])
+        XCTAssertEqual(missing.status, 2)
+        XCTAssertTrue(missing.standardError.contains("usage: chorus put"))
+        XCTAssertEqual(try ChorusProcess.run(["get", "people", "p1", "--bogus"]).status, 2)
+    }
+
+    func test_uninitialisedFolder_failsWithAHint() throws {
+        let result = try chorus("status", expect: 1)
+        XCTAssertTrue(result.standardError.contains("hint: run `chorus init"), result.standardError)
+    }
+
+    func test_writeReadAndJSONShapes() throws {
+        try chorus("init", "--name", "stockholm")
+        try chorus("put", "people", "p-1", "name=Ada Lovelace", "title=Engineer", "hoursPerWeekAvailable=4", "openToMentoring=true")
+        try chorus("map-set", "people", "p-1", "skills", "swift=4")
+        try chorus("add", "people", "p-1", "guilds", "web")
+        try chorus("incr", "feedback", "f-1", "highFives", "3")
+        try chorus("append", "feedback", "f-1", "comments", #"{"author":"p-2","body":"Thanks!"}"#)
+        let get = try JSONParser().parse(try chorus("get", "people", "p-1", "--json").standardOutput)
+        XCTAssertEqual(get["id"], "p-1")
+        XCTAssertEqual(get["name"], "Ada Lovelace")
+        XCTAssertEqual(get["hoursPerWeekAvailable"], 4)
+        XCTAssertEqual(get["openToMentoring"], true)
+        XCTAssertEqual(get["skills"], ["swift": 4])
+        XCTAssertEqual(get["guilds"], ["web"])
+        let feedback = try JSONParser().parse(try chorus("get", "feedback", "f-1", "--json").standardOutput)
+        XCTAssertEqual(feedback["highFives"], 3)
+        XCTAssertEqual(feedback["comments"]?.arrayValue?.first?["value"]?["body"], "Thanks!")
+
+        let schema = try JSONParser().parse(try ChorusProcess.run(["schema", "--json"]).standardOutput)
+        let people = try XCTUnwrap(schema["collections"]?.arrayValue?.first)
+        XCTAssertEqual(people["name"], "people")
+        XCTAssertEqual(people["deletePolicy"], "deleteWins")
+        XCTAssertTrue(people["fields"]?.arrayValue?.contains { $0["name"] == "skills" && $0["kind"] == "map" } ?? false)
+
+        let digest = try chorus("digest").standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertEqual(digest.count, 64)
+        XCTAssertNotNil(Hex.decode(digest), "digest prints the hex alone")
+        let status = try JSONParser().parse(try chorus("status", "--json").standardOutput)
+        XCTAssertEqual(status["operations"], 8)
+        XCTAssertEqual(status["name"], "stockholm")
+        XCTAssertEqual(try chorus("check").standardOutput, "ok\n")
+    }
+
+    /// Two replicas, no network: conflicting edits travel by bundle and show the same conflicts.
+    func test_conflictsThroughBundles_listedAndResolved() throws {
+        let other = folder.appending("other")
+        try chorus("init", "--name", "stockholm")
+        try chorus("init", "--name", "new-york", data: other)
+        try chorus("put", "people", "p-1", "name=Ada")
+        try chorus("export", "--output", folder.appending("1.bundle"))
+        try chorus("import", folder.appending("1.bundle"), data: other)
+        try chorus("put", "people", "p-1", "title=Lead")
+        try chorus("put", "people", "p-1", "title=Staff Engineer", data: other)
+        try chorus("export", "--output", folder.appending("a.bundle"))
+        try chorus("export", "--output", folder.appending("b.bundle"), data: other)
+        try chorus("import", folder.appending("b.bundle"))
+        try chorus("import", folder.appending("a.bundle"), data: other)
+        XCTAssertEqual(try chorus("digest").standardOutput, try chorus("digest", data: other).standardOutput)
+
+        let conflictsText = try chorus("conflicts", "--json").standardOutput
+        XCTAssertEqual(conflictsText, try chorus("conflicts", "--json", data: other).standardOutput, "identical conflict lists")
+        let conflict = try XCTUnwrap(try JSONParser().parse(conflictsText).arrayValue?.first)
+        XCTAssertEqual(conflict["collection"], "people")
+        XCTAssertEqual(conflict["record"], "p-1")
+        XCTAssertEqual(conflict["field"], "title")
+        XCTAssertEqual(conflict["kind"], "register")
+        let siblings = try XCTUnwrap(conflict["siblings"]?.arrayValue)
+        XCTAssertEqual(siblings.count, 2)
+        for sibling in siblings {
+            for key in ["operation", "value", "replica", "timestamp"] { XCTAssertNotNil(sibling[key], key) }
+        }
+        let loser = try XCTUnwrap(siblings.first { $0["operation"] != conflict["displayed"] }?["operation"]?.stringValue)
+        XCTAssertTrue(try chorus("conflicts").standardOutput.contains("why:"))
+
+        try chorus("resolve", "people", "p-1", "title", "--keep", loser)
+        try chorus("export", "--output", folder.appending("c.bundle"))
+        try chorus("import", folder.appending("c.bundle"), data: other)
+        XCTAssertEqual(try chorus("conflicts", "--json", data: other).standardOutput.trimmingCharacters(in: .whitespacesAndNewlines), "[]")
+        XCTAssertEqual(try chorus("digest").standardOutput, try chorus("digest", data: other).standardOutput)
+    }
+
+    /// Bad input of every kind: a clear error, non-zero exit, and the digest unchanged.
+    func test_badInput_leavesTheDigestUnchanged() throws {
+        try chorus("init", "--name", "hq")
+        try chorus("put", "people", "p-1", "name=Ada", "title=Engineer")
+        let digest = try chorus("digest").standardOutput
+
+        let future = folder.appending("future")
+        let skew = ["CHORUS_CLOCK_OFFSET_MS": "3600000"]
+        try chorus("init", "--name", "fast-clock", data: future, environment: skew)
+        try chorus("put", "people", "p-9", "name=Future", data: future, environment: skew)
+        try chorus("export", "--output", folder.appending("future.bundle"), data: future, environment: skew)
+        try chorus("export", "--output", folder.appending("good.bundle"))
+        let good = try XCTUnwrap(FileManager.default.contents(atPath: folder.appending("good.bundle")))
+        FileManager.default.createFile(atPath: folder.appending("truncated.bundle"), contents: good.prefix(good.count - 20))
+        var tampered = Data(good)
+        tampered[tampered.count / 2] ^= 0x01
+        FileManager.default.createFile(atPath: folder.appending("tampered.bundle"), contents: tampered)
+
+        let cases: [([String], String)] = [
+            (["put", "people", "p-1", #"title={"unclosed""#], "not valid JSON"),
+            (["put", "nonsense", "p-1", "title=x"], "unknown collection"),
+            (["put", "people", "p-1", "favouriteColour=blue"], "has no field"),
+            (["add", "people", "p-1", "title", "x"], "is a register"),
+            (["put", "people", String(repeating: "x", count: 200), "name=x"], "over the limit"),
+            (["put", "people", "p-1", "hoursPerWeekAvailable=lots"], "takes a integer value"),
+            (["import", folder.appending("truncated.bundle")], "not a complete Chorus bundle"),
+            (["import", folder.appending("tampered.bundle")], "bundle"),
+            (["import", folder.appending("future.bundle")], "ahead of this replica's clock"),
+            (["import", folder.appending("missing.bundle")], "cannot read"),
+            (["resolve", "people", "p-1", "title", "--value", "x"], "no conflict"),
+        ]
+        for (arguments, message) in cases {
+            let result = try ChorusProcess.run(arguments + ["--data", data])
+            XCTAssertNotEqual(result.status, 0, arguments.joined(separator: " "))
+            XCTAssertTrue(result.standardError.contains(message), "\(arguments.joined(separator: " ")): \(result.standardError)")
+            XCTAssertTrue(result.standardError.contains("error:"), arguments.joined(separator: " "))
+        }
+        XCTAssertEqual(try chorus("digest").standardOutput, digest, "no bad input changed anything")
+    }
+}

@@ -1,0 +1,63 @@
+import XCTest
+import Foundation
+import ChorusCore
+import ChorusTesting
+
+/// The right to be forgotten: after `chorus erase`, no byte of the record remains in the replica's
+/// files, also when its old operations arrive later from a replica that was offline.
+final class ErasureTests: XCTestCase {
+    let marker = "MARKER-ZQ7X"
+
+    func filesContainMarker(_ folder: String) throws -> [String] {
+        let needle = Array(marker.utf8)
+        return try FileManager.default.contentsOfDirectory(atPath: folder).filter { name in
+            let data = try Data(contentsOf: URL(fileURLWithPath: (folder as NSString).appendingPathComponent(name)))
+            return data.withUnsafeBytes { raw in
+                let bytes = raw.bindMemory(to: UInt8.self)
+                guard bytes.count >= needle.count else { return false }
+                for start in 0...(bytes.count - needle.count) where bytes[start] == needle[0] {
+                    if Array(bytes[start..<(start + needle.count)]) == needle { return true }
+                }
+                return false
+            }
+        }
+    }
+
+    func test_erase_leavesNoTraceInDatabaseOrLog_evenWhenOldOperationsArriveLater() throws {
+        let folder = try TemporaryDirectory(prefix: "chorus-erase")
+        defer { folder.remove() }
+        let office = folder.appending("office"), laptop = folder.appending("laptop")
+        func chorus(_ arguments: [String], _ data: String) throws {
+            let result = try ChorusProcess.run(arguments + ["--data", data])
+            XCTAssertEqual(result.status, 0, "\(arguments): \(result.standardError)")
+        }
+        try chorus(["init", "--name", "office"], office)
+        try chorus(["init", "--name", "laptop"], laptop)
+        let id = "p-\(marker)"
+        try chorus(["put", "people", id, "name=Erin \(marker)", "title=\(marker) engineer"], office)
+        try chorus(["map-set", "people", id, "skills", "\(marker)-skill=3"], office)
+        try chorus(["add", "people", id, "guilds", "guild-\(marker)"], office)
+        try chorus(["put", "people", "p-other", "name=Someone else"], office)
+        try chorus(["export", "--output", folder.appending("1.bundle")], office)
+        try chorus(["import", folder.appending("1.bundle")], laptop)
+        // The laptop goes offline and keeps editing the record.
+        try chorus(["put", "people", id, "title=\(marker) lead"], laptop)
+        try chorus(["export", "--output", folder.appending("late.bundle")], laptop)
+        XCTAssertFalse(try filesContainMarker(office).isEmpty, "the scan must be able to see the marker before erasure")
+
+        try chorus(["erase", "people", id], office)
+        XCTAssertEqual(try filesContainMarker(office), [], "no trace after erase")
+        try chorus(["import", folder.appending("late.bundle")], office)
+        XCTAssertEqual(try filesContainMarker(office), [], "late operations are dropped on arrival, their values never written")
+        let get = try ChorusProcess.run(["get", "people", id, "--data", office])
+        XCTAssertEqual(get.status, 1)
+        let other = try ChorusProcess.run(["get", "people", "p-other", "--json", "--data", office])
+        XCTAssertTrue(other.standardOutput.contains("Someone else"), "other records are untouched")
+
+        // The erase travels to the laptop and wipes it there too.
+        try chorus(["export", "--output", folder.appending("2.bundle")], office)
+        try chorus(["import", folder.appending("2.bundle")], laptop)
+        XCTAssertEqual(try filesContainMarker(laptop), [])
+        XCTAssertEqual(try ChorusProcess.run(["check", "--data", office]).status, 0)
+    }
+}
