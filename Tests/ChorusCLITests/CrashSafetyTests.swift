@@ -36,11 +36,13 @@ final class CrashSafetyTests: XCTestCase {
         var importsCompleted = 0
         let cycles = 30
         for cycle in 0..<cycles {
-            let delay = 30 + rng.int(250)
             if cycle % 3 == 2 {
+                // Imports take longer: some are killed mid-transaction, some finish.
+                let delay = 50 + rng.int(1200)
                 let (output, finished) = try ChorusProcess.runAndKill(["import", bundlePath, "--data", data], afterMilliseconds: delay)
                 if finished && output.contains("imported") { importsCompleted += 1 }
             } else {
+                let delay = 30 + rng.int(250)
                 let (output, _) = try ChorusProcess.runAndKill(["stress", "1000000", "--data", data], afterMilliseconds: delay)
                 acknowledged += output.split(separator: "\n").compactMap { line in
                     line.hasPrefix("ack ") && line.count > 4 ? OperationID(String(line.dropFirst(4))) : nil

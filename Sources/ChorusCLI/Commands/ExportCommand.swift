@@ -39,7 +39,7 @@ enum ExportCommand: Command {
             context.output.json(.object(["operations": .integer(Int64(header.operations)), "since": .integer(header.since),
                                          "until": .integer(header.until), "output": .string(output)]))
         } else {
-            context.output.print("exported \(header.operations) operations (log \(header.since)..\(header.until)) to \(output)")
+            context.output.print("exported \(header.operations) operation\(header.operations == 1 ? "" : "s") (log \(header.since)..\(header.until)) to \(output)")
             context.output.print("next time: chorus export --since \(header.until) --output FILE")
         }
         return 0
