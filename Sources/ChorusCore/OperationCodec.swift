@@ -147,12 +147,18 @@ public struct OperationCodec: Sendable {
     }
 
     private func checkName(_ name: String, max: Int, what: String, context: String) throws(ChorusError) {
-        guard !name.isEmpty else { throw ChorusError(.malformedInput, "\(context): \(what) is empty") }
+        try OperationCodec.checkName(name, max: max, what: "\(context): \(what)")
+    }
+
+    /// Checks a name (collection, record id, field, key, element): non-empty, at most `max` UTF-8
+    /// bytes, no control characters. `what` starts the error message.
+    public static func checkName(_ name: String, max: Int, what: String) throws(ChorusError) {
+        guard !name.isEmpty else { throw ChorusError(.malformedInput, "\(what) is empty") }
         guard name.utf8.count <= max else {
-            throw ChorusError(.limitExceeded, "\(context): \(what) is \(name.utf8.count) bytes, over the limit of \(max)")
+            throw ChorusError(.limitExceeded, "\(what) is \(name.utf8.count) bytes, over the limit of \(max)")
         }
         guard !name.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
-            throw ChorusError(.malformedInput, "\(context): \(what) contains control characters")
+            throw ChorusError(.malformedInput, "\(what) contains control characters")
         }
     }
 

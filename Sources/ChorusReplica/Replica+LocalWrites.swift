@@ -136,13 +136,7 @@ extension Replica {
     }
 
     private func checkName(_ name: String, max: Int, what: String) throws(ChorusError) {
-        guard !name.isEmpty else { throw ChorusError(.malformedInput, "\(what) is empty") }
-        guard name.utf8.count <= max else {
-            throw ChorusError(.limitExceeded, "\(what) is \(name.utf8.count) bytes, over the limit of \(max)")
-        }
-        guard !name.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
-            throw ChorusError(.malformedInput, "\(what) contains control characters")
-        }
+        try OperationCodec.checkName(name, max: max, what: what)
     }
 
     /// Checks a change against the schema and limits, before anything is written.

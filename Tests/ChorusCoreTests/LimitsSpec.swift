@@ -1,0 +1,27 @@
+import Testing
+import ChorusCore
+
+/// Limits and identifiers, written with Swift Testing (the rest of the suite uses XCTest).
+@Suite("Limits and identifiers")
+struct LimitsSpec {
+    @Test("the default limits are consistent with each other")
+    func defaultsValidate() throws {
+        try Limits.default.validate()
+    }
+
+    @Test("a value limit larger than an operation is caught", arguments: [2 * 1024 * 1024, 1024 * 1024])
+    func valueLargerThanOperationIsCaught(valueBytes: Int) {
+        var limits = Limits()
+        limits.valueBytesMax = valueBytes
+        #expect(throws: ChorusError.self) { try limits.validate() }
+    }
+
+    @Test("replica ids are 32 hex digits and compare by bytes")
+    func replicaIDs() {
+        let low = ReplicaID(hex: String(repeating: "0", count: 31) + "1")
+        let high = ReplicaID(hex: "f" + String(repeating: "0", count: 31))
+        #expect(low != nil && high != nil)
+        #expect(low! < high!)
+        #expect(ReplicaID(hex: "abc") == nil)
+    }
+}
