@@ -18,6 +18,8 @@ let package = Package(
         .target(name: "ChorusCore"),
         // The replica: operation log, merge state and materialised tables in SQLite.
         .target(name: "ChorusReplica", dependencies: ["ChorusCore", "SQLiteKit"]),
+        // HTTP/1.1 parser and messages: pure, no sockets.
+        .target(name: "HTTP1"),
         // Command-line commands; `chorus` is only its entry point.
         .target(name: "ChorusCLI", dependencies: ["ChorusCore", "ChorusReplica", "SQLiteKit"]),
         .executableTarget(name: "chorus", dependencies: ["ChorusCLI"]),
@@ -26,6 +28,7 @@ let package = Package(
 
         .testTarget(name: "ChorusCoreTests", dependencies: ["ChorusCore", "ChorusTesting"]),
         .testTarget(name: "SQLiteKitTests", dependencies: ["SQLiteKit"]),
+        .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"]),
         .testTarget(name: "ChorusReplicaTests", dependencies: ["ChorusReplica", "ChorusCore", "ChorusTesting", "SQLiteKit"]),
         .testTarget(name: "SimulationTests", dependencies: ["ChorusReplica", "ChorusCore", "ChorusTesting"]),
         .testTarget(name: "ChorusCLITests", dependencies: ["ChorusCore", "ChorusTesting"]),

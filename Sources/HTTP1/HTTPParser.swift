@@ -1,0 +1,224 @@
+/// An incremental HTTP/1.1 request parser: fed bytes as they arrive, it yields complete requests.
+///
+/// It holds no socket and does no I/O, so tests feed it any split of any input. It is strict in the
+/// ways that stop request smuggling (RFC 9112 section 6 and 11.2): a request with both
+/// Content-Length and Transfer-Encoding, duplicate or differing Content-Length, obs-fold header
+/// continuation lines, bare CR, or a malformed length is refused with 400 and the connection must be
+/// closed. Chunked request bodies are not supported: they are refused with 411, so chunk-size
+/// attacks never reach a decoder. Limits are given by `Configuration`.
+public struct HTTPParser {
+    public struct Configuration: Sendable {
+        /// Request line, in bytes (414 beyond). Default 8 KiB.
+        public var requestLineBytesMax = 8 * 1024
+        /// One header line, in bytes (431 beyond). Default 8 KiB.
+        public var headerLineBytesMax = 8 * 1024
+        /// All header lines together, in bytes (431 beyond). Default 32 KiB.
+        public var headerBytesMax = 32 * 1024
+        /// Number of header fields (431 beyond). Default 100.
+        public var headerCountMax = 100
+        /// The body limit for a request, decided from its head (per route). Default 1 MiB (413 beyond).
+        public var bodyBytesMax: @Sendable (HTTPRequestHead) -> Int = { _ in 1024 * 1024 }
+        public init() {}
+    }
+
+    /// What the parser produced from the bytes fed so far.
+    public enum Event: Sendable {
+        /// The head of a request is complete (the body may still be arriving): timers change.
+        case head(HTTPRequestHead)
+        /// A whole request.
+        case request(HTTPRequest)
+    }
+
+    enum State {
+        case requestLine
+        case headers(method: String, target: String, minor: Int)
+        case body(HTTPRequestHead, remaining: Int)
+        case failed
+    }
+
+    public let configuration: Configuration
+    private var state: State = .requestLine
+    private var buffer: [UInt8] = []
+    private var headers: [(name: String, value: String)] = []
+    private var headerBytes = 0
+    private var body: [UInt8] = []
+
+    public init(configuration: Configuration = Configuration()) {
+        self.configuration = configuration
+    }
+
+    /// Whether some bytes of a request have arrived and its head is not complete yet.
+    public var isInsideHead: Bool {
+        switch state {
+        case .requestLine: return !buffer.isEmpty
+        case .headers: return true
+        default: return false
+        }
+    }
+
+    /// Whether a body is being read.
+    public var isInsideBody: Bool { if case .body = state { return true }; return false }
+
+    /// Feeds bytes; returns the events they complete. After an error the parser stays failed.
+    public mutating func feed(_ bytes: [UInt8]) throws(HTTPParseError) -> [Event] {
+        if case .failed = state { throw HTTPParseError(status: 400, reason: "the connection already had a malformed request") }
+        buffer.append(contentsOf: bytes)
+        var events: [Event] = []
+        do {
+            while let event = try step() { events.append(event) }
+        } catch {
+            state = .failed
+            throw error
+        }
+        return events
+    }
+
+    /// Consumes what it can from the buffer; nil when it needs more bytes.
+    private mutating func step() throws(HTTPParseError) -> Event? {
+        switch state {
+        case .failed:
+            return nil
+        case .requestLine:
+            guard let line = try takeLine(max: configuration.requestLineBytesMax, status: 414, what: "request line") else { return nil }
+            if line.isEmpty && headers.isEmpty && body.isEmpty {
+                // RFC 9112 2.2: a server SHOULD ignore at least one empty line before a request line.
+                return try step()
+            }
+            let (method, target, minor) = try parseRequestLine(line)
+            state = .headers(method: method, target: target, minor: minor)
+            headers = []
+            headerBytes = 0
+            return try step()
+        case .headers(let method, let target, let minor):
+            guard let line = try takeLine(max: configuration.headerLineBytesMax, status: 431, what: "header line") else { return nil }
+            if line.isEmpty {
+                let head = HTTPRequestHead(method: method, target: target, minorVersion: minor, headers: headers)
+                let length = try bodyLength(head)
+                let limit = configuration.bodyBytesMax(head)
+                guard length <= limit else {
+                    throw HTTPParseError(status: 413, reason: "body of \(length) bytes is over this route's limit of \(limit)")
+                }
+                state = .body(head, remaining: length)
+                body = []
+                body.reserveCapacity(length)
+                return .head(head)
+            }
+            headerBytes += line.count + 2
+            guard headerBytes <= configuration.headerBytesMax else {
+                throw HTTPParseError(status: 431, reason: "headers are over \(configuration.headerBytesMax) bytes")
+            }
+            guard headers.count < configuration.headerCountMax else {
+                throw HTTPParseError(status: 431, reason: "more than \(configuration.headerCountMax) header fields")
+            }
+            headers.append(try parseHeader(line))
+            return try step()
+        case .body(let head, let remaining):
+            let take = min(remaining, buffer.count)
+            if take > 0 {
+                body.append(contentsOf: buffer[0..<take])
+                buffer.removeFirst(take)
+            }
+            if remaining - take > 0 {
+                state = .body(head, remaining: remaining - take)
+                return nil
+            }
+            let request = HTTPRequest(head: head, body: body)
+            body = []
+            state = .requestLine
+            headers = []
+            return .request(request)
+        }
+    }
+
+    /// Takes one CRLF-terminated line from the buffer (without the CRLF), or nil if incomplete.
+    private mutating func takeLine(max: Int, status: Int, what: String) throws(HTTPParseError) -> [UInt8]? {
+        var index = 0
+        while index < buffer.count {
+            let byte = buffer[index]
+            if byte == 0x0D {
+                guard index + 1 < buffer.count else { break }
+                guard buffer[index + 1] == 0x0A else { throw HTTPParseError(status: 400, reason: "bare CR in the \(what)") }
+                let line = Array(buffer[0..<index])
+                buffer.removeFirst(index + 2)
+                return line
+            }
+            if byte == 0x0A { throw HTTPParseError(status: 400, reason: "bare LF in the \(what): lines must end with CRLF") }
+            if byte == 0 { throw HTTPParseError(status: 400, reason: "NUL byte in the \(what)") }
+            index += 1
+            if index > max { throw HTTPParseError(status: status, reason: "\(what) is over \(max) bytes") }
+        }
+        if buffer.count > max { throw HTTPParseError(status: status, reason: "\(what) is over \(max) bytes") }
+        return nil
+    }
+
+    private static let tokenCharacters: Set<UInt8> = Set(Array("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8))
+
+    private func parseRequestLine(_ line: [UInt8]) throws(HTTPParseError) -> (String, String, Int) {
+        let parts = line.split(separator: 0x20, omittingEmptySubsequences: false)
+        guard parts.count == 3, !parts[0].isEmpty, !parts[1].isEmpty else {
+            throw HTTPParseError(status: 400, reason: "malformed request line")
+        }
+        guard parts[0].allSatisfy({ HTTPParser.tokenCharacters.contains($0) }) else {
+            throw HTTPParseError(status: 400, reason: "malformed method")
+        }
+        guard parts[1].allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { throw HTTPParseError(status: 400, reason: "malformed request target") }
+        let version = String(decoding: parts[2], as: UTF8.self)
+        let minor: Int
+        switch version {
+        case "HTTP/1.1": minor = 1
+        case "HTTP/1.0": minor = 0
+        default:
+            if version.hasPrefix("HTTP/") { throw HTTPParseError(status: 505, reason: "only HTTP/1.0 and HTTP/1.1 are supported") }
+            throw HTTPParseError(status: 400, reason: "malformed HTTP version")
+        }
+        return (String(decoding: parts[0], as: UTF8.self), String(decoding: parts[1], as: UTF8.self), minor)
+    }
+
+    private func parseHeader(_ line: [UInt8]) throws(HTTPParseError) -> (name: String, value: String) {
+        if line.first == 0x20 || line.first == 0x09 {
+            throw HTTPParseError(status: 400, reason: "obsolete line folding (obs-fold) is not accepted")
+        }
+        guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > 0 else {
+            throw HTTPParseError(status: 400, reason: "malformed header line")
+        }
+        let name = line[0..<colon]
+        guard name.allSatisfy({ HTTPParser.tokenCharacters.contains($0) }) else {
+            throw HTTPParseError(status: 400, reason: "malformed header name (no whitespace before the colon)")
+        }
+        var value = line[(colon + 1)...]
+        while let first = value.first, first == 0x20 || first == 0x09 { value = value.dropFirst() }
+        while let last = value.last, last == 0x20 || last == 0x09 { value = value.dropLast() }
+        guard value.allSatisfy({ $0 == 0x09 || ($0 >= 0x20 && $0 != 0x7F) }) else {
+            throw HTTPParseError(status: 400, reason: "control character in a header value")
+        }
+        return (String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self))
+    }
+
+    /// The body length from Content-Length, refusing every ambiguous framing.
+    private func bodyLength(_ head: HTTPRequestHead) throws(HTTPParseError) -> Int {
+        let lengths = head.headers.filter { $0.name.lowercased() == "content-length" }.map(\.value)
+        let hasTransferEncoding = head.headers.contains { $0.name.lowercased() == "transfer-encoding" }
+        if hasTransferEncoding && !lengths.isEmpty {
+            throw HTTPParseError(status: 400, reason: "both Content-Length and Transfer-Encoding: ambiguous framing")
+        }
+        if hasTransferEncoding {
+            if head.minorVersion == 0 { throw HTTPParseError(status: 400, reason: "Transfer-Encoding in an HTTP/1.0 request") }
+            throw HTTPParseError(status: 411, reason: "chunked request bodies are not supported: send Content-Length")
+        }
+        guard let text = lengths.first else { return 0 }
+        guard lengths.count == 1 else {
+            throw HTTPParseError(status: 400, reason: "Content-Length given \(lengths.count) times")
+        }
+        guard !text.isEmpty, text.utf8.count <= 15, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let length = Int(text) else {
+            throw HTTPParseError(status: 400, reason: "malformed Content-Length")
+        }
+        return length
+    }
+}
+
+/// A request the parser refused: the status to answer with. The connection must be closed after.
+public struct HTTPParseError: Error, Equatable, Sendable, CustomStringConvertible {
+    public let status: Int
+    public let reason: String
+    public var description: String { "\(status): \(reason)" }
+}

@@ -1,0 +1,122 @@
+import XCTest
+import HTTP1
+
+/// The HTTP/1.1 request parser, with no sockets: every split of every input gives the same result.
+final class HTTPParserTests: XCTestCase {
+    static let corpus: [String] = [
+        "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n",
+        "POST /sync/v1/push HTTP/1.1\r\nHost: hub\r\nContent-Length: 11\r\nContent-Type: application/json\r\n\r\n{\"a\":[1,2]}",
+        "GET /sync/v1/pull?after=10&limit=5 HTTP/1.1\r\nHost: hub\r\nAuthorization: Bearer x\r\n\r\nGET /a HTTP/1.1\r\nHost: b\r\n\r\n",
+        "\r\nGET / HTTP/1.0\r\n\r\n",
+        "PUT /x HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\nX-Empty:\r\n\r\n",
+    ]
+
+    /// Parses `input` fed in pieces; returns the requests or the error.
+    func parse(_ pieces: [[UInt8]], configuration: HTTPParser.Configuration = .init()) -> Result<[HTTPRequest], HTTPParseError> {
+        var parser = HTTPParser(configuration: configuration)
+        var requests: [HTTPRequest] = []
+        do {
+            for piece in pieces {
+                for event in try parser.feed(piece) { if case .request(let r) = event { requests.append(r) } }
+            }
+            return .success(requests)
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    func describe(_ result: Result<[HTTPRequest], HTTPParseError>) -> String {
+        switch result {
+        case .success(let requests): return requests.map { "\($0.head.method) \($0.head.target) \($0.head.headers.map { "\($0.name)=\($0.value)" }) \($0.body)" }.joined(separator: "|")
+        case .failure(let error): return "error \(error.status)"
+        }
+    }
+
+    func test_everySplitOffset_givesTheSameResult() {
+        for text in Self.corpus + Self.attacks.map(\.0) {
+            let bytes = Array(text.utf8)
+            let whole = describe(parse([bytes]))
+            for offset in 0...bytes.count {
+                XCTAssertEqual(describe(parse([Array(bytes[..<offset]), Array(bytes[offset...])])), whole, "split at \(offset) of \(text.debugDescription)")
+            }
+            XCTAssertEqual(describe(parse(bytes.map { [$0] })), whole, "byte by byte: \(text.debugDescription)")
+        }
+    }
+
+    func test_corpus_parsesAsExpected() throws {
+        let requests = try parse([Array(Self.corpus[2].utf8)]).get()
+        XCTAssertEqual(requests.count, 2, "pipelined requests both parse")
+        XCTAssertEqual(requests[0].head.path, "/sync/v1/pull")
+        XCTAssertEqual(requests[0].head.query, ["after": "10", "limit": "5"])
+        let push = try parse([Array(Self.corpus[1].utf8)]).get()[0]
+        XCTAssertEqual(String(decoding: push.body, as: UTF8.self), "{\"a\":[1,2]}")
+        XCTAssertEqual(push.head.header("content-type"), "application/json")
+        let old = try parse([Array(Self.corpus[3].utf8)]).get()[0]
+        XCTAssertFalse(old.head.keepAlive, "HTTP/1.0 closes by default")
+        XCTAssertTrue(push.head.keepAlive)
+    }
+
+    /// Framing attacks (RFC 9112 section 6 and 11): refused with 400 (411 for chunked bodies).
+    static let attacks: [(String, Int)] = [
+        ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\nabc", 400),
+        ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc", 400),
+        ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400),
+        ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 3\r\n\r\nabc", 400),
+        ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n", 400),
+        ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +3\r\n\r\nabc", 400),
+        ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n", 400),
+        ("GET / HTTP/1.1\r\nHost: a\r\nX-Folded: one\r\n two\r\n\r\n", 400),
+        ("GET / HTTP/1.1\rHost: a\r\n\r\n", 400),
+        ("GET / HTTP/1.1\r\nHost: a\rb\r\n\r\n", 400),
+        ("GET / HTTP/1.1\nHost: a\n\n", 400),
+        ("GET / HTTP/1.1\r\nHost : a\r\n\r\n", 400),
+        ("GET / HTTP/1.1\r\nBad\u{01}Name: a\r\n\r\n", 400),
+        ("GET /  HTTP/1.1\r\n\r\n", 400),
+        ("GET / HTTP/2.0\r\n\r\n", 505),
+        ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 411),
+        ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFFFFFF\r\n", 411),
+    ]
+
+    func test_framingAttacks_areRefused() {
+        for (text, status) in Self.attacks {
+            guard case .failure(let error) = parse([Array(text.utf8)]) else {
+                XCTFail("accepted \(text.debugDescription)")
+                continue
+            }
+            XCTAssertEqual(error.status, status, text.debugDescription)
+        }
+    }
+
+    func test_limits_eachWithItsStatus() {
+        let longTarget = "GET /" + String(repeating: "a", count: 8 * 1024) + " HTTP/1.1\r\n\r\n"
+        if case .failure(let e) = parse([Array(longTarget.utf8)]) { XCTAssertEqual(e.status, 414) } else { XCTFail("long target accepted") }
+
+        let longHeader = "GET / HTTP/1.1\r\nX: " + String(repeating: "a", count: 8 * 1024) + "\r\n\r\n"
+        if case .failure(let e) = parse([Array(longHeader.utf8)]) { XCTAssertEqual(e.status, 431) } else { XCTFail("long header accepted") }
+
+        let manyHeaders = "GET / HTTP/1.1\r\n" + (0..<101).map { "X-\($0): v\r\n" }.joined() + "\r\n"
+        if case .failure(let e) = parse([Array(manyHeaders.utf8)]) { XCTAssertEqual(e.status, 431) } else { XCTFail("101 headers accepted") }
+
+        let bigHeaders = "GET / HTTP/1.1\r\n" + (0..<5).map { "X-\($0): \(String(repeating: "b", count: 7000))\r\n" }.joined() + "\r\n"
+        if case .failure(let e) = parse([Array(bigHeaders.utf8)]) { XCTAssertEqual(e.status, 431) } else { XCTFail("35 KB of headers accepted") }
+
+        var configuration = HTTPParser.Configuration()
+        configuration.bodyBytesMax = { head in head.path == "/big" ? 100 : 10 }
+        let small = "POST /small HTTP/1.1\r\nContent-Length: 11\r\n\r\nhello world"
+        if case .failure(let e) = parse([Array(small.utf8)], configuration: configuration) { XCTAssertEqual(e.status, 413) } else { XCTFail("body over limit accepted") }
+        let big = "POST /big HTTP/1.1\r\nContent-Length: 11\r\n\r\nhello world"
+        XCTAssertEqual(try parse([Array(big.utf8)], configuration: configuration).get().count, 1, "the limit is per route")
+    }
+
+    func test_afterAnError_theParserStaysFailed() {
+        var parser = HTTPParser()
+        XCTAssertThrowsError(try parser.feed(Array("GET / HTTP/1.1\nX".utf8)))
+        XCTAssertThrowsError(try parser.feed(Array("GET / HTTP/1.1\r\n\r\n".utf8)))
+    }
+
+    func test_responseSerialisation_setsContentLength() {
+        let response = HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: Array("{}".utf8))
+        XCTAssertEqual(String(decoding: response.serialized(keepAlive: true), as: UTF8.self),
+                       "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\n{}")
+    }
+}
