@@ -20,8 +20,14 @@ let package = Package(
         .target(name: "ChorusReplica", dependencies: ["ChorusCore", "SQLiteKit"]),
         // HTTP/1.1 parser and messages: pure, no sockets.
         .target(name: "HTTP1"),
+        // POSIX listener and connections on Dispatch: timeouts, limits, graceful shutdown.
+        .target(name: "HTTPServer", dependencies: ["HTTP1"]),
+        // Sync protocol v1: messages, the upstream's service, the client session, the transport protocol.
+        .target(name: "ChorusSync", dependencies: ["ChorusCore", "ChorusReplica"]),
+        // A running node: HTTP routes, the URLSession transport, the background sync loop.
+        .target(name: "ChorusNode", dependencies: ["ChorusCore", "ChorusReplica", "ChorusSync", "HTTP1", "HTTPServer"]),
         // Command-line commands; `chorus` is only its entry point.
-        .target(name: "ChorusCLI", dependencies: ["ChorusCore", "ChorusReplica", "SQLiteKit"]),
+        .target(name: "ChorusCLI", dependencies: ["ChorusCore", "ChorusReplica", "SQLiteKit", "ChorusSync", "ChorusNode", "HTTPServer"]),
         .executableTarget(name: "chorus", dependencies: ["ChorusCLI"]),
         // Test helpers shared by every test target: clocks, seeded randomness, the simulator.
         .target(name: "ChorusTesting", dependencies: ["ChorusCore", "ChorusReplica", "SQLiteKit"]),

@@ -55,6 +55,7 @@ public enum ChorusCommandLine {
         DeleteCommand.self, RestoreCommand.self, EraseCommand.self,
         GetCommand.self, ListCommand.self, ConflictsCommand.self, ResolveCommand.self,
         ExportCommand.self, ImportCommand.self, DigestCommand.self, LogCommand.self,
+        ServeCommand.self, JoinCommand.self, SyncCommand.self, ReplicasCommand.self, DemoCommand.self,
         CheckCommand.self, StressCommand.self,
     ]
 

@@ -36,6 +36,55 @@ public struct Limits: Sendable, Equatable {
     /// Field assignments in one local write command. Default 256.
     public var fieldsPerWriteMax = 256
 
+
+    // MARK: HTTP server (Docs/reference/limits.md, "HTTP")
+
+    /// Request line, in bytes (414 beyond). Default 8 KiB.
+    public var requestLineBytesMax = 8 * 1024
+    /// One header line, in bytes (431 beyond). Default 8 KiB.
+    public var headerLineBytesMax = 8 * 1024
+    /// All header lines of a request, in bytes (431 beyond). Default 32 KiB.
+    public var headerBytesMax = 32 * 1024
+    /// Header fields in one request (431 beyond). Default 100.
+    public var headerCountMax = 100
+    /// Request body for every route but sync pushes, in bytes (413 beyond). Default 1 MiB.
+    public var requestBodyBytesMax = 1024 * 1024
+    /// Request body of a sync push, in bytes (413 beyond). Default 16 MiB.
+    public var pushBodyBytesMax = 16 * 1024 * 1024
+    /// Time for a whole request header from its first byte, in seconds (408 beyond). Default 10.
+    public var headerTimeoutSeconds = 10.0
+    /// Longest stall while reading a body, in seconds (408 beyond). Default 30.
+    public var bodyIdleTimeoutSeconds = 30.0
+    /// Idle keep-alive connection lifetime, in seconds. Default 15.
+    public var keepAliveIdleSeconds = 15.0
+    /// Requests served on one connection. Default 1,000.
+    public var requestsPerConnectionMax = 1000
+    /// Open connections (503 beyond). Default 512.
+    public var connectionsMax = 512
+
+    // MARK: Sync (Protocol/sync-v1.md)
+
+    /// Operations in one pull page. Default 1,000.
+    public var pullPageOperationsMax = 1000
+    /// Encoded operations in one pull page, in bytes (a page holds at least one operation). Default 4 MiB.
+    public var pullPageBytesMax = 4 * 1024 * 1024
+    /// Operations in one push. Default 1,000.
+    public var pushPageOperationsMax = 1000
+    /// Encoded operations in one push, in bytes. Default 8 MiB.
+    public var pushPageBytesMax = 8 * 1024 * 1024
+    /// Replica ids a relay may list as below it. Default 10,000.
+    public var relayedReplicasMax = 10_000
+    /// Length of a registered replica's name (`chorus replicas add NAME`), in bytes. Default 64.
+    public var peerNameBytesMax = 64
+    /// First retry delay after a failed sync, in milliseconds. Default 1 s.
+    public var syncRetryDelayMillisecondsMin = 1_000
+    /// Longest retry delay (the backoff cap), in milliseconds. Default 5 minutes.
+    public var syncRetryDelayMillisecondsMax = 5 * 60 * 1000
+    /// HTTP client timeout for one sync request, in seconds. Default 60.
+    public var syncRequestTimeoutSeconds = 60.0
+    /// Size of a token file, in bytes. Default 4 KiB.
+    public var tokenFileBytesMax = 4096
+
     public init() {}
 
     /// The defaults documented in `Docs/reference/limits.md`.
@@ -56,5 +105,15 @@ public struct Limits: Sendable, Equatable {
         try require(jsonDepthMax >= 2, "jsonDepthMax must allow objects inside operations")
         try require(recordIDBytesMax > 0 && collectionNameBytesMax > 0 && fieldNameBytesMax > 0, "name limits must be positive")
         try require(counterIncrementMagnitudeMax > 0, "counterIncrementMagnitudeMax must be positive")
+        try require(pushPageBytesMax + 1024 * 1024 <= pushBodyBytesMax,
+                    "a push page (pushPageBytesMax) plus its envelope must fit in pushBodyBytesMax")
+        try require(operationBytesMax <= pushPageBytesMax && operationBytesMax <= pullPageBytesMax,
+                    "one operation must fit in a push page and a pull page")
+        try require(requestBodyBytesMax <= pushBodyBytesMax,
+                    "request body limits must be ordered: requestBodyBytesMax <= pushBodyBytesMax")
+        try require(headerLineBytesMax <= headerBytesMax, "one header line cannot exceed all headers")
+        try require(syncRetryDelayMillisecondsMin > 0 && syncRetryDelayMillisecondsMin <= syncRetryDelayMillisecondsMax,
+                    "sync retry delays must be positive and ordered")
+        try require(connectionsMax >= 1 && requestsPerConnectionMax >= 1, "connection limits must be at least 1")
     }
 }

@@ -29,6 +29,8 @@ struct BatchState {
     var dirtyCounters = Set<DirtyField>()
     var dirtyRecords = Set<Int64>()
     var erasedRecords = Set<Int64>()
+    /// Where the operations of this batch came from (`oplog.source`).
+    var source: String?
 
     struct DirtyKey: Hashable, Comparable {
         let rid: Int64, field: String, key: String
@@ -47,8 +49,11 @@ extension Replica {
     /// applied and the error names it. Then the operations are applied in SQLite transactions of at
     /// most `operationsPerBatchMax`, each moving the log, the merge state and the materialised tables
     /// together. Operations already in the log are ignored, so applying twice changes nothing.
+    ///
+    /// - Parameter source: where the operations came from (`upstream`, `peer:NAME`), recorded so they
+    ///   are never sent back there; nil for bundles.
     @discardableResult
-    public func applyRemote(_ operations: [Operation]) throws -> ApplyReport {
+    public func applyRemote(_ operations: [Operation], source: String? = nil) throws -> ApplyReport {
         for operation in operations {
             try clock.checkDrift(operation.timestamp, operation: operation.id)
             try checkRemote(operation)
@@ -59,6 +64,7 @@ extension Replica {
             let end = min(start + limits.operationsPerBatchMax, operations.count)
             let chunk = operations[start..<end]
             total = total + (try inBatch { state in
+                state.source = source
                 for operation in chunk { try apply(operation, state: &state) }
             })
             start = end
@@ -114,18 +120,18 @@ extension Replica {
 
         if case .erase(let hash) = op.action {
             try erase(hash: hash, by: op, state: &state)
-            try database.run("INSERT INTO oplog(replica, counter, rid, payload) VALUES (?, ?, NULL, ?)", replicaBytes, counterValue, payload)
+            try database.run("INSERT INTO oplog(replica, counter, rid, payload, source) VALUES (?, ?, NULL, ?, ?)", replicaBytes, counterValue, payload, state.source)
             state.report.applied += 1
             return
         }
 
         guard let rid = try recordID(collection: op.collection, record: op.record, createIfMissing: true) else {
             // The record was erased: keep the id so the operation is never applied, drop its value.
-            try database.run("INSERT INTO oplog(replica, counter, rid, payload) VALUES (?, ?, NULL, NULL)", replicaBytes, counterValue)
+            try database.run("INSERT INTO oplog(replica, counter, rid, payload, source) VALUES (?, ?, NULL, NULL, ?)", replicaBytes, counterValue, state.source)
             state.report.droppedForErasedRecords += 1
             return
         }
-        try database.run("INSERT INTO oplog(replica, counter, rid, payload) VALUES (?, ?, ?, ?)", replicaBytes, counterValue, rid, payload)
+        try database.run("INSERT INTO oplog(replica, counter, rid, payload, source) VALUES (?, ?, ?, ?, ?)", replicaBytes, counterValue, rid, payload, state.source)
         let seq = try database.queryScalarInteger("SELECT last_insert_rowid()") ?? 0
         state.report.applied += 1
         state.dirtyRecords.insert(rid)

@@ -13,6 +13,11 @@ import SQLiteKit
 ///   before the superseded operation arrives (delivery is not causal);
 /// - `counters`, `deletes`, `delete_observed`, `erased`, `conflicts`.
 ///
+/// Sync tables (`0003_sync`): `oplog.source` says where each operation came from (NULL: made here;
+/// `upstream`; `peer:NAME` for a replica below this node), so nothing is echoed back to where it came
+/// from; `peers` holds replicas registered below this node (token hashes only), `peer_relayed` the
+/// replica ids a relay says are below it, `upstream` this node's upstream and its cursors.
+///
 /// Materialised tables: one per collection of the schema, named after it, with one column per
 /// register or counter field; `COLLECTION__FIELD` side tables for sets, maps and logs.
 enum StorageSchema {
@@ -102,6 +107,38 @@ enum StorageSchema {
         }
         migrator.register("0002_people_v1") { db in
             try db.execute(materialisedDDL(for: PeopleSchema.v1))
+        }
+        migrator.register("0003_sync") { db in
+            try db.execute("""
+                ALTER TABLE oplog ADD COLUMN source TEXT;
+                CREATE TABLE peers(
+                    name TEXT PRIMARY KEY NOT NULL,
+                    role TEXT NOT NULL,
+                    token_hash TEXT NOT NULL UNIQUE,
+                    replica BLOB UNIQUE,
+                    revoked INTEGER NOT NULL DEFAULT 0,
+                    created_wall INTEGER NOT NULL,
+                    last_seen_wall INTEGER,
+                    acknowledged_seq INTEGER NOT NULL DEFAULT 0
+                );
+                CREATE TABLE peer_relayed(
+                    peer TEXT NOT NULL,
+                    replica BLOB NOT NULL,
+                    PRIMARY KEY(peer, replica)
+                ) WITHOUT ROWID;
+                CREATE TABLE upstream(
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    url TEXT NOT NULL,
+                    token_file TEXT NOT NULL,
+                    replica BLOB,
+                    pull_cursor INTEGER NOT NULL DEFAULT 0,
+                    push_cursor INTEGER NOT NULL DEFAULT 0,
+                    last_attempt_wall INTEGER,
+                    last_success_wall INTEGER,
+                    last_error TEXT,
+                    observed_skew_ms INTEGER
+                );
+                """)
         }
         return migrator
     }

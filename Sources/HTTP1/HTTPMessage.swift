@@ -81,6 +81,8 @@ public struct HTTPResponse: Sendable {
     public var status: Int
     public var headers: [(name: String, value: String)]
     public var body: [UInt8]
+    /// Extra fields for the access log (never sent): e.g. the authenticated peer's name.
+    public var logAnnotations: [String: String] = [:]
 
     public init(status: Int, headers: [(name: String, value: String)] = [], body: [UInt8] = []) {
         self.status = status

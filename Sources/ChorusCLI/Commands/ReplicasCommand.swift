@@ -1,0 +1,61 @@
+import ChorusCore
+import ChorusReplica
+import Foundation
+
+enum ReplicasCommand: Command {
+    static let spec = CommandSpec("replicas", "register, list and revoke the replicas that sync with this node",
+        arguments: "(add NAME [--role replica|relay|admin] | list | revoke NAME)",
+        details: """
+        add     registers NAME and prints its 256-bit token once: save it to a file on that replica and
+                pass the file to `chorus join` / `chorus serve --token-file`. Only the token's SHA-256 is
+                stored. Roles: replica (a laptop; pushes its own operations), relay (an office node;
+                also relays the replicas registered below it), admin (admin routes only).
+        list    the registered replicas, their role, bound replica id and when last seen.
+        revoke  stops NAME's token working, from its next request.
+        """,
+        options: [.data, .json,
+                  OptionSpec(name: "--role", valueName: "ROLE", help: "replica (default), relay or admin"),
+                  OptionSpec(name: "--token-file", valueName: "FILE", help: "with add: also write the token to FILE (mode 0600)")],
+        positional: 1...2)
+
+    static func run(_ context: CommandContext) throws -> Int32 {
+        let replica = try context.openReplica()
+        switch (context.positional(0), context.arguments.positional.count) {
+        case ("add", 2):
+            let roleText = context.arguments.value("--role") ?? "replica"
+            guard let role = Peer.Role(rawValue: roleText) else { throw context.usageError("--role must be replica, relay or admin") }
+            let name = context.positional(1)
+            let token = try replica.addPeer(name: name, role: role)
+            if let file = context.arguments.value("--token-file") {
+                guard FileManager.default.createFile(atPath: file, contents: Data((token + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
+                    throw ChorusError(.storage, "cannot write \(file)", hint: "the replica is registered; revoke it and add it again")
+                }
+            }
+            if context.isJSON {
+                context.output.json(.object(["name": .string(name), "role": .string(role.rawValue), "token": .string(token)]))
+            } else {
+                context.output.print(token)
+                context.output.error("registered \(name) as \(role.rawValue). The token above is shown once: save it to a file on that replica.")
+            }
+        case ("list", 1):
+            let peers = try replica.peers()
+            if context.isJSON {
+                context.output.json(.array(peers.map(\.json)))
+            } else if peers.isEmpty {
+                context.output.print("no replicas registered; add one with `chorus replicas add NAME`")
+            } else {
+                context.output.print(Format.table([["NAME", "ROLE", "REPLICA", "LAST SEEN", "STATE"]] + peers.map { peer in
+                    [peer.name, peer.role.rawValue, peer.replica.map { Format.short($0) } ?? "(not yet)",
+                     peer.lastSeenWall.map { Format.time(HybridTimestamp(wall: $0, logical: 0)) } ?? "never",
+                     peer.isRevoked ? "revoked" : "active"]
+                }))
+            }
+        case ("revoke", 2):
+            try replica.revokePeer(name: context.positional(1))
+            context.output.print("revoked \(context.positional(1)): its token stops working from its next request")
+        default:
+            throw context.usageError("expected `add NAME`, `list` or `revoke NAME`")
+        }
+        return 0
+    }
+}

@@ -1,0 +1,98 @@
+import ChorusCore
+import ChorusNode
+import ChorusReplica
+import Dispatch
+import Foundation
+
+enum ServeCommand: Command {
+    static let spec = CommandSpec("serve", "run a node: serve replicas below it and sync with an upstream in the background",
+        details: """
+        With no arguments, starts a standalone node on ./chorus-data (created on first run) at
+        http://127.0.0.1:7420. With --upstream and --token-file it also syncs with that upstream every
+        --sync-interval seconds, backing off while it is unreachable; local writes never wait for it.
+        Logs one JSON line per request and per sync to stdout. SIGTERM or SIGINT stop it gracefully:
+        no new connections, in-flight requests finish, exit 0.
+        """,
+        options: [.data,
+                  OptionSpec(name: "--listen", valueName: "HOST:PORT", help: "address to serve on (default 127.0.0.1:7420; port 0 picks one)"),
+                  OptionSpec(name: "--upstream", valueName: "URL", help: "the node to sync with, e.g. http://hub.example:7420"),
+                  OptionSpec(name: "--token-file", valueName: "FILE", help: "file holding this replica's token on the upstream"),
+                  OptionSpec(name: "--sync-interval", valueName: "SECONDS", help: "seconds between background syncs (default 10)"),
+                  OptionSpec(name: "--name", valueName: "NAME", help: "name for a replica created on first run (default: host name)")])
+
+    static func run(_ context: CommandContext) throws -> Int32 {
+        let (host, port) = try parseListen(context.arguments.value("--listen") ?? "127.0.0.1:7420", context)
+        let interval = Double(context.arguments.value("--sync-interval") ?? "10") ?? -1
+        guard interval >= 0.05, interval <= 86_400 else { throw context.usageError("--sync-interval must be 0.05 to 86400 seconds") }
+        let replica = try openOrCreate(context)
+        if let upstream = context.arguments.value("--upstream") {
+            guard let tokenFile = context.arguments.value("--token-file") else { throw context.usageError("--upstream needs --token-file") }
+            try JoinCommand.join(replica: replica, url: upstream, tokenFile: tokenFile, limits: replica.configuration.limits)
+        } else if context.arguments.value("--token-file") != nil {
+            throw context.usageError("--token-file needs --upstream")
+        }
+        var configuration = Node.Configuration()
+        configuration.host = host
+        configuration.port = port
+        configuration.syncIntervalSeconds = interval
+        configuration.wallClock = replica.configuration.wallClock
+        let name = replica.name, id = replica.id.hex
+        let upstream = try replica.upstream()
+        let node = Node(replica: replica, configuration: configuration)
+        let bound: UInt16
+        do {
+            bound = try node.start()
+        } catch {
+            throw ChorusError(.storage, "cannot listen on \(host):\(port): \(error)",
+                              hint: "is another node running there? pick another port with --listen")
+        }
+        configuration.log(JSONValue.object([
+            "event": "listening", "url": .string("http://\(host):\(bound)"), "replica": .string(id), "name": .string(name),
+            "data": .string(context.dataDirectory), "upstream": upstream.map { .string($0.url) } ?? .null,
+        ]).canonicalText)
+        context.output.error("chorus node \(name) serving http://\(host):\(bound) (data \(context.dataDirectory))"
+                             + (upstream.map { ", syncing with \($0.url)" } ?? ", standalone") + "; Ctrl-C stops it")
+        waitForTermination()
+        node.stop()
+        context.output.error("chorus node \(name) stopped")
+        return 0
+    }
+
+    static func parseListen(_ text: String, _ context: CommandContext) throws -> (String, UInt16) {
+        guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else {
+            throw context.usageError("--listen must be HOST:PORT, e.g. 127.0.0.1:7420")
+        }
+        return (String(text[..<colon]), port)
+    }
+
+    /// Opens the replica, creating it on first run (the README's one-command start).
+    static func openOrCreate(_ context: CommandContext) throws -> Replica {
+        do {
+            return try context.openReplica()
+        } catch let error as ChorusError where error.code == .replicaNotInitialised {
+            var generator = SystemRandomNumberGenerator()
+            let name = context.arguments.value("--name") ?? ProcessInfo.processInfo.hostName
+            let replica = try Replica.create(at: .directory(context.dataDirectory), name: String(name.prefix(64)),
+                                             configuration: context.configuration, using: &generator)
+            context.output.error("initialised replica \(replica.id.hex) (\(replica.name)) in \(context.dataDirectory)")
+            return replica
+        }
+    }
+
+    /// Blocks until SIGTERM or SIGINT.
+    static func waitForTermination() {
+        signal(SIGTERM, SIG_IGN)
+        signal(SIGINT, SIG_IGN)
+        signal(SIGPIPE, SIG_IGN)
+        let stop = DispatchSemaphore(value: 0)
+        let queue = DispatchQueue(label: "chorus.signals")
+        let sources = [SIGTERM, SIGINT].map { number -> DispatchSourceSignal in
+            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
+            source.setEventHandler { stop.signal() }
+            source.resume()
+            return source
+        }
+        stop.wait()
+        sources.forEach { $0.cancel() }
+    }
+}

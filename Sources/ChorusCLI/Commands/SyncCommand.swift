@@ -1,0 +1,47 @@
+import ChorusCore
+import ChorusNode
+import ChorusReplica
+import ChorusSync
+import Foundation
+
+enum SyncCommand: Command {
+    static let spec = CommandSpec("sync", "sync with the upstream once, now, and report what moved",
+        details: """
+        Pushes what the upstream lacks, pulls what this replica lacks (in pages, with progress), then
+        compares state digests to prove the two match. Exit 1 if the upstream cannot be reached or
+        refuses; nothing is lost either way. Do not run it while `chorus serve` holds the same folder.
+        """,
+        options: [.data, .json, OptionSpec(name: "--no-verify", valueName: nil, help: "skip the digest comparison")])
+
+    static func run(_ context: CommandContext) throws -> Int32 {
+        let replica = try context.openReplica()
+        guard let upstream = try replica.upstream() else {
+            throw ChorusError(.invalidConfiguration, "this replica has no upstream", hint: "run `chorus join URL --token-file FILE` first")
+        }
+        let executor = ReplicaExecutor(replica)
+        let report: SyncReport
+        do {
+            report = try Node.sync(executor: executor, upstream: upstream, limits: replica.configuration.limits,
+                                   wallClock: replica.configuration.wallClock, compareDigests: !context.arguments.flag("--no-verify"),
+                                   progress: { context.output.error($0) })
+        } catch let error as SyncError {
+            throw ChorusError(.storage, error.message, hint: error.hint ?? (error.isRetryable ? "retry later; local changes are kept" : nil),
+                              isRetryable: error.isRetryable)
+        }
+        if context.isJSON {
+            context.output.json(report.json)
+            return 0
+        }
+        context.output.print("synced with \(report.upstreamName) (\(upstream.url))")
+        context.output.print("  up:   \(report.pushedOperations) operations sent, \(report.pushApplied) new to the upstream")
+        context.output.print("  down: \(report.pulledOperations) operations received, \(report.pullApplied) new here")
+        if abs(report.skewMilliseconds) >= 1000 {
+            context.output.print("  clock: the upstream's clock is \(report.skewMilliseconds > 0 ? "ahead of" : "behind") ours by \(HybridClock.describe(milliseconds: report.skewMilliseconds.magnitude))")
+        }
+        if let matches = report.digestMatches {
+            context.output.print(matches ? "  state: identical to the upstream (digest \(report.localDigest!.prefix(16))...)"
+                                         : "  state: differs from the upstream (it changed meanwhile, or holds operations not yet sent here); sync again")
+        }
+        return 0
+    }
+}

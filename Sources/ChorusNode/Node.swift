@@ -1,0 +1,150 @@
+import ChorusCore
+import ChorusReplica
+import ChorusSync
+import Dispatch
+import Foundation
+import HTTP1
+import HTTPServer
+
+/// A running node: serves its replica to replicas below it over HTTP and, when it has an upstream,
+/// syncs with it in the background, backing off (jittered, capped) while the upstream is
+/// unreachable. Local writes never wait for the network.
+public final class Node: @unchecked Sendable {
+    public struct Configuration: Sendable {
+        public var host = "127.0.0.1"
+        public var port: UInt16 = 7420
+        /// Seconds between background syncs when all is well.
+        public var syncIntervalSeconds = 10.0
+        public var limits = Limits.default
+        public var wallClock: any WallClock = SystemClock()
+        /// One JSON line per event (access log lines and sync outcomes).
+        public var log: @Sendable (String) -> Void = { line in FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
+        public init() {}
+    }
+
+    public let configuration: Configuration
+    public let executor: ReplicaExecutor
+    public let service: SyncService
+    let server: HTTPServer
+    private let syncQueue = DispatchQueue(label: "chorus.sync")
+    private var syncTimer: DispatchSourceTimer?
+    private var consecutiveFailures = 0
+    private var isStopped = false
+    private let lock = NSLock()
+
+    public init(replica: Replica, configuration: Configuration) {
+        self.configuration = configuration
+        self.executor = ReplicaExecutor(replica)
+        self.service = SyncService(executor: executor, limits: configuration.limits, wallClock: configuration.wallClock)
+        var serverConfiguration = HTTPServer.Configuration()
+        serverConfiguration.host = configuration.host
+        serverConfiguration.port = configuration.port
+        let limits = configuration.limits
+        serverConfiguration.parser.requestLineBytesMax = limits.requestLineBytesMax
+        serverConfiguration.parser.headerLineBytesMax = limits.headerLineBytesMax
+        serverConfiguration.parser.headerBytesMax = limits.headerBytesMax
+        serverConfiguration.parser.headerCountMax = limits.headerCountMax
+        serverConfiguration.parser.bodyBytesMax = { NodeRouter.bodyLimit(for: $0, limits: limits) }
+        serverConfiguration.headerTimeoutSeconds = limits.headerTimeoutSeconds
+        serverConfiguration.bodyIdleTimeoutSeconds = limits.bodyIdleTimeoutSeconds
+        serverConfiguration.keepAliveIdleSeconds = limits.keepAliveIdleSeconds
+        serverConfiguration.requestsPerConnectionMax = limits.requestsPerConnectionMax
+        serverConfiguration.connectionsMax = limits.connectionsMax
+        let router = NodeRouter(service: service, limits: limits)
+        let log = configuration.log
+        let clock = configuration.wallClock
+        self.server = HTTPServer(configuration: serverConfiguration, accessLog: { entry in
+            var fields: [String: JSONValue] = [
+                "event": "request", "time": .integer(Int64(clock.nowMilliseconds())), "method": .string(entry.method),
+                "path": .string(entry.path), "status": .integer(Int64(entry.status)), "bytes": .integer(Int64(entry.bytes)),
+                "ms": .double((entry.milliseconds * 100).rounded() / 100), "remote": .string(entry.remote),
+            ]
+            for (key, value) in entry.annotations { fields[key] = .string(value) }
+            log(JSONValue.object(fields).canonicalText)
+        }, handler: { request, _ in router.handle(request) })
+    }
+
+    /// Starts serving and the background sync loop. Returns the bound port.
+    @discardableResult
+    public func start() throws -> UInt16 {
+        let port = try server.start()
+        scheduleSync(after: 0)
+        return port
+    }
+
+    /// Stops the sync loop, then stops accepting, finishes in-flight requests and closes.
+    public func stop(graceSeconds: Double = 10) {
+        lock.withLock {
+            isStopped = true
+            syncTimer?.cancel()
+            syncTimer = nil
+        }
+        server.shutdown(graceSeconds: graceSeconds)
+        syncQueue.sync {}  // wait for a sync in progress
+    }
+
+    public var port: UInt16 { server.port }
+
+    // MARK: Background sync
+
+    private func scheduleSync(after seconds: Double) {
+        lock.withLock {
+            guard !isStopped else { return }
+            let timer = DispatchSource.makeTimerSource(queue: syncQueue)
+            timer.schedule(deadline: .now() + seconds)
+            timer.setEventHandler { [weak self] in self?.backgroundSync() }
+            syncTimer?.cancel()
+            syncTimer = timer
+            timer.resume()
+        }
+    }
+
+    private func backgroundSync() {
+        guard let upstream = try? executor.perform({ try $0.upstream() }) else {
+            scheduleSync(after: configuration.syncIntervalSeconds)
+            return
+        }
+        do {
+            let report = try syncOnce(upstream: upstream)
+            consecutiveFailures = 0
+            if report.pushedOperations + report.pulledOperations > 0 {
+                configuration.log(JSONValue.object(["event": "sync", "upstream": .string(upstream.url), "outcome": "ok", "report": report.json]).canonicalText)
+            }
+            scheduleSync(after: configuration.syncIntervalSeconds)
+        } catch {
+            consecutiveFailures += 1
+            let delay = Node.backoffMilliseconds(failures: consecutiveFailures, limits: configuration.limits,
+                                                 jitter: Double.random(in: 0.5...1.0))
+            configuration.log(JSONValue.object(["event": "sync", "upstream": .string(upstream.url), "outcome": "failed",
+                                                "error": .string((error as? SyncError)?.message ?? "\(error)"),
+                                                "retryInMilliseconds": .integer(Int64(delay))]).canonicalText)
+            scheduleSync(after: Double(delay) / 1000)
+        }
+    }
+
+    /// The delay before retry number `failures`: exponential from the minimum, capped, times a
+    /// jitter in 0.5...1 so a fleet that lost its hub does not come back in lockstep.
+    public static func backoffMilliseconds(failures: Int, limits: Limits, jitter: Double) -> Int {
+        let exponent = min(max(failures - 1, 0), 30)
+        let raw = min(Double(limits.syncRetryDelayMillisecondsMin) * pow(2, Double(exponent)), Double(limits.syncRetryDelayMillisecondsMax))
+        return max(1, Int(raw * min(max(jitter, 0.5), 1.0)))
+    }
+
+    /// One sync with the configured upstream (used by the loop and by `chorus sync`).
+    public func syncOnce(upstream: Replica.Upstream, compareDigests: Bool = false, progress: @escaping (String) -> Void = { _ in }) throws -> SyncReport {
+        try Node.sync(executor: executor, upstream: upstream, limits: configuration.limits, wallClock: configuration.wallClock,
+                      compareDigests: compareDigests, progress: progress)
+    }
+
+    /// One sync of `executor`'s replica with `upstream`.
+    public static func sync(executor: ReplicaExecutor, upstream: Replica.Upstream, limits: Limits, wallClock: any WallClock,
+                            compareDigests: Bool, progress: @escaping (String) -> Void) throws -> SyncReport {
+        guard let url = URL(string: upstream.url) else { throw ChorusError(.invalidConfiguration, "the upstream URL \(upstream.url) is not valid") }
+        let token = try HTTPTransport.readToken(path: upstream.tokenFile, limits: limits)
+        let replicaID = executor.perform { $0.id }
+        var session = SyncSession(executor: executor, transport: HTTPTransport(baseURL: url, token: token, replica: replicaID, limits: limits),
+                                  limits: limits, wallClock: wallClock)
+        session.progress = progress
+        return try session.run(compareDigests: compareDigests)
+    }
+}

@@ -1,0 +1,293 @@
+import ChorusCore
+import SQLiteKit
+
+/// A replica registered below this node (`chorus replicas add`).
+public struct Peer: Equatable, Sendable {
+    public enum Role: String, CaseIterable, Sendable {
+        /// A laptop or any replica: syncs, pushes only operations it made.
+        case replica
+        /// An office node: syncs and may also relay operations of replicas registered below it.
+        case relay
+        /// An admin tool: admin routes only.
+        case admin
+    }
+    public let name: String
+    public let role: Role
+    /// The replica id bound at its first request; nil until then.
+    public let replica: ReplicaID?
+    public let isRevoked: Bool
+    public let createdWall: UInt64
+    public let lastSeenWall: UInt64?
+    /// The last pull cursor it sent: everything up to here it has.
+    public let acknowledgedSequence: Int64
+
+    /// The `oplog.source` value for operations it pushes.
+    public var source: String { "peer:\(name)" }
+
+    public var json: JSONValue {
+        .object(["name": .string(name), "role": .string(role.rawValue), "replica": replica.map { .string($0.hex) } ?? .null,
+                 "revoked": .bool(isRevoked), "created": .integer(Int64(createdWall)),
+                 "lastSeen": lastSeenWall.map { .integer(Int64($0)) } ?? .null, "acknowledgedSequence": .integer(acknowledgedSequence)])
+    }
+}
+
+/// A page of this replica's log, already encoded, for a pull response or a push request.
+public struct LogPage: Sendable {
+    /// Canonical JSON of each operation, in log order.
+    public let operations: [String]
+    /// The last sequence examined: the cursor for the next page.
+    public let next: Int64
+    /// Whether more operations follow.
+    public let hasMore: Bool
+}
+
+extension Replica {
+    // MARK: Log pages
+
+    /// Operations logged after `after`, skipping those from `excludedSource` (so nothing is echoed
+    /// back where it came from) and erased ones, bounded by count and bytes (at least one operation).
+    /// Costs the same whatever the length of history: a range scan from `after` on the primary key.
+    ///
+    /// - Parameter authors: when given, only operations made by these replicas are included (a push
+    ///   carries only what the upstream will accept from this node); others are skipped.
+    public func logPage(after: Int64, excludingSource excludedSource: String?, authors: Set<ReplicaID>? = nil,
+                        operationsMax: Int, bytesMax: Int) throws -> LogPage {
+        try Replica.wrapStorage {
+            var operations: [String] = []
+            var bytes = 0
+            var next = after
+            var hasMore = false
+            let scanMax = operationsMax * 4 + 100
+            var scanned = 0
+            let authorBytes = authors.map { Set($0.map(\.bytes)) }
+            try database.forEachRow("SELECT seq, payload, source, replica FROM oplog WHERE seq > ? ORDER BY seq LIMIT ?",
+                                    parameters: [after, scanMax + 1]) { row in
+                if hasMore { return }
+                scanned += 1
+                if scanned > scanMax { hasMore = true; return }
+                let seq = row.integer(0)!
+                guard let payload = row.text(1), excludedSource == nil || row.text(2) != excludedSource,
+                      authorBytes?.contains(row.blob(3) ?? []) ?? true else {
+                    next = seq
+                    return
+                }
+                if !operations.isEmpty && (operations.count >= operationsMax || bytes + payload.utf8.count > bytesMax) {
+                    hasMore = true
+                    return
+                }
+                operations.append(payload)
+                bytes += payload.utf8.count + 1
+                next = seq
+            }
+            return LogPage(operations: operations, next: next, hasMore: hasMore)
+        }
+    }
+
+    // MARK: Registered replicas
+
+    /// Registers a replica below this node and returns its new 256-bit token (hex). Only the token's
+    /// SHA-256 is stored; the token cannot be shown again.
+    public func addPeer(name: String, role: Peer.Role) throws -> String {
+        try OperationCodec.checkName(name, max: limits.peerNameBytesMax, what: "replica name")
+        guard name.unicodeScalars.allSatisfy({ $0.properties.isAlphabetic || ("0"..."9").contains($0) || "-_.".unicodeScalars.contains($0) }) else {
+            throw ChorusError(.malformedInput, "replica name \"\(name)\" may hold letters, digits, '-', '_' and '.' only")
+        }
+        var generator = SystemRandomNumberGenerator()
+        var bytes: [UInt8] = []
+        for _ in 0..<4 {
+            let word = generator.next()
+            for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: word >> UInt64(shift))) }
+        }
+        let token = Hex.encode(bytes)
+        try Replica.wrapStorage {
+            if try database.queryScalarInteger("SELECT 1 FROM peers WHERE name = ?", name) != nil {
+                throw ChorusError(.invalidState, "a replica named \(name) is already registered",
+                                  hint: "choose another name, or `chorus replicas revoke \(name)` first")
+            }
+            try database.run("INSERT INTO peers(name, role, token_hash, created_wall) VALUES (?, ?, ?, ?)",
+                             name, role.rawValue, Replica.tokenHash(token), Int64(configuration.wallClock.nowMilliseconds()))
+        }
+        return token
+    }
+
+    /// SHA-256 of a token, hex: what is stored and compared.
+    public static func tokenHash(_ token: String) -> String { SHA256.hash(token).hexString }
+
+    /// Every registered replica, by name.
+    public func peers() throws -> [Peer] {
+        try Replica.wrapStorage {
+            try database.query("""
+                SELECT name, role, replica, revoked, created_wall, last_seen_wall, acknowledged_seq FROM peers ORDER BY name
+                """).map(Replica.peer)
+        }
+    }
+
+    static func peer(_ row: Row) -> Peer {
+        Peer(name: row.text(0)!, role: Peer.Role(rawValue: row.text(1)!) ?? .replica, replica: row.blob(2).flatMap(ReplicaID.init(bytes:)),
+             isRevoked: row.integer(3) == 1, createdWall: UInt64(row.integer(4) ?? 0), lastSeenWall: row.integer(5).map(UInt64.init),
+             acknowledgedSequence: row.integer(6) ?? 0)
+    }
+
+    /// Revokes a registered replica: its token stops working on the next request.
+    public func revokePeer(name: String) throws {
+        try Replica.wrapStorage {
+            try database.run("UPDATE peers SET revoked = 1 WHERE name = ?", name)
+            if database.changes == 0 {
+                throw ChorusError(.recordNotFound, "no registered replica named \(name)", hint: "`chorus replicas list` shows them")
+            }
+        }
+    }
+
+    /// The peer a token belongs to, if it is registered and not revoked.
+    public func peer(forToken token: String) throws -> Peer? {
+        try Replica.wrapStorage {
+            try database.queryRow("""
+                SELECT name, role, replica, revoked, created_wall, last_seen_wall, acknowledged_seq FROM peers WHERE token_hash = ?
+                """, Replica.tokenHash(token)).map(Replica.peer).flatMap { $0.isRevoked ? nil : $0 }
+        }
+    }
+
+    /// Binds a peer to the replica id it presents on first use; later requests must present the same.
+    /// Also records when it was last seen.
+    ///
+    /// - Throws: `invalidState` (HTTP 403) when the peer presents another id than the one bound, or an
+    ///   id bound to another peer, or this node's own id.
+    public func bindPeer(_ peer: Peer, to replica: ReplicaID) throws -> Peer {
+        try Replica.wrapStorage {
+            if let bound = peer.replica, bound != replica {
+                throw ChorusError(.invalidState, "token of \(peer.name) is bound to replica \(bound.hex), not \(replica.hex)",
+                                  hint: "each token serves one replica; register another with `chorus replicas add`")
+            }
+            if replica == id { throw ChorusError(.invalidState, "a replica cannot present this node's own id") }
+            if peer.replica == nil {
+                if let other = try database.queryScalarText("SELECT name FROM peers WHERE replica = ?", replica.bytes) {
+                    throw ChorusError(.invalidState, "replica \(replica.hex) is already registered as \(other)")
+                }
+                try database.run("UPDATE peers SET replica = ? WHERE name = ?", replica.bytes, peer.name)
+            }
+            try database.run("UPDATE peers SET last_seen_wall = ? WHERE name = ?", Int64(configuration.wallClock.nowMilliseconds()), peer.name)
+            return Peer(name: peer.name, role: peer.role, replica: replica, isRevoked: false, createdWall: peer.createdWall,
+                        lastSeenWall: configuration.wallClock.nowMilliseconds(), acknowledgedSequence: peer.acknowledgedSequence)
+        }
+    }
+
+    /// Records the pull cursor a peer sent: it has everything of our log up to there.
+    public func recordAcknowledged(peer: String, through sequence: Int64) throws {
+        try Replica.wrapStorage {
+            try database.run("UPDATE peers SET acknowledged_seq = max(acknowledged_seq, ?) WHERE name = ?", sequence, peer)
+        }
+    }
+
+    /// Records the replica ids a relay says are below it (replacing what it said before).
+    public func setRelayed(peer: String, replicas: [ReplicaID]) throws {
+        try Replica.wrapStorage {
+            try database.transaction {
+                try database.run("DELETE FROM peer_relayed WHERE peer = ?", peer)
+                for replica in replicas { try database.run("INSERT OR IGNORE INTO peer_relayed(peer, replica) VALUES (?, ?)", peer, replica.bytes) }
+            }
+        }
+    }
+
+    /// Replica ids below this node: every bound registered replica that is not revoked and not an
+    /// admin, and everything relays below say is below them. A relay sends this list upstream.
+    public func replicasBelow() throws -> [ReplicaID] {
+        try Replica.wrapStorage {
+            let rows = try database.query("""
+                SELECT replica FROM peers WHERE replica IS NOT NULL AND revoked = 0 AND role != 'admin'
+                UNION SELECT r.replica FROM peer_relayed r JOIN peers p ON p.name = r.peer WHERE p.revoked = 0 AND p.role = 'relay'
+                """)
+            return rows.compactMap { $0.blob(0).flatMap(ReplicaID.init(bytes:)) }.filter { $0 != id }.sorted()
+        }
+    }
+
+    /// Whether a peer may push an operation authored by `author`: its own, or for a relay, one of
+    /// the replicas it says are below it that is not registered directly here as someone else.
+    public func mayPush(peer: Peer, author: ReplicaID) throws -> Bool {
+        if author == peer.replica { return true }
+        guard peer.role == .relay, author != id else { return false }
+        return try Replica.wrapStorage {
+            if let owner = try database.queryScalarText("SELECT name FROM peers WHERE replica = ?", author.bytes), owner != peer.name {
+                return false
+            }
+            return try database.queryScalarInteger("SELECT 1 FROM peer_relayed WHERE peer = ? AND replica = ?", peer.name, author.bytes) != nil
+        }
+    }
+
+    // MARK: Upstream
+
+    /// This node's upstream and sync cursors.
+    public struct Upstream: Sendable {
+        public let url: String
+        public let tokenFile: String
+        public let replica: ReplicaID?
+        /// Upstream log sequence pulled through.
+        public let pullCursor: Int64
+        /// Our log sequence pushed through.
+        public let pushCursor: Int64
+        public let lastAttemptWall: UInt64?
+        public let lastSuccessWall: UInt64?
+        public let lastError: String?
+        public let observedSkewMilliseconds: Int64?
+    }
+
+    public func upstream() throws -> Upstream? {
+        try Replica.wrapStorage {
+            try database.queryRow("""
+                SELECT url, token_file, replica, pull_cursor, push_cursor, last_attempt_wall, last_success_wall, last_error, observed_skew_ms
+                FROM upstream WHERE id = 1
+                """).map { row in
+                Upstream(url: row.text(0)!, tokenFile: row.text(1)!, replica: row.blob(2).flatMap(ReplicaID.init(bytes:)),
+                         pullCursor: row.integer(3) ?? 0, pushCursor: row.integer(4) ?? 0,
+                         lastAttemptWall: row.integer(5).map(UInt64.init), lastSuccessWall: row.integer(6).map(UInt64.init),
+                         lastError: row.text(7), observedSkewMilliseconds: row.integer(8))
+            }
+        }
+    }
+
+    /// Sets the upstream. Cursors start over when the URL changes (re-sending is harmless).
+    public func setUpstream(url: String, tokenFile: String) throws {
+        try Replica.wrapStorage {
+            try database.transaction {
+                let current = try database.queryScalarText("SELECT url FROM upstream WHERE id = 1")
+                if current == url {
+                    try database.run("UPDATE upstream SET token_file = ? WHERE id = 1", tokenFile)
+                } else {
+                    try database.run("DELETE FROM upstream")
+                    try database.run("INSERT INTO upstream(id, url, token_file) VALUES (1, ?, ?)", url, tokenFile)
+                }
+            }
+        }
+    }
+
+    /// Records sync progress and health. Nil arguments leave a column as it is.
+    public func recordUpstream(replica: ReplicaID? = nil, pullCursor: Int64? = nil, pushCursor: Int64? = nil,
+                               attempt: Bool = false, success: Bool = false, error: String?? = nil, skewMilliseconds: Int64? = nil) throws {
+        try Replica.wrapStorage {
+            let now = Int64(configuration.wallClock.nowMilliseconds())
+            if let replica {
+                let known = try database.queryRow("SELECT replica FROM upstream WHERE id = 1")?.blob(0)
+                if let known, known != replica.bytes {
+                    throw ChorusError(.invalidState, "the upstream is now replica \(replica.hex), not \(Hex.encode(known)) as before",
+                                      hint: "if the upstream was replaced on purpose, run `chorus join` again to start over")
+                }
+                try database.run("UPDATE upstream SET replica = ? WHERE id = 1", replica.bytes)
+            }
+            if let pullCursor { try database.run("UPDATE upstream SET pull_cursor = max(pull_cursor, ?) WHERE id = 1", pullCursor) }
+            if let pushCursor { try database.run("UPDATE upstream SET push_cursor = max(push_cursor, ?) WHERE id = 1", pushCursor) }
+            if attempt { try database.run("UPDATE upstream SET last_attempt_wall = ? WHERE id = 1", now) }
+            if success { try database.run("UPDATE upstream SET last_success_wall = ?, last_error = NULL WHERE id = 1", now) }
+            if let error { try database.run("UPDATE upstream SET last_error = ? WHERE id = 1", error) }
+            if let skewMilliseconds { try database.run("UPDATE upstream SET observed_skew_ms = ? WHERE id = 1", skewMilliseconds) }
+        }
+    }
+
+    /// Operations of ours not yet pushed upstream (excluding those that came from upstream).
+    public func pendingPushCount() throws -> Int64 {
+        try Replica.wrapStorage {
+            let cursor = try database.queryScalarInteger("SELECT push_cursor FROM upstream WHERE id = 1") ?? 0
+            return try database.queryScalarInteger("""
+                SELECT count(*) FROM oplog WHERE seq > ? AND payload IS NOT NULL AND (source IS NULL OR source != 'upstream')
+                """, cursor) ?? 0
+        }
+    }
+}

@@ -1,0 +1,39 @@
+import ChorusCore
+
+/// A sync failure with the HTTP status it maps to. The mapping from engine errors lives here, once.
+public struct SyncError: Error, CustomStringConvertible, Sendable {
+    public let status: Int
+    public let message: String
+    public let hint: String?
+    /// Whether retrying later may succeed (network trouble, 5xx, 408, 429).
+    public var isRetryable: Bool { status == 0 || status >= 500 || status == 408 || status == 429 }
+
+    public init(status: Int, _ message: String, hint: String? = nil) {
+        self.status = status
+        self.message = message
+        self.hint = hint
+    }
+
+    public var description: String { hint.map { "\(message)\nhint: \($0)" } ?? message }
+
+    public static func unauthorized(_ message: String) -> SyncError {
+        SyncError(status: 401, message, hint: "send `Authorization: Bearer TOKEN` with a token from `chorus replicas add` on this node")
+    }
+
+    public static func forbidden(_ message: String, hint: String? = nil) -> SyncError { SyncError(status: 403, message, hint: hint) }
+
+    /// The HTTP status for an engine error.
+    public init(_ error: ChorusError) {
+        let status: Int
+        switch error.code {
+        case .malformedInput, .corruptBundle, .unknownCollection, .unknownField, .invalidValue: status = 400
+        case .limitExceeded: status = 413
+        case .clockSkew, .wrongFieldKind: status = 422
+        case .recordNotFound, .replicaNotInitialised: status = 404
+        case .invalidState, .recordDeleted, .recordErased, .replicaAlreadyInitialised: status = 409
+        case .storage: status = error.isRetryable ? 503 : 500
+        case .invalidConfiguration: status = 500
+        }
+        self.init(status: status, error.message, hint: error.hint)
+    }
+}

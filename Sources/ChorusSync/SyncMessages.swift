@@ -1,0 +1,233 @@
+import ChorusCore
+
+/// Sync protocol version 1 messages (`Protocol/sync-v1.md`). Every message is a JSON object;
+/// decoding is strict (unknown keys refused) so a malformed message changes nothing.
+public enum SyncProtocol {
+    /// Versions this build speaks, newest last.
+    public static let versions = [1]
+    /// The request header that names the version a client speaks.
+    public static let versionHeader = "Chorus-Protocol"
+    /// The request header that names the client's replica id.
+    public static let replicaHeader = "Chorus-Replica"
+}
+
+/// The upstream's identity and clock, returned with every response so a replica sees its skew.
+public struct ServerStamp: Equatable, Sendable {
+    public let replica: ReplicaID
+    public let name: String
+    public let clock: HybridTimestamp
+    /// The upstream's wall clock when it answered, in Unix milliseconds.
+    public let wall: UInt64
+
+    public init(replica: ReplicaID, name: String, clock: HybridTimestamp, wall: UInt64) {
+        self.replica = replica
+        self.name = name
+        self.clock = clock
+        self.wall = wall
+    }
+
+    var json: JSONValue {
+        .object(["replica": .string(replica.hex), "name": .string(name), "wall": .integer(Int64(wall)),
+                 "clock": .object(["wall": .integer(Int64(clock.wall)), "logical": .integer(Int64(clock.logical))])])
+    }
+
+    init(_ json: JSONValue?) throws(ChorusError) {
+        guard let json, case .string(let hex)? = json["replica"], let replica = ReplicaID(hex: hex),
+              case .string(let name)? = json["name"], case .integer(let wall)? = json["wall"], wall >= 0,
+              case .integer(let clockWall)? = json["clock"]?["wall"], case .integer(let logical)? = json["clock"]?["logical"],
+              clockWall >= 0, logical >= 0, logical <= Int64(UInt32.max) else {
+            throw ChorusError(.malformedInput, "response has no valid \"server\" stamp")
+        }
+        self.init(replica: replica, name: name, clock: HybridTimestamp(wall: UInt64(clockWall), logical: UInt32(logical)), wall: UInt64(wall))
+    }
+}
+
+/// `GET /sync/v1/info`.
+public struct InfoResponse: Sendable {
+    public let server: ServerStamp
+    public let protocolVersions: [Int]
+    public let pullPageOperationsMax: Int
+    public let pushPageOperationsMax: Int
+    public let pushBodyBytesMax: Int
+
+    public var json: JSONValue {
+        .object(["server": server.json, "protocolVersions": .array(protocolVersions.map { .integer(Int64($0)) }),
+                 "limits": .object(["pullPageOperationsMax": .integer(Int64(pullPageOperationsMax)),
+                                    "pushPageOperationsMax": .integer(Int64(pushPageOperationsMax)),
+                                    "pushBodyBytesMax": .integer(Int64(pushBodyBytesMax))])])
+    }
+
+    public init(server: ServerStamp, protocolVersions: [Int], pullPageOperationsMax: Int, pushPageOperationsMax: Int, pushBodyBytesMax: Int) {
+        self.server = server
+        self.protocolVersions = protocolVersions
+        self.pullPageOperationsMax = pullPageOperationsMax
+        self.pushPageOperationsMax = pushPageOperationsMax
+        self.pushBodyBytesMax = pushBodyBytesMax
+    }
+
+    public init(_ json: JSONValue) throws(ChorusError) {
+        server = try ServerStamp(json["server"])
+        guard case .array(let versions)? = json["protocolVersions"] else { throw ChorusError(.malformedInput, "info: no protocolVersions") }
+        protocolVersions = versions.compactMap { $0.integerValue.map(Int.init) }
+        pullPageOperationsMax = Int(json["limits"]?["pullPageOperationsMax"]?.integerValue ?? 1000)
+        pushPageOperationsMax = Int(json["limits"]?["pushPageOperationsMax"]?.integerValue ?? 1000)
+        pushBodyBytesMax = Int(json["limits"]?["pushBodyBytesMax"]?.integerValue ?? 1024 * 1024)
+    }
+}
+
+/// `POST /sync/v1/push` body. Operations travel as their canonical JSON text.
+public struct PushRequest: Sendable {
+    /// The pushing replica (must match the token's bound replica and the Chorus-Replica header).
+    public let replica: ReplicaID
+    /// The pusher's log sequence this page goes up to: echoed back once applied.
+    public let through: Int64
+    /// For relays: every replica id below the pusher.
+    public let relayed: [ReplicaID]
+    public let operations: [Operation]
+
+    public init(replica: ReplicaID, through: Int64, relayed: [ReplicaID], operations: [Operation]) {
+        self.replica = replica
+        self.through = through
+        self.relayed = relayed
+        self.operations = operations
+    }
+
+    /// Encodes with the operations' canonical text inserted verbatim.
+    public static func encode(replica: ReplicaID, through: Int64, relayed: [ReplicaID], operationTexts: [String]) -> [UInt8] {
+        var text = "{\"operations\":[" + operationTexts.joined(separator: ",") + "],"
+        text += "\"relayed\":" + JSONValue.array(relayed.map { .string($0.hex) }).canonicalText + ","
+        text += "\"replica\":\"\(replica.hex)\",\"through\":\(through)}"
+        return Array(text.utf8)
+    }
+
+    /// Parses and validates a push body.
+    public static func decode(_ body: [UInt8], limits: Limits) throws(ChorusError) -> PushRequest {
+        let json: JSONValue
+        do {
+            json = try JSONParser(depthMax: limits.jsonDepthMax + 4, bytesMax: limits.pushBodyBytesMax).parse(body)
+        } catch {
+            throw ChorusError(.malformedInput, "push body: \(error)")
+        }
+        guard case .object(let object) = json, Set(object.keys) == ["operations", "relayed", "replica", "through"] else {
+            throw ChorusError(.malformedInput, "push body must be an object with exactly operations, relayed, replica and through")
+        }
+        guard case .string(let hex)? = object["replica"], let replica = ReplicaID(hex: hex) else {
+            throw ChorusError(.malformedInput, "push: replica must be 32 hex digits")
+        }
+        guard case .integer(let through)? = object["through"], through >= 0 else {
+            throw ChorusError(.malformedInput, "push: through must be an integer of 0 or more")
+        }
+        guard case .array(let relayedJSON)? = object["relayed"], relayedJSON.count <= limits.relayedReplicasMax else {
+            throw ChorusError(.malformedInput, "push: relayed must be an array of at most \(limits.relayedReplicasMax) replica ids")
+        }
+        var relayed: [ReplicaID] = []
+        for item in relayedJSON {
+            guard case .string(let text) = item, let id = ReplicaID(hex: text) else { throw ChorusError(.malformedInput, "push: relayed holds a bad replica id") }
+            relayed.append(id)
+        }
+        guard case .array(let operationsJSON)? = object["operations"], operationsJSON.count <= limits.pushPageOperationsMax else {
+            throw ChorusError(.limitExceeded, "push: operations must be an array of at most \(limits.pushPageOperationsMax)")
+        }
+        let codec = OperationCodec(limits: limits)
+        var operations: [Operation] = []
+        operations.reserveCapacity(operationsJSON.count)
+        for (index, item) in operationsJSON.enumerated() {
+            do {
+                operations.append(try codec.decode(item))
+            } catch {
+                throw ChorusError(error.code, "push: operation \(index): \(error.message)", hint: "nothing of the push was applied")
+            }
+        }
+        return PushRequest(replica: replica, through: through, relayed: relayed, operations: operations)
+    }
+}
+
+/// `POST /sync/v1/push` response.
+public struct PushResponse: Sendable {
+    public let applied: Int
+    public let duplicates: Int
+    public let through: Int64
+    public let server: ServerStamp
+
+    public init(applied: Int, duplicates: Int, through: Int64, server: ServerStamp) {
+        self.applied = applied
+        self.duplicates = duplicates
+        self.through = through
+        self.server = server
+    }
+
+    public var json: JSONValue {
+        .object(["applied": .integer(Int64(applied)), "duplicates": .integer(Int64(duplicates)),
+                 "through": .integer(through), "server": server.json])
+    }
+
+    public init(_ json: JSONValue) throws(ChorusError) {
+        guard case .integer(let applied)? = json["applied"], case .integer(let duplicates)? = json["duplicates"],
+              case .integer(let through)? = json["through"] else {
+            throw ChorusError(.malformedInput, "push response is malformed")
+        }
+        self.init(applied: Int(applied), duplicates: Int(duplicates), through: through, server: try ServerStamp(json["server"]))
+    }
+}
+
+/// `GET /sync/v1/pull?after=CURSOR&limit=N` response.
+public struct PullResponse: Sendable {
+    public let operations: [Operation]
+    /// The cursor to send next time.
+    public let next: Int64
+    public let hasMore: Bool
+    public let server: ServerStamp
+
+    /// Encodes with canonical operation texts inserted verbatim (no re-encoding on the hot path).
+    public static func encode(operationTexts: [String], next: Int64, hasMore: Bool, server: ServerStamp) -> [UInt8] {
+        var text = "{\"hasMore\":\(hasMore),\"next\":\(next),\"operations\":[" + operationTexts.joined(separator: ",") + "],"
+        text += "\"server\":" + server.json.canonicalText + "}"
+        return Array(text.utf8)
+    }
+
+    public init(operations: [Operation], next: Int64, hasMore: Bool, server: ServerStamp) {
+        self.operations = operations
+        self.next = next
+        self.hasMore = hasMore
+        self.server = server
+    }
+
+    public static func decode(_ body: [UInt8], limits: Limits) throws(ChorusError) -> PullResponse {
+        let json: JSONValue
+        do {
+            json = try JSONParser(depthMax: limits.jsonDepthMax + 4, bytesMax: limits.pullPageBytesMax + 1024 * 1024).parse(body)
+        } catch {
+            throw ChorusError(.malformedInput, "pull response: \(error)", isRetryable: true)
+        }
+        guard case .array(let items)? = json["operations"], case .integer(let next)? = json["next"], next >= 0,
+              case .bool(let hasMore)? = json["hasMore"] else {
+            throw ChorusError(.malformedInput, "pull response is malformed")
+        }
+        let codec = OperationCodec(limits: limits)
+        var operations: [Operation] = []
+        for item in items { operations.append(try codec.decode(item)) }
+        return PullResponse(operations: operations, next: next, hasMore: hasMore, server: try ServerStamp(json["server"]))
+    }
+}
+
+/// `GET /sync/v1/digest` response: the state digest and the log sequence it was taken at.
+public struct DigestResponse: Sendable {
+    public let digest: String
+    public let through: Int64
+    public let server: ServerStamp
+
+    public init(digest: String, through: Int64, server: ServerStamp) {
+        self.digest = digest
+        self.through = through
+        self.server = server
+    }
+
+    public var json: JSONValue { .object(["digest": .string(digest), "through": .integer(through), "server": server.json]) }
+
+    public init(_ json: JSONValue) throws(ChorusError) {
+        guard case .string(let digest)? = json["digest"], case .integer(let through)? = json["through"] else {
+            throw ChorusError(.malformedInput, "digest response is malformed")
+        }
+        self.init(digest: digest, through: through, server: try ServerStamp(json["server"]))
+    }
+}

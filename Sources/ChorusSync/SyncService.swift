@@ -1,0 +1,146 @@
+import ChorusCore
+import ChorusReplica
+
+/// The upstream side of sync protocol v1: from an authenticated request to a response, with no
+/// HTTP in it (the node adapts it to routes). Every method is safe to call from any thread.
+public final class SyncService: @unchecked Sendable {
+    public let executor: ReplicaExecutor
+    public let limits: Limits
+    let wallClock: any WallClock
+
+    public init(executor: ReplicaExecutor, limits: Limits, wallClock: any WallClock) {
+        self.executor = executor
+        self.limits = limits
+        self.wallClock = wallClock
+    }
+
+    /// Finds the registered replica for a request's credentials.
+    ///
+    /// - Parameters:
+    ///   - authorization: the `Authorization` header (`Bearer TOKEN`).
+    ///   - replicaHeader: the `Chorus-Replica` header; required for replica and relay tokens, whose
+    ///     token is bound to the first id presented.
+    /// - Throws: 401 for a missing, malformed, unknown or revoked token; 403 for a forged identity.
+    public func authenticate(authorization: String?, replicaHeader: String?) throws(SyncError) -> Peer {
+        guard let authorization, authorization.hasPrefix("Bearer ") else {
+            throw SyncError.unauthorized("missing bearer token")
+        }
+        let token = String(authorization.dropFirst("Bearer ".count)).trimmingCharacters(in: " ")
+        guard token.utf8.count == 64, Hex.decode(token) != nil else { throw SyncError.unauthorized("malformed token") }
+        do {
+            return try executor.perform { replica throws -> Peer in
+                guard let peer = try replica.peer(forToken: token) else {
+                    throw SyncError.unauthorized("unknown or revoked token")
+                }
+                if peer.role == .admin { return peer }
+                guard let replicaHeader, let presented = ReplicaID(hex: replicaHeader) else {
+                    throw SyncError(status: 400, "missing or malformed \(SyncProtocol.replicaHeader) header",
+                                    hint: "send the client's replica id (32 hex digits)")
+                }
+                do {
+                    return try replica.bindPeer(peer, to: presented)
+                } catch let error as ChorusError {
+                    throw SyncError.forbidden(error.message, hint: error.hint)
+                }
+            }
+        } catch let error as SyncError {
+            throw error
+        } catch let error as ChorusError {
+            throw SyncError(error)
+        } catch {
+            throw SyncError(status: 500, "\(error)")
+        }
+    }
+
+    /// Checks the client's protocol version header.
+    public func checkVersion(_ header: String?) throws(SyncError) {
+        guard let header else {
+            throw SyncError(status: 400, "missing \(SyncProtocol.versionHeader) header", hint: "send `\(SyncProtocol.versionHeader): 1`")
+        }
+        guard let version = Int(header), SyncProtocol.versions.contains(version) else {
+            throw SyncError(status: 400, "protocol version \(header.prefix(10)) is not supported; this node speaks \(SyncProtocol.versions.map(String.init).joined(separator: ", "))",
+                            hint: "upgrade the older of the two chorus binaries")
+        }
+    }
+
+    func stamp(_ replica: Replica) -> ServerStamp {
+        ServerStamp(replica: replica.id, name: replica.name, clock: replica.lastTimestamp, wall: wallClock.nowMilliseconds())
+    }
+
+    public func info() -> InfoResponse {
+        executor.perform { replica in
+            InfoResponse(server: stamp(replica), protocolVersions: SyncProtocol.versions, pullPageOperationsMax: limits.pullPageOperationsMax,
+                         pushPageOperationsMax: limits.pushPageOperationsMax, pushBodyBytesMax: limits.pushBodyBytesMax)
+        }
+    }
+
+    /// Applies a push. Idempotent: a retried push applies nothing twice. All or nothing: if any
+    /// operation may not be pushed by this peer, or is invalid, nothing of the push is applied.
+    public func push(peer: Peer, body: [UInt8]) throws(SyncError) -> PushResponse {
+        guard peer.role == .replica || peer.role == .relay else {
+            throw SyncError.forbidden("\(peer.role.rawValue) tokens cannot push", hint: "register the pushing node with --role replica or relay")
+        }
+        let request: PushRequest
+        do { request = try PushRequest.decode(body, limits: limits) } catch { throw SyncError(error) }
+        guard request.replica == peer.replica else {
+            throw SyncError.forbidden("push names replica \(request.replica.hex) but the token belongs to \(peer.replica?.hex ?? "?")")
+        }
+        do {
+            return try executor.perform { replica throws -> PushResponse in
+                if peer.role == .relay { try replica.setRelayed(peer: peer.name, replicas: request.relayed) }
+                for operation in request.operations where try !replica.mayPush(peer: peer, author: operation.id.replica) {
+                    throw SyncError.forbidden("\(peer.name) may not push operation \(operation.id): it was made by replica \(operation.id.replica.hex), which is not \(peer.role == .relay ? "below it" : "itself"); nothing of this push was applied",
+                                              hint: peer.role == .relay ? "register that replica on this relay with `chorus replicas add`" : "a replica pushes only its own operations")
+                }
+                let report = try replica.applyRemote(request.operations, source: peer.source)
+                return PushResponse(applied: report.applied, duplicates: report.duplicates, through: request.through, server: stamp(replica))
+            }
+        } catch let error as SyncError {
+            throw error
+        } catch let error as ChorusError {
+            throw SyncError(error)
+        } catch {
+            throw SyncError(status: 500, "\(error)")
+        }
+    }
+
+    /// A page of operations after `after`, never including what came from this peer.
+    public func pull(peer: Peer, after: Int64, limit: Int) throws(SyncError) -> [UInt8] {
+        guard peer.role == .replica || peer.role == .relay else { throw SyncError.forbidden("\(peer.role.rawValue) tokens cannot pull") }
+        guard after >= 0 else { throw SyncError(status: 400, "after must be 0 or more") }
+        let pageSize = max(1, min(limit, limits.pullPageOperationsMax))
+        do {
+            return try executor.perform { replica in
+                try replica.recordAcknowledged(peer: peer.name, through: after)
+                let page = try replica.logPage(after: after, excludingSource: peer.source, operationsMax: pageSize, bytesMax: limits.pullPageBytesMax)
+                return PullResponse.encode(operationTexts: page.operations, next: page.next, hasMore: page.hasMore, server: stamp(replica))
+            }
+        } catch let error as ChorusError {
+            throw SyncError(error)
+        } catch {
+            throw SyncError(status: 500, "\(error)")
+        }
+    }
+
+    /// The state digest and the log sequence it was taken at.
+    public func digest(peer: Peer) throws(SyncError) -> DigestResponse {
+        do {
+            return try executor.perform { replica in
+                DigestResponse(digest: try replica.digest().hexString, through: try replica.latestSequence(), server: stamp(replica))
+            }
+        } catch let error as ChorusError {
+            throw SyncError(error)
+        } catch {
+            throw SyncError(status: 500, "\(error)")
+        }
+    }
+}
+
+extension String {
+    func trimmingCharacters(in set: String) -> String {
+        var scalars = Substring(self)
+        while let first = scalars.first, set.contains(first) { scalars = scalars.dropFirst() }
+        while let last = scalars.last, set.contains(last) { scalars = scalars.dropLast() }
+        return String(scalars)
+    }
+}

@@ -1,0 +1,161 @@
+import ChorusCore
+import ChorusReplica
+
+/// How a replica talks to its upstream. HTTP is one adapter; tests use an in-process one.
+///
+/// `info`, `pull` and `digest` read only. `push` is idempotent: sending the same body twice applies
+/// it once, so a client retries freely after a cut connection or a lost response.
+public protocol SyncTransport: Sendable {
+    func info() throws -> InfoResponse
+    /// Sends a push body (`PushRequest.encode`).
+    func push(body: [UInt8]) throws -> PushResponse
+    /// Asks for operations after `after`; the server never returns ours back.
+    func pull(after: Int64, limit: Int) throws -> PullResponse
+    func digest() throws -> DigestResponse
+}
+
+/// What one sync moved, for `chorus sync` and the node's log.
+public struct SyncReport: Sendable {
+    public var pushedOperations = 0
+    public var pushApplied = 0
+    public var pulledOperations = 0
+    public var pullApplied = 0
+    /// Upstream wall clock minus ours, in milliseconds (positive: we are behind).
+    public var skewMilliseconds: Int64 = 0
+    public var upstreamName = ""
+    /// Digest comparison, when asked: nil if not compared.
+    public var digestMatches: Bool?
+    public var upstreamDigest: String?
+    public var localDigest: String?
+    public var upstreamSequence: Int64 = 0
+    public init() {}
+
+    public var json: JSONValue {
+        var object: [String: JSONValue] = [
+            "pushed": .integer(Int64(pushedOperations)), "pushApplied": .integer(Int64(pushApplied)),
+            "pulled": .integer(Int64(pulledOperations)), "pullApplied": .integer(Int64(pullApplied)),
+            "skewMilliseconds": .integer(skewMilliseconds), "upstream": .string(upstreamName),
+        ]
+        if let digestMatches { object["digestMatches"] = .bool(digestMatches) }
+        if let upstreamDigest { object["upstreamDigest"] = .string(upstreamDigest) }
+        if let localDigest { object["localDigest"] = .string(localDigest) }
+        return .object(object)
+    }
+}
+
+/// One sync with the upstream: push everything it lacks, pull everything we lack, page by page,
+/// saving cursors after every page so an interrupted sync resumes where it stopped.
+public struct SyncSession {
+    public let executor: ReplicaExecutor
+    public let transport: any SyncTransport
+    public let limits: Limits
+    public let wallClock: any WallClock
+    /// Called with a line of progress for long transfers.
+    public var progress: (String) -> Void = { _ in }
+
+    public init(executor: ReplicaExecutor, transport: any SyncTransport, limits: Limits, wallClock: any WallClock) {
+        self.executor = executor
+        self.transport = transport
+        self.limits = limits
+        self.wallClock = wallClock
+    }
+
+    /// Runs push, then pull; with `compareDigests`, then asks the upstream's digest and compares.
+    public func run(compareDigests: Bool = false) throws -> SyncReport {
+        var report = SyncReport()
+        try executor.perform { try $0.recordUpstream(attempt: true) }
+        do {
+            let info = try transport.info()
+            guard info.protocolVersions.contains(where: SyncProtocol.versions.contains) else {
+                throw SyncError(status: 400, "the upstream speaks protocol versions \(info.protocolVersions) and this replica \(SyncProtocol.versions)",
+                                hint: "upgrade the older chorus")
+            }
+            report.upstreamName = info.server.name
+            try executor.perform { try $0.recordUpstream(replica: info.server.replica) }
+            try push(&report, pageOperationsMax: min(limits.pushPageOperationsMax, info.pushPageOperationsMax))
+            try pull(&report)
+            if compareDigests { try compare(&report) }
+            try executor.perform { try $0.recordUpstream(success: true, skewMilliseconds: report.skewMilliseconds) }
+            return report
+        } catch {
+            let message = (error as? SyncError)?.message ?? (error as? ChorusError)?.message ?? "\(error)"
+            try? executor.perform { try $0.recordUpstream(error: .some(message)) }
+            throw error
+        }
+    }
+
+    func observe(_ server: ServerStamp, _ report: inout SyncReport) {
+        report.skewMilliseconds = Int64(server.wall) - Int64(wallClock.nowMilliseconds())
+    }
+
+    private enum PushStep {
+        case done
+        case skipped
+        case send(LogPage, [UInt8])
+    }
+
+    private func push(_ report: inout SyncReport, pageOperationsMax: Int) throws {
+        while true {
+            let step = try executor.perform { replica -> PushStep in
+                let cursor = try replica.upstream()?.pushCursor ?? 0
+                let below = try replica.replicasBelow()
+                let page = try replica.logPage(after: cursor, excludingSource: "upstream", authors: Set(below + [replica.id]),
+                                               operationsMax: pageOperationsMax, bytesMax: limits.pushPageBytesMax)
+                if page.next == cursor { return .done }
+                if page.operations.isEmpty {
+                    // Nothing pushable in this stretch of the log: move the cursor past it.
+                    try replica.recordUpstream(pushCursor: page.next)
+                    return page.hasMore ? .skipped : .done
+                }
+                return .send(page, PushRequest.encode(replica: replica.id, through: page.next, relayed: below, operationTexts: page.operations))
+            }
+            guard case .send(let page, let body) = step else {
+                if case .skipped = step { continue }
+                return
+            }
+            let response = try transport.push(body: body)
+            observe(response.server, &report)
+            report.pushedOperations += page.operations.count
+            report.pushApplied += response.applied
+            try executor.perform { try $0.recordUpstream(pushCursor: response.through) }
+            guard page.hasMore else { return }
+            progress("pushed \(report.pushedOperations) operations...")
+        }
+    }
+
+    private func pull(_ report: inout SyncReport) throws {
+        while true {
+            let cursor = try executor.perform { try $0.upstream()?.pullCursor ?? 0 }
+            let response = try transport.pull(after: cursor, limit: limits.pullPageOperationsMax)
+            observe(response.server, &report)
+            let applied = try executor.perform { replica -> Int in
+                let result = try replica.applyRemote(response.operations, source: "upstream")
+                try replica.recordUpstream(pullCursor: response.next)
+                return result.applied
+            }
+            report.pulledOperations += response.operations.count
+            report.pullApplied += applied
+            if !response.hasMore { return }
+            progress("pulled \(report.pulledOperations) operations...")
+        }
+    }
+
+    /// Compares digests at the same cursor: if the upstream's log has not moved past what we
+    /// pulled and we have pushed everything, equal digests prove the replicas match.
+    private func compare(_ report: inout SyncReport) throws {
+        let remote = try transport.digest()
+        observe(remote.server, &report)
+        report.upstreamDigest = remote.digest
+        report.upstreamSequence = remote.through
+        let (local, pullCursor) = try executor.perform { ($0.digestOrEmpty(), try $0.upstream()?.pullCursor ?? 0) }
+        report.localDigest = local
+        report.digestMatches = local == remote.digest
+        if local != remote.digest && remote.through > pullCursor {
+            progress("the upstream moved on during the comparison (its log is at \(remote.through), we pulled to \(pullCursor)); sync again to compare")
+        }
+    }
+}
+
+extension Replica {
+    func digestOrEmpty() -> String { (try? digest().hexString) ?? "" }
+}

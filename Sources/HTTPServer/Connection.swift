@@ -1,0 +1,140 @@
+import Dispatch
+import HTTP1
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One accepted TCP connection: reads, parses, handles requests in order, writes responses.
+/// Everything runs on the connection's serial queue.
+final class Connection: @unchecked Sendable {
+    let fd: Int32
+    let remote: String
+    unowned let server: HTTPServer
+    let queue: DispatchQueue
+    private var parser: HTTPParser
+    private var readSource: DispatchSourceRead?
+    private var timer: DispatchSourceTimer?
+    private var requestsServed = 0
+    private var isClosed = false
+    private var isHandling = false
+    private var closeAfterCurrent = false
+    private var headDeadlineArmed = false
+
+    init(fd: Int32, remote: String, server: HTTPServer) {
+        self.fd = fd
+        self.remote = remote
+        self.server = server
+        self.queue = DispatchQueue(label: "chorus.http.connection")
+        self.parser = HTTPParser(configuration: server.configuration.parser)
+    }
+
+    func start() {
+        let source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
+        source.setEventHandler { [self] in readAvailable() }
+        let fd = self.fd
+        source.setCancelHandler { Glibc.close(fd) }
+        readSource = source
+        let timer = DispatchSource.makeTimerSource(queue: queue)
+        timer.setEventHandler { [self] in timedOut() }
+        self.timer = timer
+        arm(seconds: server.configuration.keepAliveIdleSeconds)
+        timer.resume()
+        source.resume()
+    }
+
+    private func arm(seconds: Double) {
+        timer?.schedule(deadline: .now() + seconds, repeating: .never)
+    }
+
+    private func readAvailable() {
+        guard !isClosed else { return }
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        if count == 0 { close(); return }
+        if count < 0 {
+            if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { return }
+            close()
+            return
+        }
+        let wasInsideHead = parser.isInsideHead
+        let events: [HTTPParser.Event]
+        do {
+            events = try parser.feed(Array(buffer[0..<count]))
+        } catch {
+            respondAndClose(Problem.response(status: error.status, detail: error.reason), method: "-", path: "-")
+            return
+        }
+        // The header deadline runs from the first byte of a request and is not extended by later bytes.
+        if parser.isInsideHead && !wasInsideHead {
+            arm(seconds: server.configuration.headerTimeoutSeconds)
+        } else if parser.isInsideBody {
+            arm(seconds: server.configuration.bodyIdleTimeoutSeconds)
+        }
+        for event in events {
+            switch event {
+            case .head:
+                arm(seconds: server.configuration.bodyIdleTimeoutSeconds)
+            case .request(let request):
+                handle(request)
+                if isClosed { return }
+            }
+        }
+        if !parser.isInsideHead && !parser.isInsideBody && !isClosed {
+            if server.shuttingDown { close(); return }
+            arm(seconds: server.configuration.keepAliveIdleSeconds)
+        }
+    }
+
+    private func handle(_ request: HTTPRequest) {
+        isHandling = true
+        let started = DispatchTime.now().uptimeNanoseconds
+        let response = server.handler(request, remote)
+        isHandling = false
+        requestsServed += 1
+        let keepAlive = request.head.keepAlive && requestsServed < server.configuration.requestsPerConnectionMax
+            && !server.shuttingDown && !closeAfterCurrent
+        let bytes = response.serialized(keepAlive: keepAlive)
+        let written = Socket.writeAll(fd, bytes, timeoutMilliseconds: Int32(server.configuration.bodyIdleTimeoutSeconds * 1000))
+        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1_000_000
+        server.accessLog(HTTPServer.LogEntry(method: request.head.method, path: request.head.path, status: response.status,
+                                             bytes: response.body.count, milliseconds: elapsed, remote: remote,
+                                             annotations: response.logAnnotations))
+        if !written || !keepAlive { close() }
+    }
+
+    private func respondAndClose(_ response: HTTPResponse, method: String, path: String) {
+        _ = Socket.writeAll(fd, response.serialized(keepAlive: false), timeoutMilliseconds: 1000)
+        server.accessLog(HTTPServer.LogEntry(method: method, path: path, status: response.status, bytes: response.body.count,
+                                             milliseconds: 0, remote: remote, annotations: [:]))
+        close()
+    }
+
+    private func timedOut() {
+        guard !isClosed else { return }
+        if parser.isInsideHead {
+            respondAndClose(Problem.response(status: 408, detail: "the request header did not arrive within \(Int(server.configuration.headerTimeoutSeconds)) s"), method: "-", path: "-")
+        } else if parser.isInsideBody {
+            respondAndClose(Problem.response(status: 408, detail: "the request body stalled for \(Int(server.configuration.bodyIdleTimeoutSeconds)) s"), method: "-", path: "-")
+        } else {
+            close()
+        }
+    }
+
+    /// Closes now if no request is in flight, else after the current response.
+    func closeWhenIdle() {
+        queue.async { [self] in
+            if isHandling || parser.isInsideBody { closeAfterCurrent = true } else { close() }
+        }
+    }
+
+    func forceClose() { queue.async { [self] in close() } }
+
+    private func close() {
+        guard !isClosed else { return }
+        isClosed = true
+        timer?.cancel()
+        readSource?.cancel()   // its cancel handler closes the descriptor
+        shutdown(fd, Int32(SHUT_RDWR))
+        server.connectionClosed(self)
+    }
+}
