@@ -30,11 +30,13 @@ let package = Package(
         .target(name: "ChorusCLI", dependencies: ["ChorusCore", "ChorusReplica", "SQLiteKit", "ChorusSync", "ChorusNode", "HTTPServer"]),
         .executableTarget(name: "chorus", dependencies: ["ChorusCLI"]),
         // Test helpers shared by every test target: clocks, seeded randomness, the simulator.
-        .target(name: "ChorusTesting", dependencies: ["ChorusCore", "ChorusReplica", "SQLiteKit"]),
+        .target(name: "ChorusTesting", dependencies: ["ChorusCore", "ChorusReplica", "SQLiteKit", "ChorusSync", "ChorusNode", "HTTP1"]),
 
         .testTarget(name: "ChorusCoreTests", dependencies: ["ChorusCore", "ChorusTesting"]),
         .testTarget(name: "SQLiteKitTests", dependencies: ["SQLiteKit"]),
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTP1", "HTTPServer"]),
+        .testTarget(name: "ChorusSyncTests", dependencies: ["ChorusCore", "ChorusReplica", "ChorusSync", "ChorusNode", "ChorusTesting", "HTTP1"]),
         .testTarget(name: "ChorusReplicaTests", dependencies: ["ChorusReplica", "ChorusCore", "ChorusTesting", "SQLiteKit"]),
         .testTarget(name: "SimulationTests", dependencies: ["ChorusReplica", "ChorusCore", "ChorusTesting"]),
         .testTarget(name: "ChorusCLITests", dependencies: ["ChorusCore", "ChorusTesting"]),

@@ -1,0 +1,219 @@
+import XCTest
+import ChorusCore
+import ChorusReplica
+import ChorusSync
+import ChorusNode
+import ChorusTesting
+import HTTP1
+
+private typealias Op = ChorusCore.Operation
+
+/// Sync protocol v1 in-process: a hub, an office relay and a laptop, through the real router.
+final class SyncServiceTests: XCTestCase {
+    var clock: ManualClock!
+    var hub: ReplicaExecutor!, office: ReplicaExecutor!, laptop: ReplicaExecutor!
+    var hubRouter: NodeRouter!, officeRouter: NodeRouter!
+    var officeToHub: InProcessTransport!, laptopToOffice: InProcessTransport!
+    var tokens: [String: String] = [:]
+
+    override func setUpWithError() throws {
+        clock = ManualClock(milliseconds: 1_790_000_000_000)
+        hub = ReplicaExecutor(try ReplicaFactory.memory(name: "hub", clock: clock, seed: 1))
+        office = ReplicaExecutor(try ReplicaFactory.memory(name: "stockholm", clock: clock, seed: 2))
+        laptop = ReplicaExecutor(try ReplicaFactory.memory(name: "laptop", clock: clock, seed: 3))
+        hubRouter = NodeRouter(service: SyncService(executor: hub, limits: .default, wallClock: clock), limits: .default)
+        officeRouter = NodeRouter(service: SyncService(executor: office, limits: .default, wallClock: clock), limits: .default)
+        tokens["stockholm"] = try hub.perform { try $0.addPeer(name: "stockholm", role: .relay) }
+        tokens["admin"] = try hub.perform { try $0.addPeer(name: "admin", role: .admin) }
+        tokens["laptop"] = try office.perform { try $0.addPeer(name: "laptop", role: .replica) }
+        officeToHub = InProcessTransport(router: hubRouter, token: tokens["stockholm"]!, replica: office.perform { $0.id })
+        laptopToOffice = InProcessTransport(router: officeRouter, token: tokens["laptop"]!, replica: laptop.perform { $0.id })
+        for executor in [office!, laptop!] { try executor.perform { try $0.setUpstream(url: "http://upstream", tokenFile: "/dev/null") } }
+    }
+
+    func session(_ executor: ReplicaExecutor, _ transport: SyncTransport) -> SyncSession {
+        SyncSession(executor: executor, transport: transport, limits: .default, wallClock: clock)
+    }
+
+    func digest(_ executor: ReplicaExecutor) throws -> String { try executor.perform { try $0.digest().hexString } }
+
+    func test_treeSync_laptopThroughOfficeToHub_converges() throws {
+        try laptop.perform { try $0.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")]) }
+        try hub.perform { try $0.write(collection: "people", record: "p2", [.put(field: "name", value: "Grace")]) }
+        for _ in 0..<2 {
+            _ = try session(laptop, laptopToOffice).run()
+            _ = try session(office, officeToHub).run()
+        }
+        _ = try session(laptop, laptopToOffice).run()
+        XCTAssertEqual(try digest(hub), try digest(office))
+        XCTAssertEqual(try digest(hub), try digest(laptop))
+        XCTAssertNotNil(try hub.perform { try $0.get(collection: "people", record: "p1") }, "the laptop's write reached the hub through the office")
+        let report = try session(laptop, laptopToOffice).run(compareDigests: true)
+        XCTAssertEqual(report.digestMatches, true)
+        XCTAssertEqual(report.pulledOperations, 0)
+    }
+
+    func test_pull_neverEchoesBackWhatCameFromThePeer() throws {
+        try office.perform { try $0.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")]) }
+        let first = try session(office, officeToHub).run()
+        XCTAssertEqual(first.pushApplied, 1)
+        XCTAssertEqual(first.pulledOperations, 0, "the hub does not send the office its own operation back")
+    }
+
+    func test_retriedPush_appliesNothingTwice() throws {
+        try office.perform { try $0.write(collection: "feedback", record: "f1", [.increment(field: "highFives", by: 1)]) }
+        let page = try office.perform { try $0.logPage(after: 0, excludingSource: nil, operationsMax: 10, bytesMax: 1 << 20) }
+        let body = PushRequest.encode(replica: office.perform { $0.id }, through: page.next, relayed: [], operationTexts: page.operations)
+        XCTAssertEqual(try officeToHub.push(body: body).applied, 1)
+        let again = try officeToHub.push(body: body)
+        XCTAssertEqual(again.applied, 0)
+        XCTAssertEqual(again.duplicates, 1)
+        XCTAssertEqual(try hub.perform { try $0.get(collection: "feedback", record: "f1")?.fields["highFives"] }, 1)
+    }
+
+    func test_replicaPushingAnotherReplicasOperation_isRefusedWhole() throws {
+        let laptopToHubToken = try hub.perform { try $0.addPeer(name: "rogue", role: .replica) }
+        let rogue = InProcessTransport(router: hubRouter, token: laptopToHubToken, replica: laptop.perform { $0.id })
+        let own = try laptop.perform { try $0.write(collection: "people", record: "p1", [.put(field: "name", value: "Own")]) }
+        let forged = Op(id: OperationID(replica: hub.perform { $0.id }, counter: 99), timestamp: own[0].timestamp, collection: "people",
+                        record: "p1", field: "title", action: .set(value: "Forged", supersedes: []))
+        let codec = OperationCodec()
+        let before = try digest(hub)
+        let body = PushRequest.encode(replica: laptop.perform { $0.id }, through: 2, relayed: [], operationTexts: [codec.canonicalText(own[0]), codec.canonicalText(forged)])
+        XCTAssertThrowsError(try rogue.push(body: body)) { XCTAssertEqual(($0 as? SyncError)?.status, 403) }
+        XCTAssertEqual(try digest(hub), before, "nothing of the refused push was applied")
+    }
+
+    func test_relay_mayRelayOnlyReplicasBelowIt() throws {
+        try laptop.perform { try $0.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")]) }
+        _ = try session(laptop, laptopToOffice).run()
+        XCTAssertEqual(try office.perform { try $0.replicasBelow() }, [laptop.perform { $0.id }])
+        _ = try session(office, officeToHub).run()
+        XCTAssertNotNil(try hub.perform { try $0.get(collection: "people", record: "p1") })
+        // A relay claiming the hub's own replica is refused.
+        let hubOwn = try hub.perform { try $0.write(collection: "people", record: "p9", [.put(field: "name", value: "Hub")]) }
+        let body = PushRequest.encode(replica: office.perform { $0.id }, through: 99, relayed: [hub.perform { $0.id }],
+                                      operationTexts: [OperationCodec().canonicalText(hubOwn[0])])
+        XCTAssertThrowsError(try officeToHub.push(body: body)) { XCTAssertEqual(($0 as? SyncError)?.status, 403) }
+    }
+
+    func test_malformedOrOversizedPush_gets4xx_andChangesNothing() throws {
+        let before = try digest(hub)
+        let office = self.office.perform { $0.id }
+        let bodies: [(String, [UInt8])] = [
+            ("not JSON", Array("{oops".utf8)),
+            ("unknown key", Array(#"{"operations":[],"relayed":[],"replica":"\#(office.hex)","through":1,"extra":1}"#.utf8)),
+            ("bad operation", Array(#"{"operations":[{"id":"x"}],"relayed":[],"replica":"\#(office.hex)","through":1}"#.utf8)),
+            ("wrong replica", Array(#"{"operations":[],"relayed":[],"replica":"\#(String(repeating: "ab", count: 16))","through":1}"#.utf8)),
+        ]
+        for (name, body) in bodies {
+            let response = hubRouter.handle(officeToHub.request("POST", "/sync/v1/push", body: body))
+            XCTAssertTrue((400..<500).contains(response.status), "\(name): \(response.status)")
+            XCTAssertEqual(response.headers.first { $0.name == "Content-Type" }?.value, "application/problem+json")
+        }
+        var limits = Limits()
+        limits.pushBodyBytesMax = 2 * 1024 * 1024
+        XCTAssertEqual(NodeRouter.bodyLimit(for: HTTPRequestHead(method: "POST", target: "/sync/v1/push", minorVersion: 1, headers: []), limits: limits), 2 * 1024 * 1024)
+        XCTAssertEqual(NodeRouter.bodyLimit(for: HTTPRequestHead(method: "GET", target: "/sync/v1/pull", minorVersion: 1, headers: []), limits: limits), limits.requestBodyBytesMax)
+        XCTAssertEqual(try digest(hub), before)
+    }
+
+    func test_futureStampedPush_isRefusedWith422_namingTheSkew() throws {
+        let skewed = ReplicaExecutor(try ReplicaFactory.memory(name: "skewed", clock: OffsetClock(base: clock, offsetMilliseconds: 3_600_000), seed: 9))
+        let token = try hub.perform { try $0.addPeer(name: "skewed", role: .replica) }
+        try skewed.perform { try $0.write(collection: "people", record: "p1", [.put(field: "name", value: "Future")]) }
+        try skewed.perform { try $0.setUpstream(url: "http://hub", tokenFile: "/dev/null") }
+        let transport = InProcessTransport(router: hubRouter, token: token, replica: skewed.perform { $0.id })
+        XCTAssertThrowsError(try session(skewed, transport).run()) { error in
+            XCTAssertEqual((error as? SyncError)?.status, 422)
+            XCTAssertTrue((error as? SyncError)?.message.contains("1 h") ?? false)
+        }
+        XCTAssertEqual(try skewed.perform { try $0.upstream()?.lastError }?.contains("ahead") ?? false, true, "the failure is recorded for health")
+    }
+
+    func test_serverClock_isReturned_soAReplicaSeesItsSkew() throws {
+        let behind = ReplicaExecutor(try ReplicaFactory.memory(name: "behind", clock: OffsetClock(base: clock, offsetMilliseconds: -90_000), seed: 8))
+        let token = try hub.perform { try $0.addPeer(name: "behind", role: .replica) }
+        try behind.perform { try $0.setUpstream(url: "http://hub", tokenFile: "/dev/null") }
+        let report = try SyncSession(executor: behind, transport: InProcessTransport(router: hubRouter, token: token, replica: behind.perform { $0.id }),
+                                     limits: .default, wallClock: OffsetClock(base: clock, offsetMilliseconds: -90_000)).run()
+        XCTAssertEqual(report.skewMilliseconds, 90_000)
+    }
+
+    /// Every route, with no token, a wrong token, each role and a revoked token.
+    func test_everyRoute_authMatrix() throws {
+        tokens["replica"] = try hub.perform { try $0.addPeer(name: "replica", role: .replica) }
+        tokens["revoked"] = try hub.perform { try $0.addPeer(name: "revoked", role: .relay) }
+        try hub.perform { try $0.revokePeer(name: "revoked") }
+        let expectations: [String: [String: Int]] = [
+            "/healthz": ["none": 200, "wrong": 200, "replica": 200, "stockholm": 200, "admin": 200, "revoked": 200],
+            "/readyz": ["none": 200, "wrong": 200, "replica": 200, "stockholm": 200, "admin": 200, "revoked": 200],
+            "/sync/v1/info": ["none": 401, "wrong": 401, "replica": 200, "stockholm": 200, "admin": 200, "revoked": 401],
+            "/sync/v1/push": ["none": 401, "wrong": 401, "replica": 200, "stockholm": 200, "admin": 403, "revoked": 401],
+            "/sync/v1/pull": ["none": 401, "wrong": 401, "replica": 200, "stockholm": 200, "admin": 403, "revoked": 401],
+            "/sync/v1/digest": ["none": 401, "wrong": 401, "replica": 200, "stockholm": 200, "admin": 200, "revoked": 401],
+            "/admin/v1/replicas": ["none": 401, "wrong": 401, "replica": 403, "stockholm": 403, "admin": 200, "revoked": 401],
+        ]
+        XCTAssertEqual(Set(expectations.keys), Set(NodeRouter.routes.map(\.path)), "every route is in the matrix")
+        var generator = SeededGenerator(seed: 5)
+        for route in NodeRouter.routes {
+            for (who, status) in expectations[route.path]! {
+                let replicaID = ReplicaID.random(using: &generator)
+                var headers: [(name: String, value: String)] = [("Host", "hub"), ("Chorus-Protocol", "1"), ("Chorus-Replica", replicaID.hex)]
+                switch who {
+                case "none": break
+                case "wrong": headers.append(("Authorization", "Bearer " + String(repeating: "0", count: 64)))
+                default: headers.append(("Authorization", "Bearer \(tokens[who]!)"))
+                }
+                var body: [UInt8] = []
+                if route.method == "POST" {
+                    headers.append(("Content-Type", "application/json"))
+                    body = PushRequest.encode(replica: replicaID, through: 0, relayed: [], operationTexts: [])
+                }
+                let response = hubRouter.handle(HTTPRequest(head: HTTPRequestHead(method: route.method, target: route.path, minorVersion: 1, headers: headers), body: body))
+                XCTAssertEqual(response.status, status, "\(route.method) \(route.path) as \(who)")
+                // Each token binds to the first replica id it presents; use fresh registrations per route.
+                if ["replica", "stockholm"].contains(who), response.status == 200 {
+                    try hub.perform { try $0.revokePeer(name: who) }
+                    tokens[who] = try hub.perform { replica -> String in
+                        let name = "\(who)-\(route.path.count)-\(Int.random(in: 0..<1_000_000, using: &generator))"
+                        return try replica.addPeer(name: name, role: who == "replica" ? .replica : .relay)
+                    }
+                }
+            }
+        }
+        let unknown = hubRouter.handle(HTTPRequest(head: HTTPRequestHead(method: "GET", target: "/nope", minorVersion: 1, headers: []), body: []))
+        XCTAssertEqual(unknown.status, 404)
+        let wrongMethod = hubRouter.handle(HTTPRequest(head: HTTPRequestHead(method: "DELETE", target: "/sync/v1/pull", minorVersion: 1, headers: []), body: []))
+        XCTAssertEqual(wrongMethod.status, 405)
+    }
+
+    func test_tokenBoundToOneReplica_anotherIDIsForbidden() throws {
+        let token = try hub.perform { try $0.addPeer(name: "bound", role: .replica) }
+        var generator = SeededGenerator(seed: 77)
+        let first = ReplicaID.random(using: &generator), second = ReplicaID.random(using: &generator)
+        XCTAssertNoThrow(try InProcessTransport(router: hubRouter, token: token, replica: first).info())
+        XCTAssertThrowsError(try InProcessTransport(router: hubRouter, token: token, replica: second).info()) {
+            XCTAssertEqual(($0 as? SyncError)?.status, 403)
+        }
+    }
+
+    func test_versionNegotiation_missingOrUnknownVersionIsRefused() {
+        var request = officeToHub.request("GET", "/sync/v1/info")
+        let headers = request.head.headers.filter { $0.name != "Chorus-Protocol" }
+        request = HTTPRequest(head: HTTPRequestHead(method: "GET", target: "/sync/v1/info", minorVersion: 1, headers: headers), body: [])
+        XCTAssertEqual(hubRouter.handle(request).status, 400)
+        let future = HTTPRequest(head: HTTPRequestHead(method: "GET", target: "/sync/v1/info", minorVersion: 1, headers: headers + [("Chorus-Protocol", "99")]), body: [])
+        let response = hubRouter.handle(future)
+        XCTAssertEqual(response.status, 400)
+        XCTAssertTrue(String(decoding: response.body, as: UTF8.self).contains("not supported"))
+    }
+
+    func test_backoff_isExponentialJitteredAndCapped() {
+        let limits = Limits.default
+        XCTAssertEqual(Node.backoffMilliseconds(failures: 1, limits: limits, jitter: 1), 1000)
+        XCTAssertEqual(Node.backoffMilliseconds(failures: 4, limits: limits, jitter: 1), 8000)
+        XCTAssertEqual(Node.backoffMilliseconds(failures: 4, limits: limits, jitter: 0.5), 4000)
+        XCTAssertEqual(Node.backoffMilliseconds(failures: 60, limits: limits, jitter: 1), limits.syncRetryDelayMillisecondsMax)
+    }
+}
