@@ -1,0 +1,136 @@
+import XCTest
+import Foundation
+import HTTP1
+import HTTPServer
+import ChorusTesting
+
+/// The HTTP server on real sockets on 127.0.0.1, port 0.
+final class HTTPServerTests: XCTestCase {
+    func makeServer(_ adjust: (inout HTTPServer.Configuration) -> Void = { _ in },
+                    handler: @escaping HTTPServer.Handler = { request, _ in
+                        HTTPResponse(status: 200, headers: [("Content-Type", "text/plain")], body: Array("you sent \(request.body.count) bytes to \(request.head.path)".utf8))
+                    }) throws -> HTTPServer {
+        var configuration = HTTPServer.Configuration()
+        configuration.port = 0
+        adjust(&configuration)
+        let server = HTTPServer(configuration: configuration, handler: handler)
+        try server.start()
+        addTeardownBlock { server.shutdown(graceSeconds: 1) }
+        return server
+    }
+
+    func test_keepAlive_servesManyRequestsOnOneConnection_inOrder() throws {
+        let server = try makeServer()
+        let client = try RawClient(port: server.port)
+        client.send("GET /a HTTP/1.1\r\nHost: x\r\n\r\nPOST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+        let first = try XCTUnwrap(client.readResponse())
+        let second = try XCTUnwrap(client.readResponse())
+        XCTAssertEqual(first.body, "you sent 0 bytes to /a")
+        XCTAssertEqual(second.body, "you sent 5 bytes to /b")
+        XCTAssertTrue(second.headers.contains("Connection: keep-alive"))
+        client.send("GET /c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        XCTAssertEqual(client.readResponse()?.status, 200)
+        XCTAssertEqual(client.readUntilClosed(timeoutSeconds: 5), "", "closed after Connection: close")
+    }
+
+    func test_parserErrors_becomeProblemJSON_andCloseTheConnection() throws {
+        let server = try makeServer()
+        for (request, status) in [("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", 400),
+                                  ("GET /" + String(repeating: "a", count: 9000) + " HTTP/1.1\r\n\r\n", 414),
+                                  ("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n", 413),
+                                  ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", 411)] {
+            let client = try RawClient(port: server.port)
+            client.send(request)
+            let text = client.readUntilClosed(timeoutSeconds: 5)
+            XCTAssertTrue(text.hasPrefix("HTTP/1.1 \(status) "), "\(status): \(text.prefix(80))")
+            XCTAssertTrue(text.contains("Content-Type: application/problem+json"))
+            XCTAssertTrue(text.contains("Connection: close"))
+        }
+    }
+
+    func test_headerTimeout_answers408() throws {
+        let server = try makeServer { $0.headerTimeoutSeconds = 0.3 }
+        let client = try RawClient(port: server.port)
+        client.send("GET / HTTP/1.1\r\nHost: x\r\n")  // never finishes the header
+        let started = Date()
+        let text = client.readUntilClosed(timeoutSeconds: 5)
+        XCTAssertTrue(text.hasPrefix("HTTP/1.1 408"), text)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 4)
+    }
+
+    func test_slowHeaderDripped_byteByByte_stillTimesOut() throws {
+        let server = try makeServer { $0.headerTimeoutSeconds = 0.5 }
+        let client = try RawClient(port: server.port)
+        let request = Array("GET / HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n".utf8)
+        var gotTimeout = false
+        for byte in request {
+            client.send([byte])
+            usleep(30_000)
+            var poller = pollfd(fd: client.fd, events: Int16(POLLIN), revents: 0)
+            if poll(&poller, 1, 0) > 0 { gotTimeout = true; break }
+        }
+        XCTAssertTrue(gotTimeout, "the header deadline is not extended by each new byte")
+        XCTAssertTrue(client.readUntilClosed(timeoutSeconds: 2).hasPrefix("HTTP/1.1 408"))
+    }
+
+    func test_idleKeepAlive_isClosed() throws {
+        let server = try makeServer { $0.keepAliveIdleSeconds = 0.3 }
+        let client = try RawClient(port: server.port)
+        client.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        XCTAssertEqual(client.readResponse()?.status, 200)
+        XCTAssertEqual(client.readUntilClosed(timeoutSeconds: 3), "")
+    }
+
+    func test_requestsPerConnection_limitClosesAfterTheLast() throws {
+        let server = try makeServer { $0.requestsPerConnectionMax = 2 }
+        let client = try RawClient(port: server.port)
+        client.send("GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n")
+        XCTAssertTrue(client.readResponse()?.headers.contains("keep-alive") ?? false)
+        XCTAssertTrue(client.readResponse()?.headers.contains("Connection: close") ?? false)
+    }
+
+    func test_connectionsBeyondTheLimit_get503() throws {
+        let server = try makeServer { $0.connectionsMax = 2 }
+        let a = try RawClient(port: server.port), b = try RawClient(port: server.port)
+        a.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        b.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        XCTAssertEqual(a.readResponse()?.status, 200)
+        XCTAssertEqual(b.readResponse()?.status, 200)
+        let c = try RawClient(port: server.port)
+        XCTAssertTrue(c.readUntilClosed(timeoutSeconds: 5).hasPrefix("HTTP/1.1 503"))
+    }
+
+    func test_gracefulShutdown_finishesTheRequestInFlight() throws {
+        let server = try makeServer(handler: { _, _ in
+            usleep(400_000)
+            return HTTPResponse(status: 200, body: Array("finished".utf8))
+        })
+        let client = try RawClient(port: server.port)
+        client.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        usleep(100_000)
+        let done = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async { server.shutdown(graceSeconds: 5); done.signal() }
+        let response = client.readResponse()
+        XCTAssertEqual(response?.body, "finished", "the in-flight request completes")
+        XCTAssertEqual(done.wait(timeout: .now() + 5), .success)
+        XCTAssertThrowsError(try RawClient(port: server.port), "no new connections after shutdown")
+    }
+
+    func test_accessLog_oneEntryPerRequest() throws {
+        final class Entries: @unchecked Sendable { var list: [HTTPServer.LogEntry] = []; let lock = NSLock() }
+        let entries = Entries()
+        var configuration = HTTPServer.Configuration()
+        configuration.port = 0
+        let server = HTTPServer(configuration: configuration, accessLog: { entry in entries.lock.withLock { entries.list.append(entry) } },
+                                handler: { _, _ in HTTPResponse(status: 204) })
+        try server.start()
+        defer { server.shutdown(graceSeconds: 1) }
+        let client = try RawClient(port: server.port)
+        client.send("GET /x?token=secret HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer abc\r\n\r\n")
+        XCTAssertEqual(client.readResponse()?.status, 204)
+        usleep(50_000)
+        let logged = entries.lock.withLock { entries.list }
+        XCTAssertEqual(logged.count, 1)
+        XCTAssertEqual(logged.first?.path, "/x", "the query string and headers never reach the log")
+    }
+}
