@@ -89,6 +89,12 @@ extension Replica {
         var state = BatchState(clock: clock, counter: counter)
         try Replica.wrapStorage {
             try database.transaction {
+                // Another process (a CLI command beside `chorus serve`) may have written since we last
+                // looked: under the write lock, never fall behind the counter and clock it stored.
+                let stored = try database.query("SELECT key, value FROM meta WHERE key IN ('counter', 'clock_wall', 'clock_logical')")
+                let values = Dictionary(uniqueKeysWithValues: stored.map { ($0.text(0)!, $0.integer(1) ?? 0) })
+                state.counter = max(state.counter, UInt64(values["counter"] ?? 0))
+                state.clock.observe(HybridTimestamp(wall: UInt64(values["clock_wall"] ?? 0), logical: UInt32(values["clock_logical"] ?? 0)))
                 try body(&state)
                 try materialise(&state)
                 try database.run("UPDATE meta SET value = ? WHERE key = 'counter'", Int64(state.counter))

@@ -121,3 +121,26 @@ final class ReplicaStorageTests: XCTestCase {
         }
     }
 }
+
+/// Two processes (here: two connections) writing one replica folder never reuse an operation id.
+final class SharedFolderTests: XCTestCase {
+    func test_twoConnectionsOnOneFolder_neverReuseCountersOrGoBackInTime() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let clock = ManualClock(milliseconds: 1_790_000_000_000)
+        var rng = SeededGenerator(seed: 3)
+        let configuration = ReplicaFactory.configuration(clock: clock)
+        let server = try Replica.create(at: .directory(folder.path), name: "node", configuration: configuration, using: &rng)
+        let cli = try Replica.open(at: .directory(folder.path), configuration: configuration)
+        var ids = Set<OperationID>()
+        var last = HybridTimestamp.zero
+        for round in 0..<20 {
+            let writer = round % 3 == 0 ? server : cli
+            let op = try writer.write(collection: "people", record: "p1", [.put(field: "title", value: .string("t\(round)"))])[0]
+            XCTAssertTrue(ids.insert(op.id).inserted, "operation id \(op.id) reused")
+            XCTAssertGreaterThan(op.timestamp, last)
+            last = op.timestamp
+        }
+        XCTAssertEqual(try server.get(collection: "people", record: "p1")?.fields["title"], "t19")
+    }
+}

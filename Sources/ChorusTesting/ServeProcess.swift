@@ -1,0 +1,81 @@
+import ChorusCore
+import Foundation
+
+/// A `chorus serve` child process on 127.0.0.1 with a port picked by the system.
+public final class ServeProcess: @unchecked Sendable {
+    public let data: String
+    public let arguments: [String]
+    private var process: Process?
+    private let lock = NSLock()
+    private var lines: [String] = []
+    public private(set) var port: UInt16 = 0
+
+    /// Starts `chorus serve --data DATA --listen 127.0.0.1:PORT EXTRA...` and waits until it listens.
+    public init(data: String, port: UInt16 = 0, extra: [String] = [], environment: [String: String] = [:]) throws {
+        self.data = data
+        self.arguments = ["serve", "--data", data, "--listen", "127.0.0.1:\(port)"] + extra
+        try start(port: port, environment: environment)
+    }
+
+    public func start(port: UInt16? = nil, environment: [String: String] = [:]) throws {
+        var arguments = self.arguments
+        if let port, let index = arguments.firstIndex(of: "--listen") { arguments[index + 1] = "127.0.0.1:\(port)" }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: ChorusProcess.executable)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        for (key, value) in environment { env[key] = value }
+        process.environment = env
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        out.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            guard let self, !data.isEmpty else { return }
+            let text = String(decoding: data, as: UTF8.self)
+            self.lock.withLock { self.lines.append(contentsOf: text.split(separator: "\n").map(String.init)) }
+        }
+        try process.run()
+        self.process = process
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline {
+            if let line = lock.withLock({ lines.first { $0.contains("\"event\":\"listening\"") } }),
+               let json = try? JSONParser().parse(line), let url = json["url"]?.stringValue,
+               let bound = url.split(separator: ":").last.flatMap({ UInt16($0) }) {
+                self.port = bound
+                lock.withLock { lines.removeAll { $0 == line } }
+                return
+            }
+            if !process.isRunning { throw ChorusError(.storage, "chorus serve exited at start (status \(process.terminationStatus))") }
+            usleep(20_000)
+        }
+        throw ChorusError(.storage, "chorus serve did not start listening within 15 s")
+    }
+
+    public var url: String { "http://127.0.0.1:\(port)" }
+
+    /// Log lines printed so far.
+    public var log: [String] { lock.withLock { lines } }
+
+    public var isRunning: Bool { process?.isRunning ?? false }
+
+    /// SIGTERM and wait; returns the exit status.
+    @discardableResult
+    public func stop() -> Int32 {
+        guard let process, process.isRunning else { return process?.terminationStatus ?? 0 }
+        process.terminate()
+        process.waitUntilExit()
+        process.standardOutput.flatMap { ($0 as? Pipe)?.fileHandleForReading.readabilityHandler = nil }
+        return process.terminationStatus
+    }
+
+    /// SIGKILL: no chance to clean up.
+    public func kill() {
+        guard let process, process.isRunning else { return }
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        process.standardOutput.flatMap { ($0 as? Pipe)?.fileHandleForReading.readabilityHandler = nil }
+    }
+
+    deinit { kill() }
+}

@@ -1,0 +1,146 @@
+import XCTest
+import Foundation
+import ChorusCore
+import ChorusTesting
+
+/// Real `chorus serve` processes on 127.0.0.1: a hub, two offices and a laptop syncing through an
+/// office, with links going down, concurrent edits, faults and kill -9.
+final class SyncEndToEndTests: XCTestCase {
+    var folder: TemporaryDirectory!
+
+    override func setUpWithError() throws { folder = try TemporaryDirectory(prefix: "chorus-e2e") }
+    override func tearDown() { folder.remove() }
+
+    func path(_ name: String) -> String { folder.appending(name) }
+
+    @discardableResult
+    func chorus(_ arguments: [String], _ data: String, expect status: Int32? = 0, file: StaticString = #filePath, line: UInt = #line) throws -> ChorusProcess.Result {
+        let result = try ChorusProcess.run(arguments + ["--data", path(data)])
+        if let status { XCTAssertEqual(result.status, status, "chorus \(arguments.joined(separator: " ")) --data \(data): \(result.standardError)", file: file, line: line) }
+        return result
+    }
+
+    func digest(_ data: String) throws -> String { try chorus(["digest"], data).standardOutput }
+
+    /// Registers `child` on `parent` with a token file, returns the file.
+    func register(_ child: String, on parent: String, role: String) throws -> String {
+        let file = path("\(child).token")
+        try chorus(["replicas", "add", child, "--role", role, "--token-file", file], parent)
+        return file
+    }
+
+    /// Waits until every replica has the same digest, running `chorus sync` for the laptop-like
+    /// replicas that do not serve. Returns whether it converged.
+    func waitForConvergence(_ replicas: [String], syncing: [String] = [], timeoutSeconds: Double = 45) throws -> Bool {
+        let deadline = Date().addingTimeInterval(timeoutSeconds)
+        while Date() < deadline {
+            for replica in syncing { _ = try chorus(["sync", "--no-verify"], replica, expect: nil) }
+            if Set(try replicas.map(digest)).count == 1 { return true }
+            usleep(200_000)
+        }
+        return false
+    }
+
+    func test_hubTwoOfficesAndALaptop_convergeAfterOfflineWritesAndConcurrentEdits() throws {
+        for name in ["hub", "stockholm", "new-york", "laptop"] { try chorus(["init", "--name", name], name) }
+        let stockholmToken = try register("stockholm", on: "hub", role: "relay")
+        let newYorkToken = try register("new-york", on: "hub", role: "relay")
+        let laptopToken = try register("laptop", on: "stockholm", role: "replica")
+
+        let hub = try ServeProcess(data: path("hub"))
+        let stockholm = try ServeProcess(data: path("stockholm"), extra: ["--upstream", hub.url, "--token-file", stockholmToken, "--sync-interval", "0.2"])
+        let newYork = try ServeProcess(data: path("new-york"), extra: ["--upstream", hub.url, "--token-file", newYorkToken, "--sync-interval", "0.2"])
+        try chorus(["join", stockholm.url, "--token-file", laptopToken], "laptop")
+
+        try chorus(["put", "people", "p-ada", "name=Ada Lovelace", "title=Engineer"], "hub")
+        try chorus(["add", "people", "p-ada", "guilds", "web"], "stockholm")
+        try chorus(["incr", "feedback", "f-1", "highFives"], "new-york")
+        try chorus(["map-set", "people", "p-ada", "skills", "swift=4"], "laptop")
+        XCTAssertTrue(try waitForConvergence(["hub", "stockholm", "new-york", "laptop"], syncing: ["laptop"]), "first convergence")
+
+        // Links go down: New York's process stops, the hub stops; everyone keeps writing.
+        XCTAssertEqual(newYork.stop(), 0, "SIGTERM exits 0")
+        XCTAssertEqual(hub.stop(), 0)
+        try chorus(["put", "people", "p-ada", "title=Staff Engineer"], "stockholm")
+        try chorus(["put", "people", "p-ada", "title=Tech Lead"], "new-york")
+        try chorus(["add", "people", "p-ada", "guilds", "data"], "new-york")
+        try chorus(["append", "feedback", "f-1", "comments", "Great demo!"], "laptop")
+        let offline = try chorus(["sync"], "laptop", expect: nil)
+        XCTAssertEqual(offline.status, 0, "the laptop still reaches Stockholm: \(offline.standardError)")
+
+        try hub.start(port: hub.port)
+        try newYork.start()
+        XCTAssertTrue(try waitForConvergence(["hub", "stockholm", "new-york", "laptop"], syncing: ["laptop"]), "convergence after healing")
+        let conflicts = try ["hub", "stockholm", "new-york", "laptop"].map { try chorus(["conflicts", "--json"], $0).standardOutput }
+        XCTAssertEqual(Set(conflicts).count, 1, "identical conflict lists everywhere")
+        let list = try XCTUnwrap(try JSONParser().parse(conflicts[0]).arrayValue)
+        XCTAssertEqual(list.count, 1)
+        XCTAssertEqual(list.first?["field"], "title")
+        let ada = try JSONParser().parse(try chorus(["get", "people", "p-ada", "--json"], "hub").standardOutput)
+        XCTAssertEqual(ada["guilds"], ["data", "web"])
+        XCTAssertEqual(ada["skills"], ["swift": 4])
+        let sync = try chorus(["sync"], "laptop").standardOutput
+        XCTAssertTrue(sync.contains("identical to the upstream"), sync)
+        for node in [hub, stockholm, newYork] { XCTAssertEqual(node.stop(), 0) }
+        XCTAssertTrue(hub.log.contains { $0.contains("\"path\":\"/sync/v1/push\"") && $0.contains("\"peer\":\"stockholm\"") }, "access log names the peer")
+        XCTAssertFalse(hub.log.contains { $0.contains(try! String(contentsOfFile: stockholmToken).trimmingCharacters(in: .whitespacesAndNewlines)) },
+                       "a token never appears in a log")
+    }
+
+    /// A proxy that delays, cuts responses and drops them after the push was applied: convergence
+    /// still holds and nothing is applied twice (counters would double count).
+    func test_faultyLink_convergesAndAppliesNothingTwice() throws {
+        for name in ["office", "laptop"] { try chorus(["init", "--name", name], name) }
+        let token = try register("laptop", on: "office", role: "replica")
+        let office = try ServeProcess(data: path("office"))
+        let seed = UInt64(ProcessInfo.processInfo.environment["CHORUS_SEED"] ?? "") ?? UInt64.random(in: 0..<1_000_000)
+        let proxy = try FaultProxy(upstreamPort: office.port, seed: seed)
+        defer { proxy.stop(); office.stop() }
+        try chorus(["join", "http://127.0.0.1:\(proxy.port)", "--token-file", token], "laptop")
+        var expected = 0
+        for round in 0..<12 {
+            try chorus(["incr", "feedback", "f-1", "highFives", "\(round + 1)"], "laptop")
+            try chorus(["put", "people", "p-\(round)", "name=Person \(round)"], "laptop")
+            try chorus(["put", "people", "p-\(round)", "title=Title \(round)"], "office")
+            expected += round + 1
+            _ = try chorus(["sync", "--no-verify"], "laptop", expect: nil)
+        }
+        proxy.faultProbability = 0
+        XCTAssertTrue(try waitForConvergence(["office", "laptop"], syncing: ["laptop"]), "seed \(seed)")
+        let highFives = try JSONParser().parse(try chorus(["get", "feedback", "f-1", "--json"], "office").standardOutput)["highFives"]
+        XCTAssertEqual(highFives, .integer(Int64(expected)), "seed \(seed): every increment counted exactly once")
+        XCTAssertGreaterThan(proxy.counts[.dropResponse, default: 0] + proxy.counts[.cutMidResponse, default: 0], 0, "seed \(seed): faults happened")
+    }
+
+    /// kill -9 of the hub or the office in the middle of syncs, 20 cycles: nothing acknowledged is
+    /// lost and both databases pass the integrity check.
+    func test_kill9DuringSyncs_losesNothingAcknowledged() throws {
+        for name in ["hub", "office"] { try chorus(["init", "--name", name], name) }
+        let token = try register("office", on: "hub", role: "relay")
+        let hub = try ServeProcess(data: path("hub"))
+        let office = try ServeProcess(data: path("office"), extra: ["--upstream", hub.url, "--token-file", token, "--sync-interval", "0.05"])
+        let seed = UInt64(ProcessInfo.processInfo.environment["CHORUS_SEED"] ?? "") ?? UInt64.random(in: 0..<1_000_000)
+        var rng = SeededGenerator(seed: seed)
+        var acknowledged: [String] = []
+        for cycle in 0..<20 {
+            let (output, _) = try ChorusProcess.runAndKill(["stress", "100000", "--data", path(rng.chance(0.5) ? "office" : "hub")],
+                                                          afterMilliseconds: 40 + rng.int(150))
+            acknowledged += output.split(separator: "\n").filter { $0.hasPrefix("ack ") }.map { String($0.dropFirst(4)) }
+            let victim = rng.chance(0.5) ? hub : office
+            usleep(useconds_t(rng.int(100_000)))
+            victim.kill()
+            for (name, _) in [("hub", hub), ("office", office)] {
+                let check = try ChorusProcess.run(["check", "--data", path(name)])
+                XCTAssertEqual(check.status, 0, "seed \(seed) cycle \(cycle) \(name): \(check.standardOutput)")
+            }
+            try victim.start(port: victim === hub ? hub.port : nil)
+        }
+        XCTAssertTrue(try waitForConvergence(["hub", "office"], timeoutSeconds: 60), "seed \(seed): converged after 20 kill -9 cycles")
+        let hubLog = try chorus(["log", "--json", "--limit", "100000"], "hub").standardOutput
+        let missing = acknowledged.filter { !hubLog.contains("\"\($0)\"") }
+        XCTAssertEqual(missing, [], "seed \(seed): acknowledged operations missing at the hub")
+        print("kill -9: 20 cycles, \(acknowledged.count) acknowledged writes all at the hub (seed \(seed))")
+        hub.stop()
+        office.stop()
+    }
+}
