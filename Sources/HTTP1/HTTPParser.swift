@@ -27,6 +27,9 @@ public struct HTTPParser {
         case head(HTTPRequestHead)
         /// A whole request.
         case request(HTTPRequest)
+        /// The bytes after the requests before it are malformed: answer with this status and close.
+        /// Always the last event; the parser stays failed.
+        case failure(HTTPParseError)
     }
 
     enum State {
@@ -59,16 +62,18 @@ public struct HTTPParser {
     /// Whether a body is being read.
     public var isInsideBody: Bool { if case .body = state { return true }; return false }
 
-    /// Feeds bytes; returns the events they complete. After an error the parser stays failed.
-    public mutating func feed(_ bytes: [UInt8]) throws(HTTPParseError) -> [Event] {
-        if case .failed = state { throw HTTPParseError(status: 400, reason: "the connection already had a malformed request") }
+    /// Feeds bytes; returns the events they complete, in order. Requests complete before a
+    /// malformed one are returned before its `.failure`, whatever way the bytes were split.
+    public mutating func feed(_ bytes: [UInt8]) -> [Event] {
+        if case .failed = state { return [.failure(HTTPParseError(status: 400, reason: "the connection already had a malformed request"))] }
         buffer.append(contentsOf: bytes)
         var events: [Event] = []
         do {
             while let event = try step() { events.append(event) }
         } catch {
             state = .failed
-            throw error
+            buffer = []
+            events.append(.failure(error))
         }
         return events
     }

@@ -57,13 +57,7 @@ final class Connection: @unchecked Sendable {
             return
         }
         let wasInsideHead = parser.isInsideHead
-        let events: [HTTPParser.Event]
-        do {
-            events = try parser.feed(Array(buffer[0..<count]))
-        } catch {
-            respondAndClose(Problem.response(status: error.status, detail: error.reason), method: "-", path: "-")
-            return
-        }
+        let events = parser.feed(Array(buffer[0..<count]))
         // The header deadline runs from the first byte of a request and is not extended by later bytes.
         if parser.isInsideHead && !wasInsideHead {
             arm(seconds: server.configuration.headerTimeoutSeconds)
@@ -77,6 +71,9 @@ final class Connection: @unchecked Sendable {
             case .request(let request):
                 handle(request)
                 if isClosed { return }
+            case .failure(let error):
+                respondAndClose(Problem.response(status: error.status, detail: error.reason), method: "-", path: "-")
+                return
             }
         }
         if !parser.isInsideHead && !parser.isInsideBody && !isClosed {

@@ -9,37 +9,47 @@ final class HTTPParserTests: XCTestCase {
         "GET /sync/v1/pull?after=10&limit=5 HTTP/1.1\r\nHost: hub\r\nAuthorization: Bearer x\r\n\r\nGET /a HTTP/1.1\r\nHost: b\r\n\r\n",
         "\r\nGET / HTTP/1.0\r\n\r\n",
         "PUT /x HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\nX-Empty:\r\n\r\n",
+        // Found by the fuzzer: a good request, then garbage. The good one parses however it is split.
+        "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\nCST \u{FF}\u{FF}\n",
     ]
 
     /// Parses `input` fed in pieces; returns the requests or the error.
     func parse(_ pieces: [[UInt8]], configuration: HTTPParser.Configuration = .init()) -> Result<[HTTPRequest], HTTPParseError> {
-        var parser = HTTPParser(configuration: configuration)
-        var requests: [HTTPRequest] = []
-        do {
-            for piece in pieces {
-                for event in try parser.feed(piece) { if case .request(let r) = event { requests.append(r) } }
-            }
-            return .success(requests)
-        } catch {
-            return .failure(error)
-        }
+        let (requests, failure) = parseAll(pieces, configuration: configuration)
+        if let failure { return .failure(failure) }
+        return .success(requests)
     }
 
-    func describe(_ result: Result<[HTTPRequest], HTTPParseError>) -> String {
-        switch result {
-        case .success(let requests): return requests.map { "\($0.head.method) \($0.head.target) \($0.head.headers.map { "\($0.name)=\($0.value)" }) \($0.body)" }.joined(separator: "|")
-        case .failure(let error): return "error \(error.status)"
+    /// Requests parsed and the failure that ended parsing, if any.
+    func parseAll(_ pieces: [[UInt8]], configuration: HTTPParser.Configuration = .init()) -> ([HTTPRequest], HTTPParseError?) {
+        var parser = HTTPParser(configuration: configuration)
+        var requests: [HTTPRequest] = []
+        for piece in pieces {
+            for event in parser.feed(piece) {
+                switch event {
+                case .request(let r): requests.append(r)
+                case .failure(let error): return (requests, error)
+                case .head: break
+                }
+            }
         }
+        return (requests, nil)
+    }
+
+    func describe(_ pieces: [[UInt8]]) -> String {
+        let (requests, failure) = parseAll(pieces)
+        return requests.map { "\($0.head.method) \($0.head.target) \($0.head.headers.map { "\($0.name)=\($0.value)" }) \($0.body)" }.joined(separator: "|")
+            + (failure.map { " error \($0.status)" } ?? "")
     }
 
     func test_everySplitOffset_givesTheSameResult() {
         for text in Self.corpus + Self.attacks.map(\.0) {
             let bytes = Array(text.utf8)
-            let whole = describe(parse([bytes]))
+            let whole = describe([bytes])
             for offset in 0...bytes.count {
-                XCTAssertEqual(describe(parse([Array(bytes[..<offset]), Array(bytes[offset...])])), whole, "split at \(offset) of \(text.debugDescription)")
+                XCTAssertEqual(describe([Array(bytes[..<offset]), Array(bytes[offset...])]), whole, "split at \(offset) of \(text.debugDescription)")
             }
-            XCTAssertEqual(describe(parse(bytes.map { [$0] })), whole, "byte by byte: \(text.debugDescription)")
+            XCTAssertEqual(describe(bytes.map { [$0] }), whole, "byte by byte: \(text.debugDescription)")
         }
     }
 
@@ -110,8 +120,8 @@ final class HTTPParserTests: XCTestCase {
 
     func test_afterAnError_theParserStaysFailed() {
         var parser = HTTPParser()
-        XCTAssertThrowsError(try parser.feed(Array("GET / HTTP/1.1\nX".utf8)))
-        XCTAssertThrowsError(try parser.feed(Array("GET / HTTP/1.1\r\n\r\n".utf8)))
+        guard case .failure? = parser.feed(Array("GET / HTTP/1.1\nX".utf8)).last else { return XCTFail("bare LF accepted") }
+        guard case .failure? = parser.feed(Array("GET / HTTP/1.1\r\n\r\n".utf8)).last else { return XCTFail("parser recovered") }
     }
 
     func test_responseSerialisation_setsContentLength() {
