@@ -10,14 +10,27 @@ enum StatusCommand: Command {
         let stats = try replica.statistics()
         let migrations = try replica.appliedMigrations()
         let sequence = try replica.latestSequence()
-        let fields: [(String, JSONValue)] = [
+        let upstream = try replica.upstream()
+        var fields: [(String, JSONValue)] = [
             ("replica", .string(replica.id.hex)), ("name", .string(replica.name)), ("data", .string(context.dataDirectory)),
             ("operations", .integer(stats.operations)), ("records", .integer(stats.records)),
             ("conflicts", .integer(stats.conflicts)), ("erasedRecords", .integer(stats.erased)),
             ("latestSequence", .integer(sequence)), ("schemaVersion", .integer(Int64(replica.configuration.schema.version))),
             ("migrations", .array(migrations.map(JSONValue.string))),
             ("clock", .string(replica.lastTimestamp.description)), ("sqlite", .string(Database.libraryVersion)),
+            ("registeredReplicas", .integer(Int64(try replica.peers().count))),
         ]
+        if let upstream {
+            fields += [
+                ("upstream", .string(upstream.url)),
+                ("waitingToPush", .integer(try replica.pendingPushCount())),
+                ("lastSync", upstream.lastSuccessWall.map { .string(Format.time(HybridTimestamp(wall: $0, logical: 0))) } ?? .string("never")),
+                ("lastSyncError", upstream.lastError.map(JSONValue.string) ?? .null),
+                ("upstreamClockSkewMilliseconds", upstream.observedSkewMilliseconds.map { .integer($0) } ?? .null),
+            ]
+        } else {
+            fields.append(("upstream", .null))
+        }
         if context.isJSON {
             context.output.json(.object(Dictionary(uniqueKeysWithValues: fields)))
         } else {
