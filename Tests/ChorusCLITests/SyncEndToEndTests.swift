@@ -143,4 +143,26 @@ final class SyncEndToEndTests: XCTestCase {
         hub.stop()
         office.stop()
     }
+
+    /// An oversized or malformed push to a real node gets a 4xx and changes nothing.
+    func test_oversizedAndMalformedPushes_areRefused_digestUnchanged() throws {
+        try chorus(["init", "--name", "hub"], "hub")
+        try chorus(["put", "people", "p-1", "name=Ada"], "hub")
+        let token = try String(contentsOfFile: try register("laptop", on: "hub", role: "replica"), encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let before = try digest("hub")
+        let hub = try ServeProcess(data: path("hub"))
+        defer { hub.stop() }
+        let headers = "Host: hub\r\nAuthorization: Bearer \(token)\r\nChorus-Protocol: 1\r\nChorus-Replica: \(String(repeating: "ab", count: 16))\r\nContent-Type: application/json\r\n"
+        let oversized = try RawClient(port: hub.port)
+        oversized.send("POST /sync/v1/push HTTP/1.1\r\n\(headers)Content-Length: \(17 * 1024 * 1024)\r\n\r\n")
+        XCTAssertTrue(oversized.readUntilClosed(timeoutSeconds: 5).hasPrefix("HTTP/1.1 413"))
+        for body in ["{not json", #"{"operations":[{"id":"x"}],"relayed":[],"replica":"\#(String(repeating: "ab", count: 16))","through":1}"#] {
+            let client = try RawClient(port: hub.port)
+            client.send("POST /sync/v1/push HTTP/1.1\r\n\(headers)Content-Length: \(body.utf8.count)\r\n\r\n\(body)")
+            let status = client.readResponse()?.status ?? 0
+            XCTAssertTrue((400..<500).contains(status), "\(body.prefix(20)): \(status)")
+        }
+        XCTAssertEqual(try digest("hub"), before)
+    }
 }
