@@ -27,8 +27,8 @@ public final class SyncService: @unchecked Sendable {
         }
         let token = String(authorization.dropFirst("Bearer ".count)).trimmingCharacters(in: " ")
         guard token.utf8.count == 64, Hex.decode(token) != nil else { throw SyncError.unauthorized("malformed token") }
-        do {
-            return try executor.perform { replica throws -> Peer in
+        return try mapped {
+            try executor.perform { replica throws -> Peer in
                 guard let peer = try replica.peer(forToken: token) else {
                     throw SyncError.unauthorized("unknown or revoked token")
                 }
@@ -43,12 +43,6 @@ public final class SyncService: @unchecked Sendable {
                     throw SyncError.forbidden(error.message, hint: error.hint)
                 }
             }
-        } catch let error as SyncError {
-            throw error
-        } catch let error as ChorusError {
-            throw SyncError(error)
-        } catch {
-            throw SyncError(status: 500, "\(error)")
         }
     }
 
@@ -60,6 +54,19 @@ public final class SyncService: @unchecked Sendable {
         guard let version = Int(header), SyncProtocol.versions.contains(version) else {
             throw SyncError(status: 400, "protocol version \(header.prefix(10)) is not supported; this node speaks \(SyncProtocol.versions.map(String.init).joined(separator: ", "))",
                             hint: "upgrade the older of the two chorus binaries")
+        }
+    }
+
+    /// Runs `body`, turning any error into a `SyncError`: the one place engine errors get a status.
+    private func mapped<T>(_ body: () throws -> T) throws(SyncError) -> T {
+        do {
+            return try body()
+        } catch let error as SyncError {
+            throw error
+        } catch let error as ChorusError {
+            throw SyncError(error)
+        } catch {
+            throw SyncError(status: 500, "\(error)")
         }
     }
 
@@ -85,8 +92,8 @@ public final class SyncService: @unchecked Sendable {
         guard request.replica == peer.replica else {
             throw SyncError.forbidden("push names replica \(request.replica.hex) but the token belongs to \(peer.replica?.hex ?? "?")")
         }
-        do {
-            return try executor.perform { replica throws -> PushResponse in
+        return try mapped {
+            try executor.perform { replica throws -> PushResponse in
                 if peer.role == .relay { try replica.setRelayed(peer: peer.name, replicas: request.relayed) }
                 for operation in request.operations where try !replica.mayPush(peer: peer, author: operation.id.replica) {
                     throw SyncError.forbidden("\(peer.name) may not push operation \(operation.id): it was made by replica \(operation.id.replica.hex), which is not \(peer.role == .relay ? "below it" : "itself"); nothing of this push was applied",
@@ -95,12 +102,6 @@ public final class SyncService: @unchecked Sendable {
                 let report = try replica.applyRemote(request.operations, source: peer.source)
                 return PushResponse(applied: report.applied, duplicates: report.duplicates, through: request.through, server: stamp(replica))
             }
-        } catch let error as SyncError {
-            throw error
-        } catch let error as ChorusError {
-            throw SyncError(error)
-        } catch {
-            throw SyncError(status: 500, "\(error)")
         }
     }
 
@@ -109,29 +110,21 @@ public final class SyncService: @unchecked Sendable {
         guard peer.role == .replica || peer.role == .relay else { throw SyncError.forbidden("\(peer.role.rawValue) tokens cannot pull") }
         guard after >= 0 else { throw SyncError(status: 400, "after must be 0 or more") }
         let pageSize = max(1, min(limit, limits.pullPageOperationsMax))
-        do {
-            return try executor.perform { replica in
+        return try mapped {
+            try executor.perform { replica in
                 try replica.recordAcknowledged(peer: peer.name, through: after)
                 let page = try replica.logPage(after: after, excludingSource: peer.source, operationsMax: pageSize, bytesMax: limits.pullPageBytesMax)
                 return PullResponse.encode(operationTexts: page.operations, next: page.next, hasMore: page.hasMore, server: stamp(replica))
             }
-        } catch let error as ChorusError {
-            throw SyncError(error)
-        } catch {
-            throw SyncError(status: 500, "\(error)")
         }
     }
 
     /// The state digest and the log sequence it was taken at.
     public func digest(peer: Peer) throws(SyncError) -> DigestResponse {
-        do {
-            return try executor.perform { replica in
+        return try mapped {
+            try executor.perform { replica in
                 DigestResponse(digest: try replica.digest().hexString, through: try replica.latestSequence(), server: stamp(replica))
             }
-        } catch let error as ChorusError {
-            throw SyncError(error)
-        } catch {
-            throw SyncError(status: 500, "\(error)")
         }
     }
 }
