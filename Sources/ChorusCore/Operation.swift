@@ -12,14 +12,18 @@ public struct Operation: Hashable, Sendable {
     /// The field; nil for record-level actions (delete, restore, erase).
     public let field: String?
     public let action: Action
+    /// The person who made the change (a person id), when known. Optional on the wire (`"author"`).
+    public let author: String?
 
-    public init(id: OperationID, timestamp: HybridTimestamp, collection: String, record: String, field: String?, action: Action) {
+    public init(id: OperationID, timestamp: HybridTimestamp, collection: String, record: String, field: String?, action: Action,
+                author: String? = nil) {
         self.id = id
         self.timestamp = timestamp
         self.collection = collection
         self.record = record
         self.field = field
         self.action = action
+        self.author = author
     }
 
     /// The hash that stands for a record id once the record is erased: SHA-256 of

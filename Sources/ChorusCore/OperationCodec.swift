@@ -26,6 +26,7 @@ public struct OperationCodec: Sendable {
         ]
         if case .erase = op.action {} else { object["record"] = .string(op.record) }
         if let field = op.field { object["field"] = .string(field) }
+        if let author = op.author { object["author"] = .string(author) }
         func ids(_ list: [OperationID]) -> JSONValue { .array(Set(list).sorted().map { .string($0.description) }) }
         switch op.action {
         case .set(let value, let supersedes):
@@ -139,11 +140,17 @@ public struct OperationCodec: Sendable {
             throw ChorusError(.malformedInput, "\(context): unknown action \"\(actionName.prefix(40))\"",
                               hint: "the sender may be a newer Chorus; upgrade this replica")
         }
+        var author: String?
+        if object["author"] != nil {
+            let person = try reader.string("author", context: context)
+            try checkName(person, max: limits.recordIDBytesMax, what: "author", context: context)
+            author = person
+        }
         if let unknown = reader.unreadKeys.first {
             throw ChorusError(.malformedInput, "\(context): unknown key \"\(unknown.prefix(40))\" for action \(actionName)")
         }
         return Operation(id: id, timestamp: HybridTimestamp(wall: UInt64(wall), logical: UInt32(logical)),
-                         collection: collection, record: record, field: field, action: action)
+                         collection: collection, record: record, field: field, action: action, author: author)
     }
 
     private func checkName(_ name: String, max: Int, what: String, context: String) throws(ChorusError) {

@@ -5,6 +5,29 @@
 /// (joining two guilds in two offices keeps both); skills are a map of levels (each skill its own
 /// register); comments are a log; high-fives are a counter.
 public enum PeopleSchema {
+    /// The schema this build writes: version 1 plus the admins' resolution history.
+    public static let current = Schema(version: 2, collections: v1.collections + [resolutions])
+
+    /// Resolution history (schema version 2): one record per conflict an admin resolved, replicated
+    /// like everything else so every node shows who resolved what, when, choosing which value.
+    public static let resolutions = CollectionSchema("resolutions", deletePolicy: .deleteWins,
+        because: "history is append-only in practice; if an admin ever deletes an entry, that decision stands",
+        fields: [
+            FieldSchema("conflict", .register, .text, "the conflict id"),
+            FieldSchema("kind", .register, .text, "register, map, editedWhileDeleted, duplicateEmail..."),
+            FieldSchema("targetCollection", .register, .text, "collection of the conflicted record"),
+            FieldSchema("targetRecord", .register, .text, "record id"),
+            FieldSchema("targetField", .register, .text, "field, if any"),
+            FieldSchema("targetKey", .register, .text, "map key, if any"),
+            FieldSchema("choice", .register, .text, "keep, value, restore or delete"),
+            FieldSchema("keptOperation", .register, .text, "the sibling kept, for keep"),
+            FieldSchema("value", .register, .json, "the value that now displays"),
+            FieldSchema("operation", .register, .text, "the operation that resolved it"),
+            FieldSchema("resolvedBy", .register, .text, "who resolved it (admin token name or person)"),
+            FieldSchema("resolvedAt", .register, .integer, "when, Unix milliseconds"),
+            FieldSchema("siblings", .register, .json, "the competing values at the time"),
+        ])
+
     public static let v1 = Schema(version: 1, collections: [
         CollectionSchema("people", deletePolicy: .deleteWins,
             because: "offboarding is deliberate: an edit made elsewhere must not bring a departed person back; it stays visible to admins as a conflict",

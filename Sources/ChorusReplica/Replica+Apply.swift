@@ -31,6 +31,8 @@ struct BatchState {
     var erasedRecords = Set<Int64>()
     /// Where the operations of this batch came from (`oplog.source`).
     var source: String?
+    /// When the batch arrived, Unix milliseconds (`oplog.received_wall`, for lag).
+    var receivedWall: Int64 = 0
 
     struct DirtyKey: Hashable, Comparable {
         let rid: Int64, field: String, key: String
@@ -87,6 +89,7 @@ extension Replica {
     /// clock and counter before committing. In-memory clock and counter change only after commit.
     func inBatch(_ body: (inout BatchState) throws -> Void) throws -> ApplyReport {
         var state = BatchState(clock: clock, counter: counter)
+        state.receivedWall = Int64(configuration.wallClock.nowMilliseconds())
         try Replica.wrapStorage {
             try database.transaction {
                 // Another process (a CLI command beside `chorus serve`) may have written since we last
@@ -126,18 +129,18 @@ extension Replica {
 
         if case .erase(let hash) = op.action {
             try erase(hash: hash, by: op, state: &state)
-            try database.run("INSERT INTO oplog(replica, counter, rid, payload, source) VALUES (?, ?, NULL, ?, ?)", replicaBytes, counterValue, payload, state.source)
+            try database.run("INSERT INTO oplog(replica, counter, rid, payload, source, received_wall) VALUES (?, ?, NULL, ?, ?, ?)", replicaBytes, counterValue, payload, state.source, state.receivedWall)
             state.report.applied += 1
             return
         }
 
         guard let rid = try recordID(collection: op.collection, record: op.record, createIfMissing: true) else {
             // The record was erased: keep the id so the operation is never applied, drop its value.
-            try database.run("INSERT INTO oplog(replica, counter, rid, payload, source) VALUES (?, ?, NULL, NULL, ?)", replicaBytes, counterValue, state.source)
+            try database.run("INSERT INTO oplog(replica, counter, rid, payload, source, received_wall) VALUES (?, ?, NULL, NULL, ?, ?)", replicaBytes, counterValue, state.source, state.receivedWall)
             state.report.droppedForErasedRecords += 1
             return
         }
-        try database.run("INSERT INTO oplog(replica, counter, rid, payload, source) VALUES (?, ?, ?, ?, ?)", replicaBytes, counterValue, rid, payload, state.source)
+        try database.run("INSERT INTO oplog(replica, counter, rid, payload, source, received_wall) VALUES (?, ?, ?, ?, ?, ?)", replicaBytes, counterValue, rid, payload, state.source, state.receivedWall)
         let seq = try database.queryScalarInteger("SELECT last_insert_rowid()") ?? 0
         state.report.applied += 1
         state.dirtyRecords.insert(rid)

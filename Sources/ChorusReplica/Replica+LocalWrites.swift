@@ -61,35 +61,49 @@ extension Replica {
     ///
     /// - Throws: `unknownCollection`, `unknownField`, `wrongFieldKind`, `invalidValue`,
     ///   `limitExceeded`, `recordDeleted`, `recordErased`, `recordNotFound`, `invalidState`.
+    ///
+    /// - Parameter author: the person making the change (a person id), recorded in each operation.
     @discardableResult
-    public func write(collection: String, record: String, _ changes: [Change]) throws -> [Operation] {
-        guard let declared = schema.collection(collection) else {
-            throw ChorusError(.unknownCollection, "unknown collection \"\(collection.prefix(80))\"",
-                              hint: "collections: \(schema.collections.map(\.name).joined(separator: ", ")) (see `chorus schema`)")
+    public func write(collection: String, record: String, _ changes: [Change], by author: String? = nil) throws -> [Operation] {
+        try writeMany([(collection, record, changes)], by: author)
+    }
+
+    /// Changes to several records in one SQLite transaction: all become operations, or none do.
+    @discardableResult
+    public func writeMany(_ writes: [(collection: String, record: String, changes: [Change])], by author: String? = nil) throws -> [Operation] {
+        for (collection, record, changes) in writes {
+            guard let declared = schema.collection(collection) else {
+                throw ChorusError(.unknownCollection, "unknown collection \"\(collection.prefix(80))\"",
+                                  hint: "collections: \(schema.collections.map(\.name).joined(separator: ", ")) (see `chorus schema`)")
+            }
+            try checkName(record, max: limits.recordIDBytesMax, what: "record id")
+            guard !changes.isEmpty else { throw ChorusError(.malformedInput, "nothing to write", hint: "give at least one change") }
+            guard changes.count <= limits.fieldsPerWriteMax else {
+                throw ChorusError(.limitExceeded, "\(changes.count) changes in one write, over fieldsPerWriteMax (\(limits.fieldsPerWriteMax))")
+            }
+            for change in changes { try check(change, in: declared) }
         }
-        try checkName(record, max: limits.recordIDBytesMax, what: "record id")
-        guard !changes.isEmpty else { throw ChorusError(.malformedInput, "nothing to write", hint: "give at least one change") }
-        guard changes.count <= limits.fieldsPerWriteMax else {
-            throw ChorusError(.limitExceeded, "\(changes.count) changes in one write, over fieldsPerWriteMax (\(limits.fieldsPerWriteMax))")
-        }
-        for change in changes { try check(change, in: declared) }
+        if let author { try checkName(author, max: limits.recordIDBytesMax, what: "author") }
 
         var made: [Operation] = []
         _ = try inBatch { state in
-            let hash = Operation.recordHash(collection: collection, record: record)
-            if try database.queryScalarInteger("SELECT 1 FROM erased WHERE hash = ?", hash) != nil {
-                throw ChorusError(.recordErased, "\(collection)/\(record) was erased", hint: "an erased record cannot be written again; use a new id")
-            }
-            for change in changes {
-                let existing = try database.queryRow("SELECT rid, visible FROM records WHERE collection = ? AND record = ?", collection, record)
-                let rid = existing?.integer(0)
-                let visible = existing.map { $0.integer(1) == 1 } ?? true
-                let action = try makeAction(change, collection: collection, record: record, rid: rid, visible: visible)
-                state.counter += 1
-                let op = Operation(id: OperationID(replica: id, counter: state.counter), timestamp: state.clock.now(),
-                                   collection: collection, record: change == .erase ? "" : record, field: change.field, action: action)
-                try apply(op, state: &state)
-                made.append(op)
+            for (collection, record, changes) in writes {
+                let hash = Operation.recordHash(collection: collection, record: record)
+                if try database.queryScalarInteger("SELECT 1 FROM erased WHERE hash = ?", hash) != nil {
+                    throw ChorusError(.recordErased, "\(collection)/\(record) was erased", hint: "an erased record cannot be written again; use a new id")
+                }
+                for change in changes {
+                    let existing = try database.queryRow("SELECT rid, visible FROM records WHERE collection = ? AND record = ?", collection, record)
+                    let rid = existing?.integer(0)
+                    let visible = existing.map { $0.integer(1) == 1 } ?? true
+                    let action = try makeAction(change, collection: collection, record: record, rid: rid, visible: visible)
+                    state.counter += 1
+                    let op = Operation(id: OperationID(replica: id, counter: state.counter), timestamp: state.clock.now(),
+                                       collection: collection, record: change == .erase ? "" : record, field: change.field, action: action,
+                                       author: author)
+                    try apply(op, state: &state)
+                    made.append(op)
+                }
             }
         }
         return made
@@ -97,7 +111,8 @@ extension Replica {
 
     /// Settles a conflict on a register (key nil) or a map key: one write that supersedes every live sibling.
     @discardableResult
-    public func resolve(collection: String, record: String, field: String, key: String? = nil, _ resolution: Resolution) throws -> Operation {
+    public func resolve(collection: String, record: String, field: String, key: String? = nil, _ resolution: Resolution,
+                        by author: String? = nil) throws -> Operation {
         guard let declared = schema.collection(collection) else {
             throw ChorusError(.unknownCollection, "unknown collection \"\(collection.prefix(80))\"", hint: "see `chorus schema`")
         }
@@ -132,7 +147,7 @@ extension Replica {
             value = (try? JSONParser().parse(row.text(2) ?? "null")) ?? .null
         }
         let change: Change = fieldSchema.kind == .map ? .mapSet(field: field, key: entryKey, value: value) : .put(field: field, value: value)
-        return try write(collection: collection, record: record, [change])[0]
+        return try write(collection: collection, record: record, [change], by: author)[0]
     }
 
     private func checkName(_ name: String, max: Int, what: String) throws(ChorusError) {

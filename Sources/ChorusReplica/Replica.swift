@@ -10,7 +10,7 @@ public final class Replica {
     /// Everything a replica needs from outside; injected so tests control it.
     public struct Configuration {
         public var limits: Limits = .default
-        public var schema: Schema = PeopleSchema.v1
+        public var schema: Schema = PeopleSchema.current
         public var wallClock: any WallClock = SystemClock()
         /// `full` (default) makes every commit durable; simulations use `off` for speed.
         public var synchronous: Database.Synchronous = .full

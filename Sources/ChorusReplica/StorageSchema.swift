@@ -140,6 +140,19 @@ enum StorageSchema {
                 );
                 """)
         }
+        migrator.register("0004_admin") { db in
+            try db.execute("""
+                ALTER TABLE oplog ADD COLUMN received_wall INTEGER;
+                ALTER TABLE peers ADD COLUMN reported_digest TEXT;
+                ALTER TABLE peers ADD COLUMN digest_matched INTEGER;
+                ALTER TABLE peers ADD COLUMN digest_reported_wall INTEGER;
+                ALTER TABLE peers ADD COLUMN observed_skew_ms INTEGER;
+                ALTER TABLE peers ADD COLUMN pending_up INTEGER;
+                ALTER TABLE peers ADD COLUMN last_pull_wall INTEGER;
+                ALTER TABLE peers ADD COLUMN last_push_wall INTEGER;
+                """)
+            try db.execute(materialisedDDL(for: Schema(version: 2, collections: [PeopleSchema.resolutions])))
+        }
         return migrator
     }
 

@@ -54,19 +54,19 @@ final class OperationCodecTests: XCTestCase {
     }
 
     func test_schema_everyFieldHasAKind_andJSONShape() throws {
-        let json = PeopleSchema.v1.jsonDescription
+        let json = PeopleSchema.current.jsonDescription
         let collections = try XCTUnwrap(json["collections"]?.arrayValue)
         XCTAssertEqual(collections.compactMap { $0["name"]?.stringValue },
-                       ["people", "teams", "feedback", "badges", "objectives", "opportunities", "abilities", "observations"])
+                       ["people", "teams", "feedback", "badges", "objectives", "opportunities", "abilities", "observations", "resolutions"])
         for collection in collections {
             XCTAssertNotNil(collection["deletePolicy"]?.stringValue)
             for field in collection["fields"]?.arrayValue ?? [] {
                 XCTAssertNotNil(FieldKind(rawValue: field["kind"]?.stringValue ?? ""))
             }
         }
-        XCTAssertEqual(PeopleSchema.v1.fieldKind(collection: "people", field: "skills"), .map)
-        XCTAssertEqual(PeopleSchema.v1.fieldKind(collection: "people", field: "guilds"), .set)
-        XCTAssertEqual(PeopleSchema.v1.fieldKind(collection: "feedback", field: "comments"), .log)
-        XCTAssertEqual(PeopleSchema.v1.fieldKind(collection: "feedback", field: "highFives"), .counter)
+        XCTAssertEqual(PeopleSchema.current.fieldKind(collection: "people", field: "skills"), .map)
+        XCTAssertEqual(PeopleSchema.current.fieldKind(collection: "people", field: "guilds"), .set)
+        XCTAssertEqual(PeopleSchema.current.fieldKind(collection: "feedback", field: "comments"), .log)
+        XCTAssertEqual(PeopleSchema.current.fieldKind(collection: "feedback", field: "highFives"), .counter)
     }
 }

@@ -6,7 +6,7 @@ enum SchemaCommand: Command {
         options: [.json])
 
     static func run(_ context: CommandContext) throws -> Int32 {
-        let schema = PeopleSchema.v1
+        let schema = PeopleSchema.current
         if context.isJSON {
             context.output.json(schema.jsonDescription)
             return 0
