@@ -22,7 +22,6 @@ public enum PeopleSchema {
             FieldSchema("choice", .register, .text, "keep, value, restore or delete"),
             FieldSchema("keptOperation", .register, .text, "the sibling kept, for keep"),
             FieldSchema("value", .register, .json, "the value that now displays"),
-            FieldSchema("operation", .register, .text, "the operation that resolved it"),
             FieldSchema("resolvedBy", .register, .text, "who resolved it (admin token name or person)"),
             FieldSchema("resolvedAt", .register, .integer, "when, Unix milliseconds"),
             FieldSchema("siblings", .register, .json, "the competing values at the time"),

@@ -1,5 +1,6 @@
 import ChorusCore
 import ChorusSync
+import ChorusReplica
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -12,11 +13,13 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
     let replica: ReplicaID
     let limits: Limits
     let session: URLSession
+    let wallClock: any WallClock
 
     /// - Parameters:
     ///   - baseURL: the upstream, e.g. `http://127.0.0.1:7420`.
     ///   - token: the bearer token the upstream issued for this replica.
-    public init(baseURL: URL, token: String, replica: ReplicaID, limits: Limits) {
+    public init(baseURL: URL, token: String, replica: ReplicaID, limits: Limits, wallClock: any WallClock = SystemClock()) {
+        self.wallClock = wallClock
         self.baseURL = baseURL
         self.token = token
         self.replica = replica
@@ -46,7 +49,7 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
         return token
     }
 
-    func send(_ method: String, _ path: String, query: [URLQueryItem] = [], body: [UInt8]? = nil) throws -> [UInt8] {
+    func send(_ method: String, _ path: String, query: [URLQueryItem] = [], body: [UInt8]? = nil, headers: [String: String] = [:]) throws -> [UInt8] {
         var components = URLComponents(url: baseURL.appendingPathComponent(path), resolvingAgainstBaseURL: false)!
         if !query.isEmpty { components.queryItems = query }
         var request = URLRequest(url: components.url!, timeoutInterval: limits.syncRequestTimeoutSeconds)
@@ -54,6 +57,8 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
         request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
         request.setValue(String(SyncProtocol.versions.last!), forHTTPHeaderField: SyncProtocol.versionHeader)
         request.setValue(replica.hex, forHTTPHeaderField: SyncProtocol.replicaHeader)
+        request.setValue(String(wallClock.nowMilliseconds()), forHTTPHeaderField: SyncProtocol.clockHeader)
+        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
         if let body {
             request.httpBody = Data(body)
             request.setValue("application/json", forHTTPHeaderField: "Content-Type")
@@ -96,10 +101,14 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
 
     public func push(body: [UInt8]) throws -> PushResponse { try PushResponse(try json(try send("POST", "sync/v1/push", body: body))) }
 
-    public func pull(after: Int64, limit: Int) throws -> PullResponse {
-        let bytes = try send("GET", "sync/v1/pull", query: [URLQueryItem(name: "after", value: String(after)), URLQueryItem(name: "limit", value: String(limit))])
+    public func pull(after: Int64, limit: Int, waitingToPush: Int64) throws -> PullResponse {
+        let bytes = try send("GET", "sync/v1/pull", query: [URLQueryItem(name: "after", value: String(after)), URLQueryItem(name: "limit", value: String(limit))],
+                             headers: [SyncProtocol.pendingHeader: String(waitingToPush)])
         return try PullResponse.decode(bytes, limits: limits)
     }
 
-    public func digest() throws -> DigestResponse { try DigestResponse(try json(try send("GET", "sync/v1/digest"))) }
+    public func digest(reporting local: (digest: String, cursor: Int64)?) throws -> DigestResponse {
+        let headers = local.map { [SyncProtocol.digestHeader: $0.digest, SyncProtocol.cursorHeader: String($0.cursor)] } ?? [:]
+        return try DigestResponse(try json(try send("GET", "sync/v1/digest", headers: headers)))
+    }
 }

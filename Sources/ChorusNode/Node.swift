@@ -25,6 +25,7 @@ public final class Node: @unchecked Sendable {
     public let configuration: Configuration
     public let executor: ReplicaExecutor
     public let service: SyncService
+    public let metrics = Metrics()
     let server: HTTPServer
     private let syncQueue = DispatchQueue(label: "chorus.sync")
     private var syncTimer: DispatchSourceTimer?
@@ -50,9 +51,10 @@ public final class Node: @unchecked Sendable {
         serverConfiguration.keepAliveIdleSeconds = limits.keepAliveIdleSeconds
         serverConfiguration.requestsPerConnectionMax = limits.requestsPerConnectionMax
         serverConfiguration.connectionsMax = limits.connectionsMax
-        let router = NodeRouter(service: service, limits: limits)
+        let router = NodeRouter(service: service, limits: limits, metrics: metrics)
         let log = configuration.log
         let clock = configuration.wallClock
+        let metrics = self.metrics
         self.server = HTTPServer(configuration: serverConfiguration, accessLog: { entry in
             var fields: [String: JSONValue] = [
                 "event": "request", "time": .integer(Int64(clock.nowMilliseconds())), "method": .string(entry.method),
@@ -61,6 +63,9 @@ public final class Node: @unchecked Sendable {
             ]
             for (key, value) in entry.annotations { fields[key] = .string(value) }
             log(JSONValue.object(fields).canonicalText)
+            let route = NodeRouter.template(for: entry.path)
+            metrics.increment("chorus_http_requests_total", labels: [("route", route), ("status", String(entry.status))])
+            metrics.observe("chorus_http_request_duration_seconds", seconds: entry.milliseconds / 1000, labels: [("route", route)])
         }, handler: { request, _ in router.handle(request) })
     }
 
@@ -107,12 +112,15 @@ public final class Node: @unchecked Sendable {
         do {
             let report = try syncOnce(upstream: upstream)
             consecutiveFailures = 0
+            metrics.increment("chorus_upstream_syncs_total", labels: [("outcome", "ok")])
+            metrics.increment("chorus_operations_applied_total", by: Double(report.pullApplied), labels: [("via", "pull")])
             if report.pushedOperations + report.pulledOperations > 0 {
                 configuration.log(JSONValue.object(["event": "sync", "upstream": .string(upstream.url), "outcome": "ok", "report": report.json]).canonicalText)
             }
             scheduleSync(after: configuration.syncIntervalSeconds)
         } catch {
             consecutiveFailures += 1
+            metrics.increment("chorus_upstream_syncs_total", labels: [("outcome", "failed")])
             let delay = Node.backoffMilliseconds(failures: consecutiveFailures, limits: configuration.limits,
                                                  jitter: Double.random(in: 0.5...1.0))
             configuration.log(JSONValue.object(["event": "sync", "upstream": .string(upstream.url), "outcome": "failed",
@@ -142,7 +150,7 @@ public final class Node: @unchecked Sendable {
         guard let url = URL(string: upstream.url) else { throw ChorusError(.invalidConfiguration, "the upstream URL \(upstream.url) is not valid") }
         let token = try HTTPTransport.readToken(path: upstream.tokenFile, limits: limits)
         let replicaID = executor.perform { $0.id }
-        var session = SyncSession(executor: executor, transport: HTTPTransport(baseURL: url, token: token, replica: replicaID, limits: limits),
+        var session = SyncSession(executor: executor, transport: HTTPTransport(baseURL: url, token: token, replica: replicaID, limits: limits, wallClock: wallClock),
                                   limits: limits, wallClock: wallClock)
         session.progress = progress
         return try session.run(compareDigests: compareDigests)

@@ -5,41 +5,53 @@ import HTTP1
 import HTTPServer
 
 /// The node's HTTP routes: a function from a request to a response (no sockets here).
-///
-/// | route | who |
-/// |---|---|
-/// | `GET /healthz`, `GET /readyz` | anyone |
-/// | `GET /sync/v1/info` | any valid token |
-/// | `POST /sync/v1/push`, `GET /sync/v1/pull` | replica and relay tokens |
-/// | `GET /sync/v1/digest` | any valid token |
-/// | `GET /admin/v1/replicas` | admin tokens |
+/// `Docs/reference/http.md` lists them for users.
 public struct NodeRouter: Sendable {
     public enum Access: Sendable { case anyone, anyToken, sync, admin }
 
     public struct Route: Sendable {
         public let method: String
+        /// A path with `{id}` placeholders.
         public let path: String
         public let access: Access
-        /// Whether the route takes large bodies (sync pushes).
-        public let isPush: Bool
+
+        /// The placeholder values when `path` matches, else nil.
+        func match(_ requestPath: String) -> [String]? {
+            let pattern = path.split(separator: "/"), actual = requestPath.split(separator: "/")
+            guard pattern.count == actual.count else { return nil }
+            var values: [String] = []
+            for (p, a) in zip(pattern, actual) {
+                if p.hasPrefix("{") { values.append(String(a)) } else if p != a { return nil }
+            }
+            return values
+        }
     }
 
     public static let routes: [Route] = [
-        Route(method: "GET", path: "/healthz", access: .anyone, isPush: false),
-        Route(method: "GET", path: "/readyz", access: .anyone, isPush: false),
-        Route(method: "GET", path: "/sync/v1/info", access: .anyToken, isPush: false),
-        Route(method: "POST", path: "/sync/v1/push", access: .sync, isPush: true),
-        Route(method: "GET", path: "/sync/v1/pull", access: .sync, isPush: false),
-        Route(method: "GET", path: "/sync/v1/digest", access: .anyToken, isPush: false),
-        Route(method: "GET", path: "/admin/v1/replicas", access: .admin, isPush: false),
+        Route(method: "GET", path: "/healthz", access: .anyone),
+        Route(method: "GET", path: "/readyz", access: .anyone),
+        Route(method: "GET", path: "/metrics", access: .anyone),
+        Route(method: "GET", path: "/sync/v1/info", access: .anyToken),
+        Route(method: "POST", path: "/sync/v1/push", access: .sync),
+        Route(method: "GET", path: "/sync/v1/pull", access: .sync),
+        Route(method: "GET", path: "/sync/v1/digest", access: .anyToken),
+        Route(method: "GET", path: "/admin/v1/replicas", access: .admin),
+        Route(method: "GET", path: "/admin/v1/conflicts", access: .admin),
+        Route(method: "GET", path: "/admin/v1/conflicts/{id}", access: .admin),
+        Route(method: "POST", path: "/admin/v1/conflicts/{id}/resolve", access: .admin),
+        Route(method: "GET", path: "/admin/v1/resolutions", access: .admin),
     ]
 
     public let service: SyncService
     public let limits: Limits
+    public let metrics: Metrics
+    /// Default silence threshold for the replica health view, in seconds (7 days).
+    public static let silentAfterSecondsDefault: Int64 = 7 * 24 * 3600
 
-    public init(service: SyncService, limits: Limits) {
+    public init(service: SyncService, limits: Limits, metrics: Metrics = Metrics()) {
         self.service = service
         self.limits = limits
+        self.metrics = metrics
     }
 
     /// The body limit for a request head: large only for sync pushes.
@@ -47,28 +59,41 @@ public struct NodeRouter: Sendable {
         head.method == "POST" && head.path == "/sync/v1/push" ? limits.pushBodyBytesMax : limits.requestBodyBytesMax
     }
 
+    /// The route template a path belongs to (for metrics labels: never a raw id).
+    public static func template(for path: String) -> String {
+        routes.first { $0.match(path) != nil }?.path ?? "unknown"
+    }
+
     public func handle(_ request: HTTPRequest) -> HTTPResponse {
         let path = request.head.path
-        let candidates = NodeRouter.routes.filter { $0.path == path }
+        let candidates = NodeRouter.routes.compactMap { route in route.match(path).map { (route, $0) } }
         guard !candidates.isEmpty else { return Problem.response(status: 404, detail: "no route \(path.prefix(100))") }
-        guard let route = candidates.first(where: { $0.method == request.head.method }) else {
-            var response = Problem.response(status: 405, detail: "\(path) takes \(candidates.map(\.method).joined(separator: ", "))")
-            response.headers.append(("Allow", candidates.map(\.method).joined(separator: ", ")))
+        guard let (route, parameters) = candidates.first(where: { $0.0.method == request.head.method }) else {
+            let methods = candidates.map(\.0.method).joined(separator: ", ")
+            var response = Problem.response(status: 405, detail: "\(path.prefix(100)) takes \(methods)")
+            response.headers.append(("Allow", methods))
             return response
         }
         do {
             var peer: Peer?
             if route.access != .anyone {
-                peer = try service.authenticate(authorization: request.head.header("Authorization"),
-                                                replicaHeader: request.head.header(SyncProtocol.replicaHeader))
-                switch (route.access, peer!.role) {
+                let authenticated = try service.authenticate(authorization: request.head.header("Authorization"),
+                                                             replicaHeader: request.head.header(SyncProtocol.replicaHeader))
+                switch (route.access, authenticated.role) {
                 case (.sync, .admin): throw SyncError.forbidden("admin tokens cannot sync", hint: "sync with a replica or relay token")
-                case (.admin, .replica), (.admin, .relay): throw SyncError.forbidden("this route needs an admin token")
+                case (.admin, .replica), (.admin, .relay): throw SyncError.forbidden("this route needs an admin token",
+                                                                                     hint: "register one with `chorus replicas add NAME --role admin`")
                 default: break
                 }
-                if path.hasPrefix("/sync/") { try service.checkVersion(request.head.header(SyncProtocol.versionHeader)) }
+                if path.hasPrefix("/sync/") {
+                    try service.checkVersion(request.head.header(SyncProtocol.versionHeader))
+                    service.recordRequest(peer: authenticated, clientWall: request.head.header(SyncProtocol.clockHeader).flatMap(UInt64.init),
+                                          waitingUp: request.head.header(SyncProtocol.pendingHeader).flatMap(Int64.init),
+                                          pushed: route.path == "/sync/v1/push", pulled: route.path == "/sync/v1/pull")
+                }
+                peer = authenticated
             }
-            var response = try respond(route, request, peer)
+            var response = try respond(route, parameters, request, peer)
             if let peer { response.logAnnotations["peer"] = peer.name }
             return response
         } catch let error as SyncError {
@@ -83,34 +108,135 @@ public struct NodeRouter: Sendable {
         }
     }
 
-    private func respond(_ route: Route, _ request: HTTPRequest, _ peer: Peer?) throws -> HTTPResponse {
+    private func respond(_ route: Route, _ parameters: [String], _ request: HTTPRequest, _ peer: Peer?) throws -> HTTPResponse {
+        let query = request.head.query
         switch route.path {
         case "/healthz":
             return json(.object(["status": "ok"]))
         case "/readyz":
             let migrations = try service.executor.perform { try $0.appliedMigrations() }
             return json(.object(["status": "ready", "migrations": .array(migrations.map(JSONValue.string))]))
+        case "/metrics":
+            return HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
+                                body: Array(try renderMetrics().utf8))
         case "/sync/v1/info":
             return json(service.info().json)
         case "/sync/v1/push":
             guard request.head.header("Content-Type")?.lowercased().hasPrefix("application/json") ?? false else {
                 throw SyncError(status: 415, "push bodies are application/json")
             }
-            return json(try service.push(peer: peer!, body: request.body).json)
+            let response = try service.push(peer: peer!, body: request.body)
+            metrics.increment("chorus_operations_applied_total", by: Double(response.applied), labels: [("via", "push")])
+            return json(response.json)
         case "/sync/v1/pull":
-            let query = request.head.query
             guard let after = Int64(query["after"] ?? "0"), let limit = Int(query["limit"] ?? String(limits.pullPageOperationsMax)), limit >= 1 else {
                 throw SyncError(status: 400, "after and limit must be integers (after >= 0, limit >= 1)")
             }
             return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: try service.pull(peer: peer!, after: after, limit: limit))
         case "/sync/v1/digest":
-            return json(try service.digest(peer: peer!).json)
+            let reported = request.head.header(SyncProtocol.digestHeader).flatMap { digest in
+                request.head.header(SyncProtocol.cursorHeader).flatMap(Int64.init).map { (digest, $0) }
+            }
+            return json(try service.digest(peer: peer!, reported: reported).json)
         case "/admin/v1/replicas":
-            let peers = try service.executor.perform { try $0.peers() }
-            return json(.object(["replicas": .array(peers.map(\.json))]))
+            guard let silent = Int64(query["silentAfterSeconds"] ?? String(NodeRouter.silentAfterSecondsDefault)), silent >= 0 else {
+                throw SyncError(status: 400, "silentAfterSeconds must be a number of seconds")
+            }
+            let rows = try service.executor.perform { try $0.replicaHealth(silentAfterMilliseconds: silent * 1000) }
+            return json(.object(["replicas": .array(rows.map(\.json))]))
+        case "/admin/v1/conflicts":
+            let filter = try conflictFilter(query)
+            let (conflicts, next) = try service.executor.perform { try $0.conflicts(matching: filter) }
+            return json(.object(["conflicts": .array(conflicts.map(\.json)), "next": next.map(JSONValue.string) ?? .null]))
+        case "/admin/v1/conflicts/{id}":
+            let detail = try service.executor.perform { replica -> JSONValue? in
+                try replica.conflict(id: parameters[0]).map { try replica.conflictDetail($0) }
+            }
+            guard let detail else { throw SyncError(status: 404, "no open conflict \(parameters[0].prefix(40))", hint: "it may have been resolved") }
+            return json(detail)
+        case "/admin/v1/conflicts/{id}/resolve":
+            let choice = try resolution(request.body)
+            let record = try service.executor.perform { try $0.resolveConflict(id: parameters[0], choice, by: "admin:\(peer!.name)") }
+            return json(record.json)
+        case "/admin/v1/resolutions":
+            let limit = Int(query["limit"] ?? "100") ?? 100
+            let records = try service.executor.perform { try $0.resolutions(limit: limit) }
+            return json(.object(["resolutions": .array(records.map(\.json))]))
         default:
             return Problem.response(status: 404, detail: "no route")
         }
+    }
+
+    private func conflictFilter(_ query: [String: String]) throws -> ConflictFilter {
+        var filter = ConflictFilter()
+        filter.collection = query["collection"]
+        filter.record = query["record"]
+        filter.field = query["field"]
+        filter.after = query["after"]
+        if let text = query["replica"] {
+            guard let replica = ReplicaID(hex: text) else { throw SyncError(status: 400, "replica must be 32 hex digits") }
+            filter.replica = replica
+        }
+        for (key, value) in [("since", query["since"]), ("until", query["until"])] {
+            guard let value else { continue }
+            guard let wall = UInt64(value) else { throw SyncError(status: 400, "\(key) must be Unix milliseconds") }
+            if key == "since" { filter.since = wall } else { filter.until = wall }
+        }
+        if let text = query["limit"] {
+            guard let limit = Int(text), (1...1000).contains(limit) else { throw SyncError(status: 400, "limit must be 1 to 1000") }
+            filter.limit = limit
+        }
+        return filter
+    }
+
+    /// `{"keep": "OPERATION_ID"}`, `{"value": JSON}` or `{"action": "restore" | "delete"}`.
+    private func resolution(_ body: [UInt8]) throws -> ConflictChoice {
+        let json: JSONValue
+        do { json = try JSONParser(depthMax: limits.jsonDepthMax + 2, bytesMax: limits.requestBodyBytesMax).parse(body) } catch {
+            throw SyncError(status: 400, "resolve body: \(error)")
+        }
+        guard case .object(let object) = json, object.count == 1 else {
+            throw SyncError(status: 400, "resolve body must be one of {\"keep\": OPERATION_ID}, {\"value\": JSON}, {\"action\": \"restore\"|\"delete\"}")
+        }
+        switch (object["keep"], object["value"], object["action"]) {
+        case (.string(let text)?, nil, nil):
+            guard let id = OperationID(text) else { throw SyncError(status: 400, "keep must be an operation id") }
+            return .keep(id)
+        case (nil, let value?, nil):
+            try OperationCodec(limits: limits).checkValue(value, context: "value")
+            return .value(value)
+        case (nil, nil, .string("restore")?): return .restore
+        case (nil, nil, .string("delete")?): return .delete
+        default:
+            throw SyncError(status: 400, "resolve body must be one of {\"keep\": OPERATION_ID}, {\"value\": JSON}, {\"action\": \"restore\"|\"delete\"}")
+        }
+    }
+
+    /// `/metrics`: counters and histograms kept in memory, plus gauges read from the replica now.
+    func renderMetrics() throws -> String {
+        let (stats, conflicts, health, pending) = try service.executor.perform { replica in
+            (try replica.statistics(), try replica.conflicts().count, try replica.replicaHealth(silentAfterMilliseconds: NodeRouter.silentAfterSecondsDefault * 1000),
+             try replica.upstream() == nil ? nil : try replica.pendingPushCount())
+        }
+        var gauges = [
+            Metrics.Gauge(name: "chorus_operations_logged", help: "Operations in this replica's log.", samples: [([], Double(stats.operations))]),
+            Metrics.Gauge(name: "chorus_records", help: "Records known to this replica.", samples: [([], Double(stats.records))]),
+            Metrics.Gauge(name: "chorus_open_conflicts", help: "Open conflicts, every kind.", samples: [([], Double(conflicts))]),
+            Metrics.Gauge(name: "chorus_replica_lag_seconds", help: "Age of the oldest operation a registered replica has not acknowledged.",
+                          samples: health.compactMap { row in row.lagMilliseconds.map { ([("replica", row.name)], Double($0) / 1000) } }),
+            Metrics.Gauge(name: "chorus_replica_waiting_operations", help: "Operations waiting to reach a registered replica (down) or to come from it (up).",
+                          samples: health.flatMap { row in
+                              [row.waitingDown.map { ([("replica", row.name), ("direction", "down")], Double($0)) },
+                               row.waitingUp.map { ([("replica", row.name), ("direction", "up")], Double($0)) }].compactMap { $0 }
+                          }),
+            Metrics.Gauge(name: "chorus_replica_clock_skew_seconds", help: "A registered replica's clock minus this node's, last observed.",
+                          samples: health.compactMap { row in row.skewMilliseconds.map { ([("replica", row.name)], Double($0) / 1000) } }),
+        ]
+        if let pending {
+            gauges.append(Metrics.Gauge(name: "chorus_upstream_waiting_operations", help: "Operations of this replica not yet pushed upstream.",
+                                        samples: [([], Double(pending))]))
+        }
+        return metrics.render(gauges: gauges)
     }
 
     func json(_ value: JSONValue, status: Int = 200) -> HTTPResponse {

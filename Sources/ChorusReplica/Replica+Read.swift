@@ -27,6 +27,8 @@ public struct Conflict: Equatable, Sendable {
         case map
         /// Writes made concurrently with the record's deletion.
         case editedWhileDeleted
+        /// Two visible people with the same email (an invariant only a merge can break).
+        case duplicateEmail
     }
     public let collection: String
     public let record: String
@@ -42,10 +44,21 @@ public struct Conflict: Equatable, Sendable {
     public let displayed: OperationID
     /// Why that one shows.
     public let rule: String
+    /// The invariant a merge broke, in words, when the conflict is one ("one opportunity filled by two people").
+    public var invariant: String? = nil
+
+    /// A stable id, the same on every replica: 24 hex digits of SHA-256 over kind, collection,
+    /// record, field and key.
+    public var id: String {
+        let group = kind == .map || kind == .register ? "field" : kind.rawValue
+        let text = ["chorus-conflict", group, collection, record, field ?? "", key ?? ""].joined(separator: "\u{0}")
+        return String(SHA256.hash(text).hexString.prefix(24))
+    }
 
     /// `chorus conflicts --json` element.
     public var json: JSONValue {
         var object: [String: JSONValue] = [
+            "id": .string(id),
             "collection": .string(collection), "record": .string(record),
             "field": field.map(JSONValue.string) ?? .null,
             "kind": .string(kind.rawValue),
@@ -54,6 +67,7 @@ public struct Conflict: Equatable, Sendable {
             "rule": .string(rule),
         ]
         if let key { object["key"] = .string(key) }
+        if let invariant { object["invariant"] = .string(invariant) }
         return .object(object)
     }
 }
@@ -168,10 +182,45 @@ extension Replica {
                 let displayed = try database.queryRow("SELECT replica, counter FROM entries WHERE rid = ? AND field = ? AND key = ? AND displayed = 1",
                                                       rid, field, key).map(Replica.operationID) ?? siblings[0].operation
                 let isMap = kindText == "map"
-                return Conflict(collection: collectionName, record: record, field: field, key: isMap ? key : nil,
-                                kind: isMap ? .map : .register, siblings: siblings, displayed: displayed,
-                                rule: "greatest (timestamp, replica id) among live siblings displays; the others stay until resolved")
-            }
+                var conflict = Conflict(collection: collectionName, record: record, field: field, key: isMap ? key : nil,
+                                        kind: isMap ? .map : .register, siblings: siblings, displayed: displayed,
+                                        rule: "greatest (timestamp, replica id) among live siblings displays; the others stay until resolved")
+                conflict.invariant = Replica.invariants["\(collectionName).\(field)"]
+                return conflict
+            } + (collection == nil || collection == "people" ? try duplicateEmailConflicts() : [])
+        }
+    }
+
+    /// Fields where a concurrent write breaks a rule of the domain, named for admins.
+    static let invariants = [
+        "opportunities.filledBy": "one opportunity filled by two people",
+        "people.careerSteps": "two current career steps for one ability",
+    ]
+
+    /// Visible people sharing an email, case-insensitively. Deterministic outcome: the person whose
+    /// email was written first (smallest timestamp, then replica id) keeps it; the others are listed.
+    func duplicateEmailConflicts() throws -> [Conflict] {
+        let groups = try database.query("""
+            SELECT lower(email) FROM people WHERE _deleted = 0 AND email IS NOT NULL AND email != ''
+            GROUP BY lower(email) HAVING count(*) > 1 ORDER BY lower(email)
+            """)
+        return try groups.map { group in
+            let email = group.text(0)!
+            let writes = try database.query("""
+                SELECT p.id, e.replica, e.counter, e.wall, e.logical, e.value FROM people p
+                JOIN entries e ON e.rid = p._rid AND e.field = 'email' AND e.key = '' AND e.displayed = 1
+                WHERE p._deleted = 0 AND lower(p.email) = ?
+                """, email).map { row in
+                (row.text(0)!, DisplayKey(wall: row.integer(3)!, logical: row.integer(4)!, replica: row.blob(1)!, counter: row.integer(2)!),
+                 Sibling(operation: OperationID(replica: ReplicaID(bytes: row.blob(1)!)!, counter: UInt64(row.integer(2)!)),
+                         value: .object(["person": .string(row.text(0)!), "email": Replica.json(row.text(5))]),
+                         timestamp: HybridTimestamp(wall: UInt64(row.integer(3)!), logical: UInt32(row.integer(4)!))))
+            }.sorted { $0.1 < $1.1 }
+            var conflict = Conflict(collection: "people", record: writes.map(\.0).sorted().joined(separator: ","), field: "email", key: email,
+                                    kind: .duplicateEmail, siblings: writes.map(\.2), displayed: writes[0].2.operation,
+                                    rule: "the person whose email was written first keeps it (smallest timestamp, then replica id); resolve by keeping one, which clears the others' email")
+            conflict.invariant = "two people with the same email"
+            return conflict
         }
     }
 

@@ -9,6 +9,13 @@ public enum SyncProtocol {
     public static let versionHeader = "Chorus-Protocol"
     /// The request header that names the client's replica id.
     public static let replicaHeader = "Chorus-Replica"
+    /// Optional request header: the client's wall clock, Unix ms (the upstream records the skew).
+    public static let clockHeader = "Chorus-Clock"
+    /// Optional pull header: operations the client still has waiting to push.
+    public static let pendingHeader = "Chorus-Pending"
+    /// Optional digest headers: the client's digest and its pull cursor when it took it.
+    public static let digestHeader = "Chorus-Digest"
+    public static let cursorHeader = "Chorus-Cursor"
 }
 
 /// The upstream's identity and clock, returned with every response so a replica sees its skew.

@@ -119,13 +119,25 @@ public final class SyncService: @unchecked Sendable {
         }
     }
 
-    /// The state digest and the log sequence it was taken at.
-    public func digest(peer: Peer) throws(SyncError) -> DigestResponse {
+    /// The state digest and the log sequence it was taken at. When the client reports its own
+    /// digest at a cursor equal to ours, whether they match is recorded for the health view.
+    public func digest(peer: Peer, reported: (digest: String, cursor: Int64)? = nil) throws(SyncError) -> DigestResponse {
         return try mapped {
             try executor.perform { replica in
-                DigestResponse(digest: try replica.digest().hexString, through: try replica.latestSequence(), server: stamp(replica))
+                let response = DigestResponse(digest: try replica.digest().hexString, through: try replica.latestSequence(), server: stamp(replica))
+                if let reported, peer.role != .admin, reported.digest.utf8.count == 64, Hex.decode(reported.digest) != nil {
+                    try replica.recordReportedDigest(peer: peer.name, digest: reported.digest,
+                                                     matched: reported.digest == response.digest && reported.cursor >= response.through)
+                }
+                return response
             }
         }
+    }
+
+    /// Records what a sync request says about its client (clock, waiting operations, route).
+    public func recordRequest(peer: Peer, clientWall: UInt64?, waitingUp: Int64?, pushed: Bool, pulled: Bool) {
+        guard peer.role != .admin else { return }
+        try? executor.perform { try $0.recordPeerRequest(peer: peer.name, clientWall: clientWall, waitingUp: waitingUp, pushed: pushed, pulled: pulled) }
     }
 }
 

@@ -9,9 +9,12 @@ public protocol SyncTransport: Sendable {
     func info() throws -> InfoResponse
     /// Sends a push body (`PushRequest.encode`).
     func push(body: [UInt8]) throws -> PushResponse
-    /// Asks for operations after `after`; the server never returns ours back.
-    func pull(after: Int64, limit: Int) throws -> PullResponse
-    func digest() throws -> DigestResponse
+    /// Asks for operations after `after`; the server never returns ours back. `waitingToPush` tells
+    /// the upstream how many of ours still wait to go up (for its health view).
+    func pull(after: Int64, limit: Int, waitingToPush: Int64) throws -> PullResponse
+    /// The upstream's digest; `reporting` tells it ours and our pull cursor, so it can record
+    /// whether we match.
+    func digest(reporting local: (digest: String, cursor: Int64)?) throws -> DigestResponse
 }
 
 /// What one sync moved, for `chorus sync` and the node's log.
@@ -125,8 +128,8 @@ public struct SyncSession {
 
     private func pull(_ report: inout SyncReport) throws {
         while true {
-            let cursor = try executor.perform { try $0.upstream()?.pullCursor ?? 0 }
-            let response = try transport.pull(after: cursor, limit: limits.pullPageOperationsMax)
+            let (cursor, waiting) = try executor.perform { (try $0.upstream()?.pullCursor ?? 0, try $0.pendingPushCount()) }
+            let response = try transport.pull(after: cursor, limit: limits.pullPageOperationsMax, waitingToPush: waiting)
             observe(response.server, &report)
             let applied = try executor.perform { replica -> Int in
                 let result = try replica.applyRemote(response.operations, source: "upstream")
@@ -143,11 +146,11 @@ public struct SyncSession {
     /// Compares digests at the same cursor: if the upstream's log has not moved past what we
     /// pulled and we have pushed everything, equal digests prove the replicas match.
     private func compare(_ report: inout SyncReport) throws {
-        let remote = try transport.digest()
+        let (local, pullCursor) = try executor.perform { ($0.digestOrEmpty(), try $0.upstream()?.pullCursor ?? 0) }
+        let remote = try transport.digest(reporting: (local, pullCursor))
         observe(remote.server, &report)
         report.upstreamDigest = remote.digest
         report.upstreamSequence = remote.through
-        let (local, pullCursor) = try executor.perform { ($0.digestOrEmpty(), try $0.upstream()?.pullCursor ?? 0) }
         report.localDigest = local
         report.digestMatches = local == remote.digest
         if local != remote.digest && remote.through > pullCursor {

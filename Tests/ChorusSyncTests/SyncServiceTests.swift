@@ -152,7 +152,12 @@ final class SyncServiceTests: XCTestCase {
             "/sync/v1/push": ["none": 401, "wrong": 401, "replica": 200, "stockholm": 200, "admin": 403, "revoked": 401],
             "/sync/v1/pull": ["none": 401, "wrong": 401, "replica": 200, "stockholm": 200, "admin": 403, "revoked": 401],
             "/sync/v1/digest": ["none": 401, "wrong": 401, "replica": 200, "stockholm": 200, "admin": 200, "revoked": 401],
+            "/metrics": ["none": 200, "wrong": 200, "replica": 200, "stockholm": 200, "admin": 200, "revoked": 200],
             "/admin/v1/replicas": ["none": 401, "wrong": 401, "replica": 403, "stockholm": 403, "admin": 200, "revoked": 401],
+            "/admin/v1/conflicts": ["none": 401, "wrong": 401, "replica": 403, "stockholm": 403, "admin": 200, "revoked": 401],
+            "/admin/v1/conflicts/{id}": ["none": 401, "wrong": 401, "replica": 403, "stockholm": 403, "admin": 404, "revoked": 401],
+            "/admin/v1/conflicts/{id}/resolve": ["none": 401, "wrong": 401, "replica": 403, "stockholm": 403, "admin": 400, "revoked": 401],
+            "/admin/v1/resolutions": ["none": 401, "wrong": 401, "replica": 403, "stockholm": 403, "admin": 200, "revoked": 401],
         ]
         XCTAssertEqual(Set(expectations.keys), Set(NodeRouter.routes.map(\.path)), "every route is in the matrix")
         var generator = SeededGenerator(seed: 5)

@@ -1,0 +1,166 @@
+import ChorusCore
+import SQLiteKit
+
+/// Which conflicts an admin asks for.
+public struct ConflictFilter: Sendable {
+    public var collection: String?
+    public var record: String?
+    public var field: String?
+    /// Only conflicts with a sibling written by this replica.
+    public var replica: ReplicaID?
+    /// Only conflicts with a sibling written at or after / before this wall time (Unix ms).
+    public var since: UInt64?
+    public var until: UInt64?
+    /// Page: conflicts with an id greater than this.
+    public var after: String?
+    public var limit = 100
+    public init() {}
+
+    func matches(_ conflict: Conflict) -> Bool {
+        if let collection, conflict.collection != collection { return false }
+        if let record, conflict.record != record, !conflict.record.split(separator: ",").contains(Substring(record)) { return false }
+        if let field, conflict.field != field { return false }
+        if let replica, !conflict.siblings.contains(where: { $0.replica == replica }) { return false }
+        if let since, !conflict.siblings.contains(where: { $0.timestamp.wall >= since }) { return false }
+        if let until, !conflict.siblings.contains(where: { $0.timestamp.wall < until }) { return false }
+        if let after, conflict.id <= after { return false }
+        return true
+    }
+}
+
+/// How an admin settles a conflict found by id.
+public enum ConflictChoice: Sendable, Equatable {
+    /// Keep this sibling's outcome (a value, a person's email).
+    case keep(OperationID)
+    /// Write a new value (registers and map keys).
+    case value(JSONValue)
+    /// Edited while deleted: keep the record and the edits.
+    case restore
+    /// Edited while deleted: confirm the delete.
+    case delete
+}
+
+extension Replica {
+    /// A page of open conflicts in id order, and the cursor for the next page (nil at the end).
+    public func conflicts(matching filter: ConflictFilter) throws -> (conflicts: [Conflict], next: String?) {
+        let limit = max(1, min(filter.limit, 1000))
+        let matching = try conflicts(collection: filter.collection).filter(filter.matches).sorted { $0.id < $1.id }
+        let page = Array(matching.prefix(limit))
+        return (page, matching.count > limit ? page.last?.id : nil)
+    }
+
+    /// One conflict by its id.
+    public func conflict(id: String) throws -> Conflict? {
+        try conflicts().first { $0.id == id }
+    }
+
+    /// A conflict with, for each sibling, the person who wrote it (when the operation says) and the
+    /// name of the replica it came from (when this node knows it).
+    public func conflictDetail(_ conflict: Conflict) throws -> JSONValue {
+        let names = try replicaNames()
+        let siblings = try conflict.siblings.map { sibling -> JSONValue in
+            var json = sibling.json.objectValue ?? [:]
+            json["replicaName"] = names[sibling.replica].map(JSONValue.string) ?? .null
+            json["author"] = try author(of: sibling.operation).map(JSONValue.string) ?? .null
+            json["displayed"] = .bool(sibling.operation == conflict.displayed)
+            return .object(json)
+        }
+        var json = conflict.json.objectValue ?? [:]
+        json["siblings"] = .array(siblings)
+        return .object(json)
+    }
+
+    /// Names of replicas this node knows: itself and those registered on it.
+    public func replicaNames() throws -> [ReplicaID: String] {
+        var names = [id: name]
+        for peer in try peers() { if let replica = peer.replica { names[replica] = peer.name } }
+        return names
+    }
+
+    /// The `author` of a logged operation, if it has one.
+    func author(of operation: OperationID) throws -> String? {
+        try Replica.wrapStorage {
+            guard let payload = try database.queryScalarText("SELECT payload FROM oplog WHERE replica = ? AND counter = ?",
+                                                             operation.replica.bytes, Int64(operation.counter)) else { return nil }
+            return try? codec.decode(text: payload).author
+        }
+    }
+
+    /// Settles a conflict: writes the operation that supersedes every sibling (or restores or
+    /// deletes the record, or clears duplicate emails) and a `resolutions` record, in one transaction.
+    /// Returns the resolution record.
+    @discardableResult
+    public func resolveConflict(id conflictID: String, _ choice: ConflictChoice, by resolver: String) throws -> RecordSnapshot {
+        guard let conflict = try conflict(id: conflictID) else {
+            throw ChorusError(.recordNotFound, "no open conflict \(conflictID)", hint: "it may have been resolved already; list them with `chorus conflicts`")
+        }
+        var writes: [(collection: String, record: String, changes: [Change])] = []
+        var chosenValue: JSONValue = .null
+        var choiceName = ""
+        var kept: OperationID?
+        func keptSibling(_ operation: OperationID) throws -> Sibling {
+            guard let sibling = conflict.siblings.first(where: { $0.operation == operation && !$0.isDelete }) else {
+                throw ChorusError(.invalidState, "operation \(operation) is not a live value of conflict \(conflictID)",
+                                  hint: "the conflict's siblings list the operations you can keep")
+            }
+            return sibling
+        }
+        switch (conflict.kind, choice) {
+        case (.register, .keep(let operation)), (.map, .keep(let operation)):
+            chosenValue = try keptSibling(operation).value
+            choiceName = "keep"
+            kept = operation
+        case (.register, .value(let value)), (.map, .value(let value)):
+            chosenValue = value
+            choiceName = "value"
+        case (.editedWhileDeleted, .restore):
+            choiceName = "restore"
+            writes.append((conflict.collection, conflict.record, [.restore]))
+        case (.editedWhileDeleted, .delete):
+            choiceName = "delete"
+            writes.append((conflict.collection, conflict.record, [.delete]))
+        case (.duplicateEmail, .keep(let operation)):
+            let keeper = try keptSibling(operation)
+            choiceName = "keep"
+            kept = operation
+            chosenValue = keeper.value
+            let keeperID = keeper.value["person"]?.stringValue
+            for sibling in conflict.siblings where sibling.value["person"]?.stringValue != keeperID {
+                writes.append(("people", sibling.value["person"]?.stringValue ?? "", [.put(field: "email", value: .null)]))
+            }
+        default:
+            throw ChorusError(.invalidState, "a \(conflict.kind.rawValue) conflict cannot be resolved that way",
+                              hint: conflict.kind == .editedWhileDeleted ? "choose restore or delete"
+                                  : conflict.kind == .duplicateEmail ? "keep one person's email (its operation id)" : "keep a sibling or give a value")
+        }
+        if conflict.kind == .register || conflict.kind == .map {
+            let field = conflict.field!
+            writes.append((conflict.collection, conflict.record,
+                           [conflict.kind == .map ? .mapSet(field: field, key: conflict.key!, value: chosenValue) : .put(field: field, value: chosenValue)]))
+        }
+        let now = configuration.wallClock.nowMilliseconds()
+        let recordID = "\(conflictID)-\(now)-\(id.hex.prefix(8))"
+        var history: [Change] = [
+            .put(field: "conflict", value: .string(conflictID)), .put(field: "kind", value: .string(conflict.kind.rawValue)),
+            .put(field: "targetCollection", value: .string(conflict.collection)), .put(field: "targetRecord", value: .string(conflict.record)),
+            .put(field: "choice", value: .string(choiceName)), .put(field: "value", value: chosenValue),
+            .put(field: "resolvedBy", value: .string(resolver)), .put(field: "resolvedAt", value: .integer(Int64(now))),
+            .put(field: "siblings", value: .array(conflict.siblings.map(\.json))),
+        ]
+        if let field = conflict.field { history.append(.put(field: "targetField", value: .string(field))) }
+        if let key = conflict.key { history.append(.put(field: "targetKey", value: .string(key))) }
+        if let kept { history.append(.put(field: "keptOperation", value: .string(kept.description))) }
+        writes.append(("resolutions", recordID, history))
+        try writeMany(writes, by: resolver)
+        return try get(collection: "resolutions", record: recordID)!
+    }
+
+    /// The resolution history, newest first.
+    public func resolutions(limit: Int = 100) throws -> [RecordSnapshot] {
+        let ids = try Replica.wrapStorage {
+            try database.query("SELECT id FROM resolutions WHERE _deleted = 0 ORDER BY resolvedAt DESC, id DESC LIMIT ?", max(1, min(limit, 1000)))
+                .compactMap { $0.text(0) }
+        }
+        return try ids.compactMap { try get(collection: "resolutions", record: $0) }
+    }
+}

@@ -1,0 +1,114 @@
+import ChorusCore
+import SQLiteKit
+
+/// How one replica known to this node is keeping up (`GET /admin/v1/replicas`, `chorus replicas health`).
+public struct ReplicaHealth: Sendable {
+    public let name: String
+    /// `replica`, `relay`, `admin`, or `below NAME` for a replica a relay says is below it.
+    public let role: String
+    public let replica: ReplicaID?
+    public let lastSeenWall: UInt64?
+    public let lastSyncWall: UInt64?
+    /// Operations here it has not pulled yet.
+    public let waitingDown: Int64?
+    /// Operations it said it has not pushed yet.
+    public let waitingUp: Int64?
+    /// Age of the oldest operation here it has not acknowledged, in milliseconds.
+    public let lagMilliseconds: Int64?
+    /// Its clock minus ours, as observed on its last request.
+    public let skewMilliseconds: Int64?
+    public let reportedDigest: String?
+    public let digestMatched: Bool?
+    public let isRevoked: Bool
+    public let isSilent: Bool
+    public let isSkewed: Bool
+
+    public var flags: [String] {
+        (isRevoked ? ["revoked"] : []) + (isSilent ? ["silent"] : []) + (isSkewed ? ["skewed-clock"] : [])
+    }
+
+    public var json: JSONValue {
+        func optional(_ value: Int64?) -> JSONValue { value.map(JSONValue.integer) ?? .null }
+        return .object([
+            "name": .string(name), "role": .string(role), "replica": replica.map { .string($0.hex) } ?? .null,
+            "lastSeen": optional(lastSeenWall.map(Int64.init)), "lastSync": optional(lastSyncWall.map(Int64.init)),
+            "waitingDown": optional(waitingDown), "waitingUp": optional(waitingUp), "lagMilliseconds": optional(lagMilliseconds),
+            "skewMilliseconds": optional(skewMilliseconds), "reportedDigest": reportedDigest.map(JSONValue.string) ?? .null,
+            "digestMatched": digestMatched.map(JSONValue.bool) ?? .null, "flags": .array(flags.map(JSONValue.string)),
+        ])
+    }
+}
+
+extension Replica {
+    /// Clock skew beyond which a replica is flagged, in milliseconds (a fifth of the drift limit).
+    public var clockSkewWarningMilliseconds: Int64 { Int64(limits.clockDriftMillisecondsMax / 5) }
+
+    /// Records what a registered replica told us on a request: its wall clock (for skew), how many
+    /// operations it has waiting to push, and which route it used.
+    public func recordPeerRequest(peer: String, clientWall: UInt64?, waitingUp: Int64?, pushed: Bool = false, pulled: Bool = false) throws {
+        try Replica.wrapStorage {
+            let now = Int64(configuration.wallClock.nowMilliseconds())
+            if let clientWall { try database.run("UPDATE peers SET observed_skew_ms = ? WHERE name = ?", Int64(clientWall) - now, peer) }
+            if let waitingUp { try database.run("UPDATE peers SET pending_up = ? WHERE name = ?", waitingUp, peer) }
+            if pushed { try database.run("UPDATE peers SET last_push_wall = ? WHERE name = ?", now, peer) }
+            if pulled { try database.run("UPDATE peers SET last_pull_wall = ? WHERE name = ?", now, peer) }
+        }
+    }
+
+    /// Records the digest a replica reported at a cursor, and whether it matched ours at that cursor.
+    public func recordReportedDigest(peer: String, digest: String, matched: Bool) throws {
+        try Replica.wrapStorage {
+            try database.run("UPDATE peers SET reported_digest = ?, digest_matched = ?, digest_reported_wall = ? WHERE name = ?",
+                             digest, matched, Int64(configuration.wallClock.nowMilliseconds()), peer)
+        }
+    }
+
+    /// Health of every replica registered here and every replica relays say is below them.
+    ///
+    /// - Parameter silentAfterMilliseconds: flag a replica not seen for longer than this.
+    public func replicaHealth(silentAfterMilliseconds: Int64) throws -> [ReplicaHealth] {
+        try Replica.wrapStorage {
+            let now = Int64(configuration.wallClock.nowMilliseconds())
+            var rows: [ReplicaHealth] = []
+            let peers = try database.query("""
+                SELECT name, role, replica, revoked, created_wall, last_seen_wall, acknowledged_seq, reported_digest, digest_matched,
+                       observed_skew_ms, pending_up, last_pull_wall FROM peers ORDER BY name
+                """)
+            for row in peers {
+                let name = row.text(0)!, role = row.text(1)!, acknowledged = row.integer(6) ?? 0
+                var waitingDown: Int64?, lag: Int64?
+                if role != "admin" {
+                    let waiting = try database.queryRow("""
+                        SELECT count(*), min(received_wall) FROM oplog
+                        WHERE seq > ? AND payload IS NOT NULL AND (source IS NULL OR source != ?)
+                        """, acknowledged, "peer:\(name)")
+                    waitingDown = waiting?.integer(0) ?? 0
+                    lag = waiting?.integer(1).map { max(0, now - $0) } ?? 0
+                }
+                let lastSeen = row.integer(5)
+                let skew = row.integer(9)
+                let reference = lastSeen ?? row.integer(4) ?? now
+                rows.append(ReplicaHealth(
+                    name: name, role: role, replica: row.blob(2).flatMap(ReplicaID.init(bytes:)), lastSeenWall: lastSeen.map(UInt64.init),
+                    lastSyncWall: row.integer(11).map(UInt64.init), waitingDown: waitingDown, waitingUp: row.integer(10), lagMilliseconds: lag,
+                    skewMilliseconds: skew, reportedDigest: row.text(7), digestMatched: row.integer(8).map { $0 == 1 },
+                    isRevoked: row.integer(3) == 1, isSilent: row.integer(3) != 1 && now - reference > silentAfterMilliseconds,
+                    isSkewed: abs(skew ?? 0) > clockSkewWarningMilliseconds))
+            }
+            let relayed = try database.query("""
+                SELECT r.replica, r.peer, (SELECT max(o.received_wall) FROM oplog o WHERE o.replica = r.replica)
+                FROM peer_relayed r JOIN peers p ON p.name = r.peer WHERE p.revoked = 0 ORDER BY r.peer, r.replica
+                """)
+            for row in relayed {
+                guard let replica = row.blob(0).flatMap(ReplicaID.init(bytes:)) else { continue }
+                let lastSeen = row.integer(2)
+                rows.append(ReplicaHealth(
+                    name: String(replica.hex.prefix(8)), role: "below \(row.text(1)!)", replica: replica, lastSeenWall: lastSeen.map(UInt64.init),
+                    lastSyncWall: nil, waitingDown: nil, waitingUp: nil, lagMilliseconds: nil, skewMilliseconds: nil,
+                    reportedDigest: nil, digestMatched: nil, isRevoked: false,
+                    isSilent: lastSeen.map { now - $0 > silentAfterMilliseconds } ?? false, isSkewed: false))
+            }
+            return rows
+        }
+    }
+}
