@@ -20,7 +20,7 @@ struct CommandContext {
     /// wall clock (a test option, to model a replica with a wrong clock).
     var configuration: Replica.Configuration {
         var configuration = Replica.Configuration()
-        if let text = environment["CHORUS_CLOCK_OFFSET_MS"], let offset = Int64(text) {
+        if let text = arguments.value("--clock-offset-ms") ?? environment["CHORUS_CLOCK_OFFSET_MS"], let offset = Int64(text) {
             configuration.wallClock = SystemClock(offsetMilliseconds: offset)
         }
         return configuration

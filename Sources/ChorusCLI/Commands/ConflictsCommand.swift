@@ -3,35 +3,112 @@ import ChorusReplica
 
 enum ConflictsCommand: Command {
     static let spec = CommandSpec("conflicts", "list open conflicts: every live value, who wrote it, which displays and why",
+        arguments: "[CONFLICT_ID]",
         details: """
-        JSON form: a list of {"collection","record","field","kind","siblings":[{"operation","value","replica","timestamp"}],"displayed"}
-        (plus "key" for map conflicts and "rule"). Kinds: register, map, editedWhileDeleted.
+        With CONFLICT_ID, shows that conflict with the person and replica behind each value. JSON form
+        of the list: [{"id","collection","record","field","kind","siblings":[{"operation","value","replica",
+        "timestamp"}],"displayed","rule"}] (plus "key" for map keys and "invariant" when a merge broke a rule).
+        Kinds: register, map, editedWhileDeleted, duplicateEmail. --history lists past resolutions.
+        With --remote, asks that node (at the hub: the whole fleet) with an admin token.
         """,
-        options: [.data, .json, OptionSpec(name: "--collection", valueName: "NAME", help: "only this collection")])
+        options: [.data, .json] + RemoteSupport.options + [
+            OptionSpec(name: "--collection", valueName: "NAME", help: "only this collection"),
+            OptionSpec(name: "--record", valueName: "ID", help: "only this record"),
+            OptionSpec(name: "--field", valueName: "FIELD", help: "only this field"),
+            OptionSpec(name: "--replica", valueName: "REPLICAHEX", help: "only conflicts with a value written by this replica"),
+            OptionSpec(name: "--since", valueName: "UNIX_MS", help: "only conflicts with a value written at or after this time"),
+            OptionSpec(name: "--until", valueName: "UNIX_MS", help: "only conflicts with a value written before this time"),
+            OptionSpec(name: "--limit", valueName: "N", help: "at most N conflicts (default 100, at most 1000)"),
+            OptionSpec(name: "--after", valueName: "CONFLICT_ID", help: "the page after this conflict id"),
+            OptionSpec(name: "--history", valueName: nil, help: "list resolutions instead: who resolved what, when, choosing what"),
+        ],
+        positional: 0...1)
+
+    static let filterKeys = ["collection", "record", "field", "replica", "since", "until", "limit", "after"]
 
     static func run(_ context: CommandContext) throws -> Int32 {
-        let replica = try context.openReplica()
-        let conflicts = try replica.conflicts(collection: context.arguments.value("--collection"))
+        let remote = try RemoteSupport.client(context)
+        if context.arguments.flag("--history") {
+            let history: [JSONValue] = try RemoteSupport.call {
+                if let remote { return try remote.get("admin/v1/resolutions")["resolutions"]?.arrayValue ?? [] }
+                return try context.openReplica().resolutions().map(\.json)
+            }
+            if context.isJSON { context.output.json(.array(history)); return 0 }
+            if history.isEmpty { context.output.print("no resolutions yet") }
+            for entry in history {
+                let at = entry["resolvedAt"]?.integerValue.map { Format.time(HybridTimestamp(wall: UInt64($0), logical: 0)) } ?? "?"
+                let target = "\(entry["targetCollection"]?.stringValue ?? "")/\(entry["targetRecord"]?.stringValue ?? "") \(entry["targetField"]?.stringValue ?? "")"
+                context.output.print("\(at)  \(entry["resolvedBy"]?.stringValue ?? "?")  \(target)  \(entry["choice"]?.stringValue ?? "") \(Format.value(entry["value"] ?? .null, width: 40))  [\(entry["conflict"]?.stringValue ?? "")]")
+            }
+            return 0
+        }
+        if let id = context.arguments.positional.first {
+            let detail: JSONValue = try RemoteSupport.call {
+                if let remote { return try remote.get("admin/v1/conflicts/\(id)") }
+                let replica = try context.openReplica()
+                guard let conflict = try replica.conflict(id: id) else {
+                    throw ChorusError(.recordNotFound, "no open conflict \(id)", hint: "`chorus conflicts` lists the open ones")
+                }
+                return try replica.conflictDetail(conflict)
+            }
+            if context.isJSON { context.output.json(detail) } else { printConflicts([detail], context, detailed: true) }
+            return 0
+        }
+        var filter = ConflictFilter()
+        var query: [String: String] = [:]
+        for key in filterKeys { if let value = context.arguments.value("--\(key)") { query[key] = value } }
+        filter.collection = query["collection"]
+        filter.record = query["record"]
+        filter.field = query["field"]
+        filter.after = query["after"]
+        if let text = query["replica"] {
+            guard let replica = ReplicaID(hex: text) else { throw context.usageError("--replica needs 32 hex digits") }
+            filter.replica = replica
+        }
+        if let text = query["since"] { guard let v = UInt64(text) else { throw context.usageError("--since is Unix milliseconds") }; filter.since = v }
+        if let text = query["until"] { guard let v = UInt64(text) else { throw context.usageError("--until is Unix milliseconds") }; filter.until = v }
+        if let text = query["limit"] {
+            guard let v = Int(text), (1...1000).contains(v) else { throw context.usageError("--limit must be 1 to 1000") }
+            filter.limit = v
+        }
+        let (conflicts, next): ([JSONValue], String?) = try RemoteSupport.call {
+            if let remote {
+                let page = try remote.get("admin/v1/conflicts", query: query)
+                return (page["conflicts"]?.arrayValue ?? [], page["next"]?.stringValue)
+            }
+            let page = try context.openReplica().conflicts(matching: filter)
+            return (page.conflicts.map(\.json), page.next)
+        }
         if context.isJSON {
-            context.output.json(.array(conflicts.map(\.json)))
-            return 0
-        }
-        if conflicts.isEmpty {
+            context.output.json(.array(conflicts))
+        } else if conflicts.isEmpty {
             context.output.print("no open conflicts")
-            return 0
+        } else {
+            printConflicts(conflicts, context, detailed: false)
+            context.output.print("\(conflicts.count) open conflict\(conflicts.count == 1 ? "" : "s"); * marks what displays. Resolve with `chorus resolve --conflict ID`.")
         }
-        for conflict in conflicts {
-            let target = conflict.field.map { f in conflict.key.map { "\(f)[\($0)]" } ?? f } ?? "(record)"
-            context.output.print("\(conflict.collection)/\(conflict.record) \(target)  \(conflict.kind.rawValue), \(conflict.siblings.count) live")
-            context.output.print(Format.table(conflict.siblings.map { sibling in
- 
-                [sibling.operation == conflict.displayed ? "  * " : "    ",
-                        sibling.isDelete ? "(delete)" : Format.value(sibling.value, width: 40),
-                        "replica \(Format.short(sibling.replica))", Format.time(sibling.timestamp), sibling.operation.description]
-            }))
-            context.output.print("    why: \(conflict.rule)\n")
-        }
-        context.output.print("\(conflicts.count) open conflict\(conflicts.count == 1 ? "" : "s"); * marks what displays. Resolve with `chorus resolve`.")
+        if let next { context.output.error("more: add --after \(next)") }
         return 0
+    }
+
+    static func printConflicts(_ conflicts: [JSONValue], _ context: CommandContext, detailed: Bool) {
+        for conflict in conflicts {
+            let field = conflict["field"]?.stringValue.map { f in conflict["key"]?.stringValue.map { "\(f)[\($0)]" } ?? f } ?? "(record)"
+            let siblings = conflict["siblings"]?.arrayValue ?? []
+            context.output.print("\(conflict["collection"]?.stringValue ?? "")/\(conflict["record"]?.stringValue ?? "") \(field)  \(conflict["kind"]?.stringValue ?? ""), \(siblings.count) live  [\(conflict["id"]?.stringValue ?? "")]")
+            if let invariant = conflict["invariant"]?.stringValue { context.output.print("    broken rule: \(invariant)") }
+            context.output.print(Format.table(siblings.map { sibling in
+                let operation = sibling["operation"]?.stringValue ?? ""
+                let isDelete = sibling["delete"] == .bool(true)
+                let replica = sibling["replicaName"]?.stringValue ?? String((sibling["replica"]?.stringValue ?? "").prefix(8))
+                let wall = sibling["timestamp"]?.stringValue.flatMap { UInt64($0.split(separator: ".")[0]) } ?? 0
+                var row = [operation == conflict["displayed"]?.stringValue ? "  * " : "    ",
+                           isDelete ? "(delete)" : Format.value(sibling["value"] ?? .null, width: 40),
+                           "replica \(replica)", Format.time(HybridTimestamp(wall: wall, logical: 0)), operation]
+                if detailed { row.insert("by \(sibling["author"]?.stringValue ?? "unknown")", at: 3) }
+                return row
+            }))
+            context.output.print("    why: \(conflict["rule"]?.stringValue ?? "")\n")
+        }
     }
 }

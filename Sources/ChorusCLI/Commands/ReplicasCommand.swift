@@ -4,7 +4,7 @@ import Foundation
 
 enum ReplicasCommand: Command {
     static let spec = CommandSpec("replicas", "register, list and revoke the replicas that sync with this node",
-        arguments: "(add NAME [--role replica|relay|admin] | list | revoke NAME)",
+        arguments: "(add NAME [--role replica|relay|admin] | list | revoke NAME | health)",
         details: """
         add     registers NAME and prints its 256-bit token once: save it to a file on that replica and
                 pass the file to `chorus join` / `chorus serve --token-file`. Only the token's SHA-256 is
@@ -12,13 +12,19 @@ enum ReplicasCommand: Command {
                 also relays the replicas registered below it), admin (admin routes only).
         list    the registered replicas, their role, bound replica id and when last seen.
         revoke  stops NAME's token working, from its next request.
+        health  every replica known here or below: last seen, last sync, operations waiting each way,
+                lag (age of the oldest operation it has not acknowledged), clock skew, last reported
+                digest; flags silent (not seen for --silent-days), skewed-clock, revoked.
         """,
         options: [.data, .json,
                   OptionSpec(name: "--role", valueName: "ROLE", help: "replica (default), relay or admin"),
-                  OptionSpec(name: "--token-file", valueName: "FILE", help: "with add: also write the token to FILE (mode 0600)")],
+                  OptionSpec(name: "--token-file", valueName: "FILE", help: "with add: also write the token to FILE (mode 0600); with --remote: an admin token"),
+                  OptionSpec(name: "--remote", valueName: "URL", help: "with health: ask this node over HTTP"),
+                  OptionSpec(name: "--silent-days", valueName: "DAYS", help: "with health: flag replicas not seen for this long (default 7; fractions allowed)")],
         positional: 1...2)
 
     static func run(_ context: CommandContext) throws -> Int32 {
+        if context.positional(0) == "health" { return try health(context) }
         let replica = try context.openReplica()
         switch (context.positional(0), context.arguments.positional.count) {
         case ("add", 2):
@@ -54,8 +60,45 @@ enum ReplicasCommand: Command {
             try replica.revokePeer(name: context.positional(1))
             context.output.print("revoked \(context.positional(1)): its token stops working from its next request")
         default:
-            throw context.usageError("expected `add NAME`, `list` or `revoke NAME`")
+            throw context.usageError("expected `add NAME`, `list`, `revoke NAME` or `health`")
         }
+        return 0
+    }
+
+    static func health(_ context: CommandContext) throws -> Int32 {
+        guard let days = Double(context.arguments.value("--silent-days") ?? "7"), days >= 0, days <= 3650 else {
+            throw context.usageError("--silent-days must be 0 to 3650")
+        }
+        let silentSeconds = Int64(days * 86_400)
+        let remote = try RemoteSupport.client(context)
+        let rows: [JSONValue] = try RemoteSupport.call {
+            if let remote {
+                return try remote.get("admin/v1/replicas", query: ["silentAfterSeconds": String(silentSeconds)])["replicas"]?.arrayValue ?? []
+            }
+            return try context.openReplica().replicaHealth(silentAfterMilliseconds: silentSeconds * 1000).map(\.json)
+        }
+        if context.isJSON {
+            context.output.json(.array(rows))
+            return 0
+        }
+        if rows.isEmpty {
+            context.output.print("no replicas registered here")
+            return 0
+        }
+        func time(_ value: JSONValue?) -> String {
+            value?.integerValue.map { Format.time(HybridTimestamp(wall: UInt64($0), logical: 0)) } ?? "never"
+        }
+        func duration(_ value: JSONValue?) -> String {
+            guard let ms = value?.integerValue else { return "-" }
+            return (ms < 0 ? "-" : "") + HybridClock.describe(milliseconds: ms.magnitude)
+        }
+        context.output.print(Format.table([["NAME", "ROLE", "LAST SEEN", "LAST SYNC", "DOWN", "UP", "LAG", "SKEW", "DIGEST", "FLAGS"]] + rows.map { row in
+            [row["name"]?.stringValue ?? "", row["role"]?.stringValue ?? "", time(row["lastSeen"]), time(row["lastSync"]),
+             row["waitingDown"]?.integerValue.map(String.init) ?? "-", row["waitingUp"]?.integerValue.map(String.init) ?? "-",
+             duration(row["lagMilliseconds"]), duration(row["skewMilliseconds"]),
+             row["digestMatched"]?.boolValue.map { $0 ? "matched" : "differs" } ?? "-",
+             (row["flags"]?.arrayValue ?? []).compactMap(\.stringValue).joined(separator: ",")]
+        }))
         return 0
     }
 }

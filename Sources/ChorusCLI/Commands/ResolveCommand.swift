@@ -2,31 +2,76 @@ import ChorusCore
 import ChorusReplica
 
 enum ResolveCommand: Command {
-    static let spec = CommandSpec("resolve", "settle a conflict: keep one live value or give a new one",
-        arguments: "COLLECTION ID FIELD (--value JSON | --keep OPERATION_ID)",
+    static let spec = CommandSpec("resolve", "settle a conflict: keep one live value, give a new one, restore or confirm a delete",
+        arguments: "(--conflict ID | COLLECTION ID FIELD) (--keep OPERATION_ID | --value JSON | --restore | --delete)",
         details: """
-        Writes one operation that supersedes every live value of the field (or map key), so once it
-        has synced the conflict is gone on every replica. For a record edited while deleted, use
-        `chorus restore` (keep the edits) or `chorus delete` (confirm the delete).
+        Writes one operation that supersedes every live value (or restores or deletes the record, or
+        clears the other people's email for a duplicate email), and a resolutions entry saying who chose
+        what; once it has synced the conflict is gone on every replica. `chorus conflicts` shows the ids.
+        With --remote, the node resolves it (at the hub: for the whole fleet) as the admin token's name.
+        The older form COLLECTION ID FIELD [--key KEY] works on registers and map keys of the local replica.
         """,
-        options: [.data, .json,
-                  OptionSpec(name: "--value", valueName: "JSON", help: "the new value (as in `chorus put`)"),
-                  OptionSpec(name: "--keep", valueName: "OPERATION_ID", help: "keep this sibling's value"),
-                  OptionSpec(name: "--key", valueName: "KEY", help: "the map key, for map fields")],
-        positional: 3...3)
+        options: [.data, .json] + RemoteSupport.options + [
+            OptionSpec(name: "--conflict", valueName: "ID", help: "the conflict id from `chorus conflicts`"),
+            OptionSpec(name: "--value", valueName: "JSON", help: "the new value (as in `chorus put`)"),
+            OptionSpec(name: "--keep", valueName: "OPERATION_ID", help: "keep this sibling"),
+            OptionSpec(name: "--restore", valueName: nil, help: "edited while deleted: keep the record and the edits"),
+            OptionSpec(name: "--delete", valueName: nil, help: "edited while deleted: confirm the delete"),
+            OptionSpec(name: "--key", valueName: "KEY", help: "the map key, with COLLECTION ID FIELD"),
+            OptionSpec(name: "--as", valueName: "NAME", help: "who is resolving, for the history (default: $USER)"),
+        ],
+        positional: 0...3)
+
+    static func choice(_ context: CommandContext) throws -> ConflictChoice {
+        let given = [context.arguments.value("--value") != nil, context.arguments.value("--keep") != nil,
+                     context.arguments.flag("--restore"), context.arguments.flag("--delete")].filter { $0 }.count
+        guard given == 1 else { throw context.usageError("give exactly one of --keep, --value, --restore and --delete") }
+        if let value = context.arguments.value("--value") { return .value(try parseValueArgument(value)) }
+        if let keep = context.arguments.value("--keep") {
+            guard let id = OperationID(keep) else { throw context.usageError("--keep needs an operation id REPLICAHEX:COUNTER") }
+            return .keep(id)
+        }
+        return context.arguments.flag("--restore") ? .restore : .delete
+    }
 
     static func run(_ context: CommandContext) throws -> Int32 {
+        let choice = try choice(context)
+        let remote = try RemoteSupport.client(context)
+        let resolver = context.arguments.value("--as") ?? context.environment["USER"] ?? "cli"
+        if let conflictID = context.arguments.value("--conflict") {
+            guard context.arguments.positional.isEmpty else { throw context.usageError("give either --conflict ID or COLLECTION ID FIELD") }
+            let record: JSONValue = try RemoteSupport.call {
+                if let remote {
+                    let body: JSONValue
+                    switch choice {
+                    case .keep(let id): body = .object(["keep": .string(id.description)])
+                    case .value(let value): body = .object(["value": value])
+                    case .restore: body = .object(["action": "restore"])
+                    case .delete: body = .object(["action": "delete"])
+                    }
+                    return try remote.post("admin/v1/conflicts/\(conflictID)/resolve", body: body)
+                }
+                return try context.openReplica().resolveConflict(id: conflictID, choice, by: resolver).json
+            }
+            if context.isJSON {
+                context.output.json(record)
+            } else {
+                context.output.print("resolved \(conflictID): \(record["choice"]?.stringValue ?? "") \(Format.value(record["value"] ?? .null)) by \(record["resolvedBy"]?.stringValue ?? "")")
+            }
+            return 0
+        }
+        guard context.arguments.positional.count == 3, remote == nil else {
+            throw context.usageError("give --conflict ID, or COLLECTION ID FIELD for a local register or map key")
+        }
         let resolution: Resolution
-        switch (context.arguments.value("--value"), context.arguments.value("--keep")) {
-        case (let value?, nil): resolution = .value(try parseValueArgument(value))
-        case (nil, let keep?):
-            guard let id = OperationID(keep) else { throw context.usageError("--keep needs an operation id REPLICAHEX:COUNTER") }
-            resolution = .keep(id)
-        default: throw context.usageError("give exactly one of --value and --keep")
+        switch choice {
+        case .keep(let id): resolution = .keep(id)
+        case .value(let value): resolution = .value(value)
+        case .restore, .delete: throw context.usageError("--restore and --delete go with --conflict ID")
         }
         let replica = try context.openReplica()
         let operation = try replica.resolve(collection: context.positional(0), record: context.positional(1), field: context.positional(2),
-                                            key: context.arguments.value("--key"), resolution)
+                                            key: context.arguments.value("--key"), resolution, by: resolver)
         WriteSupport.report([operation], context)
         return 0
     }

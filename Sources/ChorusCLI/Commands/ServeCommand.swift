@@ -18,7 +18,8 @@ enum ServeCommand: Command {
                   OptionSpec(name: "--upstream", valueName: "URL", help: "the node to sync with, e.g. http://hub.example:7420"),
                   OptionSpec(name: "--token-file", valueName: "FILE", help: "file holding this replica's token on the upstream"),
                   OptionSpec(name: "--sync-interval", valueName: "SECONDS", help: "seconds between background syncs (default 10)"),
-                  OptionSpec(name: "--name", valueName: "NAME", help: "name for a replica created on first run (default: host name)")])
+                  OptionSpec(name: "--name", valueName: "NAME", help: "name for a replica created on first run (default: host name)"),
+                  OptionSpec(name: "--clock-offset-ms", valueName: "MS", help: "test option: pretend this machine's clock is off by MS milliseconds")])
 
     static func run(_ context: CommandContext) throws -> Int32 {
         let (host, port) = try parseListen(context.arguments.value("--listen") ?? "127.0.0.1:7420", context)

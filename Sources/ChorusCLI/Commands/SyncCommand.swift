@@ -11,7 +11,8 @@ enum SyncCommand: Command {
         compares state digests to prove the two match. Exit 1 if the upstream cannot be reached or
         refuses; nothing is lost either way. Do not run it while `chorus serve` holds the same folder.
         """,
-        options: [.data, .json, OptionSpec(name: "--no-verify", valueName: nil, help: "skip the digest comparison")])
+        options: [.data, .json, OptionSpec(name: "--no-verify", valueName: nil, help: "skip the digest comparison"),
+                  OptionSpec(name: "--clock-offset-ms", valueName: "MS", help: "test option: pretend this machine's clock is off by MS milliseconds")])
 
     static func run(_ context: CommandContext) throws -> Int32 {
         let replica = try context.openReplica()

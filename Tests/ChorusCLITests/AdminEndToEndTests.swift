@@ -1,0 +1,170 @@
+import XCTest
+import Foundation
+import ChorusCore
+import ChorusTesting
+
+/// Admins see and resolve every conflict, and every replica's health, from any node: real
+/// `chorus serve` processes, the CLI with --remote, and /metrics read by a real Prometheus parser.
+final class AdminEndToEndTests: XCTestCase {
+    var folder: TemporaryDirectory!
+
+    override func setUpWithError() throws { folder = try TemporaryDirectory(prefix: "chorus-admin") }
+    override func tearDown() { folder.remove() }
+
+    func path(_ name: String) -> String { folder.appending(name) }
+
+    @discardableResult
+    func chorus(_ arguments: [String], _ data: String? = nil, expect status: Int32? = 0, file: StaticString = #filePath, line: UInt = #line) throws -> ChorusProcess.Result {
+        let result = try ChorusProcess.run(arguments + (data.map { ["--data", path($0)] } ?? []))
+        if let status { XCTAssertEqual(result.status, status, "chorus \(arguments.joined(separator: " ")): \(result.standardError)", file: file, line: line) }
+        return result
+    }
+
+    func json(_ arguments: [String], _ data: String? = nil) throws -> JSONValue {
+        try JSONParser(bytesMax: 64 << 20).parse(try chorus(arguments + ["--json"], data).standardOutput)
+    }
+
+    func test_conflictsOfEveryKind_seenAlikeAtHubAndOffice_resolvedEverywhere_andHealthAndMetrics() throws {
+        for name in ["hub", "stockholm", "laptop"] { try chorus(["init", "--name", name], name) }
+        try chorus(["replicas", "add", "stockholm", "--role", "relay", "--token-file", path("stockholm.token")], "hub")
+        try chorus(["replicas", "add", "ops", "--role", "admin", "--token-file", path("hub-admin.token")], "hub")
+        try chorus(["replicas", "add", "laptop", "--token-file", path("laptop.token")], "stockholm")
+        try chorus(["replicas", "add", "ops", "--role", "admin", "--token-file", path("office-admin.token")], "stockholm")
+        let hub = try ServeProcess(data: path("hub"))
+        let stockholm = try ServeProcess(data: path("stockholm"), extra: ["--upstream", hub.url, "--token-file", path("stockholm.token"), "--sync-interval", "3600"])
+        defer { hub.stop(); stockholm.stop() }
+        try chorus(["join", stockholm.url, "--token-file", path("laptop.token")], "laptop")
+        let skew = ["--clock-offset-ms", "120000"]
+        func syncAll() throws {
+            for _ in 0..<2 {
+                try chorus(["sync", "--no-verify"], "stockholm")
+                try chorus(["sync", "--no-verify"] + skew, "laptop")
+            }
+            try chorus(["sync", "--no-verify"], "stockholm")
+        }
+
+        try chorus(["put", "people", "p-1", "name=Ada", "title=Engineer"], "hub")
+        try chorus(["put", "people", "p-2", "name=Grace", "title=Manager"], "hub")
+        try chorus(["put", "opportunities", "o-1", "title=Data bet", "kind=companyBet"], "hub")
+        try syncAll()
+
+        // Conflicting edits of every kind, made by the office and the laptop without seeing each other.
+        try chorus(["put", "people", "p-1", "title=Staff Engineer"], "stockholm")
+        try chorus(["put", "people", "p-1", "title=Tech Lead"], "laptop")
+        try chorus(["map-set", "people", "p-1", "careerSteps", "ability-impact=2"], "stockholm")
+        try chorus(["map-set", "people", "p-1", "careerSteps", "ability-impact=3"], "laptop")
+        try chorus(["put", "opportunities", "o-1", "filledBy=p-1"], "stockholm")
+        try chorus(["put", "opportunities", "o-1", "filledBy=p-2"], "laptop")
+        try chorus(["delete", "people", "p-2"], "stockholm")
+        try chorus(["put", "people", "p-2", "title=Director"], "laptop")
+        try chorus(["put", "people", "p-3", "name=Alan", "email=alan@example.com"], "stockholm")
+        try chorus(["put", "people", "p-4", "name=Alan T", "email=Alan@Example.com"], "laptop")
+        try syncAll()
+
+        let atHub = try json(["conflicts", "--remote", hub.url, "--token-file", path("hub-admin.token")])
+        let atOffice = try json(["conflicts", "--remote", stockholm.url, "--token-file", path("office-admin.token")])
+        XCTAssertEqual(atHub, atOffice, "the hub and the office list the same conflicts")
+        let conflicts = try XCTUnwrap(atHub.arrayValue)
+        let kinds = Set(conflicts.compactMap { $0["kind"]?.stringValue })
+        XCTAssertEqual(kinds, ["register", "map", "editedWhileDeleted", "duplicateEmail"])
+        let invariants = Set(conflicts.compactMap { $0["invariant"]?.stringValue })
+        XCTAssertEqual(invariants, ["one opportunity filled by two people", "two current career steps for one ability", "two people with the same email"])
+
+        // Detail: every sibling with value, replica, timestamp, and which displays.
+        let title = try XCTUnwrap(conflicts.first { $0["field"] == "title" })
+        let id = try XCTUnwrap(title["id"]?.stringValue)
+        let detail = try json(["conflicts", id, "--remote", hub.url, "--token-file", path("hub-admin.token")])
+        let siblings = try XCTUnwrap(detail["siblings"]?.arrayValue)
+        XCTAssertEqual(siblings.count, 2)
+        XCTAssertEqual(Set(siblings.compactMap { $0["replicaName"]?.stringValue }), ["stockholm"], "the hub names the replicas registered on it")
+        XCTAssertEqual(siblings.filter { $0["displayed"] == true }.count, 1)
+
+        // Resolve at the hub; after sync the conflict is gone everywhere, and the history shows it.
+        let keep = try XCTUnwrap(siblings.first { $0["displayed"] == false }?["operation"]?.stringValue)
+        try chorus(["resolve", "--conflict", id, "--keep", keep, "--remote", hub.url, "--token-file", path("hub-admin.token")])
+        try syncAll()
+        for (url, token) in [(hub.url, "hub-admin.token"), (stockholm.url, "office-admin.token")] {
+            let remaining = try json(["conflicts", "--remote", url, "--token-file", path(token)]).arrayValue ?? []
+            XCTAssertFalse(remaining.contains { $0["id"]?.stringValue == id }, "resolved conflict gone at \(url)")
+            XCTAssertEqual(remaining.count, conflicts.count - 1)
+        }
+        XCTAssertFalse((try json(["conflicts"], "laptop").arrayValue ?? []).contains { $0["id"]?.stringValue == id }, "gone on the laptop too")
+        let history = try json(["conflicts", "--history", "--remote", stockholm.url, "--token-file", path("office-admin.token")])
+        XCTAssertEqual(history.arrayValue?.first?["conflict"]?.stringValue, id)
+        XCTAssertEqual(history.arrayValue?.first?["resolvedBy"], "admin:ops")
+        XCTAssertEqual(history.arrayValue?.first?["keptOperation"]?.stringValue, keep)
+        let edited = try XCTUnwrap(conflicts.first { $0["kind"] == "editedWhileDeleted" }?["id"]?.stringValue)
+        try chorus(["resolve", "--conflict", edited, "--restore", "--remote", stockholm.url, "--token-file", path("office-admin.token")])
+        XCTAssertEqual(try json(["get", "people", "p-2"], "stockholm")["title"], "Director", "restore keeps the concurrent edit")
+
+        // Health: the laptop's skewed clock; then it stops syncing, its lag grows and it goes silent.
+        var health = try json(["replicas", "health", "--remote", stockholm.url, "--token-file", path("office-admin.token")])
+        var laptop = try XCTUnwrap(health.arrayValue?.first { $0["name"] == "laptop" })
+        XCTAssertGreaterThan(laptop["skewMilliseconds"]?.integerValue ?? 0, 100_000)
+        XCTAssertTrue(laptop["flags"]?.arrayValue?.contains("skewed-clock") ?? false)
+        try chorus(["put", "people", "p-5", "name=New hire"], "stockholm")
+        usleep(1_500_000)
+        health = try json(["replicas", "health", "--silent-days", "0.00001", "--remote", stockholm.url, "--token-file", path("office-admin.token")])
+        laptop = try XCTUnwrap(health.arrayValue?.first { $0["name"] == "laptop" })
+        XCTAssertGreaterThanOrEqual(laptop["waitingDown"]?.integerValue ?? 0, 2, "operations wait for the stopped laptop")
+        let firstLag = laptop["lagMilliseconds"]?.integerValue ?? 0
+        XCTAssertGreaterThan(firstLag, 1000)
+        XCTAssertTrue(laptop["flags"]?.arrayValue?.contains("silent") ?? false)
+        usleep(500_000)
+        let later = try json(["replicas", "health", "--remote", stockholm.url, "--token-file", path("office-admin.token")])
+        XCTAssertGreaterThan(later.arrayValue?.first { $0["name"] == "laptop" }?["lagMilliseconds"]?.integerValue ?? 0, firstLag, "lag grows")
+        XCTAssertTrue(try chorus(["replicas", "health", "--remote", stockholm.url, "--token-file", path("office-admin.token")]).standardOutput.contains("skewed-clock"))
+
+        // Admin routes refuse a non-admin token (403) and no token (401), over HTTP.
+        let replicaToken = try String(contentsOfFile: path("stockholm.token"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        for (auth, status) in [("", 401), ("Authorization: Bearer \(replicaToken)\r\nChorus-Replica: \(try json(["status"], "stockholm")["replica"]!.stringValue!)\r\n", 403)] {
+            let client = try RawClient(port: hub.port)
+            client.send("GET /admin/v1/conflicts HTTP/1.1\r\nHost: hub\r\n\(auth)\r\n")
+            XCTAssertEqual(client.readResponse()?.status, status)
+        }
+
+        // /metrics: accepted by the Prometheus text parser, and counters move when syncs happen.
+        let before = try metricSamples(port: hub.port)
+        try chorus(["put", "people", "p-6", "name=Another"], "stockholm")
+        try chorus(["sync", "--no-verify"], "stockholm")
+        let after = try metricSamples(port: hub.port)
+        let pushes = { (samples: [String: Double]) in samples.filter { $0.key.hasPrefix("chorus_http_requests_total") && $0.key.contains("/sync/v1/push") && $0.key.contains("200") }.values.reduce(0, +) }
+        XCTAssertGreaterThan(pushes(after), pushes(before), "push requests counted")
+        XCTAssertGreaterThan(after["chorus_operations_applied_total{via=push}"] ?? 0, before["chorus_operations_applied_total{via=push}"] ?? 0)
+        XCTAssertNotNil(after["chorus_open_conflicts"])
+    }
+
+    /// Scrapes /metrics and parses it with prometheus_client; returns samples as "name{k=v,...}" -> value.
+    func metricSamples(port: UInt16) throws -> [String: Double] {
+        let client = try RawClient(port: port)
+        client.send("GET /metrics HTTP/1.1\r\nHost: hub\r\nConnection: close\r\n\r\n")
+        let text = try XCTUnwrap(client.readResponse()?.body)
+        let script = """
+        import sys, json
+        from prometheus_client.parser import text_string_to_metric_families
+        out = {}
+        for family in text_string_to_metric_families(sys.stdin.read()):
+            for s in family.samples:
+                labels = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()))
+                out[s.name + ("{" + labels + "}" if labels else "")] = s.value
+        print(json.dumps(out))
+        """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", script]
+        let input = Pipe(), output = Pipe(), errors = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        input.fileHandleForWriting.write(Data(text.utf8))
+        try input.fileHandleForWriting.close()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        let problem = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0, "prometheus_client refused /metrics (install it: pip install prometheus_client): \(problem)")
+        var samples: [String: Double] = [:]
+        for (key, value) in try JSONParser().parse(Array(data)).objectValue ?? [:] { samples[key] = value.numberValue }
+        return samples
+    }
+}
