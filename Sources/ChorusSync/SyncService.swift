@@ -126,6 +126,8 @@ public final class SyncService: @unchecked Sendable {
             try executor.perform { replica in
                 let response = DigestResponse(digest: try replica.digest().hexString, through: try replica.latestSequence(), server: stamp(replica))
                 if let reported, peer.role != .admin, reported.digest.utf8.count == 64, Hex.decode(reported.digest) != nil {
+                    // The client says it has pulled through `cursor`: that acknowledges it.
+                    try replica.recordAcknowledged(peer: peer.name, through: min(reported.cursor, response.through))
                     try replica.recordReportedDigest(peer: peer.name, digest: reported.digest,
                                                      matched: reported.digest == response.digest && reported.cursor >= response.through)
                 }

@@ -34,8 +34,9 @@ enum SyncCommand: Command {
             return 0
         }
         context.output.print("synced with \(report.upstreamName) (\(upstream.url))")
-        context.output.print("  up:   \(report.pushedOperations) operations sent, \(report.pushApplied) new to the upstream")
-        context.output.print("  down: \(report.pulledOperations) operations received, \(report.pullApplied) new here")
+        func operations(_ count: Int) -> String { count == 1 ? "1 operation" : "\(count) operations" }
+        context.output.print("  up:   \(operations(report.pushedOperations)) sent, \(report.pushApplied) new to the upstream")
+        context.output.print("  down: \(operations(report.pulledOperations)) received, \(report.pullApplied) new here")
         if abs(report.skewMilliseconds) >= 1000 {
             context.output.print("  clock: the upstream's clock is \(report.skewMilliseconds > 0 ? "ahead of" : "behind") ours by \(HybridClock.describe(milliseconds: report.skewMilliseconds.magnitude))")
         }

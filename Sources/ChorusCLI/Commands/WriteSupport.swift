@@ -3,11 +3,12 @@ import ChorusReplica
 
 /// Shared by the write commands: apply the changes to one record and report the operations made.
 enum WriteSupport {
-    static let options = [OptionSpec.data, OptionSpec.json]
+    static let options = [OptionSpec.data, OptionSpec.json,
+                          OptionSpec(name: "--as", valueName: "PERSON", help: "the person making the change (a person id), recorded in the operation")]
 
     static func write(_ context: CommandContext, collection: String, record: String, _ changes: [Change]) throws -> Int32 {
         let replica = try context.openReplica()
-        let operations = try replica.write(collection: collection, record: record, changes)
+        let operations = try replica.write(collection: collection, record: record, changes, by: context.arguments.value("--as"))
         report(operations, context)
         return 0
     }
