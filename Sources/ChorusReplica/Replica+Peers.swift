@@ -171,6 +171,13 @@ extension Replica {
         }
     }
 
+    /// Records that a peer was seen now (admin tokens, which bind to no replica).
+    public func touchPeer(name: String) throws {
+        try Replica.wrapStorage {
+            try database.run("UPDATE peers SET last_seen_wall = ? WHERE name = ?", Int64(configuration.wallClock.nowMilliseconds()), name)
+        }
+    }
+
     /// Records the pull cursor a peer sent: it has everything of our log up to there.
     public func recordAcknowledged(peer: String, through sequence: Int64) throws {
         try Replica.wrapStorage {

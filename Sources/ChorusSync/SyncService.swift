@@ -32,7 +32,10 @@ public final class SyncService: @unchecked Sendable {
                 guard let peer = try replica.peer(forToken: token) else {
                     throw SyncError.unauthorized("unknown or revoked token")
                 }
-                if peer.role == .admin { return peer }
+                if peer.role == .admin {
+                    try replica.touchPeer(name: peer.name)
+                    return peer
+                }
                 guard let replicaHeader, let presented = ReplicaID(hex: replicaHeader) else {
                     throw SyncError(status: 400, "missing or malformed \(SyncProtocol.replicaHeader) header",
                                     hint: "send the client's replica id (32 hex digits)")
