@@ -7,6 +7,7 @@ let package = Package(
     name: "Chorus",
     products: [
         .executable(name: "chorus", targets: ["chorus"]),
+        .executable(name: "chorus-bench", targets: ["chorus-bench"]),
     ],
     dependencies: [],
     targets: [
@@ -29,6 +30,9 @@ let package = Package(
         // Command-line commands; `chorus` is only its entry point.
         .target(name: "ChorusCLI", dependencies: ["ChorusCore", "ChorusReplica", "SQLiteKit", "ChorusSync", "ChorusNode", "HTTPServer"]),
         .executableTarget(name: "chorus", dependencies: ["ChorusCLI"]),
+        // Benchmarks against the machine's ceiling (raw SQLite) and the peers: `swift run -c release chorus-bench`.
+        .executableTarget(name: "chorus-bench", dependencies: ["ChorusCore", "ChorusReplica", "ChorusSync", "ChorusNode", "SQLiteKit", "ChorusTesting"],
+                          path: "Sources/ChorusBench"),
         // Test helpers shared by every test target: clocks, seeded randomness, the simulator.
         .target(name: "ChorusTesting", dependencies: ["ChorusCore", "ChorusReplica", "SQLiteKit", "ChorusSync", "ChorusNode", "HTTP1"]),
 

@@ -74,8 +74,17 @@ public final class Node: @unchecked Sendable {
     public func start() throws -> UInt16 {
         let port = try server.start()
         scheduleSync(after: 0)
+        let flush = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "chorus.activity"))
+        flush.schedule(deadline: .now() + Node.activityFlushSeconds, repeating: Node.activityFlushSeconds)
+        flush.setEventHandler { [service] in service.flushActivity() }
+        flush.resume()
+        activityTimer = flush
         return port
     }
+
+    /// How often what replicas told us (last seen, cursors, skew) is written to disk.
+    public static let activityFlushSeconds = 2.0
+    private var activityTimer: DispatchSourceTimer?
 
     /// Stops the sync loop, then stops accepting, finishes in-flight requests and closes.
     public func stop(graceSeconds: Double = 10) {
@@ -85,6 +94,8 @@ public final class Node: @unchecked Sendable {
             syncTimer = nil
         }
         server.shutdown(graceSeconds: graceSeconds)
+        activityTimer?.cancel()
+        service.flushActivity()
         syncQueue.sync {}  // wait for a sync in progress
     }
 

@@ -142,6 +142,7 @@ public struct NodeRouter: Sendable {
             guard let silent = Int64(query["silentAfterSeconds"] ?? String(NodeRouter.silentAfterSecondsDefault)), silent >= 0 else {
                 throw SyncError(status: 400, "silentAfterSeconds must be a number of seconds")
             }
+            service.flushActivity()
             let rows = try service.executor.perform { try $0.replicaHealth(silentAfterMilliseconds: silent * 1000) }
             return json(.object(["replicas": .array(rows.map(\.json))]))
         case "/admin/v1/conflicts":
@@ -214,6 +215,7 @@ public struct NodeRouter: Sendable {
 
     /// `/metrics`: counters and histograms kept in memory, plus gauges read from the replica now.
     func renderMetrics() throws -> String {
+        service.flushActivity()
         let (stats, conflicts, health, pending) = try service.executor.perform { replica in
             (try replica.statistics(), try replica.conflicts().count, try replica.replicaHealth(silentAfterMilliseconds: NodeRouter.silentAfterSecondsDefault * 1000),
              try replica.upstream() == nil ? nil : try replica.pendingPushCount())

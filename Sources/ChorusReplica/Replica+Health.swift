@@ -39,21 +39,53 @@ public struct ReplicaHealth: Sendable {
     }
 }
 
-extension Replica {
-    /// Clock skew beyond which a replica is flagged, in milliseconds (a fifth of the drift limit).
-    public var clockSkewWarningMilliseconds: Int64 { Int64(limits.clockDriftMillisecondsMax / 5) }
+/// What requests told us about one registered replica since the last flush. Kept in memory and
+/// written in one transaction now and then, so a no-op sync costs no disk write.
+public struct PeerActivity: Sendable {
+    public var lastSeenWall: UInt64?
+    public var acknowledgedSequence: Int64?
+    public var clientWall: UInt64?
+    public var observedAtWall: UInt64?
+    public var waitingUp: Int64?
+    public var lastPushWall: UInt64?
+    public var lastPullWall: UInt64?
+    public init() {}
 
-    /// Records what a registered replica told us on a request: its wall clock (for skew), how many
-    /// operations it has waiting to push, and which route it used.
-    public func recordPeerRequest(peer: String, clientWall: UInt64?, waitingUp: Int64?, pushed: Bool = false, pulled: Bool = false) throws {
+    /// Folds newer activity into this one.
+    public mutating func merge(_ newer: PeerActivity) {
+        lastSeenWall = newer.lastSeenWall ?? lastSeenWall
+        acknowledgedSequence = [acknowledgedSequence, newer.acknowledgedSequence].compactMap { $0 }.max()
+        if newer.clientWall != nil { clientWall = newer.clientWall; observedAtWall = newer.observedAtWall }
+        waitingUp = newer.waitingUp ?? waitingUp
+        lastPushWall = newer.lastPushWall ?? lastPushWall
+        lastPullWall = newer.lastPullWall ?? lastPullWall
+    }
+}
+
+extension Replica {
+    /// Writes accumulated peer activity in one transaction.
+    public func recordPeerActivity(_ activity: [String: PeerActivity]) throws {
+        guard !activity.isEmpty else { return }
         try Replica.wrapStorage {
-            let now = Int64(configuration.wallClock.nowMilliseconds())
-            if let clientWall { try database.run("UPDATE peers SET observed_skew_ms = ? WHERE name = ?", Int64(clientWall) - now, peer) }
-            if let waitingUp { try database.run("UPDATE peers SET pending_up = ? WHERE name = ?", waitingUp, peer) }
-            if pushed { try database.run("UPDATE peers SET last_push_wall = ? WHERE name = ?", now, peer) }
-            if pulled { try database.run("UPDATE peers SET last_pull_wall = ? WHERE name = ?", now, peer) }
+            try database.transaction {
+                for (name, item) in activity.sorted(by: { $0.key < $1.key }) {
+                    if let wall = item.lastSeenWall { try database.run("UPDATE peers SET last_seen_wall = ? WHERE name = ?", Int64(wall), name) }
+                    if let sequence = item.acknowledgedSequence {
+                        try database.run("UPDATE peers SET acknowledged_seq = max(acknowledged_seq, ?) WHERE name = ?", sequence, name)
+                    }
+                    if let client = item.clientWall, let at = item.observedAtWall {
+                        try database.run("UPDATE peers SET observed_skew_ms = ? WHERE name = ?", Int64(client) - Int64(at), name)
+                    }
+                    if let waiting = item.waitingUp { try database.run("UPDATE peers SET pending_up = ? WHERE name = ?", waiting, name) }
+                    if let wall = item.lastPushWall { try database.run("UPDATE peers SET last_push_wall = ? WHERE name = ?", Int64(wall), name) }
+                    if let wall = item.lastPullWall { try database.run("UPDATE peers SET last_pull_wall = ? WHERE name = ?", Int64(wall), name) }
+                }
+            }
         }
     }
+
+    /// Clock skew beyond which a replica is flagged, in milliseconds (a fifth of the drift limit).
+    public var clockSkewWarningMilliseconds: Int64 { Int64(limits.clockDriftMillisecondsMax / 5) }
 
     /// Records the digest a replica reported at a cursor, and whether it matched ours at that cursor.
     public func recordReportedDigest(peer: String, digest: String, matched: Bool) throws {

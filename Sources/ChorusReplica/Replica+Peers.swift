@@ -148,7 +148,7 @@ extension Replica {
     }
 
     /// Binds a peer to the replica id it presents on first use; later requests must present the same.
-    /// Also records when it was last seen.
+    /// Writes only when binding (once per token).
     ///
     /// - Throws: `invalidState` (HTTP 403) when the peer presents another id than the one bound, or an
     ///   id bound to another peer, or this node's own id.
@@ -165,23 +165,8 @@ extension Replica {
                 }
                 try database.run("UPDATE peers SET replica = ? WHERE name = ?", replica.bytes, peer.name)
             }
-            try database.run("UPDATE peers SET last_seen_wall = ? WHERE name = ?", Int64(configuration.wallClock.nowMilliseconds()), peer.name)
             return Peer(name: peer.name, role: peer.role, replica: replica, isRevoked: false, createdWall: peer.createdWall,
                         lastSeenWall: configuration.wallClock.nowMilliseconds(), acknowledgedSequence: peer.acknowledgedSequence)
-        }
-    }
-
-    /// Records that a peer was seen now (admin tokens, which bind to no replica).
-    public func touchPeer(name: String) throws {
-        try Replica.wrapStorage {
-            try database.run("UPDATE peers SET last_seen_wall = ? WHERE name = ?", Int64(configuration.wallClock.nowMilliseconds()), name)
-        }
-    }
-
-    /// Records the pull cursor a peer sent: it has everything of our log up to there.
-    public func recordAcknowledged(peer: String, through sequence: Int64) throws {
-        try Replica.wrapStorage {
-            try database.run("UPDATE peers SET acknowledged_seq = max(acknowledged_seq, ?) WHERE name = ?", sequence, peer)
         }
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import ChorusCore
 import ChorusReplica
 
@@ -7,6 +8,8 @@ public final class SyncService: @unchecked Sendable {
     public let executor: ReplicaExecutor
     public let limits: Limits
     let wallClock: any WallClock
+    private let activityLock = NSLock()
+    private var activity: [String: PeerActivity] = [:]
 
     public init(executor: ReplicaExecutor, limits: Limits, wallClock: any WallClock) {
         self.executor = executor
@@ -33,7 +36,7 @@ public final class SyncService: @unchecked Sendable {
                     throw SyncError.unauthorized("unknown or revoked token")
                 }
                 if peer.role == .admin {
-                    try replica.touchPeer(name: peer.name)
+                    note(peer.name) { $0.lastSeenWall = wallClock.nowMilliseconds() }
                     return peer
                 }
                 guard let replicaHeader, let presented = ReplicaID(hex: replicaHeader) else {
@@ -41,7 +44,9 @@ public final class SyncService: @unchecked Sendable {
                                     hint: "send the client's replica id (32 hex digits)")
                 }
                 do {
-                    return try replica.bindPeer(peer, to: presented)
+                    let bound = try replica.bindPeer(peer, to: presented)
+                    note(peer.name) { $0.lastSeenWall = wallClock.nowMilliseconds() }
+                    return bound
                 } catch let error as ChorusError {
                     throw SyncError.forbidden(error.message, hint: error.hint)
                 }
@@ -115,7 +120,7 @@ public final class SyncService: @unchecked Sendable {
         let pageSize = max(1, min(limit, limits.pullPageOperationsMax))
         return try mapped {
             try executor.perform { replica in
-                try replica.recordAcknowledged(peer: peer.name, through: after)
+                note(peer.name) { $0.acknowledgedSequence = after }
                 let page = try replica.logPage(after: after, excludingSource: peer.source, operationsMax: pageSize, bytesMax: limits.pullPageBytesMax)
                 return PullResponse.encode(operationTexts: page.operations, next: page.next, hasMore: page.hasMore, server: stamp(replica))
             }
@@ -130,7 +135,7 @@ public final class SyncService: @unchecked Sendable {
                 let response = DigestResponse(digest: try replica.digest().hexString, through: try replica.latestSequence(), server: stamp(replica))
                 if let reported, peer.role != .admin, reported.digest.utf8.count == 64, Hex.decode(reported.digest) != nil {
                     // The client says it has pulled through `cursor`: that acknowledges it.
-                    try replica.recordAcknowledged(peer: peer.name, through: min(reported.cursor, response.through))
+                    note(peer.name) { $0.acknowledgedSequence = min(reported.cursor, response.through) }
                     try replica.recordReportedDigest(peer: peer.name, digest: reported.digest,
                                                      matched: reported.digest == response.digest && reported.cursor >= response.through)
                 }
@@ -142,7 +147,36 @@ public final class SyncService: @unchecked Sendable {
     /// Records what a sync request says about its client (clock, waiting operations, route).
     public func recordRequest(peer: Peer, clientWall: UInt64?, waitingUp: Int64?, pushed: Bool, pulled: Bool) {
         guard peer.role != .admin else { return }
-        try? executor.perform { try $0.recordPeerRequest(peer: peer.name, clientWall: clientWall, waitingUp: waitingUp, pushed: pushed, pulled: pulled) }
+        let now = wallClock.nowMilliseconds()
+        note(peer.name) { item in
+            if let clientWall { item.clientWall = clientWall; item.observedAtWall = now }
+            if let waitingUp { item.waitingUp = waitingUp }
+            if pushed { item.lastPushWall = now }
+            if pulled { item.lastPullWall = now }
+        }
+    }
+
+    /// Folds what a request told us about a peer into the in-memory activity.
+    func note(_ peer: String, _ change: (inout PeerActivity) -> Void) {
+        var item = PeerActivity()
+        change(&item)
+        activityLock.withLock { activity[peer, default: PeerActivity()].merge(item) }
+    }
+
+    /// Writes the peer activity gathered since the last flush, in one transaction. The node calls
+    /// it every few seconds, before reading health, and when it stops.
+    public func flushActivity() {
+        let pending = activityLock.withLock { () -> [String: PeerActivity] in
+            defer { activity = [:] }
+            return activity
+        }
+        guard !pending.isEmpty else { return }
+        do {
+            try executor.perform { try $0.recordPeerActivity(pending) }
+        } catch {
+            // Keep it for the next flush rather than lose it.
+            activityLock.withLock { for (name, item) in pending { var merged = item; if let newer = activity[name] { merged.merge(newer) }; activity[name] = merged } }
+        }
     }
 }
 

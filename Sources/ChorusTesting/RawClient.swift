@@ -6,6 +6,8 @@ import Glibc
 /// A raw TCP client for HTTP tests: sends exact bytes and reads what comes back.
 public final class RawClient {
     public let fd: Int32
+    /// The status line and body of the last response read (for diagnostics).
+    public private(set) var lastStatusLine: String?
     /// Bytes received but not yet returned (pipelined responses).
     private var pending: [UInt8] = []
 
@@ -66,11 +68,12 @@ public final class RawClient {
                     data.append(contentsOf: buffer[0..<n])
                 }
                 let status = Int(head.split(separator: " ")[1]) ?? 0
+                lastStatusLine = String(head.prefix(40)) + " " + String(decoding: data[end.upperBound..<(end.upperBound + length)], as: UTF8.self).prefix(200)
                 pending = Array(data[(end.upperBound + length)...])
                 return (status, head, String(decoding: data[end.upperBound..<(end.upperBound + length)], as: UTF8.self))
             }
             let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n <= 0 { return nil }
+            if n <= 0 { lastStatusLine = "recv returned \(n), errno \(errno), \(data.count) bytes pending"; return nil }
             data.append(contentsOf: buffer[0..<n])
         }
     }

@@ -1,0 +1,78 @@
+import ChorusTesting
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A closed-loop HTTP load generator: one thread per keep-alive connection, each sending its
+/// request and waiting for the whole response before the next, for a fixed time.
+enum LoadGenerator {
+    static func run(port: UInt16, requests: [String], seconds: Double) throws -> (rate: Double, latencies: [Double]) {
+        final class Shared: @unchecked Sendable {
+            let lock = NSLock()
+            var latencies: [Double] = []
+            var failures = 0
+        }
+        let shared = Shared()
+        let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(seconds * 1e9)
+        let started = DispatchTime.now().uptimeNanoseconds
+        DispatchQueue.concurrentPerform(iterations: requests.count) { index in
+            var local: [Double] = []
+            local.reserveCapacity(100_000)
+            guard var client = try? RawClient(port: port) else { shared.lock.withLock { shared.failures += 1 }; return }
+            let bytes = Array(requests[index].utf8)
+            var mustReconnect = false
+            while DispatchTime.now().uptimeNanoseconds < deadline {
+                let start = DispatchTime.now().uptimeNanoseconds
+                if mustReconnect {
+                    // The server closes a connection after requestsPerConnectionMax requests, as HTTP allows.
+                    guard let fresh = try? RawClient(port: port) else { shared.lock.withLock { shared.failures += 1 }; return }
+                    client = fresh
+                    mustReconnect = false
+                }
+                client.send(bytes)
+                guard let response = client.readResponse(), response.status == 200 else {
+                    shared.lock.withLock {
+                        shared.failures += 1
+                        if shared.failures == 1 { print("  first failure: \(String(describing: client.lastStatusLine))") }
+                    }
+                    return
+                }
+                local.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+                if response.headers.contains("Connection: close") { mustReconnect = true }
+            }
+            shared.lock.withLock { shared.latencies += local }
+        }
+        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+        if shared.failures > 0 { print("  (\(shared.failures) connections failed)") }
+        return (Double(shared.latencies.count) / elapsed, shared.latencies)
+    }
+}
+
+/// nginx serving a static 200-byte file on 127.0.0.1, when it is installed.
+enum Nginx {
+    static func measure(connections: Int, seconds: Double) throws -> Double? {
+        let binary = ["/usr/sbin/nginx", "/usr/bin/nginx"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        guard let binary else { return nil }
+        let scratch = try Scratch("nginx")
+        defer { scratch.remove() }
+        try String(repeating: "x", count: 199).appending("\n").write(toFile: scratch.file("file.txt"), atomically: true, encoding: .utf8)
+        let port = 20000 + Int.random(in: 0..<20000)
+        let config = """
+        daemon off; worker_processes 2; pid \(scratch.file("nginx.pid")); error_log \(scratch.file("error.log"));
+        events { worker_connections 1024; }
+        http { access_log off; keepalive_requests 100000;
+          server { listen 127.0.0.1:\(port); root \(scratch.path); location / { } } }
+        """
+        try config.write(toFile: scratch.file("nginx.conf"), atomically: true, encoding: .utf8)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["-c", scratch.file("nginx.conf"), "-p", scratch.path]
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer { process.terminate(); process.waitUntilExit() }
+        for _ in 0..<50 { if (try? RawClient(port: UInt16(port))) != nil { break }; usleep(50_000) }
+        let request = "GET /file.txt HTTP/1.1\r\nHost: bench\r\n\r\n"
+        return try LoadGenerator.run(port: UInt16(port), requests: Array(repeating: request, count: connections), seconds: seconds).rate
+    }
+}

@@ -1,0 +1,61 @@
+import Foundation
+
+/// Median, minimum and maximum of repeated measurements.
+struct Stats {
+    let samples: [Double]
+    var median: Double { let s = samples.sorted(); return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2 }
+    var min: Double { samples.min() ?? 0 }
+    var max: Double { samples.max() ?? 0 }
+}
+
+/// Seconds taken by `body`.
+func time(_ body: () throws -> Void) rethrows -> Double {
+    let start = DispatchTime.now().uptimeNanoseconds
+    try body()
+    return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+}
+
+/// Runs `setup` then times `body` `repetitions` times.
+func repeated<T>(_ repetitions: Int, setup: () throws -> T, _ body: (T) throws -> Void) rethrows -> Stats {
+    var samples: [Double] = []
+    for _ in 0..<repetitions {
+        let state = try setup()
+        samples.append(try time { try body(state) })
+    }
+    return Stats(samples: samples)
+}
+
+/// The p-th percentile (0...100) of latencies.
+func percentile(_ values: [Double], _ p: Double) -> Double {
+    guard !values.isEmpty else { return 0 }
+    let sorted = values.sorted()
+    let index = Int((p / 100 * Double(sorted.count - 1)).rounded())
+    return sorted[Swift.min(Swift.max(index, 0), sorted.count - 1)]
+}
+
+/// A fresh folder for one measurement, removed by `remove()`.
+final class Scratch {
+    let path: String
+    init(_ name: String) throws {
+        path = NSTemporaryDirectory() + "chorus-bench-\(name)-\(UUID().uuidString.prefix(6))"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    func file(_ name: String) -> String { path + "/" + name }
+    func remove() { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// Resident memory of a process from /proc: current (VmRSS) and peak (VmHWM), in bytes.
+func memory(pid: Int32) -> (rss: Int, peak: Int) {
+    guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return (0, 0) }
+    func field(_ name: String) -> Int {
+        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix(name) }) else { return 0 }
+        return (Int(line.split(separator: " ").dropFirst().first { !$0.isEmpty } ?? "0") ?? 0) * 1024
+    }
+    return (field("VmRSS:"), field("VmHWM:"))
+}
+
+func fileSize(_ path: String) -> Int {
+    ["", "-wal"].reduce(0) { sum, suffix in sum + ((try? FileManager.default.attributesOfItem(atPath: path + suffix)[.size] as? Int) ?? 0) }
+}
+
+func format(_ value: Double, _ digits: Int = 1) -> String { String(format: "%.\(digits)f", value) }

@@ -1,0 +1,203 @@
+import ChorusCore
+import ChorusNode
+import ChorusReplica
+import ChorusSync
+import ChorusTesting
+import SQLiteKit
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// P3 to P6: sync over loopback HTTP, no-op sync load, history scale and memory.
+enum NetworkBenchmarks {
+    /// A hub node in this process on a free port, serving `replica`.
+    static func startNode(_ replica: Replica) throws -> Node {
+        var configuration = Node.Configuration()
+        configuration.port = 0
+        configuration.syncIntervalSeconds = 3600
+        configuration.log = { _ in }
+        let node = Node(replica: replica, configuration: configuration)
+        try node.start()
+        return node
+    }
+
+    /// P3: a fresh replica pulls `people` people (10 operations each) from a hub over loopback HTTP.
+    static func bootstrap(_ results: Results, people: Int, repetitions: Int) throws {
+        print("P3 bootstrap: a fresh replica pulls \(people) people (\(people * 10) operations) from a hub over loopback HTTP:")
+        let scratch = try Scratch("p3")
+        defer { scratch.remove() }
+        let hubReplica = try Workloads.sourceReplica(at: scratch.file("hub"), people: people, seed: 30)
+        let hub = try startNode(hubReplica)
+        defer { hub.stop(graceSeconds: 1) }
+        let stats = try repeated(repetitions, setup: { () -> (Scratch, ReplicaExecutor, String) in
+            let client = try Scratch("p3c")
+            let replica = try Workloads.durableReplica(at: client.file("r"), seed: UInt64.random(in: 1...UInt64.max))
+            let token = try hub.executor.perform { try $0.addPeer(name: "c\(UInt32.random(in: 0...UInt32.max))", role: .replica) }
+            try replica.setUpstream(url: "http://127.0.0.1:\(hub.port)", tokenFile: "/dev/null")
+            _ = client
+            return (client, ReplicaExecutor(replica), token)
+        }) { state in
+            let (client, executor, token) = state
+            let transport = HTTPTransport(baseURL: URL(string: "http://127.0.0.1:\(hub.port)")!, token: token,
+                                          replica: executor.perform { $0.id }, limits: .default)
+            let report = try SyncSession(executor: executor, transport: transport, limits: .default, wallClock: SystemClock()).run()
+            precondition(report.pullApplied == people * 10, "bootstrap pulled \(report.pullApplied)")
+            client.remove()
+        }
+        results.add("p3", "end to end (pull, merge, materialise, durable)", stats, unit: "ms", scale: 1000, digits: 0)
+        let rawScratch = try Scratch("p3raw")
+        defer { rawScratch.remove() }
+        let raw = try repeated(repetitions, setup: { () -> Database in
+            let db = try Database(path: rawScratch.file("raw-\(UUID().uuidString.prefix(4)).sqlite"))
+            try RawBenchmarks.table(db)
+            return db
+        }) { db in try RawBenchmarks.bulkInsert(db, rows: people) }
+        results.add("p3Raw", "raw bulk insert of the same \(people) rows x 10 columns", raw, unit: "ms", scale: 1000, digits: 1)
+    }
+
+    /// P4: requests per second and latency of a sync with nothing new, `connections` keep-alive
+    /// connections for `seconds`, from a load generator of our own (threads and raw sockets).
+    static func noopSync(_ results: Results, connections: Int, seconds: Double) throws {
+        print("P4 no-op sync: \(connections) concurrent keep-alive connections for \(format(seconds)) s:")
+        let scratch = try Scratch("p4")
+        defer { scratch.remove() }
+        let replica = try Workloads.sourceReplica(at: scratch.file("hub"), people: 100, seed: 40)
+        let latest = try replica.latestSequence()
+        var requests: [String] = []
+        for index in 0..<connections {
+            let token = try replica.addPeer(name: "load\(index)", role: .replica)
+            var rng = SeededGenerator(seed: UInt64(index) + 1000)
+            let id = ReplicaID.random(using: &rng)
+            requests.append("GET /sync/v1/pull?after=\(latest)&limit=1000 HTTP/1.1\r\nHost: hub\r\nAuthorization: Bearer \(token)\r\nChorus-Protocol: 1\r\nChorus-Replica: \(id.hex)\r\n\r\n")
+        }
+        let hub = try startNode(replica)
+        defer { hub.stop(graceSeconds: 1) }
+        let (rate, latencies) = try LoadGenerator.run(port: hub.port, requests: requests, seconds: seconds)
+        results.note("p4Rate", "requests per second (own load generator)", rate, unit: "req/s", digits: 0)
+        results.note("p4P50", "latency p50", percentile(latencies, 50) * 1000, unit: "ms", digits: 3)
+        results.note("p4P99", "latency p99", percentile(latencies, 99) * 1000, unit: "ms", digits: 3)
+        if let nginx = try Nginx.measure(connections: connections, seconds: seconds) {
+            results.note("p4Nginx", "nginx, static 200-byte file, same generator", nginx, unit: "req/s", digits: 0)
+        } else {
+            print("  nginx not installed: run Tests/Bench/run-benchmarks.sh to compare with it")
+        }
+    }
+
+    /// P5: no-op sync latency with a large history against a small one; database size per live row.
+    static func scale(_ results: Results, large: Int, small: Int, repetitions: Int) throws {
+        print("P5 scale: no-op sync with \(large) operations of history against \(small):")
+        var medians: [Int: Double] = [:]
+        for history in [small, large] {
+            let scratch = try Scratch("p5")
+            defer { scratch.remove() }
+            let replica = try Workloads.sourceReplica(at: scratch.file("hub"), people: history / 10, seed: UInt64(history))
+            let latest = try replica.latestSequence()
+            let token = try replica.addPeer(name: "probe", role: .replica)
+            let hub = try startNode(replica)
+            defer { hub.stop(graceSeconds: 1) }
+            let request = "GET /sync/v1/pull?after=\(latest)&limit=1000 HTTP/1.1\r\nHost: hub\r\nAuthorization: Bearer \(token)\r\nChorus-Protocol: 1\r\nChorus-Replica: \(String(repeating: "5a", count: 16))\r\n\r\n"
+            let client = try RawClient(port: hub.port)
+            for _ in 0..<50 { client.send(request); _ = client.readResponse() }
+            let stats = repeated(max(repetitions, 5), setup: {}) { _ in
+                for _ in 0..<200 { client.send(request); _ = client.readResponse() }
+            }
+            medians[history] = stats.median / 200
+            results.add("p5Sync\(history)", "no-op sync round trip, \(history) operations of history", Stats(samples: stats.samples.map { $0 / 200 }),
+                        unit: "ms", scale: 1000, digits: 3)
+            if history == large {
+                let bytes = fileSize(scratch.file("hub/chorus.sqlite"))
+                let live = history
+                results.note("p5BytesPerRow", "database bytes per live field value (\(live) values, history not compacted)",
+                             Double(bytes) / Double(live), unit: "bytes", digits: 0)
+                let raw = try Scratch("p5raw")
+                defer { raw.remove() }
+                let db = try Database(path: raw.file("raw.sqlite"))
+                try RawBenchmarks.table(db)
+                try RawBenchmarks.bulkInsert(db, rows: history / 10)
+                try db.checkpointTruncate()
+                results.note("p5RawBytesPerRow", "plain SQLite bytes per field value, same rows", Double(fileSize(raw.file("raw.sqlite"))) / Double(live),
+                             unit: "bytes", digits: 0)
+            }
+        }
+        results.numbers["p5Ratio"] = (medians[large] ?? 0) / Swift.max(medians[small] ?? 1, 1e-9)
+    }
+
+    /// P6: peak memory of a `chorus serve` hub while `replicas` replicas sync with it, and of an idle
+    /// node holding `people` people.
+    static func memory(_ results: Results, replicas: Int, people: Int, chorus: String) throws {
+        print("P6 memory (child `chorus serve` processes):")
+        guard FileManager.default.isExecutableFile(atPath: chorus) else {
+            print("  \(chorus) not built: skipped")
+            return
+        }
+        let scratch = try Scratch("p6")
+        defer { scratch.remove() }
+        let hubPath = scratch.file("hub")
+        let seeded = try Workloads.sourceReplica(at: hubPath, people: 100, seed: 60)
+        var tokens: [String] = []
+        for index in 0..<replicas { tokens.append(try seeded.addPeer(name: "r\(index)", role: .replica)) }
+        let hub = try ServeChild(chorus: chorus, data: hubPath)
+        defer { hub.stop() }
+        let started = Date()
+        let hubPort = hub.port
+        let allTokens = tokens
+        DispatchQueue.concurrentPerform(iterations: Swift.min(32, replicas)) { worker in
+            for index in stride(from: worker, to: replicas, by: Swift.min(32, replicas)) {
+                var rng = SeededGenerator(seed: UInt64(index) + 7)
+                let id = ReplicaID.random(using: &rng)
+                guard let client = try? RawClient(port: hubPort) else { continue }
+                let headers = "Host: hub\r\nAuthorization: Bearer \(allTokens[index])\r\nChorus-Protocol: 1\r\nChorus-Replica: \(id.hex)\r\n"
+                client.send("GET /sync/v1/info HTTP/1.1\r\n\(headers)\r\n"); _ = client.readResponse()
+                client.send("GET /sync/v1/pull?after=0 HTTP/1.1\r\n\(headers)\r\n"); _ = client.readResponse()
+            }
+        }
+        let hubMemory = ChorusBenchMemory.read(hub.pid)
+        results.note("p6Hub", "hub peak RSS after \(replicas) replicas synced (\(format(Date().timeIntervalSince(started), 1)) s)",
+                     Double(hubMemory.peak) / 1_048_576, unit: "MB")
+        let idlePath = scratch.file("idle")
+        _ = try Workloads.sourceReplica(at: idlePath, people: people, seed: 61)
+        let idle = try ServeChild(chorus: chorus, data: idlePath)
+        defer { idle.stop() }
+        Thread.sleep(forTimeInterval: 1)
+        results.note("p6Idle", "idle node holding \(people) people, RSS", Double(ChorusBenchMemory.read(idle.pid).rss) / 1_048_576, unit: "MB")
+    }
+}
+
+enum ChorusBenchMemory {
+    static func read(_ pid: Int32) -> (rss: Int, peak: Int) { memory(pid: pid) }
+}
+
+/// A `chorus serve` child process on a free port.
+final class ServeChild {
+    let process = Process()
+    private(set) var port: UInt16 = 0
+    var pid: Int32 { process.processIdentifier }
+
+    init(chorus: String, data: String) throws {
+        process.executableURL = URL(fileURLWithPath: chorus)
+        process.arguments = ["serve", "--data", data, "--listen", "127.0.0.1:0", "--sync-interval", "3600"]
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let handle = out.fileHandleForReading
+        var buffer = Data()
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            buffer.append(handle.availableData)
+            if let line = String(decoding: buffer, as: UTF8.self).split(separator: "\n").first(where: { $0.contains("listening") }),
+               let url = (try? JSONParser().parse(String(line)))?["url"]?.stringValue, let bound = url.split(separator: ":").last.flatMap({ UInt16($0) }) {
+                port = bound
+                // Keep draining the log so the child never blocks on a full pipe.
+                handle.readabilityHandler = { _ = $0.availableData }
+                return
+            }
+        }
+        throw ChorusError(.storage, "chorus serve did not start")
+    }
+
+    func stop() {
+        if process.isRunning { process.terminate(); process.waitUntilExit() }
+    }
+}

@@ -1,0 +1,143 @@
+import ChorusCore
+import ChorusReplica
+import Foundation
+import SQLiteKit
+
+/// One line of the results table.
+struct Figure {
+    let key: String
+    let label: String
+    let value: String
+    let detail: String
+}
+
+/// The figures a run collects, by key, for ratios and the docs.
+final class Results {
+    var figures: [Figure] = []
+    var numbers: [String: Double] = [:]
+
+    func add(_ key: String, _ label: String, _ stats: Stats, unit: String, scale: Double = 1, digits: Int = 1) {
+        numbers[key] = stats.median * scale
+        figures.append(Figure(key: key, label: label, value: "\(format(stats.median * scale, digits)) \(unit)",
+                              detail: "min \(format(stats.min * scale, digits)), max \(format(stats.max * scale, digits)), n=\(stats.samples.count)"))
+        print(String(format: "  %-58@ %14@   %@", label as NSString, "\(format(stats.median * scale, digits)) \(unit)" as NSString,
+                     "(min \(format(stats.min * scale, digits)), max \(format(stats.max * scale, digits)))" as NSString))
+    }
+
+    func note(_ key: String, _ label: String, _ value: Double, unit: String, digits: Int = 1, detail: String = "") {
+        numbers[key] = value
+        figures.append(Figure(key: key, label: label, value: "\(format(value, digits)) \(unit)", detail: detail))
+        print(String(format: "  %-58@ %14@   %@", label as NSString, "\(format(value, digits)) \(unit)" as NSString, detail as NSString))
+    }
+}
+
+/// The raw ceiling: the same rows through our SQLite wrapper with no CRDT metadata.
+enum RawBenchmarks {
+    static func table(_ db: Database) throws {
+        try db.execute("CREATE TABLE people(id INTEGER PRIMARY KEY, " + Workloads.fields.map { "\($0) TEXT" }.joined(separator: ", ") + ")")
+    }
+
+    static let insertSQL = "INSERT INTO people VALUES (?, " + Workloads.fields.map { _ in "?" }.joined(separator: ", ") + ")"
+
+    static func bulkInsert(_ db: Database, rows: Int) throws {
+        try db.transaction {
+            for index in 0..<rows {
+                try db.run(insertSQL, parameters: [index] + Workloads.fields.map { "v \($0) \(index)" })
+            }
+        }
+    }
+
+    static func run(_ results: Results, rows: Int, updates: Int, commits: Int, repetitions: Int) throws {
+        print("raw SQLite (WAL, synchronous=FULL), the ceiling:")
+        let insert = try repeated(repetitions, setup: { () -> (Scratch, Database) in
+            let scratch = try Scratch("raw")
+            let db = try Database(path: scratch.file("raw.sqlite"))
+            try table(db)
+            return (scratch, db)
+        }) { state in
+            try bulkInsert(state.1, rows: rows)
+            state.0.remove()
+        }
+        results.add("rawInsert", "bulk insert \(rows) rows x 10 columns, one transaction", insert, unit: "ms", scale: 1000)
+        results.note("rawInsertRate", "  = rows per second", Double(rows) / insert.median, unit: "rows/s", digits: 0)
+
+        let update = try repeated(repetitions, setup: { () -> (Scratch, Database) in
+            let scratch = try Scratch("raw")
+            let db = try Database(path: scratch.file("raw.sqlite"))
+            try table(db)
+            try bulkInsert(db, rows: rows)
+            return (scratch, db)
+        }) { state in
+            let db = state.1
+            try db.transaction {
+                for index in 0..<updates {
+                    let field = Workloads.fields[index % 10]
+                    try db.run("UPDATE people SET \(field) = ? WHERE id = ?", "u \(index)", index % rows)
+                }
+            }
+            state.0.remove()
+        }
+        results.add("rawUpdate", "\(updates) single-column updates on \(rows) rows, one transaction", update, unit: "ms", scale: 1000)
+        results.note("rawUpdateRate", "  = updates per second", Double(updates) / update.median, unit: "updates/s", digits: 0)
+
+        let scratch = try Scratch("raw")
+        defer { scratch.remove() }
+        let db = try Database(path: scratch.file("raw.sqlite"))
+        try table(db)
+        var latencies: [Double] = []
+        for index in 0..<commits {
+            latencies.append(try time { try db.transaction { try db.run(insertSQL, parameters: [index] + Workloads.fields.map { "v \($0)" }) } })
+        }
+        results.note("rawCommitP50", "single-row durable commit, p50", percentile(latencies, 50) * 1000, unit: "ms", digits: 3)
+        results.note("rawCommitP99", "single-row durable commit, p99", percentile(latencies, 99) * 1000, unit: "ms", digits: 3)
+    }
+}
+
+/// P1 and P2: merging remote operations and local writes, durably.
+enum EngineBenchmarks {
+    static func merge(_ results: Results, people: Int, repetitions: Int) throws {
+        print("P1 merge: apply \(people * 10) remote field operations (\(people) people x 10 fields), durably:")
+        let sourceScratch = try Scratch("source")
+        defer { sourceScratch.remove() }
+        let source = try Workloads.sourceReplica(at: sourceScratch.file("a"), people: people, seed: 1)
+        let operations = try Workloads.operations(of: source)
+        let concurrent = try Workloads.operations(of: try Workloads.sourceReplica(at: sourceScratch.file("b"), people: people, seed: 2, label: "w"))
+
+        let empty = try repeated(repetitions, setup: { () -> (Scratch, Replica) in
+            let scratch = try Scratch("p1")
+            return (scratch, try Workloads.durableReplica(at: scratch.file("r"), seed: 10))
+        }) { state in
+            try state.1.applyRemote(operations)
+            state.0.remove()
+        }
+        results.add("p1Empty", "into an empty replica", empty, unit: "ms", scale: 1000, digits: 0)
+        results.note("p1EmptyRate", "  = operations per second", Double(operations.count) / empty.median, unit: "ops/s", digits: 0)
+
+        let conflicting = try repeated(repetitions, setup: { () -> (Scratch, Replica) in
+            let scratch = try Scratch("p1")
+            let replica = try Workloads.durableReplica(at: scratch.file("r"), seed: 11)
+            try replica.applyRemote(concurrent)
+            return (scratch, replica)
+        }) { state in
+            try state.1.applyRemote(operations)
+            state.0.remove()
+        }
+        results.add("p1Concurrent", "into a replica holding concurrent edits of the same fields", conflicting, unit: "ms", scale: 1000, digits: 0)
+        results.note("p1ConcurrentRate", "  = operations per second", Double(operations.count) / conflicting.median, unit: "ops/s", digits: 0)
+    }
+
+    static func localWrite(_ results: Results, writes: Int) throws {
+        print("P2 local write: one durable field write:")
+        let scratch = try Scratch("p2")
+        defer { scratch.remove() }
+        let replica = try Workloads.durableReplica(at: scratch.file("r"), seed: 20)
+        var latencies: [Double] = []
+        for index in 0..<writes {
+            latencies.append(try time {
+                try replica.write(collection: "people", record: "p-\(index % 100)", [.put(field: "title", value: .string("title \(index)"))])
+            })
+        }
+        results.note("p2P50", "latency p50", percentile(latencies, 50) * 1000, unit: "ms", digits: 3)
+        results.note("p2P99", "latency p99", percentile(latencies, 99) * 1000, unit: "ms", digits: 3)
+    }
+}
