@@ -1,3 +1,5 @@
+import ChorusCore
+import SQLiteKit
 import Foundation
 
 /// Sizes of one run.
@@ -40,14 +42,124 @@ struct BenchRun {
     }
 }
 
-/// Writes Docs/performance.md.
+/// A target from issue 6, checked against this run's figures.
+struct Target: Sendable {
+    let name: String
+    let statement: String
+    let measured: @Sendable (Results) -> (text: String, met: Bool)?
+}
+
+/// Writes Docs/performance.md: the machine, the commands, every figure and every target.
 struct PerformanceReport {
     let results: Results
     let sizes: BenchSizes
 
+    static let targets: [Target] = [
+        Target(name: "P1", statement: "merge at least 100k operations per second") { r in
+            r.numbers["p1EmptyRate"].map { ("\(format($0, 0)) ops/s", $0 >= 100_000) }
+        },
+        Target(name: "P1", statement: "merge at least 60% of the raw single-column update rate") { r in
+            guard let ours = r.numbers["p1EmptyRate"], let raw = r.numbers["rawUpdateRate"] else { return nil }
+            return ("\(format(ours / raw * 100, 1))% of \(format(raw, 0)) updates/s", ours / raw >= 0.6)
+        },
+        Target(name: "P2", statement: "a durable local write at most 1.5x a raw single-row durable commit (p50)") { r in
+            guard let ours = r.numbers["p2P50"], let raw = r.numbers["rawCommitP50"] else { return nil }
+            return ("\(format(ours / raw, 2))x (\(format(ours, 3)) ms against \(format(raw, 3)) ms)", ours / raw <= 1.5)
+        },
+        Target(name: "P3", statement: "bootstrap at most 3x the raw bulk insert of the same rows") { r in
+            guard let ours = r.numbers["p3"], let raw = r.numbers["p3Raw"] else { return nil }
+            return ("\(format(ours / raw, 1))x", ours / raw <= 3)
+        },
+        Target(name: "P4", statement: "no-op sync at least 25% of nginx's requests per second for a static file") { r in
+            guard let ours = r.numbers["p4Rate"] else { return nil }
+            guard let nginx = r.numbers["p4Nginx"] else { return ("\(format(ours, 0)) req/s; nginx not measured in this run", false) }
+            return ("\(format(ours / nginx * 100, 1))% (\(format(ours, 0)) against \(format(nginx, 0)) req/s)", ours / nginx >= 0.25)
+        },
+        Target(name: "P4", statement: "no-op sync p99 under 10 ms") { r in r.numbers["p4P99"].map { ("\(format($0, 3)) ms", $0 < 10) } },
+        Target(name: "P5", statement: "no-op sync with the large history within 1.2x of the small one") { r in
+            r.numbers["p5Ratio"].map { ("\(format($0, 2))x", $0 <= 1.2) }
+        },
+        Target(name: "P5", statement: "database at most 2.5x plain SQLite for the same live rows, history compacted") { r in
+            guard let ours = r.numbers["p5BytesPerRow"], let raw = r.numbers["p5RawBytesPerRow"] else { return nil }
+            return ("\(format(ours / raw, 1))x with history NOT compacted (compaction is not built yet)", ours / raw <= 2.5)
+        },
+        Target(name: "P6", statement: "hub at most 150 MB with 1,000 replicas") { r in r.numbers["p6Hub"].map { ("\(format($0, 1)) MB", $0 <= 150) } },
+        Target(name: "P6", statement: "idle node at most 60 MB with 10k people") { r in r.numbers["p6Idle"].map { ("\(format($0, 1)) MB", $0 <= 60) } },
+    ]
+
+    static func machine() -> String {
+        let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.split(separator: "\n")
+            .first { $0.hasPrefix("model name") }?.split(separator: ":").last?.trimmingCharacters(in: .whitespaces) ?? "unknown CPU"
+        let memory = ProcessInfo.processInfo.physicalMemory / 1_073_741_824
+        return "\(ProcessInfo.processInfo.activeProcessorCount) cores (\(cpu)), \(memory) GiB, \(ProcessInfo.processInfo.operatingSystemVersionString), SQLite \(Database.libraryVersion)"
+    }
+
+    /// The peers measured by Tests/Bench/peers.py (written to .build/peers.json by run-benchmarks.sh).
+    func peersSection() -> String {
+        guard let data = FileManager.default.contents(atPath: ".build/peers.json"), let json = try? JSONParser().parse(Array(data)),
+              case .object(let peers) = json, !peers.isEmpty else {
+            return "\n## Peers\n\nNot measured in this run (run Tests/Bench/run-benchmarks.sh).\n"
+        }
+        var text = """
+
+        ## Peers, for context
+
+        The same 100,000 field writes (10,000 people x 10 fields), from `Tests/Bench/peers.py` in a
+        throwaway virtualenv. Loro and pycrdt (Yrs) hold them **in memory and persist nothing**; SQLite's
+        session extension applies them as one changeset to a WAL database with synchronous=FULL, with no
+        merge metadata. Chorus's P1 figure keeps an operation log, merge state and typed tables, durably.
+
+        | system | median | writes per second |
+        |---|---|---|
+
+        """
+        let labels = ["loro": "Loro (in memory)", "pycrdt": "pycrdt / Yrs (in memory)", "sqliteSession": "SQLite session changeset (apsw, durable)"]
+        for name in ["loro", "pycrdt", "sqliteSession"] {
+            guard let peer = peers[name] else { continue }
+            if let median = peer["median_s"]?.numberValue {
+                text += "| \(labels[name]!) | \(format(median * 1000, 0)) ms | \(format(100_000 / median, 0)) |\n"
+            } else {
+                text += "| \(labels[name]!) | failed: \(peer["error"]?.stringValue ?? "?") | - |\n"
+            }
+        }
+        if let ours = results.numbers["p1EmptyRate"] { text += "| Chorus P1 (durable, with merge state) | | \(format(ours, 0)) |\n" }
+        return text
+    }
+
     func write(to path: String) throws {
-        var text = "# Performance\n\n"
-        for figure in results.figures { text += "| \(figure.label) | \(figure.value) | \(figure.detail) |\n" }
+        var text = """
+        # Performance
+
+        Measured by `chorus-bench` (Sources/ChorusBench) in one process run, so ratios compare like with
+        like; absolute times drift between runs on shared machines. Every timed figure is the median of
+        \(sizes.repetitions) repetitions (min and max beside it).
+
+        - Machine: \(PerformanceReport.machine())
+        - Command: `Tests/Bench/run-benchmarks.sh` (installs nginx, builds with `-c release`, runs
+          `.build/release/chorus-bench --write-docs`, then the peers in `Tests/Bench/peers.py`)
+        - Run: \(sizes.isQuick ? "--quick (small sizes: a smoke test, not the published figures)" : "full sizes")
+
+        ## Targets
+
+        | target | goal | measured | met |
+        |---|---|---|---|
+
+        """
+        for target in PerformanceReport.targets {
+            if let (measured, met) = target.measured(results) {
+                text += "| \(target.name) | \(target.statement) | \(measured) | \(met ? "yes" : "**no**") |\n"
+            } else {
+                text += "| \(target.name) | \(target.statement) | not measured | - |\n"
+            }
+        }
+        text += "\n## Figures\n\n| section | measurement | median | spread |\n|---|---|---|---|\n"
+        for figure in results.figures {
+            text += "| \(figure.section) | \(figure.label.trimmingCharacters(in: .whitespaces)) | \(figure.value) | \(figure.detail) |\n"
+        }
+        text += peersSection()
+        if let notes = try? String(contentsOfFile: "Docs/performance-notes.md", encoding: .utf8) {
+            text += "\n" + notes
+        }
         try text.write(toFile: path, atomically: true, encoding: .utf8)
     }
 }

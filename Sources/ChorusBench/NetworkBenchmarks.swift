@@ -24,7 +24,7 @@ enum NetworkBenchmarks {
 
     /// P3: a fresh replica pulls `people` people (10 operations each) from a hub over loopback HTTP.
     static func bootstrap(_ results: Results, people: Int, repetitions: Int) throws {
-        print("P3 bootstrap: a fresh replica pulls \(people) people (\(people * 10) operations) from a hub over loopback HTTP:")
+        results.section = "P3 bootstrap: a fresh replica pulls \(people) people (\(people * 10) operations) over loopback HTTP"
         let scratch = try Scratch("p3")
         defer { scratch.remove() }
         let hubReplica = try Workloads.sourceReplica(at: scratch.file("hub"), people: people, seed: 30)
@@ -59,7 +59,7 @@ enum NetworkBenchmarks {
     /// P4: requests per second and latency of a sync with nothing new, `connections` keep-alive
     /// connections for `seconds`, from a load generator of our own (threads and raw sockets).
     static func noopSync(_ results: Results, connections: Int, seconds: Double) throws {
-        print("P4 no-op sync: \(connections) concurrent keep-alive connections for \(format(seconds)) s:")
+        results.section = "P4 no-op sync, \(connections) keep-alive connections for \(format(seconds)) s"
         let scratch = try Scratch("p4")
         defer { scratch.remove() }
         let replica = try Workloads.sourceReplica(at: scratch.file("hub"), people: 100, seed: 40)
@@ -86,7 +86,7 @@ enum NetworkBenchmarks {
 
     /// P5: no-op sync latency with a large history against a small one; database size per live row.
     static func scale(_ results: Results, large: Int, small: Int, repetitions: Int) throws {
-        print("P5 scale: no-op sync with \(large) operations of history against \(small):")
+        results.section = "P5 scale: \(large) operations of history against \(small)"
         var medians: [Int: Double] = [:]
         for history in [small, large] {
             let scratch = try Scratch("p5")
@@ -126,7 +126,7 @@ enum NetworkBenchmarks {
     /// P6: peak memory of a `chorus serve` hub while `replicas` replicas sync with it, and of an idle
     /// node holding `people` people.
     static func memory(_ results: Results, replicas: Int, people: Int, chorus: String) throws {
-        print("P6 memory (child `chorus serve` processes):")
+        results.section = "P6 memory of child `chorus serve` processes"
         guard FileManager.default.isExecutableFile(atPath: chorus) else {
             print("  \(chorus) not built: skipped")
             return

@@ -5,6 +5,7 @@ import SQLiteKit
 
 /// One line of the results table.
 struct Figure {
+    let section: String
     let key: String
     let label: String
     let value: String
@@ -12,22 +13,24 @@ struct Figure {
 }
 
 /// The figures a run collects, by key, for ratios and the docs.
-final class Results {
+final class Results: @unchecked Sendable {
     var figures: [Figure] = []
+    /// The section new figures belong to (printed as a header).
+    var section = "" { didSet { print("\(section):") } }
     var numbers: [String: Double] = [:]
 
     func add(_ key: String, _ label: String, _ stats: Stats, unit: String, scale: Double = 1, digits: Int = 1) {
         numbers[key] = stats.median * scale
-        figures.append(Figure(key: key, label: label, value: "\(format(stats.median * scale, digits)) \(unit)",
+        figures.append(Figure(section: section, key: key, label: label, value: "\(format(stats.median * scale, digits)) \(unit)",
                               detail: "min \(format(stats.min * scale, digits)), max \(format(stats.max * scale, digits)), n=\(stats.samples.count)"))
-        print(String(format: "  %-58@ %14@   %@", label as NSString, "\(format(stats.median * scale, digits)) \(unit)" as NSString,
+        print(String(format: "  %-62@ %14@   %@", label as NSString, "\(format(stats.median * scale, digits)) \(unit)" as NSString,
                      "(min \(format(stats.min * scale, digits)), max \(format(stats.max * scale, digits)))" as NSString))
     }
 
     func note(_ key: String, _ label: String, _ value: Double, unit: String, digits: Int = 1, detail: String = "") {
         numbers[key] = value
-        figures.append(Figure(key: key, label: label, value: "\(format(value, digits)) \(unit)", detail: detail))
-        print(String(format: "  %-58@ %14@   %@", label as NSString, "\(format(value, digits)) \(unit)" as NSString, detail as NSString))
+        figures.append(Figure(section: section, key: key, label: label, value: "\(format(value, digits)) \(unit)", detail: detail))
+        print(String(format: "  %-62@ %14@   %@", label as NSString, "\(format(value, digits)) \(unit)" as NSString, detail as NSString))
     }
 }
 
@@ -48,7 +51,7 @@ enum RawBenchmarks {
     }
 
     static func run(_ results: Results, rows: Int, updates: Int, commits: Int, repetitions: Int) throws {
-        print("raw SQLite (WAL, synchronous=FULL), the ceiling:")
+        results.section = "raw SQLite (WAL, synchronous=FULL): the ceiling"
         let insert = try repeated(repetitions, setup: { () -> (Scratch, Database) in
             let scratch = try Scratch("raw")
             let db = try Database(path: scratch.file("raw.sqlite"))
@@ -96,7 +99,7 @@ enum RawBenchmarks {
 /// P1 and P2: merging remote operations and local writes, durably.
 enum EngineBenchmarks {
     static func merge(_ results: Results, people: Int, repetitions: Int) throws {
-        print("P1 merge: apply \(people * 10) remote field operations (\(people) people x 10 fields), durably:")
+        results.section = "P1 merge \(people * 10) remote field operations (\(people) people x 10 fields), durably"
         let sourceScratch = try Scratch("source")
         defer { sourceScratch.remove() }
         let source = try Workloads.sourceReplica(at: sourceScratch.file("a"), people: people, seed: 1)
@@ -127,7 +130,7 @@ enum EngineBenchmarks {
     }
 
     static func localWrite(_ results: Results, writes: Int) throws {
-        print("P2 local write: one durable field write:")
+        results.section = "P2 one durable local field write"
         let scratch = try Scratch("p2")
         defer { scratch.remove() }
         let replica = try Workloads.durableReplica(at: scratch.file("r"), seed: 20)

@@ -18,6 +18,11 @@ if arguments.contains("--help") || arguments.contains("-h") {
     exit(0)
 }
 let quick = arguments.contains("--quick")
+if arguments.contains("--only-merge") {
+    // For profiling (valgrind --tool=callgrind): just P1 at quick sizes, once.
+    try EngineBenchmarks.merge(Results(), people: 200, repetitions: 1)
+    exit(0)
+}
 let sizes = quick ? BenchSizes.quick : BenchSizes.full
 do {
     let results = try BenchRun(sizes: sizes).run()

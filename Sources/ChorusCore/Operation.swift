@@ -92,6 +92,14 @@ public enum Action: Hashable, Sendable {
         }
     }
 
+    /// The value this action writes, if any.
+    public var value: JSONValue? {
+        switch self {
+        case .set(let value, _), .mapSet(_, let value, _), .append(let value): return value
+        default: return nil
+        }
+    }
+
     /// The field kind this action applies to; nil for record-level actions.
     public var fieldKind: FieldKind? {
         switch self {

@@ -33,6 +33,8 @@ struct BatchState {
     var source: String?
     /// When the batch arrived, Unix milliseconds (`oplog.received_wall`, for lag).
     var receivedWall: Int64 = 0
+    /// Values of the operations applied in this batch, so materialising needs no JSON parsing.
+    var values: [OperationID: JSONValue] = [:]
 
     struct DirtyKey: Hashable, Comparable {
         let rid: Int64, field: String, key: String
@@ -100,9 +102,10 @@ extension Replica {
                 state.clock.observe(HybridTimestamp(wall: UInt64(values["clock_wall"] ?? 0), logical: UInt32(values["clock_logical"] ?? 0)))
                 try body(&state)
                 try materialise(&state)
-                try database.run("UPDATE meta SET value = ? WHERE key = 'counter'", Int64(state.counter))
-                try database.run("UPDATE meta SET value = ? WHERE key = 'clock_wall'", Int64(state.clock.last.wall))
-                try database.run("UPDATE meta SET value = ? WHERE key = 'clock_logical'", Int64(state.clock.last.logical))
+                try database.run("""
+                    UPDATE meta SET value = CASE key WHEN 'counter' THEN ? WHEN 'clock_wall' THEN ? ELSE ? END
+                    WHERE key IN ('counter', 'clock_wall', 'clock_logical')
+                    """, Int64(state.counter), Int64(state.clock.last.wall), Int64(state.clock.last.logical))
             }
         }
         clock = state.clock
@@ -122,6 +125,7 @@ extension Replica {
             state.report.duplicates += 1
             return
         }
+        state.values[op.id] = op.action.value
         // Our own operation coming back (after a restore from backup): never reuse its counter.
         if op.id.replica == id && op.id.counter > state.counter { state.counter = op.id.counter }
         state.clock.observe(op.timestamp)
@@ -141,7 +145,7 @@ extension Replica {
             return
         }
         try database.run("INSERT INTO oplog(replica, counter, rid, payload, source, received_wall) VALUES (?, ?, ?, ?, ?, ?)", replicaBytes, counterValue, rid, payload, state.source, state.receivedWall)
-        let seq = try database.queryScalarInteger("SELECT last_insert_rowid()") ?? 0
+        let seq = database.lastInsertRowID
         state.report.applied += 1
         state.dirtyRecords.insert(rid)
 
@@ -195,7 +199,7 @@ extension Replica {
         if try database.queryScalarInteger("SELECT 1 FROM erased WHERE hash = ?", hash) != nil { return nil }
         guard createIfMissing else { return nil }
         try database.run("INSERT INTO records(collection, record, hash) VALUES (?, ?, ?)", collection, record, hash)
-        let rid = try database.queryScalarInteger("SELECT last_insert_rowid()")!
+        let rid = database.lastInsertRowID
         if schema.collection(collection) != nil {
             try database.run("INSERT INTO \(StorageSchema.quote(collection))(id, _rid) VALUES (?, ?)", record, rid)
         }

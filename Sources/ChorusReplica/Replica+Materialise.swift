@@ -18,7 +18,7 @@ extension Replica {
 
         for dirty in state.dirtyKeys.sorted() {
             guard let (collection, record) = try lookup(dirty.rid) else { continue }
-            try materialiseKey(dirty, collection: collection, record: record)
+            try materialiseKey(dirty, collection: collection, record: record, values: state.values)
         }
         for dirty in state.dirtyCounters.sorted() {
             guard let (collection, _) = try lookup(dirty.rid),
@@ -35,7 +35,7 @@ extension Replica {
     }
 
     /// One register, map key, set element or log entry.
-    private func materialiseKey(_ dirty: BatchState.DirtyKey, collection: String, record: String) throws {
+    private func materialiseKey(_ dirty: BatchState.DirtyKey, collection: String, record: String, values: [OperationID: JSONValue]) throws {
         let live = try database.query("""
             SELECT replica, counter, wall, logical, kind, value, seq FROM entries
             WHERE rid = ? AND field = ? AND key = ?
@@ -43,6 +43,7 @@ extension Replica {
         let declaredKind = schema.fieldKind(collection: collection, field: dirty.field)
         let kind = declaredKind ?? live.first.flatMap { $0.text(4).flatMap(FieldKind.init(rawValue:)) }
         var winnerValue: String?
+        var winnerJSON: JSONValue?
         if kind == .register || kind == .map {
             var winner: Row?
             for row in live {
@@ -58,6 +59,7 @@ extension Replica {
                     UPDATE entries SET displayed = (replica = ? AND counter = ?) WHERE rid = ? AND field = ? AND key = ?
                     """, winner[0], winner[1], dirty.rid, dirty.field, dirty.key)
                 winnerValue = winner.text(5)
+                winnerJSON = values[Replica.operationID(winner)]
             }
             if live.count >= 2 {
                 try database.run("INSERT OR REPLACE INTO conflicts(rid, field, key, kind) VALUES (?, ?, ?, ?)",
@@ -72,13 +74,13 @@ extension Replica {
         switch declaredKind {
         case .register:
             try database.run("UPDATE \(table) SET \(StorageSchema.quote(dirty.field)) = ? WHERE _rid = ?",
-                             Replica.sqlValue(canonical: winnerValue), dirty.rid)
+                             winnerJSON.map(Replica.sqlValue(json:)) ?? Replica.sqlValue(canonical: winnerValue), dirty.rid)
         case .map:
             if live.isEmpty {
                 try database.run("DELETE FROM \(side) WHERE id = ? AND key = ?", record, dirty.key)
             } else {
                 try database.run("INSERT OR REPLACE INTO \(side)(id, key, value) VALUES (?, ?, ?)",
-                                 record, dirty.key, Replica.sqlValue(canonical: winnerValue))
+                                 record, dirty.key, winnerJSON.map(Replica.sqlValue(json:)) ?? Replica.sqlValue(canonical: winnerValue))
             }
         case .set:
             if live.isEmpty {
@@ -102,6 +104,11 @@ extension Replica {
     /// A record's deleted and visible flags and its edited-while-deleted conflict.
     private func materialiseLife(rid: Int64, collection: String) throws {
         let deleted = try database.queryScalarInteger("SELECT 1 FROM deletes WHERE rid = ? LIMIT 1", rid) != nil
+        if !deleted, let flags = try database.queryRow("SELECT deleted, visible FROM records WHERE rid = ?", rid),
+           flags.integer(0) == 0, flags.integer(1) == 1 {
+            // Never deleted and still not: nothing to change (no edited-while-deleted conflict can exist).
+            return
+        }
         var editedWhileDeleted = false
         if deleted {
             editedWhileDeleted = try database.queryScalarInteger("""
@@ -143,13 +150,17 @@ extension Replica {
     static func sqlValue(canonical text: String?) -> SQLiteValue {
         guard let text else { return .null }
         guard let value = try? JSONParser().parse(text) else { return .text(text) }
+        return sqlValue(json: value)
+    }
+
+    static func sqlValue(json value: JSONValue) -> SQLiteValue {
         switch value {
         case .null: return .null
         case .bool(let b): return .integer(b ? 1 : 0)
         case .integer(let i): return .integer(i)
         case .double(let d): return .real(d)
         case .string(let s): return .text(s)
-        case .array, .object: return .text(text)
+        case .array, .object: return .text(value.canonicalText)
         }
     }
 }

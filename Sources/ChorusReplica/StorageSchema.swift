@@ -157,7 +157,11 @@ enum StorageSchema {
     }
 
     /// SQL identifier quoting.
-    static func quote(_ name: String) -> String { "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
+    /// Without Foundation: this runs on the hot path of every batch (profiled with callgrind).
+    static func quote(_ name: String) -> String {
+        guard name.utf8.contains(UInt8(ascii: "\"")) else { return "\"" + name + "\"" }
+        return "\"" + name.split(separator: "\"", omittingEmptySubsequences: false).joined(separator: "\"\"") + "\""
+    }
 
     static func sideTable(_ collection: String, _ field: String) -> String { quote("\(collection)__\(field)") }
 

@@ -165,6 +165,9 @@ public final class Database {
         return statement.value(at: 0).text
     }
 
+    /// The row id of the last successful INSERT on this connection.
+    public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
+
     /// Rows changed by the last INSERT, UPDATE or DELETE.
     public var changes: Int { Int(sqlite3_changes(handle)) }
 
