@@ -27,8 +27,12 @@ let package = Package(
         .target(name: "ChorusSync", dependencies: ["ChorusCore", "ChorusReplica"]),
         // A running node: HTTP routes, the URLSession transport, the background sync loop.
         .target(name: "ChorusNode", dependencies: ["ChorusCore", "ChorusReplica", "ChorusSync", "HTTP1", "HTTPServer"]),
+        // The people platform's pure logic: the ESCO skills taxonomy, matching with explanations, the bias audit.
+        .target(name: "ChorusPeople", dependencies: ["ChorusCore", "ChorusReplica", "SQLiteKit"],
+                exclude: ["Taxonomy/extract-esco.py", "Taxonomy/NOTICE"],
+                resources: [.copy("Taxonomy/esco-skills.tsv"), .copy("Taxonomy/esco-groups.tsv")]),
         // Command-line commands; `chorus` is only its entry point.
-        .target(name: "ChorusCLI", dependencies: ["ChorusCore", "ChorusReplica", "SQLiteKit", "ChorusSync", "ChorusNode", "HTTPServer"]),
+        .target(name: "ChorusCLI", dependencies: ["ChorusCore", "ChorusReplica", "SQLiteKit", "ChorusSync", "ChorusNode", "HTTPServer", "ChorusPeople"]),
         .executableTarget(name: "chorus", dependencies: ["ChorusCLI"]),
         // Benchmarks against the machine's ceiling (raw SQLite) and the peers: `swift run -c release chorus-bench`.
         .executableTarget(name: "chorus-bench", dependencies: ["ChorusCore", "ChorusReplica", "ChorusSync", "ChorusNode", "SQLiteKit", "ChorusTesting"],
@@ -39,6 +43,7 @@ let package = Package(
         .testTarget(name: "ChorusCoreTests", dependencies: ["ChorusCore", "ChorusTesting"]),
         .testTarget(name: "SQLiteKitTests", dependencies: ["SQLiteKit"]),
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"]),
+        .testTarget(name: "ChorusPeopleTests", dependencies: ["ChorusPeople", "ChorusCore", "ChorusReplica", "ChorusTesting"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTP1", "HTTPServer", "ChorusTesting"]),
         .testTarget(name: "ChorusSyncTests", dependencies: ["ChorusCore", "ChorusReplica", "ChorusSync", "ChorusNode", "ChorusTesting", "HTTP1"]),
         .testTarget(name: "ChorusReplicaTests", dependencies: ["ChorusReplica", "ChorusCore", "ChorusTesting", "SQLiteKit"]),

@@ -1,0 +1,46 @@
+/// Adverse-impact audit of recommendations: selection rates of the top-k people per opportunity by
+/// a group label that only the audit sees (matching never does), and the four-fifths ratio.
+///
+/// A group's selection rate is (times its members were in a top k) / (members x opportunities). The
+/// ratio is the lowest rate over the highest; under 0.8 fails the four-fifths rule (US EEOC
+/// Uniform Guidelines, 29 CFR 1607.4(D)), a signal to investigate, not a verdict.
+public struct BiasAudit: Sendable {
+    public struct GroupRate: Sendable, Equatable {
+        public let group: String
+        public let members: Int
+        public let selections: Int
+        public let rate: Double
+    }
+
+    public struct Report: Sendable {
+        public let rates: [GroupRate]
+        public let topK: Int
+        public let opportunities: Int
+        /// Lowest rate over highest (1 when there is one group or no selection).
+        public var impactRatio: Double {
+            let values = rates.filter { $0.members > 0 }.map(\.rate)
+            guard let high = values.max(), high > 0, let low = values.min() else { return 1 }
+            return low / high
+        }
+        public var passesFourFifths: Bool { impactRatio >= 0.8 }
+    }
+
+    /// - Parameters:
+    ///   - scorer: how people are scored for an opportunity (the real matcher, or anything under test).
+    ///   - groups: person id to group label; people without a label are left out of the rates.
+    public static func run(candidates: [Candidate], opportunities: [OpportunityProfile], groups: [String: String], topK: Int,
+                           scorer: (Candidate, OpportunityProfile) -> Double) -> Report {
+        var selections: [String: Int] = [:]
+        for opportunity in opportunities {
+            let ranked = candidates.map { ($0.id, scorer($0, opportunity)) }.sorted { ($0.1, $1.0) > ($1.1, $0.0) }
+            for (id, _) in ranked.prefix(topK) { if let group = groups[id] { selections[group, default: 0] += 1 } }
+        }
+        var members: [String: Int] = [:]
+        for candidate in candidates { if let group = groups[candidate.id] { members[group, default: 0] += 1 } }
+        let rates = members.keys.sorted().map { group in
+            GroupRate(group: group, members: members[group]!, selections: selections[group, default: 0],
+                      rate: Double(selections[group, default: 0]) / Double(members[group]! * max(1, opportunities.count)))
+        }
+        return Report(rates: rates, topK: topK, opportunities: opportunities.count)
+    }
+}

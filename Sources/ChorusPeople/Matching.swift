@@ -1,0 +1,221 @@
+import ChorusCore
+
+/// Everything matching may know about a person: skills with levels, development goals and hours
+/// available. Names, gender, pronouns, office, manager and tenure are not here, so no score can
+/// depend on them (tested counterfactually in `MatchingTests`).
+public struct Candidate: Sendable, Equatable {
+    public let id: String
+    /// Skill id (ESCO or custom) to level 1-5.
+    public let skills: [String: Int]
+    /// Skill ids the person wants to grow.
+    public let goals: Set<String>
+    public let hoursPerWeek: Int?
+
+    public init(id: String, skills: [String: Int], goals: Set<String>, hoursPerWeek: Int?) {
+        self.id = id
+        self.skills = skills
+        self.goals = goals
+        self.hoursPerWeek = hoursPerWeek
+    }
+
+    /// Reads only `skills`, `developmentGoals` and `hoursPerWeekAvailable` of a people record
+    /// (`chorus get --json` form), resolving free-text skills through the taxonomy.
+    public init(id: String, profile: [String: JSONValue], taxonomy: SkillTaxonomy) {
+        var skills: [String: Int] = [:]
+        for (name, level) in profile["skills"]?.objectValue ?? [:] {
+            if let level = level.integerValue { skills[taxonomy.resolve(name).id] = Int(max(1, min(5, level))) }
+        }
+        let goals = Set((profile["developmentGoals"]?.arrayValue ?? []).compactMap(\.stringValue).map { taxonomy.resolve($0).id })
+        self.init(id: id, skills: skills, goals: goals, hoursPerWeek: profile["hoursPerWeekAvailable"]?.integerValue.map(Int.init))
+    }
+}
+
+/// A required skill of an opportunity.
+public struct Requirement: Sendable, Equatable {
+    public let skill: String
+    public let minLevel: Int
+    public let weight: Double
+    public let mustHave: Bool
+
+    public init(skill: String, minLevel: Int, weight: Double = 1, mustHave: Bool = false) {
+        self.skill = skill
+        self.minLevel = max(1, min(5, minLevel))
+        self.weight = max(0, weight)
+        self.mustHave = mustHave
+    }
+}
+
+/// What matching reads about an opportunity.
+public struct OpportunityProfile: Sendable, Equatable {
+    public let id: String
+    public let required: [Requirement]
+    /// Skill ids a person can learn there.
+    public let learnable: Set<String>
+    public let hoursPerWeek: Int?
+
+    public init(id: String, required: [Requirement], learnable: Set<String>, hoursPerWeek: Int?) {
+        self.id = id
+        self.required = required
+        self.learnable = learnable
+        self.hoursPerWeek = hoursPerWeek
+    }
+
+    /// From an opportunities record: `requiredSkills` (skill -> {minLevel, weight, mustHave}),
+    /// `learnableSkills`, `hoursPerWeek`.
+    public init(id: String, record: [String: JSONValue], taxonomy: SkillTaxonomy) {
+        let required = (record["requiredSkills"]?.objectValue ?? [:]).sorted { $0.key < $1.key }.map { name, spec in
+            Requirement(skill: taxonomy.resolve(name).id, minLevel: Int(spec["minLevel"]?.integerValue ?? 1),
+                        weight: spec["weight"]?.numberValue ?? 1, mustHave: spec["mustHave"]?.boolValue ?? false)
+        }
+        let learnable = Set((record["learnableSkills"]?.arrayValue ?? []).compactMap(\.stringValue).map { taxonomy.resolve($0).id })
+        self.init(id: id, required: required, learnable: learnable, hoursPerWeek: record["hoursPerWeek"]?.integerValue.map(Int.init))
+    }
+}
+
+/// One reason behind a score, as shown to people.
+public struct Explanation: Sendable, Equatable {
+    public enum Kind: String, Sendable {
+        case matched, oneLevelShort, belowLevel, relatedSkill, missing, missingMustHave, teachesGoal, availability, notEnoughHours
+    }
+    public let kind: Kind
+    public let skill: String?
+    public let text: String
+}
+
+/// A change that would raise the score, with the score it would give.
+public struct Improvement: Sendable, Equatable {
+    public let text: String
+    public let scoreAfter: Double
+}
+
+/// A scored match with its explanation.
+public struct Match: Sendable {
+    public let candidate: String
+    public let opportunity: String
+    /// 0 to 5.
+    public let score: Double
+    public let skillFit: Double
+    public let growthFit: Double
+    public let availability: Double
+    public let explanations: [Explanation]
+    public let improvements: [Improvement]
+
+    public var json: JSONValue {
+        .object([
+            "person": .string(candidate), "opportunity": .string(opportunity), "score": .double((score * 100).rounded() / 100),
+            "components": .object(["skillFit": .double((skillFit * 1000).rounded() / 1000), "growthFit": .double((growthFit * 1000).rounded() / 1000),
+                                   "availability": .double((availability * 1000).rounded() / 1000)]),
+            "explanations": .array(explanations.map { .object(["kind": .string($0.kind.rawValue), "skill": $0.skill.map(JSONValue.string) ?? .null, "text": .string($0.text)]) }),
+            "improvements": .array(improvements.map { .object(["text": .string($0.text), "scoreAfter": .double(($0.scoreAfter * 100).rounded() / 100)]) }),
+        ])
+    }
+}
+
+/// Scores people against opportunities, 0 to 5, from published components (Docs/guides/read-a-match.md):
+///
+///     score = 5 * (0.6 * skillFit + 0.25 * growthFit + 0.15 * availability), halved if a must-have is missing
+///
+/// - skill fit: per required skill, weighted: 1 at or above the level, 0.6 one level short, 0.3 x
+///   level / required further below, 0.3 for a related skill in the same ESCO group family, 0 missing;
+/// - growth fit: the share of the person's development goals the opportunity teaches (1 if it teaches
+///   two or more of them);
+/// - availability: hours available over hours asked, at most 1 (1 when either is unknown).
+public struct Matcher: Sendable {
+    public let taxonomy: SkillTaxonomy
+    public static let skillWeight = 0.6, growthWeight = 0.25, availabilityWeight = 0.15
+    public static let mustHavePenalty = 0.5
+
+    public init(taxonomy: SkillTaxonomy = .esco) { self.taxonomy = taxonomy }
+
+    func label(_ id: String) -> String { taxonomy.skills[id]?.label ?? (id.hasPrefix("custom:") ? String(id.dropFirst(7)) : id) }
+
+    /// The match with its explanation and what would raise it.
+    public func match(_ candidate: Candidate, _ opportunity: OpportunityProfile) -> Match {
+        let base = evaluate(candidate, opportunity)
+        return Match(candidate: base.candidate, opportunity: base.opportunity, score: base.score, skillFit: base.skillFit,
+                     growthFit: base.growthFit, availability: base.availability, explanations: base.explanations,
+                     improvements: improvements(candidate, opportunity, current: base.score))
+    }
+
+    /// The score and explanation alone.
+    func evaluate(_ candidate: Candidate, _ opportunity: OpportunityProfile) -> Match {
+        var explanations: [Explanation] = []
+        var weighted = 0.0, totalWeight = 0.0
+        var missingMustHave = false
+        for requirement in opportunity.required {
+            totalWeight += requirement.weight
+            let name = label(requirement.skill)
+            if let level = candidate.skills[requirement.skill] {
+                if level >= requirement.minLevel {
+                    weighted += requirement.weight
+                    explanations.append(Explanation(kind: .matched, skill: requirement.skill, text: "\(name): level \(level), needs \(requirement.minLevel)"))
+                } else if level == requirement.minLevel - 1 {
+                    weighted += requirement.weight * 0.6
+                    explanations.append(Explanation(kind: .oneLevelShort, skill: requirement.skill, text: "\(name): one level short (\(level) of \(requirement.minLevel))"))
+                } else {
+                    weighted += requirement.weight * 0.3 * Double(level) / Double(requirement.minLevel)
+                    explanations.append(Explanation(kind: .belowLevel, skill: requirement.skill, text: "\(name): level \(level), needs \(requirement.minLevel)"))
+                }
+                continue
+            }
+            let required = taxonomy.resolve(requirement.skill)
+            if let related = candidate.skills.keys.sorted().first(where: { taxonomy.areRelated(taxonomy.resolve($0), required) }) {
+                weighted += requirement.weight * 0.3
+                explanations.append(Explanation(kind: .relatedSkill, skill: requirement.skill, text: "\(name): related skill \(label(related))"))
+            } else if requirement.mustHave {
+                missingMustHave = true
+                explanations.append(Explanation(kind: .missingMustHave, skill: requirement.skill, text: "\(name): must-have, missing"))
+            } else {
+                explanations.append(Explanation(kind: .missing, skill: requirement.skill, text: "\(name): missing"))
+            }
+        }
+        let skillFit = totalWeight > 0 ? weighted / totalWeight : 1
+        let taught = candidate.goals.intersection(opportunity.learnable).sorted()
+        for skill in taught {
+            explanations.append(Explanation(kind: .teachesGoal, skill: skill, text: "teaches \(label(skill)), which you want to learn"))
+        }
+        let growthFit = candidate.goals.isEmpty || opportunity.learnable.isEmpty ? 0 : min(1, Double(taught.count) / 2)
+        var availability = 1.0
+        if let asked = opportunity.hoursPerWeek, asked > 0, let free = candidate.hoursPerWeek {
+            availability = min(1, Double(max(0, free)) / Double(asked))
+            explanations.append(Explanation(kind: availability >= 1 ? .availability : .notEnoughHours, skill: nil,
+                                            text: "\(free) of \(asked) hours a week available"))
+        }
+        let score = Matcher.score(skillFit: skillFit, growthFit: growthFit, availability: availability, missingMustHave: missingMustHave)
+        return Match(candidate: candidate.id, opportunity: opportunity.id, score: score, skillFit: skillFit, growthFit: growthFit,
+                     availability: availability, explanations: explanations, improvements: [])
+    }
+
+    static func score(skillFit: Double, growthFit: Double, availability: Double, missingMustHave: Bool) -> Double {
+        let raw = 5 * (skillWeight * skillFit + growthWeight * growthFit + availabilityWeight * availability)
+        return min(5, max(0, missingMustHave ? raw * mustHavePenalty : raw))
+    }
+
+    /// What would raise the match: each unmet requirement reached, or the hours made available.
+    func improvements(_ candidate: Candidate, _ opportunity: OpportunityProfile, current: Double) -> [Improvement] {
+        var result: [Improvement] = []
+        for requirement in opportunity.required where (candidate.skills[requirement.skill] ?? 0) < requirement.minLevel {
+            var skills = candidate.skills
+            skills[requirement.skill] = requirement.minLevel
+            let better = evaluate(Candidate(id: candidate.id, skills: skills, goals: candidate.goals, hoursPerWeek: candidate.hoursPerWeek), opportunity)
+            if better.score > current + 0.005 {
+                result.append(Improvement(text: "reach level \(requirement.minLevel) in \(label(requirement.skill))", scoreAfter: better.score))
+            }
+        }
+        if let asked = opportunity.hoursPerWeek, let free = candidate.hoursPerWeek, free < asked {
+            let better = evaluate(Candidate(id: candidate.id, skills: candidate.skills, goals: candidate.goals, hoursPerWeek: asked), opportunity)
+            result.append(Improvement(text: "make \(asked - free) more hours a week available", scoreAfter: better.score))
+        }
+        return result.sorted { $0.scoreAfter > $1.scoreAfter }
+    }
+
+    /// People for an opportunity, best first (ties by id, so rankings are deterministic).
+    public func rank(_ candidates: [Candidate], for opportunity: OpportunityProfile) -> [Match] {
+        candidates.map { match($0, opportunity) }.sorted { ($0.score, $1.candidate) > ($1.score, $0.candidate) }
+    }
+
+    /// Opportunities for a person, best first.
+    public func rank(_ opportunities: [OpportunityProfile], for candidate: Candidate) -> [Match] {
+        opportunities.map { match(candidate, $0) }.sorted { ($0.score, $1.opportunity) > ($1.score, $0.opportunity) }
+    }
+}

@@ -1,0 +1,139 @@
+import XCTest
+import ChorusCore
+import ChorusPeople
+import ChorusTesting
+
+final class SkillTaxonomyTests: XCTestCase {
+    let taxonomy = SkillTaxonomy.esco
+
+    func test_shipsESCO_withLabelsSynonymsAndGroups() {
+        XCTAssertGreaterThan(taxonomy.skills.count, 13_000)
+        let python = taxonomy.resolve("Python (computer programming)")
+        XCTAssertFalse(python.isCustom)
+        XCTAssertEqual(taxonomy.resolve("python3").id, python.id, "an alternative label resolves to the same skill")
+        XCTAssertEqual(taxonomy.resolve("  PYTHON3 ").id, python.id, "case and spacing do not matter")
+        XCTAssertEqual(taxonomy.resolve(python.id), python, "an ESCO id resolves to itself")
+        XCTAssertTrue(python.groups.contains("S5.6.1"))
+        XCTAssertNotNil(taxonomy.groupNames["S5"])
+    }
+
+    func test_unknownText_isACustomSkill() {
+        let skill = taxonomy.resolve("Chorus internals")
+        XCTAssertTrue(skill.isCustom)
+        XCTAssertEqual(skill.id, "custom:chorus internals")
+        XCTAssertEqual(taxonomy.resolve("chorus  INTERNALS").id, skill.id)
+    }
+
+    func test_relatedSkills_shareAGroupFamily() {
+        let python = taxonomy.resolve("Python (computer programming)")
+        let related = taxonomy.skills.values.filter { taxonomy.areRelated($0, python) }
+        XCTAssertFalse(related.isEmpty)
+        XCTAssertFalse(taxonomy.areRelated(python, python), "a skill is not related to itself")
+        XCTAssertFalse(taxonomy.areRelated(python, taxonomy.resolve("custom thing")), "custom skills have no group")
+    }
+}
+
+final class MatchingTests: XCTestCase {
+    let matcher = Matcher()
+    let taxonomy = SkillTaxonomy.esco
+    var python: String { taxonomy.resolve("Python (computer programming)").id }
+    var sql: String { taxonomy.resolve("SQL").id }
+
+    func test_components_andExplanations() {
+        let opportunity = OpportunityProfile(id: "o1", required: [Requirement(skill: python, minLevel: 3, weight: 2), Requirement(skill: sql, minLevel: 2)],
+                                             learnable: [taxonomy.resolve("machine learning").id], hoursPerWeek: 8)
+        let perfect = Candidate(id: "a", skills: [python: 4, sql: 2], goals: [taxonomy.resolve("machine learning").id], hoursPerWeek: 8)
+        let match = matcher.match(perfect, opportunity)
+        XCTAssertEqual(match.skillFit, 1)
+        XCTAssertEqual(match.availability, 1)
+        XCTAssertEqual(match.growthFit, 0.5, "one of the person's goals is taught: half credit")
+        XCTAssertEqual(match.score, 5 * (0.6 + 0.25 * 0.5 + 0.15), accuracy: 1e-9)
+        XCTAssertTrue(match.explanations.contains { $0.kind == .teachesGoal })
+
+        let short = Candidate(id: "b", skills: [python: 2], goals: [], hoursPerWeek: 4)
+        let shortMatch = matcher.match(short, opportunity)
+        XCTAssertTrue(shortMatch.explanations.contains { $0.kind == .oneLevelShort && $0.skill == python })
+        XCTAssertTrue(shortMatch.explanations.contains { $0.kind == .notEnoughHours })
+        let sqlRelated = taxonomy.areRelated(taxonomy.resolve(sql), taxonomy.resolve(python))
+        XCTAssertEqual(shortMatch.skillFit, (2 * 0.6 + (sqlRelated ? 0.3 : 0)) / 3, accuracy: 1e-9, "weighted: python one level short, SQL missing")
+        XCTAssertFalse(shortMatch.improvements.isEmpty)
+        XCTAssertTrue(shortMatch.improvements.allSatisfy { $0.scoreAfter > shortMatch.score }, "every improvement raises the score")
+        XCTAssertTrue(shortMatch.improvements.contains { $0.text.contains("reach level 3") })
+    }
+
+    func test_missingMustHave_halvesTheScore_andIsExplained() {
+        let opportunity = OpportunityProfile(id: "o", required: [Requirement(skill: python, minLevel: 2, mustHave: true)], learnable: [], hoursPerWeek: nil)
+        let match = matcher.match(Candidate(id: "c", skills: [:], goals: [], hoursPerWeek: nil), opportunity)
+        XCTAssertTrue(match.explanations.contains { $0.kind == .missingMustHave || $0.kind == .relatedSkill })
+        let without = matcher.match(Candidate(id: "c", skills: [taxonomy.resolve("knitting").id: 5], goals: [], hoursPerWeek: nil), opportunity)
+        XCTAssertLessThanOrEqual(without.score, 5 * 0.15 * 0.5 + 1e-9)
+    }
+
+    func test_relatedSkill_getsPartialCredit() {
+        let python = taxonomy.resolve("Python (computer programming)")
+        let related = taxonomy.skills.values.filter { taxonomy.areRelated($0, python) }.map(\.id).sorted()[0]
+        let opportunity = OpportunityProfile(id: "o", required: [Requirement(skill: python.id, minLevel: 2)], learnable: [], hoursPerWeek: nil)
+        let match = matcher.match(Candidate(id: "c", skills: [related: 3], goals: [], hoursPerWeek: nil), opportunity)
+        XCTAssertEqual(match.skillFit, 0.3, accuracy: 1e-9)
+        XCTAssertTrue(match.explanations.contains { $0.kind == .relatedSkill })
+    }
+
+    /// Changing a person's name, office, pronouns or manager changes no score, over many generated people.
+    func test_counterfactualInvariance_namesOfficesPronounsManagers() {
+        var rng = SeededGenerator(seed: 42)
+        let pool = taxonomy.skills.keys.sorted().prefix(60).map { $0 }
+        let opportunities = (0..<20).map { index in
+            OpportunityProfile(id: "o\(index)", record: [
+                "requiredSkills": .object(Dictionary((0..<3).map { _ in
+                    (rng.pick(pool), JSONValue.object(["minLevel": .integer(Int64(1 + rng.int(5))), "weight": .integer(Int64(1 + rng.int(3))),
+                                                       "mustHave": .bool(rng.chance(0.3))]))
+                }, uniquingKeysWith: { a, _ in a })),
+                "learnableSkills": .array((0..<2).map { _ in .string(rng.pick(pool)) }),
+                "hoursPerWeek": .integer(Int64(4 + rng.int(16))),
+            ], taxonomy: taxonomy)
+        }
+        for index in 0..<300 {
+            var profile: [String: JSONValue] = [
+                "name": .string("Person \(index)"), "office": .string(rng.pick(["Stockholm", "New York", "London"])),
+                "pronouns": .string(rng.pick(["she/her", "he/him", "they/them"])), "manager": .string("p-\(rng.int(50))"),
+                "skills": .object(Dictionary((0..<4).map { _ in (rng.pick(pool), JSONValue.integer(Int64(1 + rng.int(5)))) },
+                                             uniquingKeysWith: { a, _ in a })),
+                "developmentGoals": .array((0..<2).map { _ in .string(rng.pick(pool)) }),
+                "hoursPerWeekAvailable": .integer(Int64(rng.int(20))),
+            ]
+            let before = opportunities.map { matcher.match(Candidate(id: "p\(index)", profile: profile, taxonomy: taxonomy), $0).score }
+            profile["name"] = .string("Someone Else \(index)")
+            profile["office"] = .string("Sydney")
+            profile["pronouns"] = .string("xe/xem")
+            profile["manager"] = .string("p-999")
+            let after = opportunities.map { matcher.match(Candidate(id: "p\(index)", profile: profile, taxonomy: taxonomy), $0).score }
+            XCTAssertEqual(before, after, "person \(index)")
+        }
+    }
+}
+
+final class BiasAuditTests: XCTestCase {
+    /// The audit passes the real matcher on data where skills do not depend on the group, and
+    /// catches a deliberately biased scorer.
+    func test_fourFifths_passesTheMatcher_andCatchesABiasedScorer() {
+        var rng = SeededGenerator(seed: 7)
+        let taxonomy = SkillTaxonomy.esco
+        let pool = taxonomy.skills.keys.sorted().prefix(30).map { $0 }
+        let candidates = (0..<600).map { index in
+            Candidate(id: "p\(index)", skills: Dictionary((0..<5).map { _ in (rng.pick(pool), 1 + rng.int(5)) }, uniquingKeysWith: max),
+                      goals: [rng.pick(pool)], hoursPerWeek: rng.int(20))
+        }
+        let groups = Dictionary(uniqueKeysWithValues: candidates.map { ($0.id, rng.chance(0.5) ? "A" : "B") })
+        let opportunities = (0..<40).map { index in
+            OpportunityProfile(id: "o\(index)", required: (0..<3).map { _ in Requirement(skill: rng.pick(pool), minLevel: 1 + rng.int(5)) },
+                               learnable: [rng.pick(pool)], hoursPerWeek: 4 + rng.int(12))
+        }
+        let matcher = Matcher(taxonomy: taxonomy)
+        let fair = BiasAudit.run(candidates: candidates, opportunities: opportunities, groups: groups, topK: 60) { matcher.match($0, $1).score }
+        XCTAssertTrue(fair.passesFourFifths, "impact ratio \(fair.impactRatio), rates \(fair.rates)")
+        let biased = BiasAudit.run(candidates: candidates, opportunities: opportunities, groups: groups, topK: 60) { candidate, opportunity in
+            matcher.match(candidate, opportunity).score + (groups[candidate.id] == "A" ? 1.0 : 0)
+        }
+        XCTAssertFalse(biased.passesFourFifths, "the biased scorer must be caught: ratio \(biased.impactRatio)")
+    }
+}
