@@ -155,4 +155,26 @@ final class CLITests: XCTestCase {
         }
         XCTAssertEqual(try chorus("digest").standardOutput, digest, "no bad input changed anything")
     }
+
+    /// `chorus seed` and the marketplace commands, end to end: matches with explanations, and the audit.
+    func test_seed_match_andAudit() throws {
+        try chorus("init", "--name", "office")
+        let seeded = try JSONParser().parse(try chorus("seed", "--people", "120", "--offices", "2", "--seed", "3", "--json").standardOutput)
+        XCTAssertGreaterThan(seeded["records"]?.integerValue ?? 0, 120)
+        let matches = try XCTUnwrap(try JSONParser().parse(try chorus("opportunities", "match", "--person", "p-5", "--top", "3", "--json").standardOutput).arrayValue)
+        XCTAssertEqual(matches.count, 3)
+        for match in matches {
+            let score = try XCTUnwrap(match["score"]?.numberValue)
+            XCTAssertTrue((0...5).contains(score))
+            XCTAssertFalse(match["explanations"]?.arrayValue?.isEmpty ?? true)
+        }
+        XCTAssertGreaterThanOrEqual(matches[0]["score"]?.numberValue ?? 0, matches[2]["score"]?.numberValue ?? 0, "best first")
+        let people = try XCTUnwrap(try JSONParser().parse(try chorus("list", "people", "--json").standardOutput).arrayValue)
+        let groups = people.enumerated().map { "\($0.element["id"]!.stringValue!),\($0.offset % 2 == 0 ? "group-a" : "group-b")" }.joined(separator: "\n")
+        FileManager.default.createFile(atPath: folder.appending("groups.csv"), contents: Data(groups.utf8))
+        let audit = try ChorusProcess.run(["opportunities", "audit", "--groups", folder.appending("groups.csv"), "--top", "20", "--json", "--data", data])
+        let report = try JSONParser().parse(audit.standardOutput)
+        XCTAssertEqual(report["groups"]?.arrayValue?.count, 2)
+        XCTAssertEqual(audit.status, report["passesFourFifths"] == true ? 0 : 1, "exit status follows the verdict")
+    }
 }

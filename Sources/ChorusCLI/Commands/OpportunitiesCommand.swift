@@ -1,0 +1,100 @@
+import ChorusCore
+import ChorusPeople
+import ChorusReplica
+import Foundation
+
+enum OpportunitiesCommand: Command {
+    static let spec = CommandSpec("opportunities", "the talent marketplace: list, match people and opportunities, audit for bias",
+        arguments: "(list | match (--person ID | --opportunity ID) | audit --groups FILE)",
+        details: """
+        list    open opportunities (all with --all).
+        match   rank opportunities for a person, or people for an opportunity, offline, with a score
+                0-5, its explanation and what would raise it. Matching reads skills, development goals
+                and hours only: never names, gender, office, manager or tenure.
+        audit   selection rates of the top --top recommendations per opportunity by a group label
+                from FILE (CSV lines `person-id,group`; the labels are used by the audit only) and the
+                four-fifths adverse-impact ratio. Exit 1 if the ratio is under 0.8.
+        """,
+        options: [.data, .json,
+                  OptionSpec(name: "--person", valueName: "ID", help: "with match: rank opportunities for this person"),
+                  OptionSpec(name: "--opportunity", valueName: "ID", help: "with match: rank people for this opportunity"),
+                  OptionSpec(name: "--top", valueName: "N", help: "how many to show or to count as recommended (default 10)"),
+                  OptionSpec(name: "--groups", valueName: "FILE", help: "with audit: CSV of person-id,group"),
+                  OptionSpec(name: "--all", valueName: nil, help: "with list: include closed and filled ones")],
+        positional: 1...1)
+
+    static func run(_ context: CommandContext) throws -> Int32 {
+        guard let top = Int(context.arguments.value("--top") ?? "10"), (1...10_000).contains(top) else { throw context.usageError("--top must be 1 to 10000") }
+        let replica = try context.openReplica()
+        let matcher = Matcher()
+        switch context.positional(0) {
+        case "list":
+            let opportunities = try MatchingData.opportunities(replica, includeClosed: context.arguments.flag("--all"))
+            let records = try opportunities.compactMap { try replica.get(collection: "opportunities", record: $0.id) }
+            if context.isJSON {
+                context.output.json(.array(records.map(\.json)))
+            } else {
+                context.output.print(Format.table(records.map { record in
+                    [record.id, record.fields["kind"].map { Format.value($0) } ?? "", record.fields["title"].map { Format.value($0, width: 40) } ?? "",
+                     record.fields["hoursPerWeek"].map { "\(Format.value($0)) h/week" } ?? "", record.fields["betRank"].map { "bet #\(Format.value($0))" } ?? ""]
+                }))
+            }
+        case "match":
+            let matches: [Match]
+            if let person = context.arguments.value("--person") {
+                guard let candidate = try MatchingData.candidates(replica).first(where: { $0.id == person }) else {
+                    throw ChorusError(.recordNotFound, "no person \(person)", hint: "`chorus list people` shows the ids")
+                }
+                matches = Array(matcher.rank(try MatchingData.opportunities(replica), for: candidate).prefix(top))
+            } else if let id = context.arguments.value("--opportunity") {
+                guard let opportunity = try MatchingData.opportunities(replica, includeClosed: true).first(where: { $0.id == id }) else {
+                    throw ChorusError(.recordNotFound, "no opportunity \(id)", hint: "`chorus opportunities list --all` shows the ids")
+                }
+                matches = Array(matcher.rank(try MatchingData.candidates(replica), for: opportunity).prefix(top))
+            } else {
+                throw context.usageError("match needs --person ID or --opportunity ID")
+            }
+            if context.isJSON {
+                context.output.json(.array(matches.map(\.json)))
+                return 0
+            }
+            for match in matches {
+                context.output.print(String(format: "%.2f  %@ <-> %@", match.score, match.candidate, match.opportunity))
+                for explanation in match.explanations { context.output.print("      \(explanation.text)") }
+                for improvement in match.improvements.prefix(2) {
+                    context.output.print(String(format: "      would raise it: %@ (to %.2f)", improvement.text, improvement.scoreAfter))
+                }
+            }
+        case "audit":
+            guard let file = context.arguments.value("--groups") else { throw context.usageError("audit needs --groups FILE") }
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                throw ChorusError(.storage, "cannot read \(file)", hint: "a CSV with one `person-id,group` per line")
+            }
+            var groups: [String: String] = [:]
+            for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+                let parts = line.split(separator: ",", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                if parts.count == 2 { groups[parts[0]] = parts[1] }
+            }
+            let report = BiasAudit.run(candidates: try MatchingData.candidates(replica), opportunities: try MatchingData.opportunities(replica),
+                                       groups: groups, topK: top) { matcher.match($0, $1).score }
+            if context.isJSON {
+                context.output.json(.object([
+                    "topK": .integer(Int64(top)), "opportunities": .integer(Int64(report.opportunities)),
+                    "impactRatio": .double(report.impactRatio), "passesFourFifths": .bool(report.passesFourFifths),
+                    "groups": .array(report.rates.map { .object(["group": .string($0.group), "members": .integer(Int64($0.members)),
+                                                                 "selections": .integer(Int64($0.selections)), "rate": .double($0.rate)]) }),
+                ]))
+            } else {
+                context.output.print(Format.table([["GROUP", "MEMBERS", "SELECTED", "RATE"]] + report.rates.map {
+                    [$0.group, String($0.members), String($0.selections), String(format: "%.4f", $0.rate)]
+                }))
+                context.output.print(String(format: "impact ratio %.3f: %@", report.impactRatio,
+                                            report.passesFourFifths ? "passes the four-fifths rule" : "FAILS the four-fifths rule (under 0.8): investigate"))
+            }
+            return report.passesFourFifths ? 0 : 1
+        default:
+            throw context.usageError("expected list, match or audit")
+        }
+        return 0
+    }
+}

@@ -1,0 +1,181 @@
+import ChorusCore
+import ChorusReplica
+
+/// Generates a deterministic company from a seed: offices with locale-fitting names, tribes of
+/// squads with chapters and guilds, people with ESCO skills and goals, feedback and praise,
+/// quarterly objectives, opportunities (with company bets ranked) and a career framework.
+/// The same seed gives the same company, byte for byte (`chorus seed`, demos, tests, benchmarks).
+public struct CompanyGenerator {
+    public struct Office: Sendable {
+        public let name: String
+        public let timezone: String
+        public let givenNames: [String]
+        public let familyNames: [String]
+    }
+
+    public static let offices: [Office] = [
+        Office(name: "Stockholm", timezone: "Europe/Stockholm",
+               givenNames: ["Astrid", "Linnea", "Elsa", "Maja", "Ebba", "Erik", "Lars", "Oskar", "Nils", "Johan", "Sofia", "Anders", "Karin", "Henrik", "Ingrid"],
+               familyNames: ["Andersson", "Johansson", "Karlsson", "Nilsson", "Eriksson", "Larsson", "Olsson", "Persson", "Svensson", "Lindqvist"]),
+        Office(name: "New York", timezone: "America/New_York",
+               givenNames: ["Olivia", "Emma", "Ava", "Mia", "Liam", "Noah", "Ethan", "Mason", "Aiden", "Chloe", "Jayden", "Grace", "Marcus", "Zoe", "Isaac"],
+               familyNames: ["Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez", "Martinez"]),
+        Office(name: "London", timezone: "Europe/London",
+               givenNames: ["Amelia", "Isla", "Poppy", "Harry", "George", "Oliver", "Freddie", "Alfie", "Florence", "Arthur", "Imogen", "Rory"],
+               familyNames: ["Taylor", "Davies", "Evans", "Thomas", "Roberts", "Walker", "Wright", "Hughes", "Edwards", "Green"]),
+        Office(name: "São Paulo", timezone: "America/Sao_Paulo",
+               givenNames: ["Ana", "Beatriz", "Larissa", "Gabriel", "Lucas", "Matheus", "Rafael", "Juliana", "Camila", "Thiago", "Bruna", "Felipe"],
+               familyNames: ["Silva", "Santos", "Oliveira", "Souza", "Pereira", "Costa", "Rodrigues", "Almeida", "Nascimento", "Lima"]),
+        Office(name: "Tokyo", timezone: "Asia/Tokyo",
+               givenNames: ["Haruto", "Yui", "Sota", "Hina", "Ren", "Aoi", "Yuto", "Mei", "Riku", "Sakura", "Kaito", "Yuna"],
+               familyNames: ["Sato", "Suzuki", "Takahashi", "Tanaka", "Watanabe", "Ito", "Yamamoto", "Nakamura", "Kobayashi", "Kato"]),
+        Office(name: "Berlin", timezone: "Europe/Berlin",
+               givenNames: ["Lena", "Hannah", "Mia", "Lukas", "Leon", "Finn", "Jonas", "Emilia", "Paul", "Clara", "Felix", "Marie"],
+               familyNames: ["Müller", "Schmidt", "Schneider", "Fischer", "Weber", "Meyer", "Wagner", "Becker", "Schulz", "Hoffmann"]),
+    ]
+
+    /// Skills people have and opportunities ask for: ESCO preferred labels (resolved at generation).
+    public static let skillLabels = [
+        "Python (computer programming)", "SQL", "Java (computer programming)", "JavaScript", "Swift (computer programming)",
+        "machine learning", "data mining", "statistics", "user interface design", "project management", "manage a team",
+        "negotiate with stakeholders", "give constructive feedback", "coach employees", "ICT system integration",
+        "cloud technologies", "DevOps", "data models", "marketing principles", "write technical documentation",
+    ]
+
+    public struct Sizes: Sendable {
+        public var people: Int
+        public var offices: Int
+        public init(people: Int, offices: Int) {
+            self.people = people
+            self.offices = offices
+        }
+    }
+
+    /// One record to write.
+    public typealias Write = (collection: String, record: String, changes: [Change])
+
+    public let sizes: Sizes
+    public let seed: UInt64
+    let taxonomy: SkillTaxonomy
+
+    public init(sizes: Sizes, seed: UInt64, taxonomy: SkillTaxonomy = .esco) {
+        self.sizes = Sizes(people: max(1, sizes.people), offices: max(1, min(sizes.offices, CompanyGenerator.offices.count)))
+        self.seed = seed
+        self.taxonomy = taxonomy
+    }
+
+    /// Every record of the company, in a fixed order.
+    public func generate() -> [Write] {
+        var rng = Generator(seed: seed)
+        var writes: [Write] = []
+        let skills = CompanyGenerator.skillLabels.map { taxonomy.resolve($0).id }
+        let offices = Array(CompanyGenerator.offices.prefix(sizes.offices))
+        // Teams: tribes of about 40-90 people, squads of 5-10, a chapter per discipline, a few guilds.
+        let squadCount = max(1, sizes.people / 8)
+        let tribeCount = max(1, squadCount / 8)
+        for tribe in 0..<tribeCount {
+            writes.append(("teams", "tribe-\(tribe)", [.put(field: "name", value: .string("Tribe \(tribe + 1)")), .put(field: "kind", value: "tribe"),
+                                                       .put(field: "mission", value: .string("Own area \(tribe + 1) of the product"))]))
+        }
+        for squad in 0..<squadCount {
+            writes.append(("teams", "squad-\(squad)", [.put(field: "name", value: .string("Squad \(squad + 1)")), .put(field: "kind", value: "squad"),
+                                                       .put(field: "parent", value: .string("tribe-\(squad % tribeCount)"))]))
+        }
+        let chapters = ["backend", "frontend", "data", "design", "product"]
+        for chapter in chapters {
+            writes.append(("teams", "chapter-\(chapter)", [.put(field: "name", value: .string("\(chapter.capitalized) chapter")), .put(field: "kind", value: "chapter")]))
+        }
+        let guilds = ["web", "ml", "accessibility", "security"]
+        for guild in guilds {
+            writes.append(("teams", "guild-\(guild)", [.put(field: "name", value: .string("\(guild.capitalized) guild")), .put(field: "kind", value: "guild")]))
+        }
+        // People.
+        for index in 0..<sizes.people {
+            let office = offices[index % offices.count]
+            let name = "\(rng.pick(office.givenNames)) \(rng.pick(office.familyNames))"
+            var changes: [Change] = [
+                .put(field: "name", value: .string(name)),
+                .put(field: "email", value: .string("person\(index)@example.com")),
+                .put(field: "title", value: .string(rng.pick(["Engineer", "Senior Engineer", "Data Scientist", "Designer", "Product Owner", "Agile Coach"]))),
+                .put(field: "role", value: .string(rng.pick(["developer", "product owner", "coach", "designer"]))),
+                .put(field: "office", value: .string(office.name)),
+                .put(field: "timezone", value: .string(office.timezone)),
+                .put(field: "squad", value: .string("squad-\(index % squadCount)")),
+                .put(field: "tribe", value: .string("tribe-\((index % squadCount) % tribeCount)")),
+                .put(field: "chapter", value: .string("chapter-\(rng.pick(chapters))")),
+                .put(field: "hoursPerWeekAvailable", value: .integer(Int64(rng.int(12)))),
+                .put(field: "openToMentoring", value: .bool(rng.chance(0.3))),
+            ]
+            if index > 0 { changes.append(.put(field: "manager", value: .string("p-\(rng.int(max(1, index / 8 + 1)))"))) }
+            for skill in Set((0..<(2 + rng.int(4))).map { _ in rng.pick(skills) }).sorted() {
+                changes.append(.mapSet(field: "skills", key: skill, value: .integer(Int64(1 + rng.int(5)))))
+            }
+            changes.append(.add(field: "developmentGoals", element: rng.pick(skills)))
+            if rng.chance(0.4) { changes.append(.add(field: "guilds", element: "guild-\(rng.pick(guilds))")) }
+            writes.append(("people", "p-\(index)", changes))
+        }
+        // Feedback and recognition.
+        for index in 0..<(sizes.people / 2) {
+            let from = rng.int(sizes.people), to = rng.int(sizes.people)
+            writes.append(("feedback", "fb-\(index)", [
+                .put(field: "from", value: .string("p-\(from)")), .put(field: "to", value: .string("p-\(to)")),
+                .put(field: "kind", value: .string(rng.pick(["feedback", "praise", "thanks"]))),
+                .put(field: "body", value: .string(rng.pick(["Thanks for the pairing session!", "Great demo today.", "The design review was really useful.",
+                                                              "Your write-up unblocked us.", "Consider sharing the plan earlier next time."]))),
+                .put(field: "visibility", value: .string(rng.pick(["public", "public", "private", "privateAndManager", "managerOnly"]))),
+            ]))
+        }
+        // Objectives: one per person and per team, this quarter.
+        for index in 0..<sizes.people {
+            writes.append(("objectives", "obj-p-\(index)", [
+                .put(field: "ownerKind", value: "person"), .put(field: "owner", value: .string("p-\(index)")), .put(field: "quarter", value: "2026-Q4"),
+                .put(field: "title", value: .string(rng.pick(["Ship the new onboarding", "Learn the data platform", "Mentor a new joiner", "Cut build times in half"]))),
+                .put(field: "progress", value: .integer(Int64(rng.int(101)))), .put(field: "visibility", value: "public"), .put(field: "status", value: "published"),
+            ]))
+        }
+        // Opportunities, a top-10 of company bets among them.
+        for index in 0..<max(3, sizes.people / 20) {
+            let kind = index < 10 ? "companyBet" : rng.pick(["role", "project", "mentorship"])
+            var changes: [Change] = [
+                .put(field: "kind", value: .string(kind)), .put(field: "title", value: .string("\(kind == "companyBet" ? "Bet" : "Opportunity") \(index + 1)")),
+                .put(field: "owner", value: .string("p-\(rng.int(sizes.people))")), .put(field: "hoursPerWeek", value: .integer(Int64(2 + rng.int(14)))),
+                .put(field: "location", value: .string(rng.chance(0.6) ? "remote" : "office")), .put(field: "status", value: "open"),
+            ]
+            if kind == "companyBet" { changes.append(.put(field: "betRank", value: .integer(Int64(index + 1)))) }
+            for skill in Set((0..<(1 + rng.int(3))).map { _ in rng.pick(skills) }).sorted() {
+                changes.append(.mapSet(field: "requiredSkills", key: skill, value: .object([
+                    "minLevel": .integer(Int64(1 + rng.int(4))), "weight": .integer(Int64(1 + rng.int(3))), "mustHave": .bool(rng.chance(0.25))])))
+            }
+            changes.append(.add(field: "learnableSkills", element: rng.pick(skills)))
+            writes.append(("opportunities", "opp-\(index)", changes))
+        }
+        // The career framework (003): abilities with milestones and role requirements.
+        let abilities = ["Thinks about business impact", "Collaborates across teams", "Writes maintainable code", "Coaches others"]
+        for (index, ability) in abilities.enumerated() {
+            var changes: [Change] = [.put(field: "name", value: .string(ability))]
+            for milestone in 1...4 {
+                changes.append(.mapSet(field: "milestones", key: String(milestone), value: .object([
+                    "title": .string(["Individual", "Squad/Chapter", "Tribe/Guild", "Technology/Company"][milestone - 1] + " step")])))
+            }
+            for role in ["developer", "product owner", "coach"] { changes.append(.mapSet(field: "roleRequirements", key: role, value: 1)) }
+            writes.append(("abilities", "ability-\(index)", changes))
+        }
+        return writes
+    }
+
+    /// SplitMix64: the generator's own, so output never depends on the test helpers.
+    struct Generator: RandomNumberGenerator {
+        var state: UInt64
+        init(seed: UInt64) { state = seed }
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        mutating func int(_ bound: Int) -> Int { Int.random(in: 0..<bound, using: &self) }
+        mutating func chance(_ p: Double) -> Bool { Double.random(in: 0..<1, using: &self) < p }
+        mutating func pick<T>(_ items: [T]) -> T { items[int(items.count)] }
+    }
+}

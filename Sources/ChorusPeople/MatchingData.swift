@@ -1,0 +1,46 @@
+import ChorusCore
+import ChorusReplica
+import SQLiteKit
+
+/// Reads what matching needs from a replica's materialised tables, in bulk (one query per table).
+public enum MatchingData {
+    /// Every visible person, as matching sees them.
+    public static func candidates(_ replica: Replica, taxonomy: SkillTaxonomy = .esco) throws -> [Candidate] {
+        try replica.withDatabase { db in
+            var skills: [String: [String: Int]] = [:]
+            try db.forEachRow("SELECT id, key, value FROM people__skills") { row in
+                if let level = row.integer(2) { skills[row.text(0)!, default: [:]][taxonomy.resolve(row.text(1)!).id] = Int(max(1, min(5, level))) }
+            }
+            var goals: [String: Set<String>] = [:]
+            try db.forEachRow("SELECT id, element FROM people__developmentGoals") { row in
+                goals[row.text(0)!, default: []].insert(taxonomy.resolve(row.text(1)!).id)
+            }
+            return try db.query("SELECT id, hoursPerWeekAvailable FROM people WHERE _deleted = 0 ORDER BY id").map { row in
+                let id = row.text(0)!
+                return Candidate(id: id, skills: skills[id] ?? [:], goals: goals[id] ?? [], hoursPerWeek: row.integer(1).map(Int.init))
+            }
+        }
+    }
+
+    /// Every visible opportunity (only open ones unless asked), as matching sees them.
+    public static func opportunities(_ replica: Replica, includeClosed: Bool = false, taxonomy: SkillTaxonomy = .esco) throws -> [OpportunityProfile] {
+        try replica.withDatabase { db in
+            var required: [String: [Requirement]] = [:]
+            try db.forEachRow("SELECT id, key, value FROM opportunities__requiredSkills ORDER BY id, key") { row in
+                let spec = (try? JSONParser().parse(row.text(2) ?? "{}")) ?? .object([:])
+                required[row.text(0)!, default: []].append(Requirement(skill: taxonomy.resolve(row.text(1)!).id,
+                                                                        minLevel: Int(spec["minLevel"]?.integerValue ?? 1),
+                                                                        weight: spec["weight"]?.numberValue ?? 1, mustHave: spec["mustHave"]?.boolValue ?? false))
+            }
+            var learnable: [String: Set<String>] = [:]
+            try db.forEachRow("SELECT id, element FROM opportunities__learnableSkills") { row in
+                learnable[row.text(0)!, default: []].insert(taxonomy.resolve(row.text(1)!).id)
+            }
+            return try db.query("SELECT id, hoursPerWeek, status FROM opportunities WHERE _deleted = 0 ORDER BY id").compactMap { row in
+                let id = row.text(0)!
+                if !includeClosed, let status = row.text(2), status != "open" { return nil }
+                return OpportunityProfile(id: id, required: required[id] ?? [], learnable: learnable[id] ?? [], hoursPerWeek: row.integer(1).map(Int.init))
+            }
+        }
+    }
+}

@@ -1,0 +1,37 @@
+import XCTest
+import ChorusCore
+import ChorusPeople
+import ChorusReplica
+import ChorusTesting
+
+final class CompanyGeneratorTests: XCTestCase {
+    func replica(seed: UInt64, people: Int) throws -> Replica {
+        let replica = try ReplicaFactory.memory(clock: ManualClock(milliseconds: 1_790_000_000_000), seed: 1)
+        try replica.writeMany(CompanyGenerator(sizes: .init(people: people, offices: 3), seed: seed).generate(), by: "seed")
+        return replica
+    }
+
+    func test_sameSeed_sameCompany_differentSeed_differentCompany() throws {
+        let a = try replica(seed: 5, people: 80), b = try replica(seed: 5, people: 80), c = try replica(seed: 6, people: 80)
+        XCTAssertEqual(try a.digest(), try b.digest())
+        XCTAssertNotEqual(try a.digest(), try c.digest())
+    }
+
+    func test_company_hasEveryKindOfData_andRealisticTeamSizes() throws {
+        let replica = try replica(seed: 9, people: 160)
+        for collection in ["people", "teams", "feedback", "objectives", "opportunities", "abilities"] {
+            XCTAssertFalse(try replica.list(collection: collection).isEmpty, collection)
+        }
+        let squadSizes = try replica.withDatabase { try $0.query("SELECT squad, count(*) FROM people GROUP BY squad").compactMap { $0.integer(1) } }
+        XCTAssertTrue(squadSizes.allSatisfy { (5...10).contains($0) }, "squads of 5 to 10: \(squadSizes)")
+        let bets = try replica.withDatabase { try $0.queryScalarInteger("SELECT count(*) FROM opportunities WHERE betRank BETWEEN 1 AND 10") }
+        XCTAssertEqual(bets, 8, "a ranked list of company bets (all of them when fewer than ten)")
+        let candidates = try MatchingData.candidates(replica)
+        XCTAssertEqual(candidates.count, 160)
+        XCTAssertTrue(candidates.allSatisfy { !$0.skills.isEmpty })
+        let escoShare = Double(candidates.flatMap(\.skills.keys).filter { !$0.hasPrefix("custom:") }.count) / Double(candidates.flatMap(\.skills.keys).count)
+        XCTAssertGreaterThan(escoShare, 0.5, "most generated skills are ESCO skills")
+        let matches = Matcher().rank(candidates, for: try XCTUnwrap(try MatchingData.opportunities(replica).first))
+        XCTAssertTrue(matches.allSatisfy { (0...5).contains($0.score) })
+    }
+}
