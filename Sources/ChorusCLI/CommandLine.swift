@@ -71,8 +71,9 @@ public enum ChorusCommandLine {
         commands:
 
         """
+        let width = (commands.map { $0.spec.name.count }.max() ?? 10) + 2
         for command in commands {
-            text += "  \(command.spec.name.padding(toLength: 11, withPad: " ", startingAt: 0))\(command.spec.summary)\n"
+            text += "  \(command.spec.name.padding(toLength: width, withPad: " ", startingAt: 0))\(command.spec.summary)\n"
         }
         text += "\nRun `chorus COMMAND --help` for a command's arguments. Docs: Docs/reference/cli.md\n"
         return text
