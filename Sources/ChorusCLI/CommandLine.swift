@@ -56,7 +56,8 @@ public enum ChorusCommandLine {
         GetCommand.self, ListCommand.self, ConflictsCommand.self, ResolveCommand.self,
         ExportCommand.self, ImportCommand.self, DigestCommand.self, LogCommand.self,
         ServeCommand.self, JoinCommand.self, SyncCommand.self, ReplicasCommand.self, DemoCommand.self,
-        SeedCommand.self, OpportunitiesCommand.self, InsightsCommand.self,
+        SeedCommand.self, PeopleCommand.self, FeedbackCommand.self, ThanksCommand.self, ObjectivesCommand.self,
+        OpportunitiesCommand.self, InsightsCommand.self,
         CheckCommand.self, StressCommand.self,
     ]
 

@@ -1,0 +1,141 @@
+import ChorusCore
+import ChorusPeople
+import ChorusReplica
+
+/// Who is acting: `--as PERSON`, else `$CHORUS_PERSON`. Writes without an identity are refused.
+enum Identity {
+    static let option = OptionSpec(name: "--as", valueName: "PERSON", help: "who is acting (default: $CHORUS_PERSON)")
+
+    static func person(_ context: CommandContext, required: Bool) throws -> String? {
+        let person = context.arguments.value("--as") ?? context.environment["CHORUS_PERSON"]
+        if required && person == nil {
+            throw ChorusError(.invalidState, "no identity: every change is made by a person",
+                              hint: "pass --as PERSON_ID or set CHORUS_PERSON (a laptop's owner)")
+        }
+        return person
+    }
+}
+
+enum PeopleCommand: Command {
+    static let spec = CommandSpec("people", "find people by name and skill, and show a profile", arguments: "(search QUERY... | show ID)",
+        details: "search matches names, titles and skills (ESCO labels and synonyms), by word prefix: `chorus people search ana pyth`.",
+        options: [.data, .json, OptionSpec(name: "--limit", valueName: "N", help: "at most N results (default 20, at most 1000)")],
+        positional: 2...20)
+
+    static func run(_ context: CommandContext) throws -> Int32 {
+        let replica = try context.openReplica()
+        switch context.positional(0) {
+        case "search":
+            guard let limit = Int(context.arguments.value("--limit") ?? "20"), (1...1000).contains(limit) else { throw context.usageError("--limit must be 1 to 1000") }
+            let hits = try PeopleDirectory.search(replica, query: context.arguments.positional.dropFirst().joined(separator: " "), limit: limit)
+            if context.isJSON {
+                context.output.json(.array(hits.map { .object(["id": .string($0.id), "name": .string($0.name), "title": $0.title.map(JSONValue.string) ?? .null,
+                                                               "office": $0.office.map(JSONValue.string) ?? .null]) }))
+            } else if hits.isEmpty {
+                context.output.print("nobody found")
+            } else {
+                context.output.print(Format.table(hits.map { [$0.id, $0.name, $0.title ?? "", $0.office ?? ""] }))
+            }
+        case "show":
+            guard let record = try replica.get(collection: "people", record: context.positional(1)), record.isVisible else {
+                throw ChorusError(.recordNotFound, "no person \(context.positional(1))", hint: "`chorus people search NAME` finds ids")
+            }
+            let taxonomy = SkillTaxonomy.esco
+            var json = record.json.objectValue ?? [:]
+            if case .object(let skills)? = record.fields["skills"] {
+                json["skills"] = .object(Dictionary(skills.map { (taxonomy.resolve($0.key).label, $0.value) }, uniquingKeysWith: { a, _ in a }))
+            }
+            if case .array(let goals)? = record.fields["developmentGoals"] {
+                json["developmentGoals"] = .array(goals.compactMap(\.stringValue).map { .string(taxonomy.resolve($0).label) })
+            }
+            if context.isJSON { context.output.json(.object(json)); return 0 }
+            for key in json.keys.sorted() where key != "_meta" && key != "id" {
+                context.output.print("\(key.padding(toLength: 22, withPad: " ", startingAt: 0)) \(Format.value(json[key]!, width: 90))")
+            }
+        default:
+            throw context.usageError("expected search QUERY or show ID")
+        }
+        return 0
+    }
+}
+
+enum FeedbackCommand: Command {
+    static let spec = CommandSpec("feedback", "give feedback or praise, and read what you may see", arguments: "(give TEXT | list)",
+        details: """
+        give   --to PERSON [--kind feedback|praise|thanks] [--visibility public|private|privateAndManager|managerOnly] [--badge ID]
+        list   feedback the acting person may read (public to all; private to author and recipient;
+               privateAndManager also to the recipient's manager; managerOnly to the author and that manager).
+        """,
+        options: [.data, .json, Identity.option,
+                  OptionSpec(name: "--to", valueName: "PERSON", help: "with give: the recipient"),
+                  OptionSpec(name: "--kind", valueName: "KIND", help: "feedback (default), praise or thanks"),
+                  OptionSpec(name: "--visibility", valueName: "WHO", help: "private (default for feedback), public, privateAndManager, managerOnly"),
+                  OptionSpec(name: "--badge", valueName: "ID", help: "award a badge with it"),
+                  OptionSpec(name: "--about", valueName: "PERSON", help: "with list: only feedback to this person")],
+        positional: 1...2)
+
+    static func run(_ context: CommandContext) throws -> Int32 {
+        let replica = try context.openReplica()
+        switch (context.positional(0), context.arguments.positional.count) {
+        case ("give", 2):
+            guard let to = context.arguments.value("--to") else { throw context.usageError("give needs --to PERSON") }
+            let kind = context.arguments.value("--kind") ?? "feedback"
+            let id = try Feedback.give(replica, from: try Identity.person(context, required: true)!, to: to, kind: kind, body: context.positional(1),
+                                       visibility: context.arguments.value("--visibility") ?? (kind == "feedback" ? "private" : "public"),
+                                       badge: context.arguments.value("--badge"))
+            context.isJSON ? context.output.json(.object(["id": .string(id)])) : context.output.print("gave \(kind) \(id)")
+        case ("list", 1):
+            let items = try Feedback.visibleItems(replica, viewer: try Identity.person(context, required: false), about: context.arguments.value("--about"))
+            if context.isJSON { context.output.json(.array(items.map(\.json))); return 0 }
+            if items.isEmpty { context.output.print("nothing you may read") }
+            for item in items {
+                let f = item.fields
+                context.output.print("\(f["kind"]?.stringValue ?? "") from \(f["from"]?.stringValue ?? "?") to \(f["to"]?.stringValue ?? "?") (\(f["visibility"]?.stringValue ?? "public")): \(Format.value(f["body"] ?? .null, width: 80))")
+            }
+        default:
+            throw context.usageError("expected `give TEXT --to PERSON` or `list`")
+        }
+        return 0
+    }
+}
+
+enum ThanksCommand: Command {
+    static let spec = CommandSpec("thanks", "thank someone publicly (it shows in the recognition feed)", arguments: "PERSON TEXT",
+        options: [.data, .json, Identity.option, OptionSpec(name: "--badge", valueName: "ID", help: "award a badge with it")],
+        positional: 2...2)
+
+    static func run(_ context: CommandContext) throws -> Int32 {
+        let replica = try context.openReplica()
+        let id = try Feedback.give(replica, from: try Identity.person(context, required: true)!, to: context.positional(0), kind: "thanks",
+                                   body: context.positional(1), visibility: "public", badge: context.arguments.value("--badge"))
+        context.isJSON ? context.output.json(.object(["id": .string(id)])) : context.output.print("thanked \(context.positional(0)) (\(id))")
+        return 0
+    }
+}
+
+enum ObjectivesCommand: Command {
+    static let spec = CommandSpec("objectives", "browse quarterly objectives of people, teams and departments",
+        options: [.data, .json,
+                  OptionSpec(name: "--quarter", valueName: "Q", help: "e.g. 2026-Q4"),
+                  OptionSpec(name: "--owner", valueName: "ID", help: "a person or team id")])
+
+    static func run(_ context: CommandContext) throws -> Int32 {
+        let replica = try context.openReplica()
+        let rows = try replica.withDatabase { db in
+            try db.query("""
+                SELECT id, coalesce(quarter, ''), coalesce(ownerKind, ''), coalesce(owner, ''), coalesce(title, ''), progress FROM objectives
+                WHERE _deleted = 0 AND coalesce(visibility, 'public') = 'public' AND (? IS NULL OR quarter = ?) AND (? IS NULL OR owner = ?)
+                ORDER BY quarter DESC, owner, id LIMIT 1000
+                """, context.arguments.value("--quarter"), context.arguments.value("--quarter"), context.arguments.value("--owner"), context.arguments.value("--owner"))
+        }
+        if context.isJSON {
+            context.output.json(.array(rows.map { row in
+                .object(["id": .string(row.text(0)!), "quarter": .string(row.text(1)!), "ownerKind": .string(row.text(2)!), "owner": .string(row.text(3)!),
+                         "title": .string(row.text(4)!), "progress": row.real(5).map(JSONValue.double) ?? .null])
+            }))
+        } else {
+            context.output.print(Format.table(rows.map { [$0.text(1)!, "\($0.text(2)!) \($0.text(3)!)", $0.text(4)!, $0.real(5).map { "\(Int($0))%" } ?? ""] }))
+        }
+        return 0
+    }
+}

@@ -1,0 +1,138 @@
+import ChorusCore
+import ChorusReplica
+import SQLiteKit
+
+/// Finding people by name and skill with SQLite FTS5.
+///
+/// The index (`people_search`) is derived: it is rebuilt from the materialised tables whenever the
+/// replica's log has moved since the last build, so it is never out of date and never replicated.
+public enum PeopleDirectory {
+    public struct Hit: Sendable, Equatable {
+        public let id: String
+        public let name: String
+        public let title: String?
+        public let office: String?
+    }
+
+    /// Searches names, titles and skill labels (ESCO labels and synonyms included). Words are
+    /// prefix-matched: `ana pyth` finds Ana who knows Python.
+    public static func search(_ replica: Replica, query: String, limit: Int = 20, taxonomy: SkillTaxonomy = .esco) throws -> [Hit] {
+        let words = query.lowercased().split { !$0.isLetter && !$0.isNumber }.prefix(16)
+        guard !words.isEmpty else { return [] }
+        try refresh(replica, taxonomy: taxonomy)
+        let match = words.map { "\"\($0)\"*" }.joined(separator: " ")
+        return try replica.withDatabase { db in
+            try db.query("""
+                SELECT p.id, coalesce(p.name, p.id), p.title, p.office FROM people_search s JOIN people p ON p.id = s.id
+                WHERE people_search MATCH ? AND p._deleted = 0 ORDER BY bm25(people_search), p.id LIMIT ?
+                """, match, max(1, min(limit, 1000))).map { Hit(id: $0.text(0)!, name: $0.text(1)!, title: $0.text(2), office: $0.text(3)) }
+        }
+    }
+
+    /// Rebuilds the search index if the log moved since it was built.
+    static func refresh(_ replica: Replica, taxonomy: SkillTaxonomy) throws {
+        let latest = try replica.latestSequence()
+        try replica.withDatabase { db in
+            try db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS people_search USING fts5(id UNINDEXED, name, title, skills, tokenize = 'unicode61 remove_diacritics 2')")
+            try db.execute("CREATE TABLE IF NOT EXISTS people_search_state(built_through INTEGER NOT NULL)")
+            if try db.queryScalarInteger("SELECT built_through FROM people_search_state") == latest { return }
+            var skills: [String: [String]] = [:]
+            try db.forEachRow("SELECT id, key FROM people__skills") { row in
+                let skill = taxonomy.resolve(row.text(1)!)
+                skills[row.text(0)!, default: []].append(skill.label)
+            }
+            try db.transaction {
+                try db.execute("DELETE FROM people_search; DELETE FROM people_search_state")
+                try db.forEachRow("SELECT id, coalesce(name, ''), coalesce(title, '') FROM people WHERE _deleted = 0") { row in
+                    let id = row.text(0)!
+                    try db.run("INSERT INTO people_search(id, name, title, skills) VALUES (?, ?, ?, ?)", id, row.text(1)!, row.text(2)!,
+                               (skills[id] ?? []).joined(separator: " | "))
+                }
+                try db.run("INSERT INTO people_search_state(built_through) VALUES (?)", latest)
+            }
+        }
+    }
+}
+
+/// Feedback, praise and thanks, and who may read them.
+///
+/// | visibility | who reads it |
+/// |---|---|
+/// | `public` | everyone (it appears in the recognition feed) |
+/// | `private` | the author and the recipient |
+/// | `privateAndManager` | the author, the recipient and the recipient's manager |
+/// | `managerOnly` | the author and the recipient's manager |
+public enum Feedback {
+    public static let kinds = ["feedback", "praise", "thanks"]
+    public static let visibilities = ["public", "private", "privateAndManager", "managerOnly"]
+    /// Longest message, in characters.
+    public static let bodyCharactersMax = 4000
+
+    /// Whether `viewer` may read a feedback record (`from`, `to`, `visibility` fields).
+    public static func isVisible(_ item: [String: JSONValue], to viewer: String?, managerOf: (String) throws -> String?) rethrows -> Bool {
+        let visibility = item["visibility"]?.stringValue ?? "public"
+        if visibility == "public" { return true }
+        guard let viewer else { return false }
+        let from = item["from"]?.stringValue, to = item["to"]?.stringValue
+        if viewer == from { return true }
+        let manager = try to.flatMap(managerOf)
+        switch visibility {
+        case "private": return viewer == to
+        case "privateAndManager": return viewer == to || (manager != nil && viewer == manager)
+        case "managerOnly": return manager != nil && viewer == manager
+        default: return false   // unknown visibility from a newer version: fail closed
+        }
+    }
+
+    /// Writes a feedback item after checking it; returns its id.
+    @discardableResult
+    public static func give(_ replica: Replica, from: String, to: String, kind: String, body: String, visibility: String, badge: String? = nil) throws -> String {
+        guard kinds.contains(kind) else { throw ChorusError(.invalidValue, "kind must be one of \(kinds.joined(separator: ", "))") }
+        guard visibilities.contains(visibility) else {
+            throw ChorusError(.invalidValue, "visibility must be one of \(visibilities.joined(separator: ", "))")
+        }
+        let text = body.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !text.isEmpty, text.count <= bodyCharactersMax else {
+            throw ChorusError(.invalidValue, "the message must be 1 to \(bodyCharactersMax) characters")
+        }
+        guard from != to else { throw ChorusError(.invalidValue, "feedback goes to someone else", hint: "pick another recipient") }
+        for person in [from, to] where try replica.get(collection: "people", record: person)?.isVisible != true {
+            throw ChorusError(.recordNotFound, "no person \(person)", hint: "`chorus people search NAME` finds ids")
+        }
+        if let badge, try replica.get(collection: "badges", record: badge)?.isVisible != true {
+            throw ChorusError(.recordNotFound, "no badge \(badge)")
+        }
+        var generator = SystemRandomNumberGenerator()
+        let id = "fb-\(replica.id.hex.prefix(8))-\(String(UInt32.random(in: 0...UInt32.max, using: &generator), radix: 36))"
+        var changes: [Change] = [.put(field: "from", value: .string(from)), .put(field: "to", value: .string(to)), .put(field: "kind", value: .string(kind)),
+                                 .put(field: "body", value: .string(text)), .put(field: "visibility", value: .string(visibility))]
+        if let badge { changes.append(.put(field: "badge", value: .string(badge))) }
+        try replica.write(collection: "feedback", record: id, changes, by: from)
+        return id
+    }
+
+    /// Feedback `viewer` may read, newest first; only about `person` when given.
+    public static func visibleItems(_ replica: Replica, viewer: String?, about person: String? = nil, limit: Int = 50) throws -> [RecordSnapshot] {
+        let ids = try replica.withDatabase { db in
+            try db.query("""
+                SELECT f.id FROM feedback f JOIN records r ON r.rid = f._rid
+                WHERE f._deleted = 0 AND (? IS NULL OR f."to" = ?)
+                ORDER BY (SELECT max(e.wall) FROM entries e WHERE e.rid = f._rid) DESC, f.id LIMIT 100000
+                """, person, person).compactMap { $0.text(0) }
+        }
+        var managers: [String: String?] = [:]
+        func manager(_ person: String) throws -> String? {
+            if let known = managers[person] { return known }
+            let value = try replica.get(collection: "people", record: person)?.fields["manager"]?.stringValue
+            managers[person] = value
+            return value
+        }
+        var result: [RecordSnapshot] = []
+        for id in ids {
+            guard let record = try replica.get(collection: "feedback", record: id) else { continue }
+            if try isVisible(record.fields, to: viewer, managerOf: manager) { result.append(record) }
+            if result.count >= limit { break }
+        }
+        return result
+    }
+}

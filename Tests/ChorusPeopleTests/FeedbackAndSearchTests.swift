@@ -1,0 +1,68 @@
+import XCTest
+import ChorusCore
+import ChorusPeople
+import ChorusReplica
+import ChorusTesting
+
+final class FeedbackVisibilityTests: XCTestCase {
+    var replica: Replica!
+
+    override func setUpWithError() throws {
+        replica = try ReplicaFactory.memory(clock: ManualClock(milliseconds: 1_790_000_000_000), seed: 4)
+        try replica.writeMany([
+            ("people", "author", [.put(field: "name", value: "Author")]),
+            ("people", "recipient", [.put(field: "name", value: "Recipient"), .put(field: "manager", value: "boss")]),
+            ("people", "boss", [.put(field: "name", value: "Boss")]),
+            ("people", "colleague", [.put(field: "name", value: "Colleague")]),
+        ])
+    }
+
+    /// For each visibility level: exactly who may read the item.
+    func test_eachVisibilityLevel_readersAndNonReaders() throws {
+        let expected: [String: Set<String>] = [
+            "public": ["author", "recipient", "boss", "colleague", "(nobody)"],
+            "private": ["author", "recipient"],
+            "privateAndManager": ["author", "recipient", "boss"],
+            "managerOnly": ["author", "boss"],
+        ]
+        for (visibility, readers) in expected {
+            let id = try Feedback.give(replica, from: "author", to: "recipient", kind: "feedback", body: "About the demo (\(visibility))", visibility: visibility)
+            for viewer in ["author", "recipient", "boss", "colleague", "(nobody)"] {
+                let visible = try Feedback.visibleItems(replica, viewer: viewer == "(nobody)" ? nil : viewer).contains { $0.id == id }
+                XCTAssertEqual(visible, readers.contains(viewer), "\(visibility) item read by \(viewer)")
+            }
+        }
+    }
+
+    func test_give_validates_andAttributesTheWrite() throws {
+        func code(_ body: () throws -> Void) -> ChorusError.Code? { do { try body(); return nil } catch { return (error as? ChorusError)?.code } }
+        XCTAssertEqual(code { try Feedback.give(replica, from: "author", to: "nobody", kind: "praise", body: "Hi", visibility: "public") }, .recordNotFound)
+        XCTAssertEqual(code { try Feedback.give(replica, from: "author", to: "recipient", kind: "shout", body: "Hi", visibility: "public") }, .invalidValue)
+        XCTAssertEqual(code { try Feedback.give(replica, from: "author", to: "recipient", kind: "praise", body: "  ", visibility: "public") }, .invalidValue)
+        XCTAssertEqual(code { try Feedback.give(replica, from: "author", to: "recipient", kind: "praise", body: "Hi", visibility: "everyone") }, .invalidValue)
+        XCTAssertEqual(code { try Feedback.give(replica, from: "author", to: "author", kind: "praise", body: "Hi", visibility: "public") }, .invalidValue)
+        let id = try Feedback.give(replica, from: "author", to: "recipient", kind: "thanks", body: "Thank you!", visibility: "public")
+        let logged = try replica.log(limit: 1000).compactMap(\.operation).filter { $0.record == id }
+        XCTAssertFalse(logged.isEmpty)
+        XCTAssertTrue(logged.allSatisfy { $0.author == "author" }, "every write is attributed to the person acting")
+    }
+}
+
+final class PeopleSearchTests: XCTestCase {
+    func test_searchByNameAndSkill_withPrefixesAndSynonyms_andIndexFollowsEdits() throws {
+        let replica = try ReplicaFactory.memory(clock: ManualClock(milliseconds: 1_790_000_000_000), seed: 5)
+        let python = SkillTaxonomy.esco.resolve("Python (computer programming)").id
+        try replica.writeMany([
+            ("people", "p-ana", [.put(field: "name", value: "Ana Souza"), .mapSet(field: "skills", key: python, value: 4)]),
+            ("people", "p-bo", [.put(field: "name", value: "Bo Lindqvist"), .mapSet(field: "skills", key: "SQL", value: 3)]),
+        ])
+        XCTAssertEqual(try PeopleDirectory.search(replica, query: "ana pyth").map(\.id), ["p-ana"])
+        XCTAssertEqual(try PeopleDirectory.search(replica, query: "python").map(\.id), ["p-ana"])
+        XCTAssertEqual(try PeopleDirectory.search(replica, query: "lindq").map(\.id), ["p-bo"])
+        XCTAssertEqual(try PeopleDirectory.search(replica, query: "\"; DROP TABLE people; --").map(\.id), [], "no query syntax gets through")
+        try replica.write(collection: "people", record: "p-bo", [.put(field: "name", value: "Bo Python-Fan")])
+        XCTAssertEqual(Set(try PeopleDirectory.search(replica, query: "python").map(\.id)), ["p-ana", "p-bo"], "the index follows edits")
+        try replica.write(collection: "people", record: "p-ana", [.delete])
+        XCTAssertEqual(try PeopleDirectory.search(replica, query: "python").map(\.id), ["p-bo"], "deleted people are not found")
+    }
+}
