@@ -16,6 +16,8 @@ public final class Node: @unchecked Sendable {
         /// Seconds between background syncs when all is well.
         public var syncIntervalSeconds = 10.0
         public var limits = Limits.default
+        /// Who is acting on the people API (single-sign-on header, or the laptop's owner).
+        public var identity = IdentityPolicy()
         public var wallClock: any WallClock = SystemClock()
         /// One JSON line per event (access log lines and sync outcomes).
         public var log: @Sendable (String) -> Void = { line in FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
@@ -51,7 +53,7 @@ public final class Node: @unchecked Sendable {
         serverConfiguration.keepAliveIdleSeconds = limits.keepAliveIdleSeconds
         serverConfiguration.requestsPerConnectionMax = limits.requestsPerConnectionMax
         serverConfiguration.connectionsMax = limits.connectionsMax
-        let router = NodeRouter(service: service, limits: limits, metrics: metrics)
+        let router = NodeRouter(service: service, limits: limits, metrics: metrics, identity: configuration.identity)
         let log = configuration.log
         let clock = configuration.wallClock
         let metrics = self.metrics
@@ -66,7 +68,7 @@ public final class Node: @unchecked Sendable {
             let route = NodeRouter.template(for: entry.path)
             metrics.increment("chorus_http_requests_total", labels: [("route", route), ("status", String(entry.status))])
             metrics.observe("chorus_http_request_duration_seconds", seconds: entry.milliseconds / 1000, labels: [("route", route)])
-        }, handler: { request, _ in router.handle(request) })
+        }, handler: { request, remote in router.handle(request, remote: remote) })
     }
 
     /// Starts serving and the background sync loop. Returns the bound port.

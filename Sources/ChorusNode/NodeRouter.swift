@@ -45,13 +45,15 @@ public struct NodeRouter: Sendable {
     public let service: SyncService
     public let limits: Limits
     public let metrics: Metrics
+    public let people: PeopleAPI
     /// Default silence threshold for the replica health view, in seconds (7 days).
     public static let silentAfterSecondsDefault: Int64 = 7 * 24 * 3600
 
-    public init(service: SyncService, limits: Limits, metrics: Metrics = Metrics()) {
+    public init(service: SyncService, limits: Limits, metrics: Metrics = Metrics(), identity: IdentityPolicy = IdentityPolicy()) {
         self.service = service
         self.limits = limits
         self.metrics = metrics
+        self.people = PeopleAPI(executor: service.executor, limits: limits, identity: identity)
     }
 
     /// The body limit for a request head: large only for sync pushes.
@@ -61,11 +63,12 @@ public struct NodeRouter: Sendable {
 
     /// The route template a path belongs to (for metrics labels: never a raw id).
     public static func template(for path: String) -> String {
-        routes.first { $0.match(path) != nil }?.path ?? "unknown"
+        routes.first { $0.match(path) != nil }?.path ?? PeopleAPI.routes.first { PeopleAPI.match($0.path, path) != nil }?.path ?? "unknown"
     }
 
-    public func handle(_ request: HTTPRequest) -> HTTPResponse {
+    public func handle(_ request: HTTPRequest, remote: String = "") -> HTTPResponse {
         let path = request.head.path
+        if path.hasPrefix("/api/v1/") { return people.handle(request, remote: remote) }
         let candidates = NodeRouter.routes.compactMap { route in route.match(path).map { (route, $0) } }
         guard !candidates.isEmpty else { return Problem.response(status: 404, detail: "no route \(path.prefix(100))") }
         guard let (route, parameters) = candidates.first(where: { $0.0.method == request.head.method }) else {

@@ -19,6 +19,9 @@ enum ServeCommand: Command {
                   OptionSpec(name: "--token-file", valueName: "FILE", help: "file holding this replica's token on the upstream"),
                   OptionSpec(name: "--sync-interval", valueName: "SECONDS", help: "seconds between background syncs (default 10)"),
                   OptionSpec(name: "--name", valueName: "NAME", help: "name for a replica created on first run (default: host name)"),
+                  OptionSpec(name: "--identity-header", valueName: "NAME", help: "header a single-sign-on proxy sets to the person id (office nodes)"),
+                  OptionSpec(name: "--trusted-proxy", valueName: "IP", help: "address whose identity header is honoured (default 127.0.0.1; repeat with commas)"),
+                  OptionSpec(name: "--owner", valueName: "PERSON", help: "the person acting on a laptop's people API"),
                   OptionSpec(name: "--clock-offset-ms", valueName: "MS", help: "test option: pretend this machine's clock is off by MS milliseconds")])
 
     static func run(_ context: CommandContext) throws -> Int32 {
@@ -37,6 +40,11 @@ enum ServeCommand: Command {
         configuration.port = port
         configuration.syncIntervalSeconds = interval
         configuration.wallClock = replica.configuration.wallClock
+        configuration.identity.identityHeader = context.arguments.value("--identity-header")
+        if let proxies = context.arguments.value("--trusted-proxy") {
+            configuration.identity.trustedProxies = Set(proxies.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+        }
+        configuration.identity.owner = context.arguments.value("--owner")
         let name = replica.name, id = replica.id.hex
         let upstream = try replica.upstream()
         let node = Node(replica: replica, configuration: configuration)

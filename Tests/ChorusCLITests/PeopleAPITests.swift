@@ -1,0 +1,96 @@
+import XCTest
+import Foundation
+import ChorusCore
+import ChorusNode
+import ChorusTesting
+
+/// The people API over HTTP against a real `chorus serve`, with identity from a trusted proxy header.
+final class PeopleAPITests: XCTestCase {
+    var folder: TemporaryDirectory!
+    override func setUpWithError() throws { folder = try TemporaryDirectory(prefix: "chorus-api") }
+    override func tearDown() { folder.remove() }
+
+    func request(_ port: UInt16, _ method: String, _ target: String, as person: String? = nil, body: String? = nil) throws -> (status: Int, json: JSONValue?) {
+        let client = try RawClient(port: port)
+        var text = "\(method) \(target) HTTP/1.1\r\nHost: node\r\nConnection: close\r\n"
+        if let person { text += "X-Person: \(person)\r\n" }
+        if let body { text += "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)" } else { text += "\r\n" }
+        client.send(text)
+        let response = try XCTUnwrap(client.readResponse())
+        return (response.status, try? JSONParser().parse(response.body))
+    }
+
+    func test_openAPIDocument_coversEveryRoute() throws {
+        let url = URL(fileURLWithPath: ProtocolVectors.directory).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Docs/reference/openapi.json")
+        let document = try JSONParser(bytesMax: 8 << 20).parse(Array(try Data(contentsOf: url)))
+        let paths = try XCTUnwrap(document["paths"]?.objectValue)
+        var documented = Set<String>()
+        for (path, item) in paths { for method in item.objectValue?.keys ?? [:].keys { documented.insert("\(method.uppercased()) \(path)") } }
+        let served = Set(NodeRouter.routes.map { "\($0.method) \($0.path)" } + PeopleAPI.routes.map { "\($0.method) \($0.path)" })
+        XCTAssertEqual(documented, served, "Docs/reference/openapi.json and the routers must list the same routes")
+    }
+
+    func test_identityVisibilityAndWrites_overHTTP() throws {
+        let data = folder.appending("office")
+        XCTAssertEqual(try ChorusProcess.run(["init", "--name", "office", "--data", data]).status, 0)
+        XCTAssertEqual(try ChorusProcess.run(["seed", "--people", "40", "--offices", "2", "--seed", "2", "--data", data]).status, 0)
+        XCTAssertEqual(try ChorusProcess.run(["put", "people", "p-2", "manager=p-3", "--as", "p-3", "--data", data]).status, 0)
+        let node = try ServeProcess(data: data, extra: ["--identity-header", "X-Person", "--trusted-proxy", "127.0.0.1"])
+        defer { node.stop() }
+        let port = node.port
+
+        XCTAssertEqual(try request(port, "GET", "/api/v1/me", as: "p-1").json?["person"], "p-1", "the trusted proxy's header names the person")
+        XCTAssertEqual(try request(port, "POST", "/api/v1/feedback", body: #"{"to":"p-2","body":"Hi"}"#).status, 401, "no identity, no write")
+        let people = try request(port, "GET", "/api/v1/people?limit=5")
+        XCTAssertEqual(people.json?["people"]?.arrayValue?.count, 5)
+        XCTAssertNotNil(people.json?["next"]?.stringValue, "paginated")
+        XCTAssertEqual(try request(port, "GET", "/api/v1/people/p-1").status, 200)
+        XCTAssertEqual(try request(port, "GET", "/api/v1/people/nobody").status, 404)
+
+        // One item per visibility level from p-1 to p-2 (whose manager is p-3); p-4 is a colleague.
+        let readers: [String: Set<String>] = ["public": ["p-1", "p-2", "p-3", "p-4"], "private": ["p-1", "p-2"],
+                                              "privateAndManager": ["p-1", "p-2", "p-3"], "managerOnly": ["p-1", "p-3"]]
+        var ids: [String: String] = [:]
+        for visibility in readers.keys.sorted() {
+            let created = try request(port, "POST", "/api/v1/feedback", as: "p-1", body: #"{"to":"p-2","body":"About the demo","visibility":"\#(visibility)"}"#)
+            XCTAssertEqual(created.status, 201)
+            ids[visibility] = created.json?["id"]?.stringValue
+        }
+        for (visibility, allowed) in readers {
+            for viewer in ["p-1", "p-2", "p-3", "p-4"] {
+                let items = try request(port, "GET", "/api/v1/feedback?about=p-2&limit=1000", as: viewer).json?["items"]?.arrayValue ?? []
+                let seen = items.contains { $0["id"]?.stringValue == ids[visibility] }
+                XCTAssertEqual(seen, allowed.contains(viewer), "\(visibility) read by \(viewer)")
+            }
+        }
+        let feed = try request(port, "GET", "/api/v1/feed?limit=1000").json?["items"]?.arrayValue ?? []
+        XCTAssertTrue(feed.contains { $0["id"]?.stringValue == ids["public"] })
+        XCTAssertFalse(feed.contains { $0["id"]?.stringValue == ids["private"] }, "the feed shows public items only")
+
+        XCTAssertFalse(try request(port, "GET", "/api/v1/people/p-5/matches").json?["matches"]?.arrayValue?.isEmpty ?? true)
+        XCTAssertEqual(try request(port, "GET", "/api/v1/objectives?quarter=2026-Q4&limit=3").json?["objectives"]?.arrayValue?.count, 3)
+        XCTAssertNotNil(try request(port, "GET", "/api/v1/insights").json?["tribes"])
+
+        // Malformed requests get a 4xx with a message, never a 5xx.
+        let bad: [(String, String, String?)] = [
+            ("POST", "/api/v1/feedback", "{not json"), ("POST", "/api/v1/feedback", #"{"to":"p-2","body":"x","mood":"happy"}"#),
+            ("POST", "/api/v1/feedback", #"[1,2]"#), ("POST", "/api/v1/feedback", #"{"to":"p-2","body":"x","visibility":"everyone"}"#),
+            ("POST", "/api/v1/feedback", #"{"to":"nobody","body":"x"}"#), ("GET", "/api/v1/people?limit=0", nil),
+            ("GET", "/api/v1/people?limit=abc", nil), ("GET", "/api/v1/people/%FF%FE", nil), ("DELETE", "/api/v1/people", nil),
+            ("GET", "/api/v1/nothing", nil), ("GET", "/api/v1/people/x/matches", nil),
+        ]
+        for (method, target, body) in bad {
+            let response = try request(port, method, target, as: "p-1", body: body)
+            XCTAssertTrue((400..<500).contains(response.status), "\(method) \(target) \(body ?? ""): \(response.status)")
+            XCTAssertNotNil(response.json?["detail"]?.stringValue, "a useful message")
+        }
+    }
+
+    func test_identityHeader_isIgnoredFromUntrustedAddresses() throws {
+        let data = folder.appending("office")
+        XCTAssertEqual(try ChorusProcess.run(["init", "--name", "office", "--data", data]).status, 0)
+        let node = try ServeProcess(data: data, extra: ["--identity-header", "X-Person", "--trusted-proxy", "10.1.2.3"])
+        defer { node.stop() }
+        XCTAssertEqual(try request(node.port, "GET", "/api/v1/me", as: "p-1").json?["person"], .null, "a client cannot name itself")
+    }
+}
