@@ -92,9 +92,10 @@ public struct PeopleAPI: Sendable {
         }
     }
 
+    /// A query parameter, at most `max` characters (Unicode scalars, as JSON Schema counts them).
     func query(_ request: HTTPRequest, _ name: String, max: Int = 200) throws -> String? {
         guard let value = request.head.query[name] else { return nil }
-        guard value.utf8.count <= max else { throw SyncError(status: 400, "\(name) is longer than \(max) bytes") }
+        guard value.unicodeScalars.count <= max else { throw SyncError(status: 400, "\(name) is longer than \(max) characters") }
         return value
     }
 
@@ -110,13 +111,13 @@ public struct PeopleAPI: Sendable {
             return json(.object(["person": person.map(JSONValue.string) ?? .null]))
         case ("GET", "/api/v1/people"):
             let limit = try limit(request)
+            let after = try query(request, "after", max: 128)
             if let q = try query(request, "q"), !q.trimmingCharacters(in: .whitespaces).isEmpty {
                 let hits = try executor.perform { try PeopleDirectory.search($0, query: q, limit: limit) }
                 return json(.object(["people": .array(hits.map { .object(["id": .string($0.id), "name": .string($0.name),
                                                                           "title": $0.title.map(JSONValue.string) ?? .null, "office": $0.office.map(JSONValue.string) ?? .null]) }),
                                      "next": .null]))
             }
-            let after = try query(request, "after", max: 128)
             let page = try executor.perform { try $0.list(collection: "people", after: after, limit: limit + 1) }
             let ids = page.prefix(limit).map(\.id)
             let people = try executor.perform { replica in try ids.compactMap { try replica.get(collection: "people", record: $0)?.json } }
@@ -180,9 +181,9 @@ public struct PeopleAPI: Sendable {
             }
             return json(.object(["objectives": .array(rows)]))
         case ("GET", "/api/v1/opportunities"):
-            let kind = try query(request, "kind", max: 32), limit = try limit(request)
+            let kind = try query(request, "kind", max: 32), limit = try limit(request), status = try query(request, "status", max: 16)
             let rows = try executor.perform { replica in
-                try MatchingData.opportunities(replica, includeClosed: request.head.query["status"] == "all").compactMap {
+                try MatchingData.opportunities(replica, includeClosed: status == "all").compactMap {
                     try replica.get(collection: "opportunities", record: $0.id)
                 }.filter { kind == nil || $0.fields["kind"]?.stringValue == kind }.prefix(limit).map(\.json)
             }
