@@ -1,4 +1,5 @@
 import ChorusCore
+import Foundation
 import ChorusPeople
 import ChorusReplica
 import ChorusSync
@@ -46,7 +47,15 @@ public struct PeopleAPI: Sendable {
         Route(method: "GET", path: "/api/v1/opportunities"),
         Route(method: "GET", path: "/api/v1/opportunities/{id}/matches"),
         Route(method: "GET", path: "/api/v1/insights"),
-    ]
+    ] + PeopleAPI.editable.flatMap { collection -> [Route] in
+        var routes = [Route(method: "POST", path: "/api/v1/\(collection)"), Route(method: "PATCH", path: "/api/v1/\(collection)/{id}")]
+        if collection != "people" { routes.append(Route(method: "GET", path: "/api/v1/\(collection)/{id}")) }
+        if !["people", "objectives", "opportunities"].contains(collection) { routes.append(Route(method: "GET", path: "/api/v1/\(collection)")) }
+        return routes
+    }
+
+    /// Collections the API creates and updates generically (feedback has its own routes).
+    public static let editable = ["people", "teams", "badges", "objectives", "opportunities", "abilities", "observations"]
 
     let executor: ReplicaExecutor
     let limits: Limits
@@ -163,6 +172,9 @@ public struct PeopleAPI: Sendable {
             guard case .string(let to)? = body["to"], case .string(let text)? = body["body"] else {
                 throw SyncError(status: 400, "to and body are required strings")
             }
+            for key in ["kind", "visibility", "badge"] where body[key] != nil && body[key]?.stringValue == nil {
+                throw SyncError(status: 400, "\(key) must be a string")
+            }
             let kind = body["kind"]?.stringValue ?? "feedback"
             let id = try executor.perform { replica in
                 try Feedback.give(replica, from: person, to: to, kind: kind, body: text,
@@ -192,8 +204,139 @@ public struct PeopleAPI: Sendable {
             let insights = try executor.perform { try Insights.compute($0, now: $0.configuration.wallClock.nowMilliseconds()) }
             return json(insights.json)
         default:
-            throw SyncError(status: 404, "no route")
+            return try generic(route, parameters, request, person)
         }
+    }
+
+    /// Create, read, update and list for the editable collections.
+    private func generic(_ route: Route, _ parameters: [String], _ request: HTTPRequest, _ person: String?) throws -> HTTPResponse {
+        let collection = String(route.path.split(separator: "/")[2])
+        guard let schema = PeopleSchema.current.collection(collection) else { throw SyncError(status: 404, "no route") }
+        switch route.method {
+        case "GET" where parameters.isEmpty:
+            let limit = try limit(request), after = try query(request, "after", max: 128)
+            let page = try executor.perform { try $0.list(collection: collection, after: after, limit: limit + 1) }
+            let ids = page.prefix(limit).map(\.id)
+            let records = try executor.perform { replica in try ids.compactMap { try replica.get(collection: collection, record: $0)?.json } }
+            return json(.object([collection: .array(records), "next": page.count > limit ? .string(ids.last!) : .null]))
+        case "GET":
+            guard let record = try executor.perform({ try $0.get(collection: collection, record: parameters[0]) }), record.isVisible else {
+                throw SyncError(status: 404, "no \(collection) record \(parameters[0].prefix(128))")
+            }
+            return json(record.json)
+        case "POST", "PATCH":
+            guard let person else {
+                throw SyncError(status: 401, "no identity: writes are made by a person",
+                                hint: "sign in through the single-sign-on proxy, or configure the laptop's owner (chorus serve --owner)")
+            }
+            var body = try object(request, allowed: Set(schema.fields.map(\.name) + (route.method == "POST" ? ["id"] : [])))
+            var id: String
+            if route.method == "POST" {
+                if let given = body.removeValue(forKey: "id") {
+                    guard case .string(let text) = given, PeopleAPI.isValidID(text) else {
+                        throw SyncError(status: 400, "id must be 1 to 128 letters, digits, '.', '_' or '-'")
+                    }
+                    id = text
+                } else {
+                    var generator = SystemRandomNumberGenerator()
+                    id = "\(collection.prefix(3))-\(String(UInt64.random(in: 0...UInt64.max, using: &generator), radix: 36))"
+                }
+                let first = PeopleAPI.requiredOnCreate[collection] ?? "name"
+                guard case .string(let value)? = body[first], !value.isEmpty else { throw SyncError(status: 400, "\(first) is required, a non-empty string") }
+            } else {
+                id = parameters[0]
+                guard !body.isEmpty else { throw SyncError(status: 400, "nothing to change: give at least one field") }
+            }
+            let finalID = id
+            let record = try executor.perform { replica -> RecordSnapshot in
+                let existing = try replica.get(collection: collection, record: finalID)
+                let erased = try replica.isErased(collection: collection, record: finalID)
+                if route.method == "POST", existing != nil || erased {
+                    throw SyncError(status: 409, "\(collection) record \(finalID) already exists")
+                }
+                if route.method == "PATCH", existing?.isVisible != true {
+                    throw SyncError(status: 404, "no \(collection) record \(finalID.prefix(128))")
+                }
+                let changes = try PeopleAPI.changes(for: body, in: schema, existing: existing)
+                if !changes.isEmpty { try replica.write(collection: collection, record: finalID, changes, by: person) }
+                return try replica.get(collection: collection, record: finalID)!
+            }
+            return json(record.json, status: route.method == "POST" ? 201 : 200)
+        default:
+            throw SyncError(status: 405, "method not allowed")
+        }
+    }
+
+    /// The field a create must give (so a new record always has a value).
+    static let requiredOnCreate = ["people": "name", "teams": "name", "badges": "name", "objectives": "title", "opportunities": "title",
+                                   "abilities": "name", "observations": "person"]
+
+    /// JSON Schema's integers include 5.0: store integral numbers in integer fields as integers.
+    static func normalised(_ value: JSONValue, for type: ValueType) -> JSONValue {
+        if type == .integer, case .double(let d) = value, d.rounded() == d, abs(d) < 9e15 { return .integer(Int64(d)) }
+        return value
+    }
+
+    static func isValidID(_ text: String) -> Bool {
+        !text.isEmpty && text.utf8.count <= 128 && text.unicodeScalars.allSatisfy {
+            ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || "._-".unicodeScalars.contains($0)
+        }
+    }
+
+    /// Turns a request body into changes: registers take a value (null clears), sets
+    /// `{"add": [...], "remove": [...]}`, maps an object of keys (null removes the key).
+    static func changes(for body: [String: JSONValue], in schema: CollectionSchema, existing: RecordSnapshot?) throws -> [Change] {
+        var changes: [Change] = []
+        for name in body.keys.sorted() {
+            let field = schema.field(name)!, value = body[name]!
+            do {
+                switch field.kind {
+                case .register:
+                    let value = normalised(value, for: field.valueType)
+                    try DomainRules.check(collection: schema.name, field: field, value: value)
+                    changes.append(.put(field: name, value: value))
+                case .set:
+                    guard case .object(let ops) = value, Set(ops.keys).isSubset(of: ["add", "remove"]) else {
+                        throw SyncError(status: 400, "\(name) takes {\"add\": [strings], \"remove\": [strings]}")
+                    }
+                    let present = Set(existing?.fields[name]?.arrayValue?.compactMap(\.stringValue) ?? [])
+                    for (op, list) in ops.sorted(by: { $0.key < $1.key }) {
+                        guard case .array(let items) = list, items.count <= 100 else { throw SyncError(status: 400, "\(name).\(op) must be an array of at most 100 strings") }
+                        for item in items {
+                            guard case .string(let element) = item, !element.isEmpty, element.unicodeScalars.count <= DomainRules.shortTextCharactersMax,
+                                  !element.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+                                throw SyncError(status: 400, "\(name).\(op) holds something that is not a string of 1 to \(DomainRules.shortTextCharactersMax) characters")
+                            }
+                            if op == "add" { changes.append(.add(field: name, element: element)) }
+                            else if present.contains(element) { changes.append(.remove(field: name, element: element)) }
+                        }
+                    }
+                case .map:
+                    guard case .object(let entries) = value, entries.count <= 100 else {
+                        throw SyncError(status: 400, "\(name) takes an object of at most 100 keys (null removes a key)")
+                    }
+                    let present = Set(existing?.fields[name]?.objectValue?.keys.map { $0 } ?? [])
+                    for (key, entry) in entries.sorted(by: { $0.key < $1.key }) {
+                        guard !key.isEmpty, key.unicodeScalars.count <= DomainRules.shortTextCharactersMax,
+                              !key.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+                            throw SyncError(status: 400, "\(name) keys are 1 to \(DomainRules.shortTextCharactersMax) characters")
+                        }
+                        let entry = normalised(entry, for: DomainRules.levelMaps.contains("\(schema.name).\(name)") ? .integer : field.valueType)
+                        if entry == .null {
+                            if present.contains(key) { changes.append(.mapRemove(field: name, key: key)) }
+                        } else {
+                            try DomainRules.check(collection: schema.name, field: field, key: key, value: entry)
+                            changes.append(.mapSet(field: name, key: key, value: entry))
+                        }
+                    }
+                case .counter, .log:
+                    throw SyncError(status: 400, "\(name) cannot be written here")
+                }
+            } catch let error as ChorusError {
+                throw SyncError(status: 400, error.message, hint: error.hint)
+            }
+        }
+        return changes
     }
 
     /// A JSON object body with only the allowed keys.

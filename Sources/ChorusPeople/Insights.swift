@@ -66,7 +66,7 @@ public struct Insights: Sendable {
                 WHERE o._deleted = 0 AND coalesce(o.status, 'open') = 'open'
                 """) { row in
                 let skill = taxonomy.resolve(row.text(0)!).id
-                let level = Int((try? JSONParser().parse(row.text(1) ?? "{}"))?["minLevel"]?.integerValue ?? 1)
+                let level = Int((try? JSONParser().parse(row.text(1) ?? "{}"))?["minLevel"]?.numberValue ?? 1)
                 let current = demand[skill] ?? (0, 5)
                 demand[skill] = (current.count + 1, min(current.minLevel, level))
             }

@@ -64,7 +64,7 @@ public struct OpportunityProfile: Sendable, Equatable {
     /// `learnableSkills`, `hoursPerWeek`.
     public init(id: String, record: [String: JSONValue], taxonomy: SkillTaxonomy) {
         let required = (record["requiredSkills"]?.objectValue ?? [:]).sorted { $0.key < $1.key }.map { name, spec in
-            Requirement(skill: taxonomy.resolve(name).id, minLevel: Int(spec["minLevel"]?.integerValue ?? 1),
+            Requirement(skill: taxonomy.resolve(name).id, minLevel: Int(spec["minLevel"]?.numberValue ?? 1),
                         weight: spec["weight"]?.numberValue ?? 1, mustHave: spec["mustHave"]?.boolValue ?? false)
         }
         let learnable = Set((record["learnableSkills"]?.arrayValue ?? []).compactMap(\.stringValue).map { taxonomy.resolve($0).id })

@@ -93,4 +93,37 @@ final class PeopleAPITests: XCTestCase {
         defer { node.stop() }
         XCTAssertEqual(try request(node.port, "GET", "/api/v1/me", as: "p-1").json?["person"], .null, "a client cannot name itself")
     }
+
+    /// Create, read, update and list for every editable collection, with the domain's rules.
+    func test_createUpdateAndList_withValidation() throws {
+        let data = folder.appending("laptop")
+        XCTAssertEqual(try ChorusProcess.run(["init", "--name", "laptop", "--data", data]).status, 0)
+        let node = try ServeProcess(data: data, extra: ["--owner", "p-owner"])
+        defer { node.stop() }
+        let port = node.port
+        let created = try request(port, "POST", "/api/v1/people", body: #"{"id":"p-ada","name":"Ada","skills":{"python3":4},"guilds":{"add":["g-web"]}}"#)
+        XCTAssertEqual(created.status, 201)
+        XCTAssertEqual(created.json?["skills"]?["python3"], 4)
+        XCTAssertEqual(try request(port, "POST", "/api/v1/people", body: #"{"id":"p-ada","name":"Again"}"#).status, 409, "ids are unique")
+        let patched = try request(port, "PATCH", "/api/v1/people/p-ada",
+                                  body: #"{"title":"Staff Engineer","skills":{"python3":null,"sql":3.0},"guilds":{"remove":["g-web"],"add":["g-data"]}}"#)
+        XCTAssertEqual(patched.status, 200)
+        XCTAssertEqual(patched.json?["skills"], ["sql": 3], "null removes a key; 3.0 is stored as 3")
+        XCTAssertEqual(patched.json?["guilds"], ["g-data"])
+        for (body, message) in [(#"{"skills":{"sql":7}}"#, "level"), (#"{"hoursPerWeekAvailable":200}"#, "0 to 80"),
+                                (#"{"nickname":"x"}"#, "unknown field"), (#"{}"#, "nothing to change")] {
+            let response = try request(port, "PATCH", "/api/v1/people/p-ada", body: body)
+            XCTAssertEqual(response.status, 400, body)
+            XCTAssertTrue(response.json?["detail"]?.stringValue?.contains(message) ?? false, "\(body): \(response.json?["detail"] ?? .null)")
+        }
+        XCTAssertEqual(try request(port, "POST", "/api/v1/opportunities",
+                                   body: #"{"title":"Data bet","kind":"companyBet","betRank":1,"requiredSkills":{"sql":{"minLevel":2,"mustHave":true}}}"#).status, 201)
+        XCTAssertEqual(try request(port, "POST", "/api/v1/opportunities", body: #"{"title":"Bad","betRank":11}"#).status, 400, "a top-10 rank")
+        XCTAssertEqual(try request(port, "POST", "/api/v1/teams", body: #"{"id":"tribe-1","name":"Tribe 1","kind":"tribe"}"#).status, 201)
+        XCTAssertEqual(try request(port, "POST", "/api/v1/teams", body: #"{"name":"Odd","kind":"club"}"#).status, 400)
+        XCTAssertEqual(try request(port, "GET", "/api/v1/teams").json?["teams"]?.arrayValue?.count, 1)
+        XCTAssertEqual(try request(port, "GET", "/api/v1/teams/tribe-1").json?["name"], "Tribe 1")
+        let log = try ChorusProcess.run(["log", "--json", "--data", data]).standardOutput
+        XCTAssertTrue(log.contains("\"author\": \"p-owner\""), "every write is attributed to the laptop's owner")
+    }
 }

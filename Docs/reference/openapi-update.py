@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""Adds the generic create/read/update/list routes of the people API to Docs/reference/openapi.json,
+with request schemas derived from `chorus schema --json` and the rules of
+Sources/ChorusPeople/DomainRules.swift (keep the two in step; schemathesis in CI checks they agree).
+
+    .build/debug/chorus schema --json > /tmp/schema.json
+    python3 Docs/reference/openapi-update.py /tmp/schema.json
+"""
+import json, sys
+
+EDITABLE = ["people", "teams", "badges", "objectives", "opportunities", "abilities", "observations"]
+ENUMS = {"teams.kind": ["squad", "tribe", "chapter", "guild", "department"], "objectives.ownerKind": ["person", "team", "department"],
+         "objectives.visibility": ["public", "private"], "objectives.status": ["draft", "published", "done", "dropped"],
+         "opportunities.kind": ["role", "project", "mentorship", "companyBet"], "opportunities.location": ["remote", "office"],
+         "opportunities.status": ["open", "filled", "closed"], "observations.visibility": ["public", "private"]}
+INTS = {"people.hoursPerWeekAvailable": (0, 80), "opportunities.hoursPerWeek": (1, 80), "opportunities.betRank": (1, 10), "observations.milestone": (1, 5)}
+NUMS = {"objectives.progress": (0, 100)}
+LEVEL_MAPS = {"people.skills", "people.careerSteps", "abilities.roleRequirements"}
+LONG = {"teams.mission", "badges.description", "objectives.description", "objectives.title", "opportunities.description",
+        "abilities.description", "observations.body"}
+NO_CONTROL = "^[^\u0000-\u001f\u007f]+$"
+SHORT = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": NO_CONTROL}
+REQUIRED_ON_CREATE = {"people": "name", "teams": "name", "badges": "name", "objectives": "title", "opportunities": "title",
+                      "abilities": "name", "observations": "person"}
+
+def register(name, value_type):
+    if name in ENUMS: s = {"type": "string", "enum": ENUMS[name]}
+    elif value_type == "text": s = {"type": "string", "maxLength": 2000 if name in LONG else 200}
+    elif value_type == "integer":
+        s = {"type": "integer"}
+        if name in INTS: s["minimum"], s["maximum"] = INTS[name]
+        else: s["minimum"], s["maximum"] = -(2**53), 2**53
+    elif value_type == "number":
+        s = {"type": "number"}
+        if name in NUMS: s["minimum"], s["maximum"] = NUMS[name]
+    elif value_type == "boolean": s = {"type": "boolean"}
+    else: return {}
+    return {"oneOf": [s, {"type": "null"}]}
+
+def map_value(name, value_type):
+    if name in LEVEL_MAPS: return {"oneOf": [{"type": "integer", "minimum": 1, "maximum": 5}, {"type": "null"}]}
+    if name == "opportunities.requiredSkills":
+        return {"oneOf": [{"type": "object", "required": ["minLevel"], "additionalProperties": False, "properties": {
+            "minLevel": {"type": "integer", "minimum": 1, "maximum": 5}, "weight": {"type": "number", "exclusiveMinimum": 0, "maximum": 10},
+            "mustHave": {"type": "boolean"}}}, {"type": "null"}]}
+    return register(name, value_type)
+
+def body(collection, fields, create):
+    props = {}
+    for f in fields:
+        name = f"{collection}.{f['name']}"
+        if f["kind"] == "register": props[f["name"]] = register(name, f["valueType"])
+        elif f["kind"] == "set":
+            props[f["name"]] = {"type": "object", "additionalProperties": False, "properties": {
+                "add": {"type": "array", "maxItems": 100, "items": SHORT}, "remove": {"type": "array", "maxItems": 100, "items": SHORT}}}
+        elif f["kind"] == "map":
+            props[f["name"]] = {"type": "object", "maxProperties": 100, "propertyNames": SHORT, "additionalProperties": map_value(name, f["valueType"])}
+    if create:
+        props["id"] = {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,128}$"}
+        first = REQUIRED_ON_CREATE[collection]
+        props[first] = {"type": "string", "minLength": 1, "maxLength": 2000 if f"{collection}.{first}" in LONG else 200}
+        return {"type": "object", "required": [first], "additionalProperties": False, "properties": props}
+    return {"type": "object", "minProperties": 1, "additionalProperties": False, "properties": props}
+
+problem = {"$ref": "#/components/responses/Problem"}
+def responses(ok, errors):
+    r = {ok: {"description": "the record", "content": {"application/json": {"schema": {"type": "object"}}}}}
+    for e in errors: r[e] = problem
+    return r
+path_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1, "maxLength": 128}}
+limit = {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}
+after = {"name": "after", "in": "query", "required": False, "schema": {"type": "string", "maxLength": 128}}
+
+schema = json.load(open(sys.argv[1]))
+doc = json.load(open("Docs/reference/openapi.json"))
+for c in schema["collections"]:
+    name = c["name"]
+    if name not in EDITABLE: continue
+    fields = [f for f in c["fields"] if f["kind"] in ("register", "set", "map")]
+    coll = doc["paths"].setdefault(f"/api/v1/{name}", {})
+    coll["post"] = {"summary": f"Create a {name} record (needs an identity)", "tags": ["records"], "security": [],
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": body(name, fields, True)}}},
+                    "responses": responses("201", ["400", "401", "409", "415"])}
+    if name not in ("people", "objectives", "opportunities"):
+        coll["get"] = {"summary": f"List {name}, paginated by id", "tags": ["records"], "security": [], "parameters": [after, limit],
+                       "responses": responses("200", ["400"])}
+    one = doc["paths"].setdefault(f"/api/v1/{name}/{{id}}", {})
+    one["patch"] = {"summary": f"Update a {name} record (needs an identity)", "tags": ["records"], "security": [], "parameters": [path_id],
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": body(name, fields, False)}}},
+                    "responses": responses("200", ["400", "401", "404", "409", "415"])}
+    if name != "people":
+        one["get"] = {"summary": f"One {name} record", "tags": ["records"], "security": [], "parameters": [path_id], "responses": responses("200", ["404"])}
+# Every route can meet the server's framing limits before it meets its handler.
+for item in doc["paths"].values():
+    for operation in item.values():
+        for status in ("414", "431") + (("413",) if "requestBody" in operation else ()):
+            operation["responses"].setdefault(status, problem)
+json.dump(doc, open("Docs/reference/openapi.json", "w"), indent=2)
+print("routes:", sum(len(v) for v in doc["paths"].values()))

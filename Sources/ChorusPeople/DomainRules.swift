@@ -1,0 +1,65 @@
+import ChorusCore
+
+/// The people platform's rules for values, beyond the JSON type the schema declares. One place,
+/// used by every way of writing (HTTP, CLI), and mirrored in Docs/reference/openapi.json.
+public enum DomainRules {
+    /// Longest free text (titles, descriptions, bodies), in characters.
+    public static let textCharactersMax = 2000
+    /// Longest short text (names, ids, offices), in characters.
+    public static let shortTextCharactersMax = 200
+
+    public static let enums: [String: [String]] = [
+        "teams.kind": ["squad", "tribe", "chapter", "guild", "department"],
+        "objectives.ownerKind": ["person", "team", "department"],
+        "objectives.visibility": ["public", "private"],
+        "objectives.status": ["draft", "published", "done", "dropped"],
+        "opportunities.kind": ["role", "project", "mentorship", "companyBet"],
+        "opportunities.location": ["remote", "office"],
+        "opportunities.status": ["open", "filled", "closed"],
+        "observations.visibility": ["public", "private"],
+    ]
+
+    public static let integerRanges: [String: ClosedRange<Int64>] = [
+        "people.hoursPerWeekAvailable": 0...80, "opportunities.hoursPerWeek": 1...80, "opportunities.betRank": 1...10,
+        "observations.milestone": 1...5,
+    ]
+
+    public static let numberRanges: [String: ClosedRange<Double>] = ["objectives.progress": 0...100]
+
+    /// Map fields whose values are levels or milestones 1-5.
+    public static let levelMaps: Set<String> = ["people.skills", "people.careerSteps", "abilities.roleRequirements"]
+
+    /// Fields that hold long text.
+    public static let longText: Set<String> = ["teams.mission", "badges.description", "objectives.description", "objectives.title",
+                                               "opportunities.description", "abilities.description", "observations.body"]
+
+    /// Checks one register value or map entry; `key` is the map key for map fields.
+    public static func check(collection: String, field: FieldSchema, key: String? = nil, value: JSONValue) throws(ChorusError) {
+        let name = "\(collection).\(field.name)"
+        func fail(_ message: String) -> ChorusError { ChorusError(.invalidValue, "\(name)\(key.map { "[\($0)]" } ?? ""): \(message)") }
+        if value == .null { return }
+        guard field.valueType.accepts(value) else { throw fail("takes a \(field.valueType.rawValue), got \(value.typeName)") }
+        if case .string(let text) = value {
+            let limit = longText.contains(name) ? textCharactersMax : shortTextCharactersMax
+            guard text.unicodeScalars.count <= limit else { throw fail("at most \(limit) characters") }
+            if let allowed = enums[name], !allowed.contains(text) { throw fail("must be one of \(allowed.joined(separator: ", "))") }
+        }
+        if let range = integerRanges[name], let number = value.integerValue, !range.contains(number) {
+            throw fail("must be \(range.lowerBound) to \(range.upperBound)")
+        }
+        if let range = numberRanges[name], let number = value.numberValue, !range.contains(number) {
+            throw fail("must be \(Int(range.lowerBound)) to \(Int(range.upperBound))")
+        }
+        if levelMaps.contains(name) {
+            guard let level = value.integerValue, (1...5).contains(level) else { throw fail("must be a level from 1 to 5") }
+        }
+        if name == "opportunities.requiredSkills" {
+            guard case .object(let spec) = value, Set(spec.keys).isSubset(of: ["minLevel", "weight", "mustHave"]),
+                  let minLevel = spec["minLevel"]?.numberValue, minLevel.rounded() == minLevel, (1...5).contains(minLevel),
+                  spec["weight"].map({ ($0.numberValue ?? -1) > 0 && ($0.numberValue ?? 0) <= 10 }) ?? true,
+                  spec["mustHave"].map({ $0.boolValue != nil }) ?? true else {
+                throw fail("must be {\"minLevel\": 1-5, \"weight\": (0, 10], \"mustHave\": true|false}")
+            }
+        }
+    }
+}
