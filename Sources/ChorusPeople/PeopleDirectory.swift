@@ -68,6 +68,23 @@ public enum Feedback {
     /// Longest message, in characters.
     public static let bodyCharactersMax = 4000
 
+    /// White space as JSON Schema's `\\s` (ECMA-262) counts it, so the API and its OpenAPI document
+    /// agree on what a blank message is.
+    static func isWhitespace(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x09...0x0D, 0x20, 0xA0, 0x1680, 0x2000...0x200A, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000, 0xFEFF: return true
+        default: return false
+        }
+    }
+
+    /// The message without surrounding white space.
+    static func trimmed(_ text: String) -> String {
+        var scalars = Substring(text).unicodeScalars[...]
+        while let first = scalars.first, isWhitespace(first) { scalars = scalars.dropFirst() }
+        while let last = scalars.last, isWhitespace(last) { scalars = scalars.dropLast() }
+        return String(String.UnicodeScalarView(scalars))
+    }
+
     /// Whether `viewer` may read a feedback record (`from`, `to`, `visibility` fields).
     public static func isVisible(_ item: [String: JSONValue], to viewer: String?, managerOf: (String) throws -> String?) rethrows -> Bool {
         let visibility = item["visibility"]?.stringValue ?? "public"
@@ -91,8 +108,8 @@ public enum Feedback {
         guard visibilities.contains(visibility) else {
             throw ChorusError(.invalidValue, "visibility must be one of \(visibilities.joined(separator: ", "))")
         }
-        let text = body.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !text.isEmpty, text.count <= bodyCharactersMax else {
+        let text = Feedback.trimmed(body)
+        guard !text.isEmpty, text.unicodeScalars.count <= bodyCharactersMax else {
             throw ChorusError(.invalidValue, "the message must be 1 to \(bodyCharactersMax) characters")
         }
         guard from != to else { throw ChorusError(.invalidValue, "feedback goes to someone else", hint: "pick another recipient") }
