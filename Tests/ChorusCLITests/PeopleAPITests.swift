@@ -126,4 +126,41 @@ final class PeopleAPITests: XCTestCase {
         let log = try ChorusProcess.run(["log", "--json", "--data", data]).standardOutput
         XCTAssertTrue(log.contains("\"author\": \"p-owner\""), "every write is attributed to the laptop's owner")
     }
+
+    /// Edits made through the API at two offices converge after sync, with the conflict visible.
+    func test_apiEditsAtTwoOffices_convergeAfterSync() throws {
+        for name in ["hub", "stockholm", "newyork"] {
+            XCTAssertEqual(try ChorusProcess.run(["init", "--name", name, "--data", folder.appending(name)]).status, 0)
+        }
+        for office in ["stockholm", "newyork"] {
+            XCTAssertEqual(try ChorusProcess.run(["replicas", "add", office, "--role", "relay", "--token-file", folder.appending("\(office).token"),
+                                                  "--data", folder.appending("hub")]).status, 0)
+        }
+        let hub = try ServeProcess(data: folder.appending("hub"))
+        defer { hub.stop() }
+        var offices: [String: ServeProcess] = [:]
+        for office in ["stockholm", "newyork"] {
+            offices[office] = try ServeProcess(data: folder.appending(office), extra: [
+                "--upstream", hub.url, "--token-file", folder.appending("\(office).token"), "--sync-interval", "3600",
+                "--identity-header", "X-Person", "--trusted-proxy", "127.0.0.1"])
+        }
+        defer { offices.values.forEach { $0.stop() } }
+        func sync(_ office: String) throws {
+            XCTAssertEqual(try ChorusProcess.run(["sync", "--no-verify", "--data", folder.appending(office)]).status, 0)
+        }
+        XCTAssertEqual(try request(offices["stockholm"]!.port, "POST", "/api/v1/people", as: "p-hr", body: #"{"id":"p-ada","name":"Ada","title":"Engineer"}"#).status, 201)
+        try sync("stockholm"); try sync("newyork")
+        XCTAssertEqual(try request(offices["newyork"]!.port, "GET", "/api/v1/people/p-ada").json?["name"], "Ada")
+        // Concurrent edits through the API at both offices.
+        XCTAssertEqual(try request(offices["stockholm"]!.port, "PATCH", "/api/v1/people/p-ada", as: "p-sto", body: #"{"title":"Staff Engineer","guilds":{"add":["g-web"]}}"#).status, 200)
+        XCTAssertEqual(try request(offices["newyork"]!.port, "PATCH", "/api/v1/people/p-ada", as: "p-nyc", body: #"{"title":"Tech Lead","guilds":{"add":["g-data"]}}"#).status, 200)
+        for _ in 0..<2 { try sync("stockholm"); try sync("newyork") }
+        let a = try request(offices["stockholm"]!.port, "GET", "/api/v1/people/p-ada").json
+        let b = try request(offices["newyork"]!.port, "GET", "/api/v1/people/p-ada").json
+        XCTAssertEqual(a, b, "both offices show the same profile")
+        XCTAssertEqual(a?["guilds"], ["g-data", "g-web"], "both guild joins kept")
+        XCTAssertEqual(a?["_meta"]?["conflicts"], ["title"], "the concurrent title edits are a conflict for admins")
+        let digests = try ["hub", "stockholm", "newyork"].map { try ChorusProcess.run(["digest", "--data", folder.appending($0)]).standardOutput }
+        XCTAssertEqual(Set(digests).count, 1)
+    }
 }
