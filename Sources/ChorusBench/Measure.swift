@@ -45,7 +45,7 @@ final class Scratch {
 }
 
 /// Resident memory of a process from /proc: current (VmRSS) and peak (VmHWM), in bytes.
-func memory(pid: Int32) -> (rss: Int, peak: Int) {
+func processMemory(pid: Int32) -> (rss: Int, peak: Int) {
     guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return (0, 0) }
     func field(_ name: String) -> Int {
         guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix(name) }) else { return 0 }

@@ -152,7 +152,7 @@ enum NetworkBenchmarks {
                 client.send("GET /sync/v1/pull?after=0 HTTP/1.1\r\n\(headers)\r\n"); _ = client.readResponse()
             }
         }
-        let hubMemory = ChorusBenchMemory.read(hub.pid)
+        let hubMemory = processMemory(pid: hub.pid)
         results.note("p6Hub", "hub peak RSS after \(replicas) replicas synced (\(format(Date().timeIntervalSince(started), 1)) s)",
                      Double(hubMemory.peak) / 1_048_576, unit: "MB")
         let idlePath = scratch.file("idle")
@@ -160,12 +160,8 @@ enum NetworkBenchmarks {
         let idle = try ServeChild(chorus: chorus, data: idlePath)
         defer { idle.stop() }
         Thread.sleep(forTimeInterval: 1)
-        results.note("p6Idle", "idle node holding \(people) people, RSS", Double(ChorusBenchMemory.read(idle.pid).rss) / 1_048_576, unit: "MB")
+        results.note("p6Idle", "idle node holding \(people) people, RSS", Double(processMemory(pid: idle.pid).rss) / 1_048_576, unit: "MB")
     }
-}
-
-enum ChorusBenchMemory {
-    static func read(_ pid: Int32) -> (rss: Int, peak: Int) { memory(pid: pid) }
 }
 
 /// A `chorus serve` child process on a free port.

@@ -100,12 +100,11 @@ public struct NodeRouter: Sendable {
             if let peer { response.logAnnotations["peer"] = peer.name }
             return response
         } catch let error as SyncError {
-            var response = Problem.response(status: error.status, detail: error.message, extra: error.hint.map { [("hint", $0)] } ?? [])
+            var response = error.response
             if error.status == 401 { response.headers.append(("WWW-Authenticate", "Bearer realm=\"chorus\"")) }
             return response
         } catch let error as ChorusError {
-            let mapped = SyncError(error)
-            return Problem.response(status: mapped.status, detail: mapped.message, extra: mapped.hint.map { [("hint", $0)] } ?? [])
+            return SyncError(error).response
         } catch {
             return Problem.response(status: 500, detail: "internal error: \(error)")
         }
@@ -246,5 +245,13 @@ public struct NodeRouter: Sendable {
 
     func json(_ value: JSONValue, status: Int = 200) -> HTTPResponse {
         HTTPResponse(status: status, headers: [("Content-Type", "application/json")], body: value.canonicalBytes)
+    }
+}
+
+extension SyncError {
+    /// The `application/problem+json` response for this error, with its hint: the one place every
+    /// route turns an error into HTTP.
+    var response: HTTPResponse {
+        Problem.response(status: status, detail: message, extra: hint.map { [("hint", $0)] } ?? [])
     }
 }

@@ -75,7 +75,7 @@ public struct PeopleAPI: Sendable {
         return values
     }
 
-    static func percentDecoded(_ text: String) -> String { text.removingPercentEncodingShim }
+    static func percentDecoded(_ text: String) -> String { percentDecode(text, plusAsSpace: false) }
 
     public func handle(_ request: HTTPRequest, remote: String) -> HTTPResponse {
         let path = request.head.path
@@ -92,10 +92,9 @@ public struct PeopleAPI: Sendable {
             if let person { response.logAnnotations["person"] = person }
             return response
         } catch let error as SyncError {
-            return Problem.response(status: error.status, detail: error.message, extra: error.hint.map { [("hint", $0)] } ?? [])
+            return error.response
         } catch let error as ChorusError {
-            let mapped = SyncError(error)
-            return Problem.response(status: mapped.status == 500 ? 500 : mapped.status, detail: mapped.message, extra: mapped.hint.map { [("hint", $0)] } ?? [])
+            return SyncError(error).response
         } catch {
             return Problem.response(status: 500, detail: "internal error")
         }
@@ -357,22 +356,5 @@ public struct PeopleAPI: Sendable {
 
     func json(_ value: JSONValue, status: Int = 200) -> HTTPResponse {
         HTTPResponse(status: status, headers: [("Content-Type", "application/json")], body: value.canonicalBytes)
-    }
-}
-
-extension String {
-    /// Percent-decoding without Foundation; invalid escapes are kept as they are.
-    var removingPercentEncodingShim: String {
-        var bytes: [UInt8] = []
-        var utf8 = Array(self.utf8)[...]
-        while let byte = utf8.popFirst() {
-            if byte == UInt8(ascii: "%"), utf8.count >= 2, let value = UInt8(String(decoding: utf8.prefix(2), as: UTF8.self), radix: 16) {
-                bytes.append(value)
-                utf8 = utf8.dropFirst(2)
-            } else {
-                bytes.append(byte)
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 }

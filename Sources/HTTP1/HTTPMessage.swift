@@ -50,14 +50,16 @@ public struct HTTPRequestHead: Equatable, Sendable {
     }
 }
 
-func percentDecode(_ text: String) -> String {
+/// Percent-decodes URL text; `plusAsSpace` for query strings (form encoding). An invalid escape
+/// is kept as it is rather than dropped.
+public func percentDecode(_ text: String, plusAsSpace: Bool = true) -> String {
     var bytes: [UInt8] = []
-    var iterator = Array(text.utf8).makeIterator()
-    while let byte = iterator.next() {
-        if byte == UInt8(ascii: "%"), let high = iterator.next(), let low = iterator.next(),
-           let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16) {
+    var rest = Array(text.utf8)[...]
+    while let byte = rest.popFirst() {
+        if byte == UInt8(ascii: "%"), rest.count >= 2, let value = UInt8(String(decoding: rest.prefix(2), as: UTF8.self), radix: 16) {
             bytes.append(value)
-        } else if byte == UInt8(ascii: "+") {
+            rest = rest.dropFirst(2)
+        } else if plusAsSpace && byte == UInt8(ascii: "+") {
             bytes.append(UInt8(ascii: " "))
         } else {
             bytes.append(byte)

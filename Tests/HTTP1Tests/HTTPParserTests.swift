@@ -124,6 +124,13 @@ final class HTTPParserTests: XCTestCase {
         guard case .failure? = parser.feed(Array("GET / HTTP/1.1\r\n\r\n".utf8)).last else { return XCTFail("parser recovered") }
     }
 
+    func test_percentDecoding_keepsInvalidEscapes_andPlusOnlyInQueries() {
+        XCTAssertEqual(percentDecode("a%20b+c"), "a b c")
+        XCTAssertEqual(percentDecode("a%20b+c", plusAsSpace: false), "a b+c")
+        XCTAssertEqual(percentDecode("100%zz%4"), "100%zz%4", "an invalid escape is kept, not dropped")
+        XCTAssertEqual(HTTPRequestHead(method: "GET", target: "/x?q=ana%20py&bad=%zz", minorVersion: 1, headers: []).query, ["q": "ana py", "bad": "%zz"])
+    }
+
     func test_responseSerialisation_setsContentLength() {
         let response = HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: Array("{}".utf8))
         XCTAssertEqual(String(decoding: response.serialized(keepAlive: true), as: UTF8.self),
