@@ -4,8 +4,8 @@ import SQLiteKit
 
 /// Finding people by name and skill with SQLite FTS5.
 ///
-/// The index (`people_search`) is derived: it is rebuilt from the materialised tables whenever the
-/// replica's log has moved since the last build, so it is never out of date and never replicated.
+/// The index (`people_search`) is derived from the materialised tables and brought up to date
+/// before every search (incrementally, from the log), so it is never stale and never replicated.
 public enum PeopleDirectory {
     public struct Hit: Sendable, Equatable {
         public let id: String
@@ -23,33 +23,62 @@ public enum PeopleDirectory {
         let match = words.map { "\"\($0)\"*" }.joined(separator: " ")
         return try replica.withDatabase { db in
             try db.query("""
-                SELECT p.id, coalesce(p.name, p.id), p.title, p.office FROM people_search s JOIN people p ON p.id = s.id
+                SELECT p.id, coalesce(p.name, p.id), p.title, p.office FROM temp.people_search s JOIN people p ON p._rid = s.rowid
                 WHERE people_search MATCH ? AND p._deleted = 0 ORDER BY bm25(people_search), p.id LIMIT ?
                 """, match, max(1, min(limit, 1000))).map { Hit(id: $0.text(0)!, name: $0.text(1)!, title: $0.text(2), office: $0.text(3)) }
         }
     }
 
-    /// Rebuilds the search index if the log moved since it was built.
+    /// Brings the search index up to the log: only the people whose records the log touched since
+    /// the last refresh are re-indexed (by record row id, the index's rowid), so a search after one
+    /// edit costs a few rows, not the directory. It is rebuilt in full the first time on a
+    /// connection, and when the log holds an erase since the last refresh.
+    ///
+    /// The index lives in the connection's temporary schema, in memory: it is derived data, and an
+    /// erased person's name must not survive on disk in an index the engine does not know about.
     static func refresh(_ replica: Replica, taxonomy: SkillTaxonomy) throws {
         let latest = try replica.latestSequence()
         try replica.withDatabase { db in
-            try db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS people_search USING fts5(id UNINDEXED, name, title, skills, tokenize = 'unicode61 remove_diacritics 2')")
-            try db.execute("CREATE TABLE IF NOT EXISTS people_search_state(built_through INTEGER NOT NULL)")
-            if try db.queryScalarInteger("SELECT built_through FROM people_search_state") == latest { return }
-            var skills: [String: [String]] = [:]
-            try db.forEachRow("SELECT id, key FROM people__skills") { row in
-                let skill = taxonomy.resolve(row.text(1)!)
-                skills[row.text(0)!, default: []].append(skill.label)
+            try db.execute("PRAGMA temp_store = MEMORY")
+            try db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.people_search USING fts5(id UNINDEXED, name, title, skills, tokenize = 'unicode61 remove_diacritics 2')")
+            try db.execute("CREATE TABLE IF NOT EXISTS temp.people_search_state(built_through INTEGER NOT NULL)")
+            let builtThrough = try db.queryScalarInteger("SELECT built_through FROM temp.people_search_state")
+            if builtThrough == latest { return }
+            if builtThrough == nil {   // versions before 0.5 kept the index on disk
+                try db.execute("DROP TABLE IF EXISTS main.people_search; DROP TABLE IF EXISTS main.people_search_state")
             }
             try db.transaction {
-                try db.execute("DELETE FROM people_search; DELETE FROM people_search_state")
-                try db.forEachRow("SELECT id, coalesce(name, ''), coalesce(title, '') FROM people WHERE _deleted = 0") { row in
-                    let id = row.text(0)!
-                    try db.run("INSERT INTO people_search(id, name, title, skills) VALUES (?, ?, ?, ?)", id, row.text(1)!, row.text(2)!,
-                               (skills[id] ?? []).joined(separator: " | "))
+                let erasedSince = try builtThrough.map { try db.queryScalarInteger("SELECT 1 FROM oplog WHERE seq > ? AND rid IS NULL LIMIT 1", $0) != nil } ?? true
+                if let builtThrough, builtThrough < latest, !erasedSince {
+                    let changed = try db.query("SELECT DISTINCT rid FROM oplog WHERE seq > ? ORDER BY rid", builtThrough).compactMap { $0.integer(0) }
+                    for rid in changed {
+                        try db.run("DELETE FROM temp.people_search WHERE rowid = ?", rid)
+                        try index(db, where: "p._rid = ?", rid, taxonomy: taxonomy)
+                    }
+                } else {
+                    try db.execute("DELETE FROM temp.people_search")
+                    try index(db, where: nil, nil, taxonomy: taxonomy)
                 }
-                try db.run("INSERT INTO people_search_state(built_through) VALUES (?)", latest)
+                try db.execute("DELETE FROM temp.people_search_state")
+                try db.run("INSERT INTO temp.people_search_state(built_through) VALUES (?)", latest)
             }
+        }
+    }
+
+    /// Adds the live people matching `condition` (all when nil) to the index.
+    private static func index(_ db: Database, where condition: String?, _ parameter: Int64?, taxonomy: SkillTaxonomy) throws {
+        let filter = condition.map { " AND \($0)" } ?? ""
+        let parameters: [SQLiteBindable] = parameter.map { [$0] } ?? []
+        var skills: [String: [String]] = [:]
+        try db.forEachRow("SELECT s.id, s.key FROM people__skills s JOIN people p ON p.id = s.id WHERE 1 = 1\(filter) ORDER BY s.id, s.key",
+                          parameters: parameters) { row in
+            skills[row.text(0)!, default: []].append(taxonomy.resolve(row.text(1)!).label)
+        }
+        try db.forEachRow("SELECT p._rid, p.id, coalesce(p.name, ''), coalesce(p.title, '') FROM people p WHERE p._deleted = 0\(filter)",
+                          parameters: parameters) { row in
+            let id = row.text(1)!
+            try db.run("INSERT INTO temp.people_search(rowid, id, name, title, skills) VALUES (?, ?, ?, ?, ?)", row.integer(0)!, id,
+                       row.text(2)!, row.text(3)!, (skills[id] ?? []).joined(separator: " | "))
         }
     }
 }

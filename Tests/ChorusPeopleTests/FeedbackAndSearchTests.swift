@@ -64,5 +64,40 @@ final class PeopleSearchTests: XCTestCase {
         XCTAssertEqual(Set(try PeopleDirectory.search(replica, query: "python").map(\.id)), ["p-ana", "p-bo"], "the index follows edits")
         try replica.write(collection: "people", record: "p-ana", [.delete])
         XCTAssertEqual(try PeopleDirectory.search(replica, query: "python").map(\.id), ["p-bo"], "deleted people are not found")
+        try replica.write(collection: "people", record: "p-bo", [.mapRemove(field: "skills", key: "SQL")])
+        XCTAssertEqual(try PeopleDirectory.search(replica, query: "sql").map(\.id), [], "a removed skill is no longer found")
+        try replica.write(collection: "people", record: "p-cy", [.put(field: "name", value: "Cy Python")])
+        try replica.write(collection: "people", record: "p-bo", [.erase])
+        XCTAssertEqual(try PeopleDirectory.search(replica, query: "python").map(\.id), ["p-cy"], "an erase (which rewrites the log) is followed")
+    }
+
+    func test_incrementalIndex_equalsAFullRebuild_afterManyRandomEdits() throws {
+        let seed = UInt64.random(in: 0...UInt64.max)
+        var rng = SeededGenerator(seed: seed)
+        let replica = try ReplicaFactory.memory(clock: ManualClock(milliseconds: 1_790_000_000_000), seed: 6)
+        let names = ["Ana", "Bo", "Cy", "Dee", "Eli"], skills = ["SQL", "Python (computer programming)", "DevOps", "statistics"]
+        func contents() throws -> [String] {
+            try replica.withDatabase { db in try db.query("SELECT id, name, title, skills FROM people_search ORDER BY id").map { row in
+                (0..<4).map { row.text($0) ?? "" }.joined(separator: "|") } }
+        }
+        for round in 0..<40 {
+            let person = "p-\(Int.random(in: 0..<8, using: &rng))"
+            if let existing = try replica.get(collection: "people", record: person), !existing.isVisible {
+                try replica.write(collection: "people", record: person, [.restore])
+                continue
+            }
+            switch Int.random(in: 0..<4, using: &rng) {
+            case 0: try replica.write(collection: "people", record: person, [.put(field: "name", value: .string(names.randomElement(using: &rng)!))])
+            case 1: try replica.write(collection: "people", record: person, [.mapSet(field: "skills", key: skills.randomElement(using: &rng)!, value: 3)])
+            case 2: try replica.write(collection: "people", record: person, [.put(field: "title", value: .string("T\(round)"))])
+            default: if try replica.get(collection: "people", record: person) != nil { try replica.write(collection: "people", record: person, [.delete]) }
+            }
+            if round % 3 == 0 { _ = try PeopleDirectory.search(replica, query: "a") }
+        }
+        _ = try PeopleDirectory.search(replica, query: "a")
+        let incremental = try contents()
+        try replica.withDatabase { db in try db.execute("DELETE FROM people_search_state") }
+        _ = try PeopleDirectory.search(replica, query: "a")
+        XCTAssertEqual(incremental, try contents(), "seed \(seed): the incremental index differs from a full rebuild")
     }
 }
