@@ -80,16 +80,31 @@ for c in schema["collections"]:
     coll = doc["paths"].setdefault(f"/api/v1/{name}", {})
     coll["post"] = {"summary": f"Create a {name} record (needs an identity)", "tags": ["records"], "security": [],
                     "requestBody": {"required": True, "content": {"application/json": {"schema": body(name, fields, True)}}},
-                    "responses": responses("201", ["400", "401", "409", "415"])}
+                    "responses": responses("201", ["400", "401", "403", "409", "415"])}
     if name not in ("people", "objectives", "opportunities"):
         coll["get"] = {"summary": f"List {name}, paginated by id", "tags": ["records"], "security": [], "parameters": [after, limit],
                        "responses": responses("200", ["400"])}
     one = doc["paths"].setdefault(f"/api/v1/{name}/{{id}}", {})
     one["patch"] = {"summary": f"Update a {name} record (needs an identity)", "tags": ["records"], "security": [], "parameters": [path_id],
                     "requestBody": {"required": True, "content": {"application/json": {"schema": body(name, fields, False)}}},
-                    "responses": responses("200", ["400", "401", "404", "409", "415"])}
+                    "responses": responses("200", ["400", "401", "403", "404", "409", "415"])}
     if name != "people":
         one["get"] = {"summary": f"One {name} record", "tags": ["records"], "security": [], "parameters": [path_id], "responses": responses("200", ["404"])}
+# Recognition and the marketplace: comments, high-fives, interest.
+def item_route(summary, tag, ok, errors, request=None):
+    operation = {"summary": summary, "tags": [tag], "security": [], "parameters": [path_id], "responses": responses(ok, errors)}
+    if request: operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": request}}}
+    return operation
+doc["paths"]["/api/v1/feedback/{id}"] = {"get": item_route("One feedback item, if the acting person may read it (404 otherwise)", "feedback", "200", ["404"])}
+doc["paths"]["/api/v1/feedback/{id}/comments"] = {"post": item_route(
+    "Comment on a feedback item the acting person may read (needs an identity)", "feedback", "201", ["400", "401", "404", "415"],
+    {"type": "object", "required": ["body"], "additionalProperties": False,
+     "properties": {"body": {"type": "string", "minLength": 1, "maxLength": 1000, "pattern": "\\S"}}})}
+doc["paths"]["/api/v1/feedback/{id}/high-fives"] = {"post": item_route(
+    "High-five a feedback item the acting person may read (needs an identity)", "feedback", "200", ["401", "404"])}
+doc["paths"]["/api/v1/opportunities/{id}/interest"] = {
+    "post": item_route("Say the acting person is interested (needs an identity)", "opportunities", "200", ["401", "404", "409"]),
+    "delete": item_route("Withdraw the acting person's interest (needs an identity)", "opportunities", "200", ["401", "404"])}
 # Every route can meet the server's framing limits before it meets its handler.
 for item in doc["paths"].values():
     for operation in item.values():

@@ -43,6 +43,11 @@ public struct PeopleAPI: Sendable {
         Route(method: "GET", path: "/api/v1/feed"),
         Route(method: "GET", path: "/api/v1/feedback"),
         Route(method: "POST", path: "/api/v1/feedback"),
+        Route(method: "GET", path: "/api/v1/feedback/{id}"),
+        Route(method: "POST", path: "/api/v1/feedback/{id}/comments"),
+        Route(method: "POST", path: "/api/v1/feedback/{id}/high-fives"),
+        Route(method: "POST", path: "/api/v1/opportunities/{id}/interest"),
+        Route(method: "DELETE", path: "/api/v1/opportunities/{id}/interest"),
         Route(method: "GET", path: "/api/v1/objectives"),
         Route(method: "GET", path: "/api/v1/opportunities"),
         Route(method: "GET", path: "/api/v1/opportunities/{id}/matches"),
@@ -155,18 +160,20 @@ public struct PeopleAPI: Sendable {
             return json(.object(["matches": .array(matches.map(\.json))]))
         case ("GET", "/api/v1/feed"):
             let limit = try limit(request)
-            let items = try executor.perform { try Feedback.visibleItems($0, viewer: nil, limit: limit) }
-            return json(.object(["items": .array(items.map(\.json))]))
+            let (items, badges) = try executor.perform { replica in
+                let items = try Feedback.visibleItems(replica, viewer: nil, limit: limit)
+                let badgeIDs = Set(items.compactMap { $0.fields["badge"]?.stringValue }).sorted()
+                return (items, try badgeIDs.compactMap { try replica.get(collection: "badges", record: $0) }.filter(\.isVisible))
+            }
+            return json(.object(["items": .array(items.map(\.json)),
+                                 "badges": .object(Dictionary(uniqueKeysWithValues: badges.map { ($0.id, $0.json) }))]))
         case ("GET", "/api/v1/feedback"):
             let limit = try limit(request)
             let about = try query(request, "about", max: 128)
             let items = try executor.perform { try Feedback.visibleItems($0, viewer: person, about: about, limit: limit) }
             return json(.object(["items": .array(items.map(\.json))]))
         case ("POST", "/api/v1/feedback"):
-            guard let person else {
-                throw SyncError(status: 401, "no identity: writes are made by a person",
-                                hint: "sign in through the single-sign-on proxy, or configure the laptop's owner (chorus serve --owner)")
-            }
+            let person = try PeopleAPI.writer(person)
             let body = try object(request, allowed: ["to", "kind", "body", "visibility", "badge"])
             guard case .string(let to)? = body["to"], case .string(let text)? = body["body"] else {
                 throw SyncError(status: 400, "to and body are required strings")
@@ -180,6 +187,39 @@ public struct PeopleAPI: Sendable {
                                   visibility: body["visibility"]?.stringValue ?? (kind == "feedback" ? "private" : "public"), badge: body["badge"]?.stringValue)
             }
             return json(.object(["id": .string(id)]), status: 201)
+        case ("GET", "/api/v1/feedback/{id}"):
+            guard let item = try executor.perform({ try Feedback.visibleItem($0, id: parameters[0], viewer: person) }) else {
+                throw SyncError(status: 404, "no feedback item \(parameters[0].prefix(128))")
+            }
+            return json(item.json)
+        case ("POST", "/api/v1/feedback/{id}/comments"):
+            let person = try PeopleAPI.writer(person)
+            let body = try object(request, allowed: ["body"])
+            guard case .string(let text)? = body["body"] else { throw SyncError(status: 400, "body is required, a string") }
+            let item = try executor.perform { replica in
+                try Feedback.comment(replica, on: parameters[0], by: person, body: text, at: Int64(replica.configuration.wallClock.nowMilliseconds()))
+            }
+            return json(item.json, status: 201)
+        case ("POST", "/api/v1/feedback/{id}/high-fives"):
+            let person = try PeopleAPI.writer(person)
+            let item = try executor.perform { try Feedback.highFive($0, on: parameters[0], by: person) }
+            return json(item.json)
+        case ("POST", "/api/v1/opportunities/{id}/interest"), ("DELETE", "/api/v1/opportunities/{id}/interest"):
+            let person = try PeopleAPI.writer(person)
+            let record = try executor.perform { replica -> RecordSnapshot in
+                guard let existing = try replica.get(collection: "opportunities", record: parameters[0]), existing.isVisible else {
+                    throw SyncError(status: 404, "no opportunity \(parameters[0].prefix(128))")
+                }
+                let interested = existing.fields["interested"]?.arrayValue?.contains(.string(person)) ?? false
+                if route.method == "POST", !interested {
+                    guard existing.fields["status"]?.stringValue ?? "open" == "open" else { throw SyncError(status: 409, "the opportunity is no longer open") }
+                    try replica.write(collection: "opportunities", record: parameters[0], [.add(field: "interested", element: person)], by: person)
+                } else if route.method == "DELETE", interested {
+                    try replica.write(collection: "opportunities", record: parameters[0], [.remove(field: "interested", element: person)], by: person)
+                }
+                return try replica.get(collection: "opportunities", record: parameters[0])!
+            }
+            return json(record.json)
         case ("GET", "/api/v1/objectives"):
             let quarter = try query(request, "quarter", max: 16), owner = try query(request, "owner", max: 128), limit = try limit(request)
             let rows = try executor.perform { replica in
@@ -224,10 +264,7 @@ public struct PeopleAPI: Sendable {
             }
             return json(record.json)
         case "POST", "PATCH":
-            guard let person else {
-                throw SyncError(status: 401, "no identity: writes are made by a person",
-                                hint: "sign in through the single-sign-on proxy, or configure the laptop's owner (chorus serve --owner)")
-            }
+            let person = try PeopleAPI.writer(person)
             var body = try object(request, allowed: Set(schema.fields.map(\.name) + (route.method == "POST" ? ["id"] : [])))
             var id: String
             if route.method == "POST" {
@@ -246,7 +283,15 @@ public struct PeopleAPI: Sendable {
                 id = parameters[0]
                 guard !body.isEmpty else { throw SyncError(status: 400, "nothing to change: give at least one field") }
             }
-            let finalID = id
+            if route.method == "POST" {
+                if let field = WritePolicy.ownerField[collection], body[field] == nil { body[field] = .string(person) }
+                if collection == "badges", body["isCustom"] == nil { body["isCustom"] = .bool(true) }
+                if collection == "objectives" {
+                    if body["ownerKind"] == nil { body["ownerKind"] = "person" }
+                    if body["owner"] == nil, body["ownerKind"] == "person" { body["owner"] = .string(person) }
+                }
+            }
+            let finalID = id, fields = body
             let record = try executor.perform { replica -> RecordSnapshot in
                 let existing = try replica.get(collection: collection, record: finalID)
                 let erased = try replica.isErased(collection: collection, record: finalID)
@@ -256,7 +301,11 @@ public struct PeopleAPI: Sendable {
                 if route.method == "PATCH", existing?.isVisible != true {
                     throw SyncError(status: 404, "no \(collection) record \(finalID.prefix(128))")
                 }
-                let changes = try PeopleAPI.changes(for: body, in: schema, existing: existing)
+                if let refusal = try WritePolicy.refusal(collection: collection, recordID: finalID, existing: existing?.fields, body: fields, person: person,
+                                                         managerOf: { try replica.get(collection: "people", record: $0)?.fields["manager"]?.stringValue }) {
+                    throw SyncError(status: 403, refusal, hint: "ask the person who may make this change")
+                }
+                let changes = try PeopleAPI.changes(for: fields, in: schema, existing: existing)
                 if !changes.isEmpty { try replica.write(collection: collection, record: finalID, changes, by: person) }
                 return try replica.get(collection: collection, record: finalID)!
             }
@@ -264,6 +313,15 @@ public struct PeopleAPI: Sendable {
         default:
             throw SyncError(status: 405, "method not allowed")
         }
+    }
+
+    /// The person making a write; without one, writes are refused.
+    static func writer(_ person: String?) throws -> String {
+        guard let person else {
+            throw SyncError(status: 401, "no identity: writes are made by a person",
+                            hint: "sign in through the single-sign-on proxy, or configure the laptop's owner (chorus serve --owner)")
+        }
+        return person
     }
 
     /// The field a create must give (so a new record always has a value).

@@ -101,7 +101,7 @@ final class PeopleAPITests: XCTestCase {
         let node = try ServeProcess(data: data, extra: ["--owner", "p-owner"])
         defer { node.stop() }
         let port = node.port
-        let created = try request(port, "POST", "/api/v1/people", body: #"{"id":"p-ada","name":"Ada","skills":{"python3":4},"guilds":{"add":["g-web"]}}"#)
+        let created = try request(port, "POST", "/api/v1/people", body: #"{"id":"p-ada","name":"Ada","manager":"p-owner","skills":{"python3":4},"guilds":{"add":["g-web"]}}"#)
         XCTAssertEqual(created.status, 201)
         XCTAssertEqual(created.json?["skills"]?["python3"], 4)
         XCTAssertEqual(try request(port, "POST", "/api/v1/people", body: #"{"id":"p-ada","name":"Again"}"#).status, 409, "ids are unique")
@@ -148,12 +148,12 @@ final class PeopleAPITests: XCTestCase {
         func sync(_ office: String) throws {
             XCTAssertEqual(try ChorusProcess.run(["sync", "--no-verify", "--data", folder.appending(office)]).status, 0)
         }
-        XCTAssertEqual(try request(offices["stockholm"]!.port, "POST", "/api/v1/people", as: "p-hr", body: #"{"id":"p-ada","name":"Ada","title":"Engineer"}"#).status, 201)
+        XCTAssertEqual(try request(offices["stockholm"]!.port, "POST", "/api/v1/people", as: "p-hr", body: #"{"id":"p-ada","name":"Ada","title":"Engineer","manager":"p-sto"}"#).status, 201)
         try sync("stockholm"); try sync("newyork")
         XCTAssertEqual(try request(offices["newyork"]!.port, "GET", "/api/v1/people/p-ada").json?["name"], "Ada")
         // Concurrent edits through the API at both offices.
         XCTAssertEqual(try request(offices["stockholm"]!.port, "PATCH", "/api/v1/people/p-ada", as: "p-sto", body: #"{"title":"Staff Engineer","guilds":{"add":["g-web"]}}"#).status, 200)
-        XCTAssertEqual(try request(offices["newyork"]!.port, "PATCH", "/api/v1/people/p-ada", as: "p-nyc", body: #"{"title":"Tech Lead","guilds":{"add":["g-data"]}}"#).status, 200)
+        XCTAssertEqual(try request(offices["newyork"]!.port, "PATCH", "/api/v1/people/p-ada", as: "p-ada", body: #"{"title":"Tech Lead","guilds":{"add":["g-data"]}}"#).status, 200)
         for _ in 0..<2 { try sync("stockholm"); try sync("newyork") }
         let a = try request(offices["stockholm"]!.port, "GET", "/api/v1/people/p-ada").json
         let b = try request(offices["newyork"]!.port, "GET", "/api/v1/people/p-ada").json
@@ -162,5 +162,77 @@ final class PeopleAPITests: XCTestCase {
         XCTAssertEqual(a?["_meta"]?["conflicts"], ["title"], "the concurrent title edits are a conflict for admins")
         let digests = try ["hub", "stockholm", "newyork"].map { try ChorusProcess.run(["digest", "--data", folder.appending($0)]).standardOutput }
         XCTAssertEqual(Set(digests).count, 1)
+    }
+
+    /// The recognition feed: badges shown with the items, comments and high-fives from people who
+    /// may read the item, and nothing revealed about items they may not.
+    func test_feedCommentsHighFivesAndInterest_overHTTP() throws {
+        let data = folder.appending("office")
+        XCTAssertEqual(try ChorusProcess.run(["init", "--name", "office", "--data", data]).status, 0)
+        XCTAssertEqual(try ChorusProcess.run(["seed", "--people", "20", "--offices", "1", "--seed", "3", "--data", data]).status, 0)
+        let node = try ServeProcess(data: data, extra: ["--identity-header", "X-Person", "--trusted-proxy", "127.0.0.1"])
+        defer { node.stop() }
+        let port = node.port
+        let badge = try request(port, "POST", "/api/v1/badges", as: "p-1", body: #"{"id":"b-rocket","name":"Rocket","icon":"🚀"}"#)
+        XCTAssertEqual(badge.status, 201)
+        XCTAssertEqual(badge.json?["createdBy"], "p-1", "the creator is the person acting")
+        XCTAssertEqual(badge.json?["isCustom"], true)
+        let thanks = try request(port, "POST", "/api/v1/feedback", as: "p-1", body: #"{"to":"p-2","kind":"thanks","body":"Launch day!","badge":"b-rocket"}"#)
+        let id = try XCTUnwrap(thanks.json?["id"]?.stringValue)
+        let feed = try request(port, "GET", "/api/v1/feed?limit=5").json
+        XCTAssertEqual(feed?["items"]?.arrayValue?.first?["id"]?.stringValue, id, "newest first")
+        XCTAssertEqual(feed?["badges"]?["b-rocket"]?["name"], "Rocket", "the feed carries the badges its items award")
+
+        let commented = try request(port, "POST", "/api/v1/feedback/\(id)/comments", as: "p-3", body: #"{"body":"  Well deserved  "}"#)
+        XCTAssertEqual(commented.status, 201)
+        XCTAssertEqual(commented.json?["comments"]?.arrayValue?.first?["value"]?["author"], "p-3")
+        XCTAssertEqual(commented.json?["comments"]?.arrayValue?.first?["value"]?["body"], "Well deserved")
+        XCTAssertEqual(try request(port, "POST", "/api/v1/feedback/\(id)/comments", as: "p-3", body: #"{"body":" "}"#).status, 400)
+        XCTAssertEqual(try request(port, "POST", "/api/v1/feedback/\(id)/comments", body: #"{"body":"hi"}"#).status, 401)
+        for person in ["p-3", "p-4"] { XCTAssertEqual(try request(port, "POST", "/api/v1/feedback/\(id)/high-fives", as: person).status, 200) }
+        XCTAssertEqual(try request(port, "GET", "/api/v1/feedback/\(id)").json?["highFives"], 2)
+
+        let secret = try request(port, "POST", "/api/v1/feedback", as: "p-1", body: #"{"to":"p-2","body":"Between us","visibility":"private"}"#)
+        let secretID = try XCTUnwrap(secret.json?["id"]?.stringValue)
+        XCTAssertEqual(try request(port, "GET", "/api/v1/feedback/\(secretID)", as: "p-2").status, 200, "the recipient reads it")
+        for attempt in [("GET", "/api/v1/feedback/\(secretID)", nil as String?), ("POST", "/api/v1/feedback/\(secretID)/comments", #"{"body":"hi"}"#),
+                        ("POST", "/api/v1/feedback/\(secretID)/high-fives", nil)] {
+            let response = try request(port, attempt.0, attempt.1, as: "p-5", body: attempt.2)
+            XCTAssertEqual(response.status, 404, "\(attempt.1): another person cannot even learn it exists")
+        }
+
+        let interested = try request(port, "POST", "/api/v1/opportunities/opp-0/interest", as: "p-7")
+        XCTAssertEqual(interested.status, 200)
+        XCTAssertTrue(interested.json?["interested"]?.arrayValue?.contains("p-7") ?? false)
+        XCTAssertFalse((try request(port, "DELETE", "/api/v1/opportunities/opp-0/interest", as: "p-7").json?["interested"]?.arrayValue ?? []).contains("p-7"))
+        XCTAssertEqual(try request(port, "POST", "/api/v1/opportunities/nope/interest", as: "p-7").status, 404)
+    }
+
+    /// Who may change what (WritePolicy): a profile by its person or manager, a posting by its
+    /// owner, nobody in another's name.
+    func test_writePolicy_overHTTP() throws {
+        let data = folder.appending("office")
+        XCTAssertEqual(try ChorusProcess.run(["init", "--name", "office", "--data", data]).status, 0)
+        let node = try ServeProcess(data: data, extra: ["--identity-header", "X-Person", "--trusted-proxy", "127.0.0.1"])
+        defer { node.stop() }
+        let port = node.port
+        XCTAssertEqual(try request(port, "POST", "/api/v1/people", as: "p-ana", body: #"{"id":"p-ana","name":"Ana","manager":"p-max"}"#).status, 201)
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-ana", as: "p-ana", body: #"{"title":"Engineer"}"#).status, 200, "her own profile")
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-ana", as: "p-max", body: #"{"title":"Senior Engineer"}"#).status, 200, "her manager")
+        let refused = try request(port, "PATCH", "/api/v1/people/p-ana", as: "p-eve", body: #"{"title":"Intern"}"#)
+        XCTAssertEqual(refused.status, 403, "anyone else")
+        XCTAssertTrue(refused.json?["detail"]?.stringValue?.contains("its person or their manager") ?? false)
+        XCTAssertEqual(try request(port, "GET", "/api/v1/people/p-ana").json?["title"], "Senior Engineer", "a refused write changes nothing")
+
+        let posted = try request(port, "POST", "/api/v1/opportunities", as: "p-ana", body: #"{"id":"opp-x","title":"Pairing on search"}"#)
+        XCTAssertEqual(posted.json?["owner"], "p-ana", "the poster owns it")
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/opportunities/opp-x", as: "p-eve", body: #"{"title":"Mine now"}"#).status, 403)
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/opportunities/opp-x", as: "p-ana", body: #"{"status":"closed"}"#).status, 200)
+        XCTAssertEqual(try request(port, "POST", "/api/v1/opportunities", as: "p-eve", body: #"{"title":"Fake","owner":"p-ana"}"#).status, 403,
+                       "nobody posts in another's name")
+        XCTAssertEqual(try request(port, "POST", "/api/v1/objectives", as: "p-eve", body: #"{"title":"Ana's goal","owner":"p-ana"}"#).status, 403)
+        XCTAssertEqual(try request(port, "POST", "/api/v1/objectives", as: "p-max", body: #"{"title":"Grow Ana","owner":"p-ana","quarter":"2026-Q4"}"#).status, 201,
+                       "a manager sets a report's objective")
+        XCTAssertEqual(try request(port, "POST", "/api/v1/observations", as: "p-max", body: #"{"person":"p-ana","ability":"a-1","milestone":2}"#).json?["author"], "p-max")
     }
 }

@@ -1,0 +1,133 @@
+import ChorusCore
+import ChorusReplica
+
+/// Feedback, praise and thanks, and who may read them.
+///
+/// | visibility | who reads it |
+/// |---|---|
+/// | `public` | everyone (it appears in the recognition feed) |
+/// | `private` | the author and the recipient |
+/// | `privateAndManager` | the author, the recipient and the recipient's manager |
+/// | `managerOnly` | the author and the recipient's manager |
+public enum Feedback {
+    public static let kinds = ["feedback", "praise", "thanks"]
+    public static let visibilities = ["public", "private", "privateAndManager", "managerOnly"]
+    /// Longest message, in characters.
+    public static let bodyCharactersMax = 4000
+
+    /// White space as JSON Schema's `\\s` (ECMA-262) counts it, so the API and its OpenAPI document
+    /// agree on what a blank message is.
+    static func isWhitespace(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x09...0x0D, 0x20, 0xA0, 0x1680, 0x2000...0x200A, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000, 0xFEFF: return true
+        default: return false
+        }
+    }
+
+    /// The message without surrounding white space.
+    static func trimmed(_ text: String) -> String {
+        var scalars = Substring(text).unicodeScalars[...]
+        while let first = scalars.first, isWhitespace(first) { scalars = scalars.dropFirst() }
+        while let last = scalars.last, isWhitespace(last) { scalars = scalars.dropLast() }
+        return String(String.UnicodeScalarView(scalars))
+    }
+
+    /// Whether `viewer` may read a feedback record (`from`, `to`, `visibility` fields).
+    public static func isVisible(_ item: [String: JSONValue], to viewer: String?, managerOf: (String) throws -> String?) rethrows -> Bool {
+        let visibility = item["visibility"]?.stringValue ?? "public"
+        if visibility == "public" { return true }
+        guard let viewer else { return false }
+        let from = item["from"]?.stringValue, to = item["to"]?.stringValue
+        if viewer == from { return true }
+        let manager = try to.flatMap(managerOf)
+        switch visibility {
+        case "private": return viewer == to
+        case "privateAndManager": return viewer == to || (manager != nil && viewer == manager)
+        case "managerOnly": return manager != nil && viewer == manager
+        default: return false   // unknown visibility from a newer version: fail closed
+        }
+    }
+
+    /// Writes a feedback item after checking it; returns its id.
+    @discardableResult
+    public static func give(_ replica: Replica, from: String, to: String, kind: String, body: String, visibility: String, badge: String? = nil) throws -> String {
+        guard kinds.contains(kind) else { throw ChorusError(.invalidValue, "kind must be one of \(kinds.joined(separator: ", "))") }
+        guard visibilities.contains(visibility) else {
+            throw ChorusError(.invalidValue, "visibility must be one of \(visibilities.joined(separator: ", "))")
+        }
+        let text = Feedback.trimmed(body)
+        guard !text.isEmpty, text.unicodeScalars.count <= bodyCharactersMax else {
+            throw ChorusError(.invalidValue, "the message must be 1 to \(bodyCharactersMax) characters")
+        }
+        guard from != to else { throw ChorusError(.invalidValue, "feedback goes to someone else", hint: "pick another recipient") }
+        for person in [from, to] where try replica.get(collection: "people", record: person)?.isVisible != true {
+            throw ChorusError(.recordNotFound, "no person \(person)", hint: "`chorus people search NAME` finds ids")
+        }
+        if let badge, try replica.get(collection: "badges", record: badge)?.isVisible != true {
+            throw ChorusError(.recordNotFound, "no badge \(badge)")
+        }
+        var generator = SystemRandomNumberGenerator()
+        let id = "fb-\(replica.id.hex.prefix(8))-\(String(UInt32.random(in: 0...UInt32.max, using: &generator), radix: 36))"
+        var changes: [Change] = [.put(field: "from", value: .string(from)), .put(field: "to", value: .string(to)), .put(field: "kind", value: .string(kind)),
+                                 .put(field: "body", value: .string(text)), .put(field: "visibility", value: .string(visibility))]
+        if let badge { changes.append(.put(field: "badge", value: .string(badge))) }
+        try replica.write(collection: "feedback", record: id, changes, by: from)
+        return id
+    }
+
+    /// Longest comment, in characters.
+    public static let commentCharactersMax = 1000
+
+    /// The feedback item `viewer` may read, or nil when there is none or they may not read it (the
+    /// two look the same, so nobody learns that private feedback exists).
+    public static func visibleItem(_ replica: Replica, id: String, viewer: String?) throws -> RecordSnapshot? {
+        guard let record = try replica.get(collection: "feedback", record: id), record.isVisible else { return nil }
+        let visible = try isVisible(record.fields, to: viewer) { try replica.get(collection: "people", record: $0)?.fields["manager"]?.stringValue }
+        return visible ? record : nil
+    }
+
+    /// Adds `person`'s comment to an item they may read; returns the item.
+    public static func comment(_ replica: Replica, on id: String, by person: String, body: String, at milliseconds: Int64) throws -> RecordSnapshot {
+        guard try visibleItem(replica, id: id, viewer: person) != nil else { throw ChorusError(.recordNotFound, "no feedback item \(id.prefix(128))") }
+        let text = trimmed(body)
+        guard !text.isEmpty, text.unicodeScalars.count <= commentCharactersMax else {
+            throw ChorusError(.invalidValue, "a comment is 1 to \(commentCharactersMax) characters")
+        }
+        try replica.write(collection: "feedback", record: id, [.append(field: "comments", value: .object([
+            "author": .string(person), "body": .string(text), "at": .integer(milliseconds)]))], by: person)
+        return try replica.get(collection: "feedback", record: id)!
+    }
+
+    /// A high-five from `person` on an item they may read; returns the item. The count is a
+    /// counter, so high-fives given at two offices at once both count.
+    public static func highFive(_ replica: Replica, on id: String, by person: String) throws -> RecordSnapshot {
+        guard try visibleItem(replica, id: id, viewer: person) != nil else { throw ChorusError(.recordNotFound, "no feedback item \(id.prefix(128))") }
+        try replica.write(collection: "feedback", record: id, [.increment(field: "highFives", by: 1)], by: person)
+        return try replica.get(collection: "feedback", record: id)!
+    }
+
+    /// Feedback `viewer` may read, newest first; only about `person` when given.
+    public static func visibleItems(_ replica: Replica, viewer: String?, about person: String? = nil, limit: Int = 50) throws -> [RecordSnapshot] {
+        let ids = try replica.withDatabase { db in
+            try db.query("""
+                SELECT f.id FROM feedback f JOIN records r ON r.rid = f._rid
+                WHERE f._deleted = 0 AND (? IS NULL OR f."to" = ?)
+                ORDER BY (SELECT max(e.wall) FROM entries e WHERE e.rid = f._rid) DESC, f.id LIMIT 100000
+                """, person, person).compactMap { $0.text(0) }
+        }
+        var managers: [String: String?] = [:]
+        func manager(_ person: String) throws -> String? {
+            if let known = managers[person] { return known }
+            let value = try replica.get(collection: "people", record: person)?.fields["manager"]?.stringValue
+            managers[person] = value
+            return value
+        }
+        var result: [RecordSnapshot] = []
+        for id in ids {
+            guard let record = try replica.get(collection: "feedback", record: id) else { continue }
+            if try isVisible(record.fields, to: viewer, managerOf: manager) { result.append(record) }
+            if result.count >= limit { break }
+        }
+        return result
+    }
+}
