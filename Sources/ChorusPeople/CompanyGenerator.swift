@@ -73,9 +73,16 @@ public struct CompanyGenerator {
         // Teams: tribes of about 40-90 people, squads of 5-10, a chapter per discipline, a few guilds.
         let squadCount = max(1, sizes.people / 8)
         let tribeCount = max(1, squadCount / 8)
+        let departmentCount = max(1, tribeCount / 3)
+        for department in 0..<departmentCount {
+            writes.append(("teams", "dept-\(department)", [.put(field: "name", value: .string(CompanyGenerator.departments[department % CompanyGenerator.departments.count])),
+                                                          .put(field: "kind", value: "department")]))
+        }
         for tribe in 0..<tribeCount {
             writes.append(("teams", "tribe-\(tribe)", [.put(field: "name", value: .string("Tribe \(tribe + 1)")), .put(field: "kind", value: "tribe"),
-                                                       .put(field: "mission", value: .string("Own area \(tribe + 1) of the product"))]))
+                                                       .put(field: "parent", value: .string("dept-\(tribe % departmentCount)")),
+                                                       .put(field: "mission", value: .string("Own area \(tribe + 1) of the product")),
+                                                       .add(field: "leads", element: "p-\(tribe)")]))
         }
         for squad in 0..<squadCount {
             writes.append(("teams", "squad-\(squad)", [.put(field: "name", value: .string("Squad \(squad + 1)")), .put(field: "kind", value: "squad"),
@@ -112,18 +119,45 @@ public struct CompanyGenerator {
             }
             changes.append(.add(field: "developmentGoals", element: rng.pick(skills)))
             if rng.chance(0.4) { changes.append(.add(field: "guilds", element: "guild-\(rng.pick(guilds))")) }
+            for entry in 0..<(1 + rng.int(2)) {
+                let from = 2010 + rng.int(12)
+                changes.append(.mapSet(field: "experience", key: "x\(entry + 1)", value: .object([
+                    "title": .string(rng.pick(["Engineer", "Analyst", "Consultant", "Designer", "Team Lead"])),
+                    "organisation": .string(rng.pick(["Northwind", "Contoso", "Initech", "Globex", "Umbrella Music"])),
+                    "from": .string(String(from)), "to": .string(String(from + 1 + rng.int(4))),
+                    "skills": .array([.string(rng.pick(skills))])])))
+            }
+            for ability in 0..<CompanyGenerator.abilities.count where rng.chance(0.6) {
+                changes.append(.mapSet(field: "careerSteps", key: "ability-\(ability)", value: .integer(Int64(1 + rng.int(3)))))
+            }
             writes.append(("people", "p-\(index)", changes))
         }
+        // Built-in badges.
+        for (id, name, icon, description) in CompanyGenerator.badges {
+            writes.append(("badges", id, [.put(field: "name", value: .string(name)), .put(field: "icon", value: .string(icon)),
+                                          .put(field: "description", value: .string(description)), .put(field: "isCustom", value: false)]))
+        }
         // Feedback and recognition.
-        for index in 0..<(sizes.people / 2) {
-            let from = rng.int(sizes.people), to = rng.int(sizes.people)
-            writes.append(("feedback", "fb-\(index)", [
-                .put(field: "from", value: .string("p-\(from)")), .put(field: "to", value: .string("p-\(to)")),
-                .put(field: "kind", value: .string(rng.pick(["feedback", "praise", "thanks"]))),
-                .put(field: "body", value: .string(rng.pick(["Thanks for the pairing session!", "Great demo today.", "The design review was really useful.",
-                                                              "Your write-up unblocked us.", "Consider sharing the plan earlier next time."]))),
-                .put(field: "visibility", value: .string(rng.pick(["public", "public", "private", "privateAndManager", "managerOnly"]))),
-            ]))
+        for index in 0..<(sizes.people / 2) where sizes.people > 1 {
+            let from = rng.int(sizes.people), to = (from + 1 + rng.int(sizes.people - 1)) % sizes.people
+            let kind = rng.pick(["feedback", "praise", "thanks"])
+            let visibility = kind == "feedback" ? rng.pick(["private", "privateAndManager", "managerOnly"]) : rng.pick(["public", "public", "public", "private"])
+            var changes: [Change] = [
+                .put(field: "from", value: .string("p-\(from)")), .put(field: "to", value: .string("p-\(to)")), .put(field: "kind", value: .string(kind)),
+                .put(field: "body", value: .string(rng.pick(kind == "feedback" ? CompanyGenerator.feedbackTexts : CompanyGenerator.praiseTexts))),
+                .put(field: "visibility", value: .string(visibility)),
+            ]
+            if visibility == "public" {
+                if rng.chance(0.4) { changes.append(.put(field: "badge", value: .string(rng.pick(CompanyGenerator.badges).0))) }
+                for comment in 0..<rng.int(3) {
+                    changes.append(.append(field: "comments", value: .object([
+                        "author": .string("p-\(rng.int(sizes.people))"), "body": .string(rng.pick(["Well deserved!", "So true.", "+1, great work", "Agreed!"])),
+                        "at": .integer(CompanyGenerator.epochMilliseconds + Int64(index * 1000 + comment))])))
+                }
+                let highFives = rng.int(6)
+                if highFives > 0 { changes.append(.increment(field: "highFives", by: Int64(highFives))) }
+            }
+            writes.append(("feedback", "fb-\(index)", changes))
         }
         // Objectives: one per person and per team, this quarter.
         for index in 0..<sizes.people {
@@ -131,7 +165,27 @@ public struct CompanyGenerator {
                 .put(field: "ownerKind", value: "person"), .put(field: "owner", value: .string("p-\(index)")), .put(field: "quarter", value: "2026-Q4"),
                 .put(field: "title", value: .string(rng.pick(["Ship the new onboarding", "Learn the data platform", "Mentor a new joiner", "Cut build times in half"]))),
                 .put(field: "progress", value: .integer(Int64(rng.int(101)))), .put(field: "visibility", value: "public"), .put(field: "status", value: "published"),
+                .mapSet(field: "keyResults", key: "kr1", value: .object(["title": "Agreed with my manager", "target": 1, "current": .integer(Int64(rng.int(2)))])),
             ]))
+        }
+        let teamObjectives = (0..<departmentCount).map { ("department", "dept-\($0)") } + (0..<tribeCount).map { ("team", "tribe-\($0)") }
+            + (0..<squadCount).map { ("team", "squad-\($0)") }
+        for (kind, owner) in teamObjectives {
+            var changes: [Change] = [
+                .put(field: "ownerKind", value: .string(kind)), .put(field: "owner", value: .string(owner)), .put(field: "quarter", value: "2026-Q4"),
+                .put(field: "title", value: .string(rng.pick(CompanyGenerator.teamObjectiveTitles))), .put(field: "visibility", value: "public"),
+                .put(field: "status", value: "published"),
+            ]
+            var progress = 0
+            let results = 2 + rng.int(2)
+            for result in 1...results {
+                let target = 10 * (1 + rng.int(10)), current = rng.int(target + 1)
+                progress += current * 100 / target
+                changes.append(.mapSet(field: "keyResults", key: "kr\(result)", value: .object([
+                    "title": .string(rng.pick(CompanyGenerator.keyResultTitles)), "target": .integer(Int64(target)), "current": .integer(Int64(current))])))
+            }
+            changes.append(.put(field: "progress", value: .integer(Int64(progress / results))))
+            writes.append(("objectives", "obj-\(owner)", changes))
         }
         // Opportunities, a top-10 of company bets among them.
         for index in 0..<max(3, sizes.people / 20) {
@@ -140,6 +194,7 @@ public struct CompanyGenerator {
                 .put(field: "kind", value: .string(kind)), .put(field: "title", value: .string("\(kind == "companyBet" ? "Bet" : "Opportunity") \(index + 1)")),
                 .put(field: "owner", value: .string("p-\(rng.int(sizes.people))")), .put(field: "hoursPerWeek", value: .integer(Int64(2 + rng.int(14)))),
                 .put(field: "location", value: .string(rng.chance(0.6) ? "remote" : "office")), .put(field: "status", value: "open"),
+                .put(field: "description", value: .string(rng.pick(CompanyGenerator.opportunityTexts))),
             ]
             if kind == "companyBet" { changes.append(.put(field: "betRank", value: .integer(Int64(index + 1)))) }
             for skill in Set((0..<(1 + rng.int(3))).map { _ in rng.pick(skills) }).sorted() {
@@ -149,16 +204,29 @@ public struct CompanyGenerator {
             changes.append(.add(field: "learnableSkills", element: rng.pick(skills)))
             writes.append(("opportunities", "opp-\(index)", changes))
         }
-        // The career framework (003): abilities with milestones and role requirements.
-        let abilities = ["Thinks about business impact", "Collaborates across teams", "Writes maintainable code", "Coaches others"]
-        for (index, ability) in abilities.enumerated() {
-            var changes: [Change] = [.put(field: "name", value: .string(ability))]
-            for milestone in 1...4 {
-                changes.append(.mapSet(field: "milestones", key: String(milestone), value: .object([
-                    "title": .string(["Individual", "Squad/Chapter", "Tribe/Guild", "Technology/Company"][milestone - 1] + " step")])))
+        // The career framework (003): abilities with milestones, examples and role requirements,
+        // and observations as evidence.
+        for (index, (ability, description)) in CompanyGenerator.abilities.enumerated() {
+            var changes: [Change] = [.put(field: "name", value: .string(ability)), .put(field: "description", value: .string(description))]
+            for (milestone, (title, text)) in CompanyGenerator.milestones.enumerated() {
+                changes.append(.mapSet(field: "milestones", key: String(milestone + 1), value: .object(["title": .string(title), "description": .string(text)])))
+                if milestone < 4 {
+                    changes.append(.mapSet(field: "examples", key: "e\(milestone + 1)", value: .object([
+                        "milestone": .integer(Int64(milestone + 1)), "text": .string(CompanyGenerator.examples[(index + milestone) % CompanyGenerator.examples.count])])))
+                }
             }
-            for role in ["developer", "product owner", "coach"] { changes.append(.mapSet(field: "roleRequirements", key: role, value: 1)) }
+            for (role, minimum) in [("developer", 1), ("product owner", 1), ("coach", 1), ("designer", index % 2 + 1)] {
+                changes.append(.mapSet(field: "roleRequirements", key: role, value: .integer(Int64(minimum))))
+            }
             writes.append(("abilities", "ability-\(index)", changes))
+        }
+        for index in 0..<(sizes.people / 4) where sizes.people > 1 {
+            let person = 1 + rng.int(sizes.people - 1)
+            writes.append(("observations", "obs-\(index)", [
+                .put(field: "person", value: .string("p-\(person)")), .put(field: "ability", value: .string("ability-\(rng.int(CompanyGenerator.abilities.count - 1))")),
+                .put(field: "milestone", value: .integer(Int64(1 + rng.int(3)))), .put(field: "author", value: .string("p-\(rng.int(person))")),
+                .put(field: "body", value: .string(rng.pick(CompanyGenerator.examples))), .put(field: "visibility", value: "public"),
+            ]))
         }
         return writes
     }

@@ -17,6 +17,7 @@ public struct Skill: Hashable, Sendable {
 public final class SkillTaxonomy: @unchecked Sendable {
     public private(set) var skills: [String: Skill] = [:]
     private var byLabel: [String: String] = [:]
+    private var shortForms: [String: [String]] = [:]
     public private(set) var groupNames: [String: String] = [:]
 
     /// The shipped taxonomy.
@@ -51,7 +52,14 @@ public final class SkillTaxonomy: @unchecked Sendable {
                 let key = SkillTaxonomy.normalise(String(alternative))
                 if byLabel[key] == nil { byLabel[key] = id }
             }
+            if let open = preferred.range(of: " ("), preferred.hasSuffix(")") {
+                shortForms[SkillTaxonomy.normalise(String(preferred[..<open.lowerBound])), default: []].append(id)
+            }
         }
+        // "Python (computer programming)" is what people mean by "python": a label's short form
+        // resolves too, unless it is a label of its own or names more than one skill.
+        for (key, ids) in shortForms where ids.count == 1 && byLabel[key] == nil { byLabel[key] = ids[0] }
+        shortForms = [:]
     }
 
     /// Lower case, single spaces, no surrounding space: the form labels are matched in.

@@ -176,5 +176,24 @@ final class CLITests: XCTestCase {
         let report = try JSONParser().parse(audit.standardOutput)
         XCTAssertEqual(report["groups"]?.arrayValue?.count, 2)
         XCTAssertEqual(audit.status, report["passesFourFifths"] == true ? 0 : 1, "exit status follows the verdict")
+
+        // Post an opportunity, then it is listed and ranks people.
+        XCTAssertEqual(try ChorusProcess.run(["opportunities", "post", "--title", "No owner", "--data", data]).status, 1, "posting needs an identity")
+        let posted = try JSONParser().parse(try chorus("opportunities", "post", "--title", "Search sprint", "--skills", "python:3:must, sql:2",
+                                                       "--learn", "kubernetes", "--hours", "6", "--as", "p-4", "--json").standardOutput)
+        let id = try XCTUnwrap(posted["id"]?.stringValue)
+        XCTAssertEqual(posted["owner"], "p-4")
+        XCTAssertEqual(posted["requiredSkills"]?.objectValue?.count, 2)
+        XCTAssertTrue(try chorus("opportunities", "list").standardOutput.contains(id))
+        XCTAssertFalse(try JSONParser().parse(try chorus("opportunities", "match", "--opportunity", id, "--json").standardOutput).arrayValue?.isEmpty ?? true)
+        XCTAssertEqual(try ChorusProcess.run(["opportunities", "post", "--title", "Bad", "--skills", "python:9", "--as", "p-4", "--data", data]).status, 1)
+
+        // Thanks in the feed, then a comment and a high-five from a colleague.
+        let thanks = try JSONParser().parse(try chorus("feedback", "give", "Great launch", "--to", "p-2", "--kind", "thanks", "--as", "p-1", "--json").standardOutput)
+        let thanksID = try XCTUnwrap(thanks["id"]?.stringValue)
+        try chorus("feedback", "comment", thanksID, "Agreed!", "--as", "p-3")
+        let item = try JSONParser().parse(try chorus("feedback", "high-five", thanksID, "--as", "p-3", "--json").standardOutput)
+        XCTAssertEqual(item["highFives"], 1)
+        XCTAssertEqual(item["comments"]?.arrayValue?.first?["value"]?["body"], "Agreed!")
     }
 }

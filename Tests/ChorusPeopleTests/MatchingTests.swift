@@ -12,6 +12,7 @@ final class SkillTaxonomyTests: XCTestCase {
         XCTAssertFalse(python.isCustom)
         XCTAssertEqual(taxonomy.resolve("python3").id, python.id, "an alternative label resolves to the same skill")
         XCTAssertEqual(taxonomy.resolve("  PYTHON3 ").id, python.id, "case and spacing do not matter")
+        XCTAssertEqual(taxonomy.resolve("python").id, python.id, "a label's short form, without its qualifier, resolves when unambiguous")
         XCTAssertEqual(taxonomy.resolve(python.id), python, "an ESCO id resolves to itself")
         XCTAssertTrue(python.groups.contains("S5.6.1"))
         XCTAssertNotNil(taxonomy.groupNames["S5"])

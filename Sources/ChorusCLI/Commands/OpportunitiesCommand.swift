@@ -5,9 +5,13 @@ import Foundation
 
 enum OpportunitiesCommand: Command {
     static let spec = CommandSpec("opportunities", "the talent marketplace: list, match people and opportunities, audit for bias",
-        arguments: "(list | match (--person ID | --opportunity ID) | audit --groups FILE)",
+        arguments: "(list | post --title TITLE | match (--person ID | --opportunity ID) | audit --groups FILE)",
         details: """
         list    open opportunities (all with --all).
+        post    post an opportunity owned by the acting person (--as): --title, and optionally --kind,
+                --description, --skills "python:3:must, sql:2:2" (SKILL[:LEVEL[:WEIGHT]][:must]; free text
+                resolves to ESCO), --learn "kubernetes, go", --hours N, --location remote|office,
+                --office NAME, --bet-rank 1-10.
         match   rank opportunities for a person, or people for an opportunity, offline, with a score
                 0-5, its explanation and what would raise it. Matching reads skills, development goals
                 and hours only: never names, gender, office, manager or tenure.
@@ -15,7 +19,16 @@ enum OpportunitiesCommand: Command {
                 from FILE (CSV lines `person-id,group`; the labels are used by the audit only) and the
                 four-fifths adverse-impact ratio. Exit 1 if the ratio is under 0.8.
         """,
-        options: [.data, .json,
+        options: [.data, .json, Identity.option,
+                  OptionSpec(name: "--title", valueName: "TEXT", help: "with post: the title"),
+                  OptionSpec(name: "--kind", valueName: "KIND", help: "with post: role, project (default), mentorship or companyBet"),
+                  OptionSpec(name: "--description", valueName: "TEXT", help: "with post: what it is about"),
+                  OptionSpec(name: "--skills", valueName: "LIST", help: "with post: required skills, comma-separated SKILL[:LEVEL[:WEIGHT]][:must]"),
+                  OptionSpec(name: "--learn", valueName: "LIST", help: "with post: skills a person can learn there, comma-separated"),
+                  OptionSpec(name: "--hours", valueName: "N", help: "with post: hours a week, 1-80"),
+                  OptionSpec(name: "--location", valueName: "WHERE", help: "with post: remote (default) or office"),
+                  OptionSpec(name: "--office", valueName: "NAME", help: "with post: the office, when not remote"),
+                  OptionSpec(name: "--bet-rank", valueName: "N", help: "with post: rank 1-10 among company bets"),
                   OptionSpec(name: "--person", valueName: "ID", help: "with match: rank opportunities for this person"),
                   OptionSpec(name: "--opportunity", valueName: "ID", help: "with match: rank people for this opportunity"),
                   OptionSpec(name: "--top", valueName: "N", help: "how many to show or to count as recommended (default 10)"),
@@ -39,6 +52,29 @@ enum OpportunitiesCommand: Command {
                      record.fields["hoursPerWeek"].map { "\(Format.value($0)) h/week" } ?? "", record.fields["betRank"].map { "bet #\(Format.value($0))" } ?? ""]
                 }))
             }
+        case "post":
+            guard let title = context.arguments.value("--title") else { throw context.usageError("post needs --title TEXT") }
+            let owner = try Identity.person(context, required: true)!
+            var posting = Posting(title: title)
+            if let kind = context.arguments.value("--kind") { posting.kind = kind }
+            if let location = context.arguments.value("--location") { posting.location = location }
+            posting.description = context.arguments.value("--description")
+            posting.office = context.arguments.value("--office")
+            func list(_ name: String) -> [String] {
+                (context.arguments.value(name) ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            }
+            posting.requiredSkills = list("--skills")
+            posting.learnableSkills = list("--learn")
+            for (name, path) in [("--hours", \Posting.hoursPerWeek), ("--bet-rank", \Posting.betRank)] {
+                guard let text = context.arguments.value(name) else { continue }
+                guard let number = Int64(text) else { throw context.usageError("\(name) takes a whole number") }
+                posting[keyPath: path] = number
+            }
+            var generator = SystemRandomNumberGenerator()
+            let id = "opp-\(replica.id.hex.prefix(8))-\(String(UInt32.random(in: 0...UInt32.max, using: &generator), radix: 36))"
+            try replica.write(collection: "opportunities", record: id, try posting.changes(owner: owner), by: owner)
+            context.isJSON ? context.output.json(try replica.get(collection: "opportunities", record: id)!.json)
+                           : context.output.print("posted \(id): \(title)\n`chorus opportunities match --opportunity \(id)` ranks people for it")
         case "match":
             let matches: [Match]
             if let person = context.arguments.value("--person") {
@@ -93,7 +129,7 @@ enum OpportunitiesCommand: Command {
             }
             return report.passesFourFifths ? 0 : 1
         default:
-            throw context.usageError("expected list, match or audit")
+            throw context.usageError("expected list, post, match or audit")
         }
         return 0
     }

@@ -60,9 +60,11 @@ enum PeopleCommand: Command {
 }
 
 enum FeedbackCommand: Command {
-    static let spec = CommandSpec("feedback", "give feedback or praise, and read what you may see", arguments: "(give TEXT | list)",
+    static let spec = CommandSpec("feedback", "give feedback or praise, read what you may see, comment and high-five",
+        arguments: "(give TEXT | list | comment ID TEXT | high-five ID)",
         details: """
         give   --to PERSON [--kind feedback|praise|thanks] [--visibility public|private|privateAndManager|managerOnly] [--badge ID]
+        comment, high-five   on an item the acting person may read (the feed's items are public).
         list   feedback the acting person may read (public to all; private to author and recipient;
                privateAndManager also to the recipient's manager; managerOnly to the author and that manager).
         """,
@@ -72,7 +74,7 @@ enum FeedbackCommand: Command {
                   OptionSpec(name: "--visibility", valueName: "WHO", help: "private (default for feedback), public, privateAndManager, managerOnly"),
                   OptionSpec(name: "--badge", valueName: "ID", help: "award a badge with it"),
                   OptionSpec(name: "--about", valueName: "PERSON", help: "with list: only feedback to this person")],
-        positional: 1...2)
+        positional: 1...3)
 
     static func run(_ context: CommandContext) throws -> Int32 {
         let replica = try context.openReplica()
@@ -92,8 +94,16 @@ enum FeedbackCommand: Command {
                 let f = item.fields
                 context.output.print("\(f["kind"]?.stringValue ?? "") from \(f["from"]?.stringValue ?? "?") to \(f["to"]?.stringValue ?? "?") (\(f["visibility"]?.stringValue ?? "public")): \(Format.value(f["body"] ?? .null, width: 80))")
             }
+        case ("comment", 3), ("high-five", 2):
+            let person = try Identity.person(context, required: true)!
+            let item = context.positional(0) == "comment"
+                ? try Feedback.comment(replica, on: context.positional(1), by: person, body: context.positional(2),
+                                       at: Int64(replica.configuration.wallClock.nowMilliseconds()))
+                : try Feedback.highFive(replica, on: context.positional(1), by: person)
+            if context.isJSON { context.output.json(item.json); return 0 }
+            context.output.print("\(item.id): \(item.fields["comments"]?.arrayValue?.count ?? 0) comments, \(item.fields["highFives"]?.integerValue ?? 0) high-fives")
         default:
-            throw context.usageError("expected `give TEXT --to PERSON` or `list`")
+            throw context.usageError("expected `give TEXT --to PERSON`, `list`, `comment ID TEXT` or `high-five ID`")
         }
         return 0
     }

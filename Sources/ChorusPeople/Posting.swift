@@ -1,0 +1,64 @@
+import ChorusCore
+import ChorusReplica
+import Foundation
+
+/// An opportunity as someone posts it from the command line or a form: free-text skills resolved
+/// to ESCO, every value checked by `DomainRules`, the poster its owner.
+public struct Posting: Sendable, Equatable {
+    public var title: String
+    public var kind = "project"
+    public var description: String?
+    /// `SKILL[:LEVEL[:WEIGHT]][:must]`, e.g. `python:3:must`; the level defaults to 1, the weight to 1.
+    public var requiredSkills: [String] = []
+    public var learnableSkills: [String] = []
+    public var hoursPerWeek: Int64?
+    public var location = "remote"
+    public var office: String?
+    public var betRank: Int64?
+
+    public init(title: String) { self.title = title }
+
+    /// Most skills one posting asks for or teaches.
+    public static let skillsMax = 30
+
+    /// The changes that create the posting, owned by `owner`.
+    public func changes(owner: String, taxonomy: SkillTaxonomy = .esco) throws(ChorusError) -> [Change] {
+        guard !title.trimmingCharacters(in: .whitespaces).isEmpty else { throw ChorusError(.invalidValue, "an opportunity needs a title") }
+        guard requiredSkills.count <= Posting.skillsMax, learnableSkills.count <= Posting.skillsMax else {
+            throw ChorusError(.invalidValue, "at most \(Posting.skillsMax) required and \(Posting.skillsMax) learnable skills")
+        }
+        var changes: [Change] = [.put(field: "title", value: .string(title)), .put(field: "kind", value: .string(kind)),
+                                 .put(field: "owner", value: .string(owner)), .put(field: "location", value: .string(location)),
+                                 .put(field: "status", value: "open")]
+        if let description { changes.append(.put(field: "description", value: .string(description))) }
+        if let hoursPerWeek { changes.append(.put(field: "hoursPerWeek", value: .integer(hoursPerWeek))) }
+        if let office { changes.append(.put(field: "office", value: .string(office))) }
+        if let betRank { changes.append(.put(field: "betRank", value: .integer(betRank))) }
+        for text in requiredSkills {
+            var parts = text.split(separator: ":", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            let mustHave = parts.last?.lowercased() == "must"
+            if mustHave { parts.removeLast() }
+            guard let name = parts.first, !name.isEmpty, parts.count <= 3 else {
+                throw ChorusError(.invalidValue, "required skill \(text.prefix(80)): write SKILL[:LEVEL[:WEIGHT]][:must]", hint: "e.g. python:3:must")
+            }
+            guard let level = parts.count > 1 ? Int64(parts[1]) : 1, let weight = parts.count > 2 ? Double(parts[2]) : 1 else {
+                throw ChorusError(.invalidValue, "required skill \(text.prefix(80)): LEVEL is 1-5 and WEIGHT a number", hint: "e.g. sql:2:3")
+            }
+            changes.append(.mapSet(field: "requiredSkills", key: taxonomy.resolve(name).id,
+                                   value: .object(["minLevel": .integer(level), "weight": weight.rounded() == weight && abs(weight) < 1e6 ? .integer(Int64(weight)) : .double(weight),
+                                                   "mustHave": .bool(mustHave)])))
+        }
+        for name in learnableSkills where !name.trimmingCharacters(in: .whitespaces).isEmpty {
+            changes.append(.add(field: "learnableSkills", element: taxonomy.resolve(name.trimmingCharacters(in: .whitespaces)).id))
+        }
+        let schema = PeopleSchema.current.collection("opportunities")!
+        for change in changes {
+            switch change {
+            case .put(let field, let value): try DomainRules.check(collection: "opportunities", field: schema.field(field)!, value: value)
+            case .mapSet(let field, let key, let value): try DomainRules.check(collection: "opportunities", field: schema.field(field)!, key: key, value: value)
+            default: break
+            }
+        }
+        return changes
+    }
+}
