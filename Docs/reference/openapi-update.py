@@ -105,6 +105,18 @@ doc["paths"]["/api/v1/feedback/{id}/high-fives"] = {"post": item_route(
 doc["paths"]["/api/v1/opportunities/{id}/interest"] = {
     "post": item_route("Say the acting person is interested (needs an identity)", "opportunities", "200", ["401", "404", "409"]),
     "delete": item_route("Withdraw the acting person's interest (needs an identity)", "opportunities", "200", ["401", "404"])}
+# The page's helpers: the sync indicator and skill suggestions.
+ok_object = {"200": {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}}
+doc["paths"]["/api/v1/status"] = {"get": {"summary": "Whether this node is in step with its upstream (state, waitingToPush, lastSyncAt, lastError)",
+                                          "tags": ["node"], "security": [], "responses": dict(ok_object)}}
+doc["paths"]["/api/v1/skills"] = {"get": {"summary": "ESCO skills whose label or synonym starts with q (suggestions while typing)", "tags": ["people"],
+    "security": [], "parameters": [{"name": "q", "in": "query", "required": False, "schema": {"type": "string", "maxLength": 100}},
+                                   {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}],
+    "responses": dict(ok_object, **{"400": problem})}}
+people_get = doc["paths"]["/api/v1/people"]["get"]
+if not any(p["name"] == "ids" for p in people_get["parameters"]):
+    people_get["parameters"].append({"name": "ids", "in": "query", "required": False, "description": "comma-separated person ids (at most 100)",
+                                     "schema": {"type": "string", "maxLength": 12900}})
 # Every route can meet the server's framing limits before it meets its handler.
 for item in doc["paths"].values():
     for operation in item.values():

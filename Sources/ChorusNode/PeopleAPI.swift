@@ -37,6 +37,8 @@ public struct PeopleAPI: Sendable {
 
     public static let routes: [Route] = [
         Route(method: "GET", path: "/api/v1/me"),
+        Route(method: "GET", path: "/api/v1/status"),
+        Route(method: "GET", path: "/api/v1/skills"),
         Route(method: "GET", path: "/api/v1/people"),
         Route(method: "GET", path: "/api/v1/people/{id}"),
         Route(method: "GET", path: "/api/v1/people/{id}/matches"),
@@ -122,9 +124,20 @@ public struct PeopleAPI: Sendable {
         switch (route.method, route.path) {
         case ("GET", "/api/v1/me"):
             return json(.object(["person": person.map(JSONValue.string) ?? .null]))
+        case ("GET", "/api/v1/status"):
+            return json(try executor.perform { try PeopleAPI.status($0) })
+        case ("GET", "/api/v1/skills"):
+            let q = try query(request, "q", max: 100) ?? "", limit = try limit(request, default: 10)
+            return json(.object(["skills": .array(SkillTaxonomy.esco.suggest(q, limit: min(limit, 50)).map {
+                .object(["id": .string($0.id), "label": .string($0.label)]) })]))
         case ("GET", "/api/v1/people"):
             let limit = try limit(request)
             let after = try query(request, "after", max: 128)
+            if let list = try query(request, "ids", max: 100 * 129) {
+                let ids = list.split(separator: ",").map(String.init).prefix(100)
+                let people = try executor.perform { replica in try ids.compactMap { try replica.get(collection: "people", record: $0) }.filter(\.isVisible) }
+                return json(.object(["people": .array(people.map(PeopleAPI.labelled)), "next": .null]))
+            }
             if let q = try query(request, "q"), !q.trimmingCharacters(in: .whitespaces).isEmpty {
                 let hits = try executor.perform { try PeopleDirectory.search($0, query: q, limit: limit) }
                 return json(.object(["people": .array(hits.map { .object(["id": .string($0.id), "name": .string($0.name),
@@ -139,7 +152,7 @@ public struct PeopleAPI: Sendable {
             guard let record = try executor.perform({ try $0.get(collection: "people", record: parameters[0]) }), record.isVisible else {
                 throw SyncError(status: 404, "no person \(parameters[0].prefix(128))")
             }
-            return json(record.json)
+            return json(PeopleAPI.labelled(record))
         case ("GET", "/api/v1/people/{id}/matches"):
             let limit = try limit(request, default: 10)
             let matches = try executor.perform { replica -> [Match] in
@@ -236,7 +249,7 @@ public struct PeopleAPI: Sendable {
             let rows = try executor.perform { replica in
                 try MatchingData.opportunities(replica, includeClosed: status == "all").compactMap {
                     try replica.get(collection: "opportunities", record: $0.id)
-                }.filter { kind == nil || $0.fields["kind"]?.stringValue == kind }.prefix(limit).map(\.json)
+                }.filter { kind == nil || $0.fields["kind"]?.stringValue == kind }.prefix(limit).map(PeopleAPI.labelled)
             }
             return json(.object(["opportunities": .array(Array(rows))]))
         case ("GET", "/api/v1/insights"):
@@ -262,7 +275,7 @@ public struct PeopleAPI: Sendable {
             guard let record = try executor.perform({ try $0.get(collection: collection, record: parameters[0]) }), record.isVisible else {
                 throw SyncError(status: 404, "no \(collection) record \(parameters[0].prefix(128))")
             }
-            return json(record.json)
+            return json(PeopleAPI.labelled(record))
         case "POST", "PATCH":
             let person = try PeopleAPI.writer(person)
             var body = try object(request, allowed: Set(schema.fields.map(\.name) + (route.method == "POST" ? ["id"] : [])))
@@ -309,10 +322,40 @@ public struct PeopleAPI: Sendable {
                 if !changes.isEmpty { try replica.write(collection: collection, record: finalID, changes, by: person) }
                 return try replica.get(collection: collection, record: finalID)!
             }
-            return json(record.json, status: route.method == "POST" ? 201 : 200)
+            return json(PeopleAPI.labelled(record), status: route.method == "POST" ? 201 : 200)
         default:
             throw SyncError(status: 405, "method not allowed")
         }
+    }
+
+    /// A record as JSON with `skillLabels`: the label of every skill id it mentions, so a page
+    /// can show "Python (computer programming)" rather than an ESCO id.
+    static func labelled(_ record: RecordSnapshot) -> JSONValue {
+        guard case .object(var object) = record.json else { return record.json }
+        var ids = Set<String>()
+        for field in ["skills", "requiredSkills"] { ids.formUnion(record.fields[field]?.objectValue?.keys.map { $0 } ?? []) }
+        for field in ["developmentGoals", "learnableSkills"] { ids.formUnion(record.fields[field]?.arrayValue?.compactMap(\.stringValue) ?? []) }
+        for entry in record.fields["experience"]?.objectValue?.values.map({ $0 }) ?? [] {
+            ids.formUnion(entry["skills"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+        }
+        if !ids.isEmpty {
+            object["skillLabels"] = .object(Dictionary(uniqueKeysWithValues: ids.map { ($0, JSONValue.string(SkillTaxonomy.esco.resolve($0).label)) }))
+        }
+        return .object(object)
+    }
+
+    /// Whether this node is in step with its upstream: what the page's indicator shows.
+    static func status(_ replica: Replica) throws -> JSONValue {
+        let waiting = try replica.pendingPushCount()
+        guard let upstream = try replica.upstream() else {
+            return .object(["state": "standalone", "upstream": .null, "waitingToPush": .integer(waiting), "lastSyncAt": .null, "lastError": .null])
+        }
+        let failing = upstream.lastError != nil
+        let state = failing ? "offline" : (upstream.lastSuccessWall == nil ? "connecting" : (waiting > 0 ? "waiting" : "inSync"))
+        return .object(["state": .string(state), "upstream": .string(upstream.url), "waitingToPush": .integer(waiting),
+                        "lastSyncAt": upstream.lastSuccessWall.map { .integer(Int64($0)) } ?? .null,
+                        "lastAttemptAt": upstream.lastAttemptWall.map { .integer(Int64($0)) } ?? .null,
+                        "lastError": upstream.lastError.map { .string(String($0.prefix(300))) } ?? .null])
     }
 
     /// The person making a write; without one, writes are refused.
@@ -360,10 +403,11 @@ public struct PeopleAPI: Sendable {
                     for (op, list) in ops.sorted(by: { $0.key < $1.key }) {
                         guard case .array(let items) = list, items.count <= 100 else { throw SyncError(status: 400, "\(name).\(op) must be an array of at most 100 strings") }
                         for item in items {
-                            guard case .string(let element) = item, !element.isEmpty, element.unicodeScalars.count <= DomainRules.shortTextCharactersMax,
-                                  !element.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+                            guard case .string(let given) = item, !given.isEmpty, given.unicodeScalars.count <= DomainRules.shortTextCharactersMax,
+                                  !given.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
                                 throw SyncError(status: 400, "\(name).\(op) holds something that is not a string of 1 to \(DomainRules.shortTextCharactersMax) characters")
                             }
+                            let element = DomainRules.skillFields.contains("\(schema.name).\(name)") ? SkillTaxonomy.esco.resolve(given).id : given
                             if op == "add" { changes.append(.add(field: name, element: element)) }
                             else if present.contains(element) { changes.append(.remove(field: name, element: element)) }
                         }
@@ -378,6 +422,7 @@ public struct PeopleAPI: Sendable {
                               !key.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
                             throw SyncError(status: 400, "\(name) keys are 1 to \(DomainRules.shortTextCharactersMax) characters")
                         }
+                        let key = DomainRules.skillFields.contains("\(schema.name).\(name)") ? SkillTaxonomy.esco.resolve(key).id : key
                         let entry = normalised(entry, for: DomainRules.levelMaps.contains("\(schema.name).\(name)") ? .integer : field.valueType)
                         if entry == .null {
                             if present.contains(key) { changes.append(.mapRemove(field: name, key: key)) }

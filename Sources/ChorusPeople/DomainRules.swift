@@ -29,6 +29,10 @@ public enum DomainRules {
     /// Map fields whose values are levels or milestones 1-5.
     public static let levelMaps: Set<String> = ["people.skills", "people.careerSteps", "abilities.roleRequirements"]
 
+    /// Fields whose map keys or set elements are skills: free text resolves to ESCO ids on write,
+    /// so "python" at one office and "Python3" at another are the same skill.
+    public static let skillFields: Set<String> = ["people.skills", "people.developmentGoals", "opportunities.requiredSkills", "opportunities.learnableSkills"]
+
     /// Fields that hold long text.
     public static let longText: Set<String> = ["teams.mission", "badges.description", "objectives.description", "objectives.title",
                                                "opportunities.description", "abilities.description", "observations.body"]

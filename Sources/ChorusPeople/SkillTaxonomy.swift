@@ -77,6 +77,23 @@ public final class SkillTaxonomy: @unchecked Sendable {
         return Skill(id: "custom:\(key)", label: text.trimmingCharacters(in: .whitespaces), groups: [])
     }
 
+    /// Skills whose label or synonym starts with `text` (or has a word that does), shortest label
+    /// first: the suggestions a form offers while someone types a skill.
+    public func suggest(_ text: String, limit: Int = 10) -> [Skill] {
+        let key = SkillTaxonomy.normalise(text)
+        guard key.count >= 1 else { return [] }
+        var best: [String: (rank: Int, skill: Skill)] = [:]
+        for (label, id) in byLabel {
+            let rank: Int
+            if label.hasPrefix(key) { rank = 0 } else if label.contains(" " + key) { rank = 1 } else { continue }
+            guard let skill = skills[id] else { continue }
+            if let known = best[id], known.rank <= rank { continue }
+            best[id] = (rank, skill)
+        }
+        return best.values.sorted { ($0.rank, $0.skill.label.count, $0.skill.label) < ($1.rank, $1.skill.label.count, $1.skill.label) }
+            .prefix(max(0, limit)).map(\.skill)
+    }
+
     /// The family of a group code: `S5.6.1` -> `S5.6`, `K0613` -> `K061`.
     static func family(_ code: String) -> String {
         if let dot = code.lastIndex(of: "."), code.filter({ $0 == "." }).count >= 2 { return String(code[..<dot]) }

@@ -103,12 +103,17 @@ final class PeopleAPITests: XCTestCase {
         let port = node.port
         let created = try request(port, "POST", "/api/v1/people", body: #"{"id":"p-ada","name":"Ada","manager":"p-owner","skills":{"python3":4},"guilds":{"add":["g-web"]}}"#)
         XCTAssertEqual(created.status, 201)
-        XCTAssertEqual(created.json?["skills"]?["python3"], 4)
+        let python = try XCTUnwrap(created.json?["skills"]?.objectValue?.keys.first)
+        XCTAssertEqual(created.json?["skillLabels"]?[python], "Python (computer programming)", "free text resolves to the ESCO skill on write")
+        XCTAssertEqual(created.json?["skills"]?[python], 4)
         XCTAssertEqual(try request(port, "POST", "/api/v1/people", body: #"{"id":"p-ada","name":"Again"}"#).status, 409, "ids are unique")
         let patched = try request(port, "PATCH", "/api/v1/people/p-ada",
                                   body: #"{"title":"Staff Engineer","skills":{"python3":null,"sql":3.0},"guilds":{"remove":["g-web"],"add":["g-data"]}}"#)
         XCTAssertEqual(patched.status, 200)
-        XCTAssertEqual(patched.json?["skills"], ["sql": 3], "null removes a key; 3.0 is stored as 3")
+        XCTAssertEqual(patched.json?["skills"]?.objectValue?.count, 1, "null removes a key, by label too")
+        let sql = try XCTUnwrap(patched.json?["skills"]?.objectValue?.keys.first)
+        XCTAssertEqual(patched.json?["skills"]?[sql], 3, "3.0 is stored as 3")
+        XCTAssertEqual(patched.json?["skillLabels"]?[sql], "SQL")
         XCTAssertEqual(patched.json?["guilds"], ["g-data"])
         for (body, message) in [(#"{"skills":{"sql":7}}"#, "level"), (#"{"hoursPerWeekAvailable":200}"#, "0 to 80"),
                                 (#"{"nickname":"x"}"#, "unknown field"), (#"{}"#, "nothing to change")] {
