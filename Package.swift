@@ -26,7 +26,9 @@ let package = Package(
         // Sync protocol v1: messages, the upstream's service, the client session, the transport protocol.
         .target(name: "ChorusSync", dependencies: ["ChorusCore", "ChorusReplica"]),
         // A running node: HTTP routes, the URLSession transport, the background sync loop.
-        .target(name: "ChorusNode", dependencies: ["ChorusCore", "ChorusReplica", "ChorusSync", "HTTP1", "HTTPServer", "ChorusPeople"]),
+        .target(name: "ChorusNode", dependencies: ["ChorusCore", "ChorusReplica", "ChorusSync", "HTTP1", "HTTPServer", "ChorusPeople", "ChorusWeb"]),
+        // The web page every node serves at `/`: HTML, CSS and JavaScript we write, no build step.
+        .target(name: "ChorusWeb", dependencies: ["HTTP1"], resources: [.copy("Page")]),
         // The people platform's pure logic: the ESCO skills taxonomy, matching with explanations, the bias audit.
         .target(name: "ChorusPeople", dependencies: ["ChorusCore", "ChorusReplica", "SQLiteKit"],
                 exclude: ["Taxonomy/extract-esco.py", "Taxonomy/NOTICE"],

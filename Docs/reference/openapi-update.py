@@ -113,6 +113,10 @@ doc["paths"]["/api/v1/skills"] = {"get": {"summary": "ESCO skills whose label or
     "security": [], "parameters": [{"name": "q", "in": "query", "required": False, "schema": {"type": "string", "maxLength": 100}},
                                    {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}],
     "responses": dict(ok_object, **{"400": problem})}}
+objectives_get = doc["paths"]["/api/v1/objectives"]["get"]
+if not any(p["name"] == "ownerKind" for p in objectives_get["parameters"]):
+    objectives_get["parameters"].append({"name": "ownerKind", "in": "query", "required": False, "description": "person, team or department",
+                                         "schema": {"type": "string", "maxLength": 16}})
 people_get = doc["paths"]["/api/v1/people"]["get"]
 if not any(p["name"] == "ids" for p in people_get["parameters"]):
     people_get["parameters"].append({"name": "ids", "in": "query", "required": False, "description": "comma-separated person ids (at most 100)",

@@ -1,6 +1,7 @@
 import ChorusCore
 import ChorusReplica
 import ChorusSync
+import ChorusWeb
 import HTTP1
 import HTTPServer
 
@@ -69,6 +70,9 @@ public struct NodeRouter: Sendable {
     public func handle(_ request: HTTPRequest, remote: String = "") -> HTTPResponse {
         let path = request.head.path
         if path.hasPrefix("/api/v1/") { return people.handle(request, remote: remote) }
+        if WebAssets.serves(path) {
+            return WebAssets.shipped.response(method: request.head.method, path: path, ifNoneMatch: request.head.header("If-None-Match"))
+        }
         let candidates = NodeRouter.routes.compactMap { route in route.match(path).map { (route, $0) } }
         guard !candidates.isEmpty else { return Problem.response(status: 404, detail: "no route \(path.prefix(100))") }
         guard let (route, parameters) = candidates.first(where: { $0.0.method == request.head.method }) else {

@@ -235,12 +235,14 @@ public struct PeopleAPI: Sendable {
             return json(record.json)
         case ("GET", "/api/v1/objectives"):
             let quarter = try query(request, "quarter", max: 16), owner = try query(request, "owner", max: 128), limit = try limit(request)
+            let ownerKind = try query(request, "ownerKind", max: 16)
             let rows = try executor.perform { replica in
                 try replica.withDatabase { db in
                     try db.query("""
                         SELECT id FROM objectives WHERE _deleted = 0 AND coalesce(visibility, 'public') = 'public'
-                        AND (? IS NULL OR quarter = ?) AND (? IS NULL OR owner = ?) ORDER BY quarter DESC, owner, id LIMIT ?
-                        """, quarter, quarter, owner, owner, limit).compactMap { $0.text(0) }
+                        AND (? IS NULL OR quarter = ?) AND (? IS NULL OR owner = ?) AND (? IS NULL OR coalesce(ownerKind, 'person') = ?)
+                        ORDER BY quarter DESC, owner, id LIMIT ?
+                        """, quarter, quarter, owner, owner, ownerKind, ownerKind, limit).compactMap { $0.text(0) }
                 }.compactMap { try replica.get(collection: "objectives", record: $0)?.json }
             }
             return json(.object(["objectives": .array(rows)]))

@@ -1,0 +1,98 @@
+// For admins: conflicts side by side with one-click resolution, and replica health. The admin
+// token (from `chorus replicas add NAME --role admin`) stays in this tab's session storage only.
+import { h, replace, field, ago, when, show } from "/ui/dom.js";
+import { api, adminToken } from "/ui/api.js";
+import { act, notify } from "/ui/shell.js";
+
+function tokenForm(main, message) {
+  const input = h("input", { type: "password", autocomplete: "off", required: true, id: "admin-token" });
+  replace(main, h("h1", {}, "Admin"),
+    h("p", {}, message || "Conflicts and replica health need an admin token. Ask the node's operator for one (", h("code", {}, "chorus replicas add NAME --role admin"), ")."),
+    h("form", { class: "stack narrow", onsubmit: (event) => {
+      event.preventDefault();
+      adminToken.set(input.value.trim());
+      view(main);
+    } }, field("Admin token", input, "Kept in this browser tab only, until you close it or sign out."),
+      h("div", { class: "actions" }, h("button", { type: "submit", id: "admin-sign-in" }, "Open admin"))));
+}
+
+function target(c) {
+  return `${c.collection}/${c.record}${c.field ? ` · ${c.field}` : ""}${c.key ? `[${c.key}]` : ""}`;
+}
+
+/** #/admin: open conflicts and replica health. */
+export async function view(main) {
+  if (!adminToken.get()) { tokenForm(main); return; }
+  let conflicts, replicas;
+  try {
+    [conflicts, replicas] = await Promise.all([api("/admin/v1/conflicts?limit=200", { admin: true }), api("/admin/v1/replicas", { admin: true })]);
+  } catch (error) {
+    if (error.status === 401 || error.status === 403) { adminToken.clear(); tokenForm(main, `That token was refused: ${error.message}.`); return; }
+    throw error;
+  }
+  replace(main,
+    h("div", { class: "title-row" }, h("h1", {}, "Admin"),
+      h("button", { type: "button", class: "secondary", onclick: () => { adminToken.clear(); tokenForm(main, "Signed out of admin."); } }, "Sign out of admin")),
+    h("section", { "aria-labelledby": "conflicts-h" }, h("h2", { id: "conflicts-h" }, `Open conflicts (${conflicts.conflicts.length}${conflicts.next ? "+" : ""})`),
+      conflicts.conflicts.length ? h("table", { id: "conflicts" },
+        h("thead", {}, h("tr", {}, ["Record and field", "Kind", "Competing values", "Displays now"].map((t) => h("th", { scope: "col" }, t)))),
+        h("tbody", {}, conflicts.conflicts.map((c) => {
+          const displayed = c.siblings.find((s) => s.operation === c.displayed);
+          return h("tr", { dataset: { id: c.id } },
+            h("th", { scope: "row" }, h("a", { href: `#/admin/conflicts/${encodeURIComponent(c.id)}` }, target(c))),
+            h("td", {}, c.invariant ? `${c.kind} (${c.invariant})` : c.kind),
+            h("td", {}, String(c.siblings.length)),
+            h("td", {}, displayed ? show(displayed.value) : ""));
+        }))) : h("p", { class: "ok-text" }, "No open conflicts: every replica that synced agrees.")),
+    h("section", { "aria-labelledby": "replicas-h" }, h("h2", { id: "replicas-h" }, "Replicas"),
+      h("div", { class: "table-scroll" }, h("table", { id: "replicas" },
+        h("thead", {}, h("tr", {}, ["Replica", "Role", "Last seen", "Last sync", "Waiting up", "Waiting down", "Lag", "Clock skew", "Flags"].map((t) => h("th", { scope: "col" }, t)))),
+        h("tbody", {}, replicas.replicas.map((r) => h("tr", { class: r.flags.length ? "flagged" : "" },
+          h("th", { scope: "row" }, r.name), h("td", {}, r.role), h("td", {}, ago(r.lastSeen)), h("td", {}, ago(r.lastSync)),
+          h("td", {}, r.waitingUp ?? "–"), h("td", {}, r.waitingDown ?? "–"),
+          h("td", {}, r.lagMilliseconds === null ? "–" : `${Math.round(r.lagMilliseconds / 1000)} s`),
+          h("td", {}, r.skewMilliseconds === null ? "–" : `${r.skewMilliseconds} ms`),
+          h("td", {}, r.flags.length ? r.flags.join(", ") : "✓"))))))));
+}
+
+/** #/admin/conflicts/:id: the competing values side by side; resolve with one click. */
+export async function conflict(main, id) {
+  if (!adminToken.get()) { tokenForm(main); return; }
+  let c;
+  try {
+    c = await api(`/admin/v1/conflicts/${encodeURIComponent(id)}`, { admin: true });
+  } catch (error) {
+    if (error.status === 404) {
+      replace(main, h("h1", {}, "Conflict resolved"), h("p", {}, "This conflict is no longer open: it was resolved here or on another node. ", h("a", { href: "#/admin" }, "Back to conflicts")));
+      return;
+    }
+    throw error;
+  }
+  async function resolve(body, what) {
+    const done = await act(() => api(`/admin/v1/conflicts/${encodeURIComponent(id)}/resolve`, { method: "POST", body, admin: true }));
+    if (done) { notify(`Resolved: ${what}. It syncs to every replica like any other change.`); location.hash = "#/admin"; }
+  }
+  const deletion = c.kind === "editedWhileDeleted";
+  const custom = h("input", { type: "text", id: "custom-value", maxlength: 2000 });
+  replace(main, h("p", {}, h("a", { href: "#/admin" }, "← All conflicts")),
+    h("h1", {}, target(c)),
+    h("p", {}, `${c.kind}${c.invariant ? `: ${c.invariant}` : ""}. `, h("span", { class: "muted" }, c.rule || "")),
+    h("ul", { class: "siblings", id: "siblings" }, c.siblings.map((s) => h("li", { class: s.displayed ? "card sibling displayed" : "card sibling", dataset: { operation: s.operation } },
+      s.displayed ? h("p", { class: "tag ok" }, "Displays now") : h("p", { class: "tag" }, "Hidden until resolved"),
+      h("p", { class: "value" }, s.action === "delete" ? "(deleted the record)" : show(s.value)),
+      h("dl", { class: "facts small" },
+        h("dt", {}, "Who"), h("dd", {}, s.author || "not recorded"),
+        h("dt", {}, "Where"), h("dd", {}, s.replicaName || (s.replica || "").slice(0, 8)),
+        h("dt", {}, "When"), h("dd", {}, when(s.timestamp))),
+      deletion ? null : h("button", { type: "button", class: "keep", onclick: () => resolve({ keep: s.operation }, `kept ${show(s.value)}`) }, "Keep this value")))),
+    deletion
+      ? h("div", { class: "actions" },
+        h("button", { type: "button", onclick: () => resolve({ action: "restore" }, "restored the record") }, "Restore the record"),
+        h("button", { type: "button", class: "secondary", onclick: () => resolve({ action: "delete" }, "kept it deleted") }, "Keep it deleted"))
+      : h("form", { class: "row", onsubmit: (event) => {
+        event.preventDefault();
+        let value = custom.value;
+        try { value = JSON.parse(custom.value); } catch { /* plain text */ }
+        resolve({ value }, `wrote ${show(value)}`);
+      } }, field("Or write another value", custom, "Text, or JSON for numbers and objects"), h("button", { type: "submit", class: "secondary" }, "Write it")));
+}

@@ -1,0 +1,195 @@
+// The people directory, profiles, and editing one's own profile.
+import { h, replace, field, pips, routeQuery } from "/ui/dom.js";
+import { api, me, peopleNames, all } from "/ui/api.js";
+import { act } from "/ui/shell.js";
+
+const PAGE = 50;
+
+export async function nameOf(id) { return (await peopleNames([id]))(id); }
+
+function personCard(person) {
+  return h("li", { class: "card person" },
+    h("a", { href: `#/people/${encodeURIComponent(person.id)}`, class: "name" }, person.name || person.id),
+    h("span", { class: "muted" }, [person.title, person.office].filter(Boolean).join(" · ")));
+}
+
+/** #/people?q=...: search by name and skill, or browse page by page. */
+export async function directory(main) {
+  const q = routeQuery().get("q") || "";
+  const input = h("input", { type: "search", name: "q", value: q, autocomplete: "off", placeholder: "e.g. ana python", maxlength: 200 });
+  const form = h("form", { role: "search", class: "search", onsubmit: (event) => {
+    event.preventDefault();
+    location.hash = `#/people?q=${encodeURIComponent(input.value.trim())}`;
+  } }, field("Search people by name, title or skill", input), h("button", { type: "submit" }, "Search"));
+  const list = h("ul", { class: "cards", id: "people-results", "aria-live": "polite" });
+  const more = h("button", { type: "button", class: "secondary", hidden: true }, "Show more");
+  replace(main, h("h1", {}, "People"), form, list, more);
+  if (q.trim()) {
+    const result = await api(`/api/v1/people?q=${encodeURIComponent(q)}&limit=${PAGE}`);
+    replace(list, result.people.length ? result.people.map(personCard) : h("li", { class: "empty" }, `Nobody matches “${q}”.`));
+    return;
+  }
+  let after = null;
+  async function page() {
+    const result = await api(`/api/v1/people?limit=${PAGE}${after ? `&after=${encodeURIComponent(after)}` : ""}`);
+    list.append(...result.people.map(personCard));
+    after = result.next;
+    more.hidden = !after;
+  }
+  more.addEventListener("click", () => page());
+  await page();
+}
+
+function teamLink(teams, id) {
+  if (!id) return null;
+  const team = teams.get(id);
+  return h("span", {}, team ? team.name || id : id);
+}
+
+/** #/people/:id: a profile. */
+export async function profile(main, id) {
+  const [person, viewer, teams, abilities] = await Promise.all([
+    api(`/api/v1/people/${encodeURIComponent(id)}`), me(), all("teams"), all("abilities")]);
+  const name = await peopleNames([person.manager, id].filter(Boolean));
+  const labels = person.skillLabels || {};
+  const skills = Object.entries(person.skills || {}).sort((a, b) => b[1] - a[1] || (labels[a[0]] || a[0]).localeCompare(labels[b[0]] || b[0]));
+  const goals = person.developmentGoals || [];
+  const experience = Object.values(person.experience || {}).sort((a, b) => String(b.from || "").localeCompare(String(a.from || "")));
+  const steps = Object.entries(person.careerSteps || {});
+  const isMe = viewer === id;
+  const facts = [
+    ["Title", person.title], ["Role", person.role], ["Office", person.office], ["Time zone", person.timezone],
+    ["Manager", person.manager ? h("a", { href: `#/people/${encodeURIComponent(person.manager)}` }, name(person.manager)) : null],
+    ["Squad", teamLink(teams, person.squad)], ["Tribe", teamLink(teams, person.tribe)], ["Chapter", teamLink(teams, person.chapter)],
+    ["Guilds", (person.guilds || []).length ? person.guilds.map((g) => teams.get(g)?.name || g).join(", ") : null],
+    ["Available for projects", person.hoursPerWeekAvailable !== undefined ? `${person.hoursPerWeekAvailable} hours a week` : null],
+    ["Mentoring", person.openToMentoring ? "Open to mentoring" : null],
+  ].filter(([, value]) => value);
+  const feedback = await api(`/api/v1/feedback?about=${encodeURIComponent(id)}&limit=10`).catch(() => ({ items: [] }));
+  const authors = await peopleNames(feedback.items.map((f) => f.from));
+  replace(main,
+    h("div", { class: "title-row" }, h("h1", {}, person.name || id),
+      h("div", { class: "actions" },
+        isMe ? h("a", { class: "button", href: "#/me/edit" }, "Edit my profile") : null,
+        viewer && !isMe ? h("a", { class: "button", href: `#/give?to=${encodeURIComponent(id)}` }, "Give feedback or thanks") : null)),
+    h("dl", { class: "facts" }, facts.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
+    h("section", { "aria-labelledby": "skills-h" }, h("h2", { id: "skills-h" }, "Skills"),
+      skills.length ? h("ul", { class: "skills", id: "profile-skills" }, skills.map(([skill, level]) =>
+        h("li", { dataset: { skill } }, h("span", { class: "skill-name" }, labels[skill] || skill), pips(level, 5, "level"))))
+        : h("p", { class: "muted" }, "No skills yet.")),
+    h("section", { "aria-labelledby": "goals-h" }, h("h2", { id: "goals-h" }, "Wants to learn"),
+      goals.length ? h("ul", { class: "chips" }, goals.map((g) => h("li", { class: "chip grow" }, labels[g] || g))) : h("p", { class: "muted" }, "Nothing listed.")),
+    h("section", { "aria-labelledby": "steps-h" }, h("h2", { id: "steps-h" }, "Career steps"),
+      steps.length ? h("ul", { class: "steps" }, steps.map(([ability, milestone]) => {
+        const a = abilities.get(ability);
+        const title = a?.milestones?.[String(milestone)]?.title;
+        return h("li", {}, h("span", {}, a?.name || ability), pips(milestone, 5, "milestone"), title ? h("small", { class: "muted" }, title) : null);
+      })) : h("p", { class: "muted" }, "No milestones recorded.")),
+    h("section", { "aria-labelledby": "exp-h" }, h("h2", { id: "exp-h" }, "Experience"),
+      experience.length ? h("ul", { class: "plain" }, experience.map((e) => h("li", {},
+        h("strong", {}, e.title || ""), e.organisation ? ` at ${e.organisation}` : "", e.from ? h("span", { class: "muted" }, ` ${e.from}–${e.to || "now"}`) : "")))
+        : h("p", { class: "muted" }, "None listed.")),
+    h("section", { "aria-labelledby": "fb-h" }, h("h2", { id: "fb-h" }, "Feedback and recognition you may see"),
+      feedback.items.length ? h("ul", { class: "plain" }, feedback.items.map((f) => h("li", {},
+        h("span", { class: `tag ${f.kind}` }, f.kind), " from ", authors(f.from), ": ", f.body, " ", h("small", { class: "muted" }, `(${f.visibility})`))))
+        : h("p", { class: "muted" }, "Nothing you may see.")));
+}
+
+/** A row editing one skill: its label, a level select, a remove button. */
+function skillRow(skill, label, level, onRemove) {
+  const select = h("select", { "aria-label": `Level for ${label}`, dataset: { skill } },
+    [1, 2, 3, 4, 5].map((n) => h("option", { value: n, selected: n === level }, `${n}`)));
+  return h("li", { class: "skill-edit", dataset: { skill } }, h("span", { class: "skill-name" }, label), select,
+    h("button", { type: "button", class: "link", "aria-label": `Remove ${label}`, onclick: onRemove }, "Remove"));
+}
+
+/** Skill suggestions from the ESCO taxonomy while typing, in a datalist. */
+export function skillInput(id, labelText) {
+  const list = h("datalist", { id: `${id}-list` });
+  const input = h("input", { id, type: "text", list: `${id}-list`, autocomplete: "off", maxlength: 200 });
+  let timer = null;
+  input.addEventListener("input", () => {
+    clearTimeout(timer);
+    const q = input.value.trim();
+    if (q.length < 2) return;
+    timer = setTimeout(async () => {
+      const result = await api(`/api/v1/skills?q=${encodeURIComponent(q)}&limit=8`).catch(() => ({ skills: [] }));
+      replace(list, result.skills.map((s) => h("option", { value: s.label })));
+    }, 150);
+  });
+  return { input, node: h("div", {}, field(labelText, input), list) };
+}
+
+/** #/me/edit: the signed-in person edits their own profile. */
+export async function edit(main) {
+  const id = await me();
+  if (!id) {
+    replace(main, h("h1", {}, "Edit my profile"), h("p", {}, "You are not signed in. Open Chorus through your office's single sign-on, or on a laptop start it with ", h("code", {}, "chorus serve --owner YOUR-ID"), "."));
+    return;
+  }
+  const person = await api(`/api/v1/people/${encodeURIComponent(id)}`);
+  const labels = person.skillLabels || {};
+  const removed = new Set();
+  const title = h("input", { type: "text", value: person.title || "", maxlength: 200 });
+  const timezone = h("input", { type: "text", value: person.timezone || "", maxlength: 200, placeholder: "Europe/Stockholm" });
+  const hours = h("input", { type: "number", min: 0, max: 80, value: person.hoursPerWeekAvailable ?? "" });
+  const mentoring = h("input", { type: "checkbox", checked: !!person.openToMentoring });
+  const skillList = h("ul", { class: "plain", id: "edit-skills" });
+  const addRow = (skill, label, level) => {
+    const row = skillRow(skill, label, level, () => { removed.add(skill); row.remove(); });
+    skillList.append(row);
+  };
+  for (const [skill, level] of Object.entries(person.skills || {})) addRow(skill, labels[skill] || skill, level);
+  const newSkill = skillInput("new-skill", "Add a skill");
+  const newLevel = h("select", { id: "new-skill-level" }, [1, 2, 3, 4, 5].map((n) => h("option", { value: n }, `${n}`)));
+  const addButton = h("button", { type: "button", class: "secondary", id: "add-skill", onclick: () => {
+    const text = newSkill.input.value.trim();
+    if (!text) return;
+    addRow(`new:${text}`, text, Number(newLevel.value));
+    newSkill.input.value = "";
+    newSkill.input.focus();
+  } }, "Add skill");
+  const goal = skillInput("new-goal", "Add something you want to learn");
+  const goals = new Set(person.developmentGoals || []);
+  const goalList = h("ul", { class: "chips" });
+  const removedGoals = new Set();
+  const addedGoals = new Set();
+  const renderGoals = () => replace(goalList, [...goals].map((g) => h("li", { class: "chip grow" }, labels[g] || g,
+    h("button", { type: "button", class: "link", "aria-label": `Stop learning ${labels[g] || g}`, onclick: () => {
+      goals.delete(g); if (addedGoals.has(g)) addedGoals.delete(g); else removedGoals.add(g); renderGoals();
+    } }, "×"))));
+  renderGoals();
+  const form = h("form", { class: "stack", onsubmit: async (event) => {
+    event.preventDefault();
+    const skills = {};
+    for (const skill of removed) if (!skill.startsWith("new:")) skills[skill] = null;
+    for (const select of skillList.querySelectorAll("select")) {
+      const skill = select.dataset.skill;
+      const level = Number(select.value);
+      if (skill.startsWith("new:")) skills[skill.slice(4)] = level;
+      else if (person.skills?.[skill] !== level) skills[skill] = level;
+    }
+    const body = {};
+    if (title.value.trim() !== (person.title || "")) body.title = title.value.trim() || null;
+    if (timezone.value.trim() !== (person.timezone || "")) body.timezone = timezone.value.trim() || null;
+    if (hours.value !== "" && Number(hours.value) !== person.hoursPerWeekAvailable) body.hoursPerWeekAvailable = Number(hours.value);
+    if (mentoring.checked !== !!person.openToMentoring) body.openToMentoring = mentoring.checked;
+    if (Object.keys(skills).length) body.skills = skills;
+    if (addedGoals.size || removedGoals.size) body.developmentGoals = { add: [...addedGoals], remove: [...removedGoals] };
+    if (!Object.keys(body).length) { location.hash = `#/people/${encodeURIComponent(id)}`; return; }
+    const saved = await act(() => api(`/api/v1/people/${encodeURIComponent(id)}`, { method: "PATCH", body }), "Profile saved");
+    if (saved) location.hash = `#/people/${encodeURIComponent(id)}`;
+  } },
+    field("Title", title), field("Time zone", timezone, "IANA name, e.g. Europe/Stockholm"),
+    field("Hours a week available for projects", hours), h("div", { class: "field inline" }, mentoring, h("label", { for: (mentoring.id = "mentoring") }, "Open to mentoring")),
+    h("fieldset", {}, h("legend", {}, "Skills and levels (1 = learning, 5 = expert)"), skillList,
+      h("div", { class: "row" }, newSkill.node, field("Level", newLevel), addButton)),
+    h("fieldset", {}, h("legend", {}, "What I want to learn"), goalList,
+      h("div", { class: "row" }, goal.node, h("button", { type: "button", class: "secondary", onclick: () => {
+        const text = goal.input.value.trim();
+        if (!text || goals.has(text)) return;
+        goals.add(text); addedGoals.add(text); removedGoals.delete(text); goal.input.value = ""; renderGoals();
+      } }, "Add"))),
+    h("div", { class: "actions" }, h("button", { type: "submit", id: "save-profile" }, "Save"), h("a", { href: `#/people/${encodeURIComponent(id)}` }, "Cancel")));
+  replace(main, h("h1", {}, "Edit my profile"), form);
+}

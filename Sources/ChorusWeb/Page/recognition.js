@@ -1,0 +1,113 @@
+// The recognition feed (thanks, praise, badges, comments, high-fives) and giving feedback.
+import { h, replace, field, routeQuery, ago } from "/ui/dom.js";
+import { api, me, peopleNames, all, forget } from "/ui/api.js";
+import { act } from "/ui/shell.js";
+
+const VISIBILITY = [
+  ["public", "Public: everyone, in the recognition feed"],
+  ["private", "Private: only you and them"],
+  ["privateAndManager", "Private, and their manager"],
+  ["managerOnly", "Only their manager (and you)"],
+];
+
+function commentTime(comment) {
+  const at = comment.value?.at ?? Number(String(comment.timestamp || "").split(".")[0]);
+  return at ? ago(at) : "";
+}
+
+function feedItem(item, name, badges, viewer) {
+  const badge = item.badge ? badges[item.badge] : null;
+  const comments = h("ul", { class: "comments" }, (item.comments || []).map((c) => h("li", {},
+    h("strong", {}, name(c.value?.author)), " ", c.value?.body ?? "", " ", h("small", { class: "muted" }, commentTime(c)))));
+  const count = h("span", { class: "count" }, String(item.highFives || 0));
+  const fiveButton = h("button", { type: "button", class: "five", "aria-label": `High-five (${item.highFives || 0} so far)`, disabled: !viewer,
+    onclick: async () => {
+      const updated = await act(() => api(`/api/v1/feedback/${encodeURIComponent(item.id)}/high-fives`, { method: "POST" }));
+      if (updated) {
+        count.textContent = String(updated.highFives || 0);
+        fiveButton.setAttribute("aria-label", `High-five (${updated.highFives || 0} so far)`);
+        fiveButton.setAttribute("aria-pressed", "true");
+      }
+    } }, "🙌 ", count);
+  const input = h("input", { type: "text", maxlength: 1000, required: true, disabled: !viewer });
+  const form = h("form", { class: "comment-form", onsubmit: async (event) => {
+    event.preventDefault();
+    const body = input.value.trim();
+    if (!body) return;
+    const updated = await act(() => api(`/api/v1/feedback/${encodeURIComponent(item.id)}/comments`, { method: "POST", body: { body } }));
+    if (updated) {
+      await peopleNames((updated.comments || []).map((c) => c.value?.author));
+      replace(comments, (updated.comments || []).map((c) => h("li", {}, h("strong", {}, name(c.value?.author)), " ", c.value?.body ?? "", " ",
+        h("small", { class: "muted" }, commentTime(c)))));
+      input.value = "";
+    }
+  } }, field("Add a comment", input), h("button", { type: "submit", class: "secondary", disabled: !viewer }, "Comment"));
+  return h("li", { class: "card feed-item", dataset: { id: item.id } },
+    h("p", { class: "feed-head" },
+      h("a", { href: `#/people/${encodeURIComponent(item.from)}` }, name(item.from)), ` ${item.kind === "thanks" ? "thanked" : item.kind === "praise" ? "praised" : "gave feedback to"} `,
+      h("a", { href: `#/people/${encodeURIComponent(item.to)}` }, name(item.to))),
+    badge ? h("p", { class: "badge" }, h("span", { class: "badge-icon", "aria-hidden": "true" }, badge.icon || "🏅"), ` ${badge.name}`,
+      badge.description ? h("small", { class: "muted" }, ` — ${badge.description}`) : null) : null,
+    h("blockquote", {}, item.body),
+    h("div", { class: "feed-actions" }, fiveButton),
+    comments, form);
+}
+
+/** #/feed: public recognition, newest first. */
+export async function feed(main) {
+  const [result, viewer] = await Promise.all([api("/api/v1/feed?limit=50"), me()]);
+  const ids = result.items.flatMap((i) => [i.from, i.to, ...(i.comments || []).map((c) => c.value?.author)]);
+  const name = await peopleNames(ids);
+  replace(main,
+    h("div", { class: "title-row" }, h("h1", {}, "Recognition"), viewer ? h("a", { class: "button", href: "#/give" }, "Give thanks or feedback") : null),
+    viewer ? null : h("p", { class: "muted" }, "Sign in to high-five and comment."),
+    result.items.length ? h("ul", { class: "cards feed", id: "feed" }, result.items.map((item) => feedItem(item, name, result.badges || {}, viewer)))
+      : h("p", { class: "muted" }, "No public recognition yet. Be the first to thank someone."));
+}
+
+/** #/give?to=ID: feedback, praise or thanks with a visibility and an optional badge. */
+export async function give(main) {
+  const viewer = await me();
+  if (!viewer) {
+    replace(main, h("h1", {}, "Give feedback"), h("p", {}, "You are not signed in, so you cannot give feedback from this browser."));
+    return;
+  }
+  const preset = routeQuery().get("to");
+  const presetName = preset ? (await peopleNames([preset]))(preset) : "";
+  const badges = await all("badges");
+  const toInput = h("input", { type: "text", list: "give-to-list", required: true, autocomplete: "off", value: preset ? `${presetName} (${preset})` : "" });
+  const toList = h("datalist", { id: "give-to-list" });
+  let timer = null;
+  toInput.addEventListener("input", () => {
+    clearTimeout(timer);
+    const q = toInput.value.trim();
+    if (q.length < 2 || q.endsWith(")")) return;
+    timer = setTimeout(async () => {
+      const result = await api(`/api/v1/people?q=${encodeURIComponent(q)}&limit=8`).catch(() => ({ people: [] }));
+      replace(toList, result.people.filter((p) => p.id !== viewer).map((p) => h("option", { value: `${p.name} (${p.id})` })));
+    }, 150);
+  });
+  const kind = h("select", {}, [["thanks", "Thanks"], ["praise", "Praise"], ["feedback", "Feedback"]].map(([v, t]) => h("option", { value: v }, t)));
+  const visibility = h("select", {}, VISIBILITY.map(([v, t]) => h("option", { value: v }, t)));
+  kind.addEventListener("change", () => { visibility.value = kind.value === "feedback" ? "private" : "public"; });
+  const badge = h("select", {}, h("option", { value: "" }, "No badge"),
+    [...badges.values()].sort((a, b) => (a.name || "").localeCompare(b.name || "")).map((b) => h("option", { value: b.id }, `${b.icon || "🏅"} ${b.name || b.id}`)));
+  const message = h("textarea", { rows: 4, maxlength: 4000, required: true });
+  const form = h("form", { class: "stack", onsubmit: async (event) => {
+    event.preventDefault();
+    const match = toInput.value.match(/\(([^()]+)\)\s*$/);
+    const to = match ? match[1] : toInput.value.trim();
+    const body = { to, kind: kind.value, body: message.value, visibility: visibility.value };
+    if (badge.value) body.badge = badge.value;
+    const created = await act(() => api("/api/v1/feedback", { method: "POST", body }), kind.value === "feedback" ? "Feedback sent" : "Sent, thank you!");
+    if (created) {
+      forget("badges");
+      location.hash = visibility.value === "public" ? "#/feed" : `#/people/${encodeURIComponent(to)}`;
+    }
+  } },
+    field("To", toInput, "Type a name and pick from the list"), toList,
+    field("Kind", kind), field("Who can see it", visibility), field("Badge (optional)", badge), field("Message", message),
+    h("div", { class: "actions" }, h("button", { type: "submit", id: "send-feedback" }, "Send")));
+  replace(main, h("h1", {}, "Give feedback, praise or thanks"), form);
+  if (!preset) toInput.focus();
+}

@@ -1,0 +1,53 @@
+// What every view shares with the shell: notices, running a write, the sync indicator.
+import { h, replace, ago } from "/ui/dom.js";
+import { api } from "/ui/api.js";
+
+// Notices: errors (with the node's hint) and confirmations, announced to screen readers.
+export function notify(text, kind = "ok", hint) {
+  const box = document.getElementById("notice");
+  replace(box, h("strong", {}, text), hint ? h("span", { class: "hint" }, ` ${hint}`) : null,
+    h("button", { type: "button", class: "link", onclick: hideNotice, "aria-label": "Dismiss" }, "×"));
+  box.className = `notice ${kind}`;
+  box.hidden = false;
+}
+export function hideNotice() { document.getElementById("notice").hidden = true; }
+
+/** Runs a write, reports failure with the node's hint, and refreshes the sync indicator. */
+export async function act(action, success) {
+  try {
+    const result = await action();
+    if (success) notify(success);
+    refreshStatus();
+    return result;
+  } catch (error) {
+    notify(error.message, "error", error.hint);
+    return undefined;
+  }
+}
+
+// The sync indicator: always visible, polled every few seconds.
+export const STATUS_INTERVAL_MS = 3000;
+export async function refreshStatus() {
+  const box = document.getElementById("sync");
+  const text = box.querySelector(".sync-text");
+  try {
+    const status = await api("/api/v1/status");
+    box.dataset.state = status.state;
+    box.dataset.waiting = String(status.waitingToPush);
+    const waiting = status.waitingToPush === 1 ? "1 change waits to sync" : `${status.waitingToPush} changes wait to sync`;
+    const last = `last synced ${ago(status.lastSyncAt)}`;
+    const texts = {
+      standalone: "Standalone node: no hub configured",
+      connecting: `Connecting to the hub… ${status.waitingToPush ? waiting : ""}`,
+      inSync: `In sync · ${last}`,
+      waiting: `${waiting} · ${last}`,
+      offline: `Offline: ${waiting} · ${last}`,
+    };
+    text.textContent = texts[status.state] || status.state;
+    box.title = status.lastError ? `Last error: ${status.lastError}` : (status.upstream ? `Hub: ${status.upstream}` : "");
+  } catch {
+    box.dataset.state = "unreachable";
+    text.textContent = "This node is not answering";
+  }
+}
+
