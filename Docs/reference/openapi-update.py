@@ -37,7 +37,19 @@ def register(name, value_type):
     else: return {}
     return {"oneOf": [s, {"type": "null"}]}
 
+TEXT = lambda n: {"type": "string", "minLength": 1, "maxLength": n}
+OBJECT_SHAPES = {
+    "abilities.milestones": ({"title": TEXT(200), "description": TEXT(2000)}, ["title"]),
+    "abilities.examples": ({"milestone": {"type": "integer", "minimum": 1, "maximum": 5}, "text": TEXT(2000)}, ["milestone", "text"]),
+    "people.experience": ({"title": TEXT(200), "organisation": TEXT(200), "from": TEXT(200), "to": TEXT(200),
+                           "skills": {"type": "array", "maxItems": 30, "items": TEXT(200)}}, ["title"]),
+    "objectives.keyResults": ({"title": TEXT(2000), "target": {"type": "number"}, "current": {"type": "number"}}, ["title"]),
+}
+
 def map_value(name, value_type):
+    if name in OBJECT_SHAPES:
+        props, required = OBJECT_SHAPES[name]
+        return {"oneOf": [{"type": "object", "required": required, "additionalProperties": False, "properties": props}, {"type": "null"}]}
     if name in LEVEL_MAPS: return {"oneOf": [{"type": "integer", "minimum": 1, "maximum": 5}, {"type": "null"}]}
     if name == "opportunities.requiredSkills":
         return {"oneOf": [{"type": "object", "required": ["minLevel"], "additionalProperties": False, "properties": {
@@ -54,7 +66,8 @@ def body(collection, fields, create):
             props[f["name"]] = {"type": "object", "additionalProperties": False, "properties": {
                 "add": {"type": "array", "maxItems": 100, "items": SHORT}, "remove": {"type": "array", "maxItems": 100, "items": SHORT}}}
         elif f["kind"] == "map":
-            props[f["name"]] = {"type": "object", "maxProperties": 100, "propertyNames": SHORT, "additionalProperties": map_value(name, f["valueType"])}
+            names = {"type": "string", "enum": ["1", "2", "3", "4", "5"]} if name == "abilities.milestones" else SHORT
+            props[f["name"]] = {"type": "object", "maxProperties": 100, "propertyNames": names, "additionalProperties": map_value(name, f["valueType"])}
     if create:
         props["id"] = {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,128}$"}
         first = REQUIRED_ON_CREATE[collection]
@@ -62,6 +75,7 @@ def body(collection, fields, create):
         return {"type": "object", "required": [first], "additionalProperties": False, "properties": props}
     return {"type": "object", "minProperties": 1, "additionalProperties": False, "properties": props}
 
+SYSTEM_FIELDS = {"badges.isCustom"}
 problem = {"$ref": "#/components/responses/Problem"}
 def responses(ok, errors):
     r = {ok: {"description": "the record", "content": {"application/json": {"schema": {"type": "object"}}}}}
@@ -76,7 +90,7 @@ doc = json.load(open("Docs/reference/openapi.json"))
 for c in schema["collections"]:
     name = c["name"]
     if name not in EDITABLE: continue
-    fields = [f for f in c["fields"] if f["kind"] in ("register", "set", "map")]
+    fields = [f for f in c["fields"] if f["kind"] in ("register", "set", "map") and f"{name}.{f['name']}" not in SYSTEM_FIELDS]
     coll = doc["paths"].setdefault(f"/api/v1/{name}", {})
     coll["post"] = {"summary": f"Create a {name} record (needs an identity)", "tags": ["records"], "security": [],
                     "requestBody": {"required": True, "content": {"application/json": {"schema": body(name, fields, True)}}},

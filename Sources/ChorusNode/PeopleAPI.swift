@@ -271,10 +271,17 @@ public struct PeopleAPI: Sendable {
             let limit = try limit(request), after = try query(request, "after", max: 128)
             let page = try executor.perform { try $0.list(collection: collection, after: after, limit: limit + 1) }
             let ids = page.prefix(limit).map(\.id)
-            let records = try executor.perform { replica in try ids.compactMap { try replica.get(collection: collection, record: $0)?.json } }
+            let records = try executor.perform { replica in
+                try ids.compactMap { try replica.get(collection: collection, record: $0) }.filter { try PeopleAPI.mayRead($0, person, replica) }.map(\.json)
+            }
             return json(.object([collection: .array(records), "next": page.count > limit ? .string(ids.last!) : .null]))
         case "GET":
-            guard let record = try executor.perform({ try $0.get(collection: collection, record: parameters[0]) }), record.isVisible else {
+            let record = try executor.perform { replica -> RecordSnapshot? in
+                guard let record = try replica.get(collection: collection, record: parameters[0]), record.isVisible,
+                      try PeopleAPI.mayRead(record, person, replica) else { return nil }
+                return record
+            }
+            guard let record else {
                 throw SyncError(status: 404, "no \(collection) record \(parameters[0].prefix(128))")
             }
             return json(PeopleAPI.labelled(record))
@@ -290,7 +297,7 @@ public struct PeopleAPI: Sendable {
                     id = text
                 } else {
                     var generator = SystemRandomNumberGenerator()
-                    id = "\(collection.prefix(3))-\(String(UInt64.random(in: 0...UInt64.max, using: &generator), radix: 36))"
+                    id = "\(PeopleAPI.idPrefix[collection] ?? collection)-\(String(UInt64.random(in: 0...UInt64.max, using: &generator), radix: 36))"
                 }
                 let first = PeopleAPI.requiredOnCreate[collection] ?? "name"
                 guard case .string(let value)? = body[first], !value.isEmpty else { throw SyncError(status: 400, "\(first) is required, a non-empty string") }
@@ -300,7 +307,6 @@ public struct PeopleAPI: Sendable {
             }
             if route.method == "POST" {
                 if let field = WritePolicy.ownerField[collection], body[field] == nil { body[field] = .string(person) }
-                if collection == "badges", body["isCustom"] == nil { body["isCustom"] = .bool(true) }
                 if collection == "objectives" {
                     if body["ownerKind"] == nil { body["ownerKind"] = "person" }
                     if body["owner"] == nil, body["ownerKind"] == "person" { body["owner"] = .string(person) }
@@ -318,9 +324,14 @@ public struct PeopleAPI: Sendable {
                 }
                 if let refusal = try WritePolicy.refusal(collection: collection, recordID: finalID, existing: existing?.fields, body: fields, person: person,
                                                          managerOf: { try replica.get(collection: "people", record: $0)?.fields["manager"]?.stringValue }) {
-                    throw SyncError(status: 403, refusal, hint: "ask the person who may make this change")
+                    throw SyncError(status: 403, refusal.message, hint: refusal.hint)
                 }
-                let changes = try PeopleAPI.changes(for: fields, in: schema, existing: existing)
+                if let problem = try DomainReferences.problem(collection: collection, recordID: finalID, existing: existing?.fields,
+                                                              body: fields, replica: replica) {
+                    throw SyncError(status: problem.status, problem.message)
+                }
+                var changes = try PeopleAPI.changes(for: fields, in: schema, existing: existing)
+                if route.method == "POST", collection == "badges" { changes.append(.put(field: "isCustom", value: true)) }  // made by a person
                 if !changes.isEmpty { try replica.write(collection: collection, record: finalID, changes, by: person) }
                 return try replica.get(collection: collection, record: finalID)!
             }
@@ -360,6 +371,11 @@ public struct PeopleAPI: Sendable {
                         "lastError": upstream.lastError.map { .string(String($0.prefix(300))) } ?? .null])
     }
 
+    /// Whether `viewer` may read `record` (ReadPolicy); private records are never sent to others.
+    static func mayRead(_ record: RecordSnapshot, _ viewer: String?, _ replica: Replica) throws -> Bool {
+        try ReadPolicy.mayRead(collection: record.collection, fields: record.fields, viewer: viewer) { try replica.get(collection: "people", record: $0)?.fields }
+    }
+
     /// The person making a write; without one, writes are refused.
     static func writer(_ person: String?) throws -> String {
         guard let person else {
@@ -368,6 +384,10 @@ public struct PeopleAPI: Sendable {
         }
         return person
     }
+
+    /// How generated ids start, per collection: `badge-k3x9...`, `opp-...`.
+    static let idPrefix = ["people": "p", "teams": "team", "badges": "badge", "objectives": "obj", "opportunities": "opp",
+                           "abilities": "ability", "observations": "obs"]
 
     /// The field a create must give (so a new record always has a value).
     static let requiredOnCreate = ["people": "name", "teams": "name", "badges": "name", "objectives": "title", "opportunities": "title",

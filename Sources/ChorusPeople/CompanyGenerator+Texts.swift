@@ -4,6 +4,10 @@ extension CompanyGenerator {
     /// 2026-09-21T00:00:00Z: the generator's "now", so generated timestamps never depend on the clock.
     static let epochMilliseconds: Int64 = 1_790_000_000_000
 
+    /// Job titles with their role in the career framework.
+    static let titles = [("Engineer", "developer"), ("Senior Engineer", "developer"), ("Data Scientist", "developer"),
+                         ("Designer", "designer"), ("Product Owner", "product owner"), ("Agile Coach", "coach")]
+
     static let departments = ["Technology", "Product & Design", "Content Platform", "Research"]
 
     /// Built-in badges: id, name, icon, what it recognises.

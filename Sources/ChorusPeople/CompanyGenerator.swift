@@ -100,11 +100,11 @@ public struct CompanyGenerator {
         for index in 0..<sizes.people {
             let office = offices[index % offices.count]
             let name = "\(rng.pick(office.givenNames)) \(rng.pick(office.familyNames))"
+            let (title, role) = rng.pick(CompanyGenerator.titles)
             var changes: [Change] = [
                 .put(field: "name", value: .string(name)),
                 .put(field: "email", value: .string("person\(index)@example.com")),
-                .put(field: "title", value: .string(rng.pick(["Engineer", "Senior Engineer", "Data Scientist", "Designer", "Product Owner", "Agile Coach"]))),
-                .put(field: "role", value: .string(rng.pick(["developer", "product owner", "coach", "designer"]))),
+                .put(field: "title", value: .string(title)), .put(field: "role", value: .string(role)),
                 .put(field: "office", value: .string(office.name)),
                 .put(field: "timezone", value: .string(office.timezone)),
                 .put(field: "squad", value: .string("squad-\(index % squadCount)")),
@@ -188,8 +188,9 @@ public struct CompanyGenerator {
             writes.append(("objectives", "obj-\(owner)", changes))
         }
         // Opportunities, a top-10 of company bets among them.
-        for index in 0..<max(3, sizes.people / 20) {
-            let kind = index < 10 ? "companyBet" : rng.pick(["role", "project", "mentorship"])
+        let opportunityCount = max(3, sizes.people / 20), betCount = min(10, opportunityCount / 3)
+        for index in 0..<opportunityCount {
+            let kind = index < betCount ? "companyBet" : rng.pick(["role", "project", "mentorship"])
             var changes: [Change] = [
                 .put(field: "kind", value: .string(kind)), .put(field: "title", value: .string("\(kind == "companyBet" ? "Bet" : "Opportunity") \(index + 1)")),
                 .put(field: "owner", value: .string("p-\(rng.int(sizes.people))")), .put(field: "hoursPerWeek", value: .integer(Int64(2 + rng.int(14)))),
@@ -223,6 +224,7 @@ public struct CompanyGenerator {
         for index in 0..<(sizes.people / 4) where sizes.people > 1 {
             let person = 1 + rng.int(sizes.people - 1)
             writes.append(("observations", "obs-\(index)", [
+                // The last ability is never observed, on purpose: the framework's health report then has something to flag.
                 .put(field: "person", value: .string("p-\(person)")), .put(field: "ability", value: .string("ability-\(rng.int(CompanyGenerator.abilities.count - 1))")),
                 .put(field: "milestone", value: .integer(Int64(1 + rng.int(3)))), .put(field: "author", value: .string("p-\(rng.int(person))")),
                 .put(field: "body", value: .string(rng.pick(CompanyGenerator.examples))), .put(field: "visibility", value: "public"),

@@ -37,6 +37,51 @@ public enum DomainRules {
     public static let longText: Set<String> = ["teams.mission", "badges.description", "objectives.description", "objectives.title",
                                                "opportunities.description", "abilities.description", "observations.body"]
 
+    /// A member of a JSON object stored in a map field.
+    public struct Member: Sendable {
+        public enum Kind: Sendable { case text(Int), number, milestone, textList }
+        public let kind: Kind
+        public let required: Bool
+
+        func accepts(_ value: JSONValue) -> Bool {
+            switch kind {
+            case .text(let max):
+                guard case .string(let text) = value else { return false }
+                return !text.isEmpty && text.unicodeScalars.count <= max
+            case .number: return value.numberValue != nil
+            case .milestone: return value.integerValue.map { (1...5).contains($0) } ?? false
+            case .textList:
+                guard case .array(let items) = value, items.count <= 30 else { return false }
+                return items.allSatisfy { ($0.stringValue?.unicodeScalars.count ?? 0) > 0 && ($0.stringValue?.unicodeScalars.count ?? 0) <= shortTextCharactersMax }
+            }
+        }
+
+        var explanation: String {
+            switch kind {
+            case .text(let max): return "must be text of 1 to \(max) characters"
+            case .number: return "must be a number"
+            case .milestone: return "must be a milestone from 1 to 5"
+            case .textList: return "must be a list of at most 30 short texts"
+            }
+        }
+    }
+
+    /// The JSON objects map fields hold, member by member.
+    public static let objectShapes: [String: (fields: [String: Member], description: String)] = [
+        "abilities.milestones": (["title": Member(kind: .text(shortTextCharactersMax), required: true), "description": Member(kind: .text(textCharactersMax), required: false)],
+                                 "{\"title\", \"description\"?} under a key 1-5"),
+        "abilities.examples": (["milestone": Member(kind: .milestone, required: true), "text": Member(kind: .text(textCharactersMax), required: true)],
+                               "{\"milestone\": 1-5, \"text\"}"),
+        "people.experience": (["title": Member(kind: .text(shortTextCharactersMax), required: true),
+                               "organisation": Member(kind: .text(shortTextCharactersMax), required: false),
+                               "from": Member(kind: .text(shortTextCharactersMax), required: false), "to": Member(kind: .text(shortTextCharactersMax), required: false),
+                               "skills": Member(kind: .textList, required: false)],
+                              "{\"title\", \"organisation\"?, \"from\"?, \"to\"?, \"skills\"?: [text]}"),
+        "objectives.keyResults": (["title": Member(kind: .text(textCharactersMax), required: true), "target": Member(kind: .number, required: false),
+                                   "current": Member(kind: .number, required: false)],
+                                  "{\"title\", \"target\"?: number, \"current\"?: number}"),
+    ]
+
     /// Checks one register value or map entry; `key` is the map key for map fields.
     public static func check(collection: String, field: FieldSchema, key: String? = nil, value: JSONValue) throws(ChorusError) {
         let name = "\(collection).\(field.name)"
@@ -56,6 +101,18 @@ public enum DomainRules {
         }
         if levelMaps.contains(name) {
             guard let level = value.integerValue, (1...5).contains(level) else { throw fail("must be a level from 1 to 5") }
+        }
+        if let shape = objectShapes[name] {
+            if name == "abilities.milestones", !["1", "2", "3", "4", "5"].contains(key ?? "") { throw fail("keys are the milestones 1 to 5") }
+            guard case .object(let object) = value else { throw fail("must be an object: \(shape.description)") }
+            for (field, rule) in shape.fields.sorted(by: { $0.key < $1.key }) {
+                guard let given = object[field] else {
+                    if rule.required { throw fail("\(field) is required: \(shape.description)") }
+                    continue
+                }
+                guard rule.accepts(given) else { throw fail("\(field) \(rule.explanation)") }
+            }
+            if let unknown = object.keys.sorted().first(where: { shape.fields[$0] == nil }) { throw fail("unknown field \(unknown): \(shape.description)") }
         }
         if name == "opportunities.requiredSkills" {
             guard case .object(let spec) = value, Set(spec.keys).isSubset(of: ["minLevel", "weight", "mustHave"]),

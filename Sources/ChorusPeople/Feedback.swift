@@ -106,13 +106,13 @@ public enum Feedback {
         return try replica.get(collection: "feedback", record: id)!
     }
 
-    /// Feedback `viewer` may read, newest first; only about `person` when given.
+    /// Feedback `viewer` may read, newest first (by when it was given: a comment does not move it); only about `person` when given.
     public static func visibleItems(_ replica: Replica, viewer: String?, about person: String? = nil, limit: Int = 50) throws -> [RecordSnapshot] {
         let ids = try replica.withDatabase { db in
             try db.query("""
                 SELECT f.id FROM feedback f JOIN records r ON r.rid = f._rid
                 WHERE f._deleted = 0 AND (? IS NULL OR f."to" = ?)
-                ORDER BY (SELECT max(e.wall) FROM entries e WHERE e.rid = f._rid) DESC, f.id LIMIT 100000
+                ORDER BY (SELECT min(e.wall) FROM entries e WHERE e.rid = f._rid AND e.field = 'body') DESC, f.id LIMIT 100000
                 """, person, person).compactMap { $0.text(0) }
         }
         var managers: [String: String?] = [:]

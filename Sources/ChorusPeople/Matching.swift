@@ -161,7 +161,7 @@ public struct Matcher: Sendable {
             let required = taxonomy.resolve(requirement.skill)
             if let related = candidate.skills.keys.sorted().first(where: { taxonomy.areRelated(taxonomy.resolve($0), required) }) {
                 weighted += requirement.weight * 0.3
-                explanations.append(Explanation(kind: .relatedSkill, skill: requirement.skill, text: "\(name): related skill \(label(related))"))
+                explanations.append(Explanation(kind: .relatedSkill, skill: requirement.skill, text: "\(name): you have the related skill \(label(related))"))
             } else if requirement.mustHave {
                 missingMustHave = true
                 explanations.append(Explanation(kind: .missingMustHave, skill: requirement.skill, text: "\(name): must-have, missing"))
@@ -179,7 +179,7 @@ public struct Matcher: Sendable {
         if let asked = opportunity.hoursPerWeek, asked > 0, let free = candidate.hoursPerWeek {
             availability = min(1, Double(max(0, free)) / Double(asked))
             explanations.append(Explanation(kind: availability >= 1 ? .availability : .notEnoughHours, skill: nil,
-                                            text: "\(free) of \(asked) hours a week available"))
+                                            text: free >= asked ? "needs \(asked) hours a week; you have \(free)" : "needs \(asked) hours a week; you have \(free) (\(asked - free) short)"))
         }
         let score = Matcher.score(skillFit: skillFit, growthFit: growthFit, availability: availability, missingMustHave: missingMustHave)
         return Match(candidate: candidate.id, opportunity: opportunity.id, score: score, skillFit: skillFit, growthFit: growthFit,

@@ -1,13 +1,13 @@
 import ChorusCore
 
 /// Who may change what on the people platform. One place, used by the HTTP API and the web page,
-/// and documented in `Docs/reference/http.md`.
+/// and documented in `Docs/reference/http.md` ("Who may change what").
 ///
 /// | collection | create | update |
 /// |---|---|---|
-/// | `people` | anyone (onboarding) | the person, or their manager |
+/// | `people` | anyone (onboarding) | the person, or their manager; `manager` and `careerSteps` only the manager (the person, if they have none) |
 /// | `opportunities` | anyone; they become its owner | the owner |
-/// | `objectives` | a person's own, or any team's | a person's: the person or their manager; a team's: anyone |
+/// | `objectives` | a person's: the person or their manager; a team's: anyone | the same, for the objective before and after the change |
 /// | `observations` | anyone; they become its author | the author |
 /// | `badges` | anyone; they become its creator | the creator (built-in badges: anyone) |
 /// | `teams`, `abilities` | anyone | anyone |
@@ -15,37 +15,65 @@ import ChorusCore
 /// Everything is attributed (the operation log names the person), so the open rows are open by
 /// design, the way the seeds describe a company that trusts its people; concurrent edits are
 /// conflicts admins see. The owner fields (`owner`, `author`, `createdBy`) name the person acting
-/// when left out, and cannot name someone else: nobody posts in another's name.
+/// when left out, cannot name someone else, and never change once set: nobody writes in
+/// another's name or takes over what someone else made.
 public enum WritePolicy {
     /// The field naming who owns a record, for collections that have one.
     public static let ownerField = ["opportunities": "owner", "observations": "author", "badges": "createdBy"]
 
+    /// Fields only Chorus sets.
+    public static let systemFields: Set<String> = ["badges.isCustom"]
+
+    /// Fields of a profile that only the person's manager changes (the person, when they have no manager).
+    public static let managerFields: Set<String> = ["manager", "careerSteps"]
+
+    /// A refused write: what is wrong and what to do instead.
+    public struct Refusal: Error, Equatable, Sendable {
+        public let message: String
+        public let hint: String
+    }
+
     /// Why `person` may not make this write, or nil when they may. `existing` is the record's
     /// fields before the write (nil on create); `body` the fields written.
     public static func refusal(collection: String, recordID: String, existing: [String: JSONValue]?, body: [String: JSONValue],
-                               person: String, managerOf: (String) throws -> String?) rethrows -> String? {
-        let field = ownerField[collection]
-        if let field, let named = body[field]?.stringValue, named != person {
-            return "\(field) must be you (\(person)): nobody writes in another person's name"
+                               person: String, managerOf: (String) throws -> String?) rethrows -> Refusal? {
+        if let system = body.keys.sorted().first(where: { systemFields.contains("\(collection).\($0)") }) {
+            return Refusal(message: "\(system) is set by Chorus", hint: "leave \(system) out")
         }
-        guard let existing else {   // create
-            if collection == "objectives", body["ownerKind"]?.stringValue ?? "person" == "person",
-               let owner = body["owner"]?.stringValue, owner != person, try managerOf(owner) != person {
-                return "a person's objectives are set by that person or their manager"
+        if let field = ownerField[collection], let named = body[field]?.stringValue {
+            if let current = existing?[field]?.stringValue, named != current {
+                return Refusal(message: "\(field) cannot change once set (it is \(current))", hint: "leave \(field) out; post a new one instead")
             }
-            return nil
+            if existing?[field] == nil, named != person {
+                return Refusal(message: "\(field) must be you (\(person)): nobody writes in another person's name", hint: "leave \(field) out: it becomes you")
+            }
         }
         switch collection {
         case "people":
-            if try recordID == person || managerOf(recordID) == person { return nil }
-            return "a profile is edited by its person or their manager"
+            guard existing != nil else { return nil }
+            let manager = try managerOf(recordID)
+            let isManager = manager != nil && manager == person
+            if let field = body.keys.sorted().first(where: managerFields.contains), !isManager, !(manager == nil && recordID == person) {
+                return Refusal(message: "\(field) is changed by the person's manager\(manager.map { " (\($0))" } ?? "")",
+                               hint: "ask the manager to make this change")
+            }
+            if recordID == person || isManager { return nil }
+            return Refusal(message: "a profile is edited by its person or their manager", hint: "ask \(recordID) or their manager")
         case "objectives":
-            guard existing["ownerKind"]?.stringValue ?? "person" == "person", let owner = existing["owner"]?.stringValue else { return nil }
-            if try owner == person || managerOf(owner) == person { return nil }
-            return "a person's objectives are updated by that person or their manager"
+            // The objective before the change (if any) and after it must both be the person's to set.
+            var states: [[String: JSONValue]] = [body.merging(existing ?? [:]) { given, _ in given }]
+            if let existing { states.append(existing) }
+            for state in states where state["ownerKind"]?.stringValue ?? "person" == "person" {
+                guard let owner = state["owner"]?.stringValue else { continue }
+                if try owner != person && managerOf(owner) != person {
+                    return Refusal(message: "a person's objectives are set by that person or their manager", hint: "ask \(owner) or their manager")
+                }
+            }
+            return nil
         default:
-            guard let field, let owner = existing[field]?.stringValue else { return nil }
-            return owner == person ? nil : "only its \(field == "createdBy" ? "creator" : field) (\(owner)) may change it"
+            guard existing != nil, let field = ownerField[collection], let owner = existing?[field]?.stringValue else { return nil }
+            return owner == person ? nil : Refusal(message: "only its \(field == "createdBy" ? "creator" : field) (\(owner)) may change it",
+                                                   hint: "ask \(owner)")
         }
     }
 }

@@ -52,6 +52,34 @@ public final class RawClient {
         return String(decoding: data, as: UTF8.self)
     }
 
+    /// Reads exactly `count` bytes (nil if the peer closes first or the read times out).
+    public func readExactly(_ count: Int) -> [UInt8]? {
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while pending.count < count {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { return nil }
+            pending.append(contentsOf: buffer[0..<n])
+        }
+        let result = Array(pending[..<count])
+        pending.removeFirst(count)
+        return result
+    }
+
+    /// Reads a message head up to the blank line, keeping what follows for later reads.
+    public func readHead() -> String? {
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            if let end = pending.firstRange(of: Array("\r\n\r\n".utf8)) {
+                let head = String(decoding: pending[..<end.lowerBound], as: UTF8.self)
+                pending.removeFirst(end.upperBound)
+                return head
+            }
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { return nil }
+            pending.append(contentsOf: buffer[0..<n])
+        }
+    }
+
     /// Reads one response (head plus Content-Length body).
     public func readResponse() -> (status: Int, headers: String, body: String)? {
         var data = pending

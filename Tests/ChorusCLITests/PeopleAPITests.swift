@@ -101,6 +101,7 @@ final class PeopleAPITests: XCTestCase {
         let node = try ServeProcess(data: data, extra: ["--owner", "p-owner"])
         defer { node.stop() }
         let port = node.port
+        XCTAssertEqual(try request(port, "POST", "/api/v1/people", body: #"{"id":"p-owner","name":"Olle"}"#).status, 201)
         let created = try request(port, "POST", "/api/v1/people", body: #"{"id":"p-ada","name":"Ada","manager":"p-owner","skills":{"python3":4},"guilds":{"add":["g-web"]}}"#)
         XCTAssertEqual(created.status, 201)
         let python = try XCTUnwrap(created.json?["skills"]?.objectValue?.keys.first)
@@ -153,6 +154,7 @@ final class PeopleAPITests: XCTestCase {
         func sync(_ office: String) throws {
             XCTAssertEqual(try ChorusProcess.run(["sync", "--no-verify", "--data", folder.appending(office)]).status, 0)
         }
+        XCTAssertEqual(try request(offices["stockholm"]!.port, "POST", "/api/v1/people", as: "p-sto", body: #"{"id":"p-sto","name":"Stina"}"#).status, 201)
         XCTAssertEqual(try request(offices["stockholm"]!.port, "POST", "/api/v1/people", as: "p-hr", body: #"{"id":"p-ada","name":"Ada","title":"Engineer","manager":"p-sto"}"#).status, 201)
         try sync("stockholm"); try sync("newyork")
         XCTAssertEqual(try request(offices["newyork"]!.port, "GET", "/api/v1/people/p-ada").json?["name"], "Ada")
@@ -221,6 +223,8 @@ final class PeopleAPITests: XCTestCase {
         let node = try ServeProcess(data: data, extra: ["--identity-header", "X-Person", "--trusted-proxy", "127.0.0.1"])
         defer { node.stop() }
         let port = node.port
+        XCTAssertEqual(try request(port, "POST", "/api/v1/people", as: "p-max", body: #"{"id":"p-max","name":"Max"}"#).status, 201)
+        XCTAssertEqual(try request(port, "POST", "/api/v1/people", as: "p-eve", body: #"{"id":"p-eve","name":"Eve"}"#).status, 201)
         XCTAssertEqual(try request(port, "POST", "/api/v1/people", as: "p-ana", body: #"{"id":"p-ana","name":"Ana","manager":"p-max"}"#).status, 201)
         XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-ana", as: "p-ana", body: #"{"title":"Engineer"}"#).status, 200, "her own profile")
         XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-ana", as: "p-max", body: #"{"title":"Senior Engineer"}"#).status, 200, "her manager")
@@ -238,6 +242,57 @@ final class PeopleAPITests: XCTestCase {
         XCTAssertEqual(try request(port, "POST", "/api/v1/objectives", as: "p-eve", body: #"{"title":"Ana's goal","owner":"p-ana"}"#).status, 403)
         XCTAssertEqual(try request(port, "POST", "/api/v1/objectives", as: "p-max", body: #"{"title":"Grow Ana","owner":"p-ana","quarter":"2026-Q4"}"#).status, 201,
                        "a manager sets a report's objective")
+        XCTAssertEqual(try request(port, "POST", "/api/v1/abilities", as: "p-max", body: #"{"id":"a-1","name":"Coaches others","milestones":{"1":{"title":"Individual step"}}}"#).status, 201)
         XCTAssertEqual(try request(port, "POST", "/api/v1/observations", as: "p-max", body: #"{"person":"p-ana","ability":"a-1","milestone":2}"#).json?["author"], "p-max")
+
+        // What a person may write about themselves has limits too.
+        for (body, status, message) in [
+            (#"{"manager":"p-eve"}"#, 403, "manager"), (#"{"careerSteps":{"a-1":5}}"#, 403, "manager"),
+        ] {
+            let response = try request(port, "PATCH", "/api/v1/people/p-ana", as: "p-ana", body: body)
+            XCTAssertEqual(response.status, status, "\(body): \(response.json?["detail"] ?? .null)")
+            XCTAssertTrue(response.json?["detail"]?.stringValue?.contains(message) ?? false)
+        }
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-ana", as: "p-max", body: #"{"careerSteps":{"a-1":2}}"#).status, 200, "the manager sets a milestone")
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-ana", as: "p-max", body: #"{"careerSteps":{"a-9":2}}"#).status, 400, "an ability that exists")
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-ana", as: "p-max", body: #"{"manager":"p-ana"}"#).status, 400, "nobody manages themselves")
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-eve", as: "p-eve", body: #"{"email":"x@example.com"}"#).status, 200)
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-ana", as: "p-ana", body: #"{"email":"X@example.com"}"#).status, 409, "an email is one person's")
+        let ownObjective = try request(port, "POST", "/api/v1/objectives", as: "p-eve", body: #"{"id":"obj-eve","title":"Mine"}"#)
+        XCTAssertEqual(ownObjective.json?["owner"], "p-eve")
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/objectives/obj-eve", as: "p-eve", body: #"{"owner":"p-ana"}"#).status, 403, "nor hand it to someone else")
+        XCTAssertEqual(try request(port, "POST", "/api/v1/badges", as: "p-eve", body: #"{"id":"badge-x","name":"X"}"#).status, 201)
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/badges/badge-x", as: "p-ana", body: #"{"createdBy":"p-ana"}"#).status, 403, "no taking over")
+        XCTAssertEqual(try request(port, "POST", "/api/v1/badges", as: "p-eve", body: #"{"name":"Y","isCustom":false}"#).status, 403, "isCustom is Chorus's")
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/abilities/a-1", as: "p-max", body: #"{"milestones":{"6":{"title":"Beyond"}}}"#).status, 400)
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/abilities/a-1", as: "p-max", body: #"{"examples":{"e1":{"milestone":7,"text":"x"}}}"#).status, 400)
+        XCTAssertEqual(try request(port, "POST", "/api/v1/observations", as: "p-max", body: #"{"person":"p-nobody","ability":"a-1","milestone":2}"#).status, 400)
+    }
+
+    /// Private objectives and observations reach only those allowed, through every route.
+    func test_privateObjectivesAndObservations_areServedOnlyToThoseAllowed() throws {
+        let data = folder.appending("office")
+        XCTAssertEqual(try ChorusProcess.run(["init", "--name", "office", "--data", data]).status, 0)
+        let node = try ServeProcess(data: data, extra: ["--identity-header", "X-Person", "--trusted-proxy", "127.0.0.1"])
+        defer { node.stop() }
+        let port = node.port
+        for (id, manager) in [("p-max", nil), ("p-ana", "p-max"), ("p-eve", nil)] as [(String, String?)] {
+            let body = manager.map { #"{"id":"\#(id)","name":"\#(id)","manager":"\#($0)"}"# } ?? #"{"id":"\#(id)","name":"\#(id)"}"#
+            XCTAssertEqual(try request(port, "POST", "/api/v1/people", as: id, body: body).status, 201)
+        }
+        XCTAssertEqual(try request(port, "POST", "/api/v1/abilities", as: "p-max", body: #"{"id":"a-1","name":"Coaches others"}"#).status, 201)
+        XCTAssertEqual(try request(port, "POST", "/api/v1/objectives", as: "p-ana", body: #"{"id":"obj-private","title":"Quietly","visibility":"private"}"#).status, 201)
+        XCTAssertEqual(try request(port, "POST", "/api/v1/observations", as: "p-eve",
+                                   body: #"{"id":"obs-private","person":"p-ana","ability":"a-1","milestone":2,"visibility":"private"}"#).status, 201)
+        let readers: [(String, Set<String>)] = [("/api/v1/objectives/obj-private", ["p-ana", "p-max"]), ("/api/v1/observations/obs-private", ["p-ana", "p-max", "p-eve"])]
+        for (path, allowed) in readers {
+            for viewer in ["p-ana", "p-max", "p-eve", "p-nobody", nil] as [String?] {
+                let may = viewer.map(allowed.contains) ?? false
+                XCTAssertEqual(try request(port, "GET", path, as: viewer).status, may ? 200 : 404, "\(path) as \(viewer ?? "nobody")")
+            }
+        }
+        let listed = try request(port, "GET", "/api/v1/observations", as: "p-nobody").json?["observations"]?.arrayValue ?? []
+        XCTAssertTrue(listed.isEmpty, "lists leave out what the viewer may not read")
+        XCTAssertEqual(try request(port, "GET", "/api/v1/observations", as: "p-max").json?["observations"]?.arrayValue?.count, 1)
     }
 }

@@ -19,13 +19,17 @@ final class CompanyGeneratorTests: XCTestCase {
 
     func test_company_hasEveryKindOfData_andRealisticTeamSizes() throws {
         let replica = try replica(seed: 9, people: 160)
-        for collection in ["people", "teams", "feedback", "objectives", "opportunities", "abilities"] {
+        for collection in ["people", "teams", "feedback", "objectives", "opportunities", "abilities", "badges", "observations"] {
             XCTAssertFalse(try replica.list(collection: collection).isEmpty, collection)
         }
         let squadSizes = try replica.withDatabase { try $0.query("SELECT squad, count(*) FROM people GROUP BY squad").compactMap { $0.integer(1) } }
         XCTAssertTrue(squadSizes.allSatisfy { (5...10).contains($0) }, "squads of 5 to 10: \(squadSizes)")
         let bets = try replica.withDatabase { try $0.queryScalarInteger("SELECT count(*) FROM opportunities WHERE betRank BETWEEN 1 AND 10") }
-        XCTAssertEqual(bets, 8, "a ranked list of company bets (all of them when fewer than ten)")
+        XCTAssertEqual(bets, 2, "a third of the 8 opportunities are ranked company bets (at most ten)")
+        let large = try self.replica(seed: 9, people: 2000)
+        XCTAssertEqual(try large.withDatabase { try $0.queryScalarInteger("SELECT count(*) FROM opportunities WHERE betRank BETWEEN 1 AND 10") }, 10, "a top ten")
+        let selfFeedback = try replica.withDatabase { try $0.queryScalarInteger(#"SELECT count(*) FROM feedback WHERE "from" = "to""#) }
+        XCTAssertEqual(selfFeedback, 0, "nobody gives themselves feedback")
         let candidates = try MatchingData.candidates(replica)
         XCTAssertEqual(candidates.count, 160)
         XCTAssertTrue(candidates.allSatisfy { !$0.skills.isEmpty })

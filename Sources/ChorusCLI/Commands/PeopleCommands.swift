@@ -92,7 +92,7 @@ enum FeedbackCommand: Command {
             if items.isEmpty { context.output.print("nothing you may read") }
             for item in items {
                 let f = item.fields
-                context.output.print("\(f["kind"]?.stringValue ?? "") from \(f["from"]?.stringValue ?? "?") to \(f["to"]?.stringValue ?? "?") (\(f["visibility"]?.stringValue ?? "public")): \(Format.value(f["body"] ?? .null, width: 80))")
+                context.output.print("\(item.id)  \(f["kind"]?.stringValue ?? "") from \(f["from"]?.stringValue ?? "?") to \(f["to"]?.stringValue ?? "?") (\(f["visibility"]?.stringValue ?? "public")): \(Format.value(f["body"] ?? .null, width: 80))")
             }
         case ("comment", 3), ("high-five", 2):
             let person = try Identity.person(context, required: true)!
@@ -101,7 +101,8 @@ enum FeedbackCommand: Command {
                                        at: Int64(replica.configuration.wallClock.nowMilliseconds()))
                 : try Feedback.highFive(replica, on: context.positional(1), by: person)
             if context.isJSON { context.output.json(item.json); return 0 }
-            context.output.print("\(item.id): \(item.fields["comments"]?.arrayValue?.count ?? 0) comments, \(item.fields["highFives"]?.integerValue ?? 0) high-fives")
+            let comments = item.fields["comments"]?.arrayValue?.count ?? 0, fives = item.fields["highFives"]?.integerValue ?? 0
+            context.output.print("\(item.id): \(comments) comment\(comments == 1 ? "" : "s"), \(fives) high-five\(fives == 1 ? "" : "s")")
         default:
             throw context.usageError("expected `give TEXT --to PERSON`, `list`, `comment ID TEXT` or `high-five ID`")
         }

@@ -29,7 +29,7 @@ enum StatusCommand: Command {
                 ("upstreamClockSkewMilliseconds", upstream.observedSkewMilliseconds.map { .integer($0) } ?? .null),
             ]
         } else {
-            fields.append(("upstream", .null))
+            fields.append(("upstream", context.isJSON ? .null : "none (standalone; `chorus join` connects to a hub)"))
         }
         if context.isJSON {
             context.output.json(.object(Dictionary(uniqueKeysWithValues: fields)))

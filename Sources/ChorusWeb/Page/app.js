@@ -2,7 +2,7 @@
 // module exporting functions that render into <main> from the node's API.
 import { h, replace } from "/ui/dom.js";
 import { me } from "/ui/api.js";
-import { hideNotice, refreshStatus, STATUS_INTERVAL_MS } from "/ui/shell.js";
+import { ageNotice, refreshStatus, STATUS_INTERVAL_MS } from "/ui/shell.js";
 import * as people from "/ui/people.js";
 import * as recognition from "/ui/recognition.js";
 import * as objectives from "/ui/objectives.js";
@@ -36,7 +36,7 @@ async function route() {
   const match = routes.map(([name, pattern, view]) => [name, path.match(pattern), view]).find(([, m]) => m);
   const started = performance.now();
   document.body.dataset.ready = "false";
-  hideNotice();
+  ageNotice();
   const section = path.split("/")[0] === "me" || path === "give" || path === "matches" ? "" : path.split("/")[0];
   for (const link of document.querySelectorAll("#nav a")) {
     if (link.dataset.section === section) link.setAttribute("aria-current", "page"); else link.removeAttribute("aria-current");
@@ -57,8 +57,13 @@ async function route() {
   renderCount += 1;
   document.body.dataset.renders = String(renderCount);
   document.body.dataset.ready = "true";
+  // After a route change (not the first load, where Tab should start at the skip link), move focus
+  // to the new heading so a screen reader announces the page.
   const heading = main.querySelector("h1");
-  if (heading && document.activeElement === document.body) { heading.tabIndex = -1; heading.focus({ preventScroll: true }); }
+  if (renderCount > 1 && heading && (document.activeElement === document.body || !main.contains(document.activeElement))) {
+    heading.tabIndex = -1;
+    heading.focus({ preventScroll: true });
+  }
 }
 
 async function start() {

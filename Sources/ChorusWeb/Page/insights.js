@@ -5,8 +5,9 @@ import { barChart, pairedChart } from "/ui/charts.js";
 
 export async function view(main) {
   const insights = await api("/api/v1/insights");
-  const tribes = [...insights.tribes].sort((a, b) => b.people - a.people);
-  const squads = [...insights.squads].sort((a, b) => b.people - a.people);
+  const byName = (a, b) => (a.name || a.team).localeCompare(b.name || b.team, undefined, { numeric: true });
+  const tribes = [...insights.tribes].sort((a, b) => b.people - a.people || byName(a, b));
+  const squads = [...insights.squads].sort((a, b) => b.people - a.people || byName(a, b));
   const outOfRange = squads.filter((s) => s.flag);
   const skills = [...insights.skills].sort((a, b) => b.demand - a.demand || a.supply - b.supply).slice(0, 15);
   const shown = squads.length > 40 ? [...outOfRange, ...squads.filter((s) => !s.flag)].slice(0, 40) : squads;
@@ -26,15 +27,15 @@ export async function view(main) {
       skills.length ? pairedChart({ title: "Skill demand and supply", description: "For the 15 skills most asked for, open opportunities against people who have them.",
         rows: skills.map((s) => ({ label: s.label, a: s.demand, b: s.supply })), names: ["demand", "supply"] }) : h("p", { class: "muted" }, "No open opportunity asks for a skill."),
       skills.length ? h("details", {}, h("summary", {}, "Supply by office and tribe"),
-        h("table", {}, h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Skill"), h("th", { scope: "col" }, "By office"), h("th", { scope: "col" }, "By tribe"))),
+        h("div", { class: "table-scroll" }, h("table", {}, h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Skill"), h("th", { scope: "col" }, "By office"), h("th", { scope: "col" }, "By tribe"))),
           h("tbody", {}, skills.map((s) => h("tr", {}, h("th", { scope: "row" }, s.label),
             h("td", {}, Object.entries(s.supplyByOffice).map(([k, v]) => `${k} ${v}`).join(", ")),
-            h("td", {}, Object.entries(s.supplyByTribe).map(([k, v]) => `${k} ${v}`).join(", "))))))) : null),
+            h("td", {}, Object.entries(s.supplyByTribe).map(([k, v]) => `${k} ${v}`).join(", ")))))))) : null),
     h("section", { "aria-labelledby": "framework-h" }, h("h2", { id: "framework-h" }, "Career framework health"),
       barChart({ title: "Observations per ability", description: "How many observations reference each ability; abilities with none are flagged.",
         rows: insights.abilities.map((a) => ({ label: a.name, value: a.observations, flag: a.observations === 0 ? "no observations" : null })) }),
-      h("table", { id: "framework" }, h("thead", {}, h("tr", {}, ["Ability", "Roles", "Observations", "People at a milestone", "Last updated", "Flags"].map((t) => h("th", { scope: "col" }, t)))),
+      h("div", { class: "table-scroll" }, h("table", { id: "framework" }, h("thead", {}, h("tr", {}, ["Ability", "Roles", "Observations", "People at a milestone", "Last updated", "Flags"].map((t) => h("th", { scope: "col" }, t)))),
         h("tbody", {}, insights.abilities.map((a) => h("tr", {}, h("th", { scope: "row" }, a.name), h("td", {}, String(a.roles)), h("td", {}, String(a.observations)),
           h("td", {}, String(a.peopleWithMilestone)), h("td", {}, a.lastUpdated ? ago(a.lastUpdated) : "never"),
-          h("td", {}, a.flags.length ? a.flags.join("; ") : "✓")))))));
+          h("td", {}, a.flags.length ? a.flags.join("; ") : "✓"))))))));
 }

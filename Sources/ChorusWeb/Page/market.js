@@ -86,10 +86,10 @@ export async function list(main) {
 export async function post(main) {
   const viewer = await me();
   if (!viewer) { replace(main, h("h1", {}, "Post an opportunity"), h("p", {}, "Sign in to post.")); return; }
-  const title = h("input", { type: "text", required: true, maxlength: 2000 });
-  const kind = h("select", {}, KINDS.slice(1).map(([v, t]) => h("option", { value: v, selected: v === "project" }, t.replace(/s$/, ""))));
-  const description = h("textarea", { rows: 4, maxlength: 2000 });
-  const hours = h("input", { type: "number", min: 1, max: 80, value: 4 });
+  const title = h("input", { id: "post-title", type: "text", required: true, maxlength: 2000 });
+  const kind = h("select", { id: "post-kind" }, KINDS.slice(1).map(([v, t]) => h("option", { value: v, selected: v === "project" }, t.replace(/s$/, ""))));
+  const description = h("textarea", { id: "post-description", rows: 4, maxlength: 2000 });
+  const hours = h("input", { id: "post-hours", type: "number", min: 1, max: 80, value: 4 });
   const location_ = h("select", {}, h("option", { value: "remote" }, "Remote"), h("option", { value: "office" }, "In an office"));
   const skills = h("ul", { class: "plain", id: "post-skills" });
   const skill = skillInput("post-skill", "Skill asked for");
@@ -112,7 +112,7 @@ export async function post(main) {
     field("Title", title), field("Kind", kind), field("Description", description), field("Hours a week", hours), field("Where", location_),
     h("fieldset", {}, h("legend", {}, "Skills asked for"), skills,
       h("div", { class: "row" }, skill.node, field("Minimum level", level), h("div", { class: "field inline" }, must, h("label", { for: "post-skill-must" }, "Must have")),
-        h("button", { type: "button", class: "secondary", onclick: () => {
+        h("button", { type: "button", class: "secondary", id: "post-add-skill", onclick: () => {
           const text = skill.input.value.trim();
           if (!text) return;
           required.set(text, { minLevel: Number(level.value), mustHave: must.checked });

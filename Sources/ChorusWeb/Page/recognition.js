@@ -75,7 +75,7 @@ export async function give(main) {
   const preset = routeQuery().get("to");
   const presetName = preset ? (await peopleNames([preset]))(preset) : "";
   const badges = await all("badges");
-  const toInput = h("input", { type: "text", list: "give-to-list", required: true, autocomplete: "off", value: preset ? `${presetName} (${preset})` : "" });
+  const toInput = h("input", { id: "give-to", type: "text", list: "give-to-list", required: true, autocomplete: "off", value: preset ? `${presetName} (${preset})` : "" });
   const toList = h("datalist", { id: "give-to-list" });
   let timer = null;
   toInput.addEventListener("input", () => {
@@ -87,12 +87,12 @@ export async function give(main) {
       replace(toList, result.people.filter((p) => p.id !== viewer).map((p) => h("option", { value: `${p.name} (${p.id})` })));
     }, 150);
   });
-  const kind = h("select", {}, [["thanks", "Thanks"], ["praise", "Praise"], ["feedback", "Feedback"]].map(([v, t]) => h("option", { value: v }, t)));
-  const visibility = h("select", {}, VISIBILITY.map(([v, t]) => h("option", { value: v }, t)));
+  const kind = h("select", { id: "give-kind" }, [["thanks", "Thanks"], ["praise", "Praise"], ["feedback", "Feedback"]].map(([v, t]) => h("option", { value: v }, t)));
+  const visibility = h("select", { id: "give-visibility" }, VISIBILITY.map(([v, t]) => h("option", { value: v }, t)));
   kind.addEventListener("change", () => { visibility.value = kind.value === "feedback" ? "private" : "public"; });
-  const badge = h("select", {}, h("option", { value: "" }, "No badge"),
+  const badge = h("select", { id: "give-badge" }, h("option", { value: "" }, "No badge"),
     [...badges.values()].sort((a, b) => (a.name || "").localeCompare(b.name || "")).map((b) => h("option", { value: b.id }, `${b.icon || "🏅"} ${b.name || b.id}`)));
-  const message = h("textarea", { rows: 4, maxlength: 4000, required: true });
+  const message = h("textarea", { id: "give-message", rows: 4, maxlength: 4000, required: true });
   const form = h("form", { class: "stack", onsubmit: async (event) => {
     event.preventDefault();
     const match = toInput.value.match(/\(([^()]+)\)\s*$/);

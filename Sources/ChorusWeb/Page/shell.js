@@ -9,6 +9,14 @@ export function notify(text, kind = "ok", hint) {
     h("button", { type: "button", class: "link", onclick: hideNotice, "aria-label": "Dismiss" }, "×"));
   box.className = `notice ${kind}`;
   box.hidden = false;
+  // A confirmation usually comes just before the page moves on: let it outlive that navigation.
+  box.dataset.keep = kind === "ok" ? "1" : "0";
+}
+
+/** Called when the page changes: a notice stays for one navigation after it appeared. */
+export function ageNotice() {
+  const box = document.getElementById("notice");
+  if (box.dataset.keep === "1") box.dataset.keep = "0"; else hideNotice();
 }
 export function hideNotice() { document.getElementById("notice").hidden = true; }
 

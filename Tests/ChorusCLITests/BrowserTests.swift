@@ -1,0 +1,312 @@
+import XCTest
+import Foundation
+import ChorusCore
+import ChorusTesting
+
+/// The web page in a real browser (headless Chromium over the DevTools protocol) against real
+/// `chorus serve` processes: an office node behind a hub, the person set by the office's
+/// single-sign-on header. Screenshots go to `.build/screenshots/` (ignored by git).
+///
+/// Without Chromium these tests skip, unless `CHORUS_REQUIRE_BROWSER=1` (set by `.ci/run`,
+/// which installs Chromium), where a missing browser fails them.
+final class BrowserTests: XCTestCase {
+    var folder: TemporaryDirectory!
+    override func setUpWithError() throws {
+        if Browser.executable() == nil {
+            if ProcessInfo.processInfo.environment["CHORUS_REQUIRE_BROWSER"] == "1" {
+                XCTFail("CHORUS_REQUIRE_BROWSER=1 but no Chromium is installed (apt-get install chromium)")
+            }
+            throw XCTSkip("no Chromium installed: the browser tests need it (apt-get install chromium); .ci/run installs it")
+        }
+        folder = try TemporaryDirectory(prefix: "chorus-browser-test")
+    }
+    override func tearDown() { folder?.remove() }
+
+    static var screenshots: String {
+        URL(fileURLWithPath: ProtocolVectors.directory).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent(".build/screenshots").path
+    }
+
+    // MARK: Helpers
+
+    /// GETs a JSON document from a node, optionally as a person or with a token.
+    func get(_ port: UInt16, _ target: String, as person: String? = nil, token: String? = nil) throws -> JSONValue {
+        let client = try RawClient(port: port)
+        var text = "GET \(target) HTTP/1.1\r\nHost: node\r\nConnection: close\r\n"
+        if let person { text += "X-Person: \(person)\r\n" }
+        if let token { text += "Authorization: Bearer \(token)\r\n" }
+        client.send(text + "\r\n")
+        let response = try XCTUnwrap(client.readResponse(), "no response to \(target)")
+        XCTAssertEqual(response.status, 200, "\(target): \(response.body.prefix(300))")
+        return try JSONParser(bytesMax: 16 << 20).parse(Array(response.body.utf8))
+    }
+
+    /// Goes to a route of the page and waits until the view has rendered.
+    func open(_ browser: Browser, _ route: String) throws {
+        let before = try browser.evaluate("Number(document.body.dataset.renders || 0)").integerValue ?? 0
+        // Going to the route already shown renders it again (as a click on its link would not, but a test wants a fresh render).
+        try browser.evaluate("""
+            location.hash === \(JSONValue.string(route).canonicalText) ? window.dispatchEvent(new HashChangeEvent('hashchange'))
+              : (location.hash = \(JSONValue.string(route).canonicalText))
+            """)
+        try waitForRender(browser, after: before, what: route)
+    }
+
+    func waitForRender(_ browser: Browser, after before: Int64, what: String) throws {
+        try browser.waitUntil("Number(document.body.dataset.renders || 0) > \(before) && document.body.dataset.ready === 'true'", what: "\(what) to render")
+    }
+
+    func renders(_ browser: Browser) throws -> Int64 { try browser.evaluate("Number(document.body.dataset.renders || 0)").integerValue ?? 0 }
+
+    func click(_ browser: Browser, _ selector: String) throws {
+        let found = try browser.evaluate("(() => { const e = document.querySelector(\(JSONValue.string(selector).canonicalText)); if (!e) return false; e.click(); return true; })()")
+        XCTAssertEqual(found, true, "nothing matches \(selector)")
+    }
+
+    func fill(_ browser: Browser, _ selector: String, _ value: String) throws {
+        let found = try browser.evaluate("""
+            (() => { const e = document.querySelector(\(JSONValue.string(selector).canonicalText)); if (!e) return false;
+              e.value = \(JSONValue.string(value).canonicalText); e.dispatchEvent(new Event('input', {bubbles: true}));
+              e.dispatchEvent(new Event('change', {bubbles: true})); return true; })()
+            """)
+        XCTAssertEqual(found, true, "nothing matches \(selector)")
+    }
+
+    func text(_ browser: Browser, _ selector: String) throws -> String {
+        try browser.evaluate("document.querySelector(\(JSONValue.string(selector).canonicalText))?.textContent ?? ''").stringValue ?? ""
+    }
+
+    func shot(_ browser: Browser, _ name: String) throws {
+        try browser.screenshot(to: "\(BrowserTests.screenshots)/\(name).png")
+    }
+
+    /// A hub and an office node syncing every second, the office seeded with `people`.
+    func company(people: Int) throws -> (hub: ServeProcess, office: ServeProcess, adminToken: String) {
+        let hubData = folder.appending("hub"), officeData = folder.appending("office")
+        for (name, data) in [("hub", hubData), ("office", officeData)] {
+            XCTAssertEqual(try ChorusProcess.run(["init", "--name", name, "--data", data]).status, 0)
+        }
+        XCTAssertEqual(try ChorusProcess.run(["seed", "--people", String(people), "--offices", "3", "--seed", "11", "--data", officeData]).status, 0)
+        XCTAssertEqual(try ChorusProcess.run(["replicas", "add", "office", "--role", "relay", "--token-file", folder.appending("office.token"),
+                                              "--data", hubData]).status, 0)
+        XCTAssertEqual(try ChorusProcess.run(["replicas", "add", "web-admin", "--role", "admin", "--token-file", folder.appending("admin.token"),
+                                              "--data", officeData]).status, 0)
+        let hub = try ServeProcess(data: hubData)
+        let office = try ServeProcess(data: officeData, extra: ["--upstream", hub.url, "--token-file", folder.appending("office.token"),
+                                                                "--sync-interval", "1", "--identity-header", "X-Person", "--trusted-proxy", "127.0.0.1"])
+        let token = try String(contentsOfFile: folder.appending("admin.token"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        return (hub, office, token)
+    }
+
+    /// A browser signed in as `person` through the office's single-sign-on header, on the page.
+    func browser(signedInAs person: String, port: UInt16) throws -> Browser {
+        let browser = try Browser()
+        try browser.call("Network.enable")
+        try browser.call("Network.setExtraHTTPHeaders", ["headers": ["X-Person": .string(person)]])
+        try browser.navigate("http://127.0.0.1:\(port)/#/people")
+        try browser.waitUntil("document.body && document.body.dataset.ready === 'true'", what: "the page to load")
+        return browser
+    }
+
+    // MARK: Journeys
+
+    /// An employee searches, edits a skill, gives thanks, high-fives and comments, posts an
+    /// opportunity and reads their matches; then the hub goes away, the page keeps working and
+    /// shows edits waiting; the hub returns and the indicator clears; an admin resolves a conflict
+    /// made by two replicas with one click. Every result is checked through the API.
+    func test_employeeOfflineAndAdminJourneys_inARealBrowser() throws {
+        let (hub, office, adminToken) = try company(people: 120)
+        defer { _ = hub.stop(); _ = office.stop() }
+        let browser = try self.browser(signedInAs: "p-4", port: office.port)
+        defer { browser.close() }
+        XCTAssertEqual(try text(browser, "#who a"), try get(office.port, "/api/v1/people/p-4")["name"]?.stringValue, "the header names the person")
+
+        // Search a person with the keyboard.
+        let target = try get(office.port, "/api/v1/people/p-10")
+        let name = try XCTUnwrap(target["name"]?.stringValue)
+        try browser.evaluate("document.querySelector('input[type=search]').focus()")
+        let before = try renders(browser)
+        try browser.type(name)
+        try browser.press("Enter", code: 13)
+        try waitForRender(browser, after: before, what: "search results")
+        let hits = try browser.evaluate("[...document.querySelectorAll('#people-results a.name')].map(a => a.getAttribute('href'))")
+        XCTAssertTrue(hits.arrayValue?.contains("#/people/p-10") ?? false, "searching \(name) finds p-10: \(hits)")
+        try shot(browser, "people-search")
+        try open(browser, "#/people/p-10")
+        XCTAssertEqual(try text(browser, "h1"), name)
+        try shot(browser, "profile")
+
+        // Edit a skill on one's own profile.
+        try open(browser, "#/me/edit")
+        try fill(browser, "#new-skill", "statistics")
+        try fill(browser, "#new-skill-level", "5")
+        try click(browser, "#add-skill")
+        try shot(browser, "edit-profile")
+        var mark = try renders(browser)
+        try click(browser, "#save-profile")
+        try waitForRender(browser, after: mark, what: "the profile after saving")
+        let me = try get(office.port, "/api/v1/people/p-4")
+        let statistics = me["skillLabels"]?.objectValue?.first { $0.value == "statistics" }?.key
+        XCTAssertEqual(statistics.flatMap { me["skills"]?[$0] }, 5, "the skill edited in the page is stored: \(me["skills"] ?? .null)")
+
+        // Give thanks with a badge; it leads the feed.
+        try open(browser, "#/give?to=p-10")
+        try fill(browser, "#give-message", "Thanks for the launch plan!")
+        try fill(browser, "#give-badge", "badge-shipped")
+        mark = try renders(browser)
+        try click(browser, "#send-feedback")
+        try waitForRender(browser, after: mark, what: "the feed after giving thanks")
+        var feed = try get(office.port, "/api/v1/feed?limit=1")
+        let item = try XCTUnwrap(feed["items"]?.arrayValue?.first)
+        XCTAssertEqual(item["body"], "Thanks for the launch plan!")
+        XCTAssertEqual(item["from"], "p-4")
+        XCTAssertEqual(item["to"], "p-10")
+        XCTAssertEqual(item["badge"], "badge-shipped")
+        let itemID = try XCTUnwrap(item["id"]?.stringValue)
+
+        // High-five and comment on it.
+        try click(browser, "#feed li.feed-item .five")
+        try browser.waitUntil("document.querySelector('#feed li.feed-item .five').getAttribute('aria-pressed') === 'true'", what: "the high-five")
+        try fill(browser, "#feed li.feed-item .comment-form input", "Well deserved")
+        try click(browser, "#feed li.feed-item .comment-form button[type=submit]")
+        try browser.waitUntil("document.querySelector('#feed li.feed-item .comments').textContent.includes('Well deserved')", what: "the comment")
+        try shot(browser, "feed")
+        feed = try get(office.port, "/api/v1/feedback/\(itemID)", as: "p-4")
+        XCTAssertEqual(feed["highFives"], 1)
+        XCTAssertEqual(feed["comments"]?.arrayValue?.first?["value"]?["body"], "Well deserved")
+
+        // Post an opportunity, say we are interested in another, read our matches.
+        try open(browser, "#/opportunities/new")
+        try fill(browser, "#post-title", "Search relevance sprint")
+        try fill(browser, "#post-skill", "python")
+        try click(browser, "#post-add-skill")
+        mark = try renders(browser)
+        try click(browser, "#post-opportunity")
+        try waitForRender(browser, after: mark, what: "the marketplace after posting")
+        let posted = try get(office.port, "/api/v1/opportunities?limit=1000")["opportunities"]?.arrayValue?.first { $0["title"] == "Search relevance sprint" }
+        XCTAssertEqual(posted?["owner"], "p-4")
+        XCTAssertEqual(posted?["skillLabels"]?.objectValue?.values.first, "Python (computer programming)")
+        let other = try XCTUnwrap(try browser.evaluate("document.querySelector('#opportunities li.opportunity button[aria-pressed=false]')?.closest('li').dataset.id").stringValue)
+        try click(browser, "#opportunities li[data-id=\"\(other)\"] button[aria-pressed=false]")
+        try browser.waitUntil("document.querySelector('#opportunities li[data-id=\"\(other)\"] button').getAttribute('aria-pressed') === 'true'", what: "interest")
+        XCTAssertTrue(try get(office.port, "/api/v1/opportunities/\(other)")["interested"]?.arrayValue?.contains("p-4") ?? false)
+        try shot(browser, "marketplace")
+        try open(browser, "#/matches")
+        XCTAssertGreaterThan(try browser.evaluate("document.querySelectorAll('#matches li.match .why li').length").integerValue ?? 0, 0, "each match is explained")
+        try shot(browser, "matches")
+        try open(browser, "#/objectives")
+        XCTAssertGreaterThan(try browser.evaluate("document.querySelectorAll('progress').length").integerValue ?? 0, 0)
+        try open(browser, "#/insights")
+        XCTAssertGreaterThanOrEqual(try browser.evaluate("document.querySelectorAll('svg.chart').length").integerValue ?? 0, 3, "insights are drawn as charts")
+        try shot(browser, "insights")
+
+        // Offline: the hub stops. Every page still loads; an edit is accepted and waits to sync.
+        try browser.waitUntil("document.getElementById('sync').dataset.state === 'inSync'", timeoutSeconds: 30, what: "the node to be in sync")
+        let hubPort = hub.port
+        _ = hub.stop()
+        for route in ["#/people", "#/people/p-10", "#/feed", "#/objectives", "#/opportunities", "#/matches", "#/insights", "#/me/edit"] {
+            try open(browser, route)
+            XCTAssertFalse(try text(browser, "h1").isEmpty, "\(route) loads offline")
+            XCTAssertNotEqual(try text(browser, "h1"), "Something went wrong", "\(route) offline")
+        }
+        try open(browser, "#/give?to=p-11")
+        try fill(browser, "#give-message", "Written on a plane")
+        mark = try renders(browser)
+        try click(browser, "#send-feedback")
+        try waitForRender(browser, after: mark, what: "the feed after an offline write")
+        XCTAssertEqual(try text(browser, "#feed li.feed-item blockquote"), "Written on a plane", "the offline edit shows at once")
+        try browser.waitUntil("document.getElementById('sync').dataset.state === 'offline' && Number(document.getElementById('sync').dataset.waiting) > 0",
+                              timeoutSeconds: 30, what: "the indicator to show the node offline with changes waiting")
+        try shot(browser, "offline")
+        // Meanwhile two replicas change one title: a conflict once they meet.
+        XCTAssertEqual(try ChorusProcess.run(["put", "people", "p-20", "title=Staff Engineer", "--as", "p-20", "--data", folder.appending("office")]).status, 0)
+        XCTAssertEqual(try ChorusProcess.run(["put", "people", "p-20", "title=Tech Lead", "--as", "p-20", "--data", folder.appending("hub")]).status, 0)
+        try hub.start(port: hubPort)
+        try browser.waitUntil("document.getElementById('sync').dataset.state === 'inSync' && document.getElementById('sync').dataset.waiting === '0'",
+                              timeoutSeconds: 90, what: "the indicator to clear once the hub is back")
+        XCTAssertTrue(try get(hub.port, "/api/v1/feed?limit=5")["items"]?.arrayValue?.contains { $0["body"] == "Written on a plane" } ?? false,
+                      "the offline edit reached the hub")
+
+        // Admin: resolve the conflict with one click.
+        var conflicts: [JSONValue] = []
+        let deadline = Date().addingTimeInterval(30)
+        while conflicts.isEmpty, Date() < deadline {
+            conflicts = try get(office.port, "/admin/v1/conflicts?record=p-20", token: adminToken)["conflicts"]?.arrayValue ?? []
+            if conflicts.isEmpty { Thread.sleep(forTimeInterval: 0.2) }
+        }
+        let conflict = try XCTUnwrap(conflicts.first, "the two title edits are a conflict at the office")
+        let hidden = try XCTUnwrap(conflict["siblings"]?.arrayValue?.first { $0["operation"] != conflict["displayed"] })
+        try open(browser, "#/admin")
+        try fill(browser, "#admin-token", adminToken)
+        mark = try renders(browser)
+        try click(browser, "#admin-sign-in")
+        try browser.waitUntil("document.querySelector('#conflicts tr[data-id] a')", what: "the conflicts table")
+        try shot(browser, "admin")
+        try open(browser, "#/admin/conflicts/\(conflict["id"]!.stringValue!)")
+        XCTAssertEqual(try browser.evaluate("document.querySelectorAll('#siblings li.sibling').length"), 2, "the competing values side by side")
+        XCTAssertTrue(try text(browser, "#siblings").contains("p-20"), "who made each change is shown")
+        try shot(browser, "conflict")
+        mark = try renders(browser)
+        try click(browser, "#siblings li[data-operation=\"\(hidden["operation"]!.stringValue!)\"] button.keep")
+        try waitForRender(browser, after: mark, what: "the admin page after resolving")
+        XCTAssertEqual(try get(office.port, "/admin/v1/conflicts?record=p-20", token: adminToken)["conflicts"]?.arrayValue?.count, 0, "resolved")
+        XCTAssertEqual(try get(office.port, "/api/v1/people/p-20")["title"], hidden["value"], "the kept value displays")
+        XCTAssertTrue(browser.console.filter { $0.hasPrefix("exception") }.isEmpty, "no script errors: \(browser.console)")
+    }
+
+    /// Phone-sized screenshots, and the page is usable by keyboard: the skip link comes first
+    /// and every form control has a label.
+    func test_phoneLayoutAndAccessibility() throws {
+        let (hub, office, _) = try company(people: 40)
+        defer { _ = hub.stop(); _ = office.stop() }
+        let browser = try self.browser(signedInAs: "p-3", port: office.port)
+        defer { browser.close() }
+        try browser.setViewport(width: 390, height: 844, mobile: true)
+        for route in ["#/people", "#/people/p-3", "#/feed", "#/opportunities", "#/me/edit", "#/give", "#/objectives", "#/insights", "#/admin"] {
+            try open(browser, route)
+            let unlabelled = try browser.evaluate("""
+                [...document.querySelectorAll('main input, main select, main textarea')].filter(e =>
+                  !(e.labels && e.labels.length) && !e.getAttribute('aria-label')).map(e => e.outerHTML.slice(0, 80))
+                """)
+            XCTAssertEqual(unlabelled.arrayValue ?? [], [], "\(route): every control has a label")
+            let overflow = try browser.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth").integerValue ?? 0
+            XCTAssertLessThanOrEqual(overflow, 1, "\(route) fits a phone's width")
+            try shot(browser, "phone-\(route.dropFirst(2).replacingOccurrences(of: "/", with: "-"))")
+        }
+        try browser.evaluate("window.staleDocument = true")
+        try browser.call("Page.reload")
+        try browser.waitUntil("!window.staleDocument && document.body && document.body.dataset.renders === '1' && document.body.dataset.ready === 'true'",
+                              what: "a fresh load")
+        try browser.press("Tab", code: 9)
+        let focused = try browser.evaluate("document.activeElement.outerHTML.slice(0, 120)")
+        XCTAssertEqual(try browser.evaluate("document.activeElement.textContent"), "Skip to content", "the first Tab reaches the skip link, not \(focused)")
+    }
+
+    /// Render time of every page on a node holding 10,000 people (reported in
+    /// Docs/performance.md; printed, not asserted: timings belong to benchmarks).
+    func test_pageRenderTimes_withTenThousandPeople() throws {
+        let (hub, office, adminToken) = try company(people: 10_000)
+        defer { _ = hub.stop(); _ = office.stop() }
+        let browser = try self.browser(signedInAs: "p-4", port: office.port)
+        defer { browser.close() }
+        try browser.evaluate("sessionStorage.setItem('chorus.adminToken', \(JSONValue.string(adminToken).canonicalText))")
+        let routes = ["#/people", "#/people?q=python", "#/people/p-4", "#/me/edit", "#/give", "#/feed", "#/objectives", "#/opportunities",
+                      "#/matches", "#/insights", "#/admin"]
+        var report: [(String, Double)] = []
+        for route in routes {
+            var times: [Double] = []
+            for _ in 0..<3 {
+                try open(browser, "#/blank")
+                try open(browser, route)
+                times.append(try browser.evaluate("window.chorusTimings[window.chorusTimings.length - 1].ms").numberValue ?? -1)
+            }
+            report.append((route, times.sorted()[1]))
+        }
+        let lines = report.map { String(format: "| `%@` | %.0f ms |", $0.0, $0.1) }
+        print("page render times, median of 3, 10,000 people:\n" + lines.joined(separator: "\n"))
+        try FileManager.default.createDirectory(atPath: BrowserTests.screenshots, withIntermediateDirectories: true)
+        try (lines.joined(separator: "\n") + "\n").write(toFile: "\(BrowserTests.screenshots)/render-times.md", atomically: true, encoding: .utf8)
+        XCTAssertEqual(report.count, routes.count)
+        XCTAssertTrue(report.allSatisfy { $0.1 > 0 }, "every page rendered")
+    }
+}
