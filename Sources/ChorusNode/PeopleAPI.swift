@@ -156,12 +156,18 @@ public struct PeopleAPI: Sendable {
         case ("GET", "/api/v1/people/{id}/matches"):
             let limit = try limit(request, default: 10)
             let matches = try executor.perform { replica -> [Match] in
-                guard let candidate = try MatchingData.candidates(replica).first(where: { $0.id == parameters[0] }) else {
+                guard let candidate = try MatchingData.candidates(replica, only: parameters[0]).first else {
                     throw SyncError(status: 404, "no person \(parameters[0].prefix(128))")
                 }
                 return Array(Matcher().rank(try MatchingData.opportunities(replica), for: candidate).prefix(limit))
             }
-            return json(.object(["matches": .array(matches.map(\.json))]))
+            // Each match carries its opportunity, so a page shows titles without fetching the marketplace.
+            let details = try executor.perform { replica in try matches.map { try replica.get(collection: "opportunities", record: $0.opportunity) } }
+            return json(.object(["matches": .array(zip(matches, details).map { match, record in
+                guard case .object(var object) = match.json else { return match.json }
+                object["details"] = record.map(PeopleAPI.labelled) ?? .null
+                return .object(object)
+            })]))
         case ("GET", "/api/v1/opportunities/{id}/matches"):
             let limit = try limit(request, default: 10)
             let matches = try executor.perform { replica -> [Match] in

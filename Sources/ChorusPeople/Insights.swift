@@ -46,11 +46,14 @@ public struct Insights: Sendable {
 
     public static func compute(_ replica: Replica, now: UInt64, taxonomy: SkillTaxonomy = .esco) throws -> Insights {
         try replica.withDatabase { db in
+            // One pass over people per column (a count per team would scan the people once per team).
             func sizes(_ column: String, kind: String) throws -> [(String, String, Int)] {
-                try db.query("""
-                    SELECT t.id, coalesce(t.name, t.id), (SELECT count(*) FROM people p WHERE p._deleted = 0 AND p.\(column) = t.id)
-                    FROM teams t WHERE t._deleted = 0 AND t.kind = ? ORDER BY t.id
-                    """, kind).map { ($0.text(0)!, $0.text(1)!, Int($0.integer(2) ?? 0)) }
+                var counts: [String: Int] = [:]
+                try db.forEachRow("SELECT \(column), count(*) FROM people WHERE _deleted = 0 AND \(column) IS NOT NULL GROUP BY \(column)") { row in
+                    counts[row.text(0)!] = Int(row.integer(1) ?? 0)
+                }
+                return try db.query("SELECT id, coalesce(name, id) FROM teams WHERE _deleted = 0 AND kind = ? ORDER BY id", kind)
+                    .map { ($0.text(0)!, $0.text(1)!, counts[$0.text(0)!] ?? 0) }
             }
             let tribes = try sizes("tribe", kind: "tribe").map { id, name, count in
                 TeamSize(team: id, name: name, people: count, flag: count > tribeSplitAt ? "over \(tribeSplitAt) people: time to split" : nil)

@@ -4,18 +4,22 @@ import SQLiteKit
 
 /// Reads what matching needs from a replica's materialised tables, in bulk (one query per table).
 public enum MatchingData {
-    /// Every visible person, as matching sees them.
-    public static func candidates(_ replica: Replica, taxonomy: SkillTaxonomy = .esco) throws -> [Candidate] {
+    /// Every visible person, as matching sees them; only `person` when given (one person's
+    /// matches should not read the whole directory).
+    public static func candidates(_ replica: Replica, only person: String? = nil, taxonomy: SkillTaxonomy = .esco) throws -> [Candidate] {
         try replica.withDatabase { db in
+            let filter = person == nil ? "" : " WHERE id = ?"
+            let parameters: [SQLiteBindable] = person.map { [$0] } ?? []
             var skills: [String: [String: Int]] = [:]
-            try db.forEachRow("SELECT id, key, value FROM people__skills") { row in
+            try db.forEachRow("SELECT id, key, value FROM people__skills\(filter)", parameters: parameters) { row in
                 if let level = row.integer(2) { skills[row.text(0)!, default: [:]][taxonomy.resolve(row.text(1)!).id] = Int(max(1, min(5, level))) }
             }
             var goals: [String: Set<String>] = [:]
-            try db.forEachRow("SELECT id, element FROM people__developmentGoals") { row in
+            try db.forEachRow("SELECT id, element FROM people__developmentGoals\(filter)", parameters: parameters) { row in
                 goals[row.text(0)!, default: []].insert(taxonomy.resolve(row.text(1)!).id)
             }
-            return try db.query("SELECT id, hoursPerWeekAvailable FROM people WHERE _deleted = 0 ORDER BY id").map { row in
+            return try db.query("SELECT id, hoursPerWeekAvailable FROM people WHERE _deleted = 0\(person == nil ? "" : " AND id = ?") ORDER BY id",
+                                parameters: parameters).map { row in
                 let id = row.text(0)!
                 return Candidate(id: id, skills: skills[id] ?? [:], goals: goals[id] ?? [], hoursPerWeek: row.integer(1).map(Int.init))
             }

@@ -8,8 +8,10 @@ public enum ChorusProcess {
         public let standardError: String
     }
 
-    /// The `chorus` executable beside the test bundle (`.build/<configuration>/chorus`).
+    /// The `chorus` executable beside the test bundle (`.build/<configuration>/chorus`), or
+    /// `$CHORUS_EXECUTABLE` (e.g. a release build, for the browser test's render times).
     public static var executable: String {
+        if let given = ProcessInfo.processInfo.environment["CHORUS_EXECUTABLE"], FileManager.default.isExecutableFile(atPath: given) { return given }
         let candidates = [
             Bundle.main.bundleURL.appendingPathComponent("chorus").path,
             Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("chorus").path,

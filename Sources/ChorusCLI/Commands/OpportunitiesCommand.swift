@@ -78,7 +78,7 @@ enum OpportunitiesCommand: Command {
         case "match":
             let matches: [Match]
             if let person = context.arguments.value("--person") {
-                guard let candidate = try MatchingData.candidates(replica).first(where: { $0.id == person }) else {
+                guard let candidate = try MatchingData.candidates(replica, only: person).first else {
                     throw ChorusError(.recordNotFound, "no person \(person)", hint: "`chorus list people` shows the ids")
                 }
                 matches = Array(matcher.rank(try MatchingData.opportunities(replica), for: candidate).prefix(top))

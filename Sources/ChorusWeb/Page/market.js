@@ -127,14 +127,12 @@ export async function post(main) {
 export async function matches(main) {
   const viewer = await me();
   if (!viewer) { replace(main, h("h1", {}, "My matches"), h("p", {}, "Sign in to see the opportunities that match you.")); return; }
-  const [result, opportunities] = await Promise.all([
-    api(`/api/v1/people/${encodeURIComponent(viewer)}/matches?limit=10`), api("/api/v1/opportunities?limit=1000&status=all")]);
-  const byID = new Map(opportunities.opportunities.map((o) => [o.id, o]));
+  const result = await api(`/api/v1/people/${encodeURIComponent(viewer)}/matches?limit=10`);
   replace(main, h("h1", {}, "My matches"),
     h("p", { class: "muted" }, "Scores run from 0 to 5 and are made only of skill fit, growth fit and availability: never your name, gender, office, manager or tenure. ",
       h("a", { href: "#/opportunities" }, "Browse everything")),
     result.matches.length ? h("ol", { class: "cards matches", id: "matches" }, result.matches.map((m) => {
-      const o = byID.get(m.opportunity) || { id: m.opportunity };
+      const o = m.details || { id: m.opportunity };
       return h("li", { class: "card match", dataset: { id: m.opportunity } },
         h("div", { class: "title-row" }, h("h2", {}, o.title || o.id),
           h("span", { class: "score", role: "img", "aria-label": `score ${m.score} of 5` }, h("meter", { min: 0, max: 5, value: m.score, "aria-hidden": "true" }), ` ${m.score.toFixed(1)} / 5`)),

@@ -36,7 +36,7 @@ export async function list(main) {
     return api(`/api/v1/objectives?${params}`);
   };
   const [departments, teamsOwned, people, teams] = await Promise.all([
-    ask({ ownerKind: "department", limit: "1000" }), ask({ ownerKind: "team", limit: "1000" }), ask({ ownerKind: "person", limit: "101" }), all("teams")]);
+    ask({ ownerKind: "department", limit: "101" }), ask({ ownerKind: "team", limit: "101" }), ask({ ownerKind: "person", limit: "101" }), all("teams")]);
   const result = { objectives: [...departments.objectives, ...teamsOwned.objectives, ...people.objectives] };
   const name = await peopleNames(result.objectives.filter((o) => (o.ownerKind || "person") === "person").map((o) => o.owner));
   const ownerName = (o) => (o.ownerKind || "person") === "person" ? name(o.owner) : (teams.get(o.owner)?.name || o.owner);
@@ -46,8 +46,8 @@ export async function list(main) {
   const sections = GROUPS.map(([kind, title]) => {
     const items = result.objectives.filter((o) => (o.ownerKind || "person") === kind);
     if (!items.length) return null;
-    return h("section", { "aria-labelledby": `obj-${kind}` }, h("h2", { id: `obj-${kind}` }, `${title} (${items.length})`),
-      h("ul", { class: "cards objectives" }, items.slice(0, kind === "person" ? 100 : 1000).map((o) => {
+    return h("section", { "aria-labelledby": `obj-${kind}` }, h("h2", { id: `obj-${kind}` }, `${title} (${items.length > 100 ? "100+" : items.length})`),
+      h("ul", { class: "cards objectives" }, items.slice(0, 100).map((o) => {
         const progress = Math.round(Number(o.progress) || 0);
         const results = Object.entries(o.keyResults || {}).sort(([a], [b]) => a.localeCompare(b));
         return h("li", { class: "card" },
@@ -57,7 +57,7 @@ export async function list(main) {
           results.length ? h("ul", { class: "plain krs" }, results.map(([, kr]) => h("li", {}, kr.title || "",
             kr.target !== undefined ? h("small", { class: "muted" }, ` ${kr.current ?? 0} of ${kr.target}`) : null))) : null);
       })),
-      kind === "person" && items.length > 100 ? h("p", { class: "muted" }, "Showing the first 100 people's; filter by owner to see one person's.") : null);
+      items.length > 100 ? h("p", { class: "muted" }, "Showing the first 100; filter by owner to see one team's or person's.") : null);
   }).filter(Boolean);
   replace(main, h("h1", {}, `Objectives, ${quarter}`), form,
     sections.length ? sections : h("p", { class: "muted" }, "No published objectives for this quarter and owner."));
