@@ -131,6 +131,11 @@ objectives_get = doc["paths"]["/api/v1/objectives"]["get"]
 if not any(p["name"] == "ownerKind" for p in objectives_get["parameters"]):
     objectives_get["parameters"].append({"name": "ownerKind", "in": "query", "required": False, "description": "person, team or department",
                                          "schema": {"type": "string", "maxLength": 16}})
+for path in ("/api/v1/feed", "/api/v1/feedback", "/api/v1/objectives", "/api/v1/opportunities"):
+    get = doc["paths"][path]["get"]
+    if not any(p["name"] == "offset" for p in get["parameters"]):
+        get["parameters"].append({"name": "offset", "in": "query", "required": False, "description": "where the page starts (the previous page's next)",
+                                  "schema": {"type": "integer", "minimum": 0, "maximum": 100000}})
 people_get = doc["paths"]["/api/v1/people"]["get"]
 if not any(p["name"] == "ids" for p in people_get["parameters"]):
     people_get["parameters"].append({"name": "ids", "in": "query", "required": False, "description": "comma-separated person ids (at most 100)",

@@ -114,6 +114,23 @@ public struct PeopleAPI: Sendable {
         return value
     }
 
+    /// Where a page starts in an ordered list (`next` in the previous page's response).
+    func offset(_ request: HTTPRequest) throws -> Int {
+        guard let text = try query(request, "offset", max: 10) else { return 0 }
+        guard let offset = Int(text), (0...PeopleAPI.offsetMax).contains(offset) else {
+            throw SyncError(status: 400, "offset must be an integer from 0 to \(PeopleAPI.offsetMax)")
+        }
+        return offset
+    }
+
+    /// Deepest page start accepted: past it, narrow the query (by quarter, owner, kind).
+    static let offsetMax = 100_000
+
+    /// The offset of the next page, or null when `fetched` (asked for `limit + 1`) shows this is the last.
+    static func next(_ offset: Int, _ limit: Int, _ fetched: Int) -> JSONValue {
+        fetched > limit ? .integer(Int64(offset + limit)) : .null
+    }
+
     func limit(_ request: HTTPRequest, default value: Int = 50) throws -> Int {
         guard let text = try query(request, "limit", max: 10) else { return value }
         guard let limit = Int(text), (1...1000).contains(limit) else { throw SyncError(status: 400, "limit must be an integer from 1 to 1000") }
@@ -178,19 +195,19 @@ public struct PeopleAPI: Sendable {
             }
             return json(.object(["matches": .array(matches.map(\.json))]))
         case ("GET", "/api/v1/feed"):
-            let limit = try limit(request)
+            let (limit, offset) = (try limit(request), try offset(request))
             let (items, badges) = try executor.perform { replica in
-                let items = try Feedback.visibleItems(replica, viewer: nil, limit: limit)
-                let badgeIDs = Set(items.compactMap { $0.fields["badge"]?.stringValue }).sorted()
-                return (items, try badgeIDs.compactMap { try replica.get(collection: "badges", record: $0) }.filter(\.isVisible))
+                let items = try Feedback.visibleItems(replica, viewer: nil, limit: offset + limit + 1).dropFirst(offset)
+                let badgeIDs = Set(items.prefix(limit).compactMap { $0.fields["badge"]?.stringValue }).sorted()
+                return (Array(items), try badgeIDs.compactMap { try replica.get(collection: "badges", record: $0) }.filter(\.isVisible))
             }
-            return json(.object(["items": .array(items.map(\.json)),
+            return json(.object(["items": .array(items.prefix(limit).map(\.json)), "next": PeopleAPI.next(offset, limit, items.count),
                                  "badges": .object(Dictionary(uniqueKeysWithValues: badges.map { ($0.id, $0.json) }))]))
         case ("GET", "/api/v1/feedback"):
-            let limit = try limit(request)
+            let (limit, offset) = (try limit(request), try offset(request))
             let about = try query(request, "about", max: 128)
-            let items = try executor.perform { try Feedback.visibleItems($0, viewer: person, about: about, limit: limit) }
-            return json(.object(["items": .array(items.map(\.json))]))
+            let items = try executor.perform { try Feedback.visibleItems($0, viewer: person, about: about, limit: offset + limit + 1).dropFirst(offset) }
+            return json(.object(["items": .array(items.prefix(limit).map(\.json)), "next": PeopleAPI.next(offset, limit, items.count)]))
         case ("POST", "/api/v1/feedback"):
             let person = try PeopleAPI.writer(person)
             let body = try object(request, allowed: ["to", "kind", "body", "visibility", "badge"])
@@ -240,26 +257,31 @@ public struct PeopleAPI: Sendable {
             }
             return json(record.json)
         case ("GET", "/api/v1/objectives"):
-            let quarter = try query(request, "quarter", max: 16), owner = try query(request, "owner", max: 128), limit = try limit(request)
+            let quarter = try query(request, "quarter", max: 16), owner = try query(request, "owner", max: 128)
+            let (limit, offset) = (try limit(request), try offset(request))
             let ownerKind = try query(request, "ownerKind", max: 16)
             let rows = try executor.perform { replica in
                 try replica.withDatabase { db in
                     try db.query("""
                         SELECT id FROM objectives WHERE _deleted = 0 AND coalesce(visibility, 'public') = 'public'
                         AND (? IS NULL OR quarter = ?) AND (? IS NULL OR owner = ?) AND (? IS NULL OR coalesce(ownerKind, 'person') = ?)
-                        ORDER BY quarter DESC, owner, id LIMIT ?
-                        """, quarter, quarter, owner, owner, ownerKind, ownerKind, limit).compactMap { $0.text(0) }
+                        ORDER BY quarter DESC, owner, id LIMIT ? OFFSET ?
+                        """, quarter, quarter, owner, owner, ownerKind, ownerKind, limit + 1, offset).compactMap { $0.text(0) }
                 }.compactMap { try replica.get(collection: "objectives", record: $0)?.json }
             }
-            return json(.object(["objectives": .array(rows)]))
+            return json(.object(["objectives": .array(Array(rows.prefix(limit))), "next": PeopleAPI.next(offset, limit, rows.count)]))
         case ("GET", "/api/v1/opportunities"):
-            let kind = try query(request, "kind", max: 32), limit = try limit(request), status = try query(request, "status", max: 16)
+            let kind = try query(request, "kind", max: 32), status = try query(request, "status", max: 16)
+            let (limit, offset) = (try limit(request), try offset(request))
             let rows = try executor.perform { replica in
-                try MatchingData.opportunities(replica, includeClosed: status == "all").compactMap {
-                    try replica.get(collection: "opportunities", record: $0.id)
-                }.filter { kind == nil || $0.fields["kind"]?.stringValue == kind }.prefix(limit).map(PeopleAPI.labelled)
+                try replica.withDatabase { db in
+                    try db.query("""
+                        SELECT id FROM opportunities WHERE _deleted = 0 AND (? IS NULL OR kind = ?) AND (? OR coalesce(status, 'open') = 'open')
+                        ORDER BY id LIMIT ? OFFSET ?
+                        """, kind, kind, status == "all", limit + 1, offset).compactMap { $0.text(0) }
+                }.compactMap { try replica.get(collection: "opportunities", record: $0) }.map(PeopleAPI.labelled)
             }
-            return json(.object(["opportunities": .array(Array(rows))]))
+            return json(.object(["opportunities": .array(Array(rows.prefix(limit))), "next": PeopleAPI.next(offset, limit, rows.count)]))
         case ("GET", "/api/v1/insights"):
             let insights = try executor.perform { try Insights.compute($0, now: $0.configuration.wallClock.nowMilliseconds()) }
             return json(insights.json)

@@ -213,6 +213,21 @@ final class PeopleAPITests: XCTestCase {
         XCTAssertTrue(interested.json?["interested"]?.arrayValue?.contains("p-7") ?? false)
         XCTAssertFalse((try request(port, "DELETE", "/api/v1/opportunities/opp-0/interest", as: "p-7").json?["interested"]?.arrayValue ?? []).contains("p-7"))
         XCTAssertEqual(try request(port, "POST", "/api/v1/opportunities/nope/interest", as: "p-7").status, 404)
+
+        // Pagination: walking the pages gives every item once, in order.
+        for (path, key) in [("/api/v1/feed", "items"), ("/api/v1/objectives", "objectives"), ("/api/v1/opportunities", "opportunities"),
+                            ("/api/v1/feedback", "items")] {
+            let all = try request(port, "GET", "\(path)?limit=1000", as: "p-2").json?[key]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? []
+            XCTAssertGreaterThan(all.count, 2, path)
+            var walked: [String] = [], offset: Int64? = 0
+            while let start = offset {
+                let page = try request(port, "GET", "\(path)?limit=2&offset=\(start)", as: "p-2").json
+                walked += page?[key]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? []
+                offset = page?["next"]?.integerValue
+            }
+            XCTAssertEqual(walked, all, "\(path) pages")
+        }
+        XCTAssertEqual(try request(port, "GET", "/api/v1/feed?offset=-1").status, 400)
     }
 
     /// Who may change what (WritePolicy): a profile by its person or manager, a posting by its

@@ -58,11 +58,19 @@ export async function feed(main) {
   const [result, viewer] = await Promise.all([api("/api/v1/feed?limit=50"), me()]);
   const ids = result.items.flatMap((i) => [i.from, i.to, ...(i.comments || []).map((c) => c.value?.author)]);
   const name = await peopleNames(ids);
+  const list = h("ul", { class: "cards feed", id: "feed" }, result.items.map((item) => feedItem(item, name, result.badges || {}, viewer)));
+  let next = result.next;
+  const more = h("button", { type: "button", class: "secondary", hidden: !next, onclick: async () => {
+    const page = await api(`/api/v1/feed?limit=50&offset=${next}`);
+    const names = await peopleNames(page.items.flatMap((i) => [i.from, i.to, ...(i.comments || []).map((c) => c.value?.author)]));
+    list.append(...page.items.map((item) => feedItem(item, names, page.badges || {}, viewer)));
+    next = page.next;
+    more.hidden = !next;
+  } }, "Show more");
   replace(main,
     h("div", { class: "title-row" }, h("h1", {}, "Recognition"), viewer ? h("a", { class: "button", href: "#/give" }, "Give thanks or feedback") : null),
     viewer ? null : h("p", { class: "muted" }, "Sign in to high-five and comment."),
-    result.items.length ? h("ul", { class: "cards feed", id: "feed" }, result.items.map((item) => feedItem(item, name, result.badges || {}, viewer)))
-      : h("p", { class: "muted" }, "No public recognition yet. Be the first to thank someone."));
+    result.items.length ? [list, more] : h("p", { class: "muted" }, "No public recognition yet. Be the first to thank someone."));
 }
 
 /** #/give?to=ID: feedback, praise or thanks with a visibility and an optional badge. */
