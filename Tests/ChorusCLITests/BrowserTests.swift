@@ -77,6 +77,7 @@ final class BrowserTests: XCTestCase {
     }
 
     func shot(_ browser: Browser, _ name: String) throws {
+        try browser.evaluate("window.scrollTo(0, 0)")
         try browser.screenshot(to: "\(BrowserTests.screenshots)/\(name).png")
     }
 

@@ -48,6 +48,13 @@ enum PeopleCommand: Command {
             if case .array(let goals)? = record.fields["developmentGoals"] {
                 json["developmentGoals"] = .array(goals.compactMap(\.stringValue).map { .string(taxonomy.resolve($0).label) })
             }
+            if case .object(let entries)? = record.fields["experience"] {
+                json["experience"] = .object(entries.mapValues { entry in
+                    guard case .object(var object) = entry, case .array(let skills)? = object["skills"] else { return entry }
+                    object["skills"] = .array(skills.map { $0.stringValue.map { .string(taxonomy.resolve($0).label) } ?? $0 })
+                    return .object(object)
+                })
+            }
             if context.isJSON { context.output.json(.object(json)); return 0 }
             for key in json.keys.sorted() where key != "_meta" && key != "id" {
                 context.output.print("\(key.padding(toLength: 22, withPad: " ", startingAt: 0)) \(Format.value(json[key]!, width: 90))")
