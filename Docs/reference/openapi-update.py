@@ -94,14 +94,14 @@ for c in schema["collections"]:
     coll = doc["paths"].setdefault(f"/api/v1/{name}", {})
     coll["post"] = {"summary": f"Create a {name} record (needs an identity)", "tags": ["records"], "security": [],
                     "requestBody": {"required": True, "content": {"application/json": {"schema": body(name, fields, True)}}},
-                    "responses": responses("201", ["400", "401", "403", "409", "415"])}
+                    "responses": responses("201", ["400", "401", "403", "409", "415", "422"])}
     if name not in ("people", "objectives", "opportunities"):
         coll["get"] = {"summary": f"List {name}, paginated by id", "tags": ["records"], "security": [], "parameters": [after, limit],
                        "responses": responses("200", ["400"])}
     one = doc["paths"].setdefault(f"/api/v1/{name}/{{id}}", {})
     one["patch"] = {"summary": f"Update a {name} record (needs an identity)", "tags": ["records"], "security": [], "parameters": [path_id],
                     "requestBody": {"required": True, "content": {"application/json": {"schema": body(name, fields, False)}}},
-                    "responses": responses("200", ["400", "401", "403", "404", "409", "415"])}
+                    "responses": responses("200", ["400", "401", "403", "404", "409", "415", "422"])}
     if name != "people":
         one["get"] = {"summary": f"One {name} record", "tags": ["records"], "security": [], "parameters": [path_id], "responses": responses("200", ["404"])}
 # Recognition and the marketplace: comments, high-fives, interest.
@@ -137,9 +137,10 @@ for path in ("/api/v1/feed", "/api/v1/feedback", "/api/v1/objectives", "/api/v1/
         get["parameters"].append({"name": "offset", "in": "query", "required": False, "description": "where the page starts (the previous page's next)",
                                   "schema": {"type": "integer", "minimum": 0, "maximum": 100000}})
 people_get = doc["paths"]["/api/v1/people"]["get"]
+people_get["parameters"] = [p for p in people_get["parameters"] if p["name"] != "ids"]
 if not any(p["name"] == "ids" for p in people_get["parameters"]):
     people_get["parameters"].append({"name": "ids", "in": "query", "required": False, "description": "comma-separated person ids (at most 100)",
-                                     "schema": {"type": "string", "maxLength": 12900}})
+                                     "schema": {"type": "string", "maxLength": 4000}})
 # Every route can meet the server's framing limits before it meets its handler.
 for item in doc["paths"].values():
     for operation in item.values():

@@ -123,6 +123,9 @@ public struct PeopleAPI: Sendable {
         return offset
     }
 
+    /// Longest `ids` list of `GET /api/v1/people?ids=`, in characters (well inside the request line limit).
+    static let idsCharactersMax = 4000
+
     /// Deepest page start accepted: past it, narrow the query (by quarter, owner, kind).
     static let offsetMax = 100_000
 
@@ -150,7 +153,7 @@ public struct PeopleAPI: Sendable {
         case ("GET", "/api/v1/people"):
             let limit = try limit(request)
             let after = try query(request, "after", max: 128)
-            if let list = try query(request, "ids", max: 100 * 129) {
+            if let list = try query(request, "ids", max: PeopleAPI.idsCharactersMax) {
                 let ids = list.split(separator: ",").map(String.init).prefix(100)
                 let people = try executor.perform { replica in try ids.compactMap { try replica.get(collection: "people", record: $0) }.filter(\.isVisible) }
                 return json(.object(["people": .array(people.map(PeopleAPI.labelled)), "next": .null]))

@@ -5,7 +5,8 @@ import ChorusReplica
 /// is about, the abilities of career steps, the team owning a team objective, and that an email
 /// is not someone else's. Checked when a person writes; what arrives by sync is merged as it is
 /// (an office may learn of an ability after an observation of it), and duplicate emails that
-/// two offices create at once are conflicts admins resolve.
+/// two offices create at once are conflicts admins resolve. A reference to nothing answers 422 (the
+/// request is well formed; what it names is not there); an email already taken answers 409.
 public enum DomainReferences {
     public struct Problem: Error, Equatable, Sendable {
         public let status: Int
@@ -23,19 +24,19 @@ public enum DomainReferences {
         switch collection {
         case "observations":
             for field in ["person", "ability", "milestone"] where after[field] == nil || after[field] == .null {
-                return Problem(status: 400, message: "an observation needs person, ability and milestone; \(field) is missing")
+                return Problem(status: 422, message: "an observation needs person, ability and milestone; \(field) is missing")
             }
-            if let person = body["person"]?.stringValue, try live("people", person) == nil { return Problem(status: 400, message: "no person \(person.prefix(128))") }
-            if let ability = body["ability"]?.stringValue, try live("abilities", ability) == nil { return Problem(status: 400, message: "no ability \(ability.prefix(128))") }
+            if let person = body["person"]?.stringValue, try live("people", person) == nil { return Problem(status: 422, message: "no person \(person.prefix(128))") }
+            if let ability = body["ability"]?.stringValue, try live("abilities", ability) == nil { return Problem(status: 422, message: "no ability \(ability.prefix(128))") }
         case "people":
             if case .object(let steps)? = body["careerSteps"] {
                 for (ability, milestone) in steps.sorted(by: { $0.key < $1.key }) where milestone != .null {
-                    if try live("abilities", ability) == nil { return Problem(status: 400, message: "careerSteps: no ability \(ability.prefix(128))") }
+                    if try live("abilities", ability) == nil { return Problem(status: 422, message: "careerSteps: no ability \(ability.prefix(128))") }
                 }
             }
             if let manager = body["manager"]?.stringValue {
-                if manager == recordID { return Problem(status: 400, message: "nobody is their own manager") }
-                if try live("people", manager) == nil { return Problem(status: 400, message: "no person \(manager.prefix(128)) to be the manager") }
+                if manager == recordID { return Problem(status: 422, message: "nobody is their own manager") }
+                if try live("people", manager) == nil { return Problem(status: 422, message: "no person \(manager.prefix(128)) to be the manager") }
             }
             if let email = body["email"]?.stringValue {
                 let taken = try replica.withDatabase { db in
@@ -45,14 +46,14 @@ public enum DomainReferences {
             }
         case "objectives":
             let kind = after["ownerKind"]?.stringValue ?? "person"
-            guard let owner = after["owner"]?.stringValue else { return Problem(status: 400, message: "an objective needs an owner") }
+            guard let owner = after["owner"]?.stringValue else { return Problem(status: 422, message: "an objective needs an owner") }
             if kind == "person" {
-                if try live("people", owner) == nil { return Problem(status: 400, message: "no person \(owner.prefix(128)) to own it") }
+                if try live("people", owner) == nil { return Problem(status: 422, message: "no person \(owner.prefix(128)) to own it") }
             } else {
-                guard let team = try live("teams", owner) else { return Problem(status: 400, message: "no team \(owner.prefix(128)) to own it") }
+                guard let team = try live("teams", owner) else { return Problem(status: 422, message: "no team \(owner.prefix(128)) to own it") }
                 let teamKind = team.fields["kind"]?.stringValue
                 if (kind == "department") != (teamKind == "department") {
-                    return Problem(status: 400, message: "\(owner.prefix(128)) is a \(teamKind ?? "team without a kind"), not a \(kind)")
+                    return Problem(status: 422, message: "\(owner.prefix(128)) is a \(teamKind ?? "team without a kind"), not a \(kind)")
                 }
             }
         default:

@@ -49,7 +49,9 @@ public enum DomainRules {
                 guard case .string(let text) = value else { return false }
                 return !text.isEmpty && text.unicodeScalars.count <= max
             case .number: return value.numberValue != nil
-            case .milestone: return value.integerValue.map { (1...5).contains($0) } ?? false
+            case .milestone:   // JSON Schema's integers include 4.0
+                guard let number = value.numberValue, number.rounded() == number else { return false }
+                return (1...5).contains(number)
             case .textList:
                 guard case .array(let items) = value, items.count <= 30 else { return false }
                 return items.allSatisfy { ($0.stringValue?.unicodeScalars.count ?? 0) > 0 && ($0.stringValue?.unicodeScalars.count ?? 0) <= shortTextCharactersMax }

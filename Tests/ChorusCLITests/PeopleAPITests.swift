@@ -269,8 +269,8 @@ final class PeopleAPITests: XCTestCase {
             XCTAssertTrue(response.json?["detail"]?.stringValue?.contains(message) ?? false)
         }
         XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-ana", as: "p-max", body: #"{"careerSteps":{"a-1":2}}"#).status, 200, "the manager sets a milestone")
-        XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-ana", as: "p-max", body: #"{"careerSteps":{"a-9":2}}"#).status, 400, "an ability that exists")
-        XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-ana", as: "p-max", body: #"{"manager":"p-ana"}"#).status, 400, "nobody manages themselves")
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-ana", as: "p-max", body: #"{"careerSteps":{"a-9":2}}"#).status, 422, "an ability that exists")
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-ana", as: "p-max", body: #"{"manager":"p-ana"}"#).status, 422, "nobody manages themselves")
         XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-eve", as: "p-eve", body: #"{"email":"x@example.com"}"#).status, 200)
         XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-ana", as: "p-ana", body: #"{"email":"X@example.com"}"#).status, 409, "an email is one person's")
         let ownObjective = try request(port, "POST", "/api/v1/objectives", as: "p-eve", body: #"{"id":"obj-eve","title":"Mine"}"#)
@@ -281,7 +281,7 @@ final class PeopleAPITests: XCTestCase {
         XCTAssertEqual(try request(port, "POST", "/api/v1/badges", as: "p-eve", body: #"{"name":"Y","isCustom":false}"#).status, 403, "isCustom is Chorus's")
         XCTAssertEqual(try request(port, "PATCH", "/api/v1/abilities/a-1", as: "p-max", body: #"{"milestones":{"6":{"title":"Beyond"}}}"#).status, 400)
         XCTAssertEqual(try request(port, "PATCH", "/api/v1/abilities/a-1", as: "p-max", body: #"{"examples":{"e1":{"milestone":7,"text":"x"}}}"#).status, 400)
-        XCTAssertEqual(try request(port, "POST", "/api/v1/observations", as: "p-max", body: #"{"person":"p-nobody","ability":"a-1","milestone":2}"#).status, 400)
+        XCTAssertEqual(try request(port, "POST", "/api/v1/observations", as: "p-max", body: #"{"person":"p-nobody","ability":"a-1","milestone":2}"#).status, 422)
     }
 
     /// Private objectives and observations reach only those allowed, through every route.
