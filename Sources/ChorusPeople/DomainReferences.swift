@@ -27,11 +27,15 @@ public enum DomainReferences {
                 return Problem(status: 422, message: "an observation needs person, ability and milestone; \(field) is missing")
             }
             if let person = body["person"]?.stringValue, try live("people", person) == nil { return Problem(status: 422, message: "no person \(person.prefix(128))") }
-            if let ability = body["ability"]?.stringValue, try live("abilities", ability) == nil { return Problem(status: 422, message: "no ability \(ability.prefix(128))") }
+            if let abilityID = after["ability"]?.stringValue {
+                guard let ability = try live("abilities", abilityID) else { return Problem(status: 422, message: "no ability \(abilityID.prefix(128))") }
+                if let milestone = after["milestone"]?.integerValue, let problem = undefined(milestone, in: ability) { return problem }
+            }
         case "people":
             if case .object(let steps)? = body["careerSteps"] {
-                for (ability, milestone) in steps.sorted(by: { $0.key < $1.key }) where milestone != .null {
-                    if try live("abilities", ability) == nil { return Problem(status: 422, message: "careerSteps: no ability \(ability.prefix(128))") }
+                for (abilityID, milestone) in steps.sorted(by: { $0.key < $1.key }) where milestone != .null {
+                    guard let ability = try live("abilities", abilityID) else { return Problem(status: 422, message: "careerSteps: no ability \(abilityID.prefix(128))") }
+                    if let level = milestone.numberValue.map(Int64.init), let problem = undefined(level, in: ability) { return problem }
                 }
             }
             if let manager = body["manager"]?.stringValue {
@@ -60,5 +64,12 @@ public enum DomainReferences {
             break
         }
         return nil
+    }
+
+    /// A milestone the ability does not define (when it defines any: 003's abilities stop at 4).
+    static func undefined(_ milestone: Int64, in ability: RecordSnapshot) -> Problem? {
+        guard case .object(let milestones)? = ability.fields["milestones"], !milestones.isEmpty, milestones[String(milestone)] == nil else { return nil }
+        let defined = milestones.keys.sorted().joined(separator: ", ")
+        return Problem(status: 422, message: "\(ability.fields["name"]?.stringValue ?? ability.id) has no milestone \(milestone) (it defines \(defined))")
     }
 }

@@ -89,7 +89,7 @@ public enum DomainRules {
         let name = "\(collection).\(field.name)"
         func fail(_ message: String) -> ChorusError { ChorusError(.invalidValue, "\(name)\(key.map { "[\($0)]" } ?? ""): \(message)") }
         if value == .null { return }
-        guard field.valueType.accepts(value) else { throw fail("takes a \(field.valueType.rawValue), got \(value.typeName)") }
+        guard field.valueType.accepts(value) else { throw fail("takes \(field.valueType.rawValue == "integer" ? "an" : "a") \(field.valueType.rawValue), got \(value.typeName)") }
         if case .string(let text) = value {
             let limit = longText.contains(name) ? textCharactersMax : shortTextCharactersMax
             guard text.unicodeScalars.count <= limit else { throw fail("at most \(limit) characters") }

@@ -112,7 +112,7 @@ public enum Feedback {
             try db.query("""
                 SELECT f.id FROM feedback f JOIN records r ON r.rid = f._rid
                 WHERE f._deleted = 0 AND (? IS NULL OR f."to" = ?)
-                ORDER BY (SELECT min(e.wall) FROM entries e WHERE e.rid = f._rid AND e.field = 'body') DESC, f.id LIMIT 100000
+                ORDER BY (SELECT min(e.wall) FROM entries e WHERE e.rid = f._rid AND e.field = 'body') DESC, f.id DESC LIMIT 100000
                 """, person, person).compactMap { $0.text(0) }
         }
         var managers: [String: String?] = [:]

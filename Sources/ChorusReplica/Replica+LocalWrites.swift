@@ -170,7 +170,7 @@ extension Replica {
         case .put(_, let value), .mapSet(_, _, let value), .append(_, let value):
             try codec.checkValue(value, context: context)
             if kind != .log && !field.valueType.accepts(value) {
-                throw ChorusError(.invalidValue, "\(context) takes a \(field.valueType.rawValue) value, got \(value.typeName)",
+                throw ChorusError(.invalidValue, "\(context) takes \(field.valueType.rawValue == "integer" ? "an" : "a") \(field.valueType.rawValue) value, got \(value.typeName)",
                                   hint: "VALUE is JSON: quote strings as '\"text\"' or give a bare word; numbers and true/false as they are")
             }
         case .increment(_, let by):

@@ -140,7 +140,7 @@ final class CLITests: XCTestCase {
             (["put", "people", "p-1", "favouriteColour=blue"], "has no field"),
             (["add", "people", "p-1", "title", "x"], "is a register"),
             (["put", "people", String(repeating: "x", count: 200), "name=x"], "over the limit"),
-            (["put", "people", "p-1", "hoursPerWeekAvailable=lots"], "takes a integer value"),
+            (["put", "people", "p-1", "hoursPerWeekAvailable=lots"], "takes an integer value"),
             (["import", folder.appending("truncated.bundle")], "not a complete Chorus bundle"),
             (["import", folder.appending("tampered.bundle")], "bundle"),
             (["import", folder.appending("future.bundle")], "ahead of this replica's clock"),

@@ -257,7 +257,7 @@ final class PeopleAPITests: XCTestCase {
         XCTAssertEqual(try request(port, "POST", "/api/v1/objectives", as: "p-eve", body: #"{"title":"Ana's goal","owner":"p-ana"}"#).status, 403)
         XCTAssertEqual(try request(port, "POST", "/api/v1/objectives", as: "p-max", body: #"{"title":"Grow Ana","owner":"p-ana","quarter":"2026-Q4"}"#).status, 201,
                        "a manager sets a report's objective")
-        XCTAssertEqual(try request(port, "POST", "/api/v1/abilities", as: "p-max", body: #"{"id":"a-1","name":"Coaches others","milestones":{"1":{"title":"Individual step"}}}"#).status, 201)
+        XCTAssertEqual(try request(port, "POST", "/api/v1/abilities", as: "p-max", body: #"{"id":"a-1","name":"Coaches others","milestones":{"1":{"title":"Individual step"},"2":{"title":"Squad step"}}}"#).status, 201)
         XCTAssertEqual(try request(port, "POST", "/api/v1/observations", as: "p-max", body: #"{"person":"p-ana","ability":"a-1","milestone":2}"#).json?["author"], "p-max")
 
         // What a person may write about themselves has limits too.
@@ -270,6 +270,9 @@ final class PeopleAPITests: XCTestCase {
         }
         XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-ana", as: "p-max", body: #"{"careerSteps":{"a-1":2}}"#).status, 200, "the manager sets a milestone")
         XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-ana", as: "p-max", body: #"{"careerSteps":{"a-9":2}}"#).status, 422, "an ability that exists")
+        let undefined = try request(port, "PATCH", "/api/v1/people/p-ana", as: "p-max", body: #"{"careerSteps":{"a-1":4}}"#)
+        XCTAssertEqual(undefined.status, 422, "a milestone the ability defines")
+        XCTAssertEqual(undefined.json?["detail"], "Coaches others has no milestone 4 (it defines 1, 2)")
         XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-ana", as: "p-max", body: #"{"manager":"p-ana"}"#).status, 422, "nobody manages themselves")
         XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-eve", as: "p-eve", body: #"{"email":"x@example.com"}"#).status, 200)
         XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-ana", as: "p-ana", body: #"{"email":"X@example.com"}"#).status, 409, "an email is one person's")

@@ -18,7 +18,7 @@ enum Identity {
 
 enum PeopleCommand: Command {
     static let spec = CommandSpec("people", "find people by name and skill, and show a profile", arguments: "(search QUERY... | show ID)",
-        details: "search matches names, titles and skills (ESCO labels and synonyms), by word prefix: `chorus people search ana pyth`.",
+        details: "search matches names, titles and skills (ESCO labels and synonyms), by word prefix: `chorus people search sofia pyth` finds the Sofias who know Python.",
         options: [.data, .json, OptionSpec(name: "--limit", valueName: "N", help: "at most N results (default 20, at most 1000)")],
         positional: 2...20)
 
@@ -80,7 +80,8 @@ enum FeedbackCommand: Command {
                   OptionSpec(name: "--kind", valueName: "KIND", help: "feedback (default), praise or thanks"),
                   OptionSpec(name: "--visibility", valueName: "WHO", help: "private (default for feedback), public, privateAndManager, managerOnly"),
                   OptionSpec(name: "--badge", valueName: "ID", help: "award a badge with it"),
-                  OptionSpec(name: "--about", valueName: "PERSON", help: "with list: only feedback to this person")],
+                  OptionSpec(name: "--about", valueName: "PERSON", help: "with list: only feedback to this person"),
+                  OptionSpec(name: "--limit", valueName: "N", help: "with list: at most N items, newest first (default 50, at most 10000)")],
         positional: 1...3)
 
     static func run(_ context: CommandContext) throws -> Int32 {
@@ -94,9 +95,13 @@ enum FeedbackCommand: Command {
                                        badge: context.arguments.value("--badge"))
             context.isJSON ? context.output.json(.object(["id": .string(id)])) : context.output.print("gave \(kind) \(id)")
         case ("list", 1):
-            let items = try Feedback.visibleItems(replica, viewer: try Identity.person(context, required: false), about: context.arguments.value("--about"))
+            guard let limit = Int(context.arguments.value("--limit") ?? "50"), (1...10_000).contains(limit) else { throw context.usageError("--limit must be 1 to 10000") }
+            let fetched = try Feedback.visibleItems(replica, viewer: try Identity.person(context, required: false), about: context.arguments.value("--about"),
+                                                    limit: limit + 1)
+            let items = Array(fetched.prefix(limit))
             if context.isJSON { context.output.json(.array(items.map(\.json))); return 0 }
             if items.isEmpty { context.output.print("nothing you may read") }
+            defer { if fetched.count > limit { context.output.print("... more: --limit \(min(10_000, limit * 2)) shows more") } }
             for item in items {
                 let f = item.fields
                 context.output.print("\(item.id)  \(f["kind"]?.stringValue ?? "") from \(f["from"]?.stringValue ?? "?") to \(f["to"]?.stringValue ?? "?") (\(f["visibility"]?.stringValue ?? "public")): \(Format.value(f["body"] ?? .null, width: 80))")

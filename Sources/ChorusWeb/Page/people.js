@@ -16,7 +16,7 @@ function personCard(person) {
 /** #/people?q=...: search by name and skill, or browse page by page. */
 export async function directory(main) {
   const q = routeQuery().get("q") || "";
-  const input = h("input", { type: "search", name: "q", value: q, autocomplete: "off", placeholder: "e.g. ana python", maxlength: 200 });
+  const input = h("input", { type: "search", name: "q", value: q, autocomplete: "off", placeholder: "e.g. sofia python", maxlength: 200 });
   const form = h("form", { role: "search", class: "search", onsubmit: (event) => {
     event.preventDefault();
     location.hash = `#/people?q=${encodeURIComponent(input.value.trim())}`;
