@@ -136,6 +136,11 @@ for path in ("/api/v1/feed", "/api/v1/feedback", "/api/v1/objectives", "/api/v1/
     if not any(p["name"] == "offset" for p in get["parameters"]):
         get["parameters"].append({"name": "offset", "in": "query", "required": False, "description": "where the page starts (the previous page's next)",
                                   "schema": {"type": "integer", "minimum": 0, "maximum": 100000}})
+opportunities_get = doc["paths"]["/api/v1/opportunities"]["get"]
+for name, description, length in (("location", "remote or office", 16), ("skill", "a skill, as free text or an ESCO id: opportunities that ask for it or teach it", 200)):
+    if not any(p["name"] == name for p in opportunities_get["parameters"]):
+        opportunities_get["parameters"].append({"name": name, "in": "query", "required": False, "description": description,
+                                                "schema": {"type": "string", "maxLength": length}})
 people_get = doc["paths"]["/api/v1/people"]["get"]
 people_get["parameters"] = [p for p in people_get["parameters"] if p["name"] != "ids"]
 if not any(p["name"] == "ids" for p in people_get["parameters"]):

@@ -275,13 +275,19 @@ public struct PeopleAPI: Sendable {
             return json(.object(["objectives": .array(Array(rows.prefix(limit))), "next": PeopleAPI.next(offset, limit, rows.count)]))
         case ("GET", "/api/v1/opportunities"):
             let kind = try query(request, "kind", max: 32), status = try query(request, "status", max: 16)
+            let location = try query(request, "location", max: 16)
+            // A skill as free text ("python"): opportunities that ask for it or teach it.
+            let skill = try query(request, "skill", max: 200).map { SkillTaxonomy.esco.resolve($0).id }
             let (limit, offset) = (try limit(request), try offset(request))
             let rows = try executor.perform { replica in
                 try replica.withDatabase { db in
                     try db.query("""
-                        SELECT id FROM opportunities WHERE _deleted = 0 AND (? IS NULL OR kind = ?) AND (? OR coalesce(status, 'open') = 'open')
-                        ORDER BY id LIMIT ? OFFSET ?
-                        """, kind, kind, status == "all", limit + 1, offset).compactMap { $0.text(0) }
+                        SELECT o.id FROM opportunities o WHERE o._deleted = 0 AND (? IS NULL OR o.kind = ?) AND (? OR coalesce(o.status, 'open') = 'open')
+                        AND (? IS NULL OR o.location = ?)
+                        AND (? IS NULL OR EXISTS (SELECT 1 FROM opportunities__requiredSkills r WHERE r.id = o.id AND r.key = ?)
+                                       OR EXISTS (SELECT 1 FROM opportunities__learnableSkills l WHERE l.id = o.id AND l.element = ?))
+                        ORDER BY o.id LIMIT ? OFFSET ?
+                        """, kind, kind, status == "all", location, location, skill, skill, skill, limit + 1, offset).compactMap { $0.text(0) }
                 }.compactMap { try replica.get(collection: "opportunities", record: $0) }.map(PeopleAPI.labelled)
             }
             return json(.object(["opportunities": .array(Array(rows.prefix(limit))), "next": PeopleAPI.next(offset, limit, rows.count)]))

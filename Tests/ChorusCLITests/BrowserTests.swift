@@ -192,6 +192,9 @@ final class BrowserTests: XCTestCase {
         try browser.waitUntil("document.querySelector('#opportunities li[data-id=\"\(other)\"] button').getAttribute('aria-pressed') === 'true'", what: "interest")
         XCTAssertTrue(try get(office.port, "/api/v1/opportunities/\(other)")["interested"]?.arrayValue?.contains("p-4") ?? false)
         try shot(browser, "marketplace")
+        try open(browser, "#/opportunities?location=office")
+        let inOffice = try get(office.port, "/api/v1/opportunities?location=office&limit=200")["opportunities"]?.arrayValue?.count ?? -1
+        XCTAssertEqual(try browser.evaluate("document.querySelectorAll('#opportunities li.opportunity').length").integerValue, Int64(inOffice), "the filter")
         try open(browser, "#/matches")
         XCTAssertGreaterThan(try browser.evaluate("document.querySelectorAll('#matches li.match .why li').length").integerValue ?? 0, 0, "each match is explained")
         try shot(browser, "matches")

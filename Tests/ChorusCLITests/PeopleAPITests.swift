@@ -125,6 +125,12 @@ final class PeopleAPITests: XCTestCase {
         XCTAssertEqual(try request(port, "POST", "/api/v1/opportunities",
                                    body: #"{"title":"Data bet","kind":"companyBet","betRank":1,"requiredSkills":{"sql":{"minLevel":2,"mustHave":true}}}"#).status, 201)
         XCTAssertEqual(try request(port, "POST", "/api/v1/opportunities", body: #"{"title":"Bad","betRank":11}"#).status, 400, "a top-10 rank")
+        XCTAssertEqual(try request(port, "POST", "/api/v1/opportunities", body: #"{"title":"Office pairing","location":"office","learnableSkills":{"add":["python"]}}"#).status, 201)
+        let titles = { (query: String) in try self.request(port, "GET", "/api/v1/opportunities?\(query)").json?["opportunities"]?.arrayValue?.compactMap { $0["title"]?.stringValue } ?? [] }
+        XCTAssertEqual(try titles("skill=SQL"), ["Data bet"], "asks for the skill")
+        XCTAssertEqual(try titles("skill=Python3"), ["Office pairing"], "teaches the skill (by a synonym)")
+        XCTAssertEqual(try titles("location=office"), ["Office pairing"])
+        XCTAssertEqual(try titles("kind=companyBet&location=office"), [])
         XCTAssertEqual(try request(port, "POST", "/api/v1/teams", body: #"{"id":"tribe-1","name":"Tribe 1","kind":"tribe"}"#).status, 201)
         XCTAssertEqual(try request(port, "POST", "/api/v1/teams", body: #"{"name":"Odd","kind":"club"}"#).status, 400)
         XCTAssertEqual(try request(port, "GET", "/api/v1/teams").json?["teams"]?.arrayValue?.count, 1)

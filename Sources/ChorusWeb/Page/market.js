@@ -54,19 +54,30 @@ function opportunityCard(o, name, viewer) {
 export async function list(main) {
   const query = routeQuery();
   const kind = query.get("kind") || "";
+  const where = query.get("location") || "";
+  const skillText = query.get("skill") || "";
   const includeClosed = query.get("all") === "1";
   const kindSelect = h("select", { name: "kind" }, KINDS.map(([v, t]) => h("option", { value: v, selected: v === kind }, t)));
+  const whereSelect = h("select", { name: "location" }, [["", "Anywhere"], ["remote", "Remote"], ["office", "In an office"]]
+    .map(([v, t]) => h("option", { value: v, selected: v === where }, t)));
+  const skillFilter = skillInput("filter-skill", "Skill");
+  skillFilter.input.value = skillText;
   const closed = h("input", { type: "checkbox", id: "include-closed", checked: includeClosed });
   const form = h("form", { class: "filters", onsubmit: (event) => {
     event.preventDefault();
     const params = new URLSearchParams();
     if (kindSelect.value) params.set("kind", kindSelect.value);
+    if (whereSelect.value) params.set("location", whereSelect.value);
+    if (skillFilter.input.value.trim()) params.set("skill", skillFilter.input.value.trim());
     if (closed.checked) params.set("all", "1");
     location.hash = `#/opportunities?${params}`;
-  } }, field("Kind", kindSelect), h("div", { class: "field inline" }, closed, h("label", { for: "include-closed" }, "Include filled and closed")),
+  } }, field("Kind", kindSelect), field("Where", whereSelect), skillFilter.node,
+    h("div", { class: "field inline" }, closed, h("label", { for: "include-closed" }, "Include filled and closed")),
     h("button", { type: "submit" }, "Filter"));
   const params = new URLSearchParams({ limit: "200" });
   if (kind) params.set("kind", kind);
+  if (where) params.set("location", where);
+  if (skillText) params.set("skill", skillText);
   if (includeClosed) params.set("status", "all");
   const [result, viewer] = await Promise.all([api(`/api/v1/opportunities?${params}`), me()]);
   const name = await peopleNames(result.opportunities.map((o) => o.owner));
@@ -76,7 +87,7 @@ export async function list(main) {
       h("div", { class: "actions" }, viewer ? h("a", { class: "button", href: "#/matches" }, "My matches") : null,
         viewer ? h("a", { class: "button secondary", href: "#/opportunities/new" }, "Post an opportunity") : null)),
     form,
-    !kind && bets.length ? h("section", { "aria-labelledby": "bets-h" }, h("h2", { id: "bets-h" }, "Top company bets"),
+    !kind && !where && !skillText && bets.length ? h("section", { "aria-labelledby": "bets-h" }, h("h2", { id: "bets-h" }, "Top company bets"),
       h("ol", { class: "bets" }, bets.map((b) => h("li", {}, h("strong", {}, b.title), b.hoursPerWeek ? h("span", { class: "muted" }, ` · ${b.hoursPerWeek} h/week`) : "")))) : null,
     h("h2", {}, `${result.opportunities.length} ${includeClosed ? "" : "open "}opportunities`),
     h("ul", { class: "cards", id: "opportunities" }, result.opportunities.map((o) => opportunityCard(o, name, viewer))));
