@@ -64,7 +64,8 @@ public struct NodeRouter: Sendable {
 
     /// The route template a path belongs to (for metrics labels: never a raw id).
     public static func template(for path: String) -> String {
-        routes.first { $0.match(path) != nil }?.path ?? PeopleAPI.routes.first { PeopleAPI.match($0.path, path) != nil }?.path ?? "unknown"
+        if WebAssets.serves(path) { return "/ui" }
+        return routes.first { $0.match(path) != nil }?.path ?? PeopleAPI.routes.first { PeopleAPI.match($0.path, path) != nil }?.path ?? "unknown"
     }
 
     public func handle(_ request: HTTPRequest, remote: String = "") -> HTTPResponse {

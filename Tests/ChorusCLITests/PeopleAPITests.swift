@@ -319,4 +319,33 @@ final class PeopleAPITests: XCTestCase {
         XCTAssertTrue(listed.isEmpty, "lists leave out what the viewer may not read")
         XCTAssertEqual(try request(port, "GET", "/api/v1/observations", as: "p-max").json?["observations"]?.arrayValue?.count, 1)
     }
+
+    /// The page's files: served from the node with an ETag, a strict policy, and nothing else.
+    func test_webPage_isServedWithItsPolicy() throws {
+        let data = folder.appending("node")
+        XCTAssertEqual(try ChorusProcess.run(["init", "--name", "node", "--data", data]).status, 0)
+        let node = try ServeProcess(data: data)
+        defer { node.stop() }
+        func get(_ target: String, method: String = "GET", headers: String = "") throws -> (status: Int, headers: String, body: String) {
+            let client = try RawClient(port: node.port)
+            client.send("\(method) \(target) HTTP/1.1\r\nHost: node\r\nConnection: close\r\n\(headers)\r\n")
+            return try XCTUnwrap(client.readResponse())
+        }
+        let page = try get("/")
+        XCTAssertEqual(page.status, 200)
+        XCTAssertTrue(page.headers.contains("Content-Type: text/html"))
+        XCTAssertTrue(page.headers.contains("Content-Security-Policy: default-src 'self'"), "nothing from elsewhere")
+        XCTAssertTrue(page.body.contains("<script type=\"module\" src=\"/ui/app.js\">"))
+        let script = try get("/ui/app.js")
+        XCTAssertEqual(script.status, 200)
+        XCTAssertTrue(script.headers.contains("Content-Type: text/javascript"))
+        let etag = try XCTUnwrap(script.headers.split(separator: "\r\n").first { $0.hasPrefix("ETag:") }?.dropFirst(6))
+        XCTAssertEqual(try get("/ui/app.js", headers: "If-None-Match: \(etag)\r\n").status, 304, "revalidation")
+        XCTAssertEqual(try get("/ui/../Package.swift").status, 404)
+        XCTAssertEqual(try get("/ui/nothing.js").status, 404)
+        XCTAssertEqual(try get("/", method: "DELETE").status, 405)
+        for file in ["app.css", "dom.js", "api.js", "shell.js", "people.js", "recognition.js", "objectives.js", "market.js", "insights.js", "charts.js", "admin.js", "icon.svg"] {
+            XCTAssertEqual(try get("/ui/\(file)").status, 200, file)
+        }
+    }
 }
