@@ -50,7 +50,7 @@ function feedItem(item, name, badges, viewer) {
       badge.description ? h("small", { class: "muted" }, ` — ${badge.description}`) : null) : null,
     h("blockquote", {}, item.body),
     h("div", { class: "feed-actions" }, fiveButton),
-    comments, form);
+    comments, viewer ? form : null);
 }
 
 /** #/feed: public recognition, newest first. */
