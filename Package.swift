@@ -28,7 +28,7 @@ let package = Package(
         // A running node: HTTP routes, the URLSession transport, the background sync loop.
         .target(name: "ChorusNode", dependencies: ["ChorusCore", "ChorusReplica", "ChorusSync", "HTTP1", "HTTPServer", "ChorusPeople", "ChorusWeb"]),
         // The web page every node serves at `/`: HTML, CSS and JavaScript we write, no build step.
-        .target(name: "ChorusWeb", dependencies: ["HTTP1"], resources: [.copy("Page")]),
+        .target(name: "ChorusWeb", dependencies: ["ChorusCore", "HTTP1"], resources: [.copy("Page")]),
         // The people platform's pure logic: the ESCO skills taxonomy, matching with explanations, the bias audit.
         .target(name: "ChorusPeople", dependencies: ["ChorusCore", "ChorusReplica", "SQLiteKit"],
                 exclude: ["Taxonomy/extract-esco.py", "Taxonomy/NOTICE"],

@@ -1,5 +1,4 @@
 import ChorusCore
-import ChorusPeople
 import ChorusReplica
 import ChorusSync
 import Dispatch
@@ -77,8 +76,6 @@ public final class Node: @unchecked Sendable {
     public func start() throws -> UInt16 {
         let port = try server.start()
         scheduleSync(after: 0)
-        // Load the skills taxonomy (13,400 skills) now, so the first page that shows a skill does not wait for it.
-        DispatchQueue.global(qos: .utility).async { _ = SkillTaxonomy.esco.skills.count }
         let flush = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "chorus.activity"))
         flush.schedule(deadline: .now() + Node.activityFlushSeconds, repeating: Node.activityFlushSeconds)
         flush.setEventHandler { [service] in service.flushActivity() }

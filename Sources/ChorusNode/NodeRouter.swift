@@ -1,4 +1,5 @@
 import ChorusCore
+import ChorusPeople
 import ChorusReplica
 import ChorusSync
 import ChorusWeb
@@ -17,15 +18,7 @@ public struct NodeRouter: Sendable {
         public let access: Access
 
         /// The placeholder values when `path` matches, else nil.
-        func match(_ requestPath: String) -> [String]? {
-            let pattern = path.split(separator: "/"), actual = requestPath.split(separator: "/")
-            guard pattern.count == actual.count else { return nil }
-            var values: [String] = []
-            for (p, a) in zip(pattern, actual) {
-                if p.hasPrefix("{") { values.append(String(a)) } else if p != a { return nil }
-            }
-            return values
-        }
+        func match(_ requestPath: String) -> [String]? { PeopleAPI.match(path, requestPath) }
     }
 
     public static let routes: [Route] = [
@@ -68,19 +61,35 @@ public struct NodeRouter: Sendable {
         return routes.first { $0.match(path) != nil }?.path ?? PeopleAPI.routes.first { PeopleAPI.match($0.path, path) != nil }?.path ?? "unknown"
     }
 
+    /// No route answers: 404 when no template matches the path, 405 (with `Allow`) when one does
+    /// but not for this method.
+    struct NoRoute: Error {
+        let response: HTTPResponse
+    }
+
+    /// The route of `routes` for a request, with its placeholder values. Both routers use it.
+    static func find<R>(_ routes: [R], method: String, path: String, template: KeyPath<R, String>,
+                        method routeMethod: KeyPath<R, String>) -> Result<(R, [String]), NoRoute> {
+        let candidates = routes.compactMap { route in PeopleAPI.match(route[keyPath: template], path).map { (route, $0) } }
+        guard !candidates.isEmpty else { return .failure(NoRoute(response: Problem.response(status: 404, detail: "no route \(path.prefix(100))"))) }
+        if let found = candidates.first(where: { $0.0[keyPath: routeMethod] == method }) { return .success(found) }
+        let methods = candidates.map { $0.0[keyPath: routeMethod] }.joined(separator: ", ")
+        var response = Problem.response(status: 405, detail: "\(path.prefix(100)) takes \(methods)")
+        response.headers.append(("Allow", methods))
+        return .failure(NoRoute(response: response))
+    }
+
     public func handle(_ request: HTTPRequest, remote: String = "") -> HTTPResponse {
         let path = request.head.path
         if path.hasPrefix("/api/v1/") { return people.handle(request, remote: remote) }
         if WebAssets.serves(path) {
+            if path == "/" || path == "/index.html" { SkillTaxonomy.warmUp() }   // whoever opened the page will soon see skills
             return WebAssets.shipped.response(method: request.head.method, path: path, ifNoneMatch: request.head.header("If-None-Match"))
         }
-        let candidates = NodeRouter.routes.compactMap { route in route.match(path).map { (route, $0) } }
-        guard !candidates.isEmpty else { return Problem.response(status: 404, detail: "no route \(path.prefix(100))") }
-        guard let (route, parameters) = candidates.first(where: { $0.0.method == request.head.method }) else {
-            let methods = candidates.map(\.0.method).joined(separator: ", ")
-            var response = Problem.response(status: 405, detail: "\(path.prefix(100)) takes \(methods)")
-            response.headers.append(("Allow", methods))
-            return response
+        let (route, parameters): (Route, [String])
+        switch NodeRouter.find(NodeRouter.routes, method: request.head.method, path: path, template: \.path, method: \.method) {
+        case .success(let found): (route, parameters) = found
+        case .failure(let refusal): return refusal.response
         }
         do {
             var peer: Peer?

@@ -74,6 +74,8 @@ public struct PeopleAPI: Sendable {
         self.identity = identity
     }
 
+    /// The placeholder values (percent-decoded) when `path` matches the template `pattern`
+    /// (`/api/v1/people/{id}`), else nil. Both routers use it.
     static func match(_ pattern: String, _ path: String) -> [String]? {
         let p = pattern.split(separator: "/"), a = path.split(separator: "/")
         guard p.count == a.count else { return nil }
@@ -85,13 +87,10 @@ public struct PeopleAPI: Sendable {
     static func percentDecoded(_ text: String) -> String { percentDecode(text, plusAsSpace: false) }
 
     public func handle(_ request: HTTPRequest, remote: String) -> HTTPResponse {
-        let path = request.head.path
-        let candidates = PeopleAPI.routes.compactMap { route in PeopleAPI.match(route.path, path).map { (route, $0) } }
-        guard !candidates.isEmpty else { return Problem.response(status: 404, detail: "no route \(path.prefix(100))") }
-        guard let (route, parameters) = candidates.first(where: { $0.0.method == request.head.method }) else {
-            var response = Problem.response(status: 405, detail: "\(path.prefix(100)) takes \(candidates.map(\.0.method).joined(separator: ", "))")
-            response.headers.append(("Allow", candidates.map(\.0.method).joined(separator: ", ")))
-            return response
+        let (route, parameters): (Route, [String])
+        switch NodeRouter.find(PeopleAPI.routes, method: request.head.method, path: request.head.path, template: \.path, method: \.method) {
+        case .success(let found): (route, parameters) = found
+        case .failure(let refusal): return refusal.response
         }
         let person = identity.person(for: request, remote: remote)
         do {
@@ -191,7 +190,7 @@ public struct PeopleAPI: Sendable {
         case ("GET", "/api/v1/opportunities/{id}/matches"):
             let limit = try limit(request, default: 10)
             let matches = try executor.perform { replica -> [Match] in
-                guard let opportunity = try MatchingData.opportunities(replica, includeClosed: true).first(where: { $0.id == parameters[0] }) else {
+                guard let opportunity = try MatchingData.opportunities(replica, includeClosed: true, only: parameters[0]).first else {
                     throw SyncError(status: 404, "no opportunity \(parameters[0].prefix(128))")
                 }
                 return Array(Matcher().rank(try MatchingData.candidates(replica), for: opportunity).prefix(limit))
@@ -385,7 +384,7 @@ public struct PeopleAPI: Sendable {
         var ids = Set<String>()
         for field in ["skills", "requiredSkills"] { ids.formUnion(record.fields[field]?.objectValue?.keys.map { $0 } ?? []) }
         for field in ["developmentGoals", "learnableSkills"] { ids.formUnion(record.fields[field]?.arrayValue?.compactMap(\.stringValue) ?? []) }
-        for entry in record.fields["experience"]?.objectValue?.values.map({ $0 }) ?? [] {
+        for entry in record.fields["experience"]?.objectValue?.values ?? [:].values {
             ids.formUnion(entry["skills"]?.arrayValue?.compactMap(\.stringValue) ?? [])
         }
         if !ids.isEmpty {

@@ -26,21 +26,26 @@ public enum MatchingData {
         }
     }
 
-    /// Every visible opportunity (only open ones unless asked), as matching sees them.
-    public static func opportunities(_ replica: Replica, includeClosed: Bool = false, taxonomy: SkillTaxonomy = .esco) throws -> [OpportunityProfile] {
+    /// Every visible opportunity (only open ones unless asked), as matching sees them; only
+    /// `opportunity` when given.
+    public static func opportunities(_ replica: Replica, includeClosed: Bool = false, only opportunity: String? = nil,
+                                     taxonomy: SkillTaxonomy = .esco) throws -> [OpportunityProfile] {
         try replica.withDatabase { db in
+            let filter = opportunity == nil ? "" : " WHERE id = ?"
+            let parameters: [SQLiteBindable] = opportunity.map { [$0] } ?? []
             var required: [String: [Requirement]] = [:]
-            try db.forEachRow("SELECT id, key, value FROM opportunities__requiredSkills ORDER BY id, key") { row in
+            try db.forEachRow("SELECT id, key, value FROM opportunities__requiredSkills\(filter) ORDER BY id, key", parameters: parameters) { row in
                 let spec = (try? JSONParser().parse(row.text(2) ?? "{}")) ?? .object([:])
                 required[row.text(0)!, default: []].append(Requirement(skill: taxonomy.resolve(row.text(1)!).id,
                                                                         minLevel: Int(spec["minLevel"]?.numberValue ?? 1),
                                                                         weight: spec["weight"]?.numberValue ?? 1, mustHave: spec["mustHave"]?.boolValue ?? false))
             }
             var learnable: [String: Set<String>] = [:]
-            try db.forEachRow("SELECT id, element FROM opportunities__learnableSkills") { row in
+            try db.forEachRow("SELECT id, element FROM opportunities__learnableSkills\(filter)", parameters: parameters) { row in
                 learnable[row.text(0)!, default: []].insert(taxonomy.resolve(row.text(1)!).id)
             }
-            return try db.query("SELECT id, hoursPerWeek, status FROM opportunities WHERE _deleted = 0 ORDER BY id").compactMap { row in
+            return try db.query("SELECT id, hoursPerWeek, status FROM opportunities WHERE _deleted = 0\(opportunity == nil ? "" : " AND id = ?") ORDER BY id",
+                                parameters: parameters).compactMap { row in
                 let id = row.text(0)!
                 if !includeClosed, let status = row.text(2), status != "open" { return nil }
                 return OpportunityProfile(id: id, required: required[id] ?? [], learnable: learnable[id] ?? [], hoursPerWeek: row.integer(1).map(Int.init))

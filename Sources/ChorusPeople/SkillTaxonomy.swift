@@ -39,6 +39,11 @@ public final class SkillTaxonomy: @unchecked Sendable {
 
     public init() {}
 
+    /// Starts loading the shipped taxonomy in the background, once, so the first request that
+    /// needs a skill label does not wait for it (about 19 MB, so not on nodes nobody browses).
+    public static func warmUp() { _ = warming }
+    private static let warming: Void = { DispatchQueue.global(qos: .utility).async { _ = esco.skills.count } }()
+
     /// Loads lines of `id \t preferred \t alt|alt \t group,group`.
     public func load(skills text: String) {
         for line in text.split(separator: "\n") {

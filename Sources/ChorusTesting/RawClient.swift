@@ -82,27 +82,12 @@ public final class RawClient {
 
     /// Reads one response (head plus Content-Length body).
     public func readResponse() -> (status: Int, headers: String, body: String)? {
-        var data = pending
-        pending = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            if let end = data.firstRange(of: Array("\r\n\r\n".utf8)) {
-                let head = String(decoding: data[..<end.lowerBound], as: UTF8.self)
-                let length = head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
-                    .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? 0
-                while data.count < end.upperBound + length {
-                    let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-                    if n <= 0 { return nil }
-                    data.append(contentsOf: buffer[0..<n])
-                }
-                let status = Int(head.split(separator: " ")[1]) ?? 0
-                lastStatusLine = String(head.prefix(40)) + " " + String(decoding: data[end.upperBound..<(end.upperBound + length)], as: UTF8.self).prefix(200)
-                pending = Array(data[(end.upperBound + length)...])
-                return (status, head, String(decoding: data[end.upperBound..<(end.upperBound + length)], as: UTF8.self))
-            }
-            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n <= 0 { lastStatusLine = "recv returned \(n), errno \(errno), \(data.count) bytes pending"; return nil }
-            data.append(contentsOf: buffer[0..<n])
-        }
+        guard let head = readHead() else { lastStatusLine = "the connection ended before a full head (errno \(errno))"; return nil }
+        let length = head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
+            .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? 0
+        guard let body = readExactly(length) else { lastStatusLine = "\(head.prefix(40)): the body ended early"; return nil }
+        let text = String(decoding: body, as: UTF8.self)
+        lastStatusLine = String(head.prefix(40)) + " " + text.prefix(200)
+        return (Int(head.split(separator: " ")[1]) ?? 0, head, text)
     }
 }

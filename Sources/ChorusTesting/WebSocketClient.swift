@@ -19,7 +19,6 @@ public final class WebSocketClient {
     public static let messageBytesMax = 64 << 20
 
     private let client: RawClient
-    private var generator = SystemRandomNumberGenerator()
 
     /// Connects to `ws://127.0.0.1:port/path`.
     public init(port: UInt16, path: String) throws {
@@ -42,7 +41,7 @@ public final class WebSocketClient {
         if count < 126 { frame.append(0x80 | UInt8(count)) }
         else if count <= 0xFFFF { frame.append(0x80 | 126); frame += [UInt8(count >> 8), UInt8(count & 0xFF)] }
         else { frame.append(0x80 | 127); frame += (0..<8).reversed().map { UInt8((UInt64(count) >> (UInt64($0) * 8)) & 0xFF) } }
-        let mask = (0..<4).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let mask = (0..<4).map { _ in UInt8.random(in: 0...255) }
         frame += mask
         frame += payload.enumerated().map { $0.element ^ mask[$0.offset % 4] }
         client.send(frame)

@@ -1,3 +1,4 @@
+import ChorusCore
 import Foundation
 import HTTP1
 
@@ -42,7 +43,7 @@ public final class WebAssets: @unchecked Sendable {
                 guard let type = WebAssets.contentTypes[ext],
                       let data = FileManager.default.contents(atPath: directory.appendingPathComponent(name).path) else { continue }
                 let bytes = [UInt8](data)
-                assets[name] = Asset(bytes: bytes, contentType: type, etag: "\"\(WebAssets.fnv1a(bytes))\"")
+                assets[name] = Asset(bytes: bytes, contentType: type, etag: "\"\(SHA256.hash(bytes).hexString.prefix(32))\"")
             }
         }
         self.assets = assets
@@ -68,12 +69,5 @@ public final class WebAssets: @unchecked Sendable {
         headers += WebAssets.securityHeaders
         if ifNoneMatch == asset.etag { return HTTPResponse(status: 304, headers: headers) }
         return HTTPResponse(status: 200, headers: headers, body: method == "HEAD" ? [] : asset.bytes)
-    }
-
-    /// FNV-1a 64: a content tag for ETags (not security).
-    static func fnv1a(_ bytes: [UInt8]) -> String {
-        var hash: UInt64 = 0xcbf29ce484222325
-        for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100000001b3 }
-        return String(hash, radix: 16)
     }
 }

@@ -20,6 +20,15 @@ final class PeopleAPITests: XCTestCase {
         return (response.status, try? JSONParser().parse(response.body))
     }
 
+    /// An office node behind a single-sign-on proxy on 127.0.0.1 (the person comes from `X-Person`),
+    /// after `prepare` ran commands on its fresh data folder.
+    func officeNode(_ prepare: (String) throws -> Void = { _ in }) throws -> ServeProcess {
+        let data = folder.appending("office")
+        XCTAssertEqual(try ChorusProcess.run(["init", "--name", "office", "--data", data]).status, 0)
+        try prepare(data)
+        return try ServeProcess(data: data, extra: ["--identity-header", "X-Person", "--trusted-proxy", "127.0.0.1"])
+    }
+
     func test_openAPIDocument_coversEveryRoute() throws {
         let url = URL(fileURLWithPath: ProtocolVectors.directory).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Docs/reference/openapi.json")
         let document = try JSONParser(bytesMax: 8 << 20).parse(Array(try Data(contentsOf: url)))
@@ -31,11 +40,10 @@ final class PeopleAPITests: XCTestCase {
     }
 
     func test_identityVisibilityAndWrites_overHTTP() throws {
-        let data = folder.appending("office")
-        XCTAssertEqual(try ChorusProcess.run(["init", "--name", "office", "--data", data]).status, 0)
-        XCTAssertEqual(try ChorusProcess.run(["seed", "--people", "40", "--offices", "2", "--seed", "2", "--data", data]).status, 0)
-        XCTAssertEqual(try ChorusProcess.run(["put", "people", "p-2", "manager=p-3", "--as", "p-3", "--data", data]).status, 0)
-        let node = try ServeProcess(data: data, extra: ["--identity-header", "X-Person", "--trusted-proxy", "127.0.0.1"])
+        let node = try officeNode { data in
+            XCTAssertEqual(try ChorusProcess.run(["seed", "--people", "40", "--offices", "2", "--seed", "2", "--data", data]).status, 0)
+            XCTAssertEqual(try ChorusProcess.run(["put", "people", "p-2", "manager=p-3", "--as", "p-3", "--data", data]).status, 0)
+        }
         defer { node.stop() }
         let port = node.port
 
@@ -180,10 +188,9 @@ final class PeopleAPITests: XCTestCase {
     /// The recognition feed: badges shown with the items, comments and high-fives from people who
     /// may read the item, and nothing revealed about items they may not.
     func test_feedCommentsHighFivesAndInterest_overHTTP() throws {
-        let data = folder.appending("office")
-        XCTAssertEqual(try ChorusProcess.run(["init", "--name", "office", "--data", data]).status, 0)
-        XCTAssertEqual(try ChorusProcess.run(["seed", "--people", "20", "--offices", "1", "--seed", "3", "--data", data]).status, 0)
-        let node = try ServeProcess(data: data, extra: ["--identity-header", "X-Person", "--trusted-proxy", "127.0.0.1"])
+        let node = try officeNode { data in
+            XCTAssertEqual(try ChorusProcess.run(["seed", "--people", "20", "--offices", "1", "--seed", "3", "--data", data]).status, 0)
+        }
         defer { node.stop() }
         let port = node.port
         let badge = try request(port, "POST", "/api/v1/badges", as: "p-1", body: #"{"id":"b-rocket","name":"Rocket","icon":"🚀"}"#)
@@ -239,9 +246,7 @@ final class PeopleAPITests: XCTestCase {
     /// Who may change what (WritePolicy): a profile by its person or manager, a posting by its
     /// owner, nobody in another's name.
     func test_writePolicy_overHTTP() throws {
-        let data = folder.appending("office")
-        XCTAssertEqual(try ChorusProcess.run(["init", "--name", "office", "--data", data]).status, 0)
-        let node = try ServeProcess(data: data, extra: ["--identity-header", "X-Person", "--trusted-proxy", "127.0.0.1"])
+        let node = try officeNode()
         defer { node.stop() }
         let port = node.port
         XCTAssertEqual(try request(port, "POST", "/api/v1/people", as: "p-max", body: #"{"id":"p-max","name":"Max"}"#).status, 201)
@@ -295,9 +300,7 @@ final class PeopleAPITests: XCTestCase {
 
     /// Private objectives and observations reach only those allowed, through every route.
     func test_privateObjectivesAndObservations_areServedOnlyToThoseAllowed() throws {
-        let data = folder.appending("office")
-        XCTAssertEqual(try ChorusProcess.run(["init", "--name", "office", "--data", data]).status, 0)
-        let node = try ServeProcess(data: data, extra: ["--identity-header", "X-Person", "--trusted-proxy", "127.0.0.1"])
+        let node = try officeNode()
         defer { node.stop() }
         let port = node.port
         for (id, manager) in [("p-max", nil), ("p-ana", "p-max"), ("p-eve", nil)] as [(String, String?)] {

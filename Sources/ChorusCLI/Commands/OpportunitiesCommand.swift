@@ -83,7 +83,7 @@ enum OpportunitiesCommand: Command {
                 }
                 matches = Array(matcher.rank(try MatchingData.opportunities(replica), for: candidate).prefix(top))
             } else if let id = context.arguments.value("--opportunity") {
-                guard let opportunity = try MatchingData.opportunities(replica, includeClosed: true).first(where: { $0.id == id }) else {
+                guard let opportunity = try MatchingData.opportunities(replica, includeClosed: true, only: id).first else {
                     throw ChorusError(.recordNotFound, "no opportunity \(id)", hint: "`chorus opportunities list --all` shows the ids")
                 }
                 matches = Array(matcher.rank(try MatchingData.candidates(replica), for: opportunity).prefix(top))

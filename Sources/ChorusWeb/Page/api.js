@@ -73,6 +73,3 @@ export function all(collection) {
   }
   return collections.get(collection);
 }
-
-/** Forget cached collections after a write that changes them. */
-export function forget(collection) { collections.delete(collection); }

@@ -1,6 +1,6 @@
 // The recognition feed (thanks, praise, badges, comments, high-fives) and giving feedback.
 import { h, replace, field, routeQuery, ago } from "/ui/dom.js";
-import { api, me, peopleNames, all, forget } from "/ui/api.js";
+import { api, me, peopleNames, all } from "/ui/api.js";
 import { act } from "/ui/shell.js";
 
 const VISIBILITY = [
@@ -15,10 +15,14 @@ function commentTime(comment) {
   return at ? ago(at) : "";
 }
 
+function commentItems(item, name) {
+  return (item.comments || []).map((c) => h("li", {},
+    h("strong", {}, name(c.value?.author)), " ", c.value?.body ?? "", " ", h("small", { class: "muted" }, commentTime(c))));
+}
+
 function feedItem(item, name, badges, viewer) {
   const badge = item.badge ? badges[item.badge] : null;
-  const comments = h("ul", { class: "comments" }, (item.comments || []).map((c) => h("li", {},
-    h("strong", {}, name(c.value?.author)), " ", c.value?.body ?? "", " ", h("small", { class: "muted" }, commentTime(c)))));
+  const comments = h("ul", { class: "comments" }, commentItems(item, name));
   const count = h("span", { class: "count" }, String(item.highFives || 0));
   const fiveButton = h("button", { type: "button", class: "five", "aria-label": `High-five (${item.highFives || 0} so far)`, disabled: !viewer,
     onclick: async () => {
@@ -29,19 +33,17 @@ function feedItem(item, name, badges, viewer) {
         fiveButton.setAttribute("aria-pressed", "true");
       }
     } }, "🙌 ", count);
-  const input = h("input", { type: "text", maxlength: 1000, required: true, disabled: !viewer });
+  const input = h("input", { type: "text", maxlength: 1000, required: true });
   const form = h("form", { class: "comment-form", onsubmit: async (event) => {
     event.preventDefault();
     const body = input.value.trim();
     if (!body) return;
     const updated = await act(() => api(`/api/v1/feedback/${encodeURIComponent(item.id)}/comments`, { method: "POST", body: { body } }));
     if (updated) {
-      await peopleNames((updated.comments || []).map((c) => c.value?.author));
-      replace(comments, (updated.comments || []).map((c) => h("li", {}, h("strong", {}, name(c.value?.author)), " ", c.value?.body ?? "", " ",
-        h("small", { class: "muted" }, commentTime(c)))));
+      replace(comments, commentItems(updated, await peopleNames((updated.comments || []).map((c) => c.value?.author))));
       input.value = "";
     }
-  } }, field("Add a comment", input), h("button", { type: "submit", class: "secondary", disabled: !viewer }, "Comment"));
+  } }, field("Add a comment", input), h("button", { type: "submit", class: "secondary" }, "Comment"));
   return h("li", { class: "card feed-item", dataset: { id: item.id } },
     h("p", { class: "feed-head" },
       h("a", { href: `#/people/${encodeURIComponent(item.from)}` }, name(item.from)), ` ${item.kind === "thanks" ? "thanked" : item.kind === "praise" ? "praised" : "gave feedback to"} `,
@@ -109,7 +111,6 @@ export async function give(main) {
     if (badge.value) body.badge = badge.value;
     const created = await act(() => api("/api/v1/feedback", { method: "POST", body }), kind.value === "feedback" ? "Feedback sent" : "Sent, thank you!");
     if (created) {
-      forget("badges");
       location.hash = visibility.value === "public" ? "#/feed" : `#/people/${encodeURIComponent(to)}`;
     }
   } },
