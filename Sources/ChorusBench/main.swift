@@ -11,6 +11,8 @@ if arguments.contains("--help") || arguments.contains("-h") {
 
       --quick        small sizes, one minute at most: a smoke test for CI (no figures asserted)
       --write-docs   rewrite Docs/performance.md (or --docs FILE) with the machine, commands, figures and ratios
+      --only-merge   just P1 (for profiling with valgrind --tool=callgrind); --people N (default 200)
+                     and --repetitions N (default 1) size it
       --help         show this help
 
     Each figure is the median of at least 5 repetitions, with min and max. Build it with -c release.
@@ -18,9 +20,19 @@ if arguments.contains("--help") || arguments.contains("-h") {
     exit(0)
 }
 let quick = arguments.contains("--quick")
+/// The integer after `flag`, or `fallback` when the flag is absent; exits with a message when malformed.
+func integerOption(_ flag: String, default fallback: Int) -> Int {
+    guard let index = arguments.firstIndex(of: flag) else { return fallback }
+    guard index + 1 < arguments.count, let value = Int(arguments[index + 1]), (1...1_000_000).contains(value) else {
+        FileHandle.standardError.write(Data("error: \(flag) needs a whole number from 1 to 1000000\n".utf8))
+        exit(2)
+    }
+    return value
+}
 if arguments.contains("--only-merge") {
-    // For profiling (valgrind --tool=callgrind): just P1 at quick sizes, once.
-    try EngineBenchmarks.merge(Results(), people: 200, repetitions: 1)
+    // For profiling (valgrind --tool=callgrind) and for measuring P1 alone.
+    try EngineBenchmarks.merge(Results(), people: integerOption("--people", default: 200),
+                               repetitions: integerOption("--repetitions", default: 1))
     exit(0)
 }
 let sizes = quick ? BenchSizes.quick : BenchSizes.full
