@@ -35,14 +35,39 @@ struct BatchState {
     var receivedWall: Int64 = 0
     /// Values of the operations applied in this batch, so materialising needs no JSON parsing.
     var values: [OperationID: JSONValue] = [:]
+    /// Records this batch has resolved: their row id, or nil once erased. Each is read once per batch.
+    var recordIDs: [RecordName: Int64?] = [:]
+    /// What the batch knows of each record it touched, by row id.
+    var records: [Int64: RecordInfo] = [:]
+    /// Records that got delete or restore operations in this batch: their life must be recomputed.
+    var lifeChanged = Set<Int64>()
+    /// Records for which this batch recorded superseded operation ids.
+    var supersededIn = Set<Int64>()
 
-    struct DirtyKey: Hashable, Comparable {
+    struct DirtyKey: Hashable {
         let rid: Int64, field: String, key: String
-        static func < (a: DirtyKey, b: DirtyKey) -> Bool { (a.rid, a.field, a.key) < (b.rid, b.field, b.key) }
     }
     struct DirtyField: Hashable, Comparable {
         let rid: Int64, field: String
         static func < (a: DirtyField, b: DirtyField) -> Bool { (a.rid, a.field) < (b.rid, b.field) }
+    }
+    struct RecordName: Hashable {
+        let collection: String, record: String
+    }
+    struct RecordInfo {
+        let collection: String, record: String
+        /// Created by this batch: nothing of it existed before (no entries, superseded ids, conflicts
+        /// or typed row), so lookups that could only find older rows are skipped, and its typed row is
+        /// inserted whole when the batch materialises.
+        let isNew: Bool
+        /// Neither deleted nor hidden when the batch began: its life cannot change without a delete.
+        let wasLive: Bool
+    }
+
+    /// Whether the superseded table may hold rows for this record. A record made by this batch has
+    /// none until the batch records some, so the check before each new entry can be skipped.
+    func maySupersede(_ rid: Int64) -> Bool {
+        !(records[rid]?.isNew ?? false) || supersededIn.contains(rid)
     }
 }
 
@@ -119,34 +144,22 @@ extension Replica {
     /// Applies one operation inside an open transaction. The heart of the merge: every action
     /// reduces to inserting live entries and recording superseded ids (see `Docs/merge.md`).
     func apply(_ op: Operation, state: inout BatchState) throws {
-        let replicaBytes = op.id.replica.bytes
-        let counterValue = Int64(op.id.counter)
-        if try database.queryScalarInteger("SELECT 1 FROM oplog WHERE replica = ? AND counter = ?", replicaBytes, counterValue) != nil {
-            state.report.duplicates += 1
-            return
-        }
-        state.values[op.id] = op.action.value
-        // Our own operation coming back (after a restore from backup): never reuse its counter.
-        if op.id.replica == id && op.id.counter > state.counter { state.counter = op.id.counter }
-        state.clock.observe(op.timestamp)
         let payload = codec.canonicalText(op)
-
         if case .erase(let hash) = op.action {
-            try erase(hash: hash, by: op, state: &state)
-            try database.run("INSERT INTO oplog(replica, counter, rid, payload, source, received_wall) VALUES (?, ?, NULL, ?, ?, ?)", replicaBytes, counterValue, payload, state.source, state.receivedWall)
+            guard try appendToLog(op, rid: nil, payload: payload, state: &state) else { return }
             state.report.applied += 1
+            try erase(hash: hash, by: op, state: &state)
             return
         }
-
-        guard let rid = try recordID(collection: op.collection, record: op.record, createIfMissing: true) else {
+        guard let rid = try recordID(collection: op.collection, record: op.record, state: &state) else {
             // The record was erased: keep the id so the operation is never applied, drop its value.
-            try database.run("INSERT INTO oplog(replica, counter, rid, payload, source, received_wall) VALUES (?, ?, NULL, NULL, ?, ?)", replicaBytes, counterValue, state.source, state.receivedWall)
-            state.report.droppedForErasedRecords += 1
+            if try appendToLog(op, rid: nil, payload: nil, state: &state) { state.report.droppedForErasedRecords += 1 }
             return
         }
-        try database.run("INSERT INTO oplog(replica, counter, rid, payload, source, received_wall) VALUES (?, ?, ?, ?, ?, ?)", replicaBytes, counterValue, rid, payload, state.source, state.receivedWall)
+        guard try appendToLog(op, rid: rid, payload: payload, state: &state) else { return }
         let seq = database.lastInsertRowID
         state.report.applied += 1
+        state.values[op.id] = op.action.value
         state.dirtyRecords.insert(rid)
 
         let field = op.field ?? StorageSchema.recordField
@@ -170,14 +183,17 @@ extension Replica {
         case .append(let value):
             try insertEntry(op, rid: rid, field: field, key: op.id.description, kind: .log, value: value, seq: seq, state: &state)
         case .delete(let observed):
-            if try isSuperseded(op.id, rid: rid, field: StorageSchema.recordField) { break }
+            state.lifeChanged.insert(rid)
+            if state.maySupersede(rid), try isSuperseded(op.id, rid: rid, field: StorageSchema.recordField) { break }
             try database.run("INSERT INTO deletes(rid, replica, counter, wall, logical) VALUES (?, ?, ?, ?, ?)",
-                             rid, replicaBytes, counterValue, Int64(op.timestamp.wall), Int64(op.timestamp.logical))
+                             rid, op.id.replica.bytes, Int64(op.id.counter), Int64(op.timestamp.wall), Int64(op.timestamp.logical))
             for seen in observed {
                 try database.run("INSERT OR IGNORE INTO delete_observed(rid, replica, counter, delete_replica, delete_counter) VALUES (?, ?, ?, ?, ?)",
-                                 rid, seen.replica.bytes, Int64(seen.counter), replicaBytes, counterValue)
+                                 rid, seen.replica.bytes, Int64(seen.counter), op.id.replica.bytes, Int64(op.id.counter))
             }
         case .restore(let supersedes):
+            state.lifeChanged.insert(rid)
+            if !supersedes.isEmpty { state.supersededIn.insert(rid) }
             for deleteID in supersedes {
                 try database.run("INSERT OR IGNORE INTO superseded(rid, field, replica, counter) VALUES (?, ?, ?, ?)",
                                  rid, StorageSchema.recordField, deleteID.replica.bytes, Int64(deleteID.counter))
@@ -190,19 +206,43 @@ extension Replica {
         }
     }
 
+    /// Appends an operation to the log, with one statement that also detects duplicates: false when
+    /// the log already holds its id (counted as a duplicate; nothing else happens).
+    func appendToLog(_ op: Operation, rid: Int64?, payload: String?, state: inout BatchState) throws -> Bool {
+        try database.run("INSERT OR IGNORE INTO oplog(replica, counter, rid, payload, source, received_wall) VALUES (?, ?, ?, ?, ?, ?)",
+                         op.id.replica.bytes, Int64(op.id.counter), rid, payload, state.source, state.receivedWall)
+        guard database.changes == 1 else {
+            state.report.duplicates += 1
+            return false
+        }
+        // Our own operation coming back (after a restore from backup): never reuse its counter.
+        if op.id.replica == id && op.id.counter > state.counter { state.counter = op.id.counter }
+        state.clock.observe(op.timestamp)
+        return true
+    }
+
     /// The record's row id, creating the record on its first operation. Nil if it was erased.
-    func recordID(collection: String, record: String, createIfMissing: Bool) throws -> Int64? {
-        if let rid = try database.queryScalarInteger("SELECT rid FROM records WHERE collection = ? AND record = ?", collection, record) {
-            return rid
+    /// The typed row of a new record is written when the batch materialises, in one statement.
+    func recordID(collection: String, record: String, state: inout BatchState) throws -> Int64? {
+        let name = BatchState.RecordName(collection: collection, record: record)
+        if let known = state.recordIDs[name] { return known }
+        let rid: Int64
+        if let row = try database.queryRow("SELECT rid, deleted, visible FROM records WHERE collection = ? AND record = ?", collection, record),
+           let existing = row.integer(0) {
+            rid = existing
+            state.records[rid] = .init(collection: collection, record: record, isNew: false,
+                                       wasLive: row.integer(1) == 0 && row.integer(2) == 1)
+        } else {
+            let hash = Operation.recordHash(collection: collection, record: record)
+            if try database.queryScalarInteger("SELECT 1 FROM erased WHERE hash = ?", hash) != nil {
+                state.recordIDs[name] = .some(nil)
+                return nil
+            }
+            try database.run("INSERT INTO records(collection, record, hash) VALUES (?, ?, ?)", collection, record, hash)
+            rid = database.lastInsertRowID
+            state.records[rid] = .init(collection: collection, record: record, isNew: true, wasLive: true)
         }
-        let hash = Operation.recordHash(collection: collection, record: record)
-        if try database.queryScalarInteger("SELECT 1 FROM erased WHERE hash = ?", hash) != nil { return nil }
-        guard createIfMissing else { return nil }
-        try database.run("INSERT INTO records(collection, record, hash) VALUES (?, ?, ?)", collection, record, hash)
-        let rid = database.lastInsertRowID
-        if schema.collection(collection) != nil {
-            try database.run("INSERT INTO \(StorageSchema.quote(collection))(id, _rid) VALUES (?, ?)", record, rid)
-        }
+        state.recordIDs[name] = rid
         return rid
     }
 
@@ -213,6 +253,7 @@ extension Replica {
 
     /// Records that `ids` are superseded in this field and removes those that are live.
     func supersede(_ ids: [OperationID], rid: Int64, field: String, state: inout BatchState) throws {
+        if !ids.isEmpty { state.supersededIn.insert(rid) }
         for superseded in ids {
             try database.run("INSERT OR IGNORE INTO superseded(rid, field, replica, counter) VALUES (?, ?, ?, ?)",
                              rid, field, superseded.replica.bytes, Int64(superseded.counter))
@@ -223,14 +264,16 @@ extension Replica {
     }
 
     /// Adds a live entry unless an operation that arrived earlier already superseded it.
+    /// A register or map entry starts displayed; materialising clears the flag when it loses, so a
+    /// key with one value (the common case) needs no second write.
     func insertEntry(_ op: Operation, rid: Int64, field: String, key: String, kind: FieldKind, value: JSONValue?,
                      seq: Int64, state: inout BatchState) throws {
-        if try isSuperseded(op.id, rid: rid, field: field) { return }
+        if state.maySupersede(rid), try isSuperseded(op.id, rid: rid, field: field) { return }
         try database.run("""
-            INSERT INTO entries(rid, field, key, replica, counter, wall, logical, kind, value, seq)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO entries(rid, field, key, replica, counter, wall, logical, kind, value, seq, displayed)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, rid, field, key, op.id.replica.bytes, Int64(op.id.counter), Int64(op.timestamp.wall), Int64(op.timestamp.logical),
-            kind.rawValue, value?.canonicalText, seq)
+            kind.rawValue, value?.canonicalText, seq, kind == .register || kind == .map)
         state.dirtyKeys.insert(.init(rid: rid, field: field, key: key))
     }
 
@@ -251,6 +294,7 @@ extension Replica {
             try database.run("UPDATE oplog SET payload = NULL, rid = NULL WHERE rid = ?", rid)
             try database.run("DELETE FROM records WHERE rid = ?", rid)
             state.erasedRecords.insert(rid)
+            state.recordIDs[BatchState.RecordName(collection: collection, record: record)] = .some(nil)
         }
         try database.run("INSERT OR IGNORE INTO erased(hash, replica, counter) VALUES (?, ?, ?)",
                          hash, op.id.replica.bytes, Int64(op.id.counter))

@@ -6,41 +6,70 @@ import SQLiteKit
 extension Replica {
     func materialise(_ state: inout BatchState) throws {
         let erased = state.erasedRecords
-        var records: [Int64: (collection: String, record: String)] = [:]
-        func lookup(_ rid: Int64) throws -> (collection: String, record: String)? {
+        func lookup(_ rid: Int64) throws -> BatchState.RecordInfo? {
             if erased.contains(rid) { return nil }
-            if let known = records[rid] { return known }
-            guard let row = try database.queryRow("SELECT collection, record FROM records WHERE rid = ?", rid),
+            if let known = state.records[rid] { return known }
+            guard let row = try database.queryRow("SELECT collection, record, deleted, visible FROM records WHERE rid = ?", rid),
                   let collection = row.text(0), let record = row.text(1) else { return nil }
-            records[rid] = (collection, record)
-            return (collection, record)
+            let info = BatchState.RecordInfo(collection: collection, record: record, isNew: false,
+                                              wasLive: row.integer(2) == 0 && row.integer(3) == 1)
+            state.records[rid] = info
+            return info
         }
 
-        for dirty in state.dirtyKeys.sorted() {
-            guard let (collection, record) = try lookup(dirty.rid) else { continue }
-            try materialiseKey(dirty, collection: collection, record: record, values: state.values)
+        // Keys in record order (B-tree locality); each register's value is gathered per record so a
+        // typed row is written once, however many of its fields the batch changed.
+        var columns: [Int64: [String: SQLiteValue]] = [:]
+        for dirty in state.dirtyKeys.sorted(by: { $0.rid < $1.rid }) {
+            guard let record = try lookup(dirty.rid) else { continue }
+            if let value = try materialiseKey(dirty, record: record, values: state.values) {
+                columns[dirty.rid, default: [:]][dirty.field] = value
+            }
+        }
+        for (rid, record) in state.records.sorted(by: { $0.key < $1.key }) where record.isNew && !erased.contains(rid) {
+            guard let sql = materialisedSQL[record.collection] else { continue }
+            let values = columns.removeValue(forKey: rid) ?? [:]
+            try database.run(sql.insertRow, parameters: [record.record, rid] + sql.registerFields.map { values[$0] ?? .null })
+        }
+        for (rid, values) in columns.sorted(by: { $0.key < $1.key }) {
+            guard let record = try lookup(rid), let sql = materialisedSQL[record.collection] else { continue }
+            if values.count == 1, let (field, value) = values.first {
+                try database.run(sql.updateColumn[field]!, value, rid)
+            } else {
+                var parameters: [SQLiteBindable] = []
+                parameters.reserveCapacity(sql.registerFields.count * 2 + 1)
+                for field in sql.registerFields {
+                    parameters.append(values[field] != nil)
+                    parameters.append(values[field] ?? .null)
+                }
+                parameters.append(rid)
+                try database.run(sql.updateRow, parameters: parameters)
+            }
         }
         for dirty in state.dirtyCounters.sorted() {
-            guard let (collection, _) = try lookup(dirty.rid),
-                  schema.fieldKind(collection: collection, field: dirty.field) == .counter else { continue }
+            guard let record = try lookup(dirty.rid),
+                  schema.fieldKind(collection: record.collection, field: dirty.field) == .counter else { continue }
             try database.run("""
-                UPDATE \(StorageSchema.quote(collection)) SET \(StorageSchema.quote(dirty.field)) =
+                UPDATE \(StorageSchema.quote(record.collection)) SET \(StorageSchema.quote(dirty.field)) =
                     (SELECT total FROM counters WHERE rid = ? AND field = ?) WHERE _rid = ?
                 """, dirty.rid, dirty.field, dirty.rid)
         }
         for rid in state.dirtyRecords.sorted() {
-            guard let (collection, _) = try lookup(rid) else { continue }
-            try materialiseLife(rid: rid, collection: collection)
+            // A record neither deleted nor hidden before, with no delete or restore now, stays so.
+            guard let record = try lookup(rid), state.lifeChanged.contains(rid) || !record.wasLive else { continue }
+            try materialiseLife(rid: rid, collection: record.collection)
         }
     }
 
-    /// One register, map key, set element or log entry.
-    private func materialiseKey(_ dirty: BatchState.DirtyKey, collection: String, record: String, values: [OperationID: JSONValue]) throws {
+    /// One register, map key, set element or log entry. Returns a declared register's new column
+    /// value, for the caller to write with the rest of its record's row.
+    private func materialiseKey(_ dirty: BatchState.DirtyKey, record: BatchState.RecordInfo,
+                                values: [OperationID: JSONValue]) throws -> SQLiteValue? {
         let live = try database.query("""
-            SELECT replica, counter, wall, logical, kind, value, seq FROM entries
+            SELECT replica, counter, wall, logical, kind, value, seq, displayed FROM entries
             WHERE rid = ? AND field = ? AND key = ?
             """, dirty.rid, dirty.field, dirty.key)
-        let declaredKind = schema.fieldKind(collection: collection, field: dirty.field)
+        let declaredKind = schema.fieldKind(collection: record.collection, field: dirty.field)
         let kind = declaredKind ?? live.first.flatMap { $0.text(4).flatMap(FieldKind.init(rawValue:)) }
         var winnerValue: String?
         var winnerJSON: JSONValue?
@@ -55,50 +84,56 @@ extension Replica {
                 }
             }
             if let winner {
-                try database.run("""
-                    UPDATE entries SET displayed = (replica = ? AND counter = ?) WHERE rid = ? AND field = ? AND key = ?
-                    """, winner[0], winner[1], dirty.rid, dirty.field, dirty.key)
+                // Entries start displayed: write the flags only when one is wrong.
+                let flagsWrong = live.contains { row in
+                    (row.integer(7) == 1) != (row[0] == winner[0] && row[1] == winner[1])
+                }
+                if flagsWrong {
+                    try database.run("""
+                        UPDATE entries SET displayed = (replica = ? AND counter = ?) WHERE rid = ? AND field = ? AND key = ?
+                        """, winner[0], winner[1], dirty.rid, dirty.field, dirty.key)
+                }
                 winnerValue = winner.text(5)
                 winnerJSON = values[Replica.operationID(winner)]
             }
             if live.count >= 2 {
                 try database.run("INSERT OR REPLACE INTO conflicts(rid, field, key, kind) VALUES (?, ?, ?, ?)",
                                  dirty.rid, dirty.field, dirty.key, kind!.rawValue)
-            } else {
+            } else if !record.isNew {
+                // A record made by this batch has no conflict from before to clear.
                 try database.run("DELETE FROM conflicts WHERE rid = ? AND field = ? AND key = ?", dirty.rid, dirty.field, dirty.key)
             }
         }
-        guard let declaredKind else { return }
-        let table = StorageSchema.quote(collection)
-        let side = StorageSchema.sideTable(collection, dirty.field)
+        guard let declaredKind else { return nil }
+        let side = StorageSchema.sideTable(record.collection, dirty.field)
+        let winning = winnerJSON.map(Replica.sqlValue(json:)) ?? Replica.sqlValue(canonical: winnerValue)
         switch declaredKind {
         case .register:
-            try database.run("UPDATE \(table) SET \(StorageSchema.quote(dirty.field)) = ? WHERE _rid = ?",
-                             winnerJSON.map(Replica.sqlValue(json:)) ?? Replica.sqlValue(canonical: winnerValue), dirty.rid)
+            return winning
         case .map:
             if live.isEmpty {
-                try database.run("DELETE FROM \(side) WHERE id = ? AND key = ?", record, dirty.key)
+                try database.run("DELETE FROM \(side) WHERE id = ? AND key = ?", record.record, dirty.key)
             } else {
-                try database.run("INSERT OR REPLACE INTO \(side)(id, key, value) VALUES (?, ?, ?)",
-                                 record, dirty.key, winnerJSON.map(Replica.sqlValue(json:)) ?? Replica.sqlValue(canonical: winnerValue))
+                try database.run("INSERT OR REPLACE INTO \(side)(id, key, value) VALUES (?, ?, ?)", record.record, dirty.key, winning)
             }
         case .set:
             if live.isEmpty {
-                try database.run("DELETE FROM \(side) WHERE id = ? AND element = ?", record, dirty.key)
+                try database.run("DELETE FROM \(side) WHERE id = ? AND element = ?", record.record, dirty.key)
             } else {
-                try database.run("INSERT OR IGNORE INTO \(side)(id, element) VALUES (?, ?)", record, dirty.key)
+                try database.run("INSERT OR IGNORE INTO \(side)(id, element) VALUES (?, ?)", record.record, dirty.key)
             }
         case .log:
             if let entry = live.first {
                 let replica = ReplicaID(bytes: entry.blob(0) ?? [])?.hex ?? ""
                 try database.run("INSERT OR REPLACE INTO \(side)(id, entry, wall, logical, replica, value) VALUES (?, ?, ?, ?, ?, ?)",
-                                 record, dirty.key, entry[2], entry[3], replica, entry[5])
+                                 record.record, dirty.key, entry[2], entry[3], replica, entry[5])
             } else {
-                try database.run("DELETE FROM \(side) WHERE id = ? AND entry = ?", record, dirty.key)
+                try database.run("DELETE FROM \(side) WHERE id = ? AND entry = ?", record.record, dirty.key)
             }
         case .counter:
             break
         }
+        return nil
     }
 
     /// A record's deleted and visible flags and its edited-while-deleted conflict.

@@ -36,6 +36,8 @@ public final class Replica {
     public let location: Location
     let database: Database
     let codec: OperationCodec
+    /// Typed-row SQL per collection, built once (see `MaterialisedSQL`).
+    let materialisedSQL: [String: MaterialisedSQL]
     var clock: HybridClock
     /// The counter of the last operation this replica made.
     var counter: UInt64
@@ -51,6 +53,7 @@ public final class Replica {
         self.location = location
         self.database = database
         self.codec = OperationCodec(limits: configuration.limits)
+        self.materialisedSQL = MaterialisedSQL.all(configuration.schema)
         let wall = try database.queryScalarInteger("SELECT value FROM meta WHERE key = 'clock_wall'") ?? 0
         let logical = try database.queryScalarInteger("SELECT value FROM meta WHERE key = 'clock_logical'") ?? 0
         self.clock = HybridClock(wallClock: configuration.wallClock,

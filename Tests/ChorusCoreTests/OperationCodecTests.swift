@@ -25,6 +25,38 @@ final class OperationCodecTests: XCTestCase {
         }
     }
 
+    /// The direct writer behind `canonicalText` produces the bytes of the general canonical JSON
+    /// encoding, for every action, with and without author, escapes, duplicate and unsorted ids.
+    func test_canonicalText_equalsCanonicalEncodingOfEncode_forRandomOperations() throws {
+        let seed = UInt64.random(in: 0...UInt64.max)
+        var rng = SeededGenerator(seed: seed)
+        let texts = ["p-1", "naïve \"quoted\" \\ back", "tab\there", "", "ü🎵", "line\nbreak\u{01}"]
+        func text() -> String { texts.randomElement(using: &rng)! }
+        func ids() -> [OperationID] {
+            (0..<Int.random(in: 0...3, using: &rng)).map { _ in
+                OperationID(replica: ReplicaID.random(using: &rng), counter: UInt64.random(in: 1...3, using: &rng))
+            }
+        }
+        let values: [JSONValue] = [.string("x\"y"), .integer(-4), .double(2.5), .bool(true), .null,
+                                   .array([.integer(1), .string("é")]), .object(["b": .integer(1), "a": .string("z")])]
+        for round in 0..<2_000 {
+            let value = values.randomElement(using: &rng)!
+            let actions: [Action] = [
+                .set(value: value, supersedes: ids()), .add(element: text()), .remove(element: text(), supersedes: ids()),
+                .mapSet(key: text(), value: value, supersedes: ids()), .mapRemove(key: text(), supersedes: ids()),
+                .increment(by: Int64.random(in: -9...9, using: &rng)), .append(value: value), .retract(supersedes: ids()),
+                .delete(observed: ids()), .restore(supersedes: ids()), .erase(recordHash: (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) }),
+            ]
+            let action = actions.randomElement(using: &rng)!
+            let op = ChorusCore.Operation(id: OperationID(replica: ReplicaID.random(using: &rng), counter: UInt64.random(in: 1...1_000_000, using: &rng)),
+                               timestamp: HybridTimestamp(wall: UInt64.random(in: 0...1_900_000_000_000, using: &rng),
+                                                          logical: UInt32.random(in: 0...5, using: &rng)),
+                               collection: text(), record: text(), field: Bool.random(using: &rng) ? text() : nil, action: action,
+                               author: Bool.random(using: &rng) ? text() : nil)
+            XCTAssertEqual(codec.canonicalText(op), codec.encode(op).canonicalText, "seed \(seed), round \(round)")
+        }
+    }
+
     /// Every vector in Protocol/vectors/invalid-operations.json is refused.
     func test_protocolVectors_invalidOperationsAreRefused() throws {
         for vector in try ProtocolVectors.load("invalid-operations.json") {
