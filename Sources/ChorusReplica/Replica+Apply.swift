@@ -43,6 +43,9 @@ struct BatchState {
     var lifeChanged = Set<Int64>()
     /// Records for which this batch recorded superseded operation ids.
     var supersededIn = Set<Int64>()
+    /// Live entries of the keys of records this batch created, kept as they change: every entry
+    /// such a key has was made by this batch, so materialising it needs no query.
+    var newEntries: [DirtyKey: [LiveEntry]] = [:]
 
     struct DirtyKey: Hashable {
         let rid: Int64, field: String, key: String
@@ -50,6 +53,19 @@ struct BatchState {
     struct DirtyField: Hashable, Comparable {
         let rid: Int64, field: String
         static func < (a: DirtyField, b: DirtyField) -> Bool { (a.rid, a.field) < (b.rid, b.field) }
+    }
+    /// One live entry of a register, map key, set element or log entry, as materialising reads it.
+    struct LiveEntry {
+        let replica: [UInt8], counter: Int64, wall: Int64, logical: Int64
+        let kind: FieldKind?
+        /// Canonical JSON of the value (nil for set elements).
+        let value: String?
+        let seq: Int64
+        let displayed: Bool
+
+        /// The display rule: the greatest (wall, logical, replica bytes, counter) wins.
+        var displayKey: Replica.DisplayKey { .init(wall: wall, logical: logical, replica: replica, counter: counter) }
+        var operationID: OperationID { OperationID(replica: ReplicaID(bytes: replica)!, counter: UInt64(counter)) }
     }
     struct RecordName: Hashable {
         let collection: String, record: String
@@ -62,12 +78,15 @@ struct BatchState {
         let isNew: Bool
         /// Neither deleted nor hidden when the batch began: its life cannot change without a delete.
         let wasLive: Bool
+        /// The superseded table held rows for it when the batch began (always false for new records).
+        let hadSuperseded: Bool
     }
 
-    /// Whether the superseded table may hold rows for this record. A record made by this batch has
-    /// none until the batch records some, so the check before each new entry can be skipped.
+    /// Whether the superseded table may hold rows for this record. Many records have none (each
+    /// field written once, or only concurrently), so the check before each new entry is skipped
+    /// until the batch records some.
     func maySupersede(_ rid: Int64) -> Bool {
-        !(records[rid]?.isNew ?? false) || supersededIn.contains(rid)
+        (records[rid]?.hadSuperseded ?? true) || supersededIn.contains(rid)
     }
 }
 
@@ -230,8 +249,9 @@ extension Replica {
         if let row = try database.queryRow("SELECT rid, deleted, visible FROM records WHERE collection = ? AND record = ?", collection, record),
            let existing = row.integer(0) {
             rid = existing
+            let hadSuperseded = try database.queryScalarInteger("SELECT 1 FROM superseded WHERE rid = ? LIMIT 1", rid) != nil
             state.records[rid] = .init(collection: collection, record: record, isNew: false,
-                                       wasLive: row.integer(1) == 0 && row.integer(2) == 1)
+                                       wasLive: row.integer(1) == 0 && row.integer(2) == 1, hadSuperseded: hadSuperseded)
         } else {
             let hash = Operation.recordHash(collection: collection, record: record)
             if try database.queryScalarInteger("SELECT 1 FROM erased WHERE hash = ?", hash) != nil {
@@ -240,7 +260,7 @@ extension Replica {
             }
             try database.run("INSERT INTO records(collection, record, hash) VALUES (?, ?, ?)", collection, record, hash)
             rid = database.lastInsertRowID
-            state.records[rid] = .init(collection: collection, record: record, isNew: true, wasLive: true)
+            state.records[rid] = .init(collection: collection, record: record, isNew: true, wasLive: true, hadSuperseded: false)
         }
         state.recordIDs[name] = rid
         return rid
@@ -259,7 +279,11 @@ extension Replica {
                              rid, field, superseded.replica.bytes, Int64(superseded.counter))
             let removed = try database.query("DELETE FROM entries WHERE rid = ? AND field = ? AND replica = ? AND counter = ? RETURNING key",
                                              rid, field, superseded.replica.bytes, Int64(superseded.counter))
-            for row in removed { state.dirtyKeys.insert(.init(rid: rid, field: field, key: row.text(0) ?? "")) }
+            for row in removed {
+                let key = BatchState.DirtyKey(rid: rid, field: field, key: row.text(0) ?? "")
+                state.dirtyKeys.insert(key)
+                state.newEntries[key]?.removeAll { $0.replica == superseded.replica.bytes && $0.counter == Int64(superseded.counter) }
+            }
         }
     }
 
@@ -269,12 +293,16 @@ extension Replica {
     func insertEntry(_ op: Operation, rid: Int64, field: String, key: String, kind: FieldKind, value: JSONValue?,
                      seq: Int64, state: inout BatchState) throws {
         if state.maySupersede(rid), try isSuperseded(op.id, rid: rid, field: field) { return }
+        let entry = BatchState.LiveEntry(replica: op.id.replica.bytes, counter: Int64(op.id.counter), wall: Int64(op.timestamp.wall),
+                                         logical: Int64(op.timestamp.logical), kind: kind, value: value?.canonicalText, seq: seq,
+                                         displayed: kind == .register || kind == .map)
         try database.run("""
             INSERT INTO entries(rid, field, key, replica, counter, wall, logical, kind, value, seq, displayed)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, rid, field, key, op.id.replica.bytes, Int64(op.id.counter), Int64(op.timestamp.wall), Int64(op.timestamp.logical),
-            kind.rawValue, value?.canonicalText, seq, kind == .register || kind == .map)
-        state.dirtyKeys.insert(.init(rid: rid, field: field, key: key))
+            """, rid, field, key, entry.replica, entry.counter, entry.wall, entry.logical, kind.rawValue, entry.value, seq, entry.displayed)
+        let dirty = BatchState.DirtyKey(rid: rid, field: field, key: key)
+        state.dirtyKeys.insert(dirty)
+        if state.records[rid]?.isNew == true { state.newEntries[dirty, default: []].append(entry) }
     }
 
     /// Forgets a record for good: every stored value goes in this transaction; what remains is

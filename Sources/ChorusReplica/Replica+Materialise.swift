@@ -12,7 +12,7 @@ extension Replica {
             guard let row = try database.queryRow("SELECT collection, record, deleted, visible FROM records WHERE rid = ?", rid),
                   let collection = row.text(0), let record = row.text(1) else { return nil }
             let info = BatchState.RecordInfo(collection: collection, record: record, isNew: false,
-                                              wasLive: row.integer(2) == 0 && row.integer(3) == 1)
+                                              wasLive: row.integer(2) == 0 && row.integer(3) == 1, hadSuperseded: true)
             state.records[rid] = info
             return info
         }
@@ -22,7 +22,8 @@ extension Replica {
         var columns: [Int64: [String: SQLiteValue]] = [:]
         for dirty in state.dirtyKeys.sorted(by: { $0.rid < $1.rid }) {
             guard let record = try lookup(dirty.rid) else { continue }
-            if let value = try materialiseKey(dirty, record: record, values: state.values) {
+            let live = try record.isNew ? state.newEntries[dirty] ?? [] : liveEntries(dirty)
+            if let value = try materialiseKey(dirty, live: live, record: record, values: state.values) {
                 columns[dirty.rid, default: [:]][dirty.field] = value
             }
         }
@@ -61,40 +62,46 @@ extension Replica {
         }
     }
 
-    /// One register, map key, set element or log entry. Returns a declared register's new column
-    /// value, for the caller to write with the rest of its record's row.
-    private func materialiseKey(_ dirty: BatchState.DirtyKey, record: BatchState.RecordInfo,
-                                values: [OperationID: JSONValue]) throws -> SQLiteValue? {
-        let live = try database.query("""
+    /// The live entries of one key, from the database.
+    private func liveEntries(_ dirty: BatchState.DirtyKey) throws -> [BatchState.LiveEntry] {
+        try database.query("""
             SELECT replica, counter, wall, logical, kind, value, seq, displayed FROM entries
             WHERE rid = ? AND field = ? AND key = ?
-            """, dirty.rid, dirty.field, dirty.key)
+            """, dirty.rid, dirty.field, dirty.key).map { row in
+            BatchState.LiveEntry(replica: row.blob(0) ?? [], counter: row.integer(1) ?? 0, wall: row.integer(2) ?? 0,
+                                 logical: row.integer(3) ?? 0, kind: row.text(4).flatMap(FieldKind.init(rawValue:)),
+                                 value: row.text(5), seq: row.integer(6) ?? 0, displayed: row.integer(7) == 1)
+        }
+    }
+
+    /// One register, map key, set element or log entry. Returns a declared register's new column
+    /// value, for the caller to write with the rest of its record's row.
+    private func materialiseKey(_ dirty: BatchState.DirtyKey, live: [BatchState.LiveEntry], record: BatchState.RecordInfo,
+                                values: [OperationID: JSONValue]) throws -> SQLiteValue? {
         let declaredKind = schema.fieldKind(collection: record.collection, field: dirty.field)
-        let kind = declaredKind ?? live.first.flatMap { $0.text(4).flatMap(FieldKind.init(rawValue:)) }
+        let kind = declaredKind ?? live.first?.kind
         var winnerValue: String?
         var winnerJSON: JSONValue?
         if kind == .register || kind == .map {
-            var winner: Row?
-            for row in live {
-                guard let current = winner else { winner = row; continue }
+            var winner: BatchState.LiveEntry?
+            for entry in live {
+                guard let current = winner else { winner = entry; continue }
                 if configuration.faults.displayLatestArrival {
-                    if row.integer(6)! > current.integer(6)! { winner = row }
-                } else if Replica.displayOrder(row) > Replica.displayOrder(current) {
-                    winner = row
+                    if entry.seq > current.seq { winner = entry }
+                } else if entry.displayKey > current.displayKey {
+                    winner = entry
                 }
             }
             if let winner {
                 // Entries start displayed: write the flags only when one is wrong.
-                let flagsWrong = live.contains { row in
-                    (row.integer(7) == 1) != (row[0] == winner[0] && row[1] == winner[1])
-                }
+                let flagsWrong = live.contains { $0.displayed != ($0.replica == winner.replica && $0.counter == winner.counter) }
                 if flagsWrong {
                     try database.run("""
                         UPDATE entries SET displayed = (replica = ? AND counter = ?) WHERE rid = ? AND field = ? AND key = ?
-                        """, winner[0], winner[1], dirty.rid, dirty.field, dirty.key)
+                        """, winner.replica, winner.counter, dirty.rid, dirty.field, dirty.key)
                 }
-                winnerValue = winner.text(5)
-                winnerJSON = values[Replica.operationID(winner)]
+                winnerValue = winner.value
+                winnerJSON = values[winner.operationID]
             }
             if live.count >= 2 {
                 try database.run("INSERT OR REPLACE INTO conflicts(rid, field, key, kind) VALUES (?, ?, ?, ?)",
@@ -124,9 +131,9 @@ extension Replica {
             }
         case .log:
             if let entry = live.first {
-                let replica = ReplicaID(bytes: entry.blob(0) ?? [])?.hex ?? ""
+                let replica = ReplicaID(bytes: entry.replica)?.hex ?? ""
                 try database.run("INSERT OR REPLACE INTO \(side)(id, entry, wall, logical, replica, value) VALUES (?, ?, ?, ?, ?, ?)",
-                                 record.record, dirty.key, entry[2], entry[3], replica, entry[5])
+                                 record.record, dirty.key, entry.wall, entry.logical, replica, entry.value)
             } else {
                 try database.run("DELETE FROM \(side) WHERE id = ? AND entry = ?", record.record, dirty.key)
             }
