@@ -64,74 +64,45 @@ public struct OperationCodec: Sendable {
     /// building and sorting a dictionary per operation was about a quarter of the merge's
     /// instructions (callgrind). Tests hold the two to the same bytes for every action.
     public func canonicalText(_ op: Operation) -> String {
-        var out: [UInt8] = []
-        out.reserveCapacity(160)
-        var first = true
-        func key(_ name: StaticString) {
-            out.append(first ? UInt8(ascii: "{") : UInt8(ascii: ","))
-            first = false
-            out.append(UInt8(ascii: "\""))
-            name.withUTF8Buffer { out.append(contentsOf: $0) }
-            out.append(UInt8(ascii: "\""))
-            out.append(UInt8(ascii: ":"))
-        }
-        func string(_ name: StaticString, _ value: String) {
-            key(name)
-            JSONValue.writeString(value, to: &out)
-        }
-        func ids(_ name: StaticString, _ list: [OperationID]) {
-            key(name)
-            out.append(UInt8(ascii: "["))
-            let sorted = list.count < 2 ? list : Set(list).sorted()
-            for (index, id) in sorted.enumerated() {
-                if index > 0 { out.append(UInt8(ascii: ",")) }
-                JSONValue.writeString(id.description, to: &out)
-            }
-            out.append(UInt8(ascii: "]"))
-        }
+        var out = CanonicalObjectWriter()
         // Keys in UTF-8 order: action, author, by, collection, element, field, id, key, logical,
         // observed, record, recordHash, supersedes, value, wall.
-        string("action", op.action.name)
-        if let author = op.author { string("author", author) }
-        if case .increment(let by) = op.action {
-            key("by")
-            out.append(contentsOf: String(by).utf8)
-        }
-        string("collection", op.collection)
+        out.string("action", op.action.name)
+        if let author = op.author { out.string("author", author) }
+        if case .increment(let by) = op.action { out.integer("by", by) }
+        out.string("collection", op.collection)
         switch op.action {
-        case .add(let element), .remove(let element, _): string("element", element)
+        case .add(let element), .remove(let element, _): out.string("element", element)
         default: break
         }
-        if let field = op.field { string("field", field) }
-        string("id", op.id.description)
+        if let field = op.field { out.string("field", field) }
+        out.key("id")
+        out.operationID(op.id)
         switch op.action {
-        case .mapSet(let name, _, _), .mapRemove(let name, _): string("key", name)
+        case .mapSet(let name, _, _), .mapRemove(let name, _): out.string("key", name)
         default: break
         }
-        key("logical")
-        out.append(contentsOf: String(op.timestamp.logical).utf8)
-        if case .delete(let observed) = op.action { ids("observed", observed) }
+        out.integer("logical", Int64(op.timestamp.logical))
+        if case .delete(let observed) = op.action { out.ids("observed", observed) }
         if case .erase(let hash) = op.action {
-            string("recordHash", Hex.encode(hash))
+            out.string("recordHash", Hex.encode(hash))
         } else {
-            string("record", op.record)
+            out.string("record", op.record)
         }
         switch op.action {
         case .set(_, let list), .remove(_, let list), .mapSet(_, _, let list), .mapRemove(_, let list),
              .retract(let list), .restore(let list):
-            ids("supersedes", list)
+            out.ids("supersedes", list)
         default: break
         }
         switch op.action {
         case .set(let value, _), .mapSet(_, let value, _), .append(let value):
-            key("value")
-            value.write(to: &out, pretty: false, indent: 0)
+            out.key("value")
+            value.write(to: &out.bytes, pretty: false, indent: 0)
         default: break
         }
-        key("wall")
-        out.append(contentsOf: String(op.timestamp.wall).utf8)
-        out.append(UInt8(ascii: "}"))
-        return String(decoding: out, as: UTF8.self)
+        out.integer("wall", Int64(op.timestamp.wall))
+        return out.finish()
     }
 
     // MARK: Decoding
@@ -331,5 +302,58 @@ extension JSONValue {
         case .object(let members): return 1 + (members.values.map(depth(of:)).max() ?? 0)
         default: return 0
         }
+    }
+}
+
+/// Writes one canonical JSON object whose keys the caller gives in canonical order.
+private struct CanonicalObjectWriter {
+    var bytes: [UInt8] = []
+    private var empty = true
+
+    init() { bytes.reserveCapacity(192) }
+
+    mutating func key(_ name: StaticString) {
+        bytes.append(empty ? UInt8(ascii: "{") : UInt8(ascii: ","))
+        empty = false
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(UInt8(ascii: ":"))
+    }
+
+    mutating func string(_ name: StaticString, _ value: String) {
+        key(name)
+        JSONValue.writeString(value, to: &bytes)
+    }
+
+    mutating func integer(_ name: StaticString, _ value: Int64) {
+        key(name)
+        bytes.append(contentsOf: String(value).utf8)
+    }
+
+    /// `"REPLICAHEX:COUNTER"`, written without building the string.
+    mutating func operationID(_ id: OperationID) {
+        bytes.append(UInt8(ascii: "\""))
+        Hex.append(id.replica.bytes, to: &bytes)
+        bytes.append(UInt8(ascii: ":"))
+        bytes.append(contentsOf: String(id.counter).utf8)
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// A sorted, duplicate-free list of operation ids.
+    mutating func ids(_ name: StaticString, _ list: [OperationID]) {
+        key(name)
+        bytes.append(UInt8(ascii: "["))
+        let sorted = list.count < 2 ? list : Set(list).sorted()
+        for (index, id) in sorted.enumerated() {
+            if index > 0 { bytes.append(UInt8(ascii: ",")) }
+            operationID(id)
+        }
+        bytes.append(UInt8(ascii: "]"))
+    }
+
+    mutating func finish() -> String {
+        bytes.append(UInt8(ascii: "}"))
+        return String(decoding: bytes, as: UTF8.self)
     }
 }

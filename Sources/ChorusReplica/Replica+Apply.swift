@@ -33,7 +33,8 @@ struct BatchState {
     var source: String?
     /// When the batch arrived, Unix milliseconds (`oplog.received_wall`, for lag).
     var receivedWall: Int64 = 0
-    /// Values of the operations applied in this batch, so materialising needs no JSON parsing.
+    /// Values of the operations this batch applied to records that existed before it, so
+    /// materialising needs no JSON parsing (new records' entries carry theirs in `newEntries`).
     var values: [OperationID: JSONValue] = [:]
     /// Records this batch has resolved: their row id, or nil once erased. Each is read once per batch.
     var recordIDs: [RecordName: Int64?] = [:]
@@ -60,6 +61,8 @@ struct BatchState {
         let kind: FieldKind?
         /// Canonical JSON of the value (nil for set elements).
         let value: String?
+        /// The value itself when this batch made the entry, so it need not be parsed back.
+        let json: JSONValue?
         let seq: Int64
         let displayed: Bool
 
@@ -178,7 +181,7 @@ extension Replica {
         guard try appendToLog(op, rid: rid, payload: payload, state: &state) else { return }
         let seq = database.lastInsertRowID
         state.report.applied += 1
-        state.values[op.id] = op.action.value
+        if state.records[rid]?.isNew != true { state.values[op.id] = op.action.value }
         state.dirtyRecords.insert(rid)
 
         let field = op.field ?? StorageSchema.recordField
@@ -294,7 +297,7 @@ extension Replica {
                      seq: Int64, state: inout BatchState) throws {
         if state.maySupersede(rid), try isSuperseded(op.id, rid: rid, field: field) { return }
         let entry = BatchState.LiveEntry(replica: op.id.replica.bytes, counter: Int64(op.id.counter), wall: Int64(op.timestamp.wall),
-                                         logical: Int64(op.timestamp.logical), kind: kind, value: value?.canonicalText, seq: seq,
+                                         logical: Int64(op.timestamp.logical), kind: kind, value: value?.canonicalText, json: value, seq: seq,
                                          displayed: kind == .register || kind == .map)
         try database.run("""
             INSERT INTO entries(rid, field, key, replica, counter, wall, logical, kind, value, seq, displayed)

@@ -70,7 +70,7 @@ extension Replica {
             """, dirty.rid, dirty.field, dirty.key).map { row in
             BatchState.LiveEntry(replica: row.blob(0) ?? [], counter: row.integer(1) ?? 0, wall: row.integer(2) ?? 0,
                                  logical: row.integer(3) ?? 0, kind: row.text(4).flatMap(FieldKind.init(rawValue:)),
-                                 value: row.text(5), seq: row.integer(6) ?? 0, displayed: row.integer(7) == 1)
+                                 value: row.text(5), json: nil, seq: row.integer(6) ?? 0, displayed: row.integer(7) == 1)
         }
     }
 
@@ -101,7 +101,7 @@ extension Replica {
                         """, winner.replica, winner.counter, dirty.rid, dirty.field, dirty.key)
                 }
                 winnerValue = winner.value
-                winnerJSON = values[winner.operationID]
+                winnerJSON = winner.json ?? values[winner.operationID]
             }
             if live.count >= 2 {
                 try database.run("INSERT OR REPLACE INTO conflicts(rid, field, key, kind) VALUES (?, ?, ?, ?)",
@@ -112,8 +112,9 @@ extension Replica {
             }
         }
         guard let declaredKind else { return nil }
-        let side = StorageSchema.sideTable(record.collection, dirty.field)
         let winning = winnerJSON.map(Replica.sqlValue(json:)) ?? Replica.sqlValue(canonical: winnerValue)
+        if declaredKind == .register { return winning }
+        let side = StorageSchema.sideTable(record.collection, dirty.field)
         switch declaredKind {
         case .register:
             return winning

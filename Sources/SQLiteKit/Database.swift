@@ -9,6 +9,8 @@ public final class Database {
     /// The file this connection opened, or `:memory:`.
     public let path: String
     private var statementCache: [String: Statement] = [:]
+    private var recentStatements: [Statement] = []
+    private var recentStatementNext = 0
     private var transactionDepth = 0
 
     /// How a connection is opened.
@@ -34,8 +36,13 @@ public final class Database {
         case off = "OFF", normal = "NORMAL", full = "FULL"
     }
 
+    /// Process-wide SQLite settings, applied once before the first connection of the process.
+    /// If SQLite was already initialised by someone else, the call fails harmlessly.
+    private static let processConfigured: Bool = chorus_sqlite_configure_process() == SQLITE_OK
+
     /// Opens (and by default creates) a database file and sets every pragma explicitly.
     public init(path: String, options: Options = Options()) throws {
+        _ = Database.processConfigured
         var raw: OpaquePointer?
         var flags = SQLITE_OPEN_NOMUTEX
         flags |= options.isReadOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE
@@ -66,6 +73,7 @@ public final class Database {
             try execute("PRAGMA foreign_keys=ON")
         } catch {
             statementCache.removeAll()
+            recentStatements.removeAll()
             sqlite3_close_v2(raw)
             throw error
         }
@@ -73,6 +81,7 @@ public final class Database {
 
     deinit {
         statementCache.removeAll()
+        recentStatements.removeAll()
         sqlite3_close_v2(handle)
     }
 
@@ -94,12 +103,32 @@ public final class Database {
     }
 
     /// A cached prepared statement for `sql`. Statements are prepared once per connection.
+    ///
+    /// The statements used last are checked first, by string equality, which is immediate when the
+    /// caller passes the same string storage (a literal, or SQL text it built once): hashing long
+    /// SQL text for the dictionary was about 5% of the merge's instructions (callgrind).
     func statement(_ sql: String) throws -> Statement {
-        if let cached = statementCache[sql] { return cached }
-        let statement = try Statement(database: self, sql: sql)
-        statementCache[sql] = statement
+        let length = sql.utf8.count
+        for statement in recentStatements where statement.sql.utf8.count == length && statement.sql == sql { return statement }
+        let statement: Statement
+        if let cached = statementCache[sql] {
+            statement = cached
+        } else {
+            statement = try Statement(database: self, sql: sql)
+            statementCache[sql] = statement
+        }
+        if recentStatements.count < Database.recentStatementsMax {
+            recentStatements.append(statement)
+        } else {
+            recentStatements[recentStatementNext] = statement
+            recentStatementNext = (recentStatementNext + 1) % Database.recentStatementsMax
+        }
         return statement
     }
+
+    /// How many recently used statements `statement(_:)` checks before hashing: enough for the
+    /// statements one merged operation runs.
+    static let recentStatementsMax = 12
 
     /// Runs a statement that returns no rows, with positional parameters.
     public func run(_ sql: String, _ parameters: SQLiteBindable...) throws {

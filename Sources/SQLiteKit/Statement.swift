@@ -20,9 +20,10 @@ public final class Statement {
     deinit { sqlite3_finalize(handle) }
 
     /// Binds parameters by position (1-based in SQLite, 0-based here in the array).
+    /// Every parameter is bound each time (the count is checked), so no earlier binding survives
+    /// and `sqlite3_clear_bindings` is not needed.
     func bind(_ values: [SQLiteBindable]) throws {
         sqlite3_reset(handle)
-        sqlite3_clear_bindings(handle)
         let expected = Int(sqlite3_bind_parameter_count(handle))
         precondition(values.count == expected, "statement expects \(expected) parameters, got \(values.count): \(sql)")
         for (offset, bindable) in values.enumerated() {
@@ -32,7 +33,15 @@ public final class Statement {
             case .null: code = sqlite3_bind_null(handle, index)
             case .integer(let v): code = sqlite3_bind_int64(handle, index, v)
             case .real(let v): code = sqlite3_bind_double(handle, index, v)
-            case .text(let v): code = sqlite3_bind_text(handle, index, v, -1, chorus_sqlite_transient())
+            case .text(let v):
+                // With its length, so SQLite need not scan for the terminator.
+                var text = v
+                code = text.withUTF8 { utf8 in
+                    utf8.withMemoryRebound(to: CChar.self) { chars in
+                        guard let base = chars.baseAddress else { return sqlite3_bind_text(handle, index, "", 0, chorus_sqlite_transient()) }
+                        return sqlite3_bind_text(handle, index, base, Int32(chars.count), chorus_sqlite_transient())
+                    }
+                }
             case .blob(let v):
                 code = v.withUnsafeBytes { raw in
                     sqlite3_bind_blob(handle, index, raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(raw.count), chorus_sqlite_transient())
