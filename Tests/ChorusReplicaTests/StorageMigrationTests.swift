@@ -1,0 +1,67 @@
+import XCTest
+import ChorusCore
+import ChorusReplica
+import ChorusTesting
+import SQLiteKit
+
+/// Migration `0005_lean_log_and_entries` rebuilds the log and the entries table of a replica that
+/// already holds data: nothing is lost, the state digest is unchanged, and log cursors continue.
+final class StorageMigrationTests: XCTestCase {
+    func test_leanLogAndEntries_onAPopulatedReplica_keepsEverything_andCursorsContinue() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let clock = ManualClock(milliseconds: 1_790_000_000_000)
+        var rng = SeededGenerator(seed: 5)
+        let configuration = ReplicaFactory.configuration(clock: clock, synchronous: .full)
+        let other = try ReplicaFactory.memory(name: "other", clock: clock, seed: 6)
+        var digestBefore: SHA256.Digest
+        var sequenceBefore: Int64
+        do {
+            let replica = try Replica.create(at: .directory(folder.path), name: "hq", configuration: configuration, using: &rng)
+            try replica.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada"), .add(field: "guilds", element: "g-swift")])
+            try other.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada L.")])
+            try replica.applyRemote(try other.log(limit: 100).compactMap(\.operation))
+            clock.advance(by: 10)
+            try replica.write(collection: "people", record: "p2", [.put(field: "title", value: "Engineer")])
+            XCTAssertEqual(try replica.conflicts().count, 1)
+            digestBefore = try replica.digest()
+            sequenceBefore = try replica.latestSequence()
+        }
+
+        // Put the two tables back in their earlier shape (AUTOINCREMENT log, entries keyed without
+        // `key` plus an index), as a replica written before this migration has them.
+        let database = try Database(path: folder.path + "/" + Replica.databaseFileName)
+        try database.transaction {
+            try database.execute("""
+                CREATE TABLE oplog_old(seq INTEGER PRIMARY KEY AUTOINCREMENT, replica BLOB NOT NULL, counter INTEGER NOT NULL,
+                    rid INTEGER, payload TEXT, source TEXT, received_wall INTEGER, UNIQUE(replica, counter));
+                INSERT INTO oplog_old SELECT seq, replica, counter, rid, payload, source, received_wall FROM oplog;
+                DROP TABLE oplog;
+                ALTER TABLE oplog_old RENAME TO oplog;
+                CREATE INDEX oplog_rid ON oplog(rid) WHERE rid IS NOT NULL;
+                CREATE TABLE entries_old(rid INTEGER NOT NULL, field TEXT NOT NULL, key TEXT NOT NULL, replica BLOB NOT NULL,
+                    counter INTEGER NOT NULL, wall INTEGER NOT NULL, logical INTEGER NOT NULL, kind TEXT NOT NULL, value TEXT,
+                    seq INTEGER NOT NULL, displayed INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(rid, field, replica, counter)) WITHOUT ROWID;
+                INSERT INTO entries_old SELECT * FROM entries;
+                DROP TABLE entries;
+                ALTER TABLE entries_old RENAME TO entries;
+                CREATE INDEX entries_key ON entries(rid, field, key);
+                DELETE FROM schema_migrations WHERE name = '0005_lean_log_and_entries';
+                """)
+        }
+        XCTAssertNotNil(try database.queryScalarText("SELECT sql FROM sqlite_master WHERE name = 'oplog' AND sql LIKE '%AUTOINCREMENT%'"))
+
+        let migrated = try Replica.open(at: .directory(folder.path), configuration: configuration)
+        XCTAssertEqual(try migrated.appliedMigrations().last, "0005_lean_log_and_entries")
+        XCTAssertEqual(try migrated.digest(), digestBefore, "the same state after the rebuild")
+        XCTAssertEqual(try migrated.latestSequence(), sequenceBefore)
+        XCTAssertEqual(try migrated.integrityCheck(), [])
+        XCTAssertEqual(try migrated.invariantViolations(), [])
+        XCTAssertEqual(try migrated.get(collection: "people", record: "p1")?.fields["guilds"], .array([.string("g-swift")]))
+        XCTAssertEqual(try migrated.conflicts().count, 1)
+        try migrated.write(collection: "people", record: "p2", [.put(field: "title", value: "Staff engineer")])
+        XCTAssertEqual(try migrated.log(after: sequenceBefore).map(\.sequence), [sequenceBefore + 1], "the next cursor follows the last")
+        XCTAssertNil(try database.queryScalarText("SELECT sql FROM sqlite_master WHERE name = 'oplog' AND sql LIKE '%AUTOINCREMENT%'"))
+        XCTAssertNil(try database.queryScalarText("SELECT name FROM sqlite_master WHERE name = 'entries_key'"))
+    }
+}
