@@ -44,6 +44,11 @@ struct BatchState {
     var lifeChanged = Set<Int64>()
     /// Records for which this batch recorded superseded operation ids.
     var supersededIn = Set<Int64>()
+    /// The log sequence of the first operation this batch logged: entries with a lower `seq` are
+    /// older than the batch.
+    var firstSequence = Int64.max
+    /// Keys from which the batch removed (superseded) entries that were live.
+    var keysLosingEntries = Set<DirtyKey>()
     /// Live entries of the keys of records this batch created, kept as they change: every entry
     /// such a key has was made by this batch, so materialising it needs no query.
     var newEntries: [DirtyKey: [LiveEntry]] = [:]
@@ -180,6 +185,7 @@ extension Replica {
         }
         guard try appendToLog(op, rid: rid, payload: payload, state: &state) else { return }
         let seq = database.lastInsertRowID
+        state.firstSequence = min(state.firstSequence, seq)
         state.report.applied += 1
         if state.records[rid]?.isNew != true { state.values[op.id] = op.action.value }
         state.dirtyRecords.insert(rid)
@@ -285,6 +291,7 @@ extension Replica {
             for row in removed {
                 let key = BatchState.DirtyKey(rid: rid, field: field, key: row.text(0) ?? "")
                 state.dirtyKeys.insert(key)
+                state.keysLosingEntries.insert(key)
                 state.newEntries[key]?.removeAll { $0.replica == superseded.replica.bytes && $0.counter == Int64(superseded.counter) }
             }
         }

@@ -20,11 +20,23 @@ extension Replica {
         // Keys in record order (B-tree locality); each register's value is gathered per record so a
         // typed row is written once, however many of its fields the batch changed.
         var columns: [Int64: [String: SQLiteValue]] = [:]
-        for dirty in state.dirtyKeys.sorted(by: { $0.rid < $1.rid }) {
-            guard let record = try lookup(dirty.rid) else { continue }
-            let live = try record.isNew ? state.newEntries[dirty] ?? [] : liveEntries(dirty)
-            if let value = try materialiseKey(dirty, live: live, record: record, values: state.values) {
-                columns[dirty.rid, default: [:]][dirty.field] = value
+        let sortedKeys = state.dirtyKeys.sorted(by: { $0.rid < $1.rid })
+        var start = 0
+        while start < sortedKeys.count {
+            let rid = sortedKeys[start].rid
+            var end = start + 1
+            while end < sortedKeys.count && sortedKeys[end].rid == rid { end += 1 }
+            defer { start = end }
+            guard let record = try lookup(rid) else { continue }
+            let keys = sortedKeys[start..<end]
+            // An existing record with many changed keys is read in one query rather than one per key.
+            let whole = !record.isNew && keys.count >= Replica.wholeRecordReadKeysMin ? try liveEntries(rid: rid) : nil
+            for dirty in keys {
+                let live = try record.isNew ? state.newEntries[dirty] ?? []
+                    : whole.map { $0[.init(field: dirty.field, key: dirty.key)] ?? [] } ?? liveEntries(dirty)
+                if let value = try materialiseKey(dirty, live: live, record: record, state: state) {
+                    columns[rid, default: [:]][dirty.field] = value
+                }
             }
         }
         for (rid, record) in state.records.sorted(by: { $0.key < $1.key }) where record.isNew && !erased.contains(rid) {
@@ -62,22 +74,41 @@ extension Replica {
         }
     }
 
+    /// From this many changed keys, an existing record's entries are read in one query.
+    static let wholeRecordReadKeysMin = 4
+
     /// The live entries of one key, from the database.
     private func liveEntries(_ dirty: BatchState.DirtyKey) throws -> [BatchState.LiveEntry] {
         try database.query("""
             SELECT replica, counter, wall, logical, kind, value, seq, displayed FROM entries
             WHERE rid = ? AND field = ? AND key = ?
-            """, dirty.rid, dirty.field, dirty.key).map { row in
-            BatchState.LiveEntry(replica: row.blob(0) ?? [], counter: row.integer(1) ?? 0, wall: row.integer(2) ?? 0,
-                                 logical: row.integer(3) ?? 0, kind: row.text(4).flatMap(FieldKind.init(rawValue:)),
-                                 value: row.text(5), json: nil, seq: row.integer(6) ?? 0, displayed: row.integer(7) == 1)
+            """, dirty.rid, dirty.field, dirty.key).map(Replica.liveEntry)
+    }
+
+    private struct FieldKey: Hashable { let field: String, key: String }
+
+    /// Every live entry of one record, by field and key.
+    private func liveEntries(rid: Int64) throws -> [FieldKey: [BatchState.LiveEntry]] {
+        var entries: [FieldKey: [BatchState.LiveEntry]] = [:]
+        try database.forEachRow("""
+            SELECT replica, counter, wall, logical, kind, value, seq, displayed, field, key FROM entries WHERE rid = ?
+            """, parameters: [rid]) { row in
+            entries[FieldKey(field: row.text(8) ?? "", key: row.text(9) ?? ""), default: []].append(Replica.liveEntry(row))
         }
+        return entries
+    }
+
+    /// An entries row, columns (replica, counter, wall, logical, kind, value, seq, displayed, ...).
+    private static func liveEntry(_ row: Row) -> BatchState.LiveEntry {
+        BatchState.LiveEntry(replica: row.blob(0) ?? [], counter: row.integer(1) ?? 0, wall: row.integer(2) ?? 0,
+                             logical: row.integer(3) ?? 0, kind: row.text(4).flatMap(FieldKind.init(rawValue:)),
+                             value: row.text(5), json: nil, seq: row.integer(6) ?? 0, displayed: row.integer(7) == 1)
     }
 
     /// One register, map key, set element or log entry. Returns a declared register's new column
     /// value, for the caller to write with the rest of its record's row.
     private func materialiseKey(_ dirty: BatchState.DirtyKey, live: [BatchState.LiveEntry], record: BatchState.RecordInfo,
-                                values: [OperationID: JSONValue]) throws -> SQLiteValue? {
+                                state: BatchState) throws -> SQLiteValue? {
         let declaredKind = schema.fieldKind(collection: record.collection, field: dirty.field)
         let kind = declaredKind ?? live.first?.kind
         var winnerValue: String?
@@ -101,13 +132,19 @@ extension Replica {
                         """, winner.replica, winner.counter, dirty.rid, dirty.field, dirty.key)
                 }
                 winnerValue = winner.value
-                winnerJSON = winner.json ?? values[winner.operationID]
+                winnerJSON = winner.json ?? state.values[winner.operationID]
             }
+            // A conflicts row exists exactly when a key has two live entries or more. Entries from
+            // before the batch tell whether it had one, unless the batch removed some of them.
+            let older = live.count { $0.seq < state.firstSequence }
+            let hadConflictKnown = record.isNew || !state.keysLosingEntries.contains(dirty) || older >= 2
+            let hadConflict = !record.isNew && older >= 2
             if live.count >= 2 {
-                try database.run("INSERT OR REPLACE INTO conflicts(rid, field, key, kind) VALUES (?, ?, ?, ?)",
-                                 dirty.rid, dirty.field, dirty.key, kind!.rawValue)
-            } else if !record.isNew {
-                // A record made by this batch has no conflict from before to clear.
+                if !(hadConflictKnown && hadConflict) {
+                    try database.run("INSERT OR REPLACE INTO conflicts(rid, field, key, kind) VALUES (?, ?, ?, ?)",
+                                     dirty.rid, dirty.field, dirty.key, kind!.rawValue)
+                }
+            } else if !(hadConflictKnown && !hadConflict) {
                 try database.run("DELETE FROM conflicts WHERE rid = ? AND field = ? AND key = ?", dirty.rid, dirty.field, dirty.key)
             }
         }
