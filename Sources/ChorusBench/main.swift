@@ -13,6 +13,7 @@ if arguments.contains("--help") || arguments.contains("-h") {
       --write-docs   rewrite Docs/performance.md (or --docs FILE) with the machine, commands, figures and ratios
       --only-merge   just P1 (for profiling with valgrind --tool=callgrind); --people N (default 200)
                      and --repetitions N (default 1) size it
+      --only-bootstrap  just P3, sized the same way
       --help         show this help
 
     Each figure is the median of at least 5 repetitions, with min and max. Build it with -c release.
@@ -33,6 +34,11 @@ if arguments.contains("--only-merge") {
     // For profiling (valgrind --tool=callgrind) and for measuring P1 alone.
     try EngineBenchmarks.merge(Results(), people: integerOption("--people", default: 200),
                                repetitions: integerOption("--repetitions", default: 1))
+    exit(0)
+}
+if arguments.contains("--only-bootstrap") {
+    try NetworkBenchmarks.bootstrap(Results(), people: integerOption("--people", default: 200),
+                                    repetitions: integerOption("--repetitions", default: 1))
     exit(0)
 }
 let sizes = quick ? BenchSizes.quick : BenchSizes.full

@@ -45,11 +45,31 @@ public struct OperationID: Hashable, Comparable, Sendable, CustomStringConvertib
 
     /// Parses `REPLICAHEX:COUNTER`.
     public init?(_ text: String) {
-        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 2, let replica = ReplicaID(hex: String(parts[0])),
-              let counter = UInt64(parts[1]), counter >= 1, counter <= UInt64(Int64.max),
-              String(counter) == parts[1] else { return nil }
-        self.init(replica: replica, counter: counter)
+        var text = text
+        text.makeContiguousUTF8()
+        guard let parsed = text.utf8.withContiguousStorageIfAvailable(OperationID.parse) ?? nil else { return nil }
+        self = parsed
+    }
+
+    /// 32 lower- or upper-case hex digits, ':', then a decimal counter from 1 to Int64.max with no
+    /// sign or leading zero. Parsed from the UTF-8 bytes: this runs for every operation received.
+    private static func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> OperationID? {
+        guard bytes.count >= 34, bytes.count <= 32 + 1 + 19, bytes[32] == UInt8(ascii: ":"), bytes[33] != UInt8(ascii: "0") else { return nil }
+        var replica = [UInt8](repeating: 0, count: 16)
+        for index in 0..<16 {
+            guard let high = Hex.nibble(bytes[2 * index]), let low = Hex.nibble(bytes[2 * index + 1]) else { return nil }
+            replica[index] = high << 4 | low
+        }
+        var counter: UInt64 = 0
+        for byte in bytes[33...] {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+            let (times, overflowTimes) = counter.multipliedReportingOverflow(by: 10)
+            let (sum, overflowSum) = times.addingReportingOverflow(UInt64(byte - UInt8(ascii: "0")))
+            guard !overflowTimes, !overflowSum else { return nil }
+            counter = sum
+        }
+        guard counter >= 1, counter <= UInt64(Int64.max), let id = ReplicaID(bytes: replica) else { return nil }
+        return OperationID(replica: id, counter: counter)
     }
 
     public var description: String { "\(replica.hex):\(counter)" }

@@ -78,9 +78,11 @@ public struct JSONParser {
         mutating func parseObject(depth: Int) throws(JSONParseError) -> JSONValue {
             guard depth <= depthMax else { throw fail("nesting deeper than \(depthMax) levels") }
             position += 1
-            var members: [String: JSONValue] = [:]
+            // Members are gathered first and hashed once into a dictionary of the right size:
+            // growing it key by key rehashed every member several times (callgrind, pull decoding).
+            var pairs: [(key: String, value: JSONValue, offset: Int)] = []
             skipWhitespace()
-            if current == UInt8(ascii: "}") { position += 1; return .object(members) }
+            if current == UInt8(ascii: "}") { position += 1; return .object([:]) }
             while true {
                 skipWhitespace()
                 guard current == UInt8(ascii: "\"") else { throw fail("expected a string key") }
@@ -90,14 +92,19 @@ public struct JSONParser {
                 guard current == UInt8(ascii: ":") else { throw fail("expected ':' after an object key") }
                 position += 1
                 skipWhitespace()
-                let value = try parseValue(depth: depth)
-                guard members.updateValue(value, forKey: key) == nil else {
-                    throw JSONParseError(offset: keyOffset, reason: "duplicate object key \"\(key)\"")
-                }
+                pairs.append((key, try parseValue(depth: depth), keyOffset))
                 skipWhitespace()
                 switch current {
                 case UInt8(ascii: ","): position += 1
-                case UInt8(ascii: "}"): position += 1; return .object(members)
+                case UInt8(ascii: "}"):
+                    position += 1
+                    var members = [String: JSONValue](minimumCapacity: pairs.count)
+                    for pair in pairs {
+                        guard members.updateValue(pair.value, forKey: pair.key) == nil else {
+                            throw JSONParseError(offset: pair.offset, reason: "duplicate object key \"\(pair.key)\"")
+                        }
+                    }
+                    return .object(members)
                 default: throw fail("expected ',' or '}' in an object")
                 }
             }
@@ -140,6 +147,16 @@ public struct JSONParser {
 
         mutating func parseString() throws(JSONParseError) -> String {
             position += 1 // opening quote
+            // Most strings have no escape: validate and copy the bytes once.
+            var end = position
+            while end < bytes.count, bytes[end] != UInt8(ascii: "\""), bytes[end] != UInt8(ascii: "\\"), bytes[end] >= 0x20 { end += 1 }
+            if end < bytes.count, bytes[end] == UInt8(ascii: "\"") {
+                guard let string = String(validating: UnsafeBufferPointer(rebasing: bytes[position..<end]), as: UTF8.self) else {
+                    throw fail("string is not valid UTF-8")
+                }
+                position = end + 1
+                return string
+            }
             var scalars: [UInt8] = []
             var runStart = position
             while true {

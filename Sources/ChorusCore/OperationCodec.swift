@@ -132,7 +132,8 @@ public struct OperationCodec: Sendable {
         guard let id = OperationID(idText) else {
             throw ChorusError(.malformedInput, "operation id \"\(idText.prefix(80))\" is not REPLICAHEX:COUNTER")
         }
-        let context = "operation \(id)"
+        // Built only when an error message needs it.
+        var context: String { "operation \(id)" }
         let wall = try reader.integer("wall", context: context)
         let logical = try reader.integer("logical", context: context)
         guard wall >= 0, UInt64(wall) <= HybridTimestamp.wallMax, logical >= 0, logical <= Int64(UInt32.max) else {
@@ -144,7 +145,7 @@ public struct OperationCodec: Sendable {
         let isErase = actionName == "erase"
         let record = isErase ? "" : try reader.string("record", context: context)
         if !isErase { try checkName(record, max: limits.recordIDBytesMax, what: "record id", context: context) }
-        let isRecordLevel = ["delete", "restore", "erase"].contains(actionName)
+        let isRecordLevel = actionName == "delete" || actionName == "restore" || isErase
         let field: String? = isRecordLevel ? nil : try reader.string("field", context: context)
         if let field { try checkName(field, max: limits.fieldNameBytesMax, what: "field name", context: context) }
 
@@ -197,8 +198,8 @@ public struct OperationCodec: Sendable {
                          collection: collection, record: record, field: field, action: action, author: author)
     }
 
-    private func checkName(_ name: String, max: Int, what: String, context: String) throws(ChorusError) {
-        try OperationCodec.checkName(name, max: max, what: "\(context): \(what)")
+    private func checkName(_ name: String, max: Int, what: String, context: @autoclosure () -> String) throws(ChorusError) {
+        try OperationCodec.checkName(name, max: max, what: "\(context()): \(what)")
     }
 
     /// Checks a name (collection, record id, field, key, element): non-empty, at most `max` UTF-8
@@ -208,14 +209,15 @@ public struct OperationCodec: Sendable {
         guard name.utf8.count <= max else {
             throw ChorusError(.limitExceeded, "\(what) is \(name.utf8.count) bytes, over the limit of \(max)")
         }
-        guard !name.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+        // Control characters are single bytes in UTF-8 (no multi-byte sequence has a byte below 0x80).
+        guard !name.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
             throw ChorusError(.malformedInput, "\(what) contains control characters")
         }
     }
 
-    private func value(_ reader: inout Reader, _ context: String) throws(ChorusError) -> JSONValue {
-        let value = try reader.any("value", context: context)
-        try checkValue(value, context: context)
+    private func value(_ reader: inout Reader, _ context: @autoclosure () -> String) throws(ChorusError) -> JSONValue {
+        let value = try reader.any("value", context: context())
+        try checkValue(value, context: context())
         return value
     }
 
@@ -230,36 +232,36 @@ public struct OperationCodec: Sendable {
         }
     }
 
-    private func key(_ reader: inout Reader, _ context: String) throws(ChorusError) -> String {
-        let key = try reader.string("key", context: context)
+    private func key(_ reader: inout Reader, _ context: @autoclosure () -> String) throws(ChorusError) -> String {
+        let key = try reader.string("key", context: context())
         guard key.utf8.count <= limits.mapKeyBytesMax, !key.isEmpty else {
-            throw ChorusError(.limitExceeded, "\(context): map key must be 1 to \(limits.mapKeyBytesMax) bytes")
+            throw ChorusError(.limitExceeded, "\(context()): map key must be 1 to \(limits.mapKeyBytesMax) bytes")
         }
         return key
     }
 
-    private func element(_ reader: inout Reader, _ context: String) throws(ChorusError) -> String {
-        let element = try reader.string("element", context: context)
+    private func element(_ reader: inout Reader, _ context: @autoclosure () -> String) throws(ChorusError) -> String {
+        let element = try reader.string("element", context: context())
         guard element.utf8.count <= limits.setElementBytesMax, !element.isEmpty else {
-            throw ChorusError(.limitExceeded, "\(context): set element must be 1 to \(limits.setElementBytesMax) bytes")
+            throw ChorusError(.limitExceeded, "\(context()): set element must be 1 to \(limits.setElementBytesMax) bytes")
         }
         return element
     }
 
-    private func ids(_ reader: inout Reader, _ name: String, _ context: String) throws(ChorusError) -> [OperationID] {
-        guard case .array(let items) = try reader.any(name, context: context) else {
-            throw ChorusError(.malformedInput, "\(context): \(name) must be an array of operation ids")
+    private func ids(_ reader: inout Reader, _ name: String, _ context: @autoclosure () -> String) throws(ChorusError) -> [OperationID] {
+        guard case .array(let items) = try reader.any(name, context: context()) else {
+            throw ChorusError(.malformedInput, "\(context()): \(name) must be an array of operation ids")
         }
         guard items.count <= limits.supersedesCountMax else {
-            throw ChorusError(.limitExceeded, "\(context): \(name) lists \(items.count) operations, over supersedesCountMax (\(limits.supersedesCountMax))")
+            throw ChorusError(.limitExceeded, "\(context()): \(name) lists \(items.count) operations, over supersedesCountMax (\(limits.supersedesCountMax))")
         }
         var result: [OperationID] = []
         var seen = Set<OperationID>()
         for item in items {
             guard case .string(let text) = item, let id = OperationID(text) else {
-                throw ChorusError(.malformedInput, "\(context): \(name) holds something that is not an operation id")
+                throw ChorusError(.malformedInput, "\(context()): \(name) holds something that is not an operation id")
             }
-            guard seen.insert(id).inserted else { throw ChorusError(.malformedInput, "\(context): \(name) lists \(id) twice") }
+            guard seen.insert(id).inserted else { throw ChorusError(.malformedInput, "\(context()): \(name) lists \(id) twice") }
             result.append(id)
         }
         return result.sorted()
@@ -268,29 +270,35 @@ public struct OperationCodec: Sendable {
     /// Reads keys from a JSON object and remembers which were read, to refuse unknown ones.
     struct Reader {
         let object: [String: JSONValue]
-        var read: Set<String> = []
+        /// Keys read so far; each is read at most once, so unknown keys exist exactly when the
+        /// object has more keys than were read (no hashing on the way).
+        var read: [String] = []
 
-        mutating func any(_ key: String, context: String = "operation") throws(ChorusError) -> JSONValue {
-            guard let value = object[key] else { throw ChorusError(.malformedInput, "\(context): missing \"\(key)\"") }
-            read.insert(key)
+        mutating func any(_ key: String, context: @autoclosure () -> String = "operation") throws(ChorusError) -> JSONValue {
+            guard let value = object[key] else { throw ChorusError(.malformedInput, "\(context()): missing \"\(key)\"") }
+            read.append(key)
             return value
         }
 
-        mutating func string(_ key: String, context: String = "operation") throws(ChorusError) -> String {
-            guard case .string(let s) = try any(key, context: context) else {
-                throw ChorusError(.malformedInput, "\(context): \"\(key)\" must be a string")
+        mutating func string(_ key: String, context: @autoclosure () -> String = "operation") throws(ChorusError) -> String {
+            guard case .string(let s) = try any(key, context: context()) else {
+                throw ChorusError(.malformedInput, "\(context()): \"\(key)\" must be a string")
             }
             return s
         }
 
-        mutating func integer(_ key: String, context: String = "operation") throws(ChorusError) -> Int64 {
-            guard case .integer(let i) = try any(key, context: context) else {
-                throw ChorusError(.malformedInput, "\(context): \"\(key)\" must be an integer")
+        mutating func integer(_ key: String, context: @autoclosure () -> String = "operation") throws(ChorusError) -> Int64 {
+            guard case .integer(let i) = try any(key, context: context()) else {
+                throw ChorusError(.malformedInput, "\(context()): \"\(key)\" must be an integer")
             }
             return i
         }
 
-        var unreadKeys: [String] { object.keys.filter { !read.contains($0) }.sorted() }
+        var unreadKeys: [String] {
+            guard object.count != read.count else { return [] }
+            let known = Set(read)
+            return object.keys.filter { !known.contains($0) }.sorted()
+        }
     }
 }
 

@@ -57,6 +57,20 @@ final class OperationCodecTests: XCTestCase {
         }
     }
 
+    /// Operation ids parse from `REPLICAHEX:COUNTER` exactly as the protocol writes them, and
+    /// nothing looser.
+    func test_operationID_parsing_acceptsTheProtocolForm_only() {
+        let hex = "0123456789abcdef0123456789ABCDEF"
+        XCTAssertEqual(OperationID("\(hex):1")?.counter, 1)
+        XCTAssertEqual(OperationID("\(hex):1")?.replica.hex, hex.lowercased())
+        XCTAssertEqual(OperationID("\(hex):\(Int64.max)")?.counter, UInt64(Int64.max))
+        for bad in ["\(hex):0", "\(hex):01", "\(hex):+1", "\(hex):-1", "\(hex):", "\(hex)", "\(hex):1:2", "\(hex)0:1",
+                    "\(hex.dropLast()):1", "\(hex.dropLast())g:1", "\(hex):9223372036854775808", "\(hex):99999999999999999999",
+                    "\(hex): 1", "", ":1"] {
+            XCTAssertNil(OperationID(bad), bad)
+        }
+    }
+
     /// Every vector in Protocol/vectors/invalid-operations.json is refused.
     func test_protocolVectors_invalidOperationsAreRefused() throws {
         for vector in try ProtocolVectors.load("invalid-operations.json") {
