@@ -87,39 +87,48 @@ enum NetworkBenchmarks {
     /// P5: no-op sync latency with a large history against a small one; database size per live row.
     static func scale(_ results: Results, large: Int, small: Int, repetitions: Int) throws {
         results.section = "P5 scale: \(large) operations of history against \(small)"
-        var medians: [Int: Double] = [:]
+        // Both hubs run side by side and their repetitions alternate (small, large, small, ...), so
+        // the machine's drift over the run falls on both alike instead of on whichever came second.
+        struct Probe { let scratch: Scratch, hub: Node, client: RawClient, request: String }
+        var probes: [Int: Probe] = [:]
+        defer { for probe in probes.values { probe.hub.stop(graceSeconds: 1); probe.scratch.remove() } }
         for history in [small, large] {
             let scratch = try Scratch("p5")
-            defer { scratch.remove() }
             let replica = try Workloads.sourceReplica(at: scratch.file("hub"), people: history / 10, seed: UInt64(history))
             let latest = try replica.latestSequence()
             let token = try replica.addPeer(name: "probe", role: .replica)
             let hub = try startNode(replica)
-            defer { hub.stop(graceSeconds: 1) }
             let request = "GET /sync/v1/pull?after=\(latest)&limit=1000 HTTP/1.1\r\nHost: hub\r\nAuthorization: Bearer \(token)\r\nChorus-Protocol: 1\r\nChorus-Replica: \(String(repeating: "5a", count: 16))\r\n\r\n"
-            let client = try RawClient(port: hub.port)
-            for _ in 0..<50 { client.send(request); _ = client.readResponse() }
-            let stats = repeated(max(repetitions, 5), setup: {}) { _ in
-                for _ in 0..<200 { client.send(request); _ = client.readResponse() }
-            }
-            medians[history] = stats.median / 200
-            results.add("p5Sync\(history)", "no-op sync round trip, \(history) operations of history", Stats(samples: stats.samples.map { $0 / 200 }),
-                        unit: "ms", scale: 1000, digits: 3)
-            if history == large {
-                let bytes = fileSize(scratch.file("hub/chorus.sqlite"))
-                let live = history
-                results.note("p5BytesPerRow", "database bytes per live field value (\(live) values, history not compacted)",
-                             Double(bytes) / Double(live), unit: "bytes", digits: 0)
-                let raw = try Scratch("p5raw")
-                defer { raw.remove() }
-                let db = try Database(path: raw.file("raw.sqlite"))
-                try RawBenchmarks.table(db)
-                try RawBenchmarks.bulkInsert(db, rows: history / 10)
-                try db.checkpointTruncate()
-                results.note("p5RawBytesPerRow", "plain SQLite bytes per field value, same rows", Double(fileSize(raw.file("raw.sqlite"))) / Double(live),
-                             unit: "bytes", digits: 0)
+            probes[history] = Probe(scratch: scratch, hub: hub, client: try RawClient(port: hub.port), request: request)
+        }
+        for probe in probes.values { for _ in 0..<50 { probe.client.send(probe.request); _ = probe.client.readResponse() } }
+        let roundTrips = 200
+        var samples: [Int: [Double]] = [small: [], large: []]
+        for _ in 0..<max(repetitions, 5) {
+            for history in [small, large] {
+                let probe = probes[history]!
+                samples[history]!.append(time {
+                    for _ in 0..<roundTrips { probe.client.send(probe.request); _ = probe.client.readResponse() }
+                } / Double(roundTrips))
             }
         }
+        var medians: [Int: Double] = [:]
+        for history in [small, large] {
+            let stats = Stats(samples: samples[history]!)
+            medians[history] = stats.median
+            results.add("p5Sync\(history)", "no-op sync round trip, \(history) operations of history", stats, unit: "ms", scale: 1000, digits: 3)
+        }
+        let bytes = fileSize(probes[large]!.scratch.file("hub/chorus.sqlite"))
+        results.note("p5BytesPerRow", "database bytes per live field value (\(large) values, history not compacted)",
+                     Double(bytes) / Double(large), unit: "bytes", digits: 0)
+        let raw = try Scratch("p5raw")
+        defer { raw.remove() }
+        let db = try Database(path: raw.file("raw.sqlite"))
+        try RawBenchmarks.table(db)
+        try RawBenchmarks.bulkInsert(db, rows: large / 10)
+        try db.checkpointTruncate()
+        results.note("p5RawBytesPerRow", "plain SQLite bytes per field value, same rows", Double(fileSize(raw.file("raw.sqlite"))) / Double(large),
+                     unit: "bytes", digits: 0)
         results.numbers["p5Ratio"] = (medians[large] ?? 0) / Swift.max(medians[small] ?? 1, 1e-9)
     }
 
