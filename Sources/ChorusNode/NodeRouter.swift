@@ -16,9 +16,14 @@ public struct NodeRouter: Sendable {
         /// A path with `{id}` placeholders.
         public let path: String
         public let access: Access
+        let template: RouteTemplate
 
-        /// The placeholder values when `path` matches, else nil.
-        func match(_ requestPath: String) -> [String]? { PeopleAPI.match(path, requestPath) }
+        init(method: String, path: String, access: Access) {
+            self.method = method
+            self.path = path
+            self.access = access
+            self.template = RouteTemplate(path)
+        }
     }
 
     public static let routes: [Route] = [
@@ -58,7 +63,9 @@ public struct NodeRouter: Sendable {
     /// The route template a path belongs to (for metrics labels: never a raw id).
     public static func template(for path: String) -> String {
         if WebAssets.serves(path) { return "/ui" }
-        return routes.first { $0.match(path) != nil }?.path ?? PeopleAPI.routes.first { PeopleAPI.match($0.path, path) != nil }?.path ?? "unknown"
+        let segments = RouteTemplate.segments(of: path)
+        return routes.first { $0.template.match(segments) != nil }?.path
+            ?? PeopleAPI.routes.first { $0.template.match(segments) != nil }?.path ?? "unknown"
     }
 
     /// No route answers: 404 when no template matches the path, 405 (with `Allow`) when one does
@@ -68,9 +75,10 @@ public struct NodeRouter: Sendable {
     }
 
     /// The route of `routes` for a request, with its placeholder values. Both routers use it.
-    static func find<R>(_ routes: [R], method: String, path: String, template: KeyPath<R, String>,
+    static func find<R>(_ routes: [R], method: String, path: String, template: KeyPath<R, RouteTemplate>,
                         method routeMethod: KeyPath<R, String>) -> Result<(R, [String]), NoRoute> {
-        let candidates = routes.compactMap { route in PeopleAPI.match(route[keyPath: template], path).map { (route, $0) } }
+        let segments = RouteTemplate.segments(of: path)
+        let candidates = routes.compactMap { route in route[keyPath: template].match(segments).map { (route, $0) } }
         guard !candidates.isEmpty else { return .failure(NoRoute(response: Problem.response(status: 404, detail: "no route \(path.prefix(100))"))) }
         if let found = candidates.first(where: { $0.0[keyPath: routeMethod] == method }) { return .success(found) }
         let methods = candidates.map { $0.0[keyPath: routeMethod] }.joined(separator: ", ")
@@ -87,7 +95,7 @@ public struct NodeRouter: Sendable {
             return WebAssets.shipped.response(method: request.head.method, path: path, ifNoneMatch: request.head.header("If-None-Match"))
         }
         let (route, parameters): (Route, [String])
-        switch NodeRouter.find(NodeRouter.routes, method: request.head.method, path: path, template: \.path, method: \.method) {
+        switch NodeRouter.find(NodeRouter.routes, method: request.head.method, path: path, template: \.template, method: \.method) {
         case .success(let found): (route, parameters) = found
         case .failure(let refusal): return refusal.response
         }

@@ -33,6 +33,13 @@ public struct PeopleAPI: Sendable {
     public struct Route: Sendable {
         public let method: String
         public let path: String
+        let template: RouteTemplate
+
+        init(method: String, path: String) {
+            self.method = method
+            self.path = path
+            self.template = RouteTemplate(path)
+        }
     }
 
     public static let routes: [Route] = [
@@ -74,21 +81,11 @@ public struct PeopleAPI: Sendable {
         self.identity = identity
     }
 
-    /// The placeholder values (percent-decoded) when `path` matches the template `pattern`
-    /// (`/api/v1/people/{id}`), else nil. Both routers use it.
-    static func match(_ pattern: String, _ path: String) -> [String]? {
-        let p = pattern.split(separator: "/"), a = path.split(separator: "/")
-        guard p.count == a.count else { return nil }
-        var values: [String] = []
-        for (x, y) in zip(p, a) { if x.hasPrefix("{") { values.append(percentDecoded(String(y))) } else if x != y { return nil } }
-        return values
-    }
-
     static func percentDecoded(_ text: String) -> String { percentDecode(text, plusAsSpace: false) }
 
     public func handle(_ request: HTTPRequest, remote: String) -> HTTPResponse {
         let (route, parameters): (Route, [String])
-        switch NodeRouter.find(PeopleAPI.routes, method: request.head.method, path: request.head.path, template: \.path, method: \.method) {
+        switch NodeRouter.find(PeopleAPI.routes, method: request.head.method, path: request.head.path, template: \.template, method: \.method) {
         case .success(let found): (route, parameters) = found
         case .failure(let refusal): return refusal.response
         }
