@@ -16,53 +16,19 @@ public struct OperationCodec: Sendable {
 
     // MARK: Encoding
 
+    /// The operation as a JSON value (for CLI output). Derived from `canonicalText(_:)`, which is
+    /// the one place that knows the layout.
     public func encode(_ op: Operation) -> JSONValue {
-        var object: [String: JSONValue] = [
-            "id": .string(op.id.description),
-            "wall": .integer(Int64(op.timestamp.wall)),
-            "logical": .integer(Int64(op.timestamp.logical)),
-            "collection": .string(op.collection),
-            "action": .string(op.action.name),
-        ]
-        if case .erase = op.action {} else { object["record"] = .string(op.record) }
-        if let field = op.field { object["field"] = .string(field) }
-        if let author = op.author { object["author"] = .string(author) }
-        func ids(_ list: [OperationID]) -> JSONValue { .array(Set(list).sorted().map { .string($0.description) }) }
-        switch op.action {
-        case .set(let value, let supersedes):
-            object["value"] = value
-            object["supersedes"] = ids(supersedes)
-        case .add(let element):
-            object["element"] = .string(element)
-        case .remove(let element, let supersedes):
-            object["element"] = .string(element)
-            object["supersedes"] = ids(supersedes)
-        case .mapSet(let key, let value, let supersedes):
-            object["key"] = .string(key)
-            object["value"] = value
-            object["supersedes"] = ids(supersedes)
-        case .mapRemove(let key, let supersedes):
-            object["key"] = .string(key)
-            object["supersedes"] = ids(supersedes)
-        case .increment(let by):
-            object["by"] = .integer(by)
-        case .append(let value):
-            object["value"] = value
-        case .retract(let supersedes), .restore(let supersedes):
-            object["supersedes"] = ids(supersedes)
-        case .delete(let observed):
-            object["observed"] = ids(observed)
-        case .erase(let hash):
-            object["recordHash"] = .string(Hex.encode(hash))
-        }
-        return .object(object)
+        // Our own canonical text always parses: the operation's value is within the depth limit
+        // (checked on decode and on local writes), and the operation adds one level around it.
+        try! JSONParser(depthMax: limits.jsonDepthMax + 2, bytesMax: Int.max).parse(canonicalText(op))
     }
 
     /// The canonical text of an operation: what the log stores and the wire carries.
     ///
-    /// Written directly, keys in their canonical (UTF-8) order, rather than through `encode(_:)`:
-    /// building and sorting a dictionary per operation was about a quarter of the merge's
-    /// instructions (callgrind). Tests hold the two to the same bytes for every action.
+    /// Written directly, keys in their canonical (UTF-8) order, rather than by building and sorting
+    /// a dictionary per operation, which was about a quarter of the merge's instructions
+    /// (callgrind). Tests hold it to the protocol's vectors and to canonical JSON for every action.
     public func canonicalText(_ op: Operation) -> String {
         var out = CanonicalObjectWriter()
         // Keys in UTF-8 order: action, author, by, collection, element, field, id, key, logical,

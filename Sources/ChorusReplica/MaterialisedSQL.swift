@@ -7,8 +7,6 @@ import ChorusCore
 struct MaterialisedSQL {
     /// The collection's register fields, in schema order: the typed row's value columns.
     let registerFields: [String]
-    /// Position of each register field in `registerFields`.
-    let registerPosition: [String: Int]
     /// `INSERT INTO t(id, _rid, r1, ..., rn) VALUES (?, ?, ?, ..., ?)`: a new record's row, whole.
     let insertRow: String
     /// `UPDATE t SET r1 = CASE WHEN ? THEN ? ELSE r1 END, ... WHERE _rid = ?`: several columns of
@@ -20,7 +18,6 @@ struct MaterialisedSQL {
     init(_ collection: CollectionSchema) {
         let table = StorageSchema.quote(collection.name)
         registerFields = collection.fields.filter { $0.kind == .register }.map(\.name)
-        registerPosition = Dictionary(uniqueKeysWithValues: registerFields.enumerated().map { ($1, $0) })
         let columns = registerFields.map(StorageSchema.quote)
         insertRow = "INSERT INTO \(table)(id, _rid\(columns.map { ", " + $0 }.joined())) VALUES (?, ?\(String(repeating: ", ?", count: columns.count)))"
         updateRow = "UPDATE \(table) SET " + columns.map { "\($0) = CASE WHEN ? THEN ? ELSE \($0) END" }.joined(separator: ", ") + " WHERE _rid = ?"

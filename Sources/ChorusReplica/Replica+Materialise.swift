@@ -6,16 +6,8 @@ import SQLiteKit
 extension Replica {
     func materialise(_ state: inout BatchState) throws {
         let erased = state.erasedRecords
-        func lookup(_ rid: Int64) throws -> BatchState.RecordInfo? {
-            if erased.contains(rid) { return nil }
-            if let known = state.records[rid] { return known }
-            guard let row = try database.queryRow("SELECT collection, record, deleted, visible FROM records WHERE rid = ?", rid),
-                  let collection = row.text(0), let record = row.text(1) else { return nil }
-            let info = BatchState.RecordInfo(collection: collection, record: record, isNew: false,
-                                              wasLive: row.integer(2) == 0 && row.integer(3) == 1, hadSuperseded: true)
-            state.records[rid] = info
-            return info
-        }
+        // Every record the batch touched went through `recordID`, which noted it in `records`.
+        func lookup(_ rid: Int64) -> BatchState.RecordInfo? { erased.contains(rid) ? nil : state.records[rid] }
 
         // Keys in record order (B-tree locality); each register's value is gathered per record so a
         // typed row is written once, however many of its fields the batch changed.
@@ -27,7 +19,7 @@ extension Replica {
             var end = start + 1
             while end < sortedKeys.count && sortedKeys[end].rid == rid { end += 1 }
             defer { start = end }
-            guard let record = try lookup(rid) else { continue }
+            guard let record = lookup(rid) else { continue }
             let keys = sortedKeys[start..<end]
             // An existing record with many changed keys is read in one query rather than one per key.
             let whole = !record.isNew && keys.count >= Replica.wholeRecordReadKeysMin ? try liveEntries(rid: rid) : nil
@@ -45,7 +37,7 @@ extension Replica {
             try database.run(sql.insertRow, parameters: [record.record, rid] + sql.registerFields.map { values[$0] ?? .null })
         }
         for (rid, values) in columns.sorted(by: { $0.key < $1.key }) {
-            guard let record = try lookup(rid), let sql = materialisedSQL[record.collection] else { continue }
+            guard let record = lookup(rid), let sql = materialisedSQL[record.collection] else { continue }
             if values.count == 1, let (field, value) = values.first {
                 try database.run(sql.updateColumn[field]!, value, rid)
             } else {
@@ -60,7 +52,7 @@ extension Replica {
             }
         }
         for dirty in state.dirtyCounters.sorted() {
-            guard let record = try lookup(dirty.rid),
+            guard let record = lookup(dirty.rid),
                   schema.fieldKind(collection: record.collection, field: dirty.field) == .counter else { continue }
             try database.run("""
                 UPDATE \(StorageSchema.quote(record.collection)) SET \(StorageSchema.quote(dirty.field)) =
@@ -69,7 +61,7 @@ extension Replica {
         }
         for rid in state.dirtyRecords.sorted() {
             // A record neither deleted nor hidden before, with no delete or restore now, stays so.
-            guard let record = try lookup(rid), state.lifeChanged.contains(rid) || !record.wasLive else { continue }
+            guard let record = lookup(rid), state.lifeChanged.contains(rid) || !record.wasLive else { continue }
             try materialiseLife(rid: rid, collection: record.collection)
         }
     }

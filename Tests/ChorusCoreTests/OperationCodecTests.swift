@@ -25,9 +25,10 @@ final class OperationCodecTests: XCTestCase {
         }
     }
 
-    /// The direct writer behind `canonicalText` produces the bytes of the general canonical JSON
-    /// encoding, for every action, with and without author, escapes, duplicate and unsorted ids.
-    func test_canonicalText_equalsCanonicalEncodingOfEncode_forRandomOperations() throws {
+    /// The direct writer behind `canonicalText` produces canonical JSON (what the general encoder
+    /// makes of the same JSON: keys sorted by bytes, minimal escapes) that decodes back to the same
+    /// operation, for every action, with and without author, escapes, duplicate and unsorted ids.
+    func test_canonicalText_isCanonicalJSON_andRoundTrips_forRandomOperations() throws {
         let seed = UInt64.random(in: 0...UInt64.max)
         var rng = SeededGenerator(seed: seed)
         let texts = ["p-1", "naïve \"quoted\" \\ back", "tab\there", "", "ü🎵", "line\nbreak\u{01}"]
@@ -54,6 +55,9 @@ final class OperationCodecTests: XCTestCase {
                                collection: text(), record: text(), field: Bool.random(using: &rng) ? text() : nil, action: action,
                                author: Bool.random(using: &rng) ? text() : nil)
             XCTAssertEqual(codec.canonicalText(op), codec.encode(op).canonicalText, "seed \(seed), round \(round)")
+            if let decoded = try? codec.decode(text: codec.canonicalText(op)) {
+                XCTAssertEqual(codec.canonicalText(decoded), codec.canonicalText(op), "seed \(seed), round \(round): round trip")
+            }
         }
     }
 
