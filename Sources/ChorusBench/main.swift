@@ -8,6 +8,7 @@ if arguments.contains("--help") || arguments.contains("-h") {
     chorus-bench: measures Chorus against raw SQLite and its peers, in one run.
 
     usage: chorus-bench [--quick] [--write-docs] [--docs FILE]
+           chorus-bench --only-merge | --only-bootstrap | --only-noop [--people N] [--repetitions N] [--seconds N]
 
       --quick        small sizes, one minute at most: a smoke test for CI (no figures asserted)
       --write-docs   rewrite Docs/performance.md (or --docs FILE) with the machine, commands, figures and ratios
