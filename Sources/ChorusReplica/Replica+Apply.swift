@@ -329,6 +329,7 @@ extension Replica {
             for table in ["entries", "superseded", "counters", "deletes", "delete_observed", "conflicts"] {
                 try database.run("DELETE FROM \(table) WHERE rid = ?", rid)
             }
+            // A full scan of the log: erasing is rare, and an index on `rid` cost a write per operation.
             try database.run("UPDATE oplog SET payload = NULL, rid = NULL WHERE rid = ?", rid)
             try database.run("DELETE FROM records WHERE rid = ?", rid)
             state.erasedRecords.insert(rid)

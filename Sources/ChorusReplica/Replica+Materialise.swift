@@ -117,11 +117,13 @@ extension Replica {
             }
             if let winner {
                 // Entries start displayed: write the flags only when one is wrong.
+                // Only the rows whose flag is wrong are rewritten (one, when a second value arrives).
                 let flagsWrong = live.contains { $0.displayed != ($0.replica == winner.replica && $0.counter == winner.counter) }
                 if flagsWrong {
                     try database.run("""
-                        UPDATE entries SET displayed = (replica = ? AND counter = ?) WHERE rid = ? AND field = ? AND key = ?
-                        """, winner.replica, winner.counter, dirty.rid, dirty.field, dirty.key)
+                        UPDATE entries SET displayed = NOT displayed
+                        WHERE rid = ? AND field = ? AND key = ? AND displayed != (replica = ? AND counter = ?)
+                        """, dirty.rid, dirty.field, dirty.key, winner.replica, winner.counter)
                 }
                 winnerValue = winner.value
                 winnerJSON = winner.json ?? state.values[winner.operationID]

@@ -4,8 +4,9 @@ import ChorusReplica
 import ChorusTesting
 import SQLiteKit
 
-/// Migration `0005_lean_log_and_entries` rebuilds the log and the entries table of a replica that
-/// already holds data: nothing is lost, the state digest is unchanged, and log cursors continue.
+/// Migrations `0005_lean_log_and_entries` and `0006_log_without_record_index` rebuild the log and the
+/// entries table of a replica that already holds data: nothing is lost, the state digest is unchanged,
+/// log cursors continue, and erasure still finds a record's operations without the index.
 final class StorageMigrationTests: XCTestCase {
     func test_leanLogAndEntries_onAPopulatedReplica_keepsEverything_andCursorsContinue() throws {
         let folder = try TemporaryDirectory()
@@ -46,13 +47,13 @@ final class StorageMigrationTests: XCTestCase {
                 DROP TABLE entries;
                 ALTER TABLE entries_old RENAME TO entries;
                 CREATE INDEX entries_key ON entries(rid, field, key);
-                DELETE FROM schema_migrations WHERE name = '0005_lean_log_and_entries';
+                DELETE FROM schema_migrations WHERE name IN ('0005_lean_log_and_entries', '0006_log_without_record_index');
                 """)
         }
         XCTAssertNotNil(try database.queryScalarText("SELECT sql FROM sqlite_master WHERE name = 'oplog' AND sql LIKE '%AUTOINCREMENT%'"))
 
         let migrated = try Replica.open(at: .directory(folder.path), configuration: configuration)
-        XCTAssertEqual(try migrated.appliedMigrations().last, "0005_lean_log_and_entries")
+        XCTAssertEqual(try migrated.appliedMigrations().suffix(2), ["0005_lean_log_and_entries", "0006_log_without_record_index"])
         XCTAssertEqual(try migrated.digest(), digestBefore, "the same state after the rebuild")
         XCTAssertEqual(try migrated.latestSequence(), sequenceBefore)
         XCTAssertEqual(try migrated.integrityCheck(), [])
@@ -63,5 +64,11 @@ final class StorageMigrationTests: XCTestCase {
         XCTAssertEqual(try migrated.log(after: sequenceBefore).map(\.sequence), [sequenceBefore + 1], "the next cursor follows the last")
         XCTAssertNil(try database.queryScalarText("SELECT sql FROM sqlite_master WHERE name = 'oplog' AND sql LIKE '%AUTOINCREMENT%'"))
         XCTAssertNil(try database.queryScalarText("SELECT name FROM sqlite_master WHERE name = 'entries_key'"))
+        XCTAssertNil(try database.queryScalarText("SELECT name FROM sqlite_master WHERE name = 'oplog_rid'"))
+
+        try migrated.write(collection: "people", record: "p1", [.erase])
+        XCTAssertEqual(try database.queryScalarInteger("SELECT count(*) FROM oplog WHERE payload LIKE '%Ada%'"), 0,
+                       "erasing scans the log and clears every payload of the record")
+        XCTAssertEqual(try migrated.invariantViolations(), [])
     }
 }
