@@ -110,21 +110,29 @@ extension Replica {
     ///   are never sent back there; nil for bundles.
     @discardableResult
     public func applyRemote(_ operations: [Operation], source: String? = nil) throws -> ApplyReport {
+        try applyRemote(operations, source: source, inLastBatch: nil)
+    }
+
+    /// `applyRemote`, running `inLastBatch` inside the transaction of the last batch (or of an empty
+    /// one when there are no operations), so what it writes commits with the operations or not at all.
+    func applyRemote(_ operations: [Operation], source: String?, inLastBatch: (() throws -> Void)?) throws -> ApplyReport {
         for operation in operations {
             try clock.checkDrift(operation.timestamp, operation: operation.id)
             try checkRemote(operation)
         }
         var total = ApplyReport()
         var start = 0
-        while start < operations.count {
+        repeat {
             let end = min(start + limits.operationsPerBatchMax, operations.count)
             let chunk = operations[start..<end]
+            if chunk.isEmpty && inLastBatch == nil { break }
             total = total + (try inBatch { state in
                 state.source = source
                 for operation in chunk { try apply(operation, state: &state) }
+                if end == operations.count { try inLastBatch?() }
             })
             start = end
-        }
+        } while start < operations.count
         return total
     }
 

@@ -251,6 +251,15 @@ extension Replica {
         }
     }
 
+    /// Applies a page pulled from the upstream and moves the pull cursor to `next` in the same
+    /// transaction: a page is merged and acknowledged together, with one durable commit.
+    @discardableResult
+    public func applyPulled(_ operations: [Operation], through next: Int64) throws -> ApplyReport {
+        try applyRemote(operations, source: "upstream", inLastBatch: {
+            try self.database.run("UPDATE upstream SET pull_cursor = max(pull_cursor, ?) WHERE id = 1", next)
+        })
+    }
+
     /// Records sync progress and health. Nil arguments leave a column as it is.
     public func recordUpstream(replica: ReplicaID? = nil, pullCursor: Int64? = nil, pushCursor: Int64? = nil,
                                attempt: Bool = false, success: Bool = false, error: String?? = nil, skewMilliseconds: Int64? = nil) throws {

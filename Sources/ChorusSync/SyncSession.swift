@@ -1,5 +1,6 @@
 import ChorusCore
 import ChorusReplica
+import Foundation
 
 /// How a replica talks to its upstream. HTTP is one adapter; tests use an in-process one.
 ///
@@ -126,20 +127,29 @@ public struct SyncSession {
         }
     }
 
+    /// Pulls page after page. The next page is fetched and decoded on another thread while this
+    /// one merges (P3 in Docs/performance.md: decoding costs about as much as merging), and each
+    /// page commits with its cursor, so an interrupted pull resumes after the last merged page.
     private func pull(_ report: inout SyncReport) throws {
+        let (start, waiting) = try executor.perform { (try $0.upstream()?.pullCursor ?? 0, try $0.pendingPushCount()) }
+        var fetching = PageFetch(transport, after: start, limit: limits.pullPageOperationsMax, waitingToPush: waiting)
         while true {
-            let (cursor, waiting) = try executor.perform { (try $0.upstream()?.pullCursor ?? 0, try $0.pendingPushCount()) }
-            let response = try transport.pull(after: cursor, limit: limits.pullPageOperationsMax, waitingToPush: waiting)
+            let response = try fetching.wait()
             observe(response.server, &report)
-            let applied = try executor.perform { replica -> Int in
-                let result = try replica.applyRemote(response.operations, source: "upstream")
-                try replica.recordUpstream(pullCursor: response.next)
-                return result.applied
+            let following = response.hasMore
+                ? PageFetch(transport, after: response.next, limit: limits.pullPageOperationsMax, waitingToPush: waiting) : nil
+            let applied: Int
+            do {
+                applied = try executor.perform { try $0.applyPulled(response.operations, through: response.next).applied }
+            } catch {
+                _ = try? following?.wait()  // let the request in flight finish; its page is dropped
+                throw error
             }
             report.pulledOperations += response.operations.count
             report.pullApplied += applied
-            if !response.hasMore { return }
+            guard let following else { return }
             progress("pulled \(report.pulledOperations) operations...")
+            fetching = following
         }
     }
 
@@ -161,4 +171,24 @@ public struct SyncSession {
 
 extension Replica {
     func digestOrEmpty() -> String { (try? digest().hexString) ?? "" }
+}
+
+/// One pull request running on its own thread; `wait` returns its page or throws its error.
+final class PageFetch: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var result: Result<PullResponse, any Error>?
+
+    init(_ transport: any SyncTransport, after: Int64, limit: Int, waitingToPush: Int64) {
+        let thread = Thread { [self] in
+            result = Result { try transport.pull(after: after, limit: limit, waitingToPush: waitingToPush) }
+            done.signal()
+        }
+        thread.start()
+    }
+
+    /// Blocks until the page arrived (or failed). Call once.
+    func wait() throws -> PullResponse {
+        done.wait()
+        return try result!.get()
+    }
 }

@@ -60,6 +60,33 @@ final class SyncServiceTests: XCTestCase {
         XCTAssertEqual(first.pulledOperations, 0, "the hub does not send the office its own operation back")
     }
 
+    func test_pull_pageByPage_eachPageCommitsWithItsCursor_andAnInterruptedPullResumes() throws {
+        // Seven operations in pages of two; the fourth page request fails while the third page merges.
+        for index in 0..<7 {
+            try hub.perform { try $0.write(collection: "people", record: "p\(index)", [.put(field: "name", value: .string("n\(index)"))]) }
+        }
+        var limits = Limits.default
+        limits.pullPageOperationsMax = 2
+        var pulls = 0
+        officeToHub.intercept = { target, response in
+            guard target.hasPrefix("/sync/v1/pull") else { return response }
+            pulls += 1
+            if pulls == 4 { throw SyncError(status: 503, "cut") }
+            return response
+        }
+        XCTAssertThrowsError(try SyncSession(executor: office, transport: officeToHub, limits: limits, wallClock: clock).run()) {
+            XCTAssertEqual(($0 as? SyncError)?.status, 503)
+        }
+        let merged = try office.perform { replica in try (0..<7).filter { try replica.get(collection: "people", record: "p\($0)") != nil } }
+        XCTAssertEqual(merged, [0, 1, 2, 3, 4, 5], "the three pages fetched were merged, though the fourth failed while the third merged")
+        XCTAssertEqual(try office.perform { try $0.upstream()?.pullCursor }, 6, "the cursor moved with each merged page, no further")
+
+        officeToHub.intercept = nil
+        let resumed = try SyncSession(executor: office, transport: officeToHub, limits: limits, wallClock: clock).run(compareDigests: true)
+        XCTAssertEqual(resumed.pulledOperations, 1, "the pull resumed after the last merged page")
+        XCTAssertEqual(resumed.digestMatches, true)
+    }
+
     func test_retriedPush_appliesNothingTwice() throws {
         try office.perform { try $0.write(collection: "feedback", record: "f1", [.increment(field: "highFives", by: 1)]) }
         let page = try office.perform { try $0.logPage(after: 0, excludingSource: nil, operationsMax: 10, bytesMax: 1 << 20) }
