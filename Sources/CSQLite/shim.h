@@ -4,6 +4,8 @@
 
 // SQLITE_TRANSIENT is a macro casting -1 to a function pointer, which Swift cannot import.
 static inline sqlite3_destructor_type chorus_sqlite_transient(void) { return SQLITE_TRANSIENT; }
+// SQLITE_STATIC likewise: SQLite reads the caller's memory, which stays valid until the next bind.
+static inline sqlite3_destructor_type chorus_sqlite_static(void) { return SQLITE_STATIC; }
 
 // Process-wide settings, applied before the first connection opens (sqlite3_config is variadic,
 // which Swift cannot call). Memory statistics off: Chorus never reads them, and keeping them takes

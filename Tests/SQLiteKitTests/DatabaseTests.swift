@@ -97,6 +97,25 @@ final class DatabaseTests: XCTestCase {
         XCTAssertEqual(row.values, [.null, .integer(42), .real(2.5), .text("text ✓"), .blob([0, 1, 255])])
     }
 
+    /// Texts and blobs are bound from memory the statement reuses: empty values stay empty (not
+    /// NULL), a value larger than any before grows that memory, and each execution sees its own values.
+    func test_boundTextsAndBlobs_emptyLargeAndReused_arriveIntact() throws {
+        let db = try Database(path: ":memory:")
+        try db.execute("CREATE TABLE v(n INTEGER, t TEXT, b BLOB)")
+        let insert = "INSERT INTO v VALUES (?, ?, ?)"
+        try db.run(insert, 0, "", [UInt8]())
+        try db.run(insert, 1, "short", [UInt8]([1, 2]))
+        let large = String(repeating: "é", count: 40_000)
+        let largeBlob = [UInt8](repeating: 7, count: 70_000)
+        try db.run(insert, 2, large, largeBlob)
+        try db.run(insert, 3, "after ✓", [UInt8]([9]))
+        let rows = try db.query("SELECT t, b, t IS NULL, b IS NULL FROM v ORDER BY n")
+        XCTAssertEqual(rows.map { $0[0] }, [.text(""), .text("short"), .text(large), .text("after ✓")])
+        XCTAssertEqual(rows.map { $0[1] }, [.blob([]), .blob([1, 2]), .blob(largeBlob), .blob([9])])
+        XCTAssertEqual(rows.map { $0.integer(2) }, [0, 0, 0, 0], "an empty text is not NULL")
+        XCTAssertEqual(rows.map { $0.integer(3) }, [0, 0, 0, 0], "an empty blob is not NULL")
+    }
+
     func test_checkpointTruncate_emptiesTheLog() throws {
         let path = folder + "/w.sqlite"
         let db = try Database(path: path)
