@@ -71,30 +71,44 @@ extension Replica {
 
     /// The live entries of one key, from the database.
     private func liveEntries(_ dirty: BatchState.DirtyKey) throws -> [BatchState.LiveEntry] {
-        try database.query("""
+        var entries: [BatchState.LiveEntry] = []
+        try database.forEachColumns("""
             SELECT replica, counter, wall, logical, kind, value, seq, displayed FROM entries
             WHERE rid = ? AND field = ? AND key = ?
-            """, dirty.rid, dirty.field, dirty.key).map(Replica.liveEntry)
+            """, parameters: [dirty.rid, dirty.field, dirty.key]) { entries.append(Replica.liveEntry($0)) }
+        return entries
     }
 
     private struct FieldKey: Hashable { let field: String, key: String }
 
-    /// Every live entry of one record, by field and key.
+    /// Every live entry of one record, by field and key. Rows arrive in primary-key order, so each
+    /// key's entries are adjacent: names are read and hashed once per key, not once per row.
     private func liveEntries(rid: Int64) throws -> [FieldKey: [BatchState.LiveEntry]] {
         var entries: [FieldKey: [BatchState.LiveEntry]] = [:]
-        try database.forEachRow("""
-            SELECT replica, counter, wall, logical, kind, value, seq, displayed, field, key FROM entries WHERE rid = ?
+        var current: FieldKey?
+        var group: [BatchState.LiveEntry] = []
+        try database.forEachColumns("""
+            SELECT replica, counter, wall, logical, kind, value, seq, displayed, field, key FROM entries
+            WHERE rid = ? ORDER BY field, key
             """, parameters: [rid]) { row in
-            entries[FieldKey(field: row.text(8) ?? "", key: row.text(9) ?? ""), default: []].append(Replica.liveEntry(row))
+            if let known = current, row.textEquals(8, known.field), row.textEquals(9, known.key) {
+                // Same key as the row before.
+            } else {
+                if let known = current { entries[known] = group }
+                group = []
+                current = FieldKey(field: row.text(8) ?? "", key: row.text(9) ?? "")
+            }
+            group.append(Replica.liveEntry(row))
         }
+        if let current { entries[current] = group }
         return entries
     }
 
     /// An entries row, columns (replica, counter, wall, logical, kind, value, seq, displayed, ...).
-    private static func liveEntry(_ row: Row) -> BatchState.LiveEntry {
-        BatchState.LiveEntry(replica: row.blob(0) ?? [], counter: row.integer(1) ?? 0, wall: row.integer(2) ?? 0,
-                             logical: row.integer(3) ?? 0, kind: row.text(4).flatMap(FieldKind.init(rawValue:)),
-                             value: row.text(5), json: nil, seq: row.integer(6) ?? 0, displayed: row.integer(7) == 1)
+    private static func liveEntry(_ row: ColumnReader) -> BatchState.LiveEntry {
+        BatchState.LiveEntry(replica: row.blob(0) ?? [], counter: row.integer(1), wall: row.integer(2),
+                             logical: row.integer(3), kind: row.text(4).flatMap(FieldKind.init(rawValue:)),
+                             value: row.text(5), json: nil, seq: row.integer(6), displayed: row.integer(7) == 1)
     }
 
     /// One register, map key, set element or log entry. Returns a declared register's new column

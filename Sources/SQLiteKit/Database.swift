@@ -156,6 +156,17 @@ public final class Database {
         }
     }
 
+    /// Calls `body` for each row with a reader of the current row's columns, which builds no `Row`:
+    /// for hot loops that turn rows straight into their own values (no array, no enum per column).
+    /// The reader is valid only during the call.
+    public func forEachColumns(_ sql: String, parameters: [SQLiteBindable] = [], _ body: (ColumnReader) throws -> Void) throws {
+        let statement = try statement(sql)
+        try statement.bind(parameters)
+        defer { statement.reset() }
+        let reader = ColumnReader(handle: statement.handle)
+        while try statement.step() { try body(reader) }
+    }
+
     /// All rows of a query.
     public func query(_ sql: String, _ parameters: SQLiteBindable...) throws -> [Row] {
         try query(sql, parameters: parameters)

@@ -142,6 +142,37 @@ public final class Statement {
     }
 }
 
+/// The columns of the row a statement is on, read in place (see `Database.forEachColumns`).
+/// NULL reads as nil; other storage classes convert as SQLite converts them.
+public struct ColumnReader {
+    let handle: OpaquePointer
+
+    public func isNull(_ column: Int) -> Bool { sqlite3_column_type(handle, Int32(column)) == SQLITE_NULL }
+
+    public func integer(_ column: Int) -> Int64 { sqlite3_column_int64(handle, Int32(column)) }
+
+    public func text(_ column: Int) -> String? {
+        guard let pointer = sqlite3_column_text(handle, Int32(column)) else { return nil }
+        return String(decoding: UnsafeBufferPointer(start: pointer, count: Int(sqlite3_column_bytes(handle, Int32(column)))), as: UTF8.self)
+    }
+
+    public func blob(_ column: Int) -> [UInt8]? {
+        guard !isNull(column) else { return nil }
+        // The pointer first, then the size (SQLite's documented order).
+        let pointer = sqlite3_column_blob(handle, Int32(column))
+        let count = Int(sqlite3_column_bytes(handle, Int32(column)))
+        guard count > 0, let pointer else { return [] }
+        return Array(UnsafeRawBufferPointer(start: pointer, count: count))
+    }
+
+    /// Whether the column holds text equal to `string`, compared in place, without making a String.
+    public func textEquals(_ column: Int, _ string: String) -> Bool {
+        guard let pointer = sqlite3_column_text(handle, Int32(column)) else { return false }
+        let stored = UnsafeRawBufferPointer(start: pointer, count: Int(sqlite3_column_bytes(handle, Int32(column))))
+        return string.utf8.elementsEqual(stored)
+    }
+}
+
 /// One result row, read by column position.
 public struct Row: Sendable {
     public let values: [SQLiteValue]

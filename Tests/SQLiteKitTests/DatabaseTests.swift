@@ -116,6 +116,17 @@ final class DatabaseTests: XCTestCase {
         XCTAssertEqual(rows.map { $0.integer(3) }, [0, 0, 0, 0], "an empty blob is not NULL")
     }
 
+    func test_columnReader_readsInPlace_nullsAsNil_andComparesText() throws {
+        let db = try Database(path: ":memory:")
+        try db.execute("CREATE TABLE v(n INTEGER, t TEXT, b BLOB); INSERT INTO v VALUES (7, 'ünï', x'0102'), (NULL, NULL, NULL), (0, '', x'')")
+        var seen: [String] = []
+        try db.forEachColumns("SELECT n, t, b FROM v ORDER BY rowid") { row in
+            seen.append("\(row.isNull(0) ? "null" : String(row.integer(0))) \(row.text(1) ?? "nil") \(row.blob(2).map { "\($0)" } ?? "nil") "
+                        + "\(row.textEquals(1, "ünï")) \(row.textEquals(1, ""))")
+        }
+        XCTAssertEqual(seen, ["7 ünï [1, 2] true false", "null nil nil false false", "0  [] false true"])
+    }
+
     func test_checkpointTruncate_emptiesTheLog() throws {
         let path = folder + "/w.sqlite"
         let db = try Database(path: path)
