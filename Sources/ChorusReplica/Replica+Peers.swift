@@ -252,7 +252,9 @@ extension Replica {
     }
 
     /// Applies a page pulled from the upstream and moves the pull cursor to `next` in the same
-    /// transaction: a page is merged and acknowledged together, with one durable commit.
+    /// transaction: a page is merged and acknowledged together. That is one durable commit when
+    /// the page holds at most `operationsPerBatchMax` operations (pages are cut smaller than that);
+    /// a larger one commits batch by batch and moves the cursor with the last batch.
     @discardableResult
     public func applyPulled(_ operations: [Operation], through next: Int64) throws -> ApplyReport {
         try applyRemote(operations, source: "upstream", inLastBatch: {

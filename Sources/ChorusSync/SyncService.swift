@@ -120,6 +120,8 @@ public final class SyncService: @unchecked Sendable {
         let pageSize = max(1, min(limit, limits.pullPageOperationsMax))
         return try mapped {
             try executor.perform { replica in
+                // Only a progress hint for the lag view (protocol 4.4): a pipelining client asks for
+                // the next page before it has committed this one, so this is not a durable ack.
                 note(peer.name) { $0.acknowledgedSequence = after }
                 let page = try replica.logPage(after: after, excludingSource: peer.source, operationsMax: pageSize, bytesMax: limits.pullPageBytesMax)
                 return PullResponse.encode(operationTexts: page.operations, next: page.next, hasMore: page.hasMore, server: stamp(replica))
@@ -134,7 +136,8 @@ public final class SyncService: @unchecked Sendable {
             try executor.perform { replica in
                 let response = DigestResponse(digest: try replica.digest().hexString, through: try replica.latestSequence(), server: stamp(replica))
                 if let reported, peer.role != .admin, reported.digest.utf8.count == 64, Hex.decode(reported.digest) != nil {
-                    // The client says it has pulled through `cursor`: that acknowledges it.
+                    // The client says it has committed what it pulled through `cursor`: the durable
+                    // acknowledgement (protocol section 2, Chorus-Digest with Chorus-Cursor).
                     note(peer.name) { $0.acknowledgedSequence = min(reported.cursor, response.through) }
                     try replica.recordReportedDigest(peer: peer.name, digest: reported.digest,
                                                      matched: reported.digest == response.digest && reported.cursor >= response.through)

@@ -142,7 +142,9 @@ public struct SyncSession {
             do {
                 applied = try executor.perform { try $0.applyPulled(response.operations, through: response.next).applied }
             } catch {
-                _ = try? following?.wait()  // let the request in flight finish; its page is dropped
+                // Let the request in flight finish (at most the transport's request timeout) so no
+                // thread outlives the session; its page is dropped and pulled again next time.
+                _ = try? following?.wait()
                 throw error
             }
             report.pulledOperations += response.operations.count
@@ -186,8 +188,12 @@ final class PageFetch: @unchecked Sendable {
         thread.start()
     }
 
-    /// Blocks until the page arrived (or failed). Call once.
+    private var waited = false
+
+    /// Blocks until the page arrived (or failed). Call once: the semaphore is signalled once.
     func wait() throws -> PullResponse {
+        precondition(!waited, "PageFetch.wait() called twice; a second wait would block for ever")
+        waited = true
         done.wait()
         return try result!.get()
     }

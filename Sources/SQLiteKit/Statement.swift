@@ -29,6 +29,10 @@ public final class Statement {
     private var arena: UnsafeMutableRawPointer?
     private var arenaCapacity = 0
 
+    /// An arena grown past this by one large value is given back at the next bind, so a cached
+    /// statement that once bound a big blob does not hold its memory for the connection's life.
+    static let arenaRetainedBytesMax = 64 * 1024
+
     /// Binds parameters by position (1-based in SQLite, 0-based here in the array).
     /// Every parameter is bound each time (the count is checked), so no earlier binding survives
     /// and `sqlite3_clear_bindings` is not needed.
@@ -36,6 +40,12 @@ public final class Statement {
         sqlite3_reset(handle)
         let expected = Int(sqlite3_bind_parameter_count(handle))
         precondition(values.count == expected, "statement expects \(expected) parameters, got \(values.count): \(sql)")
+        if arenaCapacity > Statement.arenaRetainedBytesMax {
+            // Safe: the reset above ended any execution, and every parameter is bound again below.
+            arena?.deallocate()
+            arena = nil
+            arenaCapacity = 0
+        }
         // One pass; when the arena is too small it grows and the pass starts again (pointers bound
         // so far would point into the old memory). After the first executions it never grows.
         while let needed = try bindOnce(values) {
@@ -143,7 +153,8 @@ public final class Statement {
 }
 
 /// The columns of the row a statement is on, read in place (see `Database.forEachColumns`).
-/// NULL reads as nil; other storage classes convert as SQLite converts them.
+/// A NULL text or blob reads as nil and a NULL integer as 0 (ask `isNull` to tell them apart);
+/// other storage classes convert as SQLite converts them.
 public struct ColumnReader {
     let handle: OpaquePointer
 

@@ -87,6 +87,29 @@ final class SyncServiceTests: XCTestCase {
         XCTAssertEqual(resumed.digestMatches, true)
     }
 
+    func test_pull_aPageThatFailsToMerge_leavesTheCursorAtThePreviousPage() throws {
+        // Pages of two; the third holds operations stamped an hour ahead of the office's clock.
+        let start = clock.nowMilliseconds()
+        for index in 0..<6 {
+            if index == 4 { clock.advance(by: 60 * 60 * 1000) }
+            try hub.perform { try $0.write(collection: "people", record: "p\(index)", [.put(field: "name", value: .string("n\(index)"))]) }
+        }
+        clock.set(start)
+        var limits = Limits.default
+        limits.pullPageOperationsMax = 2
+        XCTAssertThrowsError(try SyncSession(executor: office, transport: officeToHub, limits: limits, wallClock: clock).run()) {
+            XCTAssertEqual(($0 as? ChorusError)?.code, .clockSkew, "\($0)")
+        }
+        let merged = try office.perform { replica in try (0..<6).filter { try replica.get(collection: "people", record: "p\($0)") != nil } }
+        XCTAssertEqual(merged, [0, 1, 2, 3], "the pages before the refused one were merged, nothing of it")
+        XCTAssertEqual(try office.perform { try $0.upstream()?.pullCursor }, 4, "the cursor stays at the last merged page's next")
+
+        clock.set(start + 60 * 60 * 1000)
+        let resumed = try SyncSession(executor: office, transport: officeToHub, limits: limits, wallClock: clock).run(compareDigests: true)
+        XCTAssertEqual(resumed.pulledOperations, 2, "once the clocks agree, the pull resumes at the refused page")
+        XCTAssertEqual(resumed.digestMatches, true)
+    }
+
     func test_retriedPush_appliesNothingTwice() throws {
         try office.perform { try $0.write(collection: "feedback", record: "f1", [.increment(field: "highFives", by: 1)]) }
         let page = try office.perform { try $0.logPage(after: 0, excludingSource: nil, operationsMax: 10, bytesMax: 1 << 20) }

@@ -108,12 +108,15 @@ final class DatabaseTests: XCTestCase {
         let large = String(repeating: "é", count: 40_000)
         let largeBlob = [UInt8](repeating: 7, count: 70_000)
         try db.run(insert, 2, large, largeBlob)
-        try db.run(insert, 3, "after ✓", [UInt8]([9]))
+        try db.run(insert, 3, "after ✓", [UInt8]([9]))  // the grown arena is given back here
+        // A short text fits the small arena, then the blob does not: it grows between parameters.
+        let otherBlob = [UInt8]((0..<70_000).map { UInt8($0 % 251) })
+        try db.run(insert, 4, "tiny ✓", otherBlob)
         let rows = try db.query("SELECT t, b, t IS NULL, b IS NULL FROM v ORDER BY n")
-        XCTAssertEqual(rows.map { $0[0] }, [.text(""), .text("short"), .text(large), .text("after ✓")])
-        XCTAssertEqual(rows.map { $0[1] }, [.blob([]), .blob([1, 2]), .blob(largeBlob), .blob([9])])
-        XCTAssertEqual(rows.map { $0.integer(2) }, [0, 0, 0, 0], "an empty text is not NULL")
-        XCTAssertEqual(rows.map { $0.integer(3) }, [0, 0, 0, 0], "an empty blob is not NULL")
+        XCTAssertEqual(rows.map { $0[0] }, [.text(""), .text("short"), .text(large), .text("after ✓"), .text("tiny ✓")])
+        XCTAssertEqual(rows.map { $0[1] }, [.blob([]), .blob([1, 2]), .blob(largeBlob), .blob([9]), .blob(otherBlob)])
+        XCTAssertEqual(rows.map { $0.integer(2) }, [0, 0, 0, 0, 0], "an empty text is not NULL")
+        XCTAssertEqual(rows.map { $0.integer(3) }, [0, 0, 0, 0, 0], "an empty blob is not NULL")
     }
 
     func test_columnReader_readsInPlace_nullsAsNil_andComparesText() throws {
