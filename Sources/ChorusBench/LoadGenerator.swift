@@ -49,15 +49,23 @@ enum LoadGenerator {
     }
 }
 
-/// nginx serving a static 200-byte file on 127.0.0.1, when it is installed.
-enum Nginx {
-    static func measure(connections: Int, seconds: Double) throws -> Double? {
-        let binary = ["/usr/sbin/nginx", "/usr/bin/nginx"].first { FileManager.default.isExecutableFile(atPath: $0) }
-        guard let binary else { return nil }
-        let scratch = try Scratch("nginx")
-        defer { scratch.remove() }
+/// nginx serving a static 200-byte file on 127.0.0.1, when it is installed: started once, measured
+/// as often as the run asks, stopped at the end.
+final class NginxServer {
+    private let process = Process()
+    private let scratch: Scratch
+    let port: UInt16
+
+    /// Nil when nginx is not installed (Tests/Bench/run-benchmarks.sh installs it).
+    static func start() throws -> NginxServer? {
+        guard let binary = ["/usr/sbin/nginx", "/usr/bin/nginx"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else { return nil }
+        return try NginxServer(binary: binary)
+    }
+
+    private init(binary: String) throws {
+        scratch = try Scratch("nginx")
         try String(repeating: "x", count: 199).appending("\n").write(toFile: scratch.file("file.txt"), atomically: true, encoding: .utf8)
-        let port = 20000 + Int.random(in: 0..<20000)
+        port = UInt16(20000 + Int.random(in: 0..<20000))
         let config = """
         daemon off; worker_processes 2; pid \(scratch.file("nginx.pid")); error_log \(scratch.file("error.log"));
         events { worker_connections 1024; }
@@ -65,14 +73,21 @@ enum Nginx {
           server { listen 127.0.0.1:\(port); root \(scratch.path); location / { } } }
         """
         try config.write(toFile: scratch.file("nginx.conf"), atomically: true, encoding: .utf8)
-        let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = ["-c", scratch.file("nginx.conf"), "-p", scratch.path]
         process.standardError = FileHandle.nullDevice
         try process.run()
-        defer { process.terminate(); process.waitUntilExit() }
-        for _ in 0..<50 { if (try? RawClient(port: UInt16(port))) != nil { break }; usleep(50_000) }
+        for _ in 0..<50 { if (try? RawClient(port: port)) != nil { break }; usleep(50_000) }
+    }
+
+    /// Requests per second for the static file, `connections` keep-alive connections for `seconds`.
+    func measure(connections: Int, seconds: Double) throws -> Double {
         let request = "GET /file.txt HTTP/1.1\r\nHost: bench\r\n\r\n"
-        return try LoadGenerator.run(port: UInt16(port), requests: Array(repeating: request, count: connections), seconds: seconds).rate
+        return try LoadGenerator.run(port: port, requests: Array(repeating: request, count: connections), seconds: seconds).rate
+    }
+
+    func stop() {
+        if process.isRunning { process.terminate(); process.waitUntilExit() }
+        scratch.remove()
     }
 }

@@ -25,6 +25,23 @@ func repeated<T>(_ repetitions: Int, setup: () throws -> T, _ body: (T) throws -
     return Stats(samples: samples)
 }
 
+/// p50 and p99 of `repetitions` runs of `samples` latencies each: one Stats per percentile, so a
+/// latency figure carries its median, min and max like every other.
+func latencyPercentiles(_ repetitions: Int, samples: Int, _ sample: (Int) throws -> Double) rethrows -> (p50: Stats, p99: Stats) {
+    var p50: [Double] = [], p99: [Double] = []
+    var index = 0
+    for _ in 0..<repetitions {
+        var latencies: [Double] = []
+        for _ in 0..<samples {
+            latencies.append(try sample(index))
+            index += 1
+        }
+        p50.append(percentile(latencies, 50))
+        p99.append(percentile(latencies, 99))
+    }
+    return (Stats(samples: p50), Stats(samples: p99))
+}
+
 /// The p-th percentile (0...100) of latencies.
 func percentile(_ values: [Double], _ p: Double) -> Double {
     guard !values.isEmpty else { return 0 }

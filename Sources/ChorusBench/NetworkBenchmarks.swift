@@ -58,8 +58,10 @@ enum NetworkBenchmarks {
 
     /// P4: requests per second and latency of a sync with nothing new, `connections` keep-alive
     /// connections for `seconds`, from a load generator of our own (threads and raw sockets).
-    static func noopSync(_ results: Results, connections: Int, seconds: Double) throws {
-        results.section = "P4 no-op sync, \(connections) keep-alive connections for \(format(seconds)) s"
+    /// nginx, when installed, is measured in the same repetitions, alternating with ours, so the
+    /// machine's drift over the run falls on both.
+    static func noopSync(_ results: Results, connections: Int, seconds: Double, repetitions: Int) throws {
+        results.section = "P4 no-op sync, \(connections) keep-alive connections, \(repetitions) runs of \(format(seconds)) s alternating with nginx"
         let scratch = try Scratch("p4")
         defer { scratch.remove() }
         let replica = try Workloads.sourceReplica(at: scratch.file("hub"), people: 100, seed: 40)
@@ -73,12 +75,21 @@ enum NetworkBenchmarks {
         }
         let hub = try startNode(replica)
         defer { hub.stop(graceSeconds: 1) }
-        let (rate, latencies) = try LoadGenerator.run(port: hub.port, requests: requests, seconds: seconds)
-        results.note("p4Rate", "requests per second (own load generator)", rate, unit: "req/s", digits: 0)
-        results.note("p4P50", "latency p50", percentile(latencies, 50) * 1000, unit: "ms", digits: 3)
-        results.note("p4P99", "latency p99", percentile(latencies, 99) * 1000, unit: "ms", digits: 3)
-        if let nginx = try Nginx.measure(connections: connections, seconds: seconds) {
-            results.note("p4Nginx", "nginx, static 200-byte file, same generator", nginx, unit: "req/s", digits: 0)
+        let nginx = try NginxServer.start()
+        defer { nginx?.stop() }
+        var rates: [Double] = [], p50: [Double] = [], p99: [Double] = [], nginxRates: [Double] = []
+        for _ in 0..<repetitions {
+            let (rate, latencies) = try LoadGenerator.run(port: hub.port, requests: requests, seconds: seconds)
+            rates.append(rate)
+            p50.append(percentile(latencies, 50))
+            p99.append(percentile(latencies, 99))
+            if let nginx { nginxRates.append(try nginx.measure(connections: connections, seconds: seconds)) }
+        }
+        results.add("p4Rate", "requests per second (own load generator)", Stats(samples: rates), unit: "req/s", digits: 0)
+        results.add("p4P50", "latency p50", Stats(samples: p50), unit: "ms", scale: 1000, digits: 3)
+        results.add("p4P99", "latency p99", Stats(samples: p99), unit: "ms", scale: 1000, digits: 3)
+        if nginx != nil {
+            results.add("p4Nginx", "nginx, static 200-byte file, same generator", Stats(samples: nginxRates), unit: "req/s", digits: 0)
         } else {
             print("  nginx not installed: run Tests/Bench/run-benchmarks.sh to compare with it")
         }
@@ -118,9 +129,15 @@ enum NetworkBenchmarks {
             medians[history] = stats.median
             results.add("p5Sync\(history)", "no-op sync round trip, \(history) operations of history", stats, unit: "ms", scale: 1000, digits: 3)
         }
-        let bytes = fileSize(probes[large]!.scratch.file("hub/chorus.sqlite"))
-        results.note("p5BytesPerRow", "database bytes per live field value (\(large) values, history not compacted)",
+        // Like the plain table below: the write-ahead log checkpointed into the file and emptied.
+        let hubFile = probes[large]!.scratch.file("hub/chorus.sqlite")
+        _ = try Database(path: hubFile).checkpointTruncate()
+        let bytes = fileSize(hubFile)
+        results.note("p5BytesPerRow", "database bytes per live field value (\(large) values, each written once)",
                      Double(bytes) / Double(large), unit: "bytes", digits: 0)
+        for (table, tableBytes) in try bytesByTable(hubFile) {
+            results.note("p5Bytes.\(table)", "  of which \(table)", Double(tableBytes) / Double(large), unit: "bytes", digits: 0)
+        }
         let raw = try Scratch("p5raw")
         defer { raw.remove() }
         let db = try Database(path: raw.file("raw.sqlite"))
@@ -132,9 +149,23 @@ enum NetworkBenchmarks {
         results.numbers["p5Ratio"] = (medians[large] ?? 0) / Swift.max(medians[small] ?? 1, 1e-9)
     }
 
+    /// Where a database's pages go, by table with its indexes, largest first (SQLite's `dbstat`;
+    /// empty when this SQLite was built without it), and free pages. Under 2% of the file is left out.
+    static func bytesByTable(_ path: String) throws -> [(String, Int)] {
+        let db = try Database(path: path)
+        guard let rows = try? db.query("""
+            SELECT coalesce(m.tbl_name, d.name), sum(d.pgsize) FROM dbstat d LEFT JOIN sqlite_schema m ON m.name = d.name
+            GROUP BY 1 ORDER BY 2 DESC
+            """) else { return [] }
+        let free = Int(try db.queryScalarInteger("PRAGMA freelist_count") ?? 0) * Int(try db.queryScalarInteger("PRAGMA page_size") ?? 0)
+        let tables = rows.compactMap { row in row.text(0).map { ($0, Int(row.integer(1) ?? 0)) } } + [("free pages", free)]
+        let total = tables.reduce(0) { $0 + $1.1 }
+        return tables.filter { $0.1 * 50 >= total }.sorted { $0.1 > $1.1 }
+    }
+
     /// P6: peak memory of a `chorus serve` hub while `replicas` replicas sync with it, and of an idle
     /// node holding `people` people.
-    static func memory(_ results: Results, replicas: Int, people: Int, chorus: String) throws {
+    static func memory(_ results: Results, replicas: Int, people: Int, chorus: String, repetitions: Int) throws {
         results.section = "P6 memory of child `chorus serve` processes"
         guard FileManager.default.isExecutableFile(atPath: chorus) else {
             print("  \(chorus) not built: skipped")
@@ -146,30 +177,40 @@ enum NetworkBenchmarks {
         let seeded = try Workloads.sourceReplica(at: hubPath, people: 100, seed: 60)
         var tokens: [String] = []
         for index in 0..<replicas { tokens.append(try seeded.addPeer(name: "r\(index)", role: .replica)) }
-        let hub = try ServeChild(chorus: chorus, data: hubPath)
-        defer { hub.stop() }
-        let started = Date()
-        let hubPort = hub.port
         let allTokens = tokens
-        DispatchQueue.concurrentPerform(iterations: Swift.min(32, replicas)) { worker in
-            for index in stride(from: worker, to: replicas, by: Swift.min(32, replicas)) {
-                var rng = SeededGenerator(seed: UInt64(index) + 7)
-                let id = ReplicaID.random(using: &rng)
-                guard let client = try? RawClient(port: hubPort) else { continue }
-                let headers = "Host: hub\r\nAuthorization: Bearer \(allTokens[index])\r\nChorus-Protocol: 1\r\nChorus-Replica: \(id.hex)\r\n"
-                client.send("GET /sync/v1/info HTTP/1.1\r\n\(headers)\r\n"); _ = client.readResponse()
-                client.send("GET /sync/v1/pull?after=0 HTTP/1.1\r\n\(headers)\r\n"); _ = client.readResponse()
-            }
+        // Each repetition is a fresh hub process on the same data; every replica keeps its id, so
+        // its token stays bound to it.
+        var hubPeaks: [Double] = [], seconds: [Double] = []
+        for _ in 0..<repetitions {
+            let hub = try ServeChild(chorus: chorus, data: hubPath)
+            defer { hub.stop() }
+            let hubPort = hub.port
+            seconds.append(time {
+                DispatchQueue.concurrentPerform(iterations: Swift.min(32, replicas)) { worker in
+                    for index in stride(from: worker, to: replicas, by: Swift.min(32, replicas)) {
+                        var rng = SeededGenerator(seed: UInt64(index) + 7)
+                        let id = ReplicaID.random(using: &rng)
+                        guard let client = try? RawClient(port: hubPort) else { continue }
+                        let headers = "Host: hub\r\nAuthorization: Bearer \(allTokens[index])\r\nChorus-Protocol: 1\r\nChorus-Replica: \(id.hex)\r\n"
+                        client.send("GET /sync/v1/info HTTP/1.1\r\n\(headers)\r\n"); _ = client.readResponse()
+                        client.send("GET /sync/v1/pull?after=0 HTTP/1.1\r\n\(headers)\r\n"); _ = client.readResponse()
+                    }
+                }
+            })
+            hubPeaks.append(Double(processMemory(pid: hub.pid).peak))
         }
-        let hubMemory = processMemory(pid: hub.pid)
-        results.note("p6Hub", "hub peak RSS after \(replicas) replicas synced (\(format(Date().timeIntervalSince(started), 1)) s)",
-                     Double(hubMemory.peak) / 1_048_576, unit: "MB")
+        results.add("p6Hub", "hub peak RSS after \(replicas) replicas synced (\(format(Stats(samples: seconds).median, 1)) s)",
+                    Stats(samples: hubPeaks), unit: "MB", scale: 1 / 1_048_576)
         let idlePath = scratch.file("idle")
         _ = try Workloads.sourceReplica(at: idlePath, people: people, seed: 61)
-        let idle = try ServeChild(chorus: chorus, data: idlePath)
-        defer { idle.stop() }
-        Thread.sleep(forTimeInterval: 1)
-        results.note("p6Idle", "idle node holding \(people) people, RSS", Double(processMemory(pid: idle.pid).rss) / 1_048_576, unit: "MB")
+        var idleSizes: [Double] = []
+        for _ in 0..<repetitions {
+            let idle = try ServeChild(chorus: chorus, data: idlePath)
+            defer { idle.stop() }
+            Thread.sleep(forTimeInterval: 1)
+            idleSizes.append(Double(processMemory(pid: idle.pid).rss))
+        }
+        results.add("p6Idle", "idle node holding \(people) people, RSS", Stats(samples: idleSizes), unit: "MB", scale: 1 / 1_048_576)
     }
 }
 

@@ -15,7 +15,7 @@ if arguments.contains("--help") || arguments.contains("-h") {
       --only-merge   just P1 (for profiling with valgrind --tool=callgrind); --people N (default 200)
                      and --repetitions N (default 1) size it
       --only-bootstrap  just P3, sized the same way
-      --only-noop    just P4, 64 connections for --seconds N (default 5)
+      --only-noop    just P4, 64 connections for --seconds N (default 5), --repetitions N times
       --help         show this help
 
     Each figure is the median of at least 5 repetitions, with min and max. Build it with -c release.
@@ -44,7 +44,8 @@ if arguments.contains("--only-bootstrap") {
     exit(0)
 }
 if arguments.contains("--only-noop") {
-    try NetworkBenchmarks.noopSync(Results(), connections: 64, seconds: Double(integerOption("--seconds", default: 5)))
+    try NetworkBenchmarks.noopSync(Results(), connections: 64, seconds: Double(integerOption("--seconds", default: 5)),
+                                   repetitions: integerOption("--repetitions", default: 1))
     exit(0)
 }
 let sizes = quick ? BenchSizes.quick : BenchSizes.full

@@ -130,14 +130,14 @@ extension Replica {
                 }
             }
             if let winner {
-                // Entries start displayed: write the flags only when one is wrong.
-                // Only the rows whose flag is wrong are rewritten (one, when a second value arrives).
-                let flagsWrong = live.contains { $0.displayed != ($0.replica == winner.replica && $0.counter == winner.counter) }
-                if flagsWrong {
+                // Entries start displayed: only a row whose flag is wrong is rewritten, found by its
+                // whole primary key (one, when a second value arrives).
+                for entry in live {
+                    let isWinner = entry.replica == winner.replica && entry.counter == winner.counter
+                    guard entry.displayed != isWinner else { continue }
                     try database.run("""
-                        UPDATE entries SET displayed = NOT displayed
-                        WHERE rid = ? AND field = ? AND key = ? AND displayed != (replica = ? AND counter = ?)
-                        """, dirty.rid, dirty.field, dirty.key, winner.replica, winner.counter)
+                        UPDATE entries SET displayed = ? WHERE rid = ? AND field = ? AND replica = ? AND counter = ?
+                        """, isWinner, dirty.rid, dirty.field, entry.replica, entry.counter)
                 }
                 winnerValue = winner.value
                 winnerJSON = winner.json ?? state.values[winner.operationID]
