@@ -20,14 +20,30 @@ extension Replica {
                 try database.forEachRow("SELECT replica, counter FROM deletes WHERE rid = ? ORDER BY replica, counter", parameters: [rid]) { row in
                     hasher.frame("D", Replica.operationID(row).description)
                 }
+                // A key's entries are adjacent; whether each displays is known once the key is complete.
+                var key: [DigestEntry] = []
+                func flushKey() {
+                    var choice = displayChoice(of: Int.self)
+                    if let kind = key.first?.kind, kind == .register || kind == .map {
+                        for (index, entry) in key.enumerated() { choice.offer(entry.order, seq: entry.seq, index) }
+                    }
+                    for (index, entry) in key.enumerated() {
+                        hasher.frame("E", entry.field, entry.key, entry.id, String(entry.order.wall), String(entry.order.logical),
+                                     entry.value, index == choice.chosen ? "1" : "0")
+                    }
+                    key.removeAll(keepingCapacity: true)
+                }
                 try database.forEachRow("""
-                    SELECT field, key, replica, counter, wall, logical, value, displayed FROM entries
+                    SELECT replica, counter, wall, logical, field, key, value, kind, seq FROM entries
                     WHERE rid = ? ORDER BY field, key, replica, counter
                     """, parameters: [rid]) { row in
-                    hasher.frame("E", row.text(0)!, row.text(1)!,
-                                 OperationID(replica: ReplicaID(bytes: row.blob(2)!)!, counter: UInt64(row.integer(3)!)).description,
-                                 String(row.integer(4)!), String(row.integer(5)!), row.text(6) ?? "", String(row.integer(7)!))
+                    let field = row.text(4)!, name = row.text(5)!
+                    if let last = key.last, last.field != field || last.key != name { flushKey() }
+                    key.append(DigestEntry(field: field, key: name, id: Replica.operationID(row).description,
+                                           order: Replica.displayOrder(row), value: row.text(6) ?? "",
+                                           kind: FieldKind(rawValue: row.text(7) ?? ""), seq: row.integer(8) ?? 0))
                 }
+                flushKey()
                 try database.forEachRow("SELECT field, total FROM counters WHERE rid = ? ORDER BY field", parameters: [rid]) { row in
                     hasher.frame("C", row.text(0)!, String(row.integer(1) ?? 0))
                 }
@@ -38,6 +54,15 @@ extension Replica {
             return hasher.finalize()
         }
     }
+}
+
+/// One live entry as the digest frames it.
+private struct DigestEntry {
+    let field: String, key: String, id: String
+    let order: Replica.DisplayKey
+    let value: String
+    let kind: FieldKind?
+    let seq: Int64
 }
 
 /// Feeds length-prefixed strings to SHA-256, so no two different states frame to the same bytes.

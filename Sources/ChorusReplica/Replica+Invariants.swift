@@ -21,10 +21,6 @@ extension Replica {
                 """, "live deletes that a restore superseded")
             try expectNone("""
                 SELECT rid, field, key FROM entries WHERE kind IN ('register', 'map')
-                GROUP BY rid, field, key HAVING sum(displayed) != 1
-                """, "registers or map keys without exactly one displayed value")
-            try expectNone("""
-                SELECT rid, field, key FROM entries WHERE kind IN ('register', 'map')
                 GROUP BY rid, field, key HAVING count(*) >= 2
                 EXCEPT SELECT rid, field, key FROM conflicts WHERE kind IN ('register', 'map')
                 """, "conflicts missing from the conflict index")
@@ -49,7 +45,9 @@ extension Replica {
                                          WHEN json_type(e.value) IN ('object', 'array') THEN e.value
                                          WHEN json_type(e.value) = 'true' THEN 1 WHEN json_type(e.value) = 'false' THEN 0
                                          ELSE json_extract(e.value, '$') END
-                             FROM entries e WHERE e.rid = t._rid AND e.field = '\(field.name)' AND e.key = '' AND e.displayed = 1)
+                             FROM entries e WHERE e.rid = t._rid AND e.field = '\(field.name)' AND e.key = '' AND NOT EXISTS (
+                                SELECT 1 FROM entries o WHERE o.rid = e.rid AND o.field = e.field AND o.key = ''
+                                AND (o.wall, o.logical, o.replica, o.counter) > (e.wall, e.logical, e.replica, e.counter)))
                         """, "\(collection.name).\(field.name) column disagrees with the displayed value")
                 }
             }

@@ -1,8 +1,8 @@
 import ChorusCore
 import SQLiteKit
 
-/// Brings the materialised tables, the displayed flags and the conflict index up to date with the
-/// entries a batch touched. Everything here is derived: it is a function of the merge state alone.
+/// Brings the materialised tables and the conflict index up to date with the entries a batch
+/// touched. Everything here is derived: it is a function of the merge state alone.
 extension Replica {
     func materialise(_ state: inout BatchState) throws {
         let erased = state.erasedRecords
@@ -73,7 +73,7 @@ extension Replica {
     private func liveEntries(_ dirty: BatchState.DirtyKey) throws -> [BatchState.LiveEntry] {
         var entries: [BatchState.LiveEntry] = []
         try database.forEachColumns("""
-            SELECT replica, counter, wall, logical, kind, value, seq, displayed FROM entries
+            SELECT replica, counter, wall, logical, kind, value, seq FROM entries
             WHERE rid = ? AND field = ? AND key = ?
             """, parameters: [dirty.rid, dirty.field, dirty.key]) { entries.append(Replica.liveEntry($0)) }
         return entries
@@ -85,18 +85,19 @@ extension Replica {
     /// key's entries are adjacent: names are read and hashed once per key, not once per row.
     private func liveEntries(rid: Int64) throws -> [FieldKey: [BatchState.LiveEntry]] {
         var entries: [FieldKey: [BatchState.LiveEntry]] = [:]
+        entries.reserveCapacity(Replica.wholeRecordKeysExpected)
         var current: FieldKey?
         var group: [BatchState.LiveEntry] = []
         try database.forEachColumns("""
-            SELECT replica, counter, wall, logical, kind, value, seq, displayed, field, key FROM entries
+            SELECT replica, counter, wall, logical, kind, value, seq, field, key FROM entries
             WHERE rid = ? ORDER BY field, key
             """, parameters: [rid]) { row in
-            if let known = current, row.textEquals(8, known.field), row.textEquals(9, known.key) {
+            if let known = current, row.textEquals(7, known.field), row.textEquals(8, known.key) {
                 // Same key as the row before.
             } else {
                 if let known = current { entries[known] = group }
                 group = []
-                current = FieldKey(field: row.text(8) ?? "", key: row.text(9) ?? "")
+                current = FieldKey(field: row.text(7) ?? "", key: row.text(8) ?? "")
             }
             group.append(Replica.liveEntry(row))
         }
@@ -104,11 +105,14 @@ extension Replica {
         return entries
     }
 
-    /// An entries row, columns (replica, counter, wall, logical, kind, value, seq, displayed, ...).
+    /// Room for a typical record's keys, so reading one whole does not grow the dictionary key by key.
+    private static let wholeRecordKeysExpected = 16
+
+    /// An entries row, columns (replica, counter, wall, logical, kind, value, seq, ...).
     private static func liveEntry(_ row: ColumnReader) -> BatchState.LiveEntry {
         BatchState.LiveEntry(replica: row.blob(0) ?? [], counter: row.integer(1), wall: row.integer(2),
-                             logical: row.integer(3), kind: row.text(4).flatMap(FieldKind.init(rawValue:)),
-                             value: row.text(5), json: nil, seq: row.integer(6), displayed: row.integer(7) == 1)
+                             logical: row.integer(3), kind: FieldKind.allCases.first { row.textEquals(4, $0.rawValue) },
+                             value: row.text(5), json: nil, seq: row.integer(6))
     }
 
     /// One register, map key, set element or log entry. Returns a declared register's new column
@@ -119,28 +123,17 @@ extension Replica {
         let kind = declaredKind ?? live.first?.kind
         var winnerValue: String?
         var winnerJSON: JSONValue?
+        var displayUnchanged = false
         if kind == .register || kind == .map {
-            var winner: BatchState.LiveEntry?
-            for entry in live {
-                guard let current = winner else { winner = entry; continue }
-                if configuration.faults.displayLatestArrival {
-                    if entry.seq > current.seq { winner = entry }
-                } else if entry.displayKey > current.displayKey {
-                    winner = entry
-                }
-            }
-            if let winner {
-                // Entries start displayed: only a row whose flag is wrong is rewritten, found by its
-                // whole primary key (one, when a second value arrives).
-                for entry in live {
-                    let isWinner = entry.replica == winner.replica && entry.counter == winner.counter
-                    guard entry.displayed != isWinner else { continue }
-                    try database.run("""
-                        UPDATE entries SET displayed = ? WHERE rid = ? AND field = ? AND replica = ? AND counter = ?
-                        """, isWinner, dirty.rid, dirty.field, entry.replica, entry.counter)
-                }
+            var choice = displayChoice(of: BatchState.LiveEntry.self)
+            for entry in live { choice.offer(entry.displayKey, seq: entry.seq, entry) }
+            if let winner = choice.chosen {
+                // A winner older than the batch, in a key that lost none of its older entries, won
+                // before the batch too: its value is already materialised (a write that loses a
+                // conflict, or arrives late, changes no column).
+                displayUnchanged = !record.isNew && winner.seq < state.firstSequence && !state.keysLosingEntries.contains(dirty)
                 winnerValue = winner.value
-                winnerJSON = winner.json ?? state.values[winner.operationID]
+                winnerJSON = winner.json ?? state.values[winner.seq]
             }
             // A conflicts row exists exactly when a key has two live entries or more. Entries from
             // before the batch tell whether it had one, unless the batch removed some of them.
@@ -156,7 +149,7 @@ extension Replica {
                 try database.run("DELETE FROM conflicts WHERE rid = ? AND field = ? AND key = ?", dirty.rid, dirty.field, dirty.key)
             }
         }
-        guard let declaredKind else { return nil }
+        guard let declaredKind, !displayUnchanged else { return nil }
         let winning = winnerJSON.map(Replica.sqlValue(json:)) ?? Replica.sqlValue(canonical: winnerValue)
         if declaredKind == .register { return winning }
         let side = StorageSchema.sideTable(record.collection, dirty.field)
@@ -215,21 +208,6 @@ extension Replica {
             try database.run("INSERT OR REPLACE INTO conflicts(rid, field, key, kind) VALUES (?, '', '', 'editedWhileDeleted')", rid)
         } else {
             try database.run("DELETE FROM conflicts WHERE rid = ? AND field = '' AND key = ''", rid)
-        }
-    }
-
-    /// The display rule's sort key for an entries row: (wall, logical, replica bytes, counter).
-    static func displayOrder(_ row: Row) -> DisplayKey {
-        DisplayKey(wall: row.integer(2) ?? 0, logical: row.integer(3) ?? 0, replica: row.blob(0) ?? [], counter: row.integer(1) ?? 0)
-    }
-
-    struct DisplayKey: Comparable {
-        let wall: Int64, logical: Int64, replica: [UInt8], counter: Int64
-        static func < (a: DisplayKey, b: DisplayKey) -> Bool {
-            if a.wall != b.wall { return a.wall < b.wall }
-            if a.logical != b.logical { return a.logical < b.logical }
-            if a.replica != b.replica { return a.replica.lexicographicallyPrecedes(b.replica) }
-            return a.counter < b.counter
         }
     }
 

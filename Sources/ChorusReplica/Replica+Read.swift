@@ -113,25 +113,36 @@ extension Replica {
             var mapValues: [String: [String: JSONValue]] = [:]
             var logEntries: [String: [(DisplayKey, JSONValue)]] = [:]
             var conflicts: [String] = []
+            // A register's or map key's entries are adjacent (primary-key order): the displayed one is
+            // chosen as they go by and kept when the next key starts.
+            var shown: (field: String, key: String, kind: FieldKind, choice: DisplayChoice<String?>)?
+            func keepShown() {
+                guard let done = shown, let text = done.choice.chosen else { return }
+                let value = Replica.json(text)
+                if done.kind == .register { fields[done.field] = value } else { mapValues[done.field, default: [:]][done.key] = value }
+            }
             try database.forEachRow("""
-                SELECT field, key, kind, value, displayed, replica, counter, wall, logical FROM entries
+                SELECT replica, counter, wall, logical, field, key, kind, value, seq FROM entries
                 WHERE rid = ? AND field != ? ORDER BY field, key
                 """, parameters: [rid, StorageSchema.recordField]) { entry in
-                let field = entry.text(0)!, key = entry.text(1)!
-                let value = Replica.json(entry.text(3))
-                switch FieldKind(rawValue: entry.text(2) ?? "") {
-                case .register?: if entry.integer(4) == 1 { fields[field] = value }
-                case .map?: if entry.integer(4) == 1 { mapValues[field, default: [:]][key] = value }
+                let field = entry.text(4)!, key = entry.text(5)!
+                switch FieldKind(rawValue: entry.text(6) ?? "") {
+                case let kind? where kind == .register || kind == .map:
+                    if shown?.field != field || shown?.key != key {
+                        keepShown()
+                        shown = (field, key, kind, displayChoice(of: String?.self))
+                    }
+                    shown!.choice.offer(Replica.displayOrder(entry), seq: entry.integer(8) ?? 0, entry.text(7))
                 case .set?: if setElements[field]?.last != key { setElements[field, default: []].append(key) }
                 case .log?:
-                    let order = DisplayKey(wall: entry.integer(7)!, logical: entry.integer(8)!, replica: entry.blob(5)!, counter: entry.integer(6)!)
-                    let replica = ReplicaID(bytes: entry.blob(5)!)!
-                    logEntries[field, default: []].append((order, .object([
-                        "entry": .string(key), "value": value, "replica": .string(replica.hex),
-                        "timestamp": .string("\(entry.integer(7)!).\(entry.integer(8)!)")])))
+                    let replica = ReplicaID(bytes: entry.blob(0)!)!
+                    logEntries[field, default: []].append((Replica.displayOrder(entry), .object([
+                        "entry": .string(key), "value": Replica.json(entry.text(7)), "replica": .string(replica.hex),
+                        "timestamp": .string("\(entry.integer(2)!).\(entry.integer(3)!)")])))
                 default: break
                 }
             }
+            keepShown()
             for (field, elements) in setElements { fields[field] = .array(elements.sorted(by: JSONValue.utf8Less).map(JSONValue.string)) }
             for (field, values) in mapValues { fields[field] = .object(values) }
             for (field, entries) in logEntries { fields[field] = .array(entries.sorted { $0.0 < $1.0 }.map(\.1)) }
@@ -173,14 +184,16 @@ extension Replica {
                 if kindText == Conflict.Kind.editedWhileDeleted.rawValue {
                     return try editedWhileDeletedConflict(rid: rid, collection: collectionName, record: record)
                 }
+                var choice = displayChoice(of: OperationID.self)
                 let siblings = try database.query("""
-                    SELECT replica, counter, wall, logical, value FROM entries WHERE rid = ? AND field = ? AND key = ?
+                    SELECT replica, counter, wall, logical, value, seq FROM entries WHERE rid = ? AND field = ? AND key = ?
                     """, rid, field, key).map { entry in
-                    (Replica.displayOrder(entry), Sibling(operation: Replica.operationID(entry), value: Replica.json(entry.text(4)),
-                            timestamp: HybridTimestamp(wall: UInt64(entry.integer(2)!), logical: UInt32(entry.integer(3)!))))
+                    let order = Replica.displayOrder(entry), id = Replica.operationID(entry)
+                    choice.offer(order, seq: entry.integer(5) ?? 0, id)
+                    return (order, Sibling(operation: id, value: Replica.json(entry.text(4)),
+                                           timestamp: HybridTimestamp(wall: UInt64(entry.integer(2)!), logical: UInt32(entry.integer(3)!))))
                 }.sorted { $0.0 > $1.0 }.map(\.1)
-                let displayed = try database.queryRow("SELECT replica, counter FROM entries WHERE rid = ? AND field = ? AND key = ? AND displayed = 1",
-                                                      rid, field, key).map(Replica.operationID) ?? siblings[0].operation
+                let displayed = choice.chosen ?? siblings[0].operation
                 let isMap = kindText == "map"
                 var conflict = Conflict(collection: collectionName, record: record, field: field, key: isMap ? key : nil,
                                         kind: isMap ? .map : .register, siblings: siblings, displayed: displayed,
@@ -206,16 +219,20 @@ extension Replica {
             """)
         return try groups.map { group in
             let email = group.text(0)!
-            let writes = try database.query("""
-                SELECT p.id, e.replica, e.counter, e.wall, e.logical, e.value FROM people p
-                JOIN entries e ON e.rid = p._rid AND e.field = 'email' AND e.key = '' AND e.displayed = 1
+            // Each person's displayed email write, chosen among the live entries of their email register.
+            var shown: [String: DisplayChoice<(String, DisplayKey, Sibling)>] = [:]
+            try database.forEachRow("""
+                SELECT e.replica, e.counter, e.wall, e.logical, e.value, e.seq, p.id FROM people p
+                JOIN entries e ON e.rid = p._rid AND e.field = 'email' AND e.key = ''
                 WHERE p._deleted = 0 AND lower(p.email) = ?
-                """, email).map { row in
-                (row.text(0)!, DisplayKey(wall: row.integer(3)!, logical: row.integer(4)!, replica: row.blob(1)!, counter: row.integer(2)!),
-                 Sibling(operation: OperationID(replica: ReplicaID(bytes: row.blob(1)!)!, counter: UInt64(row.integer(2)!)),
-                         value: .object(["person": .string(row.text(0)!), "email": Replica.json(row.text(5))]),
-                         timestamp: HybridTimestamp(wall: UInt64(row.integer(3)!), logical: UInt32(row.integer(4)!))))
-            }.sorted { $0.1 < $1.1 }
+                """, parameters: [email]) { row in
+                let person = row.text(6)!, order = Replica.displayOrder(row)
+                let sibling = Sibling(operation: Replica.operationID(row),
+                                      value: .object(["person": .string(person), "email": Replica.json(row.text(4))]),
+                                      timestamp: HybridTimestamp(wall: UInt64(row.integer(2)!), logical: UInt32(row.integer(3)!)))
+                shown[person, default: displayChoice()].offer(order, seq: row.integer(5) ?? 0, (person, order, sibling))
+            }
+            let writes = shown.values.compactMap(\.chosen).sorted { $0.1 < $1.1 }
             var conflict = Conflict(collection: "people", record: writes.map(\.0).sorted().joined(separator: ","), field: "email", key: email,
                                     kind: .duplicateEmail, siblings: writes.map(\.2), displayed: writes[0].2.operation,
                                     rule: "the person whose email was written first keeps it (smallest timestamp, then replica id); resolve by keeping one, which clears the others' email")

@@ -204,6 +204,13 @@ enum StorageSchema {
             // costs ~0.1 s per million logged operations, against an index entry on every operation.
             try db.execute("DROP INDEX oplog_rid;")
         }
+        migrator.register("0007_display_derived") { db in
+            // Which sibling displays is a function of a key's live entries (`DisplayRule.swift`), so
+            // it is derived where it is read instead of stored: a conflicting merge then writes no
+            // flag (a rewrite of the whole entries row, the largest statement of a conflicting merge,
+            // Docs/performance.md). Nothing else changes: the digest still frames the flag, derived.
+            try db.execute("ALTER TABLE entries DROP COLUMN displayed;")
+        }
         return migrator
     }
 

@@ -1,4 +1,7 @@
 import CSQLite
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A prepared statement. Owned by one `Database`; not thread-safe, like the connection it belongs to.
 public final class Statement {
@@ -180,7 +183,12 @@ public struct ColumnReader {
     public func textEquals(_ column: Int, _ string: String) -> Bool {
         guard let pointer = sqlite3_column_text(handle, Int32(column)) else { return false }
         let stored = UnsafeRawBufferPointer(start: pointer, count: Int(sqlite3_column_bytes(handle, Int32(column))))
-        return string.utf8.elementsEqual(stored)
+        // Native strings are contiguous: one length check and one memcmp (profiled: the generic
+        // element-by-element walk cost ~350 instructions per call on the merge's hot path).
+        let contiguous = string.utf8.withContiguousStorageIfAvailable { utf8 in
+            utf8.count == stored.count && (utf8.isEmpty || memcmp(utf8.baseAddress!, stored.baseAddress!, utf8.count) == 0)
+        }
+        return contiguous ?? string.utf8.elementsEqual(stored)
     }
 }
 

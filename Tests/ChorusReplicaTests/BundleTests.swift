@@ -90,6 +90,35 @@ final class DigestVectorTests: XCTestCase {
             XCTAssertEqual(try replica.digest().hexString, expected)
         }
     }
+
+    /// Concurrent writes: the digest frames which sibling displays (derived from the entries, never
+    /// stored), and it is the same whichever order, and however often, the writes arrive.
+    func test_digestOfConcurrentWrites_matchesThePinnedValue_inEveryOrder() throws {
+        let codec = OperationCodec()
+        for vector in try ProtocolVectors.load("digest.json") {
+            guard let list = vector["operations"]?.arrayValue else { continue }
+            let operations = try list.map { try codec.decode($0) }
+            let expected = try XCTUnwrap(vector["digest"]?.stringValue)
+            let displays = try XCTUnwrap(vector["displays"]?.objectValue)
+            var rng = SeededGenerator(seed: 0xD16E57)
+            for round in 0..<6 {
+                let order = round == 0 ? operations : round == 1 ? operations.reversed() : operations.shuffled(using: &rng)
+                let replica = try ReplicaFactory.memory(clock: ManualClock(milliseconds: 1_790_000_001_000), seed: 1)
+                for operation in order { try replica.applyRemote([operation]) }
+                try replica.applyRemote(order)
+                XCTAssertEqual(try replica.digest().hexString, expected, "round \(round), seed 0xD16E57")
+                XCTAssertEqual(try replica.invariantViolations(), [])
+                let shown = Dictionary(uniqueKeysWithValues: try replica.conflicts().map { conflict in
+                    let path = [conflict.collection, conflict.record, conflict.field ?? ""] + (conflict.key.map { [$0] } ?? [])
+                    return (path.joined(separator: "/"), JSONValue.string(conflict.displayed.description))
+                })
+                XCTAssertEqual(shown, displays, "round \(round)")
+                let person = try XCTUnwrap(replica.get(collection: "people", record: "p-9"))
+                XCTAssertEqual(person.fields["title"], .string("Designer"), "the same tie is broken by replica bytes")
+                XCTAssertEqual(person.fields["skills"], .object(["swift": .integer(3)]), "the later wall displays")
+            }
+        }
+    }
 }
 
 /// Opening, creating and reopening replica folders.

@@ -4,9 +4,10 @@ import ChorusReplica
 import ChorusTesting
 import SQLiteKit
 
-/// Migrations `0005_lean_log_and_entries` and `0006_log_without_record_index` rebuild the log and the
-/// entries table of a replica that already holds data: nothing is lost, the state digest is unchanged,
-/// log cursors continue, and erasure still finds a record's operations without the index.
+/// Migrations `0005_lean_log_and_entries`, `0006_log_without_record_index` and `0007_display_derived`
+/// rebuild the log and the entries table of a replica that already holds data: nothing is lost, the
+/// state digest is unchanged (the displayed flag it frames is now derived, not stored), log cursors
+/// continue, and erasure still finds a record's operations without the index.
 final class StorageMigrationTests: XCTestCase {
     func test_leanLogAndEntries_onAPopulatedReplica_keepsEverything_andCursorsContinue() throws {
         let folder = try TemporaryDirectory()
@@ -17,6 +18,8 @@ final class StorageMigrationTests: XCTestCase {
         let other = try ReplicaFactory.memory(name: "other", clock: clock, seed: 6)
         var digestBefore: SHA256.Digest
         var sequenceBefore: Int64
+        var conflictBefore: Conflict
+        var recordBefore: RecordSnapshot?
         do {
             let replica = try Replica.create(at: .directory(folder.path), name: "hq", configuration: configuration, using: &rng)
             try replica.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada"), .add(field: "guilds", element: "g-swift")])
@@ -25,12 +28,15 @@ final class StorageMigrationTests: XCTestCase {
             clock.advance(by: 10)
             try replica.write(collection: "people", record: "p2", [.put(field: "title", value: "Engineer")])
             XCTAssertEqual(try replica.conflicts().count, 1)
+            conflictBefore = try replica.conflicts()[0]
+            recordBefore = try replica.get(collection: "people", record: "p1")
             digestBefore = try replica.digest()
             sequenceBefore = try replica.latestSequence()
         }
 
         // Put the two tables back in their earlier shape (AUTOINCREMENT log, entries keyed without
-        // `key` plus an index), as a replica written before this migration has them.
+        // `key` plus an index, with a stored `displayed` flag), as a replica written before these
+        // migrations has them. The flags are left wrong on purpose: nothing may read them any more.
         let database = try Database(path: folder.path + "/" + Replica.databaseFileName)
         try database.transaction {
             try database.execute("""
@@ -43,28 +49,30 @@ final class StorageMigrationTests: XCTestCase {
                 CREATE TABLE entries_old(rid INTEGER NOT NULL, field TEXT NOT NULL, key TEXT NOT NULL, replica BLOB NOT NULL,
                     counter INTEGER NOT NULL, wall INTEGER NOT NULL, logical INTEGER NOT NULL, kind TEXT NOT NULL, value TEXT,
                     seq INTEGER NOT NULL, displayed INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(rid, field, replica, counter)) WITHOUT ROWID;
-                INSERT INTO entries_old SELECT * FROM entries;
+                INSERT INTO entries_old SELECT rid, field, key, replica, counter, wall, logical, kind, value, seq, 0 FROM entries;
                 DROP TABLE entries;
                 ALTER TABLE entries_old RENAME TO entries;
                 CREATE INDEX entries_key ON entries(rid, field, key);
-                DELETE FROM schema_migrations WHERE name IN ('0005_lean_log_and_entries', '0006_log_without_record_index');
+                DELETE FROM schema_migrations WHERE name IN ('0005_lean_log_and_entries', '0006_log_without_record_index', '0007_display_derived');
                 """)
         }
         XCTAssertNotNil(try database.queryScalarText("SELECT sql FROM sqlite_master WHERE name = 'oplog' AND sql LIKE '%AUTOINCREMENT%'"))
 
         let migrated = try Replica.open(at: .directory(folder.path), configuration: configuration)
-        XCTAssertEqual(try migrated.appliedMigrations().suffix(2), ["0005_lean_log_and_entries", "0006_log_without_record_index"])
+        XCTAssertEqual(try migrated.appliedMigrations().suffix(3), ["0005_lean_log_and_entries", "0006_log_without_record_index", "0007_display_derived"])
         XCTAssertEqual(try migrated.digest(), digestBefore, "the same state after the rebuild")
         XCTAssertEqual(try migrated.latestSequence(), sequenceBefore)
         XCTAssertEqual(try migrated.integrityCheck(), [])
         XCTAssertEqual(try migrated.invariantViolations(), [])
         XCTAssertEqual(try migrated.get(collection: "people", record: "p1")?.fields["guilds"], .array([.string("g-swift")]))
-        XCTAssertEqual(try migrated.conflicts().count, 1)
+        XCTAssertEqual(try migrated.conflicts(), [conflictBefore], "the same sibling displays")
+        XCTAssertEqual(try migrated.get(collection: "people", record: "p1"), recordBefore)
         try migrated.write(collection: "people", record: "p2", [.put(field: "title", value: "Staff engineer")])
         XCTAssertEqual(try migrated.log(after: sequenceBefore).map(\.sequence), [sequenceBefore + 1], "the next cursor follows the last")
         XCTAssertNil(try database.queryScalarText("SELECT sql FROM sqlite_master WHERE name = 'oplog' AND sql LIKE '%AUTOINCREMENT%'"))
         XCTAssertNil(try database.queryScalarText("SELECT name FROM sqlite_master WHERE name = 'entries_key'"))
         XCTAssertNil(try database.queryScalarText("SELECT name FROM sqlite_master WHERE name = 'oplog_rid'"))
+        XCTAssertEqual(try database.queryScalarInteger("SELECT count(*) FROM pragma_table_info('entries') WHERE name = 'displayed'"), 0)
 
         try migrated.write(collection: "people", record: "p1", [.erase])
         XCTAssertEqual(try database.queryScalarInteger("SELECT count(*) FROM oplog WHERE payload LIKE '%Ada%'"), 0,
