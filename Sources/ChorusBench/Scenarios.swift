@@ -82,7 +82,11 @@ enum RawBenchmarks {
         }
         results.add("rawUpdate", "\(updates) single-column updates on \(rows) rows, one transaction", update, unit: "ms", scale: 1000)
         results.note("rawUpdateRate", "  = updates per second", Double(updates) / update.median, unit: "updates/s", digits: 0)
+        try durableCommit(results, commits: commits, repetitions: repetitions)
+    }
 
+    /// Single-row durable commits: the ceiling for P2.
+    static func durableCommit(_ results: Results, commits: Int, repetitions: Int) throws {
         let scratch = try Scratch("raw")
         defer { scratch.remove() }
         let db = try Database(path: scratch.file("raw.sqlite"))

@@ -8,12 +8,13 @@ if arguments.contains("--help") || arguments.contains("-h") {
     chorus-bench: measures Chorus against raw SQLite and its peers, in one run.
 
     usage: chorus-bench [--quick] [--write-docs] [--docs FILE]
-           chorus-bench --only-merge | --only-bootstrap | --only-noop [--people N] [--repetitions N] [--seconds N]
+           chorus-bench --only-merge | --only-write | --only-bootstrap | --only-noop [--people N] [--writes N] [--repetitions N] [--seconds N]
 
       --quick        small sizes, one minute at most: a smoke test for CI (no figures asserted)
       --write-docs   rewrite Docs/performance.md (or --docs FILE) with the machine, commands, figures and ratios
       --only-merge   just P1 (for profiling with valgrind --tool=callgrind); --people N (default 200)
                      and --repetitions N (default 1) size it
+      --only-write   just P2 beside the raw durable commit, --writes N each (default 300)
       --only-bootstrap  just P3, sized the same way
       --only-noop    just P4, 64 connections for --seconds N (default 5), --repetitions N times
       --help         show this help
@@ -36,6 +37,14 @@ if arguments.contains("--only-merge") {
     // For profiling (valgrind --tool=callgrind) and for measuring P1 alone.
     try EngineBenchmarks.merge(Results(), people: integerOption("--people", default: 200),
                                repetitions: integerOption("--repetitions", default: 1))
+    exit(0)
+}
+if arguments.contains("--only-write") {
+    // P2 beside the raw durable commit it is compared with.
+    let results = Results()
+    results.section = "raw SQLite (WAL, synchronous=FULL)"
+    try RawBenchmarks.durableCommit(results, commits: integerOption("--writes", default: 300), repetitions: integerOption("--repetitions", default: 1))
+    try EngineBenchmarks.localWrite(results, writes: integerOption("--writes", default: 300), repetitions: integerOption("--repetitions", default: 1))
     exit(0)
 }
 if arguments.contains("--only-bootstrap") {

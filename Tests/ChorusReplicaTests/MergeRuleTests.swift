@@ -97,6 +97,26 @@ final class MergeRuleTests: XCTestCase {
         XCTAssertEqual(try newYork.digest(), try stockholm.digest())
     }
 
+    /// `superseded` remembers only ids that may still arrive: superseding a live entry (its operation
+    /// is in the log, so it cannot apply again) leaves no row; superseding one not yet here does.
+    func test_supersededIds_recordedOnlyWhileTheyMayStillArrive() throws {
+        func supersededRows(_ replica: Replica) throws -> Int64? {
+            try replica.withDatabase { try $0.queryScalarInteger("SELECT count(*) FROM superseded") }
+        }
+        let first = try stockholm.write(collection: "people", record: "p1", [.put(field: "title", value: "Old")])
+        let second = try stockholm.write(collection: "people", record: "p1", [.put(field: "title", value: "New")])
+        XCTAssertEqual(second[0].action.referencedOperations, [first[0].id])
+        XCTAssertEqual(try supersededRows(stockholm), 0, "the local edit removed a live entry: nothing to remember")
+        try newYork.applyRemote(second)
+        XCTAssertEqual(try supersededRows(newYork), 1, "the superseded write has not arrived: remembered")
+        try newYork.applyRemote(first)
+        XCTAssertEqual(try field(newYork, "title"), "New", "and it stays hidden when it does")
+        try newYork.applyRemote(first + second)
+        XCTAssertEqual(try field(newYork, "title"), "New")
+        XCTAssertEqual(try newYork.digest(), try stockholm.digest())
+        XCTAssertEqual(try newYork.invariantViolations(), [])
+    }
+
     func test_applyRemote_duplicateIsIgnored() throws {
         let ops = try stockholm.write(collection: "feedback", record: "f1", [.increment(field: "highFives", by: 1)])
         XCTAssertEqual(try newYork.applyRemote(ops).applied, 1)
