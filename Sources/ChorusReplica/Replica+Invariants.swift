@@ -32,6 +32,11 @@ extension Replica {
             try expectNone("SELECT 1 FROM oplog WHERE payload IS NOT NULL AND rid IS NULL AND payload NOT LIKE '%\"action\":\"erase\"%'",
                            "logged operations detached from their record")
             try expectNone("SELECT 1 FROM entries e LEFT JOIN records r ON r.rid = e.rid WHERE r.rid IS NULL", "entries of unknown records")
+            // The display rule of `DisplayRule.swift` in SQL: `o` displays over `e`. It honours the
+            // test fault like the Swift rule, so this checks that the columns agree with what this
+            // replica displays; whether replicas agree with each other is the digest's to show.
+            let displayRuleSQL = configuration.faults.displayLatestArrival ? "o.seq > e.seq"
+                : "(o.wall, o.logical, o.replica, o.counter) > (e.wall, e.logical, e.replica, e.counter)"
             for collection in schema.collections {
                 let table = StorageSchema.quote(collection.name)
                 try expectNone("SELECT 1 FROM records r LEFT JOIN \(table) t ON t._rid = r.rid WHERE r.collection = '\(collection.name)' AND t._rid IS NULL",
@@ -47,7 +52,7 @@ extension Replica {
                                          ELSE json_extract(e.value, '$') END
                              FROM entries e WHERE e.rid = t._rid AND e.field = '\(field.name)' AND e.key = '' AND NOT EXISTS (
                                 SELECT 1 FROM entries o WHERE o.rid = e.rid AND o.field = e.field AND o.key = ''
-                                AND (o.wall, o.logical, o.replica, o.counter) > (e.wall, e.logical, e.replica, e.counter)))
+                                AND \(displayRuleSQL)))
                         """, "\(collection.name).\(field.name) column disagrees with the displayed value")
                 }
             }

@@ -7,12 +7,17 @@ import SQLiteKit
 /// - `meta`: replica id, name, counter and clock, one row per key;
 /// - `oplog`: every operation ever received, keyed by id; `seq` is the local cursor, never reused
 ///   because log rows are never deleted (`0005` dropped AUTOINCREMENT on that guarantee); `rid` says
-///   whose record an operation touched, read only by erasure, which scans (`0006` dropped its index);
+///   whose record an operation touched, read only by erasure, which scans (`0006` dropped its index).
+///   The log's ids also keep superseded operations from applying again (see `superseded`), so a
+///   future compaction must keep the ids of the operations it drops;
 /// - `records`: one row per record known, with its hash and derived life state; `rid` is never
 ///   reused (AUTOINCREMENT), so an erased record's id cannot be confused with a new record's;
 /// - `entries`: the live entries of every register, map key, set element and log;
-/// - `superseded`: operation ids superseded, scoped to their record and field, recorded even
-///   before the superseded operation arrives (delivery is not causal);
+/// - `superseded`: operation ids superseded, scoped to their record and field, that had no live
+///   entry when superseded: they may not have arrived yet (delivery is not causal). An id whose live
+///   entry was removed is in the log, whose duplicate check keeps it from applying again, so it gets
+///   no row; which ids have rows therefore depends on arrival order, and no reader relies on more
+///   than "this id must not apply";
 /// - `counters`, `deletes`, `delete_observed`, `erased`, `conflicts`.
 ///
 /// Sync tables (`0003_sync`): `oplog.source` says where each operation came from (NULL: made here;
