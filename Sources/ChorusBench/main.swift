@@ -42,9 +42,10 @@ if arguments.contains("--only-merge") {
 if arguments.contains("--only-write") {
     // P2 beside the raw durable commit it is compared with.
     let results = Results()
+    let writes = integerOption("--writes", default: 300), repetitions = integerOption("--repetitions", default: 1)
     results.section = "raw SQLite (WAL, synchronous=FULL)"
-    try RawBenchmarks.durableCommit(results, commits: integerOption("--writes", default: 300), repetitions: integerOption("--repetitions", default: 1))
-    try EngineBenchmarks.localWrite(results, writes: integerOption("--writes", default: 300), repetitions: integerOption("--repetitions", default: 1))
+    try RawBenchmarks.durableCommit(results, commits: writes, repetitions: repetitions)
+    try EngineBenchmarks.localWrite(results, writes: writes, repetitions: repetitions)
     exit(0)
 }
 if arguments.contains("--only-bootstrap") {

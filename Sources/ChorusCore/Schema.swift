@@ -89,10 +89,6 @@ public struct Schema: Sendable {
     public let version: Int
     public let collections: [CollectionSchema]
     private let collectionsByName: [String: CollectionSchema]
-    /// Field kinds by collection and field, asked for twice per merged operation: a lookup here
-    /// copies no `CollectionSchema` (a struct of five references), which profiled at ~850
-    /// instructions per call.
-    private let kinds: [String: [String: FieldKind]]
 
     public init(version: Int, collections: [CollectionSchema]) {
         self.version = version
@@ -100,16 +96,13 @@ public struct Schema: Sendable {
         self.collectionsByName = Dictionary(collections.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in
             preconditionFailure("duplicate collection \(first.name)")
         })
-        self.kinds = collectionsByName.mapValues { collection in
-            Dictionary(uniqueKeysWithValues: collection.fields.map { ($0.name, $0.kind) })
-        }
     }
 
     public func collection(_ name: String) -> CollectionSchema? { collectionsByName[name] }
 
     /// The field's kind, if both collection and field are known.
     public func fieldKind(collection: String, field: String) -> FieldKind? {
-        kinds[collection]?[field]
+        collectionsByName[collection]?.field(field)?.kind
     }
 
     /// `chorus schema --json`: `{"collections":[{"name","deletePolicy","fields":[{"name","kind"}]}]}`.

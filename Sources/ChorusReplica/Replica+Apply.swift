@@ -159,9 +159,7 @@ extension Replica {
                 // The whole (six-row) table: a `key IN (...)` list makes SQLite build a temporary
                 // B-tree on every execution, a page zeroed per batch (callgrind, P2).
                 var values: [String: Int64] = [:]
-                try database.forEachColumns("SELECT key, value FROM meta") { row in
-                    for key in ["counter", "clock_wall", "clock_logical"] where row.textEquals(0, key) { values[key] = row.integer(1) }
-                }
+                try database.forEachColumns("SELECT key, value FROM meta") { values[$0.text(0) ?? ""] = $0.integer(1) }
                 state.counter = max(state.counter, UInt64(values["counter"] ?? 0))
                 state.clock.observe(HybridTimestamp(wall: UInt64(values["clock_wall"] ?? 0), logical: UInt32(values["clock_logical"] ?? 0)))
                 try body(&state)
@@ -305,16 +303,14 @@ extension Replica {
             // rows in a temporary B-tree first, a zeroed page per superseding write (callgrind, P2).
             let removed = try database.query("SELECT key FROM entries WHERE rid = ? AND field = ? AND replica = ? AND counter = ?",
                                              rid, field, superseded.replica.bytes, Int64(superseded.counter))
-            for row in removed {
-                try database.run("DELETE FROM entries WHERE rid = ? AND field = ? AND key = ? AND replica = ? AND counter = ?",
-                                 rid, field, row.text(0) ?? "", superseded.replica.bytes, Int64(superseded.counter))
-            }
             if removed.isEmpty {
                 try database.run("INSERT OR IGNORE INTO superseded(rid, field, replica, counter) VALUES (?, ?, ?, ?)",
                                  rid, field, superseded.replica.bytes, Int64(superseded.counter))
                 state.supersededIn.insert(rid)
             }
             for row in removed {
+                try database.run("DELETE FROM entries WHERE rid = ? AND field = ? AND key = ? AND replica = ? AND counter = ?",
+                                 rid, field, row.text(0) ?? "", superseded.replica.bytes, Int64(superseded.counter))
                 let key = BatchState.DirtyKey(rid: rid, field: field, key: row.text(0) ?? "")
                 state.dirtyKeys.insert(key)
                 state.keysLosingEntries.insert(key)

@@ -183,12 +183,13 @@ public struct ColumnReader {
     public func textEquals(_ column: Int, _ string: String) -> Bool {
         guard let pointer = sqlite3_column_text(handle, Int32(column)) else { return false }
         let stored = UnsafeRawBufferPointer(start: pointer, count: Int(sqlite3_column_bytes(handle, Int32(column))))
-        // Native strings are contiguous: one length check and one memcmp (profiled: the generic
-        // element-by-element walk cost ~350 instructions per call on the merge's hot path).
-        let contiguous = string.utf8.withContiguousStorageIfAvailable { utf8 in
+        // One length check and one memcmp (profiled: the generic element-by-element walk cost ~350
+        // instructions per call on the merge's hot path). `withUTF8` needs a mutable copy, which is
+        // free for a native string (already contiguous).
+        var string = string
+        return string.withUTF8 { utf8 in
             utf8.count == stored.count && (utf8.isEmpty || memcmp(utf8.baseAddress!, stored.baseAddress!, utf8.count) == 0)
         }
-        return contiguous ?? string.utf8.elementsEqual(stored)
     }
 }
 
