@@ -88,7 +88,7 @@ extension JSONValue {
         switch self {
         case .null: output.append(contentsOf: "null".utf8)
         case .bool(let b): output.append(contentsOf: (b ? "true" : "false").utf8)
-        case .integer(let i): output.append(contentsOf: String(i).utf8)
+        case .integer(let i): JSONValue.writeDecimal(i, to: &output)
         case .double(let d): output.append(contentsOf: JSONValue.canonicalDouble(d).utf8)
         case .string(let s): JSONValue.writeString(s, to: &output)
         case .array(let items):
@@ -114,6 +114,11 @@ extension JSONValue {
             if pretty && !members.isEmpty { JSONValue.newline(&output, indent) }
             output.append(UInt8(ascii: "}"))
         }
+    }
+
+    /// Appends an integer's decimal digits (`DecimalText.append`).
+    static func writeDecimal(_ value: Int64, to output: inout [UInt8]) {
+        DecimalText.append(value, to: &output)
     }
 
     private static func newline(_ output: inout [UInt8], _ indent: Int) {
@@ -164,5 +169,39 @@ extension JSONValue {
             }
         }
         output.append(UInt8(ascii: "\""))
+    }
+}
+
+/// Decimal digits of integers, written straight into a byte buffer.
+public enum DecimalText {
+    /// Appends `value` as `String(value)` spells it, without making a String: that was 3% of a
+    /// merged operation's instructions (the canonical text) and 8% of the state digest's (callgrind).
+    public static func append(_ value: Int64, to output: inout [UInt8]) {
+        // 24 bytes hold any Int64 magnitude (UInt64.max has 20 digits).
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        var magnitude = value.magnitude
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            var start = buffer.count
+            repeat {
+                start -= 1
+                buffer[start] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            if value < 0 { output.append(UInt8(ascii: "-")) }
+            output.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[start...]))
+        }
+    }
+
+    public static func append(_ value: Int, to output: inout [UInt8]) { append(Int64(value), to: &output) }
+
+    /// How many bytes `append` writes for `value` (its digits and sign).
+    public static func count(_ value: Int64) -> Int {
+        var magnitude = value.magnitude
+        var digits = 1
+        while magnitude >= 10 {
+            magnitude /= 10
+            digits += 1
+        }
+        return value < 0 ? digits + 1 : digits
     }
 }

@@ -33,41 +33,41 @@ public struct OperationCodec: Sendable {
         var out = CanonicalObjectWriter()
         // Keys in UTF-8 order: action, author, by, collection, element, field, id, key, logical,
         // observed, record, recordHash, supersedes, value, wall.
-        out.string("action", op.action.name)
-        if let author = op.author { out.string("author", author) }
-        if case .increment(let by) = op.action { out.integer("by", by) }
-        out.string("collection", op.collection)
+        out.string(#""action":"#, op.action.name)
+        if let author = op.author { out.string(#""author":"#, author) }
+        if case .increment(let by) = op.action { out.integer(#""by":"#, by) }
+        out.string(#""collection":"#, op.collection)
         switch op.action {
-        case .add(let element), .remove(let element, _): out.string("element", element)
+        case .add(let element), .remove(let element, _): out.string(#""element":"#, element)
         default: break
         }
-        if let field = op.field { out.string("field", field) }
-        out.key("id")
+        if let field = op.field { out.string(#""field":"#, field) }
+        out.key(#""id":"#)
         out.operationID(op.id)
         switch op.action {
-        case .mapSet(let name, _, _), .mapRemove(let name, _): out.string("key", name)
+        case .mapSet(let name, _, _), .mapRemove(let name, _): out.string(#""key":"#, name)
         default: break
         }
-        out.integer("logical", Int64(op.timestamp.logical))
-        if case .delete(let observed) = op.action { out.ids("observed", observed) }
+        out.integer(#""logical":"#, Int64(op.timestamp.logical))
+        if case .delete(let observed) = op.action { out.ids(#""observed":"#, observed) }
         if case .erase(let hash) = op.action {
-            out.string("recordHash", Hex.encode(hash))
+            out.string(#""recordHash":"#, Hex.encode(hash))
         } else {
-            out.string("record", op.record)
+            out.string(#""record":"#, op.record)
         }
         switch op.action {
         case .set(_, let list), .remove(_, let list), .mapSet(_, _, let list), .mapRemove(_, let list),
              .retract(let list), .restore(let list):
-            out.ids("supersedes", list)
+            out.ids(#""supersedes":"#, list)
         default: break
         }
         switch op.action {
         case .set(let value, _), .mapSet(_, let value, _), .append(let value):
-            out.key("value")
+            out.key(#""value":"#)
             value.write(to: &out.bytes, pretty: false, indent: 0)
         default: break
         }
-        out.integer("wall", Int64(op.timestamp.wall))
+        out.integer(#""wall":"#, Int64(op.timestamp.wall))
         return out.finish()
     }
 
@@ -286,13 +286,12 @@ private struct CanonicalObjectWriter {
 
     init() { bytes.reserveCapacity(192) }
 
+    /// `name` is the key as it is written, quoted and with its colon (`#""id":"#`): one copy per
+    /// key instead of five appends (callgrind: the key writer was 3% of a merged operation).
     mutating func key(_ name: StaticString) {
         bytes.append(empty ? UInt8(ascii: "{") : UInt8(ascii: ","))
         empty = false
-        bytes.append(UInt8(ascii: "\""))
         bytes.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
-        bytes.append(UInt8(ascii: "\""))
-        bytes.append(UInt8(ascii: ":"))
     }
 
     mutating func string(_ name: StaticString, _ value: String) {
@@ -302,7 +301,7 @@ private struct CanonicalObjectWriter {
 
     mutating func integer(_ name: StaticString, _ value: Int64) {
         key(name)
-        bytes.append(contentsOf: String(value).utf8)
+        JSONValue.writeDecimal(value, to: &bytes)
     }
 
     /// `"REPLICAHEX:COUNTER"`, written without building the string.
@@ -310,7 +309,7 @@ private struct CanonicalObjectWriter {
         bytes.append(UInt8(ascii: "\""))
         Hex.append(id.replica.bytes, to: &bytes)
         bytes.append(UInt8(ascii: ":"))
-        bytes.append(contentsOf: String(id.counter).utf8)
+        JSONValue.writeDecimal(Int64(id.counter), to: &bytes)
         bytes.append(UInt8(ascii: "\""))
     }
 

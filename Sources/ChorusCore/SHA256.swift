@@ -45,9 +45,13 @@ public struct SHA256: Sendable {
             while index < bytes.count && buffer.count < 64 { buffer.append(bytes[index]); index += 1 }
             if buffer.count == 64 { compress(buffer); buffer.removeAll(keepingCapacity: true) }
         }
-        while bytes.count - index >= 64 {
-            compress(bytes[index..<(index + 64)])
-            index += 64
+        if bytes.count - index >= 64 {
+            bytes.withUnsafeBytes { raw in
+                while raw.count - index >= 64 {
+                    compress(block: raw.baseAddress! + index)
+                    index += 64
+                }
+            }
         }
         if index < bytes.count { buffer.append(contentsOf: bytes[index...]) }
     }
@@ -93,30 +97,39 @@ public struct SHA256: Sendable {
     }
 
     private mutating func compress<Block: RandomAccessCollection>(_ block: Block) where Block.Element == UInt8, Block.Index == Int {
-        var w = [UInt32](repeating: 0, count: 64)
-        let base = block.startIndex
-        for i in 0..<16 {
-            let j = base + i * 4
-            w[i] = UInt32(block[j]) << 24 | UInt32(block[j + 1]) << 16 | UInt32(block[j + 2]) << 8 | UInt32(block[j + 3])
+        block.withContiguousStorageIfAvailable { compress(block: UnsafeRawPointer($0.baseAddress!)) }
+            ?? Array(block).withUnsafeBytes { compress(block: $0.baseAddress!) }
+    }
+
+    /// One 64-byte block. The message schedule lives on the stack and nothing is bounds-checked in
+    /// the rounds: the state digest hashes every live entry, and a heap array per block with checked
+    /// indexing made hashing a third of its time (callgrind over `chorus digest`).
+    private mutating func compress(block: UnsafeRawPointer) {
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 64) { w in
+            for i in 0..<16 {
+                w[i] = UInt32(bigEndian: block.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self))
+            }
+            for i in 16..<64 {
+                let s0 = Self.rotateRight(w[i - 15], 7) ^ Self.rotateRight(w[i - 15], 18) ^ (w[i - 15] >> 3)
+                let s1 = Self.rotateRight(w[i - 2], 17) ^ Self.rotateRight(w[i - 2], 19) ^ (w[i - 2] >> 10)
+                w[i] = w[i - 16] &+ s0 &+ w[i - 7] &+ s1
+            }
+            var (a, b, c, d, e, f, g, h) = state
+            Self.roundConstants.withUnsafeBufferPointer { k in
+                for i in 0..<64 {
+                    let s1 = Self.rotateRight(e, 6) ^ Self.rotateRight(e, 11) ^ Self.rotateRight(e, 25)
+                    let choice = (e & f) ^ (~e & g)
+                    let temp1 = h &+ s1 &+ choice &+ k[i] &+ w[i]
+                    let s0 = Self.rotateRight(a, 2) ^ Self.rotateRight(a, 13) ^ Self.rotateRight(a, 22)
+                    let majority = (a & b) ^ (a & c) ^ (b & c)
+                    let temp2 = s0 &+ majority
+                    h = g; g = f; f = e; e = d &+ temp1
+                    d = c; c = b; b = a; a = temp1 &+ temp2
+                }
+            }
+            state = (state.0 &+ a, state.1 &+ b, state.2 &+ c, state.3 &+ d,
+                     state.4 &+ e, state.5 &+ f, state.6 &+ g, state.7 &+ h)
         }
-        for i in 16..<64 {
-            let s0 = Self.rotateRight(w[i - 15], 7) ^ Self.rotateRight(w[i - 15], 18) ^ (w[i - 15] >> 3)
-            let s1 = Self.rotateRight(w[i - 2], 17) ^ Self.rotateRight(w[i - 2], 19) ^ (w[i - 2] >> 10)
-            w[i] = w[i - 16] &+ s0 &+ w[i - 7] &+ s1
-        }
-        var (a, b, c, d, e, f, g, h) = state
-        for i in 0..<64 {
-            let s1 = Self.rotateRight(e, 6) ^ Self.rotateRight(e, 11) ^ Self.rotateRight(e, 25)
-            let choice = (e & f) ^ (~e & g)
-            let temp1 = h &+ s1 &+ choice &+ Self.roundConstants[i] &+ w[i]
-            let s0 = Self.rotateRight(a, 2) ^ Self.rotateRight(a, 13) ^ Self.rotateRight(a, 22)
-            let majority = (a & b) ^ (a & c) ^ (b & c)
-            let temp2 = s0 &+ majority
-            h = g; g = f; f = e; e = d &+ temp1
-            d = c; c = b; b = a; a = temp1 &+ temp2
-        }
-        state = (state.0 &+ a, state.1 &+ b, state.2 &+ c, state.3 &+ d,
-                 state.4 &+ e, state.5 &+ f, state.6 &+ g, state.7 &+ h)
     }
 
     /// A 32-byte SHA-256 digest.
@@ -129,8 +142,6 @@ public struct SHA256: Sendable {
 
 /// Lower-case hexadecimal encoding and decoding.
 public enum Hex {
-    private static let digits = Array("0123456789abcdef".utf8)
-
     public static func encode(_ bytes: [UInt8]) -> String {
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count * 2)
@@ -139,11 +150,23 @@ public enum Hex {
     }
 
     /// Appends the lower-case hex digits of `bytes` to `out`.
+    /// Written to a stack buffer and appended once: `append` per digit checks capacity and
+    /// uniqueness each time, 1.4% of a merged operation's instructions for one replica id (callgrind).
     public static func append(_ bytes: [UInt8], to out: inout [UInt8]) {
-        for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0F)])
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: bytes.count * 2) { digits in
+            var index = 0
+            for byte in bytes {
+                digits[index] = hexDigit(byte >> 4)
+                digits[index + 1] = hexDigit(byte & 0x0F)
+                index += 2
+            }
+            out.append(contentsOf: digits)
         }
+    }
+
+    @inline(__always)
+    private static func hexDigit(_ nibble: UInt8) -> UInt8 {
+        nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") - 10 + nibble
     }
 
     /// Decodes lower- or upper-case hex; nil if the text is not an even number of hex digits.

@@ -90,11 +90,29 @@ struct BatchState {
         let hadSuperseded: Bool
     }
 
+    /// Sizes the per-key and per-record tables for a batch of `count` operations, so they are not
+    /// rehashed as they grow (resizing them was 2.5% of a merged operation's instructions; callgrind).
+    /// At most one key, record and value per operation, so this never over-reserves by more than
+    /// the batch's own size.
+    mutating func reserve(operations count: Int) {
+        dirtyKeys.reserveCapacity(count)
+        dirtyRecords.reserveCapacity(count)
+        values.reserveCapacity(count)
+        recordIDs.reserveCapacity(count)
+        records.reserveCapacity(count)
+        newEntries.reserveCapacity(count)
+    }
+
     /// Whether the superseded table may hold rows for this record. Many records have none (each
     /// field written once, or only concurrently), so the check before each new entry is skipped
     /// until the batch records some.
     func maySupersede(_ rid: Int64) -> Bool {
-        (records[rid]?.hadSuperseded ?? true) || supersededIn.contains(rid)
+        maySupersede(rid, records[rid])
+    }
+
+    /// `maySupersede` for a record whose info the caller already holds (one hash lookup fewer).
+    func maySupersede(_ rid: Int64, _ record: RecordInfo?) -> Bool {
+        (record?.hadSuperseded ?? true) || (!supersededIn.isEmpty && supersededIn.contains(rid))
     }
 }
 
@@ -126,7 +144,7 @@ extension Replica {
             let end = min(start + limits.operationsPerBatchMax, operations.count)
             let chunk = operations[start..<end]
             if chunk.isEmpty && inLastBatch == nil { break }
-            total = total + (try inBatch { state in
+            total = total + (try inBatch(operations: chunk.count) { state in
                 state.source = source
                 for operation in chunk { try apply(operation, state: &state) }
                 if end == operations.count { try inLastBatch?() }
@@ -149,8 +167,9 @@ extension Replica {
 
     /// Runs `body` in one SQLite transaction, then materialises what it touched and persists the
     /// clock and counter before committing. In-memory clock and counter change only after commit.
-    func inBatch(_ body: (inout BatchState) throws -> Void) throws -> ApplyReport {
+    func inBatch(operations: Int = 1, _ body: (inout BatchState) throws -> Void) throws -> ApplyReport {
         var state = BatchState(clock: clock, counter: counter)
+        state.reserve(operations: operations)
         state.receivedWall = Int64(configuration.wallClock.nowMilliseconds())
         try Replica.wrapStorage {
             try database.transaction {
@@ -198,21 +217,22 @@ extension Replica {
         let seq = database.lastInsertRowID
         state.firstSequence = min(state.firstSequence, seq)
         state.report.applied += 1
-        if state.records[rid]?.isNew != true { state.values[seq] = op.action.value }
+        let record = state.records[rid]
+        if record?.isNew != true { state.values[seq] = op.action.value }
         state.dirtyRecords.insert(rid)
 
         let field = op.field ?? StorageSchema.recordField
         switch op.action {
         case .set(let value, let supersedes):
             try supersede(supersedes, rid: rid, field: field, state: &state)
-            try insertEntry(op, rid: rid, field: field, key: "", kind: .register, value: value, seq: seq, state: &state)
+            try insertEntry(op, rid: rid, field: field, key: "", kind: .register, value: value, seq: seq, record: record, state: &state)
         case .add(let element):
-            try insertEntry(op, rid: rid, field: field, key: element, kind: .set, value: nil, seq: seq, state: &state)
+            try insertEntry(op, rid: rid, field: field, key: element, kind: .set, value: nil, seq: seq, record: record, state: &state)
         case .remove(_, let supersedes), .mapRemove(_, let supersedes), .retract(let supersedes):
             try supersede(supersedes, rid: rid, field: field, state: &state)
         case .mapSet(let key, let value, let supersedes):
             try supersede(supersedes, rid: rid, field: field, state: &state)
-            try insertEntry(op, rid: rid, field: field, key: key, kind: .map, value: value, seq: seq, state: &state)
+            try insertEntry(op, rid: rid, field: field, key: key, kind: .map, value: value, seq: seq, record: record, state: &state)
         case .increment(let by):
             try database.run("""
                 INSERT INTO counters(rid, field, total) VALUES (?, ?, ?)
@@ -220,10 +240,10 @@ extension Replica {
                 """, rid, field, by)
             state.dirtyCounters.insert(.init(rid: rid, field: field))
         case .append(let value):
-            try insertEntry(op, rid: rid, field: field, key: op.id.description, kind: .log, value: value, seq: seq, state: &state)
+            try insertEntry(op, rid: rid, field: field, key: op.id.description, kind: .log, value: value, seq: seq, record: record, state: &state)
         case .delete(let observed):
             state.lifeChanged.insert(rid)
-            if state.maySupersede(rid), try isSuperseded(op.id, rid: rid, field: StorageSchema.recordField) { break }
+            if state.maySupersede(rid, record), try isSuperseded(op.id, rid: rid, field: StorageSchema.recordField) { break }
             try database.run("INSERT INTO deletes(rid, replica, counter, wall, logical) VALUES (?, ?, ?, ?, ?)",
                              rid, op.id.replica.bytes, Int64(op.id.counter), Int64(op.timestamp.wall), Int64(op.timestamp.logical))
             for seen in observed {
@@ -320,9 +340,10 @@ extension Replica {
     }
 
     /// Adds a live entry unless an operation that arrived earlier already superseded it.
+    /// `record` is what the batch knows of the record (`state.records[rid]`), looked up once by the caller.
     func insertEntry(_ op: Operation, rid: Int64, field: String, key: String, kind: FieldKind, value: JSONValue?,
-                     seq: Int64, state: inout BatchState) throws {
-        if state.maySupersede(rid), try isSuperseded(op.id, rid: rid, field: field) { return }
+                     seq: Int64, record: BatchState.RecordInfo?, state: inout BatchState) throws {
+        if state.maySupersede(rid, record), try isSuperseded(op.id, rid: rid, field: field) { return }
         let entry = BatchState.LiveEntry(replica: op.id.replica.bytes, counter: Int64(op.id.counter), wall: Int64(op.timestamp.wall),
                                          logical: Int64(op.timestamp.logical), kind: kind, value: value?.canonicalText, json: value, seq: seq)
         try database.run("""
@@ -331,7 +352,7 @@ extension Replica {
             """, rid, field, key, entry.replica, entry.counter, entry.wall, entry.logical, kind.rawValue, entry.value, seq)
         let dirty = BatchState.DirtyKey(rid: rid, field: field, key: key)
         state.dirtyKeys.insert(dirty)
-        if state.records[rid]?.isNew == true { state.newEntries[dirty, default: []].append(entry) }
+        if record?.isNew == true { state.newEntries[dirty, default: []].append(entry) }
     }
 
     /// Drops the logged values of records erased in this batch, in one scan of the log: erasing is

@@ -14,42 +14,57 @@ extension Replica {
             var hasher = DigestWriter()
             hasher.frame("chorus-digest-v1")
             let records = try database.query("SELECT rid, collection, record FROM records ORDER BY collection, record")
+            // A key's entries are adjacent; whether each displays is known once the key is complete.
+            var key: [DigestEntry] = []
+            func flushKey() {
+                var choice = displayChoice(of: Int.self)
+                if let kind = key.first?.kind, kind == .register || kind == .map {
+                    for (index, entry) in key.enumerated() { choice.offer(entry.order, seq: entry.seq, index) }
+                }
+                for (index, entry) in key.enumerated() {
+                    hasher.part("E")
+                    hasher.part(entry.field)
+                    hasher.part(entry.key)
+                    hasher.part(id: entry.order.replica, entry.order.counter)
+                    hasher.part(entry.order.wall)
+                    hasher.part(entry.order.logical)
+                    hasher.part(entry.value)
+                    hasher.part(index == choice.chosen ? "1" : "0")
+                    hasher.endFrame()
+                }
+                key.removeAll(keepingCapacity: true)
+            }
             for record in records {
                 let rid = record.integer(0)!
                 hasher.frame("R", record.text(1)!, record.text(2)!)
-                try database.forEachRow("SELECT replica, counter FROM deletes WHERE rid = ? ORDER BY replica, counter", parameters: [rid]) { row in
-                    hasher.frame("D", Replica.operationID(row).description)
+                try database.forEachColumns("SELECT replica, counter FROM deletes WHERE rid = ? ORDER BY replica, counter", parameters: [rid]) { row in
+                    hasher.part("D")
+                    hasher.part(id: row.blob(0) ?? [], row.integer(1))
+                    hasher.endFrame()
                 }
-                // A key's entries are adjacent; whether each displays is known once the key is complete.
-                var key: [DigestEntry] = []
-                func flushKey() {
-                    var choice = displayChoice(of: Int.self)
-                    if let kind = key.first?.kind, kind == .register || kind == .map {
-                        for (index, entry) in key.enumerated() { choice.offer(entry.order, seq: entry.seq, index) }
-                    }
-                    for (index, entry) in key.enumerated() {
-                        hasher.frame("E", entry.field, entry.key, entry.id, String(entry.order.wall), String(entry.order.logical),
-                                     entry.value, index == choice.chosen ? "1" : "0")
-                    }
-                    key.removeAll(keepingCapacity: true)
-                }
-                try database.forEachRow("""
+                try database.forEachColumns("""
                     SELECT replica, counter, wall, logical, field, key, value, kind, seq FROM entries
                     WHERE rid = ? ORDER BY field, key, replica, counter
                     """, parameters: [rid]) { row in
-                    let field = row.text(4)!, name = row.text(5)!
-                    if let last = key.last, last.field != field || last.key != name { flushKey() }
-                    key.append(DigestEntry(field: field, key: name, id: Replica.operationID(row).description,
-                                           order: Replica.displayOrder(row), value: row.text(6) ?? "",
-                                           kind: FieldKind(rawValue: row.text(7) ?? ""), seq: row.integer(8) ?? 0))
+                    if let last = key.last, !row.textEquals(4, last.field) || !row.textEquals(5, last.key) { flushKey() }
+                    // Names are read once per key: the rows before in this key hold the same ones.
+                    let field = key.last?.field ?? row.text(4) ?? ""
+                    let name = key.last?.key ?? row.text(5) ?? ""
+                    key.append(DigestEntry(field: field, key: name,
+                                           order: DisplayKey(wall: row.integer(2), logical: row.integer(3), replica: row.blob(0) ?? [], counter: row.integer(1)),
+                                           value: row.text(6) ?? "", kind: FieldKind.allCases.first { row.textEquals(7, $0.rawValue) },
+                                           seq: row.integer(8)))
                 }
                 flushKey()
-                try database.forEachRow("SELECT field, total FROM counters WHERE rid = ? ORDER BY field", parameters: [rid]) { row in
-                    hasher.frame("C", row.text(0)!, String(row.integer(1) ?? 0))
+                try database.forEachColumns("SELECT field, total FROM counters WHERE rid = ? ORDER BY field", parameters: [rid]) { row in
+                    hasher.part("C")
+                    hasher.part(row.text(0) ?? "")
+                    hasher.part(row.integer(1))
+                    hasher.endFrame()
                 }
             }
-            try database.forEachRow("SELECT hash FROM erased ORDER BY hash") { row in
-                hasher.frame("X", Hex.encode(row.blob(0)!))
+            try database.forEachColumns("SELECT hash FROM erased ORDER BY hash") { row in
+                hasher.frame("X", Hex.encode(row.blob(0) ?? []))
             }
             return hasher.finalize()
         }
@@ -58,7 +73,7 @@ extension Replica {
 
 /// One live entry as the digest frames it.
 private struct DigestEntry {
-    let field: String, key: String, id: String
+    let field: String, key: String
     let order: Replica.DisplayKey
     let value: String
     let kind: FieldKind?
@@ -66,16 +81,44 @@ private struct DigestEntry {
 }
 
 /// Feeds length-prefixed strings to SHA-256, so no two different states frame to the same bytes.
+///
+/// A frame is its parts, each `<byte length>:<bytes>`, then a newline. Parts are written straight
+/// into the buffer (operation ids and integers without making a String first: building them was a
+/// sixth of the digest's instructions, callgrind over `chorus digest`).
 struct DigestWriter {
     private var hasher = SHA256()
     private var buffer: [UInt8] = []
 
+    /// A whole frame of text parts.
     mutating func frame(_ parts: String...) {
-        for part in parts {
-            buffer.append(contentsOf: String(part.utf8.count).utf8)
-            buffer.append(UInt8(ascii: ":"))
-            buffer.append(contentsOf: part.utf8)
-        }
+        for part in parts { self.part(part) }
+        endFrame()
+    }
+
+    mutating func part(_ text: String) {
+        DecimalText.append(text.utf8.count, to: &buffer)
+        buffer.append(UInt8(ascii: ":"))
+        buffer.append(contentsOf: text.utf8)
+    }
+
+    /// An integer as its decimal text.
+    mutating func part(_ value: Int64) {
+        DecimalText.append(DecimalText.count(value), to: &buffer)
+        buffer.append(UInt8(ascii: ":"))
+        DecimalText.append(value, to: &buffer)
+    }
+
+    /// An operation id as `REPLICAHEX:COUNTER`, its text form.
+    mutating func part(id replica: [UInt8], _ counter: Int64) {
+        DecimalText.append(replica.count * 2 + 1 + DecimalText.count(counter), to: &buffer)
+        buffer.append(UInt8(ascii: ":"))
+        Hex.append(replica, to: &buffer)
+        buffer.append(UInt8(ascii: ":"))
+        DecimalText.append(counter, to: &buffer)
+    }
+
+    /// Ends the frame; hashes the buffer when it has grown large.
+    mutating func endFrame() {
         buffer.append(UInt8(ascii: "\n"))
         if buffer.count >= 64 * 1024 { flush() }
     }

@@ -86,7 +86,7 @@ extension Replica {
         if let author { try checkName(author, max: limits.recordIDBytesMax, what: "author") }
 
         var made: [Operation] = []
-        _ = try inBatch { state in
+        _ = try inBatch(operations: writes.reduce(0) { $0 + $1.changes.count }) { state in
             for (collection, record, changes) in writes {
                 let hash = Operation.recordHash(collection: collection, record: record)
                 if try database.queryScalarInteger("SELECT 1 FROM erased WHERE hash = ?", hash) != nil {

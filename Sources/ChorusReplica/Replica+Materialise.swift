@@ -12,6 +12,7 @@ extension Replica {
         // Keys in record order (B-tree locality); each register's value is gathered per record so a
         // typed row is written once, however many of its fields the batch changed.
         var columns: [Int64: [String: SQLiteValue]] = [:]
+        columns.reserveCapacity(state.dirtyRecords.count)
         let sortedKeys = state.dirtyKeys.sorted(by: { $0.rid < $1.rid })
         var start = 0
         while start < sortedKeys.count {
@@ -27,7 +28,8 @@ extension Replica {
                 let live = try record.isNew ? state.newEntries[dirty] ?? []
                     : whole.map { $0[.init(field: dirty.field, key: dirty.key)] ?? [] } ?? liveEntries(dirty)
                 if let value = try materialiseKey(dirty, live: live, record: record, state: state) {
-                    columns[rid, default: [:]][dirty.field] = value
+                    // Sized for the record's changed keys, so it is not rehashed as it fills.
+                    columns[rid, default: Dictionary(minimumCapacity: keys.count)][dirty.field] = value
                 }
             }
         }

@@ -15,6 +15,17 @@ final class JSONTests: XCTestCase {
         XCTAssertEqual(try JSONParser().parse(#""\ud83d\ude00""#), .string("😀"), "surrogate pairs decode")
     }
 
+    func test_decimalText_spellsIntegersAsSwiftDoes_includingTheExtremes() throws {
+        let values: [Int64] = [0, 1, -1, 9, 10, -10, 99, 100, 1_732_200_000_000, Int64.max, Int64.min, Int64.min + 1]
+        for value in values {
+            var bytes: [UInt8] = [UInt8(ascii: "x")]
+            DecimalText.append(value, to: &bytes)
+            XCTAssertEqual(String(decoding: bytes, as: UTF8.self), "x" + String(value))
+            XCTAssertEqual(DecimalText.count(value), String(value).utf8.count, "\(value)")
+            XCTAssertEqual(try JSONParser().parse(JSONValue.integer(value).canonicalText), .integer(value))
+        }
+    }
+
     func test_integersAndDoublesKeepTheirKind() throws {
         XCTAssertEqual(try JSONParser().parse("4"), .integer(4))
         XCTAssertEqual(try JSONParser().parse("4.0"), .double(4))

@@ -39,6 +39,11 @@ final class SHA256Tests: XCTestCase {
 
     func test_hex_roundTrip_andRejectsBadInput() {
         XCTAssertEqual(Hex.decode(Hex.encode([0, 1, 0xab, 0xff])), [0, 1, 0xab, 0xff])
+        XCTAssertEqual(Hex.encode(Array(0...255)), (0...255).map { String(format: "%02x", $0) }.joined())
+        XCTAssertEqual(Hex.encode([]), "")
+        var prefixed = Array("id:".utf8)
+        Hex.append([0x0f, 0xf0], to: &prefixed)
+        XCTAssertEqual(String(decoding: prefixed, as: UTF8.self), "id:0ff0")
         XCTAssertNil(Hex.decode("abc"))
         XCTAssertNil(Hex.decode("zz"))
     }
