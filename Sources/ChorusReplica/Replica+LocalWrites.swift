@@ -88,12 +88,17 @@ extension Replica {
         var made: [Operation] = []
         _ = try inBatch(operations: writes.reduce(0) { $0 + $1.changes.count }) { state in
             for (collection, record, changes) in writes {
-                let hash = Operation.recordHash(collection: collection, record: record)
-                if try database.queryScalarInteger("SELECT 1 FROM erased WHERE hash = ?", hash) != nil {
-                    throw ChorusError(.recordErased, "\(collection)/\(record) was erased", hint: "an erased record cannot be written again; use a new id")
-                }
                 for change in changes {
                     let existing = try database.queryRow("SELECT rid, visible FROM records WHERE collection = ? AND record = ?", collection, record)
+                    // A record with a row was never erased (erasing deletes the row and keeps only the
+                    // hash), so only a new id is hashed and looked up among the erased: 10% of a
+                    // local edit's instructions went to hashing the name (callgrind, P2).
+                    if existing == nil {
+                        let hash = Operation.recordHash(collection: collection, record: record)
+                        if try database.queryScalarInteger("SELECT 1 FROM erased WHERE hash = ?", hash) != nil {
+                            throw ChorusError(.recordErased, "\(collection)/\(record) was erased", hint: "an erased record cannot be written again; use a new id")
+                        }
+                    }
                     let rid = existing?.integer(0)
                     let visible = existing.map { $0.integer(1) == 1 } ?? true
                     let action = try makeAction(change, collection: collection, record: record, rid: rid, visible: visible)

@@ -126,28 +126,32 @@ extension Replica {
         var winnerValue: String?
         var winnerJSON: JSONValue?
         var displayUnchanged = false
-        if kind == .register || kind == .map {
+        // A key of an undeclared field whose entries are all gone has no kind left to tell; if it
+        // had a conflict, its row must still go.
+        if kind == .register || kind == .map || (kind == nil && live.isEmpty) {
             var choice = displayChoice(of: BatchState.LiveEntry.self)
             for entry in live { choice.offer(entry.displayKey, seq: entry.seq, entry) }
+            let removedOlder = state.olderEntriesRemoved[dirty] ?? 0
             if let winner = choice.chosen {
                 // A winner older than the batch, in a key that lost none of its older entries, won
                 // before the batch too: its value is already materialised (a write that loses a
                 // conflict, or arrives late, changes no column).
-                displayUnchanged = !record.isNew && winner.seq < state.firstSequence && !state.keysLosingEntries.contains(dirty)
+                displayUnchanged = !record.isNew && winner.seq < state.firstSequence && removedOlder == 0
                 winnerValue = winner.value
                 winnerJSON = winner.json ?? state.values[winner.seq]
             }
-            // A conflicts row exists exactly when a key has two live entries or more. Entries from
-            // before the batch tell whether it had one, unless the batch removed some of them.
+            // A conflicts row exists exactly when a key has two live entries or more. Before the
+            // batch the key had its older entries still live and the older ones the batch removed,
+            // so the row is written or deleted only when that count crosses two (an edit that
+            // supersedes the one value it saw deletes nothing).
             let older = live.count { $0.seq < state.firstSequence }
-            let hadConflictKnown = record.isNew || !state.keysLosingEntries.contains(dirty) || older >= 2
-            let hadConflict = !record.isNew && older >= 2
+            let hadConflict = !record.isNew && older + removedOlder >= 2
             if live.count >= 2 {
-                if !(hadConflictKnown && hadConflict) {
+                if !hadConflict {
                     try database.run("INSERT OR REPLACE INTO conflicts(rid, field, key, kind) VALUES (?, ?, ?, ?)",
                                      dirty.rid, dirty.field, dirty.key, kind!.rawValue)
                 }
-            } else if !(hadConflictKnown && !hadConflict) {
+            } else if hadConflict {
                 try database.run("DELETE FROM conflicts WHERE rid = ? AND field = ? AND key = ?", dirty.rid, dirty.field, dirty.key)
             }
         }

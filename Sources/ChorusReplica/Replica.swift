@@ -45,6 +45,9 @@ public final class Replica {
     var limits: Limits { configuration.limits }
     /// Whether an erase committed and the log must be checkpointed so its bytes leave the files.
     var needsCheckpoint = false
+    /// The connection's `PRAGMA data_version` when `clock` and `counter` last matched `meta`: while it
+    /// is unchanged no other connection has committed, so a batch need not read `meta` again.
+    var metaCurrentAtDataVersion: Int64?
 
     private init(id: ReplicaID, name: String, configuration: Configuration, location: Location, database: Database) throws {
         self.id = id
