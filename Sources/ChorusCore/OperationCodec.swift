@@ -29,7 +29,11 @@ public struct OperationCodec: Sendable {
     /// Written directly, keys in their canonical (UTF-8) order, rather than by building and sorting
     /// a dictionary per operation, which was about a quarter of the merge's instructions
     /// (callgrind). Tests hold it to the protocol's vectors and to canonical JSON for every action.
-    public func canonicalText(_ op: Operation) -> String {
+    ///
+    /// - Parameter valueText: the canonical text of the action's value when the caller already has
+    ///   it (the merge stores it in the entry too), so it is copied rather than written again.
+    public func canonicalText(_ op: Operation, valueText: String? = nil) -> String {
+        assert(valueText == nil || valueText == op.action.value?.canonicalText, "valueText must be the value's canonical text")
         var out = CanonicalObjectWriter()
         // Keys in UTF-8 order: action, author, by, collection, element, field, id, key, logical,
         // observed, record, recordHash, supersedes, value, wall.
@@ -64,7 +68,11 @@ public struct OperationCodec: Sendable {
         switch op.action {
         case .set(let value, _), .mapSet(_, let value, _), .append(let value):
             out.key(#""value":"#)
-            value.write(to: &out.bytes, pretty: false, indent: 0)
+            if let valueText {
+                out.bytes.append(contentsOf: valueText.utf8)
+            } else {
+                value.write(to: &out.bytes, pretty: false, indent: 0)
+            }
         default: break
         }
         out.integer(#""wall":"#, Int64(op.timestamp.wall))

@@ -214,7 +214,9 @@ extension Replica {
     /// Applies one operation inside an open transaction. The heart of the merge: every action
     /// reduces to inserting live entries and recording superseded ids (see `Docs/merge.md`).
     func apply(_ op: Operation, state: inout BatchState) throws {
-        let payload = codec.canonicalText(op)
+        // The value's canonical text goes both into the operation's and into its entry: made once.
+        let valueText = op.action.value?.canonicalText
+        let payload = codec.canonicalText(op, valueText: valueText)
         if case .erase(let hash) = op.action {
             guard try appendToLog(op, rid: nil, payload: payload, state: &state) else { return }
             state.report.applied += 1
@@ -238,14 +240,14 @@ extension Replica {
         switch op.action {
         case .set(let value, let supersedes):
             try supersede(supersedes, rid: rid, field: field, state: &state)
-            try insertEntry(op, rid: rid, field: field, key: "", kind: .register, value: value, seq: seq, record: record, state: &state)
+            try insertEntry(op, rid: rid, field: field, key: "", kind: .register, value: value, valueText: valueText, seq: seq, record: record, state: &state)
         case .add(let element):
-            try insertEntry(op, rid: rid, field: field, key: element, kind: .set, value: nil, seq: seq, record: record, state: &state)
+            try insertEntry(op, rid: rid, field: field, key: element, kind: .set, value: nil, valueText: nil, seq: seq, record: record, state: &state)
         case .remove(_, let supersedes), .mapRemove(_, let supersedes), .retract(let supersedes):
             try supersede(supersedes, rid: rid, field: field, state: &state)
         case .mapSet(let key, let value, let supersedes):
             try supersede(supersedes, rid: rid, field: field, state: &state)
-            try insertEntry(op, rid: rid, field: field, key: key, kind: .map, value: value, seq: seq, record: record, state: &state)
+            try insertEntry(op, rid: rid, field: field, key: key, kind: .map, value: value, valueText: valueText, seq: seq, record: record, state: &state)
         case .increment(let by):
             try database.run("""
                 INSERT INTO counters(rid, field, total) VALUES (?, ?, ?)
@@ -253,7 +255,7 @@ extension Replica {
                 """, rid, field, by)
             state.dirtyCounters.insert(.init(rid: rid, field: field))
         case .append(let value):
-            try insertEntry(op, rid: rid, field: field, key: op.id.description, kind: .log, value: value, seq: seq, record: record, state: &state)
+            try insertEntry(op, rid: rid, field: field, key: op.id.description, kind: .log, value: value, valueText: valueText, seq: seq, record: record, state: &state)
         case .delete(let observed):
             state.lifeChanged.insert(rid)
             if state.maySupersede(rid, record), try isSuperseded(op.id, rid: rid, field: StorageSchema.recordField) { break }
@@ -354,11 +356,12 @@ extension Replica {
 
     /// Adds a live entry unless an operation that arrived earlier already superseded it.
     /// `record` is what the batch knows of the record (`state.records[rid]`), looked up once by the caller.
-    func insertEntry(_ op: Operation, rid: Int64, field: String, key: String, kind: FieldKind, value: JSONValue?,
+    /// `valueText` is `value`'s canonical text.
+    func insertEntry(_ op: Operation, rid: Int64, field: String, key: String, kind: FieldKind, value: JSONValue?, valueText: String?,
                      seq: Int64, record: BatchState.RecordInfo?, state: inout BatchState) throws {
         if state.maySupersede(rid, record), try isSuperseded(op.id, rid: rid, field: field) { return }
         let entry = BatchState.LiveEntry(replica: op.id.replica.bytes, counter: Int64(op.id.counter), wall: Int64(op.timestamp.wall),
-                                         logical: Int64(op.timestamp.logical), kind: kind, value: value?.canonicalText, json: value, seq: seq)
+                                         logical: Int64(op.timestamp.logical), kind: kind, value: valueText, json: value, seq: seq)
         try database.run("""
             INSERT INTO entries(rid, field, key, replica, counter, wall, logical, kind, value, seq)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
