@@ -29,10 +29,11 @@ public struct OperationCodec: Sendable {
     /// Written directly, keys in their canonical (UTF-8) order, rather than by building and sorting
     /// a dictionary per operation, which was about a quarter of the merge's instructions
     /// (callgrind). Tests hold it to the protocol's vectors and to canonical JSON for every action.
-    ///
-    /// - Parameter valueText: the canonical text of the action's value when the caller already has
-    ///   it (the merge stores it in the entry too), so it is copied rather than written again.
-    public func canonicalText(_ op: Operation, valueText: String? = nil) -> String {
+    public func canonicalText(_ op: Operation) -> String { canonicalText(op, valueText: nil) }
+
+    /// `canonicalText(_:)` given the canonical text of the action's value, when the caller already
+    /// has it (the merge stores it in the entry too), so it is copied rather than written again.
+    public func canonicalText(_ op: Operation, valueText: String?) -> String {
         assert(valueText == nil || valueText == op.action.value?.canonicalText, "valueText must be the value's canonical text")
         var out = CanonicalObjectWriter()
         // Keys in UTF-8 order: action, author, by, collection, element, field, id, key, logical,
