@@ -58,12 +58,28 @@ struct BatchState {
     /// such a key has was made by this batch, so materialising it needs no query.
     var newEntries: [DirtyKey: [LiveEntry]] = [:]
 
+    /// Names compare by their bytes (`ExactText`), as storage compares them.
     struct DirtyKey: Hashable {
         let rid: Int64, field: String, key: String
+        static func == (a: DirtyKey, b: DirtyKey) -> Bool {
+            a.rid == b.rid && ExactText.equal(a.field, b.field) && ExactText.equal(a.key, b.key)
+        }
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(rid)
+            ExactText.hash(field, into: &hasher)
+            ExactText.hash(key, into: &hasher)
+        }
     }
     struct DirtyField: Hashable, Comparable {
         let rid: Int64, field: String
-        static func < (a: DirtyField, b: DirtyField) -> Bool { (a.rid, a.field) < (b.rid, b.field) }
+        static func == (a: DirtyField, b: DirtyField) -> Bool { a.rid == b.rid && ExactText.equal(a.field, b.field) }
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(rid)
+            ExactText.hash(field, into: &hasher)
+        }
+        static func < (a: DirtyField, b: DirtyField) -> Bool {
+            a.rid != b.rid ? a.rid < b.rid : a.field.utf8.lexicographicallyPrecedes(b.field.utf8)
+        }
     }
     /// One live entry of a register, map key, set element or log entry, as materialising reads it.
     struct LiveEntry {
@@ -80,6 +96,13 @@ struct BatchState {
     }
     struct RecordName: Hashable {
         let collection: String, record: String
+        static func == (a: RecordName, b: RecordName) -> Bool {
+            ExactText.equal(a.collection, b.collection) && ExactText.equal(a.record, b.record)
+        }
+        func hash(into hasher: inout Hasher) {
+            ExactText.hash(collection, into: &hasher)
+            ExactText.hash(record, into: &hasher)
+        }
     }
     struct RecordInfo {
         let collection: String, record: String

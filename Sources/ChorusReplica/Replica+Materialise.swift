@@ -81,7 +81,14 @@ extension Replica {
         return entries
     }
 
-    private struct FieldKey: Hashable { let field: String, key: String }
+    private struct FieldKey: Hashable {
+        let field: String, key: String
+        static func == (a: FieldKey, b: FieldKey) -> Bool { ExactText.equal(a.field, b.field) && ExactText.equal(a.key, b.key) }
+        func hash(into hasher: inout Hasher) {
+            ExactText.hash(field, into: &hasher)
+            ExactText.hash(key, into: &hasher)
+        }
+    }
 
     /// Every live entry of one record, by field and key. Rows arrive in primary-key order, so each
     /// key's entries are adjacent: names are read and hashed once per key, not once per row.

@@ -244,6 +244,50 @@ final class MergeRuleTests: XCTestCase {
         XCTAssertNil(try newYork.get(collection: "people", record: "p1"), "the erase travels and wins")
     }
 
+    /// A write that erases a record and then changes it is refused whole: the erase does not happen
+    /// and the change is not silently dropped.
+    func test_writeThatErasesThenChanges_isRefusedAndChangesNothing() throws {
+        try stockholm.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")])
+        let before = try stockholm.digest()
+        XCTAssertThrowsError(try stockholm.write(collection: "people", record: "p1", [.erase, .put(field: "title", value: "Lead")])) {
+            XCTAssertEqual(($0 as? ChorusError)?.code, .recordErased)
+        }
+        XCTAssertEqual(try stockholm.get(collection: "people", record: "p1")?.fields["name"], "Ada")
+        XCTAssertEqual(try stockholm.digest(), before)
+        // The erase alone still works, and later writes to the id are refused.
+        try stockholm.write(collection: "people", record: "p1", [.erase])
+        XCTAssertNil(try stockholm.get(collection: "people", record: "p1"))
+    }
+
+    /// Names that Swift calls equal but whose bytes differ ("café" with "é" as one code point, and
+    /// with "e" plus a combining accent) are two record ids and two map keys in storage, in the
+    /// digest and on the wire. Applied in one batch or one at a time, they give the same state.
+    func test_canonicallyEquivalentNames_stayDistinct_inAnyBatching() throws {
+        let composed = "caf\u{E9}", decomposed = "cafe\u{301}"
+        XCTAssertEqual(composed, decomposed, "Swift's String equality is canonical equivalence")
+        XCTAssertNotEqual(Array(composed.utf8), Array(decomposed.utf8))
+        let writer = ReplicaID(hex: String(repeating: "cd", count: 16))!
+        func op(_ counter: UInt64, _ record: String, _ field: String, _ action: Action) -> Op {
+            Op(id: OperationID(replica: writer, counter: counter), timestamp: HybridTimestamp(wall: clock.nowMilliseconds(), logical: UInt32(counter)),
+               collection: "people", record: record, field: field, action: action)
+        }
+        let operations = [
+            op(1, composed, "title", .set(value: "A", supersedes: [])),
+            op(2, decomposed, "title", .set(value: "B", supersedes: [])),
+            op(3, "p1", "skills", .mapSet(key: composed, value: 3, supersedes: [])),
+            op(4, "p1", "skills", .mapSet(key: decomposed, value: 4, supersedes: [])),
+        ]
+        try stockholm.applyRemote(operations)
+        for operation in operations { try newYork.applyRemote([operation]) }
+        for replica in [stockholm!, newYork!] {
+            XCTAssertEqual(try replica.invariantViolations(), [], replica.name)
+            XCTAssertEqual(try field(replica, "title", "people", composed), "A", replica.name)
+            XCTAssertEqual(try field(replica, "title", "people", decomposed), "B", replica.name)
+            XCTAssertEqual(try replica.conflicts(), [], "\(replica.name): one value per key, no conflict")
+        }
+        XCTAssertEqual(try stockholm.digest(), try newYork.digest())
+    }
+
     // MARK: Versions and bad input
 
     func test_unknownCollectionsAndFields_areKeptAndPassedOn() throws {

@@ -1,0 +1,27 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Record ids, fields and keys as storage and the protocol compare them: by their UTF-8 bytes.
+///
+/// Swift's `String ==` is canonical equivalence, so "é" (U+00E9) and "e" followed by U+0301 are
+/// equal to it, yet they are two record ids, fields or map keys in SQLite (BINARY collation), in
+/// the state digest and on the wire. The batch's in-memory tables key on these names; with String
+/// equality, two such records applied in one batch shared one row id, and two such map keys one
+/// materialised value, so the result depended on how operations were batched.
+enum ExactText {
+    static func equal(_ a: String, _ b: String) -> Bool {
+        var a = a, b = b
+        return a.withUTF8 { x in
+            b.withUTF8 { y in x.count == y.count && (x.isEmpty || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0) }
+        }
+    }
+
+    static func hash(_ text: String, into hasher: inout Hasher) {
+        var text = text
+        text.withUTF8 { bytes in
+            hasher.combine(bytes.count)
+            hasher.combine(bytes: UnsafeRawBufferPointer(bytes))
+        }
+    }
+}
