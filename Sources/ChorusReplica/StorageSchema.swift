@@ -216,6 +216,20 @@ enum StorageSchema {
             // Docs/performance.md). Nothing else changes: the digest still frames the flag, derived.
             try db.execute("ALTER TABLE entries DROP COLUMN displayed;")
         }
+        migrator.register("0008_conflict_index_repair") { db in
+            // The merge now writes or deletes a conflicts row only when a key's live count crosses
+            // two, trusting the rows that exist (Replica+Materialise.swift). Earlier builds could leave
+            // a row behind for a key of an undeclared field that lost all its entries; their merge
+            // rewrote such rows on the key's next change, this one would not. Derived data, so it is
+            // rebuilt from the entries once: one scan of the entries in key order.
+            try db.execute("""
+                DELETE FROM conflicts WHERE kind IN ('register', 'map') AND (
+                    SELECT count(*) FROM entries e WHERE e.rid = conflicts.rid AND e.field = conflicts.field AND e.key = conflicts.key) < 2;
+                INSERT OR IGNORE INTO conflicts(rid, field, key, kind)
+                    SELECT rid, field, key, min(kind) FROM entries WHERE kind IN ('register', 'map')
+                    GROUP BY rid, field, key HAVING count(*) >= 2;
+                """)
+        }
         return migrator
     }
 

@@ -59,7 +59,8 @@ final class StorageMigrationTests: XCTestCase {
         XCTAssertNotNil(try database.queryScalarText("SELECT sql FROM sqlite_master WHERE name = 'oplog' AND sql LIKE '%AUTOINCREMENT%'"))
 
         let migrated = try Replica.open(at: .directory(folder.path), configuration: configuration)
-        XCTAssertEqual(try migrated.appliedMigrations().suffix(3), ["0005_lean_log_and_entries", "0006_log_without_record_index", "0007_display_derived"])
+        XCTAssertEqual(try migrated.appliedMigrations().suffix(4),
+                       ["0005_lean_log_and_entries", "0006_log_without_record_index", "0007_display_derived", "0008_conflict_index_repair"])
         XCTAssertEqual(try migrated.digest(), digestBefore, "the same state after the rebuild")
         XCTAssertEqual(try migrated.latestSequence(), sequenceBefore)
         XCTAssertEqual(try migrated.integrityCheck(), [])
@@ -78,5 +79,35 @@ final class StorageMigrationTests: XCTestCase {
         XCTAssertEqual(try database.queryScalarInteger("SELECT count(*) FROM oplog WHERE payload LIKE '%Ada%'"), 0,
                        "erasing scans the log and clears every payload of the record")
         XCTAssertEqual(try migrated.invariantViolations(), [])
+    }
+
+    /// Migration `0008_conflict_index_repair` rebuilds the conflict index from the entries: a row
+    /// left for a key with one live value goes, a missing row for a key with two comes back.
+    func test_conflictIndexRepair_removesStaleRows_andRestoresMissingOnes() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let clock = ManualClock(milliseconds: 1_790_000_000_000)
+        var rng = SeededGenerator(seed: 8)
+        let configuration = ReplicaFactory.configuration(clock: clock, synchronous: .full)
+        let other = try ReplicaFactory.memory(name: "other", clock: clock, seed: 9)
+        var conflictsBefore: [Conflict]
+        do {
+            let replica = try Replica.create(at: .directory(folder.path), name: "hq", configuration: configuration, using: &rng)
+            try replica.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada"), .put(field: "title", value: "Lead")])
+            try other.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada L.")])
+            try replica.applyRemote(try other.log(limit: 100).compactMap(\.operation))
+            conflictsBefore = try replica.conflicts()
+            XCTAssertEqual(conflictsBefore.map(\.field), ["name"])
+        }
+        let database = try Database(path: folder.path + "/" + Replica.databaseFileName)
+        try database.execute("""
+            DELETE FROM conflicts;
+            INSERT INTO conflicts(rid, field, key, kind) SELECT rid, 'title', '', 'register' FROM records WHERE record = 'p1';
+            DELETE FROM schema_migrations WHERE name = '0008_conflict_index_repair';
+            """)
+        let damaged = try Replica.open(at: .directory(folder.path), configuration: configuration)
+        XCTAssertEqual(try damaged.appliedMigrations().last, "0008_conflict_index_repair")
+        XCTAssertEqual(try damaged.invariantViolations(), [])
+        XCTAssertEqual(try damaged.conflicts(), conflictsBefore)
     }
 }
