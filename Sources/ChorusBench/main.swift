@@ -14,7 +14,7 @@ if arguments.contains("--help") || arguments.contains("-h") {
       --write-docs   rewrite Docs/performance.md (or --docs FILE) with the machine, commands, figures and ratios
       --only-merge   just P1 (for profiling with valgrind --tool=callgrind); --people N (default 200)
                      and --repetitions N (default 1) size it
-      --only-write   just P2 beside the raw durable commit, --writes N each (default 300)
+      --only-write   just P2, alternating with raw durable commits, --writes N each (default 300)
       --only-bootstrap  just P3, sized the same way
       --only-noop    just P4, 64 connections for --seconds N (default 5), --repetitions N times
       --help         show this help
@@ -43,8 +43,6 @@ if arguments.contains("--only-write") {
     // P2 beside the raw durable commit it is compared with.
     let results = Results()
     let writes = integerOption("--writes", default: 300), repetitions = integerOption("--repetitions", default: 1)
-    results.section = "raw SQLite (WAL, synchronous=FULL)"
-    try RawBenchmarks.durableCommit(results, commits: writes, repetitions: repetitions)
     try EngineBenchmarks.localWrite(results, writes: writes, repetitions: repetitions)
     exit(0)
 }
