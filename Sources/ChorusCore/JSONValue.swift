@@ -88,7 +88,7 @@ extension JSONValue {
         switch self {
         case .null: output.append(contentsOf: "null".utf8)
         case .bool(let b): output.append(contentsOf: (b ? "true" : "false").utf8)
-        case .integer(let i): JSONValue.writeDecimal(i, to: &output)
+        case .integer(let i): DecimalText.append(i, to: &output)
         case .double(let d): output.append(contentsOf: JSONValue.canonicalDouble(d).utf8)
         case .string(let s): JSONValue.writeString(s, to: &output)
         case .array(let items):
@@ -114,11 +114,6 @@ extension JSONValue {
             if pretty && !members.isEmpty { JSONValue.newline(&output, indent) }
             output.append(UInt8(ascii: "}"))
         }
-    }
-
-    /// Appends an integer's decimal digits (`DecimalText.append`).
-    static func writeDecimal(_ value: Int64, to output: inout [UInt8]) {
-        DecimalText.append(value, to: &output)
     }
 
     private static func newline(_ output: inout [UInt8], _ indent: Int) {

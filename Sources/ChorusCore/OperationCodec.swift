@@ -310,7 +310,7 @@ private struct CanonicalObjectWriter {
 
     mutating func integer(_ name: StaticString, _ value: Int64) {
         key(name)
-        JSONValue.writeDecimal(value, to: &bytes)
+        DecimalText.append(value, to: &bytes)
     }
 
     /// `"REPLICAHEX:COUNTER"`, written without building the string.
@@ -318,7 +318,7 @@ private struct CanonicalObjectWriter {
         bytes.append(UInt8(ascii: "\""))
         Hex.append(id.replica.bytes, to: &bytes)
         bytes.append(UInt8(ascii: ":"))
-        JSONValue.writeDecimal(Int64(id.counter), to: &bytes)
+        DecimalText.append(Int64(id.counter), to: &bytes)
         bytes.append(UInt8(ascii: "\""))
     }
 

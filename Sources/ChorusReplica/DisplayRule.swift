@@ -1,3 +1,4 @@
+import ChorusCore
 import SQLiteKit
 
 /// Which live entry of a register or map key displays. Storage keeps no flag for it (migration
@@ -19,6 +20,16 @@ extension Replica {
     /// The sort key of an entries row whose first columns are (replica, counter, wall, logical).
     static func displayOrder(_ row: Row) -> DisplayKey {
         DisplayKey(wall: row.integer(2) ?? 0, logical: row.integer(3) ?? 0, replica: row.blob(0) ?? [], counter: row.integer(1) ?? 0)
+    }
+
+    /// `displayOrder` for a row read in place.
+    static func displayOrder(_ row: ColumnReader) -> DisplayKey {
+        DisplayKey(wall: row.integer(2), logical: row.integer(3), replica: row.blob(0) ?? [], counter: row.integer(1))
+    }
+
+    /// An entries row's stored kind, compared in place (no String made per row).
+    static func storedKind(_ row: ColumnReader, column: Int) -> FieldKind? {
+        FieldKind.allCases.first { row.textEquals(column, $0.rawValue) }
     }
 
     /// Picks the displayed entry of one key as its entries go by, in any order.

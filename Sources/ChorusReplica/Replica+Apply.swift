@@ -155,11 +155,7 @@ struct BatchState {
     /// Whether the superseded table may hold rows for this record. Many records have none (each
     /// field written once, or only concurrently), so the check before each new entry is skipped
     /// until the batch records some.
-    func maySupersede(_ rid: Int64) -> Bool {
-        maySupersede(rid, records[rid])
-    }
-
-    /// `maySupersede` for a record whose info the caller already holds (one hash lookup fewer).
+    /// `record` is what the batch knows of it (`records[rid]`), which the caller has looked up.
     func maySupersede(_ rid: Int64, _ record: RecordInfo?) -> Bool {
         (record?.hadSuperseded ?? true) || (!supersededIn.isEmpty && supersededIn.contains(rid))
     }
@@ -355,7 +351,7 @@ extension Replica {
                                        wasLive: row.integer(1) == 0 && row.integer(2) == 1, hadSuperseded: hadSuperseded)
         } else {
             let hash = Operation.recordHash(collection: collection, record: record)
-            if try database.queryScalarInteger("SELECT 1 FROM erased WHERE hash = ?", hash) != nil {
+            if try isErased(hash: hash) {
                 state.remember(name, rid: nil)
                 return nil
             }

@@ -50,10 +50,8 @@ extension Replica {
                     // Names are read once per key: the rows before in this key hold the same ones.
                     let field = key.last?.field ?? row.text(4) ?? ""
                     let name = key.last?.key ?? row.text(5) ?? ""
-                    key.append(DigestEntry(field: field, key: name,
-                                           order: DisplayKey(wall: row.integer(2), logical: row.integer(3), replica: row.blob(0) ?? [], counter: row.integer(1)),
-                                           value: row.text(6) ?? "", kind: FieldKind.allCases.first { row.textEquals(7, $0.rawValue) },
-                                           seq: row.integer(8)))
+                    key.append(DigestEntry(field: field, key: name, order: Replica.displayOrder(row), value: row.text(6) ?? "",
+                                           kind: Replica.storedKind(row, column: 7), seq: row.integer(8)))
                 }
                 flushKey()
                 try database.forEachColumns("SELECT field, total FROM counters WHERE rid = ? ORDER BY field", parameters: [rid]) { row in

@@ -93,11 +93,8 @@ extension Replica {
                     // A record with a row was never erased (erasing deletes the row and keeps only the
                     // hash), so only a new id is hashed and looked up among the erased: 10% of a
                     // local edit's instructions went to hashing the name (callgrind, P2).
-                    if existing == nil {
-                        let hash = Operation.recordHash(collection: collection, record: record)
-                        if try database.queryScalarInteger("SELECT 1 FROM erased WHERE hash = ?", hash) != nil {
-                            throw ChorusError(.recordErased, "\(collection)/\(record) was erased", hint: "an erased record cannot be written again; use a new id")
-                        }
+                    if existing == nil, try isErased(hash: Operation.recordHash(collection: collection, record: record)) {
+                        throw ChorusError(.recordErased, "\(collection)/\(record) was erased", hint: "an erased record cannot be written again; use a new id")
                     }
                     let rid = existing?.integer(0)
                     let visible = existing.map { $0.integer(1) == 1 } ?? true

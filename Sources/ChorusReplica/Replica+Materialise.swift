@@ -120,7 +120,7 @@ extension Replica {
     /// An entries row, columns (replica, counter, wall, logical, kind, value, seq, ...).
     private static func liveEntry(_ row: ColumnReader) -> BatchState.LiveEntry {
         BatchState.LiveEntry(replica: row.blob(0) ?? [], counter: row.integer(1), wall: row.integer(2),
-                             logical: row.integer(3), kind: FieldKind.allCases.first { row.textEquals(4, $0.rawValue) },
+                             logical: row.integer(3), kind: Replica.storedKind(row, column: 4),
                              value: row.text(5), json: nil, seq: row.integer(6))
     }
 

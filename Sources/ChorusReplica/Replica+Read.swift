@@ -282,9 +282,12 @@ extension Replica {
 
     /// Whether the record was erased (only its hash remains).
     public func isErased(collection: String, record: String) throws -> Bool {
-        try Replica.wrapStorage {
-            try database.queryScalarInteger("SELECT 1 FROM erased WHERE hash = ?", Operation.recordHash(collection: collection, record: record)) != nil
-        }
+        try Replica.wrapStorage { try isErased(hash: Operation.recordHash(collection: collection, record: record)) }
+    }
+
+    /// Whether a record with this hash was erased (inside a storage call or transaction).
+    func isErased(hash: [UInt8]) throws -> Bool {
+        try database.queryScalarInteger("SELECT 1 FROM erased WHERE hash = ?", hash) != nil
     }
 
     /// Counts for `chorus status`.

@@ -10,18 +10,15 @@ import SQLiteKit
 /// continue, and erasure still finds a record's operations without the index.
 final class StorageMigrationTests: XCTestCase {
     func test_leanLogAndEntries_onAPopulatedReplica_keepsEverything_andCursorsContinue() throws {
-        let folder = try TemporaryDirectory()
-        defer { folder.remove() }
-        let clock = ManualClock(milliseconds: 1_790_000_000_000)
-        var rng = SeededGenerator(seed: 5)
-        let configuration = ReplicaFactory.configuration(clock: clock, synchronous: .full)
-        let other = try ReplicaFactory.memory(name: "other", clock: clock, seed: 6)
+        let fixture = try Fixture(seed: 5)
+        defer { fixture.folder.remove() }
+        let (folder, clock, configuration, other) = (fixture.folder, fixture.clock, fixture.configuration, fixture.other)
         var digestBefore: SHA256.Digest
         var sequenceBefore: Int64
         var conflictBefore: Conflict
         var recordBefore: RecordSnapshot?
         do {
-            let replica = try Replica.create(at: .directory(folder.path), name: "hq", configuration: configuration, using: &rng)
+            let replica = try fixture.createReplica()
             try replica.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada"), .add(field: "guilds", element: "g-swift")])
             try other.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada L.")])
             try replica.applyRemote(try other.log(limit: 100).compactMap(\.operation))
@@ -84,15 +81,12 @@ final class StorageMigrationTests: XCTestCase {
     /// Migration `0008_conflict_index_repair` rebuilds the conflict index from the entries: a row
     /// left for a key with one live value goes, a missing row for a key with two comes back.
     func test_conflictIndexRepair_removesStaleRows_andRestoresMissingOnes() throws {
-        let folder = try TemporaryDirectory()
-        defer { folder.remove() }
-        let clock = ManualClock(milliseconds: 1_790_000_000_000)
-        var rng = SeededGenerator(seed: 8)
-        let configuration = ReplicaFactory.configuration(clock: clock, synchronous: .full)
-        let other = try ReplicaFactory.memory(name: "other", clock: clock, seed: 9)
+        let fixture = try Fixture(seed: 8)
+        defer { fixture.folder.remove() }
+        let (folder, configuration, other) = (fixture.folder, fixture.configuration, fixture.other)
         var conflictsBefore: [Conflict]
         do {
-            let replica = try Replica.create(at: .directory(folder.path), name: "hq", configuration: configuration, using: &rng)
+            let replica = try fixture.createReplica()
             try replica.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada"), .put(field: "title", value: "Lead")])
             try other.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada L.")])
             try replica.applyRemote(try other.log(limit: 100).compactMap(\.operation))
@@ -109,5 +103,27 @@ final class StorageMigrationTests: XCTestCase {
         XCTAssertEqual(try damaged.appliedMigrations().last, "0008_conflict_index_repair")
         XCTAssertEqual(try damaged.invariantViolations(), [])
         XCTAssertEqual(try damaged.conflicts(), conflictsBefore)
+    }
+}
+
+/// A folder for a durable replica, its configuration and clock, and an in-memory replica that
+/// makes concurrent edits to exchange with it.
+private struct Fixture {
+    let seed: UInt64
+    let folder: TemporaryDirectory
+    let clock = ManualClock(milliseconds: 1_790_000_000_000)
+    let configuration: Replica.Configuration
+    let other: Replica
+
+    init(seed: UInt64) throws {
+        self.seed = seed
+        folder = try TemporaryDirectory()
+        configuration = ReplicaFactory.configuration(clock: clock, synchronous: .full)
+        other = try ReplicaFactory.memory(name: "other", clock: clock, seed: seed + 1)
+    }
+
+    func createReplica() throws -> Replica {
+        var rng = SeededGenerator(seed: seed)
+        return try Replica.create(at: .directory(folder.path), name: "hq", configuration: configuration, using: &rng)
     }
 }
