@@ -54,6 +54,36 @@ enum NetworkBenchmarks {
             return db
         }) { db in try RawBenchmarks.bulkInsert(db, rows: people) }
         results.add("p3Raw", "raw bulk insert of the same \(people) rows x 10 columns", raw, unit: "ms", scale: 1000, digits: 1)
+        try digestRequests(results, hub: hub, people: people, repetitions: repetitions)
+    }
+
+    /// The digest request of a verifying `chorus sync`, against the P3 hub: after a commit the hub
+    /// hashes every row; asked again with nothing committed, it answers from its digest cache.
+    /// Each repetition commits one write on the hub first, so every "after a commit" is computed.
+    static func digestRequests(_ results: Results, hub: Node, people: Int, repetitions: Int) throws {
+        let token = try hub.executor.perform { try $0.addPeer(name: "verifier", role: .replica) }
+        let request = "GET /sync/v1/digest HTTP/1.1\r\nHost: hub\r\nAuthorization: Bearer \(token)\r\nChorus-Protocol: 1\r\nChorus-Replica: \(String(repeating: "6b", count: 16))\r\n\r\n"
+        func roundTrip() throws -> Double {
+            let client = try RawClient(port: hub.port)
+            return try time {
+                client.send(request)
+                guard let response = client.readResponse(), response.status == 200, response.body.contains("\"digest\"") else {
+                    throw ChorusError(.invalidState, "P3: a digest request failed (\(client.lastStatusLine ?? "no response"))")
+                }
+            }
+        }
+        var computed: [Double] = [], cached: [Double] = []
+        for index in 0..<repetitions {
+            try hub.executor.perform { replica in
+                _ = try replica.write(collection: "people", record: "digest-probe", [.put(field: "title", value: .string("probe \(index)"))])
+            }
+            computed.append(try roundTrip())
+            cached.append(try roundTrip())
+        }
+        results.add("p3DigestComputed", "digest request at \(people) people, after a commit (every row hashed)", Stats(samples: computed),
+                    unit: "ms", scale: 1000, digits: 1)
+        results.add("p3DigestCached", "the same request again, nothing committed (digest cache)", Stats(samples: cached),
+                    unit: "ms", scale: 1000, digits: 3)
     }
 
     /// P4: requests per second and latency of a sync with nothing new, `connections` keep-alive

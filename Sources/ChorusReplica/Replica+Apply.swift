@@ -224,8 +224,8 @@ extension Replica {
                 // Only another connection's commit changes `data_version`, so while it stands still
                 // the clock and counter in memory are what `meta` holds, and reading it (7% of a
                 // local write, callgrind) is skipped.
-                dataVersion = try database.queryScalarInteger("PRAGMA data_version")
-                if dataVersion == nil || dataVersion != metaCurrentAtDataVersion {
+                dataVersion = try database.dataVersion()
+                if dataVersion != metaCurrentAtDataVersion {
                     // The whole (six-row) table: a `key IN (...)` list makes SQLite build a temporary
                     // B-tree on every execution, a page zeroed per batch (callgrind, P2).
                     var values: [String: Int64] = [:]

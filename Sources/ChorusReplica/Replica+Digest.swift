@@ -9,8 +9,36 @@ extension Replica {
     /// It depends only on the set of operations received, so two replicas that have the same
     /// operations have the same digest, whatever order they arrived in. Unknown fields count too,
     /// so replicas of different versions agree. Format: `Docs/merge.md`, "State digest".
+    ///
+    /// The last digest is kept with the content version it was taken at, so asking again while
+    /// nothing has committed (a hub answering the verifying `chorus sync` of every idle node, or a
+    /// node's own periodic sync) costs two pragma reads instead of a pass over every row: at
+    /// 10,000 people, 0.4 ms per request instead of 340 ms (`chorus-bench --only-bootstrap`).
+    /// Inside a transaction it is always computed, since what it would see may yet roll back.
     public func digest() throws -> SHA256.Digest {
+        try digestSnapshot().digest
+    }
+
+    /// The state digest with the log sequence it describes, both read from one snapshot, so a
+    /// commit by another process between them cannot pair a digest with a later sequence.
+    public func digestSnapshot() throws -> DigestSnapshot {
         try Replica.wrapStorage {
+            let take = { DigestSnapshot(digest: try self.computeDigest(), through: try self.latestSequence()) }
+            if database.isInTransaction { return try take() }
+            let version = try database.contentVersion()
+            if let cached = digestCache, cached.version == version { return cached.snapshot }
+            // Kept only if no commit of any connection came between the version read and the end
+            // of the snapshot.
+            let snapshot = try database.readTransaction(take)
+            if try database.contentVersion() == version { digestCache = (version, snapshot) }
+            return snapshot
+        }
+    }
+
+    /// The digest from the rows, each time. Counted, so tests can see when the cache answered.
+    func computeDigest() throws -> SHA256.Digest {
+        digestsComputed += 1
+        return try Replica.wrapStorage {
             var hasher = DigestWriter()
             hasher.frame("chorus-digest-v1")
             let records = try database.query("SELECT rid, collection, record FROM records ORDER BY collection, record")
@@ -130,4 +158,11 @@ struct DigestWriter {
         flush()
         return hasher.finalize()
     }
+}
+
+/// A state digest and the log sequence it was taken at (`Replica.digestSnapshot()`).
+public struct DigestSnapshot: Equatable, Sendable {
+    public let digest: SHA256.Digest
+    /// The local sequence of the latest operation in the log when the digest was taken.
+    public let through: Int64
 }

@@ -48,6 +48,10 @@ public final class Replica {
     /// The connection's `PRAGMA data_version` when `clock` and `counter` last matched `meta`: while it
     /// is unchanged no other connection has committed, so a batch need not read `meta` again.
     var metaCurrentAtDataVersion: Int64?
+    /// The last state digest and the content version it describes (see `digest()`).
+    var digestCache: (version: ContentVersion, snapshot: DigestSnapshot)?
+    /// How many times the digest was computed from the rows rather than taken from the cache.
+    public internal(set) var digestsComputed = 0
 
     private init(id: ReplicaID, name: String, configuration: Configuration, location: Location, database: Database) throws {
         self.id = id

@@ -134,7 +134,8 @@ public final class SyncService: @unchecked Sendable {
     public func digest(peer: Peer, reported: (digest: String, cursor: Int64)? = nil) throws(SyncError) -> DigestResponse {
         return try mapped {
             try executor.perform { replica in
-                let response = DigestResponse(digest: try replica.digest().hexString, through: try replica.latestSequence(), server: stamp(replica))
+                let snapshot = try replica.digestSnapshot()
+                let response = DigestResponse(digest: snapshot.digest.hexString, through: snapshot.through, server: stamp(replica))
                 if let reported, peer.role != .admin, reported.digest.utf8.count == 64, Hex.decode(reported.digest) != nil {
                     // The client says it has committed what it pulled through `cursor`: the durable
                     // acknowledgement (protocol section 2, Chorus-Digest with Chorus-Cursor).

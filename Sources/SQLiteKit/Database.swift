@@ -257,6 +257,42 @@ public final class Database {
     /// Whether a transaction is open on this connection.
     public var isInTransaction: Bool { sqlite3_get_autocommit(handle) == 0 }
 
+    /// Runs `body` in a read transaction (`BEGIN DEFERRED`), so every query in it sees one snapshot
+    /// even while another connection commits. Inside an open transaction it just runs `body`.
+    /// `body` must not write: a deferred transaction that later wants the write lock can fail busy.
+    public func readTransaction<T>(_ body: () throws -> T) throws -> T {
+        if isInTransaction { return try body() }
+        try run("BEGIN DEFERRED")
+        do {
+            let result = try body()
+            try run("COMMIT")
+            return result
+        } catch {
+            if isInTransaction { try? execute("ROLLBACK") }
+            throw error
+        }
+    }
+
+    // MARK: Change detection
+
+    /// Changes this connection itself made since it opened: every row an INSERT, UPDATE or DELETE
+    /// touched, triggers included (`sqlite3_total_changes64`). It moves on rollback too, which only
+    /// ever makes a cache keyed on it miss, never hit wrongly.
+    public var totalChanges: Int64 { sqlite3_total_changes64(handle) }
+
+    /// `PRAGMA data_version`: moves when another connection commits, never for this one's own
+    /// commits. With `totalChanges` it keys caches of anything derived from the content.
+    public func dataVersion() throws -> Int64 {
+        try queryScalarInteger("PRAGMA data_version") ?? 0
+    }
+
+    /// A value that differs whenever the committed content may have changed since it was taken, by
+    /// this connection or another. Take it outside a transaction: inside one, uncommitted changes
+    /// may yet roll back.
+    public func contentVersion() throws -> ContentVersion {
+        ContentVersion(dataVersion: try dataVersion(), totalChanges: totalChanges)
+    }
+
     // MARK: Maintenance
 
     /// `PRAGMA integrity_check`: returns the problems found, empty when the database is sound.
@@ -280,4 +316,10 @@ public final class Database {
 
     /// The SQLite library version, for status output.
     public static var libraryVersion: String { String(cString: sqlite3_libversion()) }
+}
+
+/// See `Database.contentVersion()`.
+public struct ContentVersion: Equatable, Sendable {
+    public let dataVersion: Int64
+    public let totalChanges: Int64
 }

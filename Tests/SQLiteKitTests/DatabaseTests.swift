@@ -83,7 +83,7 @@ final class DatabaseTests: XCTestCase {
 
     func test_corruptFile_givesACorruptionError() throws {
         let path = folder + "/junk.sqlite"
-        FileManager.default.createFile(atPath: path, contents: Data(repeating: 0x41, count: 8192))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(repeating: 0x41, count: 8192))
         XCTAssertThrowsError(try Database(path: path)) { error in
             XCTAssertTrue((error as? SQLiteError)?.isCorruption ?? false, "\(error)")
         }
@@ -128,6 +128,37 @@ final class DatabaseTests: XCTestCase {
                         + "\(row.textEquals(1, "ünï")) \(row.textEquals(1, ""))")
         }
         XCTAssertEqual(seen, ["7 ünï [1, 2] true false", "null nil nil false false", "0  [] false true"])
+    }
+
+    func test_contentVersion_movesOnEveryCommit_ofThisConnectionOrAnother_andNotOnReads() throws {
+        let db = try Database(path: folder + "/a.sqlite")
+        let other = try Database(path: folder + "/a.sqlite")
+        try db.execute("CREATE TABLE t(x INTEGER)")
+        try db.run("INSERT INTO t VALUES (1)")
+        let start = try db.contentVersion()
+        XCTAssertEqual(try db.queryScalarInteger("SELECT count(*) FROM t"), 1)
+        XCTAssertEqual(try db.contentVersion(), start, "reading changes nothing")
+        try db.run("UPDATE t SET x = 2")
+        let afterOwn = try db.contentVersion()
+        XCTAssertNotEqual(afterOwn, start, "this connection's commit")
+        try other.run("INSERT INTO t VALUES (3)")
+        XCTAssertNotEqual(try db.contentVersion(), afterOwn, "another connection's commit")
+    }
+
+    func test_readTransaction_seesOneSnapshot_whileAnotherConnectionCommits() throws {
+        let db = try Database(path: folder + "/a.sqlite")
+        let other = try Database(path: folder + "/a.sqlite")
+        try db.execute("CREATE TABLE t(x INTEGER)")
+        try db.run("INSERT INTO t VALUES (1)")
+        let (before, after) = try db.readTransaction { () -> (Int64?, Int64?) in
+            let before = try db.queryScalarInteger("SELECT count(*) FROM t")
+            try other.run("INSERT INTO t VALUES (2)")
+            return (before, try db.queryScalarInteger("SELECT count(*) FROM t"))
+        }
+        XCTAssertEqual(before, 1)
+        XCTAssertEqual(after, 1, "the other commit is after this snapshot")
+        XCTAssertFalse(db.isInTransaction)
+        XCTAssertEqual(try db.queryScalarInteger("SELECT count(*) FROM t"), 2)
     }
 
     func test_checkpointTruncate_emptiesTheLog() throws {
