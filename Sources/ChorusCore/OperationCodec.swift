@@ -34,6 +34,12 @@ public struct OperationCodec: Sendable {
     /// `canonicalText(_:)` given the canonical text of the action's value, when the caller already
     /// has it (the merge stores it in the entry too), so it is copied rather than written again.
     public func canonicalText(_ op: Operation, valueText: String?) -> String {
+        String(decoding: canonicalBytes(op, valueText: valueText), as: UTF8.self)
+    }
+
+    /// The UTF-8 bytes of `canonicalText(_:valueText:)`, for a caller that stores them as they are
+    /// (the log), without the validation and copy a `String` costs.
+    public func canonicalBytes(_ op: Operation, valueText: String?) -> [UInt8] {
         assert(valueText == nil || valueText == op.action.value?.canonicalText, "valueText must be the value's canonical text")
         var out = CanonicalObjectWriter()
         // Keys in UTF-8 order: action, author, by, collection, element, field, id, key, logical,
@@ -334,8 +340,8 @@ private struct CanonicalObjectWriter {
         bytes.append(UInt8(ascii: "]"))
     }
 
-    mutating func finish() -> String {
+    mutating func finish() -> [UInt8] {
         bytes.append(UInt8(ascii: "}"))
-        return String(decoding: bytes, as: UTF8.self)
+        return bytes
     }
 }

@@ -258,7 +258,7 @@ extension Replica {
     func apply(_ op: Operation, state: inout BatchState) throws {
         // The value's canonical text goes both into the operation's and into its entry: made once.
         let valueText = op.action.value?.canonicalText
-        let payload = codec.canonicalText(op, valueText: valueText)
+        let payload = codec.canonicalBytes(op, valueText: valueText)
         if case .erase(let hash) = op.action {
             guard try appendToLog(op, rid: nil, payload: payload, state: &state) else { return }
             state.report.applied += 1
@@ -324,9 +324,17 @@ extension Replica {
 
     /// Appends an operation to the log, with one statement that also detects duplicates: false when
     /// the log already holds its id (counted as a duplicate; nothing else happens).
-    func appendToLog(_ op: Operation, rid: Int64?, payload: String?, state: inout BatchState) throws -> Bool {
+    func appendToLog(_ op: Operation, rid: Int64?, payload: [UInt8]?, state: inout BatchState) throws -> Bool {
+        let source = state.source, receivedWall = state.receivedWall
         try database.run("INSERT OR IGNORE INTO oplog(replica, counter, rid, payload, source, received_wall) VALUES (?, ?, ?, ?, ?, ?)",
-                         op.id.replica.bytes, Int64(op.id.counter), rid, payload, state.source, state.receivedWall)
+                         count: 6) { row in
+            row.blob(op.id.replica.bytes)
+            row.integer(Int64(op.id.counter))
+            row.integer(rid)
+            row.text(utf8: payload)
+            row.text(source)
+            row.integer(receivedWall)
+        }
         guard database.changes == 1 else {
             state.report.duplicates += 1
             return false
@@ -407,7 +415,18 @@ extension Replica {
         try database.run("""
             INSERT INTO entries(rid, field, key, replica, counter, wall, logical, kind, value, seq)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, rid, field, key, entry.replica, entry.counter, entry.wall, entry.logical, kind.rawValue, entry.value, seq)
+            """, count: 10) { row in
+            row.integer(rid)
+            row.text(field)
+            row.text(key)
+            row.blob(entry.replica)
+            row.integer(entry.counter)
+            row.integer(entry.wall)
+            row.integer(entry.logical)
+            row.text(kind.rawValue)
+            row.text(entry.value)
+            row.integer(seq)
+        }
         let dirty = BatchState.DirtyKey(rid: rid, field: field, key: key)
         state.dirtyKeys.insert(dirty)
         if record?.isNew == true { state.newEntries[dirty, default: []].append(entry) }

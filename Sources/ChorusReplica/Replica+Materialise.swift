@@ -36,21 +36,25 @@ extension Replica {
         for (rid, record) in state.records.sorted(by: { $0.key < $1.key }) where record.isNew && !erased.contains(rid) {
             guard let sql = materialisedSQL[record.collection] else { continue }
             let values = columns.removeValue(forKey: rid) ?? [:]
-            try database.run(sql.insertRow, parameters: [record.record, rid] + sql.registerFields.map { values[$0] ?? .null })
+            try database.run(sql.insertRow, count: 2 + sql.registerFields.count) { row in
+                row.text(record.record)
+                row.integer(rid)
+                for field in sql.registerFields { row.value(values[field] ?? .null) }
+            }
         }
         for (rid, values) in columns.sorted(by: { $0.key < $1.key }) {
             guard let record = lookup(rid), let sql = materialisedSQL[record.collection] else { continue }
             if values.count == 1, let (field, value) = values.first {
                 try database.run(sql.updateColumn[field]!, value, rid)
             } else {
-                var parameters: [SQLiteBindable] = []
-                parameters.reserveCapacity(sql.registerFields.count * 2 + 1)
-                for field in sql.registerFields {
-                    parameters.append(values[field] != nil)
-                    parameters.append(values[field] ?? .null)
+                try database.run(sql.updateRow, count: sql.registerFields.count * 2 + 1) { row in
+                    for field in sql.registerFields {
+                        let value = values[field]
+                        row.integer(value != nil ? 1 : 0)
+                        row.value(value ?? .null)
+                    }
+                    row.integer(rid)
                 }
-                parameters.append(rid)
-                try database.run(sql.updateRow, parameters: parameters)
             }
         }
         for dirty in state.dirtyCounters.sorted() {
@@ -155,8 +159,12 @@ extension Replica {
             let hadConflict = !record.isNew && older + removedOlder >= 2
             if live.count >= 2 {
                 if !hadConflict {
-                    try database.run("INSERT OR REPLACE INTO conflicts(rid, field, key, kind) VALUES (?, ?, ?, ?)",
-                                     dirty.rid, dirty.field, dirty.key, kind!.rawValue)
+                    try database.run("INSERT OR REPLACE INTO conflicts(rid, field, key, kind) VALUES (?, ?, ?, ?)", count: 4) { row in
+                        row.integer(dirty.rid)
+                        row.text(dirty.field)
+                        row.text(dirty.key)
+                        row.text(kind!.rawValue)
+                    }
                 }
             } else if hadConflict {
                 try database.run("DELETE FROM conflicts WHERE rid = ? AND field = ? AND key = ?", dirty.rid, dirty.field, dirty.key)

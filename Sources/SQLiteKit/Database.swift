@@ -142,6 +142,17 @@ public final class Database {
         while try statement.step() {}
     }
 
+    /// Runs a statement that returns no rows, its `count` parameters written by `parameters` in
+    /// order: the form for statements run once per merged operation, where an array of boxed
+    /// parameters cost about a tenth of the merge's instructions (callgrind). `parameters` may be
+    /// called more than once, so it must only write.
+    public func run(_ sql: String, count: Int, _ parameters: (inout ParameterWriter) -> Void) throws {
+        let statement = try statement(sql)
+        try statement.bind(count: count, parameters)
+        defer { statement.reset() }
+        while try statement.step() {}
+    }
+
     /// Calls `body` for each row; rows are valid only during the call.
     public func forEachRow(_ sql: String, parameters: [SQLiteBindable] = [], _ body: (Row) throws -> Void) throws {
         let statement = try statement(sql)

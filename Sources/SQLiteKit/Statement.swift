@@ -29,8 +29,8 @@ public final class Statement {
     /// (`SQLITE_STATIC`): one memcpy into memory reused by every execution, instead of an allocation
     /// and a copy per parameter. Valid while bound: `bind` resets the statement before rewriting it,
     /// and every execution resets after its last step.
-    private var arena: UnsafeMutableRawPointer?
-    private var arenaCapacity = 0
+    fileprivate var arena: UnsafeMutableRawPointer?
+    fileprivate var arenaCapacity = 0
 
     /// An arena grown past this by one large value is given back at the next bind, so a cached
     /// statement that once bound a big blob does not hold its memory for the connection's life.
@@ -54,6 +54,30 @@ public final class Statement {
         while let needed = try bindOnce(values) {
             arena?.deallocate()
             arenaCapacity = max(needed, arenaCapacity * 2, 256)
+            arena = UnsafeMutableRawPointer.allocate(byteCount: arenaCapacity, alignment: 8)
+        }
+    }
+
+    /// Binds the parameters `body` writes, in order, through a `ParameterWriter`: no array, no
+    /// existential box and no `SQLiteValue` per parameter, for the statements a merged operation
+    /// runs. `body` may run more than once (when the arena grows), so it must only write.
+    func bind(count: Int, _ body: (inout ParameterWriter) -> Void) throws {
+        sqlite3_reset(handle)
+        let expected = Int(sqlite3_bind_parameter_count(handle))
+        precondition(count == expected, "statement expects \(expected) parameters, got \(count): \(sql)")
+        if arenaCapacity > Statement.arenaRetainedBytesMax {
+            arena?.deallocate()
+            arena = nil
+            arenaCapacity = 0
+        }
+        while true {
+            var writer = ParameterWriter(statement: self)
+            body(&writer)
+            guard writer.failure == SQLITE_OK else { throw database.error(code: writer.failure, sql: sql) }
+            precondition(Int(writer.index) == count, "\(count) parameters declared, \(writer.index) written: \(sql)")
+            guard writer.overflowed else { return }
+            arena?.deallocate()
+            arenaCapacity = max(writer.bytesNeeded, arenaCapacity * 2, 256)
             arena = UnsafeMutableRawPointer.allocate(byteCount: arenaCapacity, alignment: 8)
         }
     }
@@ -87,7 +111,7 @@ public final class Statement {
 
     /// Where a parameter copied at `offset` starts. Never NULL, even for an empty value before the
     /// arena exists: a NULL pointer would bind SQL NULL instead of an empty text or blob.
-    private func arenaPointer(_ offset: Int) -> UnsafeRawPointer {
+    fileprivate func arenaPointer(_ offset: Int) -> UnsafeRawPointer {
         guard let arena else { return Statement.emptyValue }
         return UnsafeRawPointer(arena + offset)
     }
@@ -111,9 +135,16 @@ public final class Statement {
         guard count > 0, let arena else { return 0 }
         let target = UnsafeMutableRawBufferPointer(start: arena + offset, count: count)
         if bytes.withContiguousStorageIfAvailable({ source in target.copyMemory(from: UnsafeRawBufferPointer(source)) }) == nil {
-            _ = target.copyBytes(from: bytes)
+            target.copyBytes(from: bytes)
         }
         return count
+    }
+
+    /// Copies `count` bytes from `source` into the arena at `offset`; false when they do not fit.
+    fileprivate func copyIntoArena(_ source: UnsafeRawBufferPointer, at offset: Int) -> Bool {
+        guard source.count <= arenaCapacity - offset else { return false }
+        if source.count > 0, let arena { UnsafeMutableRawBufferPointer(start: arena + offset, count: source.count).copyMemory(from: source) }
+        return true
     }
 
     /// Steps once; returns true when a row is available.
@@ -152,6 +183,98 @@ public final class Statement {
 
     func columnName(at column: Int) -> String {
         String(cString: sqlite3_column_name(handle, Int32(column)))
+    }
+}
+
+/// Writes one execution's parameters in order (see `Database.run(_:count:_:)`). Texts and blobs
+/// are copied into the statement's arena and bound without SQLite copying them again, as `bind`
+/// does; when they do not fit, the writer keeps counting and the statement grows the arena and
+/// has the parameters written again.
+public struct ParameterWriter {
+    fileprivate let statement: Statement
+    fileprivate var index: Int32 = 0
+    fileprivate var offset = 0
+    fileprivate var bytesNeeded = 0
+    fileprivate var overflowed = false
+    fileprivate var failure = SQLITE_OK
+
+    fileprivate init(statement: Statement) { self.statement = statement }
+
+    private mutating func check(_ code: Int32) { if code != SQLITE_OK && failure == SQLITE_OK { failure = code } }
+
+    public mutating func integer(_ value: Int64) {
+        index += 1
+        check(sqlite3_bind_int64(statement.handle, index, value))
+    }
+
+    /// An integer, or SQL NULL for nil.
+    public mutating func integer(_ value: Int64?) {
+        guard let value else { return null() }
+        integer(value)
+    }
+
+    public mutating func null() {
+        index += 1
+        check(sqlite3_bind_null(statement.handle, index))
+    }
+
+    public mutating func text(_ value: String) {
+        index += 1
+        var value = value
+        // Contiguous already for a native string, so `withUTF8` copies nothing.
+        value.withUTF8 { bytes in
+            guard let start = place(UnsafeRawBufferPointer(bytes)) else { return }
+            check(sqlite3_bind_text(statement.handle, index, start.assumingMemoryBound(to: CChar.self), Int32(bytes.count), chorus_sqlite_static()))
+        }
+    }
+
+    /// Text given as its UTF-8 bytes (the caller vouches they are valid UTF-8), or SQL NULL for nil.
+    public mutating func text(utf8 value: [UInt8]?) {
+        guard let value else { return null() }
+        index += 1
+        value.withUnsafeBytes { bytes in
+            guard let start = place(bytes) else { return }
+            check(sqlite3_bind_text(statement.handle, index, start.assumingMemoryBound(to: CChar.self), Int32(bytes.count), chorus_sqlite_static()))
+        }
+    }
+
+    /// A text, or SQL NULL for nil.
+    public mutating func text(_ value: String?) {
+        guard let value else { return null() }
+        text(value)
+    }
+
+    /// A value of any storage class.
+    public mutating func value(_ value: SQLiteValue) {
+        switch value {
+        case .null: null()
+        case .integer(let v): integer(v)
+        case .real(let v):
+            index += 1
+            check(sqlite3_bind_double(statement.handle, index, v))
+        case .text(let v): text(v)
+        case .blob(let v): blob(v)
+        }
+    }
+
+    public mutating func blob(_ value: [UInt8]) {
+        index += 1
+        value.withUnsafeBytes { bytes in
+            guard let start = place(bytes) else { return }
+            check(sqlite3_bind_blob(statement.handle, index, start, Int32(bytes.count), chorus_sqlite_static()))
+        }
+    }
+
+    /// Copies bytes into the arena; nil (and the writer marked overflowed) when they do not fit.
+    private mutating func place(_ bytes: UnsafeRawBufferPointer) -> UnsafeRawPointer? {
+        bytesNeeded += bytes.count
+        guard !overflowed, statement.copyIntoArena(bytes, at: offset) else {
+            overflowed = true
+            return nil
+        }
+        let start = statement.arenaPointer(offset)
+        offset += bytes.count
+        return start
     }
 }
 

@@ -99,24 +99,68 @@ final class DatabaseTests: XCTestCase {
 
     /// Texts and blobs are bound from memory the statement reuses: empty values stay empty (not
     /// NULL), a value larger than any before grows that memory, and each execution sees its own values.
+    /// Both ways of binding (an array of values, and the `ParameterWriter` of hot statements) hold to it.
     func test_boundTextsAndBlobs_emptyLargeAndReused_arriveIntact() throws {
-        let db = try Database(path: ":memory:")
-        try db.execute("CREATE TABLE v(n INTEGER, t TEXT, b BLOB)")
-        let insert = "INSERT INTO v VALUES (?, ?, ?)"
-        try db.run(insert, 0, "", [UInt8]())
-        try db.run(insert, 1, "short", [UInt8]([1, 2]))
         let large = String(repeating: "é", count: 40_000)
         let largeBlob = [UInt8](repeating: 7, count: 70_000)
-        try db.run(insert, 2, large, largeBlob)
-        try db.run(insert, 3, "after ✓", [UInt8]([9]))  // the grown arena is given back here
         // A short text fits the small arena, then the blob does not: it grows between parameters.
         let otherBlob = [UInt8]((0..<70_000).map { UInt8($0 % 251) })
-        try db.run(insert, 4, "tiny ✓", otherBlob)
-        let rows = try db.query("SELECT t, b, t IS NULL, b IS NULL FROM v ORDER BY n")
-        XCTAssertEqual(rows.map { $0[0] }, [.text(""), .text("short"), .text(large), .text("after ✓"), .text("tiny ✓")])
-        XCTAssertEqual(rows.map { $0[1] }, [.blob([]), .blob([1, 2]), .blob(largeBlob), .blob([9]), .blob(otherBlob)])
-        XCTAssertEqual(rows.map { $0.integer(2) }, [0, 0, 0, 0, 0], "an empty text is not NULL")
-        XCTAssertEqual(rows.map { $0.integer(3) }, [0, 0, 0, 0, 0], "an empty blob is not NULL")
+        let binders: [(String, (Database, Int64, String, [UInt8]) throws -> Void)] = [
+            ("array", { db, n, t, b in try db.run("INSERT INTO v VALUES (?, ?, ?)", n, t, b) }),
+            ("writer", { db, n, t, b in
+                try db.run("INSERT INTO v VALUES (?, ?, ?)", count: 3) { row in
+                    row.integer(n)
+                    row.text(t)
+                    row.blob(b)
+                }
+            }),
+            ("writer, text as bytes and values", { db, n, t, b in
+                try db.run("INSERT INTO v VALUES (?, ?, ?)", count: 3) { row in
+                    row.value(.integer(n))
+                    row.text(utf8: Array(t.utf8))
+                    row.value(.blob(b))
+                }
+            }),
+        ]
+        for (form, insert) in binders {
+            let db = try Database(path: ":memory:")
+            try db.execute("CREATE TABLE v(n INTEGER, t TEXT, b BLOB)")
+            try insert(db, 0, "", [])
+            try insert(db, 1, "short", [1, 2])
+            try insert(db, 2, large, largeBlob)
+            try insert(db, 3, "after ✓", [9])  // the grown arena is given back here
+            try insert(db, 4, "tiny ✓", otherBlob)
+            let rows = try db.query("SELECT t, b, t IS NULL, b IS NULL FROM v ORDER BY n")
+            XCTAssertEqual(rows.map { $0[0] }, [.text(""), .text("short"), .text(large), .text("after ✓"), .text("tiny ✓")], form)
+            XCTAssertEqual(rows.map { $0[1] }, [.blob([]), .blob([1, 2]), .blob(largeBlob), .blob([9]), .blob(otherBlob)], form)
+            XCTAssertEqual(rows.map { $0.integer(2) }, [0, 0, 0, 0, 0], "an empty text is not NULL (\(form))")
+            XCTAssertEqual(rows.map { $0.integer(3) }, [0, 0, 0, 0, 0], "an empty blob is not NULL (\(form))")
+        }
+    }
+
+    func test_parameterWriter_bindsNullsAndReals_andReportsSQLiteErrors() throws {
+        let db = try Database(path: ":memory:")
+        try db.execute("CREATE TABLE v(n INTEGER UNIQUE, t TEXT, r REAL)")
+        try db.run("INSERT INTO v VALUES (?, ?, ?)", count: 3) { row in
+            row.integer(Int64?.none)
+            row.text(String?.none)
+            row.value(.real(2.5))
+        }
+        try db.run("INSERT INTO v VALUES (?, ?, ?)", count: 3) { row in
+            row.integer(Int64?.some(1))
+            row.text(utf8: nil)
+            row.value(.null)
+        }
+        let rows = try db.query("SELECT n, t, r FROM v ORDER BY rowid")
+        XCTAssertEqual(rows.map(\.values), [[.null, .null, .real(2.5)], [.integer(1), .null, .null]])
+        XCTAssertThrowsError(try db.run("INSERT INTO v VALUES (?, ?, ?)", count: 3) { row in
+            row.integer(1)
+            row.text("duplicate")
+            row.null()
+        }) { error in
+            XCTAssertTrue("\(error)".contains("UNIQUE"), "\(error)")
+        }
+        XCTAssertEqual(try db.queryScalarInteger("SELECT count(*) FROM v"), 2, "the failed insert changed nothing")
     }
 
     func test_columnReader_readsInPlace_nullsAsNil_andComparesText() throws {
