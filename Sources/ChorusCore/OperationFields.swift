@@ -1,0 +1,219 @@
+/// The members of one operation object as parsed, before any validation: one slot per key the
+/// protocol defines, and the keys it does not, in the order they came.
+///
+/// Pulled and pushed pages are parsed straight into these (`JSONParser.parseEnvelope`), so an
+/// operation costs no dictionary and no hashing of its keys; `OperationCodec.decode(_:)` of a
+/// `JSONValue` fills the same slots from its dictionary. Both then go through one validation
+/// (`OperationCodec.decode(fields:)`), so the two paths accept and refuse exactly the same
+/// operations, with the same messages (a test holds them to it on random and damaged input).
+public struct OperationFields: Sendable {
+    /// The keys of an operation object, in canonical (UTF-8) order.
+    public enum Key: Int, CaseIterable, Sendable {
+        case action, author, by, collection, element, field, id, key, logical, observed, record, recordHash, supersedes, value, wall
+
+        /// The key as it appears in JSON.
+        public var name: String {
+            switch self {
+            case .action: return "action"
+            case .author: return "author"
+            case .by: return "by"
+            case .collection: return "collection"
+            case .element: return "element"
+            case .field: return "field"
+            case .id: return "id"
+            case .key: return "key"
+            case .logical: return "logical"
+            case .observed: return "observed"
+            case .record: return "record"
+            case .recordHash: return "recordHash"
+            case .supersedes: return "supersedes"
+            case .value: return "value"
+            case .wall: return "wall"
+            }
+        }
+
+        /// The key named `name`, compared as bytes. (Every key is lowercase ASCII apart from the
+        /// `H` of `recordHash`, none of which another text is canonically equivalent to, so this
+        /// agrees with the `String` equality a dictionary lookup uses.)
+        public init?(name: String) {
+            switch name {
+            case "action": self = .action
+            case "author": self = .author
+            case "by": self = .by
+            case "collection": self = .collection
+            case "element": self = .element
+            case "field": self = .field
+            case "id": self = .id
+            case "key": self = .key
+            case "logical": self = .logical
+            case "observed": self = .observed
+            case "record": self = .record
+            case "recordHash": self = .recordHash
+            case "supersedes": self = .supersedes
+            case "value": self = .value
+            case "wall": self = .wall
+            default: return nil
+            }
+        }
+    }
+
+    private var slots: [JSONValue?] = Array(repeating: nil, count: Key.allCases.count)
+    /// Keys the protocol does not define, in the order they came.
+    public private(set) var unknownKeys: [String] = []
+
+    public init() {}
+
+    /// The slots of a parsed object. Keys are distinct, as a dictionary's are.
+    public init(object: [String: JSONValue]) {
+        for (name, value) in object {
+            if let key = Key(name: name) { slots[key.rawValue] = value } else { unknownKeys.append(name) }
+        }
+    }
+
+    public subscript(key: Key) -> JSONValue? { slots[key.rawValue] }
+
+    /// Stores a member; false when the key was already present (a duplicate).
+    mutating func set(_ key: Key, _ value: JSONValue) -> Bool {
+        guard slots[key.rawValue] == nil else { return false }
+        slots[key.rawValue] = value
+        return true
+    }
+
+    /// Notes a key the protocol does not define; false when it came before.
+    mutating func addUnknown(_ name: String) -> Bool {
+        guard !unknownKeys.contains(name) else { return false }
+        unknownKeys.append(name)
+        return true
+    }
+}
+
+/// One element of an `operations` array as parsed: an object's fields, or anything else (which
+/// validation refuses with the same message as before).
+public enum ParsedOperation: Sendable {
+    case fields(OperationFields)
+    case other(JSONValue)
+}
+
+/// A sync message body (`{"operations":[...], ...}`) parsed with its operations left as fields.
+public struct OperationEnvelope: Sendable {
+    /// Whether the document is a JSON object at all.
+    public internal(set) var isObject = false
+    /// Every member except `operations`.
+    public internal(set) var members: [String: JSONValue] = [:]
+    /// The `operations` member when it is an array.
+    public internal(set) var operations: [ParsedOperation]?
+    /// Whether an `operations` member is present (an array or not).
+    public internal(set) var hasOperations = false
+
+    /// Every member's key, `operations` included.
+    public var keys: Set<String> {
+        var keys = Set(members.keys)
+        if hasOperations { keys.insert("operations") }
+        return keys
+    }
+}
+
+extension JSONParser {
+    /// Parses a sync message body as `parse(_:)` does (same limits, the same errors at the same
+    /// offsets), but leaves each element of its `operations` array as `ParsedOperation`, so
+    /// decoding a page builds no dictionary per operation.
+    public func parseEnvelope(_ bytes: [UInt8]) throws(JSONParseError) -> OperationEnvelope {
+        guard bytes.count <= bytesMax else {
+            throw JSONParseError(offset: 0, reason: "document is \(bytes.count) bytes, over the limit of \(bytesMax)")
+        }
+        return try bytes.withUnsafeBufferPointer { buffer throws(JSONParseError) in
+            var reader = Reader(bytes: buffer, depthMax: depthMax)
+            reader.skipWhitespace()
+            var envelope = OperationEnvelope()
+            if reader.current == UInt8(ascii: "{") {
+                envelope.isObject = true
+                try reader.parseMembers(depth: 1) { name, reader throws(JSONParseError) -> Bool in
+                    if name == "operations" {
+                        guard !envelope.hasOperations else {
+                            _ = try reader.parseValue(depth: 1)
+                            return false
+                        }
+                        envelope.hasOperations = true
+                        if reader.current == UInt8(ascii: "[") {
+                            envelope.operations = try reader.parseOperations(depth: 2)
+                        } else {
+                            _ = try reader.parseValue(depth: 1)
+                        }
+                        return true
+                    }
+                    return envelope.members.updateValue(try reader.parseValue(depth: 1), forKey: name) == nil
+                }
+            } else {
+                _ = try reader.parseValue(depth: 0)
+            }
+            reader.skipWhitespace()
+            guard reader.position == buffer.count else {
+                throw JSONParseError(offset: reader.position, reason: "unexpected text after the JSON value")
+            }
+            return envelope
+        }
+    }
+}
+
+extension JSONParser.Reader {
+    /// Parses an object member by member, as `parseObject` does: `member` gets each key with the
+    /// reader on its value, parses the value, and returns false for a key it already had. As in
+    /// `parseObject`, a duplicate is reported once the whole object has parsed, at the offset of
+    /// its first repeated key.
+    mutating func parseMembers(depth: Int, _ member: (String, inout JSONParser.Reader) throws(JSONParseError) -> Bool) throws(JSONParseError) {
+        guard depth <= depthMax else { throw fail("nesting deeper than \(depthMax) levels") }
+        position += 1
+        skipWhitespace()
+        if current == UInt8(ascii: "}") { position += 1; return }
+        var duplicate: (key: String, offset: Int)?
+        while true {
+            skipWhitespace()
+            guard current == UInt8(ascii: "\"") else { throw fail("expected a string key") }
+            let keyOffset = position
+            let key = try parseString()
+            skipWhitespace()
+            guard current == UInt8(ascii: ":") else { throw fail("expected ':' after an object key") }
+            position += 1
+            skipWhitespace()
+            if try !member(key, &self), duplicate == nil { duplicate = (key, keyOffset) }
+            skipWhitespace()
+            switch current {
+            case UInt8(ascii: ","): position += 1
+            case UInt8(ascii: "}"):
+                position += 1
+                if let duplicate { throw JSONParseError(offset: duplicate.offset, reason: "duplicate object key \"\(duplicate.key)\"") }
+                return
+            default: throw fail("expected ',' or '}' in an object")
+            }
+        }
+    }
+
+    /// An array of operations (the reader on its `[`), each object parsed into its fields.
+    mutating func parseOperations(depth: Int) throws(JSONParseError) -> [ParsedOperation] {
+        guard depth <= depthMax else { throw fail("nesting deeper than \(depthMax) levels") }
+        position += 1
+        var items: [ParsedOperation] = []
+        skipWhitespace()
+        if current == UInt8(ascii: "]") { position += 1; return items }
+        while true {
+            skipWhitespace()
+            if current == UInt8(ascii: "{") {
+                var fields = OperationFields()
+                try parseMembers(depth: depth + 1) { name, reader throws(JSONParseError) -> Bool in
+                    let value = try reader.parseValue(depth: depth + 1)
+                    if let key = OperationFields.Key(name: name) { return fields.set(key, value) }
+                    return fields.addUnknown(name)
+                }
+                items.append(.fields(fields))
+            } else {
+                items.append(.other(try parseValue(depth: depth)))
+            }
+            skipWhitespace()
+            switch current {
+            case UInt8(ascii: ","): position += 1
+            case UInt8(ascii: "]"): position += 1; return items
+            default: throw fail("expected ',' or ']' in an array")
+            }
+        }
+    }
+}

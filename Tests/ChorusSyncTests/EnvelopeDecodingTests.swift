@@ -1,0 +1,182 @@
+import XCTest
+import ChorusCore
+import ChorusSync
+import ChorusTesting
+
+/// Pull and push bodies are parsed with their operations straight into fields
+/// (`JSONParser.parseEnvelope`). They must be accepted and refused exactly as the general parser
+/// followed by `OperationCodec.decode(JSONValue)` accepts and refuses them, with the same messages:
+/// checked here against that reference on realistic pages and on thousands of damaged ones.
+final class EnvelopeDecodingTests: XCTestCase {
+    private let limits = Limits.default
+    private var codec: OperationCodec { OperationCodec(limits: limits) }
+    private let server = ServerStamp(replica: ReplicaID(hex: "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a")!, name: "hub",
+                                     clock: HybridTimestamp(wall: 1_790_000_000_000, logical: 2), wall: 1_790_000_000_001)
+
+    // MARK: The reference: the general parser, then the codec on each JSON value
+
+    private func referencePull(_ body: [UInt8]) throws(ChorusError) -> PullResponse {
+        let json: JSONValue
+        do {
+            json = try JSONParser(depthMax: limits.jsonDepthMax + 4, bytesMax: limits.pullPageBytesMax + 1024 * 1024).parse(body)
+        } catch {
+            throw ChorusError(.malformedInput, "pull response: \(error)", isRetryable: true)
+        }
+        guard case .array(let items)? = json["operations"], case .integer(let next)? = json["next"], next >= 0,
+              case .bool(let hasMore)? = json["hasMore"] else {
+            throw ChorusError(.malformedInput, "pull response is malformed")
+        }
+        var operations: [ChorusCore.Operation] = []
+        for item in items { operations.append(try codec.decode(item)) }
+        let stamp = json["server"]
+        guard let stamp, case .string(let hex)? = stamp["replica"], let replica = ReplicaID(hex: hex),
+              case .string(let name)? = stamp["name"], case .integer(let wall)? = stamp["wall"], wall >= 0,
+              case .integer(let clockWall)? = stamp["clock"]?["wall"], case .integer(let logical)? = stamp["clock"]?["logical"],
+              clockWall >= 0, logical >= 0, logical <= Int64(UInt32.max) else {
+            throw ChorusError(.malformedInput, "response has no valid \"server\" stamp")
+        }
+        return PullResponse(operations: operations, next: next, hasMore: hasMore,
+                            server: ServerStamp(replica: replica, name: name, clock: HybridTimestamp(wall: UInt64(clockWall), logical: UInt32(logical)),
+                                                wall: UInt64(wall)))
+    }
+
+    private func referencePush(_ body: [UInt8]) throws(ChorusError) -> PushRequest {
+        let json: JSONValue
+        do {
+            json = try JSONParser(depthMax: limits.jsonDepthMax + 4, bytesMax: limits.pushBodyBytesMax).parse(body)
+        } catch {
+            throw ChorusError(.malformedInput, "push body: \(error)")
+        }
+        guard case .object(let object) = json, Set(object.keys) == ["operations", "relayed", "replica", "through"] else {
+            throw ChorusError(.malformedInput, "push body must be an object with exactly operations, relayed, replica and through")
+        }
+        guard case .string(let hex)? = object["replica"], let replica = ReplicaID(hex: hex) else {
+            throw ChorusError(.malformedInput, "push: replica must be 32 hex digits")
+        }
+        guard case .integer(let through)? = object["through"], through >= 0 else {
+            throw ChorusError(.malformedInput, "push: through must be an integer of 0 or more")
+        }
+        guard case .array(let relayedJSON)? = object["relayed"], relayedJSON.count <= limits.relayedReplicasMax else {
+            throw ChorusError(.malformedInput, "push: relayed must be an array of at most \(limits.relayedReplicasMax) replica ids")
+        }
+        var relayed: [ReplicaID] = []
+        for item in relayedJSON {
+            guard case .string(let text) = item, let id = ReplicaID(hex: text) else { throw ChorusError(.malformedInput, "push: relayed holds a bad replica id") }
+            relayed.append(id)
+        }
+        guard case .array(let operationsJSON)? = object["operations"], operationsJSON.count <= limits.pushPageOperationsMax else {
+            throw ChorusError(.limitExceeded, "push: operations must be an array of at most \(limits.pushPageOperationsMax)")
+        }
+        var operations: [ChorusCore.Operation] = []
+        for (index, item) in operationsJSON.enumerated() {
+            do {
+                operations.append(try codec.decode(item))
+            } catch {
+                throw ChorusError(error.code, "push: operation \(index): \(error.message)", hint: "nothing of the push was applied")
+            }
+        }
+        return PushRequest(replica: replica, through: through, relayed: relayed, operations: operations)
+    }
+
+    // MARK: Comparing outcomes
+
+    /// What a decode came to, comparable: the operations' canonical texts and the other fields, or
+    /// the error's full text.
+    private func outcome<T>(_ decode: () throws -> T, _ describe: (T) -> String) -> String {
+        do { return "ok " + describe(try decode()) } catch { return "error \(error)" }
+    }
+
+    private func describePull(_ response: PullResponse) -> String {
+        "\(response.next) \(response.hasMore) \(response.server) " + response.operations.map(codec.canonicalText).joined(separator: "|")
+    }
+
+    private func describePush(_ request: PushRequest) -> String {
+        "\(request.replica) \(request.through) \(request.relayed) " + request.operations.map(codec.canonicalText).joined(separator: "|")
+    }
+
+    /// Damages a body the ways a broken or hostile peer might: bytes changed, cut, repeated; keys
+    /// renamed, repeated or added; values of the wrong type.
+    private func damage(_ body: [UInt8], _ rng: inout SeededGenerator) -> [UInt8] {
+        var bytes = body
+        let alphabet = Array("{}[]\":,.-+eE0123456789abnrtuflsx\\ ".utf8)
+        for _ in 0..<(1 + rng.int(2)) {
+            guard !bytes.isEmpty else { break }
+            let at = rng.int(bytes.count)
+            switch rng.int(8) {
+            case 0: bytes[at] = alphabet[rng.int(alphabet.count)]
+            case 1: bytes.removeSubrange(at..<min(bytes.count, at + 1 + rng.int(6)))
+            case 2: bytes.insert(contentsOf: bytes[at..<min(bytes.count, at + 1 + rng.int(12))], at: at)
+            case 3: bytes = replacing(bytes, ["\"field\":", "\"key\":", "\"wall\":", "\"value\":", "\"id\":"], with: ["\"fielx\":", "\"element\":", "\"logical\":", "\"supersedes\":", "\"by\":"], &rng)
+            case 4: bytes = replacing(bytes, ["{\""], with: ["{\"extra\":1,\"", "{\"wall\":1,\"", "{\"id\":\"x\",\"", "{\"operations\":[],\""], &rng)
+            case 5: bytes = replacing(bytes, ["\":\"", "\":["], with: ["\":7,\"x\":\"", "\":null,\"y\":[", "\":{\"a\":[\"", "\":[[["], &rng)
+            case 6: bytes = replacing(bytes, [",\""], with: [",\"\\u0069d\":\"a\",\"", ",\"caf\\u00e9\":1,\"cafe\\u0301\":2,\"", ", \"", ",\"record\":\"r\",\""], &rng)
+            default: bytes = replacing(bytes, ["1", "0"], with: ["99999999999999999999", "-0", "1.5", "1e3", "-9223372036854775808", "9223372036854775807"], &rng)
+            }
+        }
+        return bytes
+    }
+
+    /// `bytes` with one occurrence (chosen at random) of one of `patterns` replaced.
+    private func replacing(_ bytes: [UInt8], _ patterns: [String], with replacements: [String], _ rng: inout SeededGenerator) -> [UInt8] {
+        let pattern = Array(patterns[rng.int(patterns.count)].utf8)
+        var starts: [Int] = []
+        if bytes.count >= pattern.count {
+            for start in 0...(bytes.count - pattern.count) where bytes[start..<start + pattern.count].elementsEqual(pattern) { starts.append(start) }
+        }
+        guard let start = starts.isEmpty ? nil : starts[rng.int(starts.count)] else { return bytes }
+        var result = bytes
+        result.replaceSubrange(start..<start + pattern.count, with: Array(replacements[rng.int(replacements.count)].utf8))
+        return result
+    }
+
+    // MARK: Tests
+
+    func test_pullAndPushBodies_decodeExactlyAsTheGeneralParser_onRealAndDamagedPages() throws {
+        let seed = UInt64.random(in: 0...UInt64.max)
+        var rng = SeededGenerator(seed: seed)
+        var workload = WorkloadGenerator(seed: seed)
+        let texts = workload.generate(steps: 300).map(codec.canonicalText)
+        let invalid = try ProtocolVectors.load("invalid-operations.json").compactMap { $0["text"]?.stringValue }
+        XCTAssertGreaterThan(texts.count, 50)
+        var accepted = 0, refused = 0
+        for round in 0..<3_000 {
+            var page = (0..<(1 + rng.int(4))).map { _ in texts[rng.int(texts.count)] }
+            if rng.chance(0.1), let bad = invalid.randomElement(using: &rng) { page.insert(bad, at: rng.int(page.count + 1)) }
+            let pull = PullResponse.encode(operationTexts: page, next: Int64(rng.int(1_000)), hasMore: rng.chance(0.5), server: server)
+            let push = PushRequest.encode(replica: server.replica, through: Int64(rng.int(1_000)), relayed: rng.chance(0.3) ? [server.replica] : [],
+                                          operationTexts: page)
+            for (kind, original) in [("pull", pull), ("push", push)] {
+                let body = rng.chance(0.8) ? damage(original, &rng) : original
+                let (ours, reference) = kind == "pull"
+                    ? (outcome({ try PullResponse.decode(body, limits: limits) }, describePull), outcome({ try referencePull(body) }, describePull))
+                    : (outcome({ try PushRequest.decode(body, limits: limits) }, describePush), outcome({ try referencePush(body) }, describePush))
+                XCTAssertEqual(ours, reference, "seed \(seed), round \(round), \(kind) body: \(String(decoding: body, as: UTF8.self))")
+                if ours.hasPrefix("ok") { accepted += 1 } else { refused += 1 }
+                if ours != reference { return }
+            }
+        }
+        // Both outcomes must be well represented, or the comparison proves little.
+        XCTAssertGreaterThan(accepted, 1_000, "seed \(seed)")
+        XCTAssertGreaterThan(refused, 1_000, "seed \(seed)")
+    }
+
+    func test_deepAndLargeValues_andEscapedKeys_decodeAsTheGeneralParser() throws {
+        let id = "0123456789abcdef0123456789abcdef:1"
+        func op(_ extra: String) -> String {
+            #"{"action":"set","collection":"people","field":"title","id":"\#(id)","logical":0,"record":"p1","supersedes":[],"wall":5\#(extra)}"#
+        }
+        let nested = { (depth: Int) in String(repeating: "[", count: depth) + "1" + String(repeating: "]", count: depth) }
+        let cases = [
+            op(#","value":\#(nested(limits.jsonDepthMax))"#), op(#","value":\#(nested(limits.jsonDepthMax + 1))"#),
+            op(#","value":\#(nested(limits.jsonDepthMax + 3))"#),
+            op(#","value":"\#(String(repeating: "x", count: limits.valueBytesMax))""#),
+            op(#","value":1,"\u0076alue":2"#), op(#","\u0076alue":"escaped key""#), op(#","value":1,"value":2"#),
+            op(#","value":{"b":1,"a":2,"a":3}"#), op(#","value":1,"zz":1,"zz":2"#),
+        ]
+        for text in cases {
+            let body = PullResponse.encode(operationTexts: [text], next: 1, hasMore: false, server: server)
+            XCTAssertEqual(outcome({ try PullResponse.decode(body, limits: limits) }, describePull),
+                           outcome({ try referencePull(body) }, describePull), text.prefix(200).description)
+        }
+    }
+}
