@@ -62,7 +62,9 @@ enum NetworkBenchmarks {
     /// Each repetition commits one write on the hub first, so every "after a commit" is computed.
     static func digestRequests(_ results: Results, hub: Node, people: Int, repetitions: Int) throws {
         let token = try hub.executor.perform { try $0.addPeer(name: "verifier", role: .replica) }
-        let request = "GET /sync/v1/digest HTTP/1.1\r\nHost: hub\r\nAuthorization: Bearer \(token)\r\nChorus-Protocol: 1\r\nChorus-Replica: \(String(repeating: "6b", count: 16))\r\n\r\n"
+        // As `chorus sync` asks it: reporting the client's own digest, which the hub records.
+        let request = "GET /sync/v1/digest HTTP/1.1\r\nHost: hub\r\nAuthorization: Bearer \(token)\r\nChorus-Protocol: 1\r\n"
+            + "Chorus-Replica: \(String(repeating: "6b", count: 16))\r\nChorus-Digest: \(String(repeating: "0", count: 64))\r\nChorus-Cursor: 0\r\n\r\n"
         func roundTrip() throws -> Double {
             let client = try RawClient(port: hub.port)
             return try time {

@@ -25,12 +25,12 @@ extension Replica {
         try Replica.wrapStorage {
             let take = { DigestSnapshot(digest: try self.computeDigest(), through: try self.latestSequence()) }
             if database.isInTransaction { return try take() }
-            let version = try database.contentVersion()
+            let version = try mergeStateVersion()
             if let cached = digestCache, cached.version == version { return cached.snapshot }
             // Kept only if no commit of any connection came between the version read and the end
             // of the snapshot.
             let snapshot = try database.readTransaction(take)
-            if try database.contentVersion() == version { digestCache = (version, snapshot) }
+            if try mergeStateVersion() == version { digestCache = (version, snapshot) }
             return snapshot
         }
     }

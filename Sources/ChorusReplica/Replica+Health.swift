@@ -66,7 +66,7 @@ extension Replica {
     /// Writes accumulated peer activity in one transaction.
     public func recordPeerActivity(_ activity: [String: PeerActivity]) throws {
         guard !activity.isEmpty else { return }
-        try Replica.wrapStorage {
+        try bookkeeping {
             try database.transaction {
                 for (name, item) in activity.sorted(by: { $0.key < $1.key }) {
                     if let wall = item.lastSeenWall { try database.run("UPDATE peers SET last_seen_wall = ? WHERE name = ?", Int64(wall), name) }
@@ -89,7 +89,7 @@ extension Replica {
 
     /// Records the digest a replica reported at a cursor, and whether it matched ours at that cursor.
     public func recordReportedDigest(peer: String, digest: String, matched: Bool) throws {
-        try Replica.wrapStorage {
+        try bookkeeping {
             try database.run("UPDATE peers SET reported_digest = ?, digest_matched = ?, digest_reported_wall = ? WHERE name = ?",
                              digest, matched, Int64(configuration.wallClock.nowMilliseconds()), peer)
         }

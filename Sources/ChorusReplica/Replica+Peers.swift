@@ -60,14 +60,16 @@ extension Replica {
             let scanMax = operationsMax * 4 + 100
             var scanned = 0
             let authorBytes = authors.map { Set($0.map(\.bytes)) }
-            try database.forEachRow("SELECT seq, payload, source, replica FROM oplog WHERE seq > ? ORDER BY seq LIMIT ?",
-                                    parameters: [after, scanMax + 1]) { row in
+            // Columns read in place: only the payload becomes a String, and only when it is sent
+            // (a `Row` per operation was most of a hub's work per pulled operation, callgrind P3).
+            try database.forEachColumns("SELECT seq, payload, source, replica FROM oplog WHERE seq > ? ORDER BY seq LIMIT ?",
+                                        parameters: [after, scanMax + 1]) { row in
                 if hasMore { return }
                 scanned += 1
                 if scanned > scanMax { hasMore = true; return }
-                let seq = row.integer(0)!
-                guard let payload = row.text(1), excludedSource == nil || row.text(2) != excludedSource,
-                      authorBytes?.contains(row.blob(3) ?? []) ?? true else {
+                let seq = row.integer(0)
+                guard !row.isNull(1), excludedSource.map({ !row.textEquals(2, $0) }) ?? true,
+                      authorBytes?.contains(row.blob(3) ?? []) ?? true, let payload = row.text(1) else {
                     next = seq
                     return
                 }
@@ -99,7 +101,7 @@ extension Replica {
             for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: word >> UInt64(shift))) }
         }
         let token = Hex.encode(bytes)
-        try Replica.wrapStorage {
+        try bookkeeping {
             if try database.queryScalarInteger("SELECT 1 FROM peers WHERE name = ?", name) != nil {
                 throw ChorusError(.invalidState, "a replica named \(name) is already registered",
                                   hint: "choose another name, or `chorus replicas revoke \(name)` first")
@@ -130,7 +132,7 @@ extension Replica {
 
     /// Revokes a registered replica: its token stops working on the next request.
     public func revokePeer(name: String) throws {
-        try Replica.wrapStorage {
+        try bookkeeping {
             try database.run("UPDATE peers SET revoked = 1 WHERE name = ?", name)
             if database.changes == 0 {
                 throw ChorusError(.recordNotFound, "no registered replica named \(name)", hint: "`chorus replicas list` shows them")
@@ -153,7 +155,7 @@ extension Replica {
     /// - Throws: `invalidState` (HTTP 403) when the peer presents another id than the one bound, or an
     ///   id bound to another peer, or this node's own id.
     public func bindPeer(_ peer: Peer, to replica: ReplicaID) throws -> Peer {
-        try Replica.wrapStorage {
+        try bookkeeping {
             if let bound = peer.replica, bound != replica {
                 throw ChorusError(.invalidState, "token of \(peer.name) is bound to replica \(bound.hex), not \(replica.hex)",
                                   hint: "each token serves one replica; register another with `chorus replicas add`")
@@ -172,7 +174,7 @@ extension Replica {
 
     /// Records the replica ids a relay says are below it (replacing what it said before).
     public func setRelayed(peer: String, replicas: [ReplicaID]) throws {
-        try Replica.wrapStorage {
+        try bookkeeping {
             try database.transaction {
                 try database.run("DELETE FROM peer_relayed WHERE peer = ?", peer)
                 for replica in replicas { try database.run("INSERT OR IGNORE INTO peer_relayed(peer, replica) VALUES (?, ?)", peer, replica.bytes) }
@@ -238,7 +240,7 @@ extension Replica {
 
     /// Sets the upstream. Cursors start over when the URL changes (re-sending is harmless).
     public func setUpstream(url: String, tokenFile: String) throws {
-        try Replica.wrapStorage {
+        try bookkeeping {
             try database.transaction {
                 let current = try database.queryScalarText("SELECT url FROM upstream WHERE id = 1")
                 if current == url {
@@ -265,7 +267,7 @@ extension Replica {
     /// Records sync progress and health. Nil arguments leave a column as it is.
     public func recordUpstream(replica: ReplicaID? = nil, pullCursor: Int64? = nil, pushCursor: Int64? = nil,
                                attempt: Bool = false, success: Bool = false, error: String?? = nil, skewMilliseconds: Int64? = nil) throws {
-        try Replica.wrapStorage {
+        try bookkeeping {
             let now = Int64(configuration.wallClock.nowMilliseconds())
             if let replica {
                 let known = try database.queryRow("SELECT replica FROM upstream WHERE id = 1")?.blob(0)

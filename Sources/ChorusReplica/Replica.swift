@@ -52,6 +52,11 @@ public final class Replica {
     var digestCache: (version: ContentVersion, snapshot: DigestSnapshot)?
     /// How many times the digest was computed from the rows rather than taken from the cache.
     public internal(set) var digestsComputed = 0
+    /// Rows this connection changed in bookkeeping tables only (peers, their activity and reported
+    /// digests, the upstream's cursors and health), never in the merge state. Discounted from the
+    /// version the digest cache is keyed on, so a hub noting who synced when (every verifying sync
+    /// reports its digest, and activity is flushed every two seconds) keeps its digest.
+    var bookkeepingChanges: Int64 = 0
 
     private init(id: ReplicaID, name: String, configuration: Configuration, location: Location, database: Database) throws {
         self.id = id
@@ -159,6 +164,20 @@ public final class Replica {
         } catch let error as MigrationError {
             throw ChorusError(.storage, error.description, hint: "upgrade chorus to a version that knows this database")
         }
+    }
+
+    /// Runs storage code that writes bookkeeping tables only (see `bookkeepingChanges`). Never use
+    /// it around a write to the merge state: the digest cache would then answer with a stale digest.
+    func bookkeeping<T>(_ body: () throws -> T) throws -> T {
+        let before = database.totalChanges
+        defer { bookkeepingChanges += database.totalChanges - before }
+        return try Replica.wrapStorage(body)
+    }
+
+    /// The version of the merge state: the content version less this connection's bookkeeping.
+    func mergeStateVersion() throws -> ContentVersion {
+        let version = try database.contentVersion()
+        return ContentVersion(dataVersion: version.dataVersion, totalChanges: version.totalChanges - bookkeepingChanges)
     }
 
     /// The current hybrid timestamp (for status output; does not advance the clock).

@@ -21,6 +21,13 @@ public final class FaultProxy: @unchecked Sendable {
     public private(set) var counts: [Fault: Int] = [:]
     /// Probability that a connection gets a fault other than `.none`.
     public var faultProbability = 0.5
+    /// Faults the next connections get, in order, before the random ones: a test that must see a
+    /// given fault schedules it (the client reuses connections, so a run may open only a dozen).
+    public var scheduledFaults: [Fault] {
+        get { lock.withLock { scheduled } }
+        set { lock.withLock { scheduled = newValue } }
+    }
+    private var scheduled: [Fault] = []
 
     public init(upstreamPort: UInt16, seed: UInt64) throws {
         self.upstreamPort = upstreamPort
@@ -50,7 +57,8 @@ public final class FaultProxy: @unchecked Sendable {
             let client = accept(listener, nil, nil)
             if client < 0 { return }
             let fault: Fault = lock.withLock {
-                let chosen: Fault = rng.chance(faultProbability) ? rng.pick([.delay, .cutMidResponse, .dropResponse]) : .none
+                let chosen: Fault = !scheduled.isEmpty ? scheduled.removeFirst()
+                    : rng.chance(faultProbability) ? rng.pick([.delay, .cutMidResponse, .dropResponse]) : .none
                 counts[chosen, default: 0] += 1
                 return chosen
             }

@@ -333,4 +333,9 @@ public final class Database {
 public struct ContentVersion: Equatable, Sendable {
     public let dataVersion: Int64
     public let totalChanges: Int64
+
+    public init(dataVersion: Int64, totalChanges: Int64) {
+        self.dataVersion = dataVersion
+        self.totalChanges = totalChanges
+    }
 }

@@ -72,6 +72,32 @@ final class DigestCacheTests: XCTestCase {
         XCTAssertEqual(after.through, try cli.latestSequence())
     }
 
+    /// A hub notes who synced when, and what digest each reported, on every verifying sync: those
+    /// writes touch no merge state, so the digest stays cached; a merge write after them does not.
+    func test_bookkeepingWrites_keepTheDigest_andAMergeWriteAfterThemDoesNot() throws {
+        let before = try replica.digestSnapshot()
+        let computed = replica.digestsComputed
+        let token = try replica.addPeer(name: "laptop", role: .replica)
+        var rng = SeededGenerator(seed: 43)
+        let peer = try XCTUnwrap(try replica.peer(forToken: token))
+        _ = try replica.bindPeer(peer, to: ReplicaID.random(using: &rng))
+        try replica.recordReportedDigest(peer: "laptop", digest: before.digest.hexString, matched: true)
+        var activity = PeerActivity()
+        activity.lastSeenWall = 1_790_000_000_500
+        try replica.recordPeerActivity(["laptop": activity])
+        try replica.setRelayed(peer: "laptop", replicas: [])
+        try replica.setUpstream(url: "http://127.0.0.1:9", tokenFile: "/dev/null")
+        try replica.recordUpstream(pullCursor: 3, attempt: true)
+        XCTAssertEqual(try replica.digestSnapshot(), before)
+        XCTAssertEqual(replica.digestsComputed, computed, "bookkeeping changed no merge state, so the rows are not read again")
+        XCTAssertEqual(before.digest, try digestFromTheRows())
+
+        clock.advance(by: 5)
+        try replica.write(collection: "people", record: "p1", [.put(field: "title", value: "Engineer")])
+        XCTAssertNotEqual(try replica.digest(), before.digest)
+        XCTAssertEqual(try replica.digest(), try digestFromTheRows())
+    }
+
     func test_insideATransactionThatRollsBack_theUncommittedDigestIsNeverCached() throws {
         let committed = try replica.digest()
         let uncommitted = try replica.withRolledBackState {
