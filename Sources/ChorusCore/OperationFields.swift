@@ -32,9 +32,8 @@ public struct OperationFields: Sendable {
             }
         }
 
-        /// The key named `name`, compared as bytes. (Every key is lowercase ASCII apart from the
-        /// `H` of `recordHash`, none of which another text is canonically equivalent to, so this
-        /// agrees with the `String` equality a dictionary lookup uses.)
+        /// The key named `name`, by `String` equality, as a dictionary lookup finds it. (No other
+        /// text is canonically equivalent to these ASCII names, so this is byte equality too.)
         public init?(name: String) {
             switch name {
             case "action": self = .action
@@ -79,9 +78,13 @@ public struct OperationFields: Sendable {
         return true
     }
 
+    /// The unknown keys as a set, for the duplicate check: a body can hold an operation with a
+    /// million keys, and scanning the array for each would be quadratic.
+    private var unknownSet: Set<String> = []
+
     /// Notes a key the protocol does not define; false when it came before.
     mutating func addUnknown(_ name: String) -> Bool {
-        guard !unknownKeys.contains(name) else { return false }
+        guard unknownSet.insert(name).inserted else { return false }
         unknownKeys.append(name)
         return true
     }

@@ -173,7 +173,11 @@ final class EnvelopeDecodingTests: XCTestCase {
             op(#","value":1,"\u0076alue":2"#), op(#","\u0076alue":"escaped key""#), op(#","value":1,"value":2"#),
             op(#","value":{"b":1,"a":2,"a":3}"#), op(#","value":1,"zz":1,"zz":2"#),
         ]
-        for text in cases {
+        // Many unknown keys in one operation: refused with the same message, and checked for
+        // repeats through a set (an array scan per key made this quadratic in the key count).
+        let manyKeys = (0..<30_000).map { #""k\#($0)":0"# }.joined(separator: ",")
+        let allCases = cases + [op("," + manyKeys), op("," + manyKeys + #","k17":1"#)]
+        for text in allCases {
             let body = PullResponse.encode(operationTexts: [text], next: 1, hasMore: false, server: server)
             XCTAssertEqual(outcome({ try PullResponse.decode(body, limits: limits) }, describePull),
                            outcome({ try referencePull(body) }, describePull), text.prefix(200).description)
