@@ -37,7 +37,9 @@ struct CommandContext {
 }
 
 /// A command: its declaration and its body. One per file under `Commands/`.
-protocol Command {
+/// `SendableMetatype`: the command table is a global constant of metatypes, which Swift 6 lets
+/// any thread read only when the metatypes are sendable.
+protocol Command: SendableMetatype {
     static var spec: CommandSpec { get }
     /// Runs the command; returns the exit code (0 success). Throws `ChorusError` for failures and
     /// `UsageError` for usage mistakes.

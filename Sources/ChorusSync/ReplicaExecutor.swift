@@ -10,6 +10,7 @@ public final class ReplicaExecutor: @unchecked Sendable {
     public init(_ replica: Replica) { self.replica = replica }
 
     /// Runs `body` with exclusive use of the replica and returns its result. Do not call re-entrantly.
+    @discardableResult
     public func perform<T>(_ body: (Replica) throws -> T) rethrows -> T {
         try queue.sync { try body(replica) }
     }

@@ -129,10 +129,10 @@ final class CLITests: XCTestCase {
         try chorus("export", "--output", folder.appending("future.bundle"), data: future, environment: skew)
         try chorus("export", "--output", folder.appending("good.bundle"))
         let good = try XCTUnwrap(FileManager.default.contents(atPath: folder.appending("good.bundle")))
-        FileManager.default.createFile(atPath: folder.appending("truncated.bundle"), contents: good.prefix(good.count - 20))
+        XCTAssertTrue(FileManager.default.createFile(atPath: folder.appending("truncated.bundle"), contents: good.prefix(good.count - 20)))
         var tampered = Data(good)
         tampered[tampered.count / 2] ^= 0x01
-        FileManager.default.createFile(atPath: folder.appending("tampered.bundle"), contents: tampered)
+        XCTAssertTrue(FileManager.default.createFile(atPath: folder.appending("tampered.bundle"), contents: tampered))
 
         let cases: [([String], String)] = [
             (["put", "people", "p-1", #"title={"unclosed""#], "not valid JSON"),
@@ -171,7 +171,7 @@ final class CLITests: XCTestCase {
         XCTAssertGreaterThanOrEqual(matches[0]["score"]?.numberValue ?? 0, matches[2]["score"]?.numberValue ?? 0, "best first")
         let people = try XCTUnwrap(try JSONParser().parse(try chorus("list", "people", "--json").standardOutput).arrayValue)
         let groups = people.enumerated().map { "\($0.element["id"]!.stringValue!),\($0.offset % 2 == 0 ? "group-a" : "group-b")" }.joined(separator: "\n")
-        FileManager.default.createFile(atPath: folder.appending("groups.csv"), contents: Data(groups.utf8))
+        XCTAssertTrue(FileManager.default.createFile(atPath: folder.appending("groups.csv"), contents: Data(groups.utf8)))
         let audit = try ChorusProcess.run(["opportunities", "audit", "--groups", folder.appending("groups.csv"), "--top", "20", "--json", "--data", data])
         let report = try JSONParser().parse(audit.standardOutput)
         XCTAssertEqual(report["groups"]?.arrayValue?.count, 2)

@@ -25,7 +25,7 @@ final class CrashSafetyTests: XCTestCase {
             }
         }
         let bundlePath = folder.appending("big.bundle")
-        FileManager.default.createFile(atPath: bundlePath, contents: nil)
+        XCTAssertTrue(FileManager.default.createFile(atPath: bundlePath, contents: nil))
         let handle = try XCTUnwrap(FileHandle(forWritingAtPath: bundlePath))
         let header = try sourceReplica.exportBundle { try handle.write(contentsOf: Data($0)) }
         try handle.close()

@@ -48,7 +48,9 @@ enum DemoCommand: Command {
         func register(_ child: Member, under parent: Member, role: Peer.Role) throws {
             let token = try parent.executor.perform { try $0.addPeer(name: child.name, role: role) }
             let file = "\(root)/\(child.name).token"
-            FileManager.default.createFile(atPath: file, contents: Data(token.utf8), attributes: [.posixPermissions: 0o600])
+            guard FileManager.default.createFile(atPath: file, contents: Data(token.utf8), attributes: [.posixPermissions: 0o600]) else {
+                throw ChorusError(.storage, "cannot write the token file \(file)", hint: "check that the demo folder is writable")
+            }
             try child.executor.perform { try $0.setUpstream(url: "http://127.0.0.1:\(parent.node.port)", tokenFile: file) }
         }
         try register(stockholm, under: hub, role: .relay)
@@ -97,8 +99,8 @@ enum DemoCommand: Command {
         }
         say("4. the laptop goes offline (on a plane) and adds skills to Ada's profile")
 
-        try stockholm.executor.perform { try $0.write(collection: "people", record: "p-ada", [.put(field: "title", value: "Staff Engineer")]) }
-        try newYork.executor.perform { try $0.write(collection: "people", record: "p-ada", [.put(field: "title", value: "Tech Lead")]) }
+        _ = try stockholm.executor.perform { try $0.write(collection: "people", record: "p-ada", [.put(field: "title", value: "Staff Engineer")]) }
+        _ = try newYork.executor.perform { try $0.write(collection: "people", record: "p-ada", [.put(field: "title", value: "Tech Lead")]) }
         _ = try sync(stockholm)
         _ = try sync(newYork)
         say("5. Stockholm sets Ada's title to \"Staff Engineer\" while New York sets it to \"Tech Lead\"; both offices sync with the hub")
