@@ -55,7 +55,8 @@ enum Socket {
         inet_ntop(AF_INET, &address.sin_addr, &text, socklen_t(INET_ADDRSTRLEN))
         var noDelay: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &noDelay, socklen_t(MemoryLayout<Int32>.size))
-        return (fd, "\(String(cString: text)):\(UInt16(bigEndian: address.sin_port))")
+        let host = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return (fd, "\(host):\(UInt16(bigEndian: address.sin_port))")
     }
 
     /// Writes all bytes, waiting (up to `timeoutMilliseconds` per stall) when the socket is full.
