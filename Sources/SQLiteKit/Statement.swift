@@ -36,36 +36,28 @@ public final class Statement {
     /// statement that once bound a big blob does not hold its memory for the connection's life.
     static let arenaRetainedBytesMax = 64 * 1024
 
-    /// Binds parameters by position (1-based in SQLite, 0-based here in the array).
-    /// Every parameter is bound each time (the count is checked), so no earlier binding survives
-    /// and `sqlite3_clear_bindings` is not needed.
+    /// Binds parameters by position (1-based in SQLite, 0-based here in the array), through the
+    /// same writer as `bind(count:_:)`.
     func bind(_ values: [SQLiteBindable]) throws {
-        sqlite3_reset(handle)
-        let expected = Int(sqlite3_bind_parameter_count(handle))
-        precondition(values.count == expected, "statement expects \(expected) parameters, got \(values.count): \(sql)")
-        if arenaCapacity > Statement.arenaRetainedBytesMax {
-            // Safe: the reset above ended any execution, and every parameter is bound again below.
-            arena?.deallocate()
-            arena = nil
-            arenaCapacity = 0
-        }
-        // One pass; when the arena is too small it grows and the pass starts again (pointers bound
-        // so far would point into the old memory). After the first executions it never grows.
-        while let needed = try bindOnce(values) {
-            arena?.deallocate()
-            arenaCapacity = max(needed, arenaCapacity * 2, 256)
-            arena = UnsafeMutableRawPointer.allocate(byteCount: arenaCapacity, alignment: 8)
+        try bind(count: values.count) { writer in
+            for value in values { writer.value(value.sqliteValue) }
         }
     }
 
-    /// Binds the parameters `body` writes, in order, through a `ParameterWriter`: no array, no
-    /// existential box and no `SQLiteValue` per parameter, for the statements a merged operation
-    /// runs. `body` may run more than once (when the arena grows), so it must only write.
+    /// Binds the parameters `body` writes, in order, through a `ParameterWriter`. Every parameter
+    /// is bound each time (the count is checked), so no earlier binding survives and
+    /// `sqlite3_clear_bindings` is not needed. With no array, no existential box and no
+    /// `SQLiteValue` per parameter, it is the form for the statements a merged operation runs.
+    ///
+    /// One pass; when the arena is too small it grows and the pass starts again (pointers bound
+    /// so far would point into the old memory), so `body` may run twice and must only write.
+    /// After the first executions the arena never grows.
     func bind(count: Int, _ body: (inout ParameterWriter) -> Void) throws {
         sqlite3_reset(handle)
         let expected = Int(sqlite3_bind_parameter_count(handle))
         precondition(count == expected, "statement expects \(expected) parameters, got \(count): \(sql)")
         if arenaCapacity > Statement.arenaRetainedBytesMax {
+            // Safe: the reset above ended any execution, and every parameter is bound again below.
             arena?.deallocate()
             arena = nil
             arenaCapacity = 0
@@ -82,33 +74,6 @@ public final class Statement {
         }
     }
 
-    /// Binds every value; returns nil, or the arena size needed when it is too small.
-    private func bindOnce(_ values: [SQLiteBindable]) throws -> Int? {
-        var offset = 0
-        for (position, bindable) in values.enumerated() {
-            let index = Int32(position + 1)
-            let code: Int32
-            switch bindable.sqliteValue {
-            case .null: code = sqlite3_bind_null(handle, index)
-            case .integer(let v): code = sqlite3_bind_int64(handle, index, v)
-            case .real(let v): code = sqlite3_bind_double(handle, index, v)
-            case .text(let v):
-                let start = offset
-                guard let count = copyIntoArena(v.utf8, at: start) else { return arenaNeeded(values) }
-                offset += count
-                // With its length, so SQLite need not scan for the terminator.
-                code = sqlite3_bind_text(handle, index, arenaPointer(start).assumingMemoryBound(to: CChar.self), Int32(count), chorus_sqlite_static())
-            case .blob(let v):
-                let start = offset
-                guard let count = copyIntoArena(v, at: start) else { return arenaNeeded(values) }
-                offset += count
-                code = sqlite3_bind_blob(handle, index, arenaPointer(start), Int32(count), chorus_sqlite_static())
-            }
-            guard code == SQLITE_OK else { throw database.error(code: code, sql: sql) }
-        }
-        return nil
-    }
-
     /// Where a parameter copied at `offset` starts. Never NULL, even for an empty value before the
     /// arena exists: a NULL pointer would bind SQL NULL instead of an empty text or blob.
     fileprivate func arenaPointer(_ offset: Int) -> UnsafeRawPointer {
@@ -117,28 +82,6 @@ public final class Statement {
     }
 
     nonisolated(unsafe) private static let emptyValue = UnsafeRawPointer(UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 1))
-
-    private func arenaNeeded(_ values: [SQLiteBindable]) -> Int {
-        values.reduce(0) { total, bindable in
-            switch bindable.sqliteValue {
-            case .text(let v): return total + v.utf8.count
-            case .blob(let v): return total + v.count
-            default: return total
-            }
-        }
-    }
-
-    /// Copies bytes into the arena at `offset`; returns how many, or nil when they do not fit.
-    private func copyIntoArena<C: Collection>(_ bytes: C, at offset: Int) -> Int? where C.Element == UInt8 {
-        let count = bytes.count
-        guard count <= arenaCapacity - offset else { return nil }
-        guard count > 0, let arena else { return 0 }
-        let target = UnsafeMutableRawBufferPointer(start: arena + offset, count: count)
-        if bytes.withContiguousStorageIfAvailable({ source in target.copyMemory(from: UnsafeRawBufferPointer(source)) }) == nil {
-            target.copyBytes(from: bytes)
-        }
-        return count
-    }
 
     /// Copies `count` bytes from `source` into the arena at `offset`; false when they do not fit.
     fileprivate func copyIntoArena(_ source: UnsafeRawBufferPointer, at offset: Int) -> Bool {
