@@ -15,7 +15,7 @@ if arguments.contains("--help") || arguments.contains("-h") {
       --only-merge   just P1 (for profiling with valgrind --tool=callgrind); --people N (default 200)
                      and --repetitions N (default 1) size it
       --only-write   just P2, alternating with raw durable commits, --writes N each (default 300)
-      --only-bootstrap  just P3, sized the same way
+      --only-bootstrap  just P3 (with the hub's digest request, computed and cached), sized the same way
       --only-noop    just P4, 64 connections for --seconds N (default 5), --repetitions N times
       --help         show this help
 
