@@ -76,13 +76,39 @@ public struct JSONParser {
         }
 
         mutating func parseObject(depth: Int) throws(JSONParseError) -> JSONValue {
-            guard depth <= depthMax else { throw fail("nesting deeper than \(depthMax) levels") }
-            position += 1
             // Members are gathered first and hashed once into a dictionary of the right size:
             // growing it key by key rehashed every member several times (callgrind, pull decoding).
             var pairs: [(key: String, value: JSONValue, offset: Int)] = []
+            try parseMembers(depth: depth) { key, keyOffset, reader throws(JSONParseError) -> Bool in
+                pairs.append((key, try reader.parseValue(depth: depth), keyOffset))
+                return true
+            }
+            var members = [String: JSONValue](minimumCapacity: pairs.count)
+            for pair in pairs {
+                guard members.updateValue(pair.value, forKey: pair.key) == nil else {
+                    throw JSONParseError(offset: pair.offset, reason: "duplicate object key \"\(pair.key)\"")
+                }
+            }
+            return .object(members)
+        }
+
+        mutating func parseArray(depth: Int) throws(JSONParseError) -> JSONValue {
+            var items: [JSONValue] = []
+            try parseElements(depth: depth) { reader throws(JSONParseError) in items.append(try reader.parseValue(depth: depth)) }
+            return .array(items)
+        }
+
+        /// The object grammar, member by member (the reader on its `{`): `member` gets each key, its
+        /// offset and the reader on its value, parses the value, and returns false for a key it
+        /// already had. A duplicate is reported once the whole object has parsed, at the offset of
+        /// its first repeated key, as the dictionary of `parseObject` reports one.
+        mutating func parseMembers(depth: Int,
+                                   _ member: (String, Int, inout Reader) throws(JSONParseError) -> Bool) throws(JSONParseError) {
+            guard depth <= depthMax else { throw fail("nesting deeper than \(depthMax) levels") }
+            position += 1
             skipWhitespace()
-            if current == UInt8(ascii: "}") { position += 1; return .object([:]) }
+            if current == UInt8(ascii: "}") { position += 1; return }
+            var duplicate: (key: String, offset: Int)?
             while true {
                 skipWhitespace()
                 guard current == UInt8(ascii: "\"") else { throw fail("expected a string key") }
@@ -92,37 +118,32 @@ public struct JSONParser {
                 guard current == UInt8(ascii: ":") else { throw fail("expected ':' after an object key") }
                 position += 1
                 skipWhitespace()
-                pairs.append((key, try parseValue(depth: depth), keyOffset))
+                if try !member(key, keyOffset, &self), duplicate == nil { duplicate = (key, keyOffset) }
                 skipWhitespace()
                 switch current {
                 case UInt8(ascii: ","): position += 1
                 case UInt8(ascii: "}"):
                     position += 1
-                    var members = [String: JSONValue](minimumCapacity: pairs.count)
-                    for pair in pairs {
-                        guard members.updateValue(pair.value, forKey: pair.key) == nil else {
-                            throw JSONParseError(offset: pair.offset, reason: "duplicate object key \"\(pair.key)\"")
-                        }
-                    }
-                    return .object(members)
+                    if let duplicate { throw JSONParseError(offset: duplicate.offset, reason: "duplicate object key \"\(duplicate.key)\"") }
+                    return
                 default: throw fail("expected ',' or '}' in an object")
                 }
             }
         }
 
-        mutating func parseArray(depth: Int) throws(JSONParseError) -> JSONValue {
+        /// The array grammar, element by element (the reader on its `[`): `element` parses each one.
+        mutating func parseElements(depth: Int, _ element: (inout Reader) throws(JSONParseError) -> Void) throws(JSONParseError) {
             guard depth <= depthMax else { throw fail("nesting deeper than \(depthMax) levels") }
             position += 1
-            var items: [JSONValue] = []
             skipWhitespace()
-            if current == UInt8(ascii: "]") { position += 1; return .array(items) }
+            if current == UInt8(ascii: "]") { position += 1; return }
             while true {
                 skipWhitespace()
-                items.append(try parseValue(depth: depth))
+                try element(&self)
                 skipWhitespace()
                 switch current {
                 case UInt8(ascii: ","): position += 1
-                case UInt8(ascii: "]"): position += 1; return .array(items)
+                case UInt8(ascii: "]"): position += 1; return
                 default: throw fail("expected ',' or ']' in an array")
                 }
             }

@@ -29,16 +29,14 @@ public struct OperationCodec: Sendable {
     /// Written directly, keys in their canonical (UTF-8) order, rather than by building and sorting
     /// a dictionary per operation, which was about a quarter of the merge's instructions
     /// (callgrind). Tests hold it to the protocol's vectors and to canonical JSON for every action.
-    public func canonicalText(_ op: Operation) -> String { canonicalText(op, valueText: nil) }
-
-    /// `canonicalText(_:)` given the canonical text of the action's value, when the caller already
-    /// has it (the merge stores it in the entry too), so it is copied rather than written again.
-    public func canonicalText(_ op: Operation, valueText: String?) -> String {
-        String(decoding: canonicalBytes(op, valueText: valueText), as: UTF8.self)
+    public func canonicalText(_ op: Operation) -> String {
+        String(decoding: canonicalBytes(op, valueText: nil), as: UTF8.self)
     }
 
-    /// The UTF-8 bytes of `canonicalText(_:valueText:)`, for a caller that stores them as they are
-    /// (the log), without the validation and copy a `String` costs.
+    /// The UTF-8 bytes of `canonicalText(_:)`, for a caller that stores them as they are (the log),
+    /// without the validation and copy a `String` costs. `valueText` is the canonical text of the
+    /// action's value when the caller already has it (the merge stores it in the entry too), so it
+    /// is copied rather than written again.
     public func canonicalBytes(_ op: Operation, valueText: String?) -> [UInt8] {
         assert(valueText == nil || valueText == op.action.value?.canonicalText, "valueText must be the value's canonical text")
         var out = CanonicalObjectWriter()

@@ -68,7 +68,7 @@ extension Replica {
                 scanned += 1
                 if scanned > scanMax { hasMore = true; return }
                 let seq = row.integer(0)
-                guard !row.isNull(1), excludedSource.map({ !row.textEquals(2, $0) }) ?? true,
+                guard excludedSource.map({ !row.textEquals(2, $0) }) ?? true,
                       authorBytes?.contains(row.blob(3) ?? []) ?? true, let payload = row.text(1) else {
                     next = seq
                     return

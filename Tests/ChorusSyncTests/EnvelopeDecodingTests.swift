@@ -160,6 +160,15 @@ final class EnvelopeDecodingTests: XCTestCase {
         XCTAssertGreaterThan(refused, 1_000, "seed \(seed)")
     }
 
+    func test_fieldKeys_areTheProtocolsKeys_inCanonicalOrder() {
+        let names = OperationFields.Key.allCases.map(\.name)
+        XCTAssertEqual(names, ["action", "author", "by", "collection", "element", "field", "id", "key", "logical",
+                               "observed", "record", "recordHash", "supersedes", "value", "wall"])
+        XCTAssertEqual(names, names.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }, "canonical (UTF-8) order")
+        for key in OperationFields.Key.allCases { XCTAssertEqual(OperationFields.Key(name: key.name), key) }
+        XCTAssertNil(OperationFields.Key(name: "Id"))
+    }
+
     func test_deepAndLargeValues_andEscapedKeys_decodeAsTheGeneralParser() throws {
         let id = "0123456789abcdef0123456789abcdef:1"
         func op(_ extra: String) -> String {
