@@ -149,12 +149,15 @@ public struct PeopleAPI: Sendable {
         case ("GET", "/api/v1/people"):
             let limit = try limit(request)
             let after = try query(request, "after", max: 128)
+            // Every parameter is checked before one of them picks the answer: with `ids` present,
+            // an over-long `q` was accepted unread (found by the API fuzzer).
+            let q = try query(request, "q")
             if let list = try query(request, "ids", max: PeopleAPI.idsCharactersMax) {
                 let ids = list.split(separator: ",").map(String.init).prefix(100)
                 let people = try executor.perform { replica in try ids.compactMap { try replica.get(collection: "people", record: $0) }.filter(\.isVisible) }
                 return json(.object(["people": .array(people.map(PeopleAPI.labelled)), "next": .null]))
             }
-            if let q = try query(request, "q"), !q.trimmingCharacters(in: .whitespaces).isEmpty {
+            if let q, !q.trimmingCharacters(in: .whitespaces).isEmpty {
                 let hits = try executor.perform { try PeopleDirectory.search($0, query: q, limit: limit) }
                 return json(.object(["people": .array(hits.map { .object(["id": .string($0.id), "name": .string($0.name),
                                                                           "title": $0.title.map(JSONValue.string) ?? .null, "office": $0.office.map(JSONValue.string) ?? .null]) }),

@@ -241,6 +241,10 @@ final class PeopleAPITests: XCTestCase {
             XCTAssertEqual(walked, all, "\(path) pages")
         }
         XCTAssertEqual(try request(port, "GET", "/api/v1/feed?offset=-1").status, 400)
+        // Every parameter is checked, even one that the request's other parameters leave unused.
+        let longQuery = String(repeating: "x", count: 201)
+        XCTAssertEqual(try request(port, "GET", "/api/v1/people?ids=p-1&q=\(longQuery)", as: "p-2").status, 400)
+        XCTAssertEqual(try request(port, "GET", "/api/v1/people?ids=p-1&q=ada", as: "p-2").status, 200)
     }
 
     /// Who may change what (WritePolicy): a profile by its person or manager, a posting by its
