@@ -61,7 +61,7 @@ extension Replica {
         let siblings = try conflict.siblings.map { sibling -> JSONValue in
             var json = sibling.json.objectValue ?? [:]
             json["replicaName"] = names[sibling.replica].map(JSONValue.string) ?? .null
-            json["author"] = try author(of: sibling.operation).map(JSONValue.string) ?? .null
+            json["author"] = try author(of: sibling).map(JSONValue.string) ?? .null
             json["displayed"] = .bool(sibling.operation == conflict.displayed)
             return .object(json)
         }
@@ -77,11 +77,13 @@ extension Replica {
         return names
     }
 
-    /// The `author` of a logged operation, if it has one.
-    func author(of operation: OperationID) throws -> String? {
-        try Replica.wrapStorage {
-            guard let payload = try database.queryScalarText("SELECT payload FROM oplog WHERE replica = ? AND counter = ?",
-                                                             operation.replica.bytes, Int64(operation.counter)) else { return nil }
+    /// The `author` of a sibling's operation, if it has one, read from the log at the sibling's
+    /// sequence (the log has no index on operation ids; `log_ids` says only which it holds).
+    func author(of sibling: Sibling) throws -> String? {
+        guard let sequence = sibling.sequence else { return nil }
+        return try Replica.wrapStorage {
+            guard let payload = try database.queryScalarText("SELECT payload FROM oplog WHERE seq = ? AND replica = ? AND counter = ?",
+                                                             sequence, sibling.operation.replica.bytes, Int64(sibling.operation.counter)) else { return nil }
             return try? codec.decode(text: payload).author
         }
     }

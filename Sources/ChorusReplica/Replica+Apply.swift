@@ -61,6 +61,34 @@ struct BatchState {
     /// Live entries of the keys of records this batch created, kept as they change: every entry
     /// such a key has was made by this batch, so materialising it needs no query.
     var newEntries: [DirtyKey: [LiveEntry]] = [:]
+    /// The logged ids of the origin replicas this batch met (`log_ids`): as stored when the batch
+    /// first met the origin, and as they are now. Each origin is read once per batch.
+    var origins: [ReplicaID: LoggedOrigin] = [:]
+    /// The origin of the operation before, kept out of `origins`: operations arrive grouped by
+    /// origin (a pull page follows the sender's log; a push or a local write has one), so most
+    /// operations need no hashing of their replica id.
+    var currentOrigin: (id: ReplicaID, ids: LoggedOrigin)?
+    /// Origins' logged ids as the last committed batch left them (`Replica.loggedIDsCache`), when
+    /// they can be trusted; empty otherwise.
+    var committedOrigins = LoggedIDsCache()
+
+    struct LoggedOrigin {
+        let stored: CounterRanges
+        var now: CounterRanges
+    }
+
+    /// Puts the current origin back among the others, to take another's place.
+    mutating func settleCurrentOrigin() {
+        if let current = currentOrigin { origins[current.id] = current.ids }
+        currentOrigin = nil
+    }
+
+    /// Every origin the batch met, the current one first, then the others in replica id order.
+    func forEachOrigin(_ body: (ReplicaID, LoggedOrigin) throws -> Void) rethrows {
+        if let current = currentOrigin { try body(current.id, current.ids) }
+        guard !origins.isEmpty else { return }
+        for (origin, ids) in origins.sorted(by: { $0.key < $1.key }) { try body(origin, ids) }
+    }
 
     /// Names compare by their bytes (`ExactText`), as storage compares them.
     struct DirtyKey: Hashable {
@@ -217,6 +245,10 @@ extension Replica {
         state.reserve(operations: operations)
         state.receivedWall = Int64(configuration.wallClock.nowMilliseconds())
         var dataVersion: Int64?
+        // A batch inside another transaction can be rolled back after it returns: it neither uses
+        // nor fills the cache of logged ids, and empties it, since what it commits is not in it.
+        let isOwnTransaction = !database.isInTransaction
+        if !isOwnTransaction { loggedIDsCache.removeAll() }
         try Replica.wrapStorage {
             try database.transaction {
                 // Another process (a CLI command beside `chorus serve`) may have written since we last
@@ -232,8 +264,11 @@ extension Replica {
                     try database.forEachColumns("SELECT key, value FROM meta") { values[$0.text(0) ?? ""] = $0.integer(1) }
                     state.counter = max(state.counter, UInt64(values["counter"] ?? 0))
                     state.clock.observe(HybridTimestamp(wall: UInt64(values["clock_wall"] ?? 0), logical: UInt32(values["clock_logical"] ?? 0)))
+                    loggedIDsCache.removeAll()
                 }
+                state.committedOrigins = loggedIDsCache
                 try body(&state)
+                try writeLoggedIDs(state)
                 try eraseLoggedValues(of: state.erasedRecords)
                 try materialise(&state)
                 try database.run("""
@@ -244,6 +279,10 @@ extension Replica {
         }
         clock = state.clock
         counter = state.counter
+        if isOwnTransaction {
+            if loggedIDsCache.count + state.origins.count + 1 > Replica.loggedOriginsCachedMax { loggedIDsCache.removeAll() }
+            state.forEachOrigin { origin, ids in loggedIDsCache.set(ids.now, for: origin) }
+        }
         // Committed: `meta` now holds the clock and counter in memory (our own commit leaves the
         // data version as it was).
         metaCurrentAtDataVersion = dataVersion
@@ -301,8 +340,8 @@ extension Replica {
         case .delete(let observed):
             state.lifeChanged.insert(rid)
             if state.maySupersede(rid, record), try isSuperseded(op.id, rid: rid, field: StorageSchema.recordField) { break }
-            try database.run("INSERT INTO deletes(rid, replica, counter, wall, logical) VALUES (?, ?, ?, ?, ?)",
-                             rid, op.id.replica.bytes, Int64(op.id.counter), Int64(op.timestamp.wall), Int64(op.timestamp.logical))
+            try database.run("INSERT INTO deletes(rid, replica, counter, wall, logical, seq) VALUES (?, ?, ?, ?, ?, ?)",
+                             rid, op.id.replica.bytes, Int64(op.id.counter), Int64(op.timestamp.wall), Int64(op.timestamp.logical), seq)
             for seen in observed {
                 try database.run("INSERT OR IGNORE INTO delete_observed(rid, replica, counter, delete_replica, delete_counter) VALUES (?, ?, ?, ?, ?)",
                                  rid, seen.replica.bytes, Int64(seen.counter), op.id.replica.bytes, Int64(op.id.counter))
@@ -325,8 +364,12 @@ extension Replica {
     /// Appends an operation to the log, with one statement that also detects duplicates: false when
     /// the log already holds its id (counted as a duplicate; nothing else happens).
     func appendToLog(_ op: Operation, rid: Int64?, payload: [UInt8]?, state: inout BatchState) throws -> Bool {
+        guard try logID(op.id, state: &state) else {
+            state.report.duplicates += 1
+            return false
+        }
         let source = state.source, receivedWall = state.receivedWall
-        try database.run("INSERT OR IGNORE INTO oplog(replica, counter, rid, payload, source, received_wall) VALUES (?, ?, ?, ?, ?, ?)",
+        try database.run("INSERT INTO oplog(replica, counter, rid, payload, source, received_wall) VALUES (?, ?, ?, ?, ?, ?)",
                          count: 6) { row in
             row.blob(op.id.replica.bytes)
             row.integer(Int64(op.id.counter))
@@ -335,14 +378,51 @@ extension Replica {
             row.text(source)
             row.integer(receivedWall)
         }
-        guard database.changes == 1 else {
-            state.report.duplicates += 1
-            return false
-        }
         // Our own operation coming back (after a restore from backup): never reuse its counter.
         if op.id.replica == id && op.id.counter > state.counter { state.counter = op.id.counter }
         state.clock.observe(op.timestamp)
         return true
+    }
+
+    /// Adds an operation's id to the batch's view of the logged ids; false when the log already
+    /// holds it. The batch writes what changed to `log_ids` before it commits (`writeLoggedIDs`).
+    func logID(_ id: OperationID, state: inout BatchState) throws -> Bool {
+        if state.currentOrigin?.id != id.replica {
+            state.settleCurrentOrigin()
+            if let known = state.origins.removeValue(forKey: id.replica) {
+                state.currentOrigin = (id.replica, known)
+            } else if let committed = state.committedOrigins[id.replica] {
+                state.currentOrigin = (id.replica, .init(stored: committed, now: committed))
+            } else {
+                let rows = try database.query("SELECT first, last FROM log_ids WHERE replica = ? ORDER BY first", id.replica.bytes)
+                    .map { (first: UInt64($0.integer(0) ?? 0), last: UInt64($0.integer(1) ?? 0)) }
+                let stored = CounterRanges(sortedRows: rows)
+                state.currentOrigin = (id.replica, .init(stored: stored, now: stored))
+            }
+        }
+        return state.currentOrigin!.ids.now.insert(id.counter)
+    }
+
+    /// Writes the intervals of logged ids this batch changed: an interval that grew is rewritten
+    /// in place, one that a gap's filling joined to the one before it is deleted. Intervals only
+    /// ever grow or join, so nothing else can change.
+    func writeLoggedIDs(_ state: BatchState) throws {
+        let receivedWall = state.receivedWall
+        try state.forEachOrigin { origin, ids in
+            let change = ids.now.difference(from: ids.stored)
+            for first in change.removed {
+                try database.run("DELETE FROM log_ids WHERE replica = ? AND first = ?", origin.bytes, Int64(first))
+            }
+            for interval in change.written {
+                if interval.isNew {
+                    try database.run("INSERT INTO log_ids(replica, first, last, received_wall) VALUES (?, ?, ?, ?)",
+                                     origin.bytes, Int64(interval.first), Int64(interval.last), receivedWall)
+                } else {
+                    try database.run("UPDATE log_ids SET last = ?, received_wall = ? WHERE replica = ? AND first = ?",
+                                     Int64(interval.last), receivedWall, origin.bytes, Int64(interval.first))
+                }
+            }
+        }
     }
 
     /// The record's row id, creating the record on its first operation. Nil if it was erased.

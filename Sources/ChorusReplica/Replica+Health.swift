@@ -128,7 +128,7 @@ extension Replica {
                     isSkewed: abs(skew ?? 0) > clockSkewWarningMilliseconds))
             }
             let relayed = try database.query("""
-                SELECT r.replica, r.peer, (SELECT max(o.received_wall) FROM oplog o WHERE o.replica = r.replica)
+                SELECT r.replica, r.peer, (SELECT max(i.received_wall) FROM log_ids i WHERE i.replica = r.replica)
                 FROM peer_relayed r JOIN peers p ON p.name = r.peer WHERE p.revoked = 0 ORDER BY r.peer, r.replica
                 """)
             for row in relayed {

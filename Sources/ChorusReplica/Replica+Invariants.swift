@@ -31,6 +31,16 @@ extension Replica {
             try expectNone("SELECT 1 FROM records r JOIN erased x ON x.hash = r.hash", "erased records still present")
             try expectNone("SELECT 1 FROM oplog WHERE payload IS NOT NULL AND rid IS NULL AND payload NOT LIKE '%\"action\":\"erase\"%'",
                            "logged operations detached from their record")
+            // `log_ids` holds exactly the log's ids: each logged id is in an interval, the log holds
+            // no id twice, and the intervals count as many ids as the log has rows.
+            try expectNone("""
+                SELECT 1 FROM oplog o WHERE NOT EXISTS (
+                    SELECT 1 FROM log_ids i WHERE i.replica = o.replica AND i.first <= o.counter AND i.last >= o.counter)
+                """, "logged operations missing from log_ids")
+            try expectNone("SELECT 1 FROM oplog GROUP BY replica, counter HAVING count(*) > 1", "operations logged twice")
+            try expectNone("""
+                SELECT 1 WHERE (SELECT coalesce(sum(last - first + 1), 0) FROM log_ids) != (SELECT count(*) FROM oplog)
+                """, "log_ids counting ids the log does not hold")
             try expectNone("SELECT 1 FROM entries e LEFT JOIN records r ON r.rid = e.rid WHERE r.rid IS NULL", "entries of unknown records")
             // The display rule of `DisplayRule.swift` in SQL: `o` displays over `e`. It honours the
             // test fault like the Swift rule, so this checks that the columns agree with what this

@@ -8,7 +8,14 @@ public struct Sibling: Equatable, Sendable {
     public let timestamp: HybridTimestamp
     /// True for the delete operations listed in an edited-while-deleted conflict.
     public var isDelete = false
+    /// Where the operation is in this replica's log, to read it back (its author) without an index
+    /// on the log's ids. Local to this replica, so siblings compare without it.
+    var sequence: Int64?
     public var replica: ReplicaID { operation.replica }
+
+    public static func == (a: Sibling, b: Sibling) -> Bool {
+        a.operation == b.operation && a.value == b.value && a.timestamp == b.timestamp && a.isDelete == b.isDelete
+    }
 
     public var json: JSONValue {
         var object: [String: JSONValue] = ["operation": .string(operation.description), "value": value,
@@ -191,7 +198,8 @@ extension Replica {
                     let order = Replica.displayOrder(entry), id = Replica.operationID(entry)
                     choice.offer(order, seq: entry.integer(5) ?? 0, id)
                     return (order, Sibling(operation: id, value: Replica.json(entry.text(4)),
-                                           timestamp: HybridTimestamp(wall: UInt64(entry.integer(2)!), logical: UInt32(entry.integer(3)!))))
+                                           timestamp: HybridTimestamp(wall: UInt64(entry.integer(2)!), logical: UInt32(entry.integer(3)!)),
+                                           sequence: entry.integer(5)))
                 }.sorted { $0.0 > $1.0 }.map(\.1)
                 let displayed = choice.chosen ?? siblings[0].operation
                 let isMap = kindText == "map"
@@ -229,7 +237,8 @@ extension Replica {
                 let person = row.text(6)!, order = Replica.displayOrder(row)
                 let sibling = Sibling(operation: Replica.operationID(row),
                                       value: .object(["person": .string(person), "email": Replica.json(row.text(4))]),
-                                      timestamp: HybridTimestamp(wall: UInt64(row.integer(2)!), logical: UInt32(row.integer(3)!)))
+                                      timestamp: HybridTimestamp(wall: UInt64(row.integer(2)!), logical: UInt32(row.integer(3)!)),
+                                      sequence: row.integer(5))
                 shown[person, default: displayChoice()].offer(order, seq: row.integer(5) ?? 0, (person, order, sibling))
             }
             let writes = shown.values.compactMap(\.chosen).sorted { $0.1 < $1.1 }
@@ -242,16 +251,17 @@ extension Replica {
     }
 
     private func editedWhileDeletedConflict(rid: Int64, collection: String, record: String) throws -> Conflict {
-        let deletes = try database.query("SELECT replica, counter, wall, logical FROM deletes WHERE rid = ? ORDER BY wall DESC, logical DESC, replica DESC", rid).map {
+        let deletes = try database.query("SELECT replica, counter, wall, logical, seq FROM deletes WHERE rid = ? ORDER BY wall DESC, logical DESC, replica DESC", rid).map {
             Sibling(operation: Replica.operationID($0), value: .null, timestamp: HybridTimestamp(wall: UInt64($0.integer(2)!), logical: UInt32($0.integer(3)!)),
-                    isDelete: true)
+                    isDelete: true, sequence: $0.integer(4))
         }
         let writes = try database.query("""
-            SELECT e.replica, e.counter, e.wall, e.logical, e.value FROM entries e WHERE e.rid = ? AND NOT EXISTS (
+            SELECT e.replica, e.counter, e.wall, e.logical, e.value, e.seq FROM entries e WHERE e.rid = ? AND NOT EXISTS (
                 SELECT 1 FROM delete_observed o WHERE o.rid = e.rid AND o.replica = e.replica AND o.counter = e.counter)
             ORDER BY e.wall DESC, e.logical DESC, e.replica DESC, e.counter DESC
             """, rid).map {
-            Sibling(operation: Replica.operationID($0), value: Replica.json($0.text(4)), timestamp: HybridTimestamp(wall: UInt64($0.integer(2)!), logical: UInt32($0.integer(3)!)))
+            Sibling(operation: Replica.operationID($0), value: Replica.json($0.text(4)), timestamp: HybridTimestamp(wall: UInt64($0.integer(2)!), logical: UInt32($0.integer(3)!)),
+                    sequence: $0.integer(5))
         }
         let policy = schema.collection(collection)?.deletePolicy ?? .deleteWins
         let displayed = policy == .deleteWins ? deletes[0].operation : writes[0].operation
@@ -276,7 +286,8 @@ extension Replica {
     /// Whether the log holds this operation (applied, or kept as an id for an erased record).
     public func hasOperation(_ id: OperationID) throws -> Bool {
         try Replica.wrapStorage {
-            try database.queryScalarInteger("SELECT 1 FROM oplog WHERE replica = ? AND counter = ?", id.replica.bytes, Int64(id.counter)) != nil
+            try database.queryScalarInteger("SELECT 1 FROM log_ids WHERE replica = ? AND first <= ? AND last >= ?",
+                                            id.replica.bytes, Int64(id.counter), Int64(id.counter)) != nil
         }
     }
 

@@ -48,6 +48,15 @@ public final class Replica {
     /// The connection's `PRAGMA data_version` when `clock` and `counter` last matched `meta`: while it
     /// is unchanged no other connection has committed, so a batch need not read `meta` again.
     var metaCurrentAtDataVersion: Int64?
+    /// The logged ids of origins, as the last committed batch left them (`log_ids`), so a batch
+    /// need not read them again: most batches meet the origins the one before met (a local write
+    /// meets this replica's own). Trusted only while `metaCurrentAtDataVersion` holds (no other
+    /// connection committed), and only filled by a batch that was its own transaction: a batch
+    /// inside another transaction may yet be rolled back with it.
+    var loggedIDsCache = LoggedIDsCache()
+    /// Origins whose logged ids `loggedIDsCache` keeps at most (a hub hears from about one per
+    /// replica below it; each is usually one interval). Past it the cache starts again.
+    static let loggedOriginsCachedMax = 4_096
     /// The last state digest and the content version it describes (see `digest()`).
     var digestCache: (version: ContentVersion, snapshot: DigestSnapshot)?
     /// How many times the digest was computed from the rows rather than taken from the cache.

@@ -9,7 +9,9 @@ import SQLiteKit
 ///   because log rows are never deleted (`0005` dropped AUTOINCREMENT on that guarantee); `rid` says
 ///   whose record an operation touched, read only by erasure, which scans (`0006` dropped its index).
 ///   The log's ids also keep superseded operations from applying again (see `superseded`), so a
-///   future compaction must keep the ids of the operations it drops;
+///   future compaction must keep the ids of the operations it drops. Which ids the log holds is
+///   kept apart, in `log_ids` (`0009`): per origin replica, intervals of counters, which is how a
+///   duplicate is found without a unique index on the log;
 /// - `records`: one row per record known, with its hash and derived life state; `rid` is never
 ///   reused (AUTOINCREMENT), so an erased record's id cannot be confused with a new record's;
 /// - `entries`: the live entries of every register, map key, set element and log;
@@ -228,6 +230,44 @@ enum StorageSchema {
                 INSERT OR IGNORE INTO conflicts(rid, field, key, kind)
                     SELECT rid, field, key, min(kind) FROM entries WHERE kind IN ('register', 'map')
                     GROUP BY rid, field, key HAVING count(*) >= 2;
+                """)
+        }
+        migrator.register("0009_log_ids_as_intervals") { db in
+            // One B-tree write fewer per merged operation (Docs/performance-notes.md, eighth round):
+            // the log's unique index on (replica, counter) becomes `log_ids`, each origin replica's
+            // logged counters as intervals (`CounterRanges.swift`), usually one row per origin. The
+            // one reader by id that needed a payload (a conflict sibling's author) reads it by log
+            // sequence, which `deletes` now keeps as `entries` does. Intervals are built by the
+            // gaps-and-islands rule: within an island, counter minus its rank is constant.
+            try db.execute("""
+                CREATE TABLE log_ids(
+                    replica BLOB NOT NULL,
+                    first INTEGER NOT NULL,
+                    last INTEGER NOT NULL,
+                    received_wall INTEGER,
+                    PRIMARY KEY(replica, first)
+                ) WITHOUT ROWID;
+                INSERT INTO log_ids(replica, first, last, received_wall)
+                    SELECT replica, min(counter), max(counter), max(received_wall) FROM (
+                        SELECT replica, counter, received_wall,
+                               counter - row_number() OVER (PARTITION BY replica ORDER BY counter) AS island
+                        FROM oplog)
+                    GROUP BY replica, island;
+                ALTER TABLE deletes ADD COLUMN seq INTEGER;
+                UPDATE deletes SET seq = (SELECT o.seq FROM oplog o WHERE o.replica = deletes.replica AND o.counter = deletes.counter);
+                CREATE TABLE oplog_v3(
+                    seq INTEGER PRIMARY KEY,
+                    replica BLOB NOT NULL,
+                    counter INTEGER NOT NULL,
+                    rid INTEGER,
+                    payload TEXT,
+                    source TEXT,
+                    received_wall INTEGER
+                );
+                INSERT INTO oplog_v3(seq, replica, counter, rid, payload, source, received_wall)
+                    SELECT seq, replica, counter, rid, payload, source, received_wall FROM oplog ORDER BY seq;
+                DROP TABLE oplog;
+                ALTER TABLE oplog_v3 RENAME TO oplog;
                 """)
         }
         return migrator

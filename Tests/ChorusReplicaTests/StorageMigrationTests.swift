@@ -50,14 +50,18 @@ final class StorageMigrationTests: XCTestCase {
                 DROP TABLE entries;
                 ALTER TABLE entries_old RENAME TO entries;
                 CREATE INDEX entries_key ON entries(rid, field, key);
-                DELETE FROM schema_migrations WHERE name IN ('0005_lean_log_and_entries', '0006_log_without_record_index', '0007_display_derived');
+                DROP TABLE log_ids;
+                ALTER TABLE deletes DROP COLUMN seq;
+                DELETE FROM schema_migrations WHERE name IN ('0005_lean_log_and_entries', '0006_log_without_record_index', '0007_display_derived',
+                                                             '0009_log_ids_as_intervals');
                 """)
         }
         XCTAssertNotNil(try database.queryScalarText("SELECT sql FROM sqlite_master WHERE name = 'oplog' AND sql LIKE '%AUTOINCREMENT%'"))
 
         let migrated = try Replica.open(at: .directory(folder.path), configuration: configuration)
-        XCTAssertEqual(try migrated.appliedMigrations().suffix(4),
-                       ["0005_lean_log_and_entries", "0006_log_without_record_index", "0007_display_derived", "0008_conflict_index_repair"])
+        XCTAssertEqual(try migrated.appliedMigrations().suffix(5),
+                       ["0005_lean_log_and_entries", "0006_log_without_record_index", "0007_display_derived", "0008_conflict_index_repair",
+                        "0009_log_ids_as_intervals"])
         XCTAssertEqual(try migrated.digest(), digestBefore, "the same state after the rebuild")
         XCTAssertEqual(try migrated.latestSequence(), sequenceBefore)
         XCTAssertEqual(try migrated.integrityCheck(), [])
@@ -76,6 +80,87 @@ final class StorageMigrationTests: XCTestCase {
         XCTAssertEqual(try database.queryScalarInteger("SELECT count(*) FROM oplog WHERE payload LIKE '%Ada%'"), 0,
                        "erasing scans the log and clears every payload of the record")
         XCTAssertEqual(try migrated.invariantViolations(), [])
+    }
+
+    /// Migration `0009_log_ids_as_intervals` replaces the log's unique index on operation ids with
+    /// `log_ids`, intervals of each origin's counters: on a replica whose log has gaps (operations
+    /// that arrived out of order), the intervals it builds are the ones the merge had kept, the log
+    /// keeps every row, duplicates are still found, and a conflict's authors still read back.
+    func test_logIDsAsIntervals_onALogWithGaps_buildsTheSameIntervals_andDuplicatesStayDuplicates() throws {
+        let fixture = try Fixture(seed: 9)
+        defer { fixture.folder.remove() }
+        let (folder, configuration, other) = (fixture.folder, fixture.configuration, fixture.other)
+        var remote: [ChorusCore.Operation] = []
+        var intervalsBefore: [[Int64]]
+        var detailBefore: JSONValue
+        var digestBefore: SHA256.Digest
+        do {
+            let replica = try fixture.createReplica()
+            try replica.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")], by: "ada@example.com")
+            for index in 1...6 {
+                try other.write(collection: "people", record: "p\(index)", [.put(field: "name", value: .string("Name \(index)"))], by: "grace@example.com")
+            }
+            try other.write(collection: "people", record: "p3", [.delete])
+            remote = try other.log(limit: 100).compactMap(\.operation)
+            XCTAssertEqual(remote.count, 7)
+            // Counters 1, 2, 5 and 7 of the other replica, then 1 again: two gaps, one duplicate.
+            XCTAssertEqual(try replica.applyRemote([remote[0], remote[1], remote[4], remote[6], remote[0]]).duplicates, 1)
+            intervalsBefore = try Self.intervals(in: folder)
+            XCTAssertEqual(intervalsBefore.filter { $0[0] == 0 }.map { Array($0[1...2]) }, [[1, 2], [5, 5], [7, 7]],
+                           "the other replica's counters as three intervals")
+            let conflict = try XCTUnwrap(try replica.conflicts().first { $0.record == "p1" })
+            detailBefore = try replica.conflictDetail(conflict)
+            XCTAssertEqual(detailBefore["siblings"]?.arrayValue?.compactMap { $0["author"]?.stringValue }.sorted(),
+                           ["ada@example.com", "grace@example.com"])
+            digestBefore = try replica.digest()
+        }
+
+        // Back to the shape before `0009`: a unique index on the log's ids, no intervals, no
+        // sequence on deletes.
+        let database = try Database(path: folder.path + "/" + Replica.databaseFileName)
+        try database.transaction {
+            try database.execute("""
+                CREATE TABLE oplog_old(seq INTEGER PRIMARY KEY, replica BLOB NOT NULL, counter INTEGER NOT NULL,
+                    rid INTEGER, payload TEXT, source TEXT, received_wall INTEGER, UNIQUE(replica, counter));
+                INSERT INTO oplog_old SELECT seq, replica, counter, rid, payload, source, received_wall FROM oplog;
+                DROP TABLE oplog;
+                ALTER TABLE oplog_old RENAME TO oplog;
+                DROP TABLE log_ids;
+                ALTER TABLE deletes DROP COLUMN seq;
+                DELETE FROM schema_migrations WHERE name = '0009_log_ids_as_intervals';
+                """)
+        }
+        let rowsBefore = try database.queryScalarInteger("SELECT count(*) FROM oplog")
+
+        let migrated = try Replica.open(at: .directory(folder.path), configuration: configuration)
+        XCTAssertEqual(try migrated.appliedMigrations().last, "0009_log_ids_as_intervals")
+        XCTAssertEqual(try Self.intervals(in: folder), intervalsBefore, "the intervals the merge kept, received times included")
+        XCTAssertEqual(try database.queryScalarInteger("SELECT count(*) FROM oplog"), rowsBefore)
+        XCTAssertNil(try database.queryScalarText("SELECT name FROM sqlite_master WHERE tbl_name = 'oplog' AND type = 'index'"),
+                     "no index on the log's ids any more")
+        XCTAssertEqual(try migrated.invariantViolations(), [])
+        XCTAssertEqual(try migrated.digest(), digestBefore)
+        let conflict = try XCTUnwrap(try migrated.conflicts().first { $0.record == "p1" })
+        XCTAssertEqual(try migrated.conflictDetail(conflict), detailBefore, "authors read back by log sequence")
+        XCTAssertEqual(try migrated.hasOperation(remote[4].id), true)
+        XCTAssertEqual(try migrated.hasOperation(remote[3].id), false)
+
+        let report = try migrated.applyRemote(remote)
+        XCTAssertEqual(report.duplicates, 4, "counters 1, 2, 5 and 7 were logged before the migration")
+        XCTAssertEqual(report.applied, 3)
+        XCTAssertEqual(try Self.intervals(in: folder).filter { $0[0] == 0 }.map { Array($0[1...2]) }, [[1, 7]],
+                       "the gaps filled: one interval")
+        XCTAssertEqual(try migrated.invariantViolations(), [])
+        XCTAssertEqual(try migrated.applyRemote(remote).duplicates, 7)
+    }
+
+    /// `log_ids` rows as [is this replica (1) or the other (0), first, last, received_wall].
+    private static func intervals(in folder: TemporaryDirectory) throws -> [[Int64]] {
+        let database = try Database(path: folder.path + "/" + Replica.databaseFileName)
+        return try database.query("""
+            SELECT hex(replica) = upper((SELECT value FROM meta WHERE key = 'replica_id')), first, last, received_wall
+            FROM log_ids ORDER BY replica, first
+            """).map { [$0.integer(0)!, $0.integer(1)!, $0.integer(2)!, $0.integer(3) ?? -1] }
     }
 
     /// Migration `0008_conflict_index_repair` rebuilds the conflict index from the entries: a row
@@ -100,7 +185,7 @@ final class StorageMigrationTests: XCTestCase {
             DELETE FROM schema_migrations WHERE name = '0008_conflict_index_repair';
             """)
         let damaged = try Replica.open(at: .directory(folder.path), configuration: configuration)
-        XCTAssertEqual(try damaged.appliedMigrations().last, "0008_conflict_index_repair")
+        XCTAssertTrue(try damaged.appliedMigrations().contains("0008_conflict_index_repair"))
         XCTAssertEqual(try damaged.invariantViolations(), [])
         XCTAssertEqual(try damaged.conflicts(), conflictsBefore)
     }
