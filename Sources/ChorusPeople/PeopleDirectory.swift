@@ -48,10 +48,9 @@ public enum PeopleDirectory {
                 try db.execute("DROP TABLE IF EXISTS main.people_search; DROP TABLE IF EXISTS main.people_search_state")
             }
             try db.transaction {
-                let erasedSince = try builtThrough.map { try db.queryScalarInteger("SELECT 1 FROM oplog WHERE seq > ? AND rid IS NULL LIMIT 1", $0) != nil } ?? true
-                if let builtThrough, builtThrough < latest, !erasedSince {
-                    let changed = try db.query("SELECT DISTINCT rid FROM oplog WHERE seq > ? ORDER BY rid", builtThrough).compactMap { $0.integer(0) }
-                    for rid in changed {
+                let touched = try builtThrough.map { try replica.recordsTouched(after: $0) }
+                if let builtThrough, builtThrough < latest, let touched, !touched.erasedSince {
+                    for rid in touched.records {
                         try db.run("DELETE FROM temp.people_search WHERE rowid = ?", rid)
                         try index(db, where: "p._rid = ?", rid, taxonomy: taxonomy)
                     }

@@ -107,8 +107,12 @@ extension Replica {
     public func exportBundle(since: Int64 = 0, to write: ([UInt8]) throws -> Void) throws -> OperationBundle.Header {
         try Replica.wrapStorage {
             guard since >= 0 else { throw ChorusError(.malformedInput, "--since must be a sequence number of 0 or more") }
-            let count = try database.queryScalarInteger("SELECT count(*) FROM oplog WHERE seq > ? AND payload IS NOT NULL", since) ?? 0
-            let until = max(since, try latestSequence())
+            let until = max(since, try latestLoggedSequence())
+            var count = 0
+            try forEachLogged(after: since) { logged in
+                if logged.entry.payload != nil { count += 1 }
+                return logged.sequence < until
+            }
             let header = OperationBundle.Header(origin: id, originName: name, since: since, until: until, operations: Int(count))
             var hasher = SHA256()
             var buffer = Array((OperationBundle.headerLine(header) + "\n").utf8)
@@ -118,12 +122,14 @@ extension Replica {
                 try write(buffer)
                 buffer.removeAll(keepingCapacity: true)
             }
-            try database.forEachRow("SELECT payload FROM oplog WHERE seq > ? AND seq <= ? AND payload IS NOT NULL ORDER BY seq",
-                                    parameters: [since, until]) { row in
-                buffer.append(contentsOf: row.text(0)!.utf8)
+            try forEachLogged(after: since) { logged in
+                guard logged.sequence <= until else { return false }
+                guard let payload = logged.entry.payload else { return true }
+                buffer.append(contentsOf: payload)
                 buffer.append(UInt8(ascii: "\n"))
                 written += 1
                 if buffer.count >= 256 * 1024 { try flush() }
+                return true
             }
             precondition(written == count, "the log changed during export")
             try flush()

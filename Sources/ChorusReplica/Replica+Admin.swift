@@ -82,8 +82,12 @@ extension Replica {
     func author(of sibling: Sibling) throws -> String? {
         guard let sequence = sibling.sequence else { return nil }
         return try Replica.wrapStorage {
-            guard let payload = try database.queryScalarText("SELECT payload FROM oplog WHERE seq = ? AND replica = ? AND counter = ?",
-                                                             sequence, sibling.operation.replica.bytes, Int64(sibling.operation.counter)) else { return nil }
+            let operation = sibling.operation
+            let payload = try withLogged(at: sequence) { entry -> String? in
+                guard entry.counter == operation.counter, entry.replica.elementsEqual(operation.replica.bytes) else { return nil }
+                return entry.payloadText
+            }
+            guard let payload = payload ?? nil else { return nil }
             return try? codec.decode(text: payload).author
         }
     }

@@ -29,10 +29,15 @@ struct BatchState {
     var dirtyCounters = Set<DirtyField>()
     var dirtyRecords = Set<Int64>()
     var erasedRecords = Set<Int64>()
-    /// Where the operations of this batch came from (`oplog.source`).
+    /// Where the operations of this batch came from (`log_blocks.source`).
     var source: String?
-    /// When the batch arrived, Unix milliseconds (`oplog.received_wall`, for lag).
+    /// When the batch arrived, Unix milliseconds (`log_blocks.received_wall`, for lag).
     var receivedWall: Int64 = 0
+    /// The log block being filled (`Replica+Log.swift`), the sequence of its first operation, and
+    /// the sequence the next logged operation gets.
+    var logBlock = LogBlock.Encoder()
+    var blockFirstSequence: Int64 = 0
+    var nextSequence: Int64 = 1
     /// Values of the operations this batch applied to records that existed before it, by log
     /// sequence, so materialising needs no JSON parsing (new records' entries carry theirs in
     /// `newEntries`). Keyed by `seq`, an integer, rather than by operation id: hashing an id's
@@ -248,7 +253,10 @@ extension Replica {
         // A batch inside another transaction can be rolled back after it returns: it neither uses
         // nor fills the cache of logged ids, and empties it, since what it commits is not in it.
         let isOwnTransaction = !database.isInTransaction
-        if !isOwnTransaction { loggedIDsCache.removeAll() }
+        if !isOwnTransaction {
+            loggedIDsCache.removeAll()
+            latestSequenceCache = nil
+        }
         try Replica.wrapStorage {
             try database.transaction {
                 // Another process (a CLI command beside `chorus serve`) may have written since we last
@@ -265,9 +273,12 @@ extension Replica {
                     state.counter = max(state.counter, UInt64(values["counter"] ?? 0))
                     state.clock.observe(HybridTimestamp(wall: UInt64(values["clock_wall"] ?? 0), logical: UInt32(values["clock_logical"] ?? 0)))
                     loggedIDsCache.removeAll()
+                    latestSequenceCache = nil
                 }
                 state.committedOrigins = loggedIDsCache
+                state.nextSequence = try (latestSequenceCache ?? latestLoggedSequence()) + 1
                 try body(&state)
+                try writeLogBlock(&state)
                 try writeLoggedIDs(state)
                 try eraseLoggedValues(of: state.erasedRecords)
                 try materialise(&state)
@@ -282,6 +293,7 @@ extension Replica {
         if isOwnTransaction {
             if loggedIDsCache.count + state.origins.count + 1 > Replica.loggedOriginsCachedMax { loggedIDsCache.removeAll() }
             state.forEachOrigin { origin, ids in loggedIDsCache.set(ids.now, for: origin) }
+            latestSequenceCache = state.nextSequence - 1
         }
         // Committed: `meta` now holds the clock and counter in memory (our own commit leaves the
         // data version as it was).
@@ -299,18 +311,17 @@ extension Replica {
         let valueText = op.action.value?.canonicalText
         let payload = codec.canonicalBytes(op, valueText: valueText)
         if case .erase(let hash) = op.action {
-            guard try appendToLog(op, rid: nil, payload: payload, state: &state) else { return }
+            guard try appendToLog(op, rid: nil, payload: payload, state: &state) != nil else { return }
             state.report.applied += 1
             try erase(hash: hash, by: op, state: &state)
             return
         }
         guard let rid = try recordID(collection: op.collection, record: op.record, state: &state) else {
             // The record was erased: keep the id so the operation is never applied, drop its value.
-            if try appendToLog(op, rid: nil, payload: nil, state: &state) { state.report.droppedForErasedRecords += 1 }
+            if try appendToLog(op, rid: nil, payload: nil, state: &state) != nil { state.report.droppedForErasedRecords += 1 }
             return
         }
-        guard try appendToLog(op, rid: rid, payload: payload, state: &state) else { return }
-        let seq = database.lastInsertRowID
+        guard let seq = try appendToLog(op, rid: rid, payload: payload, state: &state) else { return }
         state.firstSequence = min(state.firstSequence, seq)
         state.report.applied += 1
         let record = state.records[rid]
@@ -361,27 +372,18 @@ extension Replica {
         }
     }
 
-    /// Appends an operation to the log, with one statement that also detects duplicates: false when
-    /// the log already holds its id (counted as a duplicate; nothing else happens).
-    func appendToLog(_ op: Operation, rid: Int64?, payload: [UInt8]?, state: inout BatchState) throws -> Bool {
+    /// Appends an operation to the log unless the log already holds its id (counted as a
+    /// duplicate; nothing else happens). Returns its log sequence, nil for a duplicate.
+    func appendToLog(_ op: Operation, rid: Int64?, payload: [UInt8]?, state: inout BatchState) throws -> Int64? {
         guard try logID(op.id, state: &state) else {
             state.report.duplicates += 1
-            return false
+            return nil
         }
-        let source = state.source, receivedWall = state.receivedWall
-        try database.run("INSERT INTO oplog(replica, counter, rid, payload, source, received_wall) VALUES (?, ?, ?, ?, ?, ?)",
-                         count: 6) { row in
-            row.blob(op.id.replica.bytes)
-            row.integer(Int64(op.id.counter))
-            row.integer(rid)
-            row.text(utf8: payload)
-            row.text(source)
-            row.integer(receivedWall)
-        }
+        let sequence = try appendToBlock(op, rid: rid, payload: payload, state: &state)
         // Our own operation coming back (after a restore from backup): never reuse its counter.
         if op.id.replica == id && op.id.counter > state.counter { state.counter = op.id.counter }
         state.clock.observe(op.timestamp)
-        return true
+        return sequence
     }
 
     /// Adds an operation's id to the batch's view of the logged ids; false when the log already
@@ -510,15 +512,6 @@ extension Replica {
         let dirty = BatchState.DirtyKey(rid: rid, field: field, key: key)
         state.dirtyKeys.insert(dirty)
         if record?.isNew == true { state.newEntries[dirty, default: []].append(entry) }
-    }
-
-    /// Drops the logged values of records erased in this batch, in one scan of the log: erasing is
-    /// rare, and an index on the log's `rid` cost a B-tree write per merged operation. Record ids are
-    /// never reused (`AUTOINCREMENT`), so a later record cannot lose its values to this.
-    func eraseLoggedValues(of erased: Set<Int64>) throws {
-        guard !erased.isEmpty else { return }
-        let list = "[" + erased.sorted().map(String.init).joined(separator: ",") + "]"
-        try database.run("UPDATE oplog SET payload = NULL, rid = NULL WHERE rid IN (SELECT value FROM json_each(?))", list)
     }
 
     /// Forgets a record for good: every stored value goes in this transaction; what remains is

@@ -110,12 +110,16 @@ extension Replica {
                 let name = row.text(0)!, role = row.text(1)!, acknowledged = row.integer(6) ?? 0
                 var waitingDown: Int64?, lag: Int64?
                 if role != "admin" {
-                    let waiting = try database.queryRow("""
-                        SELECT count(*), min(received_wall) FROM oplog
-                        WHERE seq > ? AND payload IS NOT NULL AND (source IS NULL OR source != ?)
-                        """, acknowledged, "peer:\(name)")
-                    waitingDown = waiting?.integer(0) ?? 0
-                    lag = waiting?.integer(1).map { max(0, now - $0) } ?? 0
+                    let source = "peer:\(name)"
+                    var count: Int64 = 0, oldest: Int64?
+                    try forEachLogged(after: acknowledged) { logged in
+                        guard logged.entry.payload != nil, logged.source != source else { return true }
+                        count += 1
+                        if let wall = logged.receivedWall { oldest = min(oldest ?? wall, wall) }
+                        return true
+                    }
+                    waitingDown = count
+                    lag = oldest.map { max(0, now - $0) } ?? 0
                 }
                 let lastSeen = row.integer(5)
                 let skew = row.integer(9)

@@ -46,7 +46,7 @@ extension Replica {
 
     /// Operations logged after `after`, skipping those from `excludedSource` (so nothing is echoed
     /// back where it came from) and erased ones, bounded by count and bytes (at least one operation).
-    /// Costs the same whatever the length of history: a range scan from `after` on the primary key.
+    /// Costs the same whatever the length of history: a seek to the block holding `after + 1`.
     ///
     /// - Parameter authors: when given, only operations made by these replicas are included (a push
     ///   carries only what the upstream will accept from this node); others are skipped.
@@ -60,26 +60,27 @@ extension Replica {
             let scanMax = operationsMax * 4 + 100
             var scanned = 0
             let authorBytes = authors.map { Set($0.map(\.bytes)) }
-            // Columns read in place: only the payload becomes a String, and only when it is sent
-            // (a `Row` per operation was most of a hub's work per pulled operation, callgrind P3).
-            try database.forEachColumns("SELECT seq, payload, source, replica FROM oplog WHERE seq > ? ORDER BY seq LIMIT ?",
-                                        parameters: [after, scanMax + 1]) { row in
-                if hasMore { return }
+            // Read in place from the block: only the payload becomes a String, and only when it is
+            // sent (a `Row` per operation was most of a hub's work per pulled operation, callgrind P3).
+            try forEachLogged(after: after) { logged in
                 scanned += 1
-                if scanned > scanMax { hasMore = true; return }
-                let seq = row.integer(0)
-                guard excludedSource.map({ !row.textEquals(2, $0) }) ?? true,
-                      authorBytes?.contains(row.blob(3) ?? []) ?? true, let payload = row.text(1) else {
-                    next = seq
-                    return
-                }
-                if !operations.isEmpty && (operations.count >= operationsMax || bytes + payload.utf8.count > bytesMax) {
+                if scanned > scanMax {
                     hasMore = true
-                    return
+                    return false
                 }
-                operations.append(payload)
-                bytes += payload.utf8.count + 1
-                next = seq
+                guard excludedSource.map({ logged.source != $0 }) ?? true,
+                      authorBytes?.contains(Array(logged.entry.replica)) ?? true, let payload = logged.entry.payload else {
+                    next = logged.sequence
+                    return true
+                }
+                if !operations.isEmpty && (operations.count >= operationsMax || bytes + payload.count > bytesMax) {
+                    hasMore = true
+                    return false
+                }
+                operations.append(String(decoding: payload, as: UTF8.self))
+                bytes += payload.count + 1
+                next = logged.sequence
+                return true
             }
             return LogPage(operations: operations, next: next, hasMore: hasMore)
         }
@@ -290,9 +291,12 @@ extension Replica {
     public func pendingPushCount() throws -> Int64 {
         try Replica.wrapStorage {
             let cursor = try database.queryScalarInteger("SELECT push_cursor FROM upstream WHERE id = 1") ?? 0
-            return try database.queryScalarInteger("""
-                SELECT count(*) FROM oplog WHERE seq > ? AND payload IS NOT NULL AND (source IS NULL OR source != 'upstream')
-                """, cursor) ?? 0
+            var count: Int64 = 0
+            try forEachLogged(after: cursor) { logged in
+                if logged.entry.payload != nil && logged.source != "upstream" { count += 1 }
+                return true
+            }
+            return count
         }
     }
 }

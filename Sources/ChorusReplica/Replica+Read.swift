@@ -275,11 +275,15 @@ extension Replica {
     /// Operations in the log after `sequence`, oldest first.
     public func log(after sequence: Int64 = 0, limit: Int = 100) throws -> [LoggedOperation] {
         try Replica.wrapStorage {
-            try database.query("SELECT seq, replica, counter, payload FROM oplog WHERE seq > ? ORDER BY seq LIMIT ?", sequence, limit).map { row in
-                let id = OperationID(replica: ReplicaID(bytes: row.blob(1)!)!, counter: UInt64(row.integer(2)!))
-                let operation = try row.text(3).map { try codec.decode(text: $0) }
-                return LoggedOperation(sequence: row.integer(0)!, id: id, operation: operation)
+            var logged: [LoggedOperation] = []
+            guard limit > 0 else { return logged }
+            try forEachLogged(after: sequence) { item in
+                let id = OperationID(replica: item.entry.replicaID, counter: item.entry.counter)
+                let operation = try item.entry.payloadText.map { try codec.decode(text: $0) }
+                logged.append(LoggedOperation(sequence: item.sequence, id: id, operation: operation))
+                return logged.count < limit
             }
+            return logged
         }
     }
 
@@ -304,7 +308,7 @@ extension Replica {
     /// Counts for `chorus status`.
     public func statistics() throws -> (operations: Int64, records: Int64, conflicts: Int64, erased: Int64) {
         try Replica.wrapStorage {
-            (try database.queryScalarInteger("SELECT count(*) FROM oplog") ?? 0,
+            (try database.queryScalarInteger("SELECT coalesce(sum(last_seq - first_seq + 1), 0) FROM log_blocks") ?? 0,
              try database.queryScalarInteger("SELECT count(*) FROM records") ?? 0,
              try database.queryScalarInteger("SELECT count(*) FROM conflicts") ?? 0,
              try database.queryScalarInteger("SELECT count(*) FROM erased") ?? 0)

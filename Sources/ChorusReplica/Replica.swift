@@ -54,6 +54,8 @@ public final class Replica {
     /// connection committed), and only filled by a batch that was its own transaction: a batch
     /// inside another transaction may yet be rolled back with it.
     var loggedIDsCache = LoggedIDsCache()
+    /// The log's last sequence as the last committed batch left it, trusted like `loggedIDsCache`.
+    var latestSequenceCache: Int64?
     /// Origins whose logged ids `loggedIDsCache` keeps at most (a hub hears from about one per
     /// replica below it; each is usually one interval). Past it the cache starts again.
     static let loggedOriginsCachedMax = 4_096
@@ -194,7 +196,7 @@ public final class Replica {
 
     /// The local sequence number of the latest operation in the log: the cursor to export from next time.
     public func latestSequence() throws -> Int64 {
-        try Replica.wrapStorage { try database.queryScalarInteger("SELECT coalesce(max(seq), 0) FROM oplog") ?? 0 }
+        try Replica.wrapStorage { try latestLoggedSequence() }
     }
 
     /// SQLite's integrity check; empty when sound.

@@ -5,7 +5,7 @@ import SQLiteKit
 ///
 /// Engine tables (names fixed; see `Docs/architecture.md`, "Storage"):
 /// - `meta`: replica id, name, counter and clock, one row per key;
-/// - `oplog`: every operation ever received, keyed by id; `seq` is the local cursor, never reused
+/// - `oplog` (until `0010`, now `log_blocks`, see below): every operation ever received, keyed by id; `seq` is the local cursor, never reused
 ///   because log rows are never deleted (`0005` dropped AUTOINCREMENT on that guarantee); `rid` says
 ///   whose record an operation touched, read only by erasure, which scans (`0006` dropped its index).
 ///   The log's ids also keep superseded operations from applying again (see `superseded`), so a
@@ -21,6 +21,10 @@ import SQLiteKit
 ///   no row; which ids have rows therefore depends on arrival order, and no reader relies on more
 ///   than "this id must not apply";
 /// - `counters`, `deletes`, `delete_observed`, `erased`, `conflicts`.
+///
+/// - `log_blocks` (`0010`): the log, a row per block of operations with consecutive sequences
+///   (`LogBlock.swift`), keyed by the block's last sequence; `source` and `received_wall` are the
+///   block's, since a batch's operations share them.
 ///
 /// Sync tables (`0003_sync`): `oplog.source` says where each operation came from (NULL: made here;
 /// `upstream`; `peer:NAME` for a replica below this node), so nothing is echoed back to where it came
@@ -234,7 +238,7 @@ enum StorageSchema {
         }
         migrator.register("0009_log_ids_as_intervals") { db in
             // One B-tree write fewer per merged operation (Docs/performance-notes.md, eighth round):
-            // the log's unique index on (replica, counter) becomes `log_ids`, each origin replica's
+            // the log's unique index on (replica, counter) gives way to `log_ids`, each origin replica's
             // logged counters as intervals (`CounterRanges.swift`), usually one row per origin. The
             // one reader by id that needed a payload (a conflict sibling's author) reads it by log
             // sequence, which `deletes` now keeps as `entries` does. Intervals are built by the
@@ -255,20 +259,49 @@ enum StorageSchema {
                     GROUP BY replica, island;
                 ALTER TABLE deletes ADD COLUMN seq INTEGER;
                 UPDATE deletes SET seq = (SELECT o.seq FROM oplog o WHERE o.replica = deletes.replica AND o.counter = deletes.counter);
-                CREATE TABLE oplog_v3(
-                    seq INTEGER PRIMARY KEY,
-                    replica BLOB NOT NULL,
-                    counter INTEGER NOT NULL,
-                    rid INTEGER,
-                    payload TEXT,
-                    source TEXT,
-                    received_wall INTEGER
-                );
-                INSERT INTO oplog_v3(seq, replica, counter, rid, payload, source, received_wall)
-                    SELECT seq, replica, counter, rid, payload, source, received_wall FROM oplog ORDER BY seq;
-                DROP TABLE oplog;
-                ALTER TABLE oplog_v3 RENAME TO oplog;
                 """)
+            // The log's table, and its unique index with it, goes in `0010`.
+        }
+        migrator.register("0010_log_in_blocks") { db in
+            // The log written a block of operations per row instead of a row per operation: a
+            // merged operation no longer costs a B-tree insert of its own (Docs/performance-notes.md,
+            // eighth round). The rows become blocks of consecutive sequences that arrived together
+            // (same source and arrival time), as a batch now writes them; sequences are kept, so
+            // every cursor, every entry's `seq` and every peer's acknowledgement stay valid.
+            try db.execute("""
+                CREATE TABLE log_blocks(
+                    last_seq INTEGER PRIMARY KEY,
+                    first_seq INTEGER NOT NULL,
+                    source TEXT,
+                    received_wall INTEGER,
+                    live INTEGER NOT NULL,
+                    body BLOB NOT NULL
+                );
+                """)
+            var block = LogBlock.Encoder()
+            var first: Int64 = 0, last: Int64 = 0
+            var source: String?, receivedWall: Int64?
+            func write() throws {
+                guard block.count > 0 else { return }
+                try db.run("INSERT INTO log_blocks(last_seq, first_seq, source, received_wall, live, body) VALUES (?, ?, ?, ?, ?, ?)",
+                           last, first, source, receivedWall, Int64(block.live), block.bytes)
+                block.removeAll()
+            }
+            try db.forEachColumns("SELECT seq, replica, counter, rid, payload, source, received_wall FROM oplog ORDER BY seq") { row in
+                let seq = row.integer(0)
+                let rowSource = row.text(5), rowWall: Int64? = row.isNull(6) ? nil : row.integer(6)
+                if block.count > 0 && (seq != last + 1 || rowSource != source || rowWall != receivedWall || block.isFull) { try write() }
+                if block.count == 0 { (first, source, receivedWall) = (seq, rowSource, rowWall) }
+                guard let replica = row.blob(1), replica.count == 16 else {
+                    throw ChorusError(.storage, "log row \(seq) has no 16-byte replica id; the log cannot be moved into blocks",
+                                      hint: "run `chorus check`; restore the replica from a backup or join it again from its upstream")
+                }
+                block.append(replica: replica, counter: UInt64(bitPattern: row.integer(2)), rid: row.isNull(3) ? nil : row.integer(3),
+                             payload: row.isNull(4) ? nil : row.withBlob(4) { Array($0) })
+                last = seq
+            }
+            try write()
+            try db.execute("DROP TABLE oplog;")
         }
         return migrator
     }

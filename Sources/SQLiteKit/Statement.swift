@@ -245,6 +245,16 @@ public struct ColumnReader {
         return Array(UnsafeRawBufferPointer(start: pointer, count: count))
     }
 
+    /// Runs `body` over a blob's bytes in place, valid only during the call (empty for NULL).
+    @discardableResult
+    public func withBlob<T>(_ column: Int, _ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
+        // The pointer first, then the size (SQLite's documented order).
+        let pointer = sqlite3_column_blob(handle, Int32(column))
+        let count = Int(sqlite3_column_bytes(handle, Int32(column)))
+        guard count > 0, let pointer else { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+        return try body(UnsafeRawBufferPointer(start: pointer, count: count))
+    }
+
     /// Whether the column holds text equal to `string`, compared in place, without making a String.
     public func textEquals(_ column: Int, _ string: String) -> Bool {
         guard let pointer = sqlite3_column_text(handle, Int32(column)) else { return false }

@@ -36,6 +36,7 @@ final class StorageMigrationTests: XCTestCase {
         // migrations has them. The flags are left wrong on purpose: nothing may read them any more.
         let database = try Database(path: folder.path + "/" + Replica.databaseFileName)
         try database.transaction {
+            try Self.logAsRows(database)
             try database.execute("""
                 CREATE TABLE oplog_old(seq INTEGER PRIMARY KEY AUTOINCREMENT, replica BLOB NOT NULL, counter INTEGER NOT NULL,
                     rid INTEGER, payload TEXT, source TEXT, received_wall INTEGER, UNIQUE(replica, counter));
@@ -53,15 +54,15 @@ final class StorageMigrationTests: XCTestCase {
                 DROP TABLE log_ids;
                 ALTER TABLE deletes DROP COLUMN seq;
                 DELETE FROM schema_migrations WHERE name IN ('0005_lean_log_and_entries', '0006_log_without_record_index', '0007_display_derived',
-                                                             '0009_log_ids_as_intervals');
+                                                             '0009_log_ids_as_intervals', '0010_log_in_blocks');
                 """)
         }
         XCTAssertNotNil(try database.queryScalarText("SELECT sql FROM sqlite_master WHERE name = 'oplog' AND sql LIKE '%AUTOINCREMENT%'"))
 
         let migrated = try Replica.open(at: .directory(folder.path), configuration: configuration)
-        XCTAssertEqual(try migrated.appliedMigrations().suffix(5),
+        XCTAssertEqual(try migrated.appliedMigrations().suffix(6),
                        ["0005_lean_log_and_entries", "0006_log_without_record_index", "0007_display_derived", "0008_conflict_index_repair",
-                        "0009_log_ids_as_intervals"])
+                        "0009_log_ids_as_intervals", "0010_log_in_blocks"])
         XCTAssertEqual(try migrated.digest(), digestBefore, "the same state after the rebuild")
         XCTAssertEqual(try migrated.latestSequence(), sequenceBefore)
         XCTAssertEqual(try migrated.integrityCheck(), [])
@@ -71,14 +72,15 @@ final class StorageMigrationTests: XCTestCase {
         XCTAssertEqual(try migrated.get(collection: "people", record: "p1"), recordBefore)
         try migrated.write(collection: "people", record: "p2", [.put(field: "title", value: "Staff engineer")])
         XCTAssertEqual(try migrated.log(after: sequenceBefore).map(\.sequence), [sequenceBefore + 1], "the next cursor follows the last")
-        XCTAssertNil(try database.queryScalarText("SELECT sql FROM sqlite_master WHERE name = 'oplog' AND sql LIKE '%AUTOINCREMENT%'"))
+        XCTAssertNil(try database.queryScalarText("SELECT name FROM sqlite_master WHERE name = 'oplog'"), "the log is in blocks")
         XCTAssertNil(try database.queryScalarText("SELECT name FROM sqlite_master WHERE name = 'entries_key'"))
         XCTAssertNil(try database.queryScalarText("SELECT name FROM sqlite_master WHERE name = 'oplog_rid'"))
         XCTAssertEqual(try database.queryScalarInteger("SELECT count(*) FROM pragma_table_info('entries') WHERE name = 'displayed'"), 0)
 
         try migrated.write(collection: "people", record: "p1", [.erase])
-        XCTAssertEqual(try database.queryScalarInteger("SELECT count(*) FROM oplog WHERE payload LIKE '%Ada%'"), 0,
+        XCTAssertFalse(try migrated.log(after: 0, limit: 1000).contains { $0.operation?.record == "p1" && $0.operation?.action.name != "erase" },
                        "erasing scans the log and clears every payload of the record")
+        XCTAssertEqual(try Self.payloads(database).filter { $0.contains("Ada") }, [], "not a byte of them left in the blocks")
         XCTAssertEqual(try migrated.invariantViolations(), [])
     }
 
@@ -119,6 +121,7 @@ final class StorageMigrationTests: XCTestCase {
         // sequence on deletes.
         let database = try Database(path: folder.path + "/" + Replica.databaseFileName)
         try database.transaction {
+            try Self.logAsRows(database)
             try database.execute("""
                 CREATE TABLE oplog_old(seq INTEGER PRIMARY KEY, replica BLOB NOT NULL, counter INTEGER NOT NULL,
                     rid INTEGER, payload TEXT, source TEXT, received_wall INTEGER, UNIQUE(replica, counter));
@@ -127,17 +130,18 @@ final class StorageMigrationTests: XCTestCase {
                 ALTER TABLE oplog_old RENAME TO oplog;
                 DROP TABLE log_ids;
                 ALTER TABLE deletes DROP COLUMN seq;
-                DELETE FROM schema_migrations WHERE name = '0009_log_ids_as_intervals';
+                DELETE FROM schema_migrations WHERE name IN ('0009_log_ids_as_intervals', '0010_log_in_blocks');
                 """)
         }
         let rowsBefore = try database.queryScalarInteger("SELECT count(*) FROM oplog")
+        let payloadsBefore = try database.query("SELECT payload FROM oplog ORDER BY seq").map { $0.text(0) }
 
         let migrated = try Replica.open(at: .directory(folder.path), configuration: configuration)
-        XCTAssertEqual(try migrated.appliedMigrations().last, "0009_log_ids_as_intervals")
+        XCTAssertEqual(try migrated.appliedMigrations().suffix(2), ["0009_log_ids_as_intervals", "0010_log_in_blocks"])
         XCTAssertEqual(try Self.intervals(in: folder), intervalsBefore, "the intervals the merge kept, received times included")
-        XCTAssertEqual(try database.queryScalarInteger("SELECT count(*) FROM oplog"), rowsBefore)
-        XCTAssertNil(try database.queryScalarText("SELECT name FROM sqlite_master WHERE tbl_name = 'oplog' AND type = 'index'"),
-                     "no index on the log's ids any more")
+        XCTAssertEqual(try migrated.statistics().operations, rowsBefore)
+        XCTAssertEqual(try migrated.log(after: 0, limit: 1000).map { $0.operation.map(OperationCodec().canonicalText) }, payloadsBefore,
+                       "every operation in its place in the blocks")
         XCTAssertEqual(try migrated.invariantViolations(), [])
         XCTAssertEqual(try migrated.digest(), digestBefore)
         let conflict = try XCTUnwrap(try migrated.conflicts().first { $0.record == "p1" })
@@ -152,6 +156,46 @@ final class StorageMigrationTests: XCTestCase {
                        "the gaps filled: one interval")
         XCTAssertEqual(try migrated.invariantViolations(), [])
         XCTAssertEqual(try migrated.applyRemote(remote).duplicates, 7)
+    }
+
+    /// Puts the log back in its shape before `0010_log_in_blocks`, a row per operation (as `0009`
+    /// left it), from the blocks, which it drops.
+    private static func logAsRows(_ database: Database) throws {
+        var rows: [[SQLiteBindable]] = []
+        try database.forEachRow("SELECT first_seq, last_seq, source, received_wall, body FROM log_blocks ORDER BY last_seq") { row in
+            let first = row.integer(0)!, body = row.blob(4) ?? []
+            _ = try body.withUnsafeBytes { bytes in
+                try LogBlock.forEach(in: bytes, block: row.integer(1)!) { index, entry in
+                    rows.append([first + Int64(index), Array(entry.replica), Int64(entry.counter), entry.rid, entry.payloadText,
+                                 row.text(2), row.integer(3)])
+                    return true
+                }
+            }
+        }
+        try database.execute("""
+            CREATE TABLE oplog(seq INTEGER PRIMARY KEY, replica BLOB NOT NULL, counter INTEGER NOT NULL, rid INTEGER, payload TEXT,
+                source TEXT, received_wall INTEGER);
+            DROP TABLE log_blocks;
+            """)
+        for row in rows {
+            try database.run("INSERT INTO oplog(seq, replica, counter, rid, payload, source, received_wall) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                             parameters: row)
+        }
+    }
+
+    /// Every payload the log's blocks hold.
+    private static func payloads(_ database: Database) throws -> [String] {
+        var payloads: [String] = []
+        try database.forEachRow("SELECT last_seq, body FROM log_blocks") { row in
+            let body = row.blob(1) ?? []
+            _ = try body.withUnsafeBytes { bytes in
+                try LogBlock.forEach(in: bytes, block: row.integer(0)!) { _, entry in
+                    if let text = entry.payloadText { payloads.append(text) }
+                    return true
+                }
+            }
+        }
+        return payloads
     }
 
     /// `log_ids` rows as [is this replica (1) or the other (0), first, last, received_wall].

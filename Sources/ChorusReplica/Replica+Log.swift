@@ -1,0 +1,147 @@
+import ChorusCore
+import SQLiteKit
+
+/// One logged operation as a reader of the log sees it, valid during the visit only: its buffers
+/// point into the block being read.
+struct LoggedEntry {
+    let sequence: Int64
+    let entry: LogBlock.Entry
+    /// Where the operation came from (`log_blocks.source`: nil for made here, `upstream`, `peer:NAME`).
+    let source: String?
+    /// When it arrived, Unix milliseconds.
+    let receivedWall: Int64?
+}
+
+extension Replica {
+    /// Visits the operations logged after `after`, in sequence order, until `visit` returns false.
+    /// One block per query, so a visit that stops early reads only the blocks it needs, and the
+    /// cost of a page does not grow with the length of history (a seek on the blocks' key).
+    /// `visit` may run other statements, but not another `forEachLogged`.
+    func forEachLogged(after: Int64, _ visit: (LoggedEntry) throws -> Bool) throws {
+        var cursor = after
+        var stopped = false
+        while !stopped {
+            var found = false
+            try database.forEachColumns("""
+                SELECT first_seq, last_seq, source, received_wall, body FROM log_blocks WHERE last_seq > ? ORDER BY last_seq LIMIT 1
+                """, parameters: [cursor]) { row in
+                found = true
+                let first = row.integer(0), last = row.integer(1)
+                let source = row.text(2)
+                let receivedWall: Int64? = row.isNull(3) ? nil : row.integer(3)
+                let count = try row.withBlob(4) { body in
+                    try LogBlock.forEach(in: body, block: last) { index, entry in
+                        let sequence = first + Int64(index)
+                        guard sequence > after else { return true }
+                        guard try visit(LoggedEntry(sequence: sequence, entry: entry, source: source, receivedWall: receivedWall)) else {
+                            stopped = true
+                            return false
+                        }
+                        return true
+                    }
+                }
+                if let count, Int64(count) != last - first + 1 {
+                    throw ChorusError(.storage, "log block ending at sequence \(last) holds \(count) operations for \(last - first + 1) sequences",
+                                      hint: "run `chorus check`; restore the replica from a backup or join it again from its upstream")
+                }
+                cursor = last
+            }
+            if !found { break }
+        }
+    }
+
+    /// The records (row ids, ascending) of the operations logged after `sequence`, and whether an
+    /// erasure may have happened since: an operation logged with no record (an erase, or one for an
+    /// erased record) or whose record an erasure later cleared. For indexes derived from the
+    /// records, kept up to date from a log sequence.
+    public func recordsTouched(after sequence: Int64) throws -> (records: [Int64], erasedSince: Bool) {
+        try Replica.wrapStorage {
+            var records = Set<Int64>(), erasedSince = false
+            try forEachLogged(after: sequence) { logged in
+                if let rid = logged.entry.rid { records.insert(rid) } else { erasedSince = true }
+                return true
+            }
+            return (records.sorted(), erasedSince)
+        }
+    }
+
+    /// The sequence of the last logged operation (0 for an empty log).
+    func latestLoggedSequence() throws -> Int64 {
+        try database.queryScalarInteger("SELECT coalesce(max(last_seq), 0) FROM log_blocks") ?? 0
+    }
+
+    /// The logged operation at `sequence`, read from its block, if the log holds it.
+    func withLogged<T>(at sequence: Int64, _ body: (LogBlock.Entry) throws -> T) throws -> T? {
+        var result: T?
+        try database.forEachColumns("SELECT first_seq, last_seq, body FROM log_blocks WHERE last_seq >= ? ORDER BY last_seq LIMIT 1",
+                                    parameters: [sequence]) { row in
+            let first = row.integer(0), last = row.integer(1)
+            guard sequence >= first else { return }
+            try row.withBlob(2) { block in
+                try LogBlock.forEach(in: block, block: last) { index, entry in
+                    guard first + Int64(index) == sequence else { return true }
+                    result = try body(entry)
+                    return false
+                }
+            }
+        }
+        return result
+    }
+
+    /// Appends an operation to the batch's block, closing the block (a `log_blocks` row) when full.
+    /// Returns its log sequence.
+    func appendToBlock(_ op: Operation, rid: Int64?, payload: [UInt8]?, state: inout BatchState) throws -> Int64 {
+        if state.logBlock.count == 0 { state.blockFirstSequence = state.nextSequence }
+        state.logBlock.append(replica: op.id.replica.bytes, counter: op.id.counter, rid: rid, payload: payload)
+        let sequence = state.nextSequence
+        state.nextSequence += 1
+        if state.logBlock.isFull { try writeLogBlock(&state) }
+        return sequence
+    }
+
+    /// Writes the batch's open block, if it holds anything.
+    func writeLogBlock(_ state: inout BatchState) throws {
+        guard state.logBlock.count > 0 else { return }
+        let block = state.logBlock, first = state.blockFirstSequence, source = state.source, receivedWall = state.receivedWall
+        try database.run("INSERT INTO log_blocks(last_seq, first_seq, source, received_wall, live, body) VALUES (?, ?, ?, ?, ?, ?)",
+                         count: 6) { row in
+            row.integer(first + Int64(block.count) - 1)
+            row.integer(first)
+            row.text(source)
+            row.integer(receivedWall)
+            row.integer(Int64(block.live))
+            row.blob(block.bytes)
+        }
+        state.logBlock.removeAll()
+    }
+
+    /// Drops the logged values of records erased in this batch, in one pass over the log's blocks:
+    /// erasing is rare, and an index from records to their operations would cost every merged
+    /// operation a B-tree write. Record ids are never reused (`AUTOINCREMENT`), so a later record
+    /// cannot lose its values to this.
+    func eraseLoggedValues(of erased: Set<Int64>) throws {
+        guard !erased.isEmpty else { return }
+        var rewritten: [(last: Int64, body: [UInt8], live: Int)] = []
+        try database.forEachColumns("SELECT last_seq, body FROM log_blocks ORDER BY last_seq") { row in
+            let last = row.integer(0)
+            try row.withBlob(1) { body in
+                func isErased(_ entry: LogBlock.Entry) -> Bool { entry.rid.map(erased.contains) ?? false }
+                var touched = false
+                try LogBlock.forEach(in: body, block: last) { _, entry in
+                    touched = isErased(entry)
+                    return !touched
+                }
+                guard touched else { return }
+                var encoder = LogBlock.Encoder()
+                try LogBlock.forEach(in: body, block: last) { _, entry in
+                    encoder.append(entry, keepingValue: !isErased(entry))
+                    return true
+                }
+                rewritten.append((last, encoder.bytes, encoder.live))
+            }
+        }
+        for block in rewritten {
+            try database.run("UPDATE log_blocks SET body = ?, live = ? WHERE last_seq = ?", block.body, Int64(block.live), block.last)
+        }
+    }
+}

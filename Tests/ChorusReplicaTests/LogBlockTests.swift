@@ -1,0 +1,107 @@
+import XCTest
+import ChorusCore
+import ChorusReplica
+import ChorusTesting
+import SQLiteKit
+
+/// The log is kept in blocks of operations (`LogBlock`, `log_blocks`): what goes in comes out, in
+/// order, whatever the block boundaries; a damaged block is refused with a storage error, never
+/// read past or trusted.
+final class LogBlockTests: XCTestCase {
+    func test_encodedEntries_decodeToTheSame_andEveryDamagedBodyIsRefusedOrReadInBounds() throws {
+        for seed in testSeeds(count: 100, base: 0xB10C) {
+            var random = SeededGenerator(seed: seed)
+            var encoder = LogBlock.Encoder()
+            var expected: [(replica: [UInt8], counter: UInt64, rid: Int64?, payload: [UInt8]?)] = []
+            for _ in 0..<Int(random.next() % 40 + 1) {
+                let replica = (0..<16).map { _ in UInt8.random(in: 0...255, using: &random) }
+                let counter = random.chance(0.1) ? UInt64.max : random.next() % 100_000
+                let rid: Int64? = random.chance(0.2) ? nil : (random.chance(0.1) ? Int64.max - 1 : Int64(random.next() % 10_000))
+                let payload: [UInt8]? = random.chance(0.2) ? nil : (0..<Int(random.next() % 300)).map { _ in UInt8.random(in: 0...255, using: &random) }
+                encoder.append(replica: replica, counter: counter, rid: rid, payload: payload)
+                expected.append((replica, counter, rid, payload))
+            }
+            XCTAssertEqual(encoder.count, expected.count)
+            XCTAssertEqual(encoder.live, expected.filter { $0.payload != nil }.count)
+            var decoded: [(replica: [UInt8], counter: UInt64, rid: Int64?, payload: [UInt8]?)] = []
+            let count = try encoder.bytes.withUnsafeBytes { body in
+                try LogBlock.forEach(in: body, block: 1) { _, entry in
+                    decoded.append((Array(entry.replica), entry.counter, entry.rid, entry.payload.map(Array.init)))
+                    return true
+                }
+            }
+            XCTAssertEqual(count, expected.count, "seed \(seed)")
+            XCTAssertTrue(zip(decoded, expected).allSatisfy { $0.replica == $1.replica && $0.counter == $1.counter && $0.rid == $1.rid && $0.payload == $1.payload },
+                          "seed \(seed)")
+
+            // Damage: cut anywhere, or change a byte. Either refused, or every entry read stays in the body.
+            var damaged = encoder.bytes
+            if random.chance(0.5) {
+                damaged.removeLast(Int(random.next() % UInt64(damaged.count)) + 1)
+            } else {
+                damaged[Int(random.next() % UInt64(damaged.count))] = UInt8.random(in: 0...255, using: &random)
+            }
+            do {
+                _ = try damaged.withUnsafeBytes { body in
+                    try LogBlock.forEach(in: body, block: 7) { _, entry in
+                        XCTAssertEqual(entry.replica.count, 16, "seed \(seed)")
+                        if let payload = entry.payload, let base = body.baseAddress, let start = payload.baseAddress {
+                            XCTAssertTrue(start >= base && start + payload.count <= base + body.count, "seed \(seed): payload within the body")
+                        }
+                        return true
+                    }
+                }
+            } catch let error as ChorusError {
+                XCTAssertEqual(error.code, .storage, "seed \(seed)")
+                XCTAssertTrue(error.message.contains("log block ending at sequence 7 is damaged"), "seed \(seed): \(error.message)")
+            }
+        }
+    }
+
+    func test_aBatchLargerThanABlock_readsBackInOrder_fromAnyCursor_andPagesAcrossBlocks() throws {
+        let clock = ManualClock(milliseconds: 1_790_000_000_000)
+        let source = try ReplicaFactory.memory(name: "source", clock: clock, seed: 71)
+        for index in 0..<700 { try source.write(collection: "people", record: "p\(index)", [.put(field: "name", value: .string("N\(index)"))]) }
+        let operations = try source.log(limit: 10_000).compactMap(\.operation)
+        XCTAssertEqual(operations.count, 700)
+        let target = try ReplicaFactory.memory(name: "target", clock: clock, seed: 72)
+        XCTAssertEqual(try target.applyRemote(operations, source: "upstream").applied, 700, "one batch, three blocks")
+        XCTAssertEqual(try target.latestSequence(), 700)
+        XCTAssertEqual(try target.statistics().operations, 700)
+        for (after, limit) in [(0, 700), (0, 1), (255, 3), (256, 1), (511, 300), (699, 5), (700, 5)] {
+            XCTAssertEqual(try target.log(after: Int64(after), limit: limit).map(\.operation?.id), Array(operations.dropFirst(after).prefix(limit)).map(\.id),
+                           "after \(after), limit \(limit)")
+        }
+        var cursor: Int64 = 0, pulled: [String] = []
+        repeat {
+            let page = try target.logPage(after: cursor, excludingSource: nil, operationsMax: 97, bytesMax: 1 << 20)
+            pulled += page.operations
+            cursor = page.next
+            if !page.hasMore { break }
+        } while true
+        XCTAssertEqual(pulled, operations.map { OperationCodec().canonicalText($0) }, "every operation once, in order, across blocks")
+        XCTAssertEqual(try target.logPage(after: 0, excludingSource: "upstream", operationsMax: 1000, bytesMax: 1 << 20).operations, [],
+                       "nothing is sent back where it came from")
+        XCTAssertEqual(try target.invariantViolations(), [])
+    }
+
+    func test_aDamagedBlockOnDisk_isAStorageError_andChecksReportIt() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let clock = ManualClock(milliseconds: 1_790_000_000_000)
+        let configuration = ReplicaFactory.configuration(clock: clock, synchronous: .full)
+        var rng = SeededGenerator(seed: 73)
+        let replica = try Replica.create(at: .directory(folder.path), name: "hq", configuration: configuration, using: &rng)
+        try replica.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")])
+        let database = try Database(path: folder.path + "/" + Replica.databaseFileName)
+        try database.execute("UPDATE log_blocks SET body = substr(body, 1, 20)")
+
+        let reopened = try Replica.open(at: .directory(folder.path), configuration: configuration)
+        XCTAssertThrowsError(try reopened.log(after: 0)) { error in
+            XCTAssertEqual((error as? ChorusError)?.code, .storage)
+            XCTAssertTrue((error as? ChorusError)?.hint?.contains("chorus check") ?? false)
+        }
+        XCTAssertEqual(try reopened.invariantViolations().filter { $0.contains("log block ending at sequence 1 is damaged") }.count, 1,
+                       "`chorus check` names the damaged block")
+    }
+}
