@@ -92,7 +92,8 @@ public struct Schema: Sendable {
     /// Every declared field's kind in one table: the merge asks for a kind per operation and per
     /// changed key, and two lookups (copying the collection's schema out between them) were 3% of
     /// a merged operation's instructions (callgrind).
-    private let kindsByPath: [FieldPath: FieldKind]
+    /// With each kind, the byte lengths of the names it was declared with (see `fieldKind`).
+    private let kindsByPath: [FieldPath: (kind: FieldKind, collectionBytes: Int, fieldBytes: Int)]
 
     private struct FieldPath: Hashable {
         let collection: String, field: String
@@ -104,16 +105,32 @@ public struct Schema: Sendable {
         self.collectionsByName = Dictionary(collections.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in
             preconditionFailure("duplicate collection \(first.name)")
         })
+        for collection in collections {
+            for name in [collection.name] + collection.fields.map(\.name) {
+                precondition(name.utf8.allSatisfy { $0 < 0x80 }, "schema names are ASCII, so `fieldKind` can compare them by length: \(name)")
+            }
+        }
         self.kindsByPath = Dictionary(uniqueKeysWithValues: collections.flatMap { collection in
-            collection.fields.map { (FieldPath(collection: collection.name, field: $0.name), $0.kind) }
+            collection.fields.map {
+                (FieldPath(collection: collection.name, field: $0.name), ($0.kind, collection.name.utf8.count, $0.name.utf8.count))
+            }
         })
     }
 
     public func collection(_ name: String) -> CollectionSchema? { collectionsByName[name] }
 
     /// The field's kind, if both collection and field are known.
+    ///
+    /// Names match by their bytes, as storage compares them. A `String` key also matches canonically
+    /// equivalent spellings (`owner\u{212A}ind`, with a Kelvin sign, equals `ownerKind`), which
+    /// storage keeps apart as another, undeclared field; materialising that field into the declared
+    /// one's column would show a value the merge state does not hold there. Schema names are ASCII,
+    /// and every non-ASCII spelling equivalent to an ASCII name is longer in UTF-8, so equal lengths
+    /// after a match mean equal bytes.
     public func fieldKind(collection: String, field: String) -> FieldKind? {
-        kindsByPath[FieldPath(collection: collection, field: field)]
+        guard let found = kindsByPath[FieldPath(collection: collection, field: field)],
+              found.collectionBytes == collection.utf8.count, found.fieldBytes == field.utf8.count else { return nil }
+        return found.kind
     }
 
     /// `chorus schema --json`: `{"collections":[{"name","deletePolicy","fields":[{"name","kind"}]}]}`.

@@ -119,4 +119,27 @@ final class OperationCodecTests: XCTestCase {
         XCTAssertEqual(PeopleSchema.current.fieldKind(collection: "feedback", field: "comments"), .log)
         XCTAssertEqual(PeopleSchema.current.fieldKind(collection: "feedback", field: "highFives"), .counter)
     }
+
+    /// The kind table finds every declared field with its kind, and nothing else: not a field of
+    /// another collection, not a name split differently between collection and field.
+    func test_fieldKind_findsEveryDeclaredField_andNothingElse() {
+        let schema = PeopleSchema.current
+        var declared = 0
+        for collection in schema.collections {
+            for field in collection.fields {
+                XCTAssertEqual(schema.fieldKind(collection: collection.name, field: field.name), field.kind, "\(collection.name).\(field.name)")
+                XCTAssertNil(schema.fieldKind(collection: collection.name + "x", field: field.name))
+                XCTAssertNil(schema.fieldKind(collection: collection.name, field: field.name + "\u{0}"))
+                XCTAssertNil(schema.fieldKind(collection: String(collection.name.dropLast()), field: String(collection.name.last!) + field.name))
+                declared += 1
+            }
+        }
+        XCTAssertGreaterThan(declared, 50)
+        XCTAssertNil(schema.fieldKind(collection: "people", field: ""))
+        XCTAssertNil(schema.fieldKind(collection: "", field: "name"))
+        XCTAssertEqual(schema.fieldKind(collection: "people", field: "name"), .register)
+        XCTAssertEqual(schema.fieldKind(collection: "objectives", field: "ownerKind"), .register)
+        XCTAssertNil(schema.fieldKind(collection: "objectives", field: "owner\u{212A}ind"),
+                     "a Kelvin sign is not a K to storage, though Swift strings compare them equal")
+    }
 }

@@ -288,6 +288,27 @@ final class MergeRuleTests: XCTestCase {
         XCTAssertEqual(try stockholm.digest(), try newYork.digest())
     }
 
+    /// A field name canonically equivalent to a declared one but spelled with other bytes (a
+    /// Kelvin sign for the K of `ownerKind`) is another field to storage: kept and passed on as an
+    /// undeclared field, never materialised into the declared field's column.
+    func test_aFieldNameEquivalentToADeclaredOne_isAnotherField_neverItsColumn() throws {
+        let kelvin = "owner\u{212A}ind"
+        XCTAssertEqual(kelvin, "ownerKind", "Swift's String equality is canonical equivalence")
+        let writer = ReplicaID(hex: String(repeating: "ce", count: 16))!
+        func op(_ counter: UInt64, _ field: String, _ value: String) -> Op {
+            Op(id: OperationID(replica: writer, counter: counter), timestamp: HybridTimestamp(wall: clock.nowMilliseconds(), logical: UInt32(counter)),
+               collection: "objectives", record: "o1", field: field, action: .set(value: .string(value), supersedes: []))
+        }
+        for (replica, operations) in [(stockholm!, [op(1, "ownerKind", "team"), op(2, kelvin, "person")]),
+                                      (newYork!, [op(2, kelvin, "person"), op(1, "ownerKind", "team")])] {
+            try replica.applyRemote(operations)
+            XCTAssertEqual(try replica.invariantViolations(), [], "\(replica.name): the column holds what the merge state displays")
+            let column = try replica.withDatabase { try $0.queryScalarText("SELECT ownerKind FROM objectives WHERE id = 'o1'") }
+            XCTAssertEqual(column, "team", replica.name)
+        }
+        XCTAssertEqual(try stockholm.digest(), try newYork.digest())
+    }
+
     // MARK: Versions and bad input
 
     func test_unknownCollectionsAndFields_areKeptAndPassedOn() throws {
