@@ -79,7 +79,11 @@ public struct CollectionSchema: Sendable {
         })
     }
 
-    public func field(_ name: String) -> FieldSchema? { fieldsByName[name] }
+    /// The field of this name, matched by its bytes (see `Schema.fieldKind`).
+    public func field(_ name: String) -> FieldSchema? {
+        guard let field = fieldsByName[name], field.name.utf8.count == name.utf8.count else { return nil }
+        return field
+    }
 }
 
 /// The set of collections a replica knows. Operations for collections or fields not in it (written
@@ -117,7 +121,11 @@ public struct Schema: Sendable {
         })
     }
 
-    public func collection(_ name: String) -> CollectionSchema? { collectionsByName[name] }
+    /// The collection of this name, matched by its bytes (see `fieldKind`).
+    public func collection(_ name: String) -> CollectionSchema? {
+        guard let collection = collectionsByName[name], collection.name.utf8.count == name.utf8.count else { return nil }
+        return collection
+    }
 
     /// The field's kind, if both collection and field are known.
     ///

@@ -105,7 +105,9 @@ extension Replica {
     /// Operations of erased records (only their ids remain) are left out.
     @discardableResult
     public func exportBundle(since: Int64 = 0, to write: ([UInt8]) throws -> Void) throws -> OperationBundle.Header {
-        try Replica.wrapStorage {
+        // One snapshot for the count and the operations: another process may merge (or erase)
+        // while the bundle is written, and the header must count what the body holds.
+        try Replica.wrapStorage { try database.readTransaction {
             guard since >= 0 else { throw ChorusError(.malformedInput, "--since must be a sequence number of 0 or more") }
             let until = max(since, try latestLoggedSequence())
             var count = 0
@@ -136,7 +138,7 @@ extension Replica {
             let trailer = JSONValue.object(["sha256": .string(hasher.finalize().hexString)]).canonicalText + "\n"
             try write(Array(trailer.utf8))
             return header
-        }
+        } }
     }
 
     /// Verifies a whole bundle, then applies it (see `applyRemote`). A truncated, tampered or

@@ -15,7 +15,9 @@ import ChorusCore
 /// - the canonical JSON payload's length plus one (0: none, erased), a varint, then its bytes.
 ///
 /// Pure: no storage. A body that does not decode is refused with a storage error naming the block,
-/// never read past.
+/// never read past. Whatever needs that block then stops with the error (a pull that reaches it,
+/// an erasure, which rewrites every block holding the record's operations) until the replica is
+/// restored from a backup or joined again; `chorus check` names the block.
 public enum LogBlock {
     /// Operations one block holds at most: a pull page (1,000 operations) reads a few blocks, and
     /// an erasure rewrites at most this many payloads' block at once.

@@ -396,8 +396,13 @@ extension Replica {
             } else if let committed = state.committedOrigins[id.replica] {
                 state.currentOrigin = (id.replica, .init(stored: committed, now: committed))
             } else {
-                let rows = try database.query("SELECT first, last FROM log_ids WHERE replica = ? ORDER BY first", id.replica.bytes)
-                    .map { (first: UInt64($0.integer(0) ?? 0), last: UInt64($0.integer(1) ?? 0)) }
+                let rows = try database.query("SELECT first, last FROM log_ids WHERE replica = ? ORDER BY first", id.replica.bytes).map { row in
+                    guard let first = row.integer(0).flatMap(UInt64.init(exactly:)), let last = row.integer(1).flatMap(UInt64.init(exactly:)) else {
+                        throw ChorusError(.storage, "log_ids holds a damaged interval for replica \(id.replica)",
+                                          hint: "run `chorus check`; restore the replica from a backup or join it again from its upstream")
+                    }
+                    return (first: first, last: last)
+                }
                 let stored = CounterRanges(sortedRows: rows)
                 state.currentOrigin = (id.replica, .init(stored: stored, now: stored))
             }

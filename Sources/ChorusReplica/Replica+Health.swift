@@ -99,7 +99,7 @@ extension Replica {
     ///
     /// - Parameter silentAfterMilliseconds: flag a replica not seen for longer than this.
     public func replicaHealth(silentAfterMilliseconds: Int64) throws -> [ReplicaHealth] {
-        try Replica.wrapStorage {
+        try Replica.wrapStorage { try database.readTransaction {
             let now = Int64(configuration.wallClock.nowMilliseconds())
             var rows: [ReplicaHealth] = []
             let peers = try database.query("""
@@ -145,6 +145,6 @@ extension Replica {
                     isSilent: lastSeen.map { now - $0 > silentAfterMilliseconds } ?? false, isSkewed: false))
             }
             return rows
-        }
+        } }
     }
 }

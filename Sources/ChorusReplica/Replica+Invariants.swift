@@ -5,7 +5,7 @@ extension Replica {
     /// Checks the replica's own invariants; returns a description of each violation (empty when
     /// sound). Tests call it after every batch; `chorus check` runs it for operators.
     public func invariantViolations() throws -> [String] {
-        try Replica.wrapStorage {
+        try Replica.wrapStorage { try database.readTransaction {
             var problems: [String] = []
             func expectNone(_ sql: String, _ message: String) throws {
                 let count = try database.queryScalarInteger("SELECT count(*) FROM (\(sql))") ?? 0
@@ -60,7 +60,7 @@ extension Replica {
                 }
             }
             return problems
-        }
+        } }
     }
 
     /// The log's own invariants: blocks that do not overlap and count their live operations right;

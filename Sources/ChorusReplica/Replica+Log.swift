@@ -16,8 +16,13 @@ extension Replica {
     /// Visits the operations logged after `after`, in sequence order, until `visit` returns false.
     /// One block per query, so a visit that stops early reads only the blocks it needs, and the
     /// cost of a page does not grow with the length of history (a seek on the blocks' key).
-    /// `visit` may run other statements, but not another `forEachLogged`.
+    /// `visit` may run other statements, but not another `forEachLogged` (the two would share one
+    /// prepared statement). Readers that visit the whole tail run in a read transaction, so the
+    /// blocks they read are one snapshot.
     func forEachLogged(after: Int64, _ visit: (LoggedEntry) throws -> Bool) throws {
+        precondition(!isReadingLog, "forEachLogged inside forEachLogged")
+        isReadingLog = true
+        defer { isReadingLog = false }
         var cursor = after
         var stopped = false
         while !stopped {
@@ -29,7 +34,8 @@ extension Replica {
                 let first = row.integer(0), last = row.integer(1)
                 let source = row.text(2)
                 let receivedWall: Int64? = row.isNull(3) ? nil : row.integer(3)
-                let count = try row.withBlob(4) { body in
+                try row.withBlob(4) { body in
+                    try Replica.checkCount(of: body, first: first, last: last)
                     try LogBlock.forEach(in: body, block: last) { index, entry in
                         let sequence = first + Int64(index)
                         guard sequence > after else { return true }
@@ -39,10 +45,6 @@ extension Replica {
                         }
                         return true
                     }
-                }
-                if let count, Int64(count) != last - first + 1 {
-                    throw ChorusError(.storage, "log block ending at sequence \(last) holds \(count) operations for \(last - first + 1) sequences",
-                                      hint: "run `chorus check`; restore the replica from a backup or join it again from its upstream")
                 }
                 cursor = last
             }
@@ -55,13 +57,23 @@ extension Replica {
     /// erased record) or whose record an erasure later cleared. For indexes derived from the
     /// records, kept up to date from a log sequence.
     public func recordsTouched(after sequence: Int64) throws -> (records: [Int64], erasedSince: Bool) {
-        try Replica.wrapStorage {
+        try Replica.wrapStorage { try database.readTransaction {
             var records = Set<Int64>(), erasedSince = false
             try forEachLogged(after: sequence) { logged in
                 if let rid = logged.entry.rid { records.insert(rid) } else { erasedSince = true }
                 return true
             }
             return (records.sorted(), erasedSince)
+        } }
+    }
+
+    /// Refuses a block whose operations are not one per sequence from `first` to `last`. Counted
+    /// before any is handed out: a reader that stops early would otherwise never learn it, and
+    /// could hand out an operation under another's sequence.
+    static func checkCount(of body: UnsafeRawBufferPointer, first: Int64, last: Int64) throws {
+        guard try LogBlock.forEach(in: body, block: last, { _, _ in true }) == Int(last - first + 1) else {
+            throw ChorusError(.storage, "log block ending at sequence \(last) does not hold one operation for each of its \(last - first + 1) sequences",
+                              hint: "run `chorus check`; restore the replica from a backup or join it again from its upstream")
         }
     }
 
@@ -78,6 +90,7 @@ extension Replica {
             let first = row.integer(0), last = row.integer(1)
             guard sequence >= first else { return }
             try row.withBlob(2) { block in
+                try Replica.checkCount(of: block, first: first, last: last)
                 try LogBlock.forEach(in: block, block: last) { index, entry in
                     guard first + Int64(index) == sequence else { return true }
                     result = try body(entry)

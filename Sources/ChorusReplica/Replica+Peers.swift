@@ -289,7 +289,7 @@ extension Replica {
 
     /// Operations of ours not yet pushed upstream (excluding those that came from upstream).
     public func pendingPushCount() throws -> Int64 {
-        try Replica.wrapStorage {
+        try Replica.wrapStorage { try database.readTransaction {
             let cursor = try database.queryScalarInteger("SELECT push_cursor FROM upstream WHERE id = 1") ?? 0
             var count: Int64 = 0
             try forEachLogged(after: cursor) { logged in
@@ -297,6 +297,6 @@ extension Replica {
                 return true
             }
             return count
-        }
+        } }
     }
 }

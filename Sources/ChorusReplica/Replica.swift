@@ -56,6 +56,8 @@ public final class Replica {
     var loggedIDsCache = LoggedIDsCache()
     /// The log's last sequence as the last committed batch left it, trusted like `loggedIDsCache`.
     var latestSequenceCache: Int64?
+    /// Whether `forEachLogged` is running (it may not be entered again).
+    var isReadingLog = false
     /// Origins whose logged ids `loggedIDsCache` keeps at most (a hub hears from about one per
     /// replica below it; each is usually one interval). Past it the cache starts again.
     static let loggedOriginsCachedMax = 4_096

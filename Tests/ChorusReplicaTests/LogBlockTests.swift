@@ -104,4 +104,20 @@ final class LogBlockTests: XCTestCase {
         XCTAssertEqual(try reopened.invariantViolations().filter { $0.contains("log block ending at sequence 1 is damaged") }.count, 1,
                        "`chorus check` names the damaged block")
     }
+
+    /// A block holding more operations than its sequences is refused before any is handed out,
+    /// even to a reader that would stop after the first: otherwise a pull page could hand out an
+    /// operation under a sequence of the next block, and a peer's cursor would skip past others.
+    func test_aBlockMiscountingItsSequences_isRefusedBeforeAnyIsHandedOut() throws {
+        let clock = ManualClock(milliseconds: 1_790_000_000_000)
+        let source = try ReplicaFactory.memory(name: "source", clock: clock, seed: 74)
+        for index in 0..<3 { try source.write(collection: "people", record: "p\(index)", [.put(field: "name", value: "N")]) }
+        let replica = try ReplicaFactory.memory(name: "target", clock: clock, seed: 75)
+        try replica.applyRemote(try source.log(limit: 10).compactMap(\.operation))
+        try replica.withDatabase { try $0.execute("UPDATE log_blocks SET first_seq = 2") }
+        XCTAssertThrowsError(try replica.log(after: 0, limit: 1)) { error in
+            XCTAssertTrue((error as? ChorusError)?.message.contains("does not hold one operation for each of its 2 sequences") ?? false, "\(error)")
+        }
+        XCTAssertThrowsError(try replica.logPage(after: 0, excludingSource: nil, operationsMax: 1, bytesMax: 1 << 20))
+    }
 }

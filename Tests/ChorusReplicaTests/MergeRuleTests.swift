@@ -307,6 +307,9 @@ final class MergeRuleTests: XCTestCase {
             XCTAssertEqual(column, "team", replica.name)
         }
         XCTAssertEqual(try stockholm.digest(), try newYork.digest())
+        XCTAssertThrowsError(try stockholm.write(collection: "objectives", record: "o2", [.put(field: kelvin, value: "team")])) { error in
+            XCTAssertEqual((error as? ChorusError)?.code, .unknownField, "a local write names the declared field by its bytes")
+        }
     }
 
     // MARK: Versions and bad input
