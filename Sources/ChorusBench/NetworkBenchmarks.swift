@@ -200,6 +200,18 @@ enum NetworkBenchmarks {
         results.note("p5RawBytesPerRow", "plain SQLite bytes per field value, same rows", Double(fileSize(raw.file("raw.sqlite"))) / Double(large),
                      unit: "bytes", digits: 0)
         results.numbers["p5Ratio"] = (medians[large] ?? 0) / Swift.max(medians[small] ?? 1, 1e-9)
+
+        // Erasing a person with the large history, durably, through a second connection while the
+        // idle hub runs: the log has no index from records to their operations, so an erasure
+        // reads every log block once and rewrites the blocks holding the person's operations.
+        // Not a target; what the rare erasure pays for a merge without that index.
+        let eraser = try Replica.open(at: .directory(probes[large]!.scratch.file("hub")), configuration: Replica.Configuration())
+        var erased = 0
+        let erasure = try repeated(max(repetitions, 5), setup: {}) { (_: Void) in
+            erased += 1
+            try eraser.write(collection: "people", record: "p-\((erased * 7919) % (large / 10))", [.erase])
+        }
+        results.add("p5Erase", "erasing one person, \(large) operations of history", erasure, unit: "ms", scale: 1000, digits: 0)
     }
 
     /// Where a database's pages go, by table with its indexes, largest first (SQLite's `dbstat`;
