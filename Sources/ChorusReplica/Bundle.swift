@@ -110,11 +110,7 @@ extension Replica {
         try Replica.wrapStorage { try database.readTransaction {
             guard since >= 0 else { throw ChorusError(.malformedInput, "--since must be a sequence number of 0 or more") }
             let until = max(since, try latestLoggedSequence())
-            var count = 0
-            try forEachLogged(after: since) { logged in
-                if logged.entry.payload != nil { count += 1 }
-                return logged.sequence < until
-            }
+            let count = try countLive(after: since, excludingSource: nil).count
             let header = OperationBundle.Header(origin: id, originName: name, since: since, until: until, operations: Int(count))
             var hasher = SHA256()
             var buffer = Array((OperationBundle.headerLine(header) + "\n").utf8)

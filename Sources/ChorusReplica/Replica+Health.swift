@@ -110,16 +110,9 @@ extension Replica {
                 let name = row.text(0)!, role = row.text(1)!, acknowledged = row.integer(6) ?? 0
                 var waitingDown: Int64?, lag: Int64?
                 if role != "admin" {
-                    let source = "peer:\(name)"
-                    var count: Int64 = 0, oldest: Int64?
-                    try forEachLogged(after: acknowledged) { logged in
-                        guard logged.entry.payload != nil, logged.source != source else { return true }
-                        count += 1
-                        if let wall = logged.receivedWall { oldest = min(oldest ?? wall, wall) }
-                        return true
-                    }
-                    waitingDown = count
-                    lag = oldest.map { max(0, now - $0) } ?? 0
+                    let waiting = try countLive(after: acknowledged, excludingSource: "peer:\(name)")
+                    waitingDown = waiting.count
+                    lag = waiting.oldestWall.map { max(0, now - $0) } ?? 0
                 }
                 let lastSeen = row.integer(5)
                 let skew = row.integer(9)

@@ -77,6 +77,39 @@ extension Replica {
         }
     }
 
+    /// How many operations with a payload (not erased) were logged after `after`, leaving out
+    /// those that came from `excludedSource` (none left out for nil), and when the oldest of them
+    /// arrived. Whole blocks are counted from their `live` column, which reads no bodies; only the
+    /// block holding `after + 1`, when it also holds earlier operations, is read.
+    func countLive(after: Int64, excludingSource excludedSource: String?) throws -> (count: Int64, oldestWall: Int64?) {
+        var count: Int64 = 0, oldest: Int64?
+        func counts(_ source: String?) -> Bool { excludedSource == nil || source != excludedSource }
+        var straddlingEnd = after
+        try database.forEachColumns("SELECT first_seq, last_seq FROM log_blocks WHERE last_seq > ? ORDER BY last_seq LIMIT 1",
+                                    parameters: [after]) { row in
+            if row.integer(0) <= after { straddlingEnd = row.integer(1) }
+        }
+        if straddlingEnd > after {
+            try forEachLogged(after: after) { logged in
+                guard logged.sequence <= straddlingEnd else { return false }
+                if logged.entry.payload != nil && counts(logged.source) {
+                    count += 1
+                    if let wall = logged.receivedWall { oldest = min(oldest ?? wall, wall) }
+                }
+                return true
+            }
+        }
+        // Blocks do not overlap, so those ending after the straddling one start after it too.
+        if let row = try database.queryRow("""
+            SELECT coalesce(sum(live), 0), min(CASE WHEN live > 0 THEN received_wall END) FROM log_blocks
+            WHERE last_seq > ? AND (? IS NULL OR source IS NULL OR source != ?)
+            """, straddlingEnd, excludedSource, excludedSource) {
+            count += row.integer(0) ?? 0
+            if let wall = row.integer(1) { oldest = min(oldest ?? wall, wall) }
+        }
+        return (count, oldest)
+    }
+
     /// The sequence of the last logged operation (0 for an empty log).
     func latestLoggedSequence() throws -> Int64 {
         try database.queryScalarInteger("SELECT coalesce(max(last_seq), 0) FROM log_blocks") ?? 0

@@ -291,12 +291,7 @@ extension Replica {
     public func pendingPushCount() throws -> Int64 {
         try Replica.wrapStorage { try database.readTransaction {
             let cursor = try database.queryScalarInteger("SELECT push_cursor FROM upstream WHERE id = 1") ?? 0
-            var count: Int64 = 0
-            try forEachLogged(after: cursor) { logged in
-                if logged.entry.payload != nil && logged.source != "upstream" { count += 1 }
-                return true
-            }
-            return count
+            return try countLive(after: cursor, excludingSource: "upstream").count
         } }
     }
 }

@@ -82,7 +82,37 @@ final class LogBlockTests: XCTestCase {
         XCTAssertEqual(pulled, operations.map { OperationCodec().canonicalText($0) }, "every operation once, in order, across blocks")
         XCTAssertEqual(try target.logPage(after: 0, excludingSource: "upstream", operationsMax: 1000, bytesMax: 1 << 20).operations, [],
                        "nothing is sent back where it came from")
+        for since in [0, 1, 255, 256, 300, 699, 700] {
+            XCTAssertEqual(try target.exportBundle(since: Int64(since)) { _ in }.operations, 700 - since,
+                           "a bundle's count, from the blocks' live counts and the block holding the cursor, since \(since)")
+        }
+        XCTAssertEqual(try target.pendingPushCount(), 0, "operations from upstream are not pushed back")
         XCTAssertEqual(try target.invariantViolations(), [])
+    }
+
+    /// What waits to go somewhere is counted from the blocks' live counts, and the one block read
+    /// where the cursor falls: erased values are not counted, and what came from where it would go
+    /// is left out (upstream's operations are not pushed, a peer's not sent back to it).
+    func test_waitingCounts_leaveOutErasedValuesAndWhereOperationsCameFrom() throws {
+        let clock = ManualClock(milliseconds: 1_790_000_000_000)
+        let upstream = try ReplicaFactory.memory(name: "upstream", clock: clock, seed: 76)
+        for index in 0..<700 { try upstream.write(collection: "people", record: "u\(index)", [.put(field: "name", value: "N")]) }
+        let laptop = try ReplicaFactory.memory(name: "laptop", clock: clock, seed: 77)
+        for index in 0..<2 { try laptop.write(collection: "people", record: "l\(index)", [.put(field: "name", value: "L")]) }
+        let office = try ReplicaFactory.memory(name: "office", clock: clock, seed: 78)
+        try office.applyRemote(try upstream.log(limit: 10_000).compactMap(\.operation), source: "upstream")
+        for index in 1...3 { try office.write(collection: "people", record: "q\(index)", [.put(field: "name", value: "Q")]) }
+        try office.applyRemote(try laptop.log(limit: 10).compactMap(\.operation), source: "peer:laptop")
+        try office.write(collection: "people", record: "q2", [.erase])
+        try office.setUpstream(url: "http://127.0.0.1:9", tokenFile: "/nonexistent")
+        _ = try office.addPeer(name: "laptop", role: .replica)
+
+        XCTAssertEqual(try office.pendingPushCount(), 5, "q1, q3, the erase and the laptop's two; q2's value is gone")
+        XCTAssertEqual(try office.exportBundle(since: 0) { _ in }.operations, 705)
+        XCTAssertEqual(try office.exportBundle(since: 300) { _ in }.operations, 405, "the cursor inside a block")
+        let laptopHealth = try XCTUnwrap(try office.replicaHealth(silentAfterMilliseconds: 60_000).first { $0.name == "laptop" })
+        XCTAssertEqual(laptopHealth.waitingDown, 703, "everything but the laptop's own and q2's erased value")
+        XCTAssertEqual(try office.invariantViolations(), [])
     }
 
     func test_aDamagedBlockOnDisk_isAStorageError_andChecksReportIt() throws {
