@@ -68,31 +68,14 @@ struct BatchState {
     var newEntries: [DirtyKey: [LiveEntry]] = [:]
     /// The logged ids of the origin replicas this batch met (`log_ids`): as stored when the batch
     /// first met the origin, and as they are now. Each origin is read once per batch.
-    var origins: [ReplicaID: LoggedOrigin] = [:]
-    /// The origin of the operation before, kept out of `origins`: operations arrive grouped by
-    /// origin (a pull page follows the sender's log; a push or a local write has one), so most
-    /// operations need no hashing of their replica id.
-    var currentOrigin: (id: ReplicaID, ids: LoggedOrigin)?
+    var origins = ByOrigin<LoggedOrigin>()
     /// Origins' logged ids as the last committed batch left them (`Replica.loggedIDsCache`), when
     /// they can be trusted; empty otherwise.
-    var committedOrigins = LoggedIDsCache()
+    var committedOrigins = ByOrigin<CounterRanges>()
 
     struct LoggedOrigin {
         let stored: CounterRanges
         var now: CounterRanges
-    }
-
-    /// Puts the current origin back among the others, to take another's place.
-    mutating func settleCurrentOrigin() {
-        if let current = currentOrigin { origins[current.id] = current.ids }
-        currentOrigin = nil
-    }
-
-    /// Every origin the batch met, the current one first, then the others in replica id order.
-    func forEachOrigin(_ body: (ReplicaID, LoggedOrigin) throws -> Void) rethrows {
-        if let current = currentOrigin { try body(current.id, current.ids) }
-        guard !origins.isEmpty else { return }
-        for (origin, ids) in origins.sorted(by: { $0.key < $1.key }) { try body(origin, ids) }
     }
 
     /// Names compare by their bytes (`ExactText`), as storage compares them.
@@ -253,10 +236,7 @@ extension Replica {
         // A batch inside another transaction can be rolled back after it returns: it neither uses
         // nor fills the cache of logged ids, and empties it, since what it commits is not in it.
         let isOwnTransaction = !database.isInTransaction
-        if !isOwnTransaction {
-            loggedIDsCache.removeAll()
-            latestSequenceCache = nil
-        }
+        if !isOwnTransaction { forgetCommittedLog() }
         try Replica.wrapStorage {
             try database.transaction {
                 // Another process (a CLI command beside `chorus serve`) may have written since we last
@@ -272,8 +252,7 @@ extension Replica {
                     try database.forEachColumns("SELECT key, value FROM meta") { values[$0.text(0) ?? ""] = $0.integer(1) }
                     state.counter = max(state.counter, UInt64(values["counter"] ?? 0))
                     state.clock.observe(HybridTimestamp(wall: UInt64(values["clock_wall"] ?? 0), logical: UInt32(values["clock_logical"] ?? 0)))
-                    loggedIDsCache.removeAll()
-                    latestSequenceCache = nil
+                    forgetCommittedLog()
                 }
                 state.committedOrigins = loggedIDsCache
                 state.nextSequence = try (latestSequenceCache ?? latestLoggedSequence()) + 1
@@ -291,8 +270,8 @@ extension Replica {
         clock = state.clock
         counter = state.counter
         if isOwnTransaction {
-            if loggedIDsCache.count + state.origins.count + 1 > Replica.loggedOriginsCachedMax { loggedIDsCache.removeAll() }
-            state.forEachOrigin { origin, ids in loggedIDsCache.set(ids.now, for: origin) }
+            if loggedIDsCache.count + state.origins.count > Replica.loggedOriginsCachedMax { loggedIDsCache.removeAll() }
+            state.origins.forEach { origin, ids in loggedIDsCache.set(ids.now, for: origin) }
             latestSequenceCache = state.nextSequence - 1
         }
         // Committed: `meta` now holds the clock and counter in memory (our own commit leaves the
@@ -386,28 +365,37 @@ extension Replica {
         return sequence
     }
 
+    /// Drops what the replica keeps of the log between batches (`loggedIDsCache`,
+    /// `latestSequenceCache`): another connection committed, or a batch runs inside a transaction
+    /// that may yet roll back.
+    func forgetCommittedLog() {
+        loggedIDsCache.removeAll()
+        latestSequenceCache = nil
+    }
+
     /// Adds an operation's id to the batch's view of the logged ids; false when the log already
     /// holds it. The batch writes what changed to `log_ids` before it commits (`writeLoggedIDs`).
     func logID(_ id: OperationID, state: inout BatchState) throws -> Bool {
-        if state.currentOrigin?.id != id.replica {
-            state.settleCurrentOrigin()
-            if let known = state.origins.removeValue(forKey: id.replica) {
-                state.currentOrigin = (id.replica, known)
-            } else if let committed = state.committedOrigins[id.replica] {
-                state.currentOrigin = (id.replica, .init(stored: committed, now: committed))
-            } else {
-                let rows = try database.query("SELECT first, last FROM log_ids WHERE replica = ? ORDER BY first", id.replica.bytes).map { row in
-                    guard let first = row.integer(0).flatMap(UInt64.init(exactly:)), let last = row.integer(1).flatMap(UInt64.init(exactly:)) else {
-                        throw ChorusError(.storage, "log_ids holds a damaged interval for replica \(id.replica)",
-                                          hint: "run `chorus check`; restore the replica from a backup or join it again from its upstream")
-                    }
-                    return (first: first, last: last)
-                }
-                let stored = CounterRanges(sortedRows: rows)
-                state.currentOrigin = (id.replica, .init(stored: stored, now: stored))
+        if !state.origins.isRecent(id.replica) {
+            let committed = state.committedOrigins[id.replica]
+            try state.origins.makeRecent(id.replica) {
+                let stored = try committed ?? storedLoggedIDs(of: id.replica)
+                return .init(stored: stored, now: stored)
             }
         }
-        return state.currentOrigin!.ids.now.insert(id.counter)
+        return state.origins.updateRecent { $0.now.insert(id.counter) }
+    }
+
+    /// An origin's logged ids as `log_ids` holds them.
+    private func storedLoggedIDs(of origin: ReplicaID) throws -> CounterRanges {
+        let rows = try database.query("SELECT first, last FROM log_ids WHERE replica = ? ORDER BY first", origin.bytes).map { row in
+            guard let first = row.integer(0).flatMap(UInt64.init(exactly:)), let last = row.integer(1).flatMap(UInt64.init(exactly:)) else {
+                throw ChorusError(.storage, "log_ids holds a damaged interval for replica \(origin)",
+                                  hint: "run `chorus check`; restore the replica from a backup or join it again from its upstream")
+            }
+            return (first: first, last: last)
+        }
+        return CounterRanges(sortedRows: rows)
     }
 
     /// Writes the intervals of logged ids this batch changed: an interval that grew is rewritten
@@ -415,7 +403,7 @@ extension Replica {
     /// ever grow or join, so nothing else can change.
     func writeLoggedIDs(_ state: BatchState) throws {
         let receivedWall = state.receivedWall
-        try state.forEachOrigin { origin, ids in
+        try state.origins.forEach { origin, ids in
             let change = ids.now.difference(from: ids.stored)
             for first in change.removed {
                 try database.run("DELETE FROM log_ids WHERE replica = ? AND first = ?", origin.bytes, Int64(first))

@@ -53,7 +53,7 @@ public final class Replica {
     /// meets this replica's own). Trusted only while `metaCurrentAtDataVersion` holds (no other
     /// connection committed), and only filled by a batch that was its own transaction: a batch
     /// inside another transaction may yet be rolled back with it.
-    var loggedIDsCache = LoggedIDsCache()
+    var loggedIDsCache = ByOrigin<CounterRanges>()
     /// The log's last sequence as the last committed batch left it, trusted like `loggedIDsCache`.
     var latestSequenceCache: Int64?
     /// Whether `forEachLogged` is running (it may not be entered again).
