@@ -70,6 +70,9 @@ public struct CollectionSchema: Sendable {
     private let fieldsByName: [String: FieldSchema]
 
     public init(_ name: String, deletePolicy: DeletePolicy, because reason: String, fields: [FieldSchema]) {
+        for declared in [name] + fields.map(\.name) {
+            precondition(declared.utf8.allSatisfy { $0 < 0x80 }, "schema names are ASCII (see `isSameName`): \(declared)")
+        }
         self.name = name
         self.deletePolicy = deletePolicy
         self.deletePolicyReason = reason
@@ -79,12 +82,20 @@ public struct CollectionSchema: Sendable {
         })
     }
 
-    /// The field of this name, matched by its bytes (see `Schema.fieldKind`).
+    /// The field of this name, matched by its bytes (`isSameName`).
     public func field(_ name: String) -> FieldSchema? {
-        guard let field = fieldsByName[name], field.name.utf8.count == name.utf8.count else { return nil }
+        guard let field = fieldsByName[name], isSameName(field.name, name) else { return nil }
         return field
     }
 }
+
+/// Whether a schema name found by a `String` lookup is the name asked for, byte for byte, as
+/// storage compares names. `String` equality is canonical equivalence: `owner\u{212A}ind`, with a
+/// Kelvin sign, equals `ownerKind`, yet storage keeps it apart as another, undeclared field, and
+/// treating it as the declared one would materialise it into that field's column. Schema names are
+/// ASCII (`CollectionSchema.init` requires it), and every non-ASCII spelling equivalent to an ASCII
+/// name is longer in UTF-8, so equal lengths mean equal bytes.
+func isSameName(_ declared: String, _ asked: String) -> Bool { declared.utf8.count == asked.utf8.count }
 
 /// The set of collections a replica knows. Operations for collections or fields not in it (written
 /// by a newer Chorus) are still merged generically, stored and passed on; they are just not
@@ -109,11 +120,6 @@ public struct Schema: Sendable {
         self.collectionsByName = Dictionary(collections.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in
             preconditionFailure("duplicate collection \(first.name)")
         })
-        for collection in collections {
-            for name in [collection.name] + collection.fields.map(\.name) {
-                precondition(name.utf8.allSatisfy { $0 < 0x80 }, "schema names are ASCII, so `fieldKind` can compare them by length: \(name)")
-            }
-        }
         self.kindsByPath = Dictionary(uniqueKeysWithValues: collections.flatMap { collection in
             collection.fields.map {
                 (FieldPath(collection: collection.name, field: $0.name), ($0.kind, collection.name.utf8.count, $0.name.utf8.count))
@@ -121,20 +127,14 @@ public struct Schema: Sendable {
         })
     }
 
-    /// The collection of this name, matched by its bytes (see `fieldKind`).
+    /// The collection of this name, matched by its bytes (`isSameName`).
     public func collection(_ name: String) -> CollectionSchema? {
-        guard let collection = collectionsByName[name], collection.name.utf8.count == name.utf8.count else { return nil }
+        guard let collection = collectionsByName[name], isSameName(collection.name, name) else { return nil }
         return collection
     }
 
-    /// The field's kind, if both collection and field are known.
-    ///
-    /// Names match by their bytes, as storage compares them. A `String` key also matches canonically
-    /// equivalent spellings (`owner\u{212A}ind`, with a Kelvin sign, equals `ownerKind`), which
-    /// storage keeps apart as another, undeclared field; materialising that field into the declared
-    /// one's column would show a value the merge state does not hold there. Schema names are ASCII,
-    /// and every non-ASCII spelling equivalent to an ASCII name is longer in UTF-8, so equal lengths
-    /// after a match mean equal bytes.
+    /// The field's kind, if both collection and field are known, matched by their bytes
+    /// (`isSameName`; the table keeps the declared names' lengths, so a lookup holds no strings).
     public func fieldKind(collection: String, field: String) -> FieldKind? {
         guard let found = kindsByPath[FieldPath(collection: collection, field: field)],
               found.collectionBytes == collection.utf8.count, found.fieldBytes == field.utf8.count else { return nil }
