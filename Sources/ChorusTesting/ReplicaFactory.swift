@@ -22,6 +22,13 @@ public enum ReplicaFactory {
         return try Replica.create(at: .memory, name: name,
                                   configuration: configuration(clock: clock, driftMilliseconds: driftMilliseconds, faults: faults), using: &rng)
     }
+
+    /// A replica in a folder (a real SQLite file), made with `configuration`, which a test keeps to
+    /// open the folder again.
+    public static func durable(at path: String, name: String = "hq", configuration: Replica.Configuration, seed: UInt64) throws -> Replica {
+        var rng = SeededGenerator(seed: seed)
+        return try Replica.create(at: .directory(path), name: name, configuration: configuration, using: &rng)
+    }
 }
 
 /// Thrown to roll a test transaction back on purpose.

@@ -16,8 +16,7 @@ final class DigestCacheTests: XCTestCase {
         folder = try TemporaryDirectory()
         clock = ManualClock(milliseconds: 1_790_000_000_000)
         configuration = ReplicaFactory.configuration(clock: clock, synchronous: .full)
-        var rng = SeededGenerator(seed: 41)
-        replica = try Replica.create(at: .directory(folder.path), name: "hq", configuration: configuration, using: &rng)
+        replica = try ReplicaFactory.durable(at: folder.path, configuration: configuration, seed: 41)
         try replica.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")])
     }
 

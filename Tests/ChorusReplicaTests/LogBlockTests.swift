@@ -120,8 +120,7 @@ final class LogBlockTests: XCTestCase {
         defer { folder.remove() }
         let clock = ManualClock(milliseconds: 1_790_000_000_000)
         let configuration = ReplicaFactory.configuration(clock: clock, synchronous: .full)
-        var rng = SeededGenerator(seed: 73)
-        let replica = try Replica.create(at: .directory(folder.path), name: "hq", configuration: configuration, using: &rng)
+        let replica = try ReplicaFactory.durable(at: folder.path, configuration: configuration, seed: 73)
         try replica.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")])
         let database = try Database(path: folder.path + "/" + Replica.databaseFileName)
         try database.execute("UPDATE log_blocks SET body = substr(body, 1, 20)")

@@ -18,8 +18,7 @@ final class LoggedIDsTests: XCTestCase {
         folder = try TemporaryDirectory()
         clock = ManualClock(milliseconds: 1_790_000_000_000)
         configuration = ReplicaFactory.configuration(clock: clock, synchronous: .full)
-        var rng = SeededGenerator(seed: 61)
-        replica = try Replica.create(at: .directory(folder.path), name: "hq", configuration: configuration, using: &rng)
+        replica = try ReplicaFactory.durable(at: folder.path, configuration: configuration, seed: 61)
         let other = try ReplicaFactory.memory(name: "other", clock: clock, seed: 62)
         for index in 1...8 { try other.write(collection: "people", record: "p\(index)", [.put(field: "name", value: .string("Name \(index)"))]) }
         remote = try other.log(limit: 100).compactMap(\.operation)

@@ -252,7 +252,6 @@ private struct Fixture {
     }
 
     func createReplica() throws -> Replica {
-        var rng = SeededGenerator(seed: seed)
-        return try Replica.create(at: .directory(folder.path), name: "hq", configuration: configuration, using: &rng)
+        try ReplicaFactory.durable(at: folder.path, configuration: configuration, seed: seed)
     }
 }
