@@ -160,7 +160,10 @@ extension Replica {
     private func check(_ change: Change, in collection: CollectionSchema) throws {
         guard let fieldName = change.field, let kind = change.kind else { return }
         guard let field = collection.field(fieldName) else {
-            throw ChorusError(.unknownField, "\(collection.name) has no field \"\(fieldName.prefix(80))\"",
+            // A name that looks like a declared one but is spelled with other characters (a Kelvin
+            // sign for a K) would otherwise get an error that seems to name the field it asks for.
+            let spelling = fieldName.utf8.allSatisfy { $0 < 0x80 } ? "" : " (it holds non-ASCII characters; field names are ASCII)"
+            throw ChorusError(.unknownField, "\(collection.name) has no field \"\(fieldName.prefix(80))\"\(spelling)",
                               hint: "fields: \(collection.fields.map(\.name).joined(separator: ", "))")
         }
         guard field.kind == kind else {

@@ -309,6 +309,7 @@ final class MergeRuleTests: XCTestCase {
         XCTAssertEqual(try stockholm.digest(), try newYork.digest())
         XCTAssertThrowsError(try stockholm.write(collection: "objectives", record: "o2", [.put(field: kelvin, value: "team")])) { error in
             XCTAssertEqual((error as? ChorusError)?.code, .unknownField, "a local write names the declared field by its bytes")
+            XCTAssertTrue((error as? ChorusError)?.message.contains("non-ASCII") ?? false, "the error says why a look-alike name is unknown")
         }
     }
 
