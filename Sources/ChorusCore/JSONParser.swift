@@ -104,16 +104,24 @@ public struct JSONParser {
         /// its first repeated key, as the dictionary of `parseObject` reports one.
         mutating func parseMembers(depth: Int,
                                    _ member: (String, Int, inout Reader) throws(JSONParseError) -> Bool) throws(JSONParseError) {
+            try parseMembers(depth: depth, key: { reader throws(JSONParseError) in try reader.parseString() }, named: { $0 }, member)
+        }
+
+        /// The object grammar with each key read by `readKey` (the reader on its opening quote), so a
+        /// caller that knows its keys can match them by their bytes instead of making a `String` of
+        /// each (`parseOperations`); `named` spells a key for the duplicate error.
+        mutating func parseMembers<Key>(depth: Int, key readKey: (inout Reader) throws(JSONParseError) -> Key, named: (Key) -> String,
+                                        _ member: (Key, Int, inout Reader) throws(JSONParseError) -> Bool) throws(JSONParseError) {
             guard depth <= depthMax else { throw fail("nesting deeper than \(depthMax) levels") }
             position += 1
             skipWhitespace()
             if current == UInt8(ascii: "}") { position += 1; return }
-            var duplicate: (key: String, offset: Int)?
+            var duplicate: (key: Key, offset: Int)?
             while true {
                 skipWhitespace()
                 guard current == UInt8(ascii: "\"") else { throw fail("expected a string key") }
                 let keyOffset = position
-                let key = try parseString()
+                let key = try readKey(&self)
                 skipWhitespace()
                 guard current == UInt8(ascii: ":") else { throw fail("expected ':' after an object key") }
                 position += 1
@@ -124,7 +132,7 @@ public struct JSONParser {
                 case UInt8(ascii: ","): position += 1
                 case UInt8(ascii: "}"):
                     position += 1
-                    if let duplicate { throw JSONParseError(offset: duplicate.offset, reason: "duplicate object key \"\(duplicate.key)\"") }
+                    if let duplicate { throw JSONParseError(offset: duplicate.offset, reason: "duplicate object key \"\(named(duplicate.key))\"") }
                     return
                 default: throw fail("expected ',' or '}' in an object")
                 }

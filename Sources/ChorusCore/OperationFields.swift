@@ -39,6 +39,46 @@ public struct OperationFields: Sendable {
             }
         }
 
+        /// The key whose name is exactly these UTF-8 bytes: what `init?(name:)` finds for them,
+        /// without making a `String`. Making one per key and comparing it was an eighth of a pulled
+        /// operation's decoding (callgrind, P3). The length and first byte pick the one candidate.
+        init?(utf8 bytes: UnsafeBufferPointer<UInt8>) {
+            guard let first = bytes.first else { return nil }
+            let candidate: Key
+            switch (bytes.count, first) {
+            case (2, UInt8(ascii: "b")): candidate = .by
+            case (2, UInt8(ascii: "i")): candidate = .id
+            case (3, UInt8(ascii: "k")): candidate = .key
+            case (4, UInt8(ascii: "w")): candidate = .wall
+            case (5, UInt8(ascii: "f")): candidate = .field
+            case (5, UInt8(ascii: "v")): candidate = .value
+            case (6, UInt8(ascii: "a")): candidate = bytes[1] == UInt8(ascii: "c") ? .action : .author
+            case (6, UInt8(ascii: "r")): candidate = .record
+            case (7, UInt8(ascii: "e")): candidate = .element
+            case (7, UInt8(ascii: "l")): candidate = .logical
+            case (8, UInt8(ascii: "o")): candidate = .observed
+            case (10, UInt8(ascii: "c")): candidate = .collection
+            case (10, UInt8(ascii: "r")): candidate = .recordHash
+            case (10, UInt8(ascii: "s")): candidate = .supersedes
+            default: return nil
+            }
+            let name = Key.staticNames[candidate.rawValue]
+            guard name.utf8CodeUnitCount == bytes.count else { return nil }
+            var index = 1  // the first byte picked the candidate
+            while index < bytes.count {
+                guard name.utf8Start[index] == bytes[index] else { return nil }
+                index += 1
+            }
+            self = candidate
+        }
+
+        /// `names` as static text, compared byte by byte by `init?(utf8:)`.
+        private static let staticNames: [StaticString] = ["action", "author", "by", "collection", "element", "field", "id", "key",
+                                                          "logical", "observed", "record", "recordHash", "supersedes", "value", "wall"]
+
+        /// The longest name's length in bytes (`recordHash`, `collection`, `supersedes`).
+        static let nameBytesMax = 10
+
         /// The names, in case order (a test holds `init?(name:)` to them).
         private static let names = ["action", "author", "by", "collection", "element", "field", "id", "key", "logical",
                                     "observed", "record", "recordHash", "supersedes", "value", "wall"]
@@ -146,6 +186,32 @@ extension JSONParser {
     }
 }
 
+extension JSONParser {
+    /// Parses one operation document (a log payload, a bundle line) as `parse(_:)` does (same
+    /// limits, the same errors at the same offsets), with an object parsed straight into its
+    /// fields, as `parseEnvelope` does for each operation of a page.
+    public func parseOperation(_ bytes: ArraySlice<UInt8>) throws(JSONParseError) -> ParsedOperation {
+        guard bytes.count <= bytesMax else {
+            throw JSONParseError(offset: 0, reason: "document is \(bytes.count) bytes, over the limit of \(bytesMax)")
+        }
+        return try bytes.withUnsafeBufferPointer { buffer throws(JSONParseError) in
+            var reader = Reader(bytes: buffer, depthMax: depthMax)
+            reader.skipWhitespace()
+            let parsed: ParsedOperation
+            if reader.current == UInt8(ascii: "{") {
+                parsed = .fields(try reader.parseOperationObject(depth: 1))
+            } else {
+                parsed = .other(try reader.parseValue(depth: 0))
+            }
+            reader.skipWhitespace()
+            guard reader.position == buffer.count else {
+                throw JSONParseError(offset: reader.position, reason: "unexpected text after the JSON value")
+            }
+            return parsed
+        }
+    }
+}
+
 extension JSONParser.Reader {
     /// An array of operations (the reader on its `[`), each object parsed into its fields with the
     /// parser's own object and array grammar, so offsets and errors are the general parser's.
@@ -153,14 +219,54 @@ extension JSONParser.Reader {
         var items: [ParsedOperation] = []
         try parseElements(depth: depth) { reader throws(JSONParseError) in
             guard reader.current == UInt8(ascii: "{") else { return items.append(.other(try reader.parseValue(depth: depth))) }
-            var fields = OperationFields()
-            try reader.parseMembers(depth: depth + 1) { name, _, reader throws(JSONParseError) -> Bool in
-                let value = try reader.parseValue(depth: depth + 1)
-                if let key = OperationFields.Key(name: name) { return fields.set(key, value) }
-                return fields.addUnknown(name)
-            }
-            items.append(.fields(fields))
+            items.append(.fields(try reader.parseOperationObject(depth: depth + 1)))
         }
         return items
+    }
+
+    /// One operation object (the reader on its `{`, at nesting `depth`) into its fields, with the
+    /// object grammar of `parseObject` and its keys matched by their bytes.
+    mutating func parseOperationObject(depth: Int) throws(JSONParseError) -> OperationFields {
+        var fields = OperationFields()
+        try parseMembers(depth: depth, key: { reader throws(JSONParseError) in try reader.parseOperationKey() },
+                         named: \.name) { key, _, reader throws(JSONParseError) -> Bool in
+            let value = try reader.parseValue(depth: depth)
+            switch key {
+            case .defined(let key): return fields.set(key, value)
+            case .other(let name): return fields.addUnknown(name)
+            }
+        }
+        return fields
+    }
+
+    /// A key of an operation object (the reader on its opening quote). A key written without
+    /// escapes is matched by its bytes; any other is read as a string and matched by name, so an
+    /// escaped spelling of a defined key is that key, as in a dictionary.
+    mutating func parseOperationKey() throws(JSONParseError) -> OperationMemberKey {
+        let start = position + 1
+        var end = start
+        while end < bytes.count, end - start <= OperationFields.Key.nameBytesMax,
+              bytes[end] != UInt8(ascii: "\""), bytes[end] != UInt8(ascii: "\\") { end += 1 }
+        if end < bytes.count, bytes[end] == UInt8(ascii: "\""),
+           let key = OperationFields.Key(utf8: UnsafeBufferPointer(rebasing: bytes[start..<end])) {
+            position = end + 1
+            return .defined(key)
+        }
+        let name = try parseString()
+        if let key = OperationFields.Key(name: name) { return .defined(key) }
+        return .other(name)
+    }
+}
+
+/// A member key of an operation object as parsed: a key the protocol defines, or another.
+enum OperationMemberKey {
+    case defined(OperationFields.Key)
+    case other(String)
+
+    var name: String {
+        switch self {
+        case .defined(let key): return key.name
+        case .other(let name): return name
+        }
     }
 }

@@ -46,10 +46,10 @@ public enum OperationBundle {
             throw ChorusError(.corruptBundle, "bundle checksum mismatch: the file was changed after export (expected \(expected.prefix(16))..., got \(actual.prefix(16))...)",
                               hint: "export the bundle again from its origin; nothing was applied")
         }
-        var lines = bytes[0..<(trailerStart - 1)].split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+        var lines = lineRanges(of: bytes, before: trailerStart - 1)
         guard !lines.isEmpty else { throw truncated("it has no header") }
         let headerLine = lines.removeFirst()
-        let header = try parseHeader(String(decoding: headerLine, as: UTF8.self))
+        let header = try parseHeader(String(decoding: bytes[headerLine], as: UTF8.self))
         guard lines.count == header.operations else {
             throw ChorusError(.corruptBundle, "bundle header announces \(header.operations) operations but holds \(lines.count)",
                               hint: "export the bundle again from its origin; nothing was applied")
@@ -59,12 +59,27 @@ public enum OperationBundle {
         operations.reserveCapacity(lines.count)
         for (index, line) in lines.enumerated() {
             do {
-                operations.append(try codec.decode(text: String(decoding: line, as: UTF8.self)))
+                operations.append(try codec.decode(utf8: bytes[line]))
             } catch {
                 throw ChorusError(error.code, "bundle line \(index + 2): \(error.message)", hint: "nothing was applied")
             }
         }
         return (header, operations)
+    }
+
+    /// The ranges of the lines of `bytes[0..<end]`, split at each newline (an empty line is a
+    /// line). A byte scan: the generic `split` cost a fifteenth of an import's instructions (callgrind).
+    static func lineRanges(of bytes: [UInt8], before end: Int) -> [Range<Int>] {
+        var lines: [Range<Int>] = []
+        bytes.withUnsafeBufferPointer { buffer in
+            var start = 0
+            for index in 0..<end where buffer[index] == UInt8(ascii: "\n") {
+                lines.append(start..<index)
+                start = index + 1
+            }
+            lines.append(start..<end)
+        }
+        return lines
     }
 
     private static func truncated(_ why: String) -> ChorusError {

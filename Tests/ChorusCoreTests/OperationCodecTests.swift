@@ -103,6 +103,38 @@ final class OperationCodecTests: XCTestCase {
         }
     }
 
+    /// The value limit is on the canonical encoding's size, exactly: a value of `valueBytesMax`
+    /// encoded bytes passes and one byte more is refused, whether its strings need escapes (which
+    /// the quick bound counts at their longest) or not, in any nesting.
+    func test_valueLimit_isTheCanonicalSize_exactlyAtTheBoundary() throws {
+        let seed = UInt64.random(in: 0...UInt64.max)
+        var rng = SeededGenerator(seed: seed)
+        var limits = Limits()
+        limits.valueBytesMax = 256
+        let codec = OperationCodec(limits: limits)
+        let pieces = ["x", "\u{1}", "\n", "\"", "é", "☃", "\\"]
+        for round in 0..<300 {
+            // A string padded to an exact canonical size, alone or inside an array or object.
+            let wrap = rng.int(3)
+            let overhead = [0, 2, 8][wrap]  // around the quoted string: nothing; [ and ]; {"key": and }
+            var text = ""
+            while JSONValue.string(text).canonicalBytes.count + overhead < limits.valueBytesMax - 6 {
+                text += pieces[rng.int(pieces.count)]
+            }
+            while JSONValue.string(text).canonicalBytes.count + overhead < limits.valueBytesMax { text += "x" }
+            func wrapped(_ s: String) -> JSONValue { [JSONValue.string(s), .array([.string(s)]), .object(["key": .string(s)])][wrap] }
+            let atLimit = wrapped(text), over = wrapped(text + "x")
+            XCTAssertEqual(atLimit.canonicalBytes.count, limits.valueBytesMax, "seed \(seed), round \(round)")
+            XCTAssertNoThrow(try codec.checkValue(atLimit, context: "v"), "seed \(seed), round \(round): \(atLimit.canonicalText)")
+            XCTAssertThrowsError(try codec.checkValue(over, context: "v"), "seed \(seed), round \(round)") { error in
+                XCTAssertTrue("\(error)".contains("\(limits.valueBytesMax + 1) bytes, over valueBytesMax"), "\(error)")
+            }
+        }
+        // Numbers and literals count exactly as they are written.
+        XCTAssertNoThrow(try codec.checkValue(.array(Array(repeating: .integer(-1234567), count: 28)), context: "v"))  // 28 * 9 + 1 = 253 bytes
+        XCTAssertThrowsError(try codec.checkValue(.array(Array(repeating: .double(-2.2250738585072014e-308), count: 11)), context: "v"))
+    }
+
     func test_schema_everyFieldHasAKind_andJSONShape() throws {
         let json = PeopleSchema.current.jsonDescription
         let collections = try XCTUnwrap(json["collections"]?.arrayValue)

@@ -40,6 +40,20 @@ final class EnvelopeDecodingTests: XCTestCase {
                                                 wall: UInt64(wall)))
     }
 
+    /// One operation's text: the general parser, then the codec on its JSON value.
+    private func referenceOperation(_ bytes: [UInt8]) throws(ChorusError) -> ChorusCore.Operation {
+        guard bytes.count <= limits.operationBytesMax else {
+            throw ChorusError(.limitExceeded, "operation is \(bytes.count) bytes, over operationBytesMax (\(limits.operationBytesMax))")
+        }
+        let value: JSONValue
+        do {
+            value = try JSONParser(depthMax: limits.jsonDepthMax + 2, bytesMax: limits.operationBytesMax).parse(bytes)
+        } catch {
+            throw ChorusError(.malformedInput, "operation: \(error)")
+        }
+        return try codec.decode(value)
+    }
+
     private func referencePush(_ body: [UInt8]) throws(ChorusError) -> PushRequest {
         let json: JSONValue
         do {
@@ -106,7 +120,9 @@ final class EnvelopeDecodingTests: XCTestCase {
             case 0: bytes[at] = alphabet[rng.int(alphabet.count)]
             case 1: bytes.removeSubrange(at..<min(bytes.count, at + 1 + rng.int(6)))
             case 2: bytes.insert(contentsOf: bytes[at..<min(bytes.count, at + 1 + rng.int(12))], at: at)
-            case 3: bytes = replacing(bytes, ["\"field\":", "\"key\":", "\"wall\":", "\"value\":", "\"id\":"], with: ["\"fielx\":", "\"element\":", "\"logical\":", "\"supersedes\":", "\"by\":"], &rng)
+            case 3: bytes = replacing(bytes, ["\"field\":", "\"key\":", "\"wall\":", "\"value\":", "\"id\":"],
+                                     with: ["\"fielx\":", "\"element\":", "\"logical\":", "\"supersedes\":", "\"by\":",
+                                            "\"actiom\":", "\"recordHasH\":", "\"supersedesx\":", "\"i\":", "\"\\u0077all\":"], &rng)
             case 4: bytes = replacing(bytes, ["{\""], with: ["{\"extra\":1,\"", "{\"wall\":1,\"", "{\"id\":\"x\",\"", "{\"operations\":[],\""], &rng)
             case 5: bytes = replacing(bytes, ["\":\"", "\":["], with: ["\":7,\"x\":\"", "\":null,\"y\":[", "\":{\"a\":[\"", "\":[[["], &rng)
             case 6: bytes = replacing(bytes, [",\""], with: [",\"\\u0069d\":\"a\",\"", ",\"caf\\u00e9\":1,\"cafe\\u0301\":2,\"", ", \"", ",\"record\":\"r\",\""], &rng)
@@ -160,6 +176,35 @@ final class EnvelopeDecodingTests: XCTestCase {
         XCTAssertGreaterThan(refused, 1_000, "seed \(seed)")
     }
 
+    /// One operation's text (a bundle line, a log payload) decodes through the same fields as a
+    /// page's operations: accepted and refused exactly as the general parser then
+    /// `OperationCodec.decode(JSONValue)` would, with the same messages.
+    func test_oneOperationText_decodesExactlyAsTheGeneralParser_onRealAndDamagedTexts() throws {
+        let seed = UInt64.random(in: 0...UInt64.max)
+        var rng = SeededGenerator(seed: seed)
+        var workload = WorkloadGenerator(seed: seed)
+        let texts = workload.generate(steps: 300).map(codec.canonicalText)
+        let invalid = try ProtocolVectors.load("invalid-operations.json").compactMap { $0["text"]?.stringValue }
+        let reference = referenceOperation
+        var accepted = 0, refused = 0
+        for round in 0..<4_000 {
+            let original = rng.chance(0.1) ? invalid[rng.int(invalid.count)] : texts[rng.int(texts.count)]
+            let bytes = rng.chance(0.7) ? damage(Array(original.utf8), &rng) : Array(original.utf8)
+            let text = String(decoding: bytes, as: UTF8.self)
+            let describe = { (op: ChorusCore.Operation) in self.codec.canonicalText(op) }
+            // Through `text:` (the bytes as a String) and straight from the bytes, as a bundle's line.
+            let ours = outcome({ try codec.decode(text: text) }, describe)
+            let fromBytes = outcome({ try codec.decode(utf8: ([0x0A] + bytes + [0x0A])[1...bytes.count]) }, describe)
+            let expected = outcome({ try reference(Array(text.utf8)) }, describe)
+            XCTAssertEqual(ours, expected, "seed \(seed), round \(round), text: \(text)")
+            XCTAssertEqual(fromBytes, outcome({ try reference(bytes) }, describe), "seed \(seed), round \(round), bytes of: \(text)")
+            if ours.hasPrefix("ok") { accepted += 1 } else { refused += 1 }
+            if ours != expected { return }
+        }
+        XCTAssertGreaterThan(accepted, 1_000, "seed \(seed)")
+        XCTAssertGreaterThan(refused, 1_000, "seed \(seed)")
+    }
+
     func test_fieldKeys_areTheProtocolsKeys_inCanonicalOrder() {
         let names = OperationFields.Key.allCases.map(\.name)
         XCTAssertEqual(names, ["action", "author", "by", "collection", "element", "field", "id", "key", "logical",
@@ -190,6 +235,8 @@ final class EnvelopeDecodingTests: XCTestCase {
             let body = PullResponse.encode(operationTexts: [text], next: 1, hasMore: false, server: server)
             XCTAssertEqual(outcome({ try PullResponse.decode(body, limits: limits) }, describePull),
                            outcome({ try referencePull(body) }, describePull), text.prefix(200).description)
+            XCTAssertEqual(outcome({ try codec.decode(text: text) }, codec.canonicalText),
+                           outcome({ try referenceOperation(Array(text.utf8)) }, codec.canonicalText), text.prefix(200).description)
         }
     }
 }
