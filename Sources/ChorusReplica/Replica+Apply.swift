@@ -189,13 +189,20 @@ extension Replica {
     ///   are never sent back there; nil for bundles.
     @discardableResult
     public func applyRemote(_ operations: [Operation], source: String? = nil) throws -> ApplyReport {
+        try applyRemote(operations.map { UnpreparedOperation(operation: $0, codec: codec) }, source: source, inLastBatch: nil)
+    }
+
+    /// `applyRemote` of operations encoded ahead (`PreparedOperation`), off this replica's thread.
+    @discardableResult
+    public func applyRemote(_ operations: [PreparedOperation], source: String? = nil) throws -> ApplyReport {
         try applyRemote(operations, source: source, inLastBatch: nil)
     }
 
     /// `applyRemote`, running `inLastBatch` inside the transaction of the last batch (or of an empty
     /// one when there are no operations), so what it writes commits with the operations or not at all.
-    func applyRemote(_ operations: [Operation], source: String?, inLastBatch: (() throws -> Void)?) throws -> ApplyReport {
-        for operation in operations {
+    func applyRemote<Input: MergeInput>(_ operations: [Input], source: String?, inLastBatch: (() throws -> Void)?) throws -> ApplyReport {
+        for input in operations {
+            let operation = input.operation
             try clock.checkDrift(operation.timestamp, operation: operation.id)
             try checkRemote(operation)
         }
@@ -286,9 +293,14 @@ extension Replica {
     /// Applies one operation inside an open transaction. The heart of the merge: every action
     /// reduces to inserting live entries and recording superseded ids (see `Docs/merge.md`).
     func apply(_ op: Operation, state: inout BatchState) throws {
+        try apply(UnpreparedOperation(operation: op, codec: codec), state: &state)
+    }
+
+    /// `apply`, with the operation's encodings made now or ahead (`PreparedOperation`).
+    func apply<Input: MergeInput>(_ input: Input, state: inout BatchState) throws {
+        let op = input.operation
         // The value's canonical text goes both into the operation's and into its entry: made once.
-        let valueText = op.action.value?.canonicalText
-        let payload = codec.canonicalBytes(op, valueText: valueText)
+        let (payload, valueText) = input.encodings()
         if case .erase(let hash) = op.action {
             guard try appendToLog(op, rid: nil, payload: payload, state: &state) != nil else { return }
             state.report.applied += 1

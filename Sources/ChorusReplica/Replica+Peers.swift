@@ -258,8 +258,9 @@ extension Replica {
     /// transaction: a page is merged and acknowledged together. That is one durable commit when
     /// the page holds at most `operationsPerBatchMax` operations (pages are cut smaller than that);
     /// a larger one commits batch by batch and moves the cursor with the last batch.
+    /// Takes operations prepared where the page was decoded (`PreparedOperation`).
     @discardableResult
-    public func applyPulled(_ operations: [Operation], through next: Int64) throws -> ApplyReport {
+    public func applyPulled(_ operations: [PreparedOperation], through next: Int64) throws -> ApplyReport {
         try applyRemote(operations, source: "upstream", inLastBatch: {
             try self.database.run("UPDATE upstream SET pull_cursor = max(pull_cursor, ?) WHERE id = 1", next)
         })

@@ -100,6 +100,8 @@ public final class SyncService: @unchecked Sendable {
         guard request.replica == peer.replica else {
             throw SyncError.forbidden("push names replica \(request.replica.hex) but the token belongs to \(peer.replica?.hex ?? "?")")
         }
+        // Encoded here, on the connection's thread, so the replica's one thread only merges.
+        let prepared = PreparedOperation.prepare(request.operations)
         return try mapped {
             try executor.perform { replica throws -> PushResponse in
                 if peer.role == .relay { try replica.setRelayed(peer: peer.name, replicas: request.relayed) }
@@ -107,7 +109,7 @@ public final class SyncService: @unchecked Sendable {
                     throw SyncError.forbidden("\(peer.name) may not push operation \(operation.id): it was made by replica \(operation.id.replica.hex), which is not \(peer.role == .relay ? "below it" : "itself"); nothing of this push was applied",
                                               hint: peer.role == .relay ? "register that replica on this relay with `chorus replicas add`" : "a replica pushes only its own operations")
                 }
-                let report = try replica.applyRemote(request.operations, source: peer.source)
+                let report = try replica.applyRemote(prepared, source: peer.source)
                 return PushResponse(applied: report.applied, duplicates: report.duplicates, through: request.through, server: stamp(replica))
             }
         }

@@ -134,13 +134,13 @@ public struct SyncSession {
         let (start, waiting) = try executor.perform { (try $0.upstream()?.pullCursor ?? 0, try $0.pendingPushCount()) }
         var fetching = PageFetch(transport, after: start, limit: limits.pullPageOperationsMax, waitingToPush: waiting)
         while true {
-            let response = try fetching.wait()
+            let (response, prepared) = try fetching.wait()
             observe(response.server, &report)
             let following = response.hasMore
                 ? PageFetch(transport, after: response.next, limit: limits.pullPageOperationsMax, waitingToPush: waiting) : nil
             let applied: Int
             do {
-                applied = try executor.perform { try $0.applyPulled(response.operations, through: response.next).applied }
+                applied = try executor.perform { try $0.applyPulled(prepared, through: response.next).applied }
             } catch {
                 // Let the request in flight finish (at most the transport's request timeout) so no
                 // thread outlives the session; its page is dropped and pulled again next time.
@@ -175,14 +175,18 @@ extension Replica {
     func digestOrEmpty() -> String { (try? digest().hexString) ?? "" }
 }
 
-/// One pull request running on its own thread; `wait` returns its page or throws its error.
+/// One pull request running on its own thread; `wait` returns its page, its operations prepared
+/// for the merge on that thread too (`PreparedOperation`), or throws its error.
 final class PageFetch: @unchecked Sendable {
     private let done = DispatchSemaphore(value: 0)
-    private var result: Result<PullResponse, any Error>?
+    private var result: Result<(PullResponse, [PreparedOperation]), any Error>?
 
     init(_ transport: any SyncTransport, after: Int64, limit: Int, waitingToPush: Int64) {
         let thread = Thread { [self] in
-            result = Result { try transport.pull(after: after, limit: limit, waitingToPush: waitingToPush) }
+            result = Result {
+                let response = try transport.pull(after: after, limit: limit, waitingToPush: waitingToPush)
+                return (response, PreparedOperation.prepare(response.operations))
+            }
             done.signal()
         }
         thread.start()
@@ -191,7 +195,7 @@ final class PageFetch: @unchecked Sendable {
     private var waited = false
 
     /// Blocks until the page arrived (or failed). Call once: the semaphore is signalled once.
-    func wait() throws -> PullResponse {
+    func wait() throws -> (PullResponse, [PreparedOperation]) {
         precondition(!waited, "PageFetch.wait() called twice; a second wait would block for ever")
         waited = true
         done.wait()
