@@ -37,14 +37,14 @@ extension PreparedOperation: MergeInput {
     func encodings() -> (payload: [UInt8], valueText: String?) { (payload, valueText) }
 }
 
-/// An operation merged as it is: encoded on the merging thread, when it is needed (a local write,
+/// An operation merged as it is is encoded on the merging thread, when it is needed (a local write,
 /// a bundle, a test), so no array of encodings is held beside the batch.
-struct UnpreparedOperation: MergeInput {
-    let operation: Operation
-    let codec: OperationCodec
+extension Operation: MergeInput {
+    var operation: Operation { self }
 
     func encodings() -> (payload: [UInt8], valueText: String?) {
-        let valueText = operation.action.value?.canonicalText
-        return (codec.canonicalBytes(operation, valueText: valueText), valueText)
+        let valueText = action.value?.canonicalText
+        // The canonical form does not depend on limits (they bound decoding only).
+        return (OperationCodec().canonicalBytes(self, valueText: valueText), valueText)
     }
 }

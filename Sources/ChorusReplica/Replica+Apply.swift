@@ -189,7 +189,7 @@ extension Replica {
     ///   are never sent back there; nil for bundles.
     @discardableResult
     public func applyRemote(_ operations: [Operation], source: String? = nil) throws -> ApplyReport {
-        try applyRemote(operations.map { UnpreparedOperation(operation: $0, codec: codec) }, source: source, inLastBatch: nil)
+        try applyRemote(operations, source: source, inLastBatch: nil)
     }
 
     /// `applyRemote` of operations encoded ahead (`PreparedOperation`), off this replica's thread.
@@ -200,7 +200,9 @@ extension Replica {
 
     /// `applyRemote`, running `inLastBatch` inside the transaction of the last batch (or of an empty
     /// one when there are no operations), so what it writes commits with the operations or not at all.
-    func applyRemote<Input: MergeInput>(_ operations: [Input], source: String?, inLastBatch: (() throws -> Void)?) throws -> ApplyReport {
+    /// `afterBatch` hears how many of `operations` are merged, after each batch commits.
+    func applyRemote<Input: MergeInput>(_ operations: [Input], source: String?, inLastBatch: (() throws -> Void)?,
+                                        afterBatch: ((Int) -> Void)? = nil) throws -> ApplyReport {
         for input in operations {
             let operation = input.operation
             try clock.checkDrift(operation.timestamp, operation: operation.id)
@@ -217,6 +219,7 @@ extension Replica {
                 for operation in chunk { try apply(operation, state: &state) }
                 if end == operations.count { try inLastBatch?() }
             })
+            afterBatch?(end)
             start = end
         } while start < operations.count
         return total
@@ -292,11 +295,7 @@ extension Replica {
 
     /// Applies one operation inside an open transaction. The heart of the merge: every action
     /// reduces to inserting live entries and recording superseded ids (see `Docs/merge.md`).
-    func apply(_ op: Operation, state: inout BatchState) throws {
-        try apply(UnpreparedOperation(operation: op, codec: codec), state: &state)
-    }
-
-    /// `apply`, with the operation's encodings made now or ahead (`PreparedOperation`).
+    /// The operation's encodings are made now (an `Operation`) or were made ahead (`PreparedOperation`).
     func apply<Input: MergeInput>(_ input: Input, state: inout BatchState) throws {
         let op = input.operation
         // The value's canonical text goes both into the operation's and into its entry: made once.

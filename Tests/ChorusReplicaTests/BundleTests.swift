@@ -33,6 +33,23 @@ final class BundleTests: XCTestCase {
         XCTAssertEqual(again.duplicates, 3)
     }
 
+    /// A bundle larger than a batch merges batch by batch, and says how far it got after each
+    /// commit, ending at the whole bundle.
+    func test_import_reportsProgress_afterEachBatch() throws {
+        var configuration = ReplicaFactory.configuration(clock: clock)
+        configuration.limits.operationsPerBatchMax = 7
+        var rng = SeededGenerator(seed: 7)
+        let small = try Replica.create(at: .memory, name: "small-batches", configuration: configuration, using: &rng)
+        for index in 0..<10 { try source.write(collection: "people", record: "q\(index)", [.put(field: "name", value: .string("N\(index)"))]) }
+        let (header, bytes) = try export()
+        XCTAssertEqual(header.operations, 13)
+        var heard: [String] = []
+        let report = try small.importBundle(bytes) { merged, total in heard.append("\(merged)/\(total)") }.1
+        XCTAssertEqual(report.applied, 13)
+        XCTAssertEqual(heard, ["7/13", "13/13"])
+        XCTAssertEqual(try small.digest(), try source.digest())
+    }
+
     func test_since_exportsOnlyNewerOperations() throws {
         let (first, _) = try export()
         try source.write(collection: "people", record: "p1", [.put(field: "title", value: "Lead")])

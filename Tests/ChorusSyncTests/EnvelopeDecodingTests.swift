@@ -194,7 +194,7 @@ final class EnvelopeDecodingTests: XCTestCase {
             let describe = { (op: ChorusCore.Operation) in self.codec.canonicalText(op) }
             // Through `text:` (the bytes as a String) and straight from the bytes, as a bundle's line.
             let ours = outcome({ try codec.decode(text: text) }, describe)
-            let fromBytes = outcome({ try codec.decode(utf8: ([0x0A] + bytes + [0x0A])[1...bytes.count]) }, describe)
+            let fromBytes = outcome({ try codec.decode(utf8: ([0x0A] + bytes + [0x0A])[1..<(bytes.count + 1)]) }, describe)
             let expected = outcome({ try reference(Array(text.utf8)) }, describe)
             XCTAssertEqual(ours, expected, "seed \(seed), round \(round), text: \(text)")
             XCTAssertEqual(fromBytes, outcome({ try reference(bytes) }, describe), "seed \(seed), round \(round), bytes of: \(text)")

@@ -10,6 +10,9 @@ enum ImportCommand: Command {
         """,
         options: [.data, .json], positional: 1...1)
 
+    /// Bundles of fewer operations import without progress lines.
+    static let progressOperationsMin = 20_000
+
     static func run(_ context: CommandContext) throws -> Int32 {
         let path = context.positional(0)
         let replica = try context.openReplica()
@@ -21,10 +24,20 @@ enum ImportCommand: Command {
             throw ChorusError(.limitExceeded, "\(path) is \(size) bytes, over bundleBytesMax (\(replica.configuration.limits.bundleBytesMax))",
                               hint: "export in smaller pieces with --since")
         }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ChorusError(.storage, "cannot read \(path)", hint: "check the path and its permissions")
+        // The file's bytes once: the `Data` read is dropped as soon as it is copied.
+        let bytes: [UInt8] = try {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw ChorusError(.storage, "cannot read \(path)", hint: "check the path and its permissions")
+            }
+            return Array(data)
+        }()
+        var reported = 0
+        let (header, report) = try replica.importBundle(bytes) { merged, total in
+            // A line per tenth of a large bundle, on standard error.
+            guard !context.isJSON, total >= progressOperationsMin, merged < total, merged * 10 / total > reported else { return }
+            reported = merged * 10 / total
+            context.output.error("merged \(merged) of \(total) operations...")
         }
-        let (header, report) = try replica.importBundle(Array(data))
         if context.isJSON {
             context.output.json(.object([
                 "origin": .string(header.origin.hex), "applied": .integer(Int64(report.applied)),
