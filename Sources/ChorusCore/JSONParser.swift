@@ -109,7 +109,7 @@ public struct JSONParser {
 
         /// The object grammar with each key read by `readKey` (the reader on its opening quote), so a
         /// caller that knows its keys can match them by their bytes instead of making a `String` of
-        /// each (`parseOperations`); `named` spells a key for the duplicate error.
+        /// each (`parseOperationObject`); `named` spells a key for the duplicate error.
         mutating func parseMembers<Key>(depth: Int, key readKey: (inout Reader) throws(JSONParseError) -> Key, named: (Key) -> String,
                                         _ member: (Key, Int, inout Reader) throws(JSONParseError) -> Bool) throws(JSONParseError) {
             guard depth <= depthMax else { throw fail("nesting deeper than \(depthMax) levels") }

@@ -260,6 +260,9 @@ public struct OperationCodec: Sendable {
         return element
     }
 
+    /// Id lists up to this long are checked for repeats by a scan, longer ones through a set.
+    static let idsScannedMax = 8
+
     private func ids(_ reader: inout Reader, _ key: OperationFields.Key, _ context: @autoclosure () -> String) throws(ChorusError) -> [OperationID] {
         let name = key.name
         guard case .array(let items) = try reader.any(key, context: context()) else {
@@ -270,18 +273,19 @@ public struct OperationCodec: Sendable {
         }
         var result: [OperationID] = []
         result.reserveCapacity(items.count)
+        // Most lists hold one id or a few: they are searched rather than hashed (a set per operation
+        // cost an allocation each); a long list gets a set. Either way the first fault in the
+        // list's order is the one reported.
+        var seen: Set<OperationID>? = items.count > Self.idsScannedMax ? Set(minimumCapacity: items.count) : nil
         for item in items {
             guard case .string(let text) = item, let id = OperationID(text) else {
                 throw ChorusError(.malformedInput, "\(context()): \(name) holds something that is not an operation id")
             }
+            let isNew = seen?.insert(id).inserted ?? !result.contains(id)
+            guard isNew else { throw ChorusError(.malformedInput, "\(context()): \(name) lists \(id) twice") }
             result.append(id)
         }
-        result.sort()
-        // Sorted, a repeated id sits next to itself: no set per operation (most list one id).
-        for index in result.indices.dropFirst() where result[index] == result[index - 1] {
-            throw ChorusError(.malformedInput, "\(context()): \(name) lists \(result[index]) twice")
-        }
-        return result
+        return result.sorted()
     }
 
     /// Reads an operation's members and remembers which were read, to refuse unknown ones.

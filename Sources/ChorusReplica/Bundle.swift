@@ -153,9 +153,9 @@ extension Replica {
     }
 
     /// Verifies a whole bundle, then applies it (see `applyRemote`). A truncated, tampered or
-    /// future-stamped bundle is refused with nothing applied.
+    /// future-stamped bundle is refused with nothing applied. `progress` hears, after each
+    /// committed batch, how many of the bundle's operations are merged.
     @discardableResult
-    /// `progress` hears, after each committed batch, how many of the bundle's operations are merged.
     public func importBundle(_ bytes: [UInt8], progress: ((_ merged: Int, _ total: Int) -> Void)? = nil) throws -> (OperationBundle.Header, ApplyReport) {
         let (header, operations) = try OperationBundle.read(bytes, limits: limits)
         let report = try applyRemote(operations, source: nil, inLastBatch: nil, afterBatch: progress.map { progress in

@@ -130,9 +130,30 @@ final class OperationCodecTests: XCTestCase {
                 XCTAssertTrue("\(error)".contains("\(limits.valueBytesMax + 1) bytes, over valueBytesMax"), "\(error)")
             }
         }
-        // Numbers and literals count exactly as they are written.
+        // Numbers and literals count exactly as they are written; object keys as escaped.
         XCTAssertNoThrow(try codec.checkValue(.array(Array(repeating: .integer(-1234567), count: 28)), context: "v"))  // 28 * 9 + 1 = 253 bytes
+        XCTAssertThrowsError(try codec.checkValue(.array(Array(repeating: .integer(Int64.min), count: 13)), context: "v"))  // 13 * 21 + 1 = 274
+        XCTAssertNoThrow(try codec.checkValue(.array(Array(repeating: .integer(Int64.min), count: 12)), context: "v"))  // 12 * 21 + 1 = 253
+        let escapedKeys = JSONValue.object(Dictionary(uniqueKeysWithValues: (0..<20).map { ("\u{1}\"\($0)", JSONValue.null) }))
+        XCTAssertGreaterThan(escapedKeys.canonicalBytes.count, limits.valueBytesMax)
+        XCTAssertThrowsError(try codec.checkValue(escapedKeys, context: "v"))
         XCTAssertThrowsError(try codec.checkValue(.array(Array(repeating: .double(-2.2250738585072014e-308), count: 11)), context: "v"))
+    }
+
+    /// A list of ids names its first fault in the list's order: an item that is not an id, or the
+    /// first id given twice, short lists (searched) and long ones (hashed) alike.
+    func test_idLists_reportTheirFirstFault_inTheirOrder() {
+        let a = String(repeating: "a", count: 32), b = String(repeating: "b", count: 32)
+        func refusal(_ supersedes: String) -> String {
+            let text = #"{"action":"set","collection":"people","field":"title","id":"\#(a):99","logical":0,"record":"p1","supersedes":\#(supersedes),"value":1,"wall":5}"#
+            do { _ = try OperationCodec().decode(text: text); return "accepted" } catch { return error.message }
+        }
+        XCTAssertTrue(refusal(#"["\#(a):1","\#(a):1",7]"#).hasSuffix("supersedes lists \(a):1 twice"), refusal(#"["\#(a):1","\#(a):1",7]"#))
+        XCTAssertTrue(refusal(#"["\#(b):1","\#(b):1","\#(a):1","\#(a):1"]"#).hasSuffix("lists \(b):1 twice"))
+        XCTAssertTrue(refusal(#"[7,"\#(a):1","\#(a):1"]"#).hasSuffix("holds something that is not an operation id"))
+        let long = (1...12).map { #""\#(b):\#($0)""# } + [#""\#(b):3""#, #""\#(a):1""#, #""\#(a):1""#]
+        XCTAssertTrue(refusal("[" + long.joined(separator: ",") + "]").hasSuffix("lists \(b):3 twice"))
+        XCTAssertEqual(refusal(#"["\#(b):2","\#(a):1"]"#), "accepted")
     }
 
     func test_schema_everyFieldHasAKind_andJSONShape() throws {

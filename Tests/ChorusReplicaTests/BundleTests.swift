@@ -44,9 +44,13 @@ final class BundleTests: XCTestCase {
         let (header, bytes) = try export()
         XCTAssertEqual(header.operations, 13)
         var heard: [String] = []
-        let report = try small.importBundle(bytes) { merged, total in heard.append("\(merged)/\(total)") }.1
+        let report = try small.importBundle(bytes) { merged, total in
+            // Heard after the batch committed: the log already holds what it says.
+            let logged = (try? small.statistics().operations) ?? -1
+            heard.append("\(merged)/\(total) logged \(logged)")
+        }.1
         XCTAssertEqual(report.applied, 13)
-        XCTAssertEqual(heard, ["7/13", "13/13"])
+        XCTAssertEqual(heard, ["7/13 logged 7", "13/13 logged 13"])
         XCTAssertEqual(try small.digest(), try source.digest())
     }
 
@@ -79,6 +83,36 @@ final class BundleTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("checksum"))
         }
         XCTAssertEqual(try target.statistics().operations, 0)
+    }
+
+    /// A bundle rebuilt with a valid checksum around a damaged body: an operation line with bytes
+    /// that are not UTF-8, or a blank line the header does not count. Refused, nothing applied.
+    func test_rehashedBundleWithABadLine_isRefused_withTheLineNamed() throws {
+        let (_, bytes) = try export()
+        func rehashed(_ body: [UInt8]) -> [UInt8] {
+            body + Array((JSONValue.object(["sha256": .string(SHA256.hash(body).hexString)]).canonicalText + "\n").utf8)
+        }
+        var lines = bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map(Array.init)
+        lines.removeLast(2)  // the trailer, and the empty text after the last newline
+        XCTAssertEqual(lines.count, 4, "a header and three operations")
+
+        var notUTF8 = lines
+        let at = try XCTUnwrap(notUTF8[1].firstIndex(of: UInt8(ascii: "A")), "the line writing \"Ada\"")
+        notUTF8[1][at] = 0xFF
+        XCTAssertThrowsError(try target.importBundle(rehashed(Array(notUTF8.joined(separator: [0x0A])) + [0x0A]))) { error in
+            XCTAssertEqual((error as? ChorusError)?.code, .malformedInput)
+            XCTAssertTrue("\(error)".contains("bundle line 2: operation: invalid JSON"), "\(error)")
+            XCTAssertTrue("\(error)".contains("not valid UTF-8"), "\(error)")
+        }
+        var blank = lines
+        blank.insert([], at: 2)
+        XCTAssertThrowsError(try target.importBundle(rehashed(Array(blank.joined(separator: [0x0A])) + [0x0A]))) { error in
+            XCTAssertEqual((error as? ChorusError)?.code, .corruptBundle)
+            XCTAssertTrue("\(error)".contains("announces 3 operations but holds 4"), "\(error)")
+        }
+        XCTAssertEqual(try target.statistics().operations, 0)
+        // The same body rebuilt untouched imports: the test's framing is right.
+        XCTAssertEqual(try target.importBundle(rehashed(Array(lines.joined(separator: [0x0A])) + [0x0A])).1.applied, 3)
     }
 
     func test_bundleFromTheFuture_isRefusedWhole() throws {

@@ -33,7 +33,7 @@ enum ImportCommand: Command {
         }()
         var reported = 0
         let (header, report) = try replica.importBundle(bytes) { merged, total in
-            // A line per tenth of a large bundle, on standard error.
+            // After a batch, on standard error: at most a line per tenth of a large bundle.
             guard !context.isJSON, total >= progressOperationsMin, merged < total, merged * 10 / total > reported else { return }
             reported = merged * 10 / total
             context.output.error("merged \(merged) of \(total) operations...")
