@@ -38,11 +38,6 @@ struct BatchState {
     var logBlock = LogBlock.Encoder()
     var blockFirstSequence: Int64 = 0
     var nextSequence: Int64 = 1
-    /// Values of the operations this batch applied to records that existed before it, by log
-    /// sequence, so materialising needs no JSON parsing (new records' entries carry theirs in
-    /// `newEntries`). Keyed by `seq`, an integer, rather than by operation id: hashing an id's
-    /// replica bytes cost ~2,500 instructions per merged operation (callgrind).
-    var values: [Int64: JSONValue] = [:]
     /// Records this batch has resolved: their row id, or nil once erased. Each is read once per batch.
     private var recordIDs: [RecordName: Int64?] = [:]
     /// The record resolved last. Operations arrive grouped by record (a pull page, a bundle, a
@@ -63,8 +58,11 @@ struct BatchState {
     /// had a conflict (and a conflicts row) is known without asking, and whether its displayed
     /// value can have changed.
     var olderEntriesRemoved: [DirtyKey: Int] = [:]
-    /// Live entries of the keys of records this batch created, kept as they change: every entry
-    /// such a key has was made by this batch, so materialising it needs no query.
+    /// The live entries this batch made, by key, kept as they change (a later operation of the
+    /// batch may supersede one), each with its value in hand. Materialising reads only the entries
+    /// older than the batch from the database (none for a record the batch created): reading and
+    /// decoding the batch's own entries back was a fifth of a conflicting merge's instructions
+    /// (callgrind, P1 into a replica holding concurrent edits).
     var newEntries: [DirtyKey: [LiveEntry]] = [:]
     /// The logged ids of the origin replicas this batch met (`log_ids`): as stored when the batch
     /// first met the origin, and as they are now. Each origin is read once per batch.
@@ -148,7 +146,6 @@ struct BatchState {
     mutating func reserve(operations count: Int) {
         dirtyKeys.reserveCapacity(count)
         dirtyRecords.reserveCapacity(count)
-        values.reserveCapacity(count)
         recordIDs.reserveCapacity(count)
         records.reserveCapacity(count)
         newEntries.reserveCapacity(count)
@@ -315,7 +312,6 @@ extension Replica {
         state.firstSequence = min(state.firstSequence, seq)
         state.report.applied += 1
         let record = state.records[rid]
-        if record?.isNew != true { state.values[seq] = op.action.value }
         state.dirtyRecords.insert(rid)
 
         let field = op.field ?? StorageSchema.recordField
@@ -515,7 +511,7 @@ extension Replica {
         }
         let dirty = BatchState.DirtyKey(rid: rid, field: field, key: key)
         state.dirtyKeys.insert(dirty)
-        if record?.isNew == true { state.newEntries[dirty, default: []].append(entry) }
+        state.newEntries[dirty, default: []].append(entry)
     }
 
     /// Forgets a record for good: every stored value goes in this transaction; what remains is

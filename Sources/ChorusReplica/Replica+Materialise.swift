@@ -22,11 +22,15 @@ extension Replica {
             defer { start = end }
             guard let record = lookup(rid) else { continue }
             let keys = sortedKeys[start..<end]
-            // An existing record with many changed keys is read in one query rather than one per key.
-            let whole = !record.isNew && keys.count >= Replica.wholeRecordReadKeysMin ? try liveEntries(rid: rid) : nil
+            // A key's live entries: those older than the batch, from the database (an existing
+            // record with many changed keys is read in one query rather than one per key), and
+            // those the batch made, in hand.
+            let older = state.firstSequence
+            let whole = !record.isNew && keys.count >= Replica.wholeRecordReadKeysMin ? try liveEntries(rid: rid, olderThan: older) : nil
             for dirty in keys {
-                let live = try record.isNew ? state.newEntries[dirty] ?? []
-                    : whole.map { $0[.init(field: dirty.field, key: dirty.key)] ?? [] } ?? liveEntries(dirty)
+                let made = state.newEntries[dirty] ?? []
+                let live = try record.isNew ? made
+                    : (whole.map { $0[.init(field: dirty.field, key: dirty.key)] ?? [] } ?? liveEntries(dirty, olderThan: older)) + made
                 if let value = try materialiseKey(dirty, live: live, record: record, state: state) {
                     // Sized for the record's changed keys, so it is not rehashed as it fills.
                     columns[rid, default: Dictionary(minimumCapacity: keys.count)][dirty.field] = value
@@ -75,13 +79,13 @@ extension Replica {
     /// From this many changed keys, an existing record's entries are read in one query.
     static let wholeRecordReadKeysMin = 4
 
-    /// The live entries of one key, from the database.
-    private func liveEntries(_ dirty: BatchState.DirtyKey) throws -> [BatchState.LiveEntry] {
+    /// The live entries of one key logged before sequence `older`, from the database.
+    private func liveEntries(_ dirty: BatchState.DirtyKey, olderThan older: Int64) throws -> [BatchState.LiveEntry] {
         var entries: [BatchState.LiveEntry] = []
         try database.forEachColumns("""
             SELECT replica, counter, wall, logical, kind, value, seq FROM entries
-            WHERE rid = ? AND field = ? AND key = ?
-            """, parameters: [dirty.rid, dirty.field, dirty.key]) { entries.append(Replica.liveEntry($0)) }
+            WHERE rid = ? AND field = ? AND key = ? AND seq < ?
+            """, parameters: [dirty.rid, dirty.field, dirty.key, older]) { entries.append(Replica.liveEntry($0)) }
         return entries
     }
 
@@ -94,17 +98,17 @@ extension Replica {
         }
     }
 
-    /// Every live entry of one record, by field and key. Rows arrive in primary-key order, so each
+    /// Every live entry of one record logged before sequence `older`, by field and key. Rows arrive in primary-key order, so each
     /// key's entries are adjacent: names are read and hashed once per key, not once per row.
-    private func liveEntries(rid: Int64) throws -> [FieldKey: [BatchState.LiveEntry]] {
+    private func liveEntries(rid: Int64, olderThan older: Int64) throws -> [FieldKey: [BatchState.LiveEntry]] {
         var entries: [FieldKey: [BatchState.LiveEntry]] = [:]
         entries.reserveCapacity(Replica.wholeRecordKeysExpected)
         var current: FieldKey?
         var group: [BatchState.LiveEntry] = []
         try database.forEachColumns("""
             SELECT replica, counter, wall, logical, kind, value, seq, field, key FROM entries
-            WHERE rid = ? ORDER BY field, key
-            """, parameters: [rid]) { row in
+            WHERE rid = ? AND seq < ? ORDER BY field, key
+            """, parameters: [rid, older]) { row in
             if let known = current, row.textEquals(7, known.field), row.textEquals(8, known.key) {
                 // Same key as the row before.
             } else {
@@ -149,7 +153,7 @@ extension Replica {
                 // conflict, or arrives late, changes no column).
                 displayUnchanged = !record.isNew && winner.seq < state.firstSequence && removedOlder == 0
                 winnerValue = winner.value
-                winnerJSON = winner.json ?? state.values[winner.seq]
+                winnerJSON = winner.json
             }
             // A conflicts row exists exactly when a key has two live entries or more. Before the
             // batch the key had its older entries still live and the older ones the batch removed,
