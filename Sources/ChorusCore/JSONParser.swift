@@ -20,18 +20,25 @@ public struct JSONParser {
     }
 
     public func parse(_ bytes: [UInt8]) throws(JSONParseError) -> JSONValue {
+        try parseDocument(bytes[...]) { reader throws(JSONParseError) in try reader.parseValue(depth: 0) }
+    }
+
+    /// The frame every kind of document shares (`parse`, `parseEnvelope`, `parseOperation`): the
+    /// size limit, whitespace before the value, `value` reading it, and nothing but whitespace after.
+    func parseDocument<Value>(_ bytes: ArraySlice<UInt8>,
+                              _ value: (inout Reader) throws(JSONParseError) -> Value) throws(JSONParseError) -> Value {
         guard bytes.count <= bytesMax else {
             throw JSONParseError(offset: 0, reason: "document is \(bytes.count) bytes, over the limit of \(bytesMax)")
         }
         return try bytes.withUnsafeBufferPointer { buffer throws(JSONParseError) in
             var reader = Reader(bytes: buffer, depthMax: depthMax)
             reader.skipWhitespace()
-            let value = try reader.parseValue(depth: 0)
+            let parsed = try value(&reader)
             reader.skipWhitespace()
             guard reader.position == buffer.count else {
                 throw JSONParseError(offset: reader.position, reason: "unexpected text after the JSON value")
             }
-            return value
+            return parsed
         }
     }
 

@@ -356,15 +356,6 @@ extension JSONValue {
             return (bound, depth + 1)
         }
     }
-
-    /// Nesting depth: 0 for scalars, 1 for a flat array or object.
-    public static func depth(of value: JSONValue) -> Int {
-        switch value {
-        case .array(let items): return 1 + (items.map(depth(of:)).max() ?? 0)
-        case .object(let members): return 1 + (members.values.map(depth(of:)).max() ?? 0)
-        default: return 0
-        }
-    }
 }
 
 /// Writes one canonical JSON object whose keys the caller gives in canonical order.

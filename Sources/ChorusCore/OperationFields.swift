@@ -72,16 +72,15 @@ public struct OperationFields: Sendable {
             self = candidate
         }
 
-        /// `names` as static text, compared byte by byte by `init?(utf8:)`.
+        /// The names, in case order, as static text: compared byte by byte by `init?(utf8:)`.
         private static let staticNames: [StaticString] = ["action", "author", "by", "collection", "element", "field", "id", "key",
                                                           "logical", "observed", "record", "recordHash", "supersedes", "value", "wall"]
 
         /// The longest name's length in bytes (`recordHash`, `collection`, `supersedes`).
         static let nameBytesMax = 10
 
-        /// The names, in case order (a test holds `init?(name:)` to them).
-        private static let names = ["action", "author", "by", "collection", "element", "field", "id", "key", "logical",
-                                    "observed", "record", "recordHash", "supersedes", "value", "wall"]
+        /// The names as strings, in case order (a test holds `init?(name:)` to them).
+        private static let names = staticNames.map { "\($0)" }
     }
 
     private var slots: [JSONValue?] = Array(repeating: nil, count: Key.allCases.count)
@@ -149,12 +148,7 @@ extension JSONParser {
     /// offsets), but leaves each element of its `operations` array as `ParsedOperation`, so
     /// decoding a page builds no dictionary per operation.
     public func parseEnvelope(_ bytes: [UInt8]) throws(JSONParseError) -> OperationEnvelope {
-        guard bytes.count <= bytesMax else {
-            throw JSONParseError(offset: 0, reason: "document is \(bytes.count) bytes, over the limit of \(bytesMax)")
-        }
-        return try bytes.withUnsafeBufferPointer { buffer throws(JSONParseError) in
-            var reader = Reader(bytes: buffer, depthMax: depthMax)
-            reader.skipWhitespace()
+        try parseDocument(bytes[...]) { reader throws(JSONParseError) in
             var envelope = OperationEnvelope()
             if reader.current == UInt8(ascii: "{") {
                 envelope.isObject = true
@@ -177,10 +171,6 @@ extension JSONParser {
             } else {
                 _ = try reader.parseValue(depth: 0)
             }
-            reader.skipWhitespace()
-            guard reader.position == buffer.count else {
-                throw JSONParseError(offset: reader.position, reason: "unexpected text after the JSON value")
-            }
             return envelope
         }
     }
@@ -191,23 +181,8 @@ extension JSONParser {
     /// limits, the same errors at the same offsets), with an object parsed straight into its
     /// fields, as `parseEnvelope` does for each operation of a page.
     public func parseOperation(_ bytes: ArraySlice<UInt8>) throws(JSONParseError) -> ParsedOperation {
-        guard bytes.count <= bytesMax else {
-            throw JSONParseError(offset: 0, reason: "document is \(bytes.count) bytes, over the limit of \(bytesMax)")
-        }
-        return try bytes.withUnsafeBufferPointer { buffer throws(JSONParseError) in
-            var reader = Reader(bytes: buffer, depthMax: depthMax)
-            reader.skipWhitespace()
-            let parsed: ParsedOperation
-            if reader.current == UInt8(ascii: "{") {
-                parsed = .fields(try reader.parseOperationObject(depth: 1))
-            } else {
-                parsed = .other(try reader.parseValue(depth: 0))
-            }
-            reader.skipWhitespace()
-            guard reader.position == buffer.count else {
-                throw JSONParseError(offset: reader.position, reason: "unexpected text after the JSON value")
-            }
-            return parsed
+        try parseDocument(bytes) { reader throws(JSONParseError) in
+            reader.current == UInt8(ascii: "{") ? .fields(try reader.parseOperationObject(depth: 1)) : .other(try reader.parseValue(depth: 0))
         }
     }
 }

@@ -17,9 +17,7 @@ public struct PreparedOperation: Sendable {
 
     public init(_ operation: Operation) {
         self.operation = operation
-        valueText = operation.action.value?.canonicalText
-        // The canonical form does not depend on limits (they bound decoding only).
-        payload = OperationCodec().canonicalBytes(operation, valueText: valueText)
+        (payload, valueText) = operation.encodings()
     }
 
     /// Each operation prepared, in order.
