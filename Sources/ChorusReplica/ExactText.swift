@@ -17,6 +17,18 @@ enum ExactText {
         }
     }
 
+    /// Byte order, as SQLite's BINARY collation sorts (`ORDER BY` on a name column).
+    static func less(_ a: String, _ b: String) -> Bool {
+        var a = a, b = b
+        return a.withUTF8 { x in
+            b.withUTF8 { y in
+                let common = min(x.count, y.count)
+                let order = common == 0 ? 0 : memcmp(x.baseAddress!, y.baseAddress!, common)
+                return order != 0 ? order < 0 : x.count < y.count
+            }
+        }
+    }
+
     static func hash(_ text: String, into hasher: inout Hasher) {
         var text = text
         text.withUTF8 { bytes in

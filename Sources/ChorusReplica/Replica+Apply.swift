@@ -25,7 +25,6 @@ struct BatchState {
     var clock: HybridClock
     var counter: UInt64
     var report = ApplyReport()
-    var dirtyKeys = Set<DirtyKey>()
     var dirtyCounters = Set<DirtyField>()
     var dirtyRecords = Set<Int64>()
     var erasedRecords = Set<Int64>()
@@ -53,17 +52,32 @@ struct BatchState {
     /// The log sequence of the first operation this batch logged: entries with a lower `seq` are
     /// older than the batch.
     var firstSequence = Int64.max
-    /// How many entries from before the batch it removed (superseded), by key. With the older
-    /// entries still live, it tells how many live entries a key had before the batch, so whether it
-    /// had a conflict (and a conflicts row) is known without asking, and whether its displayed
-    /// value can have changed.
-    var olderEntriesRemoved: [DirtyKey: Int] = [:]
-    /// The live entries this batch made, by key, kept as they change (a later operation of the
-    /// batch may supersede one), each with its value in hand. Materialising reads only the entries
-    /// older than the batch from the database (none for a record the batch created): reading and
-    /// decoding the batch's own entries back was a fifth of a conflicting merge's instructions
-    /// (callgrind, P1 into a replica holding concurrent edits).
-    var newEntries: [DirtyKey: [LiveEntry]] = [:]
+    /// Every register, map key, set element and log entry the batch changed, with what it did to
+    /// each. One table rather than one per fact: each operation hashes its key once, and
+    /// materialising walks the table without looking anything up (three lookups per operation were
+    /// 4% of a merge; callgrind).
+    var dirtyKeys: [DirtyKey: KeyChange] = [:]
+
+    /// What a batch did to one key.
+    struct KeyChange {
+        /// The live entries this batch made, kept as they change (a later operation of the batch
+        /// may supersede one), each with its value in hand. Materialising reads only the entries
+        /// older than the batch from the database (none for a record the batch created): reading
+        /// and decoding the batch's own entries back was a fifth of a conflicting merge's
+        /// instructions (callgrind, P1 into a replica holding concurrent edits).
+        var newEntries: [LiveEntry] = []
+        /// How many entries from before the batch it removed (superseded). With the older entries
+        /// still live, it tells how many live entries the key had before the batch, so whether it
+        /// was in conflict is known without asking, and whether its displayed value can have changed.
+        var olderRemoved = 0
+
+        /// Notes that an operation removed the key's entry of `id`: one from before the batch
+        /// (`older`) or one the batch made.
+        mutating func remove(_ id: OperationID, older: Bool) {
+            if older { olderRemoved += 1 }
+            newEntries.removeAll { $0.replica == id.replica.bytes && $0.counter == Int64(id.counter) }
+        }
+    }
     /// The logged ids of the origin replicas this batch met (`log_ids`): as stored when the batch
     /// first met the origin, and as they are now. Each origin is read once per batch.
     var origins = ByOrigin<LoggedOrigin>()
@@ -103,8 +117,11 @@ struct BatchState {
     struct LiveEntry {
         let replica: [UInt8], counter: Int64, wall: Int64, logical: Int64
         let kind: FieldKind?
-        /// Canonical JSON of the value (nil for set elements).
+        /// Canonical JSON of the value (nil for set elements, and when `valueRead` is false).
         let value: String?
+        /// False for an entry read from the database without its value, which materialising needs
+        /// only when an older entry becomes the displayed one (`Replica.storedValue`).
+        var valueRead = true
         /// The value itself when this batch made the entry, so it need not be parsed back.
         let json: JSONValue?
         let seq: Int64
@@ -148,7 +165,6 @@ struct BatchState {
         dirtyRecords.reserveCapacity(count)
         recordIDs.reserveCapacity(count)
         records.reserveCapacity(count)
-        newEntries.reserveCapacity(count)
     }
 
     /// What the batch knows of a record's row id: nil if not resolved yet, `.some(nil)` if erased.
@@ -479,9 +495,8 @@ extension Replica {
                 try database.run("DELETE FROM entries WHERE rid = ? AND field = ? AND key = ? AND replica = ? AND counter = ?",
                                  rid, field, row.text(0) ?? "", superseded.replica.bytes, Int64(superseded.counter))
                 let key = BatchState.DirtyKey(rid: rid, field: field, key: row.text(0) ?? "")
-                state.dirtyKeys.insert(key)
-                if (row.integer(1) ?? 0) < state.firstSequence { state.olderEntriesRemoved[key, default: 0] += 1 }
-                state.newEntries[key]?.removeAll { $0.replica == superseded.replica.bytes && $0.counter == Int64(superseded.counter) }
+                let isOlder = (row.integer(1) ?? 0) < state.firstSequence
+                state.dirtyKeys[key, default: .init()].remove(superseded, older: isOlder)
             }
         }
     }
@@ -509,9 +524,7 @@ extension Replica {
             row.text(entry.value)
             row.integer(seq)
         }
-        let dirty = BatchState.DirtyKey(rid: rid, field: field, key: key)
-        state.dirtyKeys.insert(dirty)
-        state.newEntries[dirty, default: []].append(entry)
+        state.dirtyKeys[BatchState.DirtyKey(rid: rid, field: field, key: key), default: .init()].newEntries.append(entry)
     }
 
     /// Forgets a record for good: every stored value goes in this transaction; what remains is
@@ -525,7 +538,7 @@ extension Replica {
                     try database.run("DELETE FROM \(StorageSchema.sideTable(collection, field.name)) WHERE id = ?", record)
                 }
             }
-            for table in ["entries", "superseded", "counters", "deletes", "delete_observed", "conflicts"] {
+            for table in ["entries", "superseded", "counters", "deletes", "delete_observed", "conflicts", "conflicted_records"] {
                 try database.run("DELETE FROM \(table) WHERE rid = ?", rid)
             }
             // The log's payloads go at the end of the batch, in one scan for all its erasures.

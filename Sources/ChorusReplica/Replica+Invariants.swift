@@ -19,15 +19,12 @@ extension Replica {
                 SELECT 1 FROM deletes d JOIN superseded s
                 ON s.rid = d.rid AND s.field = '\(StorageSchema.recordField)' AND s.replica = d.replica AND s.counter = d.counter
                 """, "live deletes that a restore superseded")
-            try expectNone("""
-                SELECT rid, field, key FROM entries WHERE kind IN ('register', 'map')
-                GROUP BY rid, field, key HAVING count(*) >= 2
-                EXCEPT SELECT rid, field, key FROM conflicts WHERE kind IN ('register', 'map')
-                """, "conflicts missing from the conflict index")
-            try expectNone("""
-                SELECT rid, field, key FROM conflicts WHERE kind IN ('register', 'map')
-                EXCEPT SELECT rid, field, key FROM entries GROUP BY rid, field, key HAVING count(*) >= 2
-                """, "conflict index entries with fewer than two live values")
+            try expectNone("SELECT rid FROM (\(StorageSchema.conflictedKeysSQL)) EXCEPT SELECT rid FROM conflicted_records",
+                           "records with conflicts missing from the conflict index")
+            try expectNone("SELECT rid FROM conflicted_records EXCEPT SELECT rid FROM (\(StorageSchema.conflictedKeysSQL))",
+                           "conflict index entries for records with no key holding two live values")
+            try expectNone("SELECT 1 FROM conflicts WHERE kind != 'editedWhileDeleted'",
+                           "value conflicts in the edited-while-deleted index")
             try expectNone("SELECT 1 FROM records r JOIN erased x ON x.hash = r.hash", "erased records still present")
             do {
                 problems += try logViolations()
@@ -46,17 +43,36 @@ extension Replica {
                                "\(collection.name) records missing from their table")
                 try expectNone("SELECT 1 FROM records r JOIN \(table) t ON t._rid = r.rid WHERE t._deleted != (1 - r.visible)",
                                "\(collection.name) rows whose _deleted disagrees with the merge state")
+                // An entry's value as a column holds it (`Replica.sqlValue`).
+                let columnValueSQL = """
+                    CASE WHEN e.value IS NULL OR e.value = 'null' THEN NULL
+                         WHEN json_type(e.value) IN ('object', 'array') THEN e.value
+                         WHEN json_type(e.value) = 'true' THEN 1 WHEN json_type(e.value) = 'false' THEN 0
+                         ELSE json_extract(e.value, '$') END
+                    """
                 for field in collection.fields where field.kind == .register {
                     try expectNone("""
                         SELECT 1 FROM \(table) t WHERE t.\(StorageSchema.quote(field.name)) IS NOT
-                            (SELECT CASE WHEN e.value IS NULL OR e.value = 'null' THEN NULL
-                                         WHEN json_type(e.value) IN ('object', 'array') THEN e.value
-                                         WHEN json_type(e.value) = 'true' THEN 1 WHEN json_type(e.value) = 'false' THEN 0
-                                         ELSE json_extract(e.value, '$') END
+                            (SELECT \(columnValueSQL)
                              FROM entries e WHERE e.rid = t._rid AND e.field = '\(field.name)' AND e.key = '' AND NOT EXISTS (
                                 SELECT 1 FROM entries o WHERE o.rid = e.rid AND o.field = e.field AND o.key = ''
                                 AND \(displayRuleSQL)))
                         """, "\(collection.name).\(field.name) column disagrees with the displayed value")
+                }
+                for field in collection.fields where field.kind == .map {
+                    let side = StorageSchema.sideTable(collection.name, field.name)
+                    try expectNone("""
+                        SELECT 1 FROM \(side) s JOIN \(table) t ON t.id = s.id WHERE s.value IS NOT
+                            (SELECT \(columnValueSQL)
+                             FROM entries e WHERE e.rid = t._rid AND e.field = '\(field.name)' AND e.key = s.key AND NOT EXISTS (
+                                SELECT 1 FROM entries o WHERE o.rid = e.rid AND o.field = e.field AND o.key = e.key
+                                AND \(displayRuleSQL)))
+                            OR NOT EXISTS (SELECT 1 FROM entries e WHERE e.rid = t._rid AND e.field = '\(field.name)' AND e.key = s.key)
+                        """, "\(collection.name).\(field.name) map values that disagree with the displayed ones")
+                    try expectNone("""
+                        SELECT 1 FROM entries e JOIN \(table) t ON t._rid = e.rid WHERE e.field = '\(field.name)'
+                            AND NOT EXISTS (SELECT 1 FROM \(side) s WHERE s.id = t.id AND s.key = e.key)
+                        """, "\(collection.name).\(field.name) live map keys missing from their table")
                 }
             }
             return problems

@@ -1,5 +1,8 @@
 import ChorusCore
 import SQLiteKit
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Brings the materialised tables and the conflict index up to date with the entries a batch
 /// touched. Everything here is derived: it is a function of the merge state alone.
@@ -13,29 +16,37 @@ extension Replica {
         // typed row is written once, however many of its fields the batch changed.
         var columns: [Int64: [String: SQLiteValue]] = [:]
         columns.reserveCapacity(state.dirtyRecords.count)
-        let sortedKeys = state.dirtyKeys.sorted(by: { $0.rid < $1.rid })
+        let sortedKeys = state.dirtyKeys.sorted(by: { $0.key.rid < $1.key.rid })
         var start = 0
         while start < sortedKeys.count {
-            let rid = sortedKeys[start].rid
+            let rid = sortedKeys[start].key.rid
             var end = start + 1
-            while end < sortedKeys.count && sortedKeys[end].rid == rid { end += 1 }
+            while end < sortedKeys.count && sortedKeys[end].key.rid == rid { end += 1 }
             defer { start = end }
             guard let record = lookup(rid) else { continue }
-            let keys = sortedKeys[start..<end]
+            var keys = sortedKeys[start..<end]
             // A key's live entries: those older than the batch, from the database (an existing
             // record with many changed keys is read in one query rather than one per key), and
             // those the batch made, in hand.
             let older = state.firstSequence
-            let whole = !record.isNew && keys.count >= Replica.wholeRecordReadKeysMin ? try liveEntries(rid: rid, olderThan: older) : nil
-            for dirty in keys {
-                let made = state.newEntries[dirty] ?? []
-                let live = try record.isNew ? made
-                    : (whole.map { $0[.init(field: dirty.field, key: dirty.key)] ?? [] } ?? liveEntries(dirty, olderThan: older)) + made
-                if let value = try materialiseKey(dirty, live: live, record: record, state: state) {
+            var whole: [[BatchState.LiveEntry]]?
+            if !record.isNew && keys.count >= Replica.wholeRecordReadKeysMin {
+                keys.sort { a, b in
+                    a.key.field != b.key.field ? ExactText.less(a.key.field, b.key.field) : ExactText.less(a.key.key, b.key.key)
+                }
+                whole = try liveEntries(rid: rid, of: keys.lazy.map(\.key), olderThan: older)
+            }
+            var conflicts = ConflictChange()
+            for (index, (dirty, change)) in keys.enumerated() {
+                let made = change.newEntries
+                let live = try record.isNew ? made : (whole?[index] ?? liveEntries(dirty, olderThan: older)) + made
+                if let value = try materialiseKey(dirty, live: live, removedOlder: change.olderRemoved, record: record, state: state,
+                                                  conflicts: &conflicts) {
                     // Sized for the record's changed keys, so it is not rehashed as it fills.
                     columns[rid, default: Dictionary(minimumCapacity: keys.count)][dirty.field] = value
                 }
             }
+            try writeConflictIndex(rid: rid, conflicts)
         }
         for (rid, record) in state.records.sorted(by: { $0.key < $1.key }) where record.isNew && !erased.contains(rid) {
             guard let sql = materialisedSQL[record.collection] else { continue }
@@ -83,59 +94,94 @@ extension Replica {
     private func liveEntries(_ dirty: BatchState.DirtyKey, olderThan older: Int64) throws -> [BatchState.LiveEntry] {
         var entries: [BatchState.LiveEntry] = []
         try database.forEachColumns("""
-            SELECT replica, counter, wall, logical, kind, value, seq FROM entries
+            SELECT replica, counter, wall, logical, kind, seq FROM entries
             WHERE rid = ? AND field = ? AND key = ? AND seq < ?
             """, parameters: [dirty.rid, dirty.field, dirty.key, older]) { entries.append(Replica.liveEntry($0)) }
         return entries
     }
 
-    private struct FieldKey: Hashable {
-        let field: String, key: String
-        static func == (a: FieldKey, b: FieldKey) -> Bool { ExactText.equal(a.field, b.field) && ExactText.equal(a.key, b.key) }
-        func hash(into hasher: inout Hasher) {
-            ExactText.hash(field, into: &hasher)
-            ExactText.hash(key, into: &hasher)
-        }
-    }
-
-    /// Every live entry of one record logged before sequence `older`, by field and key. Rows arrive in primary-key order, so each
-    /// key's entries are adjacent: names are read and hashed once per key, not once per row.
-    private func liveEntries(rid: Int64, olderThan older: Int64) throws -> [FieldKey: [BatchState.LiveEntry]] {
-        var entries: [FieldKey: [BatchState.LiveEntry]] = [:]
-        entries.reserveCapacity(Replica.wholeRecordKeysExpected)
-        var current: FieldKey?
-        var group: [BatchState.LiveEntry] = []
+    /// The live entries of several keys of one record logged before sequence `older`, in one
+    /// query, one array per key of `keys` (which are in byte order of field, then key, as the
+    /// query's rows are). The rows and the keys are walked side by side, so a row's names are
+    /// compared in place and never made into strings or hashed, and rows of keys the batch did not
+    /// change are passed over undecoded (hashing each key's names into a dictionary was a fifth of
+    /// the whole-record read; callgrind, P1 into a replica holding concurrent edits).
+    private func liveEntries<Keys: Collection<BatchState.DirtyKey>>(rid: Int64, of keys: Keys, olderThan older: Int64) throws -> [[BatchState.LiveEntry]] {
+        var found = [[BatchState.LiveEntry]](repeating: [], count: keys.count)
+        var index = keys.startIndex, offset = 0
+        // A record's entries come from few replicas: one array per run of the same writer.
+        var replica: [UInt8] = []
         try database.forEachColumns("""
-            SELECT replica, counter, wall, logical, kind, value, seq, field, key FROM entries
+            SELECT replica, counter, wall, logical, kind, seq, field, key FROM entries
             WHERE rid = ? AND seq < ? ORDER BY field, key
             """, parameters: [rid, older]) { row in
-            if let known = current, row.textEquals(7, known.field), row.textEquals(8, known.key) {
-                // Same key as the row before.
-            } else {
-                if let known = current { entries[known] = group }
-                group = []
-                current = FieldKey(field: row.text(7) ?? "", key: row.text(8) ?? "")
+            while index < keys.endIndex {
+                let dirty = keys[index]
+                var order = row.compareText(6, dirty.field)
+                if order == 0 { order = row.compareText(7, dirty.key) }
+                if order < 0 { return }   // a key the batch did not change
+                if order == 0 {
+                    let sameWriter = row.withBlob(0) { bytes in
+                        replica.withUnsafeBytes { bytes.count == $0.count && (bytes.isEmpty || memcmp(bytes.baseAddress!, $0.baseAddress!, bytes.count) == 0) }
+                    }
+                    if !sameWriter { replica = row.blob(0) ?? [] }
+                    found[offset].append(Replica.liveEntry(row, replica: replica))
+                    return
+                }
+                keys.formIndex(after: &index)   // no more rows for this key
+                offset += 1
             }
-            group.append(Replica.liveEntry(row))
         }
-        if let current { entries[current] = group }
-        return entries
+        return found
     }
 
-    /// Room for a typical record's keys, so reading one whole does not grow the dictionary key by key.
-    private static let wholeRecordKeysExpected = 16
-
-    /// An entries row, columns (replica, counter, wall, logical, kind, value, seq, ...).
-    private static func liveEntry(_ row: ColumnReader) -> BatchState.LiveEntry {
-        BatchState.LiveEntry(replica: row.blob(0) ?? [], counter: row.integer(1), wall: row.integer(2),
+    /// An entries row, columns (replica, counter, wall, logical, kind, seq, ...), without its value:
+    /// most older entries lose, or won before the batch and stay displayed, so their values are
+    /// never needed (reading them was an eighth of the whole-record read; callgrind).
+    private static func liveEntry(_ row: ColumnReader, replica: [UInt8]? = nil) -> BatchState.LiveEntry {
+        BatchState.LiveEntry(replica: replica ?? row.blob(0) ?? [], counter: row.integer(1), wall: row.integer(2),
                              logical: row.integer(3), kind: Replica.storedKind(row, column: 4),
-                             value: row.text(5), json: nil, seq: row.integer(6))
+                             value: nil, valueRead: false, json: nil, seq: row.integer(5))
+    }
+
+    /// The value of an entry read without it.
+    private func storedValue(_ dirty: BatchState.DirtyKey, _ entry: BatchState.LiveEntry) throws -> String? {
+        guard !entry.valueRead else { return entry.value }
+        return try database.queryScalarText("SELECT value FROM entries WHERE rid = ? AND field = ? AND key = ? AND replica = ? AND counter = ?",
+                                            dirty.rid, dirty.field, dirty.key, entry.replica, entry.counter)
+    }
+
+    /// Whether the batch brought keys of one record into conflict, or out of it.
+    private struct ConflictChange {
+        /// A register or map key went from fewer than two live entries to two or more.
+        var added = false
+        /// A register or map key went from two live entries or more to fewer.
+        var removed = false
+    }
+
+    /// Keeps `conflicted_records` true for one record: a row exactly when one of its register or
+    /// map keys has two live entries or more. A key that came into conflict is enough to know; one
+    /// that left it asks the record's entries whether another key still is (a resolution, rare).
+    private func writeConflictIndex(rid: Int64, _ change: ConflictChange) throws {
+        if change.added {
+            try database.run("INSERT OR IGNORE INTO conflicted_records(rid) VALUES (?)", rid)
+        } else if change.removed, try !hasValueConflict(rid: rid) {
+            try database.run("DELETE FROM conflicted_records WHERE rid = ?", rid)
+        }
+    }
+
+    /// Whether one of the record's register or map keys has two live entries or more.
+    func hasValueConflict(rid: Int64) throws -> Bool {
+        try database.queryScalarInteger("""
+            SELECT 1 FROM entries WHERE rid = ? AND kind IN ('register', 'map') GROUP BY field, key HAVING count(*) >= 2 LIMIT 1
+            """, rid) != nil
     }
 
     /// One register, map key, set element or log entry. Returns a declared register's new column
-    /// value, for the caller to write with the rest of its record's row.
-    private func materialiseKey(_ dirty: BatchState.DirtyKey, live: [BatchState.LiveEntry], record: BatchState.RecordInfo,
-                                state: BatchState) throws -> SQLiteValue? {
+    /// value, for the caller to write with the rest of its record's row, and notes in `conflicts`
+    /// whether the key came into conflict or left it.
+    private func materialiseKey(_ dirty: BatchState.DirtyKey, live: [BatchState.LiveEntry], removedOlder: Int, record: BatchState.RecordInfo,
+                                state: BatchState, conflicts: inout ConflictChange) throws -> SQLiteValue? {
         let declaredKind = schema.fieldKind(collection: record.collection, field: dirty.field)
         let kind = declaredKind ?? live.first?.kind
         var winnerValue: String?
@@ -146,32 +192,24 @@ extension Replica {
         if kind == .register || kind == .map || (kind == nil && live.isEmpty) {
             var choice = displayChoice(of: BatchState.LiveEntry.self)
             for entry in live { choice.offer(entry.displayKey, seq: entry.seq, entry) }
-            let removedOlder = state.olderEntriesRemoved[dirty] ?? 0
             if let winner = choice.chosen {
                 // A winner older than the batch, in a key that lost none of its older entries, won
                 // before the batch too: its value is already materialised (a write that loses a
                 // conflict, or arrives late, changes no column).
                 displayUnchanged = !record.isNew && winner.seq < state.firstSequence && removedOlder == 0
-                winnerValue = winner.value
+                winnerValue = declaredKind != nil && !displayUnchanged ? try storedValue(dirty, winner) : winner.value
                 winnerJSON = winner.json
             }
-            // A conflicts row exists exactly when a key has two live entries or more. Before the
-            // batch the key had its older entries still live and the older ones the batch removed,
-            // so the row is written or deleted only when that count crosses two (an edit that
-            // supersedes the one value it saw deletes nothing).
+            // A key is in conflict exactly when it has two live entries or more. Before the batch
+            // the key had its older entries still live and the older ones the batch removed, so
+            // only a count that crosses two changes the index (an edit that supersedes the one
+            // value it saw changes nothing).
             let older = live.count { $0.seq < state.firstSequence }
             let hadConflict = !record.isNew && older + removedOlder >= 2
             if live.count >= 2 {
-                if !hadConflict {
-                    try database.run("INSERT OR REPLACE INTO conflicts(rid, field, key, kind) VALUES (?, ?, ?, ?)", count: 4) { row in
-                        row.integer(dirty.rid)
-                        row.text(dirty.field)
-                        row.text(dirty.key)
-                        row.text(kind!.rawValue)
-                    }
-                }
+                if !hadConflict { conflicts.added = true }
             } else if hadConflict {
-                try database.run("DELETE FROM conflicts WHERE rid = ? AND field = ? AND key = ?", dirty.rid, dirty.field, dirty.key)
+                conflicts.removed = true
             }
         }
         guard let declaredKind, !displayUnchanged else { return nil }
@@ -197,7 +235,7 @@ extension Replica {
             if let entry = live.first {
                 let replica = ReplicaID(bytes: entry.replica)?.hex ?? ""
                 try database.run("INSERT OR REPLACE INTO \(side)(id, entry, wall, logical, replica, value) VALUES (?, ?, ?, ?, ?, ?)",
-                                 record.record, dirty.key, entry.wall, entry.logical, replica, entry.value)
+                                 record.record, dirty.key, entry.wall, entry.logical, replica, try storedValue(dirty, entry))
             } else {
                 try database.run("DELETE FROM \(side) WHERE id = ? AND entry = ?", record.record, dirty.key)
             }

@@ -121,10 +121,11 @@ extension Replica {
             var logEntries: [String: [(DisplayKey, JSONValue)]] = [:]
             var conflicts: [String] = []
             // A register's or map key's entries are adjacent (primary-key order): the displayed one is
-            // chosen as they go by and kept when the next key starts.
-            var shown: (field: String, key: String, kind: FieldKind, choice: DisplayChoice<String?>)?
+            // chosen as they go by and kept when the next key starts; a key with two or more is in conflict.
+            var shown: (field: String, key: String, kind: FieldKind, count: Int, choice: DisplayChoice<String?>)?
             func keepShown() {
                 guard let done = shown, let text = done.choice.chosen else { return }
+                if done.count >= 2 { conflicts.append(done.kind == .map ? "\(done.field)[\(done.key)]" : done.field) }
                 let value = Replica.json(text)
                 if done.kind == .register { fields[done.field] = value } else { mapValues[done.field, default: [:]][done.key] = value }
             }
@@ -135,10 +136,11 @@ extension Replica {
                 let field = entry.text(4)!, key = entry.text(5)!
                 switch FieldKind(rawValue: entry.text(6) ?? "") {
                 case let kind? where kind == .register || kind == .map:
-                    if shown?.field != field || shown?.key != key {
+                    if shown == nil || !ExactText.equal(shown!.field, field) || !ExactText.equal(shown!.key, key) {
                         keepShown()
-                        shown = (field, key, kind, displayChoice(of: String?.self))
+                        shown = (field, key, kind, 0, displayChoice(of: String?.self))
                     }
+                    shown!.count += 1
                     shown!.choice.offer(Replica.displayOrder(entry), seq: entry.integer(8) ?? 0, entry.text(7))
                 case .set?: if setElements[field]?.last != key { setElements[field, default: []].append(key) }
                 case .log?:
@@ -156,12 +158,8 @@ extension Replica {
             try database.forEachRow("SELECT field, total FROM counters WHERE rid = ?", parameters: [rid]) { counter in
                 fields[counter.text(0)!] = .integer(counter.integer(1) ?? 0)
             }
-            try database.forEachRow("SELECT field, key, kind FROM conflicts WHERE rid = ? ORDER BY field, key", parameters: [rid]) { conflict in
-                switch conflict.text(2) {
-                case "map": conflicts.append("\(conflict.text(0)!)[\(conflict.text(1)!)]")
-                case "editedWhileDeleted": conflicts.append("(edited while deleted)")
-                default: conflicts.append(conflict.text(0)!)
-                }
+            if try database.queryScalarInteger("SELECT 1 FROM conflicts WHERE rid = ? AND kind = 'editedWhileDeleted'", rid) != nil {
+                conflicts.insert("(edited while deleted)", at: 0)
             }
             return RecordSnapshot(collection: collection, id: record, isDeleted: row.integer(1) == 1, isVisible: row.integer(2) == 1,
                                   fields: fields, conflicts: conflicts)
@@ -181,35 +179,60 @@ extension Replica {
     /// Every open conflict, ordered by collection, record, field and key.
     public func conflicts(collection: String? = nil) throws -> [Conflict] {
         try Replica.wrapStorage {
+            // Records with a conflict of either kind; within a record the edited-while-deleted one
+            // (no field) comes first, then its keys in (field, key) order.
             let rows = try database.query("""
-                SELECT c.rid, r.collection, r.record, c.field, c.key, c.kind FROM conflicts c JOIN records r ON r.rid = c.rid
-                WHERE (? IS NULL OR r.collection = ?) ORDER BY r.collection, r.record, c.field, c.key
-                """, collection, collection)
-            return try rows.map { row in
+                SELECT c.rid, r.collection, r.record, 1 FROM conflicts c JOIN records r ON r.rid = c.rid
+                WHERE c.kind = 'editedWhileDeleted' AND (? IS NULL OR r.collection = ?)
+                UNION ALL
+                SELECT c.rid, r.collection, r.record, 0 FROM conflicted_records c JOIN records r ON r.rid = c.rid
+                WHERE (? IS NULL OR r.collection = ?)
+                ORDER BY 2, 3, 4 DESC
+                """, collection, collection, collection, collection)
+            var found: [Conflict] = []
+            for row in rows {
                 let rid = row.integer(0)!, collectionName = row.text(1)!, record = row.text(2)!
-                let field = row.text(3)!, key = row.text(4)!, kindText = row.text(5)!
-                if kindText == Conflict.Kind.editedWhileDeleted.rawValue {
-                    return try editedWhileDeletedConflict(rid: rid, collection: collectionName, record: record)
+                if row.integer(3) == 1 {
+                    found.append(try editedWhileDeletedConflict(rid: rid, collection: collectionName, record: record))
+                } else {
+                    found += try valueConflicts(rid: rid, collection: collectionName, record: record)
                 }
-                var choice = displayChoice(of: OperationID.self)
-                let siblings = try database.query("""
-                    SELECT replica, counter, wall, logical, value, seq FROM entries WHERE rid = ? AND field = ? AND key = ?
-                    """, rid, field, key).map { entry in
-                    let order = Replica.displayOrder(entry), id = Replica.operationID(entry)
-                    choice.offer(order, seq: entry.integer(5) ?? 0, id)
-                    return (order, Sibling(operation: id, value: Replica.json(entry.text(4)),
-                                           timestamp: HybridTimestamp(wall: UInt64(entry.integer(2)!), logical: UInt32(entry.integer(3)!)),
-                                           sequence: entry.integer(5)))
-                }.sorted { $0.0 > $1.0 }.map(\.1)
-                let displayed = choice.chosen ?? siblings[0].operation
-                let isMap = kindText == "map"
-                var conflict = Conflict(collection: collectionName, record: record, field: field, key: isMap ? key : nil,
-                                        kind: isMap ? .map : .register, siblings: siblings, displayed: displayed,
-                                        rule: "greatest (timestamp, replica id) among live siblings displays; the others stay until resolved")
-                conflict.invariant = Replica.invariants["\(collectionName).\(field)"]
-                return conflict
-            } + (collection == nil || collection == "people" ? try duplicateEmailConflicts() : [])
+            }
+            return found + (collection == nil || collection == "people" ? try duplicateEmailConflicts() : [])
         }
+    }
+
+    /// The record's registers and map keys that hold two live entries or more, in (field, key) order.
+    private func valueConflicts(rid: Int64, collection: String, record: String) throws -> [Conflict] {
+        var conflicts: [Conflict] = []
+        // One key's entries at a time: they are adjacent in primary-key order.
+        var group: (field: String, key: String, isMap: Bool, siblings: [(DisplayKey, Sibling)], choice: DisplayChoice<OperationID>)?
+        func finishGroup() {
+            guard let done = group, done.siblings.count >= 2 else { return }
+            let siblings = done.siblings.sorted { $0.0 > $1.0 }.map(\.1)
+            var conflict = Conflict(collection: collection, record: record, field: done.field, key: done.isMap ? done.key : nil,
+                                    kind: done.isMap ? .map : .register, siblings: siblings, displayed: done.choice.chosen ?? siblings[0].operation,
+                                    rule: "greatest (timestamp, replica id) among live siblings displays; the others stay until resolved")
+            conflict.invariant = Replica.invariants["\(collection).\(done.field)"]
+            conflicts.append(conflict)
+        }
+        try database.forEachRow("""
+            SELECT replica, counter, wall, logical, value, seq, field, key, kind FROM entries
+            WHERE rid = ? AND kind IN ('register', 'map') ORDER BY field, key
+            """, parameters: [rid]) { entry in
+            let field = entry.text(6)!, key = entry.text(7)!
+            if group == nil || !ExactText.equal(group!.field, field) || !ExactText.equal(group!.key, key) {
+                finishGroup()
+                group = (field, key, entry.text(8) == FieldKind.map.rawValue, [], displayChoice(of: OperationID.self))
+            }
+            let order = Replica.displayOrder(entry), id = Replica.operationID(entry)
+            group!.choice.offer(order, seq: entry.integer(5) ?? 0, id)
+            group!.siblings.append((order, Sibling(operation: id, value: Replica.json(entry.text(4)),
+                                                   timestamp: HybridTimestamp(wall: UInt64(entry.integer(2)!), logical: UInt32(entry.integer(3)!)),
+                                                   sequence: entry.integer(5))))
+        }
+        finishGroup()
+        return conflicts
     }
 
     /// Fields where a concurrent write breaks a rule of the domain, named for admins.
@@ -310,7 +333,11 @@ extension Replica {
         try Replica.wrapStorage {
             (try database.queryScalarInteger("SELECT coalesce(sum(last_seq - first_seq + 1), 0) FROM log_blocks") ?? 0,
              try database.queryScalarInteger("SELECT count(*) FROM records") ?? 0,
-             try database.queryScalarInteger("SELECT count(*) FROM conflicts") ?? 0,
+             (try database.queryScalarInteger("SELECT count(*) FROM conflicts") ?? 0)
+                + (try database.queryScalarInteger("""
+                    SELECT count(*) FROM (SELECT 1 FROM conflicted_records c JOIN entries e ON e.rid = c.rid
+                    WHERE e.kind IN ('register', 'map') GROUP BY e.rid, e.field, e.key HAVING count(*) >= 2)
+                    """) ?? 0),
              try database.queryScalarInteger("SELECT count(*) FROM erased") ?? 0)
         }
     }

@@ -20,7 +20,10 @@ import SQLiteKit
 ///   entry was removed is in the log, whose duplicate check keeps it from applying again, so it gets
 ///   no row; which ids have rows therefore depends on arrival order, and no reader relies on more
 ///   than "this id must not apply";
-/// - `counters`, `deletes`, `delete_observed`, `erased`, `conflicts`.
+/// - `counters`, `deletes`, `delete_observed`, `erased`;
+/// - `conflicts`: records edited while deleted (`0011` moved the value conflicts out);
+/// - `conflicted_records` (`0011`): a row exactly when one of the record's registers or map keys has
+///   two live entries or more; which ones, readers find in the record's entries.
 ///
 /// - `log_blocks` (`0010`): the log, a row per block of operations with consecutive sequences
 ///   (`LogBlock.swift`), keyed by the block's last sequence; `source` and `received_wall` are the
@@ -303,8 +306,28 @@ enum StorageSchema {
             try write()
             try db.execute("DROP TABLE oplog;")
         }
+        migrator.register("0011_conflicts_by_record") { db in
+            // The conflict index of registers and map keys kept per record instead of per key
+            // (Docs/performance-notes.md, tenth round): a merge that brings a record's ten fields into
+            // conflict writes one row, not ten. Readers find which keys are in conflict from the
+            // record's entries. `conflicts` keeps only the edited-while-deleted rows. Derived data, so
+            // it is built from the entries, the merge state itself.
+            try db.execute("""
+                CREATE TABLE conflicted_records(rid INTEGER PRIMARY KEY);
+                INSERT INTO conflicted_records(rid)
+                    SELECT DISTINCT rid FROM entries WHERE kind IN ('register', 'map')
+                    GROUP BY rid, field, key HAVING count(*) >= 2;
+                DELETE FROM conflicts WHERE kind IN ('register', 'map');
+                """)
+        }
         return migrator
     }
+
+    /// Keys of registers and maps holding two live entries or more, as `(rid, field, key)`: the
+    /// value conflicts, which `conflicted_records` indexes by record.
+    static let conflictedKeysSQL = """
+        SELECT rid, field, key FROM entries WHERE kind IN ('register', 'map') GROUP BY rid, field, key HAVING count(*) >= 2
+        """
 
     /// SQL identifier quoting.
     /// Without Foundation: this runs on the hot path of every batch (profiled with callgrind).

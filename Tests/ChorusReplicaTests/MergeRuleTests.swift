@@ -288,6 +288,31 @@ final class MergeRuleTests: XCTestCase {
         XCTAssertEqual(try stockholm.digest(), try newYork.digest())
     }
 
+    /// A batch that changes many keys of an existing record reads the record's older entries in one
+    /// query, walking them beside its own keys in byte order. Keys whose byte order is not Swift's
+    /// String order ("e" + U+0301 + "x" sorts before "éa" in bytes, after it in Swift) must still
+    /// meet their older entries, in both directions of the exchange.
+    func test_manyKeysOfAnExistingRecord_meetTheirOlderEntries_inByteOrder() throws {
+        let keys = ["\u{E9}a", "e\u{301}x", "a", "Z", "\u{65E5}\u{672C}", "sql"]
+        try stockholm.write(collection: "people", record: "p1", keys.map { .mapSet(field: "skills", key: $0, value: 1) } + [.put(field: "title", value: "A")])
+        try exchange()
+        clock.advance(by: 5)
+        try newYork.write(collection: "people", record: "p1", keys.map { .mapSet(field: "skills", key: $0, value: 2) } + [.put(field: "title", value: "B")])
+        clock.advance(by: 5)
+        try stockholm.write(collection: "people", record: "p1", keys.map { .mapSet(field: "skills", key: $0, value: 3) } + [.put(field: "title", value: "C")])
+        try exchange()
+        for replica in [stockholm!, newYork!] {
+            let conflicts = try replica.conflicts()
+            XCTAssertEqual(conflicts.count, keys.count + 1, replica.name)
+            XCTAssertEqual(conflicts.map(\.key).compactMap { $0 }.map { Array($0.utf8) }.sorted(by: { $0.lexicographicallyPrecedes($1) }),
+                           keys.map { Array($0.utf8) }.sorted(by: { $0.lexicographicallyPrecedes($1) }), replica.name)
+            XCTAssertEqual(try field(replica, "title"), "C", "\(replica.name): the later write displays")
+            XCTAssertEqual(try field(replica, "skills"), .object(Dictionary(uniqueKeysWithValues: keys.map { ($0, JSONValue.integer(3)) })), replica.name)
+            XCTAssertEqual(try replica.get(collection: "people", record: "p1")?.conflicts.count, keys.count + 1, replica.name)
+        }
+        XCTAssertEqual(try stockholm.statistics().conflicts, Int64(keys.count + 1))
+    }
+
     /// A field name canonically equivalent to a declared one but spelled with other bytes (a
     /// Kelvin sign for the K of `ownerKind`) is another field to storage: kept and passed on as an
     /// undeclared field, never materialised into the declared field's column.

@@ -60,9 +60,9 @@ final class StorageMigrationTests: XCTestCase {
         XCTAssertNotNil(try database.queryScalarText("SELECT sql FROM sqlite_master WHERE name = 'oplog' AND sql LIKE '%AUTOINCREMENT%'"))
 
         let migrated = try Replica.open(at: .directory(folder.path), configuration: configuration)
-        XCTAssertEqual(try migrated.appliedMigrations().suffix(6),
+        XCTAssertEqual(try migrated.appliedMigrations().suffix(7),
                        ["0005_lean_log_and_entries", "0006_log_without_record_index", "0007_display_derived", "0008_conflict_index_repair",
-                        "0009_log_ids_as_intervals", "0010_log_in_blocks"])
+                        "0009_log_ids_as_intervals", "0010_log_in_blocks", "0011_conflicts_by_record"])
         XCTAssertEqual(try migrated.digest(), digestBefore, "the same state after the rebuild")
         XCTAssertEqual(try migrated.latestSequence(), sequenceBefore)
         XCTAssertEqual(try migrated.integrityCheck(), [])
@@ -137,7 +137,7 @@ final class StorageMigrationTests: XCTestCase {
         let payloadsBefore = try database.query("SELECT payload FROM oplog ORDER BY seq").map { $0.text(0) }
 
         let migrated = try Replica.open(at: .directory(folder.path), configuration: configuration)
-        XCTAssertEqual(try migrated.appliedMigrations().suffix(2), ["0009_log_ids_as_intervals", "0010_log_in_blocks"])
+        XCTAssertEqual(try migrated.appliedMigrations().suffix(3), ["0009_log_ids_as_intervals", "0010_log_in_blocks", "0011_conflicts_by_record"])
         XCTAssertEqual(try Self.intervals(in: folder), intervalsBefore, "the intervals the merge kept, received times included")
         XCTAssertEqual(try migrated.statistics().operations, rowsBefore)
         XCTAssertEqual(try migrated.log(after: 0, limit: 1000).map { $0.operation.map(OperationCodec().canonicalText) }, payloadsBefore,
@@ -207,31 +207,45 @@ final class StorageMigrationTests: XCTestCase {
             """).map { [$0.integer(0)!, $0.integer(1)!, $0.integer(2)!, $0.integer(3) ?? -1] }
     }
 
-    /// Migration `0008_conflict_index_repair` rebuilds the conflict index from the entries: a row
-    /// left for a key with one live value goes, a missing row for a key with two comes back.
-    func test_conflictIndexRepair_removesStaleRows_andRestoresMissingOnes() throws {
+    /// Migration `0011_conflicts_by_record` moves the value conflicts from the per-key index to
+    /// the per-record one, building it from the entries: a stale per-key row (a key with one live
+    /// value) does not survive, and the conflicts read afterwards are the ones before.
+    func test_conflictsByRecord_buildsTheIndexFromTheEntries_andKeepsEditedWhileDeleted() throws {
         let fixture = try Fixture(seed: 8)
         defer { fixture.folder.remove() }
         let (folder, configuration, other) = (fixture.folder, fixture.configuration, fixture.other)
         var conflictsBefore: [Conflict]
+        var snapshotBefore: RecordSnapshot?
         do {
             let replica = try fixture.createReplica()
             try replica.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada"), .put(field: "title", value: "Lead")])
+            try replica.write(collection: "people", record: "p2", [.put(field: "name", value: "Grace")])
             try other.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada L.")])
             try replica.applyRemote(try other.log(limit: 100).compactMap(\.operation))
+            try replica.applyRemote(try other.log(limit: 100).compactMap(\.operation))
+            try other.applyRemote(try replica.log(limit: 100).compactMap(\.operation))
+            try other.write(collection: "people", record: "p2", [.delete])
+            try replica.write(collection: "people", record: "p2", [.put(field: "name", value: "Grace H.")])
+            try replica.applyRemote(try other.log(limit: 100).compactMap(\.operation))
             conflictsBefore = try replica.conflicts()
-            XCTAssertEqual(conflictsBefore.map(\.field), ["name"])
+            snapshotBefore = try replica.get(collection: "people", record: "p1")
+            XCTAssertEqual(conflictsBefore.map(\.kind), [.register, .editedWhileDeleted])
+            XCTAssertEqual(snapshotBefore?.conflicts, ["name"])
         }
+        // The index as builds before `0011` kept it: a row per key, here with a stale one for `title`.
         let database = try Database(path: folder.path + "/" + Replica.databaseFileName)
         try database.execute("""
-            DELETE FROM conflicts;
+            DROP TABLE conflicted_records;
+            INSERT INTO conflicts(rid, field, key, kind) SELECT rid, 'name', '', 'register' FROM records WHERE record = 'p1';
             INSERT INTO conflicts(rid, field, key, kind) SELECT rid, 'title', '', 'register' FROM records WHERE record = 'p1';
-            DELETE FROM schema_migrations WHERE name = '0008_conflict_index_repair';
+            DELETE FROM schema_migrations WHERE name = '0011_conflicts_by_record';
             """)
-        let damaged = try Replica.open(at: .directory(folder.path), configuration: configuration)
-        XCTAssertTrue(try damaged.appliedMigrations().contains("0008_conflict_index_repair"))
-        XCTAssertEqual(try damaged.invariantViolations(), [])
-        XCTAssertEqual(try damaged.conflicts(), conflictsBefore)
+        let migrated = try Replica.open(at: .directory(folder.path), configuration: configuration)
+        XCTAssertTrue(try migrated.appliedMigrations().contains("0011_conflicts_by_record"))
+        XCTAssertEqual(try migrated.invariantViolations(), [])
+        XCTAssertEqual(try migrated.conflicts(), conflictsBefore)
+        XCTAssertEqual(try migrated.get(collection: "people", record: "p1")?.conflicts, ["name"])
+        XCTAssertEqual(try migrated.statistics().conflicts, 2)
     }
 }
 

@@ -174,6 +174,27 @@ final class DatabaseTests: XCTestCase {
         XCTAssertEqual(seen, ["7 ünï [1, 2] true false", "null nil nil false false", "0  [] false true"])
     }
 
+    /// `compareText` orders as SQLite's BINARY collation does, so a reader can walk rows in
+    /// `ORDER BY` order beside its own sorted names (the merge's whole-record read relies on it).
+    func test_compareText_ordersAsOrderByDoes() throws {
+        let db = try Database(path: ":memory:")
+        try db.execute("CREATE TABLE v(t TEXT)")
+        let texts = ["", "a", "ab", "abc", "b", "B", "é", "e\u{301}", "e", "ü", "zz", "z", "日本", "🙂", "a b"]
+        for text in texts { try db.run("INSERT INTO v VALUES (?)", text) }
+        let sorted = try db.query("SELECT t FROM v ORDER BY t").map { $0.text(0)! }
+        var position = 0
+        try db.forEachColumns("SELECT t FROM v ORDER BY t") { row in
+            for (other, text) in sorted.enumerated() {
+                let order = row.compareText(0, text)
+                XCTAssertEqual(order.signum(), (position - other).signum(), "\(sorted[position]) against \(text)")
+            }
+            position += 1
+        }
+        XCTAssertEqual(position, texts.count)
+        XCTAssertEqual(sorted.first, "", "the empty text first")
+        XCTAssertTrue(sorted.firstIndex(of: "a")! < sorted.firstIndex(of: "ab")!, "a prefix before what extends it")
+    }
+
     func test_contentVersion_movesOnEveryCommit_ofThisConnectionOrAnother_andNotOnReads() throws {
         let db = try Database(path: folder + "/a.sqlite")
         let other = try Database(path: folder + "/a.sqlite")
