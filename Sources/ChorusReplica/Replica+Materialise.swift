@@ -31,8 +31,10 @@ extension Replica {
             let older = state.firstSequence
             var whole: [[BatchState.LiveEntry]]?
             if !record.isNew && keys.count >= Replica.wholeRecordReadKeysMin {
+                // By bytes, as the query's `ORDER BY` sorts: Swift's `String` order and equality
+                // are canonical, under which two distinct fields can compare equal.
                 keys.sort { a, b in
-                    a.key.field != b.key.field ? ExactText.less(a.key.field, b.key.field) : ExactText.less(a.key.key, b.key.key)
+                    ExactText.equal(a.key.field, b.key.field) ? ExactText.less(a.key.key, b.key.key) : ExactText.less(a.key.field, b.key.field)
                 }
                 whole = try liveEntries(rid: rid, of: keys.lazy.map(\.key), olderThan: older)
             }

@@ -313,6 +313,37 @@ final class MergeRuleTests: XCTestCase {
         XCTAssertEqual(try stockholm.statistics().conflicts, Int64(keys.count + 1))
     }
 
+    /// The same walk with two fields whose names are canonically equivalent (Swift's `String` says
+    /// they are equal; storage keeps them apart): each must meet its own older entry. Only one of
+    /// them comes into conflict (the later writer supersedes what it saw of the other keys), so a
+    /// walk that missed that key's older entry would leave its record out of the conflict index.
+    /// Eight records in one batch, so a walk that ordered the two by Swift's equality would go
+    /// wrong in some record whatever order the batch's table gave them.
+    func test_manyKeysOfAnExistingRecord_withCanonicallyEquivalentFields_eachMeetItsOlderEntry() throws {
+        let fields = ["caf\u{E9}", "cafe\u{301}", "extra", "zeta"]
+        let concurrent = "cafe\u{301}"
+        let first = ReplicaID(hex: String(repeating: "ab", count: 16))!, second = ReplicaID(hex: String(repeating: "cd", count: 16))!
+        func ops(_ writer: ReplicaID, wall: UInt64, value: String, superseding earlier: [Op] = []) -> [Op] {
+            var counter: UInt64 = 0
+            return (1...8).flatMap { record in
+                fields.map { field in
+                    counter += 1
+                    let seen = earlier.filter { $0.record == "p\(record)" && Array($0.field!.utf8) == Array(field.utf8) }
+                    let supersedes = Array(field.utf8) == Array(concurrent.utf8) ? [] : seen.map(\.id)
+                    return Op(id: OperationID(replica: writer, counter: counter), timestamp: HybridTimestamp(wall: wall, logical: 0),
+                              collection: "people", record: "p\(record)", field: field, action: .set(value: .string(value), supersedes: supersedes))
+                }
+            }
+        }
+        let older = ops(first, wall: clock.nowMilliseconds(), value: "old")
+        try stockholm.applyRemote(older)
+        try stockholm.applyRemote(ops(second, wall: clock.nowMilliseconds() + 1, value: "new", superseding: older))
+        XCTAssertEqual(try stockholm.invariantViolations(), [])
+        let conflicts = try stockholm.conflicts()
+        XCTAssertEqual(conflicts.count, 8, "one key of each record holds both writes")
+        XCTAssertTrue(conflicts.allSatisfy { Array($0.field!.utf8) == Array(concurrent.utf8) && $0.siblings.count == 2 })
+    }
+
     /// A field name canonically equivalent to a declared one but spelled with other bytes (a
     /// Kelvin sign for the K of `ownerKind`) is another field to storage: kept and passed on as an
     /// undeclared field, never materialised into the declared field's column.
