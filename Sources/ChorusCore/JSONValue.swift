@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A JSON value, as Chorus stores and sends field values.
 ///
 /// Numbers keep their kind: text without a fraction or exponent that fits in 64 bits is an
@@ -101,19 +105,34 @@ extension JSONValue {
             if pretty && !items.isEmpty { JSONValue.newline(&output, indent) }
             output.append(UInt8(ascii: "]"))
         case .object(let members):
-            output.append(UInt8(ascii: "{"))
-            let keys = members.keys.sorted(by: JSONValue.utf8Less)
-            for (index, key) in keys.enumerated() {
-                if index > 0 { output.append(UInt8(ascii: ",")) }
-                if pretty { JSONValue.newline(&output, indent + 1) }
-                JSONValue.writeString(key, to: &output)
-                output.append(UInt8(ascii: ":"))
-                if pretty { output.append(UInt8(ascii: " ")) }
-                members[key]!.write(to: &output, pretty: pretty, indent: indent + 1)
-            }
-            if pretty && !members.isEmpty { JSONValue.newline(&output, indent) }
-            output.append(UInt8(ascii: "}"))
+            // The members themselves sorted, so no key is looked up again.
+            JSONValue.writeObject(members.sorted(by: { JSONValue.utf8Less($0.key, $1.key) }), to: &output, pretty: pretty, indent: indent)
         }
+    }
+
+    /// The canonical text of an object given as members with distinct keys, in any order: what
+    /// `JSONValue.object(...).canonicalText` gives, without building and hashing a dictionary
+    /// first (an access-log line per request; callgrind, a no-op sync).
+    public static func canonicalObjectText(_ members: [(key: String, value: JSONValue)]) -> String {
+        var output: [UInt8] = []
+        output.reserveCapacity(128)
+        writeObject(members.sorted(by: { utf8Less($0.key, $1.key) }), to: &output, pretty: false, indent: 0)
+        return String(decoding: output, as: UTF8.self)
+    }
+
+    /// Writes an object whose members are already in canonical key order.
+    private static func writeObject(_ members: [(key: String, value: JSONValue)], to output: inout [UInt8], pretty: Bool, indent: Int) {
+        output.append(UInt8(ascii: "{"))
+        for (index, member) in members.enumerated() {
+            if index > 0 { output.append(UInt8(ascii: ",")) }
+            if pretty { newline(&output, indent + 1) }
+            writeString(member.key, to: &output)
+            output.append(UInt8(ascii: ":"))
+            if pretty { output.append(UInt8(ascii: " ")) }
+            member.value.write(to: &output, pretty: pretty, indent: indent + 1)
+        }
+        if pretty && !members.isEmpty { newline(&output, indent) }
+        output.append(UInt8(ascii: "}"))
     }
 
     private static func newline(_ output: inout [UInt8], _ indent: Int) {
@@ -122,8 +141,17 @@ extension JSONValue {
     }
 
     /// Orders strings by their UTF-8 bytes: the canonical key order, the same in every language.
+    /// Compared in place with one `memcmp` (the generic `utf8` walk cost about 350 instructions a
+    /// comparison; callgrind).
     public static func utf8Less(_ a: String, _ b: String) -> Bool {
-        a.utf8.lexicographicallyPrecedes(b.utf8)
+        var a = a, b = b
+        return a.withUTF8 { x in
+            b.withUTF8 { y in
+                let common = min(x.count, y.count)
+                let order = common == 0 ? 0 : memcmp(x.baseAddress!, y.baseAddress!, common)
+                return order != 0 ? order < 0 : x.count < y.count
+            }
+        }
     }
 
     /// Shortest text that reads back as the same double. Finite values only (the parser refuses others).

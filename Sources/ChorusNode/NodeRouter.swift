@@ -78,10 +78,13 @@ public struct NodeRouter: Sendable {
     static func find<R>(_ routes: [R], method: String, path: String, template: KeyPath<R, RouteTemplate>,
                         method routeMethod: KeyPath<R, String>) -> Result<(R, [String]), NoRoute> {
         let segments = RouteTemplate.segments(of: path)
-        let candidates = routes.compactMap { route in route[keyPath: template].match(segments).map { (route, $0) } }
+        // The first route of this method whose template matches; only a refusal looks at the others.
+        for route in routes where route[keyPath: routeMethod] == method {
+            if let values = route[keyPath: template].match(segments) { return .success((route, values)) }
+        }
+        let candidates = routes.filter { $0[keyPath: template].match(segments) != nil }
         guard !candidates.isEmpty else { return .failure(NoRoute(response: Problem.response(status: 404, detail: "no route \(path.prefix(100))"))) }
-        if let found = candidates.first(where: { $0.0[keyPath: routeMethod] == method }) { return .success(found) }
-        let methods = candidates.map { $0.0[keyPath: routeMethod] }.joined(separator: ", ")
+        let methods = candidates.map { $0[keyPath: routeMethod] }.joined(separator: ", ")
         var response = Problem.response(status: 405, detail: "\(path.prefix(100)) takes \(methods)")
         response.headers.append(("Allow", methods))
         return .failure(NoRoute(response: response))

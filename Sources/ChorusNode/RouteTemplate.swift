@@ -23,7 +23,7 @@ struct RouteTemplate: Sendable {
         for (segment, part) in zip(segments, path) {
             switch segment {
             case .placeholder: values.append(PeopleAPI.percentDecoded(String(part)))
-            case .literal(let literal): if literal != part { return nil }
+            case .literal(let literal): if !literal.utf8.elementsEqual(part.utf8) { return nil }
             }
         }
         return values

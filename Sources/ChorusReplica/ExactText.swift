@@ -2,6 +2,8 @@
 import Glibc
 #endif
 
+import ChorusCore
+
 /// Record ids, fields and keys as storage and the protocol compare them: by their UTF-8 bytes.
 ///
 /// Swift's `String ==` is canonical equivalence, so "é" (U+00E9) and "e" followed by U+0301 are
@@ -17,17 +19,9 @@ enum ExactText {
         }
     }
 
-    /// Byte order, as SQLite's BINARY collation sorts (`ORDER BY` on a name column).
-    static func less(_ a: String, _ b: String) -> Bool {
-        var a = a, b = b
-        return a.withUTF8 { x in
-            b.withUTF8 { y in
-                let common = min(x.count, y.count)
-                let order = common == 0 ? 0 : memcmp(x.baseAddress!, y.baseAddress!, common)
-                return order != 0 ? order < 0 : x.count < y.count
-            }
-        }
-    }
+    /// Byte order, as SQLite's BINARY collation sorts (`ORDER BY` on a name column), and as the
+    /// canonical JSON orders object keys.
+    static func less(_ a: String, _ b: String) -> Bool { JSONValue.utf8Less(a, b) }
 
     static func hash(_ text: String, into hasher: inout Hasher) {
         var text = text

@@ -185,15 +185,20 @@ extension Replica {
     private func materialiseKey(_ dirty: BatchState.DirtyKey, live: [BatchState.LiveEntry], removedOlder: Int, record: BatchState.RecordInfo,
                                 state: BatchState, conflicts: inout ConflictChange) throws -> SQLiteValue? {
         let declaredKind = schema.fieldKind(collection: record.collection, field: dirty.field)
-        let kind = declaredKind ?? live.first?.kind
+        // A declared field's entries all have its kind. A key of an undeclared field can hold
+        // entries of several kinds (a set element and a map key of one name, from replicas that
+        // disagree about the field); only its register and map entries are values, which can be
+        // in conflict.
+        let values = declaredKind != nil ? live : live.filter { $0.kind == .register || $0.kind == .map }
+        let kind = declaredKind ?? values.first?.kind
         var winnerValue: String?
         var winnerJSON: JSONValue?
         var displayUnchanged = false
-        // A key of an undeclared field whose entries are all gone has no kind left to tell; if it
-        // had a conflict, its row must still go.
-        if kind == .register || kind == .map || (kind == nil && live.isEmpty) {
+        // A key of an undeclared field with no values left has no kind left to tell; if it had a
+        // conflict, its record may have to leave the index.
+        if kind == .register || kind == .map || (declaredKind == nil && values.isEmpty) {
             var choice = displayChoice(of: BatchState.LiveEntry.self)
-            for entry in live { choice.offer(entry.displayKey, seq: entry.seq, entry) }
+            for entry in values { choice.offer(entry.displayKey, seq: entry.seq, entry) }
             if let winner = choice.chosen {
                 // A winner older than the batch, in a key that lost none of its older entries, won
                 // before the batch too: its value is already materialised (a write that loses a
@@ -206,12 +211,19 @@ extension Replica {
             // the key had its older entries still live and the older ones the batch removed, so
             // only a count that crosses two changes the index (an edit that supersedes the one
             // value it saw changes nothing).
-            let older = live.count { $0.seq < state.firstSequence }
-            let hadConflict = !record.isNew && older + removedOlder >= 2
-            if live.count >= 2 {
-                if !hadConflict { conflicts.added = true }
-            } else if hadConflict {
-                conflicts.removed = true
+            if declaredKind == nil {
+                // The counts before the batch may include entries of other kinds, so the index is
+                // set from what is live now: two values are a conflict; fewer, the record's
+                // entries are asked (undeclared fields are rare).
+                if values.count >= 2 { conflicts.added = true } else { conflicts.removed = true }
+            } else {
+                let older = live.count { $0.seq < state.firstSequence }
+                let hadConflict = !record.isNew && older + removedOlder >= 2
+                if live.count >= 2 {
+                    if !hadConflict { conflicts.added = true }
+                } else if hadConflict {
+                    conflicts.removed = true
+                }
             }
         }
         guard let declaredKind, !displayUnchanged else { return nil }

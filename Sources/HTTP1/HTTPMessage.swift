@@ -22,12 +22,37 @@ public struct HTTPRequestHead: Equatable, Sendable {
 
     /// The first value of a header, matched case-insensitively.
     public func header(_ name: String) -> String? {
-        let lower = name.lowercased()
-        return headers.first { $0.name.lowercased() == lower }?.value
+        headers.first { HTTPRequestHead.asciiCaseInsensitiveEqual($0.name, name) }?.value
+    }
+
+    /// Whether two names are equal ignoring ASCII case, as header names and connection options
+    /// compare (RFC 9110 5.1), compared in place: lowercasing both made two strings per header per
+    /// lookup (callgrind, a no-op sync).
+    static func asciiCaseInsensitiveEqual<A: StringProtocol, B: StringProtocol>(_ a: A, _ b: B) -> Bool {
+        a.utf8.count == b.utf8.count && zip(a.utf8, b.utf8).allSatisfy { asciiLower($0) == asciiLower($1) }
+    }
+
+    /// The same for two strings, over their contiguous bytes (five header lookups a request).
+    static func asciiCaseInsensitiveEqual(_ a: String, _ b: String) -> Bool {
+        var a = a, b = b
+        return a.withUTF8 { x in
+            b.withUTF8 { y in
+                guard x.count == y.count else { return false }
+                for index in 0..<x.count where asciiLower(x[index]) != asciiLower(y[index]) { return false }
+                return true
+            }
+        }
+    }
+
+    private static func asciiLower(_ byte: UInt8) -> UInt8 {
+        byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
     }
 
     /// The path without the query.
-    public var path: String { String(target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0]) }
+    public var path: String {
+        guard let query = target.utf8.firstIndex(of: UInt8(ascii: "?")) else { return target }
+        return String(target[..<query])
+    }
 
     /// Query parameters, percent-decoded; later duplicates win.
     public var query: [String: String] {
@@ -44,15 +69,18 @@ public struct HTTPRequestHead: Equatable, Sendable {
 
     /// Whether the connection stays open after this request (HTTP/1.1 default yes, 1.0 default no).
     public var keepAlive: Bool {
-        let connection = header("Connection")?.lowercased() ?? ""
-        if connection.contains("close") { return false }
-        return minorVersion >= 1 || connection.contains("keep-alive")
+        // The header is a comma-separated list of options (RFC 9110 7.6.1).
+        let options = (header("Connection") ?? "").split(separator: ",").map { $0.trimmingASCIISpaces() }
+        if options.contains(where: { HTTPRequestHead.asciiCaseInsensitiveEqual($0, "close") }) { return false }
+        return minorVersion >= 1 || options.contains(where: { HTTPRequestHead.asciiCaseInsensitiveEqual($0, "keep-alive") })
     }
 }
 
 /// Percent-decodes URL text; `plusAsSpace` for query strings (form encoding). An invalid escape
 /// is kept as it is rather than dropped.
 public func percentDecode(_ text: String, plusAsSpace: Bool = true) -> String {
+    // Most names and values have nothing to decode (a sync pull's `after` and `limit`).
+    guard text.utf8.contains(where: { $0 == UInt8(ascii: "%") || (plusAsSpace && $0 == UInt8(ascii: "+")) }) else { return text }
     var bytes: [UInt8] = []
     var rest = Array(text.utf8)[...]
     while let byte = rest.popFirst() {
@@ -130,5 +158,15 @@ public struct HTTPResponse: Sendable {
         case 505: return "HTTP Version Not Supported"
         default: return "Status \(status)"
         }
+    }
+}
+
+extension Substring {
+    /// Without leading and trailing spaces and tabs (optional whitespace in HTTP lists).
+    func trimmingASCIISpaces() -> Substring {
+        var text = self
+        while let first = text.utf8.first, first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") { text = text.dropFirst() }
+        while let last = text.utf8.last, last == UInt8(ascii: " ") || last == UInt8(ascii: "\t") { text = text.dropLast() }
+        return text
     }
 }

@@ -1,10 +1,32 @@
 import XCTest
 import ChorusCore
+import ChorusTesting
 
 final class JSONTests: XCTestCase {
     func test_canonicalText_sortsKeysByBytes_andHasNoWhitespace() throws {
         let value = try JSONParser().parse(#" { "b" : [1, 2.5, true, null], "a": {"z": "x", "Z": "y"}, "é": "" } "#)
         XCTAssertEqual(value.canonicalText, #"{"a":{"Z":"y","z":"x"},"b":[1,2.5,true,null],"é":""}"#)
+    }
+
+    /// An object written from its members gives the bytes the dictionary form gives, and the key
+    /// order is plain byte order (seeded; the seed is printed on failure).
+    func test_canonicalObjectText_isTheObjectsCanonicalText_andKeysSortByBytes() {
+        let seed = UInt64.random(in: 1...UInt64.max)
+        var rng = SeededGenerator(seed: seed)
+        let alphabet = ["a", "B", "z", "é", "e\u{301}", "日", "🙂", "\u{0}", " ", "~", "aa", ""]
+        for _ in 0..<300 {
+            var members: [String: JSONValue] = [:]
+            for _ in 0..<rng.int(9) {
+                let key = (0..<rng.int(4)).map { _ in rng.pick(alphabet) }.joined()
+                members[key] = rng.chance(0.5) ? .integer(Int64(bitPattern: rng.next())) : .string(key)
+            }
+            let pairs = members.map { (key: $0.key, value: $0.value) }
+            XCTAssertEqual(JSONValue.canonicalObjectText(pairs), JSONValue.object(members).canonicalText, "seed \(seed)")
+            let keys = Array(members.keys)
+            for a in keys { for b in keys {
+                XCTAssertEqual(JSONValue.utf8Less(a, b), Array(a.utf8).lexicographicallyPrecedes(Array(b.utf8)), "seed \(seed): \(a) < \(b)")
+            } }
+        }
     }
 
     func test_roundTrip_isStable() throws {

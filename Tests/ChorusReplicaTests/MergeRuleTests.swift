@@ -344,6 +344,36 @@ final class MergeRuleTests: XCTestCase {
         XCTAssertTrue(conflicts.allSatisfy { Array($0.field!.utf8) == Array(concurrent.utf8) && $0.siblings.count == 2 })
     }
 
+    /// An undeclared field can hold a set element and a map key of the same name, written by
+    /// replicas that disagree about the field. Only values (register and map entries) can be in
+    /// conflict, so one of each is none, in either order of arrival.
+    func test_undeclaredField_aSetElementAndAMapKeyOfOneName_areNoConflict_inEitherOrder() throws {
+        let first = ReplicaID(hex: String(repeating: "ab", count: 16))!, second = ReplicaID(hex: String(repeating: "cd", count: 16))!
+        let stamp = HybridTimestamp(wall: clock.nowMilliseconds(), logical: 0)
+        let mapSet = Op(id: OperationID(replica: first, counter: 1), timestamp: stamp, collection: "people", record: "p1", field: "nick",
+                        action: .mapSet(key: "a", value: 1, supersedes: []))
+        let add = Op(id: OperationID(replica: second, counter: 1), timestamp: stamp, collection: "people", record: "p1", field: "nick",
+                     action: .add(element: "a"))
+        let later = Op(id: OperationID(replica: second, counter: 2), timestamp: stamp, collection: "people", record: "p1", field: "nick",
+                       action: .mapSet(key: "a", value: 2, supersedes: []))
+        try stockholm.applyRemote([mapSet])
+        try stockholm.applyRemote([add])
+        try newYork.applyRemote([add])
+        try newYork.applyRemote([mapSet])
+        for replica in [stockholm!, newYork!] {
+            XCTAssertEqual(try replica.invariantViolations(), [], replica.name)
+            XCTAssertEqual(try replica.conflicts(), [], replica.name)
+        }
+        // A second map write of the key is a conflict, and is listed, in either replica.
+        try stockholm.applyRemote([later])
+        try newYork.applyRemote([later])
+        for replica in [stockholm!, newYork!] {
+            XCTAssertEqual(try replica.invariantViolations(), [], replica.name)
+            XCTAssertEqual(try replica.conflicts().map(\.field), ["nick"], replica.name)
+        }
+        XCTAssertEqual(try stockholm.digest(), try newYork.digest())
+    }
+
     /// A field name canonically equivalent to a declared one but spelled with other bytes (a
     /// Kelvin sign for the K of `ownerKind`) is another field to storage: kept and passed on as an
     /// undeclared field, never materialised into the declared field's column.

@@ -220,7 +220,7 @@ final class StorageMigrationTests: XCTestCase {
             let replica = try fixture.createReplica()
             try replica.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada"), .put(field: "title", value: "Lead")])
             try replica.write(collection: "people", record: "p2", [.put(field: "name", value: "Grace")])
-            try other.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada L.")])
+            try other.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada L."), .put(field: "title", value: "Head")])
             try replica.applyRemote(try other.log(limit: 100).compactMap(\.operation))
             try replica.applyRemote(try other.log(limit: 100).compactMap(\.operation))
             try other.applyRemote(try replica.log(limit: 100).compactMap(\.operation))
@@ -229,23 +229,24 @@ final class StorageMigrationTests: XCTestCase {
             try replica.applyRemote(try other.log(limit: 100).compactMap(\.operation))
             conflictsBefore = try replica.conflicts()
             snapshotBefore = try replica.get(collection: "people", record: "p1")
-            XCTAssertEqual(conflictsBefore.map(\.kind), [.register, .editedWhileDeleted])
-            XCTAssertEqual(snapshotBefore?.conflicts, ["name"])
+            XCTAssertEqual(conflictsBefore.map(\.kind), [.register, .register, .editedWhileDeleted], "two keys of p1, then p2")
+            XCTAssertEqual(snapshotBefore?.conflicts, ["name", "title"])
         }
-        // The index as builds before `0011` kept it: a row per key, here with a stale one for `title`.
+        // The index as builds before `0011` kept it: a row per key, here with a stale one for `email`.
         let database = try Database(path: folder.path + "/" + Replica.databaseFileName)
         try database.execute("""
             DROP TABLE conflicted_records;
             INSERT INTO conflicts(rid, field, key, kind) SELECT rid, 'name', '', 'register' FROM records WHERE record = 'p1';
             INSERT INTO conflicts(rid, field, key, kind) SELECT rid, 'title', '', 'register' FROM records WHERE record = 'p1';
+            INSERT INTO conflicts(rid, field, key, kind) SELECT rid, 'email', '', 'register' FROM records WHERE record = 'p1';
             DELETE FROM schema_migrations WHERE name = '0011_conflicts_by_record';
             """)
         let migrated = try Replica.open(at: .directory(folder.path), configuration: configuration)
         XCTAssertTrue(try migrated.appliedMigrations().contains("0011_conflicts_by_record"))
         XCTAssertEqual(try migrated.invariantViolations(), [])
         XCTAssertEqual(try migrated.conflicts(), conflictsBefore)
-        XCTAssertEqual(try migrated.get(collection: "people", record: "p1")?.conflicts, ["name"])
-        XCTAssertEqual(try migrated.statistics().conflicts, 2)
+        XCTAssertEqual(try migrated.get(collection: "people", record: "p1")?.conflicts, ["name", "title"])
+        XCTAssertEqual(try migrated.statistics().conflicts, 3)
     }
 }
 

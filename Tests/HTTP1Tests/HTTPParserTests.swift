@@ -124,10 +124,34 @@ final class HTTPParserTests: XCTestCase {
         guard case .failure? = parser.feed(Array("GET / HTTP/1.1\r\n\r\n".utf8)).last else { return XCTFail("parser recovered") }
     }
 
+    /// Header names match without regard to ASCII case only; `Connection` is a list of options;
+    /// the path stops at the first `?`.
+    func test_headerLookup_connectionOptions_andPath() {
+        func head(_ target: String, minor: Int = 1, _ headers: [(String, String)]) -> HTTPRequestHead {
+            HTTPRequestHead(method: "GET", target: target, minorVersion: minor, headers: headers.map { (name: $0.0, value: $0.1) })
+        }
+        let request = head("/sync/v1/pull?after=3&limit=5?x", [("content-LENGTH", "7"), ("X-Chorus-Replica", "ab"), ("Connection", "Keep-Alive")])
+        XCTAssertEqual(request.header("Content-Length"), "7")
+        XCTAssertEqual(request.header("x-chorus-replica"), "ab")
+        XCTAssertNil(request.header("Content-Lengt"))
+        XCTAssertNil(head("/", [("Ｘ-Chorus-Replica", "ab")]).header("x-chorus-replica"), "only ASCII letters fold")
+        XCTAssertEqual(request.path, "/sync/v1/pull")
+        XCTAssertEqual(request.query, ["after": "3", "limit": "5?x"])
+        XCTAssertEqual(head("/plain", []).path, "/plain")
+        XCTAssertTrue(head("/", minor: 0, [("Connection", "Keep-Alive")]).keepAlive)
+        XCTAssertTrue(head("/", minor: 0, [("connection", "Upgrade ,\tkeep-alive")]).keepAlive)
+        XCTAssertFalse(head("/", minor: 0, [("Connection", "keep-alive-ish")]).keepAlive, "options are whole tokens")
+        XCTAssertFalse(head("/", [("Connection", "TE, Close")]).keepAlive)
+        XCTAssertTrue(head("/", [("Connection", "closed")]).keepAlive, "options are whole tokens")
+        XCTAssertTrue(head("/", []).keepAlive, "HTTP/1.1 keeps the connection by default")
+    }
+
     func test_percentDecoding_keepsInvalidEscapes_andPlusOnlyInQueries() {
         XCTAssertEqual(percentDecode("a%20b+c"), "a b c")
         XCTAssertEqual(percentDecode("a%20b+c", plusAsSpace: false), "a b+c")
         XCTAssertEqual(percentDecode("100%zz%4"), "100%zz%4", "an invalid escape is kept, not dropped")
+        XCTAssertEqual(percentDecode("plain-text_ü"), "plain-text_ü", "nothing to decode: the same text")
+        XCTAssertEqual(percentDecode("a+b", plusAsSpace: false), "a+b")
         XCTAssertEqual(HTTPRequestHead(method: "GET", target: "/x?q=ana%20py&bad=%zz", minorVersion: 1, headers: []).query, ["q": "ana py", "bad": "%zz"])
     }
 
