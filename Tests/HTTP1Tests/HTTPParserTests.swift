@@ -138,6 +138,10 @@ final class HTTPParserTests: XCTestCase {
         XCTAssertEqual(request.path, "/sync/v1/pull")
         XCTAssertEqual(request.query, ["after": "3", "limit": "5?x"])
         XCTAssertEqual(head("/plain", []).path, "/plain")
+        XCTAssertEqual(head("/q?a=1&&b&c=%41+x&d=\u{E9}&a=2&=v", []).query, ["a": "2", "b": "", "c": "A x", "d": "\u{E9}", "": "v"],
+                       "empty pairs skipped, a key alone is empty, later duplicates win")
+        XCTAssertEqual(head("/q", []).query, [:])
+        XCTAssertEqual(head("/q?", []).query, [:])
         XCTAssertTrue(head("/", minor: 0, [("Connection", "Keep-Alive")]).keepAlive)
         XCTAssertTrue(head("/", minor: 0, [("connection", "Upgrade ,\tkeep-alive")]).keepAlive)
         XCTAssertFalse(head("/", minor: 0, [("Connection", "keep-alive-ish")]).keepAlive, "options are whole tokens")
