@@ -173,7 +173,7 @@ extension Replica {
     }
 
     /// Whether one of the record's register or map keys has two live entries or more.
-    func hasValueConflict(rid: Int64) throws -> Bool {
+    private func hasValueConflict(rid: Int64) throws -> Bool {
         try database.queryScalarInteger("""
             SELECT 1 FROM entries WHERE rid = ? AND kind IN ('register', 'map') GROUP BY field, key HAVING count(*) >= 2 LIMIT 1
             """, rid) != nil

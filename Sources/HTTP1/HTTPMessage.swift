@@ -28,11 +28,6 @@ public struct HTTPRequestHead: Equatable, Sendable {
     /// Whether two names are equal ignoring ASCII case, as header names and connection options
     /// compare (RFC 9110 5.1), compared in place: lowercasing both made two strings per header per
     /// lookup (callgrind, a no-op sync).
-    static func asciiCaseInsensitiveEqual<A: StringProtocol, B: StringProtocol>(_ a: A, _ b: B) -> Bool {
-        a.utf8.count == b.utf8.count && zip(a.utf8, b.utf8).allSatisfy { asciiLower($0) == asciiLower($1) }
-    }
-
-    /// The same for two strings, over their contiguous bytes (five header lookups a request).
     static func asciiCaseInsensitiveEqual(_ a: String, _ b: String) -> Bool {
         var a = a, b = b
         return a.withUTF8 { x in
@@ -72,7 +67,7 @@ public struct HTTPRequestHead: Equatable, Sendable {
     /// Whether the connection stays open after this request (HTTP/1.1 default yes, 1.0 default no).
     public var keepAlive: Bool {
         // The header is a comma-separated list of options (RFC 9110 7.6.1).
-        let options = (header("Connection") ?? "").split(separator: ",").map { $0.trimmingASCIISpaces() }
+        let options = (header("Connection") ?? "").split(separator: ",").map { String($0.trimmingASCIISpaces()) }
         if options.contains(where: { HTTPRequestHead.asciiCaseInsensitiveEqual($0, "close") }) { return false }
         return minorVersion >= 1 || options.contains(where: { HTTPRequestHead.asciiCaseInsensitiveEqual($0, "keep-alive") })
     }
@@ -165,10 +160,12 @@ public struct HTTPResponse: Sendable {
 
 extension Substring {
     /// Without leading and trailing spaces and tabs (optional whitespace in HTTP lists).
+    /// Trimmed by bytes: a space followed by a combining mark is one character, but only the space goes.
     func trimmingASCIISpaces() -> Substring {
-        var text = self
-        while let first = text.utf8.first, first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") { text = text.dropFirst() }
-        while let last = text.utf8.last, last == UInt8(ascii: " ") || last == UInt8(ascii: "\t") { text = text.dropLast() }
-        return text
+        func isSpace(_ byte: UInt8) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        guard let first = utf8.firstIndex(where: { !isSpace($0) }), let last = utf8.lastIndex(where: { !isSpace($0) }) else {
+            return self[endIndex...]
+        }
+        return self[first..<utf8.index(after: last)]
     }
 }
