@@ -84,6 +84,15 @@ public struct Limits: Sendable, Equatable {
     public var syncRequestTimeoutSeconds = 60.0
     /// Size of a token file, in bytes. Default 4 KiB.
     public var tokenFileBytesMax = 4096
+    /// Size of a snapshot a client accepts (protocol 4.6); a longer download is cut and the client
+    /// pulls the log instead. Default 4 GiB.
+    public var snapshotBytesMax: Int64 = 4 * 1024 * 1024 * 1024
+    /// A new replica asks for a snapshot only when the upstream's log reaches this sequence; below
+    /// it, pulling the log costs less than copying the database. Default 10,000.
+    public var snapshotSequenceMin: Int64 = 10_000
+    /// Snapshots an upstream writes at once (503 beyond): each is a copy of its database on disk.
+    /// Default 2.
+    public var snapshotsConcurrentMax = 2
 
     public init() {}
 
@@ -115,5 +124,7 @@ public struct Limits: Sendable, Equatable {
         try require(syncRetryDelayMillisecondsMin > 0 && syncRetryDelayMillisecondsMin <= syncRetryDelayMillisecondsMax,
                     "sync retry delays must be positive and ordered")
         try require(connectionsMax >= 1 && requestsPerConnectionMax >= 1, "connection limits must be at least 1")
+        try require(snapshotBytesMax > 0 && snapshotSequenceMin >= 0 && snapshotsConcurrentMax >= 0,
+                    "snapshot limits must not be negative (snapshotsConcurrentMax 0 turns snapshots off on an upstream)")
     }
 }

@@ -107,8 +107,105 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
         return try PullResponse.decode(bytes, limits: limits)
     }
 
+    /// Streams the snapshot into `path` as it arrives, never holding it in memory, and cuts the
+    /// download at `snapshotBytesMax`.
+    public func snapshot(storage: String, into path: String) throws -> Int64 {
+        var request = URLRequest(url: baseURL.appendingPathComponent("sync/v1/snapshot"), timeoutInterval: limits.syncRequestTimeoutSeconds)
+        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
+        request.setValue(String(SyncProtocol.versions.last!), forHTTPHeaderField: SyncProtocol.versionHeader)
+        request.setValue(replica.hex, forHTTPHeaderField: SyncProtocol.replicaHeader)
+        request.setValue(String(wallClock.nowMilliseconds()), forHTTPHeaderField: SyncProtocol.clockHeader)
+        request.setValue(storage, forHTTPHeaderField: SyncProtocol.storageHeader)
+        guard FileManager.default.createFile(atPath: path, contents: nil), let file = FileHandle(forWritingAtPath: path) else {
+            throw ChorusError(.storage, "cannot create \(path) for the snapshot", hint: "check the replica folder's permissions and free space")
+        }
+        defer { try? file.close() }
+        let download = SnapshotDownload(file: file, bytesMax: limits.snapshotBytesMax)
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.timeoutIntervalForRequest = limits.syncRequestTimeoutSeconds   // between two pieces
+        let session = URLSession(configuration: configuration, delegate: download, delegateQueue: nil)
+        defer { session.finishTasksAndInvalidate() }
+        session.dataTask(with: request).resume()
+        download.done.wait()
+        if download.overLimit {
+            throw SyncError(status: 413, "the upstream's snapshot is over \(limits.snapshotBytesMax) bytes", hint: "raise snapshotBytesMax, or pull the log")
+        }
+        if download.status != 0 && download.status != 200 {
+            let problem = try? JSONParser().parse([UInt8](download.errorBody))
+            let detail = problem?["detail"]?.stringValue ?? String(decoding: download.errorBody.prefix(200), as: UTF8.self)
+            throw SyncError(status: download.status, "the upstream answered \(download.status): \(detail)", hint: problem?["hint"]?.stringValue)
+        }
+        if let failure = download.failure {
+            throw SyncError(status: 0, "the snapshot download from \(baseURL.absoluteString) failed: \(failure.localizedDescription)",
+                            hint: "the client pulls the log instead")
+        }
+        guard let through = download.through, through >= 0 else {
+            throw SyncError(status: 0, "the snapshot came without a valid \(SyncProtocol.snapshotThroughHeader) header")
+        }
+        guard download.expected < 0 || download.received == download.expected else {
+            throw SyncError(status: 0, "the snapshot ended after \(download.received) of \(download.expected) bytes", hint: "the client pulls the log instead")
+        }
+        return through
+    }
+
     public func digest(reporting local: (digest: String, cursor: Int64)?) throws -> DigestResponse {
         let headers = local.map { [SyncProtocol.digestHeader: $0.digest, SyncProtocol.cursorHeader: String($0.cursor)] } ?? [:]
         return try DigestResponse(try json(try send("GET", "sync/v1/digest", headers: headers)))
+    }
+}
+
+/// Receives a snapshot piece by piece into a file, counting bytes against the limit.
+final class SnapshotDownload: NSObject, URLSessionDataDelegate, @unchecked Sendable {
+    let file: FileHandle
+    let bytesMax: Int64
+    let done = DispatchSemaphore(value: 0)
+    var status = 0
+    var through: Int64?
+    var expected: Int64 = -1
+    var received: Int64 = 0
+    var overLimit = false
+    var failure: (any Error)?
+    /// The start of an error response's body, for its problem detail.
+    var errorBody = Data()
+
+    init(file: FileHandle, bytesMax: Int64) {
+        self.file = file
+        self.bytesMax = bytesMax
+    }
+
+    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
+                    completionHandler: @escaping (URLSession.ResponseDisposition) -> Void) {
+        let http = response as? HTTPURLResponse
+        status = http?.statusCode ?? 0
+        through = (http?.value(forHTTPHeaderField: SyncProtocol.snapshotThroughHeader)).flatMap { Int64($0) }
+        expected = response.expectedContentLength
+        if status == 200 && expected > bytesMax {
+            overLimit = true
+            completionHandler(.cancel)
+            return
+        }
+        completionHandler(.allow)
+    }
+
+    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
+        guard status == 200 else {
+            if errorBody.count < 64 * 1024 { errorBody.append(data.prefix(64 * 1024 - errorBody.count)) }
+            return
+        }
+        received += Int64(data.count)
+        if received > bytesMax {
+            overLimit = true
+            dataTask.cancel()
+            return
+        }
+        do { try file.write(contentsOf: data) } catch {
+            failure = error
+            dataTask.cancel()
+        }
+    }
+
+    func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {
+        if failure == nil, !overLimit { failure = error }
+        done.signal()
     }
 }

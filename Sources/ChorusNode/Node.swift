@@ -164,13 +164,14 @@ public final class Node: @unchecked Sendable {
 
     /// One sync of `executor`'s replica with `upstream`.
     public static func sync(executor: ReplicaExecutor, upstream: Replica.Upstream, limits: Limits, wallClock: any WallClock,
-                            compareDigests: Bool, progress: @escaping (String) -> Void) throws -> SyncReport {
+                            compareDigests: Bool, usesSnapshots: Bool = true, progress: @escaping (String) -> Void) throws -> SyncReport {
         guard let url = URL(string: upstream.url) else { throw ChorusError(.invalidConfiguration, "the upstream URL \(upstream.url) is not valid") }
         let token = try HTTPTransport.readToken(path: upstream.tokenFile, limits: limits)
         let replicaID = executor.perform { $0.id }
         var session = SyncSession(executor: executor, transport: HTTPTransport(baseURL: url, token: token, replica: replicaID, limits: limits, wallClock: wallClock),
                                   limits: limits, wallClock: wallClock)
         session.progress = progress
+        session.usesSnapshots = usesSnapshots
         return try session.run(compareDigests: compareDigests)
     }
 }

@@ -34,6 +34,7 @@ public struct NodeRouter: Sendable {
         Route(method: "POST", path: "/sync/v1/push", access: .sync),
         Route(method: "GET", path: "/sync/v1/pull", access: .sync),
         Route(method: "GET", path: "/sync/v1/digest", access: .anyToken),
+        Route(method: "GET", path: "/sync/v1/snapshot", access: .sync),
         Route(method: "GET", path: "/admin/v1/replicas", access: .admin),
         Route(method: "GET", path: "/admin/v1/conflicts", access: .admin),
         Route(method: "GET", path: "/admin/v1/conflicts/{id}", access: .admin),
@@ -160,6 +161,18 @@ public struct NodeRouter: Sendable {
                 throw SyncError(status: 400, "after and limit must be integers (after >= 0, limit >= 1)")
             }
             return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: try service.pull(peer: peer!, after: after, limit: limit))
+        case "/sync/v1/snapshot":
+            let file = try service.snapshot(peer: peer!, storage: request.head.header(SyncProtocol.storageHeader))
+            let body: FileBody
+            do { body = try FileBody(path: file.path, unlinkingIt: true) } catch {
+                Replica.removeSnapshotFile(file.path)
+                throw SyncError(status: 500, "\(error)")
+            }
+            Replica.removeSnapshotFile(file.path)   // unlinked already; anything SQLite left beside it
+            var response = HTTPResponse(status: 200, headers: [("Content-Type", SyncProtocol.snapshotContentType),
+                                                               (SyncProtocol.snapshotThroughHeader, String(file.through))])
+            response.bodySource = body
+            return response
         case "/sync/v1/digest":
             let reported = request.head.header(SyncProtocol.digestHeader).flatMap { digest in
                 request.head.header(SyncProtocol.cursorHeader).flatMap(Int64.init).map { (digest, $0) }

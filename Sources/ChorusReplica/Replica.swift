@@ -20,7 +20,7 @@ public final class Replica {
     }
 
     /// Where the database lives.
-    public enum Location {
+    public enum Location: Sendable {
         /// A replica folder; the database is `chorus.sqlite` inside it.
         case directory(String)
         /// A private in-memory database (tests).

@@ -16,6 +16,24 @@ public enum SyncProtocol {
     /// Optional digest headers: the client's digest and its pull cursor when it took it.
     public static let digestHeader = "Chorus-Digest"
     public static let cursorHeader = "Chorus-Cursor"
+    /// Snapshot request header: the client's storage version (`Replica.storageVersion`).
+    public static let storageHeader = "Chorus-Storage"
+    /// Snapshot response header: the upstream's log sequence the snapshot reaches.
+    public static let snapshotThroughHeader = "Chorus-Snapshot-Through"
+    /// The media type of a snapshot: a SQLite 3 database file.
+    public static let snapshotContentType = "application/vnd.sqlite3"
+}
+
+/// What `info` says of the snapshots an upstream serves (protocol 4.6): the storage version a
+/// client must share to use one, and how far its log reaches now.
+public struct SnapshotOffer: Equatable, Sendable {
+    public let storage: String
+    public let through: Int64
+
+    public init(storage: String, through: Int64) {
+        self.storage = storage
+        self.through = through
+    }
 }
 
 /// The upstream's identity and clock, returned with every response so a replica sees its skew.
@@ -56,20 +74,28 @@ public struct InfoResponse: Sendable {
     public let pullPageOperationsMax: Int
     public let pushPageOperationsMax: Int
     public let pushBodyBytesMax: Int
+    /// Present when the upstream serves snapshots (`GET /sync/v1/snapshot`).
+    public let snapshot: SnapshotOffer?
 
     public var json: JSONValue {
-        .object(["server": server.json, "protocolVersions": .array(protocolVersions.map { .integer(Int64($0)) }),
-                 "limits": .object(["pullPageOperationsMax": .integer(Int64(pullPageOperationsMax)),
-                                    "pushPageOperationsMax": .integer(Int64(pushPageOperationsMax)),
-                                    "pushBodyBytesMax": .integer(Int64(pushBodyBytesMax))])])
+        var object: [String: JSONValue] = [
+            "server": server.json, "protocolVersions": .array(protocolVersions.map { .integer(Int64($0)) }),
+            "limits": .object(["pullPageOperationsMax": .integer(Int64(pullPageOperationsMax)),
+                               "pushPageOperationsMax": .integer(Int64(pushPageOperationsMax)),
+                               "pushBodyBytesMax": .integer(Int64(pushBodyBytesMax))]),
+        ]
+        if let snapshot { object["snapshot"] = .object(["storage": .string(snapshot.storage), "through": .integer(snapshot.through)]) }
+        return .object(object)
     }
 
-    public init(server: ServerStamp, protocolVersions: [Int], pullPageOperationsMax: Int, pushPageOperationsMax: Int, pushBodyBytesMax: Int) {
+    public init(server: ServerStamp, protocolVersions: [Int], pullPageOperationsMax: Int, pushPageOperationsMax: Int, pushBodyBytesMax: Int,
+                snapshot: SnapshotOffer? = nil) {
         self.server = server
         self.protocolVersions = protocolVersions
         self.pullPageOperationsMax = pullPageOperationsMax
         self.pushPageOperationsMax = pushPageOperationsMax
         self.pushBodyBytesMax = pushBodyBytesMax
+        self.snapshot = snapshot
     }
 
     public init(_ json: JSONValue) throws(ChorusError) {
@@ -79,6 +105,15 @@ public struct InfoResponse: Sendable {
         pullPageOperationsMax = Int(json["limits"]?["pullPageOperationsMax"]?.integerValue ?? 1000)
         pushPageOperationsMax = Int(json["limits"]?["pushPageOperationsMax"]?.integerValue ?? 1000)
         pushBodyBytesMax = Int(json["limits"]?["pushBodyBytesMax"]?.integerValue ?? 1024 * 1024)
+        if let offer = json["snapshot"] {
+            guard let storage = offer["storage"]?.stringValue, !storage.isEmpty, storage.utf8.count <= 128,
+                  let through = offer["through"]?.integerValue, through >= 0 else {
+                throw ChorusError(.malformedInput, "info: snapshot needs a storage version (1 to 128 bytes) and a through >= 0")
+            }
+            snapshot = SnapshotOffer(storage: storage, through: through)
+        } else {
+            snapshot = nil
+        }
     }
 }
 

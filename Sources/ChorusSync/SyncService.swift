@@ -10,6 +10,7 @@ public final class SyncService: @unchecked Sendable {
     let wallClock: any WallClock
     private let activityLock = NSLock()
     private var activity: [String: PeerActivity] = [:]
+    private var snapshotsWriting = 0
 
     public init(executor: ReplicaExecutor, limits: Limits, wallClock: any WallClock) {
         self.executor = executor
@@ -84,9 +85,41 @@ public final class SyncService: @unchecked Sendable {
 
     public func info() -> InfoResponse {
         executor.perform { replica in
-            InfoResponse(server: stamp(replica), protocolVersions: SyncProtocol.versions, pullPageOperationsMax: limits.pullPageOperationsMax,
-                         pushPageOperationsMax: limits.pushPageOperationsMax, pushBodyBytesMax: limits.pushBodyBytesMax)
+            var offer: SnapshotOffer?
+            if case .directory = replica.location, limits.snapshotsConcurrentMax > 0, let through = try? replica.latestSequence() {
+                offer = SnapshotOffer(storage: replica.storageVersion, through: through)
+            }
+            return InfoResponse(server: stamp(replica), protocolVersions: SyncProtocol.versions, pullPageOperationsMax: limits.pullPageOperationsMax,
+                                pushPageOperationsMax: limits.pushPageOperationsMax, pushBodyBytesMax: limits.pushBodyBytesMax, snapshot: offer)
         }
+    }
+
+    /// Writes a snapshot for a new replica (protocol 4.6) into the replica's folder, on the calling
+    /// thread and from a connection of its own, so syncs go on meanwhile. The caller sends the
+    /// file and removes it.
+    ///
+    /// - Throws: 409 when the client stores another version, 404 when this upstream keeps no file,
+    ///   503 when `snapshotsConcurrentMax` snapshots are being written already.
+    public func snapshot(peer: Peer, storage: String?) throws(SyncError) -> Replica.SnapshotFile {
+        guard peer.role == .replica || peer.role == .relay else { throw SyncError.forbidden("\(peer.role.rawValue) tokens cannot take snapshots") }
+        let (location, ownStorage) = executor.perform { ($0.location, $0.storageVersion) }
+        guard case .directory = location, limits.snapshotsConcurrentMax > 0 else {
+            throw SyncError(status: 404, "this upstream serves no snapshots", hint: "pull the log from sequence 0")
+        }
+        guard let storage, storage == ownStorage else {
+            throw SyncError(status: 409, "the snapshot is of storage version \(ownStorage), the client stores \(storage?.prefix(128) ?? "nothing")",
+                            hint: "pull the log instead, or run the same chorus version on both")
+        }
+        let admitted = activityLock.withLock { () -> Bool in
+            guard snapshotsWriting < limits.snapshotsConcurrentMax else { return false }
+            snapshotsWriting += 1
+            return true
+        }
+        guard admitted else {
+            throw SyncError(status: 503, "\(limits.snapshotsConcurrentMax) snapshots are being written already", hint: "retry in a few seconds, or pull the log")
+        }
+        defer { activityLock.withLock { snapshotsWriting -= 1 } }
+        return try mapped { try Replica.writeSnapshot(of: location) }
     }
 
     /// Applies a push. Idempotent: a retried push applies nothing twice. All or nothing: if any

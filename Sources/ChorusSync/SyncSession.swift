@@ -16,6 +16,15 @@ public protocol SyncTransport: Sendable {
     /// The upstream's digest; `reporting` tells it ours and our pull cursor, so it can record
     /// whether we match.
     func digest(reporting local: (digest: String, cursor: Int64)?) throws -> DigestResponse
+    /// Downloads the upstream's snapshot (protocol 4.6) into a new file at `path`, refusing one of
+    /// another storage version or over `snapshotBytesMax`; returns the log sequence it reaches.
+    func snapshot(storage: String, into path: String) throws -> Int64
+}
+
+extension SyncTransport {
+    public func snapshot(storage: String, into path: String) throws -> Int64 {
+        throw SyncError(status: 404, "this transport takes no snapshots", hint: "pull the log instead")
+    }
 }
 
 /// What one sync moved, for `chorus sync` and the node's log.
@@ -32,6 +41,10 @@ public struct SyncReport: Sendable {
     public var upstreamDigest: String?
     public var localDigest: String?
     public var upstreamSequence: Int64 = 0
+    /// Operations that came in a snapshot rather than pulled one by one (0 when none did).
+    public var snapshotOperations: Int64 = 0
+    /// Why the upstream's snapshot was not used, when one was tried and the log pulled instead.
+    public var snapshotRefused: String?
     public init() {}
 
     public var json: JSONValue {
@@ -43,6 +56,8 @@ public struct SyncReport: Sendable {
         if let digestMatches { object["digestMatches"] = .bool(digestMatches) }
         if let upstreamDigest { object["upstreamDigest"] = .string(upstreamDigest) }
         if let localDigest { object["localDigest"] = .string(localDigest) }
+        if snapshotOperations > 0 { object["snapshotOperations"] = .integer(snapshotOperations) }
+        if let snapshotRefused { object["snapshotRefused"] = .string(snapshotRefused) }
         return .object(object)
     }
 }
@@ -56,6 +71,9 @@ public struct SyncSession {
     public let wallClock: any WallClock
     /// Called with a line of progress for long transfers.
     public var progress: (String) -> Void = { _ in }
+    /// Whether a new replica may start from the upstream's snapshot (protocol 4.6) rather than
+    /// pull the whole log; `chorus sync --no-snapshot` turns it off.
+    public var usesSnapshots = true
 
     public init(executor: ReplicaExecutor, transport: any SyncTransport, limits: Limits, wallClock: any WallClock) {
         self.executor = executor
@@ -77,6 +95,7 @@ public struct SyncSession {
             report.upstreamName = info.server.name
             try executor.perform { try $0.recordUpstream(replica: info.server.replica) }
             try push(&report, pageOperationsMax: min(limits.pushPageOperationsMax, info.pushPageOperationsMax))
+            try bootstrap(from: info, &report)
             try pull(&report)
             if compareDigests { try compare(&report) }
             try executor.perform { try $0.recordUpstream(success: true, skewMilliseconds: report.skewMilliseconds) }
@@ -124,6 +143,33 @@ public struct SyncSession {
             try executor.perform { try $0.recordUpstream(pushCursor: response.through) }
             guard page.hasMore else { return }
             progress("pushed \(report.pushedOperations) operations...")
+        }
+    }
+
+    /// Starts a new replica from the upstream's snapshot when it offers one of this storage version
+    /// and its log is long enough to be worth it (`snapshotSequenceMin`). A snapshot that fails to
+    /// download or is refused changes nothing (adoption is one transaction), so the pull that
+    /// follows replays the log as if none had been offered.
+    private func bootstrap(from info: InfoResponse, _ report: inout SyncReport) throws {
+        guard usesSnapshots, let offer = info.snapshot, offer.through > 0, offer.through >= limits.snapshotSequenceMin else { return }
+        let plan = try executor.perform { replica -> (path: String, storage: String)? in
+            guard offer.storage == replica.storageVersion, try replica.canAdoptSnapshot(),
+                  case .directory(let folder) = replica.location else { return nil }
+            let name = "\(Replica.snapshotFilePrefix)in-\(UUID().uuidString).sqlite"
+            return ((folder as NSString).appendingPathComponent(name), replica.storageVersion)
+        }
+        guard let plan else { return }
+        progress("starting from the upstream's snapshot (its log reaches \(offer.through))...")
+        defer { Replica.removeSnapshotFile(plan.path) }
+        do {
+            let through = try transport.snapshot(storage: plan.storage, into: plan.path)
+            let adoption = try executor.perform { try $0.adoptSnapshot(at: plan.path, through: through, from: info.server.replica) }
+            report.snapshotOperations = adoption.operations
+            progress("took \(adoption.operations) operations from the snapshot; pulling what came after \(adoption.through)...")
+        } catch {
+            let message = (error as? SyncError)?.message ?? (error as? ChorusError)?.message ?? "\(error)"
+            report.snapshotRefused = message
+            progress("the snapshot was not used (\(message)); pulling the log instead")
         }
     }
 

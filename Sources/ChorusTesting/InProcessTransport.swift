@@ -1,6 +1,7 @@
 import ChorusCore
 import ChorusNode
 import ChorusSync
+import Foundation
 import HTTP1
 
 /// A sync transport that hands requests straight to a node's router, with no sockets: the whole
@@ -49,6 +50,30 @@ public final class InProcessTransport: SyncTransport, @unchecked Sendable {
         try PullResponse.decode(try send("GET", "/sync/v1/pull?after=\(after)&limit=\(limit)",
                                          headers: [(SyncProtocol.pendingHeader, String(waitingToPush))]), limits: limits)
     }
+    /// The snapshot's body read from the router's response into `path`, as the HTTP transport would.
+    public func snapshot(storage: String, into path: String) throws -> Int64 {
+        var response = router.handle(request("GET", "/sync/v1/snapshot", extraHeaders: [(SyncProtocol.storageHeader, storage)]))
+        if let intercept { response = try intercept("/sync/v1/snapshot", response) }
+        guard response.status == 200 else {
+            throw SyncError(status: response.status, (try? JSONParser().parse(response.body))?["detail"]?.stringValue ?? "")
+        }
+        var bytes = response.body
+        if let source = response.bodySource {
+            var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+            while true {
+                let count = buffer.withUnsafeMutableBytes { source.read(into: $0) }
+                if count == 0 { break }
+                bytes += buffer[..<count]
+            }
+        }
+        guard Int64(bytes.count) <= limits.snapshotBytesMax else { throw SyncError(status: 413, "snapshot over snapshotBytesMax") }
+        guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else { throw SyncError(status: 0, "cannot write \(path)") }
+        guard let through = response.headers.first(where: { $0.name == SyncProtocol.snapshotThroughHeader }).flatMap({ Int64($0.value) }) else {
+            throw SyncError(status: 0, "no \(SyncProtocol.snapshotThroughHeader) header")
+        }
+        return through
+    }
+
     public func digest(reporting local: (digest: String, cursor: Int64)?) throws -> DigestResponse {
         let headers = local.map { [(name: SyncProtocol.digestHeader, value: $0.digest), (name: SyncProtocol.cursorHeader, value: String($0.cursor))] } ?? []
         return try DigestResponse(try JSONParser().parse(try send("GET", "/sync/v1/digest", headers: headers)))

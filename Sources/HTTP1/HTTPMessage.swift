@@ -103,11 +103,23 @@ public struct HTTPRequest: Sendable {
     }
 }
 
+/// A body too large to hold in memory (a sync snapshot), sent in pieces after the head. The
+/// server reads it with `read` until `length` bytes have gone.
+public protocol HTTPBodySource: AnyObject, Sendable {
+    /// The body's length in bytes, sent as `Content-Length`.
+    var length: Int64 { get }
+    /// Fills the start of `buffer` with the next bytes; returns how many (0 at the end, or on an
+    /// error, after which the connection is closed short of `length`).
+    func read(into buffer: UnsafeMutableRawBufferPointer) -> Int
+}
+
 /// A response to serialise.
 public struct HTTPResponse: Sendable {
     public var status: Int
     public var headers: [(name: String, value: String)]
     public var body: [UInt8]
+    /// When set, the body is this source's bytes (sent by the server after the head) and `body` is empty.
+    public var bodySource: (any HTTPBodySource)?
     /// Extra fields for the access log (never sent): e.g. the authenticated peer's name.
     public var logAnnotations: [String: String] = [:]
 
@@ -117,13 +129,17 @@ public struct HTTPResponse: Sendable {
         self.body = body
     }
 
-    /// The bytes on the wire, with Content-Length always set and Connection as asked.
+    /// The body's length: the source's when there is one.
+    public var contentLength: Int64 { bodySource?.length ?? Int64(body.count) }
+
+    /// The bytes on the wire, with Content-Length always set and Connection as asked (the head
+    /// only when the body comes from `bodySource`).
     public func serialized(keepAlive: Bool) -> [UInt8] {
         var text = "HTTP/1.1 \(status) \(HTTPResponse.reason(status))\r\n"
         for (name, value) in headers where name.lowercased() != "content-length" && name.lowercased() != "connection" {
             text += "\(name): \(value)\r\n"
         }
-        text += "Content-Length: \(body.count)\r\n"
+        text += "Content-Length: \(contentLength)\r\n"
         text += keepAlive ? "Connection: keep-alive\r\n" : "Connection: close\r\n"
         text += "\r\n"
         return Array(text.utf8) + body

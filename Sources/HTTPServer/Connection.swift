@@ -99,13 +99,32 @@ final class Connection: @unchecked Sendable {
         let keepAlive = request.head.keepAlive && requestsServed < server.configuration.requestsPerConnectionMax
             && !server.shuttingDown && !closeAfterCurrent
         let bytes = response.serialized(keepAlive: keepAlive)
-        let written = Socket.writeAll(fd, bytes, timeoutMilliseconds: Int32(server.configuration.bodyIdleTimeoutSeconds * 1000))
+        let stall = Int32(server.configuration.bodyIdleTimeoutSeconds * 1000)
+        var written = Socket.writeAll(fd, bytes, timeoutMilliseconds: stall)
+        if written, let source = response.bodySource { written = send(source, stallMilliseconds: stall) }
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1_000_000
         server.accessLog(HTTPServer.LogEntry(method: request.head.method, path: request.head.path, status: response.status,
-                                             bytes: response.body.count, milliseconds: elapsed, remote: remote,
+                                             bytes: Int(response.contentLength), milliseconds: elapsed, remote: remote,
                                              annotations: response.logAnnotations))
         if !written || !keepAlive { close() }
     }
+
+    /// Streams a body source after its head, a buffer at a time. False when the peer stopped
+    /// reading or the source ended short: the connection then closes, since the length was sent.
+    private func send(_ source: any HTTPBodySource, stallMilliseconds: Int32) -> Bool {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Connection.bodySourceBufferBytes, alignment: 16)
+        defer { buffer.deallocate() }
+        var remaining = source.length
+        while remaining > 0 {
+            let count = source.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<Int(min(Int64(buffer.count), remaining))]))
+            guard count > 0, Socket.writeAll(fd, UnsafeRawBufferPointer(rebasing: buffer[..<count]), timeoutMilliseconds: stallMilliseconds) else { return false }
+            remaining -= Int64(count)
+        }
+        return true
+    }
+
+    /// The piece of a streamed body read and written at once.
+    static let bodySourceBufferBytes = 256 * 1024
 
     private func respondAndClose(_ response: HTTPResponse, method: String, path: String) {
         _ = Socket.writeAll(fd, response.serialized(keepAlive: false), timeoutMilliseconds: 1000)

@@ -61,11 +61,13 @@ enum Socket {
 
     /// Writes all bytes, waiting (up to `timeoutMilliseconds` per stall) when the socket is full.
     static func writeAll(_ fd: Int32, _ bytes: [UInt8], timeoutMilliseconds: Int32) -> Bool {
+        bytes.withUnsafeBytes { writeAll(fd, $0, timeoutMilliseconds: timeoutMilliseconds) }
+    }
+
+    static func writeAll(_ fd: Int32, _ raw: UnsafeRawBufferPointer, timeoutMilliseconds: Int32) -> Bool {
         var offset = 0
-        while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { raw in
-                send(fd, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
-            }
+        while offset < raw.count {
+            let written = send(fd, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
             if written > 0 { offset += written; continue }
             if written < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
                 var poller = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)

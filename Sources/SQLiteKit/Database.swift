@@ -27,6 +27,9 @@ public final class Database {
         public var journalModeWAL: Bool = true
         /// Overwrite deleted content with zeros, so erased data leaves the file.
         public var secureDelete: Bool = true
+        /// The file came from elsewhere and may be crafted: open it hardened (defensive mode, no
+        /// triggers or views, untrusted schema, cell size checks, no memory map) and never create it.
+        public var isUntrusted: Bool = false
 
         public init() {}
     }
@@ -46,7 +49,7 @@ public final class Database {
         var raw: OpaquePointer?
         var flags = SQLITE_OPEN_NOMUTEX
         flags |= options.isReadOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE
-        if options.createIfMissing && !options.isReadOnly { flags |= SQLITE_OPEN_CREATE }
+        if options.createIfMissing && !options.isReadOnly && !options.isUntrusted { flags |= SQLITE_OPEN_CREATE }
         let code = sqlite3_open_v2(path, &raw, flags, nil)
         guard code == SQLITE_OK, let raw else {
             let message = raw.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
@@ -58,6 +61,11 @@ public final class Database {
         sqlite3_extended_result_codes(raw, 1)
         sqlite3_busy_timeout(raw, options.busyTimeoutMilliseconds)
         do {
+            if options.isUntrusted {
+                let code = chorus_sqlite_harden(raw)
+                guard code == SQLITE_OK else { throw error(code: code, sql: "sqlite3_db_config (hardening)") }
+                try execute("PRAGMA cell_size_check=ON; PRAGMA mmap_size=0")
+            }
             // Reading the schema first turns "file is not a database" into an error here, not later.
             try execute("SELECT count(*) FROM sqlite_master")
             if !options.isReadOnly {

@@ -10,8 +10,12 @@ enum SyncCommand: Command {
         Pushes what the upstream lacks, pulls what this replica lacks (in pages, with progress), then
         compares state digests to prove the two match. Exit 1 if the upstream cannot be reached or
         refuses; nothing is lost either way. Do not run it while `chorus serve` holds the same folder.
+        A new replica whose upstream's log is long (10,000 operations or more) starts from a copy of
+        the upstream's database (a snapshot) instead of replaying every operation, then pulls what
+        came after it; a snapshot that fails its checks is discarded and the log pulled instead.
         """,
         options: [.data, .json, OptionSpec(name: "--no-verify", valueName: nil, help: "skip the digest comparison"),
+                  OptionSpec(name: "--no-snapshot", valueName: nil, help: "pull the whole log even when this replica is new"),
                   OptionSpec(name: "--clock-offset-ms", valueName: "MS", help: "test option: pretend this machine's clock is off by MS milliseconds")])
 
     static func run(_ context: CommandContext) throws -> Int32 {
@@ -24,7 +28,7 @@ enum SyncCommand: Command {
         do {
             report = try Node.sync(executor: executor, upstream: upstream, limits: replica.configuration.limits,
                                    wallClock: replica.configuration.wallClock, compareDigests: !context.arguments.flag("--no-verify"),
-                                   progress: { context.output.error($0) })
+                                   usesSnapshots: !context.arguments.flag("--no-snapshot"), progress: { context.output.error($0) })
         } catch let error as SyncError {
             throw ChorusError(.storage, error.message, hint: error.hint ?? (error.isRetryable ? "retry later; local changes are kept" : nil),
                               isRetryable: error.isRetryable)
@@ -36,6 +40,11 @@ enum SyncCommand: Command {
         context.output.print("synced with \(report.upstreamName) (\(upstream.url))")
         func operations(_ count: Int) -> String { count == 1 ? "1 operation" : "\(count) operations" }
         context.output.print("  up:   \(operations(report.pushedOperations)) sent, \(report.pushApplied) new to the upstream")
+        if report.snapshotOperations > 0 {
+            context.output.print("  snapshot: \(operations(Int(report.snapshotOperations))) taken from the upstream's copy")
+        } else if let refused = report.snapshotRefused {
+            context.output.print("  snapshot: not used (\(refused)); the log was pulled instead")
+        }
         context.output.print("  down: \(operations(report.pulledOperations)) received, \(report.pullApplied) new here")
         if abs(report.skewMilliseconds) >= 1000 {
             context.output.print("  clock: the upstream's clock is \(report.skewMilliseconds > 0 ? "ahead of" : "behind") ours by \(HybridClock.describe(milliseconds: report.skewMilliseconds.magnitude))")

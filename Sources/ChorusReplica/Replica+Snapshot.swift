@@ -1,0 +1,220 @@
+import ChorusCore
+import Foundation
+import SQLiteKit
+
+/// Snapshot bootstrap (protocol section 4.6): an upstream copies its database file, less what is
+/// private to it, and a new replica takes the copy's state and log in one transaction instead of
+/// replaying every operation through the merge (P3 in `Docs/performance.md`: replay is bound by
+/// the merge, about 30,000 instructions an operation; a snapshot moves pages and rows).
+///
+/// The client trusts its upstream with the content, as it does with every operation it pulls, but
+/// not with the file's structure: the copy is opened hardened, must pass `quick_check`, and must
+/// have exactly this build's schema (so it can hold no trigger, view or extra table) before any of
+/// it is read into the replica.
+extension Replica {
+    /// Tables that stay with their replica: identity and clock (`meta`), the replicas registered
+    /// here and their tokens, the upstream's address and cursors, and the migrations record. Every
+    /// other table is replicated state and travels in a snapshot. A test pins the full table list,
+    /// so a new table has to be sorted into one or the other.
+    public static let snapshotLocalTables: Set<String> = ["meta", "peers", "peer_relayed", "upstream", "schema_migrations"]
+
+    /// The file name prefix of snapshots being written or received in a replica's folder.
+    public static let snapshotFilePrefix = ".chorus-snapshot-"
+
+    /// What a written snapshot covers.
+    public struct SnapshotFile: Sendable {
+        /// The file, in the replica's folder; the caller deletes it once sent.
+        public let path: String
+        /// The log sequence the snapshot reaches: the client pulls after it.
+        public let through: Int64
+        public let bytes: Int64
+    }
+
+    /// What adopting a snapshot brought.
+    public struct SnapshotAdoption: Sendable {
+        /// The upstream's log sequence the snapshot reaches, now this replica's pull cursor.
+        public let through: Int64
+        /// Operations it brought into this replica's log.
+        public let operations: Int64
+    }
+
+    /// The storage version a snapshot must match: the last migration this build applies. The
+    /// client sends it and the upstream refuses a snapshot of another version (409).
+    public var storageVersion: String { StorageSchema.migrator(schema: configuration.schema).migrations.last?.name ?? "" }
+
+    /// Writes a snapshot of the replica at `location` into its folder, from a connection of its
+    /// own (static: it touches no replica's connection, so the replica's serial queue is not held
+    /// while pages are copied). Tables private to the replica are emptied in the copy (with
+    /// `secure_delete`, so no token hash stays in its pages).
+    ///
+    /// - Throws: `invalidState` for an in-memory replica (no file to copy).
+    public static func writeSnapshot(of location: Location) throws -> SnapshotFile {
+        guard case .directory(let folder) = location else {
+            throw ChorusError(.invalidState, "an in-memory replica cannot serve snapshots", hint: "clients pull the log instead")
+        }
+        Replica.removeStaleSnapshots(in: folder)
+        let path = (folder as NSString).appendingPathComponent("\(Replica.snapshotFilePrefix)out-\(UUID().uuidString).sqlite")
+        do {
+            return try Replica.wrapStorage {
+                var options = Database.Options()
+                options.isReadOnly = true
+                let source = try Database(path: Replica.databasePath(location), options: options)
+                try source.backup(into: path)
+                var copyOptions = Database.Options()
+                copyOptions.createIfMissing = false
+                copyOptions.journalModeWAL = false
+                copyOptions.synchronous = .off
+                let copy = try Database(path: path, options: copyOptions)
+                try copy.execute("""
+                    DELETE FROM peers; DELETE FROM peer_relayed; DELETE FROM upstream;
+                    PRAGMA journal_mode=DELETE;
+                    """)
+                let through = try copy.queryScalarInteger("SELECT coalesce(max(last_seq), 0) FROM log_blocks") ?? 0
+                let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int64) ?? nil
+                return SnapshotFile(path: path, through: through, bytes: size ?? 0)
+            }
+        } catch {
+            Replica.removeSnapshotFile(path)
+            throw error
+        }
+    }
+
+    /// Whether this replica may take a snapshot: it has never logged an operation nor pulled.
+    public func canAdoptSnapshot() throws -> Bool {
+        guard case .directory = location else { return false }
+        return try Replica.wrapStorage {
+            try latestLoggedSequence() == 0 && (try database.queryScalarInteger("SELECT pull_cursor FROM upstream WHERE id = 1") ?? 0) == 0
+        }
+    }
+
+    /// Takes a snapshot received from the upstream `upstream` into this (new) replica, in one
+    /// transaction: its replicated tables, its log (marked as come from upstream, so none of it is
+    /// pushed back) and the pull cursor `through`. This replica's identity, registered replicas
+    /// and upstream stay as they are; its clock observes the snapshot's, and its counter moves past
+    /// any operation of its own id the snapshot holds (a replica joined again after losing its
+    /// folder must not reuse an id).
+    ///
+    /// - Throws: `corruptBundle` when the file is damaged, has another schema, comes from another
+    ///   replica or says another sequence; `clockSkew` when its clock is too far ahead;
+    ///   `invalidState` when this replica already holds operations. Nothing is changed then.
+    public func adoptSnapshot(at path: String, through: Int64, from upstream: ReplicaID) throws -> SnapshotAdoption {
+        let (clockSeen, ownLast) = try verifySnapshot(at: path, through: through, from: upstream)
+        let now = Int64(configuration.wallClock.nowMilliseconds())
+        var clock = self.clock
+        clock.observe(clockSeen)
+        let counter = max(self.counter, ownLast)
+        let tables = try Replica.wrapStorage {
+            try database.query("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+                .compactMap { $0.text(0) }.filter { !Replica.snapshotLocalTables.contains($0) }
+        }
+        var operations: Int64 = 0
+        try Replica.wrapStorage {
+            try database.run("ATTACH DATABASE ? AS snapshot", path)
+            defer { try? database.execute("DETACH DATABASE snapshot") }
+            try database.transaction {
+                for table in tables {
+                    let quoted = StorageSchema.quote(table)
+                    if try database.queryScalarInteger("SELECT EXISTS (SELECT 1 FROM main.\(quoted))") == 1 {
+                        throw ChorusError(.invalidState, "this replica already holds data (\(table)); a snapshot only starts a new replica",
+                                          hint: "sync it without a snapshot, or join a new folder")
+                    }
+                }
+                // Same schema, empty destination: SQLite copies the records as they are (its
+                // transfer optimisation), without decoding a row.
+                for table in tables {
+                    let quoted = StorageSchema.quote(table)
+                    try database.execute("INSERT INTO main.\(quoted) SELECT * FROM snapshot.\(quoted)")
+                }
+                // `records` ids are never reused (AUTOINCREMENT): the copy's high-water marks come too.
+                let listed = tables.map { "'\($0.replacingOccurrences(of: "'", with: "''"))'" }.joined(separator: ", ")
+                if try database.queryScalarInteger("SELECT count(*) FROM snapshot.sqlite_schema WHERE name = 'sqlite_sequence'") == 1 {
+                    try database.execute("""
+                        DELETE FROM main.sqlite_sequence WHERE name IN (\(listed));
+                        INSERT INTO main.sqlite_sequence(name, seq) SELECT name, seq FROM snapshot.sqlite_sequence WHERE name IN (\(listed));
+                        """)
+                }
+                try database.run("UPDATE log_blocks SET source = 'upstream', received_wall = ?", now)
+                try database.run("UPDATE log_ids SET received_wall = ?", now)
+                operations = try database.queryScalarInteger("SELECT coalesce(sum(last_seq - first_seq + 1), 0) FROM log_blocks") ?? 0
+                try database.run("""
+                    INSERT INTO meta(key, value) VALUES ('counter', ?), ('clock_wall', ?), ('clock_logical', ?)
+                    ON CONFLICT(key) DO UPDATE SET value = excluded.value
+                    """, Int64(counter), Int64(clock.last.wall), Int64(clock.last.logical))
+                try database.run("UPDATE upstream SET pull_cursor = max(pull_cursor, ?) WHERE id = 1", through)
+            }
+        }
+        self.clock = clock
+        self.counter = counter
+        forgetCommittedLog()
+        metaCurrentAtDataVersion = nil
+        Replica.removeSnapshotFile(path)
+        return SnapshotAdoption(through: through, operations: operations)
+    }
+
+    /// Checks a received snapshot on a hardened connection of its own. Returns the latest
+    /// timestamp it holds and the last counter of this replica's own operations in it.
+    private func verifySnapshot(at path: String, through: Int64, from upstream: ReplicaID) throws -> (HybridTimestamp, UInt64) {
+        func refuse(_ why: String) -> ChorusError {
+            ChorusError(.corruptBundle, "the upstream's snapshot was refused: \(why); nothing of it was applied",
+                        hint: "the client pulls the log instead; if this repeats, run `chorus check` on the upstream")
+        }
+        let ownSchema = try Replica.wrapStorage { try Replica.comparableSchema(database.schemaRows()) }
+        let ownMigrations = try appliedMigrations()
+        do {
+            var options = Database.Options()
+            options.isUntrusted = true
+            options.journalModeWAL = false
+            options.synchronous = .off
+            let snapshot = try Database(path: path, options: options)
+            let problems = try snapshot.quickCheck()
+            guard problems.isEmpty else { throw refuse("it is damaged (\(problems.prefix(3).joined(separator: "; ")))") }
+            guard try Replica.comparableSchema(snapshot.schemaRows()) == ownSchema else {
+                throw refuse("its schema differs from this replica's")
+            }
+            let migrations = try snapshot.query("SELECT name FROM schema_migrations ORDER BY applied_order").compactMap { $0.text(0) }
+            guard migrations == ownMigrations else { throw refuse("it was written by another storage version") }
+            guard try snapshot.queryScalarText("SELECT value FROM meta WHERE key = 'replica_id'") == upstream.hex else {
+                throw refuse("it is not a copy of the upstream \(upstream.hex)")
+            }
+            guard try snapshot.queryScalarInteger("SELECT coalesce(max(last_seq), 0) FROM log_blocks") == through else {
+                throw refuse("its log does not end at sequence \(through), as the upstream said")
+            }
+            guard try snapshot.queryScalarInteger("SELECT (SELECT count(*) FROM peers) + (SELECT count(*) FROM peer_relayed) + (SELECT count(*) FROM upstream)") == 0 else {
+                throw refuse("it holds the upstream's registered replicas")
+            }
+            let wall = try snapshot.queryScalarInteger("SELECT max(coalesce((SELECT value FROM meta WHERE key = 'clock_wall'), 0), coalesce((SELECT max(wall) FROM entries), 0))") ?? 0
+            let logical = try snapshot.queryScalarInteger("SELECT value FROM meta WHERE key = 'clock_logical'") ?? 0
+            guard wall >= 0, logical >= 0, logical <= Int64(UInt32.max) else { throw refuse("its clock is malformed") }
+            let latest = HybridTimestamp(wall: UInt64(wall), logical: UInt32(logical))
+            try clock.checkDrift(latest)
+            let ownLast = try snapshot.queryScalarInteger("SELECT max(last) FROM log_ids WHERE replica = ?", id.bytes) ?? 0
+            return (latest, UInt64(max(0, ownLast)))
+        } catch let error as ChorusError {
+            throw error
+        } catch let error as SQLiteError {
+            throw refuse("it cannot be read as a database (\(error.message))")
+        }
+    }
+
+    /// Schema rows without SQLite's statistics tables, which `ANALYZE` may add on either side.
+    static func comparableSchema(_ rows: [[String?]]) -> [[String?]] {
+        rows.filter { !($0[1] ?? "").hasPrefix("sqlite_stat") }
+    }
+
+    /// Removes a snapshot file and whatever SQLite kept beside it.
+    public static func removeSnapshotFile(_ path: String) {
+        for suffix in ["", "-wal", "-shm", "-journal"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+    }
+
+    /// Snapshot files older than an hour are left over from a process that stopped mid-transfer.
+    static func removeStaleSnapshots(in folder: String) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
+        let cutoff = Date().addingTimeInterval(-3600)
+        for name in names where name.hasPrefix(snapshotFilePrefix) {
+            let path = (folder as NSString).appendingPathComponent(name)
+            if let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date, modified < cutoff {
+                try? FileManager.default.removeItem(atPath: path)
+            }
+        }
+    }
+}
