@@ -30,22 +30,14 @@ enum NetworkBenchmarks {
         let hubReplica = try Workloads.sourceReplica(at: scratch.file("hub"), people: people, seed: 30)
         let hub = try startNode(hubReplica)
         defer { hub.stop(graceSeconds: 1) }
-        let stats = try repeated(repetitions, setup: { () -> (Scratch, ReplicaExecutor, String) in
-            let client = try Scratch("p3c")
-            let replica = try Workloads.durableReplica(at: client.file("r"), seed: UInt64.random(in: 1...UInt64.max))
-            let token = try hub.executor.perform { try $0.addPeer(name: "c\(UInt32.random(in: 0...UInt32.max))", role: .replica) }
-            try replica.setUpstream(url: "http://127.0.0.1:\(hub.port)", tokenFile: "/dev/null")
-            _ = client
-            return (client, ReplicaExecutor(replica), token)
-        }) { state in
-            let (client, executor, token) = state
-            let transport = HTTPTransport(baseURL: URL(string: "http://127.0.0.1:\(hub.port)")!, token: token,
-                                          replica: executor.perform { $0.id }, limits: .default)
-            let report = try SyncSession(executor: executor, transport: transport, limits: .default, wallClock: SystemClock()).run()
-            precondition(report.pullApplied == people * 10, "bootstrap pulled \(report.pullApplied)")
-            client.remove()
+        // The snapshot and the replay of the log, alternating, so the machine's drift falls on both.
+        var snapshot: [Double] = [], replay: [Double] = []
+        for _ in 0..<repetitions {
+            snapshot.append(try timedBootstrap(hub: hub, people: people, usesSnapshots: true))
+            replay.append(try timedBootstrap(hub: hub, people: people, usesSnapshots: false))
         }
-        results.add("p3", "end to end (pull, merge, materialise, durable)", stats, unit: "ms", scale: 1000, digits: 0)
+        results.add("p3", "end to end from the hub's snapshot (copy, send, check, take, durable)", Stats(samples: snapshot), unit: "ms", scale: 1000, digits: 0)
+        results.add("p3Replay", "end to end replaying the log (pull, merge, materialise, durable)", Stats(samples: replay), unit: "ms", scale: 1000, digits: 0)
         let rawScratch = try Scratch("p3raw")
         defer { rawScratch.remove() }
         let raw = try repeated(repetitions, setup: { () -> Database in
@@ -55,6 +47,30 @@ enum NetworkBenchmarks {
         }) { db in try RawBenchmarks.bulkInsert(db, rows: people) }
         results.add("p3Raw", "raw bulk insert of the same \(people) rows x 10 columns", raw, unit: "ms", scale: 1000, digits: 1)
         try digestRequests(results, hub: hub, people: people, repetitions: repetitions)
+    }
+
+    /// One bootstrap of a new replica from `hub`, timed from the first request to the last commit.
+    /// The snapshot is asked for whatever the log's length (`snapshotSequenceMin` 0), so `--quick`
+    /// measures it too.
+    static func timedBootstrap(hub: Node, people: Int, usesSnapshots: Bool) throws -> Double {
+        let client = try Scratch("p3c")
+        defer { client.remove() }
+        let replica = try Workloads.durableReplica(at: client.file("r"), seed: UInt64.random(in: 1...UInt64.max))
+        let token = try hub.executor.perform { try $0.addPeer(name: "c\(UInt32.random(in: 0...UInt32.max))", role: .replica) }
+        try replica.setUpstream(url: "http://127.0.0.1:\(hub.port)", tokenFile: "/dev/null")
+        let executor = ReplicaExecutor(replica)
+        var limits = Limits.default
+        limits.snapshotSequenceMin = 0
+        let transport = HTTPTransport(baseURL: URL(string: "http://127.0.0.1:\(hub.port)")!, token: token,
+                                      replica: executor.perform { $0.id }, limits: limits)
+        var session = SyncSession(executor: executor, transport: transport, limits: limits, wallClock: SystemClock())
+        session.usesSnapshots = usesSnapshots
+        var report = SyncReport()
+        let seconds = try time { report = try session.run() }
+        let arrived = Int(report.snapshotOperations) + report.pullApplied
+        precondition(arrived == people * 10, "bootstrap brought \(arrived) operations (snapshot: \(report.snapshotRefused ?? "used"))")
+        precondition(usesSnapshots == (report.snapshotOperations > 0), "the snapshot was \(usesSnapshots ? "not " : "")used: \(report.snapshotRefused ?? "")")
+        return seconds
     }
 
     /// The digest request of a verifying `chorus sync`, against the P3 hub: after a commit the hub

@@ -145,6 +145,7 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
         guard download.expected < 0 || download.received == download.expected else {
             throw SyncError(status: 0, "the snapshot ended after \(download.received) of \(download.expected) bytes", hint: "the client pulls the log instead")
         }
+        try SnapshotChecksum.check(download.hasher.finalize(), against: download.checksumHeader)
         return through
     }
 
@@ -165,6 +166,9 @@ final class SnapshotDownload: NSObject, URLSessionDataDelegate, @unchecked Senda
     var received: Int64 = 0
     var overLimit = false
     var failure: (any Error)?
+    var checksumHeader: String?
+    /// The body's checksum, computed as it arrives (no second pass over the file).
+    var hasher = XXHash64()
     /// The start of an error response's body, for its problem detail.
     var errorBody = Data()
 
@@ -179,6 +183,7 @@ final class SnapshotDownload: NSObject, URLSessionDataDelegate, @unchecked Senda
         status = http?.statusCode ?? 0
         through = (http?.value(forHTTPHeaderField: SyncProtocol.snapshotThroughHeader)).flatMap { Int64($0) }
         expected = response.expectedContentLength
+        checksumHeader = http?.value(forHTTPHeaderField: SyncProtocol.snapshotChecksumHeader)
         if status == 200 && expected > bytesMax {
             overLimit = true
             completionHandler(.cancel)
@@ -198,6 +203,7 @@ final class SnapshotDownload: NSObject, URLSessionDataDelegate, @unchecked Senda
             dataTask.cancel()
             return
         }
+        data.withUnsafeBytes { hasher.update($0) }
         do { try file.write(contentsOf: data) } catch {
             failure = error
             dataTask.cancel()

@@ -170,7 +170,8 @@ public struct NodeRouter: Sendable {
             }
             Replica.removeSnapshotFile(file.path)   // unlinked already; anything SQLite left beside it
             var response = HTTPResponse(status: 200, headers: [("Content-Type", SyncProtocol.snapshotContentType),
-                                                               (SyncProtocol.snapshotThroughHeader, String(file.through))])
+                                                               (SyncProtocol.snapshotThroughHeader, String(file.through)),
+                                                               (SyncProtocol.snapshotChecksumHeader, XXHash64.hex(file.checksum))])
             response.bodySource = body
             return response
         case "/sync/v1/digest":

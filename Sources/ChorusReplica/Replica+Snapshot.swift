@@ -28,6 +28,8 @@ extension Replica {
         /// The log sequence the snapshot reaches: the client pulls after it.
         public let through: Int64
         public let bytes: Int64
+        /// XXH64 of the file's bytes, sent with it so the client catches damage in transit.
+        public let checksum: UInt64
     }
 
     /// What adopting a snapshot brought.
@@ -52,7 +54,7 @@ extension Replica {
         guard case .directory(let folder) = location else {
             throw ChorusError(.invalidState, "an in-memory replica cannot serve snapshots", hint: "clients pull the log instead")
         }
-        Replica.removeStaleSnapshots(in: folder)
+        Replica.removeAbandonedSnapshots(in: folder)
         let path = (folder as NSString).appendingPathComponent("\(Replica.snapshotFilePrefix)out-\(UUID().uuidString).sqlite")
         do {
             return try Replica.wrapStorage {
@@ -70,8 +72,8 @@ extension Replica {
                     PRAGMA journal_mode=DELETE;
                     """)
                 let through = try copy.queryScalarInteger("SELECT coalesce(max(last_seq), 0) FROM log_blocks") ?? 0
-                let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int64) ?? nil
-                return SnapshotFile(path: path, through: through, bytes: size ?? 0)
+                let (bytes, checksum) = try Replica.checksum(ofFile: path)
+                return SnapshotFile(path: path, through: through, bytes: bytes, checksum: checksum)
             }
         } catch {
             Replica.removeSnapshotFile(path)
@@ -120,8 +122,15 @@ extension Replica {
                     }
                 }
                 // Same schema, empty destination: SQLite copies the records as they are (its
-                // transfer optimisation), without decoding a row.
-                for table in tables {
+                // transfer optimisation), without decoding a row. The log's blocks and intervals are
+                // marked as come from upstream, now, as they are copied (an update afterwards would
+                // write every block twice).
+                try database.run("""
+                    INSERT INTO main.log_blocks(last_seq, first_seq, source, received_wall, live, body)
+                        SELECT last_seq, first_seq, 'upstream', ?, live, body FROM snapshot.log_blocks
+                    """, now)
+                try database.run("INSERT INTO main.log_ids(replica, first, last, received_wall) SELECT replica, first, last, ? FROM snapshot.log_ids", now)
+                for table in tables where table != "log_blocks" && table != "log_ids" {
                     let quoted = StorageSchema.quote(table)
                     try database.execute("INSERT INTO main.\(quoted) SELECT * FROM snapshot.\(quoted)")
                 }
@@ -133,8 +142,6 @@ extension Replica {
                         INSERT INTO main.sqlite_sequence(name, seq) SELECT name, seq FROM snapshot.sqlite_sequence WHERE name IN (\(listed));
                         """)
                 }
-                try database.run("UPDATE log_blocks SET source = 'upstream', received_wall = ?", now)
-                try database.run("UPDATE log_ids SET received_wall = ?", now)
                 operations = try database.queryScalarInteger("SELECT coalesce(sum(last_seq - first_seq + 1), 0) FROM log_blocks") ?? 0
                 try database.run("""
                     INSERT INTO meta(key, value) VALUES ('counter', ?), ('clock_wall', ?), ('clock_logical', ?)
@@ -201,15 +208,35 @@ extension Replica {
         rows.filter { !($0[1] ?? "").hasPrefix("sqlite_stat") }
     }
 
+    /// The length and XXH64 checksum of a file, read a megabyte at a time.
+    static func checksum(ofFile path: String) throws -> (bytes: Int64, checksum: UInt64) {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw ChorusError(.storage, "cannot read the snapshot \(path)", hint: "check the replica folder's permissions")
+        }
+        defer { try? handle.close() }
+        var hasher = XXHash64()
+        var bytes: Int64 = 0
+        while let piece = try handle.read(upToCount: 1 << 20), !piece.isEmpty {
+            piece.withUnsafeBytes { hasher.update($0) }
+            bytes += Int64(piece.count)
+        }
+        return (bytes, hasher.finalize())
+    }
+
     /// Removes a snapshot file and whatever SQLite kept beside it.
     public static func removeSnapshotFile(_ path: String) {
         for suffix in ["", "-wal", "-shm", "-journal"] { try? FileManager.default.removeItem(atPath: path + suffix) }
     }
 
-    /// Snapshot files older than an hour are left over from a process that stopped mid-transfer.
-    static func removeStaleSnapshots(in folder: String) {
+    /// A snapshot file not written to for this long was left by a process that stopped mid-way (a
+    /// live transfer writes at least once per request timeout, 60 s by default).
+    public static let snapshotAbandonedSeconds: Double = 600
+
+    /// Removes snapshot files left in `folder` by a process that stopped mid-way (see
+    /// `snapshotAbandonedSeconds`); both sides call it before writing a new one.
+    public static func removeAbandonedSnapshots(in folder: String) {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
-        let cutoff = Date().addingTimeInterval(-3600)
+        let cutoff = Date().addingTimeInterval(-snapshotAbandonedSeconds)
         for name in names where name.hasPrefix(snapshotFilePrefix) {
             let path = (folder as NSString).appendingPathComponent(name)
             if let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date, modified < cutoff {

@@ -20,6 +20,8 @@ public enum SyncProtocol {
     public static let storageHeader = "Chorus-Storage"
     /// Snapshot response header: the upstream's log sequence the snapshot reaches.
     public static let snapshotThroughHeader = "Chorus-Snapshot-Through"
+    /// Snapshot response header: XXH64 of the body, 16 lowercase hex digits.
+    public static let snapshotChecksumHeader = "Chorus-Snapshot-Checksum"
     /// The media type of a snapshot: a SQLite 3 database file.
     public static let snapshotContentType = "application/vnd.sqlite3"
 }
@@ -277,5 +279,21 @@ public struct DigestResponse: Sendable {
             throw ChorusError(.malformedInput, "digest response is malformed")
         }
         self.init(digest: digest, through: through, server: try ServerStamp(json["server"]))
+    }
+}
+
+/// The end-to-end check of a snapshot's bytes (protocol 4.6): XXH64 of the body against the
+/// `Chorus-Snapshot-Checksum` header. Catches damage in transit or on disk that leaves a file
+/// SQLite still reads (a flipped byte inside a value passes `quick_check`).
+public enum SnapshotChecksum {
+    public static func check(_ computed: UInt64, against header: String?) throws(SyncError) {
+        guard let header, header.utf8.count == 16, let expected = UInt64(header, radix: 16) else {
+            throw SyncError(status: 0, "the snapshot came without a valid \(SyncProtocol.snapshotChecksumHeader) header (16 hex digits)",
+                            hint: "the client pulls the log instead")
+        }
+        guard computed == expected else {
+            throw SyncError(status: 0, "the snapshot's bytes do not match their checksum (\(XXHash64.hex(computed)), the upstream sent \(header)): it was damaged on the way",
+                            hint: "the client pulls the log instead; sync again to retry the snapshot")
+        }
     }
 }

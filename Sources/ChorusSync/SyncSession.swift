@@ -155,6 +155,7 @@ public struct SyncSession {
         let plan = try executor.perform { replica -> (path: String, storage: String)? in
             guard offer.storage == replica.storageVersion, try replica.canAdoptSnapshot(),
                   case .directory(let folder) = replica.location else { return nil }
+            Replica.removeAbandonedSnapshots(in: folder)
             let name = "\(Replica.snapshotFilePrefix)in-\(UUID().uuidString).sqlite"
             return ((folder as NSString).appendingPathComponent(name), replica.storageVersion)
         }

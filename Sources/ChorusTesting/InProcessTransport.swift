@@ -67,6 +67,9 @@ public final class InProcessTransport: SyncTransport, @unchecked Sendable {
             }
         }
         guard Int64(bytes.count) <= limits.snapshotBytesMax else { throw SyncError(status: 413, "snapshot over snapshotBytesMax") }
+        var hasher = XXHash64()
+        hasher.update(bytes)
+        try SnapshotChecksum.check(hasher.finalize(), against: response.headers.first { $0.name == SyncProtocol.snapshotChecksumHeader }?.value)
         guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else { throw SyncError(status: 0, "cannot write \(path)") }
         guard let through = response.headers.first(where: { $0.name == SyncProtocol.snapshotThroughHeader }).flatMap({ Int64($0.value) }) else {
             throw SyncError(status: 0, "no \(SyncProtocol.snapshotThroughHeader) header")

@@ -147,6 +147,45 @@ final class SyncEndToEndTests: XCTestCase {
         office.stop()
     }
 
+    /// A new laptop joining a hub with a long log starts from the hub's snapshot (protocol 4.6);
+    /// kill -9 at any instant of that leaves it consistent, and the next sync finishes the job.
+    func test_newLaptop_startsFromTheHubsSnapshot_andKill9DuringItLeavesItConsistent() throws {
+        try chorus(["init", "--name", "hub"], "hub")
+        let seeded = try chorus(["seed", "--people", "350", "--offices", "2", "--seed", "5"], "hub").standardOutput
+        let hub = try ServeProcess(data: path("hub"))
+        defer { hub.stop() }
+        let operations = seeded.split(separator: " ").reversed().dropFirst().first.flatMap { Int($0) } ?? 0
+        XCTAssertGreaterThanOrEqual(operations, 10_000, "enough for a snapshot (snapshotSequenceMin): \(seeded)")
+
+        for name in ["laptop", "plain", "killed"] {
+            try chorus(["init", "--name", name], name)
+            try chorus(["join", hub.url, "--token-file", try register(name, on: "hub", role: "replica")], name)
+        }
+        let sync = try chorus(["sync"], "laptop").standardOutput
+        XCTAssertTrue(sync.contains("snapshot:") && sync.contains("taken from the upstream's copy"), sync)
+        XCTAssertTrue(sync.contains("state: identical to the upstream"), sync)
+        XCTAssertEqual(try chorus(["check"], "laptop").status, 0)
+        let again = try JSONParser().parse(try chorus(["sync", "--json"], "laptop").standardOutput)
+        XCTAssertNil(again["snapshotOperations"], "a replica that holds data pulls")
+        XCTAssertEqual(again["digestMatches"], true)
+
+        let plain = try JSONParser().parse(try chorus(["sync", "--json", "--no-snapshot"], "plain").standardOutput)
+        XCTAssertNil(plain["snapshotOperations"])
+        XCTAssertGreaterThanOrEqual(plain["pulled"]?.integerValue ?? 0, 10_000, "the whole log was pulled")
+        XCTAssertEqual(try digest("plain"), try digest("laptop"))
+
+        let seed = UInt64(ProcessInfo.processInfo.environment["CHORUS_SEED"] ?? "") ?? UInt64.random(in: 0..<1_000_000)
+        var rng = SeededGenerator(seed: seed)
+        for cycle in 0..<8 {
+            _ = try ChorusProcess.runAndKill(["sync", "--no-verify", "--data", path("killed")], afterMilliseconds: 5 + rng.int(150))
+            let check = try ChorusProcess.run(["check", "--data", path("killed")])
+            XCTAssertEqual(check.status, 0, "seed \(seed) cycle \(cycle): \(check.standardOutput)")
+        }
+        let finished = try chorus(["sync"], "killed").standardOutput
+        XCTAssertTrue(finished.contains("state: identical to the upstream"), "seed \(seed): \(finished)")
+        XCTAssertEqual(try digest("killed"), try digest("hub"), "seed \(seed)")
+    }
+
     /// An oversized or malformed push to a real node gets a 4xx and changes nothing.
     func test_oversizedAndMalformedPushes_areRefused_digestUnchanged() throws {
         try chorus(["init", "--name", "hub"], "hub")

@@ -40,6 +40,8 @@ final class SyncVectorTests: XCTestCase {
             case "info":
                 let info = try InfoResponse(try JSONParser().parse(body))
                 XCTAssertEqual(info.protocolVersions.map { JSONValue.integer(Int64($0)) }, expect["protocolVersions"]?.arrayValue, name)
+                XCTAssertEqual(info.snapshot?.storage, expect["snapshot"]?["storage"]?.stringValue, name)
+                XCTAssertEqual(info.snapshot?.through, expect["snapshot"]?["through"]?.integerValue, name)
                 XCTAssertEqual(info.json.canonicalBytes, body, name)
             case "digest":
                 let digest = try DigestResponse(try JSONParser().parse(body))
@@ -61,6 +63,7 @@ final class SyncVectorTests: XCTestCase {
             switch vector["message"]?.stringValue {
             case "pushRequest": XCTAssertThrowsError(try PushRequest.decode(body, limits: .default), vector["name"]?.stringValue ?? "")
             case "pullResponse": XCTAssertThrowsError(try PullResponse.decode(body, limits: .default), vector["name"]?.stringValue ?? "")
+            case "info": XCTAssertThrowsError(try InfoResponse(try JSONParser().parse(body)), vector["name"]?.stringValue ?? "")
             default: XCTFail("unknown message kind")
             }
         }

@@ -1,0 +1,331 @@
+import XCTest
+import ChorusCore
+import ChorusReplica
+import ChorusSync
+import ChorusNode
+import ChorusTesting
+import HTTP1
+import SQLiteKit
+
+/// Snapshot bootstrap (Protocol/sync-v1.md section 4.6): a new replica that starts from its
+/// upstream's database copy ends where one that replays the whole log ends, takes nothing private
+/// to the upstream, and refuses a damaged or forged copy without changing anything.
+final class SnapshotTests: XCTestCase {
+    var folder: TemporaryDirectory!
+    var clock: ManualClock!
+    var limits = Limits.default
+
+    override func setUpWithError() throws {
+        folder = try TemporaryDirectory(prefix: "chorus-snapshot")
+        clock = ManualClock(milliseconds: 1_700_000_100_000)
+        limits.snapshotSequenceMin = 0
+    }
+
+    override func tearDown() { folder.remove() }
+
+    /// A replica in its own folder under the test's, with the test's clock.
+    func durable(_ name: String, seed: UInt64) throws -> ReplicaExecutor {
+        ReplicaExecutor(try ReplicaFactory.durable(at: folder.appending(name), name: name,
+                                                   configuration: ReplicaFactory.configuration(clock: clock, driftMilliseconds: 3_600_000), seed: seed))
+    }
+
+    func router(_ hub: ReplicaExecutor, limits: Limits? = nil) -> NodeRouter {
+        let limits = limits ?? self.limits
+        return NodeRouter(service: SyncService(executor: hub, limits: limits, wallClock: clock), limits: limits)
+    }
+
+    /// A client registered on the hub behind `router`, with its session.
+    func client(_ name: String, seed: UInt64, hub: ReplicaExecutor, router: NodeRouter, snapshots: Bool = true) throws
+        -> (ReplicaExecutor, InProcessTransport, SyncSession) {
+        let executor = try durable(name, seed: seed)
+        try executor.perform { try $0.setUpstream(url: "http://hub", tokenFile: "/dev/null") }
+        let token = try hub.perform { try $0.addPeer(name: name, role: .replica) }
+        let transport = InProcessTransport(router: router, token: token, replica: executor.perform { $0.id }, limits: limits)
+        var session = SyncSession(executor: executor, transport: transport, limits: limits, wallClock: clock)
+        session.usesSnapshots = snapshots
+        return (executor, transport, session)
+    }
+
+    func digest(_ executor: ReplicaExecutor) throws -> String { try executor.perform { try $0.digest().hexString } }
+
+    func test_newReplica_fromSnapshot_endsWhereReplayEnds_forSeededWorkloads() throws {
+        for seed in testSeeds(count: 12, base: 0x5A4B_0000) {
+            let hub = try durable("hub-\(seed)", seed: seed)
+            var workload = WorkloadGenerator(seed: seed)
+            let operations = workload.generate(steps: 40 + Int(seed % 60))
+            try hub.perform { _ = try $0.applyRemote(operations) }
+            let hubRouter = router(hub)
+            let (fromSnapshot, _, snapshotSession) = try client("snap-\(seed)", seed: seed &+ 1, hub: hub, router: hubRouter)
+            let (replaying, _, replaySession) = try client("replay-\(seed)", seed: seed &+ 2, hub: hub, router: hubRouter, snapshots: false)
+
+            let report = try snapshotSession.run(compareDigests: true)
+            let latest = try hub.perform { try $0.latestSequence() }
+            XCTAssertEqual(report.snapshotOperations, latest, "seed \(seed): the whole log came in the snapshot")
+            XCTAssertNil(report.snapshotRefused, "seed \(seed)")
+            XCTAssertEqual(report.pulledOperations, 0, "seed \(seed): nothing left to pull after the snapshot")
+            XCTAssertEqual(report.digestMatches, true, "seed \(seed) (replay with CHORUS_SEED=\(seed))")
+            _ = try replaySession.run()
+            XCTAssertEqual(try digest(fromSnapshot), try digest(replaying), "seed \(seed): snapshot and replay end alike")
+            XCTAssertEqual(try fromSnapshot.perform { try $0.invariantViolations() }, [], "seed \(seed)")
+            XCTAssertEqual(try fromSnapshot.perform { try $0.upstream()?.pullCursor }, latest, "seed \(seed)")
+
+            // Afterwards it syncs like any replica: the hub's new writes come down, its own go up,
+            // and nothing that came in the snapshot is pushed back.
+            try hub.perform { _ = try $0.write(collection: "people", record: "after-\(seed)", [.put(field: "name", value: "Later")]) }
+            try fromSnapshot.perform { _ = try $0.write(collection: "people", record: "mine-\(seed)", [.put(field: "name", value: "Mine")]) }
+            let next = try snapshotSession.run(compareDigests: true)
+            XCTAssertEqual(next.pushedOperations, 1, "seed \(seed): only its own write goes up")
+            XCTAssertEqual(next.pullApplied, 1, "seed \(seed)")
+            XCTAssertEqual(next.snapshotOperations, 0, "seed \(seed): a replica that holds data never takes a snapshot")
+            XCTAssertEqual(next.digestMatches, true, "seed \(seed)")
+            XCTAssertEqual(try fromSnapshot.perform { try $0.invariantViolations() }, [], "seed \(seed)")
+        }
+    }
+
+    func test_snapshot_holdsNothingPrivateToTheUpstream() throws {
+        let hub = try durable("hub", seed: 1)
+        try hub.perform { replica in
+            _ = try replica.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")])
+            try replica.setUpstream(url: "http://secret-upstream.example", tokenFile: "/etc/chorus/secret-token")
+        }
+        let tokens = try hub.perform { replica in try ["zq-office-secret", "zq-laptop-secret"].map { try replica.addPeer(name: $0, role: .relay) } }
+        let file = try hub.perform { try Replica.writeSnapshot(of: $0.location) }
+        defer { Replica.removeSnapshotFile(file.path) }
+        let bytes = try XCTUnwrap(FileManager.default.contents(atPath: file.path))
+        for secret in tokens.map(Replica.tokenHash) + ["secret-upstream", "secret-token", "zq-office-secret", "zq-laptop-secret"] {
+            XCTAssertNil(bytes.range(of: Data(secret.utf8)), "\(secret) is not in the snapshot's bytes")
+        }
+        let copy = try Database(path: file.path)
+        XCTAssertEqual(try copy.queryScalarInteger("SELECT (SELECT count(*) FROM peers) + (SELECT count(*) FROM upstream) + (SELECT count(*) FROM peer_relayed)"), 0)
+        XCTAssertEqual(file.through, try hub.perform { try $0.latestSequence() })
+        XCTAssertEqual(try copy.queryScalarInteger("SELECT count(*) FROM people"), 1, "the state travels")
+        XCTAssertTrue(try hub.perform { try $0.peers().count } == 2, "the upstream keeps its own")
+    }
+
+    /// Every table is either replicated state or the replica's own: a new table must be sorted
+    /// into one of the two here, or its rows would travel in (or be left out of) every snapshot.
+    func test_everyTable_isSortedIntoReplicatedOrLocal() throws {
+        let replica = try durable("r", seed: 1)
+        let tables = try replica.perform { replica in
+            try replica.withDatabase { try $0.query("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").compactMap { $0.text(0) } }
+        }
+        let engine: Set<String> = ["records", "entries", "superseded", "counters", "deletes", "delete_observed", "erased", "conflicts",
+                                   "conflicted_records", "log_blocks", "log_ids"]
+        let materialised = Set(tables.filter { $0.contains("__") } + PeopleSchema.current.collections.map(\.name))
+        XCTAssertEqual(Set(tables), engine.union(materialised).union(Replica.snapshotLocalTables),
+                       "a table neither replicated nor listed in Replica.snapshotLocalTables")
+    }
+
+    func test_replicaHoldingOperations_neverTakesASnapshot_andAdoptingOneChangesNothing() throws {
+        let hub = try durable("hub", seed: 1)
+        try hub.perform { _ = try $0.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")]) }
+        let hubRouter = router(hub)
+        let (laptop, _, session) = try client("laptop", seed: 2, hub: hub, router: hubRouter)
+        try laptop.perform { _ = try $0.write(collection: "people", record: "p2", [.put(field: "name", value: "Grace")]) }
+        let file = try hub.perform { try Replica.writeSnapshot(of: $0.location) }
+        defer { Replica.removeSnapshotFile(file.path) }
+        let before = try digest(laptop)
+        let hubID = hub.perform { $0.id }
+        XCTAssertThrowsError(try laptop.perform { try $0.adoptSnapshot(at: file.path, through: file.through, from: hubID) }) { error in
+            XCTAssertEqual((error as? ChorusError)?.code, .invalidState)
+        }
+        XCTAssertEqual(try digest(laptop), before)
+        let report = try session.run(compareDigests: true)
+        XCTAssertEqual(report.snapshotOperations, 0)
+        XCTAssertNil(report.snapshotRefused, "not even tried")
+        XCTAssertEqual(report.digestMatches, true)
+    }
+
+    /// A replica whose folder was lost joins again with the same id: the snapshot holds its old
+    /// operations, and its next write must not reuse one of their ids.
+    func test_rejoinedReplica_movesItsCounterPastItsOwnOperationsInTheSnapshot() throws {
+        let hub = try durable("hub", seed: 1)
+        let hubRouter = router(hub)
+        let (laptop, transport, session) = try client("laptop", seed: 7, hub: hub, router: hubRouter)
+        for index in 0..<3 { try laptop.perform { _ = try $0.write(collection: "people", record: "p\(index)", [.put(field: "name", value: .string("v\(index)"))]) } }
+        _ = try session.run()
+        let id = laptop.perform { $0.id }
+        let again = try durable("laptop-again", seed: 7)
+        XCTAssertEqual(again.perform { $0.id }, id, "the same seed makes the same id")
+        try again.perform { try $0.setUpstream(url: "http://hub", tokenFile: "/dev/null") }
+        let rejoined = SyncSession(executor: again, transport: transport, limits: limits, wallClock: clock)
+        let report = try rejoined.run(compareDigests: true)
+        XCTAssertEqual(report.snapshotOperations, 3)
+        let next = try again.perform { try $0.write(collection: "people", record: "p9", [.put(field: "name", value: "new")]) }
+        XCTAssertEqual(next.first?.id.counter, 4, "counters 1 to 3 are taken by the operations the snapshot brought back")
+        XCTAssertEqual(try rejoined.run().pushApplied, 1, "the hub takes it as new")
+    }
+
+    // MARK: Refusals
+
+    /// The snapshot response, read into memory so a test can damage it.
+    func snapshotBytes(_ response: HTTPResponse) -> [UInt8] {
+        guard let source = response.bodySource else { return response.body }
+        var bytes: [UInt8] = [], buffer = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { source.read(into: $0) }
+            if count == 0 { return bytes }
+            bytes += buffer[..<count]
+        }
+    }
+
+    /// The response with its database changed by `sql`.
+    func altered(_ response: HTTPResponse, _ sql: String) throws -> HTTPResponse {
+        let path = folder.appending("tamper-\(UUID().uuidString).sqlite")
+        defer { Replica.removeSnapshotFile(path) }
+        FileManager.default.createFile(atPath: path, contents: Data(snapshotBytes(response)))
+        var options = Database.Options()
+        options.journalModeWAL = false
+        try Database(path: path, options: options).execute(sql)
+        return HTTPResponse(status: 200, headers: response.headers, body: [UInt8](try XCTUnwrap(FileManager.default.contents(atPath: path))))
+    }
+
+    /// The response with a checksum header that matches its body, as a forger would send it.
+    func checksummed(_ response: HTTPResponse) -> HTTPResponse {
+        let bytes = snapshotBytes(response)   // once: a body source reads to its end
+        var hasher = XXHash64()
+        hasher.update(bytes)
+        var forged = HTTPResponse(status: 200, headers: response.headers.filter { $0.name != SyncProtocol.snapshotChecksumHeader }, body: bytes)
+        forged.headers.append((SyncProtocol.snapshotChecksumHeader, XXHash64.hex(hasher.finalize())))
+        return forged
+    }
+
+    func test_damagedOrForgedSnapshots_areRefused_changeNothing_andTheLogIsPulledInstead() throws {
+        let hub = try durable("hub", seed: 1)
+        var workload = WorkloadGenerator(seed: 99)
+        try hub.perform { _ = try $0.applyRemote(workload.generate(steps: 80)) }
+        let hubRouter = router(hub)
+        func scrambled(_ response: HTTPResponse) -> HTTPResponse {
+            var bytes = self.snapshotBytes(response)
+            for offset in stride(from: 4096 * 2 + 100, to: bytes.count, by: 4096) { bytes[offset] ^= 0xFF }
+            return HTTPResponse(status: 200, headers: response.headers, body: bytes)
+        }
+        func cut(_ response: HTTPResponse) -> HTTPResponse {
+            HTTPResponse(status: 200, headers: response.headers, body: Array(self.snapshotBytes(response).prefix(20_000)))
+        }
+        func notADatabase(_ response: HTTPResponse) -> HTTPResponse {
+            HTTPResponse(status: 200, headers: response.headers, body: Array(repeating: 0x41, count: 8192))
+        }
+        // Damage in transit keeps the upstream's checksum, and the transport refuses the bytes; a
+        // forged file comes with a checksum that matches it, and the replica's checks refuse it.
+        let damaged: [(String, (HTTPResponse) throws -> HTTPResponse)] = [
+            ("pages scrambled", scrambled), ("bytes cut short", cut), ("not a database", notADatabase),
+        ]
+        let forged: [(String, (HTTPResponse) throws -> HTTPResponse)] = [
+            ("a trigger", { try self.altered($0, "CREATE TRIGGER evil AFTER INSERT ON records BEGIN DELETE FROM entries; END;") }),
+            ("an extra table", { try self.altered($0, "CREATE TABLE extra(x);") }),
+            ("a view", { try self.altered($0, "CREATE VIEW v AS SELECT 1;") }),
+            ("another replica's copy", { try self.altered($0, "UPDATE meta SET value = '00000000000000000000000000000001' WHERE key = 'replica_id';") }),
+            ("a clock a day ahead", { try self.altered($0, "UPDATE meta SET value = value + 86400000 WHERE key = 'clock_wall';") }),
+            ("the upstream's peers", { try self.altered($0, "INSERT INTO peers(name, role, token_hash, created_wall) VALUES ('x', 'replica', 'h', 0);") }),
+            ("another storage version", { try self.altered($0, "DELETE FROM schema_migrations WHERE name = '0011_conflicts_by_record';") }),
+            ("a log ending elsewhere", { response in
+                var changed = response
+                changed.headers = response.headers.map { $0.name == SyncProtocol.snapshotThroughHeader ? ($0.name, "3") : $0 }
+                return changed
+            }),
+            ("bytes cut short, checksum to match", cut), ("not a database, checksum to match", notADatabase),
+        ]
+        let cases = damaged.map { ($0.0, $0.1, false) } + forged.map { ($0.0, $0.1, true) }
+        let expected = try digest(hub)
+        for (index, (name, tamper, isForged)) in cases.enumerated() {
+            let (laptop, transport, session) = try client("laptop-\(index)", seed: UInt64(10 + index), hub: hub, router: hubRouter)
+            transport.intercept = { target, response in
+                guard target == "/sync/v1/snapshot" else { return response }
+                let changed = try tamper(response)
+                return isForged ? self.checksummed(changed) : changed
+            }
+            let empty = try digest(laptop)
+            let id = laptop.perform { $0.id }
+            let path = folder.appending("direct-\(index).sqlite")
+            if isForged {
+                // Straight to the replica: refused, and nothing changed.
+                let through = try transport.snapshot(storage: laptop.perform { $0.storageVersion }, into: path)
+                XCTAssertThrowsError(try laptop.perform { try $0.adoptSnapshot(at: path, through: through, from: hub.perform { $0.id }) }, name)
+            } else {
+                XCTAssertThrowsError(try transport.snapshot(storage: laptop.perform { $0.storageVersion }, into: path), name) { error in
+                    XCTAssertTrue((error as? SyncError)?.message.contains("checksum") ?? false, "\(name): \(error)")
+                }
+            }
+            Replica.removeSnapshotFile(path)
+            XCTAssertEqual(try digest(laptop), empty, "\(name): nothing of it was taken")
+            XCTAssertEqual(try laptop.perform { try $0.latestSequence() }, 0, name)
+            XCTAssertEqual(laptop.perform { $0.id }, id, name)
+            // Through a sync: refused, said so, and the log pulled instead.
+            let report = try session.run(compareDigests: true)
+            XCTAssertNotNil(report.snapshotRefused, name)
+            XCTAssertEqual(report.snapshotOperations, 0, name)
+            XCTAssertEqual(report.digestMatches, true, "\(name): the pulled log gives the hub's state")
+            XCTAssertEqual(try digest(laptop), expected, name)
+            XCTAssertEqual(try laptop.perform { try $0.invariantViolations() }, [], name)
+            let leftovers = try FileManager.default.contentsOfDirectory(atPath: folder.appending("laptop-\(index)")).filter { $0.hasPrefix(Replica.snapshotFilePrefix) }
+            XCTAssertEqual(leftovers, [], "\(name): the refused file is removed")
+        }
+    }
+
+    func test_upstream_refusesSnapshotsItCannotServe() throws {
+        let hub = try durable("hub", seed: 1)
+        try hub.perform { _ = try $0.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")]) }
+        let hubRouter = router(hub)
+        let (laptop, transport, _) = try client("laptop", seed: 2, hub: hub, router: hubRouter)
+        let path = folder.appending("out.sqlite")
+        defer { Replica.removeSnapshotFile(path) }
+        func status(_ body: () throws -> Int64) -> Int? {
+            do { _ = try body(); return 200 } catch { return (error as? SyncError)?.status }
+        }
+        XCTAssertEqual(status { try transport.snapshot(storage: "0009_log_ids_as_intervals", into: path) }, 409, "another storage version")
+        XCTAssertEqual(status { try transport.snapshot(storage: laptop.perform { $0.storageVersion }, into: path) }, 200)
+        let admin = try hub.perform { try $0.addPeer(name: "admin", role: .admin) }
+        let asAdmin = InProcessTransport(router: hubRouter, token: admin, replica: laptop.perform { $0.id }, limits: limits)
+        XCTAssertEqual(status { try asAdmin.snapshot(storage: laptop.perform { $0.storageVersion }, into: path) }, 403, "admin tokens take none")
+        var off = limits
+        off.snapshotsConcurrentMax = 0
+        let noSnapshots = router(hub, limits: off)
+        let token = try hub.perform { try $0.addPeer(name: "other", role: .replica) }
+        let stranger = try durable("stranger", seed: 6)
+        let other = InProcessTransport(router: noSnapshots, token: token, replica: stranger.perform { $0.id }, limits: limits)
+        XCTAssertNil(try other.info().snapshot, "no offer when snapshots are off")
+        XCTAssertEqual(status { try other.snapshot(storage: laptop.perform { $0.storageVersion }, into: path) }, 404)
+        let memoryHub = ReplicaExecutor(try ReplicaFactory.memory(name: "m", clock: clock, seed: 5))
+        let memoryToken = try memoryHub.perform { try $0.addPeer(name: "c", role: .replica) }
+        let toMemory = InProcessTransport(router: router(memoryHub), token: memoryToken, replica: stranger.perform { $0.id }, limits: limits)
+        XCTAssertNil(try toMemory.info().snapshot, "an in-memory replica has no file to copy")
+        XCTAssertNotNil(try transport.info().snapshot)
+    }
+
+    /// Over real sockets: the body is streamed from the file, and a client's size limit cuts it.
+    func test_overHTTP_theSnapshotStreams_andTheSizeLimitCutsIt() throws {
+        let hubReplica = try ReplicaFactory.durable(at: folder.appending("hub"), name: "hub",
+                                                    configuration: ReplicaFactory.configuration(clock: clock, driftMilliseconds: 3_600_000), seed: 1)
+        var workload = WorkloadGenerator(seed: 5)
+        _ = try hubReplica.applyRemote(workload.generate(steps: 200))
+        var configuration = Node.Configuration()
+        configuration.port = 0
+        configuration.syncIntervalSeconds = 3600
+        configuration.limits = limits
+        configuration.wallClock = clock
+        configuration.log = { _ in }
+        let node = Node(replica: hubReplica, configuration: configuration)
+        let hub = node.executor
+        try node.start()
+        defer { node.stop(graceSeconds: 1) }
+        for bytesMax in [Int64.max, 4096] {
+            let laptop = try durable("laptop-\(bytesMax)", seed: bytesMax == 4096 ? 3 : 4)
+            try laptop.perform { try $0.setUpstream(url: "http://127.0.0.1:\(node.port)", tokenFile: "/dev/null") }
+            let token = try hub.perform { try $0.addPeer(name: "laptop\(bytesMax % 1000)", role: .replica) }
+            var clientLimits = limits
+            clientLimits.snapshotBytesMax = bytesMax
+            let transport = HTTPTransport(baseURL: URL(string: "http://127.0.0.1:\(node.port)")!, token: token,
+                                          replica: laptop.perform { $0.id }, limits: clientLimits, wallClock: clock)
+            let report = try SyncSession(executor: laptop, transport: transport, limits: clientLimits, wallClock: clock).run(compareDigests: true)
+            XCTAssertEqual(report.digestMatches, true)
+            if bytesMax == 4096 {
+                XCTAssertEqual(report.snapshotOperations, 0)
+                XCTAssertTrue(report.snapshotRefused?.contains("over 4096 bytes") ?? false, report.snapshotRefused ?? "nil")
+                XCTAssertGreaterThan(report.pullApplied, 0, "the log was pulled instead")
+            } else {
+                XCTAssertEqual(report.snapshotOperations, try hub.perform { try $0.latestSequence() })
+            }
+        }
+    }
+}
