@@ -68,6 +68,10 @@ final class SnapshotTests: XCTestCase {
             XCTAssertEqual(try digest(fromSnapshot), try digest(replaying), "seed \(seed): snapshot and replay end alike")
             XCTAssertEqual(try fromSnapshot.perform { try $0.invariantViolations() }, [], "seed \(seed)")
             XCTAssertEqual(try fromSnapshot.perform { try $0.upstream()?.pullCursor }, latest, "seed \(seed)")
+            let highWater = "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'records'), 0)"
+            XCTAssertEqual(try fromSnapshot.perform { try $0.withDatabase { try $0.queryScalarInteger(highWater) } },
+                           try hub.perform { try $0.withDatabase { try $0.queryScalarInteger(highWater) } },
+                           "seed \(seed): record ids the hub used (erased ones too) are never handed out again")
 
             // Afterwards it syncs like any replica: the hub's new writes come down, its own go up,
             // and nothing that came in the snapshot is pushed back.
