@@ -68,6 +68,7 @@ final class SnapshotTests: XCTestCase {
             XCTAssertEqual(try digest(fromSnapshot), try digest(replaying), "seed \(seed): snapshot and replay end alike")
             XCTAssertEqual(try fromSnapshot.perform { try $0.invariantViolations() }, [], "seed \(seed)")
             XCTAssertEqual(try fromSnapshot.perform { try $0.upstream()?.pullCursor }, latest, "seed \(seed)")
+            XCTAssertEqual(try fromSnapshot.perform { try $0.pendingPushCount() }, 0, "seed \(seed): what came from upstream never waits to go back up")
             let highWater = "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'records'), 0)"
             XCTAssertEqual(try fromSnapshot.perform { try $0.withDatabase { try $0.queryScalarInteger(highWater) } },
                            try hub.perform { try $0.withDatabase { try $0.queryScalarInteger(highWater) } },
@@ -157,7 +158,9 @@ final class SnapshotTests: XCTestCase {
         XCTAssertEqual(report.snapshotOperations, 3)
         let next = try again.perform { try $0.write(collection: "people", record: "p9", [.put(field: "name", value: "new")]) }
         XCTAssertEqual(next.first?.id.counter, 4, "counters 1 to 3 are taken by the operations the snapshot brought back")
-        XCTAssertEqual(try rejoined.run().pushApplied, 1, "the hub takes it as new")
+        let pushed = try rejoined.run()
+        XCTAssertEqual(pushed.pushedOperations, 1, "its old operations came from upstream and are not sent back")
+        XCTAssertEqual(pushed.pushApplied, 1, "the hub takes the new one as new")
     }
 
     // MARK: Refusals
