@@ -107,6 +107,21 @@ final class SnapshotTests: XCTestCase {
         XCTAssertTrue(try hub.perform { try $0.peers().count } == 2, "the upstream keeps its own")
     }
 
+    /// Record ids are never reused on a replica (`records` is AUTOINCREMENT), erased ones included:
+    /// the snapshot brings the upstream's high-water mark, which can be above every record left.
+    func test_snapshot_bringsTheRecordIdHighWaterMark_pastErasedRecords() throws {
+        let hub = try durable("hub", seed: 1)
+        try hub.perform { replica in
+            for id in ["p1", "p2", "p3"] { _ = try replica.write(collection: "people", record: id, [.put(field: "name", value: .string(id))]) }
+            _ = try replica.write(collection: "people", record: "p3", [.erase])
+        }
+        let (laptop, _, session) = try client("laptop", seed: 2, hub: hub, router: router(hub))
+        XCTAssertGreaterThan(try session.run().snapshotOperations, 0)
+        let highWater = "SELECT seq FROM sqlite_sequence WHERE name = 'records'"
+        XCTAssertEqual(try laptop.perform { try $0.withDatabase { try $0.queryScalarInteger(highWater) } }, 3)
+        XCTAssertEqual(try laptop.perform { try $0.withDatabase { try $0.queryScalarInteger("SELECT max(rid) FROM records") } }, 2)
+    }
+
     /// Every table is either replicated state or the replica's own: a new table must be sorted
     /// into one of the two here, or its rows would travel in (or be left out of) every snapshot.
     func test_everyTable_isSortedIntoReplicatedOrLocal() throws {
