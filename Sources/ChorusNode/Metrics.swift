@@ -8,7 +8,7 @@ public final class Metrics: @unchecked Sendable {
     private var counters: [String: [Labels: Double]] = [:]
     private var histograms: [String: [Labels: Histogram]] = [:]
     private let help: [String: String] = [
-        "chorus_operations_applied_total": "Operations new to this replica, applied from pushes and pulls.",
+        "chorus_operations_applied_total": "Operations new to this replica, applied from pushes, pulls and a new replica's snapshot.",
         "chorus_http_requests_total": "HTTP requests served, by route and status.",
         "chorus_http_request_duration_seconds": "Time to handle an HTTP request, by route.",
         "chorus_upstream_syncs_total": "Background syncs with the upstream, by outcome.",

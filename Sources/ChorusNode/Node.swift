@@ -132,7 +132,10 @@ public final class Node: @unchecked Sendable {
             consecutiveFailures = 0
             metrics.increment("chorus_upstream_syncs_total", labels: [("outcome", "ok")])
             metrics.increment("chorus_operations_applied_total", by: Double(report.pullApplied), labels: [("via", "pull")])
-            if report.pushedOperations + report.pulledOperations > 0 {
+            if report.snapshotOperations > 0 {
+                metrics.increment("chorus_operations_applied_total", by: Double(report.snapshotOperations), labels: [("via", "snapshot")])
+            }
+            if report.pushedOperations + report.pulledOperations > 0 || report.snapshotOperations > 0 || report.snapshotRefused != nil {
                 configuration.log(JSONValue.object(["event": "sync", "upstream": .string(upstream.url), "outcome": "ok", "report": report.json]).canonicalText)
             }
             scheduleSync(after: configuration.syncIntervalSeconds)
