@@ -202,6 +202,8 @@ final class SyncServiceTests: XCTestCase {
             "/sync/v1/push": ["none": 401, "wrong": 401, "replica": 200, "stockholm": 200, "admin": 403, "revoked": 401],
             "/sync/v1/pull": ["none": 401, "wrong": 401, "replica": 200, "stockholm": 200, "admin": 403, "revoked": 401],
             "/sync/v1/digest": ["none": 401, "wrong": 401, "replica": 200, "stockholm": 200, "admin": 200, "revoked": 401],
+            // This hub is in memory: no file to copy (SnapshotTests covers a hub in a folder).
+            "/sync/v1/snapshot": ["none": 401, "wrong": 401, "replica": 404, "stockholm": 404, "admin": 403, "revoked": 401],
             "/metrics": ["none": 200, "wrong": 200, "replica": 200, "stockholm": 200, "admin": 200, "revoked": 200],
             "/admin/v1/replicas": ["none": 401, "wrong": 401, "replica": 403, "stockholm": 403, "admin": 200, "revoked": 401],
             "/admin/v1/conflicts": ["none": 401, "wrong": 401, "replica": 403, "stockholm": 403, "admin": 200, "revoked": 401],
