@@ -38,6 +38,17 @@ enum NetworkBenchmarks {
         }
         results.add("p3", "end to end from the hub's snapshot (copy, send, check, take, durable)", Stats(samples: snapshot), unit: "ms", scale: 1000, digits: 0)
         results.add("p3Replay", "end to end replaying the log (pull, merge, materialise, durable)", Stats(samples: replay), unit: "ms", scale: 1000, digits: 0)
+        // The hub's share of a snapshot bootstrap, and what travels.
+        let location = hub.executor.perform { $0.location }
+        var written: [Double] = [], bytes: Int64 = 0
+        for _ in 0..<repetitions {
+            var file: Replica.SnapshotFile?
+            written.append(try time { file = try Replica.writeSnapshot(of: location) })
+            if let file { bytes = file.bytes; Replica.removeSnapshotFile(file.path) }
+        }
+        results.add("p3SnapshotWrite", "of the snapshot bootstrap, the hub writing its copy (online backup, private tables emptied, checksum)",
+                    Stats(samples: written), unit: "ms", scale: 1000, digits: 0)
+        results.note("p3SnapshotBytes", "snapshot size (the hub's database less its private tables)", Double(bytes) / 1_000_000, unit: "MB")
         let rawScratch = try Scratch("p3raw")
         defer { rawScratch.remove() }
         let raw = try repeated(repetitions, setup: { () -> Database in

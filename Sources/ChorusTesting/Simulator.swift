@@ -7,7 +7,8 @@ import ChorusReplica
 /// From one seed: N real replicas (SQLite files) make random writes with clocks skewed up to an
 /// hour, and gossip pages of their logs to each other over a network that drops, duplicates,
 /// delays (so reorders) and partitions; replicas crash (memory lost, committed SQLite state kept)
-/// and restart. Then the network heals, replicas exchange until quiet, and the outcome records
+/// and restart; new replicas join mid-way from a snapshot of a live one (protocol section 4.6), as
+/// a new laptop does from its upstream. Then the network heals, replicas exchange until quiet, and the outcome records
 /// whether every digest is equal and every acknowledged write survived everywhere.
 public final class Simulator {
     public struct Configuration {
@@ -17,6 +18,9 @@ public final class Simulator {
         public var duplicateProbability = 0.1
         public var crashProbability = 0.03
         public var partitionProbability = 0.03
+        /// Chance per step that a new replica joins from a snapshot of a live one (at most `joinsMax`).
+        public var joinProbability = 0.02
+        public var joinsMax = 2
         public var clockSkewMillisecondsMax: Int64 = 60 * 60 * 1000
         public var pageOperationsMax = 25
         public var faults = MergeFaults()
@@ -32,9 +36,11 @@ public final class Simulator {
         public let acknowledged: Int
         public let conflicts: Int
         public let crashes: Int
+        /// Replicas that joined from a snapshot.
+        public let joins: Int
         public var converged: Bool { Set(digests).count == 1 && lostAcknowledged.isEmpty && invariantProblems.isEmpty }
         public var summary: String {
-            "seed \(seed): \(Set(digests).count) distinct digests, \(lostAcknowledged.count) lost, \(invariantProblems.count) invariant problems, \(acknowledged) acknowledged writes, \(conflicts) conflicts, \(crashes) crashes"
+            "seed \(seed): \(Set(digests).count) distinct digests, \(lostAcknowledged.count) lost, \(invariantProblems.count) invariant problems, \(acknowledged) acknowledged writes, \(conflicts) conflicts, \(crashes) crashes, \(joins) joins"
         }
     }
 
@@ -67,18 +73,25 @@ public final class Simulator {
     var partitions = Set<[Int]>()
     var acknowledged: [(id: OperationID, collection: String, record: String)] = []
     var crashes = 0
+    var joins = 0
+    let directory: String
 
     public init(seed: UInt64, configuration: Configuration = Configuration(), directory: String) throws {
         self.seed = seed
+        self.directory = directory
         self.configuration = configuration
         self.rng = SeededGenerator(seed: seed)
-        for index in 0..<configuration.replicaCount {
-            let skew = Int64(rng.int(Int(2 * configuration.clockSkewMillisecondsMax + 1))) - configuration.clockSkewMillisecondsMax
-            let node = Node(directory: "\(directory)/replica-\(index)", clock: OffsetClock(base: time, offsetMilliseconds: skew))
-            var idGenerator = SeededGenerator(seed: seed &+ UInt64(index) &* 7919)
-            node.replica = try Replica.create(at: .directory(node.directory), name: "r\(index)", configuration: replicaConfiguration(node), using: &idGenerator)
-            nodes.append(node)
-        }
+        for _ in 0..<configuration.replicaCount { nodes.append(try newNode()) }
+    }
+
+    /// A new replica in its own folder, with a skewed clock and an id from the seed.
+    func newNode() throws -> Node {
+        let index = nodes.count
+        let skew = Int64(rng.int(Int(2 * configuration.clockSkewMillisecondsMax + 1))) - configuration.clockSkewMillisecondsMax
+        let node = Node(directory: "\(directory)/replica-\(index)", clock: OffsetClock(base: time, offsetMilliseconds: skew))
+        var idGenerator = SeededGenerator(seed: seed &+ UInt64(index) &* 7919)
+        node.replica = try Replica.create(at: .directory(node.directory), name: "r\(index)", configuration: replicaConfiguration(node), using: &idGenerator)
+        return node
     }
 
     func replicaConfiguration(_ node: Node) -> Replica.Configuration {
@@ -99,6 +112,8 @@ public final class Simulator {
                 if from != to { try send(from: from, to: to, reliable: false) }
             } else if roll < 0.85 + configuration.crashProbability * 3 {
                 try crashOrRestart(rng.int(nodes.count))
+            } else if roll < 0.85 + configuration.crashProbability * 3 + configuration.joinProbability {
+                try join()
             } else {
                 let a = rng.int(nodes.count), b = rng.int(nodes.count)
                 if a != b { if partitions.remove([min(a, b), max(a, b)]) == nil { partitions.insert([min(a, b), max(a, b)]) } }
@@ -181,6 +196,20 @@ public final class Simulator {
         }
     }
 
+    /// A new replica joins from a snapshot of a live one: the copy written as an upstream writes
+    /// it, taken as a client takes it. From then on it gossips like any other.
+    func join() throws {
+        let live = nodes.indices.filter { nodes[$0].replica != nil }
+        guard joins < configuration.joinsMax, !live.isEmpty else { return }
+        let source = nodes[rng.pick(live)].replica!
+        let node = try newNode()
+        let file = try Replica.writeSnapshot(of: source.location)
+        defer { Replica.removeSnapshotFile(file.path) }
+        _ = try node.replica!.adoptSnapshot(at: file.path, through: file.through, from: source.id)
+        nodes.append(node)
+        joins += 1
+    }
+
     func crashOrRestart(_ index: Int) throws {
         let node = nodes[index]
         if node.replica == nil {
@@ -234,6 +263,6 @@ public final class Simulator {
         }
         let conflicts = try nodes[0].replica!.conflicts().count
         return Outcome(seed: seed, digests: digests, lostAcknowledged: lost, invariantProblems: problems,
-                       acknowledged: acknowledged.count, conflicts: conflicts, crashes: crashes)
+                       acknowledged: acknowledged.count, conflicts: conflicts, crashes: crashes, joins: joins)
     }
 }
