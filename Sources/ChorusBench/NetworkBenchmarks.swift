@@ -39,11 +39,11 @@ enum NetworkBenchmarks {
         results.add("p3", "end to end from the hub's snapshot (copy, send, check, take, durable)", Stats(samples: snapshot), unit: "ms", scale: 1000, digits: 0)
         results.add("p3Replay", "end to end replaying the log (pull, merge, materialise, durable)", Stats(samples: replay), unit: "ms", scale: 1000, digits: 0)
         // The hub's share of a snapshot bootstrap, and what travels.
-        let location = hub.executor.perform { $0.location }
+        let (location, schema) = hub.executor.perform { ($0.location, $0.configuration.schema) }
         var written: [Double] = [], bytes: Int64 = 0
         for _ in 0..<repetitions {
             var file: Replica.SnapshotFile?
-            written.append(try time { file = try Replica.writeSnapshot(of: location) })
+            written.append(try time { file = try Replica.writeSnapshot(of: location, schema: schema) })
             if let file { bytes = file.bytes; Replica.removeSnapshotFile(file.path) }
         }
         results.add("p3SnapshotWrite", "of the snapshot bootstrap, the hub writing its copy (online backup, private tables emptied, checksum)",

@@ -90,9 +90,12 @@ public struct Limits: Sendable, Equatable {
     /// A new replica asks for a snapshot only when the upstream's log reaches this sequence; below
     /// it, pulling the log costs less than copying the database. Default 10,000.
     public var snapshotSequenceMin: Int64 = 10_000
-    /// Snapshots an upstream writes at once (503 beyond): each is a copy of its database on disk.
-    /// Default 2.
+    /// Snapshots an upstream keeps at once, being written or sent (503 beyond): each is a copy of
+    /// its database on disk until its last byte is sent. Default 2.
     public var snapshotsConcurrentMax = 2
+    /// How long a client's snapshot download may take in all, in seconds (cut beyond, and the
+    /// client pulls the log instead). Default 1 hour.
+    public var snapshotDownloadSecondsMax = 3600.0
 
     public init() {}
 
@@ -124,7 +127,7 @@ public struct Limits: Sendable, Equatable {
         try require(syncRetryDelayMillisecondsMin > 0 && syncRetryDelayMillisecondsMin <= syncRetryDelayMillisecondsMax,
                     "sync retry delays must be positive and ordered")
         try require(connectionsMax >= 1 && requestsPerConnectionMax >= 1, "connection limits must be at least 1")
-        try require(snapshotBytesMax > 0 && snapshotSequenceMin >= 0 && snapshotsConcurrentMax >= 0,
+        try require(snapshotBytesMax > 0 && snapshotSequenceMin >= 0 && snapshotsConcurrentMax >= 0 && snapshotDownloadSecondsMax > 0,
                     "snapshot limits must not be negative (snapshotsConcurrentMax 0 turns snapshots off on an upstream)")
     }
 }

@@ -123,6 +123,7 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
         let download = SnapshotDownload(file: file, bytesMax: limits.snapshotBytesMax)
         let configuration = URLSessionConfiguration.ephemeral
         configuration.timeoutIntervalForRequest = limits.syncRequestTimeoutSeconds   // between two pieces
+        configuration.timeoutIntervalForResource = limits.snapshotDownloadSecondsMax  // in all
         let session = URLSession(configuration: configuration, delegate: download, delegateQueue: nil)
         defer { session.finishTasksAndInvalidate() }
         session.dataTask(with: request).resume()

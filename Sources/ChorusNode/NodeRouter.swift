@@ -162,16 +162,14 @@ public struct NodeRouter: Sendable {
             }
             return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: try service.pull(peer: peer!, after: after, limit: limit))
         case "/sync/v1/snapshot":
-            let file = try service.snapshot(peer: peer!, storage: request.head.header(SyncProtocol.storageHeader))
+            let lease = try service.snapshot(peer: peer!, storage: request.head.header(SyncProtocol.storageHeader))
             let body: FileBody
-            do { body = try FileBody(path: file.path, unlinkingIt: true) } catch {
-                Replica.removeSnapshotFile(file.path)
-                throw SyncError(status: 500, "\(error)")
+            do { body = try FileBody(path: lease.file.path, unlinkingIt: true, keeping: lease) } catch {
+                throw SyncError(status: 500, "\(error)", hint: "clients pull the log instead")
             }
-            Replica.removeSnapshotFile(file.path)   // unlinked already; anything SQLite left beside it
             var response = HTTPResponse(status: 200, headers: [("Content-Type", SyncProtocol.snapshotContentType),
-                                                               (SyncProtocol.snapshotThroughHeader, String(file.through)),
-                                                               (SyncProtocol.snapshotChecksumHeader, XXHash64.hex(file.checksum))])
+                                                               (SyncProtocol.snapshotThroughHeader, String(lease.file.through)),
+                                                               (SyncProtocol.snapshotChecksumHeader, XXHash64.hex(lease.file.checksum))])
             response.bodySource = body
             return response
         case "/sync/v1/digest":

@@ -44,13 +44,20 @@ extension Replica {
     /// client sends it and the upstream refuses a snapshot of another version (409).
     public var storageVersion: String { StorageSchema.migrator(schema: configuration.schema).migrations.last?.name ?? "" }
 
-    /// Writes a snapshot of the replica at `location` into its folder, from a connection of its
-    /// own (static: it touches no replica's connection, so the replica's serial queue is not held
-    /// while pages are copied). Tables private to the replica are emptied in the copy (with
-    /// `secure_delete`, so no token hash stays in its pages).
+    /// Writes a snapshot of the replica at `location` (whose storage follows `schema`) into its
+    /// folder. Static: it reads from a connection of its own and touches no replica's connection,
+    /// so the replica's serial queue is not held while it copies.
     ///
-    /// - Throws: `invalidState` for an in-memory replica (no file to copy).
-    public static func writeSnapshot(of location: Location) throws -> SnapshotFile {
+    /// The copy is a new database made by this build's migrations, filled in one read transaction
+    /// of the replica with its replicated tables only (record for record: SQLite's transfer
+    /// optimisation, no row decoded), so nothing private to the replica is ever written to it, not
+    /// even in a free page: not its registered replicas or their tokens' hashes, not its upstream,
+    /// and not where or when each block of its log arrived (`log_blocks.source`, `received_wall`
+    /// and `log_ids.received_wall` are left empty).
+    ///
+    /// - Throws: `invalidState` for an in-memory replica (no file to copy), or when the replica's
+    ///   schema is not the one this build's migrations make (clients then pull the log).
+    public static func writeSnapshot(of location: Location, schema: Schema) throws -> SnapshotFile {
         guard case .directory(let folder) = location else {
             throw ChorusError(.invalidState, "an in-memory replica cannot serve snapshots", hint: "clients pull the log instead")
         }
@@ -59,18 +66,39 @@ extension Replica {
         do {
             return try Replica.wrapStorage {
                 var options = Database.Options()
-                options.isReadOnly = true
-                let source = try Database(path: Replica.databasePath(location), options: options)
-                try source.backup(into: path)
-                var copyOptions = Database.Options()
-                copyOptions.createIfMissing = false
-                copyOptions.journalModeWAL = false
-                copyOptions.synchronous = .off
-                let copy = try Database(path: path, options: copyOptions)
-                try copy.execute("""
-                    DELETE FROM peers; DELETE FROM peer_relayed; DELETE FROM upstream;
-                    PRAGMA journal_mode=DELETE;
-                    """)
+                options.journalModeWAL = false
+                options.synchronous = .off   // a scratch file: sent, then deleted
+                let copy = try Database(path: path, options: options)
+                try copy.execute("PRAGMA journal_mode=MEMORY")
+                try StorageSchema.migrator(schema: schema).migrate(copy)
+                try copy.run("ATTACH DATABASE ? AS source", Replica.databasePath(location))
+                defer { try? copy.execute("DETACH DATABASE source") }
+                // Deferred, not `transaction`'s IMMEDIATE, which would take the write lock of every
+                // attached database, the replica's too, and hold up its writers while this copies.
+                // Reading first, the replica gets one read snapshot: the copy is what it had
+                // committed at one instant. Only the copy, a file no one else opens, is written.
+                try copy.execute("BEGIN DEFERRED")
+                defer { if copy.isInTransaction { try? copy.execute("ROLLBACK") } }
+                do {
+                    guard try comparableSchema(copy.schemaRows("source")) == comparableSchema(copy.schemaRows("main")) else {
+                        throw ChorusError(.invalidState, "this replica's schema differs from the one this build's migrations make",
+                                          hint: "clients pull the log instead; `chorus check` shows whether the replica is sound")
+                    }
+                    let tables = try replicatedTables(copy, "main")
+                    for table in tables where table != "log_blocks" && table != "log_ids" {
+                        let quoted = StorageSchema.quote(table)
+                        try copy.execute("INSERT INTO main.\(quoted) SELECT * FROM source.\(quoted)")
+                    }
+                    try copy.execute("""
+                        INSERT INTO main.log_blocks(last_seq, first_seq, source, received_wall, live, body)
+                            SELECT last_seq, first_seq, NULL, NULL, live, body FROM source.log_blocks;
+                        INSERT INTO main.log_ids(replica, first, last, received_wall) SELECT replica, first, last, NULL FROM source.log_ids;
+                        INSERT INTO main.meta(key, value) SELECT key, value FROM source.meta;
+                        DELETE FROM main.sqlite_sequence WHERE name IN (\(sqlList(tables)));
+                        INSERT INTO main.sqlite_sequence(name, seq) SELECT name, seq FROM source.sqlite_sequence WHERE name IN (\(sqlList(tables)));
+                        COMMIT;
+                        """)
+                }
                 let through = try copy.queryScalarInteger("SELECT coalesce(max(last_seq), 0) FROM log_blocks") ?? 0
                 let (bytes, checksum) = try Replica.checksum(ofFile: path)
                 return SnapshotFile(path: path, through: through, bytes: bytes, checksum: checksum)
@@ -79,6 +107,18 @@ extension Replica {
             Replica.removeSnapshotFile(path)
             throw error
         }
+    }
+
+    /// The replicated tables of the database `schemaName` of `database`: every table but
+    /// `snapshotLocalTables` and SQLite's own.
+    static func replicatedTables(_ database: Database, _ schemaName: String) throws -> [String] {
+        try database.query("SELECT name FROM \(schemaName).sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+            .compactMap { $0.text(0) }.filter { !snapshotLocalTables.contains($0) }
+    }
+
+    /// Table names as an SQL list of string literals.
+    static func sqlList(_ names: [String]) -> String {
+        names.map { "'\($0.replacingOccurrences(of: "'", with: "''"))'" }.joined(separator: ", ")
     }
 
     /// Whether this replica may take a snapshot: it has never logged an operation nor pulled.
@@ -105,12 +145,12 @@ extension Replica {
         var clock = self.clock
         clock.observe(clockSeen)
         let counter = max(self.counter, ownLast)
-        let tables = try Replica.wrapStorage {
-            try database.query("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
-                .compactMap { $0.text(0) }.filter { !Replica.snapshotLocalTables.contains($0) }
-        }
+        let tables = try Replica.wrapStorage { try Replica.replicatedTables(database, "main") }
         var operations: Int64 = 0
         try Replica.wrapStorage {
+            // The file passed the checks, so it holds no trigger or view; untrusted anyway while attached.
+            try database.execute("PRAGMA trusted_schema=OFF")
+            defer { try? database.execute("PRAGMA trusted_schema=ON") }
             try database.run("ATTACH DATABASE ? AS snapshot", path)
             defer { try? database.execute("DETACH DATABASE snapshot") }
             try database.transaction {
@@ -121,21 +161,23 @@ extension Replica {
                                           hint: "sync it without a snapshot, or join a new folder")
                     }
                 }
-                // Same schema, empty destination: SQLite copies the records as they are (its
-                // transfer optimisation), without decoding a row. The log's blocks and intervals are
-                // marked as come from upstream, now, as they are copied (an update afterwards would
-                // write every block twice).
+                // Row by row, never SQLite's transfer optimisation (the `WHERE 1` turns it off): that
+                // would copy each index as the file has it, unchecked, and skip UNIQUE and NOT NULL, so
+                // a file whose indexes disagree with its tables, which `quick_check` does not look at,
+                // would corrupt this replica. Inserted anew, every index is rebuilt and every
+                // constraint enforced. The log's blocks and intervals are marked as come from
+                // upstream, now, as they are copied (an update afterwards would write them twice).
                 try database.run("""
                     INSERT INTO main.log_blocks(last_seq, first_seq, source, received_wall, live, body)
-                        SELECT last_seq, first_seq, 'upstream', ?, live, body FROM snapshot.log_blocks
+                        SELECT last_seq, first_seq, 'upstream', ?, live, body FROM snapshot.log_blocks WHERE 1
                     """, now)
-                try database.run("INSERT INTO main.log_ids(replica, first, last, received_wall) SELECT replica, first, last, ? FROM snapshot.log_ids", now)
+                try database.run("INSERT INTO main.log_ids(replica, first, last, received_wall) SELECT replica, first, last, ? FROM snapshot.log_ids WHERE 1", now)
                 for table in tables where table != "log_blocks" && table != "log_ids" {
                     let quoted = StorageSchema.quote(table)
-                    try database.execute("INSERT INTO main.\(quoted) SELECT * FROM snapshot.\(quoted)")
+                    try database.execute("INSERT INTO main.\(quoted) SELECT * FROM snapshot.\(quoted) WHERE 1")
                 }
                 // `records` ids are never reused (AUTOINCREMENT): the copy's high-water marks come too.
-                let listed = tables.map { "'\($0.replacingOccurrences(of: "'", with: "''"))'" }.joined(separator: ", ")
+                let listed = Replica.sqlList(tables)
                 if try database.queryScalarInteger("SELECT count(*) FROM snapshot.sqlite_schema WHERE name = 'sqlite_sequence'") == 1 {
                     try database.execute("""
                         DELETE FROM main.sqlite_sequence WHERE name IN (\(listed));
@@ -203,9 +245,10 @@ extension Replica {
         }
     }
 
-    /// Schema rows without SQLite's statistics tables, which `ANALYZE` may add on either side.
+    /// Schema rows without SQLite's statistics tables, which `ANALYZE` may add on either side:
+    /// exactly the tables `sqlite_stat1` and `sqlite_stat4`, nothing else of a similar name.
     static func comparableSchema(_ rows: [[String?]]) -> [[String?]] {
-        rows.filter { !($0[1] ?? "").hasPrefix("sqlite_stat") }
+        rows.filter { !($0[0] == "table" && ["sqlite_stat1", "sqlite_stat4"].contains($0[1] ?? "")) }
     }
 
     /// The length and XXH64 checksum of a file, read a megabyte at a time.
@@ -221,6 +264,15 @@ extension Replica {
             bytes += Int64(piece.count)
         }
         return (bytes, hasher.finalize())
+    }
+
+    /// Removes every snapshot file a client was receiving in `folder` (`snapshotFilePrefix` + `in-`),
+    /// whatever its age: called once the replica holds data, when none of them can be of use.
+    public static func removeIncomingSnapshots(in folder: String) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
+        for name in names where name.hasPrefix(snapshotFilePrefix + "in-") {
+            try? FileManager.default.removeItem(atPath: (folder as NSString).appendingPathComponent(name))
+        }
     }
 
     /// Removes a snapshot file and whatever SQLite kept beside it.

@@ -10,7 +10,8 @@ public final class SyncService: @unchecked Sendable {
     let wallClock: any WallClock
     private let activityLock = NSLock()
     private var activity: [String: PeerActivity] = [:]
-    private var snapshotsWriting = 0
+    /// Snapshots written or being sent (`SnapshotLease`s alive).
+    private var snapshotsOut = 0
 
     public init(executor: ReplicaExecutor, limits: Limits, wallClock: any WallClock) {
         self.executor = executor
@@ -96,13 +97,14 @@ public final class SyncService: @unchecked Sendable {
 
     /// Writes a snapshot for a new replica (protocol 4.6) into the replica's folder, on the calling
     /// thread and from a connection of its own, so syncs go on meanwhile. The caller sends the
-    /// file and removes it.
+    /// file, keeping the lease until the last byte is out: each lease is a copy of the database on
+    /// disk, so `snapshotsConcurrentMax` of them at most exist at once, however slowly clients read.
     ///
     /// - Throws: 409 when the client stores another version, 404 when this upstream keeps no file,
-    ///   503 when `snapshotsConcurrentMax` snapshots are being written already.
-    public func snapshot(peer: Peer, storage: String?) throws(SyncError) -> Replica.SnapshotFile {
+    ///   503 when `snapshotsConcurrentMax` snapshots are being written or sent already.
+    public func snapshot(peer: Peer, storage: String?) throws(SyncError) -> SnapshotLease {
         guard peer.role == .replica || peer.role == .relay else { throw SyncError.forbidden("\(peer.role.rawValue) tokens cannot take snapshots") }
-        let (location, ownStorage) = executor.perform { ($0.location, $0.storageVersion) }
+        let (location, schema, ownStorage) = executor.perform { ($0.location, $0.configuration.schema, $0.storageVersion) }
         guard case .directory = location, limits.snapshotsConcurrentMax > 0 else {
             throw SyncError(status: 404, "this upstream serves no snapshots", hint: "pull the log from sequence 0")
         }
@@ -111,15 +113,22 @@ public final class SyncService: @unchecked Sendable {
                             hint: "pull the log instead, or run the same chorus version on both")
         }
         let admitted = activityLock.withLock { () -> Bool in
-            guard snapshotsWriting < limits.snapshotsConcurrentMax else { return false }
-            snapshotsWriting += 1
+            guard snapshotsOut < limits.snapshotsConcurrentMax else { return false }
+            snapshotsOut += 1
             return true
         }
         guard admitted else {
-            throw SyncError(status: 503, "\(limits.snapshotsConcurrentMax) snapshots are being written already", hint: "retry in a few seconds, or pull the log")
+            throw SyncError(status: 503, "\(limits.snapshotsConcurrentMax) snapshots are being written or sent already",
+                            hint: "retry in a few minutes, or pull the log")
         }
-        defer { activityLock.withLock { snapshotsWriting -= 1 } }
-        return try mapped { try Replica.writeSnapshot(of: location) }
+        let release: @Sendable () -> Void = { [self] in activityLock.withLock { snapshotsOut -= 1 } }
+        do {
+            return SnapshotLease(file: try Replica.writeSnapshot(of: location, schema: schema), release: release)
+        } catch {
+            release()
+            throw SyncError(status: 500, "the snapshot could not be written: \((error as? ChorusError)?.message ?? "\(error)")",
+                            hint: "clients pull the log instead; check the replica folder's free space")
+        }
     }
 
     /// Applies a push. Idempotent: a retried push applies nothing twice. All or nothing: if any
@@ -225,5 +234,22 @@ extension String {
         while let first = scalars.first, set.contains(first) { scalars = scalars.dropFirst() }
         while let last = scalars.last, set.contains(last) { scalars = scalars.dropLast() }
         return String(scalars)
+    }
+}
+
+/// A snapshot file and its place among the `snapshotsConcurrentMax` an upstream keeps at once,
+/// given back when the lease is released (after its body was sent, or on failure).
+public final class SnapshotLease: @unchecked Sendable {
+    public let file: Replica.SnapshotFile
+    private let release: @Sendable () -> Void
+
+    init(file: Replica.SnapshotFile, release: @escaping @Sendable () -> Void) {
+        self.file = file
+        self.release = release
+    }
+
+    deinit {
+        Replica.removeSnapshotFile(file.path)   // already unlinked once opened for sending; this covers a failure before
+        release()
     }
 }

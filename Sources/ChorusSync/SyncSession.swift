@@ -151,16 +151,21 @@ public struct SyncSession {
     /// download or is refused changes nothing (adoption is one transaction), so the pull that
     /// follows replays the log as if none had been offered.
     private func bootstrap(from info: InfoResponse, _ report: inout SyncReport) throws {
-        guard usesSnapshots, let offer = info.snapshot, offer.through > 0, offer.through >= limits.snapshotSequenceMin else { return }
+        let offer = info.snapshot.flatMap { usesSnapshots && $0.through > 0 && $0.through >= limits.snapshotSequenceMin ? $0 : nil }
         let plan = try executor.perform { replica -> (path: String, storage: String)? in
-            guard offer.storage == replica.storageVersion, try replica.canAdoptSnapshot(),
-                  case .directory(let folder) = replica.location else { return nil }
+            guard case .directory(let folder) = replica.location else { return nil }
+            guard try replica.canAdoptSnapshot() else {
+                // It holds data now and never takes a snapshot: what a stopped download left is of no use.
+                Replica.removeIncomingSnapshots(in: folder)
+                return nil
+            }
             Replica.removeAbandonedSnapshots(in: folder)
+            guard let offer, offer.storage == replica.storageVersion else { return nil }
             let name = "\(Replica.snapshotFilePrefix)in-\(UUID().uuidString).sqlite"
             return ((folder as NSString).appendingPathComponent(name), replica.storageVersion)
         }
         guard let plan else { return }
-        progress("starting from the upstream's snapshot (its log reaches \(offer.through))...")
+        progress("starting from the upstream's snapshot (its log reaches \(info.snapshot?.through ?? 0))...")
         defer { Replica.removeSnapshotFile(plan.path) }
         do {
             let through = try transport.snapshot(storage: plan.storage, into: plan.path)

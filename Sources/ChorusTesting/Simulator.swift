@@ -203,7 +203,7 @@ public final class Simulator {
         guard joins < configuration.joinsMax, !live.isEmpty else { return }
         let source = nodes[rng.pick(live)].replica!
         let node = try newNode()
-        let file = try Replica.writeSnapshot(of: source.location)
+        let file = try Replica.writeSnapshot(of: source.location, schema: source.configuration.schema)
         defer { Replica.removeSnapshotFile(file.path) }
         _ = try node.replica!.adoptSnapshot(at: file.path, through: file.through, from: source.id)
         nodes.append(node)

@@ -5,13 +5,17 @@ import HTTP1
 
 /// A response body read from a file (a sync snapshot): opened at once and, when asked, unlinked at
 /// once, so the file is gone from its folder whatever happens to the process; the descriptor is
-/// closed when the last response holding it is released.
+/// closed, and `keeping` released, when the last response holding it is released (after the
+/// server sent it, or gave up).
 public final class FileBody: HTTPBodySource, @unchecked Sendable {
     private let fd: Int32
     public let length: Int64
+    private let kept: AnyObject?
 
+    /// - Parameter keeping: an object to keep alive as long as the body (a lease on the file).
     /// - Throws: `FileBodyError` when the file cannot be opened or measured.
-    public init(path: String, unlinkingIt: Bool) throws {
+    public init(path: String, unlinkingIt: Bool, keeping: AnyObject? = nil) throws {
+        kept = keeping
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw FileBodyError(path: path, errno: errno) }
         var status = stat()

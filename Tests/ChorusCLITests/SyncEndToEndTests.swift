@@ -184,6 +184,8 @@ final class SyncEndToEndTests: XCTestCase {
         let finished = try chorus(["sync"], "killed").standardOutput
         XCTAssertTrue(finished.contains("state: identical to the upstream"), "seed \(seed): \(finished)")
         XCTAssertEqual(try digest("killed"), try digest("hub"), "seed \(seed)")
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: path("killed")).filter { $0.hasPrefix(".chorus-snapshot-") }
+        XCTAssertEqual(leftovers, [], "seed \(seed): what the killed downloads left is removed once the replica holds data")
     }
 
     /// An oversized or malformed push to a real node gets a 4xx and changes nothing.
