@@ -46,9 +46,9 @@ enum NetworkBenchmarks {
             written.append(try time { file = try Replica.writeSnapshot(of: location, schema: schema) })
             if let file { bytes = file.bytes; Replica.removeSnapshotFile(file.path) }
         }
-        results.add("p3SnapshotWrite", "of the snapshot bootstrap, the hub writing its copy (online backup, private tables emptied, checksum)",
+        results.add("p3SnapshotWrite", "of the snapshot bootstrap, the hub writing its copy (replicated tables into a new file, checksum)",
                     Stats(samples: written), unit: "ms", scale: 1000, digits: 0)
-        results.note("p3SnapshotBytes", "snapshot size (the hub's database less its private tables)", Double(bytes) / 1_000_000, unit: "MB")
+        results.note("p3SnapshotBytes", "snapshot size (the hub's replicated tables)", Double(bytes) / 1_000_000, unit: "MB")
         let rawScratch = try Scratch("p3raw")
         defer { rawScratch.remove() }
         let raw = try repeated(repetitions, setup: { () -> Database in

@@ -1,0 +1,68 @@
+import XCTest
+import Foundation
+import SQLiteKit
+
+/// A database file from elsewhere (a sync snapshot) opened with `Options.isUntrusted`: what it
+/// defines cannot run, and its damage is found before it is read.
+final class UntrustedFileTests: XCTestCase {
+    var folder: String!
+
+    override func setUpWithError() throws {
+        folder = NSTemporaryDirectory() + "sqlitekit-untrusted-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() { try? FileManager.default.removeItem(atPath: folder) }
+
+    func untrusted(_ path: String) throws -> Database {
+        var options = Database.Options()
+        options.isUntrusted = true
+        options.journalModeWAL = false
+        return try Database(path: path, options: options)
+    }
+
+    func test_untrustedFile_runsNoTriggerAndNoView_andIsNeverCreated() throws {
+        let path = folder + "/crafted.sqlite"
+        try Database(path: path).execute("""
+            CREATE TABLE t(x); CREATE TABLE log(x);
+            CREATE TRIGGER t_insert AFTER INSERT ON t BEGIN INSERT INTO log VALUES ('trigger ran'); END;
+            CREATE VIEW v AS SELECT 1;
+            """)
+        let db = try untrusted(path)
+        try db.execute("INSERT INTO t VALUES (1)")
+        XCTAssertEqual(try db.queryScalarInteger("SELECT count(*) FROM log"), 0, "the file's trigger did not run")
+        XCTAssertThrowsError(try db.query("SELECT * FROM v"), "its view cannot be read")
+        XCTAssertThrowsError(try db.execute("PRAGMA writable_schema=ON; DELETE FROM sqlite_schema"), "defensive: the schema is not writable")
+        XCTAssertThrowsError(try untrusted(folder + "/missing.sqlite"), "never created")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder + "/missing.sqlite"))
+    }
+
+    func test_quickCheck_findsDamage_thatOpeningDoesNot() throws {
+        let path = folder + "/damaged.sqlite"
+        var options = Database.Options()
+        options.journalModeWAL = false
+        do {
+            let db = try Database(path: path, options: options)
+            try db.execute("CREATE TABLE t(x TEXT); CREATE INDEX t_x ON t(x);")
+            try db.transaction { for index in 0..<2_000 { try db.run("INSERT INTO t VALUES (?)", "row \(index) " + String(repeating: "x", count: 40)) } }
+            XCTAssertEqual(try db.quickCheck(), [])
+        }
+        var bytes = try XCTUnwrap(FileManager.default.contents(atPath: path))
+        for page in stride(from: 3, to: bytes.count / 4096, by: 5) {   // interior bytes of some pages, not page 1
+            for offset in 0..<12 { bytes[page * 4096 + offset] = 0xFF }
+        }
+        try bytes.write(to: URL(fileURLWithPath: path))
+        let db = try untrusted(path)
+        // Found either way: listed as problems, or so bad that the check itself stops (SQLITE_CORRUPT).
+        let found: Bool
+        do { found = try !db.quickCheck().isEmpty } catch { found = "\(error)".contains("malformed") }
+        XCTAssertTrue(found, "the damage is found")
+    }
+
+    func test_schemaRows_listEveryObject_inNameOrder() throws {
+        let db = try Database(path: folder + "/s.sqlite")
+        try db.execute("CREATE TABLE b(x); CREATE TABLE a(y); CREATE INDEX a_y ON a(y);")
+        XCTAssertEqual(try db.schemaRows().map { $0[1] ?? "" }, ["a", "a_y", "b"])
+        XCTAssertEqual(try db.schemaRows().first?[3], "CREATE TABLE a(y)")
+    }
+}
