@@ -12,8 +12,9 @@ import Glibc
 /// P3 to P6: sync over loopback HTTP, no-op sync load, history scale and memory.
 enum NetworkBenchmarks {
     /// A hub node in this process on a free port, serving `replica`.
-    static func startNode(_ replica: Replica) throws -> Node {
+    static func startNode(_ replica: Replica, limits: Limits = .default) throws -> Node {
         var configuration = Node.Configuration()
+        configuration.limits = limits
         configuration.port = 0
         configuration.syncIntervalSeconds = 3600
         configuration.log = { _ in }
@@ -28,7 +29,11 @@ enum NetworkBenchmarks {
         let scratch = try Scratch("p3")
         defer { scratch.remove() }
         let hubReplica = try Workloads.sourceReplica(at: scratch.file("hub"), people: people, seed: 30)
-        let hub = try startNode(hubReplica)
+        // Every repetition makes its own copy: a hub serves its last copy again for a minute
+        // (`snapshotReuseSeconds`), which would time the transfer and the client's side only.
+        var hubLimits = Limits.default
+        hubLimits.snapshotReuseSeconds = 0
+        let hub = try startNode(hubReplica, limits: hubLimits)
         defer { hub.stop(graceSeconds: 1) }
         // The snapshot and the replay of the log, alternating, so the machine's drift falls on both.
         var snapshot: [Double] = [], replay: [Double] = []

@@ -93,6 +93,9 @@ public struct Limits: Sendable, Equatable {
     /// Snapshots an upstream keeps at once, being written or sent (503 beyond): each is a copy of
     /// its database on disk until its last byte is sent. Default 2.
     public var snapshotsConcurrentMax = 2
+    /// An upstream serves the snapshot it wrote last again while it is younger than this, in
+    /// seconds (0 writes one per request). Default 60.
+    public var snapshotReuseSeconds = 60.0
     /// How long a client's snapshot download may take in all, in seconds (cut beyond, and the
     /// client pulls the log instead). Default 1 hour.
     public var snapshotDownloadSecondsMax = 3600.0
@@ -127,7 +130,7 @@ public struct Limits: Sendable, Equatable {
         try require(syncRetryDelayMillisecondsMin > 0 && syncRetryDelayMillisecondsMin <= syncRetryDelayMillisecondsMax,
                     "sync retry delays must be positive and ordered")
         try require(connectionsMax >= 1 && requestsPerConnectionMax >= 1, "connection limits must be at least 1")
-        try require(snapshotBytesMax > 0 && snapshotSequenceMin >= 0 && snapshotsConcurrentMax >= 0 && snapshotDownloadSecondsMax > 0,
+        try require(snapshotBytesMax > 0 && snapshotSequenceMin >= 0 && snapshotsConcurrentMax >= 0 && snapshotDownloadSecondsMax > 0 && snapshotReuseSeconds >= 0,
                     "snapshot limits must not be negative (snapshotsConcurrentMax 0 turns snapshots off on an upstream)")
     }
 }

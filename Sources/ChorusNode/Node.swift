@@ -83,7 +83,10 @@ public final class Node: @unchecked Sendable {
         scheduleSync(after: 0)
         let flush = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "chorus.activity"))
         flush.schedule(deadline: .now() + Node.activityFlushSeconds, repeating: Node.activityFlushSeconds)
-        flush.setEventHandler { [service] in service.flushActivity() }
+        flush.setEventHandler { [service] in
+            service.flushActivity()
+            service.expireSnapshotCache()
+        }
         flush.resume()
         activityTimer = flush
         return port
@@ -103,6 +106,7 @@ public final class Node: @unchecked Sendable {
         server.shutdown(graceSeconds: graceSeconds)
         activityTimer?.cancel()
         service.flushActivity()
+        service.expireSnapshotCache(all: true)
         syncQueue.sync {}  // wait for a sync in progress
     }
 

@@ -162,15 +162,11 @@ public struct NodeRouter: Sendable {
             }
             return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: try service.pull(peer: peer!, after: after, limit: limit))
         case "/sync/v1/snapshot":
-            let lease = try service.snapshot(peer: peer!, storage: request.head.header(SyncProtocol.storageHeader))
-            let body: FileBody
-            do { body = try FileBody(path: lease.file.path, unlinkingIt: true, keeping: lease) } catch {
-                throw SyncError(status: 500, "\(error)", hint: "clients pull the log instead")
-            }
+            let copy = try service.snapshot(peer: peer!, storage: request.head.header(SyncProtocol.storageHeader))
             var response = HTTPResponse(status: 200, headers: [("Content-Type", SyncProtocol.snapshotContentType),
-                                                               (SyncProtocol.snapshotThroughHeader, String(lease.file.through)),
-                                                               (SyncProtocol.snapshotChecksumHeader, XXHash64.hex(lease.file.checksum))])
-            response.bodySource = body
+                                                               (SyncProtocol.snapshotThroughHeader, String(copy.file.through)),
+                                                               (SyncProtocol.snapshotChecksumHeader, XXHash64.hex(copy.file.checksum))])
+            response.bodySource = FileBody(descriptor: copy.descriptor, length: copy.file.bytes, keeping: copy)
             return response
         case "/sync/v1/digest":
             let reported = request.head.header(SyncProtocol.digestHeader).flatMap { digest in

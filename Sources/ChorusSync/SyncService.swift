@@ -10,8 +10,11 @@ public final class SyncService: @unchecked Sendable {
     let wallClock: any WallClock
     private let activityLock = NSLock()
     private var activity: [String: PeerActivity] = [:]
-    /// Snapshots written or being sent (`SnapshotLease`s alive).
-    private var snapshotsOut = 0
+    private let snapshotLock = NSLock()
+    /// Snapshot copies alive (written, cached or being sent): at most `snapshotsConcurrentMax`.
+    private var snapshotCopies = 0
+    /// The last copy written, served again while younger than `snapshotReuseSeconds`.
+    private var snapshotCache: SnapshotCopy?
 
     public init(executor: ReplicaExecutor, limits: Limits, wallClock: any WallClock) {
         self.executor = executor
@@ -95,14 +98,16 @@ public final class SyncService: @unchecked Sendable {
         }
     }
 
-    /// Writes a snapshot for a new replica (protocol 4.6) into the replica's folder, on the calling
-    /// thread and from a connection of its own, so syncs go on meanwhile. The caller sends the
-    /// file, keeping the lease until the last byte is out: each lease is a copy of the database on
-    /// disk, so `snapshotsConcurrentMax` of them at most exist at once, however slowly clients read.
+    /// A snapshot for a new replica (protocol 4.6): the one written less than
+    /// `snapshotReuseSeconds` ago if there is one (a client pulls what came after it, so a copy a
+    /// minute old serves as well, and a morning of new laptops costs the upstream one copy), else
+    /// a new one, written on the calling thread from a connection of its own so syncs go on
+    /// meanwhile. Each copy is an open, already unlinked file that lasts as long as the responses
+    /// reading it: `snapshotsConcurrentMax` copies at most exist at once, however slowly they are read.
     ///
     /// - Throws: 409 when the client stores another version, 404 when this upstream keeps no file,
-    ///   503 when `snapshotsConcurrentMax` snapshots are being written or sent already.
-    public func snapshot(peer: Peer, storage: String?) throws(SyncError) -> SnapshotLease {
+    ///   503 when `snapshotsConcurrentMax` copies exist already, 500 when one cannot be written.
+    public func snapshot(peer: Peer, storage: String?) throws(SyncError) -> SnapshotCopy {
         guard peer.role == .replica || peer.role == .relay else { throw SyncError.forbidden("\(peer.role.rawValue) tokens cannot take snapshots") }
         let (location, schema, ownStorage) = executor.perform { ($0.location, $0.configuration.schema, $0.storageVersion) }
         guard case .directory = location, limits.snapshotsConcurrentMax > 0 else {
@@ -112,23 +117,49 @@ public final class SyncService: @unchecked Sendable {
             throw SyncError(status: 409, "the snapshot is of storage version \(ownStorage), the client stores \(storage?.prefix(128) ?? "nothing")",
                             hint: "pull the log instead, or run the same chorus version on both")
         }
-        let admitted = activityLock.withLock { () -> Bool in
-            guard snapshotsOut < limits.snapshotsConcurrentMax else { return false }
-            snapshotsOut += 1
+        // An expired copy gives its place back before the copies are counted.
+        expireSnapshotCache()
+        if let cached = snapshotLock.withLock({ snapshotCache }) { return cached }
+        let admitted = snapshotLock.withLock { () -> Bool in
+            guard snapshotCopies < limits.snapshotsConcurrentMax else { return false }
+            snapshotCopies += 1
             return true
         }
         guard admitted else {
             throw SyncError(status: 503, "\(limits.snapshotsConcurrentMax) snapshots are being written or sent already",
                             hint: "retry in a few minutes, or pull the log")
         }
-        let release: @Sendable () -> Void = { [self] in activityLock.withLock { snapshotsOut -= 1 } }
+        let release: @Sendable () -> Void = { [self] in snapshotLock.withLock { snapshotCopies -= 1 } }
+        let copy: SnapshotCopy
         do {
-            return SnapshotLease(file: try Replica.writeSnapshot(of: location, schema: schema), release: release)
+            copy = try SnapshotCopy(try Replica.writeSnapshot(of: location, schema: schema), written: wallClock.nowMilliseconds(), release: release)
         } catch {
             release()
             throw SyncError(status: 500, "the snapshot could not be written: \((error as? ChorusError)?.message ?? "\(error)")",
                             hint: "clients pull the log instead; check the replica folder's free space")
         }
+        if limits.snapshotReuseSeconds > 0 {
+            let replaced = snapshotLock.withLock { () -> SnapshotCopy? in
+                defer { snapshotCache = copy }
+                return snapshotCache
+            }
+            _ = replaced   // released here, outside the lock
+        }
+        return copy
+    }
+
+    /// Lets go of the cached snapshot copy once it is older than `snapshotReuseSeconds` (or now,
+    /// with `all`), so its disk space comes back when its last reader is done. The node calls it
+    /// every few seconds and when it stops.
+    public func expireSnapshotCache(all: Bool = false) {
+        let now = wallClock.nowMilliseconds()
+        let expired = snapshotLock.withLock { () -> SnapshotCopy? in
+            guard let cached = snapshotCache,
+                  all || now < cached.written || Double(now - cached.written) >= limits.snapshotReuseSeconds * 1000 else { return nil }
+            snapshotCache = nil
+            return cached
+        }
+        withExtendedLifetime(expired) {}   // released on return, outside the lock (its deinit takes the lock)
     }
 
     /// Applies a push. Idempotent: a retried push applies nothing twice. All or nothing: if any
@@ -237,19 +268,34 @@ extension String {
     }
 }
 
-/// A snapshot file and its place among the `snapshotsConcurrentMax` an upstream keeps at once,
-/// given back when the lease is released (after its body was sent, or on failure).
-public final class SnapshotLease: @unchecked Sendable {
+/// One snapshot copy: its file open and already unlinked from the folder (so it is gone whatever
+/// happens to the process, and no other process can open it), with its place among the
+/// `snapshotsConcurrentMax` copies an upstream keeps. The descriptor closes and the place is
+/// given back when the last holder (the cache, a response being sent) releases it.
+public final class SnapshotCopy: @unchecked Sendable {
+    /// What the copy covers; its path no longer exists.
     public let file: Replica.SnapshotFile
+    /// The open copy, read with positional reads by every response that sends it.
+    public let descriptor: Int32
+    /// When it was written (the upstream's wall clock, milliseconds).
+    let written: UInt64
+    private let handle: FileHandle
     private let release: @Sendable () -> Void
 
-    init(file: Replica.SnapshotFile, release: @escaping @Sendable () -> Void) {
+    init(_ file: Replica.SnapshotFile, written: UInt64, release: @escaping @Sendable () -> Void) throws {
+        defer { Replica.removeSnapshotFile(file.path) }
+        guard let handle = FileHandle(forReadingAtPath: file.path) else {
+            throw ChorusError(.storage, "cannot open the snapshot \(file.path) just written", hint: "check the replica folder's permissions")
+        }
         self.file = file
+        self.handle = handle
+        self.descriptor = handle.fileDescriptor
+        self.written = written
         self.release = release
     }
 
     deinit {
-        Replica.removeSnapshotFile(file.path)   // already unlinked once opened for sending; this covers a failure before
+        try? handle.close()
         release()
     }
 }

@@ -3,46 +3,34 @@ import Glibc
 #endif
 import HTTP1
 
-/// A response body read from a file (a sync snapshot): opened at once and, when asked, unlinked at
-/// once, so the file is gone from its folder whatever happens to the process; the descriptor is
-/// closed, and `keeping` released, when the last response holding it is released (after the
-/// server sent it, or gave up).
+/// A response body read from an open file (a sync snapshot) with positional reads, from its start,
+/// so several bodies may read one descriptor at once, each at its own offset. The owner of the
+/// descriptor is kept alive as long as the body (`keeping`), so the file stays open until the
+/// last response reading it is released (after the server sent it, or gave up).
 public final class FileBody: HTTPBodySource, @unchecked Sendable {
     private let fd: Int32
     public let length: Int64
-    private let kept: AnyObject?
+    private var offset: Int64 = 0
+    private let kept: AnyObject
 
-    /// - Parameter keeping: an object to keep alive as long as the body (a lease on the file).
-    /// - Throws: `FileBodyError` when the file cannot be opened or measured.
-    public init(path: String, unlinkingIt: Bool, keeping: AnyObject? = nil) throws {
-        kept = keeping
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw FileBodyError(path: path, errno: errno) }
-        var status = stat()
-        guard fstat(fd, &status) == 0 else {
-            let code = errno
-            close(fd)
-            throw FileBodyError(path: path, errno: code)
-        }
-        if unlinkingIt { unlink(path) }
-        self.fd = fd
-        self.length = Int64(status.st_size)
+    /// - Parameters:
+    ///   - descriptor: an open file of at least `length` bytes, owned by `keeping`.
+    ///   - keeping: the descriptor's owner, kept alive with the body.
+    public init(descriptor: Int32, length: Int64, keeping: AnyObject) {
+        self.fd = descriptor
+        self.length = length
+        self.kept = keeping
     }
-
-    deinit { close(fd) }
 
     public func read(into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        let wanted = Int(min(Int64(buffer.count), length - offset))
+        guard wanted > 0 else { return 0 }
         while true {
-            let count = Glibc.read(fd, buffer.baseAddress, buffer.count)
+            let count = pread(fd, buffer.baseAddress, wanted, off_t(offset))
             if count < 0 && errno == EINTR { continue }
-            return max(0, count)
+            guard count > 0 else { return 0 }
+            offset += Int64(count)
+            return count
         }
     }
-}
-
-/// A file that could not be opened as a response body.
-public struct FileBodyError: Error, CustomStringConvertible {
-    public let path: String
-    public let errno: Int32
-    public var description: String { "cannot open \(path) to send it: \(String(cString: strerror(errno)))" }
 }

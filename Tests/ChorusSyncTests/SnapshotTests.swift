@@ -220,6 +220,7 @@ final class SnapshotTests: XCTestCase {
         try hub.perform { _ = try $0.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")]) }
         var one = limits
         one.snapshotsConcurrentMax = 1
+        one.snapshotReuseSeconds = 0   // each request writes its own copy
         let hubRouter = router(hub, limits: one)
         let (laptop, transport, _) = try client("laptop", seed: 2, hub: hub, router: hubRouter)
         let storage = laptop.perform { $0.storageVersion }
@@ -235,6 +236,53 @@ final class SnapshotTests: XCTestCase {
         let folder = self.folder.appending("hub")
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasPrefix(Replica.snapshotFilePrefix) }, [],
                        "a snapshot being sent is unlinked from the folder as soon as it is open")
+    }
+
+    /// A morning of new laptops costs the upstream one copy a minute: the last one is served again
+    /// while younger than `snapshotReuseSeconds`, to several readers at once, and a client that
+    /// takes an older copy pulls what came after it.
+    func test_upstream_servesItsLastSnapshotAgain_whileYoungerThanReuseSeconds() throws {
+        let hub = try durable("hub", seed: 1)
+        try hub.perform { _ = try $0.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")]) }
+        var reuse = limits
+        reuse.snapshotsConcurrentMax = 1
+        reuse.snapshotReuseSeconds = 60
+        let service = SyncService(executor: hub, limits: reuse, wallClock: clock)
+        let hubRouter = NodeRouter(service: service, limits: reuse)
+        let (laptop, transport, session) = try client("laptop", seed: 2, hub: hub, router: hubRouter)
+        let storage = laptop.perform { $0.storageVersion }
+        func ask() -> HTTPResponse {
+            hubRouter.handle(transport.request("GET", "/sync/v1/snapshot", extraHeaders: [(SyncProtocol.storageHeader, storage)]))
+        }
+        func header(_ response: HTTPResponse, _ name: String) -> String? { response.headers.first { $0.name == name }?.value }
+        let first = ask()
+        try hub.perform { _ = try $0.write(collection: "people", record: "p2", [.put(field: "name", value: "Grace")]) }
+        clock.advance(by: 30_000)
+        let second = ask()
+        XCTAssertEqual(second.status, 200, "served again although its one place is taken")
+        XCTAssertEqual(header(second, SyncProtocol.snapshotChecksumHeader), header(first, SyncProtocol.snapshotChecksumHeader), "the same copy")
+        XCTAssertEqual(header(second, SyncProtocol.snapshotThroughHeader), "1", "as of the first write")
+        // Two responses read one open file, interleaved, each from its own offset.
+        var a: [UInt8] = [], b: [UInt8] = [], buffer = [UInt8](repeating: 0, count: 1000)
+        while true {
+            let readA = buffer.withUnsafeMutableBytes { first.bodySource!.read(into: $0) }
+            a += buffer[..<readA]
+            let readB = buffer.withUnsafeMutableBytes { second.bodySource!.read(into: $0) }
+            b += buffer[..<readB]
+            if readA == 0 && readB == 0 { break }
+        }
+        XCTAssertEqual(a.count, Int(first.contentLength))
+        XCTAssertEqual(a, b)
+
+        let report = try session.run(compareDigests: true)
+        XCTAssertEqual(report.snapshotOperations, 1, "the copy is as of the first write")
+        XCTAssertEqual(report.pullApplied, 1, "the second write is pulled after it")
+        XCTAssertEqual(report.digestMatches, true)
+
+        clock.advance(by: 31_000)
+        service.expireSnapshotCache()
+        XCTAssertEqual(ask().status, 503, "expired, but still held by the two responses above")
+        _ = (first, second)
     }
 
     // MARK: Refusals
