@@ -109,7 +109,7 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
 
     /// Streams the snapshot into `path` as it arrives, never holding it in memory, and cuts the
     /// download at `snapshotBytesMax`.
-    public func snapshot(storage: String, into path: String) throws -> Int64 {
+    public func snapshot(storage: String, into path: String, progress: @escaping (Int64, Int64) -> Void = { _, _ in }) throws -> Int64 {
         var request = URLRequest(url: baseURL.appendingPathComponent("sync/v1/snapshot"), timeoutInterval: limits.syncRequestTimeoutSeconds)
         request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
         request.setValue(String(SyncProtocol.versions.last!), forHTTPHeaderField: SyncProtocol.versionHeader)
@@ -120,7 +120,7 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
             throw ChorusError(.storage, "cannot create \(path) for the snapshot", hint: "check the replica folder's permissions and free space")
         }
         defer { try? file.close() }
-        let download = SnapshotDownload(file: file, bytesMax: limits.snapshotBytesMax)
+        let download = SnapshotDownload(file: file, bytesMax: limits.snapshotBytesMax, progress: progress)
         let configuration = URLSessionConfiguration.ephemeral
         configuration.timeoutIntervalForRequest = limits.syncRequestTimeoutSeconds   // between two pieces
         configuration.timeoutIntervalForResource = limits.snapshotDownloadSecondsMax  // in all
@@ -173,9 +173,15 @@ final class SnapshotDownload: NSObject, URLSessionDataDelegate, @unchecked Senda
     /// The start of an error response's body, for its problem detail.
     var errorBody = Data()
 
-    init(file: FileHandle, bytesMax: Int64) {
+    /// Told the bytes received and expected every `progressStepBytes`.
+    let progress: (Int64, Int64) -> Void
+    private var reportedAt: Int64 = 0
+    static let progressStepBytes: Int64 = 32 * 1024 * 1024
+
+    init(file: FileHandle, bytesMax: Int64, progress: @escaping (Int64, Int64) -> Void) {
         self.file = file
         self.bytesMax = bytesMax
+        self.progress = progress
     }
 
     func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
@@ -205,6 +211,10 @@ final class SnapshotDownload: NSObject, URLSessionDataDelegate, @unchecked Senda
             return
         }
         data.withUnsafeBytes { hasher.update($0) }
+        if received - reportedAt >= SnapshotDownload.progressStepBytes {
+            reportedAt = received
+            progress(received, expected)
+        }
         do { try file.write(contentsOf: data) } catch {
             failure = error
             dataTask.cancel()

@@ -12,6 +12,7 @@ public final class Metrics: @unchecked Sendable {
         "chorus_http_requests_total": "HTTP requests served, by route and status.",
         "chorus_http_request_duration_seconds": "Time to handle an HTTP request, by route.",
         "chorus_upstream_syncs_total": "Background syncs with the upstream, by outcome.",
+        "chorus_snapshots_served_total": "Snapshots sent to new replicas, by whether the copy was written for the request or reused.",
     ]
 
     /// The latency buckets, in seconds.

@@ -162,7 +162,8 @@ public struct NodeRouter: Sendable {
             }
             return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: try service.pull(peer: peer!, after: after, limit: limit))
         case "/sync/v1/snapshot":
-            let copy = try service.snapshot(peer: peer!, storage: request.head.header(SyncProtocol.storageHeader))
+            let (copy, isReused) = try service.snapshot(peer: peer!, storage: request.head.header(SyncProtocol.storageHeader))
+            metrics.increment("chorus_snapshots_served_total", labels: [("copy", isReused ? "reused" : "new")])
             var response = HTTPResponse(status: 200, headers: [("Content-Type", SyncProtocol.snapshotContentType),
                                                                (SyncProtocol.snapshotThroughHeader, String(copy.file.through)),
                                                                (SyncProtocol.snapshotChecksumHeader, XXHash64.hex(copy.file.checksum))])

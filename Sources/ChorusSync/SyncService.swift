@@ -107,7 +107,7 @@ public final class SyncService: @unchecked Sendable {
     ///
     /// - Throws: 409 when the client stores another version, 404 when this upstream keeps no file,
     ///   503 when `snapshotsConcurrentMax` copies exist already, 500 when one cannot be written.
-    public func snapshot(peer: Peer, storage: String?) throws(SyncError) -> SnapshotCopy {
+    public func snapshot(peer: Peer, storage: String?) throws(SyncError) -> (copy: SnapshotCopy, isReused: Bool) {
         guard peer.role == .replica || peer.role == .relay else { throw SyncError.forbidden("\(peer.role.rawValue) tokens cannot take snapshots") }
         let (location, schema, ownStorage) = executor.perform { ($0.location, $0.configuration.schema, $0.storageVersion) }
         guard case .directory = location, limits.snapshotsConcurrentMax > 0 else {
@@ -119,7 +119,7 @@ public final class SyncService: @unchecked Sendable {
         }
         // An expired copy gives its place back before the copies are counted.
         expireSnapshotCache()
-        if let cached = snapshotLock.withLock({ snapshotCache }) { return cached }
+        if let cached = snapshotLock.withLock({ snapshotCache }) { return (cached, true) }
         let admitted = snapshotLock.withLock { () -> Bool in
             guard snapshotCopies < limits.snapshotsConcurrentMax else { return false }
             snapshotCopies += 1
@@ -145,7 +145,7 @@ public final class SyncService: @unchecked Sendable {
             }
             _ = replaced   // released here, outside the lock
         }
-        return copy
+        return (copy, false)
     }
 
     /// Lets go of the cached snapshot copy once it is older than `snapshotReuseSeconds` (or now,

@@ -18,11 +18,12 @@ public protocol SyncTransport: Sendable {
     func digest(reporting local: (digest: String, cursor: Int64)?) throws -> DigestResponse
     /// Downloads the upstream's snapshot (protocol 4.6) into a new file at `path`, refusing one of
     /// another storage version or over `snapshotBytesMax`; returns the log sequence it reaches.
-    func snapshot(storage: String, into path: String) throws -> Int64
+    /// `progress` is told the bytes received and expected (-1 if unknown) now and then.
+    func snapshot(storage: String, into path: String, progress: @escaping (Int64, Int64) -> Void) throws -> Int64
 }
 
 extension SyncTransport {
-    public func snapshot(storage: String, into path: String) throws -> Int64 {
+    public func snapshot(storage: String, into path: String, progress: @escaping (Int64, Int64) -> Void) throws -> Int64 {
         throw SyncError(status: 404, "this transport takes no snapshots", hint: "pull the log instead")
     }
 }
@@ -168,7 +169,11 @@ public struct SyncSession {
         progress("starting from the upstream's snapshot (its log reaches \(info.snapshot?.through ?? 0))...")
         defer { Replica.removeSnapshotFile(plan.path) }
         do {
-            let through = try transport.snapshot(storage: plan.storage, into: plan.path)
+            let progress = self.progress
+            let through = try transport.snapshot(storage: plan.storage, into: plan.path) { received, expected in
+                let megabytes = { (bytes: Int64) in String(format: "%.1f", Double(bytes) / 1_000_000) }
+                progress("received \(megabytes(received))\(expected > 0 ? " of \(megabytes(expected))" : "") MB of the snapshot...")
+            }
             let adoption = try executor.perform { try $0.adoptSnapshot(at: plan.path, through: through, from: info.server.replica) }
             report.snapshotOperations = adoption.operations
             progress("took \(adoption.operations) operations from the snapshot; pulling what came after \(adoption.through)...")

@@ -51,7 +51,7 @@ public final class InProcessTransport: SyncTransport, @unchecked Sendable {
                                          headers: [(SyncProtocol.pendingHeader, String(waitingToPush))]), limits: limits)
     }
     /// The snapshot's body read from the router's response into `path`, as the HTTP transport would.
-    public func snapshot(storage: String, into path: String) throws -> Int64 {
+    public func snapshot(storage: String, into path: String, progress: @escaping (Int64, Int64) -> Void = { _, _ in }) throws -> Int64 {
         var response = router.handle(request("GET", "/sync/v1/snapshot", extraHeaders: [(SyncProtocol.storageHeader, storage)]))
         if let intercept { response = try intercept("/sync/v1/snapshot", response) }
         guard response.status == 200 else {
@@ -71,6 +71,7 @@ public final class InProcessTransport: SyncTransport, @unchecked Sendable {
         hasher.update(bytes)
         try SnapshotChecksum.check(hasher.finalize(), against: response.headers.first { $0.name == SyncProtocol.snapshotChecksumHeader }?.value)
         guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else { throw SyncError(status: 0, "cannot write \(path)") }
+        progress(Int64(bytes.count), response.contentLength)
         guard let through = response.headers.first(where: { $0.name == SyncProtocol.snapshotThroughHeader }).flatMap({ Int64($0.value) }) else {
             throw SyncError(status: 0, "no \(SyncProtocol.snapshotThroughHeader) header")
         }
