@@ -96,6 +96,9 @@ public struct Limits: Sendable, Equatable {
     /// An upstream serves the snapshot it wrote last again while it is younger than this, in
     /// seconds (0 writes one per request). Default 60.
     public var snapshotReuseSeconds = 60.0
+    /// How long an upstream may take to send one snapshot, however steadily the client reads, in
+    /// seconds (the connection is closed beyond, and the copy's place given back). Default 2 hours.
+    public var snapshotSendSecondsMax = 7200.0
     /// How long a client's snapshot download may take in all, in seconds (cut beyond, and the
     /// client pulls the log instead). Default 1 hour.
     public var snapshotDownloadSecondsMax = 3600.0
@@ -130,7 +133,7 @@ public struct Limits: Sendable, Equatable {
         try require(syncRetryDelayMillisecondsMin > 0 && syncRetryDelayMillisecondsMin <= syncRetryDelayMillisecondsMax,
                     "sync retry delays must be positive and ordered")
         try require(connectionsMax >= 1 && requestsPerConnectionMax >= 1, "connection limits must be at least 1")
-        try require(snapshotBytesMax > 0 && snapshotSequenceMin >= 0 && snapshotsConcurrentMax >= 0 && snapshotDownloadSecondsMax > 0 && snapshotReuseSeconds >= 0,
+        try require(snapshotBytesMax > 0 && snapshotSequenceMin >= 0 && snapshotsConcurrentMax >= 0 && snapshotDownloadSecondsMax > 0 && snapshotReuseSeconds >= 0 && snapshotSendSecondsMax > 0,
                     "snapshot limits must not be negative (snapshotsConcurrentMax 0 turns snapshots off on an upstream)")
     }
 }

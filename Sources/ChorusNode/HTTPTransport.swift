@@ -123,11 +123,21 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
         let download = SnapshotDownload(file: file, bytesMax: limits.snapshotBytesMax, progress: progress)
         let configuration = URLSessionConfiguration.ephemeral
         configuration.timeoutIntervalForRequest = limits.syncRequestTimeoutSeconds   // between two pieces
-        configuration.timeoutIntervalForResource = limits.snapshotDownloadSecondsMax  // in all
         let session = URLSession(configuration: configuration, delegate: download, delegateQueue: nil)
         defer { session.finishTasksAndInvalidate() }
-        session.dataTask(with: request).resume()
-        download.done.wait()
+        let task = session.dataTask(with: request)
+        task.resume()
+        // The overall cap, enforced here: FoundationNetworking on Linux arms only the idle timer,
+        // which every piece of data resets, so a trickle would otherwise hold the sync for ever.
+        if download.done.wait(timeout: .now() + limits.snapshotDownloadSecondsMax) == .timedOut {
+            download.timedOut = true
+            task.cancel()
+            download.done.wait()   // the delegate's last call, after which the file is no longer written
+        }
+        if download.timedOut {
+            throw SyncError(status: 0, "the snapshot download took over \(Int(limits.snapshotDownloadSecondsMax)) s",
+                            hint: "the client pulls the log instead; raise snapshotDownloadSecondsMax for a slow link")
+        }
         if download.overLimit {
             throw SyncError(status: 413, "the upstream's snapshot is over \(limits.snapshotBytesMax) bytes", hint: "raise snapshotBytesMax, or pull the log")
         }
@@ -166,6 +176,7 @@ final class SnapshotDownload: NSObject, URLSessionDataDelegate, @unchecked Senda
     var expected: Int64 = -1
     var received: Int64 = 0
     var overLimit = false
+    var timedOut = false
     var failure: (any Error)?
     var checksumHeader: String?
     /// The body's checksum, computed as it arrives (no second pass over the file).

@@ -80,7 +80,7 @@ extension Replica {
                 try copy.execute("BEGIN DEFERRED")
                 defer { if copy.isInTransaction { try? copy.execute("ROLLBACK") } }
                 do {
-                    guard try comparableSchema(copy.schemaRows("source")) == comparableSchema(copy.schemaRows("main")) else {
+                    guard try comparableSchema(copy.schemaRows("source")) == copy.schemaRows("main") else {
                         throw ChorusError(.invalidState, "this replica's schema differs from the one this build's migrations make",
                                           hint: "clients pull the log instead; `chorus check` shows whether the replica is sound")
                     }
@@ -217,7 +217,8 @@ extension Replica {
             let snapshot = try Database(path: path, options: options)
             let problems = try snapshot.quickCheck()
             guard problems.isEmpty else { throw refuse("it is damaged (\(problems.prefix(3).joined(separator: "; ")))") }
-            guard try Replica.comparableSchema(snapshot.schemaRows()) == ownSchema else {
+            // The copy is a fresh database: it has no statistics tables, so none is exempt in it.
+            guard try snapshot.schemaRows() == ownSchema else {
                 throw refuse("its schema differs from this replica's")
             }
             let migrations = try snapshot.query("SELECT name FROM schema_migrations ORDER BY applied_order").compactMap { $0.text(0) }
@@ -245,8 +246,9 @@ extension Replica {
         }
     }
 
-    /// Schema rows without SQLite's statistics tables, which `ANALYZE` may add on either side:
-    /// exactly the tables `sqlite_stat1` and `sqlite_stat4`, nothing else of a similar name.
+    /// A replica's own schema rows without SQLite's statistics tables, which `ANALYZE` may have
+    /// added: exactly the tables `sqlite_stat1` and `sqlite_stat4`, nothing else of a similar name.
+    /// Never applied to a received copy, which is a fresh database and has none.
     static func comparableSchema(_ rows: [[String?]]) -> [[String?]] {
         rows.filter { !($0[0] == "table" && ["sqlite_stat1", "sqlite_stat4"].contains($0[1] ?? "")) }
     }

@@ -15,6 +15,12 @@ public final class SyncService: @unchecked Sendable {
     private var snapshotCopies = 0
     /// The last copy written, served again while younger than `snapshotReuseSeconds`.
     private var snapshotCache: SnapshotCopy?
+    /// The last copy written while anything still holds it (a response sending it): served, however
+    /// old, when `snapshotsConcurrentMax` copies exist, rather than a 503 that would send a new
+    /// replica to replay the whole log (it pulls whatever came after the copy anyway).
+    private weak var newestCopy: SnapshotCopy?
+    /// Set when the node stops: no copy is cached after it.
+    private var snapshotsStopped = false
 
     public init(executor: ReplicaExecutor, limits: Limits, wallClock: any WallClock) {
         self.executor = executor
@@ -120,16 +126,18 @@ public final class SyncService: @unchecked Sendable {
         // An expired copy gives its place back before the copies are counted.
         expireSnapshotCache()
         if let cached = snapshotLock.withLock({ snapshotCache }) { return (cached, true) }
-        let admitted = snapshotLock.withLock { () -> Bool in
-            guard snapshotCopies < limits.snapshotsConcurrentMax else { return false }
+        let (admitted, newest) = snapshotLock.withLock { () -> (Bool, SnapshotCopy?) in
+            guard snapshotCopies < limits.snapshotsConcurrentMax else { return (false, newestCopy) }
             snapshotCopies += 1
-            return true
+            return (true, nil)
         }
+        if let newest { return (newest, true) }
         guard admitted else {
             throw SyncError(status: 503, "\(limits.snapshotsConcurrentMax) snapshots are being written or sent already",
                             hint: "retry in a few minutes, or pull the log")
         }
-        let release: @Sendable () -> Void = { [self] in snapshotLock.withLock { snapshotCopies -= 1 } }
+        // Weak: the service holds its cached copy, which must not hold the service.
+        let release: @Sendable () -> Void = { [weak self] in self?.snapshotLock.withLock { self?.snapshotCopies -= 1 } }
         let copy: SnapshotCopy
         do {
             copy = try SnapshotCopy(try Replica.writeSnapshot(of: location, schema: schema), written: wallClock.nowMilliseconds(), release: release)
@@ -138,22 +146,23 @@ public final class SyncService: @unchecked Sendable {
             throw SyncError(status: 500, "the snapshot could not be written: \((error as? ChorusError)?.message ?? "\(error)")",
                             hint: "clients pull the log instead; check the replica folder's free space")
         }
-        if limits.snapshotReuseSeconds > 0 {
-            let replaced = snapshotLock.withLock { () -> SnapshotCopy? in
-                defer { snapshotCache = copy }
-                return snapshotCache
-            }
-            _ = replaced   // released here, outside the lock
+        let replaced = snapshotLock.withLock { () -> SnapshotCopy? in
+            newestCopy = copy
+            guard limits.snapshotReuseSeconds > 0, !snapshotsStopped else { return nil }
+            defer { snapshotCache = copy }
+            return snapshotCache
         }
+        withExtendedLifetime(replaced) {}   // released on return, outside the lock
         return (copy, false)
     }
 
     /// Lets go of the cached snapshot copy once it is older than `snapshotReuseSeconds` (or now,
-    /// with `all`), so its disk space comes back when its last reader is done. The node calls it
-    /// every few seconds and when it stops.
+    /// with `all`, after which none is cached again: the node stopping), so its disk space comes
+    /// back when its last reader is done. The node calls it every few seconds and when it stops.
     public func expireSnapshotCache(all: Bool = false) {
         let now = wallClock.nowMilliseconds()
         let expired = snapshotLock.withLock { () -> SnapshotCopy? in
+            if all { snapshotsStopped = true }
             guard let cached = snapshotCache,
                   all || now < cached.written || Double(now - cached.written) >= limits.snapshotReuseSeconds * 1000 else { return nil }
             snapshotCache = nil

@@ -110,12 +110,15 @@ final class Connection: @unchecked Sendable {
     }
 
     /// Streams a body source after its head, a buffer at a time. False when the peer stopped
-    /// reading or the source ended short: the connection then closes, since the length was sent.
+    /// reading, read too slowly to finish within `streamedBodySecondsMax`, or the source ended
+    /// short: the connection then closes, since the length was sent.
     private func send(_ source: any HTTPBodySource, stallMilliseconds: Int32) -> Bool {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Connection.bodySourceBufferBytes, alignment: 16)
         defer { buffer.deallocate() }
         var remaining = source.length
+        let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(server.configuration.streamedBodySecondsMax * 1e9)
         while remaining > 0 {
+            guard DispatchTime.now().uptimeNanoseconds < deadline else { return false }
             let count = source.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<Int(min(Int64(buffer.count), remaining))]))
             guard count > 0, Socket.writeAll(fd, UnsafeRawBufferPointer(rebasing: buffer[..<count]), timeoutMilliseconds: stallMilliseconds) else { return false }
             remaining -= Int64(count)

@@ -20,6 +20,9 @@ public final class HTTPServer: @unchecked Sendable {
         public var headerTimeoutSeconds = 10.0
         /// A body read may stall at most this long. Default 30.
         public var bodyIdleTimeoutSeconds = 30.0
+        /// A streamed response body (a sync snapshot) must be sent within this long, however
+        /// steadily the client reads; the connection is closed beyond. Default 2 hours.
+        public var streamedBodySecondsMax = 7200.0
         /// An idle keep-alive connection is closed after this long. Default 15.
         public var keepAliveIdleSeconds = 15.0
         /// Requests served on one connection before it is closed. Default 1,000.
