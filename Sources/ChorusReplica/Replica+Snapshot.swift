@@ -2,15 +2,16 @@ import ChorusCore
 import Foundation
 import SQLiteKit
 
-/// Snapshot bootstrap (protocol section 4.6): an upstream copies its database file, less what is
-/// private to it, and a new replica takes the copy's state and log in one transaction instead of
+/// Snapshot bootstrap (protocol section 4.6): an upstream copies its replicated tables into a new
+/// database file, and a new replica takes the copy's state and log in one transaction instead of
 /// replaying every operation through the merge (P3 in `Docs/performance.md`: replay is bound by
-/// the merge, about 30,000 instructions an operation; a snapshot moves pages and rows).
+/// the merge, about 30,000 instructions an operation; a snapshot moves rows without merging them).
 ///
 /// The client trusts its upstream with the content, as it does with every operation it pulls, but
 /// not with the file's structure: the copy is opened hardened, must pass `quick_check`, and must
 /// have exactly this build's schema (so it can hold no trigger, view or extra table) before any of
-/// it is read into the replica.
+/// it is read into the replica, and it is read row by row, so every index is rebuilt and every
+/// constraint enforced.
 extension Replica {
     /// Tables that stay with their replica: identity and clock (`meta`), the replicas registered
     /// here and their tokens, the upstream's address and cursors, and the migrations record. Every
@@ -23,7 +24,7 @@ extension Replica {
 
     /// What a written snapshot covers.
     public struct SnapshotFile: Sendable {
-        /// The file, in the replica's folder; the caller deletes it once sent.
+        /// The file, in the replica's folder; the caller opens it and deletes it (`SnapshotCopy`).
         public let path: String
         /// The log sequence the snapshot reaches: the client pulls after it.
         public let through: Int64
@@ -148,9 +149,11 @@ extension Replica {
         let tables = try Replica.wrapStorage { try Replica.replicatedTables(database, "main") }
         var operations: Int64 = 0
         try Replica.wrapStorage {
-            // The file passed the checks, so it holds no trigger or view; untrusted anyway while attached.
+            // The file passed the checks, so it holds no trigger or view; untrusted anyway while
+            // attached, then the connection's own setting back.
+            let trusted = try database.queryScalarInteger("PRAGMA trusted_schema") ?? 1
             try database.execute("PRAGMA trusted_schema=OFF")
-            defer { try? database.execute("PRAGMA trusted_schema=ON") }
+            defer { try? database.execute("PRAGMA trusted_schema=\(trusted == 0 ? "OFF" : "ON")") }
             try database.run("ATTACH DATABASE ? AS snapshot", path)
             defer { try? database.execute("DETACH DATABASE snapshot") }
             try database.transaction {
