@@ -49,7 +49,8 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
         return token
     }
 
-    func send(_ method: String, _ path: String, query: [URLQueryItem] = [], body: [UInt8]? = nil, headers: [String: String] = [:]) throws -> [UInt8] {
+    /// A request to the upstream with the headers every sync request carries (protocol section 2).
+    func makeRequest(_ method: String, _ path: String, query: [URLQueryItem] = [], headers: [String: String] = [:]) -> URLRequest {
         var components = URLComponents(url: baseURL.appendingPathComponent(path), resolvingAgainstBaseURL: false)!
         if !query.isEmpty { components.queryItems = query }
         var request = URLRequest(url: components.url!, timeoutInterval: limits.syncRequestTimeoutSeconds)
@@ -59,6 +60,18 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
         request.setValue(replica.hex, forHTTPHeaderField: SyncProtocol.replicaHeader)
         request.setValue(String(wallClock.nowMilliseconds()), forHTTPHeaderField: SyncProtocol.clockHeader)
         for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
+        return request
+    }
+
+    /// A non-2xx answer as an error, with the problem's detail and hint when the body is one.
+    static func refusal(status: Int, body: [UInt8]) -> SyncError {
+        let problem = try? JSONParser().parse(body)
+        let detail = problem?["detail"]?.stringValue ?? String(decoding: body.prefix(200), as: UTF8.self)
+        return SyncError(status: status, "the upstream answered \(status): \(detail)", hint: problem?["hint"]?.stringValue)
+    }
+
+    func send(_ method: String, _ path: String, query: [URLQueryItem] = [], body: [UInt8]? = nil, headers: [String: String] = [:]) throws -> [UInt8] {
+        var request = makeRequest(method, path, query: query, headers: headers)
         if let body {
             request.httpBody = Data(body)
             request.setValue("application/json", forHTTPHeaderField: "Content-Type")
@@ -83,11 +96,7 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
         }
         guard let http = outcome.response as? HTTPURLResponse else { throw SyncError(status: 0, "no HTTP response from \(baseURL.absoluteString)") }
         let bytes = [UInt8](outcome.data ?? Data())
-        guard (200..<300).contains(http.statusCode) else {
-            let problem = try? JSONParser().parse(bytes)
-            let detail = problem?["detail"]?.stringValue ?? String(decoding: bytes.prefix(200), as: UTF8.self)
-            throw SyncError(status: http.statusCode, "the upstream answered \(http.statusCode): \(detail)", hint: problem?["hint"]?.stringValue)
-        }
+        guard (200..<300).contains(http.statusCode) else { throw HTTPTransport.refusal(status: http.statusCode, body: bytes) }
         return bytes
     }
 
@@ -110,12 +119,7 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
     /// Streams the snapshot into `path` as it arrives, never holding it in memory, and cuts the
     /// download at `snapshotBytesMax`.
     public func snapshot(storage: String, into path: String, progress: @escaping (Int64, Int64) -> Void = { _, _ in }) throws -> Int64 {
-        var request = URLRequest(url: baseURL.appendingPathComponent("sync/v1/snapshot"), timeoutInterval: limits.syncRequestTimeoutSeconds)
-        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
-        request.setValue(String(SyncProtocol.versions.last!), forHTTPHeaderField: SyncProtocol.versionHeader)
-        request.setValue(replica.hex, forHTTPHeaderField: SyncProtocol.replicaHeader)
-        request.setValue(String(wallClock.nowMilliseconds()), forHTTPHeaderField: SyncProtocol.clockHeader)
-        request.setValue(storage, forHTTPHeaderField: SyncProtocol.storageHeader)
+        let request = makeRequest("GET", "sync/v1/snapshot", headers: [SyncProtocol.storageHeader: storage])
         guard FileManager.default.createFile(atPath: path, contents: nil), let file = FileHandle(forWritingAtPath: path) else {
             throw ChorusError(.storage, "cannot create \(path) for the snapshot", hint: "check the replica folder's permissions and free space")
         }
@@ -141,11 +145,7 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
         if download.overLimit {
             throw SyncError(status: 413, "the upstream's snapshot is over \(limits.snapshotBytesMax) bytes", hint: "raise snapshotBytesMax, or pull the log")
         }
-        if download.status != 0 && download.status != 200 {
-            let problem = try? JSONParser().parse([UInt8](download.errorBody))
-            let detail = problem?["detail"]?.stringValue ?? String(decoding: download.errorBody.prefix(200), as: UTF8.self)
-            throw SyncError(status: download.status, "the upstream answered \(download.status): \(detail)", hint: problem?["hint"]?.stringValue)
-        }
+        if download.status != 0 && download.status != 200 { throw HTTPTransport.refusal(status: download.status, body: [UInt8](download.errorBody)) }
         if let failure = download.failure {
             throw SyncError(status: 0, "the snapshot download from \(baseURL.absoluteString) failed: \(failure.localizedDescription)",
                             hint: "the client pulls the log instead")

@@ -199,7 +199,6 @@ extension Replica {
         self.counter = counter
         forgetCommittedLog()
         metaCurrentAtDataVersion = nil
-        Replica.removeSnapshotFile(path)
         return SnapshotAdoption(through: through, operations: operations)
     }
 

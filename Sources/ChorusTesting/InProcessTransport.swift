@@ -34,14 +34,19 @@ public final class InProcessTransport: SyncTransport, @unchecked Sendable {
         return HTTPRequest(head: HTTPRequestHead(method: method, target: target, minorVersion: 1, headers: headers), body: body)
     }
 
-    func send(_ method: String, _ target: String, body: [UInt8] = [], headers: [(name: String, value: String)] = []) throws -> [UInt8] {
+    /// The router's response, after `intercept`; a non-2xx one thrown as the HTTP transport would.
+    func respond(_ method: String, _ target: String, body: [UInt8] = [], headers: [(name: String, value: String)] = []) throws -> HTTPResponse {
         var response = router.handle(request(method, target, body: body, extraHeaders: headers))
         if let intercept { response = try intercept(target, response) }
         guard (200..<300).contains(response.status) else {
             let detail = (try? JSONParser().parse(response.body))?["detail"]?.stringValue ?? ""
             throw SyncError(status: response.status, detail)
         }
-        return response.body
+        return response
+    }
+
+    func send(_ method: String, _ target: String, body: [UInt8] = [], headers: [(name: String, value: String)] = []) throws -> [UInt8] {
+        try respond(method, target, body: body, headers: headers).body
     }
 
     public func info() throws -> InfoResponse { try InfoResponse(try JSONParser().parse(try send("GET", "/sync/v1/info"))) }
@@ -52,27 +57,15 @@ public final class InProcessTransport: SyncTransport, @unchecked Sendable {
     }
     /// The snapshot's body read from the router's response into `path`, as the HTTP transport would.
     public func snapshot(storage: String, into path: String, progress: @escaping (Int64, Int64) -> Void = { _, _ in }) throws -> Int64 {
-        var response = router.handle(request("GET", "/sync/v1/snapshot", extraHeaders: [(SyncProtocol.storageHeader, storage)]))
-        if let intercept { response = try intercept("/sync/v1/snapshot", response) }
-        guard response.status == 200 else {
-            throw SyncError(status: response.status, (try? JSONParser().parse(response.body))?["detail"]?.stringValue ?? "")
-        }
-        var bytes = response.body
-        if let source = response.bodySource {
-            var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-            while true {
-                let count = buffer.withUnsafeMutableBytes { source.read(into: $0) }
-                if count == 0 { break }
-                bytes += buffer[..<count]
-            }
-        }
+        let response = try respond("GET", "/sync/v1/snapshot", headers: [(SyncProtocol.storageHeader, storage)])
+        let bytes = response.wholeBody()
         guard Int64(bytes.count) <= limits.snapshotBytesMax else { throw SyncError(status: 413, "snapshot over snapshotBytesMax") }
         var hasher = XXHash64()
         hasher.update(bytes)
-        try SnapshotChecksum.check(hasher.finalize(), against: response.headers.first { $0.name == SyncProtocol.snapshotChecksumHeader }?.value)
+        try SnapshotChecksum.check(hasher.finalize(), against: response.header(SyncProtocol.snapshotChecksumHeader))
         guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else { throw SyncError(status: 0, "cannot write \(path)") }
         progress(Int64(bytes.count), response.contentLength)
-        guard let through = response.headers.first(where: { $0.name == SyncProtocol.snapshotThroughHeader }).flatMap({ Int64($0.value) }) else {
+        guard let through = response.header(SyncProtocol.snapshotThroughHeader).flatMap({ Int64($0) }) else {
             throw SyncError(status: 0, "no \(SyncProtocol.snapshotThroughHeader) header")
         }
         return through
@@ -81,5 +74,18 @@ public final class InProcessTransport: SyncTransport, @unchecked Sendable {
     public func digest(reporting local: (digest: String, cursor: Int64)?) throws -> DigestResponse {
         let headers = local.map { [(name: SyncProtocol.digestHeader, value: $0.digest), (name: SyncProtocol.cursorHeader, value: String($0.cursor))] } ?? []
         return try DigestResponse(try JSONParser().parse(try send("GET", "/sync/v1/digest", headers: headers)))
+    }
+}
+
+extension HTTPResponse {
+    /// The whole body, read to its end from `bodySource` when there is one (which can be read once).
+    public func wholeBody() -> [UInt8] {
+        guard let source = bodySource else { return body }
+        var bytes: [UInt8] = [], buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { source.read(into: $0) }
+            if count == 0 { return bytes }
+            bytes += buffer[..<count]
+        }
     }
 }

@@ -129,6 +129,11 @@ public struct HTTPResponse: Sendable {
         self.body = body
     }
 
+    /// The first value of a header, matched case-insensitively (a client reading a response).
+    public func header(_ name: String) -> String? {
+        headers.first { HTTPRequestHead.asciiCaseInsensitiveEqual($0.name, name) }?.value
+    }
+
     /// The body's length: the source's when there is one.
     public var contentLength: Int64 { bodySource?.length ?? Int64(body.count) }
 

@@ -228,7 +228,7 @@ final class SnapshotTests: XCTestCase {
         func ask() -> HTTPResponse {
             hubRouter.handle(transport.request("GET", "/sync/v1/snapshot", extraHeaders: [(SyncProtocol.storageHeader, storage)]))
         }
-        func through(_ response: HTTPResponse?) -> String? { response?.headers.first { $0.name == SyncProtocol.snapshotThroughHeader }?.value }
+        func through(_ response: HTTPResponse?) -> String? { response?.header(SyncProtocol.snapshotThroughHeader) }
         var first: HTTPResponse? = ask()
         XCTAssertEqual(first?.status, 200)
         XCTAssertNotNil(first?.bodySource, "being sent")
@@ -260,14 +260,13 @@ final class SnapshotTests: XCTestCase {
         func ask() -> HTTPResponse {
             hubRouter.handle(transport.request("GET", "/sync/v1/snapshot", extraHeaders: [(SyncProtocol.storageHeader, storage)]))
         }
-        func header(_ response: HTTPResponse, _ name: String) -> String? { response.headers.first { $0.name == name }?.value }
         let first = ask()
         try hub.perform { _ = try $0.write(collection: "people", record: "p2", [.put(field: "name", value: "Grace")]) }
         clock.advance(by: 30_000)
         let second = ask()
         XCTAssertEqual(second.status, 200, "served again although its one place is taken")
-        XCTAssertEqual(header(second, SyncProtocol.snapshotChecksumHeader), header(first, SyncProtocol.snapshotChecksumHeader), "the same copy")
-        XCTAssertEqual(header(second, SyncProtocol.snapshotThroughHeader), "1", "as of the first write")
+        XCTAssertEqual(second.header(SyncProtocol.snapshotChecksumHeader), first.header(SyncProtocol.snapshotChecksumHeader), "the same copy")
+        XCTAssertEqual(second.header(SyncProtocol.snapshotThroughHeader), "1", "as of the first write")
         // Two responses read one open file, interleaved, each from its own offset.
         var a: [UInt8] = [], b: [UInt8] = [], buffer = [UInt8](repeating: 0, count: 1000)
         while true {
@@ -288,29 +287,18 @@ final class SnapshotTests: XCTestCase {
         try hub.perform { _ = try $0.write(collection: "people", record: "p3", [.put(field: "name", value: "Linus")]) }
         clock.advance(by: 31_000)
         service.expireSnapshotCache()
-        XCTAssertEqual(header(ask(), SyncProtocol.snapshotThroughHeader), "1",
+        XCTAssertEqual(ask().header(SyncProtocol.snapshotThroughHeader), "1",
                        "expired, but its place is held by the two responses above: served again rather than refused")
         withExtendedLifetime((first, second)) {}
     }
 
     // MARK: Refusals
 
-    /// The snapshot response, read into memory so a test can damage it.
-    func snapshotBytes(_ response: HTTPResponse) -> [UInt8] {
-        guard let source = response.bodySource else { return response.body }
-        var bytes: [UInt8] = [], buffer = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let count = buffer.withUnsafeMutableBytes { source.read(into: $0) }
-            if count == 0 { return bytes }
-            bytes += buffer[..<count]
-        }
-    }
-
     /// The response with its database changed by `sql`.
     func altered(_ response: HTTPResponse, _ sql: String) throws -> HTTPResponse {
         let path = folder.appending("tamper-\(UUID().uuidString).sqlite")
         defer { Replica.removeSnapshotFile(path) }
-        XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data(snapshotBytes(response))))
+        XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data(response.wholeBody())))
         var options = Database.Options()
         options.journalModeWAL = false
         try Database(path: path, options: options).execute(sql)
@@ -319,7 +307,7 @@ final class SnapshotTests: XCTestCase {
 
     /// The response with a checksum header that matches its body, as a forger would send it.
     func checksummed(_ response: HTTPResponse) -> HTTPResponse {
-        let bytes = snapshotBytes(response)   // once: a body source reads to its end
+        let bytes = response.wholeBody()   // once: a body source reads to its end
         var hasher = XXHash64()
         hasher.update(bytes)
         var forged = HTTPResponse(status: 200, headers: response.headers.filter { $0.name != SyncProtocol.snapshotChecksumHeader }, body: bytes)
@@ -333,12 +321,12 @@ final class SnapshotTests: XCTestCase {
         try hub.perform { _ = try $0.applyRemote(workload.generate(steps: 80)) }
         let hubRouter = router(hub)
         func scrambled(_ response: HTTPResponse) -> HTTPResponse {
-            var bytes = self.snapshotBytes(response)
+            var bytes = response.wholeBody()
             for offset in stride(from: 4096 * 2 + 100, to: bytes.count, by: 4096) { bytes[offset] ^= 0xFF }
             return HTTPResponse(status: 200, headers: response.headers, body: bytes)
         }
         func cut(_ response: HTTPResponse) -> HTTPResponse {
-            HTTPResponse(status: 200, headers: response.headers, body: Array(self.snapshotBytes(response).prefix(20_000)))
+            HTTPResponse(status: 200, headers: response.headers, body: Array(response.wholeBody().prefix(20_000)))
         }
         func notADatabase(_ response: HTTPResponse) -> HTTPResponse {
             HTTPResponse(status: 200, headers: response.headers, body: Array(repeating: 0x41, count: 8192))
