@@ -60,7 +60,7 @@ public enum ChorusCommandLine {
         ServeCommand.self, JoinCommand.self, SyncCommand.self, ReplicasCommand.self, DemoCommand.self,
         SeedCommand.self, PeopleCommand.self, FeedbackCommand.self, ThanksCommand.self, ObjectivesCommand.self,
         OpportunitiesCommand.self, InsightsCommand.self,
-        CheckCommand.self, StressCommand.self,
+        CheckCommand.self, CompactCommand.self, StressCommand.self,
     ]
 
     public static let version = "0.1.0"

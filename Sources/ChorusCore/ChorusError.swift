@@ -27,6 +27,8 @@ public struct ChorusError: Error, CustomStringConvertible, Equatable, Sendable {
         case storage
         /// A configuration that contradicts itself.
         case invalidConfiguration
+        /// Operations asked for were removed from the log by compaction (`chorus compact`).
+        case historyCompacted
     }
 
     public let code: Code

@@ -110,9 +110,9 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
 
     public func push(body: [UInt8]) throws -> PushResponse { try PushResponse(try json(try send("POST", "sync/v1/push", body: body))) }
 
-    public func pull(after: Int64, limit: Int, waitingToPush: Int64) throws -> PullResponse {
+    public func pull(after: Int64, limit: Int, waitingToPush: Int64, committed: Int64) throws -> PullResponse {
         let bytes = try send("GET", "sync/v1/pull", query: [URLQueryItem(name: "after", value: String(after)), URLQueryItem(name: "limit", value: String(limit))],
-                             headers: [SyncProtocol.pendingHeader: String(waitingToPush)])
+                             headers: [SyncProtocol.pendingHeader: String(waitingToPush), SyncProtocol.cursorHeader: String(committed)])
         return try PullResponse.decode(bytes, limits: limits)
     }
 

@@ -160,7 +160,12 @@ public struct NodeRouter: Sendable {
             guard let after = Int64(query["after"] ?? "0"), let limit = Int(query["limit"] ?? String(limits.pullPageOperationsMax)), limit >= 1 else {
                 throw SyncError(status: 400, "after and limit must be integers (after >= 0, limit >= 1)")
             }
-            return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: try service.pull(peer: peer!, after: after, limit: limit))
+            let committed = try request.head.header(SyncProtocol.cursorHeader).map { value -> Int64 in
+                guard let cursor = Int64(value), cursor >= 0 else { throw SyncError(status: 400, "\(SyncProtocol.cursorHeader) must be an integer of 0 or more") }
+                return cursor
+            }
+            return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")],
+                                body: try service.pull(peer: peer!, after: after, limit: limit, committed: committed))
         case "/sync/v1/snapshot":
             let (copy, isReused) = try service.snapshot(peer: peer!, storage: request.head.header(SyncProtocol.storageHeader))
             metrics.increment("chorus_snapshots_served_total", labels: [("copy", isReused ? "reused" : "new")])

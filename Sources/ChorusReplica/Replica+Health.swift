@@ -44,6 +44,8 @@ public struct ReplicaHealth: Sendable {
 public struct PeerActivity: Sendable {
     public var lastSeenWall: UInt64?
     public var acknowledgedSequence: Int64?
+    /// What the replica says it has committed (a durable acknowledgement; see `compactLog`).
+    public var committedSequence: Int64?
     public var clientWall: UInt64?
     public var observedAtWall: UInt64?
     public var waitingUp: Int64?
@@ -55,6 +57,7 @@ public struct PeerActivity: Sendable {
     public mutating func merge(_ newer: PeerActivity) {
         lastSeenWall = newer.lastSeenWall ?? lastSeenWall
         acknowledgedSequence = [acknowledgedSequence, newer.acknowledgedSequence].compactMap { $0 }.max()
+        committedSequence = [committedSequence, newer.committedSequence].compactMap { $0 }.max()
         if newer.clientWall != nil { clientWall = newer.clientWall; observedAtWall = newer.observedAtWall }
         waitingUp = newer.waitingUp ?? waitingUp
         lastPushWall = newer.lastPushWall ?? lastPushWall
@@ -72,6 +75,9 @@ extension Replica {
                     if let wall = item.lastSeenWall { try database.run("UPDATE peers SET last_seen_wall = ? WHERE name = ?", Int64(wall), name) }
                     if let sequence = item.acknowledgedSequence {
                         try database.run("UPDATE peers SET acknowledged_seq = max(acknowledged_seq, ?) WHERE name = ?", sequence, name)
+                    }
+                    if let sequence = item.committedSequence {
+                        try database.run("UPDATE peers SET committed_seq = max(committed_seq, ?) WHERE name = ?", sequence, name)
                     }
                     if let client = item.clientWall, let at = item.observedAtWall {
                         try database.run("UPDATE peers SET observed_skew_ms = ? WHERE name = ?", Int64(client) - Int64(at), name)

@@ -115,12 +115,26 @@ extension Replica {
             guard let origin = row.blob(0).flatMap(ReplicaID.init(bytes:)) else { return }
             rows[origin, default: []].append((UInt64(row.integer(1) ?? 0), UInt64(row.integer(2) ?? 0)))
         }
+        // Once compacted, `log_ids` also holds the ids of operations no longer logged: the log's
+        // ids are then a subset of it, and the log after the floor runs without a gap to the end.
+        let floor = try compactedThrough()
         let origins = Set(logged.keys).union(rows.keys)
         expect(origins.filter { origin in
             let stored = rows[origin] ?? []
             let intervals = CounterRanges(sortedRows: stored)
-            return intervals != (logged[origin] ?? CounterRanges()) || intervals.intervals.count != stored.count
+            guard intervals.intervals.count == stored.count else { return true }
+            let held = logged[origin] ?? CounterRanges()
+            guard floor > 0 else { return intervals != held }
+            return held.intervals.contains { interval in !(interval.first...interval.last).allSatisfy(intervals.contains) }
         }.count, "origins whose log_ids disagree with the log")
+        if floor > 0 {
+            let latest = try latestLoggedSequence()
+            let after = try database.queryRow("SELECT count(*), coalesce(sum(last_seq - first_seq + 1), 0), min(first_seq) FROM log_blocks WHERE last_seq > ?", floor)
+            let covered = after?.integer(1) ?? 0
+            if covered != latest - floor || (covered > 0 && after?.integer(2) != floor + 1) {
+                problems.append("the log after its compaction point (\(floor)) does not run without a gap to its last sequence (\(latest))")
+            }
+        }
         return problems
     }
 }

@@ -54,11 +54,14 @@ extension Replica {
 
     /// The records (row ids, ascending) of the operations logged after `sequence`, and whether an
     /// erasure may have happened since: an operation logged with no record (an erase, or one for an
-    /// erased record) or whose record an erasure later cleared. For indexes derived from the
-    /// records, kept up to date from a log sequence.
+    /// erased record) or whose record an erasure later cleared, or compaction removed operations
+    /// after `sequence` (either way the caller rebuilds). For indexes derived from the records,
+    /// kept up to date from a log sequence.
     public func recordsTouched(after sequence: Int64) throws -> (records: [Int64], erasedSince: Bool) {
         try Replica.wrapStorage { try database.readTransaction {
             var records = Set<Int64>(), erasedSince = false
+            // Compaction removed some of what came after: the caller must rebuild, as after an erasure.
+            if sequence < (try compactedThrough()) { return ([], true) }
             try forEachLogged(after: sequence) { logged in
                 if let rid = logged.entry.rid { records.insert(rid) } else { erasedSince = true }
                 return true
@@ -110,10 +113,17 @@ extension Replica {
         return (count, oldest)
     }
 
-    /// The sequence of the last logged operation (0 for an empty log).
+    /// The sequence of the last logged operation (0 for an empty log): the last block's, or where
+    /// the log was compacted through when compaction removed every block. Sequences are never
+    /// reused, so the next operation always takes one past this.
     func latestLoggedSequence() throws -> Int64 {
-        try database.queryScalarInteger("SELECT coalesce(max(last_seq), 0) FROM log_blocks") ?? 0
+        try database.queryScalarInteger(Replica.latestSequenceSQL) ?? 0
     }
+
+    /// `latestLoggedSequence()` as SQL, for a snapshot's copy too.
+    static let latestSequenceSQL = """
+        SELECT max(coalesce((SELECT max(last_seq) FROM log_blocks), 0), coalesce((SELECT through_seq FROM log_compaction WHERE id = 1), 0))
+        """
 
     /// The logged operation at `sequence`, read from its block, if the log holds it.
     func withLogged<T>(at sequence: Int64, _ body: (LogBlock.Entry) throws -> T) throws -> T? {

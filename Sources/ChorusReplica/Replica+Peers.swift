@@ -53,6 +53,7 @@ extension Replica {
     public func logPage(after: Int64, excludingSource excludedSource: String?, authors: Set<ReplicaID>? = nil,
                         operationsMax: Int, bytesMax: Int) throws -> LogPage {
         try Replica.wrapStorage {
+            try checkNotCompacted(after: after, reading: "the operations")
             var operations: [String] = []
             var bytes = 0
             var next = after
@@ -247,6 +248,12 @@ extension Replica {
                 if current == url {
                     try database.run("UPDATE upstream SET token_file = ? WHERE id = 1", tokenFile)
                 } else {
+                    // A new upstream is sent this node's log from the start, and compaction removed some.
+                    let floor = try compactedThrough()
+                    guard floor == 0 else {
+                        throw ChorusError(.historyCompacted, "this replica's log is compacted through sequence \(floor), so a new upstream could not be sent all it holds",
+                                          hint: "join a new, empty folder to that upstream instead, or make this node the upstream of the others (`chorus replicas add`)")
+                    }
                     try database.run("DELETE FROM upstream")
                     try database.run("INSERT INTO upstream(id, url, token_file) VALUES (1, ?, ?)", url, tokenFile)
                 }

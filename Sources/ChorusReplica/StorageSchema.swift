@@ -25,6 +25,8 @@ import SQLiteKit
 /// - `conflicted_records` (`0011`): a row exactly when one of the record's registers or map keys has
 ///   two live entries or more; which ones, readers find in the record's entries.
 ///
+/// - `log_compaction` (`0012`): one row once the log has been compacted, the sequence through
+///   which its operations may be gone (`Replica+Compaction.swift`);
 /// - `log_blocks` (`0010`): the log, a row per block of operations with consecutive sequences
 ///   (`LogBlock.swift`), keyed by the block's last sequence; `source` and `received_wall` are the
 ///   block's, since a batch's operations share them.
@@ -318,6 +320,23 @@ enum StorageSchema {
                     SELECT DISTINCT rid FROM entries WHERE kind IN ('register', 'map')
                     GROUP BY rid, field, key HAVING count(*) >= 2;
                 DELETE FROM conflicts WHERE kind IN ('register', 'map');
+                """)
+        }
+        migrator.register("0012_log_compaction") { db in
+            // Where the log was compacted through (`Replica+Compaction.swift`): operations at or
+            // below it may be gone from `log_blocks`, their ids kept in `log_ids`. Replicated, so
+            // a snapshot of a compacted replica says which history it no longer holds. A storage
+            // version of its own, so a build that knows nothing of compaction never opens a
+            // compacted log (it would take the next sequence from the blocks left and reuse one).
+            // `peers.committed_seq`: what each registered replica says it has committed, the durable
+            // acknowledgement compaction waits for (`acknowledged_seq` is a pipelining client's
+            // progress hint, possibly ahead of what it has committed).
+            try db.execute("""
+                CREATE TABLE log_compaction(
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    through_seq INTEGER NOT NULL CHECK (through_seq >= 0)
+                );
+                ALTER TABLE peers ADD COLUMN committed_seq INTEGER NOT NULL DEFAULT 0;
                 """)
         }
         return migrator

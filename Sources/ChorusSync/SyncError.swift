@@ -33,6 +33,7 @@ public struct SyncError: Error, CustomStringConvertible, Sendable {
         case .invalidState, .recordDeleted, .recordErased, .replicaAlreadyInitialised: status = 409
         case .storage: status = error.isRetryable ? 503 : 500
         case .invalidConfiguration: status = 500
+        case .historyCompacted: status = 410
         }
         self.init(status: status, error.message, hint: error.hint)
     }

@@ -13,7 +13,8 @@ public enum SyncProtocol {
     public static let clockHeader = "Chorus-Clock"
     /// Optional pull header: operations the client still has waiting to push.
     public static let pendingHeader = "Chorus-Pending"
-    /// Optional digest headers: the client's digest and its pull cursor when it took it.
+    /// Optional digest headers: the client's digest and its pull cursor when it took it. The
+    /// cursor header also goes on pulls: the pull cursor the client has committed (protocol 4.4).
     public static let digestHeader = "Chorus-Digest"
     public static let cursorHeader = "Chorus-Cursor"
     /// Snapshot request header: the client's storage version (`Replica.storageVersion`).
@@ -78,6 +79,10 @@ public struct InfoResponse: Sendable {
     public let pushBodyBytesMax: Int
     /// Present when the upstream serves snapshots (`GET /sync/v1/snapshot`).
     public let snapshot: SnapshotOffer?
+    /// The sequence the upstream's log is compacted through (0: never compacted): a pull after
+    /// an earlier sequence is refused (410), so a replica whose cursor is below it starts from the
+    /// snapshot, or cannot catch up by pulling.
+    public let compactedThrough: Int64
 
     public var json: JSONValue {
         var object: [String: JSONValue] = [
@@ -87,17 +92,19 @@ public struct InfoResponse: Sendable {
                                "pushBodyBytesMax": .integer(Int64(pushBodyBytesMax))]),
         ]
         if let snapshot { object["snapshot"] = .object(["storage": .string(snapshot.storage), "through": .integer(snapshot.through)]) }
+        if compactedThrough > 0 { object["compactedThrough"] = .integer(compactedThrough) }
         return .object(object)
     }
 
     public init(server: ServerStamp, protocolVersions: [Int], pullPageOperationsMax: Int, pushPageOperationsMax: Int, pushBodyBytesMax: Int,
-                snapshot: SnapshotOffer? = nil) {
+                snapshot: SnapshotOffer? = nil, compactedThrough: Int64 = 0) {
         self.server = server
         self.protocolVersions = protocolVersions
         self.pullPageOperationsMax = pullPageOperationsMax
         self.pushPageOperationsMax = pushPageOperationsMax
         self.pushBodyBytesMax = pushBodyBytesMax
         self.snapshot = snapshot
+        self.compactedThrough = compactedThrough
     }
 
     public init(_ json: JSONValue) throws(ChorusError) {
@@ -115,6 +122,12 @@ public struct InfoResponse: Sendable {
             snapshot = SnapshotOffer(storage: storage, through: through)
         } else {
             snapshot = nil
+        }
+        if let floor = json["compactedThrough"] {
+            guard let value = floor.integerValue, value >= 0 else { throw ChorusError(.malformedInput, "info: compactedThrough must be an integer of 0 or more") }
+            compactedThrough = value
+        } else {
+            compactedThrough = 0
         }
     }
 }

@@ -100,7 +100,8 @@ public final class SyncService: @unchecked Sendable {
                 offer = SnapshotOffer(storage: replica.storageVersion, through: through)
             }
             return InfoResponse(server: stamp(replica), protocolVersions: SyncProtocol.versions, pullPageOperationsMax: limits.pullPageOperationsMax,
-                                pushPageOperationsMax: limits.pushPageOperationsMax, pushBodyBytesMax: limits.pushBodyBytesMax, snapshot: offer)
+                                pushPageOperationsMax: limits.pushPageOperationsMax, pushBodyBytesMax: limits.pushBodyBytesMax, snapshot: offer,
+                                compactedThrough: (try? replica.compactionFloor()) ?? 0)
         }
     }
 
@@ -197,10 +198,17 @@ public final class SyncService: @unchecked Sendable {
         }
     }
 
-    /// A page of operations after `after`, never including what came from this peer.
-    public func pull(peer: Peer, after: Int64, limit: Int) throws(SyncError) -> [UInt8] {
+    /// A page of operations after `after`, never including what came from this peer. `committed`
+    /// is what the peer says it has committed (`Chorus-Cursor`), the acknowledgement compaction
+    /// waits for; never taken past `after`, which the peer has asked for and so cannot have past.
+    /// 410 when compaction removed operations after `after` (the peer starts from a snapshot).
+    public func pull(peer: Peer, after: Int64, limit: Int, committed: Int64? = nil) throws(SyncError) -> [UInt8] {
         guard peer.role == .replica || peer.role == .relay else { throw SyncError.forbidden("\(peer.role.rawValue) tokens cannot pull") }
         guard after >= 0 else { throw SyncError(status: 400, "after must be 0 or more") }
+        if let committed {
+            guard committed >= 0 else { throw SyncError(status: 400, "\(SyncProtocol.cursorHeader) must be 0 or more") }
+            note(peer.name) { $0.committedSequence = min(committed, after) }
+        }
         let pageSize = max(1, min(limit, limits.pullPageOperationsMax))
         return try mapped {
             try executor.perform { replica in
@@ -223,7 +231,8 @@ public final class SyncService: @unchecked Sendable {
                 if let reported, peer.role != .admin, reported.digest.utf8.count == 64, Hex.decode(reported.digest) != nil {
                     // The client says it has committed what it pulled through `cursor`: the durable
                     // acknowledgement (protocol section 2, Chorus-Digest with Chorus-Cursor).
-                    note(peer.name) { $0.acknowledgedSequence = min(reported.cursor, response.through) }
+                    let cursor = min(reported.cursor, response.through)
+                    note(peer.name) { $0.acknowledgedSequence = cursor; $0.committedSequence = cursor }
                     try replica.recordReportedDigest(peer: peer.name, digest: reported.digest,
                                                      matched: reported.digest == response.digest && reported.cursor >= response.through)
                 }

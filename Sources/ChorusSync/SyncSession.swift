@@ -12,7 +12,11 @@ public protocol SyncTransport: Sendable {
     func push(body: [UInt8]) throws -> PushResponse
     /// Asks for operations after `after`; the server never returns ours back. `waitingToPush` tells
     /// the upstream how many of ours still wait to go up (for its health view).
-    func pull(after: Int64, limit: Int, waitingToPush: Int64) throws -> PullResponse
+    ///
+    /// `committed` is the pull cursor this replica has committed (`Chorus-Cursor`): the durable
+    /// acknowledgement the upstream's compaction waits for. It may trail `after`, since the next
+    /// page is asked for while this one is still being merged.
+    func pull(after: Int64, limit: Int, waitingToPush: Int64, committed: Int64) throws -> PullResponse
     /// The upstream's digest; `reporting` tells it ours and our pull cursor, so it can record
     /// whether we match.
     func digest(reporting local: (digest: String, cursor: Int64)?) throws -> DigestResponse
@@ -97,7 +101,7 @@ public struct SyncSession {
             try executor.perform { try $0.recordUpstream(replica: info.server.replica) }
             try push(&report, pageOperationsMax: min(limits.pushPageOperationsMax, info.pushPageOperationsMax))
             try bootstrap(from: info, &report)
-            try pull(&report)
+            try pull(&report, compactedThrough: info.compactedThrough)
             if compareDigests { try compare(&report) }
             try executor.perform { try $0.recordUpstream(success: true, skewMilliseconds: report.skewMilliseconds) }
             return report
@@ -148,11 +152,14 @@ public struct SyncSession {
     }
 
     /// Starts a new replica from the upstream's snapshot when it offers one of this storage version
-    /// and its log is long enough to be worth it (`snapshotSequenceMin`). A snapshot that fails to
+    /// and its log is long enough to be worth it (`snapshotSequenceMin`), or is compacted (then the
+    /// snapshot is the only way to start). A snapshot that fails to
     /// download or is refused changes nothing (adoption is one transaction), so the pull that
     /// follows replays the log as if none had been offered.
     private func bootstrap(from info: InfoResponse, _ report: inout SyncReport) throws {
-        let offer = info.snapshot.flatMap { usesSnapshots && $0.through > 0 && $0.through >= limits.snapshotSequenceMin ? $0 : nil }
+        let offer = info.snapshot.flatMap { offer in
+            usesSnapshots && offer.through > 0 && (offer.through >= limits.snapshotSequenceMin || info.compactedThrough > 0) ? offer : nil
+        }
         let plan = try executor.perform { replica -> (path: String, storage: String)? in
             guard case .directory(let folder) = replica.location else { return nil }
             guard try replica.canAdoptSnapshot() else {
@@ -187,14 +194,23 @@ public struct SyncSession {
     /// Pulls page after page. The next page is fetched and decoded on another thread while this
     /// one merges (P3 in Docs/performance.md: decoding costs about as much as merging), and each
     /// page commits with its cursor, so an interrupted pull resumes after the last merged page.
-    private func pull(_ report: inout SyncReport) throws {
-        let (start, waiting) = try executor.perform { (try $0.upstream()?.pullCursor ?? 0, try $0.pendingPushCount()) }
-        var fetching = PageFetch(transport, after: start, limit: limits.pullPageOperationsMax, waitingToPush: waiting)
+    private func pull(_ report: inout SyncReport, compactedThrough: Int64) throws {
+        let (start, waiting, isEmpty) = try executor.perform { (try $0.upstream()?.pullCursor ?? 0, try $0.pendingPushCount(), try $0.canAdoptSnapshot()) }
+        if start < compactedThrough {
+            // The upstream would refuse the pull (410): say why, and what to do, before asking.
+            let why = report.snapshotRefused.map { " (its snapshot was not used: \($0))" } ?? ""
+            throw SyncError(status: 410, "the upstream's log is compacted through sequence \(compactedThrough) and this replica has pulled only through \(start)\(why)",
+                            hint: isEmpty
+                                ? (usesSnapshots ? "sync again to retry the snapshot" : "sync without --no-snapshot: a new replica of a compacted upstream starts from its snapshot")
+                                : "this replica cannot catch up by pulling; its changes were pushed. Join a new, empty folder to the upstream (it starts from the snapshot) and retire this one")
+        }
+        var committed = start
+        var fetching = PageFetch(transport, after: start, limit: limits.pullPageOperationsMax, waitingToPush: waiting, committed: committed)
         while true {
             let (response, prepared) = try fetching.wait()
             observe(response.server, &report)
             let following = response.hasMore
-                ? PageFetch(transport, after: response.next, limit: limits.pullPageOperationsMax, waitingToPush: waiting) : nil
+                ? PageFetch(transport, after: response.next, limit: limits.pullPageOperationsMax, waitingToPush: waiting, committed: committed) : nil
             let applied: Int
             do {
                 applied = try executor.perform { try $0.applyPulled(prepared, through: response.next).applied }
@@ -204,6 +220,7 @@ public struct SyncSession {
                 _ = try? following?.wait()
                 throw error
             }
+            committed = response.next
             report.pulledOperations += response.operations.count
             report.pullApplied += applied
             guard let following else { return }
@@ -238,10 +255,10 @@ final class PageFetch: @unchecked Sendable {
     private let done = DispatchSemaphore(value: 0)
     private var result: Result<(PullResponse, [PreparedOperation]), any Error>?
 
-    init(_ transport: any SyncTransport, after: Int64, limit: Int, waitingToPush: Int64) {
+    init(_ transport: any SyncTransport, after: Int64, limit: Int, waitingToPush: Int64, committed: Int64) {
         let thread = Thread { [self] in
             result = Result {
-                let response = try transport.pull(after: after, limit: limit, waitingToPush: waitingToPush)
+                let response = try transport.pull(after: after, limit: limit, waitingToPush: waitingToPush, committed: committed)
                 return (response, PreparedOperation.prepare(response.operations))
             }
             done.signal()

@@ -51,9 +51,10 @@ public final class InProcessTransport: SyncTransport, @unchecked Sendable {
 
     public func info() throws -> InfoResponse { try InfoResponse(try JSONParser().parse(try send("GET", "/sync/v1/info"))) }
     public func push(body: [UInt8]) throws -> PushResponse { try PushResponse(try JSONParser().parse(try send("POST", "/sync/v1/push", body: body))) }
-    public func pull(after: Int64, limit: Int, waitingToPush: Int64) throws -> PullResponse {
+    public func pull(after: Int64, limit: Int, waitingToPush: Int64, committed: Int64) throws -> PullResponse {
         try PullResponse.decode(try send("GET", "/sync/v1/pull?after=\(after)&limit=\(limit)",
-                                         headers: [(SyncProtocol.pendingHeader, String(waitingToPush))]), limits: limits)
+                                         headers: [(SyncProtocol.pendingHeader, String(waitingToPush)), (SyncProtocol.cursorHeader, String(committed))]),
+                                limits: limits)
     }
     /// The snapshot's body read from the router's response into `path`, as the HTTP transport would.
     public func snapshot(storage: String, into path: String, progress: @escaping (Int64, Int64) -> Void = { _, _ in }) throws -> Int64 {

@@ -8,7 +8,8 @@ import ChorusReplica
 /// hour, and gossip pages of their logs to each other over a network that drops, duplicates,
 /// delays (so reorders) and partitions; replicas crash (memory lost, committed SQLite state kept)
 /// and restart; new replicas join mid-way from a snapshot of a live one (protocol section 4.6), as
-/// a new laptop does from its upstream. Then the network heals, replicas exchange until quiet, and the outcome records
+/// a new laptop does from its upstream; replicas compact their logs through what all the others
+/// have acknowledged. Then the network heals, replicas exchange until quiet, and the outcome records
 /// whether every digest is equal and every acknowledged write survived everywhere.
 public final class Simulator {
     public struct Configuration {
@@ -21,6 +22,10 @@ public final class Simulator {
         /// Chance per step that a new replica joins from a snapshot of a live one (at most `joinsMax`).
         public var joinProbability = 0.02
         public var joinsMax = 2
+        /// Every this many steps a replica (each in turn) compacts its log through what every other
+        /// has acknowledged (0: never). Draws nothing from the seed's generator, so a seed's other
+        /// events are what they were before compaction existed.
+        public var compactEverySteps = 16
         public var clockSkewMillisecondsMax: Int64 = 60 * 60 * 1000
         public var pageOperationsMax = 25
         public var faults = MergeFaults()
@@ -38,9 +43,11 @@ public final class Simulator {
         public let crashes: Int
         /// Replicas that joined from a snapshot.
         public let joins: Int
+        /// Compactions that removed part of a log.
+        public let compactions: Int
         public var converged: Bool { Set(digests).count == 1 && lostAcknowledged.isEmpty && invariantProblems.isEmpty }
         public var summary: String {
-            "seed \(seed): \(Set(digests).count) distinct digests, \(lostAcknowledged.count) lost, \(invariantProblems.count) invariant problems, \(acknowledged) acknowledged writes, \(conflicts) conflicts, \(crashes) crashes, \(joins) joins"
+            "seed \(seed): \(Set(digests).count) distinct digests, \(lostAcknowledged.count) lost, \(invariantProblems.count) invariant problems, \(acknowledged) acknowledged writes, \(conflicts) conflicts, \(crashes) crashes, \(joins) joins, \(compactions) compactions"
         }
     }
 
@@ -74,6 +81,7 @@ public final class Simulator {
     var acknowledged: [(id: OperationID, collection: String, record: String)] = []
     var crashes = 0
     var joins = 0
+    var compactions = 0
     let directory: String
 
     public init(seed: UInt64, configuration: Configuration = Configuration(), directory: String) throws {
@@ -101,7 +109,7 @@ public final class Simulator {
 
     /// Runs the whole scenario and reports.
     public func run() throws -> Outcome {
-        for _ in 0..<configuration.steps {
+        for step in 0..<configuration.steps {
             time.advance(by: UInt64(1 + rng.int(40)))
             try deliverDue()
             let roll = Double.random(in: 0..<1, using: &rng)
@@ -114,9 +122,13 @@ public final class Simulator {
                 try crashOrRestart(rng.int(nodes.count))
             } else if roll < 0.85 + configuration.crashProbability * 3 + configuration.joinProbability {
                 try join()
+
             } else {
                 let a = rng.int(nodes.count), b = rng.int(nodes.count)
                 if a != b { if partitions.remove([min(a, b), max(a, b)]) == nil { partitions.insert([min(a, b), max(a, b)]) } }
+            }
+            if configuration.compactEverySteps > 0 && step % configuration.compactEverySteps == configuration.compactEverySteps - 1 {
+                try compact(at: (step / configuration.compactEverySteps) % nodes.count)
             }
         }
         return try heal()
@@ -210,6 +222,17 @@ public final class Simulator {
         joins += 1
     }
 
+    /// A replica compacts its log through what every other replica has acknowledged (durably:
+    /// acknowledgements come after the receiver commits), as an upstream does through what its
+    /// registered replicas have committed. Acknowledgements are lost with a crash, so a restarted
+    /// replica compacts nothing until the others acknowledge again; a replica that joins later
+    /// takes a snapshot holding everything compacted away.
+    func compact(at index: Int) throws {
+        guard let replica = nodes[index].replica else { return }
+        let bound = nodes.indices.filter { $0 != index }.map { nodes[index].acknowledgedBy[$0] ?? 0 }.min() ?? 0
+        if try replica.compactLog(through: bound).blocksRemoved > 0 { compactions += 1 }
+    }
+
     func crashOrRestart(_ index: Int) throws {
         let node = nodes[index]
         if node.replica == nil {
@@ -263,6 +286,6 @@ public final class Simulator {
         }
         let conflicts = try nodes[0].replica!.conflicts().count
         return Outcome(seed: seed, digests: digests, lostAcknowledged: lost, invariantProblems: problems,
-                       acknowledged: acknowledged.count, conflicts: conflicts, crashes: crashes, joins: joins)
+                       acknowledged: acknowledged.count, conflicts: conflicts, crashes: crashes, joins: joins, compactions: compactions)
     }
 }

@@ -135,7 +135,7 @@ final class SnapshotTests: XCTestCase {
             try replica.withDatabase { try $0.query("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").compactMap { $0.text(0) } }
         }
         let engine: Set<String> = ["records", "entries", "superseded", "counters", "deletes", "delete_observed", "erased", "conflicts",
-                                   "conflicted_records", "log_blocks", "log_ids"]
+                                   "conflicted_records", "log_blocks", "log_ids", "log_compaction"]
         let materialised = Set(tables.filter { $0.contains("__") } + PeopleSchema.current.collections.map(\.name))
         XCTAssertEqual(Set(tables), engine.union(materialised).union(Replica.snapshotLocalTables),
                        "a table neither replicated nor listed in Replica.snapshotLocalTables")
@@ -354,6 +354,8 @@ final class SnapshotTests: XCTestCase {
                 INSERT INTO sqlite_schema(type, name, tbl_name, rootpage, sql) VALUES ('view', 'sqlite_stat9', 'sqlite_stat9', 0, 'CREATE VIEW sqlite_stat9 AS SELECT 1');
                 """) }),
             ("statistics tables (a copy is a fresh database: it has none)", { try self.altered($0, "ANALYZE;") }),
+            ("a compaction point its log contradicts", { try self.altered($0, "INSERT INTO log_compaction(id, through_seq) VALUES (1, 1);") }),
+            ("a log with operations missing", { try self.altered($0, "UPDATE log_blocks SET first_seq = first_seq + 1 WHERE first_seq = 1;") }),
             ("bytes cut short, checksum to match", cut), ("not a database, checksum to match", notADatabase),
         ]
         let cases = damaged.map { ($0.0, $0.1, false) } + forged.map { ($0.0, $0.1, true) }

@@ -7,10 +7,11 @@ import ChorusTesting
 final class SimulationTests: XCTestCase {
     /// At least 200 seeds: after healing, every digest is equal and every acknowledged write is
     /// present on every replica (displayed, a losing sibling, or superseded by a later write),
-    /// including the replicas that joined mid-way from a snapshot of another.
+    /// including the replicas that joined mid-way from a snapshot of another, with logs compacted
+    /// on the way.
     func test_faultyNetworkWithCrashesAndSkewedClocks_converges() throws {
         let count = Int(ProcessInfo.processInfo.environment["CHORUS_SIMULATION_SEEDS"] ?? "") ?? 200
-        var totals = (acknowledged: 0, conflicts: 0, crashes: 0, joins: 0)
+        var totals = (acknowledged: 0, conflicts: 0, crashes: 0, joins: 0, compactions: 0)
         for seed in testSeeds(count: count, base: 0x51_0000) {
             let directory = try TemporaryDirectory(prefix: "chorus-sim")
             defer { directory.remove() }
@@ -24,11 +25,13 @@ final class SimulationTests: XCTestCase {
             totals.conflicts += outcome.conflicts
             totals.crashes += outcome.crashes
             totals.joins += outcome.joins
+            totals.compactions += outcome.compactions
         }
-        print("simulation: \(count) seeds, \(totals.acknowledged) acknowledged writes, \(totals.conflicts) conflicts at the end, \(totals.crashes) crashes, \(totals.joins) replicas joined from a snapshot")
+        print("simulation: \(count) seeds, \(totals.acknowledged) acknowledged writes, \(totals.conflicts) conflicts at the end, \(totals.crashes) crashes, \(totals.joins) replicas joined from a snapshot, \(totals.compactions) compactions")
         XCTAssertGreaterThan(totals.conflicts, 0, "the workload should produce conflicts, or it proves little")
         XCTAssertGreaterThan(totals.crashes, 0, "the workload should crash replicas, or it proves little")
         XCTAssertGreaterThan(totals.joins, 0, "replicas should join from snapshots mid-way, or snapshots are not checked under faults")
+        XCTAssertGreaterThan(totals.compactions, 0, "replicas should compact their logs mid-way, or compaction is not checked under faults")
     }
 
     /// The checker is checked: with ties broken by arrival order instead of (timestamp, replica),

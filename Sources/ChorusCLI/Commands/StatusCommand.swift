@@ -15,7 +15,7 @@ enum StatusCommand: Command {
             ("replica", .string(replica.id.hex)), ("name", .string(replica.name)), ("data", .string(context.dataDirectory)),
             ("operations", .integer(stats.operations)), ("records", .integer(stats.records)),
             ("conflicts", .integer(stats.conflicts)), ("erasedRecords", .integer(stats.erased)),
-            ("latestSequence", .integer(sequence)), ("schemaVersion", .integer(Int64(replica.configuration.schema.version))),
+            ("latestSequence", .integer(sequence)), ("compactedThrough", .integer(try replica.compactionFloor())), ("schemaVersion", .integer(Int64(replica.configuration.schema.version))),
             ("migrations", .array(migrations.map(JSONValue.string))),
             ("clock", .string(replica.lastTimestamp.description)), ("sqlite", .string(Database.libraryVersion)),
             ("registeredReplicas", .integer(Int64(try replica.peers().count))),

@@ -1,0 +1,68 @@
+import ChorusCore
+import ChorusReplica
+
+enum CompactCommand: Command {
+    static let spec = CommandSpec("compact", "remove from the log the operations every replica below and the upstream already have",
+        details: """
+        The log keeps every operation so replicas can pull what they lack; once all of them have an
+        operation, its logged copy is no longer needed (its effect is in the replica's state, and
+        its id is kept so it is never applied twice). This removes those copies, and says what
+        holds the rest: a replica registered here that has not committed the log past some point
+        (revoke one that will never sync again), or the upstream, not yet sent everything.
+
+        After compaction a replica new to this node starts from its snapshot (`chorus sync` does
+        this by itself), and `chorus export --since` must name a sequence at or after the
+        compaction point. A replica whose log is compacted cannot be joined to a new upstream.
+        Values of open conflicts keep their logged operations, so admins still see who wrote them.
+
+        Safe to run on a live node: one transaction, a replica killed during it keeps its log as it
+        was before, or after. The freed space is reused by new writes; --vacuum also returns it to
+        the file system (it rewrites the database, holding off writers meanwhile, and needs free
+        disk about the database's size).
+        """,
+        options: [.data, .json,
+                  OptionSpec(name: "--dry-run", valueName: nil, help: "say what would be removed, and change nothing"),
+                  OptionSpec(name: "--through", valueName: "SEQ", help: "compact no further than this log sequence (keep the history after it)"),
+                  OptionSpec(name: "--vacuum", valueName: nil, help: "then rewrite the database file to give the freed space back")])
+
+    static func run(_ context: CommandContext) throws -> Int32 {
+        let dryRun = context.arguments.flag("--dry-run"), vacuum = context.arguments.flag("--vacuum")
+        if dryRun && vacuum { throw context.usageError("--dry-run and --vacuum do not go together") }
+        let bound = try context.arguments.value("--through").map { text -> Int64 in
+            guard let value = Int64(text), value >= 0 else { throw context.usageError("--through must be a log sequence number (0 or more)") }
+            return value
+        }
+        let replica = try context.openReplica()
+        let report = try replica.compactLog(dryRun: dryRun, through: bound)
+        let sizes = vacuum ? try replica.vacuum() : nil
+        if context.isJSON {
+            var json = report.json.objectValue ?? [:]
+            if let sizes { json["bytesBefore"] = .integer(sizes.before); json["bytesAfter"] = .integer(sizes.after) }
+            context.output.json(.object(json))
+            return 0
+        }
+        let verb = dryRun ? "would remove" : "removed"
+        context.output.print("\(verb) \(report.operationsRemoved) operation\(report.operationsRemoved == 1 ? "" : "s") "
+                             + "(\(report.blocksRemoved) block\(report.blocksRemoved == 1 ? "" : "s")) from the log")
+        context.output.print("log compacted through sequence \(report.floor) of \(report.latest)"
+                             + (report.floorBefore > 0 ? " (before: \(report.floorBefore))" : ""))
+        if report.blocksKeptForConflicts > 0 {
+            context.output.print("kept \(report.blocksKeptForConflicts) block\(report.blocksKeptForConflicts == 1 ? "" : "s") holding values of open conflicts")
+        }
+        for hold in report.holds.prefix(10) {
+            switch hold.holder {
+            case .replica(let name):
+                context.output.print("held back by replica \(name): it has committed the log only through \(hold.sequence)")
+            case .upstream:
+                context.output.print("held back by the upstream: operations after \(hold.sequence) are not pushed yet (run `chorus sync`)")
+            case .requested:
+                context.output.print("kept the history after \(hold.sequence), as --through asked")
+            }
+        }
+        if report.holds.count > 10 { context.output.print("and \(report.holds.count - 10) more replicas behind") }
+        if let sizes {
+            context.output.print("database file: \(sizes.before) bytes before, \(sizes.after) after")
+        }
+        return 0
+    }
+}

@@ -1,0 +1,182 @@
+import ChorusCore
+import SQLiteKit
+
+/// Something that keeps the log from being compacted further: a replica below this node that
+/// has not acknowledged the log past `sequence`, or the upstream, not yet sent it.
+public struct CompactionHold: Equatable, Sendable {
+    public enum Holder: Equatable, Sendable {
+        /// A replica registered here (`chorus replicas add`), by name.
+        case replica(String)
+        /// This node's upstream: operations made here or below not yet pushed.
+        case upstream
+        /// The caller's own bound (`chorus compact --through`).
+        case requested
+    }
+
+    public let holder: Holder
+    /// The sequence the holder has through: the log is compacted no further.
+    public let sequence: Int64
+
+    public init(holder: Holder, sequence: Int64) {
+        self.holder = holder
+        self.sequence = sequence
+    }
+
+    public var json: JSONValue {
+        switch holder {
+        case .replica(let name): return .object(["replica": .string(name), "through": .integer(sequence)])
+        case .upstream: return .object(["upstream": .bool(true), "through": .integer(sequence)])
+        case .requested: return .object(["requested": .bool(true), "through": .integer(sequence)])
+        }
+    }
+}
+
+/// What a compaction did, or would do (`isDryRun`).
+public struct CompactionReport: Equatable, Sendable {
+    /// The last sequence of the log.
+    public let latest: Int64
+    /// The sequence the log was compacted through before, and after.
+    public let floorBefore: Int64
+    public let floor: Int64
+    /// Blocks and operations removed from the log.
+    public let blocksRemoved: Int
+    public let operationsRemoved: Int64
+    /// Blocks at or below the new floor kept because they hold the value of an open conflict, so
+    /// admins still see who wrote it.
+    public let blocksKeptForConflicts: Int
+    /// What keeps the floor below `latest`, lowest first (empty when the whole log was compacted).
+    public let holds: [CompactionHold]
+    public let isDryRun: Bool
+
+    public var json: JSONValue {
+        .object([
+            "latest": .integer(latest), "compactedThroughBefore": .integer(floorBefore), "compactedThrough": .integer(floor),
+            "blocksRemoved": .integer(Int64(blocksRemoved)), "operationsRemoved": .integer(operationsRemoved),
+            "blocksKeptForConflicts": .integer(Int64(blocksKeptForConflicts)),
+            "heldBy": .array(holds.map(\.json)), "dryRun": .bool(isDryRun),
+        ])
+    }
+}
+
+extension Replica {
+    /// Compacts the log: removes the blocks of operations that every reader of this log has, so
+    /// the log stops growing with history. A merged operation's effect lives on in the merge state
+    /// (`entries`, `counters`, `deletes`...) and its id in `log_ids`, which is how a duplicate is
+    /// still refused and a superseded id still never applies; only its logged copy goes.
+    ///
+    /// Who still reads the log, and so bounds the floor:
+    /// - each replica registered here and not revoked, through the sequence it says it has
+    ///   committed (`peers.committed_seq`, from `Chorus-Cursor` on its pulls and digest requests;
+    ///   not the `after` of its pulls, which a pipelining client sends before it commits). A
+    ///   replica registered but never synced holds the log at 0: revoke it if it will never come;
+    /// - the upstream, through the push cursor: what this node and those below it made must be
+    ///   sent before its copy goes.
+    /// A replica new to this node pulls nothing at or below the floor: it starts from this node's
+    /// snapshot (protocol 4.6), and a pull after a sequence below the floor is refused (410).
+    ///
+    /// Blocks whose operations hold a value of an open conflict are kept, so the conflict still
+    /// names each value's author; once the conflict is resolved, a later compaction removes them.
+    /// The space freed is reused by new writes; `vacuum` also gives it back to the file system.
+    ///
+    /// One transaction: a replica killed during compaction has its log as it was before, or after.
+    ///
+    /// - Parameter bound: compact no further than this sequence: recent history an operator keeps
+    ///   (for bundles, say), or readers this node does not know of (a simulation's gossip peers).
+    public func compactLog(dryRun: Bool = false, through bound: Int64? = nil) throws -> CompactionReport {
+        guard case .directory = location else {
+            throw ChorusError(.invalidState, "an in-memory replica serves no snapshots, so a replica new to it could not start once its log is compacted",
+                              hint: "compact a replica kept in a folder (`chorus compact --dir DIR`)")
+        }
+        return try Replica.wrapStorage {
+            try database.transaction {
+                let latest = try latestLoggedSequence()
+                let floorBefore = try compactedThrough()
+                var holds: [CompactionHold] = []
+                try database.forEachColumns("SELECT name, committed_seq FROM peers WHERE revoked = 0 AND committed_seq < ? ORDER BY name",
+                                            parameters: [latest]) { row in
+                    holds.append(CompactionHold(holder: .replica(row.text(0) ?? ""), sequence: row.integer(1)))
+                }
+                if let upstream = try upstream(), upstream.pushCursor < latest {
+                    holds.append(CompactionHold(holder: .upstream, sequence: upstream.pushCursor))
+                }
+                if let bound, bound < latest { holds.append(CompactionHold(holder: .requested, sequence: max(0, bound))) }
+                holds.sort { ($0.sequence, "\($0.holder)") < ($1.sequence, "\($1.holder)") }
+                let reach = min(latest, holds.first?.sequence ?? latest)
+                // Whole blocks only: a block reaching past `reach` stays, and the floor is the end of
+                // the last block at or below it.
+                let floor = max(floorBefore, try database.queryScalarInteger(
+                    "SELECT coalesce(max(last_seq), 0) FROM log_blocks WHERE last_seq <= ?", reach) ?? 0)
+                let kept = try conflictBlocks(through: floor)
+                var removed: [(last: Int64, operations: Int64)] = []
+                try database.forEachColumns("SELECT last_seq, first_seq FROM log_blocks WHERE last_seq <= ? ORDER BY last_seq", parameters: [floor]) { row in
+                    let last = row.integer(0)
+                    if !kept.contains(last) { removed.append((last, last - row.integer(1) + 1)) }
+                }
+                if !dryRun {
+                    for block in removed { try database.run("DELETE FROM log_blocks WHERE last_seq = ?", block.last) }
+                    if floor > floorBefore {
+                        try database.run("""
+                            INSERT INTO log_compaction(id, through_seq) VALUES (1, ?)
+                            ON CONFLICT(id) DO UPDATE SET through_seq = excluded.through_seq
+                            """, floor)
+                    }
+                }
+                return CompactionReport(latest: latest, floorBefore: floorBefore, floor: floor, blocksRemoved: removed.count,
+                                        operationsRemoved: removed.reduce(0) { $0 + $1.operations }, blocksKeptForConflicts: kept.count,
+                                        holds: holds, isDryRun: dryRun)
+            }
+        }
+    }
+
+    /// The sequence the log is compacted through (0: never compacted). A pull, bundle or derived
+    /// index that needs operations after a sequence below it cannot have them from this log.
+    public func compactionFloor() throws -> Int64 {
+        try Replica.wrapStorage { try compactedThrough() }
+    }
+
+    /// `compactionFloor()` inside a storage call or transaction.
+    func compactedThrough() throws -> Int64 {
+        try database.queryScalarInteger("SELECT through_seq FROM log_compaction WHERE id = 1") ?? 0
+    }
+
+    /// Refuses to read the log after `after` when compaction removed some of what follows it.
+    func checkNotCompacted(after: Int64, reading what: String) throws {
+        let floor = try compactedThrough()
+        guard after < floor else { return }
+        throw ChorusError(.historyCompacted, "the log is compacted through sequence \(floor): \(what) after \(after) is no longer here",
+                          hint: "a new replica starts from this node's snapshot (`chorus sync` does this for an empty replica); ask from sequence \(floor) or later")
+    }
+
+    /// Last sequences of the blocks at or below `floor` that hold a live value of a record in
+    /// conflict (a register or map key with two live values, or a record edited while deleted).
+    private func conflictBlocks(through floor: Int64) throws -> Set<Int64> {
+        var sequences: [Int64] = []
+        try database.forEachColumns("""
+            SELECT seq FROM entries WHERE seq <= ?1 AND (rid IN (SELECT rid FROM conflicted_records) OR rid IN (SELECT rid FROM conflicts))
+            UNION SELECT seq FROM deletes WHERE seq <= ?1 AND rid IN (SELECT rid FROM conflicts)
+            """, parameters: [floor]) { row in sequences.append(row.integer(0)) }
+        var blocks = Set<Int64>()
+        for sequence in sequences {
+            if let last = try database.queryScalarInteger("SELECT last_seq FROM log_blocks WHERE last_seq >= ? AND first_seq <= ? ORDER BY last_seq LIMIT 1",
+                                                          sequence, sequence) {
+                blocks.insert(last)
+            }
+        }
+        return blocks
+    }
+
+    /// Rewrites the database file without its free pages (SQLite's `VACUUM`), giving the space
+    /// compaction freed back to the file system. Holds the write lock while it copies, and needs
+    /// free disk about the database's size. Returns the file's size before and after, in bytes.
+    public func vacuum() throws -> (before: Int64, after: Int64) {
+        try Replica.wrapStorage {
+            func size() throws -> Int64 {
+                (try database.queryScalarInteger("PRAGMA page_count") ?? 0) * (try database.queryScalarInteger("PRAGMA page_size") ?? 0)
+            }
+            let before = try size()
+            try database.execute("VACUUM")
+            try database.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            return (before, try size())
+        }
+    }
+}

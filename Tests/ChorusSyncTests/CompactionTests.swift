@@ -1,0 +1,250 @@
+import XCTest
+import ChorusCore
+import ChorusReplica
+import ChorusSync
+import ChorusNode
+import ChorusTesting
+import SQLiteKit
+
+/// Log compaction (`Replica+Compaction.swift`, protocol 4.4 and 4.6): the log loses only what
+/// every reader of it has committed; the state, the ids and the sequences stay; a replica new to a
+/// compacted node starts from its snapshot, and one that cannot is told why, with nothing lost.
+final class CompactionTests: XCTestCase {
+    var folder: TemporaryDirectory!
+    var clock: ManualClock!
+    var limits = Limits.default
+
+    override func setUpWithError() throws {
+        folder = try TemporaryDirectory(prefix: "chorus-compaction")
+        clock = ManualClock(milliseconds: 1_700_000_100_000)
+    }
+
+    override func tearDown() { folder.remove() }
+
+    func durable(_ name: String, seed: UInt64) throws -> ReplicaExecutor {
+        ReplicaExecutor(try ReplicaFactory.durable(at: folder.appending(name), name: name,
+                                                   configuration: ReplicaFactory.configuration(clock: clock, driftMilliseconds: 3_600_000), seed: seed))
+    }
+
+    /// A hub with `people` people of 3 fields each, written in several batches (several blocks).
+    func makeHub(people: Int, seed: UInt64 = 1) throws -> (ReplicaExecutor, SyncService, NodeRouter) {
+        let hub = try durable("hub", seed: seed)
+        try hub.perform { replica in
+            for batch in stride(from: 0, to: people, by: 50) {
+                _ = try replica.writeMany((batch..<min(people, batch + 50)).map { index in
+                    ("people", "p\(index)", [.put(field: "name", value: .string("Person \(index)")), .put(field: "title", value: "Engineer"),
+                                             .add(field: "guilds", element: "g\(index % 3)")])
+                })
+            }
+        }
+        let service = SyncService(executor: hub, limits: limits, wallClock: clock)
+        return (hub, service, NodeRouter(service: service, limits: limits))
+    }
+
+    func client(_ name: String, seed: UInt64, hub: ReplicaExecutor, router: NodeRouter, snapshots: Bool = true) throws
+        -> (ReplicaExecutor, InProcessTransport, SyncSession) {
+        let executor = try durable(name, seed: seed)
+        try executor.perform { try $0.setUpstream(url: "http://hub", tokenFile: "/dev/null") }
+        let token = try hub.perform { try $0.addPeer(name: name, role: .replica) }
+        let transport = InProcessTransport(router: router, token: token, replica: executor.perform { $0.id }, limits: limits)
+        var session = SyncSession(executor: executor, transport: transport, limits: limits, wallClock: clock)
+        session.usesSnapshots = snapshots
+        return (executor, transport, session)
+    }
+
+    func digest(_ executor: ReplicaExecutor) throws -> String { try executor.perform { try $0.digest().hexString } }
+
+    func blockCount(_ executor: ReplicaExecutor) throws -> Int64 {
+        try executor.perform { try $0.withDatabase { try $0.queryScalarInteger("SELECT count(*) FROM log_blocks") ?? 0 } }
+    }
+
+    func test_compaction_waitsForWhatEveryRegisteredReplicaHasCommitted() throws {
+        let (hub, service, router) = try makeHub(people: 400)
+        let latest = try hub.perform { try $0.latestSequence() }
+        let (_, _, ana) = try client("ana", seed: 2, hub: hub, router: router)
+        _ = try client("bo", seed: 3, hub: hub, router: router)   // registered, never synced
+        _ = try ana.run(compareDigests: true)   // the digest report acknowledges what it committed
+        service.flushActivity()
+
+        let held = try hub.perform { try $0.compactLog() }
+        XCTAssertEqual(held.floor, 0, "bo has committed nothing: nothing may go")
+        XCTAssertEqual(held.blocksRemoved, 0)
+        XCTAssertEqual(held.holds.first, CompactionHold(holder: .replica("bo"), sequence: 0), "the report names what holds the log")
+
+        try hub.perform { try $0.revokePeer(name: "bo") }
+        let before = try digest(hub), blocksBefore = try blockCount(hub)
+        let dry = try hub.perform { try $0.compactLog(dryRun: true) }
+        XCTAssertEqual(dry.floor, latest)
+        XCTAssertEqual(try blockCount(hub), blocksBefore, "a dry run changes nothing")
+        XCTAssertEqual(try hub.perform { try $0.compactionFloor() }, 0)
+
+        let report = try hub.perform { try $0.compactLog() }
+        XCTAssertEqual(report.floor, latest, "ana committed everything: the whole log goes")
+        XCTAssertEqual(report.operationsRemoved, latest)
+        XCTAssertEqual(report.holds, [])
+        XCTAssertEqual(try blockCount(hub), 0)
+        XCTAssertEqual(try digest(hub), before, "the state is untouched")
+        XCTAssertEqual(try hub.perform { try $0.latestSequence() }, latest, "the log's end stays where it was")
+        XCTAssertEqual(try hub.perform { try $0.invariantViolations() }, [])
+        XCTAssertEqual(try hub.perform { try $0.integrityCheck() }, [])
+    }
+
+    func test_aPullsAfter_isNotAnAcknowledgement_butItsCommittedCursorIs() throws {
+        let (hub, service, _) = try makeHub(people: 100)
+        let latest = try hub.perform { try $0.latestSequence() }
+        _ = try hub.perform { try $0.addPeer(name: "ana", role: .replica) }
+        let ana = try hub.perform { try $0.peers().first { $0.name == "ana" }! }
+        // A pipelining client asks for the page after what it has not committed yet.
+        _ = try service.pull(peer: ana, after: latest, limit: 10)
+        service.flushActivity()
+        XCTAssertEqual(try hub.perform { try $0.compactLog().floor }, 0, "`after` alone acknowledges nothing")
+        // A committed cursor past `after` is taken only as far as `after`.
+        _ = try service.pull(peer: ana, after: 150, limit: 10, committed: latest)
+        service.flushActivity()
+        let report = try hub.perform { try $0.compactLog() }
+        XCTAssertLessThanOrEqual(report.floor, 150)
+        XCTAssertEqual(report.holds.first, CompactionHold(holder: .replica("ana"), sequence: 150))
+    }
+
+    func test_compaction_waitsForTheUpstream_andAnOperatorsBound() throws {
+        let (hub, _, router) = try makeHub(people: 10)
+        let (laptop, _, session) = try client("laptop", seed: 2, hub: hub, router: router)
+        _ = try session.run()
+        try laptop.perform { replica in
+            for index in 0..<300 { _ = try replica.write(collection: "people", record: "mine\(index)", [.put(field: "name", value: "Mine")]) }
+        }
+        let pushedBefore = try laptop.perform { try $0.upstream()!.pushCursor }
+        let held = try laptop.perform { try $0.compactLog() }
+        XCTAssertEqual(held.holds.first?.holder, .upstream, "its own writes are not pushed yet")
+        XCTAssertLessThanOrEqual(held.floor, pushedBefore)
+        XCTAssertEqual(try laptop.perform { try $0.pendingPushCount() }, 300, "nothing waiting to go up was removed")
+        _ = try session.run()
+        let bounded = try laptop.perform { try $0.compactLog(through: 5) }
+        XCTAssertLessThanOrEqual(bounded.floor, 5, "--through keeps the history after it")
+        XCTAssertEqual(bounded.holds.first?.holder, .requested)
+        let latest = try laptop.perform { try $0.latestSequence() }
+        XCTAssertEqual(try laptop.perform { try $0.compactLog().floor }, latest, "all pushed: the whole log may go")
+        XCTAssertEqual(try hub.perform { try $0.statistics().records }, 310, "every write reached the hub first")
+    }
+
+    func test_sequencesAndIds_outliveTheLog() throws {
+        let replica = try durable("alone", seed: 7)
+        let made = try replica.perform { replica in
+            try (0..<300).flatMap { try replica.write(collection: "people", record: "p\($0)", [.put(field: "name", value: "P")]) }
+        }
+        let latest = try replica.perform { try $0.latestSequence() }
+        XCTAssertEqual(try replica.perform { try $0.compactLog().floor }, latest, "no reader: a standalone replica compacts everything")
+        XCTAssertEqual(try blockCount(replica), 0)
+        let before = try digest(replica)
+        let again = try replica.perform { try $0.applyRemote(made) }
+        XCTAssertEqual(again.applied, 0, "ids stay known: a compacted operation received again is a duplicate")
+        XCTAssertEqual(try digest(replica), before)
+        XCTAssertTrue(try replica.perform { try $0.hasOperation(made[0].id) })
+
+        // Reopened (the sequence is read from storage, not a cache), the next write takes the next sequence.
+        let reopened = ReplicaExecutor(try Replica.open(at: .directory(folder.appending("alone")),
+                                                        configuration: ReplicaFactory.configuration(clock: clock, driftMilliseconds: 3_600_000)))
+        _ = try reopened.perform { try $0.write(collection: "people", record: "new", [.put(field: "name", value: "N")]) }
+        XCTAssertEqual(try reopened.perform { try $0.log(after: latest).map(\.sequence) }, [latest + 1], "no sequence is used twice")
+        XCTAssertEqual(try reopened.perform { try $0.invariantViolations() }, [])
+
+        // What needs the removed operations says so, and changes nothing.
+        XCTAssertThrowsError(try reopened.perform { try $0.exportBundle(since: 0) { _ in } }) { error in
+            XCTAssertEqual((error as? ChorusError)?.code, .historyCompacted)
+        }
+        XCTAssertNoThrow(try reopened.perform { try $0.exportBundle(since: latest) { _ in } })
+        XCTAssertTrue(try reopened.perform { try $0.recordsTouched(after: 3).erasedSince }, "a derived index kept from before rebuilds")
+        XCTAssertThrowsError(try reopened.perform { try $0.setUpstream(url: "http://new-hub", tokenFile: "/dev/null") }) { error in
+            XCTAssertEqual((error as? ChorusError)?.code, .historyCompacted, "a new upstream could not be sent the compacted history")
+        }
+        XCTAssertNil(try reopened.perform { try $0.upstream() })
+    }
+
+    func test_aNewReplica_ofACompactedHub_startsFromItsSnapshot_andAFullReplicaBehindIsToldWhy() throws {
+        limits.snapshotSequenceMin = 1_000_000   // far above this log: the snapshot is taken because the log is compacted
+        let (hub, service, router) = try makeHub(people: 200)
+        let (old, oldTransport, oldSession) = try client("old", seed: 2, hub: hub, router: router, snapshots: false)
+        _ = try oldSession.run()
+        _ = try oldSession.run()   // its first pull says what the last sync committed
+        try old.perform { _ = try $0.write(collection: "people", record: "from-old", [.put(field: "name", value: "Old")]) }
+        // `old` falls behind with a write of its own; the hub compacts what everyone committed.
+        try hub.perform { _ = try $0.write(collection: "people", record: "later", [.put(field: "name", value: "Later")]) }
+        service.flushActivity()
+        let floor = try hub.perform { try $0.compactLog().floor }
+        XCTAssertGreaterThan(floor, 0)
+        XCTAssertEqual(try oldTransport.info().compactedThrough, floor, "info says how far the log is compacted")
+
+        let (laptop, transport, session) = try client("laptop", seed: 4, hub: hub, router: router)
+        XCTAssertThrowsError(try transport.pull(after: 0, limit: 10, waitingToPush: 0, committed: 0)) { error in
+            XCTAssertEqual((error as? SyncError)?.status, 410, "a pull below the compaction point is refused")
+        }
+        let report = try session.run(compareDigests: true)
+        XCTAssertGreaterThan(report.snapshotOperations, 0, "it started from the snapshot")
+        XCTAssertNil(report.snapshotRefused)
+        XCTAssertEqual(report.digestMatches, true)
+        XCTAssertEqual(try laptop.perform { try $0.compactionFloor() }, floor, "it knows which history it never had")
+        XCTAssertEqual(try laptop.perform { try $0.invariantViolations() }, [])
+
+        // `old` has pulled beyond the compaction point: it syncs as before.
+        XCTAssertEqual(try oldSession.run(compareDigests: true).digestMatches, true)
+
+        // A replica holding data whose cursor is below the point cannot catch up by pulling: it is
+        // told so after its own changes went up, and nothing of it is lost or changed.
+        let (stale, _, staleSession) = try client("stale", seed: 5, hub: hub, router: router)
+        try stale.perform { _ = try $0.write(collection: "people", record: "from-stale", [.put(field: "name", value: "Stale")]) }
+        XCTAssertThrowsError(try staleSession.run()) { error in
+            XCTAssertEqual((error as? SyncError)?.status, 410)
+            XCTAssertTrue((error as? SyncError)?.hint?.contains("Join a new, empty folder") ?? false, "\(error)")
+        }
+        XCTAssertEqual(try stale.perform { try $0.pendingPushCount() }, 0, "its change went up before it was told")
+        XCTAssertNotNil(try hub.perform { try $0.get(collection: "people", record: "from-stale") })
+
+        // An empty replica that refuses snapshots is told to take one.
+        let (_, _, refusing) = try client("refusing", seed: 6, hub: hub, router: router, snapshots: false)
+        XCTAssertThrowsError(try refusing.run()) { error in
+            XCTAssertTrue((error as? SyncError)?.hint?.contains("without --no-snapshot") ?? false, "\(error)")
+        }
+    }
+
+    func test_openConflicts_keepTheirAuthors_untilResolved() throws {
+        let (hub, service, router) = try makeHub(people: 300)
+        let (ana, _, anaSession) = try client("ana", seed: 2, hub: hub, router: router)
+        let (bo, _, boSession) = try client("bo", seed: 3, hub: hub, router: router)
+        _ = try anaSession.run()
+        _ = try boSession.run()
+        try ana.perform { _ = try $0.write(collection: "people", record: "p1", [.put(field: "title", value: "Lead")], by: "p-ana") }
+        try bo.perform { _ = try $0.write(collection: "people", record: "p1", [.put(field: "title", value: "Coach")], by: "p-bo") }
+        _ = try anaSession.run()
+        _ = try boSession.run()
+        _ = try anaSession.run(compareDigests: true)
+        _ = try boSession.run(compareDigests: true)
+        // Many more writes, so the conflict's values sit in blocks below the compaction point.
+        try hub.perform { replica in
+            for index in 0..<600 { _ = try replica.write(collection: "people", record: "q\(index)", [.put(field: "name", value: "Q")]) }
+        }
+        _ = try anaSession.run(compareDigests: true)
+        _ = try boSession.run(compareDigests: true)
+        service.flushActivity()
+        func authors() throws -> [String] {
+            try hub.perform { replica in
+                let conflict = try replica.conflicts().first!
+                return try replica.conflictDetail(conflict)["siblings"]!.arrayValue!.compactMap { $0["author"]?.stringValue }.sorted()
+            }
+        }
+        XCTAssertEqual(try authors(), ["p-ana", "p-bo"])
+        let report = try hub.perform { try $0.compactLog() }
+        XCTAssertEqual(report.floor, try hub.perform { try $0.latestSequence() })
+        XCTAssertGreaterThan(report.blocksKeptForConflicts, 0)
+        XCTAssertEqual(try authors(), ["p-ana", "p-bo"], "admins still see who wrote each value")
+        XCTAssertEqual(try hub.perform { try $0.invariantViolations() }, [])
+
+        let conflict = try hub.perform { try $0.conflicts().first! }
+        _ = try hub.perform { try $0.resolveConflict(id: conflict.id, .value("Lead"), by: "admin") }
+        _ = try anaSession.run(compareDigests: true)
+        _ = try boSession.run(compareDigests: true)
+        service.flushActivity()
+        let after = try hub.perform { try $0.compactLog() }
+        XCTAssertEqual(after.blocksKeptForConflicts, 0, "resolved: nothing is kept for it any more")
+        XCTAssertEqual(try blockCount(hub), 0)
+    }
+}
