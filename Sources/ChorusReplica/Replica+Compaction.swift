@@ -140,10 +140,10 @@ extension Replica {
     }
 
     /// Refuses to read the log after `after` when compaction removed some of what follows it.
-    func checkNotCompacted(after: Int64, reading what: String) throws {
+    func checkNotCompacted(after: Int64) throws {
         let floor = try compactedThrough()
         guard after < floor else { return }
-        throw ChorusError(.historyCompacted, "the log is compacted through sequence \(floor): \(what) after \(after) is no longer here",
+        throw ChorusError(.historyCompacted, "the log is compacted through sequence \(floor): the operations after \(after) are no longer all here",
                           hint: "a new replica starts from this node's snapshot (`chorus sync` does this for an empty replica); ask from sequence \(floor) or later")
     }
 

@@ -53,7 +53,7 @@ extension Replica {
     public func logPage(after: Int64, excludingSource excludedSource: String?, authors: Set<ReplicaID>? = nil,
                         operationsMax: Int, bytesMax: Int) throws -> LogPage {
         try Replica.wrapStorage {
-            try checkNotCompacted(after: after, reading: "the operations")
+            try checkNotCompacted(after: after)
             var operations: [String] = []
             var bytes = 0
             var next = after

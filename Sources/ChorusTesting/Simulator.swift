@@ -210,9 +210,9 @@ public final class Simulator {
 
     /// A new replica joins from a snapshot of a live one: the copy written as an upstream writes
     /// it, taken as a client takes it. From then on it gossips like any other.
-    func join() throws {
+    func join(beyondMax: Bool = false) throws {
         let live = nodes.indices.filter { nodes[$0].replica != nil }
-        guard joins < configuration.joinsMax, !live.isEmpty else { return }
+        guard beyondMax || joins < configuration.joinsMax, !live.isEmpty else { return }
         let source = nodes[rng.pick(live)].replica!
         let node = try newNode()
         let file = try Replica.writeSnapshot(of: source.location, schema: source.configuration.schema)
@@ -253,23 +253,13 @@ public final class Simulator {
         time.advance(by: 10_000)
         try deliverDue()
         network.removeAll()
-        // Exchange reliably until a full round moves nothing.
-        for _ in 0..<50 {
-            var moved = 0
-            for from in nodes.indices {
-                for to in nodes.indices where to != from {
-                    while true {
-                        let replica = nodes[from].replica!
-                        let after = nodes[from].acknowledgedBy[to] ?? 0
-                        let page = try replica.log(after: after, limit: 500)
-                        guard let last = page.last else { break }
-                        let report = try nodes[to].replica!.applyRemote(page.compactMap(\.operation))
-                        moved += report.applied
-                        nodes[from].acknowledgedBy[to] = last.sequence
-                    }
-                }
-            }
-            if moved == 0 { break }
+        try exchangeUntilQuiet()
+        if configuration.compactEverySteps > 0 {
+            // Every replica has acknowledged everything: each compacts its whole log, then one more
+            // joins from a compacted replica's snapshot and the others send it what they still log.
+            for index in nodes.indices { try compact(at: index) }
+            try join(beyondMax: true)
+            try exchangeUntilQuiet()
         }
         var digests: [String] = []
         var lost: [String] = []
@@ -287,5 +277,26 @@ public final class Simulator {
         let conflicts = try nodes[0].replica!.conflicts().count
         return Outcome(seed: seed, digests: digests, lostAcknowledged: lost, invariantProblems: problems,
                        acknowledged: acknowledged.count, conflicts: conflicts, crashes: crashes, joins: joins, compactions: compactions)
+    }
+
+    /// Reliable exchange, every replica to every other, until a full round moves nothing.
+    func exchangeUntilQuiet() throws {
+        for _ in 0..<50 {
+            var moved = 0
+            for from in nodes.indices {
+                for to in nodes.indices where to != from {
+                    while true {
+                        let replica = nodes[from].replica!
+                        let after = nodes[from].acknowledgedBy[to] ?? 0
+                        let page = try replica.log(after: after, limit: 500)
+                        guard let last = page.last else { break }
+                        let report = try nodes[to].replica!.applyRemote(page.compactMap(\.operation))
+                        moved += report.applied
+                        nodes[from].acknowledgedBy[to] = last.sequence
+                    }
+                }
+            }
+            if moved == 0 { break }
+        }
     }
 }
