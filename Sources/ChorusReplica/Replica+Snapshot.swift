@@ -37,7 +37,8 @@ extension Replica {
     public struct SnapshotAdoption: Sendable {
         /// The upstream's log sequence the snapshot reaches, now this replica's pull cursor.
         public let through: Int64
-        /// Operations it brought into this replica's log.
+        /// Operations whose effect it brought: the upstream's log through `through`, whether the
+        /// log still holds them or compaction removed them (their effect is in the state).
         public let operations: Int64
     }
 
@@ -147,7 +148,6 @@ extension Replica {
         clock.observe(clockSeen)
         let counter = max(self.counter, ownLast)
         let tables = try Replica.wrapStorage { try Replica.replicatedTables(database, "main") }
-        var operations: Int64 = 0
         try Replica.wrapStorage {
             // The file passed the checks, so it holds no trigger or view; untrusted anyway while
             // attached, then the connection's own setting back.
@@ -187,19 +187,20 @@ extension Replica {
                         INSERT INTO main.sqlite_sequence(name, seq) SELECT name, seq FROM snapshot.sqlite_sequence WHERE name IN (\(listed));
                         """)
                 }
-                operations = try database.queryScalarInteger("SELECT coalesce(sum(last_seq - first_seq + 1), 0) FROM log_blocks") ?? 0
                 try database.run("""
                     INSERT INTO meta(key, value) VALUES ('counter', ?), ('clock_wall', ?), ('clock_logical', ?)
                     ON CONFLICT(key) DO UPDATE SET value = excluded.value
                     """, Int64(counter), Int64(clock.last.wall), Int64(clock.last.logical))
-                try database.run("UPDATE upstream SET pull_cursor = max(pull_cursor, ?) WHERE id = 1", through)
+                // Every operation in it came from the upstream, so none waits to be pushed: the push
+                // cursor moves past them too (from 0, it would ask a compacted log for what it lacks).
+                try database.run("UPDATE upstream SET pull_cursor = max(pull_cursor, ?), push_cursor = max(push_cursor, ?) WHERE id = 1", through, through)
             }
         }
         self.clock = clock
         self.counter = counter
         forgetCommittedLog()
         metaCurrentAtDataVersion = nil
-        return SnapshotAdoption(through: through, operations: operations)
+        return SnapshotAdoption(through: through, operations: through)
     }
 
     /// Checks a received snapshot on a hardened connection of its own. Returns the latest

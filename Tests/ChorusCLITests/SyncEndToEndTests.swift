@@ -188,6 +188,54 @@ final class SyncEndToEndTests: XCTestCase {
         XCTAssertEqual(leftovers, [], "seed \(seed): what the killed downloads left is removed once the replica holds data")
     }
 
+    /// `chorus compact` on a live hub removes what its one replica has committed; a new laptop then
+    /// starts from the snapshot though the log is short, and what needs the removed history says so.
+    func test_compactOnALiveHub_thenANewLaptopStartsFromItsSnapshot() throws {
+        try chorus(["init", "--name", "hub"], "hub")
+        try chorus(["seed", "--people", "40", "--offices", "2", "--seed", "3"], "hub")
+        let hub = try ServeProcess(data: path("hub"))
+        defer { hub.stop() }
+        try chorus(["init", "--name", "office"], "office")
+        try chorus(["join", hub.url, "--token-file", try register("office", on: "hub", role: "replica")], "office")
+        try chorus(["sync"], "office")
+        try chorus(["put", "people", "p-late", "name=Late Comer"], "hub")
+        try chorus(["sync"], "office")   // its first pull says what the last sync committed
+        XCTAssertTrue(try chorus(["compact", "--help"], "hub").standardOutput.contains("--dry-run"))
+
+        // The hub keeps acknowledgements in memory for up to two seconds before it writes them.
+        var report = JSONValue.null
+        let deadline = Date().addingTimeInterval(20)
+        repeat {
+            report = try JSONParser().parse(try chorus(["compact", "--json"], "hub").standardOutput)
+            if (report["operationsRemoved"]?.integerValue ?? 0) > 0 { break }
+            usleep(300_000)
+        } while Date() < deadline
+        let floor = report["compactedThrough"]?.integerValue ?? 0
+        XCTAssertGreaterThan(floor, 0, "\(report)")
+        XCTAssertEqual(try JSONParser().parse(try chorus(["status", "--json"], "hub").standardOutput)["compactedThrough"]?.integerValue, floor)
+        XCTAssertEqual(try chorus(["check"], "hub").status, 0)
+
+        try chorus(["init", "--name", "laptop"], "laptop")
+        try chorus(["join", hub.url, "--token-file", try register("laptop", on: "hub", role: "replica")], "laptop")
+        let sync = try chorus(["sync"], "laptop").standardOutput
+        XCTAssertTrue(sync.contains("taken from the upstream's copy") && sync.contains("state: identical to the upstream"), sync)
+        XCTAssertEqual(try chorus(["check"], "laptop").status, 0)
+        XCTAssertEqual(try digest("laptop"), try digest("hub"))
+        let plain = try chorus(["sync", "--no-snapshot"], "laptop")   // holds data now: pulls, after the point
+        XCTAssertTrue(plain.standardOutput.contains("state: identical to the upstream"), plain.standardOutput)
+
+        let export = try chorus(["export", "--output", path("all.bundle")], "hub", expect: 1)
+        XCTAssertTrue(export.standardError.contains("compacted through sequence \(floor)"), export.standardError)
+        try chorus(["export", "--since", String(floor), "--output", path("recent.bundle")], "hub")
+
+        let vacuumed = try JSONParser().parse(try chorus(["compact", "--vacuum", "--json"], "hub").standardOutput)
+        XCTAssertLessThan(vacuumed["bytesAfter"]?.integerValue ?? .max, vacuumed["bytesBefore"]?.integerValue ?? 0, "\(vacuumed)")
+        try chorus(["put", "people", "p-after", "name=After Vacuum"], "hub")
+        try chorus(["sync"], "laptop")
+        XCTAssertEqual(try digest("laptop"), try digest("hub"), "the hub serves on after the vacuum")
+        XCTAssertEqual(try chorus(["check"], "hub").status, 0)
+    }
+
     /// An oversized or malformed push to a real node gets a 4xx and changes nothing.
     func test_oversizedAndMalformedPushes_areRefused_digestUnchanged() throws {
         try chorus(["init", "--name", "hub"], "hub")

@@ -184,6 +184,10 @@ final class CompactionTests: XCTestCase {
         XCTAssertEqual(report.digestMatches, true)
         XCTAssertEqual(try laptop.perform { try $0.compactionFloor() }, floor, "it knows which history it never had")
         XCTAssertEqual(try laptop.perform { try $0.invariantViolations() }, [])
+        XCTAssertEqual(try laptop.perform { try $0.pendingPushCount() }, 0, "what the snapshot brought never waits to go up")
+        try laptop.perform { _ = try $0.write(collection: "people", record: "from-laptop", [.put(field: "name", value: "New")]) }
+        XCTAssertEqual(try session.run(compareDigests: true).pushApplied, 1, "afterwards it pushes its own writes as any replica does")
+        XCTAssertNotNil(try hub.perform { try $0.get(collection: "people", record: "from-laptop") })
 
         // `old` has pulled beyond the compaction point: it syncs as before.
         XCTAssertEqual(try oldSession.run(compareDigests: true).digestMatches, true)
