@@ -162,6 +162,7 @@ public struct HTTPResponse: Sendable {
         case 405: return "Method Not Allowed"
         case 408: return "Request Timeout"
         case 409: return "Conflict"
+        case 410: return "Gone"
         case 411: return "Length Required"
         case 413: return "Content Too Large"
         case 414: return "URI Too Long"

@@ -42,6 +42,7 @@ final class SyncVectorTests: XCTestCase {
                 XCTAssertEqual(info.protocolVersions.map { JSONValue.integer(Int64($0)) }, expect["protocolVersions"]?.arrayValue, name)
                 XCTAssertEqual(info.snapshot?.storage, expect["snapshot"]?["storage"]?.stringValue, name)
                 XCTAssertEqual(info.snapshot?.through, expect["snapshot"]?["through"]?.integerValue, name)
+                XCTAssertEqual(info.compactedThrough, expect["compactedThrough"]?.integerValue ?? 0, name)
                 XCTAssertEqual(info.json.canonicalBytes, body, name)
             case "digest":
                 let digest = try DigestResponse(try JSONParser().parse(body))
