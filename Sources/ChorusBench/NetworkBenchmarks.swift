@@ -35,13 +35,23 @@ enum NetworkBenchmarks {
         hubLimits.snapshotReuseSeconds = 0
         let hub = try startNode(hubReplica, limits: hubLimits)
         defer { hub.stop(graceSeconds: 1) }
-        // The snapshot and the replay of the log, alternating, so the machine's drift falls on both.
-        var snapshot: [Double] = [], replay: [Double] = []
+        // The same people on a hub whose log is compacted (`chorus compact --vacuum`: no replica is
+        // registered yet, so the whole log goes), as a hub that compacts now and then would be.
+        let compactedReplica = try Workloads.sourceReplica(at: scratch.file("compacted"), people: people, seed: 30)
+        _ = try compactedReplica.compactLog()
+        _ = try compactedReplica.vacuum()
+        let compacted = try startNode(compactedReplica, limits: hubLimits)
+        defer { compacted.stop(graceSeconds: 1) }
+        // The snapshots and the replay of the log, alternating, so the machine's drift falls on all.
+        var snapshot: [Double] = [], fromCompacted: [Double] = [], replay: [Double] = []
         for _ in 0..<repetitions {
             snapshot.append(try timedBootstrap(hub: hub, people: people, usesSnapshots: true))
+            fromCompacted.append(try timedBootstrap(hub: compacted, people: people, usesSnapshots: true))
             replay.append(try timedBootstrap(hub: hub, people: people, usesSnapshots: false))
         }
         results.add("p3", "end to end from the hub's snapshot (copy, send, check, take, durable)", Stats(samples: snapshot), unit: "ms", scale: 1000, digits: 0)
+        results.add("p3Compacted", "end to end from the snapshot of a hub whose log is compacted", Stats(samples: fromCompacted),
+                    unit: "ms", scale: 1000, digits: 0)
         results.add("p3Replay", "end to end replaying the log (pull, merge, materialise, durable)", Stats(samples: replay), unit: "ms", scale: 1000, digits: 0)
         // The hub's share of a snapshot bootstrap, and what travels.
         let (location, schema) = hub.executor.perform { ($0.location, $0.configuration.schema) }
@@ -54,6 +64,9 @@ enum NetworkBenchmarks {
         results.add("p3SnapshotWrite", "of the snapshot bootstrap, the hub writing its copy (replicated tables into a new file, checksum)",
                     Stats(samples: written), unit: "ms", scale: 1000, digits: 0)
         results.note("p3SnapshotBytes", "snapshot size (the hub's replicated tables)", Double(bytes) / 1_000_000, unit: "MB")
+        let compactedFile = try compacted.executor.perform { try Replica.writeSnapshot(of: $0.location, schema: $0.configuration.schema) }
+        Replica.removeSnapshotFile(compactedFile.path)
+        results.note("p3CompactedSnapshotBytes", "snapshot size, the hub's log compacted", Double(compactedFile.bytes) / 1_000_000, unit: "MB")
         let rawScratch = try Scratch("p3raw")
         defer { rawScratch.remove() }
         let raw = try repeated(repetitions, setup: { () -> Database in
@@ -244,6 +257,19 @@ enum NetworkBenchmarks {
             try eraser.write(collection: "people", record: "p-\((erased * 7919) % (large / 10))", [.erase])
         }
         results.add("p5Erase", "erasing one person, \(large) operations of history", erasure, unit: "ms", scale: 1000, digits: 0)
+
+        // History compacted as `chorus compact --vacuum` does, once the probe (the one registered
+        // replica, which never acknowledges) is revoked: every operation has reached everyone.
+        try eraser.revokePeer(name: "probe")
+        let compaction = try eraser.compactLog()
+        precondition(compaction.floor == compaction.latest, "P5: the log was compacted only through \(compaction.floor) of \(compaction.latest)")
+        _ = try eraser.vacuum()
+        let compactedBytes = fileSize(hubFile)
+        results.note("p5CompactedBytesPerRow", "database bytes per live field value, log compacted (`chorus compact --vacuum`)",
+                     Double(compactedBytes) / Double(large), unit: "bytes", digits: 0)
+        for (table, tableBytes) in try bytesByTable(hubFile) {
+            results.note("p5CompactedBytes.\(table)", "  of which \(table)", Double(tableBytes) / Double(large), unit: "bytes", digits: 0)
+        }
     }
 
     /// Where a database's pages go, by table with its indexes, largest first (SQLite's `dbstat`;
