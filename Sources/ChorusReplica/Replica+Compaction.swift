@@ -65,7 +65,7 @@ extension Replica {
     /// still refused and a superseded id still never applies; only its logged copy goes.
     ///
     /// Who still reads the log, and so bounds the floor:
-    /// - each replica registered here and not revoked, through the sequence it says it has
+    /// - each replica or relay registered here and not revoked (admin tokens never pull), through the sequence it says it has
     ///   committed (`peers.committed_seq`, from `Chorus-Cursor` on its pulls and digest requests;
     ///   not the `after` of its pulls, which a pipelining client sends before it commits). A
     ///   replica registered but never synced holds the log at 0: revoke it if it will never come;
@@ -92,7 +92,7 @@ extension Replica {
                 let latest = try latestLoggedSequence()
                 let floorBefore = try compactedThrough()
                 var holds: [CompactionHold] = []
-                try database.forEachColumns("SELECT name, committed_seq FROM peers WHERE revoked = 0 AND committed_seq < ? ORDER BY name",
+                try database.forEachColumns("SELECT name, committed_seq FROM peers WHERE revoked = 0 AND role != 'admin' AND committed_seq < ? ORDER BY name",
                                             parameters: [latest]) { row in
                     holds.append(CompactionHold(holder: .replica(row.text(0) ?? ""), sequence: row.integer(1)))
                 }

@@ -85,10 +85,7 @@ extension Replica {
     private func logViolations() throws -> [String] {
         var problems: [String] = []
         func expect(_ count: Int, _ message: String) { if count > 0 { problems.append("\(message) (\(count))") } }
-        expect(Int(try database.queryScalarInteger("""
-            SELECT count(*) FROM log_blocks b WHERE first_seq > last_seq
-                OR EXISTS (SELECT 1 FROM log_blocks c WHERE c.last_seq < b.last_seq AND c.last_seq >= b.first_seq)
-            """) ?? 0), "log blocks overlapping")
+        expect(Int(try database.queryScalarInteger(Replica.overlappingBlocksSQL) ?? 0), "log blocks overlapping")
         var miscounted = 0
         try database.forEachColumns("SELECT last_seq, live, body FROM log_blocks") { row in
             var live = 0

@@ -120,6 +120,13 @@ extension Replica {
         try database.queryScalarInteger(Replica.latestSequenceSQL) ?? 0
     }
 
+    /// How many log blocks run backwards or overlap another: 0 in a sound log (blocks hold
+    /// consecutive sequences and never share one). For the invariants and a received snapshot.
+    static let overlappingBlocksSQL = """
+        SELECT count(*) FROM log_blocks b WHERE first_seq > last_seq
+            OR EXISTS (SELECT 1 FROM log_blocks c WHERE c.last_seq < b.last_seq AND c.last_seq >= b.first_seq)
+        """
+
     /// `latestLoggedSequence()` as SQL, for a snapshot's copy too.
     static let latestSequenceSQL = """
         SELECT max(coalesce((SELECT max(last_seq) FROM log_blocks), 0), coalesce((SELECT through_seq FROM log_compaction WHERE id = 1), 0))

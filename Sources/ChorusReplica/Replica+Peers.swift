@@ -53,7 +53,6 @@ extension Replica {
     public func logPage(after: Int64, excludingSource excludedSource: String?, authors: Set<ReplicaID>? = nil,
                         operationsMax: Int, bytesMax: Int) throws -> LogPage {
         try Replica.wrapStorage {
-            try checkNotCompacted(after: after)
             var operations: [String] = []
             var bytes = 0
             var next = after
@@ -83,6 +82,11 @@ extension Replica {
                 next = logged.sequence
                 return true
             }
+            // Checked after the blocks are read, not before: the page's statements are not one read
+            // transaction, and a compaction committed while they ran (another process may compact)
+            // sets its point in the same transaction as it deletes. A point read now that is still
+            // at or below `after` means nothing after `after` was removed before it was read.
+            try checkNotCompacted(after: after)
             return LogPage(operations: operations, next: next, hasMore: hasMore)
         }
     }
@@ -240,20 +244,26 @@ extension Replica {
         }
     }
 
-    /// Sets the upstream. Cursors start over when the URL changes (re-sending is harmless).
+    /// Sets the upstream. Cursors start over when the URL changes (re-sending is harmless), except
+    /// once the log is compacted: then only the same upstream at a new address is accepted, cursors
+    /// kept, and a first upstream is refused (it could not be sent the compacted history).
     public func setUpstream(url: String, tokenFile: String) throws {
         try bookkeeping {
             try database.transaction {
                 let current = try database.queryScalarText("SELECT url FROM upstream WHERE id = 1")
                 if current == url {
                     try database.run("UPDATE upstream SET token_file = ? WHERE id = 1", tokenFile)
-                } else {
-                    // A new upstream is sent this node's log from the start, and compaction removed some.
+                } else if try compactedThrough() > 0 {
+                    // A new upstream would be sent this node's log from the start, and compaction removed
+                    // some of it. The same upstream at a new address keeps its cursors (the first sync
+                    // refuses another upstream's id); with no upstream yet, there is none to keep.
                     let floor = try compactedThrough()
-                    guard floor == 0 else {
+                    guard current != nil else {
                         throw ChorusError(.historyCompacted, "this replica's log is compacted through sequence \(floor), so a new upstream could not be sent all it holds",
                                           hint: "join a new, empty folder to that upstream instead, or make this node the upstream of the others (`chorus replicas add`)")
                     }
+                    try database.run("UPDATE upstream SET url = ?, token_file = ? WHERE id = 1", url, tokenFile)
+                } else {
                     try database.run("DELETE FROM upstream")
                     try database.run("INSERT INTO upstream(id, url, token_file) VALUES (1, ?, ?)", url, tokenFile)
                 }
@@ -282,7 +292,9 @@ extension Replica {
                 let known = try database.queryRow("SELECT replica FROM upstream WHERE id = 1")?.blob(0)
                 if let known, known != replica.bytes {
                     throw ChorusError(.invalidState, "the upstream is now replica \(replica.hex), not \(Hex.encode(known)) as before",
-                                      hint: "if the upstream was replaced on purpose, run `chorus join` again to start over")
+                                      hint: try compactedThrough() > 0
+                                          ? "this replica's log is compacted, so it cannot start over with another upstream: join a new, empty folder to it"
+                                          : "if the upstream was replaced on purpose, run `chorus join` again to start over")
                 }
                 try database.run("UPDATE upstream SET replica = ? WHERE id = 1", replica.bytes)
             }

@@ -237,8 +237,9 @@ extension Replica {
             let floor = try snapshot.queryScalarInteger("SELECT coalesce((SELECT through_seq FROM log_compaction WHERE id = 1), 0)") ?? 0
             let held = try snapshot.queryRow("SELECT coalesce(sum(last_seq - first_seq + 1), 0), min(first_seq) FROM log_blocks WHERE last_seq > ?", floor)
             let count = held?.integer(0) ?? 0
-            guard count == through - floor, count == 0 || held?.integer(1) == floor + 1 else {
-                throw refuse("its log has a gap after its compaction point (\(floor))")
+            let overlapping = try snapshot.queryScalarInteger(Replica.overlappingBlocksSQL) ?? 0
+            guard overlapping == 0, count == through - floor, count == 0 || held?.integer(1) == floor + 1 else {
+                throw refuse("its log has a gap after its compaction point (\(floor)), or blocks that overlap")
             }
             guard try snapshot.queryScalarInteger("SELECT (SELECT count(*) FROM peers) + (SELECT count(*) FROM peer_relayed) + (SELECT count(*) FROM upstream)") == 0 else {
                 throw refuse("it holds the upstream's registered replicas")

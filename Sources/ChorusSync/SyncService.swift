@@ -116,7 +116,9 @@ public final class SyncService: @unchecked Sendable {
     ///   503 when `snapshotsConcurrentMax` copies exist already, 500 when one cannot be written.
     public func snapshot(peer: Peer, storage: String?) throws(SyncError) -> (copy: SnapshotCopy, isReused: Bool) {
         guard peer.role == .replica || peer.role == .relay else { throw SyncError.forbidden("\(peer.role.rawValue) tokens cannot take snapshots") }
-        let (location, schema, ownStorage) = executor.perform { ($0.location, $0.configuration.schema, $0.storageVersion) }
+        let (location, schema, ownStorage, floor) = executor.perform {
+            ($0.location, $0.configuration.schema, $0.storageVersion, (try? $0.compactionFloor()) ?? 0)
+        }
         guard case .directory = location, limits.snapshotsConcurrentMax > 0 else {
             throw SyncError(status: 404, "this upstream serves no snapshots", hint: "pull the log from sequence 0")
         }
@@ -126,9 +128,11 @@ public final class SyncService: @unchecked Sendable {
         }
         // An expired copy gives its place back before the copies are counted.
         expireSnapshotCache()
-        if let cached = snapshotLock.withLock({ snapshotCache }) { return (cached, true) }
+        // A copy written before the log was compacted past it would leave its client below the
+        // compaction point, unable to pull what came after: only copies reaching the point serve.
+        if let cached = snapshotLock.withLock({ snapshotCache }), cached.file.through >= floor { return (cached, true) }
         let (admitted, newest) = snapshotLock.withLock { () -> (Bool, SnapshotCopy?) in
-            guard snapshotCopies < limits.snapshotsConcurrentMax else { return (false, newestCopy) }
+            guard snapshotCopies < limits.snapshotsConcurrentMax else { return (false, newestCopy.flatMap { $0.file.through >= floor ? $0 : nil }) }
             snapshotCopies += 1
             return (true, nil)
         }

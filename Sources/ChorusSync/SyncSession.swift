@@ -101,7 +101,7 @@ public struct SyncSession {
             try executor.perform { try $0.recordUpstream(replica: info.server.replica) }
             try push(&report, pageOperationsMax: min(limits.pushPageOperationsMax, info.pushPageOperationsMax))
             try bootstrap(from: info, &report)
-            try pull(&report, compactedThrough: info.compactedThrough)
+            try pull(&report, compactedThrough: info.compactedThrough, snapshotOffered: info.snapshot != nil)
             if compareDigests { try compare(&report) }
             try executor.perform { try $0.recordUpstream(success: true, skewMilliseconds: report.skewMilliseconds) }
             return report
@@ -181,6 +181,10 @@ public struct SyncSession {
                 let megabytes = { (bytes: Int64) in String(format: "%.1f", Double(bytes) / 1_000_000) }
                 progress("received \(megabytes(received))\(expected > 0 ? " of \(megabytes(expected))" : "") MB of the snapshot...")
             }
+            guard through >= info.compactedThrough else {
+                throw SyncError(status: 0, "it reaches sequence \(through), before the upstream's compaction point (\(info.compactedThrough)), so what came after could not be pulled",
+                                hint: "sync again for a newer snapshot")
+            }
             let adoption = try executor.perform { try $0.adoptSnapshot(at: plan.path, through: through, from: info.server.replica) }
             report.snapshotOperations = adoption.operations
             progress("took \(adoption.operations) operations from the snapshot; pulling what came after \(adoption.through)...")
@@ -194,15 +198,23 @@ public struct SyncSession {
     /// Pulls page after page. The next page is fetched and decoded on another thread while this
     /// one merges (P3 in Docs/performance.md: decoding costs about as much as merging), and each
     /// page commits with its cursor, so an interrupted pull resumes after the last merged page.
-    private func pull(_ report: inout SyncReport, compactedThrough: Int64) throws {
+    private func pull(_ report: inout SyncReport, compactedThrough: Int64, snapshotOffered: Bool) throws {
         let (start, waiting, isEmpty) = try executor.perform { (try $0.upstream()?.pullCursor ?? 0, try $0.pendingPushCount(), try $0.canAdoptSnapshot()) }
         if start < compactedThrough {
             // The upstream would refuse the pull (410): say why, and what to do, before asking.
             let why = report.snapshotRefused.map { " (its snapshot was not used: \($0))" } ?? ""
+            let hint: String
+            if !isEmpty {
+                hint = "this replica cannot catch up by pulling; its changes were pushed. Join a new, empty folder to the upstream (it starts from the snapshot) and retire this one"
+            } else if !usesSnapshots {
+                hint = "sync without --no-snapshot: a new replica of a compacted upstream starts from its snapshot"
+            } else if snapshotOffered {
+                hint = "sync again to retry the snapshot"
+            } else {
+                hint = "the upstream serves no snapshots (snapshotsConcurrentMax is 0, or it runs in memory); a new replica of a compacted upstream needs one: ask its operator"
+            }
             throw SyncError(status: 410, "the upstream's log is compacted through sequence \(compactedThrough) and this replica has pulled only through \(start)\(why)",
-                            hint: isEmpty
-                                ? (usesSnapshots ? "sync again to retry the snapshot" : "sync without --no-snapshot: a new replica of a compacted upstream starts from its snapshot")
-                                : "this replica cannot catch up by pulling; its changes were pushed. Join a new, empty folder to the upstream (it starts from the snapshot) and retire this one")
+                            hint: hint)
         }
         var committed = start
         var fetching = PageFetch(transport, after: start, limit: limits.pullPageOperationsMax, waitingToPush: waiting, committed: committed)

@@ -164,7 +164,7 @@ public final class Simulator {
 
     func send(from: Int, to: Int, reliable: Bool) throws {
         guard let replica = nodes[from].replica else { return }
-        let after = nodes[from].acknowledgedBy[to] ?? 0
+        let after = try resumePoint(replica, from: from, to: to)
         let page = try replica.log(after: after, limit: configuration.pageOperationsMax)
         guard let last = page.last else { return }
         let message = Message(deliverAt: time.nowMilliseconds() + UInt64(reliable ? 0 : rng.int(200)), from: from, to: to,
@@ -220,6 +220,14 @@ public final class Simulator {
         _ = try node.replica!.adoptSnapshot(at: file.path, through: file.through, from: source.id)
         nodes.append(node)
         joins += 1
+    }
+
+    /// Where `from` sends `to` from: what `to` acknowledged, and never below `from`'s compaction
+    /// point. A crash loses acknowledgements (kept in memory here), but every replica had
+    /// acknowledged through the point when `from` compacted (a later one joined from a snapshot
+    /// holding all of it), as a registered replica's committed cursor, kept on disk, would say.
+    func resumePoint(_ replica: Replica, from: Int, to: Int) throws -> Int64 {
+        max(nodes[from].acknowledgedBy[to] ?? 0, try replica.compactionFloor())
     }
 
     /// A replica compacts its log through what every other replica has acknowledged (durably:
@@ -287,7 +295,7 @@ public final class Simulator {
                 for to in nodes.indices where to != from {
                     while true {
                         let replica = nodes[from].replica!
-                        let after = nodes[from].acknowledgedBy[to] ?? 0
+                        let after = try resumePoint(replica, from: from, to: to)
                         let page = try replica.log(after: after, limit: 500)
                         guard let last = page.last else { break }
                         let report = try nodes[to].replica!.applyRemote(page.compactMap(\.operation))

@@ -63,6 +63,7 @@ final class CompactionTests: XCTestCase {
         let latest = try hub.perform { try $0.latestSequence() }
         let (_, _, ana) = try client("ana", seed: 2, hub: hub, router: router)
         _ = try client("bo", seed: 3, hub: hub, router: router)   // registered, never synced
+        _ = try hub.perform { try $0.addPeer(name: "admin", role: .admin) }   // never pulls: holds nothing
         _ = try ana.run(compareDigests: true)   // the digest report acknowledges what it committed
         service.flushActivity()
 
@@ -192,6 +193,15 @@ final class CompactionTests: XCTestCase {
         // `old` has pulled beyond the compaction point: it syncs as before.
         XCTAssertEqual(try oldSession.run(compareDigests: true).digestMatches, true)
 
+        // The same upstream at a new address keeps the cursors; another upstream is refused.
+        let cursors = try laptop.perform { try ($0.upstream()!.pullCursor, $0.upstream()!.pushCursor) }
+        try laptop.perform { try $0.setUpstream(url: "https://hub.example", tokenFile: "/dev/null") }
+        XCTAssertEqual(try laptop.perform { try ($0.upstream()!.pullCursor, $0.upstream()!.pushCursor) }.0, cursors.0)
+        XCTAssertEqual(try session.run(compareDigests: true).digestMatches, true, "it syncs on at the new address")
+        XCTAssertThrowsError(try laptop.perform { try $0.recordUpstream(replica: ReplicaID(hex: "00000000000000000000000000000001")!) }) { error in
+            XCTAssertTrue((error as? ChorusError)?.hint?.contains("join a new, empty folder") ?? false, "\(error)")
+        }
+
         // A replica holding data whose cursor is below the point cannot catch up by pulling: it is
         // told so after its own changes went up, and nothing of it is lost or changed.
         let (stale, _, staleSession) = try client("stale", seed: 5, hub: hub, router: router)
@@ -250,5 +260,27 @@ final class CompactionTests: XCTestCase {
         let after = try hub.perform { try $0.compactLog() }
         XCTAssertEqual(after.blocksKeptForConflicts, 0, "resolved: nothing is kept for it any more")
         XCTAssertEqual(try blockCount(hub), 0)
+    }
+
+    /// A copy written before the log was compacted past it is never served again: its replica
+    /// would be left below the compaction point, unable to pull what came after.
+    func test_aSnapshotOlderThanTheCompactionPoint_isNotServedAgain() throws {
+        limits.snapshotSequenceMin = 0
+        let (hub, service, router) = try makeHub(people: 100)
+        let (first, _, firstSession) = try client("first", seed: 2, hub: hub, router: router)
+        XCTAssertGreaterThan(try firstSession.run().snapshotOperations, 0)   // the hub caches this copy for a minute
+        try hub.perform { replica in
+            for index in 0..<300 { _ = try replica.write(collection: "people", record: "q\(index)", [.put(field: "name", value: "Q")]) }
+        }
+        _ = try firstSession.run(compareDigests: true)
+        service.flushActivity()
+        let floor = try hub.perform { try $0.compactLog().floor }
+        XCTAssertGreaterThan(floor, 300, "past the cached copy")
+        let (second, _, secondSession) = try client("second", seed: 3, hub: hub, router: router)
+        let report = try secondSession.run(compareDigests: true)
+        XCTAssertNil(report.snapshotRefused)
+        XCTAssertEqual(report.digestMatches, true, "a fresh copy, reaching the compaction point")
+        XCTAssertGreaterThanOrEqual(try second.perform { try $0.upstream()!.pullCursor }, floor)
+        XCTAssertEqual(try digest(first), try digest(second))
     }
 }
