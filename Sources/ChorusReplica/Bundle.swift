@@ -124,7 +124,7 @@ extension Replica {
         // while the bundle is written, and the header must count what the body holds.
         try Replica.wrapStorage { try database.readTransaction {
             guard since >= 0 else { throw ChorusError(.malformedInput, "--since must be a sequence number of 0 or more") }
-            try checkNotCompacted(after: since)
+            try checkNotCompacted(after: since, exporting: true)
             let until = max(since, try latestLoggedSequence())
             let count = try countLive(after: since, excludingSource: nil).count
             let header = OperationBundle.Header(origin: id, originName: name, since: since, until: until, operations: Int(count))

@@ -99,7 +99,8 @@ extension Replica {
                 if let upstream = try upstream(), upstream.pushCursor < latest {
                     holds.append(CompactionHold(holder: .upstream, sequence: upstream.pushCursor))
                 }
-                if let bound, bound < latest { holds.append(CompactionHold(holder: .requested, sequence: max(0, bound))) }
+                // A bound the log is already compacted past holds nothing back.
+                if let bound, bound < latest, bound > floorBefore { holds.append(CompactionHold(holder: .requested, sequence: bound)) }
                 holds.sort { ($0.sequence, "\($0.holder)") < ($1.sequence, "\($1.holder)") }
                 let reach = min(latest, holds.first?.sequence ?? latest)
                 // Whole blocks only: a block reaching past `reach` stays, and the floor is the end of
@@ -140,11 +141,13 @@ extension Replica {
     }
 
     /// Refuses to read the log after `after` when compaction removed some of what follows it.
-    func checkNotCompacted(after: Int64) throws {
+    func checkNotCompacted(after: Int64, exporting: Bool = false) throws {
         let floor = try compactedThrough()
         guard after < floor else { return }
         throw ChorusError(.historyCompacted, "the log is compacted through sequence \(floor): the operations after \(after) are no longer all here",
-                          hint: "a new replica starts from this node's snapshot (`chorus sync` does this for an empty replica); ask from sequence \(floor) or later")
+                          hint: exporting
+                              ? "export from sequence \(floor) or later (`chorus export --since \(floor)`); a replica lacking the earlier ones should join a node and start from its snapshot"
+                              : "a new replica starts from this node's snapshot (`chorus sync` does this for an empty replica); ask from sequence \(floor) or later")
     }
 
     /// Last sequences of the blocks at or below `floor` that hold a live value of a record in

@@ -59,6 +59,9 @@ enum CompactCommand: Command {
                 context.output.print("kept the history after \(hold.sequence), as --through asked")
             }
         }
+        if let bound, bound <= report.floorBefore {
+            context.output.print("the log was compacted through \(report.floorBefore) already, past --through \(bound)")
+        }
         if report.holds.count > 10 { context.output.print("and \(report.holds.count - 10) more replicas behind") }
         if let sizes {
             context.output.print("database file: \(sizes.before) bytes before, \(sizes.after) after")

@@ -5,7 +5,8 @@ import Foundation
 enum ExportCommand: Command {
     static let spec = CommandSpec("export", "write operations to a bundle file, for a replica with no network",
         details: """
-        Writes every operation logged after CURSOR (default 0: everything). The bundle is written to
+        Writes every operation logged after CURSOR (default 0: everything; once the log is
+        compacted, CURSOR must be at or after the compaction point). The bundle is written to
         FILE.partial and renamed when complete, so a half-written FILE never exists. The command
         prints the cursor to pass as --since next time. Format: Docs/reference/bundle.md.
         """,
