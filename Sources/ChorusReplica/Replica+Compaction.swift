@@ -99,10 +99,11 @@ extension Replica {
                 if let upstream = try upstream(), upstream.pushCursor < latest {
                     holds.append(CompactionHold(holder: .upstream, sequence: upstream.pushCursor))
                 }
-                // A bound the log is already compacted past holds nothing back.
+                // A bound the log is already compacted past is not reported (it holds nothing the
+                // log still has), but it still bounds: never compact past what the caller allows.
                 if let bound, bound < latest, bound > floorBefore { holds.append(CompactionHold(holder: .requested, sequence: bound)) }
                 holds.sort { ($0.sequence, "\($0.holder)") < ($1.sequence, "\($1.holder)") }
-                let reach = min(latest, holds.first?.sequence ?? latest)
+                let reach = min(latest, holds.first?.sequence ?? latest, bound ?? latest)
                 // Whole blocks only: a block reaching past `reach` stays, and the floor is the end of
                 // the last block at or below it.
                 let floor = max(floorBefore, try database.queryScalarInteger(

@@ -134,6 +134,10 @@ final class CompactionTests: XCTestCase {
             try (0..<300).flatMap { try replica.write(collection: "people", record: "p\($0)", [.put(field: "name", value: "P")]) }
         }
         let latest = try replica.perform { try $0.latestSequence() }
+        XCTAssertEqual(try replica.perform { try $0.compactLog(through: 3).floor }, 3, "one write a block: compacted exactly through the bound")
+        let blocks = try blockCount(replica)
+        XCTAssertEqual(try replica.perform { try $0.compactLog(through: 2).floor }, 3)
+        XCTAssertEqual(try blockCount(replica), blocks, "a bound the log is already past still bounds: nothing more goes")
         XCTAssertEqual(try replica.perform { try $0.compactLog().floor }, latest, "no reader: a standalone replica compacts everything")
         XCTAssertEqual(try blockCount(replica), 0)
         let before = try digest(replica)
