@@ -85,7 +85,7 @@ extension Replica {
     public func compactLog(dryRun: Bool = false, through bound: Int64? = nil) throws -> CompactionReport {
         guard case .directory = location else {
             throw ChorusError(.invalidState, "an in-memory replica serves no snapshots, so a replica new to it could not start once its log is compacted",
-                              hint: "compact a replica kept in a folder (`chorus compact --dir DIR`)")
+                              hint: "compact a replica kept in a folder (`chorus compact --data DIR`)")
         }
         return try Replica.wrapStorage {
             try database.transaction {
@@ -138,7 +138,7 @@ extension Replica {
 
     /// `compactionFloor()` inside a storage call or transaction.
     func compactedThrough() throws -> Int64 {
-        try database.queryScalarInteger("SELECT through_seq FROM log_compaction WHERE id = 1") ?? 0
+        try database.queryScalarInteger(Replica.compactionPointSQL) ?? 0
     }
 
     /// Refuses to read the log after `after` when compaction removed some of what follows it.
@@ -154,18 +154,16 @@ extension Replica {
     /// Last sequences of the blocks at or below `floor` that hold a live value of a record in
     /// conflict (a register or map key with two live values, or a record edited while deleted).
     private func conflictBlocks(through floor: Int64) throws -> Set<Int64> {
-        var sequences: [Int64] = []
-        try database.forEachColumns("""
-            SELECT seq FROM entries WHERE seq <= ?1 AND (rid IN (SELECT rid FROM conflicted_records) OR rid IN (SELECT rid FROM conflicts))
-            UNION SELECT seq FROM deletes WHERE seq <= ?1 AND rid IN (SELECT rid FROM conflicts)
-            """, parameters: [floor]) { row in sequences.append(row.integer(0)) }
+        // Each value's block is the first ending at or after its sequence (a seek on the key), if
+        // it starts at or before it (an erasure or an earlier compaction may have left none).
         var blocks = Set<Int64>()
-        for sequence in sequences {
-            if let last = try database.queryScalarInteger("SELECT last_seq FROM log_blocks WHERE last_seq >= ? AND first_seq <= ? ORDER BY last_seq LIMIT 1",
-                                                          sequence, sequence) {
-                blocks.insert(last)
-            }
-        }
+        try database.forEachColumns("""
+            SELECT DISTINCT b.last_seq FROM (
+                SELECT seq FROM entries WHERE seq <= ?1 AND (rid IN (SELECT rid FROM conflicted_records) OR rid IN (SELECT rid FROM conflicts))
+                UNION SELECT seq FROM deletes WHERE seq <= ?1 AND rid IN (SELECT rid FROM conflicts)) v
+            JOIN log_blocks b ON b.last_seq = (SELECT min(last_seq) FROM log_blocks WHERE last_seq >= v.seq)
+            WHERE b.first_seq <= v.seq
+            """, parameters: [floor]) { row in blocks.insert(row.integer(0)) }
         return blocks
     }
 

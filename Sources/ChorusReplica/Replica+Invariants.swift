@@ -114,7 +114,8 @@ extension Replica {
         }
         // Once compacted, `log_ids` also holds the ids of operations no longer logged: the log's
         // ids are then a subset of it, and the log after the floor runs without a gap to the end.
-        let floor = try compactedThrough()
+        let continuity = try Replica.logContinuity(database)
+        let floor = continuity.floor
         let origins = Set(logged.keys).union(rows.keys)
         expect(origins.filter { origin in
             let stored = rows[origin] ?? []
@@ -124,13 +125,8 @@ extension Replica {
             guard floor > 0 else { return intervals != held }
             return held.intervals.contains { interval in !(interval.first...interval.last).allSatisfy(intervals.contains) }
         }.count, "origins whose log_ids disagree with the log")
-        if floor > 0 {
-            let latest = try latestLoggedSequence()
-            let after = try database.queryRow("SELECT count(*), coalesce(sum(last_seq - first_seq + 1), 0), min(first_seq) FROM log_blocks WHERE last_seq > ?", floor)
-            let covered = after?.integer(1) ?? 0
-            if covered != latest - floor || (covered > 0 && after?.integer(2) != floor + 1) {
-                problems.append("the log after its compaction point (\(floor)) does not run without a gap to its last sequence (\(latest))")
-            }
+        if floor > 0 && !continuity.isContiguous {
+            problems.append("the log after its compaction point (\(floor)) does not run without a gap to its last sequence (\(continuity.latest))")
         }
         return problems
     }

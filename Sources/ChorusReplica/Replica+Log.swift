@@ -127,10 +127,22 @@ extension Replica {
             OR EXISTS (SELECT 1 FROM log_blocks c WHERE c.last_seq < b.last_seq AND c.last_seq >= b.first_seq)
         """
 
+    /// The compaction point as SQL (0 when never compacted).
+    static let compactionPointSQL = "SELECT coalesce((SELECT through_seq FROM log_compaction WHERE id = 1), 0)"
+
     /// `latestLoggedSequence()` as SQL, for a snapshot's copy too.
-    static let latestSequenceSQL = """
-        SELECT max(coalesce((SELECT max(last_seq) FROM log_blocks), 0), coalesce((SELECT through_seq FROM log_compaction WHERE id = 1), 0))
-        """
+    static let latestSequenceSQL = "SELECT max(coalesce((SELECT max(last_seq) FROM log_blocks), 0), (\(compactionPointSQL)))"
+
+    /// The compaction point and last sequence of the log in `database`, and whether its blocks
+    /// after the point hold exactly the sequences from one past the point to the last: what a
+    /// compacted replica must have (the invariants), and a received snapshot too.
+    static func logContinuity(_ database: Database) throws -> (floor: Int64, latest: Int64, isContiguous: Bool) {
+        let floor = try database.queryScalarInteger(compactionPointSQL) ?? 0
+        let latest = try database.queryScalarInteger(latestSequenceSQL) ?? 0
+        let held = try database.queryRow("SELECT coalesce(sum(last_seq - first_seq + 1), 0), min(first_seq) FROM log_blocks WHERE last_seq > ?", floor)
+        let count = held?.integer(0) ?? 0
+        return (floor, latest, count == latest - floor && (count == 0 || held?.integer(1) == floor + 1))
+    }
 
     /// The logged operation at `sequence`, read from its block, if the log holds it.
     func withLogged<T>(at sequence: Int64, _ body: (LogBlock.Entry) throws -> T) throws -> T? {

@@ -253,11 +253,10 @@ extension Replica {
                 let current = try database.queryScalarText("SELECT url FROM upstream WHERE id = 1")
                 if current == url {
                     try database.run("UPDATE upstream SET token_file = ? WHERE id = 1", tokenFile)
-                } else if try compactedThrough() > 0 {
+                } else if case let floor = try compactedThrough(), floor > 0 {
                     // A new upstream would be sent this node's log from the start, and compaction removed
                     // some of it. The same upstream at a new address keeps its cursors (the first sync
                     // refuses another upstream's id); with no upstream yet, there is none to keep.
-                    let floor = try compactedThrough()
                     guard current != nil else {
                         throw ChorusError(.historyCompacted, "this replica's log is compacted through sequence \(floor), so a new upstream could not be sent all it holds",
                                           hint: "join a new, empty folder to that upstream instead, or make this node the upstream of the others (`chorus replicas add`)")

@@ -229,17 +229,14 @@ extension Replica {
             guard try snapshot.queryScalarText("SELECT value FROM meta WHERE key = 'replica_id'") == upstream.hex else {
                 throw refuse("it is not a copy of the upstream \(upstream.hex)")
             }
-            guard try snapshot.queryScalarInteger(Replica.latestSequenceSQL) == through else {
+            let continuity = try Replica.logContinuity(snapshot)
+            guard continuity.latest == through else {
                 throw refuse("its log does not end at sequence \(through), as the upstream said")
             }
-            // Compacted through `floor`, the log must hold every operation after it, or this replica
-            // would miss them for good: it pulls only from `through` on.
-            let floor = try snapshot.queryScalarInteger("SELECT coalesce((SELECT through_seq FROM log_compaction WHERE id = 1), 0)") ?? 0
-            let held = try snapshot.queryRow("SELECT coalesce(sum(last_seq - first_seq + 1), 0), min(first_seq) FROM log_blocks WHERE last_seq > ?", floor)
-            let count = held?.integer(0) ?? 0
-            let overlapping = try snapshot.queryScalarInteger(Replica.overlappingBlocksSQL) ?? 0
-            guard overlapping == 0, count == through - floor, count == 0 || held?.integer(1) == floor + 1 else {
-                throw refuse("its log has a gap after its compaction point (\(floor)), or blocks that overlap")
+            // Compacted through its point, the log must hold every operation after it, or this
+            // replica would miss them for good: it pulls only from `through` on.
+            guard continuity.isContiguous, try snapshot.queryScalarInteger(Replica.overlappingBlocksSQL) == 0 else {
+                throw refuse("its log has a gap after its compaction point (\(continuity.floor)), or blocks that overlap")
             }
             guard try snapshot.queryScalarInteger("SELECT (SELECT count(*) FROM peers) + (SELECT count(*) FROM peer_relayed) + (SELECT count(*) FROM upstream)") == 0 else {
                 throw refuse("it holds the upstream's registered replicas")

@@ -199,23 +199,8 @@ public struct SyncSession {
     /// one merges (P3 in Docs/performance.md: decoding costs about as much as merging), and each
     /// page commits with its cursor, so an interrupted pull resumes after the last merged page.
     private func pull(_ report: inout SyncReport, compactedThrough: Int64, snapshotOffered: Bool) throws {
-        let (start, waiting, isEmpty) = try executor.perform { (try $0.upstream()?.pullCursor ?? 0, try $0.pendingPushCount(), try $0.canAdoptSnapshot()) }
-        if start < compactedThrough {
-            // The upstream would refuse the pull (410): say why, and what to do, before asking.
-            let why = report.snapshotRefused.map { " (its snapshot was not used: \($0))" } ?? ""
-            let hint: String
-            if !isEmpty {
-                hint = "this replica cannot catch up by pulling; its changes were pushed. Join a new, empty folder to the upstream (it starts from the snapshot) and retire this one"
-            } else if !usesSnapshots {
-                hint = "sync without --no-snapshot: a new replica of a compacted upstream starts from its snapshot"
-            } else if snapshotOffered {
-                hint = "sync again to retry the snapshot"
-            } else {
-                hint = "the upstream serves no snapshots (snapshotsConcurrentMax is 0, or it runs in memory); a new replica of a compacted upstream needs one: ask its operator"
-            }
-            throw SyncError(status: 410, "the upstream's log is compacted through sequence \(compactedThrough) and this replica has pulled only through \(start)\(why)",
-                            hint: hint)
-        }
+        let (start, waiting) = try executor.perform { (try $0.upstream()?.pullCursor ?? 0, try $0.pendingPushCount()) }
+        if start < compactedThrough { throw try compactedPast(start, compactedThrough: compactedThrough, snapshotOffered: snapshotOffered, report) }
         var committed = start
         var fetching = PageFetch(transport, after: start, limit: limits.pullPageOperationsMax, waitingToPush: waiting, committed: committed)
         while true {
@@ -239,6 +224,24 @@ public struct SyncSession {
             progress("pulled \(report.pulledOperations) operations...")
             fetching = following
         }
+    }
+
+    /// Why a pull after `start` would be refused by an upstream compacted past it (410), and what
+    /// to do, said before asking.
+    private func compactedPast(_ start: Int64, compactedThrough: Int64, snapshotOffered: Bool, _ report: SyncReport) throws -> SyncError {
+        let why = report.snapshotRefused.map { " (its snapshot was not used: \($0))" } ?? ""
+        let hint: String
+        if try !executor.perform({ try $0.canAdoptSnapshot() }) {
+            hint = "this replica cannot catch up by pulling; its changes were pushed. Join a new, empty folder to the upstream (it starts from the snapshot) and retire this one"
+        } else if !usesSnapshots {
+            hint = "sync without --no-snapshot: a new replica of a compacted upstream starts from its snapshot"
+        } else if snapshotOffered {
+            hint = "sync again to retry the snapshot"
+        } else {
+            hint = "the upstream serves no snapshots (snapshotsConcurrentMax is 0, or it runs in memory); a new replica of a compacted upstream needs one: ask its operator"
+        }
+        return SyncError(status: 410, "the upstream's log is compacted through sequence \(compactedThrough) and this replica has pulled only through \(start)\(why)",
+                         hint: hint)
     }
 
     /// Compares digests at the same cursor: if the upstream's log has not moved past what we
