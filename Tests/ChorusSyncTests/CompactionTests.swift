@@ -9,22 +9,8 @@ import SQLiteKit
 /// Log compaction (`Replica+Compaction.swift`, protocol 4.4 and 4.6): the log loses only what
 /// every reader of it has committed; the state, the ids and the sequences stay; a replica new to a
 /// compacted node starts from its snapshot, and one that cannot is told why, with nothing lost.
-final class CompactionTests: XCTestCase {
-    var folder: TemporaryDirectory!
-    var clock: ManualClock!
-    var limits = Limits.default
-
-    override func setUpWithError() throws {
-        folder = try TemporaryDirectory(prefix: "chorus-compaction")
-        clock = ManualClock(milliseconds: 1_700_000_100_000)
-    }
-
-    override func tearDown() { folder.remove() }
-
-    func durable(_ name: String, seed: UInt64) throws -> ReplicaExecutor {
-        ReplicaExecutor(try ReplicaFactory.durable(at: folder.appending(name), name: name,
-                                                   configuration: ReplicaFactory.configuration(clock: clock, driftMilliseconds: 3_600_000), seed: seed))
-    }
+final class CompactionTests: HubAndClientsTestCase {
+    override var folderPrefix: String { "chorus-compaction" }
 
     /// A hub with `people` people of 3 fields each, written in several batches (several blocks).
     func makeHub(people: Int, seed: UInt64 = 1) throws -> (ReplicaExecutor, SyncService, NodeRouter) {
@@ -40,19 +26,6 @@ final class CompactionTests: XCTestCase {
         let service = SyncService(executor: hub, limits: limits, wallClock: clock)
         return (hub, service, NodeRouter(service: service, limits: limits))
     }
-
-    func client(_ name: String, seed: UInt64, hub: ReplicaExecutor, router: NodeRouter, snapshots: Bool = true) throws
-        -> (ReplicaExecutor, InProcessTransport, SyncSession) {
-        let executor = try durable(name, seed: seed)
-        try executor.perform { try $0.setUpstream(url: "http://hub", tokenFile: "/dev/null") }
-        let token = try hub.perform { try $0.addPeer(name: name, role: .replica) }
-        let transport = InProcessTransport(router: router, token: token, replica: executor.perform { $0.id }, limits: limits)
-        var session = SyncSession(executor: executor, transport: transport, limits: limits, wallClock: clock)
-        session.usesSnapshots = snapshots
-        return (executor, transport, session)
-    }
-
-    func digest(_ executor: ReplicaExecutor) throws -> String { try executor.perform { try $0.digest().hexString } }
 
     func blockCount(_ executor: ReplicaExecutor) throws -> Int64 {
         try executor.perform { try $0.withDatabase { try $0.queryScalarInteger("SELECT count(*) FROM log_blocks") ?? 0 } }

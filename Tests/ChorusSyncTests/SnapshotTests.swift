@@ -10,43 +10,18 @@ import SQLiteKit
 /// Snapshot bootstrap (Protocol/sync-v1.md section 4.6): a new replica that starts from its
 /// upstream's database copy ends where one that replays the whole log ends, takes nothing private
 /// to the upstream, and refuses a damaged or forged copy without changing anything.
-final class SnapshotTests: XCTestCase {
-    var folder: TemporaryDirectory!
-    var clock: ManualClock!
-    var limits = Limits.default
+final class SnapshotTests: HubAndClientsTestCase {
+    override var folderPrefix: String { "chorus-snapshot" }
 
     override func setUpWithError() throws {
-        folder = try TemporaryDirectory(prefix: "chorus-snapshot")
-        clock = ManualClock(milliseconds: 1_700_000_100_000)
+        try super.setUpWithError()
         limits.snapshotSequenceMin = 0
-    }
-
-    override func tearDown() { folder.remove() }
-
-    /// A replica in its own folder under the test's, with the test's clock.
-    func durable(_ name: String, seed: UInt64) throws -> ReplicaExecutor {
-        ReplicaExecutor(try ReplicaFactory.durable(at: folder.appending(name), name: name,
-                                                   configuration: ReplicaFactory.configuration(clock: clock, driftMilliseconds: 3_600_000), seed: seed))
     }
 
     func router(_ hub: ReplicaExecutor, limits: Limits? = nil) -> NodeRouter {
         let limits = limits ?? self.limits
         return NodeRouter(service: SyncService(executor: hub, limits: limits, wallClock: clock), limits: limits)
     }
-
-    /// A client registered on the hub behind `router`, with its session.
-    func client(_ name: String, seed: UInt64, hub: ReplicaExecutor, router: NodeRouter, snapshots: Bool = true) throws
-        -> (ReplicaExecutor, InProcessTransport, SyncSession) {
-        let executor = try durable(name, seed: seed)
-        try executor.perform { try $0.setUpstream(url: "http://hub", tokenFile: "/dev/null") }
-        let token = try hub.perform { try $0.addPeer(name: name, role: .replica) }
-        let transport = InProcessTransport(router: router, token: token, replica: executor.perform { $0.id }, limits: limits)
-        var session = SyncSession(executor: executor, transport: transport, limits: limits, wallClock: clock)
-        session.usesSnapshots = snapshots
-        return (executor, transport, session)
-    }
-
-    func digest(_ executor: ReplicaExecutor) throws -> String { try executor.perform { try $0.digest().hexString } }
 
     func test_newReplica_fromSnapshot_endsWhereReplayEnds_forSeededWorkloads() throws {
         for seed in testSeeds(count: 12, base: 0x5A4B_0000) {

@@ -1,0 +1,43 @@
+import XCTest
+import ChorusCore
+import ChorusReplica
+import ChorusSync
+import ChorusNode
+import ChorusTesting
+
+/// What the snapshot and compaction tests share: replicas in folders under the test's own, one
+/// manual clock, and clients registered on a hub and synced through its router in process.
+/// Subclasses set `folderPrefix` and may change `limits` in `setUpWithError` after `super`.
+class HubAndClientsTestCase: XCTestCase {
+    var folder: TemporaryDirectory!
+    var clock: ManualClock!
+    var limits = Limits.default
+    var folderPrefix: String { "chorus-sync" }
+
+    override func setUpWithError() throws {
+        folder = try TemporaryDirectory(prefix: folderPrefix)
+        clock = ManualClock(milliseconds: 1_700_000_100_000)
+    }
+
+    override func tearDown() { folder.remove() }
+
+    /// A replica in its own folder under the test's, with the test's clock.
+    func durable(_ name: String, seed: UInt64) throws -> ReplicaExecutor {
+        ReplicaExecutor(try ReplicaFactory.durable(at: folder.appending(name), name: name,
+                                                   configuration: ReplicaFactory.configuration(clock: clock, driftMilliseconds: 3_600_000), seed: seed))
+    }
+
+    /// A client registered on the hub behind `router`, with its session.
+    func client(_ name: String, seed: UInt64, hub: ReplicaExecutor, router: NodeRouter, snapshots: Bool = true) throws
+        -> (ReplicaExecutor, InProcessTransport, SyncSession) {
+        let executor = try durable(name, seed: seed)
+        try executor.perform { try $0.setUpstream(url: "http://hub", tokenFile: "/dev/null") }
+        let token = try hub.perform { try $0.addPeer(name: name, role: .replica) }
+        let transport = InProcessTransport(router: router, token: token, replica: executor.perform { $0.id }, limits: limits)
+        var session = SyncSession(executor: executor, transport: transport, limits: limits, wallClock: clock)
+        session.usesSnapshots = snapshots
+        return (executor, transport, session)
+    }
+
+    func digest(_ executor: ReplicaExecutor) throws -> String { try executor.perform { try $0.digest().hexString } }
+}
