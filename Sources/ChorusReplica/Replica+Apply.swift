@@ -262,6 +262,8 @@ extension Replica {
         if !isOwnTransaction { forgetCommittedLog() }
         try Replica.wrapStorage {
             try database.transaction {
+                // Numbers of origins are trusted only within the transaction that read or made them.
+                originNumbers = OriginNumbers()
                 // Another process (a CLI command beside `chorus serve`) may have written since we last
                 // looked: under the write lock, never fall behind the counter and clock it stored.
                 // Only another connection's commit changes `data_version`, so while it stands still
@@ -484,16 +486,19 @@ extension Replica {
         for superseded in ids {
             // Found, then deleted by its whole primary key: `DELETE ... RETURNING` would collect its
             // rows in a temporary B-tree first, a zeroed page per superseding write (callgrind, P2).
-            let removed = try database.query("SELECT key, seq FROM entries WHERE rid = ? AND field = ? AND replica = ? AND counter = ?",
-                                             rid, field, superseded.replica.bytes, Int64(superseded.counter))
+            let origin = try originNumbers.number(of: superseded.replica.bytes, in: database, create: false)
+            let removed = try origin.map {
+                try database.query("SELECT key, seq FROM entry_rows WHERE rid = ? AND field = ? AND origin = ? AND counter = ?",
+                                   rid, field, $0, Int64(superseded.counter))
+            } ?? []
             if removed.isEmpty {
                 try database.run("INSERT OR IGNORE INTO superseded(rid, field, replica, counter) VALUES (?, ?, ?, ?)",
                                  rid, field, superseded.replica.bytes, Int64(superseded.counter))
                 state.supersededIn.insert(rid)
             }
             for row in removed {
-                try database.run("DELETE FROM entries WHERE rid = ? AND field = ? AND key = ? AND replica = ? AND counter = ?",
-                                 rid, field, row.text(0) ?? "", superseded.replica.bytes, Int64(superseded.counter))
+                try database.run("DELETE FROM entry_rows WHERE rid = ? AND field = ? AND key = ? AND origin = ? AND counter = ?",
+                                 rid, field, row.text(0) ?? "", origin, Int64(superseded.counter))
                 let key = BatchState.DirtyKey(rid: rid, field: field, key: row.text(0) ?? "")
                 let isOlder = (row.integer(1) ?? 0) < state.firstSequence
                 state.dirtyKeys[key, default: .init()].remove(superseded, older: isOlder)
@@ -509,18 +514,19 @@ extension Replica {
         if state.maySupersede(rid, record), try isSuperseded(op.id, rid: rid, field: field) { return }
         let entry = BatchState.LiveEntry(replica: op.id.replica.bytes, counter: Int64(op.id.counter), wall: Int64(op.timestamp.wall),
                                          logical: Int64(op.timestamp.logical), kind: kind, value: valueText, json: value, seq: seq)
+        let origin = try originNumbers.number(of: entry.replica, in: database, create: true)!
         try database.run("""
-            INSERT INTO entries(rid, field, key, replica, counter, wall, logical, kind, value, seq)
+            INSERT INTO entry_rows(rid, field, key, origin, counter, wall, logical, kind, value, seq)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, count: 10) { row in
             row.integer(rid)
             row.text(field)
             row.text(key)
-            row.blob(entry.replica)
+            row.integer(origin)
             row.integer(entry.counter)
             row.integer(entry.wall)
             row.integer(entry.logical)
-            row.text(kind.rawValue)
+            row.integer(EntryRows.code(kind))
             row.text(entry.value)
             row.integer(seq)
         }
@@ -538,7 +544,7 @@ extension Replica {
                     try database.run("DELETE FROM \(StorageSchema.sideTable(collection, field.name)) WHERE id = ?", record)
                 }
             }
-            for table in ["entries", "superseded", "counters", "deletes", "delete_observed", "conflicts", "conflicted_records"] {
+            for table in ["entry_rows", "superseded", "counters", "deletes", "delete_observed", "conflicts", "conflicted_records"] {
                 try database.run("DELETE FROM \(table) WHERE rid = ?", rid)
             }
             // The log's payloads go at the end of the batch, in one scan for all its erasures.

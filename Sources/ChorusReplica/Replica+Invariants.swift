@@ -31,7 +31,9 @@ extension Replica {
             } catch let error as ChorusError where error.code == .storage {
                 problems.append(error.message)   // a damaged block: named, not a failure of the check
             }
-            try expectNone("SELECT 1 FROM entries e LEFT JOIN records r ON r.rid = e.rid WHERE r.rid IS NULL", "entries of unknown records")
+            try expectNone("SELECT 1 FROM entry_rows e LEFT JOIN records r ON r.rid = e.rid WHERE r.rid IS NULL", "entries of unknown records")
+            try expectNone("SELECT 1 FROM entry_rows e LEFT JOIN origins o ON o.no = e.origin WHERE o.no IS NULL", "entries of unknown origins")
+            try expectNone("SELECT 1 FROM entry_rows WHERE kind NOT BETWEEN 0 AND 4", "entries of unknown kinds")
             // The display rule of `DisplayRule.swift` in SQL: `o` displays over `e`. It honours the
             // test fault like the Swift rule, so this checks that the columns agree with what this
             // replica displays; whether replicas agree with each other is the digest's to show.

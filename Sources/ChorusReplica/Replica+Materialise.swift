@@ -96,9 +96,11 @@ extension Replica {
     private func liveEntries(_ dirty: BatchState.DirtyKey, olderThan older: Int64) throws -> [BatchState.LiveEntry] {
         var entries: [BatchState.LiveEntry] = []
         try database.forEachColumns("""
-            SELECT replica, counter, wall, logical, kind, seq FROM entries
+            SELECT origin, counter, wall, logical, kind, seq FROM entry_rows
             WHERE rid = ? AND field = ? AND key = ? AND seq < ?
-            """, parameters: [dirty.rid, dirty.field, dirty.key, older]) { entries.append(Replica.liveEntry($0)) }
+            """, parameters: [dirty.rid, dirty.field, dirty.key, older]) { row in
+            entries.append(Replica.liveEntry(row, replica: try originNumbers.replica(row.integer(0), in: database)))
+        }
         return entries
     }
 
@@ -112,9 +114,9 @@ extension Replica {
         var found = [[BatchState.LiveEntry]](repeating: [], count: keys.count)
         var index = keys.startIndex, offset = 0
         // A record's entries come from few replicas: one array per run of the same writer.
-        var replica: [UInt8] = []
+        var origin: Int64?, replica: [UInt8] = []
         try database.forEachColumns("""
-            SELECT replica, counter, wall, logical, kind, seq, field, key FROM entries
+            SELECT origin, counter, wall, logical, kind, seq, field, key FROM entry_rows
             WHERE rid = ? AND seq < ? ORDER BY field, key
             """, parameters: [rid, older]) { row in
             while index < keys.endIndex {
@@ -123,10 +125,11 @@ extension Replica {
                 if order == 0 { order = row.compareText(7, dirty.key) }
                 if order < 0 { return }   // a key the batch did not change
                 if order == 0 {
-                    let sameWriter = row.withBlob(0) { bytes in
-                        replica.withUnsafeBytes { bytes.count == $0.count && (bytes.isEmpty || memcmp(bytes.baseAddress!, $0.baseAddress!, bytes.count) == 0) }
+                    let rowOrigin = row.integer(0)
+                    if rowOrigin != origin {
+                        origin = rowOrigin
+                        replica = try originNumbers.replica(rowOrigin, in: database)
                     }
-                    if !sameWriter { replica = row.blob(0) ?? [] }
                     found[offset].append(Replica.liveEntry(row, replica: replica))
                     return
                 }
@@ -137,20 +140,24 @@ extension Replica {
         return found
     }
 
-    /// An entries row, columns (replica, counter, wall, logical, kind, seq, ...), without its value:
-    /// most older entries lose, or won before the batch and stay displayed, so their values are
-    /// never needed (reading them was an eighth of the whole-record read; callgrind).
-    private static func liveEntry(_ row: ColumnReader, replica: [UInt8]? = nil) -> BatchState.LiveEntry {
-        BatchState.LiveEntry(replica: replica ?? row.blob(0) ?? [], counter: row.integer(1), wall: row.integer(2),
-                             logical: row.integer(3), kind: Replica.storedKind(row, column: 4),
+    /// An `entry_rows` row, columns (origin, counter, wall, logical, kind, seq, ...), without its
+    /// value: most older entries lose, or won before the batch and stay displayed, so their values
+    /// are never needed (reading them was an eighth of the whole-record read; callgrind).
+    private static func liveEntry(_ row: ColumnReader, replica: [UInt8]) -> BatchState.LiveEntry {
+        BatchState.LiveEntry(replica: replica, counter: row.integer(1), wall: row.integer(2),
+                             logical: row.integer(3), kind: EntryRows.kind(code: row.integer(4)),
                              value: nil, valueRead: false, json: nil, seq: row.integer(5))
     }
 
     /// The value of an entry read without it.
     private func storedValue(_ dirty: BatchState.DirtyKey, _ entry: BatchState.LiveEntry) throws -> String? {
         guard !entry.valueRead else { return entry.value }
-        return try database.queryScalarText("SELECT value FROM entries WHERE rid = ? AND field = ? AND key = ? AND replica = ? AND counter = ?",
-                                            dirty.rid, dirty.field, dirty.key, entry.replica, entry.counter)
+        guard let origin = try originNumbers.number(of: entry.replica, in: database, create: false) else {
+            throw ChorusError(.storage, "a live entry's origin \(Hex.encode(entry.replica)) is not in the table of origins",
+                              hint: "run `chorus check`; restore the replica from a backup or join it again from its upstream")
+        }
+        return try database.queryScalarText("SELECT value FROM entry_rows WHERE rid = ? AND field = ? AND key = ? AND origin = ? AND counter = ?",
+                                            dirty.rid, dirty.field, dirty.key, origin, entry.counter)
     }
 
     /// Whether the batch brought keys of one record into conflict, or out of it.
@@ -175,7 +182,7 @@ extension Replica {
     /// Whether one of the record's register or map keys has two live entries or more.
     private func hasValueConflict(rid: Int64) throws -> Bool {
         try database.queryScalarInteger("""
-            SELECT 1 FROM entries WHERE rid = ? AND kind IN ('register', 'map') GROUP BY field, key HAVING count(*) >= 2 LIMIT 1
+            SELECT 1 FROM entry_rows WHERE rid = ? AND kind IN \(EntryRows.valueKindCodesSQL) GROUP BY field, key HAVING count(*) >= 2 LIMIT 1
             """, rid) != nil
     }
 

@@ -241,7 +241,7 @@ extension Replica {
             guard try snapshot.queryScalarInteger("SELECT (SELECT count(*) FROM peers) + (SELECT count(*) FROM peer_relayed) + (SELECT count(*) FROM upstream)") == 0 else {
                 throw refuse("it holds the upstream's registered replicas")
             }
-            let wall = try snapshot.queryScalarInteger("SELECT max(coalesce((SELECT value FROM meta WHERE key = 'clock_wall'), 0), coalesce((SELECT max(wall) FROM entries), 0))") ?? 0
+            let wall = try snapshot.queryScalarInteger("SELECT max(coalesce((SELECT value FROM meta WHERE key = 'clock_wall'), 0), coalesce((SELECT max(wall) FROM entry_rows), 0))") ?? 0
             let logical = try snapshot.queryScalarInteger("SELECT value FROM meta WHERE key = 'clock_logical'") ?? 0
             guard wall >= 0, logical >= 0, logical <= Int64(UInt32.max) else { throw refuse("its clock is malformed") }
             let latest = HybridTimestamp(wall: UInt64(wall), logical: UInt32(logical))

@@ -36,6 +36,7 @@ final class StorageMigrationTests: XCTestCase {
         // migrations has them. The flags are left wrong on purpose: nothing may read them any more.
         let database = try Database(path: folder.path + "/" + Replica.databaseFileName)
         try database.transaction {
+            try Self.entriesAsTable(database)
             try Self.logAsRows(database)
             try database.execute("""
                 CREATE TABLE oplog_old(seq INTEGER PRIMARY KEY AUTOINCREMENT, replica BLOB NOT NULL, counter INTEGER NOT NULL,
@@ -60,9 +61,9 @@ final class StorageMigrationTests: XCTestCase {
         XCTAssertNotNil(try database.queryScalarText("SELECT sql FROM sqlite_master WHERE name = 'oplog' AND sql LIKE '%AUTOINCREMENT%'"))
 
         let migrated = try Replica.open(at: .directory(folder.path), configuration: configuration)
-        XCTAssertEqual(try migrated.appliedMigrations().suffix(8),
+        XCTAssertEqual(try migrated.appliedMigrations().suffix(9),
                        ["0005_lean_log_and_entries", "0006_log_without_record_index", "0007_display_derived", "0008_conflict_index_repair",
-                        "0009_log_ids_as_intervals", "0010_log_in_blocks", "0011_conflicts_by_record", "0012_log_compaction"])
+                        "0009_log_ids_as_intervals", "0010_log_in_blocks", "0011_conflicts_by_record", "0012_log_compaction", "0013_lean_entries"])
         XCTAssertEqual(try migrated.digest(), digestBefore, "the same state after the rebuild")
         XCTAssertEqual(try migrated.latestSequence(), sequenceBefore)
         XCTAssertEqual(try migrated.integrityCheck(), [])
@@ -75,7 +76,7 @@ final class StorageMigrationTests: XCTestCase {
         XCTAssertNil(try database.queryScalarText("SELECT name FROM sqlite_master WHERE name = 'oplog'"), "the log is in blocks")
         XCTAssertNil(try database.queryScalarText("SELECT name FROM sqlite_master WHERE name = 'entries_key'"))
         XCTAssertNil(try database.queryScalarText("SELECT name FROM sqlite_master WHERE name = 'oplog_rid'"))
-        XCTAssertEqual(try database.queryScalarInteger("SELECT count(*) FROM pragma_table_info('entries') WHERE name = 'displayed'"), 0)
+        XCTAssertEqual(try database.queryScalarInteger("SELECT count(*) FROM pragma_table_info('entry_rows') WHERE name = 'displayed'"), 0)
 
         try migrated.write(collection: "people", record: "p1", [.erase])
         XCTAssertFalse(try migrated.log(after: 0, limit: 1000).contains { $0.operation?.record == "p1" && $0.operation?.action.name != "erase" },
@@ -137,7 +138,8 @@ final class StorageMigrationTests: XCTestCase {
         let payloadsBefore = try database.query("SELECT payload FROM oplog ORDER BY seq").map { $0.text(0) }
 
         let migrated = try Replica.open(at: .directory(folder.path), configuration: configuration)
-        XCTAssertEqual(try migrated.appliedMigrations().suffix(4), ["0009_log_ids_as_intervals", "0010_log_in_blocks", "0011_conflicts_by_record", "0012_log_compaction"])
+        XCTAssertEqual(try migrated.appliedMigrations().suffix(5),
+                       ["0009_log_ids_as_intervals", "0010_log_in_blocks", "0011_conflicts_by_record", "0012_log_compaction", "0013_lean_entries"])
         XCTAssertEqual(try Self.intervals(in: folder), intervalsBefore, "the intervals the merge kept, received times included")
         XCTAssertEqual(try migrated.statistics().operations, rowsBefore)
         XCTAssertEqual(try migrated.log(after: 0, limit: 1000).map { $0.operation.map(OperationCodec().canonicalText) }, payloadsBefore,
@@ -156,6 +158,22 @@ final class StorageMigrationTests: XCTestCase {
                        "the gaps filled: one interval")
         XCTAssertEqual(try migrated.invariantViolations(), [])
         XCTAssertEqual(try migrated.applyRemote(remote).duplicates, 7)
+    }
+
+    /// Puts the entries back in their shape before `0013_lean_entries`: a table holding each
+    /// entry's replica id and kind name, with no `origins`.
+    private static func entriesAsTable(_ database: Database) throws {
+        try database.execute("""
+            CREATE TABLE entries_table(rid INTEGER NOT NULL, field TEXT NOT NULL, key TEXT NOT NULL, replica BLOB NOT NULL,
+                counter INTEGER NOT NULL, wall INTEGER NOT NULL, logical INTEGER NOT NULL, kind TEXT NOT NULL, value TEXT,
+                seq INTEGER NOT NULL, PRIMARY KEY(rid, field, key, replica, counter)) WITHOUT ROWID;
+            INSERT INTO entries_table SELECT rid, field, key, replica, counter, wall, logical, kind, value, seq FROM entries;
+            DROP VIEW entries;
+            DROP TABLE entry_rows;
+            DROP TABLE origins;
+            ALTER TABLE entries_table RENAME TO entries;
+            DELETE FROM schema_migrations WHERE name = '0013_lean_entries';
+            """)
     }
 
     /// Puts the log back in its shape before `0010_log_in_blocks`, a row per operation (as `0009`
@@ -247,6 +265,70 @@ final class StorageMigrationTests: XCTestCase {
         XCTAssertEqual(try migrated.conflicts(), conflictsBefore)
         XCTAssertEqual(try migrated.get(collection: "people", record: "p1")?.conflicts, ["name", "title"])
         XCTAssertEqual(try migrated.statistics().conflicts, 3)
+    }
+}
+
+extension StorageMigrationTests {
+    /// Migration `0013_lean_entries` stores each live entry's origin as a number and its kind as a
+    /// code. On a replica holding entries of every kind from two writers, with a value conflict:
+    /// the state reads back the same, origins are numbered in replica id order, each entry row
+    /// takes less space, and merging goes on (a third writer gets the next number).
+    func test_leanEntries_onAPopulatedReplica_keepsTheState_andNumbersOriginsByReplicaID() throws {
+        let fixture = try Fixture(seed: 13)
+        defer { fixture.folder.remove() }
+        let (folder, configuration, other) = (fixture.folder, fixture.configuration, fixture.other)
+        var digestBefore: SHA256.Digest
+        var conflictsBefore: [Conflict]
+        var recordsBefore: [RecordSnapshot?]
+        let replica = try fixture.createReplica()
+        do {
+            try replica.write(collection: "people", record: "p1", [
+                .put(field: "name", value: "Ada"), .add(field: "guilds", element: "g-swift"), .mapSet(field: "skills", key: "swift", value: 4)])
+            try replica.write(collection: "feedback", record: "f1", [
+                .put(field: "body", value: "Thanks!"), .append(field: "comments", value: ["author": "p1", "body": "+1"]), .increment(field: "highFives", by: 2)])
+            try other.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada L."), .mapSet(field: "skills", key: "swift", value: 5)])
+            try replica.applyRemote(try other.log(limit: 100).compactMap(\.operation))
+            digestBefore = try replica.digest()
+            conflictsBefore = try replica.conflicts()
+            XCTAssertEqual(conflictsBefore.map(\.kind), [.register, .map], "p1's name and skills[swift] from both writers")
+            recordsBefore = [try replica.get(collection: "people", record: "p1"), try replica.get(collection: "feedback", record: "f1")]
+        }
+        let database = try Database(path: folder.path + "/" + Replica.databaseFileName)
+        try database.transaction { try Self.entriesAsTable(database) }
+        let bytesPerRowBefore = try Self.bytesPerEntry(database, table: "entries")
+
+        let migrated = try Replica.open(at: .directory(folder.path), configuration: configuration)
+        XCTAssertEqual(try migrated.appliedMigrations().last, "0013_lean_entries")
+        XCTAssertEqual(try migrated.digest(), digestBefore, "the same state, framed the same")
+        XCTAssertEqual(try migrated.conflicts(), conflictsBefore)
+        XCTAssertEqual([try migrated.get(collection: "people", record: "p1"), try migrated.get(collection: "feedback", record: "f1")], recordsBefore)
+        XCTAssertEqual(try migrated.invariantViolations(), [])
+        XCTAssertEqual(try migrated.integrityCheck(), [])
+        let origins = try database.query("SELECT no, replica FROM origins ORDER BY no").map { ($0.integer(0)!, $0.blob(1)!) }
+        XCTAssertEqual(origins.map(\.0), [1, 2])
+        XCTAssertEqual(origins.map(\.1), [replica.id.bytes, other.id.bytes].sorted { $0.lexicographicallyPrecedes($1) }, "numbered in replica id order")
+        XCTAssertEqual(try database.query("SELECT DISTINCT kind FROM entry_rows ORDER BY kind").map { $0.integer(0)! }, [0, 1, 2, 3],
+                       "register, map, set and log entries, as codes")
+        let bytesPerRowAfter = try Self.bytesPerEntry(database, table: "entry_rows")
+        XCTAssertLessThanOrEqual(bytesPerRowAfter * 4, bytesPerRowBefore * 3,
+                                 "a quarter less a row, without a 16-byte replica id and a kind name: \(bytesPerRowBefore) -> \(bytesPerRowAfter) bytes")
+
+        let third = try ReplicaFactory.memory(name: "third", clock: fixture.clock, seed: 99)
+        try third.write(collection: "people", record: "p1", [.put(field: "title", value: "Lead")])
+        try migrated.applyRemote(try third.log(limit: 100).compactMap(\.operation))
+        try migrated.resolve(collection: "people", record: "p1", field: "name", .keep(conflictsBefore[0].siblings[1].operation))
+        XCTAssertEqual(try database.queryScalarInteger("SELECT no FROM origins WHERE replica = ?", third.id.bytes), 3, "the next number")
+        XCTAssertEqual(try migrated.get(collection: "people", record: "p1")?.fields["title"], "Lead")
+        XCTAssertEqual(try migrated.conflicts().count, 1, "one resolved, one left")
+        XCTAssertEqual(try migrated.invariantViolations(), [])
+    }
+
+    /// Bytes of content per row of a table, from SQLite's `dbstat` (payload only, so page fill and
+    /// the file's other tables do not blur it).
+    private static func bytesPerEntry(_ database: Database, table: String) throws -> Int64 {
+        let payload = try database.queryScalarInteger("SELECT sum(payload) FROM dbstat WHERE name = ?", table) ?? 0
+        let rows = try database.queryScalarInteger("SELECT count(*) FROM \(table)") ?? 1
+        return payload / max(rows, 1)
     }
 }
 

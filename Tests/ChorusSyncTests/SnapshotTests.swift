@@ -109,7 +109,7 @@ final class SnapshotTests: HubAndClientsTestCase {
         let tables = try replica.perform { replica in
             try replica.withDatabase { try $0.query("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").compactMap { $0.text(0) } }
         }
-        let engine: Set<String> = ["records", "entries", "superseded", "counters", "deletes", "delete_observed", "erased", "conflicts",
+        let engine: Set<String> = ["records", "entry_rows", "origins", "superseded", "counters", "deletes", "delete_observed", "erased", "conflicts",
                                    "conflicted_records", "log_blocks", "log_ids", "log_compaction"]
         let materialised = Set(tables.filter { $0.contains("__") } + PeopleSchema.current.collections.map(\.name))
         XCTAssertEqual(Set(tables), engine.union(materialised).union(Replica.snapshotLocalTables),
