@@ -18,6 +18,10 @@ public final class Node: @unchecked Sendable {
         public var limits = Limits.default
         /// Who is acting on the people API (single-sign-on header, or the laptop's owner).
         public var identity = IdentityPolicy()
+        /// Seconds between automatic log compactions (`Replica.compactLog`, what `chorus compact`
+        /// does); nil: never, the log is compacted by hand or by cron. Off by default: compaction
+        /// removes the history `chorus export --since` bundles are cut from.
+        public var compactIntervalSeconds: Double?
         public var wallClock: any WallClock = SystemClock()
         /// One JSON line per event (access log lines and sync outcomes).
         public var log: @Sendable (String) -> Void = { line in FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
@@ -90,12 +94,20 @@ public final class Node: @unchecked Sendable {
         }
         flush.resume()
         activityTimer = flush
+        if let interval = configuration.compactIntervalSeconds {
+            let compaction = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "chorus.compaction"))
+            compaction.schedule(deadline: .now() + interval, repeating: interval)
+            compaction.setEventHandler { [weak self] in self?.compactLog() }
+            compaction.resume()
+            compactionTimer = compaction
+        }
         return port
     }
 
     /// How often what replicas told us (last seen, cursors, skew) is written to disk.
     public static let activityFlushSeconds = 2.0
     private var activityTimer: DispatchSourceTimer?
+    private var compactionTimer: DispatchSourceTimer?
 
     /// Stops the sync loop, then stops accepting, finishes in-flight requests and closes.
     public func stop(graceSeconds: Double = 10) {
@@ -106,12 +118,34 @@ public final class Node: @unchecked Sendable {
         }
         server.shutdown(graceSeconds: graceSeconds)
         activityTimer?.cancel()
+        compactionTimer?.cancel()
         service.flushActivity()
         service.expireSnapshotCache(all: true)
         syncQueue.sync {}  // wait for a sync in progress
     }
 
     public var port: UInt16 { server.port }
+
+    // MARK: Automatic compaction
+
+    /// One automatic compaction: what replicas acknowledged is written first, so the log waits
+    /// for no more than it must. Logged when it removed something or failed; a failure is retried
+    /// at the next interval (the log is as it was: compaction is one transaction).
+    private func compactLog() {
+        service.flushActivity()
+        do {
+            let report = try executor.perform { try $0.compactLog() }
+            metrics.increment("chorus_log_compactions_total", labels: [("outcome", "ok")])
+            metrics.increment("chorus_log_operations_compacted_total", by: Double(report.operationsRemoved))
+            if report.operationsRemoved > 0 {
+                configuration.log(JSONValue.object(["event": "compaction", "outcome": "ok", "report": report.json]).canonicalText)
+            }
+        } catch {
+            metrics.increment("chorus_log_compactions_total", labels: [("outcome", "failed")])
+            configuration.log(JSONValue.object(["event": "compaction", "outcome": "failed",
+                                                "error": .string((error as? ChorusError)?.message ?? "\(error)")]).canonicalText)
+        }
+    }
 
     // MARK: Background sync
 

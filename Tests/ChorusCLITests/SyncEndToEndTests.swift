@@ -236,6 +236,39 @@ final class SyncEndToEndTests: XCTestCase {
         XCTAssertEqual(try chorus(["check"], "hub").status, 0)
     }
 
+    /// `chorus serve --compact-interval` compacts a hub's log by itself once the replica below has
+    /// committed it, and logs what it removed; the hub then serves a new laptop from its snapshot.
+    func test_serveWithACompactInterval_compactsTheLogByItself() throws {
+        XCTAssertTrue(try chorus(["serve", "--compact-interval", "0"], "nowhere", expect: 2).standardError.contains("--compact-interval must be"))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("nowhere")), "a refused option creates nothing")
+        try chorus(["init", "--name", "hub"], "hub")
+        try chorus(["seed", "--people", "10", "--offices", "1", "--seed", "4"], "hub")
+        let hub = try ServeProcess(data: path("hub"), extra: ["--compact-interval", "1"])
+        defer { hub.stop() }
+        try chorus(["init", "--name", "office"], "office")
+        try chorus(["join", hub.url, "--token-file", try register("office", on: "hub", role: "replica")], "office")
+        try chorus(["sync"], "office")
+        try chorus(["sync"], "office")   // its pull says the first sync's cursor is committed
+        let latest = try JSONParser().parse(try chorus(["status", "--json"], "hub").standardOutput)["latestSequence"]?.integerValue ?? 0
+        XCTAssertGreaterThan(latest, 0)
+
+        var event: JSONValue?
+        let deadline = Date().addingTimeInterval(20)
+        repeat {
+            event = hub.log.compactMap { try? JSONParser().parse($0) }.first { $0["event"]?.stringValue == "compaction" }
+            if event == nil { usleep(200_000) }
+        } while event == nil && Date() < deadline
+        XCTAssertEqual(event?["outcome"]?.stringValue, "ok", "\(hub.log.suffix(5))")
+        XCTAssertEqual(event?["report"]?["compactedThrough"]?.integerValue, latest, "everything the office committed")
+        XCTAssertEqual(try JSONParser().parse(try chorus(["status", "--json"], "hub").standardOutput)["compactedThrough"]?.integerValue, latest)
+        XCTAssertEqual(try chorus(["check"], "hub").status, 0)
+
+        try chorus(["init", "--name", "laptop"], "laptop")
+        try chorus(["join", hub.url, "--token-file", try register("laptop", on: "hub", role: "replica")], "laptop")
+        XCTAssertTrue(try chorus(["sync"], "laptop").standardOutput.contains("taken from the upstream's copy"))
+        XCTAssertEqual(try digest("laptop"), try digest("hub"))
+    }
+
     /// An oversized or malformed push to a real node gets a 4xx and changes nothing.
     func test_oversizedAndMalformedPushes_areRefused_digestUnchanged() throws {
         try chorus(["init", "--name", "hub"], "hub")

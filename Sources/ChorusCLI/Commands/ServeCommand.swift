@@ -12,12 +12,18 @@ enum ServeCommand: Command {
         --sync-interval seconds, backing off while it is unreachable; local writes never wait for it.
         Logs one JSON line per request and per sync to stdout. SIGTERM or SIGINT stop it gracefully:
         no new connections, in-flight requests finish, exit 0.
+
+        With --compact-interval it also compacts its log every SECONDS, as `chorus compact` does: the
+        operations every replica below and the upstream have committed leave the log (a hub's
+        log then stops growing without end). Off by default, since `chorus export --since` bundles
+        are cut from that history; a daily run is --compact-interval 86400.
         """,
         options: [.data,
                   OptionSpec(name: "--listen", valueName: "HOST:PORT", help: "address to serve on (default 127.0.0.1:7420; port 0 picks one)"),
                   OptionSpec(name: "--upstream", valueName: "URL", help: "the node to sync with, e.g. http://hub.example:7420"),
                   OptionSpec(name: "--token-file", valueName: "FILE", help: "file holding this replica's token on the upstream"),
                   OptionSpec(name: "--sync-interval", valueName: "SECONDS", help: "seconds between background syncs (default 10)"),
+                  OptionSpec(name: "--compact-interval", valueName: "SECONDS", help: "compact the log every SECONDS, as `chorus compact` does (default: never)"),
                   OptionSpec(name: "--name", valueName: "NAME", help: "name for a replica created on first run (default: host name)"),
                   OptionSpec(name: "--identity-header", valueName: "NAME", help: "header a single-sign-on proxy sets to the person id (office nodes)"),
                   OptionSpec(name: "--trusted-proxy", valueName: "IP", help: "address whose identity header is honoured (default 127.0.0.1; repeat with commas)"),
@@ -28,6 +34,12 @@ enum ServeCommand: Command {
         let (host, port) = try parseListen(context.arguments.value("--listen") ?? "127.0.0.1:7420", context)
         let interval = Double(context.arguments.value("--sync-interval") ?? "10") ?? -1
         guard interval >= 0.05, interval <= 86_400 else { throw context.usageError("--sync-interval must be 0.05 to 86400 seconds") }
+        let compactInterval = try context.arguments.value("--compact-interval").map { text -> Double in
+            guard let seconds = Double(text), seconds >= 1, seconds <= compactIntervalSecondsMax else {
+                throw context.usageError("--compact-interval must be 1 to \(Int(compactIntervalSecondsMax)) seconds (86400 compacts daily)")
+            }
+            return seconds
+        }
         let replica = try openOrCreate(context)
         if let upstream = context.arguments.value("--upstream") {
             guard let tokenFile = context.arguments.value("--token-file") else { throw context.usageError("--upstream needs --token-file") }
@@ -39,6 +51,7 @@ enum ServeCommand: Command {
         configuration.host = host
         configuration.port = port
         configuration.syncIntervalSeconds = interval
+        configuration.compactIntervalSeconds = compactInterval
         configuration.wallClock = replica.configuration.wallClock
         configuration.identity.identityHeader = context.arguments.value("--identity-header")
         if let proxies = context.arguments.value("--trusted-proxy") {
@@ -58,6 +71,7 @@ enum ServeCommand: Command {
         configuration.log(JSONValue.object([
             "event": "listening", "url": .string("http://\(host):\(bound)"), "replica": .string(id), "name": .string(name),
             "data": .string(context.dataDirectory), "upstream": upstream.map { .string($0.url) } ?? .null,
+            "compactIntervalSeconds": compactInterval.map { .integer(Int64($0)) } ?? .null,
         ]).canonicalText)
         context.output.error("chorus node \(name) serving http://\(host):\(bound) (data \(context.dataDirectory))"
                              + (upstream.map { ", syncing with \($0.url)" } ?? ", standalone") + "; Ctrl-C stops it")
@@ -66,6 +80,9 @@ enum ServeCommand: Command {
         context.output.error("chorus node \(name) stopped")
         return 0
     }
+
+    /// The longest --compact-interval: thirty days.
+    static let compactIntervalSecondsMax = 2_592_000.0
 
     static func parseListen(_ text: String, _ context: CommandContext) throws -> (String, UInt16) {
         guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else {
