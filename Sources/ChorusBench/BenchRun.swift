@@ -91,7 +91,12 @@ struct PerformanceReport {
         Target(name: "P5", statement: "database at most 2.5x plain SQLite for the same live rows, history compacted") { r in
             guard let ours = r.numbers["p5CompactedBytesPerRow"], let raw = r.numbers["p5RawBytesPerRow"] else { return nil }
             let before = r.numbers["p5BytesPerRow"].map { " (\(format($0 / raw, 1))x before compaction)" } ?? ""
-            return ("\(format(ours / raw, 1))x with the log compacted\(before)\(ours / raw > 2.5 ? ": the merge state kept per value, and the records index, must shrink" : "")", ours / raw <= 2.5)
+            // What the typed table and `records` take alone, before any merge state: the floor of
+            // a design that keeps the merge state beside the typed rows.
+            let floor = (r.numbers["p5CompactedBytes.people"] ?? 0) + (r.numbers["p5CompactedBytes.records"] ?? 0)
+            let why = floor > 0 ? ": the typed table and `records` alone are \(format(floor / raw, 1))x, so the merge state must move into the typed rows"
+                                : ": the merge state kept per value, and the records index, must shrink"
+            return ("\(format(ours / raw, 1))x with the log compacted\(before)\(ours / raw > 2.5 ? why : "")", ours / raw <= 2.5)
         },
         Target(name: "P6", statement: "hub at most 150 MB with 1,000 replicas") { r in r.numbers["p6Hub"].map { ("\(format($0, 1)) MB", $0 <= 150) } },
         Target(name: "P6", statement: "idle node at most 60 MB with 10k people") { r in r.numbers["p6Idle"].map { ("\(format($0, 1)) MB", $0 <= 60) } },

@@ -112,13 +112,20 @@ extension Replica {
                 SELECT name, role, replica, revoked, created_wall, last_seen_wall, acknowledged_seq, reported_digest, digest_matched,
                        observed_skew_ms, pending_up, last_pull_wall FROM peers ORDER BY name
                 """)
+            let floor = try compactedThrough()
             for row in peers {
                 let name = row.text(0)!, role = row.text(1)!, acknowledged = row.integer(6) ?? 0
                 var waitingDown: Int64?, lag: Int64?
                 if role != "admin" {
-                    let waiting = try countLive(after: acknowledged, excludingSource: "peer:\(name)")
-                    waitingDown = waiting.count
-                    lag = waiting.oldestWall.map { max(0, now - $0) } ?? 0
+                    // Below the compaction point the operations are gone from the log, so they are
+                    // counted by sequence (it takes them from the snapshot): at most that many, the
+                    // oldest at least as old as the compaction, whose time is not kept (the lag counts
+                    // from the peer's registration then).
+                    let below = max(0, floor - acknowledged)
+                    let waiting = try countLive(after: max(acknowledged, floor), excludingSource: "peer:\(name)")
+                    waitingDown = below + waiting.count
+                    let oldest = below > 0 ? [row.integer(4), waiting.oldestWall].compactMap { $0 }.min() : waiting.oldestWall
+                    lag = oldest.map { max(0, now - $0) } ?? 0
                 }
                 let lastSeen = row.integer(5)
                 let skew = row.integer(9)

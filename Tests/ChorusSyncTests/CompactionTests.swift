@@ -63,6 +63,21 @@ final class CompactionTests: HubAndClientsTestCase {
         XCTAssertEqual(try hub.perform { try $0.integrityCheck() }, [])
     }
 
+    /// A replica registered after compaction lacks what the log no longer holds: the health view
+    /// counts it (it will take it from the snapshot) rather than only what is left in the log.
+    func test_health_countsWhatAReplicaRegisteredAfterCompactionLacks() throws {
+        let (hub, _, _) = try makeHub(people: 200)
+        let latest = try hub.perform { try $0.latestSequence() }
+        XCTAssertEqual(try hub.perform { try $0.compactLog().floor }, latest)
+        clock.advance(by: 5_000)
+        _ = try hub.perform { try $0.addPeer(name: "late", role: .replica) }
+        _ = try hub.perform { try $0.write(collection: "people", record: "p-new", [.put(field: "name", value: "New")]) }
+        clock.advance(by: 1_000)
+        let health = try XCTUnwrap(try hub.perform { try $0.replicaHealth(silentAfterMilliseconds: 60_000) }.first { $0.name == "late" })
+        XCTAssertEqual(health.waitingDown, latest + 1, "the compacted operations and the one logged since")
+        XCTAssertEqual(health.lagMilliseconds, 1_000, "waiting since it was registered at least")
+    }
+
     func test_aPullsAfter_isNotAnAcknowledgement_butItsCommittedCursorIs() throws {
         let (hub, service, _) = try makeHub(people: 100)
         let latest = try hub.perform { try $0.latestSequence() }
