@@ -261,7 +261,10 @@ enum NetworkBenchmarks {
         // History compacted as `chorus compact --vacuum` does, once the probe (the one registered
         // replica, which never acknowledges) is revoked: every operation has reached everyone.
         try eraser.revokePeer(name: "probe")
+        let compactionStart = DispatchTime.now().uptimeNanoseconds
         let compaction = try eraser.compactLog()
+        results.note("p5CompactMilliseconds", "compacting the whole log, durably (one run: there is one log to compact)",
+                     Double(DispatchTime.now().uptimeNanoseconds - compactionStart) / 1e6, unit: "ms", digits: 0)
         precondition(compaction.floor == compaction.latest, "P5: the log was compacted only through \(compaction.floor) of \(compaction.latest)")
         _ = try eraser.vacuum()
         let compactedBytes = fileSize(hubFile)

@@ -13,6 +13,8 @@ public final class Metrics: @unchecked Sendable {
         "chorus_http_request_duration_seconds": "Time to handle an HTTP request, by route.",
         "chorus_upstream_syncs_total": "Background syncs with the upstream, by outcome.",
         "chorus_snapshots_served_total": "Snapshots sent to new replicas, by whether the copy was written for the request or reused.",
+        "chorus_log_compactions_total": "Automatic log compactions (chorus serve --compact-interval), by outcome.",
+        "chorus_log_operations_compacted_total": "Operations automatic compactions removed from the log.",
     ]
 
     /// The latency buckets, in seconds.

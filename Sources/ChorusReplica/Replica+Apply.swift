@@ -463,7 +463,7 @@ extension Replica {
                 state.remember(name, rid: nil)
                 return nil
             }
-            try database.run("INSERT INTO records(collection, record, hash) VALUES (?, ?, ?)", collection, record, hash)
+            try database.run("INSERT INTO records(collection, record, hash_prefix) VALUES (?, ?, ?)", collection, record, Replica.hashPrefix(hash))
             rid = database.lastInsertRowID
             state.records[rid] = .init(collection: collection, record: record, isNew: true, wasLive: true, hadSuperseded: false)
         }
@@ -533,11 +533,24 @@ extension Replica {
         state.dirtyKeys[BatchState.DirtyKey(rid: rid, field: field, key: key), default: .init()].newEntries.append(entry)
     }
 
+    /// The first bytes of a record's hash that `records` keeps (`0014_records_hash_prefix`): the
+    /// whole hash is known from the record's name, so the prefix only has to find candidates.
+    static func hashPrefix(_ hash: [UInt8]) -> [UInt8] { Array(hash.prefix(8)) }
+
+    /// The record whose hash is `hash`: among the records whose kept prefix matches, the one whose
+    /// name hashes to it (another sharing the prefix, one chance in 2^64, is passed over).
+    func recordNamed(byHash hash: [UInt8]) throws -> (rid: Int64, collection: String, record: String)? {
+        for row in try database.query("SELECT rid, collection, record FROM records WHERE hash_prefix = ?", Replica.hashPrefix(hash)) {
+            guard let rid = row.integer(0), let collection = row.text(1), let record = row.text(2) else { continue }
+            if Operation.recordHash(collection: collection, record: record) == hash { return (rid, collection, record) }
+        }
+        return nil
+    }
+
     /// Forgets a record for good: every stored value goes in this transaction; what remains is
     /// operation ids and the record's hash. The log is checkpointed after commit.
     func erase(hash: [UInt8], by op: Operation, state: inout BatchState) throws {
-        if let row = try database.queryRow("SELECT rid, collection, record FROM records WHERE hash = ?", hash),
-           let rid = row.integer(0), let collection = row.text(1), let record = row.text(2) {
+        if let (rid, collection, record) = try recordNamed(byHash: hash) {
             if let declared = schema.collection(collection) {
                 try database.run("DELETE FROM \(StorageSchema.quote(collection)) WHERE _rid = ?", rid)
                 for field in declared.fields where [.set, .map, .log].contains(field.kind) {

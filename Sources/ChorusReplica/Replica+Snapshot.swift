@@ -9,7 +9,8 @@ import SQLiteKit
 ///
 /// The client trusts its upstream with the content, as it does with every operation it pulls, but
 /// not with the file's structure: the copy is opened hardened, must pass `quick_check`, and must
-/// have exactly this build's schema (so it can hold no trigger, view or extra table) before any of
+/// have exactly this build's schema (so it can hold no trigger or extra table, and only this build's
+/// views, which its hardened connection will not run) before any of
 /// it is read into the replica, and it is read row by row, so every index is rebuilt and every
 /// constraint enforced.
 extension Replica {
@@ -149,8 +150,9 @@ extension Replica {
         let counter = max(self.counter, ownLast)
         let tables = try Replica.wrapStorage { try Replica.replicatedTables(database, "main") }
         try Replica.wrapStorage {
-            // The file passed the checks, so it holds no trigger or view; untrusted anyway while
-            // attached, then the connection's own setting back.
+            // The file passed the checks, so it holds no trigger and only this build's views (none
+            // is read here: tables are copied by name); untrusted anyway while attached, then the
+            // connection's own setting back.
             let trusted = try database.queryScalarInteger("PRAGMA trusted_schema") ?? 1
             try database.execute("PRAGMA trusted_schema=OFF")
             defer { try? database.execute("PRAGMA trusted_schema=\(trusted == 0 ? "OFF" : "ON")") }
@@ -237,6 +239,14 @@ extension Replica {
             // replica would miss them for good: it pulls only from `through` on.
             guard continuity.isContiguous, try snapshot.queryScalarInteger(Replica.overlappingBlocksSQL) == 0 else {
                 throw refuse("its log has a gap after its compaction point (\(continuity.floor)), or blocks that overlap")
+            }
+            // An entry names its origin by number (`EntryRows.swift`): a number not in `origins`
+            // would later be given to a new origin, and the entry credited to it.
+            guard try snapshot.queryScalarInteger("""
+                SELECT EXISTS (SELECT 1 FROM entry_rows e LEFT JOIN origins o ON o.no = e.origin WHERE o.no IS NULL)
+                    OR EXISTS (SELECT 1 FROM entry_rows WHERE kind NOT BETWEEN 0 AND 4)
+                """) == 0 else {
+                throw refuse("it holds entries of unknown origins or kinds")
             }
             guard try snapshot.queryScalarInteger("SELECT (SELECT count(*) FROM peers) + (SELECT count(*) FROM peer_relayed) + (SELECT count(*) FROM upstream)") == 0 else {
                 throw refuse("it holds the upstream's registered replicas")

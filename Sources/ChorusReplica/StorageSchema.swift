@@ -12,7 +12,7 @@ import SQLiteKit
 ///   future compaction must keep the ids of the operations it drops. Which ids the log holds is
 ///   kept apart, in `log_ids` (`0009`): per origin replica, intervals of counters, which is how a
 ///   duplicate is found without a unique index on the log;
-/// - `records`: one row per record known, with its hash and derived life state; `rid` is never
+/// - `records`: one row per record known, with the first 8 bytes of its hash (`0014`) and derived life state; `rid` is never
 ///   reused (AUTOINCREMENT), so an erased record's id cannot be confused with a new record's;
 /// - `entries`: the live entries of every register, map key, set element and log;
 /// - `superseded`: operation ids superseded, scoped to their record and field, that had no live
@@ -355,6 +355,32 @@ enum StorageSchema {
                            e.value, e.seq
                     FROM entries_0012 e JOIN origins o ON o.replica = e.replica;
                 DROP TABLE entries_0012;
+                """)
+        }
+        migrator.register("0014_records_hash_prefix") { db in
+            // `records` keeps the first 8 bytes of each record's 32-byte hash, indexed, instead of
+            // the whole hash under a unique index (Docs/performance-notes.md, thirteenth round): the
+            // hash is only looked up by an erasure, which checks each candidate by hashing its name
+            // (`Replica.recordNamed(byHash:)`). 48 bytes less a record. The table is rebuilt with
+            // its row ids, and its AUTOINCREMENT high-water mark carried over, so an erased
+            // record's id is still never reused.
+            try db.execute("""
+                CREATE TABLE records_0014(
+                    rid INTEGER PRIMARY KEY AUTOINCREMENT,
+                    collection TEXT NOT NULL,
+                    record TEXT NOT NULL,
+                    hash_prefix BLOB NOT NULL,
+                    deleted INTEGER NOT NULL DEFAULT 0,
+                    visible INTEGER NOT NULL DEFAULT 1,
+                    UNIQUE(collection, record)
+                );
+                INSERT INTO records_0014(rid, collection, record, hash_prefix, deleted, visible)
+                    SELECT rid, collection, record, substr(hash, 1, 8), deleted, visible FROM records ORDER BY rid;
+                DELETE FROM sqlite_sequence WHERE name = 'records_0014';
+                INSERT INTO sqlite_sequence(name, seq) SELECT 'records_0014', seq FROM sqlite_sequence WHERE name = 'records';
+                DROP TABLE records;
+                ALTER TABLE records_0014 RENAME TO records;
+                CREATE INDEX records_by_hash ON records(hash_prefix);
                 """)
         }
         return migrator

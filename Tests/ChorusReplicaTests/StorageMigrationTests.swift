@@ -61,9 +61,10 @@ final class StorageMigrationTests: XCTestCase {
         XCTAssertNotNil(try database.queryScalarText("SELECT sql FROM sqlite_master WHERE name = 'oplog' AND sql LIKE '%AUTOINCREMENT%'"))
 
         let migrated = try Replica.open(at: .directory(folder.path), configuration: configuration)
-        XCTAssertEqual(try migrated.appliedMigrations().suffix(9),
+        XCTAssertEqual(try migrated.appliedMigrations().suffix(10),
                        ["0005_lean_log_and_entries", "0006_log_without_record_index", "0007_display_derived", "0008_conflict_index_repair",
-                        "0009_log_ids_as_intervals", "0010_log_in_blocks", "0011_conflicts_by_record", "0012_log_compaction", "0013_lean_entries"])
+                        "0009_log_ids_as_intervals", "0010_log_in_blocks", "0011_conflicts_by_record", "0012_log_compaction", "0013_lean_entries",
+                        "0014_records_hash_prefix"])
         XCTAssertEqual(try migrated.digest(), digestBefore, "the same state after the rebuild")
         XCTAssertEqual(try migrated.latestSequence(), sequenceBefore)
         XCTAssertEqual(try migrated.integrityCheck(), [])
@@ -138,8 +139,9 @@ final class StorageMigrationTests: XCTestCase {
         let payloadsBefore = try database.query("SELECT payload FROM oplog ORDER BY seq").map { $0.text(0) }
 
         let migrated = try Replica.open(at: .directory(folder.path), configuration: configuration)
-        XCTAssertEqual(try migrated.appliedMigrations().suffix(5),
-                       ["0009_log_ids_as_intervals", "0010_log_in_blocks", "0011_conflicts_by_record", "0012_log_compaction", "0013_lean_entries"])
+        XCTAssertEqual(try migrated.appliedMigrations().suffix(6),
+                       ["0009_log_ids_as_intervals", "0010_log_in_blocks", "0011_conflicts_by_record", "0012_log_compaction", "0013_lean_entries",
+                        "0014_records_hash_prefix"])
         XCTAssertEqual(try Self.intervals(in: folder), intervalsBefore, "the intervals the merge kept, received times included")
         XCTAssertEqual(try migrated.statistics().operations, rowsBefore)
         XCTAssertEqual(try migrated.log(after: 0, limit: 1000).map { $0.operation.map(OperationCodec().canonicalText) }, payloadsBefore,
@@ -298,7 +300,7 @@ extension StorageMigrationTests {
         let bytesPerRowBefore = try Self.bytesPerEntry(database, table: "entries")
 
         let migrated = try Replica.open(at: .directory(folder.path), configuration: configuration)
-        XCTAssertEqual(try migrated.appliedMigrations().last, "0013_lean_entries")
+        XCTAssertTrue(try migrated.appliedMigrations().contains("0013_lean_entries"))
         XCTAssertEqual(try migrated.digest(), digestBefore, "the same state, framed the same")
         XCTAssertEqual(try migrated.conflicts(), conflictsBefore)
         XCTAssertEqual([try migrated.get(collection: "people", record: "p1"), try migrated.get(collection: "feedback", record: "f1")], recordsBefore)
@@ -321,6 +323,71 @@ extension StorageMigrationTests {
         XCTAssertEqual(try migrated.get(collection: "people", record: "p1")?.fields["title"], "Lead")
         XCTAssertEqual(try migrated.conflicts().count, 1, "one resolved, one left")
         XCTAssertEqual(try migrated.invariantViolations(), [])
+    }
+
+    /// Migration `0014_records_hash_prefix` keeps 8 bytes of each record's hash instead of 32 under
+    /// a unique index: the state reads the same, an erasure still finds its record by hash, the
+    /// ids of erased records are still never reused, and each record takes less space.
+    func test_recordsHashPrefix_onAPopulatedReplica_erasureStillFindsItsRecord_andIDsAreNotReused() throws {
+        let fixture = try Fixture(seed: 14)
+        defer { fixture.folder.remove() }
+        let (folder, configuration) = (fixture.folder, fixture.configuration)
+        var digestBefore: SHA256.Digest
+        do {
+            let replica = try fixture.createReplica()
+            for id in ["p1", "p2", "p3", "p4"] { try replica.write(collection: "people", record: id, [.put(field: "name", value: .string(id))]) }
+            try replica.write(collection: "people", record: "p4", [.erase])   // the highest row id, gone
+            digestBefore = try replica.digest()
+        }
+        let database = try Database(path: folder.path + "/" + Replica.databaseFileName)
+        try database.transaction { try Self.recordsWithWholeHash(database) }
+        let bytesPerRecordBefore = try Self.recordBytes(database)
+        XCTAssertEqual(try database.queryScalarInteger("SELECT seq FROM sqlite_sequence WHERE name = 'records'"), 4)
+
+        let migrated = try Replica.open(at: .directory(folder.path), configuration: configuration)
+        XCTAssertTrue(try migrated.appliedMigrations().contains("0014_records_hash_prefix"))
+        XCTAssertEqual(try migrated.digest(), digestBefore)
+        XCTAssertEqual(try migrated.invariantViolations(), [])
+        XCTAssertEqual(try migrated.integrityCheck(), [])
+        XCTAssertEqual(try database.queryScalarInteger("SELECT count(*) FROM pragma_table_info('records') WHERE name = 'hash'"), 0)
+        XCTAssertEqual(try database.queryScalarInteger("SELECT seq FROM sqlite_sequence WHERE name = 'records'"), 4, "the high-water mark carried over")
+        XCTAssertLessThan(try Self.recordBytes(database), bytesPerRecordBefore - 40, "24 bytes less a row, and its index entry")
+
+        try migrated.write(collection: "people", record: "p5", [.put(field: "name", value: "p5")])
+        XCTAssertEqual(try database.queryScalarInteger("SELECT rid FROM records WHERE record = 'p5'"), 5, "the erased record's id is not reused")
+        try migrated.write(collection: "people", record: "p2", [.erase])
+        XCTAssertTrue(try migrated.isErased(collection: "people", record: "p2"))
+        XCTAssertNil(try migrated.get(collection: "people", record: "p2"), "found by its hash and erased")
+        XCTAssertNotNil(try migrated.get(collection: "people", record: "p1"))
+        XCTAssertEqual(try migrated.invariantViolations(), [])
+    }
+
+    /// Puts `records` back in its shape before `0014_records_hash_prefix`: the whole hash under a
+    /// unique index, row ids and the AUTOINCREMENT high-water mark kept.
+    private static func recordsWithWholeHash(_ database: Database) throws {
+        let rows = try database.query("SELECT rid, collection, record, deleted, visible FROM records ORDER BY rid")
+        let highWater = try database.queryScalarInteger("SELECT seq FROM sqlite_sequence WHERE name = 'records'") ?? 0
+        try database.execute("""
+            DROP TABLE records;
+            CREATE TABLE records(rid INTEGER PRIMARY KEY AUTOINCREMENT, collection TEXT NOT NULL, record TEXT NOT NULL,
+                hash BLOB NOT NULL UNIQUE, deleted INTEGER NOT NULL DEFAULT 0, visible INTEGER NOT NULL DEFAULT 1, UNIQUE(collection, record));
+            DELETE FROM schema_migrations WHERE name = '0014_records_hash_prefix';
+            """)
+        for row in rows {
+            let collection = row.text(1)!, record = row.text(2)!
+            try database.run("INSERT INTO records(rid, collection, record, hash, deleted, visible) VALUES (?, ?, ?, ?, ?, ?)",
+                             row.integer(0)!, collection, record, ChorusCore.Operation.recordHash(collection: collection, record: record),
+                             row.integer(3)!, row.integer(4)!)
+        }
+        try database.run("UPDATE sqlite_sequence SET seq = ? WHERE name = 'records'", highWater)
+    }
+
+    /// Bytes of content a record takes in `records` and its indexes (`dbstat` payload).
+    private static func recordBytes(_ database: Database) throws -> Int64 {
+        let payload = try database.queryScalarInteger("""
+            SELECT sum(d.payload) FROM dbstat d JOIN sqlite_schema m ON m.name = d.name WHERE m.tbl_name = 'records'
+            """) ?? 0
+        return payload / max(try database.queryScalarInteger("SELECT count(*) FROM records") ?? 1, 1)
     }
 
     /// Bytes of content per row of a table, from SQLite's `dbstat` (payload only, so page fill and

@@ -312,7 +312,7 @@ final class SnapshotTests: HubAndClientsTestCase {
             ("pages scrambled", scrambled), ("bytes cut short", cut), ("not a database", notADatabase),
         ]
         let forged: [(String, (HTTPResponse) throws -> HTTPResponse)] = [
-            ("a trigger", { try self.altered($0, "CREATE TRIGGER evil AFTER INSERT ON records BEGIN DELETE FROM entries; END;") }),
+            ("a trigger", { try self.altered($0, "CREATE TRIGGER evil AFTER INSERT ON records BEGIN DELETE FROM entry_rows; END;") }),
             ("an extra table", { try self.altered($0, "CREATE TABLE extra(x);") }),
             ("a view", { try self.altered($0, "CREATE VIEW v AS SELECT 1;") }),
             ("another replica's copy", { try self.altered($0, "UPDATE meta SET value = '00000000000000000000000000000001' WHERE key = 'replica_id';") }),
@@ -330,6 +330,8 @@ final class SnapshotTests: HubAndClientsTestCase {
                 """) }),
             ("statistics tables (a copy is a fresh database: it has none)", { try self.altered($0, "ANALYZE;") }),
             ("a compaction point its log contradicts", { try self.altered($0, "INSERT INTO log_compaction(id, through_seq) VALUES (1, 1);") }),
+            ("an entry of an origin not in origins", { try self.altered($0, "UPDATE entry_rows SET origin = 99 WHERE seq = (SELECT min(seq) FROM entry_rows);") }),
+            ("an entry of an unknown kind", { try self.altered($0, "UPDATE entry_rows SET kind = 9 WHERE seq = (SELECT min(seq) FROM entry_rows);") }),
             ("a log with operations missing", { try self.altered($0, "UPDATE log_blocks SET first_seq = first_seq + 1 WHERE first_seq = 1;") }),
             ("bytes cut short, checksum to match", cut), ("not a database, checksum to match", notADatabase),
         ]

@@ -34,9 +34,9 @@ enum ServeCommand: Command {
         let (host, port) = try parseListen(context.arguments.value("--listen") ?? "127.0.0.1:7420", context)
         let interval = Double(context.arguments.value("--sync-interval") ?? "10") ?? -1
         guard interval >= 0.05, interval <= 86_400 else { throw context.usageError("--sync-interval must be 0.05 to 86400 seconds") }
-        let compactInterval = try context.arguments.value("--compact-interval").map { text -> Double in
-            guard let seconds = Double(text), seconds >= 1, seconds <= compactIntervalSecondsMax else {
-                throw context.usageError("--compact-interval must be 1 to \(Int(compactIntervalSecondsMax)) seconds (86400 compacts daily)")
+        let compactInterval = try context.arguments.value("--compact-interval").map { text -> Int64 in
+            guard let seconds = Int64(text), seconds >= 1, seconds <= compactIntervalSecondsMax else {
+                throw context.usageError("--compact-interval must be a whole number of seconds, 1 to \(compactIntervalSecondsMax) (86400 compacts daily)")
             }
             return seconds
         }
@@ -51,7 +51,7 @@ enum ServeCommand: Command {
         configuration.host = host
         configuration.port = port
         configuration.syncIntervalSeconds = interval
-        configuration.compactIntervalSeconds = compactInterval
+        configuration.compactIntervalSeconds = compactInterval.map(Double.init)
         configuration.wallClock = replica.configuration.wallClock
         configuration.identity.identityHeader = context.arguments.value("--identity-header")
         if let proxies = context.arguments.value("--trusted-proxy") {
@@ -71,7 +71,7 @@ enum ServeCommand: Command {
         configuration.log(JSONValue.object([
             "event": "listening", "url": .string("http://\(host):\(bound)"), "replica": .string(id), "name": .string(name),
             "data": .string(context.dataDirectory), "upstream": upstream.map { .string($0.url) } ?? .null,
-            "compactIntervalSeconds": compactInterval.map { .integer(Int64($0)) } ?? .null,
+            "compactIntervalSeconds": compactInterval.map { .integer($0) } ?? .null,
         ]).canonicalText)
         context.output.error("chorus node \(name) serving http://\(host):\(bound) (data \(context.dataDirectory))"
                              + (upstream.map { ", syncing with \($0.url)" } ?? ", standalone") + "; Ctrl-C stops it")
@@ -82,7 +82,7 @@ enum ServeCommand: Command {
     }
 
     /// The longest --compact-interval: thirty days.
-    static let compactIntervalSecondsMax = 2_592_000.0
+    static let compactIntervalSecondsMax: Int64 = 2_592_000
 
     static func parseListen(_ text: String, _ context: CommandContext) throws -> (String, UInt16) {
         guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else {
