@@ -137,8 +137,9 @@ public final class Node: @unchecked Sendable {
     /// One automatic compaction: what replicas acknowledged is written first, so the log waits
     /// for no more than it must. Logged when it removed something or failed; a failure is retried
     /// at the next interval (the log is as it was: compaction is one transaction). It runs on the
-    /// replica's executor, so requests wait for it: one transaction deleting whole blocks, well
-    /// under a second for a million operations (Docs/performance-notes.md, twelfth round).
+    /// replica's executor, so requests wait for it: one transaction deleting whole blocks, about
+    /// a second the first time for a million operations (`secure_delete` zeroes the freed pages;
+    /// P5 in Docs/performance.md), then only what came since the run before.
     private func compactLog() {
         service.flushActivity()
         do {
