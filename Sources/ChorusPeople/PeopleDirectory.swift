@@ -38,13 +38,17 @@ public enum PeopleDirectory {
     /// erased person's name must not survive on disk in an index the engine does not know about.
     static func refresh(_ replica: Replica, taxonomy: SkillTaxonomy) throws {
         let latest = try replica.latestSequence()
+        // A log started again from a snapshot is numbered anew: what was indexed by its old
+        // sequences says nothing of the new ones.
+        let generation = try replica.logGeneration()
         try replica.withDatabase { db in
             try db.execute("PRAGMA temp_store = MEMORY")
             try db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.people_search USING fts5(id UNINDEXED, name, title, skills, tokenize = 'unicode61 remove_diacritics 2')")
-            try db.execute("CREATE TABLE IF NOT EXISTS temp.people_search_state(built_through INTEGER NOT NULL)")
-            let builtThrough = try db.queryScalarInteger("SELECT built_through FROM temp.people_search_state")
-            if builtThrough == latest { return }
-            if builtThrough == nil {   // versions before 0.5 kept the index on disk
+            try db.execute("CREATE TABLE IF NOT EXISTS temp.people_search_state(built_through INTEGER NOT NULL, generation INTEGER NOT NULL)")
+            let state = try db.queryRow("SELECT built_through, generation FROM temp.people_search_state")
+            let builtThrough = state?.integer(1) == generation ? state?.integer(0) : nil
+            if state != nil, builtThrough == latest { return }
+            if state == nil {   // versions before 0.5 kept the index on disk
                 try db.execute("DROP TABLE IF EXISTS main.people_search; DROP TABLE IF EXISTS main.people_search_state")
             }
             try db.transaction {
@@ -59,7 +63,7 @@ public enum PeopleDirectory {
                     try index(db, where: nil, nil, taxonomy: taxonomy)
                 }
                 try db.execute("DELETE FROM temp.people_search_state")
-                try db.run("INSERT INTO temp.people_search_state(built_through) VALUES (?)", latest)
+                try db.run("INSERT INTO temp.people_search_state(built_through, generation) VALUES (?, ?)", latest, generation)
             }
         }
     }

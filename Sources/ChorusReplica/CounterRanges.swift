@@ -42,6 +42,15 @@ public struct CounterRanges: Equatable, Sendable {
         return index >= 0 && counter <= intervals[index].last
     }
 
+    /// Whether every counter `other` holds is held here too. Intervals never touch, so each of
+    /// `other`'s must lie inside one of these.
+    public func contains(all other: CounterRanges) -> Bool {
+        other.intervals.allSatisfy { interval in
+            let index = lastIndex(startingAtOrBefore: interval.first)
+            return index >= 0 && interval.last <= intervals[index].last
+        }
+    }
+
     /// Adds `counter`; false when it was already held (a duplicate).
     public mutating func insert(_ counter: UInt64) -> Bool {
         // The common case first: the next counter after everything held.

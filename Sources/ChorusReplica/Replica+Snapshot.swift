@@ -124,6 +124,52 @@ extension Replica {
         names.map { "'\($0.replacingOccurrences(of: "'", with: "''"))'" }.joined(separator: ", ")
     }
 
+    /// Whether this replica, though it holds data, may start again from its upstream's snapshot
+    /// (`adoptSnapshot(replacing: true)`): what a replica does when the upstream's log is compacted
+    /// past its pull cursor (it wrote before its first sync, or was restored from an old backup),
+    /// since it cannot pull what it lacks. Only with nothing waiting to be pushed (the snapshot must
+    /// hold all it has) and no replica or relay registered below it, whose cursors count this log's
+    /// sequences, which the snapshot renumbers.
+    public func canReplaceWithSnapshot() throws -> Bool {
+        guard case .directory = location else { return false }
+        return try Replica.wrapStorage { try database.readTransaction { (try? checkReplaceable(bySnapshotLogIDs: nil)) != nil } }
+    }
+
+    /// Throws unless this replica may be replaced by a snapshot (`canReplaceWithSnapshot`); with
+    /// `snapshotLogIDs` (an attached snapshot's `log_ids`), also unless that holds every operation
+    /// id this replica has logged. Inside a transaction.
+    private func checkReplaceable(bySnapshotLogIDs snapshotLogIDs: String?) throws {
+        let refuse = { (why: String) in
+            ChorusError(.invalidState, "this replica cannot start again from the upstream's snapshot: \(why)",
+                        hint: "sync again once that is done, or join a new, empty folder to the upstream and retire this one")
+        }
+        if try database.queryScalarInteger("SELECT count(*) FROM peers WHERE revoked = 0 AND role != 'admin'") ?? 0 > 0 {
+            throw refuse("replicas are registered below it, and their cursors count its log")
+        }
+        let pushCursor = try database.queryScalarInteger("SELECT push_cursor FROM upstream WHERE id = 1") ?? 0
+        if try countLive(after: pushCursor, excludingSource: "upstream").count > 0 {
+            throw refuse("it has operations not pushed yet")
+        }
+        guard let snapshotLogIDs else { return }
+        func ranges(_ table: String) throws -> [[UInt8]: CounterRanges] {
+            var rows: [[UInt8]: [(first: UInt64, last: UInt64)]] = [:]
+            try database.forEachRow("SELECT replica, first, last FROM \(table) ORDER BY replica, first") { row in
+                rows[row.blob(0) ?? [], default: []].append((UInt64(bitPattern: row.integer(1) ?? 0), UInt64(bitPattern: row.integer(2) ?? 0)))
+            }
+            return rows.mapValues { CounterRanges(sortedRows: $0) }
+        }
+        let snapshot = try ranges(snapshotLogIDs)
+        for (origin, own) in try ranges("main.log_ids") where !(snapshot[origin]?.contains(all: own) ?? own.intervals.isEmpty) {
+            throw refuse("it lacks operations of replica \(Hex.encode(origin)) this one holds (a copy older than this replica's last push)")
+        }
+    }
+
+    /// Changes each time `adoptSnapshot(replacing: true)` renumbers the log, so what was derived
+    /// from the log by sequence (the people search index) knows to start again.
+    public func logGeneration() throws -> Int64 {
+        try Replica.wrapStorage { try database.queryScalarInteger("SELECT value FROM meta WHERE key = 'log_generation'") ?? 0 }
+    }
+
     /// Whether this replica may take a snapshot: it has never logged an operation nor pulled.
     public func canAdoptSnapshot() throws -> Bool {
         guard case .directory = location else { return false }
@@ -142,7 +188,12 @@ extension Replica {
     /// - Throws: `corruptBundle` when the file is damaged, has another schema, comes from another
     ///   replica or says another sequence; `clockSkew` when its clock is too far ahead;
     ///   `invalidState` when this replica already holds operations. Nothing is changed then.
-    public func adoptSnapshot(at path: String, through: Int64, from upstream: ReplicaID) throws -> SnapshotAdoption {
+    ///
+    /// With `replacing`, this replica may hold data (`canReplaceWithSnapshot`): its replicated
+    /// tables are emptied first, in the same transaction, once it is checked that nothing waits to
+    /// be pushed and that the snapshot holds every operation this replica has logged (so its state
+    /// holds all of this one's); the log is renumbered as the upstream's.
+    public func adoptSnapshot(at path: String, through: Int64, from upstream: ReplicaID, replacing: Bool = false) throws -> SnapshotAdoption {
         let (clockSeen, ownLast) = try verifySnapshot(at: path, through: through, from: upstream)
         let now = Int64(configuration.wallClock.nowMilliseconds())
         var clock = self.clock
@@ -159,6 +210,14 @@ extension Replica {
             try database.run("ATTACH DATABASE ? AS snapshot", path)
             defer { try? database.execute("DETACH DATABASE snapshot") }
             try database.transaction {
+                if replacing {
+                    try checkReplaceable(bySnapshotLogIDs: "snapshot.log_ids")
+                    for table in tables { try database.execute("DELETE FROM main.\(StorageSchema.quote(table))") }
+                    // The log starts again as the upstream's, numbered as its: what was acknowledged
+                    // of the old one means nothing now (only admin and revoked tokens are left).
+                    try database.execute("UPDATE peers SET acknowledged_seq = 0, committed_seq = 0")
+                    try database.run("INSERT INTO meta(key, value) VALUES ('log_generation', 1) ON CONFLICT(key) DO UPDATE SET value = value + 1")
+                }
                 for table in tables {
                     let quoted = StorageSchema.quote(table)
                     if try database.queryScalarInteger("SELECT EXISTS (SELECT 1 FROM main.\(quoted))") == 1 {
@@ -195,7 +254,10 @@ extension Replica {
                     """, Int64(counter), Int64(clock.last.wall), Int64(clock.last.logical))
                 // Every operation in it came from the upstream, so none waits to be pushed: the push
                 // cursor moves past them too (from 0, it would ask a compacted log for what it lacks).
-                try database.run("UPDATE upstream SET pull_cursor = max(pull_cursor, ?), push_cursor = max(push_cursor, ?) WHERE id = 1", through, through)
+                // Replacing, the cursors counted the old log: they become the snapshot's exactly (a
+                // push cursor past `through` would skip this replica's next writes).
+                try database.run(replacing ? "UPDATE upstream SET pull_cursor = ?1, push_cursor = ?1 WHERE id = 1"
+                                           : "UPDATE upstream SET pull_cursor = max(pull_cursor, ?1), push_cursor = max(push_cursor, ?1) WHERE id = 1", through)
             }
         }
         self.clock = clock

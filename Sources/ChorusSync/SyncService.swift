@@ -21,6 +21,11 @@ public final class SyncService: @unchecked Sendable {
     private weak var newestCopy: SnapshotCopy?
     /// Set when the node stops: no copy is cached after it.
     private var snapshotsStopped = false
+    /// The log's end after each peer's last push that applied something, by peer name: a copy
+    /// written before it lacks that peer's writes, and a replica starting again from a snapshot
+    /// refuses one that lacks anything it holds (`Replica.adoptSnapshot(replacing:)`). At most one
+    /// entry per registered peer.
+    private var pushedThrough: [String: Int64] = [:]
 
     public init(executor: ReplicaExecutor, limits: Limits, wallClock: any WallClock) {
         self.executor = executor
@@ -130,9 +135,11 @@ public final class SyncService: @unchecked Sendable {
         expireSnapshotCache()
         // A copy written before the log was compacted past it would leave its client below the
         // compaction point, unable to pull what came after: only copies reaching the point serve.
-        if let cached = snapshotLock.withLock({ snapshotCache }), cached.file.through >= floor { return (cached, true) }
+        // Nor copies older than what this peer pushed last (it may be starting again from one).
+        let reach = max(floor, snapshotLock.withLock { pushedThrough[peer.name] } ?? 0)
+        if let cached = snapshotLock.withLock({ snapshotCache }), cached.file.through >= reach { return (cached, true) }
         let (admitted, newest) = snapshotLock.withLock { () -> (Bool, SnapshotCopy?) in
-            guard snapshotCopies < limits.snapshotsConcurrentMax else { return (false, newestCopy.flatMap { $0.file.through >= floor ? $0 : nil }) }
+            guard snapshotCopies < limits.snapshotsConcurrentMax else { return (false, newestCopy.flatMap { $0.file.through >= reach ? $0 : nil }) }
             snapshotCopies += 1
             return (true, nil)
         }
@@ -197,6 +204,10 @@ public final class SyncService: @unchecked Sendable {
                                               hint: peer.role == .relay ? "register that replica on this relay with `chorus replicas add`" : "a replica pushes only its own operations")
                 }
                 let report = try replica.applyRemote(prepared, source: peer.source)
+                if report.applied > 0 {
+                    let end = try replica.latestSequence()
+                    snapshotLock.withLock { pushedThrough[peer.name] = end }
+                }
                 return PushResponse(applied: report.applied, duplicates: report.duplicates, through: request.through, server: stamp(replica))
             }
         }

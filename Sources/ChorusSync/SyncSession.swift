@@ -160,9 +160,14 @@ public struct SyncSession {
         let offer = info.snapshot.flatMap { offer in
             usesSnapshots && offer.through > 0 && (offer.through >= limits.snapshotSequenceMin || info.compactedThrough > 0) ? offer : nil
         }
-        let plan = try executor.perform { replica -> (path: String, storage: String)? in
+        let plan = try executor.perform { replica -> (path: String, storage: String, replacing: Bool)? in
             guard case .directory(let folder) = replica.location else { return nil }
-            guard try replica.canAdoptSnapshot() else {
+            // A replica holding data starts again from the snapshot only when the upstream's log is
+            // compacted past what it has pulled: it cannot catch up otherwise (its writes were
+            // pushed just before).
+            let replacing = try !replica.canAdoptSnapshot()
+            let behind = try (replica.upstream()?.pullCursor ?? 0) < info.compactedThrough
+            guard try !replacing || (usesSnapshots && behind && replica.canReplaceWithSnapshot()) else {
                 // It holds data now and never takes a snapshot: what a stopped download left is of no use.
                 Replica.removeIncomingSnapshots(in: folder)
                 return nil
@@ -170,10 +175,12 @@ public struct SyncSession {
             Replica.removeAbandonedSnapshots(in: folder)
             guard let offer, offer.storage == replica.storageVersion else { return nil }
             let name = "\(Replica.snapshotFilePrefix)in-\(UUID().uuidString).sqlite"
-            return ((folder as NSString).appendingPathComponent(name), replica.storageVersion)
+            return ((folder as NSString).appendingPathComponent(name), replica.storageVersion, replacing)
         }
         guard let plan else { return }
-        progress("starting from the upstream's snapshot (its log reaches \(info.snapshot?.through ?? 0))...")
+        progress(plan.replacing
+                 ? "the upstream's log is compacted past this replica's cursor: starting again from its snapshot (its log reaches \(info.snapshot?.through ?? 0)), which holds everything this replica pushed..."
+                 : "starting from the upstream's snapshot (its log reaches \(info.snapshot?.through ?? 0))...")
         defer { Replica.removeSnapshotFile(plan.path) }
         do {
             let progress = self.progress
@@ -185,7 +192,7 @@ public struct SyncSession {
                 throw SyncError(status: 0, "it reaches sequence \(through), before the upstream's compaction point (\(info.compactedThrough)), so what came after could not be pulled",
                                 hint: "sync again for a newer snapshot")
             }
-            let adoption = try executor.perform { try $0.adoptSnapshot(at: plan.path, through: through, from: info.server.replica) }
+            let adoption = try executor.perform { try $0.adoptSnapshot(at: plan.path, through: through, from: info.server.replica, replacing: plan.replacing) }
             report.snapshotOperations = adoption.operations
             progress("took \(adoption.operations) operations from the snapshot; pulling what came after \(adoption.through)...")
         } catch {
@@ -231,8 +238,8 @@ public struct SyncSession {
     private func compactedPast(_ start: Int64, compactedThrough: Int64, snapshotOffered: Bool, _ report: SyncReport) throws -> SyncError {
         let why = report.snapshotRefused.map { " (its snapshot was not used: \($0))" } ?? ""
         let hint: String
-        if try !executor.perform({ try $0.canAdoptSnapshot() }) {
-            hint = "this replica cannot catch up by pulling; its changes were pushed. Join a new, empty folder to the upstream (it starts from the snapshot) and retire this one"
+        if try !executor.perform({ try $0.canAdoptSnapshot() || $0.canReplaceWithSnapshot() }) {
+            hint = "this replica cannot catch up by pulling, nor start again from the snapshot (replicas are registered below it, or its writes are not all pushed). Push them (`chorus sync`), or join a new, empty folder to the upstream and retire this one"
         } else if !usesSnapshots {
             hint = "sync without --no-snapshot: a new replica of a compacted upstream starts from its snapshot"
         } else if snapshotOffered {

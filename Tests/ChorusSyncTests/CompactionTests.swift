@@ -194,22 +194,69 @@ final class CompactionTests: HubAndClientsTestCase {
             XCTAssertTrue((error as? ChorusError)?.hint?.contains("join a new, empty folder") ?? false, "\(error)")
         }
 
-        // A replica holding data whose cursor is below the point cannot catch up by pulling: it is
-        // told so after its own changes went up, and nothing of it is lost or changed.
+        // A replica that wrote before its first sync cannot catch up by pulling: once its writes
+        // went up, it starts again from the snapshot, which holds them. The hub writes a new copy
+        // for it: the one it served the laptop a moment ago lacks them.
         let (stale, _, staleSession) = try client("stale", seed: 5, hub: hub, router: router)
         try stale.perform { _ = try $0.write(collection: "people", record: "from-stale", [.put(field: "name", value: "Stale")]) }
-        XCTAssertThrowsError(try staleSession.run()) { error in
+        let restart = try staleSession.run(compareDigests: true)
+        XCTAssertEqual(restart.pushApplied, 1)
+        XCTAssertGreaterThan(restart.snapshotOperations, 0, "started again from the snapshot")
+        XCTAssertNil(restart.snapshotRefused)
+        XCTAssertEqual(restart.digestMatches, true)
+        XCTAssertEqual(try stale.perform { try $0.get(collection: "people", record: "from-stale")?.fields["name"] }, "Stale", "its own write kept")
+        XCTAssertEqual(try stale.perform { try $0.invariantViolations() }, [])
+        XCTAssertEqual(try stale.perform { try $0.logGeneration() }, 1, "its log numbered anew")
+        try stale.perform { _ = try $0.write(collection: "people", record: "from-stale", [.put(field: "title", value: "Back")]) }
+        XCTAssertEqual(try staleSession.run(compareDigests: true).pushApplied, 1, "its next write goes up: the push cursor is the snapshot's")
+        XCTAssertEqual(try hub.perform { try $0.get(collection: "people", record: "from-stale")?.fields["title"] }, "Back")
+
+        // One with replicas registered below it cannot: their cursors count its log. It is told so
+        // after its own changes went up, and nothing of it is lost or changed.
+        let (relay, _, relaySession) = try client("relay", seed: 7, hub: hub, router: router)
+        _ = try relay.perform { try $0.addPeer(name: "below", role: .replica) }
+        try relay.perform { _ = try $0.write(collection: "people", record: "from-relay", [.put(field: "name", value: "Relay")]) }
+        let relayDigest = try digest(relay)
+        XCTAssertThrowsError(try relaySession.run()) { error in
             XCTAssertEqual((error as? SyncError)?.status, 410)
-            XCTAssertTrue((error as? SyncError)?.hint?.contains("Join a new, empty folder") ?? false, "\(error)")
+            XCTAssertTrue((error as? SyncError)?.hint?.contains("join a new, empty folder") ?? false, "\(error)")
         }
-        XCTAssertEqual(try stale.perform { try $0.pendingPushCount() }, 0, "its change went up before it was told")
-        XCTAssertNotNil(try hub.perform { try $0.get(collection: "people", record: "from-stale") })
+        XCTAssertEqual(try relay.perform { try $0.pendingPushCount() }, 0, "its change went up before it was told")
+        XCTAssertNotNil(try hub.perform { try $0.get(collection: "people", record: "from-relay") })
+        XCTAssertEqual(try digest(relay), relayDigest, "nothing of it changed")
 
         // An empty replica that refuses snapshots is told to take one.
         let (_, _, refusing) = try client("refusing", seed: 6, hub: hub, router: router, snapshots: false)
         XCTAssertThrowsError(try refusing.run()) { error in
             XCTAssertTrue((error as? SyncError)?.hint?.contains("without --no-snapshot") ?? false, "\(error)")
         }
+    }
+
+    /// Starting again from a snapshot, a replica refuses one that lacks an operation it holds (a
+    /// copy written before its last push): nothing changes, and it can take a newer one.
+    func test_startingAgainFromASnapshot_refusesOneLackingWhatTheReplicaHolds() throws {
+        let (hub, _, router) = try makeHub(people: 100)
+        _ = try hub.perform { try $0.compactLog() }
+        let old = try Replica.writeSnapshot(of: hub.perform { $0.location }, schema: PeopleSchema.current)
+        defer { Replica.removeSnapshotFile(old.path) }
+        let (late, _, lateSession) = try client("late", seed: 8, hub: hub, router: router, snapshots: false)
+        try late.perform { _ = try $0.write(collection: "people", record: "from-late", [.put(field: "name", value: "Late")]) }
+        XCTAssertThrowsError(try lateSession.run(), "without snapshots it cannot catch up")   // but its write went up
+        XCTAssertEqual(try late.perform { try $0.canReplaceWithSnapshot() }, true)
+        let before = try digest(late)
+        let hubID = hub.perform { $0.id }
+        XCTAssertThrowsError(try late.perform { try $0.adoptSnapshot(at: old.path, through: old.through, from: hubID, replacing: true) }) { error in
+            XCTAssertTrue((error as? ChorusError)?.message.contains("lacks operations") ?? false, "\(error)")
+        }
+        XCTAssertEqual(try digest(late), before, "nothing changed")
+        XCTAssertEqual(try late.perform { try $0.logGeneration() }, 0)
+
+        let fresh = try Replica.writeSnapshot(of: hub.perform { $0.location }, schema: PeopleSchema.current)
+        defer { Replica.removeSnapshotFile(fresh.path) }
+        _ = try late.perform { try $0.adoptSnapshot(at: fresh.path, through: fresh.through, from: hubID, replacing: true) }
+        XCTAssertEqual(try digest(late), try digest(hub))
+        XCTAssertEqual(try late.perform { try $0.upstream()?.pushCursor }, fresh.through)
+        XCTAssertEqual(try late.perform { try $0.invariantViolations() }, [])
     }
 
     func test_openConflicts_keepTheirAuthors_untilResolved() throws {
