@@ -100,4 +100,33 @@ final class PeopleSearchTests: XCTestCase {
         _ = try PeopleDirectory.search(replica, query: "a")
         XCTAssertEqual(incremental, try contents(), "seed \(seed): the incremental index differs from a full rebuild")
     }
+
+    /// A replica that starts again from its upstream's snapshot (below its compaction point) has
+    /// its log numbered anew: the search index, kept by log sequence, is built again rather than
+    /// brought up to date from sequences that now mean other operations.
+    func test_index_isBuiltAgain_whenTheLogStartsAgainFromASnapshot() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let configuration = ReplicaFactory.configuration(clock: ManualClock(milliseconds: 1_790_000_000_000))
+        let hub = try ReplicaFactory.durable(at: folder.appending("hub"), name: "hub", configuration: configuration, seed: 1)
+        try hub.writeMany((0..<40).map { ("people", "h-\($0)", [.put(field: "name", value: .string("Hubperson \($0)"))]) })
+        XCTAssertEqual(try hub.compactLog().floor, 40)
+        try hub.writeMany((0..<5).map { ("people", "late-\($0)", [.put(field: "name", value: .string("Latecomer \($0)"))]) })
+
+        let laptop = try ReplicaFactory.durable(at: folder.appending("laptop"), name: "laptop", configuration: configuration, seed: 2)
+        try laptop.writeMany((0..<60).map { ("people", "l-\($0)", [.put(field: "name", value: .string("Lapperson \($0)"))]) })
+        XCTAssertEqual(try PeopleDirectory.search(laptop, query: "lapperson", limit: 100).count, 60, "indexed through the laptop's sequence 60")
+        // Its writes reach the hub (as a push would), then it starts again from the hub's copy.
+        try hub.applyRemote(try laptop.log(limit: 1000).compactMap(\.operation))
+        try laptop.setUpstream(url: "http://hub", tokenFile: "/dev/null")
+        try laptop.recordUpstream(pushCursor: try laptop.latestSequence())
+        let copy = try Replica.writeSnapshot(of: hub.location, schema: PeopleSchema.current)
+        defer { Replica.removeSnapshotFile(copy.path) }
+        _ = try laptop.adoptSnapshot(at: copy.path, through: copy.through, from: hub.id, replacing: true)
+
+        XCTAssertGreaterThan(try laptop.latestSequence(), 60)
+        XCTAssertEqual(try PeopleDirectory.search(laptop, query: "latecomer").count, 5, "the hub's people logged at the laptop's old sequences 41 to 45")
+        XCTAssertEqual(try PeopleDirectory.search(laptop, query: "hubperson", limit: 100).count, 40)
+        XCTAssertEqual(try PeopleDirectory.search(laptop, query: "lapperson", limit: 100).count, 60)
+    }
 }
