@@ -267,6 +267,21 @@ final class SyncEndToEndTests: XCTestCase {
         try chorus(["join", hub.url, "--token-file", try register("laptop", on: "hub", role: "replica")], "laptop")
         XCTAssertTrue(try chorus(["sync"], "laptop").standardOutput.contains("taken from the upstream's copy"))
         XCTAssertEqual(try digest("laptop"), try digest("hub"))
+
+        // A laptop that writes before its first sync cannot pull what the hub compacted away: it
+        // pushes its write, then starts again from the hub's snapshot, which holds it.
+        try chorus(["init", "--name", "offline"], "offline")
+        try chorus(["join", hub.url, "--token-file", try register("offline", on: "hub", role: "replica")], "offline")
+        try chorus(["put", "people", "p-offline", "name=Written Offline"], "offline")
+        let restart = try chorus(["sync"], "offline")
+        XCTAssertTrue(restart.standardError.contains("starting again from its snapshot"), restart.standardError)
+        XCTAssertTrue(restart.standardOutput.contains("state: identical to the upstream"), restart.standardOutput)
+        XCTAssertEqual(try digest("offline"), try digest("hub"))
+        XCTAssertTrue(try chorus(["get", "people", "p-offline"], "offline").standardOutput.contains("Written Offline"))
+        XCTAssertEqual(try chorus(["check"], "offline").status, 0)
+        try chorus(["put", "people", "p-offline", "title=Back online"], "offline")
+        try chorus(["sync"], "offline")
+        XCTAssertTrue(try chorus(["get", "people", "p-offline"], "hub").standardOutput.contains("Back online"), "its next write goes up")
     }
 
     /// An oversized or malformed push to a real node gets a 4xx and changes nothing.
