@@ -42,13 +42,26 @@ public struct CounterRanges: Equatable, Sendable {
         return index >= 0 && counter <= intervals[index].last
     }
 
-    /// Whether every counter `other` holds is held here too. Intervals never touch, so each of
-    /// `other`'s must lie inside one of these.
-    public func contains(all other: CounterRanges) -> Bool {
-        other.intervals.allSatisfy { interval in
-            let index = lastIndex(startingAtOrBefore: interval.first)
-            return index >= 0 && interval.last <= intervals[index].last
+    /// The first counter `other` holds that is not held here and that `isExcused` does not
+    /// excuse; nil when there is none. Walks the gaps only: a counter held here is never asked
+    /// about, and the walk stops at the first counter not excused.
+    public func firstMissing(of other: CounterRanges, unless isExcused: (UInt64) -> Bool = { _ in false }) -> UInt64? {
+        for interval in other.intervals {
+            var counter = interval.first
+            while true {
+                let index = lastIndex(startingAtOrBefore: counter)
+                if index >= 0 && counter <= intervals[index].last {
+                    // Held through the end of this interval of ours: go on after it.
+                    guard intervals[index].last < interval.last else { break }
+                    counter = intervals[index].last + 1
+                    continue
+                }
+                if !isExcused(counter) { return counter }
+                guard counter < interval.last else { break }
+                counter += 1
+            }
         }
+        return nil
     }
 
     /// Adds `counter`; false when it was already held (a duplicate).

@@ -158,9 +158,38 @@ extension Replica {
             }
             return rows.mapValues { CounterRanges(sortedRows: $0) }
         }
-        let snapshot = try ranges(snapshotLogIDs)
-        for (origin, own) in try ranges("main.log_ids") where !(snapshot[origin]?.contains(all: own) ?? own.intervals.isEmpty) {
-            throw refuse("it lacks operations of replica \(Hex.encode(origin)) this one holds (a copy older than this replica's last push)")
+        let snapshot = try ranges(snapshotLogIDs), own = try ranges("main.log_ids")
+        // The upstream holds operations of this replica's own that this replica does not: it was
+        // restored from an older copy, so writes it made since may carry ids the upstream already
+        // holds with other content (and took as duplicates). Starting again would lose them.
+        if let missing = own[id.bytes, default: CounterRanges()].firstMissing(of: snapshot[id.bytes] ?? CounterRanges()) {
+            throw refuse("the upstream holds its operation \(id.hex):\(missing), which it does not (was it restored from an older backup?), so its writes since may not have reached the upstream")
+        }
+        // Operations whose record was erased here before they were pushed never go up (only the
+        // erase does): their ids are excused. Any other operation the snapshot lacks exists only
+        // here (imported from a bundle, say), and starting again would lose it.
+        var erasedHere: Set<OperationID>?
+        func isErasedHere(_ origin: [UInt8], _ counter: UInt64) throws -> Bool {
+            if erasedHere == nil {
+                var found = Set<OperationID>()
+                try forEachLogged(after: 0) { logged in
+                    if logged.entry.payload == nil { found.insert(OperationID(replica: logged.entry.replicaID, counter: logged.entry.counter)) }
+                    return true
+                }
+                erasedHere = found
+            }
+            guard let replica = ReplicaID(bytes: origin) else { return false }
+            return erasedHere!.contains(OperationID(replica: replica, counter: counter))
+        }
+        for (origin, held) in own.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
+            var failure: Error?
+            let missing = (snapshot[origin] ?? CounterRanges()).firstMissing(of: held) { counter in
+                do { return try isErasedHere(origin, counter) } catch { failure = error; return false }
+            }
+            if let failure { throw failure }
+            if let missing {
+                throw refuse("the upstream's copy lacks its operation \(Hex.encode(origin)):\(missing), which only it holds (imported from a bundle, or from a replica no longer registered)")
+            }
         }
     }
 
@@ -264,6 +293,9 @@ extension Replica {
         self.counter = counter
         forgetCommittedLog()
         metaCurrentAtDataVersion = nil
+        // Starting again deleted this replica's rows, maybe of people erased upstream meanwhile:
+        // as after an erasure, their bytes leave the write-ahead log too.
+        if replacing { needsCheckpoint = !((try? database.checkpointTruncate()) ?? false) }
         return SnapshotAdoption(through: through, operations: through)
     }
 

@@ -50,6 +50,10 @@ public struct SyncReport: Sendable {
     public var snapshotOperations: Int64 = 0
     /// Why the upstream's snapshot was not used, when one was tried and the log pulled instead.
     public var snapshotRefused: String?
+    /// Pushed operations the upstream already held: a push repeated after a lost answer, or a
+    /// replica restored from an older backup whose new writes reuse ids (then they are lost
+    /// upstream). Such a replica does not start again from a snapshot in this sync.
+    public var pushDuplicates = 0
     public init() {}
 
     public var json: JSONValue {
@@ -145,6 +149,7 @@ public struct SyncSession {
             observe(response.server, &report)
             report.pushedOperations += page.operations.count
             report.pushApplied += response.applied
+            report.pushDuplicates += response.duplicates
             try executor.perform { try $0.recordUpstream(pushCursor: response.through) }
             guard page.hasMore else { return }
             progress("pushed \(report.pushedOperations) operations...")
@@ -160,6 +165,7 @@ public struct SyncSession {
         let offer = info.snapshot.flatMap { offer in
             usesSnapshots && offer.through > 0 && (offer.through >= limits.snapshotSequenceMin || info.compactedThrough > 0) ? offer : nil
         }
+        let pushDuplicates = report.pushDuplicates
         let plan = try executor.perform { replica -> (path: String, storage: String, replacing: Bool)? in
             guard case .directory(let folder) = replica.location else { return nil }
             // A replica holding data starts again from the snapshot only when the upstream's log is
@@ -167,7 +173,7 @@ public struct SyncSession {
             // pushed just before).
             let replacing = try !replica.canAdoptSnapshot()
             let behind = try (replica.upstream()?.pullCursor ?? 0) < info.compactedThrough
-            guard try !replacing || (usesSnapshots && behind && replica.canReplaceWithSnapshot()) else {
+            guard try !replacing || (usesSnapshots && behind && pushDuplicates == 0 && replica.canReplaceWithSnapshot()) else {
                 // It holds data now and never takes a snapshot: what a stopped download left is of no use.
                 Replica.removeIncomingSnapshots(in: folder)
                 return nil
@@ -238,7 +244,11 @@ public struct SyncSession {
     private func compactedPast(_ start: Int64, compactedThrough: Int64, snapshotOffered: Bool, _ report: SyncReport) throws -> SyncError {
         let why = report.snapshotRefused.map { " (its snapshot was not used: \($0))" } ?? ""
         let hint: String
-        if try !executor.perform({ try $0.canAdoptSnapshot() || $0.canReplaceWithSnapshot() }) {
+        if try !executor.perform({ try $0.canAdoptSnapshot() }), report.pushDuplicates > 0 {
+            hint = "its push met \(report.pushDuplicates) operations the upstream already held, so it did not start again from the snapshot: sync again (after a push repeated when its answer was lost, the next sync starts again); if this repeats, the replica was restored from an older backup and its writes reuse ids: export them (`chorus export --output FILE`), join a new, empty folder to the upstream and import the file there"
+        } else if try !executor.perform({ try $0.canAdoptSnapshot() }), report.snapshotRefused?.contains("cannot start again") ?? false {
+            hint = "this replica holds what the upstream lacks, so it cannot start again from the snapshot; export it (`chorus export --output FILE`), join a new, empty folder to the upstream, import the file there, and retire this one"
+        } else if try !executor.perform({ try $0.canAdoptSnapshot() || $0.canReplaceWithSnapshot() }) {
             hint = "this replica cannot catch up by pulling, nor start again from the snapshot (replicas are registered below it, or its writes are not all pushed). Push them (`chorus sync`), or join a new, empty folder to the upstream and retire this one"
         } else if !usesSnapshots {
             hint = "sync without --no-snapshot: a new replica of a compacted upstream starts from its snapshot"

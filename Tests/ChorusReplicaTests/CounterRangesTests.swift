@@ -66,4 +66,28 @@ final class CounterRangesTests: XCTestCase {
         XCTAssertEqual(ranges.intervals.map { [$0.first, $0.last] }, [[1, 6], [10, 12]], "a reversed row is dropped")
         XCTAssertEqual(ranges.count, 9)
     }
+
+    /// `firstMissing(of:unless:)` against the set model: the smallest counter of the other ranges
+    /// that these lack and the rule does not excuse, whatever the intervals' shapes.
+    func test_firstMissing_isTheSmallestCounterNotHeldNorExcused_likeASet() throws {
+        for seed in testSeeds(count: 300, base: 0x1f_1357) {
+            var random = SeededGenerator(seed: seed)
+            var mine = CounterRanges(), other = CounterRanges()
+            var mineModel = Set<UInt64>(), otherModel = Set<UInt64>()
+            for _ in 0..<Int(random.next() % 120) {
+                let counter = 1 + random.next() % 90
+                if random.chance(0.7) { _ = mine.insert(counter); mineModel.insert(counter) }
+                if random.chance(0.6) { _ = other.insert(counter); otherModel.insert(counter) }
+            }
+            let excuse = UInt64(random.next() % 4 + 2)
+            let expected = otherModel.subtracting(mineModel).filter { $0 % excuse != 0 }.min()
+            XCTAssertEqual(mine.firstMissing(of: other) { $0 % excuse == 0 }, expected, "seed \(seed)")
+            XCTAssertEqual(mine.firstMissing(of: other), otherModel.subtracting(mineModel).min(), "seed \(seed)")
+        }
+        var top = CounterRanges()
+        _ = top.insert(UInt64.max)
+        XCTAssertNil(top.firstMissing(of: top), "the last counter there is")
+        XCTAssertEqual(CounterRanges().firstMissing(of: top), UInt64.max)
+        XCTAssertNil(top.firstMissing(of: CounterRanges()), "nothing asked of empty ranges")
+    }
 }

@@ -246,7 +246,7 @@ final class CompactionTests: HubAndClientsTestCase {
         let before = try digest(late)
         let hubID = hub.perform { $0.id }
         XCTAssertThrowsError(try late.perform { try $0.adoptSnapshot(at: old.path, through: old.through, from: hubID, replacing: true) }) { error in
-            XCTAssertTrue((error as? ChorusError)?.message.contains("lacks operations") ?? false, "\(error)")
+            XCTAssertTrue((error as? ChorusError)?.message.contains("lacks its operation") ?? false, "\(error)")
         }
         XCTAssertEqual(try digest(late), before, "nothing changed")
         XCTAssertEqual(try late.perform { try $0.logGeneration() }, 0)
@@ -257,6 +257,69 @@ final class CompactionTests: HubAndClientsTestCase {
         XCTAssertEqual(try digest(late), try digest(hub))
         XCTAssertEqual(try late.perform { try $0.upstream()?.pushCursor }, fresh.through)
         XCTAssertEqual(try late.perform { try $0.invariantViolations() }, [])
+    }
+
+    /// Starting again must never drop what only this replica holds: a replica restored from an
+    /// older backup (its new writes reuse ids the hub holds with other content) and one holding
+    /// operations it may not push (here merged from a replica not registered on the hub) are
+    /// refused, changed in nothing and told what to do; operations of a record erased here
+    /// before they were pushed (which never go up) do not hold it back.
+    func test_startingAgain_refusesWhatOnlyThisReplicaHolds_butNotWhatItErased() throws {
+        let (hub, service, router) = try makeHub(people: 50)
+        let (laptop, transport, session) = try client("laptop", seed: 2, hub: hub, router: router)
+        try laptop.perform { _ = try $0.write(collection: "people", record: "l-1", [.put(field: "name", value: "One")]) }
+        _ = try session.run()
+        let backup = folder.appending("backup.sqlite")
+        try laptop.perform { try $0.withDatabase { try $0.run("VACUUM INTO ?", backup) } }
+        for index in 2...4 { try laptop.perform { _ = try $0.write(collection: "people", record: "l-\(index)", [.put(field: "name", value: "Later")]) } }
+        _ = try session.run()
+        _ = try session.run()   // its pull says the last one is committed
+        service.flushActivity()
+        XCTAssertEqual(try hub.perform { try $0.compactLog().floor }, try hub.perform { try $0.latestSequence() })
+
+        // Restored from the backup: its counter is back at 1, so its next write reuses id 2.
+        try FileManager.default.createDirectory(atPath: folder.appending("restored"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: backup, toPath: folder.appending("restored/\(Replica.databaseFileName)"))
+        let restored = ReplicaExecutor(try Replica.open(at: .directory(folder.appending("restored")),
+                                                        configuration: ReplicaFactory.configuration(clock: clock, driftMilliseconds: 3_600_000)))
+        try restored.perform { _ = try $0.write(collection: "people", record: "l-restored", [.put(field: "name", value: "After the restore")]) }
+        var restoredSession = SyncSession(executor: restored, transport: transport, limits: limits, wallClock: clock)
+        restoredSession.usesSnapshots = true
+        let before = try digest(restored)
+        XCTAssertThrowsError(try restoredSession.run()) { error in
+            XCTAssertTrue((error as? SyncError)?.hint?.contains("restored from an older backup") ?? false, "its push met a duplicate: \(error)")
+        }
+        XCTAssertThrowsError(try restoredSession.run()) { error in
+            XCTAssertTrue((error as? SyncError)?.message.contains("which it does not") ?? false, "the hub holds ids of its own it lacks: \(error)")
+            XCTAssertTrue((error as? SyncError)?.hint?.contains("export it") ?? false, "\(error)")
+        }
+        XCTAssertEqual(try digest(restored), before, "nothing of it changed")
+        XCTAssertEqual(try restored.perform { try $0.get(collection: "people", record: "l-restored")?.fields["name"] }, "After the restore")
+
+        // Holding an operation it may not push (merged from a replica the hub does not know).
+        let stranger = try ReplicaFactory.memory(name: "stranger", clock: clock, seed: 9)
+        _ = try stranger.write(collection: "people", record: "s-1", [.put(field: "name", value: "Only here")])
+        let (holder, _, holderSession) = try client("holder", seed: 3, hub: hub, router: router)
+        try holder.perform { _ = try $0.applyRemote(try stranger.log(limit: 10).compactMap(\.operation)) }
+        let holderBefore = try digest(holder)
+        XCTAssertThrowsError(try holderSession.run()) { error in
+            XCTAssertTrue((error as? SyncError)?.message.contains("which only it holds") ?? false, "\(error)")
+            XCTAssertTrue((error as? SyncError)?.hint?.contains("export it") ?? false, "\(error)")
+        }
+        XCTAssertEqual(try digest(holder), holderBefore)
+
+        // A record written and erased here before any push: only the erase goes up; it starts again.
+        let (eraser, _, eraserSession) = try client("eraser", seed: 4, hub: hub, router: router)
+        try eraser.perform { replica in
+            _ = try replica.write(collection: "people", record: "e-gone", [.put(field: "name", value: "Gone")])
+            _ = try replica.write(collection: "people", record: "e-gone", [.erase])
+            _ = try replica.write(collection: "people", record: "e-kept", [.put(field: "name", value: "Kept")])
+        }
+        let restart = try eraserSession.run(compareDigests: true)
+        XCTAssertGreaterThan(restart.snapshotOperations, 0, "\(restart.snapshotRefused ?? "")")
+        XCTAssertEqual(restart.digestMatches, true)
+        XCTAssertEqual(try eraser.perform { try $0.get(collection: "people", record: "e-kept")?.fields["name"] }, "Kept")
+        XCTAssertEqual(try eraser.perform { try $0.isErased(collection: "people", record: "e-gone") }, true)
     }
 
     func test_openConflicts_keepTheirAuthors_untilResolved() throws {
