@@ -137,7 +137,8 @@ extension Replica {
 
     /// Throws unless this replica may be replaced by a snapshot (`canReplaceWithSnapshot`); with
     /// `snapshotLogIDs` (an attached snapshot's `log_ids`), also unless that holds every operation
-    /// id this replica has logged. Inside a transaction.
+    /// id this replica has logged (but those of records it erased before pushing them) and none of
+    /// its own replica id that it lacks. Inside a transaction.
     private func checkReplaceable(bySnapshotLogIDs snapshotLogIDs: String?) throws {
         let refuse = { (why: String) in
             ChorusError(.invalidState, "this replica cannot start again from the upstream's snapshot: \(why)",
@@ -221,7 +222,7 @@ extension Replica {
     /// With `replacing`, this replica may hold data (`canReplaceWithSnapshot`): its replicated
     /// tables are emptied first, in the same transaction, once it is checked that nothing waits to
     /// be pushed and that the snapshot holds every operation this replica has logged (so its state
-    /// holds all of this one's); the log is renumbered as the upstream's.
+    /// holds all of this one's; `checkReplaceable`); the log is renumbered as the upstream's.
     public func adoptSnapshot(at path: String, through: Int64, from upstream: ReplicaID, replacing: Bool = false) throws -> SnapshotAdoption {
         let (clockSeen, ownLast) = try verifySnapshot(at: path, through: through, from: upstream)
         let now = Int64(configuration.wallClock.nowMilliseconds())

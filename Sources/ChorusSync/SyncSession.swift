@@ -185,7 +185,7 @@ public struct SyncSession {
         }
         guard let plan else { return }
         progress(plan.replacing
-                 ? "the upstream's log is compacted past this replica's cursor: starting again from its snapshot (its log reaches \(info.snapshot?.through ?? 0)), which holds everything this replica pushed..."
+                 ? "the upstream's log is compacted past this replica's cursor: starting again from its snapshot, which holds everything this replica pushed..."
                  : "starting from the upstream's snapshot (its log reaches \(info.snapshot?.through ?? 0))...")
         defer { Replica.removeSnapshotFile(plan.path) }
         do {
