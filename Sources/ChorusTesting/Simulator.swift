@@ -45,9 +45,13 @@ public final class Simulator {
         public let joins: Int
         /// Compactions that removed part of a log.
         public let compactions: Int
+        /// Replicas that started again from another's snapshot, holding data (`startAgain`).
+        public let restarts: Int
+        /// Times starting again was refused (nothing may change then).
+        public let restartsRefused: Int
         public var converged: Bool { Set(digests).count == 1 && lostAcknowledged.isEmpty && invariantProblems.isEmpty }
         public var summary: String {
-            "seed \(seed): \(Set(digests).count) distinct digests, \(lostAcknowledged.count) lost, \(invariantProblems.count) invariant problems, \(acknowledged) acknowledged writes, \(conflicts) conflicts, \(crashes) crashes, \(joins) joins, \(compactions) compactions"
+            "seed \(seed): \(Set(digests).count) distinct digests, \(lostAcknowledged.count) lost, \(invariantProblems.count) invariant problems, \(acknowledged) acknowledged writes, \(conflicts) conflicts, \(crashes) crashes, \(joins) joins, \(compactions) compactions, \(restarts) restarts, \(restartsRefused) refused"
         }
     }
 
@@ -82,6 +86,11 @@ public final class Simulator {
     var crashes = 0
     var joins = 0
     var compactions = 0
+    var restarts = 0
+    var restartsRefused = 0
+    /// Problems seen during the run that the final checks would not see (a refused restart that
+    /// changed something).
+    var runProblems: [String] = []
     let directory: String
 
     public init(seed: UInt64, configuration: Configuration = Configuration(), directory: String) throws {
@@ -268,6 +277,8 @@ public final class Simulator {
             for index in nodes.indices { try compact(at: index) }
             try join(beyondMax: true)
             try exchangeUntilQuiet()
+            try startAgain()
+            try exchangeUntilQuiet()
         }
         var digests: [String] = []
         var lost: [String] = []
@@ -282,9 +293,50 @@ public final class Simulator {
             }
             problems += try replica.invariantViolations().map { "replica \(index): \($0)" }
         }
+        problems += runProblems
         let conflicts = try nodes[0].replica!.conflicts().count
         return Outcome(seed: seed, digests: digests, lostAcknowledged: lost, invariantProblems: problems,
-                       acknowledged: acknowledged.count, conflicts: conflicts, crashes: crashes, joins: joins, compactions: compactions)
+                       acknowledged: acknowledged.count, conflicts: conflicts, crashes: crashes, joins: joins, compactions: compactions,
+                       restarts: restarts, restartsRefused: restartsRefused)
+    }
+
+    /// One replica holding data starts again from another's snapshot, as a laptop below its
+    /// upstream's compaction point does (`Replica.adoptSnapshot(replacing:)`): it writes, sends
+    /// all it logs to the other (its push), and takes the other's copy in place of its state, its
+    /// log renumbered as the other's. What every replica then holds is checked as for the rest.
+    func startAgain() throws {
+        guard nodes.count >= 2 else { return }
+        let index = rng.int(nodes.count), source = (index + 1) % nodes.count
+        for _ in 0..<3 { try write(at: index) }
+        let replica = nodes[index].replica!, upstream = nodes[source].replica!
+        while true {
+            let after = try resumePoint(replica, from: index, to: source)
+            let page = try replica.log(after: after, limit: 500)
+            guard let last = page.last else { break }
+            try upstream.applyRemote(page.compactMap(\.operation))
+            nodes[index].acknowledgedBy[source] = last.sequence
+        }
+        // The source as its upstream, everything pushed (a harness shortcut: `setUpstream` refuses
+        // a compacted replica a first upstream, which a real laptop would have had all along).
+        let latest = try replica.latestSequence()
+        try replica.withDatabase {
+            try $0.run("INSERT OR REPLACE INTO upstream(id, url, token_file, pull_cursor, push_cursor) VALUES (1, 'sim://r\(source)', '/dev/null', 0, ?)", latest)
+        }
+        let file = try Replica.writeSnapshot(of: upstream.location, schema: upstream.configuration.schema)
+        defer { Replica.removeSnapshotFile(file.path) }
+        let before = try replica.digest()
+        do {
+            _ = try replica.adoptSnapshot(at: file.path, through: file.through, from: upstream.id, replacing: true)
+        } catch let error as ChorusError where error.code == .invalidState {
+            // Refused: it holds an operation the copy lacks that it cannot excuse (one of a record
+            // erased before it was sent, whose block its own compaction removed, looks like one
+            // only it holds). Fail-safe, so nothing may have changed.
+            restartsRefused += 1
+            if try replica.digest() != before { runProblems.append("replica \(index): a refused restart changed its state") }
+            return
+        }
+        nodes[index].acknowledgedBy = [:]   // its log is numbered anew
+        restarts += 1
     }
 
     /// Reliable exchange, every replica to every other, until a full round moves nothing.
