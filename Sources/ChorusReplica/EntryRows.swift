@@ -10,41 +10,39 @@ import SQLiteKit
 /// name); only the merge's writes and its hot reads (`Replica+Apply.swift`,
 /// `Replica+Materialise.swift`) use `entry_rows` itself, with `OriginNumbers`.
 enum EntryRows {
-    /// A kind's stored code. Register and map are 0 and 1, which SQLite stores in the row header
-    /// alone (no content byte): most entries are register values.
-    static func code(_ kind: FieldKind) -> Int64 {
-        switch kind {
-        case .register: return 0
-        case .map: return 1
-        case .set: return 2
-        case .log: return 3
-        case .counter: return 4
-        }
-    }
+    /// The kinds by stored code, the one place the codes are defined. Register and map are 0 and 1,
+    /// which SQLite stores in the row header alone (no content byte): most entries are register
+    /// values. Codes are stored: append, never reorder.
+    static let kindsByCode: [FieldKind] = [.register, .map, .set, .log, .counter]
+
+    /// A kind's stored code.
+    static func code(_ kind: FieldKind) -> Int64 { Int64(kindsByCode.firstIndex(of: kind)!) }
 
     /// The kind of a stored code; nil for a code this build does not know.
-    static func kind(code: Int64) -> FieldKind? {
-        switch code {
-        case 0: return .register
-        case 1: return .map
-        case 2: return .set
-        case 3: return .log
-        case 4: return .counter
-        default: return nil
-        }
-    }
+    static func kind(code: Int64) -> FieldKind? { kindsByCode.indices.contains(Int(code)) ? kindsByCode[Int(code)] : nil }
 
     /// The codes of the kinds whose entries are values that can conflict (register and map keys).
-    static let valueKindCodesSQL = "(0, 1)"
+    static let valueKindCodesSQL = "(\(code(.register)), \(code(.map)))"
 
     /// The kind name of a code column, in SQL (as `kind(code:)`).
     static func kindNameSQL(_ column: String) -> String {
-        "CASE \(column) WHEN 0 THEN 'register' WHEN 1 THEN 'map' WHEN 2 THEN 'set' WHEN 3 THEN 'log' WHEN 4 THEN 'counter' END"
+        "CASE \(column) " + kindsByCode.enumerated().map { "WHEN \($0.offset) THEN '\($0.element.rawValue)'" }.joined(separator: " ") + " END"
     }
 
-    /// The tables and the view. `origins.no` is never reused while a row refers to it (origins are
-    /// never deleted), so a number means one replica for the life of the database; the view's
-    /// LEFT JOIN lets SQLite leave `origins` out of a query that reads no replica id.
+    /// The code of a kind-name column, in SQL (as `code(_:)`; NULL for a name no kind has).
+    static func kindCodeSQL(_ column: String) -> String {
+        "CASE \(column) " + kindsByCode.enumerated().map { "WHEN '\($0.element.rawValue)' THEN \($0.offset)" }.joined(separator: " ") + " END"
+    }
+
+    /// Entry rows naming an origin `origins` does not hold, and entry rows of a code no kind has:
+    /// what `chorus check` reports and a received snapshot may not hold.
+    static let unknownOriginsSQL = "SELECT 1 FROM entry_rows e LEFT JOIN origins o ON o.no = e.origin WHERE o.no IS NULL"
+    static let unknownKindsSQL = "SELECT 1 FROM entry_rows WHERE kind NOT BETWEEN 0 AND \(kindsByCode.count - 1)"
+
+    /// The tables and the view, as `0013_lean_entries` makes them (a change is a new migration).
+    /// `origins.no` is never reused while a row refers to it (origins are never deleted), so a
+    /// number means one replica for the life of the database; the view's LEFT JOIN lets SQLite
+    /// leave `origins` out of a query that reads no replica id.
     static let ddl = """
         CREATE TABLE origins(no INTEGER PRIMARY KEY, replica BLOB NOT NULL UNIQUE);
         CREATE TABLE entry_rows(

@@ -33,8 +33,8 @@ extension Replica {
                 problems.append(error.message)   // a damaged block: named, not a failure of the check
             }
             try expectNone("SELECT 1 FROM entry_rows e LEFT JOIN records r ON r.rid = e.rid WHERE r.rid IS NULL", "entries of unknown records")
-            try expectNone("SELECT 1 FROM entry_rows e LEFT JOIN origins o ON o.no = e.origin WHERE o.no IS NULL", "entries of unknown origins")
-            try expectNone("SELECT 1 FROM entry_rows WHERE kind NOT BETWEEN 0 AND 4", "entries of unknown kinds")
+            try expectNone(EntryRows.unknownOriginsSQL, "entries of unknown origins")
+            try expectNone(EntryRows.unknownKindsSQL, "entries of unknown kinds")
             // The display rule of `DisplayRule.swift` in SQL: `o` displays over `e`. It honours the
             // test fault like the Swift rule, so this checks that the columns agree with what this
             // replica displays; whether replicas agree with each other is the digest's to show.
@@ -110,11 +110,7 @@ extension Replica {
         }
         expect(detached, "logged operations detached from their record")
         expect(twice, "operations logged twice")
-        var rows: [ReplicaID: [(first: UInt64, last: UInt64)]] = [:]
-        try database.forEachRow("SELECT replica, first, last FROM log_ids ORDER BY replica, first") { row in
-            guard let origin = row.blob(0).flatMap(ReplicaID.init(bytes:)) else { return }
-            rows[origin, default: []].append((UInt64(row.integer(1) ?? 0), UInt64(row.integer(2) ?? 0)))
-        }
+        let rows = try Replica.loggedIDRows(database)
         // Once compacted, `log_ids` also holds the ids of operations no longer logged: the log's
         // ids are then a subset of it, and the log after the floor runs without a gap to the end.
         let continuity = try Replica.logContinuity(database)
@@ -126,7 +122,7 @@ extension Replica {
             guard intervals.intervals.count == stored.count else { return true }
             let held = logged[origin] ?? CounterRanges()
             guard floor > 0 else { return intervals != held }
-            return held.intervals.contains { interval in !(interval.first...interval.last).allSatisfy(intervals.contains) }
+            return intervals.firstMissing(of: held) != nil
         }.count, "origins whose log_ids disagree with the log")
         if floor > 0 && !continuity.isContiguous {
             problems.append("the log after its compaction point (\(floor)) does not run without a gap to its last sequence (\(continuity.latest))")

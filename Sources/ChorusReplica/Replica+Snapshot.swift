@@ -152,25 +152,19 @@ extension Replica {
             throw refuse("it has operations not pushed yet")
         }
         guard let snapshotLogIDs else { return }
-        func ranges(_ table: String) throws -> [[UInt8]: CounterRanges] {
-            var rows: [[UInt8]: [(first: UInt64, last: UInt64)]] = [:]
-            try database.forEachRow("SELECT replica, first, last FROM \(table) ORDER BY replica, first") { row in
-                rows[row.blob(0) ?? [], default: []].append((UInt64(bitPattern: row.integer(1) ?? 0), UInt64(bitPattern: row.integer(2) ?? 0)))
-            }
-            return rows.mapValues { CounterRanges(sortedRows: $0) }
-        }
-        let snapshot = try ranges(snapshotLogIDs), own = try ranges("main.log_ids")
+        let snapshot = try Replica.loggedIDRows(database, table: snapshotLogIDs).mapValues(CounterRanges.init(sortedRows:))
+        let own = try Replica.loggedIDRows(database, table: "main.log_ids").mapValues(CounterRanges.init(sortedRows:))
         // The upstream holds operations of this replica's own that this replica does not: it was
         // restored from an older copy, so writes it made since may carry ids the upstream already
         // holds with other content (and took as duplicates). Starting again would lose them.
-        if let missing = own[id.bytes, default: CounterRanges()].firstMissing(of: snapshot[id.bytes] ?? CounterRanges()) {
+        if let missing = own[id, default: CounterRanges()].firstMissing(of: snapshot[id] ?? CounterRanges()) {
             throw refuse("the upstream holds its operation \(id.hex):\(missing), which it does not (was it restored from an older backup?), so its writes since may not have reached the upstream")
         }
         // Operations whose record was erased here before they were pushed never go up (only the
         // erase does): their ids are excused. Any other operation the snapshot lacks exists only
         // here (imported from a bundle, say), and starting again would lose it.
         var erasedHere: Set<OperationID>?
-        func isErasedHere(_ origin: [UInt8], _ counter: UInt64) throws -> Bool {
+        func isErasedHere(_ origin: ReplicaID, _ counter: UInt64) throws -> Bool {
             if erasedHere == nil {
                 var found = Set<OperationID>()
                 try forEachLogged(after: 0) { logged in
@@ -179,19 +173,29 @@ extension Replica {
                 }
                 erasedHere = found
             }
-            guard let replica = ReplicaID(bytes: origin) else { return false }
-            return erasedHere!.contains(OperationID(replica: replica, counter: counter))
+            return erasedHere!.contains(OperationID(replica: origin, counter: counter))
         }
-        for (origin, held) in own.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
+        for (origin, held) in own.sorted(by: { $0.key < $1.key }) {
             var failure: Error?
             let missing = (snapshot[origin] ?? CounterRanges()).firstMissing(of: held) { counter in
                 do { return try isErasedHere(origin, counter) } catch { failure = error; return false }
             }
             if let failure { throw failure }
             if let missing {
-                throw refuse("the upstream's copy lacks its operation \(Hex.encode(origin)):\(missing), which only it holds (imported from a bundle, or from a replica no longer registered)")
+                throw refuse("the upstream's copy lacks its operation \(origin.hex):\(missing), which only it holds (imported from a bundle, or from a replica no longer registered)")
             }
         }
+    }
+
+    /// Every origin's intervals in a `log_ids` table (this replica's, or an attached copy's), as
+    /// stored, in order; rows whose replica is not a replica id are left out.
+    static func loggedIDRows(_ database: Database, table: String = "log_ids") throws -> [ReplicaID: [(first: UInt64, last: UInt64)]] {
+        var rows: [ReplicaID: [(first: UInt64, last: UInt64)]] = [:]
+        try database.forEachRow("SELECT replica, first, last FROM \(table) ORDER BY replica, first") { row in
+            guard let origin = row.blob(0).flatMap(ReplicaID.init(bytes:)) else { return }
+            rows[origin, default: []].append((UInt64(bitPattern: row.integer(1) ?? 0), UInt64(bitPattern: row.integer(2) ?? 0)))
+        }
+        return rows
     }
 
     /// Changes each time `adoptSnapshot(replacing: true)` renumbers the log, so what was derived
@@ -337,10 +341,7 @@ extension Replica {
             }
             // An entry names its origin by number (`EntryRows.swift`): a number not in `origins`
             // would later be given to a new origin, and the entry credited to it.
-            guard try snapshot.queryScalarInteger("""
-                SELECT EXISTS (SELECT 1 FROM entry_rows e LEFT JOIN origins o ON o.no = e.origin WHERE o.no IS NULL)
-                    OR EXISTS (SELECT 1 FROM entry_rows WHERE kind NOT BETWEEN 0 AND 4)
-                """) == 0 else {
+            guard try snapshot.queryScalarInteger("SELECT EXISTS (\(EntryRows.unknownOriginsSQL)) OR EXISTS (\(EntryRows.unknownKindsSQL))") == 0 else {
                 throw refuse("it holds entries of unknown origins or kinds")
             }
             guard try snapshot.queryScalarInteger("SELECT (SELECT count(*) FROM peers) + (SELECT count(*) FROM peer_relayed) + (SELECT count(*) FROM upstream)") == 0 else {

@@ -351,7 +351,7 @@ enum StorageSchema {
                 INSERT INTO origins(replica) SELECT DISTINCT replica FROM entries_0012 ORDER BY replica;
                 INSERT INTO entry_rows(rid, field, key, origin, counter, wall, logical, kind, value, seq)
                     SELECT e.rid, e.field, e.key, o.no, e.counter, e.wall, e.logical,
-                           CASE e.kind WHEN 'register' THEN 0 WHEN 'map' THEN 1 WHEN 'set' THEN 2 WHEN 'log' THEN 3 WHEN 'counter' THEN 4 END,
+                           \(EntryRows.kindCodeSQL("e.kind")),
                            e.value, e.seq
                     FROM entries_0012 e JOIN origins o ON o.replica = e.replica;
                 DROP TABLE entries_0012;

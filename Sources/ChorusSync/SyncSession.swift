@@ -54,6 +54,9 @@ public struct SyncReport: Sendable {
     /// replica restored from an older backup whose new writes reuse ids (then they are lost
     /// upstream). Such a replica does not start again from a snapshot in this sync.
     public var pushDuplicates = 0
+    /// Whether this replica, holding data, refused to start again from the snapshot: it holds
+    /// what the copy lacks (`Replica.adoptSnapshot(replacing:)`).
+    var startingAgainRefused = false
     public init() {}
 
     public var json: JSONValue {
@@ -204,6 +207,8 @@ public struct SyncSession {
         } catch {
             let message = (error as? SyncError)?.message ?? (error as? ChorusError)?.message ?? "\(error)"
             report.snapshotRefused = message
+            // Refused by its own checks (what only it holds), not a download that failed.
+            report.startingAgainRefused = plan.replacing && (error as? ChorusError)?.code == .invalidState
             progress("the snapshot was not used (\(message)); pulling the log instead")
         }
     }
@@ -244,11 +249,12 @@ public struct SyncSession {
     private func compactedPast(_ start: Int64, compactedThrough: Int64, snapshotOffered: Bool, _ report: SyncReport) throws -> SyncError {
         let why = report.snapshotRefused.map { " (its snapshot was not used: \($0))" } ?? ""
         let hint: String
-        if try !executor.perform({ try $0.canAdoptSnapshot() }), report.pushDuplicates > 0 {
+        let holdsData = try !executor.perform { try $0.canAdoptSnapshot() }
+        if holdsData, report.pushDuplicates > 0 {
             hint = "its push met \(report.pushDuplicates) operations the upstream already held, so it did not start again from the snapshot: sync again (after a push repeated when its answer was lost, the next sync starts again); if this repeats, the replica was restored from an older backup and its writes reuse ids: export them (`chorus export --output FILE`), join a new, empty folder to the upstream and import the file there"
-        } else if try !executor.perform({ try $0.canAdoptSnapshot() }), report.snapshotRefused?.contains("cannot start again") ?? false {
+        } else if holdsData, report.startingAgainRefused {
             hint = "this replica holds what the upstream lacks, so it cannot start again from the snapshot; export it (`chorus export --output FILE`), join a new, empty folder to the upstream, import the file there, and retire this one"
-        } else if try !executor.perform({ try $0.canAdoptSnapshot() || $0.canReplaceWithSnapshot() }) {
+        } else if holdsData, try !executor.perform({ try $0.canReplaceWithSnapshot() }) {
             hint = "this replica cannot catch up by pulling, nor start again from the snapshot (replicas are registered below it, or its writes are not all pushed). Push them (`chorus sync`), or join a new, empty folder to the upstream and retire this one"
         } else if !usesSnapshots {
             hint = "sync without --no-snapshot: a new replica of a compacted upstream starts from its snapshot"
