@@ -322,6 +322,17 @@ final class CompactionTests: HubAndClientsTestCase {
         XCTAssertEqual(try eraser.perform { try $0.isErased(collection: "people", record: "e-gone") }, true)
     }
 
+    /// Once compacted, `log_ids` may hold more than the log, never less: `chorus check` names
+    /// an origin whose logged operations its intervals no longer cover.
+    func test_check_namesLogIDsThatNoLongerCoverTheLog_onceCompacted() throws {
+        let (hub, _, _) = try makeHub(people: 200)
+        let latest = try hub.perform { try $0.latestSequence() }
+        XCTAssertEqual(try hub.perform { try $0.compactLog(through: latest / 2).floor }, latest / 2)
+        XCTAssertEqual(try hub.perform { try $0.invariantViolations() }, [])
+        try hub.perform { try $0.withDatabase { try $0.execute("UPDATE log_ids SET last = last - 10") } }
+        XCTAssertTrue(try hub.perform { try $0.invariantViolations() }.contains { $0.hasPrefix("origins whose log_ids disagree with the log") })
+    }
+
     func test_openConflicts_keepTheirAuthors_untilResolved() throws {
         let (hub, service, router) = try makeHub(people: 300)
         let (ana, _, anaSession) = try client("ana", seed: 2, hub: hub, router: router)
