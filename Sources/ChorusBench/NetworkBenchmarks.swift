@@ -137,35 +137,53 @@ enum NetworkBenchmarks {
     }
 
     /// P4: requests per second and latency of a sync with nothing new, `connections` keep-alive
-    /// connections for `seconds`, from a load generator of our own (threads and raw sockets).
-    /// nginx, when installed, is measured in the same repetitions, alternating with ours, so the
-    /// machine's drift over the run falls on both.
+    /// connections for `seconds`, from wrk when it is installed, else from a load generator of our
+    /// own (a thread and a raw socket per connection). nginx, when installed, is measured by the
+    /// same generator in the same repetitions, alternating with ours, so the machine's drift over
+    /// the run falls on both.
     static func noopSync(_ results: Results, connections: Int, seconds: Double, repetitions: Int) throws {
-        results.section = "P4 no-op sync, \(connections) keep-alive connections, \(repetitions) runs of \(format(seconds)) s alternating with nginx"
+        let wrk = Wrk.find()
+        let generator = wrk == nil ? "own load generator" : "wrk, \(Wrk.threads) threads"
+        results.section = "P4 no-op sync, \(connections) keep-alive connections (\(generator)), \(repetitions) runs of \(format(seconds)) s alternating with nginx"
         let scratch = try Scratch("p4")
         defer { scratch.remove() }
         let replica = try Workloads.sourceReplica(at: scratch.file("hub"), people: 100, seed: 40)
         let latest = try replica.latestSequence()
-        var requests: [String] = []
-        for index in 0..<connections {
+        let path = "/sync/v1/pull?after=\(latest)&limit=1000"
+        // wrk sends the same headers on every connection, so its connections are one peer's; our
+        // generator gives each connection a peer of its own.
+        var peers: [(token: String, id: ReplicaID)] = []
+        for index in 0..<(wrk == nil ? connections : 1) {
             let token = try replica.addPeer(name: "load\(index)", role: .replica)
             var rng = SeededGenerator(seed: UInt64(index) + 1000)
-            let id = ReplicaID.random(using: &rng)
-            requests.append("GET /sync/v1/pull?after=\(latest)&limit=1000 HTTP/1.1\r\nHost: hub\r\nAuthorization: Bearer \(token)\r\nChorus-Protocol: 1\r\nChorus-Replica: \(id.hex)\r\n\r\n")
+            peers.append((token, ReplicaID.random(using: &rng)))
         }
         let hub = try startNode(replica)
         defer { hub.stop(graceSeconds: 1) }
         let nginx = try NginxServer.start()
         defer { nginx?.stop() }
+        /// One repetition against `port`: wrk sends the first connection's headers on all of them.
+        func measure(port: UInt16, path: String, headers: [[(String, String)]]) throws -> (rate: Double, p50: Double, p99: Double) {
+            if let wrk {
+                let result = try wrk.run(url: "http://127.0.0.1:\(port)\(path)", headers: headers[0].map { "\($0.0): \($0.1)" },
+                                         connections: connections, seconds: seconds)
+                return (result.rate, result.p50, result.p99)
+            }
+            let requests = (0..<connections).map { index in
+                "GET \(path) HTTP/1.1\r\nHost: bench\r\n" + headers[index % headers.count].map { "\($0.0): \($0.1)\r\n" }.joined() + "\r\n"
+            }
+            let (rate, latencies) = try LoadGenerator.run(port: port, requests: requests, seconds: seconds)
+            return (rate, percentile(latencies, 50), percentile(latencies, 99))
+        }
         var rates: [Double] = [], p50: [Double] = [], p99: [Double] = [], nginxRates: [Double] = []
         for _ in 0..<repetitions {
-            let (rate, latencies) = try LoadGenerator.run(port: hub.port, requests: requests, seconds: seconds)
-            rates.append(rate)
-            p50.append(percentile(latencies, 50))
-            p99.append(percentile(latencies, 99))
-            if let nginx { nginxRates.append(try nginx.measure(connections: connections, seconds: seconds)) }
+            let ours = try measure(port: hub.port, path: path, headers: peers.map(syncHeaders))
+            rates.append(ours.rate)
+            p50.append(ours.p50)
+            p99.append(ours.p99)
+            if let nginx { nginxRates.append(try measure(port: nginx.port, path: "/file.txt", headers: [[]]).rate) }
         }
-        results.add("p4Rate", "requests per second (own load generator)", Stats(samples: rates), unit: "req/s", digits: 0)
+        results.add("p4Rate", "requests per second", Stats(samples: rates), unit: "req/s", digits: 0)
         results.add("p4P50", "latency p50", Stats(samples: p50), unit: "ms", scale: 1000, digits: 3)
         results.add("p4P99", "latency p99", Stats(samples: p99), unit: "ms", scale: 1000, digits: 3)
         if nginx != nil {
@@ -173,6 +191,11 @@ enum NetworkBenchmarks {
         } else {
             print("  nginx not installed: run Tests/Bench/run-benchmarks.sh to compare with it")
         }
+    }
+
+    /// The headers of a replica's sync request.
+    static func syncHeaders(_ peer: (token: String, id: ReplicaID)) -> [(String, String)] {
+        [("Authorization", "Bearer \(peer.token)"), ("Chorus-Protocol", "1"), ("Chorus-Replica", peer.id.hex)]
     }
 
     /// P5: no-op sync latency with a large history against a small one; database size per live row.

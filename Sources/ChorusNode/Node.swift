@@ -24,7 +24,7 @@ public final class Node: @unchecked Sendable {
         public var compactIntervalSeconds: Double?
         public var wallClock: any WallClock = SystemClock()
         /// One JSON line per event (access log lines and sync outcomes).
-        public var log: @Sendable (String) -> Void = { line in FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
+        public var log: @Sendable (String) -> Void = { line in LineWriter.standardOutput.write(line) }
         public init() {}
     }
 
@@ -42,7 +42,8 @@ public final class Node: @unchecked Sendable {
     public init(replica: Replica, configuration: Configuration) {
         self.configuration = configuration
         self.executor = ReplicaExecutor(replica)
-        self.service = SyncService(executor: executor, limits: configuration.limits, wallClock: configuration.wallClock)
+        self.service = SyncService(executor: executor, limits: configuration.limits, wallClock: configuration.wallClock,
+                                   watch: replica.openChangeWatch())
         var serverConfiguration = HTTPServer.Configuration()
         serverConfiguration.host = configuration.host
         serverConfiguration.port = configuration.port

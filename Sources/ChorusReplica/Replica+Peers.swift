@@ -148,10 +148,16 @@ extension Replica {
 
     /// The peer a token belongs to, if it is registered and not revoked.
     public func peer(forToken token: String) throws -> Peer? {
+        try peer(forTokenHash: Replica.tokenHash(token))
+    }
+
+    /// As `peer(forToken:)`, given the token's `tokenHash`: a server hashes before it takes its
+    /// turn at the replica, so the turn is shorter.
+    public func peer(forTokenHash hash: String) throws -> Peer? {
         try Replica.wrapStorage {
             try database.queryRow("""
                 SELECT name, role, replica, revoked, created_wall, last_seen_wall, acknowledged_seq FROM peers WHERE token_hash = ?
-                """, Replica.tokenHash(token)).map(Replica.peer).flatMap { $0.isRevoked ? nil : $0 }
+                """, hash).map(Replica.peer).flatMap { $0.isRevoked ? nil : $0 }
         }
     }
 

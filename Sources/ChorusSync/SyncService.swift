@@ -26,11 +26,16 @@ public final class SyncService: @unchecked Sendable {
     /// refuses one that lacks anything it holds (`Replica.adoptSnapshot(replacing:)`). At most one
     /// entry per registered peer.
     private var pushedThrough: [String: Int64] = [:]
+    /// What no-op syncs need, read in recent turns; nil when the replica has no file to watch.
+    private let quiet: QuietReads?
 
-    public init(executor: ReplicaExecutor, limits: Limits, wallClock: any WallClock) {
+    /// - Parameter watch: a change watch on the replica's file (`Replica.openChangeWatch()`): with
+    ///   it, a known token and a pull with nothing new are answered without the replica's turn.
+    public init(executor: ReplicaExecutor, limits: Limits, wallClock: any WallClock, watch: ChangeWatch? = nil) {
         self.executor = executor
         self.limits = limits
         self.wallClock = wallClock
+        self.quiet = watch.map(QuietReads.init)
     }
 
     /// Finds the registered replica for a request's credentials.
@@ -46,28 +51,41 @@ public final class SyncService: @unchecked Sendable {
         }
         let token = String(authorization.dropFirst("Bearer ".count)).trimmingCharacters(in: " ")
         guard token.utf8.count == 64, Hex.decode(token) != nil else { throw SyncError.unauthorized("malformed token") }
-        return try mapped {
+        let hash = Replica.tokenHash(token)
+        let presented = replicaHeader.flatMap(ReplicaID.init(hex:))
+        if let known = quiet?.trusted({ reads -> Peer? in
+            // A replica token presenting another id than its bound one takes the turn, for its 403.
+            reads.peers[hash].flatMap { $0.role == .admin || ($0.replica != nil && $0.replica == presented) ? $0 : nil }
+        }) {
+            note(known.name) { $0.lastSeenWall = wallClock.nowMilliseconds() }
+            return known
+        }
+        let peer = try mapped {
             try executor.perform { replica throws -> Peer in
-                guard let peer = try replica.peer(forToken: token) else {
+                let version = quiet?.versionBeforeReading()
+                guard let peer = try replica.peer(forTokenHash: hash) else {
                     throw SyncError.unauthorized("unknown or revoked token")
                 }
-                if peer.role == .admin {
-                    note(peer.name) { $0.lastSeenWall = wallClock.nowMilliseconds() }
-                    return peer
+                var bound = peer
+                if peer.role != .admin {
+                    guard let presented else {
+                        throw SyncError(status: 400, "missing or malformed \(SyncProtocol.replicaHeader) header",
+                                        hint: "send the client's replica id (32 hex digits)")
+                    }
+                    do {
+                        bound = try replica.bindPeer(peer, to: presented)
+                    } catch let error as ChorusError {
+                        throw SyncError.forbidden(error.message, hint: error.hint)
+                    }
                 }
-                guard let replicaHeader, let presented = ReplicaID(hex: replicaHeader) else {
-                    throw SyncError(status: 400, "missing or malformed \(SyncProtocol.replicaHeader) header",
-                                    hint: "send the client's replica id (32 hex digits)")
+                quiet?.record(at: version) { reads in
+                    if reads.peers.count < QuietReads.peersMax { reads.peers[hash] = bound }
                 }
-                do {
-                    let bound = try replica.bindPeer(peer, to: presented)
-                    note(peer.name) { $0.lastSeenWall = wallClock.nowMilliseconds() }
-                    return bound
-                } catch let error as ChorusError {
-                    throw SyncError.forbidden(error.message, hint: error.hint)
-                }
+                return bound
             }
         }
+        note(peer.name) { $0.lastSeenWall = wallClock.nowMilliseconds() }
+        return peer
     }
 
     /// Checks the client's protocol version header.
@@ -225,15 +243,31 @@ public final class SyncService: @unchecked Sendable {
             note(peer.name) { $0.committedSequence = min(committed, after) }
         }
         let pageSize = max(1, min(limit, limits.pullPageOperationsMax))
-        return try mapped {
+        // Only a progress hint for the lag view (protocol 4.4): a pipelining client asks for the
+        // next page before it has committed this one, so this is not a durable ack.
+        note(peer.name) { $0.acknowledgedSequence = after }
+        // Nothing after `after` while nothing has committed since the last turn read the log's
+        // end: the page a turn would give, without waiting for one.
+        if let stamp = quiet?.trusted({ reads in reads.latest.flatMap { after >= $0 ? reads.stamp : nil } }) {
+            let server = ServerStamp(replica: stamp.replica, name: stamp.name, clock: stamp.clock, wall: wallClock.nowMilliseconds())
+            return PullResponse.encode(operationTexts: [], next: after, hasMore: false, server: server)
+        }
+        // Encoded after the replica's turn, which every sync request waits for.
+        let (page, server) = try mapped {
             try executor.perform { replica in
-                // Only a progress hint for the lag view (protocol 4.4): a pipelining client asks for
-                // the next page before it has committed this one, so this is not a durable ack.
-                note(peer.name) { $0.acknowledgedSequence = after }
+                let version = quiet?.versionBeforeReading()
                 let page = try replica.logPage(after: after, excludingSource: peer.source, operationsMax: pageSize, bytesMax: limits.pullPageBytesMax)
-                return PullResponse.encode(operationTexts: page.operations, next: page.next, hasMore: page.hasMore, server: stamp(replica))
+                if let quiet {
+                    let latest = try replica.latestSequence()
+                    quiet.record(at: version) { reads in
+                        reads.latest = latest
+                        reads.stamp = (replica.id, replica.name, replica.lastTimestamp)
+                    }
+                }
+                return (page, stamp(replica))
             }
         }
+        return PullResponse.encode(operationTexts: page.operations, next: page.next, hasMore: page.hasMore, server: server)
     }
 
     /// The state digest and the log sequence it was taken at. When the client reports its own

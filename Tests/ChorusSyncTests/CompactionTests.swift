@@ -23,7 +23,7 @@ final class CompactionTests: HubAndClientsTestCase {
                 })
             }
         }
-        let service = SyncService(executor: hub, limits: limits, wallClock: clock)
+        let service = SyncService(executor: hub, limits: limits, wallClock: clock, watch: hub.perform { $0.openChangeWatch() })
         return (hub, service, NodeRouter(service: service, limits: limits))
     }
 

@@ -20,7 +20,7 @@ final class SnapshotTests: HubAndClientsTestCase {
 
     func router(_ hub: ReplicaExecutor, limits: Limits? = nil) -> NodeRouter {
         let limits = limits ?? self.limits
-        return NodeRouter(service: SyncService(executor: hub, limits: limits, wallClock: clock), limits: limits)
+        return NodeRouter(service: SyncService(executor: hub, limits: limits, wallClock: clock, watch: hub.perform { $0.openChangeWatch() }), limits: limits)
     }
 
     func test_newReplica_fromSnapshot_endsWhereReplayEnds_forSeededWorkloads() throws {

@@ -1,0 +1,52 @@
+import ChorusCore
+import ChorusReplica
+import Foundation
+
+/// What the replica's recent turns read that a sync request changing nothing needs again: the
+/// log's last sequence, the node's name and clock, and the peers of tokens recently presented.
+/// Trusted only while the change watch reads the version they were read at, so a request answered
+/// from them gets what a turn would have given it: any commit anywhere (a write, a push, an
+/// activity flush, a token revoked by another process) sends the next request to the replica.
+///
+/// Why: every sync request waited for the replica's one connection twice (its token, then its
+/// page), and with 64 connections polling, the waiting, not the work, bounded a hub (P4,
+/// Docs/performance-notes.md, fourteenth round). A compaction or a large push holds the replica
+/// for seconds; no-op syncs now answer through it.
+final class QuietReads: @unchecked Sendable {
+    struct Reads {
+        let version: Int64
+        var latest: Int64?
+        var stamp: (replica: ReplicaID, name: String, clock: HybridTimestamp)?
+        /// By token hash: peers found, not revoked, and bound (or admins).
+        var peers: [String: Peer] = [:]
+    }
+
+    /// Tokens remembered at most between two commits; beyond, the next one is not remembered.
+    static let peersMax = 4096
+
+    private let watch: ChangeWatch
+    private let lock = NSLock()
+    private var reads: Reads?
+
+    init(watch: ChangeWatch) { self.watch = watch }
+
+    /// The version to record a turn's reads at: taken in the turn before it reads, so a commit by
+    /// another process in between can only make the reads look older than they are, never newer.
+    func versionBeforeReading() -> Int64? { watch.version() }
+
+    /// Adds what a turn read at `version` (nil: the version could not be read; nothing is kept).
+    func record(at version: Int64?, _ change: (inout Reads) -> Void) {
+        guard let version else { return }
+        lock.withLock {
+            if reads?.version != version { reads = Reads(version: version) }
+            change(&reads!)
+        }
+    }
+
+    /// What `read` makes of the reads while they are still true; nil when anything has committed
+    /// since they were read, or `read` finds nothing.
+    func trusted<T>(_ read: (Reads) -> T?) -> T? {
+        guard let version = watch.version() else { return nil }
+        return lock.withLock { reads.flatMap { $0.version == version ? read($0) : nil } }
+    }
+}
