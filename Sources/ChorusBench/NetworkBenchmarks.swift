@@ -141,8 +141,9 @@ enum NetworkBenchmarks {
     /// own (a thread and a raw socket per connection). nginx, when installed, is measured by the
     /// same generator in the same repetitions, alternating with ours, so the machine's drift over
     /// the run falls on both.
-    static func noopSync(_ results: Results, connections: Int, seconds: Double, repetitions: Int) throws {
+    static func noopSync(_ results: Results, connections: Int, seconds requested: Double, repetitions: Int) throws {
         let wrk = Wrk.find()
+        let seconds = wrk == nil ? requested : Double(Wrk.wholeSeconds(requested))
         let generator = wrk == nil ? "own load generator" : "wrk, \(Wrk.threads) threads"
         results.section = "P4 no-op sync, \(connections) keep-alive connections (\(generator)), \(repetitions) runs of \(format(seconds)) s alternating with nginx"
         let scratch = try Scratch("p4")

@@ -10,6 +10,9 @@ struct Wrk {
 
     let binary: String
 
+    /// wrk runs for whole seconds, at least one.
+    static func wholeSeconds(_ seconds: Double) -> Int { max(1, Int(seconds.rounded())) }
+
     /// Nil when wrk is not installed.
     static func find() -> Wrk? {
         ["/usr/bin/wrk", "/usr/local/bin/wrk"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }).map(Wrk.init)
@@ -21,7 +24,7 @@ struct Wrk {
     func run(url: String, headers: [String] = [], connections: Int, seconds: Double) throws -> WrkResult {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
-        var arguments = ["-t\(Wrk.threads)", "-c\(connections)", "-d\(max(1, Int(seconds.rounded())))s", "--latency"]
+        var arguments = ["-t\(Wrk.threads)", "-c\(connections)", "-d\(Wrk.wholeSeconds(seconds))s", "--latency"]
         for header in headers { arguments += ["-H", header] }
         process.arguments = arguments + [url]
         let output = Pipe()

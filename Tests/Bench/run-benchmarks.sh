@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# The full benchmark run behind Docs/performance.md: installs nginx (for P4's comparison), builds
-# with -c release, runs chorus-bench --write-docs, then the peers in a throwaway virtualenv.
+# The full benchmark run behind Docs/performance.md: installs nginx (for P4's comparison) and wrk
+# (P4's load generator), builds with -c release, runs chorus-bench --write-docs, then the peers in
+# a throwaway virtualenv.
 # Takes a few minutes on 2 cores. Usage: Tests/Bench/run-benchmarks.sh [--quick]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+export DEBIAN_FRONTEND=noninteractive
 if ! command -v nginx >/dev/null 2>&1 && ! [ -x /usr/sbin/nginx ]; then
-    export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq && apt-get install -y -qq nginx-light >/dev/null || apt-get install -y -qq nginx >/dev/null
+fi
+if ! command -v wrk >/dev/null 2>&1; then
+    apt-get update -qq && apt-get install -y -qq wrk >/dev/null
 fi
 swift build -c release
 venv=$(mktemp -d)/peers
