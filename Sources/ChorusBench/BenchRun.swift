@@ -153,7 +153,7 @@ struct PerformanceReport {
         histories, so drift falls on both sides of each ratio.
 
         - Machine: \(PerformanceReport.machine())
-        - Command: `Tests/Bench/run-benchmarks.sh` (installs nginx, builds with `-c release`, runs
+        - Command: `Tests/Bench/run-benchmarks.sh` (installs nginx and wrk, builds with `-c release`, runs
           `.build/release/chorus-bench --write-docs`, then the peers in `Tests/Bench/peers.py`)
         - Run: \(sizes.isQuick ? "--quick (small sizes: a smoke test, not the published figures)" : "full sizes")
 
