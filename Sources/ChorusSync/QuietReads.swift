@@ -2,8 +2,8 @@ import ChorusCore
 import ChorusReplica
 import Foundation
 
-/// What the replica's recent turns read that a sync request changing nothing needs again: the
-/// log's last sequence, the node's name and clock, and the peers of tokens recently presented.
+/// What the replica's recent turns read that a sync changing nothing needs again: the log's last
+/// sequence and compaction point, the node's name and clock, and the peers of tokens presented.
 /// Trusted only while the change watch reads the version they were read at, so a request answered
 /// from them gets what a turn would have given it: any commit anywhere (a write, a push, an
 /// activity flush, a token revoked by another process) sends the next request to the replica.
@@ -15,10 +15,32 @@ import Foundation
 final class QuietReads: @unchecked Sendable {
     struct Reads {
         let version: Int64
-        var latest: Int64?
-        var stamp: (replica: ReplicaID, name: String, clock: HybridTimestamp)?
+        var head: Head?
         /// By token hash: peers found, not revoked, and bound (or admins).
         var peers: [String: Peer] = [:]
+    }
+
+    /// What `info` answers and a pull at the log's end needs.
+    struct Head {
+        let latest: Int64
+        let compactedThrough: Int64
+        let replica: ReplicaID
+        let name: String
+        let clock: HybridTimestamp
+        /// The storage version a snapshot of this replica has (`Replica.storageVersion`).
+        let storage: String
+
+        /// Read in the replica's turn.
+        init(_ replica: Replica) throws {
+            latest = try replica.latestSequence()
+            compactedThrough = try replica.compactionFloor()
+            self.replica = replica.id
+            name = replica.name
+            clock = replica.lastTimestamp
+            storage = replica.storageVersion
+        }
+
+        func stamp(wall: UInt64) -> ServerStamp { ServerStamp(replica: replica, name: name, clock: clock, wall: wall) }
     }
 
     /// Tokens remembered at most between two commits; beyond, the next one is not remembered.

@@ -116,16 +116,28 @@ public final class SyncService: @unchecked Sendable {
         ServerStamp(replica: replica.id, name: replica.name, clock: replica.lastTimestamp, wall: wallClock.nowMilliseconds())
     }
 
+    /// What a client asks first in every sync. Answered from the quiet reads while nothing has
+    /// committed since a turn read them, so a sync with nothing new takes no turn at all.
     public func info() -> InfoResponse {
-        executor.perform { replica in
-            var offer: SnapshotOffer?
-            if case .directory = replica.location, limits.snapshotsConcurrentMax > 0, let through = try? replica.latestSequence() {
-                offer = SnapshotOffer(storage: replica.storageVersion, through: through)
+        if let head = quiet?.trusted({ $0.head }) { return info(head) }
+        return executor.perform { replica in
+            let version = quiet?.versionBeforeReading()
+            if case .directory = replica.location, let head = try? QuietReads.Head(replica) {
+                quiet?.record(at: version) { $0.head = head }
+                return info(head)
             }
+            // A replica in memory keeps no file to snapshot (nor does one whose head cannot be read).
             return InfoResponse(server: stamp(replica), protocolVersions: SyncProtocol.versions, pullPageOperationsMax: limits.pullPageOperationsMax,
-                                pushPageOperationsMax: limits.pushPageOperationsMax, pushBodyBytesMax: limits.pushBodyBytesMax, snapshot: offer,
+                                pushPageOperationsMax: limits.pushPageOperationsMax, pushBodyBytesMax: limits.pushBodyBytesMax, snapshot: nil,
                                 compactedThrough: (try? replica.compactionFloor()) ?? 0)
         }
+    }
+
+    private func info(_ head: QuietReads.Head) -> InfoResponse {
+        let offer = limits.snapshotsConcurrentMax > 0 ? SnapshotOffer(storage: head.storage, through: head.latest) : nil
+        return InfoResponse(server: head.stamp(wall: wallClock.nowMilliseconds()), protocolVersions: SyncProtocol.versions,
+                            pullPageOperationsMax: limits.pullPageOperationsMax, pushPageOperationsMax: limits.pushPageOperationsMax,
+                            pushBodyBytesMax: limits.pushBodyBytesMax, snapshot: offer, compactedThrough: head.compactedThrough)
     }
 
     /// A snapshot for a new replica (protocol 4.6): the one written less than
@@ -248,9 +260,8 @@ public final class SyncService: @unchecked Sendable {
         note(peer.name) { $0.acknowledgedSequence = after }
         // Nothing after `after` while nothing has committed since the last turn read the log's
         // end: the page a turn would give, without waiting for one.
-        if let stamp = quiet?.trusted({ reads in reads.latest.flatMap { after >= $0 ? reads.stamp : nil } }) {
-            let server = ServerStamp(replica: stamp.replica, name: stamp.name, clock: stamp.clock, wall: wallClock.nowMilliseconds())
-            return PullResponse.encode(operationTexts: [], next: after, hasMore: false, server: server)
+        if let head = quiet?.trusted({ $0.head.flatMap { after >= $0.latest ? $0 : nil } }) {
+            return PullResponse.encode(operationTexts: [], next: after, hasMore: false, server: head.stamp(wall: wallClock.nowMilliseconds()))
         }
         // Encoded after the replica's turn, which every sync request waits for.
         let (page, server) = try mapped {
@@ -258,11 +269,8 @@ public final class SyncService: @unchecked Sendable {
                 let version = quiet?.versionBeforeReading()
                 let page = try replica.logPage(after: after, excludingSource: peer.source, operationsMax: pageSize, bytesMax: limits.pullPageBytesMax)
                 if let quiet {
-                    let latest = try replica.latestSequence()
-                    quiet.record(at: version) { reads in
-                        reads.latest = latest
-                        reads.stamp = (replica.id, replica.name, replica.lastTimestamp)
-                    }
+                    let head = try QuietReads.Head(replica)
+                    quiet.record(at: version) { $0.head = head }
                 }
                 return (page, stamp(replica))
             }

@@ -38,7 +38,7 @@ final class QuietReadsTests: HubAndClientsTestCase {
         return (latest, try pull(after: latest))
     }
 
-    func test_aNoOpPull_isAnsweredWhileTheReplicaIsBusy_andSaysWhatATurnWould() throws {
+    func test_aNoOpSync_isAnsweredWhileTheReplicaIsBusy_andSaysWhatATurnWould() throws {
         let (latest, quiet) = try quietPull()
         // Hold the replica, as a compaction or a large push would, and pull again from elsewhere.
         let holding = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0), answered = DispatchSemaphore(value: 0)
@@ -46,7 +46,9 @@ final class QuietReadsTests: HubAndClientsTestCase {
         DispatchQueue.global().async { hub.perform { _ in holding.signal(); release.wait() } }
         holding.wait()
         nonisolated(unsafe) var busy: PullResponse?
+        nonisolated(unsafe) var info: InfoResponse?
         DispatchQueue.global().async {
+            info = service.info()
             busy = try? PullResponse.decode(service.pull(peer: service.authenticate(authorization: authorization, replicaHeader: id),
                                                          after: latest, limit: 1000), limits: limits)
             answered.signal()
@@ -54,7 +56,9 @@ final class QuietReadsTests: HubAndClientsTestCase {
         let inTime = answered.wait(timeout: .now() + 10) == .success
         release.signal()
         if !inTime { answered.wait() }
-        XCTAssertTrue(inTime, "a no-op pull waited for the replica's turn")
+        XCTAssertTrue(inTime, "a no-op sync (info, then pull) waited for the replica's turn")
+        XCTAssertEqual(info?.snapshot?.through, latest)
+        XCTAssertEqual(info?.compactedThrough, 0)
         for response in [quiet, try XCTUnwrap(busy)] {
             XCTAssertEqual(response.operations.count, 0)
             XCTAssertEqual(response.next, latest)
@@ -66,6 +70,7 @@ final class QuietReadsTests: HubAndClientsTestCase {
     func test_aWriteCommittedByTheNode_isInTheNextPull() throws {
         let (latest, _) = try quietPull()
         _ = try hub.perform { try $0.write(collection: "people", record: "p-2", [.put(field: "name", value: "Grace")]) }
+        XCTAssertEqual(service.info().snapshot?.through, latest + 1, "info after a write was answered from reads taken before it")
         let response = try pull(after: latest)
         XCTAssertEqual(response.operations.count, 1, "the pull after a write was answered from reads taken before it")
         XCTAssertEqual(response.next, latest + 1)
