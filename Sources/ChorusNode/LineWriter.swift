@@ -17,19 +17,40 @@ public final class LineWriter: @unchecked Sendable {
     /// The process's standard output.
     public static let standardOutput = LineWriter(descriptor: 1)
 
-    /// Writes `line` and a newline. A write the descriptor refuses (closed pipe, full disk) drops
-    /// the line: the log must never stop the node.
+    /// How long a write waits for a full pipe or terminal (a non-blocking descriptor) to drain
+    /// before the rest of the line is dropped.
+    static let drainMilliseconds: Int32 = 100
+
+    /// Writes `line` and a newline. A write the descriptor refuses (closed pipe, full disk, a
+    /// reader that stopped reading) drops the line, ended by a newline if part of it went out, so
+    /// the next line is still whole: the log must never stop the node.
     public func write(_ line: String) {
         var bytes = Array(line.utf8)
         bytes.append(0x0A)
         lock.withLock {
-            bytes.withUnsafeBytes { buffer in
-                var offset = 0
-                while offset < buffer.count {
-                    let written = Glibc.write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
-                    if written > 0 { offset += written } else if written < 0 && errno == EINTR { continue } else { return }
+            let written = writeAll(bytes)
+            if written > 0 && written < bytes.count { _ = writeAll([0x0A]) }
+        }
+    }
+
+    /// Writes what it can of `bytes`; returns how many went out.
+    private func writeAll(_ bytes: [UInt8]) -> Int {
+        bytes.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let written = Glibc.write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
+                if written > 0 {
+                    offset += written
+                } else if written < 0 && errno == EINTR {
+                    continue
+                } else if written < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                    var ready = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
+                    guard poll(&ready, 1, LineWriter.drainMilliseconds) > 0 else { return offset }
+                } else {
+                    return offset
                 }
             }
+            return offset
         }
     }
 }

@@ -42,8 +42,13 @@ public final class Node: @unchecked Sendable {
     public init(replica: Replica, configuration: Configuration) {
         self.configuration = configuration
         self.executor = ReplicaExecutor(replica)
-        self.service = SyncService(executor: executor, limits: configuration.limits, wallClock: configuration.wallClock,
-                                   watch: replica.openChangeWatch())
+        let watch = replica.openChangeWatch()
+        if watch == nil, case .directory = replica.location {
+            // Not fatal: every sync request then takes the replica's turn, as before quiet reads.
+            configuration.log(JSONValue.object(["event": "warning", "detail": "could not open a second connection to the replica's file: syncs that change nothing will wait for the replica",
+                                                "hint": "check that the folder's files are readable by this process"]).canonicalText)
+        }
+        self.service = SyncService(executor: executor, limits: configuration.limits, wallClock: configuration.wallClock, watch: watch)
         var serverConfiguration = HTTPServer.Configuration()
         serverConfiguration.host = configuration.host
         serverConfiguration.port = configuration.port

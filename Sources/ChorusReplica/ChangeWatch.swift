@@ -14,6 +14,10 @@ public final class ChangeWatch: @unchecked Sendable {
         var options = Database.Options()
         options.isReadOnly = true
         options.createIfMissing = false
+        // Never wait: a version that cannot be read at once (another connection recovering the
+        // write-ahead log) is nil, and the request takes the replica's turn instead of stalling
+        // every quiet request behind this connection's lock.
+        options.busyTimeoutMilliseconds = 0
         database = try Database(path: path, options: options)
     }
 

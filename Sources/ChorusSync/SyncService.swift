@@ -268,8 +268,8 @@ public final class SyncService: @unchecked Sendable {
             try executor.perform { replica in
                 let version = quiet?.versionBeforeReading()
                 let page = try replica.logPage(after: after, excludingSource: peer.source, operationsMax: pageSize, bytesMax: limits.pullPageBytesMax)
-                if let quiet {
-                    let head = try QuietReads.Head(replica)
+                // At the log's end for this peer, the next pull is likely a no-op: keep what it needs.
+                if let quiet, !page.hasMore, let head = try? QuietReads.Head(replica) {
                     quiet.record(at: version) { $0.head = head }
                 }
                 return (page, stamp(replica))

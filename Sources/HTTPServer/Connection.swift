@@ -51,9 +51,12 @@ final class Connection: @unchecked Sendable {
     /// sets two deadlines: a tenth of a no-op sync's time went to that (`chorus-bench --only-noop`).
     private func arm(seconds: Double) {
         let now = DispatchTime.now().uptimeNanoseconds
-        deadline = now + UInt64(seconds * 1e9)
+        deadline = now + UInt64(min(max(seconds, 0), Connection.timeoutSecondsMax) * 1e9)
         if timerFiresAt == 0 || deadline < timerFiresAt { schedule(at: deadline) }
     }
+
+    /// The longest any timeout is taken to be (a configuration beyond it is read as it): a year.
+    static let timeoutSecondsMax = 365.0 * 86_400
 
     private func schedule(at uptime: UInt64) {
         timerFiresAt = uptime
@@ -80,17 +83,13 @@ final class Connection: @unchecked Sendable {
         }
         let wasInsideHead = parser.isInsideHead
         let events = parser.feed(received)
-        // The header deadline runs from the first byte of a request and is not extended by later bytes.
-        if parser.isInsideHead && !wasInsideHead {
-            arm(seconds: server.configuration.headerTimeoutSeconds)
-        } else if parser.isInsideBody {
-            arm(seconds: server.configuration.bodyIdleTimeoutSeconds)
-        }
+        var completedHead = false
         for event in events {
             switch event {
             case .head:
-                arm(seconds: server.configuration.bodyIdleTimeoutSeconds)
+                completedHead = true
             case .request(let request):
+                completedHead = true
                 handle(request)
                 if isClosed { return }
             case .failure(let error):
@@ -98,7 +97,13 @@ final class Connection: @unchecked Sendable {
                 return
             }
         }
-        if !parser.isInsideHead && !parser.isInsideBody && !isClosed {
+        if parser.isInsideHead {
+            // A head's deadline runs from its first byte and is not extended by later bytes: set
+            // when a head began in this read (none was open, or one completed and another began).
+            if !wasInsideHead || completedHead { arm(seconds: server.configuration.headerTimeoutSeconds) }
+        } else if parser.isInsideBody {
+            arm(seconds: server.configuration.bodyIdleTimeoutSeconds)
+        } else {
             if server.shuttingDown { close(); return }
             arm(seconds: server.configuration.keepAliveIdleSeconds)
         }

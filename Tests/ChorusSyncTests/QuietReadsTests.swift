@@ -39,7 +39,9 @@ final class QuietReadsTests: HubAndClientsTestCase {
     }
 
     func test_aNoOpSync_isAnsweredWhileTheReplicaIsBusy_andSaysWhatATurnWould() throws {
+        let adminToken = try hub.perform { try $0.addPeer(name: "ops", role: .admin) }
         let (latest, quiet) = try quietPull()
+        _ = try service.authenticate(authorization: "Bearer \(adminToken)", replicaHeader: nil)
         // Hold the replica, as a compaction or a large push would, and pull again from elsewhere.
         let holding = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0), answered = DispatchSemaphore(value: 0)
         let hub = self.hub!, service = self.service!, authorization = "Bearer \(token)", id = laptop.hex, limits = self.limits
@@ -47,7 +49,9 @@ final class QuietReadsTests: HubAndClientsTestCase {
         holding.wait()
         nonisolated(unsafe) var busy: PullResponse?
         nonisolated(unsafe) var info: InfoResponse?
+        nonisolated(unsafe) var admin: Peer?
         DispatchQueue.global().async {
+            admin = try? service.authenticate(authorization: "Bearer \(adminToken)", replicaHeader: nil)
             info = service.info()
             busy = try? PullResponse.decode(service.pull(peer: service.authenticate(authorization: authorization, replicaHeader: id),
                                                          after: latest, limit: 1000), limits: limits)
@@ -59,6 +63,7 @@ final class QuietReadsTests: HubAndClientsTestCase {
         XCTAssertTrue(inTime, "a no-op sync (info, then pull) waited for the replica's turn")
         XCTAssertEqual(info?.snapshot?.through, latest)
         XCTAssertEqual(info?.compactedThrough, 0)
+        XCTAssertEqual(admin?.role, .admin)
         for response in [quiet, try XCTUnwrap(busy)] {
             XCTAssertEqual(response.operations.count, 0)
             XCTAssertEqual(response.next, latest)
@@ -91,6 +96,18 @@ final class QuietReadsTests: HubAndClientsTestCase {
         XCTAssertThrowsError(try authenticate()) { error in
             XCTAssertEqual((error as? SyncError)?.status, 401, "a revoked token was taken from the reads before the revocation")
         }
+    }
+
+    func test_infoFromTheQuietReads_offersNoSnapshot_whenSnapshotsAreOff() throws {
+        var off = limits
+        off.snapshotsConcurrentMax = 0
+        let service = SyncService(executor: hub, limits: off, wallClock: clock, watch: hub.perform { $0.openChangeWatch() })
+        let fromTurn = service.info(), fromReads = service.info()
+        XCTAssertNil(fromTurn.snapshot)
+        XCTAssertNil(fromReads.snapshot)
+        XCTAssertEqual(fromReads.server.replica, fromTurn.server.replica)
+        XCTAssertEqual(fromReads.server.clock, fromTurn.server.clock)
+        XCTAssertEqual(fromReads.compactedThrough, fromTurn.compactedThrough)
     }
 
     func test_aKnownTokenPresentingAnotherReplicaID_isStillForbidden() throws {

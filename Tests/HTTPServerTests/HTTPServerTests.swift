@@ -73,6 +73,29 @@ final class HTTPServerTests: XCTestCase {
         XCTAssertTrue(client.readUntilClosed(timeoutSeconds: 2).hasPrefix("HTTP/1.1 408"))
     }
 
+    func test_aBodyDrippedForLongerThanTheKeepAliveLimit_isServed_whileEachPieceComesInTime() throws {
+        // The connection's timer was set for the keep-alive limit; it fires early, finds the body's
+        // later deadline, and waits on.
+        let server = try makeServer { $0.keepAliveIdleSeconds = 0.3; $0.bodyIdleTimeoutSeconds = 1 }
+        let client = try RawClient(port: server.port)
+        client.send("POST /drip HTTP/1.1\r\nHost: x\r\nContent-Length: 8\r\n\r\n")
+        for byte in Array("abcdefgh".utf8) {
+            usleep(200_000)
+            client.send([byte])
+        }
+        XCTAssertEqual(client.readResponse()?.body, "you sent 8 bytes to /drip")
+    }
+
+    func test_aPipelinedRequestsUnfinishedHead_getsTheHeaderDeadline_notTheBodys() throws {
+        let server = try makeServer { $0.headerTimeoutSeconds = 0.4; $0.bodyIdleTimeoutSeconds = 20; $0.keepAliveIdleSeconds = 20 }
+        let client = try RawClient(port: server.port)
+        let started = Date()
+        client.send("GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n")
+        XCTAssertEqual(client.readResponse()?.status, 200)
+        XCTAssertEqual(client.readResponse()?.status, 408)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 10, "the second head waited for the body's or keep-alive's limit")
+    }
+
     func test_idleKeepAlive_isClosed() throws {
         let server = try makeServer { $0.keepAliveIdleSeconds = 0.3 }
         let client = try RawClient(port: server.port)
