@@ -49,6 +49,9 @@ final class QuietReads: @unchecked Sendable {
     private let watch: ChangeWatch
     private let lock = NSLock()
     private var reads: Reads?
+    /// Answers given from the reads (a known token, `info`, a pull at the log's end).
+    private var answered = 0
+    var answers: Int { lock.withLock { answered } }
 
     init(watch: ChangeWatch) { self.watch = watch }
 
@@ -69,6 +72,10 @@ final class QuietReads: @unchecked Sendable {
     /// since they were read, or `read` finds nothing.
     func trusted<T>(_ read: (Reads) -> T?) -> T? {
         guard let version = watch.version() else { return nil }
-        return lock.withLock { reads.flatMap { $0.version == version ? read($0) : nil } }
+        return lock.withLock {
+            let answer = reads.flatMap { $0.version == version ? read($0) : nil }
+            if answer != nil { answered += 1 }
+            return answer
+        }
     }
 }

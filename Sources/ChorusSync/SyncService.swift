@@ -28,6 +28,8 @@ public final class SyncService: @unchecked Sendable {
     private var pushedThrough: [String: Int64] = [:]
     /// What no-op syncs need, read in recent turns; nil when the replica has no file to watch.
     private let quiet: QuietReads?
+    /// How many answers (a known token, `info`, a pull at the log's end) came from the quiet reads.
+    public var quietAnswers: Int { quiet?.answers ?? 0 }
 
     /// - Parameter watch: a change watch on the replica's file (`Replica.openChangeWatch()`): with
     ///   it, a known token and a pull with nothing new are answered without the replica's turn.

@@ -117,4 +117,76 @@ final class QuietReadsTests: HubAndClientsTestCase {
         }
         XCTAssertEqual(try authenticate().name, "laptop", "the bound id still works")
     }
+
+    /// Seeded sequences of writes (by the node and by another connection), registrations,
+    /// revocations and requests: every answer of a service with quiet reads is, byte for byte, the
+    /// answer of a service that always takes the replica's turn. `CHORUS_SEED=N` replays one.
+    func test_quietAnswers_areATurnsAnswers_overSeededSequences() throws {
+        for seed in testSeeds(count: 12, base: 0x51E7_0000) {
+            try checkQuietAgainstTurns(seed: seed)
+        }
+    }
+
+    private func checkQuietAgainstTurns(seed: UInt64) throws {
+        var random = SeededGenerator(seed: seed)
+        let hub = try durable("hub-\(seed)", seed: seed)
+        let configuration = ReplicaFactory.configuration(clock: clock, driftMilliseconds: 3_600_000)
+        let other = try Replica.open(at: .directory(folder.appending("hub-\(seed)")), configuration: configuration)
+        let quiet = SyncService(executor: hub, limits: limits, wallClock: clock, watch: hub.perform { $0.openChangeWatch() })
+        let turns = SyncService(executor: hub, limits: limits, wallClock: clock)
+        var peers: [(name: String, token: String, id: ReplicaID)] = []
+        func register() throws {
+            let name = "peer\(peers.count)"
+            let role: Peer.Role = Int.random(in: 0..<4, using: &random) == 0 ? .admin : .replica
+            let token = Bool.random(using: &random) ? try hub.perform { try $0.addPeer(name: name, role: role) } : try other.addPeer(name: name, role: role)
+            peers.append((name, token, ReplicaID.random(using: &random)))
+        }
+        for _ in 0..<3 { try register() }
+        /// The outcome of a call as text: the response's bytes, or the error's status.
+        func outcome(_ call: (SyncService) throws -> [UInt8]) -> String {
+            do { return String(decoding: try call(quiet), as: UTF8.self) } catch let error as SyncError { return "status \(error.status)" } catch { return "\(error)" }
+        }
+        func reference(_ call: (SyncService) throws -> [UInt8]) -> String {
+            do { return String(decoding: try call(turns), as: UTF8.self) } catch let error as SyncError { return "status \(error.status)" } catch { return "\(error)" }
+        }
+        for step in 0..<300 {
+            clock.advance(by: UInt64.random(in: 0..<50, using: &random))
+            // Commits on one step in six: runs of requests between them, as on a hub.
+            switch Int.random(in: 0..<30, using: &random) {
+            case 0..<2:
+                _ = try hub.perform { try $0.write(collection: "people", record: "p\(step)", [.put(field: "name", value: .string("Node \(step)"))]) }
+            case 2:
+                _ = try other.write(collection: "people", record: "q\(step)", [.put(field: "title", value: .string("Other \(step)"))])
+            case 3:
+                try register()
+            case 4:
+                let victim = peers.randomElement(using: &random)!.name
+                if Bool.random(using: &random) { try hub.perform { try $0.revokePeer(name: victim) } } else { try other.revokePeer(name: victim) }
+            default:
+                let peer = peers.randomElement(using: &random)!
+                // Mostly the bound id, sometimes another: a forged identity must meet the same 403.
+                let id = Int.random(in: 0..<8, using: &random) == 0 ? ReplicaID.random(using: &random) : peer.id
+                let latest = try hub.perform { try $0.latestSequence() }
+                let after = [latest, latest, latest + 3, max(0, latest - 2), 0].randomElement(using: &random)!
+                let call: (SyncService) throws -> [UInt8] = { service in
+                    let who = try service.authenticate(authorization: "Bearer \(peer.token)", replicaHeader: id.hex)
+                    switch Int.random(in: 0..<3, using: &random) {
+                    case 0: return Array(service.info().json.canonicalText.utf8)
+                    case 1: return Array("\(who.name) \(who.role.rawValue)".utf8)
+                    default: return try service.pull(peer: who, after: after, limit: 1000)
+                    }
+                }
+                // The same choices for both: the generator is copied, so each call draws alike.
+                let saved = random
+                let fromQuiet = outcome(call)
+                let afterQuiet = random
+                random = saved
+                let fromTurn = reference(call)
+                random = afterQuiet
+                XCTAssertEqual(fromQuiet, fromTurn, "seed \(seed), step \(step): a quiet answer differs from a turn's (CHORUS_SEED=\(seed) replays)")
+            }
+        }
+        XCTAssertGreaterThan(quiet.quietAnswers, 25, "seed \(seed): too few answers came from the quiet reads for the comparison to mean much")
+        XCTAssertEqual(turns.quietAnswers, 0)
+    }
 }
