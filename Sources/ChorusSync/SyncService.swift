@@ -32,7 +32,7 @@ public final class SyncService: @unchecked Sendable {
     public var quietAnswers: Int { quiet?.answers ?? 0 }
 
     /// - Parameter watch: a change watch on the replica's file (`Replica.openChangeWatch()`): with
-    ///   it, a known token and a pull with nothing new are answered without the replica's turn.
+    ///   it, a known token, `info` and a pull with nothing new are answered without the replica's turn.
     public init(executor: ReplicaExecutor, limits: Limits, wallClock: any WallClock, watch: ChangeWatch? = nil) {
         self.executor = executor
         self.limits = limits
