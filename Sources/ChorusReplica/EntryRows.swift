@@ -4,11 +4,12 @@ import SQLiteKit
 /// How live entries are stored since `0013_lean_entries` (Docs/performance-notes.md, thirteenth
 /// round): `entry_rows` holds each entry with its origin replica as a small number into `origins`
 /// and its kind as a small integer, instead of the 16-byte replica id and the kind's name that
-/// every row repeated (a compacted replica's entries were 76 bytes a value, half its file).
+/// every row repeated (a compacted replica's entries were 76 bytes a value, half its file). Since
+/// `0015_field_numbers` (fifteenth round) its field is a number into `fields` too.
 ///
-/// Readers see the entries as they always were through the view `entries` (replica id and kind
-/// name); only the merge's writes and its hot reads (`Replica+Apply.swift`,
-/// `Replica+Materialise.swift`) use `entry_rows` itself, with `OriginNumbers`.
+/// Readers see the entries as they always were through the view `entries` (replica id, field
+/// name and kind name); only the merge's writes and its hot reads (`Replica+Apply.swift`,
+/// `Replica+Materialise.swift`) use `entry_rows` itself, with `StoredNumbers`.
 enum EntryRows {
     /// The kinds by stored code, the one place the codes are defined. Register and map are 0 and 1,
     /// which SQLite stores in the row header alone (no content byte): most entries are register
@@ -38,6 +39,8 @@ enum EntryRows {
     /// what `chorus check` reports and a received snapshot may not hold.
     static let unknownOriginsSQL = "SELECT 1 FROM entry_rows e LEFT JOIN origins o ON o.no = e.origin WHERE o.no IS NULL"
     static let unknownKindsSQL = "SELECT 1 FROM entry_rows WHERE kind NOT BETWEEN 0 AND \(kindsByCode.count - 1)"
+    /// Entry rows naming a field `fields` does not hold (since `0015_field_numbers`).
+    static let unknownFieldsSQL = "SELECT 1 FROM entry_rows e LEFT JOIN fields f ON f.no = e.field WHERE f.no IS NULL"
 
     /// The tables and the view, as `0013_lean_entries` makes them (a change is a new migration).
     /// `origins.no` is never reused while a row refers to it (origins are never deleted), so a
@@ -62,47 +65,37 @@ enum EntryRows {
             SELECT e.rid, e.field, e.key, o.replica, e.counter, e.wall, e.logical, \(kindNameSQL("e.kind")), e.value, e.seq
             FROM entry_rows e LEFT JOIN origins o ON o.no = e.origin;
         """
-}
 
-/// Origin replicas' numbers in `origins`, as one batch has met them. Lives for one transaction
-/// only (`Replica.inBatch` starts it empty): a number inserted by a batch that is then rolled back
-/// may be given to another replica later, so no number is trusted past the transaction that read
-/// or made it. The origin used last is kept apart: most lookups are for the one before.
-struct OriginNumbers {
-    private var recent: (replica: [UInt8], no: Int64)?
-    private var numbers: [[UInt8]: Int64] = [:]
-    private var replicas: [Int64: [UInt8]] = [:]
-
-    /// The number of `replica`, made when `create` and it has none; nil when it has none.
-    mutating func number(of replica: [UInt8], in database: Database, create: Bool) throws -> Int64? {
-        if let recent, recent.replica == replica { return recent.no }
-        var found = numbers[replica]
-        if found == nil {
-            found = try database.queryScalarInteger("SELECT no FROM origins WHERE replica = ?", replica)
-            if found == nil, create {
-                try database.run("INSERT INTO origins(replica) VALUES (?)", replica)
-                found = database.lastInsertRowID
-            }
-            if let no = found { remember(replica, no) }
-        }
-        if let no = found { recent = (replica, no) }
-        return found
-    }
-
-    /// The replica id of number `no`.
-    mutating func replica(_ no: Int64, in database: Database) throws -> [UInt8] {
-        if let recent, recent.no == no { return recent.replica }
-        if let known = replicas[no] { return known }
-        guard let bytes = try database.queryRow("SELECT replica FROM origins WHERE no = ?", no)?.blob(0) else {
-            throw ChorusError(.storage, "an entry names origin number \(no), which is not in the table of origins",
-                              hint: "run `chorus check`; restore the replica from a backup or join it again from its upstream")
-        }
-        remember(bytes, no)
-        return bytes
-    }
-
-    private mutating func remember(_ replica: [UInt8], _ no: Int64) {
-        numbers[replica] = no
-        replicas[no] = replica
-    }
+    /// `0015_field_numbers`: `entry_rows` rebuilt with its field as a number into `fields`, and the
+    /// view reading the name back. Fields are numbered in byte order of their names, so a migrated
+    /// replica's numbers do not depend on the order it met them; `fields.no` is never reused while
+    /// a row refers to it (fields are never deleted). The primary key keeps the entries of one
+    /// record's field together, as the name did; only their order across fields changes, which no
+    /// reader of the view relies on without an `ORDER BY`.
+    static let fieldNumbersMigration = """
+        DROP VIEW entries;
+        ALTER TABLE entry_rows RENAME TO entry_rows_0014;
+        CREATE TABLE fields(no INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+        CREATE TABLE entry_rows(
+            rid INTEGER NOT NULL,
+            field INTEGER NOT NULL,
+            key TEXT NOT NULL,
+            origin INTEGER NOT NULL,
+            counter INTEGER NOT NULL,
+            wall INTEGER NOT NULL,
+            logical INTEGER NOT NULL,
+            kind INTEGER NOT NULL,
+            value TEXT,
+            seq INTEGER NOT NULL,
+            PRIMARY KEY(rid, field, key, origin, counter)
+        ) WITHOUT ROWID;
+        CREATE VIEW entries(rid, field, key, replica, counter, wall, logical, kind, value, seq) AS
+            SELECT e.rid, f.name, e.key, o.replica, e.counter, e.wall, e.logical, \(kindNameSQL("e.kind")), e.value, e.seq
+            FROM entry_rows e LEFT JOIN fields f ON f.no = e.field LEFT JOIN origins o ON o.no = e.origin;
+        INSERT INTO fields(name) SELECT DISTINCT field FROM entry_rows_0014 ORDER BY field;
+        INSERT INTO entry_rows(rid, field, key, origin, counter, wall, logical, kind, value, seq)
+            SELECT e.rid, f.no, e.key, e.origin, e.counter, e.wall, e.logical, e.kind, e.value, e.seq
+            FROM entry_rows_0014 e JOIN fields f ON f.name = e.field;
+        DROP TABLE entry_rows_0014;
+        """
 }

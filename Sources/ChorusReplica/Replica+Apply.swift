@@ -93,6 +93,9 @@ struct BatchState {
     /// Names compare by their bytes (`ExactText`), as storage compares them.
     struct DirtyKey: Hashable {
         let rid: Int64, field: String, key: String
+        /// The field's number in `fields`, one to one with `field` within the batch's transaction:
+        /// not part of the key's identity.
+        let fieldNo: Int64
         static func == (a: DirtyKey, b: DirtyKey) -> Bool {
             a.rid == b.rid && ExactText.equal(a.field, b.field) && ExactText.equal(a.key, b.key)
         }
@@ -262,8 +265,9 @@ extension Replica {
         if !isOwnTransaction { forgetCommittedLog() }
         try Replica.wrapStorage {
             try database.transaction {
-                // Numbers of origins are trusted only within the transaction that read or made them.
-                originNumbers = OriginNumbers()
+                // Numbers of origins and fields are trusted only within the transaction that read or made them.
+                originNumbers = .origins()
+                fieldNumbers = .fields()
                 // Another process (a CLI command beside `chorus serve`) may have written since we last
                 // looked: under the write lock, never fall behind the counter and clock it stored.
                 // Only another connection's commit changes `data_version`, so while it stands still
@@ -486,20 +490,24 @@ extension Replica {
         for superseded in ids {
             // Found, then deleted by its whole primary key: `DELETE ... RETURNING` would collect its
             // rows in a temporary B-tree first, a zeroed page per superseding write (callgrind, P2).
+            // No number for the origin or the field: no entry of it.
+            var removed: [Row] = []
             let origin = try originNumbers.number(of: superseded.replica.bytes, in: database, create: false)
-            let removed = try origin.map {
-                try database.query("SELECT key, seq FROM entry_rows WHERE rid = ? AND field = ? AND origin = ? AND counter = ?",
-                                   rid, field, $0, Int64(superseded.counter))
-            } ?? []
+            let fieldNo = try origin == nil ? nil : fieldNumbers.number(of: ExactName(field), in: database, create: false)
+            if let origin, let fieldNo {
+                removed = try database.query("SELECT key, seq FROM entry_rows WHERE rid = ? AND field = ? AND origin = ? AND counter = ?",
+                                             rid, fieldNo, origin, Int64(superseded.counter))
+            }
             if removed.isEmpty {
                 try database.run("INSERT OR IGNORE INTO superseded(rid, field, replica, counter) VALUES (?, ?, ?, ?)",
                                  rid, field, superseded.replica.bytes, Int64(superseded.counter))
                 state.supersededIn.insert(rid)
             }
+            guard let origin, let fieldNo else { continue }
             for row in removed {
                 try database.run("DELETE FROM entry_rows WHERE rid = ? AND field = ? AND key = ? AND origin = ? AND counter = ?",
-                                 rid, field, row.text(0) ?? "", origin, Int64(superseded.counter))
-                let key = BatchState.DirtyKey(rid: rid, field: field, key: row.text(0) ?? "")
+                                 rid, fieldNo, row.text(0) ?? "", origin, Int64(superseded.counter))
+                let key = BatchState.DirtyKey(rid: rid, field: field, key: row.text(0) ?? "", fieldNo: fieldNo)
                 let isOlder = (row.integer(1) ?? 0) < state.firstSequence
                 state.dirtyKeys[key, default: .init()].remove(superseded, older: isOlder)
             }
@@ -515,12 +523,13 @@ extension Replica {
         let entry = BatchState.LiveEntry(replica: op.id.replica.bytes, counter: Int64(op.id.counter), wall: Int64(op.timestamp.wall),
                                          logical: Int64(op.timestamp.logical), kind: kind, value: valueText, json: value, seq: seq)
         let origin = try originNumbers.number(of: entry.replica, in: database, create: true)!
+        let fieldNo = try fieldNumbers.number(of: ExactName(field), in: database, create: true)!
         try database.run("""
             INSERT INTO entry_rows(rid, field, key, origin, counter, wall, logical, kind, value, seq)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, count: 10) { row in
             row.integer(rid)
-            row.text(field)
+            row.integer(fieldNo)
             row.text(key)
             row.integer(origin)
             row.integer(entry.counter)
@@ -530,7 +539,7 @@ extension Replica {
             row.text(entry.value)
             row.integer(seq)
         }
-        state.dirtyKeys[BatchState.DirtyKey(rid: rid, field: field, key: key), default: .init()].newEntries.append(entry)
+        state.dirtyKeys[BatchState.DirtyKey(rid: rid, field: field, key: key, fieldNo: fieldNo), default: .init()].newEntries.append(entry)
     }
 
     /// The first bytes of a record's hash that `records` keeps (`0014_records_hash_prefix`): the

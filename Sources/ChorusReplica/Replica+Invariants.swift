@@ -34,6 +34,7 @@ extension Replica {
             }
             try expectNone("SELECT 1 FROM entry_rows e LEFT JOIN records r ON r.rid = e.rid WHERE r.rid IS NULL", "entries of unknown records")
             try expectNone(EntryRows.unknownOriginsSQL, "entries of unknown origins")
+            try expectNone(EntryRows.unknownFieldsSQL, "entries of unknown fields")
             try expectNone(EntryRows.unknownKindsSQL, "entries of unknown kinds")
             // The display rule of `DisplayRule.swift` in SQL: `o` displays over `e`. It honours the
             // test fault like the Swift rule, so this checks that the columns agree with what this

@@ -31,10 +31,11 @@ extension Replica {
             let older = state.firstSequence
             var whole: [[BatchState.LiveEntry]]?
             if !record.isNew && keys.count >= Replica.wholeRecordReadKeysMin {
-                // By bytes, as the query's `ORDER BY` sorts: Swift's `String` order and equality
-                // are canonical, under which two distinct fields can compare equal.
+                // As the query's `ORDER BY` sorts: by field number, then the key's bytes (Swift's
+                // `String` order and equality are canonical, under which two distinct keys can
+                // compare equal).
                 keys.sort { a, b in
-                    ExactText.equal(a.key.field, b.key.field) ? ExactText.less(a.key.key, b.key.key) : ExactText.less(a.key.field, b.key.field)
+                    a.key.fieldNo == b.key.fieldNo ? ExactText.less(a.key.key, b.key.key) : a.key.fieldNo < b.key.fieldNo
                 }
                 whole = try liveEntries(rid: rid, of: keys.lazy.map(\.key), olderThan: older)
             }
@@ -98,16 +99,16 @@ extension Replica {
         try database.forEachColumns("""
             SELECT origin, counter, wall, logical, kind, seq FROM entry_rows
             WHERE rid = ? AND field = ? AND key = ? AND seq < ?
-            """, parameters: [dirty.rid, dirty.field, dirty.key, older]) { row in
-            entries.append(Replica.liveEntry(row, replica: try originNumbers.replica(row.integer(0), in: database)))
+            """, parameters: [dirty.rid, dirty.fieldNo, dirty.key, older]) { row in
+            entries.append(Replica.liveEntry(row, replica: try originNumbers.name(row.integer(0), in: database)))
         }
         return entries
     }
 
     /// The live entries of several keys of one record logged before sequence `older`, in one
-    /// query, one array per key of `keys` (which are in byte order of field, then key, as the
-    /// query's rows are). The rows and the keys are walked side by side, so a row's names are
-    /// compared in place and never made into strings or hashed, and rows of keys the batch did not
+    /// query, one array per key of `keys` (which are in order of field number, then byte order of
+    /// key, as the query's rows are). The rows and the keys are walked side by side, so a row's key
+    /// is compared in place and never made into a string or hashed, and rows of keys the batch did not
     /// change are passed over undecoded (hashing each key's names into a dictionary was a fifth of
     /// the whole-record read; callgrind, P1 into a replica holding concurrent edits).
     private func liveEntries<Keys: Collection<BatchState.DirtyKey>>(rid: Int64, of keys: Keys, olderThan older: Int64) throws -> [[BatchState.LiveEntry]] {
@@ -121,14 +122,14 @@ extension Replica {
             """, parameters: [rid, older]) { row in
             while index < keys.endIndex {
                 let dirty = keys[index]
-                var order = row.compareText(6, dirty.field)
-                if order == 0 { order = row.compareText(7, dirty.key) }
+                let rowField = row.integer(6)
+                let order = rowField != dirty.fieldNo ? (rowField < dirty.fieldNo ? -1 : 1) : row.compareText(7, dirty.key)
                 if order < 0 { return }   // a key the batch did not change
                 if order == 0 {
                     let rowOrigin = row.integer(0)
                     if rowOrigin != origin {
                         origin = rowOrigin
-                        replica = try originNumbers.replica(rowOrigin, in: database)
+                        replica = try originNumbers.name(rowOrigin, in: database)
                     }
                     found[offset].append(Replica.liveEntry(row, replica: replica))
                     return
@@ -157,7 +158,7 @@ extension Replica {
                               hint: "run `chorus check`; restore the replica from a backup or join it again from its upstream")
         }
         return try database.queryScalarText("SELECT value FROM entry_rows WHERE rid = ? AND field = ? AND key = ? AND origin = ? AND counter = ?",
-                                            dirty.rid, dirty.field, dirty.key, origin, entry.counter)
+                                            dirty.rid, dirty.fieldNo, dirty.key, origin, entry.counter)
     }
 
     /// Whether the batch brought keys of one record into conflict, or out of it.

@@ -339,10 +339,11 @@ extension Replica {
             guard continuity.isContiguous, try snapshot.queryScalarInteger(Replica.overlappingBlocksSQL) == 0 else {
                 throw refuse("its log has a gap after its compaction point (\(continuity.floor)), or blocks that overlap")
             }
-            // An entry names its origin by number (`EntryRows.swift`): a number not in `origins`
-            // would later be given to a new origin, and the entry credited to it.
-            guard try snapshot.queryScalarInteger("SELECT EXISTS (\(EntryRows.unknownOriginsSQL)) OR EXISTS (\(EntryRows.unknownKindsSQL))") == 0 else {
-                throw refuse("it holds entries of unknown origins or kinds")
+            // An entry names its origin and its field by number (`EntryRows.swift`): a number not
+            // in `origins` or `fields` would later be given to a new one, and the entry credited to it.
+            let unknown = [EntryRows.unknownOriginsSQL, EntryRows.unknownFieldsSQL, EntryRows.unknownKindsSQL]
+            guard try snapshot.queryScalarInteger("SELECT " + unknown.map { "EXISTS (\($0))" }.joined(separator: " OR ")) == 0 else {
+                throw refuse("it holds entries of unknown origins, fields or kinds")
             }
             guard try snapshot.queryScalarInteger("SELECT (SELECT count(*) FROM peers) + (SELECT count(*) FROM peer_relayed) + (SELECT count(*) FROM upstream)") == 0 else {
                 throw refuse("it holds the upstream's registered replicas")

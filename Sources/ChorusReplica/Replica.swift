@@ -61,9 +61,10 @@ public final class Replica {
     /// Origins whose logged ids `loggedIDsCache` keeps at most (a hub hears from about one per
     /// replica below it; each is usually one interval). Past it the cache starts again.
     static let loggedOriginsCachedMax = 4_096
-    /// Origin replicas' numbers in `origins` as the running batch met them (`EntryRows.swift`);
-    /// emptied at the start of every batch's transaction.
-    var originNumbers = OriginNumbers()
+    /// Origin replicas' numbers in `origins`, and field names' in `fields`, as the running batch
+    /// met them (`StoredNumbers.swift`); emptied at the start of every batch's transaction.
+    var originNumbers = StoredNumbers.origins()
+    var fieldNumbers = StoredNumbers.fields()
     /// The last state digest and the content version it describes (see `digest()`).
     var digestCache: (version: ContentVersion, snapshot: DigestSnapshot)?
     /// How many times the digest was computed from the rows rather than taken from the cache.

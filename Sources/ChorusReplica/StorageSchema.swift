@@ -383,6 +383,12 @@ enum StorageSchema {
                 CREATE INDEX records_by_hash ON records(hash_prefix);
                 """)
         }
+        migrator.register("0015_field_numbers") { db in
+            // Each live entry's field as a number into `fields` instead of its name
+            // (`EntryRows.fieldNumbersMigration`; Docs/performance-notes.md, fifteenth round):
+            // the name was repeated in every entry row, the largest table of a compacted replica.
+            try db.execute(EntryRows.fieldNumbersMigration)
+        }
         return migrator
     }
 

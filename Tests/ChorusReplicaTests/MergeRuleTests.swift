@@ -313,6 +313,27 @@ final class MergeRuleTests: XCTestCase {
         XCTAssertEqual(try stockholm.statistics().conflicts, Int64(keys.count + 1))
     }
 
+    /// The same walk when the record's fields were numbered (`fields`, in the order a replica first
+    /// met them) in an order other than their names': the query returns the older entries in
+    /// order of field number, and the batch's keys must be walked in that order too, or the keys
+    /// that sort differently by name miss their older entries and their conflicts go unseen.
+    func test_manyKeysOfAnExistingRecord_withFieldsNumberedOutOfNameOrder_meetTheirOlderEntries() throws {
+        let fields = ["title", "name", "email", "squad", "tribe"]
+        XCTAssertNotEqual(fields, fields.sorted(), "numbered in an order their names do not sort in")
+        try stockholm.write(collection: "people", record: "p1", fields.map { .put(field: $0, value: "first") })
+        try exchange()
+        clock.advance(by: 5)
+        try newYork.write(collection: "people", record: "p1", fields.map { .put(field: $0, value: "new-york") })
+        clock.advance(by: 5)
+        try stockholm.write(collection: "people", record: "p1", fields.map { .put(field: $0, value: "stockholm") })
+        try exchange()
+        for replica in [stockholm!, newYork!] {
+            let conflicts = try replica.conflicts()
+            XCTAssertEqual(conflicts.compactMap(\.field).sorted(), fields.sorted(), "\(replica.name): every field holds both writes")
+            XCTAssertEqual(try field(replica, "title"), "stockholm", "\(replica.name): the later write displays")
+        }
+    }
+
     /// The same walk with two fields whose names are canonically equivalent (Swift's `String` says
     /// they are equal; storage keeps them apart): each must meet its own older entry. Only one of
     /// them comes into conflict (the later writer supersedes what it saw of the other keys), so a

@@ -61,10 +61,10 @@ final class StorageMigrationTests: XCTestCase {
         XCTAssertNotNil(try database.queryScalarText("SELECT sql FROM sqlite_master WHERE name = 'oplog' AND sql LIKE '%AUTOINCREMENT%'"))
 
         let migrated = try Replica.open(at: .directory(folder.path), configuration: configuration)
-        XCTAssertEqual(try migrated.appliedMigrations().suffix(10),
+        XCTAssertEqual(try migrated.appliedMigrations().suffix(11),
                        ["0005_lean_log_and_entries", "0006_log_without_record_index", "0007_display_derived", "0008_conflict_index_repair",
                         "0009_log_ids_as_intervals", "0010_log_in_blocks", "0011_conflicts_by_record", "0012_log_compaction", "0013_lean_entries",
-                        "0014_records_hash_prefix"])
+                        "0014_records_hash_prefix", "0015_field_numbers"])
         XCTAssertEqual(try migrated.digest(), digestBefore, "the same state after the rebuild")
         XCTAssertEqual(try migrated.latestSequence(), sequenceBefore)
         XCTAssertEqual(try migrated.integrityCheck(), [])
@@ -139,9 +139,9 @@ final class StorageMigrationTests: XCTestCase {
         let payloadsBefore = try database.query("SELECT payload FROM oplog ORDER BY seq").map { $0.text(0) }
 
         let migrated = try Replica.open(at: .directory(folder.path), configuration: configuration)
-        XCTAssertEqual(try migrated.appliedMigrations().suffix(6),
+        XCTAssertEqual(try migrated.appliedMigrations().suffix(7),
                        ["0009_log_ids_as_intervals", "0010_log_in_blocks", "0011_conflicts_by_record", "0012_log_compaction", "0013_lean_entries",
-                        "0014_records_hash_prefix"])
+                        "0014_records_hash_prefix", "0015_field_numbers"])
         XCTAssertEqual(try Self.intervals(in: folder), intervalsBefore, "the intervals the merge kept, received times included")
         XCTAssertEqual(try migrated.statistics().operations, rowsBefore)
         XCTAssertEqual(try migrated.log(after: 0, limit: 1000).map { $0.operation.map(OperationCodec().canonicalText) }, payloadsBefore,
@@ -163,7 +163,7 @@ final class StorageMigrationTests: XCTestCase {
     }
 
     /// Puts the entries back in their shape before `0013_lean_entries`: a table holding each
-    /// entry's replica id and kind name, with no `origins`.
+    /// entry's replica id, field name and kind name, with no `origins` and no `fields`.
     private static func entriesAsTable(_ database: Database) throws {
         try database.execute("""
             CREATE TABLE entries_table(rid INTEGER NOT NULL, field TEXT NOT NULL, key TEXT NOT NULL, replica BLOB NOT NULL,
@@ -173,8 +173,9 @@ final class StorageMigrationTests: XCTestCase {
             DROP VIEW entries;
             DROP TABLE entry_rows;
             DROP TABLE origins;
+            DROP TABLE fields;
             ALTER TABLE entries_table RENAME TO entries;
-            DELETE FROM schema_migrations WHERE name = '0013_lean_entries';
+            DELETE FROM schema_migrations WHERE name IN ('0013_lean_entries', '0015_field_numbers');
             """)
     }
 
@@ -360,6 +361,84 @@ extension StorageMigrationTests {
         XCTAssertNil(try migrated.get(collection: "people", record: "p2"), "found by its hash and erased")
         XCTAssertNotNil(try migrated.get(collection: "people", record: "p1"))
         XCTAssertEqual(try migrated.invariantViolations(), [])
+    }
+
+    /// Migration `0015_field_numbers` stores each live entry's field as a number into `fields`. On
+    /// a replica holding entries of every kind from two writers, with value conflicts: the state
+    /// reads back the same, fields are numbered in byte order of their names, each entry row takes
+    /// less space, and merging goes on: a field first met after the migration gets the next number,
+    /// and a write that supersedes entries finds them by number.
+    func test_fieldNumbers_onAPopulatedReplica_keepsTheState_andNumbersFieldsByName() throws {
+        let fixture = try Fixture(seed: 15)
+        defer { fixture.folder.remove() }
+        let (folder, configuration, other) = (fixture.folder, fixture.configuration, fixture.other)
+        var digestBefore: SHA256.Digest
+        var conflictsBefore: [Conflict]
+        var recordsBefore: [RecordSnapshot?]
+        let replica = try fixture.createReplica()
+        do {
+            // Met in an order other than their names' order.
+            try replica.write(collection: "people", record: "p1", [
+                .put(field: "title", value: "Engineer"), .put(field: "name", value: "Ada"), .add(field: "guilds", element: "g-swift"),
+                .mapSet(field: "skills", key: "swift", value: 4)])
+            try replica.write(collection: "feedback", record: "f1", [
+                .put(field: "body", value: "Thanks!"), .append(field: "comments", value: ["author": "p1", "body": "+1"]), .increment(field: "highFives", by: 2)])
+            try other.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada L."), .mapSet(field: "skills", key: "swift", value: 5)])
+            try replica.applyRemote(try other.log(limit: 100).compactMap(\.operation))
+            digestBefore = try replica.digest()
+            conflictsBefore = try replica.conflicts()
+            XCTAssertEqual(conflictsBefore.map(\.kind), [.register, .map], "p1's name and skills[swift] from both writers")
+            recordsBefore = [try replica.get(collection: "people", record: "p1"), try replica.get(collection: "feedback", record: "f1")]
+        }
+        let database = try Database(path: folder.path + "/" + Replica.databaseFileName)
+        try database.transaction { try Self.entriesWithFieldNames(database) }
+        let bytesPerRowBefore = try Self.bytesPerEntry(database, table: "entry_rows")
+
+        let migrated = try Replica.open(at: .directory(folder.path), configuration: configuration)
+        XCTAssertTrue(try migrated.appliedMigrations().contains("0015_field_numbers"))
+        XCTAssertEqual(try migrated.digest(), digestBefore, "the same state, framed the same")
+        XCTAssertEqual(try migrated.conflicts(), conflictsBefore)
+        XCTAssertEqual([try migrated.get(collection: "people", record: "p1"), try migrated.get(collection: "feedback", record: "f1")], recordsBefore)
+        XCTAssertEqual(try migrated.invariantViolations(), [])
+        XCTAssertEqual(try migrated.integrityCheck(), [])
+        let names = try database.query("SELECT name FROM fields ORDER BY no").map { $0.text(0)! }
+        XCTAssertEqual(names, ["body", "comments", "guilds", "name", "skills", "title"], "numbered in byte order of their names")
+        XCTAssertEqual(try database.queryScalarInteger("SELECT count(*) FROM entry_rows WHERE typeof(field) != 'integer'"), 0)
+        let bytesPerRowAfter = try Self.bytesPerEntry(database, table: "entry_rows")
+        XCTAssertLessThan(bytesPerRowAfter, bytesPerRowBefore - 2,
+                          "a field name of 4 to 8 bytes became a number of 1: \(bytesPerRowBefore) -> \(bytesPerRowAfter) bytes")
+
+        try migrated.write(collection: "people", record: "p1", [.put(field: "email", value: "ada@example.com"), .put(field: "title", value: "Lead")])
+        XCTAssertEqual(try database.queryScalarInteger("SELECT no FROM fields WHERE name = 'email'"), 7, "the next number")
+        XCTAssertEqual(try database.queryScalarInteger("""
+            SELECT count(*) FROM entry_rows WHERE field = (SELECT no FROM fields WHERE name = 'title')
+            """), 1, "the new title superseded the old one, found by number")
+        try migrated.resolve(collection: "people", record: "p1", field: "name", .keep(conflictsBefore[0].siblings[1].operation))
+        XCTAssertEqual(try migrated.get(collection: "people", record: "p1")?.fields["title"], "Lead")
+        XCTAssertEqual(try migrated.get(collection: "people", record: "p1")?.fields["email"], "ada@example.com")
+        XCTAssertEqual(try migrated.conflicts().count, 1, "one resolved, one left")
+        XCTAssertEqual(try migrated.invariantViolations(), [])
+    }
+
+    /// Puts the entries back in their shape before `0015_field_numbers`: each row holds its field's
+    /// name, and there is no `fields`.
+    private static func entriesWithFieldNames(_ database: Database) throws {
+        let kindName = "CASE e.kind WHEN 0 THEN 'register' WHEN 1 THEN 'map' WHEN 2 THEN 'set' WHEN 3 THEN 'log' WHEN 4 THEN 'counter' END"
+        try database.execute("""
+            CREATE TABLE entry_rows_named(rid INTEGER NOT NULL, field TEXT NOT NULL, key TEXT NOT NULL, origin INTEGER NOT NULL,
+                counter INTEGER NOT NULL, wall INTEGER NOT NULL, logical INTEGER NOT NULL, kind INTEGER NOT NULL, value TEXT,
+                seq INTEGER NOT NULL, PRIMARY KEY(rid, field, key, origin, counter)) WITHOUT ROWID;
+            INSERT INTO entry_rows_named SELECT e.rid, f.name, e.key, e.origin, e.counter, e.wall, e.logical, e.kind, e.value, e.seq
+                FROM entry_rows e JOIN fields f ON f.no = e.field;
+            DROP VIEW entries;
+            DROP TABLE entry_rows;
+            DROP TABLE fields;
+            ALTER TABLE entry_rows_named RENAME TO entry_rows;
+            CREATE VIEW entries(rid, field, key, replica, counter, wall, logical, kind, value, seq) AS
+                SELECT e.rid, e.field, e.key, o.replica, e.counter, e.wall, e.logical, \(kindName), e.value, e.seq
+                FROM entry_rows e LEFT JOIN origins o ON o.no = e.origin;
+            DELETE FROM schema_migrations WHERE name = '0015_field_numbers';
+            """)
     }
 
     /// Puts `records` back in its shape before `0014_records_hash_prefix`: the whole hash under a

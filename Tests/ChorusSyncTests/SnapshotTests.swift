@@ -109,7 +109,7 @@ final class SnapshotTests: HubAndClientsTestCase {
         let tables = try replica.perform { replica in
             try replica.withDatabase { try $0.query("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").compactMap { $0.text(0) } }
         }
-        let engine: Set<String> = ["records", "entry_rows", "origins", "superseded", "counters", "deletes", "delete_observed", "erased", "conflicts",
+        let engine: Set<String> = ["records", "entry_rows", "origins", "fields", "superseded", "counters", "deletes", "delete_observed", "erased", "conflicts",
                                    "conflicted_records", "log_blocks", "log_ids", "log_compaction"]
         let materialised = Set(tables.filter { $0.contains("__") } + PeopleSchema.current.collections.map(\.name))
         XCTAssertEqual(Set(tables), engine.union(materialised).union(Replica.snapshotLocalTables),
@@ -331,6 +331,7 @@ final class SnapshotTests: HubAndClientsTestCase {
             ("statistics tables (a copy is a fresh database: it has none)", { try self.altered($0, "ANALYZE;") }),
             ("a compaction point its log contradicts", { try self.altered($0, "INSERT INTO log_compaction(id, through_seq) VALUES (1, 1);") }),
             ("an entry of an origin not in origins", { try self.altered($0, "UPDATE entry_rows SET origin = 99 WHERE seq = (SELECT min(seq) FROM entry_rows);") }),
+            ("an entry of a field not in fields", { try self.altered($0, "UPDATE entry_rows SET field = 99 WHERE seq = (SELECT min(seq) FROM entry_rows);") }),
             ("an entry of an unknown kind", { try self.altered($0, "UPDATE entry_rows SET kind = 9 WHERE seq = (SELECT min(seq) FROM entry_rows);") }),
             ("a log with operations missing", { try self.altered($0, "UPDATE log_blocks SET first_seq = first_seq + 1 WHERE first_seq = 1;") }),
             ("bytes cut short, checksum to match", cut), ("not a database, checksum to match", notADatabase),
