@@ -280,33 +280,15 @@ extension StorageMigrationTests {
         let fixture = try Fixture(seed: 13)
         defer { fixture.folder.remove() }
         let (folder, configuration, other) = (fixture.folder, fixture.configuration, fixture.other)
-        var digestBefore: SHA256.Digest
-        var conflictsBefore: [Conflict]
-        var recordsBefore: [RecordSnapshot?]
         let replica = try fixture.createReplica()
-        do {
-            try replica.write(collection: "people", record: "p1", [
-                .put(field: "name", value: "Ada"), .add(field: "guilds", element: "g-swift"), .mapSet(field: "skills", key: "swift", value: 4)])
-            try replica.write(collection: "feedback", record: "f1", [
-                .put(field: "body", value: "Thanks!"), .append(field: "comments", value: ["author": "p1", "body": "+1"]), .increment(field: "highFives", by: 2)])
-            try other.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada L."), .mapSet(field: "skills", key: "swift", value: 5)])
-            try replica.applyRemote(try other.log(limit: 100).compactMap(\.operation))
-            digestBefore = try replica.digest()
-            conflictsBefore = try replica.conflicts()
-            XCTAssertEqual(conflictsBefore.map(\.kind), [.register, .map], "p1's name and skills[swift] from both writers")
-            recordsBefore = [try replica.get(collection: "people", record: "p1"), try replica.get(collection: "feedback", record: "f1")]
-        }
+        let before = try fixture.populate(replica)
         let database = try Database(path: folder.path + "/" + Replica.databaseFileName)
         try database.transaction { try Self.entriesAsTable(database) }
         let bytesPerRowBefore = try Self.bytesPerEntry(database, table: "entries")
 
         let migrated = try Replica.open(at: .directory(folder.path), configuration: configuration)
         XCTAssertTrue(try migrated.appliedMigrations().contains("0013_lean_entries"))
-        XCTAssertEqual(try migrated.digest(), digestBefore, "the same state, framed the same")
-        XCTAssertEqual(try migrated.conflicts(), conflictsBefore)
-        XCTAssertEqual([try migrated.get(collection: "people", record: "p1"), try migrated.get(collection: "feedback", record: "f1")], recordsBefore)
-        XCTAssertEqual(try migrated.invariantViolations(), [])
-        XCTAssertEqual(try migrated.integrityCheck(), [])
+        try before.assertSame(as: migrated)
         let origins = try database.query("SELECT no, replica FROM origins ORDER BY no").map { ($0.integer(0)!, $0.blob(1)!) }
         XCTAssertEqual(origins.map(\.0), [1, 2])
         XCTAssertEqual(origins.map(\.1), [replica.id.bytes, other.id.bytes].sorted { $0.lexicographicallyPrecedes($1) }, "numbered in replica id order")
@@ -319,7 +301,7 @@ extension StorageMigrationTests {
         let third = try ReplicaFactory.memory(name: "third", clock: fixture.clock, seed: 99)
         try third.write(collection: "people", record: "p1", [.put(field: "title", value: "Lead")])
         try migrated.applyRemote(try third.log(limit: 100).compactMap(\.operation))
-        try migrated.resolve(collection: "people", record: "p1", field: "name", .keep(conflictsBefore[0].siblings[1].operation))
+        try migrated.resolve(collection: "people", record: "p1", field: "name", .keep(before.conflicts[0].siblings[1].operation))
         XCTAssertEqual(try database.queryScalarInteger("SELECT no FROM origins WHERE replica = ?", third.id.bytes), 3, "the next number")
         XCTAssertEqual(try migrated.get(collection: "people", record: "p1")?.fields["title"], "Lead")
         XCTAssertEqual(try migrated.conflicts().count, 1, "one resolved, one left")
@@ -371,36 +353,17 @@ extension StorageMigrationTests {
     func test_fieldNumbers_onAPopulatedReplica_keepsTheState_andNumbersFieldsByName() throws {
         let fixture = try Fixture(seed: 15)
         defer { fixture.folder.remove() }
-        let (folder, configuration, other) = (fixture.folder, fixture.configuration, fixture.other)
-        var digestBefore: SHA256.Digest
-        var conflictsBefore: [Conflict]
-        var recordsBefore: [RecordSnapshot?]
+        let (folder, configuration) = (fixture.folder, fixture.configuration)
         let replica = try fixture.createReplica()
-        do {
-            // Met in an order other than their names' order.
-            try replica.write(collection: "people", record: "p1", [
-                .put(field: "title", value: "Engineer"), .put(field: "name", value: "Ada"), .add(field: "guilds", element: "g-swift"),
-                .mapSet(field: "skills", key: "swift", value: 4)])
-            try replica.write(collection: "feedback", record: "f1", [
-                .put(field: "body", value: "Thanks!"), .append(field: "comments", value: ["author": "p1", "body": "+1"]), .increment(field: "highFives", by: 2)])
-            try other.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada L."), .mapSet(field: "skills", key: "swift", value: 5)])
-            try replica.applyRemote(try other.log(limit: 100).compactMap(\.operation))
-            digestBefore = try replica.digest()
-            conflictsBefore = try replica.conflicts()
-            XCTAssertEqual(conflictsBefore.map(\.kind), [.register, .map], "p1's name and skills[swift] from both writers")
-            recordsBefore = [try replica.get(collection: "people", record: "p1"), try replica.get(collection: "feedback", record: "f1")]
-        }
+        // Fields met in an order other than their names' order.
+        let before = try fixture.populate(replica, leadingOnP1: [.put(field: "title", value: "Engineer")])
         let database = try Database(path: folder.path + "/" + Replica.databaseFileName)
         try database.transaction { try Self.entriesWithFieldNames(database) }
         let bytesPerRowBefore = try Self.bytesPerEntry(database, table: "entry_rows")
 
         let migrated = try Replica.open(at: .directory(folder.path), configuration: configuration)
         XCTAssertTrue(try migrated.appliedMigrations().contains("0015_field_numbers"))
-        XCTAssertEqual(try migrated.digest(), digestBefore, "the same state, framed the same")
-        XCTAssertEqual(try migrated.conflicts(), conflictsBefore)
-        XCTAssertEqual([try migrated.get(collection: "people", record: "p1"), try migrated.get(collection: "feedback", record: "f1")], recordsBefore)
-        XCTAssertEqual(try migrated.invariantViolations(), [])
-        XCTAssertEqual(try migrated.integrityCheck(), [])
+        try before.assertSame(as: migrated)
         let names = try database.query("SELECT name FROM fields ORDER BY no").map { $0.text(0)! }
         XCTAssertEqual(names, ["body", "comments", "guilds", "name", "skills", "title"], "numbered in byte order of their names")
         XCTAssertEqual(try database.queryScalarInteger("SELECT count(*) FROM entry_rows WHERE typeof(field) != 'integer'"), 0)
@@ -413,7 +376,7 @@ extension StorageMigrationTests {
         XCTAssertEqual(try database.queryScalarInteger("""
             SELECT count(*) FROM entry_rows WHERE field = (SELECT no FROM fields WHERE name = 'title')
             """), 1, "the new title superseded the old one, found by number")
-        try migrated.resolve(collection: "people", record: "p1", field: "name", .keep(conflictsBefore[0].siblings[1].operation))
+        try migrated.resolve(collection: "people", record: "p1", field: "name", .keep(before.conflicts[0].siblings[1].operation))
         XCTAssertEqual(try migrated.get(collection: "people", record: "p1")?.fields["title"], "Lead")
         XCTAssertEqual(try migrated.get(collection: "people", record: "p1")?.fields["email"], "ada@example.com")
         XCTAssertEqual(try migrated.conflicts().count, 1, "one resolved, one left")
@@ -496,5 +459,47 @@ private struct Fixture {
 
     func createReplica() throws -> Replica {
         try ReplicaFactory.durable(at: folder.path, configuration: configuration, seed: seed)
+    }
+
+    /// Writes entries of every kind to `replica` (a register, a set element, a map key, a log
+    /// entry, a counter) and takes `other`'s concurrent edits of p1's name and skills[swift], so a
+    /// register and a map key are in conflict; `leadingOnP1` comes first in p1's write. Returns
+    /// the state as it reads before a migration.
+    func populate(_ replica: Replica, leadingOnP1: [Change] = []) throws -> StateBefore {
+        try replica.write(collection: "people", record: "p1", leadingOnP1 + [
+            .put(field: "name", value: "Ada"), .add(field: "guilds", element: "g-swift"), .mapSet(field: "skills", key: "swift", value: 4)])
+        try replica.write(collection: "feedback", record: "f1", [
+            .put(field: "body", value: "Thanks!"), .append(field: "comments", value: ["author": "p1", "body": "+1"]), .increment(field: "highFives", by: 2)])
+        try other.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada L."), .mapSet(field: "skills", key: "swift", value: 5)])
+        try replica.applyRemote(try other.log(limit: 100).compactMap(\.operation))
+        let before = try StateBefore(replica)
+        XCTAssertEqual(before.conflicts.map(\.kind), [.register, .map], "p1's name and skills[swift] from both writers")
+        return before
+    }
+}
+
+/// What a replica populated by `Fixture.populate` reads before a migration.
+private struct StateBefore {
+    let digest: SHA256.Digest
+    let conflicts: [Conflict]
+    let records: [RecordSnapshot?]
+
+    init(_ replica: Replica) throws {
+        digest = try replica.digest()
+        conflicts = try replica.conflicts()
+        records = try StateBefore.records(replica)
+    }
+
+    private static func records(_ replica: Replica) throws -> [RecordSnapshot?] {
+        [try replica.get(collection: "people", record: "p1"), try replica.get(collection: "feedback", record: "f1")]
+    }
+
+    /// The migrated replica reads the same state, framed the same, and is sound.
+    func assertSame(as migrated: Replica, file: StaticString = #filePath, line: UInt = #line) throws {
+        XCTAssertEqual(try migrated.digest(), digest, "the same state, framed the same", file: file, line: line)
+        XCTAssertEqual(try migrated.conflicts(), conflicts, file: file, line: line)
+        XCTAssertEqual(try StateBefore.records(migrated), records, file: file, line: line)
+        XCTAssertEqual(try migrated.invariantViolations(), [], file: file, line: line)
+        XCTAssertEqual(try migrated.integrityCheck(), [], file: file, line: line)
     }
 }
