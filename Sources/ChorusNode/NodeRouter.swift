@@ -105,9 +105,11 @@ public struct NodeRouter: Sendable {
         }
         do {
             var peer: Peer?
+            // The questions a no-op sync asks (its token, then the log's head) answered from one look.
+            let look = route.path == "/sync/v1/pull" || route.path == "/sync/v1/info" ? service.lookQuietly() : nil
             if route.access != .anyone {
                 let authenticated = try service.authenticate(authorization: request.head.header("Authorization"),
-                                                             replicaHeader: request.head.header(SyncProtocol.replicaHeader))
+                                                             replicaHeader: request.head.header(SyncProtocol.replicaHeader), look: look)
                 switch (route.access, authenticated.role) {
                 case (.sync, .admin): throw SyncError.forbidden("admin tokens cannot sync", hint: "sync with a replica or relay token")
                 case (.admin, .replica), (.admin, .relay): throw SyncError.forbidden("this route needs an admin token",
@@ -122,7 +124,7 @@ public struct NodeRouter: Sendable {
                 }
                 peer = authenticated
             }
-            var response = try respond(route, parameters, request, peer)
+            var response = try respond(route, parameters, request, peer, look: look)
             if let peer { response.logAnnotations["peer"] = peer.name }
             return response
         } catch let error as SyncError {
@@ -136,7 +138,8 @@ public struct NodeRouter: Sendable {
         }
     }
 
-    private func respond(_ route: Route, _ parameters: [String], _ request: HTTPRequest, _ peer: Peer?) throws -> HTTPResponse {
+    private func respond(_ route: Route, _ parameters: [String], _ request: HTTPRequest, _ peer: Peer?,
+                         look: SyncService.QuietLook?) throws -> HTTPResponse {
         let query = request.head.query
         switch route.path {
         case "/healthz":
@@ -148,7 +151,7 @@ public struct NodeRouter: Sendable {
             return HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
                                 body: Array(try renderMetrics().utf8))
         case "/sync/v1/info":
-            return json(service.info().json)
+            return json(service.info(look: look).json)
         case "/sync/v1/push":
             guard request.head.header("Content-Type")?.lowercased().hasPrefix("application/json") ?? false else {
                 throw SyncError(status: 415, "push bodies are application/json")
@@ -165,7 +168,7 @@ public struct NodeRouter: Sendable {
                 return cursor
             }
             return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")],
-                                body: try service.pull(peer: peer!, after: after, limit: limit, committed: committed))
+                                body: try service.pull(peer: peer!, after: after, limit: limit, committed: committed, look: look))
         case "/sync/v1/snapshot":
             let (copy, isReused) = try service.snapshot(peer: peer!, storage: request.head.header(SyncProtocol.storageHeader))
             metrics.increment("chorus_snapshots_served_total", labels: [("copy", isReused ? "reused" : "new")])

@@ -71,11 +71,22 @@ final class QuietReads: @unchecked Sendable {
     /// What `read` makes of the reads while they are still true; nil when anything has committed
     /// since they were read, or `read` finds nothing.
     func trusted<T>(_ read: (Reads) -> T?) -> T? {
+        answer(from: current(), read)
+    }
+
+    /// The reads as they stand now if they are still true, else nil: one look at the change
+    /// watch, which a request asking several questions (its token, then its page) answers all of
+    /// them from, as of that moment. Each look is a `PRAGMA data_version`, a read transaction with
+    /// its locks, under the watch's one lock that every request in flight shares.
+    func current() -> Reads? {
         guard let version = watch.version() else { return nil }
-        return lock.withLock {
-            let answer = reads.flatMap { $0.version == version ? read($0) : nil }
-            if answer != nil { answered += 1 }
-            return answer
-        }
+        return lock.withLock { reads?.version == version ? reads : nil }
+    }
+
+    /// What `read` makes of reads taken by `current()`; nil when there were none or it finds nothing.
+    func answer<T>(from reads: Reads?, _ read: (Reads) -> T?) -> T? {
+        guard let reads, let answer = read(reads) else { return nil }
+        lock.withLock { answered += 1 }
+        return answer
     }
 }

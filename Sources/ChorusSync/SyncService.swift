@@ -40,14 +40,35 @@ public final class SyncService: @unchecked Sendable {
         self.quiet = watch.map(QuietReads.init)
     }
 
+    /// One look at what the replica's recent turns read, for a request that asks more than one
+    /// question of them: `info` and `pull` ask for the token, then the log's head. Looking once
+    /// answers both as of one moment (as a request that came an instant earlier would be
+    /// answered), with one `PRAGMA data_version` where each question took its own.
+    public struct QuietLook: Sendable {
+        fileprivate let reads: QuietReads.Reads?
+    }
+
+    /// A look for one request's questions; nil for a service without a change watch.
+    public func lookQuietly() -> QuietLook? { quiet.map { QuietLook(reads: $0.current()) } }
+
+    /// What the quiet reads make of `read`: from `look` when the request took one and found them
+    /// true, else from a look of its own (a stale look's request has just taken a turn, which may
+    /// have read afresh what its next question needs).
+    private func quietly<T>(_ look: QuietLook?, _ read: (QuietReads.Reads) -> T?) -> T? {
+        guard let quiet else { return nil }
+        guard let reads = look?.reads else { return quiet.trusted(read) }
+        return quiet.answer(from: reads, read)
+    }
+
     /// Finds the registered replica for a request's credentials.
     ///
     /// - Parameters:
     ///   - authorization: the `Authorization` header (`Bearer TOKEN`).
     ///   - replicaHeader: the `Chorus-Replica` header; required for replica and relay tokens, whose
     ///     token is bound to the first id presented.
+    ///   - look: the request's look at the quiet reads (`lookQuietly`), when it took one.
     /// - Throws: 401 for a missing, malformed, unknown or revoked token; 403 for a forged identity.
-    public func authenticate(authorization: String?, replicaHeader: String?) throws(SyncError) -> Peer {
+    public func authenticate(authorization: String?, replicaHeader: String?, look: QuietLook? = nil) throws(SyncError) -> Peer {
         guard let authorization, authorization.hasPrefix("Bearer ") else {
             throw SyncError.unauthorized("missing bearer token")
         }
@@ -55,7 +76,7 @@ public final class SyncService: @unchecked Sendable {
         guard token.utf8.count == 64, Hex.decode(token) != nil else { throw SyncError.unauthorized("malformed token") }
         let hash = Replica.tokenHash(token)
         let presented = replicaHeader.flatMap(ReplicaID.init(hex:))
-        if let known = quiet?.trusted({ reads -> Peer? in
+        if let known = quietly(look, { reads -> Peer? in
             // A replica token presenting another id than its bound one takes the turn, for its 403.
             reads.peers[hash].flatMap { $0.role == .admin || ($0.replica != nil && $0.replica == presented) ? $0 : nil }
         }) {
@@ -120,8 +141,8 @@ public final class SyncService: @unchecked Sendable {
 
     /// What a client asks first in every sync. Answered from the quiet reads while nothing has
     /// committed since a turn read them, so a sync with nothing new takes no turn at all.
-    public func info() -> InfoResponse {
-        if let head = quiet?.trusted({ $0.head }) { return info(head) }
+    public func info(look: QuietLook? = nil) -> InfoResponse {
+        if let head = quietly(look, { $0.head }) { return info(head) }
         return executor.perform { replica in
             let version = quiet?.versionBeforeReading()
             if case .directory = replica.location, let head = try? QuietReads.Head(replica) {
@@ -249,7 +270,7 @@ public final class SyncService: @unchecked Sendable {
     /// is what the peer says it has committed (`Chorus-Cursor`), the acknowledgement compaction
     /// waits for; never taken past `after`, which the peer has asked for and so cannot have past.
     /// 410 when compaction removed operations after `after` (the peer starts from a snapshot).
-    public func pull(peer: Peer, after: Int64, limit: Int, committed: Int64? = nil) throws(SyncError) -> [UInt8] {
+    public func pull(peer: Peer, after: Int64, limit: Int, committed: Int64? = nil, look: QuietLook? = nil) throws(SyncError) -> [UInt8] {
         guard peer.role == .replica || peer.role == .relay else { throw SyncError.forbidden("\(peer.role.rawValue) tokens cannot pull") }
         guard after >= 0 else { throw SyncError(status: 400, "after must be 0 or more") }
         if let committed {
@@ -262,7 +283,7 @@ public final class SyncService: @unchecked Sendable {
         note(peer.name) { $0.acknowledgedSequence = after }
         // Nothing after `after` while nothing has committed since the last turn read the log's
         // end: the page a turn would give, without waiting for one.
-        if let head = quiet?.trusted({ $0.head.flatMap { after >= $0.latest ? $0 : nil } }) {
+        if let head = quietly(look, { $0.head.flatMap { after >= $0.latest ? $0 : nil } }) {
             return PullResponse.encode(operationTexts: [], next: after, hasMore: false, server: head.stamp(wall: wallClock.nowMilliseconds()))
         }
         // Encoded after the replica's turn, which every sync request waits for.

@@ -98,6 +98,27 @@ final class QuietReadsTests: HubAndClientsTestCase {
         }
     }
 
+    func test_oneLook_answersARequestsTokenAndPull_asOfOneMoment_andALaterLookSeesTheCommit() throws {
+        let (latest, _) = try quietPull()
+        let look = try XCTUnwrap(service.lookQuietly(), "a service with a change watch takes looks")
+        let answersBefore = service.quietAnswers
+        // Committed after the look and before its questions, by another connection: the request
+        // is answered as one that came an instant earlier would be.
+        let other = try Replica.open(at: .directory(folder.appending("hub")), configuration: ReplicaFactory.configuration(clock: clock, driftMilliseconds: 3_600_000))
+        _ = try other.write(collection: "people", record: "p-4", [.put(field: "name", value: "Barbara")])
+        let peer = try service.authenticate(authorization: "Bearer \(token)", replicaHeader: laptop.hex, look: look)
+        let early = try PullResponse.decode(try service.pull(peer: peer, after: latest, limit: 1000, look: look), limits: limits)
+        XCTAssertEqual(service.quietAnswers, answersBefore + 2, "the token and the pull were not both answered from the one look")
+        XCTAssertEqual(early.operations.count, 0)
+        XCTAssertEqual(early.next, latest)
+        // A look taken after the commit is stale: both questions go to the replica.
+        let later = service.lookQuietly()
+        let now = try PullResponse.decode(try service.pull(peer: service.authenticate(authorization: "Bearer \(token)", replicaHeader: laptop.hex, look: later),
+                                                           after: latest, limit: 1000, look: later), limits: limits)
+        XCTAssertEqual(now.operations.count, 1, "a look taken after a commit answered from the reads before it")
+        XCTAssertEqual(service.quietAnswers, answersBefore + 2)
+    }
+
     func test_infoFromTheQuietReads_offersNoSnapshot_whenSnapshotsAreOff() throws {
         var off = limits
         off.snapshotsConcurrentMax = 0
