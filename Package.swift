@@ -21,8 +21,11 @@ let package = Package(
         .target(name: "ChorusReplica", dependencies: ["ChorusCore", "SQLiteKit"]),
         // HTTP/1.1 parser and messages: pure, no sockets.
         .target(name: "HTTP1"),
-        // POSIX listener and connections on Dispatch: timeouts, limits, graceful shutdown.
-        .target(name: "HTTPServer", dependencies: ["HTTP1"]),
+        // Linux's epoll, for the HTTP server's event loops (system headers only).
+        .systemLibrary(name: "CLinux", path: "Sources/CLinux"),
+        // POSIX listener and connections on epoll event loops, blocking handlers on Dispatch:
+        // timeouts, limits, graceful shutdown.
+        .target(name: "HTTPServer", dependencies: ["HTTP1", "CLinux"]),
         // Sync protocol v1: messages, the upstream's service, the client session, the transport protocol.
         .target(name: "ChorusSync", dependencies: ["ChorusCore", "ChorusReplica"]),
         // A running node: HTTP routes, the URLSession transport, the background sync loop.

@@ -84,7 +84,8 @@ public final class Node: @unchecked Sendable {
             let route = NodeRouter.template(for: entry.path)
             metrics.increment("chorus_http_requests_total", labels: [("route", route), ("status", String(entry.status))])
             metrics.observe("chorus_http_request_duration_seconds", seconds: entry.milliseconds / 1000, labels: [("route", route)])
-        }, handler: { request, remote in router.handle(request, remote: remote) })
+        }, inlineHandler: { request, remote in router.handleInline(request, remote: remote) },
+        handler: { request, remote in router.handle(request, remote: remote) })
     }
 
     /// Starts serving and the background sync loop. Returns the bound port.

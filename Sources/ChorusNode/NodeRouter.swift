@@ -91,7 +91,37 @@ public struct NodeRouter: Sendable {
         return .failure(NoRoute(response: response))
     }
 
+    /// A request answered on the server's event loop, without waiting for anything: a health
+    /// check, and a sync's `info` or pull at the log's end while the quiet reads hold its token and
+    /// the log's head (a sync with nothing new). nil for anything else, which the connection's
+    /// queue then gives to `handle`. The answer is `handle`'s, from the same look.
+    public func handleInline(_ request: HTTPRequest, remote: String = "") -> HTTPResponse? {
+        let head = request.head
+        guard head.method == "GET" else { return nil }
+        switch head.path {
+        case "/healthz":
+            return handle(request, remote: remote)
+        case "/sync/v1/info", "/sync/v1/pull":
+            var after: Int64?
+            if head.path == "/sync/v1/pull" {
+                // As `respond` reads it; an irregular query is answered by `handle` on the queue.
+                guard let parsed = Int64(head.query["after"] ?? "0") else { return nil }
+                after = parsed
+            }
+            guard let look = service.lookQuietly(),
+                  service.answersQuietly(look, authorization: head.header("Authorization"),
+                                         replicaHeader: head.header(SyncProtocol.replicaHeader), pullAfter: after) else { return nil }
+            return handle(request, remote: remote, look: look)
+        default:
+            return nil
+        }
+    }
+
     public func handle(_ request: HTTPRequest, remote: String = "") -> HTTPResponse {
+        handle(request, remote: remote, look: nil)
+    }
+
+    private func handle(_ request: HTTPRequest, remote: String, look given: SyncService.QuietLook?) -> HTTPResponse {
         let path = request.head.path
         if path.hasPrefix("/api/v1/") { return people.handle(request, remote: remote) }
         if WebAssets.serves(path) {
@@ -106,7 +136,7 @@ public struct NodeRouter: Sendable {
         do {
             var peer: Peer?
             // The questions a no-op sync asks (its token, then the log's head) answered from one look.
-            let look = route.path == "/sync/v1/pull" || route.path == "/sync/v1/info" ? service.lookQuietly() : nil
+            let look = given ?? (route.path == "/sync/v1/pull" || route.path == "/sync/v1/info" ? service.lookQuietly() : nil)
             if route.access != .anyone {
                 let authenticated = try service.authenticate(authorization: request.head.header("Authorization"),
                                                              replicaHeader: request.head.header(SyncProtocol.replicaHeader), look: look)

@@ -69,17 +69,9 @@ public final class SyncService: @unchecked Sendable {
     ///   - look: the request's look at the quiet reads (`lookQuietly`), when it took one.
     /// - Throws: 401 for a missing, malformed, unknown or revoked token; 403 for a forged identity.
     public func authenticate(authorization: String?, replicaHeader: String?, look: QuietLook? = nil) throws(SyncError) -> Peer {
-        guard let authorization, authorization.hasPrefix("Bearer ") else {
-            throw SyncError.unauthorized("missing bearer token")
-        }
-        let token = String(authorization.dropFirst("Bearer ".count)).trimmingCharacters(in: " ")
-        guard token.utf8.count == 64, Hex.decode(token) != nil else { throw SyncError.unauthorized("malformed token") }
-        let hash = Replica.tokenHash(token)
+        let hash = try SyncService.tokenHash(authorization)
         let presented = replicaHeader.flatMap(ReplicaID.init(hex:))
-        if let known = quietly(look, { reads -> Peer? in
-            // A replica token presenting another id than its bound one takes the turn, for its 403.
-            reads.peers[hash].flatMap { $0.role == .admin || ($0.replica != nil && $0.replica == presented) ? $0 : nil }
-        }) {
+        if let known = quietly(look, { SyncService.knownPeer(in: $0, hash: hash, presenting: presented) }) {
             note(known.name) { $0.lastSeenWall = wallClock.nowMilliseconds() }
             return known
         }
@@ -109,6 +101,34 @@ public final class SyncService: @unchecked Sendable {
         }
         note(peer.name) { $0.lastSeenWall = wallClock.nowMilliseconds() }
         return peer
+    }
+
+    /// The hash of a request's bearer token; 401 when it has none or it is malformed.
+    static func tokenHash(_ authorization: String?) throws(SyncError) -> String {
+        guard let authorization, authorization.hasPrefix("Bearer ") else {
+            throw SyncError.unauthorized("missing bearer token")
+        }
+        let token = String(authorization.dropFirst("Bearer ".count)).trimmingCharacters(in: " ")
+        guard token.utf8.count == 64, Hex.decode(token) != nil else { throw SyncError.unauthorized("malformed token") }
+        return Replica.tokenHash(token)
+    }
+
+    /// The peer the quiet reads hold for a token: found, not revoked, and bound to the id it
+    /// presents (or an admin). A replica token presenting another id is not answered from them: it
+    /// takes the turn, for its 403.
+    private static func knownPeer(in reads: QuietReads.Reads, hash: String, presenting presented: ReplicaID?) -> Peer? {
+        reads.peers[hash].flatMap { $0.role == .admin || ($0.replica != nil && $0.replica == presented) ? $0 : nil }
+    }
+
+    /// Whether `look` answers a request without the replica's turn: its token is known in it, and
+    /// it holds the log's head, at or before `pullAfter` for a pull (nil for `info`). What the
+    /// node answers on its event loop (`NodeRouter.handleInline`); `authenticate`, `info` and
+    /// `pull` given the same look then take no turn.
+    public func answersQuietly(_ look: QuietLook, authorization: String?, replicaHeader: String?, pullAfter: Int64?) -> Bool {
+        guard let reads = look.reads, let head = reads.head else { return false }
+        if let pullAfter, pullAfter < head.latest { return false }
+        guard let hash = try? SyncService.tokenHash(authorization) else { return false }
+        return SyncService.knownPeer(in: reads, hash: hash, presenting: replicaHeader.flatMap(ReplicaID.init(hex:))) != nil
     }
 
     /// Checks the client's protocol version header.

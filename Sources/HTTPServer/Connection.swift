@@ -5,69 +5,88 @@ import Glibc
 #endif
 
 /// One accepted TCP connection: reads, parses, handles requests in order, writes responses.
-/// Everything runs on the connection's serial queue.
+///
+/// Who may touch it: while its socket is watched by its event loop, the loop's thread (reading,
+/// parsing, answering inline, sweeping its timeouts); while a request of it waits or its response
+/// is too large to send at once, a worker on its Dispatch queue, with the socket taken out of the
+/// loop until the worker hands it back. `lock` guards the hand-over and what other threads ask
+/// of it (shutdown); it is never held while a worker's handler runs.
 final class Connection: @unchecked Sendable {
     let fd: Int32
     let remote: String
     unowned let server: HTTPServer
-    let queue: DispatchQueue
+    unowned let loop: EventLoop
+    /// Where requests that may wait are handled, one at a time, in order.
+    private lazy var queue = DispatchQueue(label: "chorus.http.connection")
+    /// Recursive: closing takes it, from the loop (which holds it) and from the worker (which does not).
+    private let lock = NSLockShim(recursive: true)
+
+    // Owned by whoever has the connection (the loop, or the worker while `onWorker`).
     private var parser: HTTPParser
-    private var readSource: DispatchSourceRead?
-    private var timer: DispatchSourceTimer?
+    /// Parsed events not yet handled (a request waiting for the worker, and any pipelined after it).
+    private var pending: [HTTPParser.Event] = []
+    private var pendingIndex = 0
+    /// A response the loop could not send whole without waiting, for the worker to finish.
+    private var unsent: Unsent?
     private var requestsServed = 0
-    private var isClosed = false
-    private var isHandling = false
-    private var closeAfterCurrent = false
     /// When the current timeout (header, body or keep-alive) expires, in uptime nanoseconds.
     private var deadline: UInt64 = 0
-    /// When the timer is set to fire; it fires no later than `deadline`, often earlier.
-    private var timerFiresAt: UInt64 = 0
+    /// The header deadline restarts when the last read began a head (none was open, or one
+    /// completed and another began); a head's deadline runs from its first byte.
+    private var headBegan = false
 
-    init(fd: Int32, remote: String, server: HTTPServer) {
+    // Shared, under `lock`.
+    private var onWorker = false
+    private var isClosed = false
+    private var closeAfterCurrent = false
+
+    /// The rest of a response the loop began, and what its access-log line needs.
+    private struct Unsent {
+        var bytes: ArraySlice<UInt8>
+        let response: HTTPResponse
+        let method: String
+        let path: String
+        let started: UInt64
+        let keepAlive: Bool
+    }
+
+    init(fd: Int32, remote: String, server: HTTPServer, loop: EventLoop) {
         self.fd = fd
         self.remote = remote
         self.server = server
-        self.queue = DispatchQueue(label: "chorus.http.connection")
+        self.loop = loop
         self.parser = HTTPParser(configuration: server.configuration.parser)
     }
 
+    /// Called by the loop once the connection is registered: its keep-alive deadline, then its socket.
     func start() {
-        let source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
-        source.setEventHandler { [self] in readAvailable() }
-        let fd = self.fd
-        source.setCancelHandler { Glibc.close(fd) }
-        readSource = source
-        let timer = DispatchSource.makeTimerSource(queue: queue)
-        timer.setEventHandler { [self] in timerFired() }
-        self.timer = timer
-        arm(seconds: server.configuration.keepAliveIdleSeconds)
-        timer.resume()
-        source.resume()
-    }
-
-    /// Sets the current timeout. The timer is rescheduled only when the new deadline is earlier
-    /// than it fires: a timer that fires early finds the deadline later and sets itself again.
-    /// Rescheduling a Dispatch timer wakes libdispatch's manager thread, and a keep-alive request
-    /// sets two deadlines: a tenth of a no-op sync's time went to that (`chorus-bench --only-noop`).
-    private func arm(seconds: Double) {
-        let now = DispatchTime.now().uptimeNanoseconds
-        deadline = now + UInt64(min(max(seconds, 0), Connection.timeoutSecondsMax) * 1e9)
-        if timerFiresAt == 0 || deadline < timerFiresAt { schedule(at: deadline) }
+        lock.withLock {
+            deadline = Connection.deadline(seconds: server.configuration.keepAliveIdleSeconds)
+            if !loop.watch(fd) { close() }
+        }
     }
 
     /// The longest any timeout is taken to be (a configuration beyond it is read as it): a year.
     static let timeoutSecondsMax = 365.0 * 86_400
 
-    private func schedule(at uptime: UInt64) {
-        timerFiresAt = uptime
-        timer?.schedule(deadline: DispatchTime(uptimeNanoseconds: uptime), repeating: .never)
+    static func deadline(seconds: Double) -> UInt64 {
+        DispatchTime.now().uptimeNanoseconds + UInt64(min(max(seconds, 0), timeoutSecondsMax) * 1e9)
     }
 
     /// The most one read takes from the socket.
     static let readBytesMax = 64 * 1024
 
+    // MARK: On the loop
+
+    /// The socket is readable (loop thread).
+    func readable() {
+        lock.withLock {
+            guard !isClosed, !onWorker else { return }
+            readAvailable()
+        }
+    }
+
     private func readAvailable() {
-        guard !isClosed else { return }
         // Read into uninitialised memory, sized to what arrived: zeroing 64 KiB for every read was a
         // fifth of a no-op sync's instructions (callgrind, `chorus-bench --only-noop`).
         var count = 0
@@ -82,50 +101,107 @@ final class Connection: @unchecked Sendable {
             return
         }
         let wasInsideHead = parser.isInsideHead
-        let events = parser.feed(received)
-        var completedHead = false
-        for event in events {
-            switch event {
-            case .head:
-                completedHead = true
-            case .request(let request):
-                completedHead = true
-                handle(request)
-                if isClosed { return }
-            case .failure(let error):
-                respondAndClose(Problem.response(status: error.status, detail: error.reason), method: "-", path: "-")
-                return
-            }
-        }
-        if parser.isInsideHead {
-            // A head's deadline runs from its first byte and is not extended by later bytes: set
-            // when a head began in this read (none was open, or one completed and another began).
-            if !wasInsideHead || completedHead { arm(seconds: server.configuration.headerTimeoutSeconds) }
-        } else if parser.isInsideBody {
-            arm(seconds: server.configuration.bodyIdleTimeoutSeconds)
-        } else {
-            if server.shuttingDown { close(); return }
-            arm(seconds: server.configuration.keepAliveIdleSeconds)
+        pending = parser.feed(received)
+        pendingIndex = 0
+        let completedHead = pending.contains { if case .failure = $0 { false } else { true } }
+        headBegan = parser.isInsideHead && (!wasInsideHead || completedHead)
+        handlePending(onLoop: true)
+    }
+
+    /// Timeouts (loop thread, every sweep): a watched connection past its deadline.
+    func sweep(now: UInt64) {
+        lock.withLock {
+            guard !isClosed, !onWorker, now >= deadline else { return }
+            timedOut()
         }
     }
 
-    private func handle(_ request: HTTPRequest) {
-        isHandling = true
-        let started = DispatchTime.now().uptimeNanoseconds
-        let response = server.handler(request, remote)
-        isHandling = false
+    /// During shutdown (loop thread): closes a watched connection that is between requests.
+    func closeIfIdle() {
+        lock.withLock {
+            guard !isClosed, !onWorker, !parser.isInsideBody else { return }
+            close()
+        }
+    }
+
+    // MARK: Requests
+
+    /// Handles the parsed events in order. On the loop, a request the inline handler cannot answer
+    /// at once, and a response that cannot be sent without waiting, go to the worker with the
+    /// rest; on the worker, everything is handled. Then the next timeout is set.
+    private func handlePending(onLoop: Bool) {
+        while pendingIndex < pending.count {
+            switch pending[pendingIndex] {
+            case .head:
+                pendingIndex += 1
+            case .failure(let error):
+                pending = []
+                respondAndClose(Problem.response(status: error.status, detail: error.reason), method: "-", path: "-")
+                return
+            case .request(let request):
+                let started = DispatchTime.now().uptimeNanoseconds
+                let response: HTTPResponse
+                if onLoop {
+                    guard let inline = server.inlineHandler?(request, remote) else { toWorker(); return }
+                    response = inline
+                } else {
+                    response = server.handler(request, remote)
+                }
+                pendingIndex += 1
+                respond(request, response, started: started, onLoop: onLoop)
+                if isClosed || unsent != nil { return }
+            }
+        }
+        pending = []
+        pendingIndex = 0
+        if parser.isInsideHead {
+            if headBegan { deadline = Connection.deadline(seconds: server.configuration.headerTimeoutSeconds) }
+        } else if parser.isInsideBody {
+            deadline = Connection.deadline(seconds: server.configuration.bodyIdleTimeoutSeconds)
+        } else {
+            if server.shuttingDown { close(); return }
+            deadline = Connection.deadline(seconds: server.configuration.keepAliveIdleSeconds)
+        }
+        headBegan = false
+    }
+
+    private func respond(_ request: HTTPRequest, _ response: HTTPResponse, started: UInt64, onLoop: Bool) {
         requestsServed += 1
         let keepAlive = request.head.keepAlive && requestsServed < server.configuration.requestsPerConnectionMax
-            && !server.shuttingDown && !closeAfterCurrent
+            && !server.shuttingDown && !lock.withLock({ closeAfterCurrent })
         let bytes = response.serialized(keepAlive: keepAlive)
+        var rest = Unsent(bytes: bytes[...], response: response, method: request.head.method, path: request.head.path,
+                          started: started, keepAlive: keepAlive)
+        if onLoop {
+            // What the socket takes now; the rest (a full socket, a streamed body) waits on the worker.
+            let sent = Socket.sendNow(fd, bytes)
+            guard sent >= 0 else { close(); return }
+            rest.bytes = bytes[sent...]
+            if !rest.bytes.isEmpty || response.bodySource != nil {
+                unsent = rest
+                toWorker()
+                return
+            }
+            finish(rest, written: true)
+        } else {
+            finish(rest, written: send(rest))
+        }
+    }
+
+    /// Sends the rest of a response, waiting while the socket is full (worker only).
+    private func send(_ rest: Unsent) -> Bool {
         let stall = Int32(server.configuration.bodyIdleTimeoutSeconds * 1000)
-        var written = Socket.writeAll(fd, bytes, timeoutMilliseconds: stall)
-        if written, let source = response.bodySource { written = send(source, stallMilliseconds: stall) }
-        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1_000_000
-        server.accessLog(HTTPServer.LogEntry(method: request.head.method, path: request.head.path, status: response.status,
-                                             bytes: Int(response.contentLength), milliseconds: elapsed, remote: remote,
-                                             annotations: response.logAnnotations))
-        if !written || !keepAlive { close() }
+        var written = rest.bytes.withUnsafeBytes { Socket.writeAll(fd, $0, timeoutMilliseconds: stall) }
+        if written, let source = rest.response.bodySource { written = send(source, stallMilliseconds: stall) }
+        return written
+    }
+
+    private func finish(_ rest: Unsent, written: Bool) {
+        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - rest.started) / 1_000_000
+        server.accessLog(HTTPServer.LogEntry(method: rest.method, path: rest.path, status: rest.response.status,
+                                             bytes: Int(rest.response.contentLength), milliseconds: elapsed, remote: remote,
+                                             annotations: rest.response.logAnnotations))
+        if !written || !rest.keepAlive { close() }
     }
 
     /// Streams a body source after its head, a buffer at a time. False when the peer stopped
@@ -148,17 +224,42 @@ final class Connection: @unchecked Sendable {
     /// The piece of a streamed body read and written at once.
     static let bodySourceBufferBytes = 256 * 1024
 
+    // MARK: The worker
+
+    /// Hands the connection to its worker (called on the loop, under `lock`): the socket leaves
+    /// the loop, so nothing more is read until the worker is done and gives it back.
+    private func toWorker() {
+        onWorker = true
+        loop.unwatch(fd)
+        queue.async { [self] in work() }
+    }
+
+    private func work() {
+        if let rest = unsent {
+            unsent = nil
+            finish(rest, written: send(rest))
+        }
+        if !isClosedNow() { handlePending(onLoop: false) }
+        lock.withLock {
+            onWorker = false
+            guard !isClosed else { return }
+            if closeAfterCurrent && !parser.isInsideBody { close(); return }
+            if !loop.watch(fd) { close() }
+        }
+        // The loop may be waiting to shut down for this connection alone.
+        if server.shuttingDown { loop.wakeUp() }
+    }
+
+    private func isClosedNow() -> Bool { lock.withLock { isClosed } }
+
+    // MARK: Closing
+
     private func respondAndClose(_ response: HTTPResponse, method: String, path: String) {
-        _ = Socket.writeAll(fd, response.serialized(keepAlive: false), timeoutMilliseconds: 1000)
+        // Best effort, never waiting: a client that does not read its 408 or 400 is not waited for.
+        _ = Socket.sendNow(fd, response.serialized(keepAlive: false))
         server.accessLog(HTTPServer.LogEntry(method: method, path: path, status: response.status, bytes: response.body.count,
                                              milliseconds: 0, remote: remote, annotations: [:]))
         close()
-    }
-
-    private func timerFired() {
-        guard !isClosed else { return }
-        if DispatchTime.now().uptimeNanoseconds < deadline { schedule(at: deadline); return }
-        timedOut()
     }
 
     private func timedOut() {
@@ -171,21 +272,38 @@ final class Connection: @unchecked Sendable {
         }
     }
 
-    /// Closes now if no request is in flight, else after the current response.
+    /// During shutdown (any thread): closes now if the loop has the connection between requests,
+    /// else after the current response.
     func closeWhenIdle() {
-        queue.async { [self] in
-            if isHandling || parser.isInsideBody { closeAfterCurrent = true } else { close() }
+        lock.withLock {
+            guard !isClosed else { return }
+            closeAfterCurrent = true
         }
+        loop.wakeUp()
     }
 
-    func forceClose() { queue.async { [self] in close() } }
+    /// After the grace period (any thread): a worker's socket is shut down, so its handler's
+    /// writes fail and it closes; a watched one closes on the loop when it sees the shutdown.
+    func forceClose() {
+        lock.withLock {
+            guard !isClosed else { return }
+            closeAfterCurrent = true
+            shutdown(fd, Int32(SHUT_RDWR))
+        }
+        loop.wakeUp()
+    }
 
+    /// Closes the socket (by whoever has the connection; under `lock`, so no other thread's
+    /// `forceClose` can shut down a descriptor number already given to a new connection).
     private func close() {
-        guard !isClosed else { return }
-        isClosed = true
-        timer?.cancel()
-        readSource?.cancel()   // its cancel handler closes the descriptor
-        shutdown(fd, Int32(SHUT_RDWR))
+        lock.withLock {
+            guard !isClosed else { return }
+            isClosed = true
+            loop.unwatch(fd)
+            loop.forget(fd)
+            shutdown(fd, Int32(SHUT_RDWR))
+            Glibc.close(fd)
+        }
         server.connectionClosed(self)
     }
 }

@@ -1,16 +1,19 @@
 import Dispatch
 import HTTP1
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// An HTTP/1.1 server on POSIX sockets and Dispatch: a listener that owns its connections.
+/// An HTTP/1.1 server on POSIX sockets: event loops (`EventLoop`, one thread each) that read and
+/// parse every connection and answer what the inline handler answers at once, and a Dispatch
+/// queue per connection for the requests that may wait.
 ///
-/// Each connection has a serial queue, a read source and one timer. The timer enforces, in turn:
-/// the whole header within `headerTimeoutSeconds` of its first byte, no body read idle for more than
-/// `bodyIdleTimeoutSeconds`, and keep-alive connections idle at most `keepAliveIdleSeconds`. Requests
-/// on a connection are handled one at a time, in order. Beyond `connectionsMax` connections, new ones
-/// get 503 and are closed. `shutdown` stops accepting, lets in-flight requests finish, and closes.
+/// Timeouts, checked by each loop's sweep: the whole header within `headerTimeoutSeconds` of its
+/// first byte, no body read idle for more than `bodyIdleTimeoutSeconds`, and keep-alive
+/// connections idle at most `keepAliveIdleSeconds`. Requests on a connection are handled one at a
+/// time, in order. Beyond `connectionsMax` connections, new ones get 503 and are closed. `shutdown`
+/// stops accepting, lets in-flight requests finish, and closes.
 public final class HTTPServer: @unchecked Sendable {
     public struct Configuration: Sendable {
         public var host = "127.0.0.1"
@@ -31,6 +34,8 @@ public final class HTTPServer: @unchecked Sendable {
         public var connectionsMax = 512
         /// Listen backlog. Default 128.
         public var backlog: Int32 = 128
+        /// Event loop threads; 0 (the default) means one per online processor, at most `eventLoopsMax`.
+        public var eventLoops = 0
         public init() {}
     }
 
@@ -46,23 +51,37 @@ public final class HTTPServer: @unchecked Sendable {
     }
 
     public typealias Handler = @Sendable (HTTPRequest, _ remote: String) -> HTTPResponse
+    /// Answers a request on the event loop's thread when that takes no waiting (no lock held for
+    /// long, no disk, no other thread's work); nil sends it to `handler` on the connection's queue.
+    /// Its response should be small: one that the socket does not take at once is finished by the
+    /// queue, as is any streamed body.
+    public typealias InlineHandler = @Sendable (HTTPRequest, _ remote: String) -> HTTPResponse?
+
+    /// The most event loop threads a server runs.
+    public static let eventLoopsMax = 16
 
     public let configuration: Configuration
     let handler: Handler
+    let inlineHandler: InlineHandler?
     let accessLog: @Sendable (LogEntry) -> Void
     private let lock = NSLockShim()
     private var listener: Int32 = -1
-    private var acceptSource: DispatchSourceRead?
+    private var loops: [EventLoop] = []
+    /// Loops still watching the listener; the last to stop closes it.
+    private var listeningLoops = 0
     private var connections: [ObjectIdentifier: Connection] = [:]
     private var isShuttingDown = false
     private let stopped = DispatchSemaphore(value: 0)
-    private let acceptQueue = DispatchQueue(label: "chorus.http.accept")
+    private let listenerClosed = DispatchSemaphore(value: 0)
+    private let shuttingDownNow = Atomic<Bool>(false)
     /// The port actually bound (useful with port 0).
     public private(set) var port: UInt16 = 0
 
-    public init(configuration: Configuration, accessLog: @escaping @Sendable (LogEntry) -> Void = { _ in }, handler: @escaping Handler) {
+    public init(configuration: Configuration, accessLog: @escaping @Sendable (LogEntry) -> Void = { _ in },
+                inlineHandler: InlineHandler? = nil, handler: @escaping Handler) {
         self.configuration = configuration
         self.handler = handler
+        self.inlineHandler = inlineHandler
         self.accessLog = accessLog
     }
 
@@ -72,29 +91,53 @@ public final class HTTPServer: @unchecked Sendable {
         let (fd, port) = try Socket.listen(host: configuration.host, port: configuration.port, backlog: configuration.backlog)
         listener = fd
         self.port = port
-        let source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: acceptQueue)
-        source.setEventHandler { [weak self] in self?.acceptPending() }
-        source.setCancelHandler { close(fd) }
-        acceptSource = source
-        source.resume()
+        let online = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        let count = min(max(configuration.eventLoops > 0 ? configuration.eventLoops : online, 1), HTTPServer.eventLoopsMax)
+        do {
+            for _ in 0..<count { loops.append(try EventLoop(server: self, listener: fd, sweepMilliseconds: sweepMilliseconds)) }
+        } catch {
+            loops = []
+            close(fd)
+            throw error
+        }
+        listeningLoops = loops.count
+        for loop in loops { loop.start() }
         return port
     }
 
-    private func acceptPending() {
-        while let (fd, remote) = Socket.accept(listener) {
-            let refused: Bool = lock.withLock {
-                isShuttingDown || connections.count >= configuration.connectionsMax
-            }
-            if refused {
-                let response = Problem.response(status: 503, detail: "the server is at its connection limit or shutting down; retry later")
-                _ = Socket.writeAll(fd, response.serialized(keepAlive: false), timeoutMilliseconds: 100)
-                close(fd)
-                continue
-            }
-            guard (try? Socket.setNonBlocking(fd)) != nil else { close(fd); continue }
-            let connection = Connection(fd: fd, remote: remote, server: self)
-            lock.withLock { connections[ObjectIdentifier(connection)] = connection }
-            connection.start()
+    /// How often the loops check timeouts: a tenth of the shortest, between 10 and 250 ms.
+    private var sweepMilliseconds: Int32 {
+        let shortest = min(configuration.headerTimeoutSeconds, configuration.bodyIdleTimeoutSeconds, configuration.keepAliveIdleSeconds)
+        return Int32(min(max(shortest * 100, 10), 250))
+    }
+
+    /// Registers a connection a loop accepted; false (after answering 503 and closing it) at the
+    /// connection limit or during shutdown.
+    func register(_ connection: Connection) -> Bool {
+        let admitted: Bool = lock.withLock {
+            guard !isShuttingDown, connections.count < configuration.connectionsMax else { return false }
+            connections[ObjectIdentifier(connection)] = connection
+            return true
+        }
+        return admitted
+    }
+
+    /// Refuses a connection beyond the limit, without waiting on it.
+    static func refuse(_ fd: Int32) {
+        let response = Problem.response(status: 503, detail: "the server is at its connection limit or shutting down; retry later")
+        _ = Socket.sendNow(fd, response.serialized(keepAlive: false))
+        close(fd)
+    }
+
+    /// A loop stopped watching the listener; the last one closes it.
+    func loopStoppedListening() {
+        let last: Bool = lock.withLock {
+            listeningLoops -= 1
+            return listeningLoops == 0
+        }
+        if last {
+            close(listener)
+            listenerClosed.signal()
         }
     }
 
@@ -115,8 +158,10 @@ public final class HTTPServer: @unchecked Sendable {
             isShuttingDown = true
             return Array(connections.values)
         }
-        acceptSource?.cancel()
-        acceptSource = nil
+        shuttingDownNow.store(true, ordering: .releasing)
+        for loop in loops { loop.wakeUp() }
+        // Returns once nothing more is accepted, as callers expect (a port freed for a restart).
+        if !loops.isEmpty { _ = listenerClosed.wait(timeout: .now() + HTTPServer.listenerCloseSecondsMax) }
         if open.isEmpty { return }
         for connection in open { connection.closeWhenIdle() }
         if stopped.wait(timeout: .now() + graceSeconds) == .timedOut {
@@ -124,13 +169,24 @@ public final class HTTPServer: @unchecked Sendable {
         }
     }
 
-    var shuttingDown: Bool { lock.withLock { isShuttingDown } }
+    /// Read by every request: an atomic, not the server's lock, which the loops would share.
+    var shuttingDown: Bool { shuttingDownNow.load(ordering: .acquiring) }
+
+    /// How long `shutdown` waits for the loops to stop accepting.
+    static let listenerCloseSecondsMax = 5.0
 }
 
 /// A tiny mutex (Foundation's NSLock without importing Foundation here).
 final class NSLockShim: @unchecked Sendable {
     private var mutex = pthread_mutex_t()
-    init() { pthread_mutex_init(&mutex, nil) }
+    /// A recursive lock may be taken again by the thread holding it.
+    init(recursive: Bool = false) {
+        var attributes = pthread_mutexattr_t()
+        pthread_mutexattr_init(&attributes)
+        if recursive { pthread_mutexattr_settype(&attributes, Int32(PTHREAD_MUTEX_RECURSIVE)) }
+        pthread_mutex_init(&mutex, &attributes)
+        pthread_mutexattr_destroy(&attributes)
+    }
     deinit { pthread_mutex_destroy(&mutex) }
     func withLock<T>(_ body: () throws -> T) rethrows -> T {
         pthread_mutex_lock(&mutex)

@@ -59,6 +59,22 @@ enum Socket {
         return (fd, "\(host):\(UInt16(bigEndian: address.sin_port))")
     }
 
+    /// Sends what the socket takes without waiting: the number of bytes sent (fewer than given
+    /// when the socket is full), or -1 when the connection failed.
+    static func sendNow(_ fd: Int32, _ bytes: [UInt8]) -> Int {
+        bytes.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let written = send(fd, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
+                if written > 0 { offset += written; continue }
+                if written < 0 && errno == EINTR { continue }
+                if written < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { break }
+                return -1
+            }
+            return offset
+        }
+    }
+
     /// Writes all bytes, waiting (up to `timeoutMilliseconds` per stall) when the socket is full.
     static func writeAll(_ fd: Int32, _ bytes: [UInt8], timeoutMilliseconds: Int32) -> Bool {
         bytes.withUnsafeBytes { writeAll(fd, $0, timeoutMilliseconds: timeoutMilliseconds) }

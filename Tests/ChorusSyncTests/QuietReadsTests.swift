@@ -1,9 +1,11 @@
 import XCTest
 import ChorusCore
+import ChorusNode
 import ChorusReplica
 import ChorusSync
 import ChorusTesting
 import Dispatch
+import HTTP1
 
 /// A hub answers a known token and a pull with nothing new from what its last turns read, while
 /// nothing has committed since: without waiting for the replica, and never with stale answers.
@@ -117,6 +119,38 @@ final class QuietReadsTests: HubAndClientsTestCase {
                                                            after: latest, limit: 1000, look: later), limits: limits)
         XCTAssertEqual(now.operations.count, 1, "a look taken after a commit answered from the reads before it")
         XCTAssertEqual(service.quietAnswers, answersBefore + 2)
+    }
+
+    /// What the node answers on its event loop: only a sync with nothing new whose token and head
+    /// the quiet reads hold, and then exactly what its queue would have answered.
+    func test_theNodesInlineAnswers_areOnlyNoOpSyncs_andAreItsQueuesAnswers() throws {
+        let router = NodeRouter(service: service, limits: limits)
+        func request(_ target: String, token: String? = nil, method: String = "GET") -> HTTPRequest {
+            HTTPRequest(head: HTTPRequestHead(method: method, target: target, minorVersion: 1, headers: [
+                ("Authorization", "Bearer \(token ?? self.token)"), ("Chorus-Protocol", "1"), ("Chorus-Replica", laptop.hex)]), body: [])
+        }
+        let latest = try hub.perform { try $0.latestSequence() }
+        let noOp = request("/sync/v1/pull?after=\(latest)&limit=1000")
+        XCTAssertNil(router.handleInline(noOp)?.status, "answered inline before any turn had read the token and the head")
+        // The first pull binds the token to the laptop's id, a commit; the second reads afresh.
+        _ = router.handle(noOp)
+        _ = router.handle(noOp)
+        for target in ["/sync/v1/pull?after=\(latest)&limit=1000", "/sync/v1/info", "/healthz"] {
+            let inline = try XCTUnwrap(router.handleInline(request(target)), "\(target) was not answered inline")
+            let queued = router.handle(request(target))
+            XCTAssertEqual(inline.status, 200, target)
+            XCTAssertEqual(inline.status, queued.status, target)
+            XCTAssertEqual(String(decoding: inline.body, as: UTF8.self), String(decoding: queued.body, as: UTF8.self), target)
+            XCTAssertEqual(inline.logAnnotations, queued.logAnnotations, target)
+        }
+        // Anything that needs the replica, or is not a sync at the log's end, goes to the queue.
+        XCTAssertNil(router.handleInline(request("/sync/v1/pull?after=\(latest - 1)&limit=1000"))?.status, "a pull with something new")
+        XCTAssertNil(router.handleInline(request("/sync/v1/pull?after=x"))?.status, "an irregular query")
+        XCTAssertNil(router.handleInline(request("/sync/v1/pull?after=\(latest)", token: String(repeating: "ab", count: 32)))?.status, "an unknown token")
+        XCTAssertNil(router.handleInline(request("/sync/v1/digest"))?.status)
+        XCTAssertNil(router.handleInline(request("/sync/v1/push", method: "POST"))?.status)
+        _ = try hub.perform { try $0.write(collection: "people", record: "p-5", [.put(field: "name", value: "Frances")]) }
+        XCTAssertNil(router.handleInline(noOp)?.status, "answered inline from reads taken before a commit")
     }
 
     func test_infoFromTheQuietReads_offersNoSnapshot_whenSnapshotsAreOff() throws {

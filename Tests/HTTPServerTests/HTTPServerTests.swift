@@ -139,6 +139,65 @@ final class HTTPServerTests: XCTestCase {
         XCTAssertThrowsError(try RawClient(port: server.port), "no new connections after shutdown")
     }
 
+    /// A server with one event loop, so that every connection shares it.
+    func makeOneLoopServer(inline: @escaping HTTPServer.InlineHandler, handler: @escaping HTTPServer.Handler) throws -> HTTPServer {
+        var configuration = HTTPServer.Configuration()
+        configuration.port = 0
+        configuration.eventLoops = 1
+        let server = HTTPServer(configuration: configuration, inlineHandler: inline, handler: handler)
+        try server.start()
+        addTeardownBlock { server.shutdown(graceSeconds: 1) }
+        return server
+    }
+
+    /// A client that gives up reading after `seconds` (RawClient waits 20 s).
+    func impatientClient(_ port: UInt16, seconds: Int = 5) throws -> RawClient {
+        let client = try RawClient(port: port)
+        var timeout = timeval(tv_sec: seconds, tv_usec: 0)
+        setsockopt(client.fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        return client
+    }
+
+    func test_inlineAnswers_doNotWaitForAnotherConnectionsHandler_andAConnectionsResponsesStayInOrder() throws {
+        let entered = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+        let server = try makeOneLoopServer(inline: { request, _ in
+            request.head.path == "/quick" ? HTTPResponse(status: 200, body: Array("quick".utf8)) : nil
+        }, handler: { request, _ in
+            if request.head.path == "/slow" {
+                entered.signal()
+                release.wait()
+            }
+            return HTTPResponse(status: 200, body: Array("handled \(request.head.path)".utf8))
+        })
+        let waiting = try impatientClient(server.port)
+        waiting.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /quick HTTP/1.1\r\nHost: x\r\n\r\n")
+        XCTAssertEqual(entered.wait(timeout: .now() + 5), .success, "the handler was never called")
+        let quick = try impatientClient(server.port)
+        quick.send("GET /quick HTTP/1.1\r\nHost: x\r\n\r\n")
+        let answer = quick.readResponse()
+        release.signal()
+        XCTAssertEqual(answer?.body, "quick", "an inline answer waited for another connection's handler")
+        // A request parsed behind one that waits is the queue's too, after it.
+        XCTAssertEqual(waiting.readResponse()?.body, "handled /slow")
+        XCTAssertEqual(waiting.readResponse()?.body, "handled /quick", "a pipelined request overtook the one before it")
+        waiting.send("GET /quick HTTP/1.1\r\nHost: x\r\n\r\n")
+        XCTAssertEqual(waiting.readResponse()?.body, "quick", "the connection did not come back to its loop after the handler")
+    }
+
+    func test_aClientNotReadingALargeInlineAnswer_doesNotHoldUpTheLoop() throws {
+        let size = 16 << 20
+        let server = try makeOneLoopServer(inline: { request, _ in
+            HTTPResponse(status: 200, body: request.head.path == "/big" ? [UInt8](repeating: 0x61, count: size) : Array("quick".utf8))
+        }, handler: { _, _ in HTTPResponse(status: 500) })
+        let slowReader = try impatientClient(server.port)
+        slowReader.send("GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+        usleep(200_000)
+        let other = try impatientClient(server.port)
+        other.send("GET /quick HTTP/1.1\r\nHost: x\r\n\r\n")
+        XCTAssertEqual(other.readResponse()?.body, "quick", "the loop waited for a client that was not reading")
+        XCTAssertEqual(slowReader.readResponse()?.body.utf8.count, size, "the large answer was not finished")
+    }
+
     func test_accessLog_oneEntryPerRequest() throws {
         final class Entries: @unchecked Sendable { var list: [HTTPServer.LogEntry] = []; let lock = NSLock() }
         let entries = Entries()

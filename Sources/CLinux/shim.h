@@ -1,0 +1,34 @@
+#ifndef CHORUS_CLINUX_SHIM_H
+#define CHORUS_CLINUX_SHIM_H
+// Linux's epoll for the HTTP server's event loops. `struct epoll_event` is packed on x86-64,
+// which Swift does not import faithfully, so Swift calls these helpers with plain arrays.
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+static const unsigned chorus_epoll_in = EPOLLIN;
+static const unsigned chorus_epoll_exclusive = EPOLLEXCLUSIVE;
+
+static inline int chorus_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
+
+static inline int chorus_epoll_add(int epoll, int fd, unsigned events) {
+    struct epoll_event event = { .events = events, .data = { .fd = fd } };
+    return epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event);
+}
+
+static inline int chorus_epoll_delete(int epoll, int fd) {
+    struct epoll_event unused = { 0 };
+    return epoll_ctl(epoll, EPOLL_CTL_DEL, fd, &unused);
+}
+
+/// Waits up to `timeout` milliseconds; fills `fds` with at most `max` (at most 64) ready descriptors.
+static inline int chorus_epoll_wait(int epoll, int *fds, int max, int timeout) {
+    struct epoll_event events[64];
+    if (max > 64) max = 64;
+    int count = epoll_wait(epoll, events, max, timeout);
+    for (int i = 0; i < count; i++) fds[i] = events[i].data.fd;
+    return count;
+}
+
+static inline int chorus_eventfd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
+#endif

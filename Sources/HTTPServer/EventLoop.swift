@@ -1,0 +1,140 @@
+import CLinux
+import Dispatch
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One thread waiting on epoll for the sockets of its connections and for the shared listener.
+///
+/// Why not a Dispatch read source per connection: each readable socket then went from
+/// libdispatch's manager thread to a worker thread woken for it, on a pool that grew to about 90
+/// threads for 64 busy connections; on 2 cores the switching, not the requests, took most of the
+/// time (`perf`, `chorus-bench --only-noop`; Docs/performance-notes.md, sixteenth round). A loop
+/// reads, parses and answers what the server's inline handler can answer at once, on its own
+/// thread; what may wait (the replica's turn) goes to the connection's Dispatch queue, and the
+/// socket comes back to the loop when that request is done.
+///
+/// Every loop watches the listener with `EPOLLEXCLUSIVE`, so a new connection wakes one loop,
+/// which then owns it. Timeouts are checked by a sweep every `sweepMilliseconds`.
+final class EventLoop: @unchecked Sendable {
+    /// Held strongly: the loop's thread uses the server until the loop ends, after a shutdown
+    /// (a server dropped without one keeps serving, as its threads are still running).
+    let server: HTTPServer
+    private let epoll: Int32
+    /// Written to wake the loop at once (shutdown), instead of at its next sweep.
+    private let wake: Int32
+    private let listener: Int32
+    private let sweepMilliseconds: Int32
+    private let lock = NSLockShim()
+    /// The connections this loop owns, by descriptor; changed under `lock` from any thread.
+    private var connections: [Int32: Connection] = [:]
+    private var isListening = true
+
+    /// Ready descriptors handled per wait.
+    static let eventsPerWaitMax: Int32 = 64
+
+    init(server: HTTPServer, listener: Int32, sweepMilliseconds: Int32) throws {
+        self.server = server
+        self.listener = listener
+        self.sweepMilliseconds = sweepMilliseconds
+        epoll = chorus_epoll_create()
+        guard epoll >= 0 else { throw Socket.Failure(call: "epoll_create1", code: errno) }
+        wake = chorus_eventfd()
+        guard wake >= 0 else { let code = errno; close(epoll); throw Socket.Failure(call: "eventfd", code: code) }
+        guard chorus_epoll_add(epoll, listener, chorus_epoll_in | chorus_epoll_exclusive) == 0,
+              chorus_epoll_add(epoll, wake, chorus_epoll_in) == 0 else {
+            let code = errno
+            close(epoll)
+            close(wake)
+            throw Socket.Failure(call: "epoll_ctl", code: code)
+        }
+    }
+
+    /// Starts the loop's thread, which runs until the server shuts down and the loop's last
+    /// connection has closed.
+    func start() {
+        var thread = pthread_t()
+        let box = Unmanaged.passRetained(self).toOpaque()
+        let created = pthread_create(&thread, nil, { raw in
+            let loop = Unmanaged<EventLoop>.fromOpaque(raw!).takeRetainedValue()
+            loop.run()
+            return nil
+        }, box)
+        precondition(created == 0, "pthread_create failed (\(created)): the process is out of threads")
+        pthread_detach(thread)
+    }
+
+    private func run() {
+        var ready = [Int32](repeating: 0, count: Int(EventLoop.eventsPerWaitMax))
+        var nextSweep = DispatchTime.now().uptimeNanoseconds + UInt64(sweepMilliseconds) * 1_000_000
+        while true {
+            let now = DispatchTime.now().uptimeNanoseconds
+            let wait = now >= nextSweep ? 0 : Int32((nextSweep - now) / 1_000_000) + 1
+            let count = chorus_epoll_wait(epoll, &ready, EventLoop.eventsPerWaitMax, wait)
+            if count < 0 && errno != EINTR { break }
+            for index in 0..<Int(max(count, 0)) {
+                let fd = ready[index]
+                if fd == listener {
+                    acceptPending()
+                } else if fd == wake {
+                    var value: UInt64 = 0
+                    _ = read(wake, &value, 8)
+                } else if let connection = lock.withLock({ connections[fd] }) {
+                    connection.readable()
+                }
+            }
+            let after = DispatchTime.now().uptimeNanoseconds
+            if after >= nextSweep {
+                nextSweep = after + UInt64(sweepMilliseconds) * 1_000_000
+                for connection in lock.withLock({ Array(connections.values) }) { connection.sweep(now: after) }
+            }
+            if server.shuttingDown {
+                stopListening()
+                for connection in lock.withLock({ Array(connections.values) }) { connection.closeIfIdle() }
+                if lock.withLock({ connections.isEmpty }) { break }
+            }
+        }
+        stopListening()
+        close(wake)
+        close(epoll)
+    }
+
+    private func stopListening() {
+        let was = lock.withLock { () -> Bool in
+            defer { isListening = false }
+            return isListening
+        }
+        if was {
+            _ = chorus_epoll_delete(epoll, listener)
+            server.loopStoppedListening()
+        }
+    }
+
+    /// Wakes the loop now (it otherwise notices a shutdown at its next sweep).
+    func wakeUp() {
+        var one: UInt64 = 1
+        _ = write(wake, &one, 8)
+    }
+
+    private func acceptPending() {
+        while let (fd, remote) = Socket.accept(listener) {
+            guard (try? Socket.setNonBlocking(fd)) != nil else { close(fd); continue }
+            let connection = Connection(fd: fd, remote: remote, server: server, loop: self)
+            guard server.register(connection) else { HTTPServer.refuse(fd); continue }
+            lock.withLock { connections[fd] = connection }
+            connection.start()
+        }
+    }
+
+    /// Starts or resumes watching a connection's socket; false when epoll refuses it.
+    func watch(_ fd: Int32) -> Bool { chorus_epoll_add(epoll, fd, chorus_epoll_in) == 0 }
+
+    /// Stops watching a connection's socket (while a worker has it, or before it closes).
+    func unwatch(_ fd: Int32) { _ = chorus_epoll_delete(epoll, fd) }
+
+    /// Forgets a closed connection; called before its descriptor is closed, so a new connection
+    /// given the same number is never mistaken for it.
+    func forget(_ fd: Int32) {
+        lock.withLock { _ = connections.removeValue(forKey: fd) }
+    }
+}
