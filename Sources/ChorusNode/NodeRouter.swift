@@ -108,9 +108,10 @@ public struct NodeRouter: Sendable {
                 guard let parsed = Int64(head.query["after"] ?? "0") else { return nil }
                 after = parsed
             }
-            guard let look = service.lookQuietly(),
-                  service.answersQuietly(look, authorization: head.header("Authorization"),
-                                         replicaHeader: head.header(SyncProtocol.replicaHeader), pullAfter: after) else { return nil }
+            guard let look = service.lookQuietly().flatMap({
+                service.answeringQuietly($0, authorization: head.header("Authorization"),
+                                         replicaHeader: head.header(SyncProtocol.replicaHeader), pullAfter: after)
+            }) else { return nil }
             return handle(request, remote: remote, look: look)
         default:
             return nil

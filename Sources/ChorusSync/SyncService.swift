@@ -46,10 +46,12 @@ public final class SyncService: @unchecked Sendable {
     /// answered), with one `PRAGMA data_version` where each question took its own.
     public struct QuietLook: Sendable {
         fileprivate let reads: QuietReads.Reads?
+        /// A token already hashed for this request (`answeringQuietly`), by its header.
+        fileprivate var token: (authorization: String, hash: String)?
     }
 
     /// A look for one request's questions; nil for a service without a change watch.
-    public func lookQuietly() -> QuietLook? { quiet.map { QuietLook(reads: $0.current()) } }
+    public func lookQuietly() -> QuietLook? { quiet.map { QuietLook(reads: $0.current(), token: nil) } }
 
     /// What the quiet reads make of `read`: from `look` when the request took one and found them
     /// true, else from a look of its own (a stale look's request has just taken a turn, which may
@@ -69,7 +71,12 @@ public final class SyncService: @unchecked Sendable {
     ///   - look: the request's look at the quiet reads (`lookQuietly`), when it took one.
     /// - Throws: 401 for a missing, malformed, unknown or revoked token; 403 for a forged identity.
     public func authenticate(authorization: String?, replicaHeader: String?, look: QuietLook? = nil) throws(SyncError) -> Peer {
-        let hash = try SyncService.tokenHash(authorization)
+        let hash: String
+        if let token = look?.token, token.authorization == authorization {
+            hash = token.hash
+        } else {
+            hash = try SyncService.tokenHash(authorization)
+        }
         let presented = replicaHeader.flatMap(ReplicaID.init(hex:))
         if let known = quietly(look, { SyncService.knownPeer(in: $0, hash: hash, presenting: presented) }) {
             note(known.name) { $0.lastSeenWall = wallClock.nowMilliseconds() }
@@ -120,15 +127,19 @@ public final class SyncService: @unchecked Sendable {
         reads.peers[hash].flatMap { $0.role == .admin || ($0.replica != nil && $0.replica == presented) ? $0 : nil }
     }
 
-    /// Whether `look` answers a request without the replica's turn: its token is known in it, and
-    /// it holds the log's head, at or before `pullAfter` for a pull (nil for `info`). What the
-    /// node answers on its event loop (`NodeRouter.handleInline`); `authenticate`, `info` and
-    /// `pull` given the same look then take no turn.
-    public func answersQuietly(_ look: QuietLook, authorization: String?, replicaHeader: String?, pullAfter: Int64?) -> Bool {
-        guard let reads = look.reads, let head = reads.head else { return false }
-        if let pullAfter, pullAfter < head.latest { return false }
-        guard let hash = try? SyncService.tokenHash(authorization) else { return false }
-        return SyncService.knownPeer(in: reads, hash: hash, presenting: replicaHeader.flatMap(ReplicaID.init(hex:))) != nil
+    /// `look`, when it answers a request without the replica's turn (its token is known in it,
+    /// and it holds the log's head, at or before `pullAfter` for a pull, nil for `info`), with the
+    /// token's hash kept for `authenticate`; else nil. What the node answers on its event loop
+    /// (`NodeRouter.handleInline`): `authenticate`, `info` and `pull` given the returned look take
+    /// no turn.
+    public func answeringQuietly(_ look: QuietLook, authorization: String?, replicaHeader: String?, pullAfter: Int64?) -> QuietLook? {
+        guard let reads = look.reads, let head = reads.head else { return nil }
+        if let pullAfter, pullAfter < head.latest { return nil }
+        guard let authorization, let hash = try? SyncService.tokenHash(authorization),
+              SyncService.knownPeer(in: reads, hash: hash, presenting: replicaHeader.flatMap(ReplicaID.init(hex:))) != nil else { return nil }
+        var answering = look
+        answering.token = (authorization, hash)
+        return answering
     }
 
     /// Checks the client's protocol version header.
