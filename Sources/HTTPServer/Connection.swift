@@ -148,8 +148,9 @@ final class Connection: @unchecked Sendable {
                     response = server.handler(request, remote)
                 }
                 pendingIndex += 1
-                respond(request, response, started: started, onLoop: onLoop)
-                if isClosed || unsent != nil { return }
+                // Handed to the worker: nothing here may be touched after, not even read.
+                if respond(request, response, started: started, onLoop: onLoop) == .handedOver { return }
+                if isClosed { return }
             }
         }
         pending = []
@@ -165,7 +166,11 @@ final class Connection: @unchecked Sendable {
         headBegan = false
     }
 
-    private func respond(_ request: HTTPRequest, _ response: HTTPResponse, started: UInt64, onLoop: Bool) {
+    /// Whether the loop kept the connection after a response, or handed it to the worker.
+    private enum Keeper { case kept, handedOver }
+
+    @discardableResult
+    private func respond(_ request: HTTPRequest, _ response: HTTPResponse, started: UInt64, onLoop: Bool) -> Keeper {
         requestsServed += 1
         let keepAlive = request.head.keepAlive && requestsServed < server.configuration.requestsPerConnectionMax
             && !server.shuttingDown && !lock.withLock({ closeAfterCurrent })
@@ -175,17 +180,18 @@ final class Connection: @unchecked Sendable {
         if onLoop {
             // What the socket takes now; the rest (a full socket, a streamed body) waits on the worker.
             let sent = Socket.sendNow(fd, bytes)
-            guard sent >= 0 else { close(); return }
+            guard sent >= 0 else { finish(rest, written: false); return .kept }
             rest.bytes = bytes[sent...]
             if !rest.bytes.isEmpty || response.bodySource != nil {
                 unsent = rest
                 toWorker()
-                return
+                return .handedOver
             }
             finish(rest, written: true)
         } else {
             finish(rest, written: send(rest))
         }
+        return .kept
     }
 
     /// Sends the rest of a response, waiting while the socket is full (worker only).
@@ -275,22 +281,24 @@ final class Connection: @unchecked Sendable {
     /// During shutdown (any thread): closes now if the loop has the connection between requests,
     /// else after the current response.
     func closeWhenIdle() {
-        lock.withLock {
-            guard !isClosed else { return }
+        let open = lock.withLock { () -> Bool in
+            guard !isClosed else { return false }
             closeAfterCurrent = true
+            return true
         }
-        loop.wakeUp()
+        if open { loop.wakeUp() }
     }
 
     /// After the grace period (any thread): a worker's socket is shut down, so its handler's
     /// writes fail and it closes; a watched one closes on the loop when it sees the shutdown.
     func forceClose() {
-        lock.withLock {
-            guard !isClosed else { return }
+        let open = lock.withLock { () -> Bool in
+            guard !isClosed else { return false }
             closeAfterCurrent = true
             shutdown(fd, Int32(SHUT_RDWR))
+            return true
         }
-        loop.wakeUp()
+        if open { loop.wakeUp() }
     }
 
     /// Closes the socket (by whoever has the connection; under `lock`, so no other thread's

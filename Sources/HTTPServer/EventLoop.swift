@@ -17,9 +17,9 @@ import Glibc
 /// Every loop watches the listener with `EPOLLEXCLUSIVE`, so a new connection wakes one loop,
 /// which then owns it. Timeouts are checked by a sweep every `sweepMilliseconds`.
 final class EventLoop: @unchecked Sendable {
-    /// Held strongly: the loop's thread uses the server until the loop ends, after a shutdown
-    /// (a server dropped without one keeps serving, as its threads are still running).
-    let server: HTTPServer
+    /// The loop's thread holds the server strongly while it runs (`start`), so a server dropped
+    /// without a shutdown keeps serving; the server holds its loops, not the other way round.
+    unowned let server: HTTPServer
     private let epoll: Int32
     /// Written to wake the loop at once (shutdown), instead of at its next sweep.
     private let wake: Int32
@@ -29,6 +29,8 @@ final class EventLoop: @unchecked Sendable {
     /// The connections this loop owns, by descriptor; changed under `lock` from any thread.
     private var connections: [Int32: Connection] = [:]
     private var isListening = true
+    /// The epoll and eventfd descriptors are closed (the loop ended, or never started).
+    private var isClosed = false
 
     /// Ready descriptors handled per wait.
     static let eventsPerWaitMax: Int32 = 64
@@ -53,11 +55,15 @@ final class EventLoop: @unchecked Sendable {
     /// Starts the loop's thread, which runs until the server shuts down and the loop's last
     /// connection has closed.
     func start() {
+        final class Running {
+            let loop: EventLoop, server: HTTPServer
+            init(_ loop: EventLoop) { self.loop = loop; self.server = loop.server }
+        }
         var thread = pthread_t()
-        let box = Unmanaged.passRetained(self).toOpaque()
+        let box = Unmanaged.passRetained(Running(self)).toOpaque()
         let created = pthread_create(&thread, nil, { raw in
-            let loop = Unmanaged<EventLoop>.fromOpaque(raw!).takeRetainedValue()
-            loop.run()
+            let running = Unmanaged<Running>.fromOpaque(raw!).takeRetainedValue()
+            running.loop.run()
             return nil
         }, box)
         precondition(created == 0, "pthread_create failed (\(created)): the process is out of threads")
@@ -95,8 +101,19 @@ final class EventLoop: @unchecked Sendable {
             }
         }
         stopListening()
-        close(wake)
-        close(epoll)
+        closeDescriptors()
+    }
+
+    deinit { closeDescriptors() }
+
+    /// Closes the epoll and eventfd descriptors once; `wakeUp` writes nothing after.
+    private func closeDescriptors() {
+        lock.withLock {
+            guard !isClosed else { return }
+            isClosed = true
+            close(wake)
+            close(epoll)
+        }
     }
 
     private func stopListening() {
@@ -112,8 +129,12 @@ final class EventLoop: @unchecked Sendable {
 
     /// Wakes the loop now (it otherwise notices a shutdown at its next sweep).
     func wakeUp() {
-        var one: UInt64 = 1
-        _ = write(wake, &one, 8)
+        // Under the lock, so the descriptor cannot be closed (and its number reused) meanwhile.
+        lock.withLock {
+            guard !isClosed else { return }
+            var one: UInt64 = 1
+            _ = write(wake, &one, 8)
+        }
     }
 
     private func acceptPending() {

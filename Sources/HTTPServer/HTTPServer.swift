@@ -69,6 +69,7 @@ public final class HTTPServer: @unchecked Sendable {
     private var loops: [EventLoop] = []
     /// Loops still watching the listener; the last to stop closes it.
     private var listeningLoops = 0
+    private var isListenerClosed = false
     private var connections: [ObjectIdentifier: Connection] = [:]
     private var isShuttingDown = false
     private let stopped = DispatchSemaphore(value: 0)
@@ -133,12 +134,12 @@ public final class HTTPServer: @unchecked Sendable {
     func loopStoppedListening() {
         let last: Bool = lock.withLock {
             listeningLoops -= 1
-            return listeningLoops == 0
-        }
-        if last {
+            guard listeningLoops == 0 else { return false }
             close(listener)
-            listenerClosed.signal()
+            isListenerClosed = true
+            return true
         }
+        if last { listenerClosed.signal() }
     }
 
     func connectionClosed(_ connection: Connection) {
@@ -161,7 +162,9 @@ public final class HTTPServer: @unchecked Sendable {
         shuttingDownNow.store(true, ordering: .releasing)
         for loop in loops { loop.wakeUp() }
         // Returns once nothing more is accepted, as callers expect (a port freed for a restart).
-        if !loops.isEmpty { _ = listenerClosed.wait(timeout: .now() + HTTPServer.listenerCloseSecondsMax) }
+        if !loops.isEmpty && !lock.withLock({ isListenerClosed }) {
+            _ = listenerClosed.wait(timeout: .now() + HTTPServer.listenerCloseSecondsMax)
+        }
         if open.isEmpty { return }
         for connection in open { connection.closeWhenIdle() }
         if stopped.wait(timeout: .now() + graceSeconds) == .timedOut {

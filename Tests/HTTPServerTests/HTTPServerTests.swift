@@ -198,6 +198,25 @@ final class HTTPServerTests: XCTestCase {
         XCTAssertEqual(slowReader.readResponse()?.body.utf8.count, size, "the large answer was not finished")
     }
 
+    func test_aServerShutDown_isReleased_onceItsLoopsEnd() throws {
+        weak var released: HTTPServer?
+        do {
+            var configuration = HTTPServer.Configuration()
+            configuration.port = 0
+            let server = HTTPServer(configuration: configuration, handler: { _, _ in HTTPResponse(status: 204) })
+            try server.start()
+            let client = try RawClient(port: server.port)
+            client.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            XCTAssertEqual(client.readResponse()?.status, 204)
+            server.shutdown(graceSeconds: 1)
+            server.shutdown(graceSeconds: 1)
+            released = server
+        }
+        let deadline = Date().addingTimeInterval(5)
+        while released != nil && Date() < deadline { usleep(20_000) }
+        XCTAssertNil(released, "a server that was shut down is still held (by its loops, or their threads)")
+    }
+
     func test_accessLog_oneEntryPerRequest() throws {
         final class Entries: @unchecked Sendable { var list: [HTTPServer.LogEntry] = []; let lock = NSLock() }
         let entries = Entries()
