@@ -104,8 +104,8 @@ public struct NodeRouter: Sendable {
         case "/sync/v1/info", "/sync/v1/pull":
             var after: Int64?
             if head.path == "/sync/v1/pull" {
-                // As `respond` reads it; an irregular query is answered by `handle` on the queue.
-                guard let parsed = Int64(head.query["after"] ?? "0") else { return nil }
+                // An irregular query is answered (400) by `handle` on the queue.
+                guard let parsed = NodeRouter.pullAfter(head.query) else { return nil }
                 after = parsed
             }
             guard let look = service.lookQuietly().flatMap({
@@ -121,6 +121,9 @@ public struct NodeRouter: Sendable {
     public func handle(_ request: HTTPRequest, remote: String = "") -> HTTPResponse {
         handle(request, remote: remote, look: nil)
     }
+
+    /// A pull's cursor as its query gives it (0 when absent); nil when it is not an integer.
+    static func pullAfter(_ query: [String: String]) -> Int64? { Int64(query["after"] ?? "0") }
 
     private func handle(_ request: HTTPRequest, remote: String, look given: SyncService.QuietLook?) -> HTTPResponse {
         let path = request.head.path
@@ -191,7 +194,7 @@ public struct NodeRouter: Sendable {
             metrics.increment("chorus_operations_applied_total", by: Double(response.applied), labels: [("via", "push")])
             return json(response.json)
         case "/sync/v1/pull":
-            guard let after = Int64(query["after"] ?? "0"), let limit = Int(query["limit"] ?? String(limits.pullPageOperationsMax)), limit >= 1 else {
+            guard let after = NodeRouter.pullAfter(query), let limit = Int(query["limit"] ?? String(limits.pullPageOperationsMax)), limit >= 1 else {
                 throw SyncError(status: 400, "after and limit must be integers (after >= 0, limit >= 1)")
             }
             let committed = try request.head.header(SyncProtocol.cursorHeader).map { value -> Int64 in

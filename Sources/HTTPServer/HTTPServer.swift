@@ -69,12 +69,12 @@ public final class HTTPServer: @unchecked Sendable {
     private var loops: [EventLoop] = []
     /// Loops still watching the listener; the last to stop closes it.
     private var listeningLoops = 0
-    private var isListenerClosed = false
     private var connections: [ObjectIdentifier: Connection] = [:]
-    private var isShuttingDown = false
     private let stopped = DispatchSemaphore(value: 0)
     private let listenerClosed = DispatchSemaphore(value: 0)
-    private let shuttingDownNow = Atomic<Bool>(false)
+    /// Set under `lock` (so a connection is registered either before a shutdown or not at all),
+    /// read without it by every request.
+    private let isShuttingDown = Atomic<Bool>(false)
     /// The port actually bound (useful with port 0).
     public private(set) var port: UInt16 = 0
 
@@ -112,15 +112,14 @@ public final class HTTPServer: @unchecked Sendable {
         return Int32(min(max(shortest * 100, 10), 250))
     }
 
-    /// Registers a connection a loop accepted; false (after answering 503 and closing it) at the
-    /// connection limit or during shutdown.
+    /// Registers a connection a loop accepted; false at the connection limit or during shutdown
+    /// (the loop then refuses it).
     func register(_ connection: Connection) -> Bool {
-        let admitted: Bool = lock.withLock {
-            guard !isShuttingDown, connections.count < configuration.connectionsMax else { return false }
+        lock.withLock {
+            guard !shuttingDown, connections.count < configuration.connectionsMax else { return false }
             connections[ObjectIdentifier(connection)] = connection
             return true
         }
-        return admitted
     }
 
     /// Refuses a connection beyond the limit, without waiting on it.
@@ -136,7 +135,6 @@ public final class HTTPServer: @unchecked Sendable {
             listeningLoops -= 1
             guard listeningLoops == 0 else { return false }
             close(listener)
-            isListenerClosed = true
             return true
         }
         if last { listenerClosed.signal() }
@@ -145,7 +143,7 @@ public final class HTTPServer: @unchecked Sendable {
     func connectionClosed(_ connection: Connection) {
         let shouldSignal: Bool = lock.withLock {
             connections.removeValue(forKey: ObjectIdentifier(connection))
-            return isShuttingDown && connections.isEmpty
+            return shuttingDown && connections.isEmpty
         }
         if shouldSignal { stopped.signal() }
     }
@@ -156,13 +154,12 @@ public final class HTTPServer: @unchecked Sendable {
     /// Stops accepting, lets in-flight requests finish (up to `graceSeconds`), then closes everything.
     public func shutdown(graceSeconds: Double = 10) {
         let open: [Connection] = lock.withLock {
-            isShuttingDown = true
+            isShuttingDown.store(true, ordering: .releasing)
             return Array(connections.values)
         }
-        shuttingDownNow.store(true, ordering: .releasing)
         for loop in loops { loop.wakeUp() }
         // Returns once nothing more is accepted, as callers expect (a port freed for a restart).
-        if !loops.isEmpty && !lock.withLock({ isListenerClosed }) {
+        if lock.withLock({ listeningLoops > 0 }) {
             _ = listenerClosed.wait(timeout: .now() + HTTPServer.listenerCloseSecondsMax)
         }
         if open.isEmpty { return }
@@ -173,7 +170,7 @@ public final class HTTPServer: @unchecked Sendable {
     }
 
     /// Read by every request: an atomic, not the server's lock, which the loops would share.
-    var shuttingDown: Bool { shuttingDownNow.load(ordering: .acquiring) }
+    var shuttingDown: Bool { isShuttingDown.load(ordering: .acquiring) }
 
     /// How long `shutdown` waits for the loops to stop accepting.
     static let listenerCloseSecondsMax = 5.0
