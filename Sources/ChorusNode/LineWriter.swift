@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import ChorusCore
 import Foundation
 
 /// Writes whole lines to a file descriptor (the node's log on standard output): each line in one
@@ -8,49 +9,133 @@ import Foundation
 /// interleave. Unbuffered, so a line is out before the request it logs is answered and a killed
 /// node loses none; cheaper than `FileHandle.write(Data)`, which went through a Dispatch semaphore
 /// and a `Data` copy for every request (`chorus-bench --only-noop`, perf).
+///
+/// The log must never stop the node. The event loops write the access log's lines themselves
+/// (`HTTPServer`), so a write that blocked on a reader who stopped reading (`chorus serve | less`,
+/// paused) would stop every loop: no request answered, no connection accepted. So no write ever
+/// blocks: a pipe or terminal is written through a non-blocking description of its own (reopened
+/// through `/proc/self/fd`, so the flag never changes the one the node shares with its parent), a
+/// socket with `MSG_DONTWAIT`. A line the descriptor does not take within `drainMilliseconds` is
+/// dropped, and so is every line after it, without waiting, until the descriptor takes one again;
+/// the first line it takes is then a notice of how many were dropped (`droppedNotice`).
 public final class LineWriter: @unchecked Sendable {
-    private let descriptor: Int32
-    private let lock = NSLock()
+    /// How the descriptor is written without blocking.
+    private enum Mode {
+        /// A regular file (or anything whose write cannot wait on a reader): plain `write`.
+        case file
+        /// A descriptor of our own with `O_NONBLOCK` set, closed with the writer.
+        case nonBlocking(owned: Bool)
+        /// A socket: `send` with `MSG_DONTWAIT`.
+        case socket
+        /// Nothing better was possible: `poll` before each `write` of at most `PIPE_BUF` bytes.
+        case pollFirst
+    }
 
-    public init(descriptor: Int32) { self.descriptor = descriptor }
+    private let descriptor: Int32
+    private let mode: Mode
+    private let droppedNotice: @Sendable (Int) -> String
+    private let lock = NSLock()
+    /// Lines dropped since the descriptor last took one; while above zero, lines are dropped
+    /// without waiting.
+    private var dropped = 0
 
     /// The process's standard output.
     public static let standardOutput = LineWriter(descriptor: 1)
 
-    /// How long a write waits for a full pipe or terminal (a non-blocking descriptor) to drain
-    /// before the rest of the line is dropped.
+    /// How long a write waits for a full pipe or terminal to drain before the line is dropped.
     static let drainMilliseconds: Int32 = 100
 
-    /// Writes `line` and a newline. A write the descriptor refuses (closed pipe, full disk, a
-    /// reader that stopped reading) drops the line, ended by a newline if part of it went out, so
-    /// the next line is still whole: the log must never stop the node.
+    /// The notice written before the first line after some were dropped: one JSON line, as the
+    /// node's log is.
+    public static let jsonDroppedNotice: @Sendable (Int) -> String = { count in
+        JSONValue.canonicalObjectText([
+            ("event", "log_lines_dropped"), ("time", .integer(Int64(Date().timeIntervalSince1970 * 1000))),
+            ("count", .integer(Int64(count))),
+            ("hint", "the log's reader did not keep up; lines were dropped so the node kept serving: read its output, or send it to a file"),
+        ])
+    }
+
+    public init(descriptor: Int32, droppedNotice: @escaping @Sendable (Int) -> String = LineWriter.jsonDroppedNotice) {
+        self.droppedNotice = droppedNotice
+        var status = stat()
+        let kind = fstat(descriptor, &status) == 0 ? status.st_mode & S_IFMT : 0
+        if kind == S_IFREG {
+            (self.descriptor, mode) = (descriptor, .file)
+        } else if kind == S_IFSOCK {
+            (self.descriptor, mode) = (descriptor, .socket)
+        } else if fcntl(descriptor, F_GETFL) & O_NONBLOCK != 0 {
+            (self.descriptor, mode) = (descriptor, .nonBlocking(owned: false))
+        } else {
+            let own = open("/proc/self/fd/\(descriptor)", O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
+            (self.descriptor, mode) = own >= 0 ? (own, .nonBlocking(owned: true)) : (descriptor, .pollFirst)
+        }
+    }
+
+    deinit {
+        if case .nonBlocking(owned: true) = mode { close(descriptor) }
+    }
+
+    /// Writes `line` and a newline, or drops it (see the type's comment). A line cut short by a
+    /// failed write is ended by a newline if possible, so the next line is still whole.
     public func write(_ line: String) {
         var bytes = Array(line.utf8)
         bytes.append(0x0A)
         lock.withLock {
-            let written = writeAll(bytes)
-            if written > 0 && written < bytes.count { _ = writeAll([0x0A]) }
+            if dropped > 0 {
+                var notice = Array(droppedNotice(dropped).utf8)
+                notice.append(0x0A)
+                guard writeLine(notice, waitMilliseconds: 0) else { dropped += 1; return }
+                dropped = 0
+            }
+            if !writeLine(bytes, waitMilliseconds: LineWriter.drainMilliseconds) { dropped += 1 }
         }
     }
 
-    /// Writes what it can of `bytes`; returns how many went out.
-    private func writeAll(_ bytes: [UInt8]) -> Int {
+    /// Writes all of `bytes`, waiting at most `waitMilliseconds` for the descriptor to take the
+    /// first of them (a line begun is given `drainMilliseconds` to finish); true when all went out.
+    private func writeLine(_ bytes: [UInt8], waitMilliseconds: Int32) -> Bool {
         bytes.withUnsafeBytes { buffer in
             var offset = 0
             while offset < buffer.count {
-                let written = Glibc.write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
-                if written > 0 {
-                    offset += written
-                } else if written < 0 && errno == EINTR {
-                    continue
-                } else if written < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                switch writeNow(buffer.baseAddress! + offset, buffer.count - offset) {
+                case .wrote(let count):
+                    offset += count
+                case .wouldBlock:
+                    let wait = offset == 0 ? waitMilliseconds : LineWriter.drainMilliseconds
                     var ready = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
-                    guard poll(&ready, 1, LineWriter.drainMilliseconds) > 0 else { return offset }
-                } else {
-                    return offset
+                    if wait > 0, poll(&ready, 1, wait) > 0 { continue }
+                    if offset > 0 { _ = writeNow([UInt8(0x0A)], 1) }
+                    return false
+                case .failed:
+                    if offset > 0 { _ = writeNow([UInt8(0x0A)], 1) }
+                    return false
                 }
             }
-            return offset
+            return true
+        }
+    }
+
+    private enum Attempt { case wrote(Int), wouldBlock, failed }
+
+    /// One write that never blocks.
+    private func writeNow(_ base: UnsafeRawPointer, _ count: Int) -> Attempt {
+        while true {
+            let written: Int
+            switch mode {
+            case .file, .nonBlocking:
+                written = Glibc.write(descriptor, base, count)
+            case .socket:
+                written = send(descriptor, base, count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
+            case .pollFirst:
+                var ready = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
+                guard poll(&ready, 1, 0) > 0 else { return .wouldBlock }
+                // Writable means room for PIPE_BUF bytes at least; a write of no more cannot block.
+                written = Glibc.write(descriptor, base, min(count, Int(PIPE_BUF)))
+            }
+            if written > 0 { return .wrote(written) }
+            if written < 0 && errno == EINTR { continue }
+            if written < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return .wouldBlock }
+            return .failed
         }
     }
 }

@@ -137,6 +137,10 @@ public final class Node: @unchecked Sendable {
         syncQueue.sync {}  // wait for a sync in progress
     }
 
+    /// Blocks until the node's HTTP server can no longer serve though the node was not stopped
+    /// (`HTTPServer.waitForFailure`), and returns what failed.
+    public func waitForServerFailure() -> String { server.waitForFailure() }
+
     public var port: UInt16 { server.port }
 
     // MARK: Automatic compaction

@@ -8,6 +8,9 @@ public final class ServeProcess: @unchecked Sendable {
     private var process: Process?
     private let lock = NSLock()
     private var lines: [String] = []
+    /// Bytes read from the output after its last newline, kept for the next read.
+    private var partialLine = ""
+    private var output: Pipe?
     public private(set) var port: UInt16 = 0
 
     /// Starts `chorus serve --data DATA --listen 127.0.0.1:PORT EXTRA...` and waits until it listens.
@@ -29,12 +32,9 @@ public final class ServeProcess: @unchecked Sendable {
         let out = Pipe()
         process.standardOutput = out
         process.standardError = FileHandle.nullDevice
-        out.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            guard let self, !data.isEmpty else { return }
-            let text = String(decoding: data, as: UTF8.self)
-            self.lock.withLock { self.lines.append(contentsOf: text.split(separator: "\n").map(String.init)) }
-        }
+        output = out
+        lock.withLock { partialLine = "" }
+        resumeReadingLog()
         try process.run()
         self.process = process
         let deadline = Date().addingTimeInterval(15)
@@ -53,6 +53,25 @@ public final class ServeProcess: @unchecked Sendable {
     }
 
     public var url: String { "http://127.0.0.1:\(port)" }
+
+    /// Stops reading the node's standard output: the pipe fills, as with a paused `chorus serve | less`.
+    public func pauseReadingLog() {
+        output?.fileHandleForReading.readabilityHandler = nil
+    }
+
+    /// Reads the node's standard output again (and from the start, `start`), line by line.
+    public func resumeReadingLog() {
+        output?.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            guard let self, !data.isEmpty else { return }
+            let text = String(decoding: data, as: UTF8.self)
+            self.lock.withLock {
+                var parts = (self.partialLine + text).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+                self.partialLine = parts.removeLast()
+                self.lines.append(contentsOf: parts.filter { !$0.isEmpty })
+            }
+        }
+    }
 
     /// Log lines printed so far.
     public var log: [String] { lock.withLock { lines } }

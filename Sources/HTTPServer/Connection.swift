@@ -289,6 +289,16 @@ final class Connection: @unchecked Sendable {
         if open { loop.wakeUp() }
     }
 
+    /// Its loop ended on a failure (loop thread): closes now if the loop has the connection,
+    /// else when its worker gives it back.
+    func abandon() {
+        lock.withLock {
+            guard !isClosed else { return }
+            closeAfterCurrent = true
+            if !onWorker { close() }
+        }
+    }
+
     /// After the grace period (any thread): a worker's socket is shut down, so its handler's
     /// writes fail and it closes; a watched one closes on the loop when it sees the shutdown.
     func forceClose() {

@@ -77,7 +77,10 @@ final class EventLoop: @unchecked Sendable {
             let now = DispatchTime.now().uptimeNanoseconds
             let wait = now >= nextSweep ? 0 : Int32((nextSweep - now) / 1_000_000) + 1
             let count = chorus_epoll_wait(epoll, &ready, EventLoop.eventsPerWaitMax, wait)
-            if count < 0 && errno != EINTR { break }
+            if count < 0 && errno != EINTR {
+                fail(call: "epoll_wait", code: errno)
+                return
+            }
             for index in 0..<Int(max(count, 0)) {
                 let fd = ready[index]
                 if fd == listener {
@@ -106,6 +109,17 @@ final class EventLoop: @unchecked Sendable {
 
     deinit { closeDescriptors() }
 
+    /// The loop cannot wait any more (`epoll_wait` failed with EBADF or EINVAL, which only a
+    /// fault in this process can cause): it stops listening, tells the server, and closes every
+    /// connection it has, so no client waits on a socket nobody will read. A connection a worker
+    /// has is closed when the worker gives it back (`watch` then refuses it).
+    private func fail(call: String, code: Int32) {
+        closeDescriptors()
+        stopListening()
+        server.loopFailed(Socket.Failure(call: call, code: code))
+        for connection in lock.withLock({ Array(connections.values) }) { connection.abandon() }
+    }
+
     /// Closes the epoll and eventfd descriptors once; `wakeUp` writes nothing after.
     private func closeDescriptors() {
         lock.withLock {
@@ -122,7 +136,7 @@ final class EventLoop: @unchecked Sendable {
             return isListening
         }
         if was {
-            _ = chorus_epoll_delete(epoll, listener)
+            lock.withLock { if !isClosed { _ = chorus_epoll_delete(epoll, listener) } }
             server.loopStoppedListening()
         }
     }
@@ -147,11 +161,17 @@ final class EventLoop: @unchecked Sendable {
         }
     }
 
-    /// Starts or resumes watching a connection's socket; false when epoll refuses it.
-    func watch(_ fd: Int32) -> Bool { chorus_epoll_add(epoll, fd, chorus_epoll_in) == 0 }
+    /// Starts or resumes watching a connection's socket; false when epoll refuses it or the loop
+    /// has ended. Under the lock, so the epoll descriptor cannot be closed (and its number
+    /// reused) meanwhile.
+    func watch(_ fd: Int32) -> Bool {
+        lock.withLock { !isClosed && chorus_epoll_add(epoll, fd, chorus_epoll_in) == 0 }
+    }
 
     /// Stops watching a connection's socket (while a worker has it, or before it closes).
-    func unwatch(_ fd: Int32) { _ = chorus_epoll_delete(epoll, fd) }
+    func unwatch(_ fd: Int32) {
+        lock.withLock { if !isClosed { _ = chorus_epoll_delete(epoll, fd) } }
+    }
 
     /// Forgets a closed connection; called before its descriptor is closed, so a new connection
     /// given the same number is never mistaken for it.

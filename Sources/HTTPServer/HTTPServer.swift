@@ -72,6 +72,9 @@ public final class HTTPServer: @unchecked Sendable {
     private var connections: [ObjectIdentifier: Connection] = [:]
     private let stopped = DispatchSemaphore(value: 0)
     private let listenerClosed = DispatchSemaphore(value: 0)
+    /// Signalled when every loop has failed (`loopFailed`).
+    private let failed = DispatchSemaphore(value: 0)
+    private var failureMessage: String?
     /// Set under `lock` (so a connection is registered either before a shutdown or not at all),
     /// read without it by every request.
     private let isShuttingDown = Atomic<Bool>(false)
@@ -146,6 +149,28 @@ public final class HTTPServer: @unchecked Sendable {
             return shuttingDown && connections.isEmpty
         }
         if shouldSignal { stopped.signal() }
+    }
+
+    /// A loop ended on a failure (`EventLoop.fail`). Written to standard error at once; once no
+    /// loop is left to accept connections, outside a shutdown, `waitForFailure` returns it.
+    func loopFailed(_ failure: Socket.Failure) {
+        let message = "an HTTP event loop stopped: \(failure); its connections were closed"
+        let line = Array("chorus: \(message)\n".utf8)
+        _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+        let serving: Bool = lock.withLock {
+            if failureMessage == nil { failureMessage = message }
+            return listeningLoops > 0 || shuttingDown
+        }
+        if !serving { failed.signal() }
+    }
+
+    /// Blocks until the server can no longer accept connections though it was not shut down
+    /// (every event loop failed), and returns what failed. A process serving with it should
+    /// then exit, so its supervisor starts it again.
+    public func waitForFailure() -> String {
+        failed.wait()
+        failed.signal()
+        return lock.withLock { failureMessage ?? "the server stopped" }
     }
 
     /// Number of open connections.

@@ -75,7 +75,12 @@ enum ServeCommand: Command {
         ]).canonicalText)
         context.output.error("chorus node \(name) serving http://\(host):\(bound) (data \(context.dataDirectory))"
                              + (upstream.map { ", syncing with \($0.url)" } ?? ", standalone") + "; Ctrl-C stops it")
-        waitForTermination()
+        if let failure = waitForTermination(orFailureOf: node) {
+            node.stop(graceSeconds: 1)
+            context.output.error("error: chorus node \(name) can no longer serve: \(failure)\n"
+                                 + "hint: this is a fault in chorus, not in its data; start it again (a supervisor restarts it on this exit status) and report it")
+            return 1
+        }
         node.stop()
         context.output.error("chorus node \(name) stopped")
         return 0
@@ -105,20 +110,32 @@ enum ServeCommand: Command {
         }
     }
 
-    /// Blocks until SIGTERM or SIGINT.
-    static func waitForTermination() {
+    /// Blocks until SIGTERM or SIGINT (nil), or until the node's server can no longer serve (what
+    /// failed).
+    static func waitForTermination(orFailureOf node: Node) -> String? {
         signal(SIGTERM, SIG_IGN)
         signal(SIGINT, SIG_IGN)
         signal(SIGPIPE, SIG_IGN)
-        let stop = DispatchSemaphore(value: 0)
+        final class Outcome: @unchecked Sendable {
+            let stop = DispatchSemaphore(value: 0)
+            let lock = NSLock()
+            var failure: String?
+        }
+        let outcome = Outcome()
         let queue = DispatchQueue(label: "chorus.signals")
         let sources = [SIGTERM, SIGINT].map { number -> DispatchSourceSignal in
             let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-            source.setEventHandler { stop.signal() }
+            source.setEventHandler { outcome.stop.signal() }
             source.resume()
             return source
         }
-        stop.wait()
+        Thread.detachNewThread {
+            let failure = node.waitForServerFailure()
+            outcome.lock.withLock { outcome.failure = failure }
+            outcome.stop.signal()
+        }
+        outcome.stop.wait()
         sources.forEach { $0.cancel() }
+        return outcome.lock.withLock { outcome.failure }
     }
 }
