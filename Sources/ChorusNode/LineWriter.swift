@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import ChorusCore
+import Dispatch
 import Foundation
 
 /// Writes whole lines to a file descriptor (the node's log on standard output): each line in one
@@ -33,16 +34,21 @@ public final class LineWriter: @unchecked Sendable {
 
     private let descriptor: Int32
     private let mode: Mode
+    /// The most a `.pollFirst` write puts out after `poll` says the descriptor is writable: a
+    /// pipe then has room for `PIPE_BUF` bytes, a terminal only for fewer than 256 queued.
+    private let pollFirstChunk: Int
     private let droppedNotice: @Sendable (Int) -> String
     private let lock = NSLock()
     /// Lines dropped since the descriptor last took one; while above zero, lines are dropped
     /// without waiting.
     private var dropped = 0
+    /// A line went out in part: the next write starts with a newline, so it starts a line.
+    private var lineOpen = false
 
     /// The process's standard output.
     public static let standardOutput = LineWriter(descriptor: 1)
 
-    /// How long a write waits for a full pipe or terminal to drain before the line is dropped.
+    /// How long a line may wait for a full pipe or terminal to drain, in all, before it is dropped.
     static let drainMilliseconds: Int32 = 100
 
     /// The notice written before the first line after some were dropped: one JSON line, as the
@@ -59,11 +65,13 @@ public final class LineWriter: @unchecked Sendable {
         self.droppedNotice = droppedNotice
         var status = stat()
         let kind = fstat(descriptor, &status) == 0 ? status.st_mode & S_IFMT : 0
+        let flags = fcntl(descriptor, F_GETFL)
+        pollFirstChunk = kind == S_IFCHR ? 128 : Int(PIPE_BUF)
         if kind == S_IFREG {
             (self.descriptor, mode) = (descriptor, .file)
         } else if kind == S_IFSOCK {
             (self.descriptor, mode) = (descriptor, .socket)
-        } else if fcntl(descriptor, F_GETFL) & O_NONBLOCK != 0 {
+        } else if flags >= 0 && flags & O_NONBLOCK != 0 {
             (self.descriptor, mode) = (descriptor, .nonBlocking(owned: false))
         } else {
             let own = open("/proc/self/fd/\(descriptor)", O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
@@ -76,42 +84,57 @@ public final class LineWriter: @unchecked Sendable {
     }
 
     /// Writes `line` and a newline, or drops it (see the type's comment). A line cut short by a
-    /// failed write is ended by a newline if possible, so the next line is still whole.
+    /// failed write counts as dropped, and the next write starts with a newline, so a reader
+    /// still gets whole lines (the cut one aside).
     public func write(_ line: String) {
-        var bytes = Array(line.utf8)
-        bytes.append(0x0A)
         lock.withLock {
             if dropped > 0 {
-                var notice = Array(droppedNotice(dropped).utf8)
-                notice.append(0x0A)
-                guard writeLine(notice, waitMilliseconds: 0) else { dropped += 1; return }
+                guard put(droppedNotice(dropped), waitMilliseconds: 0) else { dropped += 1; return }
                 dropped = 0
             }
-            if !writeLine(bytes, waitMilliseconds: LineWriter.drainMilliseconds) { dropped += 1 }
+            if !put(line, waitMilliseconds: LineWriter.drainMilliseconds) { dropped += 1 }
         }
     }
 
-    /// Writes all of `bytes`, waiting at most `waitMilliseconds` for the descriptor to take the
-    /// first of them (a line begun is given `drainMilliseconds` to finish); true when all went out.
-    private func writeLine(_ bytes: [UInt8], waitMilliseconds: Int32) -> Bool {
-        bytes.withUnsafeBytes { buffer in
+    /// Puts out `text` as one line (after a newline if the last one was cut); true when all of it
+    /// went out. Under `lock`.
+    private func put(_ text: String, waitMilliseconds: Int32) -> Bool {
+        var bytes: [UInt8] = lineOpen ? [0x0A] : []
+        bytes += text.utf8
+        bytes.append(0x0A)
+        let written = writeLine(bytes, waitMilliseconds: waitMilliseconds)
+        if written == bytes.count {
+            lineOpen = false
+        } else if written > (lineOpen ? 1 : 0) {
+            lineOpen = true
+        } else if written == 1 {
+            lineOpen = false  // only the newline went out: the cut line is ended
+        }
+        return written == bytes.count
+    }
+
+    /// Writes what it can of `bytes`, waiting for the descriptor at most `waitMilliseconds` in
+    /// all (one deadline for the whole line, however many writes it takes); returns how many
+    /// bytes went out.
+    private func writeLine(_ bytes: [UInt8], waitMilliseconds: Int32) -> Int {
+        let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(waitMilliseconds) * 1_000_000
+        return bytes.withUnsafeBytes { buffer in
             var offset = 0
             while offset < buffer.count {
                 switch writeNow(buffer.baseAddress! + offset, buffer.count - offset) {
                 case .wrote(let count):
                     offset += count
                 case .wouldBlock:
-                    let wait = offset == 0 ? waitMilliseconds : LineWriter.drainMilliseconds
+                    let now = DispatchTime.now().uptimeNanoseconds
+                    guard now < deadline else { return offset }
                     var ready = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
-                    if wait > 0, poll(&ready, 1, wait) > 0 { continue }
-                    if offset > 0 { _ = writeNow([UInt8(0x0A)], 1) }
-                    return false
+                    let left = Int32((deadline - now + 999_999) / 1_000_000)
+                    guard poll(&ready, 1, left) > 0 else { return offset }
                 case .failed:
-                    if offset > 0 { _ = writeNow([UInt8(0x0A)], 1) }
-                    return false
+                    return offset
                 }
             }
-            return true
+            return offset
         }
     }
 
@@ -129,8 +152,9 @@ public final class LineWriter: @unchecked Sendable {
             case .pollFirst:
                 var ready = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
                 guard poll(&ready, 1, 0) > 0 else { return .wouldBlock }
-                // Writable means room for PIPE_BUF bytes at least; a write of no more cannot block.
-                written = Glibc.write(descriptor, base, min(count, Int(PIPE_BUF)))
+                // Writable means room for `pollFirstChunk` bytes at least: no more cannot block
+                // (unless another writer fills the room first, which this mode cannot prevent).
+                written = Glibc.write(descriptor, base, min(count, pollFirstChunk))
             }
             if written > 0 { return .wrote(written) }
             if written < 0 && errno == EINTR { continue }

@@ -20,7 +20,8 @@ final class EventLoop: @unchecked Sendable {
     /// The loop's thread holds the server strongly while it runs (`start`), so a server dropped
     /// without a shutdown keeps serving; the server holds its loops, not the other way round.
     unowned let server: HTTPServer
-    private let epoll: Int32
+    /// Internal for a test that breaks it (`HTTPServerTests`).
+    let epoll: Int32
     /// Written to wake the loop at once (shutdown), instead of at its next sweep.
     private let wake: Int32
     private let listener: Int32
@@ -116,8 +117,8 @@ final class EventLoop: @unchecked Sendable {
     private func fail(call: String, code: Int32) {
         closeDescriptors()
         stopListening()
-        server.loopFailed(Socket.Failure(call: call, code: code))
         for connection in lock.withLock({ Array(connections.values) }) { connection.abandon() }
+        server.loopFailed(Socket.Failure(call: call, code: code))
     }
 
     /// Closes the epoll and eventfd descriptors once; `wakeUp` writes nothing after.

@@ -66,7 +66,8 @@ public final class HTTPServer: @unchecked Sendable {
     let accessLog: @Sendable (LogEntry) -> Void
     private let lock = NSLockShim()
     private var listener: Int32 = -1
-    private var loops: [EventLoop] = []
+    /// Internal for tests (`@testable`).
+    private(set) var loops: [EventLoop] = []
     /// Loops still watching the listener; the last to stop closes it.
     private var listeningLoops = 0
     private var connections: [ObjectIdentifier: Connection] = [:]
@@ -151,17 +152,20 @@ public final class HTTPServer: @unchecked Sendable {
         if shouldSignal { stopped.signal() }
     }
 
-    /// A loop ended on a failure (`EventLoop.fail`). Written to standard error at once; once no
-    /// loop is left to accept connections, outside a shutdown, `waitForFailure` returns it.
+    /// A loop ended on a failure (`EventLoop.fail`). Once no loop is left to accept connections,
+    /// outside a shutdown, `waitForFailure` returns it. Also written to standard error, from
+    /// another thread: a stalled reader of standard error must not hold up the failing loop.
     func loopFailed(_ failure: Socket.Failure) {
         let message = "an HTTP event loop stopped: \(failure); its connections were closed"
-        let line = Array("chorus: \(message)\n".utf8)
-        _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
         let serving: Bool = lock.withLock {
             if failureMessage == nil { failureMessage = message }
             return listeningLoops > 0 || shuttingDown
         }
         if !serving { failed.signal() }
+        DispatchQueue.global().async {
+            let line = Array("chorus: \(message)\n".utf8)
+            _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+        }
     }
 
     /// Blocks until the server can no longer accept connections though it was not shut down

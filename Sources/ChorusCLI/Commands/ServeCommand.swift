@@ -75,14 +75,17 @@ enum ServeCommand: Command {
         ]).canonicalText)
         context.output.error("chorus node \(name) serving http://\(host):\(bound) (data \(context.dataDirectory))"
                              + (upstream.map { ", syncing with \($0.url)" } ?? ", standalone") + "; Ctrl-C stops it")
+        // The last words go to standard error without blocking: a reader that stopped reading
+        // must not keep a stopping node from exiting (its supervisor waits on the exit).
+        let lastWords = LineWriter(descriptor: 2, droppedNotice: { "(\($0) lines not written)" })
         if let failure = waitForTermination(orFailureOf: node) {
             node.stop(graceSeconds: 1)
-            context.output.error("error: chorus node \(name) can no longer serve: \(failure)\n"
-                                 + "hint: this is a fault in chorus, not in its data; start it again (a supervisor restarts it on this exit status) and report it")
+            lastWords.write("error: chorus node \(name) can no longer serve: \(failure)")
+            lastWords.write("hint: this is a fault in chorus, not in its data; start it again (a supervisor restarts it on this exit status) and report it")
             return 1
         }
         node.stop()
-        context.output.error("chorus node \(name) stopped")
+        lastWords.write("chorus node \(name) stopped")
         return 0
     }
 
