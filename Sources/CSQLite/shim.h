@@ -23,4 +23,7 @@ static inline int chorus_sqlite_harden(sqlite3 *db) {
     if (code == SQLITE_OK) code = sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, (int *)0);
     return code;
 }
+// A table-valued function's virtual table may be used from views even where the schema is not
+// trusted: it reads only its argument (sqlite3_vtab_config is variadic).
+static inline int chorus_sqlite_vtab_innocuous(sqlite3 *db) { return sqlite3_vtab_config(db, SQLITE_VTAB_INNOCUOUS); }
 #endif
