@@ -1,0 +1,205 @@
+import ChorusCore
+import SQLiteKit
+
+/// A record's live entries folded into one value (`folded_entries.body`), since
+/// `0016_folded_entries` (Docs/performance-notes.md, seventeenth round).
+///
+/// Why: an entry row costs about 47 bytes, its row header, key and timestamps repeated in each
+/// of a record's ten or so rows; folded, a record's entries share one row and are written as
+/// deltas of each other, about 24 bytes an entry with its value (measured by
+/// `Tests/Bench/fold-estimate.py`). Compaction folds the entries of records whose every entry is
+/// compacted history (`Replica+Compaction.swift`); the merge unfolds a record back into
+/// `entry_rows` the first time a batch touches it (`Replica.recordID`), so the merge itself reads
+/// and writes rows as before. Readers see both through the view `entries`, which reads folded
+/// entries through the table function `chorus_folded_entries` (`tableFunction`), registered on
+/// every connection that opens a replica.
+///
+/// Body encoding: a format byte (1); the entry count, a varint; then per entry, in primary-key
+/// order (field, key, origin, counter):
+/// - a flags byte: the kind code (bits 0-2), the key is empty (bit 3), the origin is the entry
+///   before's (bit 4), the wall is the entry before's and the logical count one more (bit 5), the
+///   value is NULL (bit 7);
+/// - the field number's delta from the entry before's, zigzag varint;
+/// - unless the key is empty: its UTF-8 length, a varint, and its bytes;
+/// - unless the origin is the one before: the origin number, a varint;
+/// - the counter's delta from that origin's previous counter in this body, minus one, zigzag;
+/// - unless flagged: the wall's delta from the entry before's, zigzag, and the logical count;
+/// - unless NULL: the value's UTF-8 length, a varint, and its bytes;
+/// - the log sequence's delta from the entry before's, minus one, zigzag.
+/// Deltas are wrapping 64-bit arithmetic, so every stored value round-trips exactly.
+///
+/// Pure: no storage. A body that does not decode is refused with a storage error, never read past.
+public enum FoldedEntries {
+    /// The format byte this build writes and reads.
+    static let format: UInt8 = 1
+
+    /// Entries one body holds at most, as decoding accepts them: a bound on the memory one
+    /// damaged or forged body can ask for (each entry takes at least 4 bytes, so the body's length
+    /// bounds it first).
+    static let entriesMax = 1_000_000
+
+    /// One live entry as `entry_rows` stores it: field and origin as numbers, kind as its code.
+    public struct Entry: Equatable, Sendable {
+        public var field: Int64
+        public var key: String
+        public var origin: Int64
+        public var counter: Int64
+        public var wall: Int64
+        public var logical: Int64
+        public var kind: Int64
+        public var value: String?
+        public var seq: Int64
+
+        public init(field: Int64, key: String, origin: Int64, counter: Int64, wall: Int64, logical: Int64, kind: Int64, value: String?, seq: Int64) {
+            (self.field, self.key, self.origin, self.counter, self.wall, self.logical, self.kind, self.value, self.seq) =
+                (field, key, origin, counter, wall, logical, kind, value, seq)
+        }
+
+        /// Primary-key order of `entry_rows`: field, key (bytes, as SQLite's BINARY collation),
+        /// origin, counter.
+        static func < (a: Entry, b: Entry) -> Bool {
+            if a.field != b.field { return a.field < b.field }
+            if !ExactText.equal(a.key, b.key) { return a.key.utf8.lexicographicallyPrecedes(b.key.utf8) }
+            if a.origin != b.origin { return a.origin < b.origin }
+            return a.counter < b.counter
+        }
+    }
+
+    private static let kindBits: UInt8 = 0x07, emptyKey: UInt8 = 0x08, sameOrigin: UInt8 = 0x10, nextStamp: UInt8 = 0x20, nullValue: UInt8 = 0x80
+
+    /// Encodes entries (sorted here into primary-key order). Kind codes must fit three bits.
+    public static func encode(_ entries: [Entry]) -> [UInt8] {
+        let sorted = entries.sorted(by: <)
+        var bytes: [UInt8] = [format]
+        LogBlock.appendVarint(UInt64(sorted.count), to: &bytes)
+        var previous = (field: Int64(0), origin: Int64(-1), wall: Int64(0), logical: Int64(-1), seq: Int64(0))
+        var counters: [Int64: Int64] = [:]
+        for entry in sorted {
+            precondition(entry.kind >= 0 && entry.kind <= Int64(kindBits), "a kind code fits three bits")
+            var flags = UInt8(entry.kind)
+            if entry.key.isEmpty { flags |= emptyKey }
+            if entry.origin == previous.origin { flags |= sameOrigin }
+            let stampFollows = entry.wall == previous.wall && entry.logical == previous.logical &+ 1
+            if stampFollows { flags |= nextStamp }
+            if entry.value == nil { flags |= nullValue }
+            bytes.append(flags)
+            appendSigned(entry.field &- previous.field, to: &bytes)
+            if !entry.key.isEmpty { appendText(entry.key, to: &bytes) }
+            if entry.origin != previous.origin { LogBlock.appendVarint(UInt64(bitPattern: entry.origin), to: &bytes) }
+            appendSigned(entry.counter &- (counters[entry.origin] ?? 0) &- 1, to: &bytes)
+            if !stampFollows {
+                appendSigned(entry.wall &- previous.wall, to: &bytes)
+                LogBlock.appendVarint(UInt64(bitPattern: entry.logical), to: &bytes)
+            }
+            if let value = entry.value { appendText(value, to: &bytes) }
+            appendSigned(entry.seq &- previous.seq &- 1, to: &bytes)
+            counters[entry.origin] = entry.counter
+            previous = (entry.field, entry.origin, entry.wall, entry.logical, entry.seq)
+        }
+        return bytes
+    }
+
+    /// Decodes a body; `record` names it in errors.
+    public static func decode(_ body: [UInt8], record: Int64?) throws -> [Entry] {
+        var reader = Reader(body: body, record: record)
+        guard body.first == format else { throw reader.corrupt("its format byte is \(body.first.map(String.init) ?? "missing"), not \(format)") }
+        reader.offset = 1
+        let count = try reader.varint()
+        guard count <= UInt64(min(entriesMax, body.count / 4)) else { throw reader.corrupt("it claims \(count) entries") }
+        var entries: [Entry] = []
+        entries.reserveCapacity(Int(count))
+        var previous = (field: Int64(0), origin: Int64(-1), wall: Int64(0), logical: Int64(-1), seq: Int64(0))
+        var counters: [Int64: Int64] = [:]
+        for _ in 0..<count {
+            let flags = try reader.byte()
+            guard flags & 0x40 == 0 else { throw reader.corrupt("an entry's flags are unknown") }
+            let field = previous.field &+ (try reader.signed())
+            let key = flags & emptyKey != 0 ? "" : try reader.text()
+            let origin = flags & sameOrigin != 0 ? previous.origin : Int64(bitPattern: try reader.varint())
+            let counter = (counters[origin] ?? 0) &+ (try reader.signed()) &+ 1
+            var wall = previous.wall, logical = previous.logical &+ 1
+            if flags & nextStamp == 0 {
+                wall = previous.wall &+ (try reader.signed())
+                logical = Int64(bitPattern: try reader.varint())
+            }
+            let value = flags & nullValue != 0 ? nil : try reader.text()
+            let seq = previous.seq &+ (try reader.signed()) &+ 1
+            entries.append(Entry(field: field, key: key, origin: origin, counter: counter, wall: wall, logical: logical,
+                                 kind: Int64(flags & kindBits), value: value, seq: seq))
+            counters[origin] = counter
+            previous = (field, origin, wall, logical, seq)
+        }
+        guard reader.offset == body.count else { throw reader.corrupt("\(body.count - reader.offset) bytes follow its last entry") }
+        return entries
+    }
+
+    /// The table function the view `entries` reads folded entries through: the rows of one body,
+    /// columns as `entry_rows` (but `rid`).
+    static let tableFunction = TableFunction(name: "chorus_folded_entries",
+                                             columns: ["field", "key", "origin", "counter", "wall", "logical", "kind", "value", "seq"]) { argument in
+        guard case .blob(let body) = argument else {
+            throw ChorusError(.storage, "a folded entries body is not a blob", hint: "run `chorus check`")
+        }
+        return try decode(body, record: nil).map { entry in
+            [.integer(entry.field), .text(entry.key), .integer(entry.origin), .integer(entry.counter), .integer(entry.wall),
+             .integer(entry.logical), .integer(entry.kind), entry.value.map { .text($0) } ?? .null, .integer(entry.seq)]
+        }
+    }
+
+    private static func appendSigned(_ value: Int64, to bytes: inout [UInt8]) {
+        LogBlock.appendVarint(UInt64(bitPattern: (value << 1) ^ (value >> 63)), to: &bytes)
+    }
+
+    private static func appendText(_ text: String, to bytes: inout [UInt8]) {
+        LogBlock.appendVarint(UInt64(text.utf8.count), to: &bytes)
+        bytes.append(contentsOf: text.utf8)
+    }
+
+    /// Reads a body, refusing what runs past its end.
+    private struct Reader {
+        let body: [UInt8]
+        let record: Int64?
+        var offset = 0
+
+        init(body: [UInt8], record: Int64?) {
+            self.body = body
+            self.record = record
+        }
+
+        func corrupt(_ what: String) -> ChorusError {
+            ChorusError(.storage, "the folded entries of record \(record.map(String.init) ?? "?") are damaged: \(what) (byte \(offset))",
+                        hint: "run `chorus check`; restore the replica from a backup or join it again from its upstream")
+        }
+
+        mutating func byte() throws -> UInt8 {
+            guard offset < body.count else { throw corrupt("an entry runs past the end") }
+            defer { offset += 1 }
+            return body[offset]
+        }
+
+        mutating func varint() throws -> UInt64 {
+            var value: UInt64 = 0, shift: UInt64 = 0
+            while true {
+                let byte = try byte()
+                guard shift < 63 || (shift == 63 && byte <= 1) else { throw corrupt("a number is over 64 bits") }
+                value |= UInt64(byte & 0x7f) << shift
+                if byte & 0x80 == 0 { return value }
+                shift += 7
+            }
+        }
+
+        mutating func signed() throws -> Int64 {
+            let raw = try varint()
+            return Int64(bitPattern: (raw >> 1) ^ (0 &- (raw & 1)))
+        }
+
+        mutating func text() throws -> String {
+            let length = try varint()
+            guard length <= UInt64(body.count - offset) else { throw corrupt("a text runs past the end") }
+            let end = offset + Int(length)
+            guard let text = String(validating: body[offset..<end], as: UTF8.self) else { throw corrupt("a text is not UTF-8") }
+            offset = end
+            return text
+        }
+    }
+}

@@ -1,0 +1,69 @@
+import XCTest
+import ChorusCore
+@testable import ChorusReplica
+import ChorusTesting
+import SQLiteKit
+
+/// A record's entries folded into one value (`FoldedEntries`): what goes in comes out, exactly and
+/// in primary-key order; a damaged body is refused with a storage error, never read past.
+final class FoldedEntriesTests: XCTestCase {
+    func randomEntries(_ random: inout SeededGenerator) -> [FoldedEntries.Entry] {
+        let extremes: [Int64] = [0, 1, -1, Int64.max, Int64.min]
+        func number(_ range: ClosedRange<Int64>) -> Int64 {
+            random.chance(0.05) ? extremes[Int(random.next() % 5)] : Int64.random(in: range, using: &random)
+        }
+        var seen = Set<String>()
+        return (0..<Int(random.next() % 30)).compactMap { _ in
+            let key = random.chance(0.6) ? "" : ["a", "b", "é", "skill:swift", "🎵"][Int(random.next() % 5)]
+            let entry = FoldedEntries.Entry(field: number(1...12), key: key, origin: number(1...4), counter: number(1...1_000_000),
+                                            wall: number(1_790_000_000_000...1_790_000_100_000), logical: number(0...3),
+                                            kind: Int64(random.next() % 5), value: random.chance(0.2) ? nil : "\"v \(random.next() % 1000)\"",
+                                            seq: number(1...2_000_000))
+            // The primary key is unique.
+            return seen.insert("\(entry.field)|\(entry.key)|\(entry.origin)|\(entry.counter)").inserted ? entry : nil
+        }
+    }
+
+    func test_foldedEntries_decodeToTheSameInKeyOrder_andEveryDamagedBodyIsRefusedOrReadInBounds() throws {
+        for seed in testSeeds(count: 200, base: 0xF01D) {
+            var random = SeededGenerator(seed: seed)
+            let entries = randomEntries(&random)
+            let body = FoldedEntries.encode(entries.shuffled(using: &random))
+            let decoded = try FoldedEntries.decode(body, record: 1)
+            XCTAssertEqual(decoded, entries.sorted(by: <), "seed \(seed)")
+
+            var damaged = body
+            if random.chance(0.5) {
+                damaged.removeLast(Int(random.next() % UInt64(damaged.count)) + 1)
+            } else {
+                damaged[Int(random.next() % UInt64(damaged.count))] ^= UInt8(random.next() % 255 + 1)
+            }
+            do {
+                _ = try FoldedEntries.decode(damaged, record: 1)
+            } catch let error as ChorusError {
+                XCTAssertEqual(error.code, .storage, "seed \(seed)")
+                XCTAssertTrue(error.message.contains("record 1"), "seed \(seed): \(error.message)")
+            }
+        }
+    }
+
+    func test_aBodyWithAnotherFormat_orClaimingMoreEntriesThanItHolds_isRefused() {
+        XCTAssertThrowsError(try FoldedEntries.decode([], record: 7))
+        XCTAssertThrowsError(try FoldedEntries.decode([2, 0], record: 7))
+        XCTAssertThrowsError(try FoldedEntries.decode([1, 0xFF, 0xFF, 0xFF, 0x7F], record: 7), "four billion entries in five bytes")
+        XCTAssertThrowsError(try FoldedEntries.decode(FoldedEntries.encode([]) + [0], record: 7), "bytes after the last entry")
+        XCTAssertEqual(try FoldedEntries.decode(FoldedEntries.encode([]), record: 7), [])
+    }
+
+    func test_theTableFunction_readsABodyAsEntryRows() throws {
+        let db = try Database(path: ":memory:")
+        try db.register(FoldedEntries.tableFunction)
+        let entry = FoldedEntries.Entry(field: 3, key: "", origin: 2, counter: 41, wall: 1_790_000_000_123, logical: 4, kind: 0, value: "\"x\"", seq: 99)
+        try db.execute("CREATE TABLE f(rid INTEGER PRIMARY KEY, body BLOB)")
+        try db.run("INSERT INTO f VALUES (5, ?)", FoldedEntries.encode([entry]))
+        let row = try XCTUnwrap(db.queryRow("SELECT f.rid, e.field, e.key, e.origin, e.counter, e.wall, e.logical, e.kind, e.value, e.seq FROM f, chorus_folded_entries(f.body) e"))
+        XCTAssertEqual((0..<10).map { row.integer($0).map(String.init) ?? row.text($0) ?? "NULL" },
+                       ["5", "3", "", "2", "41", "1790000000123", "4", "0", "\"x\"", "99"])
+        XCTAssertThrowsError(try db.query("SELECT * FROM chorus_folded_entries(x'0203')"))
+    }
+}
