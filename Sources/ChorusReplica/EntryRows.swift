@@ -35,12 +35,26 @@ enum EntryRows {
         "CASE \(column) " + kindsByCode.enumerated().map { "WHEN '\($0.element.rawValue)' THEN \($0.offset)" }.joined(separator: " ") + " END"
     }
 
-    /// Entry rows naming an origin `origins` does not hold, and entry rows of a code no kind has:
-    /// what `chorus check` reports and a received snapshot may not hold.
-    static let unknownOriginsSQL = "SELECT 1 FROM entry_rows e LEFT JOIN origins o ON o.no = e.origin WHERE o.no IS NULL"
-    static let unknownKindsSQL = "SELECT 1 FROM entry_rows WHERE kind NOT BETWEEN 0 AND \(kindsByCode.count - 1)"
-    /// Entry rows naming a field `fields` does not hold (since `0015_field_numbers`).
-    static let unknownFieldsSQL = "SELECT 1 FROM entry_rows e LEFT JOIN fields f ON f.no = e.field WHERE f.no IS NULL"
+    /// Every live entry as a row of `entry_rows`, whether in a row of its own or folded with its
+    /// record's (`folded_entries`, since `0016_folded_entries`; `FoldedEntries.swift`). A subquery,
+    /// not only the view `live_entry_rows`, so a hardened connection (no views) can read it too;
+    /// the table function must be registered on the connection (`Replica.openDatabase`).
+    static let liveRowsSQL = """
+        SELECT rid, field, key, origin, counter, wall, logical, kind, value, seq FROM entry_rows
+        UNION ALL
+        SELECT d.rid, x.field, x.key, x.origin, x.counter, x.wall, x.logical, x.kind, x.value, x.seq
+        FROM folded_entries d, \(FoldedEntries.tableFunction.name)(d.body) x
+        """
+
+    /// Live entries naming an origin `origins` does not hold, and live entries of a code no kind
+    /// has: what `chorus check` reports and a received snapshot may not hold.
+    static let unknownOriginsSQL = "SELECT 1 FROM (\(liveRowsSQL)) e LEFT JOIN origins o ON o.no = e.origin WHERE o.no IS NULL"
+    static let unknownKindsSQL = "SELECT 1 FROM (\(liveRowsSQL)) WHERE kind NOT BETWEEN 0 AND \(kindsByCode.count - 1)"
+    /// Live entries naming a field `fields` does not hold (since `0015_field_numbers`).
+    static let unknownFieldsSQL = "SELECT 1 FROM (\(liveRowsSQL)) e LEFT JOIN fields f ON f.no = e.field WHERE f.no IS NULL"
+    /// Records with entries both folded and in rows of their own: a record is unfolded whole, the
+    /// first time a batch touches it, and folded whole.
+    static let foldedAndUnfoldedSQL = "SELECT 1 FROM folded_entries d WHERE EXISTS (SELECT 1 FROM entry_rows e WHERE e.rid = d.rid)"
 
     /// The tables and the view, as `0013_lean_entries` makes them (a change is a new migration).
     /// `origins.no` is never reused while a row refers to it (origins are never deleted), so a
@@ -97,5 +111,21 @@ enum EntryRows {
             SELECT e.rid, f.no, e.key, e.origin, e.counter, e.wall, e.logical, e.kind, e.value, e.seq
             FROM entry_rows_0014 e JOIN fields f ON f.name = e.field;
         DROP TABLE entry_rows_0014;
+        """
+
+    /// `0016_folded_entries`: `folded_entries`, a record's entries in one value
+    /// (`FoldedEntries.swift`), and the views over both kinds of storage: `live_entry_rows` (as
+    /// `entry_rows`) and `entries` (names, as before). Frozen: a change is a new migration.
+    static let foldedEntriesMigration = """
+        DROP VIEW entries;
+        CREATE TABLE folded_entries(rid INTEGER PRIMARY KEY, body BLOB NOT NULL);
+        CREATE VIEW live_entry_rows(rid, field, key, origin, counter, wall, logical, kind, value, seq) AS
+            SELECT rid, field, key, origin, counter, wall, logical, kind, value, seq FROM entry_rows
+            UNION ALL
+            SELECT d.rid, x.field, x.key, x.origin, x.counter, x.wall, x.logical, x.kind, x.value, x.seq
+            FROM folded_entries d, chorus_folded_entries(d.body) x;
+        CREATE VIEW entries(rid, field, key, replica, counter, wall, logical, kind, value, seq) AS
+            SELECT e.rid, f.name, e.key, o.replica, e.counter, e.wall, e.logical, \(kindNameSQL("e.kind")), e.value, e.seq
+            FROM live_entry_rows e LEFT JOIN fields f ON f.no = e.field LEFT JOIN origins o ON o.no = e.origin;
         """
 }

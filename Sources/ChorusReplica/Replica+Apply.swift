@@ -458,6 +458,7 @@ extension Replica {
         if let row = try database.queryRow("SELECT rid, deleted, visible FROM records WHERE collection = ? AND record = ?", collection, record),
            let existing = row.integer(0) {
             rid = existing
+            try unfold(rid)
             let hadSuperseded = try database.queryScalarInteger("SELECT 1 FROM superseded WHERE rid = ? LIMIT 1", rid) != nil
             state.records[rid] = .init(collection: collection, record: record, isNew: false,
                                        wasLive: row.integer(1) == 0 && row.integer(2) == 1, hadSuperseded: hadSuperseded)
@@ -473,6 +474,37 @@ extension Replica {
         }
         state.remember(name, rid: rid)
         return rid
+    }
+
+    /// Moves a folded record's entries back into rows of their own (`FoldedEntries.swift`), so the
+    /// merge reads and writes them as rows; the record is folded again by a later compaction.
+    /// Once a batch, the first time it touches the record (`recordID`).
+    func unfold(_ rid: Int64) throws {
+        guard let body = try database.queryRow("SELECT body FROM folded_entries WHERE rid = ?", rid)?.blob(0) else { return }
+        for entry in try FoldedEntries.decode(body, record: rid) {
+            try insertEntryRow(rid: rid, entry)
+        }
+        try database.run("DELETE FROM folded_entries WHERE rid = ?", rid)
+        recordsUnfolded += 1
+    }
+
+    /// One `entry_rows` row.
+    func insertEntryRow(rid: Int64, _ entry: FoldedEntries.Entry) throws {
+        try database.run("""
+            INSERT INTO entry_rows(rid, field, key, origin, counter, wall, logical, kind, value, seq)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, count: 10) { row in
+            row.integer(rid)
+            row.integer(entry.field)
+            row.text(entry.key)
+            row.integer(entry.origin)
+            row.integer(entry.counter)
+            row.integer(entry.wall)
+            row.integer(entry.logical)
+            row.integer(entry.kind)
+            row.text(entry.value)
+            row.integer(entry.seq)
+        }
     }
 
     func isSuperseded(_ id: OperationID, rid: Int64, field: String) throws -> Bool {
@@ -524,21 +556,8 @@ extension Replica {
                                          logical: Int64(op.timestamp.logical), kind: kind, value: valueText, json: value, seq: seq)
         let origin = try originNumbers.number(of: entry.replica, in: database, create: true)!
         let fieldNo = try fieldNumbers.number(of: ExactName(field), in: database, create: true)!
-        try database.run("""
-            INSERT INTO entry_rows(rid, field, key, origin, counter, wall, logical, kind, value, seq)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, count: 10) { row in
-            row.integer(rid)
-            row.integer(fieldNo)
-            row.text(key)
-            row.integer(origin)
-            row.integer(entry.counter)
-            row.integer(entry.wall)
-            row.integer(entry.logical)
-            row.integer(EntryRows.code(kind))
-            row.text(entry.value)
-            row.integer(seq)
-        }
+        try insertEntryRow(rid: rid, FoldedEntries.Entry(field: fieldNo, key: key, origin: origin, counter: entry.counter, wall: entry.wall,
+                                                         logical: entry.logical, kind: EntryRows.code(kind), value: entry.value, seq: seq))
         state.dirtyKeys[BatchState.DirtyKey(rid: rid, field: field, key: key, fieldNo: fieldNo), default: .init()].newEntries.append(entry)
     }
 
@@ -566,7 +585,7 @@ extension Replica {
                     try database.run("DELETE FROM \(StorageSchema.sideTable(collection, field.name)) WHERE id = ?", record)
                 }
             }
-            for table in ["entry_rows", "superseded", "counters", "deletes", "delete_observed", "conflicts", "conflicted_records"] {
+            for table in ["entry_rows", "folded_entries", "superseded", "counters", "deletes", "delete_observed", "conflicts", "conflicted_records"] {
                 try database.run("DELETE FROM \(table) WHERE rid = ?", rid)
             }
             // The log's payloads go at the end of the batch, in one scan for all its erasures.

@@ -44,6 +44,9 @@ public struct CompactionReport: Equatable, Sendable {
     /// Blocks at or below the new floor kept because they hold the value of an open conflict, so
     /// admins still see who wrote it.
     public let blocksKeptForConflicts: Int
+    /// Records whose live entries were folded into one value each (`FoldedEntries.swift`): those
+    /// whose every entry is at or below the new floor.
+    public let recordsFolded: Int
     /// What keeps the floor below `latest`, lowest first (empty when the whole log was compacted).
     public let holds: [CompactionHold]
     public let isDryRun: Bool
@@ -52,7 +55,7 @@ public struct CompactionReport: Equatable, Sendable {
         .object([
             "latest": .integer(latest), "compactedThroughBefore": .integer(floorBefore), "compactedThrough": .integer(floor),
             "blocksRemoved": .integer(Int64(blocksRemoved)), "operationsRemoved": .integer(operationsRemoved),
-            "blocksKeptForConflicts": .integer(Int64(blocksKeptForConflicts)),
+            "blocksKeptForConflicts": .integer(Int64(blocksKeptForConflicts)), "recordsFolded": .integer(Int64(recordsFolded)),
             "heldBy": .array(holds.map(\.json)), "dryRun": .bool(isDryRun),
         ])
     }
@@ -114,7 +117,9 @@ extension Replica {
                     let last = row.integer(0)
                     if !kept.contains(last) { removed.append((last, last - row.integer(1) + 1)) }
                 }
+                let settled = try settledRecords(through: floor)
                 if !dryRun {
+                    for rid in settled { try fold(rid) }
                     for block in removed { try database.run("DELETE FROM log_blocks WHERE last_seq = ?", block.last) }
                     if floor > floorBefore {
                         try database.run("""
@@ -125,9 +130,30 @@ extension Replica {
                 }
                 return CompactionReport(latest: latest, floorBefore: floorBefore, floor: floor, blocksRemoved: removed.count,
                                         operationsRemoved: removed.reduce(0) { $0 + $1.operations }, blocksKeptForConflicts: kept.count,
+                                        recordsFolded: settled.count,
                                         holds: holds, isDryRun: dryRun)
             }
         }
+    }
+
+    /// Records with entries in rows of their own, every one at or below `floor`: settled history,
+    /// folded by compaction (a record a batch touches again is unfolded, `Replica.unfold`).
+    func settledRecords(through floor: Int64) throws -> [Int64] {
+        try database.query("SELECT rid FROM entry_rows GROUP BY rid HAVING max(seq) <= ? ORDER BY rid", floor).compactMap { $0.integer(0) }
+    }
+
+    /// Folds a record's entry rows into one `folded_entries` value (`FoldedEntries.swift`).
+    func fold(_ rid: Int64) throws {
+        var entries: [FoldedEntries.Entry] = []
+        try database.forEachColumns("""
+            SELECT field, key, origin, counter, wall, logical, kind, value, seq FROM entry_rows WHERE rid = ?
+            """, parameters: [rid]) { row in
+            entries.append(FoldedEntries.Entry(field: row.integer(0), key: row.text(1) ?? "", origin: row.integer(2), counter: row.integer(3),
+                                               wall: row.integer(4), logical: row.integer(5), kind: row.integer(6),
+                                               value: row.isNull(7) ? nil : row.text(7), seq: row.integer(8)))
+        }
+        try database.run("INSERT INTO folded_entries(rid, body) VALUES (?, ?)", rid, FoldedEntries.encode(entries))
+        try database.run("DELETE FROM entry_rows WHERE rid = ?", rid)
     }
 
     /// The sequence the log is compacted through (0: never compacted). A pull, bundle or derived

@@ -32,7 +32,8 @@ extension Replica {
             } catch let error as ChorusError where error.code == .storage {
                 problems.append(error.message)   // a damaged block: named, not a failure of the check
             }
-            try expectNone("SELECT 1 FROM entry_rows e LEFT JOIN records r ON r.rid = e.rid WHERE r.rid IS NULL", "entries of unknown records")
+            try expectNone("SELECT 1 FROM (\(EntryRows.liveRowsSQL)) e LEFT JOIN records r ON r.rid = e.rid WHERE r.rid IS NULL", "entries of unknown records")
+            try expectNone(EntryRows.foldedAndUnfoldedSQL, "records with entries both folded and in rows")
             try expectNone(EntryRows.unknownOriginsSQL, "entries of unknown origins")
             try expectNone(EntryRows.unknownFieldsSQL, "entries of unknown fields")
             try expectNone(EntryRows.unknownKindsSQL, "entries of unknown kinds")

@@ -72,6 +72,7 @@ extension Replica {
                 options.journalModeWAL = false
                 options.synchronous = .off   // a scratch file: sent, then deleted
                 let copy = try Database(path: path, options: options)
+                try Replica.registerFunctions(on: copy)
                 try copy.execute("PRAGMA journal_mode=MEMORY")
                 try StorageSchema.migrator(schema: schema).migrate(copy)
                 try copy.run("ATTACH DATABASE ? AS source", Replica.databasePath(location))
@@ -319,6 +320,7 @@ extension Replica {
             options.journalModeWAL = false
             options.synchronous = .off
             let snapshot = try Database(path: path, options: options)
+            try Replica.registerFunctions(on: snapshot)
             let problems = try snapshot.quickCheck()
             guard problems.isEmpty else { throw refuse("it is damaged (\(problems.prefix(3).joined(separator: "; ")))") }
             // The copy is a fresh database: it has no statistics tables, so none is exempt in it.
@@ -348,7 +350,7 @@ extension Replica {
             guard try snapshot.queryScalarInteger("SELECT (SELECT count(*) FROM peers) + (SELECT count(*) FROM peer_relayed) + (SELECT count(*) FROM upstream)") == 0 else {
                 throw refuse("it holds the upstream's registered replicas")
             }
-            let wall = try snapshot.queryScalarInteger("SELECT max(coalesce((SELECT value FROM meta WHERE key = 'clock_wall'), 0), coalesce((SELECT max(wall) FROM entry_rows), 0))") ?? 0
+            let wall = try snapshot.queryScalarInteger("SELECT max(coalesce((SELECT value FROM meta WHERE key = 'clock_wall'), 0), coalesce((SELECT max(wall) FROM (\(EntryRows.liveRowsSQL))), 0))") ?? 0
             let logical = try snapshot.queryScalarInteger("SELECT value FROM meta WHERE key = 'clock_logical'") ?? 0
             guard wall >= 0, logical >= 0, logical <= Int64(UInt32.max) else { throw refuse("its clock is malformed") }
             let latest = HybridTimestamp(wall: UInt64(wall), logical: UInt32(logical))

@@ -41,6 +41,9 @@ public final class Replica {
     var clock: HybridClock
     /// The counter of the last operation this replica made.
     var counter: UInt64
+    /// Folded records a batch unfolded since this replica was opened (`Replica.unfold`), for
+    /// tests and simulations to see that the path ran.
+    public internal(set) var recordsUnfolded = 0
     var schema: Schema { configuration.schema }
     var limits: Limits { configuration.limits }
     /// Whether an erase committed and the log must be checkpointed so its bytes leave the files.
@@ -91,6 +94,13 @@ public final class Replica {
         self.counter = UInt64(try database.queryScalarInteger("SELECT value FROM meta WHERE key = 'counter'") ?? 0)
     }
 
+    /// What SQL on a replica's database needs registered on the connection: the table function
+    /// the view `entries` reads folded entries through (`FoldedEntries.swift`). SQLite checks
+    /// every view when the schema changes, so a connection that migrates needs it too.
+    public static func registerFunctions(on database: Database) throws {
+        try database.register(FoldedEntries.tableFunction)
+    }
+
     static func databasePath(_ location: Location) -> String {
         switch location {
         case .directory(let path): return (path as NSString).appendingPathComponent(databaseFileName)
@@ -103,7 +113,9 @@ public final class Replica {
         options.synchronous = configuration.synchronous
         options.createIfMissing = create
         do {
-            return try Database(path: databasePath(location), options: options)
+            let database = try Database(path: databasePath(location), options: options)
+            try registerFunctions(on: database)
+            return database
         } catch let error as SQLiteError {
             throw ChorusError(.storage, "cannot open the replica database \(databasePath(location)): \(error.message)", hint: error.hint)
         }

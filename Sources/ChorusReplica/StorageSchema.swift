@@ -389,13 +389,20 @@ enum StorageSchema {
             // the name was repeated in every entry row, the largest table of a compacted replica.
             try db.execute(EntryRows.fieldNumbersMigration)
         }
+        migrator.register("0016_folded_entries") { db in
+            // A record's live entries may be kept folded into one value (`FoldedEntries.swift`;
+            // Docs/performance-notes.md, seventeenth round): compaction folds the records whose
+            // entries are all compacted history, and the merge unfolds a record it touches. Nothing
+            // is folded here; the next compaction does it.
+            try db.execute(EntryRows.foldedEntriesMigration)
+        }
         return migrator
     }
 
     /// Keys of registers and maps holding two live entries or more, as `(rid, field, key)`: the
     /// value conflicts, which `conflicted_records` indexes by record.
     static let conflictedKeysSQL = """
-        SELECT rid, field, key FROM entry_rows WHERE kind IN \(EntryRows.valueKindCodesSQL) GROUP BY rid, field, key HAVING count(*) >= 2
+        SELECT rid, field, key FROM (\(EntryRows.liveRowsSQL)) WHERE kind IN \(EntryRows.valueKindCodesSQL) GROUP BY rid, field, key HAVING count(*) >= 2
         """
 
     /// SQL identifier quoting.

@@ -45,13 +45,16 @@ public final class Simulator {
         public let joins: Int
         /// Compactions that removed part of a log.
         public let compactions: Int
+        /// Records whose entries compaction folded (`FoldedEntries`), and records a merge unfolded.
+        public let folds: Int
+        public let unfolds: Int
         /// Replicas that started again from another's snapshot, holding data (`startAgain`).
         public let restarts: Int
         /// Times starting again was refused (nothing may change then).
         public let restartsRefused: Int
         public var converged: Bool { Set(digests).count == 1 && lostAcknowledged.isEmpty && invariantProblems.isEmpty }
         public var summary: String {
-            "seed \(seed): \(Set(digests).count) distinct digests, \(lostAcknowledged.count) lost, \(invariantProblems.count) invariant problems, \(acknowledged) acknowledged writes, \(conflicts) conflicts, \(crashes) crashes, \(joins) joins, \(compactions) compactions, \(restarts) restarts, \(restartsRefused) refused"
+            "seed \(seed): \(Set(digests).count) distinct digests, \(lostAcknowledged.count) lost, \(invariantProblems.count) invariant problems, \(acknowledged) acknowledged writes, \(conflicts) conflicts, \(crashes) crashes, \(joins) joins, \(compactions) compactions, \(folds) folds, \(unfolds) unfolds, \(restarts) restarts, \(restartsRefused) refused"
         }
     }
 
@@ -86,6 +89,8 @@ public final class Simulator {
     var crashes = 0
     var joins = 0
     var compactions = 0
+    var folds = 0
+    var unfolds = 0
     var restarts = 0
     var restartsRefused = 0
     /// Problems seen during the run that the final checks would not see (a refused restart that
@@ -247,7 +252,9 @@ public final class Simulator {
     func compact(at index: Int) throws {
         guard let replica = nodes[index].replica else { return }
         let bound = nodes.indices.filter { $0 != index }.map { nodes[index].acknowledgedBy[$0] ?? 0 }.min() ?? 0
-        if try replica.compactLog(through: bound).blocksRemoved > 0 { compactions += 1 }
+        let report = try replica.compactLog(through: bound)
+        if report.blocksRemoved > 0 { compactions += 1 }
+        folds += report.recordsFolded
     }
 
     func crashOrRestart(_ index: Int) throws {
@@ -256,6 +263,7 @@ public final class Simulator {
             node.replica = try Replica.open(at: .directory(node.directory), configuration: replicaConfiguration(node))
         } else {
             // Crash: everything in memory goes; what SQLite committed stays.
+            unfolds += node.replica?.recordsUnfolded ?? 0
             node.replica = nil
             node.acknowledgedBy = [:]
             crashes += 1
@@ -295,9 +303,10 @@ public final class Simulator {
         }
         problems += runProblems
         let conflicts = try nodes[0].replica!.conflicts().count
+        unfolds += nodes.compactMap(\.replica).reduce(0) { $0 + $1.recordsUnfolded }
         return Outcome(seed: seed, digests: digests, lostAcknowledged: lost, invariantProblems: problems,
                        acknowledged: acknowledged.count, conflicts: conflicts, crashes: crashes, joins: joins, compactions: compactions,
-                       restarts: restarts, restartsRefused: restartsRefused)
+                       folds: folds, unfolds: unfolds, restarts: restarts, restartsRefused: restartsRefused)
     }
 
     /// One replica holding data starts again from another's snapshot, as a laptop below its

@@ -35,6 +35,7 @@ final class StorageMigrationTests: XCTestCase {
         // `key` plus an index, with a stored `displayed` flag), as a replica written before these
         // migrations has them. The flags are left wrong on purpose: nothing may read them any more.
         let database = try Database(path: folder.path + "/" + Replica.databaseFileName)
+        try Replica.registerFunctions(on: database)
         try database.transaction {
             try Self.entriesAsTable(database)
             try Self.logAsRows(database)
@@ -61,10 +62,10 @@ final class StorageMigrationTests: XCTestCase {
         XCTAssertNotNil(try database.queryScalarText("SELECT sql FROM sqlite_master WHERE name = 'oplog' AND sql LIKE '%AUTOINCREMENT%'"))
 
         let migrated = try Replica.open(at: .directory(folder.path), configuration: configuration)
-        XCTAssertEqual(try migrated.appliedMigrations().suffix(11),
+        XCTAssertEqual(try migrated.appliedMigrations().suffix(12),
                        ["0005_lean_log_and_entries", "0006_log_without_record_index", "0007_display_derived", "0008_conflict_index_repair",
                         "0009_log_ids_as_intervals", "0010_log_in_blocks", "0011_conflicts_by_record", "0012_log_compaction", "0013_lean_entries",
-                        "0014_records_hash_prefix", "0015_field_numbers"])
+                        "0014_records_hash_prefix", "0015_field_numbers", "0016_folded_entries"])
         XCTAssertEqual(try migrated.digest(), digestBefore, "the same state after the rebuild")
         XCTAssertEqual(try migrated.latestSequence(), sequenceBefore)
         XCTAssertEqual(try migrated.integrityCheck(), [])
@@ -122,6 +123,7 @@ final class StorageMigrationTests: XCTestCase {
         // Back to the shape before `0009`: a unique index on the log's ids, no intervals, no
         // sequence on deletes.
         let database = try Database(path: folder.path + "/" + Replica.databaseFileName)
+        try Replica.registerFunctions(on: database)
         try database.transaction {
             try Self.logAsRows(database)
             try database.execute("""
@@ -139,9 +141,9 @@ final class StorageMigrationTests: XCTestCase {
         let payloadsBefore = try database.query("SELECT payload FROM oplog ORDER BY seq").map { $0.text(0) }
 
         let migrated = try Replica.open(at: .directory(folder.path), configuration: configuration)
-        XCTAssertEqual(try migrated.appliedMigrations().suffix(7),
+        XCTAssertEqual(try migrated.appliedMigrations().suffix(8),
                        ["0009_log_ids_as_intervals", "0010_log_in_blocks", "0011_conflicts_by_record", "0012_log_compaction", "0013_lean_entries",
-                        "0014_records_hash_prefix", "0015_field_numbers"])
+                        "0014_records_hash_prefix", "0015_field_numbers", "0016_folded_entries"])
         XCTAssertEqual(try Self.intervals(in: folder), intervalsBefore, "the intervals the merge kept, received times included")
         XCTAssertEqual(try migrated.statistics().operations, rowsBefore)
         XCTAssertEqual(try migrated.log(after: 0, limit: 1000).map { $0.operation.map(OperationCodec().canonicalText) }, payloadsBefore,
@@ -162,9 +164,26 @@ final class StorageMigrationTests: XCTestCase {
         XCTAssertEqual(try migrated.applyRemote(remote).duplicates, 7)
     }
 
+    /// Puts the entries back in their shape before `0016_folded_entries` (a replica never
+    /// compacted has no folded entries): no `folded_entries`, and `entries` over `entry_rows` alone.
+    private static func entriesUnfoldable(_ database: Database) throws {
+        let kindName = "CASE e.kind WHEN 0 THEN 'register' WHEN 1 THEN 'map' WHEN 2 THEN 'set' WHEN 3 THEN 'log' WHEN 4 THEN 'counter' END"
+        XCTAssertEqual(try database.queryScalarInteger("SELECT count(*) FROM folded_entries"), 0)
+        try database.execute("""
+            DROP VIEW entries;
+            DROP VIEW live_entry_rows;
+            DROP TABLE folded_entries;
+            CREATE VIEW entries(rid, field, key, replica, counter, wall, logical, kind, value, seq) AS
+                SELECT e.rid, f.name, e.key, o.replica, e.counter, e.wall, e.logical, \(kindName), e.value, e.seq
+                FROM entry_rows e LEFT JOIN fields f ON f.no = e.field LEFT JOIN origins o ON o.no = e.origin;
+            DELETE FROM schema_migrations WHERE name = '0016_folded_entries';
+            """)
+    }
+
     /// Puts the entries back in their shape before `0013_lean_entries`: a table holding each
     /// entry's replica id, field name and kind name, with no `origins` and no `fields`.
     private static func entriesAsTable(_ database: Database) throws {
+        try entriesUnfoldable(database)
         try database.execute("""
             CREATE TABLE entries_table(rid INTEGER NOT NULL, field TEXT NOT NULL, key TEXT NOT NULL, replica BLOB NOT NULL,
                 counter INTEGER NOT NULL, wall INTEGER NOT NULL, logical INTEGER NOT NULL, kind TEXT NOT NULL, value TEXT,
@@ -222,6 +241,7 @@ final class StorageMigrationTests: XCTestCase {
     /// `log_ids` rows as [is this replica (1) or the other (0), first, last, received_wall].
     private static func intervals(in folder: TemporaryDirectory) throws -> [[Int64]] {
         let database = try Database(path: folder.path + "/" + Replica.databaseFileName)
+        try Replica.registerFunctions(on: database)
         return try database.query("""
             SELECT hex(replica) = upper((SELECT value FROM meta WHERE key = 'replica_id')), first, last, received_wall
             FROM log_ids ORDER BY replica, first
@@ -255,6 +275,7 @@ final class StorageMigrationTests: XCTestCase {
         }
         // The index as builds before `0011` kept it: a row per key, here with a stale one for `email`.
         let database = try Database(path: folder.path + "/" + Replica.databaseFileName)
+        try Replica.registerFunctions(on: database)
         try database.execute("""
             DROP TABLE conflicted_records;
             INSERT INTO conflicts(rid, field, key, kind) SELECT rid, 'name', '', 'register' FROM records WHERE record = 'p1';
@@ -283,6 +304,7 @@ extension StorageMigrationTests {
         let replica = try fixture.createReplica()
         let before = try fixture.populate(replica)
         let database = try Database(path: folder.path + "/" + Replica.databaseFileName)
+        try Replica.registerFunctions(on: database)
         try database.transaction { try Self.entriesAsTable(database) }
         let bytesPerRowBefore = try Self.bytesPerEntry(database, table: "entries")
 
@@ -323,6 +345,7 @@ extension StorageMigrationTests {
             digestBefore = try replica.digest()
         }
         let database = try Database(path: folder.path + "/" + Replica.databaseFileName)
+        try Replica.registerFunctions(on: database)
         try database.transaction { try Self.recordsWithWholeHash(database) }
         let bytesPerRecordBefore = try Self.recordBytes(database)
         XCTAssertEqual(try database.queryScalarInteger("SELECT seq FROM sqlite_sequence WHERE name = 'records'"), 4)
@@ -358,6 +381,7 @@ extension StorageMigrationTests {
         // Fields met in an order other than their names' order.
         let before = try fixture.populate(replica, leadingOnP1: [.put(field: "title", value: "Engineer")])
         let database = try Database(path: folder.path + "/" + Replica.databaseFileName)
+        try Replica.registerFunctions(on: database)
         try database.transaction { try Self.entriesWithFieldNames(database) }
         let bytesPerRowBefore = try Self.bytesPerEntry(database, table: "entry_rows")
 
@@ -386,6 +410,7 @@ extension StorageMigrationTests {
     /// Puts the entries back in their shape before `0015_field_numbers`: each row holds its field's
     /// name, and there is no `fields`.
     private static func entriesWithFieldNames(_ database: Database) throws {
+        try entriesUnfoldable(database)
         let kindName = "CASE e.kind WHEN 0 THEN 'register' WHEN 1 THEN 'map' WHEN 2 THEN 'set' WHEN 3 THEN 'log' WHEN 4 THEN 'counter' END"
         try database.execute("""
             CREATE TABLE entry_rows_named(rid INTEGER NOT NULL, field TEXT NOT NULL, key TEXT NOT NULL, origin INTEGER NOT NULL,

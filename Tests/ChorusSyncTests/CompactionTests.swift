@@ -116,6 +116,53 @@ final class CompactionTests: HubAndClientsTestCase {
         XCTAssertEqual(try hub.perform { try $0.statistics().records }, 310, "every write reached the hub first")
     }
 
+    func test_compaction_foldsSettledRecords_readersSeeTheSame_andAMergeUnfoldsWhatItTouches() throws {
+        let (hub, _, _) = try makeHub(people: 60)
+        // A twin holding the same operations, never compacted: what the hub must keep agreeing with.
+        let twin = try durable("twin", seed: 9)
+        let all = try hub.perform { try $0.log(after: 0, limit: 10_000).compactMap(\.operation) }
+        _ = try twin.perform { try $0.applyRemote(all) }
+        // A conflict on p1, so folded entries include two live values of one key.
+        let other = try durable("other", seed: 10)
+        _ = try other.perform { try $0.applyRemote(all) }
+        let rival = try other.perform { try $0.write(collection: "people", record: "p1", [.put(field: "name", value: "Rival")]) }
+        let own = try hub.perform { try $0.write(collection: "people", record: "p1", [.put(field: "name", value: "Own")]) }
+        for replica in [hub, twin] { _ = try replica.perform { try $0.applyRemote(rival + own) } }
+        _ = try twin.perform { try $0.applyRemote(own) }
+        let before = (digest: try digest(hub), p1: try hub.perform { try $0.get(collection: "people", record: "p1") },
+                      conflicts: try hub.perform { try $0.conflicts() })
+        XCTAssertEqual(before.conflicts.count, 1)
+        XCTAssertEqual(try digest(twin), before.digest)
+
+        let report = try hub.perform { try $0.compactLog() }
+        XCTAssertEqual(report.recordsFolded, 60, "no reader registered: every record's history is settled")
+        func rows(_ table: String) throws -> Int64 {
+            try hub.perform { try $0.withDatabase { try $0.queryScalarInteger("SELECT count(*) FROM \(table)") ?? -1 } }
+        }
+        XCTAssertEqual(try rows("entry_rows"), 0)
+        XCTAssertEqual(try rows("folded_entries"), 60)
+        XCTAssertEqual(try digest(hub), before.digest, "the digest reads folded entries as rows")
+        XCTAssertEqual(try hub.perform { try $0.get(collection: "people", record: "p1") }, before.p1)
+        XCTAssertEqual(try hub.perform { try $0.conflicts() }, before.conflicts)
+        XCTAssertEqual(try hub.perform { try $0.invariantViolations() }, [])
+
+        // Resolving the conflict on the hub writes to p1: the merge unfolds p1 alone.
+        let resolution = try hub.perform { try $0.write(collection: "people", record: "p1", [.put(field: "name", value: "Resolved")]) }
+        XCTAssertEqual(try rows("folded_entries"), 59)
+        XCTAssertGreaterThan(try rows("entry_rows"), 0)
+        XCTAssertEqual(try hub.perform { $0.recordsUnfolded }, 1)
+        XCTAssertEqual(try hub.perform { try $0.get(collection: "people", record: "p1")?.fields["name"] }, "Resolved")
+        XCTAssertEqual(try hub.perform { try $0.conflicts() }, [], "the write superseded both folded values")
+        _ = try twin.perform { try $0.applyRemote(resolution) }
+        XCTAssertEqual(try digest(hub), try digest(twin), "a folded and unfolded replica agrees with one never compacted")
+        XCTAssertEqual(try hub.perform { try $0.invariantViolations() }, [])
+
+        // Erasing a folded record leaves none of its entries.
+        _ = try hub.perform { try $0.write(collection: "people", record: "p2", [.erase]) }
+        XCTAssertEqual(try rows("folded_entries"), 58)
+        XCTAssertEqual(try hub.perform { try $0.invariantViolations() }, [])
+    }
+
     func test_sequencesAndIds_outliveTheLog() throws {
         let replica = try durable("alone", seed: 7)
         let made = try replica.perform { replica in
