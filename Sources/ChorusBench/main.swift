@@ -8,7 +8,7 @@ if arguments.contains("--help") || arguments.contains("-h") {
     chorus-bench: measures Chorus against raw SQLite and its peers, in one run.
 
     usage: chorus-bench [--quick] [--write-docs] [--docs FILE]
-           chorus-bench --only-merge | --only-write | --only-bootstrap | --only-noop [--people N] [--writes N] [--repetitions N] [--seconds N]
+           chorus-bench --only-merge | --only-write | --only-bootstrap | --only-noop | --only-scale [--people N] [--writes N] [--repetitions N] [--seconds N] [--history N]
 
       --quick        small sizes, one minute at most: a smoke test for CI (no figures asserted)
       --write-docs   rewrite Docs/performance.md (or --docs FILE) with the machine, commands, figures and ratios
@@ -17,6 +17,8 @@ if arguments.contains("--help") || arguments.contains("-h") {
       --only-write   just P2, alternating with raw durable commits, --writes N each (default 300)
       --only-bootstrap  just P3 (with the hub's digest request, computed and cached), sized the same way
       --only-noop    just P4, 64 connections for --seconds N (default 5), --repetitions N times
+      --only-scale   just P5: no-op syncs with --history N operations (default 1000000) against 10000,
+                     the database's size per live value, whole and compacted, and compaction's time
       --help         show this help
 
     Each figure is the median of at least 5 repetitions, with min and max. Build it with -c release.
@@ -54,6 +56,11 @@ if arguments.contains("--only-bootstrap") {
 if arguments.contains("--only-noop") {
     try NetworkBenchmarks.noopSync(Results(), connections: 64, seconds: Double(integerOption("--seconds", default: 5)),
                                    repetitions: integerOption("--repetitions", default: 1))
+    exit(0)
+}
+if arguments.contains("--only-scale") {
+    try NetworkBenchmarks.scale(Results(), large: integerOption("--history", default: BenchSizes.full.historyLarge),
+                                small: BenchSizes.full.historySmall, repetitions: integerOption("--repetitions", default: 1))
     exit(0)
 }
 let sizes = quick ? BenchSizes.quick : BenchSizes.full

@@ -203,6 +203,9 @@ public struct SyncSession {
             }
             let adoption = try executor.perform { try $0.adoptSnapshot(at: plan.path, through: through, from: info.server.replica, replacing: plan.replacing) }
             report.snapshotOperations = adoption.operations
+            // It holds data now and takes no other snapshot: what downloads stopped earlier (a
+            // killed `chorus sync`) left is of no use, and went only once a later sync found data.
+            Replica.removeIncomingSnapshots(in: (plan.path as NSString).deletingLastPathComponent)
             progress("took \(adoption.operations) operations from the snapshot; pulling what came after \(adoption.through)...")
         } catch {
             let message = (error as? SyncError)?.message ?? (error as? ChorusError)?.message ?? "\(error)"
