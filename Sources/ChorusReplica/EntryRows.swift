@@ -46,12 +46,47 @@ enum EntryRows {
         FROM folded_entries d, \(FoldedEntries.tableFunction.name)(d.body) x
         """
 
-    /// Live entries naming an origin `origins` does not hold, and live entries of a code no kind
-    /// has: what `chorus check` reports and a received snapshot may not hold.
-    static let unknownOriginsSQL = "SELECT 1 FROM (\(liveRowsSQL)) e LEFT JOIN origins o ON o.no = e.origin WHERE o.no IS NULL"
-    static let unknownKindsSQL = "SELECT 1 FROM (\(liveRowsSQL)) WHERE kind NOT BETWEEN 0 AND \(kindsByCode.count - 1)"
-    /// Live entries naming a field `fields` does not hold (since `0015_field_numbers`).
-    static let unknownFieldsSQL = "SELECT 1 FROM (\(liveRowsSQL)) e LEFT JOIN fields f ON f.no = e.field WHERE f.no IS NULL"
+    /// Entry rows naming an origin `origins` does not hold, and entry rows of a code no kind has:
+    /// what `chorus check` reports and a received snapshot may not hold. Folded entries are
+    /// checked by `surveyFolded`, which decodes each body once.
+    static let unknownOriginsSQL = "SELECT 1 FROM entry_rows e LEFT JOIN origins o ON o.no = e.origin WHERE o.no IS NULL"
+    static let unknownKindsSQL = "SELECT 1 FROM entry_rows WHERE kind NOT BETWEEN 0 AND \(kindsByCode.count - 1)"
+    /// Entry rows naming a field `fields` does not hold (since `0015_field_numbers`).
+    static let unknownFieldsSQL = "SELECT 1 FROM entry_rows e LEFT JOIN fields f ON f.no = e.field WHERE f.no IS NULL"
+    /// Folded entries of records `records` does not hold.
+    static let foldedOfUnknownRecordsSQL = "SELECT 1 FROM folded_entries d LEFT JOIN records r ON r.rid = d.rid WHERE r.rid IS NULL"
+
+    /// What the folded entries hold that the checks of `chorus check` and of a received snapshot
+    /// ask about, found in one pass that decodes each body once (through SQL, the table function
+    /// would decode every body once per question).
+    struct FoldedSurvey {
+        var unknownOrigins = 0
+        var unknownFields = 0
+        var unknownKinds = 0
+        /// The latest wall clock time of any folded entry (0 when none).
+        var wallMax: Int64 = 0
+        var isSound: Bool { unknownOrigins == 0 && unknownFields == 0 && unknownKinds == 0 }
+    }
+
+    /// Decodes every folded body of `database`; throws a storage error for one that does not decode.
+    static func surveyFolded(_ database: Database) throws -> FoldedSurvey {
+        let origins = Set(try database.query("SELECT no FROM origins").compactMap { $0.integer(0) })
+        let fields = Set(try database.query("SELECT no FROM fields").compactMap { $0.integer(0) })
+        var survey = FoldedSurvey()
+        try database.forEachColumns("SELECT rid, body FROM folded_entries") { row in
+            let rid = row.integer(0)
+            guard let body = row.blob(1) else {
+                throw ChorusError(.storage, "the folded entries of record \(rid) are not a blob", hint: "run `chorus check`")
+            }
+            for entry in try FoldedEntries.decode(body, record: rid) {
+                if !origins.contains(entry.origin) { survey.unknownOrigins += 1 }
+                if !fields.contains(entry.field) { survey.unknownFields += 1 }
+                if kind(code: entry.kind) == nil { survey.unknownKinds += 1 }
+                survey.wallMax = max(survey.wallMax, entry.wall)
+            }
+        }
+        return survey
+    }
     /// Records with entries both folded and in rows of their own: a record is unfolded whole, the
     /// first time a batch touches it, and folded whole.
     static let foldedAndUnfoldedSQL = "SELECT 1 FROM folded_entries d WHERE EXISTS (SELECT 1 FROM entry_rows e WHERE e.rid = d.rid)"

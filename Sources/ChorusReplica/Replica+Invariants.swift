@@ -32,11 +32,20 @@ extension Replica {
             } catch let error as ChorusError where error.code == .storage {
                 problems.append(error.message)   // a damaged block: named, not a failure of the check
             }
-            try expectNone("SELECT 1 FROM (\(EntryRows.liveRowsSQL)) e LEFT JOIN records r ON r.rid = e.rid WHERE r.rid IS NULL", "entries of unknown records")
+            try expectNone("SELECT 1 FROM entry_rows e LEFT JOIN records r ON r.rid = e.rid WHERE r.rid IS NULL", "entries of unknown records")
+            try expectNone(EntryRows.foldedOfUnknownRecordsSQL, "folded entries of unknown records")
             try expectNone(EntryRows.foldedAndUnfoldedSQL, "records with entries both folded and in rows")
             try expectNone(EntryRows.unknownOriginsSQL, "entries of unknown origins")
             try expectNone(EntryRows.unknownFieldsSQL, "entries of unknown fields")
             try expectNone(EntryRows.unknownKindsSQL, "entries of unknown kinds")
+            do {
+                let folded = try EntryRows.surveyFolded(database)
+                for (count, what) in [(folded.unknownOrigins, "origins"), (folded.unknownFields, "fields"), (folded.unknownKinds, "kinds")] where count > 0 {
+                    problems.append("folded entries of unknown \(what) (\(count))")
+                }
+            } catch let error as ChorusError where error.code == .storage {
+                problems.append(error.message)   // a damaged body: named, not a failure of the check
+            }
             // The display rule of `DisplayRule.swift` in SQL: `o` displays over `e`. It honours the
             // test fault like the Swift rule, so this checks that the columns agree with what this
             // replica displays; whether replicas agree with each other is the digest's to show.

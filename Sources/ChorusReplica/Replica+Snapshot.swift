@@ -343,14 +343,20 @@ extension Replica {
             }
             // An entry names its origin and its field by number (`EntryRows.swift`): a number not
             // in `origins` or `fields` would later be given to a new one, and the entry credited to it.
-            let unknown = [EntryRows.unknownOriginsSQL, EntryRows.unknownFieldsSQL, EntryRows.unknownKindsSQL]
-            guard try snapshot.queryScalarInteger("SELECT " + unknown.map { "EXISTS (\($0))" }.joined(separator: " OR ")) == 0 else {
+            let unknown = [EntryRows.unknownOriginsSQL, EntryRows.unknownFieldsSQL, EntryRows.unknownKindsSQL, EntryRows.foldedOfUnknownRecordsSQL]
+            let folded: EntryRows.FoldedSurvey
+            do {
+                folded = try EntryRows.surveyFolded(snapshot)
+            } catch let error as ChorusError {
+                throw refuse("a record's folded entries are damaged (\(error.message))")
+            }
+            guard try snapshot.queryScalarInteger("SELECT " + unknown.map { "EXISTS (\($0))" }.joined(separator: " OR ")) == 0, folded.isSound else {
                 throw refuse("it holds entries of unknown origins, fields or kinds")
             }
             guard try snapshot.queryScalarInteger("SELECT (SELECT count(*) FROM peers) + (SELECT count(*) FROM peer_relayed) + (SELECT count(*) FROM upstream)") == 0 else {
                 throw refuse("it holds the upstream's registered replicas")
             }
-            let wall = try snapshot.queryScalarInteger("SELECT max(coalesce((SELECT value FROM meta WHERE key = 'clock_wall'), 0), coalesce((SELECT max(wall) FROM (\(EntryRows.liveRowsSQL))), 0))") ?? 0
+            let wall = try snapshot.queryScalarInteger("SELECT max(coalesce((SELECT value FROM meta WHERE key = 'clock_wall'), 0), coalesce((SELECT max(wall) FROM entry_rows), 0), ?)", folded.wallMax) ?? 0
             let logical = try snapshot.queryScalarInteger("SELECT value FROM meta WHERE key = 'clock_logical'") ?? 0
             guard wall >= 0, logical >= 0, logical <= Int64(UInt32.max) else { throw refuse("its clock is malformed") }
             let latest = HybridTimestamp(wall: UInt64(wall), logical: UInt32(logical))

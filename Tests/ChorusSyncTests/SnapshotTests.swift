@@ -311,6 +311,9 @@ final class SnapshotTests: HubAndClientsTestCase {
         let damaged: [(String, (HTTPResponse) throws -> HTTPResponse)] = [
             ("pages scrambled", scrambled), ("bytes cut short", cut), ("not a database", notADatabase),
         ]
+        // A well-formed folded body naming origin 99, which no snapshot's `origins` holds.
+        let foreignOrigin = Hex.encode(FoldedEntries.encode([FoldedEntries.Entry(field: 1, key: "", origin: 99, counter: 1, wall: 1, logical: 0,
+                                                                                 kind: 0, value: "\"x\"", seq: 1)]))
         let forged: [(String, (HTTPResponse) throws -> HTTPResponse)] = [
             ("a trigger", { try self.altered($0, "CREATE TRIGGER evil AFTER INSERT ON records BEGIN DELETE FROM entry_rows; END;") }),
             ("an extra table", { try self.altered($0, "CREATE TABLE extra(x);") }),
@@ -333,6 +336,9 @@ final class SnapshotTests: HubAndClientsTestCase {
             ("an entry of an origin not in origins", { try self.altered($0, "UPDATE entry_rows SET origin = 99 WHERE seq = (SELECT min(seq) FROM entry_rows);") }),
             ("an entry of a field not in fields", { try self.altered($0, "UPDATE entry_rows SET field = 99 WHERE seq = (SELECT min(seq) FROM entry_rows);") }),
             ("an entry of an unknown kind", { try self.altered($0, "UPDATE entry_rows SET kind = 9 WHERE seq = (SELECT min(seq) FROM entry_rows);") }),
+            ("a record's folded entries that do not decode", { try self.altered($0, "INSERT INTO folded_entries(rid, body) SELECT min(rid), x'0105' FROM records;") }),
+            ("a folded entry of an origin not in origins", { try self.altered($0, "INSERT INTO folded_entries(rid, body) SELECT min(rid), x'\(foreignOrigin)' FROM records;") }),
+            ("folded entries of a record not in records", { try self.altered($0, "INSERT INTO folded_entries(rid, body) SELECT max(rid) + 1, x'\(foreignOrigin)' FROM records;") }),
             ("a log with operations missing", { try self.altered($0, "UPDATE log_blocks SET first_seq = first_seq + 1 WHERE first_seq = 1;") }),
             ("bytes cut short, checksum to match", cut), ("not a database, checksum to match", notADatabase),
         ]
