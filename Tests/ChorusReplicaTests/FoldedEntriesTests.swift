@@ -47,6 +47,28 @@ final class FoldedEntriesTests: XCTestCase {
         }
     }
 
+    /// `Protocol/vectors/folded-entries.json`: the encoding another implementation must read and write.
+    func test_protocolVectors_encodeToTheirBody_andDecodeInKeyOrder() throws {
+        let vectors = try ProtocolVectors.load("folded-entries.json")
+        XCTAssertGreaterThanOrEqual(vectors.count, 5)
+        for vector in vectors {
+            let name = vector["name"]?.stringValue ?? "?"
+            guard case .array(let items)? = vector["entries"], let hex = vector["body"]?.stringValue else { return XCTFail("\(name): malformed vector") }
+            let entries = try items.map { item -> FoldedEntries.Entry in
+                func number(_ key: String) throws -> Int64 { try XCTUnwrap(item[key]?.integerValue, "\(name): \(key)") }
+                return FoldedEntries.Entry(field: try number("field"), key: item["key"]?.stringValue ?? "", origin: try number("origin"),
+                                           counter: try number("counter"), wall: try number("wall"), logical: try number("logical"),
+                                           kind: try number("kind"), value: item["value"]?.stringValue, seq: try number("seq"))
+            }
+            XCTAssertEqual(Hex.encode(FoldedEntries.encode(entries)), hex, name)
+            let body = stride(from: 0, to: hex.utf8.count, by: 2).map { offset -> UInt8 in
+                let digits = Array(hex.utf8)[offset..<offset + 2]
+                return UInt8(String(decoding: digits, as: UTF8.self), radix: 16)!
+            }
+            XCTAssertEqual(try FoldedEntries.decode(body, record: nil), entries.sorted(by: <), name)
+        }
+    }
+
     func test_aBodyWithAnotherFormat_orClaimingMoreEntriesThanItHolds_isRefused() {
         XCTAssertThrowsError(try FoldedEntries.decode([], record: 7))
         XCTAssertThrowsError(try FoldedEntries.decode([2, 0], record: 7))
