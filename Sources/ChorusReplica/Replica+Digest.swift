@@ -43,11 +43,7 @@ extension Replica {
     /// the two, so a record with rows has no folded entries.
     private func forEachLiveEntry(ofRecord rid: Int64, _ body: (ColumnReader) throws -> Void) throws {
         var found = false
-        try database.forEachColumns("""
-            SELECT o.replica, e.counter, e.wall, e.logical, f.name, e.key, e.value, \(EntryRows.kindNameSQL("e.kind")), e.seq
-            FROM entry_rows e LEFT JOIN fields f ON f.no = e.field LEFT JOIN origins o ON o.no = e.origin
-            WHERE e.rid = ? ORDER BY f.name, e.key, o.replica, e.counter
-            """, parameters: [rid]) { row in
+        try database.forEachColumns(Replica.unfoldedEntriesOfRecordSQL, parameters: [rid]) { row in
             found = true
             try body(row)
         }
@@ -57,6 +53,14 @@ extension Replica {
             WHERE rid = ? ORDER BY field, key, replica, counter
             """, parameters: [rid], body)
     }
+
+    /// `forEachLiveEntry`'s read of a record's rows, built once: the statement cache is keyed by
+    /// the text, which the digest asks for every record.
+    private static let unfoldedEntriesOfRecordSQL = """
+        SELECT o.replica, e.counter, e.wall, e.logical, f.name, e.key, e.value, \(EntryRows.kindNameSQL("e.kind")), e.seq
+        FROM entry_rows e LEFT JOIN fields f ON f.no = e.field LEFT JOIN origins o ON o.no = e.origin
+        WHERE e.rid = ? ORDER BY f.name, e.key, o.replica, e.counter
+        """
 
     /// The digest from the rows, each time. Counted, so tests can see when the cache answered.
     func computeDigest() throws -> SHA256.Digest {
