@@ -107,18 +107,12 @@ public enum Feedback {
     }
 
     /// Feedback `viewer` may read, newest first (by when it was given: a comment does not move it); only about `person` when given.
-    /// When it was given is read from the body's entries in their rows, or folded (a record's
-    /// entries are in one of the two): the view `entries`, asked once per feedback, would be
-    /// its union of both, which SQLite cannot flatten.
     public static func visibleItems(_ replica: Replica, viewer: String?, about person: String? = nil, limit: Int = 50) throws -> [RecordSnapshot] {
         let ids = try replica.withDatabase { db in
             try db.query("""
                 SELECT f.id FROM feedback f JOIN records r ON r.rid = f._rid
                 WHERE f._deleted = 0 AND (? IS NULL OR f."to" = ?)
-                ORDER BY coalesce(
-                    (SELECT min(e.wall) FROM entry_rows e JOIN fields n ON n.no = e.field WHERE e.rid = f._rid AND n.name = 'body'),
-                    (SELECT min(e.wall) FROM folded_entries d, chorus_folded_entries(d.body) e JOIN fields n ON n.no = e.field
-                     WHERE d.rid = f._rid AND n.name = 'body')) DESC, f.id DESC LIMIT 100000
+                ORDER BY (SELECT min(e.wall) FROM entries e WHERE e.rid = f._rid AND e.field = 'body') DESC, f.id DESC LIMIT 100000
                 """, person, person).compactMap { $0.text(0) }
         }
         var managers: [String: String?] = [:]

@@ -35,33 +35,6 @@ extension Replica {
         }
     }
 
-    /// A record's live entries as the digest reads them (columns replica, counter, wall, logical,
-    /// field, key, value, kind, seq; in field, key, replica, counter order), through the view
-    /// `entries` only for a record kept folded: the view's union of rows and folded values costs
-    /// about a third more per record than the rows alone, which the digest pays for every record
-    /// (`chorus-bench --only-bootstrap`, its digest request). A record's entries are in one of
-    /// the two, so a record with rows has no folded entries.
-    private func forEachLiveEntry(ofRecord rid: Int64, _ body: (ColumnReader) throws -> Void) throws {
-        var found = false
-        try database.forEachColumns(Replica.unfoldedEntriesOfRecordSQL, parameters: [rid]) { row in
-            found = true
-            try body(row)
-        }
-        guard !found else { return }
-        try database.forEachColumns("""
-            SELECT replica, counter, wall, logical, field, key, value, kind, seq FROM entries
-            WHERE rid = ? ORDER BY field, key, replica, counter
-            """, parameters: [rid], body)
-    }
-
-    /// `forEachLiveEntry`'s read of a record's rows, built once: the statement cache is keyed by
-    /// the text, which the digest asks for every record.
-    private static let unfoldedEntriesOfRecordSQL = """
-        SELECT o.replica, e.counter, e.wall, e.logical, f.name, e.key, e.value, \(EntryRows.kindNameSQL("e.kind")), e.seq
-        FROM entry_rows e LEFT JOIN fields f ON f.no = e.field LEFT JOIN origins o ON o.no = e.origin
-        WHERE e.rid = ? ORDER BY f.name, e.key, o.replica, e.counter
-        """
-
     /// The digest from the rows, each time. Counted, so tests can see when the cache answered.
     func computeDigest() throws -> SHA256.Digest {
         digestsComputed += 1
@@ -97,7 +70,10 @@ extension Replica {
                     hasher.part(id: row.blob(0) ?? [], row.integer(1))
                     hasher.endFrame()
                 }
-                try forEachLiveEntry(ofRecord: rid) { row in
+                try database.forEachColumns("""
+                    SELECT replica, counter, wall, logical, field, key, value, kind, seq FROM entries
+                    WHERE rid = ? ORDER BY field, key, replica, counter
+                    """, parameters: [rid]) { row in
                     if let last = key.last, !row.textEquals(4, last.field) || !row.textEquals(5, last.key) { flushKey() }
                     // Names are read once per key: the rows before in this key hold the same ones.
                     let field = key.last?.field ?? row.text(4) ?? ""

@@ -205,7 +205,7 @@ extension Replica {
         }
         func live(_ field: String, _ key: String) throws -> [OperationID] {
             guard let rid else { return [] }
-            return try liveEntryIDs(rid: rid, field: field, key: key)
+            return try database.query("SELECT replica, counter FROM entries WHERE rid = ? AND field = ? AND key = ?", rid, field, key).map(Replica.operationID)
         }
         switch change {
         case .put(let field, let value):
@@ -253,23 +253,5 @@ extension Replica {
 
     static func operationID(_ row: Row) -> OperationID {
         OperationID(replica: ReplicaID(bytes: row.blob(0) ?? [])!, counter: UInt64(row.integer(1) ?? 0))
-    }
-}
-
-extension Replica {
-    /// The ids of a key's live entries, which a local write supersedes: from the rows, through the
-    /// view `entries` only for a folded record. Every local write asks this; through the view,
-    /// whose union of rows and folded values SQLite cannot flatten, a local write cost twice the
-    /// instructions (callgrind, `chorus-bench --only-bootstrap` building its hub).
-    func liveEntryIDs(rid: Int64, field: String, key: String) throws -> [OperationID] {
-        let rows = try database.query("""
-            SELECT o.replica, e.counter FROM entry_rows e JOIN fields f ON f.no = e.field JOIN origins o ON o.no = e.origin
-            WHERE e.rid = ? AND f.name = ? AND e.key = ?
-            """, rid, field, key)
-        guard rows.isEmpty, try database.queryScalarInteger("SELECT 1 FROM folded_entries WHERE rid = ?", rid) != nil else {
-            return rows.map(Replica.operationID)
-        }
-        return try database.query("SELECT replica, counter FROM entries WHERE rid = ? AND field = ? AND key = ?", rid, field, key)
-            .map(Replica.operationID)
     }
 }

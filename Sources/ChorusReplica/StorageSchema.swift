@@ -402,7 +402,7 @@ enum StorageSchema {
     /// Keys of registers and maps holding two live entries or more, as `(rid, field, key)`: the
     /// value conflicts, which `conflicted_records` indexes by record.
     static let conflictedKeysSQL = """
-        SELECT rid, field, key FROM (\(EntryRows.liveRowsSQL)) WHERE kind IN \(EntryRows.valueKindCodesSQL) GROUP BY rid, field, key HAVING count(*) >= 2
+        SELECT rid, field, key FROM live_entry_rows WHERE kind IN \(EntryRows.valueKindCodesSQL) GROUP BY rid, field, key HAVING count(*) >= 2
         """
 
     /// SQL identifier quoting.
