@@ -52,24 +52,37 @@ enum EntryRows {
         var unknownOrigins = 0
         var unknownFields = 0
         var unknownKinds = 0
+        /// Entries whose value is kept in a typed column (`FoldedEntries` format 2) their record's
+        /// collection does not declare as a register: their value could not be read.
+        var valuesInUnknownColumns = 0
         /// The latest wall clock time of any folded entry (0 when none).
         var wallMax: Int64 = 0
-        var isSound: Bool { unknownOrigins == 0 && unknownFields == 0 && unknownKinds == 0 }
+        var isSound: Bool { unknownOrigins == 0 && unknownFields == 0 && unknownKinds == 0 && valuesInUnknownColumns == 0 }
     }
 
-    /// Decodes every folded body of `database`; throws a storage error for one that does not decode.
-    static func surveyFolded(_ database: Database) throws -> FoldedSurvey {
+    /// Decodes every folded body of `database`, whose typed tables follow `schema`; throws a
+    /// storage error for one that does not decode. The values kept in typed columns are not read
+    /// (two lookups a record); their fields are checked to be the collection's registers.
+    static func surveyFolded(_ database: Database, schema: Schema) throws -> FoldedSurvey {
         let origins = Set(try database.query("SELECT no FROM origins").compactMap { $0.integer(0) })
-        let fields = Set(try database.query("SELECT no FROM fields").compactMap { $0.integer(0) })
+        var fieldNumbers: [String: Int64] = [:]
+        try database.forEachColumns("SELECT no, name FROM fields") { row in fieldNumbers[row.text(1) ?? ""] = row.integer(0) }
+        let fields = Set(fieldNumbers.values)
+        var registers: [String: Set<Int64>] = [:]
+        for collection in schema.collections {
+            registers[collection.name] = Set(MaterialisedSQL(collection).registerFields.compactMap { fieldNumbers[$0] })
+        }
         var survey = FoldedSurvey()
-        try database.forEachColumns("SELECT rid, body FROM folded_entries") { row in
+        try database.forEachColumns("SELECT d.rid, d.body, r.collection FROM folded_entries d LEFT JOIN records r ON r.rid = d.rid") { row in
             let rid = row.integer(0)
             guard let body = row.blob(1) else {
                 throw ChorusError(.storage, "the folded entries of record \(rid) are not a blob", hint: "run `chorus check`")
             }
+            let columns = registers[row.text(2) ?? ""] ?? []
             for entry in try FoldedEntries.decode(body, record: rid) {
                 if !origins.contains(entry.origin) { survey.unknownOrigins += 1 }
                 if !fields.contains(entry.field) { survey.unknownFields += 1 }
+                if entry.valueInColumn && !columns.contains(entry.field) { survey.valuesInUnknownColumns += 1 }
                 if kind(code: entry.kind) == nil { survey.unknownKinds += 1 }
                 survey.wallMax = max(survey.wallMax, entry.wall)
             }
@@ -158,5 +171,25 @@ enum EntryRows {
             UNION ALL
             SELECT d.rid, f.name, x.key, o.replica, x.counter, x.wall, x.logical, \(kindNameSQL("x.kind")), x.value, x.seq
             FROM folded_entries d JOIN chorus_folded_entries(d.body) x LEFT JOIN fields f ON f.no = x.field LEFT JOIN origins o ON o.no = x.origin;
+        """
+
+    /// `0017_folded_values`: the views of `0016_folded_entries` again, passing the table function
+    /// each body's record as well, so it reads the values a body keeps in its record's typed
+    /// columns (format 2, `RegisterColumns.swift`; eighteenth round). Frozen: a change is a new
+    /// migration.
+    static let foldedValuesMigration = """
+        DROP VIEW entries;
+        DROP VIEW live_entry_rows;
+        CREATE VIEW live_entry_rows(rid, field, key, origin, counter, wall, logical, kind, value, seq) AS
+            SELECT rid, field, key, origin, counter, wall, logical, kind, value, seq FROM entry_rows
+            UNION ALL
+            SELECT d.rid, x.field, x.key, x.origin, x.counter, x.wall, x.logical, x.kind, x.value, x.seq
+            FROM folded_entries d, chorus_folded_entries(d.body, d.rid) x;
+        CREATE VIEW entries(rid, field, key, replica, counter, wall, logical, kind, value, seq) AS
+            SELECT e.rid, f.name, e.key, o.replica, e.counter, e.wall, e.logical, \(kindNameSQL("e.kind")), e.value, e.seq
+            FROM entry_rows e LEFT JOIN fields f ON f.no = e.field LEFT JOIN origins o ON o.no = e.origin
+            UNION ALL
+            SELECT d.rid, f.name, x.key, o.replica, x.counter, x.wall, x.logical, \(kindNameSQL("x.kind")), x.value, x.seq
+            FROM folded_entries d JOIN chorus_folded_entries(d.body, d.rid) x LEFT JOIN fields f ON f.no = x.field LEFT JOIN origins o ON o.no = x.origin;
         """
 }

@@ -14,24 +14,35 @@ import SQLiteKit
 /// entries through the table function `chorus_folded_entries` (`tableFunction`), registered on
 /// every connection that opens a replica.
 ///
-/// Body encoding: a format byte (1); the entry count, a varint; then per entry, in primary-key
-/// order (field, key, origin, counter):
+/// Values kept once (format 2, eighteenth round): a register entry whose value is what the record's
+/// typed row holds in that field's column, read back as canonical JSON (`RegisterColumns`), is
+/// flagged and its value left out: the value is stored once, in the typed row, instead of twice
+/// (24 bytes an entry with values, 6 without; `Tests/Bench/fold-estimate.py`). Folding checks the
+/// round trip byte for byte, so a value the column cannot give back exactly (a boolean, an array,
+/// a number stored as text) stays in the body. A folded record's typed row cannot change while it
+/// is folded: every batch that touches the record unfolds it first, reading the values back.
+///
+/// Body encoding: a format byte (1, or 2 when an entry's value is kept in its column); the entry
+/// count, a varint; then per entry, in primary-key order (field, key, origin, counter):
 /// - a flags byte: the kind code (bits 0-2), the key is empty (bit 3), the origin is the entry
 ///   before's (bit 4), the wall is the entry before's and the logical count one more (bit 5), the
+///   value is the typed column's (bit 6, format 2 only; a register with an empty key), the
 ///   value is NULL (bit 7);
 /// - the field number's delta from the entry before's, zigzag varint;
 /// - unless the key is empty: its UTF-8 length, a varint, and its bytes;
 /// - unless the origin is the one before: the origin number, a varint;
 /// - the counter's delta from that origin's previous counter in this body, minus one, zigzag;
 /// - unless flagged: the wall's delta from the entry before's, zigzag, and the logical count;
-/// - unless NULL: the value's UTF-8 length, a varint, and its bytes;
+/// - unless NULL or kept in its column: the value's UTF-8 length, a varint, and its bytes;
 /// - the log sequence's delta from the entry before's, minus one, zigzag.
 /// Deltas are wrapping 64-bit arithmetic, so every stored value round-trips exactly.
 ///
 /// Pure: no storage. A body that does not decode is refused with a storage error, never read past.
 public enum FoldedEntries {
-    /// The format byte this build writes and reads.
+    /// The format byte of a body whose values are all in it.
     static let format: UInt8 = 1
+    /// The format byte of a body with values kept in their typed columns (bit 6).
+    static let formatValuesInColumns: UInt8 = 2
 
     /// Entries one body holds at most, as decoding accepts them: a bound on the memory one
     /// damaged or forged body can ask for (each entry takes at least 4 bytes, so the body's length
@@ -49,10 +60,14 @@ public enum FoldedEntries {
         public var kind: Int64
         public var value: String?
         public var seq: Int64
+        /// The value is the record's typed column's (bit 6): encoding leaves it out, decoding
+        /// leaves `value` nil until `resolve` reads it from the column.
+        public var valueInColumn: Bool
 
-        public init(field: Int64, key: String, origin: Int64, counter: Int64, wall: Int64, logical: Int64, kind: Int64, value: String?, seq: Int64) {
-            (self.field, self.key, self.origin, self.counter, self.wall, self.logical, self.kind, self.value, self.seq) =
-                (field, key, origin, counter, wall, logical, kind, value, seq)
+        public init(field: Int64, key: String, origin: Int64, counter: Int64, wall: Int64, logical: Int64, kind: Int64, value: String?, seq: Int64,
+                    valueInColumn: Bool = false) {
+            (self.field, self.key, self.origin, self.counter, self.wall, self.logical, self.kind, self.value, self.seq, self.valueInColumn) =
+                (field, key, origin, counter, wall, logical, kind, value, seq, valueInColumn)
         }
 
         /// Primary-key order of `entry_rows`: field, key (bytes, as SQLite's BINARY collation),
@@ -65,12 +80,15 @@ public enum FoldedEntries {
         }
     }
 
-    private static let kindBits: UInt8 = 0x07, emptyKey: UInt8 = 0x08, sameOrigin: UInt8 = 0x10, nextStamp: UInt8 = 0x20, nullValue: UInt8 = 0x80
+    private static let kindBits: UInt8 = 0x07, emptyKey: UInt8 = 0x08, sameOrigin: UInt8 = 0x10, nextStamp: UInt8 = 0x20,
+                       inColumn: UInt8 = 0x40, nullValue: UInt8 = 0x80
+    private static let registerCode = EntryRows.code(.register)
 
-    /// Encodes entries (sorted here into primary-key order). Kind codes must fit three bits.
+    /// Encodes entries (sorted here into primary-key order). Kind codes must fit three bits; an
+    /// entry flagged `valueInColumn` must be a register with an empty key.
     public static func encode(_ entries: [Entry]) -> [UInt8] {
         let sorted = entries.sorted(by: <)
-        var bytes: [UInt8] = [format]
+        var bytes: [UInt8] = [sorted.contains(where: \.valueInColumn) ? formatValuesInColumns : format]
         LogBlock.appendVarint(UInt64(sorted.count), to: &bytes)
         var previous = (field: Int64(0), origin: Int64(-1), wall: Int64(0), logical: Int64(-1), seq: Int64(0))
         var counters: [Int64: Int64] = [:]
@@ -81,7 +99,12 @@ public enum FoldedEntries {
             if entry.origin == previous.origin { flags |= sameOrigin }
             let stampFollows = entry.wall == previous.wall && entry.logical == previous.logical &+ 1
             if stampFollows { flags |= nextStamp }
-            if entry.value == nil { flags |= nullValue }
+            if entry.valueInColumn {
+                precondition(entry.kind == registerCode && entry.key.isEmpty, "only a register's value is kept in its column")
+                flags |= inColumn
+            } else if entry.value == nil {
+                flags |= nullValue
+            }
             bytes.append(flags)
             appendSigned(entry.field &- previous.field, to: &bytes)
             if !entry.key.isEmpty { appendText(entry.key, to: &bytes) }
@@ -91,7 +114,7 @@ public enum FoldedEntries {
                 appendSigned(entry.wall &- previous.wall, to: &bytes)
                 LogBlock.appendVarint(UInt64(bitPattern: entry.logical), to: &bytes)
             }
-            if let value = entry.value { appendText(value, to: &bytes) }
+            if !entry.valueInColumn, let value = entry.value { appendText(value, to: &bytes) }
             appendSigned(entry.seq &- previous.seq &- 1, to: &bytes)
             counters[entry.origin] = entry.counter
             previous = (entry.field, entry.origin, entry.wall, entry.logical, entry.seq)
@@ -102,7 +125,10 @@ public enum FoldedEntries {
     /// Decodes a body; `record` names it in errors.
     public static func decode(_ body: [UInt8], record: Int64?) throws -> [Entry] {
         var reader = Reader(body: body, record: record)
-        guard body.first == format else { throw reader.corrupt("its format byte is \(body.first.map(String.init) ?? "missing"), not \(format)") }
+        guard let bodyFormat = body.first, bodyFormat == format || bodyFormat == formatValuesInColumns else {
+            throw reader.corrupt("its format byte is \(body.first.map(String.init) ?? "missing"), not \(format) or \(formatValuesInColumns)")
+        }
+        let allowed: UInt8 = bodyFormat == formatValuesInColumns ? ~0 : ~inColumn
         reader.offset = 1
         let count = try reader.varint()
         guard count <= UInt64(min(entriesMax, body.count / 4)) else { throw reader.corrupt("it claims \(count) entries") }
@@ -112,7 +138,11 @@ public enum FoldedEntries {
         var counters: [Int64: Int64] = [:]
         for _ in 0..<count {
             let flags = try reader.byte()
-            guard flags & 0x40 == 0 else { throw reader.corrupt("an entry's flags are unknown") }
+            guard flags & ~allowed == 0 else { throw reader.corrupt("an entry's flags are unknown") }
+            let valueInColumn = flags & inColumn != 0
+            guard !valueInColumn || (flags & nullValue == 0 && Int64(flags & kindBits) == registerCode && flags & emptyKey != 0) else {
+                throw reader.corrupt("an entry that is not a register's value is flagged as kept in its column")
+            }
             let field = previous.field &+ (try reader.signed())
             let key = flags & emptyKey != 0 ? "" : try reader.text()
             let origin = flags & sameOrigin != 0 ? previous.origin : Int64(bitPattern: try reader.varint())
@@ -122,10 +152,10 @@ public enum FoldedEntries {
                 wall = previous.wall &+ (try reader.signed())
                 logical = Int64(bitPattern: try reader.varint())
             }
-            let value = flags & nullValue != 0 ? nil : try reader.text()
+            let value = flags & (nullValue | inColumn) != 0 ? nil : try reader.text()
             let seq = previous.seq &+ (try reader.signed()) &+ 1
             entries.append(Entry(field: field, key: key, origin: origin, counter: counter, wall: wall, logical: logical,
-                                 kind: Int64(flags & kindBits), value: value, seq: seq))
+                                 kind: Int64(flags & kindBits), value: value, seq: seq, valueInColumn: valueInColumn))
             counters[origin] = counter
             previous = (field, origin, wall, logical, seq)
         }
@@ -133,16 +163,52 @@ public enum FoldedEntries {
         return entries
     }
 
-    /// The table function the view `entries` reads folded entries through: the rows of one body,
-    /// columns as `entry_rows` (but `rid`).
-    static let tableFunction = TableFunction(name: "chorus_folded_entries",
-                                             columns: ["field", "key", "origin", "counter", "wall", "logical", "kind", "value", "seq"]) { argument in
-        guard case .blob(let body) = argument else {
-            throw ChorusError(.storage, "a folded entries body is not a blob", hint: "run `chorus check`")
+    /// Fills in the values of entries kept in their typed columns (`valueInColumn`) from
+    /// `columns`, a record's register values by field number (`RegisterColumns.values`); throws a
+    /// storage error for a flagged field the typed row does not give.
+    static func resolve(_ entries: inout [Entry], columns: [Int64: String], record: Int64) throws {
+        for index in entries.indices where entries[index].valueInColumn {
+            guard let value = columns[entries[index].field] else {
+                throw ChorusError(.storage, "the folded entries of record \(record) keep field \(entries[index].field)'s value in a typed column the record has not got",
+                                  hint: "run `chorus check`; restore the replica from a backup or join it again from its upstream")
+            }
+            entries[index].value = value
         }
-        return try decode(body, record: nil).map { entry in
-            [.integer(entry.field), .text(entry.key), .integer(entry.origin), .integer(entry.counter), .integer(entry.wall),
-             .integer(entry.logical), .integer(entry.kind), entry.value.map { .text($0) } ?? .null, .integer(entry.seq)]
+    }
+
+    /// Decodes a body and fills in the values kept in typed columns, read through `columns`.
+    static func decode(_ body: [UInt8], record: Int64, columns: RegisterColumns) throws -> [Entry] {
+        var entries = try decode(body, record: record)
+        if entries.contains(where: \.valueInColumn) {
+            try resolve(&entries, columns: try columns.values(rid: record), record: record)
+        }
+        return entries
+    }
+
+    /// The table function the views read folded entries through: the rows of one body, columns as
+    /// `entry_rows` (but `rid`). Its arguments are the body and its record's rid, which reads the
+    /// values kept in typed columns through `columns` (a view of `0016_folded_entries` passes the
+    /// body alone, and reads only bodies without such values: format 1).
+    static func tableFunction(columns: RegisterColumns) -> TableFunction {
+        TableFunction(name: "chorus_folded_entries", columns: ["field", "key", "origin", "counter", "wall", "logical", "kind", "value", "seq"],
+                      argumentsMax: 2) { arguments in
+            guard case .blob(let body) = arguments[0] else {
+                throw ChorusError(.storage, "a folded entries body is not a blob", hint: "run `chorus check`")
+            }
+            let entries: [Entry]
+            if case .integer(let rid) = arguments[1] {
+                entries = try decode(body, record: rid, columns: columns)
+            } else {
+                entries = try decode(body, record: nil)
+                guard !entries.contains(where: \.valueInColumn) else {
+                    throw ChorusError(.storage, "folded entries with values kept in typed columns were read without their record",
+                                      hint: "this build's views pass the record; run `chorus check`")
+                }
+            }
+            return entries.map { entry in
+                [.integer(entry.field), .text(entry.key), .integer(entry.origin), .integer(entry.counter), .integer(entry.wall),
+                 .integer(entry.logical), .integer(entry.kind), entry.value.map { .text($0) } ?? .null, .integer(entry.seq)]
+            }
         }
     }
 

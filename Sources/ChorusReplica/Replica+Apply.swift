@@ -481,7 +481,7 @@ extension Replica {
     /// Once a batch, the first time it touches the record (`recordID`).
     func unfold(_ rid: Int64) throws {
         guard let body = try database.queryRow("SELECT body FROM folded_entries WHERE rid = ?", rid)?.blob(0) else { return }
-        for entry in try FoldedEntries.decode(body, record: rid) {
+        for entry in try FoldedEntries.decode(body, record: rid, columns: registerColumns) {
             try insertEntryRow(rid: rid, entry)
         }
         try database.run("DELETE FROM folded_entries WHERE rid = ?", rid)

@@ -47,6 +47,9 @@ public struct CompactionReport: Equatable, Sendable {
     /// Records whose live entries were folded into one value each (`FoldedEntries.swift`): those
     /// whose every entry is at or below the new floor.
     public let recordsFolded: Int
+    /// Register values of the folded records kept once, in their typed columns, and left out of
+    /// the folded values (`RegisterColumns.swift`); 0 in a dry run, which does not read them.
+    public let valuesKeptInColumns: Int
     /// What keeps the floor below `latest`, lowest first (empty when the whole log was compacted).
     public let holds: [CompactionHold]
     public let isDryRun: Bool
@@ -56,6 +59,7 @@ public struct CompactionReport: Equatable, Sendable {
             "latest": .integer(latest), "compactedThroughBefore": .integer(floorBefore), "compactedThrough": .integer(floor),
             "blocksRemoved": .integer(Int64(blocksRemoved)), "operationsRemoved": .integer(operationsRemoved),
             "blocksKeptForConflicts": .integer(Int64(blocksKeptForConflicts)), "recordsFolded": .integer(Int64(recordsFolded)),
+            "valuesKeptInColumns": .integer(Int64(valuesKeptInColumns)),
             "heldBy": .array(holds.map(\.json)), "dryRun": .bool(isDryRun),
         ])
     }
@@ -118,8 +122,9 @@ extension Replica {
                     if !kept.contains(last) { removed.append((last, last - row.integer(1) + 1)) }
                 }
                 let settled = try settledRecords(through: floor)
+                var keptInColumns = 0
                 if !dryRun {
-                    for rid in settled { try fold(rid) }
+                    for rid in settled { keptInColumns += try fold(rid) }
                     for block in removed { try database.run("DELETE FROM log_blocks WHERE last_seq = ?", block.last) }
                     if floor > floorBefore {
                         try database.run("""
@@ -130,7 +135,7 @@ extension Replica {
                 }
                 return CompactionReport(latest: latest, floorBefore: floorBefore, floor: floor, blocksRemoved: removed.count,
                                         operationsRemoved: removed.reduce(0) { $0 + $1.operations }, blocksKeptForConflicts: kept.count,
-                                        recordsFolded: settled.count,
+                                        recordsFolded: settled.count, valuesKeptInColumns: keptInColumns,
                                         holds: holds, isDryRun: dryRun)
             }
         }
@@ -142,8 +147,13 @@ extension Replica {
         try database.query("SELECT rid FROM entry_rows GROUP BY rid HAVING max(seq) <= ? ORDER BY rid", floor).compactMap { $0.integer(0) }
     }
 
-    /// Folds a record's entry rows into one `folded_entries` value (`FoldedEntries.swift`).
-    func fold(_ rid: Int64) throws {
+    /// Folds a record's entry rows into one `folded_entries` value (`FoldedEntries.swift`). A
+    /// register value its typed column gives back byte for byte is kept there alone; returns how
+    /// many were.
+    @discardableResult
+    func fold(_ rid: Int64) throws -> Int {
+        let columns = try registerColumns.values(rid: rid)
+        let registerCode = EntryRows.code(.register)
         var entries: [FoldedEntries.Entry] = []
         try database.forEachColumns("""
             SELECT field, key, origin, counter, wall, logical, kind, value, seq FROM entry_rows WHERE rid = ?
@@ -151,9 +161,14 @@ extension Replica {
             entries.append(FoldedEntries.Entry(field: row.integer(0), key: row.text(1) ?? "", origin: row.integer(2), counter: row.integer(3),
                                                wall: row.integer(4), logical: row.integer(5), kind: row.integer(6),
                                                value: row.isNull(7) ? nil : row.text(7), seq: row.integer(8)))
+            if let value = entries[entries.count - 1].value, let column = columns[row.integer(0)],
+               row.integer(6) == registerCode, row.textEquals(1, ""), ExactText.equal(value, column) {
+                entries[entries.count - 1].valueInColumn = true
+            }
         }
         try database.run("INSERT INTO folded_entries(rid, body) VALUES (?, ?)", rid, FoldedEntries.encode(entries))
         try database.run("DELETE FROM entry_rows WHERE rid = ?", rid)
+        return entries.count(where: \.valueInColumn)
     }
 
     /// The sequence the log is compacted through (0: never compacted). A pull, bundle or derived

@@ -72,7 +72,7 @@ extension Replica {
                 options.journalModeWAL = false
                 options.synchronous = .off   // a scratch file: sent, then deleted
                 let copy = try Database(path: path, options: options)
-                try Replica.registerFunctions(on: copy)
+                try Replica.registerFunctions(on: copy, schema: schema)
                 try copy.execute("PRAGMA journal_mode=MEMORY")
                 try StorageSchema.migrator(schema: schema).migrate(copy)
                 try copy.run("ATTACH DATABASE ? AS source", Replica.databasePath(location))
@@ -320,7 +320,7 @@ extension Replica {
             options.journalModeWAL = false
             options.synchronous = .off
             let snapshot = try Database(path: path, options: options)
-            try Replica.registerFunctions(on: snapshot)
+            try Replica.registerFunctions(on: snapshot, schema: schema)
             let problems = try snapshot.quickCheck()
             guard problems.isEmpty else { throw refuse("it is damaged (\(problems.prefix(3).joined(separator: "; ")))") }
             // The copy is a fresh database: it has no statistics tables, so none is exempt in it.
@@ -346,12 +346,12 @@ extension Replica {
             let unknown = [EntryRows.unknownOriginsSQL, EntryRows.unknownFieldsSQL, EntryRows.unknownKindsSQL, EntryRows.foldedOfUnknownRecordsSQL]
             let folded: EntryRows.FoldedSurvey
             do {
-                folded = try EntryRows.surveyFolded(snapshot)
+                folded = try EntryRows.surveyFolded(snapshot, schema: schema)
             } catch let error as ChorusError {
                 throw refuse("a record's folded entries are damaged (\(error.message))")
             }
             guard try snapshot.queryScalarInteger("SELECT " + unknown.map { "EXISTS (\($0))" }.joined(separator: " OR ")) == 0, folded.isSound else {
-                throw refuse("it holds entries of unknown origins, fields or kinds")
+                throw refuse("it holds entries of unknown origins, fields or kinds, or values kept in columns its records have not got")
             }
             guard try snapshot.queryScalarInteger("SELECT (SELECT count(*) FROM peers) + (SELECT count(*) FROM peer_relayed) + (SELECT count(*) FROM upstream)") == 0 else {
                 throw refuse("it holds the upstream's registered replicas")

@@ -38,6 +38,8 @@ public final class Replica {
     let codec: OperationCodec
     /// Typed-row SQL per collection, built once (see `MaterialisedSQL`).
     let materialisedSQL: [String: MaterialisedSQL]
+    /// Reads the values folded entries keep in typed columns, for folding and unfolding.
+    let registerColumns: RegisterColumns
     var clock: HybridClock
     /// The counter of the last operation this replica made.
     var counter: UInt64
@@ -86,6 +88,8 @@ public final class Replica {
         self.database = database
         self.codec = OperationCodec(limits: configuration.limits)
         self.materialisedSQL = MaterialisedSQL.all(configuration.schema)
+        self.registerColumns = RegisterColumns(schema: configuration.schema)
+        registerColumns.attach(database)
         let wall = try database.queryScalarInteger("SELECT value FROM meta WHERE key = 'clock_wall'") ?? 0
         let logical = try database.queryScalarInteger("SELECT value FROM meta WHERE key = 'clock_logical'") ?? 0
         self.clock = HybridClock(wallClock: configuration.wallClock,
@@ -97,8 +101,11 @@ public final class Replica {
     /// What SQL on a replica's database needs registered on the connection: the table function
     /// the view `entries` reads folded entries through (`FoldedEntries.swift`). SQLite checks
     /// every view when the schema changes, so a connection that migrates needs it too.
-    public static func registerFunctions(on database: Database) throws {
-        try database.register(FoldedEntries.tableFunction)
+    /// `schema` says which typed columns hold the values folded entries keep once (`RegisterColumns`).
+    public static func registerFunctions(on database: Database, schema: Schema = PeopleSchema.current) throws {
+        let columns = RegisterColumns(schema: schema)
+        columns.attach(database)
+        try database.register(FoldedEntries.tableFunction(columns: columns))
     }
 
     static func databasePath(_ location: Location) -> String {
@@ -114,7 +121,7 @@ public final class Replica {
         options.createIfMissing = create
         do {
             let database = try Database(path: databasePath(location), options: options)
-            try registerFunctions(on: database)
+            try registerFunctions(on: database, schema: configuration.schema)
             return database
         } catch let error as SQLiteError {
             throw ChorusError(.storage, "cannot open the replica database \(databasePath(location)): \(error.message)", hint: error.hint)

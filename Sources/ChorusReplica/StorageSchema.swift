@@ -396,6 +396,13 @@ enum StorageSchema {
             // is folded here; the next compaction does it.
             try db.execute(EntryRows.foldedEntriesMigration)
         }
+        migrator.register("0017_folded_values") { db in
+            // Folded entries keep a register's value once, in the record's typed column, when
+            // the column gives it back exactly (`RegisterColumns.swift`; Docs/performance-notes.md,
+            // eighteenth round): the views pass the table function each body's record. Bodies
+            // already folded keep their values; the next compaction folds only what it newly settles.
+            try db.execute(EntryRows.foldedValuesMigration)
+        }
         return migrator
     }
 

@@ -48,13 +48,15 @@ public final class Simulator {
         /// Records whose entries compaction folded (`FoldedEntries`), and records a merge unfolded.
         public let folds: Int
         public let unfolds: Int
+        /// Register values folding kept once, in their typed columns.
+        public let valuesKeptInColumns: Int
         /// Replicas that started again from another's snapshot, holding data (`startAgain`).
         public let restarts: Int
         /// Times starting again was refused (nothing may change then).
         public let restartsRefused: Int
         public var converged: Bool { Set(digests).count == 1 && lostAcknowledged.isEmpty && invariantProblems.isEmpty }
         public var summary: String {
-            "seed \(seed): \(Set(digests).count) distinct digests, \(lostAcknowledged.count) lost, \(invariantProblems.count) invariant problems, \(acknowledged) acknowledged writes, \(conflicts) conflicts, \(crashes) crashes, \(joins) joins, \(compactions) compactions, \(folds) folds, \(unfolds) unfolds, \(restarts) restarts, \(restartsRefused) refused"
+            "seed \(seed): \(Set(digests).count) distinct digests, \(lostAcknowledged.count) lost, \(invariantProblems.count) invariant problems, \(acknowledged) acknowledged writes, \(conflicts) conflicts, \(crashes) crashes, \(joins) joins, \(compactions) compactions, \(folds) folds (\(valuesKeptInColumns) values kept in columns), \(unfolds) unfolds, \(restarts) restarts, \(restartsRefused) refused"
         }
     }
 
@@ -91,6 +93,7 @@ public final class Simulator {
     var compactions = 0
     var folds = 0
     var unfolds = 0
+    var valuesKeptInColumns = 0
     var restarts = 0
     var restartsRefused = 0
     /// Problems seen during the run that the final checks would not see (a refused restart that
@@ -255,6 +258,7 @@ public final class Simulator {
         let report = try replica.compactLog(through: bound)
         if report.blocksRemoved > 0 { compactions += 1 }
         folds += report.recordsFolded
+        valuesKeptInColumns += report.valuesKeptInColumns
     }
 
     func crashOrRestart(_ index: Int) throws {
@@ -306,7 +310,7 @@ public final class Simulator {
         unfolds += nodes.compactMap(\.replica).reduce(0) { $0 + $1.recordsUnfolded }
         return Outcome(seed: seed, digests: digests, lostAcknowledged: lost, invariantProblems: problems,
                        acknowledged: acknowledged.count, conflicts: conflicts, crashes: crashes, joins: joins, compactions: compactions,
-                       folds: folds, unfolds: unfolds, restarts: restarts, restartsRefused: restartsRefused)
+                       folds: folds, unfolds: unfolds, valuesKeptInColumns: valuesKeptInColumns, restarts: restarts, restartsRefused: restartsRefused)
     }
 
     /// One replica holding data starts again from another's snapshot, as a laptop below its

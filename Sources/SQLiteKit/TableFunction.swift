@@ -1,6 +1,6 @@
 import CSQLite
 
-/// A table-valued function: SQL reads the rows a Swift closure makes from one argument, as in
+/// A table-valued function: SQL reads the rows a Swift closure makes from its arguments, as in
 /// `SELECT e.* FROM t, name(t.body) e`. SQLite's eponymous virtual table, so it needs no
 /// `CREATE VIRTUAL TABLE` and lives with the connection it is registered on (`Database.register`).
 ///
@@ -11,13 +11,25 @@ public struct TableFunction: Sendable {
     public let name: String
     /// The columns of its rows, in order.
     public let columns: [String]
-    /// The rows for one argument; an error fails the statement with its description.
-    public let rows: @Sendable (SQLiteValue) throws -> [[SQLiteValue]]
+    /// How many arguments SQL may pass. The first is required; a later one SQL leaves out
+    /// reaches the closure as NULL, so a view written before an argument was added still reads.
+    public let argumentsMax: Int
+    /// The rows for its arguments (`argumentsMax` of them); an error fails the statement with its
+    /// description. Called on the connection's thread, within the statement that reads it: it may
+    /// run other statements on the same connection.
+    public let rows: @Sendable ([SQLiteValue]) throws -> [[SQLiteValue]]
 
-    public init(name: String, columns: [String], rows: @escaping @Sendable (SQLiteValue) throws -> [[SQLiteValue]]) {
+    public init(name: String, columns: [String], argumentsMax: Int = 1, rows: @escaping @Sendable ([SQLiteValue]) throws -> [[SQLiteValue]]) {
+        precondition(argumentsMax >= 1 && argumentsMax <= 30, "a table function takes 1 to 30 arguments")
         self.name = name
         self.columns = columns
+        self.argumentsMax = argumentsMax
         self.rows = rows
+    }
+
+    /// A function of one argument.
+    public init(name: String, columns: [String], rows: @escaping @Sendable (SQLiteValue) throws -> [[SQLiteValue]]) {
+        self.init(name: name, columns: columns, argumentsMax: 1) { arguments in try rows(arguments[0]) }
     }
 }
 
@@ -95,8 +107,8 @@ nonisolated(unsafe) private let tableFunctionModule: UnsafeMutablePointer<sqlite
     // No xCreate: an eponymous-only table, callable by name, never created in a schema.
     module.pointee.xConnect = { db, clientData, _, _, vtabOut, errorOut in
         let client = Unmanaged<TableFunctionClient>.fromOpaque(clientData!).takeUnretainedValue()
-        // The argument is a hidden column after the function's own.
-        let columns = client.function.columns.map { "\"\($0)\"" } + ["argument HIDDEN"]
+        // The arguments are hidden columns after the function's own.
+        let columns = client.function.columns.map { "\"\($0)\"" } + (0..<client.function.argumentsMax).map { "argument\($0) HIDDEN" }
         let code = sqlite3_declare_vtab(db, "CREATE TABLE x(\(columns.joined(separator: ", ")))")
         guard code == SQLITE_OK else { return code }
         _ = chorus_sqlite_vtab_innocuous(db)
@@ -109,19 +121,29 @@ nonisolated(unsafe) private let tableFunctionModule: UnsafeMutablePointer<sqlite
     }
     module.pointee.xBestIndex = { vtab, info in
         guard let vtab, let info else { return SQLITE_ERROR }
-        let argumentColumn = Int32(client(of: vtab).function.columns.count)
-        var usable = false
+        let function = client(of: vtab).function
+        let first = Int32(function.columns.count)
+        // idxNum: a bit for each argument SQL passes, as xFilter receives them (in column order).
+        var present: Int32 = 0
+        var constraintOf: [Int32: Int] = [:]
         for index in 0..<Int(info.pointee.nConstraint) {
             let constraint = info.pointee.aConstraint[index]
-            guard constraint.iColumn == argumentColumn, constraint.op == UInt8(SQLITE_INDEX_CONSTRAINT_EQ) else { continue }
-            // A plan without the argument at hand: refuse it, so SQLite finds one with it.
+            let argument = constraint.iColumn - first
+            guard argument >= 0, argument < Int32(function.argumentsMax), constraint.op == UInt8(SQLITE_INDEX_CONSTRAINT_EQ) else { continue }
+            // A plan without an argument at hand: refuse it, so SQLite finds one with it.
             guard constraint.usable != 0 else { return SQLITE_CONSTRAINT }
-            info.pointee.aConstraintUsage[index].argvIndex = 1
-            info.pointee.aConstraintUsage[index].omit = 1
-            usable = true
-            break
+            if constraintOf[argument] == nil { constraintOf[argument] = index }
+            present |= 1 << argument
         }
-        info.pointee.idxNum = usable ? 1 : 0
+        var next: Int32 = 1
+        for argument in constraintOf.keys.sorted() {
+            let index = constraintOf[argument]!
+            info.pointee.aConstraintUsage[index].argvIndex = next
+            info.pointee.aConstraintUsage[index].omit = 1
+            next += 1
+        }
+        let usable = present & 1 != 0
+        info.pointee.idxNum = usable ? present : 0
         info.pointee.estimatedCost = usable ? 10 : 1e12
         info.pointee.estimatedRows = usable ? 10 : 0
         return SQLITE_OK
@@ -148,9 +170,15 @@ nonisolated(unsafe) private let tableFunctionModule: UnsafeMutablePointer<sqlite
         let state = cursor(of: base!)
         state.index = 0
         state.rows = []
-        guard indexNumber == 1, count >= 1, let arguments else { return SQLITE_OK }
+        guard indexNumber & 1 != 0, count >= 1, let arguments else { return SQLITE_OK }
         do {
-            state.rows = try state.client.function.rows(value(of: arguments[0]))
+            var values = [SQLiteValue](repeating: .null, count: state.client.function.argumentsMax)
+            var next = 0
+            for argument in values.indices where indexNumber & (1 << argument) != 0 && next < Int(count) {
+                values[argument] = value(of: arguments[next])
+                next += 1
+            }
+            state.rows = try state.client.function.rows(values)
             return SQLITE_OK
         } catch {
             let vtab = base!.pointee.pVtab!

@@ -15,12 +15,15 @@ final class FoldedEntriesTests: XCTestCase {
         var seen = Set<String>()
         return (0..<Int(random.next() % 30)).compactMap { _ in
             let key = random.chance(0.6) ? "" : ["a", "b", "é", "skill:swift", "🎵"][Int(random.next() % 5)]
-            let entry = FoldedEntries.Entry(field: number(1...12), key: key, origin: number(1...4), counter: number(1...1_000_000),
+            var entry = FoldedEntries.Entry(field: number(1...12), key: key, origin: number(1...4), counter: number(1...1_000_000),
                                             wall: number(1_790_000_000_000...1_790_000_100_000), logical: number(0...3),
                                             kind: Int64(random.next() % 5), value: random.chance(0.2) ? nil : "\"v \(random.next() % 1000)\"",
                                             seq: number(1...2_000_000))
             // The primary key is unique.
-            return seen.insert("\(entry.field)|\(entry.key)|\(entry.origin)|\(entry.counter)").inserted ? entry : nil
+            guard seen.insert("\(entry.field)|\(entry.key)|\(entry.origin)|\(entry.counter)").inserted else { return nil }
+            // A register's value may be kept in its typed column (format 2): decoded without it.
+            if entry.kind == 0, entry.key.isEmpty, entry.value != nil, random.chance(0.5) { entry.valueInColumn = true }
+            return entry
         }
     }
 
@@ -29,8 +32,26 @@ final class FoldedEntriesTests: XCTestCase {
             var random = SeededGenerator(seed: seed)
             let entries = randomEntries(&random)
             let body = FoldedEntries.encode(entries.shuffled(using: &random))
-            let decoded = try FoldedEntries.decode(body, record: 1)
-            XCTAssertEqual(decoded, entries.sorted(by: <), "seed \(seed)")
+            var decoded = try FoldedEntries.decode(body, record: 1)
+            XCTAssertEqual(body.first, entries.contains(where: \.valueInColumn) ? 2 : 1, "seed \(seed): the format says whether values are in columns")
+            XCTAssertEqual(decoded, entries.sorted(by: <).map { entry in
+                var entry = entry
+                if entry.valueInColumn { entry.value = nil }
+                return entry
+            }, "seed \(seed)")
+            // The typed row gives the values back (by field: a record's register has one value
+            // per field, the column's; the rest stay in the body).
+            let columns = Dictionary(entries.filter(\.valueInColumn).map { ($0.field, $0.value!) }, uniquingKeysWith: { a, _ in a })
+            let consistent = entries.filter(\.valueInColumn).allSatisfy { columns[$0.field] == $0.value }
+            if consistent {
+                try FoldedEntries.resolve(&decoded, columns: columns, record: 1)
+                XCTAssertEqual(decoded, entries.sorted(by: <), "seed \(seed): resolved")
+            }
+            if let flagged = entries.first(where: \.valueInColumn) {
+                var unresolved = try FoldedEntries.decode(body, record: 1)
+                XCTAssertThrowsError(try FoldedEntries.resolve(&unresolved, columns: columns.filter { $0.key != flagged.field }, record: 1),
+                                     "seed \(seed): a typed row without the column")
+            }
 
             var damaged = body
             if random.chance(0.5) {
@@ -58,7 +79,8 @@ final class FoldedEntriesTests: XCTestCase {
                 func number(_ key: String) throws -> Int64 { try XCTUnwrap(item[key]?.integerValue, "\(name): \(key)") }
                 return FoldedEntries.Entry(field: try number("field"), key: item["key"]?.stringValue ?? "", origin: try number("origin"),
                                            counter: try number("counter"), wall: try number("wall"), logical: try number("logical"),
-                                           kind: try number("kind"), value: item["value"]?.stringValue, seq: try number("seq"))
+                                           kind: try number("kind"), value: item["value"]?.stringValue, seq: try number("seq"),
+                                           valueInColumn: item["valueInColumn"]?.boolValue ?? false)
             }
             XCTAssertEqual(Hex.encode(FoldedEntries.encode(entries)), hex, name)
             let body = stride(from: 0, to: hex.utf8.count, by: 2).map { offset -> UInt8 in
@@ -71,7 +93,16 @@ final class FoldedEntriesTests: XCTestCase {
 
     func test_aBodyWithAnotherFormat_orClaimingMoreEntriesThanItHolds_isRefused() {
         XCTAssertThrowsError(try FoldedEntries.decode([], record: 7))
-        XCTAssertThrowsError(try FoldedEntries.decode([2, 0], record: 7))
+        XCTAssertThrowsError(try FoldedEntries.decode([3, 0], record: 7))
+        // Bit 6 (the value is the typed column's) only in format 2, and only on a register's value.
+        let kept = FoldedEntries.Entry(field: 1, key: "", origin: 1, counter: 1, wall: 5, logical: 0, kind: 0, value: nil, seq: 1, valueInColumn: true)
+        let body = FoldedEntries.encode([kept])
+        XCTAssertEqual(try FoldedEntries.decode(body, record: 7), [kept])
+        XCTAssertThrowsError(try FoldedEntries.decode([1] + body.dropFirst(), record: 7), "bit 6 in format 1")
+        XCTAssertThrowsError(try FoldedEntries.decode(body.enumerated().map { $0.offset == 2 ? $0.element | 0x01 : $0.element }, record: 7),
+                             "bit 6 on a map key")
+        XCTAssertThrowsError(try FoldedEntries.decode(body.enumerated().map { $0.offset == 2 ? $0.element | 0x80 : $0.element }, record: 7),
+                             "bit 6 with bit 7 (NULL)")
         XCTAssertThrowsError(try FoldedEntries.decode([1, 0xFF, 0xFF, 0xFF, 0x7F], record: 7), "four billion entries in five bytes")
         XCTAssertThrowsError(try FoldedEntries.decode(FoldedEntries.encode([]) + [0], record: 7), "bytes after the last entry")
         XCTAssertEqual(try FoldedEntries.decode(FoldedEntries.encode([]), record: 7), [])
@@ -79,7 +110,7 @@ final class FoldedEntriesTests: XCTestCase {
 
     func test_theTableFunction_readsABodyAsEntryRows() throws {
         let db = try Database(path: ":memory:")
-        try db.register(FoldedEntries.tableFunction)
+        try db.register(FoldedEntries.tableFunction(columns: RegisterColumns(schema: PeopleSchema.current)))
         let entry = FoldedEntries.Entry(field: 3, key: "", origin: 2, counter: 41, wall: 1_790_000_000_123, logical: 4, kind: 0, value: "\"x\"", seq: 99)
         try db.execute("CREATE TABLE f(rid INTEGER PRIMARY KEY, body BLOB)")
         try db.run("INSERT INTO f VALUES (5, ?)", FoldedEntries.encode([entry]))

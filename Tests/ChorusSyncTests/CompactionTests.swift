@@ -141,6 +141,20 @@ final class CompactionTests: HubAndClientsTestCase {
         }
         XCTAssertEqual(try rows("entry_rows"), 0)
         XCTAssertEqual(try rows("folded_entries"), 60)
+        // Values kept once: a register value its typed column gives back is left out of the body,
+        // a losing value of a conflict is kept in it.
+        let folded = try hub.perform { replica in
+            try replica.withDatabase { db in
+                try db.query("SELECT d.rid, d.body, r.record FROM folded_entries d JOIN records r ON r.rid = d.rid").map { row in
+                    (record: row.text(2)!, entries: try FoldedEntries.decode(row.blob(1)!, record: row.integer(0)!))
+                }
+            }
+        }
+        let flagged = folded.flatMap(\.entries).filter(\.valueInColumn)
+        XCTAssertGreaterThan(flagged.count, 60, "every person's name at least is kept in its column alone")
+        XCTAssertTrue(flagged.allSatisfy { $0.value == nil })
+        let p1 = try XCTUnwrap(folded.first { $0.record == "p1" }).entries.filter { $0.value == "\"Rival\"" || $0.valueInColumn }
+        XCTAssertTrue(p1.contains { $0.value == "\"Rival\"" && !$0.valueInColumn }, "the losing value stays in the body")
         XCTAssertEqual(try digest(hub), before.digest, "the digest reads folded entries as rows")
         XCTAssertEqual(try hub.perform { try $0.get(collection: "people", record: "p1") }, before.p1)
         XCTAssertEqual(try hub.perform { try $0.conflicts() }, before.conflicts)
@@ -161,6 +175,57 @@ final class CompactionTests: HubAndClientsTestCase {
         _ = try hub.perform { try $0.write(collection: "people", record: "p2", [.erase]) }
         XCTAssertEqual(try rows("folded_entries"), 58)
         XCTAssertEqual(try hub.perform { try $0.invariantViolations() }, [])
+
+        // A typed row lost under a folded record loses the values it kept: `chorus check` says so.
+        try hub.perform { replica in try replica.withDatabase { try $0.run("DELETE FROM people WHERE id = 'p3'") } }
+        let problems = try hub.perform { try $0.invariantViolations() }
+        XCTAssertTrue(problems.contains { $0.contains("values kept in typed columns cannot be read (1)") }, "\(problems)")
+    }
+
+    /// A register value the typed column cannot give back byte for byte stays in the folded body:
+    /// a boolean (its INTEGER column holds 1 or 0); an integer, a text with escapes and a null are
+    /// given back exactly. What the readers see is unchanged, and unfolding puts every value back
+    /// exactly.
+    func test_folding_keepsInItsBodyWhatATypedColumnCannotGiveBack() throws {
+        let replica = try durable("alone", seed: 3)
+        let writes: [(field: String, value: JSONValue, inColumn: Bool)] = [
+            ("openToMentoring", .bool(true), false), ("openToMentoring", .bool(false), false), ("hoursPerWeekAvailable", .integer(7), true),
+            ("name", .string("plain \u{e9} \"quoted\" \u{1}"), true), ("name", .null, true),
+        ]
+        for (index, write) in writes.enumerated() {
+            _ = try replica.perform { try $0.write(collection: "people", record: "v\(index)", [.put(field: write.field, value: write.value)]) }
+        }
+        func people() throws -> [RecordSnapshot?] {
+            try replica.perform { replica in try (0..<writes.count).map { try replica.get(collection: "people", record: "v\($0)") } }
+        }
+        let before = (digest: try digest(replica), people: try people())
+        XCTAssertEqual(try replica.perform { try $0.compactLog() }.recordsFolded, writes.count)
+        let kept = try replica.perform { replica in
+            try replica.withDatabase { db in
+                try db.query("SELECT d.rid, d.body FROM folded_entries d JOIN records r ON r.rid = d.rid ORDER BY r.record").map { row in
+                    try FoldedEntries.decode(row.blob(1)!, record: row.integer(0)!).contains(where: \.valueInColumn)
+                }
+            }
+        }
+        XCTAssertEqual(kept, writes.map(\.inColumn))
+        XCTAssertEqual(try digest(replica), before.digest)
+        XCTAssertEqual(try people(), before.people)
+        XCTAssertEqual(try replica.perform { try $0.invariantViolations() }, [])
+        // Unfolded by a write to another field, each value is back in its row exactly.
+        for index in writes.indices {
+            _ = try replica.perform { try $0.write(collection: "people", record: "v\(index)", [.put(field: "title", value: "T")]) }
+        }
+        XCTAssertEqual(try replica.perform { $0.recordsUnfolded }, writes.count)
+        let unfolded = try replica.perform { replica in
+            try replica.withDatabase { db in
+                try writes.indices.map { index in
+                    try db.queryScalarText("SELECT e.value FROM entries e JOIN records r ON r.rid = e.rid WHERE r.record = ? AND e.field = ?",
+                                           "v\(index)", writes[index].field) ?? "NULL"
+                }
+            }
+        }
+        XCTAssertEqual(unfolded, writes.map(\.value.canonicalText))
+        XCTAssertEqual(try replica.perform { try $0.invariantViolations() }, [])
     }
 
     func test_sequencesAndIds_outliveTheLog() throws {

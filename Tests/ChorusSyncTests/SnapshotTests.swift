@@ -314,6 +314,10 @@ final class SnapshotTests: HubAndClientsTestCase {
         // A well-formed folded body naming origin 99, which no snapshot's `origins` holds.
         let foreignOrigin = Hex.encode(FoldedEntries.encode([FoldedEntries.Entry(field: 1, key: "", origin: 99, counter: 1, wall: 1, logical: 0,
                                                                                  kind: 0, value: "\"x\"", seq: 1)]))
+        // A folded body keeping a value in a typed column, given to a record of a collection
+        // this build does not declare: it has no typed columns to read the value from.
+        let keptInColumn = Hex.encode(FoldedEntries.encode([FoldedEntries.Entry(field: 1, key: "", origin: 1, counter: 1, wall: 1, logical: 0,
+                                                                                kind: 0, value: nil, seq: 1, valueInColumn: true)]))
         let forged: [(String, (HTTPResponse) throws -> HTTPResponse)] = [
             ("a trigger", { try self.altered($0, "CREATE TRIGGER evil AFTER INSERT ON records BEGIN DELETE FROM entry_rows; END;") }),
             ("an extra table", { try self.altered($0, "CREATE TABLE extra(x);") }),
@@ -339,6 +343,10 @@ final class SnapshotTests: HubAndClientsTestCase {
             ("a record's folded entries that do not decode", { try self.altered($0, "INSERT INTO folded_entries(rid, body) SELECT min(rid), x'0105' FROM records;") }),
             ("a folded entry of an origin not in origins", { try self.altered($0, "INSERT INTO folded_entries(rid, body) SELECT min(rid), x'\(foreignOrigin)' FROM records;") }),
             ("folded entries of a record not in records", { try self.altered($0, "INSERT INTO folded_entries(rid, body) SELECT max(rid) + 1, x'\(foreignOrigin)' FROM records;") }),
+            ("a folded value kept in a typed column its record has not got", { try self.altered($0, """
+                INSERT INTO records(collection, record, hash_prefix) VALUES ('undeclared', 'x', x'0011223344556677');
+                INSERT INTO folded_entries(rid, body) SELECT max(rid), x'\(keptInColumn)' FROM records;
+                """) }),
             ("a log with operations missing", { try self.altered($0, "UPDATE log_blocks SET first_seq = first_seq + 1 WHERE first_seq = 1;") }),
             ("bytes cut short, checksum to match", cut), ("not a database, checksum to match", notADatabase),
         ]

@@ -38,4 +38,36 @@ final class TableFunctionTests: XCTestCase {
         let db = try Database(path: ":memory:")
         XCTAssertThrowsError(try db.query("SELECT * FROM split('a')"))
     }
+
+    /// A second argument SQL may leave out (NULL to the closure), and a closure that reads the same
+    /// connection within the statement that calls it.
+    func test_aSecondArgument_isOptional_andTheClosureMayQueryItsOwnConnection() throws {
+        final class Weak: @unchecked Sendable { weak var db: Database? }
+        let connection = Weak()
+        let labelled = TableFunction(name: "labelled", columns: ["part", "label"], argumentsMax: 2) { arguments in
+            guard case .text(let text) = arguments[0] else { throw Refused() }
+            return try text.split(separator: ",").map { part -> [SQLiteValue] in
+                guard case .integer(let owner) = arguments[1] else { return [.text(String(part)), .null] }
+                let label = try connection.db?.queryScalarText("SELECT label FROM labels WHERE owner = ? AND part = ?", owner, String(part))
+                return [.text(String(part)), label.map { .text($0) } ?? .null]
+            }
+        }
+        let db = try Database(path: ":memory:")
+        connection.db = db
+        try db.register(labelled)
+        try db.execute("""
+            CREATE TABLE lists(id INTEGER PRIMARY KEY, parts TEXT);
+            CREATE TABLE labels(owner INTEGER, part TEXT, label TEXT);
+            INSERT INTO lists VALUES (1, 'a,b'), (2, 'a');
+            INSERT INTO labels VALUES (1, 'a', 'one-a'), (2, 'a', 'two-a');
+            CREATE VIEW both_arguments AS SELECT l.id, x.part, x.label FROM lists l, labelled(l.parts, l.id) x;
+            CREATE VIEW first_only AS SELECT l.id, x.part, x.label FROM lists l, labelled(l.parts) x;
+            """)
+        func rows(_ view: String) throws -> [String] {
+            try db.query("SELECT id, part, label FROM \(view) ORDER BY id, part").map { "\($0.integer(0)!):\($0.text(1)!):\($0.text(2) ?? "-")" }
+        }
+        XCTAssertEqual(try rows("both_arguments"), ["1:a:one-a", "1:b:-", "2:a:two-a"])
+        XCTAssertEqual(try rows("first_only"), ["1:a:-", "1:b:-", "2:a:-"])
+        XCTAssertEqual(try db.queryScalarText("SELECT label FROM both_arguments WHERE id = 2"), "two-a", "a filter on the view")
+    }
 }

@@ -49,7 +49,8 @@ enum CompactCommand: Command {
         context.output.print("log compacted through sequence \(report.floor) of \(report.latest)"
                              + (report.floorBefore > 0 ? " (before: \(report.floorBefore))" : ""))
         if report.recordsFolded > 0 {
-            context.output.print("\(dryRun ? "would fold" : "folded") the entries of \(report.recordsFolded) record\(report.recordsFolded == 1 ? "" : "s") whose history is compacted")
+            context.output.print("\(dryRun ? "would fold" : "folded") the entries of \(report.recordsFolded) record\(report.recordsFolded == 1 ? "" : "s") whose history is compacted"
+                                 + (dryRun ? "" : ", \(report.valuesKeptInColumns) value\(report.valuesKeptInColumns == 1 ? "" : "s") kept once, in the typed columns"))
         }
         if report.blocksKeptForConflicts > 0 {
             context.output.print("kept \(report.blocksKeptForConflicts) block\(report.blocksKeptForConflicts == 1 ? "" : "s") holding values of open conflicts")
