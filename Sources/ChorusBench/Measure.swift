@@ -58,7 +58,15 @@ final class Scratch {
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     }
     func file(_ name: String) -> String { path + "/" + name }
-    func remove() { try? FileManager.default.removeItem(atPath: path) }
+    /// Removes the folder, unless `CHORUS_BENCH_KEEP_SCRATCH` is set: then it stays, and its path
+    /// is printed, for reading a run's databases afterwards (`sqlite3`, `Tests/Bench/fold-estimate.py`).
+    func remove() {
+        guard ProcessInfo.processInfo.environment["CHORUS_BENCH_KEEP_SCRATCH"] == nil else {
+            FileHandle.standardError.write(Data("chorus-bench: kept \(path)\n".utf8))
+            return
+        }
+        try? FileManager.default.removeItem(atPath: path)
+    }
 }
 
 /// Resident memory of a process from /proc: current (VmRSS) and peak (VmHWM), in bytes.

@@ -253,9 +253,9 @@ enum NetworkBenchmarks {
         _ = try Database(path: hubFile).checkpointTruncate()
         let bytes = fileSize(hubFile)
         results.note("p5BytesPerRow", "database bytes per live field value (\(large) values, each written once)",
-                     Double(bytes) / Double(large), unit: "bytes", digits: 0)
+                     Double(bytes) / Double(large), unit: "bytes", digits: 1)
         for (table, tableBytes) in try bytesByTable(hubFile) {
-            results.note("p5Bytes.\(table)", "  of which \(table)", Double(tableBytes) / Double(large), unit: "bytes", digits: 0)
+            results.note("p5Bytes.\(table)", "  of which \(table)", Double(tableBytes) / Double(large), unit: "bytes", digits: 1)
         }
         let raw = try Scratch("p5raw")
         defer { raw.remove() }
@@ -264,7 +264,7 @@ enum NetworkBenchmarks {
         try RawBenchmarks.bulkInsert(db, rows: large / 10)
         try db.checkpointTruncate()
         results.note("p5RawBytesPerRow", "plain SQLite bytes per field value, same rows", Double(fileSize(raw.file("raw.sqlite"))) / Double(large),
-                     unit: "bytes", digits: 0)
+                     unit: "bytes", digits: 1)
         results.numbers["p5Ratio"] = (medians[large] ?? 0) / Swift.max(medians[small] ?? 1, 1e-9)
 
         // Erasing a person with the large history, durably, through a second connection while the
@@ -290,9 +290,9 @@ enum NetworkBenchmarks {
         _ = try eraser.vacuum()
         let compactedBytes = fileSize(hubFile)
         results.note("p5CompactedBytesPerRow", "database bytes per live field value, log compacted (`chorus compact --vacuum`)",
-                     Double(compactedBytes) / Double(large), unit: "bytes", digits: 0)
+                     Double(compactedBytes) / Double(large), unit: "bytes", digits: 1)
         for (table, tableBytes) in try bytesByTable(hubFile) {
-            results.note("p5CompactedBytes.\(table)", "  of which \(table)", Double(tableBytes) / Double(large), unit: "bytes", digits: 0)
+            results.note("p5CompactedBytes.\(table)", "  of which \(table)", Double(tableBytes) / Double(large), unit: "bytes", digits: 1)
         }
     }
 

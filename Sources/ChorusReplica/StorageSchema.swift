@@ -403,6 +403,13 @@ enum StorageSchema {
             // already folded keep their values; the next compaction folds only what it newly settles.
             try db.execute(EntryRows.foldedValuesMigration)
         }
+        migrator.register("0018_typed_rows_by_rid") { db in
+            // Each typed table keyed by its record's rid (`_rid INTEGER PRIMARY KEY`, the row id)
+            // instead of a row id of its own plus a unique index on `_rid` (Docs/performance-notes.md,
+            // eighteenth round): the index was 1.2 bytes of every value, and every write and every
+            // read of a folded record's values looked the rid up in it before reaching the row.
+            try rebuildTypedTablesByRid(db, schema: schema)
+        }
         return migrator
     }
 
@@ -414,6 +421,41 @@ enum StorageSchema {
 
     /// SQL identifier quoting.
     /// Without Foundation: this runs on the hot path of every batch (profiled with callgrind).
+    /// `0018_typed_rows_by_rid`: rebuilds each typed table of `schema` the database has, with the
+    /// same columns in the same order, `_rid` as its row id and `id` unique, and its indexes as they
+    /// were. Built from the table as it is (`pragma_table_info`), not from the schema, so it keeps
+    /// exactly the columns earlier migrations made; a fresh replica runs it too, so every replica's
+    /// tables read the same (a snapshot's schema is compared with this build's, `Replica+Snapshot.swift`).
+    static func rebuildTypedTablesByRid(_ db: Database, schema: Schema) throws {
+        for collection in schema.collections.map(\.name).sorted() {
+            let columns = try db.query("SELECT name, type, \"notnull\", dflt_value FROM pragma_table_info(?) ORDER BY cid", collection)
+            let names = columns.compactMap { $0.text(0) }
+            guard names.contains("_rid"), names.contains("id") else { continue }
+            let indexes = try db.query("SELECT sql FROM sqlite_schema WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL ORDER BY name",
+                                       collection).compactMap { $0.text(0) }
+            let definitions = columns.map { column -> String in
+                let name = column.text(0) ?? ""
+                switch name {
+                case "id": return "id TEXT NOT NULL UNIQUE"
+                case "_rid": return "_rid INTEGER PRIMARY KEY NOT NULL"
+                default:
+                    return quote(name) + (column.text(1).map { $0.isEmpty ? "" : " " + $0 } ?? "")
+                        + (column.integer(2) == 1 ? " NOT NULL" : "") + (column.text(3).map { " DEFAULT " + $0 } ?? "")
+                }
+            }
+            let table = quote(collection), rebuilt = quote(collection + "_0018")
+            let list = names.map(quote).joined(separator: ", ")
+            try db.execute("""
+                CREATE TABLE \(rebuilt)(
+                    \(definitions.joined(separator: ",\n    "))
+                );
+                INSERT INTO \(rebuilt)(\(list)) SELECT \(list) FROM \(table) ORDER BY _rid;
+                DROP TABLE \(table);
+                ALTER TABLE \(rebuilt) RENAME TO \(table);
+                """ + indexes.map { $0 + ";\n" }.joined())
+        }
+    }
+
     static func quote(_ name: String) -> String {
         guard name.utf8.contains(UInt8(ascii: "\"")) else { return "\"" + name + "\"" }
         return "\"" + name.split(separator: "\"", omittingEmptySubsequences: false).joined(separator: "\"\"") + "\""

@@ -62,15 +62,23 @@ final class StorageMigrationTests: XCTestCase {
         XCTAssertNotNil(try database.queryScalarText("SELECT sql FROM sqlite_master WHERE name = 'oplog' AND sql LIKE '%AUTOINCREMENT%'"))
 
         let migrated = try Replica.open(at: .directory(folder.path), configuration: configuration)
-        XCTAssertEqual(try migrated.appliedMigrations().suffix(13),
+        XCTAssertEqual(try migrated.appliedMigrations().suffix(14),
                        ["0005_lean_log_and_entries", "0006_log_without_record_index", "0007_display_derived", "0008_conflict_index_repair",
                         "0009_log_ids_as_intervals", "0010_log_in_blocks", "0011_conflicts_by_record", "0012_log_compaction", "0013_lean_entries",
                         "0014_records_hash_prefix", "0015_field_numbers", "0016_folded_entries",
-                        "0017_folded_values"])
+                        "0017_folded_values", "0018_typed_rows_by_rid"])
         XCTAssertEqual(try migrated.digest(), digestBefore, "the same state after the rebuild")
         XCTAssertEqual(try migrated.latestSequence(), sequenceBefore)
         XCTAssertEqual(try migrated.integrityCheck(), [])
         XCTAssertEqual(try migrated.invariantViolations(), [])
+        // 0018: every typed table keyed by its rid, with its indexes as they were.
+        XCTAssertEqual(try database.queryScalarInteger("SELECT count(*) FROM people WHERE rowid != _rid"), 0)
+        XCTAssertGreaterThan(try database.queryScalarInteger("SELECT count(*) FROM people") ?? 0, 0)
+        XCTAssertEqual(try database.query("""
+            SELECT m.name FROM sqlite_schema m WHERE m.type = 'table' AND EXISTS (SELECT 1 FROM pragma_table_info(m.name) WHERE name = '_rid' AND pk = 0)
+            """).count, 0, "no typed table keeps a row id apart from its rid")
+        XCTAssertEqual(try database.query("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'people' AND sql IS NOT NULL ORDER BY name")
+                       .compactMap { $0.text(0) }, ["people_by_email", "people_by_squad", "people_by_tribe"])
         XCTAssertEqual(try migrated.get(collection: "people", record: "p1")?.fields["guilds"], .array([.string("g-swift")]))
         XCTAssertEqual(try migrated.conflicts(), [conflictBefore], "the same sibling displays")
         XCTAssertEqual(try migrated.get(collection: "people", record: "p1"), recordBefore)
@@ -142,10 +150,10 @@ final class StorageMigrationTests: XCTestCase {
         let payloadsBefore = try database.query("SELECT payload FROM oplog ORDER BY seq").map { $0.text(0) }
 
         let migrated = try Replica.open(at: .directory(folder.path), configuration: configuration)
-        XCTAssertEqual(try migrated.appliedMigrations().suffix(9),
+        XCTAssertEqual(try migrated.appliedMigrations().suffix(10),
                        ["0009_log_ids_as_intervals", "0010_log_in_blocks", "0011_conflicts_by_record", "0012_log_compaction", "0013_lean_entries",
                         "0014_records_hash_prefix", "0015_field_numbers", "0016_folded_entries",
-                        "0017_folded_values"])
+                        "0017_folded_values", "0018_typed_rows_by_rid"])
         XCTAssertEqual(try Self.intervals(in: folder), intervalsBefore, "the intervals the merge kept, received times included")
         XCTAssertEqual(try migrated.statistics().operations, rowsBefore)
         XCTAssertEqual(try migrated.log(after: 0, limit: 1000).map { $0.operation.map(OperationCodec().canonicalText) }, payloadsBefore,
