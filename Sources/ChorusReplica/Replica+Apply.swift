@@ -561,12 +561,15 @@ extension Replica {
         state.dirtyKeys[BatchState.DirtyKey(rid: rid, field: field, key: key, fieldNo: fieldNo), default: .init()].newEntries.append(entry)
     }
 
-    /// The first bytes of a record's hash that `records` keeps (`0014_records_hash_prefix`): the
-    /// whole hash is known from the record's name, so the prefix only has to find candidates.
-    static func hashPrefix(_ hash: [UInt8]) -> [UInt8] { Array(hash.prefix(8)) }
+    /// The first bytes of a record's hash that `records` keeps (`0014_records_hash_prefix`, 4 of
+    /// them since `0019_records_hash_prefix_4`): the whole hash is known from the record's name,
+    /// so the prefix only has to find candidates.
+    static func hashPrefix(_ hash: [UInt8]) -> [UInt8] { Array(hash.prefix(hashPrefixBytes)) }
+    static let hashPrefixBytes = 4
 
     /// The record whose hash is `hash`: among the records whose kept prefix matches, the one whose
-    /// name hashes to it (another sharing the prefix, one chance in 2^64, is passed over).
+    /// name hashes to it (others sharing the prefix, about one in 4 billion records each, are
+    /// passed over).
     func recordNamed(byHash hash: [UInt8]) throws -> (rid: Int64, collection: String, record: String)? {
         for row in try database.query("SELECT rid, collection, record FROM records WHERE hash_prefix = ?", Replica.hashPrefix(hash)) {
             guard let rid = row.integer(0), let collection = row.text(1), let record = row.text(2) else { continue }

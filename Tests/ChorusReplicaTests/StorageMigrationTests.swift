@@ -62,15 +62,17 @@ final class StorageMigrationTests: XCTestCase {
         XCTAssertNotNil(try database.queryScalarText("SELECT sql FROM sqlite_master WHERE name = 'oplog' AND sql LIKE '%AUTOINCREMENT%'"))
 
         let migrated = try Replica.open(at: .directory(folder.path), configuration: configuration)
-        XCTAssertEqual(try migrated.appliedMigrations().suffix(14),
+        XCTAssertEqual(try migrated.appliedMigrations().suffix(15),
                        ["0005_lean_log_and_entries", "0006_log_without_record_index", "0007_display_derived", "0008_conflict_index_repair",
                         "0009_log_ids_as_intervals", "0010_log_in_blocks", "0011_conflicts_by_record", "0012_log_compaction", "0013_lean_entries",
                         "0014_records_hash_prefix", "0015_field_numbers", "0016_folded_entries",
-                        "0017_folded_values", "0018_typed_rows_by_rid"])
+                        "0017_folded_values", "0018_typed_rows_by_rid", "0019_records_hash_prefix_4"])
         XCTAssertEqual(try migrated.digest(), digestBefore, "the same state after the rebuild")
         XCTAssertEqual(try migrated.latestSequence(), sequenceBefore)
         XCTAssertEqual(try migrated.integrityCheck(), [])
         XCTAssertEqual(try migrated.invariantViolations(), [])
+        // 0019: 4 bytes of each record's hash.
+        XCTAssertEqual(try database.queryScalarInteger("SELECT count(*) FROM records WHERE length(hash_prefix) != 4"), 0)
         // 0018: every typed table keyed by its rid, with its indexes as they were.
         XCTAssertEqual(try database.queryScalarInteger("SELECT count(*) FROM people WHERE rowid != _rid"), 0)
         XCTAssertGreaterThan(try database.queryScalarInteger("SELECT count(*) FROM people") ?? 0, 0)
@@ -150,10 +152,10 @@ final class StorageMigrationTests: XCTestCase {
         let payloadsBefore = try database.query("SELECT payload FROM oplog ORDER BY seq").map { $0.text(0) }
 
         let migrated = try Replica.open(at: .directory(folder.path), configuration: configuration)
-        XCTAssertEqual(try migrated.appliedMigrations().suffix(10),
+        XCTAssertEqual(try migrated.appliedMigrations().suffix(11),
                        ["0009_log_ids_as_intervals", "0010_log_in_blocks", "0011_conflicts_by_record", "0012_log_compaction", "0013_lean_entries",
                         "0014_records_hash_prefix", "0015_field_numbers", "0016_folded_entries",
-                        "0017_folded_values", "0018_typed_rows_by_rid"])
+                        "0017_folded_values", "0018_typed_rows_by_rid", "0019_records_hash_prefix_4"])
         XCTAssertEqual(try Self.intervals(in: folder), intervalsBefore, "the intervals the merge kept, received times included")
         XCTAssertEqual(try migrated.statistics().operations, rowsBefore)
         XCTAssertEqual(try migrated.log(after: 0, limit: 1000).map { $0.operation.map(OperationCodec().canonicalText) }, payloadsBefore,
@@ -376,6 +378,16 @@ extension StorageMigrationTests {
         XCTAssertNil(try migrated.get(collection: "people", record: "p2"), "found by its hash and erased")
         XCTAssertNotNil(try migrated.get(collection: "people", record: "p1"))
         XCTAssertEqual(try migrated.invariantViolations(), [])
+
+        // Records sharing a kept prefix (4 bytes since 0019, so it happens): an erasure still
+        // finds its own record among them, by hashing their names.
+        try database.run("UPDATE records SET hash_prefix = (SELECT hash_prefix FROM records WHERE record = 'p3')")
+        try migrated.write(collection: "people", record: "p3", [.erase])
+        XCTAssertNil(try migrated.get(collection: "people", record: "p3"))
+        XCTAssertNotNil(try migrated.get(collection: "people", record: "p1"))
+        XCTAssertNotNil(try migrated.get(collection: "people", record: "p5"))
+        XCTAssertTrue(try migrated.isErased(collection: "people", record: "p3"))
+        XCTAssertFalse(try migrated.isErased(collection: "people", record: "p5"))
     }
 
     /// Migration `0015_field_numbers` stores each live entry's field as a number into `fields`. On
@@ -448,7 +460,7 @@ extension StorageMigrationTests {
             DROP TABLE records;
             CREATE TABLE records(rid INTEGER PRIMARY KEY AUTOINCREMENT, collection TEXT NOT NULL, record TEXT NOT NULL,
                 hash BLOB NOT NULL UNIQUE, deleted INTEGER NOT NULL DEFAULT 0, visible INTEGER NOT NULL DEFAULT 1, UNIQUE(collection, record));
-            DELETE FROM schema_migrations WHERE name = '0014_records_hash_prefix';
+            DELETE FROM schema_migrations WHERE name IN ('0014_records_hash_prefix', '0019_records_hash_prefix_4');
             """)
         for row in rows {
             let collection = row.text(1)!, record = row.text(2)!
