@@ -94,10 +94,10 @@ struct PerformanceReport {
             // What the typed table and `records` take alone, before any merge state: the floor of
             // a design that keeps the merge state beside the typed rows.
             let floor = (r.numbers["p5CompactedBytes.people"] ?? 0) + (r.numbers["p5CompactedBytes.records"] ?? 0)
-            let folded = r.numbers["p5CompactedBytes.folded_entries"].map { "; the folded merge state \(format($0 / raw, 1))x, its values still kept twice" } ?? ""
+            let folded = r.numbers["p5CompactedBytes.folded_entries"].map { "; the folded merge state \(format($0 / raw, 2))x" } ?? ""
             let why = floor > 0 ? ": the typed table and `records` alone are \(format(floor / raw, 1))x\(folded)"
                                 : ": the merge state kept per value, and the records index, must shrink"
-            return ("\(format(ours / raw, 1))x with the log compacted\(before)\(ours / raw > 2.5 ? why : "")", ours / raw <= 2.5)
+            return ("\(format(ours / raw, 2))x with the log compacted\(before)\(ours / raw > 2.5 ? why : "")", ours / raw <= 2.5)
         },
         Target(name: "P6", statement: "hub at most 150 MB with 1,000 replicas") { r in r.numbers["p6Hub"].map { ("\(format($0, 1)) MB", $0 <= 150) } },
         Target(name: "P6", statement: "idle node at most 60 MB with 10k people") { r in r.numbers["p6Idle"].map { ("\(format($0, 1)) MB", $0 <= 60) } },
