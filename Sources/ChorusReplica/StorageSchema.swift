@@ -470,7 +470,9 @@ enum StorageSchema {
 
     static func sideTable(_ collection: String, _ field: String) -> String { quote("\(collection)__\(field)") }
 
-    /// CREATE statements for the materialised tables of a schema.
+    /// CREATE statements for the materialised tables of a schema, as the early migrations made them
+    /// (frozen): `0018_typed_rows_by_rid` rebuilds each typed table with `_rid INTEGER PRIMARY KEY`
+    /// and `id` unique, so a later migration that adds a collection should create that shape itself.
     static func materialisedDDL(for schema: Schema) -> String {
         var sql = ""
         for collection in schema.collections {

@@ -14,8 +14,9 @@ enum CompactCommand: Command {
         this by itself), and `chorus export --since` must name a sequence at or after the
         compaction point. A replica whose log is compacted cannot be joined to a new upstream.
         Values of open conflicts keep their logged operations, so admins still see who wrote them.
-        Records whose whole history is compacted have their merge state folded into one row each
-        (about half the space); the next write to one unfolds it.
+        Records whose whole history is compacted have their merge state folded into one row each,
+        with each value the record's table already holds exactly kept there only (a quarter of
+        the space or less); the next write to one unfolds it.
 
         Safe to run on a live node: one transaction, a replica killed during it keeps its log as it
         was before, or after. The freed space is reused by new writes; --vacuum also returns it to
