@@ -55,9 +55,13 @@ enum EntryRows {
         /// Entries whose value is kept in a typed column (`FoldedEntries` format 2) their record's
         /// collection does not declare as a register: their value could not be read.
         var valuesInUnknownColumns = 0
+        /// Records keeping values in typed columns (format 2) whose typed row is missing, or holds
+        /// in a register column what cannot be read back as JSON (a blob, an infinite real): the
+        /// views would fail on them. Found in SQL, one query per collection, not by reading values.
+        var keptValuesUnreadable = 0
         /// The latest wall clock time of any folded entry (0 when none).
         var wallMax: Int64 = 0
-        var isSound: Bool { unknownOrigins == 0 && unknownFields == 0 && unknownKinds == 0 && valuesInUnknownColumns == 0 }
+        var isSound: Bool { unknownOrigins == 0 && unknownFields == 0 && unknownKinds == 0 && valuesInUnknownColumns == 0 && keptValuesUnreadable == 0 }
     }
 
     /// Decodes every folded body of `database`, whose typed tables follow `schema`; throws a
@@ -73,6 +77,16 @@ enum EntryRows {
             registers[collection.name] = Set(MaterialisedSQL(collection).registerFields.compactMap { fieldNumbers[$0] })
         }
         var survey = FoldedSurvey()
+        for collection in schema.collections {
+            let fields = MaterialisedSQL(collection).registerFields
+            guard !fields.isEmpty,
+                  try database.queryScalarInteger("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?", collection.name) == 1 else { continue }
+            let unreadable = fields.map(StorageSchema.quote).map { "typeof(t.\($0)) = 'blob' OR (typeof(t.\($0)) = 'real' AND (t.\($0) > 1.7976931348623157e308 OR t.\($0) < -1.7976931348623157e308))" }
+            survey.keptValuesUnreadable += Int(try database.queryScalarInteger("""
+                SELECT count(*) FROM folded_entries d JOIN records r ON r.rid = d.rid LEFT JOIN \(StorageSchema.quote(collection.name)) t ON t._rid = d.rid
+                WHERE r.collection = ? AND substr(d.body, 1, 1) = x'02' AND (t._rid IS NULL OR \(unreadable.joined(separator: " OR ")))
+                """, collection.name) ?? 0)
+        }
         try database.forEachColumns("SELECT d.rid, d.body, r.collection FROM folded_entries d LEFT JOIN records r ON r.rid = d.rid") { row in
             let rid = row.integer(0)
             guard let body = row.blob(1) else {

@@ -408,7 +408,7 @@ enum StorageSchema {
             // instead of a row id of its own plus a unique index on `_rid` (Docs/performance-notes.md,
             // eighteenth round): the index was 1.2 bytes of every value, and every write and every
             // read of a folded record's values looked the rid up in it before reaching the row.
-            try rebuildTypedTablesByRid(db, schema: schema)
+            try rebuildTypedTablesByRid(db)
         }
         migrator.register("0019_records_hash_prefix_4") { db in
             // `records` keeps 4 bytes of each record's hash instead of 8 (`Replica.hashPrefix`;
@@ -428,16 +428,18 @@ enum StorageSchema {
 
     /// SQL identifier quoting.
     /// Without Foundation: this runs on the hot path of every batch (profiled with callgrind).
-    /// `0018_typed_rows_by_rid`: rebuilds each typed table of `schema` the database has, with the
-    /// same columns in the same order, `_rid` as its row id and `id` unique, and its indexes as they
-    /// were. Built from the table as it is (`pragma_table_info`), not from the schema, so it keeps
-    /// exactly the columns earlier migrations made; a fresh replica runs it too, so every replica's
-    /// tables read the same (a snapshot's schema is compared with this build's, `Replica+Snapshot.swift`).
-    static func rebuildTypedTablesByRid(_ db: Database, schema: Schema) throws {
-        for collection in schema.collections.map(\.name).sorted() {
+    /// `0018_typed_rows_by_rid`: rebuilds each typed table the database has (every table with `id`,
+    /// `_rid` and `_deleted` columns, whatever schema the replica is opened with), with the same
+    /// columns in the same order, `_rid` as its row id and `id` unique, and its indexes as they
+    /// were. Built from the table as it is (`pragma_table_info`), so it keeps exactly the columns
+    /// earlier migrations made; a fresh replica runs it too, so every replica's tables read the same
+    /// (a snapshot's schema is compared with this build's, `Replica+Snapshot.swift`).
+    static func rebuildTypedTablesByRid(_ db: Database) throws {
+        let tables = try db.query("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").compactMap { $0.text(0) }
+        for collection in tables {
             let columns = try db.query("SELECT name, type, \"notnull\", dflt_value FROM pragma_table_info(?) ORDER BY cid", collection)
             let names = columns.compactMap { $0.text(0) }
-            guard names.contains("_rid"), names.contains("id") else { continue }
+            guard names.contains("_rid"), names.contains("id"), names.contains("_deleted") else { continue }
             let indexes = try db.query("SELECT sql FROM sqlite_schema WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL ORDER BY name",
                                        collection).compactMap { $0.text(0) }
             let definitions = columns.map { column -> String in

@@ -55,6 +55,9 @@ private final class TableFunctionClient {
 private final class TableFunctionCursor {
     let client: TableFunctionClient
     var rows: [[SQLiteValue]] = []
+    /// The arguments of this scan, which its hidden columns give back: SQLite tests a constraint
+    /// on an argument it was not told to omit (a second one on the same argument) against them.
+    var arguments: [SQLiteValue] = []
     var index = 0
     init(_ client: TableFunctionClient) { self.client = client }
 }
@@ -170,6 +173,7 @@ nonisolated(unsafe) private let tableFunctionModule: UnsafeMutablePointer<sqlite
         let state = cursor(of: base!)
         state.index = 0
         state.rows = []
+        state.arguments = []
         guard indexNumber & 1 != 0, count >= 1, let arguments else { return SQLITE_OK }
         do {
             var values = [SQLiteValue](repeating: .null, count: state.client.function.argumentsMax)
@@ -178,6 +182,7 @@ nonisolated(unsafe) private let tableFunctionModule: UnsafeMutablePointer<sqlite
                 values[argument] = value(of: arguments[next])
                 next += 1
             }
+            state.arguments = values
             state.rows = try state.client.function.rows(values)
             return SQLITE_OK
         } catch {
@@ -197,9 +202,14 @@ nonisolated(unsafe) private let tableFunctionModule: UnsafeMutablePointer<sqlite
     }
     module.pointee.xColumn = { base, context, column in
         let state = cursor(of: base!)
-        let row = state.rows[state.index]
-        guard Int(column) < row.count else { sqlite3_result_null(context); return SQLITE_OK }
-        switch row[Int(column)] {
+        let row = state.rows[state.index], own = state.client.function.columns.count
+        let value: SQLiteValue
+        if Int(column) >= own {
+            value = state.arguments.indices.contains(Int(column) - own) ? state.arguments[Int(column) - own] : .null
+        } else {
+            value = Int(column) < row.count ? row[Int(column)] : .null
+        }
+        switch value {
         case .null: sqlite3_result_null(context)
         case .integer(let number): sqlite3_result_int64(context, number)
         case .real(let number): sqlite3_result_double(context, number)

@@ -318,6 +318,25 @@ final class SnapshotTests: HubAndClientsTestCase {
         // this build does not declare: it has no typed columns to read the value from.
         let keptInColumn = Hex.encode(FoldedEntries.encode([FoldedEntries.Entry(field: 1, key: "", origin: 1, counter: 1, wall: 1, logical: 0,
                                                                                 kind: 0, value: nil, seq: 1, valueInColumn: true)]))
+        // A person whose entries are replaced by a folded body keeping one register's value in
+        // its typed column (format 2), then the typed row taken away, or its column made a blob:
+        // the value could not be read.
+        let (person, register) = try hub.perform { replica in
+            try replica.withDatabase { db -> (Int64, Int64) in
+                let row = try XCTUnwrap(db.queryRow("""
+                    SELECT e.rid, e.field FROM entry_rows e JOIN records r ON r.rid = e.rid JOIN fields f ON f.no = e.field
+                    WHERE r.collection = 'people' AND f.name IN ('name', 'title', 'email') ORDER BY e.rid LIMIT 1
+                    """))
+                return (row.integer(0)!, row.integer(1)!)
+            }
+        }
+        let registerName = try hub.perform { replica in try replica.withDatabase { try db(queryName: register, $0) } }
+        func db(queryName number: Int64, _ database: Database) throws -> String {
+            try XCTUnwrap(database.queryScalarText("SELECT name FROM fields WHERE no = ?", number))
+        }
+        let keptBody = Hex.encode(FoldedEntries.encode([FoldedEntries.Entry(field: register, key: "", origin: 1, counter: 1, wall: 1, logical: 0,
+                                                                            kind: 0, value: nil, seq: 1, valueInColumn: true)]))
+        let foldPerson = "DELETE FROM entry_rows WHERE rid = \(person); INSERT INTO folded_entries(rid, body) VALUES (\(person), x'\(keptBody)');"
         let forged: [(String, (HTTPResponse) throws -> HTTPResponse)] = [
             ("a trigger", { try self.altered($0, "CREATE TRIGGER evil AFTER INSERT ON records BEGIN DELETE FROM entry_rows; END;") }),
             ("an extra table", { try self.altered($0, "CREATE TABLE extra(x);") }),
@@ -347,6 +366,10 @@ final class SnapshotTests: HubAndClientsTestCase {
                 INSERT INTO records(collection, record, hash_prefix) VALUES ('undeclared', 'x', x'0011223344556677');
                 INSERT INTO folded_entries(rid, body) SELECT max(rid), x'\(keptInColumn)' FROM records;
                 """) }),
+            ("a folded value kept in the column of a typed row that is missing", { try self.altered($0, foldPerson + "DELETE FROM people WHERE _rid = \(person);") }),
+            ("a folded value kept in a typed column holding a blob", {
+                try self.altered($0, foldPerson + "UPDATE people SET \"\(registerName)\" = x'00' WHERE _rid = \(person);")
+            }),
             ("a log with operations missing", { try self.altered($0, "UPDATE log_blocks SET first_seq = first_seq + 1 WHERE first_seq = 1;") }),
             ("bytes cut short, checksum to match", cut), ("not a database, checksum to match", notADatabase),
         ]

@@ -69,5 +69,8 @@ final class TableFunctionTests: XCTestCase {
         XCTAssertEqual(try rows("both_arguments"), ["1:a:one-a", "1:b:-", "2:a:two-a"])
         XCTAssertEqual(try rows("first_only"), ["1:a:-", "1:b:-", "2:a:-"])
         XCTAssertEqual(try db.queryScalarText("SELECT label FROM both_arguments WHERE id = 2"), "two-a", "a filter on the view")
+        // A second constraint on an argument is tested by SQLite against the argument itself.
+        XCTAssertEqual(try db.queryScalarInteger("SELECT count(*) FROM labelled('a,b', 1) x WHERE x.argument0 = 'a,b' AND x.argument1 = 1"), 2)
+        XCTAssertEqual(try db.queryScalarInteger("SELECT count(*) FROM labelled('a,b', 1) x WHERE x.argument1 = 2"), 0)
     }
 }
