@@ -66,22 +66,21 @@ enum EntryRows {
 
     /// Decodes every folded body of `database`, whose typed tables follow `schema`; throws a
     /// storage error for one that does not decode. The values kept in typed columns are not read
-    /// (two lookups a record); their fields are checked to be the collection's registers.
+    /// one by one (two lookups a record): their fields are checked to be the collection's
+    /// registers, and their typed rows to exist and hold what reads back as JSON, in SQL.
     static func surveyFolded(_ database: Database, schema: Schema) throws -> FoldedSurvey {
         let origins = Set(try database.query("SELECT no FROM origins").compactMap { $0.integer(0) })
         var fieldNumbers: [String: Int64] = [:]
         try database.forEachColumns("SELECT no, name FROM fields") { row in fieldNumbers[row.text(1) ?? ""] = row.integer(0) }
         let fields = Set(fieldNumbers.values)
+        var survey = FoldedSurvey()
         var registers: [String: Set<Int64>] = [:]
         for collection in schema.collections {
-            registers[collection.name] = Set(MaterialisedSQL(collection).registerFields.compactMap { fieldNumbers[$0] })
-        }
-        var survey = FoldedSurvey()
-        for collection in schema.collections {
-            let fields = MaterialisedSQL(collection).registerFields
-            guard !fields.isEmpty,
+            let names = MaterialisedSQL(collection).registerFields
+            registers[collection.name] = Set(names.compactMap { fieldNumbers[$0] })
+            guard !names.isEmpty,
                   try database.queryScalarInteger("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?", collection.name) == 1 else { continue }
-            let unreadable = fields.map(StorageSchema.quote).map { "typeof(t.\($0)) = 'blob' OR (typeof(t.\($0)) = 'real' AND (t.\($0) > 1.7976931348623157e308 OR t.\($0) < -1.7976931348623157e308))" }
+            let unreadable = names.map(StorageSchema.quote).map { "typeof(t.\($0)) = 'blob' OR (typeof(t.\($0)) = 'real' AND (t.\($0) > 1.7976931348623157e308 OR t.\($0) < -1.7976931348623157e308))" }
             survey.keptValuesUnreadable += Int(try database.queryScalarInteger("""
                 SELECT count(*) FROM folded_entries d JOIN records r ON r.rid = d.rid LEFT JOIN \(StorageSchema.quote(collection.name)) t ON t._rid = d.rid
                 WHERE r.collection = ? AND substr(d.body, 1, 1) = x'02' AND (t._rid IS NULL OR \(unreadable.joined(separator: " OR ")))

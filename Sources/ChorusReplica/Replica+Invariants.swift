@@ -21,20 +21,14 @@ extension Replica {
                                       (folded.valuesInUnknownColumns, "typed columns")] where count > 0 {
                     problems.append("folded entries of unknown \(what) (\(count))")
                 }
-                // The values kept in typed columns, read as the views read them: a typed row lost
-                // under a folded record, or a column that cannot be read back as JSON, loses its
-                // values. A column changed under a folded record changes them unseen here (the
-                // checks below read the values from that same column); peers' digests show it.
-                var unreadable = 0
-                try database.forEachColumns("SELECT rid, body FROM folded_entries WHERE substr(body, 1, 1) = x'02'") { row in
-                    do {
-                        _ = try FoldedEntries.decode(row.blob(1) ?? [], record: row.integer(0), columns: registerColumns)
-                    } catch let error as ChorusError where error.code == .storage {
-                        unreadable += 1
-                    }
+                // The values kept in typed columns: a typed row lost under a folded record, or a
+                // column that cannot be read back as JSON, loses its values (found by the survey).
+                // A column changed under a folded record changes them unseen here (the checks
+                // below read the values from that same column); peers' digests show it.
+                if folded.keptValuesUnreadable > 0 {
+                    problems.append("folded records whose values kept in typed columns cannot be read (\(folded.keptValuesUnreadable))")
                 }
-                if unreadable > 0 { problems.append("folded records whose values kept in typed columns cannot be read (\(unreadable))") }
-                viewsUnreadable = unreadable > 0 || folded.valuesInUnknownColumns > 0
+                viewsUnreadable = folded.keptValuesUnreadable > 0 || folded.valuesInUnknownColumns > 0
             } catch let error as ChorusError where error.code == .storage {
                 problems.append(error.message)   // a damaged body: named, not a failure of the check
                 viewsUnreadable = true
