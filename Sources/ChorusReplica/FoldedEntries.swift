@@ -135,7 +135,7 @@ public enum FoldedEntries {
         var entries: [Entry] = []
         entries.reserveCapacity(Int(count))
         var previous = (field: Int64(0), origin: Int64(-1), wall: Int64(0), logical: Int64(-1), seq: Int64(0))
-        var counters: [Int64: Int64] = [:]
+        var counters = OriginCounters()
         for _ in 0..<count {
             let flags = try reader.byte()
             guard flags & ~allowed == 0 else { throw reader.corrupt("an entry's flags are unknown") }
@@ -146,7 +146,7 @@ public enum FoldedEntries {
             let field = previous.field &+ (try reader.signed())
             let key = flags & emptyKey != 0 ? "" : try reader.text()
             let origin = flags & sameOrigin != 0 ? previous.origin : Int64(bitPattern: try reader.varint())
-            let counter = (counters[origin] ?? 0) &+ (try reader.signed()) &+ 1
+            let counter = counters[origin] &+ (try reader.signed()) &+ 1
             var wall = previous.wall, logical = previous.logical &+ 1
             if flags & nextStamp == 0 {
                 wall = previous.wall &+ (try reader.signed())
@@ -219,6 +219,36 @@ public enum FoldedEntries {
     private static func appendText(_ text: String, to bytes: inout [UInt8]) {
         LogBlock.appendVarint(UInt64(text.utf8.count), to: &bytes)
         bytes.append(contentsOf: text.utf8)
+    }
+
+    /// Each origin's last counter while a body is decoded (counters are stored as the difference
+    /// from it). A body holds few origins, so a short list searched from its newest end beats a
+    /// dictionary, which cost a hash per entry and an allocation per body; past `listedMax`
+    /// origins (a body may hold up to `entriesMax` entries, each of its own origin) a dictionary
+    /// takes over, so no body costs quadratic time.
+    private struct OriginCounters {
+        static let listedMax = 16
+        private var origins: [Int64] = []
+        private var counters: [Int64] = []
+        private var many: [Int64: Int64]?
+
+        subscript(origin: Int64) -> Int64 {
+            get {
+                if let many { return many[origin] ?? 0 }
+                return origins.lastIndex(of: origin).map { counters[$0] } ?? 0
+            }
+            set {
+                if many != nil { many![origin] = newValue; return }
+                if let index = origins.lastIndex(of: origin) { counters[index] = newValue; return }
+                guard origins.count < Self.listedMax else {
+                    many = Dictionary(uniqueKeysWithValues: zip(origins, counters))
+                    many![origin] = newValue
+                    return
+                }
+                origins.append(origin)
+                counters.append(newValue)
+            }
+        }
     }
 
     /// Reads a body, refusing what runs past its end.

@@ -58,9 +58,12 @@ extension Replica {
     /// and not where or when each block of its log arrived (`log_blocks.source`, `received_wall`
     /// and `log_ids.received_wall` are left empty).
     ///
+    /// With `template`, the empty database is a copy of the one the first snapshot migrated, kept
+    /// in it (`EmptyStorageTemplate`), rather than migrated again from nothing.
+    ///
     /// - Throws: `invalidState` for an in-memory replica (no file to copy), or when the replica's
     ///   schema is not the one this build's migrations make (clients then pull the log).
-    public static func writeSnapshot(of location: Location, schema: Schema) throws -> SnapshotFile {
+    public static func writeSnapshot(of location: Location, schema: Schema, template: EmptyStorageTemplate? = nil) throws -> SnapshotFile {
         guard case .directory(let folder) = location else {
             throw ChorusError(.invalidState, "an in-memory replica cannot serve snapshots", hint: "clients pull the log instead")
         }
@@ -71,10 +74,19 @@ extension Replica {
                 var options = Database.Options()
                 options.journalModeWAL = false
                 options.synchronous = .off   // a scratch file: sent, then deleted
+                let empty = template?.kept
+                if let empty, !FileManager.default.createFile(atPath: path, contents: empty) {
+                    throw ChorusError(.storage, "cannot create the snapshot file \(path)", hint: "check the replica folder's permissions and free space")
+                }
                 let copy = try Database(path: path, options: options)
                 try Replica.registerFunctions(on: copy, schema: schema)
                 try copy.execute("PRAGMA journal_mode=MEMORY")
+                // On the template's bytes, none is left to apply: a safety net, not a cost.
                 try StorageSchema.migrator(schema: schema).migrate(copy)
+                if empty == nil, let template {
+                    // Committed with the rollback journal in memory: the file holds all of it.
+                    template.keep(try Data(contentsOf: URL(fileURLWithPath: path)))
+                }
                 try copy.run("ATTACH DATABASE ? AS source", Replica.databasePath(location))
                 defer { try? copy.execute("DETACH DATABASE source") }
                 // Deferred, not `transaction`'s IMMEDIATE, which would take the write lock of every
@@ -224,16 +236,17 @@ extension Replica {
     ///   replica or says another sequence; `clockSkew` when its clock is too far ahead;
     ///   `invalidState` when this replica already holds operations. Nothing is changed then.
     ///
-    /// With `replacing`, this replica may hold data (`canReplaceWithSnapshot`): its replicated
-    /// tables are emptied first, in the same transaction, once it is checked that nothing waits to
-    /// be pushed and that the snapshot holds every operation this replica has logged (so its state
-    /// holds all of this one's; `checkReplaceable`); the log is renumbered as the upstream's.
+    /// A new replica takes the file page for page (`takeSnapshotPages`); with `replacing`, this
+    /// replica may hold data (`canReplaceWithSnapshot`) and takes it row by row
+    /// (`takeSnapshotRows`): its replicated tables are emptied first, in the same transaction,
+    /// once it is checked that nothing waits to be pushed and that the snapshot holds every
+    /// operation this replica has logged (so its state holds all of this one's;
+    /// `checkReplaceable`); the log is renumbered as the upstream's.
     public func adoptSnapshot(at path: String, through: Int64, from upstream: ReplicaID, replacing: Bool = false) throws -> SnapshotAdoption {
-        let (clockSeen, ownLast) = try verifySnapshot(at: path, through: through, from: upstream)
-        let now = Int64(configuration.wallClock.nowMilliseconds())
+        let (clockSeen, ownLast) = try verifySnapshot(at: path, through: through, from: upstream, checkingIndexes: !replacing)
         var clock = self.clock
         clock.observe(clockSeen)
-        let counter = max(self.counter, ownLast)
+        let taken = TakenSnapshot(through: through, now: Int64(configuration.wallClock.nowMilliseconds()), counter: max(self.counter, ownLast), clock: clock.last)
         let tables = try Replica.wrapStorage { try Replica.replicatedTables(database, "main") }
         try Replica.wrapStorage {
             // The file passed the checks, so it holds no trigger and only this build's views (none
@@ -242,61 +255,14 @@ extension Replica {
             let trusted = try database.queryScalarInteger("PRAGMA trusted_schema") ?? 1
             try database.execute("PRAGMA trusted_schema=OFF")
             defer { try? database.execute("PRAGMA trusted_schema=\(trusted == 0 ? "OFF" : "ON")") }
-            try database.run("ATTACH DATABASE ? AS snapshot", path)
-            defer { try? database.execute("DETACH DATABASE snapshot") }
-            try database.transaction {
-                if replacing {
-                    try checkReplaceable(bySnapshotLogIDs: "snapshot.log_ids")
-                    for table in tables { try database.execute("DELETE FROM main.\(StorageSchema.quote(table))") }
-                    // The log starts again as the upstream's, numbered as its: what was acknowledged
-                    // of the old one means nothing now (only admin and revoked tokens are left).
-                    try database.execute("UPDATE peers SET acknowledged_seq = 0, committed_seq = 0")
-                    try database.run("INSERT INTO meta(key, value) VALUES ('log_generation', 1) ON CONFLICT(key) DO UPDATE SET value = value + 1")
-                }
-                for table in tables {
-                    let quoted = StorageSchema.quote(table)
-                    if try database.queryScalarInteger("SELECT EXISTS (SELECT 1 FROM main.\(quoted))") == 1 {
-                        throw ChorusError(.invalidState, "this replica already holds data (\(table)); a snapshot only starts a new replica",
-                                          hint: "sync it without a snapshot, or join a new folder")
-                    }
-                }
-                // Row by row, never SQLite's transfer optimisation (the `WHERE 1` turns it off): that
-                // would copy each index as the file has it, unchecked, and skip UNIQUE and NOT NULL, so
-                // a file whose indexes disagree with its tables, which `quick_check` does not look at,
-                // would corrupt this replica. Inserted anew, every index is rebuilt and every
-                // constraint enforced. The log's blocks and intervals are marked as come from
-                // upstream, now, as they are copied (an update afterwards would write them twice).
-                try database.run("""
-                    INSERT INTO main.log_blocks(last_seq, first_seq, source, received_wall, live, body)
-                        SELECT last_seq, first_seq, 'upstream', ?, live, body FROM snapshot.log_blocks WHERE 1
-                    """, now)
-                try database.run("INSERT INTO main.log_ids(replica, first, last, received_wall) SELECT replica, first, last, ? FROM snapshot.log_ids WHERE 1", now)
-                for table in tables where table != "log_blocks" && table != "log_ids" {
-                    let quoted = StorageSchema.quote(table)
-                    try database.execute("INSERT INTO main.\(quoted) SELECT * FROM snapshot.\(quoted) WHERE 1")
-                }
-                // `records` ids are never reused (AUTOINCREMENT): the copy's high-water marks come too.
-                let listed = Replica.sqlList(tables)
-                if try database.queryScalarInteger("SELECT count(*) FROM snapshot.sqlite_schema WHERE name = 'sqlite_sequence'") == 1 {
-                    try database.execute("""
-                        DELETE FROM main.sqlite_sequence WHERE name IN (\(listed));
-                        INSERT INTO main.sqlite_sequence(name, seq) SELECT name, seq FROM snapshot.sqlite_sequence WHERE name IN (\(listed));
-                        """)
-                }
-                try database.run("""
-                    INSERT INTO meta(key, value) VALUES ('counter', ?), ('clock_wall', ?), ('clock_logical', ?)
-                    ON CONFLICT(key) DO UPDATE SET value = excluded.value
-                    """, Int64(counter), Int64(clock.last.wall), Int64(clock.last.logical))
-                // Every operation in it came from the upstream, so none waits to be pushed: the push
-                // cursor moves past them too (from 0, it would ask a compacted log for what it lacks).
-                // Replacing, the cursors counted the old log: they become the snapshot's exactly (a
-                // push cursor past `through` would skip this replica's next writes).
-                try database.run(replacing ? "UPDATE upstream SET pull_cursor = ?1, push_cursor = ?1 WHERE id = 1"
-                                           : "UPDATE upstream SET pull_cursor = max(pull_cursor, ?1), push_cursor = max(push_cursor, ?1) WHERE id = 1", through)
+            if replacing {
+                try takeSnapshotRows(at: path, taken, tables: tables)
+            } else {
+                try takeSnapshotPages(at: path, taken, tables: tables)
             }
         }
         self.clock = clock
-        self.counter = counter
+        self.counter = taken.counter
         forgetCommittedLog()
         metaCurrentAtDataVersion = nil
         // Starting again deleted this replica's rows, maybe of people erased upstream meanwhile:
@@ -305,9 +271,120 @@ extension Replica {
         return SnapshotAdoption(through: through, operations: through)
     }
 
+    /// What a checked snapshot brings beside its tables: where its log ends, when it arrived, and
+    /// the counter and clock this replica goes on from.
+    private struct TakenSnapshot {
+        let through: Int64
+        let now: Int64
+        let counter: UInt64
+        let clock: HybridTimestamp
+    }
+
+    /// Throws unless every replicated table of this replica is empty (`database` may be anywhere in
+    /// a transaction).
+    private func requireEmpty(_ tables: [String]) throws {
+        for table in tables where try database.queryScalarInteger("SELECT EXISTS (SELECT 1 FROM main.\(StorageSchema.quote(table)))") == 1 {
+            throw ChorusError(.invalidState, "this replica already holds data (\(table)); a snapshot only starts a new replica",
+                              hint: "sync it without a snapshot, or join a new folder")
+        }
+    }
+
+    /// A new replica takes the snapshot whole (P3 in `Docs/performance.md`: copying its pages
+    /// costs about a third of inserting its rows again). The file was checked with
+    /// `integrity_check`, so its indexes agree with its tables and its constraints hold, which a
+    /// page copy would not enforce. This replica's own tables (`snapshotLocalTables`) are written
+    /// into the file first, with the log marked as come from upstream and the cursors at
+    /// `through`; then `Database.replaceContents` makes the file this replica's content in one
+    /// durable transaction: a replica killed at any instant holds either none of it or all.
+    private func takeSnapshotPages(at path: String, _ taken: TakenSnapshot, tables: [String]) throws {
+        try database.run("ATTACH DATABASE ? AS snapshot", path)
+        do {
+            defer { try? database.execute("DETACH DATABASE snapshot") }
+            // Only the scratch file is written; `main` is read, and this replica's turn is held, so
+            // nothing else writes it before its content is replaced.
+            try database.transaction {
+                try requireEmpty(tables)
+                let local = Replica.snapshotLocalTables.sorted()
+                for table in local {
+                    let quoted = StorageSchema.quote(table)
+                    try database.execute("DELETE FROM snapshot.\(quoted); INSERT INTO snapshot.\(quoted) SELECT * FROM main.\(quoted)")
+                }
+                let listed = Replica.sqlList(local)
+                try database.execute("""
+                    DELETE FROM snapshot.sqlite_sequence WHERE name IN (\(listed));
+                    INSERT INTO snapshot.sqlite_sequence(name, seq) SELECT name, seq FROM main.sqlite_sequence WHERE name IN (\(listed));
+                    """)
+                try database.run("UPDATE snapshot.log_blocks SET source = 'upstream', received_wall = ?", taken.now)
+                try database.run("UPDATE snapshot.log_ids SET received_wall = ?", taken.now)
+                try writeTakenMeta(taken, schemaName: "snapshot")
+                // Every operation in it came from the upstream, so none waits to be pushed: the push
+                // cursor moves past them too (from 0, it would ask a compacted log for what it lacks).
+                try database.run("UPDATE snapshot.upstream SET pull_cursor = max(pull_cursor, ?1), push_cursor = max(push_cursor, ?1) WHERE id = 1", taken.through)
+            }
+        }
+        var options = Database.Options()
+        options.isUntrusted = true
+        options.journalModeWAL = false
+        options.synchronous = .off
+        try database.replaceContents(with: try Database(path: path, options: options))
+    }
+
+    /// The counter and clock this replica goes on from, into `meta` of `schemaName`.
+    private func writeTakenMeta(_ taken: TakenSnapshot, schemaName: String) throws {
+        try database.run("""
+            INSERT INTO \(schemaName).meta(key, value) VALUES ('counter', ?), ('clock_wall', ?), ('clock_logical', ?)
+            ON CONFLICT(key) DO UPDATE SET value = excluded.value
+            """, Int64(taken.counter), Int64(taken.clock.wall), Int64(taken.clock.logical))
+    }
+
+    /// A replica holding data starts again from the snapshot row by row, in one transaction with
+    /// the checks that it may (`checkReplaceable`), which read its own log beside the snapshot's.
+    private func takeSnapshotRows(at path: String, _ taken: TakenSnapshot, tables: [String]) throws {
+        try database.run("ATTACH DATABASE ? AS snapshot", path)
+        defer { try? database.execute("DETACH DATABASE snapshot") }
+        try database.transaction {
+            try checkReplaceable(bySnapshotLogIDs: "snapshot.log_ids")
+            for table in tables { try database.execute("DELETE FROM main.\(StorageSchema.quote(table))") }
+            // The log starts again as the upstream's, numbered as its: what was acknowledged
+            // of the old one means nothing now (only admin and revoked tokens are left).
+            try database.execute("UPDATE peers SET acknowledged_seq = 0, committed_seq = 0")
+            try database.run("INSERT INTO meta(key, value) VALUES ('log_generation', 1) ON CONFLICT(key) DO UPDATE SET value = value + 1")
+            try requireEmpty(tables)
+            // Row by row, never SQLite's transfer optimisation (the `WHERE 1` turns it off): that
+            // would copy each index as the file has it, and skip UNIQUE and NOT NULL (this path
+            // checks the file with `quick_check` only). Inserted anew, every index is rebuilt and
+            // every constraint enforced. The log's blocks and intervals are marked as come from
+            // upstream, now, as they are copied (an update afterwards would write them twice).
+            try database.run("""
+                INSERT INTO main.log_blocks(last_seq, first_seq, source, received_wall, live, body)
+                    SELECT last_seq, first_seq, 'upstream', ?, live, body FROM snapshot.log_blocks WHERE 1
+                """, taken.now)
+            try database.run("INSERT INTO main.log_ids(replica, first, last, received_wall) SELECT replica, first, last, ? FROM snapshot.log_ids WHERE 1", taken.now)
+            for table in tables where table != "log_blocks" && table != "log_ids" {
+                let quoted = StorageSchema.quote(table)
+                try database.execute("INSERT INTO main.\(quoted) SELECT * FROM snapshot.\(quoted) WHERE 1")
+            }
+            // `records` ids are never reused (AUTOINCREMENT): the copy's high-water marks come too.
+            let listed = Replica.sqlList(tables)
+            if try database.queryScalarInteger("SELECT count(*) FROM snapshot.sqlite_schema WHERE name = 'sqlite_sequence'") == 1 {
+                try database.execute("""
+                    DELETE FROM main.sqlite_sequence WHERE name IN (\(listed));
+                    INSERT INTO main.sqlite_sequence(name, seq) SELECT name, seq FROM snapshot.sqlite_sequence WHERE name IN (\(listed));
+                    """)
+            }
+            try writeTakenMeta(taken, schemaName: "main")
+            // The cursors counted the old log: they become the snapshot's exactly (a push cursor
+            // past `through` would skip this replica's next writes).
+            try database.run("UPDATE upstream SET pull_cursor = ?1, push_cursor = ?1 WHERE id = 1", taken.through)
+        }
+    }
+
     /// Checks a received snapshot on a hardened connection of its own. Returns the latest
     /// timestamp it holds and the last counter of this replica's own operations in it.
-    private func verifySnapshot(at path: String, through: Int64, from upstream: ReplicaID) throws -> (HybridTimestamp, UInt64) {
+    /// `checkingIndexes` runs `integrity_check` (every index against its table, UNIQUE, NOT NULL
+    /// and CHECK) where `quick_check` is enough for a snapshot taken row by row, which rebuilds
+    /// the indexes and enforces the constraints itself.
+    private func verifySnapshot(at path: String, through: Int64, from upstream: ReplicaID, checkingIndexes: Bool) throws -> (HybridTimestamp, UInt64) {
         func refuse(_ why: String) -> ChorusError {
             ChorusError(.corruptBundle, "the upstream's snapshot was refused: \(why); nothing of it was applied",
                         hint: "the client pulls the log instead; if this repeats, run `chorus check` on the upstream")
@@ -321,7 +398,7 @@ extension Replica {
             options.synchronous = .off
             let snapshot = try Database(path: path, options: options)
             try Replica.registerFunctions(on: snapshot, schema: schema)
-            let problems = try snapshot.quickCheck()
+            let problems = try checkingIndexes ? snapshot.integrityCheck() : snapshot.quickCheck()
             guard problems.isEmpty else { throw refuse("it is damaged (\(problems.prefix(3).joined(separator: "; ")))") }
             // The copy is a fresh database: it has no statistics tables, so none is exempt in it.
             guard try snapshot.schemaRows() == ownSchema else {
@@ -343,7 +420,7 @@ extension Replica {
             }
             // An entry names its origin and its field by number (`EntryRows.swift`): a number not
             // in `origins` or `fields` would later be given to a new one, and the entry credited to it.
-            let unknown = [EntryRows.unknownOriginsSQL, EntryRows.unknownFieldsSQL, EntryRows.unknownKindsSQL, EntryRows.foldedOfUnknownRecordsSQL]
+            let unknown = [EntryRows.unknownReferencesSQL, EntryRows.foldedOfUnknownRecordsSQL]
             let folded: EntryRows.FoldedSurvey
             do {
                 folded = try EntryRows.surveyFolded(snapshot, schema: schema)

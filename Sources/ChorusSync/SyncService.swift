@@ -19,6 +19,8 @@ public final class SyncService: @unchecked Sendable {
     /// old, when `snapshotsConcurrentMax` copies exist, rather than a 503 that would send a new
     /// replica to replay the whole log (it pulls whatever came after the copy anyway).
     private weak var newestCopy: SnapshotCopy?
+    /// The empty database each snapshot starts from, kept after the first (`EmptyStorageTemplate`).
+    private let emptyStorage = EmptyStorageTemplate()
     /// Set when the node stops: no copy is cached after it.
     private var snapshotsStopped = false
     /// The log's end after each peer's last push that applied something, by peer name: a copy
@@ -236,7 +238,7 @@ public final class SyncService: @unchecked Sendable {
         let release: @Sendable () -> Void = { [weak self] in self?.snapshotLock.withLock { self?.snapshotCopies -= 1 } }
         let copy: SnapshotCopy
         do {
-            copy = try SnapshotCopy(try Replica.writeSnapshot(of: location, schema: schema), written: wallClock.nowMilliseconds(), release: release)
+            copy = try SnapshotCopy(try Replica.writeSnapshot(of: location, schema: schema, template: emptyStorage), written: wallClock.nowMilliseconds(), release: release)
         } catch {
             release()
             throw SyncError(status: 500, "the snapshot could not be written: \((error as? ChorusError)?.message ?? "\(error)")",

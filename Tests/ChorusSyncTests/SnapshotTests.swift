@@ -87,6 +87,50 @@ final class SnapshotTests: HubAndClientsTestCase {
         XCTAssertTrue(try hub.perform { try $0.peers().count } == 2, "the upstream keeps its own")
     }
 
+    /// A new replica takes the snapshot page for page, whole: its own identity, registered tokens
+    /// and upstream stay its own, the log is marked as come from upstream, and the file stays a
+    /// write-ahead-logged database that opens again as it was.
+    func test_newReplica_takesTheSnapshotWhole_keepingWhatIsItsOwn() throws {
+        let hub = try durable("hub", seed: 1)
+        var workload = WorkloadGenerator(seed: 5)
+        try hub.perform { replica in
+            _ = try replica.applyRemote(workload.generate(steps: 60), source: "peer:pusher")
+            try replica.setUpstream(url: "http://hub-upstream.example", tokenFile: "/etc/hub-token")
+        }
+        _ = try hub.perform { try $0.addPeer(name: "office", role: .relay) }
+        let (laptop, _, session) = try client("laptop", seed: 2, hub: hub, router: router(hub))
+        let admin = try laptop.perform { try $0.addPeer(name: "laptop-admin", role: .admin) }
+        let (id, name, peersBefore) = try laptop.perform { ($0.id, $0.name, try $0.peers().map(\.name)) }
+        clock.advance(by: 5_000)
+        let report = try session.run(compareDigests: true)
+        XCTAssertGreaterThan(report.snapshotOperations, 0, report.snapshotRefused ?? "")
+        XCTAssertEqual(report.digestMatches, true)
+        try laptop.perform { replica in
+            XCTAssertEqual(replica.id, id)
+            XCTAssertEqual(replica.name, name)
+            XCTAssertEqual(try replica.peers().map(\.name), peersBefore, "its own tokens, not the hub's")
+            XCTAssertNotNil(try replica.peer(forToken: admin), "and they still answer")
+            XCTAssertEqual(try replica.upstream()?.url, "http://hub", "its own upstream, not the hub's")
+            XCTAssertEqual(try replica.upstream()?.pullCursor, try hub.perform { try $0.latestSequence() })
+            try replica.withDatabase { db in
+                XCTAssertEqual(try db.queryScalarText("SELECT value FROM meta WHERE key = 'replica_id'"), id.hex)
+                XCTAssertEqual(try db.queryScalarInteger("SELECT count(*) FROM log_blocks WHERE source IS NOT 'upstream' OR received_wall IS NOT ?",
+                                                         Int64(clock.nowMilliseconds())), 0, "every block came from upstream, now")
+                XCTAssertEqual(try db.queryScalarInteger("SELECT count(*) FROM log_ids WHERE received_wall IS NOT ?", Int64(clock.nowMilliseconds())), 0)
+                XCTAssertEqual(try db.queryScalarText("PRAGMA journal_mode"), "wal")
+            }
+            XCTAssertEqual(try replica.integrityCheck(), [])
+            XCTAssertEqual(try replica.invariantViolations(), [])
+        }
+        // Another connection to the file sees it whole, in write-ahead-log mode.
+        var options = Database.Options()
+        options.isReadOnly = true
+        let reader = try Database(path: folder.appending("laptop") + "/chorus.sqlite", options: options)
+        XCTAssertEqual(try reader.queryScalarText("PRAGMA journal_mode"), "wal")
+        XCTAssertEqual(try reader.queryScalarText("SELECT value FROM meta WHERE key = 'replica_id'"), id.hex)
+        XCTAssertEqual(try reader.queryScalarInteger("SELECT count(*) FROM records"), try hub.perform { try $0.withDatabase { try $0.queryScalarInteger("SELECT count(*) FROM records") } })
+    }
+
     /// Record ids are never reused on a replica (`records` is AUTOINCREMENT), erased ones included:
     /// the snapshot brings the upstream's high-water mark, which can be above every record left.
     func test_snapshot_bringsTheRecordIdHighWaterMark_pastErasedRecords() throws {
@@ -159,8 +203,9 @@ final class SnapshotTests: HubAndClientsTestCase {
     }
 
     /// A file's indexes can disagree with its tables and still pass `quick_check` (it does not
-    /// compare them). Taken row by row, every index is rebuilt: the replica is sound and whole.
-    func test_snapshotWhoseIndexesDisagreeWithItsTables_leavesASoundReplica() throws {
+    /// compare them). A new replica takes a snapshot page for page, indexes as they are, so it
+    /// checks with `integrity_check`, refuses this one, and pulls the log: sound and whole.
+    func test_snapshotWhoseIndexesDisagreeWithItsTables_isRefused_andTheReplicaIsSound() throws {
         let hub = try durable("hub", seed: 1)
         try hub.perform { replica in
             for index in 0..<40 {
@@ -180,7 +225,8 @@ final class SnapshotTests: HubAndClientsTestCase {
                 """))
         }
         let report = try session.run(compareDigests: true)
-        XCTAssertGreaterThan(report.snapshotOperations, 0, report.snapshotRefused ?? "")
+        XCTAssertEqual(report.snapshotOperations, 0)
+        XCTAssertTrue(report.snapshotRefused?.contains("missing from index people_by_squad") ?? false, report.snapshotRefused ?? "taken")
         XCTAssertEqual(report.digestMatches, true)
         XCTAssertEqual(try laptop.perform { try $0.integrityCheck() }, [], "every index agrees with its table")
         XCTAssertEqual(try laptop.perform { try $0.invariantViolations() }, [])
