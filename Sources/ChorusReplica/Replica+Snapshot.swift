@@ -398,53 +398,73 @@ extension Replica {
             options.synchronous = .off
             let snapshot = try Database(path: path, options: options)
             try Replica.registerFunctions(on: snapshot, schema: schema)
-            let problems = try checkingIndexes ? snapshot.integrityCheck() : snapshot.quickCheck()
-            guard problems.isEmpty else { throw refuse("it is damaged (\(problems.prefix(3).joined(separator: "; ")))") }
-            // The copy is a fresh database: it has no statistics tables, so none is exempt in it.
-            guard try snapshot.schemaRows() == ownSchema else {
-                throw refuse("its schema differs from this replica's")
+            func refuseIfDamaged(_ problems: [String]) throws {
+                guard problems.isEmpty else { throw refuse("it is damaged (\(problems.prefix(3).joined(separator: "; ")))") }
             }
-            let migrations = try snapshot.query("SELECT name FROM schema_migrations ORDER BY applied_order").compactMap { $0.text(0) }
-            guard migrations == ownMigrations else { throw refuse("it was written by another storage version") }
-            guard try snapshot.queryScalarText("SELECT value FROM meta WHERE key = 'replica_id'") == upstream.hex else {
-                throw refuse("it is not a copy of the upstream \(upstream.hex)")
-            }
-            let continuity = try Replica.logContinuity(snapshot)
-            guard continuity.latest == through else {
-                throw refuse("its log does not end at sequence \(through), as the upstream said")
-            }
-            // Compacted through its point, the log must hold every operation after it, or this
-            // replica would miss them for good: it pulls only from `through` on.
-            guard continuity.isContiguous, try snapshot.queryScalarInteger(Replica.overlappingBlocksSQL) == 0 else {
-                throw refuse("its log has a gap after its compaction point (\(continuity.floor)), or blocks that overlap")
-            }
-            // An entry names its origin and its field by number (`EntryRows.swift`): a number not
-            // in `origins` or `fields` would later be given to a new one, and the entry credited to it.
-            let unknown = [EntryRows.unknownReferencesSQL, EntryRows.foldedOfUnknownRecordsSQL]
-            let folded: EntryRows.FoldedSurvey
+            // Every page and record well formed before any content is read.
+            try refuseIfDamaged(try snapshot.quickCheck())
+            // Taken page for page, its indexes must agree with its tables: checked on another
+            // connection and core while this one checks the content.
+            let indexCheck = checkingIndexes ? BackgroundIntegrityCheck(path: path, options: options) : nil
             do {
-                folded = try EntryRows.surveyFolded(snapshot, schema: schema)
-            } catch let error as ChorusError {
-                throw refuse("a record's folded entries are damaged (\(error.message))")
+                let verdict = try checkContent(of: snapshot, through: through, from: upstream, ownSchema: ownSchema, ownMigrations: ownMigrations, refuse: refuse)
+                try refuseIfDamaged(try indexCheck?.problems() ?? [])
+                return verdict
+            } catch {
+                // Indexes that disagree with their tables are the deeper fault: said first.
+                try refuseIfDamaged((try? indexCheck?.problems()) ?? [])
+                throw error
             }
-            guard try snapshot.queryScalarInteger("SELECT " + unknown.map { "EXISTS (\($0))" }.joined(separator: " OR ")) == 0, folded.isSound else {
-                throw refuse("it holds entries of unknown origins, fields or kinds, or values kept in columns its records have not got")
-            }
-            guard try snapshot.queryScalarInteger("SELECT (SELECT count(*) FROM peers) + (SELECT count(*) FROM peer_relayed) + (SELECT count(*) FROM upstream)") == 0 else {
-                throw refuse("it holds the upstream's registered replicas")
-            }
-            let wall = try snapshot.queryScalarInteger("SELECT max(coalesce((SELECT value FROM meta WHERE key = 'clock_wall'), 0), coalesce((SELECT max(wall) FROM entry_rows), 0), ?)", folded.wallMax) ?? 0
-            let logical = try snapshot.queryScalarInteger("SELECT value FROM meta WHERE key = 'clock_logical'") ?? 0
-            guard wall >= 0, logical >= 0, logical <= Int64(UInt32.max) else { throw refuse("its clock is malformed") }
-            let latest = HybridTimestamp(wall: UInt64(wall), logical: UInt32(logical))
-            try clock.checkDrift(latest)
-            let ownLast = try snapshot.queryScalarInteger("SELECT max(last) FROM log_ids WHERE replica = ?", id.bytes) ?? 0
-            return (latest, UInt64(max(0, ownLast)))
         } catch let error as ChorusError {
             throw error
         } catch let error as SQLiteError {
             throw refuse("it cannot be read as a database (\(error.message))")
         }
+    }
+
+    /// The checks of a received snapshot's content (`verifySnapshot`), on `snapshot`'s connection.
+    private func checkContent(of snapshot: Database, through: Int64, from upstream: ReplicaID, ownSchema: [[String?]], ownMigrations: [String],
+                              refuse: (String) -> ChorusError) throws -> (HybridTimestamp, UInt64) {
+        // The copy is a fresh database: it has no statistics tables, so none is exempt in it.
+        guard try snapshot.schemaRows() == ownSchema else {
+            throw refuse("its schema differs from this replica's")
+        }
+        let migrations = try snapshot.query("SELECT name FROM schema_migrations ORDER BY applied_order").compactMap { $0.text(0) }
+        guard migrations == ownMigrations else { throw refuse("it was written by another storage version") }
+        guard try snapshot.queryScalarText("SELECT value FROM meta WHERE key = 'replica_id'") == upstream.hex else {
+            throw refuse("it is not a copy of the upstream \(upstream.hex)")
+        }
+        let continuity = try Replica.logContinuity(snapshot)
+        guard continuity.latest == through else {
+            throw refuse("its log does not end at sequence \(through), as the upstream said")
+        }
+        // Compacted through its point, the log must hold every operation after it, or this
+        // replica would miss them for good: it pulls only from `through` on.
+        guard continuity.isContiguous, try snapshot.queryScalarInteger(Replica.overlappingBlocksSQL) == 0 else {
+            throw refuse("its log has a gap after its compaction point (\(continuity.floor)), or blocks that overlap")
+        }
+        // An entry names its origin and its field by number (`EntryRows.swift`): a number not
+        // in `origins` or `fields` would later be given to a new one, and the entry credited to it.
+        let unknown = [EntryRows.unknownReferencesSQL, EntryRows.foldedOfUnknownRecordsSQL]
+        let folded: EntryRows.FoldedSurvey
+        do {
+            folded = try EntryRows.surveyFolded(snapshot, schema: schema)
+        } catch let error as ChorusError {
+            throw refuse("a record's folded entries are damaged (\(error.message))")
+        }
+        guard try snapshot.queryScalarInteger("SELECT " + unknown.map { "EXISTS (\($0))" }.joined(separator: " OR ")) == 0, folded.isSound else {
+            throw refuse("it holds entries of unknown origins, fields or kinds, or values kept in columns its records have not got")
+        }
+        guard try snapshot.queryScalarInteger("SELECT (SELECT count(*) FROM peers) + (SELECT count(*) FROM peer_relayed) + (SELECT count(*) FROM upstream)") == 0 else {
+            throw refuse("it holds the upstream's registered replicas")
+        }
+        let wall = try snapshot.queryScalarInteger("SELECT max(coalesce((SELECT value FROM meta WHERE key = 'clock_wall'), 0), coalesce((SELECT max(wall) FROM entry_rows), 0), ?)", folded.wallMax) ?? 0
+        let logical = try snapshot.queryScalarInteger("SELECT value FROM meta WHERE key = 'clock_logical'") ?? 0
+        guard wall >= 0, logical >= 0, logical <= Int64(UInt32.max) else { throw refuse("its clock is malformed") }
+        let latest = HybridTimestamp(wall: UInt64(wall), logical: UInt32(logical))
+        try clock.checkDrift(latest)
+        let ownLast = try snapshot.queryScalarInteger("SELECT max(last) FROM log_ids WHERE replica = ?", id.bytes) ?? 0
+        return (latest, UInt64(max(0, ownLast)))
     }
 
     /// A replica's own schema rows without SQLite's statistics tables, which `ANALYZE` may have
