@@ -300,6 +300,9 @@ extension Replica {
         try database.run("ATTACH DATABASE ? AS snapshot", path)
         do {
             defer { try? database.execute("DETACH DATABASE snapshot") }
+            // A scratch file: a replica killed now starts again from nothing, so its writes need
+            // no journal on disk and no sync (the copy into `main` is what is made durable).
+            try database.execute("PRAGMA snapshot.journal_mode=MEMORY; PRAGMA snapshot.synchronous=OFF")
             // Only the scratch file is written; `main` is read, and this replica's turn is held, so
             // nothing else writes it before its content is replaced.
             try database.transaction {
