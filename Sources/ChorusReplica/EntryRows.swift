@@ -107,7 +107,7 @@ enum EntryRows {
             }
             let collection = Int(row.integer(2) ?? -1)
             let columns = registers.indices.contains(collection) ? registers[collection] : []
-            for entry in try FoldedEntries.decode(body, record: rid) {
+            try FoldedEntries.scan(body, record: rid) { entry in
                 if !origins.contains(entry.origin) { survey.unknownOrigins += 1 }
                 if !fields.contains(entry.field) { survey.unknownFields += 1 }
                 if entry.valueInColumn && !columns.contains(entry.field) { survey.valuesInUnknownColumns += 1 }

@@ -124,6 +124,39 @@ public enum FoldedEntries {
 
     /// Decodes a body; `record` names it in errors.
     public static func decode(_ body: [UInt8], record: Int64?) throws -> [Entry] {
+        var entries: [Entry] = []
+        try scan(body, record: record, expecting: { entries.reserveCapacity($0) }) { entry in
+            // `scan` checked the texts are UTF-8: decoding repairs nothing.
+            entries.append(Entry(field: entry.field, key: entry.key.map { String(decoding: body[$0], as: UTF8.self) } ?? "",
+                                 origin: entry.origin, counter: entry.counter, wall: entry.wall, logical: entry.logical, kind: entry.kind,
+                                 value: entry.value.map { String(decoding: body[$0], as: UTF8.self) }, seq: entry.seq,
+                                 valueInColumn: entry.valueInColumn))
+        }
+        return entries
+    }
+
+    /// One entry as `scan` reads it: its texts as ranges of the body's bytes, checked to be UTF-8.
+    struct ScannedEntry {
+        var field: Int64
+        /// nil for the empty key.
+        var key: Range<Int>?
+        var origin: Int64
+        var counter: Int64
+        var wall: Int64
+        var logical: Int64
+        var kind: Int64
+        /// nil for NULL, or a value kept in its typed column.
+        var value: Range<Int>?
+        var seq: Int64
+        var valueInColumn: Bool
+    }
+
+    /// Reads a body entry by entry, in its order, refusing what `decode` refuses, without making
+    /// a string or an entry of it: what a survey of every body asks about (origins, fields, kinds,
+    /// clocks) costs no allocation per entry. `expecting` is told the count the body claims,
+    /// once it is found plausible.
+    @inline(__always)
+    static func scan(_ body: [UInt8], record: Int64?, expecting: (Int) -> Void = { _ in }, _ visit: (ScannedEntry) throws -> Void) throws {
         var reader = Reader(body: body, record: record)
         guard let bodyFormat = body.first, bodyFormat == format || bodyFormat == formatValuesInColumns else {
             throw reader.corrupt("its format byte is \(body.first.map(String.init) ?? "missing"), not \(format) or \(formatValuesInColumns)")
@@ -132,8 +165,7 @@ public enum FoldedEntries {
         reader.offset = 1
         let count = try reader.varint()
         guard count <= UInt64(min(entriesMax, body.count / 4)) else { throw reader.corrupt("it claims \(count) entries") }
-        var entries: [Entry] = []
-        entries.reserveCapacity(Int(count))
+        expecting(Int(count))
         var previous = (field: Int64(0), origin: Int64(-1), wall: Int64(0), logical: Int64(-1), seq: Int64(0))
         var counters = OriginCounters()
         for _ in 0..<count {
@@ -144,7 +176,7 @@ public enum FoldedEntries {
                 throw reader.corrupt("an entry that is not a register's value is flagged as kept in its column")
             }
             let field = previous.field &+ (try reader.signed())
-            let key = flags & emptyKey != 0 ? "" : try reader.text()
+            let key = flags & emptyKey != 0 ? nil : try reader.text()
             let origin = flags & sameOrigin != 0 ? previous.origin : Int64(bitPattern: try reader.varint())
             let counter = counters[origin] &+ (try reader.signed()) &+ 1
             var wall = previous.wall, logical = previous.logical &+ 1
@@ -154,13 +186,12 @@ public enum FoldedEntries {
             }
             let value = flags & (nullValue | inColumn) != 0 ? nil : try reader.text()
             let seq = previous.seq &+ (try reader.signed()) &+ 1
-            entries.append(Entry(field: field, key: key, origin: origin, counter: counter, wall: wall, logical: logical,
-                                 kind: Int64(flags & kindBits), value: value, seq: seq, valueInColumn: valueInColumn))
+            try visit(ScannedEntry(field: field, key: key, origin: origin, counter: counter, wall: wall, logical: logical,
+                                   kind: Int64(flags & kindBits), value: value, seq: seq, valueInColumn: valueInColumn))
             counters[origin] = counter
             previous = (field, origin, wall, logical, seq)
         }
         guard reader.offset == body.count else { throw reader.corrupt("\(body.count - reader.offset) bytes follow its last entry") }
-        return entries
     }
 
     /// Fills in the values of entries kept in their typed columns (`valueInColumn`) from
@@ -289,13 +320,17 @@ public enum FoldedEntries {
             return Int64(bitPattern: (raw >> 1) ^ (0 &- (raw & 1)))
         }
 
-        mutating func text() throws -> String {
+        /// A text's bytes, checked to be UTF-8 (ASCII at once, anything else by the standard
+        /// library's validation).
+        mutating func text() throws -> Range<Int> {
             let length = try varint()
             guard length <= UInt64(body.count - offset) else { throw corrupt("a text runs past the end") }
-            let end = offset + Int(length)
-            guard let text = String(validating: body[offset..<end], as: UTF8.self) else { throw corrupt("a text is not UTF-8") }
-            offset = end
-            return text
+            let range = offset..<(offset + Int(length))
+            guard body[range].allSatisfy({ $0 < 0x80 }) || String(validating: body[range], as: UTF8.self) != nil else {
+                throw corrupt("a text is not UTF-8")
+            }
+            offset = range.upperBound
+            return range
         }
     }
 }

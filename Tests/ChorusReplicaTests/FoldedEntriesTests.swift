@@ -111,6 +111,23 @@ final class FoldedEntriesTests: XCTestCase {
         XCTAssertEqual(try FoldedEntries.decode(FoldedEntries.encode([]), record: 7), [])
     }
 
+    /// Keys and values are UTF-8: ASCII, and anything else the standard library validates; a
+    /// body whose text is not is refused, however it is read.
+    func test_textsThatAreNotUTF8_areRefused_andOthersReadBackExactly() throws {
+        let entry = FoldedEntries.Entry(field: 2, key: "é", origin: 1, counter: 1, wall: 5, logical: 0, kind: 2, value: "\"🎵 ok\"", seq: 1)
+        let body = FoldedEntries.encode([entry])
+        XCTAssertEqual(try FoldedEntries.decode(body, record: 7), [entry])
+        let keyStart = try XCTUnwrap(body.firstIndex(of: 0xC3), "é's first byte")
+        for (name, damaged) in [("a lone continuation byte", 0x80), ("a byte UTF-8 never uses", 0xFF)] as [(String, UInt8)] {
+            var bytes = body
+            bytes[keyStart] = damaged
+            XCTAssertThrowsError(try FoldedEntries.decode(bytes, record: 7), name) { error in
+                XCTAssertTrue((error as? ChorusError)?.message.contains("not UTF-8") ?? false, "\(name): \(error)")
+            }
+            XCTAssertThrowsError(try FoldedEntries.scan(bytes, record: 7) { _ in }, "\(name), scanned")
+        }
+    }
+
     func test_theTableFunction_readsABodyAsEntryRows() throws {
         let db = try Database(path: ":memory:")
         try db.register(FoldedEntries.tableFunction(columns: RegisterColumns(schema: PeopleSchema.current)))
