@@ -404,12 +404,12 @@ extension Replica {
             func refuseIfDamaged(_ problems: [String]) throws {
                 guard problems.isEmpty else { throw refuse("it is damaged (\(problems.prefix(3).joined(separator: "; ")))") }
             }
-            // Every page and record well formed before any content is read.
-            try refuseIfDamaged(try snapshot.quickCheck())
             // Taken page for page, its indexes must agree with its tables: checked on another
-            // connection and core while this one checks the content.
+            // connection and core while this one checks the rest.
             let indexCheck = checkingIndexes ? BackgroundIntegrityCheck(path: path, options: options) : nil
             do {
+                // Every page and record well formed before any content is read.
+                try refuseIfDamaged(try snapshot.quickCheck())
                 let verdict = try checkContent(of: snapshot, through: through, from: upstream, ownSchema: ownSchema, ownMigrations: ownMigrations, refuse: refuse)
                 try refuseIfDamaged(try indexCheck?.problems() ?? [])
                 return verdict
