@@ -10,9 +10,11 @@ import SQLiteKit
 /// The client trusts its upstream with the content, as it does with every operation it pulls, but
 /// not with the file's structure: the copy is opened hardened, must pass `quick_check`, and must
 /// have exactly this build's schema (so it can hold no trigger or extra table, and only this build's
-/// views, which its hardened connection will not run) before any of
-/// it is read into the replica, and it is read row by row, so every index is rebuilt and every
-/// constraint enforced.
+/// views, which its hardened connection will not run) before any of it is read into the replica.
+/// A new replica takes its pages as they are, so it also checks that every index agrees with its
+/// table and every constraint holds (`integrity_check`, on another core while the rest is checked);
+/// a replica starting again reads it row by row, so every index is rebuilt and every constraint
+/// enforced.
 extension Replica {
     /// Tables that stay with their replica: identity and clock (`meta`), the replicas registered
     /// here and their tokens, the upstream's address and cursors, and the migrations record. Every
