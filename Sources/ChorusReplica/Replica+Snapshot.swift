@@ -43,6 +43,9 @@ extension Replica {
         /// Operations whose effect it brought: the upstream's log through `through`, whether the
         /// log still holds them or compaction removed them (their effect is in the state).
         public let operations: Int64
+        /// Whether the file's pages became the replica's as they were (a new replica, its file's
+        /// header one this build's databases have), rather than its rows inserted anew.
+        public let tookPages: Bool
     }
 
     /// The storage version a snapshot must match: the last migration this build applies. The
@@ -84,10 +87,12 @@ extension Replica {
                 try Replica.registerFunctions(on: copy, schema: schema)
                 try copy.execute("PRAGMA journal_mode=MEMORY")
                 // On the template's bytes, none is left to apply: a safety net, not a cost.
-                try StorageSchema.migrator(schema: schema).migrate(copy)
-                if empty == nil, let template {
+                if try !StorageSchema.migrator(schema: schema).migrate(copy).isEmpty {
+                    // The migrations' rebuilds leave free pages; a client takes a copy's pages as
+                    // they are only when it has none (`headerAllowsPageCopy`).
+                    try copy.execute("VACUUM")
                     // Committed with the rollback journal in memory: the file holds all of it.
-                    template.keep(try Data(contentsOf: URL(fileURLWithPath: path)))
+                    template?.keep(try Data(contentsOf: URL(fileURLWithPath: path)))
                 }
                 try copy.run("ATTACH DATABASE ? AS source", Replica.databasePath(location))
                 defer { try? copy.execute("DETACH DATABASE source") }
@@ -238,39 +243,43 @@ extension Replica {
     ///   replica or says another sequence; `clockSkew` when its clock is too far ahead;
     ///   `invalidState` when this replica already holds operations. Nothing is changed then.
     ///
-    /// A new replica takes the file page for page (`takeSnapshotPages`); with `replacing`, this
-    /// replica may hold data (`canReplaceWithSnapshot`) and takes it row by row
-    /// (`takeSnapshotRows`): its replicated tables are emptied first, in the same transaction,
-    /// once it is checked that nothing waits to be pushed and that the snapshot holds every
-    /// operation this replica has logged (so its state holds all of this one's;
-    /// `checkReplaceable`); the log is renumbered as the upstream's.
+    /// A new replica takes the file page for page (`takeSnapshotPages`) when this SQLite checks
+    /// enough (`pageCopySQLiteVersionMin`) and the file's header is one this build's databases
+    /// have (`headerAllowsPageCopy`), else row by row (`takeSnapshotRows`). With `replacing`, this
+    /// replica may hold data (`canReplaceWithSnapshot`) and takes it row by row: its replicated
+    /// tables are emptied first, in the same transaction, once it is checked that nothing waits
+    /// to be pushed and that the snapshot holds every operation this replica has logged (so its
+    /// state holds all of this one's; `checkReplaceable`); the log is renumbered as the upstream's.
     public func adoptSnapshot(at path: String, through: Int64, from upstream: ReplicaID, replacing: Bool = false) throws -> SnapshotAdoption {
-        let (clockSeen, ownLast) = try verifySnapshot(at: path, through: through, from: upstream, checkingIndexes: !replacing)
+        let pagesWanted = !replacing && Database.libraryVersionNumber >= Replica.pageCopySQLiteVersionMin
+        let verdict = try verifySnapshot(at: path, through: through, from: upstream, checkingIndexes: pagesWanted)
         var clock = self.clock
-        clock.observe(clockSeen)
-        let taken = TakenSnapshot(through: through, now: Int64(configuration.wallClock.nowMilliseconds()), counter: max(self.counter, ownLast), clock: clock.last)
+        clock.observe(verdict.clock)
+        let taken = TakenSnapshot(through: through, now: Int64(configuration.wallClock.nowMilliseconds()), counter: max(self.counter, verdict.ownLast), clock: clock.last)
         let tables = try Replica.wrapStorage { try Replica.replicatedTables(database, "main") }
+        let tookPages = pagesWanted && verdict.headerAllowsPageCopy
         try Replica.wrapStorage {
+            if tookPages {
+                try takeSnapshotPages(at: path, taken, tables: tables)
+                return
+            }
             // The file passed the checks, so it holds no trigger and only this build's views (none
             // is read here: tables are copied by name); untrusted anyway while attached, then the
             // connection's own setting back.
             let trusted = try database.queryScalarInteger("PRAGMA trusted_schema") ?? 1
             try database.execute("PRAGMA trusted_schema=OFF")
             defer { try? database.execute("PRAGMA trusted_schema=\(trusted == 0 ? "OFF" : "ON")") }
-            if replacing {
-                try takeSnapshotRows(at: path, taken, tables: tables)
-            } else {
-                try takeSnapshotPages(at: path, taken, tables: tables)
-            }
+            try takeSnapshotRows(at: path, taken, tables: tables, replacing: replacing)
         }
         self.clock = clock
         self.counter = taken.counter
         forgetCommittedLog()
         metaCurrentAtDataVersion = nil
+        digestCache = nil
         // Starting again deleted this replica's rows, maybe of people erased upstream meanwhile:
         // as after an erasure, their bytes leave the write-ahead log too.
         if replacing { needsCheckpoint = !((try? database.checkpointTruncate()) ?? false) }
-        return SnapshotAdoption(through: through, operations: through)
+        return SnapshotAdoption(through: through, operations: through, tookPages: tookPages)
     }
 
     /// What a checked snapshot brings beside its tables: where its log ends, when it arrived, and
@@ -282,79 +291,86 @@ extension Replica {
         let clock: HybridTimestamp
     }
 
-    /// Throws unless every replicated table of this replica is empty (`database` may be anywhere in
-    /// a transaction).
-    private func requireEmpty(_ tables: [String]) throws {
-        for table in tables where try database.queryScalarInteger("SELECT EXISTS (SELECT 1 FROM main.\(StorageSchema.quote(table)))") == 1 {
+    /// Throws unless every replicated table of this replica, read as `schemaName` through
+    /// `connection`, is empty.
+    private func requireEmpty(_ tables: [String], on connection: Database, schemaName: String) throws {
+        for table in tables where try connection.queryScalarInteger("SELECT EXISTS (SELECT 1 FROM \(schemaName).\(StorageSchema.quote(table)))") == 1 {
             throw ChorusError(.invalidState, "this replica already holds data (\(table)); a snapshot only starts a new replica",
                               hint: "sync it without a snapshot, or join a new folder")
         }
     }
 
     /// A new replica takes the snapshot whole (P3 in `Docs/performance.md`: copying its pages
-    /// costs about a third of inserting its rows again). The file was checked with
-    /// `integrity_check`, so its indexes agree with its tables and its constraints hold, which a
-    /// page copy would not enforce. This replica's own tables (`snapshotLocalTables`) are written
-    /// into the file first, with the log marked as come from upstream and the cursors at
-    /// `through`; then `Database.replaceContents` makes the file this replica's content in one
-    /// durable transaction: a replica killed at any instant holds either none of it or all.
+    /// costs a fraction of inserting its rows again). The file was checked with `integrity_check`
+    /// and its header found to be one this build's databases have (`headerAllowsPageCopy`), so
+    /// its indexes agree with its tables, its constraints hold, and none of its header's settings
+    /// comes with it. `Database.replaceContents` takes this replica's write lock first; then,
+    /// on a connection of the file's own with the replica's attached, this replica's own tables
+    /// (`snapshotLocalTables`) are written into the file, with the log marked as come from
+    /// upstream and the cursors at `through`; then the file's pages become this replica's content,
+    /// in the same durable transaction. No other connection, in this process or another (`chorus
+    /// replicas revoke` beside a serving node), commits to the replica in between, and a replica
+    /// killed at any instant holds either none of it or all.
     private func takeSnapshotPages(at path: String, _ taken: TakenSnapshot, tables: [String]) throws {
-        try database.run("ATTACH DATABASE ? AS snapshot", path)
-        do {
-            defer { try? database.execute("DETACH DATABASE snapshot") }
-            // A scratch file: a replica killed now starts again from nothing, so its writes need
-            // no journal on disk and no sync (the copy into `main` is what is made durable).
-            try database.execute("PRAGMA snapshot.journal_mode=MEMORY; PRAGMA snapshot.synchronous=OFF")
-            // Only the scratch file is written; `main` is read, and this replica's turn is held, so
-            // nothing else writes it before its content is replaced.
-            try database.transaction {
-                try requireEmpty(tables)
-                let local = Replica.snapshotLocalTables.sorted()
-                for table in local {
-                    let quoted = StorageSchema.quote(table)
-                    try database.execute("DELETE FROM snapshot.\(quoted); INSERT INTO snapshot.\(quoted) SELECT * FROM main.\(quoted)")
-                }
-                let listed = Replica.sqlList(local)
-                try database.execute("""
-                    DELETE FROM snapshot.sqlite_sequence WHERE name IN (\(listed));
-                    INSERT INTO snapshot.sqlite_sequence(name, seq) SELECT name, seq FROM main.sqlite_sequence WHERE name IN (\(listed));
-                    """)
-                try database.run("UPDATE snapshot.log_blocks SET source = 'upstream', received_wall = ?", taken.now)
-                try database.run("UPDATE snapshot.log_ids SET received_wall = ?", taken.now)
-                try writeTakenMeta(taken, schemaName: "snapshot")
-                // Every operation in it came from the upstream, so none waits to be pushed: the push
-                // cursor moves past them too (from 0, it would ask a compacted log for what it lacks).
-                try database.run("UPDATE snapshot.upstream SET pull_cursor = max(pull_cursor, ?1), push_cursor = max(push_cursor, ?1) WHERE id = 1", taken.through)
-            }
-        }
         var options = Database.Options()
         options.isUntrusted = true
         options.journalModeWAL = false
-        options.synchronous = .off
-        try database.replaceContents(with: try Database(path: path, options: options))
+        options.synchronous = .off   // a scratch file: a replica killed now starts from nothing again
+        let snapshot = try Database(path: path, options: options)
+        try snapshot.execute("PRAGMA journal_mode=MEMORY")
+        try database.replaceContents(with: snapshot) {
+            try snapshot.run("ATTACH DATABASE ? AS replica", Replica.databasePath(location))
+            defer { try? snapshot.execute("DETACH DATABASE replica") }
+            // Deferred: the replica is only read (its write lock is the copy's), the file written.
+            try snapshot.execute("BEGIN DEFERRED")
+            defer { if snapshot.isInTransaction { try? snapshot.execute("ROLLBACK") } }
+            try requireEmpty(tables, on: snapshot, schemaName: "replica")
+            let local = Replica.snapshotLocalTables.sorted()
+            for table in local {
+                let quoted = StorageSchema.quote(table)
+                try snapshot.execute("DELETE FROM main.\(quoted); INSERT INTO main.\(quoted) SELECT * FROM replica.\(quoted)")
+            }
+            // `records`' id high-water mark comes with the replicated tables, the local tables'
+            // with the replica's own; nothing else.
+            try snapshot.execute("""
+                DELETE FROM main.sqlite_sequence WHERE name NOT IN (\(Replica.sqlList(tables)));
+                INSERT INTO main.sqlite_sequence(name, seq) SELECT name, seq FROM replica.sqlite_sequence WHERE name IN (\(Replica.sqlList(local)));
+                """)
+            try snapshot.run("UPDATE main.log_blocks SET source = 'upstream', received_wall = ?", taken.now)
+            try snapshot.run("UPDATE main.log_ids SET received_wall = ?", taken.now)
+            try writeTakenMeta(taken, on: snapshot)
+            // Every operation in it came from the upstream, so none waits to be pushed: the push
+            // cursor moves past them too (from 0, it would ask a compacted log for what it lacks).
+            try snapshot.run("UPDATE main.upstream SET pull_cursor = max(pull_cursor, ?1), push_cursor = max(push_cursor, ?1) WHERE id = 1", taken.through)
+            try snapshot.execute("COMMIT")
+        }
     }
 
-    /// The counter and clock this replica goes on from, into `meta` of `schemaName`.
-    private func writeTakenMeta(_ taken: TakenSnapshot, schemaName: String) throws {
-        try database.run("""
-            INSERT INTO \(schemaName).meta(key, value) VALUES ('counter', ?), ('clock_wall', ?), ('clock_logical', ?)
+    /// The counter and clock this replica goes on from, into `meta` of `connection`'s main database.
+    private func writeTakenMeta(_ taken: TakenSnapshot, on connection: Database) throws {
+        try connection.run("""
+            INSERT INTO main.meta(key, value) VALUES ('counter', ?), ('clock_wall', ?), ('clock_logical', ?)
             ON CONFLICT(key) DO UPDATE SET value = excluded.value
             """, Int64(taken.counter), Int64(taken.clock.wall), Int64(taken.clock.logical))
     }
 
-    /// A replica holding data starts again from the snapshot row by row, in one transaction with
-    /// the checks that it may (`checkReplaceable`), which read its own log beside the snapshot's.
-    private func takeSnapshotRows(at path: String, _ taken: TakenSnapshot, tables: [String]) throws {
+    /// Takes the snapshot row by row, in one transaction: a replica holding data that starts again
+    /// (`replacing`), with the checks that it may (`checkReplaceable`, which read its own log
+    /// beside the snapshot's), or a new replica whose file or SQLite does not allow its pages to
+    /// be taken as they are.
+    private func takeSnapshotRows(at path: String, _ taken: TakenSnapshot, tables: [String], replacing: Bool) throws {
         try database.run("ATTACH DATABASE ? AS snapshot", path)
         defer { try? database.execute("DETACH DATABASE snapshot") }
         try database.transaction {
-            try checkReplaceable(bySnapshotLogIDs: "snapshot.log_ids")
-            for table in tables { try database.execute("DELETE FROM main.\(StorageSchema.quote(table))") }
-            // The log starts again as the upstream's, numbered as its: what was acknowledged
-            // of the old one means nothing now (only admin and revoked tokens are left).
-            try database.execute("UPDATE peers SET acknowledged_seq = 0, committed_seq = 0")
-            try database.run("INSERT INTO meta(key, value) VALUES ('log_generation', 1) ON CONFLICT(key) DO UPDATE SET value = value + 1")
-            try requireEmpty(tables)
+            if replacing {
+                try checkReplaceable(bySnapshotLogIDs: "snapshot.log_ids")
+                for table in tables { try database.execute("DELETE FROM main.\(StorageSchema.quote(table))") }
+                // The log starts again as the upstream's, numbered as its: what was acknowledged
+                // of the old one means nothing now (only admin and revoked tokens are left).
+                try database.execute("UPDATE peers SET acknowledged_seq = 0, committed_seq = 0")
+                try database.run("INSERT INTO meta(key, value) VALUES ('log_generation', 1) ON CONFLICT(key) DO UPDATE SET value = value + 1")
+            }
+            try requireEmpty(tables, on: database, schemaName: "main")
             // Row by row, never SQLite's transfer optimisation (the `WHERE 1` turns it off): that
             // would copy each index as the file has it, and skip UNIQUE and NOT NULL (this path
             // checks the file with `quick_check` only). Inserted anew, every index is rebuilt and
@@ -377,25 +393,59 @@ extension Replica {
                     INSERT INTO main.sqlite_sequence(name, seq) SELECT name, seq FROM snapshot.sqlite_sequence WHERE name IN (\(listed));
                     """)
             }
-            try writeTakenMeta(taken, schemaName: "main")
-            // The cursors counted the old log: they become the snapshot's exactly (a push cursor
-            // past `through` would skip this replica's next writes).
-            try database.run("UPDATE upstream SET pull_cursor = ?1, push_cursor = ?1 WHERE id = 1", taken.through)
+            try writeTakenMeta(taken, on: database)
+            // Every operation in it came from the upstream, so none waits to be pushed: the push
+            // cursor moves past them too. Replacing, the cursors counted the old log: they become
+            // the snapshot's exactly (a push cursor past `through` would skip this replica's next
+            // writes).
+            try database.run(replacing ? "UPDATE upstream SET pull_cursor = ?1, push_cursor = ?1 WHERE id = 1"
+                                       : "UPDATE upstream SET pull_cursor = max(pull_cursor, ?1), push_cursor = max(push_cursor, ?1) WHERE id = 1", taken.through)
         }
     }
 
-    /// Checks a received snapshot on a hardened connection of its own. Returns the latest
-    /// timestamp it holds and the last counter of this replica's own operations in it.
+    /// The oldest SQLite whose `integrity_check` a new replica trusts to take a snapshot's pages
+    /// as they are: from 3.40, it also finds values whose type their column cannot hold (text in
+    /// a numeric column of a table that is not STRICT), which an insert row by row would convert
+    /// or refuse. With an older SQLite a new replica takes the snapshot row by row.
+    static let pageCopySQLiteVersionMin: Int32 = 3_040_000
+
+    /// Whether a received snapshot's file header (its first 100 bytes) is one this build's
+    /// databases have, so its pages may become the replica's as they are: the replica's page
+    /// size, no bytes reserved at the end of each page, no free pages (a free page's old bytes
+    /// would come along, where no erasure could reach them), schema format 4, UTF-8, and no
+    /// setting Chorus never makes (a default cache size, auto-vacuum, a user version, an
+    /// application id, anything in the bytes reserved for expansion). The backup copies these
+    /// fields and no check of the content looks at them; a file with others is taken row by row.
+    /// What the unused space inside a page holds is not looked at: like the content, it is the
+    /// upstream's word (its copy writes fresh pages, with `secure_delete` on).
+    static func headerAllowsPageCopy(_ header: [UInt8], pageSize: Int64) -> Bool {
+        guard header.count >= 100 else { return false }
+        func number(_ offset: Int) -> UInt32 { header[offset..<(offset + 4)].reduce(0) { $0 << 8 | UInt32($1) } }
+        let size = Int64(header[16]) << 8 | Int64(header[17])
+        return (size == 1 ? 65_536 : size) == pageSize
+            && Array(header[20..<24]) == [0, 64, 32, 32]
+            && number(36) == 0
+            && number(44) == 4
+            && number(48) == 0
+            && number(52) == 0 && number(64) == 0
+            && number(56) == 1
+            && number(60) == 0 && number(68) == 0
+            && header[72..<92].allSatisfy { $0 == 0 }
+    }
+
+    /// Checks a received snapshot on a hardened connection of its own, and reads its file header.
     /// `checkingIndexes` runs `integrity_check` (every index against its table, UNIQUE, NOT NULL
     /// and CHECK) where `quick_check` is enough for a snapshot taken row by row, which rebuilds
     /// the indexes and enforces the constraints itself.
-    private func verifySnapshot(at path: String, through: Int64, from upstream: ReplicaID, checkingIndexes: Bool) throws -> (HybridTimestamp, UInt64) {
+    private func verifySnapshot(at path: String, through: Int64, from upstream: ReplicaID, checkingIndexes: Bool) throws -> SnapshotVerdict {
         func refuse(_ why: String) -> ChorusError {
             ChorusError(.corruptBundle, "the upstream's snapshot was refused: \(why); nothing of it was applied",
                         hint: "the client pulls the log instead; if this repeats, run `chorus check` on the upstream")
         }
         let ownSchema = try Replica.wrapStorage { try Replica.comparableSchema(database.schemaRows()) }
         let ownMigrations = try appliedMigrations()
+        let pageSize = try Replica.wrapStorage { try database.queryScalarInteger("PRAGMA page_size") ?? 0 }
+        let header = (try? FileHandle(forReadingFrom: URL(fileURLWithPath: path)).read(upToCount: 100)).flatMap { $0 }.map { [UInt8]($0) } ?? []
         do {
             var options = Database.Options()
             options.isUntrusted = true
@@ -412,9 +462,10 @@ extension Replica {
             do {
                 // Every page and record well formed before any content is read.
                 try refuseIfDamaged(try snapshot.quickCheck())
-                let verdict = try checkContent(of: snapshot, through: through, from: upstream, ownSchema: ownSchema, ownMigrations: ownMigrations, refuse: refuse)
+                let (clock, ownLast) = try checkContent(of: snapshot, through: through, from: upstream, ownSchema: ownSchema,
+                                                        ownMigrations: ownMigrations, refuse: refuse)
                 try refuseIfDamaged(try indexCheck?.problems() ?? [])
-                return verdict
+                return SnapshotVerdict(clock: clock, ownLast: ownLast, headerAllowsPageCopy: Replica.headerAllowsPageCopy(header, pageSize: pageSize))
             } catch {
                 // Indexes that disagree with their tables are the deeper fault: said first.
                 try refuseIfDamaged((try? indexCheck?.problems()) ?? [])
@@ -425,6 +476,16 @@ extension Replica {
         } catch let error as SQLiteError {
             throw refuse("it cannot be read as a database (\(error.message))")
         }
+    }
+
+    /// What the checks of a received snapshot found.
+    private struct SnapshotVerdict {
+        /// The latest timestamp it holds.
+        let clock: HybridTimestamp
+        /// The last counter of this replica's own operations in it.
+        let ownLast: UInt64
+        /// Whether its file header allows its pages to be taken as they are (`headerAllowsPageCopy`).
+        let headerAllowsPageCopy: Bool
     }
 
     /// The checks of a received snapshot's content (`verifySnapshot`), on `snapshot`'s connection.

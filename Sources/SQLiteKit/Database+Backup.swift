@@ -1,29 +1,48 @@
 import CSQLite
 
 extension Database {
+    /// SQLite's version as a number (3.40.1 is 3040001).
+    public static var libraryVersionNumber: Int32 { sqlite3_libversion_number() }
+
     /// Replaces this database's whole content with `source`'s, page for page, in one write
-    /// transaction (SQLite's online backup run to its end in one step): atomic, and durable when it
-    /// returns under `synchronous=FULL`. A new replica takes its upstream's snapshot this way (P3
-    /// in `Docs/performance.md`: about a third of the cost of inserting every row again).
+    /// transaction (SQLite's online backup): atomic, and durable when it returns under
+    /// `synchronous=FULL`. A new replica takes its upstream's snapshot this way (P3 in
+    /// `Docs/performance.md`: a fraction of the cost of inserting every row again).
+    ///
+    /// `whileLocked` runs once this database's write lock is taken and before any page is copied:
+    /// from then to the copy's commit no connection, in this process or another, commits to this
+    /// database, so what the closure reads of it (through another connection: this one is the
+    /// copy's until it returns) is what the copy replaces. It may write `source` through `source`'s
+    /// own connection; the copy takes those writes too.
     ///
     /// Nothing is decoded or checked on the way: the caller checks `source` first, with
-    /// `integrityCheck` (every index against its table, UNIQUE, NOT NULL and CHECK), since the
-    /// copy takes the source's indexes as they are. Other connections to this file see the new
-    /// content, schema included, from their next transaction; this connection's prepared
-    /// statements are prepared again when next used.
+    /// `integrityCheck` (every index against its table, UNIQUE, NOT NULL and CHECK) and its file
+    /// header, since the copy takes the source's pages and header fields as they are. Other
+    /// connections to this file see the new content, schema included, from their next
+    /// transaction; this connection's prepared statements are prepared again when next used.
     ///
     /// - Throws: `SQLiteError` when the copy cannot run (this connection inside a transaction or
-    ///   with a statement still reading, or page sizes that differ while this database is in WAL
-    ///   mode); this database is unchanged then.
-    public func replaceContents(with source: Database) throws {
+    ///   with a statement still reading, another connection writing past the busy timeout, page
+    ///   sizes that differ while this database is in WAL mode), or what `whileLocked` throws; this
+    ///   database is unchanged then.
+    public func replaceContents(with source: Database, whileLocked: () throws -> Void = {}) throws {
         guard let backup = sqlite3_backup_init(handle, "main", source.handle, "main") else {
             throw error(code: sqlite3_errcode(handle), sql: "sqlite3_backup_init")
         }
+        var finished = false
+        defer { if !finished { sqlite3_backup_finish(backup) } }
+        // No page yet: this takes the destination's write lock, held until the backup finishes.
+        let locked = sqlite3_backup_step(backup, 0)
+        guard locked == SQLITE_OK || locked == SQLITE_DONE else { throw stopped(locked, copying: source) }
+        try whileLocked()
         let step = sqlite3_backup_step(backup, -1)
+        finished = true
         let finish = sqlite3_backup_finish(backup)
-        guard step == SQLITE_DONE else {
-            throw SQLiteError(code: step, message: "the copy of \(source.path) stopped: \(String(cString: sqlite3_errstr(step)))", sql: "sqlite3_backup_step")
-        }
+        guard step == SQLITE_DONE else { throw stopped(step, copying: source) }
         guard finish == SQLITE_OK else { throw error(code: finish, sql: "sqlite3_backup_finish") }
+    }
+
+    private func stopped(_ code: Int32, copying source: Database) -> SQLiteError {
+        SQLiteError(code: code, message: "the copy of \(source.path) stopped: \(String(cString: sqlite3_errstr(code)))", sql: "sqlite3_backup_step")
     }
 }

@@ -131,6 +131,47 @@ final class SnapshotTests: HubAndClientsTestCase {
         XCTAssertEqual(try reader.queryScalarInteger("SELECT count(*) FROM records"), try hub.perform { try $0.withDatabase { try $0.queryScalarInteger("SELECT count(*) FROM records") } })
     }
 
+    /// The backup copies a file's header as it is, and no content check looks at it: a file whose
+    /// header carries what Chorus never sets (a user version, an application id) or free pages
+    /// (their old bytes would come along, out of reach of any erasure) is taken row by row, and
+    /// none of it reaches the replica. A hub's own copies, the first and those made from its
+    /// kept empty database, are taken page for page.
+    func test_snapshotWithAHeaderChorusNeverWrites_isTakenRowByRow() throws {
+        let hub = try durable("hub", seed: 1)
+        var workload = WorkloadGenerator(seed: 7)
+        try hub.perform { _ = try $0.applyRemote(workload.generate(steps: 40)) }
+        let expected = try digest(hub)
+        let hubID = hub.perform { $0.id }
+        let hubRouter = router(hub)
+        let cases: [(String, String?)] = [
+            ("the hub's first copy", nil), ("a copy from the hub's kept empty database", nil),
+            ("a user version", "PRAGMA user_version=7"), ("an application id", "PRAGMA application_id=9"),
+            ("free pages", "CREATE TABLE junk(x); INSERT INTO junk VALUES (zeroblob(20000)); DROP TABLE junk;"),
+        ]
+        for (index, (name, sql)) in cases.enumerated() {
+            let (laptop, transport, _) = try client("laptop-\(index)", seed: UInt64(20 + index), hub: hub, router: hubRouter)
+            transport.intercept = { target, response in
+                guard target == "/sync/v1/snapshot", let sql else { return response }
+                return self.checksummed(try self.altered(response, sql))
+            }
+            let path = folder.appending("direct-\(index).sqlite")
+            defer { Replica.removeSnapshotFile(path) }
+            let through = try transport.snapshot(storage: laptop.perform { $0.storageVersion }, into: path)
+            let adoption = try laptop.perform { try $0.adoptSnapshot(at: path, through: through, from: hubID) }
+            XCTAssertEqual(adoption.tookPages, sql == nil, name)
+            XCTAssertEqual(try digest(laptop), expected, name)
+            try laptop.perform { replica in
+                try replica.withDatabase { db in
+                    XCTAssertEqual(try db.queryScalarInteger("PRAGMA user_version"), 0, name)
+                    XCTAssertEqual(try db.queryScalarInteger("PRAGMA application_id"), 0, name)
+                    XCTAssertEqual(try db.queryScalarText("PRAGMA journal_mode"), "wal", name)
+                }
+                XCTAssertEqual(try replica.integrityCheck(), [], name)
+                XCTAssertEqual(try replica.invariantViolations(), [], name)
+            }
+        }
+    }
+
     /// Record ids are never reused on a replica (`records` is AUTOINCREMENT), erased ones included:
     /// the snapshot brings the upstream's high-water mark, which can be above every record left.
     func test_snapshot_bringsTheRecordIdHighWaterMark_pastErasedRecords() throws {
