@@ -79,6 +79,12 @@ struct PerformanceReport {
             } ?? ""
             return ("\(format(ours / raw, 1))x from the hub's snapshot\(compacted)\(replay)\(ours / raw > 3 ? sizes : "")", ours / raw <= 3)
         },
+        // The same target for a hub that compacts its log (`chorus compact`), as P5's size assumes:
+        // judged apart, so neither figure hides the other.
+        Target(name: "P3", statement: "bootstrap from a hub whose log is compacted at most 3x the raw bulk insert of the same rows") { r in
+            guard let ours = r.numbers["p3Compacted"], let raw = r.numbers["p3Raw"] else { return nil }
+            return ("\(format(ours / raw, 1))x (\(format(ours, 0)) ms against \(format(raw, 1)) ms)", ours / raw <= 3)
+        },
         Target(name: "P4", statement: "no-op sync at least 25% of nginx's requests per second for a static file") { r in
             guard let ours = r.numbers["p4Rate"] else { return nil }
             guard let nginx = r.numbers["p4Nginx"] else { return ("\(format(ours, 0)) req/s; nginx not measured in this run", false) }
