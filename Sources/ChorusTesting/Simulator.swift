@@ -41,8 +41,9 @@ public final class Simulator {
         public let acknowledged: Int
         public let conflicts: Int
         public let crashes: Int
-        /// Replicas that joined from a snapshot.
+        /// Replicas that joined from a snapshot, and how many of them took its pages whole.
         public let joins: Int
+        public let joinsTakingPages: Int
         /// Compactions that removed part of a log.
         public let compactions: Int
         /// Records whose entries compaction folded (`FoldedEntries`), and records a merge unfolded.
@@ -56,7 +57,7 @@ public final class Simulator {
         public let restartsRefused: Int
         public var converged: Bool { Set(digests).count == 1 && lostAcknowledged.isEmpty && invariantProblems.isEmpty }
         public var summary: String {
-            "seed \(seed): \(Set(digests).count) distinct digests, \(lostAcknowledged.count) lost, \(invariantProblems.count) invariant problems, \(acknowledged) acknowledged writes, \(conflicts) conflicts, \(crashes) crashes, \(joins) joins, \(compactions) compactions, \(folds) folds (\(valuesKeptInColumns) values kept in columns), \(unfolds) unfolds, \(restarts) restarts, \(restartsRefused) refused"
+            "seed \(seed): \(Set(digests).count) distinct digests, \(lostAcknowledged.count) lost, \(invariantProblems.count) invariant problems, \(acknowledged) acknowledged writes, \(conflicts) conflicts, \(crashes) crashes, \(joins) joins (\(joinsTakingPages) taking pages), \(compactions) compactions, \(folds) folds (\(valuesKeptInColumns) values kept in columns), \(unfolds) unfolds, \(restarts) restarts, \(restartsRefused) refused"
         }
     }
 
@@ -90,6 +91,7 @@ public final class Simulator {
     var acknowledged: [(id: OperationID, collection: String, record: String)] = []
     var crashes = 0
     var joins = 0
+    var joinsTakingPages = 0
     var compactions = 0
     var folds = 0
     var unfolds = 0
@@ -234,9 +236,10 @@ public final class Simulator {
         let node = try newNode()
         let file = try Replica.writeSnapshot(of: source.location, schema: source.configuration.schema)
         defer { Replica.removeSnapshotFile(file.path) }
-        _ = try node.replica!.adoptSnapshot(at: file.path, through: file.through, from: source.id)
+        let adoption = try node.replica!.adoptSnapshot(at: file.path, through: file.through, from: source.id)
         nodes.append(node)
         joins += 1
+        if adoption.tookPages { joinsTakingPages += 1 }
     }
 
     /// Where `from` sends `to` from: what `to` acknowledged, and never below `from`'s compaction
@@ -309,7 +312,7 @@ public final class Simulator {
         let conflicts = try nodes[0].replica!.conflicts().count
         unfolds += nodes.compactMap(\.replica).reduce(0) { $0 + $1.recordsUnfolded }
         return Outcome(seed: seed, digests: digests, lostAcknowledged: lost, invariantProblems: problems,
-                       acknowledged: acknowledged.count, conflicts: conflicts, crashes: crashes, joins: joins, compactions: compactions,
+                       acknowledged: acknowledged.count, conflicts: conflicts, crashes: crashes, joins: joins, joinsTakingPages: joinsTakingPages, compactions: compactions,
                        folds: folds, unfolds: unfolds, valuesKeptInColumns: valuesKeptInColumns, restarts: restarts, restartsRefused: restartsRefused)
     }
 

@@ -11,7 +11,7 @@ final class SimulationTests: XCTestCase {
     /// on the way.
     func test_faultyNetworkWithCrashesAndSkewedClocks_converges() throws {
         let count = Int(ProcessInfo.processInfo.environment["CHORUS_SIMULATION_SEEDS"] ?? "") ?? 200
-        var totals = (acknowledged: 0, conflicts: 0, crashes: 0, joins: 0, compactions: 0, folds: 0, unfolds: 0, keptInColumns: 0, restarts: 0, refused: 0)
+        var totals = (acknowledged: 0, conflicts: 0, crashes: 0, joins: 0, joinsTakingPages: 0, compactions: 0, folds: 0, unfolds: 0, keptInColumns: 0, restarts: 0, refused: 0)
         for seed in testSeeds(count: count, base: 0x51_0000) {
             let directory = try TemporaryDirectory(prefix: "chorus-sim")
             defer { directory.remove() }
@@ -25,6 +25,7 @@ final class SimulationTests: XCTestCase {
             totals.conflicts += outcome.conflicts
             totals.crashes += outcome.crashes
             totals.joins += outcome.joins
+            totals.joinsTakingPages += outcome.joinsTakingPages
             totals.compactions += outcome.compactions
             totals.folds += outcome.folds
             totals.unfolds += outcome.unfolds
@@ -32,10 +33,11 @@ final class SimulationTests: XCTestCase {
             totals.restarts += outcome.restarts
             totals.refused += outcome.restartsRefused
         }
-        print("simulation: \(count) seeds, \(totals.acknowledged) acknowledged writes, \(totals.conflicts) conflicts at the end, \(totals.crashes) crashes, \(totals.joins) replicas joined from a snapshot, \(totals.compactions) compactions (\(totals.folds) records folded, \(totals.keptInColumns) register values kept once in their typed columns, \(totals.unfolds) records unfolded by a later merge), \(totals.restarts) replicas started again from a snapshot holding data (\(totals.refused) refused, changing nothing)")
+        print("simulation: \(count) seeds, \(totals.acknowledged) acknowledged writes, \(totals.conflicts) conflicts at the end, \(totals.crashes) crashes, \(totals.joins) replicas joined from a snapshot (\(totals.joinsTakingPages) taking its pages whole), \(totals.compactions) compactions (\(totals.folds) records folded, \(totals.keptInColumns) register values kept once in their typed columns, \(totals.unfolds) records unfolded by a later merge), \(totals.restarts) replicas started again from a snapshot holding data (\(totals.refused) refused, changing nothing)")
         XCTAssertGreaterThan(totals.conflicts, 0, "the workload should produce conflicts, or it proves little")
         XCTAssertGreaterThan(totals.crashes, 0, "the workload should crash replicas, or it proves little")
         XCTAssertGreaterThan(totals.joins, 0, "replicas should join from snapshots mid-way, or snapshots are not checked under faults")
+        XCTAssertGreaterThan(totals.joinsTakingPages, 0, "joining replicas should take snapshots' pages whole, or that path is not checked under faults")
         XCTAssertGreaterThan(totals.compactions, 0, "replicas should compact their logs mid-way, or compaction is not checked under faults")
         XCTAssertGreaterThan(totals.keptInColumns, 0, "folded records should keep values in their typed columns, or reading them back is not checked under faults")
         XCTAssertGreaterThan(totals.unfolds, 0, "records folded by compaction should be written again, or unfolding is not checked under faults")
