@@ -251,7 +251,8 @@ extension Replica {
     /// to be pushed and that the snapshot holds every operation this replica has logged (so its
     /// state holds all of this one's; `checkReplaceable`); the log is renumbered as the upstream's.
     public func adoptSnapshot(at path: String, through: Int64, from upstream: ReplicaID, replacing: Bool = false) throws -> SnapshotAdoption {
-        let pagesWanted = !replacing && Database.libraryVersionNumber >= Replica.pageCopySQLiteVersionMin
+        // Pages need a file of the replica's own, which the file's connection attaches.
+        let pagesWanted = !replacing && Database.libraryVersionNumber >= Replica.pageCopySQLiteVersionMin && isOnDisk
         let verdict = try verifySnapshot(at: path, through: through, from: upstream, checkingIndexes: pagesWanted)
         var clock = self.clock
         clock.observe(verdict.clock)
@@ -280,6 +281,11 @@ extension Replica {
         // as after an erasure, their bytes leave the write-ahead log too.
         if replacing { needsCheckpoint = !((try? database.checkpointTruncate()) ?? false) }
         return SnapshotAdoption(through: through, operations: through, tookPages: tookPages)
+    }
+
+    private var isOnDisk: Bool {
+        if case .directory = location { return true }
+        return false
     }
 
     /// What a checked snapshot brings beside its tables: where its log ends, when it arrived, and

@@ -170,6 +170,16 @@ final class SnapshotTests: HubAndClientsTestCase {
                 XCTAssertEqual(try replica.invariantViolations(), [], name)
             }
         }
+        // A replica in memory has no file for the snapshot's connection to attach: row by row.
+        let inMemory = ReplicaExecutor(try ReplicaFactory.memory(name: "m", clock: clock, seed: 40, driftMilliseconds: 3_600_000))
+        let file = try hub.perform { try Replica.writeSnapshot(of: $0.location, schema: $0.configuration.schema) }
+        defer { Replica.removeSnapshotFile(file.path) }
+        let id = inMemory.perform { $0.id }
+        let adoption = try inMemory.perform { try $0.adoptSnapshot(at: file.path, through: file.through, from: hubID) }
+        XCTAssertFalse(adoption.tookPages)
+        XCTAssertEqual(try digest(inMemory), expected)
+        let stored: String? = try inMemory.perform { replica in try replica.withDatabase { try $0.queryScalarText("SELECT value FROM meta WHERE key = 'replica_id'") } }
+        XCTAssertEqual(stored, id.hex, "its own identity, not the hub's")
     }
 
     /// Record ids are never reused on a replica (`records` is AUTOINCREMENT), erased ones included:
