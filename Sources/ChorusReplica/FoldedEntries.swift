@@ -259,25 +259,23 @@ public enum FoldedEntries {
     /// takes over, so no body costs quadratic time.
     private struct OriginCounters {
         static let listedMax = 16
-        private var origins: [Int64] = []
-        private var counters: [Int64] = []
+        private var listed: [(origin: Int64, counter: Int64)] = []
         private var many: [Int64: Int64]?
 
         subscript(origin: Int64) -> Int64 {
             get {
                 if let many { return many[origin] ?? 0 }
-                return origins.lastIndex(of: origin).map { counters[$0] } ?? 0
+                return listed.last { $0.origin == origin }?.counter ?? 0
             }
             set {
                 if many != nil { many![origin] = newValue; return }
-                if let index = origins.lastIndex(of: origin) { counters[index] = newValue; return }
-                guard origins.count < Self.listedMax else {
-                    many = Dictionary(uniqueKeysWithValues: zip(origins, counters))
+                if let index = listed.lastIndex(where: { $0.origin == origin }) { listed[index].counter = newValue; return }
+                guard listed.count < Self.listedMax else {
+                    many = Dictionary(uniqueKeysWithValues: listed.map { ($0.origin, $0.counter) })
                     many![origin] = newValue
                     return
                 }
-                origins.append(origin)
-                counters.append(newValue)
+                listed.append((origin, newValue))
             }
         }
     }

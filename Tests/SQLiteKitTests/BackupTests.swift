@@ -5,15 +5,8 @@ import Foundation
 /// `Database.replaceContents`: a database takes another's pages whole, in one transaction, with
 /// its write lock held from before the first page to the commit, so what is read of it meanwhile
 /// is what the copy replaces; and `BackgroundIntegrityCheck` reports what `integrity_check` does.
-final class BackupTests: XCTestCase {
-    var folder: String!
-
-    override func setUpWithError() throws {
-        folder = NSTemporaryDirectory() + "sqlitekit-backup-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-    }
-
-    override func tearDown() { try? FileManager.default.removeItem(atPath: folder) }
+final class BackupTests: FolderTestCase {
+    override var folderPrefix: String { "sqlitekit-backup" }
 
     func source(_ rows: [String]) throws -> Database {
         var options = Database.Options()

@@ -2,16 +2,7 @@ import XCTest
 import Foundation
 import SQLiteKit
 
-final class DatabaseTests: XCTestCase {
-    var folder: String!
-
-    override func setUpWithError() throws {
-        folder = NSTemporaryDirectory() + "sqlitekit-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-    }
-
-    override func tearDown() { try? FileManager.default.removeItem(atPath: folder) }
-
+final class DatabaseTests: FolderTestCase {
     func test_open_setsEveryPragmaExplicitly() throws {
         let db = try Database(path: folder + "/a.sqlite")
         XCTAssertEqual(try db.queryScalarText("PRAGMA journal_mode"), "wal")

@@ -4,15 +4,8 @@ import SQLiteKit
 
 /// A database file from elsewhere (a sync snapshot) opened with `Options.isUntrusted`: what it
 /// defines cannot run, and its damage is found before it is read.
-final class UntrustedFileTests: XCTestCase {
-    var folder: String!
-
-    override func setUpWithError() throws {
-        folder = NSTemporaryDirectory() + "sqlitekit-untrusted-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-    }
-
-    override func tearDown() { try? FileManager.default.removeItem(atPath: folder) }
+final class UntrustedFileTests: FolderTestCase {
+    override var folderPrefix: String { "sqlitekit-untrusted" }
 
     func untrusted(_ path: String) throws -> Database {
         var options = Database.Options()
