@@ -23,8 +23,14 @@ public final class Metrics: @unchecked Sendable {
     /// Label pairs, sorted by name so equal sets hash alike.
     struct Labels: Hashable {
         let pairs: [(String, String)]
-        init(_ pairs: [(String, String)]) { self.pairs = pairs.sorted { $0.0 < $1.0 } }
-        static func == (a: Labels, b: Labels) -> Bool { a.pairs.map(\.0) == b.pairs.map(\.0) && a.pairs.map(\.1) == b.pairs.map(\.1) }
+        /// Sorted only when they are not in order already (a request's route and status are).
+        init(_ pairs: [(String, String)]) {
+            let inOrder = pairs.indices.dropFirst().allSatisfy { pairs[$0 - 1].0 < pairs[$0].0 }
+            self.pairs = inOrder ? pairs : pairs.sorted { $0.0 < $1.0 }
+        }
+        static func == (a: Labels, b: Labels) -> Bool {
+            a.pairs.count == b.pairs.count && zip(a.pairs, b.pairs).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
+        }
         func hash(into hasher: inout Hasher) { for (k, v) in pairs { hasher.combine(k); hasher.combine(v) } }
         var text: String { pairs.isEmpty ? "" : "{" + pairs.map { "\($0.0)=\"\(Metrics.escape($0.1))\"" }.joined(separator: ",") + "}" }
         func adding(_ name: String, _ value: String) -> String {
@@ -42,17 +48,22 @@ public final class Metrics: @unchecked Sendable {
     public init() {}
 
     public func increment(_ name: String, by amount: Double = 1, labels: [(String, String)] = []) {
-        lock.withLock { counters[name, default: [:]][Labels(labels), default: 0] += amount }
+        let key = Labels(labels)
+        lock.withLock { counters[name, default: [:]][key, default: 0] += amount }
     }
 
     public func observe(_ name: String, seconds: Double, labels: [(String, String)] = []) {
+        let key = Labels(labels)
         lock.withLock {
-            var histogram = histograms[name, default: [:]][Labels(labels)] ?? Histogram()
-            for (index, bound) in Metrics.buckets.enumerated() where seconds <= bound { histogram.counts[index] += 1 }
-            histogram.sum += seconds
-            histogram.count += 1
-            histograms[name, default: [:]][Labels(labels)] = histogram
+            // Changed in place: one lookup, and no copy of the histogram's counts.
+            Metrics.add(seconds, to: &histograms[name, default: [:]][key, default: Histogram()])
         }
+    }
+
+    private static func add(_ seconds: Double, to histogram: inout Histogram) {
+        for (index, bound) in Metrics.buckets.enumerated() where seconds <= bound { histogram.counts[index] += 1 }
+        histogram.sum += seconds
+        histogram.count += 1
     }
 
     /// A gauge sampled at scrape time.

@@ -69,18 +69,8 @@ public final class Node: @unchecked Sendable {
         let clock = configuration.wallClock
         let metrics = self.metrics
         self.server = HTTPServer(configuration: serverConfiguration, accessLog: { entry in
-            // One line of canonical JSON per request, written from its members (an annotation
-            // replaces a standard member of the same name).
-            var fields: [(key: String, value: JSONValue)] = [
-                ("event", "request"), ("time", .integer(Int64(clock.nowMilliseconds()))), ("method", .string(entry.method)),
-                ("path", .string(entry.path)), ("status", .integer(Int64(entry.status))), ("bytes", .integer(Int64(entry.bytes))),
-                ("ms", .double((entry.milliseconds * 100).rounded() / 100)), ("remote", .string(entry.remote)),
-            ]
-            if !entry.annotations.isEmpty {
-                fields.removeAll { entry.annotations[$0.key] != nil }
-                fields += entry.annotations.map { ($0.key, .string($0.value)) }
-            }
-            log(JSONValue.canonicalObjectText(fields))
+            // One line of canonical JSON per request (an annotation replaces a standard member).
+            log(AccessLogLine.text(entry, time: clock.nowMilliseconds()))
             let route = NodeRouter.template(for: entry.path)
             metrics.increment("chorus_http_requests_total", labels: [("route", route), ("status", String(entry.status))])
             metrics.observe("chorus_http_request_duration_seconds", seconds: entry.milliseconds / 1000, labels: [("route", route)])

@@ -63,11 +63,35 @@ public struct NodeRouter: Sendable {
 
     /// The route template a path belongs to (for metrics labels: never a raw id).
     public static func template(for path: String) -> String {
+        if let known = literalTemplates[path] { return known }
+        return templateMatching(path)
+    }
+
+    private static func templateMatching(_ path: String) -> String {
         if WebAssets.serves(path) { return "/ui" }
         let segments = RouteTemplate.segments(of: path)
         return routes.first { $0.template.match(segments) != nil }?.path
             ?? PeopleAPI.routes.first { $0.template.match(segments) != nil }?.path ?? "unknown"
     }
+
+    /// The template of each route path without placeholders, as `templateMatching` finds it: a
+    /// dictionary lookup where splitting the path and matching it against every template was a
+    /// twentieth of a no-op sync's instructions (callgrind).
+    private static let literalTemplates: [String: String] = Dictionary(
+        (routes.map(\.path) + PeopleAPI.routes.map(\.path)).filter { !$0.contains("{") }.map { ($0, templateMatching($0)) },
+        uniquingKeysWith: { first, _ in first })
+
+    /// By method, then path: each route whose path has no placeholders and which `find` gives for
+    /// that very path (so no earlier template shadows it). Looked up before matching templates.
+    private static let literalRoutes: [String: [String: Route]] = {
+        var found: [String: [String: Route]] = [:]
+        for route in routes where !route.path.contains("{") {
+            guard case .success(let match) = find(routes, method: route.method, path: route.path, template: \.template, method: \.method),
+                  match.0.path == route.path else { continue }
+            found[route.method, default: [:]][route.path] = route
+        }
+        return found
+    }()
 
     /// No route answers: 404 when no template matches the path, 405 (with `Allow`) when one does
     /// but not for this method.
@@ -133,9 +157,13 @@ public struct NodeRouter: Sendable {
             return WebAssets.shipped.response(method: request.head.method, path: path, ifNoneMatch: request.head.header("If-None-Match"))
         }
         let (route, parameters): (Route, [String])
-        switch NodeRouter.find(NodeRouter.routes, method: request.head.method, path: path, template: \.template, method: \.method) {
-        case .success(let found): (route, parameters) = found
-        case .failure(let refusal): return refusal.response
+        if let literal = NodeRouter.literalRoutes[request.head.method]?[path] {
+            (route, parameters) = (literal, [])
+        } else {
+            switch NodeRouter.find(NodeRouter.routes, method: request.head.method, path: path, template: \.template, method: \.method) {
+            case .success(let found): (route, parameters) = found
+            case .failure(let refusal): return refusal.response
+            }
         }
         do {
             var peer: Peer?

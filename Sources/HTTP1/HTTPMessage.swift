@@ -8,11 +8,20 @@ public struct HTTPRequestHead: Equatable, Sendable {
     /// Header fields in order; names as sent.
     public let headers: [(name: String, value: String)]
 
+    /// The path without the query.
+    public let path: String
+    /// Query parameters, percent-decoded; later duplicates win.
+    public let query: [String: String]
+
+    /// Splits the target into its path and query once, here: the router, the access log and the
+    /// handlers each asked for them again, and parsing the query twice was a tenth of a no-op
+    /// sync's instructions (callgrind, `chorus serve` under wrk).
     public init(method: String, target: String, minorVersion: Int, headers: [(name: String, value: String)]) {
         self.method = method
         self.target = target
         self.minorVersion = minorVersion
         self.headers = headers
+        (path, query) = HTTPRequestHead.split(target)
     }
 
     public static func == (a: HTTPRequestHead, b: HTTPRequestHead) -> Bool {
@@ -29,6 +38,8 @@ public struct HTTPRequestHead: Equatable, Sendable {
     /// compare (RFC 9110 5.1), compared in place: lowercasing both made two strings per header per
     /// lookup (callgrind, a no-op sync).
     static func asciiCaseInsensitiveEqual(_ a: String, _ b: String) -> Bool {
+        // Lengths first: most names compared differ in length, and a native string knows its own.
+        guard a.utf8.count == b.utf8.count else { return false }
         var a = a, b = b
         return a.withUTF8 { x in
             b.withUTF8 { y in
@@ -43,25 +54,34 @@ public struct HTTPRequestHead: Equatable, Sendable {
         byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
     }
 
-    /// The path without the query.
-    public var path: String {
-        guard let query = target.utf8.firstIndex(of: UInt8(ascii: "?")) else { return target }
-        return String(target[..<query])
+    /// The target's path and its query parameters, on the bytes: `?`, `&` and `=` are single
+    /// bytes, never inside a character, and splitting the characters walked grapheme boundaries.
+    static func split(_ target: String) -> (path: String, query: [String: String]) {
+        var target = target
+        return target.withUTF8 { bytes in
+            guard let mark = bytes.firstIndex(of: UInt8(ascii: "?")) else { return (String(decoding: bytes, as: UTF8.self), [:]) }
+            var query: [String: String] = [:]
+            var start = mark + 1
+            while start <= bytes.count {
+                var end = start
+                while end < bytes.count && bytes[end] != UInt8(ascii: "&") { end += 1 }
+                if end > start {
+                    var equals = start
+                    while equals < end && bytes[equals] != UInt8(ascii: "=") { equals += 1 }
+                    let key = decodeQueryPart(UnsafeBufferPointer(rebasing: bytes[start..<equals]))
+                    query[key] = equals < end ? decodeQueryPart(UnsafeBufferPointer(rebasing: bytes[(equals + 1)..<end])) : ""
+                }
+                start = end + 1
+            }
+            return (String(decoding: UnsafeBufferPointer(rebasing: bytes[..<mark]), as: UTF8.self), query)
+        }
     }
 
-    /// Query parameters, percent-decoded; later duplicates win.
-    /// Split on the bytes (`?`, `&` and `=` are single bytes, never inside a character): splitting
-    /// the characters walked grapheme boundaries, a tenth of a no-op sync's handling (callgrind).
-    public var query: [String: String] {
-        let bytes = target.utf8
-        guard let mark = bytes.firstIndex(of: UInt8(ascii: "?")) else { return [:] }
-        var result: [String: String] = [:]
-        for pair in bytes[bytes.index(after: mark)...].split(separator: UInt8(ascii: "&")) {
-            let kv = pair.split(separator: UInt8(ascii: "="), maxSplits: 1, omittingEmptySubsequences: false)
-            let key = percentDecode(String(Substring(kv[0]))), value = kv.count > 1 ? percentDecode(String(Substring(kv[1]))) : ""
-            result[key] = value
-        }
-        return result
+    /// A query name or value, percent-decoded with `+` as a space.
+    private static func decodeQueryPart(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
+        // Most names and values have nothing to decode (a sync pull's `after` and `limit`).
+        guard bytes.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) else { return String(decoding: bytes, as: UTF8.self) }
+        return percentDecode(String(decoding: bytes, as: UTF8.self))
     }
 
     /// Whether the connection stays open after this request (HTTP/1.1 default yes, 1.0 default no).
@@ -140,14 +160,27 @@ public struct HTTPResponse: Sendable {
     /// The bytes on the wire, with Content-Length always set and Connection as asked (the head
     /// only when the body comes from `bodySource`).
     public func serialized(keepAlive: Bool) -> [UInt8] {
-        var text = "HTTP/1.1 \(status) \(HTTPResponse.reason(status))\r\n"
-        for (name, value) in headers where name.lowercased() != "content-length" && name.lowercased() != "connection" {
-            text += "\(name): \(value)\r\n"
+        // Appended as bytes: interpolating strings and lowercasing every header name twice were
+        // most of writing a no-op sync's response (callgrind).
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(128 + body.count)
+        bytes.append(contentsOf: "HTTP/1.1 ".utf8)
+        bytes.append(contentsOf: String(status).utf8)
+        bytes.append(0x20)
+        bytes.append(contentsOf: HTTPResponse.reason(status).utf8)
+        bytes.append(contentsOf: "\r\n".utf8)
+        for (name, value) in headers where !HTTPRequestHead.asciiCaseInsensitiveEqual(name, "content-length")
+            && !HTTPRequestHead.asciiCaseInsensitiveEqual(name, "connection") {
+            bytes.append(contentsOf: name.utf8)
+            bytes.append(contentsOf: ": ".utf8)
+            bytes.append(contentsOf: value.utf8)
+            bytes.append(contentsOf: "\r\n".utf8)
         }
-        text += "Content-Length: \(contentLength)\r\n"
-        text += keepAlive ? "Connection: keep-alive\r\n" : "Connection: close\r\n"
-        text += "\r\n"
-        return Array(text.utf8) + body
+        bytes.append(contentsOf: "Content-Length: ".utf8)
+        bytes.append(contentsOf: String(contentLength).utf8)
+        bytes.append(contentsOf: keepAlive ? "\r\nConnection: keep-alive\r\n\r\n".utf8 : "\r\nConnection: close\r\n\r\n".utf8)
+        bytes.append(contentsOf: body)
+        return bytes
     }
 
     public static func reason(_ status: Int) -> String {

@@ -41,7 +41,11 @@ public struct HTTPParser {
 
     public let configuration: Configuration
     private var state: State = .requestLine
+    /// Bytes fed and not yet consumed start at `consumed`: lines are taken by moving the offset,
+    /// and the consumed bytes are dropped once per `feed`. Removing each line from the front of
+    /// the buffer moved the rest of the request once per header line (callgrind, a no-op sync).
     private var buffer: [UInt8] = []
+    private var consumed = 0
     private var headers: [(name: String, value: String)] = []
     private var headerBytes = 0
     private var body: [UInt8] = []
@@ -53,7 +57,7 @@ public struct HTTPParser {
     /// Whether some bytes of a request have arrived and its head is not complete yet.
     public var isInsideHead: Bool {
         switch state {
-        case .requestLine: return !buffer.isEmpty
+        case .requestLine: return consumed < buffer.count
         case .headers: return true
         default: return false
         }
@@ -73,7 +77,15 @@ public struct HTTPParser {
         } catch {
             state = .failed
             buffer = []
+            consumed = 0
             events.append(.failure(error))
+        }
+        if consumed == buffer.count {
+            buffer.removeAll(keepingCapacity: true)
+            consumed = 0
+        } else if consumed > 0 {
+            buffer.removeFirst(consumed)
+            consumed = 0
         }
         return events
     }
@@ -118,10 +130,10 @@ public struct HTTPParser {
             headers.append(try parseHeader(line))
             return try step()
         case .body(let head, let remaining):
-            let take = min(remaining, buffer.count)
+            let take = min(remaining, buffer.count - consumed)
             if take > 0 {
-                body.append(contentsOf: buffer[0..<take])
-                buffer.removeFirst(take)
+                body.append(contentsOf: buffer[consumed..<(consumed + take)])
+                consumed += take
             }
             if remaining - take > 0 {
                 state = .body(head, remaining: remaining - take)
@@ -135,59 +147,84 @@ public struct HTTPParser {
         }
     }
 
-    /// Takes one CRLF-terminated line from the buffer (without the CRLF), or nil if incomplete.
-    private mutating func takeLine(max: Int, status: Int, what: String) throws(HTTPParseError) -> [UInt8]? {
-        var index = 0
-        while index < buffer.count {
-            let byte = buffer[index]
-            if byte == 0x0D {
-                guard index + 1 < buffer.count else { break }
-                guard buffer[index + 1] == 0x0A else { throw HTTPParseError(status: 400, reason: "bare CR in the \(what)") }
-                let line = Array(buffer[0..<index])
-                buffer.removeFirst(index + 2)
-                return line
+    /// Takes one CRLF-terminated line from the buffer (without the CRLF, sharing the buffer's
+    /// storage), or nil if incomplete.
+    private mutating func takeLine(max: Int, status: Int, what: String) throws(HTTPParseError) -> ArraySlice<UInt8>? {
+        // Scanned through a buffer pointer: checked indexing of the array was most of the time.
+        let start = consumed
+        let scan = buffer.withUnsafeBufferPointer { bytes -> (end: Int, fault: String?) in
+            var index = start
+            while index < bytes.count {
+                let byte = bytes[index]
+                if byte <= 0x0D {
+                    if byte == 0x0D {
+                        guard index + 1 < bytes.count else { break }
+                        return bytes[index + 1] == 0x0A ? (index, nil) : (index, "bare CR in the \(what)")
+                    }
+                    if byte == 0x0A { return (index, "bare LF in the \(what): lines must end with CRLF") }
+                    if byte == 0 { return (index, "NUL byte in the \(what)") }
+                }
+                index += 1
+                if index - start > max { return (index, "") }
             }
-            if byte == 0x0A { throw HTTPParseError(status: 400, reason: "bare LF in the \(what): lines must end with CRLF") }
-            if byte == 0 { throw HTTPParseError(status: 400, reason: "NUL byte in the \(what)") }
-            index += 1
-            if index > max { throw HTTPParseError(status: status, reason: "\(what) is over \(max) bytes") }
+            return (-1, nil)
         }
-        if buffer.count > max { throw HTTPParseError(status: status, reason: "\(what) is over \(max) bytes") }
+        if let fault = scan.fault { throw HTTPParseError(status: fault.isEmpty ? status : 400, reason: fault.isEmpty ? "\(what) is over \(max) bytes" : fault) }
+        if scan.end >= 0 {
+            consumed = scan.end + 2
+            return buffer[start..<scan.end]
+        }
+        if buffer.count - start > max { throw HTTPParseError(status: status, reason: "\(what) is over \(max) bytes") }
         return nil
     }
 
-    private static let tokenCharacters: Set<UInt8> = Set(Array("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8))
+    /// The bytes of an HTTP token (RFC 9110 5.6.2), as two bit masks: bytes 0 to 63, then 64 to
+    /// 127. A `Set<UInt8>` hashed every byte of every method and header name.
+    private static let tokenMasks: (low: UInt64, high: UInt64) = {
+        var masks: (low: UInt64, high: UInt64) = (0, 0)
+        for byte in "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8 {
+            if byte < 64 { masks.low |= 1 << UInt64(byte) } else { masks.high |= 1 << UInt64(byte - 64) }
+        }
+        return masks
+    }()
 
-    private func parseRequestLine(_ line: [UInt8]) throws(HTTPParseError) -> (String, String, Int) {
-        let parts = line.split(separator: 0x20, omittingEmptySubsequences: false)
-        guard parts.count == 3, !parts[0].isEmpty, !parts[1].isEmpty else {
-            throw HTTPParseError(status: 400, reason: "malformed request line")
-        }
-        guard parts[0].allSatisfy({ HTTPParser.tokenCharacters.contains($0) }) else {
-            throw HTTPParseError(status: 400, reason: "malformed method")
-        }
-        guard parts[1].allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { throw HTTPParseError(status: 400, reason: "malformed request target") }
-        let version = String(decoding: parts[2], as: UTF8.self)
-        let minor: Int
-        switch version {
-        case "HTTP/1.1": minor = 1
-        case "HTTP/1.0": minor = 0
-        default:
-            if version.hasPrefix("HTTP/") { throw HTTPParseError(status: 505, reason: "only HTTP/1.0 and HTTP/1.1 are supported") }
-            throw HTTPParseError(status: 400, reason: "malformed HTTP version")
-        }
-        return (String(decoding: parts[0], as: UTF8.self), String(decoding: parts[1], as: UTF8.self), minor)
+    static func isTokenByte(_ byte: UInt8) -> Bool {
+        byte < 64 ? tokenMasks.low >> UInt64(byte) & 1 == 1 : byte < 128 && tokenMasks.high >> UInt64(byte - 64) & 1 == 1
     }
 
-    private func parseHeader(_ line: [UInt8]) throws(HTTPParseError) -> (name: String, value: String) {
+    /// `METHOD SP TARGET SP VERSION`: exactly two spaces. Found by index, with no array of parts.
+    private func parseRequestLine(_ line: ArraySlice<UInt8>) throws(HTTPParseError) -> (String, String, Int) {
+        guard let firstSpace = line.firstIndex(of: 0x20), let secondSpace = line[(firstSpace + 1)...].firstIndex(of: 0x20),
+              !line[(secondSpace + 1)...].contains(0x20) else {
+            throw HTTPParseError(status: 400, reason: "malformed request line")
+        }
+        let method = line[line.startIndex..<firstSpace], target = line[(firstSpace + 1)..<secondSpace], version = line[(secondSpace + 1)...]
+        guard !method.isEmpty, !target.isEmpty else { throw HTTPParseError(status: 400, reason: "malformed request line") }
+        guard method.allSatisfy(HTTPParser.isTokenByte) else {
+            throw HTTPParseError(status: 400, reason: "malformed method")
+        }
+        guard target.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { throw HTTPParseError(status: 400, reason: "malformed request target") }
+        let minor: Int
+        if version.elementsEqual("HTTP/1.1".utf8) {
+            minor = 1
+        } else if version.elementsEqual("HTTP/1.0".utf8) {
+            minor = 0
+        } else {
+            if version.starts(with: "HTTP/".utf8) { throw HTTPParseError(status: 505, reason: "only HTTP/1.0 and HTTP/1.1 are supported") }
+            throw HTTPParseError(status: 400, reason: "malformed HTTP version")
+        }
+        return (String(decoding: method, as: UTF8.self), String(decoding: target, as: UTF8.self), minor)
+    }
+
+    private func parseHeader(_ line: ArraySlice<UInt8>) throws(HTTPParseError) -> (name: String, value: String) {
         if line.first == 0x20 || line.first == 0x09 {
             throw HTTPParseError(status: 400, reason: "obsolete line folding (obs-fold) is not accepted")
         }
-        guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > 0 else {
+        guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > line.startIndex else {
             throw HTTPParseError(status: 400, reason: "malformed header line")
         }
-        let name = line[0..<colon]
-        guard name.allSatisfy({ HTTPParser.tokenCharacters.contains($0) }) else {
+        let name = line[line.startIndex..<colon]
+        guard name.allSatisfy(HTTPParser.isTokenByte) else {
             throw HTTPParseError(status: 400, reason: "malformed header name (no whitespace before the colon)")
         }
         var value = line[(colon + 1)...]
@@ -201,8 +238,8 @@ public struct HTTPParser {
 
     /// The body length from Content-Length, refusing every ambiguous framing.
     private func bodyLength(_ head: HTTPRequestHead) throws(HTTPParseError) -> Int {
-        let lengths = head.headers.filter { $0.name.lowercased() == "content-length" }.map(\.value)
-        let hasTransferEncoding = head.headers.contains { $0.name.lowercased() == "transfer-encoding" }
+        let lengths = head.headers.filter { HTTPRequestHead.asciiCaseInsensitiveEqual($0.name, "content-length") }.map(\.value)
+        let hasTransferEncoding = head.headers.contains { HTTPRequestHead.asciiCaseInsensitiveEqual($0.name, "transfer-encoding") }
         if hasTransferEncoding && !lengths.isEmpty {
             throw HTTPParseError(status: 400, reason: "both Content-Length and Transfer-Encoding: ambiguous framing")
         }

@@ -239,4 +239,25 @@ final class EnvelopeDecodingTests: XCTestCase {
                            outcome({ try referenceOperation(Array(text.utf8)) }, codec.canonicalText), text.prefix(200).description)
         }
     }
+
+    // MARK: Writing
+
+    /// A pull page is written straight out as bytes (`PullResponse.encode`); it must be the
+    /// canonical JSON of what it says, whatever the hub's name holds, and read back the same.
+    func test_aPullPage_isCanonicalJSON_andReadsBackAsWritten() throws {
+        for name in ["hub", "", "o\"ffice\\ \u{E9}\n\u{1}", "日本 🙂"] {
+            for operations in [[], ["{\"a\":1}", "{\"b\":[2,{\"c\":null}]}"]] {
+                let stamp = ServerStamp(replica: ReplicaID(hex: "0123456789abcdef0123456789abcdef")!, name: name,
+                                        clock: HybridTimestamp(wall: 1_796_312_391_910, logical: 28), wall: 1_796_312_391_999)
+                let body = PullResponse.encode(operationTexts: operations, next: 42, hasMore: !operations.isEmpty, server: stamp)
+                let parsed = try JSONParser().parse(body)
+                XCTAssertEqual(parsed.canonicalBytes, body, String(decoding: body, as: UTF8.self))
+                XCTAssertEqual(parsed["server"]?["name"], .string(name))
+                XCTAssertEqual(parsed["server"]?["clock"]?["logical"], .integer(28))
+                XCTAssertEqual(parsed["hasMore"], .bool(!operations.isEmpty))
+                guard case .array(let items)? = parsed["operations"] else { return XCTFail("no operations array") }
+                XCTAssertEqual(items.map(\.canonicalText), operations)
+            }
+        }
+    }
 }

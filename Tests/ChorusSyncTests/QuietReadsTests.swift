@@ -100,6 +100,23 @@ final class QuietReadsTests: HubAndClientsTestCase {
         }
     }
 
+    /// The reads remember each token's hash by the `Authorization` header it came in, so a quiet
+    /// answer hashes nothing: a header the reads never saw is hashed and checked as before.
+    func test_aRememberedHeader_answersWithoutATurn_andAnyOtherHeaderIsCheckedAfresh() throws {
+        let (latest, _) = try quietPull()
+        let wellFormedStranger = "Bearer " + String(repeating: "ab", count: 32)
+        for (header, answered) in [("Bearer \(token)", true), ("Bearer  \(token) ", true), (wellFormedStranger, false),
+                                   ("Bearer \(token.dropLast())", false), ("Basic \(token)", false)] {
+            let look = try XCTUnwrap(service.lookQuietly())
+            XCTAssertEqual(service.answeringQuietly(look, authorization: header, replicaHeader: laptop.hex, pullAfter: latest) != nil, answered, header)
+        }
+        // The spaced header was hashed afresh and is the same token: authenticated, through a turn.
+        XCTAssertEqual(try service.authenticate(authorization: "Bearer  \(token) ", replicaHeader: laptop.hex).name, "laptop")
+        XCTAssertThrowsError(try service.authenticate(authorization: wellFormedStranger, replicaHeader: laptop.hex)) { error in
+            XCTAssertEqual((error as? SyncError)?.status, 401)
+        }
+    }
+
     func test_oneLook_answersARequestsTokenAndPull_asOfOneMoment_andALaterLookSeesTheCommit() throws {
         let (latest, _) = try quietPull()
         let look = try XCTUnwrap(service.lookQuietly(), "a service with a change watch takes looks")

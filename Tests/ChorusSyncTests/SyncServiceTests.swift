@@ -191,6 +191,18 @@ final class SyncServiceTests: XCTestCase {
     }
 
     /// Every route, with no token, a wrong token, each role and a revoked token.
+    /// Metrics label a request by its route's template, never a raw id; paths without
+    /// placeholders are looked up directly, and must give what matching the templates gives.
+    func test_routeTemplates_labelEveryRoute_andPathsWithIDsOrStraySlashes() {
+        for route in NodeRouter.routes where !route.path.contains("{") {
+            XCTAssertEqual(NodeRouter.template(for: route.path), route.path)
+        }
+        XCTAssertEqual(NodeRouter.template(for: "/admin/v1/conflicts/abc"), "/admin/v1/conflicts/{id}")
+        XCTAssertEqual(NodeRouter.template(for: "/admin/v1/conflicts/abc/resolve"), "/admin/v1/conflicts/{id}/resolve")
+        XCTAssertEqual(NodeRouter.template(for: "/sync/v1/pull/"), "/sync/v1/pull")
+        XCTAssertEqual(NodeRouter.template(for: "/nowhere/at/all"), "unknown")
+    }
+
     func test_everyRoute_authMatrix() throws {
         tokens["replica"] = try hub.perform { try $0.addPeer(name: "replica", role: .replica) }
         tokens["revoked"] = try hub.perform { try $0.addPeer(name: "revoked", role: .relay) }
