@@ -113,12 +113,10 @@ extension JSONValue {
     /// The canonical text of an object given as members with distinct keys, in any order: what
     /// `JSONValue.object(...).canonicalText` gives, without building and hashing a dictionary
     /// first (an access-log line per request; callgrind, a no-op sync).
-    /// Members already in canonical order are written without sorting.
     public static func canonicalObjectText(_ members: [(key: String, value: JSONValue)]) -> String {
         var output: [UInt8] = []
-        output.reserveCapacity(160)
-        let inOrder = members.indices.dropFirst().allSatisfy { utf8Less(members[$0 - 1].key, members[$0].key) }
-        writeObject(inOrder ? members : members.sorted(by: { utf8Less($0.key, $1.key) }), to: &output, pretty: false, indent: 0)
+        output.reserveCapacity(128)
+        writeObject(members.sorted(by: { utf8Less($0.key, $1.key) }), to: &output, pretty: false, indent: 0)
         return String(decoding: output, as: UTF8.self)
     }
 

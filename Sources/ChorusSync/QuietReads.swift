@@ -18,9 +18,11 @@ final class QuietReads: @unchecked Sendable {
         var head: Head?
         /// By token hash: peers found, not revoked, and bound (or admins).
         var peers: [String: Peer] = [:]
-        /// By `Authorization` header, each token's hash for the tokens in `peers`, so a request
-        /// answered from these reads hashes no token: SHA-256 was a tenth of a no-op sync's
-        /// instructions (callgrind). Held only as long as the reads, in memory, never written.
+        /// By `Authorization` header (as clients send it, no spaces around the token), each
+        /// token's hash for the tokens in `peers`, so a request answered from these reads hashes
+        /// no token: SHA-256 was a tenth of a no-op sync's instructions (callgrind). The headers
+        /// hold the tokens themselves: in memory only, as long as the reads (until the next
+        /// commit), never written; what the disk keeps is still only their hashes.
         var tokenHashes: [String: String] = [:]
     }
 

@@ -61,7 +61,7 @@ public struct ServerStamp: Equatable, Sendable {
 
     /// `json`'s canonical text, written straight out in its key order: every sync response carries
     /// a stamp, and building and sorting its two objects was a tenth of a no-op pull (callgrind).
-    /// `SyncMessagesTests` checks it against `json.canonicalText`.
+    /// `EnvelopeDecodingTests` checks that a page holding it is canonical JSON.
     func writeCanonical(to output: inout [UInt8]) {
         output.append(contentsOf: "{\"clock\":{\"logical\":".utf8)
         DecimalText.append(Int64(clock.logical), to: &output)

@@ -105,8 +105,12 @@ public final class SyncService: @unchecked Sendable {
                 quiet?.record(at: version) { reads in
                     guard reads.peers.count < QuietReads.peersMax else { return }
                     reads.peers[hash] = bound
-                    // Bounded on its own too: spaces around a token make other headers of one hash.
-                    if let authorization, reads.tokenHashes.count < QuietReads.peersMax { reads.tokenHashes[authorization] = hash }
+                    // Only the header as clients send it ("Bearer " and the 64 digits): spaces
+                    // around a token would make other, longer keys of one hash (found by review).
+                    if let authorization, authorization.utf8.count == SyncService.bearerHeaderBytes,
+                       reads.tokenHashes.count < QuietReads.peersMax {
+                        reads.tokenHashes[authorization] = hash
+                    }
                 }
                 return bound
             }
@@ -114,6 +118,9 @@ public final class SyncService: @unchecked Sendable {
         note(peer.name) { $0.lastSeenWall = wallClock.nowMilliseconds() }
         return peer
     }
+
+    /// The length of an `Authorization` header carrying a token as clients send it.
+    static let bearerHeaderBytes = "Bearer ".utf8.count + 64
 
     /// The hash of a request's bearer token; 401 when it has none or it is malformed.
     static func tokenHash(_ authorization: String?) throws(SyncError) -> String {

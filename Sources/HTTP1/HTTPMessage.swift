@@ -43,7 +43,6 @@ public struct HTTPRequestHead: Equatable, Sendable {
         var a = a, b = b
         return a.withUTF8 { x in
             b.withUTF8 { y in
-                guard x.count == y.count else { return false }
                 for index in 0..<x.count where asciiLower(x[index]) != asciiLower(y[index]) { return false }
                 return true
             }
@@ -79,9 +78,7 @@ public struct HTTPRequestHead: Equatable, Sendable {
 
     /// A query name or value, percent-decoded with `+` as a space.
     private static func decodeQueryPart(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
-        // Most names and values have nothing to decode (a sync pull's `after` and `limit`).
-        guard bytes.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) else { return String(decoding: bytes, as: UTF8.self) }
-        return percentDecode(String(decoding: bytes, as: UTF8.self))
+        percentDecode(String(decoding: bytes, as: UTF8.self))
     }
 
     /// Whether the connection stays open after this request (HTTP/1.1 default yes, 1.0 default no).

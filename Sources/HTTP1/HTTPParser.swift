@@ -91,59 +91,63 @@ public struct HTTPParser {
     }
 
     /// Consumes what it can from the buffer; nil when it needs more bytes.
+    /// A loop, not a recursion: a feed of empty lines before a request line, each skipped, once
+    /// went one call deeper per line (found by review).
     private mutating func step() throws(HTTPParseError) -> Event? {
-        switch state {
-        case .failed:
-            return nil
-        case .requestLine:
-            guard let line = try takeLine(max: configuration.requestLineBytesMax, status: 414, what: "request line") else { return nil }
-            if line.isEmpty && headers.isEmpty && body.isEmpty {
-                // RFC 9112 2.2: a server SHOULD ignore at least one empty line before a request line.
-                return try step()
-            }
-            let (method, target, minor) = try parseRequestLine(line)
-            state = .headers(method: method, target: target, minor: minor)
-            headers = []
-            headerBytes = 0
-            return try step()
-        case .headers(let method, let target, let minor):
-            guard let line = try takeLine(max: configuration.headerLineBytesMax, status: 431, what: "header line") else { return nil }
-            if line.isEmpty {
-                let head = HTTPRequestHead(method: method, target: target, minorVersion: minor, headers: headers)
-                let length = try bodyLength(head)
-                let limit = configuration.bodyBytesMax(head)
-                guard length <= limit else {
-                    throw HTTPParseError(status: 413, reason: "body of \(length) bytes is over this route's limit of \(limit)")
-                }
-                state = .body(head, remaining: length)
-                body = []
-                body.reserveCapacity(length)
-                return .head(head)
-            }
-            headerBytes += line.count + 2
-            guard headerBytes <= configuration.headerBytesMax else {
-                throw HTTPParseError(status: 431, reason: "headers are over \(configuration.headerBytesMax) bytes")
-            }
-            guard headers.count < configuration.headerCountMax else {
-                throw HTTPParseError(status: 431, reason: "more than \(configuration.headerCountMax) header fields")
-            }
-            headers.append(try parseHeader(line))
-            return try step()
-        case .body(let head, let remaining):
-            let take = min(remaining, buffer.count - consumed)
-            if take > 0 {
-                body.append(contentsOf: buffer[consumed..<(consumed + take)])
-                consumed += take
-            }
-            if remaining - take > 0 {
-                state = .body(head, remaining: remaining - take)
+        while true {
+            switch state {
+            case .failed:
                 return nil
+            case .requestLine:
+                guard let line = try takeLine(max: configuration.requestLineBytesMax, status: 414, what: "request line") else { return nil }
+                if line.isEmpty && headers.isEmpty && body.isEmpty {
+                    // RFC 9112 2.2: a server SHOULD ignore at least one empty line before a request line.
+                    continue
+                }
+                let (method, target, minor) = try parseRequestLine(line)
+                state = .headers(method: method, target: target, minor: minor)
+                headers = []
+                headerBytes = 0
+                continue
+            case .headers(let method, let target, let minor):
+                guard let line = try takeLine(max: configuration.headerLineBytesMax, status: 431, what: "header line") else { return nil }
+                if line.isEmpty {
+                    let head = HTTPRequestHead(method: method, target: target, minorVersion: minor, headers: headers)
+                    let length = try bodyLength(head)
+                    let limit = configuration.bodyBytesMax(head)
+                    guard length <= limit else {
+                        throw HTTPParseError(status: 413, reason: "body of \(length) bytes is over this route's limit of \(limit)")
+                    }
+                    state = .body(head, remaining: length)
+                    body = []
+                    body.reserveCapacity(length)
+                    return .head(head)
+                }
+                headerBytes += line.count + 2
+                guard headerBytes <= configuration.headerBytesMax else {
+                    throw HTTPParseError(status: 431, reason: "headers are over \(configuration.headerBytesMax) bytes")
+                }
+                guard headers.count < configuration.headerCountMax else {
+                    throw HTTPParseError(status: 431, reason: "more than \(configuration.headerCountMax) header fields")
+                }
+                headers.append(try parseHeader(line))
+                continue
+            case .body(let head, let remaining):
+                let take = min(remaining, buffer.count - consumed)
+                if take > 0 {
+                    body.append(contentsOf: buffer[consumed..<(consumed + take)])
+                    consumed += take
+                }
+                if remaining - take > 0 {
+                    state = .body(head, remaining: remaining - take)
+                    return nil
+                }
+                let request = HTTPRequest(head: head, body: body)
+                body = []
+                state = .requestLine
+                headers = []
+                return .request(request)
             }
-            let request = HTTPRequest(head: head, body: body)
-            body = []
-            state = .requestLine
-            headers = []
-            return .request(request)
         }
     }
 

@@ -190,7 +190,6 @@ final class SyncServiceTests: XCTestCase {
         XCTAssertEqual(report.skewMilliseconds, 90_000)
     }
 
-    /// Every route, with no token, a wrong token, each role and a revoked token.
     /// Metrics label a request by its route's template, never a raw id; paths without
     /// placeholders are looked up directly, and must give what matching the templates gives.
     func test_routeTemplates_labelEveryRoute_andPathsWithIDsOrStraySlashes() {
@@ -203,6 +202,7 @@ final class SyncServiceTests: XCTestCase {
         XCTAssertEqual(NodeRouter.template(for: "/nowhere/at/all"), "unknown")
     }
 
+    /// Every route, with no token, a wrong token, each role and a revoked token.
     func test_everyRoute_authMatrix() throws {
         tokens["replica"] = try hub.perform { try $0.addPeer(name: "replica", role: .replica) }
         tokens["revoked"] = try hub.perform { try $0.addPeer(name: "revoked", role: .relay) }

@@ -118,6 +118,14 @@ final class HTTPParserTests: XCTestCase {
         XCTAssertEqual(try parse([Array(big.utf8)], configuration: configuration).get().count, 1, "the limit is per route")
     }
 
+    /// Empty lines before a request line are skipped however many arrive at once (each once cost
+    /// a call deeper: half a million of them overflowed the stack).
+    func test_emptyLinesBeforeARequest_areSkipped_manyInOneFeed() {
+        let flood = String(repeating: "\r\n", count: 500_000) + "GET /after HTTP/1.1\r\nHost: h\r\n\r\n"
+        let requests = try? parse([Array(flood.utf8)]).get()
+        XCTAssertEqual(requests?.map(\.head.path), ["/after"])
+    }
+
     func test_afterAnError_theParserStaysFailed() {
         var parser = HTTPParser()
         guard case .failure? = parser.feed(Array("GET / HTTP/1.1\nX".utf8)).last else { return XCTFail("bare LF accepted") }
