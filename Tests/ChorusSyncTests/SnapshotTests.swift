@@ -397,6 +397,14 @@ final class SnapshotTests: HubAndClientsTestCase {
             for offset in stride(from: 4096 * 2 + 100, to: bytes.count, by: 4096) { bytes[offset] ^= 0xFF }
             return HTTPResponse(status: 200, headers: response.headers, body: bytes)
         }
+        /// One page in the middle of the file overwritten (bytes flipped in a page's unused space
+        /// would change nothing the database holds).
+        func garbled(_ response: HTTPResponse) -> HTTPResponse {
+            var bytes = response.wholeBody()
+            let page = bytes.count / 4096 / 2
+            for offset in (page * 4096)..<((page + 1) * 4096) { bytes[offset] = 0x41 }
+            return HTTPResponse(status: 200, headers: response.headers, body: bytes)
+        }
         func cut(_ response: HTTPResponse) -> HTTPResponse {
             HTTPResponse(status: 200, headers: response.headers, body: Array(response.wholeBody().prefix(20_000)))
         }
@@ -469,6 +477,9 @@ final class SnapshotTests: HubAndClientsTestCase {
             }),
             ("a log with operations missing", { try self.altered($0, "UPDATE log_blocks SET first_seq = first_seq + 1 WHERE first_seq = 1;") }),
             ("bytes cut short, checksum to match", cut), ("not a database, checksum to match", notADatabase),
+            // Taken page for page, its checks read it with no `quick_check` first: the damage is
+            // found by the content checks or by `integrity_check`, whichever reaches it first.
+            ("a page garbled, checksum to match", garbled),
         ]
         let cases = damaged.map { ($0.0, $0.1, false) } + forged.map { ($0.0, $0.1, true) }
         let expected = try digest(hub)
