@@ -16,8 +16,10 @@ struct BenchSizes {
     var replicasForMemory: Int
     var isQuick: Bool
 
+    /// P4's runs last 5 s: in a 2-second run a single pause of this shared machine of 20 ms or
+    /// more is 1% of the requests, and decided the p99 (4 to 41 ms between runs of one build).
     static let full = BenchSizes(rawRows: 100_000, rawUpdates: 1_000_000, commits: 300, people: 10_000, repetitions: 5,
-                                 historyLarge: 1_000_000, historySmall: 10_000, loadSeconds: 2, connections: 64,
+                                 historyLarge: 1_000_000, historySmall: 10_000, loadSeconds: 5, connections: 64,
                                  replicasForMemory: 1000, isQuick: false)
     static let quick = BenchSizes(rawRows: 2_000, rawUpdates: 10_000, commits: 20, people: 200, repetitions: 5,
                                   historyLarge: 20_000, historySmall: 2_000, loadSeconds: 0.2, connections: 8,
@@ -90,7 +92,10 @@ struct PerformanceReport {
             guard let nginx = r.numbers["p4Nginx"] else { return ("\(format(ours, 0)) req/s; nginx not measured in this run", false) }
             return ("\(format(ours / nginx * 100, 1))% (\(format(ours, 0)) against \(format(nginx, 0)) req/s)", ours / nginx >= 0.25)
         },
-        Target(name: "P4", statement: "no-op sync p99 under 10 ms") { r in r.numbers["p4P99"].map { ("\(format($0, 3)) ms", $0 < 10) } },
+        Target(name: "P4", statement: "no-op sync p99 under 10 ms") { r in
+            guard let ours = r.numbers["p4P99"] else { return nil }
+            return ("\(format(ours, 3)) ms" + (r.numbers["p4NginxP99"].map { " (nginx's: \(format($0, 3)) ms)" } ?? ""), ours < 10)
+        },
         Target(name: "P5", statement: "no-op sync with the large history within 1.2x of the small one") { r in
             r.numbers["p5Ratio"].map { ("\(format($0, 2))x", $0 <= 1.2) }
         },

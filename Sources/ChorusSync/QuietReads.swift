@@ -75,6 +75,10 @@ final class QuietReads: @unchecked Sendable {
         }
     }
 
+    /// The reads last recorded, whether or not still true: what a turn may read again
+    /// (`SyncService.readQuietlyAgain`), never an answer.
+    func lastReads() -> Reads? { lock.withLock { reads } }
+
     /// What `read` makes of the reads while they are still true; nil when anything has committed
     /// since they were read, or `read` finds nothing.
     func trusted<T>(_ read: (Reads) -> T?) -> T? {

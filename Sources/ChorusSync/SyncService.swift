@@ -393,6 +393,30 @@ public final class SyncService: @unchecked Sendable {
         activityLock.withLock { activity[peer, default: PeerActivity()].merge(item) }
     }
 
+    /// After this node's own commit of peer activity, in the same turn: reads again what the
+    /// quiet reads held (the log's head, and each remembered token's peer, still registered, not
+    /// revoked and bound as before), recorded at the version taken before reading, as any turn's
+    /// reads are. Without it every flush (every 2 s under load) sent the next request of every
+    /// connection to the replica's turn at once, 64 requests queued behind one another: the tail
+    /// of P4's latency (p99 4 to 41 ms in 2-second runs, 3.7 to 5.8 ms without flushes).
+    private func readQuietlyAgain(_ replica: Replica) {
+        guard let quiet, let held = quiet.lastReads() else { return }
+        let version = quiet.versionBeforeReading()
+        let head = held.head == nil ? nil : try? QuietReads.Head(replica)
+        var peers: [String: Peer] = [:]
+        for (hash, was) in held.peers {
+            guard let peer = try? replica.peer(forTokenHash: hash), peer.role == was.role, peer.replica == was.replica else { continue }
+            peers[hash] = peer
+        }
+        quiet.record(at: version) { reads in
+            if let head { reads.head = head }
+            for (hash, peer) in peers where reads.peers.count < QuietReads.peersMax { reads.peers[hash] = peer }
+            for (header, hash) in held.tokenHashes where peers[hash] != nil && reads.tokenHashes.count < QuietReads.peersMax {
+                reads.tokenHashes[header] = hash
+            }
+        }
+    }
+
     /// Writes the peer activity gathered since the last flush, in one transaction. The node calls
     /// it every few seconds, before reading health, and when it stops.
     public func flushActivity() {
@@ -402,7 +426,10 @@ public final class SyncService: @unchecked Sendable {
         }
         guard !pending.isEmpty else { return }
         do {
-            try executor.perform { try $0.recordPeerActivity(pending) }
+            try executor.perform { replica in
+                try replica.recordPeerActivity(pending)
+                readQuietlyAgain(replica)
+            }
         } catch {
             // Keep it for the next flush rather than lose it.
             activityLock.withLock { for (name, item) in pending { var merged = item; if let newer = activity[name] { merged.merge(newer) }; activity[name] = merged } }

@@ -100,6 +100,26 @@ final class QuietReadsTests: HubAndClientsTestCase {
         }
     }
 
+    /// This node's own commit of peer activity (every 2 s under load) leaves a no-op sync answered
+    /// without a turn: the flush reads again what the quiet reads held. A token revoked by another
+    /// process before that flush is not read again: refused.
+    func test_afterThisNodesActivityFlush_noOpSyncsStayQuiet_butARevokedTokenIsRefused() throws {
+        let (latest, _) = try quietPull()
+        service.flushActivity()
+        let look = try XCTUnwrap(service.lookQuietly())
+        XCTAssertNotNil(service.answeringQuietly(look, authorization: "Bearer \(token)", replicaHeader: laptop.hex, pullAfter: latest),
+                        "the flush's own commit sent the next no-op sync to the replica's turn")
+        let peer = try authenticate()
+        let other = try Replica.open(at: .directory(folder.appending("hub")), configuration: ReplicaFactory.configuration(clock: clock, driftMilliseconds: 3_600_000))
+        try other.revokePeer(name: "laptop")
+        service.recordRequest(peer: peer, clientWall: nil, waitingUp: nil, pushed: false, pulled: true)
+        service.flushActivity()
+        let after = try XCTUnwrap(service.lookQuietly())
+        XCTAssertNil(service.answeringQuietly(after, authorization: "Bearer \(token)", replicaHeader: laptop.hex, pullAfter: latest),
+                     "a token revoked before the flush was read again as valid")
+        XCTAssertThrowsError(try authenticate()) { error in XCTAssertEqual((error as? SyncError)?.status, 401) }
+    }
+
     /// The reads remember each token's hash by the `Authorization` header it came in, so a quiet
     /// answer hashes nothing: a header the reads never saw is hashed and checked as before.
     func test_aRememberedHeader_answersWithoutATurn_andAnyOtherHeaderIsCheckedAfresh() throws {
