@@ -5,8 +5,10 @@ import Foundation
 /// What the replica's recent turns read that a sync changing nothing needs again: the log's last
 /// sequence and compaction point, the node's name and clock, and the peers of tokens presented.
 /// Trusted only while the change watch reads the version they were read at, so a request answered
-/// from them gets what a turn would have given it: any commit anywhere (a write, a push, an
-/// activity flush, a token revoked by another process) sends the next request to the replica.
+/// from them gets what a turn would have given it: any commit anywhere (a write, a push, a token
+/// revoked by another process) sends the next request to the replica. This node's own activity
+/// flush is the exception: in its own turn it reads again the head and the peers presented since
+/// the last flush (`SyncService.readQuietlyAgain`), and tokens not presented since are forgotten.
 ///
 /// Why: every sync request waited for the replica's one connection twice (its token, then its
 /// page), and with 64 connections polling, the waiting, not the work, bounded a hub (P4,
@@ -22,7 +24,8 @@ final class QuietReads: @unchecked Sendable {
         /// token's hash for the tokens in `peers`, so a request answered from these reads hashes
         /// no token: SHA-256 was a tenth of a no-op sync's instructions (callgrind). The headers
         /// hold the tokens themselves: in memory only, as long as the reads (until the next
-        /// commit), never written; what the disk keeps is still only their hashes.
+        /// commit, or the first activity flush in which the token was not presented), never
+        /// written; what the disk keeps is still only their hashes.
         var tokenHashes: [String: String] = [:]
     }
 
@@ -49,8 +52,8 @@ final class QuietReads: @unchecked Sendable {
         func stamp(wall: UInt64) -> ServerStamp { ServerStamp(replica: replica, name: name, clock: clock, wall: wall) }
     }
 
-    /// Tokens (and `Authorization` headers) remembered at most between two commits; beyond, the
-    /// next one is not remembered.
+    /// Tokens (and `Authorization` headers) remembered at most at once; beyond, the next one is
+    /// not remembered.
     static let peersMax = 4096
 
     private let watch: ChangeWatch

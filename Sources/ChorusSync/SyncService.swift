@@ -394,26 +394,28 @@ public final class SyncService: @unchecked Sendable {
     }
 
     /// After this node's own commit of peer activity, in the same turn: reads again what the
-    /// quiet reads held (the log's head, and each remembered token's peer, still registered, not
-    /// revoked and bound as before), recorded at the version taken before reading, as any turn's
-    /// reads are. Without it every flush (every 2 s under load) sent the next request of every
-    /// connection to the replica's turn at once, 64 requests queued behind one another: the tail
-    /// of P4's latency (p99 4 to 41 ms in 2-second runs, 3.7 to 5.8 ms without flushes).
-    private func readQuietlyAgain(_ replica: Replica) {
+    /// quiet reads held (the log's head, and the peer of each remembered token presented since the
+    /// last flush, still registered, not revoked and bound as before), recorded at the version
+    /// taken before reading, as any turn's reads are; a token not presented since is forgotten, so
+    /// the work and the tokens kept follow the peers that sync. Without it every flush (every 2 s
+    /// under load) sent the next request of every connection to the replica's turn at once, 64
+    /// requests queued behind one another: the tail of P4's latency (p99 4 to 41 ms in 2-second
+    /// runs, 3.7 to 5.8 ms without flushes).
+    private func readQuietlyAgain(_ replica: Replica, presented: Set<String>) {
         guard let quiet, let held = quiet.lastReads() else { return }
         let version = quiet.versionBeforeReading()
         let head = held.head == nil ? nil : try? QuietReads.Head(replica)
         var peers: [String: Peer] = [:]
-        for (hash, was) in held.peers {
+        for (hash, was) in held.peers where presented.contains(was.name) {
             guard let peer = try? replica.peer(forTokenHash: hash), peer.role == was.role, peer.replica == was.replica else { continue }
             peers[hash] = peer
         }
+        // Replaced, not merged: when the flush wrote nothing the version is the same, and the
+        // tokens not presented must still go.
         quiet.record(at: version) { reads in
             if let head { reads.head = head }
-            for (hash, peer) in peers where reads.peers.count < QuietReads.peersMax { reads.peers[hash] = peer }
-            for (header, hash) in held.tokenHashes where peers[hash] != nil && reads.tokenHashes.count < QuietReads.peersMax {
-                reads.tokenHashes[header] = hash
-            }
+            reads.peers = peers
+            reads.tokenHashes = held.tokenHashes.filter { peers[$0.value] != nil }
         }
     }
 
@@ -428,7 +430,7 @@ public final class SyncService: @unchecked Sendable {
         do {
             try executor.perform { replica in
                 try replica.recordPeerActivity(pending)
-                readQuietlyAgain(replica)
+                readQuietlyAgain(replica, presented: Set(pending.keys))
             }
         } catch {
             // Keep it for the next flush rather than lose it.

@@ -101,22 +101,45 @@ final class QuietReadsTests: HubAndClientsTestCase {
     }
 
     /// This node's own commit of peer activity (every 2 s under load) leaves a no-op sync answered
-    /// without a turn: the flush reads again what the quiet reads held. A token revoked by another
-    /// process before that flush is not read again: refused.
+    /// without a turn: the flush reads again what the quiet reads held, as they are then (a write
+    /// by another process before it moves the head). A token revoked by another process before
+    /// that flush is not read again: refused. A token not presented since the last flush is
+    /// forgotten: its next request takes a turn.
     func test_afterThisNodesActivityFlush_noOpSyncsStayQuiet_butARevokedTokenIsRefused() throws {
         let (latest, _) = try quietPull()
         service.flushActivity()
-        let look = try XCTUnwrap(service.lookQuietly())
-        XCTAssertNotNil(service.answeringQuietly(look, authorization: "Bearer \(token)", replicaHeader: laptop.hex, pullAfter: latest),
-                        "the flush's own commit sent the next no-op sync to the replica's turn")
+        func answered(after: Int64) throws -> Bool {
+            service.answeringQuietly(try XCTUnwrap(service.lookQuietly()), authorization: "Bearer \(token)", replicaHeader: laptop.hex, pullAfter: after) != nil
+        }
+        XCTAssertTrue(try answered(after: latest), "the flush's own commit sent the next no-op sync to the replica's turn")
         let peer = try authenticate()
         let other = try Replica.open(at: .directory(folder.appending("hub")), configuration: ReplicaFactory.configuration(clock: clock, driftMilliseconds: 3_600_000))
+        _ = try other.write(collection: "people", record: "p-9", [.put(field: "name", value: "Grace")])
+        service.recordRequest(peer: peer, clientWall: nil, waitingUp: nil, pushed: false, pulled: true)
+        service.flushActivity()
+        XCTAssertFalse(try answered(after: latest), "the flush kept the head it held, not the log's")
+        XCTAssertTrue(try answered(after: latest + 1))
+        // Not presented since the last flush: forgotten by the next one; a token that was, kept.
+        let desk = ReplicaID(bytes: Array(repeating: 0x44, count: 16))!
+        let deskToken = try hub.perform { try $0.addPeer(name: "desk", role: .replica) }
+        func presentDesk() throws { _ = try service.authenticate(authorization: "Bearer \(deskToken)", replicaHeader: desk.hex) }
+        try presentDesk()   // binds the token: a commit
+        let head = try hub.perform { try $0.latestSequence() }
+        _ = try pull(after: head)   // the laptop's token and the log's head, read in a turn
+        try presentDesk()
+        service.flushActivity()
+        XCTAssertTrue(try answered(after: head))
+        try presentDesk()
+        service.flushActivity()
+        XCTAssertFalse(try answered(after: head), "a token idle since the last flush was kept")
+        XCTAssertNotNil(service.answeringQuietly(try XCTUnwrap(service.lookQuietly()), authorization: "Bearer \(deskToken)",
+                                                 replicaHeader: desk.hex, pullAfter: head), "a token presented since the last flush was forgotten")
+        _ = try authenticate()
+        XCTAssertTrue(try answered(after: head), "a turn's authentication remembers the token again")
         try other.revokePeer(name: "laptop")
         service.recordRequest(peer: peer, clientWall: nil, waitingUp: nil, pushed: false, pulled: true)
         service.flushActivity()
-        let after = try XCTUnwrap(service.lookQuietly())
-        XCTAssertNil(service.answeringQuietly(after, authorization: "Bearer \(token)", replicaHeader: laptop.hex, pullAfter: latest),
-                     "a token revoked before the flush was read again as valid")
+        XCTAssertFalse(try answered(after: head), "a token revoked before the flush was read again as valid")
         XCTAssertThrowsError(try authenticate()) { error in XCTAssertEqual((error as? SyncError)?.status, 401) }
     }
 
