@@ -112,7 +112,7 @@ extension JSONValue {
 
     /// The canonical text of an object given as members with distinct keys, in any order: what
     /// `JSONValue.object(...).canonicalText` gives, without building and hashing a dictionary
-    /// first (an access-log line per request; callgrind, a no-op sync).
+    /// first (the log's dropped-lines notice; the access-log line has a writer of its own, `AccessLogLine`).
     public static func canonicalObjectText(_ members: [(key: String, value: JSONValue)]) -> String {
         var output: [UInt8] = []
         output.reserveCapacity(128)

@@ -67,18 +67,13 @@ public struct HTTPRequestHead: Equatable, Sendable {
                 if end > start {
                     var equals = start
                     while equals < end && bytes[equals] != UInt8(ascii: "=") { equals += 1 }
-                    let key = decodeQueryPart(UnsafeBufferPointer(rebasing: bytes[start..<equals]))
-                    query[key] = equals < end ? decodeQueryPart(UnsafeBufferPointer(rebasing: bytes[(equals + 1)..<end])) : ""
+                    let key = percentDecode(String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<equals]), as: UTF8.self))
+                    query[key] = equals < end ? percentDecode(String(decoding: UnsafeBufferPointer(rebasing: bytes[(equals + 1)..<end]), as: UTF8.self)) : ""
                 }
                 start = end + 1
             }
             return (String(decoding: UnsafeBufferPointer(rebasing: bytes[..<mark]), as: UTF8.self), query)
         }
-    }
-
-    /// A query name or value, percent-decoded with `+` as a space.
-    private static func decodeQueryPart(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
-        percentDecode(String(decoding: bytes, as: UTF8.self))
     }
 
     /// Whether the connection stays open after this request (HTTP/1.1 default yes, 1.0 default no).

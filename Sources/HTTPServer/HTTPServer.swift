@@ -48,16 +48,6 @@ public final class HTTPServer: @unchecked Sendable {
         public let milliseconds: Double
         public let remote: String
         public let annotations: [String: String]
-
-        public init(method: String, path: String, status: Int, bytes: Int, milliseconds: Double, remote: String, annotations: [String: String]) {
-            self.method = method
-            self.path = path
-            self.status = status
-            self.bytes = bytes
-            self.milliseconds = milliseconds
-            self.remote = remote
-            self.annotations = annotations
-        }
     }
 
     public typealias Handler = @Sendable (HTTPRequest, _ remote: String) -> HTTPResponse

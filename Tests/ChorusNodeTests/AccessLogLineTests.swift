@@ -1,7 +1,7 @@
 import XCTest
 import ChorusCore
 import ChorusTesting
-import HTTPServer
+@testable import HTTPServer
 @testable import ChorusNode
 
 /// The access log's line is written straight out; it must be, byte for byte, the canonical JSON
