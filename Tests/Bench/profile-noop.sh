@@ -9,6 +9,10 @@
 # Read the result with: callgrind_annotate --inclusive=yes OUTPUT | head -80
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+case "${1:-}" in
+    -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -*) echo "error: unknown option $1 (the only argument is the output file; see --help)" >&2; exit 2 ;;
+esac
 output=${1:-.build/callgrind.noop}
 chorus=.build/release/chorus
 port=${PROFILE_PORT:-7611}
