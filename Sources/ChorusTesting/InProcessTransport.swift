@@ -15,6 +15,9 @@ public final class InProcessTransport: SyncTransport, @unchecked Sendable {
     public var clientClock: (any WallClock)?
     /// Called with every response before it is returned; tests use it to drop or corrupt responses.
     public var intercept: ((String, HTTPResponse) throws -> HTTPResponse)?
+    /// Called with every request before the router sees it, on the thread that sends it (pulls
+    /// run on threads of their own); tests use it to see what was asked, and when.
+    public var observe: (@Sendable (HTTPRequest) -> Void)?
 
     public init(router: NodeRouter, token: String, replica: ReplicaID, limits: Limits = .default) {
         self.router = router
@@ -36,7 +39,9 @@ public final class InProcessTransport: SyncTransport, @unchecked Sendable {
 
     /// The router's response, after `intercept`; a non-2xx one thrown as the HTTP transport would.
     func respond(_ method: String, _ target: String, body: [UInt8] = [], headers: [(name: String, value: String)] = []) throws -> HTTPResponse {
-        var response = router.handle(request(method, target, body: body, extraHeaders: headers))
+        let sent = request(method, target, body: body, extraHeaders: headers)
+        observe?(sent)
+        var response = router.handle(sent)
         if let intercept { response = try intercept(target, response) }
         guard (200..<300).contains(response.status) else {
             let detail = (try? JSONParser().parse(response.body))?["detail"]?.stringValue ?? ""

@@ -211,6 +211,39 @@ final class SnapshotTests: HubAndClientsTestCase {
                        "a table neither replicated nor listed in Replica.snapshotLocalTables")
     }
 
+    /// The page after the snapshot is asked for before the snapshot is taken (one round trip
+    /// less): it says the replica has committed nothing yet (`Chorus-Cursor: 0`), and what the
+    /// upstream logged after writing its copy comes down in it, applied once the copy is taken.
+    func test_pageAfterTheSnapshot_isAskedForBeforeTheSnapshotIsTaken_andBringsWhatCameAfter() throws {
+        let hub = try durable("hub", seed: 0x7A11)
+        var workload = WorkloadGenerator(seed: 0x7A11)
+        try hub.perform { _ = try $0.applyRemote(workload.generate(steps: 60)) }
+        let (laptop, transport, session) = try client("laptop", seed: 0x7A12, hub: hub, router: router(hub))
+        let pulls = PullsSeen()
+        transport.observe = { request in
+            if request.head.path == "/sync/v1/pull" { pulls.append(request.head.target, cursor: request.head.header(SyncProtocol.cursorHeader)) }
+        }
+        let through = try hub.perform { try $0.latestSequence() }
+        // The hub writes once its copy is out, so the page after the copy holds that write.
+        transport.intercept = { target, response in
+            if target.hasPrefix("/sync/v1/snapshot") {
+                try hub.perform { _ = try $0.write(collection: "people", record: "after-copy", [.put(field: "name", value: "Late")]) }
+            }
+            return response
+        }
+
+        let report = try session.run(compareDigests: true)
+
+        XCTAssertEqual(report.snapshotOperations, through)
+        XCTAssertEqual(report.pullApplied, 1, "the write made after the copy came in the page after it")
+        XCTAssertEqual(report.digestMatches, true)
+        let asked = pulls.all
+        XCTAssertEqual(asked.map(\.target), ["/sync/v1/pull?after=\(through)&limit=\(limits.pullPageOperationsMax)"], "one page, after the snapshot's end")
+        XCTAssertEqual(asked.first?.cursor, "0", "asked before the snapshot was taken: nothing committed yet")
+        XCTAssertEqual(try laptop.perform { try $0.upstream()?.pullCursor }, through + 1)
+        XCTAssertEqual(try laptop.perform { try $0.invariantViolations() }, [])
+    }
+
     func test_replicaHoldingOperations_neverTakesASnapshot_andAdoptingOneChangesNothing() throws {
         let hub = try durable("hub", seed: 1)
         try hub.perform { _ = try $0.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")]) }
@@ -585,4 +618,13 @@ final class SnapshotTests: HubAndClientsTestCase {
             }
         }
     }
+}
+
+/// The pull requests a transport sent, from whichever thread sent them.
+private final class PullsSeen: @unchecked Sendable {
+    private let lock = NSLock()
+    private var seen: [(target: String, cursor: String?)] = []
+
+    func append(_ target: String, cursor: String?) { lock.withLock { seen.append((target, cursor)) } }
+    var all: [(target: String, cursor: String?)] { lock.withLock { seen } }
 }
