@@ -84,7 +84,38 @@ enum NetworkBenchmarks {
             return db
         }) { db in try RawBenchmarks.bulkInsert(db, rows: people) }
         results.add("p3Raw", "raw bulk insert of the same \(people) rows x 10 columns", raw, unit: "ms", scale: 1000, digits: 1)
+        try bootstrapStages(results, hub: compacted, people: people, repetitions: repetitions)
         try digestRequests(results, hub: hub, people: people, repetitions: repetitions)
+    }
+
+    /// Where a bootstrap from the compacted hub spends its time, each stage timed on its own as
+    /// the sync does it: the download (the hub writing its copy, sending it, the client writing
+    /// it and checking its checksum), the adoption (the checks, `integrity_check` beside them, and
+    /// the copy of its pages into the replica), and the replica's next statement, which checkpoints
+    /// the write-ahead log the pages went into (SQLite does it after the commit that passed
+    /// `wal_autocheckpoint` pages, on the connection's next statement).
+    static func bootstrapStages(_ results: Results, hub: Node, people: Int, repetitions: Int) throws {
+        let hubID = hub.executor.perform { $0.id }
+        var downloads: [Double] = [], adoptions: [Double] = [], checkpoints: [Double] = []
+        for _ in 0..<repetitions {
+            let client = try Scratch("p3s")
+            defer { client.remove() }
+            let replica = try Workloads.durableReplica(at: client.file("r"), seed: UInt64.random(in: 1...UInt64.max))
+            try replica.setUpstream(url: "http://127.0.0.1:\(hub.port)", tokenFile: "/dev/null")
+            let token = try hub.executor.perform { try $0.addPeer(name: "s\(UInt32.random(in: 0...UInt32.max))", role: .replica) }
+            let transport = HTTPTransport(baseURL: URL(string: "http://127.0.0.1:\(hub.port)")!, token: token, replica: replica.id, limits: .default)
+            let path = client.file("incoming.sqlite")
+            var through: Int64 = 0
+            downloads.append(try time { through = try transport.snapshot(storage: replica.storageVersion, into: path) })
+            adoptions.append(try time { _ = try replica.adoptSnapshot(at: path, through: through, from: hubID) })
+            checkpoints.append(try time { _ = try replica.upstream() })
+        }
+        results.add("p3StageDownload", "of the bootstrap from the compacted hub: the download (hub's copy, send, receive, checksum)",
+                    Stats(samples: downloads), unit: "ms", scale: 1000, digits: 1)
+        results.add("p3StageAdopt", "of it: the checks beside integrity_check, and the pages taken, durably", Stats(samples: adoptions),
+                    unit: "ms", scale: 1000, digits: 1)
+        results.add("p3StageCheckpoint", "of it: the replica's next statement, which checkpoints the pages' write-ahead log", Stats(samples: checkpoints),
+                    unit: "ms", scale: 1000, digits: 1)
     }
 
     /// One bootstrap of a new replica from `hub`, timed from the first request to the last commit.
