@@ -314,11 +314,17 @@ public final class Database {
 
     // MARK: Maintenance
 
-    /// `PRAGMA integrity_check`: returns the problems found, empty when the database is sound.
+    /// `PRAGMA integrity_check`, and that every page of the file is in a table, an index or the
+    /// freelist (`unaccountedPages`, which SQLite's own check may skip): returns the problems
+    /// found, empty when the database is sound.
     public func integrityCheck() throws -> [String] {
         let rows = try query("PRAGMA integrity_check")
         let messages = rows.compactMap { $0.text(0) }
-        return messages == ["ok"] ? [] : messages
+        guard messages == ["ok"] else { return messages }
+        if let unaccounted = try unaccountedPages(), unaccounted != 0 {
+            return ["\(unaccounted) pages of the file are in no table, index or freelist (page count \(try queryScalarInteger("PRAGMA page_count") ?? 0))"]
+        }
+        return []
     }
 
     /// Copies the write-ahead log into the database file and truncates the log to zero bytes.
