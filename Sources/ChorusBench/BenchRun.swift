@@ -35,22 +35,23 @@ struct BenchRun {
     func run() throws -> Results {
         let results = Results()
         print("chorus-bench \(sizes.isQuick ? "--quick" : "(full)"): medians of \(sizes.repetitions) repetitions\n")
-        // Each phase starts with the dirty pages of the one before written out (`sync`), so that
-        // writeback does not fall on the next phase's durable commits or its latency tail: P4's
-        // p99 ran after P3's hundreds of megabytes, and a background writer of 2.4 GB with fsync
-        // moved it from 5 to 11 ms in `--only-noop` runs (nginx's from 4.4 to 6.7).
+        // Each phase starts on a quiet machine (`MachineQuiet.settle`): the dirty pages of the one
+        // before written out, so that writeback does not fall on the next phase's durable commits
+        // or its latency tail (a background writer of 2.4 GB with fsync moved P4's p99 from 5 to
+        // 11 ms in `--only-noop` runs, nginx's from 4.4 to 6.7), and the processors idle again:
+        // straight after P3, P4's p99 was 27.9 ms and nginx's 15.7 ms; 12 s later, 4.8 and 3.9.
         try RawBenchmarks.run(results, rows: sizes.rawRows, updates: sizes.rawUpdates, commits: sizes.commits, repetitions: sizes.repetitions)
-        sync()
+        MachineQuiet.settle()
         try EngineBenchmarks.merge(results, people: sizes.people, repetitions: sizes.repetitions)
-        sync()
+        MachineQuiet.settle()
         try EngineBenchmarks.localWrite(results, writes: sizes.commits, repetitions: sizes.repetitions)
-        sync()
+        MachineQuiet.settle()
         try NetworkBenchmarks.bootstrap(results, people: sizes.people, repetitions: sizes.repetitions)
-        sync()
+        MachineQuiet.settle()
         try NetworkBenchmarks.noopSync(results, connections: sizes.connections, seconds: sizes.loadSeconds, repetitions: sizes.repetitions)
-        sync()
+        MachineQuiet.settle()
         try NetworkBenchmarks.scale(results, large: sizes.historyLarge, small: sizes.historySmall, repetitions: sizes.repetitions)
-        sync()
+        MachineQuiet.settle()
         let chorus = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("chorus").path
         try NetworkBenchmarks.memory(results, replicas: sizes.replicasForMemory, people: sizes.people, chorus: chorus, repetitions: sizes.repetitions)
         return results
