@@ -40,18 +40,20 @@ struct BenchRun {
         // or its latency tail (a background writer of 2.4 GB with fsync moved P4's p99 from 5 to
         // 11 ms in `--only-noop` runs, nginx's from 4.4 to 6.7), and the processors idle again:
         // straight after P3, P4's p99 was 27.9 ms and nginx's 15.7 ms; 12 s later, 4.8 and 3.9.
+        let settleSeconds = sizes.isQuick ? MachineQuiet.quickWaitSecondsMax : MachineQuiet.waitSecondsMax
+        func settle() { MachineQuiet.settle(waitingAtMost: settleSeconds) }
         try RawBenchmarks.run(results, rows: sizes.rawRows, updates: sizes.rawUpdates, commits: sizes.commits, repetitions: sizes.repetitions)
-        MachineQuiet.settle()
+        settle()
         try EngineBenchmarks.merge(results, people: sizes.people, repetitions: sizes.repetitions)
-        MachineQuiet.settle()
+        settle()
         try EngineBenchmarks.localWrite(results, writes: sizes.commits, repetitions: sizes.repetitions)
-        MachineQuiet.settle()
+        settle()
         try NetworkBenchmarks.bootstrap(results, people: sizes.people, repetitions: sizes.repetitions)
-        MachineQuiet.settle()
+        settle()
         try NetworkBenchmarks.noopSync(results, connections: sizes.connections, seconds: sizes.loadSeconds, repetitions: sizes.repetitions)
-        MachineQuiet.settle()
+        settle()
         try NetworkBenchmarks.scale(results, large: sizes.historyLarge, small: sizes.historySmall, repetitions: sizes.repetitions)
-        MachineQuiet.settle()
+        settle()
         let chorus = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("chorus").path
         try NetworkBenchmarks.memory(results, replicas: sizes.replicasForMemory, people: sizes.people, chorus: chorus, repetitions: sizes.repetitions)
         return results
