@@ -29,8 +29,9 @@ enum MachineQuiet {
         while quietWindows < 2 && Date().timeIntervalSince(start) < seconds {
             usleep(UInt32(windowSeconds * 1_000_000))
             guard let now = idleAndTotal() else { return }
-            let total = now.total - before.total
-            let idle = total > 0 ? Double(now.idle - before.idle) / Double(total) : 1
+            // proc(5): a counter (iowait) may go backwards; a window where one did counts as busy.
+            let total = now.total > before.total ? now.total - before.total : 0
+            let idle = total > 0 && now.idle >= before.idle ? Double(now.idle - before.idle) / Double(total) : 0
             quietWindows = idle >= idleShareMin ? quietWindows + 1 : 0
             before = now
         }

@@ -250,10 +250,15 @@ extension Replica {
     /// tables are emptied first, in the same transaction, once it is checked that nothing waits
     /// to be pushed and that the snapshot holds every operation this replica has logged (so its
     /// state holds all of this one's; `checkReplaceable`); the log is renumbered as the upstream's.
-    public func adoptSnapshot(at path: String, through: Int64, from upstream: ReplicaID, replacing: Bool = false) throws -> SnapshotAdoption {
+    ///
+    /// `whenChecked` runs once the file has passed every check, before any of it is taken: a
+    /// client asks there for the page after the snapshot, which then waits no round trip.
+    public func adoptSnapshot(at path: String, through: Int64, from upstream: ReplicaID, replacing: Bool = false,
+                              whenChecked: () -> Void = {}) throws -> SnapshotAdoption {
         // Pages need a file of the replica's own, which the file's connection attaches.
         let pagesWanted = !replacing && Database.libraryVersionNumber >= Replica.pageCopySQLiteVersionMin && isOnDisk
         let verdict = try verifySnapshot(at: path, through: through, from: upstream, checkingIndexes: pagesWanted)
+        whenChecked()
         var clock = self.clock
         clock.observe(verdict.clock)
         let taken = TakenSnapshot(through: through, now: Int64(configuration.wallClock.nowMilliseconds()), counter: max(self.counter, verdict.ownLast), clock: clock.last)

@@ -165,10 +165,10 @@ public struct SyncSession {
     /// download or is refused changes nothing (adoption is one transaction), so the pull that
     /// follows replays the log as if none had been offered.
     ///
-    /// Once the snapshot is in, the first page after it is asked for while the snapshot is checked
-    /// and taken (`TailFetch`): a new replica waits one round trip less (on a link of 100 ms, a
-    /// tenth of a second; P3 in `Docs/performance.md`). Returned for `pull`, which uses it when the
-    /// snapshot was taken and lets it go otherwise.
+    /// Once the snapshot has passed its checks, the first page after it is asked for while the
+    /// snapshot is taken (`TailFetch`): a new replica waits one round trip less (on a link of
+    /// 100 ms, a tenth of a second; P3 in `Docs/performance.md`). Returned for `pull`, which uses
+    /// it when the snapshot was taken and lets it go otherwise.
     private func bootstrap(from info: InfoResponse, _ report: inout SyncReport) throws -> TailFetch? {
         let offer = info.snapshot.flatMap { offer in
             usesSnapshots && offer.through > 0 && (offer.through >= limits.snapshotSequenceMin || info.compactedThrough > 0) ? offer : nil
@@ -207,13 +207,18 @@ public struct SyncSession {
                 throw SyncError(status: 0, "it reaches sequence \(through), before the upstream's compaction point (\(info.compactedThrough)), so what came after could not be pulled",
                                 hint: "sync again for a newer snapshot")
             }
-            // What this replica has committed of the upstream's log until the snapshot is taken
-            // (`Chorus-Cursor` is a durable acknowledgement); nothing of its own waits to go up
-            // (a replica holding data starts again only then).
-            let committed = try executor.perform { try $0.upstream()?.pullCursor ?? 0 }
-            tail = TailFetch(after: through, fetch: PageFetch(transport, after: through, limit: limits.pullPageOperationsMax,
-                                                              waitingToPush: 0, committed: committed))
-            let adoption = try executor.perform { try $0.adoptSnapshot(at: plan.path, through: through, from: info.server.replica, replacing: plan.replacing) }
+            // Asked for once the file has passed its checks, so the upstream's progress hint (a
+            // pull's `after`, protocol 4.4) is not moved for a snapshot that is then refused; it
+            // says what this replica has committed so far (`Chorus-Cursor`, the durable
+            // acknowledgement), and nothing of its own waits to go up (a replica holding data
+            // starts again only then).
+            let (transport, limit) = (self.transport, limits.pullPageOperationsMax)
+            let adoption = try executor.perform { replica in
+                let committed = try replica.upstream()?.pullCursor ?? 0
+                return try replica.adoptSnapshot(at: plan.path, through: through, from: info.server.replica, replacing: plan.replacing) {
+                    tail = TailFetch(after: through, fetch: PageFetch(transport, after: through, limit: limit, waitingToPush: 0, committed: committed))
+                }
+            }
             report.snapshotOperations = adoption.operations
             // It holds data now and takes no other snapshot: what downloads stopped earlier (a
             // killed `chorus sync`) left is of no use, and went only once a later sync found data.
@@ -319,7 +324,7 @@ extension Replica {
     func digestOrEmpty() -> String { (try? digest().hexString) ?? "" }
 }
 
-/// The first pull after a snapshot, asked for while the snapshot is checked and taken.
+/// The first pull after a snapshot, asked for while the checked snapshot is taken.
 struct TailFetch {
     /// The sequence it pulls after: the snapshot's.
     let after: Int64

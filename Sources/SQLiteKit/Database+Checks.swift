@@ -16,10 +16,17 @@ extension Database {
     /// the schema's names hash (seen with SQLite 3.40.1: one table and one view, a page appended,
     /// and `integrity_check` answers "ok"). Counted here through `dbstat` (every page of every
     /// b-tree, overflow pages too) and the header's freelist count, whatever the schema holds.
-    /// Nil when this SQLite was built without `dbstat`.
-    /// One read transaction, so a writer on another connection cannot move the counts apart.
+    /// Negative when pages are counted more than once (a page in two b-trees, which
+    /// `integrity_check` reports itself). One read transaction, so a writer on another connection
+    /// cannot move the counts apart.
+    ///
+    /// Nil when it cannot count: this SQLite was built without `dbstat`, the database has an
+    /// object of that name (which would be read instead), or it uses auto-vacuum (its pointer-map
+    /// pages are in no b-tree and `dbstat` does not list them; Chorus never sets it).
     public func unaccountedPages() throws -> Int64? {
         try readTransaction {
+            guard try queryScalarInteger("PRAGMA auto_vacuum") == 0,
+                  try queryScalarInteger("SELECT count(*) FROM sqlite_schema WHERE lower(name) = 'dbstat'") == 0 else { return nil }
             let inTrees: Int64
             do {
                 inTrees = try queryScalarInteger("SELECT count(*) FROM dbstat") ?? 0

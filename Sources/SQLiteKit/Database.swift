@@ -322,7 +322,9 @@ public final class Database {
         let messages = rows.compactMap { $0.text(0) }
         guard messages == ["ok"] else { return messages }
         if let unaccounted = try unaccountedPages(), unaccounted != 0 {
-            return ["\(unaccounted) pages of the file are in no table, index or freelist (page count \(try queryScalarInteger("PRAGMA page_count") ?? 0))"]
+            let pages = try queryScalarInteger("PRAGMA page_count") ?? 0
+            return [unaccounted > 0 ? "\(unaccounted) pages of the file are in no table, index or freelist (page count \(pages))"
+                                    : "the tables, indexes and freelist hold \(-unaccounted) pages more than the file has (page count \(pages))"]
         }
         return []
     }

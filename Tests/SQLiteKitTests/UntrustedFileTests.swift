@@ -87,6 +87,25 @@ final class UntrustedFileTests: FolderTestCase {
         if !sqliteMissedOne { print("note: this SQLite found the appended page itself whatever the schema") }
     }
 
+    /// Where `dbstat` cannot count every page, the count says so (nil) rather than a number: with
+    /// auto-vacuum (its pointer-map pages are in no b-tree), or a table of that name in the way.
+    func test_unaccountedPages_isNil_whereDbstatCannotCountEveryPage() throws {
+        var rollback = Database.Options()
+        rollback.journalModeWAL = false   // the write-ahead log's header would come before the setting
+        let vacuumed = try Database(path: folder + "/auto-vacuum.sqlite", options: rollback)
+        try vacuumed.execute("PRAGMA auto_vacuum=FULL; CREATE TABLE t(a); INSERT INTO t VALUES (1);")
+        XCTAssertEqual(try vacuumed.queryScalarInteger("PRAGMA auto_vacuum"), 1)
+        XCTAssertNil(try vacuumed.unaccountedPages())
+        XCTAssertEqual(try vacuumed.integrityCheck(), [], "no false damage")
+        let shadowed = try Database(path: folder + "/shadowed.sqlite")
+        try shadowed.execute("CREATE TABLE dbstat(x); INSERT INTO dbstat VALUES (1), (2), (3);")
+        XCTAssertNil(try shadowed.unaccountedPages())
+        XCTAssertEqual(try shadowed.integrityCheck(), [])
+        let plain = try Database(path: folder + "/plain.sqlite")
+        try plain.execute("CREATE TABLE t(a); INSERT INTO t SELECT zeroblob(5000) FROM (SELECT 1 UNION SELECT 2); DELETE FROM t WHERE rowid = 1;")
+        XCTAssertEqual(try plain.unaccountedPages(), 0, "overflow pages and the freelist counted")
+    }
+
     func test_schemaRows_listEveryObject_inNameOrder() throws {
         let db = try Database(path: folder + "/s.sqlite")
         try db.execute("CREATE TABLE b(x); CREATE TABLE a(y); CREATE INDEX a_y ON a(y);")
