@@ -14,6 +14,14 @@ final class UntrustedFileTests: FolderTestCase {
         return try Database(path: path, options: options)
     }
 
+    /// A new file with a rollback journal: settings in its header (auto-vacuum) come before any
+    /// write-ahead log's, and its bytes are all in the file once it is closed, ready to tamper with.
+    func rollbackJournal(_ path: String) throws -> Database {
+        var options = Database.Options()
+        options.journalModeWAL = false
+        return try Database(path: path, options: options)
+    }
+
     func test_untrustedFile_runsNoTriggerAndNoView_andIsNeverCreated() throws {
         let path = folder + "/crafted.sqlite"
         try Database(path: path).execute("""
@@ -32,10 +40,8 @@ final class UntrustedFileTests: FolderTestCase {
 
     func test_quickCheck_findsDamage_thatOpeningDoesNot() throws {
         let path = folder + "/damaged.sqlite"
-        var options = Database.Options()
-        options.journalModeWAL = false
         do {
-            let db = try Database(path: path, options: options)
+            let db = try rollbackJournal(path)
             try db.execute("CREATE TABLE t(x TEXT); CREATE INDEX t_x ON t(x);")
             try db.transaction { for index in 0..<2_000 { try db.run("INSERT INTO t VALUES (?)", "row \(index) " + String(repeating: "x", count: 40)) } }
             XCTAssertEqual(try db.quickCheck(), [])
@@ -58,10 +64,8 @@ final class UntrustedFileTests: FolderTestCase {
         var sqliteMissedOne = false
         for views in 0...4 {
             let path = folder + "/orphan-\(views).sqlite"
-            var options = Database.Options()
-            options.journalModeWAL = false
             do {
-                let db = try Database(path: path, options: options)
+                let db = try rollbackJournal(path)
                 try db.execute("CREATE TABLE t(a); INSERT INTO t VALUES (1);")
                 for view in 0..<views { try db.execute("CREATE VIEW v\(view)x AS SELECT a FROM t") }
                 XCTAssertEqual(try db.integrityCheck(), [], "\(views) views: sound before")
@@ -90,9 +94,7 @@ final class UntrustedFileTests: FolderTestCase {
     /// Where `dbstat` cannot count every page, the count says so (nil) rather than a number: with
     /// auto-vacuum (its pointer-map pages are in no b-tree), or a table of that name in the way.
     func test_unaccountedPages_isNil_whereDbstatCannotCountEveryPage() throws {
-        var rollback = Database.Options()
-        rollback.journalModeWAL = false   // the write-ahead log's header would come before the setting
-        let vacuumed = try Database(path: folder + "/auto-vacuum.sqlite", options: rollback)
+        let vacuumed = try rollbackJournal(folder + "/auto-vacuum.sqlite")
         try vacuumed.execute("PRAGMA auto_vacuum=FULL; CREATE TABLE t(a); INSERT INTO t VALUES (1);")
         XCTAssertEqual(try vacuumed.queryScalarInteger("PRAGMA auto_vacuum"), 1)
         XCTAssertNil(try vacuumed.unaccountedPages())
