@@ -162,36 +162,63 @@ extension JSONValue {
     }
 
     static func writeString(_ s: String, to output: inout [UInt8]) {
-        output.append(UInt8(ascii: "\""))
         // Most strings need no escape: copy them whole. Scanned as contiguous bytes (`withUTF8`, free
         // for a native string), a third of the generic `utf8.contains(where:)` walk (callgrind).
         var text = s
-        let copied = text.withUTF8 { bytes -> Bool in
-            guard !bytes.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else { return false }
-            output.append(contentsOf: bytes)
-            return true
-        }
-        if copied {
-            output.append(UInt8(ascii: "\""))
-            return
-        }
-        for byte in s.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
-            case UInt8(ascii: "\\"): output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
-            case 0x0A: output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
-            case 0x0D: output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
-            case 0x09: output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
-            case 0x08: output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "b")])
-            case 0x0C: output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "f")])
-            case 0x00..<0x20:
-                let hex = Array("0123456789abcdef".utf8)
-                output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
-                                           hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
-            default: output.append(byte)
+        text.withUTF8 { bytes in
+            if !bytes.contains(where: needsEscape) {
+                output.append(UInt8(ascii: "\""))
+                output.append(contentsOf: bytes)
+                output.append(UInt8(ascii: "\""))
+                return
+            }
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 2 + 6 * bytes.count) { buffer in
+                let end = writeQuoted(bytes, to: buffer.baseAddress!)
+                output.append(contentsOf: UnsafeBufferPointer(start: buffer.baseAddress!, count: end - buffer.baseAddress!))
             }
         }
-        output.append(UInt8(ascii: "\""))
+    }
+
+    @inline(__always)
+    private static func needsEscape(_ byte: UInt8) -> Bool {
+        byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\")
+    }
+
+    /// Writes `bytes` as a quoted JSON string, escaped as canonical JSON escapes, at `output`,
+    /// which has room for `2 + 6 * bytes.count` bytes (the longest escape, `\u00XX`, is 6).
+    /// Returns where the writing ended.
+    static func writeQuoted(_ bytes: UnsafeBufferPointer<UInt8>, to output: UnsafeMutablePointer<UInt8>) -> UnsafeMutablePointer<UInt8> {
+        var next = output
+        @inline(__always) func put(_ byte: UInt8) {
+            next.pointee = byte
+            next += 1
+        }
+        put(UInt8(ascii: "\""))
+        if !bytes.contains(where: needsEscape) {
+            if let base = bytes.baseAddress, !bytes.isEmpty {
+                next.update(from: base, count: bytes.count)
+                next += bytes.count
+            }
+            put(UInt8(ascii: "\""))
+            return next
+        }
+        for byte in bytes {
+            switch byte {
+            case UInt8(ascii: "\""): put(UInt8(ascii: "\\")); put(UInt8(ascii: "\""))
+            case UInt8(ascii: "\\"): put(UInt8(ascii: "\\")); put(UInt8(ascii: "\\"))
+            case 0x0A: put(UInt8(ascii: "\\")); put(UInt8(ascii: "n"))
+            case 0x0D: put(UInt8(ascii: "\\")); put(UInt8(ascii: "r"))
+            case 0x09: put(UInt8(ascii: "\\")); put(UInt8(ascii: "t"))
+            case 0x08: put(UInt8(ascii: "\\")); put(UInt8(ascii: "b"))
+            case 0x0C: put(UInt8(ascii: "\\")); put(UInt8(ascii: "f"))
+            case 0x00..<0x20:
+                put(UInt8(ascii: "\\")); put(UInt8(ascii: "u")); put(UInt8(ascii: "0")); put(UInt8(ascii: "0"))
+                put(Hex.digit(byte >> 4)); put(Hex.digit(byte & 0xF))
+            default: put(byte)
+            }
+        }
+        put(UInt8(ascii: "\""))
+        return next
     }
 }
 
@@ -200,31 +227,46 @@ public enum DecimalText {
     /// Appends `value` as `String(value)` spells it, without making a String: that was 3% of a
     /// merged operation's instructions (the canonical text) and 8% of the state digest's (callgrind).
     public static func append(_ value: Int64, to output: inout [UInt8]) {
-        // 24 bytes hold any Int64 magnitude (UInt64.max has 20 digits).
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        var magnitude = value.magnitude
-        withUnsafeMutableBytes(of: &digits) { buffer in
-            var start = buffer.count
-            repeat {
-                start -= 1
-                buffer[start] = UInt8(ascii: "0") + UInt8(magnitude % 10)
-                magnitude /= 10
-            } while magnitude > 0
-            if value < 0 { output.append(UInt8(ascii: "-")) }
-            output.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[start...]))
+        // 24 bytes hold any Int64 (UInt64.max has 20 digits, and the sign).
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 24) { buffer in
+            let end = write(value, to: buffer.baseAddress!)
+            output.append(contentsOf: UnsafeBufferPointer(start: buffer.baseAddress!, count: end - buffer.baseAddress!))
         }
+    }
+
+    /// Writes `value` as `String(value)` spells it at `output`, which has room for `count(value)`
+    /// bytes; returns where the writing ended.
+    static func write(_ value: Int64, to output: UnsafeMutablePointer<UInt8>) -> UnsafeMutablePointer<UInt8> {
+        var next = output
+        if value < 0 {
+            next.pointee = UInt8(ascii: "-")
+            next += 1
+        }
+        var magnitude = value.magnitude
+        let end = next + digits(magnitude)
+        var at = end
+        repeat {
+            at -= 1
+            at.pointee = UInt8(ascii: "0") + UInt8(magnitude % 10)
+            magnitude /= 10
+        } while magnitude > 0
+        return end
     }
 
     public static func append(_ value: Int, to output: inout [UInt8]) { append(Int64(value), to: &output) }
 
     /// How many bytes `append` writes for `value` (its digits and sign).
     public static func count(_ value: Int64) -> Int {
-        var magnitude = value.magnitude
+        digits(value.magnitude) + (value < 0 ? 1 : 0)
+    }
+
+    private static func digits(_ magnitude: UInt64) -> Int {
+        var magnitude = magnitude
         var digits = 1
         while magnitude >= 10 {
             magnitude /= 10
             digits += 1
         }
-        return value < 0 ? digits + 1 : digits
+        return digits
     }
 }

@@ -174,16 +174,17 @@ public enum Hex {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: bytes.count * 2) { digits in
             var index = 0
             for byte in bytes {
-                digits[index] = hexDigit(byte >> 4)
-                digits[index + 1] = hexDigit(byte & 0x0F)
+                digits[index] = digit(byte >> 4)
+                digits[index + 1] = digit(byte & 0x0F)
                 index += 2
             }
             out.append(contentsOf: digits)
         }
     }
 
+    /// The lower-case hex digit of a nibble (0-15).
     @inline(__always)
-    private static func hexDigit(_ nibble: UInt8) -> UInt8 {
+    static func digit(_ nibble: UInt8) -> UInt8 {
         nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") - 10 + nibble
     }
 

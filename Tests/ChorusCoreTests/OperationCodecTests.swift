@@ -61,6 +61,28 @@ final class OperationCodecTests: XCTestCase {
         }
     }
 
+    /// The canonical bytes are written into storage sized beforehand: the worst cases (every byte
+    /// escaped as `\u00XX`, the widest integers, long id lists) fit, and read as canonical JSON.
+    func test_canonicalBytes_fitTheirBound_inTheWorstCases() throws {
+        let escaped = String(repeating: "\u{01}", count: 300)
+        let replica = try XCTUnwrap(ReplicaID(bytes: Array(repeating: 0xFF, count: 16)))
+        let widest = OperationID(replica: replica, counter: UInt64(Int64.max))
+        let many = (1...40).map { OperationID(replica: replica, counter: UInt64($0) * 1_000_000_007) }
+        let actions: [Action] = [
+            .set(value: .string(escaped), supersedes: many), .add(element: escaped), .remove(element: escaped, supersedes: many),
+            .mapSet(key: escaped, value: .integer(Int64.min), supersedes: many), .mapRemove(key: escaped, supersedes: many),
+            .increment(by: Int64.min), .append(value: .array([.string(escaped), .double(-2.2250738585072014e-308)])),
+            .retract(supersedes: many), .delete(observed: many), .restore(supersedes: many), .erase(recordHash: Array(repeating: 0xAB, count: 32)),
+        ]
+        for action in actions {
+            let op = ChorusCore.Operation(id: widest, timestamp: HybridTimestamp(wall: UInt64(Int64.max), logical: UInt32.max),
+                                          collection: escaped, record: escaped, field: escaped, action: action, author: escaped)
+            let bytes = codec.canonicalBytes(op, valueText: action.value?.canonicalText)
+            XCTAssertEqual(String(decoding: bytes, as: UTF8.self), codec.encode(op).canonicalText, action.name)
+            XCTAssertEqual(bytes, codec.canonicalBytes(op, valueText: nil), "\(action.name): with the value's text given or made")
+        }
+    }
+
     /// Operation ids parse from `REPLICAHEX:COUNTER` exactly as the protocol writes them, and
     /// nothing looser.
     func test_operationID_parsing_acceptsTheProtocolForm_only() {
