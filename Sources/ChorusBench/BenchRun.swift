@@ -16,6 +16,9 @@ struct BenchSizes {
     var historySmall: Int
     var loadSeconds: Double
     var connections: Int
+    /// P5's load runs, each hub in turn: the rate of a few seconds is steady (P4's varies by a
+    /// few percent between runs), so they are shorter than P4's, whose p99 needs the length.
+    var scaleLoadSeconds: Double
     var replicasForMemory: Int
     var isQuick: Bool
 
@@ -23,10 +26,10 @@ struct BenchSizes {
     /// more is 1% of the requests, and decided the p99 (4 to 41 ms between runs of one build).
     static let full = BenchSizes(rawRows: 100_000, rawUpdates: 1_000_000, commits: 300, people: 10_000, repetitions: 5,
                                  historyLarge: 1_000_000, historySmall: 10_000, loadSeconds: 5, connections: 64,
-                                 replicasForMemory: 1000, isQuick: false)
+                                 scaleLoadSeconds: 2, replicasForMemory: 1000, isQuick: false)
     static let quick = BenchSizes(rawRows: 2_000, rawUpdates: 10_000, commits: 20, people: 200, repetitions: 5,
                                   historyLarge: 20_000, historySmall: 2_000, loadSeconds: 0.2, connections: 8,
-                                  replicasForMemory: 20, isQuick: true)
+                                  scaleLoadSeconds: 0.2, replicasForMemory: 20, isQuick: true)
 }
 
 struct BenchRun {
@@ -52,7 +55,8 @@ struct BenchRun {
         settle()
         try NetworkBenchmarks.noopSync(results, connections: sizes.connections, seconds: sizes.loadSeconds, repetitions: sizes.repetitions)
         settle()
-        try NetworkBenchmarks.scale(results, large: sizes.historyLarge, small: sizes.historySmall, repetitions: sizes.repetitions)
+        try NetworkBenchmarks.scale(results, large: sizes.historyLarge, small: sizes.historySmall, repetitions: sizes.repetitions,
+                                    connections: sizes.connections, loadSeconds: sizes.scaleLoadSeconds)
         settle()
         let chorus = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("chorus").path
         try NetworkBenchmarks.memory(results, replicas: sizes.replicasForMemory, people: sizes.people, chorus: chorus, repetitions: sizes.repetitions)
@@ -112,8 +116,13 @@ struct PerformanceReport {
             guard let ours = r.numbers["p4P99"] else { return nil }
             return ("\(format(ours, 3)) ms" + (r.numbers["p4NginxP99"].map { " (nginx's: \(format($0, 3)) ms)" } ?? ""), ours < 10)
         },
+        // The hub's time per no-op sync under load (`p5Load*`); a lone round trip's ratio beside
+        // it, which is mostly the machine's wake-ups.
         Target(name: "P5", statement: "no-op sync with the large history within 1.2x of the small one") { r in
-            r.numbers["p5Ratio"].map { ("\(format($0, 2))x", $0 <= 1.2) }
+            r.numbers["p5Ratio"].map { ratio in
+                let roundTrip = r.numbers["p5RoundTripRatio"].map { "; a lone round trip's: \(format($0, 2))x, mostly wake-ups" } ?? ""
+                return ("\(format(ratio, 2))x, the hub's time per no-op sync under load\(roundTrip)", ratio <= 1.2)
+            }
         },
         Target(name: "P5", statement: "database at most 2.5x plain SQLite for the same live rows, history compacted") { r in
             guard let ours = r.numbers["p5CompactedBytesPerRow"], let raw = r.numbers["p5RawBytesPerRow"] else { return nil }
@@ -178,7 +187,9 @@ struct PerformanceReport {
         latency percentiles, memory) is the median of \(sizes.repetitions) repetitions, min and max beside it;
         rates and sizes derived from a median, and the database sizes (the same every run), have none.
         P2 alternates its repetitions with raw single-row commits, P4 with nginx's, and P5 its two
-        histories, so drift falls on both sides of each ratio.
+        histories, so drift falls on both sides of each ratio. P5's no-op sync is judged by the hub's
+        time per request under load, as P4 loads it: a lone round trip's time is mostly the machine
+        waking the hub and the client, and is shown beside it.
 
         - Machine: \(PerformanceReport.machine())
         - Command: `Tests/Bench/run-benchmarks.sh` (installs nginx and wrk, builds with `-c release`, runs

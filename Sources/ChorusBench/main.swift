@@ -18,6 +18,7 @@ if arguments.contains("--help") || arguments.contains("-h") {
       --only-bootstrap  just P3 (with the hub's digest request, computed and cached), sized the same way
       --only-noop    just P4, 64 connections for --seconds N (default 5), --repetitions N times
       --only-scale   just P5: no-op syncs with --history N operations (default 1000000) against 10000,
+                     one at a time and under load (64 connections, --seconds N each, default 2),
                      the database's size per live value, whole and compacted, and compaction's time
       --help         show this help
 
@@ -60,7 +61,8 @@ if arguments.contains("--only-noop") {
 }
 if arguments.contains("--only-scale") {
     try NetworkBenchmarks.scale(Results(), large: integerOption("--history", default: BenchSizes.full.historyLarge),
-                                small: BenchSizes.full.historySmall, repetitions: integerOption("--repetitions", default: 1))
+                                small: BenchSizes.full.historySmall, repetitions: integerOption("--repetitions", default: 1),
+                                connections: BenchSizes.full.connections, loadSeconds: Double(integerOption("--seconds", default: 2)))
     exit(0)
 }
 let sizes = quick ? BenchSizes.quick : BenchSizes.full
