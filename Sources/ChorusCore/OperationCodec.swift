@@ -43,7 +43,8 @@ public struct OperationCodec: Sendable {
     /// 12% of a merged operation's instructions (callgrind, P1).
     public func canonicalBytes(_ op: Operation, valueText: String?) -> [UInt8] {
         assert(valueText == nil || valueText == op.action.value?.canonicalText, "valueText must be the value's canonical text")
-        var value = valueText ?? op.action.value?.canonicalText
+        // Only an action with a value writes one, whatever the caller passed.
+        var value = op.action.value.map { valueText ?? $0.canonicalText }
         let capacity = CanonicalObjectWriter.capacity(op, valueBytes: value?.utf8.count ?? 0)
         return [UInt8](unsafeUninitializedCapacity: capacity) { buffer, count in
             var out = CanonicalObjectWriter(buffer)
@@ -400,8 +401,8 @@ private struct CanonicalObjectWriter {
         return total
     }
 
-    /// The fifteen keys quoted with their colons (147 bytes), a comma or brace before each, and the
-    /// closing brace, rounded up.
+    /// The fifteen keys quoted with their colons (136 bytes), a comma or brace before each, and the
+    /// closing brace (152 in all), rounded up.
     static let keysAndPunctuationMax = 192
 
     private mutating func room(_ count: Int) {
