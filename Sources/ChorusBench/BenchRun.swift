@@ -186,8 +186,8 @@ struct PerformanceReport {
         like; absolute times drift between runs on shared machines. Every measured figure (times, rates,
         latency percentiles, memory) is the median of \(sizes.repetitions) repetitions, min and max beside it;
         rates and sizes derived from a median, and the database sizes (the same every run), have none.
-        P2 alternates its repetitions with raw single-row commits, P4 with nginx's, and P5 its two
-        histories, so drift falls on both sides of each ratio. P5's no-op sync is judged by the hub's
+        P2 alternates its repetitions with raw single-row commits, P3 with the raw bulk insert, P4 with
+        nginx's, and P5 its two histories, so drift falls on both sides of each ratio. P5's no-op sync is judged by the hub's
         time per request under load, as P4 loads it: a lone round trip's time is mostly the machine
         waking the hub and the client, and is shown beside it.
 
