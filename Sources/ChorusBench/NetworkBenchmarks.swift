@@ -239,9 +239,14 @@ enum NetworkBenchmarks {
                                      connections: connections, seconds: seconds)
             return (result.rate, result.p50, result.p99)
         }
-        let request = "GET \(path) HTTP/1.1\r\nHost: bench\r\n" + headers.map { "\($0.0): \($0.1)\r\n" }.joined() + "\r\n"
-        let (rate, latencies) = try LoadGenerator.run(port: port, requests: Array(repeating: request, count: connections), seconds: seconds)
+        let (rate, latencies) = try LoadGenerator.run(port: port, requests: Array(repeating: getRequest(path, headers), count: connections),
+                                                      seconds: seconds)
         return (rate, percentile(latencies, 50), percentile(latencies, 99))
+    }
+
+    /// The bytes of an HTTP/1.1 `GET path` with `headers`, as the raw clients send it.
+    static func getRequest(_ path: String, _ headers: [(String, String)]) -> String {
+        "GET \(path) HTTP/1.1\r\nHost: bench\r\n" + headers.map { "\($0.0): \($0.1)\r\n" }.joined() + "\r\n"
     }
 
     /// The headers of a replica's sync request.
@@ -262,7 +267,7 @@ enum NetworkBenchmarks {
             var client: RawClient?
             init(scratch: Scratch, hub: Node, path: String, headers: [(String, String)]) {
                 (self.scratch, self.hub, self.path, self.headers) = (scratch, hub, path, headers)
-                request = "GET \(path) HTTP/1.1\r\nHost: hub\r\n" + headers.map { "\($0.0): \($0.1)\r\n" }.joined() + "\r\n"
+                request = NetworkBenchmarks.getRequest(path, headers)
             }
             func roundTrip() throws {
                 let client = try self.client ?? RawClient(port: hub.port)

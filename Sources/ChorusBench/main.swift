@@ -62,7 +62,7 @@ if arguments.contains("--only-noop") {
 if arguments.contains("--only-scale") {
     try NetworkBenchmarks.scale(Results(), large: integerOption("--history", default: BenchSizes.full.historyLarge),
                                 small: BenchSizes.full.historySmall, repetitions: integerOption("--repetitions", default: 1),
-                                connections: BenchSizes.full.connections, loadSeconds: Double(integerOption("--seconds", default: 2)))
+                                connections: BenchSizes.full.connections, loadSeconds: Double(integerOption("--seconds", default: Int(BenchSizes.full.scaleLoadSeconds))))
     exit(0)
 }
 let sizes = quick ? BenchSizes.quick : BenchSizes.full

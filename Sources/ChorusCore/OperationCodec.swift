@@ -447,11 +447,7 @@ private struct CanonicalObjectWriter {
 
     private mutating func hex(_ bytes: [UInt8]) {
         room(2 * bytes.count)
-        for value in bytes {
-            next[0] = Hex.digit(value >> 4)
-            next[1] = Hex.digit(value & 0x0F)
-            next += 2
-        }
+        next = Hex.write(bytes, to: next)
     }
 
     mutating func integer(_ name: StaticString, _ value: Int64) {

@@ -172,14 +172,21 @@ public enum Hex {
     /// uniqueness each time, 1.4% of a merged operation's instructions for one replica id (callgrind).
     public static func append(_ bytes: [UInt8], to out: inout [UInt8]) {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: bytes.count * 2) { digits in
-            var index = 0
-            for byte in bytes {
-                digits[index] = digit(byte >> 4)
-                digits[index + 1] = digit(byte & 0x0F)
-                index += 2
-            }
+            _ = write(bytes, to: digits.baseAddress!)
             out.append(contentsOf: digits)
         }
+    }
+
+    /// Writes the lower-case hex digits of `bytes` at `output`, which has room for
+    /// `2 * bytes.count` bytes; returns where the writing ended.
+    static func write(_ bytes: [UInt8], to output: UnsafeMutablePointer<UInt8>) -> UnsafeMutablePointer<UInt8> {
+        var next = output
+        for byte in bytes {
+            next[0] = digit(byte >> 4)
+            next[1] = digit(byte & 0x0F)
+            next += 2
+        }
+        return next
     }
 
     /// The lower-case hex digit of a nibble (0-15).
