@@ -26,6 +26,22 @@ if arguments.contains("--help") || arguments.contains("-h") {
     """)
     exit(0)
 }
+// Every argument must be one this tool knows: a misspelt option (`--histroy`) would otherwise run
+// the default sizes, minutes of work measuring something other than what was asked.
+let flags: Set<String> = ["--quick", "--write-docs", "--only-merge", "--only-write", "--only-bootstrap", "--only-noop", "--only-scale"]
+let valued: Set<String> = ["--docs", "--people", "--writes", "--repetitions", "--seconds", "--history"]
+var argumentIndex = 0
+while argumentIndex < arguments.count {
+    let argument = arguments[argumentIndex]
+    if valued.contains(argument) {
+        argumentIndex += 2
+    } else if flags.contains(argument) {
+        argumentIndex += 1
+    } else {
+        FileHandle.standardError.write(Data("error: unknown argument \(argument)\nhint: run `chorus-bench --help` for the options\n".utf8))
+        exit(2)
+    }
+}
 let quick = arguments.contains("--quick")
 /// The integer after `flag`, or `fallback` when the flag is absent; exits with a message when malformed.
 func integerOption(_ flag: String, default fallback: Int) -> Int {
