@@ -120,9 +120,7 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
     /// download at `snapshotBytesMax`.
     public func snapshot(storage: String, into path: String, progress: @escaping (Int64, Int64) -> Void = { _, _ in }) throws -> Int64 {
         let request = makeRequest("GET", "sync/v1/snapshot", headers: [SyncProtocol.storageHeader: storage])
-        guard FileManager.default.createFile(atPath: path, contents: nil), let file = FileHandle(forWritingAtPath: path) else {
-            throw ChorusError(.storage, "cannot create \(path) for the snapshot", hint: "check the replica folder's permissions and free space")
-        }
+        let file = try FileAppender(creating: path)
         defer { try? file.close() }
         let download = SnapshotDownload(file: file, bytesMax: limits.snapshotBytesMax, progress: progress)
         let configuration = URLSessionConfiguration.ephemeral
@@ -157,6 +155,7 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
             throw SyncError(status: 0, "the snapshot ended after \(download.received) of \(download.expected) bytes", hint: "the client pulls the log instead")
         }
         try SnapshotChecksum.check(download.hasher.finalize(), against: download.checksumHeader)
+        try file.close()   // the last piece written out: the file is whole once this returns
         return through
     }
 
@@ -168,7 +167,8 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
 
 /// Receives a snapshot piece by piece into a file, counting bytes against the limit.
 final class SnapshotDownload: NSObject, URLSessionDataDelegate, @unchecked Sendable {
-    let file: FileHandle
+    /// Written on the session's delegate queue only, closed by the caller once `done` is signalled.
+    let file: FileAppender
     let bytesMax: Int64
     let done = DispatchSemaphore(value: 0)
     var status = 0
@@ -189,7 +189,7 @@ final class SnapshotDownload: NSObject, URLSessionDataDelegate, @unchecked Senda
     private var reportedAt: Int64 = 0
     static let progressStepBytes: Int64 = 32 * 1024 * 1024
 
-    init(file: FileHandle, bytesMax: Int64, progress: @escaping (Int64, Int64) -> Void) {
+    init(file: FileAppender, bytesMax: Int64, progress: @escaping (Int64, Int64) -> Void) {
         self.file = file
         self.bytesMax = bytesMax
         self.progress = progress
@@ -226,7 +226,7 @@ final class SnapshotDownload: NSObject, URLSessionDataDelegate, @unchecked Senda
             reportedAt = received
             progress(received, expected)
         }
-        do { try file.write(contentsOf: data) } catch {
+        do { try data.withUnsafeBytes { try file.append($0) } } catch {
             failure = error
             dataTask.cancel()
         }

@@ -75,18 +75,18 @@ enum EntryRows {
     /// one by one (two lookups a record): their fields are checked to be the collection's
     /// registers, and their typed rows to exist and hold what reads back as JSON, in SQL.
     static func surveyFolded(_ database: Database, schema: Schema) throws -> FoldedSurvey {
-        let origins = Set(try database.query("SELECT no FROM origins").compactMap { $0.integer(0) })
+        let origins = SmallIntegerSet(try database.query("SELECT no FROM origins").compactMap { $0.integer(0) })
         var fieldNumbers: [String: Int64] = [:]
         try database.forEachColumns("SELECT no, name FROM fields") { row in fieldNumbers[row.text(1) ?? ""] = row.integer(0) }
-        let fields = Set(fieldNumbers.values)
+        let fields = SmallIntegerSet(fieldNumbers.values)
         var survey = FoldedSurvey()
         // Each record's collection as its place in `schema.collections` (-1 for one it lacks),
         // so the pass below compares numbers, not names.
-        var registers: [Set<Int64>] = []
+        var registers: [SmallIntegerSet] = []
         var collectionCases = ""
         for (place, collection) in schema.collections.enumerated() {
             let names = MaterialisedSQL(collection).registerFields
-            registers.append(Set(names.compactMap { fieldNumbers[$0] }))
+            registers.append(SmallIntegerSet(names.compactMap { fieldNumbers[$0] }))
             collectionCases += " WHEN '\(collection.name.replacingOccurrences(of: "'", with: "''"))' THEN \(place)"
             guard !names.isEmpty,
                   try database.queryScalarInteger("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?", collection.name) == 1 else { continue }
@@ -106,7 +106,7 @@ enum EntryRows {
                 throw ChorusError(.storage, "the folded entries of record \(rid) are not a blob", hint: "run `chorus check`")
             }
             let collection = Int(row.integer(2) ?? -1)
-            let columns = registers.indices.contains(collection) ? registers[collection] : []
+            let columns = registers.indices.contains(collection) ? registers[collection] : SmallIntegerSet()
             try FoldedEntries.scan(body, record: rid) { entry in
                 if !origins.contains(entry.origin) { survey.unknownOrigins += 1 }
                 if !fields.contains(entry.field) { survey.unknownFields += 1 }

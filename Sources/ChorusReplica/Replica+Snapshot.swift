@@ -329,7 +329,10 @@ extension Replica {
         options.synchronous = .off   // a scratch file: a replica killed now starts from nothing again
         let snapshot = try Database(path: path, options: options)
         try snapshot.execute("PRAGMA journal_mode=MEMORY")
-        try database.replaceContents(with: snapshot) {
+        // The checkpoint of the pages, due at this connection's next statement, runs beside it:
+        // the replica's first pull after the snapshot need not wait for it (6 ms at 10,000
+        // people, P3).
+        snapshotCheckpoint = try database.replaceContents(with: snapshot, checkpointInBackground: true) {
             try snapshot.run("ATTACH DATABASE ? AS replica", Replica.databasePath(location))
             defer { try? snapshot.execute("DETACH DATABASE replica") }
             // Deferred: the replica is only read (its write lock is the copy's), the file written.

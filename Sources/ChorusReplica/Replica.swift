@@ -50,6 +50,9 @@ public final class Replica {
     var limits: Limits { configuration.limits }
     /// Whether an erase committed and the log must be checkpointed so its bytes leave the files.
     var needsCheckpoint = false
+    /// The checkpoint a snapshot's pages left running on a thread of its own (`takeSnapshotPages`),
+    /// for tests that must see it done.
+    public internal(set) var snapshotCheckpoint: BackgroundCheckpoint?
     /// The connection's `PRAGMA data_version` when `clock` and `counter` last matched `meta`: while it
     /// is unchanged no other connection has committed, so a batch need not read `meta` again.
     var metaCurrentAtDataVersion: Int64?

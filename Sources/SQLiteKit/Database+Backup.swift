@@ -21,11 +21,18 @@ extension Database {
     /// connections to this file see the new content, schema included, from their next
     /// transaction; this connection's prepared statements are prepared again when next used.
     ///
+    /// In WAL mode the copied pages are committed to the write-ahead log; with
+    /// `checkpointInBackground`, the checkpoint that copies them into the file, which SQLite would
+    /// run at the end of this connection's next statement, runs on a `BackgroundCheckpoint`
+    /// instead (returned), so this connection's caller goes on at once.
+    ///
     /// - Throws: `SQLiteError` when the copy cannot run (this connection inside a transaction or
     ///   with a statement still reading, another connection writing past the busy timeout, page
     ///   sizes that differ while this database is in WAL mode), or what `whileLocked` throws; this
     ///   database is unchanged then.
-    public func replaceContents(with source: Database, whileLocked: () throws -> Void = {}) throws {
+    @discardableResult
+    public func replaceContents(with source: Database, checkpointInBackground: Bool = false,
+                                whileLocked: () throws -> Void = {}) throws -> BackgroundCheckpoint? {
         guard let backup = sqlite3_backup_init(handle, "main", source.handle, "main") else {
             throw error(code: sqlite3_errcode(handle), sql: "sqlite3_backup_init")
         }
@@ -40,6 +47,21 @@ extension Database {
         let finish = sqlite3_backup_finish(backup)
         guard step == SQLITE_DONE else { throw stopped(step, copying: source) }
         guard finish == SQLITE_OK else { throw error(code: finish, sql: "sqlite3_backup_finish") }
+        guard checkpointInBackground, isWriteAheadLogged else { return nil }
+        // Before any other statement here, which would end by running the checkpoint.
+        try passDueCheckpoint()
+        return BackgroundCheckpoint(path: path)
+    }
+
+    /// Lets pass the checkpoint this connection's last commit left due (`wal_autocheckpoint`
+    /// pages in the log): SQLite runs it when the connection's next statement ends, so the next
+    /// statement here ends with automatic checkpoints off. Whoever calls this checkpoints
+    /// otherwise (`BackgroundCheckpoint`); until then the log keeps the pages, readable and durable.
+    func passDueCheckpoint() throws {
+        sqlite3_wal_autocheckpoint(handle, 0)
+        defer { sqlite3_wal_autocheckpoint(handle, autoCheckpointPages) }
+        // Ending, any statement takes the due checkpoint's count, with nothing set to act on it.
+        try execute("SELECT 1")
     }
 
     private func stopped(_ code: Int32, copying source: Database) -> SQLiteError {

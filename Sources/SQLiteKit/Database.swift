@@ -8,6 +8,10 @@ public final class Database {
     let handle: OpaquePointer
     /// The file this connection opened, or `:memory:`.
     public let path: String
+    /// Whether this connection writes through a write-ahead log (`Options.journalModeWAL`).
+    public let isWriteAheadLogged: Bool
+    /// `Options.autoCheckpointPages`, set without a statement so it can be set back so.
+    let autoCheckpointPages: Int32
     private var statementCache: [String: Statement] = [:]
     private var recentStatements: [Statement] = []
     private var recentStatementNext = 0
@@ -25,6 +29,10 @@ public final class Database {
         public var synchronous: Synchronous = .full
         /// Write-ahead log, so readers never block the writer.
         public var journalModeWAL: Bool = true
+        /// In WAL mode, the connection that commits a transaction leaving the log this many pages
+        /// long or more copies them into the file (a passive checkpoint) when its next statement
+        /// ends: SQLite's own default, set explicitly.
+        public var autoCheckpointPages: Int32 = 1_000
         /// Overwrite deleted content with zeros, so erased data leaves the file.
         public var secureDelete: Bool = true
         /// The file came from elsewhere and may be crafted: open it hardened (defensive mode, no
@@ -58,6 +66,9 @@ public final class Database {
         }
         self.handle = raw
         self.path = path
+        isWriteAheadLogged = options.journalModeWAL && !options.isReadOnly && path != ":memory:"
+        autoCheckpointPages = options.autoCheckpointPages
+        sqlite3_wal_autocheckpoint(raw, options.autoCheckpointPages)
         sqlite3_extended_result_codes(raw, 1)
         sqlite3_busy_timeout(raw, options.busyTimeoutMilliseconds)
         do {

@@ -50,6 +50,61 @@ final class BackupTests: FolderTestCase {
         XCTAssertEqual(try destination.queryScalarInteger("SELECT count(*) FROM t"), 3, "the lock goes with the copy")
     }
 
+    /// Bytes of the database file itself, beside its write-ahead log.
+    func fileBytes(_ name: String) throws -> Int {
+        (try FileManager.default.attributesOfItem(atPath: folder + "/" + name)[.size] as? NSNumber)?.intValue ?? -1
+    }
+
+    /// A source of about 6 MB: more pages than a due checkpoint's 1,000.
+    func largeSource() throws -> Database {
+        let source = try source([])
+        try source.transaction {
+            for index in 0..<1_500 { try source.run("INSERT INTO t(name) VALUES (?)", String(index) + String(repeating: "x", count: 4_000)) }
+        }
+        return source
+    }
+
+    func test_aDueCheckpoint_passed_isNotRunByTheNextStatement_andLaterOnesStillRun() throws {
+        let source = try largeSource()
+        // Control: a copy leaves a checkpoint due, which the next statement runs.
+        let control = try Database(path: folder + "/control.sqlite")
+        try control.execute("CREATE TABLE old(x)")
+        try control.replaceContents(with: source)
+        let controlBefore = try fileBytes("control.sqlite")
+        XCTAssertEqual(try control.queryScalarInteger("SELECT count(*) FROM t"), 1_500)
+        XCTAssertGreaterThan(try fileBytes("control.sqlite"), controlBefore + 5_000_000, "the next statement checkpointed")
+
+        let destination = try Database(path: folder + "/destination.sqlite")
+        try destination.execute("CREATE TABLE old(x)")
+        try destination.replaceContents(with: source)
+        let before = try fileBytes("destination.sqlite")
+        try destination.passDueCheckpoint()
+        XCTAssertEqual(try destination.queryScalarInteger("SELECT count(*) FROM t"), 1_500)
+        XCTAssertEqual(try fileBytes("destination.sqlite"), before, "passed: no statement since copied the log into the file")
+        // Automatic checkpoints are back on: a large commit is checkpointed when it ends.
+        try destination.transaction {
+            for _ in 0..<1_200 { try destination.run("INSERT INTO t(name) VALUES (?)", UUID().uuidString + String(repeating: "z", count: 4_000)) }
+        }
+        XCTAssertGreaterThan(try fileBytes("destination.sqlite"), before + 10_000_000, "the commit checkpointed the copy and itself")
+    }
+
+    func test_replaceContents_checkpointingInBackground_leavesTheFileWhole_onceItIsDone() throws {
+        let destination = try Database(path: folder + "/destination.sqlite")
+        try destination.execute("CREATE TABLE old(x); INSERT INTO old VALUES (1)")
+        let source = try largeSource()
+        let checkpoint = try XCTUnwrap(try destination.replaceContents(with: source, checkpointInBackground: true))
+        XCTAssertEqual(try destination.queryScalarInteger("SELECT count(*) FROM t"), 1_500, "readable at once, from the log")
+        try checkpoint.wait()
+        let pages = try XCTUnwrap(try destination.queryScalarInteger("PRAGMA page_count"))
+        XCTAssertEqual(try fileBytes("destination.sqlite"), Int(pages) * 4_096, "the file holds every page")
+        // The file alone, its log gone, is the copy.
+        try destination.checkpointTruncate()
+        let copy = folder + "/alone.sqlite"
+        try FileManager.default.copyItem(atPath: folder + "/destination.sqlite", toPath: copy)
+        XCTAssertEqual(try Database(path: copy).queryScalarInteger("SELECT count(*) FROM t"), 1_500)
+        XCTAssertNil(try destination.replaceContents(with: source), "no checkpoint asked for, none started")
+    }
+
     func test_whenWhileLockedThrows_theDestinationIsUnchanged_andUnlocked() throws {
         let destination = try Database(path: folder + "/destination.sqlite")
         try destination.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE); INSERT INTO t(name) VALUES ('kept')")

@@ -1,4 +1,5 @@
 import ChorusCore
+import ChorusNode
 import ChorusReplica
 import Foundation
 
@@ -20,18 +21,16 @@ enum ExportCommand: Command {
         guard let since = Int64(sinceText), since >= 0 else { throw context.usageError("--since must be a log sequence number (0 or more)") }
         let replica = try context.openReplica()
         let partial = output + ".partial"
-        guard FileManager.default.createFile(atPath: partial, contents: nil), let handle = FileHandle(forWritingAtPath: partial) else {
-            throw ChorusError(.storage, "cannot write \(partial)", hint: "check that the folder exists and is writable")
-        }
+        let file = try FileAppender(creating: partial)
         let header: OperationBundle.Header
         do {
-            header = try replica.exportBundle(since: since) { bytes in try handle.write(contentsOf: Data(bytes)) }
-            try handle.synchronize()
-            try handle.close()
+            header = try replica.exportBundle(since: since) { bytes in try file.append(bytes) }
+            try file.synchronize()
+            try file.close()
             if FileManager.default.fileExists(atPath: output) { try FileManager.default.removeItem(atPath: output) }
             try FileManager.default.moveItem(atPath: partial, toPath: output)
         } catch {
-            try? handle.close()
+            try? file.close()
             try? FileManager.default.removeItem(atPath: partial)
             if let error = error as? ChorusError { throw error }
             throw ChorusError(.storage, "writing \(output) failed: \(error.localizedDescription)", hint: "check free space and permissions")

@@ -1,0 +1,45 @@
+import Foundation
+
+/// A checkpoint (`PRAGMA wal_checkpoint(PASSIVE)`) of a database in WAL mode, on a connection and
+/// a thread of its own: it copies the pages committed to the write-ahead log into the database
+/// file while the connection that committed them goes on. Passive, it waits for no reader or
+/// writer; a checkpoint already running elsewhere leaves it nothing to do.
+///
+/// What it is for: a commit of many pages at once (`replaceContents`, a new replica taking its
+/// upstream's snapshot) leaves a checkpoint due, which SQLite would run at the end of the
+/// committing connection's next statement, on its caller's time (6 ms of a 4 MB bootstrap, P3 in
+/// `Docs/performance.md`). Nothing waits for it: the commit was durable in the log already, and
+/// a process stopped mid-checkpoint leaves a database SQLite recovers from its log.
+///
+/// A thread of its own, not Dispatch's shared pool, which may be busy with the very threads that
+/// go on using the database.
+public final class BackgroundCheckpoint: @unchecked Sendable {
+    private let finished = DispatchSemaphore(value: 0)
+    /// Written once on the checkpoint's thread before `finished` is signalled, read only after.
+    private var outcome: Result<Void, any Error> = .success(())
+    private var waited = false
+
+    /// Starts the checkpoint of the database file at `path`, which must exist.
+    public init(path: String) {
+        let thread = Thread { [self] in
+            outcome = Result {
+                var options = Database.Options()
+                options.createIfMissing = false
+                try Database(path: path, options: options).execute("PRAGMA wal_checkpoint(PASSIVE)")
+            }
+            finished.signal()
+        }
+        thread.name = "chorus-checkpoint"
+        thread.start()
+    }
+
+    /// Waits for the checkpoint; throws what opening the database or checkpointing threw. For
+    /// tests and callers that must know the file holds the log's pages; call it from one thread.
+    public func wait() throws {
+        if !waited {
+            finished.wait()
+            waited = true
+        }
+        try outcome.get()
+    }
+}
