@@ -1,9 +1,10 @@
 import Foundation
 
-/// A checkpoint (`PRAGMA wal_checkpoint(PASSIVE)`) of a database in WAL mode, on a connection and
-/// a thread of its own: it copies the pages committed to the write-ahead log into the database
-/// file while the connection that committed them goes on. Passive, it waits for no reader or
-/// writer; a checkpoint already running elsewhere leaves it nothing to do.
+/// A passive checkpoint of a database in WAL mode, on a connection and a thread of its own: it
+/// copies the pages committed to the write-ahead log into the database file while the connection
+/// that committed them goes on. Passive, it waits for no reader or writer, so it may copy only
+/// part of the log (a reader still on an older state) or none (another checkpoint running):
+/// `wait()` says which. Whatever it leaves, a later checkpoint copies.
 ///
 /// What it is for: a commit of many pages at once (`replaceContents`, a new replica taking its
 /// upstream's snapshot) leaves a checkpoint due, which SQLite would run at the end of the
@@ -16,7 +17,7 @@ import Foundation
 public final class BackgroundCheckpoint: @unchecked Sendable {
     private let finished = DispatchSemaphore(value: 0)
     /// Written once on the checkpoint's thread before `finished` is signalled, read only after.
-    private var outcome: Result<Void, any Error> = .success(())
+    private var outcome: Result<Bool, any Error> = .success(false)
     private var waited = false
 
     /// Starts the checkpoint of the database file at `path`, which must exist.
@@ -25,7 +26,7 @@ public final class BackgroundCheckpoint: @unchecked Sendable {
             outcome = Result {
                 var options = Database.Options()
                 options.createIfMissing = false
-                try Database(path: path, options: options).execute("PRAGMA wal_checkpoint(PASSIVE)")
+                return try Database(path: path, options: options).checkpointPassive()
             }
             finished.signal()
         }
@@ -33,13 +34,15 @@ public final class BackgroundCheckpoint: @unchecked Sendable {
         thread.start()
     }
 
-    /// Waits for the checkpoint; throws what opening the database or checkpointing threw. For
-    /// tests and callers that must know the file holds the log's pages; call it from one thread.
-    public func wait() throws {
+    /// Waits for the checkpoint: true when it copied the whole log into the file, false when a
+    /// reader or another checkpoint left part of it for later. Throws what opening the database
+    /// or checkpointing threw. Call it from one thread.
+    @discardableResult
+    public func wait() throws -> Bool {
         if !waited {
             finished.wait()
             waited = true
         }
-        try outcome.get()
+        return try outcome.get()
     }
 }

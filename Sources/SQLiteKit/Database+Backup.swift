@@ -49,7 +49,7 @@ extension Database {
         guard finish == SQLITE_OK else { throw error(code: finish, sql: "sqlite3_backup_finish") }
         guard checkpointInBackground, isWriteAheadLogged else { return nil }
         // Before any other statement here, which would end by running the checkpoint.
-        try passDueCheckpoint()
+        passDueCheckpoint()
         return BackgroundCheckpoint(path: path)
     }
 
@@ -57,11 +57,14 @@ extension Database {
     /// pages in the log): SQLite runs it when the connection's next statement ends, so the next
     /// statement here ends with automatic checkpoints off. Whoever calls this checkpoints
     /// otherwise (`BackgroundCheckpoint`); until then the log keeps the pages, readable and durable.
-    func passDueCheckpoint() throws {
+    /// Never throws: it follows a commit, which must not be reported as failed; should the
+    /// statement fail, the checkpoint stays due and runs here after all.
+    func passDueCheckpoint() {
         sqlite3_wal_autocheckpoint(handle, 0)
         defer { sqlite3_wal_autocheckpoint(handle, autoCheckpointPages) }
-        // Ending, any statement takes the due checkpoint's count, with nothing set to act on it.
-        try execute("SELECT 1")
+        // Ending (`SQLITE_DONE`, outside a transaction), a statement takes the due checkpoint's
+        // count, with nothing set to act on it.
+        _ = sqlite3_exec(handle, "SELECT 1", nil, nil, nil)
     }
 
     private func stopped(_ code: Int32, copying source: Database) -> SQLiteError {

@@ -8,7 +8,8 @@ public final class Database {
     let handle: OpaquePointer
     /// The file this connection opened, or `:memory:`.
     public let path: String
-    /// Whether this connection writes through a write-ahead log (`Options.journalModeWAL`).
+    /// Whether this connection was opened writable in WAL mode (`Options.journalModeWAL`); Chorus
+    /// never changes a connection's journal mode afterwards.
     public let isWriteAheadLogged: Bool
     /// `Options.autoCheckpointPages`, set without a statement so it can be set back so.
     let autoCheckpointPages: Int32
@@ -29,9 +30,10 @@ public final class Database {
         public var synchronous: Synchronous = .full
         /// Write-ahead log, so readers never block the writer.
         public var journalModeWAL: Bool = true
-        /// In WAL mode, the connection that commits a transaction leaving the log this many pages
-        /// long or more copies them into the file (a passive checkpoint) when its next statement
-        /// ends: SQLite's own default, set explicitly.
+        /// In WAL mode, a commit that leaves the log this many pages long or more is followed by a
+        /// passive checkpoint on the committing connection, when the committing statement ends
+        /// (for a commit made outside a statement, SQLite's backup, when the connection's next
+        /// statement ends): SQLite's own default, set explicitly.
         public var autoCheckpointPages: Int32 = 1_000
         /// Overwrite deleted content with zeros, so erased data leaves the file.
         public var secureDelete: Bool = true
@@ -350,6 +352,19 @@ public final class Database {
         let code = sqlite3_wal_checkpoint_v2(handle, nil, SQLITE_CHECKPOINT_TRUNCATE, &logFrames, &checkpointed)
         guard code == SQLITE_OK || code == SQLITE_BUSY else { throw error(code: code, sql: "wal_checkpoint(TRUNCATE)") }
         return code == SQLITE_OK
+    }
+
+    /// Copies what it can of the write-ahead log into the database file without waiting for any
+    /// reader or writer (`SQLITE_CHECKPOINT_PASSIVE`).
+    ///
+    /// Returns true when the whole log is now in the file; false when a reader on an older state
+    /// or another connection's checkpoint left part of it for later.
+    public func checkpointPassive() throws -> Bool {
+        var logFrames: Int32 = 0
+        var checkpointed: Int32 = 0
+        let code = sqlite3_wal_checkpoint_v2(handle, nil, SQLITE_CHECKPOINT_PASSIVE, &logFrames, &checkpointed)
+        guard code == SQLITE_OK || code == SQLITE_BUSY else { throw error(code: code, sql: "wal_checkpoint(PASSIVE)") }
+        return code == SQLITE_OK && logFrames >= 0 && checkpointed == logFrames
     }
 
     /// The SQLite library version, for status output.

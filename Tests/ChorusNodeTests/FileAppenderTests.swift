@@ -54,6 +54,35 @@ final class FileAppenderTests: XCTestCase {
         }
     }
 
+    func test_aFailedWrite_isAStorageError_namingThePath_andIsFinal() throws {
+        // /dev/full takes no byte: every write fails with "No space left on device".
+        try XCTSkipUnless(FileManager.default.fileExists(atPath: "/dev/full"), "this machine has no /dev/full")
+        let file = try FileAppender(creating: "/dev/full")
+        try file.append([1, 2, 3])   // buffered: nothing written yet
+        XCTAssertThrowsError(try file.flush()) { error in
+            XCTAssertEqual((error as? ChorusError)?.code, .storage)
+            XCTAssertTrue("\(error)".contains("/dev/full") && "\(error)".contains("No space left"), "\(error)")
+        }
+        XCTAssertThrowsError(try file.append([4]), "a failed writer takes nothing more")
+        XCTAssertNoThrow(try file.close(), "closing writes nothing more, the failure already said")
+        let large = try FileAppender(creating: "/dev/full")
+        XCTAssertThrowsError(try large.append([UInt8](repeating: 0, count: FileAppender.bufferBytes + 1))) { error in
+            XCTAssertEqual((error as? ChorusError)?.code, .storage)
+        }
+        let closing = try FileAppender(creating: "/dev/full")
+        try closing.append([7])
+        XCTAssertThrowsError(try closing.close(), "the last piece, written on close, fails there")
+    }
+
+    func test_aSymbolicLink_isNotFollowed() throws {
+        let target = (folder as NSString).appendingPathComponent("target")
+        let link = (folder as NSString).appendingPathComponent("link")
+        XCTAssertTrue(FileManager.default.createFile(atPath: target, contents: Data([9, 9])))
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: target)
+        XCTAssertThrowsError(try FileAppender(creating: link)) { XCTAssertEqual(($0 as? ChorusError)?.code, .storage) }
+        XCTAssertEqual([UInt8](try Data(contentsOf: URL(fileURLWithPath: target))), [9, 9], "the link's target is untouched")
+    }
+
     func test_appendingAfterClose_throws_andWritesNothing() throws {
         let path = (folder as NSString).appendingPathComponent("out")
         let file = try FileAppender(creating: path)

@@ -106,6 +106,9 @@ final class SnapshotTests: HubAndClientsTestCase {
         XCTAssertGreaterThan(report.snapshotOperations, 0, report.snapshotRefused ?? "")
         XCTAssertEqual(report.digestMatches, true)
         try laptop.perform { replica in
+            // The pages went through the write-ahead log; their checkpoint ran beside the sync.
+            let checkpoint = try XCTUnwrap(replica.snapshotCheckpoint, "the pages were taken whole, and their checkpoint left to a thread")
+            XCTAssertNoThrow(try checkpoint.wait())
             XCTAssertEqual(replica.id, id)
             XCTAssertEqual(replica.name, name)
             XCTAssertEqual(try replica.peers().map(\.name), peersBefore, "its own tokens, not the hub's")

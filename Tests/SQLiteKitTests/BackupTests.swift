@@ -55,7 +55,8 @@ final class BackupTests: FolderTestCase {
         (try FileManager.default.attributesOfItem(atPath: folder + "/" + name)[.size] as? NSNumber)?.intValue ?? -1
     }
 
-    /// A source of about 6 MB: more pages than a due checkpoint's 1,000.
+    /// A source of about 12 MB (the names' unique index holds each name again): more pages than a
+    /// due checkpoint's 1,000.
     func largeSource() throws -> Database {
         let source = try source([])
         try source.transaction {
@@ -72,13 +73,13 @@ final class BackupTests: FolderTestCase {
         try control.replaceContents(with: source)
         let controlBefore = try fileBytes("control.sqlite")
         XCTAssertEqual(try control.queryScalarInteger("SELECT count(*) FROM t"), 1_500)
-        XCTAssertGreaterThan(try fileBytes("control.sqlite"), controlBefore + 5_000_000, "the next statement checkpointed")
+        XCTAssertGreaterThan(try fileBytes("control.sqlite"), controlBefore + 5_000_000, "the next statement (its preparation, reading the new schema, included) checkpointed")
 
         let destination = try Database(path: folder + "/destination.sqlite")
         try destination.execute("CREATE TABLE old(x)")
         try destination.replaceContents(with: source)
         let before = try fileBytes("destination.sqlite")
-        try destination.passDueCheckpoint()
+        destination.passDueCheckpoint()
         XCTAssertEqual(try destination.queryScalarInteger("SELECT count(*) FROM t"), 1_500)
         XCTAssertEqual(try fileBytes("destination.sqlite"), before, "passed: no statement since copied the log into the file")
         // Automatic checkpoints are back on: a large commit is checkpointed when it ends.
@@ -94,7 +95,7 @@ final class BackupTests: FolderTestCase {
         let source = try largeSource()
         let checkpoint = try XCTUnwrap(try destination.replaceContents(with: source, checkpointInBackground: true))
         XCTAssertEqual(try destination.queryScalarInteger("SELECT count(*) FROM t"), 1_500, "readable at once, from the log")
-        try checkpoint.wait()
+        XCTAssertTrue(try checkpoint.wait(), "no reader held it back: the whole log was copied")
         let pages = try XCTUnwrap(try destination.queryScalarInteger("PRAGMA page_count"))
         XCTAssertEqual(try fileBytes("destination.sqlite"), Int(pages) * 4_096, "the file holds every page")
         // The file alone, its log gone, is the copy.
@@ -103,6 +104,22 @@ final class BackupTests: FolderTestCase {
         try FileManager.default.copyItem(atPath: folder + "/destination.sqlite", toPath: copy)
         XCTAssertEqual(try Database(path: copy).queryScalarInteger("SELECT count(*) FROM t"), 1_500)
         XCTAssertNil(try destination.replaceContents(with: source), "no checkpoint asked for, none started")
+    }
+
+    /// A reader still on the state before the copy holds the log back: the passive checkpoint
+    /// copies what it may and says it did not finish; a later one, the reader gone, finishes.
+    func test_backgroundCheckpoint_saysWhenAReaderHeldPartOfTheLogBack() throws {
+        let destination = try Database(path: folder + "/destination.sqlite")
+        try destination.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE); INSERT INTO t(name) VALUES ('before')")
+        let reader = try Database(path: folder + "/destination.sqlite")
+        try reader.execute("BEGIN")
+        XCTAssertEqual(try reader.queryScalarInteger("SELECT count(*) FROM t"), 1)
+        let checkpoint = try XCTUnwrap(try destination.replaceContents(with: try largeSource(), checkpointInBackground: true))
+        XCTAssertFalse(try checkpoint.wait(), "the reader's older state keeps the copy's pages in the log")
+        XCTAssertEqual(try reader.queryScalarInteger("SELECT count(*) FROM t"), 1, "and the reader still sees it")
+        try reader.execute("COMMIT")
+        XCTAssertTrue(try BackgroundCheckpoint(path: folder + "/destination.sqlite").wait())
+        XCTAssertEqual(try reader.queryScalarInteger("SELECT count(*) FROM t"), 1_500)
     }
 
     func test_whenWhileLockedThrows_theDestinationIsUnchanged_andUnlocked() throws {
