@@ -146,6 +146,19 @@ public struct NodeRouter: Sendable {
         handle(request, remote: remote, look: nil)
     }
 
+    /// An optional request header holding a whole number from 0 to `Int64.max` (a clock in
+    /// milliseconds, a count, a cursor): nil when absent, 400 when it is anything else, so a
+    /// value no client sends is refused before it is recorded or computed with (a clock of
+    /// 2^64 - 1 once trapped in the activity flush, the node stopped).
+    static func wholeNumberHeader(_ request: HTTPRequest, _ name: String) throws(SyncError) -> Int64? {
+        guard let text = request.head.header(name) else { return nil }
+        guard let value = Int64(text), value >= 0 else {
+            throw SyncError(status: 400, "\(name) must be a whole number from 0 to \(Int64.max), not \"\(text.prefix(40))\"",
+                            hint: "send the header as the protocol says (Protocol/sync-v1.md, section 2), or leave it out")
+        }
+        return value
+    }
+
     /// A pull's cursor as its query gives it (0 when absent); nil when it is not an integer.
     static func pullAfter(_ query: [String: String]) -> Int64? { Int64(query["after"] ?? "0") }
 
@@ -180,8 +193,9 @@ public struct NodeRouter: Sendable {
                 }
                 if path.hasPrefix("/sync/") {
                     try service.checkVersion(request.head.header(SyncProtocol.versionHeader))
-                    service.recordRequest(peer: authenticated, clientWall: request.head.header(SyncProtocol.clockHeader).flatMap(UInt64.init),
-                                          waitingUp: request.head.header(SyncProtocol.pendingHeader).flatMap(Int64.init),
+                    let clientWall = try NodeRouter.wholeNumberHeader(request, SyncProtocol.clockHeader)
+                    let waitingUp = try NodeRouter.wholeNumberHeader(request, SyncProtocol.pendingHeader)
+                    service.recordRequest(peer: authenticated, clientWall: clientWall.map(UInt64.init), waitingUp: waitingUp,
                                           pushed: route.path == "/sync/v1/push", pulled: route.path == "/sync/v1/pull")
                 }
                 peer = authenticated
@@ -225,10 +239,7 @@ public struct NodeRouter: Sendable {
             guard let after = NodeRouter.pullAfter(query), let limit = Int(query["limit"] ?? String(limits.pullPageOperationsMax)), limit >= 1 else {
                 throw SyncError(status: 400, "after and limit must be integers (after >= 0, limit >= 1)")
             }
-            let committed = try request.head.header(SyncProtocol.cursorHeader).map { value -> Int64 in
-                guard let cursor = Int64(value), cursor >= 0 else { throw SyncError(status: 400, "\(SyncProtocol.cursorHeader) must be an integer of 0 or more") }
-                return cursor
-            }
+            let committed = try NodeRouter.wholeNumberHeader(request, SyncProtocol.cursorHeader)
             return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")],
                                 body: try service.pull(peer: peer!, after: after, limit: limit, committed: committed, look: look))
         case "/sync/v1/snapshot":
@@ -240,9 +251,8 @@ public struct NodeRouter: Sendable {
             response.bodySource = FileBody(descriptor: copy.descriptor, length: copy.file.bytes, keeping: copy)
             return response
         case "/sync/v1/digest":
-            let reported = request.head.header(SyncProtocol.digestHeader).flatMap { digest in
-                request.head.header(SyncProtocol.cursorHeader).flatMap(Int64.init).map { (digest, $0) }
-            }
+            let cursor = try NodeRouter.wholeNumberHeader(request, SyncProtocol.cursorHeader)
+            let reported = request.head.header(SyncProtocol.digestHeader).flatMap { digest in cursor.map { (digest, $0) } }
             return json(try service.digest(peer: peer!, reported: reported).json)
         case "/admin/v1/replicas":
             guard let silent = Int64(query["silentAfterSeconds"] ?? String(NodeRouter.silentAfterSecondsDefault)), silent >= 0 else {

@@ -279,8 +279,9 @@ extension Replica {
                     // B-tree on every execution, a page zeroed per batch (callgrind, P2).
                     var values: [String: Int64] = [:]
                     try database.forEachColumns("SELECT key, value FROM meta") { values[$0.text(0) ?? ""] = $0.integer(1) }
-                    state.counter = max(state.counter, UInt64(values["counter"] ?? 0))
-                    state.clock.observe(HybridTimestamp(wall: UInt64(values["clock_wall"] ?? 0), logical: UInt32(values["clock_logical"] ?? 0)))
+                    let (counter, last) = try Replica.storedCounterAndClock(counter: values["counter"], wall: values["clock_wall"], logical: values["clock_logical"])
+                    state.counter = max(state.counter, counter)
+                    state.clock.observe(last)
                     forgetCommittedLog()
                 }
                 state.committedOrigins = loggedIDsCache

@@ -80,7 +80,9 @@ extension Replica {
                         try database.run("UPDATE peers SET committed_seq = max(committed_seq, ?) WHERE name = ?", sequence, name)
                     }
                     if let client = item.clientWall, let at = item.observedAtWall {
-                        try database.run("UPDATE peers SET observed_skew_ms = ? WHERE name = ?", Int64(client) - Int64(at), name)
+                        // Clamped: both are at most Int64.max once clamped and at least 0, so the
+                        // difference cannot overflow whatever a peer's header said.
+                        try database.run("UPDATE peers SET observed_skew_ms = ? WHERE name = ?", Int64(clamping: client) - Int64(clamping: at), name)
                     }
                     if let waiting = item.waitingUp { try database.run("UPDATE peers SET pending_up = ? WHERE name = ?", waiting, name) }
                     if let wall = item.lastPushWall { try database.run("UPDATE peers SET last_push_wall = ? WHERE name = ?", Int64(wall), name) }

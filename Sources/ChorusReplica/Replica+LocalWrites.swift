@@ -99,6 +99,12 @@ extension Replica {
                     let rid = existing?.integer(0)
                     let visible = existing.map { $0.integer(1) == 1 } ?? true
                     let action = try makeAction(change, collection: collection, record: record, rid: rid, visible: visible)
+                    // Counters stop at Int64.max (an operation id's bound, `OperationID`); reached
+                    // only if an operation of ours came back with a counter near it.
+                    guard state.counter < UInt64(Int64.max) else {
+                        throw ChorusError(.invalidState, "this replica's operation counter is exhausted (\(state.counter))",
+                                          hint: "join a new replica folder from the upstream; this one can no longer write")
+                    }
                     state.counter += 1
                     let op = Operation(id: OperationID(replica: id, counter: state.counter), timestamp: state.clock.now(),
                                        collection: collection, record: change == .erase ? "" : record, field: change.field, action: action,

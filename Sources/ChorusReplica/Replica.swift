@@ -93,12 +93,25 @@ public final class Replica {
         self.materialisedSQL = MaterialisedSQL.all(configuration.schema)
         self.registerColumns = RegisterColumns(schema: configuration.schema)
         registerColumns.attach(database)
-        let wall = try database.queryScalarInteger("SELECT value FROM meta WHERE key = 'clock_wall'") ?? 0
-        let logical = try database.queryScalarInteger("SELECT value FROM meta WHERE key = 'clock_logical'") ?? 0
-        self.clock = HybridClock(wallClock: configuration.wallClock,
-                                 last: HybridTimestamp(wall: UInt64(wall), logical: UInt32(logical)),
+        let (counter, last) = try Replica.storedCounterAndClock(
+            counter: database.queryScalarInteger("SELECT value FROM meta WHERE key = 'counter'"),
+            wall: database.queryScalarInteger("SELECT value FROM meta WHERE key = 'clock_wall'"),
+            logical: database.queryScalarInteger("SELECT value FROM meta WHERE key = 'clock_logical'"))
+        self.clock = HybridClock(wallClock: configuration.wallClock, last: last,
                                  driftMillisecondsMax: configuration.limits.clockDriftMillisecondsMax)
-        self.counter = UInt64(try database.queryScalarInteger("SELECT value FROM meta WHERE key = 'counter'") ?? 0)
+        self.counter = counter
+    }
+
+    /// The counter and clock `meta` stores (absent: 0), checked before they are converted: a
+    /// negative number or a logical part past `UInt32.max` can only come from a damaged or altered
+    /// file, and converting it unchecked would stop the process instead of saying so.
+    static func storedCounterAndClock(counter: Int64?, wall: Int64?, logical: Int64?) throws -> (UInt64, HybridTimestamp) {
+        let (counter, wall, logical) = (counter ?? 0, wall ?? 0, logical ?? 0)
+        guard counter >= 0, wall >= 0, logical >= 0, logical <= Int64(UInt32.max) else {
+            throw ChorusError(.storage, "the replica's stored counter and clock are damaged (counter \(counter), clock \(wall).\(logical))",
+                              hint: "run `chorus check`; restore the replica from a backup or join it again from its upstream")
+        }
+        return (UInt64(counter), HybridTimestamp(wall: UInt64(wall), logical: UInt32(logical)))
     }
 
     /// What SQL on a replica's database needs registered on the connection: the table function

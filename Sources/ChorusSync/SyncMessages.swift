@@ -128,9 +128,18 @@ public struct InfoResponse: Sendable {
         server = try ServerStamp(json["server"])
         guard case .array(let versions)? = json["protocolVersions"] else { throw ChorusError(.malformedInput, "info: no protocolVersions") }
         protocolVersions = versions.compactMap { $0.integerValue.map(Int.init) }
-        pullPageOperationsMax = Int(json["limits"]?["pullPageOperationsMax"]?.integerValue ?? 1000)
-        pushPageOperationsMax = Int(json["limits"]?["pushPageOperationsMax"]?.integerValue ?? 1000)
-        pushBodyBytesMax = Int(json["limits"]?["pushBodyBytesMax"]?.integerValue ?? 1024 * 1024)
+        // Each at least 1 when given: a client divides its pages by them (0 or less would leave it
+        // nothing to send, or overflow what it computes from them).
+        func positive(_ name: String, default value: Int) throws(ChorusError) -> Int {
+            guard let given = json["limits"]?[name] else { return value }
+            guard let number = given.integerValue, number >= 1 else {
+                throw ChorusError(.malformedInput, "info: limits.\(name) must be an integer of 1 or more")
+            }
+            return Int(number)
+        }
+        pullPageOperationsMax = try positive("pullPageOperationsMax", default: 1000)
+        pushPageOperationsMax = try positive("pushPageOperationsMax", default: 1000)
+        pushBodyBytesMax = try positive("pushBodyBytesMax", default: 1024 * 1024)
         if let offer = json["snapshot"] {
             guard let storage = offer["storage"]?.stringValue, !storage.isEmpty, storage.utf8.count <= 128,
                   let through = offer["through"]?.integerValue, through >= 0 else {
@@ -239,8 +248,8 @@ public struct PushResponse: Sendable {
 
     public init(_ json: JSONValue) throws(ChorusError) {
         guard case .integer(let applied)? = json["applied"], case .integer(let duplicates)? = json["duplicates"],
-              case .integer(let through)? = json["through"] else {
-            throw ChorusError(.malformedInput, "push response is malformed")
+              case .integer(let through)? = json["through"], applied >= 0, duplicates >= 0, through >= 0 else {
+            throw ChorusError(.malformedInput, "push response is malformed (applied, duplicates and through are integers of 0 or more)")
         }
         self.init(applied: Int(applied), duplicates: Int(duplicates), through: through, server: try ServerStamp(json["server"]))
     }

@@ -149,6 +149,13 @@ public struct SyncSession {
                 return
             }
             let response = try transport.push(body: body)
+            // The upstream echoes the page's end and counts what it took of it: anything else would
+            // move the push cursor where this replica never pushed to (past operations not sent).
+            guard response.through == page.next, (0...page.operations.count).contains(response.applied),
+                  (0...(page.operations.count - response.applied)).contains(response.duplicates) else {
+                throw SyncError(status: 0, "the upstream answered a push of \(page.operations.count) operations through sequence \(page.next) with \(response.applied) applied, \(response.duplicates) duplicates, through \(response.through)",
+                                hint: "the upstream is faulty or not a Chorus node: ask its operator; the push cursor did not move, so the page is sent again next time")
+            }
             observe(response.server, &report)
             report.pushedOperations += page.operations.count
             report.pushApplied += response.applied
@@ -258,8 +265,17 @@ public struct SyncSession {
         var committed = start
         var fetching = usable?.fetch
             ?? PageFetch(transport, after: start, limit: limits.pullPageOperationsMax, waitingToPush: waiting, committed: committed)
+        var asked = start
         while true {
             let (response, prepared) = try fetching.wait()
+            // A page that says more follows must end past where it was asked from, and none may end
+            // before it: otherwise an upstream (broken, or restored from an older backup) would keep
+            // this loop asking for ever, or the cursor would claim what was never pulled.
+            guard response.next >= asked, !response.hasMore || response.next > asked else {
+                throw SyncError(status: 0, "the upstream's page after sequence \(asked) ends at \(response.next)\(response.hasMore ? " and says more follows" : "")",
+                                hint: "the upstream's log is behind this replica's cursor (restored from an older backup?) or it is faulty: ask its operator; nothing of the page was applied")
+            }
+            asked = response.next
             observe(response.server, &report)
             let following = response.hasMore
                 ? PageFetch(transport, after: response.next, limit: limits.pullPageOperationsMax, waitingToPush: waiting, committed: committed) : nil

@@ -2,6 +2,7 @@ import XCTest
 import ChorusCore
 import ChorusReplica
 import ChorusTesting
+import SQLiteKit
 
 private typealias Op = ChorusCore.Operation
 
@@ -477,6 +478,47 @@ final class MergeRuleTests: XCTestCase {
         try stockholm.applyRemote([future])
         let next = try stockholm.write(collection: "people", record: "p1", [.put(field: "title", value: "x")])
         XCTAssertEqual(next[0].id.counter, 51, "an id this replica already used is never reused")
+    }
+
+    /// An operation of ours coming back with the last counter an id may hold leaves nothing to
+    /// count with: the next local write is refused with a hint, where it once trapped converting
+    /// a counter past Int64.max, and what the replica holds stays readable.
+    func test_ownOperationComingBackWithTheLastCounter_refusesTheNextWrite_insteadOfTrapping() throws {
+        let last = Op(id: OperationID(replica: stockholm.id, counter: UInt64(Int64.max)), timestamp: HybridTimestamp(wall: clock.nowMilliseconds(), logical: 0),
+                      collection: "people", record: "p1", field: "name", action: .set(value: "Ada", supersedes: []))
+        try stockholm.applyRemote([last])
+        let before = try stockholm.statistics().operations
+        XCTAssertThrowsError(try stockholm.write(collection: "people", record: "p1", [.put(field: "title", value: "x")])) {
+            XCTAssertEqual(($0 as? ChorusError)?.code, .invalidState)
+            XCTAssertNotNil(($0 as? ChorusError)?.hint)
+        }
+        XCTAssertEqual(try stockholm.statistics().operations, before, "nothing of the refused write was logged")
+        XCTAssertEqual(try field(stockholm, "name"), "Ada")
+    }
+
+    /// A counter or clock in `meta` that no replica writes (negative, or a logical part past
+    /// UInt32.max) is a storage error with a hint, at open and at a write that reads it again after
+    /// another connection's commit; converting it unchecked once stopped the process.
+    func test_aDamagedStoredCounterOrClock_isAStorageError_notATrap() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let configuration = ReplicaFactory.configuration(clock: clock, synchronous: .full)
+        let replica = try ReplicaFactory.durable(at: folder.path, configuration: configuration, seed: 76)
+        try replica.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")])
+        for (key, value) in [("counter", -1), ("clock_wall", -5), ("clock_logical", Int64(UInt32.max) + 1)] {
+            let other = try Database(path: folder.path + "/" + Replica.databaseFileName)
+            let kept = try other.queryScalarInteger("SELECT value FROM meta WHERE key = ?", key)
+            try other.run("UPDATE meta SET value = ? WHERE key = ?", value, key)
+            XCTAssertThrowsError(try replica.write(collection: "people", record: "p1", [.put(field: "title", value: "x")]), key) {
+                XCTAssertEqual(($0 as? ChorusError)?.code, .storage)
+                XCTAssertTrue(($0 as? ChorusError)?.hint?.contains("chorus check") ?? false)
+            }
+            XCTAssertThrowsError(try Replica.open(at: .directory(folder.path), configuration: configuration), key) {
+                XCTAssertEqual(($0 as? ChorusError)?.code, .storage)
+            }
+            try other.run("UPDATE meta SET value = ? WHERE key = ?", kept, key)
+        }
+        XCTAssertNoThrow(try replica.write(collection: "people", record: "p1", [.put(field: "title", value: "x")]), "sound again, it writes")
     }
 
     func test_clockNeverGoesBackwards_evenWhenTheWallClockDoes() throws {

@@ -87,6 +87,43 @@ final class SyncServiceTests: XCTestCase {
         XCTAssertEqual(resumed.digestMatches, true)
     }
 
+    /// An upstream's answer a Chorus node never gives is refused before any cursor moves: a push
+    /// echoed with another end or counts past the page (the push cursor would skip operations, or
+    /// the counts overflow), a pull page saying more follows without ending past its start (the
+    /// client would ask for ever), page limits below 1 in `info` (the push would overflow sizing
+    /// its page).
+    func test_aFaultyUpstreamsAnswers_areRefused_andMoveNoCursor() throws {
+        try office.perform { try $0.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")]) }
+        try hub.perform { try $0.write(collection: "people", record: "p2", [.put(field: "name", value: "Grace")]) }
+        func rewritten(_ response: HTTPResponse, _ change: (inout [String: JSONValue]) -> Void) throws -> HTTPResponse {
+            var object = try XCTUnwrap(try JSONParser().parse(response.body).objectValue)
+            change(&object)
+            return HTTPResponse(status: response.status, headers: response.headers, body: Array(JSONValue.object(object).canonicalText.utf8))
+        }
+        let faults: [(route: String, change: (inout [String: JSONValue]) -> Void)] = [
+            ("/sync/v1/push", { $0["through"] = .integer(99) }),
+            ("/sync/v1/push", { $0["applied"] = .integer(Int64.max); $0["duplicates"] = .integer(Int64.max) }),
+            ("/sync/v1/push", { $0["applied"] = .integer(-1) }),
+            ("/sync/v1/pull", { $0["hasMore"] = .bool(true); $0["next"] = .integer(0) }),
+            ("/sync/v1/info", { $0["limits"] = .object(["pushPageOperationsMax": .integer(-4_000_000_000_000_000_000)]) }),
+        ]
+        for (index, fault) in faults.enumerated() {
+            officeToHub.intercept = { target, response in
+                target.hasPrefix(fault.route) && response.status == 200 ? try rewritten(response, fault.change) : response
+            }
+            XCTAssertThrowsError(try session(office, officeToHub).run(), "fault \(index) on \(fault.route)") {
+                XCTAssertTrue($0 is SyncError || $0 is ChorusError, "\($0)")
+            }
+            let cursors = try office.perform { try $0.upstream() }
+            if fault.route == "/sync/v1/push" { XCTAssertEqual(cursors?.pushCursor, 0, "fault \(index): the push cursor stays") }
+            XCTAssertEqual(cursors?.pullCursor, 0, "fault \(index): the pull cursor stays")
+            XCTAssertNil(try office.perform { try $0.get(collection: "people", record: "p2") }, "fault \(index): nothing pulled")
+        }
+        officeToHub.intercept = nil
+        let healed = try session(office, officeToHub).run(compareDigests: true)
+        XCTAssertEqual(healed.digestMatches, true, "a sound answer syncs as ever")
+    }
+
     func test_pull_aPageThatFailsToMerge_leavesTheCursorAtThePreviousPage() throws {
         // Pages of two; the third holds operations stamped an hour ahead of the office's clock.
         let start = clock.nowMilliseconds()
@@ -265,6 +302,36 @@ final class SyncServiceTests: XCTestCase {
         XCTAssertThrowsError(try InProcessTransport(router: hubRouter, token: token, replica: second).info()) {
             XCTAssertEqual(($0 as? SyncError)?.status, 403)
         }
+    }
+
+    /// The optional number headers a sync request may carry are whole numbers from 0 to Int64.max;
+    /// anything else is refused with 400 and recorded nowhere. A clock of 2^64 - 1 was once taken,
+    /// and the next activity flush trapped converting it, stopping the hub.
+    func test_optionalNumberHeaders_outOfRangeOrMalformed_areRefused_andTheFlushSurvivesTheLargestClock() throws {
+        let refused: [(String, String, String)] = [
+            ("/sync/v1/info", SyncProtocol.clockHeader, "18446744073709551615"),
+            ("/sync/v1/info", SyncProtocol.clockHeader, "-1"),
+            ("/sync/v1/info", SyncProtocol.clockHeader, "soon"),
+            ("/sync/v1/pull?after=0", SyncProtocol.pendingHeader, "-5"),
+            ("/sync/v1/pull?after=0", SyncProtocol.cursorHeader, "9223372036854775808"),
+            ("/sync/v1/digest", SyncProtocol.cursorHeader, "x"),
+        ]
+        for (target, name, value) in refused {
+            let response = hubRouter.handle(officeToHub.request("GET", target, extraHeaders: [(name, value)]))
+            XCTAssertEqual(response.status, 400, "\(name): \(value) on \(target)")
+            XCTAssertTrue(String(decoding: response.body, as: UTF8.self).contains(name), "the refusal names the header")
+        }
+        hubRouter.service.flushActivity()
+        let seen = try hub.perform { try $0.replicaHealth(silentAfterMilliseconds: 1_000).first { $0.name == "stockholm" } }
+        XCTAssertNil(seen?.skewMilliseconds, "nothing of a refused header was recorded")
+
+        // The largest clock a header may carry is taken, and its skew computed without overflow.
+        let largest = hubRouter.handle(officeToHub.request("GET", "/sync/v1/info", extraHeaders: [(SyncProtocol.clockHeader, String(Int64.max))]))
+        XCTAssertEqual(largest.status, 200)
+        hubRouter.service.flushActivity()
+        let skewed = try hub.perform { try $0.replicaHealth(silentAfterMilliseconds: 1_000).first { $0.name == "stockholm" } }
+        XCTAssertEqual(skewed?.skewMilliseconds, Int64.max - Int64(clock.nowMilliseconds()))
+        XCTAssertEqual(skewed?.flags.contains("skewed-clock"), true)
     }
 
     func test_versionNegotiation_missingOrUnknownVersionIsRefused() {
