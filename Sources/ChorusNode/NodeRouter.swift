@@ -48,6 +48,9 @@ public struct NodeRouter: Sendable {
     public let people: PeopleAPI
     /// Default silence threshold for the replica health view, in seconds (7 days).
     public static let silentAfterSecondsDefault: Int64 = 7 * 24 * 3600
+    /// The longest silence `silentAfterSeconds` may name: ten years, as `chorus replicas health
+    /// --silent-days` allows (3,650 days). Past it, the milliseconds it is turned into would overflow.
+    public static let silentAfterSecondsMax: Int64 = 3650 * 24 * 3600
 
     public init(service: SyncService, limits: Limits, metrics: Metrics = Metrics(), identity: IdentityPolicy = IdentityPolicy()) {
         self.service = service
@@ -255,8 +258,9 @@ public struct NodeRouter: Sendable {
             let reported = request.head.header(SyncProtocol.digestHeader).flatMap { digest in cursor.map { (digest, $0) } }
             return json(try service.digest(peer: peer!, reported: reported).json)
         case "/admin/v1/replicas":
-            guard let silent = Int64(query["silentAfterSeconds"] ?? String(NodeRouter.silentAfterSecondsDefault)), silent >= 0 else {
-                throw SyncError(status: 400, "silentAfterSeconds must be a number of seconds")
+            guard let silent = Int64(query["silentAfterSeconds"] ?? String(NodeRouter.silentAfterSecondsDefault)),
+                  (0...NodeRouter.silentAfterSecondsMax).contains(silent) else {
+                throw SyncError(status: 400, "silentAfterSeconds must be a whole number of seconds from 0 to \(NodeRouter.silentAfterSecondsMax) (ten years)")
             }
             service.flushActivity()
             let rows = try service.executor.perform { try $0.replicaHealth(silentAfterMilliseconds: silent * 1000) }

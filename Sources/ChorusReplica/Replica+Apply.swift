@@ -219,11 +219,7 @@ extension Replica {
     /// `afterBatch` hears how many of `operations` are merged, after each batch commits.
     func applyRemote<Input: MergeInput>(_ operations: [Input], source: String?, inLastBatch: (() throws -> Void)?,
                                         afterBatch: ((Int) -> Void)? = nil) throws -> ApplyReport {
-        for input in operations {
-            let operation = input.operation
-            try clock.checkDrift(operation.timestamp, operation: operation.id)
-            try checkRemote(operation)
-        }
+        try checkRemote(operations.lazy.map(\.operation))
         var total = ApplyReport()
         var start = 0
         repeat {
@@ -239,6 +235,17 @@ extension Replica {
             start = end
         } while start < operations.count
         return total
+    }
+
+    /// What `applyRemote` checks of every operation before it applies any: none stamped further
+    /// ahead of this replica's clock than its drift limit (`clockSkew`), none giving a known field
+    /// an action of another kind (`wrongFieldKind`). A caller that records something beside the
+    /// merge (a relay's list of replicas below it) checks first, so a refused batch records nothing.
+    public func checkRemote<Operations: Sequence<Operation>>(_ operations: Operations) throws {
+        for operation in operations {
+            try clock.checkDrift(operation.timestamp, operation: operation.id)
+            try checkRemote(operation)
+        }
     }
 
     /// Checks a remote operation against the schema: a known field must get an action of its kind.

@@ -208,13 +208,16 @@ extension Replica {
 
     /// Whether a peer may push an operation authored by `author`: its own, or for a relay, one of
     /// the replicas it says are below it that is not registered directly here as someone else.
-    public func mayPush(peer: Peer, author: ReplicaID) throws -> Bool {
+    /// `relayed`, when given, is what the relay says now (a push's list, checked before it is
+    /// recorded, so a refused push records nothing); otherwise what it said last (`peer_relayed`).
+    public func mayPush(peer: Peer, author: ReplicaID, relayed: Set<ReplicaID>? = nil) throws -> Bool {
         if author == peer.replica { return true }
         guard peer.role == .relay, author != id else { return false }
         return try Replica.wrapStorage {
             if let owner = try database.queryScalarText("SELECT name FROM peers WHERE replica = ?", author.bytes), owner != peer.name {
                 return false
             }
+            if let relayed { return relayed.contains(author) }
             return try database.queryScalarInteger("SELECT 1 FROM peer_relayed WHERE peer = ? AND replica = ?", peer.name, author.bytes) != nil
         }
     }

@@ -304,11 +304,15 @@ public final class SyncService: @unchecked Sendable {
         let prepared = PreparedOperation.prepare(request.operations)
         return try mapped {
             try executor.perform { replica throws -> PushResponse in
-                if peer.role == .relay { try replica.setRelayed(peer: peer.name, replicas: request.relayed) }
-                for operation in request.operations where try !replica.mayPush(peer: peer, author: operation.id.replica) {
+                // Everything that can refuse the push is asked before the relay's list is recorded:
+                // a refused push changes nothing, not even what the relay says is below it.
+                let relayed = peer.role == .relay ? Set(request.relayed) : nil
+                for operation in request.operations where try !replica.mayPush(peer: peer, author: operation.id.replica, relayed: relayed) {
                     throw SyncError.forbidden("\(peer.name) may not push operation \(operation.id): it was made by replica \(operation.id.replica.hex), which is not \(peer.role == .relay ? "below it" : "itself"); nothing of this push was applied",
                                               hint: peer.role == .relay ? "register that replica on this relay with `chorus replicas add`" : "a replica pushes only its own operations")
                 }
+                try replica.checkRemote(request.operations)
+                if peer.role == .relay { try replica.setRelayed(peer: peer.name, replicas: request.relayed) }
                 let report = try replica.applyRemote(prepared, source: peer.source)
                 if report.applied > 0 {
                     let end = try replica.latestSequence()

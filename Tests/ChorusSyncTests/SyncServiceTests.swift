@@ -177,11 +177,23 @@ final class SyncServiceTests: XCTestCase {
         XCTAssertEqual(try office.perform { try $0.replicasBelow() }, [laptop.perform { $0.id }])
         _ = try session(office, officeToHub).run()
         XCTAssertNotNil(try hub.perform { try $0.get(collection: "people", record: "p1") })
+        let below = try hub.perform { try $0.replicasBelow() }
+        XCTAssertTrue(below.contains(laptop.perform { $0.id }))
         // A relay claiming the hub's own replica is refused.
         let hubOwn = try hub.perform { try $0.write(collection: "people", record: "p9", [.put(field: "name", value: "Hub")]) }
         let body = PushRequest.encode(replica: office.perform { $0.id }, through: 99, relayed: [hub.perform { $0.id }],
                                       operationTexts: [OperationCodec().canonicalText(hubOwn[0])])
         XCTAssertThrowsError(try officeToHub.push(body: body)) { XCTAssertEqual(($0 as? SyncError)?.status, 403) }
+        XCTAssertEqual(try hub.perform { try $0.replicasBelow() }, below, "the refused push's list was not recorded")
+        // Nor a push refused for its clock: an operation of a replica newly listed, stamped two hours ahead.
+        var generator = SeededGenerator(seed: 91)
+        let newcomer = ReplicaID.random(using: &generator)
+        let ahead = Op(id: OperationID(replica: newcomer, counter: 1), timestamp: HybridTimestamp(wall: clock.nowMilliseconds() + 7_200_000, logical: 0),
+                       collection: "people", record: "p8", field: "name", action: .set(value: "Later", supersedes: []))
+        let early = PushRequest.encode(replica: office.perform { $0.id }, through: 99, relayed: [laptop.perform { $0.id }, newcomer],
+                                       operationTexts: [OperationCodec().canonicalText(ahead)])
+        XCTAssertThrowsError(try officeToHub.push(body: early)) { XCTAssertEqual(($0 as? SyncError)?.status, 422) }
+        XCTAssertEqual(try hub.perform { try $0.replicasBelow() }, below, "nor the list of a push refused for its clock")
     }
 
     func test_malformedOrOversizedPush_gets4xx_andChangesNothing() throws {
@@ -332,6 +344,16 @@ final class SyncServiceTests: XCTestCase {
         let skewed = try hub.perform { try $0.replicaHealth(silentAfterMilliseconds: 1_000).first { $0.name == "stockholm" } }
         XCTAssertEqual(skewed?.skewMilliseconds, Int64.max - Int64(clock.nowMilliseconds()))
         XCTAssertEqual(skewed?.flags.contains("skewed-clock"), true)
+    }
+
+    /// The health view's silence is at most ten years: a larger one was multiplied into
+    /// milliseconds past Int64.max and stopped the node.
+    func test_adminHealth_silenceBeyondTenYears_isRefused_notOverflowed() {
+        let admin = tokens["admin"]!
+        for (value, status) in [("9300000000000000", 400), ("-1", 400), (String(NodeRouter.silentAfterSecondsMax), 200), ("0", 200)] {
+            let response = hubRouter.handle(officeToHub.request("GET", "/admin/v1/replicas?silentAfterSeconds=\(value)", token: admin))
+            XCTAssertEqual(response.status, status, value)
+        }
     }
 
     func test_versionNegotiation_missingOrUnknownVersionIsRefused() {
