@@ -55,6 +55,11 @@ public struct Limits: Sendable, Equatable {
     public var headerTimeoutSeconds = 10.0
     /// Longest stall while reading a body, in seconds (408 beyond). Default 30.
     public var bodyIdleTimeoutSeconds = 30.0
+    /// Slowest a whole body may arrive on average, in bytes per second, after `bodyIdleTimeoutSeconds`
+    /// of grace (408 beyond): a body of N bytes has `bodyIdleTimeoutSeconds + N / this` seconds.
+    /// Without it a client sending a byte every 29 s held its connection for ever, and 512 such
+    /// clients every connection. Default 4 KiB/s (a 16 MiB push has 71 minutes).
+    public var bodyBytesPerSecondMin = 4096.0
     /// Idle keep-alive connection lifetime, in seconds. Default 15.
     public var keepAliveIdleSeconds = 15.0
     /// Requests served on one connection. Default 1,000.
@@ -133,6 +138,13 @@ public struct Limits: Sendable, Equatable {
         try require(syncRetryDelayMillisecondsMin > 0 && syncRetryDelayMillisecondsMin <= syncRetryDelayMillisecondsMax,
                     "sync retry delays must be positive and ordered")
         try require(connectionsMax >= 1 && requestsPerConnectionMax >= 1, "connection limits must be at least 1")
+        // Finite and at most a day (a snapshot's sending, a week): they become milliseconds in an
+        // Int32 and nanoseconds in a UInt64, which a larger or infinite value would overflow.
+        try require([headerTimeoutSeconds, bodyIdleTimeoutSeconds, keepAliveIdleSeconds, syncRequestTimeoutSeconds].allSatisfy { $0 > 0 && $0 <= 86_400 },
+                    "headerTimeoutSeconds, bodyIdleTimeoutSeconds, keepAliveIdleSeconds and syncRequestTimeoutSeconds must be more than 0 and at most 86400")
+        try require(snapshotSendSecondsMax <= 7 * 86_400 && snapshotDownloadSecondsMax <= 7 * 86_400 && snapshotReuseSeconds <= 86_400,
+                    "snapshotSendSecondsMax and snapshotDownloadSecondsMax must be at most a week, snapshotReuseSeconds a day")
+        try require(bodyBytesPerSecondMin > 0 && bodyBytesPerSecondMin.isFinite, "bodyBytesPerSecondMin must be more than 0")
         try require(snapshotBytesMax > 0 && snapshotSequenceMin >= 0 && snapshotsConcurrentMax >= 0 && snapshotDownloadSecondsMax > 0 && snapshotReuseSeconds >= 0 && snapshotSendSecondsMax > 0,
                     "snapshot limits must not be negative (snapshotsConcurrentMax 0 turns snapshots off on an upstream)")
     }

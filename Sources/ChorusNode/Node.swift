@@ -60,6 +60,7 @@ public final class Node: @unchecked Sendable {
         serverConfiguration.parser.bodyBytesMax = { NodeRouter.bodyLimit(for: $0, limits: limits) }
         serverConfiguration.headerTimeoutSeconds = limits.headerTimeoutSeconds
         serverConfiguration.bodyIdleTimeoutSeconds = limits.bodyIdleTimeoutSeconds
+        serverConfiguration.bodyBytesPerSecondMin = limits.bodyBytesPerSecondMin
         serverConfiguration.streamedBodySecondsMax = limits.snapshotSendSecondsMax
         serverConfiguration.keepAliveIdleSeconds = limits.keepAliveIdleSeconds
         serverConfiguration.requestsPerConnectionMax = limits.requestsPerConnectionMax

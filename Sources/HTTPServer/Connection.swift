@@ -34,6 +34,10 @@ final class Connection: @unchecked Sendable {
     /// The header deadline restarts when the last read began a head (none was open, or one
     /// completed and another began); a head's deadline runs from its first byte.
     private var headBegan = false
+    /// When the body being read must have arrived whole, set when its head completes.
+    private var bodyDeadline: UInt64 = 0
+    /// A response was finished since the idle time last started again (on the loop or the worker).
+    private var answered = false
 
     // Shared, under `lock`.
     private var onWorker = false
@@ -132,8 +136,10 @@ final class Connection: @unchecked Sendable {
     private func handlePending(onLoop: Bool) {
         while pendingIndex < pending.count {
             switch pending[pendingIndex] {
-            case .head:
+            case .head(let head):
                 pendingIndex += 1
+                let length = Double(head.header("Content-Length").flatMap(Int.init) ?? 0)
+                bodyDeadline = Connection.deadline(seconds: server.configuration.bodyIdleTimeoutSeconds + length / server.configuration.bodyBytesPerSecondMin)
             case .failure(let error):
                 pending = []
                 respondAndClose(Problem.response(status: error.status, detail: error.reason), method: "-", path: "-")
@@ -158,10 +164,14 @@ final class Connection: @unchecked Sendable {
         if parser.isInsideHead {
             if headBegan { deadline = Connection.deadline(seconds: server.configuration.headerTimeoutSeconds) }
         } else if parser.isInsideBody {
-            deadline = Connection.deadline(seconds: server.configuration.bodyIdleTimeoutSeconds)
+            // Each read may stall a while, and the whole body has its own time (`bodyDeadline`).
+            deadline = Swift.min(Connection.deadline(seconds: server.configuration.bodyIdleTimeoutSeconds), bodyDeadline)
         } else {
             if server.shuttingDown { close(); return }
-            deadline = Connection.deadline(seconds: server.configuration.keepAliveIdleSeconds)
+            // Only an answer starts the idle time again: bytes that complete nothing (the empty
+            // lines a parser skips before a request line) once kept a connection open for ever.
+            if answered { deadline = Connection.deadline(seconds: server.configuration.keepAliveIdleSeconds) }
+            answered = false
         }
         headBegan = false
     }
@@ -203,6 +213,7 @@ final class Connection: @unchecked Sendable {
     }
 
     private func finish(_ rest: Unsent, written: Bool) {
+        answered = true
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - rest.started) / 1_000_000
         server.accessLog(HTTPServer.LogEntry(method: rest.method, path: rest.path, status: rest.response.status,
                                              bytes: Int(rest.response.contentLength), milliseconds: elapsed, remote: remote,
@@ -272,7 +283,7 @@ final class Connection: @unchecked Sendable {
         if parser.isInsideHead {
             respondAndClose(Problem.response(status: 408, detail: "the request header did not arrive within \(Int(server.configuration.headerTimeoutSeconds)) s"), method: "-", path: "-")
         } else if parser.isInsideBody {
-            respondAndClose(Problem.response(status: 408, detail: "the request body stalled for \(Int(server.configuration.bodyIdleTimeoutSeconds)) s"), method: "-", path: "-")
+            respondAndClose(Problem.response(status: 408, detail: "the request body stalled for \(Int(server.configuration.bodyIdleTimeoutSeconds)) s, or arrived slower than \(Int(server.configuration.bodyBytesPerSecondMin)) bytes a second on average"), method: "-", path: "-")
         } else {
             close()
         }

@@ -23,6 +23,9 @@ public final class HTTPServer: @unchecked Sendable {
         public var headerTimeoutSeconds = 10.0
         /// A body read may stall at most this long. Default 30.
         public var bodyIdleTimeoutSeconds = 30.0
+        /// A whole body of N bytes must arrive within `bodyIdleTimeoutSeconds + N / this` seconds of
+        /// its head, however steadily it trickles. Default 4 KiB/s.
+        public var bodyBytesPerSecondMin = 4096.0
         /// A streamed response body (a sync snapshot) must be sent within this long, however
         /// steadily the client reads; the connection is closed beyond. Default 2 hours.
         public var streamedBodySecondsMax = 7200.0

@@ -76,7 +76,7 @@ final class HTTPServerTests: XCTestCase {
     func test_aBodyDrippedForLongerThanTheKeepAliveLimit_isServed_whileEachPieceComesInTime() throws {
         // The connection's timer was set for the keep-alive limit; it fires early, finds the body's
         // later deadline, and waits on.
-        let server = try makeServer { $0.keepAliveIdleSeconds = 0.3; $0.bodyIdleTimeoutSeconds = 1 }
+        let server = try makeServer { $0.keepAliveIdleSeconds = 0.3; $0.bodyIdleTimeoutSeconds = 1; $0.bodyBytesPerSecondMin = 1 }
         let client = try RawClient(port: server.port)
         client.send("POST /drip HTTP/1.1\r\nHost: x\r\nContent-Length: 8\r\n\r\n")
         for byte in Array("abcdefgh".utf8) {
@@ -84,6 +84,49 @@ final class HTTPServerTests: XCTestCase {
             client.send([byte])
         }
         XCTAssertEqual(client.readResponse()?.body, "you sent 8 bytes to /drip")
+    }
+
+    /// Each piece in time is not enough: a whole body of N bytes has `bodyIdleTimeoutSeconds +
+    /// N / bodyBytesPerSecondMin`. A byte every 29 s once held a connection for ever.
+    func test_aBodyTricklingSlowerThanTheMinimumRate_isRefusedWith408_thoughEachPieceComesInTime() throws {
+        let server = try makeServer { $0.bodyIdleTimeoutSeconds = 0.6; $0.bodyBytesPerSecondMin = 10; $0.keepAliveIdleSeconds = 30 }
+        let client = try RawClient(port: server.port)
+        let started = Date()
+        client.send("POST /trickle HTTP/1.1\r\nHost: x\r\nContent-Length: 20\r\n\r\n")   // 0.6 + 20 / 10 = 2.6 s in all
+        var answered = false
+        for _ in 0..<20 {
+            usleep(300_000)
+            var poller = pollfd(fd: client.fd, events: Int16(POLLIN), revents: 0)
+            if poll(&poller, 1, 0) > 0 { answered = true; break }
+            client.send("a")
+        }
+        XCTAssertTrue(answered, "the server answered before the trickle ended")
+        let text = client.readUntilClosed(timeoutSeconds: 3)
+        XCTAssertTrue(text.hasPrefix("HTTP/1.1 408"), text)
+        XCTAssertTrue(text.contains("bytes a second"), "the answer says why")
+        let elapsed = Date().timeIntervalSince(started)
+        XCTAssertGreaterThan(elapsed, 2.0, "not before the body's whole time")
+        XCTAssertLessThan(elapsed, 5.5)
+    }
+
+    /// Empty lines before a request line are skipped (RFC 9112), and they do not start the idle
+    /// time again: only an answer does. Sent every 0.2 s, they once kept a connection for ever.
+    func test_emptyLinesAlone_doNotKeepAnIdleConnectionOpen() throws {
+        let server = try makeServer { $0.keepAliveIdleSeconds = 0.6 }
+        let client = try RawClient(port: server.port)
+        client.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        XCTAssertEqual(client.readResponse()?.status, 200)
+        let started = Date()
+        var closed = false
+        while Date().timeIntervalSince(started) < 4, !closed {
+            client.send("\r\n")
+            usleep(200_000)
+            var poller = pollfd(fd: client.fd, events: Int16(POLLIN), revents: 0)
+            closed = poll(&poller, 1, 0) > 0 && (poller.revents & Int16(POLLIN | POLLHUP)) != 0
+        }
+        XCTAssertTrue(closed, "the server closed the connection")
+        XCTAssertEqual(client.readUntilClosed(timeoutSeconds: 2), "", "closed without an answer")
+        XCTAssertLessThan(Date().timeIntervalSince(started), 3, "within about the keep-alive limit")
     }
 
     func test_aPipelinedRequestsUnfinishedHead_getsTheHeaderDeadline_notTheBodys() throws {
