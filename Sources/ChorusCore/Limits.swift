@@ -60,6 +60,10 @@ public struct Limits: Sendable, Equatable {
     /// Without it a client sending a byte every 29 s held its connection for ever, and 512 such
     /// clients every connection. Default 4 KiB/s (a 16 MiB push has 71 minutes).
     public var bodyBytesPerSecondMin = 4096.0
+    /// Request body bytes being received at once over all connections, as their heads announce
+    /// them (503 beyond): what 512 connections announcing 16 MiB pushes would otherwise hold,
+    /// before any token is checked. Default 128 MiB.
+    public var bodyBytesInFlightMax = 128 * 1024 * 1024
     /// Idle keep-alive connection lifetime, in seconds. Default 15.
     public var keepAliveIdleSeconds = 15.0
     /// Requests served on one connection. Default 1,000.
@@ -145,6 +149,7 @@ public struct Limits: Sendable, Equatable {
         try require(snapshotSendSecondsMax <= 7 * 86_400 && snapshotDownloadSecondsMax <= 7 * 86_400 && snapshotReuseSeconds <= 86_400,
                     "snapshotSendSecondsMax and snapshotDownloadSecondsMax must be at most a week, snapshotReuseSeconds a day")
         try require(bodyBytesPerSecondMin > 0 && bodyBytesPerSecondMin.isFinite, "bodyBytesPerSecondMin must be more than 0")
+        try require(bodyBytesInFlightMax >= pushBodyBytesMax, "bodyBytesInFlightMax must hold at least one whole push (pushBodyBytesMax)")
         try require(snapshotBytesMax > 0 && snapshotSequenceMin >= 0 && snapshotsConcurrentMax >= 0 && snapshotDownloadSecondsMax > 0 && snapshotReuseSeconds >= 0 && snapshotSendSecondsMax > 0,
                     "snapshot limits must not be negative (snapshotsConcurrentMax 0 turns snapshots off on an upstream)")
     }

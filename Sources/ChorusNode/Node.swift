@@ -61,6 +61,7 @@ public final class Node: @unchecked Sendable {
         serverConfiguration.headerTimeoutSeconds = limits.headerTimeoutSeconds
         serverConfiguration.bodyIdleTimeoutSeconds = limits.bodyIdleTimeoutSeconds
         serverConfiguration.bodyBytesPerSecondMin = limits.bodyBytesPerSecondMin
+        serverConfiguration.bodyBytesInFlightMax = limits.bodyBytesInFlightMax
         serverConfiguration.streamedBodySecondsMax = limits.snapshotSendSecondsMax
         serverConfiguration.keepAliveIdleSeconds = limits.keepAliveIdleSeconds
         serverConfiguration.requestsPerConnectionMax = limits.requestsPerConnectionMax

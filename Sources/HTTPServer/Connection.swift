@@ -38,6 +38,14 @@ final class Connection: @unchecked Sendable {
     private var bodyDeadline: UInt64 = 0
     /// A response was finished since the idle time last started again (on the loop or the worker).
     private var answered = false
+    /// What this connection holds of the server's `bodyBytesInFlightMax`: the announced length of
+    /// the body it is reading, given back when the body is whole or the connection closes.
+    private var reservedBodyBytes = 0
+
+    private func releaseBody() {
+        if reservedBodyBytes > 0 { server.releaseBody(reservedBodyBytes) }
+        reservedBodyBytes = 0
+    }
 
     // Shared, under `lock`.
     private var onWorker = false
@@ -138,13 +146,24 @@ final class Connection: @unchecked Sendable {
             switch pending[pendingIndex] {
             case .head(let head):
                 pendingIndex += 1
-                let length = Double(head.header("Content-Length").flatMap(Int.init) ?? 0)
-                bodyDeadline = Connection.deadline(seconds: server.configuration.bodyIdleTimeoutSeconds + length / server.configuration.bodyBytesPerSecondMin)
+                let length = head.header("Content-Length").flatMap(Int.init) ?? 0
+                bodyDeadline = Connection.deadline(seconds: server.configuration.bodyIdleTimeoutSeconds + Double(length) / server.configuration.bodyBytesPerSecondMin)
+                // Every head is followed by its request, or the connection closes: either gives it back.
+                if length > 0 {
+                    guard server.reserveBody(length) else {
+                        pending = []
+                        respondAndClose(Problem.response(status: 503, detail: "the server is receiving as many request bodies as it holds at once (\(server.configuration.bodyBytesInFlightMax) bytes); retry after a while"),
+                                        method: head.method, path: head.path)
+                        return
+                    }
+                    reservedBodyBytes = length
+                }
             case .failure(let error):
                 pending = []
                 respondAndClose(Problem.response(status: error.status, detail: error.reason), method: "-", path: "-")
                 return
             case .request(let request):
+                releaseBody()
                 let started = DispatchTime.now().uptimeNanoseconds
                 let response: HTTPResponse
                 if onLoop {
@@ -325,14 +344,17 @@ final class Connection: @unchecked Sendable {
     /// Closes the socket (by whoever has the connection; under `lock`, so no other thread's
     /// `forceClose` can shut down a descriptor number already given to a new connection).
     private func close() {
-        lock.withLock {
-            guard !isClosed else { return }
+        let closing = lock.withLock { () -> Bool in
+            guard !isClosed else { return false }
             isClosed = true
             loop.unwatch(fd)
             loop.forget(fd)
             shutdown(fd, Int32(SHUT_RDWR))
             Glibc.close(fd)
+            return true
         }
+        guard closing else { return }
+        releaseBody()
         server.connectionClosed(self)
     }
 }

@@ -26,6 +26,11 @@ public final class HTTPServer: @unchecked Sendable {
         /// A whole body of N bytes must arrive within `bodyIdleTimeoutSeconds + N / this` seconds of
         /// its head, however steadily it trickles. Default 4 KiB/s.
         public var bodyBytesPerSecondMin = 4096.0
+        /// Bytes of request bodies being received at once, over every connection, counted from each
+        /// head's Content-Length; a body that would pass it gets 503 and the connection closes.
+        /// Without it 512 connections could each announce a 16 MiB push (before any token is
+        /// checked) and hold 8 GiB. Default 128 MiB.
+        public var bodyBytesInFlightMax = 128 * 1024 * 1024
         /// A streamed response body (a sync snapshot) must be sent within this long, however
         /// steadily the client reads; the connection is closed beyond. Default 2 hours.
         public var streamedBodySecondsMax = 7200.0
@@ -74,6 +79,8 @@ public final class HTTPServer: @unchecked Sendable {
     /// Loops still watching the listener; the last to stop closes it.
     private var listeningLoops = 0
     private var connections: [ObjectIdentifier: Connection] = [:]
+    /// Request body bytes announced by heads whose bodies are still arriving (`reserveBody`).
+    private var bodyBytesInFlight = 0
     private let stopped = DispatchSemaphore(value: 0)
     private let listenerClosed = DispatchSemaphore(value: 0)
     /// Signalled when every loop has failed (`loopFailed`).
@@ -146,6 +153,23 @@ public final class HTTPServer: @unchecked Sendable {
         }
         if last { listenerClosed.signal() }
     }
+
+    /// Takes `bytes` of `bodyBytesInFlightMax` for a body about to be read; false when they are
+    /// not left. Given back with `releaseBody` once the body is whole or its connection closes.
+    func reserveBody(_ bytes: Int) -> Bool {
+        lock.withLock {
+            guard bytes <= configuration.bodyBytesInFlightMax - bodyBytesInFlight else { return false }
+            bodyBytesInFlight += bytes
+            return true
+        }
+    }
+
+    func releaseBody(_ bytes: Int) {
+        lock.withLock { bodyBytesInFlight -= bytes }
+    }
+
+    /// Request body bytes being received now (tests).
+    var bodyBytesBeingReceived: Int { lock.withLock { bodyBytesInFlight } }
 
     func connectionClosed(_ connection: Connection) {
         let shouldSignal: Bool = lock.withLock {

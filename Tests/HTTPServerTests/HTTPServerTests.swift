@@ -109,6 +109,40 @@ final class HTTPServerTests: XCTestCase {
         XCTAssertLessThan(elapsed, 5.5)
     }
 
+    /// Bodies being received share one budget, counted from their heads: one that would pass it
+    /// gets 503 at once, and what a connection held is given back when its body is whole or it
+    /// closes mid-body.
+    func test_bodiesBeingReceived_shareOneBudget_givenBackWhenWholeOrClosed() throws {
+        let server = try makeServer { $0.bodyBytesInFlightMax = 100; $0.bodyIdleTimeoutSeconds = 20 }
+        let first = try RawClient(port: server.port)
+        first.send("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 60\r\n\r\nabc")
+        waitUntil { server.bodyBytesBeingReceived == 60 }
+        let second = try RawClient(port: server.port)
+        second.send("POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n")
+        let refused = second.readUntilClosed(timeoutSeconds: 5)
+        XCTAssertTrue(refused.hasPrefix("HTTP/1.1 503"), refused)
+        XCTAssertEqual(server.bodyBytesBeingReceived, 60)
+
+        first.send(String(repeating: "d", count: 57))
+        XCTAssertEqual(first.readResponse()?.body, "you sent 60 bytes to /a")
+        XCTAssertEqual(server.bodyBytesBeingReceived, 0, "given back when the body was whole")
+
+        let third = try RawClient(port: server.port)
+        third.send("POST /c HTTP/1.1\r\nHost: x\r\nContent-Length: 90\r\n\r\nabc")
+        waitUntil { server.bodyBytesBeingReceived == 90 }
+        shutdown(third.fd, Int32(SHUT_RDWR))
+        waitUntil { server.bodyBytesBeingReceived == 0 }
+        XCTAssertEqual(server.bodyBytesBeingReceived, 0, "given back when the connection closed mid-body")
+        let fourth = try RawClient(port: server.port)
+        fourth.send("POST /d HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n" + String(repeating: "e", count: 100))
+        XCTAssertEqual(fourth.readResponse()?.body, "you sent 100 bytes to /d")
+    }
+
+    private func waitUntil(_ condition: () -> Bool) {
+        let deadline = Date().addingTimeInterval(5)
+        while !condition() && Date() < deadline { usleep(10_000) }
+    }
+
     /// Empty lines before a request line are skipped (RFC 9112), and they do not start the idle
     /// time again: only an answer does. Sent every 0.2 s, they once kept a connection for ever.
     func test_emptyLinesAlone_doNotKeepAnIdleConnectionOpen() throws {
