@@ -213,7 +213,7 @@ public struct NodeRouter: Sendable {
         } catch let error as ChorusError {
             return SyncError(error).response
         } catch {
-            return Problem.response(status: 500, detail: "internal error: \(error)")
+            return Problem.internalError(error)
         }
     }
 

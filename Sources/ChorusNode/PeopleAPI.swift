@@ -99,7 +99,7 @@ public struct PeopleAPI: Sendable {
         } catch let error as ChorusError {
             return SyncError(error).response
         } catch {
-            return Problem.response(status: 500, detail: "internal error")
+            return Problem.internalError(error)
         }
     }
 

@@ -260,6 +260,17 @@ public enum Problem {
         return HTTPResponse(status: status, headers: [("Content-Type", "application/problem+json")], body: Array(body.utf8))
     }
 
+    /// A 500 for an error no route expected: what it was (its type and description, cut to 300
+    /// characters), a hint, and the same words in the access log (annotation `error`), so the
+    /// operator finds it from either side.
+    public static func internalError(_ error: any Error) -> HTTPResponse {
+        let what = "\(type(of: error)): \(error)".prefix(300)
+        var response = self.response(status: 500, detail: "internal error (\(what))",
+                                     extra: [("hint", "a fault in chorus, not in the request: see the node's log, and report it if it repeats")])
+        response.logAnnotations["error"] = String(what)
+        return response
+    }
+
     static func quote(_ text: String) -> String {
         var out = "\""
         for scalar in text.unicodeScalars {

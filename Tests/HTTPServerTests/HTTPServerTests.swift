@@ -143,6 +143,18 @@ final class HTTPServerTests: XCTestCase {
         while !condition() && Date() < deadline { usleep(10_000) }
     }
 
+    /// A route's unexpected error says what it was and what to do, in the answer and in the
+    /// access log (the people API once answered only "internal error").
+    func test_anUnexpectedError_isA500_sayingWhatItWas_withAHint_andTheSameInTheLog() throws {
+        struct DiskGone: Error, CustomStringConvertible { var description: String { "the disk went away" } }
+        let response = Problem.internalError(DiskGone())
+        XCTAssertEqual(response.status, 500)
+        let body = String(decoding: response.body, as: UTF8.self)
+        XCTAssertTrue(body.contains("DiskGone: the disk went away"), body)
+        XCTAssertTrue(body.contains("\"hint\""), body)
+        XCTAssertEqual(response.logAnnotations["error"], "DiskGone: the disk went away")
+    }
+
     /// Empty lines before a request line are skipped (RFC 9112), and they do not start the idle
     /// time again: only an answer does. Sent every 0.2 s, they once kept a connection for ever.
     func test_emptyLinesAlone_doNotKeepAnIdleConnectionOpen() throws {
