@@ -64,7 +64,7 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
     }
 
     /// A non-2xx answer as an error, with the problem's detail and hint when the body is one.
-    static func refusal(status: Int, body: [UInt8]) -> SyncError {
+    public static func refusal(status: Int, body: [UInt8]) -> SyncError {
         let problem = try? JSONParser().parse(body)
         let detail = problem?["detail"]?.stringValue ?? String(decoding: body.prefix(200), as: UTF8.self)
         return SyncError(status: status, "the upstream answered \(status): \(detail)", hint: problem?["hint"]?.stringValue)

@@ -95,7 +95,13 @@ extension Replica {
 
     /// Registers a replica below this node and returns its new 256-bit token (hex). Only the token's
     /// SHA-256 is stored; the token cannot be shown again.
-    public func addPeer(name: String, role: Peer.Role) throws -> String {
+    ///
+    /// With `replica`, the token is bound to that id at once: the operator says which replica it
+    /// is for. That is how a replica this node already knows gets a token (`bindPeer` gives no
+    /// token an id known here on first use): a new token after a revoked one, or a laptop that
+    /// synced through an office and now syncs here directly. Refused while an active token is
+    /// bound to the id, and for this node's own id.
+    public func addPeer(name: String, role: Peer.Role, replica: ReplicaID? = nil) throws -> String {
         try OperationCodec.checkName(name, max: limits.peerNameBytesMax, what: "replica name")
         guard name.unicodeScalars.allSatisfy({ $0.properties.isAlphabetic || ("0"..."9").contains($0) || "-_.".unicodeScalars.contains($0) }) else {
             throw ChorusError(.malformedInput, "replica name \"\(name)\" may hold letters, digits, '-', '_' and '.' only")
@@ -110,10 +116,19 @@ extension Replica {
         try bookkeeping {
             if try database.queryScalarInteger("SELECT 1 FROM peers WHERE name = ?", name) != nil {
                 throw ChorusError(.invalidState, "a replica named \(name) is already registered",
-                                  hint: "choose another name, or `chorus replicas revoke \(name)` first")
+                                  hint: "choose another name (a revoked replica keeps its name, so what it did stays told by it)")
             }
-            try database.run("INSERT INTO peers(name, role, token_hash, created_wall) VALUES (?, ?, ?, ?)",
-                             name, role.rawValue, Replica.tokenHash(token), Int64(configuration.wallClock.nowMilliseconds()))
+            if let replica {
+                guard replica != id else { throw ChorusError(.invalidState, "a token cannot be bound to this node's own id \(replica.hex)") }
+                if let other = try database.queryScalarText("SELECT name FROM peers WHERE replica = ? AND revoked = 0", replica.bytes) {
+                    throw ChorusError(.invalidState, "replica \(replica.hex) already has an active token, \(other)",
+                                      hint: "revoke it first (`chorus replicas revoke \(other)`), then add the new one")
+                }
+                // The id moves to the new token; the revoked one keeps its name and history.
+                try database.run("UPDATE peers SET replica = NULL WHERE replica = ? AND revoked = 1", replica.bytes)
+            }
+            try database.run("INSERT INTO peers(name, role, token_hash, created_wall, replica) VALUES (?, ?, ?, ?, ?)",
+                             name, role.rawValue, Replica.tokenHash(token), Int64(configuration.wallClock.nowMilliseconds()), replica?.bytes)
         }
         return token
     }
@@ -164,8 +179,15 @@ extension Replica {
     /// Binds a peer to the replica id it presents on first use; later requests must present the same.
     /// Writes only when binding (once per token).
     ///
-    /// - Throws: `invalidState` (HTTP 403) when the peer presents another id than the one bound, or an
-    ///   id bound to another peer, or this node's own id.
+    /// On first use a token takes only an id nobody here knows: not one another token was bound to
+    /// (active or revoked), not one a relay below says it relays, not one with operations in this
+    /// log. Otherwise any token's holder could claim a known replica's id, push operations in its
+    /// name (an id it has not used yet would make the real one a duplicate, dropped), and have a
+    /// relay's pushes of that replica's operations refused. The operator gives a known replica a
+    /// token by naming its id (`addPeer(name:role:replica:)`, `chorus replicas add --replica`).
+    ///
+    /// - Throws: `invalidState` (HTTP 403) when the peer presents another id than the one bound,
+    ///   an id known here, or this node's own id.
     public func bindPeer(_ peer: Peer, to replica: ReplicaID) throws -> Peer {
         try bookkeeping {
             if let bound = peer.replica, bound != replica {
@@ -174,8 +196,18 @@ extension Replica {
             }
             if replica == id { throw ChorusError(.invalidState, "a replica cannot present this node's own id") }
             if peer.replica == nil {
+                let assign = "if this token is meant for it, revoke this token and register one naming the id: `chorus replicas add NAME --replica \(replica.hex)`"
                 if let other = try database.queryScalarText("SELECT name FROM peers WHERE replica = ?", replica.bytes) {
-                    throw ChorusError(.invalidState, "replica \(replica.hex) is already registered as \(other)")
+                    throw ChorusError(.invalidState, "replica \(replica.hex) is already registered as \(other); a new token does not take a known id on first use",
+                                      hint: assign)
+                }
+                if let relay = try database.queryScalarText("SELECT peer FROM peer_relayed WHERE replica = ? LIMIT 1", replica.bytes) {
+                    throw ChorusError(.invalidState, "replica \(replica.hex) syncs through \(relay), below this node; a new token does not take a known id on first use",
+                                      hint: assign)
+                }
+                if try database.queryScalarInteger("SELECT 1 FROM log_ids WHERE replica = ? LIMIT 1", replica.bytes) != nil {
+                    throw ChorusError(.invalidState, "operations of replica \(replica.hex) are already in this node's log; a new token does not take a known id on first use",
+                                      hint: assign)
                 }
                 try database.run("UPDATE peers SET replica = ? WHERE name = ?", replica.bytes, peer.name)
             }
@@ -194,29 +226,31 @@ extension Replica {
         }
     }
 
-    /// Replica ids below this node: every bound registered replica that is not revoked and not an
-    /// admin, and everything relays below say is below them. A relay sends this list upstream.
+    /// Replica ids below this node: every bound registered replica that is not an admin, and
+    /// everything relays below say is below them. A relay sends this list upstream, and pushes
+    /// the operations of these replicas and its own. Revoked ones stay: what this node accepted
+    /// from them before the revocation is in its state, and must reach the upstream, or the two
+    /// would differ for ever (a revoked token pushes nothing new).
     public func replicasBelow() throws -> [ReplicaID] {
         try Replica.wrapStorage {
             let rows = try database.query("""
-                SELECT replica FROM peers WHERE replica IS NOT NULL AND revoked = 0 AND role != 'admin'
-                UNION SELECT r.replica FROM peer_relayed r JOIN peers p ON p.name = r.peer WHERE p.revoked = 0 AND p.role = 'relay'
+                SELECT replica FROM peers WHERE replica IS NOT NULL AND role != 'admin'
+                UNION SELECT r.replica FROM peer_relayed r JOIN peers p ON p.name = r.peer WHERE p.role = 'relay'
                 """)
             return rows.compactMap { $0.blob(0).flatMap(ReplicaID.init(bytes:)) }.filter { $0 != id }.sorted()
         }
     }
 
     /// Whether a peer may push an operation authored by `author`: its own, or for a relay, one of
-    /// the replicas it says are below it that is not registered directly here as someone else.
+    /// the replicas it says are below it (never this node's own). A relay is an office node its
+    /// operator registered as one: it speaks for what it accepted, even of a replica that now
+    /// also syncs here directly (a laptop that moved), whose operations it may still hold.
     /// `relayed`, when given, is what the relay says now (a push's list, checked before it is
     /// recorded, so a refused push records nothing); otherwise what it said last (`peer_relayed`).
     public func mayPush(peer: Peer, author: ReplicaID, relayed: Set<ReplicaID>? = nil) throws -> Bool {
         if author == peer.replica { return true }
         guard peer.role == .relay, author != id else { return false }
         return try Replica.wrapStorage {
-            if let owner = try database.queryScalarText("SELECT name FROM peers WHERE replica = ?", author.bytes), owner != peer.name {
-                return false
-            }
             if let relayed { return relayed.contains(author) }
             return try database.queryScalarInteger("SELECT 1 FROM peer_relayed WHERE peer = ? AND replica = ?", peer.name, author.bytes) != nil
         }

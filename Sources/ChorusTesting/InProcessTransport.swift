@@ -43,10 +43,7 @@ public final class InProcessTransport: SyncTransport, @unchecked Sendable {
         observe?(sent)
         var response = router.handle(sent)
         if let intercept { response = try intercept(target, response) }
-        guard (200..<300).contains(response.status) else {
-            let detail = (try? JSONParser().parse(response.body))?["detail"]?.stringValue ?? ""
-            throw SyncError(status: response.status, detail)
-        }
+        guard (200..<300).contains(response.status) else { throw HTTPTransport.refusal(status: response.status, body: response.body) }
         return response
     }
 

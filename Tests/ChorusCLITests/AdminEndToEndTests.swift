@@ -24,6 +24,36 @@ final class AdminEndToEndTests: XCTestCase {
         try JSONParser(bytesMax: 64 << 20).parse(try chorus(arguments + ["--json"], data).standardOutput)
     }
 
+    /// Rotating a laptop's token, end to end: after `replicas revoke`, a new token takes the
+    /// laptop's id only when the operator names it (`--replica`); one that does not is refused
+    /// with a hint saying so, and a malformed id is a usage error.
+    func test_aRevokedTokensReplica_getsANewTokenNamingItsId_andSyncsOn() throws {
+        for name in ["hub", "laptop"] { try chorus(["init", "--name", name], name) }
+        try chorus(["replicas", "add", "laptop", "--token-file", path("laptop.token")], "hub")
+        let hub = try ServeProcess(data: path("hub"))
+        defer { hub.stop() }
+        try chorus(["join", hub.url, "--token-file", path("laptop.token")], "laptop")
+        try chorus(["put", "people", "p-1", "name=Ada"], "laptop")
+        try chorus(["sync"], "laptop")
+        let laptopID = try XCTUnwrap(try json(["status"], "laptop")["replica"]?.stringValue)
+
+        try chorus(["replicas", "revoke", "laptop"], "hub")
+        try chorus(["replicas", "add", "laptop-2", "--token-file", path("laptop.token")], "hub")
+        let refused = try chorus(["sync"], "laptop", expect: nil)
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.standardError.contains("--replica \(laptopID)"), refused.standardError)
+
+        XCTAssertEqual(try chorus(["replicas", "add", "laptop-3", "--replica", "not-an-id"], "hub", expect: nil).status, 2, "a usage error")
+        try chorus(["replicas", "revoke", "laptop-2"], "hub")
+        try chorus(["replicas", "add", "laptop-3", "--replica", laptopID, "--token-file", path("laptop.token")], "hub")
+        try chorus(["put", "people", "p-1", "title=Engineer"], "laptop")
+        try chorus(["sync"], "laptop")
+        let listed = try json(["replicas", "list"], "hub")
+        let bound = listed.arrayValue?.first { $0["name"]?.stringValue == "laptop-3" }
+        XCTAssertEqual(bound?["replica"]?.stringValue, laptopID, "the new token is bound to the laptop's id")
+        XCTAssertEqual(try json(["get", "people", "p-1"], "hub")["title"]?.stringValue, "Engineer", "the laptop syncs on with its new token")
+    }
+
     func test_conflictsOfEveryKind_seenAlikeAtHubAndOffice_resolvedEverywhere_andHealthAndMetrics() throws {
         for name in ["hub", "stockholm", "laptop"] { try chorus(["init", "--name", name], name) }
         try chorus(["replicas", "add", "stockholm", "--role", "relay", "--token-file", path("stockholm.token")], "hub")

@@ -613,7 +613,7 @@ final class SnapshotTests: HubAndClientsTestCase {
         defer { node.stop(graceSeconds: 1) }
         // Whole, cut by size, cut by time (the overall cap, which the client enforces itself).
         for (index, (bytesMax, secondsMax)) in [(Int64.max, 3600.0), (4096, 3600.0), (Int64.max, 0.000_1)].enumerated() {
-            let laptop = try durable("laptop-\(index)", seed: UInt64(3 + index))
+            let laptop = try durable("laptop-\(index)", seed: UInt64(1_003 + index))   // not a seed of the workload's replicas
             try laptop.perform { try $0.setUpstream(url: "http://127.0.0.1:\(node.port)", tokenFile: "/dev/null") }
             let token = try hub.perform { try $0.addPeer(name: "laptop\(index)", role: .replica) }
             var clientLimits = limits

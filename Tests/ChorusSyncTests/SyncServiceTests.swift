@@ -196,6 +196,79 @@ final class SyncServiceTests: XCTestCase {
         XCTAssertEqual(try hub.perform { try $0.replicasBelow() }, below, "nor the list of a push refused for its clock")
     }
 
+    /// What an office accepted from a laptop before revoking its token still goes up: the office
+    /// keeps listing the laptop below it, so the hub takes its operations, and the two agree.
+    func test_aRevokedLaptopsAcceptedOperations_stillReachTheHub_throughItsOffice() throws {
+        try laptop.perform { try $0.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")]) }
+        _ = try session(laptop, laptopToOffice).run()
+        try office.perform { try $0.revokePeer(name: "laptop") }
+        XCTAssertThrowsError(try session(laptop, laptopToOffice).run()) { XCTAssertEqual(($0 as? SyncError)?.status, 401) }
+        let report = try session(office, officeToHub).run(compareDigests: true)
+        XCTAssertEqual(report.pushApplied, 1, "the laptop's operation was pushed, not skipped")
+        XCTAssertEqual(report.digestMatches, true, "the office and the hub agree")
+        XCTAssertNotNil(try hub.perform { try $0.get(collection: "people", record: "p1") })
+    }
+
+    /// A new token takes on first use only an id nobody here knows; the operator names a known
+    /// one when issuing the token: a new token after a revoked one (rotation), at most one active
+    /// token per id.
+    func test_aNewTokenForAKnownReplica_needsItsIdNamed_andThenSyncsAsTheOldOne() throws {
+        let officeID = office.perform { $0.id }
+        try office.perform { try $0.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")]) }
+        _ = try session(office, officeToHub).run()
+        XCTAssertThrowsError(try hub.perform { try $0.addPeer(name: "stockholm-2", role: .relay, replica: officeID) }, "the old token is active") {
+            XCTAssertTrue(($0 as? ChorusError)?.hint?.contains("chorus replicas revoke stockholm") ?? false, "\($0)")
+        }
+        try hub.perform { try $0.revokePeer(name: "stockholm") }
+        let unnamed = try hub.perform { try $0.addPeer(name: "stockholm-2", role: .relay) }
+        XCTAssertThrowsError(try session(office, InProcessTransport(router: hubRouter, token: unnamed, replica: officeID)).run()) { error in
+            XCTAssertEqual((error as? SyncError)?.status, 403)
+            XCTAssertTrue((error as? SyncError)?.hint?.contains("--replica \(officeID.hex)") ?? false, "the refusal says how: \(error)")
+        }
+        let named = try hub.perform { try $0.addPeer(name: "stockholm-3", role: .relay, replica: officeID) }
+        try office.perform { try $0.write(collection: "people", record: "p2", [.put(field: "name", value: "Grace")]) }
+        let report = try session(office, InProcessTransport(router: hubRouter, token: named, replica: officeID)).run(compareDigests: true)
+        XCTAssertEqual(report.pushApplied, 1)
+        XCTAssertEqual(report.digestMatches, true)
+    }
+
+    /// A token's holder cannot claim the id of a replica that syncs through an office (known here
+    /// from the office's list and its operations): the laptop's operations keep coming through
+    /// the office, none in its name from elsewhere.
+    func test_aNewToken_cannotClaimTheIdOfAReplicaRelayedHere() throws {
+        let laptopID = laptop.perform { $0.id }
+        try laptop.perform { try $0.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")]) }
+        _ = try session(laptop, laptopToOffice).run()
+        _ = try session(office, officeToHub).run()
+        let rogue = try hub.perform { try $0.addPeer(name: "rogue", role: .replica) }
+        XCTAssertThrowsError(try InProcessTransport(router: hubRouter, token: rogue, replica: laptopID).info()) {
+            XCTAssertEqual(($0 as? SyncError)?.status, 403)
+            XCTAssertTrue(($0 as? SyncError)?.message.contains("stockholm") ?? false, "\($0)")
+        }
+        try laptop.perform { try $0.write(collection: "people", record: "p1", [.put(field: "title", value: "Engineer")]) }
+        _ = try session(laptop, laptopToOffice).run()
+        XCTAssertEqual(try session(office, officeToHub).run().pushApplied, 1, "the office still relays the laptop")
+    }
+
+    /// A laptop that moves from its office to the hub gets a token naming its id; what it left on
+    /// the office, and anything it still syncs there, goes up through the office without the
+    /// office's pushes being refused, and everyone converges.
+    func test_aLaptopThatMovedToTheHub_doesNotBlockItsOfficesPushes() throws {
+        let laptopID = laptop.perform { $0.id }
+        try laptop.perform { try $0.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")]) }
+        _ = try session(laptop, laptopToOffice).run()
+        let direct = try hub.perform { try $0.addPeer(name: "laptop-direct", role: .replica, replica: laptopID) }
+        let laptopToHub = InProcessTransport(router: hubRouter, token: direct, replica: laptopID)
+        try laptop.perform { try $0.setUpstream(url: "http://hub", tokenFile: "/dev/null") }
+        try laptop.perform { try $0.write(collection: "people", record: "p2", [.put(field: "name", value: "Grace")]) }
+        XCTAssertEqual(try session(laptop, laptopToHub).run().pushApplied, 2)
+        let fromOffice = try session(office, officeToHub).run()
+        XCTAssertEqual(fromOffice.pushDuplicates, 1, "the office pushed what it held of the laptop's, and was not refused")
+        _ = try session(laptop, laptopToHub).run()
+        XCTAssertEqual(try digest(hub), try digest(office))
+        XCTAssertEqual(try digest(hub), try digest(laptop))
+    }
+
     func test_malformedOrOversizedPush_gets4xx_andChangesNothing() throws {
         let before = try digest(hub)
         let office = self.office.perform { $0.id }

@@ -4,12 +4,16 @@ import Foundation
 
 enum ReplicasCommand: Command {
     static let spec = CommandSpec("replicas", "register, list and revoke the replicas that sync with this node",
-        arguments: "(add NAME [--role replica|relay|admin] | list | revoke NAME | health)",
+        arguments: "(add NAME [--role replica|relay|admin] [--replica ID] | list | revoke NAME | health)",
         details: """
         add     registers NAME and prints its 256-bit token once: save it to a file on that replica and
                 pass the file to `chorus join` / `chorus serve --token-file`. Only the token's SHA-256 is
                 stored. Roles: replica (a laptop; pushes its own operations), relay (an office node;
                 also relays the replicas registered below it), admin (admin routes only).
+                A new token takes the replica id it first presents, if nobody here knows that id.
+                For a replica this node already knows (a new token after `revoke`, or a laptop that
+                synced through an office and now syncs here), name its id with --replica ID
+                (`chorus status` on that replica shows it).
         list    the registered replicas, their role, bound replica id and when last seen.
         revoke  stops NAME's token working, from its next request.
         health  every replica known here or below: last seen, last sync, operations waiting each way,
@@ -18,6 +22,7 @@ enum ReplicasCommand: Command {
         """,
         options: [.data, .json,
                   OptionSpec(name: "--role", valueName: "ROLE", help: "replica (default), relay or admin"),
+                  OptionSpec(name: "--replica", valueName: "ID", help: "with add: bind the token to this replica id (32 hex digits) at once"),
                   OptionSpec(name: "--token-file", valueName: "FILE", help: "with add: also write the token to FILE (mode 0600); with --remote: an admin token"),
                   OptionSpec(name: "--remote", valueName: "URL", help: "with health: ask this node over HTTP"),
                   OptionSpec(name: "--silent-days", valueName: "DAYS", help: "with health: flag replicas not seen for this long (default 7; fractions allowed)")],
@@ -31,7 +36,11 @@ enum ReplicasCommand: Command {
             let roleText = context.arguments.value("--role") ?? "replica"
             guard let role = Peer.Role(rawValue: roleText) else { throw context.usageError("--role must be replica, relay or admin") }
             let name = context.positional(1)
-            let token = try replica.addPeer(name: name, role: role)
+            let bound = try context.arguments.value("--replica").map { text -> ReplicaID in
+                guard let id = ReplicaID(hex: text) else { throw context.usageError("--replica must be a replica id: 32 hex digits, as `chorus status` shows it") }
+                return id
+            }
+            let token = try replica.addPeer(name: name, role: role, replica: bound)
             if let file = context.arguments.value("--token-file") {
                 guard FileManager.default.createFile(atPath: file, contents: Data((token + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
                     throw ChorusError(.storage, "cannot write \(file)", hint: "the replica is registered; revoke it and add it again")
