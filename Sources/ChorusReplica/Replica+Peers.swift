@@ -313,6 +313,17 @@ extension Replica {
         }
     }
 
+    /// Starts this node's exchange with its upstream again after the upstream lost part of its log
+    /// (restored from an older backup: protocol section 4.4, 409): the push cursor goes back to 0,
+    /// so everything this node holds that did not come from the upstream is sent again (what the
+    /// upstream still has counts as duplicates), and the pull cursor back to `pullCursor`, the
+    /// upstream's compaction point, which lies before anything it lost. Both only move back.
+    public func rewindUpstreamCursors(pullCursor: Int64) throws {
+        try bookkeeping {
+            try database.run("UPDATE upstream SET push_cursor = 0, pull_cursor = min(pull_cursor, max(0, ?)) WHERE id = 1", pullCursor)
+        }
+    }
+
     /// Applies a page pulled from the upstream and moves the pull cursor to `next` in the same
     /// transaction: a page is merged and acknowledged together. That is one durable commit when
     /// the page holds at most `operationsPerBatchMax` operations (pages are cut smaller than that);

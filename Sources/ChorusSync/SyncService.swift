@@ -330,6 +330,16 @@ public final class SyncService: @unchecked Sendable {
     public func pull(peer: Peer, after: Int64, limit: Int, committed: Int64? = nil, look: QuietLook? = nil) throws(SyncError) -> [UInt8] {
         guard peer.role == .replica || peer.role == .relay else { throw SyncError.forbidden("\(peer.role.rawValue) tokens cannot pull") }
         guard after >= 0 else { throw SyncError(status: 400, "after must be 0 or more") }
+        // Past the log's end, the peer has pulled what this log no longer holds: it was restored
+        // from an older backup (another upstream at the same address is refused by its id). Said,
+        // not answered with an empty page, or the peer would wait for ever for sequences this log
+        // now gives to other operations. Nothing of the peer's is recorded first.
+        // One quiet answer for both questions: past the end, or at it (a page a turn would give
+        // empty, without waiting for one, while nothing has committed since a turn read the end).
+        let known = quietly(look) { reads -> (head: QuietReads.Head, isPast: Bool)? in
+            reads.head.flatMap { after >= $0.latest ? ($0, after > $0.latest) : nil }
+        }
+        if let known, known.isPast { throw SyncService.pastTheEnd(after, latest: known.head.latest) }
         if let committed {
             guard committed >= 0 else { throw SyncError(status: 400, "\(SyncProtocol.cursorHeader) must be 0 or more") }
             note(peer.name) { $0.committedSequence = min(committed, after) }
@@ -338,15 +348,15 @@ public final class SyncService: @unchecked Sendable {
         // Only a progress hint for the lag view (protocol 4.4): a pipelining client asks for the
         // next page before it has committed this one, so this is not a durable ack.
         note(peer.name) { $0.acknowledgedSequence = after }
-        // Nothing after `after` while nothing has committed since the last turn read the log's
-        // end: the page a turn would give, without waiting for one.
-        if let head = quietly(look, { $0.head.flatMap { after >= $0.latest ? $0 : nil } }) {
+        if let head = known?.head {
             return PullResponse.encode(operationTexts: [], next: after, hasMore: false, server: head.stamp(wall: wallClock.nowMilliseconds()))
         }
         // Encoded after the replica's turn, which every sync request waits for.
         let (page, server) = try mapped {
             try executor.perform { replica in
                 let version = quiet?.versionBeforeReading()
+                let latest = try replica.latestSequence()
+                guard after <= latest else { throw SyncService.pastTheEnd(after, latest: latest) }
                 let page = try replica.logPage(after: after, excludingSource: peer.source, operationsMax: pageSize, bytesMax: limits.pullPageBytesMax)
                 // At the log's end for this peer, the next pull is likely a no-op: keep what it needs.
                 if let quiet, !page.hasMore, let head = try? QuietReads.Head(replica) {
@@ -356,6 +366,12 @@ public final class SyncService: @unchecked Sendable {
             }
         }
         return PullResponse.encode(operationTexts: page.operations, next: page.next, hasMore: page.hasMore, server: server)
+    }
+
+    /// 409 for a pull after the end of this log (protocol section 4.4).
+    static func pastTheEnd(_ after: Int64, latest: Int64) -> SyncError {
+        SyncError(status: 409, "this upstream's log ends at sequence \(latest), before \(after), which the client has pulled through: the upstream was restored from an older backup",
+                  hint: "the client sends everything it holds again and pulls from the upstream's compaction point (the reference client does so by itself); nothing it holds is lost")
     }
 
     /// The state digest and the log sequence it was taken at. When the client reports its own

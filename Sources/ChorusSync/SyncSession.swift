@@ -57,6 +57,9 @@ public struct SyncReport: Sendable {
     /// Whether this replica, holding data, refused to start again from the snapshot: it holds
     /// what the copy lacks (`Replica.adoptSnapshot(replacing:)`).
     var startingAgainRefused = false
+    /// Whether the upstream's log ended before this replica's pull cursor (it was restored from an
+    /// older backup), so everything was sent again and the pull started from its compaction point.
+    public var upstreamRewound = false
     public init() {}
 
     public var json: JSONValue {
@@ -70,6 +73,7 @@ public struct SyncReport: Sendable {
         if let localDigest { object["localDigest"] = .string(localDigest) }
         if snapshotOperations > 0 { object["snapshotOperations"] = .integer(snapshotOperations) }
         if let snapshotRefused { object["snapshotRefused"] = .string(snapshotRefused) }
+        if upstreamRewound { object["upstreamRewound"] = .bool(true) }
         return .object(object)
     }
 }
@@ -106,9 +110,21 @@ public struct SyncSession {
             }
             report.upstreamName = info.server.name
             try executor.perform { try $0.recordUpstream(replica: info.server.replica) }
-            try push(&report, pageOperationsMax: min(limits.pushPageOperationsMax, info.pushPageOperationsMax))
+            let pageOperationsMax = min(limits.pushPageOperationsMax, info.pushPageOperationsMax)
+            try push(&report, pageOperationsMax: pageOperationsMax)
             let tail = try bootstrap(from: info, &report)
-            try pull(&report, compactedThrough: info.compactedThrough, snapshotOffered: info.snapshot != nil, tail: tail)
+            do {
+                try pull(&report, compactedThrough: info.compactedThrough, snapshotOffered: info.snapshot != nil, tail: tail)
+            } catch let error as SyncError where error.status == 409 {
+                // The upstream's log ends before what this replica pulled: it was restored from an
+                // older backup and lost what came after. Everything of ours goes again, and the
+                // pull starts again from its compaction point, before anything it lost.
+                progress("the upstream's log ends before this replica's cursor (restored from a backup?): sending everything again, pulling from sequence \(info.compactedThrough)")
+                try executor.perform { try $0.rewindUpstreamCursors(pullCursor: info.compactedThrough) }
+                report.upstreamRewound = true
+                try push(&report, pageOperationsMax: pageOperationsMax)
+                try pull(&report, compactedThrough: info.compactedThrough, snapshotOffered: info.snapshot != nil)
+            }
             if compareDigests { try compare(&report) }
             try executor.perform { try $0.recordUpstream(success: true, skewMilliseconds: report.skewMilliseconds) }
             return report

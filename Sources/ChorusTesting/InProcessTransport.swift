@@ -8,7 +8,7 @@ import HTTP1
 /// protocol (routing, auth, encoding) runs in-process, deterministically.
 public final class InProcessTransport: SyncTransport, @unchecked Sendable {
     let router: NodeRouter
-    let token: String
+    public let token: String
     let replica: ReplicaID
     let limits: Limits
     /// The client's wall clock, sent in `Chorus-Clock` when set.

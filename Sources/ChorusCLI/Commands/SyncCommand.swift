@@ -43,6 +43,9 @@ enum SyncCommand: Command {
             return 0
         }
         context.output.print("synced with \(report.upstreamName) (\(upstream.url))")
+        if report.upstreamRewound {
+            context.output.print("  note: the upstream's log ended before what this replica had pulled (it was restored from an older backup): everything was sent again, and pulled again from its compaction point")
+        }
         func operations(_ count: Int) -> String { count == 1 ? "1 operation" : "\(count) operations" }
         context.output.print("  up:   \(operations(report.pushedOperations)) sent, \(report.pushApplied) new to the upstream")
         if report.snapshotOperations > 0 {

@@ -1,0 +1,52 @@
+import XCTest
+import ChorusCore
+import ChorusReplica
+import ChorusSync
+import ChorusNode
+import ChorusTesting
+import SQLiteKit
+
+/// An upstream restored from an older backup (protocol section 4.4, 409): its log ends before
+/// what a client pulled. The client sends everything again and pulls from the upstream's
+/// compaction point, so what the upstream lost of the client's comes back and what it logged
+/// since reaches the client, though under sequences the client had seen before.
+final class RestoredUpstreamTests: HubAndClientsTestCase {
+    override var folderPrefix: String { "chorus-restored" }
+
+    func test_anUpstreamRestoredFromAnOlderBackup_getsBackWhatItLost_andTheClientWhatItLoggedSince() throws {
+        let hub = try durable("hub", seed: 1)
+        let router = NodeRouter(service: SyncService(executor: hub, limits: limits, wallClock: clock), limits: limits)
+        let (office, _, session) = try client("office", seed: 2, hub: hub, router: router)
+        try office.perform { try $0.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")]) }
+        _ = try session.run()
+
+        // Last night's backup: the hub holds p1 and knows the office.
+        let backup = folder.appending("hub-backup")
+        try FileManager.default.createDirectory(atPath: backup, withIntermediateDirectories: true)
+        try hub.perform { replica in
+            try replica.withDatabase { try $0.run("VACUUM INTO ?", backup + "/" + Replica.databaseFileName) }
+        }
+        try office.perform { try $0.write(collection: "people", record: "p2", [.put(field: "name", value: "Grace")]) }
+        try office.perform { try $0.write(collection: "people", record: "p3", [.put(field: "name", value: "Alan")]) }
+        _ = try session.run()
+        let pulledThrough = try office.perform { try $0.upstream()?.pullCursor ?? 0 }
+        XCTAssertEqual(pulledThrough, try hub.perform { try $0.latestSequence() })
+
+        // The hub's disk is lost; it comes back from the backup, and takes a write before the office syncs.
+        let restored = ReplicaExecutor(try Replica.open(at: .directory(backup), configuration: ReplicaFactory.configuration(clock: clock, driftMilliseconds: 3_600_000)))
+        try restored.perform { try $0.write(collection: "people", record: "p4", [.put(field: "name", value: "Hedy")]) }
+        XCTAssertLessThan(try restored.perform { try $0.latestSequence() }, pulledThrough, "the restored log ends before the office's cursor")
+        let restoredRouter = NodeRouter(service: SyncService(executor: restored, limits: limits, wallClock: clock), limits: limits)
+        let token = try XCTUnwrap(session.transport as? InProcessTransport).token
+        let again = SyncSession(executor: office, transport: InProcessTransport(router: restoredRouter, token: token, replica: office.perform { $0.id }, limits: limits),
+                                limits: limits, wallClock: clock)
+        let report = try again.run(compareDigests: true)
+        XCTAssertTrue(report.upstreamRewound)
+        XCTAssertEqual(report.pushApplied, 2, "what the hub lost of the office's (p2, p3) came back")
+        XCTAssertEqual(report.pushDuplicates, 1, "what it kept (p1) counted as a duplicate")
+        XCTAssertNotNil(try office.perform { try $0.get(collection: "people", record: "p4") }, "the hub's write since the backup reached the office")
+        XCTAssertEqual(report.digestMatches, true)
+        XCTAssertEqual(try digest(office), try digest(restored))
+        XCTAssertFalse(try again.run().upstreamRewound, "the next sync is an ordinary one")
+    }
+}
