@@ -220,7 +220,11 @@ public struct PushRequest: Sendable {
             do {
                 operations.append(try codec.decode(item))
             } catch {
-                throw ChorusError(error.code, "push: operation \(index): \(error.message)", hint: "nothing of the push was applied")
+                // One operation over a per-operation limit is invalid (400), not a page too large
+                // (413, which tells a client to send smaller pages: no page would take it).
+                let code: ChorusError.Code = error.code == .limitExceeded ? .invalidValue : error.code
+                throw ChorusError(code, "push: operation \(index): \(error.message)",
+                                  hint: "nothing of the push was applied; the operation cannot be sent as it is (fix its data at the replica that wrote it)")
             }
         }
         return PushRequest(replica: replica, through: through, relayed: relayed, operations: operations)

@@ -111,7 +111,11 @@ public struct SyncSession {
             report.upstreamName = info.server.name
             try executor.perform { try $0.recordUpstream(replica: info.server.replica) }
             let pageOperationsMax = min(limits.pushPageOperationsMax, info.pushPageOperationsMax)
-            try push(&report, pageOperationsMax: pageOperationsMax)
+            // The upstream's body limit, less room for the envelope (its `relayed` list at most
+            // 10,000 ids of 35 bytes), and never below one operation, which any page must hold.
+            let pageBytesMax = max(limits.operationBytesMax, min(limits.pushPageBytesMax, info.pushBodyBytesMax - SyncSession.pushEnvelopeBytesMax))
+            let push = { (report: inout SyncReport) in try self.push(&report, pageOperationsMax: pageOperationsMax, pageBytesMax: pageBytesMax) }
+            try push(&report)
             let tail = try bootstrap(from: info, &report)
             do {
                 try pull(&report, compactedThrough: info.compactedThrough, snapshotOffered: info.snapshot != nil, tail: tail)
@@ -122,7 +126,7 @@ public struct SyncSession {
                 progress("the upstream's log ends before this replica's cursor (restored from a backup?): sending everything again, pulling from sequence \(info.compactedThrough)")
                 try executor.perform { try $0.rewindUpstreamCursors(pullCursor: info.compactedThrough) }
                 report.upstreamRewound = true
-                try push(&report, pageOperationsMax: pageOperationsMax)
+                try push(&report)
                 try pull(&report, compactedThrough: info.compactedThrough, snapshotOffered: info.snapshot != nil)
             }
             if compareDigests { try compare(&report) }
@@ -145,13 +149,17 @@ public struct SyncSession {
         case send(LogPage, [UInt8])
     }
 
-    private func push(_ report: inout SyncReport, pageOperationsMax: Int) throws {
+    /// Room a push's envelope takes beside its operations: `relayed` at its most (10,000 ids of
+    /// 35 bytes each with quotes and comma), the replica id, the cursor and the keys.
+    public static let pushEnvelopeBytesMax = 10_000 * 35 + 1024
+
+    private func push(_ report: inout SyncReport, pageOperationsMax: Int, pageBytesMax: Int) throws {
         while true {
             let step = try executor.perform { replica -> PushStep in
                 let cursor = try replica.upstream()?.pushCursor ?? 0
                 let below = try replica.replicasBelow()
                 let page = try replica.logPage(after: cursor, excludingSource: "upstream", authors: Set(below + [replica.id]),
-                                               operationsMax: pageOperationsMax, bytesMax: limits.pushPageBytesMax)
+                                               operationsMax: pageOperationsMax, bytesMax: pageBytesMax)
                 if page.next == cursor { return .done }
                 if page.operations.isEmpty {
                     // Nothing pushable in this stretch of the log: move the cursor past it.

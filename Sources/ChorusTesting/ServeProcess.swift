@@ -54,6 +54,9 @@ public final class ServeProcess: @unchecked Sendable {
 
     public var url: String { "http://127.0.0.1:\(port)" }
 
+    /// The child's process id while it runs.
+    public var pid: Int32? { process.map(\.processIdentifier) }
+
     /// Stops reading the node's standard output: the pipe fills, as with a paused `chorus serve | less`.
     public func pauseReadingLog() {
         output?.fileHandleForReading.readabilityHandler = nil

@@ -30,6 +30,8 @@ final class EventLoop: @unchecked Sendable {
     /// The connections this loop owns, by descriptor; changed under `lock` from any thread.
     private var connections: [Int32: Connection] = [:]
     private var isListening = true
+    /// The listener is unwatched until the next sweep: the process ran out of descriptors.
+    private var listenerPaused = false
     /// The epoll and eventfd descriptors are closed (the loop ended, or never started).
     private var isClosed = false
 
@@ -97,6 +99,7 @@ final class EventLoop: @unchecked Sendable {
             if after >= nextSweep {
                 nextSweep = after + UInt64(sweepMilliseconds) * 1_000_000
                 for connection in lock.withLock({ Array(connections.values) }) { connection.sweep(now: after) }
+                resumeListening()
             }
             if server.shuttingDown {
                 stopListening()
@@ -153,12 +156,43 @@ final class EventLoop: @unchecked Sendable {
     }
 
     private func acceptPending() {
-        while let (fd, remote) = Socket.accept(listener) {
+        while true {
+            let (fd, remote): (Int32, String)
+            switch Socket.accept(listener) {
+            case .connection(let accepted, let address): (fd, remote) = (accepted, address)
+            case .none: return
+            case .exhausted:
+                pauseListening()
+                return
+            }
             guard (try? Socket.setNonBlocking(fd)) != nil else { close(fd); continue }
             let connection = Connection(fd: fd, remote: remote, server: server, loop: self)
             guard server.register(connection) else { HTTPServer.refuse(fd); continue }
             lock.withLock { connections[fd] = connection }
             connection.start()
+        }
+    }
+
+    /// Out of descriptors, the listener stays readable and every wait would return at once to an
+    /// `accept` that fails again: the loop would spin a core until a descriptor came free. It
+    /// stops watching the listener until its next sweep (at most 250 ms); pending connections
+    /// wait in the backlog meanwhile, and those of its connections that end free descriptors.
+    private func pauseListening() {
+        lock.withLock {
+            guard !isClosed, isListening, !listenerPaused else { return }
+            _ = chorus_epoll_delete(epoll, listener)
+            listenerPaused = true
+        }
+        server.noteDescriptorsExhausted()
+    }
+
+    /// Watches the listener again after `pauseListening` (at a sweep).
+    private func resumeListening() {
+        lock.withLock {
+            guard listenerPaused else { return }
+            listenerPaused = false
+            guard !isClosed, isListening else { return }
+            _ = chorus_epoll_add(epoll, listener, chorus_epoll_in | chorus_epoll_exclusive)
         }
     }
 

@@ -179,6 +179,28 @@ public final class HTTPServer: @unchecked Sendable {
         if shouldSignal { stopped.signal() }
     }
 
+    /// The process ran out of descriptors while accepting (EMFILE and kin): said on standard
+    /// error at most once a minute, with the limit to raise; the loops pause their listening.
+    func noteDescriptorsExhausted() {
+        let now = DispatchTime.now().uptimeNanoseconds
+        let due: Bool = lock.withLock {
+            guard lastExhaustionNote == 0 || now - lastExhaustionNote >= 60_000_000_000 else { return false }
+            lastExhaustionNote = now
+            return true
+        }
+        guard due else { return }
+        var limit = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        let message = "chorus: out of file descriptors (\(connectionCount) connections open, limit \(limit.rlim_cur)): new connections wait in the backlog; raise the limit (ulimit -n, LimitNOFILE in a systemd unit) or lower connectionsMax\n"
+        DispatchQueue.global().async {
+            let line = Array(message.utf8)
+            _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+        }
+    }
+
+    /// When `noteDescriptorsExhausted` last wrote (uptime nanoseconds; 0 never).
+    private var lastExhaustionNote: UInt64 = 0
+
     /// A loop ended on a failure (`EventLoop.fail`). Once no loop is left to accept connections,
     /// outside a shutdown, `waitForFailure` returns it. Also written to standard error, from
     /// another thread: a stalled reader of standard error must not hold up the failing loop.

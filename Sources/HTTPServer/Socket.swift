@@ -43,20 +43,30 @@ enum Socket {
         guard flags >= 0, fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0 else { throw Failure(call: "fcntl", code: errno) }
     }
 
-    /// Accepts one pending connection: (fd, remote address), or nil when none is pending.
-    static func accept(_ listener: Int32) -> (Int32, String)? {
+    /// What `accept` found.
+    enum Accepted {
+        case connection(Int32, remote: String)
+        /// None is pending (or the one pending went away before it was taken).
+        case none
+        /// The process or system is out of descriptors or memory (EMFILE, ENFILE, ENOBUFS,
+        /// ENOMEM): the connection stays pending, and the listener stays readable.
+        case exhausted
+    }
+
+    /// Accepts one pending connection.
+    static func accept(_ listener: Int32) -> Accepted {
         var address = sockaddr_in()
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let fd = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.accept(listener, $0, &length) }
         }
-        guard fd >= 0 else { return nil }
+        guard fd >= 0 else { return [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(errno) ? .exhausted : .none }
         var text = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
         inet_ntop(AF_INET, &address.sin_addr, &text, socklen_t(INET_ADDRSTRLEN))
         var noDelay: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &noDelay, socklen_t(MemoryLayout<Int32>.size))
         let host = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        return (fd, "\(host):\(UInt16(bigEndian: address.sin_port))")
+        return .connection(fd, remote: "\(host):\(UInt16(bigEndian: address.sin_port))")
     }
 
     /// Sends what the socket takes without waiting: the number of bytes sent (fewer than given

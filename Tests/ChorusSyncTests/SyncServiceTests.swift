@@ -124,6 +124,30 @@ final class SyncServiceTests: XCTestCase {
         XCTAssertEqual(healed.digestMatches, true, "a sound answer syncs as ever")
     }
 
+    /// The client keeps its pushes within the body size the upstream's `info` advertises (less the
+    /// envelope's room), never below one operation: an upstream with a smaller limit than the
+    /// client's own answered 413 to every sync.
+    func test_pushPages_stayWithinTheUpstreamsAdvertisedBodyLimit() throws {
+        let value = String(repeating: "v", count: 60_000)
+        for index in 0..<40 {
+            try office.perform { try $0.write(collection: "people", record: "p\(index)", [.put(field: "title", value: .string(value))]) }
+        }
+        let advertised = SyncSession.pushEnvelopeBytesMax + 1024 * 1024
+        officeToHub.intercept = { target, response in
+            guard target.hasPrefix("/sync/v1/info") else { return response }
+            var object = try XCTUnwrap(try JSONParser().parse(response.body).objectValue)
+            object["limits"] = .object(["pushBodyBytesMax": .integer(Int64(advertised)), "pushPageOperationsMax": .integer(1000), "pullPageOperationsMax": .integer(1000)])
+            return HTTPResponse(status: 200, headers: response.headers, body: Array(JSONValue.object(object).canonicalText.utf8))
+        }
+        let sizes = PushSizes()
+        officeToHub.observe = { request in if request.head.path == "/sync/v1/push" { sizes.add(request.body.count) } }
+        let report = try session(office, officeToHub).run(compareDigests: true)
+        XCTAssertEqual(report.pushApplied, 40)
+        XCTAssertGreaterThanOrEqual(sizes.all.count, 3, "2.4 MB in pages of at most 1 MiB")
+        XCTAssertTrue(sizes.all.allSatisfy { $0 <= advertised }, "\(sizes.all)")
+        XCTAssertEqual(report.digestMatches, true)
+    }
+
     func test_pull_aPageThatFailsToMerge_leavesTheCursorAtThePreviousPage() throws {
         // Pages of two; the third holds operations stamped an hour ahead of the office's clock.
         let start = clock.nowMilliseconds()
@@ -283,6 +307,15 @@ final class SyncServiceTests: XCTestCase {
             XCTAssertTrue((400..<500).contains(response.status), "\(name): \(response.status)")
             XCTAssertEqual(response.headers.first { $0.name == "Content-Type" }?.value, "application/problem+json")
         }
+        // One operation over a per-operation limit is invalid (400), not a page too large (413,
+        // which would tell the client to send smaller pages: none would take it).
+        let huge = Op(id: OperationID(replica: office, counter: 1), timestamp: HybridTimestamp(wall: clock.nowMilliseconds(), logical: 0),
+                      collection: "people", record: "p1", field: "name",
+                      action: .set(value: .string(String(repeating: "x", count: Limits.default.valueBytesMax + 1)), supersedes: []))
+        let oversized = hubRouter.handle(officeToHub.request("POST", "/sync/v1/push", body: PushRequest.encode(
+            replica: office, through: 1, relayed: [], operationTexts: [OperationCodec().canonicalText(huge)])))
+        XCTAssertEqual(oversized.status, 400)
+        XCTAssertTrue(String(decoding: oversized.body, as: UTF8.self).contains("cannot be sent as it is"))
         var limits = Limits()
         limits.pushBodyBytesMax = 2 * 1024 * 1024
         XCTAssertEqual(NodeRouter.bodyLimit(for: HTTPRequestHead(method: "POST", target: "/sync/v1/push", minorVersion: 1, headers: []), limits: limits), 2 * 1024 * 1024)
@@ -447,4 +480,12 @@ final class SyncServiceTests: XCTestCase {
         XCTAssertEqual(Node.backoffMilliseconds(failures: 4, limits: limits, jitter: 0.5), 4000)
         XCTAssertEqual(Node.backoffMilliseconds(failures: 60, limits: limits, jitter: 1), limits.syncRetryDelayMillisecondsMax)
     }
+}
+
+/// Push body sizes a transport sent, from whichever thread sent them.
+private final class PushSizes: @unchecked Sendable {
+    private let lock = NSLock()
+    private var sizes: [Int] = []
+    func add(_ size: Int) { lock.withLock { sizes.append(size) } }
+    var all: [Int] { lock.withLock { sizes } }
 }
