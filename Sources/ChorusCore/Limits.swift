@@ -60,9 +60,9 @@ public struct Limits: Sendable, Equatable {
     /// Without it a client sending a byte every 29 s held its connection for ever, and 512 such
     /// clients every connection. Default 4 KiB/s (a 16 MiB push has 71 minutes).
     public var bodyBytesPerSecondMin = 4096.0
-    /// Request body bytes being received at once over all connections, as their heads announce
-    /// them (503 beyond): what 512 connections announcing 16 MiB pushes would otherwise hold,
-    /// before any token is checked. Default 128 MiB.
+    /// Request body bytes being received at once over all connections, counted as they arrive
+    /// (503 beyond): what 512 connections sending 16 MiB pushes would otherwise hold, before any
+    /// token is checked. Default 128 MiB.
     public var bodyBytesInFlightMax = 128 * 1024 * 1024
     /// Idle keep-alive connection lifetime, in seconds. Default 15.
     public var keepAliveIdleSeconds = 15.0

@@ -83,12 +83,34 @@ public struct PeopleAPI: Sendable {
 
     static func percentDecoded(_ text: String) -> String { percentDecode(text, plusAsSpace: false) }
 
+    /// A write a browser sends from another site (a form or script of a page elsewhere) is refused:
+    /// the person's identity comes with the request (a laptop's `--owner`, a sign-on proxy's
+    /// cookie), so such a page could otherwise high-five, register interest or edit in their name.
+    /// Browsers say where a request comes from (`Sec-Fetch-Site`; else `Origin`, compared with
+    /// `Host`); clients that are not browsers send neither and are not affected.
+    static func crossSiteRefusal(_ request: HTTPRequest) -> HTTPResponse? {
+        guard !["GET", "HEAD"].contains(request.head.method) else { return nil }
+        let crossSite: Bool
+        if let site = request.head.header("Sec-Fetch-Site")?.lowercased() {
+            crossSite = site == "cross-site"
+        } else if let origin = request.head.header("Origin"), origin != "null" {
+            let host = origin.split(separator: "/", omittingEmptySubsequences: true).dropFirst().first.map(String.init)
+            crossSite = host?.lowercased() != request.head.header("Host")?.lowercased()
+        } else {
+            crossSite = request.head.header("Origin") == "null"
+        }
+        guard crossSite else { return nil }
+        return SyncError(status: 403, "a write from a page of another site is refused",
+                         hint: "use this node's own page, or a client that is not a browser").response
+    }
+
     public func handle(_ request: HTTPRequest, remote: String) -> HTTPResponse {
         let (route, parameters): (Route, [String])
         switch NodeRouter.find(PeopleAPI.routes, method: request.head.method, path: request.head.path, template: \.template, method: \.method) {
         case .success(let found): (route, parameters) = found
         case .failure(let refusal): return refusal.response
         }
+        if let refusal = PeopleAPI.crossSiteRefusal(request) { return refusal }
         let person = identity.person(for: request, remote: remote)
         do {
             var response = try respond(route, parameters, request, person)
@@ -342,10 +364,12 @@ public struct PeopleAPI: Sendable {
                 guard !body.isEmpty else { throw SyncError(status: 400, "nothing to change: give at least one field") }
             }
             if route.method == "POST" {
-                if let field = WritePolicy.ownerField[collection], body[field] == nil { body[field] = .string(person) }
+                // Left out or null, an owner field names the person acting (a stored null once
+                // left the record without an owner, for anyone to claim).
+                if let field = WritePolicy.ownerField[collection], body[field] == nil || body[field] == .null { body[field] = .string(person) }
                 if collection == "objectives" {
-                    if body["ownerKind"] == nil { body["ownerKind"] = "person" }
-                    if body["owner"] == nil, body["ownerKind"] == "person" { body["owner"] = .string(person) }
+                    if body["ownerKind"] == nil || body["ownerKind"] == .null { body["ownerKind"] = "person" }
+                    if body["owner"] == nil || body["owner"] == .null, body["ownerKind"] == "person" { body["owner"] = .string(person) }
                 }
             }
             let finalID = id, fields = body
@@ -355,7 +379,13 @@ public struct PeopleAPI: Sendable {
                 if route.method == "POST", existing != nil || erased {
                     throw SyncError(status: 409, "\(collection) record \(finalID) already exists")
                 }
-                if route.method == "PATCH", existing?.isVisible != true {
+                // A record the person may not read is, to them, not there: changing it (and reading
+                // it back in the answer) would reveal it, and a refusal naming its owner would too.
+                let readable = try existing.map { record in
+                    try ReadPolicy.mayRead(collection: collection, fields: record.fields, viewer: person,
+                                           person: { try replica.get(collection: "people", record: $0)?.fields })
+                } ?? false
+                if route.method == "PATCH", existing?.isVisible != true || !readable {
                     throw SyncError(status: 404, "no \(collection) record \(finalID.prefix(128))")
                 }
                 if let refusal = try WritePolicy.refusal(collection: collection, recordID: finalID, existing: existing?.fields, body: fields, person: person,

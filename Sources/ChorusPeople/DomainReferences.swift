@@ -35,7 +35,7 @@ public enum DomainReferences {
             if case .object(let steps)? = body["careerSteps"] {
                 for (abilityID, milestone) in steps.sorted(by: { $0.key < $1.key }) where milestone != .null {
                     guard let ability = try live("abilities", abilityID) else { return Problem(status: 422, message: "careerSteps: no ability \(abilityID.prefix(128))") }
-                    if let level = milestone.numberValue.map(Int64.init), let problem = undefined(level, in: ability) { return problem }
+                    if let level = milestone.numberValue.flatMap({ Int64(exactly: $0) }), let problem = undefined(level, in: ability) { return problem }
                 }
             }
             if let manager = body["manager"]?.stringValue {

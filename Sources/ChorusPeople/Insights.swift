@@ -69,7 +69,7 @@ public struct Insights: Sendable {
                 WHERE o._deleted = 0 AND coalesce(o.status, 'open') = 'open'
                 """) { row in
                 let skill = taxonomy.resolve(row.text(0)!).id
-                let level = Int((try? JSONParser().parse(row.text(1) ?? "{}"))?["minLevel"]?.numberValue ?? 1)
+                let level = Requirement.level((try? JSONParser().parse(row.text(1) ?? "{}"))?["minLevel"]?.numberValue)
                 let current = demand[skill] ?? (0, 5)
                 demand[skill] = (current.count + 1, min(current.minLevel, level))
             }
@@ -94,7 +94,10 @@ public struct Insights: Sendable {
             let abilities = try db.query("SELECT id, coalesce(name, id), _rid FROM abilities WHERE _deleted = 0 ORDER BY id").map { row -> AbilityHealth in
                 let id = row.text(0)!
                 let roles = Int(try db.queryScalarInteger("SELECT count(*) FROM abilities__roleRequirements WHERE id = ?", id) ?? 0)
-                let observations = Int(try db.queryScalarInteger("SELECT count(*) FROM observations WHERE _deleted = 0 AND ability = ?", id) ?? 0)
+                // Public ones only: insights need no identity, and a count that moves would tell
+                // that a private observation was written about the ability (`ReadPolicy`).
+                let observations = Int(try db.queryScalarInteger(
+                    "SELECT count(*) FROM observations WHERE _deleted = 0 AND ability = ? AND coalesce(visibility, 'public') != 'private'", id) ?? 0)
                 let achieved = Int(try db.queryScalarInteger("""
                     SELECT count(*) FROM people__careerSteps c JOIN people p ON p.id = c.id WHERE p._deleted = 0 AND c.key = ? AND c.value >= 1
                     """, id) ?? 0)

@@ -15,7 +15,7 @@ public struct Candidate: Sendable, Equatable {
         self.id = id
         self.skills = skills
         self.goals = goals
-        self.hoursPerWeek = hoursPerWeek
+        self.hoursPerWeek = hoursPerWeek.map(Requirement.hours)
     }
 
     /// Reads only `skills`, `developmentGoals` and `hoursPerWeekAvailable` of a people record
@@ -40,9 +40,20 @@ public struct Requirement: Sendable, Equatable {
     public init(skill: String, minLevel: Int, weight: Double = 1, mustHave: Bool = false) {
         self.skill = skill
         self.minLevel = max(1, min(5, minLevel))
-        self.weight = max(0, weight)
+        self.weight = max(0, min(10, weight))
         self.mustHave = mustHave
     }
+
+    /// A level (1 to 5) from whatever number a record holds. The API checks what people write
+    /// (`DomainRules`), but records also arrive by sync from other replicas, unchecked: a level of
+    /// 1e300 once trapped converting to an integer, stopping the node on its next match.
+    public static func level(_ number: Double?) -> Int {
+        guard let number, number.isFinite else { return 1 }
+        return Int(max(1, min(5, number.rounded())))
+    }
+
+    /// Hours a week, within the 168 a week has, for the same reason (`asked - free` overflowed).
+    public static func hours(_ hours: Int) -> Int { max(0, min(168, hours)) }
 }
 
 /// What matching reads about an opportunity.
@@ -57,14 +68,14 @@ public struct OpportunityProfile: Sendable, Equatable {
         self.id = id
         self.required = required
         self.learnable = learnable
-        self.hoursPerWeek = hoursPerWeek
+        self.hoursPerWeek = hoursPerWeek.map(Requirement.hours)
     }
 
     /// From an opportunities record: `requiredSkills` (skill -> {minLevel, weight, mustHave}),
     /// `learnableSkills`, `hoursPerWeek`.
     public init(id: String, record: [String: JSONValue], taxonomy: SkillTaxonomy) {
         let required = (record["requiredSkills"]?.objectValue ?? [:]).sorted { $0.key < $1.key }.map { name, spec in
-            Requirement(skill: taxonomy.resolve(name).id, minLevel: Int(spec["minLevel"]?.numberValue ?? 1),
+            Requirement(skill: taxonomy.resolve(name).id, minLevel: Requirement.level(spec["minLevel"]?.numberValue),
                         weight: spec["weight"]?.numberValue ?? 1, mustHave: spec["mustHave"]?.boolValue ?? false)
         }
         let learnable = Set((record["learnableSkills"]?.arrayValue ?? []).compactMap(\.stringValue).map { taxonomy.resolve($0).id })

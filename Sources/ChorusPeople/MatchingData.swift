@@ -37,7 +37,7 @@ public enum MatchingData {
             try db.forEachRow("SELECT id, key, value FROM opportunities__requiredSkills\(filter) ORDER BY id, key", parameters: parameters) { row in
                 let spec = (try? JSONParser().parse(row.text(2) ?? "{}")) ?? .object([:])
                 required[row.text(0)!, default: []].append(Requirement(skill: taxonomy.resolve(row.text(1)!).id,
-                                                                        minLevel: Int(spec["minLevel"]?.numberValue ?? 1),
+                                                                        minLevel: Requirement.level(spec["minLevel"]?.numberValue),
                                                                         weight: spec["weight"]?.numberValue ?? 1, mustHave: spec["mustHave"]?.boolValue ?? false))
             }
             var learnable: [String: Set<String>] = [:]

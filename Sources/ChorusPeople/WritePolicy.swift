@@ -21,8 +21,9 @@ public enum WritePolicy {
     /// The field naming who owns a record, for collections that have one.
     public static let ownerField = ["opportunities": "owner", "observations": "author", "badges": "createdBy"]
 
-    /// Fields only Chorus sets.
-    public static let systemFields: Set<String> = ["badges.isCustom"]
+    /// Fields only Chorus sets: `opportunities.interested` is each person's own, through
+    /// `POST`/`DELETE /api/v1/opportunities/{id}/interest` (written directly, nobody signs another up).
+    public static let systemFields: Set<String> = ["badges.isCustom", "opportunities.interested"]
 
     /// Fields of a profile that only the person's manager changes (the person, when they have no manager).
     public static let managerFields: Set<String> = ["manager", "careerSteps"]
@@ -38,7 +39,13 @@ public enum WritePolicy {
     public static func refusal(collection: String, recordID: String, existing: [String: JSONValue]?, body: [String: JSONValue],
                                person: String, managerOf: (String) throws -> String?) rethrows -> Refusal? {
         if let system = body.keys.sorted().first(where: { systemFields.contains("\(collection).\($0)") }) {
-            return Refusal(message: "\(system) is set by Chorus", hint: "leave \(system) out")
+            return Refusal(message: "\(system) is set by Chorus", hint: system == "interested"
+                ? "each person registers their own interest: POST /api/v1/opportunities/{id}/interest" : "leave \(system) out")
+        }
+        // An owner field is never cleared: a record left without one would be anyone's to claim.
+        let ownerFields = collection == "objectives" ? ["owner", "ownerKind"] : ownerField[collection].map { [$0] } ?? []
+        if let field = ownerFields.first(where: { body[$0] == .null }) {
+            return Refusal(message: "\(field) cannot be cleared", hint: "leave \(field) out")
         }
         if let field = ownerField[collection], let named = body[field]?.stringValue {
             if let current = existing?[field]?.stringValue, named != current {
@@ -60,6 +67,14 @@ public enum WritePolicy {
             if recordID == person || isManager { return nil }
             return Refusal(message: "a profile is edited by its person or their manager", hint: "ask \(recordID) or their manager")
         case "objectives":
+            // Whose objective it is never changes once set: taking a team's over as one's own, or
+            // handing one's own to someone else, is a new objective.
+            if let existing, let field = ["ownerKind", "owner"].first(where: { name in
+                body[name].map { given in existing[name].map { $0 != .null && $0 != given } ?? false } ?? false
+            }) {
+                return Refusal(message: "\(field) of an objective cannot change once set (it is \(existing[field]?.stringValue ?? "?"))",
+                               hint: "leave \(field) out; create a new objective instead")
+            }
             // The objective before the change (if any) and after it must both be the person's to set.
             var states: [[String: JSONValue]] = [body.merging(existing ?? [:]) { given, _ in given }]
             if let existing { states.append(existing) }

@@ -314,13 +314,19 @@ extension Replica {
     }
 
     /// Starts this node's exchange with its upstream again after the upstream lost part of its log
-    /// (restored from an older backup: protocol section 4.4, 409): the push cursor goes back to 0,
-    /// so everything this node holds that did not come from the upstream is sent again (what the
-    /// upstream still has counts as duplicates), and the pull cursor back to `pullCursor`, the
-    /// upstream's compaction point, which lies before anything it lost. Both only move back.
-    public func rewindUpstreamCursors(pullCursor: Int64) throws {
+    /// (restored from an older backup: protocol section 4.4): the push cursor goes back to this
+    /// node's own compaction point, so everything its log holds that did not come from the upstream
+    /// is sent again (what the upstream still has counts as duplicates), and the pull cursor back
+    /// to `pullCursor`, the upstream's compaction point, which lies before anything it lost. Both
+    /// only move back. Returns this node's compaction point: what the upstream lost of the
+    /// operations before it cannot be sent again (0 when nothing was compacted here).
+    @discardableResult
+    public func rewindUpstreamCursors(pullCursor: Int64) throws -> Int64 {
         try bookkeeping {
-            try database.run("UPDATE upstream SET push_cursor = 0, pull_cursor = min(pull_cursor, max(0, ?)) WHERE id = 1", pullCursor)
+            let floor = try compactedThrough()
+            try database.run("UPDATE upstream SET push_cursor = min(push_cursor, ?), pull_cursor = min(pull_cursor, max(0, ?)) WHERE id = 1",
+                             floor, pullCursor)
+            return floor
         }
     }
 

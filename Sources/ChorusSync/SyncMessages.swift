@@ -100,6 +100,10 @@ public struct InfoResponse: Sendable {
     /// an earlier sequence is refused (410), so a replica whose cursor is below it starts from the
     /// snapshot, or cannot catch up by pulling.
     public let compactedThrough: Int64
+    /// The sequence the upstream's log ends at when it answered, when it says: a client whose pull
+    /// cursor is past it knows, before it pushes, that the upstream was restored from an older
+    /// backup (section 4.4).
+    public let logEnd: Int64?
 
     public var json: JSONValue {
         var object: [String: JSONValue] = [
@@ -110,11 +114,13 @@ public struct InfoResponse: Sendable {
         ]
         if let snapshot { object["snapshot"] = .object(["storage": .string(snapshot.storage), "through": .integer(snapshot.through)]) }
         if compactedThrough > 0 { object["compactedThrough"] = .integer(compactedThrough) }
+        if let logEnd { object["logEnd"] = .integer(logEnd) }
         return .object(object)
     }
 
     public init(server: ServerStamp, protocolVersions: [Int], pullPageOperationsMax: Int, pushPageOperationsMax: Int, pushBodyBytesMax: Int,
-                snapshot: SnapshotOffer? = nil, compactedThrough: Int64 = 0) {
+                snapshot: SnapshotOffer? = nil, compactedThrough: Int64 = 0, logEnd: Int64? = nil) {
+        self.logEnd = logEnd
         self.server = server
         self.protocolVersions = protocolVersions
         self.pullPageOperationsMax = pullPageOperationsMax
@@ -154,6 +160,12 @@ public struct InfoResponse: Sendable {
             compactedThrough = value
         } else {
             compactedThrough = 0
+        }
+        if let end = json["logEnd"] {
+            guard let value = end.integerValue, value >= 0 else { throw ChorusError(.malformedInput, "info: logEnd must be an integer of 0 or more") }
+            logEnd = value
+        } else {
+            logEnd = nil
         }
     }
 }

@@ -205,7 +205,7 @@ public final class SyncService: @unchecked Sendable {
             // A replica in memory keeps no file to snapshot (nor does one whose head cannot be read).
             return InfoResponse(server: stamp(replica), protocolVersions: SyncProtocol.versions, pullPageOperationsMax: limits.pullPageOperationsMax,
                                 pushPageOperationsMax: limits.pushPageOperationsMax, pushBodyBytesMax: limits.pushBodyBytesMax, snapshot: nil,
-                                compactedThrough: (try? replica.compactionFloor()) ?? 0)
+                                compactedThrough: (try? replica.compactionFloor()) ?? 0, logEnd: try? replica.latestSequence())
         }
     }
 
@@ -213,7 +213,7 @@ public final class SyncService: @unchecked Sendable {
         let offer = limits.snapshotsConcurrentMax > 0 ? SnapshotOffer(storage: head.storage, through: head.latest) : nil
         return InfoResponse(server: head.stamp(wall: wallClock.nowMilliseconds()), protocolVersions: SyncProtocol.versions,
                             pullPageOperationsMax: limits.pullPageOperationsMax, pushPageOperationsMax: limits.pushPageOperationsMax,
-                            pushBodyBytesMax: limits.pushBodyBytesMax, snapshot: offer, compactedThrough: head.compactedThrough)
+                            pushBodyBytesMax: limits.pushBodyBytesMax, snapshot: offer, compactedThrough: head.compactedThrough, logEnd: head.latest)
     }
 
     /// A snapshot for a new replica (protocol 4.6): the one written less than

@@ -60,6 +60,9 @@ public struct SyncReport: Sendable {
     /// Whether the upstream's log ended before this replica's pull cursor (it was restored from an
     /// older backup), so everything was sent again and the pull started from its compaction point.
     public var upstreamRewound = false
+    /// After a rewind: the operations of this replica's own log before this sequence were
+    /// compacted here, so what the upstream lost of them could not be sent again (0: none).
+    public var unsendableAfterRewind: Int64 = 0
     public init() {}
 
     public var json: JSONValue {
@@ -74,6 +77,7 @@ public struct SyncReport: Sendable {
         if snapshotOperations > 0 { object["snapshotOperations"] = .integer(snapshotOperations) }
         if let snapshotRefused { object["snapshotRefused"] = .string(snapshotRefused) }
         if upstreamRewound { object["upstreamRewound"] = .bool(true) }
+        if unsendableAfterRewind > 0 { object["unsendableAfterRewind"] = .integer(unsendableAfterRewind) }
         return .object(object)
     }
 }
@@ -115,17 +119,23 @@ public struct SyncSession {
             // 10,000 ids of 35 bytes), and never below one operation, which any page must hold.
             let pageBytesMax = max(limits.operationBytesMax, min(limits.pushPageBytesMax, info.pushBodyBytesMax - SyncSession.pushEnvelopeBytesMax))
             let push = { (report: inout SyncReport) in try self.push(&report, pageOperationsMax: pageOperationsMax, pageBytesMax: pageBytesMax) }
+            // The upstream's log ends before what this replica pulled: it was restored from an
+            // older backup and lost what came after. Everything of ours goes again, and the pull
+            // starts again from its compaction point, before anything it lost. Seen in `info`
+            // before pushing (our own push would lengthen its log past our cursor and hide it),
+            // and in a pull's 409 from an upstream that does not say where its log ends.
+            let rewind = { (report: inout SyncReport) in
+                progress("the upstream's log ends before this replica's cursor (restored from a backup?): sending everything again, pulling from sequence \(info.compactedThrough)")
+                report.unsendableAfterRewind = try executor.perform { try $0.rewindUpstreamCursors(pullCursor: info.compactedThrough) }
+                report.upstreamRewound = true
+            }
+            if let end = info.logEnd, try executor.perform({ try $0.upstream()?.pullCursor ?? 0 }) > end { try rewind(&report) }
             try push(&report)
             let tail = try bootstrap(from: info, &report)
             do {
                 try pull(&report, compactedThrough: info.compactedThrough, snapshotOffered: info.snapshot != nil, tail: tail)
-            } catch let error as SyncError where error.status == 409 {
-                // The upstream's log ends before what this replica pulled: it was restored from an
-                // older backup and lost what came after. Everything of ours goes again, and the
-                // pull starts again from its compaction point, before anything it lost.
-                progress("the upstream's log ends before this replica's cursor (restored from a backup?): sending everything again, pulling from sequence \(info.compactedThrough)")
-                try executor.perform { try $0.rewindUpstreamCursors(pullCursor: info.compactedThrough) }
-                report.upstreamRewound = true
+            } catch let error as SyncError where error.status == 409 && !report.upstreamRewound {
+                try rewind(&report)
                 try push(&report)
                 try pull(&report, compactedThrough: info.compactedThrough, snapshotOffered: info.snapshot != nil)
             }

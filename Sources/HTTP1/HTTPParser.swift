@@ -66,6 +66,12 @@ public struct HTTPParser {
     /// Whether a body is being read.
     public var isInsideBody: Bool { if case .body = state { return true }; return false }
 
+    /// Bytes of the body being read that have arrived (0 outside a body).
+    public var bodyBytesReceived: Int { isInsideBody ? body.count : 0 }
+
+    /// The most a body's buffer is given ahead of its bytes.
+    static let bodyBytesReservedMax = 64 * 1024
+
     /// Feeds bytes; returns the events they complete, in order. Requests complete before a
     /// malformed one are returned before its `.failure`, whatever way the bytes were split.
     public mutating func feed(_ bytes: [UInt8]) -> [Event] {
@@ -120,7 +126,9 @@ public struct HTTPParser {
                     }
                     state = .body(head, remaining: length)
                     body = []
-                    body.reserveCapacity(length)
+                    // Grown as bytes arrive, not reserved whole: a head alone must not cost its
+                    // announced length (the server budgets the bytes actually received).
+                    body.reserveCapacity(min(length, HTTPParser.bodyBytesReservedMax))
                     return .head(head)
                 }
                 headerBytes += line.count + 2

@@ -147,17 +147,8 @@ final class Connection: @unchecked Sendable {
             case .head(let head):
                 pendingIndex += 1
                 let length = head.header("Content-Length").flatMap(Int.init) ?? 0
-                bodyDeadline = Connection.deadline(seconds: server.configuration.bodyIdleTimeoutSeconds + Double(length) / server.configuration.bodyBytesPerSecondMin)
-                // Every head is followed by its request, or the connection closes: either gives it back.
-                if length > 0 {
-                    guard server.reserveBody(length) else {
-                        pending = []
-                        respondAndClose(Problem.response(status: 503, detail: "the server is receiving as many request bodies as it holds at once (\(server.configuration.bodyBytesInFlightMax) bytes); retry after a while"),
-                                        method: head.method, path: head.path)
-                        return
-                    }
-                    reservedBodyBytes = length
-                }
+                bodyDeadline = Connection.deadline(seconds: server.configuration.bodyIdleTimeoutSeconds
+                                                   + Double(length) / Swift.max(1, server.configuration.bodyBytesPerSecondMin))
             case .failure(let error):
                 pending = []
                 respondAndClose(Problem.response(status: error.status, detail: error.reason), method: "-", path: "-")
@@ -183,6 +174,18 @@ final class Connection: @unchecked Sendable {
         if parser.isInsideHead {
             if headBegan { deadline = Connection.deadline(seconds: server.configuration.headerTimeoutSeconds) }
         } else if parser.isInsideBody {
+            // The bytes of the body received so far count against the server's budget (a head
+            // alone costs nothing: the bytes must be sent to be held). Given back when the body is
+            // whole (`.request` above) or the connection closes.
+            let held = parser.bodyBytesReceived
+            if held > reservedBodyBytes {
+                guard server.reserveBody(held - reservedBodyBytes) else {
+                    respondAndClose(Problem.response(status: 503, detail: "the server is receiving as many request body bytes as it holds at once (\(server.configuration.bodyBytesInFlightMax)); retry after a while"),
+                                    method: "-", path: "-")
+                    return
+                }
+                reservedBodyBytes = held
+            }
             // Each read may stall a while, and the whole body has its own time (`bodyDeadline`).
             deadline = Swift.min(Connection.deadline(seconds: server.configuration.bodyIdleTimeoutSeconds), bodyDeadline)
         } else {

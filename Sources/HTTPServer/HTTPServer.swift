@@ -26,10 +26,10 @@ public final class HTTPServer: @unchecked Sendable {
         /// A whole body of N bytes must arrive within `bodyIdleTimeoutSeconds + N / this` seconds of
         /// its head, however steadily it trickles. Default 4 KiB/s.
         public var bodyBytesPerSecondMin = 4096.0
-        /// Bytes of request bodies being received at once, over every connection, counted from each
-        /// head's Content-Length; a body that would pass it gets 503 and the connection closes.
-        /// Without it 512 connections could each announce a 16 MiB push (before any token is
-        /// checked) and hold 8 GiB. Default 128 MiB.
+        /// Bytes of request bodies being received at once, over every connection, as they arrive;
+        /// a body that would pass it gets 503 and the connection closes. Without it 512
+        /// connections could each send most of a 16 MiB push (before any token is checked) and
+        /// hold 8 GiB. Default 128 MiB.
         public var bodyBytesInFlightMax = 128 * 1024 * 1024
         /// A streamed response body (a sync snapshot) must be sent within this long, however
         /// steadily the client reads; the connection is closed beyond. Default 2 hours.

@@ -10,10 +10,12 @@ final class PeopleAPITests: XCTestCase {
     override func setUpWithError() throws { folder = try TemporaryDirectory(prefix: "chorus-api") }
     override func tearDown() { folder.remove() }
 
-    func request(_ port: UInt16, _ method: String, _ target: String, as person: String? = nil, body: String? = nil) throws -> (status: Int, json: JSONValue?) {
+    func request(_ port: UInt16, _ method: String, _ target: String, as person: String? = nil, body: String? = nil,
+                 headers: [String] = []) throws -> (status: Int, json: JSONValue?) {
         let client = try RawClient(port: port)
         var text = "\(method) \(target) HTTP/1.1\r\nHost: node\r\nConnection: close\r\n"
         if let person { text += "X-Person: \(person)\r\n" }
+        for header in headers { text += header + "\r\n" }
         if let body { text += "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)" } else { text += "\r\n" }
         client.send(text)
         let response = try XCTUnwrap(client.readResponse())
@@ -300,6 +302,48 @@ final class PeopleAPITests: XCTestCase {
         XCTAssertEqual(try request(port, "PATCH", "/api/v1/abilities/a-1", as: "p-max", body: #"{"milestones":{"6":{"title":"Beyond"}}}"#).status, 400)
         XCTAssertEqual(try request(port, "PATCH", "/api/v1/abilities/a-1", as: "p-max", body: #"{"examples":{"e1":{"milestone":7,"text":"x"}}}"#).status, 400)
         XCTAssertEqual(try request(port, "POST", "/api/v1/observations", as: "p-max", body: #"{"person":"p-nobody","ability":"a-1","milestone":2}"#).status, 422)
+    }
+
+    /// What a review found open, each closed: a number that trapped the node, a private team
+    /// objective changed (and read back) by a non-member, owners forged or cleared through null,
+    /// a team's objective taken over, interest registered in another's name, and writes sent by a
+    /// page of another site in the person's name.
+    func test_writesThatForgedOwnersLeakedPrivateRecordsOrTrapped_areRefused() throws {
+        let node = try officeNode()
+        defer { node.stop() }
+        let port = node.port
+        XCTAssertEqual(try request(port, "POST", "/api/v1/teams", as: "p-max", body: #"{"id":"squad-a","name":"Squad A","kind":"squad"}"#).status, 201)
+        XCTAssertEqual(try request(port, "POST", "/api/v1/people", as: "p-max", body: #"{"id":"p-max","name":"Max","squad":"squad-a"}"#).status, 201)
+        XCTAssertEqual(try request(port, "POST", "/api/v1/people", as: "p-eve", body: #"{"id":"p-eve","name":"Eve"}"#).status, 201)
+        XCTAssertEqual(try request(port, "POST", "/api/v1/abilities", as: "p-max", body: #"{"id":"a-1","name":"Coaches","milestones":{"1":{"title":"Step"}}}"#).status, 201)
+
+        let huge = try request(port, "POST", "/api/v1/people", as: "p-new", body: #"{"id":"p-new","name":"New","careerSteps":{"a-1":1e300}}"#)
+        XCTAssertTrue((400..<500).contains(huge.status), "a milestone of 1e300 is refused: \(huge.status)")
+        XCTAssertTrue(node.isRunning, "and the node is still running")
+
+        let team = try request(port, "POST", "/api/v1/objectives", as: "p-max",
+                               body: #"{"id":"obj-team","title":"Ship","ownerKind":"team","owner":"squad-a","visibility":"private"}"#)
+        XCTAssertEqual(team.status, 201, "\(team.json ?? .null)")
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/objectives/obj-team", as: "p-eve", body: #"{"visibility":"public"}"#).status, 404,
+                       "a non-member can neither change nor read a private team objective")
+        XCTAssertEqual(try request(port, "GET", "/api/v1/objectives/obj-team", as: "p-eve").status, 404, "it stayed private")
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/objectives/obj-team", as: "p-max", body: #"{"title":"Ship it"}"#).status, 200, "a member may")
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/objectives/obj-team", as: "p-max", body: #"{"ownerKind":"person","owner":"p-max"}"#).status, 403,
+                       "nobody takes a team's objective over")
+
+        let observed = try request(port, "POST", "/api/v1/observations", as: "p-max", body: #"{"id":"obs-1","person":"p-eve","ability":"a-1","milestone":1,"author":null}"#)
+        XCTAssertEqual(observed.json?["author"], "p-max", "a null author is the person acting")
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/observations/obs-1", as: "p-max", body: #"{"author":null}"#).status, 403, "and cannot be cleared")
+
+        XCTAssertEqual(try request(port, "POST", "/api/v1/opportunities", as: "p-max", body: #"{"id":"opp-1","title":"Pairing"}"#).status, 201)
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/opportunities/opp-1", as: "p-max", body: #"{"interested":{"add":["p-eve"]}}"#).status, 403,
+                       "nobody signs another up")
+
+        for header in ["Sec-Fetch-Site: cross-site", "Origin: http://evil.example"] {
+            XCTAssertEqual(try request(port, "POST", "/api/v1/opportunities/opp-1/interest", as: "p-eve", headers: [header]).status, 403, header)
+        }
+        XCTAssertEqual(try request(port, "POST", "/api/v1/opportunities/opp-1/interest", as: "p-eve", headers: ["Sec-Fetch-Site: same-origin", "Origin: http://node"]).status, 200,
+                       "the node's own page writes")
     }
 
     /// Private objectives and observations reach only those allowed, through every route.

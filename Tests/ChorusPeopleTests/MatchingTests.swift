@@ -40,6 +40,24 @@ final class MatchingTests: XCTestCase {
     var python: String { taxonomy.resolve("Python (computer programming)").id }
     var sql: String { taxonomy.resolve("SQL").id }
 
+    /// Records that arrive by sync are not checked as API writes are: a level of 1e300 and hours
+    /// of Int.min once trapped converting or subtracting, stopping the node on its next match.
+    func test_extremeSyncedNumbers_areClamped_notTrapped() {
+        XCTAssertEqual(Requirement.level(1e300), 5)
+        XCTAssertEqual(Requirement.level(-1e300), 1)
+        XCTAssertEqual(Requirement.level(nil), 1)
+        XCTAssertEqual(Requirement.level(3.4), 3)
+        let opportunity = OpportunityProfile(id: "o", record: ["requiredSkills": .object(["python": .object(["minLevel": .double(1e300), "weight": .double(1e300)])]),
+                                                               "hoursPerWeek": .integer(Int64.max)], taxonomy: .esco)
+        XCTAssertEqual(opportunity.required.first?.minLevel, 5)
+        XCTAssertEqual(opportunity.hoursPerWeek, 168)
+        let candidate = Candidate(id: "c", skills: [:], goals: [], hoursPerWeek: Int.min)
+        XCTAssertEqual(candidate.hoursPerWeek, 0)
+        let match = Matcher().match(candidate, opportunity)
+        XCTAssertTrue(match.score.isFinite)
+        XCTAssertTrue(match.explanations.contains { $0.text.contains("168 short") }, "\(match.explanations.map(\.text))")
+    }
+
     func test_components_andExplanations() {
         let opportunity = OpportunityProfile(id: "o1", required: [Requirement(skill: python, minLevel: 3, weight: 2), Requirement(skill: sql, minLevel: 2)],
                                              learnable: [taxonomy.resolve("machine learning").id], hoursPerWeek: 8)

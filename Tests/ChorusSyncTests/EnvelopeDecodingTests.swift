@@ -86,7 +86,9 @@ final class EnvelopeDecodingTests: XCTestCase {
             do {
                 operations.append(try codec.decode(item))
             } catch {
-                throw ChorusError(error.code, "push: operation \(index): \(error.message)", hint: "nothing of the push was applied")
+                // Over a per-operation limit is an invalid operation (400), not a page too large.
+                throw ChorusError(error.code == .limitExceeded ? .invalidValue : error.code, "push: operation \(index): \(error.message)",
+                                  hint: "nothing of the push was applied; the operation cannot be sent as it is (fix its data at the replica that wrote it)")
             }
         }
         return PushRequest(replica: replica, through: through, relayed: relayed, operations: operations)

@@ -272,6 +272,21 @@ final class SyncServiceTests: XCTestCase {
         try laptop.perform { try $0.write(collection: "people", record: "p1", [.put(field: "title", value: "Engineer")]) }
         _ = try session(laptop, laptopToOffice).run()
         XCTAssertEqual(try session(office, officeToHub).run().pushApplied, 1, "the office still relays the laptop")
+
+        // Each way an id is known, on its own: only listed below a relay; only in the log.
+        var generator = SeededGenerator(seed: 92)
+        let onlyListed = ReplicaID.random(using: &generator), onlyLogged = ReplicaID.random(using: &generator)
+        try hub.perform { try $0.setRelayed(peer: "stockholm", replicas: [laptopID, onlyListed]) }
+        try hub.perform { replica in
+            _ = try replica.applyRemote([Op(id: OperationID(replica: onlyLogged, counter: 1), timestamp: HybridTimestamp(wall: clock.nowMilliseconds(), logical: 0),
+                                            collection: "people", record: "p9", field: "name", action: .set(value: "Imported", supersedes: []))])
+        }
+        for (index, known) in [onlyListed, onlyLogged].enumerated() {
+            let token = try hub.perform { try $0.addPeer(name: "rogue-\(index)", role: .replica) }
+            XCTAssertThrowsError(try InProcessTransport(router: hubRouter, token: token, replica: known).info(), "known way \(index)") {
+                XCTAssertEqual(($0 as? SyncError)?.status, 403)
+            }
+        }
     }
 
     /// A laptop that moves from its office to the hub gets a token naming its id; what it left on

@@ -109,26 +109,29 @@ final class HTTPServerTests: XCTestCase {
         XCTAssertLessThan(elapsed, 5.5)
     }
 
-    /// Bodies being received share one budget, counted from their heads: one that would pass it
-    /// gets 503 at once, and what a connection held is given back when its body is whole or it
-    /// closes mid-body.
-    func test_bodiesBeingReceived_shareOneBudget_givenBackWhenWholeOrClosed() throws {
+    /// The bytes of bodies being received share one budget, counted as they arrive (a head alone
+    /// costs nothing): a body that would pass it gets 503 at once, and what a connection held is
+    /// given back when its body is whole or it closes mid-body.
+    func test_bodyBytesBeingReceived_shareOneBudget_givenBackWhenWholeOrClosed() throws {
         let server = try makeServer { $0.bodyBytesInFlightMax = 100; $0.bodyIdleTimeoutSeconds = 20 }
+        let announcing = try RawClient(port: server.port)
+        announcing.send("POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: 500000\r\n\r\n")
         let first = try RawClient(port: server.port)
-        first.send("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 60\r\n\r\nabc")
-        waitUntil { server.bodyBytesBeingReceived == 60 }
+        first.send("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 150\r\n\r\n" + String(repeating: "a", count: 80))
+        waitUntil { server.bodyBytesBeingReceived == 80 }
+        XCTAssertEqual(server.bodyBytesBeingReceived, 80, "a head alone holds nothing; 80 bytes received, 80 held")
         let second = try RawClient(port: server.port)
-        second.send("POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n")
+        second.send("POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n" + String(repeating: "b", count: 30))
         let refused = second.readUntilClosed(timeoutSeconds: 5)
         XCTAssertTrue(refused.hasPrefix("HTTP/1.1 503"), refused)
-        XCTAssertEqual(server.bodyBytesBeingReceived, 60)
+        XCTAssertEqual(server.bodyBytesBeingReceived, 80)
 
-        first.send(String(repeating: "d", count: 57))
-        XCTAssertEqual(first.readResponse()?.body, "you sent 60 bytes to /a")
+        first.send(String(repeating: "d", count: 70))
+        XCTAssertEqual(first.readResponse()?.body, "you sent 150 bytes to /a")
         XCTAssertEqual(server.bodyBytesBeingReceived, 0, "given back when the body was whole")
 
         let third = try RawClient(port: server.port)
-        third.send("POST /c HTTP/1.1\r\nHost: x\r\nContent-Length: 90\r\n\r\nabc")
+        third.send("POST /c HTTP/1.1\r\nHost: x\r\nContent-Length: 120\r\n\r\n" + String(repeating: "c", count: 90))
         waitUntil { server.bodyBytesBeingReceived == 90 }
         shutdown(third.fd, Int32(SHUT_RDWR))
         waitUntil { server.bodyBytesBeingReceived == 0 }
