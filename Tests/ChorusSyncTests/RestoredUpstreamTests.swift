@@ -49,4 +49,34 @@ final class RestoredUpstreamTests: HubAndClientsTestCase {
         XCTAssertEqual(try digest(office), try digest(restored))
         XCTAssertFalse(try again.run().upstreamRewound, "the next sync is an ordinary one")
     }
+
+    /// A client that compacted its own log before the upstream's restore cannot send those
+    /// operations again: it sends what its log still holds, pulls on, and says what it could not
+    /// send, rather than failing every later sync on its compacted log.
+    func test_aClientThatCompactedItsLog_syncsOnAfterTheRestore_andSaysWhatItCouldNotSendAgain() throws {
+        let hub = try durable("hub", seed: 1)
+        let router = NodeRouter(service: SyncService(executor: hub, limits: limits, wallClock: clock), limits: limits)
+        let (office, transport, session) = try client("office", seed: 2, hub: hub, router: router)
+        try office.perform { try $0.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")]) }
+        _ = try session.run()
+        let backup = folder.appending("hub-backup")
+        try FileManager.default.createDirectory(atPath: backup, withIntermediateDirectories: true)
+        try hub.perform { replica in try replica.withDatabase { try $0.run("VACUUM INTO ?", backup + "/" + Replica.databaseFileName) } }
+        try office.perform { try $0.write(collection: "people", record: "p2", [.put(field: "name", value: "Grace")]) }
+        _ = try session.run()
+        let floor = try office.perform { try $0.compactLog().floor }
+        XCTAssertGreaterThan(floor, 0, "everything was pushed, so the office compacts it")
+        try office.perform { try $0.write(collection: "people", record: "p3", [.put(field: "name", value: "Alan")]) }
+
+        let restored = ReplicaExecutor(try Replica.open(at: .directory(backup), configuration: ReplicaFactory.configuration(clock: clock, driftMilliseconds: 3_600_000)))
+        let restoredRouter = NodeRouter(service: SyncService(executor: restored, limits: limits, wallClock: clock), limits: limits)
+        let again = SyncSession(executor: office, transport: InProcessTransport(router: restoredRouter, token: transport.token,
+                                                                                replica: office.perform { $0.id }, limits: limits), limits: limits, wallClock: clock)
+        let report = try again.run()
+        XCTAssertTrue(report.upstreamRewound)
+        XCTAssertEqual(report.unsendableAfterRewind, floor, "what was compacted here is said, not sent")
+        XCTAssertEqual(report.pushApplied, 1, "what the log still holds (p3) went")
+        XCTAssertNotNil(try restored.perform { try $0.get(collection: "people", record: "p3") })
+        XCTAssertFalse(try again.run().upstreamRewound, "and the next sync is an ordinary one")
+    }
 }
