@@ -6,40 +6,48 @@ import ChorusNode
 import ChorusTesting
 import SQLiteKit
 
-/// An upstream restored from an older backup (protocol section 4.4, 409): its log ends before
-/// what a client pulled. The client sends everything again and pulls from the upstream's
-/// compaction point, so what the upstream lost of the client's comes back and what it logged
-/// since reaches the client, though under sequences the client had seen before.
+/// An upstream restored from an older backup (protocol section 4.4): its log ends before what a
+/// client pulled. The client sends everything again and pulls from the upstream's compaction
+/// point, so what the upstream lost of the client's comes back and what it logged since reaches
+/// the client, though under sequences the client had seen before.
 final class RestoredUpstreamTests: HubAndClientsTestCase {
     override var folderPrefix: String { "chorus-restored" }
 
-    func test_anUpstreamRestoredFromAnOlderBackup_getsBackWhatItLost_andTheClientWhatItLoggedSince() throws {
+    /// A hub and an office that wrote p1 and synced, with the hub's backup taken then ("last
+    /// night's"), before the office goes on.
+    private func officeAndBackedUpHub() throws -> (office: ReplicaExecutor, transport: InProcessTransport, session: SyncSession,
+                                                    hub: ReplicaExecutor, backup: String) {
         let hub = try durable("hub", seed: 1)
         let router = NodeRouter(service: SyncService(executor: hub, limits: limits, wallClock: clock), limits: limits)
-        let (office, _, session) = try client("office", seed: 2, hub: hub, router: router)
+        let (office, transport, session) = try client("office", seed: 2, hub: hub, router: router)
         try office.perform { try $0.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")]) }
         _ = try session.run()
-
-        // Last night's backup: the hub holds p1 and knows the office.
         let backup = folder.appending("hub-backup")
         try FileManager.default.createDirectory(atPath: backup, withIntermediateDirectories: true)
-        try hub.perform { replica in
-            try replica.withDatabase { try $0.run("VACUUM INTO ?", backup + "/" + Replica.databaseFileName) }
-        }
+        try hub.perform { replica in try replica.withDatabase { try $0.run("VACUUM INTO ?", backup + "/" + Replica.databaseFileName) } }
+        return (office, transport, session, hub, backup)
+    }
+
+    /// The hub back from `backup` (its disk lost), and the office's session with it.
+    private func restored(from backup: String, office: ReplicaExecutor, token: String) throws -> (hub: ReplicaExecutor, session: SyncSession) {
+        let hub = ReplicaExecutor(try Replica.open(at: .directory(backup), configuration: ReplicaFactory.configuration(clock: clock, driftMilliseconds: 3_600_000)))
+        let router = NodeRouter(service: SyncService(executor: hub, limits: limits, wallClock: clock), limits: limits)
+        let transport = InProcessTransport(router: router, token: token, replica: office.perform { $0.id }, limits: limits)
+        return (hub, SyncSession(executor: office, transport: transport, limits: limits, wallClock: clock))
+    }
+
+    func test_anUpstreamRestoredFromAnOlderBackup_getsBackWhatItLost_andTheClientWhatItLoggedSince() throws {
+        let (office, transport, session, hub, backup) = try officeAndBackedUpHub()
         try office.perform { try $0.write(collection: "people", record: "p2", [.put(field: "name", value: "Grace")]) }
         try office.perform { try $0.write(collection: "people", record: "p3", [.put(field: "name", value: "Alan")]) }
         _ = try session.run()
         let pulledThrough = try office.perform { try $0.upstream()?.pullCursor ?? 0 }
         XCTAssertEqual(pulledThrough, try hub.perform { try $0.latestSequence() })
 
-        // The hub's disk is lost; it comes back from the backup, and takes a write before the office syncs.
-        let restored = ReplicaExecutor(try Replica.open(at: .directory(backup), configuration: ReplicaFactory.configuration(clock: clock, driftMilliseconds: 3_600_000)))
+        // Back from the backup, the hub takes a write before the office syncs.
+        let (restored, again) = try restored(from: backup, office: office, token: transport.token)
         try restored.perform { try $0.write(collection: "people", record: "p4", [.put(field: "name", value: "Hedy")]) }
         XCTAssertLessThan(try restored.perform { try $0.latestSequence() }, pulledThrough, "the restored log ends before the office's cursor")
-        let restoredRouter = NodeRouter(service: SyncService(executor: restored, limits: limits, wallClock: clock), limits: limits)
-        let token = try XCTUnwrap(session.transport as? InProcessTransport).token
-        let again = SyncSession(executor: office, transport: InProcessTransport(router: restoredRouter, token: token, replica: office.perform { $0.id }, limits: limits),
-                                limits: limits, wallClock: clock)
         let report = try again.run(compareDigests: true)
         XCTAssertTrue(report.upstreamRewound)
         XCTAssertEqual(report.pushApplied, 2, "what the hub lost of the office's (p2, p3) came back")
@@ -54,24 +62,14 @@ final class RestoredUpstreamTests: HubAndClientsTestCase {
     /// operations again: it sends what its log still holds, pulls on, and says what it could not
     /// send, rather than failing every later sync on its compacted log.
     func test_aClientThatCompactedItsLog_syncsOnAfterTheRestore_andSaysWhatItCouldNotSendAgain() throws {
-        let hub = try durable("hub", seed: 1)
-        let router = NodeRouter(service: SyncService(executor: hub, limits: limits, wallClock: clock), limits: limits)
-        let (office, transport, session) = try client("office", seed: 2, hub: hub, router: router)
-        try office.perform { try $0.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")]) }
-        _ = try session.run()
-        let backup = folder.appending("hub-backup")
-        try FileManager.default.createDirectory(atPath: backup, withIntermediateDirectories: true)
-        try hub.perform { replica in try replica.withDatabase { try $0.run("VACUUM INTO ?", backup + "/" + Replica.databaseFileName) } }
+        let (office, transport, session, _, backup) = try officeAndBackedUpHub()
         try office.perform { try $0.write(collection: "people", record: "p2", [.put(field: "name", value: "Grace")]) }
         _ = try session.run()
         let floor = try office.perform { try $0.compactLog().floor }
         XCTAssertGreaterThan(floor, 0, "everything was pushed, so the office compacts it")
         try office.perform { try $0.write(collection: "people", record: "p3", [.put(field: "name", value: "Alan")]) }
 
-        let restored = ReplicaExecutor(try Replica.open(at: .directory(backup), configuration: ReplicaFactory.configuration(clock: clock, driftMilliseconds: 3_600_000)))
-        let restoredRouter = NodeRouter(service: SyncService(executor: restored, limits: limits, wallClock: clock), limits: limits)
-        let again = SyncSession(executor: office, transport: InProcessTransport(router: restoredRouter, token: transport.token,
-                                                                                replica: office.perform { $0.id }, limits: limits), limits: limits, wallClock: clock)
+        let (restored, again) = try restored(from: backup, office: office, token: transport.token)
         let report = try again.run()
         XCTAssertTrue(report.upstreamRewound)
         XCTAssertEqual(report.unsendableAfterRewind, floor, "what was compacted here is said, not sent")
