@@ -164,6 +164,7 @@ public struct SyncSession {
     public static let pushEnvelopeBytesMax = 10_000 * 35 + 1024
 
     private func push(_ report: inout SyncReport, pageOperationsMax: Int, pageBytesMax: Int) throws {
+        var pageBytesMax = pageBytesMax
         while true {
             let step = try executor.perform { replica -> PushStep in
                 let cursor = try replica.upstream()?.pushCursor ?? 0
@@ -182,7 +183,17 @@ public struct SyncSession {
                 if case .skipped = step { continue }
                 return
             }
-            let response = try transport.push(body: body)
+            let response: PushResponse
+            do {
+                response = try transport.push(body: body)
+            } catch let error as SyncError where error.status == 408 && page.operations.count > 1 {
+                // The upstream gives a body a time by its size, at a minimum rate (section 6): on a
+                // link slower than that, a page goes through only smaller. Halved until it does, or
+                // until it is one operation (then the error stands).
+                pageBytesMax = max(1, page.operations.reduce(0) { $0 + $1.utf8.count } / 2)
+                progress("the upstream timed out a push of \(body.count) bytes: sending pages of at most \(pageBytesMax) bytes")
+                continue
+            }
             // The upstream echoes the page's end and counts what it took of it: anything else would
             // move the push cursor where this replica never pushed to (past operations not sent).
             guard response.through == page.next, (0...page.operations.count).contains(response.applied),

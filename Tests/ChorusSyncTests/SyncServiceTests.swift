@@ -148,6 +148,37 @@ final class SyncServiceTests: XCTestCase {
         XCTAssertEqual(report.digestMatches, true)
     }
 
+    /// On a link slower than the upstream's minimum body rate, a large push page is timed out
+    /// (408) however steadily it is sent: the client halves its pages until they go through,
+    /// where it once sent the same page for ever.
+    func test_aPushTimedOutForItsSize_isSentAgainInSmallerPages() throws {
+        let value = String(repeating: "v", count: 20_000)
+        for index in 0..<16 {
+            try office.perform { try $0.write(collection: "people", record: "p\(index)", [.put(field: "title", value: .string(value))]) }
+        }
+        let sizes = PushSizes()
+        officeToHub.observe = { request in if request.head.path == "/sync/v1/push" { sizes.add(request.body.count) } }
+        officeToHub.intercept = { target, response in
+            // As an upstream would answer a body this link cannot bring within its time.
+            if target.hasPrefix("/sync/v1/push"), (sizes.all.last ?? 0) > 100_000 { throw SyncError(status: 408, "the request body stalled") }
+            return response
+        }
+        let report = try session(office, officeToHub).run(compareDigests: true)
+        // (The in-process hub took the first page before its answer was replaced: duplicates then.)
+        XCTAssertEqual(report.pushApplied + report.pushDuplicates, 16, "everything went, in smaller pages")
+        XCTAssertEqual(report.digestMatches, true)
+        XCTAssertGreaterThan(sizes.all.first ?? 0, 100_000, "the first page was the large one")
+        XCTAssertTrue(sizes.all.dropFirst().contains { $0 <= 100_000 })
+
+        // One operation too slow for its time is an error, not a loop.
+        try office.perform { try $0.write(collection: "people", record: "p-big", [.put(field: "title", value: .string(String(repeating: "w", count: 60_000)))]) }
+        officeToHub.intercept = { target, response in
+            if target.hasPrefix("/sync/v1/push") { throw SyncError(status: 408, "the request body stalled") }
+            return response
+        }
+        XCTAssertThrowsError(try session(office, officeToHub).run()) { XCTAssertEqual(($0 as? SyncError)?.status, 408) }
+    }
+
     func test_pull_aPageThatFailsToMerge_leavesTheCursorAtThePreviousPage() throws {
         // Pages of two; the third holds operations stamped an hour ahead of the office's clock.
         let start = clock.nowMilliseconds()
