@@ -64,6 +64,9 @@ public struct Limits: Sendable, Equatable {
     /// (503 beyond): what 512 connections sending 16 MiB pushes would otherwise hold, before any
     /// token is checked. Default 128 MiB.
     public var bodyBytesInFlightMax = 128 * 1024 * 1024
+    /// Of those, from one client address (503 beyond), so a few clients cannot take the whole
+    /// budget from everyone else. Default 32 MiB.
+    public var bodyBytesPerAddressMax = 32 * 1024 * 1024
     /// Idle keep-alive connection lifetime, in seconds. Default 15.
     public var keepAliveIdleSeconds = 15.0
     /// Requests served on one connection. Default 1,000.
@@ -149,7 +152,8 @@ public struct Limits: Sendable, Equatable {
         try require(snapshotSendSecondsMax <= 7 * 86_400 && snapshotDownloadSecondsMax <= 7 * 86_400 && snapshotReuseSeconds <= 86_400,
                     "snapshotSendSecondsMax and snapshotDownloadSecondsMax must be at most a week, snapshotReuseSeconds a day")
         try require(bodyBytesPerSecondMin > 0 && bodyBytesPerSecondMin.isFinite, "bodyBytesPerSecondMin must be more than 0")
-        try require(bodyBytesInFlightMax >= pushBodyBytesMax, "bodyBytesInFlightMax must hold at least one whole push (pushBodyBytesMax)")
+        try require(bodyBytesInFlightMax >= bodyBytesPerAddressMax && bodyBytesPerAddressMax >= pushBodyBytesMax,
+                    "body budgets must hold at least one whole push: pushBodyBytesMax <= bodyBytesPerAddressMax <= bodyBytesInFlightMax")
         try require(snapshotBytesMax > 0 && snapshotSequenceMin >= 0 && snapshotsConcurrentMax >= 0 && snapshotDownloadSecondsMax > 0 && snapshotReuseSeconds >= 0 && snapshotSendSecondsMax > 0,
                     "snapshot limits must not be negative (snapshotsConcurrentMax 0 turns snapshots off on an upstream)")
     }

@@ -62,6 +62,7 @@ public final class Node: @unchecked Sendable {
         serverConfiguration.bodyIdleTimeoutSeconds = limits.bodyIdleTimeoutSeconds
         serverConfiguration.bodyBytesPerSecondMin = limits.bodyBytesPerSecondMin
         serverConfiguration.bodyBytesInFlightMax = limits.bodyBytesInFlightMax
+        serverConfiguration.bodyBytesPerAddressMax = limits.bodyBytesPerAddressMax
         serverConfiguration.streamedBodySecondsMax = limits.snapshotSendSecondsMax
         serverConfiguration.keepAliveIdleSeconds = limits.keepAliveIdleSeconds
         serverConfiguration.requestsPerConnectionMax = limits.requestsPerConnectionMax

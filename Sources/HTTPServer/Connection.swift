@@ -42,8 +42,11 @@ final class Connection: @unchecked Sendable {
     /// the body it is reading, given back when the body is whole or the connection closes.
     private var reservedBodyBytes = 0
 
+    /// The client's address without its port: what the per-address body budget is kept by.
+    private var remoteHost: String { remote.split(separator: ":").first.map(String.init) ?? remote }
+
     private func releaseBody() {
-        if reservedBodyBytes > 0 { server.releaseBody(reservedBodyBytes) }
+        if reservedBodyBytes > 0 { server.releaseBody(reservedBodyBytes, host: remoteHost) }
         reservedBodyBytes = 0
     }
 
@@ -179,8 +182,8 @@ final class Connection: @unchecked Sendable {
             // whole (`.request` above) or the connection closes.
             let held = parser.bodyBytesReceived
             if held > reservedBodyBytes {
-                guard server.reserveBody(held - reservedBodyBytes) else {
-                    respondAndClose(Problem.response(status: 503, detail: "the server is receiving as many request body bytes as it holds at once (\(server.configuration.bodyBytesInFlightMax)); retry after a while"),
+                guard server.reserveBody(held - reservedBodyBytes, host: remoteHost) else {
+                    respondAndClose(Problem.response(status: 503, detail: "the server is receiving as many request body bytes as it holds at once (\(server.configuration.bodyBytesInFlightMax) in all, \(server.configuration.bodyBytesPerAddressMax) from one address); retry after a while"),
                                     method: "-", path: "-")
                     return
                 }

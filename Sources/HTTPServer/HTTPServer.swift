@@ -31,6 +31,10 @@ public final class HTTPServer: @unchecked Sendable {
         /// connections could each send most of a 16 MiB push (before any token is checked) and
         /// hold 8 GiB. Default 128 MiB.
         public var bodyBytesInFlightMax = 128 * 1024 * 1024
+        /// Of those, from one client address: so a few clients trickling bodies cannot take the
+        /// whole budget from everyone else. Default 32 MiB (two whole pushes at once; an office
+        /// whose laptops share one address sends more one after another, or is told 503 and retries).
+        public var bodyBytesPerAddressMax = 32 * 1024 * 1024
         /// A streamed response body (a sync snapshot) must be sent within this long, however
         /// steadily the client reads; the connection is closed beyond. Default 2 hours.
         public var streamedBodySecondsMax = 7200.0
@@ -154,19 +158,30 @@ public final class HTTPServer: @unchecked Sendable {
         if last { listenerClosed.signal() }
     }
 
-    /// Takes `bytes` of `bodyBytesInFlightMax` for a body about to be read; false when they are
-    /// not left. Given back with `releaseBody` once the body is whole or its connection closes.
-    func reserveBody(_ bytes: Int) -> Bool {
+    /// Takes `bytes` of `bodyBytesInFlightMax`, and of `bodyBytesPerAddressMax` for the client's
+    /// address `host`, for body bytes received; false when they are not left. Given back with
+    /// `releaseBody` once the body is whole or its connection closes.
+    func reserveBody(_ bytes: Int, host: String) -> Bool {
         lock.withLock {
-            guard bytes <= configuration.bodyBytesInFlightMax - bodyBytesInFlight else { return false }
+            let fromHost = bodyBytesByHost[host] ?? 0
+            guard bytes <= configuration.bodyBytesInFlightMax - bodyBytesInFlight,
+                  bytes <= configuration.bodyBytesPerAddressMax - fromHost else { return false }
             bodyBytesInFlight += bytes
+            bodyBytesByHost[host] = fromHost + bytes
             return true
         }
     }
 
-    func releaseBody(_ bytes: Int) {
-        lock.withLock { bodyBytesInFlight -= bytes }
+    func releaseBody(_ bytes: Int, host: String) {
+        lock.withLock {
+            bodyBytesInFlight -= bytes
+            let left = (bodyBytesByHost[host] ?? 0) - bytes
+            bodyBytesByHost[host] = left > 0 ? left : nil
+        }
     }
+
+    /// Body bytes being received from each client address (only addresses receiving any).
+    private var bodyBytesByHost: [String: Int] = [:]
 
     /// Request body bytes being received now (tests).
     var bodyBytesBeingReceived: Int { lock.withLock { bodyBytesInFlight } }

@@ -141,6 +141,22 @@ final class HTTPServerTests: XCTestCase {
         XCTAssertEqual(fourth.readResponse()?.body, "you sent 100 bytes to /d")
     }
 
+    /// One client address holds at most `bodyBytesPerAddressMax` of the budget, however much of
+    /// it is left, so a few clients trickling bodies cannot take it from everyone else.
+    func test_oneAddress_holdsAtMostItsShareOfTheBodyBudget() throws {
+        let server = try makeServer { $0.bodyBytesInFlightMax = 1_000; $0.bodyBytesPerAddressMax = 100; $0.bodyIdleTimeoutSeconds = 20 }
+        let first = try RawClient(port: server.port)
+        first.send("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 150\r\n\r\n" + String(repeating: "a", count: 80))
+        waitUntil { server.bodyBytesBeingReceived == 80 }
+        let second = try RawClient(port: server.port)
+        second.send("POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n" + String(repeating: "b", count: 30))
+        let refused = second.readUntilClosed(timeoutSeconds: 5)
+        XCTAssertTrue(refused.hasPrefix("HTTP/1.1 503") && refused.contains("from one address"), refused)
+        first.send(String(repeating: "d", count: 70))
+        XCTAssertEqual(first.readResponse()?.body, "you sent 150 bytes to /a")
+        XCTAssertEqual(server.bodyBytesBeingReceived, 0)
+    }
+
     private func waitUntil(_ condition: () -> Bool) {
         let deadline = Date().addingTimeInterval(5)
         while !condition() && Date() < deadline { usleep(10_000) }
