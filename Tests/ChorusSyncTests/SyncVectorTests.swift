@@ -43,6 +43,7 @@ final class SyncVectorTests: XCTestCase {
                 XCTAssertEqual(info.snapshot?.storage, expect["snapshot"]?["storage"]?.stringValue, name)
                 XCTAssertEqual(info.snapshot?.through, expect["snapshot"]?["through"]?.integerValue, name)
                 XCTAssertEqual(info.compactedThrough, expect["compactedThrough"]?.integerValue ?? 0, name)
+                XCTAssertEqual(info.logEnd, expect["logEnd"]?.integerValue, name)
                 XCTAssertEqual(info.json.canonicalBytes, body, name)
             case "digest":
                 let digest = try DigestResponse(try JSONParser().parse(body))
