@@ -214,12 +214,25 @@ extension Replica {
         try applyRemote(operations, source: source, inLastBatch: nil)
     }
 
+    /// `applyRemote`, running `afterChecks` once every operation has passed the checks and before
+    /// any is applied: what a caller records beside the merge (a relay's list of replicas below
+    /// it) is recorded only for operations that will be applied.
+    @discardableResult
+    public func applyRemote(_ operations: [PreparedOperation], source: String?, afterChecks: () throws -> Void) throws -> ApplyReport {
+        try applyRemote(operations, source: source, inLastBatch: nil, afterChecks: afterChecks)
+    }
+
     /// `applyRemote`, running `inLastBatch` inside the transaction of the last batch (or of an empty
     /// one when there are no operations), so what it writes commits with the operations or not at all.
     /// `afterBatch` hears how many of `operations` are merged, after each batch commits.
     func applyRemote<Input: MergeInput>(_ operations: [Input], source: String?, inLastBatch: (() throws -> Void)?,
-                                        afterBatch: ((Int) -> Void)? = nil) throws -> ApplyReport {
-        try checkRemote(operations.lazy.map(\.operation))
+                                        afterChecks: () throws -> Void = {}, afterBatch: ((Int) -> Void)? = nil) throws -> ApplyReport {
+        for input in operations {
+            let operation = input.operation
+            try clock.checkDrift(operation.timestamp, operation: operation.id)
+            try checkRemote(operation)
+        }
+        try afterChecks()
         var total = ApplyReport()
         var start = 0
         repeat {
@@ -235,17 +248,6 @@ extension Replica {
             start = end
         } while start < operations.count
         return total
-    }
-
-    /// What `applyRemote` checks of every operation before it applies any: none stamped further
-    /// ahead of this replica's clock than its drift limit (`clockSkew`), none giving a known field
-    /// an action of another kind (`wrongFieldKind`). A caller that records something beside the
-    /// merge (a relay's list of replicas below it) checks first, so a refused batch records nothing.
-    public func checkRemote<Operations: Sequence<Operation>>(_ operations: Operations) throws {
-        for operation in operations {
-            try clock.checkDrift(operation.timestamp, operation: operation.id)
-            try checkRemote(operation)
-        }
     }
 
     /// Checks a remote operation against the schema: a known field must get an action of its kind.

@@ -311,9 +311,9 @@ public final class SyncService: @unchecked Sendable {
                     throw SyncError.forbidden("\(peer.name) may not push operation \(operation.id): it was made by replica \(operation.id.replica.hex), which is not \(peer.role == .relay ? "below it" : "itself"); nothing of this push was applied",
                                               hint: peer.role == .relay ? "register that replica on this relay with `chorus replicas add`" : "a replica pushes only its own operations")
                 }
-                try replica.checkRemote(request.operations)
-                if peer.role == .relay { try replica.setRelayed(peer: peer.name, replicas: request.relayed) }
-                let report = try replica.applyRemote(prepared, source: peer.source)
+                let report = try replica.applyRemote(prepared, source: peer.source) {
+                    if peer.role == .relay { try replica.setRelayed(peer: peer.name, replicas: request.relayed) }
+                }
                 if report.applied > 0 {
                     let end = try replica.latestSequence()
                     snapshotLock.withLock { pushedThrough[peer.name] = end }

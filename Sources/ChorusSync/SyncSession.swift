@@ -159,9 +159,9 @@ public struct SyncSession {
         case send(LogPage, [UInt8])
     }
 
-    /// Room a push's envelope takes beside its operations: `relayed` at its most (10,000 ids of
-    /// 35 bytes each with quotes and comma), the replica id, the cursor and the keys.
-    public static let pushEnvelopeBytesMax = 10_000 * 35 + 1024
+    /// Room a push's envelope takes beside its operations: `relayed` at its most (ids of 35 bytes
+    /// each with quotes and comma), the replica id, the cursor and the keys.
+    public static let pushEnvelopeBytesMax = Limits.default.relayedReplicasMax * 35 + 1024
 
     private func push(_ report: inout SyncReport, pageOperationsMax: Int, pageBytesMax: Int) throws {
         var pageBytesMax = pageBytesMax

@@ -38,8 +38,8 @@ final class Connection: @unchecked Sendable {
     private var bodyDeadline: UInt64 = 0
     /// A response was finished since the idle time last started again (on the loop or the worker).
     private var answered = false
-    /// What this connection holds of the server's `bodyBytesInFlightMax`: the announced length of
-    /// the body it is reading, given back when the body is whole or the connection closes.
+    /// What this connection holds of the server's body budget: the bytes received of the body it
+    /// is reading, given back when the body is whole or the connection closes.
     private var reservedBodyBytes = 0
 
     /// The client's address without its port: what the per-address body budget is kept by.

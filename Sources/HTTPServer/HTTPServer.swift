@@ -83,7 +83,7 @@ public final class HTTPServer: @unchecked Sendable {
     /// Loops still watching the listener; the last to stop closes it.
     private var listeningLoops = 0
     private var connections: [ObjectIdentifier: Connection] = [:]
-    /// Request body bytes announced by heads whose bodies are still arriving (`reserveBody`).
+    /// Request body bytes received of bodies still arriving (`reserveBody`).
     private var bodyBytesInFlight = 0
     private let stopped = DispatchSemaphore(value: 0)
     private let listenerClosed = DispatchSemaphore(value: 0)
@@ -206,10 +206,15 @@ public final class HTTPServer: @unchecked Sendable {
         guard due else { return }
         var limit = rlimit()
         getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
-        let message = "chorus: out of file descriptors (\(connectionCount) connections open, limit \(limit.rlim_cur)): new connections wait in the backlog; raise the limit (ulimit -n, LimitNOFILE in a systemd unit) or lower connectionsMax\n"
+        HTTPServer.writeToStandardError("chorus: out of file descriptors (\(connectionCount) connections open, limit \(limit.rlim_cur)): new connections wait in the backlog; raise the limit (ulimit -n, LimitNOFILE in a systemd unit) or lower connectionsMax")
+    }
+
+    /// Writes a line to standard error from another thread: a stalled reader of standard error
+    /// must not hold up the loop that has something to say.
+    static func writeToStandardError(_ line: String) {
         DispatchQueue.global().async {
-            let line = Array(message.utf8)
-            _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+            let bytes = Array((line + "\n").utf8)
+            _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
         }
     }
 
@@ -226,10 +231,7 @@ public final class HTTPServer: @unchecked Sendable {
             return listeningLoops > 0 || shuttingDown
         }
         if !serving { failed.signal() }
-        DispatchQueue.global().async {
-            let line = Array("chorus: \(message)\n".utf8)
-            _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
-        }
+        HTTPServer.writeToStandardError("chorus: \(message)")
     }
 
     /// Blocks until the server can no longer accept connections though it was not shut down
