@@ -26,10 +26,12 @@ let package = Package(
         // POSIX listener and connections on epoll event loops, blocking handlers on Dispatch:
         // timeouts, limits, graceful shutdown.
         .target(name: "HTTPServer", dependencies: ["HTTP1", "CLinux"]),
+        // A small HTTP/1.1 client on POSIX sockets, every read bounded before it is made (plain http:// upstreams).
+        .target(name: "HTTPClient"),
         // Sync protocol v1: messages, the upstream's service, the client session, the transport protocol.
         .target(name: "ChorusSync", dependencies: ["ChorusCore", "ChorusReplica"]),
-        // A running node: HTTP routes, the URLSession transport, the background sync loop.
-        .target(name: "ChorusNode", dependencies: ["ChorusCore", "ChorusReplica", "ChorusSync", "HTTP1", "HTTPServer", "ChorusPeople", "ChorusWeb"]),
+        // A running node: HTTP routes, the sync transport (HTTPClient, URLSession for https), the background sync loop.
+        .target(name: "ChorusNode", dependencies: ["ChorusCore", "ChorusReplica", "ChorusSync", "HTTP1", "HTTPServer", "HTTPClient", "ChorusPeople", "ChorusWeb"]),
         // The web page every node serves at `/`: HTML, CSS and JavaScript we write, no build step.
         .target(name: "ChorusWeb", dependencies: ["ChorusCore", "HTTP1"], resources: [.copy("Page")]),
         // The people platform's pure logic: the ESCO skills taxonomy, matching with explanations, the bias audit.
@@ -49,6 +51,7 @@ let package = Package(
         .testTarget(name: "SQLiteKitTests", dependencies: ["SQLiteKit"]),
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"]),
         .testTarget(name: "ChorusPeopleTests", dependencies: ["ChorusPeople", "ChorusCore", "ChorusReplica", "ChorusTesting"]),
+        .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient", "HTTP1", "HTTPServer"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTP1", "HTTPServer", "ChorusTesting"]),
         .testTarget(name: "ChorusSyncTests", dependencies: ["ChorusCore", "ChorusReplica", "ChorusSync", "ChorusNode", "ChorusTesting", "HTTP1"]),
         .testTarget(name: "ChorusReplicaTests", dependencies: ["ChorusReplica", "ChorusCore", "ChorusTesting", "SQLiteKit"]),

@@ -92,8 +92,16 @@ public struct Limits: Sendable, Equatable {
     public var syncRetryDelayMillisecondsMin = 1_000
     /// Longest retry delay (the backoff cap), in milliseconds. Default 5 minutes.
     public var syncRetryDelayMillisecondsMax = 5 * 60 * 1000
-    /// HTTP client timeout for one sync request, in seconds. Default 60.
+    /// HTTP client timeout for one sync request, in seconds: the longest wait for the next piece
+    /// of an answer. Default 60.
     public var syncRequestTimeoutSeconds = 60.0
+    /// The longest a client waits for one whole sync answer (not a snapshot), however steadily it
+    /// arrives: four times `syncRequestTimeoutSeconds`, so an upstream trickling a byte at a time
+    /// cannot hold a sync for ever.
+    public var syncAnswerSecondsMax: Double { syncRequestTimeoutSeconds * 4 }
+    /// The largest sync answer (not a snapshot) a client reads, in bytes: a pull page and its
+    /// envelope. A longer answer is cut and the sync fails, so an upstream cannot fill memory.
+    public var syncAnswerBytesMax: Int { pullPageBytesMax + SyncEnvelope.bytesMax }
     /// Size of a token file, in bytes. Default 4 KiB.
     public var tokenFileBytesMax = 4096
     /// Size of a snapshot a client accepts (protocol 4.6); a longer download is cut and the client
@@ -135,7 +143,7 @@ public struct Limits: Sendable, Equatable {
         try require(jsonDepthMax >= 2, "jsonDepthMax must allow objects inside operations")
         try require(recordIDBytesMax > 0 && collectionNameBytesMax > 0 && fieldNameBytesMax > 0, "name limits must be positive")
         try require(counterIncrementMagnitudeMax > 0, "counterIncrementMagnitudeMax must be positive")
-        try require(pushPageBytesMax + 1024 * 1024 <= pushBodyBytesMax,
+        try require(pushPageBytesMax + SyncEnvelope.bytesMax <= pushBodyBytesMax,
                     "a push page (pushPageBytesMax) plus its envelope must fit in pushBodyBytesMax")
         try require(operationBytesMax <= pushPageBytesMax && operationBytesMax <= pullPageBytesMax,
                     "one operation must fit in a push page and a pull page")
@@ -149,6 +157,8 @@ public struct Limits: Sendable, Equatable {
         // Int32 and nanoseconds in a UInt64, which a larger or infinite value would overflow.
         try require([headerTimeoutSeconds, bodyIdleTimeoutSeconds, keepAliveIdleSeconds, syncRequestTimeoutSeconds].allSatisfy { $0 > 0 && $0 <= 86_400 },
                     "headerTimeoutSeconds, bodyIdleTimeoutSeconds, keepAliveIdleSeconds and syncRequestTimeoutSeconds must be more than 0 and at most 86400")
+        // URLSession (the https client) times a request out at once below a second (measured).
+        try require(syncRequestTimeoutSeconds >= 1, "syncRequestTimeoutSeconds must be at least 1")
         try require(snapshotSendSecondsMax <= 7 * 86_400 && snapshotDownloadSecondsMax <= 7 * 86_400 && snapshotReuseSeconds <= 86_400,
                     "snapshotSendSecondsMax and snapshotDownloadSecondsMax must be at most a week, snapshotReuseSeconds a day")
         try require(bodyBytesPerSecondMin > 0 && bodyBytesPerSecondMin.isFinite, "bodyBytesPerSecondMin must be more than 0")
@@ -158,3 +168,11 @@ public struct Limits: Sendable, Equatable {
                     "snapshot limits must not be negative (snapshotsConcurrentMax 0 turns snapshots off on an upstream)")
     }
 }
+
+/// Room for what surrounds the operations of a sync message (cursors, flags, the server stamp, a
+/// relay's list of replica ids): pages are bounded by their operations' bytes, bodies by those
+/// plus this.
+public enum SyncEnvelope {
+    public static let bytesMax = 1024 * 1024
+}
+

@@ -1,24 +1,31 @@
 import ChorusCore
 import ChorusSync
 import ChorusReplica
+import HTTPClient
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
 
-/// The sync transport over HTTP, with URLSession (FoundationNetworking) and timeouts.
+/// The sync transport over HTTP: `HTTPClient` for a plain `http://` upstream, where every byte
+/// read is bounded before it is read; URLSession (FoundationNetworking) for `https://`, bounded by
+/// the answer's head as far as URLSession allows (`BoundedAnswers`).
 public final class HTTPTransport: SyncTransport, @unchecked Sendable {
     public let baseURL: URL
     let token: String
     let replica: ReplicaID
     let limits: Limits
     let session: URLSession
+    /// The client for a plain `http://` upstream; nil for `https://`.
+    let plain: HTTPClient?
     let wallClock: any WallClock
 
     /// - Parameters:
     ///   - baseURL: the upstream, e.g. `http://127.0.0.1:7420`.
     ///   - token: the bearer token the upstream issued for this replica.
-    public init(baseURL: URL, token: String, replica: ReplicaID, limits: Limits, wallClock: any WallClock = SystemClock()) {
+    ///   - usingURLSession: URLSession for a plain `http://` upstream too (`https://` always uses
+    ///     it), so tests exercise that path without TLS.
+    public init(baseURL: URL, token: String, replica: ReplicaID, limits: Limits, wallClock: any WallClock = SystemClock(), usingURLSession: Bool = false) {
         self.wallClock = wallClock
         self.baseURL = baseURL
         self.token = token
@@ -28,8 +35,18 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
         configuration.timeoutIntervalForRequest = limits.syncRequestTimeoutSeconds
         configuration.timeoutIntervalForResource = limits.syncRequestTimeoutSeconds * 4
         configuration.httpMaximumConnectionsPerHost = 2
-        self.session = URLSession(configuration: configuration)
+        self.session = URLSession(configuration: configuration, delegate: answers, delegateQueue: nil)
+        if !usingURLSession, baseURL.scheme?.lowercased() == "http", let host = baseURL.host, !host.isEmpty, !HTTPTransport.proxied(host) {
+            var clientLimits = HTTPClient.Limits()
+            clientLimits.idleSeconds = limits.syncRequestTimeoutSeconds
+            plain = HTTPClient(host: host, port: UInt16(exactly: baseURL.port ?? 80) ?? 80, limits: clientLimits)
+        } else {
+            plain = nil
+        }
     }
+
+    /// Every answer but a snapshot's, collected under `syncAnswerBytesMax`.
+    private let answers = BoundedAnswers()
 
     deinit { session.finishTasksAndInvalidate() }
 
@@ -55,12 +72,25 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
         if !query.isEmpty { components.queryItems = query }
         var request = URLRequest(url: components.url!, timeoutInterval: limits.syncRequestTimeoutSeconds)
         request.httpMethod = method
-        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
-        request.setValue(String(SyncProtocol.versions.last!), forHTTPHeaderField: SyncProtocol.versionHeader)
-        request.setValue(replica.hex, forHTTPHeaderField: SyncProtocol.replicaHeader)
-        request.setValue(String(wallClock.nowMilliseconds()), forHTTPHeaderField: SyncProtocol.clockHeader)
-        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
+        for (name, value) in requestHeaders(headers) { request.setValue(value, forHTTPHeaderField: name) }
         return request
+    }
+
+    /// Whether requests to `host` go through a proxy the environment names (`http_proxy`), which
+    /// URLSession (libcurl) honours, with `no_proxy`, and `HTTPClient` does not. Loopback never.
+    static func proxied(_ host: String, environment: [String: String] = ProcessInfo.processInfo.environment) -> Bool {
+        guard !["127.0.0.1", "localhost", "::1"].contains(host.lowercased()) else { return false }
+        return [environment["http_proxy"], environment["HTTP_PROXY"]].contains { !($0 ?? "").isEmpty }
+    }
+
+    /// The headers every sync request carries (protocol section 2), then `extra`.
+    func requestHeaders(_ extra: [String: String]) -> [(String, String)] {
+        var headers = [("Authorization", "Bearer \(token)"), (SyncProtocol.versionHeader, String(SyncProtocol.versions.last!)),
+                       (SyncProtocol.replicaHeader, replica.hex), (SyncProtocol.clockHeader, String(wallClock.nowMilliseconds())),
+                       // Bodies as they are: a compressed one's size is not known before it is read.
+                       ("Accept-Encoding", "identity")]
+        headers += extra.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        return headers
     }
 
     /// A non-2xx answer as an error, with the problem's detail and hint when the body is one.
@@ -71,37 +101,46 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
     }
 
     func send(_ method: String, _ path: String, query: [URLQueryItem] = [], body: [UInt8]? = nil, headers: [String: String] = [:]) throws -> [UInt8] {
+        if let plain { return try sendPlain(plain, method, path, query: query, body: body, headers: headers) }
         var request = makeRequest(method, path, query: query, headers: headers)
         if let body {
             request.httpBody = Data(body)
             request.setValue("application/json", forHTTPHeaderField: "Content-Type")
         }
-        final class Outcome: @unchecked Sendable {
-            var data: Data?
-            var response: URLResponse?
-            var error: Error?
+        let answer = BoundedAnswers.Answer(bytesMax: limits.syncAnswerBytesMax)
+        let task = session.dataTask(with: request)
+        answers.expect(answer, from: task)
+        task.resume()
+        // The overall cap, enforced here: FoundationNetworking on Linux arms only the idle timer,
+        // which every piece of an answer resets, so a trickle would otherwise hold the sync for ever.
+        if answer.done.wait(timeout: .now() + limits.syncAnswerSecondsMax) == .timedOut {
+            answer.timedOut = true
+            task.cancel()
+            answer.done.wait()
         }
-        let outcome = Outcome()
-        let done = DispatchSemaphore(value: 0)
-        session.dataTask(with: request) { data, response, error in
-            outcome.data = data
-            outcome.response = response
-            outcome.error = error
-            done.signal()
-        }.resume()
-        done.wait()
-        if let error = outcome.error {
+        if answer.timedOut {
+            throw SyncError(status: 0, "the upstream \(baseURL.absoluteString) took over \(Int(limits.syncAnswerSecondsMax)) s to answer \(method) /\(path)",
+                            hint: "the link or the upstream is too slow; changes are kept and sent at the next sync (syncRequestTimeoutSeconds sets the wait)")
+        }
+        if answer.overLimit {
+            throw SyncError(status: 0, "the upstream \(baseURL.absoluteString) answered \(method) /\(path) with over \(limits.syncAnswerBytesMax) bytes, more than a pull page and its envelope",
+                            hint: "check that the URL is a Chorus node's; if its pullPageBytesMax is larger than this node's, raise this node's to match")
+        }
+        if answer.unframed {
+            throw SyncError(status: 0, "the upstream \(baseURL.absoluteString) answered \(method) /\(path) without a Content-Length, or compressed, so its size was not known before reading it",
+                            hint: "Chorus nodes always send Content-Length: if a proxy stands between, have it pass answers on as they are (no chunking, no compression on /sync/)")
+        }
+        if let error = answer.failure {
             throw SyncError(status: 0, "cannot reach the upstream \(baseURL.absoluteString): \(error.localizedDescription)",
                             hint: "check the URL and that the upstream is running; changes are kept and sent when it is back")
         }
-        guard let http = outcome.response as? HTTPURLResponse else { throw SyncError(status: 0, "no HTTP response from \(baseURL.absoluteString)") }
-        let bytes = [UInt8](outcome.data ?? Data())
-        guard (200..<300).contains(http.statusCode) else { throw HTTPTransport.refusal(status: http.statusCode, body: bytes) }
-        return bytes
+        guard answer.status != 0 else { throw SyncError(status: 0, "no HTTP response from \(baseURL.absoluteString)") }
+        guard (200..<300).contains(answer.status) else { throw HTTPTransport.refusal(status: answer.status, body: answer.body) }
+        return answer.body
     }
 
     func json(_ bytes: [UInt8]) throws -> JSONValue {
-        do { return try JSONParser(bytesMax: limits.pullPageBytesMax + 1024 * 1024).parse(bytes) } catch {
+        do { return try JSONParser(bytesMax: limits.syncAnswerBytesMax).parse(bytes) } catch {
             throw SyncError(status: 0, "the upstream sent malformed JSON: \(error)")
         }
     }
@@ -119,6 +158,7 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
     /// Streams the snapshot into `path` as it arrives, never holding it in memory, and cuts the
     /// download at `snapshotBytesMax`.
     public func snapshot(storage: String, into path: String, progress: @escaping (Int64, Int64) -> Void = { _, _ in }) throws -> Int64 {
+        if let plain { return try snapshotPlain(plain, storage: storage, into: path, progress: progress) }
         let request = makeRequest("GET", "sync/v1/snapshot", headers: [SyncProtocol.storageHeader: storage])
         let file = try FileAppender(creating: path)
         defer { try? file.close() }
@@ -143,6 +183,10 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
         if download.overLimit {
             throw SyncError(status: 413, "the upstream's snapshot is over \(limits.snapshotBytesMax) bytes", hint: "raise snapshotBytesMax, or pull the log")
         }
+        if download.unframed {
+            throw SyncError(status: 0, "the upstream's snapshot came without a Content-Length, or compressed, so its size was not known before reading it",
+                            hint: "Chorus nodes always send Content-Length: if a proxy stands between, have it pass /sync/ answers on as they are; the client pulls the log instead")
+        }
         if download.status != 0 && download.status != 200 { throw HTTPTransport.refusal(status: download.status, body: [UInt8](download.errorBody)) }
         if let failure = download.failure {
             throw SyncError(status: 0, "the snapshot download from \(baseURL.absoluteString) failed: \(failure.localizedDescription)",
@@ -151,7 +195,7 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
         guard let through = download.through, through >= 0 else {
             throw SyncError(status: 0, "the snapshot came without a valid \(SyncProtocol.snapshotThroughHeader) header")
         }
-        guard download.expected < 0 || download.received == download.expected else {
+        guard download.received == download.expected else {
             throw SyncError(status: 0, "the snapshot ended after \(download.received) of \(download.expected) bytes", hint: "the client pulls the log instead")
         }
         try SnapshotChecksum.check(download.hasher.finalize(), against: download.checksumHeader)
@@ -162,6 +206,94 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
     public func digest(reporting local: (digest: String, cursor: Int64)?) throws -> DigestResponse {
         let headers = local.map { [SyncProtocol.digestHeader: $0.digest, SyncProtocol.cursorHeader: String($0.cursor)] } ?? [:]
         return try DigestResponse(try json(try send("GET", "sync/v1/digest", headers: headers)))
+    }
+}
+
+/// The session's delegate for every answer but a snapshot's: a body is read only when its head
+/// gives its length within the bound (`syncAnswerBytesMax`; for an error answer
+/// `errorBodyBytesMax`, enough for a problem detail), so an upstream that sends without end costs
+/// this node at most the bound, not its memory. An error answer beyond its bound keeps its status.
+final class BoundedAnswers: NSObject, URLSessionDataDelegate, @unchecked Sendable {
+    /// One request's answer. Written on the delegate queue until `done` is signalled, then read by
+    /// the thread that sent the request.
+    final class Answer: @unchecked Sendable {
+        let bytesMax: Int
+        let done = DispatchSemaphore(value: 0)
+        var status = 0
+        var body: [UInt8] = []
+        var overLimit = false
+        var timedOut = false
+        /// An error answer's body was cut at `errorBodyBytesMax`: its cancellation is not a failure.
+        var cut = false
+        /// A successful answer came without a length, or compressed: its size is not known
+        /// before it is read, so it is not.
+        var unframed = false
+        var failure: (any Error)?
+
+        init(bytesMax: Int) { self.bytesMax = bytesMax }
+    }
+
+    static let errorBodyBytesMax = 64 * 1024
+
+    /// What to do with an answer's body, judged on its head.
+    enum Verdict { case take, overLimit, unframed, statusOnly }
+
+    /// Judged on the head, while FoundationNetworking holds the body back: once a body flows, a
+    /// cancelled task goes on receiving into the delegate queue (over a gigabyte on loopback,
+    /// measured, before it stopped), so a body is taken only when its head gives a length within
+    /// the bound (`bytesMax` for a success, `errorBodyBytesMax` for an error, whose status is kept
+    /// either way) and no compression, which would make the length say nothing of what is read.
+    static func judge(_ response: URLResponse, bytesMax: Int64) -> Verdict {
+        let http = response as? HTTPURLResponse
+        let status = http?.statusCode ?? 0
+        let length = response.expectedContentLength
+        let encoding = http?.value(forHTTPHeaderField: "Content-Encoding").map { $0.lowercased() }
+        let framed = length >= 0 && (encoding == nil || encoding == "identity")
+        if (200..<300).contains(status) { return !framed ? .unframed : length > bytesMax ? .overLimit : .take }
+        return framed && length <= Int64(errorBodyBytesMax) ? .take : .statusOnly
+    }
+    private let lock = NSLock()
+    private var answers: [Int: Answer] = [:]
+
+    /// Registers `answer` for `task`'s callbacks; called before the task is resumed.
+    func expect(_ answer: Answer, from task: URLSessionTask) {
+        lock.withLock { answers[task.taskIdentifier] = answer }
+    }
+
+    private func answer(_ task: URLSessionTask) -> Answer? {
+        lock.withLock { answers[task.taskIdentifier] }
+    }
+
+    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
+                    completionHandler: @escaping (URLSession.ResponseDisposition) -> Void) {
+        guard let answer = answer(dataTask) else { return completionHandler(.cancel) }
+        answer.status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        switch BoundedAnswers.judge(response, bytesMax: Int64(answer.bytesMax)) {
+        case .take: break
+        case .overLimit: answer.overLimit = true
+        case .unframed: answer.unframed = true
+        case .statusOnly: answer.cut = true
+        }
+        if answer.unframed || answer.overLimit || answer.cut { return completionHandler(.cancel) }
+        if response.expectedContentLength > 0 { answer.body.reserveCapacity(Int(response.expectedContentLength)) }
+        completionHandler(.allow)
+    }
+
+    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
+        guard let answer = answer(dataTask), !answer.overLimit, !answer.cut, !answer.unframed else { return }
+        let isError = !(200..<300).contains(answer.status)
+        let room = (isError ? BoundedAnswers.errorBodyBytesMax : answer.bytesMax) - answer.body.count
+        answer.body.append(contentsOf: data.prefix(max(0, room)))
+        if data.count > room {
+            if isError { answer.cut = true } else { answer.overLimit = true }
+            dataTask.cancel()
+        }
+    }
+
+    func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {
+        guard let answer = lock.withLock({ answers.removeValue(forKey: task.taskIdentifier) }) else { return }
+        if !answer.overLimit, !answer.cut, !answer.unframed, !answer.timedOut { answer.failure = error }
+        answer.done.signal()
     }
 }
 
@@ -176,6 +308,10 @@ final class SnapshotDownload: NSObject, URLSessionDataDelegate, @unchecked Senda
     var expected: Int64 = -1
     var received: Int64 = 0
     var overLimit = false
+    /// Refused on the head: no length, or compressed (`BoundedAnswers.judge`).
+    var unframed = false
+    /// An error answer whose body is not read.
+    var statusOnly = false
     var timedOut = false
     var failure: (any Error)?
     var checksumHeader: String?
@@ -202,17 +338,19 @@ final class SnapshotDownload: NSObject, URLSessionDataDelegate, @unchecked Senda
         through = (http?.value(forHTTPHeaderField: SyncProtocol.snapshotThroughHeader)).flatMap { Int64($0) }
         expected = response.expectedContentLength
         checksumHeader = http?.value(forHTTPHeaderField: SyncProtocol.snapshotChecksumHeader)
-        if status == 200 && expected > bytesMax {
-            overLimit = true
-            completionHandler(.cancel)
-            return
+        switch BoundedAnswers.judge(response, bytesMax: bytesMax) {
+        case .take: break
+        case .overLimit: overLimit = true
+        case .unframed: unframed = true
+        case .statusOnly: statusOnly = true
         }
+        if overLimit || unframed || statusOnly { return completionHandler(.cancel) }
         completionHandler(.allow)
     }
 
     func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
         guard status == 200 else {
-            if errorBody.count < 64 * 1024 { errorBody.append(data.prefix(64 * 1024 - errorBody.count)) }
+            if errorBody.count < BoundedAnswers.errorBodyBytesMax { errorBody.append(data.prefix(BoundedAnswers.errorBodyBytesMax - errorBody.count)) }
             return
         }
         received += Int64(data.count)
@@ -233,7 +371,7 @@ final class SnapshotDownload: NSObject, URLSessionDataDelegate, @unchecked Senda
     }
 
     func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {
-        if failure == nil, !overLimit { failure = error }
+        if failure == nil, !overLimit, !unframed, !statusOnly { failure = error }
         done.signal()
     }
 }

@@ -308,7 +308,7 @@ public struct PullResponse: Sendable {
         // was more than half of the instructions of a bootstrap's decoding thread (callgrind, P3).
         let envelope: OperationEnvelope
         do {
-            envelope = try JSONParser(depthMax: limits.jsonDepthMax + 4, bytesMax: limits.pullPageBytesMax + 1024 * 1024).parseEnvelope(body)
+            envelope = try JSONParser(depthMax: limits.jsonDepthMax + 4, bytesMax: limits.syncAnswerBytesMax).parseEnvelope(body)
         } catch {
             throw ChorusError(.malformedInput, "pull response: \(error)", isRetryable: true)
         }

@@ -5,10 +5,19 @@ import Glibc
 
 /// A TCP proxy between a replica and its upstream that misbehaves on purpose, from a seed:
 /// it delays, cuts connections in the middle of a response, and drops a response after the
-/// upstream has already acted on the request. One thread per connection; loopback only.
+/// upstream has already acted on the request. Scheduled only, never drawn: it answers with a
+/// body that never ends, or passes the upstream's answer on a byte at a time. One thread per
+/// connection; loopback only.
 public final class FaultProxy: @unchecked Sendable {
     public enum Fault: String, CaseIterable, Sendable {
         case none, delay, cutMidResponse, dropResponse
+        /// Answers in the upstream's place: a 200 whose body (no length, to the connection's end)
+        /// goes on until the client closes.
+        case endlessAnswer
+        /// The same, announcing a length of 1 GiB.
+        case oversizedAnswer
+        /// Passes the upstream's answer on with its head whole, then its body one byte every 50 ms.
+        case trickledAnswer
     }
 
     public let upstreamPort: UInt16
@@ -19,6 +28,9 @@ public final class FaultProxy: @unchecked Sendable {
     private var stopped = false
     /// How many connections suffered each fault.
     public private(set) var counts: [Fault: Int] = [:]
+    /// Bytes written to clients by `endlessAnswer`, before each client closed.
+    public var endlessBytesSent: Int { lock.withLock { endlessSent } }
+    private var endlessSent = 0
     /// Probability that a connection gets a fault other than `.none`.
     public var faultProbability = 0.5
     /// Faults the next connections get, in order, before the random ones: a test that must see a
@@ -85,12 +97,15 @@ public final class FaultProxy: @unchecked Sendable {
         defer { close(client); close(upstream) }
         var buffer = [UInt8](repeating: 0, count: 65536)
         var responseBytes = 0
+        var headBytes = Int.max
+        var lastFour: UInt32 = 0
         while true {
             var pollers = [pollfd(fd: client, events: Int16(POLLIN), revents: 0), pollfd(fd: upstream, events: Int16(POLLIN), revents: 0)]
             if poll(&pollers, 2, 20_000) <= 0 { return }
             if pollers[0].revents != 0 {
                 let n = buffer.withUnsafeMutableBytes { recv(client, $0.baseAddress, $0.count, 0) }
                 if n <= 0 { return }
+                if fault == .endlessAnswer || fault == .oversizedAnswer { return answerWithoutEnd(client, announcing: fault == .oversizedAnswer ? 1 << 30 : nil) }
                 if fault == .delay { usleep(useconds_t(delayMilliseconds * 1000)) }
                 if !sendAll(upstream, buffer, n) { return }
             }
@@ -103,14 +118,34 @@ public final class FaultProxy: @unchecked Sendable {
                 case .cutMidResponse:
                     _ = sendAll(client, buffer, max(1, min(n / 2, responseBytes == 0 ? n / 2 : n)))
                     return
+                case .trickledAnswer:
+                    for index in 0..<n {
+                        if !sendAll(client, [buffer[index]], 1) { return }
+                        responseBytes += 1
+                        if responseBytes > headBytes { usleep(50_000) }
+                        lastFour = lastFour << 8 | UInt32(buffer[index])
+                        if headBytes == Int.max, lastFour == 0x0D0A_0D0A { headBytes = responseBytes }   // the head's blank line
+                    }
                 case .delay:
                     usleep(useconds_t(delayMilliseconds * 1000))
                     fallthrough
-                case .none:
+                case .none, .endlessAnswer, .oversizedAnswer:
                     responseBytes += n
                     if !sendAll(client, buffer, n) { return }
                 }
             }
+        }
+    }
+
+    /// A 200 whose body goes on until the client closes the connection, with no length or
+    /// announcing `length`.
+    private func answerWithoutEnd(_ client: Int32, announcing length: Int?) {
+        let framing = length.map { "Content-Length: \($0)\r\n" } ?? ""
+        let head = Array("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\(framing)Connection: close\r\n\r\n[".utf8)
+        guard sendAll(client, head, head.count) else { return }
+        let piece = [UInt8](repeating: UInt8(ascii: " "), count: 64 * 1024)
+        while sendAll(client, piece, piece.count) {
+            lock.withLock { endlessSent += piece.count }
         }
     }
 

@@ -611,24 +611,28 @@ final class SnapshotTests: HubAndClientsTestCase {
         let hub = node.executor
         try node.start()
         defer { node.stop(graceSeconds: 1) }
-        // Whole, cut by size, cut by time (the overall cap, which the client enforces itself).
-        for (index, (bytesMax, secondsMax)) in [(Int64.max, 3600.0), (4096, 3600.0), (Int64.max, 0.000_1)].enumerated() {
-            let laptop = try durable("laptop-\(index)", seed: UInt64(1_003 + index))   // not a seed of the workload's replicas
-            try laptop.perform { try $0.setUpstream(url: "http://127.0.0.1:\(node.port)", tokenFile: "/dev/null") }
-            let token = try hub.perform { try $0.addPeer(name: "laptop\(index)", role: .replica) }
-            var clientLimits = limits
-            clientLimits.snapshotBytesMax = bytesMax
-            clientLimits.snapshotDownloadSecondsMax = secondsMax
-            let transport = HTTPTransport(baseURL: URL(string: "http://127.0.0.1:\(node.port)")!, token: token,
-                                          replica: laptop.perform { $0.id }, limits: clientLimits, wallClock: clock)
-            let report = try SyncSession(executor: laptop, transport: transport, limits: clientLimits, wallClock: clock).run(compareDigests: true)
-            XCTAssertEqual(report.digestMatches, true)
-            if index > 0 {
-                XCTAssertEqual(report.snapshotOperations, 0)
-                XCTAssertTrue(report.snapshotRefused?.contains(index == 1 ? "over 4096 bytes" : "download took over") ?? false, report.snapshotRefused ?? "nil")
-                XCTAssertGreaterThan(report.pullApplied, 0, "the log was pulled instead")
-            } else {
-                XCTAssertEqual(report.snapshotOperations, try hub.perform { try $0.latestSequence() })
+        // Whole, cut by size, cut by time (the overall cap, which the client enforces itself);
+        // through the plain client, then URLSession (the https path).
+        for usingURLSession in [false, true] {
+            for (index, (bytesMax, secondsMax)) in [(Int64.max, 3600.0), (4096, 3600.0), (Int64.max, 0.000_1)].enumerated() {
+                let name = "laptop\(usingURLSession ? 10 + index : index)"
+                let laptop = try durable(name, seed: UInt64(1_003 + index + (usingURLSession ? 10 : 0)))   // not a seed of the workload's replicas
+                try laptop.perform { try $0.setUpstream(url: "http://127.0.0.1:\(node.port)", tokenFile: "/dev/null") }
+                let token = try hub.perform { try $0.addPeer(name: name, role: .replica) }
+                var clientLimits = limits
+                clientLimits.snapshotBytesMax = bytesMax
+                clientLimits.snapshotDownloadSecondsMax = secondsMax
+                let transport = HTTPTransport(baseURL: URL(string: "http://127.0.0.1:\(node.port)")!, token: token,
+                                              replica: laptop.perform { $0.id }, limits: clientLimits, wallClock: clock, usingURLSession: usingURLSession)
+                let report = try SyncSession(executor: laptop, transport: transport, limits: clientLimits, wallClock: clock).run(compareDigests: true)
+                XCTAssertEqual(report.digestMatches, true, name)
+                if index > 0 {
+                    XCTAssertEqual(report.snapshotOperations, 0)
+                    XCTAssertTrue(report.snapshotRefused?.contains(index == 1 ? "over 4096 bytes" : "download took over") ?? false, report.snapshotRefused ?? "nil")
+                    XCTAssertGreaterThan(report.pullApplied, 0, "the log was pulled instead")
+                } else {
+                    XCTAssertEqual(report.snapshotOperations, try hub.perform { try $0.latestSequence() })
+                }
             }
         }
     }

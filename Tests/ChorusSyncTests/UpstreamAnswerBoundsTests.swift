@@ -1,0 +1,83 @@
+import XCTest
+import ChorusCore
+import ChorusReplica
+import ChorusSync
+import ChorusNode
+import ChorusTesting
+
+/// A client bounds what it reads of its upstream (Protocol/sync-v1.md section 6): an answer with
+/// no length or one over `syncAnswerBytesMax` is refused on its head, one trickled a byte at a
+/// time is cut at `syncAnswerSecondsMax`, and the sync fails with an error that says so, having
+/// changed nothing. Over real sockets, through a proxy that misbehaves in the upstream's place.
+final class UpstreamAnswerBoundsTests: HubAndClientsTestCase {
+    override var folderPrefix: String { "chorus-answer-bounds" }
+
+    func test_anEndlessOrTrickledAnswer_isCut_theSyncFailsSaying_andChangesNothing() throws {
+        try checkBounds(usingURLSession: false)
+    }
+
+    /// The https path, URLSession, over plain http: the trickle is cut at the same cap. (An
+    /// endless body is not tried: a cancelled URLSession task goes on receiving into memory for
+    /// seconds, a gigabyte and more on loopback, which is why plain http has a client of its own.)
+    func test_overURLSession_aTrickledAnswerIsCutToo() throws {
+        try checkBounds(usingURLSession: true)
+    }
+
+    func checkBounds(usingURLSession: Bool) throws {
+        let hubReplica = try ReplicaFactory.durable(at: folder.appending("hub"), name: "hub",
+                                                    configuration: ReplicaFactory.configuration(clock: clock, driftMilliseconds: 3_600_000), seed: 1)
+        var workload = WorkloadGenerator(seed: 5)
+        _ = try hubReplica.applyRemote(workload.generate(steps: 50))
+        var configuration = Node.Configuration()
+        configuration.port = 0
+        configuration.syncIntervalSeconds = 3600
+        configuration.limits = limits
+        configuration.wallClock = clock
+        configuration.log = { _ in }
+        let node = Node(replica: hubReplica, configuration: configuration)
+        try node.start()
+        defer { node.stop(graceSeconds: 1) }
+        let proxy = try FaultProxy(upstreamPort: node.port, seed: 7)
+        defer { proxy.stop() }
+        proxy.faultProbability = 0
+
+        let laptop = try durable("laptop", seed: 1_003)
+        try laptop.perform { try $0.setUpstream(url: "http://127.0.0.1:\(proxy.port)", tokenFile: "/dev/null") }
+        let token = try node.executor.perform { try $0.addPeer(name: "laptop", role: .replica) }
+        var clientLimits = limits
+        clientLimits.syncRequestTimeoutSeconds = 1   // a whole answer within 4 s
+        let transport = HTTPTransport(baseURL: URL(string: "http://127.0.0.1:\(proxy.port)")!, token: token,
+                                      replica: laptop.perform { $0.id }, limits: clientLimits, wallClock: clock, usingURLSession: usingURLSession)
+        let session = SyncSession(executor: laptop, transport: transport, limits: clientLimits, wallClock: clock)
+        let before = try digest(laptop)
+
+        // Refused on the head, before any of the body is read: no length, or a length over the bound.
+        for (fault, refusal) in [(FaultProxy.Fault.endlessAnswer, "without a Content-Length"),
+                                 (.oversizedAnswer, "over \(clientLimits.syncAnswerBytesMax) bytes")] where !usingURLSession {
+            proxy.scheduledFaults = [fault]
+            XCTAssertThrowsError(try session.run(compareDigests: false)) { error in
+                XCTAssertTrue("\(error)".contains(refusal), "\(fault): \(error)")
+            }
+            // The connection is closed: the proxy can send no more.
+            Thread.sleep(forTimeInterval: 0.3)
+            let sent = proxy.endlessBytesSent
+            Thread.sleep(forTimeInterval: 0.3)
+            XCTAssertEqual(proxy.endlessBytesSent, sent, "\(fault): the client closed the connection")
+            XCTAssertLessThan(sent, 64 * 1024 * 1024, "\(fault): at most socket buffers' worth was sent")
+        }
+
+        proxy.scheduledFaults = [.trickledAnswer]
+        let started = Date()
+        XCTAssertThrowsError(try session.run(compareDigests: false)) { error in
+            XCTAssertTrue("\(error)".contains("took over 4 s to answer"), "\(error) after \(Date().timeIntervalSince(started)) s")
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(started), 10, "cut at the cap, not when the trickle ends")
+        XCTAssertEqual(try digest(laptop), before, "a failed sync changed nothing")
+        XCTAssertEqual(try laptop.perform { try $0.upstream()?.pullCursor }, 0)
+
+        // The same client, answered whole, syncs as ever.
+        let report = try session.run(compareDigests: true)
+        XCTAssertEqual(report.digestMatches, true)
+        XCTAssertGreaterThan(report.pullApplied, 0)
+    }
+}
