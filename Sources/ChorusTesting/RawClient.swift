@@ -29,13 +29,17 @@ public final class RawClient {
 
     public func send(_ text: String) { send(Array(text.utf8)) }
 
-    public func send(_ bytes: [UInt8]) {
+    public func send(_ bytes: [UInt8]) { _ = sendReporting(bytes) }
+
+    /// Sends all of `bytes`; false when the peer closed or reset the connection first.
+    public func sendReporting(_ bytes: [UInt8]) -> Bool {
         var offset = 0
         while offset < bytes.count {
             let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
-            if n <= 0 { return }
+            if n <= 0 { return false }
             offset += n
         }
+        return true
     }
 
     /// Reads until the peer closes or `timeoutSeconds` pass with nothing new.

@@ -50,6 +50,11 @@ final class Connection: @unchecked Sendable {
         reservedBodyBytes = 0
     }
 
+    /// An error answer was sent and the sending side shut down: what arrives is read and
+    /// discarded until the client closes, `lingerBytesMax` arrived, or `deadline` passes.
+    private var lingering = false
+    private var lingeredBytes = 0
+
     // Shared, under `lock`.
     private var onWorker = false
     private var isClosed = false
@@ -115,6 +120,11 @@ final class Connection: @unchecked Sendable {
             close()
             return
         }
+        if lingering {
+            lingeredBytes += count
+            if lingeredBytes > server.configuration.lingerBytesMax { close() }
+            return
+        }
         let wasInsideHead = parser.isInsideHead
         pending = parser.feed(received)
         pendingIndex = 0
@@ -134,7 +144,7 @@ final class Connection: @unchecked Sendable {
     /// During shutdown (loop thread): closes a watched connection that is between requests.
     func closeIfIdle() {
         lock.withLock {
-            guard !isClosed, !onWorker, !parser.isInsideBody else { return }
+            guard !isClosed, !onWorker, lingering || !parser.isInsideBody else { return }
             close()
         }
     }
@@ -298,14 +308,30 @@ final class Connection: @unchecked Sendable {
 
     private func respondAndClose(_ response: HTTPResponse, method: String, path: String) {
         // Best effort, never waiting: a client that does not read its 408 or 400 is not waited for.
-        _ = Socket.sendNow(fd, response.serialized(keepAlive: false))
+        let bytes = response.serialized(keepAlive: false)
+        let sent = Socket.sendNow(fd, bytes)
         server.accessLog(HTTPServer.LogEntry(method: method, path: path, status: response.status, bytes: response.body.count,
                                              milliseconds: 0, remote: remote, annotations: [:]))
-        close()
+        guard sent == bytes.count, !server.shuttingDown else { return close() }
+        linger()
+    }
+
+    /// Stops sending (the answer is followed by FIN) and reads on, discarding, for a while:
+    /// closed with bytes unread, the socket would be reset, and a reset can destroy the answer
+    /// in the client's kernel before the client reads it (RFC 9112 section 9.6). The body budget
+    /// is given back at once: nothing read now is kept.
+    private func linger() {
+        releaseBody()
+        pending = []
+        lingering = true
+        shutdown(fd, Int32(SHUT_WR))
+        deadline = Connection.deadline(seconds: server.configuration.lingerSeconds)
     }
 
     private func timedOut() {
-        if parser.isInsideHead {
+        if lingering {
+            close()
+        } else if parser.isInsideHead {
             respondAndClose(Problem.response(status: 408, detail: "the request header did not arrive within \(Int(server.configuration.headerTimeoutSeconds)) s"), method: "-", path: "-")
         } else if parser.isInsideBody {
             respondAndClose(Problem.response(status: 408, detail: "the request body stalled for \(Int(server.configuration.bodyIdleTimeoutSeconds)) s, or arrived slower than \(Int(server.configuration.bodyBytesPerSecondMin)) bytes a second on average"), method: "-", path: "-")

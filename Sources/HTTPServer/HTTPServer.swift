@@ -40,6 +40,13 @@ public final class HTTPServer: @unchecked Sendable {
         public var streamedBodySecondsMax = 7200.0
         /// An idle keep-alive connection is closed after this long. Default 15.
         public var keepAliveIdleSeconds = 15.0
+        /// After an error answer sent before the request was read whole (a 413 on its head, a 503
+        /// for the body budget, a malformed request), the connection stops sending and reads and
+        /// discards what the client still sends for at most this long, so its kernel does not
+        /// reset the connection and throw the answer away before the client reads it. Default 2.
+        public var lingerSeconds = 2.0
+        /// The bytes discarded so, at most. Default 32 MiB.
+        public var lingerBytesMax = 32 * 1024 * 1024
         /// Requests served on one connection before it is closed. Default 1,000.
         public var requestsPerConnectionMax = 1000
         /// Open connections at most; beyond, 503 and close. Default 512.

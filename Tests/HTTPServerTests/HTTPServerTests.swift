@@ -48,6 +48,28 @@ final class HTTPServerTests: XCTestCase {
         }
     }
 
+    /// A 413 sent on a request's head, while the client is still sending the body: the server
+    /// reads on and discards (lingers) instead of closing with bytes unread, which resets the
+    /// connection and can destroy the answer before the client reads it.
+    func test_anAnswerToARequestNotReadWhole_reachesAClientStillSending() throws {
+        let server = try makeServer { $0.lingerSeconds = 0.5 }
+        for attempt in 0..<10 {
+            let client = try RawClient(port: server.port)
+            client.send("POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: 8000000\r\n\r\n")
+            // Without lingering the server's close resets the connection and this send fails: on
+            // a real network, the reset also discards an answer still in the server's send queue.
+            XCTAssertTrue(client.sendReporting([UInt8](repeating: 120, count: 8_000_000)), "attempt \(attempt): the server read on")
+            let answer = client.readResponse()
+            XCTAssertEqual(answer?.status, 413, "attempt \(attempt): \(client.lastStatusLine ?? "")")
+        }
+        // A client that neither sends nor closes is let go once the lingering time is over.
+        let silent = try RawClient(port: server.port)
+        silent.send("POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: 8000000\r\n\r\n")
+        let started = Date()
+        XCTAssertTrue(silent.readUntilClosed(timeoutSeconds: 10).hasPrefix("HTTP/1.1 413"))
+        XCTAssertLessThan(Date().timeIntervalSince(started), 5, "closed after lingering, not held")
+    }
+
     func test_headerTimeout_answers408() throws {
         let server = try makeServer { $0.headerTimeoutSeconds = 0.3 }
         let client = try RawClient(port: server.port)
