@@ -16,11 +16,13 @@ extension HTTPTransport {
         return components.percentEncodedQuery.map { "\(encodedPath)?\($0)" } ?? encodedPath
     }
 
-    /// The bound for an answer's body, from its head: a success's up to `bytesMax`; an error's
-    /// problem detail when short, or nothing (the status says enough).
-    static func bodyBound(_ bytesMax: Int64) -> (Int, [(name: String, value: String)]) -> HTTPClient.BodyBound {
+    /// The bound for an answer's body, from its head: a success's (`isSuccess`, any 2xx unless
+    /// told) up to `bytesMax`; any other's problem detail when short, or nothing (the status
+    /// says enough).
+    static func bodyBound(_ bytesMax: Int64, isSuccess: @escaping (Int) -> Bool = { (200..<300).contains($0) })
+        -> (Int, [(name: String, value: String)]) -> HTTPClient.BodyBound {
         return { status, headers in
-            if (200..<300).contains(status) { return .upTo(bytesMax) }
+            if isSuccess(status) { return .upTo(bytesMax) }
             let length = HTTPClient.contentLength(headers) ?? Int64.max
             return length <= Int64(BoundedAnswers.errorBodyBytesMax) ? .upTo(length) : .skip
         }
@@ -51,7 +53,8 @@ extension HTTPTransport {
         var received: Int64 = 0
         var reportedAt: Int64 = 0
         var errorBody: [UInt8] = []
-        let bound = HTTPTransport.bodyBound(limits.snapshotBytesMax)
+        // Only a 200 is a snapshot: any other answer's body is an error's, a problem detail at most.
+        let bound = HTTPTransport.bodyBound(limits.snapshotBytesMax, isSuccess: { $0 == 200 })
         let head: (status: Int, headers: [(name: String, value: String)])
         do {
             head = try client.exchange(method: "GET", target: target("sync/v1/snapshot", query: []),

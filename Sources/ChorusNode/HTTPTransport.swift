@@ -76,11 +76,12 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
         return request
     }
 
-    /// Whether requests to `host` go through a proxy the environment names (`http_proxy`), which
+    /// Whether requests to `host` go through a proxy the environment names (`http_proxy`,
+    /// `all_proxy`), which
     /// URLSession (libcurl) honours, with `no_proxy`, and `HTTPClient` does not. Loopback never.
     static func proxied(_ host: String, environment: [String: String] = ProcessInfo.processInfo.environment) -> Bool {
         guard !["127.0.0.1", "localhost", "::1"].contains(host.lowercased()) else { return false }
-        return [environment["http_proxy"], environment["HTTP_PROXY"]].contains { !($0 ?? "").isEmpty }
+        return ["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"].contains { !(environment[$0] ?? "").isEmpty }
     }
 
     /// The headers every sync request carries (protocol section 2), then `extra`.

@@ -20,6 +20,14 @@ struct Connection {
     private var closed = false
     /// The server sent more than the body it announced: the connection cannot be used again.
     private(set) var hasExtraBytes = false
+    /// Bytes read from the socket so far: a kept connection is sent the request again only when
+    /// none of an answer was read.
+    private(set) var bytesRead = 0
+    /// Sending the request failed: whatever was answered, the connection is not used again.
+    var sendFailed = false
+
+    /// Whether the connection may serve another request: nothing left over, nothing failed.
+    var isReusable: Bool { !closed && !sendFailed && !hasExtraBytes && pending.isEmpty }
 
     init(fd: Int32, limits: HTTPClient.Limits, deadline: Deadline) {
         self.fd = fd
@@ -60,13 +68,13 @@ struct Connection {
     }
 
     /// Reads into `buffer`, waiting as needed: the count read, 0 at the connection's end.
-    private func read(into buffer: UnsafeMutableRawBufferPointer, _ doing: String) throws(HTTPClientError) -> Int {
+    private mutating func read(into buffer: UnsafeMutableRawBufferPointer, _ doing: String) throws(HTTPClientError) -> Int {
         // Checked on every read, not only before a wait: a body that streams steadily past the
         // deadline is cut too.
         if deadline.isPast { throw HTTPClientError(.timedOut, "the exchange took longer than its deadline while \(doing)") }
         while true {
             let count = recv(fd, buffer.baseAddress, buffer.count, 0)
-            if count >= 0 { return count }
+            if count >= 0 { bytesRead += count; return count }
             if errno == EAGAIN || errno == EWOULDBLOCK { try wait(POLLIN, doing); continue }
             if errno == EINTR { continue }
             if errno == ECONNRESET { return 0 }
@@ -77,13 +85,31 @@ struct Connection {
     /// The response's head. With `allowingClosedBeforeAnyByte`, nil when the connection ends
     /// before a first byte (a kept connection the server closed meanwhile).
     mutating func readHead(allowingClosedBeforeAnyByte: Bool) throws(HTTPClientError) -> ResponseHead? {
-        var head: [UInt8] = []
+        // Interim answers (1xx: 100 Continue, 103 Early Hints) come before the final one: skipped,
+        // a few at most.
+        for _ in 0..<Connection.interimHeadsMax {
+            guard let head = try readOneHead(allowingClosedBeforeAnyByte: allowingClosedBeforeAnyByte) else { return nil }
+            if head.status >= 200 || head.status == 101 { return head }
+        }
+        throw HTTPClientError(.malformed, "the response began with over \(Connection.interimHeadsMax) interim (1xx) heads")
+    }
+
+    static let interimHeadsMax = 8
+
+    private mutating func readOneHead(allowingClosedBeforeAnyByte: Bool) throws(HTTPClientError) -> ResponseHead? {
+        // What came after the previous head (an interim one's) starts this one.
+        var head = pending
+        pending = []
+        if let end = Connection.blankLine(in: head, from: 0), end <= limits.headBytesMax {
+            pending = Array(head[(end + 4)...])
+            return try Connection.parseHead(head[..<end])
+        }
         let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 16 * 1024, alignment: 1)
         defer { chunk.deallocate() }
         while true {
             let count = try read(into: chunk, "reading the response's head")
             if count == 0 {
-                if head.isEmpty && allowingClosedBeforeAnyByte { return nil }
+                if bytesRead == 0 && allowingClosedBeforeAnyByte { return nil }
                 throw HTTPClientError(.closed, head.isEmpty ? "the connection closed before a response" : "the connection closed in the middle of the response's head")
             }
             let searchFrom = max(0, head.count - 3)

@@ -88,8 +88,8 @@ public final class HTTPClient: @unchecked Sendable {
             do throws(HTTPClientError) {
                 try connection.write(request)
                 head = try connection.readHead(allowingClosedBeforeAnyByte: true)
-            } catch where error.kind == .closed {
-                head = nil   // nothing of a response was read: sent again below
+            } catch where error.kind == .closed && connection.bytesRead == 0 {
+                head = nil   // nothing of an answer was read: sent again below
             } catch {
                 connection.close()
                 throw error
@@ -107,7 +107,8 @@ public final class HTTPClient: @unchecked Sendable {
             do throws(HTTPClientError) { try connection.write(request) } catch where error.kind == .closed {
                 // A server may answer before it has read the whole request (a 413 for a body
                 // over its limit) and close: its answer, if it reached us, says more than the
-                // broken pipe.
+                // broken pipe. The connection is not kept, whatever the answer says.
+                connection.sendFailed = true
                 guard let head = try? connection.readHead(allowingClosedBeforeAnyByte: true) else { throw error }
                 return try finish(&connection, head, bound: bound, sink: sink)
             }
@@ -128,15 +129,22 @@ public final class HTTPClient: @unchecked Sendable {
             keepOrClose(&connection, head)
             return (head.status, head.headers)
         }
+        var unframed: String?
         if let encoding = HTTPClient.header("Transfer-Encoding", in: head.headers) {
-            throw HTTPClientError(.unframed, "the response came with Transfer-Encoding: \(encoding), so its size was not known before reading it")
+            unframed = "the response came with Transfer-Encoding: \(encoding), so its size was not known before reading it"
+        } else if let encoding = HTTPClient.header("Content-Encoding", in: head.headers), encoding.lowercased() != "identity" {
+            unframed = "the response came compressed (Content-Encoding: \(encoding)), so its size was not known before reading it"
+        } else if HTTPClient.contentLength(head.headers) == nil {
+            unframed = "the response came without a valid Content-Length, so its size was not known before reading it"
         }
-        if let encoding = HTTPClient.header("Content-Encoding", in: head.headers), encoding.lowercased() != "identity" {
-            throw HTTPClientError(.unframed, "the response came compressed (Content-Encoding: \(encoding)), so its size was not known before reading it")
+        if let unframed {
+            // An error answer keeps its status (a proxy's chunked 502 says enough); a success
+            // without a known size is refused.
+            guard !(200..<300).contains(head.status) else { throw HTTPClientError(.unframed, unframed) }
+            connection.close()
+            return (head.status, head.headers)
         }
-        guard let length = HTTPClient.contentLength(head.headers) else {
-            throw HTTPClientError(.unframed, "the response came without a valid Content-Length, so its size was not known before reading it")
-        }
+        let length = HTTPClient.contentLength(head.headers)!
         switch bound(head.status, head.headers) {
         case .skip:
             connection.close()
@@ -154,7 +162,7 @@ public final class HTTPClient: @unchecked Sendable {
 
     private func keepOrClose(_ connection: inout Connection, _ head: ResponseHead) {
         let closing = HTTPClient.header("Connection", in: head.headers)?.lowercased().contains("close") ?? false
-        guard !closing, head.minorVersion >= 1, !connection.hasExtraBytes else { return connection.close() }
+        guard !closing, head.minorVersion >= 1, connection.isReusable else { return connection.close() }
         let kept = lock.withLock { () -> Bool in
             guard idle.count < limits.idleConnectionsMax else { return false }
             idle.append(connection.fd)

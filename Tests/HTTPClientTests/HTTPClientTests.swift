@@ -114,6 +114,39 @@ final class HTTPClientTests: XCTestCase {
         XCTAssertEqual(head.status, 503)
     }
 
+    func test_aKeptConnection_isSentTheRequestAgain_onlyWhenNothingOfAnAnswerCame() throws {
+        let server = try ScriptedServer { connection in
+            connection.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            guard connection.readRequestHead() else { return }
+            connection.write("HTTP/1.1 200 OK\r\n")   // part of a head, then the connection ends
+        }
+        defer { server.stop() }
+        let client = HTTPClient(host: "127.0.0.1", port: server.port)
+        XCTAssertEqual(try get(client, "/first").body, Array("ok".utf8))
+        XCTAssertThrowsError(try get(client, "/second")) { error in
+            XCTAssertEqual((error as? HTTPClientError)?.kind, .closed, "\(error)")
+        }
+        XCTAssertEqual(server.requestsSeen, 2, "the second request was not sent again after part of its answer came")
+    }
+
+    func test_interimAnswersAreSkipped_andAnErrorOfUnknownSizeKeepsItsStatus() throws {
+        let interim = try ScriptedServer { connection in
+            connection.write("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        }
+        defer { interim.stop() }
+        let answer = try get(HTTPClient(host: "127.0.0.1", port: interim.port), "/")
+        XCTAssertEqual(answer.status, 200)
+        XCTAssertEqual(answer.body, Array("ok".utf8))
+
+        let chunkedError = try ScriptedServer { connection in
+            connection.write("HTTP/1.1 502 Bad Gateway\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+        }
+        defer { chunkedError.stop() }
+        let refused = try get(HTTPClient(host: "127.0.0.1", port: chunkedError.port), "/")
+        XCTAssertEqual(refused.status, 502, "a proxy's chunked error keeps its status")
+        XCTAssertEqual(refused.body, [], "its body is not read")
+    }
+
     func test_nothingListening_isCannotConnect() throws {
         let server = try ScriptedServer { _ in }
         let port = server.port
@@ -162,6 +195,13 @@ final class ScriptedServer: @unchecked Sendable {
             return true
         }
 
+        /// Reads the next request's head (its body is not read); false when the client closed.
+        func readRequestHead() -> Bool {
+            guard ScriptedServer.readHead(fd) else { return false }
+            server.lock.withLock { server.requests += 1 }
+            return true
+        }
+
         /// Sends spaces until the client closes the connection.
         func writeForever() {
             let piece = [UInt8](repeating: 32, count: 64 * 1024)
@@ -173,7 +213,21 @@ final class ScriptedServer: @unchecked Sendable {
     private let listener: Int32
     fileprivate let lock = NSLock()
     fileprivate var written = 0
+    fileprivate var requests = 0
     var bytesWritten: Int { lock.withLock { written } }
+    /// Request heads read, over every connection.
+    var requestsSeen: Int { lock.withLock { requests } }
+
+    /// Reads one request head, a byte at a time (so nothing after it is taken).
+    static func readHead(_ fd: Int32) -> Bool {
+        var seen: [UInt8] = []
+        var byte: UInt8 = 0
+        while !(seen.count >= 4 && Array(seen.suffix(4)) == [13, 10, 13, 10]) {
+            guard recv(fd, &byte, 1, 0) == 1 else { return false }
+            seen.append(byte)
+        }
+        return true
+    }
 
     init(script: @escaping @Sendable (Peer) -> Void) throws {
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -192,12 +246,8 @@ final class ScriptedServer: @unchecked Sendable {
                 if fd < 0 { return }
                 Thread.detachNewThread { [self] in
                     defer { close(fd) }
-                    var seen: [UInt8] = []
-                    var byte: UInt8 = 0
-                    while !(seen.count >= 4 && Array(seen.suffix(4)) == [13, 10, 13, 10]) {
-                        guard recv(fd, &byte, 1, 0) == 1 else { return }
-                        seen.append(byte)
-                    }
+                    guard ScriptedServer.readHead(fd) else { return }
+                    lock.withLock { requests += 1 }
                     script(Peer(fd: fd, server: self))
                 }
             }
