@@ -197,29 +197,66 @@ public final class HTTPClient: @unchecked Sendable {
         return port == 80 ? name : "\(name):\(port)"
     }
 
+    /// One address `getaddrinfo` gave, copied out of its list.
+    struct Address: Sendable {
+        let family: Int32
+        let socketType: Int32
+        let proto: Int32
+        let bytes: [UInt8]
+    }
+
+    /// Resolves `host` on a thread of its own, waited for until the deadline: `getaddrinfo`
+    /// blocks for as long as the resolver takes, which no timeout of ours would otherwise bound.
+    /// A lookup given up on ends by itself; its answer is dropped.
+    static func resolve(_ host: String, port: UInt16, deadline: Deadline) throws(HTTPClientError) -> [Address] {
+        final class Outcome: @unchecked Sendable {
+            let done = DispatchSemaphore(value: 0)
+            var addresses: [Address] = []
+            var failure: String?
+        }
+        let outcome = Outcome()
+        DispatchQueue.global().async {
+            var hints = addrinfo()
+            hints.ai_family = AF_UNSPEC
+            hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+            var found: UnsafeMutablePointer<addrinfo>?
+            let resolved = getaddrinfo(host, String(port), &hints, &found)
+            if resolved != 0 || found == nil {
+                outcome.failure = String(cString: gai_strerror(resolved))
+            } else {
+                var cursor = found
+                while let entry = cursor {
+                    let bytes = [UInt8](UnsafeRawBufferPointer(start: entry.pointee.ai_addr, count: Int(entry.pointee.ai_addrlen)))
+                    outcome.addresses.append(Address(family: entry.pointee.ai_family, socketType: entry.pointee.ai_socktype,
+                                                     proto: entry.pointee.ai_protocol, bytes: bytes))
+                    cursor = entry.pointee.ai_next
+                }
+                freeaddrinfo(found)
+            }
+            outcome.done.signal()
+        }
+        guard outcome.done.wait(timeout: deadline.end) == .success else {
+            throw HTTPClientError(.timedOut, "resolving \(host) took longer than the exchange's deadline")
+        }
+        if let failure = outcome.failure { throw HTTPClientError(.cannotConnect, "cannot resolve \(host): \(failure)") }
+        return outcome.addresses
+    }
+
     /// Resolves the host and connects to the first address that answers, within the deadline.
     private func connect(_ deadline: Deadline) throws(HTTPClientError) -> Int32 {
-        var hints = addrinfo()
-        hints.ai_family = AF_UNSPEC
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        var found: UnsafeMutablePointer<addrinfo>?
-        let resolved = getaddrinfo(host, String(port), &hints, &found)
-        guard resolved == 0, let first = found else {
-            throw HTTPClientError(.cannotConnect, "cannot resolve \(host): \(String(cString: gai_strerror(resolved)))")
-        }
-        defer { freeaddrinfo(first) }
         var lastError = "no address"
-        var cursor: UnsafeMutablePointer<addrinfo>? = first
-        while let address = cursor {
-            cursor = address.pointee.ai_next
-            let fd = socket(address.pointee.ai_family, address.pointee.ai_socktype, address.pointee.ai_protocol)
+        for address in try HTTPClient.resolve(host, port: port, deadline: deadline) {
+            let fd = socket(address.family, address.socketType, address.proto)
             guard fd >= 0 else { lastError = String(cString: strerror(errno)); continue }
             _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
             let flags = fcntl(fd, F_GETFL)
             _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
             var yes: Int32 = 1
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &yes, socklen_t(MemoryLayout<Int32>.size))
-            if Glibc.connect(fd, address.pointee.ai_addr, address.pointee.ai_addrlen) == 0 { return fd }
+            let connected = address.bytes.withUnsafeBytes {
+                Glibc.connect(fd, $0.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t($0.count))
+            }
+            if connected == 0 { return fd }
             guard errno == EINPROGRESS else { lastError = String(cString: strerror(errno)); close(fd); continue }
             var waiter = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
             let ready = poll(&waiter, 1, deadline.pollMilliseconds(idleSeconds: limits.idleSeconds))
