@@ -143,6 +143,33 @@ public struct PeopleAPI: Sendable {
 
     /// Longest `ids` list of `GET /api/v1/people?ids=`, in characters (well inside the request line limit).
     static let idsCharactersMax = 4000
+    /// Records one list request looks at, readable or not, before it answers with what it found.
+    static let listScanRowsMax = 10_000
+
+    /// Up to `limit` records after `after` that `person` may read, and the cursor of the next page.
+    /// Records the person may not read are skipped before the page is cut, so the cursor is the
+    /// last record returned and never names one they may not see; only when `listScanRowsMax`
+    /// rows in a row are unreadable does it stop there (the id of such a record, never its
+    /// content), or a reader could never get past them.
+    static func readablePage(_ replica: Replica, _ collection: String, after: String?, limit: Int, person: String?) throws
+        -> (records: [RecordSnapshot], next: String?) {
+        var found: [RecordSnapshot] = []
+        var position = after
+        var scanned = 0
+        while scanned < listScanRowsMax {
+            let asked = min(max(limit + 1, 100), listScanRowsMax - scanned)
+            let chunk = try replica.list(collection: collection, after: position, limit: asked)
+            for entry in chunk {
+                scanned += 1
+                position = entry.id
+                guard let record = try replica.get(collection: collection, record: entry.id), try mayRead(record, person, replica) else { continue }
+                if found.count == limit { return (found, found.last?.id) }   // one more exists: a next page
+                found.append(record)
+            }
+            if chunk.count < asked { return (found, nil) }   // the end of the collection
+        }
+        return (found, position)
+    }
 
     /// Deepest page start accepted: past it, narrow the query (by quarter, owner, kind).
     static let offsetMax = 100_000
@@ -327,12 +354,10 @@ public struct PeopleAPI: Sendable {
         switch route.method {
         case "GET" where parameters.isEmpty:
             let limit = try limit(request), after = try query(request, "after", max: 128)
-            let page = try executor.perform { try $0.list(collection: collection, after: after, limit: limit + 1) }
-            let ids = page.prefix(limit).map(\.id)
-            let records = try executor.perform { replica in
-                try ids.compactMap { try replica.get(collection: collection, record: $0) }.filter { try PeopleAPI.mayRead($0, person, replica) }.map(\.json)
+            let (records, next) = try executor.perform { replica in
+                try PeopleAPI.readablePage(replica, collection, after: after, limit: limit, person: person)
             }
-            return json(.object([collection: .array(records), "next": page.count > limit ? .string(ids.last!) : .null]))
+            return json(.object([collection: .array(records.map(\.json)), "next": next.map(JSONValue.string) ?? .null]))
         case "GET":
             let record = try executor.perform { replica -> RecordSnapshot? in
                 guard let record = try replica.get(collection: collection, record: parameters[0]), record.isVisible,

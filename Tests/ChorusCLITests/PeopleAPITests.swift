@@ -369,6 +369,14 @@ final class PeopleAPITests: XCTestCase {
         let listed = try request(port, "GET", "/api/v1/observations", as: "p-nobody").json?["observations"]?.arrayValue ?? []
         XCTAssertTrue(listed.isEmpty, "lists leave out what the viewer may not read")
         XCTAssertEqual(try request(port, "GET", "/api/v1/observations", as: "p-max").json?["observations"]?.arrayValue?.count, 1)
+        // Pages are cut after the unreadable are left out: the cursor never names one of them.
+        XCTAssertEqual(try request(port, "POST", "/api/v1/observations", as: "p-eve",
+                                   body: #"{"id":"obs-public","person":"p-ana","ability":"a-1","milestone":3}"#).status, 201)
+        let page = try request(port, "GET", "/api/v1/observations?limit=1", as: "p-nobody").json
+        XCTAssertEqual(page?["observations"]?.arrayValue?.compactMap { $0["id"]?.stringValue }, ["obs-public"], "the readable one, though an unreadable one sorts first")
+        XCTAssertEqual(page?["next"], .null, "nothing readable follows")
+        let first = try request(port, "GET", "/api/v1/observations?limit=1", as: "p-max").json
+        XCTAssertEqual(first?["next"]?.stringValue, first?["observations"]?.arrayValue?.last?["id"]?.stringValue, "the cursor is the last record returned")
     }
 
     /// The page's files: served from the node with an ETag, a strict policy, and nothing else.
