@@ -73,15 +73,10 @@ extension HTTPTransport {
                     progress(received, expected)
                 }
             })
-        } catch where error.kind == .timedOut {
-            throw SyncError(status: 0, "the snapshot download took over \(Int(limits.snapshotDownloadSecondsMax)) s (\(error.message))",
-                            hint: "the client pulls the log instead; raise snapshotDownloadSecondsMax for a slow link")
-        } catch where error.kind == .tooLarge {
-            throw SyncError(status: 413, "the upstream's snapshot is over \(limits.snapshotBytesMax) bytes", hint: "raise snapshotBytesMax, or pull the log")
         } catch where error.kind == .sink {
             throw error.underlying ?? error
         } catch {
-            throw failure(error, "GET /sync/v1/snapshot", secondsMax: limits.snapshotDownloadSecondsMax, bytesMax: limits.snapshotBytesMax)
+            throw snapshotFailure(error)
         }
         guard head.status == 200 else { throw HTTPTransport.refusal(status: head.status, body: errorBody) }
         let header = { (name: String) in head.headers.first { $0.name.lowercased() == name.lowercased() }?.value }
@@ -93,9 +88,21 @@ extension HTTPTransport {
         return through
     }
 
+    /// A snapshot download's failure, through either client: the client pulls the log instead.
+    func snapshotFailure(_ error: HTTPClientError) -> SyncError {
+        switch error.kind {
+        case .timedOut:
+            return SyncError(status: 0, "the snapshot download took over \(Int(limits.snapshotDownloadSecondsMax)) s (\(error.message))",
+                             hint: "the client pulls the log instead; raise snapshotDownloadSecondsMax for a slow link")
+        case .tooLarge:
+            return SyncError(status: 413, "the upstream's snapshot is over \(limits.snapshotBytesMax) bytes", hint: "raise snapshotBytesMax, or pull the log")
+        default:
+            return failure(error, "GET /sync/v1/snapshot", secondsMax: limits.snapshotDownloadSecondsMax, bytesMax: limits.snapshotBytesMax)
+        }
+    }
+
     /// An exchange's failure as the sync error an operator reads.
-    func failure(_ error: any Error, _ exchange: String, secondsMax: Double, bytesMax: Int64) -> SyncError {
-        guard let error = error as? HTTPClientError else { return SyncError(status: 0, "\(exchange) to \(baseURL.absoluteString) failed: \(error)") }
+    func failure(_ error: HTTPClientError, _ exchange: String, secondsMax: Double, bytesMax: Int64) -> SyncError {
         let upstream = baseURL.absoluteString
         switch error.kind {
         case .timedOut:

@@ -15,10 +15,16 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
     let token: String
     let replica: ReplicaID
     let limits: Limits
-    let session: URLSession
-    /// The client for a plain `http://` upstream; nil for `https://`.
-    let plain: HTTPClient?
+    /// The one client its requests go through, made for this upstream's scheme.
+    let client: Client
     let wallClock: any WallClock
+
+    enum Client {
+        /// A plain `http://` upstream.
+        case plain(HTTPClient)
+        /// `https://`, or a proxy the environment names, with the delegate bounding its answers.
+        case urlSession(URLSession, BoundedAnswers)
+    }
 
     /// - Parameters:
     ///   - baseURL: the upstream, e.g. `http://127.0.0.1:7420`.
@@ -31,24 +37,24 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
         self.token = token
         self.replica = replica
         self.limits = limits
-        let configuration = URLSessionConfiguration.ephemeral
-        configuration.timeoutIntervalForRequest = limits.syncRequestTimeoutSeconds
-        configuration.timeoutIntervalForResource = limits.syncRequestTimeoutSeconds * 4
-        configuration.httpMaximumConnectionsPerHost = 2
-        self.session = URLSession(configuration: configuration, delegate: answers, delegateQueue: nil)
+        // A node makes a transport for every sync: only the client it uses is made.
         if !usingURLSession, baseURL.scheme?.lowercased() == "http", let host = baseURL.host, !host.isEmpty, !HTTPTransport.proxied(host) {
             var clientLimits = HTTPClient.Limits()
             clientLimits.idleSeconds = limits.syncRequestTimeoutSeconds
-            plain = HTTPClient(host: host, port: UInt16(exactly: baseURL.port ?? 80) ?? 80, limits: clientLimits)
+            client = .plain(HTTPClient(host: host, port: UInt16(exactly: baseURL.port ?? 80) ?? 80, limits: clientLimits))
         } else {
-            plain = nil
+            let configuration = URLSessionConfiguration.ephemeral
+            configuration.timeoutIntervalForRequest = limits.syncRequestTimeoutSeconds
+            configuration.timeoutIntervalForResource = limits.syncAnswerSecondsMax
+            configuration.httpMaximumConnectionsPerHost = 2
+            let answers = BoundedAnswers()
+            client = .urlSession(URLSession(configuration: configuration, delegate: answers, delegateQueue: nil), answers)
         }
     }
 
-    /// Every answer but a snapshot's, collected under `syncAnswerBytesMax`.
-    private let answers = BoundedAnswers()
-
-    deinit { session.finishTasksAndInvalidate() }
+    deinit {
+        if case .urlSession(let session, _) = client { session.finishTasksAndInvalidate() }
+    }
 
     /// Reads and checks a token file: 64 hex digits, surrounding whitespace ignored.
     public static func readToken(path: String, limits: Limits) throws -> String {
@@ -102,7 +108,11 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
     }
 
     func send(_ method: String, _ path: String, query: [URLQueryItem] = [], body: [UInt8]? = nil, headers: [String: String] = [:]) throws -> [UInt8] {
-        if let plain { return try sendPlain(plain, method, path, query: query, body: body, headers: headers) }
+        let (session, answers): (URLSession, BoundedAnswers)
+        switch client {
+        case .plain(let plain): return try sendPlain(plain, method, path, query: query, body: body, headers: headers)
+        case .urlSession(let chosen, let bounded): (session, answers) = (chosen, bounded)
+        }
         var request = makeRequest(method, path, query: query, headers: headers)
         if let body {
             request.httpBody = Data(body)
@@ -119,21 +129,13 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
             task.cancel()
             answer.done.wait()
         }
-        if answer.timedOut {
-            throw SyncError(status: 0, "the upstream \(baseURL.absoluteString) took over \(Int(limits.syncAnswerSecondsMax)) s to answer \(method) /\(path)",
-                            hint: "the link or the upstream is too slow; changes are kept and sent at the next sync (syncRequestTimeoutSeconds sets the wait)")
-        }
-        if answer.overLimit {
-            throw SyncError(status: 0, "the upstream \(baseURL.absoluteString) answered \(method) /\(path) with over \(limits.syncAnswerBytesMax) bytes, more than a pull page and its envelope",
-                            hint: "check that the URL is a Chorus node's; if its pullPageBytesMax is larger than this node's, raise this node's to match")
-        }
-        if answer.unframed {
-            throw SyncError(status: 0, "the upstream \(baseURL.absoluteString) answered \(method) /\(path) without a Content-Length, or compressed, so its size was not known before reading it",
-                            hint: "Chorus nodes always send Content-Length: if a proxy stands between, have it pass answers on as they are (no chunking, no compression on /sync/)")
-        }
-        if let error = answer.failure {
-            throw SyncError(status: 0, "cannot reach the upstream \(baseURL.absoluteString): \(error.localizedDescription)",
-                            hint: "check the URL and that the upstream is running; changes are kept and sent when it is back")
+        // The same errors, in the same words, as the plain client's (`failure`).
+        let failed: HTTPClientError? = answer.timedOut ? HTTPClientError(.timedOut, "the whole answer did not come within the deadline")
+            : answer.overLimit ? HTTPClientError(.tooLarge, "its Content-Length is over the bound")
+            : answer.unframed ? HTTPClientError(.unframed, "its size was not known before reading it")
+            : answer.failure.map { HTTPClientError(.cannotConnect, $0.localizedDescription) }
+        if let failed {
+            throw failure(failed, "\(method) /\(path)", secondsMax: limits.syncAnswerSecondsMax, bytesMax: Int64(limits.syncAnswerBytesMax))
         }
         guard answer.status != 0 else { throw SyncError(status: 0, "no HTTP response from \(baseURL.absoluteString)") }
         guard (200..<300).contains(answer.status) else { throw HTTPTransport.refusal(status: answer.status, body: answer.body) }
@@ -159,7 +161,7 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
     /// Streams the snapshot into `path` as it arrives, never holding it in memory, and cuts the
     /// download at `snapshotBytesMax`.
     public func snapshot(storage: String, into path: String, progress: @escaping (Int64, Int64) -> Void = { _, _ in }) throws -> Int64 {
-        if let plain { return try snapshotPlain(plain, storage: storage, into: path, progress: progress) }
+        if case .plain(let plain) = client { return try snapshotPlain(plain, storage: storage, into: path, progress: progress) }
         let request = makeRequest("GET", "sync/v1/snapshot", headers: [SyncProtocol.storageHeader: storage])
         let file = try FileAppender(creating: path)
         defer { try? file.close() }
@@ -177,17 +179,10 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
             task.cancel()
             download.done.wait()   // the delegate's last call, after which the file is no longer written
         }
-        if download.timedOut {
-            throw SyncError(status: 0, "the snapshot download took over \(Int(limits.snapshotDownloadSecondsMax)) s",
-                            hint: "the client pulls the log instead; raise snapshotDownloadSecondsMax for a slow link")
-        }
-        if download.overLimit {
-            throw SyncError(status: 413, "the upstream's snapshot is over \(limits.snapshotBytesMax) bytes", hint: "raise snapshotBytesMax, or pull the log")
-        }
-        if download.unframed {
-            throw SyncError(status: 0, "the upstream's snapshot came without a Content-Length, or compressed, so its size was not known before reading it",
-                            hint: "Chorus nodes always send Content-Length: if a proxy stands between, have it pass /sync/ answers on as they are; the client pulls the log instead")
-        }
+        let failed: HTTPClientError? = download.timedOut ? HTTPClientError(.timedOut, "the whole snapshot did not come within the deadline")
+            : download.overLimit ? HTTPClientError(.tooLarge, "its Content-Length is over the bound")
+            : download.unframed ? HTTPClientError(.unframed, "its size was not known before reading it") : nil
+        if let failed { throw snapshotFailure(failed) }
         if download.status != 0 && download.status != 200 { throw HTTPTransport.refusal(status: download.status, body: [UInt8](download.errorBody)) }
         if let failure = download.failure {
             throw SyncError(status: 0, "the snapshot download from \(baseURL.absoluteString) failed: \(failure.localizedDescription)",
@@ -239,10 +234,10 @@ final class BoundedAnswers: NSObject, URLSessionDataDelegate, @unchecked Sendabl
     /// What to do with an answer's body, judged on its head.
     enum Verdict { case take, overLimit, unframed, statusOnly }
 
-    /// Judged on the head, while FoundationNetworking holds the body back: once a body flows, a
-    /// cancelled task goes on receiving into the delegate queue (over a gigabyte on loopback,
-    /// measured, before it stopped), so a body is taken only when its head gives a length within
-    /// the bound (`bytesMax` for a success, `errorBodyBytesMax` for an error, whose status is kept
+    /// Judged on the head, the earliest URLSession allows (it does not hold the body back while
+    /// the delegate decides, and a cancelled task goes on receiving into the delegate queue: over
+    /// a gigabyte on loopback, measured, before it stopped). A body is taken only when its head
+    /// gives a length within the bound (`bytesMax` for a success, `errorBodyBytesMax` for an error, whose status is kept
     /// either way) and no compression, which would make the length say nothing of what is read.
     static func judge(_ response: URLResponse, bytesMax: Int64) -> Verdict {
         let http = response as? HTTPURLResponse

@@ -294,7 +294,7 @@ public struct HTTPClientError: Error, CustomStringConvertible, @unchecked Sendab
     /// The error `sink` threw, for `.sink`.
     public let underlying: (any Error)?
 
-    init(_ kind: Kind, _ message: String, underlying: (any Error)? = nil) {
+    public init(_ kind: Kind, _ message: String, underlying: (any Error)? = nil) {
         self.kind = kind
         self.message = message
         self.underlying = underlying

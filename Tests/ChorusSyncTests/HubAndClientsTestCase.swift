@@ -40,4 +40,22 @@ class HubAndClientsTestCase: XCTestCase {
     }
 
     func digest(_ executor: ReplicaExecutor) throws -> String { try executor.perform { try $0.digest().hexString } }
+
+    /// A hub holding `steps` operations of a seeded workload, served by a started `Node` on a free
+    /// loopback port (the caller stops it), for tests over real sockets.
+    func servedHub(steps: Int) throws -> Node {
+        let hubReplica = try ReplicaFactory.durable(at: folder.appending("hub"), name: "hub",
+                                                    configuration: ReplicaFactory.configuration(clock: clock, driftMilliseconds: 3_600_000), seed: 1)
+        var workload = WorkloadGenerator(seed: 5)
+        _ = try hubReplica.applyRemote(workload.generate(steps: steps))
+        var configuration = Node.Configuration()
+        configuration.port = 0
+        configuration.syncIntervalSeconds = 3600
+        configuration.limits = limits
+        configuration.wallClock = clock
+        configuration.log = { _ in }
+        let node = Node(replica: hubReplica, configuration: configuration)
+        try node.start()
+        return node
+    }
 }

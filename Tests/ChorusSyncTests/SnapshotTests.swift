@@ -597,19 +597,8 @@ final class SnapshotTests: HubAndClientsTestCase {
 
     /// Over real sockets: the body is streamed from the file, and a client's size limit cuts it.
     func test_overHTTP_theSnapshotStreams_andTheSizeLimitCutsIt() throws {
-        let hubReplica = try ReplicaFactory.durable(at: folder.appending("hub"), name: "hub",
-                                                    configuration: ReplicaFactory.configuration(clock: clock, driftMilliseconds: 3_600_000), seed: 1)
-        var workload = WorkloadGenerator(seed: 5)
-        _ = try hubReplica.applyRemote(workload.generate(steps: 200))
-        var configuration = Node.Configuration()
-        configuration.port = 0
-        configuration.syncIntervalSeconds = 3600
-        configuration.limits = limits
-        configuration.wallClock = clock
-        configuration.log = { _ in }
-        let node = Node(replica: hubReplica, configuration: configuration)
+        let node = try servedHub(steps: 200)
         let hub = node.executor
-        try node.start()
         defer { node.stop(graceSeconds: 1) }
         // Whole, cut by size, cut by time (the overall cap, which the client enforces itself);
         // through the plain client, then URLSession (the https path).

@@ -24,18 +24,7 @@ final class UpstreamAnswerBoundsTests: HubAndClientsTestCase {
     }
 
     func checkBounds(usingURLSession: Bool) throws {
-        let hubReplica = try ReplicaFactory.durable(at: folder.appending("hub"), name: "hub",
-                                                    configuration: ReplicaFactory.configuration(clock: clock, driftMilliseconds: 3_600_000), seed: 1)
-        var workload = WorkloadGenerator(seed: 5)
-        _ = try hubReplica.applyRemote(workload.generate(steps: 50))
-        var configuration = Node.Configuration()
-        configuration.port = 0
-        configuration.syncIntervalSeconds = 3600
-        configuration.limits = limits
-        configuration.wallClock = clock
-        configuration.log = { _ in }
-        let node = Node(replica: hubReplica, configuration: configuration)
-        try node.start()
+        let node = try servedHub(steps: 50)
         defer { node.stop(graceSeconds: 1) }
         let proxy = try FaultProxy(upstreamPort: node.port, seed: 7)
         defer { proxy.stop() }

@@ -2,6 +2,7 @@ import XCTest
 import Foundation
 import HTTP1
 import HTTPServer
+import ChorusTesting
 @testable import HTTPClient
 
 /// The HTTP client on real sockets on 127.0.0.1: against our server, and against a scripted one
@@ -230,16 +231,9 @@ final class ScriptedServer: @unchecked Sendable {
     }
 
     init(script: @escaping @Sendable (Peer) -> Void) throws {
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let (listener, port) = LoopbackListener.open(backlog: 16)
         self.listener = listener
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        Glibc.listen(listener, 16)
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } }
-        port = UInt16(bigEndian: address.sin_port)
+        self.port = port
         Thread.detachNewThread { [self] in
             while true {
                 let fd = accept(listener, nil, nil)
