@@ -76,8 +76,10 @@ enum EntryRows {
     /// registers, and their typed rows to exist and hold what reads back as JSON, in SQL.
     static func surveyFolded(_ database: Database, schema: Schema) throws -> FoldedSurvey {
         let origins = SmallIntegerSet(try database.query("SELECT no FROM origins").compactMap { $0.integer(0) })
-        var fieldNumbers: [String: Int64] = [:]
-        try database.forEachColumns("SELECT no, name FROM fields") { row in fieldNumbers[row.text(1) ?? ""] = row.integer(0) }
+        // By exact name: two canonically equivalent names are two fields (keyed by `String`, one
+        // would hide the other's number).
+        var fieldNumbers: [ExactName: Int64] = [:]
+        try database.forEachColumns("SELECT no, name FROM fields") { row in fieldNumbers[ExactName(row.text(1) ?? "")] = row.integer(0) }
         let fields = SmallIntegerSet(fieldNumbers.values)
         var survey = FoldedSurvey()
         // Each record's collection as its place in `schema.collections` (-1 for one it lacks),
@@ -86,7 +88,7 @@ enum EntryRows {
         var collectionCases = ""
         for (place, collection) in schema.collections.enumerated() {
             let names = MaterialisedSQL(collection).registerFields
-            registers.append(SmallIntegerSet(names.compactMap { fieldNumbers[$0] }))
+            registers.append(SmallIntegerSet(names.compactMap { fieldNumbers[ExactName($0)] }))
             collectionCases += " WHEN '\(collection.name.replacingOccurrences(of: "'", with: "''"))' THEN \(place)"
             guard !names.isEmpty,
                   try database.queryScalarInteger("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?", collection.name) == 1 else { continue }

@@ -8,9 +8,10 @@ import SQLiteKit
 /// of a record's ten or so rows; folded, a record's entries share one row and are written as
 /// deltas of each other, about 24 bytes an entry with its value (measured by
 /// `Tests/Bench/fold-estimate.py`). Compaction folds the entries of records whose every entry is
-/// compacted history (`Replica+Compaction.swift`); the merge unfolds a record back into
-/// `entry_rows` the first time a batch touches it (`Replica.recordID`), so the merge itself reads
-/// and writes rows as before. Readers see both through the view `entries`, which reads folded
+/// compacted history (`Replica+Compaction.swift`); since the twenty-fifth round a batch of remote
+/// operations holds the entries of each record it touches (`HeldRecord`) and writes them back
+/// folded, while a local write unfolds a record back into `entry_rows` (`Replica.takeFolded`)
+/// and reads and writes rows as before. Readers see both through the view `entries`, which reads folded
 /// entries through the table function `chorus_folded_entries` (`tableFunction`), registered on
 /// every connection that opens a replica.
 ///
@@ -19,8 +20,9 @@ import SQLiteKit
 /// flagged and its value left out: the value is stored once, in the typed row, instead of twice
 /// (24 bytes an entry with values, 6 without; `Tests/Bench/fold-estimate.py`). Folding checks the
 /// round trip byte for byte, so a value the column cannot give back exactly (a boolean, an array,
-/// a number stored as text) stays in the body. A folded record's typed row cannot change while it
-/// is folded: every batch that touches the record unfolds it first, reading the values back.
+/// a number stored as text) stays in the body. A folded record's typed row changes only in a
+/// batch that holds or unfolds the record: it reads the values a column keeps before it rewrites
+/// the column, and writes the body back (or the rows) with the flags the new column gives.
 ///
 /// Body encoding: a format byte (1, or 2 when an entry's value is kept in its column); the entry
 /// count, a varint; then per entry, in primary-key order (field, key, origin, counter):
@@ -86,12 +88,16 @@ public enum FoldedEntries {
 
     /// Encodes entries (sorted here into primary-key order). Kind codes must fit three bits; an
     /// entry flagged `valueInColumn` must be a register with an empty key.
-    public static func encode(_ entries: [Entry]) -> [UInt8] {
-        let sorted = entries.sorted(by: <)
+    /// `inOrder`: the caller has them in that order already (`HeldRecord.entriesToWrite`), so
+    /// they are not sorted again (sorting a record's entries was a third of writing it back).
+    public static func encode(_ entries: [Entry], inOrder: Bool = false) -> [UInt8] {
+        let sorted = inOrder ? entries : entries.sorted(by: <)
         var bytes: [UInt8] = [sorted.contains(where: \.valueInColumn) ? formatValuesInColumns : format]
+        // About 8 bytes an entry besides its texts: one allocation for most bodies.
+        bytes.reserveCapacity(16 + sorted.count * 12 + sorted.reduce(0) { $0 + $1.key.utf8.count + ($1.valueInColumn ? 0 : $1.value?.utf8.count ?? 0) })
         LogBlock.appendVarint(UInt64(sorted.count), to: &bytes)
         var previous = (field: Int64(0), origin: Int64(-1), wall: Int64(0), logical: Int64(-1), seq: Int64(0))
-        var counters: [Int64: Int64] = [:]
+        var counters = OriginCounters()
         for entry in sorted {
             precondition(entry.kind >= 0 && entry.kind <= Int64(kindBits), "a kind code fits three bits")
             var flags = UInt8(entry.kind)
@@ -109,7 +115,7 @@ public enum FoldedEntries {
             appendSigned(entry.field &- previous.field, to: &bytes)
             if !entry.key.isEmpty { appendText(entry.key, to: &bytes) }
             if entry.origin != previous.origin { LogBlock.appendVarint(UInt64(bitPattern: entry.origin), to: &bytes) }
-            appendSigned(entry.counter &- (counters[entry.origin] ?? 0) &- 1, to: &bytes)
+            appendSigned(entry.counter &- counters[entry.origin] &- 1, to: &bytes)
             if !stampFollows {
                 appendSigned(entry.wall &- previous.wall, to: &bytes)
                 LogBlock.appendVarint(UInt64(bitPattern: entry.logical), to: &bytes)
@@ -252,7 +258,7 @@ public enum FoldedEntries {
         bytes.append(contentsOf: text.utf8)
     }
 
-    /// Each origin's last counter while a body is decoded (counters are stored as the difference
+    /// Each origin's last counter while a body is encoded or decoded (counters are stored as the difference
     /// from it). A body holds few origins, so a short list searched from its newest end beats a
     /// dictionary, which cost a hash per entry and an allocation per body; past `listedMax`
     /// origins (a body may hold up to `entriesMax` entries, each of its own origin) a dictionary

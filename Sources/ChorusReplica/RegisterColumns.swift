@@ -19,19 +19,24 @@ public final class RegisterColumns: @unchecked Sendable {
     private weak var database: Database?
     /// Per declared collection with register fields: its fields' numbers and columns, by rid.
     private let rowSQL: [String: String]
+    /// Per declared collection with register fields: their names, and their columns by rid.
+    private let columnsSQL: [String: (fields: [String], sql: String)]
 
     private static let collectionSQL = "SELECT collection FROM records WHERE rid = ? /* register columns */"
 
     init(schema: Schema) {
         var rowSQL: [String: String] = [:]
+        var columnsSQL: [String: (fields: [String], sql: String)] = [:]
         for collection in schema.collections {
             let fields = MaterialisedSQL(collection).registerFields
             guard !fields.isEmpty else { continue }
+            columnsSQL[collection.name] = (fields, "SELECT \(fields.map { "t.\(StorageSchema.quote($0))" }.joined(separator: ", ")) FROM \(StorageSchema.quote(collection.name)) t WHERE t._rid = ?")
             // The field numbers are uncorrelated subqueries, which SQLite evaluates once per run.
             let columns = fields.map { "(SELECT no FROM fields WHERE name = '\($0.replacingOccurrences(of: "'", with: "''"))'), t.\(StorageSchema.quote($0))" }
             rowSQL[collection.name] = "SELECT \(columns.joined(separator: ", ")) FROM \(StorageSchema.quote(collection.name)) t WHERE t._rid = ?"
         }
         self.rowSQL = rowSQL
+        self.columnsSQL = columnsSQL
     }
 
     /// Reads through `database` from now on.
@@ -46,6 +51,31 @@ public final class RegisterColumns: @unchecked Sendable {
         return try RegisterColumns.values(rid: rid, in: database, rowSQL: rowSQL)
     }
 
+    /// `values(rid:)` of a record whose collection the caller knows, with the fields' numbers the
+    /// caller keeps (nil for a field not numbered): one lookup of the typed row, where
+    /// `values(rid:)` makes two and looks every number up (each cost a held record as much as
+    /// the rest of its read; callgrind, `HeldRecord`).
+    /// `numbers` are the numbers of `registerFields(of: collection)`, in its order; only the
+    /// fields `wanted` are rendered (rendering a text as JSON is most of the cost).
+    func values(rid: Int64, collection: String, wanted: Set<Int64>, numbers: [Int64?]) throws -> [Int64: String] {
+        guard let database else {
+            throw ChorusError(.invalidState, "folded values were read after their connection closed", hint: "this is a bug in Chorus; report it")
+        }
+        guard let (fields, sql) = columnsSQL[collection], numbers.count == fields.count else { return [:] }
+        var values: [Int64: String] = [:]
+        try database.forEachColumns(sql, parameters: [rid]) { row in
+            for (column, number) in numbers.enumerated() {
+                guard let number, wanted.contains(number) else { continue }
+                if let text = RegisterColumns.canonicalJSON(row.value(column)) { values[number] = text }
+            }
+        }
+        return values
+    }
+
+    /// The declared register fields of `collection`, in the order `values(rid:collection:...)`
+    /// reads their columns; empty for a collection with none.
+    func registerFields(of collection: String) -> [String] { columnsSQL[collection]?.fields ?? [] }
+
     private static func values(rid: Int64, in database: Database, rowSQL: [String: String]) throws -> [Int64: String] {
         guard let collection = try database.queryScalarText(collectionSQL, rid), let sql = rowSQL[collection] else { return [:] }
         var values: [Int64: String] = [:]
@@ -57,6 +87,18 @@ public final class RegisterColumns: @unchecked Sendable {
             }
         }
         return values
+    }
+
+    /// What a declared register's column of type `type` reads back as (`canonicalJSON`) once
+    /// `value` is written to it, when that is sure without reading it back; nil otherwise.
+    /// SQLite converts a value to its column's affinity (an integer written to a TEXT column
+    /// reads back as the text `"1"`, a numeric text in an INTEGER column as a number), so only
+    /// NULL and a value of the storage class its column's affinity keeps are answered.
+    static func canonicalJSON(writing value: SQLiteValue, to type: ValueType?) -> String? {
+        switch (value, type?.sqlType) {
+        case (.null, _), (.text, "TEXT"), (.integer, "INTEGER"), (.real, "REAL"): return canonicalJSON(value)
+        default: return nil
+        }
     }
 
     /// A column's value as the canonical JSON text a register entry holds: NULL as `null`, an

@@ -45,6 +45,14 @@ struct BatchState {
     private var lastRecord: (name: RecordName, rid: Int64?)?
     /// What the batch knows of each record it touched, by row id.
     var records: [Int64: RecordInfo] = [:]
+    /// The batch holds the entries of the records it touches in memory (`HeldRecord`): a batch of
+    /// remote operations does; a local write keeps them in rows.
+    var holdsRecords = false
+    /// The records whose entries the batch holds, by row id.
+    var held: [Int64: HeldRecord] = [:]
+    /// The numbers of each collection's declared register fields, as `RegisterColumns` reads
+    /// them, once per batch (numbers are trusted within the batch's transaction).
+    var registerFieldNumbers: [String: [Int64?]] = [:]
     /// Records that got delete or restore operations in this batch: their life must be recomputed.
     var lifeChanged = Set<Int64>()
     /// Records for which this batch recorded superseded operation ids.
@@ -241,6 +249,7 @@ extension Replica {
             if chunk.isEmpty && inLastBatch == nil { break }
             total = total + (try inBatch(operations: chunk.count) { state in
                 state.source = source
+                state.holdsRecords = true
                 for operation in chunk { try apply(operation, state: &state) }
                 if end == operations.count { try inLastBatch?() }
             })
@@ -468,7 +477,7 @@ extension Replica {
         if let row = try database.queryRow("SELECT rid, deleted, visible FROM records WHERE collection = ? AND record = ?", collection, record),
            let existing = row.integer(0) {
             rid = existing
-            try unfold(rid)
+            try takeFolded(rid, collection: collection, state: &state)
             let hadSuperseded = try database.queryScalarInteger("SELECT 1 FROM superseded WHERE rid = ? LIMIT 1", rid) != nil
             state.records[rid] = .init(collection: collection, record: record, isNew: false,
                                        wasLive: row.integer(1) == 0 && row.integer(2) == 1, hadSuperseded: hadSuperseded)
@@ -480,22 +489,56 @@ extension Replica {
             }
             try database.run("INSERT INTO records(collection, record, hash_prefix) VALUES (?, ?, ?)", collection, record, Replica.hashPrefix(hash))
             rid = database.lastInsertRowID
+            if state.holdsRecords { state.held[rid] = HeldRecord() }
             state.records[rid] = .init(collection: collection, record: record, isNew: true, wasLive: true, hadSuperseded: false)
         }
         state.remember(name, rid: rid)
         return rid
     }
 
-    /// Moves a folded record's entries back into rows of their own (`FoldedEntries.swift`), so the
-    /// merge reads and writes them as rows; the record is folded again by a later compaction.
-    /// Once a batch, the first time it touches the record (`recordID`).
-    func unfold(_ rid: Int64) throws {
-        guard let body = try database.queryRow("SELECT body FROM folded_entries WHERE rid = ?", rid)?.blob(0) else { return }
-        for entry in try FoldedEntries.decode(body, record: rid, columns: registerColumns) {
+    /// Takes a folded record's entries (`FoldedEntries.swift`) for the batch, once, the first time
+    /// it touches the record (`recordID`): a batch that holds records holds it (`HeldRecord`), up
+    /// to `HeldRecord.entriesMax` entries; otherwise its entries move back into rows of their own,
+    /// which the merge reads and writes as rows, and a later compaction folds again.
+    func takeFolded(_ rid: Int64, collection: String, state: inout BatchState) throws {
+        guard let body = try database.queryRow("SELECT body FROM folded_entries WHERE rid = ?", rid)?.blob(0) else {
+            // No body: its entries are in rows, or it has none (all superseded, or only deletes
+            // and counters), and then a batch that holds records holds it too.
+            if state.holdsRecords, try database.queryScalarInteger("SELECT 1 FROM entry_rows WHERE rid = ? LIMIT 1", rid) == nil {
+                state.held[rid] = HeldRecord()
+            }
+            return
+        }
+        var entries = try FoldedEntries.decode(body, record: rid)
+        if state.holdsRecords && entries.count <= HeldRecord.entriesMax {
+            // The values kept in typed columns are read when the batch needs them, if it does
+            // (`Replica.resolveHeldColumns`).
+            state.held[rid] = HeldRecord(folded: entries)
+            return
+        }
+        if entries.contains(where: \.valueInColumn) {
+            try FoldedEntries.resolve(&entries, columns: try columnValues(rid: rid, collection: collection, of: Set(entries.map(\.field)), state: &state), record: rid)
+        }
+        for entry in entries {
             try insertEntryRow(rid: rid, entry)
         }
         try database.run("DELETE FROM folded_entries WHERE rid = ?", rid)
         recordsUnfolded += 1
+    }
+
+    /// The register values the typed row of record `rid`, of `collection`, holds in the fields
+    /// `fields`, as canonical JSON by field number (`RegisterColumns`).
+    func columnValues(rid: Int64, collection: String, of fields: Set<Int64>, state: inout BatchState) throws -> [Int64: String] {
+        let numbers: [Int64?]
+        if let known = state.registerFieldNumbers[collection] {
+            numbers = known
+        } else {
+            // A field numbered later in the batch has no value kept in its column: no body that
+            // keeps one was written before the field had its number.
+            numbers = try registerColumns.registerFields(of: collection).map { try fieldNumbers.number(of: ExactName($0), in: database, create: false) }
+            state.registerFieldNumbers[collection] = numbers
+        }
+        return try registerColumns.values(rid: rid, collection: collection, wanted: fields, numbers: numbers)
     }
 
     /// One `entry_rows` row.
@@ -536,15 +579,20 @@ extension Replica {
             var removed: [Row] = []
             let origin = try originNumbers.number(of: superseded.replica.bytes, in: database, create: false)
             let fieldNo = try origin == nil ? nil : fieldNumbers.number(of: ExactName(field), in: database, create: false)
+            if state.held[rid] != nil {
+                var removedHeld: [(key: String, older: Bool)] = []
+                if let origin, let fieldNo { removedHeld = state.held[rid]!.remove(field: fieldNo, origin: origin, counter: Int64(superseded.counter)) }
+                if removedHeld.isEmpty { try recordSuperseded(superseded, rid: rid, field: field, state: &state) }
+                for (key, isOlder) in removedHeld {
+                    state.dirtyKeys[BatchState.DirtyKey(rid: rid, field: field, key: key, fieldNo: fieldNo!), default: .init()].remove(superseded, older: isOlder)
+                }
+                continue
+            }
             if let origin, let fieldNo {
                 removed = try database.query("SELECT key, seq FROM entry_rows WHERE rid = ? AND field = ? AND origin = ? AND counter = ?",
                                              rid, fieldNo, origin, Int64(superseded.counter))
             }
-            if removed.isEmpty {
-                try database.run("INSERT OR IGNORE INTO superseded(rid, field, replica, counter) VALUES (?, ?, ?, ?)",
-                                 rid, field, superseded.replica.bytes, Int64(superseded.counter))
-                state.supersededIn.insert(rid)
-            }
+            if removed.isEmpty { try recordSuperseded(superseded, rid: rid, field: field, state: &state) }
             guard let origin, let fieldNo else { continue }
             for row in removed {
                 try database.run("DELETE FROM entry_rows WHERE rid = ? AND field = ? AND key = ? AND origin = ? AND counter = ?",
@@ -554,6 +602,13 @@ extension Replica {
                 state.dirtyKeys[key, default: .init()].remove(superseded, older: isOlder)
             }
         }
+    }
+
+    /// Records an id superseded before its operation arrived, so it never applies when it does.
+    private func recordSuperseded(_ id: OperationID, rid: Int64, field: String, state: inout BatchState) throws {
+        try database.run("INSERT OR IGNORE INTO superseded(rid, field, replica, counter) VALUES (?, ?, ?, ?)",
+                         rid, field, id.replica.bytes, Int64(id.counter))
+        state.supersededIn.insert(rid)
     }
 
     /// Adds a live entry unless an operation that arrived earlier already superseded it.
@@ -566,8 +621,9 @@ extension Replica {
                                          logical: Int64(op.timestamp.logical), kind: kind, value: valueText, json: value, seq: seq)
         let origin = try originNumbers.number(of: entry.replica, in: database, create: true)!
         let fieldNo = try fieldNumbers.number(of: ExactName(field), in: database, create: true)!
-        try insertEntryRow(rid: rid, FoldedEntries.Entry(field: fieldNo, key: key, origin: origin, counter: entry.counter, wall: entry.wall,
-                                                         logical: entry.logical, kind: EntryRows.code(kind), value: entry.value, seq: seq))
+        let stored = FoldedEntries.Entry(field: fieldNo, key: key, origin: origin, counter: entry.counter, wall: entry.wall,
+                                         logical: entry.logical, kind: EntryRows.code(kind), value: entry.value, seq: seq)
+        if state.held[rid]?.add(stored) == nil { try insertEntryRow(rid: rid, stored) }
         state.dirtyKeys[BatchState.DirtyKey(rid: rid, field: field, key: key, fieldNo: fieldNo), default: .init()].newEntries.append(entry)
     }
 
@@ -604,6 +660,7 @@ extension Replica {
             // The log's payloads go at the end of the batch, in one scan for all its erasures.
             try database.run("DELETE FROM records WHERE rid = ?", rid)
             state.erasedRecords.insert(rid)
+            state.held[rid] = nil
             state.remember(BatchState.RecordName(collection: collection, record: record), rid: nil)
         }
         try database.run("INSERT OR IGNORE INTO erased(hash, replica, counter) VALUES (?, ?, ?)",

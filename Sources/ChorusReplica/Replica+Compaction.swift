@@ -142,7 +142,7 @@ extension Replica {
     }
 
     /// Records with entries in rows of their own, every one at or below `floor`: settled history,
-    /// folded by compaction (a record a batch touches again is unfolded, `Replica.unfold`).
+    /// folded by compaction (a record a local write touches again is unfolded, `Replica.takeFolded`).
     func settledRecords(through floor: Int64) throws -> [Int64] {
         try database.query("SELECT rid FROM entry_rows GROUP BY rid HAVING max(seq) <= ? ORDER BY rid", floor).compactMap { $0.integer(0) }
     }

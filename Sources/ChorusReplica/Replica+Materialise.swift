@@ -30,7 +30,9 @@ extension Replica {
             // those the batch made, in hand.
             let older = state.firstSequence
             var whole: [[BatchState.LiveEntry]]?
-            if !record.isNew && keys.count >= Replica.wholeRecordReadKeysMin {
+            // Taken out while its keys are materialised, so changing it copies nothing.
+            var held = state.held.removeValue(forKey: rid)
+            if !record.isNew && held == nil && keys.count >= Replica.wholeRecordReadKeysMin {
                 // As the query's `ORDER BY` sorts: by field number, then the key's bytes (Swift's
                 // `String` order and equality are canonical, under which two distinct keys can
                 // compare equal).
@@ -42,14 +44,31 @@ extension Replica {
             var conflicts = ConflictChange()
             for (index, (dirty, change)) in keys.enumerated() {
                 let made = change.newEntries
-                let live = try record.isNew ? made : (whole?[index] ?? liveEntries(dirty, olderThan: older)) + made
+                let live: [BatchState.LiveEntry]
+                if record.isNew {
+                    live = made
+                } else if held != nil {
+                    if held!.needsColumn(field: dirty.fieldNo) {
+                        try held!.resolve(columnValues(rid: rid, collection: record.collection, of: held!.unresolvedFields, state: &state), record: rid)
+                    }
+                    live = try heldEntries(held!, dirty) + made
+                } else {
+                    live = try (whole?[index] ?? liveEntries(dirty, olderThan: older)) + made
+                }
                 if let value = try materialiseKey(dirty, live: live, removedOlder: change.olderRemoved, record: record, state: state,
                                                   conflicts: &conflicts) {
                     // Sized for the record's changed keys, so it is not rehashed as it fills.
                     columns[rid, default: Dictionary(minimumCapacity: keys.count)][dirty.field] = value
+                    if held != nil {
+                        let type = schema.collection(record.collection)?.field(dirty.field)?.valueType
+                        held!.rewroteColumn(field: dirty.fieldNo, as: RegisterColumns.canonicalJSON(writing: value, to: type))
+                    }
                 }
             }
-            try writeConflictIndex(rid: rid, conflicts)
+            try writeConflictIndex(rid: rid, conflicts, held: held)
+            // Every entry a batch adds or removes dirties its key, so a changed held record is
+            // written here, once, before its life is materialised (which reads it through the views).
+            if let held, held.changed { try writeHeld(rid: rid, held) }
         }
         for (rid, record) in state.records.sorted(by: { $0.key < $1.key }) where record.isNew && !erased.contains(rid) {
             guard let sql = materialisedSQL[record.collection] else { continue }
@@ -141,6 +160,27 @@ extension Replica {
         return found
     }
 
+    /// The live entries of one key of a held record that are older than the batch, as
+    /// materialising reads them (every value in hand).
+    private func heldEntries(_ held: HeldRecord, _ dirty: BatchState.DirtyKey) throws -> [BatchState.LiveEntry] {
+        try held.olderEntries(field: dirty.fieldNo, key: dirty.key).map { entry in
+            BatchState.LiveEntry(replica: try originNumbers.name(entry.origin, in: database), counter: entry.counter, wall: entry.wall,
+                                 logical: entry.logical, kind: EntryRows.kind(code: entry.kind), value: entry.value, json: nil, seq: entry.seq)
+        }
+    }
+
+    /// Writes back the entries of a record the batch held: folded into one value, or in rows of
+    /// their own when it has grown past `HeldRecord.entriesMax`.
+    private func writeHeld(rid: Int64, _ record: HeldRecord) throws {
+        let entries = try record.entriesToWrite(record: rid)
+        if entries.isEmpty || entries.count > HeldRecord.entriesMax {
+            if record.hadBody { try database.run("DELETE FROM folded_entries WHERE rid = ?", rid) }
+            for entry in entries { try insertEntryRow(rid: rid, entry) }
+        } else {
+            try database.run("INSERT OR REPLACE INTO folded_entries(rid, body) VALUES (?, ?)", rid, FoldedEntries.encode(entries, inOrder: true))
+        }
+    }
+
     /// An `entry_rows` row, columns (origin, counter, wall, logical, kind, seq, ...), without its
     /// value: most older entries lose, or won before the batch and stay displayed, so their values
     /// are never needed (reading them was an eighth of the whole-record read; callgrind).
@@ -172,10 +212,11 @@ extension Replica {
     /// Keeps `conflicted_records` true for one record: a row exactly when one of its register or
     /// map keys has two live entries or more. A key that came into conflict is enough to know; one
     /// that left it asks the record's entries whether another key still is (a resolution, rare).
-    private func writeConflictIndex(rid: Int64, _ change: ConflictChange) throws {
+    /// `held` is the record's entries when the batch holds them.
+    private func writeConflictIndex(rid: Int64, _ change: ConflictChange, held: HeldRecord?) throws {
         if change.added {
             try database.run("INSERT OR IGNORE INTO conflicted_records(rid) VALUES (?)", rid)
-        } else if change.removed, try !hasValueConflict(rid: rid) {
+        } else if change.removed, try !(held?.hasValueConflict ?? hasValueConflict(rid: rid)) {
             try database.run("DELETE FROM conflicted_records WHERE rid = ?", rid)
         }
     }

@@ -43,7 +43,7 @@ public final class Replica {
     var clock: HybridClock
     /// The counter of the last operation this replica made.
     var counter: UInt64
-    /// Folded records a batch unfolded since this replica was opened (`Replica.unfold`), for
+    /// Folded records a batch unfolded into rows since this replica was opened (`Replica.takeFolded`), for
     /// tests and simulations to see that the path ran.
     public internal(set) var recordsUnfolded = 0
     var schema: Schema { configuration.schema }

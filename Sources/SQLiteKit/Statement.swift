@@ -107,7 +107,10 @@ public final class Statement {
 
     var columnCount: Int { Int(sqlite3_column_count(handle)) }
 
-    func value(at column: Int) -> SQLiteValue {
+    func value(at column: Int) -> SQLiteValue { Statement.value(of: handle, at: column) }
+
+    /// The value of a column of the row `handle` is on, in its storage class.
+    static func value(of handle: OpaquePointer, at column: Int) -> SQLiteValue {
         let index = Int32(column)
         switch sqlite3_column_type(handle, index) {
         case SQLITE_INTEGER: return .integer(sqlite3_column_int64(handle, index))
@@ -230,6 +233,9 @@ public struct ColumnReader {
     public func isNull(_ column: Int) -> Bool { sqlite3_column_type(handle, Int32(column)) == SQLITE_NULL }
 
     public func integer(_ column: Int) -> Int64 { sqlite3_column_int64(handle, Int32(column)) }
+
+    /// The column's value in its storage class (a text or blob copied out).
+    public func value(_ column: Int) -> SQLiteValue { Statement.value(of: handle, at: column) }
 
     public func text(_ column: Int) -> String? {
         guard let pointer = sqlite3_column_text(handle, Int32(column)) else { return nil }

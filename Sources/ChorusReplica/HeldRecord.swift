@@ -1,0 +1,189 @@
+import ChorusCore
+
+/// A record whose live entries a batch of remote operations holds in memory, since the
+/// twenty-fifth round (Docs/performance-notes.md): read once from its folded body (nothing, for
+/// a record the batch creates), changed by the batch's operations in place, and written back
+/// folded (`FoldedEntries`), one row, when the batch materialises its keys (`Replica.materialise`).
+///
+/// Why: with an entry row per live entry, every merged operation inserted a row into a B-tree
+/// keyed by record, field, key and id, deleted another when it superseded one, and the batch read
+/// a record's older rows back to choose what to display; those rows were about a quarter of a
+/// merged operation's instructions (twenty-second round). Held, a record costs one read and one
+/// write per batch, however many of its fields the batch changes.
+///
+/// Only batches of remote operations hold records (`BatchState.holdsRecords`): a local write
+/// asks the database for a key's live entries while it builds its operation, so it keeps the
+/// rows (and unfolds a folded record, `Replica.takeFolded`). A record with more than `entriesMax`
+/// entries is not held: decoding and encoding it whole on every batch would cost more than its
+/// rows; it is unfolded, and a held record that grows past it is written back as rows.
+struct HeldRecord {
+    /// Entries a held record may have; past it the record's entries live in rows of their own.
+    static let entriesMax = 1_024
+
+    /// The entries the record had before the batch, in primary-key order (field, key bytes,
+    /// origin, counter). A value kept in its typed column is nil until `resolve` fills it in.
+    private(set) var older: [FoldedEntries.Entry]
+    /// Which of `older` are still live (false: the batch superseded it).
+    private var olderLive: [Bool]
+    /// The live entries the batch made, in the order it made them.
+    private(set) var made: [FoldedEntries.Entry] = []
+    /// The record had a folded body before the batch.
+    let hadBody: Bool
+    /// Declared registers whose typed column the batch rewrote, by field number: the column's
+    /// canonical JSON (`RegisterColumns.canonicalJSON`), or nil when it has none (a blob, an
+    /// infinite real). Decides which values are kept in their column when written back.
+    private var rewrittenColumns: [Int64: String?] = [:]
+    /// The batch added or removed an entry: the record must be written back.
+    private(set) var changed = false
+
+    /// A record the batch creates.
+    init() {
+        older = []
+        olderLive = []
+        hadBody = false
+    }
+
+    /// A record with a folded body: `entries` decoded, the values kept in typed columns not yet
+    /// read. Sorted here if the body was not in order (it always is as `encode` writes it).
+    init(folded entries: [FoldedEntries.Entry]) {
+        var entries = entries
+        if !zip(entries, entries.dropFirst()).allSatisfy({ $0 < $1 }) { entries.sort(by: <) }
+        older = entries
+        olderLive = Array(repeating: true, count: entries.count)
+        hadBody = true
+    }
+
+    var count: Int { olderLive.count(where: { $0 }) + made.count }
+
+    /// The entries still live that the record had before the batch.
+    private var olderStillLive: [FoldedEntries.Entry] { older.indices.filter { olderLive[$0] }.map { older[$0] } }
+
+    mutating func add(_ entry: FoldedEntries.Entry) {
+        made.append(entry)
+        changed = true
+    }
+
+    /// Notes that the batch rewrote a declared register's typed column: `text` is what it reads
+    /// back as (`RegisterColumns.canonicalJSON`), nil when it reads back as no JSON.
+    mutating func rewroteColumn(field: Int64, as text: String?) {
+        rewrittenColumns.updateValue(text, forKey: field)
+    }
+
+    /// Removes the live entries of field `field` written by operation (`origin`, `counter`), and
+    /// returns each one's key, with whether it was older than the batch.
+    mutating func remove(field: Int64, origin: Int64, counter: Int64) -> [(key: String, older: Bool)] {
+        var removed: [(key: String, older: Bool)] = []
+        for index in fieldRange(field) {
+            let entry = older[index]
+            guard olderLive[index], entry.origin == origin, entry.counter == counter else { continue }
+            removed.append((entry.key, true))
+            olderLive[index] = false
+        }
+        made.removeAll { entry in
+            guard entry.field == field, entry.origin == origin, entry.counter == counter else { return false }
+            removed.append((entry.key, false))
+            return true
+        }
+        if !removed.isEmpty { changed = true }
+        return removed
+    }
+
+    /// Whether a live entry older than the batch in field `field`'s register keeps its value in
+    /// the typed column, not yet read: materialising it may need the value (to display it again,
+    /// or to keep it in the body once the column changes).
+    func needsColumn(field: Int64) -> Bool {
+        fieldRange(field).contains { olderLive[$0] && older[$0].valueInColumn && older[$0].value == nil }
+    }
+
+    /// The fields whose live older entries keep their values in typed columns, not yet read.
+    var unresolvedFields: Set<Int64> {
+        Set(older.indices.filter { olderLive[$0] && older[$0].valueInColumn && older[$0].value == nil }.map { older[$0].field })
+    }
+
+    /// Fills in the values kept in typed columns from `columns`, as the typed row holds them
+    /// before the batch writes it (`RegisterColumns`), by field number.
+    mutating func resolve(_ columns: [Int64: String], record: Int64) throws {
+        for index in older.indices where olderLive[index] && older[index].valueInColumn && older[index].value == nil {
+            guard let value = columns[older[index].field] else {
+                throw ChorusError(.storage, "the folded entries of record \(record) keep field \(older[index].field)'s value in a typed column the record has not got",
+                                  hint: "run `chorus check`; restore the replica from a backup or join it again from its upstream")
+            }
+            older[index].value = value
+        }
+    }
+
+    /// The live entries of one key that are older than the batch.
+    func olderEntries(field: Int64, key: String) -> [FoldedEntries.Entry] {
+        var found: [FoldedEntries.Entry] = []
+        for index in fieldRange(field) {
+            if olderLive[index] && ExactText.equal(older[index].key, key) { found.append(older[index]) }
+        }
+        return found
+    }
+
+    /// Whether one of the record's register or map keys has two live entries or more.
+    var hasValueConflict: Bool {
+        let register = EntryRows.code(.register), map = EntryRows.code(.map)
+        let values = (olderStillLive + made).filter { $0.kind == register || $0.kind == map }.sorted(by: <)
+        return zip(values, values.dropFirst()).contains { $0.field == $1.field && ExactText.equal($0.key, $1.key) }
+    }
+
+    /// The live entries as they are written back, in primary-key order: a register value equal, byte for byte, to what
+    /// its typed column reads back as is kept there alone (as compaction folds, `Replica.fold`).
+    /// A column the batch did not rewrite still holds what it did, so its flags stand.
+    /// Materialising reads a rewritten column's old values first (`resolve`), so every value it
+    /// moves out of its column is in hand; one that is not is refused, never written as NULL.
+    func entriesToWrite(record: Int64) throws -> [FoldedEntries.Entry] {
+        let register = EntryRows.code(.register)
+        var entries = HeldRecord.merged(olderStillLive, made)
+        guard !rewrittenColumns.isEmpty else { return entries }
+        for index in entries.indices {
+            let entry = entries[index]
+            guard let rewritten = rewrittenColumns[entry.field] else { continue }
+            guard let value = entry.value else {
+                if entry.valueInColumn {
+                    throw ChorusError(.invalidState, "record \(record)'s value in field \(entry.field) was to leave its typed column unread",
+                                      hint: "this is a bug in Chorus; nothing of the batch was written; report it")
+                }
+                continue
+            }
+            entries[index].valueInColumn = entry.kind == register && entry.key.isEmpty && rewritten.map { ExactText.equal($0, value) } == true
+        }
+        return entries
+    }
+
+    /// `older` (in order) and `made` (in the order the batch made them, most often in order
+    /// too: a record's operations come by field) as one list in primary-key order.
+    private static func merged(_ older: [FoldedEntries.Entry], _ made: [FoldedEntries.Entry]) -> [FoldedEntries.Entry] {
+        var made = made
+        if !zip(made, made.dropFirst()).allSatisfy({ $0 < $1 }) { made.sort(by: <) }
+        guard !older.isEmpty else { return made }
+        var entries: [FoldedEntries.Entry] = []
+        entries.reserveCapacity(older.count + made.count)
+        var o = 0, m = 0
+        while o < older.count && m < made.count {
+            if made[m] < older[o] {
+                entries.append(made[m])
+                m += 1
+            } else {
+                entries.append(older[o])
+                o += 1
+            }
+        }
+        entries.append(contentsOf: older[o...])
+        entries.append(contentsOf: made[m...])
+        return entries
+    }
+
+    /// The indices of `older` in field `field`: a binary search, as `older` is in field order.
+    private func fieldRange(_ field: Int64) -> Range<Int> {
+        var low = 0, high = older.count
+        while low < high {
+            let middle = (low + high) / 2
+            if older[middle].field < field { low = middle + 1 } else { high = middle }
+        }
+        var end = low
+        while end < older.count && older[end].field == field { end += 1 }
+        return low..<end
+    }
+}
