@@ -25,8 +25,17 @@ struct HeldRecord {
     private(set) var older: [FoldedEntries.Entry]
     /// Which of `older` are still live (false: the batch superseded it).
     private var olderLive: [Bool]
+    /// The live entries the batch made, in the order it made them (nil: superseded since).
+    private var madeSlots: [FoldedEntries.Entry?] = []
+    /// Where each operation's entry is in `madeSlots` (an operation makes one entry at most in a
+    /// record), so superseding one is a lookup, never a walk over all the batch made.
+    private var madeByOperation: [OperationKey: Int] = [:]
     /// The live entries the batch made, in the order it made them.
-    private(set) var made: [FoldedEntries.Entry] = []
+    var made: [FoldedEntries.Entry] { madeSlots.compactMap { $0 } }
+
+    private struct OperationKey: Hashable {
+        let origin: Int64, counter: Int64
+    }
     /// The record had a folded body before the batch.
     let hadBody: Bool
     /// Declared registers whose typed column the batch rewrote, by field number: the column's
@@ -53,13 +62,13 @@ struct HeldRecord {
         hadBody = true
     }
 
-    var count: Int { olderLive.count(where: { $0 }) + made.count }
 
     /// The entries still live that the record had before the batch.
     private var olderStillLive: [FoldedEntries.Entry] { older.indices.filter { olderLive[$0] }.map { older[$0] } }
 
     mutating func add(_ entry: FoldedEntries.Entry) {
-        made.append(entry)
+        madeByOperation[OperationKey(origin: entry.origin, counter: entry.counter)] = madeSlots.count
+        madeSlots.append(entry)
         changed = true
     }
 
@@ -79,10 +88,9 @@ struct HeldRecord {
             removed.append((entry.key, true))
             olderLive[index] = false
         }
-        made.removeAll { entry in
-            guard entry.field == field, entry.origin == origin, entry.counter == counter else { return false }
+        if let index = madeByOperation[OperationKey(origin: origin, counter: counter)], let entry = madeSlots[index], entry.field == field {
             removed.append((entry.key, false))
-            return true
+            madeSlots[index] = nil
         }
         if !removed.isEmpty { changed = true }
         return removed
@@ -100,6 +108,16 @@ struct HeldRecord {
         Set(older.indices.filter { olderLive[$0] && older[$0].valueInColumn && older[$0].value == nil }.map { older[$0].field })
     }
 
+    /// Whether the live entries, older and made, are more than `entriesMax`: the record is then
+    /// written in rows of their own, so every value kept in a column must be read first.
+    var isPastBound: Bool { olderLive.count(where: { $0 }) + madeSlots.count(where: { $0 != nil }) > HeldRecord.entriesMax }
+
+    /// Notes that the typed row the batch meant to rewrite is not there (a record of a collection
+    /// declared after it was written): no value is kept in a column it has not got.
+    mutating func typedRowMissing() {
+        for field in rewrittenColumns.keys { rewrittenColumns.updateValue(nil, forKey: field) }
+    }
+
     /// Fills in the values kept in typed columns from `columns`, as the typed row holds them
     /// before the batch writes it (`RegisterColumns`), by field number.
     mutating func resolve(_ columns: [Int64: String], record: Int64) throws {
@@ -114,9 +132,17 @@ struct HeldRecord {
 
     /// The live entries of one key that are older than the batch.
     func olderEntries(field: Int64, key: String) -> [FoldedEntries.Entry] {
+        // The key's first entry, by a binary search: `older` is in (field, key bytes) order.
+        var low = 0, high = older.count
+        while low < high {
+            let middle = (low + high) / 2
+            let entry = older[middle]
+            if entry.field < field || (entry.field == field && ExactText.less(entry.key, key)) { low = middle + 1 } else { high = middle }
+        }
         var found: [FoldedEntries.Entry] = []
-        for index in fieldRange(field) {
-            if olderLive[index] && ExactText.equal(older[index].key, key) { found.append(older[index]) }
+        while low < older.count && older[low].field == field && ExactText.equal(older[low].key, key) {
+            if olderLive[low] { found.append(older[low]) }
+            low += 1
         }
         return found
     }

@@ -96,6 +96,8 @@ public final class RegisterColumns: @unchecked Sendable {
     /// NULL and a value of the storage class its column's affinity keeps are answered.
     static func canonicalJSON(writing value: SQLiteValue, to type: ValueType?) -> String? {
         switch (value, type?.sqlType) {
+        case (.real(let number), "REAL") where number == 0 && number.sign == .minus:
+            return nil   // stored as the integer 0, read back as 0.0: the sign is lost
         case (.null, _), (.text, "TEXT"), (.integer, "INTEGER"), (.real, "REAL"): return canonicalJSON(value)
         default: return nil
         }

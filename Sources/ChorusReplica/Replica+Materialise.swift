@@ -16,6 +16,8 @@ extension Replica {
         // typed row is written once, however many of its fields the batch changed.
         var columns: [Int64: [String: SQLiteValue]] = [:]
         columns.reserveCapacity(state.dirtyRecords.count)
+        // The held records the batch changed, written back once their typed rows are.
+        var heldChanged: [(rid: Int64, record: HeldRecord)] = []
         let sortedKeys = state.dirtyKeys.sorted(by: { $0.key.rid < $1.key.rid })
         var start = 0
         while start < sortedKeys.count {
@@ -66,9 +68,14 @@ extension Replica {
                 }
             }
             try writeConflictIndex(rid: rid, conflicts, held: held)
-            // Every entry a batch adds or removes dirties its key, so a changed held record is
-            // written here, once, before its life is materialised (which reads it through the views).
-            if let held, held.changed { try writeHeld(rid: rid, held) }
+            // Every entry a batch adds or removes dirties its key, so every changed held record is
+            // met here. One going into rows needs all its values, read before its typed row changes.
+            if var held, held.changed {
+                if held.isPastBound && !held.unresolvedFields.isEmpty {
+                    try held.resolve(columnValues(rid: rid, collection: record.collection, of: held.unresolvedFields, state: &state), record: rid)
+                }
+                heldChanged.append((rid, held))
+            }
         }
         for (rid, record) in state.records.sorted(by: { $0.key < $1.key }) where record.isNew && !erased.contains(rid) {
             guard let sql = materialisedSQL[record.collection] else { continue }
@@ -79,6 +86,9 @@ extension Replica {
                 for field in sql.registerFields { row.value(values[field] ?? .null) }
             }
         }
+        // Existing records whose typed row is missing (one written before its collection was
+        // declared): no value can be kept in its columns.
+        var typedRowsMissing = Set<Int64>()
         for (rid, values) in columns.sorted(by: { $0.key < $1.key }) {
             guard let record = lookup(rid), let sql = materialisedSQL[record.collection] else { continue }
             if values.count == 1, let (field, value) = values.first {
@@ -93,6 +103,12 @@ extension Replica {
                     row.integer(rid)
                 }
             }
+            if database.changes == 0 { typedRowsMissing.insert(rid) }
+        }
+        // Before the records' life, which reads their entries through the views.
+        for (rid, var held) in heldChanged {
+            if typedRowsMissing.contains(rid) { held.typedRowMissing() }
+            try writeHeld(rid: rid, held)
         }
         for dirty in state.dirtyCounters.sorted() {
             guard let record = lookup(dirty.rid),
@@ -173,7 +189,11 @@ extension Replica {
     /// their own when it has grown past `HeldRecord.entriesMax`.
     private func writeHeld(rid: Int64, _ record: HeldRecord) throws {
         let entries = try record.entriesToWrite(record: rid)
-        if entries.isEmpty || entries.count > HeldRecord.entriesMax {
+        if entries.isEmpty || record.isPastBound {
+            if entries.contains(where: { $0.valueInColumn && $0.value == nil }) {
+                throw ChorusError(.invalidState, "record \(rid)'s entries were to go into rows with a value kept in a typed column unread",
+                                  hint: "this is a bug in Chorus; nothing of the batch was written; report it")
+            }
             if record.hadBody { try database.run("DELETE FROM folded_entries WHERE rid = ?", rid) }
             for entry in entries { try insertEntryRow(rid: rid, entry) }
         } else {
