@@ -107,7 +107,7 @@ enum EntryRows {
             guard let body = row.blob(1) else {
                 throw ChorusError(.storage, "the folded entries of record \(rid) are not a blob", hint: "run `chorus check`")
             }
-            let collection = Int(row.integer(2) ?? -1)
+            let collection = Int(row.integer(2))
             let columns = registers.indices.contains(collection) ? registers[collection] : SmallIntegerSet()
             try FoldedEntries.scan(body, record: rid) { entry in
                 if !origins.contains(entry.origin) { survey.unknownOrigins += 1 }
