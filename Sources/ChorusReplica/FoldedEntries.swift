@@ -205,12 +205,15 @@ public enum FoldedEntries {
     /// storage error for a flagged field the typed row does not give.
     static func resolve(_ entries: inout [Entry], columns: [Int64: String], record: Int64) throws {
         for index in entries.indices where entries[index].valueInColumn {
-            guard let value = columns[entries[index].field] else {
-                throw ChorusError(.storage, "the folded entries of record \(record) keep field \(entries[index].field)'s value in a typed column the record has not got",
-                                  hint: "run `chorus check`; restore the replica from a backup or join it again from its upstream")
-            }
+            guard let value = columns[entries[index].field] else { throw missingColumn(record: record, field: entries[index].field) }
             entries[index].value = value
         }
+    }
+
+    /// The error for a value kept in a typed column the record's typed row does not give.
+    static func missingColumn(record: Int64, field: Int64) -> ChorusError {
+        ChorusError(.storage, "the folded entries of record \(record) keep field \(field)'s value in a typed column the record has not got",
+                    hint: "run `chorus check`; restore the replica from a backup or join it again from its upstream")
     }
 
     /// Decodes a body and fills in the values kept in typed columns, read through `columns`.

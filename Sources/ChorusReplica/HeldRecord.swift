@@ -22,7 +22,7 @@ struct HeldRecord {
 
     /// The entries the record had before the batch, in primary-key order (field, key bytes,
     /// origin, counter). A value kept in its typed column is nil until `resolve` fills it in.
-    private(set) var older: [FoldedEntries.Entry]
+    private var older: [FoldedEntries.Entry]
     /// Which of `older` are still live (false: the batch superseded it).
     private var olderLive: [Bool]
     /// The live entries the batch made, in the order it made them (nil: superseded since).
@@ -61,7 +61,6 @@ struct HeldRecord {
         olderLive = Array(repeating: true, count: entries.count)
         hadBody = true
     }
-
 
     /// The entries still live that the record had before the batch.
     private var olderStillLive: [FoldedEntries.Entry] { older.indices.filter { olderLive[$0] }.map { older[$0] } }
@@ -122,10 +121,7 @@ struct HeldRecord {
     /// before the batch writes it (`RegisterColumns`), by field number.
     mutating func resolve(_ columns: [Int64: String], record: Int64) throws {
         for index in older.indices where olderLive[index] && older[index].valueInColumn && older[index].value == nil {
-            guard let value = columns[older[index].field] else {
-                throw ChorusError(.storage, "the folded entries of record \(record) keep field \(older[index].field)'s value in a typed column the record has not got",
-                                  hint: "run `chorus check`; restore the replica from a backup or join it again from its upstream")
-            }
+            guard let value = columns[older[index].field] else { throw FoldedEntries.missingColumn(record: record, field: older[index].field) }
             older[index].value = value
         }
     }

@@ -512,7 +512,7 @@ extension Replica {
         var entries = try FoldedEntries.decode(body, record: rid)
         if state.holdsRecords && entries.count <= HeldRecord.entriesMax {
             // The values kept in typed columns are read when the batch needs them, if it does
-            // (`Replica.resolveHeldColumns`).
+            // (`HeldRecord.needsColumn`, in `Replica.materialise`).
             state.held[rid] = HeldRecord(folded: entries)
             return
         }

@@ -71,8 +71,8 @@ extension Replica {
             // Every entry a batch adds or removes dirties its key, so every changed held record is
             // met here. One going into rows needs all its values, read before its typed row changes.
             if var held, held.changed {
-                if held.isPastBound && !held.unresolvedFields.isEmpty {
-                    try held.resolve(columnValues(rid: rid, collection: record.collection, of: held.unresolvedFields, state: &state), record: rid)
+                if held.isPastBound, case let fields = held.unresolvedFields, !fields.isEmpty {
+                    try held.resolve(columnValues(rid: rid, collection: record.collection, of: fields, state: &state), record: rid)
                 }
                 heldChanged.append((rid, held))
             }
