@@ -25,13 +25,26 @@ struct HeldRecord {
     private var older: [FoldedEntries.Entry]
     /// Which of `older` are still live (false: the batch superseded it).
     private var olderLive: [Bool]
-    /// The live entries the batch made, in the order it made them (nil: superseded since).
-    private var madeSlots: [FoldedEntries.Entry?] = []
-    /// Where each operation's entry is in `madeSlots` (an operation makes one entry at most in a
-    /// record), so superseding one is a lookup, never a walk over all the batch made.
+    /// How many of `older` and of `madeEntries` are still live: kept as they change, so
+    /// `isPastBound` counts nothing (counting was 1% of a merged operation's instructions).
+    private var olderLiveCount: Int
+    private var madeLiveCount = 0
+    /// The entries the batch made, in the order it made them, and which are still live (false:
+    /// superseded since).
+    private var madeEntries: [FoldedEntries.Entry] = []
+    private var madeLive: [Bool] = []
+    /// Where each operation's entry is in `madeEntries[..<madeIndexed]` (an operation makes one
+    /// entry at most in a record), so superseding one is a lookup, never a walk over all the
+    /// batch made. Built when an operation first supersedes in the record, not as entries are
+    /// made: most batches supersede nothing they made themselves, and indexing every entry was 3%
+    /// of a merged operation's instructions (callgrind, P1).
     private var madeByOperation: [OperationKey: Int] = [:]
+    private var madeIndexed = 0
     /// The live entries the batch made, in the order it made them.
-    var made: [FoldedEntries.Entry] { madeSlots.compactMap { $0 } }
+    var made: [FoldedEntries.Entry] {
+        // Most often all are: then the array itself, not a copy.
+        madeLiveCount == madeEntries.count ? madeEntries : madeEntries.indices.filter { madeLive[$0] }.map { madeEntries[$0] }
+    }
 
     private struct OperationKey: Hashable {
         let origin: Int64, counter: Int64
@@ -41,7 +54,9 @@ struct HeldRecord {
     /// Declared registers whose typed column the batch rewrote, by field number: the column's
     /// canonical JSON (`RegisterColumns.canonicalJSON`), or nil when it has none (a blob, an
     /// infinite real). Decides which values are kept in their column when written back.
-    private var rewrittenColumns: [Int64: String?] = [:]
+    /// A few pairs, searched in order: a record's fields are few, and a dictionary per record,
+    /// grown as it filled, cost more than the searches (callgrind, P1).
+    private var rewrittenColumns: [(field: Int64, text: String?)] = []
     /// The batch added or removed an entry: the record must be written back.
     private(set) var changed = false
 
@@ -49,6 +64,7 @@ struct HeldRecord {
     init() {
         older = []
         olderLive = []
+        olderLiveCount = 0
         hadBody = false
     }
 
@@ -59,22 +75,30 @@ struct HeldRecord {
         if !zip(entries, entries.dropFirst()).allSatisfy({ $0 < $1 }) { entries.sort(by: <) }
         older = entries
         olderLive = Array(repeating: true, count: entries.count)
+        olderLiveCount = entries.count
         hadBody = true
     }
 
     /// The entries still live that the record had before the batch.
-    private var olderStillLive: [FoldedEntries.Entry] { older.indices.filter { olderLive[$0] }.map { older[$0] } }
+    private var olderStillLive: [FoldedEntries.Entry] {
+        olderLiveCount == older.count ? older : older.indices.filter { olderLive[$0] }.map { older[$0] }
+    }
 
     mutating func add(_ entry: FoldedEntries.Entry) {
-        madeByOperation[OperationKey(origin: entry.origin, counter: entry.counter)] = madeSlots.count
-        madeSlots.append(entry)
+        madeEntries.append(entry)
+        madeLive.append(true)
+        madeLiveCount += 1
         changed = true
     }
 
     /// Notes that the batch rewrote a declared register's typed column: `text` is what it reads
     /// back as (`RegisterColumns.canonicalJSON`), nil when it reads back as no JSON.
     mutating func rewroteColumn(field: Int64, as text: String?) {
-        rewrittenColumns.updateValue(text, forKey: field)
+        if let index = rewrittenColumns.firstIndex(where: { $0.field == field }) {
+            rewrittenColumns[index].text = text
+        } else {
+            rewrittenColumns.append((field, text))
+        }
     }
 
     /// Removes the live entries of field `field` written by operation (`origin`, `counter`), and
@@ -86,10 +110,17 @@ struct HeldRecord {
             guard olderLive[index], entry.origin == origin, entry.counter == counter else { continue }
             removed.append((entry.key, true))
             olderLive[index] = false
+            olderLiveCount -= 1
         }
-        if let index = madeByOperation[OperationKey(origin: origin, counter: counter)], let entry = madeSlots[index], entry.field == field {
-            removed.append((entry.key, false))
-            madeSlots[index] = nil
+        while madeIndexed < madeEntries.count {
+            let entry = madeEntries[madeIndexed]
+            madeByOperation[OperationKey(origin: entry.origin, counter: entry.counter)] = madeIndexed
+            madeIndexed += 1
+        }
+        if let index = madeByOperation[OperationKey(origin: origin, counter: counter)], madeLive[index], madeEntries[index].field == field {
+            removed.append((madeEntries[index].key, false))
+            madeLive[index] = false
+            madeLiveCount -= 1
         }
         if !removed.isEmpty { changed = true }
         return removed
@@ -109,12 +140,12 @@ struct HeldRecord {
 
     /// Whether the live entries, older and made, are more than `entriesMax`: the record is then
     /// written in rows of their own, so every value kept in a column must be read first.
-    var isPastBound: Bool { olderLive.count(where: { $0 }) + madeSlots.count(where: { $0 != nil }) > HeldRecord.entriesMax }
+    var isPastBound: Bool { olderLiveCount + madeLiveCount > HeldRecord.entriesMax }
 
     /// Notes that the typed row the batch meant to rewrite is not there (a record of a collection
     /// declared after it was written): no value is kept in a column it has not got.
     mutating func typedRowMissing() {
-        for field in rewrittenColumns.keys { rewrittenColumns.updateValue(nil, forKey: field) }
+        for index in rewrittenColumns.indices { rewrittenColumns[index].text = nil }
     }
 
     /// Fills in the values kept in typed columns from `columns`, as the typed row holds them
@@ -161,7 +192,8 @@ struct HeldRecord {
         guard !rewrittenColumns.isEmpty else { return entries }
         for index in entries.indices {
             let entry = entries[index]
-            guard let rewritten = rewrittenColumns[entry.field] else { continue }
+            // Not rewritten: its flags stand. Rewritten with no JSON (`text` nil): no value is kept there.
+            guard let rewritten = rewrittenColumns.first(where: { $0.field == entry.field }).map(\.text) else { continue }
             guard let value = entry.value else {
                 if entry.valueInColumn {
                     throw ChorusError(.invalidState, "record \(record)'s value in field \(entry.field) was to leave its typed column unread",

@@ -18,7 +18,7 @@ extension Replica {
         columns.reserveCapacity(state.dirtyRecords.count)
         // The held records the batch changed, written back once their typed rows are.
         var heldChanged: [(rid: Int64, record: HeldRecord)] = []
-        let sortedKeys = state.dirtyKeys.sorted(by: { $0.key.rid < $1.key.rid })
+        let sortedKeys = state.dirtyKeys.inRecordOrder()
         var start = 0
         while start < sortedKeys.count {
             let rid = sortedKeys[start].key.rid
@@ -44,7 +44,11 @@ extension Replica {
                 whole = try liveEntries(rid: rid, of: keys.lazy.map(\.key), olderThan: older)
             }
             var conflicts = ConflictChange()
+            // Looked up once a record, and each key's field once (three lookups a key, two of them
+            // hashing the collection's name, were 4% of a merged operation's instructions).
+            let declared = schema.collection(record.collection)
             for (index, (dirty, change)) in keys.enumerated() {
+                let fieldSchema = declared?.field(dirty.field)
                 let made = change.newEntries
                 let live: [BatchState.LiveEntry]
                 if record.isNew {
@@ -53,17 +57,21 @@ extension Replica {
                     if held!.needsColumn(field: dirty.fieldNo) {
                         try held!.resolve(columnValues(rid: rid, collection: record.collection, of: held!.unresolvedFields, state: &state), record: rid)
                     }
-                    live = try heldEntries(held!, dirty) + made
+                    let older = try heldEntries(held!, dirty)
+                    live = older.isEmpty ? made : older + made
                 } else {
                     live = try (whole?[index] ?? liveEntries(dirty, olderThan: older)) + made
                 }
-                if let value = try materialiseKey(dirty, live: live, removedOlder: change.olderRemoved, record: record, state: state,
-                                                  conflicts: &conflicts) {
+                if let (value, string) = try materialiseKey(dirty, declaredKind: fieldSchema?.kind, live: live, removedOlder: change.olderRemoved,
+                                                            record: record, state: state, conflicts: &conflicts) {
                     // Sized for the record's changed keys, so it is not rehashed as it fills.
                     columns[rid, default: Dictionary(minimumCapacity: keys.count)][dirty.field] = value
                     if held != nil {
-                        let type = schema.collection(record.collection)?.field(dirty.field)?.valueType
-                        held!.rewroteColumn(field: dirty.fieldNo, as: RegisterColumns.canonicalJSON(writing: value, to: type))
+                        // A JSON string written to a TEXT column reads back as itself: its text
+                        // is in hand (encoding it again was 2% of a merged operation's instructions).
+                        let readBack = string != nil && fieldSchema?.valueType.sqlType == "TEXT"
+                            ? string : RegisterColumns.canonicalJSON(writing: value, to: fieldSchema?.valueType)
+                        held!.rewroteColumn(field: dirty.fieldNo, as: readBack)
                     }
                 }
             }
@@ -249,11 +257,13 @@ extension Replica {
     }
 
     /// One register, map key, set element or log entry. Returns a declared register's new column
-    /// value, for the caller to write with the rest of its record's row, and notes in `conflicts`
-    /// whether the key came into conflict or left it.
-    private func materialiseKey(_ dirty: BatchState.DirtyKey, live: [BatchState.LiveEntry], removedOlder: Int, record: BatchState.RecordInfo,
-                                state: BatchState, conflicts: inout ConflictChange) throws -> SQLiteValue? {
-        let declaredKind = schema.fieldKind(collection: record.collection, field: dirty.field)
+    /// value, for the caller to write with the rest of its record's row, with the canonical JSON
+    /// text of the winning value when it is a JSON string this batch made (nil otherwise); and
+    /// notes in `conflicts` whether the key came into conflict or left it. `declaredKind` is the
+    /// field's kind in the schema, nil for an undeclared field.
+    private func materialiseKey(_ dirty: BatchState.DirtyKey, declaredKind: FieldKind?, live: [BatchState.LiveEntry], removedOlder: Int,
+                                record: BatchState.RecordInfo, state: BatchState,
+                                conflicts: inout ConflictChange) throws -> (value: SQLiteValue, string: String?)? {
         // A declared field's entries all have its kind. A key of an undeclared field can hold
         // entries of several kinds (a set element and a map key of one name, from replicas that
         // disagree about the field); only its register and map entries are values, which can be
@@ -297,11 +307,15 @@ extension Replica {
         }
         guard let declaredKind, !displayUnchanged else { return nil }
         let winning = winnerJSON.map(Replica.sqlValue(json:)) ?? Replica.sqlValue(canonical: winnerValue)
-        if declaredKind == .register { return winning }
+        if declaredKind == .register {
+            // A made entry's value text is its JSON value's canonical text (`insertEntry`).
+            if case .string = winnerJSON { return (winning, winnerValue) }
+            return (winning, nil)
+        }
         let side = StorageSchema.sideTable(record.collection, dirty.field)
         switch declaredKind {
         case .register:
-            return winning
+            return (winning, nil)
         case .map:
             if live.isEmpty {
                 try database.run("DELETE FROM \(side) WHERE id = ? AND key = ?", record.record, dirty.key)
