@@ -67,6 +67,10 @@ extension JSONValue {
     /// The canonical encoding: no whitespace, object keys sorted by UTF-8 bytes, strings escaped
     /// minimally (`"`, `\`, and control characters), doubles in shortest round-trip form.
     public var canonicalText: String {
+        // A string with nothing to escape, the most common value, is its bytes quoted, written
+        // straight into the string: through an array it cost two allocations and two copies (2%
+        // of a merged operation's instructions; callgrind, P1).
+        if case .string(let string) = self, let quoted = JSONValue.quotedUnescaped(string) { return quoted }
         var output: [UInt8] = []
         output.reserveCapacity(64)
         write(to: &output, pretty: false, indent: 0)
@@ -175,6 +179,20 @@ extension JSONValue {
             withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 2 + 6 * bytes.count) { buffer in
                 let end = writeQuoted(bytes, to: buffer.baseAddress!)
                 output.append(contentsOf: UnsafeBufferPointer(start: buffer.baseAddress!, count: end - buffer.baseAddress!))
+            }
+        }
+    }
+
+    /// `s` quoted, when none of its bytes needs an escape; nil otherwise.
+    static func quotedUnescaped(_ s: String) -> String? {
+        var text = s
+        return text.withUTF8 { bytes -> String? in
+            guard !bytes.contains(where: needsEscape) else { return nil }
+            return String(unsafeUninitializedCapacity: bytes.count + 2) { buffer in
+                buffer[0] = UInt8(ascii: "\"")
+                if let base = bytes.baseAddress, !bytes.isEmpty { (buffer.baseAddress! + 1).update(from: base, count: bytes.count) }
+                buffer[bytes.count + 1] = UInt8(ascii: "\"")
+                return bytes.count + 2
             }
         }
     }

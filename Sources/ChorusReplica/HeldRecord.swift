@@ -19,6 +19,8 @@ import ChorusCore
 struct HeldRecord {
     /// Entries a held record may have; past it the record's entries live in rows of their own.
     static let entriesMax = 1_024
+    /// Room made for a record's first entries of a batch.
+    static let madeCapacityFirst = 16
 
     /// The entries the record had before the batch, in primary-key order (field, key bytes,
     /// origin, counter). A value kept in its typed column is nil until `resolve` fills it in.
@@ -85,6 +87,12 @@ struct HeldRecord {
     }
 
     mutating func add(_ entry: FoldedEntries.Entry) {
+        if madeEntries.isEmpty {
+            // A record's batch most often writes several fields: grown from one, the arrays were
+            // reallocated four times a record.
+            madeEntries.reserveCapacity(HeldRecord.madeCapacityFirst)
+            madeLive.reserveCapacity(HeldRecord.madeCapacityFirst)
+        }
         madeEntries.append(entry)
         madeLive.append(true)
         madeLiveCount += 1

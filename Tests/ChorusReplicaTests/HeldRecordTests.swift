@@ -183,4 +183,27 @@ final class HeldRecordTests: XCTestCase {
         try assertAgree(stockholm, newYork)
         XCTAssertEqual(try rows(newYork, "entry_rows"), Int64(elements - 1))
     }
+
+    /// A batch materialises its keys record by record. Operations that come back and forth between
+    /// records, and edits that supersede what the same batch made, leave the state the writer has.
+    func test_aBatchThatComesBackToARecord_andSupersedesWhatItMade_leavesTheWritersState() throws {
+        try stockholm.write(collection: "people", record: "p1", [.put(field: "name", value: "Ann")])
+        try stockholm.write(collection: "people", record: "p2", [.put(field: "name", value: "Bo")])
+        try stockholm.write(collection: "people", record: "p1", [.put(field: "title", value: "Engineer")])
+        try stockholm.write(collection: "people", record: "p3", [.add(field: "developmentGoals", element: "swift")])
+        clock.advance(by: 5)
+        try stockholm.write(collection: "people", record: "p2", [.put(field: "name", value: "Bodil"), .put(field: "title", value: "Lead")])
+        try stockholm.write(collection: "people", record: "p1", [.put(field: "title", value: "Staff"), .put(field: "name", value: "Anna")])
+        try stockholm.write(collection: "people", record: "p3", [.remove(field: "developmentGoals", element: "swift")])
+
+        try newYork.applyRemote(try operations(stockholm))
+        try assertAgree(stockholm, newYork)
+        XCTAssertEqual(try newYork.get(collection: "people", record: "p1")?.fields["title"], "Staff")
+        XCTAssertEqual(try newYork.get(collection: "people", record: "p1")?.fields["name"], "Anna")
+        XCTAssertEqual(try newYork.get(collection: "people", record: "p2")?.fields["name"], "Bodil")
+        XCTAssertEqual(try rows(newYork, "entry_rows"), 0)
+        // Superseded in the batch that made them: only the last values are live.
+        XCTAssertEqual(try folded(newYork, "p1").map(\.valueInColumn), [true, true], "both kept in their TEXT columns alone")
+        XCTAssertEqual(try folded(newYork, "p2").count, 2)
+    }
 }
