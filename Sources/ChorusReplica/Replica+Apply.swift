@@ -48,9 +48,9 @@ struct BatchState {
     /// The batch holds the entries of the records it touches in memory (`HeldRecord`): a batch of
     /// remote operations does; a local write keeps them in rows.
     var holdsRecords = false
-    /// Whether `erased` has a row, asked once a batch when it first creates a record: most
-    /// replicas never erase, and asking for each new record's hash was a lookup per record.
-    /// An erase in the batch sets it.
+    /// Whether `erased` has a row, asked once a batch, the first time it meets a record that is
+    /// not in `records` (one to create, unless it was erased): most replicas never erase, and
+    /// asking for each such record's hash was a lookup per record. An erase in the batch sets it.
     var anyErased: Bool?
     /// The records whose entries the batch holds, by row id.
     var held: [Int64: HeldRecord] = [:]

@@ -245,6 +245,30 @@ final class MergeRuleTests: XCTestCase {
         XCTAssertNil(try newYork.get(collection: "people", record: "p1"), "the erase travels and wins")
     }
 
+    /// An erase that arrives before its record in one batch, on a replica that never erased
+    /// anything, still drops the record's later operations: the batch asks whether any record was
+    /// erased once (`BatchState.anyErased`), and the erase itself must change the answer.
+    func test_anEraseArrivingBeforeItsRecord_inOneBatch_dropsTheRecordsOperations() throws {
+        let writer = ReplicaID(hex: String(repeating: "ab", count: 16))!
+        func op(_ counter: UInt64, _ record: String, field: String? = "name", _ action: Action) -> Op {
+            Op(id: OperationID(replica: writer, counter: counter), timestamp: HybridTimestamp(wall: clock.nowMilliseconds(), logical: UInt32(counter)),
+               collection: "people", record: record, field: field, action: action)
+        }
+        let operations = [
+            op(1, "p0", .set(value: .string("Ada"), supersedes: [])),
+            op(2, "", field: nil, .erase(recordHash: Operation.recordHash(collection: "people", record: "p1"))),
+            op(3, "p1", .set(value: .string("Bo"), supersedes: [])),
+        ]
+        let report = try newYork.applyRemote(operations)
+        XCTAssertEqual(report.droppedForErasedRecords, 1)
+        XCTAssertNil(try newYork.get(collection: "people", record: "p1"))
+        XCTAssertEqual(try newYork.get(collection: "people", record: "p0")?.fields["name"], "Ada")
+        // One operation a batch gives the same state.
+        for operation in operations { try stockholm.applyRemote([operation]) }
+        XCTAssertNil(try stockholm.get(collection: "people", record: "p1"))
+        XCTAssertEqual(try stockholm.digest(), try newYork.digest())
+    }
+
     /// A write that erases a record and then changes it is refused whole: the erase does not happen
     /// and the change is not silently dropped.
     func test_writeThatErasesThenChanges_isRefusedAndChangesNothing() throws {
