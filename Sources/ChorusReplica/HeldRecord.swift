@@ -14,11 +14,22 @@ import ChorusCore
 /// Only batches of remote operations hold records (`BatchState.holdsRecords`): a local write
 /// asks the database for a key's live entries while it builds its operation, so it keeps the
 /// rows (and unfolds a folded record, `Replica.takeFolded`). A record with more than `entriesMax`
-/// entries is not held: decoding and encoding it whole on every batch would cost more than its
-/// rows; it is unfolded, and a held record that grows past it is written back as rows.
+/// entries, or a body past `bodyBytesMax`, is not held: decoding and encoding it whole on every
+/// batch would cost more than its rows, and memory in proportion to its values (up to 64 KiB
+/// each); it is unfolded, and a held record that grows past either is written back as rows.
+/// A batch holds at most `batchBodyBytesMax` of bodies read from the database; the records it
+/// meets past that are merged in rows.
 struct HeldRecord {
     /// Entries a held record may have; past it the record's entries live in rows of their own.
     static let entriesMax = 1_024
+    /// Bytes of a held record's body, about (`bytes`); past it the record's entries live in rows
+    /// of their own. Ten people's worth of fields fit hundreds of times over.
+    static let bodyBytesMax = 256 * 1024
+    /// Bytes of folded bodies one batch reads and holds at once (`BatchState.heldBodyBytes`).
+    static let batchBodyBytesMax = 32 * 1024 * 1024
+    /// What an entry costs in a body besides its key and value, about (`FoldedEntries.encode`
+    /// writes 6 to 12 bytes of flags, numbers and lengths), for `bytes`.
+    static let entryBytesOverhead = 16
     /// Room made for a record's first entries of a batch.
     static let madeCapacityFirst = 16
 
@@ -61,6 +72,10 @@ struct HeldRecord {
     private var rewrittenColumns: [(field: Int64, text: String?)] = []
     /// The batch added or removed an entry: the record must be written back.
     private(set) var changed = false
+    /// The record's body as read, in bytes, plus what each entry the batch made adds to it
+    /// (`entryBytesOverhead` and its texts): an upper bound, since superseded entries are not
+    /// taken off, so a record that shrinks in a batch is never held past `bodyBytesMax`.
+    private(set) var bytes = 0
 
     /// A record the batch creates.
     init() {
@@ -72,12 +87,13 @@ struct HeldRecord {
 
     /// A record with a folded body: `entries` decoded, the values kept in typed columns not yet
     /// read. Sorted here if the body was not in order (it always is as `encode` writes it).
-    init(folded entries: [FoldedEntries.Entry]) {
+    init(folded entries: [FoldedEntries.Entry], bodyBytes: Int) {
         var entries = entries
         if !zip(entries, entries.dropFirst()).allSatisfy({ $0 < $1 }) { entries.sort(by: <) }
         older = entries
         olderLive = Array(repeating: true, count: entries.count)
         olderLiveCount = entries.count
+        bytes = bodyBytes
         hadBody = true
     }
 
@@ -96,6 +112,7 @@ struct HeldRecord {
         madeEntries.append(entry)
         madeLive.append(true)
         madeLiveCount += 1
+        bytes += HeldRecord.entryBytesOverhead + entry.key.utf8.count + (entry.value?.utf8.count ?? 0)
         changed = true
     }
 
@@ -146,9 +163,10 @@ struct HeldRecord {
         Set(older.indices.filter { olderLive[$0] && older[$0].valueInColumn && older[$0].value == nil }.map { older[$0].field })
     }
 
-    /// Whether the live entries, older and made, are more than `entriesMax`: the record is then
-    /// written in rows of their own, so every value kept in a column must be read first.
-    var isPastBound: Bool { olderLiveCount + madeLiveCount > HeldRecord.entriesMax }
+    /// Whether the live entries, older and made, are more than `entriesMax`, or their body past
+    /// `bodyBytesMax`: the record is then written in rows of their own, so every value kept in a
+    /// column must be read first.
+    var isPastBound: Bool { olderLiveCount + madeLiveCount > HeldRecord.entriesMax || bytes > HeldRecord.bodyBytesMax }
 
     /// Notes that the typed row the batch meant to rewrite is not there (a record of a collection
     /// declared after it was written): no value is kept in a column it has not got.

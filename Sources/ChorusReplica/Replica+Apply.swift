@@ -52,6 +52,9 @@ struct BatchState {
     /// not in `records` (one to create, unless it was erased): most replicas never erase, and
     /// asking for each such record's hash was a lookup per record. An erase in the batch sets it.
     var anyErased: Bool?
+    /// Bytes of the folded bodies the batch read into `held`, bounded by
+    /// `HeldRecord.batchBodyBytesMax` (`Replica.heldBodyBytesMax`).
+    var heldBodyBytes = 0
     /// The records whose entries the batch holds, by row id.
     var held: [Int64: HeldRecord] = [:]
     /// The numbers of each collection's declared register fields, as `RegisterColumns` reads
@@ -553,7 +556,8 @@ extension Replica {
 
     /// Takes a folded record's entries (`FoldedEntries.swift`) for the batch, once, the first time
     /// it touches the record (`recordID`): a batch that holds records holds it (`HeldRecord`), up
-    /// to `HeldRecord.entriesMax` entries; otherwise its entries move back into rows of their own,
+    /// to `HeldRecord.entriesMax` entries and `HeldRecord.bodyBytesMax` bytes, while the batch holds
+    /// less than `HeldRecord.batchBodyBytesMax`; otherwise its entries move back into rows of their own,
     /// which the merge reads and writes as rows, and a later compaction folds again.
     /// `body` is its folded body, nil when it has none.
     func takeFolded(_ rid: Int64, body: [UInt8]?, collection: String, state: inout BatchState) throws {
@@ -566,10 +570,12 @@ extension Replica {
             return
         }
         var entries = try FoldedEntries.decode(body, record: rid)
-        if state.holdsRecords && entries.count <= HeldRecord.entriesMax {
+        if state.holdsRecords && entries.count <= HeldRecord.entriesMax && body.count <= HeldRecord.bodyBytesMax
+            && state.heldBodyBytes + body.count <= heldBodyBytesMax {
             // The values kept in typed columns are read when the batch needs them, if it does
             // (`HeldRecord.needsColumn`, in `Replica.materialise`).
-            state.held[rid] = HeldRecord(folded: entries)
+            state.held[rid] = HeldRecord(folded: entries, bodyBytes: body.count)
+            state.heldBodyBytes += body.count
             return
         }
         if entries.contains(where: \.valueInColumn) {

@@ -194,7 +194,7 @@ extension Replica {
     }
 
     /// Writes back the entries of a record the batch held: folded into one value, or in rows of
-    /// their own when it has grown past `HeldRecord.entriesMax`.
+    /// their own when it has grown past `HeldRecord.entriesMax` or `HeldRecord.bodyBytesMax`.
     private func writeHeld(rid: Int64, _ record: HeldRecord) throws {
         let entries = try record.entriesToWrite(record: rid)
         if entries.isEmpty || record.isPastBound {

@@ -46,6 +46,9 @@ public final class Replica {
     /// Folded records a batch unfolded into rows since this replica was opened (`Replica.takeFolded`), for
     /// tests and simulations to see that the path ran.
     public internal(set) var recordsUnfolded = 0
+    /// Bytes of folded bodies a batch reads and holds at once: `HeldRecord.batchBodyBytesMax`,
+    /// lowered by tests to reach the bound with small records.
+    var heldBodyBytesMax = HeldRecord.batchBodyBytesMax
     var schema: Schema { configuration.schema }
     var limits: Limits { configuration.limits }
     /// Whether an erase committed and the log must be checkpointed so its bytes leave the files.

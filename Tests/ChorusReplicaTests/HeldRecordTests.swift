@@ -206,4 +206,55 @@ final class HeldRecordTests: XCTestCase {
         XCTAssertEqual(try folded(newYork, "p1").map(\.valueInColumn), [true, true], "both kept in their TEXT columns alone")
         XCTAssertEqual(try folded(newYork, "p2").count, 2)
     }
+
+    /// A record whose body passes `HeldRecord.bodyBytesMax` is written in rows of its own, however
+    /// few its entries; one folded past it (as compaction folds any record) is unfolded by the
+    /// next batch that meets it, not held.
+    func test_aRecordPastTheHeldBodyBytes_isWrittenAsRows_andAFoldedOneIsUnfolded() throws {
+        let large = String(repeating: "x", count: 60_000)
+        let entries = HeldRecord.bodyBytesMax / large.utf8.count + 1
+        XCTAssertLessThan(entries, HeldRecord.entriesMax, "past the bytes, far below the entries")
+        for index in 0..<entries {
+            try stockholm.write(collection: "people", record: "wide", [.mapSet(field: "experience", key: "e\(index)", value: .object(["title": .string(large)]))])
+        }
+        try stockholm.write(collection: "people", record: "small", [.put(field: "name", value: "Small")])
+        try newYork.applyRemote(try operations(stockholm))
+        try assertAgree(stockholm, newYork)
+        XCTAssertEqual(try rows(newYork, "entry_rows"), Int64(entries), "grown past the bound in one batch: rows")
+        XCTAssertEqual(try rows(newYork, "folded_entries"), 1, "the small record is folded")
+
+        let rid = try XCTUnwrap(newYork.withDatabase { try $0.queryScalarInteger("SELECT rid FROM records WHERE record = 'wide'") })
+        _ = try newYork.withDatabase { _ in try newYork.fold(rid) }
+        XCTAssertEqual(try rows(newYork, "entry_rows"), 0)
+        XCTAssertGreaterThan(try newYork.withDatabase { try $0.queryScalarInteger("SELECT length(body) FROM folded_entries WHERE rid = ?", rid) } ?? 0,
+                             Int64(HeldRecord.bodyBytesMax))
+        let seen = try stockholm.latestSequence()
+        try stockholm.write(collection: "people", record: "wide", [.put(field: "name", value: "Wide")])
+        let unfolded = newYork.recordsUnfolded
+        try newYork.applyRemote(try operations(stockholm, after: seen))
+        try assertAgree(stockholm, newYork)
+        XCTAssertEqual(newYork.recordsUnfolded, unfolded + 1, "unfolded, not held")
+        XCTAssertEqual(try rows(newYork, "entry_rows"), Int64(entries + 1))
+    }
+
+    /// A batch holds at most `HeldRecord.batchBodyBytesMax` of bodies read (lowered here): the
+    /// records it meets past that are merged in rows, with the same result.
+    func test_aBatchPastItsHeldBytes_mergesTheRecordsItMeetsNextInRows() throws {
+        for record in ["a", "b", "c"] {
+            try stockholm.write(collection: "people", record: record, [.put(field: "name", value: .string("Name \(record)")), .add(field: "guilds", element: "g")])
+        }
+        try newYork.applyRemote(try operations(stockholm))
+        XCTAssertEqual(try rows(newYork, "folded_entries"), 3)
+        let body = try XCTUnwrap(newYork.withDatabase { try $0.queryScalarInteger("SELECT max(length(body)) FROM folded_entries") })
+        newYork.heldBodyBytesMax = Int(body) * 2
+
+        let seen = try stockholm.latestSequence()
+        clock.advance(by: 5)
+        for record in ["a", "b", "c"] { try stockholm.write(collection: "people", record: record, [.add(field: "guilds", element: "h")]) }
+        let unfolded = newYork.recordsUnfolded
+        try newYork.applyRemote(try operations(stockholm, after: seen))
+        try assertAgree(stockholm, newYork)
+        XCTAssertEqual(newYork.recordsUnfolded, unfolded + 1, "two held, the third past the batch's bytes")
+        XCTAssertEqual(try rows(newYork, "folded_entries"), 2)
+    }
 }
