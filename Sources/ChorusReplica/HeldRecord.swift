@@ -75,7 +75,7 @@ struct HeldRecord {
     /// The record's body as read, in bytes, plus what each entry the batch made adds to it
     /// (`entryBytesOverhead` and its texts): an upper bound, since superseded entries are not
     /// taken off, so a record that shrinks in a batch is never held past `bodyBytesMax`.
-    private(set) var bytes = 0
+    private var bytes = 0
 
     /// A record the batch creates.
     init() {
@@ -88,9 +88,7 @@ struct HeldRecord {
     /// A record with a folded body: `entries` decoded, the values kept in typed columns not yet
     /// read. Sorted here if the body was not in order (it always is as `encode` writes it).
     init(folded entries: [FoldedEntries.Entry], bodyBytes: Int) {
-        var entries = entries
-        if !zip(entries, entries.dropFirst()).allSatisfy({ $0 < $1 }) { entries.sort(by: <) }
-        older = entries
+        older = HeldRecord.inOrder(entries)
         olderLive = Array(repeating: true, count: entries.count)
         olderLiveCount = entries.count
         bytes = bodyBytes
@@ -235,8 +233,7 @@ struct HeldRecord {
     /// `older` (in order) and `made` (in the order the batch made them, most often in order
     /// too: a record's operations come by field) as one list in primary-key order.
     private static func merged(_ older: [FoldedEntries.Entry], _ made: [FoldedEntries.Entry]) -> [FoldedEntries.Entry] {
-        var made = made
-        if !zip(made, made.dropFirst()).allSatisfy({ $0 < $1 }) { made.sort(by: <) }
+        let made = inOrder(made)
         guard !older.isEmpty else { return made }
         var entries: [FoldedEntries.Entry] = []
         entries.reserveCapacity(older.count + made.count)
@@ -253,6 +250,12 @@ struct HeldRecord {
         entries.append(contentsOf: older[o...])
         entries.append(contentsOf: made[m...])
         return entries
+    }
+
+    /// `entries` in primary-key order: as they are when already so (checking is one pass; they
+    /// most often are), sorted otherwise.
+    private static func inOrder(_ entries: [FoldedEntries.Entry]) -> [FoldedEntries.Entry] {
+        zip(entries, entries.dropFirst()).allSatisfy({ $0 < $1 }) ? entries : entries.sorted(by: <)
     }
 
     /// The indices of `older` in field `field`: a binary search, as `older` is in field order.

@@ -570,11 +570,11 @@ extension Replica {
             return
         }
         var entries = try FoldedEntries.decode(body, record: rid)
-        if state.holdsRecords && entries.count <= HeldRecord.entriesMax && body.count <= HeldRecord.bodyBytesMax
-            && state.heldBodyBytes + body.count <= heldBodyBytesMax {
+        if state.holdsRecords && state.heldBodyBytes + body.count <= heldBodyBytesMax,
+           case let held = HeldRecord(folded: entries, bodyBytes: body.count), !held.isPastBound {
             // The values kept in typed columns are read when the batch needs them, if it does
             // (`HeldRecord.needsColumn`, in `Replica.materialise`).
-            state.held[rid] = HeldRecord(folded: entries, bodyBytes: body.count)
+            state.held[rid] = held
             state.heldBodyBytes += body.count
             return
         }

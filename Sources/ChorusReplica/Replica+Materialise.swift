@@ -67,11 +67,7 @@ extension Replica {
                     // Sized for the record's changed keys, so it is not rehashed as it fills.
                     columns[rid, default: Dictionary(minimumCapacity: keys.count)][dirty.field] = value
                     if held != nil {
-                        // A JSON string written to a TEXT column reads back as itself: its text
-                        // is in hand (encoding it again was 2% of a merged operation's instructions).
-                        let readBack = string != nil && fieldSchema?.valueType.sqlType == "TEXT"
-                            ? string : RegisterColumns.canonicalJSON(writing: value, to: fieldSchema?.valueType)
-                        held!.rewroteColumn(field: dirty.fieldNo, as: readBack)
+                        held!.rewroteColumn(field: dirty.fieldNo, as: RegisterColumns.canonicalJSON(writing: value, to: fieldSchema?.valueType, string: string))
                     }
                 }
             }
