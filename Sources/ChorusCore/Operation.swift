@@ -29,8 +29,15 @@ public struct Operation: Hashable, Sendable {
     /// The hash that stands for a record id once the record is erased: SHA-256 of
     /// `"chorus-record" 0x00 collection 0x00 record`.
     public static func recordHash(collection: String, record: String) -> [UInt8] {
+        // Fed piece by piece, each read in place: joined into one array first, the pieces were
+        // a third of hashing a name (callgrind, P1).
         var hasher = SHA256()
-        hasher.update(Array("chorus-record".utf8) + [0] + Array(collection.utf8) + [0] + Array(record.utf8))
+        let separator: [UInt8] = [0]
+        hasher.update("chorus-record")
+        hasher.update(separator)
+        hasher.update(collection)
+        hasher.update(separator)
+        hasher.update(record)
         return hasher.finalize().bytes
     }
 

@@ -31,7 +31,7 @@ public struct SHA256: Sendable {
             totalBytes &+= 1
             buffer.append(byte)
             if buffer.count == 64 {
-                compress(buffer)
+                buffer.withUnsafeBytes { compress(block: $0.baseAddress!) }
                 buffer.removeAll(keepingCapacity: true)
             }
         }
@@ -39,47 +39,60 @@ public struct SHA256: Sendable {
 
     /// Feeds bytes from a contiguous array (the fast path: whole blocks skip the buffer).
     public mutating func update(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { update($0) }
+    }
+
+    /// Feeds the bytes at `bytes`: what fills the buffered block first, then whole blocks read in
+    /// place, then the rest buffered.
+    public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+        guard let base = bytes.baseAddress, !bytes.isEmpty else { return }
         totalBytes &+= UInt64(bytes.count)
         var index = 0
         if !buffer.isEmpty {
-            while index < bytes.count && buffer.count < 64 { buffer.append(bytes[index]); index += 1 }
-            if buffer.count == 64 { compress(buffer); buffer.removeAll(keepingCapacity: true) }
-        }
-        if bytes.count - index >= 64 {
-            bytes.withUnsafeBytes { raw in
-                while raw.count - index >= 64 {
-                    compress(block: raw.baseAddress! + index)
-                    index += 64
-                }
+            index = min(64 - buffer.count, bytes.count)
+            buffer.append(contentsOf: UnsafeRawBufferPointer(start: base, count: index))
+            if buffer.count == 64 {
+                buffer.withUnsafeBytes { compress(block: $0.baseAddress!) }
+                buffer.removeAll(keepingCapacity: true)
             }
         }
-        if index < bytes.count { buffer.append(contentsOf: bytes[index...]) }
+        while bytes.count - index >= 64 {
+            compress(block: base + index)
+            index += 64
+        }
+        if index < bytes.count { buffer.append(contentsOf: UnsafeRawBufferPointer(start: base + index, count: bytes.count - index)) }
     }
 
-    /// Feeds the UTF-8 bytes of a string.
-    public mutating func update(_ text: String) { update(Array(text.utf8)) }
+    /// Feeds the UTF-8 bytes of a string, read in place.
+    public mutating func update(_ text: String) {
+        var text = text
+        text.withUTF8 { update(UnsafeRawBufferPointer($0)) }
+    }
 
     /// Finishes and returns the 32-byte digest. The hasher must not be used afterwards.
+    ///
+    /// The last block or two (the buffered bytes, the 0x80 marker, zeros, the message's length in
+    /// bits) are laid out on the stack, and the digest is the state's words read big-endian: built
+    /// through arrays, finishing was half of hashing a record's name (callgrind, P1, where each
+    /// new record's name is hashed).
     public mutating func finalize() -> Digest {
         let bitLength = totalBytes &* 8
-        var padding: [UInt8] = [0x80]
-        let afterMarker = (buffer.count + 1) % 64
-        let zeros = afterMarker <= 56 ? 56 - afterMarker : 120 - afterMarker
-        padding.append(contentsOf: repeatElement(0, count: zeros))
-        for shift in stride(from: 56, through: 0, by: -8) { padding.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift))) }
-        let savedTotal = totalBytes
-        update(padding)
-        totalBytes = savedTotal
-        precondition(buffer.isEmpty)
-        var out: [UInt8] = []
-        out.reserveCapacity(32)
-        for word in [state.0, state.1, state.2, state.3, state.4, state.5, state.6, state.7] {
-            out.append(UInt8(truncatingIfNeeded: word >> 24))
-            out.append(UInt8(truncatingIfNeeded: word >> 16))
-            out.append(UInt8(truncatingIfNeeded: word >> 8))
-            out.append(UInt8(truncatingIfNeeded: word))
+        // The marker and the 8-byte length fit after the buffered bytes, or spill into a second block.
+        let tailBytes = buffer.count + 9 <= 64 ? 64 : 128
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 128) { tail in
+            tail.initialize(repeating: 0)
+            buffer.withUnsafeBufferPointer { bytes in
+                for (index, byte) in bytes.enumerated() { tail[index] = byte }
+            }
+            tail[buffer.count] = 0x80
+            for index in 0..<8 { tail[tailBytes - 1 - index] = UInt8(truncatingIfNeeded: bitLength >> UInt64(8 * index)) }
+            let start = UnsafeRawPointer(tail.baseAddress!)
+            for offset in stride(from: 0, to: tailBytes, by: 64) { compress(block: start + offset) }
         }
-        return Digest(bytes: out)
+        buffer.removeAll()
+        let words = (state.0.bigEndian, state.1.bigEndian, state.2.bigEndian, state.3.bigEndian,
+                     state.4.bigEndian, state.5.bigEndian, state.6.bigEndian, state.7.bigEndian)
+        return Digest(bytes: withUnsafeBytes(of: words) { Array($0) })
     }
 
     /// One-shot hash.
@@ -94,11 +107,6 @@ public struct SHA256: Sendable {
     @inline(__always)
     private static func rotateRight(_ value: UInt32, _ count: UInt32) -> UInt32 {
         (value >> count) | (value << (32 - count))
-    }
-
-    private mutating func compress<Block: RandomAccessCollection>(_ block: Block) where Block.Element == UInt8, Block.Index == Int {
-        block.withContiguousStorageIfAvailable { compress(block: UnsafeRawPointer($0.baseAddress!)) }
-            ?? Array(block).withUnsafeBytes { compress(block: $0.baseAddress!) }
     }
 
     /// One 64-byte block. The message schedule lives on the stack and nothing is bounds-checked in

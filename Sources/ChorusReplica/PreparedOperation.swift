@@ -14,31 +14,55 @@ public struct PreparedOperation: Sendable {
     let payload: [UInt8]
     /// The canonical text of the action's value, nil for actions without one.
     let valueText: String?
+    /// The record's hash (`Operation.recordHash`), which the merge needs for each record it creates,
+    /// computed for the first of each run of operations of one record; nil for the others and
+    /// for erasures.
+    let recordHash: [UInt8]?
 
-    public init(_ operation: Operation) {
+    init(_ operation: Operation, hashingRecord: Bool) {
         self.operation = operation
         (payload, valueText) = operation.encodings()
+        switch operation.action {
+        case .erase: recordHash = nil
+        default: recordHash = hashingRecord ? Operation.recordHash(collection: operation.collection, record: operation.record) : nil
+        }
     }
 
     /// Each operation prepared, in order.
-    public static func prepare(_ operations: [Operation]) -> [PreparedOperation] { operations.map(PreparedOperation.init) }
+    public static func prepare<Operations: Collection<Operation>>(_ operations: Operations) -> [PreparedOperation] {
+        var previous: Operation?
+        return operations.map { operation in
+            defer { previous = operation }
+            let isNewRecord = previous.map { !ExactText.equal($0.record, operation.record) || !ExactText.equal($0.collection, operation.collection) } ?? true
+            return PreparedOperation(operation, hashingRecord: isNewRecord)
+        }
+    }
 }
 
 /// What the merge takes: an operation, and its encodings, computed now or earlier.
-protocol MergeInput {
+protocol MergeInput: Sendable {
     var operation: Operation { get }
+    /// Whether `encodings()` computes them, rather than handing over what was computed ahead: a
+    /// long merge of such inputs encodes them ahead on another thread (`EncodingAhead`).
+    static var isEncodedWhenMerged: Bool { get }
     /// The log payload and the value's canonical text.
     func encodings() -> (payload: [UInt8], valueText: String?)
+    /// The record's hash when it was computed ahead (`PreparedOperation.recordHash`).
+    var recordHashAhead: [UInt8]? { get }
 }
 
 extension PreparedOperation: MergeInput {
+    static var isEncodedWhenMerged: Bool { false }
     func encodings() -> (payload: [UInt8], valueText: String?) { (payload, valueText) }
+    var recordHashAhead: [UInt8]? { recordHash }
 }
 
 /// An operation merged as it is is encoded on the merging thread, when it is needed (a local write,
 /// a bundle, a test), so no array of encodings is held beside the batch.
 extension Operation: MergeInput {
     var operation: Operation { self }
+    static var isEncodedWhenMerged: Bool { true }
+    var recordHashAhead: [UInt8]? { nil }
 
     func encodings() -> (payload: [UInt8], valueText: String?) {
         let valueText = action.value?.canonicalText

@@ -294,6 +294,7 @@ extension Replica {
         }
         try afterChecks()
         var total = ApplyReport()
+        var ahead = EncodingAhead(operations)
         var start = 0
         repeat {
             let end = min(start + limits.operationsPerBatchMax, operations.count)
@@ -302,7 +303,9 @@ extension Replica {
             total = total + (try inBatch(operations: chunk.count) { state in
                 state.source = source
                 state.holdsRecords = true
-                for operation in chunk { try apply(operation, state: &state) }
+                for index in chunk.indices {
+                    try ahead.merge(at: index, { try apply($0, state: &state) }, asItCame: { try apply($0, state: &state) })
+                }
                 if end == operations.count { try inLastBatch?() }
             })
             afterBatch?(end)
@@ -396,7 +399,7 @@ extension Replica {
             try erase(hash: hash, by: op, state: &state)
             return
         }
-        guard let rid = try recordID(collection: op.collection, record: op.record, state: &state) else {
+        guard let rid = try recordID(collection: op.collection, record: op.record, hash: input.recordHashAhead, state: &state) else {
             // The record was erased: keep the id so the operation is never applied, drop its value.
             if try appendToLog(op, rid: nil, payload: nil, state: &state) != nil { state.report.droppedForErasedRecords += 1 }
             return
@@ -522,7 +525,8 @@ extension Replica {
 
     /// The record's row id, creating the record on its first operation. Nil if it was erased.
     /// The typed row of a new record is written when the batch materialises, in one statement.
-    func recordID(collection: String, record: String, state: inout BatchState) throws -> Int64? {
+    /// `hash` is the record's hash when it was computed ahead (`PreparedOperation`).
+    func recordID(collection: String, record: String, hash: [UInt8]? = nil, state: inout BatchState) throws -> Int64? {
         let name = BatchState.RecordName(collection: collection, record: record)
         if let known = state.knownRecordID(name) { return known }
         let rid: Int64
@@ -539,7 +543,7 @@ extension Replica {
             state.records[rid] = .init(collection: collection, record: record, isNew: false,
                                        wasLive: row.integer(1) == 0 && row.integer(2) == 1, hadSuperseded: row.integer(4) == 1)
         } else {
-            let hash = Operation.recordHash(collection: collection, record: record)
+            let hash = hash ?? Operation.recordHash(collection: collection, record: record)
             if state.anyErased == nil { state.anyErased = try database.queryScalarInteger("SELECT 1 FROM erased LIMIT 1") != nil }
             if state.anyErased == true, try isErased(hash: hash) {
                 state.remember(name, rid: nil)

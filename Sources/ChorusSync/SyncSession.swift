@@ -395,30 +395,18 @@ struct TailFetch {
     func discard() { _ = try? fetch.wait() }
 }
 
-/// One pull request running on its own thread; `wait` returns its page, its operations prepared
-/// for the merge on that thread too (`PreparedOperation`), or throws its error.
-final class PageFetch: @unchecked Sendable {
-    private let done = DispatchSemaphore(value: 0)
-    private var result: Result<(PullResponse, [PreparedOperation]), any Error>?
+/// One pull request running on its own thread (`OnThread`); `wait` returns its page, its
+/// operations prepared for the merge on that thread too (`PreparedOperation`), or throws its error.
+struct PageFetch: Sendable {
+    private let request: OnThread<(PullResponse, [PreparedOperation])>
 
     init(_ transport: any SyncTransport, after: Int64, limit: Int, waitingToPush: Int64, committed: Int64) {
-        let thread = Thread { [self] in
-            result = Result {
-                let response = try transport.pull(after: after, limit: limit, waitingToPush: waitingToPush, committed: committed)
-                return (response, PreparedOperation.prepare(response.operations))
-            }
-            done.signal()
+        request = OnThread("chorus-pull") {
+            let response = try transport.pull(after: after, limit: limit, waitingToPush: waitingToPush, committed: committed)
+            return (response, PreparedOperation.prepare(response.operations))
         }
-        thread.start()
     }
 
-    private var waited = false
-
-    /// Blocks until the page arrived (or failed). Call once: the semaphore is signalled once.
-    func wait() throws -> (PullResponse, [PreparedOperation]) {
-        precondition(!waited, "PageFetch.wait() called twice; a second wait would block for ever")
-        waited = true
-        done.wait()
-        return try result!.get()
-    }
+    /// Blocks until the page arrived (or failed).
+    func wait() throws -> (PullResponse, [PreparedOperation]) { try request.value() }
 }

@@ -1,0 +1,34 @@
+import Foundation
+
+/// Work started on a thread of its own, whose result one caller waits for later: a pull's next
+/// page fetched while this one merges (`PageFetch`), operations encoded while the batch before
+/// them merges (`EncodingAhead`).
+///
+/// A thread of its own, not Dispatch's shared pool: the caller may itself be one of the pool's
+/// threads, waiting on a serial queue, and the work must not wait for the pool to grow.
+public final class OnThread<Value: Sendable>: @unchecked Sendable {
+    private let finished = DispatchSemaphore(value: 0)
+    /// Written once on the work's thread before `finished` is signalled, read only after.
+    private var outcome: Result<Value, any Error>?
+    private var waited = false
+
+    /// Starts `work` on a new thread named `name`.
+    public init(_ name: String, _ work: @escaping @Sendable () throws -> Value) {
+        let thread = Thread { [self] in
+            outcome = Result { try work() }
+            finished.signal()
+        }
+        thread.name = name
+        thread.start()
+    }
+
+    /// Waits for the work to end; what it returned, or throws what it threw. Call it from one
+    /// thread; later calls return at once.
+    public func value() throws -> Value {
+        if !waited {
+            finished.wait()
+            waited = true
+        }
+        return try outcome!.get()
+    }
+}
