@@ -14,7 +14,7 @@ extension Replica {
 
         // Keys in record order (B-tree locality); each register's value is gathered per record so a
         // typed row is written once, however many of its fields the batch changed.
-        var columns: [Int64: [String: SQLiteValue]] = [:]
+        var columns: [Int64: MaterialisedSQL.RowValues] = [:]
         columns.reserveCapacity(state.dirtyRecords.count)
         // The held records the batch changed, written back once their typed rows are.
         var heldChanged: [(rid: Int64, record: HeldRecord)] = []
@@ -47,6 +47,9 @@ extension Replica {
             // Looked up once a record, and each key's field once (three lookups a key, two of them
             // hashing the collection's name, were 4% of a merged operation's instructions).
             let declared = schema.collection(record.collection)
+            // The record's typed row values, gathered here and kept once its keys are done.
+            let positions = materialisedSQL[record.collection]?.registerPositions
+            var row = MaterialisedSQL.RowValues(columns: positions?.count ?? 0)
             for (index, (dirty, change)) in keys.enumerated() {
                 let fieldSchema = declared?.field(dirty.field)
                 let made = change.newEntries
@@ -64,13 +67,13 @@ extension Replica {
                 }
                 if let (value, string) = try materialiseKey(dirty, declaredKind: fieldSchema?.kind, live: live, removedOlder: change.olderRemoved,
                                                             record: record, state: state, conflicts: &conflicts) {
-                    // Sized for the record's changed keys, so it is not rehashed as it fills.
-                    columns[rid, default: Dictionary(minimumCapacity: keys.count)][dirty.field] = value
+                    if let position = positions?[dirty.field] { row.set(position, to: value) }
                     if held != nil {
                         held!.rewroteColumn(field: dirty.fieldNo, as: RegisterColumns.canonicalJSON(writing: value, to: fieldSchema?.valueType, string: string))
                     }
                 }
             }
+            if row.count > 0 { columns[rid] = row }
             try writeConflictIndex(rid: rid, conflicts, held: held)
             // Every entry a batch adds or removes dirties its key, so every changed held record is
             // met here. One going into rows needs all its values, read before its typed row changes.
@@ -83,11 +86,11 @@ extension Replica {
         }
         for (rid, record) in state.records.sorted(by: { $0.key < $1.key }) where record.isNew && !erased.contains(rid) {
             guard let sql = materialisedSQL[record.collection] else { continue }
-            let values = columns.removeValue(forKey: rid) ?? [:]
+            let values = columns.removeValue(forKey: rid)?.values
             try database.run(sql.insertRow, count: 2 + sql.registerFields.count) { row in
                 row.text(record.record)
                 row.integer(rid)
-                for field in sql.registerFields { row.value(values[field] ?? .null) }
+                for position in sql.registerFields.indices { row.value(values?[position] ?? .null) }
             }
         }
         // Existing records whose typed row is missing (one written before its collection was
@@ -95,12 +98,11 @@ extension Replica {
         var typedRowsMissing = Set<Int64>()
         for (rid, values) in columns.sorted(by: { $0.key < $1.key }) {
             guard let record = lookup(rid), let sql = materialisedSQL[record.collection] else { continue }
-            if values.count == 1, let (field, value) = values.first {
-                try database.run(sql.updateColumn[field]!, value, rid)
+            if let position = values.onlyPosition, let value = values.values[position] {
+                try database.run(sql.updateColumn[position], value, rid)
             } else {
                 try database.run(sql.updateRow, count: sql.registerFields.count * 2 + 1) { row in
-                    for field in sql.registerFields {
-                        let value = values[field]
+                    for value in values.values {
                         row.integer(value != nil ? 1 : 0)
                         row.value(value ?? .null)
                     }
