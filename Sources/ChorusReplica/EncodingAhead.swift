@@ -49,6 +49,6 @@ struct EncodingAhead<Input: MergeInput> {
 
     private func start(at first: Int) -> OnThread<[PreparedOperation]> {
         let inputs = self.inputs, end = min(first + Self.chunk, inputs.count)
-        return OnThread("chorus-encode") { PreparedOperation.prepare(inputs[first..<end].lazy.map(\.operation)) }
+        return OnThread("chorus-encode") { PreparedOperation.prepare(inputs[first..<end].lazy.map { $0.operation }) }
     }
 }

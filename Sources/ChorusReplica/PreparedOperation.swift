@@ -30,10 +30,11 @@ public struct PreparedOperation: Sendable {
 
     /// Each operation prepared, in order.
     public static func prepare<Operations: Collection<Operation>>(_ operations: Operations) -> [PreparedOperation] {
-        var previous: Operation?
+        // The run's record, its names only: keeping the whole operation copied each one's parts.
+        var previous: (collection: String, record: String)?
         return operations.map { operation in
-            defer { previous = operation }
             let isNewRecord = previous.map { !ExactText.equal($0.record, operation.record) || !ExactText.equal($0.collection, operation.collection) } ?? true
+            if isNewRecord { previous = (operation.collection, operation.record) }
             return PreparedOperation(operation, hashingRecord: isNewRecord)
         }
     }
