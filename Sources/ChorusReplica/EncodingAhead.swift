@@ -47,6 +47,12 @@ struct EncodingAhead<Input: MergeInput> {
         try merge(current[index - currentStart])
     }
 
+    /// Waits for the chunk being prepared, if any, so no thread outlives the merge that started it
+    /// (a merge that failed leaves one preparing).
+    func finish() {
+        _ = try? next?.value()
+    }
+
     private func start(at first: Int) -> OnThread<[PreparedOperation]> {
         let inputs = self.inputs, end = min(first + Self.chunk, inputs.count)
         return OnThread("chorus-encode") { PreparedOperation.prepare(inputs[first..<end].lazy.map { $0.operation }) }

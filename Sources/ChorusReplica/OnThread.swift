@@ -10,7 +10,6 @@ public final class OnThread<Value: Sendable>: @unchecked Sendable {
     private let finished = DispatchSemaphore(value: 0)
     /// Written once on the work's thread before `finished` is signalled, read only after.
     private var outcome: Result<Value, any Error>?
-    private var waited = false
 
     /// Starts `work` on a new thread named `name`.
     public init(_ name: String, _ work: @escaping @Sendable () throws -> Value) {
@@ -22,13 +21,11 @@ public final class OnThread<Value: Sendable>: @unchecked Sendable {
         thread.start()
     }
 
-    /// Waits for the work to end; what it returned, or throws what it threw. Call it from one
-    /// thread; later calls return at once.
+    /// Waits for the work to end; what it returned, or throws what it threw. Any number of calls,
+    /// from any threads: each waiter signals the semaphore again for the next.
     public func value() throws -> Value {
-        if !waited {
-            finished.wait()
-            waited = true
-        }
+        finished.wait()
+        finished.signal()
         return try outcome!.get()
     }
 }

@@ -16,7 +16,8 @@ public struct PreparedOperation: Sendable {
     let valueText: String?
     /// The record's hash (`Operation.recordHash`), which the merge needs for each record it creates,
     /// computed for the first of each run of operations of one record; nil for the others and
-    /// for erasures.
+    /// for erasures. Computed whether or not the record exists (which only the merge knows): for
+    /// an existing one it is work thrown away, on the preparing thread, not the merging one.
     let recordHash: [UInt8]?
 
     init(_ operation: Operation, hashingRecord: Bool) {
@@ -59,7 +60,8 @@ extension PreparedOperation: MergeInput {
 }
 
 /// An operation merged as it is is encoded on the merging thread, when it is needed (a local write,
-/// a bundle, a test), so no array of encodings is held beside the batch.
+/// a short merge, the first chunk of a long one); the rest of a long merge is prepared a chunk
+/// ahead on another thread (`EncodingAhead`), two chunks of encodings held at a time.
 extension Operation: MergeInput {
     var operation: Operation { self }
     static var isEncodedWhenMerged: Bool { true }

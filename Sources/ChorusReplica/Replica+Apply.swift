@@ -295,6 +295,7 @@ extension Replica {
         try afterChecks()
         var total = ApplyReport()
         var ahead = EncodingAhead(operations)
+        defer { ahead.finish() }
         var start = 0
         repeat {
             let end = min(start + limits.operationsPerBatchMax, operations.count)

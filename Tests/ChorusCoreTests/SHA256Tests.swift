@@ -30,7 +30,28 @@ final class SHA256Tests: XCTestCase {
         }
     }
 
+    func test_streamingInPlace_atEveryPairOfSplits_matchesOneShot() {
+        // Three pieces, each fed from memory in place: a part-filled block topped up, then whole
+        // blocks read where they lie, then the rest buffered.
+        let message = Array((0..<200).map { UInt8(truncatingIfNeeded: $0 * 13 + 5) })
+        let expected = SHA256.hash(message)
+        for first in stride(from: 0, through: message.count, by: 7) {
+            for second in stride(from: first, through: message.count, by: 5) {
+                var hasher = SHA256()
+                hasher.update(Array(message[..<first]))
+                hasher.update(Array(message[first..<second]))
+                hasher.update(Array(message[second...]))
+                XCTAssertEqual(hasher.finalize(), expected, "split at \(first) and \(second)")
+            }
+        }
+    }
+
     func test_paddingBoundaries() {
+        // A last block one byte short of full, and the second block's edges (computed by Python's hashlib).
+        XCTAssertEqual(SHA256.hash(String(repeating: "a", count: 63)).hexString, "7d3e74a05d7db15bce4ad9ec0658ea98e3f06eeecf16b4c6fff2da457ddc2f34")
+        XCTAssertEqual(SHA256.hash(String(repeating: "a", count: 119)).hexString, "31eba51c313a5c08226adf18d4a359cfdfd8d2e816b13f4af952f7ea6584dcfb")
+        XCTAssertEqual(SHA256.hash(String(repeating: "a", count: 120)).hexString, "2f3d335432c70b580af0e8e1b3674a7c020d683aa5f73aaaedfdc55af904c21c")
+        XCTAssertEqual(SHA256.hash(String(repeating: "a", count: 128)).hexString, "6836cf13bac400e9105071cd6af47084dfacad4e5e302c94bfed24e013afb73e")
         // Lengths around the 55/56/64-byte padding edges, checked against values computed by sha256sum.
         XCTAssertEqual(SHA256.hash(String(repeating: "a", count: 55)).hexString, "9f4390f8d30c2dd92ec9f095b65e2b9ae9b0a925a5258e241c9f1e910f734318")
         XCTAssertEqual(SHA256.hash(String(repeating: "a", count: 56)).hexString, "b35439a4ac6f0948b6d6f9e3c6af0f5f590ce20f1bde7090ef7970686ec6738a")
