@@ -29,7 +29,7 @@ let package = Package(
         // A small HTTP/1.1 client on POSIX sockets, every read bounded before it is made (plain http:// upstreams).
         .target(name: "HTTPClient"),
         // Sync protocol v1: messages, the upstream's service, the client session, the transport protocol.
-        .target(name: "ChorusSync", dependencies: ["ChorusCore", "ChorusReplica"]),
+        .target(name: "ChorusSync", dependencies: ["ChorusCore", "ChorusReplica", "SQLiteKit"]),
         // A running node: HTTP routes, the sync transport (HTTPClient, URLSession for https), the background sync loop.
         .target(name: "ChorusNode", dependencies: ["ChorusCore", "ChorusReplica", "ChorusSync", "HTTP1", "HTTPServer", "HTTPClient", "ChorusPeople", "ChorusWeb"]),
         // The web page every node serves at `/`: HTML, CSS and JavaScript we write, no build step.

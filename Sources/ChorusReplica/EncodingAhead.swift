@@ -1,4 +1,5 @@
 import ChorusCore
+import SQLiteKit
 
 /// A long merge's operations encoded a chunk ahead of it, on a thread of their own (`OnThread`).
 ///

@@ -37,20 +37,18 @@ struct MaterialisedSQL {
     struct RowValues {
         /// The new value of each column, nil for a column the batch leaves as it is.
         private(set) var values: [SQLiteValue?]
-        /// The position of the one column set, while only one is.
-        private(set) var onlyPosition: Int?
         /// How many columns the batch sets.
         private(set) var count = 0
 
         init(columns: Int) { values = Array(repeating: nil, count: columns) }
 
         mutating func set(_ position: Int, to value: SQLiteValue) {
-            if values[position] == nil {
-                count += 1
-                onlyPosition = count == 1 ? position : nil
-            }
+            if values[position] == nil { count += 1 }
             values[position] = value
         }
+
+        /// The position of the one column set, when only one is.
+        var onlyPosition: Int? { count == 1 ? values.firstIndex { $0 != nil } : nil }
     }
 
     /// One entry per collection of the schema.

@@ -31,12 +31,13 @@ public struct PreparedOperation: Sendable {
 
     /// Each operation prepared, in order.
     public static func prepare<Operations: Collection<Operation>>(_ operations: Operations) -> [PreparedOperation] {
-        // The run's record, its names only: keeping the whole operation copied each one's parts.
-        var previous: (collection: String, record: String)?
+        // The run's record, its names only (compared by bytes, as the merge compares them):
+        // keeping the whole operation copied each one's parts.
+        var previous: BatchState.RecordName?
         return operations.map { operation in
-            let isNewRecord = previous.map { !ExactText.equal($0.record, operation.record) || !ExactText.equal($0.collection, operation.collection) } ?? true
-            if isNewRecord { previous = (operation.collection, operation.record) }
-            return PreparedOperation(operation, hashingRecord: isNewRecord)
+            let name = BatchState.RecordName(collection: operation.collection, record: operation.record)
+            defer { previous = name }
+            return PreparedOperation(operation, hashingRecord: name != previous)
         }
     }
 }

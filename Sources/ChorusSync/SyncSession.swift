@@ -1,5 +1,6 @@
 import ChorusCore
 import ChorusReplica
+import SQLiteKit
 import Foundation
 
 /// How a replica talks to its upstream. HTTP is one adapter; tests use an in-process one.

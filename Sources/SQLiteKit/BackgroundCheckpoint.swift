@@ -14,35 +14,21 @@ import Foundation
 ///
 /// A thread of its own, not Dispatch's shared pool, which may be busy with the very threads that
 /// go on using the database.
-public final class BackgroundCheckpoint: @unchecked Sendable {
-    private let finished = DispatchSemaphore(value: 0)
-    /// Written once on the checkpoint's thread before `finished` is signalled, read only after.
-    private var outcome: Result<Bool, any Error> = .success(false)
-    private var waited = false
+public struct BackgroundCheckpoint: Sendable {
+    private let checkpoint: OnThread<Bool>
 
     /// Starts the checkpoint of the database file at `path`, which must exist.
     public init(path: String) {
-        let thread = Thread { [self] in
-            outcome = Result {
-                var options = Database.Options()
-                options.createIfMissing = false
-                return try Database(path: path, options: options).checkpointPassive()
-            }
-            finished.signal()
+        checkpoint = OnThread("chorus-checkpoint") {
+            var options = Database.Options()
+            options.createIfMissing = false
+            return try Database(path: path, options: options).checkpointPassive()
         }
-        thread.name = "chorus-checkpoint"
-        thread.start()
     }
 
     /// Waits for the checkpoint: true when it copied the whole log into the file, false when a
     /// reader or another checkpoint left part of it for later. Throws what opening the database
-    /// or checkpointing threw. Call it from one thread.
+    /// or checkpointing threw.
     @discardableResult
-    public func wait() throws -> Bool {
-        if !waited {
-            finished.wait()
-            waited = true
-        }
-        return try outcome.get()
-    }
+    public func wait() throws -> Bool { try checkpoint.value() }
 }

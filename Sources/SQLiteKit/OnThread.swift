@@ -1,8 +1,9 @@
 import Foundation
 
-/// Work started on a thread of its own, whose result one caller waits for later: a pull's next
-/// page fetched while this one merges (`PageFetch`), operations encoded while the batch before
-/// them merges (`EncodingAhead`).
+/// Work started on a thread of its own, whose result callers wait for later: a checkpoint or an
+/// integrity check on a connection of its own (`BackgroundCheckpoint`, `BackgroundIntegrityCheck`),
+/// a pull's next page fetched while this one merges (`PageFetch`), operations encoded while the
+/// batch before them merges (`EncodingAhead`). In SQLiteKit, the lowest module that runs work so.
 ///
 /// A thread of its own, not Dispatch's shared pool: the caller may itself be one of the pool's
 /// threads, waiting on a serial queue, and the work must not wait for the pool to grow.
