@@ -12,6 +12,11 @@ struct MaterialisedSQL {
     let registerPositions: [String: Int]
     /// `INSERT INTO t(id, _rid, r1, ..., rn) VALUES (?, ?, ?, ..., ?)`: a new record's row, whole.
     let insertRow: String
+    /// `insertRow` for `rowsPerInsert` rows: new records' rows, many to a statement.
+    let insertRows: String
+    /// How many rows `insertRows` inserts: `rowsPerInsertMax`, fewer for a collection with so
+    /// many fields that they would pass `parametersMax`.
+    let rowsPerInsert: Int
     /// `UPDATE t SET r1 = CASE WHEN ? THEN ? ELSE r1 END, ... WHERE _rid = ?`: several columns of
     /// an existing row in one statement, each with a flag saying whether it changes.
     let updateRow: String
@@ -24,10 +29,21 @@ struct MaterialisedSQL {
         registerFields = collection.fields.filter { $0.kind == .register }.map(\.name)
         registerPositions = Dictionary(uniqueKeysWithValues: registerFields.enumerated().map { ($1, $0) })
         let columns = registerFields.map(StorageSchema.quote)
-        insertRow = "INSERT INTO \(table)(id, _rid\(columns.map { ", " + $0 }.joined())) VALUES (?, ?\(String(repeating: ", ?", count: columns.count)))"
+        let values = "(?, ?\(String(repeating: ", ?", count: columns.count)))"
+        insertRow = "INSERT INTO \(table)(id, _rid\(columns.map { ", " + $0 }.joined())) VALUES \(values)"
+        rowsPerInsert = max(1, min(MaterialisedSQL.rowsPerInsertMax, MaterialisedSQL.parametersMax / (2 + columns.count)))
+        insertRows = "INSERT INTO \(table)(id, _rid\(columns.map { ", " + $0 }.joined())) VALUES "
+            + Array(repeating: values, count: rowsPerInsert).joined(separator: ", ")
         updateRow = "UPDATE \(table) SET " + columns.map { "\($0) = CASE WHEN ? THEN ? ELSE \($0) END" }.joined(separator: ", ") + " WHERE _rid = ?"
         updateColumn = columns.map { "UPDATE \(table) SET \($0) = ? WHERE _rid = ?" }
     }
+
+    /// New records' typed rows one `insertRows` statement inserts, at most: a run of fewer new
+    /// records of one collection goes row by row (one statement text per count would crowd the
+    /// statement cache).
+    static let rowsPerInsertMax = 32
+    /// Parameters SQLite takes in one statement (`SQLITE_MAX_VARIABLE_NUMBER`'s default since 3.32).
+    static let parametersMax = 32_766
 
     /// The register values a batch writes into one typed row, by position in `registerFields`.
     ///

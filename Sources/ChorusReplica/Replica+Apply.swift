@@ -45,6 +45,9 @@ struct BatchState {
     private var lastRecord: (name: RecordName, rid: Int64?)?
     /// What the batch knows of each record it touched, by row id.
     var records: [Int64: RecordInfo] = [:]
+    /// Records a batch that holds records created, inserted together once its operations are
+    /// applied (`NewRecords`).
+    var newRecords = NewRecords()
     /// The batch holds the entries of the records it touches in memory (`HeldRecord`): a batch of
     /// remote operations does; a local write keeps them in rows.
     var holdsRecords = false
@@ -361,6 +364,7 @@ extension Replica {
                 state.committedOrigins = loggedIDsCache
                 state.nextSequence = try (latestSequenceCache ?? latestLoggedSequence()) + 1
                 try body(&state)
+                try insertNewRecords(&state)
                 try writeLogBlock(&state)
                 try writeLoggedIDs(state)
                 try eraseLoggedValues(of: state.erasedRecords)
@@ -550,9 +554,13 @@ extension Replica {
                 state.remember(name, rid: nil)
                 return nil
             }
-            try database.run("INSERT INTO records(collection, record, hash_prefix) VALUES (?, ?, ?)", collection, record, Replica.hashPrefix(hash))
-            rid = database.lastInsertRowID
-            if state.holdsRecords { state.held[rid] = HeldRecord() }
+            if state.holdsRecords {
+                rid = try state.newRecords.add(collection: collection, record: record, hashPrefix: Replica.hashPrefix(hash), in: database)
+                state.held[rid] = HeldRecord()
+            } else {
+                try database.run("INSERT INTO records(collection, record, hash_prefix) VALUES (?, ?, ?)", collection, record, Replica.hashPrefix(hash))
+                rid = database.lastInsertRowID
+            }
             state.records[rid] = .init(collection: collection, record: record, isNew: true, wasLive: true, hadSuperseded: false)
         }
         state.remember(name, rid: rid)
@@ -722,6 +730,8 @@ extension Replica {
     /// Forgets a record for good: every stored value goes in this transaction; what remains is
     /// operation ids and the record's hash. The log is checkpointed after commit.
     func erase(hash: [UInt8], by op: Operation, state: inout BatchState) throws {
+        // The record may be one the batch created.
+        try insertNewRecords(&state)
         if let (rid, collection, record) = try recordNamed(byHash: hash) {
             if let declared = schema.collection(collection) {
                 try database.run("DELETE FROM \(StorageSchema.quote(collection)) WHERE _rid = ?", rid)

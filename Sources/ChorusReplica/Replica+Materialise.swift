@@ -84,14 +84,29 @@ extension Replica {
                 heldChanged.append((rid, held))
             }
         }
-        for (rid, record) in state.records.sorted(by: { $0.key < $1.key }) where record.isNew && !erased.contains(rid) {
-            guard let sql = materialisedSQL[record.collection] else { continue }
-            let values = columns.removeValue(forKey: rid)?.values
-            try database.run(sql.insertRow, count: 2 + sql.registerFields.count) { row in
-                row.text(record.record)
-                row.integer(rid)
-                for position in sql.registerFields.indices { row.value(values?[position] ?? .null) }
+        // New records' typed rows, whole, many to a statement where a run of them shares a
+        // collection (one statement a row was a tenth of a merge into an empty replica; callgrind, P1).
+        let created = state.records.filter { $0.value.isNew && !erased.contains($0.key) }.sorted { $0.key < $1.key }
+        var next = 0
+        while next < created.count {
+            let collection = created[next].value.collection
+            guard let sql = materialisedSQL[collection] else {
+                next += 1
+                continue
             }
+            var end = next + 1
+            while end < created.count && end - next < sql.rowsPerInsert && created[end].value.collection == collection { end += 1 }
+            let rows = end - next == sql.rowsPerInsert ? created[next..<end] : created[next..<next + 1]
+            try database.run(rows.count == 1 ? sql.insertRow : sql.insertRows, count: rows.count * (2 + sql.registerFields.count)) { row in
+                for (rid, record) in rows {
+                    let values = columns[rid]?.values
+                    row.text(record.record)
+                    row.integer(rid)
+                    for position in sql.registerFields.indices { row.value(values?[position] ?? .null) }
+                }
+            }
+            for (rid, _) in rows { columns[rid] = nil }
+            next += rows.count
         }
         // Existing records whose typed row is missing (one written before its collection was
         // declared): no value can be kept in its columns.
