@@ -58,19 +58,11 @@ struct EncodingAhead<Input: MergeInput> {
     /// Prepares the chunk from `first`, then frees `merged`, the chunk merged last, on that thread
     /// too: freeing a chunk's operations, each with its strings and arrays, was 3% of the merging
     /// thread's instructions (callgrind, P1).
-    private func start(at first: Int, freeing merged: Retired? = nil) -> OnThread<[PreparedOperation]> {
+    private func start(at first: Int, freeing merged: Retired<[PreparedOperation]>? = nil) -> OnThread<[PreparedOperation]> {
         let inputs = self.inputs, end = min(first + Self.chunk, inputs.count)
         return OnThread("chorus-encode") {
             defer { merged?.free() }
             return PreparedOperation.prepare(inputs[first..<end].lazy.map { $0.operation })
         }
-    }
-
-    /// A merged chunk handed to the preparing thread, which holds the last reference and frees it.
-    /// Only that thread touches it once it is handed over.
-    private final class Retired: @unchecked Sendable {
-        private var operations: [PreparedOperation]
-        init(_ operations: [PreparedOperation]) { self.operations = operations }
-        func free() { operations = [] }
     }
 }

@@ -19,6 +19,9 @@ extension Replica {
         // The held records the batch changed, written back once their typed rows are.
         var heldChanged: [(rid: Int64, record: HeldRecord)] = []
         let sortedKeys = state.dirtyKeys.inRecordOrder()
+        // The fields of the collection of the record before, and of the others met so far.
+        var fields = MaterialisedSQL.FieldsByNumber(declared: nil, sql: nil), fieldsCollection: String?
+        var fieldsByCollection: [String: MaterialisedSQL.FieldsByNumber] = [:]
         var start = 0
         while start < sortedKeys.count {
             let rid = sortedKeys[start].key.rid
@@ -44,14 +47,19 @@ extension Replica {
                 whole = try liveEntries(rid: rid, of: keys.lazy.map(\.key), olderThan: older)
             }
             var conflicts = ConflictChange()
-            // Looked up once a record, and each key's field once (three lookups a key, two of them
-            // hashing the collection's name, were 4% of a merged operation's instructions).
-            let declared = schema.collection(record.collection)
+            // Looked up once for each run of records of one collection, and each field once
+            // (three lookups a key, two of them hashing the collection's name, were 4% of a merged
+            // operation's instructions).
+            if fieldsCollection.map({ !ExactText.equal($0, record.collection) }) ?? true {
+                if let previous = fieldsCollection { fieldsByCollection[previous] = fields }
+                fields = fieldsByCollection.removeValue(forKey: record.collection)
+                    ?? MaterialisedSQL.FieldsByNumber(declared: schema.collection(record.collection), sql: materialisedSQL[record.collection])
+                fieldsCollection = record.collection
+            }
             // The record's typed row values, gathered here and kept once its keys are done.
-            let positions = materialisedSQL[record.collection]?.registerPositions
-            var row = MaterialisedSQL.RowValues(columns: positions?.count ?? 0)
+            var row = MaterialisedSQL.RowValues(columns: fields.columns)
             for (index, (dirty, change)) in keys.enumerated() {
-                let fieldSchema = declared?.field(dirty.field)
+                let fieldSchema = fields.field(dirty.fieldNo, name: dirty.field)
                 let made = change.newEntries
                 let live: [BatchState.LiveEntry]
                 if record.isNew {
@@ -65,11 +73,11 @@ extension Replica {
                 } else {
                     live = try (whole?[index] ?? liveEntries(dirty, olderThan: older)) + made
                 }
-                if let (value, string) = try materialiseKey(dirty, declaredKind: fieldSchema?.kind, live: live, removedOlder: change.olderRemoved,
+                if let (value, string) = try materialiseKey(dirty, declaredKind: fieldSchema.kind, live: live, removedOlder: change.olderRemoved,
                                                             record: record, state: state, conflicts: &conflicts) {
-                    if let position = positions?[dirty.field] { row.set(position, to: value) }
+                    if let position = fieldSchema.position { row.set(position, to: value) }
                     if held != nil {
-                        held!.rewroteColumn(field: dirty.fieldNo, as: RegisterColumns.canonicalJSON(writing: value, to: fieldSchema?.valueType, string: string))
+                        held!.rewroteColumn(field: dirty.fieldNo, as: RegisterColumns.canonicalJSON(writing: value, to: fieldSchema.valueType, string: string))
                     }
                 }
             }

@@ -61,7 +61,10 @@ final class NewRecordsTests: XCTestCase {
                 index += 1
                 clock.advance(by: 1)
             }
-            try lisbon.write(collection: "teams", record: "t\(index)", [.put(field: "name", value: .string("Team \(index)"))])
+            // Teams share field names (and so numbers) with people, at other columns, and have their own.
+            try lisbon.write(collection: "teams", record: "t\(index)", [
+                .put(field: "name", value: .string("Team \(index)")), .put(field: "mission", value: .string("Mission \(index)")),
+            ])
         }
         let all = try operations(lisbon)
         XCTAssertGreaterThan(70, 2 * MaterialisedSQL.rowsPerInsertMax, "a run spans two many-row statements")
@@ -90,6 +93,7 @@ final class NewRecordsTests: XCTestCase {
         let p71 = try XCTUnwrap(together.get(collection: "people", record: "p71"))
         XCTAssertEqual(p71.fields["name"], .string("Person 71"))
         XCTAssertEqual(p71.fields["squad"], .string("squad-1"))
+        XCTAssertEqual(try together.withDatabase { try $0.queryScalarText("SELECT mission FROM teams WHERE id = 't73'") }, "Mission 73")
     }
 
     func test_aRecordCreatedAndErasedInOneBatch_isErased() throws {
