@@ -13,6 +13,12 @@ import ChorusCore
 /// materialised value, so the result depended on how operations were batched.
 enum ExactText {
     static func equal(_ a: String, _ b: String) -> Bool {
+        // Native and small strings are read in place; copying each to reach `withUTF8` retained
+        // and released both (a merge compares a few names an operation; callgrind, P1).
+        let inPlace = a.utf8.withContiguousStorageIfAvailable { x in
+            b.utf8.withContiguousStorageIfAvailable { y in x.count == y.count && (x.isEmpty || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0) }
+        }
+        if let inPlace = inPlace ?? nil { return inPlace }
         var a = a, b = b
         return a.withUTF8 { x in
             b.withUTF8 { y in x.count == y.count && (x.isEmpty || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0) }

@@ -210,22 +210,33 @@ struct HeldRecord {
     /// A column the batch did not rewrite still holds what it did, so its flags stand.
     /// Materialising reads a rewritten column's old values first (`resolve`), so every value it
     /// moves out of its column is in hand; one that is not is refused, never written as NULL.
-    func entriesToWrite(record: Int64) throws -> [FoldedEntries.Entry] {
+    /// Takes the entries the batch made out of the record (it is written back once, then dropped),
+    /// so flagging them changes the array in place rather than a copy of it. Only what was asked
+    /// before it (`isPastBound`, `hadBody`) holds afterwards.
+    mutating func takeEntriesToWrite(record: Int64) throws -> [FoldedEntries.Entry] {
         let register = EntryRows.code(.register)
-        var entries = HeldRecord.merged(olderStillLive, made)
+        var entries: [FoldedEntries.Entry]
+        if older.isEmpty && madeLiveCount == madeEntries.count {
+            entries = []
+            swap(&entries, &madeEntries)
+            if !HeldRecord.isInOrder(entries) { entries.sort(by: <) }
+        } else {
+            entries = HeldRecord.merged(olderStillLive, made)
+        }
         guard !rewrittenColumns.isEmpty else { return entries }
         for index in entries.indices {
-            let entry = entries[index]
+            let field = entries[index].field
             // Not rewritten: its flags stand. Rewritten with no JSON (`text` nil): no value is kept there.
-            guard let rewritten = rewrittenColumns.first(where: { $0.field == entry.field }).map(\.text) else { continue }
-            guard let value = entry.value else {
-                if entry.valueInColumn {
-                    throw ChorusError(.invalidState, "record \(record)'s value in field \(entry.field) was to leave its typed column unread",
+            guard let rewritten = rewrittenColumns.first(where: { $0.field == field }).map(\.text) else { continue }
+            guard entries[index].value != nil else {
+                if entries[index].valueInColumn {
+                    throw ChorusError(.invalidState, "record \(record)'s value in field \(field) was to leave its typed column unread",
                                       hint: "this is a bug in Chorus; nothing of the batch was written; report it")
                 }
                 continue
             }
-            entries[index].valueInColumn = entry.kind == register && entry.key.isEmpty && rewritten.map { ExactText.equal($0, value) } == true
+            entries[index].valueInColumn = entries[index].kind == register && entries[index].key.isEmpty
+                && rewritten.map { ExactText.equal($0, entries[index].value!) } == true
         }
         return entries
     }
@@ -255,7 +266,20 @@ struct HeldRecord {
     /// `entries` in primary-key order: as they are when already so (checking is one pass; they
     /// most often are), sorted otherwise.
     private static func inOrder(_ entries: [FoldedEntries.Entry]) -> [FoldedEntries.Entry] {
-        zip(entries, entries.dropFirst()).allSatisfy({ $0 < $1 }) ? entries : entries.sorted(by: <)
+        isInOrder(entries) ? entries : entries.sorted(by: <)
+    }
+
+    /// Whether `entries` are in primary-key order, read in place (walking pairs of copies
+    /// retained and released each entry's strings twice).
+    private static func isInOrder(_ entries: [FoldedEntries.Entry]) -> Bool {
+        entries.withUnsafeBufferPointer { buffer in
+            var index = 1
+            while index < buffer.count {
+                if !(buffer[index - 1] < buffer[index]) { return false }
+                index += 1
+            }
+            return true
+        }
     }
 
     /// The indices of `older` in field `field`: a binary search, as `older` is in field order.

@@ -135,9 +135,10 @@ extension Replica {
             if database.changes == 0 { typedRowsMissing.insert(rid) }
         }
         // Before the records' life, which reads their entries through the views.
-        for (rid, var held) in heldChanged {
-            if typedRowsMissing.contains(rid) { held.typedRowMissing() }
-            try writeHeld(rid: rid, held)
+        for index in heldChanged.indices {
+            let rid = heldChanged[index].rid
+            if typedRowsMissing.contains(rid) { heldChanged[index].record.typedRowMissing() }
+            try writeHeld(rid: rid, &heldChanged[index].record)
         }
         for dirty in state.dirtyCounters.sorted() {
             guard let record = lookup(dirty.rid),
@@ -216,9 +217,10 @@ extension Replica {
 
     /// Writes back the entries of a record the batch held: folded into one value, or in rows of
     /// their own when it has grown past `HeldRecord.entriesMax` or `HeldRecord.bodyBytesMax`.
-    private func writeHeld(rid: Int64, _ record: HeldRecord) throws {
-        let entries = try record.entriesToWrite(record: rid)
-        if entries.isEmpty || record.isPastBound {
+    private func writeHeld(rid: Int64, _ record: inout HeldRecord) throws {
+        let isPastBound = record.isPastBound
+        let entries = try record.takeEntriesToWrite(record: rid)
+        if entries.isEmpty || isPastBound {
             if entries.contains(where: { $0.valueInColumn && $0.value == nil }) {
                 throw ChorusError(.invalidState, "record \(rid)'s entries were to go into rows with a value kept in a typed column unread",
                                   hint: "this is a bug in Chorus; nothing of the batch was written; report it")
@@ -226,7 +228,11 @@ extension Replica {
             if record.hadBody { try database.run("DELETE FROM folded_entries WHERE rid = ?", rid) }
             for entry in entries { try insertEntryRow(rid: rid, entry) }
         } else {
-            try database.run("INSERT OR REPLACE INTO folded_entries(rid, body) VALUES (?, ?)", rid, FoldedEntries.encode(entries, inOrder: true))
+            let body = FoldedEntries.encode(entries, inOrder: true)
+            try database.run("INSERT OR REPLACE INTO folded_entries(rid, body) VALUES (?, ?)", count: 2) { row in
+                row.integer(rid)
+                row.blob(body)
+            }
         }
     }
 

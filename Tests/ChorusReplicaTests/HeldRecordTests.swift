@@ -86,6 +86,32 @@ final class HeldRecordTests: XCTestCase {
 
     /// A register value kept in its typed column alone must move into the body when a concurrent
     /// value takes the column, and the value that loses stays readable as a sibling.
+    func test_aNewRecordsEntriesMadeOutOfOrder_areFoldedInPrimaryKeyOrder() throws {
+        // p1 numbers name before title; p2's operations then come title first, and its map keys
+        // out of byte order: what the batch made for p2 is not in primary-key order.
+        try stockholm.write(collection: "people", record: "p1", [.put(field: "name", value: "A"), .put(field: "title", value: "Engineer")])
+        try stockholm.write(collection: "people", record: "p2", [
+            .put(field: "title", value: "Designer"), .put(field: "name", value: "B"),
+            .mapSet(field: "skills", key: "swift", value: .integer(3)), .mapSet(field: "skills", key: "figma", value: .integer(4)),
+        ])
+        try newYork.applyRemote(try operations(stockholm))
+        let body = try folded(newYork, "p2")
+        XCTAssertEqual(body.count, 4)
+        XCTAssertEqual(body, body.sorted(by: <), "folded in primary-key order")
+        // A later batch finds p2's older entries where the order says they are.
+        clock.advance(by: 5)
+        try london.applyRemote(try operations(stockholm))
+        try london.write(collection: "people", record: "p2", [.put(field: "name", value: "B2"), .mapSet(field: "skills", key: "figma", value: .integer(5))])
+        try stockholm.write(collection: "people", record: "p2", [.put(field: "name", value: "B3")])
+        try newYork.applyRemote(try operations(london))
+        try london.applyRemote(try operations(stockholm))
+        try stockholm.applyRemote(try operations(london))
+        try newYork.applyRemote(try operations(stockholm))
+        try assertAgree(newYork, london)
+        try assertAgree(newYork, stockholm)
+        XCTAssertEqual(try newYork.get(collection: "people", record: "p2")?.conflicts, ["name"])
+    }
+
     func test_aValueKeptInItsColumn_movesIntoTheBody_whenAConcurrentValueTakesTheColumn() throws {
         let ada = try stockholm.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada"), .put(field: "title", value: "Engineer")])
         try newYork.applyRemote(ada)

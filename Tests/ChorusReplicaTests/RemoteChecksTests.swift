@@ -1,0 +1,71 @@
+import XCTest
+import ChorusCore
+@testable import ChorusReplica
+import ChorusTesting
+
+private typealias Op = ChorusCore.Operation
+
+/// Every operation of a call is checked (clock, field kinds) before any is applied; a long call
+/// checks its second half on another thread (`Replica.checkRemote`). Whichever half a bad
+/// operation is in, the call is refused whole, with the error of the first bad one in order.
+final class RemoteChecksTests: XCTestCase {
+    var clock: ManualClock!
+    var oslo: Replica!
+    var target: Replica!
+    fileprivate var good: [Op] = []
+
+    override func setUpWithError() throws {
+        clock = ManualClock(milliseconds: 1_790_000_000_000)
+        oslo = try ReplicaFactory.memory(name: "oslo", clock: clock, seed: 1)
+        target = try ReplicaFactory.memory(name: "target", clock: clock, seed: 2)
+        var batch: [(collection: String, record: String, changes: [Change])] = []
+        for index in 0..<(Replica.checksSplitMin / 5 + 10) {
+            batch.append(("people", "p\(index)", ["name", "title", "office", "email", "squad"].map { .put(field: $0, value: .string("\($0) \(index)")) }))
+        }
+        try oslo.writeMany(batch)
+        good = try oslo.log(after: 0, limit: 100_000).compactMap(\.operation)
+        XCTAssertGreaterThanOrEqual(good.count, Replica.checksSplitMin, "long enough to be checked on two threads")
+    }
+
+    /// `good` with the operation at `index` made an `add` to a register (a kind the schema refuses).
+    private func wrongKind(at index: Int, in operations: [Op]) -> [Op] {
+        var operations = operations
+        let op = operations[index]
+        operations[index] = Op(id: op.id, timestamp: op.timestamp, collection: "people", record: op.record, field: "title", action: .add(element: "x"))
+        return operations
+    }
+
+    private func assertNothingApplied(file: StaticString = #filePath, line: UInt = #line) throws {
+        XCTAssertEqual(try target.log(after: 0, limit: 10).count, 0, "nothing of the call was applied", file: file, line: line)
+        XCTAssertFalse(try target.hasOperation(good[0].id), file: file, line: line)
+    }
+
+    func test_aBadOperationInTheSecondHalf_refusesTheWholeCall() throws {
+        let bad = wrongKind(at: good.count - 3, in: good)
+        XCTAssertThrowsError(try target.applyRemote(bad)) { error in
+            XCTAssertEqual((error as? ChorusError)?.code, .wrongFieldKind)
+            XCTAssertTrue((error as? ChorusError)?.message.contains("\(bad[good.count - 3].id)") ?? false, "\(error)")
+        }
+        try assertNothingApplied()
+    }
+
+    func test_badOperationsInBothHalves_nameTheFirst() throws {
+        let bad = wrongKind(at: good.count - 3, in: wrongKind(at: 7, in: good))
+        XCTAssertThrowsError(try target.applyRemote(bad)) { error in
+            XCTAssertTrue((error as? ChorusError)?.message.contains("\(bad[7].id)") ?? false, "the first in order: \(error)")
+        }
+        try assertNothingApplied()
+    }
+
+    func test_anOperationFromTheFutureInTheSecondHalf_refusesTheWholeCall() throws {
+        var bad = good
+        let op = bad[bad.count - 1]
+        bad[bad.count - 1] = Op(id: op.id, timestamp: HybridTimestamp(wall: clock.nowMilliseconds() + 3_600_000, logical: 0),
+                                collection: op.collection, record: op.record, field: op.field, action: op.action)
+        XCTAssertThrowsError(try target.applyRemote(bad)) { XCTAssertEqual(($0 as? ChorusError)?.code, .clockSkew) }
+        try assertNothingApplied()
+        // The same operations, all good, are applied.
+        XCTAssertEqual(try target.applyRemote(good).applied, good.count)
+        XCTAssertEqual(try target.digest(), try oslo.digest())
+    }
+}
