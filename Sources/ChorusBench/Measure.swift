@@ -15,6 +15,14 @@ func time(_ body: () throws -> Void) rethrows -> Double {
     return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
 }
 
+/// CPU seconds the calling thread has used (`CLOCK_THREAD_CPUTIME_ID`): set beside a wall time,
+/// how much of it the thread ran rather than waited (for the disk, for another thread).
+func threadCPUSeconds() -> Double {
+    var spec = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &spec)
+    return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
+}
+
 /// Runs `setup` then times `body` `repetitions` times.
 func repeated<T>(_ repetitions: Int, setup: () throws -> T, _ body: (T) throws -> Void) rethrows -> Stats {
     var samples: [Double] = []

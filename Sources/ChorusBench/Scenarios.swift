@@ -109,15 +109,20 @@ enum EngineBenchmarks {
         let operations = try Workloads.operations(of: source)
         let concurrent = try Workloads.operations(of: try Workloads.sourceReplica(at: sourceScratch.file("b"), people: people, seed: 2, label: "w"))
 
+        var onCore: [Double] = []
         let empty = try repeated(repetitions, setup: { () -> (Scratch, Replica) in
             let scratch = try Scratch("p1")
             return (scratch, try Workloads.durableReplica(at: scratch.file("r"), seed: 10))
         }) { state in
-            try state.1.applyRemote(operations)
+            let cpu = threadCPUSeconds()
+            let wall = try time { try state.1.applyRemote(operations) }
+            onCore.append((threadCPUSeconds() - cpu) / wall)
             state.0.remove()
         }
         results.add("p1Empty", "into an empty replica", empty, unit: "ms", scale: 1000, digits: 0)
         results.note("p1EmptyRate", "  = operations per second", Double(operations.count) / empty.median, unit: "ops/s", digits: 0)
+        // Where the rest of the time goes: the merging thread waiting (the disk, another thread).
+        results.note("p1EmptyOnCore", "  merging thread on a core, share of the merge's time", Stats(samples: onCore).median * 100, unit: "%", digits: 0)
 
         let conflicting = try repeated(repetitions, setup: { () -> (Scratch, Replica) in
             let scratch = try Scratch("p1")

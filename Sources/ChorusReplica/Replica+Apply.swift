@@ -414,19 +414,8 @@ extension Replica {
         if !state.erasedRecords.isEmpty || needsCheckpoint {
             needsCheckpoint = !((try? database.checkpointTruncate()) ?? false)
         }
-        let report = state.report
-        if operations >= Replica.batchFreedAsideMin {
-            // The box takes the batch's tables; the fresh state left here holds none of them.
-            let retired = Retired(state)
-            state = BatchState(clock: clock, counter: counter)
-            retired.freeAside()
-        }
-        return report
+        return state.report
     }
-
-    /// Batches of this many operations or more are freed on another thread (`Retired`); a
-    /// local write's is freed here, where handing it over would cost more than it saves.
-    static let batchFreedAsideMin = 1_024
 
     /// Applies one operation inside an open transaction. The heart of the merge: every action
     /// reduces to inserting live entries and recording superseded ids (see `Docs/merge.md`).

@@ -1,9 +1,10 @@
 import XCTest
 import Foundation
 @testable import ChorusReplica
+import SQLiteKit
 
-/// A value the merging thread is done with is freed on another thread (`Retired`), and only once
-/// the box held its last reference.
+/// A value handed to `Retired` lives until the box is freed, and is freed by the thread that
+/// frees it (`EncodingAhead` frees a merged chunk on the thread that prepared it).
 final class RetiredTests: XCTestCase {
     /// Says on which thread it was freed.
     private final class Canary: @unchecked Sendable {
@@ -15,27 +16,23 @@ final class RetiredTests: XCTestCase {
     private final class Seen: @unchecked Sendable {
         let lock = NSLock()
         var thread: pthread_t?
-        let done = DispatchSemaphore(value: 0)
     }
 
-    func test_freeAside_freesTheValueOnAnotherThread() {
+    func test_theValueLivesUntilTheBoxIsFreed_andIsFreedByTheThreadThatFreesIt() throws {
         let seen = Seen()
-        var value: [Canary]? = [Canary { thread in
-            seen.lock.withLock { seen.thread = thread }
-            seen.done.signal()
-        }]
+        var value: [Canary]? = [Canary { thread in seen.lock.withLock { seen.thread = thread } }]
         let retired = Retired(value!)
         value = nil
         seen.lock.withLock { XCTAssertNil(seen.thread, "the box still holds it") }
-        retired.freeAside()
-        XCTAssertEqual(seen.done.wait(timeout: .now() + 10), .success, "freed")
-        seen.lock.withLock { XCTAssertFalse(pthread_equal(seen.thread!, pthread_self()) != 0, "freed on another thread") }
-    }
-
-    func test_free_freesTheValueHere() {
-        let seen = Seen()
-        let retired = Retired([Canary { thread in seen.lock.withLock { seen.thread = thread } }])
-        retired.free()
-        seen.lock.withLock { XCTAssertTrue(seen.thread.map { pthread_equal($0, pthread_self()) != 0 } ?? false) }
+        let freeing = OnThread("test-free") { () -> pthread_t in
+            retired.free()
+            return pthread_self()
+        }
+        let freer = try freeing.value()
+        seen.lock.withLock {
+            XCTAssertNotNil(seen.thread)
+            XCTAssertTrue(seen.thread.map { pthread_equal($0, freer) != 0 } ?? false, "freed on the thread that freed the box")
+            XCTAssertFalse(seen.thread.map { pthread_equal($0, pthread_self()) != 0 } ?? true)
+        }
     }
 }
