@@ -13,6 +13,8 @@ import ChorusCore
 /// materialised value, so the result depended on how operations were batched.
 enum ExactText {
     static func equal(_ a: String, _ b: String) -> Bool {
+        // Names of other lengths differ: told by their counts, kept with native strings.
+        guard a.utf8.count == b.utf8.count else { return false }
         // Native and small strings are read in place; copying each to reach `withUTF8` retained
         // and released both (a merge compares a few names an operation; callgrind, P1).
         let inPlace = a.utf8.withContiguousStorageIfAvailable { x in
