@@ -88,7 +88,7 @@ public enum FoldedEntries {
 
     /// Encodes entries (sorted here into primary-key order). Kind codes must fit three bits; an
     /// entry flagged `valueInColumn` must be a register with an empty key.
-    /// `inOrder`: the caller has them in that order already (`HeldRecord.entriesToWrite`), so
+    /// `inOrder`: the caller has them in that order already (`HeldRecord.takeEntriesToWrite`), so
     /// they are not sorted again (sorting a record's entries was a third of writing it back).
     public static func encode(_ entries: [Entry], inOrder: Bool = false) -> [UInt8] {
         let sorted = inOrder ? entries : entries.sorted(by: <)

@@ -211,8 +211,8 @@ struct HeldRecord {
     /// Materialising reads a rewritten column's old values first (`resolve`), so every value it
     /// moves out of its column is in hand; one that is not is refused, never written as NULL.
     /// Takes the entries the batch made out of the record (it is written back once, then dropped),
-    /// so flagging them changes the array in place rather than a copy of it. Only what was asked
-    /// before it (`isPastBound`, `hadBody`) holds afterwards.
+    /// so flagging them changes the array in place rather than a copy of it. The record is
+    /// dropped afterwards: ask what else is needed of it (`isPastBound`) before.
     mutating func takeEntriesToWrite(record: Int64) throws -> [FoldedEntries.Entry] {
         let register = EntryRows.code(.register)
         var entries: [FoldedEntries.Entry]

@@ -42,8 +42,9 @@ struct MaterialisedSQL {
     /// records of one collection goes row by row (one statement text per count would crowd the
     /// statement cache).
     static let rowsPerInsertMax = 32
-    /// Parameters SQLite takes in one statement (`SQLITE_MAX_VARIABLE_NUMBER`'s default since 3.32).
-    static let parametersMax = 32_766
+    /// Parameters one statement may take on any SQLite: `SQLITE_MAX_VARIABLE_NUMBER`'s default
+    /// before 3.32 (32,766 since), which a system's library may still be built with.
+    static let parametersMax = 999
 
     /// The register values a batch writes into one typed row, by position in `registerFields`.
     ///
@@ -108,7 +109,8 @@ struct MaterialisedSQL {
         }
     }
 
-    /// One entry per collection of the schema.
+    /// One entry per collection of the schema, by name (`Replica.materialisedSQL(of:)` matches
+    /// names by their bytes).
     static func all(_ schema: Schema) -> [String: MaterialisedSQL] {
         Dictionary(uniqueKeysWithValues: schema.collections.map { ($0.name, MaterialisedSQL($0)) })
     }

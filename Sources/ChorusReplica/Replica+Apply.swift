@@ -576,7 +576,8 @@ extension Replica {
     }
 
     /// The record's row id, creating the record on its first operation. Nil if it was erased.
-    /// The typed row of a new record is written when the batch materialises, in one statement.
+    /// A remote batch inserts the records it creates, and their typed rows, many to a statement
+    /// once its operations are applied (`NewRecords`, `Replica.materialise`).
     /// `hash` is the record's hash when it was computed ahead (`PreparedOperation`).
     func recordID(collection: String, record: String, hash: [UInt8]? = nil, state: inout BatchState) throws -> Int64? {
         let name = BatchState.RecordName(collection: collection, record: record)

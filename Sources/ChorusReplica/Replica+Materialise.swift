@@ -7,6 +7,14 @@ import Glibc
 /// Brings the materialised tables and the conflict index up to date with the entries a batch
 /// touched. Everything here is derived: it is a function of the merge state alone.
 extension Replica {
+    /// The SQL of a declared collection's typed row, its name matched by its bytes as
+    /// `Schema.collection` matches it: a dictionary by `String` alone would give a name
+    /// canonically equivalent to a declared one (a newer or hostile replica's) that one's table.
+    func materialisedSQL(of collection: String) -> MaterialisedSQL? {
+        guard schema.collection(collection) != nil else { return nil }
+        return materialisedSQLByName[collection]
+    }
+
     func materialise(_ state: inout BatchState) throws {
         let erased = state.erasedRecords
         // Every record the batch touched went through `recordID`, which noted it in `records`.
@@ -21,7 +29,8 @@ extension Replica {
         let sortedKeys = state.dirtyKeys.inRecordOrder()
         // The fields of the collection of the record before, and of the others met so far.
         var fields = MaterialisedSQL.FieldsByNumber(declared: nil, sql: nil), fieldsCollection: String?
-        var fieldsByCollection: [String: MaterialisedSQL.FieldsByNumber] = [:]
+        // By the names' bytes: canonically equivalent names are two collections.
+        var fieldsByCollection: [ExactName: MaterialisedSQL.FieldsByNumber] = [:]
         var start = 0
         while start < sortedKeys.count {
             let rid = sortedKeys[start].key.rid
@@ -51,9 +60,9 @@ extension Replica {
             // (three lookups a key, two of them hashing the collection's name, were 4% of a merged
             // operation's instructions).
             if fieldsCollection.map({ !ExactText.equal($0, record.collection) }) ?? true {
-                if let previous = fieldsCollection { fieldsByCollection[previous] = fields }
-                fields = fieldsByCollection.removeValue(forKey: record.collection)
-                    ?? MaterialisedSQL.FieldsByNumber(declared: schema.collection(record.collection), sql: materialisedSQL[record.collection])
+                if let previous = fieldsCollection { fieldsByCollection[ExactName(previous)] = fields }
+                fields = fieldsByCollection.removeValue(forKey: ExactName(record.collection))
+                    ?? MaterialisedSQL.FieldsByNumber(declared: schema.collection(record.collection), sql: materialisedSQL(of: record.collection))
                 fieldsCollection = record.collection
             }
             // The record's typed row values, gathered here and kept once its keys are done.
@@ -98,12 +107,12 @@ extension Replica {
         var next = 0
         while next < created.count {
             let collection = created[next].value.collection
-            guard let sql = materialisedSQL[collection] else {
+            guard let sql = materialisedSQL(of: collection) else {
                 next += 1
                 continue
             }
             var end = next + 1
-            while end < created.count && end - next < sql.rowsPerInsert && created[end].value.collection == collection { end += 1 }
+            while end < created.count && end - next < sql.rowsPerInsert && ExactText.equal(created[end].value.collection, collection) { end += 1 }
             let rows = end - next == sql.rowsPerInsert ? created[next..<end] : created[next..<next + 1]
             try database.run(rows.count == 1 ? sql.insertRow : sql.insertRows, count: rows.count * (2 + sql.registerFields.count)) { row in
                 for (rid, record) in rows {
@@ -120,7 +129,7 @@ extension Replica {
         // declared): no value can be kept in its columns.
         var typedRowsMissing = Set<Int64>()
         for (rid, values) in columns.sorted(by: { $0.key < $1.key }) {
-            guard let record = lookup(rid), let sql = materialisedSQL[record.collection] else { continue }
+            guard let record = lookup(rid), let sql = materialisedSQL(of: record.collection) else { continue }
             if let position = values.onlyPosition, let value = values.values[position] {
                 try database.run(sql.updateColumn[position], value, rid)
             } else {

@@ -36,8 +36,9 @@ public final class Replica {
     public let location: Location
     let database: Database
     let codec: OperationCodec
-    /// Typed-row SQL per collection, built once (see `MaterialisedSQL`).
-    let materialisedSQL: [String: MaterialisedSQL]
+    /// Typed-row SQL per collection, built once (see `MaterialisedSQL`); looked up by
+    /// `materialisedSQL(of:)`, which matches names by their bytes.
+    let materialisedSQLByName: [String: MaterialisedSQL]
     /// Reads the values folded entries keep in typed columns, for folding and unfolding.
     let registerColumns: RegisterColumns
     var clock: HybridClock
@@ -93,7 +94,7 @@ public final class Replica {
         self.location = location
         self.database = database
         self.codec = OperationCodec(limits: configuration.limits)
-        self.materialisedSQL = MaterialisedSQL.all(configuration.schema)
+        self.materialisedSQLByName = MaterialisedSQL.all(configuration.schema)
         self.registerColumns = RegisterColumns(schema: configuration.schema)
         registerColumns.attach(database)
         let (counter, last) = try Replica.storedCounterAndClock(
