@@ -17,14 +17,14 @@ enum ExactText {
         guard a.utf8.count == b.utf8.count else { return false }
         // Native and small strings are read in place; copying each to reach `withUTF8` retained
         // and released both (a merge compares a few names an operation; callgrind, P1).
-        let inPlace = a.utf8.withContiguousStorageIfAvailable { x in
-            b.utf8.withContiguousStorageIfAvailable { y in x.count == y.count && (x.isEmpty || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0) }
-        }
+        let inPlace = a.utf8.withContiguousStorageIfAvailable { x in b.utf8.withContiguousStorageIfAvailable { y in sameBytes(x, y) } }
         if let inPlace = inPlace ?? nil { return inPlace }
         var a = a, b = b
-        return a.withUTF8 { x in
-            b.withUTF8 { y in x.count == y.count && (x.isEmpty || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0) }
-        }
+        return a.withUTF8 { x in b.withUTF8 { y in sameBytes(x, y) } }
+    }
+
+    private static func sameBytes(_ x: UnsafeBufferPointer<UInt8>, _ y: UnsafeBufferPointer<UInt8>) -> Bool {
+        x.count == y.count && (x.isEmpty || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0)
     }
 
     /// Byte order, as SQLite's BINARY collation sorts (`ORDER BY` on a name column), and as the

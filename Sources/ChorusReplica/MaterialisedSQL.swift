@@ -15,7 +15,7 @@ struct MaterialisedSQL {
     /// `insertRow` for `rowsPerInsert` rows: new records' rows, many to a statement.
     let insertRows: String
     /// How many rows `insertRows` inserts: `rowsPerInsertMax`, fewer for a collection with so
-    /// many fields that they would pass `parametersMax`.
+    /// many fields that they would pass `Database.parametersMax`.
     let rowsPerInsert: Int
     /// `UPDATE t SET r1 = CASE WHEN ? THEN ? ELSE r1 END, ... WHERE _rid = ?`: several columns of
     /// an existing row in one statement, each with a flag saying whether it changes.
@@ -29,22 +29,17 @@ struct MaterialisedSQL {
         registerFields = collection.fields.filter { $0.kind == .register }.map(\.name)
         registerPositions = Dictionary(uniqueKeysWithValues: registerFields.enumerated().map { ($1, $0) })
         let columns = registerFields.map(StorageSchema.quote)
+        let insert = "INSERT INTO \(table)(id, _rid\(columns.map { ", " + $0 }.joined())) VALUES "
         let values = "(?, ?\(String(repeating: ", ?", count: columns.count)))"
-        insertRow = "INSERT INTO \(table)(id, _rid\(columns.map { ", " + $0 }.joined())) VALUES \(values)"
-        rowsPerInsert = max(1, min(MaterialisedSQL.rowsPerInsertMax, MaterialisedSQL.parametersMax / (2 + columns.count)))
-        insertRows = "INSERT INTO \(table)(id, _rid\(columns.map { ", " + $0 }.joined())) VALUES "
-            + Array(repeating: values, count: rowsPerInsert).joined(separator: ", ")
+        insertRow = insert + values
+        rowsPerInsert = max(1, min(MaterialisedSQL.rowsPerInsertMax, Database.parametersMax / (2 + columns.count)))
+        insertRows = insert + Array(repeating: values, count: rowsPerInsert).joined(separator: ", ")
         updateRow = "UPDATE \(table) SET " + columns.map { "\($0) = CASE WHEN ? THEN ? ELSE \($0) END" }.joined(separator: ", ") + " WHERE _rid = ?"
         updateColumn = columns.map { "UPDATE \(table) SET \($0) = ? WHERE _rid = ?" }
     }
 
-    /// New records' typed rows one `insertRows` statement inserts, at most: a run of fewer new
-    /// records of one collection goes row by row (one statement text per count would crowd the
-    /// statement cache).
+    /// New records' typed rows one `insertRows` statement inserts, at most (`Database.run(rows:)`).
     static let rowsPerInsertMax = 32
-    /// Parameters one statement may take on any SQLite: `SQLITE_MAX_VARIABLE_NUMBER`'s default
-    /// before 3.32 (32,766 since), which a system's library may still be built with.
-    static let parametersMax = 999
 
     /// The register values a batch writes into one typed row, by position in `registerFields`.
     ///
@@ -82,6 +77,8 @@ struct MaterialisedSQL {
             /// The field's column among the typed row's values, nil when it has none.
             let position: Int?
         }
+        /// The collection's name, as the records named it.
+        let collection: String
         private let declared: CollectionSchema?
         private let positions: [String: Int]?
         private var found: [Field?] = []
@@ -90,7 +87,8 @@ struct MaterialisedSQL {
         /// Field numbers above this are found by name each time, not kept.
         static let numbersKeptMax = 4_096
 
-        init(declared: CollectionSchema?, sql: MaterialisedSQL?) {
+        init(collection: String, declared: CollectionSchema?, sql: MaterialisedSQL?) {
+            self.collection = collection
             self.declared = declared
             positions = sql?.registerPositions
             columns = sql?.registerFields.count ?? 0

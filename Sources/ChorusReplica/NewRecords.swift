@@ -24,11 +24,11 @@ struct NewRecords {
     }
 
     /// Rows not inserted yet, in the order (and row-id order) the batch created them.
-    private(set) var pending: [Row] = []
+    private var pending: [Row] = []
     /// The row id the next record gets; nil until the batch creates its first.
     private var nextRid: Int64?
 
-    /// Records inserted by one statement, at most (4 parameters each, well under SQLite's 32,766).
+    /// Records inserted by one statement, at most (4 parameters each, within `Database.parametersMax`).
     static let perStatementMax = 64
 
     /// The statement that inserts `count` records.
@@ -75,19 +75,12 @@ struct NewRecords {
 extension Replica {
     /// Inserts the records the batch created and has not inserted yet (`NewRecords`).
     func insertNewRecords(_ state: inout BatchState) throws {
-        let rows = state.newRecords.take()
-        var start = 0
-        while start < rows.count {
-            let count = rows.count - start >= NewRecords.perStatementMax ? NewRecords.perStatementMax : 1
-            try database.run(count == 1 ? NewRecords.insertOneSQL : NewRecords.insertManySQL, count: count * 4) { writer in
-                for row in rows[start..<start + count] {
-                    writer.integer(row.rid)
-                    writer.text(row.collection)
-                    writer.text(row.record)
-                    writer.blob(row.hashPrefix)
-                }
-            }
-            start += count
+        try database.run(rows: state.newRecords.take(), perStatement: NewRecords.perStatementMax, manySQL: NewRecords.insertManySQL,
+                         oneSQL: NewRecords.insertOneSQL, parametersPerRow: 4) { writer, row in
+            writer.integer(row.rid)
+            writer.text(row.collection)
+            writer.text(row.record)
+            writer.blob(row.hashPrefix)
         }
     }
 }

@@ -27,9 +27,9 @@ extension Replica {
         // The held records the batch changed, written back once their typed rows are.
         var heldChanged: [(rid: Int64, record: HeldRecord)] = []
         let sortedKeys = state.dirtyKeys.inRecordOrder()
-        // The fields of the collection of the record before, and of the others met so far.
-        var fields = MaterialisedSQL.FieldsByNumber(declared: nil, sql: nil), fieldsCollection: String?
-        // By the names' bytes: canonically equivalent names are two collections.
+        // The fields of the collection of the record before (none yet), and of the others met
+        // so far, by the names' bytes: canonically equivalent names are two collections.
+        var fields = MaterialisedSQL.FieldsByNumber(collection: "", declared: nil, sql: nil)
         var fieldsByCollection: [ExactName: MaterialisedSQL.FieldsByNumber] = [:]
         var start = 0
         while start < sortedKeys.count {
@@ -59,11 +59,11 @@ extension Replica {
             // Looked up once for each run of records of one collection, and each field once
             // (three lookups a key, two of them hashing the collection's name, were 4% of a merged
             // operation's instructions).
-            if fieldsCollection.map({ !ExactText.equal($0, record.collection) }) ?? true {
-                if let previous = fieldsCollection { fieldsByCollection[ExactName(previous)] = fields }
+            if !ExactText.equal(fields.collection, record.collection) {
+                fieldsByCollection[ExactName(fields.collection)] = fields
                 fields = fieldsByCollection.removeValue(forKey: ExactName(record.collection))
-                    ?? MaterialisedSQL.FieldsByNumber(declared: schema.collection(record.collection), sql: materialisedSQL(of: record.collection))
-                fieldsCollection = record.collection
+                    ?? MaterialisedSQL.FieldsByNumber(collection: record.collection, declared: schema.collection(record.collection),
+                                                      sql: materialisedSQL(of: record.collection))
             }
             // The record's typed row values, gathered here and kept once its keys are done.
             var row = MaterialisedSQL.RowValues(columns: fields.columns)
@@ -107,23 +107,19 @@ extension Replica {
         var next = 0
         while next < created.count {
             let collection = created[next].value.collection
-            guard let sql = materialisedSQL(of: collection) else {
-                next += 1
-                continue
-            }
             var end = next + 1
-            while end < created.count && end - next < sql.rowsPerInsert && ExactText.equal(created[end].value.collection, collection) { end += 1 }
-            let rows = end - next == sql.rowsPerInsert ? created[next..<end] : created[next..<next + 1]
-            try database.run(rows.count == 1 ? sql.insertRow : sql.insertRows, count: rows.count * (2 + sql.registerFields.count)) { row in
-                for (rid, record) in rows {
-                    let values = columns[rid]?.values
-                    row.text(record.record)
-                    row.integer(rid)
-                    for position in sql.registerFields.indices { row.value(values?[position] ?? .null) }
-                }
+            while end < created.count && ExactText.equal(created[end].value.collection, collection) { end += 1 }
+            let run = created[next..<end]
+            next = end
+            guard let sql = materialisedSQL(of: collection) else { continue }
+            try database.run(rows: run, perStatement: sql.rowsPerInsert, manySQL: sql.insertRows, oneSQL: sql.insertRow,
+                             parametersPerRow: 2 + sql.registerFields.count) { row, new in
+                let values = columns[new.key]?.values
+                row.text(new.value.record)
+                row.integer(new.key)
+                for position in sql.registerFields.indices { row.value(values?[position] ?? .null) }
             }
-            for (rid, _) in rows { columns[rid] = nil }
-            next += rows.count
+            for (rid, _) in run { columns[rid] = nil }
         }
         // Existing records whose typed row is missing (one written before its collection was
         // declared): no value can be kept in its columns.

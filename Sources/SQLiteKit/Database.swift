@@ -174,6 +174,33 @@ public final class Database {
         while try statement.step() {}
     }
 
+    /// Runs one statement for each row of `rows` that takes several rows at once: `manySQL` takes
+    /// `perStatement` rows, as often as they fill it, and `oneSQL` one row, for the rest (one
+    /// statement text per count would crowd the statement cache). `row` writes one row's
+    /// `parametersPerRow` parameters; it may be called more than once for a row, so it must only
+    /// write. More than one row a statement must fit `parametersMax`.
+    /// Inlinable so the caller's row type and closure are specialized, not reached through the
+    /// runtime for every row.
+    @inlinable
+    public func run<Rows: Collection>(rows: Rows, perStatement: Int, manySQL: String, oneSQL: String, parametersPerRow: Int,
+                                      _ row: (inout ParameterWriter, Rows.Element) -> Void) throws {
+        precondition(perStatement == 1 || (perStatement > 1 && perStatement * parametersPerRow <= Database.parametersMax),
+                     "rows per statement past SQLite's parameters")
+        var start = rows.startIndex
+        while start != rows.endIndex {
+            let whole = rows.distance(from: start, to: rows.endIndex) >= perStatement
+            let end = rows.index(start, offsetBy: whole ? perStatement : 1)
+            try run(whole ? manySQL : oneSQL, count: (whole ? perStatement : 1) * parametersPerRow) { writer in
+                for element in rows[start..<end] { row(&writer, element) }
+            }
+            start = end
+        }
+    }
+
+    /// Parameters one statement may take on any SQLite: `SQLITE_MAX_VARIABLE_NUMBER`'s default
+    /// before 3.32 (32,766 since), which a system's library may still be built with.
+    public static let parametersMax = 999
+
     /// Calls `body` for each row; rows are valid only during the call.
     public func forEachRow(_ sql: String, parameters: [SQLiteBindable] = [], _ body: (Row) throws -> Void) throws {
         let statement = try statement(sql)

@@ -11,6 +11,23 @@ final class DatabaseTests: FolderTestCase {
         XCTAssertEqual(try db.queryScalarInteger("PRAGMA busy_timeout"), 5000)
     }
 
+    func test_runRows_insertsEveryRowInOrder_inWholeStatementsThenOneByOne() throws {
+        let db = try Database(path: folder + "/a.sqlite")
+        try db.execute("CREATE TABLE t(n INTEGER PRIMARY KEY, label TEXT NOT NULL)")
+        let values = "(?, ?)"
+        for count in [0, 1, 31, 32, 33, 70] {
+            try db.execute("DELETE FROM t")
+            let rows = (0..<count).map { (n: Int64($0), label: "row \($0)") }
+            try db.run(rows: rows, perStatement: 32, manySQL: "INSERT INTO t(n, label) VALUES " + Array(repeating: values, count: 32).joined(separator: ", "),
+                       oneSQL: "INSERT INTO t(n, label) VALUES " + values, parametersPerRow: 2) { writer, row in
+                writer.integer(row.n)
+                writer.text(row.label)
+            }
+            let stored = try db.query("SELECT n, label FROM t ORDER BY n").map { "\($0.integer(0)!) \($0.text(1)!)" }
+            XCTAssertEqual(stored, rows.map { "\($0.n) \($0.label)" }, "\(count) rows")
+        }
+    }
+
     func test_transaction_commitsOnReturn_rollsBackOnThrow() throws {
         let db = try Database(path: folder + "/a.sqlite")
         try db.execute("CREATE TABLE t(x INTEGER)")
