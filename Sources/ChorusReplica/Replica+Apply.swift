@@ -85,30 +85,54 @@ struct BatchState {
     /// order they came in is most often that order already, and checking it is one pass; sorting
     /// a dictionary's pairs by row id was 2% of a merged operation's instructions (callgrind, P1).
     struct DirtyKeyTable {
-        private var slots: [DirtyKey: Int] = [:]
+        /// An open-addressed table of positions in `keys` (plus one; zero is an empty slot), a
+        /// power of two long and at most half full, probed linearly from a key's `tableHash`:
+        /// a `Dictionary` hashed every key through SipHash's rounds, and the lookup was 3% of a
+        /// merged operation's instructions (callgrind, P1).
+        private var positions: [Int32] = []
+        private var shift = 64
         private var keys: [DirtyKey] = []
         /// Each key's change, at the position `slot(_:)` returned for it.
         var changes: [KeyChange] = []
 
         mutating func reserveCapacity(_ count: Int) {
-            slots.reserveCapacity(count)
             keys.reserveCapacity(count)
             changes.reserveCapacity(count)
+            if count * 2 > positions.count { rebuild(slots: count * 2) }
         }
 
         /// Where `key`'s change is in `changes`, an empty change the first time.
         mutating func slot(_ key: DirtyKey) -> Int {
-            let next = keys.count
-            // One hash: accessed in place, the subscript inserts `next` when the key is new.
-            let slot = DirtyKeyTable.read(&slots[key, default: next])
-            if slot == next {
-                keys.append(key)
-                changes.append(KeyChange())
+            if (keys.count + 1) * 2 > positions.count { rebuild(slots: (keys.count + 1) * 2) }
+            let mask = positions.count - 1
+            var at = Int(truncatingIfNeeded: key.tableHash >> UInt64(shift))
+            while true {
+                let position = Int(positions[at])
+                if position == 0 {
+                    positions[at] = Int32(truncatingIfNeeded: keys.count + 1)
+                    keys.append(key)
+                    changes.append(KeyChange())
+                    return keys.count - 1
+                }
+                if keys[position - 1] == key { return position - 1 }
+                at = (at + 1) & mask
             }
-            return slot
         }
 
-        private static func read(_ value: inout Int) -> Int { value }
+        /// Makes the table at least `slots` long (rounded up to a power of two) and puts every key back.
+        private mutating func rebuild(slots: Int) {
+            var count = 16
+            while count < slots { count *= 2 }
+            precondition(count <= Int(Int32.max), "a batch's keys are bounded by operationsPerBatchMax")
+            positions = Array(repeating: 0, count: count)
+            shift = 64 - count.trailingZeroBitCount
+            let mask = count - 1
+            for (index, key) in keys.enumerated() {
+                var at = Int(truncatingIfNeeded: key.tableHash >> UInt64(shift))
+                while positions[at] != 0 { at = (at + 1) & mask }
+                positions[at] = Int32(index + 1)
+            }
+        }
 
         /// Every key with its change, by row id (stable: a record's keys stay in the order the
         /// batch first changed them).
@@ -155,7 +179,7 @@ struct BatchState {
     }
 
     /// Names compare by their bytes (`ExactText`), as storage compares them.
-    struct DirtyKey: Hashable {
+    struct DirtyKey: Equatable {
         let rid: Int64, field: String, key: String
         /// The field's number in `fields`, one to one with `field`'s bytes within the batch's
         /// transaction (`StoredNumbers`), so the key is compared and hashed by it, not by `field`
@@ -164,12 +188,19 @@ struct BatchState {
         static func == (a: DirtyKey, b: DirtyKey) -> Bool {
             a.rid == b.rid && a.fieldNo == b.fieldNo && ExactText.equal(a.key, b.key)
         }
-        func hash(into hasher: inout Hasher) {
-            // The row id and the field's number in one word, and the key only when it has bytes
-            // (a register's is empty): fewer rounds of the hasher (the table's hashing was 2% of
-            // a merge into an empty replica; callgrind, P1). Equal keys still hash alike.
-            hasher.combine(UInt64(bitPattern: rid) &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(bitPattern: fieldNo))
-            if !key.isEmpty { ExactText.hash(key, into: &hasher) }
+        /// The key's hash for `DirtyKeyTable`, whose top bits pick its slot: the row id and the
+        /// field's number multiplied into one word (Fibonacci hashing, so a batch's rising row ids
+        /// spread over the table), and the key's bytes through the process's seeded `Hasher` only
+        /// when it has some (a register's is empty). Map keys and set elements are chosen by
+        /// whoever wrote them; seeded, they cannot be chosen to collide. Equal keys hash alike.
+        var tableHash: UInt64 {
+            var word = (UInt64(bitPattern: rid) &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(bitPattern: fieldNo)) &* 0xBF58_476D_1CE4_E5B9
+            if !key.isEmpty {
+                var hasher = Hasher()
+                ExactText.hash(key, into: &hasher)
+                word ^= UInt64(bitPattern: Int64(hasher.finalize()))
+            }
+            return word
         }
     }
     struct DirtyField: Hashable, Comparable {
@@ -304,62 +335,76 @@ extension Replica {
     /// it) is recorded only for operations that will be applied.
     @discardableResult
     public func applyRemote(_ operations: [PreparedOperation], source: String?, afterChecks: () throws -> Void) throws -> ApplyReport {
-        try applyRemote(operations, source: source, inLastBatch: nil, afterChecks: afterChecks)
+        try withoutActuallyEscaping(afterChecks) { try applyRemote(operations, source: source, inLastBatch: nil, afterChecks: $0) }
     }
 
     /// `applyRemote`, running `inLastBatch` inside the transaction of the last batch (or of an empty
     /// one when there are no operations), so what it writes commits with the operations or not at all.
     /// `afterBatch` hears how many of `operations` are merged, after each batch commits.
+    ///
+    /// A long call without `afterChecks` is checked while it merges (`ChecksAhead`): no operation
+    /// is applied before it passed, and no batch commits before all of them have.
     func applyRemote<Input: MergeInput>(_ operations: [Input], source: String?, inLastBatch: (() throws -> Void)?,
-                                        afterChecks: () throws -> Void = {}, afterBatch: ((Int) -> Void)? = nil) throws -> ApplyReport {
-        try checkRemote(operations)
-        try afterChecks()
+                                        afterChecks: (() throws -> Void)? = nil, afterBatch: ((Int) -> Void)? = nil) throws -> ApplyReport {
+        var checks: ChecksAhead?
+        if afterChecks == nil && operations.count >= Replica.checksSplitMin {
+            checks = ChecksAhead(count: operations.count, check: remoteCheck(operations))
+        } else {
+            try checkRemote(operations)
+            try afterChecks?()
+        }
+        defer { checks?.finish() }
         var total = ApplyReport()
         var ahead = EncodingAhead(operations)
         defer { ahead.finish() }
         var start = 0
-        repeat {
-            let end = min(start + limits.operationsPerBatchMax, operations.count)
-            let chunk = operations[start..<end]
-            if chunk.isEmpty && inLastBatch == nil { break }
-            total = total + (try inBatch(operations: chunk.count) { state in
-                state.source = source
-                state.holdsRecords = true
-                for index in chunk.indices {
-                    try ahead.merge(at: index, { try apply($0, state: &state) }, asItCame: { try apply($0, state: &state) })
-                }
-                if end == operations.count { try inLastBatch?() }
-            })
-            afterBatch?(end)
-            start = end
-        } while start < operations.count
+        do {
+            repeat {
+                let end = min(start + limits.operationsPerBatchMax, operations.count)
+                let chunk = operations[start..<end]
+                if chunk.isEmpty && inLastBatch == nil { break }
+                total = total + (try inBatch(operations: chunk.count, beforeCommit: { try checks?.allPassed() }) { state in
+                    state.source = source
+                    state.holdsRecords = true
+                    for index in chunk.indices {
+                        try checks?.passed(index)
+                        try ahead.merge(at: index, { try apply($0, state: &state) }, asItCame: { try apply($0, state: &state) })
+                    }
+                    if end == operations.count { try inLastBatch?() }
+                })
+                afterBatch?(end)
+                start = end
+            } while start < operations.count
+        } catch {
+            // As when every operation was checked first: a bad operation's error wins.
+            throw checks?.failureWhenDone() ?? error
+        }
         return total
     }
 
     /// Checks every operation of a call before any is applied: its clock against ours, its action
-    /// against the schema. What fails first in their order is thrown. A long call checks its
-    /// second half on another thread meanwhile (the checks were 3.5% of the merging thread's
-    /// instructions; callgrind, P1): they are pure functions of the operation, the schema and the
-    /// clock as the call found it.
+    /// against the schema. What fails first in their order is thrown. A long call is checked on two
+    /// threads, a half each (`ChecksAhead`): the checks are pure functions of the operation, the
+    /// schema and the clock as the call found it.
     func checkRemote<Input: MergeInput>(_ operations: [Input]) throws {
-        let clock = self.clock, schema = self.schema
-        @Sendable func check(_ range: Range<Int>) throws(ChorusError) {
-            for index in range {
-                let operation = operations[index].operation
-                try clock.checkDrift(operation.timestamp, operation: operation.id)
-                try Replica.checkRemote(operation, schema: schema)
-            }
+        let check = remoteCheck(operations)
+        guard operations.count < Replica.checksSplitMin else {
+            let checks = ChecksAhead(count: operations.count, check: check)
+            defer { checks.finish() }
+            return try checks.allPassed()
         }
-        guard operations.count >= Replica.checksSplitMin else { return try check(operations.indices) }
-        let middle = operations.count / 2
-        let second = OnThread("chorus-check") { try check(middle..<operations.count) }
-        do {
-            try check(0..<middle)
-        } catch {
-            _ = try? second.value()   // no thread outlives the call
-            throw error
+        for index in operations.indices { try check(index) }
+    }
+
+    /// The check of the operation at an index of `operations`, for any thread.
+    private func remoteCheck<Input: MergeInput>(_ operations: [Input]) -> @Sendable (Int) throws(ChorusError) -> Void {
+        let clock = self.clock, schema = self.schema, pause = checkPause
+        return { index throws(ChorusError) in
+            pause?(index)
+            let operation = operations[index].operation
+            try clock.checkDrift(operation.timestamp, operation: operation.id)
+            try Replica.checkRemote(operation, schema: schema)
         }
-        try second.value()
     }
 
     /// Calls with this many operations or more check them on two threads: a thread costs tens of
@@ -379,7 +424,8 @@ extension Replica {
 
     /// Runs `body` in one SQLite transaction, then materialises what it touched and persists the
     /// clock and counter before committing. In-memory clock and counter change only after commit.
-    func inBatch(operations: Int = 1, _ body: (inout BatchState) throws -> Void) throws -> ApplyReport {
+    /// `beforeCommit` runs last inside the transaction: what it throws rolls the batch back.
+    func inBatch(operations: Int = 1, beforeCommit: () throws -> Void = {}, _ body: (inout BatchState) throws -> Void) throws -> ApplyReport {
         var state = BatchState(clock: clock, counter: counter)
         state.reserve(operations: operations)
         state.receivedWall = Int64(configuration.wallClock.nowMilliseconds())
@@ -421,6 +467,7 @@ extension Replica {
                     INSERT INTO meta(key, value) VALUES ('counter', ?), ('clock_wall', ?), ('clock_logical', ?)
                     ON CONFLICT(key) DO UPDATE SET value = excluded.value
                     """, Int64(state.counter), Int64(state.clock.last.wall), Int64(state.clock.last.logical))
+                try beforeCommit()
             }
         }
         clock = state.clock

@@ -73,6 +73,9 @@ public final class Replica {
     /// Origins whose logged ids `loggedIDsCache` keeps at most (a hub hears from about one per
     /// replica below it; each is usually one interval). Past it the cache starts again.
     static let loggedOriginsCachedMax = 4_096
+    /// Tests only: runs before each remote operation is checked, with its index in its call, on
+    /// whichever thread checks it (`ChecksAhead`), so a test can hold a check back.
+    var checkPause: (@Sendable (Int) -> Void)?
     /// Origin replicas' numbers in `origins`, and field names' in `fields`, as the running batch
     /// met them (`StoredNumbers.swift`); emptied at the start of every batch's transaction.
     var originNumbers = StoredNumbers.origins()

@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 import ChorusCore
 @testable import ChorusReplica
@@ -5,9 +6,10 @@ import ChorusTesting
 
 private typealias Op = ChorusCore.Operation
 
-/// Every operation of a call is checked (clock, field kinds) before any is applied; a long call
-/// checks its second half on another thread (`Replica.checkRemote`). Whichever half a bad
-/// operation is in, the call is refused whole, with the error of the first bad one in order.
+/// Every operation of a call is checked (clock, field kinds) before it is applied; a long call is
+/// checked on two threads, a half each, while it merges (`ChecksAhead`). Whichever half a bad
+/// operation is in, and whichever batch, the call is refused whole, with the error of the first
+/// bad one in order.
 final class RemoteChecksTests: XCTestCase {
     var clock: ManualClock!
     var oslo: Replica!
@@ -67,5 +69,54 @@ final class RemoteChecksTests: XCTestCase {
         // The same operations, all good, are applied.
         XCTAssertEqual(try target.applyRemote(good).applied, good.count)
         XCTAssertEqual(try target.digest(), try oslo.digest())
+    }
+
+    /// A replica beside `target` whose batches are `perBatch` operations long, so a long call is
+    /// merged in several transactions.
+    private func replica(batchesOf perBatch: Int) throws -> Replica {
+        var configuration = ReplicaFactory.configuration(clock: clock)
+        configuration.limits.operationsPerBatchMax = perBatch
+        var rng = SeededGenerator(seed: 3)
+        return try Replica.create(at: .memory, name: "batched", configuration: configuration, using: &rng)
+    }
+
+    func test_noOperationIsAppliedBeforeItsCheckPasses() throws {
+        // A timestamp past any clock's range: refused by the check; merged unchecked, it would
+        // not fit an entry's wall column, and the process would stop.
+        var bad = good
+        let op = bad[300]
+        bad[300] = Op(id: op.id, timestamp: HybridTimestamp(wall: UInt64.max, logical: 0),
+                      collection: op.collection, record: op.record, field: op.field, action: op.action)
+        // Its check is held back, so the merge reaches it first and must wait.
+        target.checkPause = { index in if index == 300 { Thread.sleep(forTimeInterval: 0.2) } }
+        XCTAssertThrowsError(try target.applyRemote(bad)) { XCTAssertEqual(($0 as? ChorusError)?.code, .clockSkew) }
+        try assertNothingApplied()
+    }
+
+    func test_aBadOperationInTheLastBatch_refusesTheBatchesBeforeIt() throws {
+        let batched = try replica(batchesOf: 500)
+        XCTAssertGreaterThan(good.count / 500, 5, "the call spans many batches")
+        let badIndex = good.count - 2
+        let bad = wrongKind(at: badIndex, in: good)
+        // The bad operation's check is held back, so it fails long after the merge of the first
+        // batch is done: that batch must still wait for it, not commit.
+        batched.checkPause = { index in if index == badIndex { Thread.sleep(forTimeInterval: 0.3) } }
+        XCTAssertThrowsError(try batched.applyRemote(bad)) { error in
+            XCTAssertEqual((error as? ChorusError)?.code, .wrongFieldKind)
+            XCTAssertTrue((error as? ChorusError)?.message.contains("\(bad[badIndex].id)") ?? false, "\(error)")
+        }
+        XCTAssertEqual(try batched.log(after: 0, limit: 10).count, 0, "no batch before the bad operation's committed")
+        batched.checkPause = nil
+        XCTAssertEqual(try batched.applyRemote(good).applied, good.count)
+        XCTAssertEqual(try batched.digest(), try oslo.digest())
+    }
+
+    func test_badOperationsInTwoBatches_nameTheFirst_withTheFirstBatchesBad() throws {
+        let batched = try replica(batchesOf: 700)
+        let bad = wrongKind(at: good.count - 1, in: wrongKind(at: 1_000, in: good))
+        XCTAssertThrowsError(try batched.applyRemote(bad)) { error in
+            XCTAssertTrue((error as? ChorusError)?.message.contains("\(bad[1_000].id)") ?? false, "the first in order: \(error)")
+        }
+        XCTAssertEqual(try batched.log(after: 0, limit: 10).count, 0)
     }
 }
