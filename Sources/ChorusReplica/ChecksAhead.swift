@@ -83,7 +83,7 @@ final class ChecksAhead: @unchecked Sendable {
         for thread in threads { _ = try? thread.value() }
     }
 
-    private func check(_ half: Int, _ checkOne: @Sendable (Int) throws(ChorusError) -> Void) {
+    private func check(_ half: Int, _ checkOne: (Int) throws(ChorusError) -> Void) {
         var index = halves[half].lowerBound
         while index < halves[half].upperBound {
             let end = min(index + Self.stride, halves[half].upperBound)

@@ -13,6 +13,10 @@ import ChorusCore
 /// materialised value, so the result depended on how operations were batched.
 enum ExactText {
     static func equal(_ a: String, _ b: String) -> Bool {
+        // One representation (a small string's bytes held inline, or one native buffer) holds
+        // one text: most names compared are equal and short (a field's name against the same
+        // field's, each decoded apart), so this answers most calls without reading the bytes.
+        if sameRepresentation(a, b) { return true }
         // Names of other lengths differ: told by their counts, kept with native strings.
         guard a.utf8.count == b.utf8.count else { return false }
         // Native and small strings are read in place; copying each to reach `withUTF8` retained
@@ -21,6 +25,10 @@ enum ExactText {
         if let inPlace = inPlace ?? nil { return inPlace }
         var a = a, b = b
         return a.withUTF8 { x in b.withUTF8 { y in sameBytes(x, y) } }
+    }
+
+    private static func sameRepresentation(_ a: String, _ b: String) -> Bool {
+        withUnsafeBytes(of: a) { x in withUnsafeBytes(of: b) { y in memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 } }
     }
 
     private static func sameBytes(_ x: UnsafeBufferPointer<UInt8>, _ y: UnsafeBufferPointer<UInt8>) -> Bool {

@@ -52,12 +52,18 @@ protocol MergeInput: Sendable {
     func encodings() -> (payload: [UInt8], valueText: String?)
     /// The record's hash when it was computed ahead (`PreparedOperation.recordHash`).
     var recordHashAhead: [UInt8]? { get }
+    /// `Replica.checkRemote` of the operation, read in place (a copy of each operation, made to
+    /// check it, was half of the checks' instructions; callgrind, P1).
+    func checkRemote(clock: HybridClock, schema: Schema) throws(ChorusError)
 }
 
 extension PreparedOperation: MergeInput {
     static var isEncodedWhenMerged: Bool { false }
     func encodings() -> (payload: [UInt8], valueText: String?) { (payload, valueText) }
     var recordHashAhead: [UInt8]? { recordHash }
+    func checkRemote(clock: HybridClock, schema: Schema) throws(ChorusError) {
+        try Replica.checkRemote(operation, clock: clock, schema: schema)
+    }
 }
 
 /// An operation merged as it is is encoded on the merging thread, when it is needed (a local write,
@@ -67,6 +73,9 @@ extension Operation: MergeInput {
     var operation: Operation { self }
     static var isEncodedWhenMerged: Bool { true }
     var recordHashAhead: [UInt8]? { nil }
+    func checkRemote(clock: HybridClock, schema: Schema) throws(ChorusError) {
+        try Replica.checkRemote(self, clock: clock, schema: schema)
+    }
 
     func encodings() -> (payload: [UInt8], valueText: String?) {
         let valueText = action.value?.canonicalText

@@ -387,12 +387,12 @@ extension Replica {
     /// threads, a half each (`ChecksAhead`): the checks are pure functions of the operation, the
     /// schema and the clock as the call found it.
     func checkRemote<Input: MergeInput>(_ operations: [Input]) throws {
-        let check = remoteCheck(operations)
         guard operations.count < Replica.checksSplitMin else {
-            let checks = ChecksAhead(count: operations.count, check: check)
+            let checks = ChecksAhead(count: operations.count, check: remoteCheck(operations))
             defer { checks.finish() }
             return try checks.allPassed()
         }
+        let check = remoteCheck(operations)
         for index in operations.indices { try check(index) }
     }
 
@@ -401,9 +401,7 @@ extension Replica {
         let clock = self.clock, schema = self.schema, pause = checkPause
         return { index throws(ChorusError) in
             pause?(index)
-            let operation = operations[index].operation
-            try clock.checkDrift(operation.timestamp, operation: operation.id)
-            try Replica.checkRemote(operation, schema: schema)
+            try operations[index].checkRemote(clock: clock, schema: schema)
         }
     }
 
@@ -411,9 +409,11 @@ extension Replica {
     /// microseconds to start, checking a thousand operations about a quarter of a millisecond.
     static let checksSplitMin = 4_096
 
-    /// Checks a remote operation against the schema: a known field must get an action of its kind.
-    /// Unknown collections and fields pass (a newer replica wrote them); they are kept and relayed.
-    static func checkRemote(_ operation: Operation, schema: Schema) throws(ChorusError) {
+    /// Checks a remote operation: its clock against ours, and a known field must get an action of
+    /// its kind. Unknown collections and fields pass (a newer replica wrote them); they are kept
+    /// and relayed.
+    static func checkRemote(_ operation: Operation, clock: HybridClock, schema: Schema) throws(ChorusError) {
+        try clock.checkDrift(operation.timestamp, operation: operation.id)
         guard let field = operation.field, let kind = schema.fieldKind(collection: operation.collection, field: field) else { return }
         guard operation.action.fieldKind == kind else {
             throw ChorusError(.wrongFieldKind,

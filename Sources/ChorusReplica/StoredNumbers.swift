@@ -8,25 +8,17 @@ import SQLiteKit
 ///
 /// Lives for one transaction only (`Replica.inBatch` starts both empty): a number inserted by a
 /// batch that is then rolled back may be given to another name later, so no number is trusted
-/// past the transaction that read or made it.
-///
-/// Names are kept in the order they became known, and a lookup first compares the name used last,
-/// then the one that became known after it: most lookups are for the one before (an origin), or
-/// for the one after it (a batch's records mostly come with their fields in one order), so a name
-/// is mostly found by a comparison or two instead of by hashing it (hashing each operation's
-/// field name was 4% of a merged operation's instructions; callgrind, P1).
+/// past the transaction that read or made it. Names are found by `InOrderTable`, mostly without
+/// hashing them.
 struct StoredNumbers<Name: Hashable> {
     private let table: String
     private let what: String
     private let numberSQL: String, insertSQL: String, nameSQL: String
     private let bind: (Name) -> SQLiteBindable
     private let decode: (Row) -> Name?
-    /// Every name known, in the order it became known.
-    private var met: [(name: Name, no: Int64)] = []
-    /// Where the name used last is in `met`, or -1.
-    private var recent = -1
-    /// Indexes in `met`, by name and by number.
-    private var byName: [Name: Int] = [:]
+    /// Every name known, with its number, in the order it became known.
+    private var numbers = InOrderTable<Name, Int64>()
+    /// Positions in `numbers.entries`, by number.
     private var byNumber: [Int64: Int] = [:]
 
     /// Numbers of `table`, whose `no` column numbers its `column` of names; `what` names one in errors.
@@ -42,49 +34,30 @@ struct StoredNumbers<Name: Hashable> {
 
     /// The number of `name`, made when `create` and it has none; nil when it has none.
     mutating func number(of name: Name, in database: Database, create: Bool) throws -> Int64? {
-        if recent >= 0 {
-            if met[recent].name == name { return met[recent].no }
-            let following = recent + 1 < met.count ? recent + 1 : 0
-            if met[following].name == name {
-                recent = following
-                return met[following].no
-            }
-        }
-        if let known = byName[name] {
-            recent = known
-            return met[known].no
-        }
+        if let known = numbers.value(of: name) { return known }
         var found = try database.queryScalarInteger(numberSQL, bind(name))
         if found == nil, create {
             try database.run(insertSQL, bind(name))
             found = database.lastInsertRowID
         }
         guard let no = found else { return nil }
-        recent = remember(name, no)
+        byNumber[no] = numbers.add(name, no)
         return no
     }
 
     /// The name of number `no`.
     mutating func name(_ no: Int64, in database: Database) throws -> Name {
-        if recent >= 0, met[recent].no == no { return met[recent].name }
+        if numbers.recent >= 0, numbers.entries[numbers.recent].value == no { return numbers.entries[numbers.recent].key }
         if let known = byNumber[no] {
-            recent = known
-            return met[known].name
+            numbers.use(known)
+            return numbers.entries[known].key
         }
         guard let row = try database.queryRow(nameSQL, no), let name = decode(row) else {
             throw ChorusError(.storage, "an entry names \(what) number \(no), which is not in the table `\(table)`",
                               hint: "run `chorus check`; restore the replica from a backup or join it again from its upstream")
         }
-        recent = remember(name, no)
+        byNumber[no] = numbers.add(name, no)
         return name
-    }
-
-    /// Adds a name read or made, returning its index in `met`.
-    private mutating func remember(_ name: Name, _ no: Int64) -> Int {
-        met.append((name, no))
-        byName[name] = met.count - 1
-        byNumber[no] = met.count - 1
-        return met.count - 1
     }
 }
 
