@@ -134,15 +134,19 @@ struct BatchState {
             }
         }
 
-        /// Every key with its change, by row id (stable: a record's keys stay in the order the
-        /// batch first changed them).
-        func inRecordOrder() -> [(key: DirtyKey, value: KeyChange)] {
-            var pairs = Array(zip(keys, changes).lazy.map { (key: $0, value: $1) })
-            if !zip(keys, keys.dropFirst()).allSatisfy({ $0.rid <= $1.rid }) {
-                // Stable, as `sort` is in Swift's standard library.
-                pairs.sort { $0.key.rid < $1.key.rid }
+        /// Takes every key and its change out of the table, which is left empty, with their
+        /// positions in row-id order (stable: a record's keys stay in the order the batch first
+        /// changed them). Taken, not copied: materialising walks them by position, and copying
+        /// each key with its change into pairs, then out of them, was 9% of a merge's instructions
+        /// (callgrind, P1).
+        mutating func takeInRecordOrder() -> (keys: [DirtyKey], changes: [KeyChange], order: [Int]) {
+            let keys = self.keys, changes = self.changes
+            self = DirtyKeyTable()
+            var order = Array(keys.indices)
+            if !(keys.indices.dropFirst()).allSatisfy({ keys[$0 - 1].rid <= keys[$0].rid }) {
+                order.sort { keys[$0].rid != keys[$1].rid ? keys[$0].rid < keys[$1].rid : $0 < $1 }
             }
-            return pairs
+            return (keys, changes, order)
         }
     }
 

@@ -26,19 +26,20 @@ extension Replica {
         columns.reserveCapacity(state.dirtyRecords.count)
         // The held records the batch changed, written back once their typed rows are.
         var heldChanged: [(rid: Int64, record: HeldRecord)] = []
-        let sortedKeys = state.dirtyKeys.inRecordOrder()
+        let (dirtyKeys, changes, order) = state.dirtyKeys.takeInRecordOrder()
         // The fields of the collection of the record before (none yet), and of the others met
         // so far, by the names' bytes: canonically equivalent names are two collections.
         var fields = MaterialisedSQL.FieldsByNumber(collection: "", declared: nil, sql: nil)
         var fieldsByCollection: [ExactName: MaterialisedSQL.FieldsByNumber] = [:]
         var start = 0
-        while start < sortedKeys.count {
-            let rid = sortedKeys[start].key.rid
+        while start < order.count {
+            let rid = dirtyKeys[order[start]].rid
             var end = start + 1
-            while end < sortedKeys.count && sortedKeys[end].key.rid == rid { end += 1 }
+            while end < order.count && dirtyKeys[order[end]].rid == rid { end += 1 }
             defer { start = end }
             guard let record = lookup(rid) else { continue }
-            var keys = sortedKeys[start..<end]
+            // The record's keys, by their positions in `dirtyKeys` and `changes`.
+            var keys = order[start..<end]
             // A key's live entries: those older than the batch, from the database (an existing
             // record with many changed keys is read in one query rather than one per key), and
             // those the batch made, in hand.
@@ -51,9 +52,10 @@ extension Replica {
                 // `String` order and equality are canonical, under which two distinct keys can
                 // compare equal).
                 keys.sort { a, b in
-                    a.key.fieldNo == b.key.fieldNo ? ExactText.less(a.key.key, b.key.key) : a.key.fieldNo < b.key.fieldNo
+                    let a = dirtyKeys[a], b = dirtyKeys[b]
+                    return a.fieldNo == b.fieldNo ? ExactText.less(a.key, b.key) : a.fieldNo < b.fieldNo
                 }
-                whole = try liveEntries(rid: rid, of: keys.lazy.map(\.key), olderThan: older)
+                whole = try liveEntries(rid: rid, of: keys.lazy.map { dirtyKeys[$0] }, olderThan: older)
             }
             var conflicts = ConflictChange()
             // Looked up once for each run of records of one collection, and each field once
@@ -67,9 +69,10 @@ extension Replica {
             }
             // The record's typed row values, gathered here and kept once its keys are done.
             var row = MaterialisedSQL.RowValues(columns: fields.columns)
-            for (index, (dirty, change)) in keys.enumerated() {
+            for (index, position) in keys.enumerated() {
+                let dirty = dirtyKeys[position]
                 let fieldSchema = fields.field(dirty.fieldNo, name: dirty.field)
-                let made = change.newEntries
+                let made = changes[position].newEntries
                 let live: [BatchState.LiveEntry]
                 if record.isNew {
                     live = made
@@ -82,7 +85,7 @@ extension Replica {
                 } else {
                     live = try (whole?[index] ?? liveEntries(dirty, olderThan: older)) + made
                 }
-                if let (value, string) = try materialiseKey(dirty, declaredKind: fieldSchema.kind, live: live, removedOlder: change.olderRemoved,
+                if let (value, string) = try materialiseKey(dirty, declaredKind: fieldSchema.kind, live: live, removedOlder: changes[position].olderRemoved,
                                                             record: record, state: state, conflicts: &conflicts) {
                     if let position = fieldSchema.position { row.set(position, to: value) }
                     if held != nil {

@@ -20,7 +20,12 @@ final class DirtyKeyTableTests: XCTestCase {
         for (index, key) in keys.enumerated() { XCTAssertEqual(table.slot(key), index) }
         for (index, key) in keys.enumerated().reversed() { XCTAssertEqual(table.slot(key), index, "found again") }
         XCTAssertEqual(table.changes.count, keys.count, "one change per key")
-        XCTAssertEqual(table.inRecordOrder().map(\.key.rid), keys.map(\.rid))
+        let taken = table.takeInRecordOrder()
+        XCTAssertEqual(taken.order, Array(keys.indices), "in row-id order already")
+        XCTAssertEqual(taken.keys.map(\.rid), keys.map(\.rid))
+        XCTAssertEqual(taken.changes.count, keys.count)
+        XCTAssertEqual(table.changes.count, 0, "taken out")
+        XCTAssertEqual(table.slot(keys[5]), 0, "an empty table again")
     }
 
     func test_aReservedTable_growsPastWhatWasReserved() {
@@ -41,5 +46,14 @@ final class DirtyKeyTableTests: XCTestCase {
         XCTAssertEqual(table.slot(key(1, 2, "cafe\u{301}")), 5)
         XCTAssertEqual(table.slot(key(1, 2)), 0)
         XCTAssertEqual(table.slot(key(1, 2, "caf\u{E9}")), 4)
+    }
+
+    func test_keysTakenOut_comeInRowIDOrder_eachRecordsKeysInTheOrderFirstChanged() {
+        var table = BatchState.DirtyKeyTable()
+        let keys = [key(5, 1), key(2, 3), key(5, 2), key(2, 1), key(9, 1), key(2, 2, "x"), key(5, 1, "y")]
+        for key in keys { _ = table.slot(key) }
+        let taken = table.takeInRecordOrder()
+        XCTAssertEqual(taken.order, [1, 3, 5, 0, 2, 6, 4])
+        XCTAssertEqual(taken.order.map { taken.keys[$0].rid }, [2, 2, 2, 5, 5, 5, 9])
     }
 }
