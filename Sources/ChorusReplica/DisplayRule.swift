@@ -58,11 +58,8 @@ extension Replica {
         init(latestArrival: Bool) { self.latestArrival = latestArrival }
 
         mutating func offer(_ order: DisplayKey, seq: Int64, _ candidate: Candidate) {
-            guard let current = winner else {
-                winner = (order, seq, candidate)
-                return
-            }
-            if latestArrival ? seq > current.seq : order > current.order { winner = (order, seq, candidate) }
+            // Compared where it lies: bound to a name, the winner was copied at every offer.
+            if winner == nil || (latestArrival ? seq > winner!.seq : order > winner!.order) { winner = (order, seq, candidate) }
         }
 
         var chosen: Candidate? { winner?.candidate }

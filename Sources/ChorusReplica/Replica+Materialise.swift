@@ -311,9 +311,12 @@ extension Replica {
         // A key of an undeclared field with no values left has no kind left to tell; if it had a
         // conflict, its record may have to leave the index.
         if kind == .register || kind == .map || (declaredKind == nil && values.isEmpty) {
-            var choice = displayChoice(of: BatchState.LiveEntry.self)
-            for entry in values { choice.offer(entry.displayKey, seq: entry.seq, entry) }
-            if let winner = choice.chosen {
+            // Entries offered by their index: offered whole, each was copied in and out of the
+            // choice (2% of a merge's instructions; callgrind, P1).
+            var choice = displayChoice(of: Int.self)
+            for index in values.indices { choice.offer(values[index].displayKey, seq: values[index].seq, index) }
+            if let chosen = choice.chosen {
+                let winner = values[chosen]
                 // A winner older than the batch, in a key that lost none of its older entries, won
                 // before the batch too: its value is already materialised (a write that loses a
                 // conflict, or arrives late, changes no column).
