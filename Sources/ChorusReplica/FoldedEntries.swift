@@ -51,6 +51,15 @@ public enum FoldedEntries {
     /// bounds it first).
     static let entriesMax = 1_000_000
 
+    /// Bodies written by one statement, at most (2 parameters each, within `Database.parametersMax`).
+    static let bodiesPerStatement = 64
+    /// The statements that write `bodiesPerStatement` bodies, and one.
+    static let insertBodiesSQL = insertBodiesSQL(count: bodiesPerStatement)
+    static let insertBodySQL = insertBodiesSQL(count: 1)
+    private static func insertBodiesSQL(count: Int) -> String {
+        "INSERT OR REPLACE INTO folded_entries(rid, body) VALUES " + Array(repeating: "(?, ?)", count: count).joined(separator: ", ")
+    }
+
     /// One live entry as `entry_rows` stores it: field and origin as numbers, kind as its code.
     public struct Entry: Equatable, Sendable {
         public var field: Int64
