@@ -260,8 +260,15 @@ public enum DecimalText {
             next.pointee = UInt8(ascii: "-")
             next += 1
         }
-        var magnitude = value.magnitude
-        let end = next + digits(magnitude)
+        return write(magnitude: value.magnitude, to: next)
+    }
+
+    /// Writes `magnitude`'s digits at `output`, which has room for `count(magnitude:)` bytes;
+    /// returns where the writing ended. For unsigned values past `Int64.max`, which converting to
+    /// `Int64` would stop the process on.
+    static func write(magnitude: UInt64, to output: UnsafeMutablePointer<UInt8>) -> UnsafeMutablePointer<UInt8> {
+        var magnitude = magnitude
+        let end = output + digits(magnitude)
         var at = end
         repeat {
             at -= 1
@@ -277,6 +284,9 @@ public enum DecimalText {
     public static func count(_ value: Int64) -> Int {
         digits(value.magnitude) + (value < 0 ? 1 : 0)
     }
+
+    /// How many bytes `write(magnitude:to:)` writes.
+    static func count(magnitude: UInt64) -> Int { digits(magnitude) }
 
     private static func digits(_ magnitude: UInt64) -> Int {
         var magnitude = magnitude

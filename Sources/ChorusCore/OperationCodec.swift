@@ -82,7 +82,9 @@ public struct OperationCodec: Sendable {
                 out.key(#""value":"#)
                 value!.withUTF8 { out.copy($0) }
             }
-            out.integer(#""wall":"#, Int64(op.timestamp.wall))
+            // Unsigned: encoding must not stop the process on an operation no check has seen yet
+            // (a long merge encodes ahead of its checks; a wall past `Int64.max` is refused there).
+            out.unsigned(#""wall":"#, op.timestamp.wall)
             count = out.finish()
         }
     }
@@ -455,9 +457,19 @@ private struct CanonicalObjectWriter {
         decimal(value)
     }
 
+    mutating func unsigned(_ name: StaticString, _ value: UInt64) {
+        key(name)
+        unsigned(value)
+    }
+
     private mutating func decimal(_ value: Int64) {
         room(DecimalText.count(value))
         next = DecimalText.write(value, to: next)
+    }
+
+    private mutating func unsigned(_ value: UInt64) {
+        room(DecimalText.count(magnitude: value))
+        next = DecimalText.write(magnitude: value, to: next)
     }
 
     /// `"REPLICAHEX:COUNTER"`, written without building the string.
@@ -465,7 +477,7 @@ private struct CanonicalObjectWriter {
         byte(UInt8(ascii: "\""))
         hex(id.replica.bytes)
         byte(UInt8(ascii: ":"))
-        decimal(Int64(id.counter))
+        unsigned(id.counter)
         byte(UInt8(ascii: "\""))
     }
 

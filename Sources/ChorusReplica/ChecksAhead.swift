@@ -10,7 +10,9 @@ import SQLiteKit
 ///
 /// What holds as when every operation was checked first:
 /// - no operation is applied before it has passed: the merge asks `passed(_:)` before each, and
-///   the checks run far ahead of it (a check costs a fourteenth of a merged operation);
+///   the checks run far ahead of it (a check costs a fourteenth of a merged operation). Encoding
+///   ahead (`EncodingAhead`) does not wait for them: it is a pure function of any operation,
+///   which stops the process on none (`OperationCodec` writes unsigned fields as unsigned);
 /// - nothing commits before every operation of the call has passed: each batch asks `allPassed()`
 ///   before its commit, so a bad operation anywhere refuses the whole call, its transaction rolled
 ///   back;
@@ -42,13 +44,15 @@ final class ChecksAhead: @unchecked Sendable {
         threads = halves.indices.map { half in OnThread("chorus-check") { [self] in self.check(half, check) } }
     }
 
-    /// Waits until the operation at `index` has passed. Throws as soon as any operation has
-    /// failed, so the merge stops early (the call is refused whole anyway); the caller then reports
-    /// `failureWhenDone()`, the first failing operation's error. Call it from one thread.
+    /// Waits until the operation at `index` has passed. Throws, at the next wait, once any
+    /// operation has failed, so the merge stops early (the call is refused whole anyway); the
+    /// caller then reports `failureWhenDone()`, the first failing operation's error. Call it from
+    /// one thread, before `finish()`.
     func passed(_ index: Int) throws(ChorusError) {
         if knownPassed.contains(index) { return }
         condition.lock()
         defer { condition.unlock() }
+        precondition(!isCancelled, "ChecksAhead.passed after finish()")
         let half = halves.firstIndex { $0.contains(index) }!
         while true {
             if let failure { throw failure.error }
@@ -64,6 +68,8 @@ final class ChecksAhead: @unchecked Sendable {
     func allPassed() throws(ChorusError) {
         condition.lock()
         defer { condition.unlock() }
+        // A cancelled half is done without having passed.
+        precondition(!isCancelled, "ChecksAhead.allPassed after finish()")
         while !done.allSatisfy({ $0 }) { condition.wait() }
         if let failure { throw failure.error }
     }
@@ -101,7 +107,8 @@ final class ChecksAhead: @unchecked Sendable {
             } else {
                 reached[half] = end
             }
-            let stops = failed != nil || isCancelled
+            // A failure before this half decides the call: the rest of it need not be checked.
+            let stops = failed != nil || isCancelled || failure.map { $0.index < halves[half].lowerBound } ?? false
             if stops || end == halves[half].upperBound { done[half] = true }
             condition.broadcast()
             condition.unlock()

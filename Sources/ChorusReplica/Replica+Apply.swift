@@ -316,8 +316,9 @@ struct BatchState {
 extension Replica {
     /// Applies operations received from another replica (a bundle, a sync pull).
     ///
-    /// Every operation is checked first (shape, schema kinds, clock drift); if any fails, nothing is
-    /// applied and the error names it. Then the operations are applied in SQLite transactions of at
+    /// Every operation is checked (shape, schema kinds, clock drift) before it is applied, and all
+    /// of them before anything commits (a long call is checked while it merges: `ChecksAhead`); if
+    /// any fails, nothing is applied and the error names the first. The operations are applied in SQLite transactions of at
     /// most `operationsPerBatchMax`, each moving the log, the merge state and the materialised tables
     /// together. Operations already in the log are ignored, so applying twice changes nothing.
     ///

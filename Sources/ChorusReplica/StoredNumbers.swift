@@ -56,6 +56,11 @@ struct StoredNumbers<Name: Hashable> {
             throw ChorusError(.storage, "an entry names \(what) number \(no), which is not in the table `\(table)`",
                               hint: "run `chorus check`; restore the replica from a backup or join it again from its upstream")
         }
+        // The table's names are unique: a name known under another number is a damaged table.
+        guard numbers.value(of: name) == nil else {
+            throw ChorusError(.storage, "the table `\(table)` gives two numbers one \(what)",
+                              hint: "run `chorus check`; restore the replica from a backup or join it again from its upstream")
+        }
         byNumber[no] = numbers.add(name, no)
         return name
     }

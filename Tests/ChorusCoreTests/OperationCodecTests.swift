@@ -217,4 +217,16 @@ final class OperationCodecTests: XCTestCase {
         XCTAssertNil(schema.fieldKind(collection: "objectives", field: "owner\u{212A}ind"),
                      "a Kelvin sign is not a K to storage, though Swift strings compare them equal")
     }
+
+    /// Encoding is a pure function of any operation, even one no check has seen: a wall and a
+    /// counter past `Int64.max` are written as the unsigned numbers they are (decoding refuses them).
+    func test_unsignedFieldsPastInt64Max_areEncodedExactly_andRefusedWhenDecoded() throws {
+        let id = OperationID(replica: try XCTUnwrap(ReplicaID(hex: "00112233445566778899aabbccddeeff")), counter: UInt64.max)
+        let op = ChorusCore.Operation(id: id, timestamp: HybridTimestamp(wall: UInt64.max, logical: 0),
+                                      collection: "people", record: "p-1", field: "title", action: .set(value: .string("x"), supersedes: []))
+        let text = codec.canonicalText(op)
+        XCTAssertTrue(text.contains("\"wall\":18446744073709551615"), text)
+        XCTAssertTrue(text.contains(":18446744073709551615\""), text)
+        XCTAssertThrowsError(try codec.decode(text: text))
+    }
 }

@@ -93,6 +93,20 @@ final class RemoteChecksTests: XCTestCase {
         try assertNothingApplied()
     }
 
+    func test_anOperationPastAnyClockAhead_isRefused_whereverItIsEncoded() throws {
+        // Operations after the first chunk are encoded on another thread ahead of the merge, and
+        // of their checks: encoding one stamped past `Int64.max` must not stop the process.
+        XCTAssertGreaterThan(good.count, 3_000)
+        for index in [1_500, 3_000] {
+            var bad = good
+            let op = bad[index]
+            bad[index] = Op(id: op.id, timestamp: HybridTimestamp(wall: UInt64.max, logical: 0),
+                            collection: op.collection, record: op.record, field: op.field, action: op.action)
+            XCTAssertThrowsError(try target.applyRemote(bad)) { XCTAssertEqual(($0 as? ChorusError)?.code, .clockSkew, "at \(index)") }
+            try assertNothingApplied()
+        }
+    }
+
     func test_aBadOperationInTheLastBatch_refusesTheBatchesBeforeIt() throws {
         let batched = try replica(batchesOf: 500)
         XCTAssertGreaterThan(good.count / 500, 5, "the call spans many batches")
