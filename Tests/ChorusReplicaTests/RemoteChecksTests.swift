@@ -133,4 +133,39 @@ final class RemoteChecksTests: XCTestCase {
         }
         XCTAssertEqual(try batched.log(after: 0, limit: 10).count, 0)
     }
+
+    /// Whatever the batch size, wherever the bad operations are (none, one or two, of either
+    /// kind), and whichever check is held back, a long call is applied whole, or refused whole
+    /// with the first bad operation's error.
+    func test_longCalls_areAppliedWholeOrRefusedWhole_withTheFirstBadOperationsError() throws {
+        for seed in testSeeds(count: 8, base: 0xC4EC_A5) {
+            var random = SeededGenerator(seed: seed)
+            let batched = try replica(batchesOf: Int(random.next() % 3_000) + 200)
+            var bad = good
+            var badIndexes: [Int] = []
+            for _ in 0..<Int(random.next() % 3) {
+                let index = Int(random.next() % UInt64(good.count))
+                if random.chance(0.5) {
+                    bad = wrongKind(at: index, in: bad)
+                } else {
+                    let op = bad[index]
+                    bad[index] = Op(id: op.id, timestamp: HybridTimestamp(wall: clock.nowMilliseconds() + 3_600_000, logical: 0),
+                                    collection: op.collection, record: op.record, field: op.field, action: op.action)
+                }
+                badIndexes.append(index)
+            }
+            let held = Int(random.next() % UInt64(good.count))
+            batched.checkPause = { index in if index == held { Thread.sleep(forTimeInterval: 0.05) } }
+            if let first = badIndexes.min() {
+                XCTAssertThrowsError(try batched.applyRemote(bad), "seed \(seed)") { error in
+                    XCTAssertTrue((error as? ChorusError)?.message.contains("\(bad[first].id)") ?? false,
+                                  "seed \(seed): the first bad operation is at \(first): \(error)")
+                }
+                XCTAssertEqual(try batched.log(after: 0, limit: 10).count, 0, "seed \(seed): nothing applied")
+            } else {
+                XCTAssertEqual(try batched.applyRemote(bad).applied, good.count, "seed \(seed)")
+                XCTAssertEqual(try batched.digest(), try oslo.digest(), "seed \(seed)")
+            }
+        }
+    }
 }
