@@ -105,7 +105,7 @@ struct BatchState {
         mutating func slot(_ key: DirtyKey) -> Int {
             if (keys.count + 1) * 2 > positions.count { rebuild(slots: (keys.count + 1) * 2) }
             let mask = positions.count - 1
-            var at = Int(truncatingIfNeeded: key.tableHash >> UInt64(shift))
+            var at = home(key)
             while true {
                 let position = Int(positions[at])
                 if position == 0 {
@@ -128,11 +128,14 @@ struct BatchState {
             shift = 64 - count.trailingZeroBitCount
             let mask = count - 1
             for (index, key) in keys.enumerated() {
-                var at = Int(truncatingIfNeeded: key.tableHash >> UInt64(shift))
+                var at = home(key)
                 while positions[at] != 0 { at = (at + 1) & mask }
                 positions[at] = Int32(index + 1)
             }
         }
+
+        /// The slot `key`'s probe starts at: its hash's top bits.
+        private func home(_ key: DirtyKey) -> Int { Int(truncatingIfNeeded: key.tableHash >> UInt64(shift)) }
 
         /// Takes every key and its change out of the table, which is left empty, with their
         /// positions in row-id order (stable: a record's keys stay in the order the batch first
@@ -392,12 +395,12 @@ extension Replica {
     /// threads, a half each (`ChecksAhead`): the checks are pure functions of the operation, the
     /// schema and the clock as the call found it.
     func checkRemote<Input: MergeInput>(_ operations: [Input]) throws {
+        let check = remoteCheck(operations)
         guard operations.count < Replica.checksSplitMin else {
-            let checks = ChecksAhead(count: operations.count, check: remoteCheck(operations))
+            let checks = ChecksAhead(count: operations.count, check: check)
             defer { checks.finish() }
             return try checks.allPassed()
         }
-        let check = remoteCheck(operations)
         for index in operations.indices { try check(index) }
     }
 
