@@ -69,6 +69,7 @@ extension Replica {
             }
             // The record's typed row values, gathered here and kept once its keys are done.
             var row = MaterialisedSQL.RowValues(columns: fields.columns)
+            held?.reserveRewrittenColumns(keys.count)
             for (index, position) in keys.enumerated() {
                 let dirty = dirtyKeys[position]
                 let fieldSchema = fields.field(dirty.fieldNo, name: dirty.field)
