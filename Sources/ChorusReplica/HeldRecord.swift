@@ -247,6 +247,13 @@ struct HeldRecord {
         return entries
     }
 
+    /// The record's `entries` (`takeEntriesToWrite`) folded into one body, or nil when they go
+    /// into rows of their own instead: the record grew past its bounds (`isPastBound`, asked
+    /// before taking them), or has no entries left.
+    static func foldedBody(_ entries: [FoldedEntries.Entry], isPastBound: Bool) -> [UInt8]? {
+        entries.isEmpty || isPastBound ? nil : FoldedEntries.encode(entries, inOrder: true)
+    }
+
     /// `older` (in order) and `made` (in the order the batch made them, most often in order
     /// too: a record's operations come by field) as one list in primary-key order.
     private static func merged(_ older: [FoldedEntries.Entry], _ made: [FoldedEntries.Entry]) -> [FoldedEntries.Entry] {

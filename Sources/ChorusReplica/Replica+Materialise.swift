@@ -105,6 +105,8 @@ extension Replica {
                 heldChanged.append((rid, held))
             }
         }
+        // Their bodies, encoded meanwhile on another core.
+        let bodiesAhead = BodiesAhead(heldChanged)
         // New records' typed rows, whole, many to a statement where a run of them shares a
         // collection (one statement a row was a tenth of a merge into an empty replica; callgrind, P1).
         let created = state.records.filter { $0.value.isNew && !erased.contains($0.key) }.sorted { $0.key < $1.key }
@@ -145,9 +147,16 @@ extension Replica {
         }
         // Before the records' life, which reads their entries through the views.
         var bodies: [(rid: Int64, body: [UInt8])] = []
+        bodies.reserveCapacity(heldChanged.count)
+        let encoded = try bodiesAhead?.bodies()
         for index in heldChanged.indices {
             let rid = heldChanged[index].rid
-            if typedRowsMissing.contains(rid) { heldChanged[index].record.typedRowMissing() }
+            if typedRowsMissing.contains(rid) {
+                heldChanged[index].record.typedRowMissing()
+            } else if let body = encoded?[index] {
+                bodies.append((rid, body))
+                continue
+            }
             if let body = try writeHeld(rid: rid, &heldChanged[index].record) { bodies.append((rid, body)) }
         }
         // Many to a statement, as new records are (0.6% of the merging thread's instructions; callgrind, P1).
@@ -238,16 +247,14 @@ extension Replica {
     private func writeHeld(rid: Int64, _ record: inout HeldRecord) throws -> [UInt8]? {
         let isPastBound = record.isPastBound
         let entries = try record.takeEntriesToWrite(record: rid)
-        if entries.isEmpty || isPastBound {
-            if entries.contains(where: { $0.valueInColumn && $0.value == nil }) {
-                throw ChorusError(.invalidState, "record \(rid)'s entries were to go into rows with a value kept in a typed column unread",
-                                  hint: "this is a bug in Chorus; nothing of the batch was written; report it")
-            }
-            if record.hadBody { try database.run("DELETE FROM folded_entries WHERE rid = ?", rid) }
-            for entry in entries { try insertEntryRow(rid: rid, entry) }
-            return nil
+        if let body = HeldRecord.foldedBody(entries, isPastBound: isPastBound) { return body }
+        if entries.contains(where: { $0.valueInColumn && $0.value == nil }) {
+            throw ChorusError(.invalidState, "record \(rid)'s entries were to go into rows with a value kept in a typed column unread",
+                              hint: "this is a bug in Chorus; nothing of the batch was written; report it")
         }
-        return FoldedEntries.encode(entries, inOrder: true)
+        if record.hadBody { try database.run("DELETE FROM folded_entries WHERE rid = ?", rid) }
+        for entry in entries { try insertEntryRow(rid: rid, entry) }
+        return nil
     }
 
     /// An `entry_rows` row, columns (origin, counter, wall, logical, kind, seq, ...), without its
