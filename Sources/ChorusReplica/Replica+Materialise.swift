@@ -107,6 +107,7 @@ extension Replica {
         }
         // Their bodies, encoded meanwhile on another core.
         let bodiesAhead = BodiesAhead(heldChanged)
+        defer { bodiesAhead?.stop() }
         // New records' typed rows, whole, many to a statement where a run of them shares a
         // collection (one statement a row was a tenth of a merge into an empty replica; callgrind, P1).
         let created = state.records.filter { $0.value.isNew && !erased.contains($0.key) }.sorted { $0.key < $1.key }
@@ -148,7 +149,7 @@ extension Replica {
         // Before the records' life, which reads their entries through the views.
         var bodies: [(rid: Int64, body: [UInt8])] = []
         bodies.reserveCapacity(heldChanged.count)
-        let encoded = try bodiesAhead?.bodies()
+        let encoded = try bodiesAhead?.finish()
         for index in heldChanged.indices {
             let rid = heldChanged[index].rid
             if typedRowsMissing.contains(rid) {
