@@ -57,6 +57,9 @@ public final class Replica {
     /// The checkpoint a snapshot's pages left running on a thread of its own (`takeSnapshotPages`),
     /// for tests that must see it done.
     public internal(set) var snapshotCheckpoint: BackgroundCheckpoint?
+    /// The checkpoint a merge of many batches left running on a thread of its own
+    /// (`Replica.checkpointInBackground`), if any.
+    public internal(set) var mergeCheckpoint: BackgroundCheckpoint?
     /// The connection's `PRAGMA data_version` when `clock` and `counter` last matched `meta`: while it
     /// is unchanged no other connection has committed, so a batch need not read `meta` again.
     var metaCurrentAtDataVersion: Int64?

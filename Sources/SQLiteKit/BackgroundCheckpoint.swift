@@ -6,7 +6,10 @@ import Foundation
 /// part of the log (a reader still on an older state) or none (another checkpoint running):
 /// `wait()` says which. Whatever it leaves, a later checkpoint copies.
 ///
-/// What it is for: a commit of many pages at once (`replaceContents`, a new replica taking its
+/// What it is for: a merge of many batches (`Replica.applyRemote`), whose commits would each
+/// leave the log long enough for SQLite to checkpoint it on the committing connection, the
+/// database file's `fdatasync` included (5 to 30 ms each time, 10% to 15% of a merge of 100,000
+/// operations; P1 in `Docs/performance.md`); and a commit of many pages at once (`replaceContents`, a new replica taking its
 /// upstream's snapshot) leaves a checkpoint due, which SQLite would run at the end of the
 /// committing connection's next statement, on its caller's time (6 ms of a 4 MB bootstrap, P3 in
 /// `Docs/performance.md`). Nothing waits for it: the commit was durable in the log already, and
@@ -25,6 +28,9 @@ public struct BackgroundCheckpoint: Sendable {
             return try Database(path: path, options: options).checkpointPassive()
         }
     }
+
+    /// Whether the checkpoint has ended, asked without waiting.
+    public var isFinished: Bool { checkpoint.isFinished }
 
     /// Waits for the checkpoint: true when it copied the whole log into the file, false when a
     /// reader or another checkpoint left part of it for later. Throws what opening the database

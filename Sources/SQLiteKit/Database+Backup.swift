@@ -53,6 +53,13 @@ extension Database {
         return BackgroundCheckpoint(path: path)
     }
 
+    /// Turns this connection's automatic checkpoints off, or back on (`Options.autoCheckpointPages`).
+    /// While they are off, the caller checkpoints (`BackgroundCheckpoint`); until it does, the
+    /// log keeps the pages, readable and durable, and grows.
+    public func automaticCheckpoints(_ on: Bool) {
+        sqlite3_wal_autocheckpoint(handle, on ? autoCheckpointPages : 0)
+    }
+
     /// Lets pass the checkpoint this connection's last commit left due (`wal_autocheckpoint`
     /// pages in the log): SQLite runs it when the connection's next statement ends, so the next
     /// statement here ends with automatic checkpoints off. Whoever calls this checkpoints

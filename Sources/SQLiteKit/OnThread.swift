@@ -22,6 +22,13 @@ public final class OnThread<Value: Sendable>: @unchecked Sendable {
         thread.start()
     }
 
+    /// Whether the work has ended, asked without waiting.
+    public var isFinished: Bool {
+        guard finished.wait(timeout: .now()) == .success else { return false }
+        finished.signal()
+        return true
+    }
+
     /// Waits for the work to end; what it returned, or throws what it threw. Any number of calls,
     /// from any threads: each waiter signals the semaphore again for the next.
     public func value() throws -> Value {
