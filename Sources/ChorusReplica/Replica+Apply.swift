@@ -365,8 +365,9 @@ extension Replica {
         var total = ApplyReport()
         var ahead = EncodingAhead(operations)
         defer { ahead.finish() }
-        // A merge of many batches checkpoints on another thread, after each batch, not on this
-        // one whenever the log is long (`BackgroundCheckpoint`).
+        // A merge of many batches leaves the log to grow while it runs, and checkpoints it on
+        // another thread (`checkpointInBackground`) when it ends, or when the log passes
+        // `mergeLogPagesMax`: not on this thread whenever the log is 1,000 pages long.
         let checkpointsAside = operations.count > limits.operationsPerBatchMax && database.isWriteAheadLogged
         if checkpointsAside { database.automaticCheckpoints(false) }
         defer { if checkpointsAside { database.automaticCheckpoints(true) } }
@@ -386,7 +387,9 @@ extension Replica {
                     if end == operations.count { try inLastBatch?() }
                 })
                 afterBatch?(end)
-                if checkpointsAside { checkpointInBackground() }
+                if checkpointsAside && (end == operations.count || database.logPagesAfterCommit >= Replica.mergeLogPagesMax) {
+                    checkpointInBackground()
+                }
                 start = end
             } while start < operations.count
         } catch {
@@ -397,11 +400,15 @@ extension Replica {
     }
 
     /// Starts a passive checkpoint on a connection and a thread of its own, unless the one started
-    /// last is still running: it copies what the batches committed to the log into the database
-    /// file while the merge goes on. Durability does not wait for it: each commit is in the log,
-    /// synced. SQLite's automatic checkpoint ran on the merging thread, its file sync included,
-    /// after every batch or two (10% to 15% of a merge of 100,000 operations; P1 in
-    /// `Docs/performance.md`).
+    /// last is still running: it copies what a merge committed to the log into the database file
+    /// while the replica goes on. Durability does not wait for it: each commit is in the log,
+    /// synced.
+    ///
+    /// Why: SQLite's automatic checkpoint ran on the merging thread after every batch or two, the
+    /// database file's sync included. Checkpointing on another thread after every batch saved
+    /// nothing (the two threads' syncs took turns at the disk); leaving the log to grow while the
+    /// merge runs, and checkpointing it once after, made a merge of 100,000 operations 8% faster
+    /// (P1 in `Docs/performance.md`, alternating runs; performance-notes, thirtieth round).
     func checkpointInBackground() {
         if let running = mergeCheckpoint, !running.isFinished { return }
         mergeCheckpoint = BackgroundCheckpoint(path: database.path)
@@ -433,6 +440,12 @@ extension Replica {
     /// Calls with this many operations or more check them on two threads: a thread costs tens of
     /// microseconds to start, checking a thousand operations about a quarter of a millisecond.
     static let checksSplitMin = 4_096
+
+    /// A merge's log, in pages, past which it is checkpointed while the merge runs
+    /// (`checkpointInBackground`): 64 MiB of 4 KiB pages. A merge of 100,000 people's fields
+    /// logs about 7,500; a bundle of millions of operations would otherwise grow the log by
+    /// gigabytes before its end.
+    static let mergeLogPagesMax = 16_384
 
     /// Checks a remote operation: its clock against ours, and a known field must get an action of
     /// its kind. Unknown collections and fields pass (a newer replica wrote them); they are kept
@@ -506,6 +519,8 @@ extension Replica {
         // data version as it was).
         metaCurrentAtDataVersion = dataVersion
         if !state.erasedRecords.isEmpty || needsCheckpoint {
+            // After a merge's checkpoint, which would leave this one nothing to truncate.
+            _ = try? mergeCheckpoint?.wait()
             needsCheckpoint = !((try? database.checkpointTruncate()) ?? false)
         }
         return state.report

@@ -284,7 +284,10 @@ extension Replica {
         digestCache = nil
         // Starting again deleted this replica's rows, maybe of people erased upstream meanwhile:
         // as after an erasure, their bytes leave the write-ahead log too.
-        if replacing { needsCheckpoint = !((try? database.checkpointTruncate()) ?? false) }
+        if replacing {
+            _ = try? mergeCheckpoint?.wait()
+            needsCheckpoint = !((try? database.checkpointTruncate()) ?? false)
+        }
         return SnapshotAdoption(through: through, operations: through, tookPages: tookPages)
     }
 

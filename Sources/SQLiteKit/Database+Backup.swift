@@ -54,11 +54,24 @@ extension Database {
     }
 
     /// Turns this connection's automatic checkpoints off, or back on (`Options.autoCheckpointPages`).
-    /// While they are off, the caller checkpoints (`BackgroundCheckpoint`); until it does, the
-    /// log keeps the pages, readable and durable, and grows.
+    /// While they are off, the caller checkpoints (`BackgroundCheckpoint`), guided by
+    /// `logPagesAfterCommit`; until it does, the log keeps the pages, readable and durable, and grows.
     public func automaticCheckpoints(_ on: Bool) {
-        sqlite3_wal_autocheckpoint(handle, on ? autoCheckpointPages : 0)
+        if on {
+            // Replaces the hook below with SQLite's own, which checkpoints past the pages given.
+            sqlite3_wal_autocheckpoint(handle, autoCheckpointPages)
+            return
+        }
+        logLength.pages = 0
+        sqlite3_wal_hook(handle, { context, _, _, pages in
+            Unmanaged<LogLength>.fromOpaque(context!).takeUnretainedValue().pages = Int(pages)
+            return SQLITE_OK
+        }, Unmanaged.passUnretained(logLength).toOpaque())
     }
+
+    /// Pages in the write-ahead log after this connection's last commit since its automatic
+    /// checkpoints were turned off (0 before the first).
+    public var logPagesAfterCommit: Int { logLength.pages }
 
     /// Lets pass the checkpoint this connection's last commit left due (`wal_autocheckpoint`
     /// pages in the log): SQLite runs it when the connection's next statement ends, so the next
@@ -77,4 +90,11 @@ extension Database {
     private func stopped(_ code: Int32, copying source: Database) -> SQLiteError {
         SQLiteError(code: code, message: "the copy of \(source.path) stopped: \(String(cString: sqlite3_errstr(code)))", sql: "sqlite3_backup_step")
     }
+}
+
+/// The write-ahead log's length in pages, as SQLite's commit hook reports it (`sqlite3_wal_hook`),
+/// held apart from `Database` so the hook's context pointer is to it alone; only the connection's
+/// thread writes and reads it.
+final class LogLength {
+    var pages = 0
 }

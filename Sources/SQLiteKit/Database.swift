@@ -13,6 +13,9 @@ public final class Database {
     public let isWriteAheadLogged: Bool
     /// `Options.autoCheckpointPages`, set without a statement so it can be set back so.
     let autoCheckpointPages: Int32
+    /// The log's length SQLite reports after each commit while automatic checkpoints are off
+    /// (`automaticCheckpoints(false)`).
+    let logLength = LogLength()
     private var statementCache: [String: Statement] = [:]
     private var recentStatements: [Statement] = []
     private var recentStatementNext = 0

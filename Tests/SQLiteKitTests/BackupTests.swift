@@ -89,6 +89,36 @@ final class BackupTests: FolderTestCase {
         XCTAssertGreaterThan(try fileBytes("destination.sqlite"), before + 10_000_000, "the commit checkpointed the copy and itself")
     }
 
+    /// With automatic checkpoints off, commits leave the log growing, its length reported after
+    /// each; turned back on, the next long commit is checkpointed when it ends.
+    func test_automaticCheckpointsOff_leaveTheLogToTheCaller_andBackOn_checkpointAgain() throws {
+        let database = try Database(path: folder + "/database.sqlite")
+        try database.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT NOT NULL)")
+        let empty = try fileBytes("database.sqlite")
+        database.automaticCheckpoints(false)
+        XCTAssertEqual(database.logPagesAfterCommit, 0)
+        var lengths: [Int] = []
+        for commit in 0..<3 {
+            try database.transaction {
+                for index in 0..<600 { try database.run("INSERT INTO t(name) VALUES (?)", "\(commit)-\(index)" + String(repeating: "x", count: 4_000)) }
+            }
+            lengths.append(database.logPagesAfterCommit)
+        }
+        XCTAssertEqual(lengths, lengths.sorted(), "the log only grows: \(lengths)")
+        XCTAssertGreaterThan(lengths.last!, 1_000 * 3 / 2, "past the automatic checkpoint's 1,000 pages, none ran: \(lengths)")
+        XCTAssertEqual(try fileBytes("database.sqlite"), empty, "nothing was copied into the file")
+        XCTAssertTrue(try BackgroundCheckpoint(path: folder + "/database.sqlite").wait(), "the caller's checkpoint copies the whole log")
+        let checkpointed = try fileBytes("database.sqlite")
+        XCTAssertGreaterThan(checkpointed, empty + 5_000_000)
+
+        database.automaticCheckpoints(true)
+        try database.transaction {
+            for index in 0..<1_200 { try database.run("INSERT INTO t(name) VALUES (?)", "on-\(index)" + String(repeating: "z", count: 4_000)) }
+        }
+        XCTAssertGreaterThan(try fileBytes("database.sqlite"), checkpointed + 4_000_000, "back on: the long commit was checkpointed when it ended")
+        XCTAssertEqual(try database.queryScalarInteger("SELECT count(*) FROM t"), 3_000)
+    }
+
     func test_replaceContents_checkpointingInBackground_leavesTheFileWhole_onceItIsDone() throws {
         let destination = try Database(path: folder + "/destination.sqlite")
         try destination.execute("CREATE TABLE old(x); INSERT INTO old VALUES (1)")

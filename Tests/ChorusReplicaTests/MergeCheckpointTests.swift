@@ -1,0 +1,82 @@
+import XCTest
+import Foundation
+import ChorusCore
+@testable import ChorusReplica
+import ChorusTesting
+import SQLiteKit
+
+private typealias Op = ChorusCore.Operation
+
+/// A merge of many batches leaves the log to grow while it runs and checkpoints it on a thread and
+/// connection of its own when it ends (`Replica.checkpointInBackground`): nothing is copied into
+/// the database file on the merging thread meanwhile, the file holds everything once the
+/// checkpoint is done, and the connection's automatic checkpoints are back on after the call.
+final class MergeCheckpointTests: XCTestCase {
+    var folder: TemporaryDirectory!
+    var clock: ManualClock!
+
+    override func setUpWithError() throws {
+        folder = try TemporaryDirectory(prefix: "chorus-merge-checkpoint")
+        clock = ManualClock(milliseconds: 1_790_000_000_000)
+    }
+
+    override func tearDown() {
+        folder.remove()
+        super.tearDown()
+    }
+
+    private var databaseFile: String { folder.appending("target/" + Replica.databaseFileName) }
+
+    private func fileBytes(_ path: String) throws -> Int {
+        (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? -1
+    }
+
+    /// About 8 MB of log: 1,000 people with a 4 KB register each, and a name.
+    private func operations() throws -> [Op] {
+        let source = try ReplicaFactory.memory(name: "source", clock: clock, seed: 1)
+        for index in 0..<1_000 {
+            try source.write(collection: "people", record: "p\(index)", [
+                .put(field: "name", value: .string("Person \(index)")),
+                .put(field: "title", value: .string(String(repeating: "t", count: 4_000) + "\(index)")),
+            ])
+        }
+        return try source.log(after: 0, limit: 100_000).compactMap(\.operation)
+    }
+
+    func test_aMergeOfManyBatches_copiesNothingIntoTheFileWhileItRuns_andCheckpointsOnceItEnds() throws {
+        var configuration = ReplicaFactory.configuration(clock: clock, synchronous: .full)
+        configuration.limits.operationsPerBatchMax = 200
+        var rng = SeededGenerator(seed: 2)
+        let target = try Replica.create(at: .directory(folder.appending("target")), name: "target", configuration: configuration, using: &rng)
+        let all = try operations()
+        let before = try fileBytes(databaseFile)
+        var during: [Int] = []
+        let report = try target.applyRemote(all, source: nil, inLastBatch: nil, afterBatch: { _ in during.append((try? self.fileBytes(self.databaseFile)) ?? -1) })
+        XCTAssertEqual(report.applied, all.count)
+        XCTAssertEqual(during.count, all.count / 200, "one report a batch")
+        XCTAssertEqual(Set(during), [before], "no batch's commit copied its log into the file (8 MB, past SQLite's 1,000 pages)")
+
+        let checkpoint = try XCTUnwrap(target.mergeCheckpoint, "the merge's checkpoint was started")
+        XCTAssertTrue(try checkpoint.wait(), "it copied the whole log")
+        XCTAssertGreaterThan(try fileBytes(databaseFile), before + 8_000_000, "the file holds the merge")
+
+        // The file alone, without its log, is the merged replica.
+        try target.withDatabase { db in _ = try db.checkpointTruncate() }
+        let copy = folder.appending("copy")
+        try FileManager.default.createDirectory(atPath: copy, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: databaseFile, toPath: copy + "/" + Replica.databaseFileName)
+        XCTAssertEqual(try Replica.open(at: .directory(copy), configuration: configuration).digest(), try target.digest())
+
+        // Automatic checkpoints are back on for the connection: a call of one batch whose log
+        // passes 1,000 pages (150 values of 40 KB) is checkpointed when its commit ends.
+        let afterMerge = try fileBytes(databaseFile)
+        let other = try ReplicaFactory.memory(name: "other", clock: clock, seed: 3)
+        for index in 0..<150 {
+            try other.write(collection: "people", record: "q\(index)", [.put(field: "title", value: .string(String(repeating: "u", count: 40_000)))])
+        }
+        let one = try other.log(after: 0, limit: 100_000).compactMap(\.operation)
+        XCTAssertLessThanOrEqual(one.count, 200, "one batch")
+        try target.applyRemote(one)
+        XCTAssertGreaterThan(try fileBytes(databaseFile), afterMerge + 4_000_000, "its commit was checkpointed when it ended")
+    }
+}
