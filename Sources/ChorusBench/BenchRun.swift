@@ -85,7 +85,11 @@ struct PerformanceReport {
         },
         Target(name: "P1", statement: "merge at least 60% of the raw single-column update rate") { r in
             guard let ours = r.numbers["p1EmptyRate"], let raw = r.numbers["rawUpdateRate"] else { return nil }
-            return ("\(format(ours / raw * 100, 1))% of \(format(raw, 0)) updates/s", ours / raw >= 0.6)
+            // The merge's commits are durable in the log; the checkpoint after it runs on a thread of its own.
+            let counted = r.numbers["p1EmptyRateWithCheckpoint"].map {
+                "; counting the log's checkpoint after the merge, on a thread of its own: \(format($0 / raw * 100, 1))%"
+            } ?? ""
+            return ("\(format(ours / raw * 100, 1))% of \(format(raw, 0)) updates/s\(counted)", ours / raw >= 0.6)
         },
         Target(name: "P2", statement: "a durable local write at most 1.5x a raw single-row durable commit (p50, measured alternately)") { r in
             guard let ours = r.numbers["p2P50"], let raw = r.numbers["p2RawP50"] else { return nil }
