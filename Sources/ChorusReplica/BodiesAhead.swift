@@ -28,7 +28,9 @@ final class BodiesAhead: @unchecked Sendable {
     /// Records taken at a time by either thread.
     static let run = 16
 
-    private let records: [(rid: Int64, record: HeldRecord)]
+    /// Let go of once both threads are done, so the caller's array is the only reference to its
+    /// storage again and writing a record back itself copies nothing.
+    private var records: [(rid: Int64, record: HeldRecord)]
     private let lock = NSLock()
     /// Guarded by `lock`: the first record not taken yet, each record's body, and the first
     /// failure in the records' order.
@@ -53,6 +55,7 @@ final class BodiesAhead: @unchecked Sendable {
         _ = try? helper.value()
         lock.lock()
         defer { lock.unlock() }
+        records = []
         if let failure { throw failure.error }
         return bodies
     }
