@@ -414,6 +414,15 @@ extension Replica {
         mergeCheckpoint = BackgroundCheckpoint(path: database.path)
     }
 
+    /// Waits for the checkpoints left running on threads of their own (a snapshot's pages, a long
+    /// merge's log): a command about to exit lets them finish, so the folder is left with its log
+    /// copied into the file (and removed as the last connection closes), not to be read again at
+    /// the next open. Their outcome changes nothing committed.
+    public func finishBackgroundCheckpoints() {
+        _ = try? snapshotCheckpoint?.wait()
+        _ = try? mergeCheckpoint?.wait()
+    }
+
     /// Checks every operation of a call before any is applied: its clock against ours, its action
     /// against the schema. What fails first in their order is thrown. A long call is checked on two
     /// threads, a half each (`ChecksAhead`): the checks are pure functions of the operation, the
@@ -442,9 +451,9 @@ extension Replica {
     static let checksSplitMin = 4_096
 
     /// A merge's log, in pages, past which it is checkpointed while the merge runs
-    /// (`checkpointInBackground`): 64 MiB of 4 KiB pages. A merge of 100,000 people's fields
-    /// logs about 7,500; a bundle of millions of operations would otherwise grow the log by
-    /// gigabytes before its end.
+    /// (`checkpointInBackground`): 64 MiB of 4 KiB pages. P1's merge of 100,000 operations makes a
+    /// database of about 30 MB; a bundle of millions of operations would otherwise grow the log
+    /// by gigabytes before its end.
     static let mergeLogPagesMax = 16_384
 
     /// Checks a remote operation: its clock against ours, and a known field must get an action of

@@ -38,6 +38,8 @@ enum ImportCommand: Command {
             reported = merged * 10 / total
             context.output.error("merged \(merged) of \(total) operations...")
         }
+        // A bundle of many batches leaves its log's checkpoint running on a thread of its own.
+        replica.finishBackgroundCheckpoints()
         if context.isJSON {
             context.output.json(.object([
                 "origin": .string(header.origin.hex), "applied": .integer(Int64(report.applied)),

@@ -33,11 +33,9 @@ enum SyncCommand: Command {
             throw ChorusError(.storage, error.message, hint: error.hint ?? (error.isRetryable ? "retry later; local changes are kept" : nil),
                               isRetryable: error.isRetryable)
         }
-        // A snapshot's pages are checkpointed on a thread of their own (`BackgroundCheckpoint`):
-        // a command about to exit lets it finish, so the folder is left with its write-ahead log
-        // copied into the file (and removed as the last connection closes), not to be read again
-        // at the next open. Its outcome changes nothing of the sync's.
-        _ = try? replica.snapshotCheckpoint?.wait()
+        // A snapshot's pages, and a long pull's log, are checkpointed on threads of their own
+        // (`BackgroundCheckpoint`): a command about to exit lets them finish.
+        replica.finishBackgroundCheckpoints()
         if context.isJSON {
             context.output.json(report.json)
             return 0
