@@ -109,21 +109,7 @@ enum EngineBenchmarks {
         let operations = try Workloads.operations(of: source)
         let concurrent = try Workloads.operations(of: try Workloads.sourceReplica(at: sourceScratch.file("b"), people: people, seed: 2, label: "w"))
 
-        // Each repetition times the merge alone: the log's checkpoint after it (on a thread of its
-        // own, `Replica.checkpointInBackground`) is waited for and timed apart, so the next
-        // repetition does not share the disk with it, and the folder is removed untimed (until
-        // the thirtieth round both were inside the repetition's time; the removal takes under a millisecond).
-        var onCore: [Double] = [], checkpoints: [Double] = [], merges: [Double] = []
-        for _ in 0..<repetitions {
-            let scratch = try Scratch("p1")
-            let replica = try Workloads.durableReplica(at: scratch.file("r"), seed: 10)
-            let cpu = threadCPUSeconds()
-            let wall = try time { try replica.applyRemote(operations) }
-            merges.append(wall)
-            onCore.append((threadCPUSeconds() - cpu) / wall)
-            checkpoints.append(try time { _ = try replica.mergeCheckpoint?.wait() })
-            scratch.remove()
-        }
+        let (merges, onCore, checkpoints) = try timedMerges(operations, repetitions: repetitions, seed: 10)
         let empty = Stats(samples: merges)
         results.add("p1Empty", "into an empty replica", empty, unit: "ms", scale: 1000, digits: 0)
         results.note("p1EmptyRate", "  = operations per second", Double(operations.count) / empty.median, unit: "ops/s", digits: 0)
@@ -136,19 +122,36 @@ enum EngineBenchmarks {
         results.note("p1EmptyRateWithCheckpoint", "  = operations per second, counting that checkpoint",
                      Double(operations.count) / (empty.median + Stats(samples: checkpoints).median), unit: "ops/s", digits: 0)
 
-        var conflictingMerges: [Double] = []
-        for _ in 0..<repetitions {
-            let scratch = try Scratch("p1")
-            let replica = try Workloads.durableReplica(at: scratch.file("r"), seed: 11)
-            try replica.applyRemote(concurrent)
-            _ = try replica.mergeCheckpoint?.wait()
-            conflictingMerges.append(try time { try replica.applyRemote(operations) })
-            _ = try replica.mergeCheckpoint?.wait()
-            scratch.remove()
-        }
+        let conflictingMerges = try timedMerges(operations, repetitions: repetitions, seed: 11, holding: concurrent).merges
         let conflicting = Stats(samples: conflictingMerges)
         results.add("p1Concurrent", "into a replica holding concurrent edits of the same fields", conflicting, unit: "ms", scale: 1000, digits: 0)
         results.note("p1ConcurrentRate", "  = operations per second", Double(operations.count) / conflicting.median, unit: "ops/s", digits: 0)
+    }
+
+    /// Merges `operations` into a new durable replica (holding `holding` first, untimed) each
+    /// repetition, timing the merge alone: the merging thread's time on a core, as a share of it;
+    /// and the log's checkpoint after it (on a thread of its own, `Replica.checkpointInBackground`),
+    /// waited for and timed apart, so the next repetition does not share the disk with it. The
+    /// folder is removed untimed (until the thirtieth round both were inside the repetition's
+    /// time; the removal takes under a millisecond).
+    private static func timedMerges(_ operations: [ChorusCore.Operation], repetitions: Int, seed: UInt64,
+                                    holding: [ChorusCore.Operation] = []) throws -> (merges: [Double], onCore: [Double], checkpoints: [Double]) {
+        var merges: [Double] = [], onCore: [Double] = [], checkpoints: [Double] = []
+        for _ in 0..<repetitions {
+            let scratch = try Scratch("p1")
+            defer { scratch.remove() }
+            let replica = try Workloads.durableReplica(at: scratch.file("r"), seed: seed)
+            if !holding.isEmpty {
+                try replica.applyRemote(holding)
+                _ = try replica.mergeCheckpoint?.wait()
+            }
+            let cpu = threadCPUSeconds()
+            let wall = try time { try replica.applyRemote(operations) }
+            merges.append(wall)
+            onCore.append((threadCPUSeconds() - cpu) / wall)
+            checkpoints.append(try time { _ = try replica.mergeCheckpoint?.wait() })
+        }
+        return (merges, onCore, checkpoints)
     }
 
     /// P2 with the raw single-row durable commit it is compared with, alternating repetition by

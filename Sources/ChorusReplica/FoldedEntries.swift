@@ -57,7 +57,7 @@ public enum FoldedEntries {
     static let insertBodiesSQL = insertBodiesSQL(count: bodiesPerStatement)
     static let insertBodySQL = insertBodiesSQL(count: 1)
     private static func insertBodiesSQL(count: Int) -> String {
-        "INSERT OR REPLACE INTO folded_entries(rid, body) VALUES " + Array(repeating: "(?, ?)", count: count).joined(separator: ", ")
+        "INSERT OR REPLACE INTO folded_entries(rid, body) VALUES " + Database.valuesList(rows: count, parametersPerRow: 2)
     }
 
     /// One live entry as `entry_rows` stores it: field and origin as numbers, kind as its code.

@@ -114,14 +114,14 @@ struct HeldRecord {
         changed = true
     }
 
-    /// Notes that the batch rewrote a declared register's typed column: `text` is what it reads
-    /// back as (`RegisterColumns.canonicalJSON`), nil when it reads back as no JSON.
     /// Makes room for `count` rewritten columns at once: grown from empty, the pairs were
     /// reallocated five times for a person's ten fields (callgrind, P1).
     mutating func reserveRewrittenColumns(_ count: Int) {
         rewrittenColumns.reserveCapacity(count)
     }
 
+    /// Notes that the batch rewrote a declared register's typed column: `text` is what it reads
+    /// back as (`RegisterColumns.canonicalJSON`), nil when it reads back as no JSON.
     mutating func rewroteColumn(field: Int64, as text: String?) {
         if let index = rewrittenColumns.firstIndex(where: { $0.field == field }) {
             rewrittenColumns[index].text = text

@@ -30,10 +30,9 @@ struct MaterialisedSQL {
         registerPositions = Dictionary(uniqueKeysWithValues: registerFields.enumerated().map { ($1, $0) })
         let columns = registerFields.map(StorageSchema.quote)
         let insert = "INSERT INTO \(table)(id, _rid\(columns.map { ", " + $0 }.joined())) VALUES "
-        let values = "(?, ?\(String(repeating: ", ?", count: columns.count)))"
-        insertRow = insert + values
+        insertRow = insert + Database.valuesList(rows: 1, parametersPerRow: 2 + columns.count)
         rowsPerInsert = max(1, min(MaterialisedSQL.rowsPerInsertMax, Database.parametersMax / (2 + columns.count)))
-        insertRows = insert + Array(repeating: values, count: rowsPerInsert).joined(separator: ", ")
+        insertRows = insert + Database.valuesList(rows: rowsPerInsert, parametersPerRow: 2 + columns.count)
         updateRow = "UPDATE \(table) SET " + columns.map { "\($0) = CASE WHEN ? THEN ? ELSE \($0) END" }.joined(separator: ", ") + " WHERE _rid = ?"
         updateColumn = columns.map { "UPDATE \(table) SET \($0) = ? WHERE _rid = ?" }
     }

@@ -33,8 +33,7 @@ struct NewRecords {
 
     /// The statement that inserts `count` records.
     static func insertSQL(count: Int) -> String {
-        "INSERT INTO records(rid, collection, record, hash_prefix) VALUES "
-            + Array(repeating: "(?, ?, ?, ?)", count: count).joined(separator: ", ")
+        "INSERT INTO records(rid, collection, record, hash_prefix) VALUES " + Database.valuesList(rows: count, parametersPerRow: 4)
     }
     static let insertManySQL = insertSQL(count: perStatementMax)
     static let insertOneSQL = insertSQL(count: 1)

@@ -414,6 +414,15 @@ extension Replica {
         mergeCheckpoint = BackgroundCheckpoint(path: database.path)
     }
 
+    /// Checkpoints the whole write-ahead log into the file and truncates it, so deleted bytes (an
+    /// erasure's, a replica starting again) leave the files; when a reader holds part of it back,
+    /// `needsCheckpoint` stays set and the next batch tries again. A merge's checkpoint still
+    /// running is waited for first: it holds the checkpoint lock, and this one would do nothing.
+    func truncateLog() {
+        _ = try? mergeCheckpoint?.wait()
+        needsCheckpoint = !((try? database.checkpointTruncate()) ?? false)
+    }
+
     /// Waits for the checkpoints left running on threads of their own (a snapshot's pages, a long
     /// merge's log): a command about to exit lets them finish, so the folder is left with its log
     /// copied into the file (and removed as the last connection closes), not to be read again at
@@ -527,11 +536,7 @@ extension Replica {
         // Committed: `meta` now holds the clock and counter in memory (our own commit leaves the
         // data version as it was).
         metaCurrentAtDataVersion = dataVersion
-        if !state.erasedRecords.isEmpty || needsCheckpoint {
-            // After a merge's checkpoint, which would leave this one nothing to truncate.
-            _ = try? mergeCheckpoint?.wait()
-            needsCheckpoint = !((try? database.checkpointTruncate()) ?? false)
-        }
+        if !state.erasedRecords.isEmpty || needsCheckpoint { truncateLog() }
         return state.report
     }
 

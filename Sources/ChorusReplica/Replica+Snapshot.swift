@@ -284,10 +284,7 @@ extension Replica {
         digestCache = nil
         // Starting again deleted this replica's rows, maybe of people erased upstream meanwhile:
         // as after an erasure, their bytes leave the write-ahead log too.
-        if replacing {
-            _ = try? mergeCheckpoint?.wait()
-            needsCheckpoint = !((try? database.checkpointTruncate()) ?? false)
-        }
+        if replacing { truncateLog() }
         return SnapshotAdoption(through: through, operations: through, tookPages: tookPages)
     }
 

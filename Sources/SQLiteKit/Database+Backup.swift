@@ -80,8 +80,8 @@ extension Database {
     /// Never throws: it follows a commit, which must not be reported as failed; should the
     /// statement fail, the checkpoint stays due and runs here after all.
     func passDueCheckpoint() {
-        sqlite3_wal_autocheckpoint(handle, 0)
-        defer { sqlite3_wal_autocheckpoint(handle, autoCheckpointPages) }
+        automaticCheckpoints(false)
+        defer { automaticCheckpoints(true) }
         // Ending (`SQLITE_DONE`, outside a transaction), a statement takes the due checkpoint's
         // count, with nothing set to act on it.
         _ = sqlite3_exec(handle, "SELECT 1", nil, nil, nil)

@@ -177,6 +177,13 @@ public final class Database {
         while try statement.step() {}
     }
 
+    /// The `VALUES` list of a statement for `run(rows:)`: `rows` groups of `parametersPerRow`
+    /// placeholders, `(?, ?), (?, ?)`.
+    public static func valuesList(rows: Int, parametersPerRow: Int) -> String {
+        let row = "(" + Array(repeating: "?", count: parametersPerRow).joined(separator: ", ") + ")"
+        return Array(repeating: row, count: rows).joined(separator: ", ")
+    }
+
     /// Runs one statement for each row of `rows` that takes several rows at once: `manySQL` takes
     /// `perStatement` rows, as often as they fill it, and `oneSQL` one row, for the rest (one
     /// statement text per count would crowd the statement cache). `row` writes one row's
