@@ -38,6 +38,13 @@ public final class Database {
         /// (for a commit made outside a statement, SQLite's backup, when the connection's next
         /// statement ends): SQLite's own default, set explicitly.
         public var autoCheckpointPages: Int32 = 1_000
+        /// In WAL mode, the log file's size kept once a checkpoint has copied it all and the next
+        /// commit starts it again from the beginning (`journal_size_limit`): past it the file is
+        /// truncated to it. A long merge's log grows to up to 64 MiB before its checkpoint
+        /// (`Replica.mergeLogPagesMax`); without a limit the file kept that size until the last
+        /// connection closed. 4 MiB is above the `autoCheckpointPages` log of everyday commits,
+        /// whose file is never truncated and grown again.
+        public var logBytesKept: Int64 = 4 * 1024 * 1024
         /// Overwrite deleted content with zeros, so erased data leaves the file.
         public var secureDelete: Bool = true
         /// The file came from elsewhere and may be crafted: open it hardened (defensive mode, no
@@ -91,6 +98,7 @@ public final class Database {
                         throw SQLiteError(code: SQLITE_ERROR, message: "could not switch to WAL journal mode (got \(mode ?? "nothing"))")
                     }
                 }
+                if isWriteAheadLogged { try execute("PRAGMA journal_size_limit=\(options.logBytesKept)") }
                 try execute("PRAGMA synchronous=\(options.synchronous.rawValue)")
                 try execute("PRAGMA secure_delete=\(options.secureDelete ? "ON" : "OFF")")
             }

@@ -79,4 +79,21 @@ final class MergeCheckpointTests: XCTestCase {
         try target.applyRemote(one)
         XCTAssertGreaterThan(try fileBytes(databaseFile), afterMerge + 4_000_000, "its commit was checkpointed when it ended")
     }
+
+    /// The log file a long merge grew is cut back to `Database.Options.logBytesKept` once its
+    /// checkpoint is done and the next commit starts the log again, not kept at the merge's size.
+    func test_theLogFileALongMergeGrewIsCutBack_atTheNextCommitAfterItsCheckpoint() throws {
+        var configuration = ReplicaFactory.configuration(clock: clock, synchronous: .full)
+        configuration.limits.operationsPerBatchMax = 200
+        var rng = SeededGenerator(seed: 2)
+        let target = try Replica.create(at: .directory(folder.appending("target")), name: "target", configuration: configuration, using: &rng)
+        try target.applyRemote(try operations())
+        let log = databaseFile + "-wal"
+        XCTAssertGreaterThan(try fileBytes(log), 8_000_000, "the merge's log, about 8 MB")
+        XCTAssertTrue(try XCTUnwrap(target.mergeCheckpoint).wait())
+
+        try target.write(collection: "people", record: "after", [.put(field: "name", value: .string("After"))])
+        XCTAssertLessThanOrEqual(try fileBytes(log), Int(Database.Options().logBytesKept), "the file is cut back to the size kept")
+        XCTAssertEqual(try target.get(collection: "people", record: "after")?.fields["name"], .string("After"))
+    }
 }
