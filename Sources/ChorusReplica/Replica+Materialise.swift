@@ -179,10 +179,6 @@ extension Replica {
             guard let record = lookup(rid), state.lifeChanged.contains(rid) || !record.wasLive else { continue }
             try materialiseLife(rid: rid, collection: record.collection)
         }
-        // A large batch's key changes and held records are freed on another thread (`ReleaseAside`).
-        if changes.count >= ReleaseAside.elementsMin {
-            ReleaseAside.drop((consume changes, consume heldChanged, consume bodies, consume columns))
-        }
     }
 
     /// From this many changed keys, an existing record's entries are read in one query.
