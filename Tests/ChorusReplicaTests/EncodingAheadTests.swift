@@ -6,10 +6,13 @@ import SQLiteKit
 
 private typealias Op = ChorusCore.Operation
 
-/// A merge of more operations than `EncodingAhead.chunk` encodes them a chunk ahead, on another
-/// thread, with each new record's hash: what it leaves is exactly what encoding each operation as
+/// A merge of more operations than `EncodingAhead.chunk` encodes them up to `chunksAhead` chunks
+/// ahead, one chunk at a time on threads of their own, with each new record's hash: what it leaves is exactly what encoding each operation as
 /// it merges leaves, in the log, the records' hashes and the merged state.
 final class EncodingAheadTests: XCTestCase {
+    /// People written, each a record: about 6,000 operations, six chunks, more than are prepared
+    /// ahead at once.
+    static let people = 1_200
     var clock: ManualClock!
     var stockholm: Replica!
 
@@ -17,7 +20,7 @@ final class EncodingAheadTests: XCTestCase {
         clock = ManualClock(milliseconds: 1_790_000_000_000)
         stockholm = try ReplicaFactory.memory(name: "stockholm", clock: clock, seed: 11)
         // Records of uneven runs (7 or 3 operations), so record runs straddle the chunks' edges.
-        for index in 0..<600 {
+        for index in 0..<EncodingAheadTests.people {
             var changes: [Change] = [.put(field: "name", value: .string("Person \(index)")), .add(field: "developmentGoals", element: "swift")]
             if index % 2 == 0 {
                 changes += [.put(field: "title", value: "Engineer"), .add(field: "developmentGoals", element: "sql"),
@@ -61,7 +64,8 @@ final class EncodingAheadTests: XCTestCase {
 
     func test_aMergeOfSeveralChunks_leavesWhatMergingInChunksEncodedAsTheyMergeLeaves() throws {
         let all = try operations(stockholm)
-        XCTAssertGreaterThan(all.count, 2 * EncodingAhead<Op>.chunk + 1, "the merge spans three chunks or more")
+        XCTAssertGreaterThan(all.count, (EncodingAhead<Op>.chunksAhead + 2) * EncodingAhead<Op>.chunk,
+                             "the merge spans more chunks than the first and those prepared ahead at once")
         let ahead = try ReplicaFactory.memory(name: "ahead", clock: clock, seed: 22)
         XCTAssertEqual(try ahead.applyRemote(all).applied, all.count)
 
@@ -82,7 +86,7 @@ final class EncodingAheadTests: XCTestCase {
         let ahead = try ReplicaFactory.memory(name: "ahead", clock: clock, seed: 22)
         try ahead.applyRemote(try operations(stockholm))
         let prefixes = try hashPrefixes(ahead)
-        XCTAssertEqual(prefixes.count, 600)
+        XCTAssertEqual(prefixes.count, EncodingAheadTests.people)
         for (name, prefix) in prefixes {
             let parts = name.split(separator: "/", maxSplits: 1).map(String.init)
             XCTAssertEqual(prefix, Replica.hashPrefix(Op.recordHash(collection: parts[0], record: parts[1])), name)
@@ -90,12 +94,12 @@ final class EncodingAheadTests: XCTestCase {
 
         // The last records were created from the last chunk, encoded ahead.
         let before = try stockholm.log(after: 0, limit: 100_000).last!.sequence
-        try stockholm.write(collection: "people", record: "p599", [.erase])
-        try stockholm.write(collection: "people", record: "p598", [.erase])
+        try stockholm.write(collection: "people", record: "p1199", [.erase])
+        try stockholm.write(collection: "people", record: "p1198", [.erase])
         try ahead.applyRemote(try stockholm.log(after: before, limit: 10).compactMap(\.operation))
-        XCTAssertNil(try ahead.get(collection: "people", record: "p599"))
-        XCTAssertNil(try ahead.get(collection: "people", record: "p598"))
-        XCTAssertNotNil(try ahead.get(collection: "people", record: "p597"))
+        XCTAssertNil(try ahead.get(collection: "people", record: "p1199"))
+        XCTAssertNil(try ahead.get(collection: "people", record: "p1198"))
+        XCTAssertNotNil(try ahead.get(collection: "people", record: "p1197"))
         XCTAssertEqual(try ahead.digest(), try stockholm.digest())
     }
 
@@ -103,7 +107,7 @@ final class EncodingAheadTests: XCTestCase {
         let all = try operations(stockholm)
         let prepared = PreparedOperation.prepare(all)
         // The first of each record's run carries its record's hash; the rest none.
-        XCTAssertEqual(prepared.filter { $0.recordHash != nil }.count, 600)
+        XCTAssertEqual(prepared.filter { $0.recordHash != nil }.count, EncodingAheadTests.people)
         XCTAssertEqual(prepared.first?.recordHash, Op.recordHash(collection: "people", record: "p0"))
         let merged = try ReplicaFactory.memory(name: "prepared", clock: clock, seed: 44)
         try merged.applyRemote(prepared)

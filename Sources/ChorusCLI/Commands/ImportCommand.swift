@@ -10,8 +10,9 @@ enum ImportCommand: Command {
         """,
         options: [.data, .json], positional: 1...1)
 
-    /// Bundles of fewer operations import without progress lines.
-    static let progressOperationsMin = 20_000
+    /// Bundles of fewer operations import without progress lines: two batches at the default
+    /// `operationsPerBatchMax`, since a line is printed after a batch.
+    static let progressOperationsMin = 50_000
 
     static func run(_ context: CommandContext) throws -> Int32 {
         let path = context.positional(0)
