@@ -30,6 +30,20 @@ public struct ReplicaID: Hashable, Comparable, Sendable, CustomStringConvertible
     public var description: String { hex }
 
     public static func < (a: ReplicaID, b: ReplicaID) -> Bool { a.bytes.lexicographicallyPrecedes(b.bytes) }
+
+    /// Equal bytes (as the derived `==`, and as `hash(into:)`, which stays derived), compared as
+    /// two words: the derived comparison went through `Array`'s generic `==`, element by
+    /// element, about 150 instructions; a merge compares an operation's origin with the last
+    /// one met a few times an operation (2% of the merging thread's instructions; callgrind, P1).
+    public static func == (a: ReplicaID, b: ReplicaID) -> Bool {
+        a.bytes.withUnsafeBytes { x in
+            b.bytes.withUnsafeBytes { y in
+                guard x.count == 16, y.count == 16 else { return x.elementsEqual(y) }
+                return x.loadUnaligned(fromByteOffset: 0, as: UInt64.self) == y.loadUnaligned(fromByteOffset: 0, as: UInt64.self)
+                    && x.loadUnaligned(fromByteOffset: 8, as: UInt64.self) == y.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+            }
+        }
+    }
 }
 
 /// An operation's identity: the replica that made it and that replica's counter, which starts at 1
