@@ -26,10 +26,10 @@ public struct Limits: Sendable, Equatable {
     /// Operations applied in one SQLite transaction. Default 25,000.
     ///
     /// Each batch's commit syncs the log, 3 to 4 ms on the machines measured: with 10,000, a merge of
-    /// 100,000 operations spent 54 to 66 ms of about 300 in its ten commits, against 36 to 46 ms
+    /// 100,000 operations spent 54 to 66 ms of about 300 in its ten commits, against 34 to 46 ms
     /// with 25,000 (four), while the rest of the merge took as long and the process's peak memory
     /// was the same (124 MB either way, `chorus-bench --only-merge --people 10000`). At 50,000 the
-    /// commits took 29 to 33 ms, but the rest about 20 ms longer, and the peak memory was 9 MB
+    /// commits took 27 to 33 ms, but the rest about 20 ms longer, and the peak memory was 9 MB
     /// more (performance-notes, thirty-first round). The whole call holds the replica's turn
     /// however it is cut (`ReplicaExecutor`), so a local write waits no longer for larger batches.
     public var operationsPerBatchMax = 25_000

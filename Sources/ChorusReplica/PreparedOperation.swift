@@ -22,7 +22,7 @@ public struct PreparedOperation: Sendable {
 
     /// The parts, behind one reference. Held inline, the operation with its encodings was copied
     /// whole into each merge (an element read out of an array, then passed to `Replica.apply`),
-    /// each of its ten strings and arrays retained, and released after it: 5% of the merging
+    /// each of its ten strings and arrays retained, and released after it: 3% of the merging
     /// thread's instructions (callgrind, P1, thirty-first round). Behind one reference a copy is
     /// one count.
     private let parts: Parts
