@@ -10,9 +10,9 @@ import Foundation
 /// leave the log long enough for SQLite to checkpoint it on the committing connection, the
 /// database file's `fdatasync` included (5 to 30 ms, about five times in a merge of 100,000
 /// operations; P1 in `Docs/performance.md`); and a commit of many pages at once
-/// (`replaceContents`, a new replica taking its upstream's snapshot) leaves a checkpoint due, which SQLite would run at the end of the
-/// committing connection's next statement, on its caller's time (6 ms of a 4 MB bootstrap, P3 in
-/// `Docs/performance.md`). Nothing waits for it: the commit was durable in the log already, and
+/// (`replaceContents`, a new replica taking its upstream's snapshot), which leaves a checkpoint
+/// due that SQLite would run at the end of the committing connection's next statement, on its
+/// caller's time (6 ms of a 4 MB bootstrap, P3 in `Docs/performance.md`). Nothing waits for it: the commit was durable in the log already, and
 /// a process stopped mid-checkpoint leaves a database SQLite recovers from its log.
 ///
 /// A thread of its own, not Dispatch's shared pool, which may be busy with the very threads that
