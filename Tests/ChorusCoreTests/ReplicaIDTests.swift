@@ -1,7 +1,7 @@
 import XCTest
 @testable import ChorusCore
 
-/// A replica id is equal to another exactly when their 16 bytes are, compared as two words
+/// A replica id is equal to another exactly when their 16 bytes are, compared in place
 /// (`ReplicaID.==`), and equal ids hash alike.
 final class ReplicaIDTests: XCTestCase {
     private let base: [UInt8] = Array(0..<16)
