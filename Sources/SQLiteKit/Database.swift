@@ -13,6 +13,8 @@ public final class Database {
     public let isWriteAheadLogged: Bool
     /// `Options.autoCheckpointPages`, set without a statement so it can be set back so.
     let autoCheckpointPages: Int32
+    /// `Options.synchronous`, which `syncsEachCommit(true)` sets back.
+    let synchronous: Synchronous
     /// The log's length SQLite reports after each commit while automatic checkpoints are off
     /// (`automaticCheckpoints(false)`).
     let logLength = LogLength()
@@ -80,6 +82,7 @@ public final class Database {
         self.path = path
         isWriteAheadLogged = options.journalModeWAL && !options.isReadOnly && path != ":memory:"
         autoCheckpointPages = options.autoCheckpointPages
+        synchronous = options.synchronous
         sqlite3_wal_autocheckpoint(raw, options.autoCheckpointPages)
         sqlite3_extended_result_codes(raw, 1)
         sqlite3_busy_timeout(raw, options.busyTimeoutMilliseconds)

@@ -96,4 +96,49 @@ final class MergeCheckpointTests: XCTestCase {
         XCTAssertLessThanOrEqual(try fileBytes(log), Int(Database.Options().logBytesKept), "the file is cut back to the size kept")
         XCTAssertEqual(try target.get(collection: "people", record: "after")?.fields["name"], .string("After"))
     }
+
+    /// A merge of many batches syncs the log at its last commit only (`Database.syncsEachCommit`):
+    /// the batches before it commit at `synchronous=NORMAL`, the last one at FULL, whose sync makes
+    /// them all durable; and the connection is back at FULL after the call, a failed one too.
+    func test_aMergeOfManyBatches_syncsAtItsLastCommitOnly_andLeavesTheConnectionSyncingEachCommit() throws {
+        var configuration = ReplicaFactory.configuration(clock: clock, synchronous: .full)
+        configuration.limits.operationsPerBatchMax = 200
+        var rng = SeededGenerator(seed: 2)
+        let target = try Replica.create(at: .directory(folder.appending("target")), name: "target", configuration: configuration, using: &rng)
+        func synchronous() throws -> Int64? { try target.withDatabase { try $0.queryScalarInteger("PRAGMA synchronous") } }
+        XCTAssertEqual(try synchronous(), 2, "FULL before the merge")
+
+        let all = try operations()
+        var afterEachBatch: [Int64?] = []
+        var inTheLastBatch: Int64?
+        let report = try target.applyRemote(all, source: nil, inLastBatch: { inTheLastBatch = try synchronous() },
+                                            afterBatch: { _ in afterEachBatch.append(try? synchronous()) })
+        XCTAssertEqual(report.applied, all.count)
+        XCTAssertEqual(inTheLastBatch, 2, "the last batch commits at FULL")
+        XCTAssertEqual(Array(afterEachBatch.dropLast()), Array(repeating: 1, count: all.count / 200 - 1), "the batches before it at NORMAL")
+        XCTAssertEqual(try synchronous(), 2, "FULL again after the call")
+        XCTAssertEqual(try target.get(collection: "people", record: "p999")?.fields["name"], .string("Person 999"))
+
+        // A call whose last batch fails, after the batches before it committed at NORMAL, leaves
+        // the connection at FULL too.
+        let other = try ReplicaFactory.memory(name: "other", clock: clock, seed: 4)
+        for index in 0..<600 { try other.write(collection: "people", record: "q\(index)", [.put(field: "name", value: .string("Q\(index)"))]) }
+        let more = try other.log(after: 0, limit: 100_000).compactMap(\.operation)
+        XCTAssertGreaterThan(more.count, 400, "three batches or more")
+        struct Refused: Error {}
+        XCTAssertThrowsError(try target.applyRemote(more, source: nil, inLastBatch: { throw Refused() })) { XCTAssertTrue($0 is Refused) }
+        XCTAssertEqual(try synchronous(), 2, "FULL after a failed call")
+
+        // So does one refused in its first batch, which ran at NORMAL: an operation from an hour
+        // ahead fails the checks, and no batch commits.
+        let third = try ReplicaFactory.memory(name: "third", clock: clock, seed: 5)
+        for index in 0..<600 { try third.write(collection: "people", record: "r\(index)", [.put(field: "name", value: .string("R\(index)"))]) }
+        let skewed = try ReplicaFactory.memory(name: "skewed", clock: OffsetClock(base: clock, offsetMilliseconds: 3_600_000), seed: 6)
+        let future = try skewed.write(collection: "people", record: "late", [.put(field: "name", value: "Late")])
+        XCTAssertThrowsError(try target.applyRemote(try third.log(after: 0, limit: 100_000).compactMap(\.operation) + future)) {
+            XCTAssertEqual(($0 as? ChorusError)?.code, .clockSkew)
+        }
+        XCTAssertEqual(try synchronous(), 2, "FULL after a call refused mid-batch")
+        XCTAssertNil(try target.get(collection: "people", record: "r0"), "nothing of it applied")
+    }
 }

@@ -242,4 +242,43 @@ final class DatabaseTests: FolderTestCase {
         XCTAssertTrue(try db.checkpointTruncate())
         XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int, 0)
     }
+
+    /// `syncsEachCommit(false)` lets a write-ahead-logged FULL connection commit without syncing
+    /// (NORMAL) until set back; a connection opened otherwise is left as it was opened.
+    func test_syncsEachCommit_switchesAFullLoggedConnectionToNormalAndBack_andLeavesOthersAlone() throws {
+        let db = try Database(path: folder + "/s.sqlite")
+        try db.execute("CREATE TABLE t(x)")
+        try db.syncsEachCommit(false)
+        XCTAssertEqual(try db.queryScalarInteger("PRAGMA synchronous"), 1, "NORMAL")
+        try db.transaction { try db.run("INSERT INTO t VALUES (1)") }
+        try db.syncsEachCommit(true)
+        XCTAssertEqual(try db.queryScalarInteger("PRAGMA synchronous"), 2, "FULL again")
+        XCTAssertEqual(try Database(path: folder + "/s.sqlite").queryScalarInteger("SELECT count(*) FROM t"), 1, "the commit made at NORMAL is there")
+
+        var off = Database.Options()
+        off.synchronous = .off
+        let simulation = try Database(path: folder + "/o.sqlite", options: off)
+        try simulation.syncsEachCommit(true)
+        XCTAssertEqual(try simulation.queryScalarInteger("PRAGMA synchronous"), 0, "OFF stays OFF")
+        var rollback = Database.Options()
+        rollback.journalModeWAL = false
+        let notLogged = try Database(path: folder + "/r.sqlite", options: rollback)
+        try notLogged.syncsEachCommit(false)
+        XCTAssertEqual(try notLogged.queryScalarInteger("PRAGMA synchronous"), 2, "a rollback journal keeps FULL")
+    }
+
+    /// A sync of the log on another thread ends, whether the log file is there or not, and
+    /// changes nothing the connection sees.
+    func test_backgroundLogSync_endsWithOrWithoutALogFile() throws {
+        let path = folder + "/l.sqlite"
+        let db = try Database(path: path)
+        try db.execute("CREATE TABLE t(x); INSERT INTO t VALUES (randomblob(10000))")
+        let sync = BackgroundLogSync(databasePath: path)
+        sync.wait()
+        XCTAssertTrue(sync.isFinished)
+        XCTAssertEqual(try db.queryScalarInteger("SELECT count(*) FROM t"), 1)
+        let missing = BackgroundLogSync(databasePath: folder + "/none.sqlite")
+        missing.wait()
+        XCTAssertTrue(missing.isFinished)
+    }
 }
