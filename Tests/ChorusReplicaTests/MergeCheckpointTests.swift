@@ -132,10 +132,15 @@ final class MergeCheckpointTests: XCTestCase {
         // So does one refused in its first batch, which ran at NORMAL: an operation from an hour
         // ahead fails the checks, and no batch commits.
         let third = try ReplicaFactory.memory(name: "third", clock: clock, seed: 5)
-        for index in 0..<600 { try third.write(collection: "people", record: "r\(index)", [.put(field: "name", value: .string("R\(index)"))]) }
+        // Past `Replica.checksSplitMin` operations, checked while the batches merge.
+        for index in 0..<2_100 {
+            try third.write(collection: "people", record: "r\(index)", [.put(field: "name", value: .string("R\(index)")), .put(field: "title", value: "T")])
+        }
         let skewed = try ReplicaFactory.memory(name: "skewed", clock: OffsetClock(base: clock, offsetMilliseconds: 3_600_000), seed: 6)
         let future = try skewed.write(collection: "people", record: "late", [.put(field: "name", value: "Late")])
-        XCTAssertThrowsError(try target.applyRemote(try third.log(after: 0, limit: 100_000).compactMap(\.operation) + future)) {
+        let checkedWhileMerging = try third.log(after: 0, limit: 100_000).compactMap(\.operation) + future
+        XCTAssertGreaterThanOrEqual(checkedWhileMerging.count, Replica.checksSplitMin)
+        XCTAssertThrowsError(try target.applyRemote(checkedWhileMerging)) {
             XCTAssertEqual(($0 as? ChorusError)?.code, .clockSkew)
         }
         XCTAssertEqual(try synchronous(), 2, "FULL after a call refused mid-batch")
