@@ -60,8 +60,15 @@ struct BatchState {
     /// Bytes of the folded bodies the batch read into `held`, bounded by
     /// `HeldRecord.batchBodyBytesMax` (`Replica.heldBodyBytesMax`).
     var heldBodyBytes = 0
-    /// The records whose entries the batch holds, by row id.
-    var held: [Int64: HeldRecord] = [:]
+    /// The records whose entries the batch holds, by row id: changed through `hold`,
+    /// `heldIndex` and `takeHeld`, so `lastHeld` stays true.
+    private(set) var held: [Int64: HeldRecord] = [:]
+    /// The record `heldIndex` found last, with its index in `held`. A batch's operations come
+    /// grouped by record, so most ask for the record before, and hashing its row id again for
+    /// each was 1% of a merged operation's instructions (callgrind, P1). Forgotten whenever
+    /// `held` gains or loses a record, which may move the others; changing a held record in
+    /// place (`changeHeld`) moves nothing.
+    private var lastHeld: (rid: Int64, index: Dictionary<Int64, HeldRecord>.Index)?
     /// The numbers of each collection's declared register fields, as `RegisterColumns` reads
     /// them, once per batch (numbers are trusted within the batch's transaction).
     var registerFieldNumbers: [String: [Int64?]] = [:]
@@ -94,11 +101,30 @@ struct BatchState {
         private var keys: [DirtyKey] = []
         /// Each key's change, at the position `slot(_:)` returned for it.
         var changes: [KeyChange] = []
+        /// The live entries the batch made, for every key (`KeyChange.madeFirst`).
+        var made = MadeEntries()
 
         mutating func reserveCapacity(_ count: Int) {
             keys.reserveCapacity(count)
             changes.reserveCapacity(count)
+            made.reserveCapacity(count)
             if count * 2 > positions.count { rebuild(slots: count * 2) }
+        }
+
+        /// Adds a live entry the batch made to the key at `slot`, after the ones it made before.
+        mutating func addMade(_ entry: consuming LiveEntry, at slot: Int) {
+            let added = made.append(consume entry, after: changes[slot].madeLast)
+            if changes[slot].madeFirst < 0 { changes[slot].madeFirst = added }
+            changes[slot].madeLast = added
+        }
+
+        /// Notes that an operation removed the key's entry of `id`, at `slot`: one from before the
+        /// batch (`older`) or one the batch made.
+        mutating func remove(_ id: OperationID, older: Bool, at slot: Int) {
+            if older { changes[slot].olderRemoved += 1 }
+            let (first, last) = made.remove(id, first: changes[slot].madeFirst)
+            changes[slot].madeFirst = first
+            changes[slot].madeLast = last
         }
 
         /// Where `key`'s change is in `changes`, an empty change the first time.
@@ -142,35 +168,87 @@ struct BatchState {
         /// changed them). Taken, not copied: materialising walks them by position, and copying
         /// each key with its change into pairs, then out of them, was 9% of a merge's instructions
         /// (callgrind, P1).
-        mutating func takeInRecordOrder() -> (keys: [DirtyKey], changes: [KeyChange], order: [Int]) {
-            let keys = self.keys, changes = self.changes
+        mutating func takeInRecordOrder() -> (keys: [DirtyKey], changes: [KeyChange], made: MadeEntries, order: [Int]) {
+            let keys = self.keys, changes = self.changes, made = self.made
             self = DirtyKeyTable()
             var order = Array(keys.indices)
             if !(keys.indices.dropFirst()).allSatisfy({ keys[$0 - 1].rid <= keys[$0].rid }) {
                 order.sort { keys[$0].rid != keys[$1].rid ? keys[$0].rid < keys[$1].rid : $0 < $1 }
             }
-            return (keys, changes, order)
+            return (keys, changes, made, order)
         }
     }
 
     /// What a batch did to one key.
     struct KeyChange {
         /// The live entries this batch made, kept as they change (a later operation of the batch
-        /// may supersede one), each with its value in hand. Materialising reads only the entries
-        /// older than the batch from the database (none for a record the batch created): reading
-        /// and decoding the batch's own entries back was a fifth of a conflicting merge's
-        /// instructions (callgrind, P1 into a replica holding concurrent edits).
-        var newEntries: [LiveEntry] = []
+        /// may supersede one), each with its value in hand: the first and last of the key's chain
+        /// in `DirtyKeyTable.made`, -1 for none. Materialising reads only the entries older than
+        /// the batch from the database (none for a record the batch created): reading and decoding
+        /// the batch's own entries back was a fifth of a conflicting merge's instructions
+        /// (callgrind, P1 into a replica holding concurrent edits).
+        var madeFirst: Int32 = -1, madeLast: Int32 = -1
         /// How many entries from before the batch it removed (superseded). With the older entries
         /// still live, it tells how many live entries the key had before the batch, so whether it
         /// was in conflict is known without asking, and whether its displayed value can have changed.
         var olderRemoved = 0
+    }
 
-        /// Notes that an operation removed the key's entry of `id`: one from before the batch
-        /// (`older`) or one the batch made.
-        mutating func remove(_ id: OperationID, older: Bool) {
-            if older { olderRemoved += 1 }
-            newEntries.removeAll { $0.replica == id.replica.bytes && $0.counter == Int64(id.counter) }
+    /// The live entries a batch made, for all its keys, in one array, each key's chained in the
+    /// order it made them.
+    ///
+    /// Why one array: an array of entries for each key was an allocation for every merged
+    /// operation, and its release another when the batch ended (about 370 instructions an
+    /// operation on the merging thread, and a share of the batch's release; callgrind, P1). A key
+    /// most often gets one entry in a batch, which materialising reads in place.
+    struct MadeEntries {
+        private(set) var entries: [LiveEntry] = []
+        /// The position of the key's next entry after each, -1 after its last.
+        private var next: [Int32] = []
+
+        mutating func reserveCapacity(_ count: Int) {
+            entries.reserveCapacity(count)
+            next.reserveCapacity(count)
+        }
+
+        /// Adds `entry` after position `last` of its key's chain (-1: it starts one); its position.
+        mutating func append(_ entry: consuming LiveEntry, after last: Int32) -> Int32 {
+            let position = Int32(truncatingIfNeeded: entries.count)
+            entries.append(consume entry)
+            next.append(-1)
+            if last >= 0 { next[Int(last)] = position }
+            return position
+        }
+
+        /// Unlinks the entries of operation `id` from the chain that starts at `first`; the
+        /// chain's first and last positions afterwards (-1 when it is empty).
+        mutating func remove(_ id: OperationID, first: Int32) -> (first: Int32, last: Int32) {
+            var first = first, last: Int32 = -1, at = first
+            while at >= 0 {
+                let following = next[Int(at)]
+                let entry = entries[Int(at)]
+                if entry.counter == Int64(id.counter) && entry.replica == id.replica.bytes {
+                    if last >= 0 { next[Int(last)] = following } else { first = following }
+                } else {
+                    last = at
+                }
+                at = following
+            }
+            return (first, last)
+        }
+
+        /// The chain that starts at `first`, in order: read in place when it is one entry.
+        func chain(from first: Int32) -> ArraySlice<LiveEntry> {
+            guard first >= 0 else { return [] }
+            let start = Int(first)
+            if next[start] < 0 { return entries[start...start] }
+            var chain: [LiveEntry] = []
+            var at = first
+            while at >= 0 {
+                chain.append(entries[Int(at)])
+                at = next[Int(at)]
+            }
+            return chain[...]
         }
     }
     /// The logged ids of the origin replicas this batch met (`log_ids`): as stored when the batch
@@ -273,6 +351,31 @@ struct BatchState {
         dirtyRecords.reserveCapacity(count)
         recordIDs.reserveCapacity(count)
         records.reserveCapacity(count)
+    }
+
+    /// Holds `record`'s entries for the batch (nil: no longer).
+    mutating func hold(_ record: HeldRecord?, rid: Int64) {
+        lastHeld = nil
+        held[rid] = record
+    }
+
+    /// Where the record `rid` is in `held`, nil when the batch does not hold it.
+    mutating func heldIndex(_ rid: Int64) -> Dictionary<Int64, HeldRecord>.Index? {
+        if let last = lastHeld, last.rid == rid { return last.index }
+        guard let index = held.index(forKey: rid) else { return nil }
+        lastHeld = (rid, index)
+        return index
+    }
+
+    /// Changes the held record at `index` (from `heldIndex`) in place.
+    mutating func changeHeld<T>(at index: Dictionary<Int64, HeldRecord>.Index, _ change: (inout HeldRecord) throws -> T) rethrows -> T {
+        try change(&held.values[index])
+    }
+
+    /// Takes the record `rid` out of `held`.
+    mutating func takeHeld(_ rid: Int64) -> HeldRecord? {
+        lastHeld = nil
+        return held.removeValue(forKey: rid)
     }
 
     /// What the batch knows of a record's row id: nil if not resolved yet, `.some(nil)` if erased.
@@ -721,7 +824,7 @@ extension Replica {
             }
             if state.holdsRecords {
                 rid = try state.newRecords.add(collection: collection, record: record, hashPrefix: Replica.hashPrefix(hash), in: database)
-                state.held[rid] = HeldRecord()
+                state.hold(HeldRecord(), rid: rid)
             } else {
                 try database.run("INSERT INTO records(collection, record, hash_prefix) VALUES (?, ?, ?)", collection, record, Replica.hashPrefix(hash))
                 rid = database.lastInsertRowID
@@ -743,7 +846,7 @@ extension Replica {
             // No body: its entries are in rows, or it has none (all superseded, or only deletes
             // and counters), and then a batch that holds records holds it too.
             if state.holdsRecords, try database.queryScalarInteger("SELECT 1 FROM entry_rows WHERE rid = ? LIMIT 1", rid) == nil {
-                state.held[rid] = HeldRecord()
+                state.hold(HeldRecord(), rid: rid)
             }
             return
         }
@@ -752,7 +855,7 @@ extension Replica {
            case let held = HeldRecord(folded: entries, bodyBytes: body.count), !held.isPastBound {
             // The values kept in typed columns are read when the batch needs them, if it does
             // (`HeldRecord.needsColumn`, in `Replica.materialise`).
-            state.held[rid] = held
+            state.hold(held, rid: rid)
             state.heldBodyBytes += body.count
             return
         }
@@ -819,13 +922,13 @@ extension Replica {
             var removed: [Row] = []
             let origin = try originNumbers.number(of: superseded.replica.bytes, in: database, create: false)
             let fieldNo = try origin == nil ? nil : fieldNumbers.number(of: ExactName(field), in: database, create: false)
-            if let held = state.held.index(forKey: rid) {
+            if let held = state.heldIndex(rid) {
                 var removedHeld: [(key: String, older: Bool)] = []
-                if let origin, let fieldNo { removedHeld = state.held.values[held].remove(field: fieldNo, origin: origin, counter: Int64(superseded.counter)) }
+                if let origin, let fieldNo { removedHeld = state.changeHeld(at: held) { $0.remove(field: fieldNo, origin: origin, counter: Int64(superseded.counter)) } }
                 if removedHeld.isEmpty { try recordSuperseded(superseded, rid: rid, field: field, state: &state) }
                 for (key, isOlder) in removedHeld {
                     let slot = state.dirtyKeys.slot(BatchState.DirtyKey(rid: rid, field: field, key: key, fieldNo: fieldNo!))
-                    state.dirtyKeys.changes[slot].remove(superseded, older: isOlder)
+                    state.dirtyKeys.remove(superseded, older: isOlder, at: slot)
                 }
                 continue
             }
@@ -840,7 +943,7 @@ extension Replica {
                                  rid, fieldNo, row.text(0) ?? "", origin, Int64(superseded.counter))
                 let key = BatchState.DirtyKey(rid: rid, field: field, key: row.text(0) ?? "", fieldNo: fieldNo)
                 let isOlder = (row.integer(1) ?? 0) < state.firstSequence
-                state.dirtyKeys.changes[state.dirtyKeys.slot(key)].remove(superseded, older: isOlder)
+                state.dirtyKeys.remove(superseded, older: isOlder, at: state.dirtyKeys.slot(key))
             }
         }
     }
@@ -866,13 +969,13 @@ extension Replica {
                                          logical: entry.logical, kind: EntryRows.code(kind), value: entry.value, seq: seq)
         // Changed in place through the index: the optional `held[rid]?` moved the record out and
         // back, 2% of a merged operation's instructions (callgrind, P1).
-        if let held = state.held.index(forKey: rid) {
-            state.held.values[held].add(stored)
+        if let held = state.heldIndex(rid) {
+            state.changeHeld(at: held) { $0.add(stored) }
         } else {
             try insertEntryRow(rid: rid, stored)
         }
         let slot = state.dirtyKeys.slot(BatchState.DirtyKey(rid: rid, field: field, key: key, fieldNo: fieldNo))
-        state.dirtyKeys.changes[slot].newEntries.append(entry)
+        state.dirtyKeys.addMade(consume entry, at: slot)
     }
 
     /// The first bytes of a record's hash that `records` keeps (`0014_records_hash_prefix`, 4 of
@@ -910,7 +1013,7 @@ extension Replica {
             // The log's payloads go at the end of the batch, in one scan for all its erasures.
             try database.run("DELETE FROM records WHERE rid = ?", rid)
             state.erasedRecords.insert(rid)
-            state.held[rid] = nil
+            state.hold(nil, rid: rid)
             state.remember(BatchState.RecordName(collection: collection, record: record), rid: nil)
         }
         state.anyErased = true

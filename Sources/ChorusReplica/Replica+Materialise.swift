@@ -26,7 +26,7 @@ extension Replica {
         columns.reserveCapacity(state.dirtyRecords.count)
         // The held records the batch changed, written back once their typed rows are.
         var heldChanged: [(rid: Int64, record: HeldRecord)] = []
-        let (dirtyKeys, changes, order) = state.dirtyKeys.takeInRecordOrder()
+        let (dirtyKeys, changes, madeEntries, order) = state.dirtyKeys.takeInRecordOrder()
         // The fields of the collection of the record before (none yet), and of the others met
         // so far, by the names' bytes: canonically equivalent names are two collections.
         var fields = MaterialisedSQL.FieldsByNumber(collection: "", declared: nil, sql: nil)
@@ -46,7 +46,7 @@ extension Replica {
             let older = state.firstSequence
             var whole: [[BatchState.LiveEntry]]?
             // Taken out while its keys are materialised, so changing it copies nothing.
-            var held = state.held.removeValue(forKey: rid)
+            var held = state.takeHeld(rid)
             if !record.isNew && held == nil && keys.count >= Replica.wholeRecordReadKeysMin {
                 // As the query's `ORDER BY` sorts: by field number, then the key's bytes (Swift's
                 // `String` order and equality are canonical, under which two distinct keys can
@@ -73,8 +73,8 @@ extension Replica {
             for (index, position) in keys.enumerated() {
                 let dirty = dirtyKeys[position]
                 let fieldSchema = fields.field(dirty.fieldNo, name: dirty.field)
-                let made = changes[position].newEntries
-                let live: [BatchState.LiveEntry]
+                let made = madeEntries.chain(from: changes[position].madeFirst)
+                let live: ArraySlice<BatchState.LiveEntry>
                 if record.isNew {
                     live = made
                 } else if held != nil {
@@ -82,9 +82,9 @@ extension Replica {
                         try held!.resolve(columnValues(rid: rid, collection: record.collection, of: held!.unresolvedFields, state: &state), record: rid)
                     }
                     let older = try heldEntries(held!, dirty)
-                    live = older.isEmpty ? made : older + made
+                    live = older.isEmpty ? made : (older + made)[...]
                 } else {
-                    live = try (whole?[index] ?? liveEntries(dirty, olderThan: older)) + made
+                    live = try ((whole?[index] ?? liveEntries(dirty, olderThan: older)) + made)[...]
                 }
                 if let (value, string) = try materialiseKey(dirty, declaredKind: fieldSchema.kind, live: live, removedOlder: changes[position].olderRemoved,
                                                             record: record, state: state, conflicts: &conflicts) {
@@ -310,14 +310,14 @@ extension Replica {
     /// text of the winning value when it is a JSON string this batch made (nil otherwise); and
     /// notes in `conflicts` whether the key came into conflict or left it. `declaredKind` is the
     /// field's kind in the schema, nil for an undeclared field.
-    private func materialiseKey(_ dirty: BatchState.DirtyKey, declaredKind: FieldKind?, live: [BatchState.LiveEntry], removedOlder: Int,
+    private func materialiseKey(_ dirty: BatchState.DirtyKey, declaredKind: FieldKind?, live: ArraySlice<BatchState.LiveEntry>, removedOlder: Int,
                                 record: BatchState.RecordInfo, state: BatchState,
                                 conflicts: inout ConflictChange) throws -> (value: SQLiteValue, string: String?)? {
         // A declared field's entries all have its kind. A key of an undeclared field can hold
         // entries of several kinds (a set element and a map key of one name, from replicas that
         // disagree about the field); only its register and map entries are values, which can be
         // in conflict.
-        let values = declaredKind != nil ? live : live.filter { $0.kind == .register || $0.kind == .map }
+        let values = declaredKind != nil ? live : live.filter { $0.kind == .register || $0.kind == .map }[...]
         let kind = declaredKind ?? values.first?.kind
         var winnerValue: String?
         var winnerJSON: JSONValue?
