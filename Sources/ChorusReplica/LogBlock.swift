@@ -50,15 +50,22 @@ public enum LogBlock {
 
         public mutating func append(replica: [UInt8], counter: UInt64, rid: Int64?, payload: [UInt8]?) {
             precondition(replica.count == 16, "a replica id is 16 bytes")
-            bytes.append(contentsOf: replica)
-            LogBlock.appendVarint(counter, to: &bytes)
-            LogBlock.appendVarint(rid.map { UInt64($0) + 1 } ?? 0, to: &bytes)
+            // The id and the three numbers written on the stack, then appended at once: appended
+            // byte by byte, each checked the array's capacity and uniqueness again (1.4% of a
+            // merged operation's instructions on the merging thread; callgrind, P1).
+            var head: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0)
+            withUnsafeMutableBytes(of: &head) { head in
+                let start = head.baseAddress!.assumingMemoryBound(to: UInt8.self)
+                replica.withUnsafeBytes { start.update(from: $0.baseAddress!.assumingMemoryBound(to: UInt8.self), count: 16) }
+                var length = 16
+                length += LogBlock.writeVarint(counter, at: start + length)
+                length += LogBlock.writeVarint(rid.map { UInt64($0) + 1 } ?? 0, at: start + length)
+                length += LogBlock.writeVarint(payload.map { UInt64($0.count) + 1 } ?? 0, at: start + length)
+                bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: head[..<length]))
+            }
             if let payload {
-                LogBlock.appendVarint(UInt64(payload.count) + 1, to: &bytes)
                 bytes.append(contentsOf: payload)
                 live += 1
-            } else {
-                bytes.append(0)
             }
             count += 1
         }
@@ -122,11 +129,26 @@ public enum LogBlock {
     }
 
     static func appendVarint(_ value: UInt64, to bytes: inout [UInt8]) {
-        var value = value
-        while value >= 0x80 {
-            bytes.append(UInt8(truncatingIfNeeded: value) | 0x80)
-            value >>= 7
+        if value < 0x80 {
+            bytes.append(UInt8(value))
+            return
         }
-        bytes.append(UInt8(value))
+        var scratch: (UInt64, UInt64) = (0, 0)
+        withUnsafeMutableBytes(of: &scratch) { scratch in
+            let length = writeVarint(value, at: scratch.baseAddress!.assumingMemoryBound(to: UInt8.self))
+            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: scratch[..<length]))
+        }
+    }
+
+    /// Writes `value` as a varint at `start`, which has room for 10 bytes; how many it wrote.
+    static func writeVarint(_ value: UInt64, at start: UnsafeMutablePointer<UInt8>) -> Int {
+        var value = value, length = 0
+        while value >= 0x80 {
+            start[length] = UInt8(truncatingIfNeeded: value) | 0x80
+            value >>= 7
+            length += 1
+        }
+        start[length] = UInt8(value)
+        return length + 1
     }
 }
