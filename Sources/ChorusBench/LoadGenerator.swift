@@ -57,9 +57,12 @@ enum LoadGenerator {
 /// nginx serving a static 200-byte file on 127.0.0.1, when it is installed: started once, measured
 /// as often as the run asks, stopped at the end.
 final class NginxServer {
-    private let process = Process()
+    private var process = Process()
     private let scratch: Scratch
-    let port: UInt16
+    private(set) var port: UInt16 = 0
+
+    /// Attempts at starting it, each on a port the kernel just reported free.
+    static let startAttempts = 5
 
     /// Nil when nginx is not installed (Tests/Bench/run-benchmarks.sh installs it).
     static func start() throws -> NginxServer? {
@@ -67,22 +70,58 @@ final class NginxServer {
         return try NginxServer(binary: binary)
     }
 
+    /// Starts nginx on a free port of 127.0.0.1 and waits until it accepts connections.
+    ///
+    /// Why a port the kernel reports free, and attempts: a random port from 20,000 to 40,000 (as
+    /// before) fell in the range the kernel gives connections' own ports (from 32,768), and in one
+    /// full run of six nginx could not bind one, exited, and the measurement failed with "connection
+    /// refused". A port can still be taken between the check and nginx's bind, so a start whose
+    /// nginx exits is tried again on another.
     private init(binary: String) throws {
         scratch = try Scratch("nginx")
         try String(repeating: "x", count: 199).appending("\n").write(toFile: scratch.file("file.txt"), atomically: true, encoding: .utf8)
-        port = UInt16(20000 + Int.random(in: 0..<20000))
-        let config = """
-        daemon off; worker_processes 2; pid \(scratch.file("nginx.pid")); error_log \(scratch.file("error.log"));
-        events { worker_connections 1024; }
-        http { access_log off; keepalive_requests 100000;
-          server { listen 127.0.0.1:\(port); root \(scratch.path); location / { } } }
-        """
-        try config.write(toFile: scratch.file("nginx.conf"), atomically: true, encoding: .utf8)
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["-c", scratch.file("nginx.conf"), "-p", scratch.path]
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        for _ in 0..<50 { if (try? RawClient(port: port)) != nil { break }; usleep(50_000) }
+        for _ in 0..<NginxServer.startAttempts {
+            port = try NginxServer.freePort()
+            let config = """
+            daemon off; worker_processes 2; pid \(scratch.file("nginx.pid")); error_log \(scratch.file("error.log"));
+            events { worker_connections 1024; }
+            http { access_log off; keepalive_requests 100000;
+              server { listen 127.0.0.1:\(port); root \(scratch.path); location / { } } }
+            """
+            try config.write(toFile: scratch.file("nginx.conf"), atomically: true, encoding: .utf8)
+            process = Process()
+            process.executableURL = URL(fileURLWithPath: binary)
+            process.arguments = ["-c", scratch.file("nginx.conf"), "-p", scratch.path]
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            for _ in 0..<50 {
+                if (try? RawClient(port: port)) != nil { return }
+                if !process.isRunning { break }
+                usleep(50_000)
+            }
+            if process.isRunning { process.terminate(); process.waitUntilExit() }
+        }
+        let log = (try? String(contentsOfFile: scratch.file("error.log"), encoding: .utf8)) ?? ""
+        scratch.remove()
+        throw ChorusError(.invalidState, "nginx did not start in \(NginxServer.startAttempts) attempts: \(log.suffix(400))",
+                          hint: "run `\(binary) -t` to check the installation; the comparison needs it")
+    }
+
+    /// A port of 127.0.0.1 that no socket is bound to now: the one the kernel gives a socket bound to port 0.
+    private static func freePort() throws -> UInt16 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw ChorusError(.invalidState, "could not open a socket to find a free port (errno \(errno))") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else { throw ChorusError(.invalidState, "could not bind a socket to find a free port (errno \(errno))") }
+        return UInt16(bigEndian: address.sin_port)
     }
 
     func stop() {

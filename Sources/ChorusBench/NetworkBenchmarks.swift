@@ -203,8 +203,15 @@ enum NetworkBenchmarks {
         defer { hub.stop(graceSeconds: 1) }
         let nginx = try NginxServer.start()
         defer { nginx?.stop() }
+        // A failed measurement names its server: one full run's "connection refused" did not say
+        // whether it was the hub's or nginx's.
         func measure(port: UInt16, path: String, headers: [(String, String)]) throws -> (rate: Double, p50: Double, p99: Double) {
-            try load(port: port, path: path, headers: headers, connections: connections, seconds: seconds, wrk: wrk)
+            do {
+                return try load(port: port, path: path, headers: headers, connections: connections, seconds: seconds, wrk: wrk)
+            } catch {
+                let server = port == hub.port ? "the hub (chorus serve)" : "nginx"
+                throw ChorusError(.invalidState, "measuring \(server) on port \(port): \(error)")
+            }
         }
         var rates: [Double] = [], p50: [Double] = [], p99: [Double] = [], nginxRates: [Double] = [], nginxP99: [Double] = []
         for _ in 0..<repetitions {
