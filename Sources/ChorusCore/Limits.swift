@@ -26,7 +26,7 @@ public struct Limits: Sendable, Equatable {
     /// Operations applied in one SQLite transaction. Default 25,000.
     ///
     /// When each batch's commit synced the log, 3 to 4 ms on the machines measured (since the
-    /// thirty-second round only a call's last commit syncs, `Replica.applyRemote`): with 10,000, a merge of
+    /// thirty-second round a call syncs the log once, at its end, `Replica.applyRemote`): with 10,000, a merge of
     /// 100,000 operations spent 54 to 66 ms of about 300 in its ten commits, against 34 to 46 ms
     /// with 25,000 (four), while the rest of the merge took as long and the process's peak memory
     /// was the same (124 MB either way, `chorus-bench --only-merge --people 10000`). At 50,000 the

@@ -53,15 +53,14 @@ public enum LogBlock {
             // The id and the three numbers written on the stack, then appended at once: appended
             // byte by byte, each checked the array's capacity and uniqueness again (1.4% of a
             // merged operation's instructions on the merging thread; callgrind, P1).
-            var head: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0)
-            withUnsafeMutableBytes(of: &head) { head in
-                let start = head.baseAddress!.assumingMemoryBound(to: UInt8.self)
-                replica.withUnsafeBytes { start.update(from: $0.baseAddress!.assumingMemoryBound(to: UInt8.self), count: 16) }
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: LogBlock.entryHeadBytesMax) { head in
+                let start = head.baseAddress!
+                replica.withUnsafeBufferPointer { start.update(from: $0.baseAddress!, count: 16) }
                 var length = 16
                 length += LogBlock.writeVarint(counter, at: start + length)
                 length += LogBlock.writeVarint(rid.map { UInt64($0) + 1 } ?? 0, at: start + length)
                 length += LogBlock.writeVarint(payload.map { UInt64($0.count) + 1 } ?? 0, at: start + length)
-                bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: head[..<length]))
+                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: head[..<length]))
             }
             if let payload {
                 bytes.append(contentsOf: payload)
@@ -133,14 +132,18 @@ public enum LogBlock {
             bytes.append(UInt8(value))
             return
         }
-        var scratch: (UInt64, UInt64) = (0, 0)
-        withUnsafeMutableBytes(of: &scratch) { scratch in
-            let length = writeVarint(value, at: scratch.baseAddress!.assumingMemoryBound(to: UInt8.self))
-            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: scratch[..<length]))
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: varintBytesMax) { scratch in
+            let length = writeVarint(value, at: scratch.baseAddress!)
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: scratch[..<length]))
         }
     }
 
-    /// Writes `value` as a varint at `start`, which has room for 10 bytes; how many it wrote.
+    /// Bytes of a 64-bit varint, at most.
+    static let varintBytesMax = 10
+    /// Bytes of an entry's head, at most: the 16-byte id and three varints.
+    static let entryHeadBytesMax = 16 + 3 * varintBytesMax
+
+    /// Writes `value` as a varint at `start`, which has room for `varintBytesMax` bytes; how many it wrote.
     static func writeVarint(_ value: UInt64, at start: UnsafeMutablePointer<UInt8>) -> Int {
         var value = value, length = 0
         while value >= 0x80 {

@@ -213,7 +213,7 @@ struct BatchState {
 
         /// Adds `entry` after position `last` of its key's chain (-1: it starts one); its position.
         mutating func append(_ entry: consuming LiveEntry, after last: Int32) -> Int32 {
-            let position = Int32(truncatingIfNeeded: entries.count)
+            let position = Int32(entries.count)
             entries.append(consume entry)
             next.append(-1)
             if last >= 0 { next[Int(last)] = position }
@@ -474,18 +474,17 @@ extension Replica {
         let checkpointsAside = operations.count > limits.operationsPerBatchMax && database.isWriteAheadLogged
         if checkpointsAside { database.automaticCheckpoints(false) }
         defer { if checkpointsAside { database.automaticCheckpoints(true) } }
-        // Its batches before the last commit without syncing the log, and the last one's sync
-        // makes them all durable (`Database.syncsEachCommit`): the call reports nothing merged
-        // before it returns (`afterBatch` is progress, not a promise), and a sync of the log was
-        // 3 to 4 ms of each batch's commit, whatever the batch's size.
-        let syncsAtLastCommit = checkpointsAside
+        // Its batches before the last commit without syncing the log (`Database.syncsEachCommit`),
+        // and the log is synced before the call returns or throws, which makes them all durable:
+        // the call reports nothing merged before it returns (`afterBatch` is progress, not a
+        // promise), and a sync of the log was 3 to 4 ms of each batch's commit, whatever its size.
+        let syncsAtLastCommit = checkpointsAside && database.defersSyncs
+        // Batches committed since the log was last synced.
+        var unsynced = false
         // Meanwhile the log's pages go to the disk on another thread (`BackgroundLogSync`), so the
-        // last commit's sync waits only for what came after.
+        // sync at the end waits only for what came after.
         var logSync: BackgroundLogSync?
-        defer {
-            if syncsAtLastCommit { try? database.syncsEachCommit(true) }
-            logSync?.wait()
-        }
+        defer { logSync?.wait() }
         var start = 0
         do {
             repeat {
@@ -502,16 +501,25 @@ extension Replica {
                     }
                     if end == operations.count { try inLastBatch?() }
                 })
-                afterBatch?(end)
-                if syncsAtLastCommit && end < operations.count && logSync?.isFinished != false {
-                    logSync = BackgroundLogSync(databasePath: database.path)
+                if syncsAtLastCommit && end < operations.count {
+                    unsynced = true
+                    if logSync?.isFinished != false { logSync = BackgroundLogSync(databasePath: database.path) }
                 }
+                afterBatch?(end)
                 if checkpointsAside && (end == operations.count || database.logPagesAfterCommit >= Replica.mergeLogPagesMax) {
                     checkpointInBackground()
                 }
                 start = end
             } while start < operations.count
+            // The last batch's commit synced the log only if it wrote to it: one that changed
+            // nothing (its operations all here already) writes no frame and syncs nothing.
+            if unsynced { try database.syncLog() }
         } catch {
+            // The batches a failed call committed stay, and other connections may read them:
+            // synced too, so nothing anyone read can go in a power cut. Syncs each commit again
+            // (or the connection's next transaction sets it back first, `Database.syncsEachCommit`).
+            if syncsAtLastCommit { try? database.syncsEachCommit(true) }
+            if unsynced { try? database.syncLog() }
             // As when every operation was checked first: a bad operation's error wins.
             throw checks?.failureWhenDone() ?? error
         }

@@ -15,6 +15,10 @@ public final class Database {
     let autoCheckpointPages: Int32
     /// `Options.synchronous`, which `syncsEachCommit(true)` sets back.
     let synchronous: Synchronous
+    /// Setting `synchronous` back failed (`syncsEachCommit(true)`): the next transaction does it first.
+    var syncRestorePending = false
+    /// Syncs of the log made by `syncLog()`, for tests.
+    public internal(set) var logSyncs = 0
     /// The log's length SQLite reports after each commit while automatic checkpoints are off
     /// (`automaticCheckpoints(false)`).
     let logLength = LogLength()
@@ -318,6 +322,10 @@ public final class Database {
                 try? execute("ROLLBACK TO \(name); RELEASE \(name)")
                 throw error
             }
+        }
+        if syncRestorePending {
+            try execute("PRAGMA synchronous=\(synchronous.rawValue)")
+            syncRestorePending = false
         }
         // Prepared once, like any statement: `execute` parses its SQL every time, 3% of a local write.
         try run("BEGIN IMMEDIATE")

@@ -146,4 +146,25 @@ final class MergeCheckpointTests: XCTestCase {
         XCTAssertEqual(try synchronous(), 2, "FULL after a call refused mid-batch")
         XCTAssertNil(try target.get(collection: "people", record: "r0"), "nothing of it applied")
     }
+
+    /// A merge whose last batch changes nothing (its operations all merged already) writes no
+    /// frame to the log, so its commit syncs nothing: the call syncs the log itself before it
+    /// returns, or the batches before it, committed without a sync, would not be durable.
+    func test_aMergeWhoseLastBatchChangesNothing_stillSyncsTheLogBeforeItReturns() throws {
+        var configuration = ReplicaFactory.configuration(clock: clock, synchronous: .full)
+        configuration.limits.operationsPerBatchMax = 200
+        var rng = SeededGenerator(seed: 2)
+        let target = try Replica.create(at: .directory(folder.appending("target")), name: "target", configuration: configuration, using: &rng)
+        let all = try operations()
+        XCTAssertEqual(all.count % 200, 0, "whole batches, so the duplicate below is a batch of its own")
+        let syncsBefore = try target.withDatabase { $0.logSyncs }
+        let report = try target.applyRemote(all + [all[0]])
+        XCTAssertEqual(report.applied, all.count)
+        XCTAssertEqual(report.duplicates, 1, "the last batch is one operation already merged")
+        XCTAssertEqual(try target.withDatabase { $0.logSyncs }, syncsBefore + 1, "the call synced the log before it returned")
+
+        // A call of one batch commits at FULL and needs no sync of its own.
+        try target.applyRemote([all[1]])
+        XCTAssertEqual(try target.withDatabase { $0.logSyncs }, syncsBefore + 1)
+    }
 }

@@ -281,4 +281,24 @@ final class DatabaseTests: FolderTestCase {
         missing.wait()
         XCTAssertTrue(missing.isFinished)
     }
+
+    /// `syncLog` syncs a logged connection's log file on the calling thread, and is nothing to
+    /// do without one.
+    func test_syncLog_syncsTheLogFile_andIsNothingWithoutOne() throws {
+        let path = folder + "/y.sqlite"
+        let db = try Database(path: path)
+        try db.syncsEachCommit(false)
+        try db.execute("CREATE TABLE t(x); INSERT INTO t VALUES (1)")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: path + "-wal"))
+        try db.syncLog()
+        XCTAssertEqual(db.logSyncs, 1)
+        XCTAssertTrue(try db.checkpointTruncate())
+        try db.syncLog()
+        XCTAssertEqual(db.logSyncs, 2, "an empty log synced too")
+        var rollback = Database.Options()
+        rollback.journalModeWAL = false
+        let notLogged = try Database(path: folder + "/z.sqlite", options: rollback)
+        try notLogged.syncLog()
+        XCTAssertEqual(notLogged.logSyncs, 0, "no log to sync")
+    }
 }
