@@ -126,7 +126,9 @@ final class MergeCheckpointTests: XCTestCase {
         let more = try other.log(after: 0, limit: 100_000).compactMap(\.operation)
         XCTAssertGreaterThan(more.count, 400, "three batches or more")
         struct Refused: Error {}
+        let syncsBefore = try target.withDatabase { $0.logSyncs }
         XCTAssertThrowsError(try target.applyRemote(more, source: nil, inLastBatch: { throw Refused() })) { XCTAssertTrue($0 is Refused) }
+        XCTAssertEqual(try target.withDatabase { $0.logSyncs }, syncsBefore + 1, "the batches it committed before failing are synced")
         XCTAssertEqual(try synchronous(), 2, "FULL after a failed call")
 
         // So does one refused in its first batch, which ran at NORMAL: an operation from an hour
