@@ -492,6 +492,7 @@ extension Replica {
                 let chunk = operations[start..<end]
                 if chunk.isEmpty && inLastBatch == nil { break }
                 if syncsAtLastCommit { try database.syncsEachCommit(end == operations.count) }
+                let commitsLogged = database.commitsLogged
                 total = total + (try inBatch(operations: chunk.count, beforeCommit: { try checks?.allPassed() }) { state in
                     state.source = source
                     state.holdsRecords = true
@@ -504,6 +505,13 @@ extension Replica {
                 if syncsAtLastCommit && end < operations.count {
                     unsynced = true
                     if logSync?.isFinished != false { logSync = BackgroundLogSync(databasePath: database.path) }
+                } else if unsynced {
+                    // The last commit, at FULL, synced the log only if it wrote to it: one that
+                    // changed nothing (its operations all here already) writes no frame and
+                    // syncs nothing. Synced here, before the merge's checkpoint starts, whose own
+                    // syncs it would wait behind.
+                    if database.commitsLogged == commitsLogged { try database.syncLog() }
+                    unsynced = false
                 }
                 afterBatch?(end)
                 if checkpointsAside && (end == operations.count || database.logPagesAfterCommit >= Replica.mergeLogPagesMax) {
@@ -511,9 +519,6 @@ extension Replica {
                 }
                 start = end
             } while start < operations.count
-            // The last batch's commit synced the log only if it wrote to it: one that changed
-            // nothing (its operations all here already) writes no frame and syncs nothing.
-            if unsynced { try database.syncLog() }
         } catch {
             // The batches a failed call committed stay, and other connections may read them:
             // synced too, so nothing anyone read can go in a power cut. Syncs each commit again

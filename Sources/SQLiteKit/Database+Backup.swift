@@ -64,7 +64,9 @@ extension Database {
         }
         logLength.pages = 0
         sqlite3_wal_hook(handle, { context, _, _, pages in
-            Unmanaged<LogLength>.fromOpaque(context!).takeUnretainedValue().pages = Int(pages)
+            let length = Unmanaged<LogLength>.fromOpaque(context!).takeUnretainedValue()
+            length.pages = Int(pages)
+            length.commits += 1
             return SQLITE_OK
         }, Unmanaged.passUnretained(logLength).toOpaque())
     }
@@ -72,6 +74,11 @@ extension Database {
     /// Pages in the write-ahead log after this connection's last commit since its automatic
     /// checkpoints were turned off (0 before the first).
     public var logPagesAfterCommit: Int { logLength.pages }
+
+    /// Commits of this connection that wrote to the write-ahead log while its automatic
+    /// checkpoints were off: SQLite's hook runs only after a commit that wrote frames (one that
+    /// changed no page writes none, and syncs nothing).
+    public var commitsLogged: Int { logLength.commits }
 
     /// Lets pass the checkpoint this connection's last commit left due (`wal_autocheckpoint`
     /// pages in the log): SQLite runs it when the connection's next statement ends, so the next
@@ -97,4 +104,5 @@ extension Database {
 /// thread writes and reads it.
 final class LogLength {
     var pages = 0
+    var commits = 0
 }

@@ -117,6 +117,7 @@ final class MergeCheckpointTests: XCTestCase {
         XCTAssertEqual(inTheLastBatch, 2, "the last batch commits at FULL")
         XCTAssertEqual(Array(afterEachBatch.dropLast()), Array(repeating: 1, count: all.count / 200 - 1), "the batches before it at NORMAL")
         XCTAssertEqual(try synchronous(), 2, "FULL again after the call")
+        XCTAssertEqual(try target.withDatabase { $0.logSyncs }, 0, "the last commit wrote to the log and synced it: no sync of the call's own")
         XCTAssertEqual(try target.get(collection: "people", record: "p999")?.fields["name"], .string("Person 999"))
 
         // A call whose last batch fails, after the batches before it committed at NORMAL, leaves
