@@ -10,8 +10,8 @@ extension Database {
     ///
     /// What makes such a run durable is a sync of the log file: it covers every frame in the
     /// file, those of the commits made without one too. A commit at FULL syncs the log only when
-    /// it wrote to it (one that changed nothing writes no frame), so the caller ends the run with
-    /// `syncLog()`. Until then a power cut can lose only commits nobody was told were kept; a
+    /// it wrote to it (one that changed nothing writes no frame: `commitsLogged` does not move),
+    /// so a run whose last commit wrote nothing ends with `syncLog()`. Until then a power cut can lose only commits nobody was told were kept; a
     /// process killed at any instant loses nothing (the frames are in the operating system's
     /// cache). Each commit stays atomic and the file consistent (SQLite: "WAL mode is always
     /// consistent with synchronous=NORMAL"); readers see each commit as before.
