@@ -478,7 +478,7 @@ extension Replica {
         // and the log is synced before the call returns or throws, which makes them all durable:
         // the call reports nothing merged before it returns (`afterBatch` is progress, not a
         // promise), and a sync of the log was 3 to 4 ms of each batch's commit, whatever its size.
-        let syncsAtLastCommit = checkpointsAside && database.defersSyncs
+        let defersSyncs = checkpointsAside && database.defersSyncs
         // Batches committed since the log was last synced.
         var unsynced = false
         // Meanwhile the log's pages go to the disk on another thread (`BackgroundLogSync`), so the
@@ -491,7 +491,7 @@ extension Replica {
                 let end = min(start + limits.operationsPerBatchMax, operations.count)
                 let chunk = operations[start..<end]
                 if chunk.isEmpty && inLastBatch == nil { break }
-                if syncsAtLastCommit { try database.syncsEachCommit(end == operations.count) }
+                if defersSyncs { try database.syncsEachCommit(end == operations.count) }
                 let commitsLogged = database.commitsLogged
                 total = total + (try inBatch(operations: chunk.count, beforeCommit: { try checks?.allPassed() }) { state in
                     state.source = source
@@ -502,7 +502,7 @@ extension Replica {
                     }
                     if end == operations.count { try inLastBatch?() }
                 })
-                if syncsAtLastCommit && end < operations.count {
+                if defersSyncs && end < operations.count {
                     unsynced = true
                     if logSync?.isFinished != false { logSync = BackgroundLogSync(databasePath: database.path) }
                 } else if unsynced {
@@ -523,7 +523,7 @@ extension Replica {
             // The batches a failed call committed stay, and other connections may read them:
             // synced too, so nothing anyone read can go in a power cut. Syncs each commit again
             // (or the connection's next transaction sets it back first, `Database.syncsEachCommit`).
-            if syncsAtLastCommit { try? database.syncsEachCommit(true) }
+            if defersSyncs { try? database.syncsEachCommit(true) }
             if unsynced { try? database.syncLog() }
             // As when every operation was checked first: a bad operation's error wins.
             throw checks?.failureWhenDone() ?? error

@@ -31,6 +31,19 @@ final class MergeCheckpointTests: XCTestCase {
         (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? -1
     }
 
+    /// Durable, with batches of 200 operations, so a merge of the operations below is many batches.
+    private var manyBatchConfiguration: Replica.Configuration {
+        var configuration = ReplicaFactory.configuration(clock: clock, synchronous: .full)
+        configuration.limits.operationsPerBatchMax = 200
+        return configuration
+    }
+
+    /// The replica the tests merge into, in `target` under the test's folder.
+    private func manyBatchTarget() throws -> Replica {
+        var rng = SeededGenerator(seed: 2)
+        return try Replica.create(at: .directory(folder.appending("target")), name: "target", configuration: manyBatchConfiguration, using: &rng)
+    }
+
     /// About 8 MB of log: 1,000 people with a 4 KB register each, and a name.
     private func operations() throws -> [Op] {
         let source = try ReplicaFactory.memory(name: "source", clock: clock, seed: 1)
@@ -44,10 +57,7 @@ final class MergeCheckpointTests: XCTestCase {
     }
 
     func test_aMergeOfManyBatches_copiesNothingIntoTheFileWhileItRuns_andCheckpointsOnceItEnds() throws {
-        var configuration = ReplicaFactory.configuration(clock: clock, synchronous: .full)
-        configuration.limits.operationsPerBatchMax = 200
-        var rng = SeededGenerator(seed: 2)
-        let target = try Replica.create(at: .directory(folder.appending("target")), name: "target", configuration: configuration, using: &rng)
+        let target = try manyBatchTarget()
         let all = try operations()
         let before = try fileBytes(databaseFile)
         var during: [Int] = []
@@ -65,7 +75,7 @@ final class MergeCheckpointTests: XCTestCase {
         let copy = folder.appending("copy")
         try FileManager.default.createDirectory(atPath: copy, withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: databaseFile, toPath: copy + "/" + Replica.databaseFileName)
-        XCTAssertEqual(try Replica.open(at: .directory(copy), configuration: configuration).digest(), try target.digest())
+        XCTAssertEqual(try Replica.open(at: .directory(copy), configuration: manyBatchConfiguration).digest(), try target.digest())
 
         // Automatic checkpoints are back on for the connection: a call of one batch whose log
         // passes 1,000 pages (150 values of 40 KB) is checkpointed when its commit ends.
@@ -83,10 +93,7 @@ final class MergeCheckpointTests: XCTestCase {
     /// The log file a long merge grew is cut back to `Database.Options.logBytesKept` once its
     /// checkpoint is done and the next commit starts the log again, not kept at the merge's size.
     func test_theLogFileALongMergeGrewIsCutBack_atTheNextCommitAfterItsCheckpoint() throws {
-        var configuration = ReplicaFactory.configuration(clock: clock, synchronous: .full)
-        configuration.limits.operationsPerBatchMax = 200
-        var rng = SeededGenerator(seed: 2)
-        let target = try Replica.create(at: .directory(folder.appending("target")), name: "target", configuration: configuration, using: &rng)
+        let target = try manyBatchTarget()
         try target.applyRemote(try operations())
         let log = databaseFile + "-wal"
         XCTAssertGreaterThan(try fileBytes(log), 8_000_000, "the merge's log, about 8 MB")
@@ -101,10 +108,7 @@ final class MergeCheckpointTests: XCTestCase {
     /// the batches before it commit at `synchronous=NORMAL`, the last one at FULL, whose sync makes
     /// them all durable; and the connection is back at FULL after the call, a failed one too.
     func test_aMergeOfManyBatches_syncsAtItsLastCommitOnly_andLeavesTheConnectionSyncingEachCommit() throws {
-        var configuration = ReplicaFactory.configuration(clock: clock, synchronous: .full)
-        configuration.limits.operationsPerBatchMax = 200
-        var rng = SeededGenerator(seed: 2)
-        let target = try Replica.create(at: .directory(folder.appending("target")), name: "target", configuration: configuration, using: &rng)
+        let target = try manyBatchTarget()
         func synchronous() throws -> Int64? { try target.withDatabase { try $0.queryScalarInteger("PRAGMA synchronous") } }
         XCTAssertEqual(try synchronous(), 2, "FULL before the merge")
 
@@ -154,10 +158,7 @@ final class MergeCheckpointTests: XCTestCase {
     /// frame to the log, so its commit syncs nothing: the call syncs the log itself before it
     /// returns, or the batches before it, committed without a sync, would not be durable.
     func test_aMergeWhoseLastBatchChangesNothing_stillSyncsTheLogBeforeItReturns() throws {
-        var configuration = ReplicaFactory.configuration(clock: clock, synchronous: .full)
-        configuration.limits.operationsPerBatchMax = 200
-        var rng = SeededGenerator(seed: 2)
-        let target = try Replica.create(at: .directory(folder.appending("target")), name: "target", configuration: configuration, using: &rng)
+        let target = try manyBatchTarget()
         let all = try operations()
         XCTAssertEqual(all.count % 200, 0, "whole batches, so the duplicate below is a batch of its own")
         let syncsBefore = try target.withDatabase { $0.logSyncs }
