@@ -28,7 +28,12 @@ enum NetworkBenchmarks {
         results.section = "P3 bootstrap: a fresh replica pulls \(people) people (\(people * 10) operations) over loopback HTTP"
         let scratch = try Scratch("p3")
         defer { scratch.remove() }
-        let hubReplica = try Workloads.sourceReplica(at: scratch.file("hub"), people: people, seed: 30)
+        let office = try Workloads.sourceReplica(at: scratch.file("office"), people: people, seed: 30)
+        var hubConfiguration = Replica.Configuration()
+        hubConfiguration.synchronous = .off
+        var hubRNG = SeededGenerator(seed: 31)
+        let hubReplica = try Replica.create(at: .directory(scratch.file("hub")), name: "hub", configuration: hubConfiguration, using: &hubRNG)
+        _ = try hubReplica.applyRemote(try Workloads.operations(of: office))
         // Every repetition makes its own copy: a hub serves its last copy again for a minute
         // (`snapshotReuseSeconds`), which would time the transfer and the client's side only.
         var hubLimits = Limits.default

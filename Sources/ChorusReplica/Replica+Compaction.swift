@@ -195,17 +195,24 @@ extension Replica {
     /// Last sequences of the blocks at or below `floor` that hold a live value of a record in
     /// conflict (a register or map key with two live values, or a record edited while deleted).
     private func conflictBlocks(through floor: Int64) throws -> Set<Int64> {
+        var blocks = Set<Int64>()
+        try database.forEachColumns(Replica.conflictBlocksSQL(logBlocks: "log_blocks"), parameters: [floor]) { row in blocks.insert(row.integer(0)) }
+        return blocks
+    }
+
+    /// `conflictBlocks(through:)` as SQL, its floor the parameter `?1`, reading the blocks from
+    /// `logBlocks` and the merge state from the connection's main database: a snapshot's copy
+    /// runs it on the copy, with the replica's log attached (`writeSnapshot`).
+    static func conflictBlocksSQL(logBlocks: String) -> String {
         // Each value's block is the first ending at or after its sequence (a seek on the key), if
         // it starts at or before it (an erasure or an earlier compaction may have left none).
-        var blocks = Set<Int64>()
-        try database.forEachColumns("""
-            SELECT DISTINCT b.last_seq FROM (
-                SELECT seq FROM entries WHERE seq <= ?1 AND (rid IN (SELECT rid FROM conflicted_records) OR rid IN (SELECT rid FROM conflicts))
-                UNION SELECT seq FROM deletes WHERE seq <= ?1 AND rid IN (SELECT rid FROM conflicts)) v
-            JOIN log_blocks b ON b.last_seq = (SELECT min(last_seq) FROM log_blocks WHERE last_seq >= v.seq)
-            WHERE b.first_seq <= v.seq
-            """, parameters: [floor]) { row in blocks.insert(row.integer(0)) }
-        return blocks
+        """
+        SELECT DISTINCT b.last_seq FROM (
+            SELECT seq FROM entries WHERE seq <= ?1 AND (rid IN (SELECT rid FROM conflicted_records) OR rid IN (SELECT rid FROM conflicts))
+            UNION SELECT seq FROM deletes WHERE seq <= ?1 AND rid IN (SELECT rid FROM conflicts)) v
+        JOIN \(logBlocks) b ON b.last_seq = (SELECT min(last_seq) FROM \(logBlocks) WHERE last_seq >= v.seq)
+        WHERE b.first_seq <= v.seq
+        """
     }
 
     /// Rewrites the database file without its free pages (SQLite's `VACUUM`), giving the space

@@ -131,7 +131,13 @@ extension Replica {
     static let compactionPointSQL = "SELECT coalesce((SELECT through_seq FROM log_compaction WHERE id = 1), 0)"
 
     /// `latestLoggedSequence()` as SQL, for a snapshot's copy too.
-    static let latestSequenceSQL = "SELECT max(coalesce((SELECT max(last_seq) FROM log_blocks), 0), (\(compactionPointSQL)))"
+    static let latestSequenceSQL = latestSequenceSQL(schema: "main")
+
+    /// `latestSequenceSQL` of the database `schema` of a connection (`source`, the replica a
+    /// snapshot's copy attaches).
+    static func latestSequenceSQL(schema: String) -> String {
+        "SELECT max(coalesce((SELECT max(last_seq) FROM \(schema).log_blocks), 0), coalesce((SELECT through_seq FROM \(schema).log_compaction WHERE id = 1), 0))"
+    }
 
     /// The compaction point and last sequence of the log in `database`, and whether its blocks
     /// after the point hold exactly the sequences from one past the point to the last: what a

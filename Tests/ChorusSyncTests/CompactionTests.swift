@@ -287,7 +287,8 @@ final class CompactionTests: HubAndClientsTestCase {
         XCTAssertGreaterThan(report.snapshotOperations, 0, "it started from the snapshot")
         XCTAssertNil(report.snapshotRefused)
         XCTAssertEqual(report.digestMatches, true)
-        XCTAssertEqual(try laptop.perform { try $0.compactionFloor() }, floor, "it knows which history it never had")
+        XCTAssertEqual(try laptop.perform { try $0.compactionFloor() }, try hub.perform { try $0.latestSequence() },
+                       "it knows which history it never had: the snapshot's copy leaves all of it out, not only what the hub compacted")
         XCTAssertEqual(try laptop.perform { try $0.invariantViolations() }, [])
         XCTAssertEqual(try laptop.perform { try $0.pendingPushCount() }, 0, "what the snapshot brought never waits to go up")
         try laptop.perform { _ = try $0.write(collection: "people", record: "from-laptop", [.put(field: "name", value: "New")]) }
@@ -485,6 +486,57 @@ final class CompactionTests: HubAndClientsTestCase {
         let after = try hub.perform { try $0.compactLog() }
         XCTAssertEqual(after.blocksKeptForConflicts, 0, "resolved: nothing is kept for it any more")
         XCTAssertEqual(try blockCount(hub), 0)
+    }
+
+    /// A snapshot brings the state, not the history: its copy's log is compacted through its end
+    /// whether or not the hub's is, but for the blocks naming an open conflict's values, so the
+    /// new replica's admins still see who wrote each. The hub keeps its whole log.
+    func test_aSnapshot_leavesTheHistoryBehind_butKeepsAnOpenConflictsAuthors() throws {
+        limits.snapshotSequenceMin = 0
+        limits.snapshotReuseSeconds = 0   // carol's copy is written for her, not ana's served again
+        let (hub, _, router) = try makeHub(people: 300)
+        let (ana, _, anaSession) = try client("ana", seed: 2, hub: hub, router: router)
+        let (bo, _, boSession) = try client("bo", seed: 3, hub: hub, router: router)
+        _ = try anaSession.run()
+        _ = try boSession.run()
+        try ana.perform { _ = try $0.write(collection: "people", record: "p1", [.put(field: "title", value: "Lead")], by: "p-ana") }
+        try bo.perform { _ = try $0.write(collection: "people", record: "p1", [.put(field: "title", value: "Coach")], by: "p-bo") }
+        _ = try anaSession.run()
+        _ = try boSession.run()
+        try hub.perform { replica in
+            for index in 0..<600 { _ = try replica.write(collection: "people", record: "q\(index)", [.put(field: "name", value: "Q")]) }
+        }
+        let latest = try hub.perform { try $0.latestSequence() }
+        let hubBlocks = try blockCount(hub)
+        func authors(_ replica: ReplicaExecutor) throws -> [String] {
+            try replica.perform { replica in
+                let conflict = try XCTUnwrap(replica.conflicts().first)
+                return try replica.conflictDetail(conflict)["siblings"]!.arrayValue!.compactMap { $0["author"]?.stringValue }.sorted()
+            }
+        }
+        XCTAssertEqual(try authors(hub), ["p-ana", "p-bo"])
+
+        let (carol, _, carolSession) = try client("carol", seed: 4, hub: hub, router: router)
+        let report = try carolSession.run(compareDigests: true)
+        XCTAssertEqual(report.snapshotOperations, latest, "every operation's effect came in the snapshot")
+        XCTAssertEqual(report.digestMatches, true)
+        XCTAssertEqual(try carol.perform { try $0.compactionFloor() }, latest, "it holds no history, and knows it")
+        let carolBlocks = try blockCount(carol)
+        XCTAssertGreaterThan(carolBlocks, 0, "the blocks of the conflicted record's live values came")
+        XCTAssertLessThanOrEqual(carolBlocks, 3, "and no others: the hub's first writes, ana's push and bo's")
+        XCTAssertGreaterThan(hubBlocks, 3 * carolBlocks)
+        XCTAssertEqual(try authors(carol), ["p-ana", "p-bo"], "its admins see who wrote each value")
+        XCTAssertEqual(try carol.perform { try $0.invariantViolations() }, [])
+        XCTAssertEqual(try hub.perform { try $0.compactionFloor() }, 0, "the hub's log is its own: nothing of it went")
+        XCTAssertEqual(try blockCount(hub), hubBlocks)
+
+        // What needs the history says so; the ids stayed, so an old operation is still a duplicate.
+        XCTAssertThrowsError(try carol.perform { try $0.exportBundle(since: 0) { _ in } }) { error in
+            XCTAssertEqual((error as? ChorusError)?.code, .historyCompacted)
+        }
+        let old = try XCTUnwrap(try hub.perform { try $0.log(after: 0, limit: 3) }.compactMap(\.operation).first)
+        XCTAssertEqual(try carol.perform { try $0.applyRemote([old]) }.duplicates, 1, "an operation the snapshot brought the effect of is not applied again")
+        XCTAssertEqual(try carolSession.run(compareDigests: true).digestMatches, true)
     }
 
     /// A copy written before the log was compacted past it is never served again: its replica

@@ -511,7 +511,7 @@ final class SnapshotTests: HubAndClientsTestCase {
                 INSERT INTO sqlite_schema(type, name, tbl_name, rootpage, sql) VALUES ('view', 'sqlite_stat9', 'sqlite_stat9', 0, 'CREATE VIEW sqlite_stat9 AS SELECT 1');
                 """) }),
             ("statistics tables (a copy is a fresh database: it has none)", { try self.altered($0, "ANALYZE;") }),
-            ("a compaction point its log contradicts", { try self.altered($0, "INSERT INTO log_compaction(id, through_seq) VALUES (1, 1);") }),
+            ("a compaction point its log contradicts", { try self.altered($0, "INSERT OR REPLACE INTO log_compaction(id, through_seq) VALUES (1, 1);") }),
             ("an entry of an origin not in origins", { try self.altered($0, "UPDATE entry_rows SET origin = 99 WHERE seq = (SELECT min(seq) FROM entry_rows);") }),
             ("an entry of a field not in fields", { try self.altered($0, "UPDATE entry_rows SET field = 99 WHERE seq = (SELECT min(seq) FROM entry_rows);") }),
             ("an entry of an unknown kind", { try self.altered($0, "UPDATE entry_rows SET kind = 9 WHERE seq = (SELECT min(seq) FROM entry_rows);") }),
