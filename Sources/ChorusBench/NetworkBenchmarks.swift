@@ -24,77 +24,77 @@ enum NetworkBenchmarks {
     }
 
     /// P3: a fresh replica pulls `people` people (10 operations each) from a hub over loopback HTTP.
+    ///
+    /// The hub holds them as a hub does: an office wrote them and pushed them, and the hub merged
+    /// them (`applyRemote`, which keeps each record's entries folded). Beside it, for context, the
+    /// office itself as an upstream: its people written there, so their entries are in rows of
+    /// their own until `chorus compact` folds them; and the office once compacted.
     static func bootstrap(_ results: Results, people: Int, repetitions: Int) throws {
         results.section = "P3 bootstrap: a fresh replica pulls \(people) people (\(people * 10) operations) over loopback HTTP"
         let scratch = try Scratch("p3")
         defer { scratch.remove() }
-        let office = try Workloads.sourceReplica(at: scratch.file("office"), people: people, seed: 30)
-        var hubConfiguration = Replica.Configuration()
-        hubConfiguration.synchronous = .off
-        var hubRNG = SeededGenerator(seed: 31)
-        let hubReplica = try Replica.create(at: .directory(scratch.file("hub")), name: "hub", configuration: hubConfiguration, using: &hubRNG)
-        _ = try hubReplica.applyRemote(try Workloads.operations(of: office))
-        // Every repetition makes its own copy: a hub serves its last copy again for a minute
-        // (`snapshotReuseSeconds`), which would time the transfer and the client's side only.
-        var hubLimits = Limits.default
-        hubLimits.snapshotReuseSeconds = 0
-        let hub = try startNode(hubReplica, limits: hubLimits)
-        defer { hub.stop(graceSeconds: 1) }
-        // The same people on a hub whose log is compacted (`chorus compact --vacuum`: no replica is
-        // registered yet, so the whole log goes), as a hub that compacts now and then would be.
+        let officeReplica = try Workloads.sourceReplica(at: scratch.file("office"), people: people, seed: 30)
+        let hubReplica = try Workloads.pushedReplica(at: scratch.file("hub"), from: officeReplica, seed: 31)
+        // The same office people in a second folder, compacted as `chorus compact --vacuum` does
+        // (no replica is registered yet, so the whole log goes).
         let compactedReplica = try Workloads.sourceReplica(at: scratch.file("compacted"), people: people, seed: 30)
         _ = try compactedReplica.compactLog()
         _ = try compactedReplica.vacuum()
-        let compacted = try startNode(compactedReplica, limits: hubLimits)
+        // Every repetition makes its own copy: an upstream serves its last copy again for a minute
+        // (`snapshotReuseSeconds`), which would time the transfer and the client's side only.
+        var upstreamLimits = Limits.default
+        upstreamLimits.snapshotReuseSeconds = 0
+        let hub = try startNode(hubReplica, limits: upstreamLimits)
+        defer { hub.stop(graceSeconds: 1) }
+        let office = try startNode(officeReplica, limits: upstreamLimits)
+        defer { office.stop(graceSeconds: 1) }
+        let compacted = try startNode(compactedReplica, limits: upstreamLimits)
         defer { compacted.stop(graceSeconds: 1) }
         // The snapshots, the replay of the log and the raw bulk insert the target divides by,
         // alternating, so the machine's drift falls on all (the raw insert, measured after all the
         // bootstraps, took 26 to 48 ms across one stop's full runs).
         let rawScratch = try Scratch("p3raw")
         defer { rawScratch.remove() }
-        var snapshot: [Double] = [], fromCompacted: [Double] = [], replay: [Double] = [], raw: [Double] = []
+        var snapshot: [Double] = [], fromOffice: [Double] = [], fromCompacted: [Double] = [], replay: [Double] = [], raw: [Double] = []
         for _ in 0..<repetitions {
             snapshot.append(try timedBootstrap(hub: hub, people: people, usesSnapshots: true))
+            fromOffice.append(try timedBootstrap(hub: office, people: people, usesSnapshots: true))
             fromCompacted.append(try timedBootstrap(hub: compacted, people: people, usesSnapshots: true))
             replay.append(try timedBootstrap(hub: hub, people: people, usesSnapshots: false))
             let db = try Database(path: rawScratch.file("raw-\(UUID().uuidString.prefix(4)).sqlite"))
             try RawBenchmarks.table(db)
             raw.append(try time { try RawBenchmarks.bulkInsert(db, rows: people) })
         }
-        results.add("p3", "end to end from the hub's snapshot (copy, send, check, take, durable)", Stats(samples: snapshot), unit: "ms", scale: 1000, digits: 0)
-        results.add("p3Compacted", "end to end from the snapshot of a hub whose log is compacted", Stats(samples: fromCompacted),
+        results.add("p3", "end to end from the hub's snapshot (copy, send, check, take, durable); the hub merged the people an office pushed",
+                    Stats(samples: snapshot), unit: "ms", scale: 1000, digits: 0)
+        results.add("p3Office", "end to end from the office's snapshot instead, its people written there (entries in rows)", Stats(samples: fromOffice),
                     unit: "ms", scale: 1000, digits: 0)
-        results.add("p3Replay", "end to end replaying the log (pull, merge, materialise, durable)", Stats(samples: replay), unit: "ms", scale: 1000, digits: 0)
-        // The hub's share of a snapshot bootstrap, and what travels.
-        let (location, schema) = hub.executor.perform { ($0.location, $0.configuration.schema) }
-        // As the hubs write theirs: from the empty database the first copy migrated.
+        results.add("p3Compacted", "end to end from the office's snapshot once its log is compacted (entries folded)", Stats(samples: fromCompacted),
+                    unit: "ms", scale: 1000, digits: 0)
+        results.add("p3Replay", "end to end replaying the hub's log (pull, merge, materialise, durable)", Stats(samples: replay), unit: "ms", scale: 1000, digits: 0)
+        // The upstream's share of a snapshot bootstrap, and what travels.
+        let schema = hub.executor.perform { $0.configuration.schema }
+        // As the upstreams write theirs: from the empty database the first copy migrated.
         let template = EmptyStorageTemplate()
-        var written: [Double] = [], bytes: Int64 = 0
-        for _ in 0..<repetitions {
-            var file: Replica.SnapshotFile?
-            written.append(try time { file = try Replica.writeSnapshot(of: location, schema: schema, template: template) })
-            if let file { bytes = file.bytes; Replica.removeSnapshotFile(file.path) }
+        for (key, node, what) in [("p3", hub, "the hub"), ("p3Office", office, "the office"), ("p3Compacted", compacted, "the compacted office")] {
+            let location = node.executor.perform { $0.location }
+            var written: [Double] = [], bytes: Int64 = 0
+            for _ in 0..<repetitions {
+                var file: Replica.SnapshotFile?
+                written.append(try time { file = try Replica.writeSnapshot(of: location, schema: schema, template: template) })
+                if let file { bytes = file.bytes; Replica.removeSnapshotFile(file.path) }
+            }
+            results.add("\(key)SnapshotWrite", "of the bootstrap from \(what), its copy written (the replicated tables, history left out, into a new file; checksum)",
+                        Stats(samples: written), unit: "ms", scale: 1000, digits: 0)
+            results.note("\(key)SnapshotBytes", "snapshot size, \(what)'s", Double(bytes) / 1_000_000, unit: "MB")
         }
-        results.add("p3SnapshotWrite", "of the snapshot bootstrap, the hub writing its copy (replicated tables into a new file, checksum)",
-                    Stats(samples: written), unit: "ms", scale: 1000, digits: 0)
-        results.note("p3SnapshotBytes", "snapshot size (the hub's replicated tables)", Double(bytes) / 1_000_000, unit: "MB")
-        let compactedAt = compacted.executor.perform { $0.location }
-        var compactedWritten: [Double] = [], compactedBytes: Int64 = 0
-        for _ in 0..<repetitions {
-            var file: Replica.SnapshotFile?
-            compactedWritten.append(try time { file = try Replica.writeSnapshot(of: compactedAt, schema: schema, template: template) })
-            if let file { compactedBytes = file.bytes; Replica.removeSnapshotFile(file.path) }
-        }
-        results.add("p3CompactedSnapshotWrite", "of the bootstrap from the compacted hub, the hub writing its copy", Stats(samples: compactedWritten),
-                    unit: "ms", scale: 1000, digits: 0)
-        results.note("p3CompactedSnapshotBytes", "snapshot size, the hub's log compacted", Double(compactedBytes) / 1_000_000, unit: "MB")
         results.add("p3Raw", "raw bulk insert of the same \(people) rows x 10 columns, alternating with the bootstraps", Stats(samples: raw),
                     unit: "ms", scale: 1000, digits: 1)
-        try bootstrapStages(results, hub: compacted, people: people, repetitions: repetitions)
+        try bootstrapStages(results, hub: hub, people: people, repetitions: repetitions)
         try digestRequests(results, hub: hub, people: people, repetitions: repetitions)
     }
 
-    /// Where a bootstrap from the compacted hub spends its time, each stage timed on its own as
+    /// Where a bootstrap from the hub spends its time, each stage timed on its own as
     /// the sync does it: the download (the hub writing its copy, sending it, the client writing
     /// it and checking its checksum), the adoption (the checks, `integrity_check` beside them, and
     /// the copy of its pages into the replica), and what is left, once the adoption returns, of
@@ -116,7 +116,7 @@ enum NetworkBenchmarks {
             adoptions.append(try time { _ = try replica.adoptSnapshot(at: path, through: through, from: hubID) })
             checkpoints.append(try time { _ = try replica.snapshotCheckpoint?.wait() })
         }
-        results.add("p3StageDownload", "of the bootstrap from the compacted hub: the download (hub's copy, send, receive, checksum)",
+        results.add("p3StageDownload", "of the bootstrap from the hub: the download (hub's copy, send, receive, checksum)",
                     Stats(samples: downloads), unit: "ms", scale: 1000, digits: 1)
         results.add("p3StageAdopt", "of it: the checks beside integrity_check, and the pages taken, durably", Stats(samples: adoptions),
                     unit: "ms", scale: 1000, digits: 1)

@@ -27,6 +27,17 @@ enum Workloads {
         return replica
     }
 
+    /// A hub holding `office`'s operations as a hub does: pushed to it and merged
+    /// (`applyRemote`, which keeps each record's entries folded), not written on it.
+    static func pushedReplica(at path: String, from office: Replica, seed: UInt64) throws -> Replica {
+        var rng = SeededGenerator(seed: seed)
+        var configuration = Replica.Configuration()
+        configuration.synchronous = .off
+        let hub = try Replica.create(at: .directory(path), name: "hub-\(seed)", configuration: configuration, using: &rng)
+        _ = try hub.applyRemote(try operations(of: office), source: "peer:office")
+        return hub
+    }
+
     /// Every operation of a replica's log, decoded.
     static func operations(of replica: Replica) throws -> [ChorusCore.Operation] {
         var all: [ChorusCore.Operation] = []

@@ -124,11 +124,12 @@ extension Replica {
                     // The history left out (above): the state copied, the blocks that name an open
                     // conflict's values are found in the copy's own merge state.
                     let latest = try copy.queryScalarInteger(Replica.latestSequenceSQL(schema: "source")) ?? 0
-                    try copy.run("""
-                        INSERT INTO main.log_blocks(last_seq, first_seq, source, received_wall, live, body)
-                            SELECT last_seq, first_seq, NULL, NULL, live, body FROM source.log_blocks
-                            WHERE last_seq IN (\(Replica.conflictBlocksSQL(logBlocks: "source.log_blocks")))
-                        """, latest)
+                    for block in try Replica.conflictBlocks(in: copy, logBlocks: "source.log_blocks", through: latest).sorted() {
+                        try copy.run("""
+                            INSERT INTO main.log_blocks(last_seq, first_seq, source, received_wall, live, body)
+                                SELECT last_seq, first_seq, NULL, NULL, live, body FROM source.log_blocks WHERE last_seq = ?
+                            """, block)
+                    }
                     if latest > 0 {
                         try copy.run("""
                             INSERT INTO main.log_compaction(id, through_seq) VALUES (1, ?)
