@@ -10,14 +10,14 @@ public enum ProtocolVectors {
         return url.appendingPathComponent("Protocol/vectors").path
     }
 
-    /// The `vectors` array of a vector file.
-    public static func load(_ name: String) throws -> [JSONValue] {
+    /// The `vectors` array of a vector file, or the array named `key`.
+    public static func load(_ name: String, array key: String = "vectors") throws -> [JSONValue] {
         let path = (directory as NSString).appendingPathComponent(name)
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ChorusError(.storage, "missing test vectors \(path)")
         }
         let document = try JSONParser(bytesMax: 64 * 1024 * 1024).parse(Array(data))
-        guard case .array(let vectors)? = document["vectors"] else { throw ChorusError(.malformedInput, "\(name) has no vectors array") }
+        guard case .array(let vectors)? = document[key] else { throw ChorusError(.malformedInput, "\(name) has no \(key) array") }
         return vectors
     }
 }

@@ -8,6 +8,48 @@ import SQLiteKit
 /// order, whatever the block boundaries; a damaged block is refused with a storage error, never
 /// read past or trusted.
 final class LogBlockTests: XCTestCase {
+    /// `Protocol/vectors/log-blocks.json`: the body a snapshot's `log_blocks` rows hold, which
+    /// another implementation must read (and, to serve pulls from a copy, write).
+    func test_protocolVectors_encodeToTheirBody_decodeInOrder_andMalformedOnesAreRefused() throws {
+        let vectors = try ProtocolVectors.load("log-blocks.json")
+        XCTAssertGreaterThanOrEqual(vectors.count, 4)
+        for vector in vectors {
+            let name = vector["name"]?.stringValue ?? "?"
+            guard case .array(let items)? = vector["entries"], let hex = vector["body"]?.stringValue, let live = vector["live"]?.integerValue else {
+                return XCTFail("\(name): malformed vector")
+            }
+            var encoder = LogBlock.Encoder()
+            var expected: [(replica: String, counter: UInt64, rid: Int64?, payload: String?)] = []
+            for item in items {
+                let replica = try XCTUnwrap(item["replica"]?.stringValue, name)
+                let counter = UInt64(try XCTUnwrap(item["counter"]?.integerValue, name))
+                let rid = item["rid"]?.integerValue, payload = item["payload"]?.stringValue
+                encoder.append(replica: try XCTUnwrap(Hex.decode(replica), name), counter: counter, rid: rid, payload: payload.map { Array($0.utf8) })
+                expected.append((replica, counter, rid, payload))
+            }
+            XCTAssertEqual(Hex.encode(encoder.bytes), hex, name)
+            XCTAssertEqual(Int64(encoder.live), live, name)
+            var decoded: [(replica: String, counter: UInt64, rid: Int64?, payload: String?)] = []
+            let count = try (try XCTUnwrap(Hex.decode(hex), name)).withUnsafeBytes { body in
+                try LogBlock.forEach(in: body, block: 1) { _, entry in
+                    decoded.append((Hex.encode(Array(entry.replica)), entry.counter, entry.rid, entry.payloadText))
+                    return true
+                }
+            }
+            XCTAssertEqual(count, items.count, name)
+            XCTAssertEqual(decoded.map { "\($0)" }, expected.map { "\($0)" }, name)
+        }
+        let malformed = try ProtocolVectors.load("log-blocks.json", array: "malformed")
+        XCTAssertGreaterThanOrEqual(malformed.count, 5)
+        for vector in malformed {
+            let name = vector["name"]?.stringValue ?? "?"
+            let body = try XCTUnwrap(vector["body"]?.stringValue.flatMap(Hex.decode), name)
+            XCTAssertThrowsError(try body.withUnsafeBytes { try LogBlock.forEach(in: $0, block: 1) { _, _ in true } }, name) { error in
+                XCTAssertEqual((error as? ChorusError)?.code, .storage, name)
+            }
+        }
+    }
+
     func test_encodedEntries_decodeToTheSame_andEveryDamagedBodyIsRefusedOrReadInBounds() throws {
         for seed in testSeeds(count: 100, base: 0xB10C) {
             var random = SeededGenerator(seed: seed)
