@@ -139,6 +139,20 @@ extension Replica {
         "SELECT max(coalesce((SELECT max(last_seq) FROM \(schema).log_blocks), 0), coalesce((SELECT through_seq FROM \(schema).log_compaction WHERE id = 1), 0))"
     }
 
+    /// The sequence through which every reader of the log in the database `schema` that has
+    /// synced has committed it, and its upstream has been sent it (NULL when none holds it back):
+    /// a value at or below it can no longer meet a concurrent write from them, since each pushes
+    /// before it pulls. A snapshot's copy keeps the blocks after it (`writeSnapshot`). Unlike
+    /// `compactLog`'s holds, a replica registered but never synced (`committed_seq` 0) does not
+    /// count: the replica asking for the copy is one, and would hold the whole log in it.
+    static func settledSequenceSQL(schema: String) -> String {
+        """
+        SELECT min(s) FROM (
+            SELECT min(committed_seq) AS s FROM \(schema).peers WHERE revoked = 0 AND role != 'admin' AND committed_seq > 0
+            UNION ALL SELECT push_cursor FROM \(schema).upstream WHERE id = 1)
+        """
+    }
+
     /// The compaction point and last sequence of the log in `database`, and whether its blocks
     /// after the point hold exactly the sequences from one past the point to the last: what a
     /// compacted replica must have (the invariants), and a received snapshot too.

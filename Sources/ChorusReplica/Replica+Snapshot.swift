@@ -65,11 +65,14 @@ extension Replica {
     ///
     /// The copy leaves the log's history out: its log is compacted through its end, as
     /// `compactLog` would compact a log no one else reads (`log_compaction.through_seq` is the
-    /// replica's last sequence), and of its blocks it holds only those with a value of an open
-    /// conflict, so the new replica's admins still see who wrote each. A new replica needs the
-    /// state, not how it came about: every operation's effect is in the merge state and its id in
-    /// `log_ids`, so a duplicate is still refused. The history stays in this replica's log for the
-    /// replicas that pull it. Why: the log was most of a copy (29.6 of 33 MB for 100,000 values,
+    /// replica's last sequence). Of its blocks it holds those with a value of an open conflict, so
+    /// the new replica's admins still see who wrote each, and every block after the settled
+    /// sequence (`settledSequenceSQL`: what each replica that has synced has committed, and what
+    /// went to the upstream), whose values a replica may yet write concurrently with: the
+    /// conflict would then form on the new replica too, and name both authors. A new replica needs
+    /// the state, not how it came about: every operation's effect is in the merge state and its id
+    /// in `log_ids`, so a duplicate is still refused. The history stays in this replica's log for
+    /// the replicas that pull it. Why: the log was most of a copy (about 22 of 29.6 MB for 100,000 values,
     /// P3 in `Docs/performance.md`), and a new replica took it only to hold it.
     ///
     /// With `template`, the empty database is a copy of the one the first snapshot migrated, kept
@@ -122,14 +125,18 @@ extension Replica {
                         try copy.execute("INSERT INTO main.\(quoted) SELECT * FROM source.\(quoted)")
                     }
                     // The history left out (above): the state copied, the blocks that name an open
-                    // conflict's values are found in the copy's own merge state.
+                    // conflict's values are found in the copy's own merge state, and the blocks a
+                    // replica may still write concurrently with travel whole.
                     let latest = try copy.queryScalarInteger(Replica.latestSequenceSQL(schema: "source")) ?? 0
-                    for block in try Replica.conflictBlocks(in: copy, logBlocks: "source.log_blocks", through: latest).sorted() {
-                        try copy.run("""
-                            INSERT INTO main.log_blocks(last_seq, first_seq, source, received_wall, live, body)
-                                SELECT last_seq, first_seq, NULL, NULL, live, body FROM source.log_blocks WHERE last_seq = ?
-                            """, block)
+                    let settled = min(latest, try copy.queryScalarInteger(Replica.settledSequenceSQL(schema: "source")) ?? latest)
+                    let insertBlock = """
+                        INSERT INTO main.log_blocks(last_seq, first_seq, source, received_wall, live, body)
+                            SELECT last_seq, first_seq, NULL, NULL, live, body FROM source.log_blocks
+                        """
+                    for block in try Replica.conflictBlocks(in: copy, logBlocks: "source.log_blocks", through: settled).sorted() {
+                        try copy.run(insertBlock + " WHERE last_seq = ?", block)
                     }
+                    try copy.run(insertBlock + " WHERE last_seq > ?", settled)
                     if latest > 0 {
                         try copy.run("""
                             INSERT INTO main.log_compaction(id, through_seq) VALUES (1, ?)

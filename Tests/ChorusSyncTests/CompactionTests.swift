@@ -494,7 +494,7 @@ final class CompactionTests: HubAndClientsTestCase {
     func test_aSnapshot_leavesTheHistoryBehind_butKeepsAnOpenConflictsAuthors() throws {
         limits.snapshotSequenceMin = 0
         limits.snapshotReuseSeconds = 0   // carol's copy is written for her, not ana's served again
-        let (hub, _, router) = try makeHub(people: 300)
+        let (hub, service, router) = try makeHub(people: 300)
         let (ana, _, anaSession) = try client("ana", seed: 2, hub: hub, router: router)
         let (bo, _, boSession) = try client("bo", seed: 3, hub: hub, router: router)
         _ = try anaSession.run()
@@ -506,6 +506,10 @@ final class CompactionTests: HubAndClientsTestCase {
         try hub.perform { replica in
             for index in 0..<600 { _ = try replica.write(collection: "people", record: "q\(index)", [.put(field: "name", value: "Q")]) }
         }
+        // Both have committed all of it (each pull says what the one before committed): no
+        // replica can write concurrently with any of it any more.
+        for _ in 0..<2 { _ = try anaSession.run(); _ = try boSession.run() }
+        service.flushActivity()
         let latest = try hub.perform { try $0.latestSequence() }
         let hubBlocks = try blockCount(hub)
         func authors(_ replica: ReplicaExecutor) throws -> [String] {
@@ -537,6 +541,39 @@ final class CompactionTests: HubAndClientsTestCase {
         let old = try XCTUnwrap(try hub.perform { try $0.log(after: 0, limit: 3) }.compactMap(\.operation).first)
         XCTAssertEqual(try carol.perform { try $0.applyRemote([old]) }.duplicates, 1, "an operation the snapshot brought the effect of is not applied again")
         XCTAssertEqual(try carolSession.run(compareDigests: true).digestMatches, true)
+    }
+
+    /// A conflict that forms after the copy, between a value the copy holds and a write made
+    /// offline before it, still names both authors on the new replica: the copy keeps every
+    /// block after what each replica that has synced has committed, since such a replica may
+    /// still write concurrently with it.
+    func test_aSnapshot_keepsWhatAReplicaBehindMayStillConflictWith() throws {
+        limits.snapshotSequenceMin = 0
+        limits.snapshotReuseSeconds = 0
+        let (hub, service, router) = try makeHub(people: 300)
+        let (ana, _, anaSession) = try client("ana", seed: 2, hub: hub, router: router)
+        let (bo, _, boSession) = try client("bo", seed: 3, hub: hub, router: router)
+        for _ in 0..<2 { _ = try anaSession.run(); _ = try boSession.run() }
+        // Bo writes offline; ana's concurrent write reaches the hub, and she syncs again.
+        try bo.perform { _ = try $0.write(collection: "people", record: "p2", [.put(field: "title", value: "Coach")], by: "p-bo") }
+        try ana.perform { _ = try $0.write(collection: "people", record: "p2", [.put(field: "title", value: "Lead")], by: "p-ana") }
+        for _ in 0..<2 { _ = try anaSession.run() }
+        service.flushActivity()   // what each says it has committed, as the node records every 2 s
+        XCTAssertEqual(try hub.perform { try $0.conflicts() }.count, 0, "no conflict yet: bo's write is not there")
+
+        let (carol, _, carolSession) = try client("carol", seed: 4, hub: hub, router: router)
+        XCTAssertGreaterThan(try carolSession.run().snapshotOperations, 0)
+        XCTAssertEqual(try carol.perform { try $0.compactionFloor() }, try hub.perform { try $0.latestSequence() })
+        _ = try boSession.run()   // bo pushes before it pulls: the conflict forms on the hub
+        _ = try carolSession.run(compareDigests: true)
+        for replica in [hub, carol] {
+            let names = try replica.perform { replica -> [String] in
+                let conflict = try XCTUnwrap(replica.conflicts().first, "the conflict reached every replica")
+                return try replica.conflictDetail(conflict)["siblings"]!.arrayValue!.compactMap { $0["author"]?.stringValue }.sorted()
+            }
+            XCTAssertEqual(names, ["p-ana", "p-bo"], "both authors, on the hub and on the replica that started after ana's write")
+        }
+        XCTAssertEqual(try carol.perform { try $0.invariantViolations() }, [])
     }
 
     /// A copy written before the log was compacted past it is never served again: its replica
