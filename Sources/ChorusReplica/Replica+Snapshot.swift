@@ -559,6 +559,10 @@ extension Replica {
         // (after the point, and the few at or below it that name an open conflict's values,
         // which no count above covers) must hold one operation per sequence and count its live
         // ones right, as this replica's own blocks do (`chorus check`).
+        // Sequences start at 1 and a block's run forwards: so the count below cannot overflow.
+        guard try snapshot.queryScalarInteger("SELECT count(*) FROM log_blocks WHERE first_seq < 1 OR last_seq < first_seq") == 0 else {
+            throw refuse("its log has a block whose sequences are out of order or below 1")
+        }
         var blockProblem: String?
         do {
             try snapshot.forEachColumns("SELECT first_seq, last_seq, live, body FROM log_blocks ORDER BY last_seq") { row in

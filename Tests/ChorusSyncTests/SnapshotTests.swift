@@ -527,6 +527,11 @@ final class SnapshotTests: HubAndClientsTestCase {
                 try self.altered($0, foldPerson + "UPDATE people SET \"\(registerName)\" = x'00' WHERE _rid = \(person);")
             }),
             ("a log with operations missing", { try self.altered($0, "UPDATE log_blocks SET first_seq = first_seq + 1 WHERE first_seq = 1;") }),
+            ("a log block miscounting its live operations", { try self.altered($0, "UPDATE log_blocks SET live = live + 1 WHERE last_seq = (SELECT min(last_seq) FROM log_blocks);") }),
+            ("a log block that does not decode", { try self.altered($0, "UPDATE log_blocks SET body = x'00' WHERE last_seq = (SELECT min(last_seq) FROM log_blocks);") }),
+            ("a log block reaching below sequence 1", {
+                try self.altered($0, "UPDATE log_blocks SET first_seq = -9223372036854775808 WHERE last_seq = (SELECT min(last_seq) FROM log_blocks);")
+            }),
             ("bytes cut short, checksum to match", cut), ("not a database, checksum to match", notADatabase),
             // Taken page for page, its checks read it with no `quick_check` first: the damage is
             // found by the content checks or by `integrity_check`, whichever reaches it first.
