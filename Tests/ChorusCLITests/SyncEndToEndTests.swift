@@ -224,9 +224,17 @@ final class SyncEndToEndTests: XCTestCase {
         let plain = try chorus(["sync", "--no-snapshot"], "laptop")   // holds data now: pulls, after the point
         XCTAssertTrue(plain.standardOutput.contains("state: identical to the upstream"), plain.standardOutput)
 
-        let export = try chorus(["export", "--output", path("all.bundle")], "hub", expect: 1)
-        XCTAssertTrue(export.standardError.contains("compacted through sequence \(floor)"), export.standardError)
+        let fromZero = try chorus(["export", "--since", "0", "--output", path("all.bundle")], "hub", expect: 1)
+        XCTAssertTrue(fromZero.standardError.contains("compacted through sequence \(floor)"), fromZero.standardError)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("all.bundle")))
         try chorus(["export", "--since", String(floor), "--output", path("recent.bundle")], "hub")
+        // Without --since, all the log holds: from the point, said so.
+        let held = try chorus(["export", "--output", path("held.bundle")], "hub").standardOutput
+        XCTAssertTrue(held.contains("compacted through sequence \(floor)") && held.contains("(log \(floor).."), held)
+        // The laptop started from the hub's snapshot: its log starts where the copy ended.
+        let laptopFloor = try JSONParser().parse(try chorus(["status", "--json"], "laptop").standardOutput)["compactedThrough"]?.integerValue ?? 0
+        XCTAssertGreaterThanOrEqual(laptopFloor, floor)
+        XCTAssertTrue(try chorus(["export", "--output", path("laptop.bundle")], "laptop").standardOutput.contains("(log \(laptopFloor).."))
 
         let vacuumed = try JSONParser().parse(try chorus(["compact", "--vacuum", "--json"], "hub").standardOutput)
         XCTAssertLessThan(vacuumed["bytesAfter"]?.integerValue ?? .max, vacuumed["bytesBefore"]?.integerValue ?? 0, "\(vacuumed)")

@@ -6,20 +6,31 @@ import Foundation
 enum ExportCommand: Command {
     static let spec = CommandSpec("export", "write operations to a bundle file, for a replica with no network",
         details: """
-        Writes every operation logged after CURSOR (default 0: everything; once the log is
-        compacted, CURSOR must be at or after the compaction point). The bundle is written to
+        Writes every operation logged after CURSOR (default: everything the log holds, from 0, or
+        from the compaction point once the log is compacted, as it is on a replica that started from
+        its upstream's snapshot; an explicit CURSOR below that point is refused, since the operations
+        after it are no longer all in the log). The bundle is written to
         FILE.partial and renamed when complete, so a half-written FILE never exists. The command
         prints the cursor to pass as --since next time. Format: Docs/reference/bundle.md.
         """,
         options: [.data, .json,
-                  OptionSpec(name: "--since", valueName: "CURSOR", help: "export operations after this log sequence (default 0)"),
+                  OptionSpec(name: "--since", valueName: "CURSOR", help: "export operations after this log sequence (default: all the log holds, from 0 or its compaction point)"),
                   OptionSpec(name: "--output", valueName: "FILE", help: "the bundle file to write (required)")])
 
     static func run(_ context: CommandContext) throws -> Int32 {
         guard let output = context.arguments.value("--output") else { throw context.usageError("--output FILE is required") }
-        let sinceText = context.arguments.value("--since") ?? "0"
-        guard let since = Int64(sinceText), since >= 0 else { throw context.usageError("--since must be a log sequence number (0 or more)") }
+        let sinceText = context.arguments.value("--since")
+        let asked = try sinceText.map { text -> Int64 in
+            guard let since = Int64(text), since >= 0 else { throw context.usageError("--since must be a log sequence number (0 or more)") }
+            return since
+        }
         let replica = try context.openReplica()
+        // Without --since, all the log holds: from its compaction point when it has one.
+        let floor = asked == nil ? try replica.compactionFloor() : 0
+        let since = asked ?? floor
+        if floor > 0 && !context.isJSON {
+            context.output.print("the log is compacted through sequence \(floor) (compacted, or started from the upstream's snapshot): exporting the operations after it; the earlier ones' effects are in the state, and a replica lacking them starts from a snapshot")
+        }
         let partial = output + ".partial"
         let file = try FileAppender(creating: partial)
         let header: OperationBundle.Header
