@@ -64,25 +64,28 @@ enum RawBenchmarks {
         results.add("rawInsert", "bulk insert \(rows) rows x 10 columns, one transaction", insert, unit: "ms", scale: 1000)
         results.note("rawInsertRate", "  = rows per second", Double(rows) / insert.median, unit: "rows/s", digits: 0)
 
-        let update = try repeated(repetitions, setup: { () -> (Scratch, Database) in
-            let scratch = try Scratch("raw")
-            let db = try Database(path: scratch.file("raw.sqlite"))
-            try table(db)
-            try bulkInsert(db, rows: rows)
-            return (scratch, db)
-        }) { state in
-            let db = state.1
+        let update = Stats(samples: try (0..<repetitions).map { _ in try updateRepetition(rows: rows, updates: updates) })
+        results.add("rawUpdate", "\(updates) single-column updates on \(rows) rows, one transaction", update, unit: "ms", scale: 1000)
+        results.note("rawUpdateRate", "  = updates per second", Double(updates) / update.median, unit: "updates/s", digits: 0)
+        try durableCommit(results, commits: commits, repetitions: repetitions)
+    }
+
+    /// One repetition of the raw updates: `updates` single-column updates on `rows` rows (written
+    /// first, untimed) in one transaction; its time.
+    static func updateRepetition(rows: Int, updates: Int) throws -> Double {
+        let scratch = try Scratch("raw")
+        defer { scratch.remove() }
+        let db = try Database(path: scratch.file("raw.sqlite"))
+        try table(db)
+        try bulkInsert(db, rows: rows)
+        return try time {
             try db.transaction {
                 for index in 0..<updates {
                     let field = Workloads.fields[index % 10]
                     try db.run("UPDATE people SET \(field) = ? WHERE id = ?", "u \(index)", index % rows)
                 }
             }
-            state.0.remove()
         }
-        results.add("rawUpdate", "\(updates) single-column updates on \(rows) rows, one transaction", update, unit: "ms", scale: 1000)
-        results.note("rawUpdateRate", "  = updates per second", Double(updates) / update.median, unit: "updates/s", digits: 0)
-        try durableCommit(results, commits: commits, repetitions: repetitions)
     }
 
     /// Single-row durable commits: the ceiling for P2.
@@ -101,7 +104,12 @@ enum RawBenchmarks {
 
 /// P1 and P2: merging remote operations and local writes, durably.
 enum EngineBenchmarks {
-    static func merge(_ results: Results, people: Int, repetitions: Int) throws {
+    /// With `raw` (rows, updates), the raw updates P1's target divides by are measured again
+    /// beside the merges into an empty replica, a repetition of each in turn, as P2 to P5 do
+    /// with theirs: measured a minute apart, before P1, a slow phase of the machine fell on one
+    /// side of the ratio only (two full runs of four in the thirty-third round: the merges at 264
+    /// to 380 ms against 210 to 234 ms in the others, the raw updates as fast as ever).
+    static func merge(_ results: Results, people: Int, repetitions: Int, raw: (rows: Int, updates: Int)? = nil) throws {
         results.section = "P1 merge \(people * 10) remote field operations (\(people) people x 10 fields), durably"
         let sourceScratch = try Scratch("source")
         defer { sourceScratch.remove() }
@@ -109,10 +117,19 @@ enum EngineBenchmarks {
         let operations = try Workloads.operations(of: source)
         let concurrent = try Workloads.operations(of: try Workloads.sourceReplica(at: sourceScratch.file("b"), people: people, seed: 2, label: "w"))
 
-        let (merges, onCore, checkpoints) = try timedMerges(operations, repetitions: repetitions, seed: 10)
+        var rawUpdates: [Double] = []
+        let (merges, onCore, checkpoints) = try timedMerges(operations, repetitions: repetitions, seed: 10) {
+            if let raw { rawUpdates.append(try RawBenchmarks.updateRepetition(rows: raw.rows, updates: raw.updates)) }
+        }
         let empty = Stats(samples: merges)
         results.add("p1Empty", "into an empty replica", empty, unit: "ms", scale: 1000, digits: 0)
         results.note("p1EmptyRate", "  = operations per second", Double(operations.count) / empty.median, unit: "ops/s", digits: 0)
+        if let raw, !rawUpdates.isEmpty {
+            let beside = Stats(samples: rawUpdates)
+            results.add("p1RawUpdate", "  raw: \(raw.updates) single-column updates on \(raw.rows) rows beside it, alternating with the merges", beside,
+                        unit: "ms", scale: 1000)
+            results.note("p1RawUpdateRate", "  = updates per second", Double(raw.updates) / beside.median, unit: "updates/s", digits: 0)
+        }
         // Where the rest of the time goes: the merging thread waiting (the disk, another thread).
         results.note("p1EmptyOnCore", "  merging thread on a core, share of the merge's time", Stats(samples: onCore).median * 100, unit: "%", digits: 0)
         // The merge's commits are durable in the write-ahead log; copying the log into the
@@ -135,9 +152,11 @@ enum EngineBenchmarks {
     /// folder is removed untimed (until the thirtieth round both were inside the repetition's
     /// time; the removal takes under a millisecond).
     private static func timedMerges(_ operations: [ChorusCore.Operation], repetitions: Int, seed: UInt64,
-                                    holding: [ChorusCore.Operation] = []) throws -> (merges: [Double], onCore: [Double], checkpoints: [Double]) {
+                                    holding: [ChorusCore.Operation] = [],
+                                    before: () throws -> Void = {}) throws -> (merges: [Double], onCore: [Double], checkpoints: [Double]) {
         var merges: [Double] = [], onCore: [Double] = [], checkpoints: [Double] = []
         for _ in 0..<repetitions {
+            try before()
             let scratch = try Scratch("p1")
             defer { scratch.remove() }
             let replica = try Workloads.durableReplica(at: scratch.file("r"), seed: seed)
