@@ -133,7 +133,9 @@ extension Replica {
                         INSERT INTO main.log_blocks(last_seq, first_seq, source, received_wall, live, body)
                             SELECT last_seq, first_seq, NULL, NULL, live, body FROM source.log_blocks
                         """
-                    for block in try Replica.conflictBlocks(in: copy, logBlocks: "source.log_blocks", through: settled).sorted() {
+                    // A conflict's block may end after the settled sequence: the second statement
+                    // copies it then, and only once (`last_seq` is the key).
+                    for block in try Replica.conflictBlocks(in: copy, logBlocks: "source.log_blocks", through: settled).sorted() where block <= settled {
                         try copy.run(insertBlock + " WHERE last_seq = ?", block)
                     }
                     try copy.run(insertBlock + " WHERE last_seq > ?", settled)

@@ -576,6 +576,39 @@ final class CompactionTests: HubAndClientsTestCase {
         XCTAssertEqual(try carol.perform { try $0.invariantViolations() }, [])
     }
 
+    /// A block holding a conflict's value can reach past the settled sequence (a replica's
+    /// committed cursor falls where a page ended, inside a block): the copy takes it once.
+    func test_aSnapshot_takesAConflictsBlockReachingPastTheSettledSequenceOnce() throws {
+        let (hub, service, router) = try makeHub(people: 100)
+        let (ana, _, anaSession) = try client("ana", seed: 2, hub: hub, router: router)
+        let (bo, _, boSession) = try client("bo", seed: 3, hub: hub, router: router)
+        _ = try anaSession.run()
+        _ = try boSession.run()
+        try ana.perform { _ = try $0.write(collection: "people", record: "p1", [.put(field: "title", value: "Lead")], by: "p-ana") }
+        _ = try anaSession.run()
+        // Bo's concurrent value first, then more writes: one push, one block, the value at its start.
+        try bo.perform { replica in
+            _ = try replica.write(collection: "people", record: "p1", [.put(field: "title", value: "Coach")], by: "p-bo")
+            for index in 0..<5 { _ = try replica.write(collection: "people", record: "b\(index)", [.put(field: "name", value: "B")]) }
+        }
+        _ = try boSession.run()
+        service.flushActivity()
+        let (first, last) = try hub.perform { replica in
+            try replica.withDatabase { db in
+                let row = try XCTUnwrap(try db.queryRow("SELECT first_seq, last_seq FROM log_blocks ORDER BY last_seq DESC LIMIT 1"))
+                return (row.integer(0)!, row.integer(1)!)
+            }
+        }
+        XCTAssertGreaterThan(last, first + 2, "bo's push is one block of several operations")
+        XCTAssertEqual(try hub.perform { try $0.conflicts() }.count, 1)
+        try hub.perform { try $0.withDatabase { try $0.run("UPDATE peers SET committed_seq = ?", first + 2) } }
+        let file = try hub.perform { try Replica.writeSnapshot(of: $0.location, schema: $0.configuration.schema) }
+        defer { Replica.removeSnapshotFile(file.path) }
+        let copy = try Database(path: file.path)
+        XCTAssertEqual(try copy.queryScalarInteger("SELECT count(*) FROM log_blocks WHERE last_seq = ?", last), 1, "the block, once")
+        XCTAssertEqual(file.through, last)
+    }
+
     /// A copy written before the log was compacted past it is never served again: its replica
     /// would be left below the compaction point, unable to pull what came after.
     func test_aSnapshotOlderThanTheCompactionPoint_isNotServedAgain() throws {
