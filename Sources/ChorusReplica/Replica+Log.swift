@@ -139,16 +139,23 @@ extension Replica {
         "SELECT max(coalesce((SELECT max(last_seq) FROM \(schema).log_blocks), 0), coalesce((SELECT through_seq FROM \(schema).log_compaction WHERE id = 1), 0))"
     }
 
-    /// The sequence through which every reader of the log in the database `schema` that has
-    /// synced has committed it, and its upstream has been sent it (NULL when none holds it back):
-    /// a value at or below it can no longer meet a concurrent write from them, since each pushes
-    /// before it pulls. A snapshot's copy keeps the blocks after it (`writeSnapshot`). Unlike
-    /// `compactLog`'s holds, a replica registered but never synced (`committed_seq` 0) does not
-    /// count: the replica asking for the copy is one, and would hold the whole log in it.
+    /// The sequence through which every replica registered directly on the log in the database
+    /// `schema` that has synced holds it, and its upstream has been sent it (NULL when none holds
+    /// it back): a value at or below it can no longer meet a concurrent write from them, since each
+    /// pushes before it pulls. A snapshot's copy keeps the blocks after it (`writeSnapshot`).
+    ///
+    /// What a replica holds is the cursor it says it has committed, or, until it has said one
+    /// (a replica that took a snapshot says 0 on its first pull, and one whose first sync was one
+    /// page says nothing more), the `after` of its last pull. Unlike `compactLog`'s holds, a
+    /// replica registered that has neither pulled nor pushed does not count: the replica asking
+    /// for the copy is one, and would hold the whole log in it. Replicas below a relay, and
+    /// writers on the upstream's side, are not seen, as compaction does not see them.
     static func settledSequenceSQL(schema: String) -> String {
         """
         SELECT min(s) FROM (
-            SELECT min(committed_seq) AS s FROM \(schema).peers WHERE revoked = 0 AND role != 'admin' AND committed_seq > 0
+            SELECT min(CASE WHEN committed_seq > 0 THEN committed_seq ELSE acknowledged_seq END) AS s FROM \(schema).peers
+                WHERE revoked = 0 AND role != 'admin'
+                AND (committed_seq > 0 OR last_pull_wall IS NOT NULL OR last_push_wall IS NOT NULL)
             UNION ALL SELECT push_cursor FROM \(schema).upstream WHERE id = 1)
         """
     }

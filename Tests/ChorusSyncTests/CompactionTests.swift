@@ -576,6 +576,32 @@ final class CompactionTests: HubAndClientsTestCase {
         XCTAssertEqual(try carol.perform { try $0.invariantViolations() }, [])
     }
 
+    /// A replica that took a snapshot and synced once has said it committed nothing (its first
+    /// pull's cursor is the one before the snapshot), yet holds the copy's state: what it holds is
+    /// then its last pull's `after`, so a later copy still keeps what it may write concurrently with.
+    func test_aReplicaThatSyncedOnceFromASnapshot_stillHoldsLaterCopies() throws {
+        limits.snapshotSequenceMin = 0
+        limits.snapshotReuseSeconds = 0
+        let (hub, service, router) = try makeHub(people: 300)
+        let (ana, _, anaSession) = try client("ana", seed: 2, hub: hub, router: router)
+        let (carol, _, carolSession) = try client("carol", seed: 3, hub: hub, router: router)
+        for _ in 0..<2 { _ = try anaSession.run() }
+        XCTAssertGreaterThan(try carolSession.run().snapshotOperations, 0)   // once: committed 0 on the hub
+        try ana.perform { _ = try $0.write(collection: "people", record: "p3", [.put(field: "title", value: "Lead")], by: "p-ana") }
+        for _ in 0..<2 { _ = try anaSession.run() }
+        try carol.perform { _ = try $0.write(collection: "people", record: "p3", [.put(field: "title", value: "Coach")], by: "p-carol") }
+        service.flushActivity()
+        let (dave, _, daveSession) = try client("dave", seed: 4, hub: hub, router: router)
+        XCTAssertGreaterThan(try daveSession.run().snapshotOperations, 0)
+        _ = try carolSession.run()
+        _ = try daveSession.run()
+        let names = try dave.perform { replica -> [String] in
+            let conflict = try XCTUnwrap(replica.conflicts().first)
+            return try replica.conflictDetail(conflict)["siblings"]!.arrayValue!.compactMap { $0["author"]?.stringValue }.sorted()
+        }
+        XCTAssertEqual(names, ["p-ana", "p-carol"])
+    }
+
     /// A block holding a conflict's value can reach past the settled sequence (a replica's
     /// committed cursor falls where a page ended, inside a block): the copy takes it once.
     func test_aSnapshot_takesAConflictsBlockReachingPastTheSettledSequenceOnce() throws {
