@@ -352,7 +352,7 @@ extension Replica {
                 if let known, known != replica.bytes {
                     throw ChorusError(.invalidState, "the upstream is now replica \(replica.hex), not \(Hex.encode(known)) as before",
                                       hint: try compactedThrough() > 0
-                                          ? "this replica's log is compacted (by `chorus compact`, or since it started from its upstream's snapshot), so it cannot start over with another upstream: `chorus join` the previous upstream again and sync, so its own writes are sent, then join a new, empty folder to the new one"
+                                          ? "this replica's log is compacted (by `chorus compact`, or since it started from its upstream's snapshot), so it cannot start over with another upstream: `chorus join` the previous upstream again and sync, so its own writes are sent, then join a new, empty folder to the new one (with the previous one gone, `chorus export --output FILE` and import the file in the new folder)"
                                           : "if the upstream was replaced on purpose, run `chorus join` again to start over")
                 }
                 try database.run("UPDATE upstream SET replica = ? WHERE id = 1", replica.bytes)
