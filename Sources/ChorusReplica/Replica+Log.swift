@@ -151,13 +151,33 @@ extension Replica {
     /// for the copy is one, and would hold the whole log in it. Replicas below a relay, and
     /// writers on the upstream's side, are not seen, as compaction does not see them.
     static func settledSequenceSQL(schema: String) -> String {
+        "SELECT min(s) FROM (\(settledHoldsSQL(schema: schema)))"
+    }
+
+    /// What holds the settled sequence back, one row each: a registered replica's name and what
+    /// it holds, and the upstream (no name) and its push cursor.
+    static func settledHoldsSQL(schema: String) -> String {
         """
-        SELECT min(s) FROM (
-            SELECT min(CASE WHEN committed_seq > 0 THEN committed_seq ELSE acknowledged_seq END) AS s FROM \(schema).peers
-                WHERE revoked = 0 AND role != 'admin'
-                AND (committed_seq > 0 OR last_pull_wall IS NOT NULL OR last_push_wall IS NOT NULL)
-            UNION ALL SELECT push_cursor FROM \(schema).upstream WHERE id = 1)
+        SELECT name, CASE WHEN committed_seq > 0 THEN committed_seq ELSE acknowledged_seq END AS s FROM \(schema).peers
+            WHERE revoked = 0 AND role != 'admin'
+            AND (committed_seq > 0 OR last_pull_wall IS NOT NULL OR last_push_wall IS NOT NULL)
+        UNION ALL SELECT NULL, push_cursor FROM \(schema).upstream WHERE id = 1
         """
+    }
+
+    /// What a new replica's snapshot of this replica carries of its history, when it carries any
+    /// beyond the values of open conflicts: the blocks after `sequence`, which `holder` (a
+    /// replica registered here, by name, or the upstream) holds back. Nil when nothing does. For
+    /// `chorus status`: a replica that synced once and went away should be revoked.
+    public func snapshotHistoryHold() throws -> CompactionHold? {
+        try Replica.wrapStorage {
+            try database.readTransaction {
+                let latest = try latestLoggedSequence()
+                guard let row = try database.queryRow("SELECT * FROM (\(Replica.settledHoldsSQL(schema: "main"))) ORDER BY s, name LIMIT 1"),
+                      let sequence = row.integer(1), sequence < latest else { return nil }
+                return CompactionHold(holder: row.text(0).map { .replica($0) } ?? .upstream, sequence: sequence)
+            }
+        }
     }
 
     /// The compaction point and last sequence of the log in `database`, and whether its blocks

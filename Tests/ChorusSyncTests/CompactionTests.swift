@@ -560,6 +560,9 @@ final class CompactionTests: HubAndClientsTestCase {
         for _ in 0..<2 { _ = try anaSession.run() }
         service.flushActivity()   // what each says it has committed, as the node records every 2 s
         XCTAssertEqual(try hub.perform { try $0.conflicts() }.count, 0, "no conflict yet: bo's write is not there")
+        let hold = try XCTUnwrap(try hub.perform { try $0.snapshotHistoryHold() }, "bo holds the copies' history back")
+        XCTAssertEqual(hold.holder, .replica("bo"), "and `chorus status` names him")
+        XCTAssertLessThan(hold.sequence, try hub.perform { try $0.latestSequence() })
 
         let (carol, _, carolSession) = try client("carol", seed: 4, hub: hub, router: router)
         XCTAssertGreaterThan(try carolSession.run().snapshotOperations, 0)

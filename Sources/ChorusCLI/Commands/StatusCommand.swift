@@ -20,6 +20,19 @@ enum StatusCommand: Command {
             ("clock", .string(replica.lastTimestamp.description)), ("sqlite", .string(Database.libraryVersion)),
             ("registeredReplicas", .integer(Int64(try replica.peers().count))),
         ]
+        // What a new replica's snapshot carries of the history, and who holds it back.
+        let hold = try replica.snapshotHistoryHold()
+        if context.isJSON {
+            fields.append(("snapshotHistory", hold?.json ?? .null))
+        } else if let hold {
+            let who: String
+            switch hold.holder {
+            case .replica(let name): who = "replica \(name)"
+            case .upstream, .requested: who = "the upstream"
+            }
+            // New replicas' snapshots carry the log after it: revoke a replica that is gone.
+            fields.append(("snapshotHistory", .string("log after \(hold.sequence), held by \(who)")))
+        }
         if let upstream {
             fields += [
                 ("upstream", .string(upstream.url)),
