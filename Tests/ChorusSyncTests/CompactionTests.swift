@@ -31,6 +31,26 @@ final class CompactionTests: HubAndClientsTestCase {
         try executor.perform { try $0.withDatabase { try $0.queryScalarInteger("SELECT count(*) FROM log_blocks") ?? 0 } }
     }
 
+    /// The authors of the first open conflict's values, sorted, as an admin reads them.
+    func conflictAuthors(_ executor: ReplicaExecutor) throws -> [String] {
+        try executor.perform { replica in
+            let conflict = try XCTUnwrap(replica.conflicts().first, "an open conflict")
+            return try replica.conflictDetail(conflict)["siblings"]!.arrayValue!.compactMap { $0["author"]?.stringValue }.sorted()
+        }
+    }
+
+    /// `person` sets `record`'s title on `executor`.
+    func writeTitle(_ executor: ReplicaExecutor, _ record: String, _ title: String, by person: String) throws {
+        try executor.perform { _ = try $0.write(collection: "people", record: record, [.put(field: "title", value: .string(title))], by: person) }
+    }
+
+    /// `count` more people written on `hub` (q0, q1, ...): later history, many blocks of it.
+    func writeLater(_ hub: ReplicaExecutor, count: Int) throws {
+        try hub.perform { replica in
+            for index in 0..<count { _ = try replica.write(collection: "people", record: "q\(index)", [.put(field: "name", value: "Q")]) }
+        }
+    }
+
     func test_compaction_waitsForWhatEveryRegisteredReplicaHasCommitted() throws {
         let (hub, service, router) = try makeHub(people: 400)
         let latest = try hub.perform { try $0.latestSequence() }
@@ -452,30 +472,22 @@ final class CompactionTests: HubAndClientsTestCase {
         let (bo, _, boSession) = try client("bo", seed: 3, hub: hub, router: router)
         _ = try anaSession.run()
         _ = try boSession.run()
-        try ana.perform { _ = try $0.write(collection: "people", record: "p1", [.put(field: "title", value: "Lead")], by: "p-ana") }
-        try bo.perform { _ = try $0.write(collection: "people", record: "p1", [.put(field: "title", value: "Coach")], by: "p-bo") }
+        try writeTitle(ana, "p1", "Lead", by: "p-ana")
+        try writeTitle(bo, "p1", "Coach", by: "p-bo")
         _ = try anaSession.run()
         _ = try boSession.run()
         _ = try anaSession.run(compareDigests: true)
         _ = try boSession.run(compareDigests: true)
         // Many more writes, so the conflict's values sit in blocks below the compaction point.
-        try hub.perform { replica in
-            for index in 0..<600 { _ = try replica.write(collection: "people", record: "q\(index)", [.put(field: "name", value: "Q")]) }
-        }
+        try writeLater(hub, count: 600)
         _ = try anaSession.run(compareDigests: true)
         _ = try boSession.run(compareDigests: true)
         service.flushActivity()
-        func authors() throws -> [String] {
-            try hub.perform { replica in
-                let conflict = try replica.conflicts().first!
-                return try replica.conflictDetail(conflict)["siblings"]!.arrayValue!.compactMap { $0["author"]?.stringValue }.sorted()
-            }
-        }
-        XCTAssertEqual(try authors(), ["p-ana", "p-bo"])
+        XCTAssertEqual(try conflictAuthors(hub), ["p-ana", "p-bo"])
         let report = try hub.perform { try $0.compactLog() }
         XCTAssertEqual(report.floor, try hub.perform { try $0.latestSequence() })
         XCTAssertGreaterThan(report.blocksKeptForConflicts, 0)
-        XCTAssertEqual(try authors(), ["p-ana", "p-bo"], "admins still see who wrote each value")
+        XCTAssertEqual(try conflictAuthors(hub), ["p-ana", "p-bo"], "admins still see who wrote each value")
         XCTAssertEqual(try hub.perform { try $0.invariantViolations() }, [])
 
         let conflict = try hub.perform { try $0.conflicts().first! }
@@ -499,26 +511,18 @@ final class CompactionTests: HubAndClientsTestCase {
         let (bo, _, boSession) = try client("bo", seed: 3, hub: hub, router: router)
         _ = try anaSession.run()
         _ = try boSession.run()
-        try ana.perform { _ = try $0.write(collection: "people", record: "p1", [.put(field: "title", value: "Lead")], by: "p-ana") }
-        try bo.perform { _ = try $0.write(collection: "people", record: "p1", [.put(field: "title", value: "Coach")], by: "p-bo") }
+        try writeTitle(ana, "p1", "Lead", by: "p-ana")
+        try writeTitle(bo, "p1", "Coach", by: "p-bo")
         _ = try anaSession.run()
         _ = try boSession.run()
-        try hub.perform { replica in
-            for index in 0..<600 { _ = try replica.write(collection: "people", record: "q\(index)", [.put(field: "name", value: "Q")]) }
-        }
+        try writeLater(hub, count: 600)
         // Both have committed all of it (each pull says what the one before committed): no
         // replica can write concurrently with any of it any more.
         for _ in 0..<2 { _ = try anaSession.run(); _ = try boSession.run() }
         service.flushActivity()
         let latest = try hub.perform { try $0.latestSequence() }
         let hubBlocks = try blockCount(hub)
-        func authors(_ replica: ReplicaExecutor) throws -> [String] {
-            try replica.perform { replica in
-                let conflict = try XCTUnwrap(replica.conflicts().first)
-                return try replica.conflictDetail(conflict)["siblings"]!.arrayValue!.compactMap { $0["author"]?.stringValue }.sorted()
-            }
-        }
-        XCTAssertEqual(try authors(hub), ["p-ana", "p-bo"])
+        XCTAssertEqual(try conflictAuthors(hub), ["p-ana", "p-bo"])
 
         let (carol, _, carolSession) = try client("carol", seed: 4, hub: hub, router: router)
         let report = try carolSession.run(compareDigests: true)
@@ -529,7 +533,7 @@ final class CompactionTests: HubAndClientsTestCase {
         XCTAssertGreaterThan(carolBlocks, 0, "the blocks of the conflicted record's live values came")
         XCTAssertLessThanOrEqual(carolBlocks, 3, "and no others: the hub's first writes, ana's push and bo's")
         XCTAssertGreaterThan(hubBlocks, 3 * carolBlocks)
-        XCTAssertEqual(try authors(carol), ["p-ana", "p-bo"], "its admins see who wrote each value")
+        XCTAssertEqual(try conflictAuthors(carol), ["p-ana", "p-bo"], "its admins see who wrote each value")
         XCTAssertEqual(try carol.perform { try $0.invariantViolations() }, [])
         XCTAssertEqual(try hub.perform { try $0.compactionFloor() }, 0, "the hub's log is its own: nothing of it went")
         XCTAssertEqual(try blockCount(hub), hubBlocks)
@@ -555,8 +559,8 @@ final class CompactionTests: HubAndClientsTestCase {
         let (bo, _, boSession) = try client("bo", seed: 3, hub: hub, router: router)
         for _ in 0..<2 { _ = try anaSession.run(); _ = try boSession.run() }
         // Bo writes offline; ana's concurrent write reaches the hub, and she syncs again.
-        try bo.perform { _ = try $0.write(collection: "people", record: "p2", [.put(field: "title", value: "Coach")], by: "p-bo") }
-        try ana.perform { _ = try $0.write(collection: "people", record: "p2", [.put(field: "title", value: "Lead")], by: "p-ana") }
+        try writeTitle(bo, "p2", "Coach", by: "p-bo")
+        try writeTitle(ana, "p2", "Lead", by: "p-ana")
         for _ in 0..<2 { _ = try anaSession.run() }
         service.flushActivity()   // what each says it has committed, as the node records every 2 s
         XCTAssertEqual(try hub.perform { try $0.conflicts() }.count, 0, "no conflict yet: bo's write is not there")
@@ -570,11 +574,7 @@ final class CompactionTests: HubAndClientsTestCase {
         _ = try boSession.run()   // bo pushes before it pulls: the conflict forms on the hub
         _ = try carolSession.run(compareDigests: true)
         for replica in [hub, carol] {
-            let names = try replica.perform { replica -> [String] in
-                let conflict = try XCTUnwrap(replica.conflicts().first, "the conflict reached every replica")
-                return try replica.conflictDetail(conflict)["siblings"]!.arrayValue!.compactMap { $0["author"]?.stringValue }.sorted()
-            }
-            XCTAssertEqual(names, ["p-ana", "p-bo"], "both authors, on the hub and on the replica that started after ana's write")
+            XCTAssertEqual(try conflictAuthors(replica), ["p-ana", "p-bo"], "both authors, on the hub and on the replica that started after ana's write")
         }
         XCTAssertEqual(try carol.perform { try $0.invariantViolations() }, [])
     }
@@ -590,19 +590,15 @@ final class CompactionTests: HubAndClientsTestCase {
         let (carol, _, carolSession) = try client("carol", seed: 3, hub: hub, router: router)
         for _ in 0..<2 { _ = try anaSession.run() }
         XCTAssertGreaterThan(try carolSession.run().snapshotOperations, 0)   // once: committed 0 on the hub
-        try ana.perform { _ = try $0.write(collection: "people", record: "p3", [.put(field: "title", value: "Lead")], by: "p-ana") }
+        try writeTitle(ana, "p3", "Lead", by: "p-ana")
         for _ in 0..<2 { _ = try anaSession.run() }
-        try carol.perform { _ = try $0.write(collection: "people", record: "p3", [.put(field: "title", value: "Coach")], by: "p-carol") }
+        try writeTitle(carol, "p3", "Coach", by: "p-carol")
         service.flushActivity()
         let (dave, _, daveSession) = try client("dave", seed: 4, hub: hub, router: router)
         XCTAssertGreaterThan(try daveSession.run().snapshotOperations, 0)
         _ = try carolSession.run()
         _ = try daveSession.run()
-        let names = try dave.perform { replica -> [String] in
-            let conflict = try XCTUnwrap(replica.conflicts().first)
-            return try replica.conflictDetail(conflict)["siblings"]!.arrayValue!.compactMap { $0["author"]?.stringValue }.sorted()
-        }
-        XCTAssertEqual(names, ["p-ana", "p-carol"])
+        XCTAssertEqual(try conflictAuthors(dave), ["p-ana", "p-carol"])
     }
 
     /// A block holding a conflict's value can reach past the settled sequence (a replica's
@@ -613,7 +609,7 @@ final class CompactionTests: HubAndClientsTestCase {
         let (bo, _, boSession) = try client("bo", seed: 3, hub: hub, router: router)
         _ = try anaSession.run()
         _ = try boSession.run()
-        try ana.perform { _ = try $0.write(collection: "people", record: "p1", [.put(field: "title", value: "Lead")], by: "p-ana") }
+        try writeTitle(ana, "p1", "Lead", by: "p-ana")
         _ = try anaSession.run()
         // Bo's concurrent value first, then more writes: one push, one block, the value at its start.
         try bo.perform { replica in
@@ -645,9 +641,7 @@ final class CompactionTests: HubAndClientsTestCase {
         let (hub, service, router) = try makeHub(people: 100)
         let (first, _, firstSession) = try client("first", seed: 2, hub: hub, router: router)
         XCTAssertGreaterThan(try firstSession.run().snapshotOperations, 0)   // the hub caches this copy for a minute
-        try hub.perform { replica in
-            for index in 0..<300 { _ = try replica.write(collection: "people", record: "q\(index)", [.put(field: "name", value: "Q")]) }
-        }
+        try writeLater(hub, count: 300)
         _ = try firstSession.run(compareDigests: true)
         service.flushActivity()
         let floor = try hub.perform { try $0.compactLog().floor }
