@@ -83,6 +83,17 @@ public enum LogBlock {
         }
     }
 
+    /// How many operations the body holds, and how many of them have a payload (a row's `live`):
+    /// what a block's columns must agree with (`checkCount`, `chorus check`, a received snapshot).
+    public static func counts(in body: UnsafeRawBufferPointer, block: Int64) throws -> (operations: Int, live: Int) {
+        var live = 0
+        let operations = try forEach(in: body, block: block) { _, entry in
+            if entry.payload != nil { live += 1 }
+            return true
+        }
+        return (operations ?? 0, live)
+    }
+
     /// Visits the body's operations in order, with their index from 0, until `visit` returns false.
     /// Returns how many operations the body holds when it was read to the end (nil when stopped).
     @discardableResult

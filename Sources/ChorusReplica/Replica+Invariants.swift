@@ -119,13 +119,7 @@ extension Replica {
         expect(Int(try database.queryScalarInteger(Replica.overlappingBlocksSQL) ?? 0), "log blocks overlapping")
         var miscounted = 0
         try database.forEachColumns("SELECT last_seq, live, body FROM log_blocks") { row in
-            var live = 0
-            try row.withBlob(2) { body in
-                try LogBlock.forEach(in: body, block: row.integer(0)) { _, entry in
-                    if entry.payload != nil { live += 1 }
-                    return true
-                }
-            }
+            let live = try row.withBlob(2) { try LogBlock.counts(in: $0, block: row.integer(0)).live }
             if Int64(live) != row.integer(1) { miscounted += 1 }
         }
         expect(miscounted, "log blocks miscounting their live operations")

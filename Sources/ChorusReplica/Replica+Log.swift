@@ -74,7 +74,7 @@ extension Replica {
     /// before any is handed out: a reader that stops early would otherwise never learn it, and
     /// could hand out an operation under another's sequence.
     static func checkCount(of body: UnsafeRawBufferPointer, first: Int64, last: Int64) throws {
-        guard try LogBlock.forEach(in: body, block: last, { _, _ in true }) == Int(last - first + 1) else {
+        guard try LogBlock.counts(in: body, block: last).operations == Int(last - first + 1) else {
             throw ChorusError(.storage, "log block ending at sequence \(last) does not hold one operation for each of its \(last - first + 1) sequences",
                               hint: "run `chorus check`; restore the replica from a backup or join it again from its upstream")
         }

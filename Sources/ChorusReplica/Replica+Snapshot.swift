@@ -570,14 +570,8 @@ extension Replica {
             try snapshot.forEachColumns("SELECT first_seq, last_seq, live, body FROM log_blocks ORDER BY last_seq") { row in
                 guard blockProblem == nil else { return }
                 let first = row.integer(0), last = row.integer(1)
-                var live: Int64 = 0
-                let count = try row.withBlob(3) { body in
-                    try LogBlock.forEach(in: body, block: last) { _, entry in
-                        if entry.payload != nil { live += 1 }
-                        return true
-                    }
-                }
-                if Int64(count ?? -1) != last - first + 1 || live != row.integer(2) {
+                let counts = try row.withBlob(3) { try LogBlock.counts(in: $0, block: last) }
+                if Int64(counts.operations) != last - first + 1 || Int64(counts.live) != row.integer(2) {
                     blockProblem = "its log block ending at sequence \(last) does not hold one operation for each of its sequences, or miscounts its live ones"
                 }
             }
