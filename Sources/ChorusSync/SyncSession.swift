@@ -58,6 +58,9 @@ public struct SyncReport: Sendable {
     /// Whether this replica, holding data, refused to start again from the snapshot: it holds
     /// what the copy lacks (`Replica.adoptSnapshot(replacing:)`).
     var startingAgainRefused = false
+    /// The pull cursor last told to the upstream as committed (`Chorus-Cursor`): behind the pull
+    /// cursor when a write was made while the pull ran (`SyncSession.pull`).
+    var committedCursor: Int64?
     /// Whether the upstream's log ended before this replica's pull cursor (it was restored from an
     /// older backup), so everything was sent again and the pull started from its compaction point.
     public var upstreamRewound = false
@@ -308,7 +311,14 @@ public struct SyncSession {
         let usable = tail?.after == start && start >= compactedThrough ? tail : nil
         if usable == nil { tail?.discard() }
         if start < compactedThrough { throw try compactedPast(start, compactedThrough: compactedThrough, snapshotOffered: snapshotOffered, report) }
+        // The cursor told to the upstream as committed (`Chorus-Cursor`), which it reads as "every
+        // write still to come from this replica was made after it had these operations" (its
+        // snapshots and compaction keep history only after the lowest such cursor). A write made
+        // while the pull runs is concurrent with the pages merged after it, and waits for the next
+        // sync's push: from then on the cursor stays where it was when none was seen waiting. Any
+        // waiting now was made since this sync's push, which sent all there was, so at `start`.
         var committed = start
+        var noneWaiting = waiting == 0
         var fetching = usable?.fetch
             ?? PageFetch(transport, after: start, limit: limits.pullPageOperationsMax, waitingToPush: waiting, committed: committed)
         var asked = start
@@ -327,14 +337,19 @@ public struct SyncSession {
                 ? PageFetch(transport, after: response.next, limit: limits.pullPageOperationsMax, waitingToPush: waiting, committed: committed) : nil
             let applied: Int
             do {
-                applied = try executor.perform { try $0.applyPulled(prepared, through: response.next).applied }
+                (applied, noneWaiting) = try executor.perform { replica in
+                    let applied = try replica.applyPulled(prepared, through: response.next).applied
+                    // Once one waits, it waits until the next push: no need to look again.
+                    return (applied, try noneWaiting && replica.pendingPushCount() == 0)
+                }
             } catch {
                 // Let the request in flight finish (at most the transport's request timeout) so no
                 // thread outlives the session; its page is dropped and pulled again next time.
                 _ = try? following?.wait()
                 throw error
             }
-            committed = response.next
+            if noneWaiting { committed = response.next }
+            report.committedCursor = committed
             report.pulledOperations += response.operations.count
             report.pullApplied += applied
             guard let following else { return }
@@ -369,8 +384,9 @@ public struct SyncSession {
     /// Compares digests at the same cursor: if the upstream's log has not moved past what we
     /// pulled and we have pushed everything, equal digests prove the replicas match.
     private func compare(_ report: inout SyncReport) throws {
-        let (local, pullCursor) = try executor.perform { ($0.digestOrEmpty(), try $0.upstream()?.pullCursor ?? 0) }
-        let remote = try transport.digest(reporting: (local, pullCursor))
+        let (local, pullCursor, waiting) = try executor.perform { ($0.digestOrEmpty(), try $0.upstream()?.pullCursor ?? 0, try $0.pendingPushCount()) }
+        // Reported as committed (section 4.4): no further than the pull's, while writes wait to go up.
+        let remote = try transport.digest(reporting: (local, waiting == 0 ? pullCursor : min(pullCursor, report.committedCursor ?? pullCursor)))
         observe(remote.server, &report)
         report.upstreamDigest = remote.digest
         report.upstreamSequence = remote.through

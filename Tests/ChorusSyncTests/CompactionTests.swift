@@ -579,6 +579,50 @@ final class CompactionTests: HubAndClientsTestCase {
         XCTAssertEqual(try carol.perform { try $0.invariantViolations() }, [])
     }
 
+    /// A write made while a pull runs is concurrent with the pages merged after it, and goes up
+    /// only at the next sync: until then the replica says it committed no further than where it
+    /// was when it wrote, so a copy taken meanwhile keeps the history the write may conflict with.
+    func test_aWriteMadeWhileAPullRuns_holdsTheCommittedCursorUntilItIsPushed() throws {
+        limits.snapshotSequenceMin = 0
+        limits.snapshotReuseSeconds = 0
+        limits.pullPageOperationsMax = 50
+        let (hub, service, router) = try makeHub(people: 100)
+        var (bo, _, boSession) = try client("bo", seed: 2, hub: hub, router: router)
+        for _ in 0..<2 { _ = try boSession.run() }
+        // Later history on the hub, p2's title among it, in pages after bo's first.
+        try writeLater(hub, count: 200)
+        try writeTitle(hub, "p2", "Lead", by: "p-hub")
+        try writeLater(hub, count: 20)
+        let latest = try hub.perform { try $0.latestSequence() }
+        // Bo writes p2's title after his pull's first page, before it reaches the hub's write.
+        var cursorWhenWritten: Int64?
+        boSession.progress = { message in
+            guard cursorWhenWritten == nil, message.hasPrefix("pulled") else { return }
+            cursorWhenWritten = try? bo.perform { try $0.upstream()?.pullCursor }
+            try? self.writeTitle(bo, "p2", "Coach", by: "p-bo")
+        }
+        _ = try boSession.run(compareDigests: true)
+        let written = try XCTUnwrap(cursorWhenWritten, "the pull took several pages")
+        XCTAssertLessThan(written, latest)
+        XCTAssertEqual(try bo.perform { try $0.upstream()?.pullCursor }, latest, "bo pulled it all")
+        service.flushActivity()
+        let hold = try XCTUnwrap(try hub.perform { try $0.snapshotHistoryHold() }, "bo's write waits to go up")
+        XCTAssertEqual(hold.holder, .replica("bo"))
+        XCTAssertLessThanOrEqual(hold.sequence, written, "bo said he committed no further than where he wrote")
+
+        let (carol, _, carolSession) = try client("carol", seed: 3, hub: hub, router: router)
+        XCTAssertGreaterThan(try carolSession.run().snapshotOperations, 0)
+        boSession.progress = { _ in }
+        _ = try boSession.run()   // the write goes up: the conflict forms on the hub
+        _ = try carolSession.run()
+        for replica in [hub, carol] {
+            XCTAssertEqual(try conflictAuthors(replica), ["p-bo", "p-hub"], "both authors, on the replica that started before bo's write went up too")
+        }
+        _ = try boSession.run()
+        service.flushActivity()
+        XCTAssertNotEqual(try hub.perform { try $0.snapshotHistoryHold() }?.holder, .replica("bo"), "pushed, bo says he committed all he pulled again")
+    }
+
     /// A replica that took a snapshot and synced once has said it committed nothing (its first
     /// pull's cursor is the one before the snapshot), yet holds the copy's state: what it holds is
     /// then its last pull's `after`, so a later copy still keeps what it may write concurrently with.
