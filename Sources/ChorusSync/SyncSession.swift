@@ -299,14 +299,14 @@ public struct SyncSession {
     /// page commits with its cursor, so an interrupted pull resumes after the last merged page.
     /// `tail` is the first page after a snapshot just taken, already asked for (`bootstrap`).
     private func pull(_ report: inout SyncReport, compactedThrough: Int64, snapshotOffered: Bool, tail: TailFetch? = nil) throws {
-        let cursors: (start: Int64, waiting: Int64)
+        let cursors: (start: Int64, waiting: Int64, logEnd: Int64)
         do {
-            cursors = try executor.perform { (try $0.upstream()?.pullCursor ?? 0, try $0.pendingPushCount()) }
+            cursors = try executor.perform { (try $0.upstream()?.pullCursor ?? 0, try $0.pendingPushCount(), try $0.latestSequence()) }
         } catch {
             tail?.discard()
             throw error
         }
-        let (start, waiting) = cursors
+        let (start, waiting) = (cursors.start, cursors.waiting)
         // Taken, the snapshot moved the cursor to its end: the page asked for after it is the next.
         let usable = tail?.after == start && start >= compactedThrough ? tail : nil
         if usable == nil { tail?.discard() }
@@ -317,8 +317,11 @@ public struct SyncSession {
         // while the pull runs is concurrent with the pages merged after it, and waits for the next
         // sync's push: from then on the cursor stays where it was when none was seen waiting. Any
         // waiting now was made since this sync's push, which sent all there was, so at `start`.
+        // Between pages, one was made if the log grew (a write, or a push from a replica below):
+        // its end is compared, not the writes counted, which read every block pulled so far.
         var committed = start
         var noneWaiting = waiting == 0
+        var logEnd = cursors.logEnd
         var fetching = usable?.fetch
             ?? PageFetch(transport, after: start, limit: limits.pullPageOperationsMax, waitingToPush: waiting, committed: committed)
         var asked = start
@@ -337,10 +340,10 @@ public struct SyncSession {
                 ? PageFetch(transport, after: response.next, limit: limits.pullPageOperationsMax, waitingToPush: waiting, committed: committed) : nil
             let applied: Int
             do {
-                (applied, noneWaiting) = try executor.perform { replica in
+                (applied, noneWaiting, logEnd) = try executor.perform { replica in
+                    let grew = try replica.latestSequence() != logEnd
                     let applied = try replica.applyPulled(prepared, through: response.next).applied
-                    // Once one waits, it waits until the next push: no need to look again.
-                    return (applied, try noneWaiting && replica.pendingPushCount() == 0)
+                    return (applied, noneWaiting && !grew, try replica.latestSequence())
                 }
             } catch {
                 // Let the request in flight finish (at most the transport's request timeout) so no
