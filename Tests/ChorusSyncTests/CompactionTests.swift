@@ -623,6 +623,43 @@ final class CompactionTests: HubAndClientsTestCase {
         XCTAssertNotEqual(try hub.perform { try $0.snapshotHistoryHold() }?.holder, .replica("bo"), "pushed, bo says he committed all he pulled again")
     }
 
+    /// A write made after the push, before the pull's first page is merged, waits for the next
+    /// sync too: the pull says no more than where it started.
+    func test_aWriteMadeBeforeThePullsFirstPage_holdsTheCommittedCursorWhereThePullStarted() throws {
+        limits.pullPageOperationsMax = 50
+        let (hub, service, router) = try makeHub(people: 100)
+        let (bo, transport, boSession) = try client("bo", seed: 2, hub: hub, router: router)
+        for _ in 0..<2 { _ = try boSession.run() }
+        let start = try XCTUnwrap(try bo.perform { try $0.upstream()?.pullCursor })
+        try writeLater(hub, count: 200)
+        // Bo writes as his first pull request goes out: after the push, before any page merges.
+        let writing = WritingOnFirstPull(transport) { try? self.writeTitle(bo, "p2", "Coach", by: "p-bo") }
+        _ = try SyncSession(executor: bo, transport: writing, limits: limits, wallClock: clock).run(compareDigests: true)
+        XCTAssertEqual(try bo.perform { try $0.upstream()?.pullCursor }, start + 200, "bo pulled the hub's later history, pages of it")
+        service.flushActivity()
+        let hold = try XCTUnwrap(try hub.perform { try $0.snapshotHistoryHold() }, "bo's write waits to go up")
+        XCTAssertEqual(hold.holder, .replica("bo"))
+        XCTAssertEqual(hold.sequence, start, "bo said he committed only where his pull started")
+    }
+
+    /// A transport that runs `write` once, as the first pull request goes out.
+    final class WritingOnFirstPull: SyncTransport, @unchecked Sendable {
+        let inner: any SyncTransport
+        let write: () -> Void
+        var wrote = false
+        init(_ inner: any SyncTransport, write: @escaping () -> Void) { (self.inner, self.write) = (inner, write) }
+        func info() throws -> InfoResponse { try inner.info() }
+        func push(body: [UInt8]) throws -> PushResponse { try inner.push(body: body) }
+        func pull(after: Int64, limit: Int, waitingToPush: Int64, committed: Int64) throws -> PullResponse {
+            if !wrote { wrote = true; write() }
+            return try inner.pull(after: after, limit: limit, waitingToPush: waitingToPush, committed: committed)
+        }
+        func digest(reporting local: (digest: String, cursor: Int64)?) throws -> DigestResponse { try inner.digest(reporting: local) }
+        func snapshot(storage: String, into path: String, progress: @escaping (Int64, Int64) -> Void) throws -> Int64 {
+            try inner.snapshot(storage: storage, into: path, progress: progress)
+        }
+    }
+
     /// A replica that took a snapshot and synced once has said it committed nothing (its first
     /// pull's cursor is the one before the snapshot), yet holds the copy's state: what it holds is
     /// then its last pull's `after`, so a later copy still keeps what it may write concurrently with.
