@@ -366,6 +366,16 @@ extension Replica {
         }
     }
 
+    /// What the log gained after sequence `end` other than from upstream (a write here, a push
+    /// from a replica below, another process's), and where it ends now: read in one transaction,
+    /// so an operation committed after it is after the end it gives. A pull asks it after each
+    /// page (`SyncSession.pull`), from the end it gave before.
+    public func logGrowth(after end: Int64) throws -> (notFromUpstream: Int64, end: Int64) {
+        try Replica.wrapStorage { try database.readTransaction {
+            (try countLive(after: end, excludingSource: "upstream").count, try latestLoggedSequence())
+        } }
+    }
+
     /// Operations of ours not yet pushed upstream (excluding those that came from upstream).
     public func pendingPushCount() throws -> Int64 {
         try Replica.wrapStorage { try database.readTransaction {

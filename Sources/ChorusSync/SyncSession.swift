@@ -58,8 +58,9 @@ public struct SyncReport: Sendable {
     /// Whether this replica, holding data, refused to start again from the snapshot: it holds
     /// what the copy lacks (`Replica.adoptSnapshot(replacing:)`).
     var startingAgainRefused = false
-    /// The pull cursor last told to the upstream as committed (`Chorus-Cursor`): behind the pull
-    /// cursor when a write was made while the pull ran (`SyncSession.pull`).
+    /// The pull cursor this replica may say it has committed (`Chorus-Cursor`) once its pull
+    /// ended: behind the pull cursor when a write was made while the pull ran (`SyncSession.pull`);
+    /// its digest report says it.
     var committedCursor: Int64?
     /// Whether the upstream's log ended before this replica's pull cursor (it was restored from an
     /// older backup), so everything was sent again and the pull started from its compaction point.
@@ -317,8 +318,9 @@ public struct SyncSession {
         // while the pull runs is concurrent with the pages merged after it, and waits for the next
         // sync's push: from then on the cursor stays where it was when none was seen waiting. Any
         // waiting now was made since this sync's push, which sent all there was, so at `start`.
-        // Between pages, one was made if the log grew (a write, or a push from a replica below):
-        // its end is compared, not the writes counted, which read every block pulled so far.
+        // Between pages, one was made if the log gained operations not from upstream since the
+        // last look (a write, a push from a replica below, another process's): only what came
+        // after that end is read, not every block pulled so far.
         var committed = start
         var noneWaiting = waiting == 0
         var logEnd = cursors.logEnd
@@ -341,9 +343,11 @@ public struct SyncSession {
             let applied: Int
             do {
                 (applied, noneWaiting, logEnd) = try executor.perform { replica in
-                    let grew = try replica.latestSequence() != logEnd
                     let applied = try replica.applyPulled(prepared, through: response.next).applied
-                    return (applied, noneWaiting && !grew, try replica.latestSequence())
+                    // After the page, in one read: what else was logged since the last look, by
+                    // this process or another, before or after the page committed.
+                    let growth = try replica.logGrowth(after: logEnd)
+                    return (applied, noneWaiting && growth.notFromUpstream == 0, growth.end)
                 }
             } catch {
                 // Let the request in flight finish (at most the transport's request timeout) so no
