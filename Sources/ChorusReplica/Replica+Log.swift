@@ -144,9 +144,11 @@ extension Replica {
     /// it back): a value at or below it can no longer meet a concurrent write from them, since each
     /// pushes before it pulls. A snapshot's copy keeps the blocks after it (`writeSnapshot`).
     ///
-    /// What a replica holds is the cursor it says it has committed, or, until it has said one
-    /// (a replica that took a snapshot says 0 on its first pull, and one whose first sync was one
-    /// page says nothing more), the `after` of its last pull. Unlike `compactLog`'s holds, a
+    /// What a replica holds is the cursor it says it has committed (0 until it says one): every
+    /// write still to come from it was made after it had those operations (protocol 4.4). Not the
+    /// `after` of its pulls: a replica that wrote during its first pull says 0 for as long as the
+    /// write waits to go up. One that took a snapshot says so in the pull after it (the reference
+    /// client asks once more when the page after the snapshot was the last). Unlike `compactLog`'s holds, a
     /// replica registered that has neither pulled nor pushed does not count: the replica asking
     /// for the copy is one, and would hold the whole log in it. Replicas below a relay, and
     /// writers on the upstream's side, are not seen, as compaction does not see them.
@@ -158,7 +160,7 @@ extension Replica {
     /// it holds, and the upstream (no name) and its push cursor.
     static func settledHoldsSQL(schema: String) -> String {
         """
-        SELECT name, CASE WHEN committed_seq > 0 THEN committed_seq ELSE acknowledged_seq END AS s FROM \(schema).peers
+        SELECT name, committed_seq AS s FROM \(schema).peers
             WHERE revoked = 0 AND role != 'admin'
             AND (committed_seq > 0 OR last_pull_wall IS NOT NULL OR last_push_wall IS NOT NULL)
         UNION ALL SELECT NULL, push_cursor FROM \(schema).upstream WHERE id = 1

@@ -359,9 +359,16 @@ public struct SyncSession {
             report.committedCursor = committed
             report.pulledOperations += response.operations.count
             report.pullApplied += applied
-            guard let following else { return }
+            var next = following
+            if next == nil && fetching.committed < start {
+                // The page after a snapshot was asked for with the cursor from before it, and was
+                // the last: one more request says what this replica holds now (the upstream's
+                // settled sequence counts it by that, protocol 4.6) and takes what came meanwhile.
+                next = PageFetch(transport, after: response.next, limit: limits.pullPageOperationsMax, waitingToPush: waiting, committed: committed)
+            }
+            guard let next else { return }
             progress("pulled \(report.pulledOperations) operations...")
-            fetching = following
+            fetching = next
         }
     }
 
@@ -423,8 +430,11 @@ struct TailFetch {
 /// operations prepared for the merge on that thread too (`PreparedOperation`), or throws its error.
 struct PageFetch: Sendable {
     private let request: OnThread<(PullResponse, [PreparedOperation])>
+    /// The cursor the request says is committed (`Chorus-Cursor`).
+    let committed: Int64
 
     init(_ transport: any SyncTransport, after: Int64, limit: Int, waitingToPush: Int64, committed: Int64) {
+        self.committed = committed
         request = OnThread("chorus-pull") {
             let response = try transport.pull(after: after, limit: limit, waitingToPush: waitingToPush, committed: committed)
             return (response, PreparedOperation.prepare(response.operations))

@@ -623,6 +623,33 @@ final class CompactionTests: HubAndClientsTestCase {
         XCTAssertNotEqual(try hub.perform { try $0.snapshotHistoryHold() }?.holder, .replica("bo"), "pushed, bo says he committed all he pulled again")
     }
 
+    /// A new replica that writes during its first pull of the log has committed nothing it may
+    /// not conflict with: it says 0, and the upstream counts it at 0 (not at the `after` of its
+    /// pulls) until the write has gone up.
+    func test_aWriteMadeDuringTheFirstPull_holdsTheWholeHistoryInCopies() throws {
+        limits.snapshotSequenceMin = 0
+        limits.snapshotReuseSeconds = 0
+        limits.pullPageOperationsMax = 50
+        let (hub, service, router) = try makeHub(people: 100)
+        try writeTitle(hub, "p2", "Lead", by: "p-hub")
+        try writeLater(hub, count: 200)
+        let (bo, transport, boSession) = try client("bo", seed: 2, hub: hub, router: router, snapshots: false)
+        // Bo writes as his first pull request goes out, before he holds anything of the hub's.
+        var first = SyncSession(executor: bo, transport: WritingOnFirstPull(transport) { try? self.writeTitle(bo, "p2", "Coach", by: "p-bo") },
+                                limits: limits, wallClock: clock)
+        first.usesSnapshots = false
+        _ = try first.run()
+        XCTAssertEqual(try bo.perform { try $0.upstream()?.pullCursor }, try hub.perform { try $0.latestSequence() }, "he pulled it all, pages of it")
+        service.flushActivity()
+        XCTAssertEqual(try hub.perform { try $0.snapshotHistoryHold() }, CompactionHold(holder: .replica("bo"), sequence: 0))
+
+        let (carol, _, carolSession) = try client("carol", seed: 3, hub: hub, router: router)
+        XCTAssertGreaterThan(try carolSession.run().snapshotOperations, 0)
+        _ = try boSession.run()
+        _ = try carolSession.run()
+        for replica in [hub, carol] { XCTAssertEqual(try conflictAuthors(replica), ["p-bo", "p-hub"]) }
+    }
+
     /// A write made after the push, before the pull's first page is merged, waits for the next
     /// sync too: the pull says no more than where it started.
     func test_aWriteMadeBeforeThePullsFirstPage_holdsTheCommittedCursorWhereThePullStarted() throws {
