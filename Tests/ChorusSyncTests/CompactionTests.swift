@@ -687,9 +687,10 @@ final class CompactionTests: HubAndClientsTestCase {
         }
     }
 
-    /// A replica that took a snapshot and synced once has said it committed nothing (its first
-    /// pull's cursor is the one before the snapshot), yet holds the copy's state: what it holds is
-    /// then its last pull's `after`, so a later copy still keeps what it may write concurrently with.
+    /// A replica that took a snapshot and synced once asked for the page after it with the cursor
+    /// from before it (nothing committed), yet holds the copy's state: the page being the last, it
+    /// asks once more and says what it holds, so a later copy keeps what it may write concurrently
+    /// with, and no more.
     func test_aReplicaThatSyncedOnceFromASnapshot_stillHoldsLaterCopies() throws {
         limits.snapshotSequenceMin = 0
         limits.snapshotReuseSeconds = 0
@@ -697,7 +698,9 @@ final class CompactionTests: HubAndClientsTestCase {
         let (ana, _, anaSession) = try client("ana", seed: 2, hub: hub, router: router)
         let (carol, _, carolSession) = try client("carol", seed: 3, hub: hub, router: router)
         for _ in 0..<2 { _ = try anaSession.run() }
-        XCTAssertGreaterThan(try carolSession.run().snapshotOperations, 0)   // once: committed 0 on the hub
+        XCTAssertGreaterThan(try carolSession.run().snapshotOperations, 0)   // once, the page after the snapshot the last
+        service.flushActivity()
+        XCTAssertNotEqual(try hub.perform { try $0.snapshotHistoryHold() }?.holder, .replica("carol"), "carol said what she holds after the snapshot")
         try writeTitle(ana, "p3", "Lead", by: "p-ana")
         for _ in 0..<2 { _ = try anaSession.run() }
         try writeTitle(carol, "p3", "Coach", by: "p-carol")
