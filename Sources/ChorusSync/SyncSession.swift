@@ -138,7 +138,7 @@ public struct SyncSession {
             try push(&report)
             let tail = try bootstrap(from: info, &report)
             do {
-                try pull(&report, compactedThrough: info.compactedThrough, snapshotOffered: info.snapshot != nil, tail: tail)
+                try pull(&report, compactedThrough: info.compactedThrough, snapshotOffered: info.snapshot != nil, tail: tail, digestFollows: compareDigests)
             } catch let error as SyncError where error.status == 409 && !report.upstreamRewound {
                 try rewind(&report)
                 try push(&report)
@@ -225,7 +225,9 @@ public struct SyncSession {
     /// Once the snapshot has passed its checks, the first page after it is asked for while the
     /// snapshot is taken (`TailFetch`): a new replica waits one round trip less (on a link of
     /// 100 ms, a tenth of a second; P3 in `Docs/performance.md`). Returned for `pull`, which uses
-    /// it when the snapshot was taken and lets it go otherwise.
+    /// it when the snapshot was taken and lets it go otherwise. That page's request says what the
+    /// replica had committed before the snapshot; a sync that compares digests says the rest with
+    /// its digest, and one that does not asks once more (`pull`).
     private func bootstrap(from info: InfoResponse, _ report: inout SyncReport) throws -> TailFetch? {
         let offer = info.snapshot.flatMap { offer in
             usesSnapshots && offer.through > 0 && (offer.through >= limits.snapshotSequenceMin || info.compactedThrough > 0) ? offer : nil
@@ -299,7 +301,9 @@ public struct SyncSession {
     /// one merges (P3 in Docs/performance.md: decoding costs about as much as merging), and each
     /// page commits with its cursor, so an interrupted pull resumes after the last merged page.
     /// `tail` is the first page after a snapshot just taken, already asked for (`bootstrap`).
-    private func pull(_ report: inout SyncReport, compactedThrough: Int64, snapshotOffered: Bool, tail: TailFetch? = nil) throws {
+    /// `digestFollows`: the sync reports its cursor with its digest next (`compare`).
+    private func pull(_ report: inout SyncReport, compactedThrough: Int64, snapshotOffered: Bool, tail: TailFetch? = nil,
+                      digestFollows: Bool = false) throws {
         let cursors: (start: Int64, waiting: Int64, logEnd: Int64)
         do {
             cursors = try executor.perform { (try $0.upstream()?.pullCursor ?? 0, try $0.pendingPushCount(), try $0.latestSequence()) }
@@ -327,8 +331,15 @@ public struct SyncSession {
         var fetching = usable?.fetch
             ?? PageFetch(transport, after: start, limit: limits.pullPageOperationsMax, waitingToPush: waiting, committed: committed)
         var asked = start
+        // Whether the request in flight only says what this replica holds (below): it may fail.
+        var saying = false
         while true {
-            let (response, prepared) = try fetching.wait()
+            let response: PullResponse, prepared: [PreparedOperation]
+            do {
+                (response, prepared) = try fetching.wait()
+            } catch where saying {
+                return   // what it had to say waits for the next sync; everything pulled is merged
+            }
             // A page that says more follows must end past where it was asked from, and none may end
             // before it: otherwise an upstream (broken, or restored from an older backup) would keep
             // this loop asking for ever, or the cursor would claim what was never pulled.
@@ -360,11 +371,13 @@ public struct SyncSession {
             report.pulledOperations += response.operations.count
             report.pullApplied += applied
             var next = following
-            if next == nil && fetching.committed < start {
+            if next == nil && fetching.committed < start && !digestFollows {
                 // The page after a snapshot was asked for with the cursor from before it, and was
                 // the last: one more request says what this replica holds now (the upstream's
                 // settled sequence counts it by that, protocol 4.6) and takes what came meanwhile.
+                // A digest request that follows says it too, without this one.
                 next = PageFetch(transport, after: response.next, limit: limits.pullPageOperationsMax, waitingToPush: waiting, committed: committed)
+                saying = true
             }
             guard let next else { return }
             progress("pulled \(report.pulledOperations) operations...")

@@ -635,7 +635,7 @@ final class CompactionTests: HubAndClientsTestCase {
         try writeLater(hub, count: 200)
         let (bo, transport, boSession) = try client("bo", seed: 2, hub: hub, router: router, snapshots: false)
         // Bo writes as his first pull request goes out, before he holds anything of the hub's.
-        var first = SyncSession(executor: bo, transport: WritingOnFirstPull(transport) { try? self.writeTitle(bo, "p2", "Coach", by: "p-bo") },
+        var first = SyncSession(executor: bo, transport: BeforePulls(transport, writingFirst: { try? self.writeTitle(bo, "p2", "Coach", by: "p-bo") }),
                                 limits: limits, wallClock: clock)
         first.usesSnapshots = false
         _ = try first.run()
@@ -660,7 +660,7 @@ final class CompactionTests: HubAndClientsTestCase {
         let start = try XCTUnwrap(try bo.perform { try $0.upstream()?.pullCursor })
         try writeLater(hub, count: 200)
         // Bo writes as his first pull request goes out: after the push, before any page merges.
-        let writing = WritingOnFirstPull(transport) { try? self.writeTitle(bo, "p2", "Coach", by: "p-bo") }
+        let writing = BeforePulls(transport, writingFirst: { try? self.writeTitle(bo, "p2", "Coach", by: "p-bo") })
         _ = try SyncSession(executor: bo, transport: writing, limits: limits, wallClock: clock).run(compareDigests: true)
         XCTAssertEqual(try bo.perform { try $0.upstream()?.pullCursor }, start + 200, "bo pulled the hub's later history, pages of it")
         service.flushActivity()
@@ -669,16 +669,22 @@ final class CompactionTests: HubAndClientsTestCase {
         XCTAssertEqual(hold.sequence, start, "bo said he committed only where his pull started")
     }
 
-    /// A transport that runs `write` once, as the first pull request goes out.
-    final class WritingOnFirstPull: SyncTransport, @unchecked Sendable {
+    /// A transport that runs `before` as each pull request goes out, with how many went before it;
+    /// what it throws is the request's failure.
+    final class BeforePulls: SyncTransport, @unchecked Sendable {
         let inner: any SyncTransport
-        let write: () -> Void
-        var wrote = false
-        init(_ inner: any SyncTransport, write: @escaping () -> Void) { (self.inner, self.write) = (inner, write) }
+        let before: (Int) throws -> Void
+        var pulls = 0
+        init(_ inner: any SyncTransport, before: @escaping (Int) throws -> Void) { (self.inner, self.before) = (inner, before) }
+        /// Runs `write` once, as the first pull request goes out.
+        convenience init(_ inner: any SyncTransport, writingFirst write: @escaping () -> Void) {
+            self.init(inner) { if $0 == 0 { write() } }
+        }
         func info() throws -> InfoResponse { try inner.info() }
         func push(body: [UInt8]) throws -> PushResponse { try inner.push(body: body) }
         func pull(after: Int64, limit: Int, waitingToPush: Int64, committed: Int64) throws -> PullResponse {
-            if !wrote { wrote = true; write() }
+            pulls += 1
+            try before(pulls - 1)
             return try inner.pull(after: after, limit: limit, waitingToPush: waitingToPush, committed: committed)
         }
         func digest(reporting local: (digest: String, cursor: Int64)?) throws -> DigestResponse { try inner.digest(reporting: local) }
@@ -710,6 +716,19 @@ final class CompactionTests: HubAndClientsTestCase {
         _ = try carolSession.run()
         _ = try daveSession.run()
         XCTAssertEqual(try conflictAuthors(dave), ["p-ana", "p-carol"])
+    }
+
+    /// The request made only to say what a replica holds after its snapshot may fail: the sync
+    /// has taken everything by then, and succeeds; the next one says it.
+    func test_theRequestSayingWhatASnapshotBrought_mayFail() throws {
+        limits.snapshotSequenceMin = 0
+        let (hub, _, router) = try makeHub(people: 100)
+        let (carol, transport, _) = try client("carol", seed: 3, hub: hub, router: router)
+        let failing = BeforePulls(transport) { if $0 == 1 { throw SyncError(status: 0, "the link went down") } }
+        let report = try SyncSession(executor: carol, transport: failing, limits: limits, wallClock: clock).run()
+        XCTAssertGreaterThan(report.snapshotOperations, 0)
+        XCTAssertEqual(failing.pulls, 2, "the page after the snapshot, then the one that failed")
+        XCTAssertEqual(try digest(carol), try digest(hub))
     }
 
     /// A block holding a conflict's value can reach past the settled sequence (a replica's

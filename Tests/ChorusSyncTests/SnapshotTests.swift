@@ -217,8 +217,8 @@ final class SnapshotTests: HubAndClientsTestCase {
     /// The page after the snapshot is asked for before the snapshot is taken (one round trip
     /// less): it says the replica has committed nothing yet (`Chorus-Cursor: 0`), and what the
     /// upstream logged after writing its copy comes down in it, applied once the copy is taken.
-    /// Being the last, one more request says what the replica holds then, which the upstream's
-    /// settled sequence counts it by.
+    /// Being the last, what the replica then holds is said with its digest, which the upstream's
+    /// settled sequence counts it by (without a digest, one more pull says it: `CompactionTests`).
     func test_pageAfterTheSnapshot_isAskedForBeforeTheSnapshotIsTaken_andBringsWhatCameAfter() throws {
         let hub = try durable("hub", seed: 0x7A11)
         var workload = WorkloadGenerator(seed: 0x7A11)
@@ -226,7 +226,9 @@ final class SnapshotTests: HubAndClientsTestCase {
         let (laptop, transport, session) = try client("laptop", seed: 0x7A12, hub: hub, router: router(hub))
         let pulls = PullsSeen()
         transport.observe = { request in
-            if request.head.path == "/sync/v1/pull" { pulls.append(request.head.target, cursor: request.head.header(SyncProtocol.cursorHeader)) }
+            if ["/sync/v1/pull", "/sync/v1/digest"].contains(request.head.path) {
+                pulls.append(request.head.target, cursor: request.head.header(SyncProtocol.cursorHeader))
+            }
         }
         let through = try hub.perform { try $0.latestSequence() }
         // The hub writes once its copy is out, so the page after the copy holds that write.
@@ -243,9 +245,8 @@ final class SnapshotTests: HubAndClientsTestCase {
         XCTAssertEqual(report.pullApplied, 1, "the write made after the copy came in the page after it")
         XCTAssertEqual(report.digestMatches, true)
         let asked = pulls.all
-        XCTAssertEqual(asked.map(\.target), ["/sync/v1/pull?after=\(through)&limit=\(limits.pullPageOperationsMax)",
-                                              "/sync/v1/pull?after=\(through + 1)&limit=\(limits.pullPageOperationsMax)"],
-                       "the page after the snapshot's end, then one more")
+        XCTAssertEqual(asked.map(\.target), ["/sync/v1/pull?after=\(through)&limit=\(limits.pullPageOperationsMax)", "/sync/v1/digest"],
+                       "one page, after the snapshot's end, then the digest")
         XCTAssertEqual(asked.map(\.cursor), ["0", "\(through + 1)"], "asked before the snapshot was taken: nothing committed yet; then all it holds")
         XCTAssertEqual(try laptop.perform { try $0.upstream()?.pullCursor }, through + 1)
         XCTAssertEqual(try laptop.perform { try $0.invariantViolations() }, [])
