@@ -347,6 +347,9 @@ public struct SyncSession {
                 throw SyncError(status: 0, "the upstream's page after sequence \(asked) ends at \(response.next)\(response.hasMore ? " and says more follows" : "")",
                                 hint: "the upstream's log is behind this replica's cursor (restored from an older backup?) or it is faulty: ask its operator; nothing of the page was applied")
             }
+            // Nothing in it and the cursor where it was (a sync with nothing new): no commit to
+            // make, and none made (each was a durable one, a sync of the file).
+            let unchanged = prepared.isEmpty && response.next == asked
             asked = response.next
             observe(response.server, &report)
             let following = response.hasMore
@@ -354,7 +357,7 @@ public struct SyncSession {
             let applied: Int
             do {
                 (applied, noneWaiting, logEnd) = try executor.perform { replica in
-                    let applied = try replica.applyPulled(prepared, through: response.next).applied
+                    let applied = unchanged ? 0 : try replica.applyPulled(prepared, through: response.next).applied
                     // After the page, in one read: what else was logged since the last look, by
                     // this process or another, before or after the page committed.
                     let growth = try replica.logGrowth(after: logEnd)
