@@ -414,9 +414,10 @@ public struct SyncSession {
     /// Compares digests at the same cursor: if the upstream's log has not moved past what we
     /// pulled and we have pushed everything, equal digests prove the replicas match.
     private func compare(_ report: inout SyncReport) throws {
-        let (local, pullCursor, waiting) = try executor.perform { ($0.digestOrEmpty(), try $0.upstream()?.pullCursor ?? 0, try $0.pendingPushCount()) }
-        // Reported as committed (section 4.4): no further than the pull's, while writes wait to go up.
-        let remote = try transport.digest(reporting: (local, waiting == 0 ? pullCursor : min(pullCursor, report.committedCursor ?? pullCursor)))
+        let (local, pullCursor) = try executor.perform { ($0.digestOrEmpty(), try $0.upstream()?.pullCursor ?? 0) }
+        // Reported as committed (section 4.4): what the pull could say (behind its cursor when a
+        // write was made while it ran; a write made since follows all it pulled).
+        let remote = try transport.digest(reporting: (local, min(pullCursor, report.committedCursor ?? pullCursor)))
         observe(remote.server, &report)
         report.upstreamDigest = remote.digest
         report.upstreamSequence = remote.through
