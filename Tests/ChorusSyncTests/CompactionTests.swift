@@ -44,6 +44,15 @@ final class CompactionTests: HubAndClientsTestCase {
         try executor.perform { _ = try $0.write(collection: "people", record: record, [.put(field: "title", value: .string(title))], by: person) }
     }
 
+    /// Ana and bo, replicas of `hub`, each synced once.
+    func anaAndBo(hub: ReplicaExecutor, router: NodeRouter) throws -> (ana: ReplicaExecutor, anaSession: SyncSession, bo: ReplicaExecutor, boSession: SyncSession) {
+        let (ana, _, anaSession) = try client("ana", seed: 2, hub: hub, router: router)
+        let (bo, _, boSession) = try client("bo", seed: 3, hub: hub, router: router)
+        _ = try anaSession.run()
+        _ = try boSession.run()
+        return (ana, anaSession, bo, boSession)
+    }
+
     /// `count` more people written on `hub` (q0, q1, ...): later history, many blocks of it.
     func writeLater(_ hub: ReplicaExecutor, count: Int) throws {
         try hub.perform { replica in
@@ -468,10 +477,7 @@ final class CompactionTests: HubAndClientsTestCase {
 
     func test_openConflicts_keepTheirAuthors_untilResolved() throws {
         let (hub, service, router) = try makeHub(people: 300)
-        let (ana, _, anaSession) = try client("ana", seed: 2, hub: hub, router: router)
-        let (bo, _, boSession) = try client("bo", seed: 3, hub: hub, router: router)
-        _ = try anaSession.run()
-        _ = try boSession.run()
+        let (ana, anaSession, bo, boSession) = try anaAndBo(hub: hub, router: router)
         try writeTitle(ana, "p1", "Lead", by: "p-ana")
         try writeTitle(bo, "p1", "Coach", by: "p-bo")
         _ = try anaSession.run()
@@ -507,10 +513,7 @@ final class CompactionTests: HubAndClientsTestCase {
         limits.snapshotSequenceMin = 0
         limits.snapshotReuseSeconds = 0   // carol's copy is written for her, not ana's served again
         let (hub, service, router) = try makeHub(people: 300)
-        let (ana, _, anaSession) = try client("ana", seed: 2, hub: hub, router: router)
-        let (bo, _, boSession) = try client("bo", seed: 3, hub: hub, router: router)
-        _ = try anaSession.run()
-        _ = try boSession.run()
+        let (ana, anaSession, bo, boSession) = try anaAndBo(hub: hub, router: router)
         try writeTitle(ana, "p1", "Lead", by: "p-ana")
         try writeTitle(bo, "p1", "Coach", by: "p-bo")
         _ = try anaSession.run()
@@ -735,10 +738,7 @@ final class CompactionTests: HubAndClientsTestCase {
     /// committed cursor falls where a page ended, inside a block): the copy takes it once.
     func test_aSnapshot_takesAConflictsBlockReachingPastTheSettledSequenceOnce() throws {
         let (hub, service, router) = try makeHub(people: 100)
-        let (ana, _, anaSession) = try client("ana", seed: 2, hub: hub, router: router)
-        let (bo, _, boSession) = try client("bo", seed: 3, hub: hub, router: router)
-        _ = try anaSession.run()
-        _ = try boSession.run()
+        let (ana, anaSession, bo, boSession) = try anaAndBo(hub: hub, router: router)
         try writeTitle(ana, "p1", "Lead", by: "p-ana")
         _ = try anaSession.run()
         // Bo's concurrent value first, then more writes: one push, one block, the value at its start.
