@@ -378,9 +378,16 @@ extension Replica {
 
     /// Operations of ours not yet pushed upstream (excluding those that came from upstream).
     public func pendingPushCount() throws -> Int64 {
+        try pendingPush().count
+    }
+
+    /// `pendingPushCount`, and where the log ends, read in one transaction: a pull starts from
+    /// both (`SyncSession.pull`), and an operation committed between two reads would be in
+    /// neither count nor growth after the end.
+    public func pendingPush() throws -> (count: Int64, logEnd: Int64) {
         try Replica.wrapStorage { try database.readTransaction {
             let cursor = try database.queryScalarInteger("SELECT push_cursor FROM upstream WHERE id = 1") ?? 0
-            return try countLive(after: cursor, excludingSource: "upstream").count
+            return (try countLive(after: cursor, excludingSource: "upstream").count, try latestLoggedSequence())
         } }
     }
 }

@@ -304,14 +304,14 @@ public struct SyncSession {
     /// `digestFollows`: the sync reports its cursor with its digest next (`compare`).
     private func pull(_ report: inout SyncReport, compactedThrough: Int64, snapshotOffered: Bool, tail: TailFetch? = nil,
                       digestFollows: Bool = false) throws {
-        let cursors: (start: Int64, waiting: Int64, logEnd: Int64)
+        let cursors: (start: Int64, pending: (count: Int64, logEnd: Int64))
         do {
-            cursors = try executor.perform { (try $0.upstream()?.pullCursor ?? 0, try $0.pendingPushCount(), try $0.latestSequence()) }
+            cursors = try executor.perform { (try $0.upstream()?.pullCursor ?? 0, try $0.pendingPush()) }
         } catch {
             tail?.discard()
             throw error
         }
-        let (start, waiting) = (cursors.start, cursors.waiting)
+        let (start, waiting) = (cursors.start, cursors.pending.count)
         // Taken, the snapshot moved the cursor to its end: the page asked for after it is the next.
         let usable = tail?.after == start && start >= compactedThrough ? tail : nil
         if usable == nil { tail?.discard() }
@@ -327,7 +327,7 @@ public struct SyncSession {
         // after that end is read, not every block pulled so far.
         var committed = start
         var noneWaiting = waiting == 0
-        var logEnd = cursors.logEnd
+        var logEnd = cursors.pending.logEnd
         var fetching = usable?.fetch
             ?? PageFetch(transport, after: start, limit: limits.pullPageOperationsMax, waitingToPush: waiting, committed: committed)
         var asked = start
