@@ -342,27 +342,40 @@ extension Replica {
         })
     }
 
-    /// Records sync progress and health. Nil arguments leave a column as it is.
+    /// Records sync progress and health, in one transaction. Nil arguments leave a column as it is.
+    ///
+    /// What only reports (when a sync was tried or succeeded, its error, the clock skew it saw) is
+    /// committed without syncing the log when nothing else changes: a power cut may lose it, and
+    /// `chorus status` then shows the sync before; the next durable commit, or a checkpoint, keeps
+    /// it for good. Why: a sync recorded its attempt and its success with a sync of the log each,
+    /// and the one at the end of a snapshot bootstrap waited 3 to 5 ms behind the checkpoint of
+    /// the snapshot's pages (P3 in `Docs/performance.md`). The upstream's id and the cursors are
+    /// committed durably, as every change to what this replica holds or has sent.
     public func recordUpstream(replica: ReplicaID? = nil, pullCursor: Int64? = nil, pushCursor: Int64? = nil,
                                attempt: Bool = false, success: Bool = false, error: String?? = nil, skewMilliseconds: Int64? = nil) throws {
         try bookkeeping {
             let now = Int64(configuration.wallClock.nowMilliseconds())
-            if let replica {
-                let known = try database.queryRow("SELECT replica FROM upstream WHERE id = 1")?.blob(0)
-                if let known, known != replica.bytes {
-                    throw ChorusError(.invalidState, "the upstream is now replica \(replica.hex), not \(Hex.encode(known)) as before",
-                                      hint: try compactedThrough() > 0
-                                          ? "this replica's log is compacted (by `chorus compact`, or since it started from its upstream's snapshot), so it cannot start over with another upstream: `chorus join` the previous upstream again and sync, so its own writes are sent, then join a new, empty folder to the new one (with the previous one gone, `chorus export --output FILE` and import the file in the new folder)"
-                                          : "if the upstream was replaced on purpose, run `chorus join` again to start over")
-                }
-                try database.run("UPDATE upstream SET replica = ? WHERE id = 1", replica.bytes)
+            let known = replica == nil ? nil : try database.queryRow("SELECT replica FROM upstream WHERE id = 1")?.blob(0)
+            if let replica, let known, known != replica.bytes {
+                throw ChorusError(.invalidState, "the upstream is now replica \(replica.hex), not \(Hex.encode(known)) as before",
+                                  hint: try compactedThrough() > 0
+                                      ? "this replica's log is compacted (by `chorus compact`, or since it started from its upstream's snapshot), so it cannot start over with another upstream: `chorus join` the previous upstream again and sync, so its own writes are sent, then join a new, empty folder to the new one (with the previous one gone, `chorus export --output FILE` and import the file in the new folder)"
+                                      : "if the upstream was replaced on purpose, run `chorus join` again to start over")
             }
-            if let pullCursor { try database.run("UPDATE upstream SET pull_cursor = max(pull_cursor, ?) WHERE id = 1", pullCursor) }
-            if let pushCursor { try database.run("UPDATE upstream SET push_cursor = max(push_cursor, ?) WHERE id = 1", pushCursor) }
-            if attempt { try database.run("UPDATE upstream SET last_attempt_wall = ? WHERE id = 1", now) }
-            if success { try database.run("UPDATE upstream SET last_success_wall = ?, last_error = NULL WHERE id = 1", now) }
-            if let error { try database.run("UPDATE upstream SET last_error = ? WHERE id = 1", error) }
-            if let skewMilliseconds { try database.run("UPDATE upstream SET observed_skew_ms = ? WHERE id = 1", skewMilliseconds) }
+            // The upstream's id is written once (known already, it is not written again).
+            let firstReplica = known == nil ? replica : nil
+            let deferred = firstReplica == nil && pullCursor == nil && pushCursor == nil && database.defersSyncs && !database.isInTransaction
+            if deferred { try database.syncsEachCommit(false) }
+            defer { if deferred { try? database.syncsEachCommit(true) } }
+            try database.transaction {
+                if let firstReplica { try database.run("UPDATE upstream SET replica = ? WHERE id = 1 AND replica IS NULL", firstReplica.bytes) }
+                if let pullCursor { try database.run("UPDATE upstream SET pull_cursor = max(pull_cursor, ?) WHERE id = 1", pullCursor) }
+                if let pushCursor { try database.run("UPDATE upstream SET push_cursor = max(push_cursor, ?) WHERE id = 1", pushCursor) }
+                if attempt { try database.run("UPDATE upstream SET last_attempt_wall = ? WHERE id = 1", now) }
+                if success { try database.run("UPDATE upstream SET last_success_wall = ?, last_error = NULL WHERE id = 1", now) }
+                if let error { try database.run("UPDATE upstream SET last_error = ? WHERE id = 1", error) }
+                if let skewMilliseconds { try database.run("UPDATE upstream SET observed_skew_ms = ? WHERE id = 1", skewMilliseconds) }
+            }
         }
     }
 

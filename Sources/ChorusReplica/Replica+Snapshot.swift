@@ -289,7 +289,9 @@ extension Replica {
         // Pages need a file of the replica's own, which the file's connection attaches.
         let pagesWanted = !replacing && Database.libraryVersionNumber >= Replica.pageCopySQLiteVersionMin && isOnDisk
         let verdict = try verifySnapshot(at: path, through: through, from: upstream, checkingIndexes: pagesWanted)
-        whenChecked()
+        // However this ends, the file is not written or removed while `integrity_check` reads it.
+        defer { verdict.indexCheck?.waitQuietly() }
+        if verdict.indexCheck == nil { whenChecked() }
         var clock = self.clock
         clock.observe(verdict.clock)
         let taken = TakenSnapshot(through: through, now: Int64(configuration.wallClock.nowMilliseconds()), counter: max(self.counter, verdict.ownLast), clock: clock.last)
@@ -297,7 +299,10 @@ extension Replica {
         let tookPages = pagesWanted && verdict.headerAllowsPageCopy
         try Replica.wrapStorage {
             if tookPages {
-                try takeSnapshotPages(at: path, taken, tables: tables)
+                try takeSnapshotPages(at: path, taken, tables: tables) {
+                    try verdict.indexCheck?.requireSound()
+                    whenChecked()
+                }
                 return
             }
             // The file passed the checks, so it holds no trigger and only this build's views (none
@@ -353,7 +358,12 @@ extension Replica {
     /// in the same durable transaction. No other connection, in this process or another (`chorus
     /// replicas revoke` beside a serving node), commits to the replica in between, and a replica
     /// killed at any instant holds either none of it or all.
-    private func takeSnapshotPages(at path: String, _ taken: TakenSnapshot, tables: [String]) throws {
+    ///
+    /// The pages are copied while `integrity_check` still runs on another core (`copyingAhead`):
+    /// `checked` waits for it, and throws if it found the file damaged, before the file is written
+    /// or anything committed (a bootstrap's critical path was the check, then the copy, one after
+    /// the other: P3 in `Docs/performance.md`).
+    private func takeSnapshotPages(at path: String, _ taken: TakenSnapshot, tables: [String], checked: () throws -> Void) throws {
         var options = Database.Options()
         options.isUntrusted = true
         options.journalModeWAL = false
@@ -363,7 +373,8 @@ extension Replica {
         // The checkpoint of the pages, due at this connection's next statement, runs beside it:
         // the replica's first pull after the snapshot need not wait for it (6 ms at 10,000
         // people, P3).
-        snapshotCheckpoint = try database.replaceContents(with: snapshot, checkpointInBackground: true) {
+        snapshotCheckpoint = try database.replaceContents(with: snapshot, checkpointInBackground: true, copyingAhead: true) {
+            try checked()
             try snapshot.run("ATTACH DATABASE ? AS replica", Replica.databasePath(location))
             defer { try? snapshot.execute("DETACH DATABASE replica") }
             // Deferred: the replica is only read (its write lock is the copy's), the file written.
@@ -482,11 +493,11 @@ extension Replica {
     /// `checkingIndexes` runs `integrity_check` (every index against its table, UNIQUE, NOT NULL
     /// and CHECK) where `quick_check` is enough for a snapshot taken row by row, which rebuilds
     /// the indexes and enforces the constraints itself.
+    ///
+    /// When the file's pages may be taken as they are, it returns with `integrity_check` still
+    /// running (`SnapshotVerdict.indexCheck`), and the caller copies them meanwhile; else it waits.
     private func verifySnapshot(at path: String, through: Int64, from upstream: ReplicaID, checkingIndexes: Bool) throws -> SnapshotVerdict {
-        func refuse(_ why: String) -> ChorusError {
-            ChorusError(.corruptBundle, "the upstream's snapshot was refused: \(why); nothing of it was applied",
-                        hint: "the client pulls the log instead; if this repeats, run `chorus check` on the upstream")
-        }
+        let refuse = Replica.snapshotRefused
         let ownSchema = try Replica.wrapStorage { try Replica.comparableSchema(database.schemaRows()) }
         let ownMigrations = try appliedMigrations()
         let pageSize = try Replica.wrapStorage { try database.queryScalarInteger("PRAGMA page_size") ?? 0 }
@@ -498,9 +509,6 @@ extension Replica {
             options.synchronous = .off
             let snapshot = try Database(path: path, options: options)
             try Replica.registerFunctions(on: snapshot, schema: schema)
-            func refuseIfDamaged(_ problems: [String]) throws {
-                guard problems.isEmpty else { throw refuse("it is damaged (\(problems.prefix(3).joined(separator: "; ")))") }
-            }
             // Taken page for page, its indexes must agree with its tables: checked on another
             // connection and core while this one checks the rest.
             let indexCheck = checkingIndexes ? BackgroundIntegrityCheck(path: path, options: options) : nil
@@ -509,14 +517,19 @@ extension Replica {
                 // `integrity_check` (which does all `quick_check` does) runs beside: then the
                 // content is read at once, SQLite reading a damaged file safely, and a fault either
                 // finds is reported as the damage it is (8 ms of a bootstrap's critical path, P3).
-                if indexCheck == nil { try refuseIfDamaged(try snapshot.quickCheck()) }
+                if indexCheck == nil { try Replica.refuseIfDamaged(try snapshot.quickCheck()) }
                 let (clock, ownLast) = try checkContent(of: snapshot, through: through, from: upstream, ownSchema: ownSchema,
                                                         ownMigrations: ownMigrations, refuse: refuse)
-                try refuseIfDamaged(try indexCheck?.problems() ?? [])
-                return SnapshotVerdict(clock: clock, ownLast: ownLast, headerAllowsPageCopy: Replica.headerAllowsPageCopy(header, pageSize: pageSize))
+                let allowsPageCopy = Replica.headerAllowsPageCopy(header, pageSize: pageSize)
+                // Its pages will be copied while the check runs (`takeSnapshotPages` waits for it).
+                if let indexCheck, allowsPageCopy {
+                    return SnapshotVerdict(clock: clock, ownLast: ownLast, headerAllowsPageCopy: true, indexCheck: PendingIndexCheck(check: indexCheck))
+                }
+                try Replica.refuseIfDamaged(try indexCheck?.problems() ?? [])
+                return SnapshotVerdict(clock: clock, ownLast: ownLast, headerAllowsPageCopy: allowsPageCopy, indexCheck: nil)
             } catch {
                 // Indexes that disagree with their tables are the deeper fault: said first.
-                try refuseIfDamaged((try? indexCheck?.problems()) ?? [])
+                try Replica.refuseIfDamaged((try? indexCheck?.problems()) ?? [])
                 throw error
             }
         } catch let error as ChorusError {
@@ -524,6 +537,36 @@ extension Replica {
         } catch let error as SQLiteError {
             throw refuse("it cannot be read as a database (\(error.message))")
         }
+    }
+
+    /// The refusal of a received snapshot, saying `why`.
+    static func snapshotRefused(_ why: String) -> ChorusError {
+        ChorusError(.corruptBundle, "the upstream's snapshot was refused: \(why); nothing of it was applied",
+                    hint: "the client pulls the log instead; if this repeats, run `chorus check` on the upstream")
+    }
+
+    /// Throws the refusal of a snapshot in which a check found `problems`.
+    static func refuseIfDamaged(_ problems: [String]) throws {
+        guard problems.isEmpty else { throw snapshotRefused("it is damaged (\(problems.prefix(3).joined(separator: "; ")))") }
+    }
+
+    /// A received snapshot's `integrity_check`, still running on another core while its pages are
+    /// copied into the replica (`takeSnapshotPages`), uncommitted until it is found sound.
+    private struct PendingIndexCheck {
+        let check: BackgroundIntegrityCheck
+
+        /// Waits for the check; throws the snapshot's refusal when it found the file damaged or
+        /// could not read it.
+        func requireSound() throws {
+            let problems: [String]
+            do { problems = try check.problems() } catch let error as SQLiteError {
+                throw Replica.snapshotRefused("it cannot be read as a database (\(error.message))")
+            }
+            try Replica.refuseIfDamaged(problems)
+        }
+
+        /// Waits for the check, whatever it found: before the file is written or removed.
+        func waitQuietly() { _ = try? check.problems() }
     }
 
     /// What the checks of a received snapshot found.
@@ -534,6 +577,8 @@ extension Replica {
         let ownLast: UInt64
         /// Whether its file header allows its pages to be taken as they are (`headerAllowsPageCopy`).
         let headerAllowsPageCopy: Bool
+        /// Its `integrity_check`, still running, when its pages are to be taken (else it passed).
+        let indexCheck: PendingIndexCheck?
     }
 
     /// The checks of a received snapshot's content (`verifySnapshot`), on `snapshot`'s connection.

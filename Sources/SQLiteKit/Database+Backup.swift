@@ -26,12 +26,21 @@ extension Database {
     /// run at the end of this connection's next statement, runs on a `BackgroundCheckpoint`
     /// instead (returned), so this connection's caller goes on at once.
     ///
+    /// With `copyingAhead`, every page but the last is copied before `whileLocked` runs, so the
+    /// closure may wait for something (a check of `source` on another core) while the copying is
+    /// done, and only the commit is left after it. Nothing is committed before the closure
+    /// returns: should it throw, the pages copied are rolled back with the rest (in WAL mode those
+    /// that did not fit in the cache went to the log uncommitted, where no reader and no recovery
+    /// sees them). What the closure writes to `source` through `source`'s own connection reaches
+    /// the pages already copied too: SQLite's online backup brings a copied page up to date when
+    /// the connection it reads from changes it.
+    ///
     /// - Throws: `SQLiteError` when the copy cannot run (this connection inside a transaction or
     ///   with a statement still reading, another connection writing past the busy timeout, page
     ///   sizes that differ while this database is in WAL mode), or what `whileLocked` throws; this
     ///   database is unchanged then.
     @discardableResult
-    public func replaceContents(with source: Database, checkpointInBackground: Bool = false,
+    public func replaceContents(with source: Database, checkpointInBackground: Bool = false, copyingAhead: Bool = false,
                                 whileLocked: () throws -> Void = {}) throws -> BackgroundCheckpoint? {
         guard let backup = sqlite3_backup_init(handle, "main", source.handle, "main") else {
             throw error(code: sqlite3_errcode(handle), sql: "sqlite3_backup_init")
@@ -41,6 +50,10 @@ extension Database {
         // No page yet: this takes the destination's write lock, held until the backup finishes.
         let locked = sqlite3_backup_step(backup, 0)
         guard locked == SQLITE_OK || locked == SQLITE_DONE else { throw stopped(locked, copying: source) }
+        if copyingAhead, locked == SQLITE_OK, sqlite3_backup_pagecount(backup) > 1 {
+            let ahead = sqlite3_backup_step(backup, sqlite3_backup_pagecount(backup) - 1)
+            guard ahead == SQLITE_OK else { throw stopped(ahead, copying: source) }
+        }
         try whileLocked()
         let step = sqlite3_backup_step(backup, -1)
         finished = true

@@ -252,6 +252,38 @@ final class SnapshotTests: HubAndClientsTestCase {
         XCTAssertEqual(try laptop.perform { try $0.invariantViolations() }, [])
     }
 
+    /// A sync records when it was tried and when it succeeded for `chorus status` without a sync
+    /// of the log each (a power cut may lose only that record), so the connection is set back to
+    /// syncing each commit after each, and what it holds stays durable: the upstream's id, once,
+    /// and the cursors.
+    func test_syncRecordsItsAttemptAndSuccess_andLeavesEveryCommitSynced() throws {
+        let hub = try durable("hub", seed: 0x5EC0)
+        var workload = WorkloadGenerator(seed: 0x5EC0)
+        try hub.perform { _ = try $0.applyRemote(workload.generate(steps: 40)) }
+        // Durable at every commit, as a replica is outside the tests.
+        var rng = SeededGenerator(seed: 0x5EC1)
+        let laptop = ReplicaExecutor(try Replica.create(at: .directory(folder.appending("laptop")), name: "laptop",
+                                                        configuration: ReplicaFactory.configuration(clock: clock, synchronous: .full), using: &rng))
+        try laptop.perform { try $0.setUpstream(url: "http://hub", tokenFile: "/dev/null") }
+        let token = try hub.perform { try $0.addPeer(name: "laptop", role: .replica) }
+        let session = SyncSession(executor: laptop, transport: InProcessTransport(router: router(hub), token: token, replica: laptop.perform { $0.id }, limits: limits),
+                                  limits: limits, wallClock: clock)
+        let synchronous = { try laptop.perform { try $0.withDatabase { try $0.queryScalarInteger("PRAGMA synchronous") } } }
+        XCTAssertEqual(try synchronous(), 2, "FULL before")
+
+        for round in 1...2 {
+            let report = try session.run()
+            let upstream = try XCTUnwrap(try laptop.perform { try $0.upstream() })
+            XCTAssertNotNil(upstream.lastAttemptWall, "round \(round)")
+            XCTAssertNotNil(upstream.lastSuccessWall, "round \(round)")
+            XCTAssertNil(upstream.lastError)
+            XCTAssertEqual(upstream.replica, try hub.perform { $0.id })
+            XCTAssertEqual(upstream.pullCursor, try hub.perform { try $0.latestSequence() })
+            XCTAssertEqual(try synchronous(), 2, "FULL again after round \(round) (\(report.snapshotOperations) from the snapshot)")
+        }
+        XCTAssertEqual(try digest(laptop), try digest(hub))
+    }
+
     func test_replicaHoldingOperations_neverTakesASnapshot_andAdoptingOneChangesNothing() throws {
         let hub = try durable("hub", seed: 1)
         try hub.perform { _ = try $0.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")]) }
