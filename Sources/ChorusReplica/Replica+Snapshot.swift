@@ -459,6 +459,14 @@ extension Replica {
         }
     }
 
+    /// The page cache of the connections that check a received snapshot (`integrity_check`, and
+    /// the content checks beside it), in KiB: room for the whole copy of 10,000 people (3.9 MB)
+    /// several times over. With SQLite's default (2,000 KiB) the index checks, which seek each
+    /// index once for every row of its table, read pages again that had been pushed out, about
+    /// 1 ms of a bootstrap's critical path (P3 in `Docs/performance.md`). Memory for the check
+    /// only, given back when its connections close.
+    static let snapshotCheckCacheKibibytes = 32_768
+
     /// The oldest SQLite whose `integrity_check` a new replica trusts to take a snapshot's pages
     /// as they are: from 3.40, it also finds values whose type their column cannot hold (text in
     /// a numeric column of a table that is not STRICT), which an insert row by row would convert
@@ -507,6 +515,7 @@ extension Replica {
             options.isUntrusted = true
             options.journalModeWAL = false
             options.synchronous = .off
+            options.cacheKibibytes = Replica.snapshotCheckCacheKibibytes
             let snapshot = try Database(path: path, options: options)
             try Replica.registerFunctions(on: snapshot, schema: schema)
             // Taken page for page, its indexes must agree with its tables: checked on another

@@ -56,6 +56,10 @@ public final class Database {
         /// The file came from elsewhere and may be crafted: open it hardened (defensive mode, no
         /// triggers or views, untrusted schema, cell size checks, no memory map) and never create it.
         public var isUntrusted: Bool = false
+        /// The page cache's size in KiB (`cache_size`); nil for SQLite's default, 2,000. A
+        /// connection that reads a whole file once through, checking it, is given room for all of
+        /// it (`integrity_check` seeks each index once for every row of its table).
+        public var cacheKibibytes: Int?
 
         public init() {}
     }
@@ -96,6 +100,7 @@ public final class Database {
                 guard code == SQLITE_OK else { throw error(code: code, sql: "sqlite3_db_config (hardening)") }
                 try execute("PRAGMA cell_size_check=ON; PRAGMA mmap_size=0")
             }
+            if let cacheKibibytes = options.cacheKibibytes { try execute("PRAGMA cache_size=-\(max(0, cacheKibibytes))") }
             // Reading the schema first turns "file is not a database" into an error here, not later.
             try execute("SELECT count(*) FROM sqlite_master")
             if !options.isReadOnly {

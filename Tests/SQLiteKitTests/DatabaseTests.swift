@@ -11,6 +11,16 @@ final class DatabaseTests: FolderTestCase {
         XCTAssertEqual(try db.queryScalarInteger("PRAGMA busy_timeout"), 5000)
     }
 
+    func test_cacheKibibytes_setsThePageCache_andNilKeepsSQLitesDefault() throws {
+        XCTAssertEqual(try Database(path: folder + "/a.sqlite").queryScalarInteger("PRAGMA cache_size"), -2000)
+        var options = Database.Options()
+        options.cacheKibibytes = 32_768
+        XCTAssertEqual(try Database(path: folder + "/a.sqlite", options: options).queryScalarInteger("PRAGMA cache_size"), -32_768)
+        options.isReadOnly = true
+        options.isUntrusted = true
+        XCTAssertEqual(try Database(path: folder + "/a.sqlite", options: options).queryScalarInteger("PRAGMA cache_size"), -32_768, "read-only and hardened too")
+    }
+
     func test_runRows_insertsEveryRowInOrder_inWholeStatementsThenOneByOne() throws {
         let db = try Database(path: folder + "/a.sqlite")
         try db.execute("CREATE TABLE t(n INTEGER PRIMARY KEY, label TEXT NOT NULL)")
