@@ -672,11 +672,41 @@ final class CompactionTests: HubAndClientsTestCase {
         XCTAssertEqual(hold.sequence, start, "bo said he committed only where his pull started")
     }
 
-    /// A transport that runs `before` as each pull request goes out, with how many went before it;
-    /// what it throws is the request's failure.
+    /// A write made while the push's last page is on its way (read already, so the page lacks it)
+    /// waits for the next sync: the pull that follows counts it and says no more than where it
+    /// started.
+    func test_aWriteMadeWhileThePushIsOnItsWay_holdsTheCommittedCursorWhereThePullStarted() throws {
+        limits.pullPageOperationsMax = 50
+        let (hub, service, router) = try makeHub(people: 100)
+        let (bo, transport, boSession) = try client("bo", seed: 2, hub: hub, router: router)
+        for _ in 0..<2 { _ = try boSession.run() }
+        let start = try XCTUnwrap(try bo.perform { try $0.upstream()?.pullCursor })
+        try writeLater(hub, count: 200)
+        try writeTitle(bo, "p1", "Lead", by: "p-bo")
+        let writing = BeforePulls(transport) { _ in }
+        writing.beforePush = { try? self.writeTitle(bo, "p2", "Coach", by: "p-bo") }
+        let report = try SyncSession(executor: bo, transport: writing, limits: limits, wallClock: clock).run(compareDigests: true)
+        XCTAssertEqual(report.pushedOperations, 1, "the page read before the write went up without it")
+        XCTAssertEqual(try bo.perform { try $0.pendingPushCount() }, 1, "the write waits for the next sync")
+        XCTAssertEqual(try bo.perform { try $0.upstream()?.pullCursor }, start + 201, "bo pulled the hub's later history and his own write back")
+        service.flushActivity()
+        let hold = try XCTUnwrap(try hub.perform { try $0.snapshotHistoryHold() }, "bo's write waits to go up")
+        XCTAssertEqual(hold.holder, .replica("bo"))
+        XCTAssertEqual(hold.sequence, start, "bo said he committed only where his pull started")
+
+        writing.beforePush = {}
+        XCTAssertEqual(try boSession.run().pushedOperations, 1)
+        _ = try boSession.run()
+        service.flushActivity()
+        XCTAssertNil(try hub.perform { try $0.snapshotHistoryHold() }, "pushed, bo says all he holds")
+    }
+
+    /// A transport that runs `before` as each pull request goes out, with how many went before it
+    /// (what it throws is the request's failure), and `beforePush` as each push request does.
     final class BeforePulls: SyncTransport, @unchecked Sendable {
         let inner: any SyncTransport
         let before: (Int) throws -> Void
+        var beforePush: () -> Void = {}
         var pulls = 0
         init(_ inner: any SyncTransport, before: @escaping (Int) throws -> Void) { (self.inner, self.before) = (inner, before) }
         /// Runs `write` once, as the first pull request goes out.
@@ -684,7 +714,10 @@ final class CompactionTests: HubAndClientsTestCase {
             self.init(inner) { if $0 == 0 { write() } }
         }
         func info() throws -> InfoResponse { try inner.info() }
-        func push(body: [UInt8]) throws -> PushResponse { try inner.push(body: body) }
+        func push(body: [UInt8]) throws -> PushResponse {
+            beforePush()
+            return try inner.push(body: body)
+        }
         func pull(after: Int64, limit: Int, waitingToPush: Int64, committed: Int64) throws -> PullResponse {
             pulls += 1
             try before(pulls - 1)
