@@ -355,27 +355,43 @@ extension Replica {
                                attempt: Bool = false, success: Bool = false, error: String?? = nil, skewMilliseconds: Int64? = nil) throws {
         try bookkeeping {
             let now = Int64(configuration.wallClock.nowMilliseconds())
-            let known = replica == nil ? nil : try database.queryRow("SELECT replica FROM upstream WHERE id = 1")?.blob(0)
-            if let replica, let known, known != replica.bytes {
-                throw ChorusError(.invalidState, "the upstream is now replica \(replica.hex), not \(Hex.encode(known)) as before",
-                                  hint: try compactedThrough() > 0
-                                      ? "this replica's log is compacted (by `chorus compact`, or since it started from its upstream's snapshot), so it cannot start over with another upstream: `chorus join` the previous upstream again and sync, so its own writes are sent, then join a new, empty folder to the new one (with the previous one gone, `chorus export --output FILE` and import the file in the new folder)"
-                                      : "if the upstream was replaced on purpose, run `chorus join` again to start over")
+            let knownSQL = "SELECT replica FROM upstream WHERE id = 1"
+            // Read again in the transaction, where it is checked; here only to choose the sync.
+            let knownBefore = replica == nil ? nil : try database.queryRow(knownSQL)?.blob(0)
+            let reportsOnly = pullCursor == nil && pushCursor == nil && (replica == nil || knownBefore != nil)
+            guard replica != nil || pullCursor != nil || pushCursor != nil || attempt || success || error != nil || skewMilliseconds != nil else { return }
+            let write = {
+                if let replica {
+                    let known = try self.database.queryRow(knownSQL)?.blob(0)
+                    if let known, known != replica.bytes {
+                        throw ChorusError(.invalidState, "the upstream is now replica \(replica.hex), not \(Hex.encode(known)) as before",
+                                          hint: try self.compactedThrough() > 0
+                                              ? "this replica's log is compacted (by `chorus compact`, or since it started from its upstream's snapshot), so it cannot start over with another upstream: `chorus join` the previous upstream again and sync, so its own writes are sent, then join a new, empty folder to the new one (with the previous one gone, `chorus export --output FILE` and import the file in the new folder)"
+                                              : "if the upstream was replaced on purpose, run `chorus join` again to start over")
+                    }
+                    // Written once: known already, it is not written again.
+                    if known == nil { try self.database.run("UPDATE upstream SET replica = ? WHERE id = 1", replica.bytes) }
+                }
+                if let pullCursor { try self.database.run("UPDATE upstream SET pull_cursor = max(pull_cursor, ?) WHERE id = 1", pullCursor) }
+                if let pushCursor { try self.database.run("UPDATE upstream SET push_cursor = max(push_cursor, ?) WHERE id = 1", pushCursor) }
+                if attempt { try self.database.run("UPDATE upstream SET last_attempt_wall = ? WHERE id = 1", now) }
+                if success { try self.database.run("UPDATE upstream SET last_success_wall = ?, last_error = NULL WHERE id = 1", now) }
+                if let error { try self.database.run("UPDATE upstream SET last_error = ? WHERE id = 1", error) }
+                if let skewMilliseconds { try self.database.run("UPDATE upstream SET observed_skew_ms = ? WHERE id = 1", skewMilliseconds) }
             }
-            // The upstream's id is written once (known already, it is not written again).
-            let firstReplica = known == nil ? replica : nil
-            let deferred = firstReplica == nil && pullCursor == nil && pushCursor == nil && database.defersSyncs && !database.isInTransaction
-            if deferred { try database.syncsEachCommit(false) }
-            defer { if deferred { try? database.syncsEachCommit(true) } }
-            try database.transaction {
-                if let firstReplica { try database.run("UPDATE upstream SET replica = ? WHERE id = 1 AND replica IS NULL", firstReplica.bytes) }
-                if let pullCursor { try database.run("UPDATE upstream SET pull_cursor = max(pull_cursor, ?) WHERE id = 1", pullCursor) }
-                if let pushCursor { try database.run("UPDATE upstream SET push_cursor = max(push_cursor, ?) WHERE id = 1", pushCursor) }
-                if attempt { try database.run("UPDATE upstream SET last_attempt_wall = ? WHERE id = 1", now) }
-                if success { try database.run("UPDATE upstream SET last_success_wall = ?, last_error = NULL WHERE id = 1", now) }
-                if let error { try database.run("UPDATE upstream SET last_error = ? WHERE id = 1", error) }
-                if let skewMilliseconds { try database.run("UPDATE upstream SET observed_skew_ms = ? WHERE id = 1", skewMilliseconds) }
+            // Inside a caller's transaction, its commit is this one's.
+            if database.isInTransaction { return try write() }
+            guard reportsOnly, database.defersSyncs else { return try database.transaction(write) }
+            try database.syncsEachCommit(false)
+            do {
+                try database.transaction(write)
+            } catch {
+                // Set back by the connection's next transaction if not here.
+                try? database.syncsEachCommit(true)
+                throw error
             }
+            // Not set back, the sync fails here rather than leave later commits unsynced.
+            try database.syncsEachCommit(true)
         }
     }
 

@@ -9,8 +9,9 @@ extension Database {
     /// `synchronous=FULL`. A new replica takes its upstream's snapshot this way (P3 in
     /// `Docs/performance.md`: a fraction of the cost of inserting every row again).
     ///
-    /// `whileLocked` runs once this database's write lock is taken and before any page is copied:
-    /// from then to the copy's commit no connection, in this process or another, commits to this
+    /// `whileLocked` runs once this database's write lock is taken, before any page is copied
+    /// (with `copyingAhead`, once every page but the last is copied, uncommitted): from then to
+    /// the copy's commit no connection, in this process or another, commits to this
     /// database, so what the closure reads of it (through another connection: this one is the
     /// copy's until it returns) is what the copy replaces. It may write `source` through `source`'s
     /// own connection; the copy takes those writes too.

@@ -277,11 +277,32 @@ final class SnapshotTests: HubAndClientsTestCase {
             XCTAssertNotNil(upstream.lastAttemptWall, "round \(round)")
             XCTAssertNotNil(upstream.lastSuccessWall, "round \(round)")
             XCTAssertNil(upstream.lastError)
-            XCTAssertEqual(upstream.replica, try hub.perform { $0.id })
+            XCTAssertEqual(upstream.replica, hub.perform { $0.id })
             XCTAssertEqual(upstream.pullCursor, try hub.perform { try $0.latestSequence() })
             XCTAssertEqual(try synchronous(), 2, "FULL again after round \(round) (\(report.snapshotOperations) from the snapshot)")
         }
         XCTAssertEqual(try digest(laptop), try digest(hub))
+    }
+
+    /// The upstream's id is kept from the first sync: another replica answering at the same
+    /// address (an upstream replaced, or a wrong one) is refused before anything moves, and the
+    /// refusal is what `chorus status` shows.
+    func test_anotherReplicaAnsweringAsTheUpstream_isRefused_andTheFirstIdKept() throws {
+        let hub = try durable("hub", seed: 0x1D01)
+        try hub.perform { _ = try $0.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")]) }
+        let (laptop, _, session) = try client("laptop", seed: 0x1D02, hub: hub, router: router(hub))
+        _ = try session.run()
+        let other = try durable("other", seed: 0x1D03)
+        let token = try other.perform { try $0.addPeer(name: "laptop", role: .replica) }
+        let impostor = SyncSession(executor: laptop, transport: InProcessTransport(router: router(other), token: token, replica: laptop.perform { $0.id }, limits: limits),
+                                   limits: limits, wallClock: clock)
+        XCTAssertThrowsError(try impostor.run()) { error in
+            XCTAssertTrue((error as? ChorusError)?.message.contains("the upstream is now replica \(other.perform { $0.id }.hex)") ?? false, "\(error)")
+        }
+        let upstream = try XCTUnwrap(try laptop.perform { try $0.upstream() })
+        XCTAssertEqual(upstream.replica, hub.perform { $0.id })
+        XCTAssertTrue(upstream.lastError?.contains("the upstream is now replica") ?? false, upstream.lastError ?? "no error recorded")
+        XCTAssertEqual(try other.perform { try $0.latestSequence() }, 0, "nothing pushed to it")
     }
 
     func test_replicaHoldingOperations_neverTakesASnapshot_andAdoptingOneChangesNothing() throws {
