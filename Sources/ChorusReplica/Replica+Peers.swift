@@ -349,20 +349,16 @@ extension Replica {
     /// `chorus status` then shows the sync before; the next durable commit, or a checkpoint, keeps
     /// it for good. Why: a sync recorded its attempt and its success with a sync of the log each,
     /// and the one at the end of a snapshot bootstrap waited 3 to 5 ms behind the checkpoint of
-    /// the snapshot's pages (P3 in `Docs/performance.md`). The upstream's id and the cursors are
-    /// committed durably, as every change to what this replica holds or has sent.
+    /// the snapshot's pages (P3 in `Docs/performance.md`). The upstream's id (checked and written
+    /// in the same transaction) and the cursors are committed durably, as every change to what
+    /// this replica holds or has sent.
     public func recordUpstream(replica: ReplicaID? = nil, pullCursor: Int64? = nil, pushCursor: Int64? = nil,
                                attempt: Bool = false, success: Bool = false, error: String?? = nil, skewMilliseconds: Int64? = nil) throws {
         try bookkeeping {
             let now = Int64(configuration.wallClock.nowMilliseconds())
-            let knownSQL = "SELECT replica FROM upstream WHERE id = 1"
-            // Read again in the transaction, where it is checked; here only to choose the sync.
-            let knownBefore = replica == nil ? nil : try database.queryRow(knownSQL)?.blob(0)
-            let reportsOnly = pullCursor == nil && pushCursor == nil && (replica == nil || knownBefore != nil)
-            guard replica != nil || pullCursor != nil || pushCursor != nil || attempt || success || error != nil || skewMilliseconds != nil else { return }
             let write = {
                 if let replica {
-                    let known = try self.database.queryRow(knownSQL)?.blob(0)
+                    let known = try self.database.queryRow("SELECT replica FROM upstream WHERE id = 1")?.blob(0)
                     if let known, known != replica.bytes {
                         throw ChorusError(.invalidState, "the upstream is now replica \(replica.hex), not \(Hex.encode(known)) as before",
                                           hint: try self.compactedThrough() > 0
@@ -381,7 +377,9 @@ extension Replica {
             }
             // Inside a caller's transaction, its commit is this one's.
             if database.isInTransaction { return try write() }
-            guard reportsOnly, database.defersSyncs else { return try database.transaction(write) }
+            // The upstream's id goes with a durable commit: written on the first sync only, the
+            // commits of the others write nothing, and sync nothing.
+            guard replica == nil, pullCursor == nil, pushCursor == nil, database.defersSyncs else { return try database.transaction(write) }
             try database.syncsEachCommit(false)
             do {
                 try database.transaction(write)

@@ -544,7 +544,7 @@ extension Replica {
         } catch let error as ChorusError {
             throw error
         } catch let error as SQLiteError {
-            throw refuse("it cannot be read as a database (\(error.message))")
+            throw Replica.snapshotUnreadable(error)
         }
     }
 
@@ -552,6 +552,11 @@ extension Replica {
     static func snapshotRefused(_ why: String) -> ChorusError {
         ChorusError(.corruptBundle, "the upstream's snapshot was refused: \(why); nothing of it was applied",
                     hint: "the client pulls the log instead; if this repeats, run `chorus check` on the upstream")
+    }
+
+    /// The refusal of a received snapshot SQLite cannot read.
+    static func snapshotUnreadable(_ error: SQLiteError) -> ChorusError {
+        snapshotRefused("it cannot be read as a database (\(error.message))")
     }
 
     /// Throws the refusal of a snapshot in which a check found `problems`.
@@ -568,9 +573,7 @@ extension Replica {
         /// could not read it.
         func requireSound() throws {
             let problems: [String]
-            do { problems = try check.problems() } catch let error as SQLiteError {
-                throw Replica.snapshotRefused("it cannot be read as a database (\(error.message))")
-            }
+            do { problems = try check.problems() } catch let error as SQLiteError { throw Replica.snapshotUnreadable(error) }
             try Replica.refuseIfDamaged(problems)
         }
 

@@ -656,32 +656,40 @@ final class CompactionTests: HubAndClientsTestCase {
     /// A write made after the push, before the pull's first page is merged, waits for the next
     /// sync too: the pull says no more than where it started.
     func test_aWriteMadeBeforeThePullsFirstPage_holdsTheCommittedCursorWhereThePullStarted() throws {
+        let (hub, service, bo, transport, _, start) = try boBehindLaterHistory()
+        // Bo writes as his first pull request goes out: after the push, before any page merges.
+        let writing = BeforePulls(transport, writingFirst: { try? self.writeTitle(bo, "p2", "Coach", by: "p-bo") })
+        _ = try SyncSession(executor: bo, transport: writing, limits: limits, wallClock: clock).run(compareDigests: true)
+        XCTAssertEqual(try bo.perform { try $0.upstream()?.pullCursor }, start + 200, "bo pulled the hub's later history, pages of it")
+        try assertBoHeld(at: start, hub: hub, service: service)
+    }
+
+    /// Bo, synced twice on a hub of 100 people whose log then grew by 200 operations (pulled in
+    /// pages of 50), and his pull cursor before them.
+    func boBehindLaterHistory() throws
+        -> (hub: ReplicaExecutor, service: SyncService, bo: ReplicaExecutor, transport: InProcessTransport, boSession: SyncSession, start: Int64) {
         limits.pullPageOperationsMax = 50
         let (hub, service, router) = try makeHub(people: 100)
         let (bo, transport, boSession) = try client("bo", seed: 2, hub: hub, router: router)
         for _ in 0..<2 { _ = try boSession.run() }
         let start = try XCTUnwrap(try bo.perform { try $0.upstream()?.pullCursor })
         try writeLater(hub, count: 200)
-        // Bo writes as his first pull request goes out: after the push, before any page merges.
-        let writing = BeforePulls(transport, writingFirst: { try? self.writeTitle(bo, "p2", "Coach", by: "p-bo") })
-        _ = try SyncSession(executor: bo, transport: writing, limits: limits, wallClock: clock).run(compareDigests: true)
-        XCTAssertEqual(try bo.perform { try $0.upstream()?.pullCursor }, start + 200, "bo pulled the hub's later history, pages of it")
+        return (hub, service, bo, transport, boSession, start)
+    }
+
+    /// The hub's copies hold the history after `start` for bo, whose write waits to go up.
+    func assertBoHeld(at start: Int64, hub: ReplicaExecutor, service: SyncService, file: StaticString = #filePath, line: UInt = #line) throws {
         service.flushActivity()
-        let hold = try XCTUnwrap(try hub.perform { try $0.snapshotHistoryHold() }, "bo's write waits to go up")
-        XCTAssertEqual(hold.holder, .replica("bo"))
-        XCTAssertEqual(hold.sequence, start, "bo said he committed only where his pull started")
+        let hold = try XCTUnwrap(try hub.perform { try $0.snapshotHistoryHold() }, "bo's write waits to go up", file: file, line: line)
+        XCTAssertEqual(hold.holder, .replica("bo"), file: file, line: line)
+        XCTAssertEqual(hold.sequence, start, "bo said he committed only where his pull started", file: file, line: line)
     }
 
     /// A write made while the push's last page is on its way (read already, so the page lacks it)
     /// waits for the next sync: the pull that follows counts it and says no more than where it
     /// started.
     func test_aWriteMadeWhileThePushIsOnItsWay_holdsTheCommittedCursorWhereThePullStarted() throws {
-        limits.pullPageOperationsMax = 50
-        let (hub, service, router) = try makeHub(people: 100)
-        let (bo, transport, boSession) = try client("bo", seed: 2, hub: hub, router: router)
-        for _ in 0..<2 { _ = try boSession.run() }
-        let start = try XCTUnwrap(try bo.perform { try $0.upstream()?.pullCursor })
-        try writeLater(hub, count: 200)
+        let (hub, service, bo, transport, boSession, start) = try boBehindLaterHistory()
         try writeTitle(bo, "p1", "Lead", by: "p-bo")
         let writing = BeforePulls(transport) { _ in }
         writing.beforePush = { try? self.writeTitle(bo, "p2", "Coach", by: "p-bo") }
@@ -689,10 +697,7 @@ final class CompactionTests: HubAndClientsTestCase {
         XCTAssertEqual(report.pushedOperations, 1, "the page read before the write went up without it")
         XCTAssertEqual(try bo.perform { try $0.pendingPushCount() }, 1, "the write waits for the next sync")
         XCTAssertEqual(try bo.perform { try $0.upstream()?.pullCursor }, start + 201, "bo pulled the hub's later history and his own write back")
-        service.flushActivity()
-        let hold = try XCTUnwrap(try hub.perform { try $0.snapshotHistoryHold() }, "bo's write waits to go up")
-        XCTAssertEqual(hold.holder, .replica("bo"))
-        XCTAssertEqual(hold.sequence, start, "bo said he committed only where his pull started")
+        try assertBoHeld(at: start, hub: hub, service: service)
 
         writing.beforePush = {}
         XCTAssertEqual(try boSession.run().pushedOperations, 1)
