@@ -57,6 +57,11 @@ struct BatchState {
     /// not in `records` (one to create, unless it was erased): most replicas never erase, and
     /// asking for each such record's hash was a lookup per record. An erase in the batch sets it.
     var anyErased: Bool?
+    /// While a long remote merge into a replica that held no records runs, the records it
+    /// created (`CreatedRecords`): a record it certainly does not hold is not looked up.
+    var createdRecords: CreatedRecords?
+    /// `PRAGMA data_version` as the batch began, inside its transaction.
+    var dataVersion: Int64 = 0
     /// Bytes of the folded bodies the batch read into `held`, bounded by
     /// `HeldRecord.batchBodyBytesMax` (`Replica.heldBodyBytesMax`).
     var heldBodyBytes = 0
@@ -468,6 +473,7 @@ extension Replica {
         var total = ApplyReport()
         var ahead = EncodingAhead(operations)
         defer { ahead.finish() }
+        let created = operations.count >= CreatedRecords.callOperationsMin ? CreatedRecords() : nil
         // A merge of many batches leaves the log to grow while it runs, and checkpoints it on
         // another thread (`checkpointInBackground`) when it ends, or when the log passes
         // `mergeLogPagesMax`: not on this thread whenever the log is 1,000 pages long.
@@ -496,6 +502,7 @@ extension Replica {
                 total = total + (try inBatch(operations: chunk.count, beforeCommit: { try checks?.allPassed() }) { state in
                     state.source = source
                     state.holdsRecords = true
+                    if let created, try created.stillHolds(in: database, dataVersion: state.dataVersion) { state.createdRecords = created }
                     for index in chunk.indices {
                         try checks?.passed(index)
                         try ahead.merge(at: index, { try apply($0, state: &state) }, asItCame: { try apply($0, state: &state) })
@@ -633,6 +640,7 @@ extension Replica {
                 // the clock and counter in memory are what `meta` holds, and reading it (7% of a
                 // local write, callgrind) is skipped.
                 dataVersion = try database.dataVersion()
+                state.dataVersion = dataVersion ?? 0
                 if dataVersion != metaCurrentAtDataVersion {
                     // The whole (six-row) table: a `key IN (...)` list makes SQLite build a temporary
                     // B-tree on every execution, a page zeroed per batch (callgrind, P2).
@@ -816,10 +824,19 @@ extension Replica {
         let name = BatchState.RecordName(collection: collection, record: record)
         if let known = state.knownRecordID(name) { return known }
         let rid: Int64
+        var hash = hash
+        // Not looked up when it certainly is not there (`CreatedRecords`).
+        var certainlyAbsent = false
+        if let created = state.createdRecords {
+            let known = hash ?? Operation.recordHash(collection: collection, record: record)
+            hash = known
+            certainlyAbsent = created.certainlyAbsent(hash: known)
+            if certainlyAbsent { recordLookupsSkipped += 1 }
+        }
         // One statement for what the batch needs of an existing record: its row, its folded body
         // and whether it has superseded ids (three statements were 4% of a merged operation's
         // instructions into a replica holding the records; callgrind, P1).
-        if let row = try database.queryRow("""
+        if !certainlyAbsent, let row = try database.queryRow("""
             SELECT r.rid, r.deleted, r.visible, f.body, EXISTS (SELECT 1 FROM superseded s WHERE s.rid = r.rid)
             FROM records r LEFT JOIN folded_entries f ON f.rid = r.rid WHERE r.collection = ? AND r.record = ?
             """, collection, record),
@@ -838,6 +855,7 @@ extension Replica {
             if state.holdsRecords {
                 rid = try state.newRecords.add(collection: collection, record: record, hashPrefix: Replica.hashPrefix(hash), in: database)
                 state.hold(HeldRecord(), rid: rid)
+                state.createdRecords?.created(rid: rid, hash: hash)
             } else {
                 try database.run("INSERT INTO records(collection, record, hash_prefix) VALUES (?, ?, ?)", collection, record, Replica.hashPrefix(hash))
                 rid = database.lastInsertRowID

@@ -47,6 +47,9 @@ public final class Replica {
     /// Folded records a batch unfolded into rows since this replica was opened (`Replica.takeFolded`), for
     /// tests and simulations to see that the path ran.
     public internal(set) var recordsUnfolded = 0
+    /// Records a long merge created without looking them up first (`CreatedRecords`) since this
+    /// replica was opened, for tests to see that the path ran.
+    public internal(set) var recordLookupsSkipped = 0
     /// Bytes of folded bodies a batch reads and holds at once: `HeldRecord.batchBodyBytesMax`,
     /// lowered by tests to reach the bound with small records.
     var heldBodyBytesMax = HeldRecord.batchBodyBytesMax
