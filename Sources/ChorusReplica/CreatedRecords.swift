@@ -14,11 +14,16 @@ import SQLiteKit
 /// eight bytes of another's hash) is looked up as before. A wrong "absent" would create a second
 /// row for a record, so it is only ever said when it is certain.
 ///
-/// It stops holding, for the rest of the call, when at a batch's start another connection has
-/// committed since the call's first batch (`PRAGMA data_version`), or the largest row id in
-/// `records` is not the last this call gave (a record inserted by this connection between
-/// batches: `records` is AUTOINCREMENT, so any insert moves its largest row id past ours), or
-/// the call has created `countMax` records.
+/// It stops holding, for the rest of the call, when at a batch's start:
+/// - another connection has committed since the call's first batch (`PRAGMA data_version`);
+/// - this replica has started to adopt a snapshot since (`Replica.snapshotsAdopted`): adopting
+///   one copies `records` with its own row ids through this connection, which moves neither
+///   `data_version` nor, necessarily, the largest row id (no caller adopts one mid-merge today:
+///   adoption refuses a replica holding records, or one with operations not yet pushed);
+/// - the largest row id in `records` is not the last this call gave: a record inserted by this
+///   connection between batches moves it, since every other insert leaves the row id to SQLite's
+///   AUTOINCREMENT or gives one past it (`NewRecords`);
+/// - or the call has created `countMax` records.
 final class CreatedRecords {
     /// Records a call remembers, at most: 8 bytes each, about 16 MiB as a set at the bound.
     /// A call that creates more merges the rest with a lookup per record, as before.
@@ -31,8 +36,9 @@ final class CreatedRecords {
     private var prefixes: Set<UInt64> = []
     /// The row id of the last record the call created; nil before its first.
     private var lastRid: Int64?
-    /// `PRAGMA data_version` at the call's first batch.
+    /// `PRAGMA data_version` and `Replica.snapshotsAdopted` at the call's first batch.
     private var dataVersion: Int64?
+    private var snapshotsAdopted: Int?
     /// False once it stopped holding: then it never holds again in this call.
     private(set) var holds = true
     /// `countMax`, lowered by tests.
@@ -43,11 +49,14 @@ final class CreatedRecords {
     }
 
     /// Whether `records` still holds only what this call created, asked at the start of each
-    /// batch inside its transaction, with the batch's `data_version`.
-    func stillHolds(in database: Database, dataVersion: Int64) throws -> Bool {
+    /// batch inside its transaction, with the batch's `data_version` and the replica's count of
+    /// snapshots adopted.
+    func stillHolds(in database: Database, dataVersion: Int64, snapshotsAdopted: Int) throws -> Bool {
         guard holds else { return false }
         if let first = self.dataVersion, first != dataVersion { return stop() }
+        if let first = self.snapshotsAdopted, first != snapshotsAdopted { return stop() }
         self.dataVersion = dataVersion
+        self.snapshotsAdopted = snapshotsAdopted
         guard try database.queryScalarInteger("SELECT max(rid) FROM records") == lastRid else { return stop() }
         return true
     }

@@ -502,7 +502,7 @@ extension Replica {
                 total = total + (try inBatch(operations: chunk.count, beforeCommit: { try checks?.allPassed() }) { state in
                     state.source = source
                     state.holdsRecords = true
-                    if let created, try created.stillHolds(in: database, dataVersion: state.dataVersion) { state.createdRecords = created }
+                    if let created, try created.stillHolds(in: database, dataVersion: state.dataVersion, snapshotsAdopted: snapshotsAdopted) { state.createdRecords = created }
                     for index in chunk.indices {
                         try checks?.passed(index)
                         try ahead.merge(at: index, { try apply($0, state: &state) }, asItCame: { try apply($0, state: &state) })

@@ -297,6 +297,7 @@ extension Replica {
         let taken = TakenSnapshot(through: through, now: Int64(configuration.wallClock.nowMilliseconds()), counter: max(self.counter, verdict.ownLast), clock: clock.last)
         let tables = try Replica.wrapStorage { try Replica.replicatedTables(database, "main") }
         let tookPages = pagesWanted && verdict.headerAllowsPageCopy
+        snapshotsAdopted += 1
         try Replica.wrapStorage {
             if tookPages {
                 try takeSnapshotPages(at: path, taken, tables: tables) {

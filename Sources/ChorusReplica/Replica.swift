@@ -47,9 +47,14 @@ public final class Replica {
     /// Folded records a batch unfolded into rows since this replica was opened (`Replica.takeFolded`), for
     /// tests and simulations to see that the path ran.
     public internal(set) var recordsUnfolded = 0
-    /// Records a long merge created without looking them up first (`CreatedRecords`) since this
-    /// replica was opened, for tests to see that the path ran.
+    /// Lookups of a record a long merge skipped (`CreatedRecords`) since this replica was opened:
+    /// the record was then created, or found erased. For tests to see that the path ran.
     public internal(set) var recordLookupsSkipped = 0
+    /// Snapshots this replica has started to adopt (`adoptSnapshot`), pages or rows. Adopting one
+    /// rewrites `records` with row ids of its own through this connection, which moves neither
+    /// `data_version` nor, necessarily, the largest row id: a long merge's `CreatedRecords`
+    /// stops holding when it moves.
+    var snapshotsAdopted = 0
     /// Bytes of folded bodies a batch reads and holds at once: `HeldRecord.batchBodyBytesMax`,
     /// lowered by tests to reach the bound with small records.
     var heldBodyBytesMax = HeldRecord.batchBodyBytesMax

@@ -82,6 +82,39 @@ final class CreatedRecordsTests: XCTestCase {
         XCTAssertEqual(try target.digest(), try mergedInShortCalls(all).digest())
     }
 
+    func test_preparedOperations_whoseHashesComeAheadOnlyForTheFirstOfARun_skipTheSameLookups() throws {
+        let all = try operations()
+        let target = try replica("target", seed: 2)
+        XCTAssertEqual(try target.applyRemote(PreparedOperation.prepare(all)).applied, all.count)
+        XCTAssertEqual(target.recordLookupsSkipped, people)
+        XCTAssertEqual(try recordCount(target), Int64(people))
+        XCTAssertEqual(try target.digest(), try mergedInShortCalls(all).digest())
+    }
+
+    /// The last person created is erased in a later batch: the largest row id falls below the
+    /// last the call gave, the skipping ends, and the erased person's title is dropped.
+    func test_anErasureInALongMerge_ofTheLastRecordItCreated_isKept() throws {
+        let source = try ReplicaFactory.memory(name: "source", clock: clock, seed: 1)
+        for index in 0..<people {
+            try source.write(collection: "people", record: "p\(index)", [.put(field: "name", value: .string("Person \(index)"))])
+        }
+        try source.write(collection: "people", record: "p\(people - 1)", [.erase])
+        for index in 0..<people - 1 {
+            try source.write(collection: "people", record: "p\(index)", [.put(field: "title", value: .string("Title \(index)"))])
+        }
+        let all = try source.log(after: 0, limit: 100_000).compactMap(\.operation)
+        // The title written on the source before its erasure arrived.
+        let late = try ReplicaFactory.memory(name: "late", clock: clock, seed: 3)
+        try late.write(collection: "people", record: "p\(people - 1)", [.put(field: "title", value: .string("Late"))])
+        let ops = all + (try late.log(after: 0, limit: 10).compactMap(\.operation))
+        let target = try replica("target", seed: 2)
+        let report = try target.applyRemote(ops)
+        XCTAssertEqual(report.droppedForErasedRecords, 1, "the erased person's late title")
+        XCTAssertEqual(target.recordLookupsSkipped, people)
+        XCTAssertEqual(try recordCount(target), Int64(people - 1))
+        XCTAssertEqual(try target.digest(), try mergedInShortCalls(ops).digest())
+    }
+
     func test_aReplicaThatHoldsARecord_looksUpEveryRecordItMeets() throws {
         let all = try operations()
         let target = try replica("target", seed: 2)
@@ -94,7 +127,7 @@ final class CreatedRecordsTests: XCTestCase {
 
     /// After the first batch, another connection merges the last person's name; the call meets
     /// that person in its third batch. Skipping the lookup would insert the record a second time
-    /// (and fail on `records`' unique names).
+    /// (and fail on `records`' unique names). Both `data_version` and the largest row id move.
     func test_anotherConnectionsCommitBetweenBatches_endsTheSkipping() throws {
         let all = try operations()
         let target = try replica("target", seed: 2)
@@ -129,8 +162,9 @@ final class CreatedRecordsTests: XCTestCase {
     }
 
     /// After the first batch, another connection rewrites `records` without moving its largest
-    /// row id, as adopting a snapshot can: the last record the call created gives its row id to
-    /// the last person, whom the call meets in its third batch. Only `data_version` says so.
+    /// row id: the last record the call created gives its row id to the last person, whom the
+    /// call meets in its third batch. Only `data_version` says so. (A snapshot adopted on the
+    /// merge's own connection moves neither: `Replica.snapshotsAdopted` does, below.)
     func test_anotherConnectionsRewriteThatKeepsTheLargestRowID_endsTheSkipping() throws {
         let all = try operations()
         let target = try replica("target", seed: 2)
@@ -156,17 +190,25 @@ final class CreatedRecordsTests: XCTestCase {
         let target = try replica("target", seed: 2)
         let created = CreatedRecords()
         try target.withDatabase { db in
-            XCTAssertTrue(try created.stillHolds(in: db, dataVersion: 7), "records is empty")
+            XCTAssertTrue(try created.stillHolds(in: db, dataVersion: 7, snapshotsAdopted: 0), "records is empty")
             let hash = Operation.recordHash(collection: "people", record: "p1")
             XCTAssertTrue(created.certainlyAbsent(hash: hash))
             created.created(rid: 1, hash: hash)
             XCTAssertFalse(created.certainlyAbsent(hash: hash), "created by the call: looked up")
             XCTAssertTrue(created.certainlyAbsent(hash: Operation.recordHash(collection: "people", record: "p2")))
-            XCTAssertFalse(try created.stillHolds(in: db, dataVersion: 7), "records has no row 1: not what the call created")
+            XCTAssertFalse(try created.stillHolds(in: db, dataVersion: 7, snapshotsAdopted: 0), "records has no row 1: not what the call created")
             XCTAssertFalse(created.certainlyAbsent(hash: Operation.recordHash(collection: "people", record: "p2")), "never again in the call")
         }
+        for (dataVersion, snapshotsAdopted) in [(8 as Int64, 0), (7 as Int64, 1)] {
+            let later = CreatedRecords()
+            try target.withDatabase { db in
+                XCTAssertTrue(try later.stillHolds(in: db, dataVersion: 7, snapshotsAdopted: 0))
+                XCTAssertFalse(try later.stillHolds(in: db, dataVersion: dataVersion, snapshotsAdopted: snapshotsAdopted),
+                               "another connection committed, or this one adopted a snapshot")
+            }
+        }
         let bounded = CreatedRecords(countMax: 2)
-        try target.withDatabase { db in XCTAssertTrue(try bounded.stillHolds(in: db, dataVersion: 7)) }
+        try target.withDatabase { db in XCTAssertTrue(try bounded.stillHolds(in: db, dataVersion: 7, snapshotsAdopted: 0)) }
         let hashes = (0..<3).map { Operation.recordHash(collection: "people", record: "p\($0)") }
         bounded.created(rid: 1, hash: hashes[0])
         bounded.created(rid: 2, hash: hashes[1])
