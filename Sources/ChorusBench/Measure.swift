@@ -23,6 +23,14 @@ func threadCPUSeconds() -> Double {
     return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
 }
 
+/// CPU seconds all the process's threads have used (`CLOCK_PROCESS_CPUTIME_ID`): set beside a
+/// wall time, how many cores the work had on average.
+func processCPUSeconds() -> Double {
+    var spec = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &spec)
+    return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
+}
+
 /// Runs `setup` then times `body` `repetitions` times.
 func repeated<T>(_ repetitions: Int, setup: () throws -> T, _ body: (T) throws -> Void) rethrows -> Stats {
     var samples: [Double] = []

@@ -118,7 +118,7 @@ enum EngineBenchmarks {
         let concurrent = try Workloads.operations(of: try Workloads.sourceReplica(at: sourceScratch.file("b"), people: people, seed: 2, label: "w"))
 
         var rawUpdates: [Double] = []
-        let (merges, onCore, checkpoints) = try timedMerges(operations, repetitions: repetitions, seed: 10) {
+        let (merges, onCore, cores, checkpoints) = try timedMerges(operations, repetitions: repetitions, seed: 10) {
             if let raw { rawUpdates.append(try RawBenchmarks.updateRepetition(rows: raw.rows, updates: raw.updates)) }
         }
         let empty = Stats(samples: merges)
@@ -132,6 +132,11 @@ enum EngineBenchmarks {
         }
         // Where the rest of the time goes: the merging thread waiting (the disk, another thread).
         results.note("p1EmptyOnCore", "  merging thread on a core, share of the merge's time", Stats(samples: onCore).median * 100, unit: "%", digits: 0)
+        // The threads beside it (operations prepared and checked ahead, folded bodies encoded)
+        // make the merge use more than one core, where the raw updates use one: a run in which
+        // something else holds part of the second core slows the merge and not the raw updates
+        // (performance-notes, thirty-sixth round). This says how much the merge had.
+        results.note("p1EmptyCores", "  all its threads together, cores busy during the merge", Stats(samples: cores).median, unit: "cores", digits: 2)
         // The merge's commits are durable in the write-ahead log; copying the log into the
         // database file runs after it, on a thread of its own (`Replica.checkpointInBackground`).
         results.add("p1EmptyCheckpoint", "  after the merge, not in its time: the log's checkpoint, on a thread of its own, waited for",
@@ -146,15 +151,16 @@ enum EngineBenchmarks {
     }
 
     /// Merges `operations` into a new durable replica (holding `holding` first, untimed) each
-    /// repetition, timing the merge alone: the merging thread's time on a core, as a share of it;
+    /// repetition, timing the merge alone: the merging thread's time on a core, as a share of it; the
+    /// CPU time of all the process's threads meanwhile, in cores;
     /// and the log's checkpoint after it (on a thread of its own, `Replica.checkpointInBackground`),
     /// waited for and timed apart, so the next repetition does not share the disk with it. The
     /// folder is removed untimed (until the thirtieth round both were inside the repetition's
     /// time; the removal takes under a millisecond).
     private static func timedMerges(_ operations: [ChorusCore.Operation], repetitions: Int, seed: UInt64,
                                     holding: [ChorusCore.Operation] = [],
-                                    before: () throws -> Void = {}) throws -> (merges: [Double], onCore: [Double], checkpoints: [Double]) {
-        var merges: [Double] = [], onCore: [Double] = [], checkpoints: [Double] = []
+                                    before: () throws -> Void = {}) throws -> (merges: [Double], onCore: [Double], cores: [Double], checkpoints: [Double]) {
+        var merges: [Double] = [], onCore: [Double] = [], cores: [Double] = [], checkpoints: [Double] = []
         for _ in 0..<repetitions {
             try before()
             let scratch = try Scratch("p1")
@@ -164,13 +170,14 @@ enum EngineBenchmarks {
                 try replica.applyRemote(holding)
                 _ = try replica.mergeCheckpoint?.wait()
             }
-            let cpu = threadCPUSeconds()
+            let cpu = threadCPUSeconds(), processCPU = processCPUSeconds()
             let wall = try time { try replica.applyRemote(operations) }
             merges.append(wall)
             onCore.append((threadCPUSeconds() - cpu) / wall)
+            cores.append((processCPUSeconds() - processCPU) / wall)
             checkpoints.append(try time { _ = try replica.mergeCheckpoint?.wait() })
         }
-        return (merges, onCore, checkpoints)
+        return (merges, onCore, cores, checkpoints)
     }
 
     /// P2 with the raw single-row durable commit it is compared with, alternating repetition by
