@@ -17,17 +17,15 @@ func time(_ body: () throws -> Void) rethrows -> Double {
 
 /// CPU seconds the calling thread has used (`CLOCK_THREAD_CPUTIME_ID`): set beside a wall time,
 /// how much of it the thread ran rather than waited (for the disk, for another thread).
-func threadCPUSeconds() -> Double {
-    var spec = timespec()
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &spec)
-    return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
-}
+func threadCPUSeconds() -> Double { cpuSeconds(CLOCK_THREAD_CPUTIME_ID) }
 
 /// CPU seconds all the process's threads have used (`CLOCK_PROCESS_CPUTIME_ID`): set beside a
 /// wall time, how many cores the work had on average.
-func processCPUSeconds() -> Double {
+func processCPUSeconds() -> Double { cpuSeconds(CLOCK_PROCESS_CPUTIME_ID) }
+
+private func cpuSeconds(_ clock: clockid_t) -> Double {
     var spec = timespec()
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &spec)
+    clock_gettime(clock, &spec)
     return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
 }
 

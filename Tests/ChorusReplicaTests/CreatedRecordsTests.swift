@@ -69,6 +69,26 @@ final class CreatedRecordsTests: XCTestCase {
         return reference
     }
 
+    /// Merges `all` into `target` in one call, running `between` once, after its first batch.
+    private func merge(_ all: [Op], into target: Replica, afterTheFirstBatch between: @escaping () throws -> Void) throws -> ApplyReport {
+        var batches = 0
+        return try target.applyRemote(all, source: nil, inLastBatch: nil, afterBatch: { _ in
+            batches += 1
+            guard batches == 1 else { return }
+            do { try between() } catch { XCTFail("\(error)") }
+        })
+    }
+
+    /// What a merge of `all` into `target` leaves when the last person's name was merged after
+    /// its first batch: the skipping ended there, and the call found that person.
+    private func assertTheLastPersonMergedBetweenBatches(_ report: ApplyReport, _ all: [Op], _ target: Replica,
+                                                         file: StaticString = #filePath, line: UInt = #line) throws {
+        XCTAssertEqual(report.applied, all.count - 1, file: file, line: line)
+        XCTAssertEqual(target.recordLookupsSkipped, 200, "only the first batch's records", file: file, line: line)
+        XCTAssertEqual(try recordCount(target), Int64(people), file: file, line: line)
+        XCTAssertEqual(try target.digest(), try mergedInShortCalls(all).digest(), file: file, line: line)
+    }
+
     private func recordCount(_ replica: Replica) throws -> Int64? {
         try replica.withDatabase { try $0.queryScalarInteger("SELECT count(*) FROM records") }
     }
@@ -132,16 +152,8 @@ final class CreatedRecordsTests: XCTestCase {
         let all = try operations()
         let target = try replica("target", seed: 2)
         let other = try Replica.open(at: .directory(folder.appending("target")), configuration: configuration)
-        var batches = 0
-        let report = try target.applyRemote(all, source: nil, inLastBatch: nil, afterBatch: { _ in
-            batches += 1
-            guard batches == 1 else { return }
-            do { try other.applyRemote([all[self.people - 1]]) } catch { XCTFail("\(error)") }
-        })
-        XCTAssertEqual(report.applied, all.count - 1)
-        XCTAssertEqual(target.recordLookupsSkipped, 200, "only the first batch's records")
-        XCTAssertEqual(try recordCount(target), Int64(people))
-        XCTAssertEqual(try target.digest(), try mergedInShortCalls(all).digest())
+        let report = try merge(all, into: target) { try other.applyRemote([all[self.people - 1]]) }
+        try assertTheLastPersonMergedBetweenBatches(report, all, target)
     }
 
     /// The same, with the record merged on the merge's own connection between its batches:
@@ -149,16 +161,8 @@ final class CreatedRecordsTests: XCTestCase {
     func test_aRecordThisConnectionInsertsBetweenBatches_endsTheSkipping() throws {
         let all = try operations()
         let target = try replica("target", seed: 2)
-        var batches = 0
-        let report = try target.applyRemote(all, source: nil, inLastBatch: nil, afterBatch: { _ in
-            batches += 1
-            guard batches == 1 else { return }
-            do { try target.applyRemote([all[self.people - 1]]) } catch { XCTFail("\(error)") }
-        })
-        XCTAssertEqual(report.applied, all.count - 1)
-        XCTAssertEqual(target.recordLookupsSkipped, 200, "only the first batch's records")
-        XCTAssertEqual(try recordCount(target), Int64(people))
-        XCTAssertEqual(try target.digest(), try mergedInShortCalls(all).digest())
+        let report = try merge(all, into: target) { try target.applyRemote([all[self.people - 1]]) }
+        try assertTheLastPersonMergedBetweenBatches(report, all, target)
     }
 
     /// After the first batch, another connection rewrites `records` without moving its largest
@@ -169,17 +173,12 @@ final class CreatedRecordsTests: XCTestCase {
         let all = try operations()
         let target = try replica("target", seed: 2)
         let other = try Replica.open(at: .directory(folder.appending("target")), configuration: configuration)
-        var batches = 0
-        let report = try target.applyRemote(all, source: nil, inLastBatch: nil, afterBatch: { _ in
-            batches += 1
-            guard batches == 1 else { return }
-            do {
-                try other.withDatabase { db in
-                    try db.run("UPDATE records SET record = 'p\(self.people - 1)' WHERE rid = 200")
-                    try db.run("UPDATE people SET id = 'p\(self.people - 1)' WHERE _rid = 200")
-                }
-            } catch { XCTFail("\(error)") }
-        })
+        let report = try merge(all, into: target) {
+            try other.withDatabase { db in
+                try db.run("UPDATE records SET record = 'p\(self.people - 1)' WHERE rid = 200")
+                try db.run("UPDATE people SET id = 'p\(self.people - 1)' WHERE _rid = 200")
+            }
+        }
         XCTAssertEqual(report.applied, all.count)
         XCTAssertEqual(target.recordLookupsSkipped, 200, "only the first batch's records")
         let named = try target.withDatabase { try $0.queryScalarInteger("SELECT count(*) FROM records WHERE record = 'p\(self.people - 1)'") }
