@@ -64,7 +64,13 @@ public struct HybridClock: Sendable {
     /// - Throws: `ChorusError.clockSkew` naming the skew, when `timestamp` is more than
     ///   `driftMillisecondsMax` ahead of the wall clock.
     public func checkDrift(_ timestamp: HybridTimestamp, operation: OperationID? = nil) throws(ChorusError) {
-        let physical = wallClock.nowMilliseconds()
+        try checkDrift(timestamp, against: wallClock.nowMilliseconds(), operation: operation)
+    }
+
+    /// `checkDrift(_:operation:)` against a wall time read earlier (`physical`, from `wallClock`),
+    /// for a caller checking many timestamps in a row: an earlier reading refuses a little sooner,
+    /// never later.
+    public func checkDrift(_ timestamp: HybridTimestamp, against physical: UInt64, operation: OperationID? = nil) throws(ChorusError) {
         if timestamp.wall > physical && timestamp.wall - physical > driftMillisecondsMax {
             let skew = timestamp.wall - physical
             let who = operation.map { " (operation \($0))" } ?? ""

@@ -42,51 +42,67 @@ public struct OperationCodec: Sendable {
     /// piece by piece, each append checking the array's capacity and uniqueness, the encoding was
     /// 12% of a merged operation's instructions (callgrind, P1).
     public func canonicalBytes(_ op: Operation, valueText: String?) -> [UInt8] {
+        // Made once, for the bound and the bytes.
+        let valueText = op.action.value.map { valueText ?? $0.canonicalText }
+        let capacity = canonicalBytesBound(op, valueText: valueText)
+        return [UInt8](unsafeUninitializedCapacity: capacity) { buffer, count in
+            count = writeCanonicalBytes(op, valueText: valueText, to: buffer.baseAddress!, capacity: capacity)
+        }
+    }
+
+    /// Bytes enough for `canonicalBytes(op, valueText:)` (more, usually).
+    public func canonicalBytesBound(_ op: Operation, valueText: String?) -> Int {
+        guard let value = op.action.value else { return CanonicalObjectWriter.capacity(op, valueBytes: 0) }
+        return CanonicalObjectWriter.capacity(op, valueBytes: valueText?.utf8.count ?? value.canonicalText.utf8.count)
+    }
+
+    /// Writes `canonicalBytes(op, valueText:)` at `start`, where `capacity` bytes are free, at
+    /// least `canonicalBytesBound(op, valueText:)`; returns how many it wrote. For a caller that
+    /// writes many operations' bytes into one buffer (`MergeEncodings`): an array each was an
+    /// allocation and a free an operation.
+    public func writeCanonicalBytes(_ op: Operation, valueText: String?, to start: UnsafeMutablePointer<UInt8>, capacity: Int) -> Int {
         assert(valueText == nil || valueText == op.action.value?.canonicalText, "valueText must be the value's canonical text")
         // Only an action with a value writes one, whatever the caller passed.
         var value = op.action.value.map { valueText ?? $0.canonicalText }
-        let capacity = CanonicalObjectWriter.capacity(op, valueBytes: value?.utf8.count ?? 0)
-        return [UInt8](unsafeUninitializedCapacity: capacity) { buffer, count in
-            var out = CanonicalObjectWriter(buffer)
-            // Keys in UTF-8 order: action, author, by, collection, element, field, id, key, logical,
-            // observed, record, recordHash, supersedes, value, wall.
-            out.string(#""action":"#, op.action.name)
-            if let author = op.author { out.string(#""author":"#, author) }
-            if case .increment(let by) = op.action { out.integer(#""by":"#, by) }
-            out.string(#""collection":"#, op.collection)
-            switch op.action {
-            case .add(let element), .remove(let element, _): out.string(#""element":"#, element)
-            default: break
-            }
-            if let field = op.field { out.string(#""field":"#, field) }
-            out.key(#""id":"#)
-            out.operationID(op.id)
-            switch op.action {
-            case .mapSet(let name, _, _), .mapRemove(let name, _): out.string(#""key":"#, name)
-            default: break
-            }
-            out.integer(#""logical":"#, Int64(op.timestamp.logical))
-            if case .delete(let observed) = op.action { out.ids(#""observed":"#, observed) }
-            if case .erase(let hash) = op.action {
-                out.hexString(#""recordHash":"#, hash)
-            } else {
-                out.string(#""record":"#, op.record)
-            }
-            switch op.action {
-            case .set(_, let list), .remove(_, let list), .mapSet(_, _, let list), .mapRemove(_, let list),
-                 .retract(let list), .restore(let list):
-                out.ids(#""supersedes":"#, list)
-            default: break
-            }
-            if value != nil {
-                out.key(#""value":"#)
-                value!.withUTF8 { out.copy($0) }
-            }
-            // Unsigned: encoding must not stop the process on an operation no check has seen yet
-            // (a long merge encodes ahead of its checks; a wall past `Int64.max` is refused there).
-            out.unsigned(#""wall":"#, op.timestamp.wall)
-            count = out.finish()
+        var out = CanonicalObjectWriter(UnsafeMutableBufferPointer(start: start, count: capacity))
+        // Keys in UTF-8 order: action, author, by, collection, element, field, id, key, logical,
+        // observed, record, recordHash, supersedes, value, wall.
+        out.string(#""action":"#, op.action.name)
+        if let author = op.author { out.string(#""author":"#, author) }
+        if case .increment(let by) = op.action { out.integer(#""by":"#, by) }
+        out.string(#""collection":"#, op.collection)
+        switch op.action {
+        case .add(let element), .remove(let element, _): out.string(#""element":"#, element)
+        default: break
         }
+        if let field = op.field { out.string(#""field":"#, field) }
+        out.key(#""id":"#)
+        out.operationID(op.id)
+        switch op.action {
+        case .mapSet(let name, _, _), .mapRemove(let name, _): out.string(#""key":"#, name)
+        default: break
+        }
+        out.integer(#""logical":"#, Int64(op.timestamp.logical))
+        if case .delete(let observed) = op.action { out.ids(#""observed":"#, observed) }
+        if case .erase(let hash) = op.action {
+            out.hexString(#""recordHash":"#, hash)
+        } else {
+            out.string(#""record":"#, op.record)
+        }
+        switch op.action {
+        case .set(_, let list), .remove(_, let list), .mapSet(_, _, let list), .mapRemove(_, let list),
+             .retract(let list), .restore(let list):
+            out.ids(#""supersedes":"#, list)
+        default: break
+        }
+        if value != nil {
+            out.key(#""value":"#)
+            value!.withUTF8 { out.copy($0) }
+        }
+        // Unsigned: encoding must not stop the process on an operation no check has seen yet
+        // (a long merge encodes ahead of its checks; a wall past `Int64.max` is refused there).
+        out.unsigned(#""wall":"#, op.timestamp.wall)
+        return out.finish()
     }
 
     // MARK: Decoding

@@ -34,9 +34,10 @@ final class ChecksAhead: @unchecked Sendable {
     /// The merging thread's own: operations in it are known to have passed.
     private var knownPassed = 0..<0
 
-    /// Starts checking `count` operations, each by `check` with its index (for a replica's merge,
+    /// Starts checking `count` operations by `check`, which checks those at a range of indexes, in
+    /// order, and returns the first failure's index and error, if any (for a replica's merge,
     /// `Replica.remoteCheck(_:)`).
-    init(count: Int, check: @escaping @Sendable (Int) throws(ChorusError) -> Void) {
+    init(count: Int, check: @escaping @Sendable (Range<Int>) -> (index: Int, error: ChorusError)?) {
         let middle = count / 2
         halves = [0..<middle, middle..<count]
         reached = halves.map(\.lowerBound)
@@ -89,17 +90,11 @@ final class ChecksAhead: @unchecked Sendable {
         for thread in threads { _ = try? thread.value() }
     }
 
-    private func check(_ half: Int, _ checkOne: (Int) throws(ChorusError) -> Void) {
+    private func check(_ half: Int, _ checkRange: (Range<Int>) -> (index: Int, error: ChorusError)?) {
         var index = halves[half].lowerBound
         while index < halves[half].upperBound {
             let end = min(index + Self.stride, halves[half].upperBound)
-            var failed: (index: Int, error: ChorusError)?
-            for next in index..<end {
-                do { try checkOne(next) } catch {
-                    failed = (next, error)
-                    break
-                }
-            }
+            let failed = checkRange(index..<end)
             condition.lock()
             if let failed {
                 if failure.map({ failed.index < $0.index }) ?? true { failure = failed }

@@ -57,7 +57,7 @@ struct EncodingAhead<Input: MergeInput> {
             startAhead(freeing: merged)
         }
         precondition(index >= currentStart && index < currentStart + current.count, "EncodingAhead asked for operations out of order")
-        try merge(current[index - currentStart])
+        try current.withUnsafeBufferPointer { try merge($0[index - currentStart]) }
     }
 
     /// Waits for the chunks being prepared, if any, so no thread outlives the merge that started
@@ -90,7 +90,7 @@ struct EncodingAhead<Input: MergeInput> {
         return OnThread("chorus-encode") {
             defer { merged?.free() }
             _ = try? previous?.value()
-            return PreparedOperation.prepare(inputs[first..<end].lazy.map { $0.operation })
+            return PreparedOperation.prepare(inputs, first..<end)
         }
     }
 }

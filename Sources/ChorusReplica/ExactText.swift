@@ -27,7 +27,9 @@ enum ExactText {
         return a.withUTF8 { x in b.withUTF8 { y in sameBytes(x, y) } }
     }
 
-    private static func sameRepresentation(_ a: String, _ b: String) -> Bool {
+    /// Whether the two strings are held the same way: a true answer means equal texts, a false
+    /// one means nothing.
+    static func sameRepresentation(_ a: String, _ b: String) -> Bool {
         withUnsafeBytes(of: a) { x in withUnsafeBytes(of: b) { y in memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 } }
     }
 

@@ -49,6 +49,13 @@ public enum LogBlock {
         public var isFull: Bool { count >= LogBlock.operationsMax || bytes.count >= LogBlock.bytesMax }
 
         public mutating func append(replica: [UInt8], counter: UInt64, rid: Int64?, payload: [UInt8]?) {
+            guard let payload else { return append(replica: replica, counter: counter, rid: rid, payloadBytes: nil) }
+            payload.withUnsafeBytes { append(replica: replica, counter: counter, rid: rid, payloadBytes: $0) }
+        }
+
+        /// `append(replica:counter:rid:payload:)` of a payload read in place (the merge's are in
+        /// blocks shared by many operations, `PayloadWriter`).
+        public mutating func append(replica: [UInt8], counter: UInt64, rid: Int64?, payloadBytes payload: UnsafeRawBufferPointer?) {
             precondition(replica.count == 16, "a replica id is 16 bytes")
             // The id and the three numbers written on the stack, then appended at once: appended
             // byte by byte, each checked the array's capacity and uniqueness again (1.4% of a

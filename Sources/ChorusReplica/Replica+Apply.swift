@@ -582,15 +582,23 @@ extension Replica {
             defer { checks.finish() }
             return try checks.allPassed()
         }
-        for index in operations.indices { try check(index) }
+        if let failed = check(operations.indices) { throw failed.error }
     }
 
-    /// The check of the operation at an index of `operations`, for any thread.
-    private func remoteCheck<Input: MergeInput>(_ operations: [Input]) -> @Sendable (Int) throws(ChorusError) -> Void {
+    /// The checks of the operations at a range of indexes of `operations`, for any thread: the
+    /// first failure's index and error, if any. They run as one `RemoteChecks`, each operation
+    /// read in place.
+    private func remoteCheck<Input: MergeInput>(_ operations: [Input]) -> @Sendable (Range<Int>) -> (index: Int, error: ChorusError)? {
         let clock = self.clock, schema = self.schema, pause = checkPause
-        return { index throws(ChorusError) in
-            pause?(index)
-            try operations[index].checkRemote(clock: clock, schema: schema)
+        return { range in
+            var checks = RemoteChecks(clock: clock, schema: schema)
+            return operations.withUnsafeBufferPointer { operations in
+                for index in range {
+                    pause?(index)
+                    do throws(ChorusError) { try operations[index].checkRemote(&checks) } catch { return (index, error) }
+                }
+                return nil
+            }
         }
     }
 
@@ -603,19 +611,6 @@ extension Replica {
     /// database of about 30 MB; a bundle of millions of operations would otherwise grow the log
     /// by gigabytes before its end.
     static let mergeLogPagesMax = 16_384
-
-    /// Checks a remote operation: its clock against ours, and a known field must get an action of
-    /// its kind. Unknown collections and fields pass (a newer replica wrote them); they are kept
-    /// and relayed.
-    static func checkRemote(_ operation: Operation, clock: HybridClock, schema: Schema) throws(ChorusError) {
-        try clock.checkDrift(operation.timestamp, operation: operation.id)
-        guard let field = operation.field, let kind = schema.fieldKind(collection: operation.collection, field: field) else { return }
-        guard operation.action.fieldKind == kind else {
-            throw ChorusError(.wrongFieldKind,
-                "operation \(operation.id): \(operation.action.name) cannot apply to \(operation.collection).\(field), which is a \(kind.rawValue)",
-                hint: "the sender's schema disagrees with this replica's; nothing of the batch was applied")
-        }
-    }
 
     /// Runs `body` in one SQLite transaction, then materialises what it touched and persists the
     /// clock and counter before committing. In-memory clock and counter change only after commit.
@@ -680,20 +675,25 @@ extension Replica {
         return state.report
     }
 
+    /// Applies one operation inside an open transaction, its encodings made now (an `Operation`)
+    /// or made ahead (`PreparedOperation`).
+    func apply<Input: MergeInput>(_ input: Input, state: inout BatchState) throws {
+        try input.withOperation { try apply($0, input.mergeEncodings(), state: &state) }
+    }
+
     /// Applies one operation inside an open transaction. The heart of the merge: every action
     /// reduces to inserting live entries and recording superseded ids (see `Docs/merge.md`).
-    /// The operation's encodings are made now (an `Operation`) or were made ahead (`PreparedOperation`).
-    func apply<Input: MergeInput>(_ input: Input, state: inout BatchState) throws {
-        let op = input.operation
-        // The value's canonical text goes both into the operation's and into its entry: made once.
-        let (payload, valueText) = input.encodings()
+    /// The value's canonical text goes both into the operation's payload and into its entry: made
+    /// once, in `encodings`.
+    func apply(_ op: Operation, _ encodings: MergeEncodings, state: inout BatchState) throws {
+        let payload = encodings.payload, valueText = encodings.valueText
         if case .erase(let hash) = op.action {
             guard try appendToLog(op, rid: nil, payload: payload, state: &state) != nil else { return }
             state.report.applied += 1
             try erase(hash: hash, by: op, state: &state)
             return
         }
-        guard let rid = try recordID(collection: op.collection, record: op.record, hash: input.recordHashAhead, state: &state) else {
+        guard let rid = try recordID(collection: op.collection, record: op.record, hash: encodings.recordHash, state: &state) else {
             // The record was erased: keep the id so the operation is never applied, drop its value.
             if try appendToLog(op, rid: nil, payload: nil, state: &state) != nil { state.report.droppedForErasedRecords += 1 }
             return
@@ -749,7 +749,7 @@ extension Replica {
 
     /// Appends an operation to the log unless the log already holds its id (counted as a
     /// duplicate; nothing else happens). Returns its log sequence, nil for a duplicate.
-    func appendToLog(_ op: Operation, rid: Int64?, payload: [UInt8]?, state: inout BatchState) throws -> Int64? {
+    func appendToLog(_ op: Operation, rid: Int64?, payload: Payload?, state: inout BatchState) throws -> Int64? {
         guard try logID(op.id, state: &state) else {
             state.report.duplicates += 1
             return nil

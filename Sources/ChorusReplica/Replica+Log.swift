@@ -214,9 +214,15 @@ extension Replica {
 
     /// Appends an operation to the batch's block, closing the block (a `log_blocks` row) when full.
     /// Returns its log sequence.
-    func appendToBlock(_ op: Operation, rid: Int64?, payload: [UInt8]?, state: inout BatchState) throws -> Int64 {
+    func appendToBlock(_ op: Operation, rid: Int64?, payload: Payload?, state: inout BatchState) throws -> Int64 {
         if state.logBlock.count == 0 { state.blockFirstSequence = state.nextSequence }
-        state.logBlock.append(replica: op.id.replica.bytes, counter: op.id.counter, rid: rid, payload: payload)
+        if let payload {
+            payload.withUnsafeBufferPointer {
+                state.logBlock.append(replica: op.id.replica.bytes, counter: op.id.counter, rid: rid, payloadBytes: UnsafeRawBufferPointer($0))
+            }
+        } else {
+            state.logBlock.append(replica: op.id.replica.bytes, counter: op.id.counter, rid: rid, payloadBytes: nil)
+        }
         let sequence = state.nextSequence
         state.nextSequence += 1
         if state.logBlock.isFull { try writeLogBlock(&state) }

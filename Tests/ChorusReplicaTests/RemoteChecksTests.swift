@@ -169,3 +169,66 @@ final class RemoteChecksTests: XCTestCase {
         }
     }
 }
+
+/// One thread's run of checks (`RemoteChecks`): each operation against its own field's kind,
+/// whatever was looked up before it, and every operation against the clock as the run found it.
+final class RemoteChecksRunTests: XCTestCase {
+    let clock = ManualClock(milliseconds: 1_790_000_000_000)
+    let replica = ReplicaID(hex: "0123456789abcdef0123456789abcdef")!
+
+    private func checks() -> RemoteChecks {
+        RemoteChecks(clock: HybridClock(wallClock: clock), schema: PeopleSchema.current)
+    }
+
+    private func op(_ counter: UInt64, _ field: String, _ action: Action, collection: String = "people", wall: UInt64? = nil) -> Op {
+        Op(id: OperationID(replica: replica, counter: counter), timestamp: HybridTimestamp(wall: wall ?? clock.nowMilliseconds(), logical: 0),
+           collection: collection, record: "p1", field: field, action: action)
+    }
+
+    private func assertRefused(_ checks: inout RemoteChecks, _ op: Op, _ code: ChorusError.Code, file: StaticString = #filePath, line: UInt = #line) {
+        do {
+            try checks.check(op)
+            XCTFail("\(op.action.name) on \(op.field ?? "") passed", file: file, line: line)
+        } catch {
+            XCTAssertEqual(error.code, code, "\(error)", file: file, line: line)
+        }
+    }
+
+    func test_eachOperation_isCheckedAgainstItsOwnFieldsKind_whateverWasLookedUpBefore() throws {
+        var checks = checks()
+        let set = Action.set(value: .string("Engineer"), supersedes: [])
+        try checks.check(op(1, "title", set))
+        try checks.check(op(2, "developmentGoals", .add(element: "swift")))
+        try checks.check(op(3, "title", set))
+        // Both fields are known now: each keeps its own kind.
+        assertRefused(&checks, op(4, "developmentGoals", set), .wrongFieldKind)
+        assertRefused(&checks, op(5, "title", .add(element: "x")), .wrongFieldKind)
+        // A field of the same name in a collection this replica does not know passes (a newer
+        // replica wrote it); so does an unknown field of a known collection.
+        try checks.check(op(6, "title", .add(element: "x"), collection: "gadgets"))
+        try checks.check(op(7, "hobbies", .add(element: "chess")))
+        assertRefused(&checks, op(8, "title", .add(element: "x")), .wrongFieldKind)
+    }
+
+    func test_moreFieldsThanARunRemembers_areEachStillChecked() throws {
+        var checks = checks()
+        let fields = (0..<(RemoteChecks.fieldsKnownMax * 2)).map { "unknown\($0)" }
+        for (index, field) in fields.enumerated() { try checks.check(op(UInt64(index + 1), field, .add(element: "x"))) }
+        // `title` is looked up after the remembered fields were replaced, twice over.
+        try checks.check(op(100, "title", .set(value: .string("Designer"), supersedes: [])))
+        for (index, field) in fields.enumerated() { try checks.check(op(UInt64(200 + index), field, .set(value: .null, supersedes: []))) }
+        assertRefused(&checks, op(300, "title", .add(element: "x")), .wrongFieldKind)
+    }
+
+    func test_theClock_isReadWhenTheRunStarts_soALaterReadingLetsNoMoreThrough() throws {
+        let start = clock.nowMilliseconds(), drift = Limits.default.clockDriftMillisecondsMax
+        var checks = checks()
+        try checks.check(op(1, "title", .set(value: .null, supersedes: []), wall: start + drift))
+        clock.advance(by: 60_000)
+        // Within the drift of the clock now, not of the clock when the run started: refused.
+        assertRefused(&checks, op(2, "title", .set(value: .null, supersedes: []), wall: start + drift + 1), .clockSkew)
+        // A new run reads the clock again.
+        var next = self.checks()
+        try next.check(op(2, "title", .set(value: .null, supersedes: []), wall: start + drift + 1))
+    }
+}
