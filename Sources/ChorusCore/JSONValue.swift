@@ -266,17 +266,39 @@ public enum DecimalText {
     /// Writes `magnitude`'s digits at `output`, which has room for `count(magnitude:)` bytes;
     /// returns where the writing ended. For unsigned values past `Int64.max`, which converting to
     /// `Int64` would stop the process on.
+    ///
+    /// Two digits at a time, from a table: a digit at a time, the three numbers of each operation
+    /// (its wall time alone has 13 digits) were 330 instructions of the 3,000 that encoding it
+    /// took (callgrind, P1, thirty-seventh round).
     static func write(magnitude: UInt64, to output: UnsafeMutablePointer<UInt8>) -> UnsafeMutablePointer<UInt8> {
         var magnitude = magnitude
         let end = output + digits(magnitude)
         var at = end
-        repeat {
+        let pairs = digitPairs.utf8Start
+        while magnitude >= 100 {
+            let pair = Int(magnitude % 100) * 2
+            magnitude /= 100
+            at -= 2
+            at[0] = pairs[pair]
+            at[1] = pairs[pair + 1]
+        }
+        if magnitude >= 10 {
+            at -= 2
+            at[0] = pairs[Int(magnitude) * 2]
+            at[1] = pairs[Int(magnitude) * 2 + 1]
+        } else {
             at -= 1
-            at.pointee = UInt8(ascii: "0") + UInt8(magnitude % 10)
-            magnitude /= 10
-        } while magnitude > 0
+            at.pointee = UInt8(ascii: "0") + UInt8(magnitude)
+        }
         return end
     }
+
+    /// "00", "01", ... "99", one after another.
+    private static let digitPairs: StaticString = """
+        00010203040506070809101112131415161718192021222324252627282930313233343536373839\
+        40414243444546474849505152535455565758596061626364656667686970717273747576777879\
+        8081828384858687888990919293949596979899
+        """
 
     public static func append(_ value: Int, to output: inout [UInt8]) { append(Int64(value), to: &output) }
 

@@ -595,7 +595,7 @@ extension Replica {
             return operations.withUnsafeBufferPointer { operations in
                 for index in range {
                     pause?(index)
-                    do throws(ChorusError) { try operations[index].checkRemote(&checks) } catch { return (index, error) }
+                    do throws(ChorusError) { try Input.checkRemote(operations, at: index, &checks) } catch { return (index, error) }
                 }
                 return nil
             }

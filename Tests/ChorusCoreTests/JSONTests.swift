@@ -38,7 +38,15 @@ final class JSONTests: XCTestCase {
     }
 
     func test_decimalText_spellsIntegersAsSwiftDoes_includingTheExtremes() throws {
-        let values: [Int64] = [0, 1, -1, 9, 10, -10, 99, 100, 1_732_200_000_000, Int64.max, Int64.min, Int64.min + 1]
+        var values: [Int64] = [0, 1, -1, 9, 10, -10, 99, 100, 1_732_200_000_000, Int64.max, Int64.min, Int64.min + 1]
+        // Every length, at its edges, odd and even (the digits are written two at a time).
+        var power: Int64 = 1
+        while power <= Int64.max / 10 {
+            power *= 10
+            values += [power - 1, power, power + 1, -power, -(power - 1)]
+        }
+        var generator = SeededGenerator(seed: 0xD1617)
+        values += (0..<500).map { _ in Int64.random(in: Int64.min...Int64.max, using: &generator) >> Int64.random(in: 0...62, using: &generator) }
         for value in values {
             var bytes: [UInt8] = [UInt8(ascii: "x")]
             DecimalText.append(value, to: &bytes)

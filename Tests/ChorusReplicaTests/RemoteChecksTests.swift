@@ -210,6 +210,23 @@ final class RemoteChecksRunTests: XCTestCase {
         assertRefused(&checks, op(8, "title", .add(element: "x")), .wrongFieldKind)
     }
 
+    func test_fieldsInARepeatingOrder_areEachCheckedAgainstTheirOwnKind_andTheirOwnCollection() throws {
+        var checks = checks()
+        let set = Action.set(value: .string("x"), supersedes: [])
+        let cycle: [(String, Action)] = [("name", set), ("developmentGoals", .add(element: "swift")), ("title", set)]
+        for round in 0..<3 {
+            for (index, (field, action)) in cycle.enumerated() { try checks.check(op(UInt64(round * 10 + index + 1), field, action)) }
+        }
+        // The field tried first is the one after the last found (`developmentGoals` after `name`).
+        try checks.check(op(100, "name", set))
+        assertRefused(&checks, op(101, "developmentGoals", set), .wrongFieldKind)
+        try checks.check(op(102, "name", set))
+        // The same field's name in a collection this replica does not know: not the known one.
+        try checks.check(op(103, "developmentGoals", set, collection: "gadgets"))
+        try checks.check(op(104, "title", set))
+        assertRefused(&checks, op(105, "name", .add(element: "x")), .wrongFieldKind)
+    }
+
     func test_moreFieldsThanARunRemembers_areEachStillChecked() throws {
         var checks = checks()
         let fields = (0..<(RemoteChecks.fieldsKnownMax * 2)).map { "unknown\($0)" }
@@ -230,5 +247,12 @@ final class RemoteChecksRunTests: XCTestCase {
         // A new run reads the clock again.
         var next = self.checks()
         try next.check(op(2, "title", .set(value: .null, supersedes: []), wall: start + drift + 1))
+    }
+
+    func test_aTimestampPastTheSupportedRange_isRefused_evenWithinTheDrift() throws {
+        clock.set(HybridTimestamp.wallMax)
+        var checks = checks()
+        try checks.check(op(1, "title", .set(value: .null, supersedes: []), wall: HybridTimestamp.wallMax))
+        assertRefused(&checks, op(2, "title", .set(value: .null, supersedes: []), wall: HybridTimestamp.wallMax + 1), .malformedInput)
     }
 }
