@@ -30,7 +30,8 @@ final class PayloadBlock: ManagedBuffer<PayloadBlock.Header, UInt8> {
 /// payload exists and never after, and the block's header (`used`) is changed only by the
 /// `PayloadWriter` that made the block, on its thread, and read by no payload.
 struct Payload: @unchecked Sendable {
-    private let block: PayloadBlock
+    /// Internal for tests, which check which payloads share a block and when it is freed.
+    let block: PayloadBlock
     private let start: Int
     let count: Int
 
@@ -58,12 +59,16 @@ struct PayloadWriter {
     init(blockBytes: Int = PayloadBlock.bytes) { self.blockBytes = blockBytes }
 
     /// Writes a payload of at most `bound` bytes through `write`, which returns how many it wrote.
+    /// A payload whose bound is larger than `blockBytes` gets a block of its own and leaves the
+    /// current block current: the room left in it goes to the payloads after.
     mutating func write(bound: Int, _ write: (UnsafeMutablePointer<UInt8>) -> Int) -> Payload {
         let block: PayloadBlock
         if let current = self.block, current.header.capacity - current.header.used >= bound {
             block = current
+        } else if bound > blockBytes {
+            block = PayloadBlock.make(capacity: bound)
         } else {
-            block = PayloadBlock.make(capacity: max(bound, blockBytes))
+            block = PayloadBlock.make(capacity: blockBytes)
             self.block = block
         }
         let start = block.header.used

@@ -14,8 +14,8 @@ struct RemoteChecks {
     private let schema: Schema
     /// The wall clock when the run started.
     private let now: UInt64
-    /// Fields looked up in this run, at most `fieldsKnownMax`, compared by bytes (as
-    /// `Schema.fieldKind` matches names).
+    /// Fields looked up in this run, at most `fieldsKnownMax`, compared by bytes: names equal in
+    /// bytes get the same answer from `Schema.fieldKind`, and other names are looked up there.
     private var known: [(collection: String, field: String, kind: FieldKind?)] = []
     /// Where the next field looked up goes once `known` is full.
     private var nextReplaced = 0

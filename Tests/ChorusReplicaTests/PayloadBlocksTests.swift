@@ -45,17 +45,25 @@ final class PayloadBlocksTests: XCTestCase {
         for (op, encoded) in zip([small, large, after], encodings) {
             XCTAssertEqual(encoded.payload.bytes, OperationCodec().canonicalBytes(op, valueText: nil), "\(op.id)")
         }
+        XCTAssert(encodings[1].payload.block !== encodings[0].payload.block, "the large payload has a block of its own")
+        XCTAssert(encodings[2].payload.block === encodings[0].payload.block, "the next goes on in the block before the large one")
     }
 
     func test_aPayload_outlivesItsWriter_andTheOtherPayloadsOfItsBlock() {
         let operations = (1...50).map { op(UInt64($0), value: .string("value \($0)")) }
         var kept: MergeEncodings?
+        weak var block: PayloadBlock?
         do {
             var writer = PayloadWriter()
             let encodings = encode(operations, writer: &writer)
+            XCTAssert(encodings.allSatisfy { $0.payload.block === encodings[0].payload.block }, "fifty short payloads share one block")
             kept = encodings[25]
+            block = encodings[25].payload.block
         }
+        XCTAssertNotNil(block, "the block lives while a payload in it does")
         XCTAssertEqual(kept?.payload.bytes, OperationCodec().canonicalBytes(operations[25], valueText: nil))
+        kept = nil
+        XCTAssertNil(block, "and is freed with the last payload in it")
     }
 
     func test_anOperationEncodedAsItMerges_isEncodedWhole_withoutItsRecordsHash() {
