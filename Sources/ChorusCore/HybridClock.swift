@@ -63,17 +63,19 @@ public struct HybridClock: Sendable {
     ///
     /// - Throws: `ChorusError.clockSkew` naming the skew, when `timestamp` is more than
     ///   `driftMillisecondsMax` ahead of the wall clock.
-    public func checkDrift(_ timestamp: HybridTimestamp, operation: OperationID? = nil) throws(ChorusError) {
-        try checkDrift(timestamp, against: wallClock.nowMilliseconds(), operation: operation)
+    public func checkDrift(_ timestamp: HybridTimestamp, operation: @autoclosure () -> OperationID? = nil) throws(ChorusError) {
+        try checkDrift(timestamp, against: wallClock.nowMilliseconds(), operation: operation())
     }
 
     /// `checkDrift(_:operation:)` against a wall time read earlier (`physical`, from `wallClock`),
     /// for a caller checking many timestamps in a row: an earlier reading refuses a little sooner,
-    /// never later.
-    public func checkDrift(_ timestamp: HybridTimestamp, against physical: UInt64, operation: OperationID? = nil) throws(ChorusError) {
+    /// never later. `operation` is read only for the error's message (a caller reading operations
+    /// in place need not copy each one's id).
+    public func checkDrift(_ timestamp: HybridTimestamp, against physical: UInt64,
+                           operation: @autoclosure () -> OperationID? = nil) throws(ChorusError) {
         if timestamp.wall > physical && timestamp.wall - physical > driftMillisecondsMax {
             let skew = timestamp.wall - physical
-            let who = operation.map { " (operation \($0))" } ?? ""
+            let who = operation().map { " (operation \($0))" } ?? ""
             throw ChorusError(.clockSkew,
                 "operation stamped \(HybridClock.describe(milliseconds: skew)) ahead of this replica's clock\(who); the limit is \(HybridClock.describe(milliseconds: driftMillisecondsMax))",
                 hint: "check the clock of the replica that wrote it (NTP), or of this machine; nothing of the batch was applied")

@@ -107,8 +107,6 @@ struct RecordRuns {
 /// What the merge takes: an operation, and its encodings, computed now or earlier.
 protocol MergeInput: Sendable {
     var operation: Operation { get }
-    /// `body` of the operation, lent rather than copied.
-    func withOperation<Result>(_ body: (Operation) throws -> Result) rethrows -> Result
     /// Whether `mergeEncodings()` computes them, rather than handing over what was computed ahead: a
     /// long merge of such inputs encodes them ahead on another thread (`EncodingAhead`).
     static var isEncodedWhenMerged: Bool { get }
@@ -122,7 +120,6 @@ protocol MergeInput: Sendable {
 extension PreparedOperation: MergeInput {
     static var isEncodedWhenMerged: Bool { false }
     func mergeEncodings() -> MergeEncodings { encodings }
-    func withOperation<Result>(_ body: (Operation) throws -> Result) rethrows -> Result { try body(parts.operation) }
     static func checkRemote(_ inputs: UnsafeBufferPointer<Self>, at index: Int, _ checks: inout RemoteChecks) throws(ChorusError) {
         try checks.check(inputs[index].parts.operation)
     }
@@ -138,7 +135,6 @@ extension Operation: MergeInput {
         var payload = PayloadWriter(blockBytes: 0)
         return MergeEncodings(self, hashingRecord: false, payloads: &payload)
     }
-    func withOperation<Result>(_ body: (Operation) throws -> Result) rethrows -> Result { try body(self) }
     static func checkRemote(_ inputs: UnsafeBufferPointer<Self>, at index: Int, _ checks: inout RemoteChecks) throws(ChorusError) {
         try checks.check(inputs.baseAddress! + index)
     }

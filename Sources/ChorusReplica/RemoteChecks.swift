@@ -50,9 +50,7 @@ struct RemoteChecks {
     /// The checks of an operation's parts; `operation` is read only for an error.
     private mutating func check(timestamp: HybridTimestamp, collection: String, field: String?, actionKind: FieldKind?,
                                 _ operation: @autoclosure () -> Operation) throws(ChorusError) {
-        if timestamp.wall > now && timestamp.wall - now > clock.driftMillisecondsMax || timestamp.wall > HybridTimestamp.wallMax {
-            try clock.checkDrift(timestamp, against: now, operation: operation().id)
-        }
+        try clock.checkDrift(timestamp, against: now, operation: operation().id)
         guard let field, let kind = kind(collection: collection, field: field) else { return }
         guard actionKind == kind else {
             let operation = operation()

@@ -678,7 +678,7 @@ extension Replica {
     /// Applies one operation inside an open transaction, its encodings made now (an `Operation`)
     /// or made ahead (`PreparedOperation`).
     func apply<Input: MergeInput>(_ input: Input, state: inout BatchState) throws {
-        try input.withOperation { try apply($0, input.mergeEncodings(), state: &state) }
+        try apply(input.operation, input.mergeEncodings(), state: &state)
     }
 
     /// Applies one operation inside an open transaction. The heart of the merge: every action
