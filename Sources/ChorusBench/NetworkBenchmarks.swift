@@ -20,6 +20,9 @@ enum NetworkBenchmarks {
         configuration.log = { _ in }
         let node = Node(replica: replica, configuration: configuration)
         try node.start()
+        // As an upstream that has been serving a while: the empty database its snapshots start
+        // from, which a node makes as it starts (`SyncService.prepareSnapshots`), is made.
+        node.service.waitForSnapshotPreparation()
         return node
     }
 
@@ -74,8 +77,10 @@ enum NetworkBenchmarks {
         results.add("p3Replay", "end to end replaying the hub's log (pull, merge, materialise, durable)", Stats(samples: replay), unit: "ms", scale: 1000, digits: 0)
         // The upstream's share of a snapshot bootstrap, and what travels.
         let schema = hub.executor.perform { $0.configuration.schema }
-        // As the upstreams write theirs: from the empty database the first copy migrated.
+        // As the upstreams write theirs: from the empty database made as they started.
         let template = EmptyStorageTemplate()
+        template.prepare(schema: schema, in: scratch.path)
+        template.waitForPreparation()
         for (key, node, what) in [("p3", hub, "the hub"), ("p3Office", office, "the office"), ("p3Compacted", compacted, "the compacted office")] {
             let location = node.executor.perform { $0.location }
             var written: [Double] = [], bytes: Int64 = 0

@@ -85,6 +85,7 @@ public final class Node: @unchecked Sendable {
     @discardableResult
     public func start() throws -> UInt16 {
         let port = try server.start()
+        service.prepareSnapshots()
         scheduleSync(after: 0)
         let flush = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "chorus.activity"))
         flush.schedule(deadline: .now() + Node.activityFlushSeconds, repeating: Node.activityFlushSeconds)
@@ -127,6 +128,7 @@ public final class Node: @unchecked Sendable {
         compactionQueue.sync {}  // wait for a compaction in progress
         service.flushActivity()
         service.expireSnapshotCache(all: true)
+        service.waitForSnapshotPreparation()
         syncQueue.sync {}  // wait for a sync in progress
     }
 

@@ -1,11 +1,14 @@
+import ChorusCore
 import Foundation
+import SQLiteKit
 
-/// The bytes of an empty database as this build's migrations make it for one schema, kept after
-/// the first snapshot an upstream writes so the next ones start from a copy of them.
+/// The bytes of an empty database as this build's migrations make it for one schema, made once
+/// (by the first snapshot an upstream writes, or ahead of it by `prepare`) so every snapshot
+/// starts from a copy of them.
 ///
 /// Why: every snapshot is a new database file (`Replica.writeSnapshot`), and migrating one from
-/// nothing runs every migration since the first, table rebuilds included: about 33 ms, more than
-/// half of what a compacted hub of 10,000 people spends writing its snapshot (P3 in
+/// nothing runs every migration since the first, table rebuilds included: about 40 ms, twice
+/// what a hub of 10,000 people spends writing the rest of its snapshot (P3 in
 /// `Docs/performance.md`). Written out, the same bytes take well under a millisecond.
 ///
 /// One template serves one schema: the upstream that holds it keeps one replica. A template made
@@ -15,13 +18,47 @@ import Foundation
 public final class EmptyStorageTemplate: @unchecked Sendable {
     private let lock = NSLock()
     private var bytes: Data?
+    /// The bytes being made by `prepare`, on a thread of its own, kept once made.
+    private var preparation: OnThread<Void>?
 
     public init() {}
 
-    /// The kept bytes, or nil before the first snapshot.
-    var kept: Data? { lock.withLock { bytes } }
+    /// The kept bytes, or nil when none are kept. Waits for a preparation under way (it was started
+    /// first, so it ends sooner than migrating another copy would).
+    var kept: Data? {
+        waitForPreparation()
+        return lock.withLock { bytes }
+    }
 
     /// Keeps `data` unless bytes are kept already (two first snapshots written at once make the
     /// same bytes).
     func keep(_ data: Data) { lock.withLock { if bytes == nil { bytes = data } } }
+
+    /// Starts making the bytes for `schema` now, on a thread of its own, in a scratch file in
+    /// `folder` (the replica's, named as a snapshot so an interrupted one is cleaned away with
+    /// them), so that the first snapshot does not make them while a new replica waits for it.
+    /// An upstream calls it when it starts serving. Does nothing when bytes are kept or being
+    /// made. Should making them fail (a full disk), the first snapshot migrates its own copy and
+    /// reports what fails then.
+    public func prepare(schema: Schema, in folder: String) {
+        lock.withLock {
+            guard bytes == nil, preparation == nil else { return }
+            preparation = OnThread("chorus-snapshot-template") { [self] in
+                let path = (folder as NSString).appendingPathComponent("\(Replica.snapshotFilePrefix)template-\(UUID().uuidString).sqlite")
+                defer { Replica.removeSnapshotFile(path) }
+                _ = try Replica.emptySnapshotDatabase(at: path, schema: schema, from: nil, keep: keep)
+            }
+        }
+    }
+
+    /// Waits until a preparation started by `prepare` has ended, whatever came of it; returns at
+    /// once when none was started. An upstream stopping waits so, so that nothing writes in its
+    /// folder after it has stopped.
+    public func waitForPreparation() {
+        guard let preparation = lock.withLock({ preparation }) else { return }
+        _ = try? preparation.value()
+    }
+
+    /// Whether bytes are kept, asked without waiting.
+    public var isPrepared: Bool { lock.withLock { bytes != nil } }
 }

@@ -88,24 +88,7 @@ extension Replica {
         let path = (folder as NSString).appendingPathComponent("\(Replica.snapshotFilePrefix)out-\(UUID().uuidString).sqlite")
         do {
             return try Replica.wrapStorage {
-                var options = Database.Options()
-                options.journalModeWAL = false
-                options.synchronous = .off   // a scratch file: sent, then deleted
-                let empty = template?.kept
-                if let empty, !FileManager.default.createFile(atPath: path, contents: empty) {
-                    throw ChorusError(.storage, "cannot create the snapshot file \(path)", hint: "check the replica folder's permissions and free space")
-                }
-                let copy = try Database(path: path, options: options)
-                try Replica.registerFunctions(on: copy, schema: schema)
-                try copy.execute("PRAGMA journal_mode=MEMORY")
-                // On the template's bytes, none is left to apply: a safety net, not a cost.
-                if try !StorageSchema.migrator(schema: schema).migrate(copy).isEmpty {
-                    // The migrations' rebuilds leave free pages; a client takes a copy's pages as
-                    // they are only when it has none (`headerAllowsPageCopy`).
-                    try copy.execute("VACUUM")
-                    // Committed with the rollback journal in memory: the file holds all of it.
-                    template?.keep(try Data(contentsOf: URL(fileURLWithPath: path)))
-                }
+                let copy = try Replica.emptySnapshotDatabase(at: path, schema: schema, from: template?.kept) { template?.keep($0) }
                 try copy.run("ATTACH DATABASE ? AS source", Replica.databasePath(location))
                 defer { try? copy.execute("DETACH DATABASE source") }
                 // Deferred, not `transaction`'s IMMEDIATE, which would take the write lock of every
@@ -161,6 +144,31 @@ extension Replica {
             Replica.removeSnapshotFile(path)
             throw error
         }
+    }
+
+    /// A new snapshot database at `path`, which must not exist, as this build's migrations make it
+    /// for `schema`: written from `empty`, the bytes of one made before (`EmptyStorageTemplate`),
+    /// or else migrated from nothing and its bytes given to `keep`. A scratch file, sent and then
+    /// deleted: no write-ahead log, no sync, its rollback journal in memory.
+    static func emptySnapshotDatabase(at path: String, schema: Schema, from empty: Data?, keep: (Data) -> Void) throws -> Database {
+        var options = Database.Options()
+        options.journalModeWAL = false
+        options.synchronous = .off
+        if let empty, !FileManager.default.createFile(atPath: path, contents: empty) {
+            throw ChorusError(.storage, "cannot create the snapshot file \(path)", hint: "check the replica folder's permissions and free space")
+        }
+        let copy = try Database(path: path, options: options)
+        try Replica.registerFunctions(on: copy, schema: schema)
+        try copy.execute("PRAGMA journal_mode=MEMORY")
+        // On the template's bytes, none is left to apply: a safety net, not a cost.
+        if try !StorageSchema.migrator(schema: schema).migrate(copy).isEmpty {
+            // The migrations' rebuilds leave free pages; a client takes a copy's pages as
+            // they are only when it has none (`headerAllowsPageCopy`).
+            try copy.execute("VACUUM")
+            // Committed with the rollback journal in memory: the file holds all of it.
+            keep(try Data(contentsOf: URL(fileURLWithPath: path)))
+        }
+        return copy
     }
 
     /// The replicated tables of the database `schemaName` of `database`: every table but

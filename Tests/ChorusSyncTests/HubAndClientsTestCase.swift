@@ -43,19 +43,25 @@ class HubAndClientsTestCase: XCTestCase {
 
     /// A hub holding `steps` operations of a seeded workload, served by a started `Node` on a free
     /// loopback port (the caller stops it), for tests over real sockets.
-    func servedHub(steps: Int) throws -> Node {
-        let hubReplica = try ReplicaFactory.durable(at: folder.appending("hub"), name: "hub",
+    func servedHub(steps: Int, name: String = "hub") throws -> Node {
+        let hubReplica = try ReplicaFactory.durable(at: folder.appending(name), name: name,
                                                     configuration: ReplicaFactory.configuration(clock: clock, driftMilliseconds: 3_600_000), seed: 1)
         var workload = WorkloadGenerator(seed: 5)
         _ = try hubReplica.applyRemote(workload.generate(steps: steps))
+        let node = Node(replica: hubReplica, configuration: nodeConfiguration())
+        try node.start()
+        return node
+    }
+
+    /// A node on a free loopback port with the test's limits and clock, syncing upstream hourly
+    /// (never, in a test), logging nowhere.
+    func nodeConfiguration() -> Node.Configuration {
         var configuration = Node.Configuration()
         configuration.port = 0
         configuration.syncIntervalSeconds = 3600
         configuration.limits = limits
         configuration.wallClock = clock
         configuration.log = { _ in }
-        let node = Node(replica: hubReplica, configuration: configuration)
-        try node.start()
-        return node
+        return configuration
     }
 }
