@@ -1,6 +1,7 @@
 #ifndef CHORUS_CSQLITE_SHIM_H
 #define CHORUS_CSQLITE_SHIM_H
 #include <sqlite3.h>
+#include <math.h>
 
 // SQLITE_TRANSIENT is a macro casting -1 to a function pointer, which Swift cannot import.
 static inline sqlite3_destructor_type chorus_sqlite_transient(void) { return SQLITE_TRANSIENT; }
@@ -26,4 +27,24 @@ static inline int chorus_sqlite_harden(sqlite3 *db) {
 // A table-valued function's virtual table may be used from views even where the schema is not
 // trusted: it reads only its argument (sqlite3_vtab_config is variadic).
 static inline int chorus_sqlite_vtab_innocuous(sqlite3 *db) { return sqlite3_vtab_config(db, SQLITE_VTAB_INNOCUOUS); }
+
+// `name(v1, ...)`: 1 when any argument is a blob or a real that is not finite (an infinity; SQLite
+// holds no NaN), else 0. In C, called once a row: a scan that asks it of a dozen columns made
+// three comparisons of each in SQL, most of the scan's cost.
+static void chorus_sqlite_any_blob_or_infinite(sqlite3_context *context, int count, sqlite3_value **values) {
+    for (int index = 0; index < count; index++) {
+        int type = sqlite3_value_type(values[index]);
+        if (type == SQLITE_BLOB || (type == SQLITE_FLOAT && !isfinite(sqlite3_value_double(values[index])))) {
+            sqlite3_result_int(context, 1);
+            return;
+        }
+    }
+    sqlite3_result_int(context, 0);
+}
+// Registers it as `name`, any number of arguments, callable from the connection's own statements
+// only, never from a schema's views or triggers (SQLITE_DIRECTONLY).
+static inline int chorus_sqlite_register_any_blob_or_infinite(sqlite3 *db, const char *name) {
+    return sqlite3_create_function_v2(db, name, -1, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY, 0,
+                                      chorus_sqlite_any_blob_or_infinite, 0, 0, 0);
+}
 #endif

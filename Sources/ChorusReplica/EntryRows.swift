@@ -48,6 +48,11 @@ enum EntryRows {
         SELECT 1 FROM entry_rows WHERE origin NOT IN (SELECT no FROM origins) OR field NOT IN (SELECT no FROM fields)
             OR kind NOT BETWEEN 0 AND \(kindsByCode.count - 1)
         """
+    /// The SQL function, registered on every replica connection (`Replica.registerFunctions`), that
+    /// finds a value no JSON could have given: a blob, or a real that is not finite
+    /// (`Database.registerBlobOrInfiniteTest`).
+    static let blobOrInfiniteFunction = "chorus_blob_or_infinite"
+
     /// Folded entries of records `records` does not hold.
     static let foldedOfUnknownRecordsSQL = "SELECT 1 FROM folded_entries d LEFT JOIN records r ON r.rid = d.rid WHERE r.rid IS NULL"
 
@@ -92,10 +97,13 @@ enum EntryRows {
             collectionCases += " WHEN '\(collection.name.replacingOccurrences(of: "'", with: "''"))' THEN \(place)"
             guard !names.isEmpty,
                   try database.queryScalarInteger("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?", collection.name) == 1 else { continue }
-            // Without affinity (`+`), a blob is greater than any other value, and only a real
-            // equals `9e999` or `-9e999` (SQLite's infinities): two comparisons where `typeof`
-            // twice cost a third more (10,000 people, 12 register columns).
-            let unreadable = names.map(StorageSchema.quote).map { "+t.\($0) >= x'' OR +t.\($0) IN (9e999, -9e999)" }
+            // One call of a function in C a row for every register column (a blob, or a real
+            // that is not finite), where three comparisons of each in SQL were most of the check
+            // of a received snapshot (P3 in `Docs/performance.md`).
+            let unreadable = stride(from: 0, to: names.count, by: Database.argumentsPerCallMax).map { start in
+                let columns = names[start..<min(names.count, start + Database.argumentsPerCallMax)].map { "t." + StorageSchema.quote($0) }
+                return "\(blobOrInfiniteFunction)(\(columns.joined(separator: ", ")))"
+            }
             survey.keptValuesUnreadable += Int(try database.queryScalarInteger("""
                 SELECT count(*) FROM folded_entries d JOIN records r ON r.rid = d.rid LEFT JOIN \(StorageSchema.quote(collection.name)) t ON t._rid = d.rid
                 WHERE r.collection = ? AND substr(d.body, 1, 1) = x'02' AND (t._rid IS NULL OR \(unreadable.joined(separator: " OR ")))

@@ -145,6 +145,7 @@ public final class Replica {
         let columns = RegisterColumns(schema: schema)
         columns.attach(database)
         try database.register(FoldedEntries.tableFunction(columns: columns))
+        try database.registerBlobOrInfiniteTest(named: EntryRows.blobOrInfiniteFunction)
     }
 
     static func databasePath(_ location: Location) -> String {
