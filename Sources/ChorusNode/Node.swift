@@ -84,8 +84,15 @@ public final class Node: @unchecked Sendable {
     /// Starts serving and the background sync loop. Returns the bound port.
     @discardableResult
     public func start() throws -> UInt16 {
-        let port = try server.start()
+        // Before the first request can ask for a snapshot, which then waits for it.
         service.prepareSnapshots()
+        let port: UInt16
+        do {
+            port = try server.start()
+        } catch {
+            service.waitForSnapshotPreparation()   // nothing writes in the folder once start has failed
+            throw error
+        }
         scheduleSync(after: 0)
         let flush = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "chorus.activity"))
         flush.schedule(deadline: .now() + Node.activityFlushSeconds, repeating: Node.activityFlushSeconds)

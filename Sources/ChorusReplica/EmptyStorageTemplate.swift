@@ -3,8 +3,8 @@ import Foundation
 import SQLiteKit
 
 /// The bytes of an empty database as this build's migrations make it for one schema, made once
-/// (by the first snapshot an upstream writes, or ahead of it by `prepare`) so every snapshot
-/// starts from a copy of them.
+/// (as the node starts serving, `prepare`, or else by the first snapshot an upstream writes) so
+/// the snapshots after start from a copy of them.
 ///
 /// Why: every snapshot is a new database file (`Replica.writeSnapshot`), and migrating one from
 /// nothing runs every migration since the first, table rebuilds included: about 40 ms, twice
@@ -35,21 +35,32 @@ public final class EmptyStorageTemplate: @unchecked Sendable {
     func keep(_ data: Data) { lock.withLock { if bytes == nil { bytes = data } } }
 
     /// Starts making the bytes for `schema` now, on a thread of its own, in a scratch file in
-    /// `folder` (the replica's, named as a snapshot so an interrupted one is cleaned away with
-    /// them), so that the first snapshot does not make them while a new replica waits for it.
-    /// An upstream calls it when it starts serving. Does nothing when bytes are kept or being
-    /// made. Should making them fail (a full disk), the first snapshot migrates its own copy and
-    /// reports what fails then.
+    /// `folder` (the replica's), so that the first snapshot does not make them while a new replica
+    /// waits for it. An upstream calls it when it starts serving. Does nothing once it has been
+    /// called: not while the bytes are being made, not once they are kept, and not after making
+    /// them failed (a full disk, a folder gone), when the first snapshot migrates its own copy,
+    /// keeps its bytes if it can, and reports what fails then.
     public func prepare(schema: Schema, in folder: String) {
         lock.withLock {
             guard bytes == nil, preparation == nil else { return }
             preparation = OnThread("chorus-snapshot-template") { [self] in
-                let path = (folder as NSString).appendingPathComponent("\(Replica.snapshotFilePrefix)template-\(UUID().uuidString).sqlite")
+                // Every node start makes one: a node killed in those milliseconds, again and again,
+                // would otherwise leave one each time where no snapshot is written to clean them.
+                Replica.removeAbandonedSnapshots(in: folder, prefix: EmptyStorageTemplate.filePrefix, olderThanSeconds: EmptyStorageTemplate.abandonedSeconds)
+                let path = (folder as NSString).appendingPathComponent(EmptyStorageTemplate.filePrefix + "\(UUID().uuidString).sqlite")
                 defer { Replica.removeSnapshotFile(path) }
                 _ = try Replica.emptySnapshotDatabase(at: path, schema: schema, from: nil, keep: keep)
             }
         }
     }
+
+    /// The scratch files' name prefix: a snapshot's, so a snapshot being written cleans away one
+    /// a process killed mid-way left, once it is old (`Replica.removeAbandonedSnapshots`).
+    static let filePrefix = Replica.snapshotFilePrefix + "template-"
+
+    /// A scratch file not written to for this long was left by a node killed while making it
+    /// (making one takes well under a second).
+    static let abandonedSeconds: Double = 60
 
     /// Waits until a preparation started by `prepare` has ended, whatever came of it; returns at
     /// once when none was started. An upstream stopping waits so, so that nothing writes in its

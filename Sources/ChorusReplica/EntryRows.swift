@@ -53,6 +53,18 @@ enum EntryRows {
     /// (`Database.registerBlobOrInfiniteTest`).
     static let blobOrInfiniteFunction = "chorus_blob_or_infinite"
 
+    /// SQL true when any of `columns` of the row `table` holds a value no JSON could have given:
+    /// one call of `blobOrInfiniteFunction` a row for every `Database.argumentsPerCallMax` columns,
+    /// where three comparisons of each in SQL (`+c >= x'' OR +c IN (9e999, -9e999)`) were most of
+    /// the check of a received snapshot (P3 in `Docs/performance.md`). False for no columns.
+    static func unreadableSQL(_ columns: [String], of table: String) -> String {
+        let calls = stride(from: 0, to: columns.count, by: Database.argumentsPerCallMax).map { start in
+            let some = columns[start..<min(columns.count, start + Database.argumentsPerCallMax)]
+            return "\(blobOrInfiniteFunction)(\(some.map { "\(table).\(StorageSchema.quote($0))" }.joined(separator: ", ")))"
+        }
+        return calls.isEmpty ? "0" : calls.joined(separator: " OR ")
+    }
+
     /// Folded entries of records `records` does not hold.
     static let foldedOfUnknownRecordsSQL = "SELECT 1 FROM folded_entries d LEFT JOIN records r ON r.rid = d.rid WHERE r.rid IS NULL"
 
@@ -97,16 +109,9 @@ enum EntryRows {
             collectionCases += " WHEN '\(collection.name.replacingOccurrences(of: "'", with: "''"))' THEN \(place)"
             guard !names.isEmpty,
                   try database.queryScalarInteger("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?", collection.name) == 1 else { continue }
-            // One call of a function in C a row for every register column (a blob, or a real
-            // that is not finite), where three comparisons of each in SQL were most of the check
-            // of a received snapshot (P3 in `Docs/performance.md`).
-            let unreadable = stride(from: 0, to: names.count, by: Database.argumentsPerCallMax).map { start in
-                let columns = names[start..<min(names.count, start + Database.argumentsPerCallMax)].map { "t." + StorageSchema.quote($0) }
-                return "\(blobOrInfiniteFunction)(\(columns.joined(separator: ", ")))"
-            }
             survey.keptValuesUnreadable += Int(try database.queryScalarInteger("""
                 SELECT count(*) FROM folded_entries d JOIN records r ON r.rid = d.rid LEFT JOIN \(StorageSchema.quote(collection.name)) t ON t._rid = d.rid
-                WHERE r.collection = ? AND substr(d.body, 1, 1) = x'02' AND (t._rid IS NULL OR \(unreadable.joined(separator: " OR ")))
+                WHERE r.collection = ? AND substr(d.body, 1, 1) = x'02' AND (t._rid IS NULL OR \(unreadableSQL(names, of: "t")))
                 """, collection.name) ?? 0)
         }
         let place = collectionCases.isEmpty ? "-1" : "CASE r.collection\(collectionCases) ELSE -1 END"

@@ -75,8 +75,9 @@ extension Replica {
     /// the replicas that pull it. Why: the log was most of a copy (about 22 of 29.6 MB for 100,000 values,
     /// P3 in `Docs/performance.md`), and a new replica took it only to hold it.
     ///
-    /// With `template`, the empty database is a copy of the one the first snapshot migrated, kept
-    /// in it (`EmptyStorageTemplate`), rather than migrated again from nothing.
+    /// With `template`, the empty database is a copy of the one it keeps (`EmptyStorageTemplate`:
+    /// made as the node started, or by the first snapshot), rather than migrated again from
+    /// nothing; while the template is still being made, this waits for it.
     ///
     /// - Throws: `invalidState` for an in-memory replica (no file to copy), or when the replica's
     ///   schema is not the one this build's migrations make (clients then pull the log).
@@ -88,7 +89,7 @@ extension Replica {
         let path = (folder as NSString).appendingPathComponent("\(Replica.snapshotFilePrefix)out-\(UUID().uuidString).sqlite")
         do {
             return try Replica.wrapStorage {
-                let copy = try Replica.emptySnapshotDatabase(at: path, schema: schema, from: template?.kept) { template?.keep($0) }
+                let copy = try Replica.emptySnapshotDatabase(at: path, schema: schema, from: template?.kept, keep: template.map { $0.keep })
                 try copy.run("ATTACH DATABASE ? AS source", Replica.databasePath(location))
                 defer { try? copy.execute("DETACH DATABASE source") }
                 // Deferred, not `transaction`'s IMMEDIATE, which would take the write lock of every
@@ -148,9 +149,9 @@ extension Replica {
 
     /// A new snapshot database at `path`, which must not exist, as this build's migrations make it
     /// for `schema`: written from `empty`, the bytes of one made before (`EmptyStorageTemplate`),
-    /// or else migrated from nothing and its bytes given to `keep`. A scratch file, sent and then
-    /// deleted: no write-ahead log, no sync, its rollback journal in memory.
-    static func emptySnapshotDatabase(at path: String, schema: Schema, from empty: Data?, keep: (Data) -> Void) throws -> Database {
+    /// or else migrated from nothing and its bytes given to `keep`, when there is one. A scratch
+    /// file, sent and then deleted: no write-ahead log, no sync, its rollback journal in memory.
+    static func emptySnapshotDatabase(at path: String, schema: Schema, from empty: Data?, keep: ((Data) -> Void)?) throws -> Database {
         var options = Database.Options()
         options.journalModeWAL = false
         options.synchronous = .off
@@ -166,7 +167,7 @@ extension Replica {
             // they are only when it has none (`headerAllowsPageCopy`).
             try copy.execute("VACUUM")
             // Committed with the rollback journal in memory: the file holds all of it.
-            keep(try Data(contentsOf: URL(fileURLWithPath: path)))
+            if let keep { keep(try Data(contentsOf: URL(fileURLWithPath: path))) }
         }
         return copy
     }
@@ -655,7 +656,7 @@ extension Replica {
             throw refuse("a record's folded entries are damaged (\(error.message))")
         }
         guard try snapshot.queryScalarInteger("SELECT " + unknown.map { "EXISTS (\($0))" }.joined(separator: " OR ")) == 0, folded.isSound else {
-            throw refuse("it holds entries of unknown origins, fields or kinds, or values kept in columns its records have not got")
+            throw refuse("it holds entries of unknown origins, fields or kinds, or values kept in typed columns its records have not got, or that cannot be read as JSON")
         }
         guard try snapshot.queryScalarInteger("SELECT (SELECT count(*) FROM peers) + (SELECT count(*) FROM peer_relayed) + (SELECT count(*) FROM upstream)") == 0 else {
             throw refuse("it holds the upstream's registered replicas")
@@ -710,11 +711,13 @@ extension Replica {
     public static let snapshotAbandonedSeconds: Double = 600
 
     /// Removes snapshot files left in `folder` by a process that stopped mid-way (see
-    /// `snapshotAbandonedSeconds`); both sides call it before writing a new one.
-    public static func removeAbandonedSnapshots(in folder: String) {
+    /// `snapshotAbandonedSeconds`); both sides call it before writing a new one. With `prefix`
+    /// and `olderThanSeconds`, the files of one kind whose work is shorter (`EmptyStorageTemplate`).
+    public static func removeAbandonedSnapshots(in folder: String, prefix: String = snapshotFilePrefix,
+                                                olderThanSeconds: Double = snapshotAbandonedSeconds) {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
-        let cutoff = Date().addingTimeInterval(-snapshotAbandonedSeconds)
-        for name in names where name.hasPrefix(snapshotFilePrefix) {
+        let cutoff = Date().addingTimeInterval(-olderThanSeconds)
+        for name in names where name.hasPrefix(prefix) {
             let path = (folder as NSString).appendingPathComponent(name)
             if let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date, modified < cutoff {
                 try? FileManager.default.removeItem(atPath: path)

@@ -19,7 +19,8 @@ public final class SyncService: @unchecked Sendable {
     /// old, when `snapshotsConcurrentMax` copies exist, rather than a 503 that would send a new
     /// replica to replay the whole log (it pulls whatever came after the copy anyway).
     private weak var newestCopy: SnapshotCopy?
-    /// The empty database each snapshot starts from, kept after the first (`EmptyStorageTemplate`).
+    /// The empty database each snapshot starts from (`EmptyStorageTemplate`), made as the node
+    /// starts serving (`prepareSnapshots`), or else by the first snapshot.
     private let emptyStorage = EmptyStorageTemplate()
     /// Set when the node stops: no copy is cached after it.
     private var snapshotsStopped = false
@@ -277,7 +278,8 @@ public final class SyncService: @unchecked Sendable {
     /// Makes the empty database every snapshot starts from (`EmptyStorageTemplate`) on a thread of
     /// its own, when this upstream serves snapshots: the first replica to join after the node
     /// starts then waits for no migrations (about 40 ms at this build's storage version, P3 in
-    /// `Docs/performance.md`). The node calls it as it starts serving.
+    /// `Docs/performance.md`), unless it asks within those milliseconds (it then waits for what is
+    /// left of them). The node calls it before it starts serving.
     public func prepareSnapshots() {
         let (location, schema) = executor.perform { ($0.location, $0.configuration.schema) }
         guard case .directory(let folder) = location, limits.snapshotsConcurrentMax > 0 else { return }

@@ -1,8 +1,9 @@
 import CSQLite
 
 extension Database {
-    /// The most arguments one call of a function registered here is given (`argumentsPerCallMax`):
-    /// SQLite's own limit is 127 (100 before 3.44), so a caller testing more values splits them.
+    /// The most arguments a caller gives one call of a function registered here: SQLite's own
+    /// limit (`SQLITE_MAX_FUNCTION_ARG`, 127 by default in the versions Chorus runs on) is higher,
+    /// and a caller testing more values splits them into several calls.
     public static let argumentsPerCallMax = 64
 
     /// Makes `name(v1, ...)` callable in this connection's own statements, never from a schema's

@@ -30,11 +30,17 @@ final class SnapshotTemplateTests: HubAndClientsTestCase {
         let hubFolder = folder.appending("hub")
         let template = EmptyStorageTemplate()
         XCTAssertFalse(template.isPrepared)
+        // Scratch files a node killed while making one left: an old one goes, a young one stays
+        // (another node could be making it).
+        let old = (hubFolder as NSString).appendingPathComponent(Replica.snapshotFilePrefix + "template-old.sqlite")
+        let young = (hubFolder as NSString).appendingPathComponent(Replica.snapshotFilePrefix + "template-young.sqlite")
+        for path in [old, young] { XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data([1, 2, 3]))) }
+        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-120)], ofItemAtPath: old)
         template.prepare(schema: schema, in: hubFolder)
-        template.prepare(schema: schema, in: hubFolder)   // a second call while the first runs: nothing more
         template.waitForPreparation()
         XCTAssertTrue(template.isPrepared, "the empty database was made")
-        XCTAssertEqual(try snapshotFiles(in: hubFolder), [], "its scratch file is gone")
+        XCTAssertEqual(try snapshotFiles(in: hubFolder), [(young as NSString).lastPathComponent], "its scratch file is gone, and the old one left before")
+        Replica.removeSnapshotFile(young)
 
         let fromTemplate = try Replica.writeSnapshot(of: location, schema: schema, template: template)
         defer { Replica.removeSnapshotFile(fromTemplate.path) }
@@ -42,7 +48,7 @@ final class SnapshotTemplateTests: HubAndClientsTestCase {
         defer { Replica.removeSnapshotFile(migrated.path) }
         let schemaRows = { (path: String) in try Database(path: path, options: { var o = Database.Options(); o.isReadOnly = true; return o }()).schemaRows() }
         XCTAssertEqual(try schemaRows(fromTemplate.path), try schemaRows(migrated.path), "the same schema as a copy migrated from nothing")
-        XCTAssertEqual(fromTemplate.bytes, migrated.bytes, "the same pages")
+        XCTAssertEqual(fromTemplate.checksum, migrated.checksum, "the same bytes")
 
         let laptop = try durable("laptop", seed: 2)
         let hubID = hub.perform { $0.id }
@@ -78,6 +84,9 @@ final class SnapshotTemplateTests: HubAndClientsTestCase {
         defer { quiet.stop(graceSeconds: 1) }
         quiet.service.waitForSnapshotPreparation()
         XCTAssertFalse(quiet.service.isSnapshotTemplateReady, "an upstream serving no snapshots makes no template")
+        XCTAssertEqual(try snapshotFiles(in: folder.appending("quiet")), [])
+
+        limits = Limits.default   // snapshots served: only the replica in memory keeps it from making one
 
         let inMemory = Node(replica: try ReplicaFactory.memory(name: "memory", clock: clock, seed: 4), configuration: nodeConfiguration())
         try inMemory.start()
