@@ -18,7 +18,7 @@ let package = Package(
         // Pure vocabulary and merge rules: no I/O.
         .target(name: "ChorusCore"),
         // The replica: operation log, merge state and materialised tables in SQLite.
-        .target(name: "ChorusReplica", dependencies: ["ChorusCore", "SQLiteKit"]),
+        .target(name: "ChorusReplica", dependencies: ["ChorusCore", "SQLiteKit", "CLinux"]),
         // HTTP/1.1 parser and messages: pure, no sockets.
         .target(name: "HTTP1"),
         // Linux's epoll, for the HTTP server's event loops (system headers only).

@@ -1,5 +1,6 @@
 import ChorusCore
 import Foundation
+import CLinux
 import SQLiteKit
 
 /// The bytes of an empty database as this build's migrations make it for one schema, made once
@@ -48,7 +49,12 @@ public final class EmptyStorageTemplate: @unchecked Sendable {
                 // would otherwise leave one each time where no snapshot is written to clean them.
                 Replica.removeAbandonedSnapshots(in: folder, prefix: EmptyStorageTemplate.filePrefix, olderThanSeconds: EmptyStorageTemplate.abandonedSeconds)
                 let path = (folder as NSString).appendingPathComponent(EmptyStorageTemplate.filePrefix + "\(UUID().uuidString).sqlite")
-                defer { Replica.removeSnapshotFile(path) }
+                defer {
+                    Replica.removeSnapshotFile(path)
+                    // The migrations' page cache and statements, freed as the connection closed,
+                    // stay in this thread's heap otherwise: 0.8 of the 2.2 MB a node held for this (P6).
+                    chorus_release_free_heap()
+                }
                 _ = try Replica.emptySnapshotDatabase(at: path, schema: schema, from: nil, keep: keep)
             }
         }
