@@ -231,7 +231,7 @@ public final class SyncService: @unchecked Sendable {
         let (location, schema, ownStorage, floor) = executor.perform {
             ($0.location, $0.configuration.schema, $0.storageVersion, (try? $0.compactionFloor()) ?? 0)
         }
-        guard case .directory = location, limits.snapshotsConcurrentMax > 0 else {
+        guard snapshotFolder(location) != nil else {
             throw SyncError(status: 404, "this upstream serves no snapshots", hint: "pull the log from sequence 0")
         }
         guard let storage, storage == ownStorage else {
@@ -282,8 +282,15 @@ public final class SyncService: @unchecked Sendable {
     /// left of them). The node calls it before it starts serving.
     public func prepareSnapshots() {
         let (location, schema) = executor.perform { ($0.location, $0.configuration.schema) }
-        guard case .directory(let folder) = location, limits.snapshotsConcurrentMax > 0 else { return }
+        guard let folder = snapshotFolder(location) else { return }
         emptyStorage.prepare(schema: schema, in: folder)
+    }
+
+    /// The folder snapshots of the replica at `location` are written in; nil when this upstream
+    /// serves none (a replica in memory has no file to copy, or `snapshotsConcurrentMax` is 0).
+    private func snapshotFolder(_ location: Replica.Location) -> String? {
+        guard case .directory(let folder) = location, limits.snapshotsConcurrentMax > 0 else { return nil }
+        return folder
     }
 
     /// Waits until what `prepareSnapshots` started has ended: the node stopping, so that nothing
