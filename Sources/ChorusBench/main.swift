@@ -22,71 +22,51 @@ if arguments.contains("--help") || arguments.contains("-h") {
                      the database's size per live value, whole and compacted, and compaction's time
       --help         show this help
 
+    Every argument is read before any work: an unknown one, a missing or malformed value, or a size
+    the chosen run does not use (--people with the full run, --writes with --only-merge) exits 2.
+
     Each figure is the median of at least 5 repetitions, with min and max. Build it with -c release.
     """)
     exit(0)
 }
-// Every argument must be one this tool knows: a misspelt option (`--histroy`) would otherwise run
-// the default sizes, minutes of work measuring something other than what was asked.
-let flags: Set<String> = ["--quick", "--write-docs", "--only-merge", "--only-write", "--only-bootstrap", "--only-noop", "--only-scale"]
-let valued: Set<String> = ["--docs", "--people", "--writes", "--repetitions", "--seconds", "--history"]
-var argumentIndex = 0
-while argumentIndex < arguments.count {
-    let argument = arguments[argumentIndex]
-    if valued.contains(argument) {
-        argumentIndex += 2
-    } else if flags.contains(argument) {
-        argumentIndex += 1
-    } else {
-        FileHandle.standardError.write(Data("error: unknown argument \(argument)\nhint: run `chorus-bench --help` for the options\n".utf8))
-        exit(2)
-    }
+// Every argument read before any work: a misspelt option (`--histroy`), a missing value, or an
+// option the chosen run would not use would otherwise run minutes of something else than was asked.
+let options: BenchArguments
+switch BenchArguments.parse(arguments) {
+case .success(let parsed): options = parsed
+case .failure(let refusal):
+    FileHandle.standardError.write(Data("error: \(refusal.message)\nhint: run `chorus-bench --help` for the options\n".utf8))
+    exit(2)
 }
-let quick = arguments.contains("--quick")
-/// The integer after `flag`, or `fallback` when the flag is absent; exits with a message when malformed.
-func integerOption(_ flag: String, default fallback: Int) -> Int {
-    guard let index = arguments.firstIndex(of: flag) else { return fallback }
-    guard index + 1 < arguments.count, let value = Int(arguments[index + 1]), (1...1_000_000).contains(value) else {
-        FileHandle.standardError.write(Data("error: \(flag) needs a whole number from 1 to 1000000\n".utf8))
-        exit(2)
-    }
-    return value
-}
-if arguments.contains("--only-merge") {
+let repetitions = options.number("--repetitions", default: 1)
+switch options.mode {
+case .merge:
     // For profiling (valgrind --tool=callgrind) and for measuring P1 alone.
-    try EngineBenchmarks.merge(Results(), people: integerOption("--people", default: 200),
-                               repetitions: integerOption("--repetitions", default: 1))
+    try EngineBenchmarks.merge(Results(), people: options.number("--people", default: 200), repetitions: repetitions)
     exit(0)
-}
-if arguments.contains("--only-write") {
+case .write:
     // P2 beside the raw durable commit it is compared with.
-    let results = Results()
-    let writes = integerOption("--writes", default: 300), repetitions = integerOption("--repetitions", default: 1)
-    try EngineBenchmarks.localWrite(results, writes: writes, repetitions: repetitions)
+    try EngineBenchmarks.localWrite(Results(), writes: options.number("--writes", default: 300), repetitions: repetitions)
     exit(0)
-}
-if arguments.contains("--only-bootstrap") {
-    try NetworkBenchmarks.bootstrap(Results(), people: integerOption("--people", default: 200),
-                                    repetitions: integerOption("--repetitions", default: 1))
+case .bootstrap:
+    try NetworkBenchmarks.bootstrap(Results(), people: options.number("--people", default: 200), repetitions: repetitions)
     exit(0)
-}
-if arguments.contains("--only-noop") {
-    try NetworkBenchmarks.noopSync(Results(), connections: 64, seconds: Double(integerOption("--seconds", default: 5)),
-                                   repetitions: integerOption("--repetitions", default: 1))
+case .noop:
+    try NetworkBenchmarks.noopSync(Results(), connections: 64, seconds: Double(options.number("--seconds", default: 5)), repetitions: repetitions)
     exit(0)
-}
-if arguments.contains("--only-scale") {
-    try NetworkBenchmarks.scale(Results(), large: integerOption("--history", default: BenchSizes.full.historyLarge),
-                                small: BenchSizes.full.historySmall, repetitions: integerOption("--repetitions", default: 1),
-                                connections: BenchSizes.full.connections, loadSeconds: Double(integerOption("--seconds", default: Int(BenchSizes.full.scaleLoadSeconds))))
+case .scale:
+    try NetworkBenchmarks.scale(Results(), large: options.number("--history", default: BenchSizes.full.historyLarge),
+                                small: BenchSizes.full.historySmall, repetitions: repetitions,
+                                connections: BenchSizes.full.connections,
+                                loadSeconds: Double(options.number("--seconds", default: Int(BenchSizes.full.scaleLoadSeconds))))
     exit(0)
+case .full:
+    break
 }
-let sizes = quick ? BenchSizes.quick : BenchSizes.full
+let sizes = options.quick ? BenchSizes.quick : BenchSizes.full
 do {
     let results = try BenchRun(sizes: sizes).run()
-    if arguments.contains("--write-docs") {
-        let index = arguments.firstIndex(of: "--docs")
-        let path = index.map { arguments[$0 + 1] } ?? "Docs/performance.md"
+    if let path = options.docs {
         try PerformanceReport(results: results, sizes: sizes).write(to: path)
         print("wrote \(path)")
     }
