@@ -243,8 +243,15 @@ public struct NodeRouter: Sendable {
                 throw SyncError(status: 400, "after and limit must be integers (after >= 0, limit >= 1)")
             }
             let committed = try NodeRouter.wholeNumberHeader(request, SyncProtocol.cursorHeader)
+            var afterOperation: OperationID?
+            if let given = query["afterOperation"] {
+                guard let id = OperationID(given) else {
+                    throw SyncError(status: 400, "afterOperation must be an operation id, REPLICAHEX:COUNTER (the pull response's nextOperation)")
+                }
+                afterOperation = id
+            }
             return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")],
-                                body: try service.pull(peer: peer!, after: after, limit: limit, committed: committed, look: look))
+                                body: try service.pull(peer: peer!, after: after, afterOperation: afterOperation, limit: limit, committed: committed, look: look))
         case "/sync/v1/snapshot":
             let (copy, isReused) = try service.snapshot(peer: peer!, storage: request.head.header(SyncProtocol.storageHeader))
             metrics.increment("chorus_snapshots_served_total", labels: [("copy", isReused ? "reused" : "new")])

@@ -10,6 +10,8 @@ struct LoggedEntry {
     let source: String?
     /// When it arrived, Unix milliseconds.
     let receivedWall: Int64?
+
+    var operationID: OperationID { OperationID(replica: entry.replicaID, counter: entry.counter) }
 }
 
 extension Replica {
@@ -49,6 +51,21 @@ extension Replica {
                 cursor = last
             }
             if !found { break }
+        }
+    }
+
+    /// The id of the operation logged at `sequence`; nil for 0 and for a sequence this log no
+    /// longer holds (compacted) or never held. Erasure keeps ids, so an erased operation has one.
+    /// Reads the one block holding it.
+    public func loggedOperationID(at sequence: Int64) throws -> OperationID? {
+        guard sequence > 0 else { return nil }
+        return try Replica.wrapStorage {
+            var found: OperationID?
+            try forEachLogged(after: sequence - 1) { logged in
+                if logged.sequence == sequence { found = logged.operationID }
+                return false
+            }
+            return found
         }
     }
 

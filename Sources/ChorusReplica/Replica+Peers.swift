@@ -39,6 +39,10 @@ public struct LogPage: Sendable {
     public let next: Int64
     /// Whether more operations follow.
     public let hasMore: Bool
+    /// The id of the operation logged at `next`, when the page read it (nil when it read none:
+    /// `next` is then the `after` it was asked from). What a client sends back with the cursor, so
+    /// the upstream can tell its log still holds that operation there (protocol 4.4).
+    public let nextOperation: OperationID?
 }
 
 extension Replica {
@@ -56,6 +60,7 @@ extension Replica {
             var operations: [String] = []
             var bytes = 0
             var next = after
+            var nextOperation: OperationID?
             var hasMore = false
             let scanMax = operationsMax * 4 + 100
             var scanned = 0
@@ -71,6 +76,7 @@ extension Replica {
                 guard excludedSource.map({ logged.source != $0 }) ?? true,
                       authorBytes?.contains(Array(logged.entry.replica)) ?? true, let payload = logged.entry.payload else {
                     next = logged.sequence
+                    nextOperation = logged.operationID
                     return true
                 }
                 if !operations.isEmpty && (operations.count >= operationsMax || bytes + payload.count > bytesMax) {
@@ -80,6 +86,7 @@ extension Replica {
                 operations.append(String(decoding: payload, as: UTF8.self))
                 bytes += payload.count + 1
                 next = logged.sequence
+                nextOperation = logged.operationID
                 return true
             }
             // Checked after the blocks are read, not before: the page's statements are not one read
@@ -87,7 +94,7 @@ extension Replica {
             // sets its point in the same transaction as it deletes. A point read now that is still
             // at or below `after` means nothing after `after` was removed before it was read.
             try checkNotCompacted(after: after)
-            return LogPage(operations: operations, next: next, hasMore: hasMore)
+            return LogPage(operations: operations, next: next, hasMore: hasMore, nextOperation: nextOperation)
         }
     }
 
@@ -265,6 +272,9 @@ extension Replica {
         public let replica: ReplicaID?
         /// Upstream log sequence pulled through.
         public let pullCursor: Int64
+        /// The id of the operation the upstream logged at `pullCursor`, as its page said; nil
+        /// when not known (nothing is then checked).
+        public let pullOperation: OperationID?
         /// Our log sequence pushed through.
         public let pushCursor: Int64
         public let lastAttemptWall: UInt64?
@@ -276,11 +286,13 @@ extension Replica {
     public func upstream() throws -> Upstream? {
         try Replica.wrapStorage {
             try database.queryRow("""
-                SELECT url, token_file, replica, pull_cursor, push_cursor, last_attempt_wall, last_success_wall, last_error, observed_skew_ms
+                SELECT url, token_file, replica, pull_cursor, push_cursor, last_attempt_wall, last_success_wall, last_error, observed_skew_ms,
+                       pull_operation
                 FROM upstream WHERE id = 1
                 """).map { row in
                 Upstream(url: row.text(0)!, tokenFile: row.text(1)!, replica: row.blob(2).flatMap(ReplicaID.init(bytes:)),
-                         pullCursor: row.integer(3) ?? 0, pushCursor: row.integer(4) ?? 0,
+                         pullCursor: row.integer(3) ?? 0, pullOperation: row.text(9).flatMap(OperationID.init),
+                         pushCursor: row.integer(4) ?? 0,
                          lastAttemptWall: row.integer(5).map(UInt64.init), lastSuccessWall: row.integer(6).map(UInt64.init),
                          lastError: row.text(7), observedSkewMilliseconds: row.integer(8))
             }
@@ -324,8 +336,10 @@ extension Replica {
     public func rewindUpstreamCursors(pullCursor: Int64) throws -> Int64 {
         try bookkeeping {
             let floor = try compactedThrough()
-            try database.run("UPDATE upstream SET push_cursor = min(push_cursor, ?), pull_cursor = min(pull_cursor, max(0, ?)) WHERE id = 1",
-                             floor, pullCursor)
+            try database.run("""
+                UPDATE upstream SET push_cursor = min(push_cursor, ?1), pull_cursor = min(pull_cursor, max(0, ?2)),
+                    pull_operation = NULL WHERE id = 1
+                """, floor, pullCursor)
             return floor
         }
     }
@@ -334,12 +348,23 @@ extension Replica {
     /// transaction: a page is merged and acknowledged together. That is one durable commit when
     /// the page holds at most `operationsPerBatchMax` operations (pages are cut smaller than that);
     /// a larger one commits batch by batch and moves the cursor with the last batch.
-    /// Takes operations prepared where the page was decoded (`PreparedOperation`).
+    /// Takes operations prepared where the page was decoded (`PreparedOperation`). `nextOperation`
+    /// is the id the page gave for the operation at `next`, kept with the cursor (nil: not known).
     @discardableResult
-    public func applyPulled(_ operations: [PreparedOperation], through next: Int64) throws -> ApplyReport {
+    public func applyPulled(_ operations: [PreparedOperation], through next: Int64, nextOperation: OperationID? = nil) throws -> ApplyReport {
         try applyRemote(operations, source: "upstream", inLastBatch: {
-            try self.database.run("UPDATE upstream SET pull_cursor = max(pull_cursor, ?) WHERE id = 1", next)
+            try self.movePullCursor(to: next, operation: nextOperation)
         })
+    }
+
+    /// Moves the pull cursor forward to `next` (never back), and keeps `operation` as the id at it
+    /// when the cursor is then at `next`; a cursor moved on with no id known forgets the one it had.
+    func movePullCursor(to next: Int64, operation: OperationID?) throws {
+        try database.run("""
+            UPDATE upstream SET pull_operation = CASE WHEN ?1 > pull_cursor THEN ?2
+                    WHEN ?1 = pull_cursor THEN coalesce(?2, pull_operation) ELSE pull_operation END,
+                pull_cursor = max(pull_cursor, ?1) WHERE id = 1
+            """, next, operation?.description)
     }
 
     /// Records sync progress and health, in one transaction. Nil arguments leave a column as it is.
@@ -352,7 +377,7 @@ extension Replica {
     /// the snapshot's pages (P3 in `Docs/performance.md`). The upstream's id (checked and written
     /// in the same transaction) and the cursors are committed durably, as every change to what
     /// this replica holds or has sent.
-    public func recordUpstream(replica: ReplicaID? = nil, pullCursor: Int64? = nil, pushCursor: Int64? = nil,
+    public func recordUpstream(replica: ReplicaID? = nil, pullCursor: Int64? = nil, pullOperation: OperationID? = nil, pushCursor: Int64? = nil,
                                attempt: Bool = false, success: Bool = false, error: String?? = nil, skewMilliseconds: Int64? = nil) throws {
         try bookkeeping {
             let now = Int64(configuration.wallClock.nowMilliseconds())
@@ -368,7 +393,7 @@ extension Replica {
                     // Written once: known already, it is not written again.
                     if known == nil { try self.database.run("UPDATE upstream SET replica = ? WHERE id = 1", replica.bytes) }
                 }
-                if let pullCursor { try self.database.run("UPDATE upstream SET pull_cursor = max(pull_cursor, ?) WHERE id = 1", pullCursor) }
+                if let pullCursor { try self.movePullCursor(to: pullCursor, operation: pullOperation) }
                 if let pushCursor { try self.database.run("UPDATE upstream SET push_cursor = max(push_cursor, ?) WHERE id = 1", pushCursor) }
                 if attempt { try self.database.run("UPDATE upstream SET last_attempt_wall = ? WHERE id = 1", now) }
                 if success { try self.database.run("UPDATE upstream SET last_success_wall = ?, last_error = NULL WHERE id = 1", now) }

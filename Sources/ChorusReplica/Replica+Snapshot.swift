@@ -407,7 +407,10 @@ extension Replica {
             try writeTakenMeta(taken, on: snapshot)
             // Every operation in it came from the upstream, so none waits to be pushed: the push
             // cursor moves past them too (from 0, it would ask a compacted log for what it lacks).
-            try snapshot.run("UPDATE main.upstream SET pull_cursor = max(pull_cursor, ?1), push_cursor = max(push_cursor, ?1) WHERE id = 1", taken.through)
+            // The id logged at the cursor is not known until the first page after it says it.
+            try snapshot.run("""
+                UPDATE main.upstream SET pull_cursor = max(pull_cursor, ?1), push_cursor = max(push_cursor, ?1), pull_operation = NULL WHERE id = 1
+                """, taken.through)
             try snapshot.execute("COMMIT")
         }
     }
@@ -464,8 +467,9 @@ extension Replica {
             // cursor moves past them too. Replacing, the cursors counted the old log: they become
             // the snapshot's exactly (a push cursor past `through` would skip this replica's next
             // writes).
-            try database.run(replacing ? "UPDATE upstream SET pull_cursor = ?1, push_cursor = ?1 WHERE id = 1"
-                                       : "UPDATE upstream SET pull_cursor = max(pull_cursor, ?1), push_cursor = max(push_cursor, ?1) WHERE id = 1", taken.through)
+            try database.run(replacing ? "UPDATE upstream SET pull_cursor = ?1, push_cursor = ?1, pull_operation = NULL WHERE id = 1"
+                                       : "UPDATE upstream SET pull_cursor = max(pull_cursor, ?1), push_cursor = max(push_cursor, ?1), pull_operation = NULL WHERE id = 1",
+                             taken.through)
         }
     }
 

@@ -417,6 +417,14 @@ enum StorageSchema {
             // answer. 0.8 bytes of every value, in the row and its index.
             try db.execute("UPDATE records SET hash_prefix = substr(hash_prefix, 1, 4) WHERE length(hash_prefix) > 4;")
         }
+        migrator.register("0020_upstream_pull_operation") { db in
+            // The id of the operation the upstream logged at the pull cursor, as its last page said
+            // (`nextOperation`, protocol 4.4), sent back with the cursor: an upstream restored from
+            // an older backup whose log has since grown past the cursor holds another operation
+            // there, and says so (409), where comparing lengths alone missed it. NULL: not known
+            // (before the first page, after a snapshot, after a rewind), and nothing is checked.
+            try db.execute("ALTER TABLE upstream ADD COLUMN pull_operation TEXT;")
+        }
         return migrator
     }
 

@@ -32,6 +32,9 @@ final class QuietReads: @unchecked Sendable {
     /// What `info` answers and a pull at the log's end needs.
     struct Head {
         let latest: Int64
+        /// The id of the operation logged at `latest` (nil for an empty or wholly compacted log):
+        /// what a pull at the log's end is checked against, and answered with (protocol 4.4).
+        let latestOperation: OperationID?
         let compactedThrough: Int64
         let replica: ReplicaID
         let name: String
@@ -42,6 +45,7 @@ final class QuietReads: @unchecked Sendable {
         /// Read in the replica's turn.
         init(_ replica: Replica) throws {
             latest = try replica.latestSequence()
+            latestOperation = try replica.loggedOperationID(at: latest)
             compactedThrough = try replica.compactionFloor()
             self.replica = replica.id
             name = replica.name

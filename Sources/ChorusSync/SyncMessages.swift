@@ -276,15 +276,24 @@ public struct PullResponse: Sendable {
     public let operations: [Operation]
     /// The cursor to send next time.
     public let next: Int64
+    /// The id of the operation the upstream logged at `next` (protocol 4.4), sent back with the
+    /// cursor as `afterOperation`; nil when the upstream did not say (`next` is 0, compacted, or
+    /// an upstream older than the field).
+    public let nextOperation: OperationID?
     public let hasMore: Bool
     public let server: ServerStamp
 
     /// Encodes with canonical operation texts inserted verbatim (no re-encoding on the hot path).
-    public static func encode(operationTexts: [String], next: Int64, hasMore: Bool, server: ServerStamp) -> [UInt8] {
+    public static func encode(operationTexts: [String], next: Int64, nextOperation: OperationID? = nil, hasMore: Bool, server: ServerStamp) -> [UInt8] {
         var output: [UInt8] = []
         output.reserveCapacity(256 + operationTexts.reduce(0) { $0 + $1.utf8.count + 1 })
         output.append(contentsOf: (hasMore ? "{\"hasMore\":true,\"next\":" : "{\"hasMore\":false,\"next\":").utf8)
         DecimalText.append(next, to: &output)
+        if let nextOperation {
+            output.append(contentsOf: ",\"nextOperation\":\"".utf8)
+            output.append(contentsOf: nextOperation.description.utf8)
+            output.append(UInt8(ascii: "\""))
+        }
         output.append(contentsOf: ",\"operations\":[".utf8)
         for (index, text) in operationTexts.enumerated() {
             if index > 0 { output.append(UInt8(ascii: ",")) }
@@ -296,9 +305,10 @@ public struct PullResponse: Sendable {
         return output
     }
 
-    public init(operations: [Operation], next: Int64, hasMore: Bool, server: ServerStamp) {
+    public init(operations: [Operation], next: Int64, nextOperation: OperationID? = nil, hasMore: Bool, server: ServerStamp) {
         self.operations = operations
         self.next = next
+        self.nextOperation = nextOperation
         self.hasMore = hasMore
         self.server = server
     }
@@ -317,11 +327,18 @@ public struct PullResponse: Sendable {
               case .bool(let hasMore)? = json["hasMore"] else {
             throw ChorusError(.malformedInput, "pull response is malformed")
         }
+        var nextOperation: OperationID?
+        if let given = json["nextOperation"] {
+            guard case .string(let text) = given, let id = OperationID(text), next > 0 else {
+                throw ChorusError(.malformedInput, "pull response's nextOperation must be an operation id (REPLICAHEX:COUNTER), and only with a next above 0")
+            }
+            nextOperation = id
+        }
         let codec = OperationCodec(limits: limits)
         var operations: [Operation] = []
         operations.reserveCapacity(items.count)
         for item in items { operations.append(try codec.decode(item)) }
-        return PullResponse(operations: operations, next: next, hasMore: hasMore, server: try ServerStamp(json["server"]))
+        return PullResponse(operations: operations, next: next, nextOperation: nextOperation, hasMore: hasMore, server: try ServerStamp(json["server"]))
     }
 }
 

@@ -355,7 +355,10 @@ public final class SyncService: @unchecked Sendable {
     /// is what the peer says it has committed (`Chorus-Cursor`), the acknowledgement compaction
     /// waits for; never taken past `after`, which the peer has asked for and so cannot have past.
     /// 410 when compaction removed operations after `after` (the peer starts from a snapshot).
-    public func pull(peer: Peer, after: Int64, limit: Int, committed: Int64? = nil, look: QuietLook? = nil) throws(SyncError) -> [UInt8] {
+    /// `afterOperation` is the id the peer was told this log holds at `after`: 409 when it holds
+    /// another there (restored from an older backup, then lengthened past the peer's cursor).
+    public func pull(peer: Peer, after: Int64, afterOperation: OperationID? = nil, limit: Int, committed: Int64? = nil,
+                     look: QuietLook? = nil) throws(SyncError) -> [UInt8] {
         guard peer.role == .replica || peer.role == .relay else { throw SyncError.forbidden("\(peer.role.rawValue) tokens cannot pull") }
         guard after >= 0 else { throw SyncError(status: 400, "after must be 0 or more") }
         // Past the log's end, the peer has pulled what this log no longer holds: it was restored
@@ -368,6 +371,9 @@ public final class SyncService: @unchecked Sendable {
             reads.head.flatMap { after >= $0.latest ? ($0, after > $0.latest) : nil }
         }
         if let known, known.isPast { throw SyncService.pastTheEnd(after, latest: known.head.latest) }
+        if let known, let afterOperation, let there = known.head.latestOperation, there != afterOperation {
+            throw SyncService.otherOperation(at: after, there: there, pulled: afterOperation)
+        }
         if let committed {
             guard committed >= 0 else { throw SyncError(status: 400, "\(SyncProtocol.cursorHeader) must be 0 or more") }
             note(peer.name) { $0.committedSequence = min(committed, after) }
@@ -377,29 +383,52 @@ public final class SyncService: @unchecked Sendable {
         // next page before it has committed this one, so this is not a durable ack.
         note(peer.name) { $0.acknowledgedSequence = after }
         if let head = known?.head {
-            return PullResponse.encode(operationTexts: [], next: after, hasMore: false, server: head.stamp(wall: wallClock.nowMilliseconds()))
+            return PullResponse.encode(operationTexts: [], next: after, nextOperation: head.latestOperation, hasMore: false,
+                                       server: head.stamp(wall: wallClock.nowMilliseconds()))
         }
         // Encoded after the replica's turn, which every sync request waits for.
-        let (page, server) = try mapped {
+        let (page, nextOperation, server) = try mapped {
             try executor.perform { replica in
                 let version = quiet?.versionBeforeReading()
                 let latest = try replica.latestSequence()
                 guard after <= latest else { throw SyncService.pastTheEnd(after, latest: latest) }
+                // Read only when it is checked, or when the page reads nothing after it.
+                var there: OperationID??
+                func operationThere() throws -> OperationID? {
+                    if let there { return there }
+                    let found = try replica.loggedOperationID(at: after)
+                    there = .some(found)
+                    return found
+                }
+                if let afterOperation, let found = try operationThere(), found != afterOperation {
+                    throw SyncService.otherOperation(at: after, there: found, pulled: afterOperation)
+                }
                 let page = try replica.logPage(after: after, excludingSource: peer.source, operationsMax: pageSize, bytesMax: limits.pullPageBytesMax)
+                let nextOperation = try page.nextOperation ?? (page.next == after ? operationThere() : nil)
                 // At the log's end for this peer, the next pull is likely a no-op: keep what it needs.
                 if let quiet, !page.hasMore, let head = try? QuietReads.Head(replica) {
                     quiet.record(at: version) { $0.head = head }
                 }
-                return (page, stamp(replica))
+                return (page, nextOperation, stamp(replica))
             }
         }
-        return PullResponse.encode(operationTexts: page.operations, next: page.next, hasMore: page.hasMore, server: server)
+        return PullResponse.encode(operationTexts: page.operations, next: page.next, nextOperation: nextOperation, hasMore: page.hasMore, server: server)
+    }
+
+    /// What a client told its upstream was restored does (protocol 4.4).
+    static let restoredHint = "the client sends everything it holds again and pulls from the upstream's compaction point (the reference client does so by itself); nothing it holds is lost"
+
+    /// 409 for a pull whose cursor this log holds another operation at than the client was told
+    /// (protocol 4.4): restored from an older backup, its log has since grown past the cursor.
+    static func otherOperation(at after: Int64, there: OperationID, pulled: OperationID) -> SyncError {
+        SyncError(status: 409, "this upstream's log holds operation \(there) at sequence \(after), not \(pulled), which the client pulled there: the upstream was restored from an older backup and has logged other operations since",
+                  hint: restoredHint)
     }
 
     /// 409 for a pull after the end of this log (protocol section 4.4).
     static func pastTheEnd(_ after: Int64, latest: Int64) -> SyncError {
         SyncError(status: 409, "this upstream's log ends at sequence \(latest), before \(after), which the client has pulled through: the upstream was restored from an older backup",
-                  hint: "the client sends everything it holds again and pulls from the upstream's compaction point (the reference client does so by itself); nothing it holds is lost")
+                  hint: restoredHint)
     }
 
     /// The state digest and the log sequence it was taken at. When the client reports its own

@@ -17,7 +17,7 @@ public protocol SyncTransport: Sendable {
     /// `committed` is the pull cursor this replica has committed (`Chorus-Cursor`): the durable
     /// acknowledgement the upstream's compaction waits for. It may trail `after`, since the next
     /// page is asked for while this one is still being merged.
-    func pull(after: Int64, limit: Int, waitingToPush: Int64, committed: Int64) throws -> PullResponse
+    func pull(after: Int64, afterOperation: OperationID?, limit: Int, waitingToPush: Int64, committed: Int64) throws -> PullResponse
     /// The upstream's digest; `reporting` tells it ours and our pull cursor, so it can record
     /// whether we match.
     func digest(reporting local: (digest: String, cursor: Int64)?) throws -> DigestResponse
@@ -304,9 +304,12 @@ public struct SyncSession {
     /// `digestFollows`: the sync reports its cursor with its digest next (`compare`).
     private func pull(_ report: inout SyncReport, compactedThrough: Int64, snapshotOffered: Bool, tail: TailFetch? = nil,
                       digestFollows: Bool = false) throws {
-        let cursors: (start: Int64, pending: (count: Int64, logEnd: Int64))
+        let cursors: (start: Int64, operation: OperationID?, pending: (count: Int64, logEnd: Int64))
         do {
-            cursors = try executor.perform { (try $0.upstream()?.pullCursor ?? 0, try $0.pendingPush()) }
+            cursors = try executor.perform { replica in
+                let upstream = try replica.upstream()
+                return (upstream?.pullCursor ?? 0, upstream?.pullOperation, try replica.pendingPush())
+            }
         } catch {
             tail?.discard()
             throw error
@@ -328,8 +331,11 @@ public struct SyncSession {
         var committed = start
         var noneWaiting = waiting == 0
         var logEnd = cursors.pending.logEnd
+        // The id at the cursor goes with it, so an upstream restored and lengthened since says so
+        // (protocol 4.4); not known yet after a snapshot, it is kept from the first page that says it.
+        var knownOperation = cursors.operation
         var fetching = usable?.fetch
-            ?? PageFetch(transport, after: start, limit: limits.pullPageOperationsMax, waitingToPush: waiting, committed: committed)
+            ?? PageFetch(transport, after: start, afterOperation: knownOperation, limit: limits.pullPageOperationsMax, waitingToPush: waiting, committed: committed)
         var asked = start
         // Whether the request in flight only says what this replica holds (below): it may fail.
         var saying = false
@@ -350,14 +356,19 @@ public struct SyncSession {
             // Nothing in it and the cursor where it was (a sync with nothing new): no commit to
             // make, and none made (each was a durable one, a sync of the file).
             let unchanged = prepared.isEmpty && response.next == asked
+            // Unchanged, only the id at the cursor may be news: kept once (a durable commit).
+            let learnsOperation = unchanged && knownOperation == nil && response.nextOperation != nil
             asked = response.next
+            if response.nextOperation != nil || !unchanged { knownOperation = response.nextOperation }
             observe(response.server, &report)
             let following = response.hasMore
-                ? PageFetch(transport, after: response.next, limit: limits.pullPageOperationsMax, waitingToPush: waiting, committed: committed) : nil
+                ? PageFetch(transport, after: response.next, afterOperation: response.nextOperation, limit: limits.pullPageOperationsMax,
+                            waitingToPush: waiting, committed: committed) : nil
             let applied: Int
             do {
                 (applied, noneWaiting, logEnd) = try executor.perform { replica in
-                    let applied = unchanged ? 0 : try replica.applyPulled(prepared, through: response.next).applied
+                    let applied = unchanged ? 0 : try replica.applyPulled(prepared, through: response.next, nextOperation: response.nextOperation).applied
+                    if learnsOperation { try replica.recordUpstream(pullCursor: response.next, pullOperation: response.nextOperation) }
                     // After the page, in one read: what else was logged since the last look, by
                     // this process or another, before or after the page committed.
                     let growth = try replica.logGrowth(after: logEnd)
@@ -379,7 +390,8 @@ public struct SyncSession {
                 // the last: one more request says what this replica holds now (the upstream's
                 // settled sequence counts it by that, protocol 4.6) and takes what came meanwhile.
                 // A digest request that follows says it too, without this one.
-                next = PageFetch(transport, after: response.next, limit: limits.pullPageOperationsMax, waitingToPush: waiting, committed: committed)
+                next = PageFetch(transport, after: response.next, afterOperation: response.nextOperation, limit: limits.pullPageOperationsMax,
+                                 waitingToPush: waiting, committed: committed)
                 saying = true
             }
             guard let next else { return }
@@ -450,10 +462,10 @@ struct PageFetch: Sendable {
     /// The cursor the request says is committed (`Chorus-Cursor`).
     let committed: Int64
 
-    init(_ transport: any SyncTransport, after: Int64, limit: Int, waitingToPush: Int64, committed: Int64) {
+    init(_ transport: any SyncTransport, after: Int64, afterOperation: OperationID? = nil, limit: Int, waitingToPush: Int64, committed: Int64) {
         self.committed = committed
         request = OnThread("chorus-pull") {
-            let response = try transport.pull(after: after, limit: limit, waitingToPush: waitingToPush, committed: committed)
+            let response = try transport.pull(after: after, afterOperation: afterOperation, limit: limit, waitingToPush: waitingToPush, committed: committed)
             return (response, PreparedOperation.prepare(response.operations))
         }
     }

@@ -62,11 +62,12 @@ final class StorageMigrationTests: XCTestCase {
         XCTAssertNotNil(try database.queryScalarText("SELECT sql FROM sqlite_master WHERE name = 'oplog' AND sql LIKE '%AUTOINCREMENT%'"))
 
         let migrated = try Replica.open(at: .directory(folder.path), configuration: configuration)
-        XCTAssertEqual(try migrated.appliedMigrations().suffix(15),
+        XCTAssertEqual(try migrated.appliedMigrations().suffix(16),
                        ["0005_lean_log_and_entries", "0006_log_without_record_index", "0007_display_derived", "0008_conflict_index_repair",
                         "0009_log_ids_as_intervals", "0010_log_in_blocks", "0011_conflicts_by_record", "0012_log_compaction", "0013_lean_entries",
                         "0014_records_hash_prefix", "0015_field_numbers", "0016_folded_entries",
-                        "0017_folded_values", "0018_typed_rows_by_rid", "0019_records_hash_prefix_4"])
+                        "0017_folded_values", "0018_typed_rows_by_rid", "0019_records_hash_prefix_4",
+                        "0020_upstream_pull_operation"])
         XCTAssertEqual(try migrated.digest(), digestBefore, "the same state after the rebuild")
         XCTAssertEqual(try migrated.latestSequence(), sequenceBefore)
         XCTAssertEqual(try migrated.integrityCheck(), [])
@@ -152,10 +153,11 @@ final class StorageMigrationTests: XCTestCase {
         let payloadsBefore = try database.query("SELECT payload FROM oplog ORDER BY seq").map { $0.text(0) }
 
         let migrated = try Replica.open(at: .directory(folder.path), configuration: configuration)
-        XCTAssertEqual(try migrated.appliedMigrations().suffix(11),
+        XCTAssertEqual(try migrated.appliedMigrations().suffix(12),
                        ["0009_log_ids_as_intervals", "0010_log_in_blocks", "0011_conflicts_by_record", "0012_log_compaction", "0013_lean_entries",
                         "0014_records_hash_prefix", "0015_field_numbers", "0016_folded_entries",
-                        "0017_folded_values", "0018_typed_rows_by_rid", "0019_records_hash_prefix_4"])
+                        "0017_folded_values", "0018_typed_rows_by_rid", "0019_records_hash_prefix_4",
+                        "0020_upstream_pull_operation"])
         XCTAssertEqual(try Self.intervals(in: folder), intervalsBefore, "the intervals the merge kept, received times included")
         XCTAssertEqual(try migrated.statistics().operations, rowsBefore)
         XCTAssertEqual(try migrated.log(after: 0, limit: 1000).map { $0.operation.map(OperationCodec().canonicalText) }, payloadsBefore,
@@ -345,6 +347,46 @@ extension StorageMigrationTests {
     /// Migration `0014_records_hash_prefix` keeps 8 bytes of each record's hash instead of 32 under
     /// a unique index: the state reads the same, an erasure still finds its record by hash, the
     /// ids of erased records are still never reused, and each record takes less space.
+    /// `0020_upstream_pull_operation` on a replica that synced before it: the cursors stay, the id
+    /// at the pull cursor is not known (nothing is checked until a page says it), and from then on
+    /// the id moves with the cursor: kept when the cursor moves to where the id was said, forgotten
+    /// when the cursor moves on without one, and never moved back.
+    func test_upstreamPullOperation_onAReplicaThatSynced_keepsItsCursors_andLearnsTheIDFromAPage() throws {
+        let fixture = try Fixture(seed: 20)
+        defer { fixture.folder.remove() }
+        let (folder, configuration) = (fixture.folder, fixture.configuration)
+        do {
+            let replica = try fixture.createReplica()
+            try replica.setUpstream(url: "http://127.0.0.1:1", tokenFile: "/dev/null")
+            try replica.recordUpstream(pullCursor: 7, pushCursor: 0)
+        }
+        let database = try Database(path: folder.path + "/" + Replica.databaseFileName)
+        try Replica.registerFunctions(on: database)
+        try database.execute("""
+            ALTER TABLE upstream DROP COLUMN pull_operation;
+            DELETE FROM schema_migrations WHERE name = '0020_upstream_pull_operation';
+            """)
+        let migrated = try Replica.open(at: .directory(folder.path), configuration: configuration)
+        XCTAssertTrue(try migrated.appliedMigrations().contains("0020_upstream_pull_operation"))
+        XCTAssertEqual(try migrated.upstream()?.pullCursor, 7)
+        XCTAssertNil(try migrated.upstream()?.pullOperation)
+
+        let there = OperationID(replica: ReplicaID(hex: "0000000000000000000000000000000b")!, counter: 3)
+        try migrated.recordUpstream(pullCursor: 7, pullOperation: there)
+        XCTAssertEqual(try migrated.upstream()?.pullOperation, there, "learnt at the same cursor")
+        try migrated.recordUpstream(pullCursor: 7)
+        XCTAssertEqual(try migrated.upstream()?.pullOperation, there, "not forgotten when nothing moved")
+        try migrated.recordUpstream(pullCursor: 5, pullOperation: OperationID(replica: there.replica, counter: 1))
+        XCTAssertEqual(try migrated.upstream()?.pullCursor, 7)
+        XCTAssertEqual(try migrated.upstream()?.pullOperation, there, "an older cursor's id does not replace it")
+        try migrated.recordUpstream(pullCursor: 9)
+        XCTAssertNil(try migrated.upstream()?.pullOperation, "moved on with no id said, the old one is forgotten")
+        try migrated.recordUpstream(pullCursor: 11, pullOperation: there)
+        try migrated.rewindUpstreamCursors(pullCursor: 0)
+        XCTAssertEqual(try migrated.upstream()?.pullCursor, 0)
+        XCTAssertNil(try migrated.upstream()?.pullOperation, "a rewind forgets it")
+    }
+
     func test_recordsHashPrefix_onAPopulatedReplica_erasureStillFindsItsRecord_andIDsAreNotReused() throws {
         let fixture = try Fixture(seed: 14)
         defer { fixture.folder.remove() }

@@ -309,7 +309,7 @@ final class CompactionTests: HubAndClientsTestCase {
         XCTAssertEqual(try oldTransport.info().compactedThrough, floor, "info says how far the log is compacted")
 
         let (laptop, transport, session) = try client("laptop", seed: 4, hub: hub, router: router)
-        XCTAssertThrowsError(try transport.pull(after: 0, limit: 10, waitingToPush: 0, committed: 0)) { error in
+        XCTAssertThrowsError(try transport.pull(after: 0, afterOperation: nil, limit: 10, waitingToPush: 0, committed: 0)) { error in
             XCTAssertEqual((error as? SyncError)?.status, 410, "a pull below the compaction point is refused")
         }
         let report = try session.run(compareDigests: true)
@@ -723,10 +723,10 @@ final class CompactionTests: HubAndClientsTestCase {
             beforePush()
             return try inner.push(body: body)
         }
-        func pull(after: Int64, limit: Int, waitingToPush: Int64, committed: Int64) throws -> PullResponse {
+        func pull(after: Int64, afterOperation: OperationID?, limit: Int, waitingToPush: Int64, committed: Int64) throws -> PullResponse {
             pulls += 1
             try before(pulls - 1)
-            return try inner.pull(after: after, limit: limit, waitingToPush: waitingToPush, committed: committed)
+            return try inner.pull(after: after, afterOperation: afterOperation, limit: limit, waitingToPush: waitingToPush, committed: committed)
         }
         func digest(reporting local: (digest: String, cursor: Int64)?) throws -> DigestResponse { try inner.digest(reporting: local) }
         func snapshot(storage: String, into path: String, progress: @escaping (Int64, Int64) -> Void) throws -> Int64 {

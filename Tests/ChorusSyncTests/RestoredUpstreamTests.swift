@@ -58,6 +58,74 @@ final class RestoredUpstreamTests: HubAndClientsTestCase {
         XCTAssertFalse(try again.run().upstreamRewound, "the next sync is an ordinary one")
     }
 
+    /// The case comparing lengths missed: back from the backup, the hub logs more than the office
+    /// had pulled before the office syncs again, so its log ends past the office's cursor. The
+    /// operation at the cursor is not the one the office was told of, and the hub says so.
+    func test_anUpstreamRestoredAndLengthenedPastTheCursor_isToldByTheOperationThere() throws {
+        let (office, transport, session, hub, backup) = try officeAndBackedUpHub()
+        try office.perform { try $0.write(collection: "people", record: "p2", [.put(field: "name", value: "Grace")]) }
+        try office.perform { try $0.write(collection: "people", record: "p3", [.put(field: "name", value: "Alan")]) }
+        _ = try session.run()
+        let pulled = try XCTUnwrap(try office.perform { try $0.upstream() })
+        XCTAssertEqual(pulled.pullCursor, try hub.perform { try $0.latestSequence() })
+        XCTAssertEqual(pulled.pullOperation, try hub.perform { try $0.loggedOperationID(at: pulled.pullCursor) },
+                       "the office keeps the id the hub logged at its cursor, though that operation was its own")
+
+        let (restored, again) = try restored(from: backup, office: office, token: transport.token)
+        for index in 0..<6 {
+            try restored.perform { try $0.write(collection: "people", record: "h\(index)", [.put(field: "name", value: .string("Hedy \(index)"))]) }
+        }
+        XCTAssertGreaterThan(try restored.perform { try $0.latestSequence() }, pulled.pullCursor, "the restored log now ends past the office's cursor")
+        let report = try again.run(compareDigests: true)
+        XCTAssertTrue(report.upstreamRewound, "told by the operation at its cursor, not by the log's length")
+        XCTAssertEqual(report.pushApplied, 2, "what the hub lost of the office's (p2, p3) came back")
+        for index in 0..<6 {
+            XCTAssertNotNil(try office.perform { try $0.get(collection: "people", record: "h\(index)") }, "the hub's write h\(index) since the backup reached the office")
+        }
+        XCTAssertEqual(report.digestMatches, true)
+        XCTAssertEqual(try digest(office), try digest(restored))
+        XCTAssertFalse(try again.run().upstreamRewound, "the next sync is an ordinary one")
+    }
+
+    /// The check as the protocol states it (section 4.4), on the service: the page says which
+    /// operation is at its `next`; a pull naming that one there is answered, through a turn and
+    /// from the quiet reads alike, and one naming another is refused with 409, changing nothing.
+    func test_aPullNamingTheOperationAtItsCursor_isCheckedAgainstTheLog() throws {
+        let hub = try durable("hub", seed: 1)
+        let token = try hub.perform { try $0.addPeer(name: "office", role: .replica) }
+        let office = ReplicaID(hex: "0000000000000000000000000000000a")!
+        let service = SyncService(executor: hub, limits: limits, wallClock: clock, watch: hub.perform { $0.openChangeWatch() })
+        for index in 0..<3 {
+            try hub.perform { try $0.write(collection: "people", record: "p\(index)", [.put(field: "name", value: .string("P \(index)"))]) }
+        }
+        let peer = try service.authenticate(authorization: "Bearer \(token)", replicaHeader: office.hex)
+        func pull(after: Int64, naming: OperationID?) throws -> PullResponse {
+            try PullResponse.decode(try service.pull(peer: peer, after: after, afterOperation: naming, limit: 2), limits: limits)
+        }
+        let first = try pull(after: 0, naming: nil)
+        XCTAssertTrue(first.hasMore)
+        XCTAssertEqual(first.nextOperation, first.operations.last?.id, "the page names the operation at its next")
+        let rest = try pull(after: first.next, naming: first.nextOperation)
+        XCTAssertFalse(rest.hasMore)
+        XCTAssertEqual(rest.nextOperation, rest.operations.last?.id)
+        let latest = try hub.perform { try $0.latestSequence() }
+        XCTAssertEqual(rest.next, latest)
+        let other = OperationID(replica: office, counter: 1)
+        for attempt in ["through a turn", "from the quiet reads"] {
+            let atEnd = try pull(after: latest, naming: rest.nextOperation)
+            XCTAssertEqual(atEnd.operations.count, 0, attempt)
+            XCTAssertEqual(atEnd.nextOperation, rest.nextOperation, "\(attempt): nothing new, and the same operation named at the end")
+            XCTAssertThrowsError(try pull(after: latest, naming: other), attempt) { error in
+                XCTAssertEqual((error as? SyncError)?.status, 409, attempt)
+                XCTAssertTrue((error as? SyncError)?.message.contains("restored from an older backup") ?? false, attempt)
+            }
+        }
+        XCTAssertThrowsError(try pull(after: first.next, naming: other)) { error in
+            XCTAssertEqual((error as? SyncError)?.status, 409, "checked inside the log too, not only at its end")
+        }
+        XCTAssertNoThrow(try pull(after: first.next, naming: nil), "a client that names nothing (older, or after a snapshot) is not checked")
+    }
+
     /// A client that compacted its own log before the upstream's restore cannot send those
     /// operations again: it sends what its log still holds, pulls on, and says what it could not
     /// send, rather than failing every later sync on its compacted log.

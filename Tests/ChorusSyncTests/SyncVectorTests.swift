@@ -34,9 +34,11 @@ final class SyncVectorTests: XCTestCase {
                 let response = try PullResponse.decode(body, limits: .default)
                 XCTAssertEqual(response.next, expect["next"]?.integerValue, name)
                 XCTAssertEqual(response.hasMore, expect["hasMore"]?.boolValue, name)
+                XCTAssertEqual(response.nextOperation?.description, expect["nextOperation"]?.stringValue, name)
                 XCTAssertEqual(response.operations.map { JSONValue.string($0.id.description) }, expect["operationIDs"]?.arrayValue, name)
                 let texts = response.operations.map(OperationCodec().canonicalText)
-                XCTAssertEqual(PullResponse.encode(operationTexts: texts, next: response.next, hasMore: response.hasMore, server: response.server), body, name)
+                XCTAssertEqual(PullResponse.encode(operationTexts: texts, next: response.next, nextOperation: response.nextOperation, hasMore: response.hasMore,
+                                                   server: response.server), body, name)
             case "info":
                 let info = try InfoResponse(try JSONParser().parse(body))
                 XCTAssertEqual(info.protocolVersions.map { JSONValue.integer(Int64($0)) }, expect["protocolVersions"]?.arrayValue, name)
