@@ -370,15 +370,18 @@ extension Replica {
     /// Records sync progress and health, in one transaction. Nil arguments leave a column as it is.
     ///
     /// What only reports (when a sync was tried or succeeded, its error, the clock skew it saw) is
-    /// committed without syncing the log when nothing else changes: a power cut may lose it, and
-    /// `chorus status` then shows the sync before; the next durable commit, or a checkpoint, keeps
+    /// committed without syncing the log when nothing else changes, and so is `learnt`, the id the
+    /// upstream named at an unmoved pull cursor (kept only while the cursor is there and no id
+    /// is known): a power cut may lose it, and `chorus status` then shows the sync before (a lost
+    /// id skips one check until a page names it again); the next durable commit, or a checkpoint, keeps
     /// it for good. Why: a sync recorded its attempt and its success with a sync of the log each,
     /// and the one at the end of a snapshot bootstrap waited 3 to 5 ms behind the checkpoint of
     /// the snapshot's pages (P3 in `Docs/performance.md`). The upstream's id (checked and written
     /// in the same transaction) and the cursors are committed durably, as every change to what
     /// this replica holds or has sent.
     public func recordUpstream(replica: ReplicaID? = nil, pullCursor: Int64? = nil, pullOperation: OperationID? = nil, pushCursor: Int64? = nil,
-                               attempt: Bool = false, success: Bool = false, error: String?? = nil, skewMilliseconds: Int64? = nil) throws {
+                               attempt: Bool = false, success: Bool = false, error: String?? = nil, skewMilliseconds: Int64? = nil,
+                               pullOperationAt learnt: (cursor: Int64, operation: OperationID)? = nil) throws {
         try bookkeeping {
             let now = Int64(configuration.wallClock.nowMilliseconds())
             let write = {
@@ -399,6 +402,10 @@ extension Replica {
                 if success { try self.database.run("UPDATE upstream SET last_success_wall = ?, last_error = NULL WHERE id = 1", now) }
                 if let error { try self.database.run("UPDATE upstream SET last_error = ? WHERE id = 1", error) }
                 if let skewMilliseconds { try self.database.run("UPDATE upstream SET observed_skew_ms = ? WHERE id = 1", skewMilliseconds) }
+                if let learnt {
+                    try self.database.run("UPDATE upstream SET pull_operation = ?2 WHERE id = 1 AND pull_cursor = ?1 AND pull_operation IS NULL",
+                                          learnt.cursor, learnt.operation.description)
+                }
             }
             // Inside a caller's transaction, its commit is this one's.
             if database.isInTransaction { return try write() }

@@ -62,8 +62,13 @@ public struct SyncReport: Sendable {
     /// ended: behind the pull cursor when a write was made while the pull ran (`SyncSession.pull`);
     /// its digest report says it.
     var committedCursor: Int64?
-    /// Whether the upstream's log ended before this replica's pull cursor (it was restored from an
-    /// older backup), so everything was sent again and the pull started from its compaction point.
+    /// The id the upstream named at the pull cursor when the cursor did not move (after a snapshot,
+    /// or an upgrade): written with the sync's success, not in a durable commit of its own, since
+    /// one lost costs only a check skipped until the next page names it.
+    var pullOperationLearnt: (cursor: Int64, operation: OperationID)?
+    /// Whether the upstream no longer held what this replica had pulled (its log ended before the
+    /// pull cursor, or held another operation there: it was restored from an older backup), so
+    /// everything was sent again and the pull started from its compaction point.
     public var upstreamRewound = false
     /// After a rewind: the operations of this replica's own log before this sequence were
     /// compacted here, so what the upstream lost of them could not be sent again (0: none).
@@ -127,10 +132,11 @@ public struct SyncSession {
             // The upstream's log ends before what this replica pulled: it was restored from an
             // older backup and lost what came after. Everything of ours goes again, and the pull
             // starts again from its compaction point, before anything it lost. Seen in `info`
-            // before pushing (our own push would lengthen its log past our cursor and hide it),
-            // and in a pull's 409 from an upstream that does not say where its log ends.
+            // before pushing (our own push would lengthen its log past our cursor), and in a pull's
+            // 409: from an upstream that does not say where its log ends, or one whose log has grown
+            // past our cursor since and holds another operation there (`afterOperation`).
             let rewind = { (report: inout SyncReport) in
-                progress("the upstream's log ends before this replica's cursor (restored from a backup?): sending everything again, pulling from sequence \(info.compactedThrough)")
+                progress("the upstream no longer holds what this replica pulled (restored from a backup?): sending everything again, pulling from sequence \(info.compactedThrough)")
                 report.unsendableAfterRewind = try executor.perform { try $0.rewindUpstreamCursors(pullCursor: info.compactedThrough) }
                 report.upstreamRewound = true
             }
@@ -145,7 +151,7 @@ public struct SyncSession {
                 try pull(&report, compactedThrough: info.compactedThrough, snapshotOffered: info.snapshot != nil)
             }
             if compareDigests { try compare(&report) }
-            try executor.perform { try $0.recordUpstream(success: true, skewMilliseconds: report.skewMilliseconds) }
+            try executor.perform { try $0.recordUpstream(success: true, skewMilliseconds: report.skewMilliseconds, pullOperationAt: report.pullOperationLearnt) }
             return report
         } catch {
             let message = (error as? SyncError)?.message ?? (error as? ChorusError)?.message ?? "\(error)"
@@ -356,8 +362,8 @@ public struct SyncSession {
             // Nothing in it and the cursor where it was (a sync with nothing new): no commit to
             // make, and none made (each was a durable one, a sync of the file).
             let unchanged = prepared.isEmpty && response.next == asked
-            // Unchanged, only the id at the cursor may be news: kept once (a durable commit).
-            let learnsOperation = unchanged && knownOperation == nil && response.nextOperation != nil
+            // Unchanged, only the id at the cursor may be news: kept with the sync's success.
+            if unchanged, knownOperation == nil, let named = response.nextOperation { report.pullOperationLearnt = (response.next, named) }
             asked = response.next
             if response.nextOperation != nil || !unchanged { knownOperation = response.nextOperation }
             observe(response.server, &report)
@@ -368,7 +374,6 @@ public struct SyncSession {
             do {
                 (applied, noneWaiting, logEnd) = try executor.perform { replica in
                     let applied = unchanged ? 0 : try replica.applyPulled(prepared, through: response.next, nextOperation: response.nextOperation).applied
-                    if learnsOperation { try replica.recordUpstream(pullCursor: response.next, pullOperation: response.nextOperation) }
                     // After the page, in one read: what else was logged since the last look, by
                     // this process or another, before or after the page committed.
                     let growth = try replica.logGrowth(after: logEnd)

@@ -87,6 +87,25 @@ final class RestoredUpstreamTests: HubAndClientsTestCase {
         XCTAssertFalse(try again.run().upstreamRewound, "the next sync is an ordinary one")
     }
 
+    /// A replica that started from a snapshot moved its cursor with no id (the copy names none):
+    /// the page after it, with nothing new, names the id there, and the sync keeps it.
+    func test_aReplicaStartedFromASnapshot_learnsTheOperationAtItsCursor_inItsFirstSync() throws {
+        limits.snapshotSequenceMin = 0   // a snapshot however short the log
+        let hub = try durable("hub", seed: 1)
+        for index in 0..<5 {
+            try hub.perform { try $0.write(collection: "people", record: "p\(index)", [.put(field: "name", value: .string("P \(index)"))]) }
+        }
+        let router = NodeRouter(service: SyncService(executor: hub, limits: limits, wallClock: clock), limits: limits)
+        let (laptop, _, session) = try client("laptop", seed: 2, hub: hub, router: router)
+        let report = try session.run()
+        XCTAssertGreaterThan(report.snapshotOperations, 0, "it started from the snapshot")
+        let upstream = try XCTUnwrap(try laptop.perform { try $0.upstream() })
+        let latest = try hub.perform { try $0.latestSequence() }
+        XCTAssertEqual(upstream.pullCursor, latest)
+        XCTAssertNotNil(upstream.pullOperation)
+        XCTAssertEqual(upstream.pullOperation, try hub.perform { try $0.loggedOperationID(at: latest) })
+    }
+
     /// The check as the protocol states it (section 4.4), on the service: the page says which
     /// operation is at its `next`; a pull naming that one there is answered, through a turn and
     /// from the quiet reads alike, and one naming another is refused with 409, changing nothing.

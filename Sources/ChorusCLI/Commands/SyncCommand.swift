@@ -42,7 +42,7 @@ enum SyncCommand: Command {
         }
         context.output.print("synced with \(report.upstreamName) (\(upstream.url))")
         if report.upstreamRewound {
-            context.output.print("  note: the upstream's log ended before what this replica had pulled (it was restored from an older backup): everything was sent again, and pulled again from its compaction point")
+            context.output.print("  note: the upstream no longer holds what this replica had pulled (its log ended before the cursor, or holds another operation there: it was restored from an older backup): everything was sent again, and pulled again from its compaction point")
             if report.unsendableAfterRewind > 0 {
                 context.output.print("  note: this replica's log is compacted through sequence \(report.unsendableAfterRewind), so what the upstream lost of the operations before it could not be sent again; `chorus sync` (verifying) shows whether the two differ")
             }
