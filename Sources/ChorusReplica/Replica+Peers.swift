@@ -60,7 +60,16 @@ extension Replica {
             var operations: [String] = []
             var bytes = 0
             var next = after
-            var nextOperation: OperationID?
+            // The id at `next`, made once the page ends: the replica's bytes copied into one
+            // buffer per page, not an id allocated for every operation visited.
+            var nextReplica = [UInt8](repeating: 0, count: 16)
+            var nextCounter: UInt64?
+            func passed(_ logged: LoggedEntry) {
+                next = logged.sequence
+                guard logged.entry.replica.count == nextReplica.count else { return nextCounter = nil }
+                nextReplica.withUnsafeMutableBytes { $0.copyMemory(from: logged.entry.replica) }
+                nextCounter = logged.entry.counter
+            }
             var hasMore = false
             let scanMax = operationsMax * 4 + 100
             var scanned = 0
@@ -75,8 +84,7 @@ extension Replica {
                 }
                 guard excludedSource.map({ logged.source != $0 }) ?? true,
                       authorBytes?.contains(Array(logged.entry.replica)) ?? true, let payload = logged.entry.payload else {
-                    next = logged.sequence
-                    nextOperation = logged.operationID
+                    passed(logged)
                     return true
                 }
                 if !operations.isEmpty && (operations.count >= operationsMax || bytes + payload.count > bytesMax) {
@@ -85,8 +93,7 @@ extension Replica {
                 }
                 operations.append(String(decoding: payload, as: UTF8.self))
                 bytes += payload.count + 1
-                next = logged.sequence
-                nextOperation = logged.operationID
+                passed(logged)
                 return true
             }
             // Checked after the blocks are read, not before: the page's statements are not one read
@@ -94,6 +101,7 @@ extension Replica {
             // sets its point in the same transaction as it deletes. A point read now that is still
             // at or below `after` means nothing after `after` was removed before it was read.
             try checkNotCompacted(after: after)
+            let nextOperation = nextCounter.flatMap { counter in ReplicaID(bytes: nextReplica).map { OperationID(replica: $0, counter: counter) } }
             return LogPage(operations: operations, next: next, hasMore: hasMore, nextOperation: nextOperation)
         }
     }
