@@ -6,6 +6,9 @@ import ChorusCore
 /// |---|---|
 /// | objective of a person | the person and their manager |
 /// | objective of a team or department | its members (squad, tribe, chapter or guild) |
+///
+/// A person's squad, tribe and chapter are set by their manager (`WritePolicy.managerFields`);
+/// guilds are communities anyone joins, so a guild's private objectives are its joiners'.
 /// | observation | the person observed, its author, and the person's manager |
 ///
 /// What a person may not read is never sent: lists leave it out and a direct read answers 404,

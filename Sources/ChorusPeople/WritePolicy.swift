@@ -5,7 +5,7 @@ import ChorusCore
 ///
 /// | collection | create | update |
 /// |---|---|---|
-/// | `people` | anyone (onboarding) | the person, or their manager; `manager` and `careerSteps` only the manager (the person, if they have none) |
+/// | `people` | anyone (onboarding) | the person, or their manager; `manager`, `careerSteps`, `squad`, `tribe` and `chapter` only the manager (the person, if they have none) |
 /// | `opportunities` | anyone; they become its owner | the owner |
 /// | `objectives` | a person's: the person or their manager; a team's: anyone | the same, for the objective before and after the change |
 /// | `observations` | anyone; they become its author | the author |
@@ -26,7 +26,9 @@ public enum WritePolicy {
     public static let systemFields: Set<String> = ["badges.isCustom", "opportunities.interested"]
 
     /// Fields of a profile that only the person's manager changes (the person, when they have no manager).
-    public static let managerFields: Set<String> = ["manager", "careerSteps"]
+    /// Squad, tribe and chapter say which teams' private objectives a person reads (`ReadPolicy`),
+    /// so a person does not join one by editing their own profile; guilds are joined freely.
+    public static let managerFields: Set<String> = ["manager", "careerSteps", "squad", "tribe", "chapter"]
 
     /// A refused write: what is wrong and what to do instead.
     public struct Refusal: Error, Equatable, Sendable {

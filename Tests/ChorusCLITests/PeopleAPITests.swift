@@ -280,12 +280,16 @@ final class PeopleAPITests: XCTestCase {
         // What a person may write about themselves has limits too.
         for (body, status, message) in [
             (#"{"manager":"p-eve"}"#, 403, "manager"), (#"{"careerSteps":{"a-1":5}}"#, 403, "manager"),
+            (#"{"squad":"squad-x"}"#, 403, "squad is changed by the person's manager"), (#"{"tribe":"tribe-x"}"#, 403, "manager"),
+            (#"{"chapter":"chapter-x"}"#, 403, "manager"), (#"{"guilds":{"add":["guild-x"]}}"#, 200, ""),
         ] {
             let response = try request(port, "PATCH", "/api/v1/people/p-ana", as: "p-ana", body: body)
             XCTAssertEqual(response.status, status, "\(body): \(response.json?["detail"] ?? .null)")
-            XCTAssertTrue(response.json?["detail"]?.stringValue?.contains(message) ?? false)
+            if status != 200 { XCTAssertTrue(response.json?["detail"]?.stringValue?.contains(message) ?? false, "\(body)") }
         }
         XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-ana", as: "p-max", body: #"{"careerSteps":{"a-1":2}}"#).status, 200, "the manager sets a milestone")
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-ana", as: "p-max", body: #"{"squad":"squad-x"}"#).status, 200, "and moves her to a squad")
+        XCTAssertEqual(try request(port, "GET", "/api/v1/people/p-ana").json?["squad"], "squad-x")
         XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-ana", as: "p-max", body: #"{"careerSteps":{"a-9":2}}"#).status, 422, "an ability that exists")
         let undefined = try request(port, "PATCH", "/api/v1/people/p-ana", as: "p-max", body: #"{"careerSteps":{"a-1":4}}"#)
         XCTAssertEqual(undefined.status, 422, "a milestone the ability defines")
@@ -344,6 +348,14 @@ final class PeopleAPITests: XCTestCase {
         }
         XCTAssertEqual(try request(port, "POST", "/api/v1/opportunities/opp-1/interest", as: "p-eve", headers: ["Sec-Fetch-Site: same-origin", "Origin: http://node"]).status, 200,
                        "the node's own page writes")
+
+        // A person with a manager does not join a squad by naming it on their profile, and so
+        // does not read its private objectives; the manager moves them.
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-eve", as: "p-eve", body: #"{"manager":"p-max"}"#).status, 200, "she had none, so she names him")
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-eve", as: "p-eve", body: #"{"squad":"squad-a"}"#).status, 403)
+        XCTAssertEqual(try request(port, "GET", "/api/v1/objectives/obj-team", as: "p-eve").status, 404, "the squad's private objective stays its members'")
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-eve", as: "p-max", body: #"{"squad":"squad-a"}"#).status, 200, "her manager moves her")
+        XCTAssertEqual(try request(port, "GET", "/api/v1/objectives/obj-team", as: "p-eve").status, 200, "and then she reads it")
     }
 
     /// Private objectives and observations reach only those allowed, through every route.
