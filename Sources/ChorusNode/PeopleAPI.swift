@@ -408,7 +408,7 @@ public struct PeopleAPI: Sendable {
                 // it back in the answer) would reveal it, and a refusal naming its owner would too.
                 let readable = try existing.map { record in
                     try ReadPolicy.mayRead(collection: collection, fields: record.fields, viewer: person,
-                                           person: { try replica.get(collection: "people", record: $0)?.fields })
+                                           lookup: { try replica.get(collection: $0, record: $1)?.fields })
                 } ?? false
                 if route.method == "PATCH", existing?.isVisible != true || !readable {
                     throw SyncError(status: 404, "no \(collection) record \(finalID.prefix(128))")
@@ -464,7 +464,7 @@ public struct PeopleAPI: Sendable {
 
     /// Whether `viewer` may read `record` (ReadPolicy); private records are never sent to others.
     static func mayRead(_ record: RecordSnapshot, _ viewer: String?, _ replica: Replica) throws -> Bool {
-        try ReadPolicy.mayRead(collection: record.collection, fields: record.fields, viewer: viewer) { try replica.get(collection: "people", record: $0)?.fields }
+        try ReadPolicy.mayRead(collection: record.collection, fields: record.fields, viewer: viewer) { try replica.get(collection: $0, record: $1)?.fields }
     }
 
     /// The person making a write; without one, writes are refused.

@@ -5,36 +5,55 @@ import ChorusCore
 /// | record | private: who reads it |
 /// |---|---|
 /// | objective of a person | the person and their manager |
-/// | objective of a team or department | its members (squad, tribe, chapter or guild) |
+/// | objective of a team | its members, by the team's kind: a squad's, tribe's or chapter's are the people naming it as theirs; a guild's, those who joined it |
+/// | objective of a department | the people of its tribes (a person's tribe, or their squad's, whose parent it is) |
+/// | observation | the person observed, its author, and the person's manager |
 ///
 /// A person's squad, tribe and chapter are set by their manager (`WritePolicy.managerFields`);
-/// guilds are communities anyone joins, so a guild's private objectives are its joiners'.
-/// | observation | the person observed, its author, and the person's manager |
+/// guilds are communities anyone joins, so a guild's private objectives are its joiners', and a
+/// guild's membership reads no other kind of team's. A team whose record is gone counts the
+/// people naming it as their squad, tribe or chapter.
 ///
 /// What a person may not read is never sent: lists leave it out and a direct read answers 404,
 /// so nobody learns it exists.
 public enum ReadPolicy {
-    /// Whether `viewer` may read the record; `person` reads a person's fields.
+    /// Whether `viewer` may read the record; `lookup(collection, id)` reads another record's fields
+    /// (a person, a team).
     public static func mayRead(collection: String, fields: [String: JSONValue], viewer: String?,
-                               person: (String) throws -> [String: JSONValue]?) rethrows -> Bool {
+                               lookup: (String, String) throws -> [String: JSONValue]?) rethrows -> Bool {
         switch collection {
         case "objectives":
             guard fields["visibility"]?.stringValue == "private" else { return true }
             guard let viewer, let owner = fields["owner"]?.stringValue else { return false }
             if fields["ownerKind"]?.stringValue ?? "person" == "person" {
-                return try viewer == owner || person(owner)?["manager"]?.stringValue == viewer
+                return try viewer == owner || lookup("people", owner)?["manager"]?.stringValue == viewer
             }
-            guard let me = try person(viewer) else { return false }
-            let teams = ["squad", "tribe", "chapter"].compactMap { me[$0]?.stringValue } + (me["guilds"]?.arrayValue?.compactMap(\.stringValue) ?? [])
-            return teams.contains(owner)
+            guard let me = try lookup("people", viewer) else { return false }
+            return try isMember(me, of: owner, lookup: lookup)
         case "observations":
             guard fields["visibility"]?.stringValue == "private" else { return true }
             guard let viewer else { return false }
             let observed = fields["person"]?.stringValue
             if viewer == observed || viewer == fields["author"]?.stringValue { return true }
-            return try observed.flatMap { try person($0)?["manager"]?.stringValue } == viewer
+            return try observed.flatMap { try lookup("people", $0)?["manager"]?.stringValue } == viewer
         default:
             return true
+        }
+    }
+
+    /// Whether the person whose profile is `me` belongs to the team `team`, as its kind says.
+    static func isMember(_ me: [String: JSONValue], of team: String, lookup: (String, String) throws -> [String: JSONValue]?) rethrows -> Bool {
+        func named(_ field: String) -> Bool { me[field]?.stringValue == team }
+        switch try lookup("teams", team)?["kind"]?.stringValue {
+        case "squad"?: return named("squad")
+        case "tribe"?: return named("tribe")
+        case "chapter"?: return named("chapter")
+        case "guild"?: return me["guilds"]?.arrayValue?.contains(.string(team)) ?? false
+        case "department"?:
+            let tribe = try me["tribe"]?.stringValue ?? me["squad"]?.stringValue.flatMap { try lookup("teams", $0)?["parent"]?.stringValue }
+            return try tribe.flatMap { try lookup("teams", $0)?["parent"]?.stringValue } == team
+        default:
+            return named("squad") || named("tribe") || named("chapter")
         }
     }
 }

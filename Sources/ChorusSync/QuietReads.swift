@@ -42,10 +42,11 @@ final class QuietReads: @unchecked Sendable {
         /// The storage version a snapshot of this replica has (`Replica.storageVersion`).
         let storage: String
 
-        /// Read in the replica's turn.
-        init(_ replica: Replica) throws {
-            latest = try replica.latestSequence()
-            latestOperation = try replica.loggedOperationID(at: latest)
+        /// Read in the replica's turn. `latest` and the id at it, when the caller has just read
+        /// them in this turn, are not read again (the id is a read of the log's last block).
+        init(_ replica: Replica, latest known: Int64? = nil, latestOperation knownOperation: OperationID? = nil) throws {
+            latest = try known ?? replica.latestSequence()
+            latestOperation = try knownOperation ?? replica.loggedOperationID(at: latest)
             compactedThrough = try replica.compactionFloor()
             self.replica = replica.id
             name = replica.name

@@ -364,7 +364,9 @@ public final class SyncService: @unchecked Sendable {
         // Past the log's end, the peer has pulled what this log no longer holds: it was restored
         // from an older backup (another upstream at the same address is refused by its id). Said,
         // not answered with an empty page, or the peer would wait for ever for sequences this log
-        // now gives to other operations. Nothing of the peer's is recorded first.
+        // now gives to other operations. A pull refused (here, or in the replica's turn) records
+        // nothing of the peer's: its cursors count another log, and taken as its acknowledgement
+        // they would let compaction pass what it has yet to pull.
         // One quiet answer for both questions: past the end, or at it (a page a turn would give
         // empty, without waiting for one, while nothing has committed since a turn read the end).
         let known = quietly(look) { reads -> (head: QuietReads.Head, isPast: Bool)? in
@@ -374,15 +376,19 @@ public final class SyncService: @unchecked Sendable {
         if let known, let afterOperation, let there = known.head.latestOperation, there != afterOperation {
             throw SyncService.otherOperation(at: after, there: there, pulled: afterOperation)
         }
-        if let committed {
-            guard committed >= 0 else { throw SyncError(status: 400, "\(SyncProtocol.cursorHeader) must be 0 or more") }
-            note(peer.name) { $0.committedSequence = min(committed, after) }
+        if let committed, committed < 0 { throw SyncError(status: 400, "\(SyncProtocol.cursorHeader) must be 0 or more") }
+        // Recorded once the pull is answered. `acknowledgedSequence` is only a progress hint for
+        // the lag view (protocol 4.4): a pipelining client asks for the next page before it has
+        // committed this one, so it is not a durable ack.
+        let answered = { [self] in
+            note(peer.name) { peerNote in
+                if let committed { peerNote.committedSequence = min(committed, after) }
+                peerNote.acknowledgedSequence = after
+            }
         }
         let pageSize = max(1, min(limit, limits.pullPageOperationsMax))
-        // Only a progress hint for the lag view (protocol 4.4): a pipelining client asks for the
-        // next page before it has committed this one, so this is not a durable ack.
-        note(peer.name) { $0.acknowledgedSequence = after }
         if let head = known?.head {
+            answered()
             return PullResponse.encode(operationTexts: [], next: after, nextOperation: head.latestOperation, hasMore: false,
                                        server: head.stamp(wall: wallClock.nowMilliseconds()))
         }
@@ -405,13 +411,16 @@ public final class SyncService: @unchecked Sendable {
                 }
                 let page = try replica.logPage(after: after, excludingSource: peer.source, operationsMax: pageSize, bytesMax: limits.pullPageBytesMax)
                 let nextOperation = try page.nextOperation ?? (page.next == after ? operationThere() : nil)
-                // At the log's end for this peer, the next pull is likely a no-op: keep what it needs.
-                if let quiet, !page.hasMore, let head = try? QuietReads.Head(replica) {
+                // At the log's end for this peer, the next pull is likely a no-op: keep what it needs
+                // (the id at the end is the page's own when the page ends there).
+                if let quiet, !page.hasMore,
+                   let head = try? QuietReads.Head(replica, latest: latest, latestOperation: page.next == latest ? nextOperation : nil) {
                     quiet.record(at: version) { $0.head = head }
                 }
                 return (page, nextOperation, stamp(replica))
             }
         }
+        answered()
         return PullResponse.encode(operationTexts: page.operations, next: page.next, nextOperation: nextOperation, hasMore: page.hasMore, server: server)
     }
 

@@ -354,8 +354,41 @@ final class PeopleAPITests: XCTestCase {
         XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-eve", as: "p-eve", body: #"{"manager":"p-max"}"#).status, 200, "she had none, so she names him")
         XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-eve", as: "p-eve", body: #"{"squad":"squad-a"}"#).status, 403)
         XCTAssertEqual(try request(port, "GET", "/api/v1/objectives/obj-team", as: "p-eve").status, 404, "the squad's private objective stays its members'")
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-eve", as: "p-eve", body: #"{"guilds":{"add":["squad-a"]}}"#).status, 200,
+                       "guilds are joined freely, whatever id is named")
+        XCTAssertEqual(try request(port, "GET", "/api/v1/objectives/obj-team", as: "p-eve").status, 404, "but a squad's members are the people in it, not its guild joiners")
         XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-eve", as: "p-max", body: #"{"squad":"squad-a"}"#).status, 200, "her manager moves her")
         XCTAssertEqual(try request(port, "GET", "/api/v1/objectives/obj-team", as: "p-eve").status, 200, "and then she reads it")
+    }
+
+    /// A private team objective is read by the team's members as its kind says: a guild's by
+    /// those who joined it, a department's by the people of its tribes, a squad's by its people.
+    func test_privateTeamObjectives_areReadByTheMembersTheTeamsKindNames() throws {
+        let node = try officeNode()
+        defer { node.stop() }
+        let port = node.port
+        for team in [#"{"id":"dep-1","name":"Dep","kind":"department"}"#, #"{"id":"tribe-1","name":"Tribe","kind":"tribe","parent":"dep-1"}"#,
+                     #"{"id":"squad-1","name":"Squad","kind":"squad","parent":"tribe-1"}"#, #"{"id":"guild-1","name":"Guild","kind":"guild"}"#] {
+            XCTAssertEqual(try request(port, "POST", "/api/v1/teams", as: "p-max", body: team).status, 201, team)
+        }
+        for person in [#"{"id":"p-max","name":"Max","tribe":"tribe-1","squad":"squad-1"}"#, #"{"id":"p-sam","name":"Sam","squad":"squad-1"}"#,
+                       #"{"id":"p-gil","name":"Gil","guilds":{"add":["guild-1","dep-1","squad-1"]}}"#, #"{"id":"p-out","name":"Out"}"#] {
+            let id = try XCTUnwrap(try JSONParser().parse(Array(person.utf8))["id"]?.stringValue)
+            XCTAssertEqual(try request(port, "POST", "/api/v1/people", as: id, body: person).status, 201, person)
+        }
+        let readers: [(owner: String, kind: String, members: Set<String>)] = [
+            ("squad-1", "team", ["p-max", "p-sam"]), ("tribe-1", "team", ["p-max"]), ("guild-1", "team", ["p-gil"]),
+            ("dep-1", "department", ["p-max", "p-sam"]),
+        ]
+        for (owner, kind, members) in readers {
+            let made = try request(port, "POST", "/api/v1/objectives", as: members.sorted()[0],
+                                   body: #"{"id":"obj-\#(owner)","title":"T","ownerKind":"\#(kind)","owner":"\#(owner)","visibility":"private"}"#)
+            XCTAssertEqual(made.status, 201, "\(owner): \(made.json ?? .null)")
+            for viewer in ["p-max", "p-sam", "p-gil", "p-out"] {
+                XCTAssertEqual(try request(port, "GET", "/api/v1/objectives/obj-\(owner)", as: viewer).status, members.contains(viewer) ? 200 : 404,
+                               "\(owner) as \(viewer)")
+            }
+        }
     }
 
     /// Private objectives and observations reach only those allowed, through every route.
