@@ -114,12 +114,13 @@ final class RestoredUpstreamTests: HubAndClientsTestCase {
         let token = try hub.perform { try $0.addPeer(name: "office", role: .replica) }
         let office = ReplicaID(hex: "0000000000000000000000000000000a")!
         let service = SyncService(executor: hub, limits: limits, wallClock: clock, watch: hub.perform { $0.openChangeWatch() })
+        let turns = SyncService(executor: hub, limits: limits, wallClock: clock)   // no quiet reads: every pull takes a turn
         for index in 0..<3 {
             try hub.perform { try $0.write(collection: "people", record: "p\(index)", [.put(field: "name", value: .string("P \(index)"))]) }
         }
         let peer = try service.authenticate(authorization: "Bearer \(token)", replicaHeader: office.hex)
-        func pull(after: Int64, naming: OperationID?) throws -> PullResponse {
-            try PullResponse.decode(try service.pull(peer: peer, after: after, afterOperation: naming, limit: 2), limits: limits)
+        func pull(after: Int64, naming: OperationID?, through answering: SyncService? = nil, committed: Int64? = nil) throws -> PullResponse {
+            try PullResponse.decode(try (answering ?? service).pull(peer: peer, after: after, afterOperation: naming, limit: 2, committed: committed), limits: limits)
         }
         let first = try pull(after: 0, naming: nil)
         XCTAssertTrue(first.hasMore)
@@ -130,19 +131,65 @@ final class RestoredUpstreamTests: HubAndClientsTestCase {
         let latest = try hub.perform { try $0.latestSequence() }
         XCTAssertEqual(rest.next, latest)
         let other = OperationID(replica: office, counter: 1)
-        for attempt in ["through a turn", "from the quiet reads"] {
-            let atEnd = try pull(after: latest, naming: rest.nextOperation)
+        let quietBefore = service.quietAnswers
+        for (attempt, answering) in [("through a turn", turns), ("from the quiet reads", service)] {
+            let atEnd = try pull(after: latest, naming: rest.nextOperation, through: answering)
             XCTAssertEqual(atEnd.operations.count, 0, attempt)
             XCTAssertEqual(atEnd.nextOperation, rest.nextOperation, "\(attempt): nothing new, and the same operation named at the end")
-            XCTAssertThrowsError(try pull(after: latest, naming: other), attempt) { error in
+            XCTAssertThrowsError(try pull(after: latest, naming: other, through: answering), attempt) { error in
                 XCTAssertEqual((error as? SyncError)?.status, 409, attempt)
                 XCTAssertTrue((error as? SyncError)?.message.contains("restored from an older backup") ?? false, attempt)
             }
         }
+        XCTAssertEqual(turns.quietAnswers, 0)
+        XCTAssertEqual(service.quietAnswers, quietBefore + 2, "the quiet reads decided both: the pull answered at the end and the one refused")
         XCTAssertThrowsError(try pull(after: first.next, naming: other)) { error in
             XCTAssertEqual((error as? SyncError)?.status, 409, "checked inside the log too, not only at its end")
         }
         XCTAssertNoThrow(try pull(after: first.next, naming: nil), "a client that names nothing (older, or after a snapshot) is not checked")
+
+        // A refused pull records nothing of the client's: its cursor counts another log.
+        func committedCursor() throws -> Int64? {
+            service.flushActivity()
+            return try hub.perform { try $0.withDatabase { try $0.queryScalarInteger("SELECT committed_seq FROM peers WHERE name = 'office'") } }
+        }
+        let before = try committedCursor()
+        XCTAssertThrowsError(try pull(after: latest, naming: other, committed: latest))
+        XCTAssertThrowsError(try pull(after: first.next, naming: other, through: turns, committed: first.next))
+        XCTAssertEqual(try committedCursor(), before, "neither refusal acknowledged anything")
+        _ = try pull(after: latest, naming: rest.nextOperation, committed: latest)
+        XCTAssertEqual(try committedCursor(), latest, "an answered pull does")
+
+        // Over the router: a malformed id is a 400, and nothing is read.
+        let transport = InProcessTransport(router: NodeRouter(service: service, limits: limits), token: token, replica: office, limits: limits)
+        for given in ["p-1", "\(office.hex):0", "\(office.hex)", "\(office.hex):01"] {
+            let answer = NodeRouter(service: service, limits: limits).handle(transport.request("GET", "/sync/v1/pull?after=1&afterOperation=\(given)"))
+            XCTAssertEqual(answer.status, 400, given)
+        }
+        XCTAssertEqual(try transport.pull(after: first.next, afterOperation: first.nextOperation, limit: 2, waitingToPush: 0, committed: 0).next, rest.next,
+                       "a well-formed one goes through the router")
+    }
+
+    /// A sequence the upstream no longer holds (compacted) cannot be checked: the pull is
+    /// answered, not refused, whatever it names.
+    func test_aCursorTheUpstreamCompacted_isNotChecked() throws {
+        let hub = try durable("hub", seed: 1)
+        let token = try hub.perform { try $0.addPeer(name: "office", role: .replica) }
+        let office = ReplicaID(hex: "0000000000000000000000000000000a")!
+        for index in 0..<3 {
+            try hub.perform { try $0.write(collection: "people", record: "p\(index)", [.put(field: "name", value: .string("P \(index)"))]) }
+        }
+        let service = SyncService(executor: hub, limits: limits, wallClock: clock)
+        let peer = try service.authenticate(authorization: "Bearer \(token)", replicaHeader: office.hex)
+        let latest = try hub.perform { try $0.latestSequence() }
+        _ = try service.pull(peer: peer, after: latest, limit: 10, committed: latest)   // the office holds it all, so compaction may pass it
+        service.flushActivity()
+        let floor = try hub.perform { try $0.compactLog().floor }
+        XCTAssertEqual(floor, latest)
+        XCTAssertNil(try hub.perform { try $0.loggedOperationID(at: floor) }, "the operation at the floor is gone")
+        let page = try PullResponse.decode(try service.pull(peer: peer, after: floor, afterOperation: OperationID(replica: office, counter: 9), limit: 10), limits: limits)
+        XCTAssertEqual(page.next, floor)
+        XCTAssertNil(page.nextOperation, "and names nothing it does not hold")
     }
 
     /// A client that compacted its own log before the upstream's restore cannot send those
