@@ -151,6 +151,7 @@ final class RestoredUpstreamTests: HubAndClientsTestCase {
         // A refused pull records nothing of the client's: its cursor counts another log.
         func committedCursor() throws -> Int64? {
             service.flushActivity()
+            turns.flushActivity()
             return try hub.perform { try $0.withDatabase { try $0.queryScalarInteger("SELECT committed_seq FROM peers WHERE name = 'office'") } }
         }
         let before = try committedCursor()
