@@ -344,9 +344,6 @@ extension StorageMigrationTests {
         XCTAssertEqual(try migrated.invariantViolations(), [])
     }
 
-    /// Migration `0014_records_hash_prefix` keeps 8 bytes of each record's hash instead of 32 under
-    /// a unique index: the state reads the same, an erasure still finds its record by hash, the
-    /// ids of erased records are still never reused, and each record takes less space.
     /// `0020_upstream_pull_operation` on a replica that synced before it: the cursors stay, the id
     /// at the pull cursor is not known (nothing is checked until a page says it), and from then on
     /// the id moves with the cursor: kept when the cursor moves to where the id was said, forgotten
@@ -387,6 +384,9 @@ extension StorageMigrationTests {
         XCTAssertNil(try migrated.upstream()?.pullOperation, "a rewind forgets it")
     }
 
+    /// Migration `0014_records_hash_prefix` keeps 8 bytes of each record's hash instead of 32 under
+    /// a unique index: the state reads the same, an erasure still finds its record by hash, the
+    /// ids of erased records are still never reused, and each record takes less space.
     func test_recordsHashPrefix_onAPopulatedReplica_erasureStillFindsItsRecord_andIDsAreNotReused() throws {
         let fixture = try Fixture(seed: 14)
         defer { fixture.folder.remove() }
