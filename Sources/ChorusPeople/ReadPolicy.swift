@@ -6,13 +6,16 @@ import ChorusCore
 /// |---|---|
 /// | objective of a person | the person and their manager |
 /// | objective of a team | its members, by the team's kind: a squad's, tribe's or chapter's are the people naming it as theirs; a guild's, those who joined it |
-/// | objective of a department | the people of its tribes (a person's tribe, or their squad's, whose parent it is) |
+/// | objective of a department | the people of its tribes (those whose tribe's parent it is) |
 /// | observation | the person observed, its author, and the person's manager |
 ///
 /// A person's squad, tribe and chapter are set by their manager (`WritePolicy.managerFields`);
 /// guilds are communities anyone joins, so a guild's private objectives are its joiners', and a
-/// guild's membership reads no other kind of team's. A team whose record is gone counts the
-/// people naming it as their squad, tribe or chapter.
+/// guild's membership reads no other kind of team's; a team's kind never changes once set
+/// (`WritePolicy`). A team with no record (never written here, or erased; a deleted one keeps its
+/// fields) counts the people naming it as their squad, tribe or chapter. Team records themselves
+/// are open to everyone (a reorganisation is an ordinary edit, attributed in the log): whoever sets
+/// their own tribe's `parent` to a department reads that department's private objectives.
 ///
 /// What a person may not read is never sent: lists leave it out and a direct read answers 404,
 /// so nobody learns it exists.
@@ -50,8 +53,7 @@ public enum ReadPolicy {
         case "chapter"?: return named("chapter")
         case "guild"?: return me["guilds"]?.arrayValue?.contains(.string(team)) ?? false
         case "department"?:
-            let tribe = try me["tribe"]?.stringValue ?? me["squad"]?.stringValue.flatMap { try lookup("teams", $0)?["parent"]?.stringValue }
-            return try tribe.flatMap { try lookup("teams", $0)?["parent"]?.stringValue } == team
+            return try me["tribe"]?.stringValue.flatMap { try lookup("teams", $0)?["parent"]?.stringValue } == team
         default:
             return named("squad") || named("tribe") || named("chapter")
         }

@@ -10,7 +10,8 @@ import ChorusCore
 /// | `objectives` | a person's: the person or their manager; a team's: anyone | the same, for the objective before and after the change |
 /// | `observations` | anyone; they become its author | the author |
 /// | `badges` | anyone; they become its creator | the creator (built-in badges: anyone) |
-/// | `teams`, `abilities` | anyone | anyone |
+/// | `teams` | anyone | anyone; `kind` never changes once set |
+/// | `abilities` | anyone | anyone |
 ///
 /// Everything is attributed (the operation log names the person), so the open rows are open by
 /// design, the way the seeds describe a company that trusts its people; concurrent edits are
@@ -85,6 +86,13 @@ public enum WritePolicy {
                 if try owner != person && managerOf(owner) != person {
                     return Refusal(message: "a person's objectives are set by that person or their manager", hint: "ask \(owner) or their manager")
                 }
+            }
+            return nil
+        case "teams":
+            // Which people a team's private objectives are read by follows its kind (`ReadPolicy`):
+            // a squad turned guild would be joined by anyone, and its people would lose it.
+            if let kind = existing?["kind"]?.stringValue, let given = body["kind"], given != .string(kind) {
+                return Refusal(message: "a team's kind cannot change once set (it is \(kind))", hint: "create a new team of the other kind instead")
             }
             return nil
         default:

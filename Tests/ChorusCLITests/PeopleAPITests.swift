@@ -378,7 +378,7 @@ final class PeopleAPITests: XCTestCase {
         }
         let readers: [(owner: String, kind: String, members: Set<String>)] = [
             ("squad-1", "team", ["p-max", "p-sam"]), ("tribe-1", "team", ["p-max"]), ("guild-1", "team", ["p-gil"]),
-            ("dep-1", "department", ["p-max", "p-sam"]),
+            ("dep-1", "department", ["p-max"]),
         ]
         for (owner, kind, members) in readers {
             let made = try request(port, "POST", "/api/v1/objectives", as: members.sorted()[0],
@@ -389,6 +389,10 @@ final class PeopleAPITests: XCTestCase {
                                "\(owner) as \(viewer)")
             }
         }
+        let turned = try request(port, "PATCH", "/api/v1/teams/squad-1", as: "p-gil", body: #"{"kind":"guild"}"#)
+        XCTAssertEqual(turned.status, 403, "a squad is not turned into a guild its joiners read: \(turned.json ?? .null)")
+        XCTAssertEqual(try request(port, "GET", "/api/v1/objectives/obj-squad-1", as: "p-gil").status, 404)
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/teams/squad-1", as: "p-gil", body: #"{"name":"Squad One"}"#).status, 200, "the rest stays open")
     }
 
     /// Private objectives and observations reach only those allowed, through every route.
