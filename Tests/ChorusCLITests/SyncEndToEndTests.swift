@@ -188,6 +188,46 @@ final class SyncEndToEndTests: XCTestCase {
         XCTAssertEqual(leftovers, [], "seed \(seed): what the killed downloads left is removed once the replica holds data")
     }
 
+    /// A hub restored from last night's backup, which then logs more than a laptop had pulled
+    /// since, before the laptop syncs again: the laptop's `chorus sync`, over HTTP, is told by the
+    /// operation at its cursor (the log's length alone no longer tells), sends its own writes
+    /// again, pulls what the hub logged since, and both end identical.
+    func test_aHubRestoredFromABackupAndLengthened_isToldOverHTTP_andNothingIsLost() throws {
+        try chorus(["init", "--name", "hub"], "hub")
+        try chorus(["init", "--name", "laptop"], "laptop")
+        let token = try register("laptop", on: "hub", role: "replica")
+        var hub = try ServeProcess(data: path("hub"))
+        try chorus(["join", hub.url, "--token-file", token], "laptop")
+        try chorus(["put", "people", "p-ada", "name=Ada"], "laptop")
+        try chorus(["sync"], "laptop")
+        // Last night's backup: the hub's files, copied while it was stopped.
+        let files = ["chorus.sqlite", "chorus.sqlite-wal"]
+        _ = hub.stop()
+        try FileManager.default.createDirectory(atPath: path("backup"), withIntermediateDirectories: true)
+        for file in files where FileManager.default.fileExists(atPath: path("hub") + "/" + file) {
+            try FileManager.default.copyItem(atPath: path("hub") + "/" + file, toPath: path("backup") + "/" + file)
+        }
+        hub = try ServeProcess(data: path("hub"), port: hub.port)
+        for index in 0..<3 { try chorus(["put", "people", "p-\(index)", "name=Laptop \(index)"], "laptop") }
+        try chorus(["sync"], "laptop")
+
+        _ = hub.stop()
+        for file in files + ["chorus.sqlite-shm"] { try? FileManager.default.removeItem(atPath: path("hub") + "/" + file) }
+        for file in files where FileManager.default.fileExists(atPath: path("backup") + "/" + file) {
+            try FileManager.default.copyItem(atPath: path("backup") + "/" + file, toPath: path("hub") + "/" + file)
+        }
+        for index in 0..<6 { try chorus(["put", "people", "h-\(index)", "name=Hub \(index)"], "hub") }
+        hub = try ServeProcess(data: path("hub"), port: hub.port)
+        defer { _ = hub.stop() }
+
+        let sync = try chorus(["sync"], "laptop").standardOutput
+        XCTAssertTrue(sync.contains("no longer holds what this replica had pulled"), sync)
+        XCTAssertTrue(sync.contains("state: identical to the upstream"), sync)
+        for index in 0..<6 { XCTAssertEqual(try chorus(["get", "people", "h-\(index)"], "laptop").status, 0, "the hub's write h-\(index) reached the laptop") }
+        for index in 0..<3 { XCTAssertEqual(try chorus(["get", "people", "p-\(index)"], "hub").status, 0, "the laptop's write p-\(index) is back on the hub") }
+        XCTAssertEqual(try digest("laptop"), try digest("hub"))
+    }
+
     /// `chorus compact` on a live hub removes what its one replica has committed; a new laptop then
     /// starts from the snapshot though the log is short, and what needs the removed history says so.
     func test_compactOnALiveHub_thenANewLaptopStartsFromItsSnapshot() throws {
