@@ -407,14 +407,13 @@ public struct PeopleAPI: Sendable {
                 // A record the person may not read is, to them, not there: changing it (and reading
                 // it back in the answer) would reveal it, and a refusal naming its owner would too.
                 let readable = try existing.map { record in
-                    try ReadPolicy.mayRead(collection: collection, fields: record.fields, viewer: person,
-                                           lookup: { try replica.get(collection: $0, record: $1)?.fields })
+                    try ReadPolicy.mayRead(collection: collection, fields: record.fields, viewer: person, lookup: PeopleAPI.visibleFields(replica))
                 } ?? false
                 if route.method == "PATCH", existing?.isVisible != true || !readable {
                     throw SyncError(status: 404, "no \(collection) record \(finalID.prefix(128))")
                 }
                 if let refusal = try WritePolicy.refusal(collection: collection, recordID: finalID, existing: existing?.fields, body: fields, person: person,
-                                                         managerOf: { try replica.get(collection: "people", record: $0)?.fields["manager"]?.stringValue }) {
+                                                         managerOf: { try PeopleAPI.visibleFields(replica)("people", $0)?["manager"]?.stringValue }) {
                     throw SyncError(status: 403, refusal.message, hint: refusal.hint)
                 }
                 if let problem = try DomainReferences.problem(collection: collection, recordID: finalID, existing: existing?.fields,
@@ -464,7 +463,14 @@ public struct PeopleAPI: Sendable {
 
     /// Whether `viewer` may read `record` (ReadPolicy); private records are never sent to others.
     static func mayRead(_ record: RecordSnapshot, _ viewer: String?, _ replica: Replica) throws -> Bool {
-        try ReadPolicy.mayRead(collection: record.collection, fields: record.fields, viewer: viewer) { try replica.get(collection: $0, record: $1)?.fields }
+        try ReadPolicy.mayRead(collection: record.collection, fields: record.fields, viewer: viewer, lookup: visibleFields(replica))
+    }
+
+    /// The fields of a record the policies may ask about (a person, a team), or nil when it is
+    /// not there or deleted: a deleted profile (someone who left) is nobody's manager and no
+    /// team's member, and a deleted team counts as one with no record.
+    static func visibleFields(_ replica: Replica) -> (String, String) throws -> [String: JSONValue]? {
+        { collection, id in try replica.get(collection: collection, record: id).flatMap { $0.isVisible ? $0.fields : nil } }
     }
 
     /// The person making a write; without one, writes are refused.

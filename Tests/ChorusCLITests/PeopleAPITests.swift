@@ -393,6 +393,14 @@ final class PeopleAPITests: XCTestCase {
         XCTAssertEqual(turned.status, 403, "a squad is not turned into a guild its joiners read: \(turned.json ?? .null)")
         XCTAssertEqual(try request(port, "GET", "/api/v1/objectives/obj-squad-1", as: "p-gil").status, 404)
         XCTAssertEqual(try request(port, "PATCH", "/api/v1/teams/squad-1", as: "p-gil", body: #"{"name":"Squad One"}"#).status, 200, "the rest stays open")
+
+        // Someone who left (their profile deleted) is no team's member; a deleted guild, no one's.
+        let data = folder.appending("office")
+        XCTAssertEqual(try ChorusProcess.run(["delete", "people", "p-sam", "--data", data]).status, 0)
+        XCTAssertEqual(try ChorusProcess.run(["delete", "teams", "guild-1", "--data", data]).status, 0)
+        XCTAssertEqual(try request(port, "GET", "/api/v1/objectives/obj-squad-1", as: "p-sam").status, 404, "p-sam left")
+        XCTAssertEqual(try request(port, "GET", "/api/v1/objectives/obj-squad-1", as: "p-max").status, 200, "p-max did not")
+        XCTAssertEqual(try request(port, "GET", "/api/v1/objectives/obj-guild-1", as: "p-gil").status, 404, "the guild is gone")
     }
 
     /// Private objectives and observations reach only those allowed, through every route.
