@@ -12,8 +12,9 @@ import ChorusCore
 /// A person's squad, tribe and chapter are set by their manager (`WritePolicy.managerFields`);
 /// guilds are communities anyone joins, so a guild's private objectives are its joiners', and a
 /// guild's membership reads no other kind of team's; a team's kind never changes once set
-/// (`WritePolicy`). A team with no record (never written here, or erased; a deleted one keeps its
-/// fields) counts the people naming it as their squad, tribe or chapter. Team records themselves
+/// (`WritePolicy`). A team `lookup` does not find (never written here, erased, or deleted:
+/// the people API's lookup skips deleted records) counts the people naming it as their squad,
+/// tribe or chapter; a person it does not find is nobody's manager and no team's member. Team records themselves
 /// are open to everyone (a reorganisation is an ordinary edit, attributed in the log): whoever sets
 /// their own tribe's `parent` to a department reads that department's private objectives.
 ///
