@@ -387,7 +387,7 @@ extension Replica {
     /// the snapshot's pages (P3 in `Docs/performance.md`). The upstream's id (checked and written
     /// in the same transaction) and the cursors are committed durably, as every change to what
     /// this replica holds or has sent.
-    public func recordUpstream(replica: ReplicaID? = nil, pullCursor: Int64? = nil, pullOperation: OperationID? = nil, pushCursor: Int64? = nil,
+    public func recordUpstream(replica: ReplicaID? = nil, pullCursor: Int64? = nil, pushCursor: Int64? = nil,
                                attempt: Bool = false, success: Bool = false, error: String?? = nil, skewMilliseconds: Int64? = nil,
                                pullOperationAt learnt: (cursor: Int64, operation: OperationID)? = nil) throws {
         try bookkeeping {
@@ -404,7 +404,7 @@ extension Replica {
                     // Written once: known already, it is not written again.
                     if known == nil { try self.database.run("UPDATE upstream SET replica = ? WHERE id = 1", replica.bytes) }
                 }
-                if let pullCursor { try self.movePullCursor(to: pullCursor, operation: pullOperation) }
+                if let pullCursor { try self.movePullCursor(to: pullCursor, operation: nil) }
                 if let pushCursor { try self.database.run("UPDATE upstream SET push_cursor = max(push_cursor, ?) WHERE id = 1", pushCursor) }
                 if attempt { try self.database.run("UPDATE upstream SET last_attempt_wall = ? WHERE id = 1", now) }
                 if success { try self.database.run("UPDATE upstream SET last_success_wall = ?, last_error = NULL WHERE id = 1", now) }
