@@ -373,9 +373,7 @@ public final class SyncService: @unchecked Sendable {
             reads.head.flatMap { after >= $0.latest ? ($0, after > $0.latest) : nil }
         }
         if let known, known.isPast { throw SyncService.pastTheEnd(after, latest: known.head.latest) }
-        if let known, let afterOperation, let there = known.head.latestOperation, there != afterOperation {
-            throw SyncService.otherOperation(at: after, there: there, pulled: afterOperation)
-        }
+        if let known { try SyncService.requireOperation(known.head.latestOperation, at: after, isThe: afterOperation) }
         if let committed, committed < 0 { throw SyncError(status: 400, "\(SyncProtocol.cursorHeader) must be 0 or more") }
         // Recorded once the pull is answered. `acknowledgedSequence` is only a progress hint for
         // the lag view (protocol 4.4): a pipelining client asks for the next page before it has
@@ -398,19 +396,11 @@ public final class SyncService: @unchecked Sendable {
                 let version = quiet?.versionBeforeReading()
                 let latest = try replica.latestSequence()
                 guard after <= latest else { throw SyncService.pastTheEnd(after, latest: latest) }
-                // Read only when it is checked, or when the page reads nothing after it.
-                var there: OperationID??
-                func operationThere() throws -> OperationID? {
-                    if let there { return there }
-                    let found = try replica.loggedOperationID(at: after)
-                    there = .some(found)
-                    return found
-                }
-                if let afterOperation, let found = try operationThere(), found != afterOperation {
-                    throw SyncService.otherOperation(at: after, there: found, pulled: afterOperation)
-                }
+                // Read when it is checked, or (below) when the page reads nothing after it.
+                let there = try afterOperation == nil ? nil : replica.loggedOperationID(at: after)
+                try SyncService.requireOperation(there, at: after, isThe: afterOperation)
                 let page = try replica.logPage(after: after, excludingSource: peer.source, operationsMax: pageSize, bytesMax: limits.pullPageBytesMax)
-                let nextOperation = try page.nextOperation ?? (page.next == after ? operationThere() : nil)
+                let nextOperation = try page.nextOperation ?? (page.next == after ? there ?? replica.loggedOperationID(at: after) : nil)
                 // At the log's end for this peer, the next pull is likely a no-op: keep what it needs
                 // (the id at the end is the page's own when the page ends there).
                 if let quiet, !page.hasMore,
@@ -427,10 +417,12 @@ public final class SyncService: @unchecked Sendable {
     /// What a client told its upstream was restored does (protocol 4.4).
     static let restoredHint = "the client sends everything it holds again and pulls from the upstream's compaction point (the reference client does so by itself); nothing it holds is lost"
 
-    /// 409 for a pull whose cursor this log holds another operation at than the client was told
-    /// (protocol 4.4): restored from an older backup, its log has since grown past the cursor.
-    static func otherOperation(at after: Int64, there: OperationID, pulled: OperationID) -> SyncError {
-        SyncError(status: 409, "this upstream's log holds operation \(there) at sequence \(after), not \(pulled), which the client pulled there: the upstream was restored from an older backup and has logged other operations since",
+    /// Throws 409 when the client named the operation at its cursor (`named`) and this log holds
+    /// another there (`there`; nil: not held, nothing to check) (protocol 4.4): restored from an
+    /// older backup, its log has since grown past the cursor.
+    static func requireOperation(_ there: OperationID?, at after: Int64, isThe named: OperationID?) throws(SyncError) {
+        guard let there, let pulled = named, there != pulled else { return }
+        throw SyncError(status: 409, "this upstream's log holds operation \(there) at sequence \(after), not \(pulled), which the client pulled there: the upstream was restored from an older backup and has logged other operations since",
                   hint: restoredHint)
     }
 
