@@ -71,6 +71,7 @@ extension Replica {
     /// Changes to several records in one SQLite transaction: all become operations, or none do.
     @discardableResult
     public func writeMany(_ writes: [(collection: String, record: String, changes: [Change])], by author: String? = nil) throws -> [Operation] {
+        let writes = try writes + resolutionsErased(with: writes)
         for (collection, record, changes) in writes {
             guard let declared = schema.collection(collection) else {
                 throw ChorusError(.unknownCollection, "unknown collection \"\(collection.prefix(80))\"",
@@ -115,6 +116,29 @@ extension Replica {
             }
         }
         return made
+    }
+
+    /// The erasures of the admins' resolutions of a record's conflicts, for the writes that erase
+    /// it: a resolution keeps the value chosen and every competing one (`resolveConflict`), so
+    /// forgetting the record forgets them too, on every replica the erasures reach. A duplicate
+    /// email's resolution names all its people (`targetRecord` "p-1,p-2"), and goes with any of them.
+    /// A resolution made elsewhere before the erase reached it stays until erased itself
+    /// (`chorus erase resolutions ID`).
+    private func resolutionsErased(with writes: [(collection: String, record: String, changes: [Change])]) throws
+        -> [(collection: String, record: String, changes: [Change])] {
+        guard schema.collection("resolutions") != nil else { return [] }
+        var erased: [String] = []
+        for (collection, record, changes) in writes where collection != "resolutions" && changes.contains(.erase) {
+            let found = try Replica.wrapStorage {
+                try database.query("""
+                    SELECT id FROM resolutions WHERE targetCollection = ?1
+                    AND (targetRecord = ?2 OR (kind = 'duplicateEmail' AND instr(',' || targetRecord || ',', ',' || ?2 || ',') > 0))
+                    ORDER BY id
+                    """, collection, record).compactMap { $0.text(0) }
+            }
+            erased += found.filter { id in !erased.contains(id) && !writes.contains { $0.collection == "resolutions" && $0.record == id } }
+        }
+        return erased.map { ("resolutions", $0, [.erase]) }
     }
 
     /// Settles a conflict on a register (key nil) or a map key: one write that supersedes every live sibling.

@@ -40,6 +40,23 @@ final class ErasureTests: XCTestCase {
         try chorus(["put", "people", "p-other", "name=Someone else"], office)
         try chorus(["export", "--output", folder.appending("1.bundle")], office)
         try chorus(["import", folder.appending("1.bundle")], laptop)
+        // A concurrent edit of the title, which an admin resolves at the office: the resolution
+        // keeps both values, so it must go with the record.
+        try chorus(["put", "people", id, "title=\(marker) office title"], office)
+        try chorus(["put", "people", id, "title=\(marker) laptop title"], laptop)
+        try chorus(["export", "--output", folder.appending("concurrent.bundle")], laptop)
+        try chorus(["import", folder.appending("concurrent.bundle")], office)
+        let conflicts = try ChorusProcess.run(["conflicts", "--json", "--data", office])
+        let conflictID = try XCTUnwrap(try JSONParser().parse(conflicts.standardOutput).arrayValue?.first?["id"]?.stringValue,
+                                       conflicts.standardOutput)
+        try chorus(["resolve", "--conflict", conflictID, "--value", "\"\(marker) resolved title\"", "--as", "admin"], office)
+        try chorus(["put", "people", "p-other", "title=first"], office)
+        try chorus(["put", "people", "p-other", "title=second"], laptop)
+        try chorus(["export", "--output", folder.appending("other.bundle")], laptop)
+        try chorus(["import", folder.appending("other.bundle")], office)
+        let other = try XCTUnwrap(try JSONParser().parse(try ChorusProcess.run(["conflicts", "--json", "--data", office]).standardOutput)
+            .arrayValue?.first?["id"]?.stringValue)
+        try chorus(["resolve", "--conflict", other, "--value", "\"unrelated\"", "--as", "admin"], office)
         // The laptop goes offline and keeps editing the record.
         try chorus(["put", "people", id, "title=\(marker) lead"], laptop)
         try chorus(["export", "--output", folder.appending("late.bundle")], laptop)
@@ -51,8 +68,11 @@ final class ErasureTests: XCTestCase {
         XCTAssertEqual(try filesContainMarker(office), [], "late operations are dropped on arrival, their values never written")
         let get = try ChorusProcess.run(["get", "people", id, "--data", office])
         XCTAssertEqual(get.status, 1)
-        let other = try ChorusProcess.run(["get", "people", "p-other", "--json", "--data", office])
-        XCTAssertTrue(other.standardOutput.contains("Someone else"), "other records are untouched")
+        let untouched = try ChorusProcess.run(["get", "people", "p-other", "--json", "--data", office])
+        XCTAssertTrue(untouched.standardOutput.contains("Someone else"), "other records are untouched")
+        let history = try ChorusProcess.run(["conflicts", "--history", "--json", "--data", office])
+        XCTAssertFalse(history.standardOutput.contains(id), "the erased record's resolution is gone: \(history.standardOutput)")
+        XCTAssertTrue(history.standardOutput.contains("unrelated"), "another record's resolution stays: \(history.standardOutput)")
 
         // The erase travels to the laptop and wipes it there too.
         try chorus(["export", "--output", folder.appending("2.bundle")], office)
