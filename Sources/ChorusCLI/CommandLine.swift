@@ -26,6 +26,21 @@ struct CommandContext {
         return configuration
     }
 
+    /// The largest clock offset the test option takes, either way: a century.
+    static let clockOffsetMillisecondsMax: Int64 = 100 * 366 * 86_400_000
+
+    /// Refuses a clock offset that is not a whole number of milliseconds within a century, before
+    /// the command runs: ignored, it would leave a test's replica on the real clock unnoticed.
+    func checkClockOffset() throws {
+        let given = arguments.value("--clock-offset-ms").map { ("--clock-offset-ms", $0) }
+            ?? environment["CHORUS_CLOCK_OFFSET_MS"].map { ("CHORUS_CLOCK_OFFSET_MS", $0) }
+        guard let (source, text) = given else { return }
+        let most = Self.clockOffsetMillisecondsMax
+        guard let offset = Int64(text), offset >= -most, offset <= most else {
+            throw usageError("\(source) must be a whole number of milliseconds from -\(most) to \(most) (a century), not \"\(text.prefix(40))\"")
+        }
+    }
+
     func openReplica() throws -> Replica {
         try Replica.open(at: .directory(dataDirectory), configuration: configuration)
     }
@@ -111,7 +126,9 @@ public enum ChorusCommandLine {
                 output.print(command.spec.help)
                 return 0
             }
-            return try command.run(CommandContext(arguments: parsed, output: output, spec: command.spec, environment: environment))
+            let context = CommandContext(arguments: parsed, output: output, spec: command.spec, environment: environment)
+            try context.checkClockOffset()
+            return try command.run(context)
         } catch let error as UsageError {
             output.error("error: \(error.message)")
             if let spec = error.command { output.error("usage: \(spec.usage)\nhint: run `chorus \(spec.name) --help`") }

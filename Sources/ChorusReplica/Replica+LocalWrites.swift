@@ -107,7 +107,14 @@ extension Replica {
                                           hint: "join a new replica folder from the upstream; this one can no longer write")
                     }
                     state.counter += 1
-                    let op = Operation(id: OperationID(replica: id, counter: state.counter), timestamp: state.clock.now(),
+                    // A wall clock past the range every replica accepts (year 6429) would stamp an
+                    // operation no one could read, this replica's log and bundles included.
+                    let timestamp = state.clock.now()
+                    guard timestamp.wall <= HybridTimestamp.wallMax else {
+                        throw ChorusError(.clockSkew, "this machine's clock reads \(timestamp.wall) ms after 1970, beyond the year 6429 every replica accepts",
+                                          hint: "set the clock right (NTP) and check CHORUS_CLOCK_OFFSET_MS; nothing was written")
+                    }
+                    let op = Operation(id: OperationID(replica: id, counter: state.counter), timestamp: timestamp,
                                        collection: collection, record: change == .erase ? "" : record, field: change.field, action: action,
                                        author: author)
                     try apply(op, state: &state)

@@ -153,6 +153,16 @@ final class CLITests: XCTestCase {
             XCTAssertTrue(result.standardError.contains(message), "\(arguments.joined(separator: " ")): \(result.standardError)")
             XCTAssertTrue(result.standardError.contains("error:"), arguments.joined(separator: " "))
         }
+        // A clock offset no one could use is a usage error, never ignored nor written with: one
+        // past the year 6429 left a replica whose log and bundles no replica could read.
+        for offset in ["abc", "99999999999999999", "1.5", "-3162240000001"] {
+            let result = try ChorusProcess.run(["put", "people", "p-1", "title=Skewed", "--data", data], environment: ["CHORUS_CLOCK_OFFSET_MS": offset])
+            XCTAssertEqual(result.status, 2, offset)
+            XCTAssertTrue(result.standardError.contains("CHORUS_CLOCK_OFFSET_MS must be a whole number of milliseconds"), result.standardError)
+            let option = try ChorusProcess.run(["sync", "--clock-offset-ms", offset, "--data", data])
+            XCTAssertEqual(option.status, 2, offset)
+            XCTAssertTrue(option.standardError.contains("--clock-offset-ms must be a whole number"), option.standardError)
+        }
         XCTAssertEqual(try chorus("digest").standardOutput, digest, "no bad input changed anything")
     }
 

@@ -229,6 +229,19 @@ final class MergeRuleTests: XCTestCase {
         XCTAssertEqual(try stockholm.list(collection: "people", includeDeleted: true).map(\.id), ["p1"])
     }
 
+    /// A wall clock past the range every replica accepts refuses local writes: their operations
+    /// could be read by no replica, this one's log included.
+    func test_aLocalWrite_withTheClockPastTheAcceptedRange_isRefusedAndWritesNothing() throws {
+        try stockholm.write(collection: "people", record: "p-1", [.put(field: "title", value: "Engineer")])
+        let digest = try stockholm.digest(), logged = try stockholm.log(limit: 100).count
+        clock.set(HybridTimestamp.wallMax + 1)
+        XCTAssertThrowsError(try stockholm.write(collection: "people", record: "p-1", [.put(field: "title", value: "Lead")])) { error in
+            XCTAssertEqual((error as? ChorusError)?.code, .clockSkew, "\(error)")
+        }
+        XCTAssertEqual(try stockholm.digest(), digest)
+        XCTAssertEqual(try stockholm.log(limit: 100).count, logged)
+    }
+
     func test_erase_isPermanentAndDropsLateOperations() throws {
         let early = try stockholm.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")])
         try newYork.applyRemote(early)

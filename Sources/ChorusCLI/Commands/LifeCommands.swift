@@ -24,7 +24,8 @@ enum EraseCommand: Command {
     static let spec = CommandSpec("erase", "forget a record for good (right to be forgotten)", arguments: "COLLECTION ID",
         details: """
         Permanent and delete-wins. Every stored value of the record leaves the database and its log
-        files at once; only operation ids and a hash of the record id remain. Operations for it that
+        files at once; only operation ids and a hash of the record id remain. The admins' resolutions
+        of its conflicts (`chorus conflicts --history`) are erased with it. Operations for it that
         arrive later are dropped on arrival. There is no undo.
         """,
         options: WriteSupport.options, positional: 2...2)
