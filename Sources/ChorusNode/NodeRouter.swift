@@ -186,18 +186,22 @@ public struct NodeRouter: Sendable {
             // The questions a no-op sync asks (its token, then the log's head) answered from one look.
             let look = given ?? (route.path == "/sync/v1/pull" || route.path == "/sync/v1/info" ? service.lookQuietly() : nil)
             if route.access != .anyone {
+                var clientWall: Int64?, waitingUp: Int64?
                 let authenticated = try service.authenticate(authorization: request.head.header("Authorization"),
-                                                             replicaHeader: request.head.header(SyncProtocol.replicaHeader), look: look)
-                switch (route.access, authenticated.role) {
-                case (.sync, .admin): throw SyncError.forbidden("admin tokens cannot sync", hint: "sync with a replica or relay token")
-                case (.admin, .replica), (.admin, .relay): throw SyncError.forbidden("this route needs an admin token",
-                                                                                     hint: "register one with `chorus replicas add NAME --role admin`")
-                default: break
+                                                             replicaHeader: request.head.header(SyncProtocol.replicaHeader), look: look) { peer throws(SyncError) in
+                    switch (route.access, peer.role) {
+                    case (.sync, .admin): throw SyncError.forbidden("admin tokens cannot sync", hint: "sync with a replica or relay token")
+                    case (.admin, .replica), (.admin, .relay): throw SyncError.forbidden("this route needs an admin token",
+                                                                                         hint: "register one with `chorus replicas add NAME --role admin`")
+                    default: break
+                    }
+                    if path.hasPrefix("/sync/") {
+                        try service.checkVersion(request.head.header(SyncProtocol.versionHeader))
+                        clientWall = try NodeRouter.wholeNumberHeader(request, SyncProtocol.clockHeader)
+                        waitingUp = try NodeRouter.wholeNumberHeader(request, SyncProtocol.pendingHeader)
+                    }
                 }
                 if path.hasPrefix("/sync/") {
-                    try service.checkVersion(request.head.header(SyncProtocol.versionHeader))
-                    let clientWall = try NodeRouter.wholeNumberHeader(request, SyncProtocol.clockHeader)
-                    let waitingUp = try NodeRouter.wholeNumberHeader(request, SyncProtocol.pendingHeader)
                     service.recordRequest(peer: authenticated, clientWall: clientWall.map(UInt64.init), waitingUp: waitingUp,
                                           pushed: route.path == "/sync/v1/push", pulled: route.path == "/sync/v1/pull")
                 }

@@ -72,8 +72,14 @@ public final class SyncService: @unchecked Sendable {
     ///   - replicaHeader: the `Chorus-Replica` header; required for replica and relay tokens, whose
     ///     token is bound to the first id presented.
     ///   - look: the request's look at the quiet reads (`lookQuietly`), when it took one.
-    /// - Throws: 401 for a missing, malformed, unknown or revoked token; 403 for a forged identity.
-    public func authenticate(authorization: String?, replicaHeader: String?, look: QuietLook? = nil) throws(SyncError) -> Peer {
+    ///   - admits: the route's own refusals of the token (its role, the request's protocol
+    ///     headers), asked before a token is bound to the id it presents: a request refused for
+    ///     them (a replica token sent to an admin route by mistake, a wrong protocol version) binds
+    ///     nothing, so the replica the token is for can still use it.
+    /// - Throws: 401 for a missing, malformed, unknown or revoked token; 403 for a forged identity;
+    ///   what `admits` throws.
+    public func authenticate(authorization: String?, replicaHeader: String?, look: QuietLook? = nil,
+                             admits: (Peer) throws(SyncError) -> Void = { _ in }) throws(SyncError) -> Peer {
         let hash: String
         if let token = look?.token, token.authorization == authorization {
             hash = token.hash
@@ -82,6 +88,7 @@ public final class SyncService: @unchecked Sendable {
         }
         let presented = replicaHeader.flatMap(ReplicaID.init(hex:))
         if let known = quietly(look, { SyncService.knownPeer(in: $0, hash: hash, presenting: presented) }) {
+            try admits(known)
             note(known.name) { $0.lastSeenWall = wallClock.nowMilliseconds() }
             return known
         }
@@ -91,6 +98,7 @@ public final class SyncService: @unchecked Sendable {
                 guard let peer = try replica.peer(forTokenHash: hash) else {
                     throw SyncError.unauthorized("unknown or revoked token")
                 }
+                try admits(peer)
                 var bound = peer
                 if peer.role != .admin {
                     guard let presented else {

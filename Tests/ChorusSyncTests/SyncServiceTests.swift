@@ -458,6 +458,34 @@ final class SyncServiceTests: XCTestCase {
         XCTAssertEqual(wrongMethod.status, 405)
     }
 
+    /// A request its route refuses (a replica token sent to an admin route by mistake, a protocol
+    /// version this node does not speak) binds nothing: the replica the token is for still syncs.
+    func test_aRefusedRequest_bindsNoToken() throws {
+        let token = try hub.perform { try $0.addPeer(name: "laptop-2", role: .replica) }
+        var generator = SeededGenerator(seed: 78)
+        let mistaken = ReplicaID.random(using: &generator), real = ReplicaID.random(using: &generator)
+        func status(_ target: String, protocolVersion: String = "1") -> Int {
+            hubRouter.handle(HTTPRequest(head: HTTPRequestHead(method: "GET", target: target, minorVersion: 1, headers: [
+                ("Host", "hub"), ("Chorus-Protocol", protocolVersion), ("Chorus-Replica", mistaken.hex), ("Authorization", "Bearer \(token)"),
+            ]), body: [])).status
+        }
+        XCTAssertEqual(status("/admin/v1/resolutions"), 403)
+        XCTAssertEqual(status("/sync/v1/info", protocolVersion: "9"), 400)
+        XCTAssertEqual(status("/sync/v1/pull?after=x"), 400, "refused by the pull itself, after the token was admitted")
+        XCTAssertEqual(try hub.perform { try $0.peer(forToken: token)?.replica }, mistaken, "a request the route admits binds the token")
+        let other = try hub.perform { try $0.addPeer(name: "laptop-3", role: .replica) }
+        func otherStatus(_ target: String, protocolVersion: String = "1") -> Int {
+            hubRouter.handle(HTTPRequest(head: HTTPRequestHead(method: "GET", target: target, minorVersion: 1, headers: [
+                ("Host", "hub"), ("Chorus-Protocol", protocolVersion), ("Chorus-Replica", mistaken.hex), ("Authorization", "Bearer \(other)"),
+            ]), body: [])).status
+        }
+        XCTAssertEqual(otherStatus("/admin/v1/resolutions"), 403)
+        XCTAssertEqual(otherStatus("/sync/v1/info", protocolVersion: "9"), 400)
+        XCTAssertNil(try hub.perform { try $0.peer(forToken: other)?.replica }, "refused requests bound nothing")
+        XCTAssertNoThrow(try InProcessTransport(router: hubRouter, token: other, replica: real).info())
+        XCTAssertEqual(try hub.perform { try $0.peer(forToken: other)?.replica }, real)
+    }
+
     func test_tokenBoundToOneReplica_anotherIDIsForbidden() throws {
         let token = try hub.perform { try $0.addPeer(name: "bound", role: .replica) }
         var generator = SeededGenerator(seed: 77)
