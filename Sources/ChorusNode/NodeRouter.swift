@@ -149,6 +149,9 @@ public struct NodeRouter: Sendable {
         handle(request, remote: remote, look: nil)
     }
 
+    /// The headers that say who is asking and how: each must appear once (400 when repeated).
+    static let identityHeaders = ["Authorization", SyncProtocol.replicaHeader, SyncProtocol.versionHeader]
+
     /// An optional request header holding a whole number from 0 to `Int64.max` (a clock in
     /// milliseconds, a count, a cursor): nil when absent, 400 when it is anything else, so a
     /// value no client sends is refused before it is recorded or computed with (a clock of
@@ -186,6 +189,9 @@ public struct NodeRouter: Sendable {
             // The questions a no-op sync asks (its token, then the log's head) answered from one look.
             let look = given ?? (route.path == "/sync/v1/pull" || route.path == "/sync/v1/info" ? service.lookQuietly() : nil)
             if route.access != .anyone {
+                if let repeated = NodeRouter.identityHeaders.first(where: request.head.repeats) {
+                    throw SyncError(status: 400, "the \(repeated) header appears more than once", hint: "send it once")
+                }
                 var clientWall: Int64?, waitingUp: Int64?
                 let authenticated = try service.authenticate(authorization: request.head.header("Authorization"),
                                                              replicaHeader: request.head.header(SyncProtocol.replicaHeader), look: look) { peer throws(SyncError) in

@@ -18,11 +18,21 @@ public struct IdentityPolicy: Sendable {
     public var owner: String?
     public init() {}
 
-    func person(for request: HTTPRequest, remote: String) -> String? {
+    /// The person a request is from: the identity header's, from a trusted proxy, else the owner.
+    ///
+    /// - Throws: 400 when a trusted proxy's request names a person twice, in two headers or in one
+    ///   joined by a comma (as proxies join repeated headers): a proxy that adds its header instead
+    ///   of replacing the client's must not let the client's count.
+    func person(for request: HTTPRequest, remote: String) throws(SyncError) -> String? {
         let address = String(remote.split(separator: ":").first ?? "")
-        if let header = identityHeader, trustedProxies.contains(address), let value = request.head.header(header),
-           !value.isEmpty, value.utf8.count <= 128, !value.unicodeScalars.contains(where: { $0.value < 0x20 }) {
-            return value
+        if let header = identityHeader, trustedProxies.contains(address), let value = request.head.header(header) {
+            if request.head.repeats(header) || value.contains(",") {
+                throw SyncError(status: 400, "the \(header.prefix(64)) header names more than one person",
+                                hint: "the sign-on proxy must replace the header a client sends, not add to it")
+            }
+            if !value.isEmpty, value.utf8.count <= 128, !value.unicodeScalars.contains(where: { $0.value < 0x20 }) {
+                return value
+            }
         }
         return owner
     }
@@ -111,8 +121,8 @@ public struct PeopleAPI: Sendable {
         case .failure(let refusal): return refusal.response
         }
         if let refusal = PeopleAPI.crossSiteRefusal(request) { return refusal }
-        let person = identity.person(for: request, remote: remote)
         do {
+            let person = try identity.person(for: request, remote: remote)
             var response = try respond(route, parameters, request, person)
             if let person { response.logAnnotations["person"] = person }
             return response

@@ -34,6 +34,18 @@ public struct HTTPRequestHead: Equatable, Sendable {
         headers.first { HTTPRequestHead.asciiCaseInsensitiveEqual($0.name, name) }?.value
     }
 
+    /// Whether a header appears more than once (matched case-insensitively). A header that says
+    /// who is asking (a token, a replica id, a person) must appear once: read by its first value,
+    /// a repeated one lets whoever adds a header before a proxy's choose which one counts.
+    public func repeats(_ name: String) -> Bool {
+        var seen = false
+        for header in headers where HTTPRequestHead.asciiCaseInsensitiveEqual(header.name, name) {
+            if seen { return true }
+            seen = true
+        }
+        return false
+    }
+
     /// Whether two names are equal ignoring ASCII case, as header names and connection options
     /// compare (RFC 9110 5.1), compared in place: lowercasing both made two strings per header per
     /// lookup (callgrind, a no-op sync).

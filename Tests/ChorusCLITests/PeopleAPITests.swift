@@ -104,6 +104,19 @@ final class PeopleAPITests: XCTestCase {
         XCTAssertEqual(try request(node.port, "GET", "/api/v1/me", as: "p-1").json?["person"], .null, "a client cannot name itself")
     }
 
+    /// A proxy that adds its identity header instead of replacing the client's would let the
+    /// client's count: a request naming two people, in two headers or one joined by a comma, is refused.
+    func test_identityHeader_namingTwoPeople_isRefused() throws {
+        let node = try officeNode()
+        defer { node.stop() }
+        XCTAssertEqual(try request(node.port, "GET", "/api/v1/me", as: "p-1").json?["person"], "p-1")
+        let twice = try request(node.port, "GET", "/api/v1/me", as: "p-1", headers: ["x-person: p-2"])
+        XCTAssertEqual(twice.status, 400)
+        XCTAssertTrue(twice.json?["detail"]?.stringValue?.contains("more than one person") ?? false, "\(String(describing: twice.json))")
+        XCTAssertEqual(try request(node.port, "GET", "/api/v1/me", as: "p-1, p-2").status, 400)
+        XCTAssertEqual(try request(node.port, "POST", "/api/v1/feedback", as: "p-1", body: #"{"to":"p-2","body":"Hi"}"#, headers: ["X-Person: p-3"]).status, 400)
+    }
+
     /// Create, read, update and list for every editable collection, with the domain's rules.
     func test_createUpdateAndList_withValidation() throws {
         let data = folder.appending("laptop")

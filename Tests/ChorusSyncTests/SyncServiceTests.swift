@@ -484,6 +484,15 @@ final class SyncServiceTests: XCTestCase {
         XCTAssertNil(try hub.perform { try $0.peer(forToken: other)?.replica }, "refused requests bound nothing")
         XCTAssertNoThrow(try InProcessTransport(router: hubRouter, token: other, replica: real).info())
         XCTAssertEqual(try hub.perform { try $0.peer(forToken: other)?.replica }, real)
+
+        // A header saying who asks, or how, appears once: repeated, the request is refused.
+        for (name, value) in [("authorization", "Bearer \(tokens["admin"]!)"), ("Chorus-Replica", mistaken.hex), ("chorus-protocol", "1")] {
+            let response = hubRouter.handle(HTTPRequest(head: HTTPRequestHead(method: "GET", target: "/sync/v1/info", minorVersion: 1, headers: [
+                ("Host", "hub"), ("Chorus-Protocol", "1"), ("Chorus-Replica", real.hex), ("Authorization", "Bearer \(other)"), (name, value),
+            ]), body: []))
+            XCTAssertEqual(response.status, 400, name)
+            XCTAssertTrue(String(decoding: response.body, as: UTF8.self).contains("appears more than once"), name)
+        }
     }
 
     func test_tokenBoundToOneReplica_anotherIDIsForbidden() throws {
