@@ -125,7 +125,15 @@ extension Replica {
         try Replica.wrapStorage { try database.readTransaction {
             guard since >= 0 else { throw ChorusError(.malformedInput, "--since must be a sequence number of 0 or more") }
             try checkNotCompacted(after: since, exporting: true)
-            let until = max(since, try latestLoggedSequence())
+            // A cursor past the log's end is another replica's, or this one's before it was
+            // restored from a backup: carried on as the next --since, it would skip every operation
+            // logged up to it.
+            let latest = try latestLoggedSequence()
+            guard since <= latest else {
+                throw ChorusError(.invalidState, "--since \(since) is past the end of this replica's log (sequence \(latest))",
+                                  hint: "the cursor is another replica's, or from before this one was restored: export with --since \(latest) for nothing new, or without --since for everything")
+            }
+            let until = latest
             let count = try countLive(after: since, excludingSource: nil).count
             let header = OperationBundle.Header(origin: id, originName: name, since: since, until: until, operations: Int(count))
             var hasher = SHA256()

@@ -146,6 +146,7 @@ final class CLITests: XCTestCase {
             (["import", folder.appending("future.bundle")], "ahead of this replica's clock"),
             (["import", folder.appending("missing.bundle")], "cannot read"),
             (["resolve", "people", "p-1", "title", "--value", "x"], "no conflict"),
+            (["export", "--since", "999999", "--output", folder.appending("past.bundle")], "past the end of this replica's log"),
         ]
         for (arguments, message) in cases {
             let result = try ChorusProcess.run(arguments + ["--data", data])
