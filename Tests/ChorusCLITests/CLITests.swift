@@ -187,6 +187,17 @@ final class CLITests: XCTestCase {
         let report = try JSONParser().parse(audit.standardOutput)
         XCTAssertEqual(report["groups"]?.arrayValue?.count, 2)
         XCTAssertEqual(audit.status, report["passesFourFifths"] == true ? 0 : 1, "exit status follows the verdict")
+        // No verdict without two groups to compare, nor from a file read only in part.
+        let firstID = try XCTUnwrap(people.first?["id"]?.stringValue)
+        for (contents, message) in [("", "in 0 groups"), ("\(firstID),group-a\nnobody,group-b\n", "in 1 group"),
+                                    ("\(firstID),group-a\n\(firstID) group-b\n", "line 2 is not `person-id,group`"),
+                                    ("\(firstID),group-a\n\(firstID),group-b\n", "line 2 puts \(firstID) in group-b")] {
+            XCTAssertTrue(FileManager.default.createFile(atPath: folder.appending("bad-groups.csv"), contents: Data(contents.utf8)))
+            let refused = try ChorusProcess.run(["opportunities", "audit", "--groups", folder.appending("bad-groups.csv"), "--data", data])
+            XCTAssertEqual(refused.status, 1, contents)
+            XCTAssertTrue(refused.standardError.contains(message), "\(contents): \(refused.standardError)")
+            XCTAssertFalse(refused.standardOutput.contains("passes"), refused.standardOutput)
+        }
 
         // Post an opportunity, then it is listed and ranks people.
         XCTAssertEqual(try ChorusProcess.run(["opportunities", "post", "--title", "No owner", "--data", data]).status, 1, "posting needs an identity")

@@ -106,16 +106,25 @@ enum OpportunitiesCommand: Command {
             guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
                 throw ChorusError(.storage, "cannot read \(file)", hint: "a CSV with one `person-id,group` per line")
             }
-            var groups: [String: String] = [:]
-            for line in text.split(separator: "\n") where !line.hasPrefix("#") {
-                let parts = line.split(separator: ",", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-                if parts.count == 2 { groups[parts[0]] = parts[1] }
-            }
-            let report = BiasAudit.run(candidates: try MatchingData.candidates(replica), opportunities: try MatchingData.opportunities(replica),
+            let groups = try auditGroups(text, file: file)
+            let candidates = try MatchingData.candidates(replica)
+            let report = BiasAudit.run(candidates: candidates, opportunities: try MatchingData.opportunities(replica),
                                        groups: groups, topK: top) { matcher.match($0, $1).score }
+            // A verdict needs something to compare: an empty or one-group file once "passed".
+            guard report.opportunities > 0 else {
+                throw ChorusError(.invalidState, "there are no opportunities to audit", hint: "the audit ranks people for each opportunity; post or sync some first")
+            }
+            let found = report.rates.reduce(0) { $0 + $1.members }
+            guard report.rates.count >= 2 else {
+                throw ChorusError(.invalidState, "the audit compares groups, and \(file) puts the \(found) people found here in \(report.rates.count) group\(report.rates.count == 1 ? "" : "s")",
+                                  hint: "list people of this replica in at least two groups, one `person-id,group` per line")
+            }
+            if found < groups.count && !context.isJSON {
+                context.output.print("\(groups.count - found) of the \(groups.count) people in \(file) are not among this replica's people, and are left out")
+            }
             if context.isJSON {
                 context.output.json(.object([
-                    "topK": .integer(Int64(top)), "opportunities": .integer(Int64(report.opportunities)),
+                    "topK": .integer(Int64(top)), "opportunities": .integer(Int64(report.opportunities)), "peopleNotFound": .integer(Int64(groups.count - found)),
                     "impactRatio": .double(report.impactRatio), "passesFourFifths": .bool(report.passesFourFifths),
                     "groups": .array(report.rates.map { .object(["group": .string($0.group), "members": .integer(Int64($0.members)),
                                                                  "selections": .integer(Int64($0.selections)), "rate": .double($0.rate)]) }),
@@ -132,5 +141,27 @@ enum OpportunitiesCommand: Command {
             throw context.usageError("expected list, post, match or audit")
         }
         return 0
+    }
+
+    /// The audit's groups file: one `person-id,group` per line (blank lines and `#` comments
+    /// skipped). A line of another shape, or a person in two groups, is an error naming the line:
+    /// left out quietly, it would change the verdict unseen.
+    static func auditGroups(_ text: String, file: String) throws -> [String: String] {
+        var groups: [String: String] = [:]
+        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
+            if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
+            let parts = trimmed.split(separator: ",", maxSplits: 1, omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty, !parts[1].contains(",") else {
+                throw ChorusError(.malformedInput, "\(file) line \(index + 1) is not `person-id,group`: \(trimmed.prefix(80))",
+                                  hint: "one person id and one group label per line, separated by a comma")
+            }
+            if let earlier = groups[parts[0]], earlier != parts[1] {
+                throw ChorusError(.malformedInput, "\(file) line \(index + 1) puts \(parts[0].prefix(80)) in \(parts[1].prefix(80)), an earlier line in \(earlier.prefix(80))",
+                                  hint: "give each person one group")
+            }
+            groups[parts[0]] = parts[1]
+        }
+        return groups
     }
 }
