@@ -13,6 +13,10 @@ public enum DomainReferences {
         public let message: String
     }
 
+    /// How far up the management chain a new manager is followed looking for the person it is
+    /// written on (a loop). A deeper chain than any company's is cut there and let through.
+    public static let managerChainLengthMax = 64
+
     /// The first problem with writing `body` over `existing` (nil on create), or nil.
     public static func problem(collection: String, recordID: String, existing: [String: JSONValue]?, body: [String: JSONValue],
                                replica: Replica) throws -> Problem? {
@@ -41,6 +45,16 @@ public enum DomainReferences {
             if let manager = body["manager"]?.stringValue {
                 if manager == recordID { return Problem(status: 422, message: "nobody is their own manager") }
                 if try live("people", manager) == nil { return Problem(status: 422, message: "no person \(manager.prefix(128)) to be the manager") }
+                // Nor someone who reports to the person, up the chain: who reports to whom would
+                // loop, and a report would edit their manager's profile and read what a manager reads.
+                var above = manager
+                for _ in 0..<managerChainLengthMax {
+                    guard let next = try live("people", above)?.fields["manager"]?.stringValue else { break }
+                    if next == recordID {
+                        return Problem(status: 422, message: "\(manager.prefix(128)) reports to \(recordID.prefix(128))\(above == manager ? "" : " (through \(above.prefix(128)))"), so cannot be their manager")
+                    }
+                    above = next
+                }
             }
             if let email = body["email"]?.stringValue {
                 let taken = try replica.withDatabase { db in

@@ -308,6 +308,15 @@ final class PeopleAPITests: XCTestCase {
         XCTAssertEqual(undefined.status, 422, "a milestone the ability defines")
         XCTAssertEqual(undefined.json?["detail"], "Coaches others has no milestone 4 (it defines 1, 2)")
         XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-ana", as: "p-max", body: #"{"manager":"p-ana"}"#).status, 422, "nobody manages themselves")
+        // Nor is anyone managed by someone who reports to them, directly or up the chain.
+        XCTAssertEqual(try request(port, "POST", "/api/v1/people", as: "p-kai", body: #"{"id":"p-kai","name":"Kai","manager":"p-ana"}"#).status, 201)
+        for (manager, message) in [("p-ana", "p-ana reports to p-max, so"), ("p-kai", "p-kai reports to p-max (through p-ana), so")] {
+            let loop = try request(port, "PATCH", "/api/v1/people/p-max", as: "p-max", body: #"{"manager":"\#(manager)"}"#)
+            XCTAssertEqual(loop.status, 422, manager)
+            XCTAssertTrue(loop.json?["detail"]?.stringValue?.contains(message) ?? false, "\(loop.json ?? .null)")
+        }
+        XCTAssertEqual(try request(port, "GET", "/api/v1/people/p-max").json?["manager"], nil, "a refused manager changes nothing")
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-max", as: "p-max", body: #"{"manager":"p-eve"}"#).status, 200, "someone outside the chain may")
         XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-eve", as: "p-eve", body: #"{"email":"x@example.com"}"#).status, 200)
         XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-ana", as: "p-ana", body: #"{"email":"X@example.com"}"#).status, 409, "an email is one person's")
         let ownObjective = try request(port, "POST", "/api/v1/objectives", as: "p-eve", body: #"{"id":"obj-eve","title":"Mine"}"#)
