@@ -324,7 +324,7 @@ public struct PeopleAPI: Sendable {
             let rows = try executor.perform { replica in
                 try replica.withDatabase { db in
                     try db.query("""
-                        SELECT id FROM objectives WHERE _deleted = 0 AND coalesce(visibility, 'public') = 'public'
+                        SELECT id FROM objectives WHERE _deleted = 0 AND \(ReadPolicy.publishedObjectivesSQL)
                         AND (? IS NULL OR quarter = ?) AND (? IS NULL OR owner = ?) AND (? IS NULL OR coalesce(ownerKind, 'person') = ?)
                         ORDER BY quarter DESC, owner, id LIMIT ? OFFSET ?
                         """, quarter, quarter, owner, owner, ownerKind, ownerKind, limit + 1, offset).compactMap { $0.text(0) }
@@ -332,7 +332,10 @@ public struct PeopleAPI: Sendable {
             }
             return json(.object(["objectives": .array(Array(rows.prefix(limit))), "next": PeopleAPI.next(offset, limit, rows.count)]))
         case ("GET", "/api/v1/opportunities"):
-            let kind = try query(request, "kind", max: 32), status = try query(request, "status", max: 16)
+            let kind = try query(request, "kind", max: 32), status = try query(request, "status", max: 16) ?? "open"
+            guard PeopleAPI.opportunityStatuses.contains(status) else {
+                throw SyncError(status: 400, "status is one of \(PeopleAPI.opportunityStatuses.joined(separator: ", ")), not \(status)")
+            }
             let location = try query(request, "location", max: 16)
             // A skill as free text ("python"): opportunities that ask for it or teach it.
             let skill = try query(request, "skill", max: 200).map { SkillTaxonomy.esco.resolve($0).id }
@@ -340,12 +343,12 @@ public struct PeopleAPI: Sendable {
             let rows = try executor.perform { replica in
                 try replica.withDatabase { db in
                     try db.query("""
-                        SELECT o.id FROM opportunities o WHERE o._deleted = 0 AND (? IS NULL OR o.kind = ?) AND (? OR coalesce(o.status, 'open') = 'open')
+                        SELECT o.id FROM opportunities o WHERE o._deleted = 0 AND (? IS NULL OR o.kind = ?) AND (?3 = 'all' OR coalesce(o.status, 'open') = ?3)
                         AND (? IS NULL OR o.location = ?)
                         AND (? IS NULL OR EXISTS (SELECT 1 FROM opportunities__requiredSkills r WHERE r.id = o.id AND r.key = ?)
                                        OR EXISTS (SELECT 1 FROM opportunities__learnableSkills l WHERE l.id = o.id AND l.element = ?))
                         ORDER BY o.id LIMIT ? OFFSET ?
-                        """, kind, kind, status == "all", location, location, skill, skill, skill, limit + 1, offset).compactMap { $0.text(0) }
+                        """, kind, kind, status, location, location, skill, skill, skill, limit + 1, offset).compactMap { $0.text(0) }
                 }.compactMap { try replica.get(collection: "opportunities", record: $0) }.map(PeopleAPI.labelled)
             }
             return json(.object(["opportunities": .array(Array(rows.prefix(limit))), "next": PeopleAPI.next(offset, limit, rows.count)]))
@@ -493,6 +496,9 @@ public struct PeopleAPI: Sendable {
     }
 
     /// How generated ids start, per collection: `badge-k3x9...`, `opp-...`.
+    /// What `GET /api/v1/opportunities?status=` takes: a status, or all of them.
+    static let opportunityStatuses = ["open", "filled", "closed", "all"]
+
     static let idPrefix = ["people": "p", "teams": "team", "badges": "badge", "objectives": "obj", "opportunities": "opp",
                            "abilities": "ability", "observations": "obs"]
 

@@ -4,7 +4,7 @@ import ChorusCore
 ///
 /// | record | private: who reads it |
 /// |---|---|
-/// | objective of a person | the person and their manager |
+/// | objective of a person (private, or a draft) | the person and their manager |
 /// | objective of a team | its members, by the team's kind: a squad's, tribe's or chapter's are the people naming it as theirs; a guild's, those who joined it |
 /// | objective of a department | the people of its tribes (those whose tribe's parent it is) |
 /// | observation | the person observed, its author, and the person's manager |
@@ -21,13 +21,18 @@ import ChorusCore
 /// What a person may not read is never sent: lists leave it out and a direct read answers 404,
 /// so nobody learns it exists.
 public enum ReadPolicy {
+    /// The objectives every person reads, as an SQL condition on the `objectives` table: public
+    /// and not a draft (the company's published objectives; `mayRead` for the others).
+    public static let publishedObjectivesSQL = "coalesce(visibility, 'public') = 'public' AND coalesce(status, 'published') <> 'draft'"
+
     /// Whether `viewer` may read the record; `lookup(collection, id)` reads another record's fields
     /// (a person, a team).
     public static func mayRead(collection: String, fields: [String: JSONValue], viewer: String?,
                                lookup: (String, String) throws -> [String: JSONValue]?) rethrows -> Bool {
         switch collection {
         case "objectives":
-            guard fields["visibility"]?.stringValue == "private" else { return true }
+            // A draft is not published yet: read as a private one is until it is.
+            guard fields["visibility"]?.stringValue == "private" || fields["status"]?.stringValue == "draft" else { return true }
             guard let viewer, let owner = fields["owner"]?.stringValue else { return false }
             if fields["ownerKind"]?.stringValue ?? "person" == "person" {
                 return try viewer == owner || lookup("people", owner)?["manager"]?.stringValue == viewer

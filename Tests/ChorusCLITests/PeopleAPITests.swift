@@ -282,6 +282,13 @@ final class PeopleAPITests: XCTestCase {
         XCTAssertEqual(posted.json?["owner"], "p-ana", "the poster owns it")
         XCTAssertEqual(try request(port, "PATCH", "/api/v1/opportunities/opp-x", as: "p-eve", body: #"{"title":"Mine now"}"#).status, 403)
         XCTAssertEqual(try request(port, "PATCH", "/api/v1/opportunities/opp-x", as: "p-ana", body: #"{"status":"closed"}"#).status, 200)
+        func opportunityIDs(_ query: String) throws -> [String] {
+            try request(port, "GET", "/api/v1/opportunities\(query)").json?["opportunities"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? []
+        }
+        XCTAssertFalse(try opportunityIDs("").contains("opp-x"), "open ones by default")
+        XCTAssertEqual(try opportunityIDs("?status=closed"), ["opp-x"], "the status asked for")
+        XCTAssertTrue(try opportunityIDs("?status=all").contains("opp-x"))
+        XCTAssertEqual(try request(port, "GET", "/api/v1/opportunities?status=shut").status, 400)
         XCTAssertEqual(try request(port, "POST", "/api/v1/opportunities", as: "p-eve", body: #"{"title":"Fake","owner":"p-ana"}"#).status, 403,
                        "nobody posts in another's name")
         XCTAssertEqual(try request(port, "POST", "/api/v1/objectives", as: "p-eve", body: #"{"title":"Ana's goal","owner":"p-ana"}"#).status, 403)
@@ -319,6 +326,17 @@ final class PeopleAPITests: XCTestCase {
         XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-max", as: "p-max", body: #"{"manager":"p-eve"}"#).status, 200, "someone outside the chain may")
         XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-eve", as: "p-eve", body: #"{"email":"x@example.com"}"#).status, 200)
         XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-ana", as: "p-ana", body: #"{"email":"X@example.com"}"#).status, 409, "an email is one person's")
+        // A draft is its owner's and their manager's until it is published.
+        XCTAssertEqual(try request(port, "POST", "/api/v1/objectives", as: "p-ana", body: #"{"id":"obj-draft","title":"Maybe","status":"draft"}"#).status, 201)
+        func listed(_ viewer: String) throws -> [String] {
+            try request(port, "GET", "/api/v1/objectives", as: viewer).json?["objectives"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? []
+        }
+        XCTAssertFalse(try listed("p-eve").contains("obj-draft"), "not among the published objectives")
+        XCTAssertEqual(try request(port, "GET", "/api/v1/objectives/obj-draft", as: "p-eve").status, 404)
+        XCTAssertEqual(try request(port, "GET", "/api/v1/objectives/obj-draft", as: "p-ana").status, 200)
+        XCTAssertEqual(try request(port, "GET", "/api/v1/objectives/obj-draft", as: "p-max").status, 200, "her manager")
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/objectives/obj-draft", as: "p-ana", body: #"{"status":"published"}"#).status, 200)
+        XCTAssertTrue(try listed("p-eve").contains("obj-draft"), "published, everyone reads it")
         let ownObjective = try request(port, "POST", "/api/v1/objectives", as: "p-eve", body: #"{"id":"obj-eve","title":"Mine"}"#)
         XCTAssertEqual(ownObjective.json?["owner"], "p-eve")
         XCTAssertEqual(try request(port, "PATCH", "/api/v1/objectives/obj-eve", as: "p-eve", body: #"{"owner":"p-ana"}"#).status, 403, "nor hand it to someone else")

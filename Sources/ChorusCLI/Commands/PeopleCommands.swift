@@ -147,7 +147,7 @@ enum ObjectivesCommand: Command {
         let rows = try replica.withDatabase { db in
             try db.query("""
                 SELECT id, coalesce(quarter, ''), coalesce(ownerKind, ''), coalesce(owner, ''), coalesce(title, ''), progress FROM objectives
-                WHERE _deleted = 0 AND coalesce(visibility, 'public') = 'public' AND (? IS NULL OR quarter = ?) AND (? IS NULL OR owner = ?)
+                WHERE _deleted = 0 AND \(ReadPolicy.publishedObjectivesSQL) AND (? IS NULL OR quarter = ?) AND (? IS NULL OR owner = ?)
                 ORDER BY quarter DESC, owner, id LIMIT 1000
                 """, context.arguments.value("--quarter"), context.arguments.value("--quarter"), context.arguments.value("--owner"), context.arguments.value("--owner"))
         }
@@ -156,6 +156,8 @@ enum ObjectivesCommand: Command {
                 .object(["id": .string(row.text(0)!), "quarter": .string(row.text(1)!), "ownerKind": .string(row.text(2)!), "owner": .string(row.text(3)!),
                          "title": .string(row.text(4)!), "progress": row.real(5).map(JSONValue.double) ?? .null])
             }))
+        } else if rows.isEmpty {
+            context.output.print("no published objectives\(context.arguments.value("--quarter").map { " in \($0)" } ?? "")\(context.arguments.value("--owner").map { " of \($0)" } ?? "")")
         } else {
             context.output.print(Format.table(rows.map { [$0.text(1)!, "\($0.text(2)!) \($0.text(3)!)", $0.text(4)!, $0.real(5).map { "\(Int($0))%" } ?? ""] }))
         }
