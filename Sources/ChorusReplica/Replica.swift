@@ -180,9 +180,18 @@ public final class Replica {
         }
         if case .directory(let path) = location {
             let file = databasePath(location)
+            // An empty file (a copy cut short, a crash before the first page) holds nothing: it
+            // is replaced. A file of anything else is never overwritten.
+            let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? nil
+            if size == 0 { try? FileManager.default.removeItem(atPath: file) }
             if FileManager.default.fileExists(atPath: file) {
-                throw ChorusError(.replicaAlreadyInitialised, "\(path) already holds a replica",
-                                  hint: "use it as it is, or choose another folder with --data")
+                let header = FileHandle(forReadingAtPath: file).flatMap { handle in defer { try? handle.close() }; return try? handle.read(upToCount: 16) }
+                guard header.map({ Array($0) == Array("SQLite format 3\0".utf8) }) ?? false else {
+                    throw ChorusError(.replicaAlreadyInitialised, "\(file) exists and is not a SQLite database, so not a replica",
+                                      hint: "move it away if it is not needed, or choose another folder with --data")
+                }
+                throw ChorusError(.replicaAlreadyInitialised, "\(path) already holds a database (\(databaseFileName))",
+                                  hint: "if it is a replica, use it as it is (`chorus status --data \(path)`); or choose another folder with --data")
             }
             do {
                 try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
@@ -213,12 +222,25 @@ public final class Replica {
     ///   damaged or written by a newer Chorus.
     public static func open(at location: Location, configuration: Configuration = Configuration()) throws -> Replica {
         try configuration.limits.validate()
-        if case .directory(let path) = location, !FileManager.default.fileExists(atPath: databasePath(location)) {
-            throw ChorusError(.replicaNotInitialised, "no replica in \(path)",
-                              hint: "run `chorus init --data \(path)` first, or pass the right --data folder")
+        if case .directory(let path) = location {
+            guard FileManager.default.fileExists(atPath: databasePath(location)) else {
+                throw ChorusError(.replicaNotInitialised, "no replica in \(path)",
+                                  hint: "run `chorus init --data \(path)` first, or pass the right --data folder")
+            }
+            // Opened, an empty file would be written to (its journal mode), and a replica never is empty.
+            if (try? FileManager.default.attributesOfItem(atPath: databasePath(location))[.size] as? Int) ?? nil == 0 {
+                throw ChorusError(.replicaNotInitialised, "no replica in \(path): its database file is empty",
+                                  hint: "run `chorus init --data \(path)` (it replaces the empty file), or pass the right --data folder")
+            }
         }
         let database = try openDatabase(location, configuration: configuration, create: false)
         return try wrapStorage {
+            // Migrating a file that holds no replica would write a whole empty schema into it.
+            if try database.queryScalarInteger("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'meta'") == 0 {
+                let tables = try database.queryScalarInteger("SELECT count(*) FROM sqlite_schema") ?? 0
+                throw ChorusError(.storage, "\(databasePath(location)) is a SQLite database but not a Chorus replica (\(tables == 0 ? "it is empty" : "it has no meta table"))",
+                                  hint: "pass the right --data folder; this file was not written by chorus init")
+            }
             try StorageSchema.migrator(schema: configuration.schema).migrate(database)
             guard let hex = try database.queryScalarText("SELECT value FROM meta WHERE key = 'replica_id'"),
                   let id = ReplicaID(hex: hex) else {

@@ -2,6 +2,7 @@ import XCTest
 import ChorusCore
 import ChorusReplica
 import ChorusTesting
+import SQLiteKit
 
 /// Bundles: the offline exchange format. Anything wrong with one is refused with nothing applied.
 final class BundleTests: XCTestCase {
@@ -190,6 +191,37 @@ final class ReplicaStorageTests: XCTestCase {
         XCTAssertEqual(second.id.counter, 2)
         XCTAssertGreaterThan(second.timestamp, first.timestamp, "the clock is persisted, so it never goes backwards")
         XCTAssertThrowsError(try Replica.create(at: .directory(folder.path), name: "again", configuration: configuration, using: &rng)) {
+            XCTAssertEqual(($0 as? ChorusError)?.code, .replicaAlreadyInitialised)
+        }
+    }
+
+    /// A database file that holds no replica is never written to by opening it: an empty one
+    /// (a copy cut short) says to run init, which replaces it; another SQLite database is refused
+    /// as it is, and init will not overwrite it.
+    func test_open_anEmptyOrForeignDatabaseFile_writesNothing_andInitReplacesOnlyTheEmptyOne() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let file = folder.appending(Replica.databaseFileName)
+        XCTAssertTrue(FileManager.default.createFile(atPath: file, contents: Data()))
+        XCTAssertThrowsError(try Replica.open(at: .directory(folder.path))) { error in
+            XCTAssertEqual((error as? ChorusError)?.code, .replicaNotInitialised)
+            XCTAssertTrue((error as? ChorusError)?.message.contains("its database file is empty") ?? false, "\(error)")
+        }
+        XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: file)[.size] as? Int, 0, "nothing written into it")
+        var rng = SeededGenerator(seed: 4)
+        XCTAssertNoThrow(try Replica.create(at: .directory(folder.path), name: "fresh", using: &rng), "init replaces an empty file")
+
+        let other = try TemporaryDirectory()
+        defer { other.remove() }
+        let foreign = other.appending(Replica.databaseFileName)
+        try Database(path: foreign).execute("CREATE TABLE notes(body TEXT)")
+        let size = try FileManager.default.attributesOfItem(atPath: foreign)[.size] as? Int
+        XCTAssertThrowsError(try Replica.open(at: .directory(other.path))) { error in
+            XCTAssertEqual((error as? ChorusError)?.code, .storage)
+            XCTAssertTrue((error as? ChorusError)?.message.contains("not a Chorus replica") ?? false, "\(error)")
+        }
+        XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: foreign)[.size] as? Int, size, "no schema migrated into it")
+        XCTAssertThrowsError(try Replica.create(at: .directory(other.path), name: "again", using: &rng)) {
             XCTAssertEqual(($0 as? ChorusError)?.code, .replicaAlreadyInitialised)
         }
     }

@@ -4,7 +4,7 @@ import Foundation
 
 enum InitCommand: Command {
     static let spec = CommandSpec("init", "create a new replica in the data folder",
-        details: "Creates DIR/chorus.sqlite with a fresh random replica id. Fails if DIR already holds a replica.",
+        details: "Creates DIR/chorus.sqlite with a fresh random replica id. Fails if DIR already holds a database (an empty chorus.sqlite is replaced).",
         options: [.data, OptionSpec(name: "--name", valueName: "NAME", help: "a name people recognise (default: this host's name)"), .json])
 
     static func run(_ context: CommandContext) throws -> Int32 {
