@@ -162,6 +162,9 @@ final class Connection: @unchecked Sendable {
                 let length = head.header("Content-Length").flatMap(Int.init) ?? 0
                 bodyDeadline = Connection.deadline(seconds: server.configuration.bodyIdleTimeoutSeconds
                                                    + Double(length) / Swift.max(1, server.configuration.bodyBytesPerSecondMin))
+                if Connection.awaitsContinue(head, length: length, arrived: pendingIndex < pending.count) {
+                    guard Socket.sendNow(fd, Connection.continueBytes) == Connection.continueBytes.count else { close(); return }
+                }
             case .failure(let error):
                 pending = []
                 respondAndClose(Problem.response(status: error.status, detail: error.reason), method: "-", path: "-")
@@ -209,6 +212,20 @@ final class Connection: @unchecked Sendable {
             answered = false
         }
         headBegan = false
+    }
+
+    /// The interim answer that tells a client waiting on `Expect: 100-continue` to send its body.
+    static let continueBytes = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
+
+    /// Whether a request's head asks to be told to send its body (`Expect: 100-continue`, which
+    /// curl sends with bodies over 1 MB): without the answer such a client waits (curl a second,
+    /// others until their timeout) before sending. Not when the body has already arrived whole
+    /// (`arrived`: its request is parsed after the head), nor for a body-less or HTTP/1.0 request
+    /// (RFC 9110 section 10.1.1). A body over its route's limit is answered 413 before its head
+    /// gets here, and the client then sends nothing.
+    static func awaitsContinue(_ head: HTTPRequestHead, length: Int, arrived: Bool) -> Bool {
+        guard head.minorVersion >= 1, length > 0, !arrived, let expect = head.header("Expect") else { return false }
+        return expect.lowercased() == "100-continue"
     }
 
     /// Whether the loop kept the connection after a response, or handed it to the worker.

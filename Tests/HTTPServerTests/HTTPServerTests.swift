@@ -33,6 +33,25 @@ final class HTTPServerTests: XCTestCase {
         XCTAssertEqual(client.readUntilClosed(timeoutSeconds: 5), "", "closed after Connection: close")
     }
 
+    /// A client asking to be told before it sends its body (`Expect: 100-continue`) hears
+    /// `100 Continue`, sends, and gets its answer; one whose body is over the limit hears 413 alone.
+    func test_expect100Continue_isAnsweredBeforeTheBody_andNotForABodyOverTheLimit() throws {
+        let server = try makeServer()
+        let client = try RawClient(port: server.port)
+        client.send("POST /b HTTP/1.1\r\nHost: x\r\nExpect: 100-Continue\r\nContent-Length: 5\r\n\r\n")
+        XCTAssertEqual(client.readHead(), "HTTP/1.1 100 Continue", "told to go on before sending anything")
+        client.send("hello")
+        XCTAssertEqual(client.readResponse()?.body, "you sent 5 bytes to /b")
+        // With the body sent at once, the answer comes alone.
+        client.send("POST /c HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi")
+        let whole = client.readResponse()
+        XCTAssertEqual(whole?.status, 200)
+        XCTAssertEqual(whole?.body, "you sent 2 bytes to /c")
+        let over = try RawClient(port: server.port)
+        over.send("POST /big HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2000000\r\n\r\n")
+        XCTAssertTrue(over.readUntilClosed(timeoutSeconds: 5).hasPrefix("HTTP/1.1 413 "), "no 100 for a body that would be refused")
+    }
+
     func test_parserErrors_becomeProblemJSON_andCloseTheConnection() throws {
         let server = try makeServer()
         for (request, status) in [("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", 400),
