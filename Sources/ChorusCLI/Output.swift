@@ -11,10 +11,41 @@ final class Output: @unchecked Sendable {
         self.standardError = standardError
     }
 
-    func print(_ text: String = "") { standardOutput.write(Data((text + "\n").utf8)) }
-    func error(_ text: String) { standardError.write(Data((text + "\n").utf8)) }
-    /// JSON for scripts: pretty, keys sorted, one document.
-    func json(_ value: JSONValue) { print(value.prettyText) }
+    func print(_ text: String = "") { standardOutput.write(Data((Output.printable(text) + "\n").utf8)) }
+    func error(_ text: String) { standardError.write(Data((Output.printable(text) + "\n").utf8)) }
+
+    /// `text` with every control character but line feed and tab written as `\u{1b}`: what
+    /// commands print holds what people wrote (names, feedback, titles), and an escape sequence
+    /// among it would be run by the terminal (clear the screen, retitle the window, hide text).
+    static func printable(_ text: String) -> String {
+        func isControl(_ scalar: Unicode.Scalar) -> Bool {
+            (scalar.value < 0x20 && scalar != "\n" && scalar != "\t") || (0x7F...0x9F).contains(scalar.value)
+        }
+        guard text.unicodeScalars.contains(where: isControl) else { return text }
+        var out = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            if isControl(scalar) {
+                out.append(contentsOf: "\\u{\(String(scalar.value, radix: 16))}".unicodeScalars)
+            } else {
+                out.append(scalar)
+            }
+        }
+        return String(out)
+    }
+    /// JSON for scripts: pretty, keys sorted, one document. JSON escapes the C0 controls itself;
+    /// DEL and the C1 controls, which it may leave raw inside strings, are escaped here too, so
+    /// the document stays the same value and holds no byte a terminal would act on.
+    func json(_ value: JSONValue) {
+        var out = String.UnicodeScalarView()
+        for scalar in value.prettyText.unicodeScalars {
+            if (0x7F...0x9F).contains(scalar.value) {
+                out.append(contentsOf: "\\u00\(String(scalar.value, radix: 16))".unicodeScalars)
+            } else {
+                out.append(scalar)
+            }
+        }
+        standardOutput.write(Data((String(out) + "\n").utf8))
+    }
 }
 
 /// Formatting helpers shared by commands.

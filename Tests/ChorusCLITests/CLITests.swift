@@ -116,6 +116,23 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(try chorus("digest").standardOutput, try chorus("digest", data: other).standardOutput)
     }
 
+    /// What people wrote reaches the terminal as text: an escape sequence in a name is printed
+    /// visibly, never run (it could clear the screen, retitle the window, or hide what follows).
+    func test_controlCharactersInValues_arePrintedVisibly_neverSentToTheTerminal() throws {
+        try chorus("init", "--name", "hq")
+        try chorus("put", "people", "p-1", #"name="\u001b[2J\u001b]0;owned\u0007Ada\rEve\u009b""#)
+        for arguments in [["get", "people", "p-1"], ["people", "show", "p-1"], ["log"]] {
+            let output = try ChorusProcess.run(arguments + ["--data", data]).standardOutput
+            XCTAssertFalse(output.unicodeScalars.contains { ($0.value < 0x20 && $0 != "\n") || (0x7F...0x9F).contains($0.value) },
+                           "\(arguments): \(output.debugDescription)")
+        }
+        let shown = try chorus("get", "people", "p-1").standardOutput
+        XCTAssertTrue(shown.contains(#"\u{1b}[2J\u{1b}]0;owned\u{7}Ada\u{d}Eve\u{9b}"#), shown.debugDescription)
+        let json = try chorus("get", "people", "p-1", "--json").standardOutput
+        XCTAssertEqual(try JSONParser().parse(json)["fields"]?["name"]?.stringValue ?? (try JSONParser().parse(json)["name"]?.stringValue),
+                       "\u{1b}[2J\u{1b}]0;owned\u{7}Ada\rEve\u{9b}", "JSON keeps the value exactly")
+    }
+
     /// Bad input of every kind: a clear error, non-zero exit, and the digest unchanged.
     func test_badInput_leavesTheDigestUnchanged() throws {
         try chorus("init", "--name", "hq")
