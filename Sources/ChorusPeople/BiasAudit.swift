@@ -32,7 +32,8 @@ public struct BiasAudit: Sendable {
                            scorer: (Candidate, OpportunityProfile) -> Double) -> Report {
         var selections: [String: Int] = [:]
         for opportunity in opportunities {
-            let ranked = candidates.map { ($0.id, scorer($0, opportunity)) }.sorted { ($0.1, $1.0) > ($1.1, $0.0) }
+            // As the matcher ranks them: the person who posted it is not among its candidates.
+            let ranked = candidates.filter { $0.id != opportunity.owner }.map { ($0.id, scorer($0, opportunity)) }.sorted { ($0.1, $1.0) > ($1.1, $0.0) }
             for (id, _) in ranked.prefix(topK) { if let group = groups[id] { selections[group, default: 0] += 1 } }
         }
         var members: [String: Int] = [:]

@@ -63,12 +63,15 @@ public struct OpportunityProfile: Sendable, Equatable {
     /// Skill ids a person can learn there.
     public let learnable: Set<String>
     public let hoursPerWeek: Int?
+    /// Who posted it: never matched to their own opportunity.
+    public let owner: String?
 
-    public init(id: String, required: [Requirement], learnable: Set<String>, hoursPerWeek: Int?) {
+    public init(id: String, required: [Requirement], learnable: Set<String>, hoursPerWeek: Int?, owner: String? = nil) {
         self.id = id
         self.required = required
         self.learnable = learnable
         self.hoursPerWeek = hoursPerWeek.map(Requirement.hours)
+        self.owner = owner
     }
 
     /// From an opportunities record: `requiredSkills` (skill -> {minLevel, weight, mustHave}),
@@ -79,7 +82,8 @@ public struct OpportunityProfile: Sendable, Equatable {
                         weight: spec["weight"]?.numberValue ?? 1, mustHave: spec["mustHave"]?.boolValue ?? false)
         }
         let learnable = Set((record["learnableSkills"]?.arrayValue ?? []).compactMap(\.stringValue).map { taxonomy.resolve($0).id })
-        self.init(id: id, required: required, learnable: learnable, hoursPerWeek: record["hoursPerWeek"]?.integerValue.map(Int.init))
+        self.init(id: id, required: required, learnable: learnable, hoursPerWeek: record["hoursPerWeek"]?.integerValue.map(Int.init),
+                  owner: record["owner"]?.stringValue)
     }
 }
 
@@ -220,13 +224,16 @@ public struct Matcher: Sendable {
         return result.sorted { $0.scoreAfter > $1.scoreAfter }
     }
 
-    /// People for an opportunity, best first (ties by id, so rankings are deterministic).
+    /// People for an opportunity, best first (ties by id, so rankings are deterministic); never
+    /// the person who posted it.
     public func rank(_ candidates: [Candidate], for opportunity: OpportunityProfile) -> [Match] {
-        candidates.map { match($0, opportunity) }.sorted { ($0.score, $1.candidate) > ($1.score, $0.candidate) }
+        candidates.filter { $0.id != opportunity.owner }.map { match($0, opportunity) }
+            .sorted { ($0.score, $1.candidate) > ($1.score, $0.candidate) }
     }
 
-    /// Opportunities for a person, best first.
+    /// Opportunities for a person, best first; never those they posted.
     public func rank(_ opportunities: [OpportunityProfile], for candidate: Candidate) -> [Match] {
-        opportunities.map { match(candidate, $0) }.sorted { ($0.score, $1.opportunity) > ($1.score, $0.opportunity) }
+        opportunities.filter { $0.owner != candidate.id }.map { match(candidate, $0) }
+            .sorted { ($0.score, $1.opportunity) > ($1.score, $0.opportunity) }
     }
 }

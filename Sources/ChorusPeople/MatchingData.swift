@@ -44,11 +44,12 @@ public enum MatchingData {
             try db.forEachRow("SELECT id, element FROM opportunities__learnableSkills\(filter)", parameters: parameters) { row in
                 learnable[row.text(0)!, default: []].insert(taxonomy.resolve(row.text(1)!).id)
             }
-            return try db.query("SELECT id, hoursPerWeek, status FROM opportunities WHERE _deleted = 0\(opportunity == nil ? "" : " AND id = ?") ORDER BY id",
+            return try db.query("SELECT id, hoursPerWeek, status, owner FROM opportunities WHERE _deleted = 0\(opportunity == nil ? "" : " AND id = ?") ORDER BY id",
                                 parameters: parameters).compactMap { row in
                 let id = row.text(0)!
                 if !includeClosed, let status = row.text(2), status != "open" { return nil }
-                return OpportunityProfile(id: id, required: required[id] ?? [], learnable: learnable[id] ?? [], hoursPerWeek: row.integer(1).map(Int.init))
+                return OpportunityProfile(id: id, required: required[id] ?? [], learnable: learnable[id] ?? [], hoursPerWeek: row.integer(1).map(Int.init),
+                                          owner: row.text(3))
             }
         }
     }

@@ -58,6 +58,18 @@ final class MatchingTests: XCTestCase {
         XCTAssertTrue(match.explanations.contains { $0.text.contains("168 short") }, "\(match.explanations.map(\.text))")
     }
 
+    /// Whoever posted an opportunity is never matched to it, from either side (an opportunity
+    /// asking for nothing once ranked its own poster first, at full skill fit).
+    func test_thePoster_isNeverMatchedToTheirOwnOpportunity() {
+        let own = OpportunityProfile(id: "o-own", required: [], learnable: [], hoursPerWeek: nil, owner: "a")
+        let other = OpportunityProfile(id: "o-other", required: [], learnable: [], hoursPerWeek: nil, owner: "b")
+        let poster = Candidate(id: "a", skills: [python: 5], goals: [], hoursPerWeek: 40)
+        let colleague = Candidate(id: "c", skills: [:], goals: [], hoursPerWeek: 40)
+        XCTAssertEqual(matcher.rank([poster, colleague], for: own).map(\.candidate), ["c"])
+        XCTAssertEqual(matcher.rank([own, other], for: poster).map(\.opportunity), ["o-other"])
+        XCTAssertEqual(OpportunityProfile(id: "o", record: ["owner": "a"], taxonomy: taxonomy).owner, "a", "read from the record")
+    }
+
     func test_components_andExplanations() {
         let opportunity = OpportunityProfile(id: "o1", required: [Requirement(skill: python, minLevel: 3, weight: 2), Requirement(skill: sql, minLevel: 2)],
                                              learnable: [taxonomy.resolve("machine learning").id], hoursPerWeek: 8)
