@@ -164,6 +164,10 @@ final class CLITests: XCTestCase {
             (["import", folder.appending("missing.bundle")], "cannot read"),
             (["resolve", "people", "p-1", "title", "--value", "x"], "no conflict"),
             (["export", "--since", "999999", "--output", folder.appending("past.bundle")], "past the end of this replica's log"),
+            (["put", "objectives", "obj-1", "progress=500"], "objectives.progress: must be 0 to 100"),
+            (["put", "objectives", "obj-1", "status=weird"], "must be one of draft, published, done, dropped"),
+            (["put", "people", "p-1", "hoursPerWeekAvailable=-5"], "must be 0 to 80"),
+            (["map-set", "people", "p-1", "skills", "swift=9"], "must be a level from 1 to 5"),
         ]
         for (arguments, message) in cases {
             let result = try ChorusProcess.run(arguments + ["--data", data])

@@ -1,4 +1,5 @@
 import ChorusCore
+import ChorusPeople
 import ChorusReplica
 
 /// Shared by the write commands: apply the changes to one record and report the operations made.
@@ -8,6 +9,22 @@ enum WriteSupport {
 
     static func write(_ context: CommandContext, collection: String, record: String, _ changes: [Change]) throws -> Int32 {
         let replica = try context.openReplica()
+        // The people platform's rules for values hold here as over HTTP: a progress of 500 or a
+        // status no page knows, written here, would be served to everyone. (A value of the wrong
+        // JSON type is the replica's to refuse, with its own message.)
+        if let declared = replica.configuration.schema.collection(collection) {
+            for change in changes {
+                switch change {
+                case .put(let name, let value), .mapSet(let name, _, let value):
+                    guard let field = declared.field(name), field.valueType.accepts(value) else { continue }
+                    var key: String?
+                    if case .mapSet(_, let given, _) = change { key = given }
+                    try DomainRules.check(collection: collection, field: field, key: key, value: value)
+                default:
+                    continue
+                }
+            }
+        }
         let operations = try replica.write(collection: collection, record: record, changes, by: context.arguments.value("--as"))
         report(operations, context)
         return 0
