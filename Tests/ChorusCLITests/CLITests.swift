@@ -38,6 +38,14 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(missing.status, 2)
         XCTAssertTrue(missing.standardError.contains("usage: chorus put"))
         XCTAssertEqual(try ChorusProcess.run(["get", "people", "p1", "--bogus"]).status, 2)
+        // A node's flags that would silently disable a feature are usage errors before it starts.
+        for (flags, message) in [(["--trusted-proxy", "notanip"], "takes IPv4 addresses"), (["--trusted-proxy", "10.0.0.5,"], "takes IPv4 addresses"),
+                                 (["--owner", ""], "--owner must be a person id")] {
+            let refused = try ChorusProcess.run(["serve", "--listen", "127.0.0.1:0", "--data", folder.appending("never")] + flags)
+            XCTAssertEqual(refused.status, 2, "\(flags)")
+            XCTAssertTrue(refused.standardError.contains(message), refused.standardError)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: folder.appending("never")), "refused before any replica is made")
+        }
     }
 
     func test_uninitialisedFolder_failsWithAHint() throws {

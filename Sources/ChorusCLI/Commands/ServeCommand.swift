@@ -40,7 +40,15 @@ enum ServeCommand: Command {
             }
             return seconds
         }
+        let proxies = try context.arguments.value("--trusted-proxy").map { try trustedProxies($0, context) }
+        let owner = context.arguments.value("--owner")
+        if let owner, owner.isEmpty || owner.utf8.count > 128 || owner.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+            throw context.usageError("--owner must be a person id: 1 to 128 bytes of printable text")
+        }
         let replica = try openOrCreate(context)
+        if let owner, try replica.get(collection: "people", record: owner)?.isVisible != true {
+            context.output.error("note: \(owner) has no profile in this replica yet: the people API refuses their writes until it arrives by sync or is created")
+        }
         if let upstream = context.arguments.value("--upstream") {
             guard let tokenFile = context.arguments.value("--token-file") else { throw context.usageError("--upstream needs --token-file") }
             try JoinCommand.join(replica: replica, url: upstream, tokenFile: tokenFile, limits: replica.configuration.limits)
@@ -54,10 +62,8 @@ enum ServeCommand: Command {
         configuration.compactIntervalSeconds = compactInterval.map(Double.init)
         configuration.wallClock = replica.configuration.wallClock
         configuration.identity.identityHeader = context.arguments.value("--identity-header")
-        if let proxies = context.arguments.value("--trusted-proxy") {
-            configuration.identity.trustedProxies = Set(proxies.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
-        }
-        configuration.identity.owner = context.arguments.value("--owner")
+        if let proxies { configuration.identity.trustedProxies = proxies }
+        configuration.identity.owner = owner
         let name = replica.name, id = replica.id.hex
         let upstream = try replica.upstream()
         let node = Node(replica: replica, configuration: configuration)
@@ -87,6 +93,22 @@ enum ServeCommand: Command {
         node.stop()
         lastWords.write("chorus node \(name) stopped")
         return 0
+    }
+
+    /// The addresses of `--trusted-proxy`: IPv4 addresses, comma-separated, as the server names
+    /// its clients. Anything else is a usage error: taken as given, it would match no client, so
+    /// the identity header would be ignored from the real proxy without a word.
+    static func trustedProxies(_ text: String, _ context: CommandContext) throws -> Set<String> {
+        var addresses = Set<String>()
+        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+            let address = part.trimmingCharacters(in: .whitespaces)
+            var parsed = in_addr()
+            guard inet_pton(AF_INET, address, &parsed) == 1 else {
+                throw context.usageError("--trusted-proxy takes IPv4 addresses, comma-separated (e.g. 10.0.0.5,10.0.0.6): \"\(address.prefix(64))\" is not one")
+            }
+            addresses.insert(address)
+        }
+        return addresses
     }
 
     /// The longest --compact-interval: thirty days.
