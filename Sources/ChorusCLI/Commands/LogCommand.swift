@@ -9,7 +9,7 @@ enum LogCommand: Command {
                   OptionSpec(name: "--limit", valueName: "N", help: "at most N operations (default 100, at most 100000)")])
 
     static func run(_ context: CommandContext) throws -> Int32 {
-        guard let since = Int64(context.arguments.value("--since") ?? "0"), since >= 0 else { throw context.usageError("--since must be 0 or more") }
+        guard let since = Int64(context.arguments.value("--since") ?? "0"), since >= 0 else { throw context.usageError("--since must be a log sequence number from 0 to \(Int64.max)") }
         guard let limit = Int(context.arguments.value("--limit") ?? "100"), (1...100_000).contains(limit) else {
             throw context.usageError("--limit must be 1 to 100000")
         }

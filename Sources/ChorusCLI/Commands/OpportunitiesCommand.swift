@@ -46,6 +46,8 @@ enum OpportunitiesCommand: Command {
             let records = try opportunities.compactMap { try replica.get(collection: "opportunities", record: $0.id) }
             if context.isJSON {
                 context.output.json(.array(records.map(\.json)))
+            } else if records.isEmpty {
+                context.output.print(context.arguments.flag("--all") ? "no opportunities" : "no open opportunities (`--all` lists filled and closed ones too)")
             } else {
                 context.output.print(Format.table(records.map { record in
                     [record.id, record.fields["kind"].map { Format.value($0) } ?? "", record.fields["title"].map { Format.value($0, width: 40) } ?? "",
@@ -77,6 +79,9 @@ enum OpportunitiesCommand: Command {
                            : context.output.print("posted \(id): \(title)\n`chorus opportunities match --opportunity \(id)` ranks people for it")
         case "match":
             let matches: [Match]
+            if context.arguments.value("--person") != nil && context.arguments.value("--opportunity") != nil {
+                throw context.usageError("match takes --person ID or --opportunity ID, not both")
+            }
             if let person = context.arguments.value("--person") {
                 guard let candidate = try MatchingData.candidates(replica, only: person).first else {
                     throw ChorusError(.recordNotFound, "no person \(person)", hint: "`chorus list people` shows the ids")
