@@ -462,10 +462,11 @@ public struct PeopleAPI: Sendable {
 
     /// Whether this node is in step with its upstream: what the page's indicator shows.
     static func status(_ replica: Replica) throws -> JSONValue {
-        let waiting = try replica.pendingPushCount()
         guard let upstream = try replica.upstream() else {
-            return .object(["state": "standalone", "upstream": .null, "waitingToPush": .integer(waiting), "lastSyncAt": .null, "lastError": .null])
+            // Nothing waits for an upstream a standalone node does not have.
+            return .object(["state": "standalone", "upstream": .null, "waitingToPush": .integer(0), "lastSyncAt": .null, "lastError": .null])
         }
+        let waiting = try replica.pendingPushCount()
         let failing = upstream.lastError != nil
         let state = failing ? "offline" : (upstream.lastSuccessWall == nil ? "connecting" : (waiting > 0 ? "waiting" : "inSync"))
         return .object(["state": .string(state), "upstream": .string(upstream.url), "waitingToPush": .integer(waiting),

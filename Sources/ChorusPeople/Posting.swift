@@ -41,8 +41,11 @@ public struct Posting: Sendable, Equatable {
             guard let name = parts.first, !name.isEmpty, parts.count <= 3 else {
                 throw ChorusError(.invalidValue, "required skill \(text.prefix(80)): write SKILL[:LEVEL[:WEIGHT]][:must]", hint: "e.g. python:3:must")
             }
-            guard let level = parts.count > 1 ? Int64(parts[1]) : 1, let weight = parts.count > 2 ? Double(parts[2]) : 1 else {
-                throw ChorusError(.invalidValue, "required skill \(text.prefix(80)): LEVEL is 1-5 and WEIGHT a number", hint: "e.g. sql:2:3")
+            // Said in the words written (not as the stored map entry, under the skill's ESCO id).
+            guard let level = parts.count > 1 ? Int64(parts[1]) : 1, (1...5).contains(level),
+                  let weight = parts.count > 2 ? Double(parts[2]) : 1, weight > 0, weight <= 10 else {
+                throw ChorusError(.invalidValue, "required skill \(text.prefix(80)): LEVEL is a whole number 1 to 5 and WEIGHT a number above 0, at most 10",
+                                  hint: "e.g. sql:2:3, or python:3:must")
             }
             changes.append(.mapSet(field: "requiredSkills", key: taxonomy.resolve(name).id,
                                    value: .object(["minLevel": .integer(level), "weight": weight.rounded() == weight && abs(weight) < 1e6 ? .integer(Int64(weight)) : .double(weight),

@@ -131,6 +131,9 @@ final class PeopleAPITests: XCTestCase {
         XCTAssertEqual(created.json?["skillLabels"]?[python], "Python (computer programming)", "free text resolves to the ESCO skill on write")
         XCTAssertEqual(created.json?["skills"]?[python], 4)
         XCTAssertEqual(try request(port, "POST", "/api/v1/people", body: #"{"id":"p-ada","name":"Again"}"#).status, 409, "ids are unique")
+        let status = try request(port, "GET", "/api/v1/status").json
+        XCTAssertEqual(status?["state"], "standalone")
+        XCTAssertEqual(status?["waitingToPush"], 0, "nothing waits for an upstream a standalone node does not have")
         let patched = try request(port, "PATCH", "/api/v1/people/p-ada",
                                   body: #"{"title":"Staff Engineer","skills":{"python3":null,"sql":3.0},"guilds":{"remove":["g-web"],"add":["g-data"]}}"#)
         XCTAssertEqual(patched.status, 200)
