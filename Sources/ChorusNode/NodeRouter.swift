@@ -173,7 +173,21 @@ public struct NodeRouter: Sendable {
         if path.hasPrefix("/api/v1/") { return people.handle(request, remote: remote) }
         if WebAssets.serves(path) {
             if path == "/" || path == "/index.html" { SkillTaxonomy.warmUp() }   // whoever opened the page will soon see skills
-            return WebAssets.shipped.response(method: request.head.method, path: path, ifNoneMatch: request.head.header("If-None-Match"))
+            let response = WebAssets.shipped.response(method: request.head.method, path: path, ifNoneMatch: request.head.header("If-None-Match"))
+            guard response.status >= 400 else { return response }
+            // Refusals as every other route's: a problem document.
+            var problem = Problem.response(status: response.status, detail: String(decoding: response.body.filter { $0 != UInt8(ascii: "\n") }, as: UTF8.self))
+            problem.headers += response.headers.filter { $0.name == "Allow" }
+            return problem
+        }
+        // HEAD of a GET route (a load balancer's health check): the GET's status and headers.
+        if request.head.method == "HEAD", NodeRouter.literalRoutes["GET"]?[path] != nil {
+            let get = HTTPRequest(head: HTTPRequestHead(method: "GET", target: request.head.target, minorVersion: request.head.minorVersion,
+                                                        headers: request.head.headers), body: [])
+            var response = handle(get, remote: remote, look: given)
+            response.body = []
+            response.bodySource = nil
+            return response
         }
         let (route, parameters): (Route, [String])
         if let literal = NodeRouter.literalRoutes[request.head.method]?[path] {

@@ -456,6 +456,12 @@ final class SyncServiceTests: XCTestCase {
         XCTAssertEqual(unknown.status, 404)
         let wrongMethod = hubRouter.handle(HTTPRequest(head: HTTPRequestHead(method: "DELETE", target: "/sync/v1/pull", minorVersion: 1, headers: []), body: []))
         XCTAssertEqual(wrongMethod.status, 405)
+        let head = hubRouter.handle(HTTPRequest(head: HTTPRequestHead(method: "HEAD", target: "/healthz", minorVersion: 1, headers: []), body: []))
+        XCTAssertEqual(head.status, 200, "HEAD of a GET route, as load balancers check health")
+        XCTAssertTrue(head.body.isEmpty)
+        let missingAsset = hubRouter.handle(HTTPRequest(head: HTTPRequestHead(method: "GET", target: "/ui/nope.js", minorVersion: 1, headers: []), body: []))
+        XCTAssertEqual(missingAsset.status, 404)
+        XCTAssertTrue(missingAsset.headers.contains { $0.name == "Content-Type" && $0.value == "application/problem+json" }, "a problem document like every route's")
     }
 
     /// A request its route refuses (a replica token sent to an admin route by mistake, a protocol
