@@ -117,13 +117,14 @@ struct ParsedArguments {
 
 /// Parses a command-line VALUE: JSON, or a bare word taken as a string.
 ///
-/// Text starting like JSON (`{`, `[`, `"`, a digit or `-`) must be valid JSON; `true`, `false` and
-/// `null` are JSON; anything else is a string. So `title=Engineer` and `title='"Engineer"'` agree,
-/// and `level=4` is the number 4.
+/// Text starting like a JSON object, array or string (`{`, `[`, `"`) must be valid JSON; a number,
+/// `true`, `false` and `null` are JSON; anything else is a string. So `title=Engineer` and
+/// `title='"Engineer"'` agree, `level=4` is the number 4, and `quarter=2026-Q4` (a digit first,
+/// but no number) is the string it reads as.
 func parseValueArgument(_ text: String, limits: Limits = .default) throws(ChorusError) -> JSONValue {
     let parser = JSONParser(depthMax: limits.jsonDepthMax, bytesMax: limits.valueBytesMax * 2)
     guard let first = text.unicodeScalars.first else { return .string("") }
-    let looksLikeJSON = "{[\"-0123456789".unicodeScalars.contains(first)
+    let looksLikeJSON = "{[\"".unicodeScalars.contains(first)
     do {
         return try parser.parse(text)
     } catch {

@@ -124,6 +124,16 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(try chorus("digest").standardOutput, try chorus("digest", data: other).standardOutput)
     }
 
+    /// A value that starts with a digit but is no number is the text it reads as (a quarter).
+    func test_aValueStartingWithADigit_butNoNumber_isText() throws {
+        try chorus("init", "--name", "hq")
+        try chorus("put", "objectives", "obj-1", "title=Ship", "quarter=2026-Q4", "progress=40")
+        let record = try JSONParser().parse(try chorus("get", "objectives", "obj-1", "--json").standardOutput)
+        let fields = record["fields"] ?? record
+        XCTAssertEqual(fields["quarter"], "2026-Q4")
+        XCTAssertEqual(fields["progress"]?.numberValue, 40, "a number stays a number")
+    }
+
     /// What people wrote reaches the terminal as text: an escape sequence in a name is printed
     /// visibly, never run (it could clear the screen, retitle the window, or hide what follows).
     func test_controlCharactersInValues_arePrintedVisibly_neverSentToTheTerminal() throws {
