@@ -187,6 +187,7 @@ final class CLITests: XCTestCase {
             (["put", "people", "p-1", "hoursPerWeekAvailable=-5"], "must be 0 to 80"),
             (["map-set", "people", "p-1", "skills", "swift=9"], "must be a level from 1 to 5"),
             (["conflicts", "--collection", "nocoll"], "unknown collection"),
+            (["seed", "--people", "5"], "already holds 1 person"),
             (["opportunities", "match", "--person", "p-1", "--opportunity", "opp-1"], "not both"),
             (["log", "--since", "99999999999999999999"], "a log sequence number from 0 to"),
         ]

@@ -12,7 +12,8 @@ enum SeedCommand: Command {
         options: [.data, .json,
                   OptionSpec(name: "--people", valueName: "N", help: "people (default 100, at most 1000000)"),
                   OptionSpec(name: "--offices", valueName: "K", help: "offices, 1 to \(CompanyGenerator.offices.count) (default 3)"),
-                  OptionSpec(name: "--seed", valueName: "S", help: "seed (default 1)")])
+                  OptionSpec(name: "--seed", valueName: "S", help: "seed (default 1)"),
+                  OptionSpec(name: "--again", valueName: nil, help: "seed a replica that already holds people (their records are written over)")])
 
     static func run(_ context: CommandContext) throws -> Int32 {
         guard let people = Int(context.arguments.value("--people") ?? "100"), (1...1_000_000).contains(people) else {
@@ -23,6 +24,13 @@ enum SeedCommand: Command {
         }
         guard let seed = UInt64(context.arguments.value("--seed") ?? "1") else { throw context.usageError("--seed must be a non-negative integer") }
         let replica = try context.openReplica()
+        // A second company over the first writes every seeded record again (thousands of
+        // operations that sync everywhere): said, not done, unless asked for.
+        let held = try replica.withDatabase { try $0.queryScalarInteger("SELECT count(*) FROM people WHERE _deleted = 0") } ?? 0
+        if held > 0 && !context.arguments.flag("--again") {
+            throw ChorusError(.invalidState, "this replica already holds \(held) \(held == 1 ? "person" : "people"); seeding writes a company over them",
+                              hint: "seed a new folder (`chorus init --data DIR`), or pass --again to write it once more")
+        }
         let writes = CompanyGenerator(sizes: .init(people: people, offices: offices), seed: seed).generate()
         var operations = 0
         var start = 0
