@@ -71,7 +71,6 @@ extension Replica {
     /// Changes to several records in one SQLite transaction: all become operations, or none do.
     @discardableResult
     public func writeMany(_ writes: [(collection: String, record: String, changes: [Change])], by author: String? = nil) throws -> [Operation] {
-        let writes = try writes + resolutionsErased(with: writes)
         for (collection, record, changes) in writes {
             guard let declared = schema.collection(collection) else {
                 throw ChorusError(.unknownCollection, "unknown collection \"\(collection.prefix(80))\"",
@@ -88,7 +87,9 @@ extension Replica {
 
         var made: [Operation] = []
         _ = try inBatch(operations: writes.reduce(0) { $0 + $1.changes.count }) { state in
-            for (collection, record, changes) in writes {
+            // Read in the batch's transaction: a resolution another process commits meanwhile
+            // is either seen here or made after the erase (and refused, its record gone).
+            for (collection, record, changes) in try writes + resolutionsErased(with: writes) {
                 for change in changes {
                     let existing = try database.queryRow("SELECT rid, visible FROM records WHERE collection = ? AND record = ?", collection, record)
                     // A record with a row was never erased (erasing deletes the row and keeps only the
@@ -128,7 +129,7 @@ extension Replica {
     /// The erasures of the admins' resolutions of a record's conflicts, for the writes that erase
     /// it: a resolution keeps the value chosen and every competing one (`resolveConflict`), so
     /// forgetting the record forgets them too, on every replica the erasures reach. A duplicate
-    /// email's resolution names all its people (`targetRecord` "p-1,p-2"), and goes with any of them.
+    /// email's resolution holds all its people (each sibling's `person`), and goes with any of them.
     /// A resolution made elsewhere before the erase reached it stays until erased itself
     /// (`chorus erase resolutions ID`).
     private func resolutionsErased(with writes: [(collection: String, record: String, changes: [Change])]) throws
@@ -138,8 +139,9 @@ extension Replica {
         for (collection, record, changes) in writes where collection != "resolutions" && changes.contains(.erase) {
             let found = try Replica.wrapStorage {
                 try database.query("""
-                    SELECT id FROM resolutions WHERE targetCollection = ?1
-                    AND (targetRecord = ?2 OR (kind = 'duplicateEmail' AND instr(',' || targetRecord || ',', ',' || ?2 || ',') > 0))
+                    SELECT id FROM resolutions r WHERE targetCollection = ?1
+                    AND (targetRecord = ?2 OR (kind = 'duplicateEmail' AND ?1 = 'people' AND EXISTS (
+                        SELECT 1 FROM json_each(r.siblings) s WHERE json_extract(s.value, '$.value.person') = ?2)))
                     ORDER BY id
                     """, collection, record).compactMap { $0.text(0) }
             }

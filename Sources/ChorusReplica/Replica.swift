@@ -233,14 +233,9 @@ public final class Replica {
                                   hint: "run `chorus init --data \(path)` (it replaces the empty file), or pass the right --data folder")
             }
         }
+        if case .directory = location { try requireReplicaFile(location) }
         let database = try openDatabase(location, configuration: configuration, create: false)
         return try wrapStorage {
-            // Migrating a file that holds no replica would write a whole empty schema into it.
-            if try database.queryScalarInteger("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'meta'") == 0 {
-                let tables = try database.queryScalarInteger("SELECT count(*) FROM sqlite_schema") ?? 0
-                throw ChorusError(.storage, "\(databasePath(location)) is a SQLite database but not a Chorus replica (\(tables == 0 ? "it is empty" : "it has no meta table"))",
-                                  hint: "pass the right --data folder; this file was not written by chorus init")
-            }
             try StorageSchema.migrator(schema: configuration.schema).migrate(database)
             guard let hex = try database.queryScalarText("SELECT value FROM meta WHERE key = 'replica_id'"),
                   let id = ReplicaID(hex: hex) else {
@@ -248,6 +243,27 @@ public final class Replica {
             }
             let name = try database.queryScalarText("SELECT value FROM meta WHERE key = 'name'") ?? ""
             return try Replica(id: id, name: name, configuration: configuration, location: location, database: database)
+        }
+    }
+
+    /// Refuses a database file that holds no replica, looked at read-only: opened to be written,
+    /// it would be switched to a write-ahead log for good, and migrated, a whole empty schema
+    /// written into it.
+    static func requireReplicaFile(_ location: Location) throws {
+        var options = Database.Options()
+        options.isReadOnly = true
+        options.createIfMissing = false
+        let (replicas, tables): (Int64, Int64)
+        do {
+            let probe = try Database(path: databasePath(location), options: options)
+            replicas = try probe.queryScalarInteger("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'meta'") ?? 0
+            tables = try probe.queryScalarInteger("SELECT count(*) FROM sqlite_schema") ?? 0
+        } catch let error as SQLiteError {
+            throw ChorusError(.storage, "cannot open the replica database \(databasePath(location)): \(error.message)", hint: error.hint)
+        }
+        guard replicas > 0 else {
+            throw ChorusError(.storage, "\(databasePath(location)) is a SQLite database but not a Chorus replica (\(tables == 0 ? "it is empty" : "it has no meta table"))",
+                              hint: "pass the right --data folder; this file was not written by chorus init")
         }
     }
 

@@ -214,13 +214,16 @@ final class ReplicaStorageTests: XCTestCase {
         let other = try TemporaryDirectory()
         defer { other.remove() }
         let foreign = other.appending(Replica.databaseFileName)
-        try Database(path: foreign).execute("CREATE TABLE notes(body TEXT)")
-        let size = try FileManager.default.attributesOfItem(atPath: foreign)[.size] as? Int
+        var rollback = Database.Options()
+        rollback.journalModeWAL = false   // as most programs leave their files
+        try Database(path: foreign, options: rollback).execute("CREATE TABLE notes(body TEXT)")
+        let before = try Data(contentsOf: URL(fileURLWithPath: foreign))
         XCTAssertThrowsError(try Replica.open(at: .directory(other.path))) { error in
             XCTAssertEqual((error as? ChorusError)?.code, .storage)
             XCTAssertTrue((error as? ChorusError)?.message.contains("not a Chorus replica") ?? false, "\(error)")
         }
-        XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: foreign)[.size] as? Int, size, "no schema migrated into it")
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: foreign)), before, "not a byte changed: no schema, not even the journal mode")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: foreign + "-wal"), "no write-ahead log made beside it")
         XCTAssertThrowsError(try Replica.create(at: .directory(other.path), name: "again", using: &rng)) {
             XCTAssertEqual(($0 as? ChorusError)?.code, .replicaAlreadyInitialised)
         }

@@ -242,6 +242,29 @@ final class MergeRuleTests: XCTestCase {
         XCTAssertEqual(try stockholm.log(limit: 100).count, logged)
     }
 
+    /// Erasing a person forgets the admins' resolutions that hold their values: a duplicate email
+    /// they were part of (any of its people), and nothing else, on every replica the erase reaches.
+    func test_erasingAPerson_erasesTheResolutionsHoldingThem_andNoOthers() throws {
+        try stockholm.write(collection: "people", record: "p-b", [.put(field: "email", value: "same@example.com")])
+        try newYork.write(collection: "people", record: "p-a", [.put(field: "email", value: "same@example.com")])
+        try stockholm.write(collection: "people", record: "p-c", [.put(field: "title", value: "Engineer")])
+        try exchange()
+        try newYork.write(collection: "people", record: "p-c", [.put(field: "title", value: "Lead")])
+        try stockholm.write(collection: "people", record: "p-c", [.put(field: "title", value: "Staff")])
+        try exchange()
+        for conflict in try stockholm.conflicts(collection: "people") {
+            let kept = try XCTUnwrap(conflict.siblings.first { !$0.isDelete }).operation
+            try stockholm.resolveConflict(id: conflict.id, .keep(kept), by: "admin")
+        }
+        XCTAssertEqual(try stockholm.resolutions().count, 2, "the duplicate email and p-c's title")
+        try exchange()
+        try stockholm.write(collection: "people", record: "p-b", [.erase])
+        let left = try stockholm.resolutions().compactMap { $0.fields["targetRecord"]?.stringValue }
+        XCTAssertEqual(left, ["p-c"], "the duplicate email's resolution held p-b's email; p-c's is another person's")
+        try exchange()
+        XCTAssertEqual(try newYork.resolutions().compactMap { $0.fields["targetRecord"]?.stringValue }, ["p-c"], "erased there too")
+    }
+
     func test_erase_isPermanentAndDropsLateOperations() throws {
         let early = try stockholm.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")])
         try newYork.applyRemote(early)
