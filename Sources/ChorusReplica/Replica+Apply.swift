@@ -658,6 +658,9 @@ extension Replica {
                     INSERT INTO meta(key, value) VALUES ('counter', ?), ('clock_wall', ?), ('clock_logical', ?)
                     ON CONFLICT(key) DO UPDATE SET value = excluded.value
                     """, Int64(state.counter), Int64(state.clock.last.wall), Int64(state.clock.last.logical))
+                // Operations made here past the reserved counters are reserved for before they
+                // commit, so a database restored from a backup never hands their ids out again.
+                try reserveCounters(through: state.counter, madeFrom: counter)
                 try beforeCommit()
             }
         }

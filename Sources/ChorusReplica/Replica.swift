@@ -44,6 +44,14 @@ public final class Replica {
     var clock: HybridClock
     /// The counter of the last operation this replica made.
     var counter: UInt64
+    /// Where the counters handed out are reserved ahead (`CounterReservation`); nil in memory.
+    let counterReservation: CounterReservation?
+    /// The counter reserved so far, as this connection last read or wrote it.
+    var reservedCounter: UInt64 = 0
+    /// When the database is behind counters this replica certainly handed out (more than a
+    /// block: restored from a backup, or its last commits lost): its stored counter and the
+    /// reserved one it writes on from. Nil otherwise.
+    public private(set) var counterRestoredFrom: (stored: UInt64, reserved: UInt64)?
     /// Folded records a batch unfolded into rows since this replica was opened (`Replica.takeFolded`), for
     /// tests and simulations to see that the path ran.
     public internal(set) var recordsUnfolded = 0
@@ -123,6 +131,35 @@ public final class Replica {
         self.clock = HybridClock(wallClock: configuration.wallClock, last: last,
                                  driftMillisecondsMax: configuration.limits.clockDriftMillisecondsMax)
         self.counter = counter
+        self.counterReservation = CounterReservation(location)
+        if let counterReservation {
+            reservedCounter = try counterReservation.read()
+            // Counters up to the reserved one may be held elsewhere: never hand them out again.
+            // Which of them were handed out is not known (they are reserved a block ahead), so a
+            // new connection writes on past them all: at most a block of ids is skipped. More
+            // than a block behind, the database has lost operations it made.
+            if reservedCounter > counter {
+                if reservedCounter - counter > CounterReservation.block { counterRestoredFrom = (counter, reservedCounter) }
+                self.counter = reservedCounter
+            }
+        }
+    }
+
+    /// Reserves counters past `needed` (`CounterReservation`) before a batch making operations up
+    /// to it commits. The file may be ahead of this connection's view (another process wrote it):
+    /// a reservation never goes back.
+    func reserveCounters(through needed: UInt64, madeFrom start: UInt64) throws {
+        guard let counterReservation, needed > reservedCounter else { return }
+        let stored = try counterReservation.read()
+        if stored >= needed {
+            reservedCounter = stored
+            return
+        }
+        // A block, or as many as this batch made (a seed of thousands): file writes stay rare.
+        let ahead = max(CounterReservation.block, needed - min(start, needed))
+        let reserved = min(UInt64(Int64.max), needed + ahead)
+        try counterReservation.write(reserved)
+        reservedCounter = reserved
     }
 
     /// The counter and clock `meta` stores (absent: 0), checked before they are converted: a
@@ -201,6 +238,10 @@ public final class Replica {
             }
         }
         let database = try openDatabase(location, configuration: configuration, create: true)
+        // A new replica's counters start at 1: a reservation left by an earlier one is not its own.
+        if let reservation = CounterReservation(location), FileManager.default.fileExists(atPath: reservation.path) {
+            try reservation.write(0)
+        }
         let id = ReplicaID.random(using: &generator)
         try wrapStorage {
             try StorageSchema.migrator(schema: configuration.schema).migrate(database)

@@ -175,6 +175,55 @@ final class DigestVectorTests: XCTestCase {
 
 /// Opening, creating and reopening replica folders.
 final class ReplicaStorageTests: XCTestCase {
+    /// A database restored from a backup never hands out again the ids of operations the replica
+    /// made after the backup, which other replicas hold: they would drop the new operations as
+    /// duplicates, and differ from it for good (found restoring a hub as its guide says).
+    func test_aDatabaseRestoredFromABackup_writesOnPastEveryIdItHandedOut() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let clock = ManualClock(milliseconds: 1_790_000_000_000)
+        var rng = SeededGenerator(seed: 9)
+        let configuration = ReplicaFactory.configuration(clock: clock)
+        let database = folder.appending(Replica.databaseFileName), backup = folder.appending("backup.sqlite")
+        var hub: Replica? = try Replica.create(at: .directory(folder.path), name: "hub", configuration: configuration, using: &rng)
+        try hub!.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")])
+        try hub!.withDatabase { try $0.execute("VACUUM INTO '\(backup)'") }
+        // After the backup: more than a block of operations, which an office pulls.
+        let changes = (0..<110).map { Change.mapSet(field: "skills", key: "skill-\($0)", value: 3) }
+        let after = try hub!.writeMany((0..<11).map { ("people", "p\($0 + 2)", changes) })
+        let office = try ReplicaFactory.memory(name: "office", clock: clock, seed: 10)
+        try office.applyRemote(try hub!.log(limit: 100_000).compactMap(\.operation))
+        hub = nil
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: database + suffix) }
+        try FileManager.default.copyItem(atPath: backup, toPath: database)
+
+        let restored = try Replica.open(at: .directory(folder.path), configuration: configuration)
+        let reserved = try XCTUnwrap(restored.counterRestoredFrom, "more than a block behind: said")
+        XCTAssertEqual(reserved.stored, 1)
+        XCTAssertGreaterThanOrEqual(reserved.reserved, after.last!.id.counter)
+        let next = try restored.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada Lovelace")])[0]
+        XCTAssertGreaterThan(next.id.counter, after.map(\.id.counter).max()!, "no id handed out before the restore is handed out again")
+        XCTAssertEqual(try office.applyRemote([next]).applied, 1, "the office takes it as the new operation it is")
+        XCTAssertEqual(try office.get(collection: "people", record: "p1")?.fields["name"], "Ada Lovelace")
+    }
+
+    /// The reservation file: written durably, never back, and a damaged one is an error that says what it is.
+    func test_counterReservation_isKeptAheadAndADamagedFileIsRefused() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        var rng = SeededGenerator(seed: 11)
+        let replica = try Replica.create(at: .directory(folder.path), name: "r", using: &rng)
+        let file = folder.appending("chorus.counters")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: file), "nothing reserved before the first write")
+        let op = try replica.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")])[0]
+        XCTAssertEqual(String(decoding: try XCTUnwrap(FileManager.default.contents(atPath: file)), as: UTF8.self), "reserved \(op.id.counter + 1_000)\n")
+        XCTAssertTrue(FileManager.default.createFile(atPath: file, contents: Data("reserved lots\n".utf8)))
+        XCTAssertThrowsError(try Replica.open(at: .directory(folder.path))) { error in
+            XCTAssertEqual((error as? ChorusError)?.code, .storage)
+            XCTAssertTrue((error as? ChorusError)?.message.contains("chorus.counters is damaged") ?? false, "\(error)")
+        }
+    }
+
     func test_reopen_keepsIdentityCounterAndClock() throws {
         let folder = try TemporaryDirectory()
         defer { folder.remove() }
@@ -188,7 +237,8 @@ final class ReplicaStorageTests: XCTestCase {
         XCTAssertEqual(reopened.id, created.id)
         XCTAssertEqual(reopened.name, "hq")
         let second = try reopened.write(collection: "people", record: "p1", [.put(field: "name", value: "Bo")])[0]
-        XCTAssertEqual(second.id.counter, 2)
+        XCTAssertGreaterThan(second.id.counter, first.id.counter, "the counter is persisted (and reserved ahead: CounterReservation)")
+        XCTAssertLessThanOrEqual(second.id.counter, first.id.counter + 1 + 1_000, "at most a block of ids skipped")
         XCTAssertGreaterThan(second.timestamp, first.timestamp, "the clock is persisted, so it never goes backwards")
         XCTAssertThrowsError(try Replica.create(at: .directory(folder.path), name: "again", configuration: configuration, using: &rng)) {
             XCTAssertEqual(($0 as? ChorusError)?.code, .replicaAlreadyInitialised)
