@@ -46,6 +46,9 @@ enum ServeCommand: Command {
             throw context.usageError("--owner must be a person id: 1 to 128 bytes of printable text")
         }
         let replica = try openOrCreate(context)
+        if let restored = replica.counterRestoredFrom {
+            context.output.error("note: this replica's database stores operation counter \(restored.stored), but it handed out counters up to \(restored.reserved) (chorus.counters): it was restored from a backup, or lost its last commits. It writes on past them; what it wrote after the backup stays only on the replicas that pulled it (Docs/guides/run-a-hub.md, section 5)")
+        }
         if let owner, try replica.get(collection: "people", record: owner)?.isVisible != true {
             context.output.error("note: \(owner) has no profile in this replica yet: the people API refuses their writes until it arrives by sync or is created")
         }
