@@ -1,7 +1,8 @@
 /// Adverse-impact audit of recommendations: selection rates of the top-k people per opportunity by
 /// a group label that only the audit sees (matching never does), and the four-fifths ratio.
 ///
-/// A group's selection rate is (times its members were in a top k) / (members x opportunities). The
+/// A group's selection rate is (times its members were in a top k) / (members x opportunities, less
+/// the opportunities its members posted, for which they are never ranked). The
 /// ratio is the lowest rate over the highest; under 0.8 fails the four-fifths rule (US EEOC
 /// Uniform Guidelines, 29 CFR 1607.4(D)), a signal to investigate, not a verdict.
 public struct BiasAudit: Sendable {
@@ -9,6 +10,8 @@ public struct BiasAudit: Sendable {
         public let group: String
         public let members: Int
         public let selections: Int
+        /// Member-opportunity pairs in which a member could be selected.
+        public let chances: Int
         public let rate: Double
     }
 
@@ -16,9 +19,9 @@ public struct BiasAudit: Sendable {
         public let rates: [GroupRate]
         public let topK: Int
         public let opportunities: Int
-        /// Lowest rate over highest (1 when there is one group or no selection).
+        /// Lowest rate over highest among the groups that had a chance (1 when there is one or no selection).
         public var impactRatio: Double {
-            let values = rates.filter { $0.members > 0 }.map(\.rate)
+            let values = rates.filter { $0.chances > 0 }.map(\.rate)
             guard let high = values.max(), high > 0, let low = values.min() else { return 1 }
             return low / high
         }
@@ -38,9 +41,16 @@ public struct BiasAudit: Sendable {
         }
         var members: [String: Int] = [:]
         for candidate in candidates { if let group = groups[candidate.id] { members[group, default: 0] += 1 } }
+        // The chances a group's members had: each member for each opportunity they did not post
+        // (a poster is never ranked for their own).
+        var chances = members.mapValues { $0 * opportunities.count }
+        let ids = Set(candidates.map(\.id))
+        for opportunity in opportunities {
+            if let owner = opportunity.owner, ids.contains(owner), let group = groups[owner] { chances[group, default: 0] -= 1 }
+        }
         let rates = members.keys.sorted().map { group in
-            GroupRate(group: group, members: members[group]!, selections: selections[group, default: 0],
-                      rate: Double(selections[group, default: 0]) / Double(members[group]! * max(1, opportunities.count)))
+            GroupRate(group: group, members: members[group]!, selections: selections[group, default: 0], chances: chances[group] ?? 0,
+                      rate: Double(selections[group, default: 0]) / Double(max(1, chances[group] ?? 0)))
         }
         return Report(rates: rates, topK: topK, opportunities: opportunities.count)
     }

@@ -132,6 +132,8 @@ final class CLITests: XCTestCase {
         let fields = record["fields"] ?? record
         XCTAssertEqual(fields["quarter"], "2026-Q4")
         XCTAssertEqual(fields["progress"]?.numberValue, 40, "a number stays a number")
+        // The API's value rules are its editable collections'; feedback keeps its own, longer bound.
+        try chorus("put", "feedback", "fb-1", "body=" + String(repeating: "x", count: 250))
     }
 
     /// What people wrote reaches the terminal as text: an escape sequence in a name is printed
@@ -234,7 +236,7 @@ final class CLITests: XCTestCase {
         let firstID = try XCTUnwrap(people.first?["id"]?.stringValue)
         for (contents, message) in [("", "in 0 groups"), ("\(firstID),group-a\nnobody,group-b\n", "in 1 group"),
                                     ("\(firstID),group-a\n\(firstID) group-b\n", "line 2 is not `person-id,group`"),
-                                    ("\(firstID),group-a\n\(firstID),group-b\n", "line 2 puts \(firstID) in group-b")] {
+                                    ("\(firstID),group-a\r\n\(firstID),group-b\r\n", "line 2 puts \(firstID) in group-b")] {
             XCTAssertTrue(FileManager.default.createFile(atPath: folder.appending("bad-groups.csv"), contents: Data(contents.utf8)))
             let refused = try ChorusProcess.run(["opportunities", "audit", "--groups", folder.appending("bad-groups.csv"), "--data", data])
             XCTAssertEqual(refused.status, 1, contents)

@@ -70,6 +70,19 @@ final class MatchingTests: XCTestCase {
         XCTAssertEqual(OpportunityProfile(id: "o", record: ["owner": "a"], taxonomy: taxonomy).owner, "a", "read from the record")
     }
 
+    /// The audit counts the chances a group had: a member who posted an opportunity had none for
+    /// it, so a group of posters is not found "never selected" for what it could not be selected for.
+    func test_biasAudit_countsOnlyTheChancesAGroupHad() {
+        let opportunities = (0..<3).map { OpportunityProfile(id: "o\($0)", required: [], learnable: [], hoursPerWeek: nil, owner: "poster") }
+        let candidates = ["poster", "b1", "b2"].map { Candidate(id: $0, skills: [:], goals: [], hoursPerWeek: 10) }
+        let groups = ["poster": "a", "b1": "b", "b2": "b"]
+        let report = BiasAudit.run(candidates: candidates, opportunities: opportunities, groups: groups, topK: 1) { _, _ in 1 }
+        XCTAssertEqual(report.rates.first { $0.group == "a" }?.chances, 0, "the poster is never ranked for their own")
+        XCTAssertEqual(report.rates.first { $0.group == "b" }?.chances, 6)
+        XCTAssertEqual(report.impactRatio, 1, "a group with no chance is not compared")
+        XCTAssertTrue(report.passesFourFifths)
+    }
+
     func test_components_andExplanations() {
         let opportunity = OpportunityProfile(id: "o1", required: [Requirement(skill: python, minLevel: 3, weight: 2), Requirement(skill: sql, minLevel: 2)],
                                              learnable: [taxonomy.resolve("machine learning").id], hoursPerWeek: 8)

@@ -120,7 +120,7 @@ enum OpportunitiesCommand: Command {
                 throw ChorusError(.invalidState, "there are no opportunities to audit", hint: "the audit ranks people for each opportunity; post or sync some first")
             }
             let found = report.rates.reduce(0) { $0 + $1.members }
-            guard report.rates.count >= 2 else {
+            guard report.rates.filter({ $0.chances > 0 }).count >= 2 else {
                 throw ChorusError(.invalidState, "the audit compares groups, and \(file) puts the \(found) people found here in \(report.rates.count) group\(report.rates.count == 1 ? "" : "s")",
                                   hint: "list people of this replica in at least two groups, one `person-id,group` per line")
             }
@@ -153,7 +153,8 @@ enum OpportunitiesCommand: Command {
     /// left out quietly, it would change the verdict unseen.
     static func auditGroups(_ text: String, file: String) throws -> [String: String] {
         var groups: [String: String] = [:]
-        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // Any line ending: a file saved on Windows ends its lines with CR LF, one Character.
+        for (index, line) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
             if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
             let parts = trimmed.split(separator: ",", maxSplits: 1, omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }

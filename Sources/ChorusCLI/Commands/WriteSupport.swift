@@ -1,4 +1,5 @@
 import ChorusCore
+import ChorusNode
 import ChorusPeople
 import ChorusReplica
 
@@ -9,10 +10,11 @@ enum WriteSupport {
 
     static func write(_ context: CommandContext, collection: String, record: String, _ changes: [Change]) throws -> Int32 {
         let replica = try context.openReplica()
-        // The people platform's rules for values hold here as over HTTP: a progress of 500 or a
-        // status no page knows, written here, would be served to everyone. (A value of the wrong
+        // The people platform's rules for values hold here as over HTTP, for the collections the
+        // API edits through them: a progress of 500 or a status no page knows, written here, would
+        // be served to everyone. (Feedback has its own bounds, `Feedback`; a value of the wrong
         // JSON type is the replica's to refuse, with its own message.)
-        if let declared = replica.configuration.schema.collection(collection) {
+        if PeopleAPI.editable.contains(collection), let declared = replica.configuration.schema.collection(collection) {
             for change in changes {
                 switch change {
                 case .put(let name, let value), .mapSet(let name, _, let value):
