@@ -180,14 +180,12 @@ public struct NodeRouter: Sendable {
             problem.headers += response.headers.filter { $0.name == "Allow" }
             return problem
         }
-        // HEAD of a GET route (a load balancer's health check): the GET's status and headers.
-        if request.head.method == "HEAD", NodeRouter.literalRoutes["GET"]?[path] != nil {
-            let get = HTTPRequest(head: HTTPRequestHead(method: "GET", target: request.head.target, minorVersion: request.head.minorVersion,
-                                                        headers: request.head.headers), body: [])
-            var response = handle(get, remote: remote, look: given)
-            response.body = []
-            response.bodySource = nil
-            return response
+        // HEAD of a GET route open to anyone (a load balancer's health check): the GET's answer,
+        // whose body the server does not send. Not the sync and admin routes, whose GETs act
+        // (a snapshot written, a pull recorded).
+        if request.head.method == "HEAD", let get = NodeRouter.literalRoutes["GET"]?[path], get.access == .anyone {
+            return handle(HTTPRequest(head: HTTPRequestHead(method: "GET", target: request.head.target, minorVersion: request.head.minorVersion,
+                                                            headers: request.head.headers), body: []), remote: remote, look: given)
         }
         let (route, parameters): (Route, [String])
         if let literal = NodeRouter.literalRoutes[request.head.method]?[path] {

@@ -68,6 +68,7 @@ public final class WebAssets: @unchecked Sendable {
         var headers: [(name: String, value: String)] = [("Content-Type", asset.contentType), ("ETag", asset.etag), ("Cache-Control", "no-cache")]
         headers += WebAssets.securityHeaders
         if ifNoneMatch == asset.etag { return HTTPResponse(status: 304, headers: headers) }
-        return HTTPResponse(status: 200, headers: headers, body: method == "HEAD" ? [] : asset.bytes)
+        // A HEAD's body is left out by the server, which sends this one's length.
+        return HTTPResponse(status: 200, headers: headers, body: asset.bytes)
     }
 }

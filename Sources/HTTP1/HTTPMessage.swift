@@ -162,8 +162,9 @@ public struct HTTPResponse: Sendable {
     public var contentLength: Int64 { bodySource?.length ?? Int64(body.count) }
 
     /// The bytes on the wire, with Content-Length always set and Connection as asked (the head
-    /// only when the body comes from `bodySource`).
-    public func serialized(keepAlive: Bool) -> [UInt8] {
+    /// only when the body comes from `bodySource`, or with `headOnly`: the answer to a HEAD,
+    /// whose Content-Length is the GET's and whose body is never sent, RFC 9110 section 9.3.2).
+    public func serialized(keepAlive: Bool, headOnly: Bool = false) -> [UInt8] {
         // Appended as bytes: interpolating strings and lowercasing every header name twice were
         // most of writing a no-op sync's response (callgrind).
         var bytes: [UInt8] = []
@@ -183,7 +184,7 @@ public struct HTTPResponse: Sendable {
         bytes.append(contentsOf: "Content-Length: ".utf8)
         bytes.append(contentsOf: String(contentLength).utf8)
         bytes.append(contentsOf: keepAlive ? "\r\nConnection: keep-alive\r\n\r\n".utf8 : "\r\nConnection: close\r\n\r\n".utf8)
-        bytes.append(contentsOf: body)
+        if !headOnly { bytes.append(contentsOf: body) }
         return bytes
     }
 

@@ -163,7 +163,13 @@ final class Connection: @unchecked Sendable {
                 bodyDeadline = Connection.deadline(seconds: server.configuration.bodyIdleTimeoutSeconds
                                                    + Double(length) / Swift.max(1, server.configuration.bodyBytesPerSecondMin))
                 if Connection.awaitsContinue(head, length: length, arrived: pendingIndex < pending.count) {
-                    guard Socket.sendNow(fd, Connection.continueBytes) == Connection.continueBytes.count else { close(); return }
+                    // On the worker the socket may still be full of a response before: wait for it
+                    // there. The loop waits for nothing: a client that asked and is not reading
+                    // what it was sent before is let go.
+                    let stall = Int32(server.configuration.bodyIdleTimeoutSeconds * 1000)
+                    let sent = onLoop ? Socket.sendNow(fd, Connection.continueBytes) == Connection.continueBytes.count
+                        : Connection.continueBytes.withUnsafeBytes { Socket.writeAll(fd, $0, timeoutMilliseconds: stall) }
+                    guard sent else { close(); return }
                 }
             case .failure(let error):
                 pending = []
@@ -236,15 +242,20 @@ final class Connection: @unchecked Sendable {
         requestsServed += 1
         let keepAlive = request.head.keepAlive && requestsServed < server.configuration.requestsPerConnectionMax
             && !server.shuttingDown && !lock.withLock({ closeAfterCurrent })
-        let bytes = response.serialized(keepAlive: keepAlive)
-        var rest = Unsent(bytes: bytes[...], response: response, method: request.head.method, path: request.head.path,
+        // A HEAD's answer is its head alone, whatever the handler gave (a refusal's problem
+        // document too): a body would be read as the start of the next response.
+        let headOnly = request.head.method == "HEAD"
+        let bytes = response.serialized(keepAlive: keepAlive, headOnly: headOnly)
+        var sending = response
+        if headOnly { sending.bodySource = nil }   // its length is in the head; nothing more goes
+        var rest = Unsent(bytes: bytes[...], response: sending, method: request.head.method, path: request.head.path,
                           started: started, keepAlive: keepAlive)
         if onLoop {
             // What the socket takes now; the rest (a full socket, a streamed body) waits on the worker.
             let sent = Socket.sendNow(fd, bytes)
             guard sent >= 0 else { finish(rest, written: false); return .kept }
             rest.bytes = bytes[sent...]
-            if !rest.bytes.isEmpty || response.bodySource != nil {
+            if !rest.bytes.isEmpty || rest.response.bodySource != nil {
                 unsent = rest
                 toWorker()
                 return .handedOver

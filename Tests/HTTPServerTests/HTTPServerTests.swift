@@ -52,6 +52,18 @@ final class HTTPServerTests: XCTestCase {
         XCTAssertTrue(over.readUntilClosed(timeoutSeconds: 5).hasPrefix("HTTP/1.1 413 "), "no 100 for a body that would be refused")
     }
 
+    /// A HEAD is answered with the head alone, its Content-Length the body's, whatever body the
+    /// handler gave: the next response on the connection starts where it should.
+    func test_head_isAnsweredWithoutItsBody_andTheNextResponseFollows() throws {
+        let server = try makeServer()
+        let client = try RawClient(port: server.port)
+        client.send("HEAD /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n")
+        let head = try XCTUnwrap(client.readHead())
+        XCTAssertTrue(head.hasPrefix("HTTP/1.1 200"), head)
+        XCTAssertTrue(head.contains("Content-Length: \("you sent 0 bytes to /a".utf8.count)"), head)
+        XCTAssertEqual(client.readResponse()?.body, "you sent 0 bytes to /b", "no body bytes between the two")
+    }
+
     func test_parserErrors_becomeProblemJSON_andCloseTheConnection() throws {
         let server = try makeServer()
         for (request, status) in [("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", 400),

@@ -7,16 +7,15 @@ enum CheckCommand: Command {
         options: [.data, .json])
 
     static func run(_ context: CommandContext) throws -> Int32 {
-        let replica = try context.openReplica()
         // A damaged file is reported as SQLite finds it; the invariants, read from damaged pages,
-        // would only stop at the first unreadable one. A read failing there is a problem to list.
-        var problems = try replica.integrityCheck()
-        if problems.isEmpty {
-            do {
-                problems = try replica.invariantViolations()
-            } catch let error as ChorusError where error.code == .storage {
-                problems = ["\(error.message)\(error.hint.map { " (\($0))" } ?? "")"]
-            }
+        // would only stop at the first unreadable one. A read failing anywhere is a problem to list.
+        var problems: [String]
+        do {
+            let replica = try context.openReplica()
+            problems = try replica.integrityCheck()
+            if problems.isEmpty { problems = try replica.invariantViolations() }
+        } catch let error as ChorusError where error.code == .storage {
+            problems = ["\(error.message)\(error.hint.map { " (\($0))" } ?? "")"]
         }
         if context.isJSON {
             context.output.json(.object(["ok": .bool(problems.isEmpty), "problems": .array(problems.map(JSONValue.string))]))
