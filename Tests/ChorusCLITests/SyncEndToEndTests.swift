@@ -50,6 +50,12 @@ final class SyncEndToEndTests: XCTestCase {
         let hub = try ServeProcess(data: path("hub"))
         let stockholm = try ServeProcess(data: path("stockholm"), extra: ["--upstream", hub.url, "--token-file", stockholmToken, "--sync-interval", "0.2"])
         let newYork = try ServeProcess(data: path("new-york"), extra: ["--upstream", hub.url, "--token-file", newYorkToken, "--sync-interval", "0.2"])
+        // A port that does not exist, or credentials in the URL, are refused, not sent elsewhere.
+        for url in ["http://127.0.0.1:76011", "http://user:secret@127.0.0.1:7420"] {
+            let refused = try ChorusProcess.run(["join", url, "--token-file", laptopToken, "--data", path("laptop")])
+            XCTAssertEqual(refused.status, 1, url)
+            XCTAssertTrue(refused.standardError.contains("outside 1 to 65535") || refused.standardError.contains("user or password"), refused.standardError)
+        }
         try chorus(["join", stockholm.url, "--token-file", laptopToken], "laptop")
 
         try chorus(["put", "people", "p-ada", "name=Ada Lovelace", "title=Engineer"], "hub")
