@@ -229,8 +229,18 @@ public final class Node: @unchecked Sendable {
     /// One sync of `executor`'s replica with `upstream`.
     public static func sync(executor: ReplicaExecutor, upstream: Replica.Upstream, limits: Limits, wallClock: any WallClock,
                             compareDigests: Bool, usesSnapshots: Bool = true, progress: @escaping (String) -> Void) throws -> SyncReport {
-        guard let url = URL(string: upstream.url) else { throw ChorusError(.invalidConfiguration, "the upstream URL \(upstream.url) is not valid") }
-        let token = try HTTPTransport.readToken(path: upstream.tokenFile, limits: limits)
+        // Failing before the session starts is a failed sync too, recorded as the session records
+        // its own: status and the page's indicator said "in sync" while the token file was gone.
+        let url: URL, token: String
+        do {
+            guard let parsed = URL(string: upstream.url) else { throw ChorusError(.invalidConfiguration, "the upstream URL \(upstream.url) is not valid") }
+            url = parsed
+            token = try HTTPTransport.readToken(path: upstream.tokenFile, limits: limits)
+        } catch {
+            let message = (error as? ChorusError)?.message ?? "\(error)"
+            try? executor.perform { try $0.recordUpstream(error: .some(message)) }
+            throw error
+        }
         let replicaID = executor.perform { $0.id }
         var session = SyncSession(executor: executor, transport: HTTPTransport(baseURL: url, token: token, replica: replicaID, limits: limits, wallClock: wallClock),
                                   limits: limits, wallClock: wallClock)

@@ -124,6 +124,20 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(try chorus("digest").standardOutput, try chorus("digest", data: other).standardOutput)
     }
 
+    /// A sync that fails before reaching the upstream (its token file gone) is recorded as a
+    /// failed sync: status, and the page's indicator, once said all was well.
+    func test_aSyncWhoseTokenFileIsGone_isRecordedAsFailed() throws {
+        try chorus("init", "--name", "laptop")
+        let token = folder.appending("laptop.token")
+        XCTAssertTrue(FileManager.default.createFile(atPath: token, contents: Data(String(repeating: "a", count: 64).utf8)))
+        try chorus("join", "http://127.0.0.1:9", "--token-file", token)
+        try FileManager.default.removeItem(atPath: token)
+        try chorus("sync", expect: 1)
+        let status = try JSONParser().parse(try chorus("status", "--json").standardOutput)
+        XCTAssertTrue(status["upstream"]?["lastSyncError"]?.stringValue?.contains("cannot read the token file") ?? status.canonicalText.contains("cannot read the token file"),
+                      status.canonicalText)
+    }
+
     /// A value that starts with a digit but is no number is the text it reads as (a quarter).
     func test_aValueStartingWithADigit_butNoNumber_isText() throws {
         try chorus("init", "--name", "hq")
