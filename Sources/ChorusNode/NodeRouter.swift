@@ -365,15 +365,17 @@ public struct NodeRouter: Sendable {
     /// `/metrics`: counters and histograms kept in memory, plus gauges read from the replica now.
     func renderMetrics() throws -> String {
         service.flushActivity()
-        let (stats, conflicts, health, pending) = try service.executor.perform { replica in
+        // Revoked replicas will never sync again: their lag would only grow, and fire lag alerts for good.
+        let (stats, conflicts, all, pending) = try service.executor.perform { replica in
             (try replica.statistics(), try replica.conflicts().count, try replica.replicaHealth(silentAfterMilliseconds: NodeRouter.silentAfterSecondsDefault * 1000),
              try replica.upstream() == nil ? nil : try replica.pendingPushCount())
         }
+        let health = all.filter { !$0.isRevoked }
         var gauges = [
             Metrics.Gauge(name: "chorus_operations_logged", help: "Operations in this replica's log.", samples: [([], Double(stats.operations))]),
             Metrics.Gauge(name: "chorus_records", help: "Records known to this replica.", samples: [([], Double(stats.records))]),
             Metrics.Gauge(name: "chorus_open_conflicts", help: "Open conflicts, every kind.", samples: [([], Double(conflicts))]),
-            Metrics.Gauge(name: "chorus_replica_lag_seconds", help: "Age of the oldest operation a registered replica has not acknowledged.",
+            Metrics.Gauge(name: "chorus_replica_lag_seconds", help: "Age of the oldest operation a registered replica (not revoked) has not acknowledged.",
                           samples: health.compactMap { row in row.lagMilliseconds.map { ([("replica", row.name)], Double($0) / 1000) } }),
             Metrics.Gauge(name: "chorus_replica_waiting_operations", help: "Operations waiting to reach a registered replica (down) or to come from it (up).",
                           samples: health.flatMap { row in

@@ -162,6 +162,10 @@ final class AdminEndToEndTests: XCTestCase {
         XCTAssertGreaterThan(pushes(after), pushes(before), "push requests counted")
         XCTAssertGreaterThan(after["chorus_operations_applied_total{via=push}"] ?? 0, before["chorus_operations_applied_total{via=push}"] ?? 0)
         XCTAssertNotNil(after["chorus_open_conflicts"])
+        XCTAssertTrue(after.keys.contains { $0.hasPrefix("chorus_replica_lag_seconds") && $0.contains("stockholm") }, "\(after.keys.sorted())")
+        try chorus(["replicas", "revoke", "stockholm"], "hub")
+        XCTAssertFalse(try metricSamples(port: hub.port).keys.contains { $0.hasPrefix("chorus_replica_") && $0.contains("replica=stockholm") },
+                       "a revoked replica will never sync again: no lag to alert on")
     }
 
     /// Scrapes /metrics and parses it with prometheus_client; returns samples as "name{k=v,...}" -> value.
