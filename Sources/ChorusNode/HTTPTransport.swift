@@ -61,8 +61,14 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: path), let size = attributes[.size] as? Int else {
             throw ChorusError(.storage, "cannot read the token file \(path)", hint: "give the file `chorus replicas add` output was saved to")
         }
-        guard size <= limits.tokenFileBytesMax, let data = FileManager.default.contents(atPath: path) else {
+        guard attributes[.type] as? FileAttributeType != .typeDirectory else {
+            throw ChorusError(.storage, "the token file \(path) is a folder", hint: "give the file `chorus replicas add --token-file` wrote")
+        }
+        guard size <= limits.tokenFileBytesMax else {
             throw ChorusError(.limitExceeded, "the token file \(path) is \(size) bytes, over \(limits.tokenFileBytesMax)", hint: "it should hold one 64-hex-digit token")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ChorusError(.storage, "cannot read the token file \(path)", hint: "check its permissions: the user running chorus must be able to read it")
         }
         let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         guard token.utf8.count == 64, Hex.decode(token) != nil else {

@@ -135,7 +135,7 @@ extension Replica {
                 writes.append(("people", sibling.value["person"]?.stringValue ?? "", [.put(field: "email", value: .null)]))
             }
         default:
-            throw ChorusError(.invalidState, "a \(conflict.kind.rawValue) conflict cannot be resolved that way",
+            throw ChorusError(.invalidState, "this \(conflict.kind.rawValue) conflict cannot be resolved that way",
                               hint: conflict.kind == .editedWhileDeleted ? "choose restore or delete"
                                   : conflict.kind == .duplicateEmail ? "keep one person's email (its operation id)" : "keep a sibling or give a value")
         }

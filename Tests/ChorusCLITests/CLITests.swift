@@ -133,9 +133,23 @@ final class CLITests: XCTestCase {
         try chorus("join", "http://127.0.0.1:9", "--token-file", token)
         try FileManager.default.removeItem(atPath: token)
         try chorus("sync", expect: 1)
+        try FileManager.default.createDirectory(atPath: token, withIntermediateDirectories: false)
+        XCTAssertTrue(try chorus("sync", expect: 1).standardError.contains("is a folder"))
         let status = try JSONParser().parse(try chorus("status", "--json").standardOutput)
         XCTAssertTrue(status["upstream"]?["lastSyncError"]?.stringValue?.contains("cannot read the token file") ?? status.canonicalText.contains("cannot read the token file"),
                       status.canonicalText)
+    }
+
+    /// A token written to a file is shown nowhere else: printed, it stayed in the terminal's scrollback.
+    func test_replicasAdd_withATokenFile_doesNotPrintTheToken() throws {
+        try chorus("init", "--name", "hub")
+        let file = folder.appending("office.token")
+        let added = try chorus("replicas", "add", "office", "--role", "relay", "--token-file", file)
+        let token = String(decoding: try XCTUnwrap(FileManager.default.contents(atPath: file)), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertEqual(token.count, 64)
+        XCTAssertFalse(added.standardOutput.contains(token) || added.standardError.contains(token), added.standardOutput)
+        XCTAssertTrue(added.standardOutput.contains("its token is in \(file)"), added.standardOutput)
+        XCTAssertEqual((try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int).map { $0 & 0o777 }, 0o600)
     }
 
     /// A value that starts with a digit but is no number is the text it reads as (a quarter).

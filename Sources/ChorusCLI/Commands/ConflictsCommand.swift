@@ -37,7 +37,8 @@ enum ConflictsCommand: Command {
             if history.isEmpty { context.output.print("no resolutions yet") }
             for entry in history {
                 let at = entry["resolvedAt"]?.integerValue.map { Format.time(HybridTimestamp(wall: UInt64($0), logical: 0)) } ?? "?"
-                let target = "\(entry["targetCollection"]?.stringValue ?? "")/\(entry["targetRecord"]?.stringValue ?? "") \(entry["targetField"]?.stringValue ?? "")"
+                let key = entry["targetKey"]?.stringValue.map { "[\($0)]" } ?? ""
+                let target = "\(entry["targetCollection"]?.stringValue ?? "")/\(entry["targetRecord"]?.stringValue ?? "") \(entry["targetField"]?.stringValue ?? "")\(key)"
                 context.output.print("\(at)  \(entry["resolvedBy"]?.stringValue ?? "?")  \(target)  \(entry["choice"]?.stringValue ?? "") \(Format.value(entry["value"] ?? .null, width: 40))  [\(entry["conflict"]?.stringValue ?? "")]")
             }
             return 0

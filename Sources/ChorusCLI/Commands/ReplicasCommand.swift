@@ -23,7 +23,7 @@ enum ReplicasCommand: Command {
         options: [.data, .json,
                   OptionSpec(name: "--role", valueName: "ROLE", help: "replica (default), relay or admin"),
                   OptionSpec(name: "--replica", valueName: "ID", help: "with add: bind the token to this replica id (32 hex digits) at once"),
-                  OptionSpec(name: "--token-file", valueName: "FILE", help: "with add: also write the token to FILE (mode 0600); with --remote: an admin token"),
+                  OptionSpec(name: "--token-file", valueName: "FILE", help: "with add: write the token to FILE (mode 0600) instead of printing it; with --remote: an admin token"),
                   OptionSpec(name: "--remote", valueName: "URL", help: "with health: ask this node over HTTP"),
                   OptionSpec(name: "--silent-days", valueName: "DAYS", help: "with health: flag replicas not seen for this long (default 7; fractions allowed)")],
         positional: 1...2)
@@ -48,6 +48,9 @@ enum ReplicasCommand: Command {
             }
             if context.isJSON {
                 context.output.json(.object(["name": .string(name), "role": .string(role.rawValue), "token": .string(token)]))
+            } else if let file = context.arguments.value("--token-file") {
+                // Written to the file only: printed, it would stay in the terminal's scrollback.
+                context.output.print("registered \(name) as \(role.rawValue); its token is in \(file) (mode 0600), shown nowhere else: give that file to the replica's operator")
             } else {
                 context.output.print(token)
                 context.output.error("registered \(name) as \(role.rawValue). The token above is shown once: save it to a file on that replica.")
