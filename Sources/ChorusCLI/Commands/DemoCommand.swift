@@ -118,6 +118,7 @@ enum DemoCommand: Command {
                 "digests": .object(Dictionary(uniqueKeysWithValues: digests.map { ($0.0, JSONValue.string($0.1)) })),
                 "converged": .bool(converged), "conflicts": .array(conflicts.map(\.json)), "ada": ada?.json ?? .null,
                 "seconds": .double((Date().timeIntervalSince(started) * 10).rounded() / 10),
+                "kept": context.arguments.flag("--keep") ? .string(root) : .null,
             ]))
         } else {
             say("7. digests:")
