@@ -15,6 +15,11 @@ public final class Node: @unchecked Sendable {
         public var port: UInt16 = 7420
         /// Seconds between background syncs when all is well.
         public var syncIntervalSeconds = 10.0
+        /// A background sync also compares this node's digest with the upstream's at most this
+        /// often (0: every sync), starting with the first: the upstream's health view then shows
+        /// whether this node matches it, and a difference is logged. Not every sync: after a
+        /// commit, the upstream hashes every row for it (about 300 ms at 10,000 people).
+        public var digestCompareSeconds = 300.0
         public var limits = Limits.default
         /// Who is acting on the people API (single-sign-on header, or the laptop's owner).
         public var identity = IdentityPolicy()
@@ -34,6 +39,9 @@ public final class Node: @unchecked Sendable {
     public let metrics = Metrics()
     let server: HTTPServer
     private let syncQueue = DispatchQueue(label: "chorus.sync")
+    /// When a background sync last compared digests with the upstream (wall milliseconds); read
+    /// and written on `syncQueue` only.
+    private var lastDigestComparison: UInt64?
     private var syncTimer: DispatchSourceTimer?
     private var consecutiveFailures = 0
     private var isStopped = false
@@ -188,15 +196,19 @@ public final class Node: @unchecked Sendable {
             scheduleSync(after: configuration.syncIntervalSeconds)
             return
         }
+        let now = configuration.wallClock.nowMilliseconds()
+        let compares = lastDigestComparison.map { now < $0 || Double(now - $0) >= configuration.digestCompareSeconds * 1000 } ?? true
         do {
-            let report = try syncOnce(upstream: upstream)
+            let report = try syncOnce(upstream: upstream, compareDigests: compares)
+            if compares { lastDigestComparison = now }
             consecutiveFailures = 0
             metrics.increment("chorus_upstream_syncs_total", labels: [("outcome", "ok")])
             metrics.increment("chorus_operations_applied_total", by: Double(report.pullApplied), labels: [("via", "pull")])
             if report.snapshotOperations > 0 {
                 metrics.increment("chorus_operations_applied_total", by: Double(report.snapshotOperations), labels: [("via", "snapshot")])
             }
-            if report.pushedOperations + report.pulledOperations > 0 || report.snapshotOperations > 0 || report.snapshotRefused != nil {
+            if report.pushedOperations + report.pulledOperations > 0 || report.snapshotOperations > 0 || report.snapshotRefused != nil
+                || report.digestMatches == false {
                 configuration.log(JSONValue.object(["event": "sync", "upstream": .string(upstream.url), "outcome": "ok", "report": report.json]).canonicalText)
             }
             scheduleSync(after: configuration.syncIntervalSeconds)

@@ -127,6 +127,13 @@ final class AdminEndToEndTests: XCTestCase {
         try chorus(["resolve", "--conflict", edited, "--restore", "--remote", stockholm.url, "--token-file", path("office-admin.token")])
         XCTAssertEqual(try json(["get", "people", "p-2"], "stockholm")["title"], "Director", "restore keeps the concurrent edit")
 
+        // An office's background syncs compare digests now and then, starting with the first: the
+        // hub's health view shows whether it matches (it showed nothing for offices).
+        let office = try XCTUnwrap(try json(["replicas", "health", "--remote", hub.url, "--token-file", path("hub-admin.token")])
+            .arrayValue?.first { $0["name"] == "stockholm" })
+        XCTAssertNotEqual(office["reportedDigest"], .null, "\(office)")
+        XCTAssertNotEqual(office["digestMatched"], .null, "\(office)")
+
         // Health: the laptop's skewed clock; then it stops syncing, its lag grows and it goes silent.
         var health = try json(["replicas", "health", "--remote", stockholm.url, "--token-file", path("office-admin.token")])
         var laptop = try XCTUnwrap(health.arrayValue?.first { $0["name"] == "laptop" })
