@@ -57,6 +57,24 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
     }
 
     /// Reads and checks a token file: 64 hex digits, surrounding whitespace ignored.
+    /// A node's URL as an operator gives it (`chorus join`, `serve --upstream`, `--remote`):
+    /// http(s) with a host; a port past 65535 was cut to another (80), where whoever listens would
+    /// be sent the token, and credentials in it would be written in the replica, its logs and every
+    /// sync's output.
+    public static func nodeURL(_ text: String) throws -> URL {
+        guard let parsed = URL(string: text), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
+            throw ChorusError(.malformedInput, "\(text.prefix(100)) is not an http(s) URL", hint: "e.g. http://hub.example:7420")
+        }
+        if let port = parsed.port, !(1...65535).contains(port) {
+            throw ChorusError(.malformedInput, "\(text.prefix(100)) names port \(port), outside 1 to 65535", hint: "e.g. http://hub.example:7420")
+        }
+        if parsed.user != nil || parsed.password != nil {
+            throw ChorusError(.malformedInput, "the URL holds a user or password; the token file is what authenticates",
+                              hint: "give the URL without `user:password@`")
+        }
+        return parsed
+    }
+
     public static func readToken(path: String, limits: Limits) throws -> String {
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: path), let size = attributes[.size] as? Int else {
             throw ChorusError(.storage, "cannot read the token file \(path)", hint: "give the file `chorus replicas add` output was saved to")

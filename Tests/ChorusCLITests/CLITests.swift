@@ -198,6 +198,7 @@ final class CLITests: XCTestCase {
         tampered[tampered.count / 2] ^= 0x01
         XCTAssertTrue(FileManager.default.createFile(atPath: folder.appending("tampered.bundle"), contents: tampered))
 
+        XCTAssertTrue(FileManager.default.createFile(atPath: folder.appending("admin.token"), contents: Data(String(repeating: "b", count: 64).utf8)))
         let cases: [([String], String)] = [
             (["put", "people", "p-1", #"title={"unclosed""#], "not valid JSON"),
             (["put", "nonsense", "p-1", "title=x"], "unknown collection"),
@@ -217,6 +218,8 @@ final class CLITests: XCTestCase {
             (["map-set", "people", "p-1", "skills", "swift=9"], "must be a level from 1 to 5"),
             (["conflicts", "--collection", "nocoll"], "unknown collection"),
             (["seed", "--people", "5"], "already holds 1 person"),
+            (["conflicts", "--remote", "http://127.0.0.1:9", "--token-file", folder.appending("admin.token")], "cannot reach the node"),
+            (["conflicts", "--remote", "http://127.0.0.1:70000", "--token-file", folder.appending("admin.token")], "outside 1 to 65535"),
             (["opportunities", "match", "--person", "p-1", "--opportunity", "opp-1"], "not both"),
             (["log", "--since", "99999999999999999999"], "a log sequence number from 0 to"),
         ]

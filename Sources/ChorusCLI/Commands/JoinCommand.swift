@@ -28,18 +28,7 @@ enum JoinCommand: Command {
 
     /// Validates and stores an upstream.
     static func join(replica: Replica, url: String, tokenFile: String, limits: Limits) throws {
-        guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
-            throw ChorusError(.malformedInput, "\(url.prefix(100)) is not an http(s) URL", hint: "e.g. http://hub.example:7420")
-        }
-        // A port past 65535 was cut to another (80), where whoever listens would be sent the token.
-        if let port = parsed.port, !(1...65535).contains(port) {
-            throw ChorusError(.malformedInput, "\(url.prefix(100)) names port \(port), outside 1 to 65535", hint: "e.g. http://hub.example:7420")
-        }
-        // Credentials in the URL would be written in the replica, its logs and every sync's output.
-        if parsed.user != nil || parsed.password != nil {
-            throw ChorusError(.malformedInput, "the upstream URL holds a user or password; the token file is what authenticates",
-                              hint: "give the URL without `user:password@`")
-        }
+        _ = try HTTPTransport.nodeURL(url)
         let absolute = tokenFile.hasPrefix("/") ? tokenFile : FileManager.default.currentDirectoryPath + "/" + tokenFile
         _ = try HTTPTransport.readToken(path: absolute, limits: limits)
         let trimmed = url.hasSuffix("/") ? String(url.dropLast()) : url
