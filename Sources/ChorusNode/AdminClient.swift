@@ -35,8 +35,9 @@ public struct AdminClient: Sendable {
         do {
             return try body()
         } catch let error as SyncError where error.status == 0 {
+            let syncsOnly = error.hint.map { $0.contains("changes are kept") || $0.contains("next sync") } ?? true
             throw SyncError(status: 0, error.message.replacingOccurrences(of: "the upstream", with: "the node"),
-                            hint: "check the URL (--remote) and that `chorus serve` runs there")
+                            hint: syncsOnly ? "check the URL (--remote) and that `chorus serve` runs there" : error.hint)
         }
     }
 }

@@ -159,6 +159,11 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
             : answer.unframed ? HTTPClientError(.unframed, "its size was not known before reading it")
             : answer.failure.map { HTTPClientError(.cannotConnect, $0.localizedDescription) }
         if let failed {
+            // TLS spoken to a node that answers in plain HTTP: OpenSSL's words alone say little.
+            if failed.message.contains("wrong version number") {
+                throw SyncError(status: 0, "\(baseURL.absoluteString) did not answer in TLS (\(failed.message))",
+                                hint: "a node speaks plain HTTP unless a proxy terminates TLS in front of it (Docs/guides/run-a-hub.md, section 3): use http://, or the proxy's address")
+            }
             throw failure(failed, "\(method) /\(path)", secondsMax: limits.syncAnswerSecondsMax, bytesMax: Int64(limits.syncAnswerBytesMax))
         }
         guard answer.status != 0 else { throw SyncError(status: 0, "no HTTP response from \(baseURL.absoluteString)") }

@@ -56,6 +56,10 @@ final class SyncEndToEndTests: XCTestCase {
             XCTAssertEqual(refused.status, 1, url)
             XCTAssertTrue(refused.standardError.contains("outside 1 to 65535") || refused.standardError.contains("user or password"), refused.standardError)
         }
+        // https:// to a node that speaks plain HTTP says so, not only in OpenSSL's words.
+        let tls = try ChorusProcess.run(["conflicts", "--remote", hub.url.replacingOccurrences(of: "http://", with: "https://"), "--token-file", laptopToken])
+        XCTAssertEqual(tls.status, 1)
+        XCTAssertTrue(tls.standardError.contains("did not answer in TLS") && tls.standardError.contains("use http://"), tls.standardError)
         try chorus(["join", stockholm.url, "--token-file", laptopToken], "laptop")
 
         try chorus(["put", "people", "p-ada", "name=Ada Lovelace", "title=Engineer"], "hub")
