@@ -1,5 +1,4 @@
 import ChorusCore
-import ChorusSync
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -17,27 +16,15 @@ public struct AdminClient: Sendable {
         let parsed = try HTTPTransport.nodeURL(url)
         var generator = SystemRandomNumberGenerator()
         transport = HTTPTransport(baseURL: parsed, token: try HTTPTransport.readToken(path: tokenFile, limits: limits),
-                                  replica: ReplicaID.random(using: &generator), limits: limits)
+                                  replica: ReplicaID.random(using: &generator), limits: limits, caller: .admin)
     }
 
     public func get(_ path: String, query: [String: String] = [:]) throws -> JSONValue {
         let items = query.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) }
-        return try AdminClient.asAdmin { try transport.json(try transport.send("GET", path, query: items)) }
+        return try transport.json(try transport.send("GET", path, query: items))
     }
 
     public func post(_ path: String, body: JSONValue) throws -> JSONValue {
-        try AdminClient.asAdmin { try transport.json(try transport.send("POST", path, body: body.canonicalBytes)) }
-    }
-
-    /// A node out of reach, said as an admin asking it, not as a sync (whose "upstream" keeps
-    /// changes to send later).
-    static func asAdmin<T>(_ body: () throws -> T) throws -> T {
-        do {
-            return try body()
-        } catch let error as SyncError where error.status == 0 {
-            let syncsOnly = error.hint.map { $0.contains("changes are kept") || $0.contains("next sync") } ?? true
-            throw SyncError(status: 0, error.message.replacingOccurrences(of: "the upstream", with: "the node"),
-                            hint: syncsOnly ? "check the URL (--remote) and that `chorus serve` runs there" : error.hint)
-        }
+        try transport.json(try transport.send("POST", path, body: body.canonicalBytes))
     }
 }

@@ -101,25 +101,33 @@ extension HTTPTransport {
         }
     }
 
-    /// An exchange's failure as the sync error an operator reads.
+    /// An exchange's failure as the error an operator reads, in the words of whoever asked
+    /// (`caller`): a sync's upstream, whose changes wait for the next sync, or a node an admin
+    /// command asks.
     func failure(_ error: HTTPClientError, _ exchange: String, secondsMax: Double, bytesMax: Int64) -> SyncError {
-        let upstream = baseURL.absoluteString
+        let node = "\(caller == .sync ? "the upstream" : "the node") \(baseURL.absoluteString)"
         switch error.kind {
         case .timedOut:
-            return SyncError(status: 0, "the upstream \(upstream) took over \(Int(secondsMax)) s to answer \(exchange) (\(error.message))",
-                             hint: "the link or the upstream is too slow; changes are kept and sent at the next sync (syncRequestTimeoutSeconds sets the wait)")
+            return SyncError(status: 0, "\(node) took over \(Int(secondsMax)) s to answer \(exchange) (\(error.message))",
+                             hint: caller == .sync ? "the link or the upstream is too slow; changes are kept and sent at the next sync (syncRequestTimeoutSeconds sets the wait)"
+                                 : "the link or the node is too slow; try again")
         case .tooLarge:
-            return SyncError(status: 0, "the upstream \(upstream) answered \(exchange) with over \(bytesMax) bytes, more than a pull page and its envelope",
+            return SyncError(status: 0, "\(node) answered \(exchange) with over \(bytesMax) bytes, more than a pull page and its envelope",
                              hint: "check that the URL is a Chorus node's; if its pullPageBytesMax is larger than this node's, raise this node's to match")
         case .unframed:
-            return SyncError(status: 0, "the upstream \(upstream) answered \(exchange) without a Content-Length, or compressed: \(error.message)",
+            return SyncError(status: 0, "\(node) answered \(exchange) without a Content-Length, or compressed: \(error.message)",
                              hint: "Chorus nodes always send Content-Length: if a proxy stands between, have it pass answers on as they are (no chunking, no compression on /sync/)")
         case .malformed:
-            return SyncError(status: 0, "the upstream \(upstream) sent a malformed answer to \(exchange): \(error.message)",
+            return SyncError(status: 0, "\(node) sent a malformed answer to \(exchange): \(error.message)",
                              hint: "check that the URL is a Chorus node's")
+        case .cannotConnect where error.message.contains("wrong version number"):
+            // TLS spoken to a node that answers in plain HTTP: OpenSSL's words alone say little.
+            return SyncError(status: 0, "\(baseURL.absoluteString) did not answer in TLS (\(error.message))",
+                             hint: "a node speaks plain HTTP unless a proxy terminates TLS in front of it (Docs/guides/run-a-hub.md, section 3): use http://, or the proxy's address")
         case .cannotConnect, .closed, .sink:
-            return SyncError(status: 0, "cannot reach the upstream \(upstream): \(error.message)",
-                             hint: "check the URL and that the upstream is running; changes are kept and sent when it is back")
+            return SyncError(status: 0, "cannot reach \(node): \(error.message)",
+                             hint: caller == .sync ? "check the URL and that the upstream is running; changes are kept and sent when it is back"
+                                 : "check the URL (--remote) and that `chorus serve` runs there")
         }
     }
 }

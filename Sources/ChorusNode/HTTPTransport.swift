@@ -31,7 +31,14 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
     ///   - token: the bearer token the upstream issued for this replica.
     ///   - usingURLSession: URLSession for a plain `http://` upstream too (`https://` always uses
     ///     it), so tests exercise that path without TLS.
-    public init(baseURL: URL, token: String, replica: ReplicaID, limits: Limits, wallClock: any WallClock = SystemClock(), usingURLSession: Bool = false) {
+    /// Who asks through a transport, for the words of its errors.
+    public enum Caller: Sendable { case sync, admin }
+    /// Who asks through this transport.
+    public let caller: Caller
+
+    public init(baseURL: URL, token: String, replica: ReplicaID, limits: Limits, wallClock: any WallClock = SystemClock(), usingURLSession: Bool = false,
+                caller: Caller = .sync) {
+        self.caller = caller
         self.wallClock = wallClock
         self.baseURL = baseURL
         self.token = token
@@ -56,7 +63,6 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
         if case .urlSession(let session, _) = client { session.finishTasksAndInvalidate() }
     }
 
-    /// Reads and checks a token file: 64 hex digits, surrounding whitespace ignored.
     /// A node's URL as an operator gives it (`chorus join`, `serve --upstream`, `--remote`):
     /// http(s) with a host; a port past 65535 was cut to another (80), where whoever listens would
     /// be sent the token, and credentials in it would be written in the replica, its logs and every
@@ -75,6 +81,7 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
         return parsed
     }
 
+    /// Reads and checks a token file: 64 hex digits, surrounding whitespace ignored.
     public static func readToken(path: String, limits: Limits) throws -> String {
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: path), let size = attributes[.size] as? Int else {
             throw ChorusError(.storage, "cannot read the token file \(path)", hint: "give the file `chorus replicas add` output was saved to")
@@ -159,11 +166,6 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
             : answer.unframed ? HTTPClientError(.unframed, "its size was not known before reading it")
             : answer.failure.map { HTTPClientError(.cannotConnect, $0.localizedDescription) }
         if let failed {
-            // TLS spoken to a node that answers in plain HTTP: OpenSSL's words alone say little.
-            if failed.message.contains("wrong version number") {
-                throw SyncError(status: 0, "\(baseURL.absoluteString) did not answer in TLS (\(failed.message))",
-                                hint: "a node speaks plain HTTP unless a proxy terminates TLS in front of it (Docs/guides/run-a-hub.md, section 3): use http://, or the proxy's address")
-            }
             throw failure(failed, "\(method) /\(path)", secondsMax: limits.syncAnswerSecondsMax, bytesMax: Int64(limits.syncAnswerBytesMax))
         }
         guard answer.status != 0 else { throw SyncError(status: 0, "no HTTP response from \(baseURL.absoluteString)") }

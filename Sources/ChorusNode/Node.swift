@@ -245,8 +245,7 @@ public final class Node: @unchecked Sendable {
         // its own: status and the page's indicator said "in sync" while the token file was gone.
         let url: URL, token: String
         do {
-            guard let parsed = URL(string: upstream.url) else { throw ChorusError(.invalidConfiguration, "the upstream URL \(upstream.url) is not valid") }
-            url = parsed
+            url = try HTTPTransport.nodeURL(upstream.url)   // as `join` checked it (one stored before may not be)
             token = try HTTPTransport.readToken(path: upstream.tokenFile, limits: limits)
         } catch {
             let message = (error as? ChorusError)?.message ?? "\(error)"

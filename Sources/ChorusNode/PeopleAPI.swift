@@ -496,10 +496,10 @@ public struct PeopleAPI: Sendable {
         return person
     }
 
-    /// How generated ids start, per collection: `badge-k3x9...`, `opp-...`.
     /// What `GET /api/v1/opportunities?status=` takes: a status, or all of them.
     static let opportunityStatuses = ["open", "filled", "closed", "all"]
 
+    /// How generated ids start, per collection: `badge-k3x9...`, `opp-...`.
     static let idPrefix = ["people": "p", "teams": "team", "badges": "badge", "objectives": "obj", "opportunities": "opp",
                            "abilities": "ability", "observations": "obs"]
 

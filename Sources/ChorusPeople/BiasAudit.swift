@@ -36,7 +36,7 @@ public struct BiasAudit: Sendable {
         var selections: [String: Int] = [:]
         for opportunity in opportunities {
             // As the matcher ranks them: the person who posted it is not among its candidates.
-            let ranked = candidates.filter { $0.id != opportunity.owner }.map { ($0.id, scorer($0, opportunity)) }.sorted { ($0.1, $1.0) > ($1.1, $0.0) }
+            let ranked = candidates.filter { opportunity.ranks($0.id) }.map { ($0.id, scorer($0, opportunity)) }.sorted { ($0.1, $1.0) > ($1.1, $0.0) }
             for (id, _) in ranked.prefix(topK) { if let group = groups[id] { selections[group, default: 0] += 1 } }
         }
         var members: [String: Int] = [:]

@@ -66,6 +66,9 @@ public struct OpportunityProfile: Sendable, Equatable {
     /// Who posted it: never matched to their own opportunity.
     public let owner: String?
 
+    /// Whether the person `candidate` is ranked for it: anyone but who posted it.
+    public func ranks(_ candidate: String) -> Bool { candidate != owner }
+
     public init(id: String, required: [Requirement], learnable: Set<String>, hoursPerWeek: Int?, owner: String? = nil) {
         self.id = id
         self.required = required
@@ -227,13 +230,13 @@ public struct Matcher: Sendable {
     /// People for an opportunity, best first (ties by id, so rankings are deterministic); never
     /// the person who posted it.
     public func rank(_ candidates: [Candidate], for opportunity: OpportunityProfile) -> [Match] {
-        candidates.filter { $0.id != opportunity.owner }.map { match($0, opportunity) }
+        candidates.filter { opportunity.ranks($0.id) }.map { match($0, opportunity) }
             .sorted { ($0.score, $1.candidate) > ($1.score, $0.candidate) }
     }
 
     /// Opportunities for a person, best first; never those they posted.
     public func rank(_ opportunities: [OpportunityProfile], for candidate: Candidate) -> [Match] {
-        opportunities.filter { $0.owner != candidate.id }.map { match(candidate, $0) }
+        opportunities.filter { $0.ranks(candidate.id) }.map { match(candidate, $0) }
             .sorted { ($0.score, $1.opportunity) > ($1.score, $0.opportunity) }
     }
 }

@@ -263,18 +263,7 @@ public final class Replica {
     ///   damaged or written by a newer Chorus.
     public static func open(at location: Location, configuration: Configuration = Configuration()) throws -> Replica {
         try configuration.limits.validate()
-        if case .directory(let path) = location {
-            guard FileManager.default.fileExists(atPath: databasePath(location)) else {
-                throw ChorusError(.replicaNotInitialised, "no replica in \(path)",
-                                  hint: "run `chorus init --data \(path)` first, or pass the right --data folder")
-            }
-            // Opened, an empty file would be written to (its journal mode), and a replica never is empty.
-            if (try? FileManager.default.attributesOfItem(atPath: databasePath(location))[.size] as? Int) ?? nil == 0 {
-                throw ChorusError(.replicaNotInitialised, "no replica in \(path): its database file is empty",
-                                  hint: "run `chorus init --data \(path)` (it replaces the empty file), or pass the right --data folder")
-            }
-        }
-        if case .directory = location { try requireReplicaFile(location) }
+        if case .directory(let path) = location { try requireReplicaFile(in: path) }
         let database = try openDatabase(location, configuration: configuration, create: false)
         return try wrapStorage {
             try StorageSchema.migrator(schema: configuration.schema).migrate(database)
@@ -287,23 +276,33 @@ public final class Replica {
         }
     }
 
-    /// Refuses a database file that holds no replica, looked at read-only: opened to be written,
-    /// it would be switched to a write-ahead log for good, and migrated, a whole empty schema
-    /// written into it.
-    static func requireReplicaFile(_ location: Location) throws {
+    /// Refuses a folder whose database file holds no replica: none there, an empty one (a copy cut
+    /// short: `init` replaces it), or another program's, looked at read-only. Opened to be
+    /// written, a file is switched to a write-ahead log for good, and migrated, a whole empty
+    /// schema is written into it.
+    static func requireReplicaFile(in folder: String) throws {
+        let file = databasePath(.directory(folder))
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: file) else {
+            throw ChorusError(.replicaNotInitialised, "no replica in \(folder)",
+                              hint: "run `chorus init --data \(folder)` first, or pass the right --data folder")
+        }
+        guard attributes[.size] as? Int != 0 else {
+            throw ChorusError(.replicaNotInitialised, "no replica in \(folder): its database file is empty",
+                              hint: "run `chorus init --data \(folder)` (it replaces the empty file), or pass the right --data folder")
+        }
         var options = Database.Options()
         options.isReadOnly = true
         options.createIfMissing = false
         let (replicas, tables): (Int64, Int64)
         do {
-            let probe = try Database(path: databasePath(location), options: options)
+            let probe = try Database(path: file, options: options)
             replicas = try probe.queryScalarInteger("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'meta'") ?? 0
             tables = try probe.queryScalarInteger("SELECT count(*) FROM sqlite_schema") ?? 0
         } catch let error as SQLiteError {
-            throw ChorusError(.storage, "cannot open the replica database \(databasePath(location)): \(error.message)", hint: error.hint)
+            throw ChorusError(.storage, "cannot open the replica database \(file): \(error.message)", hint: error.hint)
         }
         guard replicas > 0 else {
-            throw ChorusError(.storage, "\(databasePath(location)) is a SQLite database but not a Chorus replica (\(tables == 0 ? "it is empty" : "it has no meta table"))",
+            throw ChorusError(.storage, "\(file) is a SQLite database but not a Chorus replica (\(tables == 0 ? "it is empty" : "it has no meta table"))",
                               hint: "pass the right --data folder; this file was not written by chorus init")
         }
     }

@@ -471,7 +471,7 @@ final class SyncServiceTests: XCTestCase {
         let token = try hub.perform { try $0.addPeer(name: "laptop-2", role: .replica) }
         var generator = SeededGenerator(seed: 78)
         let mistaken = ReplicaID.random(using: &generator), real = ReplicaID.random(using: &generator)
-        func status(_ target: String, protocolVersion: String = "1") -> Int {
+        func status(_ target: String, protocolVersion: String = "1", token: String = token) -> Int {
             hubRouter.handle(HTTPRequest(head: HTTPRequestHead(method: "GET", target: target, minorVersion: 1, headers: [
                 ("Host", "hub"), ("Chorus-Protocol", protocolVersion), ("Chorus-Replica", mistaken.hex), ("Authorization", "Bearer \(token)"),
             ]), body: [])).status
@@ -481,13 +481,8 @@ final class SyncServiceTests: XCTestCase {
         XCTAssertEqual(status("/sync/v1/pull?after=x"), 400, "refused by the pull itself, after the token was admitted")
         XCTAssertEqual(try hub.perform { try $0.peer(forToken: token)?.replica }, mistaken, "a request the route admits binds the token")
         let other = try hub.perform { try $0.addPeer(name: "laptop-3", role: .replica) }
-        func otherStatus(_ target: String, protocolVersion: String = "1") -> Int {
-            hubRouter.handle(HTTPRequest(head: HTTPRequestHead(method: "GET", target: target, minorVersion: 1, headers: [
-                ("Host", "hub"), ("Chorus-Protocol", protocolVersion), ("Chorus-Replica", mistaken.hex), ("Authorization", "Bearer \(other)"),
-            ]), body: [])).status
-        }
-        XCTAssertEqual(otherStatus("/admin/v1/resolutions"), 403)
-        XCTAssertEqual(otherStatus("/sync/v1/info", protocolVersion: "9"), 400)
+        XCTAssertEqual(status("/admin/v1/resolutions", token: other), 403)
+        XCTAssertEqual(status("/sync/v1/info", protocolVersion: "9", token: other), 400)
         XCTAssertNil(try hub.perform { try $0.peer(forToken: other)?.replica }, "refused requests bound nothing")
         XCTAssertNoThrow(try InProcessTransport(router: hubRouter, token: other, replica: real).info())
         XCTAssertEqual(try hub.perform { try $0.peer(forToken: other)?.replica }, real)
