@@ -54,14 +54,7 @@ public struct Posting: Sendable, Equatable {
         for name in learnableSkills where !name.trimmingCharacters(in: .whitespaces).isEmpty {
             changes.append(.add(field: "learnableSkills", element: taxonomy.resolve(name.trimmingCharacters(in: .whitespaces)).id))
         }
-        let schema = PeopleSchema.current.collection("opportunities")!
-        for change in changes {
-            switch change {
-            case .put(let field, let value): try DomainRules.check(collection: "opportunities", field: schema.field(field)!, value: value)
-            case .mapSet(let field, let key, let value): try DomainRules.check(collection: "opportunities", field: schema.field(field)!, key: key, value: value)
-            default: break
-            }
-        }
+        try DomainRules.check(changes, in: PeopleSchema.current.collection("opportunities")!)
         return changes
     }
 }

@@ -15,17 +15,7 @@ enum WriteSupport {
         // be served to everyone. (Feedback has its own bounds, `Feedback`; a value of the wrong
         // JSON type is the replica's to refuse, with its own message.)
         if PeopleAPI.editable.contains(collection), let declared = replica.configuration.schema.collection(collection) {
-            for change in changes {
-                switch change {
-                case .put(let name, let value), .mapSet(let name, _, let value):
-                    guard let field = declared.field(name), field.valueType.accepts(value) else { continue }
-                    var key: String?
-                    if case .mapSet(_, let given, _) = change { key = given }
-                    try DomainRules.check(collection: collection, field: field, key: key, value: value)
-                default:
-                    continue
-                }
-            }
+            try DomainRules.check(changes, in: declared)
         }
         let operations = try replica.write(collection: collection, record: record, changes, by: context.arguments.value("--as"))
         report(operations, context)
