@@ -120,6 +120,16 @@ public enum ChorusCommandLine {
             output.error("error: unknown command \(name.prefix(40))\nhint: run `chorus --help` for the list of commands")
             return 2
         }
+        // A script that asked for `--json` gets its failure as JSON too, on stdout, beside the
+        // words on stderr: before, it read an empty document and had to scrape stderr.
+        let wantsJSON = command.spec.options.contains(where: { $0.name == "--json" }) && arguments.dropFirst().contains("--json")
+        func report(_ code: String, _ message: String, hint: String?, retryable: Bool, exitCode: Int32) {
+            guard wantsJSON else { return }
+            output.json(.object(["error": .object([
+                "code": .string(code), "message": .string(message), "hint": hint.map(JSONValue.string) ?? .null,
+                "retryable": .bool(retryable), "exitCode": .integer(Int64(exitCode)),
+            ])]))
+        }
         do {
             let parsed = try ParsedArguments.parse(Array(arguments.dropFirst()), spec: command.spec)
             if parsed.wantsHelp {
@@ -132,13 +142,16 @@ public enum ChorusCommandLine {
         } catch let error as UsageError {
             output.error("error: \(error.message)")
             if let spec = error.command { output.error("usage: \(spec.usage)\nhint: run `chorus \(spec.name) --help`") }
+            report("usage", error.message, hint: error.command.map { "run `chorus \($0.name) --help`" }, retryable: false, exitCode: 2)
             return 2
         } catch let error as ChorusError {
             output.error("error: \(error.message)")
             if let hint = error.hint { output.error("hint: \(hint)") }
+            report(error.code.rawValue, error.message, hint: error.hint, retryable: error.isRetryable, exitCode: 1)
             return 1
         } catch {
             output.error("error: \(error)")
+            report("unexpected", "\(error)", hint: nil, retryable: false, exitCode: 1)
             return 1
         }
     }

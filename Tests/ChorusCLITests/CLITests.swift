@@ -292,5 +292,25 @@ final class CLITests: XCTestCase {
         let item = try JSONParser().parse(try chorus("feedback", "high-five", thanksID, "--as", "p-3", "--json").standardOutput)
         XCTAssertEqual(item["highFives"], 1)
         XCTAssertEqual(item["comments"]?.arrayValue?.first?["value"]?["body"], "Agreed!")
+
+        // An author nobody here has (a typo in --as) writes nothing, and a script asking for JSON
+        // reads the failure as JSON.
+        let before = try chorus("digest").standardOutput
+        for command in [["thanks", "p-2", "Great launch"], ["feedback", "give", "Nice", "--to", "p-2"], ["feedback", "high-five", thanksID],
+                        ["opportunities", "post", "--title", "Ghost"]] {
+            let refused = try ChorusProcess.run(command + ["--as", "p-typo", "--json", "--data", data])
+            XCTAssertEqual(refused.status, 1, "\(command)")
+            XCTAssertTrue(refused.standardError.contains("no one here has the person id p-typo"), refused.standardError)
+            let document = try JSONParser().parse(refused.standardOutput)
+            XCTAssertEqual(document["error"]?["code"], "recordNotFound", refused.standardOutput)
+            XCTAssertEqual(document["error"]?["exitCode"], 1)
+            XCTAssertEqual(document["error"]?["retryable"], false)
+            XCTAssertNotNil(document["error"]?["hint"]?.stringValue)
+        }
+        XCTAssertEqual(try chorus("digest").standardOutput, before)
+        let usage = try ChorusProcess.run(["people", "search", "x", "--limit", "0", "--json", "--data", data])
+        XCTAssertEqual(usage.status, 2)
+        XCTAssertEqual(try JSONParser().parse(usage.standardOutput)["error"]?["code"], "usage")
+        XCTAssertEqual(try ChorusProcess.run(["people", "search", "x", "--limit", "0", "--data", data]).standardOutput, "", "no JSON unless asked")
     }
 }

@@ -56,7 +56,7 @@ enum OpportunitiesCommand: Command {
             }
         case "post":
             guard let title = context.arguments.value("--title") else { throw context.usageError("post needs --title TEXT") }
-            let owner = try Identity.person(context, required: true)!
+            let owner = try Identity.writer(context, in: replica)
             var posting = Posting(title: title)
             if let kind = context.arguments.value("--kind") { posting.kind = kind }
             if let location = context.arguments.value("--location") { posting.location = location }

@@ -14,6 +14,18 @@ enum Identity {
         }
         return person
     }
+
+    /// The person making a change, who must have a live profile here: `--as` is typed by hand,
+    /// and feedback, thanks or a posting by an id nobody has would stand in the feed for good,
+    /// from no one (a typo, or someone not yet synced to this laptop).
+    static func writer(_ context: CommandContext, in replica: Replica) throws -> String {
+        let person = try person(context, required: true)!
+        guard try replica.get(collection: "people", record: person)?.isVisible == true else {
+            throw ChorusError(.recordNotFound, "no one here has the person id \(person) (the author of this change)",
+                              hint: "`chorus people search NAME` finds a person's id; a new laptop syncs first (`chorus sync`)")
+        }
+        return person
+    }
 }
 
 enum PeopleCommand: Command {
@@ -90,7 +102,7 @@ enum FeedbackCommand: Command {
         case ("give", 2):
             guard let to = context.arguments.value("--to") else { throw context.usageError("give needs --to PERSON") }
             let kind = context.arguments.value("--kind") ?? "feedback"
-            let id = try Feedback.give(replica, from: try Identity.person(context, required: true)!, to: to, kind: kind, body: context.positional(1),
+            let id = try Feedback.give(replica, from: try Identity.writer(context, in: replica), to: to, kind: kind, body: context.positional(1),
                                        visibility: context.arguments.value("--visibility") ?? (kind == "feedback" ? "private" : "public"),
                                        badge: context.arguments.value("--badge"))
             context.isJSON ? context.output.json(.object(["id": .string(id)])) : context.output.print("gave \(kind) \(id)")
@@ -107,7 +119,7 @@ enum FeedbackCommand: Command {
                 context.output.print("\(item.id)  \(f["kind"]?.stringValue ?? "") from \(f["from"]?.stringValue ?? "?") to \(f["to"]?.stringValue ?? "?") (\(f["visibility"]?.stringValue ?? "public")): \(Format.value(f["body"] ?? .null, width: 80))")
             }
         case ("comment", 3), ("high-five", 2):
-            let person = try Identity.person(context, required: true)!
+            let person = try Identity.writer(context, in: replica)
             let item = context.positional(0) == "comment"
                 ? try Feedback.comment(replica, on: context.positional(1), by: person, body: context.positional(2),
                                        at: Int64(replica.configuration.wallClock.nowMilliseconds()))
@@ -129,7 +141,7 @@ enum ThanksCommand: Command {
 
     static func run(_ context: CommandContext) throws -> Int32 {
         let replica = try context.openReplica()
-        let id = try Feedback.give(replica, from: try Identity.person(context, required: true)!, to: context.positional(0), kind: "thanks",
+        let id = try Feedback.give(replica, from: try Identity.writer(context, in: replica), to: context.positional(0), kind: "thanks",
                                    body: context.positional(1), visibility: "public", badge: context.arguments.value("--badge"))
         context.isJSON ? context.output.json(.object(["id": .string(id)])) : context.output.print("thanked \(context.positional(0)) (\(id))")
         return 0
