@@ -214,7 +214,7 @@ public struct PeopleAPI: Sendable {
             if let list = try query(request, "ids", max: PeopleAPI.idsCharactersMax) {
                 let ids = list.split(separator: ",").map(String.init).prefix(100)
                 let people = try executor.perform { replica in try ids.compactMap { try replica.get(collection: "people", record: $0) }.filter(\.isVisible) }
-                return json(.object(["people": .array(people.map(PeopleAPI.labelled)), "next": .null]))
+                return json(.object(["people": .array(people.map { PeopleAPI.labelled($0, for: person) }), "next": .null]))
             }
             if let q, !q.trimmingCharacters(in: .whitespaces).isEmpty {
                 let hits = try executor.perform { try PeopleDirectory.search($0, query: q, limit: limit) }
@@ -230,7 +230,7 @@ public struct PeopleAPI: Sendable {
             guard let record = try executor.perform({ try $0.get(collection: "people", record: parameters[0]) }), record.isVisible else {
                 throw SyncError(status: 404, "no person \(parameters[0].prefix(128))")
             }
-            return json(PeopleAPI.labelled(record))
+            return json(PeopleAPI.labelled(record, for: person))
         case ("GET", "/api/v1/people/{id}/matches"):
             let limit = try limit(request, default: 10)
             let matches = try executor.perform { replica -> [Match] in
@@ -243,7 +243,7 @@ public struct PeopleAPI: Sendable {
             let details = try executor.perform { replica in try matches.map { try replica.get(collection: "opportunities", record: $0.opportunity) } }
             return json(.object(["matches": .array(zip(matches, details).map { match, record in
                 guard case .object(var object) = match.json else { return match.json }
-                object["details"] = record.map(PeopleAPI.labelled) ?? .null
+                object["details"] = record.map { PeopleAPI.labelled($0, for: person) } ?? .null
                 return .object(object)
             })]))
         case ("GET", "/api/v1/opportunities/{id}/matches"):
@@ -316,7 +316,7 @@ public struct PeopleAPI: Sendable {
                 }
                 return try replica.get(collection: "opportunities", record: parameters[0])!
             }
-            return json(record.json)
+            return json(PeopleAPI.labelled(record, for: person))
         case ("GET", "/api/v1/objectives"):
             let quarter = try query(request, "quarter", max: 16), owner = try query(request, "owner", max: 128)
             let (limit, offset) = (try limit(request), try offset(request))
@@ -349,7 +349,7 @@ public struct PeopleAPI: Sendable {
                                        OR EXISTS (SELECT 1 FROM opportunities__learnableSkills l WHERE l.id = o.id AND l.element = ?))
                         ORDER BY o.id LIMIT ? OFFSET ?
                         """, kind, kind, status, location, location, skill, skill, skill, limit + 1, offset).compactMap { $0.text(0) }
-                }.compactMap { try replica.get(collection: "opportunities", record: $0) }.map(PeopleAPI.labelled)
+                }.compactMap { try replica.get(collection: "opportunities", record: $0) }.map { PeopleAPI.labelled($0, for: person) }
             }
             return json(.object(["opportunities": .array(Array(rows.prefix(limit))), "next": PeopleAPI.next(offset, limit, rows.count)]))
         case ("GET", "/api/v1/insights"):
@@ -380,7 +380,7 @@ public struct PeopleAPI: Sendable {
             guard let record else {
                 throw SyncError(status: 404, "no \(collection) record \(parameters[0].prefix(128))")
             }
-            return json(PeopleAPI.labelled(record))
+            return json(PeopleAPI.labelled(record, for: person))
         case "POST", "PATCH":
             let person = try PeopleAPI.writer(person)
             var body = try object(request, allowed: Set(schema.fields.map(\.name) + (route.method == "POST" ? ["id"] : [])))
@@ -426,7 +426,7 @@ public struct PeopleAPI: Sendable {
                     throw SyncError(status: 404, "no \(collection) record \(finalID.prefix(128))")
                 }
                 if let refusal = try WritePolicy.refusal(collection: collection, recordID: finalID, existing: existing?.fields, body: fields, person: person,
-                                                         managerOf: { try PeopleAPI.visibleFields(replica)("people", $0)?["manager"]?.stringValue }) {
+                                                         lookup: PeopleAPI.visibleFields(replica)) {
                     throw SyncError(status: 403, refusal.message, hint: refusal.hint)
                 }
                 if let problem = try DomainReferences.problem(collection: collection, recordID: finalID, existing: existing?.fields,
@@ -438,16 +438,25 @@ public struct PeopleAPI: Sendable {
                 if !changes.isEmpty { try replica.write(collection: collection, record: finalID, changes, by: person) }
                 return try replica.get(collection: collection, record: finalID)!
             }
-            return json(PeopleAPI.labelled(record), status: route.method == "POST" ? 201 : 200)
+            return json(PeopleAPI.labelled(record, for: person), status: route.method == "POST" ? 201 : 200)
         default:
             throw SyncError(status: 405, "method not allowed")
         }
     }
 
-    /// A record as JSON with `skillLabels`: the label of every skill id it mentions, so a page
-    /// can show "Python (computer programming)" rather than an ESCO id.
-    static func labelled(_ record: RecordSnapshot) -> JSONValue {
+    /// A record as JSON for `viewer`, with `skillLabels`: the label of every skill id it
+    /// mentions, so a page can show "Python (computer programming)" rather than an ESCO id.
+    /// Who is interested in an opportunity is its owner's to see (a person's interest in another
+    /// role is theirs to tell): anyone else reads only whether they are among them, and the
+    /// count (`interestedCount`) the page shows beside it.
+    static func labelled(_ record: RecordSnapshot, for viewer: String?) -> JSONValue {
         guard case .object(var object) = record.json else { return record.json }
+        if record.collection == "opportunities", let interested = record.fields["interested"]?.arrayValue {
+            object["interestedCount"] = .integer(Int64(interested.count))
+            if viewer == nil || record.fields["owner"]?.stringValue != viewer {
+                object["interested"] = .array(interested.filter { viewer != nil && $0 == .string(viewer!) })
+            }
+        }
         var ids = Set<String>()
         for field in ["skills", "requiredSkills"] { ids.formUnion(record.fields[field]?.objectValue?.keys.map { $0 } ?? []) }
         for field in ["developmentGoals", "learnableSkills"] { ids.formUnion(record.fields[field]?.arrayValue?.compactMap(\.stringValue) ?? []) }

@@ -7,17 +7,20 @@ import ChorusCore
 /// |---|---|---|
 /// | `people` | anyone (onboarding) | the person, or their manager; `manager`, `careerSteps`, `squad`, `tribe` and `chapter` only the manager (the person, if they have none) |
 /// | `opportunities` | anyone; they become its owner | the owner |
-/// | `objectives` | a person's: the person or their manager; a team's: anyone | the same, for the objective before and after the change |
+/// | `objectives` | a person's: the person or their manager; a team's: anyone | the same, for the objective before and after the change; a team's `visibility` and `status` only its members |
 /// | `observations` | anyone; they become its author | the author |
-/// | `badges` | anyone; they become its creator | the creator (built-in badges: anyone) |
+/// | `badges` | anyone; they become its creator | the creator (built-in badges: anyone, and they stay without one) |
 /// | `teams` | anyone | anyone; `kind` never changes once set |
 /// | `abilities` | anyone | anyone |
 ///
 /// Everything is attributed (the operation log names the person), so the open rows are open by
 /// design, the way the seeds describe a company that trusts its people; concurrent edits are
 /// conflicts admins see. The owner fields (`owner`, `author`, `createdBy`) name the person acting
-/// when left out, cannot name someone else, and never change once set: nobody writes in
-/// another's name or takes over what someone else made.
+/// when left out, cannot name someone else, are set only when the record is made, and never
+/// change: nobody writes in another's name or takes over what someone else made (a built-in
+/// badge, made with no creator, stays everyone's). Who reads a team's objective (`visibility`,
+/// and `status`: a draft is read as a private one) is its members' to change: anyone else
+/// could hide a team's objectives from the whole company, themselves included, for good.
 public enum WritePolicy {
     /// The field naming who owns a record, for collections that have one.
     public static let ownerField = ["opportunities": "owner", "observations": "author", "badges": "createdBy"]
@@ -38,9 +41,11 @@ public enum WritePolicy {
     }
 
     /// Why `person` may not make this write, or nil when they may. `existing` is the record's
-    /// fields before the write (nil on create); `body` the fields written.
+    /// fields before the write (nil on create); `body` the fields written; `lookup(collection, id)`
+    /// reads another record's live fields (a person, a team), as `ReadPolicy.mayRead` does.
     public static func refusal(collection: String, recordID: String, existing: [String: JSONValue]?, body: [String: JSONValue],
-                               person: String, managerOf: (String) throws -> String?) rethrows -> Refusal? {
+                               person: String, lookup: (String, String) throws -> [String: JSONValue]?) rethrows -> Refusal? {
+        func managerOf(_ id: String) throws -> String? { try lookup("people", id)?["manager"]?.stringValue }
         if let system = body.keys.sorted().first(where: { systemFields.contains("\(collection).\($0)") }) {
             return Refusal(message: "\(system) is set by Chorus", hint: system == "interested"
                 ? "each person registers their own interest: POST /api/v1/opportunities/{id}/interest" : "leave \(system) out")
@@ -53,6 +58,10 @@ public enum WritePolicy {
         if let field = ownerField[collection], let named = body[field]?.stringValue {
             if let current = existing?[field]?.stringValue, named != current {
                 return Refusal(message: "\(field) cannot change once set (it is \(current))", hint: "leave \(field) out; post a new one instead")
+            }
+            if let existing, existing[field] == nil {
+                return Refusal(message: "\(field) is set when the record is made: this one has none, and stays everyone's to change",
+                               hint: "leave \(field) out")
             }
             if existing?[field] == nil, named != person {
                 return Refusal(message: "\(field) must be you (\(person)): nobody writes in another person's name", hint: "leave \(field) out: it becomes you")
@@ -86,6 +95,15 @@ public enum WritePolicy {
                 if try owner != person && managerOf(owner) != person {
                     return Refusal(message: "a person's objectives are set by that person or their manager", hint: "ask \(owner) or their manager")
                 }
+            }
+            let after = states[0]
+            if after["ownerKind"]?.stringValue ?? "person" != "person", let team = after["owner"]?.stringValue,
+               let field = ["visibility": "public", "status": "published"].sorted(by: { $0.key > $1.key }).first(where: { name, unset in
+                   body[name].map { ($0.stringValue ?? unset) != (existing?[name]?.stringValue ?? unset) } ?? false
+               })?.key,
+               try !(lookup("people", person).map { try ReadPolicy.isMember($0, of: team, lookup: lookup) } ?? false) {
+                return Refusal(message: "the \(field) of team \(team)'s objective is set by its members: it says who reads the objective",
+                               hint: "ask a member of \(team)")
             }
             return nil
         case "teams":

@@ -660,7 +660,7 @@ extension Replica {
                     """, Int64(state.counter), Int64(state.clock.last.wall), Int64(state.clock.last.logical))
                 // Operations made here past the reserved counters are reserved for before they
                 // commit, so a database restored from a backup never hands their ids out again.
-                try reserveCounters(through: state.counter, madeFrom: counter)
+                try reserveCounters(through: state.counter)
                 try beforeCommit()
             }
         }

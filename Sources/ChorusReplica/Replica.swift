@@ -148,16 +148,18 @@ public final class Replica {
     /// Reserves counters past `needed` (`CounterReservation`) before a batch making operations up
     /// to it commits. The file may be ahead of this connection's view (another process wrote it):
     /// a reservation never goes back.
-    func reserveCounters(through needed: UInt64, madeFrom start: UInt64) throws {
+    func reserveCounters(through needed: UInt64) throws {
         guard let counterReservation, needed > reservedCounter else { return }
         let stored = try counterReservation.read()
         if stored >= needed {
             reservedCounter = stored
             return
         }
-        // A block, or as many as this batch made (a seed of thousands): file writes stay rare.
-        let ahead = max(CounterReservation.block, needed - min(start, needed))
-        let reserved = min(UInt64(Int64.max), needed + ahead)
+        // A block past what this batch needs, never more: opening reads a lead of more than a
+        // block as a database restored from a backup, so a seed's batch of thousands reserving
+        // as many again ahead had every seeded replica's `serve` say it was restored. A batch
+        // past the reservation writes the file once, whatever its size: file writes stay rare.
+        let reserved = min(UInt64(Int64.max), needed + CounterReservation.block)
         try counterReservation.write(reserved)
         reservedCounter = reserved
     }

@@ -244,6 +244,40 @@ final class PeopleAPITests: XCTestCase {
         XCTAssertTrue(interested.json?["interested"]?.arrayValue?.contains("p-7") ?? false)
         XCTAssertFalse((try request(port, "DELETE", "/api/v1/opportunities/opp-0/interest", as: "p-7").json?["interested"]?.arrayValue ?? []).contains("p-7"))
         XCTAssertEqual(try request(port, "POST", "/api/v1/opportunities/nope/interest", as: "p-7").status, 404)
+        // Who is interested is the owner's to read: anyone else reads only themselves, and the count.
+        for person in ["p-7", "p-8"] { XCTAssertEqual(try request(port, "POST", "/api/v1/opportunities/opp-0/interest", as: person).status, 200) }
+        let owner = try XCTUnwrap(try request(port, "GET", "/api/v1/opportunities/opp-0").json?["owner"]?.stringValue)
+        XCTAssertEqual(try request(port, "GET", "/api/v1/opportunities/opp-0", as: owner).json?["interested"], ["p-7", "p-8"])
+        for (viewer, seen) in [("p-7", ["p-7"]), (nil, [])] as [(String?, [JSONValue])] {
+            let read = try request(port, "GET", "/api/v1/opportunities/opp-0", as: viewer).json
+            XCTAssertEqual(read?["interested"], .array(seen), "\(viewer ?? "signed out")")
+            XCTAssertEqual(read?["interestedCount"], 2)
+            let listed = try request(port, "GET", "/api/v1/opportunities?limit=1000", as: viewer).json?["opportunities"]?.arrayValue?.first { $0["id"] == "opp-0" }
+            XCTAssertEqual(listed?["interested"], .array(seen), "the list too")
+        }
+        XCTAssertEqual(try request(port, "POST", "/api/v1/opportunities/opp-0/interest", as: "p-9").json?["interested"], ["p-9"], "the answer too")
+
+        // A built-in badge (made with no creator) stays everyone's: nobody becomes its creator.
+        let builtIn = try XCTUnwrap(try request(port, "GET", "/api/v1/badges?limit=1000").json?["badges"]?.arrayValue?.first { $0["createdBy"] == nil }?["id"]?.stringValue)
+        let takeover = try request(port, "PATCH", "/api/v1/badges/\(builtIn)", as: "p-9", body: #"{"createdBy":"p-9","name":"Mine"}"#)
+        XCTAssertEqual(takeover.status, 403, "\(takeover.json ?? .null)")
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/badges/\(builtIn)", as: "p-4", body: #"{"icon":"⭐"}"#).status, 200, "still anyone's to edit")
+
+        // Who reads a team's objective is its members' to say; its other fields stay open.
+        let squad = try XCTUnwrap(try request(port, "GET", "/api/v1/people/p-1").json?["squad"]?.stringValue)
+        let outsider = try XCTUnwrap((2..<20).map { "p-\($0)" }.first { try! request(port, "GET", "/api/v1/people/\($0)").json?["squad"]?.stringValue != squad })
+        XCTAssertEqual(try request(port, "POST", "/api/v1/objectives", as: "p-1",
+                                   body: #"{"id":"obj-team","title":"Ship it","ownerKind":"team","owner":"\#(squad)","visibility":"public"}"#).status, 201)
+        for body in [#"{"visibility":"private"}"#, #"{"status":"draft"}"#] {
+            let hidden = try request(port, "PATCH", "/api/v1/objectives/obj-team", as: outsider, body: body)
+            XCTAssertEqual(hidden.status, 403, body)
+            XCTAssertTrue(hidden.json?["detail"]?.stringValue?.contains("is set by its members") ?? false, "\(hidden.json ?? .null)")
+        }
+        XCTAssertEqual(try request(port, "POST", "/api/v1/objectives", as: outsider,
+                                   body: #"{"title":"Theirs","ownerKind":"team","owner":"\#(squad)","visibility":"private"}"#).status, 403)
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/objectives/obj-team", as: outsider, body: #"{"progress":40}"#).status, 200)
+        XCTAssertEqual(try request(port, "GET", "/api/v1/objectives/obj-team", as: outsider).status, 200, "still read by everyone")
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/objectives/obj-team", as: "p-1", body: #"{"visibility":"private"}"#).status, 200, "a member")
 
         // Pagination: walking the pages gives every item once, in order.
         for (path, key) in [("/api/v1/feed", "items"), ("/api/v1/objectives", "objectives"), ("/api/v1/opportunities", "opportunities"),

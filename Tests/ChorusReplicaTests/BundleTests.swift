@@ -217,6 +217,11 @@ final class ReplicaStorageTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: file), "nothing reserved before the first write")
         let op = try replica.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")])[0]
         XCTAssertEqual(String(decoding: try XCTUnwrap(FileManager.default.contents(atPath: file)), as: UTF8.self), "reserved \(op.id.counter + 1_000)\n")
+        // A batch of thousands (a seed) reserves a block past its last counter, not as many
+        // again: reopened, the replica is not taken for one restored from a backup.
+        let many = try replica.writeMany((0..<30).map { ("people", "p\($0 + 2)", (0..<100).map { Change.mapSet(field: "skills", key: "s\($0)", value: 2) }) })
+        XCTAssertEqual(String(decoding: try XCTUnwrap(FileManager.default.contents(atPath: file)), as: UTF8.self), "reserved \(many.last!.id.counter + 1_000)\n")
+        XCTAssertNil(try Replica.open(at: .directory(folder.path)).counterRestoredFrom, "a seeded replica was not restored from a backup")
         XCTAssertTrue(FileManager.default.createFile(atPath: file, contents: Data("reserved lots\n".utf8)))
         XCTAssertThrowsError(try Replica.open(at: .directory(folder.path))) { error in
             XCTAssertEqual((error as? ChorusError)?.code, .storage)

@@ -46,7 +46,7 @@ function opportunityCard(o, name, viewer) {
     o.description ? h("p", {}, o.description) : null,
     skillChips(o),
     h("p", { class: "muted" }, "Owner: ", o.owner ? h("a", { href: `#/people/${encodeURIComponent(o.owner)}` }, name(o.owner)) : "nobody",
-      ` · ${(o.interested || []).length} interested`),
+      ` · ${o.interestedCount ?? (o.interested || []).length} interested`),
     h("div", { class: "actions" }, interestButton(o, viewer)));
 }
 
