@@ -93,7 +93,7 @@ public struct OpportunityProfile: Sendable, Equatable {
 /// One reason behind a score, as shown to people.
 public struct Explanation: Sendable, Equatable {
     public enum Kind: String, Sendable {
-        case matched, oneLevelShort, belowLevel, relatedSkill, missing, missingMustHave, teachesGoal, availability, notEnoughHours
+        case matched, oneLevelShort, belowLevel, relatedSkill, missing, missingMustHave, noSkillAsked, teachesGoal, availability, notEnoughHours
     }
     public let kind: Kind
     public let skill: String?
@@ -133,8 +133,10 @@ public struct Match: Sendable {
 ///
 ///     score = 5 * (0.6 * skillFit + 0.25 * growthFit + 0.15 * availability), halved if a must-have is missing
 ///
-/// - skill fit: per required skill, weighted: 1 at or above the level, 0.6 one level short, 0.3 x
-///   level / required further below, 0.3 for a related skill in the same ESCO group family, 0 missing;
+/// - skill fit: per required skill, weighted: 1 at or above the level, 0.6 one level short,
+///   0.3 + 0.3 x level / required further below, 0.3 for a related skill in the same ESCO group
+///   family, 0 missing (knowing the skill a little never counts less than a related one); 1 when
+///   the opportunity asks for no skill (it is open to anyone, and says so);
 /// - growth fit: the share of the person's development goals the opportunity teaches (1 if it teaches
 ///   two or more of them);
 /// - availability: hours available over hours asked, at most 1 (1 when either is unknown).
@@ -171,13 +173,15 @@ public struct Matcher: Sendable {
                     weighted += requirement.weight * 0.6
                     explanations.append(Explanation(kind: .oneLevelShort, skill: requirement.skill, text: "\(name): one level short (\(level) of \(requirement.minLevel))"))
                 } else {
-                    weighted += requirement.weight * 0.3 * Double(level) / Double(requirement.minLevel)
+                    weighted += requirement.weight * (0.3 + 0.3 * Double(level) / Double(requirement.minLevel))
                     explanations.append(Explanation(kind: .belowLevel, skill: requirement.skill, text: "\(name): level \(level), needs \(requirement.minLevel)"))
                 }
                 continue
             }
             let required = taxonomy.resolve(requirement.skill)
-            if let related = candidate.skills.keys.sorted().first(where: { taxonomy.areRelated(taxonomy.resolve($0), required) }) {
+            // The related skill the person knows best is the one named (then by id, for a stable text).
+            if let related = candidate.skills.filter({ taxonomy.areRelated(taxonomy.resolve($0.key), required) })
+                .min(by: { ($1.value, $0.key) < ($0.value, $1.key) })?.key {
                 weighted += requirement.weight * 0.3
                 explanations.append(Explanation(kind: .relatedSkill, skill: requirement.skill, text: "\(name): you have the related skill \(label(related))"))
             } else if requirement.mustHave {
@@ -188,6 +192,9 @@ public struct Matcher: Sendable {
             }
         }
         let skillFit = totalWeight > 0 ? weighted / totalWeight : 1
+        if opportunity.required.isEmpty {
+            explanations.append(Explanation(kind: .noSkillAsked, skill: nil, text: "asks for no particular skill: open to anyone"))
+        }
         let taught = candidate.goals.intersection(opportunity.learnable).sorted()
         for skill in taught {
             explanations.append(Explanation(kind: .teachesGoal, skill: skill, text: "teaches \(label(skill)), which you want to learn"))
@@ -227,16 +234,32 @@ public struct Matcher: Sendable {
         return result.sorted { $0.scoreAfter > $1.scoreAfter }
     }
 
-    /// People for an opportunity, best first (ties by id, so rankings are deterministic); never
-    /// the person who posted it.
+    /// People for an opportunity, best first; never the person who posted it. Equal scores are
+    /// ordered by `tieBreak`, not by id: ids follow onboarding order, so by id the longest-serving
+    /// of thirty people with the same score would fill the top ten of every opportunity.
     public func rank(_ candidates: [Candidate], for opportunity: OpportunityProfile) -> [Match] {
-        candidates.filter { opportunity.ranks($0.id) }.map { match($0, opportunity) }
-            .sorted { ($0.score, $1.candidate) > ($1.score, $0.candidate) }
+        candidates.filter { opportunity.ranks($0.id) }.map { match($0, opportunity) }.sorted(by: Matcher.isRankedBefore)
     }
 
     /// Opportunities for a person, best first; never those they posted.
     public func rank(_ opportunities: [OpportunityProfile], for candidate: Candidate) -> [Match] {
-        opportunities.filter { $0.ranks(candidate.id) }.map { match(candidate, $0) }
-            .sorted { ($0.score, $1.opportunity) > ($1.score, $0.opportunity) }
+        opportunities.filter { $0.ranks(candidate.id) }.map { match(candidate, $0) }.sorted(by: Matcher.isRankedBefore)
+    }
+
+    /// Higher score first; equal scores by `tieBreak`, then by ids (a hash collision).
+    static func isRankedBefore(_ a: Match, _ b: Match) -> Bool {
+        if a.score != b.score { return a.score > b.score }
+        let (x, y) = (tieBreak(a), tieBreak(b))
+        if x != y { return x < y }
+        return (a.candidate, a.opportunity) < (b.candidate, b.opportunity)
+    }
+
+    /// A number for the pair (person, opportunity) that orders equal scores: fixed for the pair,
+    /// so rankings are the same on every replica and run, and unrelated to the order of ids,
+    /// so no one is ahead among equals for when they joined, and differently for each opportunity.
+    static func tieBreak(_ match: Match) -> UInt64 {
+        var hasher = XXHash64()
+        hasher.update(Array(match.opportunity.utf8) + [0] + Array(match.candidate.utf8))
+        return hasher.finalize()
     }
 }

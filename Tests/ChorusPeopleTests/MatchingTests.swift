@@ -120,6 +120,51 @@ final class MatchingTests: XCTestCase {
         let match = matcher.match(Candidate(id: "c", skills: [related: 3], goals: [], hoursPerWeek: nil), opportunity)
         XCTAssertEqual(match.skillFit, 0.3, accuracy: 1e-9)
         XCTAssertTrue(match.explanations.contains { $0.kind == .relatedSkill })
+        // The related skill named is the one the person knows best.
+        let other = taxonomy.skills.values.filter { taxonomy.areRelated($0, python) }.map(\.id).sorted()[1]
+        let named = matcher.match(Candidate(id: "c", skills: [related: 1, other: 4], goals: [], hoursPerWeek: nil), opportunity)
+        XCTAssertTrue(named.explanations.contains { $0.kind == .relatedSkill && $0.text.hasSuffix(taxonomy.skills[other]!.label) }, "\(named.explanations)")
+    }
+
+    /// Knowing the skill itself, even a little, never counts less than knowing a related one
+    /// (found: level 2 of 4 ranked below two hundred people who knew only a related skill).
+    func test_theSkillBelowItsLevel_countsMoreThanARelatedSkill() {
+        let python = taxonomy.resolve("Python (computer programming)")
+        let related = taxonomy.skills.values.filter { taxonomy.areRelated($0, python) }.map(\.id).sorted()[0]
+        let opportunity = OpportunityProfile(id: "o", required: [Requirement(skill: python.id, minLevel: 5)], learnable: [], hoursPerWeek: nil)
+        let relatedFit = matcher.match(Candidate(id: "r", skills: [related: 5], goals: [], hoursPerWeek: nil), opportunity).skillFit
+        var previous = relatedFit
+        for level in 1...5 {
+            let fit = matcher.match(Candidate(id: "c", skills: [python.id: level], goals: [], hoursPerWeek: nil), opportunity).skillFit
+            XCTAssertGreaterThan(fit, previous, "level \(level) of 5 counts more than level \(level - 1) (or a related skill)")
+            previous = fit
+        }
+        XCTAssertEqual(matcher.match(Candidate(id: "c", skills: [python.id: 2], goals: [], hoursPerWeek: nil), opportunity).skillFit, 0.3 + 0.3 * 2 / 5, accuracy: 1e-9)
+    }
+
+    /// An opportunity that asks for no skill says why everyone fits it.
+    func test_anOpportunityAskingForNoSkill_explainsItsFit() {
+        let open = OpportunityProfile(id: "o", required: [], learnable: [], hoursPerWeek: nil)
+        let match = matcher.match(Candidate(id: "c", skills: [python: 3], goals: [], hoursPerWeek: nil), open)
+        XCTAssertEqual(match.skillFit, 1)
+        XCTAssertEqual(match.explanations.map(\.kind), [.noSkillAsked])
+    }
+
+    /// Equal scores are not ordered by id (ids follow onboarding order: the longest-serving would
+    /// fill every top ten), but by a number fixed for each pair: the same on every run, and
+    /// different from one opportunity to the next.
+    func test_equalScores_areNotRankedByID() {
+        let people = (0..<30).map { Candidate(id: String(format: "p-%02d", $0), skills: [python: 3], goals: [], hoursPerWeek: 10) }
+        func top(_ opportunity: String) -> [String] {
+            let profile = OpportunityProfile(id: opportunity, required: [Requirement(skill: python, minLevel: 3)], learnable: [], hoursPerWeek: nil)
+            let ranked = matcher.rank(people.shuffled(), for: profile)
+            XCTAssertEqual(Set(ranked.map(\.score)).count, 1, "all equal")
+            return ranked.prefix(10).map(\.candidate)
+        }
+        let first = top("opp-a")
+        XCTAssertNotEqual(first, people.prefix(10).map(\.id), "not the first ten ids")
+        XCTAssertEqual(top("opp-a"), first, "the same each time, whatever order the people come in")
+        XCTAssertNotEqual(top("opp-b"), first, "another opportunity orders them otherwise")
     }
 
     /// Changing a person's name, office, pronouns or manager changes no score, over many generated people.
