@@ -100,14 +100,20 @@ public struct PeopleAPI: Sendable {
     /// `Host`); clients that are not browsers send neither and are not affected.
     static func crossSiteRefusal(_ request: HTTPRequest) -> HTTPResponse? {
         guard !["GET", "HEAD"].contains(request.head.method) else { return nil }
-        let crossSite: Bool
+        // The node's own page is same-origin. A `same-site` page is another host of the same
+        // site (a sibling subdomain), which must not act in a person's name either; and a
+        // request whose `Origin` names another host is refused whatever else it says.
+        var crossSite = false
         if let site = request.head.header("Sec-Fetch-Site")?.lowercased() {
-            crossSite = site == "cross-site"
-        } else if let origin = request.head.header("Origin"), origin != "null" {
-            let host = origin.split(separator: "/", omittingEmptySubsequences: true).dropFirst().first.map(String.init)
-            crossSite = host?.lowercased() != request.head.header("Host")?.lowercased()
-        } else {
-            crossSite = request.head.header("Origin") == "null"
+            crossSite = !["same-origin", "none"].contains(site)
+        }
+        if let origin = request.head.header("Origin") {
+            if origin == "null" {
+                crossSite = true
+            } else {
+                let host = origin.split(separator: "/", omittingEmptySubsequences: true).dropFirst().first.map(String.init)
+                crossSite = crossSite || host?.lowercased() != request.head.header("Host")?.lowercased()
+            }
         }
         guard crossSite else { return nil }
         return SyncError(status: 403, "a write from a page of another site is refused",
@@ -150,6 +156,9 @@ public struct PeopleAPI: Sendable {
         }
         return offset
     }
+
+    /// Most people one `GET /api/v1/people?ids=` names.
+    static let idsMax = 100
 
     /// Longest `ids` list of `GET /api/v1/people?ids=`, in characters (well inside the request line limit).
     static let idsCharactersMax = 4000
@@ -211,21 +220,27 @@ public struct PeopleAPI: Sendable {
             // Every parameter is checked before one of them picks the answer: with `ids` present,
             // an over-long `q` was accepted unread (found by the API fuzzer).
             let q = try query(request, "q")
+            let offset = try offset(request)
             if let list = try query(request, "ids", max: PeopleAPI.idsCharactersMax) {
-                let ids = list.split(separator: ",").map(String.init).prefix(100)
+                // Each id once, in the order asked; more than a page is refused, not cut short.
+                var seen = Set<String>()
+                let ids = list.split(separator: ",").map(String.init).filter { seen.insert($0).inserted }
+                guard ids.count <= PeopleAPI.idsMax else {
+                    throw SyncError(status: 400, "ids names \(ids.count) people; at most \(PeopleAPI.idsMax) at once", hint: "ask in several requests")
+                }
                 let people = try executor.perform { replica in try ids.compactMap { try replica.get(collection: "people", record: $0) }.filter(\.isVisible) }
                 return json(.object(["people": .array(people.map { PeopleAPI.labelled($0, for: person) }), "next": .null]))
             }
             if let q, !q.trimmingCharacters(in: .whitespaces).isEmpty {
-                let hits = try executor.perform { try PeopleDirectory.search($0, query: q, limit: limit) }
-                return json(.object(["people": .array(hits.map { .object(["id": .string($0.id), "name": .string($0.name),
+                let hits = try executor.perform { try PeopleDirectory.search($0, query: q, limit: limit + 1, offset: offset) }
+                return json(.object(["people": .array(hits.prefix(limit).map { .object(["id": .string($0.id), "name": .string($0.name),
                                                                           "title": $0.title.map(JSONValue.string) ?? .null, "office": $0.office.map(JSONValue.string) ?? .null]) }),
-                                     "next": .null]))
+                                     "next": PeopleAPI.next(offset, limit, hits.count)]))
             }
             let page = try executor.perform { try $0.list(collection: "people", after: after, limit: limit + 1) }
             let ids = page.prefix(limit).map(\.id)
-            let people = try executor.perform { replica in try ids.compactMap { try replica.get(collection: "people", record: $0)?.json } }
-            return json(.object(["people": .array(people), "next": page.count > limit ? .string(ids.last!) : .null]))
+            let people = try executor.perform { replica in try ids.compactMap { try replica.get(collection: "people", record: $0) } }
+            return json(.object(["people": .array(people.map { PeopleAPI.labelled($0, for: person) }), "next": page.count > limit ? .string(ids.last!) : .null]))
         case ("GET", "/api/v1/people/{id}"):
             guard let record = try executor.perform({ try $0.get(collection: "people", record: parameters[0]) }), record.isVisible else {
                 throw SyncError(status: 404, "no person \(parameters[0].prefix(128))")
@@ -319,6 +334,9 @@ public struct PeopleAPI: Sendable {
             return json(PeopleAPI.labelled(record, for: person))
         case ("GET", "/api/v1/objectives"):
             let quarter = try query(request, "quarter", max: 16), owner = try query(request, "owner", max: 128)
+            if let quarter, let pattern = DomainRules.patterns["objectives.quarter"], !pattern.matches(quarter) {
+                throw SyncError(status: 400, "quarter must be \(pattern.form)")
+            }
             let (limit, offset) = (try limit(request), try offset(request))
             let ownerKind = try query(request, "ownerKind", max: 16)
             let rows = try executor.perform { replica in
@@ -395,7 +413,8 @@ public struct PeopleAPI: Sendable {
                     var generator = SystemRandomNumberGenerator()
                     id = "\(PeopleAPI.idPrefix[collection] ?? collection)-\(String(UInt64.random(in: 0...UInt64.max, using: &generator), radix: 36))"
                 }
-                let first = PeopleAPI.requiredOnCreate[collection] ?? "name"
+                // The field a create must give (so a new record always has a value), never cleared after (DomainRules).
+                let first = DomainRules.requiredFields[collection] ?? "name"
                 guard case .string(let value)? = body[first], !value.isEmpty else { throw SyncError(status: 400, "\(first) is required, a non-empty string") }
             } else {
                 id = parameters[0]
@@ -512,9 +531,6 @@ public struct PeopleAPI: Sendable {
     static let idPrefix = ["people": "p", "teams": "team", "badges": "badge", "objectives": "obj", "opportunities": "opp",
                            "abilities": "ability", "observations": "obs"]
 
-    /// The field a create must give (so a new record always has a value).
-    static let requiredOnCreate = ["people": "name", "teams": "name", "badges": "name", "objectives": "title", "opportunities": "title",
-                                   "abilities": "name", "observations": "person"]
 
     /// JSON Schema's integers include 5.0: store integral numbers in integer fields as integers.
     static func normalised(_ value: JSONValue, for type: ValueType) -> JSONValue {
@@ -545,6 +561,7 @@ public struct PeopleAPI: Sendable {
                         throw SyncError(status: 400, "\(name) takes {\"add\": [strings], \"remove\": [strings]}")
                     }
                     let present = Set(existing?.fields[name]?.arrayValue?.compactMap(\.stringValue) ?? [])
+                    var named: [String: String] = [:]   // element -> the operation naming it in this request
                     for (op, list) in ops.sorted(by: { $0.key < $1.key }) {
                         guard case .array(let items) = list, items.count <= 100 else { throw SyncError(status: 400, "\(name).\(op) must be an array of at most 100 strings") }
                         for item in items {
@@ -553,6 +570,11 @@ public struct PeopleAPI: Sendable {
                                 throw SyncError(status: 400, "\(name).\(op) holds something that is not a string of 1 to \(DomainRules.shortTextCharactersMax) characters")
                             }
                             let element = DomainRules.skillFields.contains("\(schema.name).\(name)") ? SkillTaxonomy.esco.resolve(given).id : given
+                            // Added and removed at once (two names of one skill, say), what stays
+                            // would depend on what was there before: the request is ambiguous.
+                            if let other = named.updateValue(op, forKey: element), other != op {
+                                throw SyncError(status: 400, "\(name): \(given.prefix(80)) is both added and removed", hint: "name it once")
+                            }
                             if op == "add" { changes.append(.add(field: name, element: element)) }
                             else if present.contains(element) { changes.append(.remove(field: name, element: element)) }
                         }
@@ -562,12 +584,19 @@ public struct PeopleAPI: Sendable {
                         throw SyncError(status: 400, "\(name) takes an object of at most 100 keys (null removes a key)")
                     }
                     let present = Set(existing?.fields[name]?.objectValue?.keys.map { $0 } ?? [])
+                    var given: [String: String] = [:]   // resolved key -> the key as given
                     for (key, entry) in entries.sorted(by: { $0.key < $1.key }) {
                         guard !key.isEmpty, key.unicodeScalars.count <= DomainRules.shortTextCharactersMax,
                               !key.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
                             throw SyncError(status: 400, "\(name) keys are 1 to \(DomainRules.shortTextCharactersMax) characters")
                         }
+                        let typed = key
                         let key = DomainRules.skillFields.contains("\(schema.name).\(name)") ? SkillTaxonomy.esco.resolve(key).id : key
+                        // Two names of one skill ("python" and "Python3"): one value would be dropped unseen.
+                        if let first = given.updateValue(typed, forKey: key) {
+                            throw SyncError(status: 400, "\(name): \(first.prefix(80)) and \(typed.prefix(80)) name the same skill (\(SkillTaxonomy.esco.resolve(key).label))",
+                                            hint: "give it once")
+                        }
                         let entry = normalised(entry, for: DomainRules.levelMaps.contains("\(schema.name).\(name)") ? .integer : field.valueType)
                         if entry == .null {
                             if present.contains(key) { changes.append(.mapRemove(field: name, key: key)) }

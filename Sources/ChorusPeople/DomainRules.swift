@@ -26,6 +26,39 @@ public enum DomainRules {
 
     public static let numberRanges: [String: ClosedRange<Double>] = ["objectives.progress": 0...100]
 
+    /// The field every record of a collection has from its creation, which is never cleared:
+    /// a profile with no name, or an objective with no title, is shown to everyone as a blank.
+    public static let requiredFields = ["people": "name", "teams": "name", "badges": "name", "objectives": "title", "opportunities": "title",
+                                        "abilities": "name", "observations": "person"]
+
+    /// Text fields with a fixed form: a quarter is `2026-Q4`, so objectives sort and filter by it.
+    public static let patterns: [String: (matches: @Sendable (String) -> Bool, form: String)] = [
+        "objectives.quarter": ({ text in
+            let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+            return parts.count == 2 && parts[0].count == 4 && parts[0].allSatisfy(\.isASCII) && parts[0].allSatisfy(\.isNumber)
+                && ["Q1", "Q2", "Q3", "Q4"].contains(String(parts[1]))
+        }, "a year and a quarter, like 2026-Q4"),
+    ]
+
+    /// Whether `scalar` may stand in text: never a control character (a name holding an escape
+    /// sequence rewrites the terminal that prints it), a line break only in long text, and no
+    /// bidirectional override or isolate in short text, where they make a name or title read
+    /// as another ("Marcus\u{202E}...").
+    static func allows(_ scalar: Unicode.Scalar, long: Bool) -> Bool {
+        switch scalar.value {
+        case 0x0A, 0x09: return long
+        case 0x0D: return long
+        case 0x00..<0x20, 0x7F...0x9F: return false
+        case 0x202A...0x202E, 0x2066...0x2069: return long
+        default: return true
+        }
+    }
+
+    /// Whether `text` has something to show: not empty, nor only spaces and invisible characters.
+    static func isBlank(_ text: String) -> Bool {
+        text.unicodeScalars.allSatisfy { $0.properties.isWhitespace || $0.properties.isDefaultIgnorableCodePoint }
+    }
+
     /// Map fields whose values are levels or milestones 1-5.
     public static let levelMaps: Set<String> = ["people.skills", "people.careerSteps", "abilities.roleRequirements"]
 
@@ -88,11 +121,18 @@ public enum DomainRules {
     public static func check(collection: String, field: FieldSchema, key: String? = nil, value: JSONValue) throws(ChorusError) {
         let name = "\(collection).\(field.name)"
         func fail(_ message: String) -> ChorusError { ChorusError(.invalidValue, "\(name)\(key.map { "[\($0)]" } ?? ""): \(message)") }
+        if key == nil, requiredFields[collection] == field.name, value == .null || value.stringValue.map(isBlank) == true {
+            throw fail("is required: it cannot be cleared or left blank")
+        }
         if value == .null { return }
         guard field.valueType.accepts(value) else { throw fail("takes \(field.valueType.rawValue == "integer" ? "an" : "a") \(field.valueType.rawValue), got \(value.typeName)") }
         if case .string(let text) = value {
             let limit = longText.contains(name) ? textCharactersMax : shortTextCharactersMax
             guard text.unicodeScalars.count <= limit else { throw fail("at most \(limit) characters") }
+            if let scalar = text.unicodeScalars.first(where: { !allows($0, long: limit == textCharactersMax) }) {
+                throw fail("holds U+\(String(scalar.value, radix: 16, uppercase: true)), a control character\(limit == textCharactersMax ? "" : " (no line breaks or direction overrides in a short text)")")
+            }
+            if let pattern = patterns[name], !pattern.matches(text) { throw fail("must be \(pattern.form)") }
             if let allowed = enums[name], !allowed.contains(text) { throw fail("must be one of \(allowed.joined(separator: ", "))") }
         }
         if let range = integerRanges[name], let number = value.integerValue, !range.contains(number) {

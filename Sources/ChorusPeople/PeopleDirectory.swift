@@ -16,16 +16,25 @@ public enum PeopleDirectory {
 
     /// Searches names, titles and skill labels (ESCO labels and synonyms included). Words are
     /// prefix-matched: `ana pyth` finds Ana who knows Python.
-    public static func search(_ replica: Replica, query: String, limit: Int = 20, taxonomy: SkillTaxonomy = .esco) throws -> [Hit] {
+    /// A word that names a skill by one of its synonyms ("python3") also finds the people who
+    /// have the skill: the index holds each skill's label, "Python (computer programming)".
+    /// `offset` skips that many of the best hits (a page after the first).
+    public static func search(_ replica: Replica, query: String, limit: Int = 20, offset: Int = 0, taxonomy: SkillTaxonomy = .esco) throws -> [Hit] {
         let words = query.lowercased().split { !$0.isLetter && !$0.isNumber }.prefix(16)
         guard !words.isEmpty else { return [] }
         try refresh(replica, taxonomy: taxonomy)
-        let match = words.map { "\"\($0)\"*" }.joined(separator: " ")
+        let match = words.map { word -> String in
+            let prefix = "\"\(word)\"*"
+            let skill = taxonomy.resolve(String(word))
+            let label = skill.label.lowercased().split { !$0.isLetter && !$0.isNumber }
+            guard !skill.id.hasPrefix("custom:"), !label.isEmpty else { return prefix }
+            return "(\(prefix) OR skills : \"\(label.joined(separator: " "))\")"
+        }.joined(separator: " ")
         return try replica.withDatabase { db in
             try db.query("""
                 SELECT p.id, coalesce(p.name, p.id), p.title, p.office FROM temp.people_search s JOIN people p ON p._rid = s.rowid
-                WHERE people_search MATCH ? AND p._deleted = 0 ORDER BY bm25(people_search), p.id LIMIT ?
-                """, match, max(1, min(limit, 1000))).map { Hit(id: $0.text(0)!, name: $0.text(1)!, title: $0.text(2), office: $0.text(3)) }
+                WHERE people_search MATCH ? AND p._deleted = 0 ORDER BY bm25(people_search), p.id LIMIT ? OFFSET ?
+                """, match, max(1, min(limit, 1001)), max(0, offset)).map { Hit(id: $0.text(0)!, name: $0.text(1)!, title: $0.text(2), office: $0.text(3)) }
         }
     }
 

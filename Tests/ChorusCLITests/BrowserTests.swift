@@ -190,7 +190,7 @@ final class BrowserTests: XCTestCase {
         let other = try XCTUnwrap(try browser.evaluate("document.querySelector('#opportunities li.opportunity button[aria-pressed=false]')?.closest('li').dataset.id").stringValue)
         try click(browser, "#opportunities li[data-id=\"\(other)\"] button[aria-pressed=false]")
         try browser.waitUntil("document.querySelector('#opportunities li[data-id=\"\(other)\"] button').getAttribute('aria-pressed') === 'true'", what: "interest")
-        XCTAssertTrue(try get(office.port, "/api/v1/opportunities/\(other)")["interested"]?.arrayValue?.contains("p-4") ?? false)
+        XCTAssertTrue(try get(office.port, "/api/v1/opportunities/\(other)", as: "p-4")["interested"]?.arrayValue?.contains("p-4") ?? false)
         try shot(browser, "marketplace")
         try open(browser, "#/opportunities?location=office")
         let inOffice = try get(office.port, "/api/v1/opportunities?location=office&limit=200")["opportunities"]?.arrayValue?.count ?? -1

@@ -299,6 +299,51 @@ final class PeopleAPITests: XCTestCase {
         XCTAssertEqual(try request(port, "GET", "/api/v1/people?ids=p-1&q=ada", as: "p-2").status, 200)
     }
 
+    /// Values a sweep as a user found accepted, each refused now with nothing written: a name
+    /// cleared or blank, control characters and direction overrides in short text, a quarter of
+    /// another form, two names of one skill in one edit, more ids than a page; and what it found
+    /// missing from reads (search by a skill's synonym, search pages, labels in the list).
+    func test_valuesThatMisleadReaders_areRefused_andReadsAreComplete() throws {
+        let node = try officeNode { data in
+            XCTAssertEqual(try ChorusProcess.run(["seed", "--people", "20", "--offices", "1", "--seed", "3", "--data", data]).status, 0)
+        }
+        defer { node.stop() }
+        let port = node.port
+        let before = try request(port, "GET", "/api/v1/people/p-4").json
+        for body in [#"{"name":null}"#, #"{"name":""}"#, #"{"name":"   "}"#, #"{"name":"\u200b\u200c"}"#, #"{"name":"Marcus\u0000"}"#,
+                     #"{"name":"Marcus\u202e"}"#, #"{"title":"line1\nline2"}"#, #"{"title":"\u001b[31mRED"}"#,
+                     #"{"skills":{"python":2,"Python3":5}}"#, #"{"guilds":{"add":["guild-x"],"remove":["guild-x"]}}"#] {
+            let refused = try request(port, "PATCH", "/api/v1/people/p-4", as: "p-4", body: body)
+            XCTAssertEqual(refused.status, 400, "\(body): \(refused.json ?? .null)")
+        }
+        XCTAssertEqual(try request(port, "GET", "/api/v1/people/p-4").json, before, "nothing written")
+        XCTAssertEqual(try request(port, "POST", "/api/v1/objectives", as: "p-4", body: #"{"title":"q","quarter":"banana"}"#).status, 400)
+        XCTAssertEqual(try request(port, "POST", "/api/v1/objectives", as: "p-4", body: #"{"title":"   "}"#).status, 400)
+        XCTAssertEqual(try request(port, "POST", "/api/v1/objectives", as: "p-4",
+                                   body: #"{"title":"Ship","quarter":"2026-Q4","description":"Two lines:\nfirst, then second"}"#).status, 201, "long text keeps its lines")
+        XCTAssertEqual(try request(port, "GET", "/api/v1/objectives?quarter=2026-Q9").status, 400)
+
+        let all = (0..<101).map { "p-\($0)" }.joined(separator: ",")
+        XCTAssertEqual(try request(port, "GET", "/api/v1/people?ids=\(all)").status, 400, "more than a page is refused, not cut short")
+        XCTAssertEqual(try request(port, "GET", "/api/v1/people?ids=p-1,p-1,p-2").json?["people"]?.arrayValue?.compactMap { $0["id"]?.stringValue }, ["p-1", "p-2"])
+        XCTAssertTrue(try request(port, "GET", "/api/v1/people?limit=20").json?["people"]?.arrayValue?.contains { $0["skillLabels"] != nil } ?? false,
+                      "the list carries skill labels, as one record does")
+
+        // A skill's synonym finds the people who have it, and a search is read a page at a time.
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-4", as: "p-4", body: #"{"skills":{"python":3}}"#).status, 200)
+        let found = try request(port, "GET", "/api/v1/people?q=python3&limit=1000").json?["people"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? []
+        XCTAssertTrue(found.contains("p-4"), "\(found)")
+        let everyone = try request(port, "GET", "/api/v1/people?q=p&limit=1000").json?["people"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? []
+        XCTAssertGreaterThan(everyone.count, 3)
+        var walked: [String] = [], offset: Int64? = 0
+        while let start = offset {
+            let page = try request(port, "GET", "/api/v1/people?q=p&limit=3&offset=\(start)").json
+            walked += page?["people"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? []
+            offset = page?["next"]?.integerValue
+        }
+        XCTAssertEqual(walked, everyone, "the pages of a search are the whole answer, once each")
+    }
+
     /// Who may change what (WritePolicy): a profile by its person or manager, a posting by its
     /// owner, nobody in another's name.
     func test_writePolicy_overHTTP() throws {
@@ -420,8 +465,9 @@ final class PeopleAPITests: XCTestCase {
         XCTAssertEqual(try request(port, "PATCH", "/api/v1/opportunities/opp-1", as: "p-max", body: #"{"interested":{"add":["p-eve"]}}"#).status, 403,
                        "nobody signs another up")
 
-        for header in ["Sec-Fetch-Site: cross-site", "Origin: http://evil.example"] {
-            XCTAssertEqual(try request(port, "POST", "/api/v1/opportunities/opp-1/interest", as: "p-eve", headers: [header]).status, 403, header)
+        for headers in [["Sec-Fetch-Site: cross-site"], ["Origin: http://evil.example"], ["Sec-Fetch-Site: same-site"],
+                        ["Sec-Fetch-Site: same-origin", "Origin: http://evil.example"], ["Origin: null"]] {
+            XCTAssertEqual(try request(port, "POST", "/api/v1/opportunities/opp-1/interest", as: "p-eve", headers: headers).status, 403, "\(headers)")
         }
         XCTAssertEqual(try request(port, "POST", "/api/v1/opportunities/opp-1/interest", as: "p-eve", headers: ["Sec-Fetch-Site: same-origin", "Origin: http://node"]).status, 200,
                        "the node's own page writes")

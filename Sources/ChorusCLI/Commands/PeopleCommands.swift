@@ -155,6 +155,9 @@ enum ObjectivesCommand: Command {
                   OptionSpec(name: "--owner", valueName: "ID", help: "a person or team id")])
 
     static func run(_ context: CommandContext) throws -> Int32 {
+        if let quarter = context.arguments.value("--quarter"), let pattern = DomainRules.patterns["objectives.quarter"], !pattern.matches(quarter) {
+            throw context.usageError("--quarter must be \(pattern.form), not \(quarter.prefix(40))")
+        }
         let replica = try context.openReplica()
         let rows = try replica.withDatabase { db in
             try db.query("""
