@@ -13,7 +13,7 @@ public struct Skill: Hashable, Sendable {
 /// The ESCO v1.1.1 skills Chorus ships (`Taxonomy/esco-skills.tsv`, see its NOTICE), with free-text
 /// resolution by preferred and alternative labels.
 ///
-/// Loaded once, lazily, from the module's resources: about 13,400 skills and 83,000 labels.
+/// Loaded once, lazily, from the module's resources: about 13,400 skills and 82,700 alternative labels.
 public final class SkillTaxonomy: @unchecked Sendable {
     public private(set) var skills: [String: Skill] = [:]
     private var byLabel: [String: String] = [:]

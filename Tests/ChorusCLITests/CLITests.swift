@@ -149,6 +149,12 @@ final class CLITests: XCTestCase {
         XCTAssertFalse(added.standardOutput.contains(token) || added.standardError.contains(token), added.standardOutput)
         XCTAssertTrue(added.standardOutput.contains("its token is in \(file)"), added.standardOutput)
         XCTAssertEqual((try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int).map { $0 & 0o777 }, 0o600)
+        // Nor in JSON: a script reads where it is.
+        let laptopFile = folder.appending("laptop.token")
+        let json = try chorus("replicas", "add", "laptop", "--token-file", laptopFile, "--json").standardOutput
+        let laptopToken = String(decoding: try XCTUnwrap(FileManager.default.contents(atPath: laptopFile)), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertFalse(json.contains(laptopToken), json)
+        XCTAssertEqual(try JSONParser().parse(json)["tokenFile"]?.stringValue, laptopFile)
     }
 
     /// A value that starts with a digit but is no number is the text it reads as (a quarter).

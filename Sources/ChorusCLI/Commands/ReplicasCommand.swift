@@ -47,7 +47,10 @@ enum ReplicasCommand: Command {
                 }
             }
             if context.isJSON {
-                context.output.json(.object(["name": .string(name), "role": .string(role.rawValue), "token": .string(token)]))
+                // With a token file, the file alone holds the token, for scripts as for people.
+                context.output.json(.object(["name": .string(name), "role": .string(role.rawValue),
+                                             context.arguments.value("--token-file") == nil ? "token" : "tokenFile":
+                                                .string(context.arguments.value("--token-file") ?? token)]))
             } else if let file = context.arguments.value("--token-file") {
                 // Written to the file only: printed, it would stay in the terminal's scrollback.
                 context.output.print("registered \(name) as \(role.rawValue); its token is in \(file) (mode 0600), shown nowhere else: give that file to the replica's operator")

@@ -10,7 +10,8 @@ enum ServeCommand: Command {
         With no arguments, starts a standalone node on ./chorus-data (created on first run) at
         http://127.0.0.1:7420. With --upstream and --token-file it also syncs with that upstream every
         --sync-interval seconds, backing off while it is unreachable; local writes never wait for it.
-        Logs one JSON line per request and per sync to stdout. SIGTERM or SIGINT stop it gracefully:
+        Logs one JSON line per request, and per sync that moves something, fails or finds the digests
+        differ, to stdout. SIGTERM or SIGINT stop it gracefully:
         no new connections, in-flight requests finish, exit 0.
 
         With --compact-interval it also compacts its log every SECONDS, as `chorus compact` does: the
