@@ -690,18 +690,26 @@ extension Replica {
     /// once, in `encodings`.
     func apply(_ op: Operation, _ encodings: MergeEncodings, state: inout BatchState) throws {
         let payload = encodings.payload, valueText = encodings.valueText
+        // A duplicate is known by its id alone, before anything of it is looked at: an id the log
+        // holds with other content (a replica restored with its counters, or a forged bundle)
+        // once made its record's row first, an empty record the other replicas never had.
+        guard try logID(op.id, state: &state) else {
+            state.report.duplicates += 1
+            return
+        }
         if case .erase(let hash) = op.action {
-            guard try appendToLog(op, rid: nil, payload: payload, state: &state) != nil else { return }
+            _ = try appendToLog(op, rid: nil, payload: payload, state: &state)
             state.report.applied += 1
             try erase(hash: hash, by: op, state: &state)
             return
         }
         guard let rid = try recordID(collection: op.collection, record: op.record, hash: encodings.recordHash, state: &state) else {
             // The record was erased: keep the id so the operation is never applied, drop its value.
-            if try appendToLog(op, rid: nil, payload: nil, state: &state) != nil { state.report.droppedForErasedRecords += 1 }
+            _ = try appendToLog(op, rid: nil, payload: nil, state: &state)
+            state.report.droppedForErasedRecords += 1
             return
         }
-        guard let seq = try appendToLog(op, rid: rid, payload: payload, state: &state) else { return }
+        let seq = try appendToLog(op, rid: rid, payload: payload, state: &state)
         state.firstSequence = min(state.firstSequence, seq)
         state.report.applied += 1
         let record = state.touch(rid)
@@ -750,13 +758,9 @@ extension Replica {
         }
     }
 
-    /// Appends an operation to the log unless the log already holds its id (counted as a
-    /// duplicate; nothing else happens). Returns its log sequence, nil for a duplicate.
-    func appendToLog(_ op: Operation, rid: Int64?, payload: Payload?, state: inout BatchState) throws -> Int64? {
-        guard try logID(op.id, state: &state) else {
-            state.report.duplicates += 1
-            return nil
-        }
+    /// Appends an operation whose id the log did not hold (`logID` said so) to the log.
+    /// Returns its log sequence.
+    func appendToLog(_ op: Operation, rid: Int64?, payload: Payload?, state: inout BatchState) throws -> Int64 {
         let sequence = try appendToBlock(op, rid: rid, payload: payload, state: &state)
         // Our own operation coming back (after a restore from backup): never reuse its counter.
         if op.id.replica == id && op.id.counter > state.counter { state.counter = op.id.counter }

@@ -207,6 +207,25 @@ final class ReplicaStorageTests: XCTestCase {
         XCTAssertEqual(try office.get(collection: "people", record: "p1")?.fields["name"], "Ada Lovelace")
     }
 
+    /// An operation whose id the log holds, arriving with other content (a replica restored with
+    /// its counters, a forged bundle), is a duplicate and changes nothing: it once made its
+    /// record's row, an empty record no other replica had, and the digests differed for good.
+    func test_aHeldIdWithOtherContent_isADuplicate_andChangesNothing() throws {
+        let clock = ManualClock(milliseconds: 1_790_000_000_000)
+        let writer = try ReplicaFactory.memory(name: "writer", clock: clock, seed: 21)
+        let reader = try ReplicaFactory.memory(name: "reader", clock: clock, seed: 22)
+        let op = try writer.write(collection: "people", record: "p-1", [Change.put(field: "title", value: "real")])[0]
+        XCTAssertEqual(try reader.applyRemote([op]).applied, 1)
+        let before = try reader.digest()
+        let forged = Operation(id: op.id, timestamp: op.timestamp, collection: "people", record: "phantom", field: "title", action: .set(value: "other", supersedes: []))
+        let report = try reader.applyRemote([forged])
+        XCTAssertEqual(report.duplicates, 1)
+        XCTAssertEqual(report.applied, 0)
+        XCTAssertNil(try reader.get(collection: "people", record: "phantom"), "no empty record made")
+        XCTAssertEqual(try reader.digest(), before)
+        XCTAssertEqual(try reader.digest(), try writer.digest())
+    }
+
     /// The reservation file: written durably, never back, and a damaged one is an error that says what it is.
     func test_counterReservation_isKeptAheadAndADamagedFileIsRefused() throws {
         let folder = try TemporaryDirectory()
