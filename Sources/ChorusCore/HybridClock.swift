@@ -78,7 +78,7 @@ public struct HybridClock: Sendable {
             let who = operation().map { " (operation \($0))" } ?? ""
             throw ChorusError(.clockSkew,
                 "operation stamped \(HybridClock.describe(milliseconds: skew)) ahead of this replica's clock\(who); the limit is \(HybridClock.describe(milliseconds: driftMillisecondsMax))",
-                hint: "check the clock of the replica that wrote it (NTP), or of this machine; nothing of the batch was applied")
+                hint: "check the clock of the replica that wrote it (NTP), or of this machine; nothing of the batch was applied. Setting the clock right does not change operations already stamped: this replica takes them once its clock reaches them, in \(HybridClock.describe(milliseconds: skew - driftMillisecondsMax))")
         }
         if timestamp.wall > HybridTimestamp.wallMax {
             throw ChorusError(.malformedInput, "timestamp \(timestamp) is beyond the supported range")

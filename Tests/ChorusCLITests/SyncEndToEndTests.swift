@@ -99,6 +99,29 @@ final class SyncEndToEndTests: XCTestCase {
 
     /// A proxy that delays, cuts responses and drops them after the push was applied: convergence
     /// still holds and nothing is applied twice (counters would double count).
+    /// A laptop whose clock the last sync found a day ahead of the hub's writes nothing until
+    /// the clock is set right: each write would have been stamped a day ahead, refused by the
+    /// hub, and every later one with it (the replica's clock never goes back), for a day.
+    func test_aClockFoundFarAheadAtTheLastSync_refusesLocalWrites_untilItIsSetBack() throws {
+        for name in ["hub", "laptop"] { try chorus(["init", "--name", name], name) }
+        let token = try register("laptop", on: "hub", role: "replica")
+        let hub = try ServeProcess(data: path("hub"))
+        defer { hub.stop() }
+        try chorus(["join", hub.url, "--token-file", token], "laptop")
+        let dayAhead = ["--clock-offset-ms", "86400000"]
+        let synced = try chorus(["sync"] + dayAhead, "laptop")
+        XCTAssertTrue(synced.standardOutput.contains("the upstream's clock is behind ours"), synced.standardOutput)
+        let before = try digest("laptop")
+        let refused = try ChorusProcess.run(["put", "people", "p-1", "title=Skewed", "--data", path("laptop")], environment: ["CHORUS_CLOCK_OFFSET_MS": "86400000"])
+        XCTAssertEqual(refused.status, 1)
+        XCTAssertTrue(refused.standardError.contains("ahead of the upstream's at the last sync"), refused.standardError)
+        XCTAssertEqual(try digest("laptop"), before, "nothing written")
+        // Set right (the clock now reads before that sync's time), the laptop writes, and the hub takes it.
+        try chorus(["put", "people", "p-1", "title=Right"], "laptop")
+        try chorus(["sync"], "laptop")
+        XCTAssertEqual(try digest("laptop"), try digest("hub"))
+    }
+
     func test_faultyLink_convergesAndAppliesNothingTwice() throws {
         for name in ["office", "laptop"] { try chorus(["init", "--name", name], name) }
         let token = try register("laptop", on: "office", role: "replica")
