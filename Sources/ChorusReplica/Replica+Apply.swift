@@ -790,7 +790,7 @@ extension Replica {
     }
 
     /// An origin's logged ids as `log_ids` holds them.
-    private func storedLoggedIDs(of origin: ReplicaID) throws -> CounterRanges {
+    func storedLoggedIDs(of origin: ReplicaID) throws -> CounterRanges {
         let rows = try database.query("SELECT first, last FROM log_ids WHERE replica = ? ORDER BY first", origin.bytes).map { row in
             guard let first = row.integer(0).flatMap(UInt64.init(exactly:)), let last = row.integer(1).flatMap(UInt64.init(exactly:)) else {
                 throw ChorusError(.storage, "log_ids holds a damaged interval for replica \(origin)",

@@ -347,6 +347,14 @@ public final class SyncService: @unchecked Sendable {
                     throw SyncError.forbidden("\(peer.name) may not push operation \(operation.id): it was made by replica \(operation.id.replica.hex), which is not \(peer.role == .relay ? "below it" : "itself"); nothing of this push was applied",
                                               hint: peer.role == .relay ? "register that replica on this relay with `chorus replicas add`" : "a replica pushes only its own operations")
                 }
+                // Ids of the pusher's own reused for other operations (restored from a backup of
+                // itself, or copied): merged, they would be dropped as duplicates, unseen.
+                let reused = try replica.idsHeldWithOtherContent(request.operations.filter { $0.id.replica == request.replica })
+                if let first = reused.first {
+                    throw SyncError(status: 409,
+                        "\(reused.count) operation\(reused.count == 1 ? "" : "s") of this push reuse\(reused.count == 1 ? "s" : "") an id this node holds for another operation (first \(first)): the pushing replica's folder was restored from a backup, or copied, after it had synced, and its counters went back with it; nothing of this push was applied",
+                        hint: "the writes made there since the restore cannot be sent under those ids: join a new, empty folder to this node (`chorus init`, `chorus join`, `chorus sync`), make them again there (`chorus log --data OLD_FOLDER` lists them), then remove the old folder")
+                }
                 let report = try replica.applyRemote(prepared, source: peer.source) {
                     if peer.role == .relay { try replica.setRelayed(peer: peer.name, replicas: request.relayed) }
                 }

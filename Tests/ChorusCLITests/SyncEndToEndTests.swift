@@ -122,6 +122,34 @@ final class SyncEndToEndTests: XCTestCase {
         XCTAssertEqual(try digest("laptop"), try digest("hub"))
     }
 
+    /// A laptop folder restored from a backup of itself (its counters file too) hands out again
+    /// the ids of writes the hub already holds. The hub refuses the push that reuses one, and
+    /// says why, where it once dropped the new write as a duplicate and the two differed for good.
+    func test_aLaptopRestoredFromABackupOfItself_isRefusedLoudly_andTheHubKeepsWhatItHad() throws {
+        for name in ["hub", "laptop"] { try chorus(["init", "--name", name], name) }
+        let token = try register("laptop", on: "hub", role: "replica")
+        let hub = try ServeProcess(data: path("hub"))
+        defer { hub.stop() }
+        try chorus(["join", hub.url, "--token-file", token], "laptop")
+        try chorus(["put", "people", "p-1", "title=base"], "laptop")
+        try chorus(["sync"], "laptop")
+        try FileManager.default.copyItem(atPath: path("laptop"), toPath: path("backup"))
+        let lost = try chorus(["put", "people", "p-2", "title=before the restore", "--json"], "laptop").standardOutput
+        try chorus(["sync"], "laptop")
+        try FileManager.default.removeItem(atPath: path("laptop"))
+        try FileManager.default.copyItem(atPath: path("backup"), toPath: path("laptop"))
+        let reusing = try chorus(["put", "people", "p-3", "title=after the restore", "--json"], "laptop").standardOutput
+        let id = { (text: String) in try JSONParser().parse(text)["operations"]?.arrayValue?.first?["id"]?.stringValue }
+        XCTAssertEqual(try id(reusing), try id(lost), "the restored counters hand the id out again")
+        let hubBefore = try digest("hub")
+        let refused = try chorus(["sync"], "laptop", expect: 1)
+        XCTAssertTrue(refused.standardError.contains("reuses an id this node holds for another operation"), refused.standardError)
+        XCTAssertTrue(refused.standardError.contains("join a new, empty folder"), refused.standardError)
+        XCTAssertEqual(try digest("hub"), hubBefore, "nothing of the push applied")
+        XCTAssertEqual(try chorus(["get", "people", "p-2", "--json"], "hub").standardOutput.contains("before the restore"), true)
+        XCTAssertEqual(try chorus(["get", "people", "p-3"], "hub", expect: 1).status, 1, "the reusing write is not taken as another")
+    }
+
     func test_faultyLink_convergesAndAppliesNothingTwice() throws {
         for name in ["office", "laptop"] { try chorus(["init", "--name", name], name) }
         let token = try register("laptop", on: "office", role: "replica")

@@ -1,0 +1,54 @@
+import ChorusCore
+import SQLiteKit
+
+extension Replica {
+    /// Of `operations`, the ids this log holds with other content: an id names one operation
+    /// for good, so an id held here that arrives naming another was handed out twice by the
+    /// replica that made it. That happens to a folder restored from a backup of itself, or
+    /// copied, after it synced: its counters (in `chorus.counters` too) go back, and its next
+    /// writes reuse the ids of writes the upstream already holds. Merged, they would be dropped
+    /// as duplicates, unseen, and the replicas would differ for good.
+    ///
+    /// Asked of a push's own operations before it is merged. Costs one read of the origin's
+    /// logged ids, and, only when some are held (a push repeated after its answer was lost, or
+    /// ids reused), a read of the log from its newest block back until each is found, comparing
+    /// canonical bytes. An operation whose content the log no longer keeps (compacted, or its
+    /// record erased) cannot be compared and is not reported.
+    public func idsHeldWithOtherContent(_ operations: [Operation]) throws -> [OperationID] {
+        try Replica.wrapStorage { try database.readTransaction {
+            var ranges: [ReplicaID: CounterRanges] = [:]
+            var held: [OperationID: [UInt8]] = [:]
+            for operation in operations {
+                let origin = operation.id.replica
+                if ranges[origin] == nil { ranges[origin] = try storedLoggedIDs(of: origin) }
+                if ranges[origin]!.contains(operation.id.counter) {
+                    held[operation.id] = OperationCodec().canonicalBytes(operation, valueText: nil)
+                }
+            }
+            guard !held.isEmpty else { return [] }
+            var differing: [OperationID] = []
+            var before = Int64.max
+            // Newest block first, one block a query: a repeated push meets the log's tail.
+            while !held.isEmpty {
+                var found = false
+                try database.forEachColumns("SELECT first_seq, last_seq, body FROM log_blocks WHERE last_seq < ? ORDER BY last_seq DESC LIMIT 1",
+                                            parameters: [before]) { row in
+                    found = true
+                    let first = row.integer(0), last = row.integer(1)
+                    before = last
+                    try row.withBlob(2) { body in
+                        try Replica.checkCount(of: body, first: first, last: last)
+                        try LogBlock.forEach(in: body, block: last) { _, entry in
+                            let id = OperationID(replica: entry.replicaID, counter: entry.counter)
+                            guard let bytes = held.removeValue(forKey: id) else { return true }
+                            if let payload = entry.payload, !bytes.elementsEqual(payload) { differing.append(id) }
+                            return !held.isEmpty
+                        }
+                    }
+                }
+                if !found { break }
+            }
+            return differing.sorted { ($0.replica.hex, $0.counter) < ($1.replica.hex, $1.counter) }
+        } }
+    }
+}
