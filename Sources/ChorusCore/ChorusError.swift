@@ -29,6 +29,11 @@ public struct ChorusError: Error, CustomStringConvertible, Equatable, Sendable {
         case invalidConfiguration
         /// Operations asked for were removed from the log by compaction (`chorus compact`).
         case historyCompacted
+        /// Another node (an upstream, a node asked with `--remote`) could not be reached, or
+        /// answered that it is unwell: trying again later may succeed.
+        case unreachable
+        /// Another node refused the request: the token is unknown, revoked or of another role.
+        case refused
     }
 
     public let code: Code

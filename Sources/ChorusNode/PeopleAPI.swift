@@ -101,19 +101,18 @@ public struct PeopleAPI: Sendable {
     static func crossSiteRefusal(_ request: HTTPRequest) -> HTTPResponse? {
         guard !["GET", "HEAD"].contains(request.head.method) else { return nil }
         // The node's own page is same-origin. A `same-site` page is another host of the same
-        // site (a sibling subdomain), which must not act in a person's name either; and a
-        // request whose `Origin` names another host is refused whatever else it says.
-        var crossSite = false
+        // site (a sibling subdomain), which must not act in a person's name either. A browser
+        // that sends `Sec-Fetch-Site` is believed: behind a proxy, `Host` is often not the
+        // page's (nginx's default, or a port left out), so comparing `Origin` with it would
+        // refuse the node's own page. Without it, `Origin` is compared with `Host`.
+        let crossSite: Bool
         if let site = request.head.header("Sec-Fetch-Site")?.lowercased() {
             crossSite = !["same-origin", "none"].contains(site)
-        }
-        if let origin = request.head.header("Origin") {
-            if origin == "null" {
-                crossSite = true
-            } else {
-                let host = origin.split(separator: "/", omittingEmptySubsequences: true).dropFirst().first.map(String.init)
-                crossSite = crossSite || host?.lowercased() != request.head.header("Host")?.lowercased()
-            }
+        } else if let origin = request.head.header("Origin"), origin != "null" {
+            let host = origin.split(separator: "/", omittingEmptySubsequences: true).dropFirst().first.map(String.init)
+            crossSite = host?.lowercased() != request.head.header("Host")?.lowercased()
+        } else {
+            crossSite = request.head.header("Origin") == "null"
         }
         guard crossSite else { return nil }
         return SyncError(status: 403, "a write from a page of another site is refused",
@@ -285,7 +284,7 @@ public struct PeopleAPI: Sendable {
             let items = try executor.perform { try Feedback.visibleItems($0, viewer: person, about: about, limit: offset + limit + 1).dropFirst(offset) }
             return json(.object(["items": .array(items.prefix(limit).map(\.json)), "next": PeopleAPI.next(offset, limit, items.count)]))
         case ("POST", "/api/v1/feedback"):
-            let person = try PeopleAPI.writer(person)
+            let person = try writer(person)
             let body = try object(request, allowed: ["to", "kind", "body", "visibility", "badge"])
             guard case .string(let to)? = body["to"], case .string(let text)? = body["body"] else {
                 throw SyncError(status: 400, "to and body are required strings")
@@ -305,7 +304,7 @@ public struct PeopleAPI: Sendable {
             }
             return json(item.json)
         case ("POST", "/api/v1/feedback/{id}/comments"):
-            let person = try PeopleAPI.writer(person)
+            let person = try writer(person)
             let body = try object(request, allowed: ["body"])
             guard case .string(let text)? = body["body"] else { throw SyncError(status: 400, "body is required, a string") }
             let item = try executor.perform { replica in
@@ -313,11 +312,11 @@ public struct PeopleAPI: Sendable {
             }
             return json(item.json, status: 201)
         case ("POST", "/api/v1/feedback/{id}/high-fives"):
-            let person = try PeopleAPI.writer(person)
+            let person = try writer(person)
             let item = try executor.perform { try Feedback.highFive($0, on: parameters[0], by: person) }
             return json(item.json)
         case ("POST", "/api/v1/opportunities/{id}/interest"), ("DELETE", "/api/v1/opportunities/{id}/interest"):
-            let person = try PeopleAPI.writer(person)
+            let person = try writer(person)
             let record = try executor.perform { replica -> RecordSnapshot in
                 guard let existing = try replica.get(collection: "opportunities", record: parameters[0]), existing.isVisible else {
                     throw SyncError(status: 404, "no opportunity \(parameters[0].prefix(128))")
@@ -400,7 +399,8 @@ public struct PeopleAPI: Sendable {
             }
             return json(PeopleAPI.labelled(record, for: person))
         case "POST", "PATCH":
-            let person = try PeopleAPI.writer(person)
+            // Profiles are made by anyone (onboarding), a new hire's own included.
+            let person = collection == "people" ? try PeopleAPI.writer(person) : try writer(person)
             var body = try object(request, allowed: Set(schema.fields.map(\.name) + (route.method == "POST" ? ["id"] : [])))
             var id: String
             if route.method == "POST" {
@@ -515,6 +515,18 @@ public struct PeopleAPI: Sendable {
         { collection, id in try replica.get(collection: collection, record: id).flatMap { $0.isVisible ? $0.fields : nil } }
     }
 
+    /// The person making a write, who must have a live profile here: feedback, comments,
+    /// interest or a posting by an id nobody has (a laptop's `--owner` mistyped, a sign-on user
+    /// whose profile this node has not yet received) would stand for good, from no one.
+    func writer(_ person: String?) throws -> String {
+        let person = try PeopleAPI.writer(person)
+        guard try executor.perform({ try $0.get(collection: "people", record: person)?.isVisible == true }) else {
+            throw SyncError(status: 403, "no one here has the person id \(person.prefix(128)): writes are made by a person with a profile",
+                            hint: "create the profile first (POST /api/v1/people), or let this node sync; a laptop's `chorus serve --owner` names a person id")
+        }
+        return person
+    }
+
     /// The person making a write; without one, writes are refused.
     static func writer(_ person: String?) throws -> String {
         guard let person else {
@@ -566,15 +578,14 @@ public struct PeopleAPI: Sendable {
                         guard case .array(let items) = list, items.count <= 100 else { throw SyncError(status: 400, "\(name).\(op) must be an array of at most 100 strings") }
                         for item in items {
                             guard case .string(let given) = item, !given.isEmpty, given.unicodeScalars.count <= DomainRules.shortTextCharactersMax,
-                                  !given.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+                                  DomainRules.textProblem(given, long: false) == nil else {
                                 throw SyncError(status: 400, "\(name).\(op) holds something that is not a string of 1 to \(DomainRules.shortTextCharactersMax) characters")
                             }
                             let element = DomainRules.skillFields.contains("\(schema.name).\(name)") ? SkillTaxonomy.esco.resolve(given).id : given
-                            // Added and removed at once (two names of one skill, say), what stays
-                            // would depend on what was there before: the request is ambiguous.
-                            if let other = named.updateValue(op, forKey: element), other != op {
-                                throw SyncError(status: 400, "\(name): \(given.prefix(80)) is both added and removed", hint: "name it once")
-                            }
+                            // Removed and added at once (a page's editor removing a skill and adding it
+                            // back, by another of its names): it stays, as the last step asked.
+                            // `add` sorts first, so a remove of what this request adds is left out.
+                            if named.updateValue(op, forKey: element) == "add" { continue }
                             if op == "add" { changes.append(.add(field: name, element: element)) }
                             else if present.contains(element) { changes.append(.remove(field: name, element: element)) }
                         }
@@ -584,20 +595,25 @@ public struct PeopleAPI: Sendable {
                         throw SyncError(status: 400, "\(name) takes an object of at most 100 keys (null removes a key)")
                     }
                     let present = Set(existing?.fields[name]?.objectValue?.keys.map { $0 } ?? [])
-                    var given: [String: String] = [:]   // resolved key -> the key as given
-                    for (key, entry) in entries.sorted(by: { $0.key < $1.key }) {
+                    var given: [String: (key: String, entry: JSONValue)] = [:]   // resolved key -> as given
+                    // Values before nulls: a key removed and set again by another of its names (a
+                    // page's editor removing "Python" and adding "python" at level 4) is set.
+                    for (key, entry) in entries.sorted(by: { ($0.value == .null ? 1 : 0, $0.key) < ($1.value == .null ? 1 : 0, $1.key) }) {
                         guard !key.isEmpty, key.unicodeScalars.count <= DomainRules.shortTextCharactersMax,
-                              !key.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
-                            throw SyncError(status: 400, "\(name) keys are 1 to \(DomainRules.shortTextCharactersMax) characters")
+                              DomainRules.textProblem(key, long: false) == nil else {
+                            throw SyncError(status: 400, "\(name) keys are 1 to \(DomainRules.shortTextCharactersMax) characters, with no control characters")
                         }
                         let typed = key
                         let key = DomainRules.skillFields.contains("\(schema.name).\(name)") ? SkillTaxonomy.esco.resolve(key).id : key
-                        // Two names of one skill ("python" and "Python3"): one value would be dropped unseen.
-                        if let first = given.updateValue(typed, forKey: key) {
-                            throw SyncError(status: 400, "\(name): \(first.prefix(80)) and \(typed.prefix(80)) name the same skill (\(SkillTaxonomy.esco.resolve(key).label))",
+                        // Two names of one skill ("python" and "Python3") with two values: one would
+                        // be dropped unseen. The same value twice, or a null beside a value, is one change.
+                        let entry = normalised(entry, for: DomainRules.levelMaps.contains("\(schema.name).\(name)") ? .integer : field.valueType)
+                        if let first = given[key] {
+                            if entry == .null || entry == first.entry { continue }
+                            throw SyncError(status: 400, "\(name): \(first.key.prefix(80)) and \(typed.prefix(80)) name the same skill (\(SkillTaxonomy.esco.resolve(key).label)) with two values",
                                             hint: "give it once")
                         }
-                        let entry = normalised(entry, for: DomainRules.levelMaps.contains("\(schema.name).\(name)") ? .integer : field.valueType)
+                        given[key] = (typed, entry)
                         if entry == .null {
                             if present.contains(key) { changes.append(.mapRemove(field: name, key: key)) }
                         } else {

@@ -41,17 +41,24 @@ public enum DomainRules {
     ]
 
     /// Whether `scalar` may stand in text: never a control character (a name holding an escape
-    /// sequence rewrites the terminal that prints it), a line break only in long text, and no
-    /// bidirectional override or isolate in short text, where they make a name or title read
-    /// as another ("Marcus\u{202E}...").
+    /// sequence rewrites the terminal that prints it) nor a bidirectional embedding or override
+    /// (they make a name or title read as another: "Marcus\u{202E}..."); a line break, and a
+    /// direction isolate (mixed-direction prose uses them), only in long text.
     static func allows(_ scalar: Unicode.Scalar, long: Bool) -> Bool {
         switch scalar.value {
-        case 0x0A, 0x09: return long
-        case 0x0D: return long
+        case 0x0A, 0x09, 0x0D, 0x2028, 0x2029: return long
         case 0x00..<0x20, 0x7F...0x9F: return false
-        case 0x202A...0x202E, 0x2066...0x2069: return long
+        case 0x202A...0x202E: return false
+        case 0x2066...0x2069: return long
         default: return true
         }
+    }
+
+    /// What is wrong with `text` as a value, a map key or a set element (nil when nothing): every
+    /// text people write goes through this one check, whatever field or member holds it.
+    public static func textProblem(_ text: String, long: Bool) -> String? {
+        guard let scalar = text.unicodeScalars.first(where: { !allows($0, long: long) }) else { return nil }
+        return "holds U+\(String(scalar.value, radix: 16, uppercase: true)), a control character\(long ? "" : " (no line breaks or direction overrides in a short text)")"
     }
 
     /// Whether `text` has something to show: not empty, nor only spaces and invisible characters.
@@ -80,23 +87,26 @@ public enum DomainRules {
             switch kind {
             case .text(let max):
                 guard case .string(let text) = value else { return false }
-                return !text.isEmpty && text.unicodeScalars.count <= max
+                return !isBlank(text) && text.unicodeScalars.count <= max && textProblem(text, long: max == textCharactersMax) == nil
             case .number: return value.numberValue != nil
             case .milestone:   // JSON Schema's integers include 4.0
                 guard let number = value.numberValue, number.rounded() == number else { return false }
                 return (1...5).contains(number)
             case .textList:
                 guard case .array(let items) = value, items.count <= 30 else { return false }
-                return items.allSatisfy { ($0.stringValue?.unicodeScalars.count ?? 0) > 0 && ($0.stringValue?.unicodeScalars.count ?? 0) <= shortTextCharactersMax }
+                return items.allSatisfy { item in
+                    guard let text = item.stringValue else { return false }
+                    return !text.isEmpty && text.unicodeScalars.count <= shortTextCharactersMax && textProblem(text, long: false) == nil
+                }
             }
         }
 
         var explanation: String {
             switch kind {
-            case .text(let max): return "must be text of 1 to \(max) characters"
+            case .text(let max): return "must be text of 1 to \(max) characters, not blank, with no control characters"
             case .number: return "must be a number"
             case .milestone: return "must be a milestone from 1 to 5"
-            case .textList: return "must be a list of at most 30 short texts"
+            case .textList: return "must be a list of at most 30 short texts, with no control characters"
             }
         }
     }
@@ -129,9 +139,7 @@ public enum DomainRules {
         if case .string(let text) = value {
             let limit = longText.contains(name) ? textCharactersMax : shortTextCharactersMax
             guard text.unicodeScalars.count <= limit else { throw fail("at most \(limit) characters") }
-            if let scalar = text.unicodeScalars.first(where: { !allows($0, long: limit == textCharactersMax) }) {
-                throw fail("holds U+\(String(scalar.value, radix: 16, uppercase: true)), a control character\(limit == textCharactersMax ? "" : " (no line breaks or direction overrides in a short text)")")
-            }
+            if let problem = textProblem(text, long: limit == textCharactersMax) { throw fail(problem) }
             if let pattern = patterns[name], !pattern.matches(text) { throw fail("must be \(pattern.form)") }
             if let allowed = enums[name], !allowed.contains(text) { throw fail("must be one of \(allowed.joined(separator: ", "))") }
         }

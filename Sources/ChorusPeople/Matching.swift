@@ -238,28 +238,30 @@ public struct Matcher: Sendable {
     /// ordered by `tieBreak`, not by id: ids follow onboarding order, so by id the longest-serving
     /// of thirty people with the same score would fill the top ten of every opportunity.
     public func rank(_ candidates: [Candidate], for opportunity: OpportunityProfile) -> [Match] {
-        candidates.filter { opportunity.ranks($0.id) }.map { match($0, opportunity) }.sorted(by: Matcher.isRankedBefore)
+        Matcher.ranked(candidates.filter { opportunity.ranks($0.id) }.map { match($0, opportunity) })
     }
 
     /// Opportunities for a person, best first; never those they posted.
     public func rank(_ opportunities: [OpportunityProfile], for candidate: Candidate) -> [Match] {
-        opportunities.filter { $0.ranks(candidate.id) }.map { match(candidate, $0) }.sorted(by: Matcher.isRankedBefore)
+        Matcher.ranked(opportunities.filter { $0.ranks(candidate.id) }.map { match(candidate, $0) })
     }
 
-    /// Higher score first; equal scores by `tieBreak`, then by ids (a hash collision).
-    static func isRankedBefore(_ a: Match, _ b: Match) -> Bool {
-        if a.score != b.score { return a.score > b.score }
-        let (x, y) = (tieBreak(a), tieBreak(b))
-        if x != y { return x < y }
-        return (a.candidate, a.opportunity) < (b.candidate, b.opportunity)
+    /// Higher score first; equal scores by `tieBreak` (made once a match), then by ids.
+    static func ranked(_ matches: [Match]) -> [Match] {
+        matches.map { ($0, tieBreak(opportunity: $0.opportunity, candidate: $0.candidate)) }
+            .sorted { a, b in
+                if a.0.score != b.0.score { return a.0.score > b.0.score }
+                return (a.1, a.0.candidate, a.0.opportunity) < (b.1, b.0.candidate, b.0.opportunity)
+            }.map(\.0)
     }
 
     /// A number for the pair (person, opportunity) that orders equal scores: fixed for the pair,
     /// so rankings are the same on every replica and run, and unrelated to the order of ids,
     /// so no one is ahead among equals for when they joined, and differently for each opportunity.
-    static func tieBreak(_ match: Match) -> UInt64 {
+    /// The bias audit orders by it too, so it measures the top that people are shown.
+    public static func tieBreak(opportunity: String, candidate: String) -> UInt64 {
         var hasher = XXHash64()
-        hasher.update(Array(match.opportunity.utf8) + [0] + Array(match.candidate.utf8))
+        hasher.update(Array(opportunity.utf8) + [0] + Array(candidate.utf8))
         return hasher.finalize()
     }
 }

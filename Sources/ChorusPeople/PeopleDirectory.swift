@@ -29,7 +29,7 @@ public enum PeopleDirectory {
             let label = skill.label.lowercased().split { !$0.isLetter && !$0.isNumber }
             guard !skill.id.hasPrefix("custom:"), !label.isEmpty else { return prefix }
             return "(\(prefix) OR skills : \"\(label.joined(separator: " "))\")"
-        }.joined(separator: " ")
+        }.joined(separator: " AND ")   // spelt out: FTS5 takes no implicit AND beside a bracketed group
         return try replica.withDatabase { db in
             try db.query("""
                 SELECT p.id, coalesce(p.name, p.id), p.title, p.office FROM temp.people_search s JOIN people p ON p._rid = s.rowid

@@ -84,7 +84,6 @@ extension Replica {
             for change in changes { try check(change, in: declared) }
         }
         if let author { try checkName(author, max: limits.recordIDBytesMax, what: "author") }
-        try checkClockAgainstUpstream()
 
         var made: [Operation] = []
         _ = try inBatch(operations: writes.reduce(0) { $0 + $1.changes.count }) { state in
@@ -125,22 +124,6 @@ extension Replica {
             }
         }
         return made
-    }
-
-    /// Refuses a local write when the last sync found this machine's clock further ahead of the
-    /// upstream's than the upstream takes (`clockDriftMillisecondsMax`), and the clock has not
-    /// been set back since (it still reads past that sync's time). A write stamped so would be
-    /// refused by the upstream, and so would every later write of this replica, whose clock never
-    /// goes back: the replica could not push, nor then pull, until the upstream's clock caught up
-    /// (a day for a clock a day ahead), and setting the clock right after would not help.
-    func checkClockAgainstUpstream() throws {
-        guard let upstream = try upstream(), let skew = upstream.observedSkewMilliseconds, skew < 0,
-              UInt64(-skew) > limits.clockDriftMillisecondsMax, let attempt = upstream.lastAttemptWall else { return }
-        let now = configuration.wallClock.nowMilliseconds()
-        guard now >= attempt else { return }   // set back since: the skew seen then says nothing now
-        throw ChorusError(.clockSkew,
-            "this machine's clock was \(HybridClock.describe(milliseconds: UInt64(-skew))) ahead of the upstream's at the last sync, more than the \(HybridClock.describe(milliseconds: limits.clockDriftMillisecondsMax)) it takes: a write stamped now would be refused there, and so would every write after it",
-            hint: "set this machine's clock right (NTP) and write again, or run `chorus sync` to measure it anew; nothing was written")
     }
 
     /// The erasures of the admins' resolutions of a record's conflicts, for the writes that erase

@@ -8,6 +8,21 @@ public struct SyncError: Error, CustomStringConvertible, Sendable {
     /// Whether retrying later may succeed (network trouble, 5xx, 408, 429).
     public var isRetryable: Bool { status == 0 || status >= 500 || status == 408 || status == 429 }
 
+    /// The engine's error code for this answer, for a command that reports it (`--json`): a
+    /// script tells an outage from a refused token, a skewed clock or a compacted log.
+    public var code: ChorusError.Code {
+        switch status {
+        case _ where isRetryable: return .unreachable
+        case 401, 403: return .refused
+        case 404: return .recordNotFound
+        case 409: return .invalidState
+        case 410: return .historyCompacted
+        case 413, 414, 431: return .limitExceeded
+        case 422: return message.contains("stamped") ? .clockSkew : .wrongFieldKind
+        default: return .malformedInput
+        }
+    }
+
     public init(status: Int, _ message: String, hint: String? = nil) {
         self.status = status
         self.message = message
@@ -34,6 +49,8 @@ public struct SyncError: Error, CustomStringConvertible, Sendable {
         case .storage: status = error.isRetryable ? 503 : 500
         case .invalidConfiguration: status = 500
         case .historyCompacted: status = 410
+        case .unreachable: status = 503
+        case .refused: status = 403
         }
         self.init(status: status, error.message, hint: error.hint)
     }

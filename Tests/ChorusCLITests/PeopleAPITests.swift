@@ -2,6 +2,7 @@ import XCTest
 import Foundation
 import ChorusCore
 import ChorusNode
+import ChorusPeople
 import ChorusTesting
 
 /// The people API over HTTP against a real `chorus serve`, with identity from a trusted proxy header.
@@ -256,6 +257,19 @@ final class PeopleAPITests: XCTestCase {
             XCTAssertEqual(listed?["interested"], .array(seen), "the list too")
         }
         XCTAssertEqual(try request(port, "POST", "/api/v1/opportunities/opp-0/interest", as: "p-9").json?["interested"], ["p-9"], "the answer too")
+        let matches = try request(port, "GET", "/api/v1/people/p-10/matches?limit=1000", as: "p-10").json?["matches"]?.arrayValue ?? []
+        let details = try XCTUnwrap(matches.first { $0["opportunity"] == "opp-0" }?["details"])
+        XCTAssertEqual(details["interested"], .array([]), "a match's details too")
+        XCTAssertEqual(details["interestedCount"], 3)
+        // Nor is anyone without a profile here heard: their words would stand from no one.
+        for (method, target, body) in [("POST", "/api/v1/feedback/\(id)/comments", #"{"body":"hi"}"#), ("POST", "/api/v1/feedback/\(id)/high-fives", nil as String?),
+                                       ("POST", "/api/v1/opportunities/opp-0/interest", nil), ("POST", "/api/v1/opportunities", #"{"title":"Ghost"}"#),
+                                       ("POST", "/api/v1/feedback", #"{"to":"p-2","kind":"thanks","body":"hi"}"#)] {
+            let ghost = try request(port, method, target, as: "p-ghost", body: body)
+            XCTAssertEqual(ghost.status, 403, target)
+            XCTAssertTrue(ghost.json?["detail"]?.stringValue?.contains("no one here has the person id p-ghost") ?? false, "\(ghost.json ?? .null)")
+        }
+        XCTAssertEqual(try request(port, "POST", "/api/v1/people", as: "p-new", body: #"{"id":"p-new","name":"New Hire"}"#).status, 201, "a profile is made by anyone")
 
         // A built-in badge (made with no creator) stays everyone's: nobody becomes its creator.
         let builtIn = try XCTUnwrap(try request(port, "GET", "/api/v1/badges?limit=1000").json?["badges"]?.arrayValue?.first { $0["createdBy"] == nil }?["id"]?.stringValue)
@@ -312,11 +326,17 @@ final class PeopleAPITests: XCTestCase {
         let before = try request(port, "GET", "/api/v1/people/p-4").json
         for body in [#"{"name":null}"#, #"{"name":""}"#, #"{"name":"   "}"#, #"{"name":"\u200b\u200c"}"#, #"{"name":"Marcus\u0000"}"#,
                      #"{"name":"Marcus\u202e"}"#, #"{"title":"line1\nline2"}"#, #"{"title":"\u001b[31mRED"}"#,
-                     #"{"skills":{"python":2,"Python3":5}}"#, #"{"guilds":{"add":["guild-x"],"remove":["guild-x"]}}"#] {
+                     #"{"skills":{"python":2,"Python3":5}}"#, #"{"skills":{"Marcus\u202exyz":3}}"#, #"{"guilds":{"add":["g\u0085"]}}"#,
+                     #"{"experience":{"e1":{"title":"Lead\u202e"}}}"#, #"{"name":"A\u2028B"}"#] {
             let refused = try request(port, "PATCH", "/api/v1/people/p-4", as: "p-4", body: body)
             XCTAssertEqual(refused.status, 400, "\(body): \(refused.json ?? .null)")
         }
         XCTAssertEqual(try request(port, "GET", "/api/v1/people/p-4").json, before, "nothing written")
+        // A page's editor removing a skill and adding it back by another of its names, in one save.
+        let python = SkillTaxonomy.esco.resolve("python").id
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-4", as: "p-4", body: #"{"skills":{"\#(python)":null,"python":4}}"#).json?["skills"]?[python], 4)
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-4", as: "p-4", body: #"{"guilds":{"remove":["guild-x"],"add":["guild-x"]}}"#).status, 200)
+        XCTAssertTrue(try request(port, "GET", "/api/v1/people/p-4").json?["guilds"]?.arrayValue?.contains("guild-x") ?? false, "added back: it stays")
         XCTAssertEqual(try request(port, "POST", "/api/v1/objectives", as: "p-4", body: #"{"title":"q","quarter":"banana"}"#).status, 400)
         XCTAssertEqual(try request(port, "POST", "/api/v1/objectives", as: "p-4", body: #"{"title":"   "}"#).status, 400)
         XCTAssertEqual(try request(port, "POST", "/api/v1/objectives", as: "p-4",
@@ -331,8 +351,16 @@ final class PeopleAPITests: XCTestCase {
 
         // A skill's synonym finds the people who have it, and a search is read a page at a time.
         XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-4", as: "p-4", body: #"{"skills":{"python":3}}"#).status, 200)
-        let found = try request(port, "GET", "/api/v1/people?q=python3&limit=1000").json?["people"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? []
-        XCTAssertTrue(found.contains("p-4"), "\(found)")
+        func search(_ q: String) throws -> [String] {
+            let answer = try request(port, "GET", "/api/v1/people?q=\(q)&limit=1000")
+            XCTAssertEqual(answer.status, 200, "\(q): \(answer.json ?? .null)")
+            return answer.json?["people"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? []
+        }
+        XCTAssertTrue(try search("python3").contains("p-4"))
+        let first = try XCTUnwrap(try request(port, "GET", "/api/v1/people/p-4").json?["name"]?.stringValue?.split(separator: " ").first)
+        XCTAssertTrue(try search("\(first)%20python3").contains("p-4"), "a name and a skill's synonym")
+        XCTAssertTrue(try search("python%20\(first)").contains("p-4"))
+        _ = try search("agile%20coach%20data%20engineer")
         let everyone = try request(port, "GET", "/api/v1/people?q=p&limit=1000").json?["people"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? []
         XCTAssertGreaterThan(everyone.count, 3)
         var walked: [String] = [], offset: Int64? = 0
@@ -438,8 +466,10 @@ final class PeopleAPITests: XCTestCase {
         let node = try officeNode()
         defer { node.stop() }
         let port = node.port
+        // Writes are made by a person with a profile: Max makes his first, then the team.
+        XCTAssertEqual(try request(port, "POST", "/api/v1/people", as: "p-max", body: #"{"id":"p-max","name":"Max"}"#).status, 201)
         XCTAssertEqual(try request(port, "POST", "/api/v1/teams", as: "p-max", body: #"{"id":"squad-a","name":"Squad A","kind":"squad"}"#).status, 201)
-        XCTAssertEqual(try request(port, "POST", "/api/v1/people", as: "p-max", body: #"{"id":"p-max","name":"Max","squad":"squad-a"}"#).status, 201)
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-max", as: "p-max", body: #"{"squad":"squad-a"}"#).status, 200)
         XCTAssertEqual(try request(port, "POST", "/api/v1/people", as: "p-eve", body: #"{"id":"p-eve","name":"Eve"}"#).status, 201)
         XCTAssertEqual(try request(port, "POST", "/api/v1/abilities", as: "p-max", body: #"{"id":"a-1","name":"Coaches","milestones":{"1":{"title":"Step"}}}"#).status, 201)
 
@@ -465,12 +495,14 @@ final class PeopleAPITests: XCTestCase {
         XCTAssertEqual(try request(port, "PATCH", "/api/v1/opportunities/opp-1", as: "p-max", body: #"{"interested":{"add":["p-eve"]}}"#).status, 403,
                        "nobody signs another up")
 
-        for headers in [["Sec-Fetch-Site: cross-site"], ["Origin: http://evil.example"], ["Sec-Fetch-Site: same-site"],
-                        ["Sec-Fetch-Site: same-origin", "Origin: http://evil.example"], ["Origin: null"]] {
+        for headers in [["Sec-Fetch-Site: cross-site"], ["Origin: http://evil.example"], ["Sec-Fetch-Site: same-site"], ["Origin: null"]] {
             XCTAssertEqual(try request(port, "POST", "/api/v1/opportunities/opp-1/interest", as: "p-eve", headers: headers).status, 403, "\(headers)")
         }
         XCTAssertEqual(try request(port, "POST", "/api/v1/opportunities/opp-1/interest", as: "p-eve", headers: ["Sec-Fetch-Site: same-origin", "Origin: http://node"]).status, 200,
                        "the node's own page writes")
+        XCTAssertEqual(try request(port, "DELETE", "/api/v1/opportunities/opp-1/interest", as: "p-eve",
+                                   headers: ["Sec-Fetch-Site: same-origin", "Origin: https://people.example.com"]).status, 200,
+                       "and so it does behind a proxy that sends its own Host")
 
         // A person with a manager does not join a squad by naming it on their profile, and so
         // does not read its private objectives; the manager moves them.
@@ -490,11 +522,13 @@ final class PeopleAPITests: XCTestCase {
         let node = try officeNode()
         defer { node.stop() }
         let port = node.port
+        XCTAssertEqual(try request(port, "POST", "/api/v1/people", as: "p-max", body: #"{"id":"p-max","name":"Max"}"#).status, 201, "writes are made by a person with a profile")
         for team in [#"{"id":"dep-1","name":"Dep","kind":"department"}"#, #"{"id":"tribe-1","name":"Tribe","kind":"tribe","parent":"dep-1"}"#,
                      #"{"id":"squad-1","name":"Squad","kind":"squad","parent":"tribe-1"}"#, #"{"id":"guild-1","name":"Guild","kind":"guild"}"#] {
             XCTAssertEqual(try request(port, "POST", "/api/v1/teams", as: "p-max", body: team).status, 201, team)
         }
-        for person in [#"{"id":"p-max","name":"Max","tribe":"tribe-1","squad":"squad-1"}"#, #"{"id":"p-sam","name":"Sam","squad":"squad-1"}"#,
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-max", as: "p-max", body: #"{"tribe":"tribe-1","squad":"squad-1"}"#).status, 200)
+        for person in [#"{"id":"p-sam","name":"Sam","squad":"squad-1"}"#,
                        #"{"id":"p-gil","name":"Gil","guilds":{"add":["guild-1","dep-1","squad-1"]}}"#, #"{"id":"p-out","name":"Out"}"#] {
             let id = try XCTUnwrap(try JSONParser().parse(Array(person.utf8))["id"]?.stringValue)
             XCTAssertEqual(try request(port, "POST", "/api/v1/people", as: id, body: person).status, 201, person)

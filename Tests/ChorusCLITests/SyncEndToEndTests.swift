@@ -99,27 +99,24 @@ final class SyncEndToEndTests: XCTestCase {
 
     /// A proxy that delays, cuts responses and drops them after the push was applied: convergence
     /// still holds and nothing is applied twice (counters would double count).
-    /// A laptop whose clock the last sync found a day ahead of the hub's writes nothing until
-    /// the clock is set right: each write would have been stamped a day ahead, refused by the
-    /// hub, and every later one with it (the replica's clock never goes back), for a day.
-    func test_aClockFoundFarAheadAtTheLastSync_refusesLocalWrites_untilItIsSetBack() throws {
+    /// A laptop whose clock a sync finds a day ahead of the hub's is told, before it writes,
+    /// that each write would be refused by the hub (and every later one, since the replica's
+    /// clock never goes back) until the hub's clock caught up; and a push refused so says when.
+    func test_aClockFarAheadOfTheUpstreams_isWarnedOf_andARefusedPushSaysWhenItWillBeTaken() throws {
         for name in ["hub", "laptop"] { try chorus(["init", "--name", name], name) }
         let token = try register("laptop", on: "hub", role: "replica")
         let hub = try ServeProcess(data: path("hub"))
         defer { hub.stop() }
         try chorus(["join", hub.url, "--token-file", token], "laptop")
-        let dayAhead = ["--clock-offset-ms", "86400000"]
-        let synced = try chorus(["sync"] + dayAhead, "laptop")
-        XCTAssertTrue(synced.standardOutput.contains("the upstream's clock is behind ours"), synced.standardOutput)
-        let before = try digest("laptop")
-        let refused = try ChorusProcess.run(["put", "people", "p-1", "title=Skewed", "--data", path("laptop")], environment: ["CHORUS_CLOCK_OFFSET_MS": "86400000"])
-        XCTAssertEqual(refused.status, 1)
-        XCTAssertTrue(refused.standardError.contains("ahead of the upstream's at the last sync"), refused.standardError)
-        XCTAssertEqual(try digest("laptop"), before, "nothing written")
-        // Set right (the clock now reads before that sync's time), the laptop writes, and the hub takes it.
-        try chorus(["put", "people", "p-1", "title=Right"], "laptop")
-        try chorus(["sync"], "laptop")
-        XCTAssertEqual(try digest("laptop"), try digest("hub"))
+        let hourAhead = ["--clock-offset-ms", "3600000"]
+        let synced = try chorus(["sync"] + hourAhead, "laptop")
+        XCTAssertTrue(synced.standardError.contains("warning: this machine's clock is 1 h"), synced.standardError)
+        XCTAssertTrue(synced.standardError.contains("set it right (NTP) before writing here"), synced.standardError)
+        XCTAssertFalse(try chorus(["sync"], "laptop").standardError.contains("warning"), "no warning with the clock right")
+        let write = try ChorusProcess.run(["put", "people", "p-1", "title=Ahead", "--data", path("laptop")], environment: ["CHORUS_CLOCK_OFFSET_MS": "3600000"])
+        XCTAssertEqual(write.status, 0)
+        let refused = try chorus(["sync"], "laptop", expect: 1)
+        XCTAssertTrue(refused.standardError.contains("this replica takes them once its clock reaches them, in 5"), refused.standardError)
     }
 
     /// A laptop folder restored from a backup of itself (its counters file too) hands out again

@@ -165,6 +165,11 @@ final class MatchingTests: XCTestCase {
         XCTAssertNotEqual(first, people.prefix(10).map(\.id), "not the first ten ids")
         XCTAssertEqual(top("opp-a"), first, "the same each time, whatever order the people come in")
         XCTAssertNotEqual(top("opp-b"), first, "another opportunity orders them otherwise")
+        // The bias audit counts the top people are shown: the matcher's order among equals.
+        let groups = Dictionary(uniqueKeysWithValues: people.map { ($0.id, first.contains($0.id) ? "shown" : "not") })
+        let opportunity = OpportunityProfile(id: "opp-a", required: [Requirement(skill: python, minLevel: 3)], learnable: [], hoursPerWeek: nil)
+        let audit = BiasAudit.run(candidates: people, opportunities: [opportunity], groups: groups, topK: 10) { matcher.match($0, $1).score }
+        XCTAssertEqual(audit.rates.first { $0.group == "shown" }?.selections, 10, "\(audit.rates)")
     }
 
     /// Changing a person's name, office, pronouns or manager changes no score, over many generated people.

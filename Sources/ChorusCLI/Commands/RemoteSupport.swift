@@ -24,8 +24,9 @@ enum RemoteSupport {
         do {
             return try body()
         } catch let error as SyncError {
-            throw ChorusError(error.status == 404 ? .recordNotFound : .storage, error.message,
-                              hint: error.hint ?? (error.status == 401 || error.status == 403 ? "use an admin token of that node" : nil))
+            throw ChorusError(error.code, error.message,
+                              hint: error.hint ?? (error.status == 401 || error.status == 403 ? "use an admin token of that node" : nil),
+                              isRetryable: error.isRetryable)
         }
     }
 }

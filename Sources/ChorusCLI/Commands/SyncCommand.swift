@@ -30,7 +30,7 @@ enum SyncCommand: Command {
                                    wallClock: replica.configuration.wallClock, compareDigests: !context.arguments.flag("--no-verify"),
                                    usesSnapshots: !context.arguments.flag("--no-snapshot"), progress: { context.output.error($0) })
         } catch let error as SyncError {
-            throw ChorusError(.storage, error.message, hint: error.hint ?? (error.isRetryable ? "retry later; local changes are kept" : nil),
+            throw ChorusError(error.code, error.message, hint: error.hint ?? (error.isRetryable ? "retry later; local changes are kept" : nil),
                               isRetryable: error.isRetryable)
         }
         // A snapshot's pages, and a long pull's log, are checkpointed on threads of their own
@@ -57,6 +57,13 @@ enum SyncCommand: Command {
         context.output.print("  down: \(operations(report.pulledOperations)) received, \(report.pullApplied) new here")
         if abs(report.skewMilliseconds) >= 1000 {
             context.output.print("  clock: the upstream's clock is \(report.skewMilliseconds > 0 ? "ahead of" : "behind") ours by \(HybridClock.describe(milliseconds: report.skewMilliseconds.magnitude))")
+        }
+        // Further ahead than the upstream takes: every write made here now would be refused by
+        // it, and every write after that one too (a replica's clock never goes back), until the
+        // upstream's clock caught up. Said before any is made: set right after, it is too late.
+        let drift = replica.configuration.limits.clockDriftMillisecondsMax
+        if report.skewMilliseconds < 0, report.skewMilliseconds.magnitude > drift {
+            context.output.error("warning: this machine's clock is \(HybridClock.describe(milliseconds: report.skewMilliseconds.magnitude)) ahead of the upstream's, more than the \(HybridClock.describe(milliseconds: drift)) it takes: set it right (NTP) before writing here. A write made now would be refused by the upstream, and every write after it, for \(HybridClock.describe(milliseconds: report.skewMilliseconds.magnitude - drift)), and setting the clock right afterwards would not change that")
         }
         if let matches = report.digestMatches {
             context.output.print(matches ? "  state: identical to the upstream (digest \(report.localDigest!.prefix(16))...)"
