@@ -43,7 +43,7 @@ public enum OperationBundle {
         }
         let actual = SHA256.hash(bytes[0..<trailerStart]).hexString
         guard actual == expected.lowercased() else {
-            throw ChorusError(.corruptBundle, "bundle checksum mismatch: the file was changed after export (expected \(expected.prefix(16))..., got \(actual.prefix(16))...)",
+            throw ChorusError(.corruptBundle, "bundle checksum mismatch: the file was changed after export (its trailer says \(expected.prefix(64)), its bytes hash to \(actual))",
                               hint: "export the bundle again from its origin; nothing was applied")
         }
         var lines = lineRanges(of: bytes, before: trailerStart - 1)

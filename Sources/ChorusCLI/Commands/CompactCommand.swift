@@ -47,8 +47,8 @@ enum CompactCommand: Command {
         let verb = dryRun ? "would remove" : "removed"
         context.output.print("\(verb) \(report.operationsRemoved) operation\(report.operationsRemoved == 1 ? "" : "s") "
                              + "(\(report.blocksRemoved) block\(report.blocksRemoved == 1 ? "" : "s")) from the log")
-        context.output.print("log compacted through sequence \(report.floor) of \(report.latest)"
-                             + (report.floorBefore > 0 ? " (before: \(report.floorBefore))" : ""))
+        context.output.print("\(dryRun ? "the log would be compacted" : "log compacted") through sequence \(report.floor) of \(report.latest)"
+                             + (report.floorBefore > 0 ? " (\(dryRun ? "now" : "before"): \(report.floorBefore))" : ""))
         if report.recordsFolded > 0 {
             context.output.print("\(dryRun ? "would fold" : "folded") the entries of \(report.recordsFolded) record\(report.recordsFolded == 1 ? "" : "s") whose history is compacted"
                                  + (dryRun ? "" : ", \(report.valuesKeptInColumns) value\(report.valuesKeptInColumns == 1 ? "" : "s") kept once, in the typed columns"))
@@ -59,7 +59,9 @@ enum CompactCommand: Command {
         for hold in report.holds.prefix(10) {
             switch hold.holder {
             case .replica(let name):
-                context.output.print("held back by replica \(name): it has committed the log only through \(hold.sequence)")
+                // Acknowledgements are recorded by the node a few seconds after a sync: a replica
+                // that has just synced may show here a little behind, and hold nothing back soon.
+                context.output.print("held back by replica \(name): it has committed the log only through \(hold.sequence), as last recorded here (a sync's acknowledgement is recorded some seconds after it)")
             case .upstream:
                 context.output.print("held back by the upstream: operations after \(hold.sequence) are not pushed yet (run `chorus sync`)")
             case .requested:
