@@ -399,8 +399,9 @@ public struct PeopleAPI: Sendable {
             }
             return json(PeopleAPI.labelled(record, for: person))
         case "POST", "PATCH":
-            // Profiles are made by anyone (onboarding), a new hire's own included.
-            let person = collection == "people" ? try PeopleAPI.writer(person) : try writer(person)
+            // Profiles are made by anyone (onboarding), a new hire's own included; changed only by
+            // someone with a live one (an offboarded manager, deleted, still named as manager, is not).
+            let person = collection == "people" && route.method == "POST" ? try PeopleAPI.writer(person) : try writer(person)
             var body = try object(request, allowed: Set(schema.fields.map(\.name) + (route.method == "POST" ? ["id"] : [])))
             var id: String
             if route.method == "POST" {
@@ -585,7 +586,8 @@ public struct PeopleAPI: Sendable {
                             // Removed and added at once (a page's editor removing a skill and adding it
                             // back, by another of its names): it stays, as the last step asked.
                             // `add` sorts first, so a remove of what this request adds is left out.
-                            if named.updateValue(op, forKey: element) == "add" { continue }
+                            if named[element] != nil { continue }
+                            named[element] = op
                             if op == "add" { changes.append(.add(field: name, element: element)) }
                             else if present.contains(element) { changes.append(.remove(field: name, element: element)) }
                         }

@@ -62,7 +62,7 @@ public enum DomainRules {
     }
 
     /// Whether `text` has something to show: not empty, nor only spaces and invisible characters.
-    static func isBlank(_ text: String) -> Bool {
+    public static func isBlank(_ text: String) -> Bool {
         text.unicodeScalars.allSatisfy { $0.properties.isWhitespace || $0.properties.isDefaultIgnorableCodePoint }
     }
 

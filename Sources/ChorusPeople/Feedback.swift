@@ -56,9 +56,10 @@ public enum Feedback {
             throw ChorusError(.invalidValue, "visibility must be one of \(visibilities.joined(separator: ", "))")
         }
         let text = Feedback.trimmed(body)
-        guard !text.isEmpty, text.unicodeScalars.count <= bodyCharactersMax else {
-            throw ChorusError(.invalidValue, "the message must be 1 to \(bodyCharactersMax) characters")
+        guard !DomainRules.isBlank(text), text.unicodeScalars.count <= bodyCharactersMax else {
+            throw ChorusError(.invalidValue, "the message must be 1 to \(bodyCharactersMax) characters, not blank")
         }
+        if let problem = DomainRules.textProblem(text, long: true) { throw ChorusError(.invalidValue, "the message \(problem)") }
         guard from != to else { throw ChorusError(.invalidValue, "feedback goes to someone else", hint: "pick another recipient") }
         for person in [from, to] where try replica.get(collection: "people", record: person)?.isVisible != true {
             throw ChorusError(.recordNotFound, "no person \(person)", hint: "`chorus people search NAME` finds ids")
@@ -90,9 +91,10 @@ public enum Feedback {
     public static func comment(_ replica: Replica, on id: String, by person: String, body: String, at milliseconds: Int64) throws -> RecordSnapshot {
         guard try visibleItem(replica, id: id, viewer: person) != nil else { throw ChorusError(.recordNotFound, "no feedback item \(id.prefix(128))") }
         let text = trimmed(body)
-        guard !text.isEmpty, text.unicodeScalars.count <= commentCharactersMax else {
-            throw ChorusError(.invalidValue, "a comment is 1 to \(commentCharactersMax) characters")
+        guard !DomainRules.isBlank(text), text.unicodeScalars.count <= commentCharactersMax else {
+            throw ChorusError(.invalidValue, "a comment is 1 to \(commentCharactersMax) characters, not blank")
         }
+        if let problem = DomainRules.textProblem(text, long: true) { throw ChorusError(.invalidValue, "the comment \(problem)") }
         try replica.write(collection: "feedback", record: id, [.append(field: "comments", value: .object([
             "author": .string(person), "body": .string(text), "at": .integer(milliseconds)]))], by: person)
         return try replica.get(collection: "feedback", record: id)!

@@ -246,14 +246,19 @@ public struct Matcher: Sendable {
         Matcher.ranked(opportunities.filter { $0.ranks(candidate.id) }.map { match(candidate, $0) })
     }
 
-    /// Higher score first; equal scores by `tieBreak` (made once a match), then by ids.
+    /// Higher score first; equal scores by `tieBreak` (made once a match), then by ids. Scores
+    /// are compared to a millionth (`comparable`): sums of the same parts in another order differ
+    /// in their last bits, and that noise, not the pair's number, decided among equals.
     static func ranked(_ matches: [Match]) -> [Match] {
-        matches.map { ($0, tieBreak(opportunity: $0.opportunity, candidate: $0.candidate)) }
+        matches.map { ($0, comparable($0.score), tieBreak(opportunity: $0.opportunity, candidate: $0.candidate)) }
             .sorted { a, b in
-                if a.0.score != b.0.score { return a.0.score > b.0.score }
-                return (a.1, a.0.candidate, a.0.opportunity) < (b.1, b.0.candidate, b.0.opportunity)
+                if a.1 != b.1 { return a.1 > b.1 }
+                return (a.2, a.0.candidate, a.0.opportunity) < (b.2, b.0.candidate, b.0.opportunity)
             }.map(\.0)
     }
+
+    /// A score as ranking compares it: to a millionth.
+    public static func comparable(_ score: Double) -> Int64 { Int64((score * 1_000_000).rounded()) }
 
     /// A number for the pair (person, opportunity) that orders equal scores: fixed for the pair,
     /// so rankings are the same on every replica and run, and unrelated to the order of ids,

@@ -9,12 +9,15 @@ extension Replica {
     /// writes reuse the ids of writes the upstream already holds. Merged, they would be dropped
     /// as duplicates, unseen, and the replicas would differ for good.
     ///
-    /// Asked of a push's own operations before it is merged. Costs one read of the origin's
-    /// logged ids, and, only when some are held (a push repeated after its answer was lost, or
-    /// ids reused), a read of the log from its newest block back until each is found, comparing
-    /// canonical bytes. An operation whose content the log no longer keeps (compacted, or its
-    /// record erased) cannot be compared and is not reported.
-    public func idsHeldWithOtherContent(_ operations: [Operation]) throws -> [OperationID] {
+    /// Asked of a push's own operations before it is merged, with the push's `source` (its
+    /// peer's): the operations compared with are those that peer pushed here before, read from
+    /// the newest of its blocks back until each held id is found. Costs one read of the origin's
+    /// logged ids, and only when some are held (a push repeated after its answer was lost, or
+    /// ids reused), one pass over the log's block keys and the decoding of that peer's blocks.
+    /// Not compared, and not reported: an operation whose content the log no longer keeps
+    /// (compacted, or its record erased), one that reached this node another way (through a
+    /// relay), and one in a block that cannot be read (`chorus check` reports that).
+    public func idsHeldWithOtherContent(_ operations: [Operation], source: String) throws -> [OperationID] {
         try Replica.wrapStorage { try database.readTransaction {
             var ranges: [ReplicaID: CounterRanges] = [:]
             var held: [OperationID: [UInt8]] = [:]
@@ -31,14 +34,17 @@ extension Replica {
             // Newest block first, one block a query: a repeated push meets the log's tail.
             while !held.isEmpty {
                 var found = false
-                try database.forEachColumns("SELECT first_seq, last_seq, body FROM log_blocks WHERE last_seq < ? ORDER BY last_seq DESC LIMIT 1",
-                                            parameters: [before]) { row in
+                try database.forEachColumns("""
+                    SELECT first_seq, last_seq, body FROM log_blocks WHERE source = ? AND last_seq < ? ORDER BY last_seq DESC LIMIT 1
+                    """, parameters: [source, before]) { row in
                     found = true
                     let first = row.integer(0), last = row.integer(1)
                     before = last
                     try row.withBlob(2) { body in
-                        try Replica.checkCount(of: body, first: first, last: last)
-                        try LogBlock.forEach(in: body, block: last) { _, entry in
+                        // A block that cannot be read compares nothing: refusing every push for it
+                        // would be retried for ever.
+                        guard (try? Replica.checkCount(of: body, first: first, last: last)) != nil else { return }
+                        try? LogBlock.forEach(in: body, block: last) { _, entry in
                             let id = OperationID(replica: entry.replicaID, counter: entry.counter)
                             guard let bytes = held.removeValue(forKey: id) else { return true }
                             if let payload = entry.payload, !bytes.elementsEqual(payload) { differing.append(id) }

@@ -349,7 +349,7 @@ public final class SyncService: @unchecked Sendable {
                 }
                 // Ids of the pusher's own reused for other operations (restored from a backup of
                 // itself, or copied): merged, they would be dropped as duplicates, unseen.
-                let reused = try replica.idsHeldWithOtherContent(request.operations.filter { $0.id.replica == request.replica })
+                let reused = try replica.idsHeldWithOtherContent(request.operations.filter { $0.id.replica == request.replica }, source: peer.source)
                 if let first = reused.first {
                     throw SyncError(status: 409,
                         "\(reused.count) operation\(reused.count == 1 ? "" : "s") of this push reuse\(reused.count == 1 ? "s" : "") an id this node holds for another operation (first \(first)): the pushing replica's folder was restored from a backup, or copied, after it had synced, and its counters went back with it; nothing of this push was applied",

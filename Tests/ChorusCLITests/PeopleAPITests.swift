@@ -270,6 +270,12 @@ final class PeopleAPITests: XCTestCase {
             XCTAssertTrue(ghost.json?["detail"]?.stringValue?.contains("no one here has the person id p-ghost") ?? false, "\(ghost.json ?? .null)")
         }
         XCTAssertEqual(try request(port, "POST", "/api/v1/people", as: "p-new", body: #"{"id":"p-new","name":"New Hire"}"#).status, 201, "a profile is made by anyone")
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-new", as: "p-ghost", body: #"{"title":"Boss"}"#).status, 403, "and changed only by someone with one")
+        // Feedback and comments take the same text rules as every other text.
+        for body in [#"{"to":"p-2","body":"   "}"#, #"{"to":"p-2","body":"hi \u001b[2J"}"#, #"{"to":"p-2","body":"x\u202ey"}"#] {
+            XCTAssertEqual(try request(port, "POST", "/api/v1/feedback", as: "p-1", body: body).status, 400, body)
+        }
+        XCTAssertEqual(try request(port, "POST", "/api/v1/feedback/\(id)/comments", as: "p-3", body: #"{"body":"\u200b"}"#).status, 400)
 
         // A built-in badge (made with no creator) stays everyone's: nobody becomes its creator.
         let builtIn = try XCTUnwrap(try request(port, "GET", "/api/v1/badges?limit=1000").json?["badges"]?.arrayValue?.first { $0["createdBy"] == nil }?["id"]?.stringValue)
@@ -336,6 +342,9 @@ final class PeopleAPITests: XCTestCase {
         let python = SkillTaxonomy.esco.resolve("python").id
         XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-4", as: "p-4", body: #"{"skills":{"\#(python)":null,"python":4}}"#).json?["skills"]?[python], 4)
         XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-4", as: "p-4", body: #"{"guilds":{"remove":["guild-x"],"add":["guild-x"]}}"#).status, 200)
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-4", as: "p-4", body: #"{"developmentGoals":{"add":["Python"],"remove":["python","python3"]}}"#).status, 200,
+                       "the first mention decides, however many follow")
+        XCTAssertTrue(try request(port, "GET", "/api/v1/people/p-4").json?["developmentGoals"]?.arrayValue?.contains(.string(python)) ?? false)
         XCTAssertTrue(try request(port, "GET", "/api/v1/people/p-4").json?["guilds"]?.arrayValue?.contains("guild-x") ?? false, "added back: it stays")
         XCTAssertEqual(try request(port, "POST", "/api/v1/objectives", as: "p-4", body: #"{"title":"q","quarter":"banana"}"#).status, 400)
         XCTAssertEqual(try request(port, "POST", "/api/v1/objectives", as: "p-4", body: #"{"title":"   "}"#).status, 400)

@@ -170,6 +170,13 @@ final class MatchingTests: XCTestCase {
         let opportunity = OpportunityProfile(id: "opp-a", required: [Requirement(skill: python, minLevel: 3)], learnable: [], hoursPerWeek: nil)
         let audit = BiasAudit.run(candidates: people, opportunities: [opportunity], groups: groups, topK: 10) { matcher.match($0, $1).score }
         XCTAssertEqual(audit.rates.first { $0.group == "shown" }?.selections, 10, "\(audit.rates)")
+        // Equal is equal to a millionth: the same parts summed in another order differ in their
+        // last bits ((1 + 0.6) + 0.3 against 0.3 + (1 + 0.6)), and that noise once decided.
+        let (met, short, related) = (1.0, 0.6, 0.3)
+        XCTAssertNotEqual((met + short) + related, (related + met) + short, "the noise")
+        XCTAssertEqual(Matcher.comparable((met + short) + related), Matcher.comparable((related + met) + short))
+        XCTAssertEqual(Matcher.comparable(2.6500000000000004), Matcher.comparable(2.6499999999999995))
+        XCTAssertNotEqual(Matcher.comparable(2.65), Matcher.comparable(2.66))
     }
 
     /// Changing a person's name, office, pronouns or manager changes no score, over many generated people.
