@@ -156,6 +156,9 @@ public struct PeopleAPI: Sendable {
         return offset
     }
 
+    /// Most objectives of one owner a list reads before choosing those the person may read.
+    static let ownerObjectivesMax = 10_000
+
     /// Most people one `GET /api/v1/people?ids=` names.
     static let idsMax = 100
 
@@ -338,14 +341,22 @@ public struct PeopleAPI: Sendable {
             }
             let (limit, offset) = (try limit(request), try offset(request))
             let ownerKind = try query(request, "ownerKind", max: 16)
+            // One owner's objectives, asked by someone signed in, include the drafts and private
+            // ones that person may read (their own, a report's, their team's): before, a draft
+            // was reached only by its id. Everyone else, and every other list, reads the published.
+            let unpublishedToo = owner != nil && person != nil
             let rows = try executor.perform { replica in
-                try replica.withDatabase { db in
+                let ids = try replica.withDatabase { db in
                     try db.query("""
-                        SELECT id FROM objectives WHERE _deleted = 0 AND \(ReadPolicy.publishedObjectivesSQL)
+                        SELECT id FROM objectives WHERE _deleted = 0 AND \(unpublishedToo ? "1 = 1" : ReadPolicy.publishedObjectivesSQL)
                         AND (? IS NULL OR quarter = ?) AND (? IS NULL OR owner = ?) AND (? IS NULL OR coalesce(ownerKind, 'person') = ?)
                         ORDER BY quarter DESC, owner, id LIMIT ? OFFSET ?
-                        """, quarter, quarter, owner, owner, ownerKind, ownerKind, limit + 1, offset).compactMap { $0.text(0) }
-                }.compactMap { try replica.get(collection: "objectives", record: $0)?.json }
+                        """, quarter, quarter, owner, owner, ownerKind, ownerKind,
+                        unpublishedToo ? PeopleAPI.ownerObjectivesMax : limit + 1, unpublishedToo ? 0 : offset).compactMap { $0.text(0) }
+                }
+                let records = try ids.compactMap { try replica.get(collection: "objectives", record: $0) }
+                guard unpublishedToo else { return records.map(\.json) }
+                return Array(try records.filter { try PeopleAPI.mayRead($0, person, replica) }.dropFirst(offset).prefix(limit + 1).map(\.json))
             }
             return json(.object(["objectives": .array(Array(rows.prefix(limit))), "next": PeopleAPI.next(offset, limit, rows.count)]))
         case ("GET", "/api/v1/opportunities"):

@@ -451,6 +451,14 @@ final class PeopleAPITests: XCTestCase {
             try request(port, "GET", "/api/v1/objectives", as: viewer).json?["objectives"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? []
         }
         XCTAssertFalse(try listed("p-eve").contains("obj-draft"), "not among the published objectives")
+        // One owner's list, asked by those who may read her drafts, holds them.
+        func owned(by owner: String, as viewer: String?) throws -> [String] {
+            try request(port, "GET", "/api/v1/objectives?owner=\(owner)", as: viewer).json?["objectives"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? []
+        }
+        XCTAssertTrue(try owned(by: "p-ana", as: "p-ana").contains("obj-draft"), "her own draft")
+        XCTAssertTrue(try owned(by: "p-ana", as: "p-max").contains("obj-draft"), "her manager's view")
+        XCTAssertFalse(try owned(by: "p-ana", as: "p-eve").contains("obj-draft"), "nobody else's")
+        XCTAssertFalse(try owned(by: "p-ana", as: nil).contains("obj-draft"), "nor anyone signed out")
         XCTAssertEqual(try request(port, "GET", "/api/v1/objectives/obj-draft", as: "p-eve").status, 404)
         XCTAssertEqual(try request(port, "GET", "/api/v1/objectives/obj-draft", as: "p-ana").status, 200)
         XCTAssertEqual(try request(port, "GET", "/api/v1/objectives/obj-draft", as: "p-max").status, 200, "her manager")
