@@ -336,9 +336,7 @@ public struct PeopleAPI: Sendable {
             return json(PeopleAPI.labelled(record, for: person))
         case ("GET", "/api/v1/objectives"):
             let quarter = try query(request, "quarter", max: 16), owner = try query(request, "owner", max: 128)
-            if let quarter, let pattern = DomainRules.patterns["objectives.quarter"], !pattern.matches(quarter) {
-                throw SyncError(status: 400, "quarter must be \(pattern.form)")
-            }
+            if let quarter, !DomainRules.isQuarter(quarter) { throw SyncError(status: 400, "quarter must be \(DomainRules.quarterForm)") }
             let (limit, offset) = (try limit(request), try offset(request))
             let ownerKind = try query(request, "ownerKind", max: 16)
             // One owner's objectives, asked by someone signed in, include the drafts and private
@@ -532,7 +530,7 @@ public struct PeopleAPI: Sendable {
     /// whose profile this node has not yet received) would stand for good, from no one.
     func writer(_ person: String?) throws -> String {
         let person = try PeopleAPI.writer(person)
-        guard try executor.perform({ try $0.get(collection: "people", record: person)?.isVisible == true }) else {
+        guard try executor.perform({ try PeopleDirectory.hasProfile($0, person) }) else {
             throw SyncError(status: 403, "no one here has the person id \(person.prefix(128)): writes are made by a person with a profile",
                             hint: "create the profile first (POST /api/v1/people), or let this node sync; a laptop's `chorus serve --owner` names a person id")
         }

@@ -36,11 +36,11 @@ public struct BiasAudit: Sendable {
         var selections: [String: Int] = [:]
         for opportunity in opportunities {
             // As the matcher ranks them: the person who posted it is not among its candidates.
-            // Equal scores in the matcher's order (`Matcher.tieBreak`), so the top counted is the top shown.
+            // In the matcher's order (`Matcher.RankKey`), so the top counted is the top shown.
             let ranked = candidates.filter { opportunity.ranks($0.id) }
-                .map { ($0.id, Matcher.comparable(scorer($0, opportunity)), Matcher.tieBreak(opportunity: opportunity.id, candidate: $0.id)) }
-                .sorted { a, b in a.1 != b.1 ? a.1 > b.1 : (a.2, a.0) < (b.2, b.0) }
-            for (id, _, _) in ranked.prefix(topK) { if let group = groups[id] { selections[group, default: 0] += 1 } }
+                .map { ($0.id, Matcher.RankKey(score: scorer($0, opportunity), opportunity: opportunity.id, candidate: $0.id)) }
+                .sorted { $0.1 < $1.1 }
+            for (id, _) in ranked.prefix(topK) { if let group = groups[id] { selections[group, default: 0] += 1 } }
         }
         var members: [String: Int] = [:]
         for candidate in candidates { if let group = groups[candidate.id] { members[group, default: 0] += 1 } }

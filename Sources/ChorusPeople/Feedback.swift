@@ -61,7 +61,7 @@ public enum Feedback {
         }
         if let problem = DomainRules.textProblem(text, long: true) { throw ChorusError(.invalidValue, "the message \(problem)") }
         guard from != to else { throw ChorusError(.invalidValue, "feedback goes to someone else", hint: "pick another recipient") }
-        for person in [from, to] where try replica.get(collection: "people", record: person)?.isVisible != true {
+        for person in [from, to] where try !PeopleDirectory.hasProfile(replica, person) {
             throw ChorusError(.recordNotFound, "no person \(person)", hint: "`chorus people search NAME` finds ids")
         }
         if let badge, try replica.get(collection: "badges", record: badge)?.isVisible != true {

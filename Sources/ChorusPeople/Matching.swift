@@ -246,25 +246,35 @@ public struct Matcher: Sendable {
         Matcher.ranked(opportunities.filter { $0.ranks(candidate.id) }.map { match(candidate, $0) })
     }
 
-    /// Higher score first; equal scores by `tieBreak` (made once a match), then by ids. Scores
-    /// are compared to a millionth (`comparable`): sums of the same parts in another order differ
-    /// in their last bits, and that noise, not the pair's number, decided among equals.
+    /// The matches best first, by `RankKey` (made once a match).
     static func ranked(_ matches: [Match]) -> [Match] {
-        matches.map { ($0, comparable($0.score), tieBreak(opportunity: $0.opportunity, candidate: $0.candidate)) }
-            .sorted { a, b in
-                if a.1 != b.1 { return a.1 > b.1 }
-                return (a.2, a.0.candidate, a.0.opportunity) < (b.2, b.0.candidate, b.0.opportunity)
-            }.map(\.0)
+        matches.map { ($0, RankKey(score: $0.score, opportunity: $0.opportunity, candidate: $0.candidate)) }
+            .sorted { $0.1 < $1.1 }.map(\.0)
     }
 
-    /// A score as ranking compares it: to a millionth.
-    public static func comparable(_ score: Double) -> Int64 { Int64((score * 1_000_000).rounded()) }
+    /// Where a pair (person, opportunity) with a score stands in a ranking: higher score first;
+    /// equal scores by `tieBreak`, then by ids. Scores are compared to a millionth: sums of the
+    /// same parts in another order differ in their last bits, and that noise, not the pair's
+    /// number, decided among equals. The bias audit ranks by it too, so it counts the top shown.
+    public struct RankKey: Comparable, Sendable {
+        let score: Int64, tie: UInt64, candidate: String, opportunity: String
+
+        public init(score: Double, opportunity: String, candidate: String) {
+            self.score = Int64((score * 1_000_000).rounded())
+            self.tie = Matcher.tieBreak(opportunity: opportunity, candidate: candidate)
+            (self.candidate, self.opportunity) = (candidate, opportunity)
+        }
+
+        public static func < (a: RankKey, b: RankKey) -> Bool {
+            if a.score != b.score { return a.score > b.score }
+            return (a.tie, a.candidate, a.opportunity) < (b.tie, b.candidate, b.opportunity)
+        }
+    }
 
     /// A number for the pair (person, opportunity) that orders equal scores: fixed for the pair,
     /// so rankings are the same on every replica and run, and unrelated to the order of ids,
     /// so no one is ahead among equals for when they joined, and differently for each opportunity.
-    /// The bias audit orders by it too, so it measures the top that people are shown.
-    public static func tieBreak(opportunity: String, candidate: String) -> UInt64 {
+    static func tieBreak(opportunity: String, candidate: String) -> UInt64 {
         var hasher = XXHash64()
         hasher.update(Array(opportunity.utf8) + [0] + Array(candidate.utf8))
         return hasher.finalize()

@@ -14,6 +14,12 @@ public enum PeopleDirectory {
         public let office: String?
     }
 
+    /// Whether `person` has a live profile here (not deleted, not erased): who may write, and
+    /// to whom feedback may go.
+    public static func hasProfile(_ replica: Replica, _ person: String) throws -> Bool {
+        try replica.get(collection: "people", record: person)?.isVisible == true
+    }
+
     /// Searches names, titles and skill labels (ESCO labels and synonyms included). Words are
     /// prefix-matched: `ana pyth` finds Ana who knows Python.
     /// A word that names a skill by one of its synonyms ("python3") also finds the people who

@@ -29,6 +29,15 @@ final class SyncEndToEndTests: XCTestCase {
         return file
     }
 
+    /// A hub serving, and a laptop joined to it (folders `hub` and `laptop`), not yet synced.
+    func hubWithAJoinedLaptop() throws -> ServeProcess {
+        for name in ["hub", "laptop"] { try chorus(["init", "--name", name], name) }
+        let token = try register("laptop", on: "hub", role: "replica")
+        let hub = try ServeProcess(data: path("hub"))
+        try chorus(["join", hub.url, "--token-file", token], "laptop")
+        return hub
+    }
+
     /// Waits until every replica has the same digest, running `chorus sync` for the laptop-like
     /// replicas that do not serve. Returns whether it converged.
     func waitForConvergence(_ replicas: [String], syncing: [String] = [], timeoutSeconds: Double = 45) throws -> Bool {
@@ -97,17 +106,12 @@ final class SyncEndToEndTests: XCTestCase {
                        "a token never appears in a log")
     }
 
-    /// A proxy that delays, cuts responses and drops them after the push was applied: convergence
-    /// still holds and nothing is applied twice (counters would double count).
     /// A laptop whose clock a sync finds a day ahead of the hub's is told, before it writes,
     /// that each write would be refused by the hub (and every later one, since the replica's
     /// clock never goes back) until the hub's clock caught up; and a push refused so says when.
     func test_aClockFarAheadOfTheUpstreams_isWarnedOf_andARefusedPushSaysWhenItWillBeTaken() throws {
-        for name in ["hub", "laptop"] { try chorus(["init", "--name", name], name) }
-        let token = try register("laptop", on: "hub", role: "replica")
-        let hub = try ServeProcess(data: path("hub"))
+        let hub = try hubWithAJoinedLaptop()
         defer { hub.stop() }
-        try chorus(["join", hub.url, "--token-file", token], "laptop")
         let hourAhead = ["--clock-offset-ms", "3600000"]
         let synced = try chorus(["sync"] + hourAhead, "laptop")
         XCTAssertTrue(synced.standardError.contains("warning: this machine's clock is 1 h"), synced.standardError)
@@ -123,11 +127,8 @@ final class SyncEndToEndTests: XCTestCase {
     /// the ids of writes the hub already holds. The hub refuses the push that reuses one, and
     /// says why, where it once dropped the new write as a duplicate and the two differed for good.
     func test_aLaptopRestoredFromABackupOfItself_isRefusedLoudly_andTheHubKeepsWhatItHad() throws {
-        for name in ["hub", "laptop"] { try chorus(["init", "--name", name], name) }
-        let token = try register("laptop", on: "hub", role: "replica")
-        let hub = try ServeProcess(data: path("hub"))
+        let hub = try hubWithAJoinedLaptop()
         defer { hub.stop() }
-        try chorus(["join", hub.url, "--token-file", token], "laptop")
         try chorus(["put", "people", "p-1", "title=base"], "laptop")
         try chorus(["sync"], "laptop")
         try FileManager.default.copyItem(atPath: path("laptop"), toPath: path("backup"))
@@ -147,6 +148,8 @@ final class SyncEndToEndTests: XCTestCase {
         XCTAssertEqual(try chorus(["get", "people", "p-3"], "hub", expect: 1).status, 1, "the reusing write is not taken as another")
     }
 
+    /// A proxy that delays, cuts responses and drops them after the push was applied: convergence
+    /// still holds and nothing is applied twice (counters would double count).
     func test_faultyLink_convergesAndAppliesNothingTwice() throws {
         for name in ["office", "laptop"] { try chorus(["init", "--name", name], name) }
         let token = try register("laptop", on: "office", role: "replica")

@@ -174,9 +174,10 @@ final class MatchingTests: XCTestCase {
         // last bits ((1 + 0.6) + 0.3 against 0.3 + (1 + 0.6)), and that noise once decided.
         let (met, short, related) = (1.0, 0.6, 0.3)
         XCTAssertNotEqual((met + short) + related, (related + met) + short, "the noise")
-        XCTAssertEqual(Matcher.comparable((met + short) + related), Matcher.comparable((related + met) + short))
-        XCTAssertEqual(Matcher.comparable(2.6500000000000004), Matcher.comparable(2.6499999999999995))
-        XCTAssertNotEqual(Matcher.comparable(2.65), Matcher.comparable(2.66))
+        func key(_ score: Double) -> Matcher.RankKey { Matcher.RankKey(score: score, opportunity: "o", candidate: "c") }
+        XCTAssertEqual(key((met + short) + related), key((related + met) + short))
+        XCTAssertEqual(key(2.6500000000000004), key(2.6499999999999995))
+        XCTAssertNotEqual(key(2.65), key(2.66))
     }
 
     /// Changing a person's name, office, pronouns or manager changes no score, over many generated people.

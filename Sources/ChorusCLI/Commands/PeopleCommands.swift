@@ -20,7 +20,7 @@ enum Identity {
     /// from no one (a typo, or someone not yet synced to this laptop).
     static func writer(_ context: CommandContext, in replica: Replica) throws -> String {
         let person = try person(context, required: true)!
-        guard try replica.get(collection: "people", record: person)?.isVisible == true else {
+        guard try PeopleDirectory.hasProfile(replica, person) else {
             throw ChorusError(.recordNotFound, "no one here has the person id \(person) (the author of this change)",
                               hint: "`chorus people search NAME` finds a person's id; a new laptop syncs first (`chorus sync`)")
         }
@@ -155,8 +155,8 @@ enum ObjectivesCommand: Command {
                   OptionSpec(name: "--owner", valueName: "ID", help: "a person or team id")])
 
     static func run(_ context: CommandContext) throws -> Int32 {
-        if let quarter = context.arguments.value("--quarter"), let pattern = DomainRules.patterns["objectives.quarter"], !pattern.matches(quarter) {
-            throw context.usageError("--quarter must be \(pattern.form), not \(quarter.prefix(40))")
+        if let quarter = context.arguments.value("--quarter"), !DomainRules.isQuarter(quarter) {
+            throw context.usageError("--quarter must be \(DomainRules.quarterForm), not \(quarter.prefix(40))")
         }
         let replica = try context.openReplica()
         let rows = try replica.withDatabase { db in

@@ -48,9 +48,8 @@ enum ReplicasCommand: Command {
             }
             if context.isJSON {
                 // With a token file, the file alone holds the token, for scripts as for people.
-                context.output.json(.object(["name": .string(name), "role": .string(role.rawValue),
-                                             context.arguments.value("--token-file") == nil ? "token" : "tokenFile":
-                                                .string(context.arguments.value("--token-file") ?? token)]))
+                let (key, value) = context.arguments.value("--token-file").map { ("tokenFile", $0) } ?? ("token", token)
+                context.output.json(.object(["name": .string(name), "role": .string(role.rawValue), key: .string(value)]))
             } else if let file = context.arguments.value("--token-file") {
                 // Written to the file only: printed, it would stay in the terminal's scrollback.
                 context.output.print("registered \(name) as \(role.rawValue); its token is in \(file) (mode 0600), shown nowhere else: give that file to the replica's operator")

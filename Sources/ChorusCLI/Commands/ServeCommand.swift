@@ -1,5 +1,6 @@
 import ChorusCore
 import ChorusNode
+import ChorusPeople
 import ChorusReplica
 import Dispatch
 import Foundation
@@ -50,7 +51,7 @@ enum ServeCommand: Command {
         if let restored = replica.counterRestoredFrom {
             context.output.error("note: this replica's database stores operation counter \(restored.stored), but it handed out counters up to \(restored.reserved) (chorus.counters): it was restored from a backup, or lost its last commits. It writes on past them; what it wrote after the backup stays only on the replicas that pulled it (Docs/guides/run-a-hub.md, section 5)")
         }
-        if let owner, try replica.get(collection: "people", record: owner)?.isVisible != true {
+        if let owner, try !PeopleDirectory.hasProfile(replica, owner) {
             context.output.error("note: \(owner) has no profile in this replica yet: the people API refuses their writes until it arrives by sync or is created")
         }
         if let upstream = context.arguments.value("--upstream") {
