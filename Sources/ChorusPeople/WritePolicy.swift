@@ -98,9 +98,9 @@ public enum WritePolicy {
             }
             let after = states[0]
             if after["ownerKind"]?.stringValue ?? "person" != "person", let team = after["owner"]?.stringValue,
-               let field = ["visibility": "public", "status": "published"].sorted(by: { $0.key > $1.key }).first(where: { name, unset in
+               let field = [("visibility", "public"), ("status", "published")].first(where: { name, unset in
                    body[name].map { ($0.stringValue ?? unset) != (existing?[name]?.stringValue ?? unset) } ?? false
-               })?.key,
+               })?.0,
                try !(lookup("people", person).map { try ReadPolicy.isMember($0, of: team, lookup: lookup) } ?? false) {
                 return Refusal(message: "the \(field) of team \(team)'s objective is set by its members: it says who reads the objective",
                                hint: "ask a member of \(team)")
