@@ -34,6 +34,10 @@ public struct ChorusError: Error, CustomStringConvertible, Equatable, Sendable {
         case unreachable
         /// Another node refused the request: the token is unknown, revoked or of another role.
         case refused
+        /// This replica and its upstream hold different states at the same point of the upstream's
+        /// log, with nothing left to push: an operation reached one and not the other (an id used
+        /// twice, by a replica restored from a copy of itself), so syncing again changes nothing.
+        case diverged
     }
 
     public let code: Code

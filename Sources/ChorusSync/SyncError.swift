@@ -45,7 +45,7 @@ public struct SyncError: Error, CustomStringConvertible, Sendable {
         case .limitExceeded: status = 413
         case .clockSkew, .wrongFieldKind: status = 422
         case .recordNotFound, .replicaNotInitialised: status = 404
-        case .invalidState, .recordDeleted, .recordErased, .replicaAlreadyInitialised: status = 409
+        case .invalidState, .recordDeleted, .recordErased, .replicaAlreadyInitialised, .diverged: status = 409
         case .storage: status = error.isRetryable ? 503 : 500
         case .invalidConfiguration: status = 500
         case .historyCompacted: status = 410

@@ -44,6 +44,10 @@ public struct SyncReport: Sendable {
     public var upstreamName = ""
     /// Digest comparison, when asked: nil if not compared.
     public var digestMatches: Bool?
+    /// Whether the digests differed with nothing left to push and the upstream's log where this
+    /// replica pulled to (protocol 4.5): not a change made meanwhile, which the next sync would
+    /// bring, but two states that syncing does not bring together.
+    public var diverged = false
     public var upstreamDigest: String?
     public var localDigest: String?
     public var upstreamSequence: Int64 = 0
@@ -82,6 +86,7 @@ public struct SyncReport: Sendable {
             "skewMilliseconds": .integer(skewMilliseconds), "upstream": .string(upstreamName),
         ]
         if let digestMatches { object["digestMatches"] = .bool(digestMatches) }
+        if diverged { object["diverged"] = .bool(true) }
         if let upstreamDigest { object["upstreamDigest"] = .string(upstreamDigest) }
         if let localDigest { object["localDigest"] = .string(localDigest) }
         if snapshotOperations > 0 { object["snapshotOperations"] = .integer(snapshotOperations) }
@@ -431,7 +436,7 @@ public struct SyncSession {
     /// Compares digests at the same cursor: if the upstream's log has not moved past what we
     /// pulled and we have pushed everything, equal digests prove the replicas match.
     private func compare(_ report: inout SyncReport) throws {
-        let (local, pullCursor) = try executor.perform { ($0.digestOrEmpty(), try $0.upstream()?.pullCursor ?? 0) }
+        let (local, pullCursor, waiting) = try executor.perform { ($0.digestOrEmpty(), try $0.upstream()?.pullCursor ?? 0, try $0.pendingPushCount()) }
         // Reported as committed (section 4.4): what the pull could say (behind its cursor when a
         // write was made while it ran; a write made since follows all it pulled).
         let remote = try transport.digest(reporting: (local, min(pullCursor, report.committedCursor ?? pullCursor)))
@@ -440,6 +445,7 @@ public struct SyncSession {
         report.upstreamSequence = remote.through
         report.localDigest = local
         report.digestMatches = local == remote.digest
+        report.diverged = !local.isEmpty && local != remote.digest && remote.through <= pullCursor && waiting == 0
         if local != remote.digest && remote.through > pullCursor {
             progress("the upstream moved on during the comparison (its log is at \(remote.through), we pulled to \(pullCursor)); sync again to compare")
         }

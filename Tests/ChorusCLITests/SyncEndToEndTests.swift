@@ -2,6 +2,7 @@ import XCTest
 import Foundation
 import ChorusCore
 import ChorusTesting
+import SQLiteKit
 
 /// Real `chorus serve` processes on 127.0.0.1: a hub, two offices and a laptop syncing through an
 /// office, with links going down, concurrent edits, faults and kill -9.
@@ -121,6 +122,26 @@ final class SyncEndToEndTests: XCTestCase {
         XCTAssertEqual(write.status, 0)
         let refused = try chorus(["sync"], "laptop", expect: 1)
         XCTAssertTrue(refused.standardError.contains("this replica takes them once its clock reaches them, in 5"), refused.standardError)
+    }
+
+    /// A replica whose state differs from its upstream's with nothing left to push or to pull
+    /// (here a value changed in its database behind Chorus's back) is not told "sync again",
+    /// which would change nothing: the sync fails, exit 1, with the code `diverged` and both
+    /// digests, so a script or a cron job sees it.
+    func test_aStateSyncingCannotMend_failsTheSync_withTheCodeDiverged() throws {
+        let hub = try hubWithAJoinedLaptop()
+        defer { hub.stop() }
+        try chorus(["put", "people", "p-1", "title=base"], "laptop")
+        XCTAssertTrue(try chorus(["sync"], "laptop").standardOutput.contains("identical to the upstream"))
+        let database = try Database(path: (path("laptop") as NSString).appendingPathComponent("chorus.sqlite"))
+        try database.execute(#"UPDATE entry_rows SET value = '"changed behind its back"' WHERE value = '"base"'"#)
+        XCTAssertEqual(database.changes, 1)
+        let diverged = try chorus(["sync"], "laptop", expect: 1)
+        XCTAssertTrue(diverged.standardOutput.contains("down: 0 operations received"), diverged.standardOutput)
+        XCTAssertTrue(diverged.standardError.contains("differs from the upstream's at the same point of its log"), diverged.standardError)
+        XCTAssertTrue(diverged.standardError.contains("syncing again will not change it"), diverged.standardError)
+        let json = try chorus(["sync", "--json"], "laptop", expect: 1)
+        XCTAssertEqual(try JSONParser().parse(json.standardOutput)["error"]?["code"]?.stringValue, "diverged", json.standardOutput)
     }
 
     /// A laptop folder restored from a backup of itself (its counters file too) hands out again

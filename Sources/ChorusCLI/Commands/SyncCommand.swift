@@ -37,6 +37,7 @@ enum SyncCommand: Command {
         // (`BackgroundCheckpoint`): a command about to exit lets them finish.
         replica.finishBackgroundCheckpoints()
         if context.isJSON {
+            if report.diverged { throw divergence(report) }
             context.output.json(report.json)
             return 0
         }
@@ -65,10 +66,27 @@ enum SyncCommand: Command {
         if report.skewMilliseconds < 0, report.skewMilliseconds.magnitude > drift {
             context.output.error("warning: this machine's clock is \(HybridClock.describe(milliseconds: report.skewMilliseconds.magnitude)) ahead of the upstream's, more than the \(HybridClock.describe(milliseconds: drift)) it takes: set it right (NTP) before writing here. A write made now would be refused by the upstream, and every write after it, for \(HybridClock.describe(milliseconds: report.skewMilliseconds.magnitude - drift)), and setting the clock right afterwards would not change that")
         }
+        if report.diverged { throw divergence(report) }
         if let matches = report.digestMatches {
             context.output.print(matches ? "  state: identical to the upstream (digest \(report.localDigest!.prefix(16))...)"
                                          : "  state: differs from the upstream (it changed meanwhile, or holds operations not yet sent here); sync again")
         }
         return 0
+    }
+
+    /// The failure of a sync that moved what it could and left the two states apart for good
+    /// (`SyncReport.diverged`): exit 1, so a script or a monitor sees it, where a state that
+    /// differs only because something was written meanwhile is a success ("sync again").
+    static func divergence(_ report: SyncReport) -> ChorusError {
+        ChorusError(.diverged, """
+            this replica's state differs from the upstream's at the same point of its log (sequence \(report.upstreamSequence)), \
+            with nothing left to push: digest \(report.localDigest ?? "") here, \(report.upstreamDigest ?? "") upstream
+            """,
+            hint: """
+            syncing again will not change it: an operation reached one of the two and not the other, most often because this \
+            folder was restored from a backup or copied and its new writes reused ids. Keep this folder, join a new, empty one \
+            to the upstream (`chorus init`, then `chorus join` with a new token from the upstream's operator, then `chorus sync`), \
+            and make there again what it lacks of your latest writes (`chorus log` here lists them)
+            """)
     }
 }
