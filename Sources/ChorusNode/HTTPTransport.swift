@@ -179,7 +179,9 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
         }
     }
 
-    public func info() throws -> InfoResponse { try InfoResponse(try json(try send("GET", "sync/v1/info"))) }
+    public func info(ownOperations: Bool) throws -> InfoResponse {
+        try InfoResponse(try json(try send("GET", "sync/v1/info", query: ownOperations ? [URLQueryItem(name: SyncProtocol.ownOperationsQuery, value: "1")] : [])))
+    }
 
     public func push(body: [UInt8]) throws -> PushResponse { try PushResponse(try json(try send("POST", "sync/v1/push", body: body))) }
 

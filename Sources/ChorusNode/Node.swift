@@ -44,6 +44,10 @@ public final class Node: @unchecked Sendable {
     private var lastDigestComparison: UInt64?
     private var syncTimer: DispatchSourceTimer?
     private var consecutiveFailures = 0
+    /// Whether a sync has found this replica holding all its own operations the upstream holds
+    /// (`SyncSession.checksOwnOperations`): a folder is restored while no process holds it, so
+    /// once a run is enough.
+    private var ownOperationsChecked = false
     private var isStopped = false
     private let lock = NSLock()
 
@@ -199,7 +203,8 @@ public final class Node: @unchecked Sendable {
         let now = configuration.wallClock.nowMilliseconds()
         let compares = lastDigestComparison.map { now < $0 || Double(now - $0) >= configuration.digestCompareSeconds * 1000 } ?? true
         do {
-            let report = try syncOnce(upstream: upstream, compareDigests: compares)
+            let report = try syncOnce(upstream: upstream, compareDigests: compares, checksOwnOperations: !ownOperationsChecked)
+            ownOperationsChecked = true
             if compares { lastDigestComparison = now }
             consecutiveFailures = 0
             // A sync that moved all it could but left the states apart for good (`SyncReport.diverged`)
@@ -236,14 +241,16 @@ public final class Node: @unchecked Sendable {
     }
 
     /// One sync with the configured upstream (used by the loop and by `chorus sync`).
-    public func syncOnce(upstream: Replica.Upstream, compareDigests: Bool = false, progress: @escaping (String) -> Void = { _ in }) throws -> SyncReport {
+    public func syncOnce(upstream: Replica.Upstream, compareDigests: Bool = false, checksOwnOperations: Bool = true,
+                         progress: @escaping (String) -> Void = { _ in }) throws -> SyncReport {
         try Node.sync(executor: executor, upstream: upstream, limits: configuration.limits, wallClock: configuration.wallClock,
-                      compareDigests: compareDigests, progress: progress)
+                      compareDigests: compareDigests, checksOwnOperations: checksOwnOperations, progress: progress)
     }
 
     /// One sync of `executor`'s replica with `upstream`.
     public static func sync(executor: ReplicaExecutor, upstream: Replica.Upstream, limits: Limits, wallClock: any WallClock,
-                            compareDigests: Bool, usesSnapshots: Bool = true, progress: @escaping (String) -> Void) throws -> SyncReport {
+                            compareDigests: Bool, usesSnapshots: Bool = true, checksOwnOperations: Bool = true,
+                            progress: @escaping (String) -> Void) throws -> SyncReport {
         // Failing before the session starts is a failed sync too, recorded as the session records
         // its own: status and the page's indicator said "in sync" while the token file was gone.
         let url: URL, token: String
@@ -260,6 +267,7 @@ public final class Node: @unchecked Sendable {
                                   limits: limits, wallClock: wallClock)
         session.progress = progress
         session.usesSnapshots = usesSnapshots
+        session.checksOwnOperations = checksOwnOperations
         return try session.run(compareDigests: compareDigests)
     }
 }

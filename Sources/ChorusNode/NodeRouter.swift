@@ -130,6 +130,8 @@ public struct NodeRouter: Sendable {
             return handle(request, remote: remote)
         case "/sync/v1/info", "/sync/v1/pull":
             var after: Int64?
+            // Asked with `?own=1`, an answer reads which of the client's operations this node holds: in a turn.
+            if head.query[SyncProtocol.ownOperationsQuery] != nil { return nil }
             if head.path == "/sync/v1/pull" {
                 // An irregular query is answered (400) by `handle` on the queue.
                 guard let parsed = NodeRouter.pullAfter(head.query) else { return nil }
@@ -252,6 +254,13 @@ public struct NodeRouter: Sendable {
             return HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
                                 body: Array(try renderMetrics().utf8))
         case "/sync/v1/info":
+            // A replica or relay asking which of its own operations this node holds (protocol 4.2).
+            if let asked = query[SyncProtocol.ownOperationsQuery] {
+                guard asked == "1" else { throw SyncError(status: 400, "own must be 1 when given", hint: "ask `/sync/v1/info?own=1`, or leave it out") }
+                if let peer, peer.role != .admin, let origin = peer.replica ?? request.head.header(SyncProtocol.replicaHeader).flatMap(ReplicaID.init(hex:)) {
+                    return json(try service.info(ownOf: origin).json)
+                }
+            }
             return json(service.info(look: look).json)
         case "/sync/v1/push":
             guard request.head.header("Content-Type")?.lowercased().hasPrefix("application/json") ?? false else {

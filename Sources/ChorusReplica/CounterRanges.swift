@@ -64,6 +64,23 @@ public struct CounterRanges: Equatable, Sendable {
         return nil
     }
 
+    /// The counters from `lowest` on held both here and in `other`: how many, and the lowest of
+    /// them; nil when none. One walk of both sorted lists.
+    public func overlap(with other: CounterRanges, from lowest: UInt64 = 0) -> (count: UInt64, first: UInt64)? {
+        var count: UInt64 = 0, first: UInt64?
+        var mine = 0, theirs = 0
+        while mine < intervals.count && theirs < other.intervals.count {
+            let a = intervals[mine], b = other.intervals[theirs]
+            let low = max(a.first, b.first, lowest), high = min(a.last, b.last)
+            if low <= high {
+                count += high - low + 1
+                first = first ?? low
+            }
+            if a.last < b.last { mine += 1 } else { theirs += 1 }
+        }
+        return first.map { (count, $0) }
+    }
+
     /// Adds `counter`; false when it was already held (a duplicate).
     public mutating func insert(_ counter: UInt64) -> Bool {
         // The common case first: the next counter after everything held.

@@ -199,7 +199,7 @@ extension Replica {
     /// `snapshotLogIDs` (an attached snapshot's `log_ids`), also unless that holds every operation
     /// id this replica has logged (but those of records it erased before pushing them) and none of
     /// its own replica id that it lacks. Inside a transaction.
-    private func checkReplaceable(bySnapshotLogIDs snapshotLogIDs: String?) throws {
+    private func checkReplaceable(bySnapshotLogIDs snapshotLogIDs: String?, lostOwnChecked: Bool = false) throws {
         let refuse = { (why: String) in
             ChorusError(.invalidState, "this replica cannot start again from the upstream's snapshot: \(why)",
                         hint: "sync again once that is done, or join a new, empty folder to the upstream and retire this one")
@@ -217,7 +217,9 @@ extension Replica {
         // The upstream holds operations of this replica's own that this replica does not: it was
         // restored from an older copy, so writes it made since may carry ids the upstream already
         // holds with other content (and took as duplicates). Starting again would lose them.
-        if let missing = own[id, default: CounterRanges()].firstMissing(of: snapshot[id] ?? CounterRanges()) {
+        // Unless the sync found that before it pushed, and found none of its writes since reusing an
+        // id (`lostOwnChecked`, `Replica+OwnOperations`): then the snapshot gives them back.
+        if !lostOwnChecked, let missing = own[id, default: CounterRanges()].firstMissing(of: snapshot[id] ?? CounterRanges()) {
             throw refuse("the upstream holds its operation \(id.hex):\(missing), which it does not (was it restored from an older backup?), so its writes since may not have reached the upstream")
         }
         // Operations whose record was erased here before they were pushed never go up (only the
@@ -290,10 +292,13 @@ extension Replica {
     /// tables are emptied first, in the same transaction, once it is checked that nothing waits
     /// to be pushed and that the snapshot holds every operation this replica has logged (so its
     /// state holds all of this one's; `checkReplaceable`); the log is renumbered as the upstream's.
+    /// With `lostOwnChecked`, the snapshot may hold operations of this replica's own that it lacks:
+    /// the sync found so before pushing, and none of its writes since reusing an id
+    /// (`Replica+OwnOperations`), so the snapshot gives them back rather than hides a loss.
     ///
     /// `whenChecked` runs once the file has passed every check, before any of it is taken: a
     /// client asks there for the page after the snapshot, which then waits no round trip.
-    public func adoptSnapshot(at path: String, through: Int64, from upstream: ReplicaID, replacing: Bool = false,
+    public func adoptSnapshot(at path: String, through: Int64, from upstream: ReplicaID, replacing: Bool = false, lostOwnChecked: Bool = false,
                               whenChecked: () -> Void = {}) throws -> SnapshotAdoption {
         // Pages need a file of the replica's own, which the file's connection attaches.
         let pagesWanted = !replacing && Database.libraryVersionNumber >= Replica.pageCopySQLiteVersionMin && isOnDisk
@@ -321,7 +326,7 @@ extension Replica {
             let trusted = try database.queryScalarInteger("PRAGMA trusted_schema") ?? 1
             try database.execute("PRAGMA trusted_schema=OFF")
             defer { try? database.execute("PRAGMA trusted_schema=\(trusted == 0 ? "OFF" : "ON")") }
-            try takeSnapshotRows(at: path, taken, tables: tables, replacing: replacing)
+            try takeSnapshotRows(at: path, taken, tables: tables, replacing: replacing, lostOwnChecked: lostOwnChecked)
         }
         self.clock = clock
         self.counter = taken.counter
@@ -427,12 +432,12 @@ extension Replica {
     /// (`replacing`), with the checks that it may (`checkReplaceable`, which read its own log
     /// beside the snapshot's), or a new replica whose file or SQLite does not allow its pages to
     /// be taken as they are.
-    private func takeSnapshotRows(at path: String, _ taken: TakenSnapshot, tables: [String], replacing: Bool) throws {
+    private func takeSnapshotRows(at path: String, _ taken: TakenSnapshot, tables: [String], replacing: Bool, lostOwnChecked: Bool) throws {
         try database.run("ATTACH DATABASE ? AS snapshot", path)
         defer { try? database.execute("DETACH DATABASE snapshot") }
         try database.transaction {
             if replacing {
-                try checkReplaceable(bySnapshotLogIDs: "snapshot.log_ids")
+                try checkReplaceable(bySnapshotLogIDs: "snapshot.log_ids", lostOwnChecked: lostOwnChecked)
                 for table in tables { try database.execute("DELETE FROM main.\(StorageSchema.quote(table))") }
                 // The log starts again as the upstream's, numbered as its: what was acknowledged
                 // of the old one means nothing now (only admin and revoked tokens are left).

@@ -1,4 +1,5 @@
 import ChorusCore
+import ChorusReplica
 
 /// Sync protocol version 1 messages (`Protocol/sync-v1.md`). Every message is a JSON object;
 /// decoding is strict (unknown keys refused) so a malformed message changes nothing.
@@ -25,6 +26,11 @@ public enum SyncProtocol {
     public static let snapshotChecksumHeader = "Chorus-Snapshot-Checksum"
     /// The media type of a snapshot: a SQLite 3 database file.
     public static let snapshotContentType = "application/vnd.sqlite3"
+    /// `info`'s query asking for `ownOperations` (`?own=1`).
+    public static let ownOperationsQuery = "own"
+    /// The intervals `ownOperations` holds at most (the highest ones): a bound on what a client
+    /// reads, and room for any replica's ids, which are one interval but for pushes cut short.
+    public static let ownOperationIntervalsMax = 1_000
 }
 
 /// What `info` says of the snapshots an upstream serves (protocol 4.6): the storage version a
@@ -104,6 +110,10 @@ public struct InfoResponse: Sendable {
     /// cursor is past it knows, before it pushes, that the upstream was restored from an older
     /// backup (section 4.4).
     public let logEnd: Int64?
+    /// When the client asked (`?own=1`) with a replica or relay token: the counters of its own
+    /// operations the upstream holds, the highest `ownOperationIntervalsMax` intervals of them.
+    /// A client that lacks some of them was restored from a backup of itself (`Replica+OwnOperations`).
+    public let ownOperations: CounterRanges?
 
     public var json: JSONValue {
         var object: [String: JSONValue] = [
@@ -115,12 +125,16 @@ public struct InfoResponse: Sendable {
         if let snapshot { object["snapshot"] = .object(["storage": .string(snapshot.storage), "through": .integer(snapshot.through)]) }
         if compactedThrough > 0 { object["compactedThrough"] = .integer(compactedThrough) }
         if let logEnd { object["logEnd"] = .integer(logEnd) }
+        if let ownOperations {
+            object["ownOperations"] = .array(ownOperations.intervals.map { .array([.integer(Int64($0.first)), .integer(Int64($0.last))]) })
+        }
         return .object(object)
     }
 
     public init(server: ServerStamp, protocolVersions: [Int], pullPageOperationsMax: Int, pushPageOperationsMax: Int, pushBodyBytesMax: Int,
-                snapshot: SnapshotOffer? = nil, compactedThrough: Int64 = 0, logEnd: Int64? = nil) {
+                snapshot: SnapshotOffer? = nil, compactedThrough: Int64 = 0, logEnd: Int64? = nil, ownOperations: CounterRanges? = nil) {
         self.logEnd = logEnd
+        self.ownOperations = ownOperations
         self.server = server
         self.protocolVersions = protocolVersions
         self.pullPageOperationsMax = pullPageOperationsMax
@@ -166,6 +180,20 @@ public struct InfoResponse: Sendable {
             logEnd = value
         } else {
             logEnd = nil
+        }
+        if let own = json["ownOperations"] {
+            // Counters from 1 to 2^63 - 1, each interval ascending, after the one before it.
+            let refuse = ChorusError(.malformedInput, "info: ownOperations must be an array of at most \(SyncProtocol.ownOperationIntervalsMax) [first, last] intervals of counters from 1, ascending, none touching the one before")
+            guard case .array(let items) = own, items.count <= SyncProtocol.ownOperationIntervalsMax else { throw refuse }
+            var intervals: [(first: UInt64, last: UInt64)] = []
+            for item in items {
+                guard case .array(let pair) = item, pair.count == 2, let first = pair[0].integerValue, let last = pair[1].integerValue,
+                      first >= 1, first <= last, intervals.last.map({ first - 1 > Int64($0.last) }) ?? true else { throw refuse }
+                intervals.append((UInt64(first), UInt64(last)))
+            }
+            ownOperations = CounterRanges(sortedRows: intervals)
+        } else {
+            ownOperations = nil
         }
     }
 }

@@ -205,24 +205,40 @@ public final class SyncService: @unchecked Sendable {
     /// committed since a turn read them, so a sync with nothing new takes no turn at all.
     public func info(look: QuietLook? = nil) -> InfoResponse {
         if let head = quietly(look, { $0.head }) { return info(head) }
-        return executor.perform { replica in
-            let version = quiet?.versionBeforeReading()
-            if case .directory = replica.location, let head = try? QuietReads.Head(replica) {
-                quiet?.record(at: version) { $0.head = head }
-                return info(head)
+        return executor.perform { info(in: $0, ownOperations: nil) }
+    }
+
+    /// `info` for a client asking `?own=1` with the replica id `origin`: it also says which of
+    /// that replica's own operations this node holds (`InfoResponse.ownOperations`), read in the
+    /// same turn. A client asks once a run, so this takes a turn where `info` need not.
+    public func info(ownOf origin: ReplicaID) throws(SyncError) -> InfoResponse {
+        try mapped {
+            try executor.perform { replica in
+                let own = CounterRanges(sortedRows: try replica.loggedIntervals(of: origin, max: SyncProtocol.ownOperationIntervalsMax))
+                return info(in: replica, ownOperations: own)
             }
-            // A replica in memory keeps no file to snapshot (nor does one whose head cannot be read).
-            return InfoResponse(server: stamp(replica), protocolVersions: SyncProtocol.versions, pullPageOperationsMax: limits.pullPageOperationsMax,
-                                pushPageOperationsMax: limits.pushPageOperationsMax, pushBodyBytesMax: limits.pushBodyBytesMax, snapshot: nil,
-                                compactedThrough: (try? replica.compactionFloor()) ?? 0, logEnd: try? replica.latestSequence())
         }
     }
 
-    private func info(_ head: QuietReads.Head) -> InfoResponse {
+    /// `info` read in the replica's turn.
+    private func info(in replica: Replica, ownOperations: CounterRanges?) -> InfoResponse {
+        let version = quiet?.versionBeforeReading()
+        if case .directory = replica.location, let head = try? QuietReads.Head(replica) {
+            quiet?.record(at: version) { $0.head = head }
+            return info(head, ownOperations: ownOperations)
+        }
+        // A replica in memory keeps no file to snapshot (nor does one whose head cannot be read).
+        return InfoResponse(server: stamp(replica), protocolVersions: SyncProtocol.versions, pullPageOperationsMax: limits.pullPageOperationsMax,
+                            pushPageOperationsMax: limits.pushPageOperationsMax, pushBodyBytesMax: limits.pushBodyBytesMax, snapshot: nil,
+                            compactedThrough: (try? replica.compactionFloor()) ?? 0, logEnd: try? replica.latestSequence(), ownOperations: ownOperations)
+    }
+
+    private func info(_ head: QuietReads.Head, ownOperations: CounterRanges? = nil) -> InfoResponse {
         let offer = limits.snapshotsConcurrentMax > 0 ? SnapshotOffer(storage: head.storage, through: head.latest) : nil
         return InfoResponse(server: head.stamp(wall: wallClock.nowMilliseconds()), protocolVersions: SyncProtocol.versions,
                             pullPageOperationsMax: limits.pullPageOperationsMax, pushPageOperationsMax: limits.pushPageOperationsMax,
-                            pushBodyBytesMax: limits.pushBodyBytesMax, snapshot: offer, compactedThrough: head.compactedThrough, logEnd: head.latest)
+                            pushBodyBytesMax: limits.pushBodyBytesMax, snapshot: offer, compactedThrough: head.compactedThrough, logEnd: head.latest,
+                            ownOperations: ownOperations)
     }
 
     /// A snapshot for a new replica (protocol 4.6): the one written less than

@@ -8,7 +8,9 @@ import Foundation
 /// `info`, `pull` and `digest` read only. `push` is idempotent: sending the same body twice applies
 /// it once, so a client retries freely after a cut connection or a lost response.
 public protocol SyncTransport: Sendable {
-    func info() throws -> InfoResponse
+    /// With `ownOperations`, asks also which of this replica's own operations the upstream holds
+    /// (`?own=1`, protocol 4.2).
+    func info(ownOperations: Bool) throws -> InfoResponse
     /// Sends a push body (`PushRequest.encode`).
     func push(body: [UInt8]) throws -> PushResponse
     /// Asks for operations after `after`; the server never returns ours back. `waitingToPush` tells
@@ -28,6 +30,9 @@ public protocol SyncTransport: Sendable {
 }
 
 extension SyncTransport {
+    /// `info` without asking which of this replica's own operations the upstream holds.
+    public func info() throws -> InfoResponse { try info(ownOperations: false) }
+
     public func snapshot(storage: String, into path: String, progress: @escaping (Int64, Int64) -> Void) throws -> Int64 {
         throw SyncError(status: 404, "this transport takes no snapshots", hint: "pull the log instead")
     }
@@ -70,6 +75,9 @@ public struct SyncReport: Sendable {
     /// or an upgrade): written with the sync's success, not in a durable commit of its own, since
     /// one lost costs only a check skipped until the next page names it.
     var pullOperationLearnt: (cursor: Int64, operation: OperationID)?
+    /// When this replica lacked operations of its own that the upstream holds (restored from a
+    /// backup of itself, `Replica+OwnOperations`): it then starts again from the snapshot.
+    public var lostOwnOperations: Replica.LostOwnOperations?
     /// Whether the upstream no longer held what this replica had pulled (its log ended before the
     /// pull cursor, or held another operation there: it was restored from an older backup), so
     /// everything was sent again and the pull started from its compaction point.
@@ -109,6 +117,11 @@ public struct SyncSession {
     /// Whether a new replica may start from the upstream's snapshot (protocol 4.6) rather than
     /// pull the whole log; `chorus sync --no-snapshot` turns it off.
     public var usesSnapshots = true
+    /// Whether to ask the upstream which of this replica's own operations it holds (`info?own=1`,
+    /// protocol 4.2), to find a folder restored from a backup of itself before it pushes
+    /// (`Replica+OwnOperations`). A folder is restored while no process holds it, so a node asks
+    /// at its first sync and `chorus sync` every time; it costs the upstream a turn.
+    public var checksOwnOperations = true
 
     public init(executor: ReplicaExecutor, transport: any SyncTransport, limits: Limits, wallClock: any WallClock) {
         self.executor = executor
@@ -122,13 +135,16 @@ public struct SyncSession {
         var report = SyncReport()
         try executor.perform { try $0.recordUpstream(attempt: true) }
         do {
-            let info = try transport.info()
+            // Only a replica that has made operations can have lost some.
+            let asksOwn = try checksOwnOperations && executor.perform { try $0.hasLoggedOwnOperations() }
+            let info = try transport.info(ownOperations: asksOwn)
             guard info.protocolVersions.contains(where: SyncProtocol.versions.contains) else {
                 throw SyncError(status: 400, "the upstream speaks protocol versions \(info.protocolVersions) and this replica \(SyncProtocol.versions)",
                                 hint: "upgrade the older chorus")
             }
             report.upstreamName = info.server.name
             try executor.perform { try $0.recordUpstream(replica: info.server.replica) }
+            if asksOwn, let held = info.ownOperations { report.lostOwnOperations = try lostOwnOperations(upstreamHolds: held) }
             let pageOperationsMax = min(limits.pushPageOperationsMax, info.pushPageOperationsMax)
             // The upstream's body limit, less room for the envelope (its `relayed` list at most
             // 10,000 ids of 35 bytes), and never below one operation, which any page must hold.
@@ -155,6 +171,12 @@ public struct SyncSession {
                 try push(&report)
                 try pull(&report, compactedThrough: info.compactedThrough, snapshotOffered: info.snapshot != nil)
             }
+            // Its lost operations come back only with the snapshot: the upstream never sends a
+            // replica its own operations.
+            if let lost = report.lostOwnOperations, report.snapshotOperations == 0 {
+                throw ChorusError(.diverged, "this replica lacks \(lost.lackingCount) of its own operations that the upstream holds (from \(executor.perform { $0.id.hex }):\(lost.firstLacking)): its folder was restored from a backup of itself, or copied, and could not start again from the upstream's snapshot (\(report.snapshotRefused ?? "none was offered"))",
+                                  hint: "what it wrote since went up; to have the rest back, join a new, empty folder to the upstream (`chorus init`, then `chorus join` with a new token from the upstream's operator, then `chorus sync`) and retire this one (an office node: after moving the replicas below it to the new one)")
+            }
             if compareDigests { try compare(&report) }
             try executor.perform { try $0.recordUpstream(success: true, skewMilliseconds: report.skewMilliseconds, pullOperationAt: report.pullOperationLearnt) }
             return report
@@ -163,6 +185,25 @@ public struct SyncSession {
             try? executor.perform { try $0.recordUpstream(error: .some(message)) }
             throw error
         }
+    }
+
+    /// What the upstream's `ownOperations` says of this folder (`Replica+OwnOperations`): nil
+    /// when it lacks none of its own operations. When it does, it was restored from a backup of
+    /// itself or copied. If operations of its own not yet pushed carry ids the upstream holds,
+    /// the sync stops here, before pushing them: made since the restore, they reuse another
+    /// operation's id, and the upstream would drop them as duplicates, unseen. Else what it wrote
+    /// since goes up, and it starts again from the snapshot (`bootstrap`), which holds what it lacks.
+    private func lostOwnOperations(upstreamHolds held: CounterRanges) throws -> Replica.LostOwnOperations? {
+        let (lost, me) = try executor.perform { (try $0.lostOwnOperations(upstreamHolds: held), $0.id.hex) }
+        guard let lost else { return nil }
+        let lacking = "it lacks \(lost.lackingCount) of its own operations that the upstream holds, from \(me):\(lost.firstLacking)"
+        guard lost.unsentHeldCount == 0 else {
+            let count = lost.unsentHeldCount == 1 ? "1 operation" : "\(lost.unsentHeldCount) operations"
+            throw ChorusError(.invalidState, "this folder was restored from a backup of itself, or copied, after it had synced (\(lacking)), and \(count) made here and not sent yet carry ids the upstream holds (first \(me):\(lost.firstUnsentHeld)): made since the restore, they reuse the ids of other operations, which the upstream would take them for; nothing was sent",
+                              hint: "writes made here since the restore cannot be sent under those ids: join a new, empty folder to the upstream (`chorus init`, then `chorus join` with a new token from the upstream's operator, then `chorus sync`), make them again there (`chorus log --data THIS_FOLDER` lists them; those the new folder already shows went up before the restore), then remove this folder")
+        }
+        progress("this replica was restored from a backup of itself, or copied (\(lacking)): sending what it wrote since, then starting again from the upstream's snapshot...")
+        return lost
     }
 
     func observe(_ server: ServerStamp, _ report: inout SyncReport) {
@@ -240,18 +281,20 @@ public struct SyncSession {
     /// replica had committed before the snapshot; a sync that compares digests says the rest with
     /// its digest, and one that does not asks once more (`pull`).
     private func bootstrap(from info: InfoResponse, _ report: inout SyncReport) throws -> TailFetch? {
+        let lostOwn = report.lostOwnOperations != nil
         let offer = info.snapshot.flatMap { offer in
-            usesSnapshots && offer.through > 0 && (offer.through >= limits.snapshotSequenceMin || info.compactedThrough > 0) ? offer : nil
+            usesSnapshots && offer.through > 0 && (offer.through >= limits.snapshotSequenceMin || info.compactedThrough > 0 || lostOwn) ? offer : nil
         }
         let pushDuplicates = report.pushDuplicates
         let plan = try executor.perform { replica -> (path: String, storage: String, replacing: Bool)? in
             guard case .directory(let folder) = replica.location else { return nil }
             // A replica holding data starts again from the snapshot only when the upstream's log is
-            // compacted past what it has pulled: it cannot catch up otherwise (its writes were
-            // pushed just before).
+            // compacted past what it has pulled, or it lacks operations of its own the upstream
+            // holds (which no pull sends it): it cannot catch up otherwise (its writes were pushed
+            // just before).
             let replacing = try !replica.canAdoptSnapshot()
             let behind = try (replica.upstream()?.pullCursor ?? 0) < info.compactedThrough
-            guard try !replacing || (usesSnapshots && behind && pushDuplicates == 0 && replica.canReplaceWithSnapshot()) else {
+            guard try !replacing || (usesSnapshots && (behind || lostOwn) && pushDuplicates == 0 && replica.canReplaceWithSnapshot()) else {
                 // It holds data now and never takes a snapshot: what a stopped download left is of no use.
                 Replica.removeIncomingSnapshots(in: folder)
                 return nil
@@ -263,7 +306,7 @@ public struct SyncSession {
         }
         guard let plan else { return nil }
         progress(plan.replacing
-                 ? "the upstream's log is compacted past this replica's cursor: starting again from its snapshot, which holds everything this replica pushed..."
+                 ? "\(lostOwn ? "this replica lacks operations of its own" : "the upstream's log is compacted past this replica's cursor"): starting again from its snapshot, which holds everything this replica pushed..."
                  : "starting from the upstream's snapshot (its log reaches \(info.snapshot?.through ?? 0))...")
         defer { Replica.removeSnapshotFile(plan.path) }
         var tail: TailFetch?
@@ -285,7 +328,8 @@ public struct SyncSession {
             let (transport, limit) = (self.transport, limits.pullPageOperationsMax)
             let adoption = try executor.perform { replica in
                 let committed = try replica.upstream()?.pullCursor ?? 0
-                return try replica.adoptSnapshot(at: plan.path, through: through, from: info.server.replica, replacing: plan.replacing) {
+                return try replica.adoptSnapshot(at: plan.path, through: through, from: info.server.replica, replacing: plan.replacing,
+                                                 lostOwnChecked: lostOwn) {
                     tail = TailFetch(after: through, fetch: PageFetch(transport, after: through, limit: limit, waitingToPush: 0, committed: committed))
                 }
             }

@@ -38,7 +38,7 @@ public final class InProcessTransport: SyncTransport, @unchecked Sendable {
     }
 
     /// The router's response, after `intercept`; a non-2xx one thrown as the HTTP transport would.
-    func respond(_ method: String, _ target: String, body: [UInt8] = [], headers: [(name: String, value: String)] = []) throws -> HTTPResponse {
+    public func respond(_ method: String, _ target: String, body: [UInt8] = [], headers: [(name: String, value: String)] = []) throws -> HTTPResponse {
         let sent = request(method, target, body: body, extraHeaders: headers)
         observe?(sent)
         var response = router.handle(sent)
@@ -51,7 +51,9 @@ public final class InProcessTransport: SyncTransport, @unchecked Sendable {
         try respond(method, target, body: body, headers: headers).body
     }
 
-    public func info() throws -> InfoResponse { try InfoResponse(try JSONParser().parse(try send("GET", "/sync/v1/info"))) }
+    public func info(ownOperations: Bool) throws -> InfoResponse {
+        try InfoResponse(try JSONParser().parse(try send("GET", ownOperations ? "/sync/v1/info?\(SyncProtocol.ownOperationsQuery)=1" : "/sync/v1/info")))
+    }
     public func push(body: [UInt8]) throws -> PushResponse { try PushResponse(try JSONParser().parse(try send("POST", "/sync/v1/push", body: body))) }
     public func pull(after: Int64, afterOperation: OperationID?, limit: Int, waitingToPush: Int64, committed: Int64) throws -> PullResponse {
         try PullResponse.decode(try send("GET", "/sync/v1/pull?after=\(after)&limit=\(limit)" + (afterOperation.map { "&afterOperation=\($0)" } ?? ""),

@@ -1,0 +1,109 @@
+import XCTest
+import ChorusCore
+import ChorusReplica
+import ChorusSync
+import ChorusNode
+import ChorusTesting
+import SQLiteKit
+
+/// A replica folder restored from a backup of itself, or copied, lacks operations of its own
+/// that its upstream holds, and its counters went back with it (`Replica+OwnOperations.swift`,
+/// protocol 4.2 `ownOperations`). Whether or not the hub compacted its log since, the sync finds
+/// it before pushing: with nothing unsent under an id the hub holds, what it wrote since goes up
+/// and it starts again from the hub's snapshot, its lost operations back; else nothing is sent.
+final class RestoredFolderTests: HubAndClientsTestCase {
+    override var folderPrefix: String { "chorus-restored" }
+
+    /// A hub of a few people, its service and router.
+    func makeHub(_ name: String = "hub") throws -> (ReplicaExecutor, SyncService, NodeRouter) {
+        let hub = try durable(name, seed: 1)
+        try hub.perform { _ = try $0.write(collection: "people", record: "h-1", [.put(field: "name", value: "On the hub")]) }
+        let service = SyncService(executor: hub, limits: limits, wallClock: clock, watch: hub.perform { $0.openChangeWatch() })
+        return (hub, service, NodeRouter(service: service, limits: limits))
+    }
+
+    /// A laptop that wrote `l-1` and synced, was backed up, then wrote `l-2` to `l-4` and synced;
+    /// then its folder restored from the backup (its database only: its counter back at 1, unless
+    /// `reserved` writes a counter file reserving past it). With `compacting`, the hub compacts
+    /// its log before the restored folder syncs, so no block of the lost operations is left.
+    func restoredLaptop(hub: ReplicaExecutor, service: SyncService, router: NodeRouter, compacting: Bool, reserved: UInt64? = nil)
+        throws -> (ReplicaExecutor, SyncSession) {
+        let (laptop, transport, session) = try client("laptop-\(compacting)", seed: 2, hub: hub, router: router)
+        try laptop.perform { _ = try $0.write(collection: "people", record: "l-1", [.put(field: "name", value: "Before the backup")]) }
+        _ = try session.run()
+        let backup = folder.appending("backup-\(compacting).sqlite")
+        try laptop.perform { try $0.withDatabase { try $0.run("VACUUM INTO ?", backup) } }
+        for index in 2...4 { try laptop.perform { _ = try $0.write(collection: "people", record: "l-\(index)", [.put(field: "name", value: "After the backup")]) } }
+        _ = try session.run()
+        _ = try session.run()   // its pull says the last one is committed
+        if compacting {
+            service.flushActivity()
+            XCTAssertEqual(try hub.perform { try $0.compactLog().floor }, try hub.perform { try $0.latestSequence() })
+        }
+        let restoredFolder = folder.appending("restored-\(compacting)-\(reserved ?? 0)")
+        try FileManager.default.createDirectory(atPath: restoredFolder, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: backup, toPath: (restoredFolder as NSString).appendingPathComponent(Replica.databaseFileName))
+        if let reserved { try "reserved \(reserved)\n".write(toFile: (restoredFolder as NSString).appendingPathComponent("chorus.counters"), atomically: true, encoding: .utf8) }
+        let restored = ReplicaExecutor(try Replica.open(at: .directory(restoredFolder),
+                                                        configuration: ReplicaFactory.configuration(clock: clock, driftMilliseconds: 3_600_000)))
+        var restoredSession = SyncSession(executor: restored, transport: transport, limits: limits, wallClock: clock)
+        restoredSession.usesSnapshots = true
+        return (restored, restoredSession)
+    }
+
+    func name(_ executor: ReplicaExecutor, _ record: String) throws -> JSONValue? {
+        try executor.perform { try $0.get(collection: "people", record: record)?.fields["name"] }
+    }
+
+    func test_withNothingWrittenSince_itStartsAgainFromTheSnapshot_andHasItsLostOperationsBack() throws {
+        for compacting in [false, true] {
+            let (hub, service, router) = try makeHub("hub-\(compacting)")
+            let (restored, session) = try restoredLaptop(hub: hub, service: service, router: router, compacting: compacting)
+            XCTAssertNil(try name(restored, "l-4"), "the backup lacks what came after it")
+            let report = try session.run(compareDigests: true)
+            XCTAssertEqual(report.lostOwnOperations?.lackingCount, 3, "compacting: \(compacting)")
+            XCTAssertGreaterThan(report.snapshotOperations, 0, "\(report.snapshotRefused ?? "")")
+            XCTAssertEqual(report.digestMatches, true)
+            XCTAssertEqual(try name(restored, "l-4"), "After the backup", "its own operations are back")
+            // Its next write takes an id past every one the hub holds, and goes up.
+            let next = try restored.perform { try $0.write(collection: "people", record: "l-5", [.put(field: "name", value: "Next")]) }
+            XCTAssertGreaterThan(next.first?.id.counter ?? 0, 4)
+            XCTAssertNil(try session.run(compareDigests: true).lostOwnOperations, "nothing lacking any more")
+            XCTAssertEqual(try name(hub, "l-5"), "Next")
+            XCTAssertEqual(try digest(hub), try digest(restored))
+        }
+    }
+
+    /// Written since under ids past every one the hub holds (its counter file reserved past
+    /// them), the new writes go up, then it starts again: nothing of either lineage is lost.
+    func test_withWritesSinceUnderNewIds_theyGoUp_thenItStartsAgain() throws {
+        let (hub, service, router) = try makeHub()
+        let (restored, session) = try restoredLaptop(hub: hub, service: service, router: router, compacting: true, reserved: 1_000)
+        try restored.perform { _ = try $0.write(collection: "people", record: "l-new", [.put(field: "name", value: "After the restore")]) }
+        let report = try session.run(compareDigests: true)
+        XCTAssertEqual(report.pushApplied, 1)
+        XCTAssertGreaterThan(report.snapshotOperations, 0, "\(report.snapshotRefused ?? "")")
+        XCTAssertEqual(report.digestMatches, true)
+        for (record, value) in [("l-1", "Before the backup"), ("l-4", "After the backup"), ("l-new", "After the restore")] {
+            XCTAssertEqual(try name(restored, record), .string(value), record)
+            XCTAssertEqual(try name(hub, record), .string(value), record)
+        }
+    }
+
+    /// An upstream answers `?own=1` with the intervals of the asker's own operations it holds,
+    /// and `info` without it says nothing of them (and is answered without the replica's turn).
+    func test_info_saysWhichOfTheAskersOwnOperationsItHolds_onlyWhenAsked() throws {
+        let (hub, _, router) = try makeHub()
+        let (laptop, transport, session) = try client("laptop", seed: 2, hub: hub, router: router)
+        XCTAssertEqual(try transport.info(ownOperations: true).ownOperations, CounterRanges(), "none yet")
+        for index in 1...3 { try laptop.perform { _ = try $0.write(collection: "people", record: "l-\(index)", [.put(field: "name", value: "x")]) } }
+        _ = try session.run()
+        let held = try XCTUnwrap(try transport.info(ownOperations: true).ownOperations)
+        XCTAssertEqual(held.count, 3)
+        XCTAssertEqual(held, CounterRanges(sortedRows: try laptop.perform { try $0.loggedIntervals(of: $0.id, max: 10) }))
+        XCTAssertNil(try transport.info().ownOperations)
+        XCTAssertThrowsError(try transport.respond("GET", "/sync/v1/info?own=2")) { error in
+            XCTAssertEqual((error as? SyncError)?.status, 400, "\(error)")
+        }
+    }
+}
