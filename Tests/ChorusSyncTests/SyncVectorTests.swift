@@ -46,6 +46,8 @@ final class SyncVectorTests: XCTestCase {
                 XCTAssertEqual(info.snapshot?.through, expect["snapshot"]?["through"]?.integerValue, name)
                 XCTAssertEqual(info.compactedThrough, expect["compactedThrough"]?.integerValue ?? 0, name)
                 XCTAssertEqual(info.logEnd, expect["logEnd"]?.integerValue, name)
+                XCTAssertEqual(info.ownOperations.map { ranges in JSONValue.array(ranges.intervals.map { .array([.integer(Int64($0.first)), .integer(Int64($0.last))]) }) },
+                               expect["ownOperations"], name)
                 XCTAssertEqual(info.json.canonicalBytes, body, name)
             case "digest":
                 let digest = try DigestResponse(try JSONParser().parse(body))
