@@ -267,6 +267,20 @@ public struct PushRequest: Sendable {
                                   hint: "nothing of the push was applied; the operation cannot be sent as it is (fix its data at the replica that wrote it)")
             }
         }
+        // An id twice must be one operation twice (a page repeated within itself is harmless):
+        // with other content, one of the two would be taken as a duplicate of the other and lost
+        // unseen, as across pages the upstream refuses (409, `Replica+ReusedIDs`).
+        var firstIndex: [OperationID: Int] = [:]
+        for (index, operation) in operations.enumerated() {
+            if let first = firstIndex[operation.id] {
+                guard operations[first] == operation else {
+                    throw ChorusError(.invalidState, "push: operations \(first) and \(index) carry the same id \(operation.id) with other content, and one would be dropped as a duplicate; nothing of the push was applied",
+                                      hint: "a replica gives each id to one operation: the pushing replica's counters went back (its folder restored from a backup of itself, or copied), or its software is faulty")
+                }
+            } else {
+                firstIndex[operation.id] = index
+            }
+        }
         return PushRequest(replica: replica, through: through, relayed: relayed, operations: operations)
     }
 }
