@@ -9,6 +9,9 @@ public struct ApplyReport: Equatable, Sendable {
     public var duplicates = 0
     /// Operations for erased records: their ids are logged, their values never written.
     public var droppedForErasedRecords = 0
+    /// Whether the merge applied an erasure or wrote a resolution: then a resolution of an
+    /// erased record may have to go (`eraseResolutionsOfErasedRecords`).
+    var touchesErasuresOrResolutions = false
     public init() {}
 
     public static func + (a: ApplyReport, b: ApplyReport) -> ApplyReport {
@@ -16,6 +19,7 @@ public struct ApplyReport: Equatable, Sendable {
         sum.applied += b.applied
         sum.duplicates += b.duplicates
         sum.droppedForErasedRecords += b.droppedForErasedRecords
+        sum.touchesErasuresOrResolutions = a.touchesErasuresOrResolutions || b.touchesErasuresOrResolutions
         return sum
     }
 }
@@ -535,6 +539,7 @@ extension Replica {
             // As when every operation was checked first: a bad operation's error wins.
             throw checks?.failureWhenDone() ?? error
         }
+        if total.touchesErasuresOrResolutions && !database.isInTransaction { try eraseResolutionsOfErasedRecords() }
         return total
     }
 
@@ -712,6 +717,7 @@ extension Replica {
         let seq = try appendToLog(op, rid: rid, payload: payload, state: &state)
         state.firstSequence = min(state.firstSequence, seq)
         state.report.applied += 1
+        if op.collection == PeopleSchema.resolutions.name { state.report.touchesErasuresOrResolutions = true }
         let record = state.touch(rid)
 
         let field = op.field ?? StorageSchema.recordField
@@ -1055,6 +1061,7 @@ extension Replica {
             state.remember(BatchState.RecordName(collection: collection, record: record), rid: nil)
         }
         state.anyErased = true
+        state.report.touchesErasuresOrResolutions = true
         try database.run("INSERT OR IGNORE INTO erased(hash, replica, counter) VALUES (?, ?, ?)",
                          hash, op.id.replica.bytes, Int64(op.id.counter))
     }

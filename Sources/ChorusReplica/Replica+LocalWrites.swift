@@ -150,6 +150,35 @@ extension Replica {
         return erased.map { ("resolutions", $0, [.erase]) }
     }
 
+    /// Erases every resolution whose record, or one of whose people for a duplicate email, is
+    /// erased: a resolution made concurrently with an erasure of its record reached this replica
+    /// after it, or before it (the eraser did not know it, so erased it not: `resolutionsErased`),
+    /// and keeps the values the erasure was to forget. Whichever replica learns of both erases it,
+    /// by an erasure of its own that goes everywhere; erasures of one record by several replicas
+    /// are one. Run after a merge that applied an erasure or wrote a resolution; a replica killed
+    /// between that merge's commit and this erases it with its next such merge, not before.
+    func eraseResolutionsOfErasedRecords() throws {
+        guard schema.collection(PeopleSchema.resolutions.name) != nil else { return }
+        let targets = try Replica.wrapStorage {
+            guard try database.queryScalarInteger("SELECT 1 FROM erased LIMIT 1") != nil else { return [(String, String, String)]() }
+            return try database.query("""
+                SELECT id, targetCollection, targetRecord FROM resolutions WHERE _deleted = 0
+                UNION ALL
+                SELECT r.id, 'people', json_extract(s.value, '$.value.person') FROM resolutions r, json_each(r.siblings) s
+                    WHERE r._deleted = 0 AND r.kind = 'duplicateEmail' AND json_valid(r.siblings)
+                """).compactMap { row -> (String, String, String)? in
+                    guard let id = row.text(0), let collection = row.text(1), let record = row.text(2) else { return nil }
+                    return (id, collection, record)
+                }
+        }
+        var orphaned: [String] = []
+        for (id, collection, record) in targets where !orphaned.contains(id) {
+            if try isErased(collection: collection, record: record) { orphaned.append(id) }
+        }
+        guard !orphaned.isEmpty else { return }
+        _ = try writeMany(orphaned.sorted().map { (PeopleSchema.resolutions.name, $0, [Change.erase]) })
+    }
+
     /// Settles a conflict on a register (key nil) or a map key: one write that supersedes every live sibling.
     @discardableResult
     public func resolve(collection: String, record: String, field: String, key: String? = nil, _ resolution: Resolution,

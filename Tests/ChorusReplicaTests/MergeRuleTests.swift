@@ -265,6 +265,30 @@ final class MergeRuleTests: XCTestCase {
         XCTAssertEqual(try newYork.resolutions().compactMap { $0.fields["targetRecord"]?.stringValue }, ["p-c"], "erased there too")
     }
 
+    /// A resolution made while another replica erases its record (each unaware of the other) is
+    /// erased too, on both and wherever they go, in either order of arrival: whichever replica
+    /// learns of both erases it, and the values it kept leave the database files.
+    func test_aResolutionMadeConcurrentlyWithAnErasure_isErasedEverywhere() throws {
+        try stockholm.write(collection: "people", record: "p-z", [.put(field: "name", value: "Zed")])
+        try exchange()
+        try stockholm.write(collection: "people", record: "p-z", [.put(field: "title", value: "SECRET-A")])
+        try newYork.write(collection: "people", record: "p-z", [.put(field: "title", value: "SECRET-B")])
+        try exchange()
+        let conflict = try XCTUnwrap(try stockholm.conflicts(collection: "people").first)
+        try stockholm.resolveConflict(id: conflict.id, .keep(XCTUnwrap(conflict.siblings.first { !$0.isDelete }).operation), by: "admin")
+        try newYork.write(collection: "people", record: "p-z", [.erase])
+        XCTAssertEqual(try newYork.resolutions().count, 0, "the eraser has not seen the resolution")
+        try exchange()
+        XCTAssertEqual(try stockholm.resolutions().count, 0, "the resolution arrived after the erase's on neither: it goes")
+        XCTAssertEqual(try newYork.resolutions().count, 0)
+        try exchange()
+        XCTAssertEqual(try stockholm.digest(), try newYork.digest())
+        for replica in [stockholm!, newYork!] {
+            let kept = try replica.log(limit: 1000).compactMap(\.operation).map(OperationCodec().canonicalText).filter { $0.contains("SECRET-") }
+            XCTAssertEqual(kept, [], "no value of the erased person is left in \(replica.name)'s log")
+        }
+    }
+
     func test_erase_isPermanentAndDropsLateOperations() throws {
         let early = try stockholm.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")])
         try newYork.applyRemote(early)
