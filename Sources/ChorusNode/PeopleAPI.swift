@@ -81,6 +81,16 @@ public struct PeopleAPI: Sendable {
     /// Collections the API creates and updates generically (feedback has its own routes).
     public static let editable = ["people", "teams", "badges", "objectives", "opportunities", "abilities", "observations"]
 
+    /// The people platform's rules for values (`DomainRules`), for the collections the API edits
+    /// through them, wherever a value is written outside this API: `chorus put` and its kin, and
+    /// an admin's value settling a conflict (`Replica.resolveConflict`), which once took a skill
+    /// level of 9 everywhere. (Feedback has its own bounds, `Feedback`; a value of the wrong JSON
+    /// type is the replica's to refuse, with its own message.)
+    public static func checkValues(_ changes: [Change], in collection: CollectionSchema) throws(ChorusError) {
+        guard editable.contains(collection.name) else { return }
+        try DomainRules.check(changes, in: collection)
+    }
+
     let executor: ReplicaExecutor
     let limits: Limits
     let identity: IdentityPolicy

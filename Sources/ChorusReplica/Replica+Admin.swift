@@ -95,10 +95,22 @@ extension Replica {
     /// Settles a conflict: writes the operation that supersedes every sibling (or restores or
     /// deletes the record, or clears duplicate emails) and a `resolutions` record, in one transaction.
     /// Returns the resolution record.
+    ///
+    /// `seen`, the operations of the siblings the resolver was shown: the conflict must still have
+    /// exactly those, or nothing is written. Its id is the same for every conflict on one field, so
+    /// one resolved and formed again by new writes (or resolved elsewhere meanwhile) answers to an
+    /// old page, and a value given there would supersede values its admin never saw.
+    /// `checkingValue` checks a value given (`.value`) as the platform checks a write of it
+    /// (`DomainRules.check`, from the layers that know them), the change and its collection.
     @discardableResult
-    public func resolveConflict(id conflictID: String, _ choice: ConflictChoice, by resolver: String) throws -> RecordSnapshot {
+    public func resolveConflict(id conflictID: String, _ choice: ConflictChoice, by resolver: String, seen: [OperationID]? = nil,
+                                checkingValue: (Change, CollectionSchema) throws -> Void = { _, _ in }) throws -> RecordSnapshot {
         guard let conflict = try conflict(id: conflictID) else {
             throw ChorusError(.recordNotFound, "no open conflict \(conflictID)", hint: "it may have been resolved already; list them with `chorus conflicts`")
+        }
+        if let seen, Set(seen) != Set(conflict.siblings.map(\.operation)) {
+            throw ChorusError(.invalidState, "conflict \(conflictID) changed since it was read: its live values are now those of \(conflict.siblings.map(\.operation.description).joined(separator: ", "))",
+                              hint: "read it again (`chorus conflicts \(conflictID)`, or reload the page) and choose among its values now; nothing was written")
         }
         var writes: [(collection: String, record: String, changes: [Change])] = []
         var chosenValue: JSONValue = .null
@@ -141,8 +153,9 @@ extension Replica {
         }
         if conflict.kind == .register || conflict.kind == .map {
             let field = conflict.field!
-            writes.append((conflict.collection, conflict.record,
-                           [conflict.kind == .map ? .mapSet(field: field, key: conflict.key!, value: chosenValue) : .put(field: field, value: chosenValue)]))
+            let change: Change = conflict.kind == .map ? .mapSet(field: field, key: conflict.key!, value: chosenValue) : .put(field: field, value: chosenValue)
+            if case .value = choice, let declared = schema.collection(conflict.collection) { try checkingValue(change, declared) }
+            writes.append((conflict.collection, conflict.record, [change]))
         }
         let now = configuration.wallClock.nowMilliseconds()
         let recordID = "\(conflictID)-\(now)-\(id.hex.prefix(8))"

@@ -301,7 +301,13 @@ extension Replica {
             return .retract(supersedes: [entry])
         case .delete:
             guard let rid else { throw ChorusError(.recordNotFound, "no record \(name)") }
-            guard visible else { throw ChorusError(.invalidState, "\(name) is already deleted") }
+            // Deleted, and edited meanwhile elsewhere (an edited-while-deleted conflict): a delete
+            // that observes the edits confirms it ("keep it deleted"), which a delete-wins record,
+            // hidden, once could not be given.
+            let editedWhileDeleted = try !visible && database.queryScalarInteger("SELECT 1 FROM conflicts WHERE rid = ? AND kind = 'editedWhileDeleted'", rid) != nil
+            guard visible || editedWhileDeleted else {
+                throw ChorusError(.invalidState, "\(name) is already deleted")
+            }
             let observed = try database.query("SELECT replica, counter FROM entries WHERE rid = ?", rid).map(Replica.operationID)
             guard observed.count <= limits.supersedesCountMax else {
                 throw ChorusError(.limitExceeded, "\(name) has \(observed.count) live entries, more than one delete can list (\(limits.supersedesCountMax))",

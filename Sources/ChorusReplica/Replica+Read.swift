@@ -241,8 +241,9 @@ extension Replica {
         "people.careerSteps": "two current career steps for one ability",
     ]
 
-    /// Visible people sharing an email, case-insensitively. Deterministic outcome: the person whose
-    /// email was written first (smallest timestamp, then replica id) keeps it; the others are listed.
+    /// Visible people sharing an email, case-insensitively. Every one of them still shows it until
+    /// an admin keeps one; the person whose email was written first (smallest timestamp, then
+    /// replica id) is listed first and marked displayed, as the likely owner.
     func duplicateEmailConflicts() throws -> [Conflict] {
         let groups = try database.query("""
             SELECT lower(email) FROM people WHERE _deleted = 0 AND email IS NOT NULL AND email != ''
@@ -267,7 +268,7 @@ extension Replica {
             let writes = shown.values.compactMap(\.chosen).sorted { $0.1 < $1.1 }
             var conflict = Conflict(collection: "people", record: writes.map(\.0).sorted().joined(separator: ","), field: "email", key: email,
                                     kind: .duplicateEmail, siblings: writes.map(\.2), displayed: writes[0].2.operation,
-                                    rule: "the person whose email was written first keeps it (smallest timestamp, then replica id); resolve by keeping one, which clears the others' email")
+                                    rule: "every one of these people shows the email until it is resolved; the one whose email was written first (smallest timestamp, then replica id) comes first, as the likely owner; resolve by keeping one, which clears the others' email")
             conflict.invariant = "two people with the same email"
             return conflict
         }

@@ -117,7 +117,18 @@ final class CLITests: XCTestCase {
         let loser = try XCTUnwrap(siblings.first { $0["operation"] != conflict["displayed"] }?["operation"]?.stringValue)
         XCTAssertTrue(try chorus("conflicts").standardOutput.contains("why:"))
 
-        try chorus("resolve", "people", "p-1", "title", "--keep", loser)
+        // The older form, naming the field, is a resolution like any other: in the history.
+        XCTAssertTrue(try chorus("resolve", "people", "p-1", "title", "--keep", loser, "--as", "admin1").standardOutput.hasPrefix("resolved \(conflict["id"]?.stringValue ?? "?"): keep"))
+        XCTAssertEqual(try JSONParser().parse(try chorus("conflicts", "--history", "--json").standardOutput).arrayValue?.first?["resolvedBy"], "admin1")
+        // A value given to settle a conflict follows the platform's rules, as `map-set` does.
+        try chorus("map-set", "people", "p-1", "skills", "rust=3")
+        try chorus("map-set", "people", "p-1", "skills", "rust=4", data: other)
+        try chorus("export", "--output", folder.appending("d.bundle"), data: other)
+        try chorus("import", folder.appending("d.bundle"))
+        let skills = try XCTUnwrap(try JSONParser().parse(try chorus("conflicts", "--json").standardOutput).arrayValue?.first { $0["field"] == "skills" }?["id"]?.stringValue)
+        let refused = try chorus("resolve", "--conflict", skills, "--value", "9", expect: 1)
+        XCTAssertTrue(refused.standardError.contains("level"), refused.standardError)
+        try chorus("resolve", "--conflict", skills, "--value", "5")
         try chorus("export", "--output", folder.appending("c.bundle"))
         try chorus("import", folder.appending("c.bundle"), data: other)
         XCTAssertEqual(try chorus("conflicts", "--json", data: other).standardOutput.trimmingCharacters(in: .whitespacesAndNewlines), "[]")

@@ -205,6 +205,28 @@ final class MergeRuleTests: XCTestCase {
         XCTAssertEqual(try stockholm.conflicts(), [])
     }
 
+    /// "Keep it deleted" on a delete-wins record: hidden, it is still deleted again by a delete that
+    /// observes the concurrent edit, as an admin's resolution; the conflict is settled everywhere,
+    /// the record stays hidden, and nothing was brought back on the way. A record deleted with no
+    /// conflict is still refused a second delete.
+    func test_deleteWins_keepItDeleted_settlesTheConflict_withoutARestore() throws {
+        try stockholm.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")])
+        try exchange()
+        try stockholm.write(collection: "people", record: "p1", [.delete])
+        try newYork.write(collection: "people", record: "p1", [.put(field: "title", value: "Lead")])
+        try exchange()
+        let conflict = try XCTUnwrap(try stockholm.conflicts().first)
+        try stockholm.resolveConflict(id: conflict.id, .delete, by: "admin")
+        XCTAssertEqual(try stockholm.conflicts(), [])
+        try exchange()
+        XCTAssertEqual(try newYork.conflicts(), [])
+        XCTAssertEqual(try newYork.get(collection: "people", record: "p1")?.isVisible, false)
+        XCTAssertEqual(try newYork.resolutions().first?.fields["choice"], "delete")
+        XCTAssertThrowsError(try newYork.write(collection: "people", record: "p1", [.delete])) {
+            XCTAssertEqual(($0 as? ChorusError)?.message, "people/p1 is already deleted")
+        }
+    }
+
     func test_updateWins_concurrentEditKeepsRecordVisible() throws {
         try stockholm.write(collection: "teams", record: "t1", [.put(field: "name", value: "Web")])
         try exchange()

@@ -53,6 +53,46 @@ final class SyncServiceTests: XCTestCase {
         XCTAssertEqual(report.pulledOperations, 0)
     }
 
+    /// An admin's resolution over HTTP: a value follows the platform's value rules (a skill level
+    /// of 9 is refused, where it once went everywhere), and one chosen from a page showing other
+    /// values than the conflict has now (resolved elsewhere and formed again by new writes, under
+    /// the same id) is refused, with nothing written; with the values it has, it goes through.
+    func test_adminResolution_followsTheValueRules_andRefusesAStaleView() throws {
+        let admin = InProcessTransport(router: hubRouter, token: tokens["admin"]!, replica: hub.perform { $0.id })
+        func conflict() throws -> Conflict { try XCTUnwrap(try hub.perform { try $0.conflicts(collection: "people").first }) }
+        func concurrentLevels(_ a: Int64, _ b: Int64) throws {
+            let one = try office.perform { try $0.write(collection: "people", record: "p1", [.mapSet(field: "skills", key: "rust", value: .integer(a))]) }
+            let two = try laptop.perform { try $0.write(collection: "people", record: "p1", [.mapSet(field: "skills", key: "rust", value: .integer(b))]) }
+            try hub.perform { _ = try $0.applyRemote(one + two) }
+        }
+        try hub.perform { _ = try $0.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")]) }
+        try concurrentLevels(3, 4)
+        let first = try conflict()
+        let digest = try digest(hub)
+        func post(_ body: JSONValue) throws -> HTTPResponse {
+            do { return try admin.respond("POST", "/admin/v1/conflicts/\(first.id)/resolve", body: Array(body.canonicalText.utf8)) } catch let error as SyncError {
+                return HTTPResponse(status: error.status, headers: [], body: Array(error.message.utf8))
+            }
+        }
+        let level = try post(.object(["value": .integer(9)]))
+        XCTAssertEqual(level.status, 400)
+        XCTAssertTrue(String(decoding: level.body, as: UTF8.self).contains("level"), String(decoding: level.body, as: UTF8.self))
+        XCTAssertEqual(try self.digest(hub), digest, "nothing written")
+
+        let seen = JSONValue.array(first.siblings.map { .string($0.operation.description) })
+        XCTAssertEqual(try post(.object(["value": .integer(5), "siblings": seen])).status, 200)
+        try concurrentLevels(1, 2)
+        XCTAssertEqual(try conflict().id, first.id, "formed again on the same key: the same id")
+        let again = try self.digest(hub)
+        let stale = try post(.object(["value": .integer(5), "siblings": seen]))
+        XCTAssertEqual(stale.status, 409)
+        XCTAssertTrue(String(decoding: stale.body, as: UTF8.self).contains("changed since it was read"), String(decoding: stale.body, as: UTF8.self))
+        XCTAssertEqual(try self.digest(hub), again, "nothing written")
+        XCTAssertEqual(try post(.object(["keep": .string(try conflict().siblings[0].operation.description),
+                                         "siblings": .array(try conflict().siblings.map { .string($0.operation.description) })])).status, 200)
+        XCTAssertEqual(try hub.perform { try $0.conflicts() }, [])
+    }
+
     func test_pull_neverEchoesBackWhatCameFromThePeer() throws {
         try office.perform { try $0.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")]) }
         let first = try session(office, officeToHub).run()

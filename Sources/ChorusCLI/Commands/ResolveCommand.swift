@@ -1,4 +1,5 @@
 import ChorusCore
+import ChorusNode
 import ChorusReplica
 
 enum ResolveCommand: Command {
@@ -51,13 +52,9 @@ enum ResolveCommand: Command {
                     }
                     return try remote.post("admin/v1/conflicts/\(conflictID)/resolve", body: body)
                 }
-                return try context.openReplica().resolveConflict(id: conflictID, choice, by: resolver).json
+                return try context.openReplica().resolveConflict(id: conflictID, choice, by: resolver) { try PeopleAPI.checkValues([$0], in: $1) }.json
             }
-            if context.isJSON {
-                context.output.json(record)
-            } else {
-                context.output.print("resolved \(conflictID): \(record["choice"]?.stringValue ?? "") \(Format.value(record["value"] ?? .null)) by \(record["resolvedBy"]?.stringValue ?? "")")
-            }
+            report(conflictID, record, context)
             return 0
         }
         guard context.arguments.positional.count == 3, remote == nil else {
@@ -69,10 +66,31 @@ enum ResolveCommand: Command {
         case .value(let value): resolution = .value(value)
         case .restore, .delete: throw context.usageError("--restore and --delete go with --conflict ID")
         }
+        // The older form names the field: settled as its conflict, so the history says who chose
+        // what, as `--help` promises (it once wrote the value alone).
         let replica = try context.openReplica()
-        let operation = try replica.resolve(collection: context.positional(0), record: context.positional(1), field: context.positional(2),
-                                            key: context.arguments.value("--key"), resolution, by: resolver)
-        WriteSupport.report([operation], context)
+        let (collection, record, field, key) = (context.positional(0), context.positional(1), context.positional(2), context.arguments.value("--key"))
+        guard let open = try replica.conflicts(collection: collection).first(where: {
+            ($0.kind == .register || $0.kind == .map) && $0.record == record && $0.field == field && $0.key == key
+        }) else {
+            // No such conflict: the write's own checks say why (no record, no field, a set, no key given, no conflict).
+            _ = try replica.resolve(collection: collection, record: record, field: field, key: key, resolution, by: resolver)
+            throw ChorusError(.invalidState, "\(collection)/\(record) \(field) has no conflict to resolve", hint: "`chorus conflicts` lists the open ones")
+        }
+        let written = try replica.resolveConflict(id: open.id, choice, by: resolver) { try PeopleAPI.checkValues([$0], in: $1) }
+        report(open.id, written.json, context)
         return 0
+    }
+
+    /// Prints a resolution record: whole with `--json`, else a line.
+    static func report(_ conflictID: String, _ record: JSONValue, _ context: CommandContext) {
+        if context.isJSON {
+            context.output.json(record)
+        } else {
+            let choice = record["choice"]?.stringValue ?? ""
+            // A restore or a delete chooses no value: "delete null" said nothing.
+            let what = choice == "restore" || choice == "delete" ? "" : " \(Format.value(record["value"] ?? .null))"
+            context.output.print("resolved \(conflictID): \(choice)\(what) by \(record["resolvedBy"]?.stringValue ?? "")")
+        }
     }
 }

@@ -10,13 +10,9 @@ enum WriteSupport {
 
     static func write(_ context: CommandContext, collection: String, record: String, _ changes: [Change]) throws -> Int32 {
         let replica = try context.openReplica()
-        // The people platform's rules for values hold here as over HTTP, for the collections the
-        // API edits through them: a progress of 500 or a status no page knows, written here, would
-        // be served to everyone. (Feedback has its own bounds, `Feedback`; a value of the wrong
-        // JSON type is the replica's to refuse, with its own message.)
-        if PeopleAPI.editable.contains(collection), let declared = replica.configuration.schema.collection(collection) {
-            try DomainRules.check(changes, in: declared)
-        }
+        // The people platform's rules for values hold here as over HTTP: a progress of 500 or a
+        // status no page knows, written here, would be served to everyone.
+        if let declared = replica.configuration.schema.collection(collection) { try PeopleAPI.checkValues(changes, in: declared) }
         let operations = try replica.write(collection: collection, record: record, changes, by: context.arguments.value("--as"))
         report(operations, context)
         return 0

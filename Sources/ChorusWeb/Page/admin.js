@@ -42,7 +42,7 @@ export async function view(main) {
             h("th", { scope: "row" }, h("a", { href: `#/admin/conflicts/${encodeURIComponent(c.id)}` }, target(c))),
             h("td", {}, c.invariant ? `${c.kind} (${c.invariant})` : c.kind),
             h("td", {}, String(c.siblings.length)),
-            h("td", {}, displayed ? show(displayed.value) : ""));
+            h("td", {}, displayed ? (displayed.delete ? "(deleted the record)" : show(displayed.value)) : ""));
         }))) : h("p", { class: "ok-text" }, "No open conflicts: every replica that synced agrees.")),
     h("section", { "aria-labelledby": "replicas-h" }, h("h2", { id: "replicas-h" }, "Replicas"),
       h("div", { class: "table-scroll" }, h("table", { id: "replicas" },
@@ -68,18 +68,22 @@ export async function conflict(main, id) {
     }
     throw error;
   }
-  async function resolve(body, what) {
+  // The values shown go with the choice: if the conflict changed since (resolved elsewhere and
+  // formed again by new writes, under the same id), the node refuses and nothing is written.
+  async function resolve(choice, what) {
+    const body = { ...choice, siblings: c.siblings.map((s) => s.operation) };
     const done = await act(() => api(`/admin/v1/conflicts/${encodeURIComponent(id)}/resolve`, { method: "POST", body, admin: true }));
     if (done) { notify(`Resolved: ${what}. It syncs to every replica like any other change.`); location.hash = "#/admin"; }
   }
   const deletion = c.kind === "editedWhileDeleted";
+  const textual = c.siblings.every((s) => s.value === null || typeof s.value === "string");
   const custom = h("input", { type: "text", id: "custom-value", maxlength: 2000 });
   replace(main, h("p", {}, h("a", { href: "#/admin" }, "← All conflicts")),
     h("h1", {}, target(c)),
     h("p", {}, `${c.kind}${c.invariant ? `: ${c.invariant}` : ""}. `, h("span", { class: "muted" }, c.rule || "")),
     h("ul", { class: "siblings", id: "siblings" }, c.siblings.map((s) => h("li", { class: s.displayed ? "card sibling displayed" : "card sibling", dataset: { operation: s.operation } },
       s.displayed ? h("p", { class: "tag ok" }, "Displays now") : h("p", { class: "tag" }, "Hidden until resolved"),
-      h("p", { class: "value" }, s.action === "delete" ? "(deleted the record)" : show(s.value)),
+      h("p", { class: "value" }, s.delete ? "(deleted the record)" : show(s.value)),
       h("dl", { class: "facts small" },
         h("dt", {}, "Who"), h("dd", {}, s.author || "not recorded"),
         h("dt", {}, "Where"), h("dd", {}, s.replicaName || (s.replica || "").slice(0, 8)),
@@ -91,8 +95,11 @@ export async function conflict(main, id) {
         h("button", { type: "button", class: "secondary", onclick: () => resolve({ action: "delete" }, "kept it deleted") }, "Keep it deleted"))
       : h("form", { class: "row", onsubmit: (event) => {
         event.preventDefault();
+        // A field whose values are text takes the input as text ("2024" is a title, not a
+        // number); any other is read as JSON, or as text when it is not JSON.
         let value = custom.value;
-        try { value = JSON.parse(custom.value); } catch { /* plain text */ }
+        if (!textual) { try { value = JSON.parse(custom.value); } catch { /* plain text */ } }
         resolve({ value }, `wrote ${show(value)}`);
-      } }, field("Or write another value", custom, "Text, or JSON for numbers and objects"), h("button", { type: "submit", class: "secondary" }, "Write it")));
+      } }, field("Or write another value", custom, textual ? "Text" : "JSON for numbers, lists and objects; anything else is text"),
+      h("button", { type: "submit", class: "secondary" }, "Write it")));
 }
