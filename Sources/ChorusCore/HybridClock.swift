@@ -78,10 +78,10 @@ public struct HybridClock: Sendable {
             let who = operation().map { " (operation \($0))" } ?? ""
             throw ChorusError(.clockSkew,
                 "operation stamped \(HybridClock.describe(milliseconds: skew)) ahead of this replica's clock\(who); the limit is \(HybridClock.describe(milliseconds: driftMillisecondsMax))",
-                hint: "check the clock of the replica that wrote it (NTP), or of this machine; nothing of the batch was applied. Setting the clock right does not change operations already stamped: this replica takes them once its clock reaches them, in \(HybridClock.describe(milliseconds: skew - driftMillisecondsMax))")
+                hint: "check the clock of the replica that wrote it (NTP), or of this machine; nothing of the batch was applied. Setting the clock right does not change operations already stamped: the replica refusing them takes them once its clock reaches them, in \(HybridClock.describe(milliseconds: skew - driftMillisecondsMax))")
         }
         if timestamp.wall > HybridTimestamp.wallMax {
-            throw ChorusError(.malformedInput, "timestamp \(timestamp) is beyond the supported range")
+            throw ChorusError(.malformedInput, "wall time \(timestamp.wall) is beyond the supported range (at most \(HybridTimestamp.wallMax) Unix milliseconds)")
         }
     }
 

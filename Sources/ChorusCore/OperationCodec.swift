@@ -157,7 +157,7 @@ public struct OperationCodec: Sendable {
         let wall = try reader.integer(.wall, context: context)
         let logical = try reader.integer(.logical, context: context)
         guard wall >= 0, UInt64(wall) <= HybridTimestamp.wallMax, logical >= 0, logical <= Int64(UInt32.max) else {
-            throw ChorusError(.malformedInput, "\(context): timestamp \(wall).\(logical) is out of range")
+            throw ChorusError(.malformedInput, "\(context): wall \(wall) and logical \(logical) are out of range (wall 0 to \(HybridTimestamp.wallMax) Unix milliseconds, logical 0 to \(UInt32.max))")
         }
         let collection = try reader.string(.collection, context: context)
         try checkName(collection, max: limits.collectionNameBytesMax, what: "collection name", context: context)

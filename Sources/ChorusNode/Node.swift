@@ -149,6 +149,7 @@ public final class Node: @unchecked Sendable {
         service.expireSnapshotCache(all: true)
         service.waitForSnapshotPreparation()
         syncQueue.sync {}  // wait for a sync in progress
+        executor.perform { $0.checkpointForStop() }
     }
 
     /// Blocks until the node's HTTP server can no longer serve though the node was not stopped

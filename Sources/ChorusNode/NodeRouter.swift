@@ -198,8 +198,15 @@ public struct NodeRouter: Sendable {
             case .failure(let refusal): return refusal.response
             }
         }
+        // Known once the token passed, and named in the access log whatever the answer: the
+        // refusals and failures are what an operator most needs to trace to an office.
+        var peer: Peer?
+        func named(_ response: HTTPResponse) -> HTTPResponse {
+            var response = response
+            if let peer { response.logAnnotations["peer"] = peer.name }
+            return response
+        }
         do {
-            var peer: Peer?
             // The questions a no-op sync asks (its token, then the log's head) answered from one look.
             let look = given ?? (route.path == "/sync/v1/pull" || route.path == "/sync/v1/info" ? service.lookQuietly() : nil)
             if route.access != .anyone {
@@ -227,17 +234,15 @@ public struct NodeRouter: Sendable {
                 }
                 peer = authenticated
             }
-            var response = try respond(route, parameters, request, peer, look: look)
-            if let peer { response.logAnnotations["peer"] = peer.name }
-            return response
+            return named(try respond(route, parameters, request, peer, look: look))
         } catch let error as SyncError {
             var response = error.response
             if error.status == 401 { response.headers.append(("WWW-Authenticate", "Bearer realm=\"chorus\"")) }
-            return response
+            return named(response)
         } catch let error as ChorusError {
-            return SyncError(error).response
+            return named(SyncError(error).response)
         } catch {
-            return Problem.internalError(error)
+            return named(Problem.internalError(error))
         }
     }
 
@@ -314,8 +319,10 @@ public struct NodeRouter: Sendable {
             guard let detail else { throw SyncError(status: 404, "no open conflict \(parameters[0].prefix(40))", hint: "it may have been resolved") }
             return json(detail)
         case "/admin/v1/conflicts/{id}/resolve":
-            let choice = try resolution(request.body)
-            let record = try service.executor.perform { try $0.resolveConflict(id: parameters[0], choice, by: "admin:\(peer!.name)") }
+            let (choice, seen) = try resolution(request.body)
+            let record = try service.executor.perform {
+                try $0.resolveConflict(id: parameters[0], choice, by: "admin:\(peer!.name)", seen: seen) { try PeopleAPI.checkValues([$0], in: $1) }
+            }
             return json(record.json)
         case "/admin/v1/resolutions":
             let limit = Int(query["limit"] ?? "100") ?? 100
@@ -348,24 +355,37 @@ public struct NodeRouter: Sendable {
         return filter
     }
 
-    /// `{"keep": "OPERATION_ID"}`, `{"value": JSON}` or `{"action": "restore" | "delete"}`.
-    private func resolution(_ body: [UInt8]) throws -> ConflictChoice {
+    /// `{"keep": "OPERATION_ID"}`, `{"value": JSON}` or `{"action": "restore" | "delete"}`, with
+    /// `"siblings"`, the operation ids of the values the admin was shown, when the page sends them
+    /// (`Replica.resolveConflict(seen:)`; at most `supersedesCountMax`).
+    private func resolution(_ body: [UInt8]) throws -> (ConflictChoice, seen: [OperationID]?) {
         let json: JSONValue
         do { json = try JSONParser(depthMax: limits.jsonDepthMax + 2, bytesMax: limits.requestBodyBytesMax).parse(body) } catch {
             throw SyncError(status: 400, "resolve body: \(error)")
         }
-        guard case .object(let object) = json, object.count == 1 else {
+        guard case .object(var object) = json else {
+            throw SyncError(status: 400, "resolve body must be one of {\"keep\": OPERATION_ID}, {\"value\": JSON}, {\"action\": \"restore\"|\"delete\"}")
+        }
+        var seen: [OperationID]?
+        if let given = object.removeValue(forKey: "siblings") {
+            guard case .array(let items) = given, items.count <= limits.supersedesCountMax,
+                  let ids = Optional(items.compactMap { $0.stringValue.flatMap(OperationID.init) }), ids.count == items.count else {
+                throw SyncError(status: 400, "siblings must be an array of at most \(limits.supersedesCountMax) operation ids, those of the values shown")
+            }
+            seen = ids
+        }
+        guard object.count == 1 else {
             throw SyncError(status: 400, "resolve body must be one of {\"keep\": OPERATION_ID}, {\"value\": JSON}, {\"action\": \"restore\"|\"delete\"}")
         }
         switch (object["keep"], object["value"], object["action"]) {
         case (.string(let text)?, nil, nil):
             guard let id = OperationID(text) else { throw SyncError(status: 400, "keep must be an operation id") }
-            return .keep(id)
+            return (.keep(id), seen)
         case (nil, let value?, nil):
             try OperationCodec(limits: limits).checkValue(value, context: "value")
-            return .value(value)
-        case (nil, nil, .string("restore")?): return .restore
-        case (nil, nil, .string("delete")?): return .delete
+            return (.value(value), seen)
+        case (nil, nil, .string("restore")?): return (.restore, seen)
+        case (nil, nil, .string("delete")?): return (.delete, seen)
         default:
             throw SyncError(status: 400, "resolve body must be one of {\"keep\": OPERATION_ID}, {\"value\": JSON}, {\"action\": \"restore\"|\"delete\"}")
         }

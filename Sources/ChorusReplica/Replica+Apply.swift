@@ -576,6 +576,17 @@ extension Replica {
         _ = try? mergeCheckpoint?.wait()
     }
 
+    /// Before a node stops: the background checkpoints finished, then the whole write-ahead log
+    /// copied into the database file and emptied, so a stopped node's `chorus.sqlite` holds all it
+    /// acknowledged. A cold copy of that file alone once lacked its last writes, left in
+    /// `chorus.sqlite-wal` by a process that exits without closing its connections. A reader
+    /// holding part of the log back (another process) leaves it as it was: nothing is lost, it
+    /// stays in the log.
+    public func checkpointForStop() {
+        finishBackgroundCheckpoints()
+        truncateLog()
+    }
+
     /// Checks every operation of a call before any is applied: its clock against ours, its action
     /// against the schema. What fails first in their order is thrown. A long call is checked on two
     /// threads, a half each (`ChecksAhead`): the checks are pure functions of the operation, the

@@ -189,7 +189,7 @@ extension Replica {
         throw ChorusError(.historyCompacted, "the log is compacted through sequence \(floor): the operations after \(after) are no longer all here",
                           hint: exporting
                               ? "export from sequence \(floor) or later (`chorus export --since \(floor)`); a replica lacking the earlier ones should join a node and start from its snapshot"
-                              : "a new replica starts from this node's snapshot (`chorus sync` does this for an empty replica); ask from sequence \(floor) or later")
+                              : "a new replica starts from this node's snapshot (`chorus sync` does this for an empty replica); one holding data cannot catch up by pulling (a pull from a later sequence would skip what it lacks): it pushes what it has, then starts again from the snapshot (protocol 4.6)")
     }
 
     /// Last sequences of the blocks at or below `floor` that hold a live value of a record in

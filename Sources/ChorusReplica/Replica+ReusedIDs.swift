@@ -40,11 +40,11 @@ extension Replica {
                     found = true
                     let first = row.integer(0), last = row.integer(1)
                     before = last
-                    try row.withBlob(2) { body in
+                    row.withBlob(2) { body in
                         // A block that cannot be read compares nothing: refusing every push for it
                         // would be retried for ever.
                         guard (try? Replica.checkCount(of: body, first: first, last: last)) != nil else { return }
-                        try? LogBlock.forEach(in: body, block: last) { _, entry in
+                        _ = try? LogBlock.forEach(in: body, block: last) { _, entry in
                             let id = OperationID(replica: entry.replicaID, counter: entry.counter)
                             guard let bytes = held.removeValue(forKey: id) else { return true }
                             if let payload = entry.payload, !bytes.elementsEqual(payload) { differing.append(id) }

@@ -5,12 +5,17 @@ public struct SyncError: Error, CustomStringConvertible, Sendable {
     public let status: Int
     public let message: String
     public let hint: String?
-    /// Whether retrying later may succeed (network trouble, 5xx, 408, 429).
-    public var isRetryable: Bool { status == 0 || status >= 500 || status == 408 || status == 429 }
+    /// Whether retrying later may succeed (network trouble, 5xx, 408, 429, and operations stamped
+    /// ahead of the upstream's clock, which it takes once its clock reaches them).
+    public var isRetryable: Bool { status == 0 || status >= 500 || status == 408 || status == 429 || isStampedAhead }
+
+    /// A 422 for operations stamped too far ahead of the receiver's clock (`HybridClock.checkDrift`).
+    var isStampedAhead: Bool { status == 422 && message.contains("stamped") }
 
     /// The engine's error code for this answer, for a command that reports it (`--json`): a
     /// script tells an outage from a refused token, a skewed clock or a compacted log.
     public var code: ChorusError.Code {
+        if isStampedAhead { return .clockSkew }
         switch status {
         case _ where isRetryable: return .unreachable
         case 401, 403: return .refused
@@ -18,7 +23,7 @@ public struct SyncError: Error, CustomStringConvertible, Sendable {
         case 409: return .invalidState
         case 410: return .historyCompacted
         case 413, 414, 431: return .limitExceeded
-        case 422: return message.contains("stamped") ? .clockSkew : .wrongFieldKind
+        case 422: return .wrongFieldKind
         default: return .malformedInput
         }
     }

@@ -133,7 +133,9 @@ public final class SyncService: @unchecked Sendable {
 
     /// The hash of a request's bearer token; 401 when it has none or it is malformed.
     static func tokenHash(_ authorization: String?) throws(SyncError) -> String {
-        guard let authorization, authorization.hasPrefix("Bearer ") else {
+        // The scheme in any case (RFC 9110, 11.1: `bearer` is `Bearer`); the token as given.
+        guard let authorization, authorization.utf8.count >= 7,
+              zip(authorization.utf8.prefix(7), "bearer ".utf8).allSatisfy({ $0 == $1 || ($1 != 0x20 && $0 | 0x20 == $1) }) else {
             throw SyncError.unauthorized("missing bearer token")
         }
         // The 64 hex digits after "Bearer ", spaces around them dropped; checked on the bytes,

@@ -162,7 +162,17 @@ public struct SyncSession {
                 report.upstreamRewound = true
             }
             if let end = info.logEnd, try executor.perform({ try $0.upstream()?.pullCursor ?? 0 }) > end { try rewind(&report) }
-            try push(&report)
+            // A push refused for an operation stamped ahead of the upstream's clock (written here
+            // while this machine's clock was wrong) waits until the upstream's clock reaches it:
+            // meanwhile this replica still takes what others wrote, and the sync fails after the
+            // pull, saying so. It once stopped here, and a laptop saw nothing new for that long.
+            var stampedAhead: SyncError?
+            do {
+                try push(&report)
+            } catch let error as SyncError where error.code == .clockSkew {
+                stampedAhead = error
+                progress("the upstream refused this replica's operations as stamped ahead of its clock; pulling what it has meanwhile")
+            }
             let tail = try bootstrap(from: info, &report)
             do {
                 try pull(&report, compactedThrough: info.compactedThrough, snapshotOffered: info.snapshot != nil, tail: tail, digestFollows: compareDigests)
@@ -170,6 +180,11 @@ public struct SyncSession {
                 try rewind(&report)
                 try push(&report)
                 try pull(&report, compactedThrough: info.compactedThrough, snapshotOffered: info.snapshot != nil)
+            }
+            if let stampedAhead {
+                throw SyncError(status: stampedAhead.status,
+                                "\(stampedAhead.message); nothing of this replica's went up, and the pull went on: \(report.pulledOperations == 1 ? "1 operation" : "\(report.pulledOperations) operations") received, \(report.pullApplied) new here",
+                                hint: stampedAhead.hint)
             }
             // Its lost operations come back only with the snapshot: the upstream never sends a
             // replica its own operations.

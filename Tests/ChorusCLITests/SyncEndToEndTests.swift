@@ -109,7 +109,8 @@ final class SyncEndToEndTests: XCTestCase {
 
     /// A laptop whose clock a sync finds a day ahead of the hub's is told, before it writes,
     /// that each write would be refused by the hub (and every later one, since the replica's
-    /// clock never goes back) until the hub's clock caught up; and a push refused so says when.
+    /// clock never goes back) until the hub's clock caught up; and a push refused so says when,
+    /// still takes what the hub has, and is named in the hub's access log.
     func test_aClockFarAheadOfTheUpstreams_isWarnedOf_andARefusedPushSaysWhenItWillBeTaken() throws {
         let hub = try hubWithAJoinedLaptop()
         defer { hub.stop() }
@@ -120,8 +121,17 @@ final class SyncEndToEndTests: XCTestCase {
         XCTAssertFalse(try chorus(["sync"], "laptop").standardError.contains("warning"), "no warning with the clock right")
         let write = try ChorusProcess.run(["put", "people", "p-1", "title=Ahead", "--data", path("laptop")], environment: ["CHORUS_CLOCK_OFFSET_MS": "3600000"])
         XCTAssertEqual(write.status, 0)
+        try chorus(["put", "people", "p-2", "name=Written at the hub"], "hub")
         let refused = try chorus(["sync"], "laptop", expect: 1)
-        XCTAssertTrue(refused.standardError.contains("this replica takes them once its clock reaches them, in 5"), refused.standardError)
+        XCTAssertTrue(refused.standardError.contains("the replica refusing them takes them once its clock reaches them, in 5"), refused.standardError)
+        // Refused up, it still takes what the hub has meanwhile, and a script may retry later.
+        XCTAssertTrue(refused.standardError.contains("the pull went on: 1 operation received, 1 new here"), refused.standardError)
+        XCTAssertTrue(try chorus(["get", "people", "p-2", "--json"], "laptop").standardOutput.contains("Written at the hub"))
+        let retry = try JSONParser().parse(try chorus(["sync", "--json"], "laptop", expect: 1).standardOutput)
+        XCTAssertEqual(retry["error"]?["code"], "clockSkew")
+        XCTAssertEqual(retry["error"]?["retryable"], true)
+        XCTAssertEqual(hub.stop(), 0)
+        XCTAssertTrue(hub.log.contains { $0.contains("\"status\":422") && $0.contains("\"peer\":\"laptop\"") }, "a refusal names its peer in the access log")
     }
 
     /// A replica whose state differs from its upstream's with nothing left to push or to pull

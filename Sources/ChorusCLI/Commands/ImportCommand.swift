@@ -7,6 +7,9 @@ enum ImportCommand: Command {
         details: """
         The whole bundle is verified first (checksum, format, every operation, clock drift); if
         anything is wrong nothing is applied. Importing the same bundle again applies nothing twice.
+        A node passes up to its upstream only its own operations and those of replicas registered
+        below it: operations imported from another replica reach the hub when that replica syncs,
+        or when the bundle is imported at the hub too.
         """,
         options: [.data, .json], positional: 1...1)
 

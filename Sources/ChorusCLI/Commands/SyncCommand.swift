@@ -83,10 +83,12 @@ enum SyncCommand: Command {
             with nothing left to push: digest \(report.localDigest ?? "") here, \(report.upstreamDigest ?? "") upstream
             """,
             hint: """
-            syncing again will not change it: an operation reached one of the two and not the other, most often because this \
-            folder was restored from a backup or copied and its new writes reused ids. Keep this folder, join a new, empty one \
-            to the upstream (`chorus init`, then `chorus join` with a new token from the upstream's operator, then `chorus sync`), \
-            and make there again what it lacks of your latest writes (`chorus log` here lists them)
+            syncing again will not change it: one side holds an operation the other lacks for good. If the upstream \
+            was restored from a backup, it lost its own writes made since, which this replica holds: write those values \
+            again here (`chorus conflicts` and `chorus get` show them), and they reach it. If this folder was restored \
+            from a backup of itself, or copied, keep it, join a new, empty one to the upstream (`chorus init`, then \
+            `chorus join` with a new token from the upstream's operator, then `chorus sync`), and make there again \
+            what it lacks of your latest writes (`chorus log` here lists them)
             """)
     }
 }
