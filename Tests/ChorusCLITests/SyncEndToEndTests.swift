@@ -132,6 +132,9 @@ final class SyncEndToEndTests: XCTestCase {
         XCTAssertEqual(retry["error"]?["retryable"], true)
         XCTAssertEqual(hub.stop(), 0)
         XCTAssertTrue(hub.log.contains { $0.contains("\"status\":422") && $0.contains("\"peer\":\"laptop\"") }, "a refusal names its peer in the access log")
+        // Stopped, the hub's write-ahead log is in its database file: a cold copy of that file holds everything.
+        let wal = (path("hub") as NSString).appendingPathComponent("chorus.sqlite-wal")
+        XCTAssertEqual((try? FileManager.default.attributesOfItem(atPath: wal)[.size] as? Int) ?? 0, 0, "nothing left only in the write-ahead log")
     }
 
     /// A replica whose state differs from its upstream's with nothing left to push or to pull

@@ -492,6 +492,15 @@ final class SyncServiceTests: XCTestCase {
                 }
             }
         }
+        // The scheme in any case, as HTTP says; the token as issued.
+        for scheme in ["bearer", "BEARER", "Bearer"] {
+            let info = hubRouter.handle(HTTPRequest(head: HTTPRequestHead(method: "GET", target: "/sync/v1/info", minorVersion: 1, headers: [
+                ("Host", "hub"), ("Chorus-Protocol", "1"), ("Authorization", "\(scheme) \(tokens["admin"]!)")]), body: []))
+            XCTAssertEqual(info.status, 200, scheme)
+        }
+        let upperToken = hubRouter.handle(HTTPRequest(head: HTTPRequestHead(method: "GET", target: "/sync/v1/info", minorVersion: 1, headers: [
+            ("Host", "hub"), ("Chorus-Protocol", "1"), ("Authorization", "Bearer \(tokens["admin"]!.uppercased())")]), body: []))
+        XCTAssertEqual(upperToken.status, 401, "another spelling of the token is another token")
         let unknown = hubRouter.handle(HTTPRequest(head: HTTPRequestHead(method: "GET", target: "/nope", minorVersion: 1, headers: []), body: []))
         XCTAssertEqual(unknown.status, 404)
         let wrongMethod = hubRouter.handle(HTTPRequest(head: HTTPRequestHead(method: "DELETE", target: "/sync/v1/pull", minorVersion: 1, headers: []), body: []))
