@@ -200,10 +200,14 @@ public struct NodeRouter: Sendable {
         }
         // Known once the token passed, and named in the access log whatever the answer: the
         // refusals and failures are what an operator most needs to trace to an office.
+        // A failure of this node's own (5xx: a full disk, a database it cannot write) also says
+        // what it was there, as `Problem.internalError` does: the status alone told the operator
+        // nothing.
         var peer: Peer?
-        func named(_ response: HTTPResponse) -> HTTPResponse {
+        func named(_ response: HTTPResponse, failure: String? = nil) -> HTTPResponse {
             var response = response
             if let peer { response.logAnnotations["peer"] = peer.name }
+            if let failure, response.status >= 500, response.logAnnotations["error"] == nil { response.logAnnotations["error"] = String(failure.prefix(300)) }
             return response
         }
         do {
@@ -238,9 +242,9 @@ public struct NodeRouter: Sendable {
         } catch let error as SyncError {
             var response = error.response
             if error.status == 401 { response.headers.append(("WWW-Authenticate", "Bearer realm=\"chorus\"")) }
-            return named(response)
+            return named(response, failure: error.message)
         } catch let error as ChorusError {
-            return named(SyncError(error).response)
+            return named(SyncError(error).response, failure: error.message)
         } catch {
             return named(Problem.internalError(error))
         }

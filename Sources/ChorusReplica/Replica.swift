@@ -295,16 +295,20 @@ public final class Replica {
         var options = Database.Options()
         options.isReadOnly = true
         options.createIfMissing = false
-        let (replicas, tables): (Int64, Int64)
+        // Chorus's own two tables: another program's database that happens to have a `meta` table
+        // was once taken for a replica, and migrated, written into. (A replica's whose `meta` lost
+        // its id is damaged, and `open` says so.)
+        let (ours, tables): (Int64, Int64)
         do {
             let probe = try Database(path: file, options: options)
-            replicas = try probe.queryScalarInteger("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'meta'") ?? 0
+            ours = try probe.queryScalarInteger("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN ('meta', 'schema_migrations')") ?? 0
             tables = try probe.queryScalarInteger("SELECT count(*) FROM sqlite_schema") ?? 0
         } catch let error as SQLiteError {
             throw ChorusError(.storage, "cannot open the replica database \(file): \(error.message)", hint: error.hint)
         }
-        guard replicas > 0 else {
-            throw ChorusError(.storage, "\(file) is a SQLite database but not a Chorus replica (\(tables == 0 ? "it is empty" : "it has no meta table"))",
+        guard ours == 2 else {
+            let why = tables == 0 ? "it is empty" : "it lacks Chorus's tables"
+            throw ChorusError(.storage, "\(file) is a SQLite database but not a Chorus replica (\(why)); nothing was written to it",
                               hint: "pass the right --data folder; this file was not written by chorus init")
         }
     }

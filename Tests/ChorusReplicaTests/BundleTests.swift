@@ -290,7 +290,8 @@ final class ReplicaStorageTests: XCTestCase {
         let foreign = other.appending(Replica.databaseFileName)
         var rollback = Database.Options()
         rollback.journalModeWAL = false   // as most programs leave their files
-        try Database(path: foreign, options: rollback).execute("CREATE TABLE notes(body TEXT)")
+        // Another program's, with a `meta` table of its own as many have.
+        try Database(path: foreign, options: rollback).execute("CREATE TABLE notes(body TEXT); CREATE TABLE meta(key TEXT, value TEXT)")
         let before = try Data(contentsOf: URL(fileURLWithPath: foreign))
         XCTAssertThrowsError(try Replica.open(at: .directory(other.path))) { error in
             XCTAssertEqual((error as? ChorusError)?.code, .storage)
