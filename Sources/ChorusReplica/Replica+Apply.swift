@@ -10,7 +10,8 @@ public struct ApplyReport: Equatable, Sendable {
     /// Operations for erased records: their ids are logged, their values never written.
     public var droppedForErasedRecords = 0
     /// Whether the merge applied an erasure or wrote a resolution: then a resolution of an
-    /// erased record may have to go (`eraseResolutionsOfErasedRecords`).
+    /// erased record may have to go (`eraseResolutionsOfErasedRecords`). Asked of every merged
+    /// operation, against a small string (`Replica.resolutionsCollection`): two words compared.
     var touchesErasuresOrResolutions = false
     public init() {}
 
@@ -728,7 +729,7 @@ extension Replica {
         let seq = try appendToLog(op, rid: rid, payload: payload, state: &state)
         state.firstSequence = min(state.firstSequence, seq)
         state.report.applied += 1
-        if op.collection == PeopleSchema.resolutions.name { state.report.touchesErasuresOrResolutions = true }
+        if op.collection == Replica.resolutionsCollection { state.report.touchesErasuresOrResolutions = true }
         let record = state.touch(rid)
 
         let field = op.field ?? StorageSchema.recordField

@@ -150,6 +150,10 @@ extension Replica {
         return erased.map { ("resolutions", $0, [.erase]) }
     }
 
+    /// The admins' resolutions' collection (`PeopleSchema.resolutions`), as a constant the merge
+    /// compares each operation's collection with.
+    static let resolutionsCollection = "resolutions"
+
     /// Erases every resolution whose record, or one of whose people for a duplicate email, is
     /// erased: a resolution made concurrently with an erasure of its record reached this replica
     /// after it, or before it (the eraser did not know it, so erased it not: `resolutionsErased`),
