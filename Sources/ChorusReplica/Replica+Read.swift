@@ -177,6 +177,12 @@ extension Replica {
     }
 
     /// Every open conflict, ordered by collection, record, field and key.
+    ///
+    /// The values in conflict of a record that does not show (deleted, and not kept visible by an
+    /// edit) are not listed: nothing displays them, and no value can be written to settle them while
+    /// it is deleted. They wait, and are listed again if the record is restored. Listed, they stayed
+    /// open for good unless an admin restored the person to settle them (and `chorus_open_conflicts`
+    /// never went back to 0).
     public func conflicts(collection: String? = nil) throws -> [Conflict] {
         try Replica.wrapStorage {
             // Records with a conflict of either kind; within a record the edited-while-deleted one
@@ -186,7 +192,7 @@ extension Replica {
                 WHERE c.kind = 'editedWhileDeleted' AND (? IS NULL OR r.collection = ?)
                 UNION ALL
                 SELECT c.rid, r.collection, r.record, 0 FROM conflicted_records c JOIN records r ON r.rid = c.rid
-                WHERE (? IS NULL OR r.collection = ?)
+                WHERE r.visible = 1 AND (? IS NULL OR r.collection = ?)
                 ORDER BY 2, 3, 4 DESC
                 """, collection, collection, collection, collection)
             var found: [Conflict] = []
@@ -336,7 +342,8 @@ extension Replica {
              try database.queryScalarInteger("SELECT count(*) FROM records") ?? 0,
              (try database.queryScalarInteger("SELECT count(*) FROM conflicts") ?? 0)
                 + (try database.queryScalarInteger("""
-                    SELECT count(*) FROM (SELECT 1 FROM conflicted_records c JOIN entries e ON e.rid = c.rid
+                    SELECT count(*) FROM (SELECT 1 FROM conflicted_records c JOIN records r ON r.rid = c.rid AND r.visible = 1
+                    JOIN entries e ON e.rid = c.rid
                     WHERE e.kind IN ('register', 'map') GROUP BY e.rid, e.field, e.key HAVING count(*) >= 2)
                     """) ?? 0),
              try database.queryScalarInteger("SELECT count(*) FROM erased") ?? 0)

@@ -227,6 +227,24 @@ final class MergeRuleTests: XCTestCase {
         }
     }
 
+    /// Values in conflict on a record deleted since wait, unlisted, while it is deleted: nothing
+    /// displays them and no value can be written to settle them; restored, it lists them again.
+    func test_aValueConflict_onARecordDeletedSince_waitsUnlisted_untilItIsRestored() throws {
+        try stockholm.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")])
+        try exchange()
+        try stockholm.write(collection: "people", record: "p1", [.put(field: "title", value: "A")])
+        try newYork.write(collection: "people", record: "p1", [.put(field: "title", value: "B")])
+        try exchange()
+        XCTAssertEqual(try stockholm.conflicts().map(\.kind), [.register])
+        try stockholm.write(collection: "people", record: "p1", [.delete])
+        try exchange()
+        XCTAssertEqual(try newYork.conflicts(), [], "deleted: nothing to settle while it is")
+        XCTAssertEqual(try newYork.statistics().conflicts, 0)
+        try newYork.write(collection: "people", record: "p1", [.restore])
+        try exchange()
+        XCTAssertEqual(try stockholm.conflicts().map(\.kind), [.register], "restored: the values in conflict are back, still to settle")
+    }
+
     func test_updateWins_concurrentEditKeepsRecordVisible() throws {
         try stockholm.write(collection: "teams", record: "t1", [.put(field: "name", value: "Web")])
         try exchange()
