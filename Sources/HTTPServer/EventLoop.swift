@@ -167,7 +167,7 @@ final class EventLoop: @unchecked Sendable {
             }
             guard (try? Socket.setNonBlocking(fd)) != nil else { close(fd); continue }
             let connection = Connection(fd: fd, remote: remote, server: server, loop: self)
-            guard server.register(connection) else { HTTPServer.refuse(fd); continue }
+            guard server.register(connection) else { server.refuse(fd, remote: remote); continue }
             lock.withLock { connections[fd] = connection }
             connection.start()
         }

@@ -147,11 +147,20 @@ public final class HTTPServer: @unchecked Sendable {
         }
     }
 
-    /// Refuses a connection beyond the limit, without waiting on it.
-    static func refuse(_ fd: Int32) {
-        let response = Problem.response(status: 503, detail: "the server is at its connection limit or shutting down; retry later")
-        _ = Socket.sendNow(fd, response.serialized(keepAlive: false))
+    /// Refuses a connection beyond the limit, without waiting on it, and says so in the access log
+    /// (method and path `-`: no request was read), so the operator sees a flood of connections,
+    /// which left no trace before, and a node's metrics count it.
+    func refuse(_ fd: Int32, remote: String) {
+        let started = DispatchTime.now()
+        var response = Problem.response(status: 503, detail: "the server is at its connection limit or shutting down; retry later")
+        response.headers.append(("Retry-After", "1"))
+        let bytes = response.serialized(keepAlive: false)
+        _ = Socket.sendNow(fd, bytes)
         close(fd)
+        let open = lock.withLock { connections.count }
+        accessLog(LogEntry(method: "-", path: "-", status: 503, bytes: bytes.count,
+                           milliseconds: Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1_000_000, remote: remote,
+                           annotations: ["error": "refused: \(open) connections open, the limit is \(configuration.connectionsMax), or shutting down"]))
     }
 
     /// A loop stopped watching the listener; the last one closes it.

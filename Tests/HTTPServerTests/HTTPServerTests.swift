@@ -3,6 +3,7 @@ import Foundation
 import HTTP1
 @testable import HTTPServer
 import ChorusTesting
+import Synchronization
 
 /// The HTTP server on real sockets on 127.0.0.1, port 0.
 final class HTTPServerTests: XCTestCase {
@@ -273,15 +274,34 @@ final class HTTPServerTests: XCTestCase {
         XCTAssertTrue(client.readResponse()?.headers.contains("Connection: close") ?? false)
     }
 
-    func test_connectionsBeyondTheLimit_get503() throws {
-        let server = try makeServer { $0.connectionsMax = 2 }
+    /// Beyond the limit a connection gets 503 with Retry-After, and the refusal is in the access
+    /// log (no request read: method and path `-`), so a flood of connections leaves a trace.
+    func test_connectionsBeyondTheLimit_get503_andAreLogged() throws {
+        let logged = Mutex<[HTTPServer.LogEntry]>([])
+        var configuration = HTTPServer.Configuration()
+        configuration.port = 0
+        configuration.connectionsMax = 2
+        let server = HTTPServer(configuration: configuration, accessLog: { entry in logged.withLock { $0.append(entry) } },
+                                handler: { _, _ in HTTPResponse(status: 200, body: Array("ok".utf8)) })
+        try server.start()
+        addTeardownBlock { server.shutdown(graceSeconds: 1) }
         let a = try RawClient(port: server.port), b = try RawClient(port: server.port)
         a.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         b.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         XCTAssertEqual(a.readResponse()?.status, 200)
         XCTAssertEqual(b.readResponse()?.status, 200)
         let c = try RawClient(port: server.port)
-        XCTAssertTrue(c.readUntilClosed(timeoutSeconds: 5).hasPrefix("HTTP/1.1 503"))
+        let refused = c.readUntilClosed(timeoutSeconds: 5)
+        XCTAssertTrue(refused.hasPrefix("HTTP/1.1 503"), refused)
+        XCTAssertTrue(refused.contains("Retry-After: 1"), refused)
+        // Logged as the loop goes on after closing it: waited for.
+        var refusal: HTTPServer.LogEntry?
+        for _ in 0..<200 where refusal == nil {
+            refusal = logged.withLock { $0.first { $0.status == 503 } }
+            if refusal == nil { usleep(10_000) }
+        }
+        XCTAssertEqual(refusal?.path, "-")
+        XCTAssertTrue(refusal?.annotations["error"]?.contains("2 connections open, the limit is 2") ?? false, "\(String(describing: refusal))")
     }
 
     func test_gracefulShutdown_finishesTheRequestInFlight() throws {
