@@ -223,6 +223,11 @@ public final class Replica {
             // is replaced. A file of anything else is never overwritten.
             let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? nil
             if size == 0 { try? FileManager.default.removeItem(atPath: file) }
+            // So is what an init cut short left (a full disk): Chorus's tables partly made, and no
+            // replica named in them yet. Retrying `init` once said the folder was taken.
+            if size ?? 0 > 0, isUnfinishedInit(file) {
+                for suffix in ["", "-wal", "-shm", "-journal"] { try? FileManager.default.removeItem(atPath: file + suffix) }
+            }
             if FileManager.default.fileExists(atPath: file) {
                 let header = FileHandle(forReadingAtPath: file).flatMap { handle in defer { try? handle.close() }; return try? handle.read(upToCount: 16) }
                 guard header.map({ Array($0) == Array("SQLite format 3\0".utf8) }) ?? false else {
@@ -259,6 +264,27 @@ public final class Replica {
         return try Replica(id: id, name: name, configuration: configuration, location: location, database: database)
     }
 
+    /// Whether the database at `file` is what an `init` cut short left: Chorus's migrations table,
+    /// no replica id in `meta` (written last, in the transaction after the migrations), and no
+    /// record. Looked at read-only; anything it cannot read is not taken for one.
+    static func isUnfinishedInit(_ file: String) -> Bool {
+        var options = Database.Options()
+        options.isReadOnly = true
+        options.createIfMissing = false
+        guard let probe = try? Database(path: file, options: options),
+              (try? probe.queryScalarInteger("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'")) == 1 else { return false }
+        let tables = Set(((try? probe.query("SELECT name FROM sqlite_schema WHERE type = 'table'")) ?? []).compactMap { $0.text(0) })
+        if tables.contains("meta"), (try? probe.queryScalarText("SELECT value FROM meta WHERE key = 'replica_id'")) != nil { return false }
+        if tables.contains("records"), (try? probe.queryScalarInteger("SELECT EXISTS (SELECT 1 FROM records)")) != 0 { return false }
+        return true
+    }
+
+    /// `isUnfinishedInit` of a replica folder's database; false in memory.
+    static func isOnDiskUnfinishedInit(_ location: Location) -> Bool {
+        guard case .directory = location else { return false }
+        return isUnfinishedInit(databasePath(location))
+    }
+
     /// Opens an existing replica, running any migrations this build adds.
     ///
     /// - Throws: `replicaNotInitialised` if the folder holds no replica; `storage` if the file is
@@ -271,7 +297,10 @@ public final class Replica {
             try StorageSchema.migrator(schema: configuration.schema).migrate(database)
             guard let hex = try database.queryScalarText("SELECT value FROM meta WHERE key = 'replica_id'"),
                   let id = ReplicaID(hex: hex) else {
-                throw ChorusError(.storage, "the database has no valid replica id", hint: "the folder is damaged; restore it from a backup")
+                throw ChorusError(.storage, "the database has no valid replica id",
+                                  hint: isOnDiskUnfinishedInit(location)
+                                      ? "`chorus init` was cut short here (a full disk?) and made no replica: run it again, and it starts afresh"
+                                      : "the folder is damaged; restore it from a backup")
             }
             let name = try database.queryScalarText("SELECT value FROM meta WHERE key = 'name'") ?? ""
             return try Replica(id: id, name: name, configuration: configuration, location: location, database: database)

@@ -304,6 +304,34 @@ final class ReplicaStorageTests: XCTestCase {
         }
     }
 
+    /// What an `init` cut short leaves (its tables partly made, no replica named yet) is replaced
+    /// by the next `init`, and opening it says so; a replica holding records is never replaced,
+    /// whatever is missing from it.
+    func test_anInitCutShort_isReplacedByTheNextInit_butADamagedReplicaIsNot() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        var rng = SeededGenerator(seed: 8)
+        func unnamed(_ replica: Replica) throws { try replica.withDatabase { try $0.execute("DELETE FROM meta WHERE key = 'replica_id'") } }
+        try unnamed(try Replica.create(at: .directory(folder.path), name: "cut", using: &rng))
+        XCTAssertThrowsError(try Replica.open(at: .directory(folder.path))) { error in
+            XCTAssertTrue((error as? ChorusError)?.hint?.contains("`chorus init` was cut short here") ?? false, "\(error)")
+        }
+        let again = try Replica.create(at: .directory(folder.path), name: "again", using: &rng)
+        XCTAssertEqual(again.name, "again")
+
+        let damaged = try TemporaryDirectory()
+        defer { damaged.remove() }
+        let holding = try Replica.create(at: .directory(damaged.path), name: "holding", using: &rng)
+        try holding.write(collection: "people", record: "p-1", [.put(field: "name", value: "Ada")])
+        try unnamed(holding)
+        XCTAssertThrowsError(try Replica.create(at: .directory(damaged.path), name: "over", using: &rng)) {
+            XCTAssertEqual(($0 as? ChorusError)?.code, .replicaAlreadyInitialised)
+        }
+        XCTAssertThrowsError(try Replica.open(at: .directory(damaged.path))) { error in
+            XCTAssertTrue((error as? ChorusError)?.hint?.contains("restore it from a backup") ?? false, "\(error)")
+        }
+    }
+
     func test_open_missingFolder_saysToRunInit() throws {
         XCTAssertThrowsError(try Replica.open(at: .directory("/nonexistent/chorus"))) { error in
             XCTAssertEqual((error as? ChorusError)?.code, .replicaNotInitialised)
