@@ -278,9 +278,13 @@ final class Connection: @unchecked Sendable {
     private func finish(_ rest: Unsent, written: Bool) {
         answered = true
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - rest.started) / 1_000_000
+        // `bytes` is the answer's length; one not sent whole (a snapshot download cut, a client
+        // that stopped reading) says so, where it once read as delivered.
+        var annotations = rest.response.logAnnotations
+        if !written { annotations["error"] = annotations["error"] ?? "not sent whole: the client stopped reading, or the connection was cut" }
         server.accessLog(HTTPServer.LogEntry(method: rest.method, path: rest.path, status: rest.response.status,
                                              bytes: Int(rest.response.contentLength), milliseconds: elapsed, remote: remote,
-                                             annotations: rest.response.logAnnotations))
+                                             annotations: annotations))
         if !written || !rest.keepAlive { close() }
     }
 

@@ -304,6 +304,42 @@ final class HTTPServerTests: XCTestCase {
         XCTAssertTrue(refusal?.annotations["error"]?.contains("2 connections open, the limit is 2") ?? false, "\(String(describing: refusal))")
     }
 
+    /// A streamed answer not sent whole (here its source ends short) says so in the access log,
+    /// where a cut snapshot download once read as delivered.
+    func test_aStreamedAnswerNotSentWhole_isLoggedSo() throws {
+        final class Short: HTTPBodySource, @unchecked Sendable {
+            var given = false
+            let length: Int64 = 100_000
+            func read(into buffer: UnsafeMutableRawBufferPointer) -> Int {
+                guard !given else { return 0 }
+                given = true
+                buffer.initializeMemory(as: UInt8.self, repeating: 65)
+                return min(buffer.count, 10)
+            }
+        }
+        let logged = Mutex<[HTTPServer.LogEntry]>([])
+        var configuration = HTTPServer.Configuration()
+        configuration.port = 0
+        let server = HTTPServer(configuration: configuration, accessLog: { entry in logged.withLock { $0.append(entry) } },
+                                handler: { _, _ in
+                                    var response = HTTPResponse(status: 200, headers: [("Content-Type", "application/octet-stream")], body: [])
+                                    response.bodySource = Short()
+                                    return response
+                                })
+        try server.start()
+        addTeardownBlock { server.shutdown(graceSeconds: 1) }
+        let client = try RawClient(port: server.port)
+        client.send("GET /file HTTP/1.1\r\nHost: x\r\n\r\n")
+        _ = client.readUntilClosed(timeoutSeconds: 5)
+        var entry: HTTPServer.LogEntry?
+        for _ in 0..<200 where entry == nil {
+            entry = logged.withLock { $0.first }
+            if entry == nil { usleep(10_000) }
+        }
+        XCTAssertEqual(entry?.status, 200)
+        XCTAssertTrue(entry?.annotations["error"]?.hasPrefix("not sent whole") ?? false, "\(String(describing: entry))")
+    }
+
     func test_gracefulShutdown_finishesTheRequestInFlight() throws {
         let server = try makeServer(handler: { _, _ in
             usleep(400_000)
