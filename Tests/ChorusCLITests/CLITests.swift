@@ -39,10 +39,12 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(missing.standardError.contains("usage: chorus put"))
         XCTAssertEqual(try ChorusProcess.run(["get", "people", "p1", "--bogus"]).status, 2)
         // A node's flags that would silently disable a feature are usage errors before it starts.
-        for (flags, message) in [(["--trusted-proxy", "notanip"], "takes IPv4 addresses"), (["--trusted-proxy", "10.0.0.5,"], "takes IPv4 addresses"),
-                                 (["--owner", ""], "--owner must be a person id")] {
+        for (flags, message, status) in [(["--trusted-proxy", "notanip"], "takes IPv4 addresses", Int32(2)), (["--trusted-proxy", "10.0.0.5,"], "takes IPv4 addresses", 2),
+                                         (["--owner", ""], "--owner must be a person id", 2), (["--upstream", "http://127.0.0.1:9"], "--upstream needs --token-file", 2),
+                                         (["--token-file", "t"], "--token-file needs --upstream", 2),
+                                         (["--upstream", "http://127.0.0.1:9", "--token-file", folder.appending("no-such.token")], "no-such.token", 1)] {
             let refused = try ChorusProcess.run(["serve", "--listen", "127.0.0.1:0", "--data", folder.appending("never")] + flags)
-            XCTAssertEqual(refused.status, 2, "\(flags)")
+            XCTAssertEqual(refused.status, status, "\(flags)")
             XCTAssertTrue(refused.standardError.contains(message), refused.standardError)
             XCTAssertFalse(FileManager.default.fileExists(atPath: folder.appending("never")), "refused before any replica is made")
         }

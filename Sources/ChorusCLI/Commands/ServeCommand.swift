@@ -47,6 +47,16 @@ enum ServeCommand: Command {
         if let owner, owner.isEmpty || owner.utf8.count > 128 || owner.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
             throw context.usageError("--owner must be a person id: 1 to 128 bytes of printable text")
         }
+        // Everything that can be refused is, before a replica is made on first run: a usage error
+        // or a token file that cannot be read once left a new folder behind.
+        let upstreamGiven = context.arguments.value("--upstream")
+        if let upstreamGiven {
+            guard let tokenFile = context.arguments.value("--token-file") else { throw context.usageError("--upstream needs --token-file") }
+            _ = try HTTPTransport.nodeURL(upstreamGiven)
+            _ = try HTTPTransport.readToken(path: tokenFile, limits: .default)
+        } else if context.arguments.value("--token-file") != nil {
+            throw context.usageError("--token-file needs --upstream")
+        }
         let replica = try openOrCreate(context)
         if let restored = replica.counterRestoredFrom {
             context.output.error("note: this replica's database stores operation counter \(restored.stored), but it handed out counters up to \(restored.reserved) (chorus.counters): it was restored from a backup, or lost its last commits. It writes on past them; what it wrote after the backup stays only on the replicas that pulled it (Docs/guides/run-a-hub.md, section 5)")
@@ -54,11 +64,8 @@ enum ServeCommand: Command {
         if let owner, try !PeopleDirectory.hasProfile(replica, owner) {
             context.output.error("note: \(owner) has no profile in this replica yet: the people API refuses their writes until it arrives by sync or is created")
         }
-        if let upstream = context.arguments.value("--upstream") {
-            guard let tokenFile = context.arguments.value("--token-file") else { throw context.usageError("--upstream needs --token-file") }
-            try JoinCommand.join(replica: replica, url: upstream, tokenFile: tokenFile, limits: replica.configuration.limits)
-        } else if context.arguments.value("--token-file") != nil {
-            throw context.usageError("--token-file needs --upstream")
+        if let upstreamGiven, let tokenFile = context.arguments.value("--token-file") {
+            try JoinCommand.join(replica: replica, url: upstreamGiven, tokenFile: tokenFile, limits: replica.configuration.limits)
         }
         var configuration = Node.Configuration()
         configuration.host = host
