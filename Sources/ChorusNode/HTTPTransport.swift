@@ -135,7 +135,10 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
     public static func refusal(status: Int, body: [UInt8]) -> SyncError {
         let problem = try? JSONParser().parse(body)
         let detail = problem?["detail"]?.stringValue ?? String(decoding: body.prefix(200), as: UTF8.self)
-        return SyncError(status: status, "the upstream answered \(status): \(detail)", hint: problem?["hint"]?.stringValue)
+        // A fault of the upstream's own (5xx) is its operator's to mend: its hint ("the disk is full;
+        // free space and retry") read as if it were about this machine.
+        let hint = problem?["hint"]?.stringValue.map { status >= 500 ? "on the upstream: \($0); ask its operator if it lasts" : $0 }
+        return SyncError(status: status, "the upstream answered \(status): \(detail)", hint: hint)
     }
 
     func send(_ method: String, _ path: String, query: [URLQueryItem] = [], body: [UInt8]? = nil, headers: [String: String] = [:]) throws -> [UInt8] {

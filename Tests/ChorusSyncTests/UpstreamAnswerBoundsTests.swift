@@ -23,6 +23,16 @@ final class UpstreamAnswerBoundsTests: HubAndClientsTestCase {
         try checkBounds(usingURLSession: true)
     }
 
+    /// An upstream's refusal keeps its words; a fault of its own (5xx) says whose it is, so a
+    /// hint such as "the disk is full" is not read as being about this machine.
+    func test_anUpstreamsFault_saysItIsTheUpstreams() throws {
+        let body = Array(#"{"detail":"cannot write","hint":"the disk is full; free space and retry"}"#.utf8)
+        let fault = HTTPTransport.refusal(status: 500, body: body)
+        XCTAssertEqual(fault.hint, "on the upstream: the disk is full; free space and retry; ask its operator if it lasts")
+        XCTAssertEqual(fault.message, "the upstream answered 500: cannot write")
+        XCTAssertEqual(HTTPTransport.refusal(status: 409, body: body).hint, "the disk is full; free space and retry", "a refusal's hint is the client's to follow")
+    }
+
     func checkBounds(usingURLSession: Bool) throws {
         let node = try servedHub(steps: 50)
         defer { node.stop(graceSeconds: 1) }
