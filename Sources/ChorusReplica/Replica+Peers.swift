@@ -54,8 +54,11 @@ extension Replica {
     ///
     /// - Parameter authors: when given, only operations made by these replicas are included (a push
     ///   carries only what the upstream will accept from this node); others are skipped.
-    public func logPage(after: Int64, excludingSource excludedSource: String?, authors: Set<ReplicaID>? = nil,
-                        operationsMax: Int, bytesMax: Int) throws -> LogPage {
+    /// - Parameter excludedAuthor: operations this replica made are skipped too, whatever their
+    ///   source: the puller's own, which reached here another way (a bundle of them imported here)
+    ///   and were sent back to it.
+    public func logPage(after: Int64, excludingSource excludedSource: String?, excludingAuthor excludedAuthor: ReplicaID? = nil,
+                        authors: Set<ReplicaID>? = nil, operationsMax: Int, bytesMax: Int) throws -> LogPage {
         try Replica.wrapStorage {
             var operations: [String] = []
             var bytes = 0
@@ -74,6 +77,7 @@ extension Replica {
             let scanMax = operationsMax * 4 + 100
             var scanned = 0
             let authorBytes = authors.map { Set($0.map(\.bytes)) }
+            let excludedBytes = excludedAuthor?.bytes
             // Read in place from the block: only the payload becomes a String, and only when it is
             // sent (a `Row` per operation was most of a hub's work per pulled operation, callgrind P3).
             try forEachLogged(after: after) { logged in
@@ -83,6 +87,7 @@ extension Replica {
                     return false
                 }
                 guard excludedSource.map({ logged.source != $0 }) ?? true,
+                      excludedBytes.map({ !logged.entry.replica.elementsEqual($0) }) ?? true,
                       authorBytes?.contains(Array(logged.entry.replica)) ?? true, let payload = logged.entry.payload else {
                     passed(logged)
                     return true

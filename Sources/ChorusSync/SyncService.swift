@@ -433,7 +433,8 @@ public final class SyncService: @unchecked Sendable {
                 // Read when it is checked, or (below) when the page reads nothing after it.
                 let there = try afterOperation == nil ? nil : replica.loggedOperationID(at: after)
                 try SyncService.requireOperation(there, at: after, isThe: afterOperation)
-                let page = try replica.logPage(after: after, excludingSource: peer.source, operationsMax: pageSize, bytesMax: limits.pullPageBytesMax)
+                let page = try replica.logPage(after: after, excludingSource: peer.source, excludingAuthor: peer.replica,
+                                               operationsMax: pageSize, bytesMax: limits.pullPageBytesMax)
                 let nextOperation = try page.nextOperation ?? (page.next == after ? there ?? replica.loggedOperationID(at: after) : nil)
                 // At the log's end for this peer, the next pull is likely a no-op: keep what it needs
                 // (the id at the end is the page's own when the page ends there).

@@ -98,6 +98,13 @@ final class SyncServiceTests: XCTestCase {
         let first = try session(office, officeToHub).run()
         XCTAssertEqual(first.pushApplied, 1)
         XCTAssertEqual(first.pulledOperations, 0, "the hub does not send the office its own operation back")
+        // Nor its own operations that reached the hub another way: a bundle of them imported there.
+        let carried = try office.perform { try $0.write(collection: "people", record: "p2", [.put(field: "name", value: "Grace")]) }
+        try hub.perform { _ = try $0.applyRemote(carried, source: "bundle") }
+        try hub.perform { _ = try $0.write(collection: "people", record: "p3", [.put(field: "name", value: "Edsger")]) }
+        let second = try session(office, officeToHub).run()
+        XCTAssertEqual(second.pulledOperations, 1, "the hub's own write, and not the office's carried one")
+        XCTAssertEqual(second.pushApplied, 0, "the hub held it already")
     }
 
     func test_pull_pageByPage_eachPageCommitsWithItsCursor_andAnInterruptedPullResumes() throws {
