@@ -408,25 +408,10 @@ final class CompactionTests: HubAndClientsTestCase {
     /// before they were pushed (which never go up) do not hold it back.
     func test_startingAgain_refusesWhatOnlyThisReplicaHolds_butNotWhatItErased() throws {
         let (hub, service, router) = try makeHub(people: 50)
-        let (laptop, transport, session) = try client("laptop", seed: 2, hub: hub, router: router)
-        try laptop.perform { _ = try $0.write(collection: "people", record: "l-1", [.put(field: "name", value: "One")]) }
-        _ = try session.run()
-        let backup = folder.appending("backup.sqlite")
-        try laptop.perform { try $0.withDatabase { try $0.run("VACUUM INTO ?", backup) } }
-        for index in 2...4 { try laptop.perform { _ = try $0.write(collection: "people", record: "l-\(index)", [.put(field: "name", value: "Later")]) } }
-        _ = try session.run()
-        _ = try session.run()   // its pull says the last one is committed
-        service.flushActivity()
-        XCTAssertEqual(try hub.perform { try $0.compactLog().floor }, try hub.perform { try $0.latestSequence() })
-
-        // Restored from the backup: its counter is back at 1, so its next write reuses id 2.
-        try FileManager.default.createDirectory(atPath: folder.appending("restored"), withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: backup, toPath: folder.appending("restored/\(Replica.databaseFileName)"))
-        let restored = ReplicaExecutor(try Replica.open(at: .directory(folder.appending("restored")),
-                                                        configuration: ReplicaFactory.configuration(clock: clock, driftMilliseconds: 3_600_000)))
+        // Restored from a backup taken after its first write: its counter is back at 1, so its
+        // next write reuses id 2.
+        let (restored, restoredSession) = try restoredLaptop(hub: hub, service: service, router: router, compacting: true)
         try restored.perform { _ = try $0.write(collection: "people", record: "l-restored", [.put(field: "name", value: "After the restore")]) }
-        var restoredSession = SyncSession(executor: restored, transport: transport, limits: limits, wallClock: clock)
-        restoredSession.usesSnapshots = true
         let before = try digest(restored)
         let hubBefore = try digest(hub)
         // The hub's word on which of its own operations it holds (`info?own=1`) shows it lacks 3 and

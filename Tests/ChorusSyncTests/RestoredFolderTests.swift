@@ -22,35 +22,6 @@ final class RestoredFolderTests: HubAndClientsTestCase {
         return (hub, service, NodeRouter(service: service, limits: limits))
     }
 
-    /// A laptop that wrote `l-1` and synced, was backed up, then wrote `l-2` to `l-4` and synced;
-    /// then its folder restored from the backup (its database only: its counter back at 1, unless
-    /// `reserved` writes a counter file reserving past it). With `compacting`, the hub compacts
-    /// its log before the restored folder syncs, so no block of the lost operations is left.
-    func restoredLaptop(hub: ReplicaExecutor, service: SyncService, router: NodeRouter, compacting: Bool, reserved: UInt64? = nil)
-        throws -> (ReplicaExecutor, SyncSession) {
-        let (laptop, transport, session) = try client("laptop-\(compacting)", seed: 2, hub: hub, router: router)
-        try laptop.perform { _ = try $0.write(collection: "people", record: "l-1", [.put(field: "name", value: "Before the backup")]) }
-        _ = try session.run()
-        let backup = folder.appending("backup-\(compacting).sqlite")
-        try laptop.perform { try $0.withDatabase { try $0.run("VACUUM INTO ?", backup) } }
-        for index in 2...4 { try laptop.perform { _ = try $0.write(collection: "people", record: "l-\(index)", [.put(field: "name", value: "After the backup")]) } }
-        _ = try session.run()
-        _ = try session.run()   // its pull says the last one is committed
-        if compacting {
-            service.flushActivity()
-            XCTAssertEqual(try hub.perform { try $0.compactLog().floor }, try hub.perform { try $0.latestSequence() })
-        }
-        let restoredFolder = folder.appending("restored-\(compacting)-\(reserved ?? 0)")
-        try FileManager.default.createDirectory(atPath: restoredFolder, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: backup, toPath: (restoredFolder as NSString).appendingPathComponent(Replica.databaseFileName))
-        if let reserved { try "reserved \(reserved)\n".write(toFile: (restoredFolder as NSString).appendingPathComponent("chorus.counters"), atomically: true, encoding: .utf8) }
-        let restored = ReplicaExecutor(try Replica.open(at: .directory(restoredFolder),
-                                                        configuration: ReplicaFactory.configuration(clock: clock, driftMilliseconds: 3_600_000)))
-        var restoredSession = SyncSession(executor: restored, transport: transport, limits: limits, wallClock: clock)
-        restoredSession.usesSnapshots = true
-        return (restored, restoredSession)
-    }
-
     func name(_ executor: ReplicaExecutor, _ record: String) throws -> JSONValue? {
         try executor.perform { try $0.get(collection: "people", record: record)?.fields["name"] }
     }
