@@ -210,14 +210,15 @@ public final class Node: @unchecked Sendable {
             consecutiveFailures = 0
             // A sync that moved all it could but left the states apart for good (`SyncReport.diverged`)
             // is counted apart, for an alert: syncing on will not mend it.
-            metrics.increment("chorus_upstream_syncs_total", labels: [("outcome", report.diverged ? "diverged" : "ok")])
+            let unmended = report.diverged || report.lostOwnUnrecovered != nil
+            metrics.increment("chorus_upstream_syncs_total", labels: [("outcome", unmended ? "diverged" : "ok")])
             metrics.increment("chorus_operations_applied_total", by: Double(report.pullApplied), labels: [("via", "pull")])
             if report.snapshotOperations > 0 {
                 metrics.increment("chorus_operations_applied_total", by: Double(report.snapshotOperations), labels: [("via", "snapshot")])
             }
             if report.pushedOperations + report.pulledOperations > 0 || report.snapshotOperations > 0 || report.snapshotRefused != nil
-                || report.digestMatches == false {
-                configuration.log(JSONValue.object(["event": "sync", "upstream": .string(upstream.url), "outcome": .string(report.diverged ? "diverged" : "ok"),
+                || report.digestMatches == false || unmended {
+                configuration.log(JSONValue.object(["event": "sync", "upstream": .string(upstream.url), "outcome": .string(unmended ? "diverged" : "ok"),
                                                     "report": report.json]).canonicalText)
             }
             scheduleSync(after: configuration.syncIntervalSeconds)

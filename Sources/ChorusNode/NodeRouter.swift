@@ -219,8 +219,10 @@ public struct NodeRouter: Sendable {
                 }
                 var clientWall: Int64?, waitingUp: Int64?
                 let authenticated = try service.authenticate(authorization: request.head.header("Authorization"),
-                                                             replicaHeader: request.head.header(SyncProtocol.replicaHeader), look: look) { peer throws(SyncError) in
-                    switch (route.access, peer.role) {
+                                                             replicaHeader: request.head.header(SyncProtocol.replicaHeader), look: look) { candidate throws(SyncError) in
+                    // Named in the log from here, the route's own refusals of it too.
+                    peer = candidate
+                    switch (route.access, candidate.role) {
                     case (.sync, .admin): throw SyncError.forbidden("admin tokens cannot sync", hint: "sync with a replica or relay token")
                     case (.admin, .replica), (.admin, .relay): throw SyncError.forbidden("this route needs an admin token",
                                                                                          hint: "register one with `chorus replicas add NAME --role admin`")

@@ -9,10 +9,12 @@ public struct ApplyReport: Equatable, Sendable {
     public var duplicates = 0
     /// Operations for erased records: their ids are logged, their values never written.
     public var droppedForErasedRecords = 0
-    /// Whether the merge applied an erasure or wrote a resolution: then a resolution of an
-    /// erased record may have to go (`eraseResolutionsOfErasedRecords`). Asked of every merged
+    /// Whether the merge applied an erasure, and the resolutions it wrote to: then a resolution
+    /// of an erased record may have to go (`eraseResolutionsOfErasedRecords`: every resolution
+    /// after an erasure, which is rare; else only those written). Asked of every merged
     /// operation, against a small string (`Replica.resolutionsCollection`): two words compared.
-    var touchesErasuresOrResolutions = false
+    var appliedErasure = false
+    var resolutionsWritten: Set<String> = []
     public init() {}
 
     public static func + (a: ApplyReport, b: ApplyReport) -> ApplyReport {
@@ -20,7 +22,8 @@ public struct ApplyReport: Equatable, Sendable {
         sum.applied += b.applied
         sum.duplicates += b.duplicates
         sum.droppedForErasedRecords += b.droppedForErasedRecords
-        sum.touchesErasuresOrResolutions = a.touchesErasuresOrResolutions || b.touchesErasuresOrResolutions
+        sum.appliedErasure = a.appliedErasure || b.appliedErasure
+        sum.resolutionsWritten = a.resolutionsWritten.union(b.resolutionsWritten)
         return sum
     }
 }
@@ -540,7 +543,9 @@ extension Replica {
             // As when every operation was checked first: a bad operation's error wins.
             throw checks?.failureWhenDone() ?? error
         }
-        if total.touchesErasuresOrResolutions && !database.isInTransaction { try eraseResolutionsOfErasedRecords() }
+        if (total.appliedErasure || !total.resolutionsWritten.isEmpty) && !database.isInTransaction {
+            try eraseResolutionsOfErasedRecords(only: total.appliedErasure ? nil : total.resolutionsWritten)
+        }
         return total
     }
 
@@ -729,7 +734,7 @@ extension Replica {
         let seq = try appendToLog(op, rid: rid, payload: payload, state: &state)
         state.firstSequence = min(state.firstSequence, seq)
         state.report.applied += 1
-        if op.collection == Replica.resolutionsCollection { state.report.touchesErasuresOrResolutions = true }
+        if op.collection == Replica.resolutionsCollection { state.report.resolutionsWritten.insert(op.record) }
         let record = state.touch(rid)
 
         let field = op.field ?? StorageSchema.recordField
@@ -1073,7 +1078,7 @@ extension Replica {
             state.remember(BatchState.RecordName(collection: collection, record: record), rid: nil)
         }
         state.anyErased = true
-        state.report.touchesErasuresOrResolutions = true
+        state.report.appliedErasure = true
         try database.run("INSERT OR IGNORE INTO erased(hash, replica, counter) VALUES (?, ?, ?)",
                          hash, op.id.replica.bytes, Int64(op.id.counter))
     }

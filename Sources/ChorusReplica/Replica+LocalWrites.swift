@@ -159,18 +159,20 @@ extension Replica {
     /// after it, or before it (the eraser did not know it, so erased it not: `resolutionsErased`),
     /// and keeps the values the erasure was to forget. Whichever replica learns of both erases it,
     /// by an erasure of its own that goes everywhere; erasures of one record by several replicas
-    /// are one. Run after a merge that applied an erasure or wrote a resolution; a replica killed
-    /// between that merge's commit and this erases it with its next such merge, not before.
-    func eraseResolutionsOfErasedRecords() throws {
+    /// are one. Run after a merge that applied an erasure (every resolution, deleted ones too, is
+    /// looked at: erasures are rare) or wrote resolutions (`only` those); a replica killed between
+    /// that merge's commit and this erases it with its next such merge, not before.
+    func eraseResolutionsOfErasedRecords(only: Set<String>? = nil) throws {
         guard schema.collection(PeopleSchema.resolutions.name) != nil else { return }
+        let filter = only.map { JSONValue.array($0.sorted().map(JSONValue.string)).canonicalText }
         let targets = try Replica.wrapStorage {
             guard try database.queryScalarInteger("SELECT 1 FROM erased LIMIT 1") != nil else { return [(String, String, String)]() }
             return try database.query("""
-                SELECT id, targetCollection, targetRecord FROM resolutions WHERE _deleted = 0
+                SELECT id, targetCollection, targetRecord FROM resolutions WHERE ?1 IS NULL OR id IN (SELECT value FROM json_each(?1))
                 UNION ALL
                 SELECT r.id, 'people', json_extract(s.value, '$.value.person') FROM resolutions r, json_each(r.siblings) s
-                    WHERE r._deleted = 0 AND r.kind = 'duplicateEmail' AND json_valid(r.siblings)
-                """).compactMap { row -> (String, String, String)? in
+                    WHERE r.kind = 'duplicateEmail' AND json_valid(r.siblings) AND (?1 IS NULL OR r.id IN (SELECT value FROM json_each(?1)))
+                """, filter).compactMap { row -> (String, String, String)? in
                     guard let id = row.text(0), let collection = row.text(1), let record = row.text(2) else { return nil }
                     return (id, collection, record)
                 }

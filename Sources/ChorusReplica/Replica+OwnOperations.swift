@@ -58,4 +58,20 @@ extension Replica {
         let reused = unsent.overlap(with: held)
         return LostOwnOperations(firstLacking: first, lackingCount: lackingCount, unsentHeldCount: reused?.count ?? 0, firstUnsentHeld: reused?.first ?? 0)
     }
+
+    /// Whether this replica's log holds an operation it does not push (not from its upstream,
+    /// and made neither here nor by a replica registered below it: another replica's, imported
+    /// from a bundle), which its upstream may lack until its maker syncs. Reads the whole log:
+    /// asked only when the digests differ with nothing to push or pull (`SyncSession.compare`).
+    public func holdsOperationsItCannotPush() throws -> Bool {
+        let authors = Set(try replicasBelow().map(\.bytes) + [id.bytes])
+        var found = false
+        try Replica.wrapStorage {
+            try forEachLogged(after: 0) { logged in
+                if logged.source != "upstream", !authors.contains(Array(logged.entry.replica)) { found = true }
+                return !found
+            }
+        }
+        return found
+    }
 }

@@ -158,6 +158,8 @@ extension Replica {
             try database.forEachRow("SELECT field, total FROM counters WHERE rid = ?", parameters: [rid]) { counter in
                 fields[counter.text(0)!] = .integer(counter.integer(1) ?? 0)
             }
+            // As `conflicts()` lists them: a hidden record's values in conflict wait unlisted.
+            if row.integer(2) != 1 { conflicts.removeAll() }
             if try database.queryScalarInteger("SELECT 1 FROM conflicts WHERE rid = ? AND kind = 'editedWhileDeleted'", rid) != nil {
                 conflicts.insert("(edited while deleted)", at: 0)
             }

@@ -224,9 +224,14 @@ public final class Replica {
             let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? nil
             if size == 0 { try? FileManager.default.removeItem(atPath: file) }
             // So is what an init cut short left (a full disk): Chorus's tables partly made, and no
-            // replica named in them yet. Retrying `init` once said the folder was taken.
-            if size ?? 0 > 0, isUnfinishedInit(file) {
-                for suffix in ["", "-wal", "-shm", "-journal"] { try? FileManager.default.removeItem(atPath: file + suffix) }
+            // replica named in them yet. Retrying `init` once said the folder was taken. Moved
+            // aside, not deleted, in case it was not.
+            if size ?? 0 > 0, isUnfinishedInit(file, schema: configuration.schema) {
+                for suffix in ["", "-wal", "-shm", "-journal"] where FileManager.default.fileExists(atPath: file + suffix) {
+                    let aside = file + suffix + ".unfinished-init"
+                    try? FileManager.default.removeItem(atPath: aside)
+                    try? FileManager.default.moveItem(atPath: file + suffix, toPath: aside)
+                }
             }
             if FileManager.default.fileExists(atPath: file) {
                 let header = FileHandle(forReadingAtPath: file).flatMap { handle in defer { try? handle.close() }; return try? handle.read(upToCount: 16) }
@@ -264,25 +269,42 @@ public final class Replica {
         return try Replica(id: id, name: name, configuration: configuration, location: location, database: database)
     }
 
-    /// Whether the database at `file` is what an `init` cut short left: Chorus's migrations table,
-    /// no replica id in `meta` (written last, in the transaction after the migrations), and no
-    /// record. Looked at read-only; anything it cannot read is not taken for one.
-    static func isUnfinishedInit(_ file: String) -> Bool {
+    /// Whether the database at `file` is what an `init` cut short left, for this build's storage
+    /// of `schema`: its migrations table Chorus's own (this build's first migration first, none it
+    /// does not know), every table one of those this build's migrations make, no replica id in
+    /// `meta` (written last, after the migrations), and no record, log block or logged id. Looked
+    /// at read-only; anything it cannot read is not taken for one. Another program's database with
+    /// a `schema_migrations` table of its own (Rails, golang-migrate and Ecto all make one) is not.
+    static func isUnfinishedInit(_ file: String, schema: Schema) -> Bool {
         var options = Database.Options()
         options.isReadOnly = true
         options.createIfMissing = false
+        let migrator = StorageSchema.migrator(schema: schema)
+        let known = Set(migrator.migrations.map(\.name))
         guard let probe = try? Database(path: file, options: options),
-              (try? probe.queryScalarInteger("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'")) == 1 else { return false }
-        let tables = Set(((try? probe.query("SELECT name FROM sqlite_schema WHERE type = 'table'")) ?? []).compactMap { $0.text(0) })
+              let applied = try? probe.query("SELECT name FROM schema_migrations ORDER BY applied_order").compactMap({ $0.text(0) }),
+              applied.first == migrator.migrations.first?.name, applied.allSatisfy(known.contains),
+              let tables = try? Set(probe.query("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").compactMap { $0.text(0) }),
+              let ours = try? chorusTables(schema: schema), tables.isSubset(of: ours) else { return false }
         if tables.contains("meta"), (try? probe.queryScalarText("SELECT value FROM meta WHERE key = 'replica_id'")) != nil { return false }
-        if tables.contains("records"), (try? probe.queryScalarInteger("SELECT EXISTS (SELECT 1 FROM records)")) != 0 { return false }
+        for table in ["records", "log_blocks", "log_ids"] where tables.contains(table) {
+            guard (try? probe.queryScalarInteger("SELECT EXISTS (SELECT 1 FROM \(table))")) == 0 else { return false }
+        }
         return true
     }
 
+    /// The tables this build's migrations make for `schema`, read from an empty database in memory.
+    static func chorusTables(schema: Schema) throws -> Set<String> {
+        let scratch = try Database(path: ":memory:")
+        try registerFunctions(on: scratch, schema: schema)
+        try StorageSchema.migrator(schema: schema).migrate(scratch)
+        return Set(try scratch.query("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").compactMap { $0.text(0) })
+    }
+
     /// `isUnfinishedInit` of a replica folder's database; false in memory.
-    static func isOnDiskUnfinishedInit(_ location: Location) -> Bool {
+    static func isOnDiskUnfinishedInit(_ location: Location, schema: Schema) -> Bool {
         guard case .directory = location else { return false }
-        return isUnfinishedInit(databasePath(location))
+        return isUnfinishedInit(databasePath(location), schema: schema)
     }
 
     /// Opens an existing replica, running any migrations this build adds.
@@ -298,7 +320,7 @@ public final class Replica {
             guard let hex = try database.queryScalarText("SELECT value FROM meta WHERE key = 'replica_id'"),
                   let id = ReplicaID(hex: hex) else {
                 throw ChorusError(.storage, "the database has no valid replica id",
-                                  hint: isOnDiskUnfinishedInit(location)
+                                  hint: isOnDiskUnfinishedInit(location, schema: configuration.schema)
                                       ? "`chorus init` was cut short here (a full disk?) and made no replica: run it again, and it starts afresh"
                                       : "the folder is damaged; restore it from a backup")
             }
@@ -330,7 +352,11 @@ public final class Replica {
         let (ours, tables): (Int64, Int64)
         do {
             let probe = try Database(path: file, options: options)
-            ours = try probe.queryScalarInteger("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN ('meta', 'schema_migrations')") ?? 0
+            // Both tables, and the migrations Chorus's (its first one first; another program's
+            // `schema_migrations` has other columns, or other names).
+            let both = try probe.queryScalarInteger("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN ('meta', 'schema_migrations')") ?? 0
+            let first = both == 2 ? try? probe.queryScalarText("SELECT name FROM schema_migrations ORDER BY applied_order LIMIT 1") : nil
+            ours = both == 2 && first == StorageSchema.firstMigrationName ? 2 : 0
             tables = try probe.queryScalarInteger("SELECT count(*) FROM sqlite_schema") ?? 0
         } catch let error as SQLiteError {
             throw ChorusError(.storage, "cannot open the replica database \(file): \(error.message)", hint: error.hint)

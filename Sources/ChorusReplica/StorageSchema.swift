@@ -42,9 +42,13 @@ enum StorageSchema {
     /// The field name used to scope record-level supersession (restore superseding delete).
     static let recordField = "#record"
 
+    /// The first migration every replica's database records, whatever build made it: what tells a
+    /// Chorus database from another program's that has tables of the same names.
+    static let firstMigrationName = "0001_engine"
+
     static func migrator(schema: Schema) -> Migrator {
         var migrator = Migrator()
-        migrator.register("0001_engine") { db in
+        migrator.register(firstMigrationName) { db in
             try db.execute("""
                 CREATE TABLE meta(key TEXT PRIMARY KEY NOT NULL, value) WITHOUT ROWID;
                 CREATE TABLE oplog(

@@ -29,7 +29,9 @@ public enum SyncProtocol {
     /// `info`'s query asking for `ownOperations` (`?own=1`).
     public static let ownOperationsQuery = "own"
     /// The intervals `ownOperations` holds at most (the highest ones): a bound on what a client
-    /// reads, and room for any replica's ids, which are one interval but for pushes cut short.
+    /// reads. A replica's ids make one interval per run of one process writing (each process that
+    /// writes starts a new block of counters, `CounterReservation`), so a laptop written to by
+    /// many commands has many; the highest thousand hold what a restore loses, its latest.
     public static let ownOperationIntervalsMax = 1_000
 }
 

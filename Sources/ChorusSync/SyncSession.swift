@@ -78,6 +78,9 @@ public struct SyncReport: Sendable {
     /// When this replica lacked operations of its own that the upstream holds (restored from a
     /// backup of itself, `Replica+OwnOperations`): it then starts again from the snapshot.
     public var lostOwnOperations: Replica.LostOwnOperations?
+    /// Why it still lacks them, when it could not start again (replicas registered below it,
+    /// no snapshot offered): a state syncing will not mend, as `diverged`.
+    public var lostOwnUnrecovered: String?
     /// Whether the upstream no longer held what this replica had pulled (its log ended before the
     /// pull cursor, or held another operation there: it was restored from an older backup), so
     /// everything was sent again and the pull started from its compaction point.
@@ -95,6 +98,7 @@ public struct SyncReport: Sendable {
         ]
         if let digestMatches { object["digestMatches"] = .bool(digestMatches) }
         if diverged { object["diverged"] = .bool(true) }
+        if let lostOwnUnrecovered { object["lostOwnUnrecovered"] = .string(lostOwnUnrecovered) }
         if let upstreamDigest { object["upstreamDigest"] = .string(upstreamDigest) }
         if let localDigest { object["localDigest"] = .string(localDigest) }
         if snapshotOperations > 0 { object["snapshotOperations"] = .integer(snapshotOperations) }
@@ -135,16 +139,22 @@ public struct SyncSession {
         var report = SyncReport()
         try executor.perform { try $0.recordUpstream(attempt: true) }
         do {
-            // Only a replica that has made operations can have lost some.
-            let asksOwn = try checksOwnOperations && executor.perform { try $0.hasLoggedOwnOperations() }
-            let info = try transport.info(ownOperations: asksOwn)
+            // Asked even of a replica with no operation of its own: restored from a backup taken
+            // before its first write, it would hand out again the ids its writes since had.
+            let info = try transport.info(ownOperations: checksOwnOperations)
             guard info.protocolVersions.contains(where: SyncProtocol.versions.contains) else {
                 throw SyncError(status: 400, "the upstream speaks protocol versions \(info.protocolVersions) and this replica \(SyncProtocol.versions)",
                                 hint: "upgrade the older chorus")
             }
             report.upstreamName = info.server.name
             try executor.perform { try $0.recordUpstream(replica: info.server.replica) }
-            if asksOwn, let held = info.ownOperations { report.lostOwnOperations = try lostOwnOperations(upstreamHolds: held) }
+            // Writes of its own under ids the upstream holds are not pushed; the pull still goes on.
+            var pushRefused: Error?
+            if checksOwnOperations, let held = info.ownOperations {
+                do { report.lostOwnOperations = try lostOwnOperations(upstreamHolds: held) } catch let error as ChorusError where error.code == .invalidState {
+                    pushRefused = error
+                }
+            }
             let pageOperationsMax = min(limits.pushPageOperationsMax, info.pushPageOperationsMax)
             // The upstream's body limit, less room for the envelope (its `relayed` list at most
             // 10,000 ids of 35 bytes), and never below one operation, which any page must hold.
@@ -167,30 +177,41 @@ public struct SyncSession {
             // meanwhile this replica still takes what others wrote, and the sync fails after the
             // pull, saying so. It once stopped here, and a laptop saw nothing new for that long.
             var stampedAhead: SyncError?
-            do {
-                try push(&report)
-            } catch let error as SyncError where error.code == .clockSkew {
-                stampedAhead = error
-                progress("the upstream refused this replica's operations as stamped ahead of its clock; pulling what it has meanwhile")
+            let pushUnlessRefused = { (report: inout SyncReport) in
+                guard pushRefused == nil else { return }
+                do {
+                    try push(&report)
+                } catch let error as SyncError where error.code == .clockSkew {
+                    stampedAhead = error
+                    progress("the upstream refused this replica's operations as stamped ahead of its clock; pulling what it has meanwhile")
+                }
             }
+            try pushUnlessRefused(&report)
             let tail = try bootstrap(from: info, &report)
             do {
-                try pull(&report, compactedThrough: info.compactedThrough, snapshotOffered: info.snapshot != nil, tail: tail, digestFollows: compareDigests)
-            } catch let error as SyncError where error.status == 409 && !report.upstreamRewound {
-                try rewind(&report)
-                try push(&report)
-                try pull(&report, compactedThrough: info.compactedThrough, snapshotOffered: info.snapshot != nil)
+                do {
+                    try pull(&report, compactedThrough: info.compactedThrough, snapshotOffered: info.snapshot != nil, tail: tail, digestFollows: compareDigests)
+                } catch let error as SyncError where error.status == 409 && !report.upstreamRewound {
+                    try rewind(&report)
+                    try pushUnlessRefused(&report)
+                    try pull(&report, compactedThrough: info.compactedThrough, snapshotOffered: info.snapshot != nil)
+                }
+            } catch {
+                // Its own ids reused say more of this folder than a pull that failed after them.
+                throw pushRefused ?? error
             }
+            if let pushRefused { throw pushRefused }
             if let stampedAhead {
                 throw SyncError(status: stampedAhead.status,
-                                "\(stampedAhead.message); nothing of this replica's went up, and the pull went on: \(report.pulledOperations == 1 ? "1 operation" : "\(report.pulledOperations) operations") received, \(report.pullApplied) new here",
+                                "\(stampedAhead.message); this replica's operations from the refused one on did not go up, and the pull went on: \(report.pulledOperations == 1 ? "1 operation" : "\(report.pulledOperations) operations") received, \(report.pullApplied) new here",
                                 hint: stampedAhead.hint)
             }
             // Its lost operations come back only with the snapshot: the upstream never sends a
-            // replica its own operations.
+            // replica its own operations. Otherwise it is a state syncing will not mend (as
+            // `diverged`): said, and the sync's work kept, not a failure to retry sooner and sooner.
             if let lost = report.lostOwnOperations, report.snapshotOperations == 0 {
-                throw ChorusError(.diverged, "this replica lacks \(lost.lackingCount) of its own operations that the upstream holds (from \(executor.perform { $0.id.hex }):\(lost.firstLacking)): its folder was restored from a backup of itself, or copied, and could not start again from the upstream's snapshot (\(report.snapshotRefused ?? "none was offered"))",
-                                  hint: "what it wrote since went up; to have the rest back, join a new, empty folder to the upstream (`chorus init`, then `chorus join` with a new token from the upstream's operator, then `chorus sync`) and retire this one (an office node: after moving the replicas below it to the new one)")
+                let why = report.snapshotRefused ?? (usesSnapshots ? "none was offered" : "snapshots are not used: --no-snapshot")
+                report.lostOwnUnrecovered = "this replica lacks at least \(lost.lackingCount) of its own operations that the upstream holds (from \(executor.perform { $0.id.hex }):\(lost.firstLacking)): its folder was restored from a backup of itself, or copied, and could not start again from the upstream's snapshot (\(why))"
             }
             if compareDigests { try compare(&report) }
             try executor.perform { try $0.recordUpstream(success: true, skewMilliseconds: report.skewMilliseconds, pullOperationAt: report.pullOperationLearnt) }
@@ -211,10 +232,10 @@ public struct SyncSession {
     private func lostOwnOperations(upstreamHolds held: CounterRanges) throws -> Replica.LostOwnOperations? {
         let (lost, me) = try executor.perform { (try $0.lostOwnOperations(upstreamHolds: held), $0.id.hex) }
         guard let lost else { return nil }
-        let lacking = "it lacks \(lost.lackingCount) of its own operations that the upstream holds, from \(me):\(lost.firstLacking)"
+        let lacking = "it lacks at least \(lost.lackingCount) of its own operations that the upstream holds, from \(me):\(lost.firstLacking)"
         guard lost.unsentHeldCount == 0 else {
-            let count = lost.unsentHeldCount == 1 ? "1 operation" : "\(lost.unsentHeldCount) operations"
-            throw ChorusError(.invalidState, "this folder was restored from a backup of itself, or copied, after it had synced (\(lacking)), and \(count) made here and not sent yet carry ids the upstream holds (first \(me):\(lost.firstUnsentHeld)): made since the restore, they reuse the ids of other operations, which the upstream would take them for; nothing was sent",
+            let count = lost.unsentHeldCount == 1 ? "1 operation made here and not sent yet carries an id" : "\(lost.unsentHeldCount) operations made here and not sent yet carry ids"
+            throw ChorusError(.invalidState, "this folder was restored from a backup of itself, or copied, after it had synced (\(lacking)), and \(count) the upstream holds (first \(me):\(lost.firstUnsentHeld)): made since the restore, they reuse the ids of other operations, which the upstream would take them for; nothing was sent",
                               hint: "writes made here since the restore cannot be sent under those ids: join a new, empty folder to the upstream (`chorus init`, then `chorus join` with a new token from the upstream's operator, then `chorus sync`), make them again there (`chorus log --data THIS_FOLDER` lists them; those the new folder already shows went up before the restore), then remove this folder")
         }
         progress("this replica was restored from a backup of itself, or copied (\(lacking)): sending what it wrote since, then starting again from the upstream's snapshot...")
@@ -504,7 +525,15 @@ public struct SyncSession {
         report.upstreamSequence = remote.through
         report.localDigest = local
         report.digestMatches = local == remote.digest
-        report.diverged = !local.isEmpty && local != remote.digest && remote.through <= pullCursor && waiting == 0
+        // Operations it holds but may not push (another replica's, imported from a bundle) reach
+        // the upstream when their maker syncs: a difference they make is not for good.
+        if !local.isEmpty && local != remote.digest && remote.through <= pullCursor && waiting == 0 && report.lostOwnUnrecovered == nil {
+            if try executor.perform({ try $0.holdsOperationsItCannotPush() }) {
+                progress("this replica holds operations of other replicas that it does not send up (imported from a bundle): they reach the upstream when their makers sync, or when the bundle is imported there")
+            } else {
+                report.diverged = true
+            }
+        }
         if local != remote.digest && remote.through > pullCursor {
             progress("the upstream moved on during the comparison (its log is at \(remote.through), we pulled to \(pullCursor)); sync again to compare")
         }

@@ -119,6 +119,11 @@ final class CLITests: XCTestCase {
         let loser = try XCTUnwrap(siblings.first { $0["operation"] != conflict["displayed"] }?["operation"]?.stringValue)
         XCTAssertTrue(try chorus("conflicts").standardOutput.contains("why:"))
 
+        // A key given for a register is refused, and nothing is written (it once wrote the value,
+        // then said there was no conflict).
+        let digestBefore = try chorus("digest").standardOutput
+        XCTAssertTrue(try chorus("resolve", "people", "p-1", "title", "--key", "x", "--value", "y", expect: 2).standardError.contains("--key goes with a map field"))
+        XCTAssertEqual(try chorus("digest").standardOutput, digestBefore)
         // The older form, naming the field, is a resolution like any other: in the history.
         XCTAssertTrue(try chorus("resolve", "people", "p-1", "title", "--keep", loser, "--as", "admin1").standardOutput.hasPrefix("resolved \(conflict["id"]?.stringValue ?? "?"): keep"))
         XCTAssertEqual(try JSONParser().parse(try chorus("conflicts", "--history", "--json").standardOutput).arrayValue?.first?["resolvedBy"], "admin1")

@@ -302,6 +302,22 @@ final class ReplicaStorageTests: XCTestCase {
         XCTAssertThrowsError(try Replica.create(at: .directory(other.path), name: "again", using: &rng)) {
             XCTAssertEqual(($0 as? ChorusError)?.code, .replicaAlreadyInitialised)
         }
+
+        // Another program's with a `schema_migrations` of its own (as Rails, golang-migrate and
+        // Ecto make) and data: neither opened nor taken for an init cut short, and never deleted.
+        let rails = try TemporaryDirectory()
+        defer { rails.remove() }
+        let theirs = rails.appending(Replica.databaseFileName)
+        try Database(path: theirs, options: rollback).execute("""
+            CREATE TABLE schema_migrations(version TEXT PRIMARY KEY); INSERT INTO schema_migrations VALUES ('20240101000000');
+            CREATE TABLE meta(key TEXT, value TEXT); CREATE TABLE invoices(total INTEGER); INSERT INTO invoices VALUES (42);
+            """)
+        let railsBefore = try Data(contentsOf: URL(fileURLWithPath: theirs))
+        XCTAssertThrowsError(try Replica.open(at: .directory(rails.path))) { XCTAssertTrue("\($0)".contains("not a Chorus replica"), "\($0)") }
+        XCTAssertThrowsError(try Replica.create(at: .directory(rails.path), name: "over", using: &rng)) {
+            XCTAssertEqual(($0 as? ChorusError)?.code, .replicaAlreadyInitialised)
+        }
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: theirs)), railsBefore, "not a byte of it changed")
     }
 
     /// What an `init` cut short leaves (its tables partly made, no replica named yet) is replaced
@@ -318,6 +334,7 @@ final class ReplicaStorageTests: XCTestCase {
         }
         let again = try Replica.create(at: .directory(folder.path), name: "again", using: &rng)
         XCTAssertEqual(again.name, "again")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: folder.appending(Replica.databaseFileName + ".unfinished-init")), "moved aside, not deleted")
 
         let damaged = try TemporaryDirectory()
         defer { damaged.remove() }

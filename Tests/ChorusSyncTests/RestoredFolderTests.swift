@@ -61,6 +61,41 @@ final class RestoredFolderTests: HubAndClientsTestCase {
         }
     }
 
+    /// Restored from a backup taken before its first write (it had only synced), it holds no
+    /// operation of its own to compare: it asks all the same, and gets its writes back.
+    func test_restoredFromABackupTakenBeforeItsFirstWrite_itGetsItsWritesBack() throws {
+        let (hub, _, router) = try makeHub()
+        let (laptop, transport, session) = try client("laptop", seed: 2, hub: hub, router: router)
+        _ = try session.run()
+        let backup = folder.appending("before-any-write.sqlite")
+        try laptop.perform { try $0.withDatabase { try $0.run("VACUUM INTO ?", backup) } }
+        for index in 1...3 { try laptop.perform { _ = try $0.write(collection: "people", record: "l-\(index)", [.put(field: "name", value: "Written")]) } }
+        _ = try session.run()
+        let restoredFolder = folder.appending("restored-early")
+        try FileManager.default.createDirectory(atPath: restoredFolder, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: backup, toPath: (restoredFolder as NSString).appendingPathComponent(Replica.databaseFileName))
+        let restored = ReplicaExecutor(try Replica.open(at: .directory(restoredFolder),
+                                                        configuration: ReplicaFactory.configuration(clock: clock, driftMilliseconds: 3_600_000)))
+        XCTAssertFalse(try restored.perform { try $0.hasLoggedOwnOperations() })
+        let report = try SyncSession(executor: restored, transport: transport, limits: limits, wallClock: clock).run(compareDigests: true)
+        XCTAssertEqual(report.lostOwnOperations?.lackingCount, 3)
+        XCTAssertGreaterThan(report.snapshotOperations, 0, "\(report.snapshotRefused ?? "")")
+        XCTAssertEqual(try name(restored, "l-3"), "Written")
+        XCTAssertEqual(report.digestMatches, true)
+    }
+
+    /// Unable to start again (here it does not use snapshots), it says so as a state syncing
+    /// will not mend, and keeps what the sync did: the report says why, nothing is thrown.
+    func test_unableToStartAgain_itSaysSo_andTheSyncsWorkStays() throws {
+        let (hub, service, router) = try makeHub()
+        var (restored, session) = try restoredLaptop(hub: hub, service: service, router: router, compacting: false)
+        try hub.perform { _ = try $0.write(collection: "people", record: "h-2", [.put(field: "name", value: "Later on the hub")]) }
+        session.usesSnapshots = false
+        let report = try session.run()
+        XCTAssertTrue(report.lostOwnUnrecovered?.contains("snapshots are not used: --no-snapshot") ?? false, "\(report.lostOwnUnrecovered ?? "nil")")
+        XCTAssertEqual(try name(restored, "h-2"), "Later on the hub", "the pull went on")
+    }
+
     /// An upstream answers `?own=1` with the intervals of the asker's own operations it holds,
     /// and `info` without it says nothing of them (and is answered without the replica's turn).
     func test_info_saysWhichOfTheAskersOwnOperationsItHolds_onlyWhenAsked() throws {

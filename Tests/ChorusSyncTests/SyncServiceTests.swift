@@ -107,6 +107,23 @@ final class SyncServiceTests: XCTestCase {
         XCTAssertEqual(second.pushApplied, 0, "the hub held it already")
     }
 
+    /// Another replica's operations imported here from a bundle are not this replica's to push:
+    /// the digests differ until their maker syncs, and the sync says so without calling it a
+    /// state that syncing will not mend (`diverged`).
+    func test_anotherReplicasOperationsImportedHere_makeTheDigestsDiffer_butNotDiverged() throws {
+        let stranger = try ReplicaFactory.memory(name: "stranger", clock: clock, seed: 44)
+        let carried = try stranger.write(collection: "people", record: "s1", [.put(field: "name", value: "Carried")])
+        try laptop.perform { _ = try $0.applyRemote(carried) }
+        _ = try session(office, officeToHub).run()
+        var lines: [String] = []
+        var sync = session(laptop, laptopToOffice)
+        sync.progress = { lines.append($0) }
+        let report = try sync.run(compareDigests: true)
+        XCTAssertEqual(report.digestMatches, false)
+        XCTAssertFalse(report.diverged)
+        XCTAssertTrue(lines.contains { $0.contains("imported from a bundle") }, "\(lines)")
+    }
+
     func test_pull_pageByPage_eachPageCommitsWithItsCursor_andAnInterruptedPullResumes() throws {
         // Seven operations in pages of two; the fourth page request fails while the third page merges.
         for index in 0..<7 {

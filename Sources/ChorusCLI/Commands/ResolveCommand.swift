@@ -60,12 +60,8 @@ enum ResolveCommand: Command {
         guard context.arguments.positional.count == 3, remote == nil else {
             throw context.usageError("give --conflict ID, or COLLECTION ID FIELD for a local register or map key")
         }
-        let resolution: Resolution
-        switch choice {
-        case .keep(let id): resolution = .keep(id)
-        case .value(let value): resolution = .value(value)
-        case .restore, .delete: throw context.usageError("--restore and --delete go with --conflict ID")
-        }
+        if case .restore = choice { throw context.usageError("--restore and --delete go with --conflict ID") }
+        if case .delete = choice { throw context.usageError("--restore and --delete go with --conflict ID") }
         // The older form names the field: settled as its conflict, so the history says who chose
         // what, as `--help` promises (it once wrote the value alone).
         let replica = try context.openReplica()
@@ -73,13 +69,34 @@ enum ResolveCommand: Command {
         guard let open = try replica.conflicts(collection: collection).first(where: {
             ($0.kind == .register || $0.kind == .map) && $0.record == record && $0.field == field && $0.key == key
         }) else {
-            // No such conflict: the write's own checks say why (no record, no field, a set, no key given, no conflict).
-            _ = try replica.resolve(collection: collection, record: record, field: field, key: key, resolution, by: resolver)
-            throw ChorusError(.invalidState, "\(collection)/\(record) \(field) has no conflict to resolve", hint: "`chorus conflicts` lists the open ones")
+            throw try whyNoConflict(replica, collection, record, field, key, context)
         }
         let written = try replica.resolveConflict(id: open.id, choice, by: resolver) { try PeopleAPI.checkValues([$0], in: $1) }
         report(open.id, written.json, context)
         return 0
+    }
+
+    /// Why the older form found no conflict to settle, checked without writing anything: no such
+    /// collection, field or record, a field that has no conflicts, a key missing or given where
+    /// none goes, or simply none open.
+    static func whyNoConflict(_ replica: Replica, _ collection: String, _ record: String, _ field: String, _ key: String?,
+                              _ context: CommandContext) throws -> Error {
+        guard let declared = replica.configuration.schema.collection(collection) else {
+            return ChorusError(.unknownCollection, "unknown collection \"\(collection.prefix(80))\"", hint: "see `chorus schema`")
+        }
+        guard let fieldSchema = declared.field(field) else {
+            return ChorusError(.unknownField, "\(collection) has no field \"\(field.prefix(80))\"", hint: "see `chorus schema`")
+        }
+        guard fieldSchema.kind == .register || fieldSchema.kind == .map else {
+            return ChorusError(.wrongFieldKind, "\(collection).\(field) is a \(fieldSchema.kind.rawValue); only registers and map keys have conflicts to resolve")
+        }
+        if fieldSchema.kind == .map && key == nil { return context.usageError("\(collection).\(field) is a map: say which key with --key") }
+        if fieldSchema.kind == .register && key != nil { return context.usageError("--key goes with a map field; \(collection).\(field) is a register") }
+        guard try replica.get(collection: collection, record: record) != nil else {
+            return ChorusError(.recordNotFound, "no record \(collection)/\(record)")
+        }
+        return ChorusError(.invalidState, "\(collection)/\(record) \(field)\(key.map { "[\($0)]" } ?? "") has no conflict to resolve",
+                           hint: "`chorus conflicts` lists the open ones; to change the value, use `chorus put` or `chorus map-set`")
     }
 
     /// Prints a resolution record: whole with `--json`, else a line.

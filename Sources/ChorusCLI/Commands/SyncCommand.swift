@@ -36,8 +36,12 @@ enum SyncCommand: Command {
         // A snapshot's pages, and a long pull's log, are checkpointed on threads of their own
         // (`BackgroundCheckpoint`): a command about to exit lets them finish.
         replica.finishBackgroundCheckpoints()
+        // A state syncing will not mend fails the command, and is recorded as the sync's outcome
+        // (`chorus status`, the page), where the session recorded a success.
+        let unmended = report.lostOwnUnrecovered.map(lostOwnOperations) ?? (report.diverged ? divergence(report) : nil)
+        if let unmended { try? replica.recordUpstream(error: .some(unmended.message)) }
         if context.isJSON {
-            if report.diverged { throw divergence(report) }
+            if let unmended { throw unmended }
             context.output.json(report.json)
             return 0
         }
@@ -66,12 +70,19 @@ enum SyncCommand: Command {
         if report.skewMilliseconds < 0, report.skewMilliseconds.magnitude > drift {
             context.output.error("warning: this machine's clock is \(HybridClock.describe(milliseconds: report.skewMilliseconds.magnitude)) ahead of the upstream's, more than the \(HybridClock.describe(milliseconds: drift)) it takes: set it right (NTP) before writing here. A write made now would be refused by the upstream, and every write after it, for \(HybridClock.describe(milliseconds: report.skewMilliseconds.magnitude - drift)), and setting the clock right afterwards would not change that")
         }
-        if report.diverged { throw divergence(report) }
+        if let unmended { throw unmended }
         if let matches = report.digestMatches {
             context.output.print(matches ? "  state: identical to the upstream (digest \(report.localDigest!.prefix(16))...)"
                                          : "  state: differs from the upstream (it changed meanwhile, or holds operations not yet sent here); sync again")
         }
         return 0
+    }
+
+    /// The failure of a sync that found this replica lacking operations of its own that the upstream
+    /// holds, and could not start again from its snapshot (`SyncReport.lostOwnUnrecovered`).
+    static func lostOwnOperations(_ why: String) -> ChorusError {
+        ChorusError(.diverged, why,
+                    hint: "what it wrote since went up; to have the rest back, join a new, empty folder to the upstream (`chorus init`, then `chorus join` with a new token from the upstream's operator, then `chorus sync`) and retire this one (an office node: after moving the replicas below it to the new one)")
     }
 
     /// The failure of a sync that moved what it could and left the two states apart for good

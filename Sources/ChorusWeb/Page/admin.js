@@ -76,7 +76,7 @@ export async function conflict(main, id) {
     if (done) { notify(`Resolved: ${what}. It syncs to every replica like any other change.`); location.hash = "#/admin"; }
   }
   const deletion = c.kind === "editedWhileDeleted";
-  const textual = c.siblings.every((s) => s.value === null || typeof s.value === "string");
+  const textual = c.siblings.some((s) => typeof s.value === "string") && c.siblings.every((s) => s.value === null || typeof s.value === "string");
   const custom = h("input", { type: "text", id: "custom-value", maxlength: 2000 });
   replace(main, h("p", {}, h("a", { href: "#/admin" }, "← All conflicts")),
     h("h1", {}, target(c)),
