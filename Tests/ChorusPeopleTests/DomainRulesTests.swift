@@ -1,0 +1,42 @@
+import XCTest
+import Foundation
+import ChorusPeople
+
+/// The people platform's rules for values, held alike with what the OpenAPI document says of them.
+final class DomainRulesTests: XCTestCase {
+    /// A blank text (`DomainRules.isBlank`) is exactly what the document's blank pattern matches,
+    /// for every character of the Basic Multilingual Plane and for the invisible ones beyond it:
+    /// schemathesis sent a name of one tag character (U+E0F75), which the document took and the
+    /// node refused as blank.
+    func test_blank_isWhatTheOpenAPIDocumentsBlankPatternSays_characterByCharacter() throws {
+        let document = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Docs/reference/openapi.json")
+        let text = try String(contentsOf: document, encoding: .utf8)
+        // The pattern of only white space and invisible characters: the one starting with a tab.
+        let patterns = Self.patterns(in: try JSONSerialization.jsonObject(with: Data(text.utf8)))
+        let blank = try XCTUnwrap(patterns.first { $0.hasPrefix("^[\t") }, "the document's blank pattern")
+        let regex = try NSRegularExpression(pattern: blank)
+        func matches(_ scalar: Unicode.Scalar) -> Bool {
+            let string = String(Character(scalar))
+            return regex.firstMatch(in: string, range: NSRange(string.startIndex..., in: string)) != nil
+        }
+        var differing: [String] = []
+        let beyond: [ClosedRange<UInt32>] = [0x1BCA0...0x1BCA3, 0x1D173...0x1D17A, 0xE0000...0xE0FFF, 0x1F600...0x1F60F]
+        for value in (0...0xFFFF).map(UInt32.init) + beyond.flatMap({ Array($0) }) {
+            guard let scalar = Unicode.Scalar(value), !(0xD800...0xDFFF).contains(value) else { continue }
+            if DomainRules.isBlank(String(Character(scalar))) != matches(scalar) { differing.append(String(value, radix: 16)) }
+        }
+        XCTAssertEqual(differing, [], "characters blank in one and not the other")
+        XCTAssertTrue(DomainRules.isBlank(" \u{200B}\u{FEFF}"))
+        XCTAssertFalse(DomainRules.isBlank("Ada"))
+    }
+
+    /// Every `pattern` string in a JSON document.
+    static func patterns(in value: Any) -> [String] {
+        if let object = value as? [String: Any] {
+            return object.flatMap { key, member in key == "pattern" ? [member as? String].compactMap { $0 } : patterns(in: member) }
+        }
+        if let array = value as? [Any] { return array.flatMap(patterns(in:)) }
+        return []
+    }
+}
