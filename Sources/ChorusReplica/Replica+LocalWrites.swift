@@ -130,29 +130,43 @@ extension Replica {
     /// it: a resolution keeps the value chosen and every competing one (`resolveConflict`), so
     /// forgetting the record forgets them too, on every replica the erasures reach. A duplicate
     /// email's resolution holds all its people (each sibling's `person`), and goes with any of them.
-    /// A resolution made elsewhere before the erase reached it stays until erased itself
-    /// (`chorus erase resolutions ID`).
+    /// A resolution made elsewhere, unknown here yet, is erased where both meet
+    /// (`eraseResolutionsOfErasedRecords`).
     private func resolutionsErased(with writes: [(collection: String, record: String, changes: [Change])]) throws
         -> [(collection: String, record: String, changes: [Change])] {
-        guard schema.collection("resolutions") != nil else { return [] }
+        let erasing = writes.filter { $0.collection != Replica.resolutionsCollection && $0.changes.contains(.erase) }
+        guard !erasing.isEmpty else { return [] }
+        let written = Set(writes.filter { $0.collection == Replica.resolutionsCollection }.map(\.record))
         var erased: [String] = []
-        for (collection, record, changes) in writes where collection != "resolutions" && changes.contains(.erase) {
-            let found = try Replica.wrapStorage {
-                try database.query("""
-                    SELECT id FROM resolutions r WHERE targetCollection = ?1
-                    AND (targetRecord = ?2 OR (kind = 'duplicateEmail' AND ?1 = 'people' AND EXISTS (
-                        SELECT 1 FROM json_each(r.siblings) s WHERE json_extract(s.value, '$.value.person') = ?2)))
-                    ORDER BY id
-                    """, collection, record).compactMap { $0.text(0) }
-            }
-            erased += found.filter { id in !erased.contains(id) && !writes.contains { $0.collection == "resolutions" && $0.record == id } }
+        for target in try resolutionTargets() where !erased.contains(target.id) && !written.contains(target.id)
+            && erasing.contains(where: { $0.collection == target.collection && $0.record == target.record }) {
+            erased.append(target.id)
         }
-        return erased.map { ("resolutions", $0, [.erase]) }
+        return erased.sorted().map { (Replica.resolutionsCollection, $0, [.erase]) }
     }
 
     /// The admins' resolutions' collection (`PeopleSchema.resolutions`), as a constant the merge
     /// compares each operation's collection with.
-    static let resolutionsCollection = "resolutions"
+    static let resolutionsCollection = PeopleSchema.resolutions.name
+
+    /// What each resolution (deleted ones too) holds values of: its record, and for a duplicate
+    /// email each of its people; only of the resolutions `only` names, when given. Empty when the
+    /// schema has no resolutions.
+    private func resolutionTargets(only: Set<String>? = nil) throws -> [(id: String, collection: String, record: String)] {
+        guard schema.collection(Replica.resolutionsCollection) != nil else { return [] }
+        let filter = only.map { JSONValue.array($0.sorted().map(JSONValue.string)).canonicalText }
+        return try Replica.wrapStorage {
+            try database.query("""
+                SELECT id, targetCollection, targetRecord FROM resolutions WHERE ?1 IS NULL OR id IN (SELECT value FROM json_each(?1))
+                UNION ALL
+                SELECT r.id, 'people', json_extract(s.value, '$.value.person') FROM resolutions r, json_each(r.siblings) s
+                    WHERE r.kind = 'duplicateEmail' AND json_valid(r.siblings) AND (?1 IS NULL OR r.id IN (SELECT value FROM json_each(?1)))
+                """, filter).compactMap { row in
+                    guard let id = row.text(0), let collection = row.text(1), let record = row.text(2) else { return nil }
+                    return (id, collection, record)
+                }
+        }
+    }
 
     /// Erases every resolution whose record, or one of whose people for a duplicate email, is
     /// erased: a resolution made concurrently with an erasure of its record reached this replica
@@ -163,26 +177,13 @@ extension Replica {
     /// looked at: erasures are rare) or wrote resolutions (`only` those); a replica killed between
     /// that merge's commit and this erases it with its next such merge, not before.
     func eraseResolutionsOfErasedRecords(only: Set<String>? = nil) throws {
-        guard schema.collection(PeopleSchema.resolutions.name) != nil else { return }
-        let filter = only.map { JSONValue.array($0.sorted().map(JSONValue.string)).canonicalText }
-        let targets = try Replica.wrapStorage {
-            guard try database.queryScalarInteger("SELECT 1 FROM erased LIMIT 1") != nil else { return [(String, String, String)]() }
-            return try database.query("""
-                SELECT id, targetCollection, targetRecord FROM resolutions WHERE ?1 IS NULL OR id IN (SELECT value FROM json_each(?1))
-                UNION ALL
-                SELECT r.id, 'people', json_extract(s.value, '$.value.person') FROM resolutions r, json_each(r.siblings) s
-                    WHERE r.kind = 'duplicateEmail' AND json_valid(r.siblings) AND (?1 IS NULL OR r.id IN (SELECT value FROM json_each(?1)))
-                """, filter).compactMap { row -> (String, String, String)? in
-                    guard let id = row.text(0), let collection = row.text(1), let record = row.text(2) else { return nil }
-                    return (id, collection, record)
-                }
-        }
+        guard try Replica.wrapStorage({ try database.queryScalarInteger("SELECT 1 FROM erased LIMIT 1") }) != nil else { return }
         var orphaned: [String] = []
-        for (id, collection, record) in targets where !orphaned.contains(id) {
-            if try isErased(collection: collection, record: record) { orphaned.append(id) }
+        for target in try resolutionTargets(only: only) where !orphaned.contains(target.id) {
+            if try isErased(collection: target.collection, record: target.record) { orphaned.append(target.id) }
         }
         guard !orphaned.isEmpty else { return }
-        _ = try writeMany(orphaned.sorted().map { (PeopleSchema.resolutions.name, $0, [Change.erase]) })
+        _ = try writeMany(orphaned.sorted().map { (Replica.resolutionsCollection, $0, [Change.erase]) })
     }
 
     /// Settles a conflict on a register (key nil) or a map key: one write that supersedes every live sibling.

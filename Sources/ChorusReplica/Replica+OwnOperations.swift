@@ -37,21 +37,15 @@ extension Replica {
         }
     }
 
-    /// Whether this replica has logged an operation of its own: only then can it have lost one.
-    public func hasLoggedOwnOperations() throws -> Bool {
-        try Replica.wrapStorage { try database.queryScalarInteger("SELECT EXISTS (SELECT 1 FROM log_ids WHERE replica = ?)", id.bytes) == 1 }
-    }
-
     /// nil when this replica holds every operation of its own that the upstream says it holds
     /// (`held`, the intervals it sent); else what it lacks, and which of its own not yet pushed
     /// the upstream holds.
     public func lostOwnOperations(upstreamHolds held: CounterRanges) throws -> LostOwnOperations? {
-        let own = CounterRanges(sortedRows: try loggedIntervals(of: id, max: Int(Int32.max)))
+        let own = try Replica.wrapStorage { try storedLoggedIDs(of: id) }
         guard let first = own.firstMissing(of: held) else { return nil }
         let lackingCount = held.count - (own.overlap(with: held)?.count ?? 0)
         var unsent = CounterRanges()
-        let pushCursor = try Replica.wrapStorage { try database.queryScalarInteger("SELECT push_cursor FROM upstream WHERE id = 1") ?? 0 }
-        try forEachLogged(after: pushCursor) { logged in
+        try forEachLogged(after: try upstream()?.pushCursor ?? 0) { logged in
             if logged.entry.replicaID == id, logged.source != "upstream" { _ = unsent.insert(logged.entry.counter) }
             return true
         }

@@ -76,7 +76,7 @@ final class RestoredFolderTests: HubAndClientsTestCase {
         try FileManager.default.copyItem(atPath: backup, toPath: (restoredFolder as NSString).appendingPathComponent(Replica.databaseFileName))
         let restored = ReplicaExecutor(try Replica.open(at: .directory(restoredFolder),
                                                         configuration: ReplicaFactory.configuration(clock: clock, driftMilliseconds: 3_600_000)))
-        XCTAssertFalse(try restored.perform { try $0.hasLoggedOwnOperations() })
+        XCTAssertTrue(try restored.perform { try $0.loggedIntervals(of: $0.id, max: 1) }.isEmpty, "no operation of its own logged")
         let report = try SyncSession(executor: restored, transport: transport, limits: limits, wallClock: clock).run(compareDigests: true)
         XCTAssertEqual(report.lostOwnOperations?.lackingCount, 3)
         XCTAssertGreaterThan(report.snapshotOperations, 0, "\(report.snapshotRefused ?? "")")
