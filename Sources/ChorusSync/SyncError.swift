@@ -28,6 +28,10 @@ public struct SyncError: Error, CustomStringConvertible, Sendable {
         }
     }
 
+    /// How a replica whose folder cannot go on syncing (restored from a backup of itself, or
+    /// copied) starts afresh: the steps every hint that sends it there names.
+    public static let newFolderSteps = "join a new, empty folder to the upstream (`chorus init`, then `chorus join` with a new token from the upstream's operator, then `chorus sync`)"
+
     public init(status: Int, _ message: String, hint: String? = nil) {
         self.status = status
         self.message = message

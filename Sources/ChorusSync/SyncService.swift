@@ -371,7 +371,7 @@ public final class SyncService: @unchecked Sendable {
                 if let first = reused.first {
                     throw SyncError(status: 409,
                         "\(reused.count) operation\(reused.count == 1 ? "" : "s") of this push reuse\(reused.count == 1 ? "s" : "") an id this node holds for another operation (first \(first)): the pushing replica's folder was restored from a backup, or copied, after it had synced, and its counters went back with it; nothing of this push was applied",
-                        hint: "the writes made there since the restore cannot be sent under those ids: join a new, empty folder to this node (`chorus init`, then `chorus join` with a new token from this node's operator, `chorus replicas add NAME`, then `chorus sync`), make them again there (`chorus log --data OLD_FOLDER` lists them), then remove the old folder")
+                        hint: "the writes made there since the restore cannot be sent under those ids: \(SyncError.newFolderSteps), make them again there (`chorus log --data OLD_FOLDER` lists them), then remove the old folder")
                 }
                 let report = try replica.applyRemote(prepared, source: peer.source) {
                     if peer.role == .relay { try replica.setRelayed(peer: peer.name, replicas: request.relayed) }

@@ -150,9 +150,12 @@ public struct SyncSession {
             try executor.perform { try $0.recordUpstream(replica: info.server.replica) }
             // Writes of its own under ids the upstream holds are not pushed; the pull still goes on.
             var pushRefused: Error?
-            if checksOwnOperations, let held = info.ownOperations {
-                do { report.lostOwnOperations = try lostOwnOperations(upstreamHolds: held) } catch let error as ChorusError where error.code == .invalidState {
-                    pushRefused = error
+            if checksOwnOperations, let held = info.ownOperations, let lost = try executor.perform({ try $0.lostOwnOperations(upstreamHolds: held) }) {
+                if lost.unsentHeldCount > 0 {
+                    pushRefused = reusedIDs(lost)
+                } else {
+                    report.lostOwnOperations = lost
+                    progress("this replica was restored from a backup of itself, or copied (\(lacking(lost))): sending what it wrote since, then starting again from the upstream's snapshot...")
                 }
             }
             let pageOperationsMax = min(limits.pushPageOperationsMax, info.pushPageOperationsMax)
@@ -223,23 +226,18 @@ public struct SyncSession {
         }
     }
 
-    /// What the upstream's `ownOperations` says of this folder (`Replica+OwnOperations`): nil
-    /// when it lacks none of its own operations. When it does, it was restored from a backup of
-    /// itself or copied. If operations of its own not yet pushed carry ids the upstream holds,
-    /// the sync stops here, before pushing them: made since the restore, they reuse another
-    /// operation's id, and the upstream would drop them as duplicates, unseen. Else what it wrote
-    /// since goes up, and it starts again from the snapshot (`bootstrap`), which holds what it lacks.
-    private func lostOwnOperations(upstreamHolds held: CounterRanges) throws -> Replica.LostOwnOperations? {
-        let (lost, me) = try executor.perform { (try $0.lostOwnOperations(upstreamHolds: held), $0.id.hex) }
-        guard let lost else { return nil }
-        let lacking = "it lacks at least \(lost.lackingCount) of its own operations that the upstream holds, from \(me):\(lost.firstLacking)"
-        guard lost.unsentHeldCount == 0 else {
-            let count = lost.unsentHeldCount == 1 ? "1 operation made here and not sent yet carries an id" : "\(lost.unsentHeldCount) operations made here and not sent yet carry ids"
-            throw ChorusError(.invalidState, "this folder was restored from a backup of itself, or copied, after it had synced (\(lacking)), and \(count) the upstream holds (first \(me):\(lost.firstUnsentHeld)): made since the restore, they reuse the ids of other operations, which the upstream would take them for; nothing was sent",
-                              hint: "writes made here since the restore cannot be sent under those ids: join a new, empty folder to the upstream (`chorus init`, then `chorus join` with a new token from the upstream's operator, then `chorus sync`), make them again there (`chorus log --data THIS_FOLDER` lists them; those the new folder already shows went up before the restore), then remove this folder")
-        }
-        progress("this replica was restored from a backup of itself, or copied (\(lacking)): sending what it wrote since, then starting again from the upstream's snapshot...")
-        return lost
+    /// What a folder restored from a backup of itself, or copied, lacks (`Replica+OwnOperations`), in words.
+    private func lacking(_ lost: Replica.LostOwnOperations) -> String {
+        "it lacks at least \(lost.lackingCount) of its own operations that the upstream holds, from \(executor.perform { $0.id.hex }):\(lost.firstLacking)"
+    }
+
+    /// The refusal of such a folder whose writes not yet pushed carry ids the upstream holds: made
+    /// since the restore, they reuse other operations' ids, and the upstream would drop them as
+    /// duplicates, unseen. None of them is pushed; the pull goes on (`run`).
+    private func reusedIDs(_ lost: Replica.LostOwnOperations) -> ChorusError {
+        let count = lost.unsentHeldCount == 1 ? "1 operation made here and not sent yet carries an id" : "\(lost.unsentHeldCount) operations made here and not sent yet carry ids"
+        return ChorusError(.invalidState, "this folder was restored from a backup of itself, or copied, after it had synced (\(lacking(lost))), and \(count) the upstream holds (first \(executor.perform { $0.id.hex }):\(lost.firstUnsentHeld)): made since the restore, they reuse the ids of other operations, which the upstream would take them for; nothing was sent",
+                           hint: "writes made here since the restore cannot be sent under those ids: \(SyncError.newFolderSteps), make them again there (`chorus log --data THIS_FOLDER` lists them; those the new folder already shows went up before the restore), then remove this folder")
     }
 
     func observe(_ server: ServerStamp, _ report: inout SyncReport) {

@@ -82,7 +82,7 @@ enum SyncCommand: Command {
     /// holds, and could not start again from its snapshot (`SyncReport.lostOwnUnrecovered`).
     static func lostOwnOperations(_ why: String) -> ChorusError {
         ChorusError(.diverged, why,
-                    hint: "what it wrote since went up; to have the rest back, join a new, empty folder to the upstream (`chorus init`, then `chorus join` with a new token from the upstream's operator, then `chorus sync`) and retire this one (an office node: after moving the replicas below it to the new one)")
+                    hint: "what it wrote since went up; to have the rest back, \(SyncError.newFolderSteps) and retire this one (an office node: after moving the replicas below it to the new one)")
     }
 
     /// The failure of a sync that moved what it could and left the two states apart for good
@@ -97,9 +97,8 @@ enum SyncCommand: Command {
             syncing again will not change it: one side holds an operation the other lacks for good. If the upstream \
             was restored from a backup, it lost its own writes made since, which this replica holds: write those values \
             again here (`chorus conflicts` and `chorus get` show them), and they reach it. If this folder was restored \
-            from a backup of itself, or copied, keep it, join a new, empty one to the upstream (`chorus init`, then \
-            `chorus join` with a new token from the upstream's operator, then `chorus sync`), and make there again \
-            what it lacks of your latest writes (`chorus log` here lists them)
+            from a backup of itself, or copied, keep it, \(SyncError.newFolderSteps), and make there again what it \
+            lacks of your latest writes (`chorus log` here lists them)
             """)
     }
 }
