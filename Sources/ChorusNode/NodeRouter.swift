@@ -327,7 +327,7 @@ public struct NodeRouter: Sendable {
         case "/admin/v1/conflicts/{id}/resolve":
             let (choice, seen) = try resolution(request.body)
             let record = try service.executor.perform {
-                try $0.resolveConflict(id: parameters[0], choice, by: "admin:\(peer!.name)", seen: seen) { try PeopleAPI.checkValues([$0], in: $1) }
+                try $0.resolveConflict(id: parameters[0], choice, by: "admin:\(peer!.name)", seen: seen, checkingValue: PeopleAPI.checkValue)
             }
             return json(record.json)
         case "/admin/v1/resolutions":
@@ -374,11 +374,12 @@ public struct NodeRouter: Sendable {
         }
         var seen: [OperationID]?
         if let given = object.removeValue(forKey: "siblings") {
-            guard case .array(let items) = given, items.count <= limits.supersedesCountMax,
-                  let ids = Optional(items.compactMap { $0.stringValue.flatMap(OperationID.init) }), ids.count == items.count else {
-                throw SyncError(status: 400, "siblings must be an array of at most \(limits.supersedesCountMax) operation ids, those of the values shown")
+            let refused = SyncError(status: 400, "siblings must be an array of at most \(limits.supersedesCountMax) operation ids, those of the values shown")
+            guard case .array(let items) = given, items.count <= limits.supersedesCountMax else { throw refused }
+            seen = try items.map { item throws(SyncError) in
+                guard let id = item.stringValue.flatMap(OperationID.init) else { throw refused }
+                return id
             }
-            seen = ids
         }
         guard object.count == 1 else {
             throw SyncError(status: 400, "resolve body must be one of {\"keep\": OPERATION_ID}, {\"value\": JSON}, {\"action\": \"restore\"|\"delete\"}")

@@ -91,6 +91,11 @@ public struct PeopleAPI: Sendable {
         try DomainRules.check(changes, in: collection)
     }
 
+    /// `checkValues` of one change: what an admin's resolution passes (`resolveConflict(checkingValue:)`).
+    public static func checkValue(_ change: Change, in collection: CollectionSchema) throws {
+        try checkValues([change], in: collection)
+    }
+
     let executor: ReplicaExecutor
     let limits: Limits
     let identity: IdentityPolicy

@@ -283,7 +283,7 @@ public final class Replica {
         let known = Set(migrator.migrations.map(\.name))
         guard let probe = try? Database(path: file, options: options),
               let applied = try? probe.query("SELECT name FROM schema_migrations ORDER BY applied_order").compactMap({ $0.text(0) }),
-              applied.first == migrator.migrations.first?.name, applied.allSatisfy(known.contains),
+              applied.first == StorageSchema.firstMigrationName, applied.allSatisfy(known.contains),
               let tables = try? Set(probe.query("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").compactMap { $0.text(0) }),
               let ours = try? chorusTables(schema: schema), tables.isSubset(of: ours) else { return false }
         if tables.contains("meta"), (try? probe.queryScalarText("SELECT value FROM meta WHERE key = 'replica_id'")) != nil { return false }
@@ -349,19 +349,18 @@ public final class Replica {
         // Chorus's own two tables: another program's database that happens to have a `meta` table
         // was once taken for a replica, and migrated, written into. (A replica's whose `meta` lost
         // its id is damaged, and `open` says so.)
-        let (ours, tables): (Int64, Int64)
+        let (isChorus, tables): (Bool, Int64)
         do {
             let probe = try Database(path: file, options: options)
             // Both tables, and the migrations Chorus's (its first one first; another program's
             // `schema_migrations` has other columns, or other names).
-            let both = try probe.queryScalarInteger("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN ('meta', 'schema_migrations')") ?? 0
-            let first = both == 2 ? try? probe.queryScalarText("SELECT name FROM schema_migrations ORDER BY applied_order LIMIT 1") : nil
-            ours = both == 2 && first == StorageSchema.firstMigrationName ? 2 : 0
+            let both = try probe.queryScalarInteger("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN ('meta', 'schema_migrations')") == 2
+            isChorus = both && (try? probe.queryScalarText("SELECT name FROM schema_migrations ORDER BY applied_order LIMIT 1")) == StorageSchema.firstMigrationName
             tables = try probe.queryScalarInteger("SELECT count(*) FROM sqlite_schema") ?? 0
         } catch let error as SQLiteError {
             throw ChorusError(.storage, "cannot open the replica database \(file): \(error.message)", hint: error.hint)
         }
-        guard ours == 2 else {
+        guard isChorus else {
             let why = tables == 0 ? "it is empty" : "it lacks Chorus's tables"
             throw ChorusError(.storage, "\(file) is a SQLite database but not a Chorus replica (\(why)); nothing was written to it",
                               hint: "pass the right --data folder; this file was not written by chorus init")

@@ -28,10 +28,16 @@ enum JoinCommand: Command {
 
     /// Validates and stores an upstream.
     static func join(replica: Replica, url: String, tokenFile: String, limits: Limits) throws {
+        let upstream = try validated(url: url, tokenFile: tokenFile, limits: limits)
+        try replica.setUpstream(url: upstream.url, tokenFile: upstream.tokenFile)
+    }
+
+    /// An upstream's address and token file as they are stored, once both are found good (the
+    /// token file read): what `chorus serve --upstream` checks before it makes a replica.
+    static func validated(url: String, tokenFile: String, limits: Limits) throws -> (url: String, tokenFile: String) {
         _ = try HTTPTransport.nodeURL(url)
         let absolute = tokenFile.hasPrefix("/") ? tokenFile : FileManager.default.currentDirectoryPath + "/" + tokenFile
         _ = try HTTPTransport.readToken(path: absolute, limits: limits)
-        let trimmed = url.hasSuffix("/") ? String(url.dropLast()) : url
-        try replica.setUpstream(url: trimmed, tokenFile: absolute)
+        return (url.hasSuffix("/") ? String(url.dropLast()) : url, absolute)
     }
 }

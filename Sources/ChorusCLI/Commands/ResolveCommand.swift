@@ -52,7 +52,7 @@ enum ResolveCommand: Command {
                     }
                     return try remote.post("admin/v1/conflicts/\(conflictID)/resolve", body: body)
                 }
-                return try context.openReplica().resolveConflict(id: conflictID, choice, by: resolver) { try PeopleAPI.checkValues([$0], in: $1) }.json
+                return try context.openReplica().resolveConflict(id: conflictID, choice, by: resolver, checkingValue: PeopleAPI.checkValue).json
             }
             report(conflictID, record, context)
             return 0
@@ -71,7 +71,7 @@ enum ResolveCommand: Command {
         }) else {
             throw try whyNoConflict(replica, collection, record, field, key, context)
         }
-        let written = try replica.resolveConflict(id: open.id, choice, by: resolver) { try PeopleAPI.checkValues([$0], in: $1) }
+        let written = try replica.resolveConflict(id: open.id, choice, by: resolver, checkingValue: PeopleAPI.checkValue)
         report(open.id, written.json, context)
         return 0
     }

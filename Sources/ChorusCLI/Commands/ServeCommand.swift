@@ -49,11 +49,10 @@ enum ServeCommand: Command {
         }
         // Everything that can be refused is, before a replica is made on first run: a usage error
         // or a token file that cannot be read once left a new folder behind.
-        let upstreamGiven = context.arguments.value("--upstream")
-        if let upstreamGiven {
+        var upstreamGiven: (url: String, tokenFile: String)?
+        if let url = context.arguments.value("--upstream") {
             guard let tokenFile = context.arguments.value("--token-file") else { throw context.usageError("--upstream needs --token-file") }
-            _ = try HTTPTransport.nodeURL(upstreamGiven)
-            _ = try HTTPTransport.readToken(path: tokenFile, limits: .default)
+            upstreamGiven = try JoinCommand.validated(url: url, tokenFile: tokenFile, limits: .default)
         } else if context.arguments.value("--token-file") != nil {
             throw context.usageError("--token-file needs --upstream")
         }
@@ -64,9 +63,7 @@ enum ServeCommand: Command {
         if let owner, try !PeopleDirectory.hasProfile(replica, owner) {
             context.output.error("note: \(owner) has no profile in this replica yet: the people API refuses their writes until it arrives by sync or is created")
         }
-        if let upstreamGiven, let tokenFile = context.arguments.value("--token-file") {
-            try JoinCommand.join(replica: replica, url: upstreamGiven, tokenFile: tokenFile, limits: replica.configuration.limits)
-        }
+        if let upstreamGiven { try replica.setUpstream(url: upstreamGiven.url, tokenFile: upstreamGiven.tokenFile) }
         var configuration = Node.Configuration()
         configuration.host = host
         configuration.port = port
