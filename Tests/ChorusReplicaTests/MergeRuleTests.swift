@@ -183,12 +183,18 @@ final class MergeRuleTests: XCTestCase {
 
     // MARK: Records: delete, restore, erase
 
-    func test_deleteWins_concurrentEditKeptAsConflict() throws {
+    /// People p1 (delete-wins): deleted at Stockholm while New York gave it a title, both exchanged.
+    private func editedWhileDeleted() throws -> (delete: ChorusCore.Operation, edit: ChorusCore.Operation) {
         try stockholm.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")])
         try exchange()
         let delete = try stockholm.write(collection: "people", record: "p1", [.delete])[0]
         let edit = try newYork.write(collection: "people", record: "p1", [.put(field: "title", value: "Lead")])[0]
         try exchange()
+        return (delete, edit)
+    }
+
+    func test_deleteWins_concurrentEditKeptAsConflict() throws {
+        let (delete, edit) = try editedWhileDeleted()
         let record = try XCTUnwrap(try stockholm.get(collection: "people", record: "p1"))
         XCTAssertFalse(record.isVisible, "people is delete-wins")
         let conflict = try XCTUnwrap(try stockholm.conflicts().first)
@@ -210,11 +216,7 @@ final class MergeRuleTests: XCTestCase {
     /// the record stays hidden, and nothing was brought back on the way. A record deleted with no
     /// conflict is still refused a second delete.
     func test_deleteWins_keepItDeleted_settlesTheConflict_withoutARestore() throws {
-        try stockholm.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")])
-        try exchange()
-        try stockholm.write(collection: "people", record: "p1", [.delete])
-        try newYork.write(collection: "people", record: "p1", [.put(field: "title", value: "Lead")])
-        try exchange()
+        _ = try editedWhileDeleted()
         let conflict = try XCTUnwrap(try stockholm.conflicts().first)
         try stockholm.resolveConflict(id: conflict.id, .delete, by: "admin")
         XCTAssertEqual(try stockholm.conflicts(), [])
