@@ -183,6 +183,16 @@ final class MergeRuleTests: XCTestCase {
 
     // MARK: Records: delete, restore, erase
 
+    /// A person named `name`, given the title `a` at Stockholm and `b` at New York concurrently,
+    /// both exchanged: a register conflict on both.
+    private func concurrentTitles(_ record: String, name: String, _ a: String, _ b: String) throws {
+        try stockholm.write(collection: "people", record: record, [.put(field: "name", value: .string(name))])
+        try exchange()
+        try stockholm.write(collection: "people", record: record, [.put(field: "title", value: .string(a))])
+        try newYork.write(collection: "people", record: record, [.put(field: "title", value: .string(b))])
+        try exchange()
+    }
+
     /// People p1 (delete-wins): deleted at Stockholm while New York gave it a title, both exchanged.
     private func editedWhileDeleted() throws -> (delete: ChorusCore.Operation, edit: ChorusCore.Operation) {
         try stockholm.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")])
@@ -232,11 +242,7 @@ final class MergeRuleTests: XCTestCase {
     /// Values in conflict on a record deleted since wait, unlisted, while it is deleted: nothing
     /// displays them and no value can be written to settle them; restored, it lists them again.
     func test_aValueConflict_onARecordDeletedSince_waitsUnlisted_untilItIsRestored() throws {
-        try stockholm.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")])
-        try exchange()
-        try stockholm.write(collection: "people", record: "p1", [.put(field: "title", value: "A")])
-        try newYork.write(collection: "people", record: "p1", [.put(field: "title", value: "B")])
-        try exchange()
+        try concurrentTitles("p1", name: "Ada", "A", "B")
         XCTAssertEqual(try stockholm.conflicts().map(\.kind), [.register])
         try stockholm.write(collection: "people", record: "p1", [.delete])
         try exchange()
@@ -311,11 +317,7 @@ final class MergeRuleTests: XCTestCase {
     /// erased too, on both and wherever they go, in either order of arrival: whichever replica
     /// learns of both erases it, and the values it kept leave the database files.
     func test_aResolutionMadeConcurrentlyWithAnErasure_isErasedEverywhere() throws {
-        try stockholm.write(collection: "people", record: "p-z", [.put(field: "name", value: "Zed")])
-        try exchange()
-        try stockholm.write(collection: "people", record: "p-z", [.put(field: "title", value: "SECRET-A")])
-        try newYork.write(collection: "people", record: "p-z", [.put(field: "title", value: "SECRET-B")])
-        try exchange()
+        try concurrentTitles("p-z", name: "Zed", "SECRET-A", "SECRET-B")
         let conflict = try XCTUnwrap(try stockholm.conflicts(collection: "people").first)
         let resolution = try stockholm.resolveConflict(id: conflict.id, .keep(XCTUnwrap(conflict.siblings.first { !$0.isDelete }).operation), by: "admin")
         // Deleted since (it still holds the values, and `restore` would show them): erased all the same.
