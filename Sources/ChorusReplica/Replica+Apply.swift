@@ -274,6 +274,14 @@ struct BatchState {
     struct LoggedOrigin {
         let stored: CounterRanges
         var now: CounterRanges
+        /// The stamp of the highest operation this batch logged, when it is above every one the
+        /// log held before (`log_latest`, written with the ids).
+        var latest: (counter: UInt64, stamp: HybridTimestamp)?
+
+        init(stored: CounterRanges) {
+            self.stored = stored
+            now = stored
+        }
     }
 
     /// Names compare by their bytes (`ExactText`), as storage compares them.
@@ -715,7 +723,7 @@ extension Replica {
         // A duplicate is known by its id alone, before anything of it is looked at: an id the log
         // holds with other content (a replica restored with its counters, or a forged bundle)
         // once made its record's row first, an empty record the other replicas never had.
-        guard try logID(op.id, state: &state) else {
+        guard try logID(op.id, stamp: op.timestamp, state: &state) else {
             state.report.duplicates += 1
             return
         }
@@ -801,15 +809,17 @@ extension Replica {
 
     /// Adds an operation's id to the batch's view of the logged ids; false when the log already
     /// holds it. The batch writes what changed to `log_ids` before it commits (`writeLoggedIDs`).
-    func logID(_ id: OperationID, state: inout BatchState) throws -> Bool {
+    /// The stamp of the highest one is kept too (`log_latest`).
+    func logID(_ id: OperationID, stamp: HybridTimestamp, state: inout BatchState) throws -> Bool {
         if !state.origins.isRecent(id.replica) {
             let committed = state.committedOrigins[id.replica]
-            try state.origins.makeRecent(id.replica) {
-                let stored = try committed ?? storedLoggedIDs(of: id.replica)
-                return .init(stored: stored, now: stored)
-            }
+            try state.origins.makeRecent(id.replica) { .init(stored: try committed ?? storedLoggedIDs(of: id.replica)) }
         }
-        return state.origins.updateRecent { $0.now.insert(id.counter) }
+        return state.origins.updateRecent { origin in
+            guard origin.now.insert(id.counter) else { return false }
+            if id.counter > origin.latest?.counter ?? origin.stored.intervals.last?.last ?? 0 { origin.latest = (id.counter, stamp) }
+            return true
+        }
     }
 
     /// An origin's logged ids as `log_ids` holds them.
@@ -842,6 +852,12 @@ extension Replica {
                     try database.run("UPDATE log_ids SET last = ?, received_wall = ? WHERE replica = ? AND first = ?",
                                      Int64(interval.last), receivedWall, origin.bytes, Int64(interval.first))
                 }
+            }
+            if let latest = ids.latest {
+                try database.run("""
+                    INSERT INTO log_latest(replica, counter, wall, logical) VALUES (?, ?, ?, ?)
+                    ON CONFLICT(replica) DO UPDATE SET counter = excluded.counter, wall = excluded.wall, logical = excluded.logical
+                    """, origin.bytes, Int64(latest.counter), Int64(latest.stamp.wall), Int64(latest.stamp.logical))
             }
         }
     }

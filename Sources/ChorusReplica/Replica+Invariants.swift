@@ -111,8 +111,8 @@ extension Replica {
     }
 
     /// The log's own invariants: blocks that do not overlap and count their live operations right;
-    /// payloads without a record only for erasures; no id logged twice; and `log_ids` holding
-    /// exactly the log's ids, one row per interval.
+    /// payloads without a record only for erasures; no id logged twice; `log_ids` holding
+    /// exactly the log's ids, one row per interval; and `log_latest` their highest.
     private func logViolations() throws -> [String] {
         var problems: [String] = []
         func expect(_ count: Int, _ message: String) { if count > 0 { problems.append("\(message) (\(count))") } }
@@ -146,6 +146,10 @@ extension Replica {
             guard floor > 0 else { return intervals != held }
             return intervals.firstMissing(of: held) != nil
         }.count, "origins whose log_ids disagree with the log")
+        // `log_latest` names each origin's highest logged id, never one below it or not logged.
+        expect(Int(try database.queryScalarInteger("""
+            SELECT count(*) FROM log_latest l WHERE l.counter IS NOT (SELECT max(i.last) FROM log_ids i WHERE i.replica = l.replica)
+            """) ?? 0), "origins whose log_latest is not their highest logged id")
         if floor > 0 && !continuity.isContiguous {
             problems.append("the log after its compaction point (\(floor)) does not run without a gap to its last sequence (\(continuity.latest))")
         }

@@ -11,7 +11,7 @@ extension Replica {
     /// What the comparison found: this replica lacks operations of its own that the upstream holds.
     public struct LostOwnOperations: Equatable, Sendable {
         /// The lowest counter of this replica's own operations that the upstream holds and this
-        /// replica lacks.
+        /// replica lacks; 0 when it lacks none (`differingLatest` then says why this is).
         public let firstLacking: UInt64
         /// How many it lacks (of the intervals the upstream sent).
         public let lackingCount: UInt64
@@ -22,6 +22,42 @@ extension Replica {
         /// two apart once the upstream compacted them, so none of them may go.
         public let unsentHeldCount: UInt64
         public let firstUnsentHeld: UInt64
+        /// When it lacks none: the highest operation the upstream holds of this replica's, which
+        /// this replica holds unsent under the same counter with another stamp. Its writes since
+        /// the restore took exactly the ids it lost (`log_latest`).
+        public let differingLatest: DifferingLatest?
+    }
+
+    /// An origin's highest logged operation, by its counter and stamp (`log_latest`).
+    public struct LatestOperation: Equatable, Sendable {
+        public let counter: UInt64
+        public let stamp: HybridTimestamp
+
+        public init(counter: UInt64, stamp: HybridTimestamp) {
+            self.counter = counter
+            self.stamp = stamp
+        }
+    }
+
+    /// One counter, two operations: the upstream's, and this replica's not yet pushed.
+    public struct DifferingLatest: Equatable, Sendable {
+        public let counter: UInt64
+        public let upstream: HybridTimestamp
+        public let here: HybridTimestamp
+    }
+
+    /// The counter and stamp of `origin`'s highest operation this log ever held (`log_latest`):
+    /// nil when not known (logged before this replica kept it, and compacted or erased since).
+    public func loggedLatest(of origin: ReplicaID) throws -> LatestOperation? {
+        try Replica.wrapStorage {
+            var latest: LatestOperation?
+            try database.forEachColumns("SELECT counter, wall, logical FROM log_latest WHERE replica = ?", parameters: [origin.bytes]) { row in
+                guard let counter = UInt64(exactly: row.integer(0)), let wall = UInt64(exactly: row.integer(1)),
+                      let logical = UInt32(exactly: row.integer(2)) else { return }
+                latest = LatestOperation(counter: counter, stamp: HybridTimestamp(wall: wall, logical: logical))
+            }
+            return latest
+        }
     }
 
     /// The intervals of `origin`'s operation counters this replica has logged, ascending: the
@@ -38,19 +74,34 @@ extension Replica {
     }
 
     /// nil when this replica holds every operation of its own that the upstream says it holds
-    /// (`held`, the intervals it sent); else what it lacks, and which of its own not yet pushed
-    /// the upstream holds.
-    public func lostOwnOperations(upstreamHolds held: CounterRanges) throws -> LostOwnOperations? {
+    /// (`held`, the intervals it sent) and, of the highest (`latest`, when the upstream said),
+    /// the same one; else what it lacks, and which of its own not yet pushed the upstream holds.
+    public func lostOwnOperations(upstreamHolds held: CounterRanges, latest: LatestOperation? = nil) throws -> LostOwnOperations? {
         let own = try Replica.wrapStorage { try storedLoggedIDs(of: id) }
-        guard let first = own.firstMissing(of: held) else { return nil }
-        let lackingCount = held.count - (own.overlap(with: held)?.count ?? 0)
+        let firstLacking = own.firstMissing(of: held)
+        // Lacking none, only the highest can differ, and only when not yet pushed: made since a
+        // restore, the writes took exactly the lost ids (more would reuse a held id past the
+        // ones it lacks, fewer would leave it lacking some).
+        guard firstLacking != nil || latest.map({ own.contains($0.counter) }) == true else { return nil }
         var unsent = CounterRanges()
+        var here: HybridTimestamp?
+        let codec = OperationCodec()
         try forEachLogged(after: try upstream()?.pushCursor ?? 0) { logged in
-            if logged.entry.replicaID == id, logged.source != "upstream" { _ = unsent.insert(logged.entry.counter) }
+            guard logged.entry.replicaID == id, logged.source != "upstream" else { return true }
+            _ = unsent.insert(logged.entry.counter)
+            if logged.entry.counter == latest?.counter, let text = logged.entry.payloadText {
+                here = try? codec.decode(text: text).timestamp
+            }
             return true
         }
+        let differing = latest.flatMap { latest in
+            here.flatMap { $0 == latest.stamp ? nil : DifferingLatest(counter: latest.counter, upstream: latest.stamp, here: $0) }
+        }
+        guard let first = firstLacking ?? differing.map({ _ in 0 }) else { return nil }
+        let lackingCount = held.count - (own.overlap(with: held)?.count ?? 0)
         let reused = unsent.overlap(with: held)
-        return LostOwnOperations(firstLacking: first, lackingCount: lackingCount, unsentHeldCount: reused?.count ?? 0, firstUnsentHeld: reused?.first ?? 0)
+        return LostOwnOperations(firstLacking: first, lackingCount: lackingCount, unsentHeldCount: reused?.count ?? 0,
+                                 firstUnsentHeld: reused?.first ?? 0, differingLatest: firstLacking == nil ? differing : nil)
     }
 
     /// Whether this replica's log holds an operation it does not push (not from its upstream,

@@ -116,6 +116,10 @@ public struct InfoResponse: Sendable {
     /// operations the upstream holds, the highest `ownOperationIntervalsMax` intervals of them.
     /// A client that lacks some of them was restored from a backup of itself (`Replica+OwnOperations`).
     public let ownOperations: CounterRanges?
+    /// With `ownOperations`, when the upstream knows it: the counter and stamp of the highest of
+    /// them. A client holding that counter unsent under another stamp was restored from a backup,
+    /// and its writes since took exactly the ids it lost (`Replica+OwnOperations`).
+    public let ownLatest: Replica.LatestOperation?
 
     public var json: JSONValue {
         var object: [String: JSONValue] = [
@@ -130,13 +134,19 @@ public struct InfoResponse: Sendable {
         if let ownOperations {
             object["ownOperations"] = .array(ownOperations.intervals.map { .array([.integer(Int64($0.first)), .integer(Int64($0.last))]) })
         }
+        if let ownLatest {
+            object["ownLatest"] = .object(["counter": .integer(Int64(ownLatest.counter)), "wall": .integer(Int64(ownLatest.stamp.wall)),
+                                           "logical": .integer(Int64(ownLatest.stamp.logical))])
+        }
         return .object(object)
     }
 
     public init(server: ServerStamp, protocolVersions: [Int], pullPageOperationsMax: Int, pushPageOperationsMax: Int, pushBodyBytesMax: Int,
-                snapshot: SnapshotOffer? = nil, compactedThrough: Int64 = 0, logEnd: Int64? = nil, ownOperations: CounterRanges? = nil) {
+                snapshot: SnapshotOffer? = nil, compactedThrough: Int64 = 0, logEnd: Int64? = nil, ownOperations: CounterRanges? = nil,
+                ownLatest: Replica.LatestOperation? = nil) {
         self.logEnd = logEnd
         self.ownOperations = ownOperations
+        self.ownLatest = ownLatest
         self.server = server
         self.protocolVersions = protocolVersions
         self.pullPageOperationsMax = pullPageOperationsMax
@@ -196,6 +206,17 @@ public struct InfoResponse: Sendable {
             ownOperations = CounterRanges(sortedRows: intervals)
         } else {
             ownOperations = nil
+        }
+        if let latest = json["ownLatest"] {
+            // The highest of `ownOperations`, stamped within the range any operation is.
+            guard let counter = latest["counter"]?.integerValue, let wall = latest["wall"]?.integerValue, let logical = latest["logical"]?.integerValue,
+                  counter >= 1, ownOperations?.intervals.last.map({ $0.last == UInt64(counter) }) == true,
+                  wall >= 0, UInt64(wall) <= HybridTimestamp.wallMax, (0...Int64(UInt32.max)).contains(logical) else {
+                throw ChorusError(.malformedInput, "info: ownLatest must be an object of the highest counter of ownOperations, a wall from 0 to \(HybridTimestamp.wallMax) and a logical from 0 to \(UInt32.max)")
+            }
+            ownLatest = Replica.LatestOperation(counter: UInt64(counter), stamp: HybridTimestamp(wall: UInt64(wall), logical: UInt32(logical)))
+        } else {
+            ownLatest = nil
         }
     }
 }

@@ -217,30 +217,32 @@ public final class SyncService: @unchecked Sendable {
         try mapped {
             try executor.perform { replica in
                 let own = CounterRanges(sortedRows: try replica.loggedIntervals(of: origin, max: SyncProtocol.ownOperationIntervalsMax))
-                return info(in: replica, ownOperations: own)
+                let latest = try replica.loggedLatest(of: origin)
+                return info(in: replica, ownOperations: own, ownLatest: latest?.counter == own.intervals.last?.last ? latest : nil)
             }
         }
     }
 
     /// `info` read in the replica's turn.
-    private func info(in replica: Replica, ownOperations: CounterRanges?) -> InfoResponse {
+    private func info(in replica: Replica, ownOperations: CounterRanges?, ownLatest: Replica.LatestOperation? = nil) -> InfoResponse {
         let version = quiet?.versionBeforeReading()
         if case .directory = replica.location, let head = try? QuietReads.Head(replica) {
             quiet?.record(at: version) { $0.head = head }
-            return info(head, ownOperations: ownOperations)
+            return info(head, ownOperations: ownOperations, ownLatest: ownLatest)
         }
         // A replica in memory keeps no file to snapshot (nor does one whose head cannot be read).
         return InfoResponse(server: stamp(replica), protocolVersions: SyncProtocol.versions, pullPageOperationsMax: limits.pullPageOperationsMax,
                             pushPageOperationsMax: limits.pushPageOperationsMax, pushBodyBytesMax: limits.pushBodyBytesMax, snapshot: nil,
-                            compactedThrough: (try? replica.compactionFloor()) ?? 0, logEnd: try? replica.latestSequence(), ownOperations: ownOperations)
+                            compactedThrough: (try? replica.compactionFloor()) ?? 0, logEnd: try? replica.latestSequence(), ownOperations: ownOperations,
+                            ownLatest: ownLatest)
     }
 
-    private func info(_ head: QuietReads.Head, ownOperations: CounterRanges? = nil) -> InfoResponse {
+    private func info(_ head: QuietReads.Head, ownOperations: CounterRanges? = nil, ownLatest: Replica.LatestOperation? = nil) -> InfoResponse {
         let offer = limits.snapshotsConcurrentMax > 0 ? SnapshotOffer(storage: head.storage, through: head.latest) : nil
         return InfoResponse(server: head.stamp(wall: wallClock.nowMilliseconds()), protocolVersions: SyncProtocol.versions,
                             pullPageOperationsMax: limits.pullPageOperationsMax, pushPageOperationsMax: limits.pushPageOperationsMax,
                             pushBodyBytesMax: limits.pushBodyBytesMax, snapshot: offer, compactedThrough: head.compactedThrough, logEnd: head.latest,
-                            ownOperations: ownOperations)
+                            ownOperations: ownOperations, ownLatest: ownLatest)
     }
 
     /// A snapshot for a new replica (protocol 4.6): the one written less than

@@ -150,7 +150,7 @@ public struct SyncSession {
             try executor.perform { try $0.recordUpstream(replica: info.server.replica) }
             // Writes of its own under ids the upstream holds are not pushed; the pull still goes on.
             var pushRefused: Error?
-            if checksOwnOperations, let held = info.ownOperations, let lost = try executor.perform({ try $0.lostOwnOperations(upstreamHolds: held) }) {
+            if checksOwnOperations, let held = info.ownOperations, let lost = try executor.perform({ try $0.lostOwnOperations(upstreamHolds: held, latest: info.ownLatest) }) {
                 if lost.unsentHeldCount > 0 {
                     pushRefused = reusedIDs(lost)
                 } else {
@@ -228,7 +228,11 @@ public struct SyncSession {
 
     /// What a folder restored from a backup of itself, or copied, lacks (`Replica+OwnOperations`), in words.
     private func lacking(_ lost: Replica.LostOwnOperations) -> String {
-        "it lacks at least \(lost.lackingCount) of its own operations that the upstream holds, from \(executor.perform { $0.id.hex }):\(lost.firstLacking)"
+        let id = executor.perform { $0.id.hex }
+        if let latest = lost.differingLatest {
+            return "its latest operation the upstream holds, \(id):\(latest.counter), is another here (stamped \(latest.here), the upstream's \(latest.upstream))"
+        }
+        return "it lacks at least \(lost.lackingCount) of its own operations that the upstream holds, from \(id):\(lost.firstLacking)"
     }
 
     /// The refusal of such a folder whose writes not yet pushed carry ids the upstream holds: made

@@ -62,12 +62,12 @@ final class StorageMigrationTests: XCTestCase {
         XCTAssertNotNil(try database.queryScalarText("SELECT sql FROM sqlite_master WHERE name = 'oplog' AND sql LIKE '%AUTOINCREMENT%'"))
 
         let migrated = try Replica.open(at: .directory(folder.path), configuration: configuration)
-        XCTAssertEqual(try migrated.appliedMigrations().suffix(16),
+        XCTAssertEqual(try migrated.appliedMigrations().suffix(17),
                        ["0005_lean_log_and_entries", "0006_log_without_record_index", "0007_display_derived", "0008_conflict_index_repair",
                         "0009_log_ids_as_intervals", "0010_log_in_blocks", "0011_conflicts_by_record", "0012_log_compaction", "0013_lean_entries",
                         "0014_records_hash_prefix", "0015_field_numbers", "0016_folded_entries",
                         "0017_folded_values", "0018_typed_rows_by_rid", "0019_records_hash_prefix_4",
-                        "0020_upstream_pull_operation"])
+                        "0020_upstream_pull_operation", "0021_log_latest"])
         XCTAssertEqual(try migrated.digest(), digestBefore, "the same state after the rebuild")
         XCTAssertEqual(try migrated.latestSequence(), sequenceBefore)
         XCTAssertEqual(try migrated.integrityCheck(), [])
@@ -153,11 +153,11 @@ final class StorageMigrationTests: XCTestCase {
         let payloadsBefore = try database.query("SELECT payload FROM oplog ORDER BY seq").map { $0.text(0) }
 
         let migrated = try Replica.open(at: .directory(folder.path), configuration: configuration)
-        XCTAssertEqual(try migrated.appliedMigrations().suffix(12),
+        XCTAssertEqual(try migrated.appliedMigrations().suffix(13),
                        ["0009_log_ids_as_intervals", "0010_log_in_blocks", "0011_conflicts_by_record", "0012_log_compaction", "0013_lean_entries",
                         "0014_records_hash_prefix", "0015_field_numbers", "0016_folded_entries",
                         "0017_folded_values", "0018_typed_rows_by_rid", "0019_records_hash_prefix_4",
-                        "0020_upstream_pull_operation"])
+                        "0020_upstream_pull_operation", "0021_log_latest"])
         XCTAssertEqual(try Self.intervals(in: folder), intervalsBefore, "the intervals the merge kept, received times included")
         XCTAssertEqual(try migrated.statistics().operations, rowsBefore)
         XCTAssertEqual(try migrated.log(after: 0, limit: 1000).map { $0.operation.map(OperationCodec().canonicalText) }, payloadsBefore,
@@ -382,6 +382,45 @@ extension StorageMigrationTests {
         try migrated.rewindUpstreamCursors(pullCursor: 0)
         XCTAssertEqual(try migrated.upstream()?.pullCursor, 0)
         XCTAssertNil(try migrated.upstream()?.pullOperation, "a rewind forgets it")
+    }
+
+    /// `0021_log_latest` on a replica that logged before it: each origin's highest operation is
+    /// read from the log with its stamp, as the batches since keep it; an origin whose highest
+    /// operation no longer has its payload (its record erased) is not known, and gets a row with
+    /// its next operation.
+    func test_logLatest_onAPopulatedReplica_isReadFromTheLog_asBatchesKeepIt() throws {
+        let fixture = try Fixture(seed: 21)
+        defer { fixture.folder.remove() }
+        let (folder, configuration) = (fixture.folder, fixture.configuration)
+        let latestSQL = "SELECT hex(replica), counter, wall, logical FROM log_latest ORDER BY replica"
+        func latest(_ database: Database) throws -> [String] {
+            try database.query(latestSQL).map { "\($0.text(0) ?? ""):\($0.integer(1) ?? 0):\($0.integer(2) ?? 0).\($0.integer(3) ?? 0)" }
+        }
+        let eraser = try ReplicaFactory.memory(name: "eraser", clock: fixture.clock, seed: 99)
+        _ = try eraser.write(collection: "people", record: "p-gone", [.put(field: "name", value: "Known")])
+        let erasure = try eraser.write(collection: "people", record: "p-gone", [.erase])
+        do {
+            let replica = try fixture.createReplica()
+            _ = try fixture.populate(replica)
+            var workload = WorkloadGenerator(seed: 21)
+            try replica.applyRemote(workload.generate(steps: 300))
+            _ = try replica.write(collection: "people", record: "p-gone", [.put(field: "name", value: "Gone")])
+            try replica.applyRemote(erasure)
+        }
+        let database = try Database(path: folder.path + "/" + Replica.databaseFileName)
+        try Replica.registerFunctions(on: database)
+        let kept = try latest(database)
+        XCTAssertGreaterThan(kept.count, 2, "several origins")
+        try database.execute("DROP TABLE log_latest; DELETE FROM schema_migrations WHERE name = '0021_log_latest';")
+        let migrated = try Replica.open(at: .directory(folder.path), configuration: configuration)
+        XCTAssertTrue(try migrated.appliedMigrations().contains("0021_log_latest"))
+        let erased = try migrated.log(after: 0, limit: 100_000).filter { $0.operation == nil }.map { "\($0.id.replica.hex.uppercased()):\($0.id.counter):" }
+        XCTAssertTrue(kept.contains { row in erased.contains(where: row.hasPrefix) }, "an origin's highest operation erased")
+        XCTAssertEqual(try latest(database), kept.filter { row in !erased.contains(where: row.hasPrefix) },
+                       "every origin as its batches kept it, but those whose highest was erased")
+        XCTAssertEqual(try migrated.invariantViolations(), [])
+        let next = try migrated.write(collection: "people", record: "p-next", [.put(field: "name", value: "Next")])
+        XCTAssertEqual(try migrated.loggedLatest(of: migrated.id), Replica.LatestOperation(counter: next[0].id.counter, stamp: next[0].timestamp))
     }
 
     /// Migration `0014_records_hash_prefix` keeps 8 bytes of each record's hash instead of 32 under

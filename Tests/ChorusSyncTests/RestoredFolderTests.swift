@@ -84,6 +84,33 @@ final class RestoredFolderTests: HubAndClientsTestCase {
         XCTAssertEqual(report.digestMatches, true)
     }
 
+    /// Its writes since the restore took exactly the ids it lost, which the hub compacted: it
+    /// lacks none of them, and only the stamp of the highest (`ownLatest`) tells the two apart.
+    /// Nothing is sent, the pull goes on, and the sync fails saying so, every time: the writes
+    /// were dropped as duplicates, unseen, before.
+    func test_writesSinceTakingExactlyTheLostIds_areRefused_evenOnceTheHubCompacted() throws {
+        let (hub, service, router) = try makeHub()
+        let (restored, session) = try restoredLaptop(hub: hub, service: service, router: router, compacting: true)
+        clock.advance(by: 1_000)
+        for index in 2...4 {
+            try restored.perform { _ = try $0.write(collection: "people", record: "l-\(index)", [.put(field: "name", value: "After the restore")]) }
+        }
+        XCTAssertEqual(try restored.perform { try $0.loggedIntervals(of: $0.id, max: 10) }.map(\.last), [4], "the ids it lost, taken again")
+        try hub.perform { _ = try $0.write(collection: "people", record: "h-2", [.put(field: "name", value: "Later on the hub")]) }
+        let hubDigest = try digest(hub)
+        for attempt in 1...2 {
+            XCTAssertThrowsError(try session.run(compareDigests: true), "attempt \(attempt)") { error in
+                let refusal = error as? ChorusError
+                XCTAssertEqual(refusal?.code, .invalidState, "\(error)")
+                XCTAssertTrue(refusal?.message.contains(":4, is another here") ?? false, "\(error)")
+                XCTAssertTrue(refusal?.message.contains("3 operations made here and not sent yet carry ids") ?? false, "\(error)")
+            }
+            XCTAssertEqual(try digest(hub), hubDigest, "nothing was sent (attempt \(attempt))")
+            XCTAssertEqual(try name(restored, "l-3"), "After the restore", "the writes stay, to be made again (attempt \(attempt))")
+        }
+        XCTAssertEqual(try name(hub, "l-3"), "After the backup")
+    }
+
     /// Unable to start again (here it does not use snapshots), it says so as a state syncing
     /// will not mend, and keeps what the sync did: the report says why, nothing is thrown.
     func test_unableToStartAgain_itSaysSo_andTheSyncsWorkStays() throws {
@@ -107,6 +134,9 @@ final class RestoredFolderTests: HubAndClientsTestCase {
         let held = try XCTUnwrap(try transport.info(ownOperations: true).ownOperations)
         XCTAssertEqual(held.count, 3)
         XCTAssertEqual(held, CounterRanges(sortedRows: try laptop.perform { try $0.loggedIntervals(of: $0.id, max: 10) }))
+        let latest = try XCTUnwrap(try transport.info(ownOperations: true).ownLatest)
+        XCTAssertEqual(latest, try laptop.perform { try $0.loggedLatest(of: $0.id) }, "the highest, as the laptop logged it")
+        XCTAssertEqual(latest.counter, 3)
         XCTAssertNil(try transport.info().ownOperations)
         XCTAssertThrowsError(try transport.respond("GET", "/sync/v1/info?own=2")) { error in
             XCTAssertEqual((error as? SyncError)?.status, 400, "\(error)")
