@@ -14,22 +14,26 @@ extension Replica {
     /// the newest of its blocks back until each held id is found. Costs one read of the origin's
     /// logged ids, and only when some are held (a push repeated after its answer was lost, or
     /// ids reused), one pass over the log's block keys and the decoding of that peer's blocks.
-    /// Not compared, and not reported: an operation whose content the log no longer keeps
-    /// (compacted, or its record erased), one that reached this node another way (through a
-    /// relay), and one in a block that cannot be read (`chorus check` reports that).
+    /// Not compared by content: an operation whose content the log no longer keeps (compacted,
+    /// or its record erased), one that reached this node another way (through a relay), and one
+    /// in a block that cannot be read (`chorus check` reports that). Of those not found, the
+    /// origin's highest is compared by its stamp (`log_latest`), and reported when it differs.
     public func idsHeldWithOtherContent(_ operations: [Operation], source: String) throws -> [OperationID] {
         try Replica.wrapStorage { try database.readTransaction {
             var ranges: [ReplicaID: CounterRanges] = [:]
             var held: [OperationID: [UInt8]] = [:]
+            var stamps: [OperationID: HybridTimestamp] = [:]
             for operation in operations {
                 let origin = operation.id.replica
                 if ranges[origin] == nil { ranges[origin] = try storedLoggedIDs(of: origin) }
                 if ranges[origin]!.contains(operation.id.counter) {
                     held[operation.id] = OperationCodec().canonicalBytes(operation, valueText: nil)
+                    stamps[operation.id] = operation.timestamp
                 }
             }
             guard !held.isEmpty else { return [] }
             var differing: [OperationID] = []
+
             var before = Int64.max
             // Newest block first, one block a query: a repeated push meets the log's tail.
             while !held.isEmpty {
@@ -53,6 +57,12 @@ extension Replica {
                     }
                 }
                 if !found { break }
+            }
+            // Those whose bytes were not found (compacted, or from another pusher): an origin's
+            // highest keeps its stamp (`log_latest`), which tells a restored folder's write under
+            // the id it lost apart.
+            for id in held.keys {
+                if let latest = try loggedLatest(of: id.replica), latest.counter == id.counter, latest.stamp != stamps[id] { differing.append(id) }
             }
             return differing.sorted { ($0.replica.hex, $0.counter) < ($1.replica.hex, $1.counter) }
         } }

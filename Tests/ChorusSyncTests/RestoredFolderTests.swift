@@ -109,6 +109,15 @@ final class RestoredFolderTests: HubAndClientsTestCase {
             XCTAssertEqual(try name(restored, "l-3"), "After the restore", "the writes stay, to be made again (attempt \(attempt))")
         }
         XCTAssertEqual(try name(hub, "l-3"), "After the backup")
+        // A client that does not ask (`own=1`) pushes them: the hub's own check refuses the page
+        // holding the highest, by its stamp, though its bytes are compacted away.
+        var unasking = session
+        unasking.checksOwnOperations = false
+        XCTAssertThrowsError(try unasking.run()) { error in
+            XCTAssertEqual((error as? SyncError)?.status, 409, "\(error)")
+            XCTAssertTrue("\(error)".contains("reuses an id this node holds for another operation (first "), "\(error)")
+        }
+        XCTAssertEqual(try digest(hub), hubDigest, "nothing was applied")
     }
 
     /// Unable to start again (here it does not use snapshots), it says so as a state syncing
