@@ -123,12 +123,14 @@ public enum ChorusCommandLine {
         // A script that asked for `--json` gets its failure as JSON too, on stdout, beside the
         // words on stderr: before, it read an empty document and had to scrape stderr.
         let wantsJSON = command.spec.options.contains(where: { $0.name == "--json" }) && arguments.dropFirst().contains("--json")
-        func report(_ code: String, _ message: String, hint: String?, retryable: Bool, exitCode: Int32) {
+        func report(_ code: String, _ message: String, hint: String?, retryable: Bool, exitCode: Int32, work: JSONValue? = nil) {
             guard wantsJSON else { return }
-            output.json(.object(["error": .object([
+            var document: [String: JSONValue] = ["error": .object([
                 "code": .string(code), "message": .string(message), "hint": hint.map(JSONValue.string) ?? .null,
                 "retryable": .bool(retryable), "exitCode": .integer(Int64(exitCode)),
-            ])]))
+            ])]
+            if let work { document["report"] = work }
+            output.json(.object(document))
         }
         do {
             let parsed = try ParsedArguments.parse(Array(arguments.dropFirst()), spec: command.spec)
@@ -144,6 +146,12 @@ public enum ChorusCommandLine {
             if let spec = error.command { output.error("usage: \(spec.usage)\nhint: run `chorus \(spec.name) --help`") }
             report("usage", error.message, hint: error.command.map { "run `chorus \($0.name) --help`" }, retryable: false, exitCode: 2)
             return 2
+        } catch let failure as FailureAfterWork {
+            let error = failure.error
+            output.error("error: \(error.message)")
+            if let hint = error.hint { output.error("hint: \(hint)") }
+            report(error.code.rawValue, error.message, hint: error.hint, retryable: error.isRetryable, exitCode: 1, work: failure.report)
+            return 1
         } catch let error as ChorusError {
             output.error("error: \(error.message)")
             if let hint = error.hint { output.error("hint: \(hint)") }
@@ -155,4 +163,12 @@ public enum ChorusCommandLine {
             return 1
         }
     }
+}
+
+/// A command that failed after doing work a script should see (a sync that moved operations,
+/// then found a state syncing will not mend): with `--json`, its report goes beside the error
+/// (`"report"`), where a plain failure has none.
+struct FailureAfterWork: Error {
+    let error: ChorusError
+    let report: JSONValue
 }

@@ -230,7 +230,9 @@ public struct SyncSession {
     private func lacking(_ lost: Replica.LostOwnOperations) -> String {
         let id = executor.perform { $0.id.hex }
         if let latest = lost.differingLatest {
-            return "its latest operation the upstream holds, \(id):\(latest.counter), is another here (stamped \(latest.here), the upstream's \(latest.upstream))"
+            let apart = latest.here.wall >= latest.upstream.wall ? "made \(HybridClock.describe(milliseconds: latest.here.wall - latest.upstream.wall)) after"
+                : "made \(HybridClock.describe(milliseconds: latest.upstream.wall - latest.here.wall)) before"
+            return "its latest operation the upstream holds, \(id):\(latest.counter), is another here (\(apart) the upstream's: stamped \(latest.here) here, \(latest.upstream) there)"
         }
         return "it lacks at least \(lost.lackingCount) of its own operations that the upstream holds, from \(id):\(lost.firstLacking)"
     }

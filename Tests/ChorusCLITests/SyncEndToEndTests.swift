@@ -154,12 +154,19 @@ final class SyncEndToEndTests: XCTestCase {
         XCTAssertTrue(diverged.standardError.contains("differs from the upstream's at the same point of its log"), diverged.standardError)
         XCTAssertTrue(diverged.standardError.contains("syncing again will not change it"), diverged.standardError)
         let json = try chorus(["sync", "--json"], "laptop", expect: 1)
-        XCTAssertEqual(try JSONParser().parse(json.standardOutput)["error"]?["code"]?.stringValue, "diverged", json.standardOutput)
+        let document = try JSONParser().parse(json.standardOutput)
+        XCTAssertEqual(document["error"]?["code"]?.stringValue, "diverged", json.standardOutput)
+        // What the sync did comes beside the error: both digests, and what moved.
+        XCTAssertEqual(document["report"]?["diverged"], .bool(true), json.standardOutput)
+        XCTAssertEqual(document["report"]?["pulled"]?.integerValue, 0, json.standardOutput)
+        XCTAssertNotEqual(document["report"]?["localDigest"], document["report"]?["upstreamDigest"], json.standardOutput)
     }
 
     /// A laptop folder restored from a backup of itself (its counters file too) hands out again
-    /// the ids of writes the hub already holds. The hub refuses the push that reuses one, and
-    /// says why, where it once dropped the new write as a duplicate and the two differed for good.
+    /// the ids of writes the hub already holds. Its new write took exactly the id it lost: the
+    /// laptop sees it by the stamp the hub keeps of its latest operation (`ownLatest`), sends
+    /// nothing and says why, where it once had the new write dropped as a duplicate and the two
+    /// differed for good. (The hub's own refusal of such a push: `RestoredFolderTests`.)
     func test_aLaptopRestoredFromABackupOfItself_isRefusedLoudly_andTheHubKeepsWhatItHad() throws {
         let hub = try hubWithAJoinedLaptop()
         defer { hub.stop() }
@@ -175,7 +182,8 @@ final class SyncEndToEndTests: XCTestCase {
         XCTAssertEqual(try id(reusing), try id(lost), "the restored counters hand the id out again")
         let hubBefore = try digest("hub")
         let refused = try chorus(["sync"], "laptop", expect: 1)
-        XCTAssertTrue(refused.standardError.contains("reuses an id this node holds for another operation"), refused.standardError)
+        XCTAssertTrue(refused.standardError.contains("is another here"), refused.standardError)
+        XCTAssertTrue(refused.standardError.contains("carries an id the upstream holds"), refused.standardError)
         XCTAssertTrue(refused.standardError.contains("join a new, empty folder"), refused.standardError)
         XCTAssertEqual(try digest("hub"), hubBefore, "nothing of the push applied")
         XCTAssertEqual(try chorus(["get", "people", "p-2", "--json"], "hub").standardOutput.contains("before the restore"), true)

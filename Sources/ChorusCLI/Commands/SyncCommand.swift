@@ -41,7 +41,7 @@ enum SyncCommand: Command {
         let unmended = report.lostOwnUnrecovered.map(lostOwnOperations) ?? (report.diverged ? divergence(report) : nil)
         if let unmended { try? replica.recordUpstream(error: .some(unmended.message)) }
         if context.isJSON {
-            if let unmended { throw unmended }
+            if let unmended { throw FailureAfterWork(error: unmended, report: report.json) }
             context.output.json(report.json)
             return 0
         }
