@@ -464,13 +464,13 @@ public struct PeopleAPI: Sendable {
                 // A record the person may not read is, to them, not there: changing it (and reading
                 // it back in the answer) would reveal it, and a refusal naming its owner would too.
                 let readable = try existing.map { record in
-                    try ReadPolicy.mayRead(collection: collection, fields: record.fields, viewer: person, lookup: PeopleAPI.visibleFields(replica))
+                    try ReadPolicy.mayRead(collection: collection, fields: record.fields, viewer: person, lookup: ReadPolicy.visibleFields(replica))
                 } ?? false
                 if route.method == "PATCH", existing?.isVisible != true || !readable {
                     throw SyncError(status: 404, "no \(collection) record \(finalID.prefix(128))")
                 }
                 if let refusal = try WritePolicy.refusal(collection: collection, recordID: finalID, existing: existing?.fields, body: fields, person: person,
-                                                         lookup: PeopleAPI.visibleFields(replica)) {
+                                                         lookup: ReadPolicy.visibleFields(replica)) {
                     throw SyncError(status: 403, refusal.message, hint: refusal.hint)
                 }
                 if let problem = try DomainReferences.problem(collection: collection, recordID: finalID, existing: existing?.fields,
@@ -530,15 +530,12 @@ public struct PeopleAPI: Sendable {
 
     /// Whether `viewer` may read `record` (ReadPolicy); private records are never sent to others.
     static func mayRead(_ record: RecordSnapshot, _ viewer: String?, _ replica: Replica) throws -> Bool {
-        try ReadPolicy.mayRead(collection: record.collection, fields: record.fields, viewer: viewer, lookup: visibleFields(replica))
+        try ReadPolicy.mayRead(collection: record.collection, fields: record.fields, viewer: viewer, lookup: ReadPolicy.visibleFields(replica))
     }
 
     /// The fields of a record the policies may ask about (a person, a team), or nil when it is
     /// not there or deleted: a deleted profile (someone who left) is nobody's manager and no
     /// team's member, and a deleted team counts as one with no record.
-    static func visibleFields(_ replica: Replica) -> (String, String) throws -> [String: JSONValue]? {
-        { collection, id in try replica.get(collection: collection, record: id).flatMap { $0.isVisible ? $0.fields : nil } }
-    }
 
     /// The person making a write, who must have a live profile here: feedback, comments,
     /// interest or a posting by an id nobody has (a laptop's `--owner` mistyped, a sign-on user

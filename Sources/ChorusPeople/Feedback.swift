@@ -83,7 +83,8 @@ public enum Feedback {
     /// two look the same, so nobody learns that private feedback exists).
     public static func visibleItem(_ replica: Replica, id: String, viewer: String?) throws -> RecordSnapshot? {
         guard let record = try replica.get(collection: "feedback", record: id), record.isVisible else { return nil }
-        let visible = try isVisible(record.fields, to: viewer) { try replica.get(collection: "people", record: $0)?.fields["manager"]?.stringValue }
+        let lookup = ReadPolicy.visibleFields(replica)
+        let visible = try isVisible(record.fields, to: viewer) { try ReadPolicy.manager(of: $0, lookup: lookup) }
         return visible ? record : nil
     }
 
@@ -118,9 +119,10 @@ public enum Feedback {
                 """, person, person).compactMap { $0.text(0) }
         }
         var managers: [String: String?] = [:]
+        let lookup = ReadPolicy.visibleFields(replica)
         func manager(_ person: String) throws -> String? {
             if let known = managers[person] { return known }
-            let value = try replica.get(collection: "people", record: person)?.fields["manager"]?.stringValue
+            let value = try ReadPolicy.manager(of: person, lookup: lookup)
             managers[person] = value
             return value
         }

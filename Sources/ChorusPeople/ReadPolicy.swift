@@ -1,3 +1,4 @@
+import ChorusReplica
 import ChorusCore
 
 /// Who may read a private record, beside feedback (whose four levels are in `Feedback`).
@@ -25,6 +26,20 @@ public enum ReadPolicy {
     /// and not a draft (the company's published objectives; `mayRead` for the others).
     public static let publishedObjectivesSQL = "coalesce(visibility, 'public') = 'public' AND coalesce(status, 'published') <> 'draft'"
 
+    /// `person`'s manager, as their profile names them, when `lookup` finds both profiles: a person
+    /// whose profile is deleted (they left) is nobody's manager, so they no longer read their former
+    /// reports' private records, and the reports set their own manager again (`WritePolicy`).
+    public static func manager(of person: String, lookup: (String, String) throws -> [String: JSONValue]?) rethrows -> String? {
+        guard let manager = try lookup("people", person)?["manager"]?.stringValue, try lookup("people", manager) != nil else { return nil }
+        return manager
+    }
+
+    /// `lookup(collection, id)` on `replica`: a record's live fields, nil when it is deleted, erased
+    /// or never written here (what `mayRead` and `WritePolicy` take).
+    public static func visibleFields(_ replica: Replica) -> (String, String) throws -> [String: JSONValue]? {
+        { collection, id in try replica.get(collection: collection, record: id).flatMap { $0.isVisible ? $0.fields : nil } }
+    }
+
     /// Whether `viewer` may read the record; `lookup(collection, id)` reads another record's fields
     /// (a person, a team).
     public static func mayRead(collection: String, fields: [String: JSONValue], viewer: String?,
@@ -35,7 +50,7 @@ public enum ReadPolicy {
             guard fields["visibility"]?.stringValue == "private" || fields["status"]?.stringValue == "draft" else { return true }
             guard let viewer, let owner = fields["owner"]?.stringValue else { return false }
             if fields["ownerKind"]?.stringValue ?? "person" == "person" {
-                return try viewer == owner || lookup("people", owner)?["manager"]?.stringValue == viewer
+                return try viewer == owner || manager(of: owner, lookup: lookup) == viewer
             }
             guard let me = try lookup("people", viewer) else { return false }
             return try isMember(me, of: owner, lookup: lookup)
@@ -44,7 +59,7 @@ public enum ReadPolicy {
             guard let viewer else { return false }
             let observed = fields["person"]?.stringValue
             if viewer == observed || viewer == fields["author"]?.stringValue { return true }
-            return try observed.flatMap { try lookup("people", $0)?["manager"]?.stringValue } == viewer
+            return try observed.flatMap { try manager(of: $0, lookup: lookup) } == viewer
         default:
             return true
         }

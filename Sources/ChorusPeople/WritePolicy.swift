@@ -45,7 +45,7 @@ public enum WritePolicy {
     /// reads another record's live fields (a person, a team), as `ReadPolicy.mayRead` does.
     public static func refusal(collection: String, recordID: String, existing: [String: JSONValue]?, body: [String: JSONValue],
                                person: String, lookup: (String, String) throws -> [String: JSONValue]?) rethrows -> Refusal? {
-        func managerOf(_ id: String) throws -> String? { try lookup("people", id)?["manager"]?.stringValue }
+        func managerOf(_ id: String) throws -> String? { try ReadPolicy.manager(of: id, lookup: lookup) }
         if let system = body.keys.sorted().first(where: { systemFields.contains("\(collection).\($0)") }) {
             return Refusal(message: "\(system) is set by Chorus", hint: system == "interested"
                 ? "each person registers their own interest: POST /api/v1/opportunities/{id}/interest" : "leave \(system) out")

@@ -610,6 +610,34 @@ final class PeopleAPITests: XCTestCase {
         XCTAssertEqual(first?["next"]?.stringValue, first?["observations"]?.arrayValue?.last?["id"]?.stringValue, "the cursor is the last record returned")
     }
 
+    /// A manager who left (their profile deleted) is nobody's manager: they no longer read their
+    /// former reports' private objectives, observations and manager-only feedback, and a report
+    /// sets their own manager again, where both were refused ("ask the manager", who was gone).
+    func test_aManagerWhoLeft_readsNoPrivateRecordOfTheirReports_andTheReportsMoveOn() throws {
+        let data = folder.appending("office")
+        let node = try officeNode()
+        defer { node.stop() }
+        let port = node.port
+        for (id, manager) in [("p-max", nil), ("p-ana", "p-max"), ("p-eve", nil)] as [(String, String?)] {
+            let body = manager.map { #"{"id":"\#(id)","name":"\#(id)","manager":"\#($0)"}"# } ?? #"{"id":"\#(id)","name":"\#(id)"}"#
+            XCTAssertEqual(try request(port, "POST", "/api/v1/people", as: id, body: body).status, 201)
+        }
+        XCTAssertEqual(try request(port, "POST", "/api/v1/abilities", as: "p-max", body: #"{"id":"a-1","name":"Coaches others"}"#).status, 201)
+        XCTAssertEqual(try request(port, "POST", "/api/v1/objectives", as: "p-ana", body: #"{"id":"obj-private","title":"Quietly","visibility":"private"}"#).status, 201)
+        XCTAssertEqual(try request(port, "POST", "/api/v1/observations", as: "p-eve",
+                                   body: #"{"id":"obs-private","person":"p-ana","ability":"a-1","milestone":2,"visibility":"private"}"#).status, 201)
+        let feedback = try request(port, "POST", "/api/v1/feedback", as: "p-eve", body: #"{"to":"p-ana","body":"For the manager","visibility":"managerOnly"}"#)
+        let reads = ["/api/v1/objectives/obj-private", "/api/v1/observations/obs-private", "/api/v1/feedback/\(feedback.json?["id"]?.stringValue ?? "")"]
+        for path in reads { XCTAssertEqual(try request(port, "GET", path, as: "p-max").status, 200, "the manager reads \(path)") }
+        XCTAssertEqual(try ChorusProcess.run(["delete", "people", "p-max", "--data", data]).status, 0)
+        for path in reads { XCTAssertEqual(try request(port, "GET", path, as: "p-max").status, 404, "gone, no longer reads \(path)") }
+        let about = try request(port, "GET", "/api/v1/feedback?about=p-ana", as: "p-max").json?["items"]?.arrayValue ?? []
+        XCTAssertTrue(about.isEmpty, "nor in lists")
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-ana", as: "p-ana", body: #"{"manager":"p-eve"}"#).status, 200,
+                       "with no manager here, the person sets their own")
+        XCTAssertEqual(try request(port, "GET", "/api/v1/objectives/obj-private", as: "p-eve").status, 200, "the new manager reads it")
+    }
+
     /// The page's files: served from the node with an ETag, a strict policy, and nothing else.
     func test_webPage_isServedWithItsPolicy() throws {
         let data = folder.appending("node")
