@@ -274,9 +274,10 @@ struct BatchState {
     struct LoggedOrigin {
         let stored: CounterRanges
         var now: CounterRanges
-        /// The stamp of the highest operation this batch logged, when it is above every one the
-        /// log held before (`log_latest`, written with the ids).
-        var latest: (counter: UInt64, stamp: HybridTimestamp)?
+        /// The highest operation this batch logged, when it is above every one the log held
+        /// before: its counter and canonical bytes, hashed when the batch writes `log_latest`
+        /// with the ids (once an origin a batch, not once an operation).
+        var latest: (counter: UInt64, payload: Payload)?
 
         init(stored: CounterRanges) {
             self.stored = stored
@@ -723,7 +724,7 @@ extension Replica {
         // A duplicate is known by its id alone, before anything of it is looked at: an id the log
         // holds with other content (a replica restored with its counters, or a forged bundle)
         // once made its record's row first, an empty record the other replicas never had.
-        guard try logID(op.id, stamp: op.timestamp, state: &state) else {
+        guard try logID(op.id, payload: payload, state: &state) else {
             state.report.duplicates += 1
             return
         }
@@ -809,15 +810,15 @@ extension Replica {
 
     /// Adds an operation's id to the batch's view of the logged ids; false when the log already
     /// holds it. The batch writes what changed to `log_ids` before it commits (`writeLoggedIDs`).
-    /// The stamp of the highest one is kept too (`log_latest`).
-    func logID(_ id: OperationID, stamp: HybridTimestamp, state: inout BatchState) throws -> Bool {
+    /// The highest one's bytes are kept too (`log_latest`).
+    func logID(_ id: OperationID, payload: Payload, state: inout BatchState) throws -> Bool {
         if !state.origins.isRecent(id.replica) {
             let committed = state.committedOrigins[id.replica]
             try state.origins.makeRecent(id.replica) { .init(stored: try committed ?? storedLoggedIDs(of: id.replica)) }
         }
         return state.origins.updateRecent { origin in
             guard origin.now.insert(id.counter) else { return false }
-            if id.counter > origin.latest?.counter ?? origin.stored.intervals.last?.last ?? 0 { origin.latest = (id.counter, stamp) }
+            if id.counter > origin.latest?.counter ?? origin.stored.intervals.last?.last ?? 0 { origin.latest = (id.counter, payload) }
             return true
         }
     }
@@ -854,10 +855,11 @@ extension Replica {
                 }
             }
             if let latest = ids.latest {
+                let hash = latest.payload.withUnsafeBufferPointer { Replica.LatestOperation.hash(UnsafeRawBufferPointer($0)) }
                 try database.run("""
-                    INSERT INTO log_latest(replica, counter, wall, logical) VALUES (?, ?, ?, ?)
-                    ON CONFLICT(replica) DO UPDATE SET counter = excluded.counter, wall = excluded.wall, logical = excluded.logical
-                    """, origin.bytes, Int64(latest.counter), Int64(latest.stamp.wall), Int64(latest.stamp.logical))
+                    INSERT INTO log_latest(replica, counter, hash) VALUES (?, ?, ?)
+                    ON CONFLICT(replica) DO UPDATE SET counter = excluded.counter, hash = excluded.hash
+                    """, origin.bytes, Int64(latest.counter), Int64(bitPattern: hash))
             }
         }
     }

@@ -22,39 +22,48 @@ extension Replica {
         /// two apart once the upstream compacted them, so none of them may go.
         public let unsentHeldCount: UInt64
         public let firstUnsentHeld: UInt64
-        /// When it lacks none: the highest operation the upstream holds of this replica's, which
-        /// this replica holds unsent under the same counter with another stamp. Its writes since
-        /// the restore took exactly the ids it lost (`log_latest`).
-        public let differingLatest: DifferingLatest?
+        /// When it lacks none: the counter of the highest operation the upstream holds of this
+        /// replica's, which this replica holds unsent under the same counter with other content.
+        /// Its writes since the restore took every id it lost (`log_latest`).
+        public let differingLatest: UInt64?
     }
 
-    /// An origin's highest logged operation, by its counter and stamp (`log_latest`).
+    /// An origin's highest logged operation, by its counter and the XXH64 of its canonical bytes
+    /// (`log_latest`): what tells two operations under one id apart once their bytes are gone.
     public struct LatestOperation: Equatable, Sendable {
         public let counter: UInt64
-        public let stamp: HybridTimestamp
+        public let hash: UInt64
 
-        public init(counter: UInt64, stamp: HybridTimestamp) {
+        public init(counter: UInt64, hash: UInt64) {
             self.counter = counter
-            self.stamp = stamp
+            self.hash = hash
         }
+
+        /// The hash of an operation's canonical bytes (its log payload).
+        public static func hash(_ canonicalBytes: UnsafeRawBufferPointer) -> UInt64 {
+            var hasher = XXHash64()
+            hasher.update(canonicalBytes)
+            return hasher.finalize()
+        }
+
+        public static func hash(_ canonicalBytes: [UInt8]) -> UInt64 { canonicalBytes.withUnsafeBytes { hash($0) } }
     }
 
-    /// One counter, two operations: the upstream's, and this replica's not yet pushed.
-    public struct DifferingLatest: Equatable, Sendable {
-        public let counter: UInt64
-        public let upstream: HybridTimestamp
-        public let here: HybridTimestamp
-    }
+    /// How many rows of `log_latest` name another counter than their origin's highest in
+    /// `log_ids` (`chorus check`, and a snapshot's checks): it says only which is the highest.
+    static let logLatestMismatchesSQL = """
+        SELECT count(*) FROM log_latest l WHERE l.counter IS NOT (SELECT max(i.last) FROM log_ids i WHERE i.replica = l.replica)
+        """
 
-    /// The counter and stamp of `origin`'s highest operation this log ever held (`log_latest`):
-    /// nil when not known (logged before this replica kept it, and compacted or erased since).
+    /// The counter and content hash of `origin`'s highest operation this log ever held
+    /// (`log_latest`): nil when not known (logged before this replica kept it, and compacted or
+    /// erased since).
     public func loggedLatest(of origin: ReplicaID) throws -> LatestOperation? {
         try Replica.wrapStorage {
             var latest: LatestOperation?
-            try database.forEachColumns("SELECT counter, wall, logical FROM log_latest WHERE replica = ?", parameters: [origin.bytes]) { row in
-                guard let counter = UInt64(exactly: row.integer(0)), let wall = UInt64(exactly: row.integer(1)),
-                      let logical = UInt32(exactly: row.integer(2)) else { return }
-                latest = LatestOperation(counter: counter, stamp: HybridTimestamp(wall: wall, logical: logical))
+            try database.forEachColumns("SELECT counter, hash FROM log_latest WHERE replica = ?", parameters: [origin.bytes]) { row in
+                guard let counter = UInt64(exactly: row.integer(0)) else { return }
+                latest = LatestOperation(counter: counter, hash: UInt64(bitPattern: row.integer(1)))
             }
             return latest
         }
@@ -75,27 +84,24 @@ extension Replica {
 
     /// nil when this replica holds every operation of its own that the upstream says it holds
     /// (`held`, the intervals it sent) and, of the highest (`latest`, when the upstream said),
-    /// the same one; else what it lacks, and which of its own not yet pushed the upstream holds.
+    /// the same content; else what it lacks, and which of its own not yet pushed the upstream holds.
     public func lostOwnOperations(upstreamHolds held: CounterRanges, latest: LatestOperation? = nil) throws -> LostOwnOperations? {
         let own = try Replica.wrapStorage { try storedLoggedIDs(of: id) }
         let firstLacking = own.firstMissing(of: held)
-        // Lacking none, only the highest can differ, and only when not yet pushed: made since a
-        // restore, the writes took exactly the lost ids (more would reuse a held id past the
-        // ones it lacks, fewer would leave it lacking some).
+        // Lacking none, the writes made since a restore took every id it lost (fewer would leave
+        // it lacking some): the highest the upstream holds is then one of them, not yet pushed.
         guard firstLacking != nil || latest.map({ own.contains($0.counter) }) == true else { return nil }
         var unsent = CounterRanges()
-        var here: HybridTimestamp?
-        let codec = OperationCodec()
+        var differing: UInt64?
         try forEachLogged(after: try upstream()?.pushCursor ?? 0) { logged in
             guard logged.entry.replicaID == id, logged.source != "upstream" else { return true }
             _ = unsent.insert(logged.entry.counter)
-            if logged.entry.counter == latest?.counter, let text = logged.entry.payloadText {
-                here = try? codec.decode(text: text).timestamp
+            // Its bytes erased here (its record erased), it is not compared.
+            if let latest, logged.entry.counter == latest.counter, let payload = logged.entry.payload,
+               LatestOperation.hash(payload) != latest.hash {
+                differing = latest.counter
             }
             return true
-        }
-        let differing = latest.flatMap { latest in
-            here.flatMap { $0 == latest.stamp ? nil : DifferingLatest(counter: latest.counter, upstream: latest.stamp, here: $0) }
         }
         guard let first = firstLacking ?? differing.map({ _ in 0 }) else { return nil }
         let lackingCount = held.count - (own.overlap(with: held)?.count ?? 0)

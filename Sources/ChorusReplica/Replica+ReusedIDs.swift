@@ -16,19 +16,17 @@ extension Replica {
     /// ids reused), one pass over the log's block keys and the decoding of that peer's blocks.
     /// Not compared by content: an operation whose content the log no longer keeps (compacted,
     /// or its record erased), one that reached this node another way (through a relay), and one
-    /// in a block that cannot be read (`chorus check` reports that). Of those not found, the
-    /// origin's highest is compared by its stamp (`log_latest`), and reported when it differs.
+    /// in a block that cannot be read (`chorus check` reports that). Of those, the origin's
+    /// highest is compared by the hash of its bytes (`log_latest`), and reported when it differs.
     public func idsHeldWithOtherContent(_ operations: [Operation], source: String) throws -> [OperationID] {
         try Replica.wrapStorage { try database.readTransaction {
             var ranges: [ReplicaID: CounterRanges] = [:]
             var held: [OperationID: [UInt8]] = [:]
-            var stamps: [OperationID: HybridTimestamp] = [:]
             for operation in operations {
                 let origin = operation.id.replica
                 if ranges[origin] == nil { ranges[origin] = try storedLoggedIDs(of: origin) }
                 if ranges[origin]!.contains(operation.id.counter) {
                     held[operation.id] = OperationCodec().canonicalBytes(operation, valueText: nil)
-                    stamps[operation.id] = operation.timestamp
                 }
             }
             guard !held.isEmpty else { return [] }
@@ -50,19 +48,23 @@ extension Replica {
                         guard (try? Replica.checkCount(of: body, first: first, last: last)) != nil else { return }
                         _ = try? LogBlock.forEach(in: body, block: last) { _, entry in
                             let id = OperationID(replica: entry.replicaID, counter: entry.counter)
-                            guard let bytes = held.removeValue(forKey: id) else { return true }
-                            if let payload = entry.payload, !bytes.elementsEqual(payload) { differing.append(id) }
+                            // Its payload erased (its record erased), compared below, by hash.
+                            guard let bytes = held[id], let payload = entry.payload else { return true }
+                            held[id] = nil
+                            if !bytes.elementsEqual(payload) { differing.append(id) }
                             return !held.isEmpty
                         }
                     }
                 }
                 if !found { break }
             }
-            // Those whose bytes were not found (compacted, or from another pusher): an origin's
-            // highest keeps its stamp (`log_latest`), which tells a restored folder's write under
-            // the id it lost apart.
-            for id in held.keys {
-                if let latest = try loggedLatest(of: id.replica), latest.counter == id.counter, latest.stamp != stamps[id] { differing.append(id) }
+            // Those whose bytes were not found (compacted, erased, or from another pusher): an
+            // origin's highest keeps the hash of its bytes (`log_latest`), which tells a restored
+            // folder's write under the id it lost apart. Read once an origin.
+            var latest: [ReplicaID: LatestOperation?] = [:]
+            for (id, bytes) in held {
+                if latest[id.replica] == nil { latest[id.replica] = .some(try loggedLatest(of: id.replica)) }
+                if let known = latest[id.replica] ?? nil, known.counter == id.counter, known.hash != LatestOperation.hash(bytes) { differing.append(id) }
             }
             return differing.sorted { ($0.replica.hex, $0.counter) < ($1.replica.hex, $1.counter) }
         } }

@@ -655,6 +655,9 @@ extension Replica {
             blockProblem = "a block of its log does not decode (\(error.message))"
         }
         if let blockProblem { throw refuse(blockProblem) }
+        guard try snapshot.queryScalarInteger(Replica.logLatestMismatchesSQL) == 0 else {
+            throw refuse("its log_latest names, for an origin, another operation than the highest it logged")
+        }
         // An entry names its origin and its field by number (`EntryRows.swift`): a number not
         // in `origins` or `fields` would later be given to a new one, and the entry credited to it.
         let unknown = [EntryRows.unknownReferencesSQL, EntryRows.foldedOfUnknownRecordsSQL]

@@ -27,9 +27,9 @@ import SQLiteKit
 ///
 /// - `log_compaction` (`0012`): one row once the log has been compacted, the sequence through
 ///   which its operations may be gone (`Replica+Compaction.swift`);
-/// - `log_latest` (`0021`): per origin replica, the counter and stamp of the highest operation the
-///   log ever held, kept through compaction: what tells a restored folder's write from the one it
-///   lost under the same id (`Replica+OwnOperations.swift`);
+/// - `log_latest` (`0021`): per origin replica, the counter and content hash of the highest
+///   operation the log ever held, kept through compaction: what tells a restored folder's write
+///   from the one it lost under the same id (`Replica+OwnOperations.swift`);
 /// - `log_blocks` (`0010`): the log, a row per block of operations with consecutive sequences
 ///   (`LogBlock.swift`), keyed by the block's last sequence; `source` and `received_wall` are the
 ///   block's, since a batch's operations share them.
@@ -434,39 +434,39 @@ enum StorageSchema {
         }
         migrator.register("0021_log_latest") { db in
             // Per origin, the operation with the highest counter this log ever held: its counter
-            // and its stamp, kept when the log is compacted (`Replica+OwnOperations.swift`). A
-            // folder restored from a backup of itself whose writes since took exactly the ids it
-            // lost holds every id its upstream does; only the stamp under the highest one tells
-            // the two operations apart once the upstream compacted the first (protocol 4.2,
-            // `ownLatest`). Filled from the log as it is: an origin whose highest operation is
-            // compacted or had its payload erased gets no row until a higher one arrives.
+            // and the XXH64 of its canonical bytes, kept when the log is compacted
+            // (`Replica+OwnOperations.swift`). A folder restored from a backup of itself whose
+            // writes since took every id it lost holds every id its upstream does; only the
+            // content under the highest one tells the two operations apart once the upstream
+            // compacted the first (protocol 4.2, `ownLatest`). Its stamp would not: a clock that
+            // ran behind one pulled gives the restored folder's write the lost one's stamp.
+            // Filled from the log as it is: an origin whose highest operation is compacted, had
+            // its payload erased, or is in a block that cannot be read (`chorus check` says so)
+            // gets no row until a higher one arrives.
             try db.execute("""
                 CREATE TABLE log_latest(
                     replica BLOB PRIMARY KEY,
                     counter INTEGER NOT NULL,
-                    wall INTEGER NOT NULL,
-                    logical INTEGER NOT NULL
+                    hash INTEGER NOT NULL
                 ) WITHOUT ROWID;
                 """)
             var highest: [ReplicaID: (counter: UInt64, payload: [UInt8]?)] = [:]
             try db.forEachColumns("SELECT last_seq, body FROM log_blocks ORDER BY last_seq") { row in
                 let block = row.integer(0)
-                try row.withBlob(1) { body in
-                    try LogBlock.forEach(in: body, block: block) { _, entry in
+                row.withBlob(1) { body in
+                    _ = try? LogBlock.forEach(in: body, block: block) { _, entry in
                         let origin = entry.replicaID
                         if entry.counter > highest[origin]?.counter ?? 0 { highest[origin] = (entry.counter, entry.payload.map { Array($0) }) }
                         return true
                     }
                 }
             }
-            let codec = OperationCodec()
             let intervals = try Replica.loggedIDRows(db)
             for (origin, latest) in highest.sorted(by: { $0.key < $1.key }) {
                 // Only when it is the highest the origin's logged ids hold: not one below a compacted one.
-                guard let payload = latest.payload, intervals[origin]?.last?.last == latest.counter,
-                      let operation = try? codec.decode(utf8: payload[...]) else { continue }
-                try db.run("INSERT INTO log_latest(replica, counter, wall, logical) VALUES (?, ?, ?, ?)",
-                           origin.bytes, Int64(latest.counter), Int64(operation.timestamp.wall), Int64(operation.timestamp.logical))
+                guard let payload = latest.payload, intervals[origin]?.last?.last == latest.counter else { continue }
+                let hash = payload.withUnsafeBytes { Replica.LatestOperation.hash($0) }
+                try db.run("INSERT INTO log_latest(replica, counter, hash) VALUES (?, ?, ?)", origin.bytes, Int64(latest.counter), Int64(bitPattern: hash))
             }
         }
         return migrator

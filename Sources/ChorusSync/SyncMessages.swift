@@ -116,9 +116,9 @@ public struct InfoResponse: Sendable {
     /// operations the upstream holds, the highest `ownOperationIntervalsMax` intervals of them.
     /// A client that lacks some of them was restored from a backup of itself (`Replica+OwnOperations`).
     public let ownOperations: CounterRanges?
-    /// With `ownOperations`, when the upstream knows it: the counter and stamp of the highest of
-    /// them. A client holding that counter unsent under another stamp was restored from a backup,
-    /// and its writes since took exactly the ids it lost (`Replica+OwnOperations`).
+    /// With `ownOperations`, when the upstream knows it: the counter of the highest of them and
+    /// the hash of its bytes. A client holding that counter unsent with other content was
+    /// restored from a backup, and its writes since took every id it lost (`Replica+OwnOperations`).
     public let ownLatest: Replica.LatestOperation?
 
     public var json: JSONValue {
@@ -135,8 +135,7 @@ public struct InfoResponse: Sendable {
             object["ownOperations"] = .array(ownOperations.intervals.map { .array([.integer(Int64($0.first)), .integer(Int64($0.last))]) })
         }
         if let ownLatest {
-            object["ownLatest"] = .object(["counter": .integer(Int64(ownLatest.counter)), "wall": .integer(Int64(ownLatest.stamp.wall)),
-                                           "logical": .integer(Int64(ownLatest.stamp.logical))])
+            object["ownLatest"] = .object(["counter": .integer(Int64(ownLatest.counter)), "hash": .string(XXHash64.hex(ownLatest.hash))])
         }
         return .object(object)
     }
@@ -208,13 +207,13 @@ public struct InfoResponse: Sendable {
             ownOperations = nil
         }
         if let latest = json["ownLatest"] {
-            // The highest of `ownOperations`, stamped within the range any operation is.
-            guard let counter = latest["counter"]?.integerValue, let wall = latest["wall"]?.integerValue, let logical = latest["logical"]?.integerValue,
-                  counter >= 1, ownOperations?.intervals.last.map({ $0.last == UInt64(counter) }) == true,
-                  wall >= 0, UInt64(wall) <= HybridTimestamp.wallMax, (0...Int64(UInt32.max)).contains(logical) else {
-                throw ChorusError(.malformedInput, "info: ownLatest must be an object of the highest counter of ownOperations, a wall from 0 to \(HybridTimestamp.wallMax) and a logical from 0 to \(UInt32.max)")
+            // The highest of `ownOperations`, and an XXH64 in 16 lowercase hex digits.
+            guard let counter = latest["counter"]?.integerValue, counter >= 1, ownOperations?.intervals.last.map({ $0.last == UInt64(counter) }) == true,
+                  let hex = latest["hash"]?.stringValue, hex.utf8.count == 16, hex.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }),
+                  let hash = UInt64(hex, radix: 16) else {
+                throw ChorusError(.malformedInput, "info: ownLatest must be an object of the highest counter of ownOperations and a hash of 16 lowercase hex digits")
             }
-            ownLatest = Replica.LatestOperation(counter: UInt64(counter), stamp: HybridTimestamp(wall: UInt64(wall), logical: UInt32(logical)))
+            ownLatest = Replica.LatestOperation(counter: UInt64(counter), hash: hash)
         } else {
             ownLatest = nil
         }

@@ -229,10 +229,8 @@ public struct SyncSession {
     /// What a folder restored from a backup of itself, or copied, lacks (`Replica+OwnOperations`), in words.
     private func lacking(_ lost: Replica.LostOwnOperations) -> String {
         let id = executor.perform { $0.id.hex }
-        if let latest = lost.differingLatest {
-            let apart = latest.here.wall >= latest.upstream.wall ? "made \(HybridClock.describe(milliseconds: latest.here.wall - latest.upstream.wall)) after"
-                : "made \(HybridClock.describe(milliseconds: latest.upstream.wall - latest.here.wall)) before"
-            return "its latest operation the upstream holds, \(id):\(latest.counter), is another here (\(apart) the upstream's: stamped \(latest.here) here, \(latest.upstream) there)"
+        if let counter = lost.differingLatest {
+            return "its latest operation the upstream holds, \(id):\(counter), is another here, of other content"
         }
         return "it lacks at least \(lost.lackingCount) of its own operations that the upstream holds, from \(id):\(lost.firstLacking)"
     }

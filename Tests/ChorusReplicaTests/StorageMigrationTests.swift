@@ -392,9 +392,9 @@ extension StorageMigrationTests {
         let fixture = try Fixture(seed: 21)
         defer { fixture.folder.remove() }
         let (folder, configuration) = (fixture.folder, fixture.configuration)
-        let latestSQL = "SELECT hex(replica), counter, wall, logical FROM log_latest ORDER BY replica"
+        let latestSQL = "SELECT hex(replica), counter, hash FROM log_latest ORDER BY replica"
         func latest(_ database: Database) throws -> [String] {
-            try database.query(latestSQL).map { "\($0.text(0) ?? ""):\($0.integer(1) ?? 0):\($0.integer(2) ?? 0).\($0.integer(3) ?? 0)" }
+            try database.query(latestSQL).map { "\($0.text(0) ?? ""):\($0.integer(1) ?? 0):\($0.integer(2) ?? 0)" }
         }
         let eraser = try ReplicaFactory.memory(name: "eraser", clock: fixture.clock, seed: 99)
         _ = try eraser.write(collection: "people", record: "p-gone", [.put(field: "name", value: "Known")])
@@ -420,7 +420,25 @@ extension StorageMigrationTests {
                        "every origin as its batches kept it, but those whose highest was erased")
         XCTAssertEqual(try migrated.invariantViolations(), [])
         let next = try migrated.write(collection: "people", record: "p-next", [.put(field: "name", value: "Next")])
-        XCTAssertEqual(try migrated.loggedLatest(of: migrated.id), Replica.LatestOperation(counter: next[0].id.counter, stamp: next[0].timestamp))
+        XCTAssertEqual(try migrated.loggedLatest(of: migrated.id),
+                       Replica.LatestOperation(counter: next[0].id.counter, hash: Replica.LatestOperation.hash(OperationCodec().canonicalBytes(next[0], valueText: nil))))
+    }
+
+    /// A log block that cannot be read does not stop `0021_log_latest`, so the replica still
+    /// opens and `chorus check` can say what is damaged.
+    func test_logLatest_skipsABlockItCannotRead_andTheReplicaStillOpens() throws {
+        let fixture = try Fixture(seed: 22)
+        defer { fixture.folder.remove() }
+        do { _ = try fixture.populate(try fixture.createReplica()) }
+        let database = try Database(path: fixture.folder.path + "/" + Replica.databaseFileName)
+        try Replica.registerFunctions(on: database)
+        try database.execute("""
+            DROP TABLE log_latest; DELETE FROM schema_migrations WHERE name = '0021_log_latest';
+            UPDATE log_blocks SET body = X'FFFFFFFFFFFFFFFFFFFF' WHERE last_seq = (SELECT max(last_seq) FROM log_blocks);
+            """)
+        let migrated = try Replica.open(at: .directory(fixture.folder.path), configuration: fixture.configuration)
+        XCTAssertTrue(try migrated.appliedMigrations().contains("0021_log_latest"))
+        XCTAssertTrue(try migrated.invariantViolations().contains { $0.contains("damaged") || $0.contains("log block") }, "check says what is damaged")
     }
 
     /// Migration `0014_records_hash_prefix` keeps 8 bytes of each record's hash instead of 32 under
