@@ -118,13 +118,21 @@ public struct Match: Sendable {
     public let explanations: [Explanation]
     public let improvements: [Improvement]
 
+    /// A score as shown, to a hundredth: rounded from the millionths the ranking compares
+    /// (`Matcher.RankKey`), so two scores the ranking takes as equal (sums of the same parts in
+    /// another order, apart in their last bits) never show as 1.37 above 1.38.
+    public static func shown(_ score: Double) -> Double {
+        let millionths = Int64((score * 1_000_000).rounded())
+        return Double((millionths + 5_000) / 10_000) / 100
+    }
+
     public var json: JSONValue {
         .object([
-            "person": .string(candidate), "opportunity": .string(opportunity), "score": .double((score * 100).rounded() / 100),
+            "person": .string(candidate), "opportunity": .string(opportunity), "score": .double(Match.shown(score)),
             "components": .object(["skillFit": .double((skillFit * 1000).rounded() / 1000), "growthFit": .double((growthFit * 1000).rounded() / 1000),
                                    "availability": .double((availability * 1000).rounded() / 1000)]),
             "explanations": .array(explanations.map { .object(["kind": .string($0.kind.rawValue), "skill": $0.skill.map(JSONValue.string) ?? .null, "text": .string($0.text)]) }),
-            "improvements": .array(improvements.map { .object(["text": .string($0.text), "scoreAfter": .double(($0.scoreAfter * 100).rounded() / 100)]) }),
+            "improvements": .array(improvements.map { .object(["text": .string($0.text), "scoreAfter": .double(Match.shown($0.scoreAfter))]) }),
         ])
     }
 }
@@ -180,10 +188,18 @@ public struct Matcher: Sendable {
             }
             let required = taxonomy.resolve(requirement.skill)
             // The related skill the person knows best is the one named (then by id, for a stable text).
+            // A related skill counts for a little, but does not make up a must-have: the score is
+            // halved all the same (the guide's rule), and the text says both.
             if let related = candidate.skills.filter({ taxonomy.areRelated(taxonomy.resolve($0.key), required) })
                 .min(by: { ($1.value, $0.key) < ($0.value, $1.key) })?.key {
                 weighted += requirement.weight * 0.3
-                explanations.append(Explanation(kind: .relatedSkill, skill: requirement.skill, text: "\(name): you have the related skill \(label(related))"))
+                if requirement.mustHave {
+                    missingMustHave = true
+                    explanations.append(Explanation(kind: .missingMustHave, skill: requirement.skill,
+                                                    text: "\(name): must-have, missing (you have the related skill \(label(related)))"))
+                } else {
+                    explanations.append(Explanation(kind: .relatedSkill, skill: requirement.skill, text: "\(name): you have the related skill \(label(related))"))
+                }
             } else if requirement.mustHave {
                 missingMustHave = true
                 explanations.append(Explanation(kind: .missingMustHave, skill: requirement.skill, text: "\(name): must-have, missing"))

@@ -113,6 +113,36 @@ final class MatchingTests: XCTestCase {
         XCTAssertLessThanOrEqual(without.score, 5 * 0.15 * 0.5 + 1e-9)
     }
 
+    /// A related skill counts for a little, but does not make up a must-have: the score is halved
+    /// as the guide says, and the explanation says both. It once cancelled the halving.
+    func test_aRelatedSkill_doesNotMakeUpAMustHave() {
+        let python = taxonomy.resolve("Python (computer programming)")
+        let related = taxonomy.skills.values.filter { taxonomy.areRelated($0, python) }.map(\.id).sorted()[0]
+        let must = OpportunityProfile(id: "o", required: [Requirement(skill: python.id, minLevel: 2, mustHave: true)], learnable: [], hoursPerWeek: nil)
+        let may = OpportunityProfile(id: "o", required: [Requirement(skill: python.id, minLevel: 2)], learnable: [], hoursPerWeek: nil)
+        let candidate = Candidate(id: "c", skills: [related: 3], goals: [], hoursPerWeek: nil)
+        let (mustMatch, mayMatch) = (matcher.match(candidate, must), matcher.match(candidate, may))
+        XCTAssertEqual(mustMatch.skillFit, 0.3, accuracy: 1e-9, "the partial credit stays")
+        XCTAssertEqual(mustMatch.score, mayMatch.score * Matcher.mustHavePenalty, accuracy: 1e-9, "halved")
+        let explained = mustMatch.explanations.first { $0.skill == python.id }
+        XCTAssertEqual(explained?.kind, .missingMustHave)
+        XCTAssertTrue(explained?.text.contains("must-have, missing (you have the related skill") ?? false, explained?.text ?? "")
+        XCTAssertEqual(mustMatch.improvements.first?.text, "reach level 2 in \(python.label)", "the must-have is the best step")
+    }
+
+    /// Scores are shown to a hundredth from the millionths the ranking compares: two it takes as
+    /// equal never show apart (1.37 listed above 1.38).
+    func test_shownScores_roundFromWhatTheRankingCompares() {
+        XCTAssertEqual(Match.shown(1.375 - 1e-12), Match.shown(1.375 + 1e-12))
+        XCTAssertEqual(Match.shown(1.375 - 1e-12), 1.38)
+        XCTAssertEqual(Match.shown(0), 0)
+        XCTAssertEqual(Match.shown(5), 5)
+        XCTAssertEqual(Match.shown(2.004999), 2.0)
+        let (below, above) = (Matcher.RankKey(score: 1.375 - 1e-12, opportunity: "o", candidate: "a"),
+                              Matcher.RankKey(score: 1.375 + 1e-12, opportunity: "o", candidate: "a"))
+        XCTAssertFalse(below < above || above < below, "the ranking takes them as equal")
+    }
+
     func test_relatedSkill_getsPartialCredit() {
         let python = taxonomy.resolve("Python (computer programming)")
         let related = taxonomy.skills.values.filter { taxonomy.areRelated($0, python) }.map(\.id).sorted()[0]
