@@ -599,9 +599,11 @@ public struct PeopleAPI: Sendable {
                     for (op, list) in ops.sorted(by: { $0.key < $1.key }) {
                         guard case .array(let items) = list, items.count <= 100 else { throw SyncError(status: 400, "\(name).\(op) must be an array of at most 100 strings") }
                         for item in items {
+                            // Blank (spaces, or only invisible characters) is never added: it would show
+                            // as nothing, or as a skill with no name. Removing one is let through.
                             guard case .string(let given) = item, !given.isEmpty, given.unicodeScalars.count <= DomainRules.shortTextCharactersMax,
-                                  DomainRules.textProblem(given, long: false) == nil else {
-                                throw SyncError(status: 400, "\(name).\(op) holds something that is not a string of 1 to \(DomainRules.shortTextCharactersMax) characters")
+                                  DomainRules.textProblem(given, long: false) == nil, op == "remove" || !DomainRules.isBlank(given) else {
+                                throw SyncError(status: 400, "\(name).\(op) holds something that is not a string of 1 to \(DomainRules.shortTextCharactersMax) characters, not blank")
                             }
                             let element = DomainRules.skillFields.contains("\(schema.name).\(name)") ? SkillTaxonomy.esco.resolve(given).id : given
                             // Removed and added at once (a page's editor removing a skill and adding it
@@ -623,8 +625,8 @@ public struct PeopleAPI: Sendable {
                     // page's editor removing "Python" and adding "python" at level 4) is set.
                     for (key, entry) in entries.sorted(by: { ($0.value == .null ? 1 : 0, $0.key) < ($1.value == .null ? 1 : 0, $1.key) }) {
                         guard !key.isEmpty, key.unicodeScalars.count <= DomainRules.shortTextCharactersMax,
-                              DomainRules.textProblem(key, long: false) == nil else {
-                            throw SyncError(status: 400, "\(name) keys are 1 to \(DomainRules.shortTextCharactersMax) characters, with no control characters")
+                              DomainRules.textProblem(key, long: false) == nil, entry == .null || !DomainRules.isBlank(key) else {
+                            throw SyncError(status: 400, "\(name) keys are 1 to \(DomainRules.shortTextCharactersMax) characters, not blank, with no control characters")
                         }
                         let typed = key
                         let key = DomainRules.skillFields.contains("\(schema.name).\(name)") ? SkillTaxonomy.esco.resolve(key).id : key
@@ -640,7 +642,8 @@ public struct PeopleAPI: Sendable {
                         if entry == .null {
                             if present.contains(key) { changes.append(.mapRemove(field: name, key: key)) }
                         } else {
-                            try DomainRules.check(collection: schema.name, field: field, key: key, value: entry)
+                            // Named as given: a skill's id ("ccd0a1d9-...") says nothing to the person who typed "python".
+                            try DomainRules.check(collection: schema.name, field: field, key: typed, value: entry)
                             changes.append(.mapSet(field: name, key: key, value: entry))
                         }
                     }

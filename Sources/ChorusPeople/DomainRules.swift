@@ -72,6 +72,23 @@ public enum DomainRules {
         text.unicodeScalars.allSatisfy { $0.properties.isWhitespace || ($0.value <= 0xFFFF && $0.properties.isDefaultIgnorableCodePoint) }
     }
 
+    /// An email address as people write one: a name, one `@`, a domain, and no white space
+    /// (ECMAScript's `\s`, which the OpenAPI document's pattern names one by one). A space before
+    /// it once made a second profile with an email already taken, past the duplicate check.
+    public static func isEmail(_ text: String) -> Bool {
+        let scalars = Array(text.unicodeScalars)
+        guard let at = scalars.firstIndex(of: "@"), at > 0, at < scalars.count - 1, scalars.lastIndex(of: "@") == at else { return false }
+        return !scalars.contains(where: isECMAScriptWhitespace)
+    }
+
+    /// ECMAScript's `\s`: its white space and line terminators.
+    static func isECMAScriptWhitespace(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x09...0x0D, 0x20, 0xA0, 0x1680, 0x2000...0x200A, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000, 0xFEFF: return true
+        default: return false
+        }
+    }
+
     /// Map fields whose values are levels or milestones 1-5.
     public static let levelMaps: Set<String> = ["people.skills", "people.careerSteps", "abilities.roleRequirements"]
 
@@ -147,6 +164,7 @@ public enum DomainRules {
             guard text.unicodeScalars.count <= limit else { throw fail("at most \(limit) characters") }
             if let problem = textProblem(text, long: limit == textCharactersMax) { throw fail(problem) }
             if name == "objectives.quarter", !isQuarter(text) { throw fail("must be \(quarterForm)") }
+            if name == "people.email", !isEmail(text) { throw fail("must be an email address: a name, one @ and a domain, with no spaces") }
             if let allowed = enums[name], !allowed.contains(text) { throw fail("must be one of \(allowed.joined(separator: ", "))") }
         }
         if let range = integerRanges[name], let number = value.integerValue, !range.contains(number) {

@@ -143,8 +143,14 @@ final class PeopleAPITests: XCTestCase {
         XCTAssertEqual(patched.json?["skills"]?[sql], 3, "3.0 is stored as 3")
         XCTAssertEqual(patched.json?["skillLabels"]?[sql], "SQL")
         XCTAssertEqual(patched.json?["guilds"], ["g-data"])
-        for (body, message) in [(#"{"skills":{"sql":7}}"#, "level"), (#"{"hoursPerWeekAvailable":200}"#, "0 to 80"),
-                                (#"{"nickname":"x"}"#, "unknown field"), (#"{}"#, "nothing to change")] {
+        // Blank skills, goals and guilds (spaces, invisible characters), and emails that are not
+        // one (a space before a taken one passed the duplicate check), are refused; a bad level
+        // names the skill as typed, not its id.
+        for (body, message) in [(#"{"skills":{"sql":7}}"#, "people.skills[sql]: must be a level"), (#"{"hoursPerWeekAvailable":200}"#, "0 to 80"),
+                                (#"{"nickname":"x"}"#, "unknown field"), (#"{}"#, "nothing to change"),
+                                (#"{"skills":{" ":3}}"#, "not blank"), (#"{"skills":{"​":3}}"#, "not blank"),
+                                (#"{"developmentGoals":{"add":[" "]}}"#, "not blank"), (#"{"guilds":{"add":["​"]}}"#, "not blank"),
+                                (#"{"email":" ada@example.com"}"#, "email address"), (#"{"email":"not-an-email"}"#, "email address")] {
             let response = try request(port, "PATCH", "/api/v1/people/p-ada", body: body)
             XCTAssertEqual(response.status, 400, body)
             XCTAssertTrue(response.json?["detail"]?.stringValue?.contains(message) ?? false, "\(body): \(response.json?["detail"] ?? .null)")
