@@ -16,7 +16,13 @@ public struct IdentityPolicy: Sendable {
     public var identityHeader: String?
     public var trustedProxies: Set<String> = ["127.0.0.1"]
     public var owner: String?
+    /// Host names, beside loopback ones, under which a browser reaches this node for its owner
+    /// (`chorus serve --owner-host`, at most `ownerHostsMax`).
+    public var ownerHosts: Set<String> = []
     public init() {}
+
+    /// Names `--owner-host` takes at most.
+    public static let ownerHostsMax = 16
 
     /// The person a request is from: the identity header's, from a trusted proxy, else the owner.
     ///
@@ -34,7 +40,33 @@ public struct IdentityPolicy: Sendable {
                 return value
             }
         }
+        guard let owner else { return nil }
+        // The owner's identity comes with no credential: any page the owner's browser opens
+        // could send requests here. The browser keeps other sites' pages out by origin, but a page
+        // whose own name it resolves again to 127.0.0.1 (DNS rebinding) is of its own origin to
+        // it, and names itself in `Host`. Only the names the owner reaches the node by act for them.
+        if let host = request.head.header("Host"), !isOwnerHost(host) {
+            throw SyncError(status: 403, "this node acts for its owner only when reached as localhost or by a loopback address, not as \(host.prefix(100)): a page of another site, its name pointed at this machine, could act in their name",
+                            hint: "open the node at http://127.0.0.1:PORT/ or http://localhost:PORT/; to reach it by another name, start it with `chorus serve --owner-host NAME`")
+        }
         return owner
+    }
+
+    /// Whether a `Host` header names this node as its owner reaches it: `localhost` (or a name
+    /// under it), a loopback address, or one of `ownerHosts`; its port is not compared.
+    func isOwnerHost(_ header: String) -> Bool {
+        let host = IdentityPolicy.hostName(header)
+        if host == "localhost" || host.hasSuffix(".localhost") || host == "::1" || ownerHosts.contains(host) { return true }
+        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
+        return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
+    }
+
+    /// The name in a `Host` header, lowercased, without its port or an IPv6 address's brackets.
+    public static func hostName(_ header: String) -> String {
+        let text = header.lowercased()
+        if text.hasPrefix("["), let end = text.firstIndex(of: "]") { return String(text[text.index(after: text.startIndex)..<end]) }
+        if text.filter({ $0 == ":" }).count == 1, let colon = text.firstIndex(of: ":") { return String(text[..<colon]) }
+        return text
     }
 }
 

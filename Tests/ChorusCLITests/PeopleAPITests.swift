@@ -12,9 +12,9 @@ final class PeopleAPITests: XCTestCase {
     override func tearDown() { folder.remove() }
 
     func request(_ port: UInt16, _ method: String, _ target: String, as person: String? = nil, body: String? = nil,
-                 headers: [String] = []) throws -> (status: Int, json: JSONValue?) {
+                 headers: [String] = [], host: String? = nil) throws -> (status: Int, json: JSONValue?) {
         let client = try RawClient(port: port)
-        var text = "\(method) \(target) HTTP/1.1\r\nHost: node\r\nConnection: close\r\n"
+        var text = "\(method) \(target) HTTP/1.1\r\nHost: \(host ?? "127.0.0.1:\(port)")\r\nConnection: close\r\n"
         if let person { text += "X-Person: \(person)\r\n" }
         for header in headers { text += header + "\r\n" }
         if let body { text += "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)" } else { text += "\r\n" }
@@ -642,6 +642,30 @@ final class PeopleAPITests: XCTestCase {
         XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-ana", as: "p-ana", body: #"{"manager":"p-eve"}"#).status, 200,
                        "with no manager here, the person sets their own")
         XCTAssertEqual(try request(port, "GET", "/api/v1/objectives/obj-private", as: "p-eve").status, 200, "the new manager reads it")
+    }
+
+    /// A laptop's node acts for its owner only when the browser reaches it by a loopback name, or
+    /// one given with `--owner-host`: a page of another site whose name was pointed at 127.0.0.1
+    /// (DNS rebinding) is same-origin to the browser, and read and wrote in the owner's name.
+    func test_theOwnersIdentity_isOnlyForTheNamesTheOwnerReachesTheNodeBy() throws {
+        let data = folder.appending("laptop")
+        XCTAssertEqual(try ChorusProcess.run(["init", "--name", "laptop", "--data", data]).status, 0)
+        let node = try ServeProcess(data: data, extra: ["--owner", "p-owner", "--owner-host", "laptop.lan"])
+        defer { node.stop() }
+        let port = node.port
+        XCTAssertEqual(try request(port, "POST", "/api/v1/people", body: #"{"id":"p-owner","name":"Olle"}"#).status, 201)
+        XCTAssertEqual(try request(port, "POST", "/api/v1/objectives", body: #"{"id":"obj-mine","title":"Quietly","visibility":"private"}"#).status, 201)
+        let rebound = ["Sec-Fetch-Site: same-origin", "Origin: http://rebind.evil.example:\(port)"]
+        let read = try request(port, "GET", "/api/v1/objectives/obj-mine", headers: rebound, host: "rebind.evil.example:\(port)")
+        XCTAssertEqual(read.status, 403, "a private objective is not read in the owner's name")
+        XCTAssertTrue(read.json?["hint"]?.stringValue?.contains("--owner-host") ?? false, "\(read.json ?? .null)")
+        XCTAssertEqual(try request(port, "POST", "/api/v1/feedback", body: #"{"to":"p-owner","body":"From a rebound page"}"#,
+                                   headers: rebound, host: "rebind.evil.example:\(port)").status, 403, "nor written")
+        for host in ["127.0.0.1:\(port)", "localhost:\(port)", "LOCALHOST", "[::1]:\(port)", "laptop.lan:\(port)", "127.1.2.3"] {
+            XCTAssertEqual(try request(port, "GET", "/api/v1/objectives/obj-mine", host: host).status, 200, host)
+        }
+        let usage = try ChorusProcess.run(["serve", "--data", data, "--owner-host", "laptop.lan"])
+        XCTAssertEqual(usage.status, 2, "--owner-host needs --owner")
     }
 
     /// The page's files: served from the node with an ETag, a strict policy, and nothing else.

@@ -30,6 +30,7 @@ enum ServeCommand: Command {
                   OptionSpec(name: "--identity-header", valueName: "NAME", help: "header a single-sign-on proxy sets to the person id (office nodes)"),
                   OptionSpec(name: "--trusted-proxy", valueName: "IP", help: "address whose identity header is honoured (default 127.0.0.1; repeat with commas)"),
                   OptionSpec(name: "--owner", valueName: "PERSON", help: "the person acting on a laptop's people API"),
+                  OptionSpec(name: "--owner-host", valueName: "NAME", help: "with --owner: a host name the owner's browser reaches the node by, beside localhost and loopback addresses (repeat with commas)"),
                   OptionSpec(name: "--clock-offset-ms", valueName: "MS", help: "test option: pretend this machine's clock is off by MS milliseconds")])
 
     static func run(_ context: CommandContext) throws -> Int32 {
@@ -44,6 +45,14 @@ enum ServeCommand: Command {
         }
         let proxies = try context.arguments.value("--trusted-proxy").map { try trustedProxies($0, context) }
         let owner = context.arguments.value("--owner")
+        let ownerHosts = try context.arguments.value("--owner-host").map { text -> Set<String> in
+            guard owner != nil else { throw context.usageError("--owner-host needs --owner") }
+            let names = text.split(separator: ",", omittingEmptySubsequences: false).map { IdentityPolicy.hostName(String($0).trimmingCharacters(in: .whitespaces)) }
+            guard names.count <= IdentityPolicy.ownerHostsMax, names.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 253 && !$0.contains(where: { $0 == "/" || $0 == "@" || $0.isWhitespace }) }) else {
+                throw context.usageError("--owner-host takes 1 to \(IdentityPolicy.ownerHostsMax) host names, separated by commas")
+            }
+            return Set(names)
+        }
         if let owner, owner.isEmpty || owner.utf8.count > 128 || owner.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
             throw context.usageError("--owner must be a person id: 1 to 128 bytes of printable text")
         }
@@ -73,6 +82,7 @@ enum ServeCommand: Command {
         configuration.identity.identityHeader = context.arguments.value("--identity-header")
         if let proxies { configuration.identity.trustedProxies = proxies }
         configuration.identity.owner = owner
+        if let ownerHosts { configuration.identity.ownerHosts = ownerHosts }
         let name = replica.name, id = replica.id.hex
         let upstream = try replica.upstream()
         let node = Node(replica: replica, configuration: configuration)
