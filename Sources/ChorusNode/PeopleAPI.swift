@@ -501,6 +501,9 @@ public struct PeopleAPI: Sendable {
                 if route.method == "PATCH", existing?.isVisible != true || !readable {
                     throw SyncError(status: 404, "no \(collection) record \(finalID.prefix(128))")
                 }
+                // Values are checked first (400), as the reference documents: a career step of 9
+                // was answered 422, "no milestone 9", by the references' check.
+                var changes = try PeopleAPI.changes(for: fields, in: schema, existing: existing)
                 if let refusal = try WritePolicy.refusal(collection: collection, recordID: finalID, existing: existing?.fields, body: fields, person: person,
                                                          lookup: ReadPolicy.visibleFields(replica)) {
                     throw SyncError(status: 403, refusal.message, hint: refusal.hint)
@@ -509,7 +512,6 @@ public struct PeopleAPI: Sendable {
                                                               body: fields, replica: replica) {
                     throw SyncError(status: problem.status, problem.message)
                 }
-                var changes = try PeopleAPI.changes(for: fields, in: schema, existing: existing)
                 if route.method == "POST", collection == "badges" { changes.append(.put(field: "isCustom", value: true)) }  // made by a person
                 if !changes.isEmpty { try replica.write(collection: collection, record: finalID, changes, by: person) }
                 return try replica.get(collection: collection, record: finalID)!

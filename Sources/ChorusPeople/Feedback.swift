@@ -62,7 +62,8 @@ public enum Feedback {
         if let problem = DomainRules.textProblem(text, long: true) { throw ChorusError(.invalidValue, "the message \(problem)") }
         guard from != to else { throw ChorusError(.invalidValue, "feedback goes to someone else", hint: "pick another recipient") }
         for person in [from, to] where try !PeopleDirectory.hasProfile(replica, person) {
-            throw ChorusError(.recordNotFound, "no person \(person)", hint: "`chorus people search NAME` finds ids")
+            throw ChorusError(.recordNotFound, "no person with the id \(person.prefix(128))",
+                              hint: "name the person by their id (p-...), not their name: the page's list, `GET /api/v1/people?q=NAME` or `chorus people search NAME` finds it")
         }
         if let badge, try replica.get(collection: "badges", record: badge)?.isVisible != true {
             throw ChorusError(.recordNotFound, "no badge \(badge)")

@@ -150,7 +150,8 @@ final class PeopleAPITests: XCTestCase {
                                 (#"{"nickname":"x"}"#, "unknown field"), (#"{}"#, "nothing to change"),
                                 (#"{"skills":{" ":3}}"#, "not blank"), (#"{"skills":{"​":3}}"#, "not blank"),
                                 (#"{"developmentGoals":{"add":[" "]}}"#, "not blank"), (#"{"guilds":{"add":["​"]}}"#, "not blank"),
-                                (#"{"email":" ada@example.com"}"#, "email address"), (#"{"email":"not-an-email"}"#, "email address")] {
+                                (#"{"email":" ada@example.com"}"#, "email address"), (#"{"email":"not-an-email"}"#, "email address"),
+                                (#"{"careerSteps":{"ability-0":9}}"#, "people.careerSteps[ability-0]: must be a level")] {
             let response = try request(port, "PATCH", "/api/v1/people/p-ada", body: body)
             XCTAssertEqual(response.status, 400, body)
             XCTAssertTrue(response.json?["detail"]?.stringValue?.contains(message) ?? false, "\(body): \(response.json?["detail"] ?? .null)")

@@ -79,25 +79,46 @@ export async function list(main) {
   if (where) params.set("location", where);
   if (skillText) params.set("skill", skillText);
   if (includeClosed) params.set("status", "all");
-  const [result, viewer] = await Promise.all([api(`/api/v1/opportunities?${params}`), me()]);
+  // The top bets are asked for apart: in a page of every kind, a bet past the first 200 was left out.
+  const unfiltered = !kind && !where && !skillText;
+  const [result, viewer, betList] = await Promise.all([api(`/api/v1/opportunities?${params}`), me(),
+    unfiltered ? api("/api/v1/opportunities?kind=companyBet&limit=1000") : Promise.resolve({ opportunities: [] })]);
   const name = await peopleNames(result.opportunities.map((o) => o.owner));
-  const bets = result.opportunities.filter((o) => o.kind === "companyBet" && o.betRank).sort((a, b) => a.betRank - b.betRank).slice(0, 10);
+  const bets = betList.opportunities.filter((o) => o.betRank).sort((a, b) => a.betRank - b.betRank || a.title.localeCompare(b.title)).slice(0, 10);
+  // 200 at a time; "Show more" follows the list's `next`, and the count says "+" until the end.
+  const cards = h("ul", { class: "cards", id: "opportunities" }, result.opportunities.map((o) => opportunityCard(o, name, viewer)));
+  let shown = result.opportunities.length;
+  let next = result.next;
+  const heading = h("h2", {});
+  const countText = () => `${shown}${next ? "+" : ""} ${includeClosed ? "" : "open "}opportunities`;
+  heading.textContent = countText();
+  const more = h("button", { type: "button", class: "secondary", id: "more-opportunities", onclick: async () => {
+    more.disabled = true;
+    const page = await act(() => api(`/api/v1/opportunities?${params}&offset=${encodeURIComponent(next)}`));
+    more.disabled = false;
+    if (!page) return;
+    const names = await peopleNames(page.opportunities.map((o) => o.owner));
+    for (const o of page.opportunities) cards.append(opportunityCard(o, names, viewer));
+    shown += page.opportunities.length;
+    next = page.next;
+    heading.textContent = countText();
+    if (!next) more.remove();
+  } }, "Show more");
   replace(main,
     h("div", { class: "title-row" }, h("h1", {}, "Marketplace"),
       h("div", { class: "actions" }, viewer ? h("a", { class: "button", href: "#/matches" }, "My matches") : null,
         viewer ? h("a", { class: "button secondary", href: "#/opportunities/new" }, "Post an opportunity") : null)),
     form,
-    !kind && !where && !skillText && bets.length ? h("section", { "aria-labelledby": "bets-h" }, h("h2", { id: "bets-h" }, "Top company bets"),
+    unfiltered && bets.length ? h("section", { "aria-labelledby": "bets-h" }, h("h2", { id: "bets-h" }, "Top company bets"),
       h("ol", { class: "bets" }, bets.map((b) => h("li", {}, h("strong", {}, b.title), b.hoursPerWeek ? h("span", { class: "muted" }, ` · ${b.hoursPerWeek} h/week`) : "")))) : null,
-    h("h2", {}, `${result.opportunities.length} ${includeClosed ? "" : "open "}opportunities`),
-    h("ul", { class: "cards", id: "opportunities" }, result.opportunities.map((o) => opportunityCard(o, name, viewer))));
+    heading, cards, next ? more : null);
 }
 
 /** #/opportunities/new: post one, owned by the signed-in person. */
 export async function post(main) {
   const viewer = await me();
   if (!viewer) { replace(main, h("h1", {}, "Post an opportunity"), h("p", {}, "Sign in to post.")); return; }
-  const title = h("input", { id: "post-title", type: "text", required: true, maxlength: 2000 });
+  const title = h("input", { id: "post-title", type: "text", required: true, maxlength: 200 });
   const kind = h("select", { id: "post-kind" }, KINDS.slice(1).map(([v, t]) => h("option", { value: v, selected: v === "project" }, t.replace(/s$/, ""))));
   const description = h("textarea", { id: "post-description", rows: 4, maxlength: 2000 });
   const hours = h("input", { id: "post-hours", type: "number", min: 1, max: 80, value: 4 });
