@@ -854,7 +854,9 @@ extension Replica {
                                      Int64(interval.last), receivedWall, origin.bytes, Int64(interval.first))
                 }
             }
-            if let latest = ids.latest {
+            // Not this replica's own: nobody asks it about them (`forgetOwnLatestSQL`), and a local
+            // write is spared the statement.
+            if let latest = ids.latest, origin != id {
                 let hash = latest.payload.withUnsafeBufferPointer { Replica.LatestOperation.hash(UnsafeRawBufferPointer($0)) }
                 try database.run("""
                     INSERT INTO log_latest(replica, counter, hash) VALUES (?, ?, ?)

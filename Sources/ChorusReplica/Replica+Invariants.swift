@@ -148,6 +148,7 @@ extension Replica {
         }.count, "origins whose log_ids disagree with the log")
         // `log_latest` names each origin's highest logged id, never one below it or not logged.
         expect(Int(try database.queryScalarInteger(Replica.logLatestMismatchesSQL) ?? 0), "origins whose log_latest is not their highest logged id")
+        expect(Int(try database.queryScalarInteger("SELECT count(*) FROM log_latest WHERE replica = ?", id.bytes) ?? 0), "a log_latest row of this replica's own")
         if floor > 0 && !continuity.isContiguous {
             problems.append("the log after its compaction point (\(floor)) does not run without a gap to its last sequence (\(continuity.latest))")
         }

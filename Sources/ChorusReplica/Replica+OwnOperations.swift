@@ -51,9 +51,16 @@ extension Replica {
 
     /// How many rows of `log_latest` name another counter than their origin's highest in
     /// `log_ids` (`chorus check`, and a snapshot's checks): it says only which is the highest.
+    /// A replica keeps no row of its own (`forgetOwnLatestSQL`); `chorus check` asks that apart.
     static let logLatestMismatchesSQL = """
         SELECT count(*) FROM log_latest l WHERE l.counter IS NOT (SELECT max(i.last) FROM log_ids i WHERE i.replica = l.replica)
         """
+
+    /// Drops the row of this replica's own operations (bound: its id) from `log_latest`, where a
+    /// snapshot brings the upstream's: nobody asks a replica about its own (`info?own=1` and a
+    /// push's check are about the asker's and the pusher's), so a local write does not keep it,
+    /// and a row kept would go stale.
+    static let forgetOwnLatestSQL = "DELETE FROM main.log_latest WHERE replica = ?"
 
     /// The counter and content hash of `origin`'s highest operation this log ever held
     /// (`log_latest`): nil when not known (logged before this replica kept it, and compacted or

@@ -409,6 +409,7 @@ extension Replica {
                 """)
             try snapshot.run("UPDATE main.log_blocks SET source = 'upstream', received_wall = ?", taken.now)
             try snapshot.run("UPDATE main.log_ids SET received_wall = ?", taken.now)
+            try snapshot.run(Replica.forgetOwnLatestSQL, id.bytes)
             try writeTakenMeta(taken, on: snapshot)
             // Every operation in it came from the upstream, so none waits to be pushed: the push
             // cursor moves past them too (from 0, it would ask a compacted log for what it lacks).
@@ -459,6 +460,7 @@ extension Replica {
                 let quoted = StorageSchema.quote(table)
                 try database.execute("INSERT INTO main.\(quoted) SELECT * FROM snapshot.\(quoted) WHERE 1")
             }
+            try database.run(Replica.forgetOwnLatestSQL, id.bytes)
             // `records` ids are never reused (AUTOINCREMENT): the copy's high-water marks come too.
             let listed = Replica.sqlList(tables)
             if try database.queryScalarInteger("SELECT count(*) FROM snapshot.sqlite_schema WHERE name = 'sqlite_sequence'") == 1 {

@@ -462,7 +462,9 @@ enum StorageSchema {
                 }
             }
             let intervals = try Replica.loggedIDRows(db)
-            for (origin, latest) in highest.sorted(by: { $0.key < $1.key }) {
+            // Not the replica's own (`Replica.forgetOwnLatestSQL`).
+            let own = try db.queryScalarText("SELECT value FROM meta WHERE key = 'replica_id'").flatMap(ReplicaID.init(hex:))
+            for (origin, latest) in highest.sorted(by: { $0.key < $1.key }) where origin != own {
                 // Only when it is the highest the origin's logged ids hold: not one below a compacted one.
                 guard let payload = latest.payload, intervals[origin]?.last?.last == latest.counter else { continue }
                 let hash = payload.withUnsafeBytes { Replica.LatestOperation.hash($0) }

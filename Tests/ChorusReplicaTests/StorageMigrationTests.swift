@@ -419,8 +419,11 @@ extension StorageMigrationTests {
         XCTAssertEqual(try latest(database), kept.filter { row in !erased.contains(where: row.hasPrefix) },
                        "every origin as its batches kept it, but those whose highest was erased")
         XCTAssertEqual(try migrated.invariantViolations(), [])
-        let next = try migrated.write(collection: "people", record: "p-next", [.put(field: "name", value: "Next")])
-        XCTAssertEqual(try migrated.loggedLatest(of: migrated.id),
+        _ = try migrated.write(collection: "people", record: "p-next", [.put(field: "name", value: "Next")])
+        XCTAssertNil(try migrated.loggedLatest(of: migrated.id), "a replica keeps no row of its own: nobody asks it about them")
+        let next = try fixture.other.write(collection: "people", record: "p-next", [.put(field: "title", value: "Next")])
+        try migrated.applyRemote(next)
+        XCTAssertEqual(try migrated.loggedLatest(of: fixture.other.id),
                        Replica.LatestOperation(counter: next[0].id.counter, hash: Replica.LatestOperation.hash(OperationCodec().canonicalBytes(next[0], valueText: nil))))
     }
 
