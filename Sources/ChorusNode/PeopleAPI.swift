@@ -45,6 +45,9 @@ public struct IdentityPolicy: Sendable {
         // could send requests here. The browser keeps other sites' pages out by origin, but a page
         // whose own name it resolves again to 127.0.0.1 (DNS rebinding) is of its own origin to
         // it, and names itself in `Host`. Only the names the owner reaches the node by act for them.
+        if request.head.repeats("Host") {
+            throw SyncError(status: 400, "the Host header appears more than once", hint: "send it once")
+        }
         if let host = request.head.header("Host"), !isOwnerHost(host) {
             throw SyncError(status: 403, "this node acts for its owner only when reached as localhost or by a loopback address, not as \(host.prefix(100)): a page of another site, its name pointed at this machine, could act in their name",
                             hint: "open the node at http://127.0.0.1:PORT/ or http://localhost:PORT/; to reach it by another name, start it with `chorus serve --owner-host NAME`")
@@ -57,15 +60,23 @@ public struct IdentityPolicy: Sendable {
     func isOwnerHost(_ header: String) -> Bool {
         let host = IdentityPolicy.hostName(header)
         if host == "localhost" || host.hasSuffix(".localhost") || host == "::1" || ownerHosts.contains(host) { return true }
+        // Digits only: `UInt8("+0")` parses, and a browser takes "127.+0.+0.+1" for a name.
         let octets = host.split(separator: ".", omittingEmptySubsequences: false)
-        return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
+        return octets.count == 4 && octets[0] == "127"
+            && octets.allSatisfy { !$0.isEmpty && $0.count <= 3 && $0.utf8.allSatisfy { (0x30...0x39).contains($0) } && UInt8($0) != nil }
     }
 
-    /// The name in a `Host` header, lowercased, without its port or an IPv6 address's brackets.
+    /// The name in a `Host` header, lowercased, without its port, an IPv6 address's brackets or
+    /// a final dot (`localhost.` is `localhost`).
     public static func hostName(_ header: String) -> String {
-        let text = header.lowercased()
+        var text = header.lowercased()
         if text.hasPrefix("["), let end = text.firstIndex(of: "]") { return String(text[text.index(after: text.startIndex)..<end]) }
-        if text.filter({ $0 == ":" }).count == 1, let colon = text.firstIndex(of: ":") { return String(text[..<colon]) }
+        // A port is digits: "localhost:80@evil.example" is no name of this machine's.
+        if text.filter({ $0 == ":" }).count == 1, let colon = text.firstIndex(of: ":"),
+           text[text.index(after: colon)...].utf8.allSatisfy({ (0x30...0x39).contains($0) }) {
+            text = String(text[..<colon])
+        }
+        if text.count > 1, text.hasSuffix(".") { text.removeLast() }
         return text
     }
 }
@@ -659,7 +670,7 @@ public struct PeopleAPI: Sendable {
                     // page's editor removing "Python" and adding "python" at level 4) is set.
                     for (key, entry) in entries.sorted(by: { ($0.value == .null ? 1 : 0, $0.key) < ($1.value == .null ? 1 : 0, $1.key) }) {
                         guard !key.isEmpty, key.unicodeScalars.count <= DomainRules.shortTextCharactersMax,
-                              DomainRules.textProblem(key, long: false) == nil, entry == .null || !DomainRules.isBlank(key) else {
+                              DomainRules.textProblem(key, long: false) == nil, !DomainRules.isBlank(key) else {
                             throw SyncError(status: 400, "\(name) keys are 1 to \(DomainRules.shortTextCharactersMax) characters, not blank, with no control characters")
                         }
                         let typed = key

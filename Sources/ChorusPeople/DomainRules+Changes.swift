@@ -11,7 +11,13 @@ extension DomainRules {
             let (name, key, value): (String, String?, JSONValue)
             switch change {
             case .put(let field, let given): (name, key, value) = (field, nil, given)
-            case .mapSet(let field, let mapKey, let given): (name, key, value) = (field, mapKey, given)
+            case .mapSet(let field, let mapKey, let given):
+                (name, key, value) = (field, mapKey, given)
+                // A blank key shows as nothing (a skill with no name): never made, by any way of writing.
+                if isBlank(mapKey) { throw ChorusError(.invalidValue, "\(collection.name).\(field): a key must not be blank (only spaces or invisible characters)") }
+            case .add(let field, let element):
+                if isBlank(element) { throw ChorusError(.invalidValue, "\(collection.name).\(field): an element must not be blank (only spaces or invisible characters)") }
+                continue
             default: continue
             }
             guard let field = collection.field(name), field.valueType.accepts(value) else { continue }

@@ -69,24 +69,25 @@ public enum DomainRules {
     /// U+E0FFF) counted as blank here and not there, and schemathesis found a name of one refused
     /// though the document took it. A test holds the two alike, character by character.
     public static func isBlank(_ text: String) -> Bool {
-        text.unicodeScalars.allSatisfy { $0.properties.isWhitespace || ($0.value <= 0xFFFF && $0.properties.isDefaultIgnorableCodePoint) }
+        text.unicodeScalars.allSatisfy(isInvisible)
     }
 
-    /// An email address as people write one: a name, one `@`, a domain, and no white space
-    /// (ECMAScript's `\s`, which the OpenAPI document's pattern names one by one). A space before
-    /// it once made a second profile with an email already taken, past the duplicate check.
+    /// An email address as people write one: a name, one `@`, a domain, and no white space or
+    /// other invisible character (`isInvisible`, which the OpenAPI document's pattern names one
+    /// by one). A space before it once made a second profile with an email already taken, past
+    /// the duplicate check.
+    /// Invisible characters (`isBlank`'s) are refused too: "person2@example.com" with a zero-width
+    /// space after it also passed the duplicate check, and shows as the same address.
     public static func isEmail(_ text: String) -> Bool {
         let scalars = Array(text.unicodeScalars)
         guard let at = scalars.firstIndex(of: "@"), at > 0, at < scalars.count - 1, scalars.lastIndex(of: "@") == at else { return false }
-        return !scalars.contains(where: isECMAScriptWhitespace)
+        return !scalars.contains(where: isInvisible)
     }
 
-    /// ECMAScript's `\s`: its white space and line terminators.
-    static func isECMAScriptWhitespace(_ scalar: Unicode.Scalar) -> Bool {
-        switch scalar.value {
-        case 0x09...0x0D, 0x20, 0xA0, 0x1680, 0x2000...0x200A, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000, 0xFEFF: return true
-        default: return false
-        }
+    /// Whether a character shows nothing: white space, or one of Unicode's default-ignorable
+    /// code points of the Basic Multilingual Plane (`isBlank`: text made only of these).
+    static func isInvisible(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.properties.isWhitespace || (scalar.value <= 0xFFFF && scalar.properties.isDefaultIgnorableCodePoint)
     }
 
     /// Map fields whose values are levels or milestones 1-5.

@@ -169,6 +169,9 @@ final class PeopleAPITests: XCTestCase {
         XCTAssertEqual(try request(port, "POST", "/api/v1/teams", body: #"{"name":"Odd","kind":"club"}"#).status, 400)
         XCTAssertEqual(try request(port, "GET", "/api/v1/teams").json?["teams"]?.arrayValue?.count, 1)
         XCTAssertEqual(try request(port, "GET", "/api/v1/teams/tribe-1").json?["name"], "Tribe 1")
+        // The CLI keeps the same rules: a blank element or key is refused there too.
+        XCTAssertEqual(try ChorusProcess.run(["add", "people", "p-ada", "guilds", " ", "--data", data]).status, 1)
+        XCTAssertEqual(try ChorusProcess.run(["map-set", "people", "p-ada", "skills", "\u{200B}=3", "--data", data]).status, 1)
         let log = try ChorusProcess.run(["log", "--json", "--data", data]).standardOutput
         XCTAssertTrue(log.contains("\"author\": \"p-owner\""), "every write is attributed to the laptop's owner")
     }
@@ -662,11 +665,16 @@ final class PeopleAPITests: XCTestCase {
         XCTAssertTrue(read.json?["hint"]?.stringValue?.contains("--owner-host") ?? false, "\(read.json ?? .null)")
         XCTAssertEqual(try request(port, "POST", "/api/v1/feedback", body: #"{"to":"p-owner","body":"From a rebound page"}"#,
                                    headers: rebound, host: "rebind.evil.example:\(port)").status, 403, "nor written")
-        for host in ["127.0.0.1:\(port)", "localhost:\(port)", "LOCALHOST", "[::1]:\(port)", "laptop.lan:\(port)", "127.1.2.3"] {
+        for host in ["127.0.0.1:\(port)", "localhost:\(port)", "LOCALHOST", "localhost.:\(port)", "[::1]:\(port)", "laptop.lan:\(port)", "laptop.lan.", "127.1.2.3"] {
             XCTAssertEqual(try request(port, "GET", "/api/v1/objectives/obj-mine", host: host).status, 200, host)
         }
-        let usage = try ChorusProcess.run(["serve", "--data", data, "--owner-host", "laptop.lan"])
-        XCTAssertEqual(usage.status, 2, "--owner-host needs --owner")
+        for host in ["127.+0.+0.+1", "127.0.0.1.evil.example", "evil.localhost.example", "localhost:\(port)@evil.example"] {
+            XCTAssertEqual(try request(port, "GET", "/api/v1/objectives/obj-mine", host: host).status, 403, host)
+        }
+        XCTAssertEqual(try request(port, "GET", "/api/v1/objectives/obj-mine", headers: ["Host: evil.example"], host: "localhost").status, 400, "two Host headers")
+        for usage in [["--owner-host", "laptop.lan"], ["--owner", "p-owner", "--owner-host", "http://laptop.lan"], ["--owner", "p-owner", "--owner-host", "a,,b"]] {
+            XCTAssertEqual(try ChorusProcess.run(["serve", "--data", data] + usage).status, 2, "\(usage)")
+        }
     }
 
     /// The page's files: served from the node with an ETag, a strict policy, and nothing else.

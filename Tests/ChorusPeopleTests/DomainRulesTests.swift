@@ -40,14 +40,14 @@ final class DomainRulesTests: XCTestCase {
         let email = try XCTUnwrap(patterns.first { $0.hasPrefix("^[^@") }, "the document's email pattern")
         let regex = try NSRegularExpression(pattern: email)
         func matches(_ text: String) -> Bool { regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil }
-        var samples = ["nia@example.com", "a@b", "ni.a+tag@例え.jp", "\u{200B}@x", " nia@example.com", "nia@example.com ", "nia @example.com",
+        var samples = ["nia@example.com", "a@b", "ni.a+tag@例え.jp", "\u{200B}@x", "person2@example.com\u{200B}", "\u{2060}person2@example.com", "a\u{AD}b@c", " nia@example.com", "nia@example.com ", "nia @example.com",
                        "not-an-email", "@example.com", "nia@", "a@b@c", "", "@"]
         for value in [0x09, 0x0B, 0x0C, 0x20, 0xA0, 0x1680, 0x2000, 0x2005, 0x200A, 0x202F, 0x205F, 0x3000, 0xFEFF, 0x85, 0x200B, 0x180E] {
             samples.append("a\(Character(Unicode.Scalar(value)!))b@c")
         }
-        // The pattern names its white space one by one (`\s` differs between regex dialects:
-        // ICU's and Python's leave U+FEFF out), and refuses control characters besides, as
-        // `DomainRules.textProblem` does before `isEmail` is asked.
+        // The pattern names its white space and invisible characters one by one (`\s` differs
+        // between regex dialects: ICU's and Python's leave U+FEFF out), and refuses control
+        // characters besides, as `DomainRules.textProblem` does before `isEmail` is asked.
         let differing = samples.filter { (DomainRules.isEmail($0) && DomainRules.textProblem($0, long: false) == nil) != matches($0) }
         XCTAssertEqual(differing, [], "emails one takes and the other refuses")
         XCTAssertFalse(DomainRules.isEmail(" nia@example.com"))

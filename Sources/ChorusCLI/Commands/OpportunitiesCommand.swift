@@ -103,7 +103,7 @@ enum OpportunitiesCommand: Command {
                 context.output.print(String(format: "%.2f  %@ <-> %@", Match.shown(match.score), match.candidate, match.opportunity))
                 for explanation in match.explanations { context.output.print("      \(explanation.text)") }
                 for improvement in match.improvements.prefix(2) {
-                    context.output.print(String(format: "      would raise it: %@ (to %.2f)", improvement.text, improvement.scoreAfter))
+                    context.output.print(String(format: "      would raise it: %@ (to %.2f)", improvement.text, Match.shown(improvement.scoreAfter)))
                 }
             }
         case "audit":

@@ -47,11 +47,14 @@ enum ServeCommand: Command {
         let owner = context.arguments.value("--owner")
         let ownerHosts = try context.arguments.value("--owner-host").map { text -> Set<String> in
             guard owner != nil else { throw context.usageError("--owner-host needs --owner") }
-            let names = text.split(separator: ",", omittingEmptySubsequences: false).map { IdentityPolicy.hostName(String($0).trimmingCharacters(in: .whitespaces)) }
-            guard names.count <= IdentityPolicy.ownerHostsMax, names.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 253 && !$0.contains(where: { $0 == "/" || $0 == "@" || $0.isWhitespace }) }) else {
-                throw context.usageError("--owner-host takes 1 to \(IdentityPolicy.ownerHostsMax) host names, separated by commas")
+            // Names as a browser's `Host` gives them: no scheme or path ("http://laptop.lan" would
+            // have been read as the name "http"), a port allowed and not compared.
+            let given = text.split(separator: ",", omittingEmptySubsequences: false).map { String($0).trimmingCharacters(in: .whitespaces) }
+            guard given.count <= IdentityPolicy.ownerHostsMax,
+                  given.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 253 && !$0.contains(where: { $0 == "/" || $0 == "@" || $0.isWhitespace }) }) else {
+                throw context.usageError("--owner-host takes 1 to \(IdentityPolicy.ownerHostsMax) host names separated by commas, such as laptop.lan (no http://, no path)")
             }
-            return Set(names)
+            return Set(given.map(IdentityPolicy.hostName))
         }
         if let owner, owner.isEmpty || owner.utf8.count > 128 || owner.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
             throw context.usageError("--owner must be a person id: 1 to 128 bytes of printable text")

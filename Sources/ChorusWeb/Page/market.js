@@ -84,7 +84,7 @@ export async function list(main) {
   const [result, viewer, betList] = await Promise.all([api(`/api/v1/opportunities?${params}`), me(),
     unfiltered ? api("/api/v1/opportunities?kind=companyBet&limit=1000") : Promise.resolve({ opportunities: [] })]);
   const name = await peopleNames(result.opportunities.map((o) => o.owner));
-  const bets = betList.opportunities.filter((o) => o.betRank).sort((a, b) => a.betRank - b.betRank || a.title.localeCompare(b.title)).slice(0, 10);
+  const bets = betList.opportunities.filter((o) => o.betRank).sort((a, b) => a.betRank - b.betRank || (a.title || a.id).localeCompare(b.title || b.id)).slice(0, 10);
   // 200 at a time; "Show more" follows the list's `next`, and the count says "+" until the end.
   const cards = h("ul", { class: "cards", id: "opportunities" }, result.opportunities.map((o) => opportunityCard(o, name, viewer)));
   let shown = result.opportunities.length;
