@@ -587,11 +587,9 @@ final class PeopleAPITests: XCTestCase {
         XCTAssertEqual(try request(port, "GET", "/api/v1/objectives/obj-guild-1", as: "p-gil").status, 404, "the guild is gone")
     }
 
-    /// Private objectives and observations reach only those allowed, through every route.
-    func test_privateObjectivesAndObservations_areServedOnlyToThoseAllowed() throws {
-        let node = try officeNode()
-        defer { node.stop() }
-        let port = node.port
+    /// p-ana, her manager p-max and a colleague p-eve; an ability; p-ana's private objective
+    /// `obj-private`, and p-eve's private observation of her, `obs-private`.
+    func privateRecordsOfAna(_ port: UInt16) throws {
         for (id, manager) in [("p-max", nil), ("p-ana", "p-max"), ("p-eve", nil)] as [(String, String?)] {
             let body = manager.map { #"{"id":"\#(id)","name":"\#(id)","manager":"\#($0)"}"# } ?? #"{"id":"\#(id)","name":"\#(id)"}"#
             XCTAssertEqual(try request(port, "POST", "/api/v1/people", as: id, body: body).status, 201)
@@ -600,6 +598,14 @@ final class PeopleAPITests: XCTestCase {
         XCTAssertEqual(try request(port, "POST", "/api/v1/objectives", as: "p-ana", body: #"{"id":"obj-private","title":"Quietly","visibility":"private"}"#).status, 201)
         XCTAssertEqual(try request(port, "POST", "/api/v1/observations", as: "p-eve",
                                    body: #"{"id":"obs-private","person":"p-ana","ability":"a-1","milestone":2,"visibility":"private"}"#).status, 201)
+    }
+
+    /// Private objectives and observations reach only those allowed, through every route.
+    func test_privateObjectivesAndObservations_areServedOnlyToThoseAllowed() throws {
+        let node = try officeNode()
+        defer { node.stop() }
+        let port = node.port
+        try privateRecordsOfAna(port)
         let readers: [(String, Set<String>)] = [("/api/v1/objectives/obj-private", ["p-ana", "p-max"]), ("/api/v1/observations/obs-private", ["p-ana", "p-max", "p-eve"])]
         for (path, allowed) in readers {
             for viewer in ["p-ana", "p-max", "p-eve", "p-nobody", nil] as [String?] {
@@ -628,14 +634,7 @@ final class PeopleAPITests: XCTestCase {
         let node = try officeNode()
         defer { node.stop() }
         let port = node.port
-        for (id, manager) in [("p-max", nil), ("p-ana", "p-max"), ("p-eve", nil)] as [(String, String?)] {
-            let body = manager.map { #"{"id":"\#(id)","name":"\#(id)","manager":"\#($0)"}"# } ?? #"{"id":"\#(id)","name":"\#(id)"}"#
-            XCTAssertEqual(try request(port, "POST", "/api/v1/people", as: id, body: body).status, 201)
-        }
-        XCTAssertEqual(try request(port, "POST", "/api/v1/abilities", as: "p-max", body: #"{"id":"a-1","name":"Coaches others"}"#).status, 201)
-        XCTAssertEqual(try request(port, "POST", "/api/v1/objectives", as: "p-ana", body: #"{"id":"obj-private","title":"Quietly","visibility":"private"}"#).status, 201)
-        XCTAssertEqual(try request(port, "POST", "/api/v1/observations", as: "p-eve",
-                                   body: #"{"id":"obs-private","person":"p-ana","ability":"a-1","milestone":2,"visibility":"private"}"#).status, 201)
+        try privateRecordsOfAna(port)
         let feedback = try request(port, "POST", "/api/v1/feedback", as: "p-eve", body: #"{"to":"p-ana","body":"For the manager","visibility":"managerOnly"}"#)
         let reads = ["/api/v1/objectives/obj-private", "/api/v1/observations/obs-private", "/api/v1/feedback/\(feedback.json?["id"]?.stringValue ?? "")"]
         for path in reads { XCTAssertEqual(try request(port, "GET", path, as: "p-max").status, 200, "the manager reads \(path)") }
