@@ -578,10 +578,6 @@ public struct PeopleAPI: Sendable {
         try ReadPolicy.mayRead(collection: record.collection, fields: record.fields, viewer: viewer, lookup: ReadPolicy.visibleFields(replica))
     }
 
-    /// The fields of a record the policies may ask about (a person, a team), or nil when it is
-    /// not there or deleted: a deleted profile (someone who left) is nobody's manager and no
-    /// team's member, and a deleted team counts as one with no record.
-
     /// The person making a write, who must have a live profile here: feedback, comments,
     /// interest or a posting by an id nobody has (a laptop's `--owner` mistyped, a sign-on user
     /// whose profile this node has not yet received) would stand for good, from no one.

@@ -35,7 +35,9 @@ public enum ReadPolicy {
     }
 
     /// `lookup(collection, id)` on `replica`: a record's live fields, nil when it is deleted, erased
-    /// or never written here (what `mayRead` and `WritePolicy` take).
+    /// or never written here (what `mayRead` and `WritePolicy` take): a deleted profile (someone
+    /// who left) is nobody's manager and no team's member, and a deleted team counts as one with
+    /// no record.
     public static func visibleFields(_ replica: Replica) -> (String, String) throws -> [String: JSONValue]? {
         { collection, id in try replica.get(collection: collection, record: id).flatMap { $0.isVisible ? $0.fields : nil } }
     }

@@ -31,7 +31,6 @@ extension Replica {
             }
             guard !held.isEmpty else { return [] }
             var differing: [OperationID] = []
-
             var before = Int64.max
             // Newest block first, one block a query: a repeated push meets the log's tail.
             while !held.isEmpty {
