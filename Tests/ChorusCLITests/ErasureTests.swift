@@ -38,6 +38,13 @@ final class ErasureTests: XCTestCase {
         try chorus(["map-set", "people", id, "skills", "\(marker)-skill=3"], office)
         try chorus(["add", "people", id, "guilds", "guild-\(marker)"], office)
         try chorus(["put", "people", "p-other", "name=Someone else"], office)
+        // What is about them or by them goes with them: feedback both ways, their objective, an
+        // observation of them. Feedback between others stays.
+        try chorus(["put", "feedback", "fb-about", "to=\(id)", "from=p-other", "body=\(marker) about them", "visibility=managerOnly"], office)
+        try chorus(["put", "feedback", "fb-by", "to=p-other", "from=\(id)", "body=\(marker) by them"], office)
+        try chorus(["put", "objectives", "obj-theirs", "owner=\(id)", "ownerKind=person", "title=\(marker) goal", "quarter=2026-Q4"], office)
+        try chorus(["put", "observations", "obs-of-them", "person=\(id)", "author=p-other", "body=\(marker) observed"], office)
+        try chorus(["put", "feedback", "fb-else", "to=p-other", "from=p-third", "body=Between others"], office)
         try chorus(["export", "--output", folder.appending("1.bundle")], office)
         try chorus(["import", folder.appending("1.bundle")], laptop)
         // A concurrent edit of the title, which an admin resolves at the office: the resolution
@@ -70,6 +77,12 @@ final class ErasureTests: XCTestCase {
         XCTAssertEqual(get.status, 1)
         let untouched = try ChorusProcess.run(["get", "people", "p-other", "--json", "--data", office])
         XCTAssertTrue(untouched.standardOutput.contains("Someone else"), "other records are untouched")
+        for (collection, record) in [("feedback", "fb-about"), ("feedback", "fb-by"), ("objectives", "obj-theirs"), ("observations", "obs-of-them")] {
+            XCTAssertEqual(try ChorusProcess.run(["get", collection, record, "--data", office]).status, 1, "\(collection)/\(record) went with them")
+        }
+        XCTAssertEqual(try ChorusProcess.run(["get", "feedback", "fb-else", "--data", office]).status, 0, "feedback between others stays")
+        // Run again, it erases what arrived since (here, nothing), and says so when there is nothing.
+        XCTAssertEqual(try ChorusProcess.run(["erase", "people", id, "--data", office]).status, 1)
         let history = try ChorusProcess.run(["conflicts", "--history", "--json", "--data", office])
         XCTAssertFalse(history.standardOutput.contains(id), "the erased record's resolution is gone: \(history.standardOutput)")
         XCTAssertTrue(history.standardOutput.contains("unrelated"), "another record's resolution stays: \(history.standardOutput)")

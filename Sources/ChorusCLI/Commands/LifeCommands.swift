@@ -1,5 +1,6 @@
 import ChorusCore
 import ChorusReplica
+import ChorusPeople
 
 enum DeleteCommand: Command {
     static let spec = CommandSpec("delete", "delete a record (it can be restored)", arguments: "COLLECTION ID",
@@ -27,10 +28,29 @@ enum EraseCommand: Command {
         files at once; only operation ids and a hash of the record id remain. The admins' resolutions
         of its conflicts (`chorus conflicts --history`) are erased with it. Operations for it that
         arrive later are dropped on arrival. There is no undo.
+        A person (`erase people ID`) goes with what is about them or by them: the feedback they gave
+        or received, their own objectives, and observations of them or by them, as this replica
+        holds them. Run it again to erase such records that arrive later from an office that had
+        not yet learnt of the erasure.
         """,
         options: WriteSupport.options, positional: 2...2)
 
     static func run(_ context: CommandContext) throws -> Int32 {
-        try WriteSupport.write(context, collection: context.positional(0), record: context.positional(1), [.erase])
+        let (collection, record) = (context.positional(0), context.positional(1))
+        guard collection == "people" else { return try WriteSupport.write(context, collection: collection, record: record, [.erase]) }
+        let replica = try context.openReplica()
+        let related = try PersonErasure.relatedRecords(replica, of: record)
+        // The profile once, the records of theirs every time: run again, it erases what came since.
+        let profile = try replica.isErased(collection: collection, record: record) ? [] : [(collection: collection, record: record, changes: [Change.erase])]
+        guard !profile.isEmpty || !related.isEmpty else {
+            throw ChorusError(.recordNotFound, "no person \(record.prefix(128)) to erase, and no record of theirs", hint: "`chorus list people` lists the ids")
+        }
+        let operations = try replica.writeMany(profile + related.map { (collection: $0.collection, record: $0.id, changes: [Change.erase]) },
+                                               by: context.arguments.value("--as"))
+        WriteSupport.report(operations, context)
+        if !context.isJSON, !related.isEmpty {
+            context.output.print("erased with \(record.prefix(128)): \(related.map { "\($0.collection)/\($0.id)" }.joined(separator: ", "))")
+        }
+        return 0
     }
 }
