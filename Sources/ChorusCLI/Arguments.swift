@@ -132,6 +132,11 @@ func parseValueArgument(_ text: String, limits: Limits = .default) throws(Chorus
             throw ChorusError(.malformedInput, "value \(text.prefix(60)) is not valid JSON: \(error.reason) (at byte \(error.offset))",
                               hint: "quote JSON strings as '\"text\"'; a bare word with no quotes is taken as a string")
         }
+        // A number too large for JSON (1e400) was taken for a string, and the field's check then
+        // said "got string": said as what it is.
+        if Double(text)?.isFinite == false, text.unicodeScalars.allSatisfy({ "0123456789+-.eE".unicodeScalars.contains($0) }) {
+            throw ChorusError(.invalidValue, "value \(text.prefix(60)) is a number out of range", hint: "give a number up to about 1.8e308, or quote it as '\"text\"' for a string")
+        }
         return .string(text)
     }
 }

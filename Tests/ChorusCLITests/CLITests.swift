@@ -188,6 +188,10 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(fields["progress"]?.numberValue, 40, "a number stays a number")
         // The API's value rules are its editable collections'; feedback keeps its own, longer bound.
         try chorus("put", "feedback", "fb-1", "body=" + String(repeating: "x", count: 250))
+        // A number too large for JSON is said to be one, not taken for a string ("got string").
+        let huge = try chorus("put", "objectives", "obj-1", "progress=1e400", expect: 1)
+        XCTAssertTrue(huge.standardError.contains("a number out of range"), huge.standardError)
+        XCTAssertEqual(try chorus("put", "objectives", "obj-1", "title=1e400x").status, 0, "text that is no number stays text")
     }
 
     /// What people wrote reaches the terminal as text: an escape sequence in a name is printed
