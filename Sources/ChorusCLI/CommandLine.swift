@@ -132,6 +132,13 @@ public enum ChorusCommandLine {
             if let work { document["report"] = work }
             output.json(.object(document))
         }
+        /// A command's failure: its words on stderr, and with `--json` its document on stdout.
+        func failed(_ error: ChorusError, work: JSONValue? = nil) -> Int32 {
+            output.error("error: \(error.message)")
+            if let hint = error.hint { output.error("hint: \(hint)") }
+            report(error.code.rawValue, error.message, hint: error.hint, retryable: error.isRetryable, exitCode: 1, work: work)
+            return 1
+        }
         do {
             let parsed = try ParsedArguments.parse(Array(arguments.dropFirst()), spec: command.spec)
             if parsed.wantsHelp {
@@ -147,16 +154,9 @@ public enum ChorusCommandLine {
             report("usage", error.message, hint: error.command.map { "run `chorus \($0.name) --help`" }, retryable: false, exitCode: 2)
             return 2
         } catch let failure as FailureAfterWork {
-            let error = failure.error
-            output.error("error: \(error.message)")
-            if let hint = error.hint { output.error("hint: \(hint)") }
-            report(error.code.rawValue, error.message, hint: error.hint, retryable: error.isRetryable, exitCode: 1, work: failure.report)
-            return 1
+            return failed(failure.error, work: failure.report)
         } catch let error as ChorusError {
-            output.error("error: \(error.message)")
-            if let hint = error.hint { output.error("hint: \(hint)") }
-            report(error.code.rawValue, error.message, hint: error.hint, retryable: error.isRetryable, exitCode: 1)
-            return 1
+            return failed(error)
         } catch {
             output.error("error: \(error)")
             report("unexpected", "\(error)", hint: nil, retryable: false, exitCode: 1)

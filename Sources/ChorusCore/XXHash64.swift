@@ -115,4 +115,10 @@ public struct XXHash64: Sendable {
         let digits = String(value, radix: 16)
         return String(repeating: "0", count: 16 - digits.count) + digits
     }
+
+    /// The checksum `hex` wrote: exactly 16 lowercase hex digits (no sign, no other case), nil otherwise.
+    public static func value(hex text: String) -> UInt64? {
+        guard text.utf8.count == 16, text.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else { return nil }
+        return UInt64(text, radix: 16)
+    }
 }

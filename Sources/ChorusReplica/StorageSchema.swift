@@ -450,25 +450,31 @@ enum StorageSchema {
                     hash INTEGER NOT NULL
                 ) WITHOUT ROWID;
                 """)
-            var highest: [ReplicaID: (counter: UInt64, payload: [UInt8]?)] = [:]
-            try db.forEachColumns("SELECT last_seq, body FROM log_blocks ORDER BY last_seq") { row in
+            // Each origin's highest logged counter, looked for from the newest block back (an
+            // origin's latest operations are the log's latest): a few blocks decoded, the rest
+            // stepped over, unless one's highest is compacted or unreadable, which decodes on to
+            // the log's start. No payload is copied.
+            let own = try db.queryScalarText("SELECT value FROM meta WHERE key = 'replica_id'").flatMap(ReplicaID.init(hex:))
+            var sought: [ReplicaID: UInt64] = [:]
+            for (origin, intervals) in try Replica.loggedIDRows(db) where origin != own {   // none of its own (`Replica.forgetOwnLatestSQL`)
+                if let last = intervals.last?.last { sought[origin] = last }
+            }
+            var found: [ReplicaID: (counter: UInt64, hash: UInt64)] = [:]
+            try db.forEachColumns("SELECT last_seq, body FROM log_blocks ORDER BY last_seq DESC") { row in
+                guard !sought.isEmpty else { return }
                 let block = row.integer(0)
                 row.withBlob(1) { body in
                     _ = try? LogBlock.forEach(in: body, block: block) { _, entry in
                         let origin = entry.replicaID
-                        if entry.counter > highest[origin]?.counter ?? 0 { highest[origin] = (entry.counter, entry.payload.map { Array($0) }) }
+                        guard sought[origin] == entry.counter else { return true }
+                        sought[origin] = nil
+                        if let payload = entry.payload { found[origin] = (entry.counter, Replica.LatestOperation.hash(payload)) }
                         return true
                     }
                 }
             }
-            let intervals = try Replica.loggedIDRows(db)
-            // Not the replica's own (`Replica.forgetOwnLatestSQL`).
-            let own = try db.queryScalarText("SELECT value FROM meta WHERE key = 'replica_id'").flatMap(ReplicaID.init(hex:))
-            for (origin, latest) in highest.sorted(by: { $0.key < $1.key }) where origin != own {
-                // Only when it is the highest the origin's logged ids hold: not one below a compacted one.
-                guard let payload = latest.payload, intervals[origin]?.last?.last == latest.counter else { continue }
-                let hash = payload.withUnsafeBytes { Replica.LatestOperation.hash($0) }
-                try db.run("INSERT INTO log_latest(replica, counter, hash) VALUES (?, ?, ?)", origin.bytes, Int64(latest.counter), Int64(bitPattern: hash))
+            for (origin, latest) in found.sorted(by: { $0.key < $1.key }) {
+                try db.run("INSERT INTO log_latest(replica, counter, hash) VALUES (?, ?, ?)", origin.bytes, Int64(latest.counter), Int64(bitPattern: latest.hash))
             }
         }
         return migrator

@@ -209,8 +209,7 @@ public struct InfoResponse: Sendable {
         if let latest = json["ownLatest"] {
             // The highest of `ownOperations`, and an XXH64 in 16 lowercase hex digits.
             guard let counter = latest["counter"]?.integerValue, counter >= 1, ownOperations?.intervals.last.map({ $0.last == UInt64(counter) }) == true,
-                  let hex = latest["hash"]?.stringValue, hex.utf8.count == 16, hex.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }),
-                  let hash = UInt64(hex, radix: 16) else {
+                  let hash = latest["hash"]?.stringValue.flatMap(XXHash64.value(hex:)) else {
                 throw ChorusError(.malformedInput, "info: ownLatest must be an object of the highest counter of ownOperations and a hash of 16 lowercase hex digits")
             }
             ownLatest = Replica.LatestOperation(counter: UInt64(counter), hash: hash)
@@ -433,8 +432,8 @@ public struct DigestResponse: Sendable {
 /// SQLite still reads (a flipped byte inside a value passes `quick_check`).
 public enum SnapshotChecksum {
     public static func check(_ computed: UInt64, against header: String?) throws(SyncError) {
-        guard let header, header.utf8.count == 16, let expected = UInt64(header, radix: 16) else {
-            throw SyncError(status: 0, "the snapshot came without a valid \(SyncProtocol.snapshotChecksumHeader) header (16 hex digits)",
+        guard let expected = header.flatMap(XXHash64.value(hex:)) else {
+            throw SyncError(status: 0, "the snapshot came without a valid \(SyncProtocol.snapshotChecksumHeader) header (16 lowercase hex digits)",
                             hint: "the client pulls the log instead")
         }
         guard computed == expected else {

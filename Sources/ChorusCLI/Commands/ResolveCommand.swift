@@ -60,8 +60,10 @@ enum ResolveCommand: Command {
         guard context.arguments.positional.count == 3, remote == nil else {
             throw context.usageError("give --conflict ID, or COLLECTION ID FIELD for a local register or map key")
         }
-        if case .restore = choice { throw context.usageError("--restore and --delete go with --conflict ID") }
-        if case .delete = choice { throw context.usageError("--restore and --delete go with --conflict ID") }
+        switch choice {
+        case .restore, .delete: throw context.usageError("--restore and --delete go with --conflict ID")
+        case .keep, .value: break
+        }
         // The older form names the field: settled as its conflict, so the history says who chose
         // what, as `--help` promises (it once wrote the value alone).
         let replica = try context.openReplica()
