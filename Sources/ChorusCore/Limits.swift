@@ -82,6 +82,10 @@ public struct Limits: Sendable, Equatable {
     public var requestsPerConnectionMax = 1000
     /// Open connections (503 beyond). Default 512.
     public var connectionsMax = 512
+    /// Of those, from one client address (503 beyond), so one client leaving connections idle
+    /// cannot take them all from everyone else; a trusted proxy (`--trusted-proxy`) is not
+    /// bounded by it. Default 256.
+    public var connectionsPerAddressMax = 256
 
     // MARK: Sync (Protocol/sync-v1.md)
 
@@ -162,6 +166,8 @@ public struct Limits: Sendable, Equatable {
         try require(syncRetryDelayMillisecondsMin > 0 && syncRetryDelayMillisecondsMin <= syncRetryDelayMillisecondsMax,
                     "sync retry delays must be positive and ordered")
         try require(connectionsMax >= 1 && requestsPerConnectionMax >= 1, "connection limits must be at least 1")
+        try require(connectionsPerAddressMax >= 1 && connectionsPerAddressMax <= connectionsMax,
+                    "connectionsPerAddressMax must be 1 to connectionsMax")
         // Finite and at most a day (a snapshot's sending, a week): they become milliseconds in an
         // Int32 and nanoseconds in a UInt64, which a larger or infinite value would overflow.
         try require([headerTimeoutSeconds, bodyIdleTimeoutSeconds, keepAliveIdleSeconds, syncRequestTimeoutSeconds].allSatisfy { $0 > 0 && $0 <= 86_400 },

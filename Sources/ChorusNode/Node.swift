@@ -79,6 +79,9 @@ public final class Node: @unchecked Sendable {
         serverConfiguration.keepAliveIdleSeconds = limits.keepAliveIdleSeconds
         serverConfiguration.requestsPerConnectionMax = limits.requestsPerConnectionMax
         serverConfiguration.connectionsMax = limits.connectionsMax
+        serverConfiguration.connectionsPerAddressMax = limits.connectionsPerAddressMax
+        // A trusted proxy carries every user's connections; it is not one client.
+        if configuration.identity.identityHeader != nil { serverConfiguration.connectionsUnboundedAddresses = configuration.identity.trustedProxies }
         let router = NodeRouter(service: service, limits: limits, metrics: metrics, identity: configuration.identity)
         let log = configuration.log
         let clock = configuration.wallClock

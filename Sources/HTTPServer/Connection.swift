@@ -42,8 +42,8 @@ final class Connection: @unchecked Sendable {
     /// is reading, given back when the body is whole or the connection closes.
     private var reservedBodyBytes = 0
 
-    /// The client's address without its port: what the per-address body budget is kept by.
-    private var remoteHost: String { remote.split(separator: ":").first.map(String.init) ?? remote }
+    /// The client's address without its port: what the per-address budgets are kept by.
+    var remoteHost: String { HTTPServer.host(of: remote) }
 
     private func releaseBody() {
         if reservedBodyBytes > 0 { server.releaseBody(reservedBodyBytes, host: remoteHost) }

@@ -12,7 +12,8 @@ import Glibc
 /// Timeouts, checked by each loop's sweep: the whole header within `headerTimeoutSeconds` of its
 /// first byte, no body read idle for more than `bodyIdleTimeoutSeconds`, and keep-alive
 /// connections idle at most `keepAliveIdleSeconds`. Requests on a connection are handled one at a
-/// time, in order. Beyond `connectionsMax` connections, new ones get 503 and are closed. `shutdown`
+/// time, in order. Beyond `connectionsMax` connections, or `connectionsPerAddressMax` from one
+/// address, new ones get 503 and are closed. `shutdown`
 /// stops accepting, lets in-flight requests finish, and closes.
 public final class HTTPServer: @unchecked Sendable {
     public struct Configuration: Sendable {
@@ -51,6 +52,13 @@ public final class HTTPServer: @unchecked Sendable {
         public var requestsPerConnectionMax = 1000
         /// Open connections at most; beyond, 503 and close. Default 512.
         public var connectionsMax = 512
+        /// Of those, from one client address; beyond, 503 and close. So one client (a script
+        /// opening connections and leaving them idle, a slowloris) cannot take every connection
+        /// from everyone else. Default 256.
+        public var connectionsPerAddressMax = 256
+        /// Addresses `connectionsPerAddressMax` does not bound: a trusted proxy in front of the
+        /// node carries every user's connections. Default none.
+        public var connectionsUnboundedAddresses: Set<String> = []
         /// Listen backlog. Default 128.
         public var backlog: Int32 = 128
         /// Event loop threads; 0 (the default) means one per online processor, at most `eventLoopsMax`.
@@ -137,14 +145,29 @@ public final class HTTPServer: @unchecked Sendable {
         return Int32(min(max(shortest * 100, 10), 250))
     }
 
-    /// Registers a connection a loop accepted; false at the connection limit or during shutdown
+    /// Registers a connection a loop accepted; false at a connection limit or during shutdown
     /// (the loop then refuses it).
     func register(_ connection: Connection) -> Bool {
-        lock.withLock {
+        let host = connection.remoteHost
+        let bounded = !configuration.connectionsUnboundedAddresses.contains(host)
+        return lock.withLock {
             guard !shuttingDown, connections.count < configuration.connectionsMax else { return false }
+            let fromHost = connectionsByHost[host] ?? 0
+            if bounded, fromHost >= configuration.connectionsPerAddressMax { return false }
             connections[ObjectIdentifier(connection)] = connection
+            connectionsByHost[host] = fromHost + 1
             return true
         }
+    }
+
+    /// Open connections from each client address (only addresses with any).
+    private var connectionsByHost: [String: Int] = [:]
+
+    /// A client's address without its port (`remote` is `address:port`; an IPv6 address is
+    /// bracketed, `[::1]:port`).
+    static func host(of remote: String) -> String {
+        if remote.hasPrefix("["), let end = remote.firstIndex(of: "]") { return String(remote[remote.index(after: remote.startIndex)..<end]) }
+        return remote.split(separator: ":").first.map(String.init) ?? remote
     }
 
     /// Refuses a connection beyond the limit, without waiting on it, and says so in the access log
@@ -152,15 +175,16 @@ public final class HTTPServer: @unchecked Sendable {
     /// which left no trace before, and a node's metrics count it.
     func refuse(_ fd: Int32, remote: String) {
         let started = DispatchTime.now()
-        var response = Problem.response(status: 503, detail: "the server is at its connection limit or shutting down; retry later")
+        var response = Problem.response(status: 503, detail: "the server is at its connection limit, or at its limit of connections from your address, or shutting down; retry later")
         response.headers.append(("Retry-After", "1"))
         let bytes = response.serialized(keepAlive: false)
         _ = Socket.sendNow(fd, bytes)
         close(fd)
-        let open = lock.withLock { connections.count }
+        let host = HTTPServer.host(of: remote)
+        let (open, fromHost) = lock.withLock { (connections.count, connectionsByHost[host] ?? 0) }
         accessLog(LogEntry(method: "-", path: "-", status: 503, bytes: bytes.count,
                            milliseconds: Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1_000_000, remote: remote,
-                           annotations: ["error": "refused: \(open) connections open, the limit is \(configuration.connectionsMax), or shutting down"]))
+                           annotations: ["error": "refused: \(open) connections open (\(fromHost) from \(host)), the limit is \(configuration.connectionsMax) (\(configuration.connectionsPerAddressMax) from one address), or shutting down"]))
     }
 
     /// A loop stopped watching the listener; the last one closes it.
@@ -203,8 +227,12 @@ public final class HTTPServer: @unchecked Sendable {
     var bodyBytesBeingReceived: Int { lock.withLock { bodyBytesInFlight } }
 
     func connectionClosed(_ connection: Connection) {
+        let host = connection.remoteHost
         let shouldSignal: Bool = lock.withLock {
-            connections.removeValue(forKey: ObjectIdentifier(connection))
+            if connections.removeValue(forKey: ObjectIdentifier(connection)) != nil {
+                let left = (connectionsByHost[host] ?? 0) - 1
+                connectionsByHost[host] = left > 0 ? left : nil
+            }
             return shuttingDown && connections.isEmpty
         }
         if shouldSignal { stopped.signal() }

@@ -301,7 +301,49 @@ final class HTTPServerTests: XCTestCase {
             if refusal == nil { usleep(10_000) }
         }
         XCTAssertEqual(refusal?.path, "-")
-        XCTAssertTrue(refusal?.annotations["error"]?.contains("2 connections open, the limit is 2") ?? false, "\(String(describing: refusal))")
+        XCTAssertTrue(refusal?.annotations["error"]?.contains("2 connections open (2 from 127.0.0.1), the limit is 2") ?? false, "\(String(describing: refusal))")
+    }
+
+    /// One address holds at most `connectionsPerAddressMax` connections, so a client leaving
+    /// connections idle cannot take every one from everyone else; a closed one frees its place,
+    /// and an address named unbounded (a trusted proxy) is not held to it.
+    func test_connectionsBeyondThePerAddressLimit_get503_untilOneCloses() throws {
+        func serve(unbounded: Set<String>) throws -> HTTPServer {
+            var configuration = HTTPServer.Configuration()
+            configuration.port = 0
+            configuration.connectionsMax = 10
+            configuration.connectionsPerAddressMax = 2
+            configuration.connectionsUnboundedAddresses = unbounded
+            let server = HTTPServer(configuration: configuration, handler: { _, _ in HTTPResponse(status: 200, body: Array("ok".utf8)) })
+            try server.start()
+            addTeardownBlock { server.shutdown(graceSeconds: 1) }
+            return server
+        }
+        let server = try serve(unbounded: [])
+        var a: RawClient? = try RawClient(port: server.port)
+        let b = try RawClient(port: server.port)
+        a?.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        b.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        XCTAssertEqual(a?.readResponse()?.status, 200)
+        XCTAssertEqual(b.readResponse()?.status, 200)
+        let refused = try RawClient(port: server.port).readUntilClosed(timeoutSeconds: 5)
+        XCTAssertTrue(refused.hasPrefix("HTTP/1.1 503"), refused)
+        XCTAssertTrue(refused.contains("from your address"), refused)
+        a = nil
+        // The server sees the close on its loop: a new connection is served once it has.
+        var served: Int?
+        for _ in 0..<100 where served != 200 {
+            let c = try RawClient(port: server.port)
+            c.send("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            served = c.readResponse()?.status
+            if served != 200 { usleep(20_000) }
+        }
+        XCTAssertEqual(served, 200)
+
+        let proxied = try serve(unbounded: ["127.0.0.1"])
+        let clients = try (0..<3).map { _ in try RawClient(port: proxied.port) }
+        for client in clients { client.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n") }
+        XCTAssertEqual(clients.map { $0.readResponse()?.status }, [200, 200, 200])
     }
 
     /// A streamed answer not sent whole (here its source ends short) says so in the access log,
