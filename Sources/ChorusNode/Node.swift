@@ -255,7 +255,7 @@ public final class Node: @unchecked Sendable {
     /// One sync of `executor`'s replica with `upstream`.
     public static func sync(executor: ReplicaExecutor, upstream: Replica.Upstream, limits: Limits, wallClock: any WallClock,
                             compareDigests: Bool, usesSnapshots: Bool = true, checksOwnOperations: Bool = true,
-                            progress: @escaping (String) -> Void) throws -> SyncReport {
+                            progress: @escaping (String) -> Void, failedAfterPull: @escaping (SyncReport) -> Void = { _ in }) throws -> SyncReport {
         // Failing before the session starts is a failed sync too, recorded as the session records
         // its own: status and the page's indicator said "in sync" while the token file was gone.
         let url: URL, token: String
@@ -273,6 +273,7 @@ public final class Node: @unchecked Sendable {
         session.progress = progress
         session.usesSnapshots = usesSnapshots
         session.checksOwnOperations = checksOwnOperations
+        session.failedAfterPull = failedAfterPull
         return try session.run(compareDigests: compareDigests)
     }
 }

@@ -126,6 +126,10 @@ public struct SyncSession {
     /// (`Replica+OwnOperations`). A folder is restored while no process holds it, so a node asks
     /// at its first sync and `chorus sync` every time; it costs the upstream a turn.
     public var checksOwnOperations = true
+    /// Given the report of a sync that failed after its pull (its push refused, stamped ahead of
+    /// the upstream's clock, or the digests' comparison failed): what moved, which `chorus sync
+    /// --json` puts beside the error.
+    public var failedAfterPull: (SyncReport) -> Void = { _ in }
 
     public init(executor: ReplicaExecutor, transport: any SyncTransport, limits: Limits, wallClock: any WallClock) {
         self.executor = executor
@@ -137,6 +141,9 @@ public struct SyncSession {
     /// Runs push, then pull; with `compareDigests`, then asks the upstream's digest and compares.
     public func run(compareDigests: Bool = false) throws -> SyncReport {
         var report = SyncReport()
+        // Set once the pull is done: a failure after it (a push refused, a stamp ahead, digests
+        // compared) hands what moved to `failedAfterPull`, which a script should see.
+        var pulled = false
         try executor.perform { try $0.recordUpstream(attempt: true) }
         do {
             // Asked even of a replica with no operation of its own: restored from a backup taken
@@ -203,6 +210,7 @@ public struct SyncSession {
                 // Its own ids reused say more of this folder than a pull that failed after them.
                 throw pushRefused ?? error
             }
+            pulled = true
             if let pushRefused { throw pushRefused }
             if let stampedAhead {
                 throw SyncError(status: stampedAhead.status,
@@ -222,6 +230,7 @@ public struct SyncSession {
         } catch {
             let message = (error as? SyncError)?.message ?? (error as? ChorusError)?.message ?? "\(error)"
             try? executor.perform { try $0.recordUpstream(error: .some(message)) }
+            if pulled { failedAfterPull(report) }
             throw error
         }
     }

@@ -188,6 +188,13 @@ final class SyncEndToEndTests: XCTestCase {
         XCTAssertEqual(try digest("hub"), hubBefore, "nothing of the push applied")
         XCTAssertEqual(try chorus(["get", "people", "p-2", "--json"], "hub").standardOutput.contains("before the restore"), true)
         XCTAssertEqual(try chorus(["get", "people", "p-3"], "hub", expect: 1).status, 1, "the reusing write is not taken as another")
+        // Refused every time, while the pull goes on: with `--json`, what moved is beside the error.
+        try chorus(["put", "people", "p-4", "name=Written at the hub"], "hub")
+        let json = try chorus(["sync", "--json"], "laptop", expect: 1).standardOutput
+        let document = try JSONParser().parse(json)
+        XCTAssertEqual(document["error"]?["code"]?.stringValue, "invalidState", json)
+        XCTAssertEqual(document["report"]?["pushed"]?.integerValue, 0, json)
+        XCTAssertEqual(document["report"]?["pullApplied"]?.integerValue, 1, json)
     }
 
     /// A proxy that delays, cuts responses and drops them after the push was applied: convergence

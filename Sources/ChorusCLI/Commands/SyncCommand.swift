@@ -25,13 +25,22 @@ enum SyncCommand: Command {
         }
         let executor = ReplicaExecutor(replica)
         let report: SyncReport
+        // What moved before a failure after the pull: with `--json`, beside the error.
+        var movedBeforeFailure: SyncReport?
         do {
-            report = try Node.sync(executor: executor, upstream: upstream, limits: replica.configuration.limits,
-                                   wallClock: replica.configuration.wallClock, compareDigests: !context.arguments.flag("--no-verify"),
-                                   usesSnapshots: !context.arguments.flag("--no-snapshot"), progress: { context.output.error($0) })
-        } catch let error as SyncError {
-            throw ChorusError(error.code, error.message, hint: error.hint ?? (error.isRetryable ? "retry later; local changes are kept" : nil),
-                              isRetryable: error.isRetryable)
+            do {
+                report = try Node.sync(executor: executor, upstream: upstream, limits: replica.configuration.limits,
+                                       wallClock: replica.configuration.wallClock, compareDigests: !context.arguments.flag("--no-verify"),
+                                       usesSnapshots: !context.arguments.flag("--no-snapshot"), progress: { context.output.error($0) },
+                                       failedAfterPull: { movedBeforeFailure = $0 })
+            } catch let error as SyncError {
+                throw ChorusError(error.code, error.message, hint: error.hint ?? (error.isRetryable ? "retry later; local changes are kept" : nil),
+                                  isRetryable: error.isRetryable)
+            }
+        } catch let error as ChorusError {
+            replica.finishBackgroundCheckpoints()
+            if context.isJSON, let moved = movedBeforeFailure { throw FailureAfterWork(error: error, report: moved.json) }
+            throw error
         }
         // A snapshot's pages, and a long pull's log, are checkpointed on threads of their own
         // (`BackgroundCheckpoint`): a command about to exit lets them finish.
