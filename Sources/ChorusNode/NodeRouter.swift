@@ -208,6 +208,14 @@ public struct NodeRouter: Sendable {
             var response = response
             if let peer { response.logAnnotations["peer"] = peer.name }
             if let failure, response.status >= 500, response.logAnnotations["error"] == nil { response.logAnnotations["error"] = String(failure.prefix(300)) }
+            // A token refused (unknown, revoked, presenting another replica's id): why, and the
+            // replica id the client presented, so the operator can trace it to an office.
+            if let failure, response.status == 401 || response.status == 403, response.logAnnotations["error"] == nil {
+                response.logAnnotations["error"] = String(failure.prefix(300))
+                if let presented = request.head.header(SyncProtocol.replicaHeader).flatMap(ReplicaID.init(hex:)) {
+                    response.logAnnotations["replica"] = presented.hex
+                }
+            }
             return response
         }
         do {

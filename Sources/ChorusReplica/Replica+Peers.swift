@@ -189,10 +189,15 @@ extension Replica {
     /// As `peer(forToken:)`, given the token's `tokenHash`: a server hashes before it takes its
     /// turn at the replica, so the turn is shorter.
     public func peer(forTokenHash hash: String) throws -> Peer? {
+        try registeredPeer(forTokenHash: hash).flatMap { $0.isRevoked ? nil : $0 }
+    }
+
+    /// The peer a token was registered for, revoked or not: a refusal names whose it was.
+    public func registeredPeer(forTokenHash hash: String) throws -> Peer? {
         try Replica.wrapStorage {
             try database.queryRow("""
                 SELECT name, role, replica, revoked, created_wall, last_seen_wall, acknowledged_seq FROM peers WHERE token_hash = ?
-                """, hash).map(Replica.peer).flatMap { $0.isRevoked ? nil : $0 }
+                """, hash).map(Replica.peer)
         }
     }
 

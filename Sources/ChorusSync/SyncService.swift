@@ -95,8 +95,14 @@ public final class SyncService: @unchecked Sendable {
         let peer = try mapped {
             try executor.perform { replica throws -> Peer in
                 let version = quiet?.versionBeforeReading()
-                guard let peer = try replica.peer(forTokenHash: hash) else {
-                    throw SyncError.unauthorized("unknown or revoked token")
+                guard let peer = try replica.registeredPeer(forTokenHash: hash), !peer.isRevoked else {
+                    // Whose a revoked token was: the operator reading the log, and the client told
+                    // why, know which laptop or office still uses it.
+                    if let revoked = try replica.registeredPeer(forTokenHash: hash) {
+                        throw SyncError(status: 401, "revoked token: the token of \(revoked.name) was revoked on this node (`chorus replicas revoke`)",
+                                        hint: "ask this node's operator for a new token (`chorus replicas add`), then `chorus join URL --token-file FILE` with it")
+                    }
+                    throw SyncError.unauthorized("unknown token: this node has registered no such token")
                 }
                 try admits(peer)
                 var bound = peer

@@ -506,6 +506,15 @@ final class SyncServiceTests: XCTestCase {
                 }
                 let response = hubRouter.handle(HTTPRequest(head: HTTPRequestHead(method: route.method, target: route.path, minorVersion: 1, headers: headers), body: body))
                 XCTAssertEqual(response.status, status, "\(route.method) \(route.path) as \(who)")
+                // A refused token says why, a revoked one whose it was, and the access log keeps
+                // that and the replica id presented, so the operator can trace it.
+                if status == 401, who == "revoked" || who == "wrong" {
+                    let detail = String(decoding: response.body, as: UTF8.self)
+                    let why = who == "revoked" ? "the token of revoked was revoked" : "unknown token"
+                    XCTAssertTrue(detail.contains(why), "\(route.path): \(detail)")
+                    XCTAssertTrue(response.logAnnotations["error"]?.contains(why) ?? false, "\(route.path): \(response.logAnnotations)")
+                    XCTAssertEqual(response.logAnnotations["replica"], replicaID.hex, route.path)
+                }
                 // Each token binds to the first replica id it presents; use fresh registrations per route.
                 if ["replica", "stockholm"].contains(who), response.status == 200 {
                     try hub.perform { try $0.revokePeer(name: who) }
