@@ -8,12 +8,18 @@
 
 static const unsigned chorus_epoll_in = EPOLLIN;
 static const unsigned chorus_epoll_exclusive = EPOLLEXCLUSIVE;
+static const unsigned chorus_epoll_out = EPOLLOUT;
 
 static inline int chorus_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
 
 static inline int chorus_epoll_add(int epoll, int fd, unsigned events) {
     struct epoll_event event = { .events = events, .data = { .fd = fd } };
     return epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event);
+}
+
+static inline int chorus_epoll_modify(int epoll, int fd, unsigned events) {
+    struct epoll_event event = { .events = events, .data = { .fd = fd } };
+    return epoll_ctl(epoll, EPOLL_CTL_MOD, fd, &event);
 }
 
 static inline int chorus_epoll_delete(int epoll, int fd) {

@@ -7,10 +7,17 @@ import Glibc
 /// One accepted TCP connection: reads, parses, handles requests in order, writes responses.
 ///
 /// Who may touch it: while its socket is watched by its event loop, the loop's thread (reading,
-/// parsing, answering inline, sweeping its timeouts); while a request of it waits or its response
-/// is too large to send at once, a worker on its Dispatch queue, with the socket taken out of the
-/// loop until the worker hands it back. `lock` guards the hand-over and what other threads ask
-/// of it (shutdown); it is never held while a worker's handler runs.
+/// parsing, answering inline, sending the rest of a response as the socket drains, sweeping its
+/// timeouts); while a request of it waits or its response streams a body, a worker on its
+/// Dispatch queue, with the socket taken out of the loop until the worker hands it back. `lock`
+/// guards the hand-over and what other threads ask of it (shutdown); it is never held while a
+/// worker's handler runs.
+///
+/// A response the client is slow to take is never waited on by a thread: the loop sends its rest
+/// as the socket drains (`unsent`, watched for writing), and reads nothing more of the
+/// connection meanwhile. Clients that ask and never read once held a worker each, blocked on a
+/// full socket for up to `bodyIdleTimeoutSeconds`: a few hundred of them took every thread
+/// Dispatch would start, and the node answered nobody else (found by a sweep).
 final class Connection: @unchecked Sendable {
     let fd: Int32
     let remote: String
@@ -26,7 +33,8 @@ final class Connection: @unchecked Sendable {
     /// Parsed events not yet handled (a request waiting for the worker, and any pipelined after it).
     private var pending: [HTTPParser.Event] = []
     private var pendingIndex = 0
-    /// A response the loop could not send whole without waiting, for the worker to finish.
+    /// The rest of a response not sent whole: sent by the loop as the socket drains (the socket
+    /// watched for writing), or, a streamed body, by the worker.
     private var unsent: Unsent?
     private var requestsServed = 0
     /// When the current timeout (header, body or keep-alive) expires, in uptime nanoseconds.
@@ -98,12 +106,42 @@ final class Connection: @unchecked Sendable {
 
     // MARK: On the loop
 
-    /// The socket is readable (loop thread).
-    func readable() {
+    /// The socket is readable, or writable while a response's rest waits (loop thread).
+    func ready() {
         lock.withLock {
             guard !isClosed, !onWorker else { return }
-            readAvailable()
+            if unsent != nil { sendUnsent() } else { readAvailable() }
         }
+    }
+
+    /// Sends what the socket takes of the response's rest (loop thread, the socket watched for
+    /// writing); once it is all sent, reads again and handles what was pipelined after it.
+    private func sendUnsent() {
+        guard var rest = unsent else { return }
+        let sent = Socket.sendNow(fd, rest.bytes)
+        guard sent >= 0 else {
+            unsent = nil
+            return finish(rest, written: false)
+        }
+        rest.bytes = rest.bytes.dropFirst(sent)
+        guard rest.bytes.isEmpty else {
+            unsent = rest
+            // Each stall has its time, as a body's read has.
+            if sent > 0 { deadline = Connection.deadline(seconds: server.configuration.bodyIdleTimeoutSeconds) }
+            return
+        }
+        unsent = nil
+        finish(rest, written: true)
+        guard !isClosed else { return }
+        guard loop.rewatch(fd, writing: false) else { return close() }
+        handlePending(onLoop: true)
+    }
+
+    /// Leaves the rest of a response for the loop to send as the socket drains (under `lock`, by
+    /// whoever has the connection): the loop watches the socket for writing from now on.
+    private func sendLater(_ rest: Unsent) {
+        unsent = rest
+        deadline = Connection.deadline(seconds: server.configuration.bodyIdleTimeoutSeconds)
     }
 
     private func readAvailable() {
@@ -144,7 +182,7 @@ final class Connection: @unchecked Sendable {
     /// During shutdown (loop thread): closes a watched connection that is between requests.
     func closeIfIdle() {
         lock.withLock {
-            guard !isClosed, !onWorker, lingering || !parser.isInsideBody else { return }
+            guard !isClosed, !onWorker, unsent == nil, lingering || !parser.isInsideBody else { return }
             close()
         }
     }
@@ -234,7 +272,8 @@ final class Connection: @unchecked Sendable {
         return expect.lowercased() == "100-continue"
     }
 
-    /// Whether the loop kept the connection after a response, or handed it to the worker.
+    /// Whether the connection goes on to the next request after a response, or waits: for the
+    /// worker (a request the loop cannot answer, a streamed body), or for the socket to drain.
     private enum Keeper { case kept, handedOver }
 
     @discardableResult
@@ -250,20 +289,27 @@ final class Connection: @unchecked Sendable {
         if headOnly { sending.bodySource = nil }   // its length is in the head; nothing more goes
         var rest = Unsent(bytes: bytes[...], response: sending, method: request.head.method, path: request.head.path,
                           started: started, keepAlive: keepAlive)
-        if onLoop {
-            // What the socket takes now; the rest (a full socket, a streamed body) waits on the worker.
-            let sent = Socket.sendNow(fd, bytes)
-            guard sent >= 0 else { finish(rest, written: false); return .kept }
-            rest.bytes = bytes[sent...]
-            if !rest.bytes.isEmpty || rest.response.bodySource != nil {
+        // A streamed body (a snapshot, to a replica holding a token) is sent by the worker,
+        // which reads it as it goes.
+        if rest.response.bodySource != nil {
+            if onLoop {
                 unsent = rest
                 toWorker()
                 return .handedOver
             }
-            finish(rest, written: true)
-        } else {
             finish(rest, written: send(rest))
+            return .kept
         }
+        // What the socket takes now; the rest waits for the loop (`sendUnsent`), never a thread.
+        let sent = Socket.sendNow(fd, bytes)
+        guard sent >= 0 else { finish(rest, written: false); return .kept }
+        rest.bytes = bytes[sent...]
+        if !rest.bytes.isEmpty {
+            lock.withLock { sendLater(rest) }
+            if onLoop, !loop.rewatch(fd, writing: true) { close() }
+            return .handedOver
+        }
+        finish(rest, written: true)
         return .kept
     }
 
@@ -327,14 +373,20 @@ final class Connection: @unchecked Sendable {
         lock.withLock {
             onWorker = false
             guard !isClosed else { return }
-            if closeAfterCurrent && !parser.isInsideBody { close(); return }
-            if !loop.watch(fd) { close() }
+            let writing = unsent != nil
+            if closeAfterCurrent && !writing && !parser.isInsideBody { close(); return }
+            if !loop.watch(fd, writing: writing) { close() }
         }
         // The loop may be waiting to shut down for this connection alone.
         if server.shuttingDown { loop.wakeUp() }
     }
 
     private func isClosedNow() -> Bool { lock.withLock { isClosed } }
+
+    /// A worker has the connection (tests).
+    var isOnWorker: Bool { lock.withLock { onWorker } }
+    /// The loop has the rest of a response to send as the socket drains (tests).
+    var isWaitingToWrite: Bool { lock.withLock { !onWorker && unsent != nil } }
 
     // MARK: Closing
 
@@ -361,7 +413,11 @@ final class Connection: @unchecked Sendable {
     }
 
     private func timedOut() {
-        if lingering {
+        if let rest = unsent {
+            // The client took nothing of its response for `bodyIdleTimeoutSeconds`.
+            unsent = nil
+            finish(rest, written: false)
+        } else if lingering {
             close()
         } else if parser.isInsideHead {
             respondAndClose(Problem.response(status: 408, detail: "the request header did not arrive within \(Int(server.configuration.headerTimeoutSeconds)) s"), method: "-", path: "-")

@@ -92,7 +92,7 @@ final class EventLoop: @unchecked Sendable {
                     var value: UInt64 = 0
                     _ = read(wake, &value, 8)
                 } else if let connection = lock.withLock({ connections[fd] }) {
-                    connection.readable()
+                    connection.ready()
                 }
             }
             let after = DispatchTime.now().uptimeNanoseconds
@@ -199,8 +199,15 @@ final class EventLoop: @unchecked Sendable {
     /// Starts or resumes watching a connection's socket; false when epoll refuses it or the loop
     /// has ended. Under the lock, so the epoll descriptor cannot be closed (and its number
     /// reused) meanwhile.
-    func watch(_ fd: Int32) -> Bool {
-        lock.withLock { !isClosed && chorus_epoll_add(epoll, fd, chorus_epoll_in) == 0 }
+    func watch(_ fd: Int32, writing: Bool = false) -> Bool {
+        lock.withLock { !isClosed && chorus_epoll_add(epoll, fd, writing ? chorus_epoll_out : chorus_epoll_in) == 0 }
+    }
+
+    /// Switches a watched socket between waiting to read and waiting to write (the rest of a
+    /// response the client is slow to take: the loop sends it as the socket drains, and reads
+    /// nothing more meanwhile); false when epoll refuses it or the loop has ended.
+    func rewatch(_ fd: Int32, writing: Bool) -> Bool {
+        lock.withLock { !isClosed && chorus_epoll_modify(epoll, fd, writing ? chorus_epoll_out : chorus_epoll_in) == 0 }
     }
 
     /// Stops watching a connection's socket (while a worker has it, or before it closes).

@@ -226,6 +226,13 @@ public final class HTTPServer: @unchecked Sendable {
     /// Request body bytes being received now (tests).
     var bodyBytesBeingReceived: Int { lock.withLock { bodyBytesInFlight } }
 
+    /// Of the open connections, those a worker has, and those whose response's rest the loop
+    /// sends as the socket drains (tests).
+    var connectionsOnWorkersAndWaitingToWrite: (onWorkers: Int, waitingToWrite: Int) {
+        let open = lock.withLock { Array(connections.values) }
+        return (open.filter(\.isOnWorker).count, open.filter(\.isWaitingToWrite).count)
+    }
+
     func connectionClosed(_ connection: Connection) {
         let host = connection.remoteHost
         let shouldSignal: Bool = lock.withLock {

@@ -71,7 +71,9 @@ enum Socket {
 
     /// Sends what the socket takes without waiting: the number of bytes sent (fewer than given
     /// when the socket is full), or -1 when the connection failed.
-    static func sendNow(_ fd: Int32, _ bytes: [UInt8]) -> Int {
+    static func sendNow(_ fd: Int32, _ bytes: [UInt8]) -> Int { sendNow(fd, bytes[...]) }
+
+    static func sendNow(_ fd: Int32, _ bytes: ArraySlice<UInt8>) -> Int {
         bytes.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {

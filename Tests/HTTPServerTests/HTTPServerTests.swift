@@ -346,6 +346,60 @@ final class HTTPServerTests: XCTestCase {
         XCTAssertEqual(clients.map { $0.readResponse()?.status }, [200, 200, 200])
     }
 
+    /// A client that asks and does not read holds no thread: the rest of its response waits on
+    /// the loop, which sends it as the socket drains. Such clients once held a worker each,
+    /// blocked on a full socket, and a few hundred of them stopped the node answering anyone.
+    /// Read at last, the response arrives whole, and the requests pipelined after it are
+    /// answered in order.
+    func test_aResponseTheClientDoesNotRead_waitsOnTheLoop_notOnAThread() throws {
+        let big = [UInt8](repeating: UInt8(ascii: "x"), count: 8 * 1024 * 1024)
+        let server = try makeServer(handler: { request, _ in
+            HTTPResponse(status: 200, headers: [("Content-Type", "text/plain")], body: request.head.path == "/big" ? big : Array("small".utf8))
+        })
+        let client = try RawClient(port: server.port)
+        client.send("GET /big HTTP/1.1\r\nHost: x\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\n\r\n")
+        var state = server.connectionsOnWorkersAndWaitingToWrite
+        for _ in 0..<500 where !(state.onWorkers == 0 && state.waitingToWrite == 1) {
+            usleep(10_000)
+            state = server.connectionsOnWorkersAndWaitingToWrite
+        }
+        XCTAssertEqual(state.onWorkers, 0, "no worker waits on the client")
+        XCTAssertEqual(state.waitingToWrite, 1, "the loop holds the response's rest")
+        // Another client is answered meanwhile.
+        let other = try RawClient(port: server.port)
+        other.send("GET /other HTTP/1.1\r\nHost: x\r\n\r\n")
+        XCTAssertEqual(other.readResponse()?.body, "small")
+        let first = client.readResponse()
+        XCTAssertEqual(first?.status, 200)
+        XCTAssertEqual(first?.body.utf8.count, big.count, "sent whole")
+        XCTAssertEqual(client.readResponse()?.body, "small", "the pipelined request after it")
+    }
+
+    /// A client that takes nothing of its response for `bodyIdleTimeoutSeconds` is let go, and
+    /// the access log says the answer was not sent whole.
+    func test_aResponseNotTakenForTheStallTime_closesTheConnection_andIsLoggedSo() throws {
+        let logged = Mutex<[HTTPServer.LogEntry]>([])
+        var configuration = HTTPServer.Configuration()
+        configuration.port = 0
+        configuration.bodyIdleTimeoutSeconds = 0.3
+        let big = [UInt8](repeating: 0, count: 8 * 1024 * 1024)
+        let server = HTTPServer(configuration: configuration, accessLog: { entry in logged.withLock { $0.append(entry) } },
+                                handler: { _, _ in HTTPResponse(status: 200, body: big) })
+        try server.start()
+        addTeardownBlock { server.shutdown(graceSeconds: 1) }
+        let client = try RawClient(port: server.port)
+        client.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        var entry: HTTPServer.LogEntry?
+        for _ in 0..<500 where entry == nil {
+            usleep(10_000)
+            entry = logged.withLock { $0.first }
+        }
+        XCTAssertEqual(entry?.status, 200)
+        XCTAssertTrue(entry?.annotations["error"]?.contains("not sent whole") ?? false, "\(String(describing: entry))")
+        for _ in 0..<100 where server.connectionCount > 0 { usleep(10_000) }
+        XCTAssertEqual(server.connectionCount, 0, "closed")
+    }
+
     /// A streamed answer not sent whole (here its source ends short) says so in the access log,
     /// where a cut snapshot download once read as delivered.
     func test_aStreamedAnswerNotSentWhole_isLoggedSo() throws {
