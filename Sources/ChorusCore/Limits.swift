@@ -86,6 +86,10 @@ public struct Limits: Sendable, Equatable {
     /// cannot take them all from everyone else; a trusted proxy (`--trusted-proxy`) is not
     /// bounded by it. Default 256.
     public var connectionsPerAddressMax = 256
+    /// Requests of one client address answered at once by workers (the rest wait their turn,
+    /// in order), so one client sending many cannot take every thread from everyone else; a
+    /// trusted proxy is not bounded by it. Default 16.
+    public var workersPerAddressMax = 16
 
     // MARK: Sync (Protocol/sync-v1.md)
 
@@ -168,6 +172,7 @@ public struct Limits: Sendable, Equatable {
         try require(connectionsMax >= 1 && requestsPerConnectionMax >= 1, "connection limits must be at least 1")
         try require(connectionsPerAddressMax >= 1 && connectionsPerAddressMax <= connectionsMax,
                     "connectionsPerAddressMax must be 1 to connectionsMax")
+        try require(workersPerAddressMax >= 1, "workersPerAddressMax must be at least 1")
         // Finite and at most a day (a snapshot's sending, a week): they become milliseconds in an
         // Int32 and nanoseconds in a UInt64, which a larger or infinite value would overflow.
         try require([headerTimeoutSeconds, bodyIdleTimeoutSeconds, keepAliveIdleSeconds, syncRequestTimeoutSeconds].allSatisfy { $0 > 0 && $0 <= 86_400 },

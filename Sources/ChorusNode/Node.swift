@@ -80,6 +80,7 @@ public final class Node: @unchecked Sendable {
         serverConfiguration.requestsPerConnectionMax = limits.requestsPerConnectionMax
         serverConfiguration.connectionsMax = limits.connectionsMax
         serverConfiguration.connectionsPerAddressMax = limits.connectionsPerAddressMax
+        serverConfiguration.workersPerAddressMax = limits.workersPerAddressMax
         // A trusted proxy carries every user's connections; it is not one client.
         if configuration.identity.identityHeader != nil { serverConfiguration.connectionsUnboundedAddresses = configuration.identity.trustedProxies }
         let router = NodeRouter(service: service, limits: limits, metrics: metrics, identity: configuration.identity)

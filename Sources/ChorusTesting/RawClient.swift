@@ -11,8 +11,19 @@ public final class RawClient {
     /// Bytes received but not yet returned (pipelined responses).
     private var pending: [UInt8] = []
 
-    public init(port: UInt16, host: String = "127.0.0.1") throws {
+    /// `from`: the local address to connect from (another loopback address, `127.0.0.2`, is
+    /// another client to a server counting by address).
+    public init(port: UInt16, host: String = "127.0.0.1", from source: String? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        if let source {
+            var local = sockaddr_in()
+            local.sin_family = sa_family_t(AF_INET)
+            inet_pton(AF_INET, source, &local.sin_addr)
+            let bound = withUnsafePointer(to: &local) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard bound == 0 else { close(fd); throw POSIXError(.EADDRNOTAVAIL) }
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = port.bigEndian

@@ -192,8 +192,11 @@ final class Connection: @unchecked Sendable {
     /// Handles the parsed events in order. On the loop, a request the inline handler cannot answer
     /// at once, and a response that cannot be sent without waiting, go to the worker with the
     /// rest; on the worker, everything is handled. Then the next timeout is set.
-    private func handlePending(onLoop: Bool) {
+    private func handlePending(onLoop: Bool, requestsMax: Int = .max) {
+        var handled = 0
         while pendingIndex < pending.count {
+            // A worker answers one request a turn (`work`), then lets others have the thread.
+            if handled == requestsMax { return }
             switch pending[pendingIndex] {
             case .head(let head):
                 pendingIndex += 1
@@ -224,6 +227,7 @@ final class Connection: @unchecked Sendable {
                     response = server.handler(request, remote)
                 }
                 pendingIndex += 1
+                handled += 1
                 // Handed to the worker: nothing here may be touched after, not even read.
                 if respond(request, response, started: started, onLoop: onLoop) == .handedOver { return }
                 if isClosed { return }
@@ -361,15 +365,30 @@ final class Connection: @unchecked Sendable {
     private func toWorker() {
         onWorker = true
         loop.unwatch(fd)
+        server.toWorker(self)
+    }
+
+    /// Starts the worker's turn (`HTTPServer.toWorker`, once the client's address has a worker free).
+    func startWork() {
         queue.async { [self] in work() }
     }
 
+    /// One turn: one request answered (and a streamed body the loop handed over sent). Requests
+    /// pipelined after it take further turns, behind the other connections of the same address
+    /// waiting for a worker: one client pipelining many requests on many connections once held a
+    /// thread each for all of them, and everyone else waited for a thread.
     private func work() {
         if let rest = unsent {
             unsent = nil
             finish(rest, written: send(rest))
         }
-        if !isClosedNow() { handlePending(onLoop: false) }
+        if !isClosedNow() { handlePending(onLoop: false, requestsMax: 1) }
+        let more = lock.withLock { !isClosed && unsent == nil && pendingIndex < pending.count }
+        if more {
+            server.workDone(self)
+            server.toWorker(self)
+            return
+        }
         lock.withLock {
             onWorker = false
             guard !isClosed else { return }
@@ -377,6 +396,7 @@ final class Connection: @unchecked Sendable {
             if closeAfterCurrent && !writing && !parser.isInsideBody { close(); return }
             if !loop.watch(fd, writing: writing) { close() }
         }
+        server.workDone(self)
         // The loop may be waiting to shut down for this connection alone.
         if server.shuttingDown { loop.wakeUp() }
     }

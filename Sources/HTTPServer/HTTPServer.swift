@@ -56,8 +56,12 @@ public final class HTTPServer: @unchecked Sendable {
         /// opening connections and leaving them idle, a slowloris) cannot take every connection
         /// from everyone else. Default 256.
         public var connectionsPerAddressMax = 256
-        /// Addresses `connectionsPerAddressMax` does not bound: a trusted proxy in front of the
-        /// node carries every user's connections. Default none.
+        /// Workers (threads answering requests that may wait) busy at once for one client
+        /// address; its further requests wait their turn, in order, so other clients' requests
+        /// find a thread. Default 16.
+        public var workersPerAddressMax = 16
+        /// Addresses `connectionsPerAddressMax` and `workersPerAddressMax` do not bound: a
+        /// trusted proxy in front of the node carries every user's connections. Default none.
         public var connectionsUnboundedAddresses: Set<String> = []
         /// Listen backlog. Default 128.
         public var backlog: Int32 = 128
@@ -162,6 +166,45 @@ public final class HTTPServer: @unchecked Sendable {
 
     /// Open connections from each client address (only addresses with any).
     private var connectionsByHost: [String: Int] = [:]
+
+    /// Workers busy for each client address (only addresses with any), and the connections
+    /// waiting for one, first come first served.
+    private var workersByHost: [String: Int] = [:]
+    private var waitingForWorker: [String: [Connection]] = [:]
+
+    /// Gives a connection a worker's turn, now if its address has fewer than
+    /// `workersPerAddressMax` busy, else when one of them is done (`workDone`).
+    func toWorker(_ connection: Connection) {
+        let host = connection.remoteHost
+        let now: Bool = lock.withLock {
+            guard !configuration.connectionsUnboundedAddresses.contains(host) else { return true }
+            let busy = workersByHost[host] ?? 0
+            guard busy < configuration.workersPerAddressMax else {
+                waitingForWorker[host, default: []].append(connection)
+                return false
+            }
+            workersByHost[host] = busy + 1
+            return true
+        }
+        if now { connection.startWork() }
+    }
+
+    /// A connection's worker turn ended: the next connection of its address waiting has it.
+    func workDone(_ connection: Connection) {
+        let host = connection.remoteHost
+        let next: Connection? = lock.withLock {
+            guard !configuration.connectionsUnboundedAddresses.contains(host) else { return nil }
+            if var waiting = waitingForWorker[host], !waiting.isEmpty {
+                let next = waiting.removeFirst()
+                waitingForWorker[host] = waiting.isEmpty ? nil : waiting
+                return next
+            }
+            let busy = (workersByHost[host] ?? 0) - 1
+            workersByHost[host] = busy > 0 ? busy : nil
+            return nil
+        }
+        next?.startWork()
+    }
 
     /// A client's address without its port (`remote` is `address:port`; an IPv6 address is
     /// bracketed, `[::1]:port`).

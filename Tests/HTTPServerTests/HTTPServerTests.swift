@@ -400,6 +400,36 @@ final class HTTPServerTests: XCTestCase {
         XCTAssertEqual(server.connectionCount, 0, "closed")
     }
 
+    /// One address has at most `workersPerAddressMax` requests answered at once; the rest wait
+    /// their turn, in order, and another address is answered meanwhile. One client pipelining
+    /// requests on hundreds of connections once held a thread for each, and every other client
+    /// waited 80 s for one (found by a sweep).
+    func test_oneAddressHasAtMostItsWorkers_andAnotherIsAnsweredMeanwhile() throws {
+        let held = DispatchSemaphore(value: 0)
+        let running = Mutex((now: 0, most: 0))
+        let server = try makeServer({ $0.workersPerAddressMax = 2 }, handler: { request, _ in
+            guard request.head.path == "/slow" else { return HTTPResponse(status: 200, body: Array("quick".utf8)) }
+            running.withLock { $0.now += 1; $0.most = max($0.most, $0.now) }
+            held.wait()
+            running.withLock { $0.now -= 1 }
+            return HTTPResponse(status: 200, body: Array("slow".utf8))
+        })
+        let slow = try (0..<5).map { _ in try RawClient(port: server.port) }
+        for client in slow { client.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /slow HTTP/1.1\r\nHost: x\r\n\r\n") }
+        for _ in 0..<500 where running.withLock({ $0.now }) < 2 { usleep(10_000) }
+        usleep(100_000)
+        XCTAssertEqual(running.withLock { $0.now }, 2, "two of its requests answered at once, the others wait")
+        let other = try RawClient(port: server.port, from: "127.0.0.2")
+        other.send("GET /quick HTTP/1.1\r\nHost: x\r\n\r\n")
+        XCTAssertEqual(other.readResponse()?.body, "quick", "another address finds a worker")
+        for _ in 0..<10 { held.signal() }
+        for client in slow {
+            XCTAssertEqual(client.readResponse()?.body, "slow")
+            XCTAssertEqual(client.readResponse()?.body, "slow", "the pipelined one too, in its turn")
+        }
+        XCTAssertEqual(running.withLock { $0.most }, 2)
+    }
+
     /// A streamed answer not sent whole (here its source ends short) says so in the access log,
     /// where a cut snapshot download once read as delivered.
     func test_aStreamedAnswerNotSentWhole_isLoggedSo() throws {
