@@ -23,6 +23,11 @@ public final class Node: @unchecked Sendable {
         public var limits = Limits.default
         /// Who is acting on the people API (single-sign-on header, or the laptop's owner).
         public var identity = IdentityPolicy()
+        /// Addresses of proxies in front of the node (nginx terminating TLS, the single-sign-on
+        /// proxy): each carries many clients' requests, so the per-address limits
+        /// (`connectionsPerAddressMax`, `workersPerAddressMax`) do not bound them; the proxy
+        /// bounds each client. nil: the trusted proxies when an identity header is set, else none.
+        public var proxyAddresses: Set<String>?
         /// Seconds between automatic log compactions (`Replica.compactLog`, what `chorus compact`
         /// does); nil: never, the log is compacted by hand or by cron. Off by default: compaction
         /// removes the history `chorus export --since` bundles are cut from.
@@ -81,8 +86,9 @@ public final class Node: @unchecked Sendable {
         serverConfiguration.connectionsMax = limits.connectionsMax
         serverConfiguration.connectionsPerAddressMax = limits.connectionsPerAddressMax
         serverConfiguration.workersPerAddressMax = limits.workersPerAddressMax
-        // A trusted proxy carries every user's connections; it is not one client.
-        if configuration.identity.identityHeader != nil { serverConfiguration.connectionsUnboundedAddresses = configuration.identity.trustedProxies }
+        // A proxy carries every user's connections; it is not one client.
+        serverConfiguration.connectionsUnboundedAddresses = configuration.proxyAddresses
+            ?? (configuration.identity.identityHeader != nil ? configuration.identity.trustedProxies : [])
         let router = NodeRouter(service: service, limits: limits, metrics: metrics, identity: configuration.identity)
         let log = configuration.log
         let clock = configuration.wallClock

@@ -28,7 +28,7 @@ enum ServeCommand: Command {
                   OptionSpec(name: "--compact-interval", valueName: "SECONDS", help: "compact the log every SECONDS, as `chorus compact` does (default: never)"),
                   OptionSpec(name: "--name", valueName: "NAME", help: "name for a replica created on first run (default: host name)"),
                   OptionSpec(name: "--identity-header", valueName: "NAME", help: "header a single-sign-on proxy sets to the person id (office nodes)"),
-                  OptionSpec(name: "--trusted-proxy", valueName: "IP", help: "address whose identity header is honoured (default 127.0.0.1; repeat with commas)"),
+                  OptionSpec(name: "--trusted-proxy", valueName: "IP", help: "address of a proxy in front of the node (nginx, the single-sign-on proxy): its identity header is honoured, and the limits per client address do not bound it (default 127.0.0.1 with --identity-header; several with commas)"),
                   OptionSpec(name: "--owner", valueName: "PERSON", help: "the person acting on a laptop's people API"),
                   OptionSpec(name: "--owner-host", valueName: "NAME", help: "with --owner: a host name the owner's browser reaches the node by, beside localhost and loopback addresses (repeat with commas)"),
                   OptionSpec(name: "--clock-offset-ms", valueName: "MS", help: "test option: pretend this machine's clock is off by MS milliseconds")])
@@ -83,7 +83,10 @@ enum ServeCommand: Command {
         configuration.compactIntervalSeconds = compactInterval.map(Double.init)
         configuration.wallClock = replica.configuration.wallClock
         configuration.identity.identityHeader = context.arguments.value("--identity-header")
-        if let proxies { configuration.identity.trustedProxies = proxies }
+        if let proxies {
+            configuration.identity.trustedProxies = proxies
+            configuration.proxyAddresses = proxies
+        }
         configuration.identity.owner = owner
         if let ownerHosts { configuration.identity.ownerHosts = ownerHosts }
         let name = replica.name, id = replica.id.hex
