@@ -44,6 +44,8 @@ final class Connection: @unchecked Sendable {
     private var headBegan = false
     /// When the body being read must have arrived whole, set when its head completes.
     private var bodyDeadline: UInt64 = 0
+    /// The method and path of the request whose head was read last (for the log of a refusal of its body).
+    private var bodyOf: (method: String, path: String)?
     /// A response was finished since the idle time last started again (on the loop or the worker).
     private var answered = false
     /// What this connection holds of the server's body budget: the bytes received of the body it
@@ -200,6 +202,7 @@ final class Connection: @unchecked Sendable {
             switch pending[pendingIndex] {
             case .head(let head):
                 pendingIndex += 1
+                bodyOf = (head.method, head.path)
                 let length = head.header("Content-Length").flatMap(Int.init) ?? 0
                 bodyDeadline = Connection.deadline(seconds: server.configuration.bodyIdleTimeoutSeconds
                                                    + Double(length) / Swift.max(1, server.configuration.bodyBytesPerSecondMin))
@@ -214,7 +217,7 @@ final class Connection: @unchecked Sendable {
                 }
             case .failure(let error):
                 pending = []
-                respondAndClose(Problem.response(status: error.status, detail: error.reason), method: "-", path: "-")
+                respondAndClose(status: error.status, detail: error.reason)
                 return
             case .request(let request):
                 releaseBody()
@@ -244,8 +247,8 @@ final class Connection: @unchecked Sendable {
             let held = parser.bodyBytesReceived
             if held > reservedBodyBytes {
                 guard server.reserveBody(held - reservedBodyBytes, host: remoteHost) else {
-                    respondAndClose(Problem.response(status: 503, detail: "the server is receiving as many request body bytes as it holds at once (\(server.configuration.bodyBytesInFlightMax) in all, \(server.configuration.bodyBytesPerAddressMax) from one address); retry after a while"),
-                                    method: "-", path: "-")
+                    respondAndClose(status: 503, detail: "the server is receiving as many request body bytes as it holds at once (\(server.configuration.bodyBytesInFlightMax) in all, \(server.configuration.bodyBytesPerAddressMax) from one address); retry after a while",
+                                    during: bodyOf)
                     return
                 }
                 reservedBodyBytes = held
@@ -410,12 +413,17 @@ final class Connection: @unchecked Sendable {
 
     // MARK: Closing
 
-    private func respondAndClose(_ response: HTTPResponse, method: String, path: String) {
+    /// An error answer sent before a request was read whole, and the connection closed after
+    /// lingering. Logged with why (`error`) and, when the head was read (a body refused or too
+    /// slow), its method and path: the refusal lines once said `-` and nothing else, and an
+    /// operator could not tell a smuggling attempt from a slow link.
+    private func respondAndClose(status: Int, detail: String, during head: (method: String, path: String)? = nil) {
+        let response = Problem.response(status: status, detail: detail)
         // Best effort, never waiting: a client that does not read its 408 or 400 is not waited for.
         let bytes = response.serialized(keepAlive: false)
         let sent = Socket.sendNow(fd, bytes)
-        server.accessLog(HTTPServer.LogEntry(method: method, path: path, status: response.status, bytes: response.body.count,
-                                             milliseconds: 0, remote: remote, annotations: [:]))
+        server.accessLog(HTTPServer.LogEntry(method: head?.method ?? "-", path: head?.path ?? "-", status: response.status, bytes: response.body.count,
+                                             milliseconds: 0, remote: remote, annotations: ["error": String(detail.prefix(300))]))
         guard sent == bytes.count, !server.shuttingDown else { return close() }
         linger()
     }
@@ -440,9 +448,10 @@ final class Connection: @unchecked Sendable {
         } else if lingering {
             close()
         } else if parser.isInsideHead {
-            respondAndClose(Problem.response(status: 408, detail: "the request header did not arrive within \(Int(server.configuration.headerTimeoutSeconds)) s"), method: "-", path: "-")
+            respondAndClose(status: 408, detail: "the request header did not arrive within \(Int(server.configuration.headerTimeoutSeconds)) s")
         } else if parser.isInsideBody {
-            respondAndClose(Problem.response(status: 408, detail: "the request body stalled for \(Int(server.configuration.bodyIdleTimeoutSeconds)) s, or arrived slower than \(Int(server.configuration.bodyBytesPerSecondMin)) bytes a second on average"), method: "-", path: "-")
+            respondAndClose(status: 408, detail: "the request body stalled for \(Int(server.configuration.bodyIdleTimeoutSeconds)) s, or arrived slower than \(Int(server.configuration.bodyBytesPerSecondMin)) bytes a second on average",
+                            during: bodyOf)
         } else {
             close()
         }

@@ -430,6 +430,38 @@ final class HTTPServerTests: XCTestCase {
         XCTAssertEqual(running.withLock { $0.most }, 2)
     }
 
+    /// A request refused before it was read whole is logged with why, and with its method and
+    /// path once its head was read: such lines once said `-` and nothing else.
+    func test_refusalsBeforeARequestIsWhole_areLoggedWithWhy() throws {
+        let logged = Mutex<[HTTPServer.LogEntry]>([])
+        var configuration = HTTPServer.Configuration()
+        configuration.port = 0
+        configuration.bodyIdleTimeoutSeconds = 0.3
+        let server = HTTPServer(configuration: configuration, accessLog: { entry in logged.withLock { $0.append(entry) } },
+                                handler: { _, _ in HTTPResponse(status: 200, body: []) })
+        try server.start()
+        addTeardownBlock { server.shutdown(graceSeconds: 1) }
+        let smuggling = try RawClient(port: server.port)
+        smuggling.send("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n")
+        let refused = smuggling.readUntilClosed(timeoutSeconds: 5)
+        XCTAssertTrue(refused.hasPrefix("HTTP/1.1 400"), refused)
+        let slow = try RawClient(port: server.port)
+        slow.send("POST /sync/v1/push HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        XCTAssertTrue(slow.readUntilClosed(timeoutSeconds: 5).hasPrefix("HTTP/1.1 408"))
+        var entries: [HTTPServer.LogEntry] = []
+        for _ in 0..<200 where entries.count < 2 {
+            usleep(10_000)
+            entries = logged.withLock { $0 }
+        }
+        let badRequest = entries.first { $0.status == 400 }
+        XCTAssertEqual(badRequest?.path, "-")
+        XCTAssertTrue(refused.contains(badRequest?.annotations["error"] ?? "no annotation"), "the log says what the answer said: \(String(describing: badRequest))")
+        let timedOut = entries.first { $0.status == 408 }
+        XCTAssertEqual(timedOut?.method, "POST")
+        XCTAssertEqual(timedOut?.path, "/sync/v1/push")
+        XCTAssertTrue(timedOut?.annotations["error"]?.contains("the request body stalled") ?? false, "\(String(describing: timedOut))")
+    }
+
     /// A streamed answer not sent whole (here its source ends short) says so in the access log,
     /// where a cut snapshot download once read as delivered.
     func test_aStreamedAnswerNotSentWhole_isLoggedSo() throws {
