@@ -339,7 +339,7 @@ public struct NodeRouter: Sendable {
             }
             return json(record.json)
         case "/admin/v1/resolutions":
-            let limit = Int(query["limit"] ?? "100") ?? 100
+            let limit = try NodeRouter.pageSize(query)
             let records = try service.executor.perform { try $0.resolutions(limit: limit) }
             return json(.object(["resolutions": .array(records.map(\.json))]))
         default:
@@ -362,11 +362,15 @@ public struct NodeRouter: Sendable {
             guard let wall = UInt64(value) else { throw SyncError(status: 400, "\(key) must be Unix milliseconds") }
             if key == "since" { filter.since = wall } else { filter.until = wall }
         }
-        if let text = query["limit"] {
-            guard let limit = Int(text), (1...1000).contains(limit) else { throw SyncError(status: 400, "limit must be 1 to 1000") }
-            filter.limit = limit
-        }
+        if query["limit"] != nil { filter.limit = try NodeRouter.pageSize(query) }
         return filter
+    }
+
+    /// An admin list's `limit`: 1 to 1,000, default 100 (400 otherwise: `-1` once meant every row).
+    static func pageSize(_ query: [String: String]) throws -> Int {
+        guard let text = query["limit"] else { return 100 }
+        guard let limit = Int(text), (1...1000).contains(limit) else { throw SyncError(status: 400, "limit must be 1 to 1000") }
+        return limit
     }
 
     /// `{"keep": "OPERATION_ID"}`, `{"value": JSON}` or `{"action": "restore" | "delete"}`, with

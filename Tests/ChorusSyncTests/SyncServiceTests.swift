@@ -542,6 +542,14 @@ final class SyncServiceTests: XCTestCase {
         XCTAssertEqual(head.status, 200, "HEAD of a GET route, as load balancers check health")
         XCTAssertEqual(hubRouter.handle(HTTPRequest(head: HTTPRequestHead(method: "HEAD", target: "/sync/v1/snapshot", minorVersion: 1, headers: []), body: [])).status,
                        405, "not of the routes whose GETs act")
+        // An admin list's page size is 1 to 1,000 on every list (`-1` once meant every row).
+        for path in ["/admin/v1/resolutions", "/admin/v1/conflicts"] {
+            for (limit, status) in [("-1", 400), ("abc", 400), ("1001", 400), ("99999999999999999999", 400), ("5", 200)] {
+                let response = hubRouter.handle(HTTPRequest(head: HTTPRequestHead(method: "GET", target: "\(path)?limit=\(limit)", minorVersion: 1, headers: [
+                    ("Host", "hub"), ("Chorus-Protocol", "1"), ("Authorization", "Bearer \(tokens["admin"]!)")]), body: []))
+                XCTAssertEqual(response.status, status, "\(path)?limit=\(limit)")
+            }
+        }
         let missingAsset = hubRouter.handle(HTTPRequest(head: HTTPRequestHead(method: "GET", target: "/ui/nope.js", minorVersion: 1, headers: []), body: []))
         XCTAssertEqual(missingAsset.status, 404)
         XCTAssertTrue(missingAsset.headers.contains { $0.name == "Content-Type" && $0.value == "application/problem+json" }, "a problem document like every route's")
