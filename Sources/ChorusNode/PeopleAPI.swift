@@ -70,7 +70,13 @@ public struct IdentityPolicy: Sendable {
     /// a final dot (`localhost.` is `localhost`).
     public static func hostName(_ header: String) -> String {
         var text = header.lowercased()
-        if text.hasPrefix("["), let end = text.firstIndex(of: "]") { return String(text[text.index(after: text.startIndex)..<end]) }
+        // An IPv6 address: what follows its bracket is nothing or a port, else the whole text is
+        // the name (`[::1]evil.example` is no loopback address).
+        if text.hasPrefix("["), let end = text.firstIndex(of: "]") {
+            let after = text[text.index(after: end)...]
+            guard after.isEmpty || (after.first == ":" && after.utf8.dropFirst().allSatisfy({ (0x30...0x39).contains($0) })) else { return text }
+            return String(text[text.index(after: text.startIndex)..<end])
+        }
         // A port is digits: "localhost:80@evil.example" is no name of this machine's.
         if text.filter({ $0 == ":" }).count == 1, let colon = text.firstIndex(of: ":"),
            text[text.index(after: colon)...].utf8.allSatisfy({ (0x30...0x39).contains($0) }) {

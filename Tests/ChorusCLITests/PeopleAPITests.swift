@@ -667,7 +667,7 @@ final class PeopleAPITests: XCTestCase {
         for host in ["127.0.0.1:\(port)", "localhost:\(port)", "LOCALHOST", "localhost.:\(port)", "[::1]:\(port)", "laptop.lan:\(port)", "laptop.lan.", "127.1.2.3"] {
             XCTAssertEqual(try request(port, "GET", "/api/v1/objectives/obj-mine", host: host).status, 200, host)
         }
-        for host in ["127.+0.+0.+1", "127.0.0.1.evil.example", "evil.localhost.example", "localhost:\(port)@evil.example"] {
+        for host in ["127.+0.+0.+1", "127.0.0.1.evil.example", "evil.localhost.example", "localhost:\(port)@evil.example", "[::1]evil.example", "[::1]:80x"] {
             XCTAssertEqual(try request(port, "GET", "/api/v1/objectives/obj-mine", host: host).status, 403, host)
         }
         XCTAssertEqual(try request(port, "GET", "/api/v1/objectives/obj-mine", headers: ["Host: evil.example"], host: "localhost").status, 400, "two Host headers")
