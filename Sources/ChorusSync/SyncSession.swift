@@ -390,6 +390,9 @@ public struct SyncSession {
             // The page after a snapshot not taken is of no use; its request finishes first, so no
             // thread outlives the session.
             tail?.discard()
+            // A token the upstream refuses (an admin's, which may not sync) is said as such: the
+            // log's pull would be refused too, or, compacted, fail as "sync again", which never helps.
+            if let refused = error as? SyncError, refused.code == .refused { throw refused }
             let message = (error as? SyncError)?.message ?? (error as? ChorusError)?.message ?? "\(error)"
             report.snapshotRefused = message
             // Refused by its own checks (what only it holds), not a download that failed.

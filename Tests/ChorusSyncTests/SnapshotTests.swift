@@ -656,6 +656,13 @@ final class SnapshotTests: HubAndClientsTestCase {
         let admin = try hub.perform { try $0.addPeer(name: "admin", role: .admin) }
         let asAdmin = InProcessTransport(router: hubRouter, token: admin, replica: laptop.perform { $0.id }, limits: limits)
         XCTAssertEqual(status { try asAdmin.snapshot(storage: laptop.perform { $0.storageVersion }, into: path) }, 403, "admin tokens take none")
+        // A new replica joined with an admin token is told so, not to sync again for a snapshot.
+        let newcomer = try durable("newcomer", seed: 7)
+        let newcomerAsAdmin = InProcessTransport(router: hubRouter, token: admin, replica: newcomer.perform { $0.id }, limits: limits)
+        XCTAssertThrowsError(try SyncSession(executor: newcomer, transport: newcomerAsAdmin, limits: limits, wallClock: clock).run()) { error in
+            XCTAssertEqual((error as? SyncError)?.code, .refused, "\(error)")
+            XCTAssertTrue((error as? SyncError)?.message.contains("admin tokens cannot sync") ?? false, "\(error)")
+        }
         var off = limits
         off.snapshotsConcurrentMax = 0
         let noSnapshots = router(hub, limits: off)
