@@ -656,9 +656,14 @@ final class SnapshotTests: HubAndClientsTestCase {
         let admin = try hub.perform { try $0.addPeer(name: "admin", role: .admin) }
         let asAdmin = InProcessTransport(router: hubRouter, token: admin, replica: laptop.perform { $0.id }, limits: limits)
         XCTAssertEqual(status { try asAdmin.snapshot(storage: laptop.perform { $0.storageVersion }, into: path) }, 403, "admin tokens take none")
-        // A new replica joined with an admin token is told so, not to sync again for a snapshot.
+        // A new replica joined with an admin token to a compacted hub is told so, not to sync
+        // again for a snapshot (the log's pull, compacted, said that).
+        let compacted = try durable("compacted", seed: 8)
+        try compacted.perform { _ = try $0.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")]) }
+        let compactedAdmin = try compacted.perform { try $0.addPeer(name: "admin", role: .admin) }
+        XCTAssertGreaterThan(try compacted.perform { try $0.compactLog().operationsRemoved }, 0)
         let newcomer = try durable("newcomer", seed: 7)
-        let newcomerAsAdmin = InProcessTransport(router: hubRouter, token: admin, replica: newcomer.perform { $0.id }, limits: limits)
+        let newcomerAsAdmin = InProcessTransport(router: router(compacted), token: compactedAdmin, replica: newcomer.perform { $0.id }, limits: limits)
         XCTAssertThrowsError(try SyncSession(executor: newcomer, transport: newcomerAsAdmin, limits: limits, wallClock: clock).run()) { error in
             XCTAssertEqual((error as? SyncError)?.code, .refused, "\(error)")
             XCTAssertTrue((error as? SyncError)?.message.contains("admin tokens cannot sync") ?? false, "\(error)")
