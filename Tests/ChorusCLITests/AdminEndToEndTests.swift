@@ -44,8 +44,10 @@ final class AdminEndToEndTests: XCTestCase {
         XCTAssertTrue(refused.standardError.contains("--replica \(laptopID)"), refused.standardError)
 
         XCTAssertEqual(try chorus(["replicas", "add", "laptop-3", "--replica", "not-an-id"], "hub", expect: nil).status, 2, "a usage error")
-        try chorus(["replicas", "revoke", "laptop-2"], "hub")
+        XCTAssertEqual(try json(["replicas", "revoke", "laptop-2"], "hub")["revoked"]?.stringValue, "laptop-2", "--json prints JSON")
         try chorus(["replicas", "add", "laptop-3", "--replica", laptopID, "--token-file", path("laptop.token")], "hub")
+        let table = try chorus(["replicas", "list"], "hub").standardOutput
+        XCTAssertTrue(table.contains("(none, or moved to a new token)"), "the revoked token's id moved to laptop-3: \(table)")
         try chorus(["put", "people", "p-1", "title=Engineer"], "laptop")
         try chorus(["sync"], "laptop")
         let listed = try json(["replicas", "list"], "hub")

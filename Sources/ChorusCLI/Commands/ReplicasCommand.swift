@@ -65,14 +65,21 @@ enum ReplicasCommand: Command {
                 context.output.print("no replicas registered; add one with `chorus replicas add NAME`")
             } else {
                 context.output.print(Format.table([["NAME", "ROLE", "REPLICA", "LAST SEEN", "STATE"]] + peers.map { peer in
-                    [peer.name, peer.role.rawValue, peer.replica.map { Format.short($0) } ?? "(not yet)",
+                    // An admin token binds no replica id; a revoked one loses its id to the new
+                    // token the replica was given (`add --replica`).
+                    [peer.name, peer.role.rawValue,
+                     peer.replica.map { Format.short($0) } ?? (peer.role == .admin ? "(admins bind none)" : peer.isRevoked ? "(none, or moved to a new token)" : "(not yet)"),
                      peer.lastSeenWall.map { Format.time(HybridTimestamp(wall: $0, logical: 0)) } ?? "never",
                      peer.isRevoked ? "revoked" : "active"]
                 }))
             }
         case ("revoke", 2):
             try replica.revokePeer(name: context.positional(1))
-            context.output.print("revoked \(context.positional(1)): its token stops working from its next request")
+            if context.isJSON {
+                context.output.json(.object(["revoked": .string(context.positional(1))]))
+            } else {
+                context.output.print("revoked \(context.positional(1)): its token stops working from its next request")
+            }
         default:
             throw context.usageError("expected `add NAME`, `list`, `revoke NAME` or `health`")
         }
