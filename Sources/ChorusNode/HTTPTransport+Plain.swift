@@ -38,7 +38,7 @@ extension HTTPTransport {
         } catch {
             throw failure(error, "\(method) /\(path)", secondsMax: limits.syncAnswerSecondsMax, bytesMax: Int64(limits.syncAnswerBytesMax))
         }
-        guard (200..<300).contains(response.status) else { throw HTTPTransport.refusal(status: response.status, body: response.body) }
+        guard (200..<300).contains(response.status) else { throw HTTPTransport.refusal(status: response.status, body: response.body, from: caller.answering) }
         return response.body
     }
 
@@ -78,7 +78,7 @@ extension HTTPTransport {
         } catch {
             throw snapshotFailure(error)
         }
-        guard head.status == 200 else { throw HTTPTransport.refusal(status: head.status, body: errorBody) }
+        guard head.status == 200 else { throw HTTPTransport.refusal(status: head.status, body: errorBody, from: caller.answering) }
         let header = { (name: String) in head.headers.first { $0.name.lowercased() == name.lowercased() }?.value }
         guard let through = header(SyncProtocol.snapshotThroughHeader).flatMap({ Int64($0) }), through >= 0 else {
             throw SyncError(status: 0, "the snapshot came without a valid \(SyncProtocol.snapshotThroughHeader) header")

@@ -32,7 +32,13 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
     ///   - usingURLSession: URLSession for a plain `http://` upstream too (`https://` always uses
     ///     it), so tests exercise that path without TLS.
     /// Who asks through a transport, for the words of its errors.
-    public enum Caller: Sendable { case sync, admin }
+    public enum Caller: Sendable {
+        case sync, admin
+
+        /// The node a refusal came from, in its words: an admin command's node (`--remote`) is
+        /// not this replica's upstream.
+        public var answering: String { self == .admin ? "the node" : "the upstream" }
+    }
     /// Who asks through this transport.
     public let caller: Caller
 
@@ -132,13 +138,13 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
     }
 
     /// A non-2xx answer as an error, with the problem's detail and hint when the body is one.
-    public static func refusal(status: Int, body: [UInt8]) -> SyncError {
+    public static func refusal(status: Int, body: [UInt8], from answering: String = Caller.sync.answering) -> SyncError {
         let problem = try? JSONParser().parse(body)
         let detail = problem?["detail"]?.stringValue ?? String(decoding: body.prefix(200), as: UTF8.self)
         // A fault of the upstream's own (5xx) is its operator's to mend: its hint ("the disk is full;
         // free space and retry") read as if it were about this machine.
-        let hint = problem?["hint"]?.stringValue.map { status >= 500 ? "on the upstream: \($0); ask its operator if it lasts" : $0 }
-        return SyncError(status: status, "the upstream answered \(status): \(detail)", hint: hint)
+        let hint = problem?["hint"]?.stringValue.map { status >= 500 ? "on \(answering): \($0); ask its operator if it lasts" : $0 }
+        return SyncError(status: status, "\(answering) answered \(status): \(detail)", hint: hint)
     }
 
     func send(_ method: String, _ path: String, query: [URLQueryItem] = [], body: [UInt8]? = nil, headers: [String: String] = [:]) throws -> [UInt8] {
@@ -172,7 +178,7 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
             throw failure(failed, "\(method) /\(path)", secondsMax: limits.syncAnswerSecondsMax, bytesMax: Int64(limits.syncAnswerBytesMax))
         }
         guard answer.status != 0 else { throw SyncError(status: 0, "no HTTP response from \(baseURL.absoluteString)") }
-        guard (200..<300).contains(answer.status) else { throw HTTPTransport.refusal(status: answer.status, body: answer.body) }
+        guard (200..<300).contains(answer.status) else { throw HTTPTransport.refusal(status: answer.status, body: answer.body, from: caller.answering) }
         return answer.body
     }
 
@@ -221,7 +227,7 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
             : download.overLimit ? HTTPClientError(.tooLarge, "its Content-Length is over the bound")
             : download.unframed ? HTTPClientError(.unframed, "its size was not known before reading it") : nil
         if let failed { throw snapshotFailure(failed) }
-        if download.status != 0 && download.status != 200 { throw HTTPTransport.refusal(status: download.status, body: [UInt8](download.errorBody)) }
+        if download.status != 0 && download.status != 200 { throw HTTPTransport.refusal(status: download.status, body: [UInt8](download.errorBody), from: caller.answering) }
         if let failure = download.failure {
             throw SyncError(status: 0, "the snapshot download from \(baseURL.absoluteString) failed: \(failure.localizedDescription)",
                             hint: "the client pulls the log instead")

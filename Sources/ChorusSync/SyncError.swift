@@ -41,7 +41,7 @@ public struct SyncError: Error, CustomStringConvertible, Sendable {
     public var description: String { hint.map { "\(message)\nhint: \($0)" } ?? message }
 
     public static func unauthorized(_ message: String) -> SyncError {
-        SyncError(status: 401, message, hint: "send `Authorization: Bearer TOKEN` with a token from `chorus replicas add` on the node that answered (the upstream), not on the client")
+        SyncError(status: 401, message, hint: "send `Authorization: Bearer TOKEN` with a token from `chorus replicas add` on the node that answered, not on the client")
     }
 
     public static func forbidden(_ message: String, hint: String? = nil) -> SyncError { SyncError(status: 403, message, hint: hint) }

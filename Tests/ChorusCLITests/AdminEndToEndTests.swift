@@ -114,6 +114,9 @@ final class AdminEndToEndTests: XCTestCase {
         // Resolve at the hub; after sync the conflict is gone everywhere, and the history shows it.
         let keep = try XCTUnwrap(siblings.first { $0["displayed"] == false }?["operation"]?.stringValue)
         try chorus(["resolve", "--conflict", id, "--keep", keep, "--remote", hub.url, "--token-file", path("hub-admin.token")])
+        // Asked again, the node says it has no such conflict, as the node it is, not "the upstream".
+        let again = try chorus(["resolve", "--conflict", id, "--keep", keep, "--remote", hub.url, "--token-file", path("hub-admin.token")], expect: 1)
+        XCTAssertTrue(again.standardError.contains("error: the node answered 404"), again.standardError)
         try syncAll()
         for (url, token) in [(hub.url, "hub-admin.token"), (stockholm.url, "office-admin.token")] {
             let remaining = try json(["conflicts", "--remote", url, "--token-file", path(token)]).arrayValue ?? []
