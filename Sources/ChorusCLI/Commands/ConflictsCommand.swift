@@ -90,7 +90,9 @@ enum ConflictsCommand: Command {
             context.output.print("no open conflicts")
         } else {
             printConflicts(conflicts, context, detailed: false)
-            context.output.print("\(conflicts.count) open conflict\(conflicts.count == 1 ? "" : "s"); * marks what displays. Resolve with `chorus resolve --conflict ID`.")
+            // A page is said to be one: "3 open conflicts" read as all there were.
+            let count = "\(conflicts.count) open conflict\(conflicts.count == 1 ? "" : "s")"
+            context.output.print("\(next == nil ? count : "the first \(count) (a page: more follow)"); * marks what displays. Resolve with `chorus resolve --conflict ID`.")
         }
         if let next { context.output.error("more: add --after \(next)") }
         return 0
