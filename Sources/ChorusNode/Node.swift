@@ -245,11 +245,12 @@ public final class Node: @unchecked Sendable {
     }
 
     /// The delay before retry number `failures`: exponential from the minimum, capped, times a
-    /// jitter in 0.5...1 so a fleet that lost its hub does not come back in lockstep.
+    /// jitter in 0.5...1 so a fleet that lost its hub does not come back in lockstep; never
+    /// below the minimum (the first retry once came after 500 ms, under the documented 1 s).
     public static func backoffMilliseconds(failures: Int, limits: Limits, jitter: Double) -> Int {
         let exponent = min(max(failures - 1, 0), 30)
         let raw = min(Double(limits.syncRetryDelayMillisecondsMin) * pow(2, Double(exponent)), Double(limits.syncRetryDelayMillisecondsMax))
-        return max(1, Int(raw * min(max(jitter, 0.5), 1.0)))
+        return max(limits.syncRetryDelayMillisecondsMin, 1, Int(raw * min(max(jitter, 0.5), 1.0)))
     }
 
     /// One sync with the configured upstream (used by the loop and by `chorus sync`).

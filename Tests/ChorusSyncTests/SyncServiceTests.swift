@@ -651,6 +651,7 @@ final class SyncServiceTests: XCTestCase {
     func test_backoff_isExponentialJitteredAndCapped() {
         let limits = Limits.default
         XCTAssertEqual(Node.backoffMilliseconds(failures: 1, limits: limits, jitter: 1), 1000)
+        XCTAssertEqual(Node.backoffMilliseconds(failures: 1, limits: limits, jitter: 0.5), 1000, "never below the minimum")
         XCTAssertEqual(Node.backoffMilliseconds(failures: 4, limits: limits, jitter: 1), 8000)
         XCTAssertEqual(Node.backoffMilliseconds(failures: 4, limits: limits, jitter: 0.5), 4000)
         XCTAssertEqual(Node.backoffMilliseconds(failures: 60, limits: limits, jitter: 1), limits.syncRetryDelayMillisecondsMax)
