@@ -89,7 +89,10 @@ export async function conflict(main, id) {
         h("dt", {}, "Where"), h("dd", {}, s.replicaName || (s.replica || "").slice(0, 8)),
         h("dt", {}, "When"), h("dd", {}, when(s.timestamp))),
       deletion ? null : h("button", { type: "button", class: "keep", onclick: () => resolve({ keep: s.operation }, `kept ${show(s.value)}`) }, "Keep this value")))),
-    deletion
+    // Two people with one email are settled by keeping one person's: the other's is cleared.
+    c.kind === "duplicateEmail"
+      ? h("p", { class: "muted" }, "Keep one person's email; the others' is cleared, for them to give another.")
+      : deletion
       ? h("div", { class: "actions" },
         h("button", { type: "button", onclick: () => resolve({ action: "restore" }, "restored the record") }, "Restore the record"),
         h("button", { type: "button", class: "secondary", onclick: () => resolve({ action: "delete" }, "kept it deleted") }, "Keep it deleted"))
