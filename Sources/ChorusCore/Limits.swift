@@ -105,6 +105,13 @@ public struct Limits: Sendable, Equatable {
     public var relayedReplicasMax = 10_000
     /// Length of a registered replica's name (`chorus replicas add NAME`), in bytes. Default 64.
     public var peerNameBytesMax = 64
+    /// How long operations this node sent its upstream stay in its log after the upstream
+    /// acknowledged them, whatever compaction would otherwise remove: an upstream restored from
+    /// a backup younger than this gets them again at the next sync (it lost them; this node
+    /// sends everything its log holds again). Compacted sooner, they could not be sent again,
+    /// and the upstream, and every replica joining it after, lacked them for good. Default 7
+    /// days; `chorus compact --keep-hours` overrides it for one run.
+    public var acknowledgedKeptSeconds: Int64 = 7 * 86_400
     /// First retry delay after a failed sync, in milliseconds. Default 1 s.
     public var syncRetryDelayMillisecondsMin = 1_000
     /// Longest retry delay (the backoff cap), in milliseconds. Default 5 minutes.

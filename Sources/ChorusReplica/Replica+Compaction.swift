@@ -9,6 +9,9 @@ public struct CompactionHold: Equatable, Sendable {
         case replica(String)
         /// This node's upstream: operations made here or below not yet pushed.
         case upstream
+        /// Operations the upstream acknowledged less than `seconds` ago, kept for an upstream
+        /// restored from a backup (`Limits.acknowledgedKeptSeconds`).
+        case upstreamRecently(seconds: Int64)
         /// The caller's own bound (`chorus compact --through`).
         case requested
     }
@@ -26,6 +29,8 @@ public struct CompactionHold: Equatable, Sendable {
         switch holder {
         case .replica(let name): return .object(["replica": .string(name), "through": .integer(sequence)])
         case .upstream: return .object(["upstream": .bool(true), "through": .integer(sequence)])
+        case .upstreamRecently(let seconds):
+            return .object(["upstreamAcknowledgedWithinSeconds": .integer(seconds), "through": .integer(sequence)])
         case .requested: return .object(["requested": .bool(true), "through": .integer(sequence)])
         }
     }
@@ -77,7 +82,11 @@ extension Replica {
     ///   not the `after` of its pulls, which a pipelining client sends before it commits). A
     ///   replica registered but never synced holds the log at 0: revoke it if it will never come;
     /// - the upstream, through the push cursor: what this node and those below it made must be
-    ///   sent before its copy goes.
+    ///   sent before its copy goes;
+    /// - the upstream again, through what it had acknowledged `keepAcknowledgedSeconds` ago
+    ///   (`Limits.acknowledgedKeptSeconds` by default): an upstream restored from a backup younger
+    ///   than that gets again what it lost of this log. Compacted at once, an office's writes
+    ///   that reached the hub after its backup were gone from the hub for good (found by a sweep).
     /// A replica new to this node pulls nothing at or below the floor: it starts from this node's
     /// snapshot (protocol 4.6), and a pull after a sequence below the floor is refused (410).
     ///
@@ -89,7 +98,9 @@ extension Replica {
     ///
     /// - Parameter bound: compact no further than this sequence: recent history an operator keeps
     ///   (for bundles, say), or readers this node does not know of (a simulation's gossip peers).
-    public func compactLog(dryRun: Bool = false, through bound: Int64? = nil) throws -> CompactionReport {
+    public func compactLog(dryRun: Bool = false, through bound: Int64? = nil, keepAcknowledgedSeconds: Int64? = nil) throws -> CompactionReport {
+        let keep = max(0, keepAcknowledgedSeconds ?? configuration.limits.acknowledgedKeptSeconds)
+        let now = Int64(configuration.wallClock.nowMilliseconds())
         guard case .directory = location else {
             throw ChorusError(.invalidState, "an in-memory replica serves no snapshots, so a replica new to it could not start once its log is compacted",
                               hint: "compact a replica kept in a folder (`chorus compact --data DIR`)")
@@ -103,8 +114,21 @@ extension Replica {
                                             parameters: [latest]) { row in
                     holds.append(CompactionHold(holder: .replica(row.text(0) ?? ""), sequence: row.integer(1)))
                 }
-                if let upstream = try upstream(), upstream.pushCursor < latest {
-                    holds.append(CompactionHold(holder: .upstream, sequence: upstream.pushCursor))
+                if let upstream = try upstream() {
+                    if upstream.pushCursor < latest { holds.append(CompactionHold(holder: .upstream, sequence: upstream.pushCursor)) }
+                    // What it had acknowledged by the minute before `keep` seconds ago; the rows
+                    // before that one are of no more use.
+                    let cutoff = (now - keep * 1000) / 60_000 - 1
+                    let acknowledged = try database.queryScalarInteger(
+                        "SELECT coalesce(max(through_seq), 0) FROM upstream_acknowledged WHERE minute <= ?", cutoff) ?? 0
+                    if keep > 0, acknowledged < min(latest, upstream.pushCursor) {
+                        holds.append(CompactionHold(holder: .upstreamRecently(seconds: keep), sequence: acknowledged))
+                    }
+                    if !dryRun {
+                        try database.run("""
+                            DELETE FROM upstream_acknowledged WHERE minute < (SELECT max(minute) FROM upstream_acknowledged WHERE minute <= ?)
+                            """, cutoff)
+                    }
                 }
                 // A bound the log is already compacted past is not reported (it holds nothing the
                 // log still has), but it still bounds: never compact past what the caller allows.

@@ -337,6 +337,7 @@ extension Replica {
                     try database.run("UPDATE upstream SET url = ?, token_file = ? WHERE id = 1", url, tokenFile)
                 } else {
                     try database.run("DELETE FROM upstream")
+                    try database.run("DELETE FROM upstream_acknowledged")
                     try database.run("INSERT INTO upstream(id, url, token_file) VALUES (1, ?, ?)", url, tokenFile)
                 }
             }
@@ -415,7 +416,15 @@ extension Replica {
                     if known == nil { try self.database.run("UPDATE upstream SET replica = ? WHERE id = 1", replica.bytes) }
                 }
                 if let pullCursor { try self.movePullCursor(to: pullCursor, operation: nil) }
-                if let pushCursor { try self.database.run("UPDATE upstream SET push_cursor = max(push_cursor, ?) WHERE id = 1", pushCursor) }
+                if let pushCursor {
+                    try self.database.run("UPDATE upstream SET push_cursor = max(push_cursor, ?) WHERE id = 1", pushCursor)
+                    // When (to the minute) the upstream had it all through there: compaction keeps
+                    // it a while longer (`acknowledgedKeptSeconds`).
+                    try self.database.run("""
+                        INSERT INTO upstream_acknowledged(minute, through_seq) VALUES (?1 / 60000, ?2)
+                        ON CONFLICT(minute) DO UPDATE SET through_seq = max(through_seq, excluded.through_seq)
+                        """, now, pushCursor)
+                }
                 if attempt { try self.database.run("UPDATE upstream SET last_attempt_wall = ? WHERE id = 1", now) }
                 if success { try self.database.run("UPDATE upstream SET last_success_wall = ?, last_error = NULL WHERE id = 1", now) }
                 if let error { try self.database.run("UPDATE upstream SET last_error = ? WHERE id = 1", error) }

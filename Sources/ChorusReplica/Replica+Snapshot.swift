@@ -17,10 +17,11 @@ import SQLiteKit
 /// enforced.
 extension Replica {
     /// Tables that stay with their replica: identity and clock (`meta`), the replicas registered
-    /// here and their tokens, the upstream's address and cursors, and the migrations record. Every
+    /// here and their tokens, the upstream's address, cursors and acknowledgements, and the
+    /// migrations record. Every
     /// other table is replicated state and travels in a snapshot. A test pins the full table list,
     /// so a new table has to be sorted into one or the other.
-    public static let snapshotLocalTables: Set<String> = ["meta", "peers", "peer_relayed", "upstream", "schema_migrations"]
+    public static let snapshotLocalTables: Set<String> = ["meta", "peers", "peer_relayed", "upstream", "upstream_acknowledged", "schema_migrations"]
 
     /// The file name prefix of snapshots being written or received in a replica's folder.
     public static let snapshotFilePrefix = ".chorus-snapshot-"

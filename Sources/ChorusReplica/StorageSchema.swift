@@ -477,6 +477,19 @@ enum StorageSchema {
                 try db.run("INSERT INTO log_latest(replica, counter, hash) VALUES (?, ?, ?)", origin.bytes, Int64(latest.counter), Int64(bitPattern: latest.hash))
             }
         }
+        migrator.register("0022_upstream_acknowledged") { db in
+            // When the upstream acknowledged this node's log through a sequence, a row a minute:
+            // compaction keeps what it acknowledged less than `acknowledgedKeptSeconds` ago, for
+            // an upstream restored from a backup (`Replica.compactLog`). What it had acknowledged
+            // before this migration counts as acknowledged long ago (minute 0).
+            try db.execute("""
+                CREATE TABLE upstream_acknowledged(
+                    minute INTEGER PRIMARY KEY,
+                    through_seq INTEGER NOT NULL
+                );
+                INSERT INTO upstream_acknowledged(minute, through_seq) SELECT 0, push_cursor FROM upstream WHERE id = 1;
+                """)
+        }
         return migrator
     }
 

@@ -62,12 +62,12 @@ final class StorageMigrationTests: XCTestCase {
         XCTAssertNotNil(try database.queryScalarText("SELECT sql FROM sqlite_master WHERE name = 'oplog' AND sql LIKE '%AUTOINCREMENT%'"))
 
         let migrated = try Replica.open(at: .directory(folder.path), configuration: configuration)
-        XCTAssertEqual(try migrated.appliedMigrations().suffix(17),
+        XCTAssertEqual(try migrated.appliedMigrations().suffix(18),
                        ["0005_lean_log_and_entries", "0006_log_without_record_index", "0007_display_derived", "0008_conflict_index_repair",
                         "0009_log_ids_as_intervals", "0010_log_in_blocks", "0011_conflicts_by_record", "0012_log_compaction", "0013_lean_entries",
                         "0014_records_hash_prefix", "0015_field_numbers", "0016_folded_entries",
                         "0017_folded_values", "0018_typed_rows_by_rid", "0019_records_hash_prefix_4",
-                        "0020_upstream_pull_operation", "0021_log_latest"])
+                        "0020_upstream_pull_operation", "0021_log_latest", "0022_upstream_acknowledged"])
         XCTAssertEqual(try migrated.digest(), digestBefore, "the same state after the rebuild")
         XCTAssertEqual(try migrated.latestSequence(), sequenceBefore)
         XCTAssertEqual(try migrated.integrityCheck(), [])
@@ -153,11 +153,11 @@ final class StorageMigrationTests: XCTestCase {
         let payloadsBefore = try database.query("SELECT payload FROM oplog ORDER BY seq").map { $0.text(0) }
 
         let migrated = try Replica.open(at: .directory(folder.path), configuration: configuration)
-        XCTAssertEqual(try migrated.appliedMigrations().suffix(13),
+        XCTAssertEqual(try migrated.appliedMigrations().suffix(14),
                        ["0009_log_ids_as_intervals", "0010_log_in_blocks", "0011_conflicts_by_record", "0012_log_compaction", "0013_lean_entries",
                         "0014_records_hash_prefix", "0015_field_numbers", "0016_folded_entries",
                         "0017_folded_values", "0018_typed_rows_by_rid", "0019_records_hash_prefix_4",
-                        "0020_upstream_pull_operation", "0021_log_latest"])
+                        "0020_upstream_pull_operation", "0021_log_latest", "0022_upstream_acknowledged"])
         XCTAssertEqual(try Self.intervals(in: folder), intervalsBefore, "the intervals the merge kept, received times included")
         XCTAssertEqual(try migrated.statistics().operations, rowsBefore)
         XCTAssertEqual(try migrated.log(after: 0, limit: 1000).map { $0.operation.map(OperationCodec().canonicalText) }, payloadsBefore,
@@ -382,6 +382,32 @@ extension StorageMigrationTests {
         try migrated.rewindUpstreamCursors(pullCursor: 0)
         XCTAssertEqual(try migrated.upstream()?.pullCursor, 0)
         XCTAssertNil(try migrated.upstream()?.pullOperation, "a rewind forgets it")
+    }
+
+    /// `0022_upstream_acknowledged` on a replica that had pushed before it: what its upstream had
+    /// acknowledged counts as acknowledged long ago, so compaction removes it as before, and only
+    /// what is acknowledged from then on is kept the week.
+    func test_upstreamAcknowledged_onAReplicaThatPushed_countsWhatWasPushedAsLongAgo() throws {
+        let fixture = try Fixture(seed: 22)
+        defer { fixture.folder.remove() }
+        let (folder, configuration) = (fixture.folder, fixture.configuration)
+        do {
+            let replica = try fixture.createReplica()
+            _ = try fixture.populate(replica)
+            try replica.setUpstream(url: "http://127.0.0.1:1", tokenFile: "/dev/null")
+            try replica.recordUpstream(pushCursor: try replica.latestSequence())
+        }
+        let database = try Database(path: folder.path + "/" + Replica.databaseFileName)
+        try Replica.registerFunctions(on: database)
+        try database.execute("""
+            DROP TABLE upstream_acknowledged;
+            DELETE FROM schema_migrations WHERE name = '0022_upstream_acknowledged';
+            """)
+        let migrated = try Replica.open(at: .directory(folder.path), configuration: configuration)
+        XCTAssertTrue(try migrated.appliedMigrations().contains("0022_upstream_acknowledged"))
+        let report = try migrated.compactLog()
+        XCTAssertEqual(report.floor, try migrated.latestSequence(), "pushed before the upgrade: compacted as before")
+        XCTAssertGreaterThan(report.operationsRemoved, 0)
     }
 
     /// `0021_log_latest` on a replica that logged before it: each origin's highest operation is

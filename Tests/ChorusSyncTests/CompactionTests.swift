@@ -132,17 +132,43 @@ final class CompactionTests: HubAndClientsTestCase {
             for index in 0..<300 { _ = try replica.write(collection: "people", record: "mine\(index)", [.put(field: "name", value: "Mine")]) }
         }
         let pushedBefore = try laptop.perform { try $0.upstream()!.pushCursor }
-        let held = try laptop.perform { try $0.compactLog() }
+        let held = try laptop.perform { try $0.compactLog(keepAcknowledgedSeconds: 0) }
         XCTAssertEqual(held.holds.first?.holder, .upstream, "its own writes are not pushed yet")
         XCTAssertLessThanOrEqual(held.floor, pushedBefore)
         XCTAssertEqual(try laptop.perform { try $0.pendingPushCount() }, 300, "nothing waiting to go up was removed")
         _ = try session.run()
-        let bounded = try laptop.perform { try $0.compactLog(through: 5) }
+        let bounded = try laptop.perform { try $0.compactLog(through: 5, keepAcknowledgedSeconds: 0) }
         XCTAssertLessThanOrEqual(bounded.floor, 5, "--through keeps the history after it")
         XCTAssertEqual(bounded.holds.first?.holder, .requested)
         let latest = try laptop.perform { try $0.latestSequence() }
-        XCTAssertEqual(try laptop.perform { try $0.compactLog().floor }, latest, "all pushed: the whole log may go")
+        XCTAssertEqual(try laptop.perform { try $0.compactLog(keepAcknowledgedSeconds: 0).floor }, latest, "all pushed: the whole log may go")
         XCTAssertEqual(try hub.perform { try $0.statistics().records }, 310, "every write reached the hub first")
+    }
+
+    /// What the upstream acknowledged stays in the log for `acknowledgedKeptSeconds` (a week by
+    /// default), so an upstream restored from a backup younger than that gets it again; then it
+    /// goes. Compacted at once, an office's writes that reached the hub after its last backup were
+    /// lost to the hub for good when it was restored (found by a sweep).
+    func test_compaction_keepsWhatTheUpstreamAcknowledgedRecently_forAWeek() throws {
+        let (hub, _, router) = try makeHub(people: 10)
+        let (laptop, _, session) = try client("laptop", seed: 2, hub: hub, router: router)
+        _ = try session.run()
+        try laptop.perform { replica in
+            for index in 0..<50 { _ = try replica.write(collection: "people", record: "mine\(index)", [.put(field: "name", value: "Mine")]) }
+        }
+        _ = try session.run()
+        let pushed = try laptop.perform { try $0.upstream()!.pushCursor }
+        let kept = try laptop.perform { try $0.compactLog() }
+        XCTAssertEqual(kept.holds.first, CompactionHold(holder: .upstreamRecently(seconds: 7 * 86_400), sequence: 0), "acknowledged just now")
+        XCTAssertEqual(kept.operationsRemoved, 0)
+        clock.advance(by: 6 * 86_400_000)
+        XCTAssertEqual(try laptop.perform { try $0.compactLog().operationsRemoved }, 0, "six days on, still kept")
+        clock.advance(by: 86_400_000 + 120_000)
+        let after = try laptop.perform { try $0.compactLog() }
+        XCTAssertEqual(after.floor, pushed, "a week on, what was acknowledged then goes")
+        XCTAssertTrue(after.holds.isEmpty, "\(after.holds)")
+        XCTAssertEqual(try laptop.perform { replica in try replica.withDatabase { try $0.queryScalarInteger("SELECT count(*) FROM upstream_acknowledged") } }, 1,
+                       "the acknowledgements older than the week but the last are dropped")
     }
 
     func test_compaction_foldsSettledRecords_readersSeeTheSame_andAMergeUnfoldsWhatItTouches() throws {

@@ -10,6 +10,10 @@ enum CompactCommand: Command {
         holds the rest: a replica registered here that has not committed the log past some point
         (revoke one that will never sync again), or the upstream, not yet sent everything.
 
+        What the upstream acknowledged in the last 7 days stays (--keep-hours changes it for this
+        run): if the upstream is restored from a backup younger than that, this node sends it
+        again what it lost. Compacted, it could not, and the upstream would lack it for good.
+
         After compaction a replica new to this node starts from its snapshot (`chorus sync` does
         this by itself), and `chorus export --since` must name a sequence at or after the
         compaction point. A replica whose log is compacted cannot be joined to a new upstream.
@@ -26,7 +30,11 @@ enum CompactCommand: Command {
         options: [.data, .json,
                   OptionSpec(name: "--dry-run", valueName: nil, help: "say what would be removed, and change nothing"),
                   OptionSpec(name: "--through", valueName: "SEQ", help: "compact no further than this log sequence (keep the history after it)"),
+                  OptionSpec(name: "--keep-hours", valueName: "HOURS", help: "keep what the upstream acknowledged in the last HOURS, 0 to 8760 (default 168, a week): for an upstream restored from a backup"),
                   OptionSpec(name: "--vacuum", valueName: nil, help: "then rewrite the database file to give the freed space back")])
+
+    /// The most `--keep-hours` takes: a year.
+    static let keepHoursMax: Int64 = 8_760
 
     static func run(_ context: CommandContext) throws -> Int32 {
         let dryRun = context.arguments.flag("--dry-run"), vacuum = context.arguments.flag("--vacuum")
@@ -35,8 +43,14 @@ enum CompactCommand: Command {
             guard let value = Int64(text), value >= 0 else { throw context.usageError("--through must be a log sequence number (0 or more)") }
             return value
         }
+        let keepHours = try context.arguments.value("--keep-hours").map { text -> Int64 in
+            guard let hours = Int64(text), (0...keepHoursMax).contains(hours) else {
+                throw context.usageError("--keep-hours must be a whole number of hours, 0 to \(keepHoursMax)")
+            }
+            return hours
+        }
         let replica = try context.openReplica()
-        let report = try replica.compactLog(dryRun: dryRun, through: bound)
+        let report = try replica.compactLog(dryRun: dryRun, through: bound, keepAcknowledgedSeconds: keepHours.map { $0 * 3600 })
         let sizes = vacuum ? try replica.vacuum() : nil
         if context.isJSON {
             var json = report.json.objectValue ?? [:]
@@ -66,6 +80,8 @@ enum CompactCommand: Command {
                 context.output.print("held back by the upstream: operations after \(hold.sequence) are not pushed yet (run `chorus sync`)")
             case .requested:
                 context.output.print("kept the history after \(hold.sequence), as --through asked")
+            case .upstreamRecently(let seconds):
+                context.output.print("kept what the upstream acknowledged in the last \(HybridClock.describe(milliseconds: UInt64(seconds) * 1000)), after \(hold.sequence): sent again if it is restored from a backup (--keep-hours 0 removes it)")
             }
         }
         if let bound, bound <= report.floorBefore {
