@@ -224,7 +224,10 @@ public struct SyncSession {
                 let why = report.snapshotRefused ?? (usesSnapshots ? "none was offered" : "snapshots are not used: --no-snapshot")
                 report.lostOwnUnrecovered = "this replica lacks at least \(lost.lackingCount) of its own operations that the upstream holds (from \(executor.perform { $0.id.hex }):\(lost.firstLacking)): its folder was restored from a backup of itself, or copied, and could not start again from the upstream's snapshot (\(why))"
             }
-            if compareDigests { try compare(&report) }
+            // An upstream restored from a backup that may lack operations this replica compacted
+            // is compared now, not at the next comparison minutes later, so a difference for good
+            // is said by this sync (`diverged`), where the node once logged it "ok".
+            if compareDigests || report.unsendableAfterRewind > 0 { try compare(&report) }
             try executor.perform { try $0.recordUpstream(success: true, skewMilliseconds: report.skewMilliseconds, pullOperationAt: report.pullOperationLearnt) }
             return report
         } catch {

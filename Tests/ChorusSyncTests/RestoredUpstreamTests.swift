@@ -226,6 +226,7 @@ final class RestoredUpstreamTests: HubAndClientsTestCase {
         XCTAssertTrue(report.upstreamRewound)
         XCTAssertEqual(report.unsendableAfterRewind, floor, "what was compacted here is said, not sent")
         XCTAssertEqual(report.pushApplied, 1, "what the log still holds (p3) went")
+        XCTAssertEqual(report.diverged, true, "compared at once, though not asked: the hub lacks p2 for good, and this sync says so")
         XCTAssertNotNil(try restored.perform { try $0.get(collection: "people", record: "p3") })
         XCTAssertFalse(try again.run().upstreamRewound, "and the next sync is an ordinary one")
     }

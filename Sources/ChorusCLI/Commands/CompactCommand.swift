@@ -81,7 +81,9 @@ enum CompactCommand: Command {
             case .requested:
                 context.output.print("kept the history after \(hold.sequence), as --through asked")
             case .upstreamRecently(let seconds):
-                context.output.print("kept what the upstream acknowledged in the last \(HybridClock.describe(milliseconds: UInt64(seconds) * 1000)), after \(hold.sequence): sent again if it is restored from a backup (--keep-hours 0 removes it)")
+                let hours = seconds / 3600
+                let span = hours % 24 == 0 ? "\(hours / 24) day\(hours == 24 ? "" : "s")" : "\(hours) hour\(hours == 1 ? "" : "s")"
+                context.output.print("kept what the upstream acknowledged in the last \(span), after \(hold.sequence): sent again if it is restored from a backup (--keep-hours 0 removes it)")
             }
         }
         if let bound, bound <= report.floorBefore {

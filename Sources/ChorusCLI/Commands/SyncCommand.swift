@@ -98,7 +98,22 @@ enum SyncCommand: Command {
     /// (`SyncReport.diverged`): exit 1, so a script or a monitor sees it, where a state that
     /// differs only because something was written meanwhile is a success ("sync again").
     static func divergence(_ report: SyncReport) -> ChorusError {
-        ChorusError(.diverged, """
+        // The upstream was restored from a backup and lacks what this replica compacted since:
+        // its own writes, and those below it, that no one can send again. Said so, where the
+        // general words blamed the upstream's own writes.
+        if report.upstreamRewound && report.unsendableAfterRewind > 0 {
+            return ChorusError(.diverged, """
+                the upstream was restored from a backup, and lacks operations this replica had compacted from its log \
+                (through sequence \(report.unsendableAfterRewind)), which cannot be sent again: digest \(report.localDigest ?? "") here, \
+                \(report.upstreamDigest ?? "") upstream
+                """,
+                hint: """
+                their values are still here: for each record that differs (`chorus get COLLECTION ID` here and in the upstream's \
+                folder, or the two nodes' pages), write the value again here, and it reaches the upstream. To keep this from happening, \
+                let compaction keep at least as long as the upstream's oldest backup (`chorus compact --keep-hours`, a week by default)
+                """)
+        }
+        return ChorusError(.diverged, """
             this replica's state differs from the upstream's at the same point of its log (sequence \(report.upstreamSequence)), \
             with nothing left to push: digest \(report.localDigest ?? "") here, \(report.upstreamDigest ?? "") upstream
             """,
