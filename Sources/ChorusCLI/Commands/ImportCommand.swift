@@ -10,6 +10,10 @@ enum ImportCommand: Command {
         A node passes up to its upstream only its own operations and those of replicas registered
         below it: operations imported from another replica reach the hub when that replica syncs,
         or when the bundle is imported at the hub too.
+
+        A bundle that starts after the start of its exporter's log (its log compacted, or
+        `export --since`) lacks what was logged before: the import says so, since a replica that
+        did not get those operations another way (a sync, an earlier bundle) lacks them too.
         """,
         options: [.data, .json], positional: 1...1)
 
@@ -48,9 +52,15 @@ enum ImportCommand: Command {
             context.output.json(.object([
                 "origin": .string(header.origin.hex), "applied": .integer(Int64(report.applied)),
                 "duplicates": .integer(Int64(report.duplicates)), "droppedForErasedRecords": .integer(Int64(report.droppedForErasedRecords)),
+                "since": .integer(header.since), "until": .integer(header.until),
             ]))
         } else {
             context.output.print("imported from \(header.originName) (\(header.origin.hex.prefix(8))): \(report.applied) applied, \(report.duplicates) already present, \(report.droppedForErasedRecords) dropped (erased records)")
+        }
+        // A part of the exporter's history, said so: a replica given it alone once looked whole,
+        // its records missing the fields written before (found by a sweep).
+        if header.since > 0 {
+            context.output.error("note: this bundle holds \(header.originName)'s log after sequence \(header.since) only (its log is compacted through there, or it was exported with --since): what \(header.originName) logged before is not in it. This replica lacks it unless it came another way (a sync, an earlier bundle); to have all of it, sync with \(header.originName), or with a node that holds it, once (a new replica starts from its snapshot)")
         }
         return 0
     }
