@@ -119,6 +119,11 @@ public struct HTTPParser {
                 guard let line = try takeLine(max: configuration.headerLineBytesMax, status: 431, what: "header line") else { return nil }
                 if line.isEmpty {
                     let head = HTTPRequestHead(method: method, target: target, minorVersion: minor, headers: headers)
+                    // RFC 9112 section 3.2: an HTTP/1.1 request without `Host` is answered 400
+                    // (a node acting for its owner reads who asks by it).
+                    if minor >= 1, !headers.contains(where: { HTTPRequestHead.asciiCaseInsensitiveEqual($0.name, "host") }) {
+                        throw HTTPParseError(status: 400, reason: "an HTTP/1.1 request needs a Host header")
+                    }
                     let length = try bodyLength(head)
                     let limit = configuration.bodyBytesMax(head)
                     guard length <= limit else {

@@ -79,6 +79,7 @@ final class HTTPParserTests: XCTestCase {
         ("GET / HTTP/1.1\rHost: a\r\n\r\n", 400),
         ("GET / HTTP/1.1\r\nHost: a\rb\r\n\r\n", 400),
         ("GET / HTTP/1.1\nHost: a\n\n", 400),
+        ("GET / HTTP/1.1\r\nX-Other: a\r\n\r\n", 400),   // no Host in HTTP/1.1 (RFC 9112 section 3.2)
         ("GET / HTTP/1.1\r\nHost : a\r\n\r\n", 400),
         ("GET / HTTP/1.1\r\nBad\u{01}Name: a\r\n\r\n", 400),
         ("GET /  HTTP/1.1\r\n\r\n", 400),
@@ -112,9 +113,9 @@ final class HTTPParserTests: XCTestCase {
 
         var configuration = HTTPParser.Configuration()
         configuration.bodyBytesMax = { head in head.path == "/big" ? 100 : 10 }
-        let small = "POST /small HTTP/1.1\r\nContent-Length: 11\r\n\r\nhello world"
+        let small = "POST /small HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\nhello world"
         if case .failure(let e) = parse([Array(small.utf8)], configuration: configuration) { XCTAssertEqual(e.status, 413) } else { XCTFail("body over limit accepted") }
-        let big = "POST /big HTTP/1.1\r\nContent-Length: 11\r\n\r\nhello world"
+        let big = "POST /big HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\nhello world"
         XCTAssertEqual(try parse([Array(big.utf8)], configuration: configuration).get().count, 1, "the limit is per route")
     }
 
