@@ -103,16 +103,20 @@ public struct NodeRouter: Sendable {
     }
 
     /// The route of `routes` for a request, with its placeholder values. Both routers use it.
+    /// - Parameter answersHead: whether a GET route also answers HEAD (its GET's answer, whose
+    ///   body the server does not send), so a 405's `Allow` names it too.
     static func find<R>(_ routes: [R], method: String, path: String, template: KeyPath<R, RouteTemplate>,
-                        method routeMethod: KeyPath<R, String>) -> Result<(R, [String]), NoRoute> {
+                        method routeMethod: KeyPath<R, String>, answersHead: (R) -> Bool = { _ in false }) -> Result<(R, [String]), NoRoute> {
         let segments = RouteTemplate.segments(of: path)
         // The first route of this method whose template matches; only a refusal looks at the others.
-        for route in routes where route[keyPath: routeMethod] == method {
+        for route in routes where route[keyPath: routeMethod] == method || (method == "HEAD" && route[keyPath: routeMethod] == "GET" && answersHead(route)) {
             if let values = route[keyPath: template].match(segments) { return .success((route, values)) }
         }
         let candidates = routes.filter { $0[keyPath: template].match(segments) != nil }
         guard !candidates.isEmpty else { return .failure(NoRoute(response: Problem.response(status: 404, detail: "no route \(path.prefix(100))"))) }
-        let methods = candidates.map { $0[keyPath: routeMethod] }.joined(separator: ", ")
+        let methods = candidates.flatMap { route in
+            route[keyPath: routeMethod] == "GET" && answersHead(route) ? ["GET", "HEAD"] : [route[keyPath: routeMethod]]
+        }.joined(separator: ", ")
         var response = Problem.response(status: 405, detail: "\(path.prefix(100)) takes \(methods)")
         response.headers.append(("Allow", methods))
         return .failure(NoRoute(response: response))
@@ -193,7 +197,8 @@ public struct NodeRouter: Sendable {
         if let literal = NodeRouter.literalRoutes[request.head.method]?[path] {
             (route, parameters) = (literal, [])
         } else {
-            switch NodeRouter.find(NodeRouter.routes, method: request.head.method, path: path, template: \.template, method: \.method) {
+            switch NodeRouter.find(NodeRouter.routes, method: request.head.method, path: path, template: \.template, method: \.method,
+                                   answersHead: { $0.access == .anyone && NodeRouter.literalRoutes["GET"]?[$0.path] != nil }) {
             case .success(let found): (route, parameters) = found
             case .failure(let refusal): return refusal.response
             }

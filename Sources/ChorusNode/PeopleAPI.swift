@@ -185,7 +185,9 @@ public struct PeopleAPI: Sendable {
 
     public func handle(_ request: HTTPRequest, remote: String) -> HTTPResponse {
         let (route, parameters): (Route, [String])
-        switch NodeRouter.find(PeopleAPI.routes, method: request.head.method, path: request.head.path, template: \.template, method: \.method) {
+        // HEAD of a read: its GET's answer, whose body the server does not send.
+        switch NodeRouter.find(PeopleAPI.routes, method: request.head.method, path: request.head.path, template: \.template, method: \.method,
+                               answersHead: { $0.method == "GET" }) {
         case .success(let found): (route, parameters) = found
         case .failure(let refusal): return refusal.response
         }

@@ -542,6 +542,14 @@ final class SyncServiceTests: XCTestCase {
         XCTAssertEqual(head.status, 200, "HEAD of a GET route, as load balancers check health")
         XCTAssertEqual(hubRouter.handle(HTTPRequest(head: HTTPRequestHead(method: "HEAD", target: "/sync/v1/snapshot", minorVersion: 1, headers: []), body: [])).status,
                        405, "not of the routes whose GETs act")
+        let postHealth = hubRouter.handle(HTTPRequest(head: HTTPRequestHead(method: "POST", target: "/healthz", minorVersion: 1, headers: []), body: []))
+        XCTAssertEqual(postHealth.headers.first { $0.name == "Allow" }?.value, "GET, HEAD", "a 405 names HEAD where it is answered")
+        XCTAssertEqual(wrongMethod.headers.first { $0.name == "Allow" }?.value, "GET", "not where it is not")
+        // HEAD of a people API read: the GET's answer (the server sends its head alone).
+        let people = hubRouter.handle(HTTPRequest(head: HTTPRequestHead(method: "HEAD", target: "/api/v1/skills", minorVersion: 1, headers: [("Host", "hub")]), body: []))
+        XCTAssertEqual(people.status, 200)
+        let peoplePost = hubRouter.handle(HTTPRequest(head: HTTPRequestHead(method: "PUT", target: "/api/v1/people", minorVersion: 1, headers: [("Host", "hub")]), body: []))
+        XCTAssertEqual(peoplePost.headers.first { $0.name == "Allow" }?.value, "GET, HEAD, POST")
         // An admin list's page size is 1 to 1,000 on every list (`-1` once meant every row).
         for path in ["/admin/v1/resolutions", "/admin/v1/conflicts"] {
             for (limit, status) in [("-1", 400), ("abc", 400), ("1001", 400), ("99999999999999999999", 400), ("5", 200)] {
