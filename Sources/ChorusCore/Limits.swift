@@ -180,6 +180,7 @@ public struct Limits: Sendable, Equatable {
         try require(connectionsPerAddressMax >= 1 && connectionsPerAddressMax <= connectionsMax,
                     "connectionsPerAddressMax must be 1 to connectionsMax")
         try require(workersPerAddressMax >= 1, "workersPerAddressMax must be at least 1")
+        try require(acknowledgedKeptSeconds >= 0 && acknowledgedKeptSeconds <= 8_760 * 3600, "acknowledgedKeptSeconds must be 0 to a year")
         // Finite and at most a day (a snapshot's sending, a week): they become milliseconds in an
         // Int32 and nanoseconds in a UInt64, which a larger or infinite value would overflow.
         try require([headerTimeoutSeconds, bodyIdleTimeoutSeconds, keepAliveIdleSeconds, syncRequestTimeoutSeconds].allSatisfy { $0 > 0 && $0 <= 86_400 },

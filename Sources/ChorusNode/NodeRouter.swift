@@ -217,8 +217,9 @@ public struct NodeRouter: Sendable {
             // replica id the client presented, so the operator can trace it to an office.
             if let failure, response.status == 401 || response.status == 403, response.logAnnotations["error"] == nil {
                 response.logAnnotations["error"] = String(failure.prefix(300))
+                // Named as what the client claimed: the token did not vouch for it.
                 if let presented = request.head.header(SyncProtocol.replicaHeader).flatMap(ReplicaID.init(hex:)) {
-                    response.logAnnotations["replica"] = presented.hex
+                    response.logAnnotations["presentedReplica"] = presented.hex
                 }
             }
             return response
@@ -257,7 +258,7 @@ public struct NodeRouter: Sendable {
         } catch let error as SyncError {
             var response = error.response
             if error.status == 401 { response.headers.append(("WWW-Authenticate", "Bearer realm=\"chorus\"")) }
-            return named(response, failure: error.message)
+            return named(response, failure: error.logDetail ?? error.message)
         } catch let error as ChorusError {
             return named(SyncError(error).response, failure: error.message)
         } catch {

@@ -99,7 +99,7 @@ extension Replica {
     /// - Parameter bound: compact no further than this sequence: recent history an operator keeps
     ///   (for bundles, say), or readers this node does not know of (a simulation's gossip peers).
     public func compactLog(dryRun: Bool = false, through bound: Int64? = nil, keepAcknowledgedSeconds: Int64? = nil) throws -> CompactionReport {
-        let keep = max(0, keepAcknowledgedSeconds ?? configuration.limits.acknowledgedKeptSeconds)
+        let keep = min(max(0, keepAcknowledgedSeconds ?? configuration.limits.acknowledgedKeptSeconds), Replica.acknowledgedKeptSecondsMax)
         let now = Int64(configuration.wallClock.nowMilliseconds())
         guard case .directory = location else {
             throw ChorusError(.invalidState, "an in-memory replica serves no snapshots, so a replica new to it could not start once its log is compacted",
@@ -116,18 +116,15 @@ extension Replica {
                 }
                 if let upstream = try upstream() {
                     if upstream.pushCursor < latest { holds.append(CompactionHold(holder: .upstream, sequence: upstream.pushCursor)) }
-                    // What it had acknowledged by the minute before `keep` seconds ago; the rows
-                    // before that one are of no more use.
-                    let cutoff = (now - keep * 1000) / 60_000 - 1
+                    // What it had acknowledged by the minute before `keep` seconds ago, counted to
+                    // its last sync: while it cannot be reached (a hub down for its restore), the
+                    // time left to send it again again does not run out.
+                    let reference = min(now, upstream.lastSuccessWall.map { Int64($0) } ?? now)
                     let acknowledged = try database.queryScalarInteger(
-                        "SELECT coalesce(max(through_seq), 0) FROM upstream_acknowledged WHERE minute <= ?", cutoff) ?? 0
+                        "SELECT coalesce(max(through_seq), 0) FROM upstream_acknowledged WHERE minute <= ?", (reference - keep * 1000) / 60_000 - 1) ?? 0
                     if keep > 0, acknowledged < min(latest, upstream.pushCursor) {
-                        holds.append(CompactionHold(holder: .upstreamRecently(seconds: keep), sequence: acknowledged))
-                    }
-                    if !dryRun {
-                        try database.run("""
-                            DELETE FROM upstream_acknowledged WHERE minute < (SELECT max(minute) FROM upstream_acknowledged WHERE minute <= ?)
-                            """, cutoff)
+                        // Reported no lower than the floor: below it, it holds nothing the log still has.
+                        holds.append(CompactionHold(holder: .upstreamRecently(seconds: keep), sequence: max(acknowledged, floorBefore)))
                     }
                 }
                 // A bound the log is already compacted past is not reported (it holds nothing the
@@ -141,13 +138,24 @@ extension Replica {
                     "SELECT coalesce(max(last_seq), 0) FROM log_blocks WHERE last_seq <= ?", reach) ?? 0)
                 let kept = try conflictBlocks(through: floor)
                 var removed: [(last: Int64, operations: Int64)] = []
-                try database.forEachColumns("SELECT last_seq, first_seq FROM log_blocks WHERE last_seq <= ? ORDER BY last_seq", parameters: [floor]) { row in
+                // The last block removed holding operations to push (made here or below): what an
+                // upstream restored from a backup may lack for good.
+                var pushableRemoved: Int64 = 0
+                try database.forEachColumns("SELECT last_seq, first_seq, source FROM log_blocks WHERE last_seq <= ? ORDER BY last_seq", parameters: [floor]) { row in
                     let last = row.integer(0)
-                    if !kept.contains(last) { removed.append((last, last - row.integer(1) + 1)) }
+                    guard !kept.contains(last) else { return }
+                    removed.append((last, last - row.integer(1) + 1))
+                    if row.text(2) != "upstream" { pushableRemoved = last }
                 }
                 let settled = try settledRecords(through: floor)
                 var keptInColumns = 0
                 if !dryRun {
+                    if pushableRemoved > 0, try upstream() != nil {
+                        try database.run("""
+                            INSERT INTO meta(key, value) VALUES ('pushable_compacted_through', ?1)
+                            ON CONFLICT(key) DO UPDATE SET value = max(CAST(value AS INTEGER), ?1)
+                            """, pushableRemoved)
+                    }
                     for rid in settled { keptInColumns += try fold(rid) }
                     for block in removed { try database.run("DELETE FROM log_blocks WHERE last_seq = ?", block.last) }
                     if floor > floorBefore {
@@ -162,6 +170,34 @@ extension Replica {
                                         recordsFolded: settled.count, valuesKeptInColumns: keptInColumns,
                                         holds: holds, isDryRun: dryRun)
             }
+        }
+    }
+
+    /// The longest `acknowledgedKeptSeconds` (and `chorus compact --keep-hours`) takes: a year.
+    public static let acknowledgedKeptSecondsMax: Int64 = 8_760 * 3600
+
+    /// Deletes the acknowledgements older than minute `?1` but the newest of them, which says
+    /// what the upstream had by then.
+    static let pruneAcknowledgedSQL = """
+        DELETE FROM upstream_acknowledged WHERE minute < (SELECT max(minute) FROM upstream_acknowledged WHERE minute <= ?1)
+        """
+
+    /// Records that the log through `?1` holds nothing to keep for a restored upstream beyond
+    /// what is kept already (a stretch with nothing to push, a snapshot's operations, all the
+    /// upstream's): the latest acknowledgement reaches it, or one long ago when there is none.
+    static func nothingToKeepSQL(schema: String) -> String {
+        """
+        INSERT INTO \(schema).upstream_acknowledged(minute, through_seq)
+            SELECT coalesce((SELECT max(minute) FROM \(schema).upstream_acknowledged), 0), ?1 WHERE 1
+        ON CONFLICT(minute) DO UPDATE SET through_seq = max(through_seq, excluded.through_seq)
+        """
+    }
+
+    /// The highest sequence of an operation made here or below that compaction removed (0: none):
+    /// what an upstream restored from a backup taken before it may lack for good.
+    public func pushableCompactedThrough() throws -> Int64 {
+        try Replica.wrapStorage {
+            try database.queryScalarInteger("SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'pushable_compacted_through'") ?? 0
         }
     }
 

@@ -359,7 +359,12 @@ extension Replica {
                 UPDATE upstream SET push_cursor = min(push_cursor, ?1), pull_cursor = min(pull_cursor, max(0, ?2)),
                     pull_operation = NULL WHERE id = 1
                 """, floor, pullCursor)
-            return floor
+            // What is sent again is acknowledged again, from now: the old times no longer count.
+            try database.run("UPDATE upstream_acknowledged SET through_seq = min(through_seq, ?)", floor)
+            // What the upstream may lack for good: operations made here or below that
+            // compaction removed (`pushableCompactedThrough`), not the floor, which a snapshot
+            // sets with nothing of this replica's below it.
+            return try pushableCompactedThrough()
         }
     }
 
@@ -398,7 +403,10 @@ extension Replica {
     /// the snapshot's pages (P3 in `Docs/performance.md`). The upstream's id (checked and written
     /// in the same transaction) and the cursors are committed durably, as every change to what
     /// this replica holds or has sent.
-    public func recordUpstream(replica: ReplicaID? = nil, pullCursor: Int64? = nil, pushCursor: Int64? = nil,
+    ///
+    /// `pushSent`: the push cursor moved past operations the upstream just acknowledged (false:
+    /// past a stretch holding none to push, which needs no keeping for a restored upstream).
+    public func recordUpstream(replica: ReplicaID? = nil, pullCursor: Int64? = nil, pushCursor: Int64? = nil, pushSent: Bool = true,
                                attempt: Bool = false, success: Bool = false, error: String?? = nil, skewMilliseconds: Int64? = nil,
                                pullOperationAt learnt: (cursor: Int64, operation: OperationID)? = nil) throws {
         try bookkeeping {
@@ -418,12 +426,19 @@ extension Replica {
                 if let pullCursor { try self.movePullCursor(to: pullCursor, operation: nil) }
                 if let pushCursor {
                     try self.database.run("UPDATE upstream SET push_cursor = max(push_cursor, ?) WHERE id = 1", pushCursor)
-                    // When (to the minute) the upstream had it all through there: compaction keeps
-                    // it a while longer (`acknowledgedKeptSeconds`).
-                    try self.database.run("""
-                        INSERT INTO upstream_acknowledged(minute, through_seq) VALUES (?1 / 60000, ?2)
-                        ON CONFLICT(minute) DO UPDATE SET through_seq = max(through_seq, excluded.through_seq)
-                        """, now, pushCursor)
+                    if pushSent {
+                        // When (to the minute) the upstream had it all through there: compaction
+                        // keeps it a while longer (`acknowledgedKeptSeconds`). Rows older than the
+                        // longest keep but the newest of them are of no more use.
+                        try self.database.run("""
+                            INSERT INTO upstream_acknowledged(minute, through_seq) VALUES (?1 / 60000, ?2)
+                            ON CONFLICT(minute) DO UPDATE SET through_seq = max(through_seq, excluded.through_seq)
+                            """, now, pushCursor)
+                        try self.database.run(Replica.pruneAcknowledgedSQL, (now - Replica.acknowledgedKeptSecondsMax * 1000) / 60_000 - 1)
+                    } else {
+                        // Nothing to push in the stretch: as acknowledged as what came before it.
+                        try self.database.run(Replica.nothingToKeepSQL(schema: "main"), pushCursor)
+                    }
                 }
                 if attempt { try self.database.run("UPDATE upstream SET last_attempt_wall = ? WHERE id = 1", now) }
                 if success { try self.database.run("UPDATE upstream SET last_success_wall = ?, last_error = NULL WHERE id = 1", now) }

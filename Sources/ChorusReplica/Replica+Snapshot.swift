@@ -418,6 +418,7 @@ extension Replica {
             try snapshot.run("""
                 UPDATE main.upstream SET pull_cursor = max(pull_cursor, ?1), push_cursor = max(push_cursor, ?1), pull_operation = NULL WHERE id = 1
                 """, taken.through)
+            try snapshot.run(Replica.nothingToKeepSQL(schema: "main"), taken.through)
             try snapshot.execute("COMMIT")
         }
     }
@@ -444,6 +445,8 @@ extension Replica {
                 // The log starts again as the upstream's, numbered as its: what was acknowledged
                 // of the old one means nothing now (only admin and revoked tokens are left).
                 try database.execute("UPDATE peers SET acknowledged_seq = 0, committed_seq = 0")
+                // So do the upstream's acknowledgements, and what compaction removed of it.
+                try database.execute("DELETE FROM upstream_acknowledged; DELETE FROM meta WHERE key = 'pushable_compacted_through'")
                 try database.run("INSERT INTO meta(key, value) VALUES ('log_generation', 1) ON CONFLICT(key) DO UPDATE SET value = value + 1")
             }
             try requireEmpty(tables, on: database, schemaName: "main")
@@ -478,6 +481,7 @@ extension Replica {
             try database.run(replacing ? "UPDATE upstream SET pull_cursor = ?1, push_cursor = ?1, pull_operation = NULL WHERE id = 1"
                                        : "UPDATE upstream SET pull_cursor = max(pull_cursor, ?1), push_cursor = max(push_cursor, ?1), pull_operation = NULL WHERE id = 1",
                              taken.through)
+            try database.run(Replica.nothingToKeepSQL(schema: "main"), taken.through)
         }
     }
 

@@ -5,6 +5,9 @@ public struct SyncError: Error, CustomStringConvertible, Sendable {
     public let status: Int
     public let message: String
     public let hint: String?
+    /// What the node's access log says of it, where that is more than the client is told (whose
+    /// revoked token was presented); nil: the message.
+    public var logDetail: String?
     /// Whether retrying later may succeed (network trouble, 5xx, 408, 429, and operations stamped
     /// ahead of the upstream's clock, which it takes once its clock reaches them).
     public var isRetryable: Bool { status == 0 || status >= 500 || status == 408 || status == 429 || isStampedAhead }

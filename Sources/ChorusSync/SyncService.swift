@@ -95,12 +95,16 @@ public final class SyncService: @unchecked Sendable {
         let peer = try mapped {
             try executor.perform { replica throws -> Peer in
                 let version = quiet?.versionBeforeReading()
-                guard let peer = try replica.registeredPeer(forTokenHash: hash), !peer.isRevoked else {
-                    // Whose a revoked token was: the operator reading the log, and the client told
-                    // why, know which laptop or office still uses it.
-                    if let revoked = try replica.registeredPeer(forTokenHash: hash) {
-                        throw SyncError(status: 401, "revoked token: the token of \(revoked.name) was revoked on this node (`chorus replicas revoke`)",
-                                        hint: "ask this node's operator for a new token (`chorus replicas add`), then `chorus join URL --token-file FILE` with it")
+                let registered = try replica.registeredPeer(forTokenHash: hash)
+                guard let peer = registered, !peer.isRevoked else {
+                    // The client is told its token was revoked; the access log says whose it was,
+                    // so the operator knows which laptop or office still uses it (a leaked token's
+                    // finder learns no name).
+                    if let revoked = registered {
+                        var refusal = SyncError(status: 401, "revoked token: this node revoked it (`chorus replicas revoke`)",
+                                                hint: "ask this node's operator for a new token (`chorus replicas add`)")
+                        refusal.logDetail = "revoked token, registered as \(revoked.name)"
+                        throw refusal
                     }
                     throw SyncError.unauthorized("unknown token: this node has registered no such token")
                 }

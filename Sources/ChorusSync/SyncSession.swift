@@ -281,7 +281,7 @@ public struct SyncSession {
                 if page.next == cursor { return .done }
                 if page.operations.isEmpty {
                     // Nothing pushable in this stretch of the log: move the cursor past it.
-                    try replica.recordUpstream(pushCursor: page.next)
+                    try replica.recordUpstream(pushCursor: page.next, pushSent: false)
                     return page.hasMore ? .skipped : .done
                 }
                 return .send(page, PushRequest.encode(replica: replica.id, through: page.next, relayed: below, operationTexts: page.operations))

@@ -220,13 +220,26 @@ final class Connection: @unchecked Sendable {
                 respondAndClose(status: error.status, detail: error.reason)
                 return
             case .request(let request):
-                releaseBody()
                 let started = DispatchTime.now().uptimeNanoseconds
                 let response: HTTPResponse
                 if onLoop {
-                    guard let inline = server.inlineHandler?(request, remote) else { toWorker(); return }
+                    guard let inline = server.inlineHandler?(request, remote) else {
+                        // Its body waits with it for a worker's turn, and counts against the
+                        // budget meanwhile (bodies arriving from its address find less): the bytes
+                        // of a body are counted only while it arrives, and one that arrived whole
+                        // in one read was never counted.
+                        let uncounted = request.body.count - reservedBodyBytes
+                        if uncounted > 0 {
+                            _ = server.reserveBody(uncounted, host: remoteHost, evenOver: true)
+                            reservedBodyBytes += uncounted
+                        }
+                        toWorker()
+                        return
+                    }
+                    releaseBody()
                     response = inline
                 } else {
+                    releaseBody()
                     response = server.handler(request, remote)
                 }
                 pendingIndex += 1
@@ -304,6 +317,9 @@ final class Connection: @unchecked Sendable {
                 toWorker()
                 return .handedOver
             }
+            // Streamed for as long as the client reads (up to `streamedBodySecondsMax`), on no
+            // address's worker slot: 16 slow downloads once held every other request of theirs.
+            releaseWorkerSlot()
             finish(rest, written: send(rest))
             return .kept
         }
@@ -372,8 +388,20 @@ final class Connection: @unchecked Sendable {
     }
 
     /// Starts the worker's turn (`HTTPServer.toWorker`, once the client's address has a worker free).
+    /// The server is held for the turn: it may be let go by its owner once its last connection
+    /// closes, which this turn may do.
     func startWork() {
-        queue.async { [self] in work() }
+        queue.async { [self, server] in withExtendedLifetime(server) { work() } }
+    }
+
+    /// Whether this turn holds one of its address's worker slots (worker only).
+    private var holdsWorkerSlot = false
+
+    /// Gives the turn's slot back (`HTTPServer.workDone`), once.
+    private func releaseWorkerSlot() {
+        guard holdsWorkerSlot else { return }
+        holdsWorkerSlot = false
+        server.workDone(self)
     }
 
     /// One turn: one request answered (and a streamed body the loop handed over sent). Requests
@@ -381,14 +409,22 @@ final class Connection: @unchecked Sendable {
     /// waiting for a worker: one client pipelining many requests on many connections once held a
     /// thread each for all of them, and everyone else waited for a thread.
     private func work() {
+        holdsWorkerSlot = true
+        // Force-closed while it waited for its turn (the server stopping): nothing is answered.
+        if lock.withLock({ isForced }) {
+            close()
+            releaseWorkerSlot()
+            return
+        }
         if let rest = unsent {
             unsent = nil
+            releaseWorkerSlot()
             finish(rest, written: send(rest))
         }
         if !isClosedNow() { handlePending(onLoop: false, requestsMax: 1) }
         let more = lock.withLock { !isClosed && unsent == nil && pendingIndex < pending.count }
         if more {
-            server.workDone(self)
+            releaseWorkerSlot()
             server.toWorker(self)
             return
         }
@@ -399,7 +435,7 @@ final class Connection: @unchecked Sendable {
             if closeAfterCurrent && !writing && !parser.isInsideBody { close(); return }
             if !loop.watch(fd, writing: writing) { close() }
         }
-        server.workDone(self)
+        releaseWorkerSlot()
         // The loop may be waiting to shut down for this connection alone.
         if server.shuttingDown { loop.wakeUp() }
     }
@@ -471,6 +507,7 @@ final class Connection: @unchecked Sendable {
     /// Its loop ended on a failure (loop thread): closes now if the loop has the connection,
     /// else when its worker gives it back.
     func abandon() {
+        if server.dropWaiting(self) { return close() }
         lock.withLock {
             guard !isClosed else { return }
             closeAfterCurrent = true
@@ -481,14 +518,20 @@ final class Connection: @unchecked Sendable {
     /// After the grace period (any thread): a worker's socket is shut down, so its handler's
     /// writes fail and it closes; a watched one closes on the loop when it sees the shutdown.
     func forceClose() {
+        // Waiting for a worker's turn, it is no one's: closed here, never answered.
+        if server.dropWaiting(self) { return close() }
         let open = lock.withLock { () -> Bool in
             guard !isClosed else { return false }
             closeAfterCurrent = true
+            isForced = true
             shutdown(fd, Int32(SHUT_RDWR))
             return true
         }
         if open { loop.wakeUp() }
     }
+
+    /// Set by `forceClose`: a turn that starts after it answers nothing.
+    private var isForced = false
 
     /// Closes the socket (by whoever has the connection; under `lock`, so no other thread's
     /// `forceClose` can shut down a descriptor number already given to a new connection).
@@ -503,6 +546,11 @@ final class Connection: @unchecked Sendable {
             return true
         }
         guard closing else { return }
+        // A response's rest not sent is logged as such, whoever closed.
+        if let rest = unsent {
+            unsent = nil
+            finish(rest, written: false)
+        }
         releaseBody()
         server.connectionClosed(self)
     }

@@ -85,7 +85,7 @@ public final class HTTPServer: @unchecked Sendable {
     /// Answers a request on the event loop's thread when that takes no waiting (no lock held for
     /// long, no disk, no other thread's work); nil sends it to `handler` on the connection's queue.
     /// Its response should be small: one that the socket does not take at once is finished by the
-    /// queue, as is any streamed body.
+    /// loop as the socket drains, and a streamed body by the queue.
     public typealias InlineHandler = @Sendable (HTTPRequest, _ remote: String) -> HTTPResponse?
 
     /// The most event loop threads a server runs.
@@ -179,7 +179,7 @@ public final class HTTPServer: @unchecked Sendable {
         let now: Bool = lock.withLock {
             guard !configuration.connectionsUnboundedAddresses.contains(host) else { return true }
             let busy = workersByHost[host] ?? 0
-            guard busy < configuration.workersPerAddressMax else {
+            guard busy < max(1, configuration.workersPerAddressMax) else {
                 waitingForWorker[host, default: []].append(connection)
                 return false
             }
@@ -187,6 +187,18 @@ public final class HTTPServer: @unchecked Sendable {
             return true
         }
         if now { connection.startWork() }
+    }
+
+    /// Takes a connection out of its address's line for a worker (shutdown); false when it was
+    /// not waiting there.
+    func dropWaiting(_ connection: Connection) -> Bool {
+        let host = connection.remoteHost
+        return lock.withLock {
+            guard var waiting = waitingForWorker[host], let index = waiting.firstIndex(where: { $0 === connection }) else { return false }
+            waiting.remove(at: index)
+            waitingForWorker[host] = waiting.isEmpty ? nil : waiting
+            return true
+        }
     }
 
     /// A connection's worker turn ended: the next connection of its address waiting has it.
@@ -244,11 +256,13 @@ public final class HTTPServer: @unchecked Sendable {
     /// Takes `bytes` of `bodyBytesInFlightMax`, and of `bodyBytesPerAddressMax` for the client's
     /// address `host`, for body bytes received; false when they are not left. Given back with
     /// `releaseBody` once the body is whole or its connection closes.
-    func reserveBody(_ bytes: Int, host: String) -> Bool {
+    /// `evenOver`: counted whatever is left (a whole body waiting for a worker's turn, taken
+    /// already): later bodies find less.
+    func reserveBody(_ bytes: Int, host: String, evenOver: Bool = false) -> Bool {
         lock.withLock {
             let fromHost = bodyBytesByHost[host] ?? 0
-            guard bytes <= configuration.bodyBytesInFlightMax - bodyBytesInFlight,
-                  bytes <= configuration.bodyBytesPerAddressMax - fromHost else { return false }
+            guard evenOver || (bytes <= configuration.bodyBytesInFlightMax - bodyBytesInFlight
+                               && bytes <= configuration.bodyBytesPerAddressMax - fromHost) else { return false }
             bodyBytesInFlight += bytes
             bodyBytesByHost[host] = fromHost + bytes
             return true
@@ -268,6 +282,9 @@ public final class HTTPServer: @unchecked Sendable {
 
     /// Request body bytes being received now (tests).
     var bodyBytesBeingReceived: Int { lock.withLock { bodyBytesInFlight } }
+
+    /// Worker slots taken, by client address (tests): none once every turn has ended.
+    var workersBusyByAddress: [String: Int] { lock.withLock { workersByHost } }
 
     /// Of the open connections, those a worker has, and those whose response's rest the loop
     /// sends as the socket drains (tests).

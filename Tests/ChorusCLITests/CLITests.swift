@@ -103,6 +103,8 @@ final class CLITests: XCTestCase {
         try chorus("init", "--name", "third", data: folder.appending("third"))
         let part = try chorus("import", folder.appending("part.bundle"), data: folder.appending("third"))
         XCTAssertTrue(part.standardError.contains("note: this bundle holds stockholm's log after sequence 1 only"), part.standardError)
+        let next = try chorus("import", folder.appending("part.bundle"), data: other)
+        XCTAssertFalse(next.standardError.contains("note:"), "the next part for a replica that took the one before: \(next.standardError)")
         try chorus("put", "people", "p-1", "title=Lead")
         try chorus("put", "people", "p-1", "title=Staff Engineer", data: other)
         try chorus("export", "--output", folder.appending("a.bundle"))

@@ -510,10 +510,11 @@ final class SyncServiceTests: XCTestCase {
                 // that and the replica id presented, so the operator can trace it.
                 if status == 401, who == "revoked" || who == "wrong" {
                     let detail = String(decoding: response.body, as: UTF8.self)
-                    let why = who == "revoked" ? "the token of revoked was revoked" : "unknown token"
-                    XCTAssertTrue(detail.contains(why), "\(route.path): \(detail)")
-                    XCTAssertTrue(response.logAnnotations["error"]?.contains(why) ?? false, "\(route.path): \(response.logAnnotations)")
-                    XCTAssertEqual(response.logAnnotations["replica"], replicaID.hex, route.path)
+                    XCTAssertTrue(detail.contains(who == "revoked" ? "revoked token" : "unknown token"), "\(route.path): \(detail)")
+                    XCTAssertFalse(detail.contains("registered as"), "the client is not told whose it was")
+                    let logged = who == "revoked" ? "revoked token, registered as revoked" : "unknown token"
+                    XCTAssertTrue(response.logAnnotations["error"]?.contains(logged) ?? false, "\(route.path): \(response.logAnnotations)")
+                    XCTAssertEqual(response.logAnnotations["presentedReplica"], replicaID.hex, route.path)
                 }
                 // Each token binds to the first replica id it presents; use fresh registrations per route.
                 if ["replica", "stockholm"].contains(who), response.status == 200 {

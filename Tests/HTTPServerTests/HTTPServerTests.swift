@@ -428,6 +428,36 @@ final class HTTPServerTests: XCTestCase {
             XCTAssertEqual(client.readResponse()?.body, "slow", "the pipelined one too, in its turn")
         }
         XCTAssertEqual(running.withLock { $0.most }, 2)
+        // Every turn ended gave its slot back: the address is not starved later.
+        for _ in 0..<200 where !server.workersBusyByAddress.isEmpty { usleep(10_000) }
+        XCTAssertEqual(server.workersBusyByAddress, [:])
+        let later = try RawClient(port: server.port)
+        later.send("GET /quick HTTP/1.1\r\nHost: x\r\n\r\n")
+        XCTAssertEqual(later.readResponse()?.body, "quick")
+    }
+
+    /// A large answer of the loop's own (the inline handler's) that the socket does not take at
+    /// once is sent by the loop as the socket drains, as a worker's is: no thread waits on it.
+    func test_aLargeInlineAnswer_theClientDoesNotRead_waitsOnTheLoop() throws {
+        var configuration = HTTPServer.Configuration()
+        configuration.port = 0
+        let big = [UInt8](repeating: UInt8(ascii: "y"), count: 8 * 1024 * 1024)
+        let server = HTTPServer(configuration: configuration,
+                                inlineHandler: { request, _ in request.head.path == "/inline" ? HTTPResponse(status: 200, body: big) : nil },
+                                handler: { _, _ in HTTPResponse(status: 200, body: Array("worker".utf8)) })
+        try server.start()
+        addTeardownBlock { server.shutdown(graceSeconds: 1) }
+        let client = try RawClient(port: server.port)
+        client.send("GET /inline HTTP/1.1\r\nHost: x\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+        var state = server.connectionsOnWorkersAndWaitingToWrite
+        for _ in 0..<500 where state.waitingToWrite != 1 {
+            usleep(10_000)
+            state = server.connectionsOnWorkersAndWaitingToWrite
+        }
+        XCTAssertEqual(state.onWorkers, 0)
+        XCTAssertEqual(state.waitingToWrite, 1)
+        XCTAssertEqual(client.readResponse()?.body.utf8.count, big.count)
+        XCTAssertEqual(client.readResponse()?.body, "worker", "the pipelined request after it, answered by a worker")
     }
 
     /// A request refused before it was read whole is logged with why, and with its method and

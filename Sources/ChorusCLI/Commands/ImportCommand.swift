@@ -12,8 +12,8 @@ enum ImportCommand: Command {
         or when the bundle is imported at the hub too.
 
         A bundle that starts after the start of its exporter's log (its log compacted, or
-        `export --since`) lacks what was logged before: the import says so, since a replica that
-        did not get those operations another way (a sync, an earlier bundle) lacks them too.
+        `export --since`) lacks what was logged before: imported by a replica that holds nothing
+        its exporter made, the import says so, since that replica lacks those operations too.
         """,
         options: [.data, .json], positional: 1...1)
 
@@ -39,13 +39,17 @@ enum ImportCommand: Command {
             }
             return Array(data)
         }()
+        // Whether this replica had any operation made by a bundle's exporter before: one that did
+        // is taking the next part of its log (`--since` the last `until`), and is not warned.
+        let originsKnown = { (origin: ReplicaID) in (try? replica.loggedLatest(of: origin)) != nil }
+        var knewOrigin: Bool?
         var reported = 0
-        let (header, report) = try replica.importBundle(bytes) { merged, total in
+        let (header, report) = try replica.importBundle(bytes, progress: { merged, total in
             // After a batch, on standard error: at most a line per tenth of a large bundle.
             guard !context.isJSON, total >= progressOperationsMin, merged < total, merged * 10 / total > reported else { return }
             reported = merged * 10 / total
             context.output.error("merged \(merged) of \(total) operations...")
-        }
+        }, beforeMerging: { knewOrigin = originsKnown($0.origin) })
         // A bundle of many batches leaves its log's checkpoint running on a thread of its own.
         replica.finishBackgroundCheckpoints()
         if context.isJSON {
@@ -59,7 +63,7 @@ enum ImportCommand: Command {
         }
         // A part of the exporter's history, said so: a replica given it alone once looked whole,
         // its records missing the fields written before (found by a sweep).
-        if header.since > 0 {
+        if header.since > 0, knewOrigin == false {
             context.output.error("note: this bundle holds \(header.originName)'s log after sequence \(header.since) only (its log is compacted through there, or it was exported with --since): what \(header.originName) logged before is not in it. This replica lacks it unless it came another way (a sync, an earlier bundle); to have all of it, sync with \(header.originName), or with a node that holds it, once (a new replica starts from its snapshot)")
         }
         return 0

@@ -58,7 +58,7 @@ enum SyncCommand: Command {
         if report.upstreamRewound {
             context.output.print("  note: the upstream no longer holds what this replica had pulled (its log ended before the cursor, or holds another operation there: it was restored from an older backup): everything was sent again, and pulled again from its compaction point")
             if report.unsendableAfterRewind > 0 {
-                context.output.print("  note: this replica's log is compacted through sequence \(report.unsendableAfterRewind), so what the upstream lost of the operations before it could not be sent again; `chorus sync` (verifying) shows whether the two differ")
+                context.output.print("  note: operations made here or below, through sequence \(report.unsendableAfterRewind) of this replica's log, were compacted from it: what the upstream lost of them could not be sent again (the digests were compared, below)")
             }
         }
         func operations(_ count: Int) -> String { count == 1 ? "1 operation" : "\(count) operations" }
@@ -103,14 +103,15 @@ enum SyncCommand: Command {
         // general words blamed the upstream's own writes.
         if report.upstreamRewound && report.unsendableAfterRewind > 0 {
             return ChorusError(.diverged, """
-                the upstream was restored from a backup, and lacks operations this replica had compacted from its log \
-                (through sequence \(report.unsendableAfterRewind)), which cannot be sent again: digest \(report.localDigest ?? "") here, \
-                \(report.upstreamDigest ?? "") upstream
+                the upstream was restored from a backup, and may lack operations made here or below that this replica had \
+                compacted from its log (through sequence \(report.unsendableAfterRewind)), which cannot be sent again: digest \
+                \(report.localDigest ?? "") here, \(report.upstreamDigest ?? "") upstream
                 """,
                 hint: """
                 their values are still here: for each record that differs (`chorus get COLLECTION ID` here and in the upstream's \
-                folder, or the two nodes' pages), write the value again here, and it reaches the upstream. To keep this from happening, \
-                let compaction keep at least as long as the upstream's oldest backup (`chorus compact --keep-hours`, a week by default)
+                folder, or the two nodes' pages), write the value again here, and it reaches the upstream. Other offices that have \
+                not synced since the restore send theirs when they do. To keep this from happening, let compaction keep at least \
+                as long as the age of the backups the upstream may be restored from (`chorus compact --keep-hours`, a week by default)
                 """)
         }
         return ChorusError(.diverged, """
