@@ -548,11 +548,13 @@ public struct PeopleAPI: Sendable {
     /// count (`interestedCount`) the page shows beside it.
     static func labelled(_ record: RecordSnapshot, for viewer: String?) -> JSONValue {
         guard case .object(var object) = record.json else { return record.json }
-        if record.collection == "opportunities", let interested = record.fields["interested"]?.arrayValue {
+        // Every opportunity says both, none interested too (the fields once went with the last
+        // interest withdrawn).
+        if record.collection == "opportunities", record.isVisible {
+            let interested = record.fields["interested"]?.arrayValue ?? []
             object["interestedCount"] = .integer(Int64(interested.count))
-            if viewer == nil || record.fields["owner"]?.stringValue != viewer {
-                object["interested"] = .array(interested.filter { viewer != nil && $0 == .string(viewer!) })
-            }
+            object["interested"] = .array(viewer != nil && record.fields["owner"]?.stringValue == viewer
+                                          ? interested : interested.filter { viewer != nil && $0 == .string(viewer!) })
         }
         var ids = Set<String>()
         for field in ["skills", "requiredSkills"] { ids.formUnion(record.fields[field]?.objectValue?.keys.map { $0 } ?? []) }
@@ -602,7 +604,7 @@ public struct PeopleAPI: Sendable {
     static func writer(_ person: String?) throws -> String {
         guard let person else {
             throw SyncError(status: 401, "no identity: writes are made by a person",
-                            hint: "sign in through the single-sign-on proxy, or configure the laptop's owner (chorus serve --owner)")
+                            hint: "sign in through the single-sign-on proxy (its identity header is taken only from the addresses `chorus serve --trusted-proxy` names), or configure the laptop's owner (chorus serve --owner)")
         }
         return person
     }

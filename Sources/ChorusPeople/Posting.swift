@@ -34,6 +34,9 @@ public struct Posting: Sendable, Equatable {
         if let hoursPerWeek { changes.append(.put(field: "hoursPerWeek", value: .integer(hoursPerWeek))) }
         if let office { changes.append(.put(field: "office", value: .string(office))) }
         if let betRank { changes.append(.put(field: "betRank", value: .integer(betRank))) }
+        // Two names of one skill ("python" and "python3") with two values: one would be dropped
+        // unseen (the API refuses it alike). The same value twice is one.
+        var named: [String: (text: String, value: JSONValue)] = [:]
         for text in requiredSkills {
             var parts = text.split(separator: ":", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
             let mustHave = parts.last?.lowercased() == "must"
@@ -47,9 +50,16 @@ public struct Posting: Sendable, Equatable {
                 throw ChorusError(.invalidValue, "required skill \(text.prefix(80)): LEVEL is a whole number 1 to 5 and WEIGHT a number above 0, at most 10",
                                   hint: "e.g. sql:2:3, or python:3:must")
             }
-            changes.append(.mapSet(field: "requiredSkills", key: taxonomy.resolve(name).id,
-                                   value: .object(["minLevel": .integer(level), "weight": weight.rounded() == weight && abs(weight) < 1e6 ? .integer(Int64(weight)) : .double(weight),
-                                                   "mustHave": .bool(mustHave)])))
+            let id = taxonomy.resolve(name).id
+            let value = JSONValue.object(["minLevel": .integer(level), "weight": weight.rounded() == weight && abs(weight) < 1e6 ? .integer(Int64(weight)) : .double(weight),
+                                          "mustHave": .bool(mustHave)])
+            if let first = named[id] {
+                if first.value == value { continue }
+                throw ChorusError(.invalidValue, "required skills \(first.text.prefix(80)) and \(text.prefix(80)) name the same skill (\(taxonomy.resolve(name).label)) with two values",
+                                  hint: "give it once")
+            }
+            named[id] = (text, value)
+            changes.append(.mapSet(field: "requiredSkills", key: id, value: value))
         }
         for name in learnableSkills where !name.trimmingCharacters(in: .whitespaces).isEmpty {
             changes.append(.add(field: "learnableSkills", element: taxonomy.resolve(name.trimmingCharacters(in: .whitespaces)).id))

@@ -91,7 +91,9 @@ public enum WritePolicy {
             var states: [[String: JSONValue]] = [body.merging(existing ?? [:]) { given, _ in given }]
             if let existing { states.append(existing) }
             for state in states where state["ownerKind"]?.stringValue ?? "person" == "person" {
-                guard let owner = state["owner"]?.stringValue else { continue }
+                // An owner with no profile here is a reference to nothing: the references' check
+                // says so (422, "no person ..."), where this said to ask them.
+                guard let owner = state["owner"]?.stringValue, try lookup("people", owner) != nil else { continue }
                 if try owner != person && managerOf(owner) != person {
                     return Refusal(message: "a person's objectives are set by that person or their manager", hint: "ask \(owner) or their manager")
                 }

@@ -255,6 +255,12 @@ final class PeopleAPITests: XCTestCase {
         XCTAssertTrue(interested.json?["interested"]?.arrayValue?.contains("p-7") ?? false)
         XCTAssertFalse((try request(port, "DELETE", "/api/v1/opportunities/opp-0/interest", as: "p-7").json?["interested"]?.arrayValue ?? []).contains("p-7"))
         XCTAssertEqual(try request(port, "POST", "/api/v1/opportunities/nope/interest", as: "p-7").status, 404)
+        // The last interest withdrawn, the count says 0 (the fields once went with it).
+        XCTAssertEqual(try request(port, "POST", "/api/v1/opportunities", as: "p-9", body: #"{"id":"opp-fresh","title":"Fresh"}"#).status, 201)
+        XCTAssertEqual(try request(port, "POST", "/api/v1/opportunities/opp-fresh/interest", as: "p-7").json?["interestedCount"]?.integerValue, 1)
+        let withdrawn = try request(port, "DELETE", "/api/v1/opportunities/opp-fresh/interest", as: "p-7").json
+        XCTAssertEqual(withdrawn?["interestedCount"]?.integerValue, 0, "\(withdrawn ?? .null)")
+        XCTAssertEqual(withdrawn?["interested"], .array([]))
         // Who is interested is the owner's to read: anyone else reads only themselves, and the count.
         for person in ["p-7", "p-8"] { XCTAssertEqual(try request(port, "POST", "/api/v1/opportunities/opp-0/interest", as: person).status, 200) }
         let owner = try XCTUnwrap(try request(port, "GET", "/api/v1/opportunities/opp-0").json?["owner"]?.stringValue)
@@ -421,6 +427,9 @@ final class PeopleAPITests: XCTestCase {
         XCTAssertEqual(try request(port, "POST", "/api/v1/opportunities", as: "p-eve", body: #"{"title":"Fake","owner":"p-ana"}"#).status, 403,
                        "nobody posts in another's name")
         XCTAssertEqual(try request(port, "POST", "/api/v1/objectives", as: "p-eve", body: #"{"title":"Ana's goal","owner":"p-ana"}"#).status, 403)
+        let nobody = try request(port, "POST", "/api/v1/objectives", as: "p-eve", body: #"{"title":"Nobody's goal","owner":"p-nobody"}"#)
+        XCTAssertEqual(nobody.status, 422, "an owner nobody has is a reference to nothing, not someone to ask")
+        XCTAssertTrue(nobody.json?["detail"]?.stringValue?.contains("no person p-nobody") ?? false, "\(nobody.json ?? .null)")
         XCTAssertEqual(try request(port, "POST", "/api/v1/objectives", as: "p-max", body: #"{"title":"Grow Ana","owner":"p-ana","quarter":"2026-Q4"}"#).status, 201,
                        "a manager sets a report's objective")
         XCTAssertEqual(try request(port, "POST", "/api/v1/abilities", as: "p-max", body: #"{"id":"a-1","name":"Coaches others","milestones":{"1":{"title":"Individual step"},"2":{"title":"Squad step"}}}"#).status, 201)

@@ -31,5 +31,8 @@ final class PostingTests: XCTestCase {
         XCTAssertNotNil(refusal { $0.betRank = 11 })
         XCTAssertNotNil(refusal { $0.title = "  " })
         XCTAssertNotNil(refusal { $0.learnableSkills = Array(repeating: "go", count: Posting.skillsMax + 1) })
+        // Two names of one skill with two levels, as the API refuses it; the same one twice is one.
+        XCTAssertTrue(refusal { $0.requiredSkills = ["python:3", "python3:4"] }?.contains("name the same skill") ?? false)
+        XCTAssertNil(refusal { $0.requiredSkills = ["python:3", "Python:3"] })
     }
 }
