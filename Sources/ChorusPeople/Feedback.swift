@@ -68,6 +68,10 @@ public enum Feedback {
         if let badge, try replica.get(collection: "badges", record: badge)?.isVisible != true {
             throw ChorusError(.recordNotFound, "no badge \(badge)")
         }
+        // A badge is recognition: it travels with praise or thanks, not with feedback to improve.
+        if badge != nil, kind == "feedback" {
+            throw ChorusError(.invalidValue, "a badge goes with praise or thanks, not with feedback", hint: "give it as praise (kind praise), or leave the badge out")
+        }
         var generator = SystemRandomNumberGenerator()
         let id = "fb-\(replica.id.hex.prefix(8))-\(String(UInt32.random(in: 0...UInt32.max, using: &generator), radix: 36))"
         var changes: [Change] = [.put(field: "from", value: .string(from)), .put(field: "to", value: .string(to)), .put(field: "kind", value: .string(kind)),

@@ -38,6 +38,10 @@ final class FeedbackVisibilityTests: XCTestCase {
         func code(_ body: () throws -> Void) -> ChorusError.Code? { do { try body(); return nil } catch { return (error as? ChorusError)?.code } }
         XCTAssertEqual(code { try Feedback.give(replica, from: "author", to: "nobody", kind: "praise", body: "Hi", visibility: "public") }, .recordNotFound)
         XCTAssertEqual(code { try Feedback.give(replica, from: "author", to: "recipient", kind: "shout", body: "Hi", visibility: "public") }, .invalidValue)
+        try replica.write(collection: "badges", record: "badge-x", [.put(field: "name", value: "X")])
+        XCTAssertEqual(code { try Feedback.give(replica, from: "author", to: "recipient", kind: "feedback", body: "Hi", visibility: "private", badge: "badge-x") },
+                       .invalidValue, "a badge goes with praise or thanks")
+        XCTAssertNoThrow(try Feedback.give(replica, from: "author", to: "recipient", kind: "praise", body: "Hi", visibility: "public", badge: "badge-x"))
         XCTAssertEqual(code { try Feedback.give(replica, from: "author", to: "recipient", kind: "praise", body: "  ", visibility: "public") }, .invalidValue)
         XCTAssertEqual(code { try Feedback.give(replica, from: "author", to: "recipient", kind: "praise", body: "Hi", visibility: "everyone") }, .invalidValue)
         XCTAssertEqual(code { try Feedback.give(replica, from: "author", to: "author", kind: "praise", body: "Hi", visibility: "public") }, .invalidValue)

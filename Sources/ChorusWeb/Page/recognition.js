@@ -102,6 +102,10 @@ export async function give(main) {
   kind.addEventListener("change", () => { visibility.value = kind.value === "feedback" ? "private" : "public"; });
   const badge = h("select", { id: "give-badge" }, h("option", { value: "" }, "No badge"),
     [...badges.values()].sort((a, b) => (a.name || "").localeCompare(b.name || "")).map((b) => h("option", { value: b.id }, `${b.icon || "🏅"} ${b.name || b.id}`)));
+  // A badge goes with praise or thanks: the node refuses one with feedback.
+  const badgeFollowsKind = () => { badge.disabled = kind.value === "feedback"; if (badge.disabled) badge.value = ""; };
+  kind.addEventListener("change", badgeFollowsKind);
+  badgeFollowsKind();
   const message = h("textarea", { id: "give-message", rows: 4, maxlength: 4000, required: true });
   const form = h("form", { class: "stack", onsubmit: async (event) => {
     event.preventDefault();
