@@ -81,6 +81,13 @@ public struct HTTPParser {
         do {
             while let event = try step() { events.append(event) }
         } catch {
+            var error = error
+            // Refused once its request line was read (a head over a limit, ambiguous framing, no
+            // `Host`): the refusal names the request, for the log.
+            if case .headers(let method, let target, _) = state {
+                error.method = method
+                error.path = String(target.prefix { $0 != "?" })
+            }
             state = .failed
             buffer = []
             consumed = 0
@@ -279,5 +286,8 @@ public struct HTTPParser {
 public struct HTTPParseError: Error, Equatable, Sendable, CustomStringConvertible {
     public let status: Int
     public let reason: String
+    /// The refused request's method and path, when its request line was read.
+    public var method: String?
+    public var path: String?
     public var description: String { "\(status): \(reason)" }
 }

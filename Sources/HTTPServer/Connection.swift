@@ -217,7 +217,8 @@ final class Connection: @unchecked Sendable {
                 }
             case .failure(let error):
                 pending = []
-                respondAndClose(status: error.status, detail: error.reason)
+                respondAndClose(status: error.status, detail: error.reason,
+                                during: error.method.map { ($0, error.path ?? "-") })
                 return
             case .request(let request):
                 let started = DispatchTime.now().uptimeNanoseconds

@@ -484,7 +484,8 @@ final class HTTPServerTests: XCTestCase {
             entries = logged.withLock { $0 }
         }
         let badRequest = entries.first { $0.status == 400 }
-        XCTAssertEqual(badRequest?.path, "-")
+        XCTAssertEqual(badRequest?.method, "POST", "refused on its head: the request line was read")
+        XCTAssertEqual(badRequest?.path, "/a")
         XCTAssertTrue(refused.contains(badRequest?.annotations["error"] ?? "no annotation"), "the log says what the answer said: \(String(describing: badRequest))")
         let timedOut = entries.first { $0.status == 408 }
         XCTAssertEqual(timedOut?.method, "POST")
