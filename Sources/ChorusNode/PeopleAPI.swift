@@ -48,8 +48,10 @@ public struct IdentityPolicy: Sendable {
         if request.head.repeats("Host") {
             throw SyncError(status: 400, "the Host header appears more than once", hint: "send it once")
         }
-        if let host = request.head.header("Host"), !isOwnerHost(host) {
-            throw SyncError(status: 403, "this node acts for its owner only when reached as localhost or by a loopback address, not as \(host.prefix(100)): a page of another site, its name pointed at this machine, could act in their name",
+        // A request that names no host (HTTP/1.0; 1.1 requires it) is not known to be the owner's.
+        let host = request.head.header("Host")
+        if host == nil || !isOwnerHost(host!) {
+            throw SyncError(status: 403, "this node acts for its owner only when reached as localhost or by a loopback address, not as \(host.map { String($0.prefix(100)) } ?? "a request naming no host (Host)"): a page of another site, its name pointed at this machine, could act in their name",
                             hint: "open the node at http://127.0.0.1:PORT/ or http://localhost:PORT/; to reach it by another name, start it with `chorus serve --owner-host NAME`")
         }
         return owner

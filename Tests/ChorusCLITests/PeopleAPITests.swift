@@ -680,6 +680,9 @@ final class PeopleAPITests: XCTestCase {
             XCTAssertEqual(try request(port, "GET", "/api/v1/objectives/obj-mine", host: host).status, 403, host)
         }
         XCTAssertEqual(try request(port, "GET", "/api/v1/objectives/obj-mine", headers: ["Host: evil.example"], host: "localhost").status, 400, "two Host headers")
+        let hostless = try RawClient(port: port)
+        hostless.send("GET /api/v1/objectives/obj-mine HTTP/1.0\r\n\r\n")
+        XCTAssertEqual(hostless.readResponse()?.status, 403, "an HTTP/1.0 request naming no host is not known to be the owner's")
         for usage in [["--owner-host", "laptop.lan"], ["--owner", "p-owner", "--owner-host", "http://laptop.lan"], ["--owner", "p-owner", "--owner-host", "a,,b"]] {
             XCTAssertEqual(try ChorusProcess.run(["serve", "--data", data] + usage).status, 2, "\(usage)")
         }
