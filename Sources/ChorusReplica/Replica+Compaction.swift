@@ -119,7 +119,11 @@ extension Replica {
                     // What it had acknowledged by the minute before `keep` seconds ago, counted to
                     // its last sync: while it cannot be reached (a hub down for its restore), the
                     // time left to send it again again does not run out.
-                    let reference = min(now, upstream.lastSuccessWall.map { Int64($0) } ?? now)
+                    // Its last contact: the last sync that succeeded, or the last acknowledgement
+                    // (a sync failing after its push still reaches the upstream).
+                    let lastAcknowledged = (try database.queryScalarInteger("SELECT max(minute) FROM upstream_acknowledged") ?? 0) * 60_000
+                    let contact = max(upstream.lastSuccessWall.map { Int64($0) } ?? 0, lastAcknowledged)
+                    let reference = contact > 0 ? min(now, contact) : now
                     let acknowledged = try database.queryScalarInteger(
                         "SELECT coalesce(max(through_seq), 0) FROM upstream_acknowledged WHERE minute <= ?", (reference - keep * 1000) / 60_000 - 1) ?? 0
                     if keep > 0, acknowledged < min(latest, upstream.pushCursor) {
@@ -138,19 +142,35 @@ extension Replica {
                     "SELECT coalesce(max(last_seq), 0) FROM log_blocks WHERE last_seq <= ?", reach) ?? 0)
                 let kept = try conflictBlocks(through: floor)
                 var removed: [(last: Int64, operations: Int64)] = []
-                // The last block removed holding operations to push (made here or below): what an
-                // upstream restored from a backup may lack for good.
-                var pushableRemoved: Int64 = 0
+                // The last block removed holding an operation made here or below (what a push
+                // sends, by author: an imported bundle's operations are not): what an upstream
+                // restored from a backup may lack for good.
+                var notFromUpstream: [Int64] = []
                 try database.forEachColumns("SELECT last_seq, first_seq, source FROM log_blocks WHERE last_seq <= ? ORDER BY last_seq", parameters: [floor]) { row in
                     let last = row.integer(0)
                     guard !kept.contains(last) else { return }
                     removed.append((last, last - row.integer(1) + 1))
-                    if row.text(2) != "upstream" { pushableRemoved = last }
+                    if row.text(2) != "upstream" { notFromUpstream.append(last) }
+                }
+                var pushableRemoved: Int64 = 0
+                if !dryRun, !notFromUpstream.isEmpty, try upstream() != nil {
+                    let authors = Set(try replicasBelow() + [id])
+                    for last in notFromUpstream.reversed() where pushableRemoved == 0 {
+                        try database.forEachColumns("SELECT body FROM log_blocks WHERE last_seq = ?", parameters: [last]) { row in
+                            row.withBlob(0) { body in
+                                _ = try? LogBlock.forEach(in: body, block: last) { _, entry in
+                                    guard authors.contains(entry.replicaID) else { return true }
+                                    pushableRemoved = last
+                                    return false
+                                }
+                            }
+                        }
+                    }
                 }
                 let settled = try settledRecords(through: floor)
                 var keptInColumns = 0
                 if !dryRun {
-                    if pushableRemoved > 0, try upstream() != nil {
+                    if pushableRemoved > 0 {
                         try database.run("""
                             INSERT INTO meta(key, value) VALUES ('pushable_compacted_through', ?1)
                             ON CONFLICT(key) DO UPDATE SET value = max(CAST(value AS INTEGER), ?1)

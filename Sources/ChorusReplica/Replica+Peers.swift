@@ -349,8 +349,9 @@ extension Replica {
     /// node's own compaction point, so everything its log holds that did not come from the upstream
     /// is sent again (what the upstream still has counts as duplicates), and the pull cursor back
     /// to `pullCursor`, the upstream's compaction point, which lies before anything it lost. Both
-    /// only move back. Returns this node's compaction point: what the upstream lost of the
-    /// operations before it cannot be sent again (0 when nothing was compacted here).
+    /// only move back. Returns the last operation made here or below that compaction removed
+    /// (`pushableCompactedThrough`): what the upstream lost of those cannot be sent again (0 when
+    /// none was compacted here).
     @discardableResult
     public func rewindUpstreamCursors(pullCursor: Int64) throws -> Int64 {
         try bookkeeping {

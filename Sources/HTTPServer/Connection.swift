@@ -421,6 +421,11 @@ final class Connection: @unchecked Sendable {
             unsent = nil
             releaseWorkerSlot()
             finish(rest, written: send(rest))
+            // Streamed on no slot: a request pipelined after it waits for one, as any does.
+            if lock.withLock({ !isClosed && pendingIndex < pending.count }) {
+                server.toWorker(self)
+                return
+            }
         }
         if !isClosedNow() { handlePending(onLoop: false, requestsMax: 1) }
         let more = lock.withLock { !isClosed && unsent == nil && pendingIndex < pending.count }

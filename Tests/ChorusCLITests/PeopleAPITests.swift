@@ -250,6 +250,8 @@ final class PeopleAPITests: XCTestCase {
             XCTAssertEqual(response.status, 404, "\(attempt.1): another person cannot even learn it exists")
         }
 
+        let badged = try request(port, "POST", "/api/v1/feedback", as: "p-5", body: #"{"to":"p-2","body":"Work on the demo","badge":"badge-mentor"}"#)
+        XCTAssertEqual(badged.status, 422, "a badge goes with praise or thanks, not with feedback (the default kind)")
         let interested = try request(port, "POST", "/api/v1/opportunities/opp-0/interest", as: "p-7")
         XCTAssertEqual(interested.status, 200)
         XCTAssertTrue(interested.json?["interested"]?.arrayValue?.contains("p-7") ?? false)

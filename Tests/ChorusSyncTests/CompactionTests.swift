@@ -186,6 +186,29 @@ final class CompactionTests: HubAndClientsTestCase {
         XCTAssertEqual(try laptop.perform { try $0.compactLog(dryRun: true).holds.filter { $0.holder == .upstreamRecently(seconds: 7 * 86_400) } }, [])
     }
 
+    /// What compaction says an upstream restored from a backup may lack is what a push sends:
+    /// operations made here or below, by author. An imported bundle's operations (another
+    /// replica's, not sent up) are not among them, and once counted made a sync after a hub's
+    /// restore fail as diverged for nothing (found by review).
+    func test_compaction_countsOnlyOperationsMadeHereOrBelow_asWhatARestoredUpstreamMayLack() throws {
+        let (hub, _, router) = try makeHub(people: 10)
+        let (laptop, _, session) = try client("laptop", seed: 2, hub: hub, router: router)
+        _ = try session.run()
+        let stranger = try durable("stranger", seed: 9)
+        try stranger.perform { _ = try $0.write(collection: "people", record: "from-afar", [.put(field: "name", value: "Afar")]) }
+        var bundle: [UInt8] = []
+        _ = try stranger.perform { try $0.exportBundle { bundle += $0 } }
+        _ = try laptop.perform { try $0.importBundle(bundle) }
+        _ = try session.run()
+        XCTAssertGreaterThan(try laptop.perform { try $0.compactLog(keepAcknowledgedSeconds: 0).operationsRemoved }, 0)
+        XCTAssertEqual(try laptop.perform { try $0.pushableCompactedThrough() }, 0, "nothing of its own was compacted")
+        try laptop.perform { _ = try $0.write(collection: "people", record: "mine", [.put(field: "name", value: "Mine")]) }
+        _ = try session.run()
+        let latest = try laptop.perform { try $0.latestSequence() }
+        _ = try laptop.perform { try $0.compactLog(keepAcknowledgedSeconds: 0) }
+        XCTAssertEqual(try laptop.perform { try $0.pushableCompactedThrough() }, latest, "its own write, compacted, is")
+    }
+
     func test_compaction_foldsSettledRecords_readersSeeTheSame_andAMergeUnfoldsWhatItTouches() throws {
         let (hub, _, _) = try makeHub(people: 60)
         // A twin holding the same operations, never compacted: what the hub must keep agreeing with.

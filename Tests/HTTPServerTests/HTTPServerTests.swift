@@ -436,6 +436,34 @@ final class HTTPServerTests: XCTestCase {
         XCTAssertEqual(later.readResponse()?.body, "quick")
     }
 
+    /// A connection still waiting for its address's worker when the server stops is closed
+    /// unanswered: it once ran its handler after the node had stopped.
+    func test_aConnectionWaitingForAWorker_isClosedAtShutdown_unanswered() throws {
+        let held = DispatchSemaphore(value: 0)
+        let handled = Mutex(0)
+        var configuration = HTTPServer.Configuration()
+        configuration.port = 0
+        configuration.workersPerAddressMax = 1
+        let server = HTTPServer(configuration: configuration, handler: { _, _ in
+            handled.withLock { $0 += 1 }
+            held.wait()
+            return HTTPResponse(status: 200, body: Array("done".utf8))
+        })
+        try server.start()
+        let first = try RawClient(port: server.port), waiting = try RawClient(port: server.port)
+        first.send("GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+        for _ in 0..<500 where handled.withLock({ $0 }) < 1 { usleep(10_000) }
+        waiting.send("GET /b HTTP/1.1\r\nHost: x\r\n\r\n")
+        for _ in 0..<500 where server.connectionsOnWorkersAndWaitingToWrite.onWorkers < 2 { usleep(10_000) }
+        let stopped = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async { server.shutdown(graceSeconds: 0.3); stopped.signal() }
+        XCTAssertEqual(waiting.readUntilClosed(timeoutSeconds: 5), "", "closed, never answered")
+        held.signal()
+        XCTAssertEqual(stopped.wait(timeout: .now() + 10), .success)
+        usleep(200_000)
+        XCTAssertEqual(handled.withLock { $0 }, 1, "the waiting request's handler never ran")
+    }
+
     /// A large answer of the loop's own (the inline handler's) that the socket does not take at
     /// once is sent by the loop as the socket drains, as a worker's is: no thread waits on it.
     func test_aLargeInlineAnswer_theClientDoesNotRead_waitsOnTheLoop() throws {
