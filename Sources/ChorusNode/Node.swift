@@ -87,7 +87,7 @@ public final class Node: @unchecked Sendable {
         serverConfiguration.connectionsPerAddressMax = limits.connectionsPerAddressMax
         serverConfiguration.workersPerAddressMax = limits.workersPerAddressMax
         // A proxy carries every user's connections; it is not one client.
-        serverConfiguration.connectionsUnboundedAddresses = configuration.proxyAddresses
+        serverConfiguration.unboundedAddresses = configuration.proxyAddresses
             ?? (configuration.identity.identityHeader != nil ? configuration.identity.trustedProxies : [])
         let router = NodeRouter(service: service, limits: limits, metrics: metrics, identity: configuration.identity)
         let log = configuration.log

@@ -364,10 +364,10 @@ public struct PeopleAPI: Sendable {
                 throw SyncError(status: 400, "\(key) must be a string")
             }
             let kind = body["kind"]?.stringValue ?? "feedback"
-            // Well formed, but not a combination the platform gives (a badge is recognition): 422,
-            // as for other writes that are valid JSON the rules refuse.
-            if body["badge"] != nil, kind == "feedback" {
-                throw SyncError(status: 422, "a badge goes with praise or thanks, not with feedback", hint: "send kind praise or thanks, or leave the badge out")
+            // Well formed, but not a combination the platform gives: 422, as for other writes that
+            // are valid JSON the rules refuse.
+            if let refusal = Feedback.badgeRefusal(kind: kind, badge: body["badge"]?.stringValue) {
+                throw SyncError(status: 422, refusal.message, hint: refusal.hint)
             }
             let id = try executor.perform { replica in
                 try Feedback.give(replica, from: person, to: to, kind: kind, body: text,

@@ -48,6 +48,14 @@ public enum Feedback {
         }
     }
 
+    /// Why `badge` may not go with an item of `kind`, or nil. A badge is recognition: it travels
+    /// with praise or thanks, not with feedback to improve. (The API answers it 422, the request
+    /// being well formed; the CLI as any refused value.)
+    public static func badgeRefusal(kind: String, badge: String?) -> (message: String, hint: String)? {
+        guard badge != nil, kind == "feedback" else { return nil }
+        return ("a badge goes with praise or thanks, not with feedback", "give it as praise or thanks, or leave the badge out")
+    }
+
     /// Writes a feedback item after checking it; returns its id.
     @discardableResult
     public static func give(_ replica: Replica, from: String, to: String, kind: String, body: String, visibility: String, badge: String? = nil) throws -> String {
@@ -68,10 +76,7 @@ public enum Feedback {
         if let badge, try replica.get(collection: "badges", record: badge)?.isVisible != true {
             throw ChorusError(.recordNotFound, "no badge \(badge)")
         }
-        // A badge is recognition: it travels with praise or thanks, not with feedback to improve.
-        if badge != nil, kind == "feedback" {
-            throw ChorusError(.invalidValue, "a badge goes with praise or thanks, not with feedback", hint: "give it as praise (kind praise), or leave the badge out")
-        }
+        if let refusal = badgeRefusal(kind: kind, badge: badge) { throw ChorusError(.invalidValue, refusal.message, hint: refusal.hint) }
         var generator = SystemRandomNumberGenerator()
         let id = "fb-\(replica.id.hex.prefix(8))-\(String(UInt32.random(in: 0...UInt32.max, using: &generator), radix: 36))"
         var changes: [Change] = [.put(field: "from", value: .string(from)), .put(field: "to", value: .string(to)), .put(field: "kind", value: .string(kind)),

@@ -114,13 +114,13 @@ extension Replica {
                                             parameters: [latest]) { row in
                     holds.append(CompactionHold(holder: .replica(row.text(0) ?? ""), sequence: row.integer(1)))
                 }
-                if let upstream = try upstream() {
+                let upstream = try upstream()
+                if let upstream {
                     if upstream.pushCursor < latest { holds.append(CompactionHold(holder: .upstream, sequence: upstream.pushCursor)) }
-                    // What it had acknowledged by the minute before `keep` seconds ago, counted to
-                    // its last sync: while it cannot be reached (a hub down for its restore), the
-                    // time left to send it again again does not run out.
-                    // Its last contact: the last sync that succeeded, or the last acknowledgement
-                    // (a sync failing after its push still reaches the upstream).
+                    // What it had acknowledged by the minute before `keep` seconds before its last
+                    // contact (the last sync that succeeded, or the last acknowledgement: a sync
+                    // failing after its push still reached it): while it cannot be reached (a hub
+                    // down for its restore), the time left to send it again does not run out.
                     let lastAcknowledged = (try database.queryScalarInteger("SELECT max(minute) FROM upstream_acknowledged") ?? 0) * 60_000
                     let contact = max(upstream.lastSuccessWall.map { Int64($0) } ?? 0, lastAcknowledged)
                     let reference = contact > 0 ? min(now, contact) : now
@@ -153,7 +153,7 @@ extension Replica {
                     if row.text(2) != "upstream" { notFromUpstream.append(last) }
                 }
                 var pushableRemoved: Int64 = 0
-                if !dryRun, !notFromUpstream.isEmpty, try upstream() != nil {
+                if !dryRun, !notFromUpstream.isEmpty, upstream != nil {
                     let authors = Set(try replicasBelow() + [id])
                     for last in notFromUpstream.reversed() where pushableRemoved == 0 {
                         try database.forEachColumns("SELECT body FROM log_blocks WHERE last_seq = ?", parameters: [last]) { row in
@@ -205,13 +205,11 @@ extension Replica {
     /// Records that the log through `?1` holds nothing to keep for a restored upstream beyond
     /// what is kept already (a stretch with nothing to push, a snapshot's operations, all the
     /// upstream's): the latest acknowledgement reaches it, or one long ago when there is none.
-    static func nothingToKeepSQL(schema: String) -> String {
-        """
-        INSERT INTO \(schema).upstream_acknowledged(minute, through_seq)
-            SELECT coalesce((SELECT max(minute) FROM \(schema).upstream_acknowledged), 0), ?1 WHERE 1
+    static let nothingToKeepSQL = """
+        INSERT INTO upstream_acknowledged(minute, through_seq)
+            SELECT coalesce((SELECT max(minute) FROM upstream_acknowledged), 0), ?1 WHERE 1
         ON CONFLICT(minute) DO UPDATE SET through_seq = max(through_seq, excluded.through_seq)
         """
-    }
 
     /// The highest sequence of an operation made here or below that compaction removed (0: none):
     /// what an upstream restored from a backup taken before it may lack for good.

@@ -438,7 +438,7 @@ extension Replica {
                         try self.database.run(Replica.pruneAcknowledgedSQL, (now - Replica.acknowledgedKeptSecondsMax * 1000) / 60_000 - 1)
                     } else {
                         // Nothing to push in the stretch: as acknowledged as what came before it.
-                        try self.database.run(Replica.nothingToKeepSQL(schema: "main"), pushCursor)
+                        try self.database.run(Replica.nothingToKeepSQL, pushCursor)
                     }
                 }
                 if attempt { try self.database.run("UPDATE upstream SET last_attempt_wall = ? WHERE id = 1", now) }

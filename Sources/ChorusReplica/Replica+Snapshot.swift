@@ -418,7 +418,7 @@ extension Replica {
             try snapshot.run("""
                 UPDATE main.upstream SET pull_cursor = max(pull_cursor, ?1), push_cursor = max(push_cursor, ?1), pull_operation = NULL WHERE id = 1
                 """, taken.through)
-            try snapshot.run(Replica.nothingToKeepSQL(schema: "main"), taken.through)
+            try snapshot.run(Replica.nothingToKeepSQL, taken.through)
             try snapshot.execute("COMMIT")
         }
     }
@@ -481,7 +481,7 @@ extension Replica {
             try database.run(replacing ? "UPDATE upstream SET pull_cursor = ?1, push_cursor = ?1, pull_operation = NULL WHERE id = 1"
                                        : "UPDATE upstream SET pull_cursor = max(pull_cursor, ?1), push_cursor = max(push_cursor, ?1), pull_operation = NULL WHERE id = 1",
                              taken.through)
-            try database.run(Replica.nothingToKeepSQL(schema: "main"), taken.through)
+            try database.run(Replica.nothingToKeepSQL, taken.through)
         }
     }
 

@@ -121,10 +121,7 @@ final class Connection: @unchecked Sendable {
     private func sendUnsent() {
         guard var rest = unsent else { return }
         let sent = Socket.sendNow(fd, rest.bytes)
-        guard sent >= 0 else {
-            unsent = nil
-            return finish(rest, written: false)
-        }
+        guard sent >= 0 else { return close() }   // logs the rest as not sent whole
         rest.bytes = rest.bytes.dropFirst(sent)
         guard rest.bytes.isEmpty else {
             unsent = rest
@@ -418,16 +415,13 @@ final class Connection: @unchecked Sendable {
             return
         }
         if let rest = unsent {
+            // Streamed on no slot; a request pipelined after it waits for one, as any does (below).
             unsent = nil
             releaseWorkerSlot()
             finish(rest, written: send(rest))
-            // Streamed on no slot: a request pipelined after it waits for one, as any does.
-            if lock.withLock({ !isClosed && pendingIndex < pending.count }) {
-                server.toWorker(self)
-                return
-            }
+        } else if !isClosedNow() {
+            handlePending(onLoop: false, requestsMax: 1)
         }
-        if !isClosedNow() { handlePending(onLoop: false, requestsMax: 1) }
         let more = lock.withLock { !isClosed && unsent == nil && pendingIndex < pending.count }
         if more {
             releaseWorkerSlot()
@@ -483,10 +477,10 @@ final class Connection: @unchecked Sendable {
     }
 
     private func timedOut() {
-        if let rest = unsent {
-            // The client took nothing of its response for `bodyIdleTimeoutSeconds`.
-            unsent = nil
-            finish(rest, written: false)
+        if unsent != nil {
+            // The client took nothing of its response for `bodyIdleTimeoutSeconds`: closed, it is
+            // logged as not sent whole.
+            close()
         } else if lingering {
             close()
         } else if parser.isInsideHead {

@@ -62,7 +62,7 @@ public final class HTTPServer: @unchecked Sendable {
         public var workersPerAddressMax = 16
         /// Addresses `connectionsPerAddressMax` and `workersPerAddressMax` do not bound: a
         /// trusted proxy in front of the node carries every user's connections. Default none.
-        public var connectionsUnboundedAddresses: Set<String> = []
+        public var unboundedAddresses: Set<String> = []
         /// Listen backlog. Default 128.
         public var backlog: Int32 = 128
         /// Event loop threads; 0 (the default) means one per online processor, at most `eventLoopsMax`.
@@ -153,7 +153,7 @@ public final class HTTPServer: @unchecked Sendable {
     /// (the loop then refuses it).
     func register(_ connection: Connection) -> Bool {
         let host = connection.remoteHost
-        let bounded = !configuration.connectionsUnboundedAddresses.contains(host)
+        let bounded = !configuration.unboundedAddresses.contains(host)
         return lock.withLock {
             guard !shuttingDown, connections.count < configuration.connectionsMax else { return false }
             let fromHost = connectionsByHost[host] ?? 0
@@ -177,7 +177,7 @@ public final class HTTPServer: @unchecked Sendable {
     func toWorker(_ connection: Connection) {
         let host = connection.remoteHost
         let now: Bool = lock.withLock {
-            guard !configuration.connectionsUnboundedAddresses.contains(host) else { return true }
+            guard !configuration.unboundedAddresses.contains(host) else { return true }
             let busy = workersByHost[host] ?? 0
             guard busy < max(1, configuration.workersPerAddressMax) else {
                 waitingForWorker[host, default: []].append(connection)
@@ -205,17 +205,23 @@ public final class HTTPServer: @unchecked Sendable {
     func workDone(_ connection: Connection) {
         let host = connection.remoteHost
         let next: Connection? = lock.withLock {
-            guard !configuration.connectionsUnboundedAddresses.contains(host) else { return nil }
+            guard !configuration.unboundedAddresses.contains(host) else { return nil }
             if var waiting = waitingForWorker[host], !waiting.isEmpty {
                 let next = waiting.removeFirst()
                 waitingForWorker[host] = waiting.isEmpty ? nil : waiting
                 return next
             }
-            let busy = (workersByHost[host] ?? 0) - 1
-            workersByHost[host] = busy > 0 ? busy : nil
+            HTTPServer.countDown(&workersByHost, host)
             return nil
         }
         next?.startWork()
+    }
+
+    /// Takes `amount` off an address's count, which is dropped at zero: the per-address tables
+    /// hold only addresses with something counted.
+    private static func countDown(_ counts: inout [String: Int], _ host: String, by amount: Int = 1) {
+        let left = (counts[host] ?? 0) - amount
+        counts[host] = left > 0 ? left : nil
     }
 
     /// A client's address without its port (`remote` is `address:port`; an IPv6 address is
@@ -272,8 +278,7 @@ public final class HTTPServer: @unchecked Sendable {
     func releaseBody(_ bytes: Int, host: String) {
         lock.withLock {
             bodyBytesInFlight -= bytes
-            let left = (bodyBytesByHost[host] ?? 0) - bytes
-            bodyBytesByHost[host] = left > 0 ? left : nil
+            HTTPServer.countDown(&bodyBytesByHost, host, by: bytes)
         }
     }
 
@@ -296,10 +301,7 @@ public final class HTTPServer: @unchecked Sendable {
     func connectionClosed(_ connection: Connection) {
         let host = connection.remoteHost
         let shouldSignal: Bool = lock.withLock {
-            if connections.removeValue(forKey: ObjectIdentifier(connection)) != nil {
-                let left = (connectionsByHost[host] ?? 0) - 1
-                connectionsByHost[host] = left > 0 ? left : nil
-            }
+            if connections.removeValue(forKey: ObjectIdentifier(connection)) != nil { HTTPServer.countDown(&connectionsByHost, host) }
             return shuttingDown && connections.isEmpty
         }
         if shouldSignal { stopped.signal() }

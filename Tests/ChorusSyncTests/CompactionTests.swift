@@ -124,13 +124,20 @@ final class CompactionTests: HubAndClientsTestCase {
         XCTAssertEqual(report.holds.first, CompactionHold(holder: .replica("ana"), sequence: 150))
     }
 
-    func test_compaction_waitsForTheUpstream_andAnOperatorsBound() throws {
+    /// A hub of 10 people and a laptop that synced once with it, then wrote `count` people of
+    /// its own (`mine0`, `mine1`, ...), not yet pushed.
+    func syncedLaptop(writing count: Int) throws -> (hub: ReplicaExecutor, laptop: ReplicaExecutor, session: SyncSession) {
         let (hub, _, router) = try makeHub(people: 10)
         let (laptop, _, session) = try client("laptop", seed: 2, hub: hub, router: router)
         _ = try session.run()
         try laptop.perform { replica in
-            for index in 0..<300 { _ = try replica.write(collection: "people", record: "mine\(index)", [.put(field: "name", value: "Mine")]) }
+            for index in 0..<count { _ = try replica.write(collection: "people", record: "mine\(index)", [.put(field: "name", value: "Mine")]) }
         }
+        return (hub, laptop, session)
+    }
+
+    func test_compaction_waitsForTheUpstream_andAnOperatorsBound() throws {
+        let (hub, laptop, session) = try syncedLaptop(writing: 300)
         let pushedBefore = try laptop.perform { try $0.upstream()!.pushCursor }
         let held = try laptop.perform { try $0.compactLog(keepAcknowledgedSeconds: 0) }
         XCTAssertEqual(held.holds.first?.holder, .upstream, "its own writes are not pushed yet")
@@ -150,12 +157,7 @@ final class CompactionTests: HubAndClientsTestCase {
     /// goes. Compacted at once, an office's writes that reached the hub after its last backup were
     /// lost to the hub for good when it was restored (found by a sweep).
     func test_compaction_keepsWhatTheUpstreamAcknowledgedRecently_forAWeek() throws {
-        let (hub, _, router) = try makeHub(people: 10)
-        let (laptop, _, session) = try client("laptop", seed: 2, hub: hub, router: router)
-        _ = try session.run()
-        try laptop.perform { replica in
-            for index in 0..<50 { _ = try replica.write(collection: "people", record: "mine\(index)", [.put(field: "name", value: "Mine")]) }
-        }
+        let (_, laptop, session) = try syncedLaptop(writing: 50)
         _ = try session.run()
         let first = try laptop.perform { try $0.upstream()!.pushCursor }
         let kept = try laptop.perform { try $0.compactLog() }
@@ -191,9 +193,7 @@ final class CompactionTests: HubAndClientsTestCase {
     /// replica's, not sent up) are not among them, and once counted made a sync after a hub's
     /// restore fail as diverged for nothing (found by review).
     func test_compaction_countsOnlyOperationsMadeHereOrBelow_asWhatARestoredUpstreamMayLack() throws {
-        let (hub, _, router) = try makeHub(people: 10)
-        let (laptop, _, session) = try client("laptop", seed: 2, hub: hub, router: router)
-        _ = try session.run()
+        let (_, laptop, session) = try syncedLaptop(writing: 0)
         let stranger = try durable("stranger", seed: 9)
         try stranger.perform { _ = try $0.write(collection: "people", record: "from-afar", [.put(field: "name", value: "Afar")]) }
         var bundle: [UInt8] = []

@@ -5,16 +5,34 @@ import HTTP1
 import ChorusTesting
 import Synchronization
 
+/// The access log lines a test's server wrote.
+final class KeptLog: Sendable {
+    private let lines = Mutex<[HTTPServer.LogEntry]>([])
+
+    func append(_ entry: HTTPServer.LogEntry) { lines.withLock { $0.append(entry) } }
+
+    /// The first line `matching`, waited for up to `seconds`: a line is written as the loop goes
+    /// on after the answer, so a client can have it before the log does.
+    func first(within seconds: Double = 5, where matching: (HTTPServer.LogEntry) -> Bool = { _ in true }) -> HTTPServer.LogEntry? {
+        let deadline = Date().addingTimeInterval(seconds)
+        while true {
+            if let found = lines.withLock({ $0.first(where: matching) }) { return found }
+            if Date() > deadline { return nil }
+            usleep(10_000)
+        }
+    }
+}
+
 /// The HTTP server on real sockets on 127.0.0.1, port 0.
 final class HTTPServerTests: XCTestCase {
-    func makeServer(_ adjust: (inout HTTPServer.Configuration) -> Void = { _ in },
+    func makeServer(_ adjust: (inout HTTPServer.Configuration) -> Void = { _ in }, log: KeptLog? = nil,
                     handler: @escaping HTTPServer.Handler = { request, _ in
                         HTTPResponse(status: 200, headers: [("Content-Type", "text/plain")], body: Array("you sent \(request.body.count) bytes to \(request.head.path)".utf8))
                     }) throws -> HTTPServer {
         var configuration = HTTPServer.Configuration()
         configuration.port = 0
         adjust(&configuration)
-        let server = HTTPServer(configuration: configuration, handler: handler)
+        let server = HTTPServer(configuration: configuration, accessLog: { entry in log?.append(entry) }, handler: handler)
         try server.start()
         addTeardownBlock { server.shutdown(graceSeconds: 1) }
         return server
@@ -277,14 +295,8 @@ final class HTTPServerTests: XCTestCase {
     /// Beyond the limit a connection gets 503 with Retry-After, and the refusal is in the access
     /// log (no request read: method and path `-`), so a flood of connections leaves a trace.
     func test_connectionsBeyondTheLimit_get503_andAreLogged() throws {
-        let logged = Mutex<[HTTPServer.LogEntry]>([])
-        var configuration = HTTPServer.Configuration()
-        configuration.port = 0
-        configuration.connectionsMax = 2
-        let server = HTTPServer(configuration: configuration, accessLog: { entry in logged.withLock { $0.append(entry) } },
-                                handler: { _, _ in HTTPResponse(status: 200, body: Array("ok".utf8)) })
-        try server.start()
-        addTeardownBlock { server.shutdown(graceSeconds: 1) }
+        let log = KeptLog()
+        let server = try makeServer({ $0.connectionsMax = 2 }, log: log, handler: { _, _ in HTTPResponse(status: 200, body: Array("ok".utf8)) })
         let a = try RawClient(port: server.port), b = try RawClient(port: server.port)
         a.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         b.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -294,12 +306,7 @@ final class HTTPServerTests: XCTestCase {
         let refused = c.readUntilClosed(timeoutSeconds: 5)
         XCTAssertTrue(refused.hasPrefix("HTTP/1.1 503"), refused)
         XCTAssertTrue(refused.contains("Retry-After: 1"), refused)
-        // Logged as the loop goes on after closing it: waited for.
-        var refusal: HTTPServer.LogEntry?
-        for _ in 0..<200 where refusal == nil {
-            refusal = logged.withLock { $0.first { $0.status == 503 } }
-            if refusal == nil { usleep(10_000) }
-        }
+        let refusal = log.first { $0.status == 503 }
         XCTAssertEqual(refusal?.path, "-")
         XCTAssertTrue(refusal?.annotations["error"]?.contains("2 connections open (2 from 127.0.0.1), the limit is 2") ?? false, "\(String(describing: refusal))")
     }
@@ -313,7 +320,7 @@ final class HTTPServerTests: XCTestCase {
             configuration.port = 0
             configuration.connectionsMax = 10
             configuration.connectionsPerAddressMax = 2
-            configuration.connectionsUnboundedAddresses = unbounded
+            configuration.unboundedAddresses = unbounded
             let server = HTTPServer(configuration: configuration, handler: { _, _ in HTTPResponse(status: 200, body: Array("ok".utf8)) })
             try server.start()
             addTeardownBlock { server.shutdown(graceSeconds: 1) }
@@ -378,22 +385,12 @@ final class HTTPServerTests: XCTestCase {
     /// A client that takes nothing of its response for `bodyIdleTimeoutSeconds` is let go, and
     /// the access log says the answer was not sent whole.
     func test_aResponseNotTakenForTheStallTime_closesTheConnection_andIsLoggedSo() throws {
-        let logged = Mutex<[HTTPServer.LogEntry]>([])
-        var configuration = HTTPServer.Configuration()
-        configuration.port = 0
-        configuration.bodyIdleTimeoutSeconds = 0.3
+        let log = KeptLog()
         let big = [UInt8](repeating: 0, count: 8 * 1024 * 1024)
-        let server = HTTPServer(configuration: configuration, accessLog: { entry in logged.withLock { $0.append(entry) } },
-                                handler: { _, _ in HTTPResponse(status: 200, body: big) })
-        try server.start()
-        addTeardownBlock { server.shutdown(graceSeconds: 1) }
+        let server = try makeServer({ $0.bodyIdleTimeoutSeconds = 0.3 }, log: log, handler: { _, _ in HTTPResponse(status: 200, body: big) })
         let client = try RawClient(port: server.port)
         client.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        var entry: HTTPServer.LogEntry?
-        for _ in 0..<500 where entry == nil {
-            usleep(10_000)
-            entry = logged.withLock { $0.first }
-        }
+        let entry = log.first()
         XCTAssertEqual(entry?.status, 200)
         XCTAssertTrue(entry?.annotations["error"]?.contains("not sent whole") ?? false, "\(String(describing: entry))")
         for _ in 0..<100 where server.connectionCount > 0 { usleep(10_000) }
@@ -491,14 +488,8 @@ final class HTTPServerTests: XCTestCase {
     /// A request refused before it was read whole is logged with why, and with its method and
     /// path once its head was read: such lines once said `-` and nothing else.
     func test_refusalsBeforeARequestIsWhole_areLoggedWithWhy() throws {
-        let logged = Mutex<[HTTPServer.LogEntry]>([])
-        var configuration = HTTPServer.Configuration()
-        configuration.port = 0
-        configuration.bodyIdleTimeoutSeconds = 0.3
-        let server = HTTPServer(configuration: configuration, accessLog: { entry in logged.withLock { $0.append(entry) } },
-                                handler: { _, _ in HTTPResponse(status: 200, body: []) })
-        try server.start()
-        addTeardownBlock { server.shutdown(graceSeconds: 1) }
+        let log = KeptLog()
+        let server = try makeServer({ $0.bodyIdleTimeoutSeconds = 0.3 }, log: log, handler: { _, _ in HTTPResponse(status: 200, body: []) })
         let smuggling = try RawClient(port: server.port)
         smuggling.send("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n")
         let refused = smuggling.readUntilClosed(timeoutSeconds: 5)
@@ -506,16 +497,11 @@ final class HTTPServerTests: XCTestCase {
         let slow = try RawClient(port: server.port)
         slow.send("POST /sync/v1/push HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
         XCTAssertTrue(slow.readUntilClosed(timeoutSeconds: 5).hasPrefix("HTTP/1.1 408"))
-        var entries: [HTTPServer.LogEntry] = []
-        for _ in 0..<200 where entries.count < 2 {
-            usleep(10_000)
-            entries = logged.withLock { $0 }
-        }
-        let badRequest = entries.first { $0.status == 400 }
+        let badRequest = log.first { $0.status == 400 }
         XCTAssertEqual(badRequest?.method, "POST", "refused on its head: the request line was read")
         XCTAssertEqual(badRequest?.path, "/a")
         XCTAssertTrue(refused.contains(badRequest?.annotations["error"] ?? "no annotation"), "the log says what the answer said: \(String(describing: badRequest))")
-        let timedOut = entries.first { $0.status == 408 }
+        let timedOut = log.first { $0.status == 408 }
         XCTAssertEqual(timedOut?.method, "POST")
         XCTAssertEqual(timedOut?.path, "/sync/v1/push")
         XCTAssertTrue(timedOut?.annotations["error"]?.contains("the request body stalled") ?? false, "\(String(describing: timedOut))")
@@ -534,25 +520,16 @@ final class HTTPServerTests: XCTestCase {
                 return min(buffer.count, 10)
             }
         }
-        let logged = Mutex<[HTTPServer.LogEntry]>([])
-        var configuration = HTTPServer.Configuration()
-        configuration.port = 0
-        let server = HTTPServer(configuration: configuration, accessLog: { entry in logged.withLock { $0.append(entry) } },
-                                handler: { _, _ in
-                                    var response = HTTPResponse(status: 200, headers: [("Content-Type", "application/octet-stream")], body: [])
-                                    response.bodySource = Short()
-                                    return response
-                                })
-        try server.start()
-        addTeardownBlock { server.shutdown(graceSeconds: 1) }
+        let log = KeptLog()
+        let server = try makeServer(log: log, handler: { _, _ in
+            var response = HTTPResponse(status: 200, headers: [("Content-Type", "application/octet-stream")], body: [])
+            response.bodySource = Short()
+            return response
+        })
         let client = try RawClient(port: server.port)
         client.send("GET /file HTTP/1.1\r\nHost: x\r\n\r\n")
         _ = client.readUntilClosed(timeoutSeconds: 5)
-        var entry: HTTPServer.LogEntry?
-        for _ in 0..<200 where entry == nil {
-            entry = logged.withLock { $0.first }
-            if entry == nil { usleep(10_000) }
-        }
+        let entry = log.first()
         XCTAssertEqual(entry?.status, 200)
         XCTAssertTrue(entry?.annotations["error"]?.hasPrefix("not sent whole") ?? false, "\(String(describing: entry))")
     }
