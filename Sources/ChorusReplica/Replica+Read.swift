@@ -122,10 +122,11 @@ extension Replica {
             var conflicts: [String] = []
             // A register's or map key's entries are adjacent (primary-key order): the displayed one is
             // chosen as they go by and kept when the next key starts; a key with two or more is in conflict.
-            var shown: (field: String, key: String, kind: FieldKind, count: Int, choice: DisplayChoice<String?>)?
+            // A key whose live entries all hold one value is not in conflict (`ValueAgreement`).
+            var shown: (field: String, key: String, kind: FieldKind, values: ValueAgreement, choice: DisplayChoice<String?>)?
             func keepShown() {
                 guard let done = shown, let text = done.choice.chosen else { return }
-                if done.count >= 2 { conflicts.append(done.kind == .map ? "\(done.field)[\(done.key)]" : done.field) }
+                if done.values.disagree { conflicts.append(done.kind == .map ? "\(done.field)[\(done.key)]" : done.field) }
                 let value = Replica.json(text)
                 if done.kind == .register { fields[done.field] = value } else { mapValues[done.field, default: [:]][done.key] = value }
             }
@@ -138,9 +139,9 @@ extension Replica {
                 case let kind? where kind == .register || kind == .map:
                     if shown == nil || !ExactText.equal(shown!.field, field) || !ExactText.equal(shown!.key, key) {
                         keepShown()
-                        shown = (field, key, kind, 0, displayChoice(of: String?.self))
+                        shown = (field, key, kind, ValueAgreement(), displayChoice(of: String?.self))
                     }
-                    shown!.count += 1
+                    shown!.values.offer(entry.text(7))
                     shown!.choice.offer(Replica.displayOrder(entry), seq: entry.integer(8) ?? 0, entry.text(7))
                 case .set?: if setElements[field]?.last != key { setElements[field, default: []].append(key) }
                 case .log?:
@@ -214,9 +215,9 @@ extension Replica {
     private func valueConflicts(rid: Int64, collection: String, record: String) throws -> [Conflict] {
         var conflicts: [Conflict] = []
         // One key's entries at a time: they are adjacent in primary-key order.
-        var group: (field: String, key: String, isMap: Bool, siblings: [(DisplayKey, Sibling)], choice: DisplayChoice<OperationID>)?
+        var group: (field: String, key: String, isMap: Bool, siblings: [(DisplayKey, Sibling)], values: ValueAgreement, choice: DisplayChoice<OperationID>)?
         func finishGroup() {
-            guard let done = group, done.siblings.count >= 2 else { return }
+            guard let done = group, done.values.disagree else { return }
             let siblings = done.siblings.sorted { $0.0 > $1.0 }.map(\.1)
             var conflict = Conflict(collection: collection, record: record, field: done.field, key: done.isMap ? done.key : nil,
                                     kind: done.isMap ? .map : .register, siblings: siblings, displayed: done.choice.chosen ?? siblings[0].operation,
@@ -231,8 +232,9 @@ extension Replica {
             let field = entry.text(6)!, key = entry.text(7)!
             if group == nil || !ExactText.equal(group!.field, field) || !ExactText.equal(group!.key, key) {
                 finishGroup()
-                group = (field, key, entry.text(8) == FieldKind.map.rawValue, [], displayChoice(of: OperationID.self))
+                group = (field, key, entry.text(8) == FieldKind.map.rawValue, [], ValueAgreement(), displayChoice(of: OperationID.self))
             }
+            group!.values.offer(entry.text(4))
             let order = Replica.displayOrder(entry), id = Replica.operationID(entry)
             group!.choice.offer(order, seq: entry.integer(5) ?? 0, id)
             group!.siblings.append((order, Sibling(operation: id, value: Replica.json(entry.text(4)),
@@ -346,7 +348,8 @@ extension Replica {
                 + (try database.queryScalarInteger("""
                     SELECT count(*) FROM (SELECT 1 FROM conflicted_records c JOIN records r ON r.rid = c.rid AND r.visible = 1
                     JOIN entries e ON e.rid = c.rid
-                    WHERE e.kind IN ('register', 'map') GROUP BY e.rid, e.field, e.key HAVING count(*) >= 2)
+                    WHERE e.kind IN ('register', 'map') GROUP BY e.rid, e.field, e.key
+                    HAVING count(DISTINCT ifnull(e.value, '')) >= 2)
                     """) ?? 0),
              try database.queryScalarInteger("SELECT count(*) FROM erased") ?? 0)
         }
@@ -360,5 +363,20 @@ extension Replica {
     static func json(_ canonical: String?) -> JSONValue {
         guard let canonical else { return .null }
         return (try? JSONParser().parse(canonical)) ?? .string(canonical)
+    }
+}
+
+/// Whether the live entries of one register or map key hold more than one value. Two that agree
+/// (two offices wrote the same title while apart) leave nothing to choose: they display that value
+/// and are not listed as a conflict, though both stay live until a write supersedes them. Values
+/// are compared as stored, in canonical JSON (`JSONValue.canonicalText`), so equal values compare
+/// equal whichever replica wrote them; an entry without a value counts as a value of its own.
+struct ValueAgreement {
+    private var first: String??
+    private(set) var disagree = false
+
+    mutating func offer(_ value: String?) {
+        guard let first else { self.first = .some(value); return }
+        if first != value { disagree = true }
     }
 }

@@ -142,6 +142,29 @@ final class MergeRuleTests: XCTestCase {
         XCTAssertEqual(try field(newYork, "guilds"), ["data"], "a remove that observed every add removes the element")
     }
 
+    func test_concurrentWritesOfOneValue_areNoConflict_untilAThirdValueJoinsThem() throws {
+        try stockholm.write(collection: "people", record: "p1", [.put(field: "title", value: "Engineer"),
+                                                                 .mapSet(field: "skills", key: "swift", value: 4)])
+        try newYork.write(collection: "people", record: "p1", [.put(field: "title", value: "Engineer"),
+                                                               .mapSet(field: "skills", key: "swift", value: 4)])
+        try exchange()
+        XCTAssertEqual(try field(stockholm, "title"), "Engineer")
+        XCTAssertEqual(try stockholm.conflicts(), [], "two offices that agree leave nothing to choose")
+        XCTAssertEqual(try newYork.conflicts(), [])
+        XCTAssertEqual(try stockholm.get(collection: "people", record: "p1")?.conflicts, [])
+        XCTAssertEqual(try stockholm.statistics().conflicts, 0)
+        XCTAssertEqual(try stockholm.invariantViolations(), [], "both entries stay live: the conflict index still holds the record")
+
+        let london = try ReplicaFactory.memory(name: "london", clock: clock, seed: 33)
+        let different = try london.write(collection: "people", record: "p1", [.put(field: "title", value: "Lead")])[0]
+        try stockholm.applyRemote([different])
+        let conflicts = try stockholm.conflicts()
+        XCTAssertEqual(conflicts.map(\.field), ["title"], "a different value makes it a conflict of all three")
+        XCTAssertEqual(conflicts.first?.siblings.count, 3)
+        XCTAssertEqual(try stockholm.get(collection: "people", record: "p1")?.conflicts, ["title"])
+        XCTAssertEqual(try stockholm.statistics().conflicts, 1)
+    }
+
     func test_map_eachKeyIsARegister_andRemoveLosesToConcurrentSet() throws {
         try stockholm.write(collection: "people", record: "p1", [.mapSet(field: "skills", key: "swift", value: 3)])
         try exchange()
