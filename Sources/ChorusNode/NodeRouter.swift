@@ -341,7 +341,7 @@ public struct NodeRouter: Sendable {
         case "/admin/v1/conflicts/{id}/resolve":
             let (choice, seen) = try resolution(request.body)
             let record = try service.executor.perform {
-                try $0.resolveConflict(id: parameters[0], choice, by: "admin:\(peer!.name)", seen: seen, checkingValue: PeopleAPI.checkValue)
+                try $0.resolveConflict(id: parameters[0], choice, by: "admin:\(peer!.name)", seen: seen, checkingValue: PeopleAPI.checkResolution($0))
             }
             return json(record.json)
         case "/admin/v1/resolutions":

@@ -138,13 +138,31 @@ public struct PeopleAPI: Sendable {
     /// level of 9 everywhere. (Feedback has its own bounds, `Feedback`; a value of the wrong JSON
     /// type is the replica's to refuse, with its own message.)
     public static func checkValues(_ changes: [Change], in collection: CollectionSchema) throws(ChorusError) {
+        if collection.name == "feedback" {
+            for case .put(let field, let value) in changes { try Feedback.check(field: field, value: value) }
+        }
         guard editable.contains(collection.name) else { return }
         try DomainRules.check(changes, in: collection)
     }
 
-    /// `checkValues` of one change: what an admin's resolution passes (`resolveConflict(checkingValue:)`).
-    public static func checkValue(_ change: Change, in collection: CollectionSchema) throws {
-        try checkValues([change], in: collection)
+    /// What an admin's value settling a conflict (`resolveConflict(checkingValue:)`) must pass, as
+    /// a person's write of it would: the values' rules (400), then what they name
+    /// (`DomainReferences`, 422 or 409). A resolution once made a person their own manager, and
+    /// filled an opportunity with a person nobody has.
+    public static func checkResolution(_ replica: Replica) -> (Change, CollectionSchema, String) throws -> Void {
+        { change, collection, record in
+            try checkValues([change], in: collection)
+            let body: [String: JSONValue]
+            switch change {
+            case .put(let field, let value): body = [field: value]
+            case .mapSet(let field, let key, let value): body = [field: .object([key: value])]
+            default: return
+            }
+            let existing = try replica.get(collection: collection.name, record: record)?.fields
+            if let problem = try DomainReferences.problem(collection: collection.name, recordID: record, existing: existing, body: body, replica: replica) {
+                throw SyncError(status: problem.status, problem.message, hint: "choose one of the values in conflict, or another that passes")
+            }
+        }
     }
 
     let executor: ReplicaExecutor
@@ -371,7 +389,7 @@ public struct PeopleAPI: Sendable {
             }
             let id = try executor.perform { replica in
                 try Feedback.give(replica, from: person, to: to, kind: kind, body: text,
-                                  visibility: body["visibility"]?.stringValue ?? (kind == "feedback" ? "private" : "public"), badge: body["badge"]?.stringValue)
+                                  visibility: body["visibility"]?.stringValue ?? Feedback.defaultVisibility(kind: kind), badge: body["badge"]?.stringValue)
             }
             return json(.object(["id": .string(id)]), status: 201)
         case ("GET", "/api/v1/feedback/{id}"):

@@ -2,8 +2,9 @@ import ChorusCore
 import ChorusReplica
 
 /// Checks that a write refers to things this node knows: the person and ability an observation
-/// is about, the abilities of career steps, the team owning a team objective, and that an email
-/// is not someone else's. Checked when a person writes; what arrives by sync is merged as it is
+/// is about, the abilities of career steps, a person's manager,
+/// the team owning a team objective, the person filling an opportunity, the people and badge of
+/// a feedback item an admin settles, and that an email is not someone else's. Checked when a person writes; what arrives by sync is merged as it is
 /// (an office may learn of an ability after an observation of it), and duplicate emails that
 /// two offices create at once are conflicts admins resolve. A reference to nothing answers 422 (the
 /// request is well formed; what it names is not there); an email already taken answers 409.
@@ -61,6 +62,20 @@ public enum DomainReferences {
                     try db.queryScalarText("SELECT id FROM people WHERE email = ? COLLATE NOCASE AND id <> ? AND _deleted = 0 LIMIT 1", email, recordID)
                 }
                 if let taken { return Problem(status: 409, message: "\(email.prefix(200)) is already the email of \(taken)") }
+            }
+        case "opportunities":
+            if let person = body["filledBy"]?.stringValue, try live("people", person) == nil { return Problem(status: 422, message: "no person \(person.prefix(128)) to fill it") }
+        case "feedback":
+            // Only an admin settling a conflict writes these one by one (`give` checks them whole).
+            for field in ["from", "to"] {
+                if let person = body[field]?.stringValue, try live("people", person) == nil { return Problem(status: 422, message: "no person \(person.prefix(128))") }
+            }
+            if let from = after["from"]?.stringValue, from == after["to"]?.stringValue { return Problem(status: 422, message: "feedback goes to someone else") }
+            if let badge = body["badge"]?.stringValue {
+                if try live("badges", badge) == nil { return Problem(status: 422, message: "no badge \(badge.prefix(128))") }
+            }
+            if let refusal = Feedback.badgeRefusal(kind: after["kind"]?.stringValue ?? "feedback", badge: after["badge"]?.stringValue) {
+                return Problem(status: 422, message: refusal.message)
             }
         case "objectives":
             let kind = after["ownerKind"]?.stringValue ?? "person"

@@ -34,7 +34,7 @@ public enum Feedback {
 
     /// Whether `viewer` may read a feedback record (`from`, `to`, `visibility` fields).
     public static func isVisible(_ item: [String: JSONValue], to viewer: String?, managerOf: (String) throws -> String?) rethrows -> Bool {
-        let visibility = item["visibility"]?.stringValue ?? "public"
+        let visibility = item["visibility"]?.stringValue ?? defaultVisibility(kind: item["kind"]?.stringValue)
         if visibility == "public" { return true }
         guard let viewer else { return false }
         let from = item["from"]?.stringValue, to = item["to"]?.stringValue
@@ -45,6 +45,38 @@ public enum Feedback {
         case "privateAndManager": return viewer == to || (manager != nil && viewer == manager)
         case "managerOnly": return manager != nil && viewer == manager
         default: return false   // unknown visibility from a newer version: fail closed
+        }
+    }
+
+    /// The visibility of an item that names none: what `give` takes when none is given (feedback
+    /// is private; praise and thanks are public). An item without one (written by an older
+    /// version, or piecemeal by `chorus put`) is read so, never as public for naming nothing; an
+    /// item of no known kind is private.
+    public static func defaultVisibility(kind: String?) -> String { kind == "praise" || kind == "thanks" ? "public" : "private" }
+
+    /// Checks a value written to an item's field other than by `give`: `chorus put`, and an admin
+    /// settling a conflict, which once made private feedback public with a null visibility, and
+    /// took a body of 20,000 characters holding terminal escapes. The bounds `give` holds; only
+    /// the badge may be cleared. (Who the ids name is `DomainReferences`' to check.)
+    public static func check(field: String, value: JSONValue) throws(ChorusError) {
+        func fail(_ message: String) -> ChorusError { ChorusError(.invalidValue, "feedback.\(field): \(message)") }
+        switch field {
+        case "kind", "visibility":
+            let allowed = field == "kind" ? kinds : visibilities
+            guard let text = value.stringValue, allowed.contains(text) else { throw fail("must be one of \(allowed.joined(separator: ", "))") }
+        case "body":
+            guard let text = value.stringValue.map(trimmed), !DomainRules.isBlank(text), text.unicodeScalars.count <= bodyCharactersMax else {
+                throw fail("must be a message of 1 to \(bodyCharactersMax) characters, not blank")
+            }
+            if let problem = DomainRules.textProblem(text, long: true) { throw fail(problem) }
+        case "from", "to", "badge":
+            if field == "badge", value == .null { return }
+            guard let text = value.stringValue, !text.isEmpty, text.unicodeScalars.count <= DomainRules.shortTextCharactersMax,
+                  DomainRules.textProblem(text, long: false) == nil else {
+                throw fail("must be \(field == "badge" ? "a badge" : "a person")'s id\(field == "badge" ? ", or null" : "")")
+            }
+        default:
+            return
         }
     }
 

@@ -101,10 +101,11 @@ extension Replica {
     /// one resolved and formed again by new writes (or resolved elsewhere meanwhile) answers to an
     /// old page, and a value given there would supersede values its admin never saw.
     /// `checkingValue` checks a value given (`.value`) as the platform checks a write of it
-    /// (`DomainRules.check`, from the layers that know them), the change and its collection.
+    /// (`PeopleAPI.checkResolution`, from the layers that know the rules): the change, its
+    /// collection and the record.
     @discardableResult
     public func resolveConflict(id conflictID: String, _ choice: ConflictChoice, by resolver: String, seen: [OperationID]? = nil,
-                                checkingValue: (Change, CollectionSchema) throws -> Void = { _, _ in }) throws -> RecordSnapshot {
+                                checkingValue: (Change, CollectionSchema, String) throws -> Void = { _, _, _ in }) throws -> RecordSnapshot {
         guard let conflict = try conflict(id: conflictID) else {
             throw ChorusError(.recordNotFound, "no open conflict \(conflictID)", hint: "it may have been resolved already; list them with `chorus conflicts`")
         }
@@ -143,6 +144,13 @@ extension Replica {
             kept = operation
             chosenValue = keeper.value
             let keeperID = keeper.value["person"]?.stringValue
+            // The kept email is written again, superseding the one seen: an admin elsewhere keeping
+            // another person's (each clearing the rest) then leaves each person's email in conflict,
+            // the kept value against the cleared one, for admins to see. Clearing alone, the two
+            // resolutions once cleared both emails, silently.
+            if let keeperID, let email = keeper.value["email"] {
+                writes.append(("people", keeperID, [.put(field: "email", value: email)]))
+            }
             for sibling in conflict.siblings where sibling.value["person"]?.stringValue != keeperID {
                 writes.append(("people", sibling.value["person"]?.stringValue ?? "", [.put(field: "email", value: .null)]))
             }
@@ -154,7 +162,7 @@ extension Replica {
         if conflict.kind == .register || conflict.kind == .map {
             let field = conflict.field!
             let change: Change = conflict.kind == .map ? .mapSet(field: field, key: conflict.key!, value: chosenValue) : .put(field: field, value: chosenValue)
-            if case .value = choice, let declared = schema.collection(conflict.collection) { try checkingValue(change, declared) }
+            if case .value = choice, let declared = schema.collection(conflict.collection) { try checkingValue(change, declared, conflict.record) }
             writes.append((conflict.collection, conflict.record, [change]))
         }
         let now = configuration.wallClock.nowMilliseconds()

@@ -8,19 +8,25 @@ public struct Sibling: Equatable, Sendable {
     public let timestamp: HybridTimestamp
     /// True for the delete operations listed in an edited-while-deleted conflict.
     public var isDelete = false
+    /// For an edit listed in an edited-while-deleted conflict, what it changed: the field, and the
+    /// map key or set element (a value alone, "3", once told an admin restoring nothing of where).
+    public var field: String?
+    public var key: String?
     /// Where the operation is in this replica's log, to read it back (its author) without an index
     /// on the log's ids. Local to this replica, so siblings compare without it.
     var sequence: Int64?
     public var replica: ReplicaID { operation.replica }
 
     public static func == (a: Sibling, b: Sibling) -> Bool {
-        a.operation == b.operation && a.value == b.value && a.timestamp == b.timestamp && a.isDelete == b.isDelete
+        a.operation == b.operation && a.value == b.value && a.timestamp == b.timestamp && a.isDelete == b.isDelete && a.field == b.field && a.key == b.key
     }
 
     public var json: JSONValue {
         var object: [String: JSONValue] = ["operation": .string(operation.description), "value": value,
                                            "replica": .string(replica.hex), "timestamp": .string(timestamp.description)]
         if isDelete { object["delete"] = .bool(true) }
+        if let field { object["field"] = .string(field) }
+        if let key { object["key"] = .string(key) }
         return .object(object)
     }
 }
@@ -290,12 +296,17 @@ extension Replica {
                     isDelete: true, sequence: $0.integer(4))
         }
         let writes = try database.query("""
-            SELECT e.replica, e.counter, e.wall, e.logical, e.value, e.seq FROM entries e WHERE e.rid = ? AND NOT EXISTS (
+            SELECT e.replica, e.counter, e.wall, e.logical, e.value, e.seq, e.field, e.key, e.kind FROM entries e WHERE e.rid = ? AND NOT EXISTS (
                 SELECT 1 FROM delete_observed o WHERE o.rid = e.rid AND o.replica = e.replica AND o.counter = e.counter)
             ORDER BY e.wall DESC, e.logical DESC, e.replica DESC, e.counter DESC
-            """, rid).map {
-            Sibling(operation: Replica.operationID($0), value: Replica.json($0.text(4)), timestamp: HybridTimestamp(wall: UInt64($0.integer(2)!), logical: UInt32($0.integer(3)!)),
-                    sequence: $0.integer(5))
+            """, rid).map { row -> Sibling in
+            var sibling = Sibling(operation: Replica.operationID(row), value: Replica.json(row.text(4)),
+                                  timestamp: HybridTimestamp(wall: UInt64(row.integer(2)!), logical: UInt32(row.integer(3)!)), sequence: row.integer(5))
+            // A log entry's key is its own operation id, which the sibling names already.
+            let kind = FieldKind(rawValue: row.text(8) ?? "")
+            sibling.field = row.text(6)
+            if kind == .map || kind == .set { sibling.key = row.text(7) }
+            return sibling
         }
         let policy = schema.collection(collection)?.deletePolicy ?? .deleteWins
         let displayed = policy == .deleteWins ? deletes[0].operation : writes[0].operation

@@ -207,23 +207,25 @@ final class CLITests: XCTestCase {
     /// visibly, never run (it could clear the screen, retitle the window, or hide what follows).
     func test_controlCharactersInValues_arePrintedVisibly_neverSentToTheTerminal() throws {
         try chorus("init", "--name", "hq")
-        // A name is short text, which the platform's rules keep free of control characters
-        // (DomainRules); values that arrive by sync or in a bundle are not checked so, and
-        // feedback keeps its own rules: what reaches the terminal is escaped whatever its way in.
-        let refused = try ChorusProcess.run(["put", "people", "p-1", #"name="\u001b[2JAda""#, "--data", data])
-        XCTAssertEqual(refused.status, 1)
-        XCTAssertTrue(refused.standardError.contains("holds U+1B, a control character"), refused.standardError)
+        // A name and a feedback message are text, which the platform's rules keep free of control
+        // characters (DomainRules, Feedback); values that arrive by sync or in a bundle are not
+        // checked so, nor the admins' history: what reaches the terminal is escaped whatever its way in.
+        for (collection, field) in [("people", "name"), ("feedback", "body")] {
+            let refused = try ChorusProcess.run(["put", collection, "p-1", #"\#(field)="\u001b[2JAda""#, "--data", data])
+            XCTAssertEqual(refused.status, 1, collection)
+            XCTAssertTrue(refused.standardError.contains("holds U+1B, a control character"), refused.standardError)
+        }
         try chorus("put", "people", "p-1", "name=Ada")
-        try chorus("put", "feedback", "p-1", #"body="\u001b[2J\u001b]0;owned\u0007Ada\rEve\u009b""#)
-        for arguments in [["get", "feedback", "p-1"], ["log"]] {
+        try chorus("put", "resolutions", "p-1", #"resolvedBy="\u001b[2J\u001b]0;owned\u0007Ada\rEve\u009b""#)
+        for arguments in [["get", "resolutions", "p-1"], ["log"]] {
             let output = try ChorusProcess.run(arguments + ["--data", data]).standardOutput
             XCTAssertFalse(output.unicodeScalars.contains { ($0.value < 0x20 && $0 != "\n") || (0x7F...0x9F).contains($0.value) },
                            "\(arguments): \(output.debugDescription)")
         }
-        let shown = try chorus("get", "feedback", "p-1").standardOutput
+        let shown = try chorus("get", "resolutions", "p-1").standardOutput
         XCTAssertTrue(shown.contains(#"\u{1b}[2J\u{1b}]0;owned\u{7}Ada\u{d}Eve\u{9b}"#), shown.debugDescription)
-        let json = try chorus("get", "feedback", "p-1", "--json").standardOutput
-        XCTAssertEqual(try JSONParser().parse(json)["fields"]?["body"]?.stringValue ?? (try JSONParser().parse(json)["body"]?.stringValue),
+        let json = try chorus("get", "resolutions", "p-1", "--json").standardOutput
+        XCTAssertEqual(try JSONParser().parse(json)["fields"]?["resolvedBy"]?.stringValue ?? (try JSONParser().parse(json)["resolvedBy"]?.stringValue),
                        "\u{1b}[2J\u{1b}]0;owned\u{7}Ada\rEve\u{9b}", "JSON keeps the value exactly")
     }
 

@@ -244,6 +244,25 @@ final class MergeRuleTests: XCTestCase {
         XCTAssertEqual(try stockholm.conflicts(), [])
     }
 
+    /// Each edit made while the record was deleted says what it changed: the field, and the map key
+    /// or set element. An admin choosing to restore sees what they keep, not "3" and "null".
+    func test_editedWhileDeleted_namesTheFieldAndKeyOfEachEdit() throws {
+        try stockholm.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")])
+        try exchange()
+        try stockholm.write(collection: "people", record: "p1", [.delete])
+        try newYork.write(collection: "people", record: "p1", [.put(field: "title", value: "Lead"), .mapSet(field: "skills", key: "go", value: 3),
+                                                               .add(field: "guilds", element: "g-9")])
+        try exchange()
+        let conflict = try XCTUnwrap(try stockholm.conflicts().first)
+        XCTAssertEqual(conflict.kind, .editedWhileDeleted)
+        let edits = conflict.siblings.filter { !$0.isDelete }.map { "\($0.field ?? "?")[\($0.key ?? "")]=\($0.value.canonicalText)" }.sorted()
+        XCTAssertEqual(edits, ["guilds[g-9]=null", "skills[go]=3", "title[]=\"Lead\""])
+        let json = try XCTUnwrap(conflict.siblings.first { $0.field == "skills" }?.json)
+        XCTAssertEqual(json["field"], "skills")
+        XCTAssertEqual(json["key"], "go")
+        XCTAssertNil(conflict.siblings.first { $0.isDelete }?.json["field"], "the delete changed no field")
+    }
+
     /// "Keep it deleted" on a delete-wins record: hidden, it is still deleted again by a delete that
     /// observes the concurrent edit, as an admin's resolution; the conflict is settled everywhere,
     /// the record stays hidden, and nothing was brought back on the way. A record deleted with no
@@ -311,6 +330,45 @@ final class MergeRuleTests: XCTestCase {
         }
         XCTAssertEqual(try stockholm.digest(), digest)
         XCTAssertEqual(try stockholm.log(limit: 100).count, logged)
+    }
+
+    /// Two admins apart keeping different people's email: neither email is lost silently. Each
+    /// person's email is then in conflict, the kept value against the cleared one, on every replica.
+    func test_duplicateEmail_keptDifferentlyByTwoAdmins_leavesEachEmailInConflict_notBothCleared() throws {
+        try stockholm.write(collection: "people", record: "p-a", [.put(field: "email", value: "same@example.com")])
+        try newYork.write(collection: "people", record: "p-b", [.put(field: "email", value: "same@example.com")])
+        try exchange()
+        let duplicate = try XCTUnwrap(try stockholm.conflicts().first { $0.kind == .duplicateEmail })
+        func sibling(of person: String) throws -> OperationID {
+            try XCTUnwrap(duplicate.siblings.first { $0.value["person"]?.stringValue == person }).operation
+        }
+        try stockholm.resolveConflict(id: duplicate.id, .keep(try sibling(of: "p-a")), by: "admin-stockholm")
+        clock.advance(by: 1)
+        try newYork.resolveConflict(id: duplicate.id, .keep(try sibling(of: "p-b")), by: "admin-new-york")
+        try exchange()
+        let open = try stockholm.conflicts()
+        XCTAssertEqual(open.map(\.kind), [.register, .register], "\(open)")
+        XCTAssertEqual(open.map(\.record), ["p-a", "p-b"])
+        for conflict in open {
+            XCTAssertEqual(conflict.field, "email")
+            XCTAssertEqual(Set(conflict.siblings.map(\.value)), ["same@example.com", .null], "the kept email against the cleared one")
+        }
+        XCTAssertEqual(try field(stockholm, "email", "people", "p-b"), "same@example.com", "the later admin's choice displays")
+        XCTAssertEqual(try field(stockholm, "email", "people", "p-a"), .null)
+        XCTAssertEqual(try newYork.conflicts(), open)
+    }
+
+    func test_duplicateEmail_keptByOneAdmin_isSettledEverywhere() throws {
+        try stockholm.write(collection: "people", record: "p-a", [.put(field: "email", value: "same@example.com")])
+        try newYork.write(collection: "people", record: "p-b", [.put(field: "email", value: "same@example.com")])
+        try exchange()
+        let duplicate = try XCTUnwrap(try newYork.conflicts().first { $0.kind == .duplicateEmail })
+        let kept = try XCTUnwrap(duplicate.siblings.first { $0.value["person"]?.stringValue == "p-b" }).operation
+        try newYork.resolveConflict(id: duplicate.id, .keep(kept), by: "admin")
+        try exchange()
+        XCTAssertEqual(try stockholm.conflicts(), [])
+        XCTAssertEqual(try field(stockholm, "email", "people", "p-b"), "same@example.com")
+        XCTAssertEqual(try field(stockholm, "email", "people", "p-a"), .null)
     }
 
     /// Erasing a person forgets the admins' resolutions that hold their values: a duplicate email

@@ -98,6 +98,15 @@ enum ConflictsCommand: Command {
         return 0
     }
 
+    /// A sibling's value; for an edit made while the record was deleted, with what it changed:
+    /// `title = "Lead"`, `skills[go] = 3`, `guilds + g-9`.
+    static func edit(_ sibling: JSONValue) -> String {
+        let value = Format.value(sibling["value"] ?? .null, width: 40)
+        guard let field = sibling["field"]?.stringValue else { return value }
+        guard let key = sibling["key"]?.stringValue else { return "\(field) = \(value)" }
+        return sibling["value"] == .null ? "\(field) + \(Format.value(.string(key), width: 40))" : "\(field)[\(key)] = \(value)"
+    }
+
     static func printConflicts(_ conflicts: [JSONValue], _ context: CommandContext, detailed: Bool) {
         for conflict in conflicts {
             let field = conflict["field"]?.stringValue.map { f in conflict["key"]?.stringValue.map { "\(f)[\($0)]" } ?? f } ?? "(record)"
@@ -110,7 +119,7 @@ enum ConflictsCommand: Command {
                 let replica = sibling["replicaName"]?.stringValue ?? String((sibling["replica"]?.stringValue ?? "").prefix(8))
                 let wall = sibling["timestamp"]?.stringValue.flatMap { UInt64($0.split(separator: ".")[0]) } ?? 0
                 var row = [operation == conflict["displayed"]?.stringValue ? "  * " : "    ",
-                           isDelete ? "(delete)" : Format.value(sibling["value"] ?? .null, width: 40),
+                           isDelete ? "(delete)" : ConflictsCommand.edit(sibling),
                            "replica \(replica)", Format.time(HybridTimestamp(wall: wall, logical: 0)), operation]
                 if detailed { row.insert("by \(sibling["author"]?.stringValue ?? "unknown")", at: 3) }
                 return row

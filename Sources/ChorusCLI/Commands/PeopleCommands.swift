@@ -103,7 +103,7 @@ enum FeedbackCommand: Command {
             guard let to = context.arguments.value("--to") else { throw context.usageError("give needs --to PERSON") }
             let kind = context.arguments.value("--kind") ?? "feedback"
             let id = try Feedback.give(replica, from: try Identity.writer(context, in: replica), to: to, kind: kind, body: context.positional(1),
-                                       visibility: context.arguments.value("--visibility") ?? (kind == "feedback" ? "private" : "public"),
+                                       visibility: context.arguments.value("--visibility") ?? Feedback.defaultVisibility(kind: kind),
                                        badge: context.arguments.value("--badge"))
             context.isJSON ? context.output.json(.object(["id": .string(id)])) : context.output.print("gave \(kind) \(id)")
         case ("list", 1):
@@ -116,7 +116,7 @@ enum FeedbackCommand: Command {
             defer { if fetched.count > limit { context.output.print("... more: --limit \(min(10_000, limit * 2)) shows more") } }
             for item in items {
                 let f = item.fields
-                context.output.print("\(item.id)  \(f["kind"]?.stringValue ?? "") from \(f["from"]?.stringValue ?? "?") to \(f["to"]?.stringValue ?? "?") (\(f["visibility"]?.stringValue ?? "public")): \(Format.value(f["body"] ?? .null, width: 80))")
+                context.output.print("\(item.id)  \(f["kind"]?.stringValue ?? "") from \(f["from"]?.stringValue ?? "?") to \(f["to"]?.stringValue ?? "?") (\(f["visibility"]?.stringValue ?? Feedback.defaultVisibility(kind: f["kind"]?.stringValue))): \(Format.value(f["body"] ?? .null, width: 80))")
             }
         case ("comment", 3), ("high-five", 2):
             let person = try Identity.writer(context, in: replica)

@@ -52,7 +52,8 @@ enum ResolveCommand: Command {
                     }
                     return try remote.post("admin/v1/conflicts/\(conflictID)/resolve", body: body)
                 }
-                return try context.openReplica().resolveConflict(id: conflictID, choice, by: resolver, checkingValue: PeopleAPI.checkValue).json
+                let replica = try context.openReplica()
+                return try replica.resolveConflict(id: conflictID, choice, by: resolver, checkingValue: PeopleAPI.checkResolution(replica)).json
             }
             report(conflictID, record, context)
             return 0
@@ -73,7 +74,7 @@ enum ResolveCommand: Command {
         }) else {
             throw try whyNoConflict(replica, collection, record, field, key, context)
         }
-        let written = try replica.resolveConflict(id: open.id, choice, by: resolver, checkingValue: PeopleAPI.checkValue)
+        let written = try replica.resolveConflict(id: open.id, choice, by: resolver, checkingValue: PeopleAPI.checkResolution(replica))
         report(open.id, written.json, context)
         return 0
     }

@@ -4,6 +4,13 @@ import { h, replace, field, ago, when, show } from "/ui/dom.js";
 import { api, adminToken } from "/ui/api.js";
 import { act, notify } from "/ui/shell.js";
 
+/** A sibling's value; for an edit made while the record was deleted, with what it changed. */
+function edit(s) {
+  if (!s.field) return show(s.value);
+  if (s.key === undefined) return `${s.field} = ${show(s.value)}`;
+  return s.value === null ? `${s.field} + ${s.key}` : `${s.field}[${s.key}] = ${show(s.value)}`;
+}
+
 function tokenForm(main, message) {
   const input = h("input", { type: "password", autocomplete: "off", required: true, id: "admin-token" });
   replace(main, h("h1", {}, "Admin"),
@@ -42,7 +49,7 @@ export async function view(main) {
             h("th", { scope: "row" }, h("a", { href: `#/admin/conflicts/${encodeURIComponent(c.id)}` }, target(c))),
             h("td", {}, c.invariant ? `${c.kind} (${c.invariant})` : c.kind),
             h("td", {}, String(c.siblings.length)),
-            h("td", {}, displayed ? (displayed.delete ? "(deleted the record)" : show(displayed.value)) : ""));
+            h("td", {}, displayed ? (displayed.delete ? "(deleted the record)" : edit(displayed)) : ""));
         }))) : h("p", { class: "ok-text" }, "No open conflicts: every replica that synced agrees.")),
     h("section", { "aria-labelledby": "replicas-h" }, h("h2", { id: "replicas-h" }, "Replicas"),
       h("div", { class: "table-scroll" }, h("table", { id: "replicas" },
@@ -83,7 +90,7 @@ export async function conflict(main, id) {
     h("p", {}, `${c.kind}${c.invariant ? `: ${c.invariant}` : ""}. `, h("span", { class: "muted" }, c.rule || "")),
     h("ul", { class: "siblings", id: "siblings" }, c.siblings.map((s) => h("li", { class: s.displayed ? "card sibling displayed" : "card sibling", dataset: { operation: s.operation } },
       s.displayed ? h("p", { class: "tag ok" }, "Displays now") : h("p", { class: "tag" }, "Hidden until resolved"),
-      h("p", { class: "value" }, s.delete ? "(deleted the record)" : show(s.value)),
+      h("p", { class: "value" }, s.delete ? "(deleted the record)" : edit(s)),
       h("dl", { class: "facts small" },
         h("dt", {}, "Who"), h("dd", {}, s.author || "not recorded"),
         h("dt", {}, "Where"), h("dd", {}, s.replicaName || (s.replica || "").slice(0, 8)),
