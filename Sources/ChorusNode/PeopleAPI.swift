@@ -152,16 +152,28 @@ public struct PeopleAPI: Sendable {
     public static func checkResolution(_ replica: Replica) -> (Change, CollectionSchema, String) throws -> Void {
         { change, collection, record in
             try checkValues([change], in: collection)
-            let body: [String: JSONValue]
+            try checkReferences([change], in: collection.name, record: record, replica: replica)
+        }
+    }
+
+    /// `DomainReferences` of an admin's resolution: what it names must exist, as over HTTP (422;
+    /// an email already another person's, 409).
+    static func checkReferences(_ changes: [Change], in collection: String, record: String, replica: Replica) throws {
+        var body: [String: JSONValue] = [:]
+        for change in changes {
             switch change {
-            case .put(let field, let value): body = [field: value]
-            case .mapSet(let field, let key, let value): body = [field: .object([key: value])]
-            default: return
+            case .put(let field, let value): body[field] = value
+            case .mapSet(let field, let key, let value):
+                var members = body[field]?.objectValue ?? [:]
+                members[key] = value
+                body[field] = .object(members)
+            default: continue
             }
-            let existing = try replica.get(collection: collection.name, record: record)?.fields
-            if let problem = try DomainReferences.problem(collection: collection.name, recordID: record, existing: existing, body: body, replica: replica) {
-                throw SyncError(status: problem.status, problem.message, hint: "choose one of the values in conflict, or another that passes")
-            }
+        }
+        guard !body.isEmpty else { return }
+        let existing = try replica.get(collection: collection, record: record)?.fields
+        if let problem = try DomainReferences.problem(collection: collection, recordID: record, existing: existing, body: body, replica: replica) {
+            throw SyncError(status: problem.status, problem.message)
         }
     }
 

@@ -18,6 +18,15 @@ public enum DomainReferences {
     /// written on (a loop). A deeper chain than any company's is cut there and let through.
     public static let managerChainLengthMax = 64
 
+    /// 409 when `email` is already another person's here (case aside), or nil. Writes outside the
+    /// API check this too (`chorus put`): only two replicas apart make a duplicate-email conflict.
+    public static func takenEmail(_ email: String, writtenOn person: String, replica: Replica) throws -> Problem? {
+        let taken = try replica.withDatabase { db in
+            try db.queryScalarText("SELECT id FROM people WHERE email = ? COLLATE NOCASE AND id <> ? AND _deleted = 0 LIMIT 1", email, person)
+        }
+        return taken.map { Problem(status: 409, message: "\(email.prefix(200)) is already the email of \($0)") }
+    }
+
     /// The first problem with writing `body` over `existing` (nil on create), or nil.
     public static func problem(collection: String, recordID: String, existing: [String: JSONValue]?, body: [String: JSONValue],
                                replica: Replica) throws -> Problem? {
@@ -57,12 +66,7 @@ public enum DomainReferences {
                     above = next
                 }
             }
-            if let email = body["email"]?.stringValue {
-                let taken = try replica.withDatabase { db in
-                    try db.queryScalarText("SELECT id FROM people WHERE email = ? COLLATE NOCASE AND id <> ? AND _deleted = 0 LIMIT 1", email, recordID)
-                }
-                if let taken { return Problem(status: 409, message: "\(email.prefix(200)) is already the email of \(taken)") }
-            }
+            if let email = body["email"]?.stringValue, let problem = try takenEmail(email, writtenOn: recordID, replica: replica) { return problem }
         case "opportunities":
             if let person = body["filledBy"]?.stringValue, try live("people", person) == nil { return Problem(status: 422, message: "no person \(person.prefix(128)) to fill it") }
         case "feedback":

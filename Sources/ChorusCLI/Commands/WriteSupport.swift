@@ -12,7 +12,15 @@ enum WriteSupport {
         let replica = try context.openReplica()
         // The people platform's rules for values hold here as over HTTP: a progress of 500 or a
         // status no page knows, written here, would be served to everyone.
-        if let declared = replica.configuration.schema.collection(collection) { try PeopleAPI.checkValues(changes, in: declared) }
+        if let declared = replica.configuration.schema.collection(collection) {
+            try PeopleAPI.checkValues(changes, in: declared)
+        }
+        // Not the other references: `chorus put` builds records a field at a time, in any order.
+        for case .put("email", .string(let email)) in changes where collection == "people" {
+            if let taken = try DomainReferences.takenEmail(email, writtenOn: record, replica: replica) {
+                throw ChorusError(.invalidState, taken.message, hint: "give another email, or clear theirs first; only two replicas apart make a duplicate email")
+            }
+        }
         let operations = try replica.write(collection: collection, record: record, changes, by: context.arguments.value("--as"))
         report(operations, context)
         return 0
