@@ -69,6 +69,7 @@ enum ServeCommand: Command {
             throw context.usageError("--token-file needs --upstream")
         }
         let replica = try openOrCreate(context)
+        try ServeLock.take(folder: context.dataDirectory)
         if let restored = replica.counterRestoredFrom {
             context.output.error("note: this replica's database stores operation counter \(restored.stored), but it handed out counters up to \(restored.reserved) (chorus.counters): it was restored from a backup, or lost its last commits. It writes on past them; what it wrote after the backup stays only on the replicas that pulled it (Docs/guides/run-a-hub.md, section 5)")
         }

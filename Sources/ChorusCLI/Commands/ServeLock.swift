@@ -1,0 +1,60 @@
+import ChorusCore
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The lock `chorus serve` holds on its replica folder for as long as it runs (`chorus.serve.lock`,
+/// an advisory `flock` the kernel drops when the process ends, however it ends). A second
+/// `serve` of the folder, and a `sync` or `join` beside it, are refused: the node syncs on its
+/// own, from the upstream it read when it started, and two nodes of one replica would answer for
+/// it twice. (Reads and single writes beside a served folder are fine: SQLite orders them.)
+enum ServeLock {
+    static let fileName = "chorus.serve.lock"
+
+    /// Descriptors of the locks this process holds, kept open until it exits.
+    nonisolated(unsafe) private static var held: [Int32] = []
+
+    /// Takes the folder's lock for this process, or throws naming the process that holds it.
+    static func take(folder: String) throws {
+        let path = (folder as NSString).appendingPathComponent(fileName)
+        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            throw ChorusError(.storage, "cannot open \(path): \(String(cString: strerror(errno)))", hint: "check that the folder is writable by this user")
+        }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            let holder = holderDescription(descriptor)
+            close(descriptor)
+            throw ChorusError(.invalidState, "another chorus serve\(holder) is serving \(folder)",
+                              hint: "stop it first, or give this node a folder of its own (--data); one folder is one replica")
+        }
+        let pid = "\(getpid())\n"
+        _ = ftruncate(descriptor, 0)
+        _ = pid.withCString { pwrite(descriptor, $0, strlen($0), 0) }
+        held.append(descriptor)
+    }
+
+    /// Throws when a `chorus serve` holds the folder: `command` would do beside it what the node
+    /// does itself.
+    static func refuseWhileServed(folder: String, command: String) throws {
+        let path = (folder as NSString).appendingPathComponent(fileName)
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return }   // never served
+        defer { close(descriptor) }
+        guard flock(descriptor, LOCK_SH | LOCK_NB) != 0 else {
+            _ = flock(descriptor, LOCK_UN)
+            return
+        }
+        throw ChorusError(.invalidState, "chorus serve\(holderDescription(descriptor)) is serving \(folder), so `chorus \(command)` does not run beside it",
+                          hint: command == "sync" ? "the node syncs on its own (every --sync-interval); to sync by hand, stop it first"
+                              : "stop the node, run `chorus \(command)`, then start it again")
+    }
+
+    /// " (pid N)" from the lock file, or "" when it holds none.
+    private static func holderDescription(_ descriptor: Int32) -> String {
+        var buffer = [UInt8](repeating: 0, count: 32)
+        let count = pread(descriptor, &buffer, buffer.count, 0)
+        guard count > 0, let pid = Int32(String(decoding: buffer[..<count], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else { return "" }
+        return " (pid \(pid))"
+    }
+}
