@@ -374,7 +374,7 @@ public final class Replica {
         } catch let error as ChorusError {
             throw error
         } catch let error as SQLiteError {
-            throw ChorusError(.storage, error.description, hint: error.hint, isRetryable: error.isRetryable)
+            throw ChorusError(.storage, error.description, hint: error.hint, isRetryable: error.isRetryable || error.isDiskFull)
         } catch let error as MigrationError {
             throw ChorusError(.storage, error.description, hint: "upgrade chorus to a version that knows this database")
         }

@@ -18,6 +18,10 @@ public struct SQLiteError: Error, CustomStringConvertible, Sendable {
     /// Whether the same call may succeed if retried later (the database was locked or busy).
     public var isRetryable: Bool { code & 0xff == SQLITE_BUSY || code & 0xff == SQLITE_LOCKED }
 
+    /// Whether the disk was full: the same call succeeds once space is freed, so a node answers
+    /// it 503 (try again later), not 500 (a fault of its own).
+    public var isDiskFull: Bool { code & 0xff == SQLITE_FULL }
+
     /// Whether the database file itself is damaged or not a database at all.
     public var isCorruption: Bool { code & 0xff == SQLITE_CORRUPT || code & 0xff == SQLITE_NOTADB }
 
@@ -28,6 +32,7 @@ public struct SQLiteError: Error, CustomStringConvertible, Sendable {
         case SQLITE_CORRUPT, SQLITE_NOTADB: return "the database file is damaged; restore it from a backup or re-create the replica and sync it again"
         case SQLITE_FULL: return "the disk is full; free space and retry"
         case SQLITE_READONLY, SQLITE_PERM, SQLITE_CANTOPEN: return "check that the data folder exists and is writable by this user"
+        case SQLITE_IOERR: return "the file system failed a read or write: check that chorus.sqlite is a plain file, and the disk's health and free space (dmesg)"
         case SQLITE_CONSTRAINT: return "the write broke a database constraint; this is a bug in Chorus, please report it"
         default: return "see the SQLite message above"
         }

@@ -107,6 +107,23 @@ final class DatabaseTests: FolderTestCase {
         }
     }
 
+    /// A full disk (here a page limit, which SQLite answers as it does a full disk) is an error
+    /// to retry once space is freed, with a hint that says so; a directory where the database
+    /// should be says what to check.
+    func test_aFullDisk_isRetryableLater_andAnIOErrorSaysWhatToCheck() throws {
+        let db = try Database(path: folder + "/full.sqlite")
+        try db.execute("CREATE TABLE t(x); PRAGMA max_page_count = 8")
+        var full: SQLiteError?
+        for _ in 0..<100 where full == nil {
+            do { try db.run("INSERT INTO t VALUES (?)", String(repeating: "x", count: 2000)) } catch let error as SQLiteError { full = error }
+        }
+        let error = try XCTUnwrap(full, "the page limit was never reached")
+        XCTAssertTrue(error.isDiskFull, "\(error)")
+        XCTAssertFalse(error.isRetryable, "not a lock: retrying at once does not help")
+        XCTAssertEqual(error.hint, "the disk is full; free space and retry")
+        XCTAssertTrue(SQLiteError(code: 10, message: "disk I/O error").hint.contains("chorus.sqlite is a plain file"))
+    }
+
     func test_valuesRoundTrip_throughEveryStorageClass() throws {
         let db = try Database(path: ":memory:")
         try db.execute("CREATE TABLE v(a, b, c, d, e)")
