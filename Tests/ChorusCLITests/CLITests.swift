@@ -229,6 +229,24 @@ final class CLITests: XCTestCase {
                        "\u{1b}[2J\u{1b}]0;owned\u{7}Ada\rEve\u{9b}", "JSON keeps the value exactly")
     }
 
+    /// A database with damaged pages is not served (it would take writes into a file that may
+    /// lose them), and `check` says what to do about it.
+    func test_aDamagedDatabase_isNotServed_andCheckSaysWhatToDo() throws {
+        try chorus("init", "--name", "hq")
+        try chorus("seed", "--people", "200", "--offices", "2", "--seed", "5")
+        let file = try XCTUnwrap(FileHandle(forUpdatingAtPath: data + "/chorus.sqlite"))
+        let size = try file.seekToEnd()
+        try file.seek(toOffset: size * 2 / 5)
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        file.write(Data((0..<65_536).map { _ in state = state &* 6_364_136_223_846_793_005 &+ 1; return UInt8(truncatingIfNeeded: state >> 33) }))
+        try file.close()
+        let served = try chorus("serve", "--listen", "127.0.0.1:0", expect: 1)
+        XCTAssertTrue(served.standardError.contains("malformed") || served.standardError.contains("is damaged"), served.standardError)
+        XCTAssertFalse(served.standardOutput.contains("listening"), "never listened")
+        let checked = try chorus("check", expect: 1)
+        XCTAssertTrue(checked.standardError.contains("hint: restore the folder from a backup"), checked.standardError)
+    }
+
     /// Bad input of every kind: a clear error, non-zero exit, and the digest unchanged.
     func test_badInput_leavesTheDigestUnchanged() throws {
         try chorus("init", "--name", "hq")

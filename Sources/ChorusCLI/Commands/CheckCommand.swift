@@ -18,11 +18,14 @@ enum CheckCommand: Command {
             problems = ["\(error.message)\(error.hint.map { " (\($0))" } ?? "")"]
         }
         if context.isJSON {
-            context.output.json(.object(["ok": .bool(problems.isEmpty), "problems": .array(problems.map(JSONValue.string))]))
+            var report: [String: JSONValue] = ["ok": .bool(problems.isEmpty), "problems": .array(problems.map(JSONValue.string))]
+            if !problems.isEmpty { report["hint"] = .string(Replica.damagedHint) }
+            context.output.json(.object(report))
         } else if problems.isEmpty {
             context.output.print("ok")
         } else {
             problems.forEach { context.output.print($0) }
+            context.output.error("hint: \(Replica.damagedHint)")
         }
         return problems.isEmpty ? 0 : 1
     }

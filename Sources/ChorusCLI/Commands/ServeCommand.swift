@@ -70,6 +70,13 @@ enum ServeCommand: Command {
         }
         let replica = try openOrCreate(context)
         try ServeLock.take(folder: context.dataDirectory)
+        // A damaged database is not served: it would take writes into a file that may lose them,
+        // and answer reads from pages that may be wrong (the crash sweep's node said "ready").
+        let damage = try replica.quickCheck()
+        if !damage.isEmpty {
+            throw ChorusError(.storage, "the database in \(context.dataDirectory) is damaged: \(damage.prefix(3).joined(separator: "; "))\(damage.count > 3 ? " (and \(damage.count - 3) more)" : "")",
+                              hint: Replica.damagedHint)
+        }
         if let restored = replica.counterRestoredFrom {
             context.output.error("note: this replica's database stores operation counter \(restored.stored), but it handed out counters up to \(restored.reserved) (chorus.counters): it was restored from a backup, or lost its last commits. It writes on past them; what it wrote after the backup stays only on the replicas that pulled it (Docs/guides/run-a-hub.md, section 5)")
         }
