@@ -36,8 +36,18 @@ extension Replica {
             if viewsUnreadable {
                 return problems + ["the checks that read entries were skipped: they cannot read the folded entries above"]
             }
+            // Every live entry, read once into a table of this connection's own, indexed by field
+            // and record: the checks below look entries up by record for each row, and through the
+            // `entries` view each lookup decoded every folded record again (18 s for a replica
+            // of 3,000 records that came by import, against 1.4 s with its entries in rows).
+            try database.execute("""
+                DROP TABLE IF EXISTS temp.check_entries;
+                CREATE TEMP TABLE check_entries AS SELECT rid, field, key, replica, counter, wall, logical, kind, value, seq FROM entries;
+                CREATE INDEX temp.check_entries_by_field ON check_entries(field, rid, key);
+                """)
+            defer { try? database.execute("DROP TABLE IF EXISTS temp.check_entries") }
             try expectNone("""
-                SELECT 1 FROM entries e JOIN superseded s
+                SELECT 1 FROM check_entries e JOIN superseded s
                 ON s.rid = e.rid AND s.field = e.field AND s.replica = e.replica AND s.counter = e.counter
                 """, "live entries that are superseded")
             try expectNone("""
@@ -85,8 +95,8 @@ extension Replica {
                     try expectNone("""
                         SELECT 1 FROM \(table) t WHERE t.\(StorageSchema.quote(field.name)) IS NOT
                             (SELECT \(columnValueSQL)
-                             FROM entries e WHERE e.rid = t._rid AND e.field = '\(field.name)' AND e.key = '' AND NOT EXISTS (
-                                SELECT 1 FROM entries o WHERE o.rid = e.rid AND o.field = e.field AND o.key = ''
+                             FROM check_entries e WHERE e.field = '\(field.name)' AND e.rid = t._rid AND e.key = '' AND NOT EXISTS (
+                                SELECT 1 FROM check_entries o WHERE o.field = e.field AND o.rid = e.rid AND o.key = ''
                                 AND \(displayRuleSQL)))
                         """, "\(collection.name).\(field.name) column disagrees with the displayed value")
                 }
@@ -95,13 +105,13 @@ extension Replica {
                     try expectNone("""
                         SELECT 1 FROM \(side) s JOIN \(table) t ON t.id = s.id WHERE s.value IS NOT
                             (SELECT \(columnValueSQL)
-                             FROM entries e WHERE e.rid = t._rid AND e.field = '\(field.name)' AND e.key = s.key AND NOT EXISTS (
-                                SELECT 1 FROM entries o WHERE o.rid = e.rid AND o.field = e.field AND o.key = e.key
+                             FROM check_entries e WHERE e.field = '\(field.name)' AND e.rid = t._rid AND e.key = s.key AND NOT EXISTS (
+                                SELECT 1 FROM check_entries o WHERE o.field = e.field AND o.rid = e.rid AND o.key = e.key
                                 AND \(displayRuleSQL)))
-                            OR NOT EXISTS (SELECT 1 FROM entries e WHERE e.rid = t._rid AND e.field = '\(field.name)' AND e.key = s.key)
+                            OR NOT EXISTS (SELECT 1 FROM check_entries e WHERE e.field = '\(field.name)' AND e.rid = t._rid AND e.key = s.key)
                         """, "\(collection.name).\(field.name) map values that disagree with the displayed ones")
                     try expectNone("""
-                        SELECT 1 FROM entries e JOIN \(table) t ON t._rid = e.rid WHERE e.field = '\(field.name)'
+                        SELECT 1 FROM check_entries e JOIN \(table) t ON t._rid = e.rid WHERE e.field = '\(field.name)'
                             AND NOT EXISTS (SELECT 1 FROM \(side) s WHERE s.id = t.id AND s.key = e.key)
                         """, "\(collection.name).\(field.name) live map keys missing from their table")
                 }
