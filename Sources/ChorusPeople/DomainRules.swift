@@ -36,10 +36,13 @@ public enum DomainRules {
     public static func isQuarter(_ text: String) -> Bool {
         let parts = text.split(separator: "-", omittingEmptySubsequences: false)
         return parts.count == 2 && parts[0].count == 4 && parts[0].allSatisfy { $0.isASCII && $0.isNumber }
-            && ["Q1", "Q2", "Q3", "Q4"].contains(String(parts[1]))
+            && quarterYears.contains(Int(parts[0]) ?? 0) && ["Q1", "Q2", "Q3", "Q4"].contains(String(parts[1]))
     }
+    /// The years a quarter names: a company's objectives, not "0000-Q1" sorted before every
+    /// real quarter (the OpenAPI document's pattern says the same).
+    public static let quarterYears = 1970...2199
     /// How a quarter is written, for messages.
-    public static let quarterForm = "a year and a quarter, like 2026-Q4"
+    public static let quarterForm = "a year from 1970 to 2199 and a quarter, like 2026-Q4"
 
     /// Whether `scalar` may stand in text: never a control character (a name holding an escape
     /// sequence rewrites the terminal that prints it) nor a bidirectional embedding or override

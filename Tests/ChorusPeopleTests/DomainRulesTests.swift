@@ -54,6 +54,25 @@ final class DomainRulesTests: XCTestCase {
         XCTAssertTrue(DomainRules.isEmail("nia@example.com"))
     }
 
+    /// A quarter is what the document's quarter pattern says, year by year: "0000-Q1" was once
+    /// taken, and sorted before every real quarter.
+    func test_quarter_isWhatTheOpenAPIDocumentsQuarterPatternSays() throws {
+        let document = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Docs/reference/openapi.json")
+        let patterns = Self.patterns(in: try JSONSerialization.jsonObject(with: try Data(contentsOf: document))).filter { $0.hasSuffix("-Q[1-4]$") }
+        XCTAssertEqual(Set(patterns).count, 1, "one quarter pattern: \(Set(patterns))")
+        let regex = try NSRegularExpression(pattern: try XCTUnwrap(patterns.first))
+        func matches(_ text: String) -> Bool { regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil }
+        var samples = (0...9999).map { String(format: "%04d-Q4", $0) }
+        samples += ["2026-Q0", "2026-Q5", "2026-q4", "2026Q4", "26-Q4", "02026-Q4", "2026-Q4 ", "٢٠٢٦-Q4", ""]
+        let differing = samples.filter { DomainRules.isQuarter($0) != matches($0) }
+        XCTAssertEqual(differing, [], "quarters one takes and the other refuses")
+        XCTAssertFalse(DomainRules.isQuarter("0000-Q1"))
+        XCTAssertTrue(DomainRules.isQuarter("1970-Q1"))
+        XCTAssertTrue(DomainRules.isQuarter("2199-Q4"))
+        XCTAssertFalse(DomainRules.isQuarter("2200-Q1"))
+    }
+
     /// Every `pattern` string in a JSON document.
     static func patterns(in value: Any) -> [String] {
         if let object = value as? [String: Any] {
