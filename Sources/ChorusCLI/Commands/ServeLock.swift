@@ -6,9 +6,10 @@ import Glibc
 
 /// The lock `chorus serve` holds on its replica folder for as long as it runs (`chorus.serve.lock`,
 /// an advisory `flock` the kernel drops when the process ends, however it ends). A second
-/// `serve` of the folder, and a `sync` or `join` beside it, are refused: the node syncs on its
-/// own, from the upstream it read when it started, and two nodes of one replica would answer for
-/// it twice. (Reads and single writes beside a served folder are fine: SQLite orders them.)
+/// `serve` of the folder is refused (two nodes of one replica would answer for it twice), and a
+/// `join` beside it (the node syncs with the upstream it read when it started). Reads, writes and
+/// a `sync` beside a served folder are fine: SQLite orders their transactions, and a sync's
+/// cursors only move forward.
 enum ServeLock {
     static let fileName = "chorus.serve.lock"
 
@@ -34,8 +35,8 @@ enum ServeLock {
         held.append(descriptor)
     }
 
-    /// Throws when a `chorus serve` holds the folder: `command` would do beside it what the node
-    /// does itself.
+    /// Throws when a `chorus serve` holds the folder: `command` would change under the node what
+    /// it read when it started.
     static func refuseWhileServed(folder: String, command: String) throws {
         let path = (folder as NSString).appendingPathComponent(fileName)
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
@@ -46,8 +47,7 @@ enum ServeLock {
             return
         }
         throw ChorusError(.invalidState, "chorus serve\(holderDescription(descriptor)) is serving \(folder), so `chorus \(command)` does not run beside it",
-                          hint: command == "sync" ? "the node syncs on its own (every --sync-interval); to sync by hand, stop it first"
-                              : "stop the node, run `chorus \(command)`, then start it again")
+                          hint: "stop the node, run `chorus \(command)`, then start it again")
     }
 
     /// " (pid N)" from the lock file, or "" when it holds none.

@@ -20,7 +20,6 @@ enum SyncCommand: Command {
 
     static func run(_ context: CommandContext) throws -> Int32 {
         let replica = try context.openReplica()
-        try ServeLock.refuseWhileServed(folder: context.dataDirectory, command: "sync")
         guard let upstream = try replica.upstream() else {
             throw ChorusError(.invalidConfiguration, "this replica has no upstream", hint: "run `chorus join URL --token-file FILE` first")
         }
