@@ -69,6 +69,14 @@ public enum DomainReferences {
             if let email = body["email"]?.stringValue, let problem = try takenEmail(email, writtenOn: recordID, replica: replica) { return problem }
         case "opportunities":
             if let person = body["filledBy"]?.stringValue, try live("people", person) == nil { return Problem(status: 422, message: "no person \(person.prefix(128)) to fill it") }
+            for field in ["startDate", "endDate"] {
+                guard let date = body[field]?.stringValue, date.hasSuffix("-02-29"), let year = Int(date.prefix(4)) else { continue }
+                if !(year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)) { return Problem(status: 422, message: "\(field): \(year) has no 29 February") }
+            }
+            // Both are `YYYY-MM-DD`, so text order is date order.
+            if let start = after["startDate"]?.stringValue, let end = after["endDate"]?.stringValue, end < start {
+                return Problem(status: 422, message: "endDate \(end) is before startDate \(start)")
+            }
         case "feedback":
             // Only an admin settling a conflict writes these one by one (`give` checks them whole).
             for field in ["from", "to"] {

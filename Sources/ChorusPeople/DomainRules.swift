@@ -41,6 +41,22 @@ public enum DomainRules {
     /// The years a quarter names: a company's objectives, not "0000-Q1" sorted before every
     /// real quarter (the OpenAPI document's pattern says the same).
     public static let quarterYears = 1970...2199
+    /// Whether `text` is a date as opportunities give them, `2026-11-30`: a year of
+    /// `quarterYears`, a month, and a day that month can have (29 for February: whether the year
+    /// has one is `DomainReferences`' to say, 422, as the OpenAPI document's pattern cannot).
+    public static func isDate(_ text: String) -> Bool {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
+              parts.allSatisfy({ $0.allSatisfy { $0.isASCII && $0.isNumber } }),
+              let year = Int(parts[0]), let month = Int(parts[1]), let day = Int(parts[2]),
+              quarterYears.contains(year), (1...12).contains(month) else { return false }
+        return (1...[31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]).contains(day)
+    }
+    /// How a date is written, for messages.
+    public static let dateForm = "a date from 1970 to 2199, like 2026-11-30"
+    /// Fields holding such a date.
+    public static let dateFields: Set<String> = ["opportunities.startDate", "opportunities.endDate"]
+
     /// How a quarter is written, for messages.
     public static let quarterForm = "a year from 1970 to 2199 and a quarter, like 2026-Q4"
 
@@ -168,6 +184,7 @@ public enum DomainRules {
             guard text.unicodeScalars.count <= limit else { throw fail("at most \(limit) characters") }
             if let problem = textProblem(text, long: limit == textCharactersMax) { throw fail(problem) }
             if name == "objectives.quarter", !isQuarter(text) { throw fail("must be \(quarterForm)") }
+            if dateFields.contains(name), !isDate(text) { throw fail("must be \(dateForm)") }
             if name == "people.email", !isEmail(text) { throw fail("must be an email address: a name, one @ and a domain, with no spaces") }
             if let allowed = enums[name], !allowed.contains(text) { throw fail("must be one of \(allowed.joined(separator: ", "))") }
         }

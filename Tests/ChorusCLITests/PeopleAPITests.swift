@@ -159,6 +159,15 @@ final class PeopleAPITests: XCTestCase {
         XCTAssertEqual(try request(port, "POST", "/api/v1/opportunities",
                                    body: #"{"title":"Data bet","kind":"companyBet","betRank":1,"requiredSkills":{"sql":{"minLevel":2,"mustHave":true}}}"#).status, 201)
         XCTAssertEqual(try request(port, "POST", "/api/v1/opportunities", body: #"{"title":"Bad","betRank":11}"#).status, 400, "a top-10 rank")
+        // Dates are dates: a form that is none is 400; a day its year has not, or an end before
+        // the start, 422 (well formed, refused); an opportunity is filled by a person who exists.
+        for (body, status) in [(#"{"title":"D","startDate":"next spring"}"#, 400), (#"{"title":"D","startDate":"2026-02-30"}"#, 400),
+                               (#"{"title":"D","endDate":"0000-01-01"}"#, 400), (#"{"title":"D","startDate":"2025-02-29"}"#, 422),
+                               (#"{"title":"D","startDate":"2026-03-01","endDate":"2026-02-28"}"#, 422), (#"{"title":"D","filledBy":"p-nobody"}"#, 422)] {
+            XCTAssertEqual(try request(port, "POST", "/api/v1/opportunities", body: body).status, status, body)
+        }
+        XCTAssertEqual(try request(port, "POST", "/api/v1/opportunities", body: #"{"id":"opp-dated","title":"Dated","startDate":"2028-02-29","endDate":"2028-03-01"}"#).status, 201)
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/opportunities/opp-dated", body: #"{"endDate":"2028-02-01"}"#).status, 422, "before the start it has")
         XCTAssertEqual(try request(port, "POST", "/api/v1/opportunities", body: #"{"title":"Office pairing","location":"office","learnableSkills":{"add":["python"]}}"#).status, 201)
         let titles = { (query: String) in try self.request(port, "GET", "/api/v1/opportunities?\(query)").json?["opportunities"]?.arrayValue?.compactMap { $0["title"]?.stringValue } ?? [] }
         XCTAssertEqual(try titles("skill=SQL"), ["Data bet"], "asks for the skill")

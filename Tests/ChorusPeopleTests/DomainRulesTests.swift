@@ -73,6 +73,26 @@ final class DomainRulesTests: XCTestCase {
         XCTAssertFalse(DomainRules.isQuarter("2200-Q1"))
     }
 
+    /// A date is what the document's date pattern says, day by day over four years, one of them
+    /// a leap year (29 February passes both; whether its year has one is a 422 of its own).
+    func test_date_isWhatTheOpenAPIDocumentsDatePatternSays() throws {
+        let document = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Docs/reference/openapi.json")
+        let patterns = Set(Self.patterns(in: try JSONSerialization.jsonObject(with: try Data(contentsOf: document))).filter { $0.contains("-02-") })
+        XCTAssertEqual(patterns.count, 1, "one date pattern: \(patterns)")
+        let regex = try NSRegularExpression(pattern: try XCTUnwrap(patterns.first))
+        func matches(_ text: String) -> Bool { regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil }
+        var samples: [String] = []
+        for year in [1969, 1970, 2025, 2028, 2199, 2200] {
+            for month in 0...13 { for day in 0...32 { samples.append(String(format: "%04d-%02d-%02d", year, month, day)) } }
+        }
+        samples += ["2026-1-05", "2026-01-5", "2026/01/05", "2026-01-05 ", "2026-01-05T00:00", ""]
+        let differing = samples.filter { DomainRules.isDate($0) != matches($0) }
+        XCTAssertEqual(differing, [], "dates one takes and the other refuses")
+        XCTAssertTrue(DomainRules.isDate("2026-11-30"))
+        XCTAssertFalse(DomainRules.isDate("2026-11-31"))
+    }
+
     /// Every `pattern` string in a JSON document.
     static func patterns(in value: Any) -> [String] {
         if let object = value as? [String: Any] {
