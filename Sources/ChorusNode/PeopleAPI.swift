@@ -157,7 +157,9 @@ public struct PeopleAPI: Sendable {
     }
 
     /// `DomainReferences` of an admin's resolution: what it names must exist, as over HTTP (422;
-    /// an email already another person's, 409).
+    /// an email already another person's, 409). A problem the record had before the value (an
+    /// objective whose owner has left, two offices' dates crossed) is not the value's: it would
+    /// leave no field of that record to settle.
     static func checkReferences(_ changes: [Change], in collection: String, record: String, replica: Replica) throws {
         var body: [String: JSONValue] = [:]
         for change in changes {
@@ -172,7 +174,8 @@ public struct PeopleAPI: Sendable {
         }
         guard !body.isEmpty else { return }
         let existing = try replica.get(collection: collection, record: record)?.fields
-        if let problem = try DomainReferences.problem(collection: collection, recordID: record, existing: existing, body: body, replica: replica) {
+        if let problem = try DomainReferences.problem(collection: collection, recordID: record, existing: existing, body: body, replica: replica),
+           try DomainReferences.problem(collection: collection, recordID: record, existing: existing, body: [:], replica: replica) != problem {
             throw SyncError(status: problem.status, problem.message)
         }
     }

@@ -34,7 +34,9 @@ public enum Feedback {
 
     /// Whether `viewer` may read a feedback record (`from`, `to`, `visibility` fields).
     public static func isVisible(_ item: [String: JSONValue], to viewer: String?, managerOf: (String) throws -> String?) rethrows -> Bool {
-        let visibility = item["visibility"]?.stringValue ?? defaultVisibility(kind: item["kind"]?.stringValue)
+        // Naming none, it is private, whatever its kind: a kind changed to praise must not make
+        // an item public that never said it was (and older nodes read none as public).
+        let visibility = item["visibility"]?.stringValue ?? "private"
         if visibility == "public" { return true }
         guard let viewer else { return false }
         let from = item["from"]?.stringValue, to = item["to"]?.stringValue
@@ -48,10 +50,8 @@ public enum Feedback {
         }
     }
 
-    /// The visibility of an item that names none: what `give` takes when none is given (feedback
-    /// is private; praise and thanks are public). An item without one (written by an older
-    /// version, or piecemeal by `chorus put`) is read so, never as public for naming nothing; an
-    /// item of no known kind is private.
+    /// The visibility `give` takes when none is given: feedback is private; praise and thanks
+    /// are public. (An item stored without one is read as private: `isVisible`.)
     public static func defaultVisibility(kind: String?) -> String { kind == "praise" || kind == "thanks" ? "public" : "private" }
 
     /// Checks a value written to an item's field other than by `give`: `chorus put`, and an admin

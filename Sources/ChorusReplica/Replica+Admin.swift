@@ -144,7 +144,8 @@ extension Replica {
             kept = operation
             chosenValue = keeper.value
             let keeperID = keeper.value["person"]?.stringValue
-            // The kept email is written again, superseding the one seen: an admin elsewhere keeping
+            // The kept email is written again, superseding the one seen (and any other live value
+            // of the keeper's email, which holds this one: the admin chose it): an admin elsewhere keeping
             // another person's (each clearing the rest) then leaves each person's email in conflict,
             // the kept value against the cleared one, for admins to see. Clearing alone, the two
             // resolutions once cleared both emails, silently.

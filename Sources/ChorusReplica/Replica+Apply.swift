@@ -790,12 +790,28 @@ extension Replica {
         }
     }
 
+    /// Refuses an operation in this replica's own name, new to its log, past every counter the
+    /// replica handed out (`chorus.counters`, written before any operation it makes commits): it
+    /// was not made here. A forged bundle holding one at 2^63-1 was applied, and the replica could
+    /// never write again ("counter exhausted"). Its batch is applied in none of its parts.
+    /// (A replica in memory keeps no counters file: nothing of it is restored or imported.)
+    func refuseOwnCounterNeverHandedOut(_ operation: OperationID) throws {
+        guard let counterReservation else { return }
+        let handedOut = max(reservedCounter, try counterReservation.read())
+        guard operation.counter > handedOut else { return }
+        throw ChorusError(.malformedInput, "operation \(operation) is in this replica's own name, with a counter past every one it handed out (\(handedOut)): it was not made here; nothing of its batch was applied",
+                          hint: "a forged or damaged bundle or upstream, or another replica given this one's id; take bundles and upstreams you trust")
+    }
+
     /// Appends an operation whose id the log did not hold (`logID` said so) to the log.
     /// Returns its log sequence.
     func appendToLog(_ op: Operation, rid: Int64?, payload: Payload?, state: inout BatchState) throws -> Int64 {
-        let sequence = try appendToBlock(op, rid: rid, payload: payload, state: &state)
         // Our own operation coming back (after a restore from backup): never reuse its counter.
-        if op.id.replica == id && op.id.counter > state.counter { state.counter = op.id.counter }
+        if op.id.replica == id && op.id.counter > state.counter {
+            try refuseOwnCounterNeverHandedOut(op.id)
+            state.counter = op.id.counter
+        }
+        let sequence = try appendToBlock(op, rid: rid, payload: payload, state: &state)
         state.clock.observe(op.timestamp)
         return sequence
     }

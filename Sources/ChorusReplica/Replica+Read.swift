@@ -12,13 +12,15 @@ public struct Sibling: Equatable, Sendable {
     /// map key or set element (a value alone, "3", once told an admin restoring nothing of where).
     public var field: String?
     public var key: String?
+    /// And the field's kind (register, map, set or log), which says how to read the value.
+    public var kind: FieldKind?
     /// Where the operation is in this replica's log, to read it back (its author) without an index
     /// on the log's ids. Local to this replica, so siblings compare without it.
     var sequence: Int64?
     public var replica: ReplicaID { operation.replica }
 
     public static func == (a: Sibling, b: Sibling) -> Bool {
-        a.operation == b.operation && a.value == b.value && a.timestamp == b.timestamp && a.isDelete == b.isDelete && a.field == b.field && a.key == b.key
+        a.operation == b.operation && a.value == b.value && a.timestamp == b.timestamp && a.isDelete == b.isDelete && a.field == b.field && a.key == b.key && a.kind == b.kind
     }
 
     public var json: JSONValue {
@@ -27,6 +29,7 @@ public struct Sibling: Equatable, Sendable {
         if isDelete { object["delete"] = .bool(true) }
         if let field { object["field"] = .string(field) }
         if let key { object["key"] = .string(key) }
+        if let kind { object["kind"] = .string(kind.rawValue) }
         return .object(object)
     }
 }
@@ -305,6 +308,7 @@ extension Replica {
             // A log entry's key is its own operation id, which the sibling names already.
             let kind = FieldKind(rawValue: row.text(8) ?? "")
             sibling.field = row.text(6)
+            sibling.kind = kind
             if kind == .map || kind == .set { sibling.key = row.text(7) }
             return sibling
         }
@@ -380,14 +384,20 @@ extension Replica {
 /// Whether the live entries of one register or map key hold more than one value. Two that agree
 /// (two offices wrote the same title while apart) leave nothing to choose: they display that value
 /// and are not listed as a conflict, though both stay live until a write supersedes them. Values
-/// are compared as stored, in canonical JSON (`JSONValue.canonicalText`), so equal values compare
-/// equal whichever replica wrote them; an entry without a value counts as a value of its own.
+/// are compared as stored, in canonical JSON (`JSONValue.canonicalText`), byte for byte as the
+/// digest and `statistics()` compare them (`ExactText`: Swift's `==` took "é" and "e" with a
+/// combining accent for one value, hiding a conflict `chorus status` counted); an entry without a
+/// value counts as a value of its own.
 struct ValueAgreement {
     private var first: String??
     private(set) var disagree = false
 
     mutating func offer(_ value: String?) {
         guard let first else { self.first = .some(value); return }
-        if first != value { disagree = true }
+        switch (first, value) {
+        case (nil, nil): break
+        case (let a?, let b?): if !ExactText.equal(a, b) { disagree = true }
+        default: disagree = true
+        }
     }
 }

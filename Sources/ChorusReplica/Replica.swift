@@ -414,6 +414,9 @@ public final class Replica {
         try Replica.wrapStorage { try database.quickCheck() }
     }
 
+    /// Whether `error` says the database file is damaged (not busy, full or unreadable).
+    public static func isDamage(_ error: ChorusError) -> Bool { error.code == .storage && error.hint == SQLiteError.corruptionHint }
+
     /// What an operator does about a database that fails a check.
     public static let damagedHint = "restore the folder from a backup (Docs/guides/run-a-hub.md, section 5), or start a new replica in another folder and sync it from the upstream (`chorus init`, `chorus join`, `chorus sync`); keep this folder to report it"
 

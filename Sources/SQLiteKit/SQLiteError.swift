@@ -25,11 +25,14 @@ public struct SQLiteError: Error, CustomStringConvertible, Sendable {
     /// Whether the database file itself is damaged or not a database at all.
     public var isCorruption: Bool { code & 0xff == SQLITE_CORRUPT || code & 0xff == SQLITE_NOTADB }
 
+    /// The hint of a damaged file, by which layers that see only the hint know the damage.
+    public static let corruptionHint = "the database file is damaged; restore it from a backup or re-create the replica and sync it again"
+
     /// What an operator can do about it.
     public var hint: String {
         switch code & 0xff {
         case SQLITE_BUSY, SQLITE_LOCKED: return "another process holds the database; retry, or stop the other chorus process"
-        case SQLITE_CORRUPT, SQLITE_NOTADB: return "the database file is damaged; restore it from a backup or re-create the replica and sync it again"
+        case SQLITE_CORRUPT, SQLITE_NOTADB: return SQLiteError.corruptionHint
         case SQLITE_FULL: return "the disk is full; free space and retry"
         case SQLITE_READONLY, SQLITE_PERM, SQLITE_CANTOPEN: return "check that the data folder exists and is writable by this user"
         case SQLITE_IOERR: return "the file system failed a read or write: check that chorus.sqlite is a plain file, and the disk's health and free space (dmesg)"

@@ -76,13 +76,26 @@ final class ResolutionRulesTests: XCTestCase {
         try stockholm.resolveConflict(id: filledBy, .value("p-b"), by: "admin", checkingValue: PeopleAPI.checkResolution(stockholm))
     }
 
-    /// Feedback that names no visibility is read as `give` would have written it: feedback is
-    /// private, praise public; never public for naming nothing.
-    func test_feedbackWithoutVisibility_isReadAsItsKindsDefault() {
-        let item: [String: JSONValue] = ["from": "p-a", "to": "p-b", "kind": "feedback"]
-        XCTAssertFalse(Feedback.isVisible(item, to: "p-c", managerOf: { _ in nil }))
-        XCTAssertTrue(Feedback.isVisible(item, to: "p-b", managerOf: { _ in nil }))
-        XCTAssertTrue(Feedback.isVisible(item.merging(["kind": "praise"]) { $1 }, to: "p-c", managerOf: { _ in nil }))
-        XCTAssertFalse(Feedback.isVisible(["from": "p-a", "to": "p-b"], to: "p-c", managerOf: { _ in nil }), "no kind: private")
+    /// Feedback that names no visibility is private, whatever its kind: never public for naming
+    /// nothing, nor for a kind changed to praise.
+    func test_feedbackWithoutVisibility_isPrivate() {
+        for kind: JSONValue in ["feedback", "praise", .null] {
+            let item: [String: JSONValue] = ["from": "p-a", "to": "p-b", "kind": kind]
+            XCTAssertFalse(Feedback.isVisible(item, to: "p-c", managerOf: { _ in nil }), "\(kind)")
+            XCTAssertTrue(Feedback.isVisible(item, to: "p-b", managerOf: { _ in nil }), "\(kind)")
+        }
+    }
+
+    /// A problem the record had before the value is not the value's: two offices that moved an
+    /// opportunity's dates apart cross them, and its title can still be settled.
+    func test_aProblemTheRecordAlreadyHad_doesNotRefuseAnotherFieldsValue() throws {
+        try stockholm.write(collection: "opportunities", record: "o-1", [.put(field: "startDate", value: "2027-03-01"), .put(field: "endDate", value: "2027-01-01")])
+        let title = try conflict("opportunities", "o-1", "title", "Lead", "Staff")
+        try stockholm.resolveConflict(id: title, .value("Principal"), by: "admin", checkingValue: PeopleAPI.checkResolution(stockholm))
+        XCTAssertEqual(try stockholm.get(collection: "opportunities", record: "o-1")?.fields["title"], "Principal")
+        // A value of the field the problem is about is the value's to mend.
+        let start = try conflict("opportunities", "o-1", "startDate", "2027-03-01", "2027-04-01")
+        XCTAssertEqual(refusal(start, "2027-05-01"), "422 endDate 2027-01-01 is before startDate 2027-05-01")
+        try stockholm.resolveConflict(id: start, .value("2026-12-01"), by: "admin", checkingValue: PeopleAPI.checkResolution(stockholm))
     }
 }

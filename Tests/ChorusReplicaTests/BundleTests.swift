@@ -207,6 +207,32 @@ final class ReplicaStorageTests: XCTestCase {
         XCTAssertEqual(try office.get(collection: "people", record: "p1")?.fields["name"], "Ada Lovelace")
     }
 
+    /// An operation in the replica's own name past every counter it handed out was not made
+    /// there: refused, with its batch, and the replica writes on. One at 2^63-1 in a forged
+    /// bundle once left it unable to write again. Its own operations coming back (restored from a
+    /// backup) are taken, as the test above shows.
+    func test_anOperationInOwnNamePastEveryCounterHandedOut_isRefused_andTheReplicaWritesOn() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let clock = ManualClock(milliseconds: 1_790_000_000_000)
+        var rng = SeededGenerator(seed: 12)
+        let replica = try Replica.create(at: .directory(folder.path), name: "laptop", configuration: ReplicaFactory.configuration(clock: clock), using: &rng)
+        let made = try replica.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")])[0]
+        let digest = try replica.digest()
+        let other = try ReplicaFactory.memory(name: "other", clock: clock, seed: 13)
+        let honest = try other.write(collection: "people", record: "p2", [.put(field: "name", value: "Bo")])[0]
+        for counter in [UInt64(Int64.max), made.id.counter + 5_000] {
+            let forged = Operation(id: OperationID(replica: replica.id, counter: counter), timestamp: made.timestamp, collection: "people",
+                                   record: "p9", field: "name", action: .set(value: "Forged", supersedes: []))
+            XCTAssertThrowsError(try replica.applyRemote([honest, forged]), "\(counter)") { error in
+                XCTAssertTrue("\(error)".contains("past every one it handed out"), "\(error)")
+            }
+            XCTAssertEqual(try replica.digest(), digest, "nothing of the batch applied")
+        }
+        let next = try replica.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada L")])[0]
+        XCTAssertEqual(next.id.counter, made.id.counter + 1, "the counter did not move")
+    }
+
     /// An operation whose id the log holds, arriving with other content (a replica restored with
     /// its counters, a forged bundle), is a duplicate and changes nothing: it once made its
     /// record's row, an empty record no other replica had, and the digests differed for good.

@@ -165,6 +165,17 @@ final class MergeRuleTests: XCTestCase {
         XCTAssertEqual(try stockholm.statistics().conflicts, 1)
     }
 
+    /// Values agree byte for byte, as the digest compares them: "é" and "e" with a combining
+    /// accent are two values (Swift's `==` takes them for one), listed and counted alike.
+    func test_valuesEqualOnlyAsUnicodeText_areAConflict_listedAndCountedAlike() throws {
+        try stockholm.write(collection: "people", record: "p1", [.put(field: "title", value: "Caf\u{E9}")])
+        try newYork.write(collection: "people", record: "p1", [.put(field: "title", value: "Cafe\u{301}")])
+        try exchange()
+        XCTAssertEqual(try stockholm.conflicts().map(\.field), ["title"])
+        XCTAssertEqual(try stockholm.get(collection: "people", record: "p1")?.conflicts, ["title"])
+        XCTAssertEqual(try stockholm.statistics().conflicts, Int64(try stockholm.conflicts().count))
+    }
+
     func test_map_eachKeyIsARegister_andRemoveLosesToConcurrentSet() throws {
         try stockholm.write(collection: "people", record: "p1", [.mapSet(field: "skills", key: "swift", value: 3)])
         try exchange()
@@ -260,6 +271,8 @@ final class MergeRuleTests: XCTestCase {
         let json = try XCTUnwrap(conflict.siblings.first { $0.field == "skills" }?.json)
         XCTAssertEqual(json["field"], "skills")
         XCTAssertEqual(json["key"], "go")
+        XCTAssertEqual(json["kind"], "map")
+        XCTAssertEqual(conflict.siblings.first { $0.field == "guilds" }?.kind, .set)
         XCTAssertNil(conflict.siblings.first { $0.isDelete }?.json["field"], "the delete changed no field")
     }
 

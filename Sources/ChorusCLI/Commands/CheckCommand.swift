@@ -9,23 +9,34 @@ enum CheckCommand: Command {
     static func run(_ context: CommandContext) throws -> Int32 {
         // A damaged file is reported as SQLite finds it; the invariants, read from damaged pages,
         // would only stop at the first unreadable one. A read failing anywhere is a problem to list.
+        // What to do depends on what was found: damage is restored from a backup; an error
+        // reading the file has its own hint (a full disk: free space); the replica's own
+        // invariants broken are a bug to report, not a reason to throw away its writes.
         var problems: [String]
+        var hint: String?
         do {
             let replica = try context.openReplica()
             problems = try replica.integrityCheck()
-            if problems.isEmpty { problems = try replica.invariantViolations() }
+            if problems.isEmpty {
+                problems = try replica.invariantViolations()
+                hint = "the replica's own state disagrees with itself: a bug in Chorus, or the database changed by hand; report it with the output of `chorus check --json`. A new replica synced from the upstream holds the same data without it"
+            } else {
+                hint = Replica.damagedHint
+            }
         } catch let error as ChorusError where error.code == .storage {
-            problems = ["\(error.message)\(error.hint.map { " (\($0))" } ?? "")"]
+            problems = [error.message]
+            hint = error.hint
         }
+        if problems.isEmpty { hint = nil }
         if context.isJSON {
             var report: [String: JSONValue] = ["ok": .bool(problems.isEmpty), "problems": .array(problems.map(JSONValue.string))]
-            if !problems.isEmpty { report["hint"] = .string(Replica.damagedHint) }
+            if let hint { report["hint"] = .string(hint) }
             context.output.json(.object(report))
         } else if problems.isEmpty {
             context.output.print("ok")
         } else {
             problems.forEach { context.output.print($0) }
-            context.output.error("hint: \(Replica.damagedHint)")
+            if let hint { context.output.error("hint: \(hint)") }
         }
         return problems.isEmpty ? 0 : 1
     }

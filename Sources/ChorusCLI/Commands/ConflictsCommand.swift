@@ -99,12 +99,17 @@ enum ConflictsCommand: Command {
     }
 
     /// A sibling's value; for an edit made while the record was deleted, with what it changed:
-    /// `title = "Lead"`, `skills[go] = 3`, `guilds + g-9`.
+    /// `title = Lead`, `skills[go] = 3`, `guilds + g-9`, `comments: appended Nice`.
     static func edit(_ sibling: JSONValue) -> String {
         let value = Format.value(sibling["value"] ?? .null, width: 40)
         guard let field = sibling["field"]?.stringValue else { return value }
-        guard let key = sibling["key"]?.stringValue else { return "\(field) = \(value)" }
-        return sibling["value"] == .null ? "\(field) + \(Format.value(.string(key), width: 40))" : "\(field)[\(key)] = \(value)"
+        let key = Format.value(.string(sibling["key"]?.stringValue ?? ""), width: 40)
+        switch sibling["kind"]?.stringValue {
+        case "map": return "\(field)[\(key)] = \(value)"
+        case "set": return "\(field) + \(key)"
+        case "log": return "\(field): appended \(value)"
+        default: return "\(field) = \(value)"
+        }
     }
 
     static func printConflicts(_ conflicts: [JSONValue], _ context: CommandContext, detailed: Bool) {

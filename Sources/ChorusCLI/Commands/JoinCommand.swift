@@ -15,8 +15,8 @@ enum JoinCommand: Command {
 
     static func run(_ context: CommandContext) throws -> Int32 {
         guard let tokenFile = context.arguments.value("--token-file") else { throw context.usageError("--token-file FILE is required") }
-        let replica = try context.openReplica()
         try ServeLock.refuseWhileServed(folder: context.dataDirectory, command: "join")
+        let replica = try context.openReplica()
         try join(replica: replica, url: context.positional(0), tokenFile: tokenFile, limits: replica.configuration.limits)
         let stored = try replica.upstream()!
         if context.isJSON {

@@ -116,7 +116,7 @@ enum FeedbackCommand: Command {
             defer { if fetched.count > limit { context.output.print("... more: --limit \(min(10_000, limit * 2)) shows more") } }
             for item in items {
                 let f = item.fields
-                context.output.print("\(item.id)  \(f["kind"]?.stringValue ?? "") from \(f["from"]?.stringValue ?? "?") to \(f["to"]?.stringValue ?? "?") (\(f["visibility"]?.stringValue ?? Feedback.defaultVisibility(kind: f["kind"]?.stringValue))): \(Format.value(f["body"] ?? .null, width: 80))")
+                context.output.print("\(item.id)  \(f["kind"]?.stringValue ?? "") from \(f["from"]?.stringValue ?? "?") to \(f["to"]?.stringValue ?? "?") (\(f["visibility"]?.stringValue ?? "private")): \(Format.value(f["body"] ?? .null, width: 80))")
             }
         case ("comment", 3), ("high-five", 2):
             let person = try Identity.writer(context, in: replica)

@@ -18,8 +18,13 @@ enum ServeLock {
 
     /// Takes the folder's lock for this process, or throws naming the process that holds it.
     static func take(folder: String) throws {
+        do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
+            throw ChorusError(.storage, "cannot create the replica folder \(folder): \(error.localizedDescription)", hint: "check that its parent exists and is writable by this user")
+        }
         let path = (folder as NSString).appendingPathComponent(fileName)
-        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        // A lock file this user cannot write (left by another user) still locks, read-only.
+        var descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        if descriptor < 0 && errno == EACCES { descriptor = open(path, O_RDONLY | O_CLOEXEC) }
         guard descriptor >= 0 else {
             throw ChorusError(.storage, "cannot open \(path): \(String(cString: strerror(errno)))", hint: "check that the folder is writable by this user")
         }

@@ -7,8 +7,12 @@ import { act, notify } from "/ui/shell.js";
 /** A sibling's value; for an edit made while the record was deleted, with what it changed. */
 function edit(s) {
   if (!s.field) return show(s.value);
-  if (s.key === undefined) return `${s.field} = ${show(s.value)}`;
-  return s.value === null ? `${s.field} + ${s.key}` : `${s.field}[${s.key}] = ${show(s.value)}`;
+  switch (s.kind) {
+    case "map": return `${s.field}[${s.key}] = ${show(s.value)}`;
+    case "set": return `${s.field} + ${s.key}`;
+    case "log": return `${s.field}: appended ${show(s.value)}`;
+    default: return `${s.field} = ${show(s.value)}`;
+  }
 }
 
 function tokenForm(main, message) {
