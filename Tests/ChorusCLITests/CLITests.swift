@@ -229,6 +229,36 @@ final class CLITests: XCTestCase {
                        "\u{1b}[2J\u{1b}]0;owned\u{7}Ada\rEve\u{9b}", "JSON keeps the value exactly")
     }
 
+    /// A command writing a file of its own writes a file: a folder, a pipe or the replica's own
+    /// database named as its output is refused, and nothing is written or registered. (`export
+    /// --output DIR` once replaced the folder and all it held; `--token-file /dev/null` the device.)
+    func test_outputPaths_thatAreNotPlainFiles_orTheReplicasOwn_areRefused() throws {
+        try chorus("init", "--name", "hq")
+        let kept = folder.appending("kept")
+        try FileManager.default.createDirectory(atPath: kept, withIntermediateDirectories: true)
+        XCTAssertTrue(FileManager.default.createFile(atPath: kept + "/important.txt", contents: Data("keep".utf8)))
+        let pipe = folder.appending("pipe")
+        XCTAssertEqual(mkfifo(pipe, 0o600), 0)
+        let digest = try chorus("digest").standardOutput
+        for (arguments, message) in [(["export", "--output", kept], "is a folder"), (["export", "--output", data + "/chorus.sqlite"], "one of the replica's own files"),
+                                     (["replicas", "add", "a", "--token-file", pipe], "is a pipe"),
+                                     (["replicas", "add", "b", "--token-file", data + "/../replica/chorus.counters"], "one of the replica's own files")] {
+            let refused = try ChorusProcess.run(arguments + ["--data", data])
+            XCTAssertEqual(refused.status, 2, "\(arguments)")
+            XCTAssertTrue(refused.standardError.contains(message), refused.standardError)
+        }
+        XCTAssertEqual(try String(contentsOfFile: kept + "/important.txt", encoding: .utf8), "keep")
+        XCTAssertEqual(try chorus("digest").standardOutput, digest)
+        let unwritable = try ChorusProcess.run(["replicas", "add", "c", "--token-file", folder.appending("no-such-folder/token"), "--data", data])
+        XCTAssertEqual(unwritable.status, 1)
+        XCTAssertTrue(unwritable.standardError.contains("nothing was registered"), unwritable.standardError)
+        XCTAssertTrue(try chorus("replicas", "list").standardOutput.contains("no replicas registered"), "nothing registered")
+        // A plain file is written, and written over.
+        try chorus("export", "--output", folder.appending("a.bundle"))
+        try chorus("export", "--output", folder.appending("a.bundle"))
+        try chorus("replicas", "add", "d", "--token-file", folder.appending("d.token"))
+    }
+
     /// A database with damaged pages is not served (it would take writes into a file that may
     /// lose them), and `check` says what to do about it.
     func test_aDamagedDatabase_isNotServed_andCheckSaysWhatToDo() throws {

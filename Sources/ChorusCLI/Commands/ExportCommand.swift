@@ -31,6 +31,8 @@ enum ExportCommand: Command {
         if floor > 0 && !context.isJSON {
             context.output.print("the log is compacted through sequence \(floor) (compacted, or started from the upstream's snapshot): exporting the operations after it; the earlier ones' effects are in the state, and a replica lacking them starts from a snapshot")
         }
+        try OutputFile.check(output, option: "--output", replicaFolder: context.dataDirectory, context)
+        try OutputFile.check(output + ".partial", option: "--output (its .partial file)", replicaFolder: context.dataDirectory, context)
         let partial = output + ".partial"
         let file = try FileAppender(creating: partial)
         let header: OperationBundle.Header

@@ -1,0 +1,46 @@
+import ChorusCore
+import ChorusReplica
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where a command writes a file of its own (`export --output`, `replicas add --token-file`): a
+/// new name, or a plain file it replaces; never a folder, a device or a pipe, nor one of the
+/// replica's own files. The bounds sweep had `export --output DIR` replace a folder and all it
+/// held, `--token-file /dev/null` turn the machine's /dev/null into a file, and either one
+/// overwrite the replica's database.
+enum OutputFile {
+    /// The files of a replica folder that nothing else may be written over.
+    static let replicaFiles: Set<String> = [Replica.databaseFileName, Replica.databaseFileName + "-wal", Replica.databaseFileName + "-shm",
+                                            "chorus.counters", ServeLock.fileName]
+
+    /// Throws a usage error when `path` (given as `option`) names something other than a file to
+    /// write, or a file of the replica in `replicaFolder`.
+    static func check(_ path: String, option: String, replicaFolder: String, _ context: CommandContext) throws {
+        var target = stat()
+        if stat(path, &target) == 0 {
+            let kind: String?
+            switch target.st_mode & S_IFMT {
+            case S_IFREG: kind = nil
+            case S_IFDIR: kind = "a folder"
+            case S_IFCHR, S_IFBLK: kind = "a device"
+            case S_IFIFO: kind = "a pipe"
+            case S_IFSOCK: kind = "a socket"
+            default: kind = "not a plain file"
+            }
+            if let kind { throw context.usageError("\(option) \(path) is \(kind), which this would replace: name a file, new or one to overwrite") }
+        }
+        // The replica's own files, by name in the folder itself (compared as devices and inodes,
+        // so another spelling of the folder or a link to it is the folder too).
+        // Split by hand: Foundation's `deletingLastPathComponent` traps on a one-letter name.
+        var folder = stat(), parent = stat()
+        let slash = path.lastIndex(of: "/")
+        let directory = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        guard stat(replicaFolder, &folder) == 0, stat(directory, &parent) == 0 else { return }
+        if folder.st_dev == parent.st_dev, folder.st_ino == parent.st_ino, replicaFiles.contains(name) {
+            throw context.usageError("\(option) \(path) is one of the replica's own files: name another file")
+        }
+    }
+}
