@@ -139,7 +139,13 @@ public struct PeopleAPI: Sendable {
     /// type is the replica's to refuse, with its own message.)
     public static func checkValues(_ changes: [Change], in collection: CollectionSchema) throws(ChorusError) {
         if collection.name == "feedback" {
-            for case .put(let field, let value) in changes { try Feedback.check(field: field, value: value) }
+            for change in changes {
+                switch change {
+                case .put(let field, let value): try Feedback.check(field: field, value: value)
+                case .append("comments", let value): try Feedback.checkComment(value)
+                default: continue
+                }
+            }
         }
         guard editable.contains(collection.name) else { return }
         try DomainRules.check(changes, in: collection)

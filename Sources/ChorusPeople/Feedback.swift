@@ -80,6 +80,23 @@ public enum Feedback {
         }
     }
 
+    /// Checks a comment appended other than by `comment` (`chorus append feedback ID comments`):
+    /// the shape and bounds `comment` writes, `{"author", "body", "at"?}`. The bounds sweep
+    /// appended a 5,000-character body, a blank one, unknown members and terminal escapes.
+    public static func checkComment(_ value: JSONValue) throws(ChorusError) {
+        let shape = "{\"author\": a person's id, \"body\": 1 to \(commentCharactersMax) characters, \"at\"?: Unix milliseconds}"
+        func fail(_ message: String) -> ChorusError { ChorusError(.invalidValue, "feedback.comments: \(message)", hint: "a comment is \(shape)") }
+        guard case .object(let members) = value else { throw fail("a comment is an object") }
+        if let unknown = members.keys.sorted().first(where: { !["author", "body", "at"].contains($0) }) { throw fail("unknown member \(unknown.prefix(64))") }
+        guard let author = members["author"]?.stringValue, !author.isEmpty, author.unicodeScalars.count <= DomainRules.shortTextCharactersMax,
+              DomainRules.textProblem(author, long: false) == nil else { throw fail("author must be a person's id") }
+        guard let text = members["body"]?.stringValue.map(trimmed), !DomainRules.isBlank(text), text.unicodeScalars.count <= commentCharactersMax else {
+            throw fail("body must be 1 to \(commentCharactersMax) characters, not blank")
+        }
+        if let problem = DomainRules.textProblem(text, long: true) { throw fail("body \(problem)") }
+        if let at = members["at"], at.integerValue.map({ $0 >= 0 }) != true { throw fail("at must be Unix milliseconds") }
+    }
+
     /// Why `badge` may not go with an item of `kind`, or nil. A badge is recognition: it travels
     /// with praise or thanks, not with feedback to improve. (The API answers it 422, the request
     /// being well formed; the CLI as any refused value.)

@@ -76,6 +76,22 @@ final class ResolutionRulesTests: XCTestCase {
         try stockholm.resolveConflict(id: filledBy, .value("p-b"), by: "admin", checkingValue: PeopleAPI.checkResolution(stockholm))
     }
 
+    /// A comment appended other than through the API (`chorus append`) has the shape and bounds
+    /// the API writes.
+    func test_aCommentAppendedByHand_followsTheCommentsRules() throws {
+        let feedback = try XCTUnwrap(stockholm.configuration.schema.collection("feedback"))
+        func refused(_ value: JSONValue) -> String? {
+            do { try PeopleAPI.checkValues([.append(field: "comments", value: value)], in: feedback); return nil } catch { return error.message }
+        }
+        XCTAssertNil(refused(["author": "p-a", "body": "Nice work", "at": 1_790_000_000_000]))
+        XCTAssertEqual(refused(["author": "p-a", "body": .string(String(repeating: "c", count: 1001))]), "feedback.comments: body must be 1 to 1000 characters, not blank")
+        XCTAssertEqual(refused(["author": "p-a", "body": " "]), "feedback.comments: body must be 1 to 1000 characters, not blank")
+        XCTAssertEqual(refused(["author": "p-a", "body": "x\u{1B}[31m"]), "feedback.comments: body holds U+1B, a control character")
+        XCTAssertEqual(refused(["author": "p-a", "body": "hi", "junk": 1]), "feedback.comments: unknown member junk")
+        XCTAssertEqual(refused(["body": "hi"]), "feedback.comments: author must be a person's id")
+        XCTAssertEqual(refused(5), "feedback.comments: a comment is an object")
+    }
+
     /// Feedback that names no visibility is private, whatever its kind: never public for naming
     /// nothing, nor for a kind changed to praise.
     func test_feedbackWithoutVisibility_isPrivate() {
