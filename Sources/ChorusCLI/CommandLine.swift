@@ -41,6 +41,18 @@ struct CommandContext {
         }
     }
 
+    /// The name of a replica made here: `--name` as given (the replica refuses one over its
+    /// limit, where it was once cut short unsaid), or this host's name, cut to fit the limit.
+    var replicaName: String {
+        if let given = arguments.value("--name") { return given }
+        var name = ""
+        for character in ProcessInfo.processInfo.hostName {
+            guard name.utf8.count + character.utf8.count <= Limits.default.replicaNameBytesMax else { break }
+            name.append(character)
+        }
+        return name.isEmpty ? "chorus" : name
+    }
+
     func openReplica() throws -> Replica {
         try Replica.open(at: .directory(dataDirectory), configuration: configuration)
     }

@@ -73,7 +73,14 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
     /// http(s) with a host; a port past 65535 was cut to another (80), where whoever listens would
     /// be sent the token, and credentials in it would be written in the replica, its logs and every
     /// sync's output.
+    /// Longest URL of a node (`join`, `serve --upstream`, `--remote`), in bytes: a request's
+    /// target is its path and query, within a request line of `requestLineBytesMax` (8 KiB).
+    public static let nodeURLBytesMax = 2048
+
     public static func nodeURL(_ text: String) throws -> URL {
+        guard text.utf8.count <= nodeURLBytesMax else {
+            throw ChorusError(.limitExceeded, "the URL is \(text.utf8.count) bytes, over the limit of \(nodeURLBytesMax) (nodeURLBytesMax)", hint: "give the node's address, e.g. http://hub.example:7420")
+        }
         guard let parsed = URL(string: text), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
             throw ChorusError(.malformedInput, "\(text.prefix(100)) is not an http(s) URL", hint: "e.g. http://hub.example:7420")
         }

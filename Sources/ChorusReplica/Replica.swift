@@ -213,9 +213,12 @@ public final class Replica {
     public static func create<G: RandomNumberGenerator>(at location: Location, name: String, configuration: Configuration = Configuration(),
                                                         using generator: inout G) throws -> Replica {
         try configuration.limits.validate()
-        guard !name.isEmpty, name.utf8.count <= configuration.limits.replicaNameBytesMax,
-              !name.unicodeScalars.contains(where: { $0.value < 0x20 }) else {
-            throw ChorusError(.limitExceeded, "replica name must be 1 to \(configuration.limits.replicaNameBytesMax) bytes of printable text")
+        guard name.utf8.count <= configuration.limits.replicaNameBytesMax else {
+            throw ChorusError(.limitExceeded, "replica name is \(name.utf8.count) bytes, over the limit of \(configuration.limits.replicaNameBytesMax) (replicaNameBytesMax)",
+                              hint: "give a shorter --name; it is for people to recognise the replica")
+        }
+        guard !name.isEmpty, !name.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+            throw ChorusError(.invalidValue, "replica name must be 1 to \(configuration.limits.replicaNameBytesMax) bytes of printable text, with no control characters")
         }
         if case .directory(let path) = location {
             let file = databasePath(location)

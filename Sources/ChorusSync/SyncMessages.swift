@@ -86,7 +86,8 @@ public struct ServerStamp: Equatable, Sendable {
 
     init(_ json: JSONValue?) throws(ChorusError) {
         guard let json, case .string(let hex)? = json["replica"], let replica = ReplicaID(hex: hex),
-              case .string(let name)? = json["name"], case .integer(let wall)? = json["wall"], wall >= 0,
+              case .string(let name)? = json["name"], !name.isEmpty, name.utf8.count <= Limits.default.replicaNameBytesMax,
+              case .integer(let wall)? = json["wall"], wall >= 0,
               case .integer(let clockWall)? = json["clock"]?["wall"], case .integer(let logical)? = json["clock"]?["logical"],
               clockWall >= 0, logical >= 0, logical <= Int64(UInt32.max) else {
             throw ChorusError(.malformedInput, "response has no valid \"server\" stamp")

@@ -72,6 +72,7 @@ final class SyncVectorTests: XCTestCase {
             case "pushRequest": XCTAssertThrowsError(try PushRequest.decode(body, limits: .default), vector["name"]?.stringValue ?? "")
             case "pullResponse": XCTAssertThrowsError(try PullResponse.decode(body, limits: .default), vector["name"]?.stringValue ?? "")
             case "info": XCTAssertThrowsError(try InfoResponse(try JSONParser().parse(body)), vector["name"]?.stringValue ?? "")
+            case "digest": XCTAssertThrowsError(try DigestResponse(try JSONParser().parse(body)), vector["name"]?.stringValue ?? "")
             default: XCTFail("unknown message kind")
             }
         }

@@ -8,9 +8,8 @@ enum InitCommand: Command {
         options: [.data, OptionSpec(name: "--name", valueName: "NAME", help: "a name people recognise (default: this host's name)"), .json])
 
     static func run(_ context: CommandContext) throws -> Int32 {
-        let name = context.arguments.value("--name") ?? ProcessInfo.processInfo.hostName
         var generator = SystemRandomNumberGenerator()
-        let replica = try Replica.create(at: .directory(context.dataDirectory), name: String(name.prefix(64)),
+        let replica = try Replica.create(at: .directory(context.dataDirectory), name: context.replicaName,
                                          configuration: context.configuration, using: &generator)
         if context.isJSON {
             context.output.json(.object(["replica": .string(replica.id.hex), "name": .string(replica.name), "data": .string(context.dataDirectory)]))

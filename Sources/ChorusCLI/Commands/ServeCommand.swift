@@ -174,8 +174,7 @@ enum ServeCommand: Command {
             return try context.openReplica()
         } catch let error as ChorusError where error.code == .replicaNotInitialised {
             var generator = SystemRandomNumberGenerator()
-            let name = context.arguments.value("--name") ?? ProcessInfo.processInfo.hostName
-            let replica = try Replica.create(at: .directory(context.dataDirectory), name: String(name.prefix(64)),
+            let replica = try Replica.create(at: .directory(context.dataDirectory), name: context.replicaName,
                                              configuration: context.configuration, using: &generator)
             context.output.error("initialised replica \(replica.id.hex) (\(replica.name)) in \(context.dataDirectory)")
             return replica
