@@ -42,6 +42,9 @@ final class CLITests: XCTestCase {
         for (flags, message, status) in [(["--trusted-proxy", "notanip"], "takes IPv4 addresses", Int32(2)), (["--trusted-proxy", "10.0.0.5,"], "takes IPv4 addresses", 2),
                                          (["--owner", ""], "--owner must be a person id", 2), (["--upstream", "http://127.0.0.1:9"], "--upstream needs --token-file", 2),
                                          (["--token-file", "t"], "--token-file needs --upstream", 2),
+                                         (["--identity-header", "Host"], "--identity-header must be a header name", 2),
+                                         (["--identity-header", "Bad Header"], "--identity-header must be a header name", 2),
+                                         (["--identity-header", "X-Person", "--owner", "p-1"], "are one or the other", 2),
                                          (["--upstream", "http://127.0.0.1:9", "--token-file", folder.appending("no-such.token")], "no-such.token", 1)] {
             let refused = try ChorusProcess.run(["serve", "--listen", "127.0.0.1:0", "--data", folder.appending("never")] + flags)
             XCTAssertEqual(refused.status, status, "\(flags)")

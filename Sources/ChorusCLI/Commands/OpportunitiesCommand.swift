@@ -31,7 +31,7 @@ enum OpportunitiesCommand: Command {
                   OptionSpec(name: "--bet-rank", valueName: "N", help: "with post: rank 1-10 among company bets"),
                   OptionSpec(name: "--person", valueName: "ID", help: "with match: rank opportunities for this person"),
                   OptionSpec(name: "--opportunity", valueName: "ID", help: "with match: rank people for this opportunity"),
-                  OptionSpec(name: "--top", valueName: "N", help: "how many to show or to count as recommended (default 10)"),
+                  OptionSpec(name: "--top", valueName: "N", help: "how many to show or to count as recommended, 1 to 10000 (default 10)"),
                   OptionSpec(name: "--groups", valueName: "FILE", help: "with audit: CSV of person-id,group"),
                   OptionSpec(name: "--all", valueName: nil, help: "with list: include closed and filled ones")],
         positional: 1...1)

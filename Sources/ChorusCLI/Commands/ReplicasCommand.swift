@@ -25,7 +25,7 @@ enum ReplicasCommand: Command {
                   OptionSpec(name: "--replica", valueName: "ID", help: "with add: bind the token to this replica id (32 hex digits) at once"),
                   OptionSpec(name: "--token-file", valueName: "FILE", help: "with add: write the token to FILE (mode 0600) instead of printing it; with --remote: an admin token"),
                   OptionSpec(name: "--remote", valueName: "URL", help: "with health: ask this node over HTTP"),
-                  OptionSpec(name: "--silent-days", valueName: "DAYS", help: "with health: flag replicas not seen for this long (default 7; fractions allowed)")],
+                  OptionSpec(name: "--silent-days", valueName: "DAYS", help: "with health: flag replicas not seen for this long, 0 to 3650 (default 7; fractions allowed)")],
         positional: 1...2)
 
     static func run(_ context: CommandContext) throws -> Int32 {

@@ -24,10 +24,10 @@ enum ServeCommand: Command {
                   OptionSpec(name: "--listen", valueName: "HOST:PORT", help: "address to serve on (default 127.0.0.1:7420; port 0 picks one)"),
                   OptionSpec(name: "--upstream", valueName: "URL", help: "the node to sync with, e.g. http://hub.example:7420"),
                   OptionSpec(name: "--token-file", valueName: "FILE", help: "file holding this replica's token on the upstream"),
-                  OptionSpec(name: "--sync-interval", valueName: "SECONDS", help: "seconds between background syncs (default 10)"),
-                  OptionSpec(name: "--compact-interval", valueName: "SECONDS", help: "compact the log every SECONDS, as `chorus compact` does (default: never)"),
+                  OptionSpec(name: "--sync-interval", valueName: "SECONDS", help: "seconds between background syncs, 0.05 to 86400 (default 10)"),
+                  OptionSpec(name: "--compact-interval", valueName: "SECONDS", help: "compact the log every SECONDS, 1 to 2592000, as `chorus compact` does (default: never)"),
                   OptionSpec(name: "--name", valueName: "NAME", help: "name for a replica created on first run (default: host name)"),
-                  OptionSpec(name: "--identity-header", valueName: "NAME", help: "header a single-sign-on proxy sets to the person id (office nodes)"),
+                  OptionSpec(name: "--identity-header", valueName: "NAME", help: "header a single-sign-on proxy sets to the person id (office nodes): a header name of at most 64 bytes, not Host, Authorization or another HTTP gives a meaning to"),
                   OptionSpec(name: "--trusted-proxy", valueName: "IP", help: "address of a proxy in front of the node (nginx, the single-sign-on proxy): its identity header is honoured, and the limits per client address do not bound it (default 127.0.0.1 with --identity-header; several with commas)"),
                   OptionSpec(name: "--owner", valueName: "PERSON", help: "the person acting on a laptop's people API"),
                   OptionSpec(name: "--owner-host", valueName: "NAME", help: "with --owner: a host name the owner's browser reaches the node by, beside localhost and loopback addresses (repeat with commas)"),
@@ -55,6 +55,18 @@ enum ServeCommand: Command {
                 throw context.usageError("--owner-host takes 1 to \(IdentityPolicy.ownerHostsMax) host names separated by commas, such as laptop.lan (no http://, no path)")
             }
             return Set(given.map(IdentityPolicy.hostName))
+        }
+        if let header = context.arguments.value("--identity-header") {
+            // A header name (RFC 9110 token), and not one HTTP itself gives meaning to: `Host` or
+            // `Authorization` named here would let any client name the person.
+            let reserved: Set<String> = ["host", "authorization", "content-length", "transfer-encoding", "connection", "cookie", "content-type",
+                                         "chorus-replica", "chorus-protocol", "expect", "upgrade"]
+            let tokenCharacters = Set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+            guard !header.isEmpty, header.utf8.count <= identityHeaderBytesMax, header.allSatisfy(tokenCharacters.contains),
+                  !reserved.contains(header.lowercased()) else {
+                throw context.usageError("--identity-header must be a header name of 1 to \(identityHeaderBytesMax) letters, digits or -, such as X-Person, and not one HTTP gives a meaning to (Host, Authorization, Cookie, ...)")
+            }
+            if owner != nil { throw context.usageError("--identity-header (an office node behind a sign-on proxy) and --owner (a laptop) are one or the other") }
         }
         if let owner, owner.isEmpty || owner.utf8.count > 128 || owner.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
             throw context.usageError("--owner must be a person id: 1 to 128 bytes of printable text")
@@ -144,6 +156,8 @@ enum ServeCommand: Command {
 
     /// The longest --compact-interval: thirty days.
     static let compactIntervalSecondsMax: Int64 = 2_592_000
+    /// Longest `--identity-header` name, in bytes.
+    static let identityHeaderBytesMax = 64
 
     static func parseListen(_ text: String, _ context: CommandContext) throws -> (String, UInt16) {
         guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else {

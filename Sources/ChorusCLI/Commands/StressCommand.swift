@@ -10,8 +10,9 @@ enum StressCommand: Command {
         Writes to people/stress-N records: registers, set adds and counter increments, one
         transaction per operation, printing `ack OPERATION_ID` after each commit. Used by the
         crash-safety tests, which kill it with SIGKILL; every acknowledged id must survive.
+        COUNT is 1 to 10000000.
         """,
-        options: [.data, OptionSpec(name: "--records", valueName: "N", help: "spread writes over N records (default 20)")],
+        options: [.data, OptionSpec(name: "--records", valueName: "N", help: "spread writes over N records, 1 to 100000 (default 20)")],
         positional: 1...1)
 
     static func run(_ context: CommandContext) throws -> Int32 {
