@@ -128,7 +128,7 @@ public struct NodeRouter: Sendable {
     /// queue then gives to `handle`. The answer is `handle`'s, from the same look.
     public func handleInline(_ request: HTTPRequest, remote: String = "") -> HTTPResponse? {
         let head = request.head
-        guard head.method == "GET" else { return nil }
+        guard head.method == "GET", head.queryProblem == nil else { return nil }
         switch head.path {
         case "/healthz":
             return handle(request, remote: remote)
@@ -176,6 +176,9 @@ public struct NodeRouter: Sendable {
 
     private func handle(_ request: HTTPRequest, remote: String, look given: SyncService.QuietLook?) -> HTTPResponse {
         let path = request.head.path
+        // A parameter given twice, or a broken escape, on any route: which value a client meant
+        // is not the node's to guess (the last one silently counted).
+        if let problem = request.head.queryProblem { return Problem.response(status: 400, detail: problem) }
         if path.hasPrefix("/api/v1/") { return people.handle(request, remote: remote) }
         if WebAssets.serves(path) {
             if path == "/" || path == "/index.html" { SkillTaxonomy.warmUp() }   // whoever opened the page will soon see skills

@@ -12,6 +12,10 @@ public struct HTTPRequestHead: Equatable, Sendable {
     public let path: String
     /// Query parameters, percent-decoded; later duplicates win.
     public let query: [String: String]
+    /// Why the query is not one a client should send, or nil: a parameter given twice (which
+    /// value counts would be the server's guess), or a `%` not followed by two hex digits. A
+    /// node answers it 400 before any route reads the query.
+    public let queryProblem: String?
 
     /// Splits the target into its path and query once, here: the router, the access log and the
     /// handlers each asked for them again, and parsing the query twice was a tenth of a no-op
@@ -21,7 +25,7 @@ public struct HTTPRequestHead: Equatable, Sendable {
         self.target = target
         self.minorVersion = minorVersion
         self.headers = headers
-        (path, query) = HTTPRequestHead.split(target)
+        (path, query, queryProblem) = HTTPRequestHead.split(target)
     }
 
     public static func == (a: HTTPRequestHead, b: HTTPRequestHead) -> Bool {
@@ -67,11 +71,12 @@ public struct HTTPRequestHead: Equatable, Sendable {
 
     /// The target's path and its query parameters, on the bytes: `?`, `&` and `=` are single
     /// bytes, never inside a character, and splitting the characters walked grapheme boundaries.
-    static func split(_ target: String) -> (path: String, query: [String: String]) {
+    static func split(_ target: String) -> (path: String, query: [String: String], problem: String?) {
         var target = target
         return target.withUTF8 { bytes in
-            guard let mark = bytes.firstIndex(of: UInt8(ascii: "?")) else { return (String(decoding: bytes, as: UTF8.self), [:]) }
+            guard let mark = bytes.firstIndex(of: UInt8(ascii: "?")) else { return (String(decoding: bytes, as: UTF8.self), [:], nil) }
             var query: [String: String] = [:]
+            var problem: String?
             var start = mark + 1
             while start <= bytes.count {
                 var end = start
@@ -80,12 +85,37 @@ public struct HTTPRequestHead: Equatable, Sendable {
                     var equals = start
                     while equals < end && bytes[equals] != UInt8(ascii: "=") { equals += 1 }
                     let key = percentDecode(String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<equals]), as: UTF8.self))
-                    query[key] = equals < end ? percentDecode(String(decoding: UnsafeBufferPointer(rebasing: bytes[(equals + 1)..<end]), as: UTF8.self)) : ""
+                    let value = equals < end ? String(decoding: UnsafeBufferPointer(rebasing: bytes[(equals + 1)..<end]), as: UTF8.self) : ""
+                    if query.updateValue(percentDecode(value), forKey: key) != nil, problem == nil {
+                        problem = "the query parameter \(key.prefix(64)) is given twice: give it once"
+                    }
+                    if problem == nil, !hasValidEscapes(bytes[start..<end]) {
+                        problem = "the query parameter \(key.prefix(64)) holds a % not followed by two hex digits: write a % as %25"
+                    }
                 }
                 start = end + 1
             }
-            return (String(decoding: UnsafeBufferPointer(rebasing: bytes[..<mark]), as: UTF8.self), query)
+            return (String(decoding: UnsafeBufferPointer(rebasing: bytes[..<mark]), as: UTF8.self), query, problem)
         }
+    }
+
+    /// Whether every `%` in `bytes` is followed by two hex digits.
+    static func hasValidEscapes(_ bytes: Slice<UnsafeBufferPointer<UInt8>>) -> Bool {
+        var index = bytes.startIndex
+        while index < bytes.endIndex {
+            if bytes[index] == UInt8(ascii: "%") {
+                guard index + 2 < bytes.endIndex, isHexDigit(bytes[index + 1]), isHexDigit(bytes[index + 2]) else { return false }
+                index += 3
+            } else {
+                index += 1
+            }
+        }
+        return true
+    }
+
+    private static func isHexDigit(_ byte: UInt8) -> Bool {
+        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte)
+            || (UInt8(ascii: "A")...UInt8(ascii: "F")).contains(byte)
     }
 
     /// Whether the connection stays open after this request (HTTP/1.1 default yes, 1.0 default no).

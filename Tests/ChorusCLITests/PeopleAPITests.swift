@@ -378,6 +378,8 @@ final class PeopleAPITests: XCTestCase {
         XCTAssertEqual(try request(port, "POST", "/api/v1/objectives", as: "p-4",
                                    body: #"{"title":"Ship","quarter":"2026-Q4","description":"Two lines:\nfirst, then second"}"#).status, 201, "long text keeps its lines")
         XCTAssertEqual(try request(port, "GET", "/api/v1/objectives?quarter=2026-Q9").status, 400)
+        XCTAssertEqual(try request(port, "GET", "/api/v1/people?limit=1&limit=5").status, 400, "which limit was meant is not the node's to guess")
+        XCTAssertEqual(try request(port, "GET", "/api/v1/people?q=100%zz").status, 400)
 
         let all = (0..<101).map { "p-\($0)" }.joined(separator: ",")
         XCTAssertEqual(try request(port, "GET", "/api/v1/people?ids=\(all)").status, 400, "more than a page is refused, not cut short")

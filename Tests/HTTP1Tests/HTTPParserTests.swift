@@ -151,6 +151,13 @@ final class HTTPParserTests: XCTestCase {
                        "empty pairs skipped, a key alone is empty, later duplicates win")
         XCTAssertEqual(head("/q", []).query, [:])
         XCTAssertEqual(head("/q?", []).query, [:])
+        // What a node refuses (400) before any route reads the query.
+        XCTAssertEqual(head("/q?a=1&&b&c=%41+x&d=\u{E9}&a=2&=v", []).queryProblem, "the query parameter a is given twice: give it once")
+        XCTAssertEqual(head("/q?q=ana%20py&bad=%zz", []).queryProblem, "the query parameter bad holds a % not followed by two hex digits: write a % as %25")
+        XCTAssertEqual(head("/q?x=%4", []).queryProblem, "the query parameter x holds a % not followed by two hex digits: write a % as %25")
+        XCTAssertEqual(head("/q?x%2=1", []).queryProblem, "the query parameter x%2 holds a % not followed by two hex digits: write a % as %25")
+        XCTAssertNil(head("/q?x=%41%4a&y=100%25", []).queryProblem)
+        XCTAssertNil(head("/q", []).queryProblem)
         XCTAssertTrue(head("/", minor: 0, [("Connection", "Keep-Alive")]).keepAlive)
         XCTAssertTrue(head("/", minor: 0, [("connection", "Upgrade ,\tkeep-alive")]).keepAlive)
         XCTAssertFalse(head("/", minor: 0, [("Connection", "keep-alive-ish")]).keepAlive, "options are whole tokens")
