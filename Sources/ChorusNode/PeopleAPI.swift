@@ -254,6 +254,15 @@ public struct PeopleAPI: Sendable {
         return value
     }
 
+    /// A list's filter on a field of a fixed set of values (`DomainRules.enums[field]`): another
+    /// value is a 400, as a status is, not an empty list that looks like none matched.
+    func listFilter(_ request: HTTPRequest, _ name: String, _ field: String) throws -> String? {
+        guard let value = try query(request, name, max: 32) else { return nil }
+        let allowed = DomainRules.enums[field] ?? []
+        guard allowed.contains(value) else { throw SyncError(status: 400, "\(name) is one of \(allowed.joined(separator: ", ")), not \(value.prefix(32))") }
+        return value
+    }
+
     /// Where a page starts in an ordered list (`next` in the previous page's response).
     func offset(_ request: HTTPRequest) throws -> Int {
         guard let text = try query(request, "offset", max: 10) else { return 0 }
@@ -450,7 +459,7 @@ public struct PeopleAPI: Sendable {
             let quarter = try query(request, "quarter", max: 16), owner = try query(request, "owner", max: 128)
             if let quarter, !DomainRules.isQuarter(quarter) { throw SyncError(status: 400, "quarter must be \(DomainRules.quarterForm)") }
             let (limit, offset) = (try limit(request), try offset(request))
-            let ownerKind = try query(request, "ownerKind", max: 16)
+            let ownerKind = try listFilter(request, "ownerKind", "objectives.ownerKind")
             // One owner's objectives, asked by someone signed in, include the drafts and private
             // ones that person may read (their own, a report's, their team's): before, a draft
             // was reached only by its id. Everyone else, and every other list, reads the published.
@@ -470,11 +479,11 @@ public struct PeopleAPI: Sendable {
             }
             return json(.object(["objectives": .array(Array(rows.prefix(limit))), "next": PeopleAPI.next(offset, limit, rows.count)]))
         case ("GET", "/api/v1/opportunities"):
-            let kind = try query(request, "kind", max: 32), status = try query(request, "status", max: 16) ?? "open"
+            let kind = try listFilter(request, "kind", "opportunities.kind"), status = try query(request, "status", max: 16) ?? "open"
             guard PeopleAPI.opportunityStatuses.contains(status) else {
                 throw SyncError(status: 400, "status is one of \(PeopleAPI.opportunityStatuses.joined(separator: ", ")), not \(status)")
             }
-            let location = try query(request, "location", max: 16)
+            let location = try listFilter(request, "location", "opportunities.location")
             // A skill as free text ("python"): opportunities that ask for it or teach it.
             let skill = try query(request, "skill", max: 200).map { SkillTaxonomy.esco.resolve($0).id }
             let (limit, offset) = (try limit(request), try offset(request))

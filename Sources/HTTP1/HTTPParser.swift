@@ -131,6 +131,9 @@ public struct HTTPParser {
                     if minor >= 1, !headers.contains(where: { HTTPRequestHead.asciiCaseInsensitiveEqual($0.name, "host") }) {
                         throw HTTPParseError(status: 400, reason: "an HTTP/1.1 request needs a Host header")
                     }
+                    // And one with two is answered 400 too: which names the site is not the
+                    // server's to guess (it was read as a wrong host, a 403 about DNS rebinding).
+                    if head.repeats("Host") { throw HTTPParseError(status: 400, reason: "a request names one Host, not two") }
                     let length = try bodyLength(head)
                     let limit = configuration.bodyBytesMax(head)
                     guard length <= limit else {

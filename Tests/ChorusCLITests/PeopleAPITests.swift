@@ -380,6 +380,9 @@ final class PeopleAPITests: XCTestCase {
         XCTAssertEqual(try request(port, "GET", "/api/v1/objectives?quarter=2026-Q9").status, 400)
         XCTAssertEqual(try request(port, "GET", "/api/v1/people?limit=1&limit=5").status, 400, "which limit was meant is not the node's to guess")
         XCTAssertEqual(try request(port, "GET", "/api/v1/people?q=100%zz").status, 400)
+        for list in ["/api/v1/objectives?ownerKind=zzz", "/api/v1/opportunities?kind=bogus", "/api/v1/opportunities?location=moon"] {
+            XCTAssertEqual(try request(port, "GET", list).status, 400, "an unknown filter value is refused, not an empty list: \(list)")
+        }
 
         let all = (0..<101).map { "p-\($0)" }.joined(separator: ",")
         XCTAssertEqual(try request(port, "GET", "/api/v1/people?ids=\(all)").status, 400, "more than a page is refused, not cut short")

@@ -80,6 +80,7 @@ final class HTTPParserTests: XCTestCase {
         ("GET / HTTP/1.1\r\nHost: a\rb\r\n\r\n", 400),
         ("GET / HTTP/1.1\nHost: a\n\n", 400),
         ("GET / HTTP/1.1\r\nX-Other: a\r\n\r\n", 400),   // no Host in HTTP/1.1 (RFC 9112 section 3.2)
+        ("GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n", 400),   // two Hosts: which site is meant
         ("GET / HTTP/1.1\r\nHost : a\r\n\r\n", 400),
         ("GET / HTTP/1.1\r\nBad\u{01}Name: a\r\n\r\n", 400),
         ("GET /  HTTP/1.1\r\n\r\n", 400),
