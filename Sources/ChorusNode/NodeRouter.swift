@@ -358,6 +358,11 @@ public struct NodeRouter: Sendable {
 
     private func conflictFilter(_ query: [String: String]) throws -> ConflictFilter {
         var filter = ConflictFilter()
+        // Names and a cursor, at most `conflictFilterCharactersMax` characters each, as the
+        // OpenAPI document says (a longer one was taken, and matched nothing).
+        for key in ["collection", "record", "field", "after"] where (query[key]?.unicodeScalars.count ?? 0) > NodeRouter.conflictFilterCharactersMax {
+            throw SyncError(status: 400, "\(key) is longer than \(NodeRouter.conflictFilterCharactersMax) characters")
+        }
         filter.collection = query["collection"]
         filter.record = query["record"]
         filter.field = query["field"]
@@ -374,6 +379,9 @@ public struct NodeRouter: Sendable {
         if query["limit"] != nil { filter.limit = try NodeRouter.pageSize(query) }
         return filter
     }
+
+    /// Longest name or cursor an admin's conflict list is filtered by.
+    static let conflictFilterCharactersMax = 200
 
     /// An admin list's `limit`: 1 to 1,000, default 100 (400 otherwise: `-1` once meant every row).
     static func pageSize(_ query: [String: String]) throws -> Int {

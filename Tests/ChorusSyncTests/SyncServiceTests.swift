@@ -69,11 +69,12 @@ final class SyncServiceTests: XCTestCase {
         try concurrentLevels(3, 4)
         let first = try conflict()
         let digest = try digest(hub)
-        func post(_ body: JSONValue) throws -> HTTPResponse {
-            do { return try admin.respond("POST", "/admin/v1/conflicts/\(first.id)/resolve", body: Array(body.canonicalText.utf8)) } catch let error as SyncError {
+        func answer(_ method: String, _ target: String, _ body: JSONValue? = nil) throws -> HTTPResponse {
+            do { return try admin.respond(method, target, body: body.map { Array($0.canonicalText.utf8) } ?? []) } catch let error as SyncError {
                 return HTTPResponse(status: error.status, headers: [], body: Array(error.message.utf8))
             }
         }
+        func post(_ body: JSONValue) throws -> HTTPResponse { try answer("POST", "/admin/v1/conflicts/\(first.id)/resolve", body) }
         let level = try post(.object(["value": .integer(9)]))
         XCTAssertEqual(level.status, 400)
         XCTAssertTrue(String(decoding: level.body, as: UTF8.self).contains("level"), String(decoding: level.body, as: UTF8.self))
@@ -91,6 +92,19 @@ final class SyncServiceTests: XCTestCase {
         XCTAssertEqual(try post(.object(["keep": .string(try conflict().siblings[0].operation.description),
                                          "siblings": .array(try conflict().siblings.map { .string($0.operation.description) })])).status, 200)
         XCTAssertEqual(try hub.perform { try $0.conflicts() }, [])
+
+        // What a value names is checked over the route too (`PeopleAPI.checkResolution`): 422.
+        try hub.perform { _ = try $0.write(collection: "people", record: "p2", [.put(field: "name", value: "Bo")]) }
+        let one = try office.perform { try $0.write(collection: "people", record: "p1", [.put(field: "manager", value: "p2")]) }
+        let two = try laptop.perform { try $0.write(collection: "people", record: "p1", [.put(field: "manager", value: "p3")]) }
+        try hub.perform { _ = try $0.applyRemote(one + two) }
+        let managers = try conflict()
+        let before = try self.digest(hub)
+        let own = try answer("POST", "/admin/v1/conflicts/\(managers.id)/resolve", .object(["value": "p1"]))
+        XCTAssertEqual(own.status, 422, String(decoding: own.body, as: UTF8.self))
+        XCTAssertEqual(try self.digest(hub), before, "nothing written")
+        let long = try answer("GET", "/admin/v1/conflicts?collection=" + String(repeating: "c", count: 201))
+        XCTAssertEqual(long.status, 400, "a filter longer than the document allows")
     }
 
     func test_pull_neverEchoesBackWhatCameFromThePeer() throws {
