@@ -89,6 +89,11 @@ struct ParsedArguments {
             guard let option = spec.options.first(where: { $0.name == name }) else {
                 throw UsageError(message: "unknown option \(name) for `chorus \(spec.name)`", command: spec)
             }
+            // Once each: which of two values was meant is not the command's to guess (the last
+            // one silently counted).
+            if parsed.values[name] != nil || parsed.flags.contains(name) {
+                throw UsageError(message: "\(name) is given twice: give it once", command: spec)
+            }
             if option.valueName == nil {
                 guard inlineValue == nil else { throw UsageError(message: "\(name) takes no value", command: spec) }
                 parsed.flags.insert(name)

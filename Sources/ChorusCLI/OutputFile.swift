@@ -44,3 +44,41 @@ enum OutputFile {
         }
     }
 }
+
+extension OutputFile {
+    /// A file written beside its final path (`PATH.PID.new`, made exclusively, never through a
+    /// link) and renamed over it once complete and synced: the final path holds the old file or
+    /// the whole new one, never a part, and is untouched when the write is abandoned.
+    struct Replacement {
+        let path: String
+        let temporary: String
+        private let descriptor: Int32
+
+        init(_ path: String, mode: mode_t, hint: String) throws {
+            self.path = path
+            temporary = "\(path).\(getpid()).new"
+            descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
+            guard descriptor >= 0 else {
+                throw ChorusError(.storage, "cannot write \(path): \(String(cString: strerror(errno)))", hint: hint)
+            }
+        }
+
+        /// Writes `bytes`, syncs them and renames the file over `path`.
+        func commit(_ bytes: [UInt8], hint: String) throws {
+            let written = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
+            let synced = written == bytes.count && fsync(descriptor) == 0
+            let closed = close(descriptor) == 0
+            guard synced, closed, rename(temporary, path) == 0 else {
+                let reason = String(cString: strerror(errno))
+                unlink(temporary)
+                throw ChorusError(.storage, "cannot write \(path): \(reason)", hint: hint)
+            }
+        }
+
+        /// Removes the new file; the final path stays as it was.
+        func abandon() {
+            close(descriptor)
+            unlink(temporary)
+        }
+    }
+}

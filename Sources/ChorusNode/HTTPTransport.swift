@@ -96,11 +96,13 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
 
     /// Reads and checks a token file: 64 hex digits, surrounding whitespace ignored.
     public static func readToken(path: String, limits: Limits) throws -> String {
-        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path), let size = attributes[.size] as? Int else {
+        guard let size = PlainFile.size(path) else {
             throw ChorusError(.storage, "cannot read the token file \(path)", hint: "give the file `chorus replicas add` output was saved to")
         }
-        guard attributes[.type] as? FileAttributeType != .typeDirectory else {
-            throw ChorusError(.storage, "the token file \(path) is a folder", hint: "give the file `chorus replicas add --token-file` wrote")
+        // A plain file, through links (a secret mounted as one): a device such as /dev/zero reads
+        // as empty here (size 0) and without end.
+        if let what = PlainFile.notPlain(path) {
+            throw ChorusError(.storage, "the token file \(path) is \(what)", hint: "give the file `chorus replicas add --token-file` wrote")
         }
         guard size <= limits.tokenFileBytesMax else {
             throw ChorusError(.limitExceeded, "the token file \(path) is \(size) bytes, over \(limits.tokenFileBytesMax)", hint: "it should hold one 64-hex-digit token")
@@ -420,5 +422,26 @@ final class SnapshotDownload: NSObject, URLSessionDataDelegate, @unchecked Senda
     func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {
         if failure == nil, !overLimit, !unframed, !statusOnly { failure = error }
         done.signal()
+    }
+}
+
+/// Whether a path names a plain file, following links (`stat`, where `attributesOfItem` reads a
+/// link itself, and refused a token file mounted as one).
+public enum PlainFile {
+    /// What the path is when it is not a plain file ("a folder", "a device or a pipe"), or nil.
+    public static func notPlain(_ path: String) -> String? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }   // missing: the caller's read says so
+        switch info.st_mode & S_IFMT {
+        case S_IFREG: return nil
+        case S_IFDIR: return "a folder"
+        default: return "not a plain file (a device, a pipe or a socket)"
+        }
+    }
+
+    /// The size of the file the path names, through links; nil when it cannot be read.
+    public static func size(_ path: String) -> Int? {
+        var info = stat()
+        return stat(path, &info) == 0 ? Int(info.st_size) : nil
     }
 }

@@ -65,7 +65,8 @@ public enum Feedback {
             let allowed = field == "kind" ? kinds : visibilities
             guard let text = value.stringValue, allowed.contains(text) else { throw fail("must be one of \(allowed.joined(separator: ", "))") }
         case "body":
-            guard let text = value.stringValue.map(trimmed), !DomainRules.isBlank(text), text.unicodeScalars.count <= bodyCharactersMax else {
+            // Measured as stored (untrimmed): white space padding once took a body past the bound.
+            guard let text = value.stringValue, !DomainRules.isBlank(trimmed(text)), text.unicodeScalars.count <= bodyCharactersMax else {
                 throw fail("must be a message of 1 to \(bodyCharactersMax) characters, not blank")
             }
             if let problem = DomainRules.textProblem(text, long: true) { throw fail(problem) }
@@ -88,9 +89,9 @@ public enum Feedback {
         func fail(_ message: String) -> ChorusError { ChorusError(.invalidValue, "feedback.comments: \(message)", hint: "a comment is \(shape)") }
         guard case .object(let members) = value else { throw fail("a comment is an object") }
         if let unknown = members.keys.sorted().first(where: { !["author", "body", "at"].contains($0) }) { throw fail("unknown member \(unknown.prefix(64))") }
-        guard let author = members["author"]?.stringValue, !author.isEmpty, author.unicodeScalars.count <= DomainRules.shortTextCharactersMax,
+        guard let author = members["author"]?.stringValue, !author.isEmpty, author.utf8.count <= Limits.default.recordIDBytesMax,
               DomainRules.textProblem(author, long: false) == nil else { throw fail("author must be a person's id") }
-        guard let text = members["body"]?.stringValue.map(trimmed), !DomainRules.isBlank(text), text.unicodeScalars.count <= commentCharactersMax else {
+        guard let text = members["body"]?.stringValue, !DomainRules.isBlank(trimmed(text)), text.unicodeScalars.count <= commentCharactersMax else {
             throw fail("body must be 1 to \(commentCharactersMax) characters, not blank")
         }
         if let problem = DomainRules.textProblem(text, long: true) { throw fail("body \(problem)") }

@@ -790,16 +790,27 @@ extension Replica {
         }
     }
 
-    /// Refuses an operation in this replica's own name, new to its log, past every counter the
-    /// replica handed out (`chorus.counters`, written before any operation it makes commits): it
-    /// was not made here. A forged bundle holding one at 2^63-1 was applied, and the replica could
-    /// never write again ("counter exhausted"). Its batch is applied in none of its parts.
-    /// (A replica in memory keeps no counters file: nothing of it is restored or imported.)
-    func refuseOwnCounterNeverHandedOut(_ operation: OperationID) throws {
-        guard let counterReservation else { return }
-        let handedOut = max(reservedCounter, try counterReservation.read())
-        guard operation.counter > handedOut else { return }
-        throw ChorusError(.malformedInput, "operation \(operation) is in this replica's own name, with a counter past every one it handed out (\(handedOut)): it was not made here; nothing of its batch was applied",
+    /// How far past the counters it knows of (its database's, `chorus.counters`) an operation in
+    /// this replica's own name may come back: 2^40, more than any replica makes in its life.
+    /// Its own operations come back legitimately past both when the folder was restored with a
+    /// stale counters file or none (a cold copy, a disk replaced), and taking them is what moves
+    /// the counter past the ids it handed out.
+    static let ownCounterLeapMax: UInt64 = 1 << 40
+
+    /// Refuses an operation in this replica's own name, new to its log, further past every counter
+    /// it knows of than `ownCounterLeapMax`: it was not made here. A forged bundle holding one at
+    /// 2^63-1 was applied, and the replica could never write again ("counter exhausted"). The
+    /// batch holding it is applied in none of its parts.
+    func refuseOwnCounterNeverHandedOut(_ operation: OperationID, known counter: UInt64) throws {
+        func limit(_ known: UInt64) -> UInt64 {
+            known > UInt64(Int64.max) - Replica.ownCounterLeapMax ? UInt64(Int64.max) : known + Replica.ownCounterLeapMax
+        }
+        let known = max(counter, reservedCounter)
+        guard operation.counter > limit(known) else { return }
+        // The counters file may be ahead of this connection's view (another process wrote it).
+        let handedOut = max(known, try counterReservation?.read() ?? 0)
+        guard operation.counter > limit(handedOut) else { return }
+        throw ChorusError(.malformedInput, "operation \(operation) is in this replica's own name, with a counter more than 2^40 past every one it knows of (\(handedOut)): it was not made here, and taking it would leave the replica too few ids to write with; nothing of its batch was applied",
                           hint: "a forged or damaged bundle or upstream, or another replica given this one's id; take bundles and upstreams you trust")
     }
 
@@ -808,7 +819,7 @@ extension Replica {
     func appendToLog(_ op: Operation, rid: Int64?, payload: Payload?, state: inout BatchState) throws -> Int64 {
         // Our own operation coming back (after a restore from backup): never reuse its counter.
         if op.id.replica == id && op.id.counter > state.counter {
-            try refuseOwnCounterNeverHandedOut(op.id)
+            try refuseOwnCounterNeverHandedOut(op.id, known: state.counter)
             state.counter = op.id.counter
         }
         let sequence = try appendToBlock(op, rid: rid, payload: payload, state: &state)

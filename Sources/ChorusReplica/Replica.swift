@@ -213,13 +213,7 @@ public final class Replica {
     public static func create<G: RandomNumberGenerator>(at location: Location, name: String, configuration: Configuration = Configuration(),
                                                         using generator: inout G) throws -> Replica {
         try configuration.limits.validate()
-        guard name.utf8.count <= configuration.limits.replicaNameBytesMax else {
-            throw ChorusError(.limitExceeded, "replica name is \(name.utf8.count) bytes, over the limit of \(configuration.limits.replicaNameBytesMax) (replicaNameBytesMax)",
-                              hint: "give a shorter --name; it is for people to recognise the replica")
-        }
-        guard !name.isEmpty, !name.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
-            throw ChorusError(.invalidValue, "replica name must be 1 to \(configuration.limits.replicaNameBytesMax) bytes of printable text, with no control characters")
-        }
+        try checkName(name, limits: configuration.limits)
         if case .directory(let path) = location {
             let file = databasePath(location)
             // An empty file (a copy cut short, a crash before the first page) holds nothing: it
@@ -415,6 +409,18 @@ public final class Replica {
     /// for a hundred megabytes.
     public func quickCheck() throws -> [String] {
         try Replica.wrapStorage { try database.quickCheck() }
+    }
+
+    /// Throws unless `name` may name a replica: 1 to `replicaNameBytesMax` bytes, no control
+    /// characters. (`chorus serve` asks before it makes a folder for one.)
+    public static func checkName(_ name: String, limits: Limits) throws {
+        guard name.utf8.count <= limits.replicaNameBytesMax else {
+            throw ChorusError(.limitExceeded, "replica name is \(name.utf8.count) bytes, over the limit of \(limits.replicaNameBytesMax) (replicaNameBytesMax)",
+                              hint: "give a shorter --name; it is for people to recognise the replica")
+        }
+        guard !name.isEmpty, !name.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+            throw ChorusError(.invalidValue, "replica name must be 1 to \(limits.replicaNameBytesMax) bytes of printable text, with no control characters")
+        }
     }
 
     /// Whether `error` says the database file is damaged (not busy, full or unreadable).

@@ -214,7 +214,7 @@ public struct SyncSession {
             if let pushRefused { throw pushRefused }
             if let stampedAhead {
                 throw SyncError(status: stampedAhead.status,
-                                "\(stampedAhead.message); this replica's operations from the refused one on did not go up, and the pull went on: \(report.pulledOperations == 1 ? "1 operation" : "\(report.pulledOperations) operations") received, \(report.pullApplied) new here",
+                                "\(stampedAhead.message); this replica's operations in the page holding it, and those after it, did not go up (the upstream applies nothing of a refused page), and the pull went on: \(report.pulledOperations == 1 ? "1 operation" : "\(report.pulledOperations) operations") received, \(report.pullApplied) new here",
                                 hint: stampedAhead.hint)
             }
             // Its lost operations come back only with the snapshot: the upstream never sends a

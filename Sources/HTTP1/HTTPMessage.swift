@@ -10,7 +10,8 @@ public struct HTTPRequestHead: Equatable, Sendable {
 
     /// The path without the query.
     public let path: String
-    /// Query parameters, percent-decoded; later duplicates win.
+    /// Query parameters, percent-decoded; of a duplicate, the later value (a node refuses the
+    /// request for it: `queryProblem`).
     public let query: [String: String]
     /// Why the query is not one a client should send, or nil: a parameter given twice (which
     /// value counts would be the server's guess), or a `%` not followed by two hex digits. A

@@ -256,10 +256,37 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(unwritable.status, 1)
         XCTAssertTrue(unwritable.standardError.contains("nothing was registered"), unwritable.standardError)
         XCTAssertTrue(try chorus("replicas", "list").standardOutput.contains("no replicas registered"), "nothing registered")
-        // A plain file is written, and written over.
+        // A plain file is written, and written over; a refused `add` leaves a token file as it was.
         try chorus("export", "--output", folder.appending("a.bundle"))
         try chorus("export", "--output", folder.appending("a.bundle"))
         try chorus("replicas", "add", "d", "--token-file", folder.appending("d.token"))
+        let token = try Data(contentsOf: URL(fileURLWithPath: folder.appending("d.token")))
+        XCTAssertEqual(token.count, 65)
+        try chorus("replicas", "add", "d", "--token-file", folder.appending("d.token"), expect: 1)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: folder.appending("d.token"))), token, "the name was taken: the file is kept")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".new") }, [], "no file left beside it")
+        // Read through links (a secret mounted as one), and refused as what they are otherwise.
+        try FileManager.default.createSymbolicLink(atPath: folder.appending("linked.token"), withDestinationPath: folder.appending("d.token"))
+        try FileManager.default.createSymbolicLink(atPath: folder.appending("linked.bundle"), withDestinationPath: folder.appending("a.bundle"))
+        try chorus("import", folder.appending("linked.bundle"))
+        try chorus("join", "http://127.0.0.1:9", "--token-file", folder.appending("linked.token"))
+        XCTAssertTrue(try chorus("import", kept, expect: 1).standardError.contains("is a folder, not a bundle"))
+        XCTAssertTrue(try chorus("join", "http://127.0.0.1:9", "--token-file", pipe, expect: 1).standardError.contains("not a plain file"))
+    }
+
+    /// Given twice, an option or a field is a usage error: which was meant is not the command's
+    /// to guess (the last one silently counted).
+    func test_anOptionOrAFieldGivenTwice_isAUsageError() throws {
+        try chorus("init", "--name", "hq")
+        let digest = try chorus("digest").standardOutput
+        XCTAssertTrue(try chorus("log", "--limit", "5", "--limit", "7", expect: 2).standardError.contains("--limit is given twice"))
+        XCTAssertTrue(try chorus("status", "--json", "--json", expect: 2).standardError.contains("--json is given twice"))
+        XCTAssertTrue(try chorus("put", "people", "p-1", "name=a", "name=b", expect: 2).standardError.contains("name is given twice"))
+        XCTAssertTrue(try chorus("serve", "--listen", ":0", expect: 2).standardError.contains("--listen must be HOST:PORT"))
+        XCTAssertEqual(try chorus("digest").standardOutput, digest)
+        let long = try ChorusProcess.run(["serve", "--name", String(repeating: "n", count: 65), "--data", folder.appending("unmade")])
+        XCTAssertEqual(long.status, 1)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder.appending("unmade")), "a refused name makes no folder")
     }
 
     /// A database with damaged pages is not served (it would take writes into a file that may

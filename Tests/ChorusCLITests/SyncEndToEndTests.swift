@@ -84,7 +84,7 @@ final class SyncEndToEndTests: XCTestCase {
         try chorus(["put", "people", "p-ada", "title=Staff Engineer"], "stockholm")
         try chorus(["put", "people", "p-ada", "title=Tech Lead"], "new-york")
         try chorus(["add", "people", "p-ada", "guilds", "data"], "new-york")
-        try chorus(["append", "feedback", "f-1", "comments", "Great demo!"], "laptop")
+        try chorus(["append", "feedback", "f-1", "comments", #"{"author":"p-ada","body":"Great demo!"}"#], "laptop")
         let offline = try chorus(["sync"], "laptop", expect: nil)
         XCTAssertEqual(offline.status, 0, "the laptop still reaches Stockholm: \(offline.standardError)")
 

@@ -207,11 +207,11 @@ final class ReplicaStorageTests: XCTestCase {
         XCTAssertEqual(try office.get(collection: "people", record: "p1")?.fields["name"], "Ada Lovelace")
     }
 
-    /// An operation in the replica's own name past every counter it handed out was not made
-    /// there: refused, with its batch, and the replica writes on. One at 2^63-1 in a forged
-    /// bundle once left it unable to write again. Its own operations coming back (restored from a
-    /// backup) are taken, as the test above shows.
-    func test_anOperationInOwnNamePastEveryCounterHandedOut_isRefused_andTheReplicaWritesOn() throws {
+    /// An operation in the replica's own name far past every counter it knows of (2^40) was not
+    /// made there: refused, with its batch, and the replica writes on. One at 2^63-1 in a forged
+    /// bundle once left it unable to write again. Its own operations coming back past the counters
+    /// it knows of (a folder restored with a stale `chorus.counters`) are taken, and move its counter.
+    func test_anOperationInOwnNameFarPastEveryCounterKnown_isRefused_andTheReplicaWritesOn() throws {
         let folder = try TemporaryDirectory()
         defer { folder.remove() }
         let clock = ManualClock(milliseconds: 1_790_000_000_000)
@@ -221,16 +221,22 @@ final class ReplicaStorageTests: XCTestCase {
         let digest = try replica.digest()
         let other = try ReplicaFactory.memory(name: "other", clock: clock, seed: 13)
         let honest = try other.write(collection: "people", record: "p2", [.put(field: "name", value: "Bo")])[0]
-        for counter in [UInt64(Int64.max), made.id.counter + 5_000] {
-            let forged = Operation(id: OperationID(replica: replica.id, counter: counter), timestamp: made.timestamp, collection: "people",
-                                   record: "p9", field: "name", action: .set(value: "Forged", supersedes: []))
-            XCTAssertThrowsError(try replica.applyRemote([honest, forged]), "\(counter)") { error in
-                XCTAssertTrue("\(error)".contains("past every one it handed out"), "\(error)")
+        func own(_ counter: UInt64, _ record: String) -> ChorusCore.Operation {
+            Operation(id: OperationID(replica: replica.id, counter: counter), timestamp: made.timestamp, collection: "people",
+                      record: record, field: "name", action: .set(value: "Mine", supersedes: []))
+        }
+        for counter: UInt64 in [UInt64(Int64.max), 1_001 + (1 << 40) + 1] {
+            XCTAssertThrowsError(try replica.applyRemote([honest, own(counter, "p9")]), "\(counter)") { error in
+                XCTAssertTrue("\(error)".contains("more than 2^40 past every one it knows of (1001)"), "\(error)")
             }
             XCTAssertEqual(try replica.digest(), digest, "nothing of the batch applied")
         }
         let next = try replica.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada L")])[0]
         XCTAssertEqual(next.id.counter, made.id.counter + 1, "the counter did not move")
+        // Past the counters it knows of, within reach: its own, from before a restore.
+        XCTAssertEqual(try replica.applyRemote([honest, own(50_000, "p8")]).applied, 2)
+        XCTAssertGreaterThan(try replica.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")])[0].id.counter, 50_000,
+                             "the counter moved past it")
     }
 
     /// An operation whose id the log holds, arriving with other content (a replica restored with

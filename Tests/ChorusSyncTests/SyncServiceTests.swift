@@ -105,6 +105,7 @@ final class SyncServiceTests: XCTestCase {
         XCTAssertEqual(try self.digest(hub), before, "nothing written")
         let long = try answer("GET", "/admin/v1/conflicts?collection=" + String(repeating: "c", count: 201))
         XCTAssertEqual(long.status, 400, "a filter longer than the document allows")
+        XCTAssertEqual(try answer("GET", "/admin/v1/conflicts?limit=1&limit=2").status, 400, "a parameter given twice")
     }
 
     func test_pull_neverEchoesBackWhatCameFromThePeer() throws {

@@ -108,7 +108,10 @@ enum ConflictsCommand: Command {
         case "map": return "\(field)[\(key)] = \(value)"
         case "set": return "\(field) + \(key)"
         case "log": return "\(field): appended \(value)"
-        default: return "\(field) = \(value)"
+        case "register": return "\(field) = \(value)"
+        default:   // a node from before `kind` was sent: told by the key alone
+            guard sibling["key"] != nil else { return "\(field) = \(value)" }
+            return sibling["value"] == .null ? "\(field) + \(key)" : "\(field)[\(key)] = \(value)"
         }
     }
 

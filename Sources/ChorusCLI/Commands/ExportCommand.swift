@@ -40,8 +40,12 @@ enum ExportCommand: Command {
             header = try replica.exportBundle(since: since) { bytes in try file.append(bytes) }
             try file.synchronize()
             try file.close()
-            if FileManager.default.fileExists(atPath: output) { try FileManager.default.removeItem(atPath: output) }
-            try FileManager.default.moveItem(atPath: partial, toPath: output)
+            // One rename, which replaces a file whole and fails on a folder (one may have appeared
+            // at the path while the export ran: removing what was there deleted it, contents and all).
+            guard rename(partial, output) == 0 else {
+                throw ChorusError(.storage, "cannot put the bundle at \(output): \(String(cString: strerror(errno)))",
+                                  hint: "name a file, new or one to overwrite; nothing was written there")
+            }
         } catch {
             try? file.close()
             try? FileManager.default.removeItem(atPath: partial)

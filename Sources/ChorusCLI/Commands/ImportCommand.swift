@@ -1,4 +1,5 @@
 import ChorusCore
+import ChorusNode
 import ChorusReplica
 import Foundation
 
@@ -24,9 +25,12 @@ enum ImportCommand: Command {
     static func run(_ context: CommandContext) throws -> Int32 {
         let path = context.positional(0)
         let replica = try context.openReplica()
-        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
-        guard let size = attributes?[.size] as? Int else {
-            throw ChorusError(.storage, "cannot read \(path)", hint: "check the path")
+        // Through links: a link's own size once stood for the bundle's against `bundleBytesMax`.
+        guard let size = PlainFile.size(path) else {
+            throw ChorusError(.storage, "cannot read \(path)", hint: "check the path, and that this user may read it")
+        }
+        if let what = PlainFile.notPlain(path) {
+            throw ChorusError(.storage, "\(path) is \(what), not a bundle", hint: "give the file `chorus export --output` wrote")
         }
         guard size <= replica.configuration.limits.bundleBytesMax else {
             throw ChorusError(.limitExceeded, "\(path) is \(size) bytes, over bundleBytesMax (\(replica.configuration.limits.bundleBytesMax))",

@@ -13,11 +13,17 @@ enum PutCommand: Command {
 
     static func run(_ context: CommandContext) throws -> Int32 {
         var changes: [Change] = []
+        var given: Set<[UInt8]> = []   // fields, by their bytes (as storage names them)
         for assignment in context.arguments.positional.dropFirst(2) {
             guard let equals = assignment.firstIndex(of: "="), equals != assignment.startIndex else {
                 throw context.usageError("\(assignment.prefix(60)) is not FIELD=VALUE")
             }
             let field = String(assignment[..<equals])
+            // Once each, as an HTTP body's keys: two values of one field in one write would be two
+            // operations, the second superseding the first.
+            guard given.insert(Array(field.utf8)).inserted else {
+                throw context.usageError("\(field.prefix(60)) is given twice: give each field once")
+            }
             let value = try parseValueArgument(String(assignment[assignment.index(after: equals)...]))
             changes.append(.put(field: field, value: value))
         }

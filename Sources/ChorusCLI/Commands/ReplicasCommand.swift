@@ -40,26 +40,17 @@ enum ReplicasCommand: Command {
                 guard let id = ReplicaID(hex: text) else { throw context.usageError("--replica must be a replica id: 32 hex digits, as `chorus status` shows it") }
                 return id
             }
-            // The token file's place is checked, and made, before the replica is registered: a
-            // file that could not be written once left it registered with a token nobody had.
-            let tokenFile = try context.arguments.value("--token-file").map { file -> FileHandle in
+            // The token file's place is checked, and a new file made beside it, before the replica
+            // is registered: a file that could not be written once left it registered with a token
+            // nobody had. The file named is replaced only once the replica is registered, so a
+            // refused `add` (a name taken) leaves an existing token file as it was.
+            let tokenFile = try context.arguments.value("--token-file").map { file -> OutputFile.Replacement in
                 try OutputFile.check(file, option: "--token-file", replicaFolder: context.dataDirectory, context)
-                guard FileManager.default.createFile(atPath: file, contents: nil, attributes: [.posixPermissions: 0o600]),
-                      let handle = FileHandle(forWritingAtPath: file) else {
-                    throw ChorusError(.storage, "cannot write \(file)", hint: "check that its folder exists and is writable by this user; nothing was registered")
-                }
-                return handle
+                return try OutputFile.Replacement(file, mode: 0o600, hint: "check that its folder exists and is writable by this user; nothing was registered")
             }
-            let token = try replica.addPeer(name: name, role: role, replica: bound)
-            if let tokenFile, let file = context.arguments.value("--token-file") {
-                do {
-                    try tokenFile.write(contentsOf: Data((token + "\n").utf8))
-                    try tokenFile.synchronize()
-                    try tokenFile.close()
-                } catch {
-                    throw ChorusError(.storage, "cannot write \(file): \(error.localizedDescription)", hint: "the replica is registered; revoke it and add it again")
-                }
-            }
+            let token: String
+            do { token = try replica.addPeer(name: name, role: role, replica: bound) } catch { tokenFile?.abandon(); throw error }
+            try tokenFile?.commit(Array((token + "\n").utf8), hint: "the replica is registered; revoke it and add it again")
             if context.isJSON {
                 // With a token file, the file alone holds the token, for scripts as for people.
                 let (key, value) = context.arguments.value("--token-file").map { ("tokenFile", $0) } ?? ("token", token)

@@ -80,6 +80,7 @@ enum ServeCommand: Command {
         } else if context.arguments.value("--token-file") != nil {
             throw context.usageError("--token-file needs --upstream")
         }
+        if context.arguments.value("--name") != nil { try Replica.checkName(context.replicaName, limits: .default) }
         // The folder's lock first: two nodes starting on a new folder each created the replica,
         // the second moving the first's unfinished database aside.
         try ServeLock.take(folder: context.dataDirectory)
@@ -160,8 +161,8 @@ enum ServeCommand: Command {
     static let identityHeaderBytesMax = 64
 
     static func parseListen(_ text: String, _ context: CommandContext) throws -> (String, UInt16) {
-        guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else {
-            throw context.usageError("--listen must be HOST:PORT, e.g. 127.0.0.1:7420")
+        guard let colon = text.lastIndex(of: ":"), colon != text.startIndex, let port = UInt16(text[text.index(after: colon)...]) else {
+            throw context.usageError("--listen must be HOST:PORT, e.g. 127.0.0.1:7420 (0.0.0.0:7420 for every address)")
         }
         return (String(text[..<colon]), port)
     }

@@ -11,7 +11,10 @@ function edit(s) {
     case "map": return `${s.field}[${s.key}] = ${show(s.value)}`;
     case "set": return `${s.field} + ${s.key}`;
     case "log": return `${s.field}: appended ${show(s.value)}`;
-    default: return `${s.field} = ${show(s.value)}`;
+    case "register": return `${s.field} = ${show(s.value)}`;
+    default: // a node from before `kind` was sent: told by the key alone
+      if (s.key === undefined) return `${s.field} = ${show(s.value)}`;
+      return s.value === null ? `${s.field} + ${s.key}` : `${s.field}[${s.key}] = ${show(s.value)}`;
   }
 }
 
