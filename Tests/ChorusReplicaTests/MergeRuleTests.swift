@@ -704,20 +704,32 @@ final class MergeRuleTests: XCTestCase {
         XCTAssertEqual(next[0].id.counter, 51, "an id this replica already used is never reused")
     }
 
-    /// An operation of ours coming back with the last counter an id may hold leaves nothing to
-    /// count with: the next local write is refused with a hint, where it once trapped converting
-    /// a counter past Int64.max, and what the replica holds stays readable.
-    func test_ownOperationComingBackWithTheLastCounter_refusesTheNextWrite_insteadOfTrapping() throws {
+    /// An operation of ours coming back with the last counter an id may hold was not made here
+    /// (it is far past every counter this replica knows of): refused, where once it was taken and
+    /// left nothing to count with. A replica whose stored counter is the last one (damaged, or
+    /// forged by hand) refuses its next write with a hint, where it once trapped converting a
+    /// counter past Int64.max, and what it holds stays readable.
+    func test_ownOperationWithTheLastCounter_isRefused_andACounterAtTheLastRefusesTheNextWrite_insteadOfTrapping() throws {
+        try stockholm.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")])
         let last = Op(id: OperationID(replica: stockholm.id, counter: UInt64(Int64.max)), timestamp: HybridTimestamp(wall: clock.nowMilliseconds(), logical: 0),
-                      collection: "people", record: "p1", field: "name", action: .set(value: "Ada", supersedes: []))
-        try stockholm.applyRemote([last])
-        let before = try stockholm.statistics().operations
-        XCTAssertThrowsError(try stockholm.write(collection: "people", record: "p1", [.put(field: "title", value: "x")])) {
+                      collection: "people", record: "p1", field: "name", action: .set(value: "Forged", supersedes: []))
+        XCTAssertThrowsError(try stockholm.applyRemote([last])) { XCTAssertEqual(($0 as? ChorusError)?.code, .malformedInput) }
+        XCTAssertEqual(try field(stockholm, "name"), "Ada")
+        XCTAssertNoThrow(try stockholm.write(collection: "people", record: "p1", [.put(field: "title", value: "x")]), "it writes on")
+
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let configuration = ReplicaFactory.configuration(clock: clock)
+        _ = try ReplicaFactory.durable(at: folder.path, configuration: configuration, seed: 77).write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")])
+        try Database(path: folder.path + "/" + Replica.databaseFileName).run("UPDATE meta SET value = ? WHERE key = 'counter'", Int64.max)
+        let exhausted = try Replica.open(at: .directory(folder.path), configuration: configuration)
+        let before = try exhausted.statistics().operations
+        XCTAssertThrowsError(try exhausted.write(collection: "people", record: "p1", [.put(field: "title", value: "x")])) {
             XCTAssertEqual(($0 as? ChorusError)?.code, .invalidState)
             XCTAssertNotNil(($0 as? ChorusError)?.hint)
         }
-        XCTAssertEqual(try stockholm.statistics().operations, before, "nothing of the refused write was logged")
-        XCTAssertEqual(try field(stockholm, "name"), "Ada")
+        XCTAssertEqual(try exhausted.statistics().operations, before, "nothing of the refused write was logged")
+        XCTAssertEqual(try exhausted.get(collection: "people", record: "p1")?.fields["name"], "Ada")
     }
 
     /// A counter or clock in `meta` that no replica writes (negative, or a logical part past
