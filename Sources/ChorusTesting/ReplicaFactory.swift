@@ -15,6 +15,13 @@ public enum ReplicaFactory {
         return configuration
     }
 
+    /// Two in-memory offices on one manual clock (Stockholm, seed 11; New York, seed 22), as the
+    /// merge and conflict tests start: the same ids and stamps in every run.
+    public static func twoOffices() throws -> (clock: ManualClock, stockholm: Replica, newYork: Replica) {
+        let clock = ManualClock(milliseconds: 1_790_000_000_000)
+        return (clock, try memory(name: "stockholm", clock: clock, seed: 11), try memory(name: "new-york", clock: clock, seed: 22))
+    }
+
     /// An in-memory replica.
     public static func memory(name: String = "test", clock: any WallClock, seed: UInt64, driftMilliseconds: UInt64? = nil,
                               faults: MergeFaults = MergeFaults()) throws -> Replica {

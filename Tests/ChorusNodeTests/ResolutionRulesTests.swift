@@ -15,9 +15,7 @@ final class ResolutionRulesTests: XCTestCase {
     var newYork: Replica!
 
     override func setUpWithError() throws {
-        clock = ManualClock(milliseconds: 1_790_000_000_000)
-        stockholm = try ReplicaFactory.memory(name: "stockholm", clock: clock, seed: 11)
-        newYork = try ReplicaFactory.memory(name: "new-york", clock: clock, seed: 22)
+        (clock, stockholm, newYork) = try ReplicaFactory.twoOffices()
         for person in ["p-a", "p-b", "p-c"] { try stockholm.write(collection: "people", record: person, [.put(field: "name", value: .string(person))]) }
         try stockholm.write(collection: "feedback", record: "f-1", [.put(field: "from", value: "p-a"), .put(field: "to", value: "p-b"),
                                                                     .put(field: "kind", value: "feedback"), .put(field: "body", value: "a private concern"),

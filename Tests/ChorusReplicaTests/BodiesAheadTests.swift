@@ -15,9 +15,7 @@ final class BodiesAheadTests: XCTestCase {
     var newYork: Replica!
 
     override func setUpWithError() throws {
-        clock = ManualClock(milliseconds: 1_790_000_000_000)
-        stockholm = try ReplicaFactory.memory(name: "stockholm", clock: clock, seed: 11)
-        newYork = try ReplicaFactory.memory(name: "new-york", clock: clock, seed: 22)
+        (clock, stockholm, newYork) = try ReplicaFactory.twoOffices()
     }
 
     private func operations(_ replica: Replica, after: Int64 = 0) throws -> [Op] {

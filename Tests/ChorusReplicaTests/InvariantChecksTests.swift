@@ -13,9 +13,7 @@ final class InvariantChecksTests: XCTestCase {
     var newYork: Replica!
 
     override func setUpWithError() throws {
-        clock = ManualClock(milliseconds: 1_790_000_000_000)
-        stockholm = try ReplicaFactory.memory(name: "stockholm", clock: clock, seed: 11)
-        newYork = try ReplicaFactory.memory(name: "new-york", clock: clock, seed: 22)
+        (clock, stockholm, newYork) = try ReplicaFactory.twoOffices()
         try stockholm.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada"), .put(field: "title", value: "Lead"),
                                                                  .mapSet(field: "skills", key: "swift", value: 4), .mapSet(field: "skills", key: "sql", value: 2)])
         try newYork.applyRemote(try stockholm.log(limit: 100).compactMap(\.operation))

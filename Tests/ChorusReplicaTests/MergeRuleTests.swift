@@ -13,9 +13,7 @@ final class MergeRuleTests: XCTestCase {
     var newYork: Replica!
 
     override func setUpWithError() throws {
-        clock = ManualClock(milliseconds: 1_790_000_000_000)
-        stockholm = try ReplicaFactory.memory(name: "stockholm", clock: clock, seed: 11)
-        newYork = try ReplicaFactory.memory(name: "new-york", clock: clock, seed: 22)
+        (clock, stockholm, newYork) = try ReplicaFactory.twoOffices()
     }
 
     private func exchange() throws {
