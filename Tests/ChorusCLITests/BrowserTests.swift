@@ -152,6 +152,12 @@ final class BrowserTests: XCTestCase {
 
         // Give thanks with a badge; it leads the feed.
         try open(browser, "#/give?to=p-10")
+        // A visibility the person chose stays when they change the kind (it went back to public).
+        try fill(browser, "#give-visibility", "private")
+        try fill(browser, "#give-kind", "praise")
+        XCTAssertEqual(try browser.evaluate("document.getElementById('give-visibility').value").stringValue, "private", "the chosen visibility stays")
+        try fill(browser, "#give-kind", "thanks")
+        try fill(browser, "#give-visibility", "public")
         try fill(browser, "#give-message", "Thanks for the launch plan!")
         try fill(browser, "#give-badge", "badge-shipped")
         mark = try renders(browser)
@@ -191,6 +197,10 @@ final class BrowserTests: XCTestCase {
         try click(browser, "#opportunities li[data-id=\"\(other)\"] button[aria-pressed=false]")
         try browser.waitUntil("document.querySelector('#opportunities li[data-id=\"\(other)\"] button').getAttribute('aria-pressed') === 'true'", what: "interest")
         XCTAssertTrue(try get(office.port, "/api/v1/opportunities/\(other)", as: "p-4")["interested"]?.arrayValue?.contains("p-4") ?? false)
+        // The card's count follows the click (it kept the count the page was drawn with).
+        let count = try XCTUnwrap(try get(office.port, "/api/v1/opportunities/\(other)", as: "p-4")["interestedCount"]?.integerValue)
+        try browser.waitUntil("document.querySelector('#opportunities li[data-id=\"\(other)\"] .interested-count').textContent === '\(count) interested'",
+                              what: "the card's interested count")
         try shot(browser, "marketplace")
         try open(browser, "#/opportunities?location=office")
         let inOffice = try get(office.port, "/api/v1/opportunities?location=office&limit=200")["opportunities"]?.arrayValue?.count ?? -1

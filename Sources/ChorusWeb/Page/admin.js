@@ -21,7 +21,9 @@ function edit(s) {
 function tokenForm(main, message) {
   const input = h("input", { type: "password", autocomplete: "off", required: true, id: "admin-token" });
   replace(main, h("h1", {}, "Admin"),
-    h("p", {}, message || "Conflicts and replica health need an admin token. Ask the node's operator for one (", h("code", {}, "chorus replicas add NAME --role admin"), ")."),
+    // A message (a refused token, a sign-out) stands alone; only the first visit explains.
+    message ? h("p", {}, message)
+      : h("p", {}, "Conflicts and replica health need an admin token. Ask the node's operator for one (", h("code", {}, "chorus replicas add NAME --role admin"), ")."),
     h("form", { class: "stack narrow", onsubmit: (event) => {
       event.preventDefault();
       adminToken.set(input.value.trim());

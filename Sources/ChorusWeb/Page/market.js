@@ -18,7 +18,7 @@ function skillChips(opportunity) {
     learnable.length ? h("ul", { class: "chips", "aria-label": "Skills you can learn" }, learnable.map((skill) => h("li", { class: "chip grow" }, `learn ${labels[skill] || skill}`))) : null);
 }
 
-function interestButton(opportunity, viewer) {
+function interestButton(opportunity, viewer, count) {
   if (!viewer) return null;
   let interested = (opportunity.interested || []).includes(viewer);
   const button = h("button", { type: "button", class: interested ? "secondary" : "", "aria-pressed": String(interested) });
@@ -32,12 +32,15 @@ function interestButton(opportunity, viewer) {
       button.setAttribute("aria-pressed", String(interested));
       button.className = interested ? "secondary" : "";
       label();
+      // The card's count follows (it kept the count the page was drawn with).
+      if (count) count.textContent = `${updated.interestedCount ?? (updated.interested || []).length} interested`;
     }
   });
   return button;
 }
 
 function opportunityCard(o, name, viewer) {
+  const count = h("span", { class: "interested-count" }, `${o.interestedCount ?? (o.interested || []).length} interested`);
   return h("li", { class: "card opportunity", dataset: { id: o.id } },
     h("p", { class: "muted" }, KIND_NAMES[o.kind] || o.kind || "Opportunity", o.betRank ? ` · bet #${o.betRank}` : "",
       o.hoursPerWeek ? ` · ${o.hoursPerWeek} h/week` : "", o.location ? ` · ${o.location === "office" ? (o.office || "in an office") : "remote"}` : "",
@@ -46,8 +49,8 @@ function opportunityCard(o, name, viewer) {
     o.description ? h("p", {}, o.description) : null,
     skillChips(o),
     h("p", { class: "muted" }, "Owner: ", o.owner ? h("a", { href: `#/people/${encodeURIComponent(o.owner)}` }, name(o.owner)) : "nobody",
-      ` · ${o.interestedCount ?? (o.interested || []).length} interested`),
-    h("div", { class: "actions" }, interestButton(o, viewer)));
+      " · ", count),
+    h("div", { class: "actions" }, interestButton(o, viewer, count)));
 }
 
 /** #/opportunities?kind=&all=1 */

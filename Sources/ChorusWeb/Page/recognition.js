@@ -99,7 +99,11 @@ export async function give(main) {
   });
   const kind = h("select", { id: "give-kind" }, [["thanks", "Thanks"], ["praise", "Praise"], ["feedback", "Feedback"]].map(([v, t]) => h("option", { value: v }, t)));
   const visibility = h("select", { id: "give-visibility" }, VISIBILITY.map(([v, t]) => h("option", { value: v }, t)));
-  kind.addEventListener("change", () => { visibility.value = kind.value === "feedback" ? "private" : "public"; });
+  // The kind's default visibility, until the person chooses one: changing the kind once put
+  // back "public" over a "private" they had chosen, and the item went to the public feed.
+  let visibilityChosen = false;
+  visibility.addEventListener("change", () => { visibilityChosen = true; });
+  kind.addEventListener("change", () => { if (!visibilityChosen) visibility.value = kind.value === "feedback" ? "private" : "public"; });
   const badge = h("select", { id: "give-badge" }, h("option", { value: "" }, "No badge"),
     [...badges.values()].sort((a, b) => (a.name || "").localeCompare(b.name || "")).map((b) => h("option", { value: b.id }, `${b.icon || "🏅"} ${b.name || b.id}`)));
   // A badge goes with praise or thanks: the node refuses one with feedback.
