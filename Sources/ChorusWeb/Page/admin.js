@@ -50,7 +50,7 @@ export async function view(main) {
     h("div", { class: "title-row" }, h("h1", {}, "Admin"),
       h("button", { type: "button", class: "secondary", onclick: () => { adminToken.clear(); tokenForm(main, "Signed out of admin."); } }, "Sign out of admin")),
     h("section", { "aria-labelledby": "conflicts-h" }, h("h2", { id: "conflicts-h" }, `Open conflicts (${conflicts.conflicts.length}${conflicts.next ? "+" : ""})`),
-      conflicts.conflicts.length ? h("table", { id: "conflicts" },
+      conflicts.conflicts.length ? h("div", { class: "table-scroll" }, h("table", { id: "conflicts" },
         h("thead", {}, h("tr", {}, ["Record and field", "Kind", "Competing values", "Displays now"].map((t) => h("th", { scope: "col" }, t)))),
         h("tbody", {}, conflicts.conflicts.map((c) => {
           const displayed = c.siblings.find((s) => s.operation === c.displayed);
@@ -59,7 +59,7 @@ export async function view(main) {
             h("td", {}, c.invariant ? `${c.kind} (${c.invariant})` : c.kind),
             h("td", {}, String(c.siblings.length)),
             h("td", {}, displayed ? (displayed.delete ? "(deleted the record)" : edit(displayed)) : ""));
-        }))) : h("p", { class: "ok-text" }, "No open conflicts: every replica that synced agrees.")),
+        })))) : h("p", { class: "ok-text" }, "No open conflicts: every replica that synced agrees.")),
     h("section", { "aria-labelledby": "replicas-h" }, h("h2", { id: "replicas-h" }, "Replicas"),
       h("div", { class: "table-scroll" }, h("table", { id: "replicas" },
         h("thead", {}, h("tr", {}, ["Replica", "Role", "Last seen", "Last sync", "Waiting up", "Waiting down", "Lag", "Clock skew", "Flags"].map((t) => h("th", { scope: "col" }, t)))),
