@@ -1,4 +1,5 @@
 import ChorusCore
+import ChorusNode
 import ChorusReplica
 import Foundation
 #if canImport(Glibc)
@@ -18,18 +19,8 @@ enum OutputFile {
     /// Throws a usage error when `path` (given as `option`) names something other than a file to
     /// write, or a file of the replica in `replicaFolder`.
     static func check(_ path: String, option: String, replicaFolder: String, _ context: CommandContext) throws {
-        var target = stat()
-        if stat(path, &target) == 0 {
-            let kind: String?
-            switch target.st_mode & S_IFMT {
-            case S_IFREG: kind = nil
-            case S_IFDIR: kind = "a folder"
-            case S_IFCHR, S_IFBLK: kind = "a device"
-            case S_IFIFO: kind = "a pipe"
-            case S_IFSOCK: kind = "a socket"
-            default: kind = "not a plain file"
-            }
-            if let kind { throw context.usageError("\(option) \(path) is \(kind), which this would replace: name a file, new or one to overwrite") }
+        if let kind = PlainFile.notPlain(path) {
+            throw context.usageError("\(option) \(path) is \(kind), which this would replace: name a file, new or one to overwrite")
         }
         // The replica's own files, by name in the folder itself (compared as devices and inodes,
         // so another spelling of the folder or a link to it is the folder too).

@@ -102,7 +102,7 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
         // A plain file, through links (a secret mounted as one): a device such as /dev/zero reads
         // as empty here (size 0) and without end.
         if let what = PlainFile.notPlain(path) {
-            throw ChorusError(.storage, "the token file \(path) is \(what)", hint: "give the file `chorus replicas add --token-file` wrote")
+            throw ChorusError(.storage, "the token file \(path) is \(what), not a plain file", hint: "give the file `chorus replicas add --token-file` wrote")
         }
         guard size <= limits.tokenFileBytesMax else {
             throw ChorusError(.limitExceeded, "the token file \(path) is \(size) bytes, over \(limits.tokenFileBytesMax)", hint: "it should hold one 64-hex-digit token")
@@ -422,26 +422,5 @@ final class SnapshotDownload: NSObject, URLSessionDataDelegate, @unchecked Senda
     func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {
         if failure == nil, !overLimit, !unframed, !statusOnly { failure = error }
         done.signal()
-    }
-}
-
-/// Whether a path names a plain file, following links (`stat`, where `attributesOfItem` reads a
-/// link itself, and refused a token file mounted as one).
-public enum PlainFile {
-    /// What the path is when it is not a plain file ("a folder", "a device or a pipe"), or nil.
-    public static func notPlain(_ path: String) -> String? {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return nil }   // missing: the caller's read says so
-        switch info.st_mode & S_IFMT {
-        case S_IFREG: return nil
-        case S_IFDIR: return "a folder"
-        default: return "not a plain file (a device, a pipe or a socket)"
-        }
-    }
-
-    /// The size of the file the path names, through links; nil when it cannot be read.
-    public static func size(_ path: String) -> Int? {
-        var info = stat()
-        return stat(path, &info) == 0 ? Int(info.st_size) : nil
     }
 }

@@ -158,27 +158,21 @@ public struct PeopleAPI: Sendable {
     public static func checkResolution(_ replica: Replica) -> (Change, CollectionSchema, String) throws -> Void {
         { change, collection, record in
             try checkValues([change], in: collection)
-            try checkReferences([change], in: collection.name, record: record, replica: replica)
+            try checkReferences(change, in: collection.name, record: record, replica: replica)
         }
     }
 
-    /// `DomainReferences` of an admin's resolution: what it names must exist, as over HTTP (422;
-    /// an email already another person's, 409). A problem the record had before the value (an
-    /// objective whose owner has left, two offices' dates crossed) is not the value's: it would
-    /// leave no field of that record to settle.
-    static func checkReferences(_ changes: [Change], in collection: String, record: String, replica: Replica) throws {
-        var body: [String: JSONValue] = [:]
-        for change in changes {
-            switch change {
-            case .put(let field, let value): body[field] = value
-            case .mapSet(let field, let key, let value):
-                var members = body[field]?.objectValue ?? [:]
-                members[key] = value
-                body[field] = .object(members)
-            default: continue
-            }
+    /// `DomainReferences` of an admin's resolution (a register's or a map key's value): what it
+    /// names must exist, as over HTTP (422; an email already another person's, 409). A problem the
+    /// record had before the value (an objective whose owner has left, two offices' dates
+    /// crossed) is not the value's: it would leave no field of that record to settle.
+    static func checkReferences(_ change: Change, in collection: String, record: String, replica: Replica) throws {
+        let body: [String: JSONValue]
+        switch change {
+        case .put(let field, let value): body = [field: value]
+        case .mapSet(let field, let key, let value): body = [field: .object([key: value])]
+        default: return
         }
-        guard !body.isEmpty else { return }
         let existing = try replica.get(collection: collection, record: record)?.fields
         if let problem = try DomainReferences.problem(collection: collection, recordID: record, existing: existing, body: body, replica: replica),
            try DomainReferences.problem(collection: collection, recordID: record, existing: existing, body: [:], replica: replica) != problem {

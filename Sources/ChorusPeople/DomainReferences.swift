@@ -2,9 +2,10 @@ import ChorusCore
 import ChorusReplica
 
 /// Checks that a write refers to things this node knows: the person and ability an observation
-/// is about, the abilities of career steps, a person's manager,
-/// the team owning a team objective, the person filling an opportunity, the people and badge of
-/// a feedback item an admin settles, and that an email is not someone else's. Checked when a person writes; what arrives by sync is merged as it is
+/// is about, the abilities of career steps, a person's manager, the team owning a team objective,
+/// the person filling an opportunity, the people and badge of a feedback item an admin settles,
+/// and that an email is not someone else's; and that an opportunity's dates are days its years
+/// have, in order. Checked when a person writes; what arrives by sync is merged as it is
 /// (an office may learn of an ability after an observation of it), and duplicate emails that
 /// two offices create at once are conflicts admins resolve. A reference to nothing answers 422 (the
 /// request is well formed; what it names is not there); an email already taken answers 409.
