@@ -442,6 +442,10 @@ public struct PeopleAPI: Sendable {
                 let interested = existing.fields["interested"]?.arrayValue?.contains(.string(person)) ?? false
                 if route.method == "POST", !interested {
                     guard existing.fields["status"]?.stringValue ?? "open" == "open" else { throw SyncError(status: 409, "the opportunity is no longer open") }
+                    // The owner sees who is interested; their own name in that list only misleads.
+                    guard existing.fields["owner"]?.stringValue != person else {
+                        throw SyncError(status: 409, "you posted this opportunity", hint: "interest is for other people; its card shows you who is interested")
+                    }
                     try replica.write(collection: "opportunities", record: parameters[0], [.add(field: "interested", element: person)], by: person)
                 } else if route.method == "DELETE", interested {
                     try replica.write(collection: "opportunities", record: parameters[0], [.remove(field: "interested", element: person)], by: person)
@@ -621,12 +625,14 @@ public struct PeopleAPI: Sendable {
     static func status(_ replica: Replica) throws -> JSONValue {
         guard let upstream = try replica.upstream() else {
             // Nothing waits for an upstream a standalone node does not have.
-            return .object(["state": "standalone", "upstream": .null, "waitingToPush": .integer(0), "lastSyncAt": .null, "lastError": .null])
+            return .object(["state": "standalone", "upstream": .null, "waitingToPush": .integer(0), "waitingWrites": .integer(0),
+                            "lastSyncAt": .null, "lastError": .null])
         }
         let waiting = try replica.pendingPushCount()
         let failing = upstream.lastError != nil
         let state = failing ? "offline" : (upstream.lastSuccessWall == nil ? "connecting" : (waiting > 0 ? "waiting" : "inSync"))
         return .object(["state": .string(state), "upstream": .string(upstream.url), "waitingToPush": .integer(waiting),
+                        "waitingWrites": .integer(waiting == 0 ? 0 : try replica.pendingPushWrites()),
                         "lastSyncAt": upstream.lastSuccessWall.map { .integer(Int64($0)) } ?? .null,
                         "lastAttemptAt": upstream.lastAttemptWall.map { .integer(Int64($0)) } ?? .null,
                         "lastError": upstream.lastError.map { .string(String($0.prefix(300))) } ?? .null])

@@ -93,7 +93,8 @@ public struct OpportunityProfile: Sendable, Equatable {
 /// One reason behind a score, as shown to people.
 public struct Explanation: Sendable, Equatable {
     public enum Kind: String, Sendable {
-        case matched, oneLevelShort, belowLevel, relatedSkill, missing, missingMustHave, noSkillAsked, teachesGoal, availability, notEnoughHours
+        case matched, oneLevelShort, belowLevel, relatedSkill, missing, missingMustHave, noSkillAsked, teachesGoal, availability, notEnoughHours,
+             hoursNotGiven
     }
     public let kind: Kind
     public let skill: String?
@@ -145,13 +146,18 @@ public struct Match: Sendable {
 ///   0.3 + 0.3 x level / required further below, 0.3 for a related skill in the same ESCO group
 ///   family, 0 missing (knowing the skill a little never counts less than a related one); 1 when
 ///   the opportunity asks for no skill (it is open to anyone, and says so);
-/// - growth fit: the share of the person's development goals the opportunity teaches (1 if it teaches
-///   two or more of them);
-/// - availability: hours available over hours asked, at most 1 (1 when either is unknown).
+/// - growth fit: the share of the person's development goals the opportunity teaches, full credit
+///   at two (one goal of one taught is 1; one of three is 0.5);
+/// - availability: hours available over hours asked, at most 1; 1 when the opportunity asks no
+///   hours; `hoursNotGivenCredit` when the person has not said (full credit let anyone clear their
+///   hours to outscore people who gave them honestly, and nothing said why).
 public struct Matcher: Sendable {
     public let taxonomy: SkillTaxonomy
     public static let skillWeight = 0.6, growthWeight = 0.25, availabilityWeight = 0.15
     public static let mustHavePenalty = 0.5
+    /// Availability when the opportunity asks for hours and the person has not said how many they
+    /// have: half, between having none (0) and having enough (1), and the match says so.
+    public static let hoursNotGivenCredit = 0.5
 
     public init(taxonomy: SkillTaxonomy = .esco) { self.taxonomy = taxonomy }
 
@@ -215,12 +221,18 @@ public struct Matcher: Sendable {
         for skill in taught {
             explanations.append(Explanation(kind: .teachesGoal, skill: skill, text: "teaches \(label(skill)), which you want to learn"))
         }
-        let growthFit = candidate.goals.isEmpty || opportunity.learnable.isEmpty ? 0 : min(1, Double(taught.count) / 2)
+        // A share of the person's goals, full credit at two: one goal of one taught is all they asked for.
+        let growthFit = candidate.goals.isEmpty || opportunity.learnable.isEmpty ? 0 : min(1, Double(taught.count) / Double(min(candidate.goals.count, 2)))
         var availability = 1.0
-        if let asked = opportunity.hoursPerWeek, asked > 0, let free = candidate.hoursPerWeek {
-            availability = min(1, Double(max(0, free)) / Double(asked))
-            explanations.append(Explanation(kind: availability >= 1 ? .availability : .notEnoughHours, skill: nil,
-                                            text: free >= asked ? "needs \(asked) hours a week; you have \(free)" : "needs \(asked) hours a week; you have \(free) (\(asked - free) short)"))
+        if let asked = opportunity.hoursPerWeek, asked > 0 {
+            if let free = candidate.hoursPerWeek {
+                availability = min(1, Double(max(0, free)) / Double(asked))
+                explanations.append(Explanation(kind: availability >= 1 ? .availability : .notEnoughHours, skill: nil,
+                                                text: free >= asked ? "needs \(asked) hours a week; you have \(free)" : "needs \(asked) hours a week; you have \(free) (\(asked - free) short)"))
+            } else {
+                availability = Matcher.hoursNotGivenCredit
+                explanations.append(Explanation(kind: .hoursNotGiven, skill: nil, text: "needs \(asked) hours a week; you have not said how many you have (half credit)"))
+            }
         }
         let score = Matcher.score(skillFit: skillFit, growthFit: growthFit, availability: availability, missingMustHave: missingMustHave)
         return Match(candidate: candidate.id, opportunity: opportunity.id, score: score, skillFit: skillFit, growthFit: growthFit,
@@ -243,9 +255,10 @@ public struct Matcher: Sendable {
                 result.append(Improvement(text: "reach level \(requirement.minLevel) in \(label(requirement.skill))", scoreAfter: better.score))
             }
         }
-        if let asked = opportunity.hoursPerWeek, let free = candidate.hoursPerWeek, free < asked {
+        if let asked = opportunity.hoursPerWeek, asked > 0, (candidate.hoursPerWeek ?? -1) < asked {
             let better = evaluate(Candidate(id: candidate.id, skills: candidate.skills, goals: candidate.goals, hoursPerWeek: asked), opportunity)
-            result.append(Improvement(text: "make \(asked - free) more hours a week available", scoreAfter: better.score))
+            let text = candidate.hoursPerWeek.map { "make \(asked - $0) more hours a week available" } ?? "say how many hours a week you have (\(asked) asked)"
+            if better.score > current + 0.005 { result.append(Improvement(text: text, scoreAfter: better.score)) }
         }
         return result.sorted { $0.scoreAfter > $1.scoreAfter }
     }

@@ -483,6 +483,21 @@ extension Replica {
         try pendingPush().count
     }
 
+    /// Writes of ours not yet pushed upstream, as a person counts them: one thanks is five field
+    /// operations (`pendingPushCount`) but one write. Counted as the log blocks holding a live
+    /// operation after the push cursor, not from upstream. A write is one block (at most
+    /// `Limits.fieldsPerWriteMax` operations, `LogBlock.operationsMax`) unless its values pass a
+    /// block's bytes; a batch pushed from below or imported from a bundle counts as the one
+    /// arrival it was, and a block the last push cut in two counts once.
+    public func pendingPushWrites() throws -> Int64 {
+        try Replica.wrapStorage { try database.readTransaction {
+            let cursor = try database.queryScalarInteger("SELECT push_cursor FROM upstream WHERE id = 1") ?? 0
+            return try database.queryScalarInteger("""
+                SELECT count(*) FROM log_blocks WHERE last_seq > ? AND live > 0 AND (source IS NULL OR source != 'upstream')
+                """, cursor) ?? 0
+        } }
+    }
+
     /// `pendingPushCount`, and where the log ends, read in one transaction: a pull starts from
     /// both (`SyncSession.pull`), and an operation committed between two reads would be in
     /// neither count nor growth after the end.

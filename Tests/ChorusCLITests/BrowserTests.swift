@@ -137,8 +137,11 @@ final class BrowserTests: XCTestCase {
         XCTAssertEqual(try text(browser, "h1"), name)
         try shot(browser, "profile")
 
-        // Edit a skill on one's own profile.
+        // Edit a skill on one's own profile, and clear the hours (an emptied field was ignored).
+        XCTAssertEqual(try ChorusProcess.run(["put", "people", "p-4", "hoursPerWeekAvailable=6", "--as", "p-4", "--data", folder.appending("office")]).status, 0)
         try open(browser, "#/me/edit")
+        XCTAssertEqual(try browser.evaluate("document.getElementById('edit-hours').value").stringValue, "6")
+        try fill(browser, "#edit-hours", "")
         try fill(browser, "#new-skill", "statistics")
         try fill(browser, "#new-skill-level", "5")
         try click(browser, "#add-skill")
@@ -149,6 +152,7 @@ final class BrowserTests: XCTestCase {
         let me = try get(office.port, "/api/v1/people/p-4")
         let statistics = me["skillLabels"]?.objectValue?.first { $0.value == "statistics" }?.key
         XCTAssertEqual(statistics.flatMap { me["skills"]?[$0] }, 5, "the skill edited in the page is stored: \(me["skills"] ?? .null)")
+        XCTAssertEqual(me["hoursPerWeekAvailable"] ?? .null, .null, "the emptied hours are cleared")
 
         // Give thanks with a badge; it leads the feed.
         try open(browser, "#/give?to=p-10")
@@ -158,7 +162,20 @@ final class BrowserTests: XCTestCase {
         XCTAssertEqual(try browser.evaluate("document.getElementById('give-visibility').value").stringValue, "private", "the chosen visibility stays")
         try fill(browser, "#give-kind", "thanks")
         try fill(browser, "#give-visibility", "public")
+        // A message over the bound is kept whole and said to be too long (the field cut it unsaid).
+        try fill(browser, "#give-message", String(repeating: "x", count: 4_001))
+        XCTAssertEqual(try browser.evaluate("document.getElementById('give-message').value.length").integerValue, 4_001, "nothing is cut")
+        XCTAssertEqual(try browser.evaluate("document.getElementById('give-message').validity.valid"), false, "too long to send")
+        XCTAssertEqual(try text(browser, "#give-message ~ .counter"), "4,001 of 4,000 characters")
+        // A name typed without picking from the list, that nobody has, is said so, and nothing is sent.
+        let chosen = try browser.evaluate("document.getElementById('give-to').value").stringValue ?? ""
+        try fill(browser, "#give-to", "Nobody Of That Name")
         try fill(browser, "#give-message", "Thanks for the launch plan!")
+        try click(browser, "#send-feedback")
+        try browser.waitUntil("!document.getElementById('notice').hidden && document.getElementById('notice').textContent.includes('Nobody here is called Nobody Of That Name')",
+                              what: "the notice about an unknown name")
+        XCTAssertFalse(try text(browser, "#notice").contains("`"), "no developer quoting in what a person reads")
+        try fill(browser, "#give-to", chosen)
         try fill(browser, "#give-badge", "badge-shipped")
         mark = try renders(browser)
         try click(browser, "#send-feedback")
@@ -193,6 +210,11 @@ final class BrowserTests: XCTestCase {
         let posted = try get(office.port, "/api/v1/opportunities?limit=1000")["opportunities"]?.arrayValue?.first { $0["title"] == "Search relevance sprint" }
         XCTAssertEqual(posted?["owner"], "p-4")
         XCTAssertEqual(posted?["skillLabels"]?.objectValue?.values.first, "Python (computer programming)")
+        // One's own posting shows no "I'm interested" (the node refuses it: the owner sees who is).
+        let postedID = try XCTUnwrap(posted?["id"]?.stringValue)
+        try open(browser, "#/opportunities?skill=python")
+        XCTAssertEqual(try text(browser, "#opportunities li[data-id=\"\(postedID)\"] .actions"), "You posted this")
+        try open(browser, "#/opportunities")
         let other = try XCTUnwrap(try browser.evaluate("document.querySelector('#opportunities li.opportunity button[aria-pressed=false]')?.closest('li').dataset.id").stringValue)
         try click(browser, "#opportunities li[data-id=\"\(other)\"] button[aria-pressed=false]")
         try browser.waitUntil("document.querySelector('#opportunities li[data-id=\"\(other)\"] button').getAttribute('aria-pressed') === 'true'", what: "interest")
@@ -207,11 +229,16 @@ final class BrowserTests: XCTestCase {
         XCTAssertEqual(try browser.evaluate("document.querySelectorAll('#opportunities li.opportunity').length").integerValue, Int64(inOffice), "the filter")
         try open(browser, "#/matches")
         XCTAssertGreaterThan(try browser.evaluate("document.querySelectorAll('#matches li.match .why li').length").integerValue ?? 0, 0, "each match is explained")
+        let score = try text(browser, "#matches li.match .score")
+        XCTAssertNotNil(score.range(of: #"^ \d\.\d\d / 5$"#, options: .regularExpression), "scores with two decimals, as the guide writes them: \(score)")
         try shot(browser, "matches")
         try open(browser, "#/objectives")
         XCTAssertGreaterThan(try browser.evaluate("document.querySelectorAll('progress').length").integerValue ?? 0, 0)
         try open(browser, "#/insights")
         XCTAssertGreaterThanOrEqual(try browser.evaluate("document.querySelectorAll('svg.chart').length").integerValue ?? 0, 3, "insights are drawn as charts")
+        let byTribe = try browser.evaluate("[...document.querySelectorAll('details table tbody td:nth-child(3)')].map(td => td.textContent).join(' | ')").stringValue ?? ""
+        XCTAssertFalse(byTribe.isEmpty, "supply by tribe is shown")
+        XCTAssertNil(byTribe.range(of: "tribe-"), "tribes by name, as the chart names them, not by id: \(byTribe)")
         try shot(browser, "insights")
 
         // Offline: the hub stops. Every page still loads; an edit is accepted and waits to sync.
@@ -229,8 +256,11 @@ final class BrowserTests: XCTestCase {
         try click(browser, "#send-feedback")
         try waitForRender(browser, after: mark, what: "the feed after an offline write")
         XCTAssertEqual(try text(browser, "#feed li.feed-item blockquote"), "Written on a plane", "the offline edit shows at once")
-        try browser.waitUntil("document.getElementById('sync').dataset.state === 'offline' && Number(document.getElementById('sync').dataset.waiting) > 0",
-                              timeoutSeconds: 30, what: "the indicator to show the node offline with changes waiting")
+        try browser.waitUntil("document.getElementById('sync').dataset.state === 'offline' && document.getElementById('sync').dataset.waiting === '1'",
+                              timeoutSeconds: 30, what: "the indicator to show the node offline with one change waiting")
+        // One thanks is one change to a person, though it is five field operations.
+        let indicator = try text(browser, "#sync")
+        XCTAssertTrue(indicator.contains("1 change waits to sync"), indicator)
         try shot(browser, "offline")
         // Meanwhile two replicas change one title: a conflict once they meet.
         XCTAssertEqual(try ChorusProcess.run(["put", "people", "p-20", "title=Staff Engineer", "--as", "p-20", "--data", folder.appending("office")]).status, 0)
@@ -285,6 +315,9 @@ final class BrowserTests: XCTestCase {
             XCTAssertEqual(unlabelled.arrayValue ?? [], [], "\(route): every control has a label")
             let overflow = try browser.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth").integerValue ?? 0
             XCTAssertLessThanOrEqual(overflow, 1, "\(route) fits a phone's width")
+            // Charts are drawn at the phone's width: their 12 px labels were shrunk to 6 px.
+            let smallest = try browser.evaluate("Math.min(1000, ...[...document.querySelectorAll('svg.chart text.label')].map(t => t.getBoundingClientRect().height))").numberValue ?? 0
+            XCTAssertGreaterThanOrEqual(smallest, 11, "\(route): chart labels readable on a phone")
             try shot(browser, "phone-\(route.dropFirst(2).replacingOccurrences(of: "/", with: "-"))")
         }
         try browser.evaluate("window.staleDocument = true")

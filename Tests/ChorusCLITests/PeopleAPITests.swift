@@ -135,6 +135,7 @@ final class PeopleAPITests: XCTestCase {
         let status = try request(port, "GET", "/api/v1/status").json
         XCTAssertEqual(status?["state"], "standalone")
         XCTAssertEqual(status?["waitingToPush"], 0, "nothing waits for an upstream a standalone node does not have")
+        XCTAssertEqual(status?["waitingWrites"], 0)
         let patched = try request(port, "PATCH", "/api/v1/people/p-ada",
                                   body: #"{"title":"Staff Engineer","skills":{"python3":null,"sql":3.0},"guilds":{"remove":["g-web"],"add":["g-data"]}}"#)
         XCTAssertEqual(patched.status, 200)
@@ -269,6 +270,11 @@ final class PeopleAPITests: XCTestCase {
         // The last interest withdrawn, the count says 0 (the fields once went with it).
         XCTAssertEqual(try request(port, "POST", "/api/v1/opportunities", as: "p-9", body: #"{"id":"opp-fresh","title":"Fresh"}"#).status, 201)
         XCTAssertEqual(try request(port, "POST", "/api/v1/opportunities/opp-fresh/interest", as: "p-7").json?["interestedCount"]?.integerValue, 1)
+        // The owner sees who is interested; their own interest is refused, and nothing is written.
+        let own = try request(port, "POST", "/api/v1/opportunities/opp-fresh/interest", as: "p-9")
+        XCTAssertEqual(own.status, 409)
+        XCTAssertEqual(own.json?["detail"], "you posted this opportunity")
+        XCTAssertEqual(try request(port, "GET", "/api/v1/opportunities/opp-fresh", as: "p-9").json?["interested"], ["p-7"])
         let withdrawn = try request(port, "DELETE", "/api/v1/opportunities/opp-fresh/interest", as: "p-7").json
         XCTAssertEqual(withdrawn?["interestedCount"]?.integerValue, 0, "\(withdrawn ?? .null)")
         XCTAssertEqual(withdrawn?["interested"], .array([]))

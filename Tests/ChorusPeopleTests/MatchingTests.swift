@@ -90,8 +90,8 @@ final class MatchingTests: XCTestCase {
         let match = matcher.match(perfect, opportunity)
         XCTAssertEqual(match.skillFit, 1)
         XCTAssertEqual(match.availability, 1)
-        XCTAssertEqual(match.growthFit, 0.5, "one of the person's goals is taught: half credit")
-        XCTAssertEqual(match.score, 5 * (0.6 + 0.25 * 0.5 + 0.15), accuracy: 1e-9)
+        XCTAssertEqual(match.growthFit, 1, "the person's one goal is taught: all they asked for")
+        XCTAssertEqual(match.score, 5, accuracy: 1e-9)
         XCTAssertTrue(match.explanations.contains { $0.kind == .teachesGoal })
 
         let short = Candidate(id: "b", skills: [python: 2], goals: [], hoursPerWeek: 4)
@@ -103,6 +103,38 @@ final class MatchingTests: XCTestCase {
         XCTAssertFalse(shortMatch.improvements.isEmpty)
         XCTAssertTrue(shortMatch.improvements.allSatisfy { $0.scoreAfter > shortMatch.score }, "every improvement raises the score")
         XCTAssertTrue(shortMatch.improvements.contains { $0.text.contains("reach level 3") })
+    }
+
+    /// Growth fit is a share of the person's goals, full credit at two taught.
+    func test_growthFit_isTheShareOfTheGoalsTaught_fullCreditAtTwo() {
+        let goals = ["machine learning", "statistics", "data mining"].map { taxonomy.resolve($0).id }
+        let teachesOne = OpportunityProfile(id: "o1", required: [], learnable: [goals[0]], hoursPerWeek: nil)
+        let teachesTwo = OpportunityProfile(id: "o2", required: [], learnable: Set(goals.prefix(2)), hoursPerWeek: nil)
+        func growth(_ wants: Int, _ opportunity: OpportunityProfile) -> Double {
+            matcher.match(Candidate(id: "a", skills: [:], goals: Set(goals.prefix(wants)), hoursPerWeek: nil), opportunity).growthFit
+        }
+        XCTAssertEqual(growth(1, teachesOne), 1, "one goal of one")
+        XCTAssertEqual(growth(2, teachesOne), 0.5, "one of two")
+        XCTAssertEqual(growth(3, teachesOne), 0.5, "one of three: full credit is at two")
+        XCTAssertEqual(growth(3, teachesTwo), 1, "two of three")
+        XCTAssertEqual(growth(0, teachesTwo), 0, "no goals, nothing to grow into")
+    }
+
+    /// Hours not given count half, and the match says so: full credit let anyone clear their hours
+    /// to outscore people who gave theirs, with no line saying why the score moved.
+    func test_hoursNotGiven_countHalf_areExplained_andSayingThemRaisesTheMatch() {
+        let opportunity = OpportunityProfile(id: "o", required: [Requirement(skill: python, minLevel: 2)], learnable: [], hoursPerWeek: 6)
+        func match(_ hours: Int?) -> Match { matcher.match(Candidate(id: "a", skills: [python: 3], goals: [], hoursPerWeek: hours), opportunity) }
+        XCTAssertEqual(match(nil).availability, Matcher.hoursNotGivenCredit)
+        XCTAssertLessThan(match(nil).score, match(6).score, "clearing one's hours never beats giving enough")
+        XCTAssertGreaterThan(match(nil).score, match(0).score)
+        XCTAssertEqual(match(nil).explanations.last?.kind, .hoursNotGiven)
+        XCTAssertEqual(match(nil).explanations.last?.text, "needs 6 hours a week; you have not said how many you have (half credit)")
+        let raise = try? XCTUnwrap(match(nil).improvements.first)
+        XCTAssertEqual(raise?.text, "say how many hours a week you have (6 asked)")
+        XCTAssertEqual(raise?.scoreAfter ?? 0, match(6).score, accuracy: 1e-9)
+        let noHoursAsked = OpportunityProfile(id: "o", required: [], learnable: [], hoursPerWeek: nil)
+        XCTAssertEqual(matcher.match(Candidate(id: "a", skills: [:], goals: [], hoursPerWeek: nil), noHoursAsked).availability, 1, "nothing asked, nothing short")
     }
 
     func test_missingMustHave_halvesTheScore_andIsExplained() {

@@ -26,7 +26,7 @@ export async function api(path, { method = "GET", body, admin = false } = {}) {
   try {
     response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: "no-store" });
   } catch (error) {
-    throw new ApiError(0, { detail: "this node did not answer", hint: "is `chorus serve` still running?" });
+    throw new ApiError(0, { detail: "Chorus did not answer", hint: "check your connection and try again; if Chorus runs on this computer, start it again" });
   }
   const text = await response.text();
   let json = null;

@@ -1,37 +1,63 @@
 // Charts drawn as SVG by our own code: horizontal bars, with a threshold line or a band, and
 // paired bars. Every chart has a title and a description for screen readers, and the numbers
 // are written beside the bars so nothing depends on colour alone.
+//
+// A chart is drawn at the width it is shown at (`chartWidth`), so its 12 px text stays 12 px:
+// drawn 720 wide and shrunk to a phone's 340, labels were 6 px. Below `STACKED_BELOW` each
+// label takes its own line above its bar, so a phone has room for the label and the bar both.
 import { h } from "/ui/dom.js";
 
-const ROW = 22, LABEL = 190, VALUE = 56, WIDTH = 720;
+const ROW = 22, VALUE = 56, WIDTH_MIN = 280, WIDTH_MAX = 1200, STACKED_BELOW = 560;
+/** An average character of the 12 px label text, to cut labels to the room they have. */
+const CHARACTER_PX = 6.6;
 
-function frame(title, description, rows, extraHeight = 0) {
-  const height = rows * ROW + 28 + extraHeight;
-  const id = `c-${Math.random().toString(36).slice(2, 8)}`;
-  const svg = h("svg", { viewBox: `0 0 ${WIDTH} ${height}`, width: "100%", role: "img", "aria-labelledby": `${id}-t ${id}-d`, class: "chart" },
-    h("title", { id: `${id}-t` }, title), h("desc", { id: `${id}-d` }, description));
-  return { svg, height };
+/** The width, in CSS pixels, a chart placed in `container` is shown at. */
+export function chartWidth(container) {
+  const style = getComputedStyle(container);
+  const inner = container.clientWidth - parseFloat(style.paddingLeft || "0") - parseFloat(style.paddingRight || "0");
+  return Math.max(WIDTH_MIN, Math.min(WIDTH_MAX, Math.floor(inner || 720) - 2));
 }
 
-function clip(text, max = 28) { return text.length > max ? `${text.slice(0, max - 1)}…` : text; }
+/** Where things go in a chart `width` wide: labels beside the bars, or above them when narrow. */
+function geometry(width) {
+  const stacked = width < STACKED_BELOW;
+  const left = stacked ? 4 : Math.min(320, Math.round(width * 0.3));
+  return {
+    width, stacked, left, plot: width - left - VALUE,
+    labelAttributes: (y) => (stacked ? { x: 4, y: y + 13, "text-anchor": "start" } : { x: left - 8, y: y + 15, "text-anchor": "end" }),
+    labelCharacters: Math.floor((stacked ? width - 8 : left - 12) / CHARACTER_PX),
+  };
+}
+
+function frame(title, description, width, height) {
+  const id = `c-${Math.random().toString(36).slice(2, 8)}`;
+  return h("svg", { viewBox: `0 0 ${width} ${height}`, width: "100%", role: "img", "aria-labelledby": `${id}-t ${id}-d`, class: "chart",
+    dataset: { layout: width < STACKED_BELOW ? "stacked" : "beside" } },
+  h("title", { id: `${id}-t` }, title), h("desc", { id: `${id}-d` }, description));
+}
+
+/** The label cut to `max` characters; the bar's tooltip holds it whole. */
+function clip(text, max) { return text.length > max ? `${text.slice(0, Math.max(1, max - 1))}…` : text; }
 
 /**
  * Bars of `rows` [{label, value, flag}] scaled to `max`; `threshold` draws a dashed line
  * (e.g. 100 people: time to split), `band` [low, high] shades the healthy range.
  */
-export function barChart({ title, description, rows, threshold, band, unit = "" }) {
+export function barChart({ title, description, rows, threshold, band, unit = "", width = 720 }) {
+  const g = geometry(width);
+  const rowHeight = g.stacked ? 40 : ROW, barTop = g.stacked ? 18 : 4, barHeight = g.stacked ? 16 : ROW - 6;
+  const height = rows.length * rowHeight + 28;
   const max = Math.max(1, threshold || 0, band ? band[1] : 0, ...rows.map((r) => r.value)) * 1.08;
-  const plot = WIDTH - LABEL - VALUE;
-  const x = (v) => LABEL + (v / max) * plot;
-  const { svg, height } = frame(title, description, rows.length);
+  const x = (v) => g.left + (v / max) * g.plot;
+  const svg = frame(title, description, width, height);
   if (band) svg.append(h("rect", { x: x(band[0]), y: 0, width: x(band[1]) - x(band[0]), height: height - 20, class: "band" }));
   rows.forEach((row, i) => {
-    const y = i * ROW + 4;
+    const y = i * rowHeight;
     svg.append(h("g", { class: row.flag ? "bar flagged" : "bar" },
       h("title", {}, `${row.label}: ${row.value}${unit}${row.flag ? ` (${row.flag})` : ""}`),
-      h("text", { x: LABEL - 8, y: y + 14, "text-anchor": "end", class: "label" }, clip(row.label)),
-      h("rect", { x: LABEL, y, width: Math.max(1, x(row.value) - LABEL), height: ROW - 6, rx: 3 }),
-      h("text", { x: x(row.value) + 6, y: y + 14, class: "value" }, `${row.value}${unit}${row.flag ? " ⚑" : ""}`)));
+      h("text", { ...g.labelAttributes(y), class: "label" }, clip(row.label, g.labelCharacters)),
+      h("rect", { x: g.left, y: y + barTop, width: Math.max(1, x(row.value) - g.left), height: barHeight, rx: 3 }),
+      h("text", { x: x(row.value) + 6, y: y + barTop + barHeight - 4, class: "value" }, `${row.value}${unit}${row.flag ? " ⚑" : ""}`)));
   });
   if (threshold) {
     svg.append(h("line", { x1: x(threshold), x2: x(threshold), y1: 0, y2: height - 20, class: "threshold" }),
@@ -45,21 +71,22 @@ export function barChart({ title, description, rows, threshold, band, unit = "" 
 }
 
 /** Two bars per row (e.g. demand and supply of a skill), with a legend. */
-export function pairedChart({ title, description, rows, names }) {
+export function pairedChart({ title, description, rows, names, width = 720 }) {
+  const g = geometry(width);
+  const rowHeight = g.stacked ? 50 : 36, barTop = g.stacked ? 18 : 4;
+  const height = rows.length * rowHeight + 8;
   const max = Math.max(1, ...rows.flatMap((r) => [r.a, r.b])) * 1.08;
-  const plot = WIDTH - LABEL - VALUE;
-  const x = (v) => LABEL + (v / max) * plot;
-  const rowHeight = ROW * 1.6;
-  const { svg } = frame(title, description, Math.ceil(rows.length * 1.6), 6);
+  const x = (v) => g.left + (v / max) * g.plot;
+  const svg = frame(title, description, width, height);
   rows.forEach((row, i) => {
-    const y = i * rowHeight + 4;
+    const y = i * rowHeight, top = y + barTop;
     svg.append(h("g", {},
       h("title", {}, `${row.label}: ${names[0]} ${row.a}, ${names[1]} ${row.b}`),
-      h("text", { x: LABEL - 8, y: y + 16, "text-anchor": "end", class: "label" }, clip(row.label)),
-      h("rect", { x: LABEL, y, width: Math.max(1, x(row.a) - LABEL), height: 10, rx: 2, class: "series-a" }),
-      h("text", { x: x(row.a) + 6, y: y + 9, class: "value small" }, String(row.a)),
-      h("rect", { x: LABEL, y: y + 12, width: Math.max(1, x(row.b) - LABEL), height: 10, rx: 2, class: "series-b" }),
-      h("text", { x: x(row.b) + 6, y: y + 21, class: "value small" }, String(row.b))));
+      h("text", { ...g.labelAttributes(y + (g.stacked ? 0 : 2)), class: "label" }, clip(row.label, g.labelCharacters)),
+      h("rect", { x: g.left, y: top, width: Math.max(1, x(row.a) - g.left), height: 12, rx: 2, class: "series-a" }),
+      h("text", { x: x(row.a) + 6, y: top + 10, class: "value small" }, String(row.a)),
+      h("rect", { x: g.left, y: top + 14, width: Math.max(1, x(row.b) - g.left), height: 12, rx: 2, class: "series-b" }),
+      h("text", { x: x(row.b) + 6, y: top + 24, class: "value small" }, String(row.b))));
   });
   return h("figure", { class: "chart-figure" }, svg,
     h("figcaption", { class: "legend" }, h("span", { class: "key series-a" }, ""), ` ${names[0]} `, h("span", { class: "key series-b" }, ""), ` ${names[1]}`));

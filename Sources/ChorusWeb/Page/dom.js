@@ -79,6 +79,25 @@ export function field(labelText, control, help) {
   return h("div", { class: "field" }, h("label", { for: id }, labelText), control, helpNode);
 }
 
+/**
+ * Holds `control` to `max` characters, counted as the node counts them (code points, ends
+ * trimmed), without cutting what is pasted: `maxlength` dropped the end of a long paste unsaid.
+ * Returns a counter shown past 80% of the bound; past the bound the field is invalid, so the
+ * form does not send, and the browser says why.
+ */
+export function bounded(control, max) {
+  const counter = h("small", { class: "counter", "aria-live": "polite" });
+  const update = () => {
+    const n = [...control.value.trim()].length;
+    control.setCustomValidity(n > max ? `This is ${n.toLocaleString("en")} characters; the most is ${max.toLocaleString("en")}. Shorten it to send.` : "");
+    counter.textContent = n > max * 0.8 ? `${n.toLocaleString("en")} of ${max.toLocaleString("en")} characters` : "";
+    counter.classList.toggle("over", n > max);
+  };
+  control.addEventListener("input", update);
+  update();
+  return counter;
+}
+
 /** A level 1-5 as five pips with a text equivalent for screen readers. */
 export function pips(level, max = 5, label = "level") {
   const value = Math.max(0, Math.min(max, Number(level) || 0));

@@ -1,7 +1,7 @@
 // Insights for the people team, computed by this node from its own replica.
 import { h, replace, ago } from "/ui/dom.js";
 import { api } from "/ui/api.js";
-import { barChart, pairedChart } from "/ui/charts.js";
+import { barChart, pairedChart, chartWidth } from "/ui/charts.js";
 
 export async function view(main) {
   const insights = await api("/api/v1/insights");
@@ -10,30 +10,33 @@ export async function view(main) {
   const squads = [...insights.squads].sort((a, b) => b.people - a.people || byName(a, b));
   const outOfRange = squads.filter((s) => s.flag);
   const skills = [...insights.skills].sort((a, b) => b.demand - a.demand || a.supply - b.supply).slice(0, 15);
+  // Supply by tribe is keyed by the tribe's id: shown by its name, as the chart shows it.
+  const tribeName = new Map(insights.tribes.map((t) => [t.team, t.name || t.team]));
+  const width = chartWidth(main);
   const shown = squads.length > 40 ? [...outOfRange, ...squads.filter((s) => !s.flag)].slice(0, 40) : squads;
   replace(main, h("h1", {}, "Insights"),
     h("p", { class: "muted" }, "Computed on this node from its replica: it works offline and shows what this node knows."),
     h("section", { "aria-labelledby": "tribes-h" }, h("h2", { id: "tribes-h" }, "Tribes"),
       h("p", {}, tribes.some((t) => t.flag) ? `${tribes.filter((t) => t.flag).length} tribe(s) over 100 people: time to split.` : "Every tribe is under about 100 people."),
       barChart({ title: "People per tribe", description: "Tribe sizes; the dashed line marks 100 people, where a tribe should split.",
-        rows: tribes.map((t) => ({ label: t.name || t.team, value: t.people, flag: t.flag })), threshold: 100 })),
+        rows: tribes.map((t) => ({ label: t.name || t.team, value: t.people, flag: t.flag })), threshold: 100, width })),
     h("section", { "aria-labelledby": "squads-h" }, h("h2", { id: "squads-h" }, "Squads"),
       h("p", {}, outOfRange.length ? `${outOfRange.length} of ${squads.length} squads are outside 5-10 people.` : `All ${squads.length} squads have 5-10 people.`),
       barChart({ title: "People per squad", description: "Squad sizes; the shaded band is the healthy range of 5 to 10 people.",
-        rows: shown.map((s) => ({ label: s.name || s.team, value: s.people, flag: s.flag })), band: [5, 10] }),
+        rows: shown.map((s) => ({ label: s.name || s.team, value: s.people, flag: s.flag })), band: [5, 10], width }),
       squads.length > shown.length ? h("p", { class: "muted" }, `Showing ${shown.length} of ${squads.length} squads, those out of range first.`) : null),
     h("section", { "aria-labelledby": "skills-h" }, h("h2", { id: "skills-h" }, "Skills: demand against supply"),
       h("p", {}, "Demand: open opportunities asking for the skill. Supply: people who have it at the level asked."),
       skills.length ? pairedChart({ title: "Skill demand and supply", description: "For the 15 skills most asked for, open opportunities against people who have them.",
-        rows: skills.map((s) => ({ label: s.label, a: s.demand, b: s.supply })), names: ["demand", "supply"] }) : h("p", { class: "muted" }, "No open opportunity asks for a skill."),
+        rows: skills.map((s) => ({ label: s.label, a: s.demand, b: s.supply })), names: ["demand", "supply"], width }) : h("p", { class: "muted" }, "No open opportunity asks for a skill."),
       skills.length ? h("details", {}, h("summary", {}, "Supply by office and tribe"),
         h("div", { class: "table-scroll" }, h("table", {}, h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Skill"), h("th", { scope: "col" }, "By office"), h("th", { scope: "col" }, "By tribe"))),
           h("tbody", {}, skills.map((s) => h("tr", {}, h("th", { scope: "row" }, s.label),
             h("td", {}, Object.entries(s.supplyByOffice).map(([k, v]) => `${k} ${v}`).join(", ")),
-            h("td", {}, Object.entries(s.supplyByTribe).map(([k, v]) => `${k} ${v}`).join(", ")))))))) : null),
+            h("td", {}, Object.entries(s.supplyByTribe).map(([k, v]) => `${tribeName.get(k) || k} ${v}`).join(", ")))))))) : null),
     h("section", { "aria-labelledby": "framework-h" }, h("h2", { id: "framework-h" }, "Career framework health"),
       barChart({ title: "Observations per ability", description: "How many observations reference each ability; abilities with none are flagged.",
-        rows: insights.abilities.map((a) => ({ label: a.name, value: a.observations, flag: a.observations === 0 ? "no observations" : null })) }),
+        rows: insights.abilities.map((a) => ({ label: a.name, value: a.observations, flag: a.observations === 0 ? "no observations" : null })), width }),
       h("div", { class: "table-scroll" }, h("table", { id: "framework" }, h("thead", {}, h("tr", {}, ["Ability", "Roles", "Observations", "People at a milestone", "Last updated", "Flags"].map((t) => h("th", { scope: "col" }, t)))),
         h("tbody", {}, insights.abilities.map((a) => h("tr", {}, h("th", { scope: "row" }, a.name), h("td", {}, String(a.roles)), h("td", {}, String(a.observations)),
           h("td", {}, String(a.peopleWithMilestone)), h("td", {}, a.lastUpdated ? ago(a.lastUpdated) : "never"),

@@ -1,6 +1,6 @@
 // The talent marketplace: opportunities with filters, interest, posting, and "my matches"
 // with the explanation of each score and what would raise it.
-import { h, replace, field, routeQuery } from "/ui/dom.js";
+import { h, replace, field, routeQuery, bounded } from "/ui/dom.js";
 import { api, me, peopleNames } from "/ui/api.js";
 import { act } from "/ui/shell.js";
 import { skillInput } from "/ui/people.js";
@@ -20,6 +20,8 @@ function skillChips(opportunity) {
 
 function interestButton(opportunity, viewer, count) {
   if (!viewer) return null;
+  // The owner sees who is interested; the node refuses their own interest.
+  if (opportunity.owner === viewer) return h("span", { class: "muted own-posting" }, "You posted this");
   let interested = (opportunity.interested || []).includes(viewer);
   const button = h("button", { type: "button", class: interested ? "secondary" : "", "aria-pressed": String(interested) });
   const label = () => { button.textContent = interested ? "✓ Interested (withdraw)" : "I'm interested"; };
@@ -123,7 +125,9 @@ export async function post(main) {
   if (!viewer) { replace(main, h("h1", {}, "Post an opportunity"), h("p", {}, "Sign in to post.")); return; }
   const title = h("input", { id: "post-title", type: "text", required: true, maxlength: 200 });
   const kind = h("select", { id: "post-kind" }, KINDS.slice(1).map(([v, t]) => h("option", { value: v, selected: v === "project" }, t.replace(/s$/, ""))));
-  const description = h("textarea", { id: "post-description", rows: 4, maxlength: 2000 });
+  const description = h("textarea", { id: "post-description", rows: 4 });
+  const descriptionField = field("Description", description);
+  descriptionField.append(bounded(description, 2000));
   const hours = h("input", { id: "post-hours", type: "number", min: 1, max: 80, value: 4 });
   const location_ = h("select", {}, h("option", { value: "remote" }, "Remote"), h("option", { value: "office" }, "In an office"));
   const skills = h("ul", { class: "plain", id: "post-skills" });
@@ -144,7 +148,7 @@ export async function post(main) {
     const created = await act(() => api("/api/v1/opportunities", { method: "POST", body }), "Posted");
     if (created) location.hash = "#/opportunities";
   } },
-    field("Title", title), field("Kind", kind), field("Description", description), field("Hours a week", hours), field("Where", location_),
+    field("Title", title), field("Kind", kind), descriptionField, field("Hours a week", hours), field("Where", location_),
     h("fieldset", {}, h("legend", {}, "Skills asked for"), skills,
       h("div", { class: "row" }, skill.node, field("Minimum level", level), h("div", { class: "field inline" }, must, h("label", { for: "post-skill-must" }, "Must have")),
         h("button", { type: "button", class: "secondary", id: "post-add-skill", onclick: () => {
@@ -170,11 +174,11 @@ export async function matches(main) {
       const o = m.details || { id: m.opportunity };
       return h("li", { class: "card match", dataset: { id: m.opportunity } },
         h("div", { class: "title-row" }, h("h2", {}, o.title || o.id),
-          h("span", { class: "score", role: "img", "aria-label": `score ${m.score} of 5` }, h("meter", { min: 0, max: 5, value: m.score, "aria-hidden": "true" }), ` ${m.score.toFixed(1)} / 5`)),
+          h("span", { class: "score", role: "img", "aria-label": `score ${m.score} of 5` }, h("meter", { min: 0, max: 5, value: m.score, "aria-hidden": "true" }), ` ${m.score.toFixed(2)} / 5`)),
         h("p", { class: "muted" }, `skill fit ${Math.round(m.components.skillFit * 100)}% · growth fit ${Math.round(m.components.growthFit * 100)}% · availability ${Math.round(m.components.availability * 100)}%`),
         h("h3", {}, "Why"), h("ul", { class: "why" }, m.explanations.map((e) => h("li", { class: `why-${e.kind}` }, e.text))),
         m.improvements.length ? [h("h3", {}, "What would raise this match"),
-          h("ul", { class: "raise" }, m.improvements.slice(0, 3).map((i) => h("li", {}, i.text, h("small", { class: "muted" }, ` (to ${i.scoreAfter.toFixed(1)})`))))] : null,
+          h("ul", { class: "raise" }, m.improvements.slice(0, 3).map((i) => h("li", {}, i.text, h("small", { class: "muted" }, ` (to ${i.scoreAfter.toFixed(2)})`))))] : null,
         h("div", { class: "actions" }, interestButton(o, viewer)));
     })) : h("p", { class: "muted" }, "No open opportunities to match yet."));
 }

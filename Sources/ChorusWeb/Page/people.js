@@ -5,6 +5,9 @@ import { act } from "/ui/shell.js";
 
 const PAGE = 50;
 
+/** Who may read a feedback item, in words (the node's names are for code). */
+const SEEN_BY = { public: "public", private: "private", privateAndManager: "private, and their manager", managerOnly: "for their manager" };
+
 export async function nameOf(id) { return (await peopleNames([id]))(id); }
 
 function personCard(person) {
@@ -62,7 +65,7 @@ export async function profile(main, id) {
     ["Manager", person.manager ? h("a", { href: `#/people/${encodeURIComponent(person.manager)}` }, name(person.manager)) : null],
     ["Squad", teamLink(teams, person.squad)], ["Tribe", teamLink(teams, person.tribe)], ["Chapter", teamLink(teams, person.chapter)],
     ["Guilds", (person.guilds || []).length ? person.guilds.map((g) => teams.get(g)?.name || g).join(", ") : null],
-    ["Available for projects", person.hoursPerWeekAvailable !== undefined ? `${person.hoursPerWeekAvailable} hours a week` : null],
+    ["Available for projects", person.hoursPerWeekAvailable != null ? `${person.hoursPerWeekAvailable} hours a week` : null],
     ["Mentoring", person.openToMentoring ? "Open to mentoring" : null],
   ].filter(([, value]) => value);
   const feedback = await api(`/api/v1/feedback?about=${encodeURIComponent(id)}&limit=10`).catch(() => ({ items: [] }));
@@ -91,7 +94,7 @@ export async function profile(main, id) {
         : h("p", { class: "muted" }, "None listed.")),
     h("section", { "aria-labelledby": "fb-h" }, h("h2", { id: "fb-h" }, "Feedback and recognition you may see"),
       feedback.items.length ? h("ul", { class: "plain" }, feedback.items.map((f) => h("li", {},
-        h("span", { class: `tag ${f.kind}` }, f.kind), " from ", authors(f.from), ": ", f.body, " ", h("small", { class: "muted" }, `(${f.visibility})`))))
+        h("span", { class: `tag ${f.kind}` }, f.kind), " from ", authors(f.from), ": ", f.body, " ", h("small", { class: "muted" }, `(${SEEN_BY[f.visibility] || "private"})`))))
         : h("p", { class: "muted" }, "Nothing you may see.")));
 }
 
@@ -124,7 +127,8 @@ export function skillInput(id, labelText) {
 export async function edit(main) {
   const id = await me();
   if (!id) {
-    replace(main, h("h1", {}, "Edit my profile"), h("p", {}, "You are not signed in. Open Chorus through your office's single sign-on, or on a laptop start it with ", h("code", {}, "chorus serve --owner YOUR-ID"), "."));
+    replace(main, h("h1", {}, "Edit my profile"), h("p", {}, "You are not signed in. Open Chorus through your office's sign-in page. On your own laptop, Chorus signs you in when it is started with your person id (",
+      h("code", {}, "chorus serve --owner YOUR-ID"), ")."));
     return;
   }
   const person = await api(`/api/v1/people/${encodeURIComponent(id)}`);
@@ -132,7 +136,7 @@ export async function edit(main) {
   const removed = new Set();
   const title = h("input", { type: "text", value: person.title || "", maxlength: 200 });
   const timezone = h("input", { type: "text", value: person.timezone || "", maxlength: 200, placeholder: "Europe/Stockholm" });
-  const hours = h("input", { type: "number", min: 0, max: 80, value: person.hoursPerWeekAvailable ?? "" });
+  const hours = h("input", { id: "edit-hours", type: "number", min: 0, max: 80, value: person.hoursPerWeekAvailable ?? "" });
   const mentoring = h("input", { type: "checkbox", checked: !!person.openToMentoring });
   const skillList = h("ul", { class: "plain", id: "edit-skills" });
   const addRow = (skill, label, level) => {
@@ -172,7 +176,9 @@ export async function edit(main) {
     const body = {};
     if (title.value.trim() !== (person.title || "")) body.title = title.value.trim() || null;
     if (timezone.value.trim() !== (person.timezone || "")) body.timezone = timezone.value.trim() || null;
-    if (hours.value !== "" && Number(hours.value) !== person.hoursPerWeekAvailable) body.hoursPerWeekAvailable = Number(hours.value);
+    // An emptied field clears the hours (it was ignored, and the old figure stayed).
+    const hoursValue = hours.value === "" ? undefined : Number(hours.value);
+    if (hoursValue !== (person.hoursPerWeekAvailable ?? undefined)) body.hoursPerWeekAvailable = hoursValue ?? null;
     if (mentoring.checked !== !!person.openToMentoring) body.openToMentoring = mentoring.checked;
     if (Object.keys(skills).length) body.skills = skills;
     if (addedGoals.size || removedGoals.size) body.developmentGoals = { add: [...addedGoals], remove: [...removedGoals] };

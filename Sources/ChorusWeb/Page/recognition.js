@@ -1,7 +1,10 @@
 // The recognition feed (thanks, praise, badges, comments, high-fives) and giving feedback.
-import { h, replace, field, routeQuery, ago } from "/ui/dom.js";
+import { h, replace, field, routeQuery, ago, bounded } from "/ui/dom.js";
 import { api, me, peopleNames, all } from "/ui/api.js";
-import { act } from "/ui/shell.js";
+import { act, notify } from "/ui/shell.js";
+
+// The node's bounds (Feedback.bodyCharactersMax, Feedback.commentCharactersMax).
+const MESSAGE_MAX = 4000, COMMENT_MAX = 1000;
 
 const VISIBILITY = [
   ["public", "Public: everyone, in the recognition feed"],
@@ -33,7 +36,8 @@ function feedItem(item, name, badges, viewer) {
         fiveButton.setAttribute("aria-pressed", "true");
       }
     } }, "🙌 ", count);
-  const input = h("input", { type: "text", maxlength: 1000, required: true });
+  const input = h("input", { type: "text", required: true });
+  const counter = bounded(input, COMMENT_MAX);
   const form = h("form", { class: "comment-form", onsubmit: async (event) => {
     event.preventDefault();
     const body = input.value.trim();
@@ -43,7 +47,7 @@ function feedItem(item, name, badges, viewer) {
       replace(comments, commentItems(updated, await peopleNames((updated.comments || []).map((c) => c.value?.author))));
       input.value = "";
     }
-  } }, field("Add a comment", input), h("button", { type: "submit", class: "secondary" }, "Comment"));
+  } }, field("Add a comment", input), h("button", { type: "submit", class: "secondary" }, "Comment"), counter);
   return h("li", { class: "card feed-item", dataset: { id: item.id } },
     h("p", { class: "feed-head" },
       h("a", { href: `#/people/${encodeURIComponent(item.from)}` }, name(item.from)), ` ${item.kind === "thanks" ? "thanked" : item.kind === "praise" ? "praised" : "gave feedback to"} `,
@@ -73,6 +77,24 @@ export async function feed(main) {
     h("div", { class: "title-row" }, h("h1", {}, "Recognition"), viewer ? h("a", { class: "button", href: "#/give" }, "Give thanks or feedback") : null),
     viewer ? null : h("p", { class: "muted" }, "Sign in to high-five and comment."),
     result.items.length ? [list, more] : h("p", { class: "muted" }, "No public recognition yet. Be the first to thank someone."));
+}
+
+/**
+ * The person the "To" field names: the one picked from the list ("Name (id)"), else the one
+ * person here of exactly that name, else an id typed as it is. Null, with a notice saying
+ * what to do, when it names nobody or several people.
+ */
+async function recipient(text, viewer) {
+  const picked = text.match(/\(([^()]+)\)\s*$/);
+  if (picked) return picked[1];
+  const typed = text.trim();
+  const found = await api(`/api/v1/people?q=${encodeURIComponent(typed)}&limit=20`).catch(() => ({ people: [] }));
+  const named = found.people.filter((p) => p.id !== viewer && (p.name || "").toLowerCase() === typed.toLowerCase());
+  if (named.length === 1) return named[0].id;
+  if (!named.length && await api(`/api/v1/people/${encodeURIComponent(typed)}`).then(() => true, () => false)) return typed;
+  notify(named.length ? `Several people are called ${typed}` : `Nobody here is called ${typed}`, "error",
+    "type part of their name and pick them from the list");
+  return null;
 }
 
 /** #/give?to=ID: feedback, praise or thanks with a visibility and an optional badge. */
@@ -110,11 +132,13 @@ export async function give(main) {
   const badgeFollowsKind = () => { badge.disabled = kind.value === "feedback"; if (badge.disabled) badge.value = ""; };
   kind.addEventListener("change", badgeFollowsKind);
   badgeFollowsKind();
-  const message = h("textarea", { id: "give-message", rows: 4, maxlength: 4000, required: true });
+  const message = h("textarea", { id: "give-message", rows: 4, required: true });
+  const messageField = field("Message", message);
+  messageField.append(bounded(message, MESSAGE_MAX));
   const form = h("form", { class: "stack", onsubmit: async (event) => {
     event.preventDefault();
-    const match = toInput.value.match(/\(([^()]+)\)\s*$/);
-    const to = match ? match[1] : toInput.value.trim();
+    const to = await recipient(toInput.value, viewer);
+    if (!to) { toInput.focus(); return; }
     const body = { to, kind: kind.value, body: message.value, visibility: visibility.value };
     if (badge.value) body.badge = badge.value;
     const created = await act(() => api("/api/v1/feedback", { method: "POST", body }), kind.value === "feedback" ? "Feedback sent" : "Sent, thank you!");
@@ -123,7 +147,7 @@ export async function give(main) {
     }
   } },
     field("To", toInput, "Type a name and pick from the list"), toList,
-    field("Kind", kind), field("Who can see it", visibility), field("Badge (optional)", badge), field("Message", message),
+    field("Kind", kind), field("Who can see it", visibility), field("Badge (optional)", badge), messageField,
     h("div", { class: "actions" }, h("button", { type: "submit", id: "send-feedback" }, "Send")));
   replace(main, h("h1", {}, "Give feedback, praise or thanks"), form);
   if (!preset) toInput.focus();

@@ -5,7 +5,9 @@ import { api } from "/ui/api.js";
 // Notices: errors (with the node's hint) and confirmations, announced to screen readers.
 export function notify(text, kind = "ok", hint) {
   const box = document.getElementById("notice");
-  replace(box, h("strong", {}, text), hint ? h("span", { class: "hint" }, ` ${hint}`) : null,
+  // The node's hints serve API clients too, which quote commands in backticks: read here as plain text.
+  const plain = (s) => String(s).replace(/`/g, "");
+  replace(box, h("strong", {}, plain(text)), hint ? h("span", { class: "hint" }, ` ${plain(hint)}`) : null,
     h("button", { type: "button", class: "link", onclick: hideNotice, "aria-label": "Dismiss" }, "×"));
   box.className = `notice ${kind}`;
   box.hidden = false;
@@ -41,12 +43,14 @@ export async function refreshStatus() {
   try {
     const status = await api("/api/v1/status");
     box.dataset.state = status.state;
-    box.dataset.waiting = String(status.waitingToPush);
-    const waiting = status.waitingToPush === 1 ? "1 change waits to sync" : `${status.waitingToPush} changes wait to sync`;
+    // Writes, as a person counts edits (one thanks), not the operations they make (one per field).
+    const writes = status.waitingWrites ?? status.waitingToPush;
+    box.dataset.waiting = String(writes);
+    const waiting = writes === 1 ? "1 change waits to sync" : `${writes} changes wait to sync`;
     const last = `last synced ${ago(status.lastSyncAt)}`;
     const texts = {
       standalone: "Standalone node: no hub configured",
-      connecting: `Connecting to the hub… ${status.waitingToPush ? waiting : ""}`,
+      connecting: `Connecting to the hub… ${writes ? waiting : ""}`,
       inSync: `In sync · ${last}`,
       waiting: `${waiting} · ${last}`,
       offline: `Offline: ${waiting} · ${last}`,
