@@ -2,7 +2,10 @@ import ChorusCore
 import ChorusReplica
 
 /// Checks that a write refers to things this node knows: the person and ability an observation
-/// is about, the abilities of career steps, a person's manager, the team owning a team objective,
+/// is about, the abilities of career steps, a person's manager and the squad, tribe and chapter
+/// they are in (a team of that kind: a mistyped one dropped them from every team's size), the
+/// milestones an ability's examples and role requirements name (and a milestone removed while
+/// people stand at it or observations cite it), the team owning a team objective and its quarter,
 /// the person filling an opportunity, the people and badge of a feedback item an admin settles,
 /// and that an email is not someone else's; and that an opportunity's dates are days its years
 /// have, in order. Checked when a person writes; what arrives by sync is merged as it is
@@ -68,6 +71,15 @@ public enum DomainReferences {
                 }
             }
             if let email = body["email"]?.stringValue, let problem = try takenEmail(email, writtenOn: recordID, replica: replica) { return problem }
+            // Guilds are left free: people start one by joining it (and tests join any).
+            for field in ["squad", "tribe", "chapter"] {
+                guard let teamID = body[field]?.stringValue else { continue }
+                guard let team = try live("teams", teamID) else { return Problem(status: 422, message: "no team \(teamID.prefix(128)) to be the \(field)") }
+                let kind = team.fields["kind"]?.stringValue
+                if kind != field { return Problem(status: 422, message: "\(teamID.prefix(128)) is a \(kind ?? "team without a kind"), not a \(field)") }
+            }
+        case "abilities":
+            if let problem = try abilityProblem(recordID: recordID, existing: existing, body: body, replica: replica) { return problem }
         case "opportunities":
             if let person = body["filledBy"]?.stringValue, try live("people", person) == nil { return Problem(status: 422, message: "no person \(person.prefix(128)) to fill it") }
             for field in ["startDate", "endDate"] {
@@ -93,6 +105,8 @@ public enum DomainReferences {
         case "objectives":
             let kind = after["ownerKind"]?.stringValue ?? "person"
             guard let owner = after["owner"]?.stringValue else { return Problem(status: 422, message: "an objective needs an owner") }
+            // Objectives are quarterly: one without a quarter was listed under none, in every list.
+            if after["quarter"]?.stringValue == nil { return Problem(status: 422, message: "an objective needs a quarter, \(DomainRules.quarterForm)") }
             if kind == "person" {
                 if try live("people", owner) == nil { return Problem(status: 422, message: "no person \(owner.prefix(128)) to own it") }
             } else {
@@ -106,6 +120,54 @@ public enum DomainReferences {
             break
         }
         return nil
+    }
+
+    /// An ability's own references: the milestones its examples and role requirements name must
+    /// be ones it defines (when it defines any), and a milestone removed must not be one people
+    /// stand at or observations cite (they would name a milestone that is not there, which a
+    /// write of them is refused for).
+    static func abilityProblem(recordID: String, existing: [String: JSONValue]?, body: [String: JSONValue], replica: Replica) throws -> Problem? {
+        let milestones = patched(existing?["milestones"], body["milestones"])
+        let defined = Set(milestones.keys.compactMap { Int64($0) })
+        let name = (body["name"] ?? existing?["name"])?.stringValue ?? recordID
+        let definedText = defined.sorted().map(String.init).joined(separator: ", ")
+        if !defined.isEmpty {
+            if body["examples"] != nil || body["milestones"] != nil {
+                for (key, example) in patched(existing?["examples"], body["examples"]).sorted(by: { $0.key < $1.key }) {
+                    if let milestone = example["milestone"]?.numberValue.flatMap({ Int64(exactly: $0) }), !defined.contains(milestone) {
+                        return Problem(status: 422, message: "examples[\(key.prefix(128))]: \(name.prefix(128)) has no milestone \(milestone) (it defines \(definedText))")
+                    }
+                }
+            }
+            if body["roleRequirements"] != nil || body["milestones"] != nil {
+                for (role, level) in patched(existing?["roleRequirements"], body["roleRequirements"]).sorted(by: { $0.key < $1.key }) {
+                    if let milestone = level.numberValue.flatMap({ Int64(exactly: $0) }), !defined.contains(milestone) {
+                        return Problem(status: 422, message: "roleRequirements[\(role.prefix(128))]: \(name.prefix(128)) has no milestone \(milestone) (it defines \(definedText))")
+                    }
+                }
+            }
+        }
+        guard case .object(let changes)? = body["milestones"], case .object(let before)? = existing?["milestones"] else { return nil }
+        for (key, value) in changes.sorted(by: { $0.key < $1.key }) where value == .null && before[key] != nil {
+            guard let milestone = Int64(key) else { continue }
+            let (people, observations) = try replica.withDatabase { db in
+                (try db.queryScalarInteger("""
+                    SELECT count(*) FROM people__careerSteps s JOIN people p ON p.id = s.id AND p._deleted = 0 WHERE s.key = ? AND s.value = ?
+                    """, recordID, milestone) ?? 0,
+                 try db.queryScalarInteger("SELECT count(*) FROM observations WHERE ability = ? AND milestone = ? AND _deleted = 0", recordID, milestone) ?? 0)
+            }
+            if people > 0 || observations > 0 {
+                return Problem(status: 422, message: "milestone \(milestone) of \(name.prefix(128)) is in use (\(people) people at it, \(observations) observations citing it): move them first")
+            }
+        }
+        return nil
+    }
+
+    /// A map field after a write: the body's keys over the record's, a null removing its key.
+    static func patched(_ existing: JSONValue?, _ change: JSONValue?) -> [String: JSONValue] {
+        var map = existing?.objectValue ?? [:]
+        for (key, value) in change?.objectValue ?? [:] { map[key] = value == .null ? nil : value }
+        return map
     }
 
     /// A milestone the ability does not define (when it defines any: 003's abilities stop at 4).

@@ -104,7 +104,7 @@ public struct Insights: Sendable {
                 let updated = try db.queryScalarInteger("SELECT max(wall) FROM entries WHERE rid = ?", row.integer(2)!).map(UInt64.init)
                 var flags: [String] = []
                 if roles == 0 { flags.append("used by no role") }
-                if observations == 0 { flags.append("referenced in no observations") }
+                if observations == 0 { flags.append("no public observations") }
                 if achieved == 0 { flags.append("no one has achieved a milestone") }
                 if let updated, now > updated, now - updated > staleAfterMilliseconds { flags.append("not updated for over two years") }
                 return AbilityHealth(ability: id, name: row.text(1)!, roles: roles, observations: observations, peopleWithMilestone: achieved,

@@ -320,14 +320,14 @@ final class PeopleAPITests: XCTestCase {
         let squad = try XCTUnwrap(try request(port, "GET", "/api/v1/people/p-1").json?["squad"]?.stringValue)
         let outsider = try XCTUnwrap((2..<20).map { "p-\($0)" }.first { try! request(port, "GET", "/api/v1/people/\($0)").json?["squad"]?.stringValue != squad })
         XCTAssertEqual(try request(port, "POST", "/api/v1/objectives", as: "p-1",
-                                   body: #"{"id":"obj-team","title":"Ship it","ownerKind":"team","owner":"\#(squad)","visibility":"public"}"#).status, 201)
+                                   body: #"{"quarter":"2026-Q4","id":"obj-team","title":"Ship it","ownerKind":"team","owner":"\#(squad)","visibility":"public"}"#).status, 201)
         for body in [#"{"visibility":"private"}"#, #"{"status":"draft"}"#] {
             let hidden = try request(port, "PATCH", "/api/v1/objectives/obj-team", as: outsider, body: body)
             XCTAssertEqual(hidden.status, 403, body)
             XCTAssertTrue(hidden.json?["detail"]?.stringValue?.contains("is set by its members") ?? false, "\(hidden.json ?? .null)")
         }
         XCTAssertEqual(try request(port, "POST", "/api/v1/objectives", as: outsider,
-                                   body: #"{"title":"Theirs","ownerKind":"team","owner":"\#(squad)","visibility":"private"}"#).status, 403)
+                                   body: #"{"quarter":"2026-Q4","title":"Theirs","ownerKind":"team","owner":"\#(squad)","visibility":"private"}"#).status, 403)
         XCTAssertEqual(try request(port, "PATCH", "/api/v1/objectives/obj-team", as: outsider, body: #"{"progress":40}"#).status, 200)
         XCTAssertEqual(try request(port, "GET", "/api/v1/objectives/obj-team", as: outsider).status, 200, "still read by everyone")
         XCTAssertEqual(try request(port, "PATCH", "/api/v1/objectives/obj-team", as: "p-1", body: #"{"visibility":"private"}"#).status, 200, "a member")
@@ -380,7 +380,7 @@ final class PeopleAPITests: XCTestCase {
         XCTAssertTrue(try request(port, "GET", "/api/v1/people/p-4").json?["developmentGoals"]?.arrayValue?.contains(.string(python)) ?? false)
         XCTAssertTrue(try request(port, "GET", "/api/v1/people/p-4").json?["guilds"]?.arrayValue?.contains("guild-x") ?? false, "added back: it stays")
         XCTAssertEqual(try request(port, "POST", "/api/v1/objectives", as: "p-4", body: #"{"title":"q","quarter":"banana"}"#).status, 400)
-        XCTAssertEqual(try request(port, "POST", "/api/v1/objectives", as: "p-4", body: #"{"title":"   "}"#).status, 400)
+        XCTAssertEqual(try request(port, "POST", "/api/v1/objectives", as: "p-4", body: #"{"quarter":"2026-Q4","title":"   "}"#).status, 400)
         XCTAssertEqual(try request(port, "POST", "/api/v1/objectives", as: "p-4",
                                    body: #"{"title":"Ship","quarter":"2026-Q4","description":"Two lines:\nfirst, then second"}"#).status, 201, "long text keeps its lines")
         XCTAssertEqual(try request(port, "GET", "/api/v1/objectives?quarter=2026-Q9").status, 400)
@@ -448,8 +448,8 @@ final class PeopleAPITests: XCTestCase {
         XCTAssertEqual(try request(port, "GET", "/api/v1/opportunities?status=shut").status, 400)
         XCTAssertEqual(try request(port, "POST", "/api/v1/opportunities", as: "p-eve", body: #"{"title":"Fake","owner":"p-ana"}"#).status, 403,
                        "nobody posts in another's name")
-        XCTAssertEqual(try request(port, "POST", "/api/v1/objectives", as: "p-eve", body: #"{"title":"Ana's goal","owner":"p-ana"}"#).status, 403)
-        let nobody = try request(port, "POST", "/api/v1/objectives", as: "p-eve", body: #"{"title":"Nobody's goal","owner":"p-nobody"}"#)
+        XCTAssertEqual(try request(port, "POST", "/api/v1/objectives", as: "p-eve", body: #"{"quarter":"2026-Q4","title":"Ana's goal","owner":"p-ana"}"#).status, 403)
+        let nobody = try request(port, "POST", "/api/v1/objectives", as: "p-eve", body: #"{"quarter":"2026-Q4","title":"Nobody's goal","owner":"p-nobody"}"#)
         XCTAssertEqual(nobody.status, 422, "an owner nobody has is a reference to nothing, not someone to ask")
         XCTAssertTrue(nobody.json?["detail"]?.stringValue?.contains("no person p-nobody") ?? false, "\(nobody.json ?? .null)")
         XCTAssertEqual(try request(port, "POST", "/api/v1/objectives", as: "p-max", body: #"{"title":"Grow Ana","owner":"p-ana","quarter":"2026-Q4"}"#).status, 201,
@@ -468,7 +468,12 @@ final class PeopleAPITests: XCTestCase {
             if status != 200 { XCTAssertTrue(response.json?["detail"]?.stringValue?.contains(message) ?? false, "\(body)") }
         }
         XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-ana", as: "p-max", body: #"{"careerSteps":{"a-1":2}}"#).status, 200, "the manager sets a milestone")
-        XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-ana", as: "p-max", body: #"{"squad":"squad-x"}"#).status, 200, "and moves her to a squad")
+        // A squad, tribe or chapter names a team of that kind (a mistyped one dropped her from every team's size).
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-ana", as: "p-max", body: #"{"squad":"squad-x"}"#).json?["detail"], "no team squad-x to be the squad")
+        XCTAssertEqual(try request(port, "POST", "/api/v1/teams", as: "p-max", body: #"{"id":"squad-x","name":"Search","kind":"squad"}"#).status, 201)
+        XCTAssertEqual(try request(port, "POST", "/api/v1/teams", as: "p-max", body: #"{"id":"tribe-x","name":"Discovery","kind":"tribe"}"#).status, 201)
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-ana", as: "p-max", body: #"{"tribe":"squad-x"}"#).json?["detail"], "squad-x is a squad, not a tribe")
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-ana", as: "p-max", body: #"{"squad":"squad-x","tribe":"tribe-x"}"#).json?["squad"], "squad-x", "and moves her to a squad")
         XCTAssertEqual(try request(port, "GET", "/api/v1/people/p-ana").json?["squad"], "squad-x")
         XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-ana", as: "p-max", body: #"{"careerSteps":{"a-9":2}}"#).status, 422, "an ability that exists")
         let undefined = try request(port, "PATCH", "/api/v1/people/p-ana", as: "p-max", body: #"{"careerSteps":{"a-1":4}}"#)
@@ -487,7 +492,7 @@ final class PeopleAPITests: XCTestCase {
         XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-eve", as: "p-eve", body: #"{"email":"x@example.com"}"#).status, 200)
         XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-ana", as: "p-ana", body: #"{"email":"X@example.com"}"#).status, 409, "an email is one person's")
         // A draft is its owner's and their manager's until it is published.
-        XCTAssertEqual(try request(port, "POST", "/api/v1/objectives", as: "p-ana", body: #"{"id":"obj-draft","title":"Maybe","status":"draft"}"#).status, 201)
+        XCTAssertEqual(try request(port, "POST", "/api/v1/objectives", as: "p-ana", body: #"{"quarter":"2026-Q4","id":"obj-draft","title":"Maybe","status":"draft"}"#).status, 201)
         func listed(_ viewer: String) throws -> [String] {
             try request(port, "GET", "/api/v1/objectives", as: viewer).json?["objectives"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? []
         }
@@ -505,7 +510,7 @@ final class PeopleAPITests: XCTestCase {
         XCTAssertEqual(try request(port, "GET", "/api/v1/objectives/obj-draft", as: "p-max").status, 200, "her manager")
         XCTAssertEqual(try request(port, "PATCH", "/api/v1/objectives/obj-draft", as: "p-ana", body: #"{"status":"published"}"#).status, 200)
         XCTAssertTrue(try listed("p-eve").contains("obj-draft"), "published, everyone reads it")
-        let ownObjective = try request(port, "POST", "/api/v1/objectives", as: "p-eve", body: #"{"id":"obj-eve","title":"Mine"}"#)
+        let ownObjective = try request(port, "POST", "/api/v1/objectives", as: "p-eve", body: #"{"quarter":"2026-Q4","id":"obj-eve","title":"Mine"}"#)
         XCTAssertEqual(ownObjective.json?["owner"], "p-eve")
         XCTAssertEqual(try request(port, "PATCH", "/api/v1/objectives/obj-eve", as: "p-eve", body: #"{"owner":"p-ana"}"#).status, 403, "nor hand it to someone else")
         XCTAssertEqual(try request(port, "POST", "/api/v1/badges", as: "p-eve", body: #"{"id":"badge-x","name":"X"}"#).status, 201)
@@ -536,7 +541,7 @@ final class PeopleAPITests: XCTestCase {
         XCTAssertTrue(node.isRunning, "and the node is still running")
 
         let team = try request(port, "POST", "/api/v1/objectives", as: "p-max",
-                               body: #"{"id":"obj-team","title":"Ship","ownerKind":"team","owner":"squad-a","visibility":"private"}"#)
+                               body: #"{"quarter":"2026-Q4","id":"obj-team","title":"Ship","ownerKind":"team","owner":"squad-a","visibility":"private"}"#)
         XCTAssertEqual(team.status, 201, "\(team.json ?? .null)")
         XCTAssertEqual(try request(port, "PATCH", "/api/v1/objectives/obj-team", as: "p-eve", body: #"{"visibility":"public"}"#).status, 404,
                        "a non-member can neither change nor read a private team objective")
@@ -597,7 +602,7 @@ final class PeopleAPITests: XCTestCase {
         ]
         for (owner, kind, members) in readers {
             let made = try request(port, "POST", "/api/v1/objectives", as: members.sorted()[0],
-                                   body: #"{"id":"obj-\#(owner)","title":"T","ownerKind":"\#(kind)","owner":"\#(owner)","visibility":"private"}"#)
+                                   body: #"{"quarter":"2026-Q4","id":"obj-\#(owner)","title":"T","ownerKind":"\#(kind)","owner":"\#(owner)","visibility":"private"}"#)
             XCTAssertEqual(made.status, 201, "\(owner): \(made.json ?? .null)")
             for viewer in ["p-max", "p-sam", "p-gil", "p-out"] {
                 XCTAssertEqual(try request(port, "GET", "/api/v1/objectives/obj-\(owner)", as: viewer).status, members.contains(viewer) ? 200 : 404,
@@ -626,7 +631,7 @@ final class PeopleAPITests: XCTestCase {
             XCTAssertEqual(try request(port, "POST", "/api/v1/people", as: id, body: body).status, 201)
         }
         XCTAssertEqual(try request(port, "POST", "/api/v1/abilities", as: "p-max", body: #"{"id":"a-1","name":"Coaches others"}"#).status, 201)
-        XCTAssertEqual(try request(port, "POST", "/api/v1/objectives", as: "p-ana", body: #"{"id":"obj-private","title":"Quietly","visibility":"private"}"#).status, 201)
+        XCTAssertEqual(try request(port, "POST", "/api/v1/objectives", as: "p-ana", body: #"{"quarter":"2026-Q4","id":"obj-private","title":"Quietly","visibility":"private"}"#).status, 201)
         XCTAssertEqual(try request(port, "POST", "/api/v1/observations", as: "p-eve",
                                    body: #"{"id":"obs-private","person":"p-ana","ability":"a-1","milestone":2,"visibility":"private"}"#).status, 201)
     }
@@ -688,7 +693,7 @@ final class PeopleAPITests: XCTestCase {
         defer { node.stop() }
         let port = node.port
         XCTAssertEqual(try request(port, "POST", "/api/v1/people", body: #"{"id":"p-owner","name":"Olle"}"#).status, 201)
-        XCTAssertEqual(try request(port, "POST", "/api/v1/objectives", body: #"{"id":"obj-mine","title":"Quietly","visibility":"private"}"#).status, 201)
+        XCTAssertEqual(try request(port, "POST", "/api/v1/objectives", body: #"{"quarter":"2026-Q4","id":"obj-mine","title":"Quietly","visibility":"private"}"#).status, 201)
         let rebound = ["Sec-Fetch-Site: same-origin", "Origin: http://rebind.evil.example:\(port)"]
         let read = try request(port, "GET", "/api/v1/objectives/obj-mine", headers: rebound, host: "rebind.evil.example:\(port)")
         XCTAssertEqual(read.status, 403, "a private objective is not read in the owner's name")

@@ -38,7 +38,7 @@ final class InsightsTests: XCTestCase {
         XCTAssertEqual(sql.supply, (0..<101).filter { 1 + $0 % 5 >= 4 }.count, "only people at the level asked count")
         XCTAssertEqual(sql.supplyByOffice.values.reduce(0, +), sql.supply)
         let old = try XCTUnwrap(insights.abilities.first { $0.ability == "ability-old" })
-        XCTAssertEqual(old.flags, ["used by no role", "referenced in no observations", "no one has achieved a milestone", "not updated for over two years"])
+        XCTAssertEqual(old.flags, ["used by no role", "no public observations", "no one has achieved a milestone", "not updated for over two years"])
         let used = try XCTUnwrap(insights.abilities.first { $0.ability == "ability-used" })
         XCTAssertEqual(used.flags, [], "used by a role, observed, achieved and recently updated")
     }

@@ -35,9 +35,9 @@ export async function view(main) {
             h("td", {}, Object.entries(s.supplyByOffice).map(([k, v]) => `${k} ${v}`).join(", ")),
             h("td", {}, Object.entries(s.supplyByTribe).map(([k, v]) => `${tribeName.get(k) || k} ${v}`).join(", ")))))))) : null),
     h("section", { "aria-labelledby": "framework-h" }, h("h2", { id: "framework-h" }, "Career framework health"),
-      barChart({ title: "Observations per ability", description: "How many observations reference each ability; abilities with none are flagged.",
-        rows: insights.abilities.map((a) => ({ label: a.name, value: a.observations, flag: a.observations === 0 ? "no observations" : null })), width }),
-      h("div", { class: "table-scroll" }, h("table", { id: "framework" }, h("thead", {}, h("tr", {}, ["Ability", "Roles", "Observations", "People at a milestone", "Last updated", "Flags"].map((t) => h("th", { scope: "col" }, t)))),
+      barChart({ title: "Public observations per ability", description: "How many public observations reference each ability (private ones are not counted, so the chart never tells that one exists); abilities with none are flagged.",
+        rows: insights.abilities.map((a) => ({ label: a.name, value: a.observations, flag: a.observations === 0 ? "no public observations" : null })), width }),
+      h("div", { class: "table-scroll" }, h("table", { id: "framework" }, h("thead", {}, h("tr", {}, ["Ability", "Roles", "Public observations", "People at a milestone", "Last updated", "Flags"].map((t) => h("th", { scope: "col" }, t)))),
         h("tbody", {}, insights.abilities.map((a) => h("tr", {}, h("th", { scope: "row" }, a.name), h("td", {}, String(a.roles)), h("td", {}, String(a.observations)),
           h("td", {}, String(a.peopleWithMilestone)), h("td", {}, a.lastUpdated ? ago(a.lastUpdated) : "never"),
           h("td", {}, a.flags.length ? a.flags.join("; ") : "✓"))))))));

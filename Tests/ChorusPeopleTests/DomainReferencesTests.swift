@@ -1,0 +1,71 @@
+import XCTest
+import ChorusCore
+import ChorusPeople
+import ChorusReplica
+import ChorusTesting
+
+/// What a person's write names must be there: teams of the right kind, an ability's own
+/// milestones, an objective's quarter. (Sync merges whatever arrives; these are checked on writes.)
+final class DomainReferencesTests: XCTestCase {
+    var replica: Replica!
+
+    override func setUpWithError() throws {
+        replica = try ReplicaFactory.memory(clock: ManualClock(milliseconds: 1_700_000_000_000), seed: 4)
+        try replica.writeMany([
+            ("teams", "squad-1", [.put(field: "name", value: "Search"), .put(field: "kind", value: "squad")]),
+            ("teams", "tribe-1", [.put(field: "name", value: "Discovery"), .put(field: "kind", value: "tribe")]),
+            ("abilities", "ab-w", [.put(field: "name", value: "Writes clearly"),
+                                   .mapSet(field: "milestones", key: "1", value: ["title": "Clear notes"]),
+                                   .mapSet(field: "milestones", key: "2", value: ["title": "Clear designs"])]),
+            ("people", "p-1", [.put(field: "name", value: "Ana"), .mapSet(field: "careerSteps", key: "ab-w", value: 2)]),
+            ("people", "p-2", [.put(field: "name", value: "Bo")]),
+        ])
+    }
+
+    func problem(_ collection: String, _ record: String, _ body: [String: JSONValue]) throws -> String? {
+        let existing = try replica.get(collection: collection, record: record)?.fields
+        return try DomainReferences.problem(collection: collection, recordID: record, existing: existing, body: body, replica: replica)?.message
+    }
+
+    func test_squadTribeAndChapter_nameATeamOfThatKind() throws {
+        XCTAssertNil(try problem("people", "p-2", ["squad": "squad-1", "tribe": "tribe-1"]))
+        XCTAssertEqual(try problem("people", "p-2", ["squad": "squad-bogus"]), "no team squad-bogus to be the squad")
+        XCTAssertEqual(try problem("people", "p-2", ["tribe": "squad-1"]), "squad-1 is a squad, not a tribe")
+        XCTAssertEqual(try problem("people", "p-2", ["chapter": "tribe-1"]), "tribe-1 is a tribe, not a chapter")
+        XCTAssertNil(try problem("people", "p-2", ["squad": .null]), "leaving a squad names nothing")
+    }
+
+    func test_anAbilitysExamplesAndRoleRequirements_nameMilestonesItDefines() throws {
+        XCTAssertNil(try problem("abilities", "ab-w", ["examples": ["e1": ["milestone": 2, "text": "A clear design doc"]]]))
+        XCTAssertEqual(try problem("abilities", "ab-w", ["examples": ["e5": ["milestone": 5, "text": "A book"]]]),
+                       "examples[e5]: Writes clearly has no milestone 5 (it defines 1, 2)")
+        XCTAssertEqual(try problem("abilities", "ab-w", ["roleRequirements": ["designer": 5]]),
+                       "roleRequirements[designer]: Writes clearly has no milestone 5 (it defines 1, 2)")
+        XCTAssertNil(try problem("abilities", "ab-w", ["roleRequirements": ["designer": 2]]))
+        XCTAssertNil(try problem("abilities", "ab-w", ["milestones": ["5": ["title": "Writes the book"]], "roleRequirements": ["designer": 5]]),
+                     "a milestone defined in the same write")
+        XCTAssertNil(try problem("abilities", "ab-new", ["name": "Listens", "roleRequirements": ["designer": 3]]), "no milestones defined yet: nothing to hold to")
+    }
+
+    func test_aMilestoneInUse_cannotBeRemoved_untilNobodyStandsAtIt() throws {
+        XCTAssertEqual(try problem("abilities", "ab-w", ["milestones": ["2": .null]]),
+                       "milestone 2 of Writes clearly is in use (1 people at it, 0 observations citing it): move them first")
+        XCTAssertNil(try problem("abilities", "ab-w", ["milestones": ["1": .null]]), "nobody at milestone 1")
+        _ = try replica.write(collection: "observations", record: "obs-1", [.put(field: "person", value: "p-2"), .put(field: "ability", value: "ab-w"),
+                                                                            .put(field: "milestone", value: 1)])
+        XCTAssertEqual(try problem("abilities", "ab-w", ["milestones": ["1": .null]]),
+                       "milestone 1 of Writes clearly is in use (0 people at it, 1 observations citing it): move them first")
+        _ = try replica.write(collection: "people", record: "p-1", [.mapSet(field: "careerSteps", key: "ab-w", value: 1)])
+        _ = try replica.write(collection: "observations", record: "obs-1", [.put(field: "milestone", value: 2)])
+        XCTAssertEqual(try problem("abilities", "ab-w", ["milestones": ["2": .null]]),
+                       "milestone 2 of Writes clearly is in use (0 people at it, 1 observations citing it): move them first")
+        _ = try replica.write(collection: "observations", record: "obs-1", [.delete])
+        XCTAssertNil(try problem("abilities", "ab-w", ["milestones": ["2": .null]]), "a withdrawn observation cites nothing")
+    }
+
+    func test_anObjective_needsAQuarter() throws {
+        XCTAssertEqual(try problem("objectives", "o-1", ["owner": "p-1", "ownerKind": "person", "title": "Ship"]),
+                       "an objective needs a quarter, \(DomainRules.quarterForm)")
+        XCTAssertNil(try problem("objectives", "o-1", ["owner": "p-1", "ownerKind": "person", "title": "Ship", "quarter": "2026-Q4"]))
+    }
+}
