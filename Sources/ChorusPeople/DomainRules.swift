@@ -120,6 +120,10 @@ public enum DomainRules {
     public static let longText: Set<String> = ["teams.mission", "badges.description", "objectives.description", "objectives.title",
                                                "opportunities.description", "abilities.description", "observations.body"]
 
+    /// The largest magnitude of a number inside a map value (a key result's target and current):
+    /// any company's metric, where a Double still holds every integer exactly (1e308 was taken).
+    public static let numberMagnitudeMax = 1e15
+
     /// A member of a JSON object stored in a map field.
     public struct Member: Sendable {
         public enum Kind: Sendable { case text(Int), number, milestone, textList }
@@ -131,7 +135,7 @@ public enum DomainRules {
             case .text(let max):
                 guard case .string(let text) = value else { return false }
                 return !isBlank(text) && text.unicodeScalars.count <= max && textProblem(text, long: max == textCharactersMax) == nil
-            case .number: return value.numberValue != nil
+            case .number: return value.numberValue.map { abs($0) <= numberMagnitudeMax } ?? false
             case .milestone:   // JSON Schema's integers include 4.0
                 guard let number = value.numberValue, number.rounded() == number else { return false }
                 return (1...5).contains(number)
@@ -147,7 +151,7 @@ public enum DomainRules {
         var explanation: String {
             switch kind {
             case .text(let max): return "must be text of 1 to \(max) characters, not blank, with no control characters"
-            case .number: return "must be a number"
+            case .number: return "must be a number from -10^15 to 10^15"
             case .milestone: return "must be a milestone from 1 to 5"
             case .textList: return "must be a list of at most 30 short texts, with no control characters"
             }

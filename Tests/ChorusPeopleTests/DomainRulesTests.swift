@@ -1,6 +1,7 @@
 import XCTest
 import Foundation
 import ChorusPeople
+import ChorusCore
 
 /// The people platform's rules for values, held alike with what the OpenAPI document says of them.
 final class DomainRulesTests: XCTestCase {
@@ -91,6 +92,27 @@ final class DomainRulesTests: XCTestCase {
         XCTAssertEqual(differing, [], "dates one takes and the other refuses")
         XCTAssertTrue(DomainRules.isDate("2026-11-30"))
         XCTAssertFalse(DomainRules.isDate("2026-11-31"))
+    }
+
+    /// A key result's target and current are numbers a company could mean (1e308 was taken), and
+    /// the document's bounds are the same.
+    func test_keyResultNumbers_areBounded_asTheDocumentSays() throws {
+        let objectives = try XCTUnwrap(PeopleSchema.current.collection("objectives"))
+        let field = try XCTUnwrap(objectives.field("keyResults"))
+        func check(_ target: Double) -> Bool {
+            (try? DomainRules.check(collection: "objectives", field: field, key: "kr-1", value: ["title": "Revenue", "target": .double(target)])) != nil
+        }
+        XCTAssertTrue(check(1e15))
+        XCTAssertTrue(check(-1e15))
+        XCTAssertFalse(check(1e15 * 1.0001))
+        XCTAssertFalse(check(-1e308))
+        let document = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Docs/reference/openapi.json")
+        let text = try String(contentsOf: document, encoding: .utf8)
+        let documented = "1000000000000000.0"
+        XCTAssertEqual(Double(documented), DomainRules.numberMagnitudeMax)
+        XCTAssertEqual(text.components(separatedBy: "\"maximum\": \(documented)").count - 1, 4, "target and current, on create and on edit")
+        XCTAssertEqual(text.components(separatedBy: "\"minimum\": -\(documented)").count - 1, 4)
     }
 
     /// Every `pattern` string in a JSON document.
