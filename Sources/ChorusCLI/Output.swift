@@ -62,20 +62,21 @@ enum Format {
     /// A short form of a replica id for tables (the first 8 hex digits).
     static func short(_ replica: ReplicaID) -> String { String(replica.hex.prefix(8)) }
 
-    /// A JSON value on one line, cut to `width` characters.
+    /// A JSON value on one line, cut to `width` terminal columns (with "…", whole characters).
     static func value(_ value: JSONValue, width: Int = 60) -> String {
         let text: String
         if case .string(let s) = value { text = s } else { text = value.canonicalText }
-        return text.count > width ? String(text.prefix(width - 1)) + "…" : text
+        return TerminalText.cut(text, toColumns: width)
     }
 
-    /// Left-aligned table columns.
+    /// Left-aligned table columns, measured as a terminal draws them (`TerminalText`): a cell
+    /// is padded, never cut.
     static func table(_ rows: [[String]]) -> String {
         guard let columns = rows.map(\.count).max() else { return "" }
         var widths = [Int](repeating: 0, count: columns)
-        for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
+        for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], TerminalText.columns(cell)) } }
         return rows.map { row in
-            row.enumerated().map { i, cell in i == row.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
+            row.enumerated().map { i, cell in i == row.count - 1 ? cell : TerminalText.padded(cell, to: widths[i]) }
                 .joined(separator: "  ")
         }.joined(separator: "\n")
     }

@@ -257,7 +257,7 @@ public struct Matcher: Sendable {
         }
         if let asked = opportunity.hoursPerWeek, asked > 0, (candidate.hoursPerWeek ?? -1) < asked {
             let better = evaluate(Candidate(id: candidate.id, skills: candidate.skills, goals: candidate.goals, hoursPerWeek: asked), opportunity)
-            let text = candidate.hoursPerWeek.map { "make \(asked - $0) more hours a week available" } ?? "say how many hours a week you have (\(asked) asked)"
+            let text = candidate.hoursPerWeek.map { "make \(asked - $0) more \(asked - $0 == 1 ? "hour" : "hours") a week available" } ?? "say how many hours a week you have (\(asked) asked)"
             if better.score > current + 0.005 { result.append(Improvement(text: text, scoreAfter: better.score)) }
         }
         return result.sorted { $0.scoreAfter > $1.scoreAfter }
