@@ -6,7 +6,7 @@ import ChorusReplica
 /// they are in (a team of that kind: a mistyped one dropped them from every team's size), the
 /// milestones an ability's examples and role requirements name (and a milestone removed while
 /// people stand at it or observations cite it), the team owning a team objective and its quarter,
-/// the person filling an opportunity, the people and badge of a feedback item an admin settles,
+/// the person filling an opportunity (and the office of one in an office), the people and badge of a feedback item an admin settles,
 /// and that an email is not someone else's; and that an opportunity's dates are days its years
 /// have, in order. Checked when a person writes; what arrives by sync is merged as it is
 /// (an office may learn of an ability after an observation of it), and duplicate emails that
@@ -85,6 +85,9 @@ public enum DomainReferences {
             for field in ["startDate", "endDate"] {
                 guard let date = body[field]?.stringValue, date.hasSuffix("-02-29"), let year = Int(date.prefix(4)) else { continue }
                 if !(year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)) { return Problem(status: 422, message: "\(field): \(year) has no 29 February") }
+            }
+            if after["location"]?.stringValue == "office", after["office"]?.stringValue.map(DomainRules.isBlank) ?? true {
+                return Problem(status: 422, message: "an opportunity in an office says which office")
             }
             // Both are `YYYY-MM-DD`, so text order is date order.
             if let start = after["startDate"]?.stringValue, let end = after["endDate"]?.stringValue, end < start {

@@ -175,7 +175,12 @@ final class BrowserTests: XCTestCase {
         try browser.waitUntil("!document.getElementById('notice').hidden && document.getElementById('notice').textContent.includes('Nobody here is called Nobody Of That Name')",
                               what: "the notice about an unknown name")
         XCTAssertFalse(try text(browser, "#notice").contains("`"), "no developer quoting in what a person reads")
-        try fill(browser, "#give-to", chosen)
+        XCTAssertTrue(chosen.hasSuffix("(p-10)"), chosen)
+        // A name typed in full, without accents or capitals, names the one person who has it.
+        let query = try XCTUnwrap(name.addingPercentEncoding(withAllowedCharacters: .alphanumerics))
+        let namesakes = try get(office.port, "/api/v1/people?q=\(query)&limit=50")["people"]?.arrayValue?.filter { $0["name"]?.stringValue == name }
+        XCTAssertEqual(namesakes?.count, 1, "the seed gives p-10 a name of their own")
+        try fill(browser, "#give-to", name.folding(options: [.diacriticInsensitive, .caseInsensitive], locale: nil).lowercased())
         try fill(browser, "#give-badge", "badge-shipped")
         mark = try renders(browser)
         try click(browser, "#send-feedback")
@@ -239,6 +244,15 @@ final class BrowserTests: XCTestCase {
         let byTribe = try browser.evaluate("[...document.querySelectorAll('details table tbody td:nth-child(3)')].map(td => td.textContent).join(' | ')").stringValue ?? ""
         XCTAssertFalse(byTribe.isEmpty, "supply by tribe is shown")
         XCTAssertNil(byTribe.range(of: "tribe-"), "tribes by name, as the chart names them, not by id: \(byTribe)")
+        // Narrowed to a phone's width, the charts are drawn again for it (they were shrunk to 5 px text).
+        let drawn = try renders(browser)
+        try browser.setViewport(width: 390, height: 844, mobile: true)
+        try waitForRender(browser, after: drawn, what: "the insights drawn again at a phone's width")
+        XCTAssertEqual(try browser.evaluate("document.querySelector('svg.chart').dataset.layout").stringValue, "stacked")
+        let narrow = try renders(browser)
+        try browser.call("Emulation.clearDeviceMetricsOverride")
+        try waitForRender(browser, after: narrow, what: "the insights drawn again at the desktop's width")
+        XCTAssertEqual(try browser.evaluate("document.querySelector('svg.chart').dataset.layout").stringValue, "beside")
         try shot(browser, "insights")
 
         // Offline: the hub stops. Every page still loads; an edit is accepted and waits to sync.
@@ -303,6 +317,10 @@ final class BrowserTests: XCTestCase {
     func test_phoneLayoutAndAccessibility() throws {
         let (hub, office, _) = try company(people: 40)
         defer { _ = hub.stop(); _ = office.stop() }
+        // What people write may be one long word: it wraps within the phone's width.
+        let word = String(repeating: "Supercalifragilistic", count: 8), emoji = String(repeating: "👩🏽‍💻", count: 120)
+        XCTAssertEqual(try ChorusProcess.run(["put", "people", "p-3", "title=\(word)", "--as", "p-3", "--data", folder.appending("office")]).status, 0)
+        XCTAssertEqual(try ChorusProcess.run(["thanks", "p-3", emoji, "--as", "p-4", "--data", folder.appending("office")]).status, 0)
         let browser = try self.browser(signedInAs: "p-3", port: office.port)
         defer { browser.close() }
         try browser.setViewport(width: 390, height: 844, mobile: true)

@@ -169,7 +169,10 @@ final class PeopleAPITests: XCTestCase {
         }
         XCTAssertEqual(try request(port, "POST", "/api/v1/opportunities", body: #"{"id":"opp-dated","title":"Dated","startDate":"2028-02-29","endDate":"2028-03-01"}"#).status, 201)
         XCTAssertEqual(try request(port, "PATCH", "/api/v1/opportunities/opp-dated", body: #"{"endDate":"2028-02-01"}"#).status, 422, "before the start it has")
-        XCTAssertEqual(try request(port, "POST", "/api/v1/opportunities", body: #"{"title":"Office pairing","location":"office","learnableSkills":{"add":["python"]}}"#).status, 201)
+        // In an office says which (the card said only "in an office").
+        XCTAssertEqual(try request(port, "POST", "/api/v1/opportunities", body: #"{"title":"Office pairing","location":"office"}"#).json?["detail"],
+                       "an opportunity in an office says which office")
+        XCTAssertEqual(try request(port, "POST", "/api/v1/opportunities", body: #"{"title":"Office pairing","location":"office","office":"Stockholm","learnableSkills":{"add":["python"]}}"#).status, 201)
         let titles = { (query: String) in try self.request(port, "GET", "/api/v1/opportunities?\(query)").json?["opportunities"]?.arrayValue?.compactMap { $0["title"]?.stringValue } ?? [] }
         XCTAssertEqual(try titles("skill=SQL"), ["Data bet"], "asks for the skill")
         XCTAssertEqual(try titles("skill=Python3"), ["Office pairing"], "teaches the skill (by a synonym)")

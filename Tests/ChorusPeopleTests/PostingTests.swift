@@ -28,6 +28,8 @@ final class PostingTests: XCTestCase {
         XCTAssertNotNil(refusal { $0.requiredSkills = [":3"] })
         XCTAssertNotNil(refusal { $0.hoursPerWeek = 0 })
         XCTAssertNotNil(refusal { $0.kind = "gig" })
+        XCTAssertEqual(refusal { $0.location = "office" }, "an opportunity in an office says which office")
+        XCTAssertNil(refusal { $0.location = "office"; $0.office = "Stockholm" })
         XCTAssertNotNil(refusal { $0.betRank = 11 })
         XCTAssertNotNil(refusal { $0.title = "  " })
         XCTAssertNotNil(refusal { $0.learnableSkills = Array(repeating: "go", count: Posting.skillsMax + 1) })

@@ -1,7 +1,7 @@
 // For admins: conflicts side by side with one-click resolution, and replica health. The admin
 // token (from `chorus replicas add NAME --role admin`) stays in this tab's session storage only.
 import { h, replace, field, ago, when, show } from "/ui/dom.js";
-import { api, adminToken } from "/ui/api.js";
+import { api, adminToken, peopleNames } from "/ui/api.js";
 import { act, notify } from "/ui/shell.js";
 
 /** A sibling's value; for an edit made while the record was deleted, with what it changed. */
@@ -18,16 +18,34 @@ function edit(s) {
   }
 }
 
+/** What a conflict is, in words (the node's kinds are for code). */
+const KIND_WORDS = {
+  register: "Two values written at once",
+  map: "Two values of one entry written at once",
+  editedWhileDeleted: "Edited while deleted",
+  duplicateEmail: "Two people with one email",
+};
+/** Which value shows meanwhile, in words, where the node's rule is written for code. */
+const SHOWS_WORDS = {
+  register: "The later write shows meanwhile (by time; by replica when two are at the same instant). The others are kept until you choose.",
+  map: "The later write shows meanwhile (by time; by replica when two are at the same instant). The others are kept until you choose.",
+};
+function kindText(c) { return `${KIND_WORDS[c.kind] || c.kind}${c.invariant ? ` (${c.invariant})` : ""}`; }
+
 function tokenForm(main, message) {
   const input = h("input", { type: "password", autocomplete: "off", required: true, id: "admin-token" });
   replace(main, h("h1", {}, "Admin"),
-    // A message (a refused token, a sign-out) stands alone; only the first visit explains.
-    message ? h("p", {}, message)
+    // A message (a refused token, a sign-out) stands alone, announced; only the first visit explains.
+    message ? h("p", { role: "alert" }, message)
       : h("p", {}, "Conflicts and replica health need an admin token. Ask the node's operator for one (", h("code", {}, "chorus replicas add NAME --role admin"), ")."),
     h("form", { class: "stack narrow", onsubmit: (event) => {
       event.preventDefault();
       adminToken.set(input.value.trim());
-      view(main);
+      // Focus follows the page that comes: the heading when signed in, the token field when refused.
+      view(main).then(() => {
+        const next = adminToken.get() ? main.querySelector("h1") : main.querySelector("#admin-token");
+        if (next) { if (next.tagName === "H1") next.tabIndex = -1; next.focus(); }
+      });
     } }, field("Admin token", input, "Kept in this browser tab only, until you close it or sign out."),
       h("div", { class: "actions" }, h("button", { type: "submit", id: "admin-sign-in" }, "Open admin"))));
 }
@@ -56,7 +74,7 @@ export async function view(main) {
           const displayed = c.siblings.find((s) => s.operation === c.displayed);
           return h("tr", { dataset: { id: c.id } },
             h("th", { scope: "row" }, h("a", { href: `#/admin/conflicts/${encodeURIComponent(c.id)}` }, target(c))),
-            h("td", {}, c.invariant ? `${c.kind} (${c.invariant})` : c.kind),
+            h("td", {}, kindText(c)),
             h("td", {}, String(c.siblings.length)),
             h("td", {}, displayed ? (displayed.delete ? "(deleted the record)" : edit(displayed)) : ""));
         })))) : h("p", { class: "ok-text" }, "No open conflicts: every replica that synced agrees.")),
@@ -94,15 +112,16 @@ export async function conflict(main, id) {
   const deletion = c.kind === "editedWhileDeleted";
   const textual = c.siblings.some((s) => typeof s.value === "string") && c.siblings.every((s) => s.value === null || typeof s.value === "string");
   const custom = h("input", { type: "text", id: "custom-value", maxlength: 2000 });
+  const name = await peopleNames(c.siblings.map((s) => s.author).filter(Boolean));
   replace(main, h("p", {}, h("a", { href: "#/admin" }, "← All conflicts")),
     h("h1", {}, target(c)),
-    h("p", {}, `${c.kind}${c.invariant ? `: ${c.invariant}` : ""}. `, h("span", { class: "muted" }, c.rule || "")),
+    h("p", {}, `${kindText(c)}. `, h("span", { class: "muted" }, SHOWS_WORDS[c.kind] || c.rule || "")),
     h("ul", { class: "siblings", id: "siblings" }, c.siblings.map((s) => h("li", { class: s.displayed ? "card sibling displayed" : "card sibling", dataset: { operation: s.operation } },
       s.displayed ? h("p", { class: "tag ok" }, "Displays now") : h("p", { class: "tag" }, "Hidden until resolved"),
-      h("p", { class: "value" }, s.delete ? "(deleted the record)" : edit(s)),
+      h("p", { class: "value", dir: "auto" }, s.delete ? "(deleted the record)" : edit(s)),
       h("dl", { class: "facts small" },
-        h("dt", {}, "Who"), h("dd", {}, s.author || "not recorded"),
-        h("dt", {}, "Where"), h("dd", {}, s.replicaName || (s.replica || "").slice(0, 8)),
+        h("dt", {}, "Who"), h("dd", {}, s.author ? `${name(s.author)} (${s.author})` : "not recorded"),
+        h("dt", {}, "Where"), h("dd", {}, s.replicaName || `replica ${(s.replica || "").slice(0, 8)}`),
         h("dt", {}, "When"), h("dd", {}, when(s.timestamp))),
       deletion ? null : h("button", { type: "button", class: "keep", onclick: () => resolve({ keep: s.operation }, `kept ${show(s.value)}`) }, "Keep this value")))),
     // Two people with one email are settled by keeping one person's: the other's is cleared.

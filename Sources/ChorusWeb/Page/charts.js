@@ -8,8 +8,16 @@
 import { h } from "/ui/dom.js";
 
 const ROW = 22, VALUE = 56, WIDTH_MIN = 280, WIDTH_MAX = 1200, STACKED_BELOW = 560;
-/** An average character of the 12 px label text, to cut labels to the room they have. */
-const CHARACTER_PX = 6.6;
+
+/** How wide a label draws at the charts' 12 px, measured with the page's own font. */
+let measure = null;
+function labelWidth(text) {
+  if (!measure) {
+    measure = document.createElement("canvas").getContext("2d");
+    measure.font = `12px ${getComputedStyle(document.body).fontFamily}`;
+  }
+  return measure.measureText(text).width;
+}
 
 /** The width, in CSS pixels, a chart placed in `container` is shown at. */
 export function chartWidth(container) {
@@ -25,7 +33,7 @@ function geometry(width) {
   return {
     width, stacked, left, plot: width - left - VALUE,
     labelAttributes: (y) => (stacked ? { x: 4, y: y + 13, "text-anchor": "start" } : { x: left - 8, y: y + 15, "text-anchor": "end" }),
-    labelCharacters: Math.floor((stacked ? width - 8 : left - 12) / CHARACTER_PX),
+    labelRoom: stacked ? width - 8 : left - 12,
   };
 }
 
@@ -36,8 +44,21 @@ function frame(title, description, width, height) {
   h("title", { id: `${id}-t` }, title), h("desc", { id: `${id}-d` }, description));
 }
 
-/** The label cut to `max` characters; the bar's tooltip holds it whole. */
-function clip(text, max) { return text.length > max ? `${text.slice(0, Math.max(1, max - 1))}…` : text; }
+/**
+ * The label cut to the room it has, measured as drawn (CJK and emoji are wider than Latin
+ * letters: cut by a letter count they ran off the chart's edge), at whole characters (cut by
+ * UTF-16 units, an emoji split into a lone surrogate); the bar's tooltip holds it whole.
+ */
+function clip(text, room) {
+  if (labelWidth(text) <= room) return text;
+  const characters = [...new Intl.Segmenter(undefined, { granularity: "grapheme" }).segment(text)].map((s) => s.segment);
+  let low = 0, high = characters.length;
+  while (low < high) {
+    const middle = Math.ceil((low + high) / 2);
+    if (labelWidth(`${characters.slice(0, middle).join("")}…`) <= room) low = middle; else high = middle - 1;
+  }
+  return `${characters.slice(0, low).join("")}…`;
+}
 
 /**
  * Bars of `rows` [{label, value, flag}] scaled to `max`; `threshold` draws a dashed line
@@ -55,7 +76,7 @@ export function barChart({ title, description, rows, threshold, band, unit = "",
     const y = i * rowHeight;
     svg.append(h("g", { class: row.flag ? "bar flagged" : "bar" },
       h("title", {}, `${row.label}: ${row.value}${unit}${row.flag ? ` (${row.flag})` : ""}`),
-      h("text", { ...g.labelAttributes(y), class: "label" }, clip(row.label, g.labelCharacters)),
+      h("text", { ...g.labelAttributes(y), class: "label" }, clip(row.label, g.labelRoom)),
       h("rect", { x: g.left, y: y + barTop, width: Math.max(1, x(row.value) - g.left), height: barHeight, rx: 3 }),
       h("text", { x: x(row.value) + 6, y: y + barTop + barHeight - 4, class: "value" }, `${row.value}${unit}${row.flag ? " ⚑" : ""}`)));
   });
@@ -82,7 +103,7 @@ export function pairedChart({ title, description, rows, names, width = 720 }) {
     const y = i * rowHeight, top = y + barTop;
     svg.append(h("g", {},
       h("title", {}, `${row.label}: ${names[0]} ${row.a}, ${names[1]} ${row.b}`),
-      h("text", { ...g.labelAttributes(y + (g.stacked ? 0 : 2)), class: "label" }, clip(row.label, g.labelCharacters)),
+      h("text", { ...g.labelAttributes(y + (g.stacked ? 0 : 2)), class: "label" }, clip(row.label, g.labelRoom)),
       h("rect", { x: g.left, y: top, width: Math.max(1, x(row.a) - g.left), height: 12, rx: 2, class: "series-a" }),
       h("text", { x: x(row.a) + 6, y: top + 10, class: "value small" }, String(row.a)),
       h("rect", { x: g.left, y: top + 14, width: Math.max(1, x(row.b) - g.left), height: 12, rx: 2, class: "series-b" }),

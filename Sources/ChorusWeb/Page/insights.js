@@ -3,6 +3,17 @@ import { h, replace, ago } from "/ui/dom.js";
 import { api } from "/ui/api.js";
 import { barChart, pairedChart, chartWidth } from "/ui/charts.js";
 
+// Charts are drawn at the width shown (charts.js): drawn again when that changes enough, as when
+// a phone turns or a window narrows (a chart drawn 958 wide and shrunk to a phone had 5 px text).
+let drawnWidth = 0, resizeTimer = null;
+window.addEventListener("resize", () => {
+  clearTimeout(resizeTimer);
+  resizeTimer = setTimeout(() => {
+    if (document.body.dataset.view !== "insights" || !drawnWidth) return;
+    if (Math.abs(chartWidth(document.getElementById("main")) - drawnWidth) >= 24) window.dispatchEvent(new HashChangeEvent("hashchange"));
+  }, 200);
+});
+
 export async function view(main) {
   const insights = await api("/api/v1/insights");
   const byName = (a, b) => (a.name || a.team).localeCompare(b.name || b.team, undefined, { numeric: true });
@@ -13,6 +24,7 @@ export async function view(main) {
   // Supply by tribe is keyed by the tribe's id: shown by its name, as the chart shows it.
   const tribeName = new Map(insights.tribes.map((t) => [t.team, t.name || t.team]));
   const width = chartWidth(main);
+  drawnWidth = width;
   const shown = squads.length > 40 ? [...outOfRange, ...squads.filter((s) => !s.flag)].slice(0, 40) : squads;
   replace(main, h("h1", {}, "Insights"),
     h("p", { class: "muted" }, "Computed on this node from its replica: it works offline and shows what this node knows."),

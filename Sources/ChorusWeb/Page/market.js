@@ -23,7 +23,9 @@ function interestButton(opportunity, viewer, count) {
   // The owner sees who is interested; the node refuses their own interest.
   if (opportunity.owner === viewer) return h("span", { class: "muted own-posting" }, "You posted this");
   let interested = (opportunity.interested || []).includes(viewer);
-  const button = h("button", { type: "button", class: interested ? "secondary" : "", "aria-pressed": String(interested) });
+  // Ten "I'm interested" buttons on a page say which opportunity each is for.
+  const button = h("button", { type: "button", class: interested ? "secondary" : "", "aria-pressed": String(interested),
+    "aria-label": `I'm interested in ${opportunity.title || opportunity.id}` });
   const label = () => { button.textContent = interested ? "✓ Interested (withdraw)" : "I'm interested"; };
   label();
   button.addEventListener("click", async () => {
@@ -47,10 +49,10 @@ function opportunityCard(o, name, viewer) {
     h("p", { class: "muted" }, KIND_NAMES[o.kind] || o.kind || "Opportunity", o.betRank ? ` · bet #${o.betRank}` : "",
       o.hoursPerWeek ? ` · ${o.hoursPerWeek} h/week` : "", o.location ? ` · ${o.location === "office" ? (o.office || "in an office") : "remote"}` : "",
       o.status && o.status !== "open" ? ` · ${o.status}` : ""),
-    h("h3", {}, o.title || o.id),
-    o.description ? h("p", {}, o.description) : null,
+    h("h3", { dir: "auto" }, o.title || o.id),
+    o.description ? h("p", { dir: "auto" }, o.description) : null,
     skillChips(o),
-    h("p", { class: "muted" }, "Owner: ", o.owner ? h("a", { href: `#/people/${encodeURIComponent(o.owner)}` }, name(o.owner)) : "nobody",
+    h("p", { class: "muted" }, "Owner: ", o.owner ? h("a", { href: `#/people/${encodeURIComponent(o.owner)}` }, h("bdi", {}, name(o.owner))) : "nobody",
       " · ", count),
     h("div", { class: "actions" }, interestButton(o, viewer, count)));
 }
@@ -123,13 +125,21 @@ export async function list(main) {
 export async function post(main) {
   const viewer = await me();
   if (!viewer) { replace(main, h("h1", {}, "Post an opportunity"), h("p", {}, "Sign in to post.")); return; }
-  const title = h("input", { id: "post-title", type: "text", required: true, maxlength: 200 });
+  const title = h("input", { id: "post-title", type: "text", required: true });
+  const titleField = field("Title", title);
+  titleField.append(bounded(title, 200));
   const kind = h("select", { id: "post-kind" }, KINDS.slice(1).map(([v, t]) => h("option", { value: v, selected: v === "project" }, t.replace(/s$/, ""))));
   const description = h("textarea", { id: "post-description", rows: 4 });
   const descriptionField = field("Description", description);
   descriptionField.append(bounded(description, 2000));
   const hours = h("input", { id: "post-hours", type: "number", min: 1, max: 80, value: 4 });
   const location_ = h("select", {}, h("option", { value: "remote" }, "Remote"), h("option", { value: "office" }, "In an office"));
+  // In an office says which one: the poster's own, unless they name another.
+  const office = h("input", { id: "post-office", type: "text", maxlength: 200 });
+  const officeField = field("Which office", office);
+  officeField.hidden = true;
+  location_.addEventListener("change", () => { officeField.hidden = location_.value !== "office"; office.required = location_.value === "office"; });
+  api(`/api/v1/people/${encodeURIComponent(viewer)}`).then((p) => { if (!office.value) office.value = p.office || ""; }).catch(() => {});
   const skills = h("ul", { class: "plain", id: "post-skills" });
   const skill = skillInput("post-skill", "Skill asked for");
   const level = h("select", { id: "post-skill-level" }, [1, 2, 3, 4, 5].map((n) => h("option", { value: n }, `${n}`)));
@@ -141,6 +151,7 @@ export async function post(main) {
   const form = h("form", { class: "stack", onsubmit: async (event) => {
     event.preventDefault();
     const body = { title: title.value.trim(), kind: kind.value, location: location_.value, status: "open" };
+    if (location_.value === "office") body.office = office.value.trim();
     if (description.value.trim()) body.description = description.value.trim();
     if (hours.value) body.hoursPerWeek = Number(hours.value);
     if (required.size) body.requiredSkills = Object.fromEntries(required);
@@ -148,7 +159,7 @@ export async function post(main) {
     const created = await act(() => api("/api/v1/opportunities", { method: "POST", body }), "Posted");
     if (created) location.hash = "#/opportunities";
   } },
-    field("Title", title), field("Kind", kind), descriptionField, field("Hours a week", hours), field("Where", location_),
+    titleField, field("Kind", kind), descriptionField, field("Hours a week", hours), field("Where", location_), officeField,
     h("fieldset", {}, h("legend", {}, "Skills asked for"), skills,
       h("div", { class: "row" }, skill.node, field("Minimum level", level), h("div", { class: "field inline" }, must, h("label", { for: "post-skill-must" }, "Must have")),
         h("button", { type: "button", class: "secondary", id: "post-add-skill", onclick: () => {

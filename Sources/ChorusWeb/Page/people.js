@@ -1,5 +1,5 @@
 // The people directory, profiles, and editing one's own profile.
-import { h, replace, field, pips, routeQuery } from "/ui/dom.js";
+import { h, replace, field, pips, routeQuery, bounded } from "/ui/dom.js";
 import { api, me, peopleNames, all } from "/ui/api.js";
 import { act } from "/ui/shell.js";
 
@@ -12,8 +12,8 @@ export async function nameOf(id) { return (await peopleNames([id]))(id); }
 
 function personCard(person) {
   return h("li", { class: "card person" },
-    h("a", { href: `#/people/${encodeURIComponent(person.id)}`, class: "name" }, person.name || person.id),
-    h("span", { class: "muted" }, [person.title, person.office].filter(Boolean).join(" · ")));
+    h("a", { href: `#/people/${encodeURIComponent(person.id)}`, class: "name", dir: "auto" }, person.name || person.id),
+    h("span", { class: "muted", dir: "auto" }, [person.title, person.office].filter(Boolean).join(" · ")));
 }
 
 /** #/people?q=...: search by name and skill, or browse page by page. */
@@ -24,12 +24,15 @@ export async function directory(main) {
     event.preventDefault();
     location.hash = `#/people?q=${encodeURIComponent(input.value.trim())}`;
   } }, field("Search people by name, title or skill", input), h("button", { type: "submit" }, "Search"));
-  const list = h("ul", { class: "cards", id: "people-results", "aria-live": "polite" });
+  // A screen reader hears how many are shown, not fifty names read out at each page.
+  const list = h("ul", { class: "cards", id: "people-results" });
+  const shown = h("p", { class: "muted", role: "status" });
   const more = h("button", { type: "button", class: "secondary", hidden: true }, "Show more");
-  replace(main, h("h1", {}, "People"), form, list, more);
+  replace(main, h("h1", {}, "People"), form, shown, list, more);
   if (q.trim()) {
     const result = await api(`/api/v1/people?q=${encodeURIComponent(q)}&limit=${PAGE}`);
     replace(list, result.people.length ? result.people.map(personCard) : h("li", { class: "empty" }, `Nobody matches “${q}”.`));
+    shown.textContent = result.people.length ? `${result.people.length}${result.people.length === PAGE ? "+" : ""} people match “${q}”` : "";
     return;
   }
   let after = null;
@@ -38,6 +41,7 @@ export async function directory(main) {
     list.append(...result.people.map(personCard));
     after = result.next;
     more.hidden = !after;
+    shown.textContent = `Showing ${list.children.length}${after ? "" : " (all)"} people`;
   }
   more.addEventListener("click", () => page());
   await page();
@@ -71,11 +75,11 @@ export async function profile(main, id) {
   const feedback = await api(`/api/v1/feedback?about=${encodeURIComponent(id)}&limit=10`).catch(() => ({ items: [] }));
   const authors = await peopleNames(feedback.items.map((f) => f.from));
   replace(main,
-    h("div", { class: "title-row" }, h("h1", {}, person.name || id),
+    h("div", { class: "title-row" }, h("h1", { dir: "auto" }, person.name || id),
       h("div", { class: "actions" },
         isMe ? h("a", { class: "button", href: "#/me/edit" }, "Edit my profile") : null,
         viewer && !isMe ? h("a", { class: "button", href: `#/give?to=${encodeURIComponent(id)}` }, "Give feedback or thanks") : null)),
-    h("dl", { class: "facts" }, facts.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
+    h("dl", { class: "facts" }, facts.map(([k, v]) => [h("dt", {}, k), h("dd", { dir: "auto" }, v)])),
     h("section", { "aria-labelledby": "skills-h" }, h("h2", { id: "skills-h" }, "Skills"),
       skills.length ? h("ul", { class: "skills", id: "profile-skills" }, skills.map(([skill, level]) =>
         h("li", { dataset: { skill } }, h("span", { class: "skill-name" }, labels[skill] || skill), pips(level, 5, "level"))))
@@ -94,7 +98,7 @@ export async function profile(main, id) {
         : h("p", { class: "muted" }, "None listed.")),
     h("section", { "aria-labelledby": "fb-h" }, h("h2", { id: "fb-h" }, "Feedback and recognition you may see"),
       feedback.items.length ? h("ul", { class: "plain" }, feedback.items.map((f) => h("li", {},
-        h("span", { class: `tag ${f.kind}` }, f.kind), " from ", authors(f.from), ": ", f.body, " ", h("small", { class: "muted" }, `(${SEEN_BY[f.visibility] || "private"})`))))
+        h("span", { class: `tag ${f.kind}` }, f.kind), " from ", h("bdi", {}, authors(f.from)), ": ", h("bdi", {}, f.body), " ", h("small", { class: "muted" }, `(${SEEN_BY[f.visibility] || "private"})`))))
         : h("p", { class: "muted" }, "Nothing you may see.")));
 }
 
@@ -134,7 +138,9 @@ export async function edit(main) {
   const person = await api(`/api/v1/people/${encodeURIComponent(id)}`);
   const labels = person.skillLabels || {};
   const removed = new Set();
-  const title = h("input", { type: "text", value: person.title || "", maxlength: 200 });
+  const title = h("input", { type: "text", value: person.title || "" });
+  const titleField = field("Title", title);
+  titleField.append(bounded(title, 200));
   const timezone = h("input", { type: "text", value: person.timezone || "", maxlength: 200, placeholder: "Europe/Stockholm" });
   const hours = h("input", { id: "edit-hours", type: "number", min: 0, max: 80, value: person.hoursPerWeekAvailable ?? "" });
   const mentoring = h("input", { type: "checkbox", checked: !!person.openToMentoring });
@@ -186,7 +192,7 @@ export async function edit(main) {
     const saved = await act(() => api(`/api/v1/people/${encodeURIComponent(id)}`, { method: "PATCH", body }), "Profile saved");
     if (saved) location.hash = `#/people/${encodeURIComponent(id)}`;
   } },
-    field("Title", title), field("Time zone", timezone, "IANA name, e.g. Europe/Stockholm"),
+    titleField, field("Time zone", timezone, "IANA name, e.g. Europe/Stockholm"),
     field("Hours a week available for projects", hours), h("div", { class: "field inline" }, mentoring, h("label", { for: (mentoring.id = "mentoring") }, "Open to mentoring")),
     h("fieldset", {}, h("legend", {}, "Skills and levels (1 = learning, 5 = expert)"), skillList,
       h("div", { class: "row" }, newSkill.node, field("Level", newLevel), addButton)),

@@ -20,23 +20,25 @@ function commentTime(comment) {
 
 function commentItems(item, name) {
   return (item.comments || []).map((c) => h("li", {},
-    h("strong", {}, name(c.value?.author)), " ", c.value?.body ?? "", " ", h("small", { class: "muted" }, commentTime(c))));
+    h("strong", {}, h("bdi", {}, name(c.value?.author))), " ", h("bdi", {}, c.value?.body ?? ""), " ", h("small", { class: "muted" }, commentTime(c))));
 }
 
 function feedItem(item, name, badges, viewer) {
   const badge = item.badge ? badges[item.badge] : null;
   const comments = h("ul", { class: "comments" }, commentItems(item, name));
   const count = h("span", { class: "count" }, String(item.highFives || 0));
-  const fiveButton = h("button", { type: "button", class: "five", "aria-label": `High-five (${item.highFives || 0} so far)`, disabled: !viewer,
+  const fiveButton = h("button", { type: "button", class: "five", "aria-label": `High-five ${name(item.from)}'s ${item.kind} (${item.highFives || 0} so far)`, disabled: !viewer,
     onclick: async () => {
       const updated = await act(() => api(`/api/v1/feedback/${encodeURIComponent(item.id)}/high-fives`, { method: "POST" }));
       if (updated) {
         count.textContent = String(updated.highFives || 0);
-        fiveButton.setAttribute("aria-label", `High-five (${updated.highFives || 0} so far)`);
+        fiveButton.setAttribute("aria-label", `High-five ${name(item.from)}'s ${item.kind} (${updated.highFives || 0} so far)`);
         fiveButton.setAttribute("aria-pressed", "true");
       }
     } }, "🙌 ", count);
-  const input = h("input", { type: "text", required: true });
+  // Each item's field and button say whose item they belong to (a screen reader lists them by name).
+  const about = `${name(item.from)}'s ${item.kind === "feedback" ? "feedback" : item.kind} to ${name(item.to)}`;
+  const input = h("input", { type: "text", required: true, "aria-label": `Add a comment to ${about}` });
   const counter = bounded(input, COMMENT_MAX);
   const form = h("form", { class: "comment-form", onsubmit: async (event) => {
     event.preventDefault();
@@ -50,11 +52,11 @@ function feedItem(item, name, badges, viewer) {
   } }, field("Add a comment", input), h("button", { type: "submit", class: "secondary" }, "Comment"), counter);
   return h("li", { class: "card feed-item", dataset: { id: item.id } },
     h("p", { class: "feed-head" },
-      h("a", { href: `#/people/${encodeURIComponent(item.from)}` }, name(item.from)), ` ${item.kind === "thanks" ? "thanked" : item.kind === "praise" ? "praised" : "gave feedback to"} `,
-      h("a", { href: `#/people/${encodeURIComponent(item.to)}` }, name(item.to))),
+      h("a", { href: `#/people/${encodeURIComponent(item.from)}` }, h("bdi", {}, name(item.from))), ` ${item.kind === "thanks" ? "thanked" : item.kind === "praise" ? "praised" : "gave feedback to"} `,
+      h("a", { href: `#/people/${encodeURIComponent(item.to)}` }, h("bdi", {}, name(item.to)))),
     badge ? h("p", { class: "badge" }, h("span", { class: "badge-icon", "aria-hidden": "true" }, badge.icon || "🏅"), ` ${badge.name}`,
       badge.description ? h("small", { class: "muted" }, ` — ${badge.description}`) : null) : null,
-    h("blockquote", {}, item.body),
+    h("blockquote", { dir: "auto" }, item.body),
     h("div", { class: "feed-actions" }, fiveButton),
     comments, viewer ? form : null);
 }
@@ -88,12 +90,20 @@ async function recipient(text, viewer) {
   const picked = text.match(/\(([^()]+)\)\s*$/);
   if (picked) return picked[1];
   const typed = text.trim();
+  // Names compare as people read them: "Zoe Amelie Nguyen" and "Zoë Amélie Nguyễn" (accents typed
+  // or stored as separate marks) are one name, as the search takes them.
+  const fold = (name) => name.normalize("NFD").replace(/\p{M}/gu, "").toLowerCase().replace(/\s+/g, " ").trim();
   const found = await api(`/api/v1/people?q=${encodeURIComponent(typed)}&limit=20`).catch(() => ({ people: [] }));
-  const named = found.people.filter((p) => p.id !== viewer && (p.name || "").toLowerCase() === typed.toLowerCase());
-  if (named.length === 1) return named[0].id;
-  if (!named.length && await api(`/api/v1/people/${encodeURIComponent(typed)}`).then(() => true, () => false)) return typed;
-  notify(named.length ? `Several people are called ${typed}` : `Nobody here is called ${typed}`, "error",
-    "type part of their name and pick them from the list");
+  const named = found.people.filter((p) => fold(p.name || "") === fold(typed));
+  const others = named.filter((p) => p.id !== viewer);
+  if (others.length === 1) return others[0].id;
+  if (!named.length && typed !== viewer && await api(`/api/v1/people/${encodeURIComponent(typed)}`).then(() => true, () => false)) return typed;
+  if (named.length && !others.length || typed === viewer) {
+    notify("That is you", "error", "feedback and thanks go to someone else");
+  } else {
+    notify(others.length ? `Several people are called ${typed}` : `Nobody here is called ${typed}`, "error",
+      "type part of their name and pick them from the list");
+  }
   return null;
 }
 
@@ -139,6 +149,7 @@ export async function give(main) {
     event.preventDefault();
     const to = await recipient(toInput.value, viewer);
     if (!to) { toInput.focus(); return; }
+    if (!message.value.trim()) { notify("Write a message first", "error"); message.focus(); return; }
     const body = { to, kind: kind.value, body: message.value, visibility: visibility.value };
     if (badge.value) body.badge = badge.value;
     const created = await act(() => api("/api/v1/feedback", { method: "POST", body }), kind.value === "feedback" ? "Feedback sent" : "Sent, thank you!");
