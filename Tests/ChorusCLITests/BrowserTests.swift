@@ -239,6 +239,13 @@ final class BrowserTests: XCTestCase {
         try shot(browser, "matches")
         try open(browser, "#/objectives")
         XCTAssertGreaterThan(try browser.evaluate("document.querySelectorAll('progress').length").integerValue ?? 0, 0)
+        // The owner filter takes a team's name, as people know it (it asked for an id, "tribe-0").
+        try fill(browser, "form.filters input[name=owner]", "tribe 1")
+        mark = try renders(browser)
+        try click(browser, "form.filters button[type=submit]")
+        try waitForRender(browser, after: mark, what: "objectives of one tribe")
+        XCTAssertTrue(try browser.evaluate("location.hash").stringValue?.hasSuffix("owner=tribe-0") ?? false)
+        XCTAssertEqual(try browser.evaluate("document.querySelector('form.filters input[name=owner]').value").stringValue, "Tribe 1")
         try open(browser, "#/insights")
         XCTAssertGreaterThanOrEqual(try browser.evaluate("document.querySelectorAll('svg.chart').length").integerValue ?? 0, 3, "insights are drawn as charts")
         let byTribe = try browser.evaluate("[...document.querySelectorAll('details table tbody td:nth-child(3)')].map(td => td.textContent).join(' | ')").stringValue ?? ""

@@ -98,6 +98,14 @@ export function bounded(control, max) {
   return counter;
 }
 
+/**
+ * A name as people compare them: without accents (typed or stored as separate marks), case or
+ * extra spaces, so "Zoe Amelie Nguyen" is "Zoë Amélie Nguyễn".
+ */
+export function foldName(name) {
+  return String(name).normalize("NFD").replace(/\p{M}/gu, "").toLowerCase().replace(/\s+/g, " ").trim();
+}
+
 /** A level 1-5 as five pips with a text equivalent for screen readers. */
 export function pips(level, max = 5, label = "level") {
   const value = Math.max(0, Math.min(max, Number(level) || 0));

@@ -1,5 +1,5 @@
 // Quarterly objectives of people, teams and departments: public by default, browsable by anyone.
-import { h, replace, field, routeQuery } from "/ui/dom.js";
+import { h, replace, field, routeQuery, foldName } from "/ui/dom.js";
 import { api, peopleNames, all } from "/ui/api.js";
 
 /** The current quarter and the three before it, e.g. 2026-Q4. */
@@ -16,6 +16,16 @@ export function recentQuarters(now = new Date()) {
 
 const GROUPS = [["department", "Departments"], ["team", "Teams"], ["person", "People"]];
 
+/** The id a typed owner names: a team by its name, else the one person of that name, else the text as an id. */
+async function ownerID(typed) {
+  const teams = await all("teams");
+  const team = [...teams.values()].find((t) => foldName(t.name || "") === foldName(typed));
+  if (team) return team.id;
+  const found = await api(`/api/v1/people?q=${encodeURIComponent(typed)}&limit=20`).catch(() => ({ people: [] }));
+  const named = found.people.filter((p) => foldName(p.name || "") === foldName(typed));
+  return named.length === 1 ? named[0].id : typed;
+}
+
 /** #/objectives?quarter=&owner= */
 export async function list(main) {
   const query = routeQuery();
@@ -23,13 +33,17 @@ export async function list(main) {
   const quarter = query.get("quarter") || quarters[0];
   const owner = query.get("owner") || "";
   const quarterSelect = h("select", { name: "quarter" }, [...new Set([quarter, ...quarters])].map((q) => h("option", { value: q, selected: q === quarter }, q)));
-  const ownerInput = h("input", { type: "text", name: "owner", value: owner, placeholder: "person or team id, e.g. tribe-0", maxlength: 128 });
-  const form = h("form", { class: "filters", onsubmit: (event) => {
+  // The owner is named as people know it (a team's name, a person's), and suggested as typed;
+  // an id still works.
+  const ownerInput = h("input", { type: "text", name: "owner", value: owner, placeholder: "a team, or a person's name", maxlength: 200, list: "owner-list", autocomplete: "off" });
+  const ownerList = h("datalist", { id: "owner-list" });
+  const form = h("form", { class: "filters", onsubmit: async (event) => {
     event.preventDefault();
     const params = new URLSearchParams({ quarter: quarterSelect.value });
-    if (ownerInput.value.trim()) params.set("owner", ownerInput.value.trim());
+    const typed = ownerInput.value.trim();
+    if (typed) params.set("owner", await ownerID(typed));
     location.hash = `#/objectives?${params}`;
-  } }, field("Quarter", quarterSelect), field("Owner", ownerInput), h("button", { type: "submit" }, "Show"));
+  } }, field("Quarter", quarterSelect), field("Owner", ownerInput), ownerList, h("button", { type: "submit" }, "Show"));
   const ask = (extra) => {
     const params = new URLSearchParams({ quarter, ...extra });
     if (owner) params.set("owner", owner);
@@ -40,6 +54,8 @@ export async function list(main) {
   const result = { objectives: [...departments.objectives, ...teamsOwned.objectives, ...people.objectives] };
   const name = await peopleNames(result.objectives.filter((o) => (o.ownerKind || "person") === "person").map((o) => o.owner));
   const ownerName = (o) => (o.ownerKind || "person") === "person" ? name(o.owner) : (teams.get(o.owner)?.name || o.owner);
+  replace(ownerList, [...teams.values()].map((t) => t.name).filter(Boolean).sort().map((n) => h("option", { value: n })));
+  if (owner) ownerInput.value = teams.get(owner)?.name || (await peopleNames([owner]))(owner);
   const ownerLink = (o) => (o.ownerKind || "person") === "person"
     ? h("a", { href: `#/people/${encodeURIComponent(o.owner)}` }, ownerName(o))
     : h("a", { href: `#/objectives?quarter=${quarter}&owner=${encodeURIComponent(o.owner)}` }, ownerName(o));

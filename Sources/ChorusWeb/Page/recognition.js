@@ -1,5 +1,5 @@
 // The recognition feed (thanks, praise, badges, comments, high-fives) and giving feedback.
-import { h, replace, field, routeQuery, ago, bounded } from "/ui/dom.js";
+import { h, replace, field, routeQuery, ago, bounded, foldName } from "/ui/dom.js";
 import { api, me, peopleNames, all } from "/ui/api.js";
 import { act, notify } from "/ui/shell.js";
 
@@ -90,11 +90,8 @@ async function recipient(text, viewer) {
   const picked = text.match(/\(([^()]+)\)\s*$/);
   if (picked) return picked[1];
   const typed = text.trim();
-  // Names compare as people read them: "Zoe Amelie Nguyen" and "Zoë Amélie Nguyễn" (accents typed
-  // or stored as separate marks) are one name, as the search takes them.
-  const fold = (name) => name.normalize("NFD").replace(/\p{M}/gu, "").toLowerCase().replace(/\s+/g, " ").trim();
   const found = await api(`/api/v1/people?q=${encodeURIComponent(typed)}&limit=20`).catch(() => ({ people: [] }));
-  const named = found.people.filter((p) => fold(p.name || "") === fold(typed));
+  const named = found.people.filter((p) => foldName(p.name || "") === foldName(typed));
   const others = named.filter((p) => p.id !== viewer);
   if (others.length === 1) return others[0].id;
   if (!named.length && typed !== viewer && await api(`/api/v1/people/${encodeURIComponent(typed)}`).then(() => true, () => false)) return typed;
