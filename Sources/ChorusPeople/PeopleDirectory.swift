@@ -30,7 +30,7 @@ public enum PeopleDirectory {
         guard !words.isEmpty else { return [] }
         try refresh(replica, taxonomy: taxonomy)
         let match = words.map { word -> String in
-            let prefix = "\"\(word)\"*"
+            let prefix = "\"\(spacedIdeographs(String(word)))\"*"
             let skill = taxonomy.resolve(String(word))
             let label = skill.label.lowercased().split { !$0.isLetter && !$0.isNumber }
             guard !skill.id.hasPrefix("custom:"), !label.isEmpty else { return prefix }
@@ -96,7 +96,35 @@ public enum PeopleDirectory {
                           parameters: parameters) { row in
             let id = row.text(1)!
             try db.run("INSERT INTO temp.people_search(rowid, id, name, title, skills) VALUES (?, ?, ?, ?, ?)", row.integer(0)!, id,
-                       row.text(2)!, row.text(3)!, (skills[id] ?? []).joined(separator: " | "))
+                       spacedIdeographs(row.text(2)!), spacedIdeographs(row.text(3)!), spacedIdeographs((skills[id] ?? []).joined(separator: " | ")))
+        }
+    }
+
+    /// Chinese and Japanese are written without spaces: to FTS5's unicode61 tokenizer
+    /// "高级软件工程师" is one word, found only from its start ("软件工程师" found nobody). Each
+    /// ideograph and kana is made a word of its own, in the index and in a query, where a run of
+    /// them becomes a phrase: the words in that order, so any part of a title is found, and only
+    /// where its characters stand together. (Hangul is written with spaces between words.)
+    static func spacedIdeographs(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: isIdeographic) else { return text }
+        var spaced = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            if isIdeographic(scalar) {
+                if let last = spaced.last, last != " " { spaced.append(" ") }
+                spaced.append(scalar)
+                spaced.append(" ")
+            } else {
+                spaced.append(scalar)
+            }
+        }
+        return String(spaced).trimmingCharacters(in: .whitespaces)
+    }
+
+    /// Kana, CJK ideographs (unified, extension A and beyond, compatibility).
+    static func isIdeographic(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x3040...0x30FF, 0x31F0...0x31FF, 0x3400...0x4DBF, 0x4E00...0x9FFF, 0xF900...0xFAFF, 0x20000...0x2FFFF: return true
+        default: return false
         }
     }
 }

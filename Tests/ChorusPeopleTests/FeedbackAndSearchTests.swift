@@ -75,6 +75,24 @@ final class PeopleSearchTests: XCTestCase {
         XCTAssertEqual(try PeopleDirectory.search(replica, query: "python").map(\.id), ["p-cy"], "an erase (which rewrites the log) is followed")
     }
 
+    /// Chinese and Japanese, written without spaces, are found by any part, in order (a title was
+    /// found only from its start), and accents by their letters.
+    func test_search_findsAnyPartOfTextWrittenWithoutSpaces() throws {
+        let replica = try ReplicaFactory.memory(clock: ManualClock(milliseconds: 1_790_000_000_000), seed: 6)
+        try replica.writeMany([
+            ("people", "p-li", [.put(field: "name", value: "李伟"), .put(field: "title", value: "高级软件工程师（分布式系统）")]),
+            ("people", "p-yamada", [.put(field: "name", value: "山田太郎"), .put(field: "title", value: "エンジニア")]),
+            ("people", "p-zoe", [.put(field: "name", value: "Zoe\u{0308} Ame\u{0301}lie Nguye\u{0302}\u{0303}n")]),
+        ])
+        for query in ["软件工程师", "高级", "分布式", "系统", "李伟", "工程师 高级"] {
+            XCTAssertEqual(try PeopleDirectory.search(replica, query: query).map(\.id), ["p-li"], query)
+        }
+        XCTAssertEqual(try PeopleDirectory.search(replica, query: "程工").map(\.id), [], "the characters stand together, in order")
+        XCTAssertEqual(try PeopleDirectory.search(replica, query: "太郎").map(\.id), ["p-yamada"])
+        XCTAssertEqual(try PeopleDirectory.search(replica, query: "ジニ").map(\.id), ["p-yamada"], "kana too")
+        XCTAssertEqual(try PeopleDirectory.search(replica, query: "zoe nguyen").map(\.id), ["p-zoe"])
+    }
+
     func test_incrementalIndex_equalsAFullRebuild_afterManyRandomEdits() throws {
         let seed = UInt64.random(in: 0...UInt64.max)
         var rng = SeededGenerator(seed: seed)
