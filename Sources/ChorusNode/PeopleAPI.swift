@@ -174,8 +174,7 @@ public struct PeopleAPI: Sendable {
         default: return
         }
         let existing = try replica.get(collection: collection, record: record)?.fields
-        if let problem = try DomainReferences.problem(collection: collection, recordID: record, existing: existing, body: body, replica: replica),
-           try DomainReferences.problem(collection: collection, recordID: record, existing: existing, body: [:], replica: replica) != problem {
+        if let problem = try DomainReferences.introducedProblem(collection: collection, recordID: record, existing: existing, body: body, replica: replica) {
             throw SyncError(status: problem.status, problem.message)
         }
     }
@@ -580,8 +579,8 @@ public struct PeopleAPI: Sendable {
                                                          lookup: ReadPolicy.visibleFields(replica)) {
                     throw SyncError(status: 403, refusal.message, hint: refusal.hint)
                 }
-                if let problem = try DomainReferences.problem(collection: collection, recordID: finalID, existing: existing?.fields,
-                                                              body: fields, replica: replica) {
+                if let problem = try DomainReferences.introducedProblem(collection: collection, recordID: finalID, existing: existing?.fields,
+                                                                        body: fields, replica: replica) {
                     throw SyncError(status: problem.status, problem.message)
                 }
                 if route.method == "POST", collection == "badges" { changes.append(.put(field: "isCustom", value: true)) }  // made by a person
@@ -628,11 +627,11 @@ public struct PeopleAPI: Sendable {
             return .object(["state": "standalone", "upstream": .null, "waitingToPush": .integer(0), "waitingWrites": .integer(0),
                             "lastSyncAt": .null, "lastError": .null])
         }
-        let waiting = try replica.pendingPushCount()
+        let (waiting, writes) = try replica.pendingPushCounts()
         let failing = upstream.lastError != nil
         let state = failing ? "offline" : (upstream.lastSuccessWall == nil ? "connecting" : (waiting > 0 ? "waiting" : "inSync"))
         return .object(["state": .string(state), "upstream": .string(upstream.url), "waitingToPush": .integer(waiting),
-                        "waitingWrites": .integer(waiting == 0 ? 0 : try replica.pendingPushWrites()),
+                        "waitingWrites": .integer(writes),
                         "lastSyncAt": upstream.lastSuccessWall.map { .integer(Int64($0)) } ?? .null,
                         "lastAttemptAt": upstream.lastAttemptWall.map { .integer(Int64($0)) } ?? .null,
                         "lastError": upstream.lastError.map { .string(String($0.prefix(300))) } ?? .null])

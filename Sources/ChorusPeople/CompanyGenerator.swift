@@ -191,12 +191,16 @@ public struct CompanyGenerator {
         let opportunityCount = max(3, sizes.people / 20), betCount = min(10, opportunityCount / 3)
         for index in 0..<opportunityCount {
             let kind = index < betCount ? "companyBet" : rng.pick(["role", "project", "mentorship"])
+            // Drawn in the order they always were, so a seed gives the company it gave before.
+            let owner = rng.int(sizes.people), hours = 2 + rng.int(14), location = rng.chance(0.6) ? "remote" : "office"
             var changes: [Change] = [
                 .put(field: "kind", value: .string(kind)), .put(field: "title", value: .string("\(kind == "companyBet" ? "Bet" : "Opportunity") \(index + 1)")),
-                .put(field: "owner", value: .string("p-\(rng.int(sizes.people))")), .put(field: "hoursPerWeek", value: .integer(Int64(2 + rng.int(14)))),
-                .put(field: "location", value: .string(rng.chance(0.6) ? "remote" : "office")), .put(field: "status", value: "open"),
+                .put(field: "owner", value: .string("p-\(owner)")), .put(field: "hoursPerWeek", value: .integer(Int64(hours))),
+                .put(field: "location", value: .string(location)), .put(field: "status", value: "open"),
                 .put(field: "description", value: .string(rng.pick(CompanyGenerator.opportunityTexts))),
             ]
+            // One in an office says which: its owner's (people are spread over offices by index).
+            if location == "office" { changes.append(.put(field: "office", value: .string(offices[owner % offices.count].name))) }
             if kind == "companyBet" { changes.append(.put(field: "betRank", value: .integer(Int64(index + 1)))) }
             for skill in Set((0..<(1 + rng.int(3))).map { _ in rng.pick(skills) }).sorted() {
                 changes.append(.mapSet(field: "requiredSkills", key: skill, value: .object([

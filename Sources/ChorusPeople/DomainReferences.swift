@@ -31,6 +31,19 @@ public enum DomainReferences {
         return taken.map { Problem(status: 409, message: "\(email.prefix(200)) is already the email of \($0)") }
     }
 
+    /// The problem writing `body` brings to the record. On a record that exists, a problem it had
+    /// before the write (an objective from before quarters were required, an opportunity synced
+    /// without its office, two offices' dates crossed) is not the write's: it would refuse every
+    /// later edit of the record, even the one that mends it. On a new record every problem is.
+    /// Each collection's checks of what a record already holds come after those of what a write
+    /// names, so the first problem found with the write is its own whenever it brings one.
+    public static func introducedProblem(collection: String, recordID: String, existing: [String: JSONValue]?, body: [String: JSONValue],
+                                         replica: Replica) throws -> Problem? {
+        guard let found = try problem(collection: collection, recordID: recordID, existing: existing, body: body, replica: replica) else { return nil }
+        guard let existing else { return found }
+        return try problem(collection: collection, recordID: recordID, existing: existing, body: [:], replica: replica) == found ? nil : found
+    }
+
     /// The first problem with writing `body` over `existing` (nil on create), or nil.
     public static func problem(collection: String, recordID: String, existing: [String: JSONValue]?, body: [String: JSONValue],
                                replica: Replica) throws -> Problem? {
@@ -71,7 +84,7 @@ public enum DomainReferences {
                 }
             }
             if let email = body["email"]?.stringValue, let problem = try takenEmail(email, writtenOn: recordID, replica: replica) { return problem }
-            // Guilds are left free: people start one by joining it (and tests join any).
+            // Guilds are left free: people start one by joining it.
             for field in ["squad", "tribe", "chapter"] {
                 guard let teamID = body[field]?.stringValue else { continue }
                 guard let team = try live("teams", teamID) else { return Problem(status: 422, message: "no team \(teamID.prefix(128)) to be the \(field)") }
@@ -86,12 +99,14 @@ public enum DomainReferences {
                 guard let date = body[field]?.stringValue, date.hasSuffix("-02-29"), let year = Int(date.prefix(4)) else { continue }
                 if !(year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)) { return Problem(status: 422, message: "\(field): \(year) has no 29 February") }
             }
-            if after["location"]?.stringValue == "office", after["office"]?.stringValue.map(DomainRules.isBlank) ?? true {
-                return Problem(status: 422, message: "an opportunity in an office says which office")
-            }
             // Both are `YYYY-MM-DD`, so text order is date order.
             if let start = after["startDate"]?.stringValue, let end = after["endDate"]?.stringValue, end < start {
                 return Problem(status: 422, message: "endDate \(end) is before startDate \(start)")
+            }
+            // Last: records from before this rule lack the office, and a problem the record had
+            // is told apart from the write's by being the first found (`introducedProblem`).
+            if after["location"]?.stringValue == "office", after["office"]?.stringValue.map(DomainRules.isBlank) ?? true {
+                return Problem(status: 422, message: "an opportunity in an office says which office")
             }
         case "feedback":
             // Only an admin settling a conflict writes these one by one (`give` checks them whole).
@@ -127,40 +142,39 @@ public enum DomainReferences {
 
     /// An ability's own references: the milestones its examples and role requirements name must
     /// be ones it defines (when it defines any), and a milestone removed must not be one people
-    /// stand at or observations cite (they would name a milestone that is not there, which a
-    /// write of them is refused for).
+    /// stand at or public observations cite (they would name a milestone that is not there, which
+    /// a write of them is refused for). Only what the write touches is checked: the entries it
+    /// sets, and those left naming a milestone it removes, so an older entry that names nothing
+    /// (from sync, or `chorus map-set`) does not refuse every later edit of the ability.
+    /// Private observations are not counted: the refusal would tell the writer one exists.
     static func abilityProblem(recordID: String, existing: [String: JSONValue]?, body: [String: JSONValue], replica: Replica) throws -> Problem? {
         let milestones = patched(existing?["milestones"], body["milestones"])
         let defined = Set(milestones.keys.compactMap { Int64($0) })
+        let before = existing?["milestones"]?.objectValue ?? [:]
+        let removed = Set((body["milestones"]?.objectValue ?? [:]).compactMap { key, value in value == .null && before[key] != nil ? Int64(key) : nil })
         let name = (body["name"] ?? existing?["name"])?.stringValue ?? recordID
         let definedText = defined.sorted().map(String.init).joined(separator: ", ")
         if !defined.isEmpty {
-            if body["examples"] != nil || body["milestones"] != nil {
-                for (key, example) in patched(existing?["examples"], body["examples"]).sorted(by: { $0.key < $1.key }) {
-                    if let milestone = example["milestone"]?.numberValue.flatMap({ Int64(exactly: $0) }), !defined.contains(milestone) {
-                        return Problem(status: 422, message: "examples[\(key.prefix(128))]: \(name.prefix(128)) has no milestone \(milestone) (it defines \(definedText))")
-                    }
-                }
-            }
-            if body["roleRequirements"] != nil || body["milestones"] != nil {
-                for (role, level) in patched(existing?["roleRequirements"], body["roleRequirements"]).sorted(by: { $0.key < $1.key }) {
-                    if let milestone = level.numberValue.flatMap({ Int64(exactly: $0) }), !defined.contains(milestone) {
-                        return Problem(status: 422, message: "roleRequirements[\(role.prefix(128))]: \(name.prefix(128)) has no milestone \(milestone) (it defines \(definedText))")
-                    }
+            for (field, milestoneOf) in [("examples", { (value: JSONValue) in value["milestone"] }), ("roleRequirements", { (value: JSONValue) in value })] {
+                let set = body[field]?.objectValue ?? [:]
+                for (key, value) in patched(existing?[field], body[field]).sorted(by: { $0.key < $1.key }) {
+                    guard let milestone = milestoneOf(value)?.numberValue.flatMap({ Int64(exactly: $0) }), !defined.contains(milestone),
+                          set[key] != nil || removed.contains(milestone) else { continue }
+                    return Problem(status: 422, message: "\(field)[\(key.prefix(128))]: \(name.prefix(128)) has no milestone \(milestone) (it defines \(definedText))")
                 }
             }
         }
-        guard case .object(let changes)? = body["milestones"], case .object(let before)? = existing?["milestones"] else { return nil }
-        for (key, value) in changes.sorted(by: { $0.key < $1.key }) where value == .null && before[key] != nil {
-            guard let milestone = Int64(key) else { continue }
+        for milestone in removed.sorted() {
             let (people, observations) = try replica.withDatabase { db in
                 (try db.queryScalarInteger("""
                     SELECT count(*) FROM people__careerSteps s JOIN people p ON p.id = s.id AND p._deleted = 0 WHERE s.key = ? AND s.value = ?
                     """, recordID, milestone) ?? 0,
-                 try db.queryScalarInteger("SELECT count(*) FROM observations WHERE ability = ? AND milestone = ? AND _deleted = 0", recordID, milestone) ?? 0)
+                 try db.queryScalarInteger("""
+                    SELECT count(*) FROM observations WHERE ability = ? AND milestone = ? AND _deleted = 0 AND coalesce(visibility, 'public') != 'private'
+                    """, recordID, milestone) ?? 0)
             }
             if people > 0 || observations > 0 {
-                return Problem(status: 422, message: "milestone \(milestone) of \(name.prefix(128)) is in use (\(people) people at it, \(observations) observations citing it): move them first")
+                return Problem(status: 422, message: "milestone \(milestone) of \(name.prefix(128)) is in use (\(people) people at it, \(observations) public observations citing it): move them first")
             }
         }
         return nil
@@ -169,7 +183,10 @@ public enum DomainReferences {
     /// A map field after a write: the body's keys over the record's, a null removing its key.
     static func patched(_ existing: JSONValue?, _ change: JSONValue?) -> [String: JSONValue] {
         var map = existing?.objectValue ?? [:]
-        for (key, value) in change?.objectValue ?? [:] { map[key] = value == .null ? nil : value }
+        // Removed explicitly: `map[key] = nil` would store JSON null (JSONValue takes `nil` as null).
+        for (key, value) in change?.objectValue ?? [:] {
+            if value == .null { map.removeValue(forKey: key) } else { map[key] = value }
+        }
         return map
     }
 

@@ -490,11 +490,19 @@ extension Replica {
     /// block's bytes; a batch pushed from below or imported from a bundle counts as the one
     /// arrival it was, and a block the last push cut in two counts once.
     public func pendingPushWrites() throws -> Int64 {
+        try pendingPushCounts().writes
+    }
+
+    /// `pendingPushCount` and `pendingPushWrites` read in one transaction, so a push that ends
+    /// between two reads never shows "waiting" beside "0 changes".
+    public func pendingPushCounts() throws -> (operations: Int64, writes: Int64) {
         try Replica.wrapStorage { try database.readTransaction {
             let cursor = try database.queryScalarInteger("SELECT push_cursor FROM upstream WHERE id = 1") ?? 0
-            return try database.queryScalarInteger("""
+            let operations = try countLive(after: cursor, excludingSource: "upstream").count
+            guard operations > 0 else { return (0, 0) }
+            return (operations, try database.queryScalarInteger("""
                 SELECT count(*) FROM log_blocks WHERE last_seq > ? AND live > 0 AND (source IS NULL OR source != 'upstream')
-                """, cursor) ?? 0
+                """, cursor) ?? 0)
         } }
     }
 

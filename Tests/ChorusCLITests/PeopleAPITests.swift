@@ -32,6 +32,32 @@ final class PeopleAPITests: XCTestCase {
         return try ServeProcess(data: data, extra: ["--identity-header", "X-Person", "--trusted-proxy", "127.0.0.1"])
     }
 
+    /// A record that already breaks a rule (written before the rule, or arrived by sync) can still
+    /// be edited, and mended; a write that brings a problem of its own is refused. Seeded office
+    /// opportunities once lacked their office, and every edit of them was a 422.
+    func test_aRecordWithAProblemFromBefore_canStillBeEdited_butNoWriteAddsOne() throws {
+        let node = try officeNode { data in
+            for (collection, record, fields) in [("people", "p-own", ["name=Owner"]),
+                                                 ("opportunities", "opp-old", ["title=Pairing", "owner=p-own", "location=office", "status=open"]),
+                                                 ("objectives", "obj-old", ["title=Ship", "owner=p-own", "ownerKind=person"])] {
+                XCTAssertEqual(try ChorusProcess.run(["put", collection, record] + fields + ["--as", "p-own", "--data", data]).status, 0)
+            }
+        }
+        defer { node.stop() }
+        let port = node.port
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/opportunities/opp-old", as: "p-own", body: #"{"status":"closed"}"#).status, 200,
+                       "an office opportunity from before offices were asked for")
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/opportunities/opp-old", as: "p-own", body: #"{"startDate":"2026-03-01","endDate":"2026-02-01"}"#).json?["detail"],
+                       "endDate 2026-02-01 is before startDate 2026-03-01", "a problem of the write's own is refused all the same")
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/opportunities/opp-old", as: "p-own", body: #"{"office":"Stockholm"}"#).status, 200, "and it is mended")
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/opportunities/opp-old", as: "p-own", body: #"{"office":null}"#).json?["detail"],
+                       "an opportunity in an office says which office", "once mended, not broken again")
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/objectives/obj-old", as: "p-own", body: #"{"progress":40}"#).status, 200,
+                       "an objective from before quarters were asked for")
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/objectives/obj-old", as: "p-own", body: #"{"quarter":"2026-Q4"}"#).status, 200)
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/objectives/obj-old", as: "p-own", body: #"{"quarter":null}"#).status, 422)
+    }
+
     func test_openAPIDocument_coversEveryRoute() throws {
         let url = URL(fileURLWithPath: ProtocolVectors.directory).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Docs/reference/openapi.json")
         let document = try JSONParser(bytesMax: 8 << 20).parse(Array(try Data(contentsOf: url)))

@@ -45,20 +45,35 @@ final class DomainReferencesTests: XCTestCase {
         XCTAssertNil(try problem("abilities", "ab-w", ["milestones": ["5": ["title": "Writes the book"]], "roleRequirements": ["designer": 5]]),
                      "a milestone defined in the same write")
         XCTAssertNil(try problem("abilities", "ab-new", ["name": "Listens", "roleRequirements": ["designer": 3]]), "no milestones defined yet: nothing to hold to")
+        // An entry that already names nothing (from sync, or `chorus map-set`) refuses only a
+        // write that touches it, not every later edit of the ability.
+        _ = try replica.write(collection: "abilities", record: "ab-w", [.mapSet(field: "examples", key: "e9", value: ["milestone": 5, "text": "A book"])])
+        XCTAssertNil(try problem("abilities", "ab-w", ["examples": ["e1": ["milestone": 1, "text": "Notes"]]]))
+        XCTAssertNil(try problem("abilities", "ab-w", ["milestones": ["3": ["title": "Clear strategy"]]]))
+        XCTAssertEqual(try problem("abilities", "ab-w", ["examples": ["e9": ["milestone": 5, "text": "A longer book"]]]),
+                       "examples[e9]: Writes clearly has no milestone 5 (it defines 1, 2)")
+        // Removing a milestone an entry names leaves that entry naming nothing.
+        _ = try replica.write(collection: "abilities", record: "ab-w", [.mapSet(field: "roleRequirements", key: "designer", value: 1)])
+        XCTAssertEqual(try problem("abilities", "ab-w", ["milestones": ["1": .null]]),
+                       "roleRequirements[designer]: Writes clearly has no milestone 1 (it defines 2)")
     }
 
     func test_aMilestoneInUse_cannotBeRemoved_untilNobodyStandsAtIt() throws {
         XCTAssertEqual(try problem("abilities", "ab-w", ["milestones": ["2": .null]]),
-                       "milestone 2 of Writes clearly is in use (1 people at it, 0 observations citing it): move them first")
+                       "milestone 2 of Writes clearly is in use (1 people at it, 0 public observations citing it): move them first")
         XCTAssertNil(try problem("abilities", "ab-w", ["milestones": ["1": .null]]), "nobody at milestone 1")
         _ = try replica.write(collection: "observations", record: "obs-1", [.put(field: "person", value: "p-2"), .put(field: "ability", value: "ab-w"),
                                                                             .put(field: "milestone", value: 1)])
         XCTAssertEqual(try problem("abilities", "ab-w", ["milestones": ["1": .null]]),
-                       "milestone 1 of Writes clearly is in use (0 people at it, 1 observations citing it): move them first")
+                       "milestone 1 of Writes clearly is in use (0 people at it, 1 public observations citing it): move them first")
         _ = try replica.write(collection: "people", record: "p-1", [.mapSet(field: "careerSteps", key: "ab-w", value: 1)])
         _ = try replica.write(collection: "observations", record: "obs-1", [.put(field: "milestone", value: 2)])
         XCTAssertEqual(try problem("abilities", "ab-w", ["milestones": ["2": .null]]),
-                       "milestone 2 of Writes clearly is in use (0 people at it, 1 observations citing it): move them first")
+                       "milestone 2 of Writes clearly is in use (0 people at it, 1 public observations citing it): move them first")
+        // A private one is not counted: the refusal would tell the writer it exists.
+        _ = try replica.write(collection: "observations", record: "obs-1", [.put(field: "visibility", value: "private")])
+        XCTAssertNil(try problem("abilities", "ab-w", ["milestones": ["2": .null]]), "a private observation tells nobody it exists")
+        _ = try replica.write(collection: "observations", record: "obs-1", [.put(field: "visibility", value: "public")])
         _ = try replica.write(collection: "observations", record: "obs-1", [.delete])
         XCTAssertNil(try problem("abilities", "ab-w", ["milestones": ["2": .null]]), "a withdrawn observation cites nothing")
     }

@@ -115,6 +115,25 @@ final class DomainRulesTests: XCTestCase {
         XCTAssertEqual(text.components(separatedBy: "\"minimum\": -\(documented)").count - 1, 4)
     }
 
+    /// The page holds text to the node's bounds (it counts as the node does, and shows a counter):
+    /// its copies of them are the node's.
+    func test_thePagesTextBounds_areTheNodes() throws {
+        let page = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Sources/ChorusWeb/Page")
+        func bounds(_ file: String, _ pattern: String) throws -> [Int] {
+            let text = try String(contentsOf: page.appendingPathComponent(file), encoding: .utf8)
+            let regex = try NSRegularExpression(pattern: pattern)
+            return regex.matches(in: text, range: NSRange(text.startIndex..., in: text)).compactMap { match in
+                Range(match.range(at: 1), in: text).flatMap { Int(text[$0]) }
+            }
+        }
+        XCTAssertEqual(try bounds("recognition.js", #"MESSAGE_MAX = (\d+)"#), [Feedback.bodyCharactersMax])
+        XCTAssertEqual(try bounds("recognition.js", #"COMMENT_MAX = (\d+)"#), [Feedback.commentCharactersMax])
+        XCTAssertEqual(try bounds("market.js", #"bounded\(description, (\d+)\)"#), [DomainRules.textCharactersMax])
+        XCTAssertEqual(try bounds("market.js", #"bounded\(title, (\d+)\)"#), [DomainRules.shortTextCharactersMax])
+        XCTAssertEqual(try bounds("people.js", #"bounded\(title, (\d+)\)"#), [DomainRules.shortTextCharactersMax])
+    }
+
     /// Every `pattern` string in a JSON document.
     static func patterns(in value: Any) -> [String] {
         if let object = value as? [String: Any] {

@@ -3,15 +3,15 @@ import { h, replace, ago } from "/ui/dom.js";
 import { api } from "/ui/api.js";
 import { barChart, pairedChart, chartWidth } from "/ui/charts.js";
 
-// Charts are drawn at the width shown (charts.js): drawn again when that changes enough, as when
-// a phone turns or a window narrows (a chart drawn 958 wide and shrunk to a phone had 5 px text).
-let drawnWidth = 0, resizeTimer = null;
+// Charts are drawn at the width shown (charts.js): drawn again, in place, when that changes
+// enough, as when a phone turns, a window narrows or the page is zoomed (a chart drawn 958 wide
+// and shrunk to a phone had 5 px text). Only the charts: the rest of the page, an open
+// <details>, the focus and a notice stay as they were.
+const REDRAW_PX = 24;
+let redraw = null, resizeTimer = null;
 window.addEventListener("resize", () => {
   clearTimeout(resizeTimer);
-  resizeTimer = setTimeout(() => {
-    if (document.body.dataset.view !== "insights" || !drawnWidth) return;
-    if (Math.abs(chartWidth(document.getElementById("main")) - drawnWidth) >= 24) window.dispatchEvent(new HashChangeEvent("hashchange"));
-  }, 200);
+  resizeTimer = setTimeout(() => { if (document.body.dataset.view === "insights" && redraw) redraw(); }, 200);
 });
 
 export async function view(main) {
@@ -23,32 +23,47 @@ export async function view(main) {
   const skills = [...insights.skills].sort((a, b) => b.demand - a.demand || a.supply - b.supply).slice(0, 15);
   // Supply by tribe is keyed by the tribe's id: shown by its name, as the chart shows it.
   const tribeName = new Map(insights.tribes.map((t) => [t.team, t.name || t.team]));
-  const width = chartWidth(main);
-  drawnWidth = width;
   const shown = squads.length > 40 ? [...outOfRange, ...squads.filter((s) => !s.flag)].slice(0, 40) : squads;
+  const draw = {
+    tribes: (width) => barChart({ title: "People per tribe", description: "Tribe sizes; the dashed line marks 100 people, where a tribe should split.",
+      rows: tribes.map((t) => ({ label: t.name || t.team, value: t.people, flag: t.flag })), threshold: 100, width }),
+    squads: (width) => barChart({ title: "People per squad", description: "Squad sizes; the shaded band is the healthy range of 5 to 10 people.",
+      rows: shown.map((s) => ({ label: s.name || s.team, value: s.people, flag: s.flag })), band: [5, 10], width }),
+    skills: (width) => pairedChart({ title: "Skill demand and supply", description: "For the 15 skills most asked for, open opportunities against people who have them.",
+      rows: skills.map((s) => ({ label: s.label, a: s.demand, b: s.supply })), names: ["demand", "supply"], width }),
+    abilities: (width) => barChart({ title: "Public observations per ability",
+      description: "How many public observations reference each ability (private ones are not counted, so the chart never tells that one exists); abilities with none are flagged.",
+      rows: insights.abilities.map((a) => ({ label: a.name, value: a.observations, flag: a.observations === 0 ? "no public observations" : null })), width }),
+  };
+  let width = chartWidth(main);
+  const drawn = new Map();
+  const chart = (name) => { const node = draw[name](width); drawn.set(name, node); return node; };
+  redraw = () => {
+    const now = chartWidth(main);
+    if (Math.abs(now - width) < REDRAW_PX) return;
+    width = now;
+    for (const [name, node] of drawn) { const next = draw[name](width); node.replaceWith(next); drawn.set(name, next); }
+    document.body.dataset.chartsDrawn = String(Number(document.body.dataset.chartsDrawn || 0) + 1);
+  };
   replace(main, h("h1", {}, "Insights"),
     h("p", { class: "muted" }, "Computed on this node from its replica: it works offline and shows what this node knows."),
     h("section", { "aria-labelledby": "tribes-h" }, h("h2", { id: "tribes-h" }, "Tribes"),
       h("p", {}, tribes.some((t) => t.flag) ? `${tribes.filter((t) => t.flag).length} tribe(s) over 100 people: time to split.` : "Every tribe is under about 100 people."),
-      barChart({ title: "People per tribe", description: "Tribe sizes; the dashed line marks 100 people, where a tribe should split.",
-        rows: tribes.map((t) => ({ label: t.name || t.team, value: t.people, flag: t.flag })), threshold: 100, width })),
+      chart("tribes")),
     h("section", { "aria-labelledby": "squads-h" }, h("h2", { id: "squads-h" }, "Squads"),
       h("p", {}, outOfRange.length ? `${outOfRange.length} of ${squads.length} squads are outside 5-10 people.` : `All ${squads.length} squads have 5-10 people.`),
-      barChart({ title: "People per squad", description: "Squad sizes; the shaded band is the healthy range of 5 to 10 people.",
-        rows: shown.map((s) => ({ label: s.name || s.team, value: s.people, flag: s.flag })), band: [5, 10], width }),
+      chart("squads"),
       squads.length > shown.length ? h("p", { class: "muted" }, `Showing ${shown.length} of ${squads.length} squads, those out of range first.`) : null),
     h("section", { "aria-labelledby": "skills-h" }, h("h2", { id: "skills-h" }, "Skills: demand against supply"),
       h("p", {}, "Demand: open opportunities asking for the skill. Supply: people who have it at the level asked."),
-      skills.length ? pairedChart({ title: "Skill demand and supply", description: "For the 15 skills most asked for, open opportunities against people who have them.",
-        rows: skills.map((s) => ({ label: s.label, a: s.demand, b: s.supply })), names: ["demand", "supply"], width }) : h("p", { class: "muted" }, "No open opportunity asks for a skill."),
+      skills.length ? chart("skills") : h("p", { class: "muted" }, "No open opportunity asks for a skill."),
       skills.length ? h("details", {}, h("summary", {}, "Supply by office and tribe"),
         h("div", { class: "table-scroll" }, h("table", {}, h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Skill"), h("th", { scope: "col" }, "By office"), h("th", { scope: "col" }, "By tribe"))),
           h("tbody", {}, skills.map((s) => h("tr", {}, h("th", { scope: "row" }, s.label),
             h("td", {}, Object.entries(s.supplyByOffice).map(([k, v]) => `${k} ${v}`).join(", ")),
             h("td", {}, Object.entries(s.supplyByTribe).map(([k, v]) => `${tribeName.get(k) || k} ${v}`).join(", ")))))))) : null),
     h("section", { "aria-labelledby": "framework-h" }, h("h2", { id: "framework-h" }, "Career framework health"),
-      barChart({ title: "Public observations per ability", description: "How many public observations reference each ability (private ones are not counted, so the chart never tells that one exists); abilities with none are flagged.",
-        rows: insights.abilities.map((a) => ({ label: a.name, value: a.observations, flag: a.observations === 0 ? "no public observations" : null })), width }),
+      chart("abilities"),
       h("div", { class: "table-scroll" }, h("table", { id: "framework" }, h("thead", {}, h("tr", {}, ["Ability", "Roles", "Public observations", "People at a milestone", "Last updated", "Flags"].map((t) => h("th", { scope: "col" }, t)))),
         h("tbody", {}, insights.abilities.map((a) => h("tr", {}, h("th", { scope: "row" }, a.name), h("td", {}, String(a.roles)), h("td", {}, String(a.observations)),
           h("td", {}, String(a.peopleWithMilestone)), h("td", {}, a.lastUpdated ? ago(a.lastUpdated) : "never"),

@@ -23,10 +23,11 @@ function interestButton(opportunity, viewer, count) {
   // The owner sees who is interested; the node refuses their own interest.
   if (opportunity.owner === viewer) return h("span", { class: "muted own-posting" }, "You posted this");
   let interested = (opportunity.interested || []).includes(viewer);
-  // Ten "I'm interested" buttons on a page say which opportunity each is for.
-  const button = h("button", { type: "button", class: interested ? "secondary" : "", "aria-pressed": String(interested),
-    "aria-label": `I'm interested in ${opportunity.title || opportunity.id}` });
-  const label = () => { button.textContent = interested ? "✓ Interested (withdraw)" : "I'm interested"; };
+  // Ten "I'm interested" buttons on a page say which opportunity each is for, to a screen
+  // reader, after the words shown (which stay the start of its name: "withdraw" is said too).
+  const button = h("button", { type: "button", class: interested ? "secondary" : "", "aria-pressed": String(interested) });
+  const label = () => replace(button, interested ? "✓ Interested (withdraw)" : "I'm interested",
+    h("span", { class: "visually-hidden" }, `: ${opportunity.title || opportunity.id}`));
   label();
   button.addEventListener("click", async () => {
     const updated = await act(() => api(`/api/v1/opportunities/${encodeURIComponent(opportunity.id)}/interest`, { method: interested ? "DELETE" : "POST" }),
@@ -139,7 +140,9 @@ export async function post(main) {
   const officeField = field("Which office", office);
   officeField.hidden = true;
   location_.addEventListener("change", () => { officeField.hidden = location_.value !== "office"; office.required = location_.value === "office"; });
-  api(`/api/v1/people/${encodeURIComponent(viewer)}`).then((p) => { if (!office.value) office.value = p.office || ""; }).catch(() => {});
+  api(`/api/v1/people/${encodeURIComponent(viewer)}`).then((p) => {
+    if (!office.value && p.office && p.office.toLowerCase() !== "remote") office.value = p.office;
+  }).catch(() => {});
   const skills = h("ul", { class: "plain", id: "post-skills" });
   const skill = skillInput("post-skill", "Skill asked for");
   const level = h("select", { id: "post-skill-level" }, [1, 2, 3, 4, 5].map((n) => h("option", { value: n }, `${n}`)));

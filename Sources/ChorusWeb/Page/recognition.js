@@ -48,6 +48,7 @@ function feedItem(item, name, badges, viewer) {
     if (updated) {
       replace(comments, commentItems(updated, await peopleNames((updated.comments || []).map((c) => c.value?.author))));
       input.value = "";
+      input.dispatchEvent(new Event("input"));   // the counter follows the emptied field
     }
   } }, field("Add a comment", input), h("button", { type: "submit", class: "secondary" }, "Comment"), counter);
   return h("li", { class: "card feed-item", dataset: { id: item.id } },
@@ -90,7 +91,13 @@ async function recipient(text, viewer) {
   const picked = text.match(/\(([^()]+)\)\s*$/);
   if (picked) return picked[1];
   const typed = text.trim();
-  const found = await api(`/api/v1/people?q=${encodeURIComponent(typed)}&limit=20`).catch(() => ({ people: [] }));
+  let found;
+  try {
+    found = await api(`/api/v1/people?q=${encodeURIComponent(typed)}&limit=50`);
+  } catch (error) {
+    notify(error.message, "error", error.hint);   // the node, not the name, is the problem
+    return null;
+  }
   const named = found.people.filter((p) => foldName(p.name || "") === foldName(typed));
   const others = named.filter((p) => p.id !== viewer);
   if (others.length === 1) return others[0].id;
@@ -140,23 +147,30 @@ export async function give(main) {
   kind.addEventListener("change", badgeFollowsKind);
   badgeFollowsKind();
   const message = h("textarea", { id: "give-message", rows: 4, required: true });
+  const send = h("button", { type: "submit", id: "send-feedback" }, "Send");
   const messageField = field("Message", message);
   messageField.append(bounded(message, MESSAGE_MAX));
   const form = h("form", { class: "stack", onsubmit: async (event) => {
     event.preventDefault();
-    const to = await recipient(toInput.value, viewer);
-    if (!to) { toInput.focus(); return; }
-    if (!message.value.trim()) { notify("Write a message first", "error"); message.focus(); return; }
-    const body = { to, kind: kind.value, body: message.value, visibility: visibility.value };
-    if (badge.value) body.badge = badge.value;
-    const created = await act(() => api("/api/v1/feedback", { method: "POST", body }), kind.value === "feedback" ? "Feedback sent" : "Sent, thank you!");
-    if (created) {
-      location.hash = visibility.value === "public" ? "#/feed" : `#/people/${encodeURIComponent(to)}`;
+    // One send at a time: finding the person takes a request or two, and a second click
+    // meanwhile would post the thanks twice.
+    if (send.disabled) return;
+    send.disabled = true;
+    try {
+      const to = await recipient(toInput.value, viewer);
+      if (!to) { toInput.focus(); return; }
+      if (!message.value.trim()) { notify("Write a message first", "error"); message.focus(); return; }
+      const body = { to, kind: kind.value, body: message.value, visibility: visibility.value };
+      if (badge.value) body.badge = badge.value;
+      const created = await act(() => api("/api/v1/feedback", { method: "POST", body }), kind.value === "feedback" ? "Feedback sent" : "Sent, thank you!");
+      if (created) location.hash = visibility.value === "public" ? "#/feed" : `#/people/${encodeURIComponent(to)}`;
+    } finally {
+      send.disabled = false;
     }
   } },
     field("To", toInput, "Type a name and pick from the list"), toList,
     field("Kind", kind), field("Who can see it", visibility), field("Badge (optional)", badge), messageField,
-    h("div", { class: "actions" }, h("button", { type: "submit", id: "send-feedback" }, "Send")));
+    h("div", { class: "actions" }, send));
   replace(main, h("h1", {}, "Give feedback, praise or thanks"), form);
   if (!preset) toInput.focus();
 }
