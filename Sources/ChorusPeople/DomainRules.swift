@@ -191,6 +191,7 @@ public enum DomainRules {
             if dateFields.contains(name), !isDate(text) { throw fail("must be \(dateForm)") }
             if name == "people.email", !isEmail(text) { throw fail("must be an email address: a name, one @ and a domain, with no spaces") }
             if let allowed = enums[name], !allowed.contains(text) { throw fail("must be one of \(allowed.joined(separator: ", "))") }
+            if name == "people.timezone", !TimeZoneNames.all.contains(text) { throw fail("must be an IANA time zone name, like Europe/Stockholm") }
         }
         if let range = integerRanges[name], let number = value.integerValue, !range.contains(number) {
             throw fail("must be \(range.lowerBound) to \(range.upperBound)")

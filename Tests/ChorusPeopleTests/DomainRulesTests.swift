@@ -115,6 +115,26 @@ final class DomainRulesTests: XCTestCase {
         XCTAssertEqual(text.components(separatedBy: "\"minimum\": -\(documented)").count - 1, 4)
     }
 
+    /// A time zone is an IANA name ("Mars/Olympus" was taken and shown on the profile), the same
+    /// names the OpenAPI document lists.
+    func test_timezone_isAnIANAName_asTheDocumentLists() throws {
+        let people = try XCTUnwrap(PeopleSchema.current.collection("people"))
+        let field = try XCTUnwrap(people.field("timezone"))
+        func takes(_ zone: String) -> Bool { (try? DomainRules.check(collection: "people", field: field, value: .string(zone))) != nil }
+        for zone in ["Europe/Stockholm", "America/New_York", "Asia/Tokyo", "UTC", "Europe/Kyiv", "Europe/Kiev"] { XCTAssertTrue(takes(zone), zone) }
+        for zone in ["Mars/Olympus", "europe/stockholm", "Europe/Stockholm ", "", "GMT+25"] { XCTAssertFalse(takes(zone), zone) }
+        XCTAssertTrue((try? DomainRules.check(collection: "people", field: field, value: .null)) != nil, "cleared")
+        let document = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Docs/reference/openapi.json")
+        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: try Data(contentsOf: document)) as? [String: Any])
+        for (path, method) in [("/api/v1/people", "post"), ("/api/v1/people/{id}", "patch")] {
+            let operation = ((json["paths"] as? [String: Any])?[path] as? [String: Any])?[method] as? [String: Any]
+            let schema = (((operation?["requestBody"] as? [String: Any])?["content"] as? [String: Any])?["application/json"] as? [String: Any])?["schema"] as? [String: Any]
+            let zone = ((schema?["properties"] as? [String: Any])?["timezone"] as? [String: Any])?["oneOf"] as? [[String: Any]]
+            XCTAssertEqual(Set(zone?.first?["enum"] as? [String] ?? []), TimeZoneNames.all, "\(method) \(path)")
+        }
+    }
+
     /// The page holds text to the node's bounds (it counts as the node does, and shows a counter):
     /// its copies of them are the node's.
     func test_thePagesTextBounds_areTheNodes() throws {

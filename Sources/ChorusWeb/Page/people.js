@@ -141,7 +141,9 @@ export async function edit(main) {
   const title = h("input", { type: "text", value: person.title || "" });
   const titleField = field("Title", title);
   titleField.append(bounded(title, 200));
-  const timezone = h("input", { type: "text", value: person.timezone || "", maxlength: 200, placeholder: "Europe/Stockholm" });
+  // Suggested from the browser's own list of IANA names (the node takes those and no others).
+  const timezone = h("input", { type: "text", value: person.timezone || "", maxlength: 200, placeholder: "Europe/Stockholm", list: "timezone-list", autocomplete: "off" });
+  const timezones = h("datalist", { id: "timezone-list" }, (Intl.supportedValuesOf?.("timeZone") || []).map((zone) => h("option", { value: zone })));
   const hours = h("input", { id: "edit-hours", type: "number", min: 0, max: 80, value: person.hoursPerWeekAvailable ?? "" });
   const mentoring = h("input", { type: "checkbox", checked: !!person.openToMentoring });
   const skillList = h("ul", { class: "plain", id: "edit-skills" });
@@ -192,7 +194,7 @@ export async function edit(main) {
     const saved = await act(() => api(`/api/v1/people/${encodeURIComponent(id)}`, { method: "PATCH", body }), "Profile saved");
     if (saved) location.hash = `#/people/${encodeURIComponent(id)}`;
   } },
-    titleField, field("Time zone", timezone, "IANA name, e.g. Europe/Stockholm"),
+    titleField, field("Time zone", timezone, "IANA name, e.g. Europe/Stockholm"), timezones,
     field("Hours a week available for projects", hours), h("div", { class: "field inline" }, mentoring, h("label", { for: (mentoring.id = "mentoring") }, "Open to mentoring")),
     h("fieldset", {}, h("legend", {}, "Skills and levels (1 = learning, 5 = expert)"), skillList,
       h("div", { class: "row" }, newSkill.node, field("Level", newLevel), addButton)),
