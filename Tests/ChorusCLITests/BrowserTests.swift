@@ -246,6 +246,29 @@ final class BrowserTests: XCTestCase {
         try waitForRender(browser, after: mark, what: "objectives of one tribe")
         XCTAssertTrue(try browser.evaluate("location.hash").stringValue?.hasSuffix("owner=tribe-0") ?? false)
         XCTAssertEqual(try browser.evaluate("document.querySelector('form.filters input[name=owner]').value").stringValue, "Tribe 1")
+        // Write an objective of one's own with a key result, then say where it stands.
+        try open(browser, "#/objectives/new")
+        try fill(browser, "#objective-title", "Ship the search relevance sprint")
+        try fill(browser, "#key-results input[aria-label='Key result']", "Queries answered within 100 ms")
+        try fill(browser, "#key-results input[aria-label='Target']", "95")
+        mark = try renders(browser)
+        try click(browser, "#save-objective")
+        try waitForRender(browser, after: mark, what: "one's objectives after writing one")
+        let quarter = try XCTUnwrap(try browser.evaluate("location.hash").stringValue?.components(separatedBy: "quarter=").last?.components(separatedBy: "&").first)
+        let written = try get(office.port, "/api/v1/objectives?owner=p-4&quarter=\(quarter)", as: "p-4")["objectives"]?.arrayValue?
+            .first { $0["title"] == "Ship the search relevance sprint" }
+        let objectiveID = try XCTUnwrap(written?["id"]?.stringValue, "the objective is stored")
+        XCTAssertEqual(written?["keyResults"]?["kr-1"], ["title": "Queries answered within 100 ms", "target": 95])
+        XCTAssertTrue(try text(browser, "#main").contains("Ship the search relevance sprint"), "and listed")
+        try open(browser, "#/objectives/\(objectiveID)/edit")
+        try fill(browser, "#objective-progress", "40")
+        try fill(browser, "#key-results input[aria-label='Now']", "80")
+        mark = try renders(browser)
+        try click(browser, "#save-objective")
+        try waitForRender(browser, after: mark, what: "the objectives after an update")
+        let updated = try get(office.port, "/api/v1/objectives/\(objectiveID)", as: "p-4")
+        XCTAssertEqual(updated["progress"], 40)
+        XCTAssertEqual(updated["keyResults"]?["kr-1"], ["title": "Queries answered within 100 ms", "target": 95, "current": 80])
         try open(browser, "#/insights")
         XCTAssertGreaterThanOrEqual(try browser.evaluate("document.querySelectorAll('svg.chart').length").integerValue ?? 0, 3, "insights are drawn as charts")
         let byTribe = try browser.evaluate("[...document.querySelectorAll('details table tbody td:nth-child(3)')].map(td => td.textContent).join(' | ')").stringValue ?? ""
@@ -332,7 +355,7 @@ final class BrowserTests: XCTestCase {
         let browser = try self.browser(signedInAs: "p-3", port: office.port)
         defer { browser.close() }
         try browser.setViewport(width: 390, height: 844, mobile: true)
-        for route in ["#/people", "#/people/p-3", "#/feed", "#/opportunities", "#/me/edit", "#/give", "#/objectives", "#/insights", "#/admin"] {
+        for route in ["#/people", "#/people/p-3", "#/feed", "#/opportunities", "#/me/edit", "#/give", "#/objectives", "#/objectives/new", "#/insights", "#/admin"] {
             try open(browser, route)
             let unlabelled = try browser.evaluate("""
                 [...document.querySelectorAll('main input, main select, main textarea')].filter(e =>

@@ -17,6 +17,8 @@ const routes = [
   ["give", /^give$/, recognition.give],
   ["feed", /^feed$/, recognition.feed],
   ["objectives", /^objectives$/, objectives.list],
+  ["objective-new", /^objectives\/new$/, objectives.create],
+  ["objective-edit", /^objectives\/([^/]+)\/edit$/, objectives.edit],
   ["opportunities", /^opportunities$/, market.list],
   ["post", /^opportunities\/new$/, market.post],
   ["matches", /^matches$/, market.matches],

@@ -1,6 +1,7 @@
 // Quarterly objectives of people, teams and departments: public by default, browsable by anyone.
-import { h, replace, field, routeQuery, foldName } from "/ui/dom.js";
-import { api, peopleNames, all } from "/ui/api.js";
+import { h, replace, field, routeQuery, foldName, bounded } from "/ui/dom.js";
+import { api, me, peopleNames, all } from "/ui/api.js";
+import { act } from "/ui/shell.js";
 
 /** The current quarter and the three before it, e.g. 2026-Q4. */
 export function recentQuarters(now = new Date()) {
@@ -15,6 +16,123 @@ export function recentQuarters(now = new Date()) {
 }
 
 const GROUPS = [["department", "Departments"], ["team", "Teams"], ["person", "People"]];
+
+/** The next quarter after `quarter` ("2026-Q4" -> "2027-Q1"). */
+function nextQuarter(quarter) {
+  const [year, q] = [Number(quarter.slice(0, 4)), Number(quarter.slice(-1))];
+  return q === 4 ? `${year + 1}-Q1` : `${year}-Q${q + 1}`;
+}
+
+/** Whether `viewer` may change objective `o` from the page: their own, or one of their teams'. */
+function editable(o, viewer, myTeams) {
+  if (!viewer) return false;
+  return (o.ownerKind || "person") === "person" ? o.owner === viewer : myTeams.has(o.owner);
+}
+
+/** The teams a person names on their profile, as {id, name, kind}. */
+async function teamsOf(viewer) {
+  if (!viewer) return [];
+  const [person, teams] = await Promise.all([api(`/api/v1/people/${encodeURIComponent(viewer)}`).catch(() => ({})), all("teams")]);
+  return ["squad", "tribe", "chapter"].map((f) => person[f]).filter(Boolean).map((id) => ({ id, name: teams.get(id)?.name || id, kind: teams.get(id)?.kind }));
+}
+
+const STATUS = [["draft", "Draft (not listed for others)"], ["published", "Published"], ["done", "Done"], ["dropped", "Dropped"]];
+
+/** Rows of key results: title and target, and (when editing) where it stands now. */
+function keyResultRows(entries, { current }) {
+  const list = h("ul", { class: "plain", id: "key-results" });
+  let next = 1 + entries.reduce((n, [id]) => Math.max(n, Number(id.replace(/^kr-/, "")) || 0), 0);
+  const rows = [];
+  const add = (id, kr = {}) => {
+    const title = h("input", { type: "text", value: kr.title || "", "aria-label": "Key result" });
+    const titleCounter = bounded(title, 2000);
+    const target = h("input", { type: "number", step: "any", value: kr.target ?? "", "aria-label": "Target", class: "short" });
+    const now = h("input", { type: "number", step: "any", value: kr.current ?? "", "aria-label": "Now", class: "short" });
+    const row = { id, kr, title, target, now };
+    rows.push(row);
+    list.append(h("li", { class: "row kr-edit" }, field("Key result", title), titleCounter, field("Target", target), current ? field("Now", now) : null));
+  };
+  for (const [id, kr] of entries) add(id, kr);
+  const more = h("button", { type: "button", class: "secondary", id: "add-key-result", onclick: () => { add(`kr-${next++}`); rows[rows.length - 1].title.focus(); } }, "Add a key result");
+  /** The keyResults change: entries added or changed (a blank title removes one). */
+  const changes = () => {
+    const result = {};
+    const shape = (title, target, now) => JSON.stringify([title, target ?? null, now ?? null]);
+    for (const row of rows) {
+      const title = row.title.value.trim();
+      if (!title) { if (row.kr.title) result[row.id] = null; continue; }
+      const value = { title };
+      if (row.target.value !== "") value.target = Number(row.target.value);
+      if (current && row.now.value !== "") value.current = Number(row.now.value);
+      if (shape(value.title, value.target, value.current) !== shape(row.kr.title, row.kr.target, row.kr.current)) result[row.id] = value;
+    }
+    return result;
+  };
+  if (!entries.length) add(`kr-${next++}`);
+  return { node: h("fieldset", {}, h("legend", {}, "Key results"), list, more), changes };
+}
+
+/** #/objectives/new: an objective of the signed-in person's, or of one of their teams. */
+export async function create(main) {
+  const viewer = await me();
+  if (!viewer) { replace(main, h("h1", {}, "New objective"), h("p", {}, "Sign in to write objectives.")); return; }
+  const myTeams = await teamsOf(viewer);
+  const quarters = recentQuarters();
+  const title = h("input", { id: "objective-title", type: "text", required: true });
+  const titleField = field("Objective", title);
+  titleField.append(bounded(title, 2000));
+  const description = h("textarea", { id: "objective-description", rows: 3 });
+  const descriptionField = field("Details (optional)", description);
+  descriptionField.append(bounded(description, 2000));
+  const quarter = h("select", { id: "objective-quarter" }, [nextQuarter(quarters[0]), ...quarters.slice(0, 2)].sort().reverse()
+    .map((q) => h("option", { value: q, selected: q === quarters[0] }, q)));
+  const owner = h("select", { id: "objective-owner" }, h("option", { value: "" }, "Me"),
+    myTeams.map((t) => h("option", { value: t.id }, `${t.name} (${t.kind || "team"})`)));
+  const visibility = h("select", { id: "objective-visibility" }, h("option", { value: "public" }, "Everyone"), h("option", { value: "private" }, "Private (with your manager or team)"));
+  const status = h("select", { id: "objective-status" }, STATUS.slice(0, 2).map(([v, t]) => h("option", { value: v, selected: v === "published" }, t)));
+  const results = keyResultRows([], { current: false });
+  const form = h("form", { class: "stack", onsubmit: async (event) => {
+    event.preventDefault();
+    const body = { title: title.value.trim(), quarter: quarter.value, visibility: visibility.value, status: status.value, progress: 0 };
+    if (description.value.trim()) body.description = description.value.trim();
+    if (owner.value) { body.ownerKind = "team"; body.owner = owner.value; }
+    const keyResults = Object.fromEntries(Object.entries(results.changes()).filter(([, v]) => v));
+    if (Object.keys(keyResults).length) body.keyResults = keyResults;
+    const created = await act(() => api("/api/v1/objectives", { method: "POST", body }), "Objective saved");
+    if (created) location.hash = `#/objectives?quarter=${encodeURIComponent(created.quarter)}&owner=${encodeURIComponent(created.owner)}`;
+  } },
+    titleField, descriptionField, h("div", { class: "row" }, field("Quarter", quarter), field("Whose", owner), field("Who can see it", visibility), field("Status", status)),
+    results.node,
+    h("div", { class: "actions" }, h("button", { type: "submit", id: "save-objective" }, "Save")));
+  replace(main, h("h1", {}, "New objective"), form);
+}
+
+/** #/objectives/:id/edit: progress, key results and status of an objective one may change. */
+export async function edit(main, id) {
+  const [objective, viewer] = await Promise.all([api(`/api/v1/objectives/${encodeURIComponent(id)}`), me()]);
+  const back = `#/objectives?quarter=${encodeURIComponent(objective.quarter || "")}&owner=${encodeURIComponent(objective.owner || "")}`;
+  const title = h("input", { id: "objective-title", type: "text", value: objective.title || "", required: true });
+  const titleField = field("Objective", title);
+  titleField.append(bounded(title, 2000));
+  const progress = h("input", { id: "objective-progress", type: "number", min: 0, max: 100, step: 1, value: Math.round(Number(objective.progress) || 0) });
+  const status = h("select", { id: "objective-status" }, STATUS.map(([v, t]) => h("option", { value: v, selected: v === (objective.status || "published") }, t)));
+  const results = keyResultRows(Object.entries(objective.keyResults || {}).sort(([a], [b]) => a.localeCompare(b)), { current: true });
+  const form = h("form", { class: "stack", onsubmit: async (event) => {
+    event.preventDefault();
+    const body = {};
+    if (title.value.trim() !== (objective.title || "")) body.title = title.value.trim();
+    if (progress.value !== "" && Number(progress.value) !== Math.round(Number(objective.progress) || 0)) body.progress = Number(progress.value);
+    if (status.value !== (objective.status || "published")) body.status = status.value;
+    const keyResults = results.changes();
+    if (Object.keys(keyResults).length) body.keyResults = keyResults;
+    if (!Object.keys(body).length) { location.hash = back; return; }
+    const saved = await act(() => api(`/api/v1/objectives/${encodeURIComponent(id)}`, { method: "PATCH", body }), "Objective saved");
+    if (saved) location.hash = back;
+  } },
+    titleField, h("div", { class: "row" }, field("Progress (%)", progress), field("Status", status)), results.node,
+    h("div", { class: "actions" }, h("button", { type: "submit", id: "save-objective" }, "Save"), h("a", { href: back }, "Cancel")));
+  replace(main, h("h1", {}, "Update objective"), viewer ? form : h("p", {}, "Sign in to update objectives."));
+}
 
 /** The id a typed owner names: a team by its name, else the one person of that name, else the text as an id. */
 async function ownerID(typed) {
@@ -49,8 +167,9 @@ export async function list(main) {
     if (owner) params.set("owner", owner);
     return api(`/api/v1/objectives?${params}`);
   };
-  const [departments, teamsOwned, people, teams] = await Promise.all([
-    ask({ ownerKind: "department", limit: "101" }), ask({ ownerKind: "team", limit: "101" }), ask({ ownerKind: "person", limit: "101" }), all("teams")]);
+  const [departments, teamsOwned, people, teams, viewer] = await Promise.all([
+    ask({ ownerKind: "department", limit: "101" }), ask({ ownerKind: "team", limit: "101" }), ask({ ownerKind: "person", limit: "101" }), all("teams"), me()]);
+  const myTeams = new Set((await teamsOf(viewer)).map((t) => t.id));
   const result = { objectives: [...departments.objectives, ...teamsOwned.objectives, ...people.objectives] };
   const name = await peopleNames(result.objectives.filter((o) => (o.ownerKind || "person") === "person").map((o) => o.owner));
   const ownerName = (o) => (o.ownerKind || "person") === "person" ? name(o.owner) : (teams.get(o.owner)?.name || o.owner);
@@ -67,14 +186,19 @@ export async function list(main) {
         const progress = Math.round(Number(o.progress) || 0);
         const results = Object.entries(o.keyResults || {}).sort(([a], [b]) => a.localeCompare(b));
         return h("li", { class: "card" },
-          h("p", { class: "muted" }, ownerLink(o), o.status && o.status !== "published" ? ` · ${o.status}` : ""),
-          h("h3", {}, o.title || o.id),
+          h("p", { class: "muted" }, ownerLink(o), o.status && o.status !== "published" ? ` · ${o.status}` : "",
+            o.visibility === "private" ? " · private" : ""),
+          h("h3", { dir: "auto" }, o.title || o.id),
           h("div", { class: "progress-row" }, h("progress", { max: 100, value: progress, "aria-label": `Progress of ${o.title || o.id}` }), h("span", {}, `${progress}%`)),
           results.length ? h("ul", { class: "plain krs" }, results.map(([, kr]) => h("li", {}, kr.title || "",
-            kr.target !== undefined ? h("small", { class: "muted" }, ` ${kr.current ?? 0} of ${kr.target}`) : null))) : null);
+            kr.target !== undefined ? h("small", { class: "muted" }, ` ${kr.current ?? 0} of ${kr.target}`) : null))) : null,
+          editable(o, viewer, myTeams) ? h("div", { class: "actions" }, h("a", { class: "button secondary", href: `#/objectives/${encodeURIComponent(o.id)}/edit`,
+            "aria-label": `Update ${o.title || o.id}` }, "Update")) : null);
       })),
       items.length > 100 ? h("p", { class: "muted" }, "Showing the first 100; filter by owner to see one team's or person's.") : null);
   }).filter(Boolean);
-  replace(main, h("h1", {}, `Objectives, ${quarter}`), form,
+  replace(main, h("div", { class: "title-row" }, h("h1", {}, `Objectives, ${quarter}`),
+    viewer ? h("div", { class: "actions" }, h("a", { class: "button secondary", href: `#/objectives?quarter=${encodeURIComponent(quarter)}&owner=${encodeURIComponent(viewer)}` }, "Mine"),
+      h("a", { class: "button", href: "#/objectives/new", id: "new-objective" }, "New objective")) : null), form,
     sections.length ? sections : h("p", { class: "muted" }, "No published objectives for this quarter and owner."));
 }
