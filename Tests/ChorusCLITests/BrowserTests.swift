@@ -137,6 +137,32 @@ final class BrowserTests: XCTestCase {
         XCTAssertEqual(try text(browser, "h1"), name)
         try shot(browser, "profile")
 
+        // A manager sets a report's career step on their profile; anyone records an observation.
+        let report = try XCTUnwrap(try get(office.port, "/api/v1/people?limit=1000")["people"]?.arrayValue?
+            .first { $0["manager"] == "p-4" }?["id"]?.stringValue, "the seed gives p-4 reports")
+        try open(browser, "#/people/\(report)")
+        try browser.evaluate("document.getElementById('set-steps').open = true")
+        try fill(browser, "#set-steps select[data-ability='ability-1']", "3")
+        let saved = try renders(browser)
+        try click(browser, "#save-steps")
+        try waitForRender(browser, after: saved, what: "the profile after setting a career step")
+        XCTAssertEqual(try get(office.port, "/api/v1/people/\(report)")["careerSteps"]?["ability-1"], 3)
+        try open(browser, "#/people/p-10")
+        XCTAssertEqual(try browser.evaluate("document.getElementById('set-steps') === null"), true, "only a person's manager sets their steps")
+        try browser.evaluate("document.getElementById('record-observation').open = true")
+        try fill(browser, "#observation-ability", "ability-1")
+        try fill(browser, "#observation-milestone", "2")
+        try fill(browser, "#observation-body", "Led the planning across three squads")
+        try click(browser, "#save-observation")
+        try browser.waitUntil("!document.getElementById('notice').hidden && document.getElementById('notice').textContent.includes('Observation recorded')",
+                              what: "the observation recorded")
+        let observation = try get(office.port, "/api/v1/observations?limit=1000", as: "p-4")["observations"]?.arrayValue?
+            .first { $0["body"] == "Led the planning across three squads" }
+        XCTAssertEqual(observation?["person"], "p-10")
+        XCTAssertEqual(observation?["author"], "p-4")
+        XCTAssertEqual(observation?["ability"], "ability-1")
+        XCTAssertEqual(observation?["milestone"], 2)
+
         // Edit a skill on one's own profile, and clear the hours (an emptied field was ignored).
         XCTAssertEqual(try ChorusProcess.run(["put", "people", "p-4", "hoursPerWeekAvailable=6", "--as", "p-4", "--data", folder.appending("office")]).status, 0)
         try open(browser, "#/me/edit")

@@ -1,7 +1,7 @@
 // The people directory, profiles, and editing one's own profile.
 import { h, replace, field, pips, routeQuery, bounded } from "/ui/dom.js";
 import { api, me, peopleNames, all } from "/ui/api.js";
-import { act } from "/ui/shell.js";
+import { act, notify } from "/ui/shell.js";
 
 const PAGE = 50;
 
@@ -53,6 +53,63 @@ function teamLink(teams, id) {
   return h("span", {}, team ? team.name || id : id);
 }
 
+/** An ability's milestones as [level, title] (1 to 5 when it defines none). */
+function milestonesOf(ability) {
+  const defined = Object.keys(ability?.milestones || {}).map(Number).filter((n) => n >= 1 && n <= 5).sort((a, b) => a - b);
+  return (defined.length ? defined : [1, 2, 3, 4, 5]).map((n) => [n, ability?.milestones?.[String(n)]?.title]);
+}
+
+const byName = (a, b) => (a.name || a.id).localeCompare(b.name || b.id);
+
+/** For a person's manager: the milestone of each ability, set in one save. */
+function careerStepsForm(person, abilities) {
+  const rows = [...abilities.values()].sort(byName).map((ability) => {
+    const current = person.careerSteps?.[ability.id];
+    const select = h("select", { "aria-label": `Milestone in ${ability.name || ability.id}`, dataset: { ability: ability.id } },
+      h("option", { value: "" }, "Not set"),
+      milestonesOf(ability).map(([n, title]) => h("option", { value: n, selected: n === current }, title ? `${n}: ${title}` : `${n}`)));
+    return { ability, current, select };
+  });
+  return h("details", { id: "set-steps" }, h("summary", {}, "Set career steps (you are their manager)"),
+    h("form", { class: "stack", onsubmit: async (event) => {
+      event.preventDefault();
+      const steps = {};
+      for (const { ability, current, select } of rows) {
+        const chosen = select.value === "" ? undefined : Number(select.value);
+        if (chosen !== current) steps[ability.id] = chosen ?? null;
+      }
+      if (!Object.keys(steps).length) return;
+      const saved = await act(() => api(`/api/v1/people/${encodeURIComponent(person.id)}`, { method: "PATCH", body: { careerSteps: steps } }), "Career steps saved");
+      if (saved) window.dispatchEvent(new HashChangeEvent("hashchange"));
+    } }, h("ul", { class: "plain" }, rows.map(({ ability, select }) => h("li", { class: "row" }, h("span", {}, ability.name || ability.id), select))),
+    h("div", { class: "actions" }, h("button", { type: "submit", id: "save-steps" }, "Save career steps"))));
+}
+
+/** For anyone but the person: evidence of a milestone they reached, public or private. */
+function observationForm(person, abilities) {
+  const sorted = [...abilities.values()].sort(byName);
+  const ability = h("select", { id: "observation-ability" }, sorted.map((a) => h("option", { value: a.id }, a.name || a.id)));
+  const milestone = h("select", { id: "observation-milestone" });
+  const fillMilestones = () => replace(milestone, milestonesOf(abilities.get(ability.value)).map(([n, title]) => h("option", { value: n }, title ? `${n}: ${title}` : `${n}`)));
+  ability.addEventListener("change", fillMilestones);
+  fillMilestones();
+  const body = h("textarea", { id: "observation-body", rows: 3, required: true });
+  const bodyField = field("What you saw", body, "A concrete example helps them and their manager");
+  bodyField.append(bounded(body, 2000));
+  const visibility = h("select", { id: "observation-visibility" },
+    h("option", { value: "public" }, "Everyone"), h("option", { value: "private" }, "Private: them, their manager and you"));
+  return h("details", { id: "record-observation" }, h("summary", {}, "Record an observation"),
+    h("form", { class: "stack", onsubmit: async (event) => {
+      event.preventDefault();
+      if (!body.value.trim()) { notify("Write what you saw first", "error"); body.focus(); return; }
+      const made = await act(() => api("/api/v1/observations", { method: "POST", body: {
+        person: person.id, ability: ability.value, milestone: Number(milestone.value), body: body.value.trim(), visibility: visibility.value } }),
+      "Observation recorded");
+      if (made) { body.value = ""; body.dispatchEvent(new Event("input")); }
+    } }, field("Ability", ability), field("Milestone it shows", milestone), bodyField, field("Who can see it", visibility),
+    h("div", { class: "actions" }, h("button", { type: "submit", id: "save-observation" }, "Record"))));
+}
+
 /** #/people/:id: a profile. */
 export async function profile(main, id) {
   const [person, viewer, teams, abilities] = await Promise.all([
@@ -91,7 +148,9 @@ export async function profile(main, id) {
         const a = abilities.get(ability);
         const title = a?.milestones?.[String(milestone)]?.title;
         return h("li", {}, h("span", {}, a?.name || ability), pips(milestone, 5, "milestone"), title ? h("small", { class: "muted" }, title) : null);
-      })) : h("p", { class: "muted" }, "No milestones recorded.")),
+      })) : h("p", { class: "muted" }, "No milestones recorded."),
+      viewer && person.manager === viewer && abilities.size ? careerStepsForm({ ...person, id }, abilities) : null,
+      viewer && !isMe && abilities.size ? observationForm({ ...person, id }, abilities) : null),
     h("section", { "aria-labelledby": "exp-h" }, h("h2", { id: "exp-h" }, "Experience"),
       experience.length ? h("ul", { class: "plain" }, experience.map((e) => h("li", {},
         h("strong", {}, e.title || ""), e.organisation ? ` at ${e.organisation}` : "", e.from ? h("span", { class: "muted" }, ` ${e.from}–${e.to || "now"}`) : "")))
