@@ -35,109 +35,126 @@ public enum DomainReferences {
     /// before the write (an objective from before quarters were required, an opportunity synced
     /// without its office, two offices' dates crossed) is not the write's: it would refuse every
     /// later edit of the record, even the one that mends it. On a new record every problem is.
-    /// Each collection's checks of what a record already holds come after those of what a write
-    /// names, so the first problem found with the write is its own whenever it brings one.
+    /// Every problem is gathered, before and after, so a write's own is found whatever the record
+    /// already had (comparing only the first let a write through behind an older problem).
     public static func introducedProblem(collection: String, recordID: String, existing: [String: JSONValue]?, body: [String: JSONValue],
                                          replica: Replica) throws -> Problem? {
-        guard let found = try problem(collection: collection, recordID: recordID, existing: existing, body: body, replica: replica) else { return nil }
-        guard let existing else { return found }
-        return try problem(collection: collection, recordID: recordID, existing: existing, body: [:], replica: replica) == found ? nil : found
+        let found = try problems(collection: collection, recordID: recordID, existing: existing, body: body, replica: replica)
+        guard let existing, !found.isEmpty else { return found.first }
+        let before = try problems(collection: collection, recordID: recordID, existing: existing, body: [:], replica: replica)
+        return found.first { !before.contains($0) }
     }
 
     /// The first problem with writing `body` over `existing` (nil on create), or nil.
     public static func problem(collection: String, recordID: String, existing: [String: JSONValue]?, body: [String: JSONValue],
                                replica: Replica) throws -> Problem? {
+        try problems(collection: collection, recordID: recordID, existing: existing, body: body, replica: replica).first
+    }
+
+    /// Every problem with writing `body` over `existing` (nil on create), in the order checked.
+    public static func problems(collection: String, recordID: String, existing: [String: JSONValue]?, body: [String: JSONValue],
+                                replica: Replica) throws -> [Problem] {
         func live(_ collection: String, _ id: String) throws -> RecordSnapshot? {
             guard let record = try replica.get(collection: collection, record: id), record.isVisible else { return nil }
             return record
         }
+        var found: [Problem] = []
+        func add(_ message: String) { found.append(Problem(status: 422, message: message)) }
         let after = body.merging(existing ?? [:]) { given, _ in given }
         switch collection {
         case "observations":
             for field in ["person", "ability", "milestone"] where after[field] == nil || after[field] == .null {
-                return Problem(status: 422, message: "an observation needs person, ability and milestone; \(field) is missing")
+                add("an observation needs person, ability and milestone; \(field) is missing")
             }
-            if let person = body["person"]?.stringValue, try live("people", person) == nil { return Problem(status: 422, message: "no person \(person.prefix(128))") }
+            if let person = body["person"]?.stringValue, try live("people", person) == nil { add("no person \(person.prefix(128))") }
             if let abilityID = after["ability"]?.stringValue {
-                guard let ability = try live("abilities", abilityID) else { return Problem(status: 422, message: "no ability \(abilityID.prefix(128))") }
-                if let milestone = after["milestone"]?.integerValue, let problem = undefined(milestone, in: ability) { return problem }
+                if let ability = try live("abilities", abilityID) {
+                    if let milestone = after["milestone"]?.integerValue, let problem = undefined(milestone, in: ability) { found.append(problem) }
+                } else {
+                    add("no ability \(abilityID.prefix(128))")
+                }
             }
         case "people":
             if case .object(let steps)? = body["careerSteps"] {
                 for (abilityID, milestone) in steps.sorted(by: { $0.key < $1.key }) where milestone != .null {
-                    guard let ability = try live("abilities", abilityID) else { return Problem(status: 422, message: "careerSteps: no ability \(abilityID.prefix(128))") }
-                    if let level = milestone.numberValue.flatMap({ Int64(exactly: $0) }), let problem = undefined(level, in: ability) { return problem }
+                    guard let ability = try live("abilities", abilityID) else { add("careerSteps: no ability \(abilityID.prefix(128))"); continue }
+                    if let level = milestone.numberValue.flatMap({ Int64(exactly: $0) }), let problem = undefined(level, in: ability) { found.append(problem) }
                 }
             }
             if let manager = body["manager"]?.stringValue {
-                if manager == recordID { return Problem(status: 422, message: "nobody is their own manager") }
-                if try live("people", manager) == nil { return Problem(status: 422, message: "no person \(manager.prefix(128)) to be the manager") }
-                // Nor someone who reports to the person, up the chain: who reports to whom would
-                // loop, and a report would edit their manager's profile and read what a manager reads.
-                var above = manager
-                for _ in 0..<managerChainLengthMax {
-                    guard let next = try live("people", above)?.fields["manager"]?.stringValue else { break }
-                    if next == recordID {
-                        return Problem(status: 422, message: "\(manager.prefix(128)) reports to \(recordID.prefix(128))\(above == manager ? "" : " (through \(above.prefix(128)))"), so cannot be their manager")
+                if manager == recordID {
+                    add("nobody is their own manager")
+                } else if try live("people", manager) == nil {
+                    add("no person \(manager.prefix(128)) to be the manager")
+                } else {
+                    // Nor someone who reports to the person, up the chain: who reports to whom would
+                    // loop, and a report would edit their manager's profile and read what a manager reads.
+                    var above = manager
+                    for _ in 0..<managerChainLengthMax {
+                        guard let next = try live("people", above)?.fields["manager"]?.stringValue else { break }
+                        if next == recordID {
+                            add("\(manager.prefix(128)) reports to \(recordID.prefix(128))\(above == manager ? "" : " (through \(above.prefix(128)))"), so cannot be their manager")
+                            break
+                        }
+                        above = next
                     }
-                    above = next
                 }
             }
-            if let email = body["email"]?.stringValue, let problem = try takenEmail(email, writtenOn: recordID, replica: replica) { return problem }
+            if let email = body["email"]?.stringValue, let problem = try takenEmail(email, writtenOn: recordID, replica: replica) { found.append(problem) }
             // Guilds are left free: people start one by joining it.
             for field in ["squad", "tribe", "chapter"] {
                 guard let teamID = body[field]?.stringValue else { continue }
-                guard let team = try live("teams", teamID) else { return Problem(status: 422, message: "no team \(teamID.prefix(128)) to be the \(field)") }
+                guard let team = try live("teams", teamID) else { add("no team \(teamID.prefix(128)) to be the \(field)"); continue }
                 let kind = team.fields["kind"]?.stringValue
-                if kind != field { return Problem(status: 422, message: "\(teamID.prefix(128)) is a \(kind ?? "team without a kind"), not a \(field)") }
+                if kind != field { add("\(teamID.prefix(128)) is a \(kind ?? "team without a kind"), not a \(field)") }
             }
         case "abilities":
-            if let problem = try abilityProblem(recordID: recordID, existing: existing, body: body, replica: replica) { return problem }
+            if let problem = try abilityProblem(recordID: recordID, existing: existing, body: body, replica: replica) { found.append(problem) }
         case "opportunities":
-            if let person = body["filledBy"]?.stringValue, try live("people", person) == nil { return Problem(status: 422, message: "no person \(person.prefix(128)) to fill it") }
+            if let person = body["filledBy"]?.stringValue, try live("people", person) == nil { add("no person \(person.prefix(128)) to fill it") }
             for field in ["startDate", "endDate"] {
                 guard let date = body[field]?.stringValue, date.hasSuffix("-02-29"), let year = Int(date.prefix(4)) else { continue }
-                if !(year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)) { return Problem(status: 422, message: "\(field): \(year) has no 29 February") }
+                if !(year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)) { add("\(field): \(year) has no 29 February") }
             }
             // Both are `YYYY-MM-DD`, so text order is date order.
             if let start = after["startDate"]?.stringValue, let end = after["endDate"]?.stringValue, end < start {
-                return Problem(status: 422, message: "endDate \(end) is before startDate \(start)")
+                add("endDate \(end) is before startDate \(start)")
             }
-            // Last: records from before this rule lack the office, and a problem the record had
-            // is told apart from the write's by being the first found (`introducedProblem`).
             if after["location"]?.stringValue == "office", after["office"]?.stringValue.map(DomainRules.isBlank) ?? true {
-                return Problem(status: 422, message: "an opportunity in an office says which office")
+                add("an opportunity in an office says which office")
             }
         case "feedback":
             // Only an admin settling a conflict writes these one by one (`give` checks them whole).
             for field in ["from", "to"] {
-                if let person = body[field]?.stringValue, try live("people", person) == nil { return Problem(status: 422, message: "no person \(person.prefix(128))") }
+                if let person = body[field]?.stringValue, try live("people", person) == nil { add("no person \(person.prefix(128))") }
             }
-            if let from = after["from"]?.stringValue, from == after["to"]?.stringValue { return Problem(status: 422, message: "feedback goes to someone else") }
-            if let badge = body["badge"]?.stringValue {
-                if try live("badges", badge) == nil { return Problem(status: 422, message: "no badge \(badge.prefix(128))") }
-            }
+            if let from = after["from"]?.stringValue, from == after["to"]?.stringValue { add("feedback goes to someone else") }
+            if let badge = body["badge"]?.stringValue, try live("badges", badge) == nil { add("no badge \(badge.prefix(128))") }
             if let refusal = Feedback.badgeRefusal(kind: after["kind"]?.stringValue ?? "feedback", badge: after["badge"]?.stringValue) {
-                return Problem(status: 422, message: refusal.message)
+                add(refusal.message)
             }
         case "objectives":
             let kind = after["ownerKind"]?.stringValue ?? "person"
-            guard let owner = after["owner"]?.stringValue else { return Problem(status: 422, message: "an objective needs an owner") }
             // Objectives are quarterly: one without a quarter was listed under none, in every list.
-            if after["quarter"]?.stringValue == nil { return Problem(status: 422, message: "an objective needs a quarter, \(DomainRules.quarterForm)") }
-            if kind == "person" {
-                if try live("people", owner) == nil { return Problem(status: 422, message: "no person \(owner.prefix(128)) to own it") }
-            } else {
-                guard let team = try live("teams", owner) else { return Problem(status: 422, message: "no team \(owner.prefix(128)) to own it") }
-                let teamKind = team.fields["kind"]?.stringValue
-                if (kind == "department") != (teamKind == "department") {
-                    return Problem(status: 422, message: "\(owner.prefix(128)) is a \(teamKind ?? "team without a kind"), not a \(kind)")
+            if after["quarter"]?.stringValue == nil { add("an objective needs a quarter, \(DomainRules.quarterForm)") }
+            if let owner = after["owner"]?.stringValue {
+                if kind == "person" {
+                    if try live("people", owner) == nil { add("no person \(owner.prefix(128)) to own it") }
+                } else if let team = try live("teams", owner) {
+                    let teamKind = team.fields["kind"]?.stringValue
+                    if (kind == "department") != (teamKind == "department") {
+                        add("\(owner.prefix(128)) is a \(teamKind ?? "team without a kind"), not a \(kind)")
+                    }
+                } else {
+                    add("no team \(owner.prefix(128)) to own it")
                 }
+            } else {
+                add("an objective needs an owner")
             }
         default:
             break
         }
-        return nil
+        return found
     }
 
     /// An ability's own references: the milestones its examples and role requirements name must

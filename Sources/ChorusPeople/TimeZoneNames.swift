@@ -1,5 +1,6 @@
 /// The IANA time zone names a profile's `timezone` may hold: every zone and link of the tz
-/// database, release 2025b (Debian's `tzdata.zi`, in the public domain), 598 names. Held here
+/// database, release 2025b (Debian's `tzdata.zi`, in the public domain), 597 names
+/// (its placeholder "Factory", which is no place, left out). Held here
 /// rather than asked of the system: a machine without tzdata would refuse every name, and one
 /// with an older release would refuse a newer name than another office took.
 ///
@@ -96,7 +97,7 @@ public enum TimeZoneNames {
         "Europe/Simferopol", "Europe/Skopje", "Europe/Sofia", "Europe/Stockholm", "Europe/Tallinn", "Europe/Tirane",
         "Europe/Tiraspol", "Europe/Ulyanovsk", "Europe/Uzhgorod", "Europe/Vaduz", "Europe/Vatican", "Europe/Vienna",
         "Europe/Vilnius", "Europe/Volgograd", "Europe/Warsaw", "Europe/Zagreb", "Europe/Zaporozhye", "Europe/Zurich",
-        "Factory", "GB", "GB-Eire", "GMT", "GMT+0", "GMT-0", "GMT0", "Greenwich", "HST", "Hongkong", "Iceland",
+        "GB", "GB-Eire", "GMT", "GMT+0", "GMT-0", "GMT0", "Greenwich", "HST", "Hongkong", "Iceland",
         "Indian/Antananarivo", "Indian/Chagos", "Indian/Christmas", "Indian/Cocos", "Indian/Comoro", "Indian/Kerguelen",
         "Indian/Mahe", "Indian/Maldives", "Indian/Mauritius", "Indian/Mayotte", "Indian/Reunion", "Iran", "Israel",
         "Jamaica", "Japan", "Kwajalein", "Libya", "MET", "MST", "MST7MDT", "Mexico/BajaNorte", "Mexico/BajaSur",

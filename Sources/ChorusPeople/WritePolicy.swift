@@ -81,10 +81,13 @@ public enum WritePolicy {
         case "objectives":
             // Whose objective it is never changes once set: taking a team's over as one's own, or
             // handing one's own to someone else, is a new objective.
-            if let existing, let field = ["ownerKind", "owner"].first(where: { name in
-                body[name].map { given in existing[name].map { $0 != .null && $0 != given } ?? false } ?? false
+            // One with an owner and no kind is read as a person's (as everywhere): its kind is set too.
+            var settled = existing ?? [:]
+            if settled["owner"].map({ $0 != .null }) ?? false, settled["ownerKind"] == nil || settled["ownerKind"] == .null { settled["ownerKind"] = "person" }
+            if existing != nil, let field = ["ownerKind", "owner"].first(where: { name in
+                body[name].map { given in settled[name].map { $0 != .null && $0 != given } ?? false } ?? false
             }) {
-                return Refusal(message: "\(field) of an objective cannot change once set (it is \(existing[field]?.stringValue ?? "?"))",
+                return Refusal(message: "\(field) of an objective cannot change once set (it is \(settled[field]?.stringValue ?? "?"))",
                                hint: "leave \(field) out; create a new objective instead")
             }
             // The objective before the change (if any) and after it must both be the person's to set.

@@ -39,7 +39,13 @@ final class PeopleAPITests: XCTestCase {
         let node = try officeNode { data in
             for (collection, record, fields) in [("people", "p-own", ["name=Owner"]),
                                                  ("opportunities", "opp-old", ["title=Pairing", "owner=p-own", "location=office", "status=open"]),
-                                                 ("objectives", "obj-old", ["title=Ship", "owner=p-own", "ownerKind=person"])] {
+                                                 ("objectives", "obj-old", ["title=Ship", "owner=p-own", "ownerKind=person"]),
+                                                 ("objectives", "obj-kindless", ["title=Ship", "owner=p-own"]),
+                                                 ("opportunities", "opp-crossed", ["title=Pairing", "owner=p-own", "location=remote",
+                                                                                   "startDate=2026-03-01", "endDate=2026-02-01"]),
+                                                 ("opportunities", "opp-both", ["title=Pairing", "owner=p-own", "location=office",
+                                                                                "startDate=2026-03-01", "endDate=2026-02-01"]),
+                                                 ("observations", "obs-old", ["person=p-own", "author=p-own", "body=Seen"])] {
                 XCTAssertEqual(try ChorusProcess.run(["put", collection, record] + fields + ["--as", "p-own", "--data", data]).status, 0)
             }
         }
@@ -56,6 +62,17 @@ final class PeopleAPITests: XCTestCase {
                        "an objective from before quarters were asked for")
         XCTAssertEqual(try request(port, "PATCH", "/api/v1/objectives/obj-old", as: "p-own", body: #"{"quarter":"2026-Q4"}"#).status, 200)
         XCTAssertEqual(try request(port, "PATCH", "/api/v1/objectives/obj-old", as: "p-own", body: #"{"quarter":null}"#).status, 422)
+        // A write's own problem is found behind one the record already had (only the first was
+        // compared, and these went through).
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/opportunities/opp-crossed", as: "p-own", body: #"{"location":"office"}"#).json?["detail"],
+                       "an opportunity in an office says which office")
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/observations/obs-old", as: "p-own", body: #"{"person":"p-nobody"}"#).json?["detail"],
+                       "no person p-nobody")
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/opportunities/opp-both", as: "p-own", body: #"{"endDate":"2026-06-01"}"#).status, 200,
+                       "mending one of two problems the record had")
+        // An objective with an owner and no kind is a person's: its kind does not change either.
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/objectives/obj-kindless", as: "p-own", body: #"{"ownerKind":"team"}"#).status, 403)
+        XCTAssertEqual(try request(port, "GET", "/api/v1/objectives/obj-kindless", as: "p-own").json?["ownerKind"] ?? .null, .null)
     }
 
     func test_openAPIDocument_coversEveryRoute() throws {

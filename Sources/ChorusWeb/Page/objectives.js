@@ -1,7 +1,7 @@
 // Quarterly objectives of people, teams and departments: public by default, browsable by anyone.
 import { h, replace, field, routeQuery, foldName, bounded } from "/ui/dom.js";
 import { api, me, peopleNames, all } from "/ui/api.js";
-import { act } from "/ui/shell.js";
+import { act, notify } from "/ui/shell.js";
 
 /** The current quarter and the three before it, e.g. 2026-Q4. */
 export function recentQuarters(now = new Date()) {
@@ -38,29 +38,43 @@ async function teamsOf(viewer) {
 
 const STATUS = [["draft", "Draft (not listed for others)"], ["published", "Published"], ["done", "Done"], ["dropped", "Dropped"]];
 
-/** Rows of key results: title and target, and (when editing) where it stands now. */
+/**
+ * Rows of key results: title and target, and (when editing) where it stands now; each row has
+ * its own Remove. New ones take random ids: two offices (or two tabs) adding one to the same
+ * objective wrote the same next number, and one key result hid the other as a conflict.
+ */
 function keyResultRows(entries, { current }) {
   const list = h("ul", { class: "plain", id: "key-results" });
-  let next = 1 + entries.reduce((n, [id]) => Math.max(n, Number(id.replace(/^kr-/, "")) || 0), 0);
   const rows = [];
   const add = (id, kr = {}) => {
-    const title = h("input", { type: "text", value: kr.title || "", "aria-label": "Key result" });
+    const n = rows.length + 1;
+    const title = h("input", { type: "text", value: kr.title || "", dataset: { part: "title" } });
     const titleCounter = bounded(title, 2000);
-    const target = h("input", { type: "number", step: "any", value: kr.target ?? "", "aria-label": "Target", class: "short" });
-    const now = h("input", { type: "number", step: "any", value: kr.current ?? "", "aria-label": "Now", class: "short" });
-    const row = { id, kr, title, target, now };
+    const target = h("input", { type: "number", step: "any", value: kr.target ?? "", class: "short", dataset: { part: "target" } });
+    const now = h("input", { type: "number", step: "any", value: kr.current ?? "", class: "short", dataset: { part: "now" } });
+    const row = { id, kr, title, target, now, removed: false };
+    const item = h("li", { class: "row kr-edit" }, field(`Key result ${n}`, title), titleCounter, field(`Target ${n}`, target), current ? field(`Now ${n}`, now) : null,
+      h("button", { type: "button", class: "link", "aria-label": `Remove key result ${n}`, onclick: () => { row.removed = true; item.remove(); } }, "Remove"));
     rows.push(row);
-    list.append(h("li", { class: "row kr-edit" }, field("Key result", title), titleCounter, field("Target", target), current ? field("Now", now) : null));
+    list.append(item);
   };
+  const newID = () => `kr-${crypto.randomUUID().slice(0, 8)}`;
   for (const [id, kr] of entries) add(id, kr);
-  const more = h("button", { type: "button", class: "secondary", id: "add-key-result", onclick: () => { add(`kr-${next++}`); rows[rows.length - 1].title.focus(); } }, "Add a key result");
-  /** The keyResults change: entries added or changed (a blank title removes one). */
+  const more = h("button", { type: "button", class: "secondary", id: "add-key-result", onclick: () => { add(newID()); rows[rows.length - 1].title.focus(); } }, "Add a key result");
+  /**
+   * The keyResults change: entries added or changed, and null for those removed. A row with a
+   * target and no title is a mistake, not a removal: it is said, and nothing is sent.
+   */
   const changes = () => {
     const result = {};
     const shape = (title, target, now) => JSON.stringify([title, target ?? null, now ?? null]);
     for (const row of rows) {
       const title = row.title.value.trim();
-      if (!title) { if (row.kr.title) result[row.id] = null; continue; }
+      if (row.removed) { if (row.kr.title !== undefined) result[row.id] = null; continue; }
+      if (!title) {
+        if (row.target.value !== "" || row.kr.title !== undefined) { row.title.focus(); throw new Error("Give each key result a title, or remove it"); }
+        continue;
+      }
       const value = { title };
       if (row.target.value !== "") value.target = Number(row.target.value);
       if (current && row.now.value !== "") value.current = Number(row.now.value);
@@ -68,7 +82,7 @@ function keyResultRows(entries, { current }) {
     }
     return result;
   };
-  if (!entries.length) add(`kr-${next++}`);
+  if (!entries.length) add(newID());
   return { node: h("fieldset", {}, h("legend", {}, "Key results"), list, more), changes };
 }
 
@@ -93,10 +107,13 @@ export async function create(main) {
   const results = keyResultRows([], { current: false });
   const form = h("form", { class: "stack", onsubmit: async (event) => {
     event.preventDefault();
+    if (!title.value.trim()) { notify("Write the objective first", "error"); title.focus(); return; }
     const body = { title: title.value.trim(), quarter: quarter.value, visibility: visibility.value, status: status.value, progress: 0 };
     if (description.value.trim()) body.description = description.value.trim();
     if (owner.value) { body.ownerKind = "team"; body.owner = owner.value; }
-    const keyResults = Object.fromEntries(Object.entries(results.changes()).filter(([, v]) => v));
+    let changed;
+    try { changed = results.changes(); } catch (error) { notify(error.message, "error"); return; }
+    const keyResults = Object.fromEntries(Object.entries(changed).filter(([, v]) => v));
     if (Object.keys(keyResults).length) body.keyResults = keyResults;
     const created = await act(() => api("/api/v1/objectives", { method: "POST", body }), "Objective saved");
     if (created) location.hash = `#/objectives?quarter=${encodeURIComponent(created.quarter)}&owner=${encodeURIComponent(created.owner)}`;
@@ -116,14 +133,16 @@ export async function edit(main, id) {
   titleField.append(bounded(title, 2000));
   const progress = h("input", { id: "objective-progress", type: "number", min: 0, max: 100, step: 1, value: Math.round(Number(objective.progress) || 0) });
   const status = h("select", { id: "objective-status" }, STATUS.map(([v, t]) => h("option", { value: v, selected: v === (objective.status || "published") }, t)));
-  const results = keyResultRows(Object.entries(objective.keyResults || {}).sort(([a], [b]) => a.localeCompare(b)), { current: true });
+  const results = keyResultRows(Object.entries(objective.keyResults || {}).sort(([a], [b]) => a.localeCompare(b, undefined, { numeric: true })), { current: true });
   const form = h("form", { class: "stack", onsubmit: async (event) => {
     event.preventDefault();
+    if (!title.value.trim()) { notify("Write the objective first", "error"); title.focus(); return; }
     const body = {};
     if (title.value.trim() !== (objective.title || "")) body.title = title.value.trim();
     if (progress.value !== "" && Number(progress.value) !== Math.round(Number(objective.progress) || 0)) body.progress = Number(progress.value);
     if (status.value !== (objective.status || "published")) body.status = status.value;
-    const keyResults = results.changes();
+    let keyResults;
+    try { keyResults = results.changes(); } catch (error) { notify(error.message, "error"); return; }
     if (Object.keys(keyResults).length) body.keyResults = keyResults;
     if (!Object.keys(body).length) { location.hash = back; return; }
     const saved = await act(() => api(`/api/v1/objectives/${encodeURIComponent(id)}`, { method: "PATCH", body }), "Objective saved");
@@ -150,7 +169,9 @@ export async function list(main) {
   const quarters = recentQuarters();
   const quarter = query.get("quarter") || quarters[0];
   const owner = query.get("owner") || "";
-  const quarterSelect = h("select", { name: "quarter" }, [...new Set([quarter, ...quarters])].map((q) => h("option", { value: q, selected: q === quarter }, q)));
+  // The next quarter too: objectives are written ahead of it.
+  const quarterSelect = h("select", { name: "quarter" }, [...new Set([nextQuarter(quarters[0]), quarter, ...quarters])].sort().reverse()
+    .map((q) => h("option", { value: q, selected: q === quarter }, q)));
   // The owner is named as people know it (a team's name, a person's), and suggested as typed;
   // an id still works.
   const ownerInput = h("input", { type: "text", name: "owner", value: owner, placeholder: "a team, or a person's name", maxlength: 200, list: "owner-list", autocomplete: "off" });
@@ -184,7 +205,7 @@ export async function list(main) {
     return h("section", { "aria-labelledby": `obj-${kind}` }, h("h2", { id: `obj-${kind}` }, `${title} (${items.length > 100 ? "100+" : items.length})`),
       h("ul", { class: "cards objectives" }, items.slice(0, 100).map((o) => {
         const progress = Math.round(Number(o.progress) || 0);
-        const results = Object.entries(o.keyResults || {}).sort(([a], [b]) => a.localeCompare(b));
+        const results = Object.entries(o.keyResults || {}).sort(([a], [b]) => a.localeCompare(b, undefined, { numeric: true }));
         return h("li", { class: "card" },
           h("p", { class: "muted" }, ownerLink(o), o.status && o.status !== "published" ? ` · ${o.status}` : "",
             o.visibility === "private" ? " · private" : ""),
@@ -200,5 +221,6 @@ export async function list(main) {
   replace(main, h("div", { class: "title-row" }, h("h1", {}, `Objectives, ${quarter}`),
     viewer ? h("div", { class: "actions" }, h("a", { class: "button secondary", href: `#/objectives?quarter=${encodeURIComponent(quarter)}&owner=${encodeURIComponent(viewer)}` }, "Mine"),
       h("a", { class: "button", href: "#/objectives/new", id: "new-objective" }, "New objective")) : null), form,
-    sections.length ? sections : h("p", { class: "muted" }, "No published objectives for this quarter and owner."));
+    sections.length ? sections : h("p", { class: "muted" }, owner && owner === viewer ? "You have no objectives for this quarter yet."
+      : "No published objectives for this quarter and owner."));
 }
