@@ -168,7 +168,11 @@ public enum DomainReferences {
         let milestones = patched(existing?["milestones"], body["milestones"])
         let defined = Set(milestones.keys.compactMap { Int64($0) })
         let before = existing?["milestones"]?.objectValue ?? [:]
-        let removed = Set((body["milestones"]?.objectValue ?? [:]).compactMap { key, value in value == .null && before[key] != nil ? Int64(key) : nil })
+        // The milestones that stop being defined: those removed, or, when an ability that defined
+        // none (any 1 to 5 went) defines its first, every one it leaves out.
+        let beforeDefined = Set(before.keys.compactMap { Int64($0) })
+        let removed = beforeDefined.isEmpty && !defined.isEmpty ? Set(Int64(1)...5).subtracting(defined)
+            : Set((body["milestones"]?.objectValue ?? [:]).compactMap { key, value in value == .null && before[key] != nil ? Int64(key) : nil })
         let name = (body["name"] ?? existing?["name"])?.stringValue ?? recordID
         let definedText = defined.sorted().map(String.init).joined(separator: ", ")
         if !defined.isEmpty {

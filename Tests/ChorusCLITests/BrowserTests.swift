@@ -140,13 +140,18 @@ final class BrowserTests: XCTestCase {
         // A manager sets a report's career step on their profile; anyone records an observation.
         let report = try XCTUnwrap(try get(office.port, "/api/v1/people?limit=1000")["people"]?.arrayValue?
             .first { $0["manager"] == "p-4" }?["id"]?.stringValue, "the seed gives p-4 reports")
+        let stepsBefore = try get(office.port, "/api/v1/people/\(report)")["careerSteps"]?.objectValue ?? [:]
         try open(browser, "#/people/\(report)")
         try browser.evaluate("document.getElementById('set-steps').open = true")
         try fill(browser, "#set-steps select[data-ability='ability-1']", "3")
         let saved = try renders(browser)
         try click(browser, "#save-steps")
         try waitForRender(browser, after: saved, what: "the profile after setting a career step")
-        XCTAssertEqual(try get(office.port, "/api/v1/people/\(report)")["careerSteps"]?["ability-1"], 3)
+        let stepsAfter = try get(office.port, "/api/v1/people/\(report)")["careerSteps"]?.objectValue ?? [:]
+        XCTAssertEqual(stepsAfter["ability-1"], 3)
+        XCTAssertEqual(stepsAfter.filter { $0.key != "ability-1" }, stepsBefore.filter { $0.key != "ability-1" }, "the other steps are as they were")
+        try open(browser, "#/people/p-4")
+        XCTAssertEqual(try browser.evaluate("document.getElementById('record-observation') === null"), true, "no observation of oneself")
         try open(browser, "#/people/p-10")
         XCTAssertEqual(try browser.evaluate("document.getElementById('set-steps') === null"), true, "only a person's manager sets their steps")
         try browser.evaluate("document.getElementById('record-observation').open = true")
@@ -275,8 +280,12 @@ final class BrowserTests: XCTestCase {
         // Write an objective of one's own with a key result, then say where it stands.
         try open(browser, "#/objectives/new")
         try fill(browser, "#objective-title", "Ship the search relevance sprint")
-        try fill(browser, "#key-results input[data-part=title]", "Queries answered within 100 ms")
         try fill(browser, "#key-results input[data-part=target]", "95")
+        try click(browser, "#save-objective")
+        try browser.waitUntil("!document.getElementById('notice').hidden && document.getElementById('notice').textContent.includes('Give each key result a title')",
+                              what: "a target without a title said to need one")
+        XCTAssertEqual(try browser.evaluate("document.querySelector('#key-results label').textContent"), "Key result 1")
+        try fill(browser, "#key-results input[data-part=title]", "Queries answered within 100 ms")
         mark = try renders(browser)
         try click(browser, "#save-objective")
         try waitForRender(browser, after: mark, what: "one's objectives after writing one")
@@ -286,6 +295,7 @@ final class BrowserTests: XCTestCase {
         let objectiveID = try XCTUnwrap(written?["id"]?.stringValue, "the objective is stored")
         let keyResult = try XCTUnwrap(written?["keyResults"]?.objectValue?.first)
         XCTAssertEqual(keyResult.value, ["title": "Queries answered within 100 ms", "target": 95])
+        XCTAssertTrue(keyResult.key.hasPrefix("kr-") && keyResult.key.count > 10, "an id two offices do not both make: \(keyResult.key)")
         XCTAssertTrue(try text(browser, "#main").contains("Ship the search relevance sprint"), "and listed")
         // Its card has Update, as one's own; another person's has none.
         mark = try renders(browser)

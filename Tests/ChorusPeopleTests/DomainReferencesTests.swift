@@ -78,6 +78,29 @@ final class DomainReferencesTests: XCTestCase {
         XCTAssertNil(try problem("abilities", "ab-w", ["milestones": ["2": .null]]), "a withdrawn observation cites nothing")
     }
 
+    /// An ability that defined no milestones (any 1 to 5 went) defining its first leaves out the
+    /// others: people at those are in use as if they were removed.
+    func test_anAbilitysFirstMilestones_leaveNobodyAtOneItDoesNotDefine() throws {
+        _ = try replica.write(collection: "abilities", record: "ab-open", [.put(field: "name", value: "Listens")])
+        _ = try replica.write(collection: "people", record: "p-2", [.mapSet(field: "careerSteps", key: "ab-open", value: 5)])
+        XCTAssertEqual(try problem("abilities", "ab-open", ["milestones": ["1": ["title": "Hears"], "2": ["title": "Asks"]]]),
+                       "milestone 5 of Listens is in use (1 people at it, 0 public observations citing it): move them first")
+        XCTAssertNil(try problem("abilities", "ab-open", ["milestones": ["5": ["title": "Listens well"]]]))
+    }
+
+    /// Every problem is gathered, so one a write brings is told apart from those the record had.
+    func test_problems_gathersEveryProblem_andAWritesOwnIsFoundBehindAnOlderOne() throws {
+        _ = try replica.write(collection: "opportunities", record: "o-1", [.put(field: "title", value: "Pairing"), .put(field: "location", value: "remote"),
+                                                                           .put(field: "startDate", value: "2026-03-01"), .put(field: "endDate", value: "2026-02-01")])
+        let existing = try replica.get(collection: "opportunities", record: "o-1")?.fields
+        let both = try DomainReferences.problems(collection: "opportunities", recordID: "o-1", existing: existing, body: ["location": "office"], replica: replica)
+        XCTAssertEqual(both.map(\.message), ["endDate 2026-02-01 is before startDate 2026-03-01", "an opportunity in an office says which office"])
+        XCTAssertEqual(try DomainReferences.introducedProblem(collection: "opportunities", recordID: "o-1", existing: existing, body: ["location": "office"],
+                                                              replica: replica)?.message, "an opportunity in an office says which office")
+        XCTAssertNil(try DomainReferences.introducedProblem(collection: "opportunities", recordID: "o-1", existing: existing, body: ["title": "Pair"],
+                                                            replica: replica), "the record's own problem is not the write's")
+    }
+
     func test_anObjective_needsAQuarter() throws {
         XCTAssertEqual(try problem("objectives", "o-1", ["owner": "p-1", "ownerKind": "person", "title": "Ship"]),
                        "an objective needs a quarter, \(DomainRules.quarterForm)")

@@ -39,28 +39,35 @@ async function teamsOf(viewer) {
 const STATUS = [["draft", "Draft (not listed for others)"], ["published", "Published"], ["done", "Done"], ["dropped", "Dropped"]];
 
 /**
- * Rows of key results: title and target, and (when editing) where it stands now; each row has
- * its own Remove. New ones take random ids: two offices (or two tabs) adding one to the same
- * objective wrote the same next number, and one key result hid the other as a conflict.
+ * A new key result's id: the time, then a random part. Two offices (or two tabs) adding one to
+ * the same objective wrote the same next number, and one key result hid the other as a conflict;
+ * the time first keeps them in the order they were added (ids are listed in order). The random
+ * part comes from `getRandomValues`, which a page served over plain HTTP has (`randomUUID` is
+ * only given to secure pages, and an office node is reached by http://NAME:7420).
  */
+function newKeyResultID() {
+  const random = [...crypto.getRandomValues(new Uint8Array(3))].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return `kr-${Date.now().toString(36)}${random}`;
+}
+
+/** Rows of key results: title and target, and (when editing) where it stands now; each row has its own Remove. */
 function keyResultRows(entries, { current }) {
   const list = h("ul", { class: "plain", id: "key-results" });
   const rows = [];
-  const add = (id, kr = {}) => {
+  const add = (id, kr = {}, fromRecord = false) => {
     const n = rows.length + 1;
     const title = h("input", { type: "text", value: kr.title || "", dataset: { part: "title" } });
     const titleCounter = bounded(title, 2000);
     const target = h("input", { type: "number", step: "any", value: kr.target ?? "", class: "short", dataset: { part: "target" } });
     const now = h("input", { type: "number", step: "any", value: kr.current ?? "", class: "short", dataset: { part: "now" } });
-    const row = { id, kr, title, target, now, removed: false };
+    const row = { id, kr, title, target, now, removed: false, fromRecord };
     const item = h("li", { class: "row kr-edit" }, field(`Key result ${n}`, title), titleCounter, field(`Target ${n}`, target), current ? field(`Now ${n}`, now) : null,
-      h("button", { type: "button", class: "link", "aria-label": `Remove key result ${n}`, onclick: () => { row.removed = true; item.remove(); } }, "Remove"));
+      h("button", { type: "button", class: "link", "aria-label": `Remove key result ${n}`, onclick: () => { row.removed = true; item.remove(); more.focus(); } }, "Remove"));
     rows.push(row);
     list.append(item);
   };
-  const newID = () => `kr-${crypto.randomUUID().slice(0, 8)}`;
-  for (const [id, kr] of entries) add(id, kr);
-  const more = h("button", { type: "button", class: "secondary", id: "add-key-result", onclick: () => { add(newID()); rows[rows.length - 1].title.focus(); } }, "Add a key result");
+  const more = h("button", { type: "button", class: "secondary", id: "add-key-result", onclick: () => { add(newKeyResultID()); rows[rows.length - 1].title.focus(); } }, "Add a key result");
+  for (const [id, kr] of entries) add(id, kr, true);
   /**
    * The keyResults change: entries added or changed, and null for those removed. A row with a
    * target and no title is a mistake, not a removal: it is said, and nothing is sent.
@@ -70,9 +77,9 @@ function keyResultRows(entries, { current }) {
     const shape = (title, target, now) => JSON.stringify([title, target ?? null, now ?? null]);
     for (const row of rows) {
       const title = row.title.value.trim();
-      if (row.removed) { if (row.kr.title !== undefined) result[row.id] = null; continue; }
+      if (row.removed) { if (row.fromRecord) result[row.id] = null; continue; }
       if (!title) {
-        if (row.target.value !== "" || row.kr.title !== undefined) { row.title.focus(); throw new Error("Give each key result a title, or remove it"); }
+        if (row.target.value !== "" || row.fromRecord) { row.title.focus(); throw new Error("Give each key result a title, or remove it"); }
         continue;
       }
       const value = { title };
@@ -82,7 +89,7 @@ function keyResultRows(entries, { current }) {
     }
     return result;
   };
-  if (!entries.length) add(newID());
+  if (!entries.length) add(newKeyResultID());
   return { node: h("fieldset", {}, h("legend", {}, "Key results"), list, more), changes };
 }
 

@@ -65,20 +65,23 @@ const byName = (a, b) => (a.name || a.id).localeCompare(b.name || b.id);
 function careerStepsForm(person, abilities) {
   const rows = [...abilities.values()].sort(byName).map((ability) => {
     const current = person.careerSteps?.[ability.id];
+    const options = milestonesOf(ability);
+    // A step the ability no longer defines (its milestones changed since) is shown as it is, so
+    // saving another ability's step does not clear it.
+    const kept = current !== undefined && !options.some(([n]) => n === current) ? h("option", { value: current, selected: true }, `${current} (no longer defined)`) : null;
     const select = h("select", { "aria-label": `Milestone in ${ability.name || ability.id}`, dataset: { ability: ability.id } },
-      h("option", { value: "" }, "Not set"),
-      milestonesOf(ability).map(([n, title]) => h("option", { value: n, selected: n === current }, title ? `${n}: ${title}` : `${n}`)));
-    return { ability, current, select };
+      h("option", { value: "" }, "Not set"), kept,
+      options.map(([n, title]) => h("option", { value: n, selected: n === current }, title ? `${n}: ${title}` : `${n}`)));
+    return { ability, shown: select.value, select };
   });
   return h("details", { id: "set-steps" }, h("summary", {}, "Set career steps (you are their manager)"),
     h("form", { class: "stack", onsubmit: async (event) => {
       event.preventDefault();
       const steps = {};
-      for (const { ability, current, select } of rows) {
-        const chosen = select.value === "" ? undefined : Number(select.value);
-        if (chosen !== current) steps[ability.id] = chosen ?? null;
+      for (const { ability, shown, select } of rows) {
+        if (select.value !== shown) steps[ability.id] = select.value === "" ? null : Number(select.value);
       }
-      if (!Object.keys(steps).length) return;
+      if (!Object.keys(steps).length) { notify("Nothing changed", "ok"); return; }
       const saved = await act(() => api(`/api/v1/people/${encodeURIComponent(person.id)}`, { method: "PATCH", body: { careerSteps: steps } }), "Career steps saved");
       if (saved) window.dispatchEvent(new HashChangeEvent("hashchange"));
     } }, h("ul", { class: "plain" }, rows.map(({ ability, select }) => h("li", { class: "row" }, h("span", {}, ability.name || ability.id), select))),
