@@ -281,14 +281,24 @@ public struct PeopleAPI: Sendable {
     /// last record returned and never names one they may not see; only when `listScanRowsMax`
     /// rows in a row are unreadable does it stop there (the id of such a record, never its
     /// content), or a reader could never get past them.
-    static func readablePage(_ replica: Replica, _ collection: String, after: String?, limit: Int, person: String?) throws
+    /// `about`, for observations, keeps those of one person (by `observations_by_person`): a
+    /// profile lists the evidence about its person without paging every observation.
+    static func readablePage(_ replica: Replica, _ collection: String, after: String?, limit: Int, person: String?, about: String? = nil) throws
         -> (records: [RecordSnapshot], next: String?) {
         var found: [RecordSnapshot] = []
         var position = after
         var scanned = 0
         while scanned < listScanRowsMax {
             let asked = min(max(limit + 1, 100), listScanRowsMax - scanned)
-            let chunk = try replica.list(collection: collection, after: position, limit: asked)
+            let chunk: [(id: String, isVisible: Bool)]
+            if let about, collection == "observations" {
+                chunk = try replica.withDatabase { db in
+                    try db.query("SELECT id FROM observations WHERE person = ? AND _deleted = 0 AND (?2 IS NULL OR id > ?2) ORDER BY id LIMIT ?3",
+                                 about, position, asked).compactMap { row in row.text(0).map { (id: $0, isVisible: true) } }
+                }
+            } else {
+                chunk = try replica.list(collection: collection, after: position, limit: asked)
+            }
             for entry in chunk {
                 scanned += 1
                 position = entry.id
@@ -511,8 +521,9 @@ public struct PeopleAPI: Sendable {
         switch route.method {
         case "GET" where parameters.isEmpty:
             let limit = try limit(request), after = try query(request, "after", max: 128)
+            let about = collection == "observations" ? try query(request, "person", max: 128) : nil
             let (records, next) = try executor.perform { replica in
-                try PeopleAPI.readablePage(replica, collection, after: after, limit: limit, person: person)
+                try PeopleAPI.readablePage(replica, collection, after: after, limit: limit, person: person, about: about)
             }
             return json(.object([collection: .array(records.map(\.json)), "next": next.map(JSONValue.string) ?? .null]))
         case "GET":

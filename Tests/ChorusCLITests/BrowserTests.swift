@@ -167,6 +167,8 @@ final class BrowserTests: XCTestCase {
         XCTAssertEqual(observation?["author"], "p-4")
         XCTAssertEqual(observation?["ability"], "ability-1")
         XCTAssertEqual(observation?["milestone"], 2)
+        try browser.waitUntil("(document.getElementById('observations')?.textContent || '').includes('Led the planning across three squads')",
+                              what: "the profile listing the observation")
 
         // Edit a skill on one's own profile, and clear the hours (an emptied field was ignored).
         XCTAssertEqual(try ChorusProcess.run(["put", "people", "p-4", "hoursPerWeekAvailable=6", "--as", "p-4", "--data", folder.appending("office")]).status, 0)

@@ -706,6 +706,16 @@ final class PeopleAPITests: XCTestCase {
         XCTAssertEqual(page?["next"], .null, "nothing readable follows")
         let first = try request(port, "GET", "/api/v1/observations?limit=1", as: "p-max").json
         XCTAssertEqual(first?["next"]?.stringValue, first?["observations"]?.arrayValue?.last?["id"]?.stringValue, "the cursor is the last record returned")
+        // One person's observations, as a profile lists them: by person, and only the readable.
+        func about(_ person: String, as viewer: String?) throws -> [String] {
+            try request(port, "GET", "/api/v1/observations?person=\(person)", as: viewer).json?["observations"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? []
+        }
+        XCTAssertEqual(try about("p-ana", as: "p-max"), ["obs-private", "obs-public"])
+        XCTAssertEqual(try about("p-ana", as: "p-nobody"), ["obs-public"])
+        XCTAssertEqual(try about("p-max", as: "p-max"), [], "none is about p-max")
+        let paged = try request(port, "GET", "/api/v1/observations?person=p-ana&limit=1", as: "p-max").json
+        XCTAssertEqual(paged?["next"], "obs-private")
+        XCTAssertEqual(try request(port, "GET", "/api/v1/observations?person=p-ana&after=obs-private", as: "p-max").json?["observations"]?.arrayValue?.count, 1)
     }
 
     /// A manager who left (their profile deleted) is nobody's manager: they no longer read their

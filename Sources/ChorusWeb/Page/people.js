@@ -108,7 +108,7 @@ function observationForm(person, abilities) {
       const made = await act(() => api("/api/v1/observations", { method: "POST", body: {
         person: person.id, ability: ability.value, milestone: Number(milestone.value), body: body.value.trim(), visibility: visibility.value } }),
       "Observation recorded");
-      if (made) { body.value = ""; body.dispatchEvent(new Event("input")); }
+      if (made) window.dispatchEvent(new HashChangeEvent("hashchange"));   // the profile lists it
     } }, field("Ability", ability), field("Milestone it shows", milestone), bodyField, field("Who can see it", visibility),
     h("div", { class: "actions" }, h("button", { type: "submit", id: "save-observation" }, "Record"))));
 }
@@ -132,8 +132,9 @@ export async function profile(main, id) {
     ["Available for projects", person.hoursPerWeekAvailable != null ? `${person.hoursPerWeekAvailable} hours a week` : null],
     ["Mentoring", person.openToMentoring ? "Open to mentoring" : null],
   ].filter(([, value]) => value);
-  const feedback = await api(`/api/v1/feedback?about=${encodeURIComponent(id)}&limit=10`).catch(() => ({ items: [] }));
-  const authors = await peopleNames(feedback.items.map((f) => f.from));
+  const [feedback, observed] = await Promise.all([api(`/api/v1/feedback?about=${encodeURIComponent(id)}&limit=10`).catch(() => ({ items: [] })),
+    api(`/api/v1/observations?person=${encodeURIComponent(id)}&limit=20`).catch(() => ({ observations: [] }))]);
+  const authors = await peopleNames([...feedback.items.map((f) => f.from), ...observed.observations.map((o) => o.author)]);
   replace(main,
     h("div", { class: "title-row" }, h("h1", { dir: "auto" }, person.name || id),
       h("div", { class: "actions" },
@@ -153,6 +154,9 @@ export async function profile(main, id) {
         return h("li", {}, h("span", {}, a?.name || ability), pips(milestone, 5, "milestone"), title ? h("small", { class: "muted" }, title) : null);
       })) : h("p", { class: "muted" }, "No milestones recorded."),
       viewer && person.manager === viewer && abilities.size ? careerStepsForm({ ...person, id }, abilities) : null,
+      observed.observations.length ? h("ul", { class: "plain", id: "observations" }, observed.observations.map((o) => h("li", {},
+        h("strong", {}, abilities.get(o.ability)?.name || o.ability), ` · milestone ${o.milestone}: `, h("bdi", {}, o.body || ""),
+        h("small", { class: "muted" }, ` (${authors(o.author)}${o.visibility === "private" ? ", private" : ""})`)))) : null,
       viewer && !isMe && abilities.size ? observationForm({ ...person, id }, abilities) : null),
     h("section", { "aria-labelledby": "exp-h" }, h("h2", { id: "exp-h" }, "Experience"),
       experience.length ? h("ul", { class: "plain" }, experience.map((e) => h("li", {},
