@@ -45,12 +45,6 @@ public enum DomainReferences {
         return found.first { !before.contains($0) }
     }
 
-    /// The first problem with writing `body` over `existing` (nil on create), or nil.
-    public static func problem(collection: String, recordID: String, existing: [String: JSONValue]?, body: [String: JSONValue],
-                               replica: Replica) throws -> Problem? {
-        try problems(collection: collection, recordID: recordID, existing: existing, body: body, replica: replica).first
-    }
-
     /// Every problem with writing `body` over `existing` (nil on create), in the order checked.
     public static func problems(collection: String, recordID: String, existing: [String: JSONValue]?, body: [String: JSONValue],
                                 replica: Replica) throws -> [Problem] {
@@ -120,9 +114,7 @@ public enum DomainReferences {
             if let start = after["startDate"]?.stringValue, let end = after["endDate"]?.stringValue, end < start {
                 add("endDate \(end) is before startDate \(start)")
             }
-            if after["location"]?.stringValue == "office", after["office"]?.stringValue.map(DomainRules.isBlank) ?? true {
-                add("an opportunity in an office says which office")
-            }
+            if let problem = DomainRules.officeProblem(location: after["location"]?.stringValue, office: after["office"]?.stringValue) { add(problem) }
         case "feedback":
             // Only an admin settling a conflict writes these one by one (`give` checks them whole).
             for field in ["from", "to"] {

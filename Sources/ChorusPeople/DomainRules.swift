@@ -120,6 +120,12 @@ public enum DomainRules {
     public static let longText: Set<String> = ["teams.mission", "badges.description", "objectives.description", "objectives.title",
                                                "opportunities.description", "abilities.description", "observations.body"]
 
+    /// An opportunity in an office says which (the card said only "in an office"): the refusal,
+    /// or nil. For the API's writes (`DomainReferences`) and `chorus opportunities post` alike.
+    public static func officeProblem(location: String?, office: String?) -> String? {
+        location == "office" && (office.map(isBlank) ?? true) ? "an opportunity in an office says which office" : nil
+    }
+
     /// The largest magnitude of a number inside a map value (a key result's target and current):
     /// any company's metric, where a Double still holds every integer exactly (1e308 was taken).
     public static let numberMagnitudeMax = 1e15

@@ -24,9 +24,7 @@ public struct Posting: Sendable, Equatable {
     /// The changes that create the posting, owned by `owner`.
     public func changes(owner: String, taxonomy: SkillTaxonomy = .esco) throws(ChorusError) -> [Change] {
         guard !title.trimmingCharacters(in: .whitespaces).isEmpty else { throw ChorusError(.invalidValue, "an opportunity needs a title") }
-        if location == "office", office.map(DomainRules.isBlank) ?? true {
-            throw ChorusError(.invalidValue, "an opportunity in an office says which office", hint: "add --office NAME")
-        }
+        if let problem = DomainRules.officeProblem(location: location, office: office) { throw ChorusError(.invalidValue, problem, hint: "add --office NAME") }
         guard requiredSkills.count <= Posting.skillsMax, learnableSkills.count <= Posting.skillsMax else {
             throw ChorusError(.invalidValue, "at most \(Posting.skillsMax) required and \(Posting.skillsMax) learnable skills")
         }

@@ -483,21 +483,22 @@ extension Replica {
         try pendingPush().count
     }
 
-    /// Writes of ours not yet pushed upstream, as a person counts them: one thanks is five field
-    /// operations (`pendingPushCount`) but one write. Counted as the log blocks holding a live
-    /// operation after the push cursor, not from upstream. A write is one block (at most
-    /// `Limits.fieldsPerWriteMax` operations, `LogBlock.operationsMax`) unless its values pass a
-    /// block's bytes; a batch pushed from below or imported from a bundle counts as the one
-    /// arrival it was, and a block the last push cut in two counts once.
-    public func pendingPushWrites() throws -> Int64 {
-        try pendingPushCounts().writes
+    /// Where pushing upstream has got to in the log (0 before the first push).
+    func pushCursor() throws -> Int64 {
+        try database.queryScalarInteger("SELECT push_cursor FROM upstream WHERE id = 1") ?? 0
     }
 
-    /// `pendingPushCount` and `pendingPushWrites` read in one transaction, so a push that ends
-    /// between two reads never shows "waiting" beside "0 changes".
+    /// What waits to go upstream, counted two ways in one transaction (so a push that ends
+    /// between two reads never shows "waiting" beside "0 changes"): operations, one per field
+    /// (`pendingPushCount`), and writes, as a person counts them: one thanks is five operations
+    /// but one write. Writes are the log blocks holding a live operation after the push cursor,
+    /// not from upstream. A write is one block (at most `Limits.fieldsPerWriteMax` operations,
+    /// `LogBlock.operationsMax`) unless its values pass a block's bytes; a batch pushed from below
+    /// or imported from a bundle counts as the one arrival it was, and a block the last push cut
+    /// in two counts once.
     public func pendingPushCounts() throws -> (operations: Int64, writes: Int64) {
         try Replica.wrapStorage { try database.readTransaction {
-            let cursor = try database.queryScalarInteger("SELECT push_cursor FROM upstream WHERE id = 1") ?? 0
+            let cursor = try pushCursor()
             let operations = try countLive(after: cursor, excludingSource: "upstream").count
             guard operations > 0 else { return (0, 0) }
             return (operations, try database.queryScalarInteger("""
@@ -511,8 +512,7 @@ extension Replica {
     /// neither count nor growth after the end.
     public func pendingPush() throws -> (count: Int64, logEnd: Int64) {
         try Replica.wrapStorage { try database.readTransaction {
-            let cursor = try database.queryScalarInteger("SELECT push_cursor FROM upstream WHERE id = 1") ?? 0
-            return (try countLive(after: cursor, excludingSource: "upstream").count, try latestLoggedSequence())
+            (try countLive(after: try pushCursor(), excludingSource: "upstream").count, try latestLoggedSequence())
         } }
     }
 }

@@ -208,8 +208,7 @@ extension Replica {
         if try database.queryScalarInteger("SELECT count(*) FROM peers WHERE revoked = 0 AND role != 'admin'") ?? 0 > 0 {
             throw refuse("replicas are registered below it, and their cursors count its log")
         }
-        let pushCursor = try database.queryScalarInteger("SELECT push_cursor FROM upstream WHERE id = 1") ?? 0
-        if try countLive(after: pushCursor, excludingSource: "upstream").count > 0 {
+        if try countLive(after: try pushCursor(), excludingSource: "upstream").count > 0 {
             throw refuse("it has operations not pushed yet")
         }
         guard let snapshotLogIDs else { return }

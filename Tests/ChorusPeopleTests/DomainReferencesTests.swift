@@ -24,7 +24,7 @@ final class DomainReferencesTests: XCTestCase {
 
     func problem(_ collection: String, _ record: String, _ body: [String: JSONValue]) throws -> String? {
         let existing = try replica.get(collection: collection, record: record)?.fields
-        return try DomainReferences.problem(collection: collection, recordID: record, existing: existing, body: body, replica: replica)?.message
+        return try DomainReferences.problems(collection: collection, recordID: record, existing: existing, body: body, replica: replica).first?.message
     }
 
     func test_squadTribeAndChapter_nameATeamOfThatKind() throws {

@@ -21,16 +21,16 @@ final class PendingWritesTests: HubAndClientsTestCase {
             _ = try replica.write(collection: "people", record: "p-1", [.put(field: "title", value: "Lead")])
         }
         XCTAssertEqual(try office.perform { try $0.pendingPushCount() }, 6, "six field operations")
-        XCTAssertEqual(try office.perform { try $0.pendingPushWrites() }, 2, "two writes")
+        XCTAssertEqual(try office.perform { try $0.pendingPushCounts().writes }, 2, "two writes")
 
         _ = try session.run()
-        XCTAssertEqual(try office.perform { try $0.pendingPushWrites() }, 0, "pushed")
+        XCTAssertEqual(try office.perform { try $0.pendingPushCounts().writes }, 0, "pushed")
 
         // What came down from the hub never waits to go back up.
         try hub.perform { _ = try $0.write(collection: "people", record: "p-2", [.put(field: "title", value: "Coach")]) }
         _ = try session.run()
         XCTAssertEqual(try office.perform { try $0.get(collection: "people", record: "p-2")?.fields["title"] }, "Coach")
-        XCTAssertEqual(try office.perform { try $0.pendingPushWrites() }, 0)
+        XCTAssertEqual(try office.perform { try $0.pendingPushCounts().writes }, 0)
     }
 
     /// The largest write a replica takes (`fieldsPerWriteMax`) is one block, so one write.
@@ -42,6 +42,6 @@ final class PendingWritesTests: HubAndClientsTestCase {
                                   (0..<Limits.default.fieldsPerWriteMax).map { .add(field: "guilds", element: "g-\($0)") })
         }
         XCTAssertEqual(try office.perform { try $0.pendingPushCount() }, Int64(Limits.default.fieldsPerWriteMax))
-        XCTAssertEqual(try office.perform { try $0.pendingPushWrites() }, 1)
+        XCTAssertEqual(try office.perform { try $0.pendingPushCounts().writes }, 1)
     }
 }

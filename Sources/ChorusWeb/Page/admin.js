@@ -26,10 +26,8 @@ const KIND_WORDS = {
   duplicateEmail: "Two people with one email",
 };
 /** Which value shows meanwhile, in words, where the node's rule is written for code. */
-const SHOWS_WORDS = {
-  register: "The later write shows meanwhile (by time; by replica when two are at the same instant). The others are kept until you choose.",
-  map: "The later write shows meanwhile (by time; by replica when two are at the same instant). The others are kept until you choose.",
-};
+const LATER_SHOWS = "The later write shows meanwhile (by time; by replica when two are at the same instant). The others are kept until you choose.";
+const SHOWS_WORDS = { register: LATER_SHOWS, map: LATER_SHOWS };
 function kindText(c) { return `${KIND_WORDS[c.kind] || c.kind}${c.invariant ? ` (${c.invariant})` : ""}`; }
 
 function tokenForm(main, message) {

@@ -1,5 +1,6 @@
 // The page's only way to the node: JSON over fetch to the same origin. Errors carry the node's
 // problem document (detail and hint) so the page can say what to do.
+import { foldName } from "/ui/dom.js";
 
 export class ApiError extends Error {
   constructor(status, problem) {
@@ -53,6 +54,15 @@ export async function peopleNames(ids) {
     for (const id of chunk) if (!names.has(id)) names.set(id, id);
   }
   return (id) => names.get(id) || id;
+}
+
+/**
+ * The people here whose name is `typed`, as people compare names (`foldName`), from the search's
+ * best 50. Throws as `api` does when the node does not answer.
+ */
+export async function peopleNamed(typed) {
+  const found = await api(`/api/v1/people?q=${encodeURIComponent(typed)}&limit=50`);
+  return found.people.filter((p) => foldName(p.name || "") === foldName(typed));
 }
 
 /** Every record of a small collection (teams, badges, abilities), fetched once per page load. */

@@ -1,6 +1,6 @@
 // Quarterly objectives of people, teams and departments: public by default, browsable by anyone.
 import { h, replace, field, routeQuery, foldName, bounded } from "/ui/dom.js";
-import { api, me, peopleNames, all } from "/ui/api.js";
+import { api, me, peopleNames, peopleNamed, all } from "/ui/api.js";
 import { act, notify } from "/ui/shell.js";
 
 /** The current quarter and the three before it, e.g. 2026-Q4. */
@@ -165,8 +165,7 @@ async function ownerID(typed) {
   const teams = await all("teams");
   const team = [...teams.values()].find((t) => foldName(t.name || "") === foldName(typed));
   if (team) return team.id;
-  const found = await api(`/api/v1/people?q=${encodeURIComponent(typed)}&limit=20`).catch(() => ({ people: [] }));
-  const named = found.people.filter((p) => foldName(p.name || "") === foldName(typed));
+  const named = await peopleNamed(typed).catch(() => []);
   return named.length === 1 ? named[0].id : typed;
 }
 

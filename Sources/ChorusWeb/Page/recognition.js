@@ -1,6 +1,6 @@
 // The recognition feed (thanks, praise, badges, comments, high-fives) and giving feedback.
-import { h, replace, field, routeQuery, ago, bounded, foldName } from "/ui/dom.js";
-import { api, me, peopleNames, all } from "/ui/api.js";
+import { h, replace, field, routeQuery, ago, bounded } from "/ui/dom.js";
+import { api, me, peopleNames, peopleNamed, all } from "/ui/api.js";
 import { act, notify } from "/ui/shell.js";
 
 // The node's bounds (Feedback.bodyCharactersMax, Feedback.commentCharactersMax).
@@ -91,14 +91,13 @@ async function recipient(text, viewer) {
   const picked = text.match(/\(([^()]+)\)\s*$/);
   if (picked) return picked[1];
   const typed = text.trim();
-  let found;
+  let named;
   try {
-    found = await api(`/api/v1/people?q=${encodeURIComponent(typed)}&limit=50`);
+    named = await peopleNamed(typed);
   } catch (error) {
     notify(error.message, "error", error.hint);   // the node, not the name, is the problem
     return null;
   }
-  const named = found.people.filter((p) => foldName(p.name || "") === foldName(typed));
   const others = named.filter((p) => p.id !== viewer);
   if (others.length === 1) return others[0].id;
   if (!named.length && typed !== viewer && await api(`/api/v1/people/${encodeURIComponent(typed)}`).then(() => true, () => false)) return typed;
