@@ -96,7 +96,10 @@ public enum ChorusCommandLine {
         var text = """
         chorus \(version): an offline-first replica of your company's people data.
 
-        usage: chorus COMMAND [ARGUMENTS] [--data DIR] [--json]
+        usage: chorus COMMAND [ARGUMENTS]
+
+        Commands that read a replica take --data DIR (default: $CHORUS_DATA or ./chorus-data);
+        most take --json for output a program reads. `schema` and `demo` need no replica.
 
         commands:
 

@@ -384,13 +384,14 @@ public struct PeopleAPI: Sendable {
             })]))
         case ("GET", "/api/v1/opportunities/{id}/matches"):
             let limit = try limit(request, default: 10)
-            let matches = try executor.perform { replica -> [Match] in
+            let (status, matches) = try executor.perform { replica -> (String, [Match]) in
                 guard let opportunity = try MatchingData.opportunities(replica, includeClosed: true, only: parameters[0]).first else {
                     throw SyncError(status: 404, "no opportunity \(parameters[0].prefix(128))")
                 }
-                return Array(Matcher().rank(try MatchingData.candidates(replica), for: opportunity).prefix(limit))
+                return (opportunity.status, Array(Matcher().rank(try MatchingData.candidates(replica), for: opportunity).prefix(limit)))
             }
-            return json(.object(["matches": .array(matches.map(\.json))]))
+            // A filled or closed one is still ranked (its owner may compare), and says it is no longer open.
+            return json(.object(["status": .string(status), "matches": .array(matches.map(\.json))]))
         case ("GET", "/api/v1/feed"):
             let (limit, offset) = (try limit(request), try offset(request))
             let (items, badges) = try executor.perform { replica in

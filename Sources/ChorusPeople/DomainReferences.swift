@@ -61,6 +61,11 @@ public enum DomainReferences {
                 add("an observation needs person, ability and milestone; \(field) is missing")
             }
             if let person = body["person"]?.stringValue, try live("people", person) == nil { add("no person \(person.prefix(128))") }
+            // Observations are evidence others give: one of oneself would count toward the
+            // framework's health and one's own step as if a colleague had seen it.
+            if let person = after["person"]?.stringValue, person == after["author"]?.stringValue {
+                add("an observation is of someone else; ask a colleague or your manager to record what they saw")
+            }
             if let abilityID = after["ability"]?.stringValue {
                 if let ability = try live("abilities", abilityID) {
                     if let milestone = after["milestone"]?.integerValue, let problem = undefined(milestone, in: ability) { found.append(problem) }

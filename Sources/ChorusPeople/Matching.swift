@@ -65,16 +65,20 @@ public struct OpportunityProfile: Sendable, Equatable {
     public let hoursPerWeek: Int?
     /// Who posted it: never matched to their own opportunity.
     public let owner: String?
+    /// `open`, `filled` or `closed` (none given reads as open): people are still ranked for one
+    /// that is filled or closed, for its owner's reference, and the answer says it is no longer open.
+    public let status: String
 
     /// Whether the person `candidate` is ranked for it: anyone but who posted it.
     public func ranks(_ candidate: String) -> Bool { candidate != owner }
 
-    public init(id: String, required: [Requirement], learnable: Set<String>, hoursPerWeek: Int?, owner: String? = nil) {
+    public init(id: String, required: [Requirement], learnable: Set<String>, hoursPerWeek: Int?, owner: String? = nil, status: String = "open") {
         self.id = id
         self.required = required
         self.learnable = learnable
         self.hoursPerWeek = hoursPerWeek.map(Requirement.hours)
         self.owner = owner
+        self.status = status
     }
 
     /// From an opportunities record: `requiredSkills` (skill -> {minLevel, weight, mustHave}),
@@ -86,7 +90,7 @@ public struct OpportunityProfile: Sendable, Equatable {
         }
         let learnable = Set((record["learnableSkills"]?.arrayValue ?? []).compactMap(\.stringValue).map { taxonomy.resolve($0).id })
         self.init(id: id, required: required, learnable: learnable, hoursPerWeek: record["hoursPerWeek"]?.integerValue.map(Int.init),
-                  owner: record["owner"]?.stringValue)
+                  owner: record["owner"]?.stringValue, status: record["status"]?.stringValue ?? "open")
     }
 }
 

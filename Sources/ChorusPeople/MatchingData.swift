@@ -49,7 +49,7 @@ public enum MatchingData {
                 let id = row.text(0)!
                 if !includeClosed, let status = row.text(2), status != "open" { return nil }
                 return OpportunityProfile(id: id, required: required[id] ?? [], learnable: learnable[id] ?? [], hoursPerWeek: row.integer(1).map(Int.init),
-                                          owner: row.text(3))
+                                          owner: row.text(3), status: row.text(2) ?? "open")
             }
         }
     }

@@ -321,6 +321,33 @@ final class BrowserTests: XCTestCase {
         try click(browser, "#save-objective")
         try waitForRender(browser, after: mark, what: "the objectives after removing a key result")
         XCTAssertEqual(try get(office.port, "/api/v1/objectives/\(objectiveID)", as: "p-4")["keyResults"]?.objectValue?.count ?? 0, 0)
+        // A manager writes a report's objective from the report's profile, and updates it from its card.
+        try open(browser, "#/people/\(report)")
+        mark = try renders(browser)
+        try click(browser, "#objective-for")
+        try waitForRender(browser, after: mark, what: "a new objective for a report")
+        XCTAssertTrue(try browser.evaluate("document.querySelector('#objective-owner').selectedOptions[0].textContent").stringValue?.hasSuffix("(reports to you)") ?? false)
+        // Whose offers every team p-4 belongs to: squad, tribe, chapter, guilds and the tribe's department.
+        let profile = try get(office.port, "/api/v1/people/p-4")
+        let namedTeams: [String] = ["squad", "tribe", "chapter"].compactMap { profile[$0]?.stringValue }
+        let guilds: [String] = (profile["guilds"]?.arrayValue ?? []).compactMap { $0.stringValue }
+        let teamsOfP4 = Set(namedTeams + guilds)
+        let offered = try browser.evaluate("document.querySelectorAll('#objective-owner option').length").integerValue ?? 0
+        XCTAssertEqual(offered, Int64(2 + teamsOfP4.count + 1), "me, the report, p-4's teams and the department")
+        XCTAssertTrue(try text(browser, "#objective-owner").contains("(department)"))
+        try fill(browser, "#objective-title", "Lead the on-call review")
+        mark = try renders(browser)
+        try click(browser, "#save-objective")
+        try waitForRender(browser, after: mark, what: "the report's objectives")
+        let reportsObjective = try XCTUnwrap(try get(office.port, "/api/v1/objectives?owner=\(report)&quarter=\(quarter)", as: "p-4")["objectives"]?.arrayValue?
+            .first { $0["title"] == "Lead the on-call review" }, "the report's objective is stored as theirs")
+        XCTAssertEqual(reportsObjective["ownerKind"], "person")
+        let reportsObjectiveID = try XCTUnwrap(reportsObjective["id"]?.stringValue)
+        XCTAssertEqual(try browser.evaluate("document.querySelectorAll('a[href=\"#/objectives/\(reportsObjectiveID)/edit\"]').length"), 1,
+                       "a manager's card for a report's objective has Update")
+        try open(browser, "#/objectives/new?for=p-10")
+        XCTAssertEqual(try browser.evaluate("document.getElementById('not-your-report') !== null"), true, "p-10 does not report to p-4")
+        XCTAssertEqual(try browser.evaluate("[...document.querySelectorAll('#objective-owner option')].some(o => o.textContent.includes('reports to you'))"), false)
         try open(browser, "#/insights")
         XCTAssertGreaterThanOrEqual(try browser.evaluate("document.querySelectorAll('svg.chart').length").integerValue ?? 0, 3, "insights are drawn as charts")
         let byTribe = try browser.evaluate("[...document.querySelectorAll('details table tbody td:nth-child(3)')].map(td => td.textContent).join(' | ')").stringValue ?? ""

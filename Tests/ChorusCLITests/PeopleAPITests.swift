@@ -396,6 +396,14 @@ final class PeopleAPITests: XCTestCase {
         let longQuery = String(repeating: "x", count: 201)
         XCTAssertEqual(try request(port, "GET", "/api/v1/people?ids=p-1&q=\(longQuery)", as: "p-2").status, 400)
         XCTAssertEqual(try request(port, "GET", "/api/v1/people?ids=p-1&q=ada", as: "p-2").status, 200)
+
+        // People are still ranked for a filled opportunity, for its owner's reference, and the answer says it is filled.
+        let ranked = try request(port, "GET", "/api/v1/opportunities/opp-0/matches?limit=3").json
+        XCTAssertEqual(ranked?["status"], "open")
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/opportunities/opp-0", as: owner, body: #"{"status":"filled","filledBy":"p-7"}"#).status, 200)
+        let filled = try request(port, "GET", "/api/v1/opportunities/opp-0/matches?limit=3").json
+        XCTAssertEqual(filled?["status"], "filled")
+        XCTAssertEqual(filled?["matches"], ranked?["matches"], "the same people, ranked the same")
     }
 
     /// Values a sweep as a user found accepted, each refused now with nothing written: a name
@@ -713,6 +721,11 @@ final class PeopleAPITests: XCTestCase {
         XCTAssertEqual(try about("p-ana", as: "p-max"), ["obs-private", "obs-public"])
         XCTAssertEqual(try about("p-ana", as: "p-nobody"), ["obs-public"])
         XCTAssertEqual(try about("p-max", as: "p-max"), [], "none is about p-max")
+        // Evidence is given by others: one of oneself would count toward the framework's health.
+        let own = try request(port, "POST", "/api/v1/observations", as: "p-ana", body: #"{"person":"p-ana","ability":"a-1","milestone":3}"#)
+        XCTAssertEqual(own.status, 422)
+        XCTAssertEqual(own.json?["detail"], "an observation is of someone else; ask a colleague or your manager to record what they saw")
+        XCTAssertEqual(try about("p-ana", as: "p-ana").count, 2, "nothing written")
         let paged = try request(port, "GET", "/api/v1/observations?person=p-ana&limit=1", as: "p-max").json
         XCTAssertEqual(paged?["next"], "obs-private")
         XCTAssertEqual(try request(port, "GET", "/api/v1/observations?person=p-ana&after=obs-private", as: "p-max").json?["observations"]?.arrayValue?.count, 1)

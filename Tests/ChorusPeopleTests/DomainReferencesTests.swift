@@ -106,4 +106,11 @@ final class DomainReferencesTests: XCTestCase {
                        "an objective needs a quarter, \(DomainRules.quarterForm)")
         XCTAssertNil(try problem("objectives", "o-1", ["owner": "p-1", "ownerKind": "person", "title": "Ship", "quarter": "2026-Q4"]))
     }
+
+    func test_anObservation_isOfSomeoneElse() throws {
+        let body: [String: JSONValue] = ["person": "p-1", "ability": "ab-w", "milestone": 2, "author": "p-1"]
+        XCTAssertEqual(try problem("observations", "obs-9", body),
+                       "an observation is of someone else; ask a colleague or your manager to record what they saw")
+        XCTAssertNil(try problem("observations", "obs-9", body.merging(["author": "p-2"]) { $1 }))
+    }
 }

@@ -92,6 +92,9 @@ enum OpportunitiesCommand: Command {
                     throw ChorusError(.recordNotFound, "no opportunity \(id)", hint: "`chorus opportunities list --all` shows the ids")
                 }
                 matches = Array(matcher.rank(try MatchingData.candidates(replica), for: opportunity).prefix(top))
+                if opportunity.status != "open" && !context.isJSON {
+                    context.output.print("\(id) is \(opportunity.status), no longer open: these are who would have matched")
+                }
             } else {
                 throw context.usageError("match needs --person ID or --opportunity ID")
             }

@@ -23,17 +23,38 @@ function nextQuarter(quarter) {
   return q === 4 ? `${year + 1}-Q1` : `${year}-Q${q + 1}`;
 }
 
-/** Whether `viewer` may change objective `o` from the page: their own, or one of their teams'. */
-function editable(o, viewer, myTeams) {
+/**
+ * Whether `viewer` may change objective `o` from the page: their own or a report's (`reports`,
+ * the owners who report to them), or one of their teams'.
+ */
+function editable(o, viewer, myTeams, reports) {
   if (!viewer) return false;
-  return (o.ownerKind || "person") === "person" ? o.owner === viewer : myTeams.has(o.owner);
+  return (o.ownerKind || "person") === "person" ? o.owner === viewer || reports.has(o.owner) : myTeams.has(o.owner);
 }
 
-/** The teams a person names on their profile, as {id, name, kind}. */
+/**
+ * The teams a person belongs to, as {id, name, kind}: the squad, tribe and chapter their profile
+ * names, the guilds they joined, and their tribe's department (as the node counts members).
+ */
 async function teamsOf(viewer) {
   if (!viewer) return [];
   const [person, teams] = await Promise.all([api(`/api/v1/people/${encodeURIComponent(viewer)}`).catch(() => ({})), all("teams")]);
-  return ["squad", "tribe", "chapter"].map((f) => person[f]).filter(Boolean).map((id) => ({ id, name: teams.get(id)?.name || id, kind: teams.get(id)?.kind }));
+  const ids = [person.squad, person.tribe, person.chapter, ...(Array.isArray(person.guilds) ? person.guilds : [])].filter((id) => typeof id === "string");
+  const department = teams.get(person.tribe)?.parent;
+  if (department && teams.get(department)?.kind === "department") ids.push(department);
+  return [...new Set(ids)].filter((id) => teams.has(id)).map((id) => ({ id, name: teams.get(id).name || id, kind: teams.get(id).kind }));
+}
+
+/** Which of `ids` report to `viewer` (whose objectives a manager writes too), read 100 at a time. */
+async function reportsAmong(ids, viewer) {
+  const reports = new Set();
+  const others = [...new Set(ids)].filter((id) => id && id !== viewer);
+  for (let i = 0; viewer && i < others.length; i += 100) {
+    const chunk = others.slice(i, i + 100);
+    const result = await api(`/api/v1/people?ids=${chunk.map(encodeURIComponent).join(",")}`).catch(() => ({ people: [] }));
+    for (const person of result.people) if (person.manager === viewer) reports.add(person.id);
+  }
+  return reports;
 }
 
 const STATUS = [["draft", "Draft (not listed for others)"], ["published", "Published"], ["done", "Done"], ["dropped", "Dropped"]];
@@ -93,11 +114,21 @@ function keyResultRows(entries, { current }) {
   return { node: h("fieldset", {}, h("legend", {}, "Key results"), list, more), changes };
 }
 
-/** #/objectives/new: an objective of the signed-in person's, or of one of their teams. */
+/**
+ * #/objectives/new: an objective of the signed-in person's, of one of their teams (a guild's or
+ * their department's too), or, with `?for=ID`, of someone who reports to them.
+ */
 export async function create(main) {
   const viewer = await me();
   if (!viewer) { replace(main, h("h1", {}, "New objective"), h("p", {}, "Sign in to write objectives.")); return; }
-  const myTeams = await teamsOf(viewer);
+  const forID = routeQuery().get("for");
+  const [myTeams, report] = await Promise.all([teamsOf(viewer),
+    forID && forID !== viewer ? api(`/api/v1/people/${encodeURIComponent(forID)}`).catch(() => null) : null]);
+  const isReport = report && report.manager === viewer;
+  // Each choice says whose it is and of which kind; the select's values are their places.
+  const choices = [{ label: "Me", ownerKind: "person", owner: viewer },
+    ...(isReport ? [{ label: `${report.name || forID} (reports to you)`, ownerKind: "person", owner: forID }] : []),
+    ...myTeams.map((t) => ({ label: `${t.name} (${t.kind || "team"})`, ownerKind: t.kind === "department" ? "department" : "team", owner: t.id }))];
   const quarters = recentQuarters();
   const title = h("input", { id: "objective-title", type: "text", required: true });
   const titleField = field("Objective", title);
@@ -107,8 +138,7 @@ export async function create(main) {
   descriptionField.append(bounded(description, 2000));
   const quarter = h("select", { id: "objective-quarter" }, [nextQuarter(quarters[0]), ...quarters.slice(0, 2)].sort().reverse()
     .map((q) => h("option", { value: q, selected: q === quarters[0] }, q)));
-  const owner = h("select", { id: "objective-owner" }, h("option", { value: "" }, "Me"),
-    myTeams.map((t) => h("option", { value: t.id }, `${t.name} (${t.kind || "team"})`)));
+  const owner = h("select", { id: "objective-owner" }, choices.map((c, i) => h("option", { value: String(i), selected: isReport && i === 1, dir: "auto" }, c.label)));
   const visibility = h("select", { id: "objective-visibility" }, h("option", { value: "public" }, "Everyone"), h("option", { value: "private" }, "Private (with your manager or team)"));
   const status = h("select", { id: "objective-status" }, STATUS.slice(0, 2).map(([v, t]) => h("option", { value: v, selected: v === "published" }, t)));
   const results = keyResultRows([], { current: false });
@@ -117,7 +147,8 @@ export async function create(main) {
     if (!title.value.trim()) { notify("Write the objective first", "error"); title.focus(); return; }
     const body = { title: title.value.trim(), quarter: quarter.value, visibility: visibility.value, status: status.value, progress: 0 };
     if (description.value.trim()) body.description = description.value.trim();
-    if (owner.value) { body.ownerKind = "team"; body.owner = owner.value; }
+    const whose = choices[Number(owner.value)] || choices[0];
+    if (whose.owner !== viewer) { body.ownerKind = whose.ownerKind; body.owner = whose.owner; }
     let changed;
     try { changed = results.changes(); } catch (error) { notify(error.message, "error"); return; }
     const keyResults = Object.fromEntries(Object.entries(changed).filter(([, v]) => v));
@@ -128,7 +159,9 @@ export async function create(main) {
     titleField, descriptionField, h("div", { class: "row" }, field("Quarter", quarter), field("Whose", owner), field("Who can see it", visibility), field("Status", status)),
     results.node,
     h("div", { class: "actions" }, h("button", { type: "submit", id: "save-objective" }, "Save")));
-  replace(main, h("h1", {}, "New objective"), form);
+  replace(main, h("h1", {}, "New objective"),
+    forID && forID !== viewer && !isReport ? h("p", { class: "muted", id: "not-your-report" }, "Only their manager writes a person's objectives; this one would be yours or a team's.") : null,
+    form);
 }
 
 /** #/objectives/:id/edit: progress, key results and status of an objective one may change. */
@@ -196,7 +229,8 @@ export async function list(main) {
   };
   const [departments, teamsOwned, people, teams, viewer] = await Promise.all([
     ask({ ownerKind: "department", limit: "101" }), ask({ ownerKind: "team", limit: "101" }), ask({ ownerKind: "person", limit: "101" }), all("teams"), me()]);
-  const myTeams = new Set((await teamsOf(viewer)).map((t) => t.id));
+  const [mine, reports] = await Promise.all([teamsOf(viewer), reportsAmong(people.objectives.map((o) => o.owner), viewer)]);
+  const myTeams = new Set(mine.map((t) => t.id));
   const result = { objectives: [...departments.objectives, ...teamsOwned.objectives, ...people.objectives] };
   const name = await peopleNames(result.objectives.filter((o) => (o.ownerKind || "person") === "person").map((o) => o.owner));
   const ownerName = (o) => (o.ownerKind || "person") === "person" ? name(o.owner) : (teams.get(o.owner)?.name || o.owner);
@@ -219,7 +253,7 @@ export async function list(main) {
           h("div", { class: "progress-row" }, h("progress", { max: 100, value: progress, "aria-label": `Progress of ${o.title || o.id}` }), h("span", {}, `${progress}%`)),
           results.length ? h("ul", { class: "plain krs" }, results.map(([, kr]) => h("li", {}, kr.title || "",
             kr.target !== undefined ? h("small", { class: "muted" }, ` ${kr.current ?? 0} of ${kr.target}`) : null))) : null,
-          editable(o, viewer, myTeams) ? h("div", { class: "actions" }, h("a", { class: "button secondary", href: `#/objectives/${encodeURIComponent(o.id)}/edit`,
+          editable(o, viewer, myTeams, reports) ? h("div", { class: "actions" }, h("a", { class: "button secondary", href: `#/objectives/${encodeURIComponent(o.id)}/edit`,
             "aria-label": `Update ${o.title || o.id}` }, "Update")) : null);
       })),
       items.length > 100 ? h("p", { class: "muted" }, "Showing the first 100; filter by owner to see one team's or person's.") : null);

@@ -139,7 +139,8 @@ export async function profile(main, id) {
     h("div", { class: "title-row" }, h("h1", { dir: "auto" }, person.name || id),
       h("div", { class: "actions" },
         isMe ? h("a", { class: "button", href: "#/me/edit" }, "Edit my profile") : null,
-        viewer && !isMe ? h("a", { class: "button", href: `#/give?to=${encodeURIComponent(id)}` }, "Give feedback or thanks") : null)),
+        viewer && !isMe ? h("a", { class: "button", href: `#/give?to=${encodeURIComponent(id)}` }, "Give feedback or thanks") : null,
+        viewer && person.manager === viewer ? h("a", { class: "button secondary", id: "objective-for", href: `#/objectives/new?for=${encodeURIComponent(id)}` }, "New objective for them") : null)),
     h("dl", { class: "facts" }, facts.map(([k, v]) => [h("dt", {}, k), h("dd", { dir: "auto" }, v)])),
     h("section", { "aria-labelledby": "skills-h" }, h("h2", { id: "skills-h" }, "Skills"),
       skills.length ? h("ul", { class: "skills", id: "profile-skills" }, skills.map(([skill, level]) =>
