@@ -72,8 +72,8 @@ function newKeyResultID() {
 }
 
 /** Rows of key results: title and target, and (when editing) where it stands now; each row has its own Remove. */
-function keyResultRows(entries, { current }) {
-  const list = h("ul", { class: "plain", id: "key-results" });
+function keyResultRows(entries, { current, onChange = () => {} }) {
+  const list = h("ul", { class: "plain", id: "key-results", oninput: () => onChange() });
   const rows = [];
   const add = (id, kr = {}, fromRecord = false) => {
     const n = rows.length + 1;
@@ -83,7 +83,7 @@ function keyResultRows(entries, { current }) {
     const now = h("input", { type: "number", step: "any", value: kr.current ?? "", class: "short", dataset: { part: "now" } });
     const row = { id, kr, title, target, now, removed: false, fromRecord };
     const item = h("li", { class: "row kr-edit" }, field(`Key result ${n}`, title), titleCounter, field(`Target ${n}`, target), current ? field(`Now ${n}`, now) : null,
-      h("button", { type: "button", class: "link", "aria-label": `Remove key result ${n}`, onclick: () => { row.removed = true; item.remove(); more.focus(); } }, "Remove"));
+      h("button", { type: "button", class: "link", "aria-label": `Remove key result ${n}`, onclick: () => { row.removed = true; item.remove(); more.focus(); onChange(); } }, "Remove"));
     rows.push(row);
     list.append(item);
   };
@@ -111,7 +111,17 @@ function keyResultRows(entries, { current }) {
     return result;
   };
   if (!entries.length) add(newKeyResultID());
-  return { node: h("fieldset", {}, h("legend", {}, "Key results"), list, more), changes };
+  /**
+   * Where the key results stand, as a whole percentage: the mean of each one's share of its target
+   * (now / target, within 0 and 1), over those with a positive target; null when none has one.
+   * The objective's progress is the owner's to say; this is offered, never set for them.
+   */
+  const share = () => {
+    const shares = rows.filter((r) => !r.removed && r.title.value.trim() && Number(r.target.value) > 0)
+      .map((r) => Math.min(1, Math.max(0, (Number(r.now.value) || 0) / Number(r.target.value))));
+    return shares.length ? Math.round(100 * shares.reduce((a, b) => a + b, 0) / shares.length) : null;
+  };
+  return { node: h("fieldset", {}, h("legend", {}, "Key results"), list, more), changes, share };
 }
 
 /**
@@ -173,7 +183,18 @@ export async function edit(main, id) {
   titleField.append(bounded(title, 2000));
   const progress = h("input", { id: "objective-progress", type: "number", min: 0, max: 100, step: 1, value: Math.round(Number(objective.progress) || 0) });
   const status = h("select", { id: "objective-status" }, STATUS.map(([v, t]) => h("option", { value: v, selected: v === (objective.status || "published") }, t)));
-  const results = keyResultRows(Object.entries(objective.keyResults || {}).sort(([a], [b]) => a.localeCompare(b, undefined, { numeric: true })), { current: true });
+  // Progress is the owner's judgement, kept apart from the key results; what they add up to is
+  // said beside it and taken with one click.
+  const suggested = h("p", { class: "muted", id: "kr-progress", "aria-live": "polite" });
+  const suggest = () => {
+    const share = results?.share();
+    if (share === null || share === undefined) { replace(suggested); return; }
+    replace(suggested, `The key results stand at ${share}% of their targets on average. `,
+      Number(progress.value) === share ? null : h("button", { type: "button", class: "link", id: "use-kr-progress", onclick: () => { progress.value = share; suggest(); } }, `Set progress to ${share}%`));
+  };
+  const results = keyResultRows(Object.entries(objective.keyResults || {}).sort(([a], [b]) => a.localeCompare(b, undefined, { numeric: true })), { current: true, onChange: suggest });
+  progress.addEventListener("input", suggest);
+  suggest();
   const form = h("form", { class: "stack", onsubmit: async (event) => {
     event.preventDefault();
     if (!title.value.trim()) { notify("Write the objective first", "error"); title.focus(); return; }
@@ -188,7 +209,7 @@ export async function edit(main, id) {
     const saved = await act(() => api(`/api/v1/objectives/${encodeURIComponent(id)}`, { method: "PATCH", body }), "Objective saved");
     if (saved) location.hash = back;
   } },
-    titleField, h("div", { class: "row" }, field("Progress (%)", progress), field("Status", status)), results.node,
+    titleField, h("div", { class: "row" }, field("Progress (%)", progress), field("Status", status)), suggested, results.node,
     h("div", { class: "actions" }, h("button", { type: "submit", id: "save-objective" }, "Save"), h("a", { href: back }, "Cancel")));
   replace(main, h("h1", {}, "Update objective"), viewer ? form : h("p", {}, "Sign in to update objectives."));
 }
