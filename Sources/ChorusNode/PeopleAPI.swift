@@ -492,18 +492,23 @@ public struct PeopleAPI: Sendable {
                 throw SyncError(status: 400, "status is one of \(PeopleAPI.opportunityStatuses.joined(separator: ", ")), not \(status)")
             }
             let location = try listFilter(request, "location", "opportunities.location")
-            // A skill as free text ("python"): opportunities that ask for it or teach it.
+            // A skill as free text ("python"): opportunities that ask for it or teach it. Text that
+            // names no skill of the taxonomy also finds custom skills holding its words in a run
+            // ("interface design" finds "custom:user interface design"), as people type a part.
             let skill = try query(request, "skill", max: 200).map { SkillTaxonomy.esco.resolve($0).id }
+            let customWords = skill.flatMap { $0.hasPrefix("custom:") ? " \($0.dropFirst(7)) " : nil }
             let (limit, offset) = (try limit(request), try offset(request))
             let rows = try executor.perform { replica in
                 try replica.withDatabase { db in
                     try db.query("""
                         SELECT o.id FROM opportunities o WHERE o._deleted = 0 AND (? IS NULL OR o.kind = ?) AND (?3 = 'all' OR coalesce(o.status, 'open') = ?3)
                         AND (? IS NULL OR o.location = ?)
-                        AND (? IS NULL OR EXISTS (SELECT 1 FROM opportunities__requiredSkills r WHERE r.id = o.id AND r.key = ?)
-                                       OR EXISTS (SELECT 1 FROM opportunities__learnableSkills l WHERE l.id = o.id AND l.element = ?))
-                        ORDER BY o.id LIMIT ? OFFSET ?
-                        """, kind, kind, status, location, location, skill, skill, skill, limit + 1, offset).compactMap { $0.text(0) }
+                        AND (?6 IS NULL OR EXISTS (SELECT 1 FROM opportunities__requiredSkills r WHERE r.id = o.id AND (r.key = ?6
+                                               OR (?7 IS NOT NULL AND r.key LIKE 'custom:%' AND instr(' ' || substr(r.key, 8) || ' ', ?7) > 0)))
+                                       OR EXISTS (SELECT 1 FROM opportunities__learnableSkills l WHERE l.id = o.id AND (l.element = ?6
+                                               OR (?7 IS NOT NULL AND l.element LIKE 'custom:%' AND instr(' ' || substr(l.element, 8) || ' ', ?7) > 0))))
+                        ORDER BY o.id LIMIT ?8 OFFSET ?9
+                        """, kind, kind, status, location, location, skill, customWords, limit + 1, offset).compactMap { $0.text(0) }
                 }.compactMap { try replica.get(collection: "opportunities", record: $0) }.map { PeopleAPI.labelled($0, for: person) }
             }
             return json(.object(["opportunities": .array(Array(rows.prefix(limit))), "next": PeopleAPI.next(offset, limit, rows.count)]))

@@ -220,6 +220,15 @@ final class PeopleAPITests: XCTestCase {
         XCTAssertEqual(try titles("skill=SQL"), ["Data bet"], "asks for the skill")
         XCTAssertEqual(try titles("skill=Python3"), ["Office pairing"], "teaches the skill (by a synonym)")
         XCTAssertEqual(try titles("location=office"), ["Office pairing"])
+        // A custom skill (one the taxonomy lacks) is found by a run of its words, as people type a part.
+        XCTAssertEqual(try request(port, "POST", "/api/v1/opportunities",
+                                   body: #"{"title":"Pipeline bet","requiredSkills":{"Streaming Pipeline Tuning":{"minLevel":2}},"learnableSkills":{"add":["Quantum Stew"]}}"#).status, 201)
+        for query in ["skill=pipeline%20tuning", "skill=Streaming%20Pipeline", "skill=tuning", "skill=quantum"] {
+            XCTAssertEqual(try titles(query), ["Pipeline bet"], query)
+        }
+        for query in ["skill=tuning%20pipeline", "skill=pipe", "skill=streaming%20tuning"] {
+            XCTAssertEqual(try titles(query), [], "\(query): words in their order, whole")
+        }
         XCTAssertEqual(try titles("kind=companyBet&location=office"), [])
         XCTAssertEqual(try request(port, "POST", "/api/v1/teams", body: #"{"id":"tribe-1","name":"Tribe 1","kind":"tribe"}"#).status, 201)
         XCTAssertEqual(try request(port, "POST", "/api/v1/teams", body: #"{"name":"Odd","kind":"club"}"#).status, 400)
