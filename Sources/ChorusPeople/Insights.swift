@@ -14,9 +14,12 @@ public struct Insights: Sendable {
     public struct SkillBalance: Sendable, Equatable {
         public let skill: String
         public let label: String
-        /// Open opportunities requiring it.
+        /// Open opportunities requiring it (each once, however many of its keys name the skill).
         public let demand: Int
-        /// People who have it at the level asked or above (any level counts if unsure).
+        /// The lowest level an open opportunity asks of it: what supply is counted at.
+        public let level: Int
+        /// People who have it at `level` or above (each once: two keys naming one skill count as
+        /// the person's higher level).
         public let supply: Int
         public let supplyByOffice: [String: Int]
         public let supplyByTribe: [String: Int]
@@ -34,6 +37,10 @@ public struct Insights: Sendable {
 
     public let tribes: [TeamSize]
     public let squads: [TeamSize]
+    /// People counted in no tribe listed (none named, or one deleted or not a tribe here), and
+    /// likewise for squads: the sizes above leave them out, so this says how many.
+    public let withoutTribe: Int
+    public let withoutSquad: Int
     public let skills: [SkillBalance]
     public let abilities: [AbilityHealth]
 
@@ -55,39 +62,65 @@ public struct Insights: Sendable {
                 return try db.query("SELECT id, coalesce(name, id) FROM teams WHERE _deleted = 0 AND kind = ? ORDER BY id", kind)
                     .map { ($0.text(0)!, $0.text(1)!, counts[$0.text(0)!] ?? 0) }
             }
+            // A tribe's size is the people naming it as their tribe (not its squads' people: a
+            // squad's `parent` says where it sits, a person's `tribe` where they belong).
             let tribes = try sizes("tribe", kind: "tribe").map { id, name, count in
-                TeamSize(team: id, name: name, people: count, flag: count > tribeSplitAt ? "over \(tribeSplitAt) people: time to split" : nil)
+                TeamSize(team: id, name: name, people: count,
+                         flag: count > tribeSplitAt ? "over \(tribeSplitAt) people: time to split" : count == 0 ? "no people" : nil)
             }
             let squads = try sizes("squad", kind: "squad").map { id, name, count in
                 TeamSize(team: id, name: name, people: count,
                          flag: squadSizes.contains(count) ? nil : (count < squadSizes.lowerBound ? "under \(squadSizes.lowerBound) people" : "over \(squadSizes.upperBound) people"))
             }
-            // Demand: open opportunities' required skills with their minimum level.
-            var demand: [String: (count: Int, minLevel: Int)] = [:]
+            let withoutTribe = Int(try db.queryScalarInteger("""
+                SELECT count(*) FROM people p WHERE p._deleted = 0
+                AND NOT EXISTS (SELECT 1 FROM teams t WHERE t.id = p.tribe AND t._deleted = 0 AND t.kind = 'tribe')
+                """) ?? 0)
+            let withoutSquad = Int(try db.queryScalarInteger("""
+                SELECT count(*) FROM people p WHERE p._deleted = 0
+                AND NOT EXISTS (SELECT 1 FROM teams t WHERE t.id = p.squad AND t._deleted = 0 AND t.kind = 'squad')
+                """) ?? 0)
+            // Demand: the open opportunities asking for each skill, and the lowest level asked.
+            // Two keys of one opportunity may name one skill ("SQL" and "sql", written a key at a
+            // time): the opportunity counts once, as matching reads it.
+            var demand: [String: (opportunities: Set<String>, minLevel: Int)] = [:]
             try db.forEachRow("""
-                SELECT r.key, r.value FROM opportunities__requiredSkills r JOIN opportunities o ON o.id = r.id
+                SELECT r.key, r.value, r.id FROM opportunities__requiredSkills r JOIN opportunities o ON o.id = r.id
                 WHERE o._deleted = 0 AND coalesce(o.status, 'open') = 'open'
                 """) { row in
                 let skill = taxonomy.resolve(row.text(0)!).id
                 let level = Requirement.level((try? JSONParser().parse(row.text(1) ?? "{}"))?["minLevel"]?.numberValue)
-                let current = demand[skill] ?? (0, 5)
-                demand[skill] = (current.count + 1, min(current.minLevel, level))
+                var current = demand[skill] ?? ([], 5)
+                current.opportunities.insert(row.text(2)!)
+                current.minLevel = min(current.minLevel, level)
+                demand[skill] = current
             }
-            var supply: [String: (total: Int, office: [String: Int], tribe: [String: Int])] = [:]
+            // Supply: each person once per skill, at the highest level their keys for it give.
+            var held: [String: [String: (level: Int, office: String, tribe: String)]] = [:]
             try db.forEachRow("""
-                SELECT s.key, s.value, coalesce(p.office, '(none)'), coalesce(p.tribe, '(none)') FROM people__skills s
+                SELECT s.key, s.value, coalesce(p.office, '(none)'), coalesce(p.tribe, '(none)'), p.id FROM people__skills s
                 JOIN people p ON p.id = s.id WHERE p._deleted = 0
                 """) { row in
                 let skill = taxonomy.resolve(row.text(0)!).id
-                guard let wanted = demand[skill], Int(row.integer(1) ?? 0) >= wanted.minLevel else { return }
-                var entry = supply[skill] ?? (0, [:], [:])
-                entry.total += 1
-                entry.office[row.text(2)!, default: 0] += 1
-                entry.tribe[row.text(3)!, default: 0] += 1
+                guard demand[skill] != nil else { return }
+                let level = Int(row.integer(1) ?? 0), person = row.text(4)!
+                if let known = held[skill]?[person], known.level >= level { return }
+                held[skill, default: [:]][person] = (level, row.text(2)!, row.text(3)!)
+            }
+            var supply: [String: (total: Int, office: [String: Int], tribe: [String: Int])] = [:]
+            for (skill, people) in held {
+                let wanted = demand[skill]!.minLevel
+                var entry: (total: Int, office: [String: Int], tribe: [String: Int]) = (0, [:], [:])
+                for person in people.values where person.level >= wanted {
+                    entry.total += 1
+                    entry.office[person.office, default: 0] += 1
+                    entry.tribe[person.tribe, default: 0] += 1
+                }
                 supply[skill] = entry
             }
             let skills = demand.keys.sorted().map { skill in
-                SkillBalance(skill: skill, label: taxonomy.skills[skill]?.label ?? taxonomy.resolve(skill).label, demand: demand[skill]!.count,
+                SkillBalance(skill: skill, label: taxonomy.skills[skill]?.label ?? taxonomy.resolve(skill).label, demand: demand[skill]!.opportunities.count,
+                             level: demand[skill]!.minLevel,
                              supply: supply[skill]?.total ?? 0, supplyByOffice: supply[skill]?.office ?? [:], supplyByTribe: supply[skill]?.tribe ?? [:])
             }.sorted { ($0.demand - $0.supply, $1.skill) > ($1.demand - $1.supply, $0.skill) }
             // Career framework health (003).
@@ -95,12 +128,17 @@ public struct Insights: Sendable {
                 let id = row.text(0)!
                 let roles = Int(try db.queryScalarInteger("SELECT count(*) FROM abilities__roleRequirements WHERE id = ?", id) ?? 0)
                 // Public ones only: insights need no identity, and a count that moves would tell
-                // that a private observation was written about the ability (`ReadPolicy`).
-                let observations = Int(try db.queryScalarInteger(
-                    "SELECT count(*) FROM observations WHERE _deleted = 0 AND ability = ? AND coalesce(visibility, 'public') != 'private'", id) ?? 0)
+                // that a private observation was written about the ability (`ReadPolicy`). Of people
+                // still here, as the milestones beside them (a deleted person's are not served).
+                let observations = Int(try db.queryScalarInteger("""
+                    SELECT count(*) FROM observations o JOIN people p ON p.id = o.person AND p._deleted = 0
+                    WHERE o._deleted = 0 AND o.ability = ? AND coalesce(o.visibility, 'public') != 'private'
+                    """, id) ?? 0)
                 let achieved = Int(try db.queryScalarInteger("""
                     SELECT count(*) FROM people__careerSteps c JOIN people p ON p.id = c.id WHERE p._deleted = 0 AND c.key = ? AND c.value >= 1
                     """, id) ?? 0)
+                // The newest value the ability holds. A removal leaves no value behind, so an edit
+                // that only removes (a role requirement dropped) does not count as an update.
                 let updated = try db.queryScalarInteger("SELECT max(wall) FROM entries WHERE rid = ?", row.integer(2)!).map(UInt64.init)
                 var flags: [String] = []
                 if roles == 0 { flags.append("used by no role") }
@@ -110,7 +148,7 @@ public struct Insights: Sendable {
                 return AbilityHealth(ability: id, name: row.text(1)!, roles: roles, observations: observations, peopleWithMilestone: achieved,
                                      lastUpdatedWall: updated, flags: flags)
             }
-            return Insights(tribes: tribes, squads: squads, skills: skills, abilities: abilities)
+            return Insights(tribes: tribes, squads: squads, withoutTribe: withoutTribe, withoutSquad: withoutSquad, skills: skills, abilities: abilities)
         }
     }
 
@@ -121,7 +159,9 @@ public struct Insights: Sendable {
         func counts(_ d: [String: Int]) -> JSONValue { .object(d.mapValues { .integer(Int64($0)) }) }
         return .object([
             "tribes": .array(tribes.map(team)), "squads": .array(squads.map(team)),
+            "withoutTribe": .integer(Int64(withoutTribe)), "withoutSquad": .integer(Int64(withoutSquad)),
             "skills": .array(skills.map { .object(["skill": .string($0.skill), "label": .string($0.label), "demand": .integer(Int64($0.demand)),
+                                                   "level": .integer(Int64($0.level)),
                                                    "supply": .integer(Int64($0.supply)), "supplyByOffice": counts($0.supplyByOffice),
                                                    "supplyByTribe": counts($0.supplyByTribe)]) }),
             "abilities": .array(abilities.map { .object(["ability": .string($0.ability), "name": .string($0.name), "roles": .integer(Int64($0.roles)),

@@ -42,4 +42,43 @@ final class InsightsTests: XCTestCase {
         let used = try XCTUnwrap(insights.abilities.first { $0.ability == "ability-used" })
         XCTAssertEqual(used.flags, [], "used by a role, observed, achieved and recently updated")
     }
+
+    /// What a sweep found the figures leaving out or counting twice: people in no team listed, an
+    /// empty tribe, two keys naming one skill, observations of a person who left.
+    func test_figuresCountEachOnce_andSayWhomTheyLeaveOut() throws {
+        let replica = try ReplicaFactory.memory(clock: ManualClock(milliseconds: 1_700_000_000_000), seed: 5)
+        var writes: [(collection: String, record: String, changes: [Change])] = [
+            ("teams", "tribe-1", [.put(field: "name", value: "One"), .put(field: "kind", value: "tribe")]),
+            ("teams", "tribe-empty", [.put(field: "name", value: "Empty"), .put(field: "kind", value: "tribe")]),
+            ("teams", "squad-1", [.put(field: "name", value: "Kept"), .put(field: "kind", value: "squad")]),
+            ("teams", "squad-gone", [.put(field: "name", value: "Gone"), .put(field: "kind", value: "squad")]),
+            ("abilities", "ab", [.put(field: "name", value: "Writes")]),
+        ]
+        for index in 0..<6 {
+            writes.append(("people", "p-\(index)", [.put(field: "name", value: .string("P\(index)")),
+                                                    .put(field: "tribe", value: index == 5 ? "tribe-unknown" : "tribe-1"),
+                                                    .put(field: "squad", value: index < 2 ? "squad-gone" : index < 5 ? "squad-1" : .null),
+                                                    .mapSet(field: "skills", key: "SQL", value: 2)]))
+        }
+        writes[5].changes.append(.mapSet(field: "skills", key: "sql", value: 4))
+        writes.append(("opportunities", "o-1", [.put(field: "status", value: "open"),
+                                                .mapSet(field: "requiredSkills", key: "SQL", value: ["minLevel": 3]),
+                                                .mapSet(field: "requiredSkills", key: "sql", value: ["minLevel": 2])]))
+        for (id, person) in [("obs-1", "p-1"), ("obs-2", "p-2")] {
+            writes.append(("observations", id, [.put(field: "person", value: .string(person)), .put(field: "ability", value: "ab"),
+                                                .put(field: "milestone", value: 1), .put(field: "author", value: "p-3")]))
+        }
+        try replica.writeMany(writes)
+        try replica.writeMany([("teams", "squad-gone", [.delete]), ("people", "p-1", [.delete])])
+
+        let insights = try Insights.compute(replica, now: 1_700_000_000_000)
+        XCTAssertEqual(insights.withoutTribe, 1, "p-5 names a tribe that is not here")
+        XCTAssertEqual(insights.withoutSquad, 2, "p-0 in a deleted squad, p-5 in none (p-1 left)")
+        XCTAssertEqual(insights.tribes.first { $0.team == "tribe-empty" }?.flag, "no people")
+        let sql = try XCTUnwrap(insights.skills.first)
+        XCTAssertEqual(sql.demand, 1, "one opportunity, however many of its keys name the skill")
+        XCTAssertEqual(sql.level, 2, "counted at the lowest level asked")
+        XCTAssertEqual(sql.supply, 5, "each person here once (p-5's two keys are one skill)")
+        XCTAssertEqual(insights.abilities.first?.observations, 1, "the observation of a person who left is not counted")
+    }
 }

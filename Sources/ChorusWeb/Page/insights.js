@@ -14,6 +14,20 @@ window.addEventListener("resize", () => {
   resizeTimer = setTimeout(() => { if (document.body.dataset.view === "insights" && redraw) redraw(); }, 200);
 });
 
+/** What the tribe sizes say, in a sentence: those to split, those empty, or that all are well. */
+function tribeSummary(tribes) {
+  const over = tribes.filter((t) => t.people > 100).length, empty = tribes.filter((t) => t.people === 0).length;
+  const parts = [over ? `${over} tribe${over === 1 ? "" : "s"} over 100 people: time to split.` : null,
+    empty ? `${empty} tribe${empty === 1 ? " has" : "s have"} nobody in it.` : null].filter(Boolean);
+  return parts.length ? parts.join(" ") : "Every tribe has people, and none is over 100.";
+}
+
+/** The people the sizes leave out (no team of the kind, or one deleted or unknown), said when any are. */
+function unassigned(count, kind) {
+  if (!count) return null;
+  return h("p", { class: "muted", id: `without-${kind}` }, `${count} ${count === 1 ? "person is" : "people are"} in no ${kind} listed here (none named, or one deleted or unknown), so not counted above.`);
+}
+
 export async function view(main) {
   const insights = await api("/api/v1/insights");
   const byName = (a, b) => (a.name || a.team).localeCompare(b.name || b.team, undefined, { numeric: true });
@@ -48,18 +62,20 @@ export async function view(main) {
   replace(main, h("h1", {}, "Insights"),
     h("p", { class: "muted" }, "Computed on this node from its replica: it works offline and shows what this node knows."),
     h("section", { "aria-labelledby": "tribes-h" }, h("h2", { id: "tribes-h" }, "Tribes"),
-      h("p", {}, tribes.some((t) => t.flag) ? `${tribes.filter((t) => t.flag).length} tribe(s) over 100 people: time to split.` : "Every tribe is under about 100 people."),
+      h("p", {}, tribeSummary(tribes)),
+      unassigned(insights.withoutTribe, "tribe"),
       chart("tribes")),
     h("section", { "aria-labelledby": "squads-h" }, h("h2", { id: "squads-h" }, "Squads"),
       h("p", {}, outOfRange.length ? `${outOfRange.length} of ${squads.length} squads are outside 5-10 people.` : `All ${squads.length} squads have 5-10 people.`),
+      unassigned(insights.withoutSquad, "squad"),
       chart("squads"),
       squads.length > shown.length ? h("p", { class: "muted" }, `Showing ${shown.length} of ${squads.length} squads, those out of range first.`) : null),
     h("section", { "aria-labelledby": "skills-h" }, h("h2", { id: "skills-h" }, "Skills: demand against supply"),
-      h("p", {}, "Demand: open opportunities asking for the skill. Supply: people who have it at the level asked."),
+      h("p", {}, "Demand: open opportunities asking for the skill. Supply: people who have it at the lowest level one of them asks (shown beside each skill below)."),
       skills.length ? chart("skills") : h("p", { class: "muted" }, "No open opportunity asks for a skill."),
       skills.length ? h("details", {}, h("summary", {}, "Supply by office and tribe"),
-        h("div", { class: "table-scroll" }, h("table", {}, h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Skill"), h("th", { scope: "col" }, "By office"), h("th", { scope: "col" }, "By tribe"))),
-          h("tbody", {}, skills.map((s) => h("tr", {}, h("th", { scope: "row" }, s.label),
+        h("div", { class: "table-scroll" }, h("table", {}, h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Skill"), h("th", { scope: "col" }, "Level"), h("th", { scope: "col" }, "By office"), h("th", { scope: "col" }, "By tribe"))),
+          h("tbody", {}, skills.map((s) => h("tr", {}, h("th", { scope: "row" }, s.label), h("td", {}, `${s.level} or more`),
             h("td", {}, Object.entries(s.supplyByOffice).map(([k, v]) => `${k} ${v}`).join(", ")),
             h("td", {}, Object.entries(s.supplyByTribe).map(([k, v]) => `${tribeName.get(k) || k} ${v}`).join(", ")))))))) : null),
     h("section", { "aria-labelledby": "framework-h" }, h("h2", { id: "framework-h" }, "Career framework health"),
