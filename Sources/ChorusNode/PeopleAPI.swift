@@ -114,7 +114,9 @@ public struct PeopleAPI: Sendable {
         Route(method: "GET", path: "/api/v1/feedback"),
         Route(method: "POST", path: "/api/v1/feedback"),
         Route(method: "GET", path: "/api/v1/feedback/{id}"),
+        Route(method: "DELETE", path: "/api/v1/feedback/{id}"),
         Route(method: "POST", path: "/api/v1/feedback/{id}/comments"),
+        Route(method: "DELETE", path: "/api/v1/feedback/{id}/comments/{entry}"),
         Route(method: "POST", path: "/api/v1/feedback/{id}/high-fives"),
         Route(method: "POST", path: "/api/v1/opportunities/{id}/interest"),
         Route(method: "DELETE", path: "/api/v1/opportunities/{id}/interest"),
@@ -399,13 +401,13 @@ public struct PeopleAPI: Sendable {
                 let badgeIDs = Set(items.prefix(limit).compactMap { $0.fields["badge"]?.stringValue }).sorted()
                 return (Array(items), try badgeIDs.compactMap { try replica.get(collection: "badges", record: $0) }.filter(\.isVisible))
             }
-            return json(.object(["items": .array(items.prefix(limit).map(\.json)), "next": PeopleAPI.next(offset, limit, items.count),
+            return json(.object(["items": .array(items.prefix(limit).map(Feedback.listed)), "next": PeopleAPI.next(offset, limit, items.count),
                                  "badges": .object(Dictionary(uniqueKeysWithValues: badges.map { ($0.id, $0.json) }))]))
         case ("GET", "/api/v1/feedback"):
             let (limit, offset) = (try limit(request), try offset(request))
             let about = try query(request, "about", max: 128)
             let items = try executor.perform { try Feedback.visibleItems($0, viewer: person, about: about, limit: offset + limit + 1).dropFirst(offset) }
-            return json(.object(["items": .array(items.prefix(limit).map(\.json)), "next": PeopleAPI.next(offset, limit, items.count)]))
+            return json(.object(["items": .array(items.prefix(limit).map(Feedback.listed)), "next": PeopleAPI.next(offset, limit, items.count)]))
         case ("POST", "/api/v1/feedback"):
             let person = try writer(person)
             let body = try object(request, allowed: ["to", "kind", "body", "visibility", "badge"])
@@ -421,16 +423,30 @@ public struct PeopleAPI: Sendable {
             if let refusal = Feedback.badgeRefusal(kind: kind, badge: body["badge"]?.stringValue) {
                 throw SyncError(status: 422, refusal.message, hint: refusal.hint)
             }
-            let id = try executor.perform { replica in
-                try Feedback.give(replica, from: person, to: to, kind: kind, body: text,
-                                  visibility: body["visibility"]?.stringValue ?? Feedback.defaultVisibility(kind: kind), badge: body["badge"]?.stringValue)
+            let id: String
+            do {
+                id = try executor.perform { replica in
+                    try Feedback.give(replica, from: person, to: to, kind: kind, body: text,
+                                      visibility: body["visibility"]?.stringValue ?? Feedback.defaultVisibility(kind: kind), badge: body["badge"]?.stringValue)
+                }
+            } catch let error as ChorusError where error.code == .recordNotFound || error.code == .invalidState {
+                // Well formed, naming a person or badge that is not here, or a reader there is not: 422, as other writes.
+                throw SyncError(status: 422, error.message, hint: error.hint)
             }
             return json(.object(["id": .string(id)]), status: 201)
         case ("GET", "/api/v1/feedback/{id}"):
             guard let item = try executor.perform({ try Feedback.visibleItem($0, id: parameters[0], viewer: person) }) else {
                 throw SyncError(status: 404, "no feedback item \(parameters[0].prefix(128))")
             }
-            return json(item.json)
+            return json(Feedback.whole(item))
+        case ("DELETE", "/api/v1/feedback/{id}"):
+            let person = try writer(person)
+            try executor.perform { try Feedback.withdraw($0, id: parameters[0], by: person) }
+            return json(.object(["id": .string(parameters[0]), "withdrawn": true]))
+        case ("DELETE", "/api/v1/feedback/{id}/comments/{entry}"):
+            let person = try writer(person)
+            let item = try executor.perform { try Feedback.withdrawComment($0, on: parameters[0], entry: parameters[1], by: person) }
+            return json(Feedback.listed(item))
         case ("POST", "/api/v1/feedback/{id}/comments"):
             let person = try writer(person)
             let body = try object(request, allowed: ["body"])
@@ -438,11 +454,11 @@ public struct PeopleAPI: Sendable {
             let item = try executor.perform { replica in
                 try Feedback.comment(replica, on: parameters[0], by: person, body: text, at: Int64(replica.configuration.wallClock.nowMilliseconds()))
             }
-            return json(item.json, status: 201)
+            return json(Feedback.listed(item), status: 201)
         case ("POST", "/api/v1/feedback/{id}/high-fives"):
             let person = try writer(person)
             let item = try executor.perform { try Feedback.highFive($0, on: parameters[0], by: person) }
-            return json(item.json)
+            return json(Feedback.listed(item))
         case ("POST", "/api/v1/opportunities/{id}/interest"), ("DELETE", "/api/v1/opportunities/{id}/interest"):
             let person = try writer(person)
             let record = try executor.perform { replica -> RecordSnapshot in
@@ -584,7 +600,7 @@ public struct PeopleAPI: Sendable {
                 // A record the person may not read is, to them, not there: changing it (and reading
                 // it back in the answer) would reveal it, and a refusal naming its owner would too.
                 let readable = try existing.map { record in
-                    try ReadPolicy.mayRead(collection: collection, fields: record.fields, viewer: person, lookup: ReadPolicy.visibleFields(replica))
+                    try PeopleAPI.mayRead(record, person, replica)
                 } ?? false
                 if route.method == "PATCH", existing?.isVisible != true || !readable {
                     throw SyncError(status: 404, "no \(collection) record \(finalID.prefix(128))")
@@ -656,7 +672,8 @@ public struct PeopleAPI: Sendable {
 
     /// Whether `viewer` may read `record` (ReadPolicy); private records are never sent to others.
     static func mayRead(_ record: RecordSnapshot, _ viewer: String?, _ replica: Replica) throws -> Bool {
-        try ReadPolicy.mayRead(collection: record.collection, fields: record.fields, viewer: viewer, lookup: ReadPolicy.visibleFields(replica))
+        try ReadPolicy.mayRead(collection: record.collection, fields: record.fields, viewer: viewer, lookup: ReadPolicy.visibleFields(replica),
+                               managedSinceMade: ReadPolicy.managedSinceMade(collection: record.collection, record: record.id, replica: replica))
     }
 
     /// The person making a write, who must have a live profile here: feedback, comments,

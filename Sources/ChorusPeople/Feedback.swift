@@ -32,8 +32,11 @@ public enum Feedback {
         return String(String.UnicodeScalarView(scalars))
     }
 
-    /// Whether `viewer` may read a feedback record (`from`, `to`, `visibility` fields).
-    public static func isVisible(_ item: [String: JSONValue], to viewer: String?, managerOf: (String) throws -> String?) rethrows -> Bool {
+    /// Whether `viewer` may read a feedback record (`from`, `to`, `visibility` fields). The
+    /// recipient's manager reads what was given since they became the manager
+    /// (`managedSinceMade`, `ReadPolicy.managedSinceMade`).
+    public static func isVisible(_ item: [String: JSONValue], to viewer: String?, managerOf: (String) throws -> String?,
+                                 managedSinceMade: (String) throws -> Bool = { _ in true }) rethrows -> Bool {
         // Naming none, it is private, whatever its kind: a kind changed to praise must not make
         // an item public that never said it was (and older nodes read none as public).
         let visibility = item["visibility"]?.stringValue ?? "private"
@@ -42,10 +45,14 @@ public enum Feedback {
         let from = item["from"]?.stringValue, to = item["to"]?.stringValue
         if viewer == from { return true }
         let manager = try to.flatMap(managerOf)
+        func readsAsManager() throws -> Bool {
+            guard let to, let manager, viewer == manager else { return false }
+            return try managedSinceMade(to)
+        }
         switch visibility {
         case "private": return viewer == to
-        case "privateAndManager": return viewer == to || (manager != nil && viewer == manager)
-        case "managerOnly": return manager != nil && viewer == manager
+        case "privateAndManager": return try viewer == to || readsAsManager()
+        case "managerOnly": return try readsAsManager()
         default: return false   // unknown visibility from a newer version: fail closed
         }
     }
@@ -127,6 +134,11 @@ public enum Feedback {
             throw ChorusError(.recordNotFound, "no badge \(badge)")
         }
         if let refusal = badgeRefusal(kind: kind, badge: badge) { throw ChorusError(.invalidValue, refusal.message, hint: refusal.hint) }
+        // Only their manager and the author read it: with no manager, nobody but the author would.
+        if visibility == "managerOnly", try ReadPolicy.manager(of: to, lookup: ReadPolicy.visibleFields(replica)) == nil {
+            throw ChorusError(.invalidState, "\(to.prefix(128)) has no manager here, so nobody but you would read it",
+                              hint: "give it privately to them, or once their manager is set")
+        }
         var generator = SystemRandomNumberGenerator()
         let id = "fb-\(replica.id.hex.prefix(8))-\(String(UInt32.random(in: 0...UInt32.max, using: &generator), radix: 36))"
         var changes: [Change] = [.put(field: "from", value: .string(from)), .put(field: "to", value: .string(to)), .put(field: "kind", value: .string(kind)),
@@ -138,19 +150,48 @@ public enum Feedback {
 
     /// Longest comment, in characters.
     public static let commentCharactersMax = 1000
+    /// Most comments one item takes: past it a comment is refused (409). A sweep posted 6,800 on
+    /// one praise, each answer carrying them all (1.2 MB, a second each), and a record of more
+    /// live entries than a delete supersedes could no longer be withdrawn. Two offices commenting
+    /// at once may pass it by the comments in flight.
+    public static let commentsPerItemMax = 500
+    /// Comments an item carries in lists (the feed, a person's feedback) and in the answer to a
+    /// comment or a high-five: the newest. `commentCount` says how many it has; the item read
+    /// alone (`GET /api/v1/feedback/{id}`) carries them all.
+    public static let commentsListedMax = 20
+
+    /// An item as lists show it: its newest `commentsListedMax` comments and `commentCount`.
+    public static func listed(_ record: RecordSnapshot) -> JSONValue {
+        whole(record, commentsMax: commentsListedMax)
+    }
+
+    /// An item with every comment (up to `commentsMax`, newest kept) and `commentCount`.
+    public static func whole(_ record: RecordSnapshot, commentsMax: Int = .max) -> JSONValue {
+        guard case .object(var object) = record.json else { return record.json }
+        let comments = object["comments"]?.arrayValue ?? []
+        object["commentCount"] = .integer(Int64(comments.count))
+        if comments.count > commentsMax { object["comments"] = .array(Array(comments.suffix(commentsMax))) }
+        return .object(object)
+    }
 
     /// The feedback item `viewer` may read, or nil when there is none or they may not read it (the
     /// two look the same, so nobody learns that private feedback exists).
     public static func visibleItem(_ replica: Replica, id: String, viewer: String?) throws -> RecordSnapshot? {
         guard let record = try replica.get(collection: "feedback", record: id), record.isVisible else { return nil }
         let lookup = ReadPolicy.visibleFields(replica)
-        let visible = try isVisible(record.fields, to: viewer) { try ReadPolicy.manager(of: $0, lookup: lookup) }
+        let visible = try isVisible(record.fields, to: viewer, managerOf: { try ReadPolicy.manager(of: $0, lookup: lookup) },
+                                    managedSinceMade: ReadPolicy.managedSinceMade(collection: "feedback", record: id, replica: replica))
         return visible ? record : nil
     }
 
     /// Adds `person`'s comment to an item they may read; returns the item.
     public static func comment(_ replica: Replica, on id: String, by person: String, body: String, at milliseconds: Int64) throws -> RecordSnapshot {
-        guard try visibleItem(replica, id: id, viewer: person) != nil else { throw ChorusError(.recordNotFound, "no feedback item \(id.prefix(128))") }
+        guard let item = try visibleItem(replica, id: id, viewer: person) else { throw ChorusError(.recordNotFound, "no feedback item \(id.prefix(128))") }
+        let count = item.fields["comments"]?.arrayValue?.count ?? 0
+        guard count < commentsPerItemMax else {
+            throw ChorusError(.invalidState, "this item has \(count) comments, as many as one takes (\(commentsPerItemMax))",
+                              hint: "say it in thanks or feedback of your own")
+        }
         let text = trimmed(body)
         guard !DomainRules.isBlank(text), text.unicodeScalars.count <= commentCharactersMax else {
             throw ChorusError(.invalidValue, "a comment is 1 to \(commentCharactersMax) characters, not blank")
@@ -164,18 +205,47 @@ public enum Feedback {
     /// A high-five from `person` on an item they may read; returns the item. The count is a
     /// counter, so high-fives given at two offices at once both count.
     public static func highFive(_ replica: Replica, on id: String, by person: String) throws -> RecordSnapshot {
-        guard try visibleItem(replica, id: id, viewer: person) != nil else { throw ChorusError(.recordNotFound, "no feedback item \(id.prefix(128))") }
+        guard let item = try visibleItem(replica, id: id, viewer: person) else { throw ChorusError(.recordNotFound, "no feedback item \(id.prefix(128))") }
+        // Recognition is given by others: one's own high-fives only inflate the count.
+        guard item.fields["from"]?.stringValue != person else {
+            throw ChorusError(.invalidState, "this is your own \(item.fields["kind"]?.stringValue ?? "item")", hint: "high-fives are for what others give")
+        }
         try replica.write(collection: "feedback", record: id, [.increment(field: "highFives", by: 1)], by: person)
         return try replica.get(collection: "feedback", record: id)!
     }
 
-    /// Feedback `viewer` may read, newest first (by when it was given: a comment does not move it); only about `person` when given.
+    /// Withdraws an item `person` gave (a delete, which every replica obeys; an admin may restore
+    /// it). Only its author withdraws it: a recipient who may read it may not.
+    public static func withdraw(_ replica: Replica, id: String, by person: String) throws {
+        guard let item = try visibleItem(replica, id: id, viewer: person) else { throw ChorusError(.recordNotFound, "no feedback item \(id.prefix(128))") }
+        guard item.fields["from"]?.stringValue == person else {
+            throw ChorusError(.refused, "only who gave an item withdraws it", hint: "ask its author, or an admin")
+        }
+        try replica.write(collection: "feedback", record: id, [.delete], by: person)
+    }
+
+    /// Withdraws `person`'s own comment `entry` (its id, as the item lists it) from an item they may read.
+    public static func withdrawComment(_ replica: Replica, on id: String, entry: String, by person: String) throws -> RecordSnapshot {
+        guard let item = try visibleItem(replica, id: id, viewer: person) else { throw ChorusError(.recordNotFound, "no feedback item \(id.prefix(128))") }
+        guard let comment = item.fields["comments"]?.arrayValue?.first(where: { $0["entry"]?.stringValue == entry }),
+              let operation = OperationID(entry) else {
+            throw ChorusError(.recordNotFound, "no comment \(entry.prefix(128)) on \(id.prefix(128))")
+        }
+        guard comment["value"]?["author"]?.stringValue == person else {
+            throw ChorusError(.refused, "only who wrote a comment withdraws it", hint: "ask its author, or an admin")
+        }
+        try replica.write(collection: "feedback", record: id, [.retract(field: "comments", entry: operation)], by: person)
+        return try replica.get(collection: "feedback", record: id)!
+    }
+
+    /// Feedback `viewer` may read, newest first (by when it was given, its oldest value: a comment
+    /// or an edit of its message does not move it); only about `person` when given.
     public static func visibleItems(_ replica: Replica, viewer: String?, about person: String? = nil, limit: Int = 50) throws -> [RecordSnapshot] {
         let ids = try replica.withDatabase { db in
             try db.query("""
                 SELECT f.id FROM feedback f JOIN records r ON r.rid = f._rid
                 WHERE f._deleted = 0 AND (? IS NULL OR f."to" = ?)
-                ORDER BY (SELECT min(e.wall) FROM entries e WHERE e.rid = f._rid AND e.field = 'body') DESC, f.id DESC LIMIT 100000
+                ORDER BY (SELECT min(e.wall) FROM entries e WHERE e.rid = f._rid) DESC, f.id DESC LIMIT 100000
                 """, person, person).compactMap { $0.text(0) }
         }
         var managers: [String: String?] = [:]
@@ -189,7 +259,8 @@ public enum Feedback {
         var result: [RecordSnapshot] = []
         for id in ids {
             guard let record = try replica.get(collection: "feedback", record: id) else { continue }
-            if try isVisible(record.fields, to: viewer, managerOf: manager) { result.append(record) }
+            if try isVisible(record.fields, to: viewer, managerOf: manager,
+                             managedSinceMade: ReadPolicy.managedSinceMade(collection: "feedback", record: id, replica: replica)) { result.append(record) }
             if result.count >= limit { break }
         }
         return result

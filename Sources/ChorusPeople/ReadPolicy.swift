@@ -8,7 +8,7 @@ import ChorusCore
 /// | objective of a person (private, or a draft) | the person and their manager |
 /// | objective of a team | its members, by the team's kind: a squad's, tribe's or chapter's are the people naming it as theirs; a guild's, those who joined it |
 /// | objective of a department | the people of its tribes (those whose tribe's parent it is) |
-/// | observation | the person observed, its author, and the person's manager |
+/// | observation | the person observed, its author, and the person's manager (since they became it) |
 ///
 /// A person's squad, tribe and chapter are set by their manager (`WritePolicy.managerFields`);
 /// guilds are communities anyone joins, so a guild's private objectives are its joiners', and a
@@ -34,6 +34,28 @@ public enum ReadPolicy {
         return manager
     }
 
+    /// Whether a manager has been their report's manager since the record was made: the private
+    /// records others write about a person for their manager (manager-only feedback, private
+    /// observations) are read by the manager they were written for, and those after. A person
+    /// whose manager left names a new one themselves (`WritePolicy`), and a sweep found that a
+    /// friend so named read every manager-only item about them written before. Compared by the
+    /// hybrid clock's wall times: the newest write of the person's `manager` field against the
+    /// record's oldest value (two offices' clocks apart by less than their skew bound may order a
+    /// concurrent pair either way; the answer is then the stricter).
+    public static func managedSinceMade(collection: String, record: String, replica: Replica) -> (_ report: String) throws -> Bool {
+        { report in
+            try replica.withDatabase { db in
+                guard let made = try db.queryScalarInteger("""
+                    SELECT min(e.wall) FROM entries e JOIN records r ON r.rid = e.rid WHERE r.collection = ? AND r.record = ?
+                    """, collection, record),
+                      let since = try db.queryScalarInteger("""
+                    SELECT max(e.wall) FROM entries e JOIN records r ON r.rid = e.rid WHERE r.collection = 'people' AND r.record = ? AND e.field = 'manager'
+                    """, report) else { return true }
+                return since <= made
+            }
+        }
+    }
+
     /// `lookup(collection, id)` on `replica`: a record's live fields, nil when it is deleted, erased
     /// or never written here (what `mayRead` and `WritePolicy` take): a deleted profile (someone
     /// who left) is nobody's manager and no team's member, and a deleted team counts as one with
@@ -43,9 +65,11 @@ public enum ReadPolicy {
     }
 
     /// Whether `viewer` may read the record; `lookup(collection, id)` reads another record's fields
-    /// (a person, a team).
+    /// (a person, a team); `managedSinceMade(report)` whether the report's manager has been so since
+    /// the record was made (`managedSinceMade(collection:record:replica:)`).
     public static func mayRead(collection: String, fields: [String: JSONValue], viewer: String?,
-                               lookup: (String, String) throws -> [String: JSONValue]?) rethrows -> Bool {
+                               lookup: (String, String) throws -> [String: JSONValue]?,
+                               managedSinceMade: (String) throws -> Bool = { _ in true }) rethrows -> Bool {
         switch collection {
         case "objectives":
             // A draft is not published yet: read as a private one is until it is.
@@ -61,7 +85,8 @@ public enum ReadPolicy {
             guard let viewer else { return false }
             let observed = fields["person"]?.stringValue
             if viewer == observed || viewer == fields["author"]?.stringValue { return true }
-            return try observed.flatMap { try manager(of: $0, lookup: lookup) } == viewer
+            guard let observed, try manager(of: observed, lookup: lookup) == viewer else { return false }
+            return try managedSinceMade(observed)
         default:
             return true
         }

@@ -226,16 +226,34 @@ final class BrowserTests: XCTestCase {
         XCTAssertEqual(item["badge"], "badge-shipped")
         let itemID = try XCTUnwrap(item["id"]?.stringValue)
 
-        // High-five and comment on it.
-        try click(browser, "#feed li.feed-item .five")
-        try browser.waitUntil("document.querySelector('#feed li.feed-item .five').getAttribute('aria-pressed') === 'true'", what: "the high-five")
+        // One's own item shows its high-fives without the button; another's takes one.
+        XCTAssertEqual(try browser.evaluate("document.querySelector('#feed li.feed-item .five').disabled"), true, "no high-five of one's own thanks")
+        let others = try XCTUnwrap(try get(office.port, "/api/v1/feed?limit=50")["items"]?.arrayValue?.first { $0["from"] != "p-4" })
+        let otherID = try XCTUnwrap(others["id"]?.stringValue)
+        let fivesBefore = others["highFives"]?.integerValue ?? 0
+        try click(browser, "#feed li.feed-item[data-id='\(otherID)'] .five")
+        try browser.waitUntil("document.querySelector(\"#feed li.feed-item[data-id='\(otherID)'] .five\").getAttribute('aria-pressed') === 'true'", what: "the high-five")
+        XCTAssertEqual(try get(office.port, "/api/v1/feedback/\(otherID)")["highFives"]?.integerValue, fivesBefore + 1)
+        // Comment on one's own, and take the comment back.
         try fill(browser, "#feed li.feed-item .comment-form input", "Well deserved")
         try click(browser, "#feed li.feed-item .comment-form button[type=submit]")
         try browser.waitUntil("document.querySelector('#feed li.feed-item .comments').textContent.includes('Well deserved')", what: "the comment")
         try shot(browser, "feed")
         feed = try get(office.port, "/api/v1/feedback/\(itemID)", as: "p-4")
-        XCTAssertEqual(feed["highFives"], 1)
+        XCTAssertEqual(feed["highFives"]?.integerValue ?? 0, 0, "none of its own")
         XCTAssertEqual(feed["comments"]?.arrayValue?.first?["value"]?["body"], "Well deserved")
+        XCTAssertEqual(feed["commentCount"], 1)
+        try click(browser, "#feed li.feed-item .remove-comment")
+        try browser.waitUntil("!document.querySelector('#feed li.feed-item .comments').textContent.includes('Well deserved')", what: "the comment removed")
+        XCTAssertEqual(try get(office.port, "/api/v1/feedback/\(itemID)", as: "p-4")["commentCount"], 0)
+        // The author withdraws the item, asked once more in place; it leaves the feed.
+        XCTAssertEqual(try browser.evaluate("document.querySelectorAll('#feed li.feed-item .withdraw-item').length"), 1, "only one's own can be withdrawn")
+        try click(browser, "#feed li.feed-item[data-id='\(itemID)'] .withdraw-item")
+        try click(browser, "#feed li.feed-item[data-id='\(itemID)'] .withdraw-confirm")
+        try browser.waitUntil("document.querySelector(\"#feed li.feed-item[data-id='\(itemID)']\") === null", what: "the withdrawn item off the feed")
+        let gone = try RawClient(port: office.port)
+        gone.send("GET /api/v1/feedback/\(itemID) HTTP/1.1\r\nHost: node\r\nConnection: close\r\nX-Person: p-4\r\n\r\n")
+        XCTAssertEqual(gone.readResponse()?.status, 404, "withdrawn for everyone, the author too")
 
         // Post an opportunity, say we are interested in another, read our matches.
         try open(browser, "#/opportunities/new")

@@ -317,6 +317,26 @@ final class PeopleAPITests: XCTestCase {
 
         let badged = try request(port, "POST", "/api/v1/feedback", as: "p-5", body: #"{"to":"p-2","body":"Work on the demo","badge":"badge-mentor"}"#)
         XCTAssertEqual(badged.status, 422, "a badge goes with praise or thanks, not with feedback (the default kind)")
+        // Naming who is not here is 422, as every other write (it was 404, as if the route were missing).
+        XCTAssertEqual(try request(port, "POST", "/api/v1/feedback", as: "p-5", body: #"{"to":"p-999","body":"Hi"}"#).status, 422)
+        XCTAssertEqual(try request(port, "POST", "/api/v1/feedback", as: "p-5", body: #"{"to":"p-2","kind":"praise","body":"Hi","badge":"badge-nope"}"#).status, 422)
+
+        // One's own item takes no high-five; its author withdraws it, a comment's writer the comment,
+        // and nobody else either.
+        XCTAssertEqual(try request(port, "POST", "/api/v1/feedback/\(id)/high-fives", as: "p-1").status, 409)
+        let entry = try XCTUnwrap(try request(port, "GET", "/api/v1/feedback/\(id)").json?["comments"]?.arrayValue?.first?["entry"]?.stringValue)
+        let escaped = try XCTUnwrap(entry.addingPercentEncoding(withAllowedCharacters: .alphanumerics))
+        XCTAssertEqual(try request(port, "DELETE", "/api/v1/feedback/\(id)/comments/\(escaped)", as: "p-2").status, 403, "not the writer's")
+        let uncommented = try request(port, "DELETE", "/api/v1/feedback/\(id)/comments/\(escaped)", as: "p-3")
+        XCTAssertEqual(uncommented.status, 200)
+        XCTAssertEqual(uncommented.json?["commentCount"], 0)
+        let mine = try XCTUnwrap(try request(port, "POST", "/api/v1/feedback", as: "p-1", body: #"{"to":"p-2","kind":"thanks","body":"Said too soon"}"#).json?["id"]?.stringValue)
+        XCTAssertEqual(try request(port, "DELETE", "/api/v1/feedback/\(mine)", as: "p-2").status, 403, "the recipient does not withdraw it")
+        XCTAssertEqual(try request(port, "DELETE", "/api/v1/feedback/\(secretID)", as: "p-5").status, 404, "nor learns a private one exists")
+        XCTAssertEqual(try request(port, "DELETE", "/api/v1/feedback/\(mine)").status, 401)
+        XCTAssertEqual(try request(port, "DELETE", "/api/v1/feedback/\(mine)", as: "p-1").json?["withdrawn"], true)
+        XCTAssertEqual(try request(port, "GET", "/api/v1/feedback/\(mine)", as: "p-1").status, 404)
+        XCTAssertFalse(try request(port, "GET", "/api/v1/feed?limit=1000").json?["items"]?.arrayValue?.contains { $0["id"]?.stringValue == mine } ?? true)
         let interested = try request(port, "POST", "/api/v1/opportunities/opp-0/interest", as: "p-7")
         XCTAssertEqual(interested.status, 200)
         XCTAssertTrue(interested.json?["interested"]?.arrayValue?.contains("p-7") ?? false)

@@ -92,11 +92,11 @@ final class ResolutionRulesTests: XCTestCase {
 
     /// Feedback that names no visibility is private, whatever its kind: never public for naming
     /// nothing, nor for a kind changed to praise.
-    func test_feedbackWithoutVisibility_isPrivate() {
+    func test_feedbackWithoutVisibility_isPrivate() throws {
         for kind: JSONValue in ["feedback", "praise", .null] {
             let item: [String: JSONValue] = ["from": "p-a", "to": "p-b", "kind": kind]
-            XCTAssertFalse(Feedback.isVisible(item, to: "p-c", managerOf: { _ in nil }), "\(kind)")
-            XCTAssertTrue(Feedback.isVisible(item, to: "p-b", managerOf: { _ in nil }), "\(kind)")
+            XCTAssertFalse(try Feedback.isVisible(item, to: "p-c", managerOf: { _ in nil }), "\(kind)")
+            XCTAssertTrue(try Feedback.isVisible(item, to: "p-b", managerOf: { _ in nil }), "\(kind)")
         }
     }
 

@@ -6,9 +6,10 @@ import ChorusTesting
 
 final class FeedbackVisibilityTests: XCTestCase {
     var replica: Replica!
+    let clock = ManualClock(milliseconds: 1_790_000_000_000)
 
     override func setUpWithError() throws {
-        replica = try ReplicaFactory.memory(clock: ManualClock(milliseconds: 1_790_000_000_000), seed: 4)
+        replica = try ReplicaFactory.memory(clock: clock, seed: 4)
         try replica.writeMany([
             ("people", "author", [.put(field: "name", value: "Author")]),
             ("people", "recipient", [.put(field: "name", value: "Recipient"), .put(field: "manager", value: "boss")]),
@@ -49,6 +50,92 @@ final class FeedbackVisibilityTests: XCTestCase {
         let logged = try replica.log(limit: 1000).compactMap(\.operation).filter { $0.record == id }
         XCTAssertFalse(logged.isEmpty)
         XCTAssertTrue(logged.allSatisfy { $0.author == "author" }, "every write is attributed to the person acting")
+    }
+}
+
+/// What people do with recognition once given: comments (bounded, listed newest first), high-fives
+/// (not one's own), withdrawing one's own item or comment, and who a manager reads for.
+final class FeedbackLifecycleTests: XCTestCase {
+    var replica: Replica!
+    let clock = ManualClock(milliseconds: 1_790_000_000_000)
+
+    override func setUpWithError() throws {
+        replica = try ReplicaFactory.memory(clock: clock, seed: 6)
+        try replica.writeMany([
+            ("people", "author", [.put(field: "name", value: "Author")]),
+            ("people", "recipient", [.put(field: "name", value: "Recipient"), .put(field: "manager", value: "boss")]),
+            ("people", "boss", [.put(field: "name", value: "Boss")]),
+            ("people", "colleague", [.put(field: "name", value: "Colleague")]),
+        ])
+    }
+
+    func code(_ body: () throws -> Void) -> ChorusError.Code? { do { try body(); return nil } catch { return (error as? ChorusError)?.code } }
+
+    func test_commentsAreBounded_andListsCarryTheNewest() throws {
+        let id = try Feedback.give(replica, from: "author", to: "recipient", kind: "praise", body: "Great launch", visibility: "public")
+        for index in 0..<Feedback.commentsPerItemMax {
+            _ = try Feedback.comment(replica, on: id, by: index % 2 == 0 ? "colleague" : "boss", body: "Comment \(index)", at: Int64(index))
+        }
+        XCTAssertEqual(code { _ = try Feedback.comment(self.replica, on: id, by: "colleague", body: "One more", at: 0) }, .invalidState)
+        let item = try XCTUnwrap(try replica.get(collection: "feedback", record: id))
+        let listed = Feedback.listed(item)
+        XCTAssertEqual(listed["commentCount"], .integer(Int64(Feedback.commentsPerItemMax)))
+        XCTAssertEqual(listed["comments"]?.arrayValue?.count, Feedback.commentsListedMax)
+        XCTAssertEqual(listed["comments"]?.arrayValue?.last?["value"]?["body"], .string("Comment \(Feedback.commentsPerItemMax - 1)"), "the newest")
+        XCTAssertEqual(Feedback.whole(item)["comments"]?.arrayValue?.count, Feedback.commentsPerItemMax, "read alone, all of them")
+    }
+
+    func test_highFives_areForOthers_andAnAuthorWithdrawsTheirOwn() throws {
+        let id = try Feedback.give(replica, from: "author", to: "recipient", kind: "thanks", body: "Thank you", visibility: "public")
+        XCTAssertEqual(code { _ = try Feedback.highFive(self.replica, on: id, by: "author") }, .invalidState)
+        XCTAssertEqual(try Feedback.highFive(replica, on: id, by: "colleague").fields["highFives"], 1)
+        let comment = try Feedback.comment(replica, on: id, by: "colleague", body: "Yes!", at: 1)
+        let entry = try XCTUnwrap(comment.fields["comments"]?.arrayValue?.first?["entry"]?.stringValue)
+        XCTAssertEqual(code { _ = try Feedback.withdrawComment(self.replica, on: id, entry: entry, by: "recipient") }, .refused, "only its writer")
+        XCTAssertEqual(try Feedback.withdrawComment(replica, on: id, entry: entry, by: "colleague").fields["comments"]?.arrayValue?.count ?? 0, 0)
+        XCTAssertEqual(code { try Feedback.withdraw(self.replica, id: id, by: "recipient") }, .refused, "the recipient reads it, and does not withdraw it")
+        try Feedback.withdraw(replica, id: id, by: "author")
+        XCTAssertNil(try Feedback.visibleItem(replica, id: id, viewer: "author"))
+        XCTAssertFalse(try Feedback.visibleItems(replica, viewer: nil).contains { $0.id == id }, "off the feed")
+    }
+
+    func test_managerOnly_needsAManager_toReadIt() throws {
+        XCTAssertEqual(code { try Feedback.give(self.replica, from: "author", to: "colleague", kind: "feedback", body: "Hi", visibility: "managerOnly") },
+                       .invalidState, "nobody but the author would read it")
+        XCTAssertNoThrow(try Feedback.give(replica, from: "author", to: "colleague", kind: "feedback", body: "Hi", visibility: "privateAndManager"))
+    }
+
+    /// A person whose manager left names a new one themselves; what others wrote for the manager
+    /// before is not the new one's to read (a sweep made a friend the manager and read it all).
+    func test_aManagerReads_whatWasWrittenForTheManager_sinceTheyBecameIt() throws {
+        let before = try Feedback.give(replica, from: "author", to: "recipient", kind: "feedback", body: "For your manager", visibility: "managerOnly")
+        let shared = try Feedback.give(replica, from: "author", to: "recipient", kind: "feedback", body: "For both", visibility: "privateAndManager")
+        try replica.write(collection: "observations", record: "obs-before", [.put(field: "person", value: "recipient"), .put(field: "author", value: "author"),
+                                                                              .put(field: "visibility", value: "private")])
+        clock.advance(by: 60_000)
+        try replica.write(collection: "people", record: "recipient", [.put(field: "manager", value: "colleague")])
+        clock.advance(by: 60_000)
+        let after = try Feedback.give(replica, from: "author", to: "recipient", kind: "feedback", body: "For the new manager", visibility: "managerOnly")
+        let read = Set(try Feedback.visibleItems(replica, viewer: "colleague").map(\.id))
+        XCTAssertEqual(read, [after], "the new manager reads what was written since")
+        XCTAssertNil(try Feedback.visibleItem(replica, id: before, viewer: "colleague"))
+        XCTAssertNotNil(try Feedback.visibleItem(replica, id: shared, viewer: "recipient"), "the recipient still reads their own")
+        let lookup = ReadPolicy.visibleFields(replica)
+        let observation = try XCTUnwrap(try replica.get(collection: "observations", record: "obs-before"))
+        XCTAssertFalse(try ReadPolicy.mayRead(collection: "observations", fields: observation.fields, viewer: "colleague", lookup: lookup,
+                                              managedSinceMade: ReadPolicy.managedSinceMade(collection: "observations", record: "obs-before", replica: replica)))
+        XCTAssertTrue(try ReadPolicy.mayRead(collection: "observations", fields: observation.fields, viewer: "recipient", lookup: lookup,
+                                             managedSinceMade: ReadPolicy.managedSinceMade(collection: "observations", record: "obs-before", replica: replica)))
+    }
+
+    /// The feed is in the order items were given: editing a message does not bring it to the top.
+    func test_feedOrder_isWhenGiven_notWhenEdited() throws {
+        let first = try Feedback.give(replica, from: "author", to: "recipient", kind: "thanks", body: "First", visibility: "public")
+        clock.advance(by: 1000)
+        let second = try Feedback.give(replica, from: "author", to: "recipient", kind: "thanks", body: "Second", visibility: "public")
+        clock.advance(by: 1000)
+        try replica.write(collection: "feedback", record: first, [.put(field: "body", value: "First, edited")])
+        XCTAssertEqual(try Feedback.visibleItems(replica, viewer: nil).map(\.id), [second, first])
     }
 }
 

@@ -80,10 +80,13 @@ enum PeopleCommand: Command {
 
 enum FeedbackCommand: Command {
     static let spec = CommandSpec("feedback", "give feedback or praise, read what you may see, comment and high-five",
-        arguments: "(give TEXT | list | comment ID TEXT | high-five ID)",
+        arguments: "(give TEXT | list | comment ID TEXT | high-five ID | withdraw ID [ENTRY])",
         details: """
         give   --to PERSON [--kind feedback|praise|thanks] [--visibility public|private|privateAndManager|managerOnly] [--badge ID]
-        comment, high-five   on an item the acting person may read (the feed's items are public).
+        comment, high-five   on an item the acting person may read (the feed's items are public);
+               at most \(Feedback.commentsPerItemMax) comments an item, and no high-five of one's own.
+        withdraw ID          the acting person withdraws an item they gave (a delete every replica obeys);
+        withdraw ID ENTRY    or a comment they wrote on it (ENTRY as `--json` lists it).
         list   feedback the acting person may read (public to all; private to author and recipient;
                privateAndManager also to the recipient's manager; managerOnly to the author and that manager).
         """,
@@ -125,12 +128,25 @@ enum FeedbackCommand: Command {
                                        at: Int64(replica.configuration.wallClock.nowMilliseconds()))
                 : try Feedback.highFive(replica, on: context.positional(1), by: person)
             if context.isJSON { context.output.json(item.json); return 0 }
-            let comments = item.fields["comments"]?.arrayValue?.count ?? 0, fives = item.fields["highFives"]?.integerValue ?? 0
-            context.output.print("\(item.id): \(comments) comment\(comments == 1 ? "" : "s"), \(fives) high-five\(fives == 1 ? "" : "s")")
+            context.output.print(counts(item))
+        case ("withdraw", 2):
+            try Feedback.withdraw(replica, id: context.positional(1), by: try Identity.writer(context, in: replica))
+            context.isJSON ? context.output.json(.object(["id": .string(context.positional(1)), "withdrawn": true]))
+                : context.output.print("withdrew \(context.positional(1))")
+        case ("withdraw", 3):
+            let item = try Feedback.withdrawComment(replica, on: context.positional(1), entry: context.positional(2), by: try Identity.writer(context, in: replica))
+            if context.isJSON { context.output.json(item.json); return 0 }
+            context.output.print(counts(item))
         default:
-            throw context.usageError("expected `give TEXT --to PERSON`, `list`, `comment ID TEXT` or `high-five ID`")
+            throw context.usageError("expected `give TEXT --to PERSON`, `list`, `comment ID TEXT`, `high-five ID` or `withdraw ID [ENTRY]`")
         }
         return 0
+    }
+
+    /// "fb-1: 2 comments, 1 high-five": what an item has after a comment or a high-five.
+    static func counts(_ item: RecordSnapshot) -> String {
+        let comments = item.fields["comments"]?.arrayValue?.count ?? 0, fives = item.fields["highFives"]?.integerValue ?? 0
+        return "\(item.id): \(comments) comment\(comments == 1 ? "" : "s"), \(fives) high-five\(fives == 1 ? "" : "s")"
     }
 }
 

@@ -2,6 +2,7 @@
 import { h, replace, field, pips, routeQuery, bounded } from "/ui/dom.js";
 import { api, me, peopleNames, all } from "/ui/api.js";
 import { act, notify } from "/ui/shell.js";
+import { withdrawControl } from "/ui/recognition.js";
 
 const PAGE = 50;
 
@@ -164,8 +165,12 @@ export async function profile(main, id) {
         h("strong", {}, e.title || ""), e.organisation ? ` at ${e.organisation}` : "", e.from ? h("span", { class: "muted" }, ` ${e.from}–${e.to || "now"}`) : "")))
         : h("p", { class: "muted" }, "None listed.")),
     h("section", { "aria-labelledby": "fb-h" }, h("h2", { id: "fb-h" }, "Feedback and recognition you may see"),
-      feedback.items.length ? h("ul", { class: "plain" }, feedback.items.map((f) => h("li", {},
-        h("span", { class: `tag ${f.kind}` }, f.kind), " from ", h("bdi", {}, authors(f.from)), ": ", h("bdi", {}, f.body), " ", h("small", { class: "muted" }, `(${SEEN_BY[f.visibility] || "private"})`))))
+      feedback.items.length ? h("ul", { class: "plain", id: "profile-feedback" }, feedback.items.map((f) => {
+        const li = h("li", { dataset: { id: f.id } },
+          h("span", { class: `tag ${f.kind}` }, f.kind), " from ", h("bdi", {}, authors(f.from)), ": ", h("bdi", {}, f.body), " ", h("small", { class: "muted" }, `(${SEEN_BY[f.visibility] || "private"})`));
+        if (viewer && f.from === viewer) li.append(" ", withdrawControl(f, () => li.remove()));
+        return li;
+      }))
         : h("p", { class: "muted" }, "Nothing you may see.")));
 }
 

@@ -18,16 +18,57 @@ function commentTime(comment) {
   return at ? ago(at) : "";
 }
 
-function commentItems(item, name) {
-  return (item.comments || []).map((c) => h("li", {},
-    h("strong", {}, h("bdi", {}, name(c.value?.author))), " ", h("bdi", {}, c.value?.body ?? ""), " ", h("small", { class: "muted" }, commentTime(c))));
+/**
+ * An item's comments (the newest, as lists carry them), each of one's own with Remove, and a
+ * button for the rest when the item has more; `show(item)` renders the item's comments again.
+ */
+function commentItems(item, name, viewer, show) {
+  const items = (item.comments || []).map((c) => h("li", {},
+    h("strong", {}, h("bdi", {}, name(c.value?.author))), " ", h("bdi", {}, c.value?.body ?? ""), " ", h("small", { class: "muted" }, commentTime(c)),
+    viewer && c.value?.author === viewer && c.entry ? [" ", h("button", { type: "button", class: "link remove-comment", "aria-label": `Remove your comment: ${(c.value?.body ?? "").slice(0, 60)}`,
+      onclick: async () => {
+        const updated = await act(() => api(`/api/v1/feedback/${encodeURIComponent(item.id)}/comments/${encodeURIComponent(c.entry)}`, { method: "DELETE" }), "Comment removed");
+        if (updated) show(updated);
+      } }, "Remove")] : null));
+  const hidden = (item.commentCount ?? items.length) - items.length;
+  if (hidden > 0) {
+    items.unshift(h("li", {}, h("button", { type: "button", class: "link show-comments", onclick: async () => {
+      const whole = await act(() => api(`/api/v1/feedback/${encodeURIComponent(item.id)}`));
+      if (whole) show(whole);
+    } }, `Show ${hidden} earlier comment${hidden === 1 ? "" : "s"}`)));
+  }
+  return items;
+}
+
+/**
+ * Withdraw, for the author of an item: asks again in place (no dialog), then deletes it, which
+ * every replica obeys. `done()` takes the item off the page.
+ */
+export function withdrawControl(item, done) {
+  const box = h("span", { class: "withdraw" });
+  const ask = () => replace(box, h("button", { type: "button", class: "link withdraw-item", "aria-label": `Withdraw your ${item.kind || "feedback"}` , onclick: confirm }, "Withdraw"));
+  const confirm = () => {
+    const yes = h("button", { type: "button", class: "link danger withdraw-confirm", onclick: async () => {
+      const gone = await act(() => api(`/api/v1/feedback/${encodeURIComponent(item.id)}`, { method: "DELETE" }), "Withdrawn");
+      if (gone) done();
+    } }, "Yes, withdraw it");
+    replace(box, "Withdraw it for everyone? ", yes, " ", h("button", { type: "button", class: "link", onclick: () => { ask(); box.querySelector("button").focus(); } }, "Keep it"));
+    yes.focus();
+  };
+  ask();
+  return box;
 }
 
 function feedItem(item, name, badges, viewer) {
   const badge = item.badge ? badges[item.badge] : null;
-  const comments = h("ul", { class: "comments" }, commentItems(item, name));
+  const comments = h("ul", { class: "comments" });
+  const show = async (updated) => replace(comments, commentItems(updated, await peopleNames((updated.comments || []).map((c) => c.value?.author)), viewer, show));
+  replace(comments, commentItems(item, name, viewer, show));
   const count = h("span", { class: "count" }, String(item.highFives || 0));
-  const fiveButton = h("button", { type: "button", class: "five", "aria-label": `High-five ${name(item.from)}'s ${item.kind} (${item.highFives || 0} so far)`, disabled: !viewer,
+  // High-fives are for what others give: one's own item shows its count without the button.
+  const own = Boolean(viewer) && item.from === viewer;
+  const fiveButton = h("button", { type: "button", class: "five", disabled: !viewer || own,
+    "aria-label": own ? `High-fives on your ${item.kind} (${item.highFives || 0})` : `High-five ${name(item.from)}'s ${item.kind} (${item.highFives || 0} so far)`,
     onclick: async () => {
       const updated = await act(() => api(`/api/v1/feedback/${encodeURIComponent(item.id)}/high-fives`, { method: "POST" }));
       if (updated) {
@@ -46,20 +87,21 @@ function feedItem(item, name, badges, viewer) {
     if (!body) return;
     const updated = await act(() => api(`/api/v1/feedback/${encodeURIComponent(item.id)}/comments`, { method: "POST", body: { body } }));
     if (updated) {
-      replace(comments, commentItems(updated, await peopleNames((updated.comments || []).map((c) => c.value?.author))));
+      await show(updated);
       input.value = "";
       input.dispatchEvent(new Event("input"));   // the counter follows the emptied field
     }
   } }, field("Add a comment", input), h("button", { type: "submit", class: "secondary" }, "Comment"), counter);
-  return h("li", { class: "card feed-item", dataset: { id: item.id } },
+  const card = h("li", { class: "card feed-item", dataset: { id: item.id } },
     h("p", { class: "feed-head" },
       h("a", { href: `#/people/${encodeURIComponent(item.from)}` }, h("bdi", {}, name(item.from))), ` ${item.kind === "thanks" ? "thanked" : item.kind === "praise" ? "praised" : "gave feedback to"} `,
       h("a", { href: `#/people/${encodeURIComponent(item.to)}` }, h("bdi", {}, name(item.to)))),
     badge ? h("p", { class: "badge" }, h("span", { class: "badge-icon", "aria-hidden": "true" }, badge.icon || "🏅"), ` ${badge.name}`,
       badge.description ? h("small", { class: "muted" }, ` — ${badge.description}`) : null) : null,
     h("blockquote", { dir: "auto" }, item.body),
-    h("div", { class: "feed-actions" }, fiveButton),
+    h("div", { class: "feed-actions" }, fiveButton, own ? withdrawControl(item, () => card.remove()) : null),
     comments, viewer ? form : null);
+  return card;
 }
 
 /** #/feed: public recognition, newest first. */
