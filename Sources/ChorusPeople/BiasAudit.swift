@@ -6,6 +6,10 @@
 /// ratio is the lowest rate over the highest; under 0.8 fails the four-fifths rule (US EEOC
 /// Uniform Guidelines, 29 CFR 1607.4(D)), a signal to investigate, not a verdict.
 public struct BiasAudit: Sendable {
+    /// Fewer people than this in a group, and its rate moves by chance more than the four-fifths
+    /// rule can tell from bias (30, the usual floor for reading a proportion): the audit says so.
+    public static let groupMembersForAVerdictMin = 30
+
     public struct GroupRate: Sendable, Equatable {
         public let group: String
         public let members: Int

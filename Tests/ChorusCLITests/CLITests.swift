@@ -390,6 +390,9 @@ final class CLITests: XCTestCase {
         let report = try JSONParser().parse(audit.standardOutput)
         XCTAssertEqual(report["groups"]?.arrayValue?.count, 2)
         XCTAssertEqual(audit.status, report["passesFourFifths"] == true ? 0 : 1, "exit status follows the verdict")
+        let sizes = report["groups"]?.arrayValue?.map { ($0["group"]?.stringValue ?? "", $0["members"]?.integerValue ?? 0) } ?? []
+        XCTAssertEqual(report["smallGroups"]?.arrayValue?.compactMap(\.stringValue),
+                       sizes.filter { $0.1 < 30 }.map(\.0), "groups under BiasAudit.groupMembersForAVerdictMin (30) people are named")
         // No verdict without two groups to compare, nor from a file read only in part.
         let firstID = try XCTUnwrap(people.first?["id"]?.stringValue)
         for (contents, message) in [("", "in 0 groups"), ("\(firstID),group-a\nnobody,group-b\n", "in 1 group"),

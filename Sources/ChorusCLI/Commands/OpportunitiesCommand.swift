@@ -130,9 +130,12 @@ enum OpportunitiesCommand: Command {
             if found < groups.count && !context.isJSON {
                 context.output.print("\(groups.count - found) of the \(groups.count) people in \(file) are not among this replica's people, and are left out")
             }
+            // Rates of a few people move by chance: the verdict stands, with a word on how much it says.
+            let small = report.rates.filter { $0.chances > 0 && $0.members < BiasAudit.groupMembersForAVerdictMin }.map(\.group)
             if context.isJSON {
                 context.output.json(.object([
                     "topK": .integer(Int64(top)), "opportunities": .integer(Int64(report.opportunities)), "peopleNotFound": .integer(Int64(groups.count - found)),
+                    "smallGroups": .array(small.map(JSONValue.string)),
                     "impactRatio": .double(report.impactRatio), "passesFourFifths": .bool(report.passesFourFifths),
                     "groups": .array(report.rates.map { .object(["group": .string($0.group), "members": .integer(Int64($0.members)),
                                                                  "selections": .integer(Int64($0.selections)), "rate": .double($0.rate)]) }),
@@ -143,6 +146,9 @@ enum OpportunitiesCommand: Command {
                 }))
                 context.output.print(String(format: "impact ratio %.3f: %@", report.impactRatio,
                                             report.passesFourFifths ? "passes the four-fifths rule" : "FAILS the four-fifths rule (under 0.8): investigate"))
+                if !small.isEmpty {
+                    context.output.print("note: \(small.joined(separator: ", ")) \(small.count == 1 ? "has" : "have") fewer than \(BiasAudit.groupMembersForAVerdictMin) people: rates of so few move by chance, so the ratio says little either way")
+                }
             }
             return report.passesFourFifths ? 0 : 1
         default:
