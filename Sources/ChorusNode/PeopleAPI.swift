@@ -259,6 +259,27 @@ public struct PeopleAPI: Sendable {
     }
 
     /// Where a page starts in an ordered list (`next` in the previous page's response).
+    /// A page of the feedback `viewer` may read, newest first, by `after` (the `nextAfter` of the
+    /// page before: items given meanwhile do not shift it) or else by `offset` (kept for older
+    /// clients: an item given between two pages shows twice); `next` and `nextAfter` say where the
+    /// next begins.
+    func feedbackPage(_ request: HTTPRequest, viewer: String?, about: String?) throws -> (items: [RecordSnapshot], page: [String: JSONValue]) {
+        let limit = try limit(request)
+        if let text = try query(request, "after", max: PeopleAPI.pageCursorCharactersMax) {
+            guard let cursor = Feedback.PageCursor(text) else {
+                throw SyncError(status: 400, "after must be the nextAfter of a page before (GIVEN:ID)", hint: "start without after; each page's nextAfter names the next")
+            }
+            _ = try offset(request)   // checked, as every parameter; `after` says where the page starts
+            let page = try executor.perform { try Feedback.visiblePage($0, viewer: viewer, about: about, after: cursor, limit: limit) }
+            return (page.items, ["next": .null, "nextAfter": page.next.map { .string($0.text) } ?? .null])
+        }
+        let offset = try offset(request)
+        let page = try executor.perform { try Feedback.visiblePage($0, viewer: viewer, about: about, after: nil, limit: offset + limit) }
+        let more = page.next != nil
+        return (Array(page.items.dropFirst(offset)), ["next": more ? .integer(Int64(offset + limit)) : .null,
+                                                      "nextAfter": page.next.map { .string($0.text) } ?? .null])
+    }
+
     func offset(_ request: HTTPRequest) throws -> Int {
         guard let text = try query(request, "offset", max: 10) else { return 0 }
         guard let offset = Int(text), (0...PeopleAPI.offsetMax).contains(offset) else {
@@ -395,19 +416,20 @@ public struct PeopleAPI: Sendable {
             // A filled or closed one is still ranked (its owner may compare), and says it is no longer open.
             return json(.object(["status": .string(status), "matches": .array(matches.map(\.json))]))
         case ("GET", "/api/v1/feed"):
-            let (limit, offset) = (try limit(request), try offset(request))
-            let (items, badges) = try executor.perform { replica in
-                let items = try Feedback.visibleItems(replica, viewer: nil, limit: offset + limit + 1).dropFirst(offset)
-                let badgeIDs = Set(items.prefix(limit).compactMap { $0.fields["badge"]?.stringValue }).sorted()
-                return (Array(items), try badgeIDs.compactMap { try replica.get(collection: "badges", record: $0) }.filter(\.isVisible))
+            let (items, bounds) = try feedbackPage(request, viewer: nil, about: nil)
+            var page = bounds
+            let badges = try executor.perform { replica in
+                try Set(items.compactMap { $0.fields["badge"]?.stringValue }).sorted()
+                    .compactMap { try replica.get(collection: "badges", record: $0) }.filter(\.isVisible)
             }
-            return json(.object(["items": .array(items.prefix(limit).map(Feedback.listed)), "next": PeopleAPI.next(offset, limit, items.count),
-                                 "badges": .object(Dictionary(uniqueKeysWithValues: badges.map { ($0.id, $0.json) }))]))
+            page["items"] = .array(items.map(Feedback.listed))
+            page["badges"] = .object(Dictionary(uniqueKeysWithValues: badges.map { ($0.id, $0.json) }))
+            return json(.object(page))
         case ("GET", "/api/v1/feedback"):
-            let (limit, offset) = (try limit(request), try offset(request))
-            let about = try query(request, "about", max: 128)
-            let items = try executor.perform { try Feedback.visibleItems($0, viewer: person, about: about, limit: offset + limit + 1).dropFirst(offset) }
-            return json(.object(["items": .array(items.prefix(limit).map(Feedback.listed)), "next": PeopleAPI.next(offset, limit, items.count)]))
+            let (items, bounds) = try feedbackPage(request, viewer: person, about: try query(request, "about", max: 128))
+            var page = bounds
+            page["items"] = .array(items.map(Feedback.listed))
+            return json(.object(page))
         case ("POST", "/api/v1/feedback"):
             let person = try writer(person)
             let body = try object(request, allowed: ["to", "kind", "body", "visibility", "badge"])
@@ -696,6 +718,9 @@ public struct PeopleAPI: Sendable {
         }
         return person
     }
+
+    /// Longest `after` a feedback page takes: a wall time, a colon and a record id.
+    static let pageCursorCharactersMax = 20 + 1 + 128
 
     /// What `GET /api/v1/opportunities?status=` takes: a status, or all of them.
     static let opportunityStatuses = ["open", "filled", "closed", "all"]

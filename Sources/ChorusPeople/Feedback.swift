@@ -238,15 +238,46 @@ public enum Feedback {
         return try replica.get(collection: "feedback", record: id)!
     }
 
+    /// Where a page of feedback ends: its last item's given time (its oldest value's wall) and id.
+    /// The next page starts after it, so items given meanwhile do not shift it (an offset showed
+    /// an item twice when a thanks was given between two pages). Written `GIVEN:ID`.
+    public struct PageCursor: Equatable, Sendable {
+        public let given: Int64
+        public let id: String
+
+        public init(given: Int64, id: String) {
+            self.given = given
+            self.id = id
+        }
+
+        public init?(_ text: String) {
+            guard let colon = text.firstIndex(of: ":"), let given = Int64(text[..<colon]), given >= 0 else { return nil }
+            let id = String(text[text.index(after: colon)...])
+            guard !id.isEmpty else { return nil }
+            self.init(given: given, id: id)
+        }
+
+        public var text: String { "\(given):\(id)" }
+    }
+
     /// Feedback `viewer` may read, newest first (by when it was given, its oldest value: a comment
     /// or an edit of its message does not move it); only about `person` when given.
     public static func visibleItems(_ replica: Replica, viewer: String?, about person: String? = nil, limit: Int = 50) throws -> [RecordSnapshot] {
-        let ids = try replica.withDatabase { db in
+        try visiblePage(replica, viewer: viewer, about: person, after: nil, limit: limit).items
+    }
+
+    /// A page of what `visibleItems` lists, after `cursor`, and the cursor of its last item when
+    /// more may follow (nil on the last page).
+    public static func visiblePage(_ replica: Replica, viewer: String?, about person: String? = nil, after cursor: PageCursor?,
+                                   limit: Int = 50) throws -> (items: [RecordSnapshot], next: PageCursor?) {
+        let rows = try replica.withDatabase { db in
             try db.query("""
-                SELECT f.id FROM feedback f JOIN records r ON r.rid = f._rid
-                WHERE f._deleted = 0 AND (? IS NULL OR f."to" = ?)
-                ORDER BY (SELECT min(e.wall) FROM entries e WHERE e.rid = f._rid) DESC, f.id DESC LIMIT 100000
-                """, person, person).compactMap { $0.text(0) }
+                SELECT id, given FROM (
+                    SELECT f.id AS id, (SELECT min(e.wall) FROM entries e WHERE e.rid = f._rid) AS given FROM feedback f
+                    WHERE f._deleted = 0 AND (?1 IS NULL OR f."to" = ?1))
+                WHERE ?2 IS NULL OR given < ?2 OR (given = ?2 AND id < ?3)
+                ORDER BY given DESC, id DESC LIMIT 100000
+                """, person, cursor?.given, cursor?.id).compactMap { row in row.text(0).map { ($0, row.integer(1) ?? 0) } }
         }
         var managers: [String: String?] = [:]
         let lookup = ReadPolicy.visibleFields(replica)
@@ -257,12 +288,15 @@ public enum Feedback {
             return value
         }
         var result: [RecordSnapshot] = []
-        for id in ids {
+        var last: PageCursor?
+        for (id, given) in rows {
             guard let record = try replica.get(collection: "feedback", record: id) else { continue }
-            if try isVisible(record.fields, to: viewer, managerOf: manager,
-                             managedSinceMade: ReadPolicy.managedSinceMade(collection: "feedback", record: id, replica: replica)) { result.append(record) }
-            if result.count >= limit { break }
+            guard try isVisible(record.fields, to: viewer, managerOf: manager,
+                                managedSinceMade: ReadPolicy.managedSince(made: given, replica: replica)) else { continue }
+            if result.count == limit { return (result, last) }
+            result.append(record)
+            last = PageCursor(given: given, id: id)
         }
-        return result
+        return (result, nil)
     }
 }

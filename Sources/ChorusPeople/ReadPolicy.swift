@@ -44,15 +44,23 @@ public enum ReadPolicy {
     /// concurrent pair either way; the answer is then the stricter).
     public static func managedSinceMade(collection: String, record: String, replica: Replica) -> (_ report: String) throws -> Bool {
         { report in
-            try replica.withDatabase { db in
-                guard let made = try db.queryScalarInteger("""
-                    SELECT min(e.wall) FROM entries e JOIN records r ON r.rid = e.rid WHERE r.collection = ? AND r.record = ?
-                    """, collection, record),
-                      let since = try db.queryScalarInteger("""
+            guard let made = try replica.withDatabase({ db in
+                try db.queryScalarInteger("SELECT min(e.wall) FROM entries e JOIN records r ON r.rid = e.rid WHERE r.collection = ? AND r.record = ?",
+                                          collection, record)
+            }) else { return true }
+            return try managedSince(made: made, replica: replica)(report)
+        }
+    }
+
+    /// `managedSinceMade` for a record whose oldest value's wall time, `made`, is known.
+    public static func managedSince(made: Int64, replica: Replica) -> (_ report: String) throws -> Bool {
+        { report in
+            guard let since = try replica.withDatabase({ db in
+                try db.queryScalarInteger("""
                     SELECT max(e.wall) FROM entries e JOIN records r ON r.rid = e.rid WHERE r.collection = 'people' AND r.record = ? AND e.field = 'manager'
-                    """, report) else { return true }
-                return since <= made
-            }
+                    """, report)
+            }) else { return true }
+            return since <= made
         }
     }
 

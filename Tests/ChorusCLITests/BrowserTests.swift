@@ -518,5 +518,20 @@ final class BrowserTests: XCTestCase {
         try (lines.joined(separator: "\n") + "\n").write(toFile: "\(BrowserTests.screenshots)/render-times.md", atomically: true, encoding: .utf8)
         XCTAssertEqual(report.count, routes.count)
         XCTAssertTrue(report.allSatisfy { $0.1 > 0 }, "every page rendered")
+
+        // Show more goes on from the last item shown, even after a thanks given meanwhile (by
+        // offset, the new one pushed the last item shown onto the next page, shown twice).
+        try open(browser, "#/feed")
+        let shownFirst = try browser.evaluate("document.querySelectorAll('#feed li.feed-item').length").integerValue ?? 0
+        XCTAssertEqual(try browser.evaluate("document.getElementById('feed-more').hidden"), false, "more than a page of recognition")
+        let meanwhile = try RawClient(port: office.port)
+        let body = #"{"to":"p-6","kind":"thanks","body":"Given while p-4 reads"}"#
+        meanwhile.send("POST /api/v1/feedback HTTP/1.1\r\nHost: node\r\nConnection: close\r\nX-Person: p-5\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+        XCTAssertEqual(meanwhile.readResponse()?.status, 201)
+        try click(browser, "#feed-more")
+        try browser.waitUntil("document.querySelectorAll('#feed li.feed-item').length > \(shownFirst)", what: "the next page of the feed")
+        let ids = try browser.evaluate("[...document.querySelectorAll('#feed li.feed-item')].map(li => li.dataset.id)").arrayValue ?? []
+        XCTAssertEqual(ids.count, Int(shownFirst) * 2, "a second page as long as the first")
+        XCTAssertEqual(Set(ids.compactMap(\.stringValue)).count, ids.count, "no item shown twice")
     }
 }

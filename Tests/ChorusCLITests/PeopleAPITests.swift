@@ -421,6 +421,14 @@ final class PeopleAPITests: XCTestCase {
             XCTAssertEqual(walked, all, "\(path) pages")
         }
         XCTAssertEqual(try request(port, "GET", "/api/v1/feed?offset=-1").status, 400)
+        // By cursor, a page goes on from the last item shown, whatever is given meanwhile.
+        let firstPage = try request(port, "GET", "/api/v1/feed?limit=2").json
+        let after = try XCTUnwrap(firstPage?["nextAfter"]?.stringValue)
+        XCTAssertEqual(try request(port, "POST", "/api/v1/feedback", as: "p-3", body: #"{"to":"p-4","kind":"thanks","body":"Meanwhile"}"#).status, 201)
+        let secondPage = try request(port, "GET", "/api/v1/feed?limit=2&after=\(after.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)").json
+        let shown = (firstPage?["items"]?.arrayValue ?? []) + (secondPage?["items"]?.arrayValue ?? [])
+        XCTAssertEqual(Set(shown.compactMap { $0["id"]?.stringValue }).count, 4, "four items, none twice")
+        XCTAssertEqual(try request(port, "GET", "/api/v1/feed?after=yesterday").status, 400)
         // Every parameter is checked, even one that the request's other parameters leave unused.
         let longQuery = String(repeating: "x", count: 201)
         XCTAssertEqual(try request(port, "GET", "/api/v1/people?ids=p-1&q=\(longQuery)", as: "p-2").status, 400)

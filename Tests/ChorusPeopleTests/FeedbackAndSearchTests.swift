@@ -137,6 +137,27 @@ final class FeedbackLifecycleTests: XCTestCase {
         try replica.write(collection: "feedback", record: first, [.put(field: "body", value: "First, edited")])
         XCTAssertEqual(try Feedback.visibleItems(replica, viewer: nil).map(\.id), [second, first])
     }
+
+    /// Pages go on from the last item shown: a thanks given between two pages repeats nothing
+    /// (by offset it pushed the last item of one page onto the next).
+    func test_pagesByCursor_areNotShiftedByNewItems() throws {
+        var given: [String] = []
+        for index in 0..<5 {
+            given.append(try Feedback.give(replica, from: "author", to: "recipient", kind: "thanks", body: "Thanks \(index)", visibility: "public"))
+            clock.advance(by: 1000)
+        }
+        let first = try Feedback.visiblePage(replica, viewer: nil, after: nil, limit: 2)
+        XCTAssertEqual(first.items.map(\.id), [given[4], given[3]])
+        let cursor = try XCTUnwrap(first.next)
+        XCTAssertEqual(Feedback.PageCursor(cursor.text), cursor, "the cursor reads back from its text")
+        _ = try Feedback.give(replica, from: "colleague", to: "recipient", kind: "thanks", body: "Meanwhile", visibility: "public")
+        let second = try Feedback.visiblePage(replica, viewer: nil, after: cursor, limit: 2)
+        XCTAssertEqual(second.items.map(\.id), [given[2], given[1]])
+        let last = try Feedback.visiblePage(replica, viewer: nil, after: try XCTUnwrap(second.next), limit: 2)
+        XCTAssertEqual(last.items.map(\.id), [given[0]])
+        XCTAssertNil(last.next, "nothing follows the last page")
+        for text in ["", "12", ":fb-1", "x:fb-1", "12:", "-1:fb-1"] { XCTAssertNil(Feedback.PageCursor(text), text) }
+    }
 }
 
 final class PeopleSearchTests: XCTestCase {

@@ -110,12 +110,13 @@ export async function feed(main) {
   const ids = result.items.flatMap((i) => [i.from, i.to, ...(i.comments || []).map((c) => c.value?.author)]);
   const name = await peopleNames(ids);
   const list = h("ul", { class: "cards feed", id: "feed" }, result.items.map((item) => feedItem(item, name, result.badges || {}, viewer)));
-  let next = result.next;
-  const more = h("button", { type: "button", class: "secondary", hidden: !next, onclick: async () => {
-    const page = await api(`/api/v1/feed?limit=50&offset=${next}`);
+  // Pages go on from the last item shown (a cursor): a thanks given meanwhile does not repeat one.
+  let next = result.nextAfter;
+  const more = h("button", { type: "button", class: "secondary", id: "feed-more", hidden: !next, onclick: async () => {
+    const page = await api(`/api/v1/feed?limit=50&after=${encodeURIComponent(next)}`);
     const names = await peopleNames(page.items.flatMap((i) => [i.from, i.to, ...(i.comments || []).map((c) => c.value?.author)]));
     list.append(...page.items.map((item) => feedItem(item, names, page.badges || {}, viewer)));
-    next = page.next;
+    next = page.nextAfter;
     more.hidden = !next;
   } }, "Show more");
   replace(main,
