@@ -445,15 +445,13 @@ public struct PeopleAPI: Sendable {
             if let refusal = Feedback.badgeRefusal(kind: kind, badge: body["badge"]?.stringValue) {
                 throw SyncError(status: 422, refusal.message, hint: refusal.hint)
             }
-            let id: String
-            do {
-                id = try executor.perform { replica in
-                    try Feedback.give(replica, from: person, to: to, kind: kind, body: text,
-                                      visibility: body["visibility"]?.stringValue ?? Feedback.defaultVisibility(kind: kind), badge: body["badge"]?.stringValue)
-                }
-            } catch let error as ChorusError where error.code == .recordNotFound || error.code == .invalidState {
+            let visibility = body["visibility"]?.stringValue ?? Feedback.defaultVisibility(kind: kind)
+            let id = try executor.perform { replica in
                 // Well formed, naming a person or badge that is not here, or a reader there is not: 422, as other writes.
-                throw SyncError(status: 422, error.message, hint: error.hint)
+                if let refusal = try Feedback.referenceRefusal(replica, from: person, to: to, visibility: visibility, badge: body["badge"]?.stringValue) {
+                    throw SyncError(status: 422, refusal.message, hint: refusal.hint)
+                }
+                return try Feedback.give(replica, from: person, to: to, kind: kind, body: text, visibility: visibility, badge: body["badge"]?.stringValue)
             }
             return json(.object(["id": .string(id)]), status: 201)
         case ("GET", "/api/v1/feedback/{id}"):
@@ -534,7 +532,7 @@ public struct PeopleAPI: Sendable {
             // names no skill of the taxonomy also finds custom skills holding its words in a run
             // ("interface design" finds "custom:user interface design"), as people type a part.
             let skill = try query(request, "skill", max: 200).map { SkillTaxonomy.esco.resolve($0).id }
-            let customWords = skill.flatMap { $0.hasPrefix("custom:") ? " \($0.dropFirst(7)) " : nil }
+            let customWords = skill.flatMap { $0.hasPrefix("custom:") ? " \(SkillTaxonomy.normalise(String($0.dropFirst(7)))) " : nil }
             let (limit, offset) = (try limit(request), try offset(request))
             let rows = try executor.perform { replica in
                 try replica.withDatabase { db in
@@ -753,6 +751,10 @@ public struct PeopleAPI: Sendable {
                 case .register:
                     let value = normalised(value, for: field.valueType)
                     try DomainRules.check(collection: schema.name, field: field, value: value)
+                    // The manager as it is, written again (a roster sent whole): nothing changes,
+                    // and a new write would start again when the manager began to read what others
+                    // write for them (`ReadPolicy.managedSinceMade`). A conflict's value is written.
+                    if schema.name == "people", name == "manager", let existing, existing.fields[name] == value, !existing.conflicts.contains(name) { continue }
                     changes.append(.put(field: name, value: value))
                 case .set:
                     guard case .object(let ops) = value, Set(ops.keys).isSubset(of: ["add", "remove"]) else {

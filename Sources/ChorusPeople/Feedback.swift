@@ -36,7 +36,7 @@ public enum Feedback {
     /// recipient's manager reads what was given since they became the manager
     /// (`managedSinceMade`, `ReadPolicy.managedSinceMade`).
     public static func isVisible(_ item: [String: JSONValue], to viewer: String?, managerOf: (String) throws -> String?,
-                                 managedSinceMade: (String) throws -> Bool = { _ in true }) rethrows -> Bool {
+                                 managedSinceMade: (String, String) throws -> Bool) rethrows -> Bool {
         // Naming none, it is private, whatever its kind: a kind changed to praise must not make
         // an item public that never said it was (and older nodes read none as public).
         let visibility = item["visibility"]?.stringValue ?? "private"
@@ -47,7 +47,7 @@ public enum Feedback {
         let manager = try to.flatMap(managerOf)
         func readsAsManager() throws -> Bool {
             guard let to, let manager, viewer == manager else { return false }
-            return try managedSinceMade(to)
+            return try managedSinceMade(to, manager)
         }
         switch visibility {
         case "private": return viewer == to
@@ -113,6 +113,25 @@ public enum Feedback {
         return ("a badge goes with praise or thanks, not with feedback", "give it as praise or thanks, or leave the badge out")
     }
 
+    /// Why an item naming these may not be given: a person or badge that is not here, or
+    /// `managerOnly` to someone with no manager (nobody but the author would read it). Well formed,
+    /// naming what is not there: the API answers 422.
+    public static func referenceRefusal(_ replica: Replica, from: String, to: String, visibility: String, badge: String?) throws -> ChorusError? {
+        for person in [from, to] where try !PeopleDirectory.hasProfile(replica, person) {
+            return ChorusError(.recordNotFound, "no person with the id \(person.prefix(128))",
+                               hint: "name the person by their id (p-...), not their name: the page's list, `GET /api/v1/people?q=NAME` or `chorus people search NAME` finds it")
+        }
+        if let badge, try replica.get(collection: "badges", record: badge)?.isVisible != true {
+            return ChorusError(.recordNotFound, "no badge \(badge.prefix(128))")
+        }
+        // Only their manager and the author read it: with no manager, nobody but the author would.
+        if visibility == "managerOnly", try ReadPolicy.manager(of: to, lookup: ReadPolicy.visibleFields(replica)) == nil {
+            return ChorusError(.invalidState, "\(to.prefix(128)) has no manager here, so nobody but you would read it",
+                               hint: "give it privately to them, or once their manager is set")
+        }
+        return nil
+    }
+
     /// Writes a feedback item after checking it; returns its id.
     @discardableResult
     public static func give(_ replica: Replica, from: String, to: String, kind: String, body: String, visibility: String, badge: String? = nil) throws -> String {
@@ -126,19 +145,8 @@ public enum Feedback {
         }
         if let problem = DomainRules.textProblem(text, long: true) { throw ChorusError(.invalidValue, "the message \(problem)") }
         guard from != to else { throw ChorusError(.invalidValue, "feedback goes to someone else", hint: "pick another recipient") }
-        for person in [from, to] where try !PeopleDirectory.hasProfile(replica, person) {
-            throw ChorusError(.recordNotFound, "no person with the id \(person.prefix(128))",
-                              hint: "name the person by their id (p-...), not their name: the page's list, `GET /api/v1/people?q=NAME` or `chorus people search NAME` finds it")
-        }
-        if let badge, try replica.get(collection: "badges", record: badge)?.isVisible != true {
-            throw ChorusError(.recordNotFound, "no badge \(badge)")
-        }
+        if let refusal = try referenceRefusal(replica, from: from, to: to, visibility: visibility, badge: badge) { throw refusal }
         if let refusal = badgeRefusal(kind: kind, badge: badge) { throw ChorusError(.invalidValue, refusal.message, hint: refusal.hint) }
-        // Only their manager and the author read it: with no manager, nobody but the author would.
-        if visibility == "managerOnly", try ReadPolicy.manager(of: to, lookup: ReadPolicy.visibleFields(replica)) == nil {
-            throw ChorusError(.invalidState, "\(to.prefix(128)) has no manager here, so nobody but you would read it",
-                              hint: "give it privately to them, or once their manager is set")
-        }
         var generator = SystemRandomNumberGenerator()
         let id = "fb-\(replica.id.hex.prefix(8))-\(String(UInt32.random(in: 0...UInt32.max, using: &generator), radix: 36))"
         var changes: [Change] = [.put(field: "from", value: .string(from)), .put(field: "to", value: .string(to)), .put(field: "kind", value: .string(kind)),
@@ -238,7 +246,8 @@ public enum Feedback {
         return try replica.get(collection: "feedback", record: id)!
     }
 
-    /// Where a page of feedback ends: its last item's given time (its oldest value's wall) and id.
+    /// Where a page of feedback ends: its last item's given time (when its `from` was written,
+    /// `ReadPolicy.madeField`) and id.
     /// The next page starts after it, so items given meanwhile do not shift it (an offset showed
     /// an item twice when a thanks was given between two pages). Written `GIVEN:ID`.
     public struct PageCursor: Equatable, Sendable {
@@ -260,7 +269,7 @@ public enum Feedback {
         public var text: String { "\(given):\(id)" }
     }
 
-    /// Feedback `viewer` may read, newest first (by when it was given, its oldest value: a comment
+    /// Feedback `viewer` may read, newest first (by when it was given, its `from` written: a comment
     /// or an edit of its message does not move it); only about `person` when given.
     public static func visibleItems(_ replica: Replica, viewer: String?, about person: String? = nil, limit: Int = 50) throws -> [RecordSnapshot] {
         try visiblePage(replica, viewer: viewer, about: person, after: nil, limit: limit).items
@@ -273,7 +282,7 @@ public enum Feedback {
         let rows = try replica.withDatabase { db in
             try db.query("""
                 SELECT id, given FROM (
-                    SELECT f.id AS id, (SELECT min(e.wall) FROM entries e WHERE e.rid = f._rid) AS given FROM feedback f
+                    SELECT f.id AS id, (SELECT min(e.wall) FROM entries e WHERE e.rid = f._rid AND e.field = 'from') AS given FROM feedback f
                     WHERE f._deleted = 0 AND (?1 IS NULL OR f."to" = ?1))
                 WHERE ?2 IS NULL OR given < ?2 OR (given = ?2 AND id < ?3)
                 ORDER BY given DESC, id DESC LIMIT 100000
@@ -287,12 +296,15 @@ public enum Feedback {
             managers[person] = value
             return value
         }
+        var since: [String: Int64?] = [:]   // by report: when their manager became it
         var result: [RecordSnapshot] = []
         var last: PageCursor?
         for (id, given) in rows {
             guard let record = try replica.get(collection: "feedback", record: id) else { continue }
-            guard try isVisible(record.fields, to: viewer, managerOf: manager,
-                                managedSinceMade: ReadPolicy.managedSince(made: given, replica: replica)) else { continue }
+            guard try isVisible(record.fields, to: viewer, managerOf: manager, managedSinceMade: { report, manager in
+                if since[report] == nil { since[report] = .some(try ReadPolicy.managerSince(report: report, manager: manager, replica: replica)) }
+                return since[report]!.map { $0 <= given } ?? true
+            }) else { continue }
             if result.count == limit { return (result, last) }
             result.append(record)
             last = PageCursor(given: given, id: id)

@@ -34,33 +34,48 @@ public enum ReadPolicy {
         return manager
     }
 
-    /// Whether a manager has been their report's manager since the record was made: the private
-    /// records others write about a person for their manager (manager-only feedback, private
-    /// observations) are read by the manager they were written for, and those after. A person
-    /// whose manager left names a new one themselves (`WritePolicy`), and a sweep found that a
-    /// friend so named read every manager-only item about them written before. Compared by the
-    /// hybrid clock's wall times: the newest write of the person's `manager` field against the
-    /// record's oldest value (two offices' clocks apart by less than their skew bound may order a
-    /// concurrent pair either way; the answer is then the stricter).
-    public static func managedSinceMade(collection: String, record: String, replica: Replica) -> (_ report: String) throws -> Bool {
-        { report in
-            guard let made = try replica.withDatabase({ db in
-                try db.queryScalarInteger("SELECT min(e.wall) FROM entries e JOIN records r ON r.rid = e.rid WHERE r.collection = ? AND r.record = ?",
-                                          collection, record)
-            }) else { return true }
-            return try managedSince(made: made, replica: replica)(report)
+    /// Whether `manager` has been `report`'s manager since the record was made: the private records
+    /// others write about a person for their manager (manager-only feedback, private observations)
+    /// are read by the manager they were written for, and those after. A person whose manager left
+    /// names a new one themselves (`WritePolicy`), and a sweep found that a friend so named read
+    /// every manager-only item about them written before. Compared by the hybrid clock's wall
+    /// times: the write of the `manager` value the profile shows against the record's oldest value.
+    /// Writing the same manager again over HTTP is no write (`PeopleAPI.changes`); an admin's
+    /// resolution of a conflict on it, or the manager leaving and coming back, starts again. Two
+    /// offices' clocks may be apart by up to the skew bound, so a record and a manager change made
+    /// at two offices within it may be ordered either way.
+    public static func managedSinceMade(collection: String, record: String, replica: Replica) -> (_ report: String, _ manager: String) throws -> Bool {
+        { report, manager in
+            guard let made = try madeAt(collection: collection, record: record, replica: replica) else { return true }
+            return try managerSince(report: report, manager: manager, replica: replica).map { $0 <= made } ?? true
         }
     }
 
-    /// `managedSinceMade` for a record whose oldest value's wall time, `made`, is known.
-    public static func managedSince(made: Int64, replica: Replica) -> (_ report: String) throws -> Bool {
-        { report in
-            guard let since = try replica.withDatabase({ db in
-                try db.queryScalarInteger("""
-                    SELECT max(e.wall) FROM entries e JOIN records r ON r.rid = e.rid WHERE r.collection = 'people' AND r.record = ? AND e.field = 'manager'
-                    """, report)
-            }) else { return true }
-            return since <= made
+    /// When the record was made: the wall time of the field written once when it is made (a
+    /// feedback item's `from`, an observation's `person`, as `madeField` names), else of its oldest
+    /// value; nil when it has none here.
+    public static func madeAt(collection: String, record: String, replica: Replica) throws -> Int64? {
+        try replica.withDatabase { db in
+            // By the record's own rid: a join to the entries view read every entry (a review).
+            guard let rid = try db.queryScalarInteger("SELECT rid FROM records WHERE collection = ? AND record = ?", collection, record) else { return nil }
+            if let field = madeField[collection], let made = try db.queryScalarInteger("SELECT min(wall) FROM entries WHERE rid = ? AND field = ?", rid, field) {
+                return made
+            }
+            return try db.queryScalarInteger("SELECT min(wall) FROM entries WHERE rid = ?", rid)
+        }
+    }
+
+    /// The field each collection's records are made with and keep: when it was written is when the
+    /// record was made (one seek; the feed orders by it too, `Feedback.visiblePage`).
+    public static let madeField = ["feedback": "from", "observations": "person"]
+
+    /// When `manager` became `report`'s manager: the newest live write of that value to the
+    /// report's `manager` (nil when none is found: then nothing is held back).
+    public static func managerSince(report: String, manager: String, replica: Replica) throws -> Int64? {
+        try replica.withDatabase { db in
+            guard let rid = try db.queryScalarInteger("SELECT rid FROM records WHERE collection = 'people' AND record = ?", report) else { return nil }
+            return try db.queryScalarInteger("SELECT max(wall) FROM entries WHERE rid = ? AND field = 'manager' AND value = ?",
+                                             rid, JSONValue.string(manager).canonicalText)
         }
     }
 
@@ -73,11 +88,12 @@ public enum ReadPolicy {
     }
 
     /// Whether `viewer` may read the record; `lookup(collection, id)` reads another record's fields
-    /// (a person, a team); `managedSinceMade(report)` whether the report's manager has been so since
-    /// the record was made (`managedSinceMade(collection:record:replica:)`).
+    /// (a person, a team); `managedSinceMade(report, manager)` whether the manager has been so since
+    /// the record was made (`managedSinceMade(collection:record:replica:)`; no default, so no
+    /// caller reads without it).
     public static func mayRead(collection: String, fields: [String: JSONValue], viewer: String?,
                                lookup: (String, String) throws -> [String: JSONValue]?,
-                               managedSinceMade: (String) throws -> Bool = { _ in true }) rethrows -> Bool {
+                               managedSinceMade: (String, String) throws -> Bool) rethrows -> Bool {
         switch collection {
         case "objectives":
             // A draft is not published yet: read as a private one is until it is.
@@ -94,7 +110,7 @@ public enum ReadPolicy {
             let observed = fields["person"]?.stringValue
             if viewer == observed || viewer == fields["author"]?.stringValue { return true }
             guard let observed, try manager(of: observed, lookup: lookup) == viewer else { return false }
-            return try managedSinceMade(observed)
+            return try managedSinceMade(observed, viewer)
         default:
             return true
         }

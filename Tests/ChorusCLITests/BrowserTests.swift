@@ -225,6 +225,7 @@ final class BrowserTests: XCTestCase {
         XCTAssertEqual(item["to"], "p-10")
         XCTAssertEqual(item["badge"], "badge-shipped")
         let itemID = try XCTUnwrap(item["id"]?.stringValue)
+        XCTAssertEqual(try browser.evaluate("document.querySelector(\"#feed li.feed-item[data-id='\(itemID)'] .custom-badge\") === null"), true, "a built-in badge")
 
         // One's own item shows its high-fives without the button; another's takes one.
         XCTAssertEqual(try browser.evaluate("document.querySelector('#feed li.feed-item .five').disabled"), true, "no high-five of one's own thanks")
@@ -254,6 +255,16 @@ final class BrowserTests: XCTestCase {
         let gone = try RawClient(port: office.port)
         gone.send("GET /api/v1/feedback/\(itemID) HTTP/1.1\r\nHost: node\r\nConnection: close\r\nX-Person: p-4\r\n\r\n")
         XCTAssertEqual(gone.readResponse()?.status, 404, "withdrawn for everyone, the author too")
+        // A custom badge that takes a built-in one's name is said to be custom.
+        func post(_ target: String, as person: String, _ body: String) throws -> JSONValue? {
+            let client = try RawClient(port: office.port)
+            client.send("POST \(target) HTTP/1.1\r\nHost: node\r\nConnection: close\r\nX-Person: \(person)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+            return try client.readResponse().map { try JSONParser().parse(Array($0.body.utf8)) }
+        }
+        _ = try post("/api/v1/badges", as: "p-5", #"{"id":"badge-lookalike","name":"Shipped it","icon":"🚢"}"#)
+        let lookalike = try XCTUnwrap(try post("/api/v1/feedback", as: "p-5", #"{"to":"p-6","kind":"praise","body":"Shipped","badge":"badge-lookalike"}"#)?["id"]?.stringValue)
+        try open(browser, "#/feed")
+        XCTAssertEqual(try text(browser, "#feed li.feed-item[data-id='\(lookalike)'] .custom-badge"), " (a custom badge)")
 
         // Post an opportunity, say we are interested in another, read our matches.
         try open(browser, "#/opportunities/new")

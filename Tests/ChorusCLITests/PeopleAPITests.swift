@@ -789,6 +789,37 @@ final class PeopleAPITests: XCTestCase {
         XCTAssertEqual(try request(port, "GET", "/api/v1/objectives/obj-private", as: "p-eve").status, 200, "the new manager reads it")
     }
 
+    /// What others write for a person's manager is read by the manager it was written for, and
+    /// those after: a manager named later (here handed over; or named by the person, whose manager
+    /// left) reads none of what came before. The same manager written again changes nothing.
+    func test_aNewManager_readsWhatWasWrittenForTheManager_sinceTheyBecameIt() throws {
+        let node = try officeNode()
+        defer { node.stop() }
+        let port = node.port
+        try privateRecordsOfAna(port)
+        XCTAssertEqual(try request(port, "POST", "/api/v1/people", as: "p-zed", body: #"{"id":"p-zed","name":"Zed"}"#).status, 201)
+        let before = try XCTUnwrap(try request(port, "POST", "/api/v1/feedback", as: "p-eve", body: #"{"to":"p-ana","body":"For Max","visibility":"managerOnly"}"#)
+            .json?["id"]?.stringValue)
+        usleep(20_000)   // wall times of milliseconds: the hand-over comes after
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-ana", as: "p-max", body: #"{"manager":"p-max","title":"Engineer"}"#).status, 200,
+                       "a roster sent whole, the manager unchanged")
+        for path in ["/api/v1/feedback/\(before)", "/api/v1/observations/obs-private"] {
+            XCTAssertEqual(try request(port, "GET", path, as: "p-max").status, 200, "the same manager still reads \(path)")
+        }
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-ana", as: "p-max", body: #"{"manager":"p-zed"}"#).status, 200)
+        usleep(20_000)
+        let after = try XCTUnwrap(try request(port, "POST", "/api/v1/feedback", as: "p-eve", body: #"{"to":"p-ana","body":"For Zed","visibility":"managerOnly"}"#)
+            .json?["id"]?.stringValue)
+        for path in ["/api/v1/feedback/\(before)", "/api/v1/observations/obs-private"] {
+            XCTAssertEqual(try request(port, "GET", path, as: "p-zed").status, 404, "written before p-zed was the manager: \(path)")
+        }
+        XCTAssertEqual(try request(port, "GET", "/api/v1/feedback/\(after)", as: "p-zed").status, 200)
+        let listed = try request(port, "GET", "/api/v1/feedback?about=p-ana", as: "p-zed").json?["items"]?.arrayValue?.compactMap { $0["id"]?.stringValue }
+        XCTAssertEqual(listed, [after])
+        let observations = try request(port, "GET", "/api/v1/observations?person=p-ana", as: "p-zed").json?["observations"]?.arrayValue ?? []
+        XCTAssertTrue(observations.isEmpty, "nor in lists")
+    }
+
     /// A laptop's node acts for its owner only when the browser reaches it by a loopback name, or
     /// one given with `--owner-host`: a page of another site whose name was pointed at 127.0.0.1
     /// (DNS rebinding) is same-origin to the browser, and read and wrote in the owner's name.

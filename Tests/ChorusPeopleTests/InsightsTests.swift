@@ -60,7 +60,7 @@ final class InsightsTests: XCTestCase {
                                                     .put(field: "squad", value: index < 2 ? "squad-gone" : index < 5 ? "squad-1" : .null),
                                                     .mapSet(field: "skills", key: "SQL", value: 2)]))
         }
-        writes[5].changes.append(.mapSet(field: "skills", key: "sql", value: 4))
+        writes[10].changes.append(.mapSet(field: "skills", key: "sql", value: 4))   // p-5, after the five teams and abilities
         writes.append(("opportunities", "o-1", [.put(field: "status", value: "open"),
                                                 .mapSet(field: "requiredSkills", key: "SQL", value: ["minLevel": 3]),
                                                 .mapSet(field: "requiredSkills", key: "sql", value: ["minLevel": 2])]))

@@ -96,8 +96,10 @@ function feedItem(item, name, badges, viewer) {
     h("p", { class: "feed-head" },
       h("a", { href: `#/people/${encodeURIComponent(item.from)}` }, h("bdi", {}, name(item.from))), ` ${item.kind === "thanks" ? "thanked" : item.kind === "praise" ? "praised" : "gave feedback to"} `,
       h("a", { href: `#/people/${encodeURIComponent(item.to)}` }, h("bdi", {}, name(item.to)))),
-    badge ? h("p", { class: "badge" }, h("span", { class: "badge-icon", "aria-hidden": "true" }, badge.icon || "🏅"), ` ${badge.name}`,
-      badge.description ? h("small", { class: "muted" }, ` — ${badge.description}`) : null) : null,
+    badge ? h("p", { class: "badge" }, h("span", { class: "badge-icon", "aria-hidden": "true" }, badge.icon || "🏅"), " ", h("bdi", {}, badge.name || item.badge),
+      // A custom badge may take a built-in one's name and icon: readers are told which it is.
+      badge.isCustom ? h("small", { class: "muted custom-badge" }, " (a custom badge)") : null,
+      badge.description ? h("small", { class: "muted" }, " — ", h("bdi", {}, badge.description)) : null) : null,
     h("blockquote", { dir: "auto" }, item.body),
     h("div", { class: "feed-actions" }, fiveButton, own ? withdrawControl(item, () => card.remove()) : null),
     comments, viewer ? form : null);
