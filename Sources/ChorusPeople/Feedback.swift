@@ -260,8 +260,12 @@ public enum Feedback {
         }
 
         public init?(_ text: String) {
-            guard let colon = text.firstIndex(of: ":"), let given = Int64(text[..<colon]), given >= 0 else { return nil }
-            let id = String(text[text.index(after: colon)...])
+            // Split by bytes: a colon followed by a combining mark or an emoji modifier is one
+            // Character with it, which `firstIndex(of: ":")` never finds (schemathesis sent `10:🏻`).
+            let bytes = text.utf8
+            guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")),
+                  let given = Int64(String(decoding: bytes[..<colon], as: UTF8.self)), given >= 0 else { return nil }
+            let id = String(decoding: bytes[bytes.index(after: colon)...], as: UTF8.self)
             guard !id.isEmpty else { return nil }
             self.init(given: given, id: id)
         }

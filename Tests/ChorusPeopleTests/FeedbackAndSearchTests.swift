@@ -157,6 +157,7 @@ final class FeedbackLifecycleTests: XCTestCase {
         XCTAssertEqual(last.items.map(\.id), [given[0]])
         XCTAssertNil(last.next, "nothing follows the last page")
         for text in ["", "12", ":fb-1", "x:fb-1", "12:", "-1:fb-1"] { XCTAssertNil(Feedback.PageCursor(text), text) }
+        XCTAssertEqual(Feedback.PageCursor("10:\u{1F3FB}"), Feedback.PageCursor(given: 10, id: "\u{1F3FB}"), "a colon and a modifier are one Character, and still a cursor")
     }
 }
 
