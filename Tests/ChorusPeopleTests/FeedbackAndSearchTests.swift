@@ -4,18 +4,24 @@ import ChorusPeople
 import ChorusReplica
 import ChorusTesting
 
-final class FeedbackVisibilityTests: XCTestCase {
-    var replica: Replica!
-    let clock = ManualClock(milliseconds: 1_790_000_000_000)
-
-    override func setUpWithError() throws {
-        replica = try ReplicaFactory.memory(clock: clock, seed: 4)
+/// The people both feedback suites start with: an author, a recipient whose manager is boss, and
+/// a colleague.
+func writeFourPeople(_ replica: Replica) throws {
         try replica.writeMany([
             ("people", "author", [.put(field: "name", value: "Author")]),
             ("people", "recipient", [.put(field: "name", value: "Recipient"), .put(field: "manager", value: "boss")]),
             ("people", "boss", [.put(field: "name", value: "Boss")]),
             ("people", "colleague", [.put(field: "name", value: "Colleague")]),
         ])
+}
+
+final class FeedbackVisibilityTests: XCTestCase {
+    var replica: Replica!
+    let clock = ManualClock(milliseconds: 1_790_000_000_000)
+
+    override func setUpWithError() throws {
+        replica = try ReplicaFactory.memory(clock: clock, seed: 4)
+        try writeFourPeople(replica)
     }
 
     /// For each visibility level: exactly who may read the item.
@@ -61,12 +67,7 @@ final class FeedbackLifecycleTests: XCTestCase {
 
     override func setUpWithError() throws {
         replica = try ReplicaFactory.memory(clock: clock, seed: 6)
-        try replica.writeMany([
-            ("people", "author", [.put(field: "name", value: "Author")]),
-            ("people", "recipient", [.put(field: "name", value: "Recipient"), .put(field: "manager", value: "boss")]),
-            ("people", "boss", [.put(field: "name", value: "Boss")]),
-            ("people", "colleague", [.put(field: "name", value: "Colleague")]),
-        ])
+        try writeFourPeople(replica)
     }
 
     func code(_ body: () throws -> Void) -> ChorusError.Code? { do { try body(); return nil } catch { return (error as? ChorusError)?.code } }
