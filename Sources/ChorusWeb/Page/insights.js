@@ -75,9 +75,10 @@ export async function view(main) {
       skills.length ? chart("skills") : h("p", { class: "muted" }, "No open opportunity asks for a skill."),
       skills.length ? h("details", {}, h("summary", {}, "Supply by office and tribe"),
         h("div", { class: "table-scroll" }, h("table", {}, h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Skill"), h("th", { scope: "col" }, "Level"), h("th", { scope: "col" }, "By office"), h("th", { scope: "col" }, "By tribe"))),
-          h("tbody", {}, skills.map((s) => h("tr", {}, h("th", { scope: "row" }, s.label), h("td", {}, `${s.level} or more`),
-            h("td", {}, Object.entries(s.supplyByOffice).map(([k, v]) => `${k} ${v}`).join(", ")),
-            h("td", {}, Object.entries(s.supplyByTribe).map(([k, v]) => `${tribeName.get(k) || k} ${v}`).join(", ")))))))) : null),
+          h("tbody", {}, skills.map((s) => h("tr", {}, h("th", { scope: "row" }, s.label), h("td", {}, `${s.level} of 5 or more`),
+            h("td", {}, Object.entries(s.supplyByOffice).map(([k, v]) => `${k}: ${v}`).join(", ")),
+            // A colon apart: "Tribe 1 9" read as "Tribe 19".
+            h("td", {}, Object.entries(s.supplyByTribe).map(([k, v]) => `${tribeName.get(k) || k}: ${v}`).join(", ")))))))) : null),
     h("section", { "aria-labelledby": "framework-h" }, h("h2", { id: "framework-h" }, "Career framework health"),
       chart("abilities"),
       h("div", { class: "table-scroll" }, h("table", { id: "framework" }, h("thead", {}, h("tr", {}, ["Ability", "Roles", "Public observations", "People at a milestone", "Last updated", "Flags"].map((t) => h("th", { scope: "col" }, t)))),

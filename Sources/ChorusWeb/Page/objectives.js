@@ -2,6 +2,7 @@
 import { h, replace, field, routeQuery, foldName, bounded } from "/ui/dom.js";
 import { api, me, peopleNames, peopleNamed, all } from "/ui/api.js";
 import { act, notify } from "/ui/shell.js";
+import { nameOf } from "/ui/people.js";
 
 /** The current quarter and the three before it, e.g. 2026-Q4. */
 export function recentQuarters(now = new Date()) {
@@ -93,12 +94,20 @@ function keyResultRows(entries, { current, onChange = () => {} }) {
     const target = h("input", { type: "number", step: "any", value: kr.target ?? "", class: "short", dataset: { part: "target" } });
     const now = h("input", { type: "number", step: "any", value: kr.current ?? "", class: "short", dataset: { part: "now" } });
     const row = { id, kr, title, target, now, removed: false, fromRecord };
-    const item = h("li", { class: "row kr-edit" }, field(`Key result ${n}`, title), titleCounter, field(`Target ${n}`, target), current ? field(`Now ${n}`, now) : null,
-      h("button", { type: "button", class: "link", "aria-label": `Remove key result ${n}`, onclick: () => { row.removed = true; item.remove(); more.focus(); onChange(); } }, "Remove"));
+    const remove = h("button", { type: "button", class: "link", "aria-label": `Remove key result ${n}`, onclick: () => { row.removed = true; item.remove(); renumber(); more.focus(); onChange(); } }, "Remove");
+    const item = h("li", { class: "row kr-edit" }, field(`Key result ${n}`, title), titleCounter, field(`Target ${n}`, target), current ? field(`Now ${n}`, now) : null, remove);
+    row.item = item;
+    row.remove = remove;
     rows.push(row);
     list.append(item);
   };
-  const more = h("button", { type: "button", class: "secondary", id: "add-key-result", onclick: () => { add(newKeyResultID()); rows[rows.length - 1].title.focus(); } }, "Add a key result");
+  // The rows left are numbered 1, 2, 3 again, labels and Remove alike (a removal left "1, 3").
+  const renumber = () => rows.filter((r) => !r.removed).forEach((r, i) => {
+    const labels = r.item.querySelectorAll("label");
+    ["Key result", "Target", "Now"].forEach((word, k) => { if (labels[k]) labels[k].textContent = `${word} ${i + 1}`; });
+    r.remove.setAttribute("aria-label", `Remove key result ${i + 1}`);
+  });
+  const more = h("button", { type: "button", class: "secondary", id: "add-key-result", onclick: () => { add(newKeyResultID()); renumber(); rows[rows.length - 1].title.focus(); } }, "Add a key result");
   for (const [id, kr] of entries) add(id, kr, true);
   /**
    * The keyResults change: entries added or changed, and null for those removed. A row with a
@@ -146,6 +155,10 @@ export async function create(main) {
   const [myTeams, report] = await Promise.all([teamsOf(viewer),
     forID && forID !== viewer ? api(`/api/v1/people/${encodeURIComponent(forID)}`).catch(() => null) : null]);
   const isReport = report && report.manager === viewer;
+  const forNote = !forID || forID === viewer || isReport ? null
+    : h("p", { class: "muted", id: "not-your-report" }, report
+      ? `Only ${report.name || forID}'s manager writes their objectives; this one would be yours or a team's.`
+      : `There is nobody here with the id ${forID}; this objective would be yours or a team's.`);
   // Each choice says whose it is and of which kind; the select's values are their places.
   const choices = [{ label: "Me", ownerKind: "person", owner: viewer },
     ...(isReport ? [{ label: `${report.name || forID} (reports to you)`, ownerKind: "person", owner: forID }] : []),
@@ -160,7 +173,16 @@ export async function create(main) {
   const quarter = h("select", { id: "objective-quarter" }, [nextQuarter(quarters[0]), ...quarters.slice(0, 2)].sort().reverse()
     .map((q) => h("option", { value: q, selected: q === quarters[0] }, q)));
   const owner = h("select", { id: "objective-owner" }, choices.map((c, i) => h("option", { value: String(i), selected: isReport && i === 1, dir: "auto" }, c.label)));
-  const visibility = h("select", { id: "objective-visibility" }, h("option", { value: "public" }, "Everyone"), h("option", { value: "private" }, "Private (with your manager or team)"));
+  // Who reads a private one depends on whose it is: the words follow the choice.
+  const privately = h("option", { value: "private" });
+  const visibility = h("select", { id: "objective-visibility" }, h("option", { value: "public" }, "Everyone"), privately);
+  const sayWhoReads = () => {
+    const whose = choices[Number(owner.value)] || choices[0];
+    privately.textContent = whose.ownerKind !== "person" ? "Private (the team's members)"
+      : whose.owner === viewer ? "Private (you and your manager)" : "Private (them and you, their manager)";
+  };
+  owner.addEventListener("change", sayWhoReads);
+  sayWhoReads();
   const status = h("select", { id: "objective-status" }, STATUS.slice(0, 2).map(([v, t]) => h("option", { value: v, selected: v === "published" }, t)));
   const results = keyResultRows([], { current: false });
   const form = h("form", { class: "stack", onsubmit: async (event) => {
@@ -180,9 +202,7 @@ export async function create(main) {
     titleField, descriptionField, h("div", { class: "row" }, field("Quarter", quarter), field("Whose", owner), field("Who can see it", visibility), field("Status", status)),
     results.node,
     h("div", { class: "actions" }, h("button", { type: "submit", id: "save-objective" }, "Save")));
-  replace(main, h("h1", {}, "New objective"),
-    forID && forID !== viewer && !isReport ? h("p", { class: "muted", id: "not-your-report" }, "Only their manager writes a person's objectives; this one would be yours or a team's.") : null,
-    form);
+  replace(main, h("h1", {}, "New objective"), forNote, form);
 }
 
 /** #/objectives/:id/edit: progress, key results and status of an objective one may change. */
@@ -201,7 +221,7 @@ export async function edit(main, id) {
     const share = results?.share();
     if (share === null || share === undefined) { replace(suggested); return; }
     replace(suggested, `The key results stand at ${share}% of their targets on average. `,
-      Number(progress.value) === share ? null : h("button", { type: "button", class: "link", id: "use-kr-progress", onclick: () => { progress.value = share; suggest(); } }, `Set progress to ${share}%`));
+      Number(progress.value) === share ? null : h("button", { type: "button", class: "link", id: "use-kr-progress", onclick: () => { progress.value = share; suggest(); progress.focus(); } }, `Set progress to ${share}%`));
   };
   const results = keyResultRows(Object.entries(objective.keyResults || {}).sort(([a], [b]) => a.localeCompare(b, undefined, { numeric: true })), { current: true, onChange: suggest });
   progress.addEventListener("input", suggest);
@@ -222,7 +242,18 @@ export async function edit(main, id) {
   } },
     titleField, h("div", { class: "row" }, field("Progress (%)", progress), field("Status", status)), suggested, results.node,
     h("div", { class: "actions" }, h("button", { type: "submit", id: "save-objective" }, "Save"), h("a", { href: back }, "Cancel")));
-  replace(main, h("h1", {}, "Update objective"), viewer ? form : h("p", {}, "Sign in to update objectives."));
+  // Only those who may save see the form: the owner, their manager, a team's members (as the list
+  // offers Update); anyone else is told whose it is to change, rather than refused at Save.
+  const [mine, reports] = await Promise.all([teamsOf(viewer), reportsAmong([objective.owner], viewer)]);
+  const mayEdit = editable(objective, viewer, new Set(mine.map((t) => t.id)), reports);
+  const whose = (objective.ownerKind || "person") === "person" ? await nameOf(objective.owner) : (await all("teams")).get(objective.owner)?.name || objective.owner;
+  replace(main, h("h1", {}, "Update objective: ", h("bdi", {}, objective.title || objective.id)),
+    !viewer ? h("p", {}, "Sign in to update objectives.")
+      : mayEdit ? form
+      : h("p", { id: "not-yours" }, (objective.ownerKind || "person") === "person"
+        ? `Only ${whose} or their manager updates this objective. `
+        : `Only the members of ${whose} change who reads this objective; its other fields are anyone's, over the API. `,
+        h("a", { href: back }, "Back to the objectives")));
 }
 
 /** The id a typed owner names: a team by its name, else the one person of that name, else the text as an id. */

@@ -164,14 +164,44 @@ export async function profile(main, id) {
       experience.length ? h("ul", { class: "plain" }, experience.map((e) => h("li", {},
         h("strong", {}, e.title || ""), e.organisation ? ` at ${e.organisation}` : "", e.from ? h("span", { class: "muted" }, ` ${e.from}–${e.to || "now"}`) : "")))
         : h("p", { class: "muted" }, "None listed.")),
-    h("section", { "aria-labelledby": "fb-h" }, h("h2", { id: "fb-h" }, "Feedback and recognition you may see"),
-      feedback.items.length ? h("ul", { class: "plain", id: "profile-feedback" }, feedback.items.map((f) => {
-        const li = h("li", { dataset: { id: f.id } },
-          h("span", { class: `tag ${f.kind}` }, f.kind), " from ", h("bdi", {}, authors(f.from)), ": ", h("bdi", {}, f.body), " ", h("small", { class: "muted" }, `(${SEEN_BY[f.visibility] || "private"})`));
-        if (viewer && f.from === viewer) li.append(" ", withdrawControl(f, () => li.remove()));
-        return li;
-      }))
-        : h("p", { class: "muted" }, "Nothing you may see.")));
+    feedbackSection(feedback, authors, viewer, id, person.name || id));
+}
+
+/**
+ * "Feedback and recognition you may see" on a profile: the newest ten, "Show more" for the rest
+ * (by cursor), and Withdraw on the viewer's own, after which focus goes to the next item.
+ */
+function feedbackSection(first, authors, viewer, id, name) {
+  const section = h("section", { "aria-labelledby": "fb-h" }, h("h2", { id: "fb-h", tabindex: "-1" }, "Feedback and recognition you may see"));
+  const nothing = () => h("p", { class: "muted" }, "Nothing you may see.");
+  const list = h("ul", { class: "plain", id: "profile-feedback" });
+  const row = (f, names) => {
+    const li = h("li", { dataset: { id: f.id }, tabindex: "-1" },
+      h("span", { class: `tag ${f.kind}` }, f.kind), " from ", h("bdi", {}, names(f.from)), ": ", h("bdi", {}, f.body), " ", h("small", { class: "muted" }, `(${SEEN_BY[f.visibility] || "private"})`));
+    if (viewer && f.from === viewer) {
+      li.append(" ", withdrawControl({ ...f, toName: name }, () => {
+        const next = li.nextElementSibling || li.previousElementSibling;
+        li.remove();
+        if (!list.children.length) { list.replaceWith(nothing()); section.querySelector("h2").focus(); } else next.focus();
+      }));
+    }
+    return li;
+  };
+  let after = first.nextAfter;
+  const more = h("button", { type: "button", class: "secondary", id: "profile-feedback-more", hidden: !after, onclick: async () => {
+    const page = await act(() => api(`/api/v1/feedback?about=${encodeURIComponent(id)}&limit=10&after=${encodeURIComponent(after)}`));
+    if (!page) return;
+    const names = await peopleNames(page.items.map((f) => f.from));
+    const rows = page.items.map((f) => row(f, names));
+    list.append(...rows);
+    after = page.nextAfter;
+    more.hidden = !after;
+    if (rows.length) rows[0].focus();
+  } }, "Show more");
+  if (!first.items.length) { section.append(nothing()); return section; }
+  list.append(...first.items.map((f) => row(f, authors)));
+  section.append(list, more);
+  return section;
 }
 
 /** A row editing one skill: its label, a level select, a remove button. */

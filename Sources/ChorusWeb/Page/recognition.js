@@ -23,18 +23,18 @@ function commentTime(comment) {
  * button for the rest when the item has more; `show(item)` renders the item's comments again.
  */
 function commentItems(item, name, viewer, show) {
-  const items = (item.comments || []).map((c) => h("li", {},
+  const items = (item.comments || []).map((c) => h("li", { tabindex: "-1" },
     h("strong", {}, h("bdi", {}, name(c.value?.author))), " ", h("bdi", {}, c.value?.body ?? ""), " ", h("small", { class: "muted" }, commentTime(c)),
     viewer && c.value?.author === viewer && c.entry ? [" ", h("button", { type: "button", class: "link remove-comment", "aria-label": `Remove your comment: ${(c.value?.body ?? "").slice(0, 60)}`,
       onclick: async () => {
         const updated = await act(() => api(`/api/v1/feedback/${encodeURIComponent(item.id)}/comments/${encodeURIComponent(c.entry)}`, { method: "DELETE" }), "Comment removed");
-        if (updated) show(updated);
+        if (updated) show(updated, "input");
       } }, "Remove")] : null));
   const hidden = (item.commentCount ?? items.length) - items.length;
   if (hidden > 0) {
     items.unshift(h("li", {}, h("button", { type: "button", class: "link show-comments", onclick: async () => {
       const whole = await act(() => api(`/api/v1/feedback/${encodeURIComponent(item.id)}`));
-      if (whole) show(whole);
+      if (whole) show(whole, "first", true);
     } }, `Show ${hidden} earlier comment${hidden === 1 ? "" : "s"}`)));
   }
   return items;
@@ -46,11 +46,14 @@ function commentItems(item, name, viewer, show) {
  */
 export function withdrawControl(item, done) {
   const box = h("span", { class: "withdraw" });
-  const ask = () => replace(box, h("button", { type: "button", class: "link withdraw-item", "aria-label": `Withdraw your ${item.kind || "feedback"}` , onclick: confirm }, "Withdraw"));
+  // Which item, for a screen reader listing several of one's own: its kind, to whom, its start.
+  const what = `your ${item.kind || "feedback"}${item.toName ? ` to ${item.toName}` : ""}: ${String(item.body || "").slice(0, 40)}`;
+  const ask = () => replace(box, h("button", { type: "button", class: "link withdraw-item", "aria-label": `Withdraw ${what}`, onclick: confirm }, "Withdraw"));
   const confirm = () => {
-    const yes = h("button", { type: "button", class: "link danger withdraw-confirm", onclick: async () => {
+    const yes = h("button", { type: "button", class: "link danger withdraw-confirm", "aria-label": `Yes, withdraw ${what}`, onclick: async () => {
+      yes.disabled = true;   // a second press sent a second delete, answered "no such item"
       const gone = await act(() => api(`/api/v1/feedback/${encodeURIComponent(item.id)}`, { method: "DELETE" }), "Withdrawn");
-      if (gone) done();
+      if (gone) done(); else yes.disabled = false;
     } }, "Yes, withdraw it");
     replace(box, "Withdraw it for everyone? ", yes, " ", h("button", { type: "button", class: "link", onclick: () => { ask(); box.querySelector("button").focus(); } }, "Keep it"));
     yes.focus();
@@ -62,7 +65,18 @@ export function withdrawControl(item, done) {
 function feedItem(item, name, badges, viewer) {
   const badge = item.badge ? badges[item.badge] : null;
   const comments = h("ul", { class: "comments" });
-  const show = async (updated) => replace(comments, commentItems(updated, await peopleNames((updated.comments || []).map((c) => c.value?.author)), viewer, show));
+  // Once the earlier comments are open they stay open (a comment posted or removed folded them).
+  let expanded = false;
+  const show = async (updated, focus, expand = false) => {
+    expanded = expanded || expand;
+    let shown = updated;
+    if (expanded && (updated.commentCount ?? 0) > (updated.comments || []).length) {
+      shown = await act(() => api(`/api/v1/feedback/${encodeURIComponent(item.id)}`)) || updated;
+    }
+    replace(comments, commentItems(shown, await peopleNames((shown.comments || []).map((c) => c.value?.author)), viewer, show));
+    if (focus === "first") comments.querySelector("li")?.focus();
+    if (focus === "input") input.focus();
+  };
   replace(comments, commentItems(item, name, viewer, show));
   const count = h("span", { class: "count" }, String(item.highFives || 0));
   // High-fives are for what others give: one's own item shows its count without the button.
@@ -92,7 +106,7 @@ function feedItem(item, name, badges, viewer) {
       input.dispatchEvent(new Event("input"));   // the counter follows the emptied field
     }
   } }, field("Add a comment", input), h("button", { type: "submit", class: "secondary" }, "Comment"), counter);
-  const card = h("li", { class: "card feed-item", dataset: { id: item.id } },
+  const card = h("li", { class: "card feed-item", dataset: { id: item.id }, tabindex: "-1" },
     h("p", { class: "feed-head" },
       h("a", { href: `#/people/${encodeURIComponent(item.from)}` }, h("bdi", {}, name(item.from))), ` ${item.kind === "thanks" ? "thanked" : item.kind === "praise" ? "praised" : "gave feedback to"} `,
       h("a", { href: `#/people/${encodeURIComponent(item.to)}` }, h("bdi", {}, name(item.to)))),
@@ -101,7 +115,12 @@ function feedItem(item, name, badges, viewer) {
       badge.isCustom ? h("small", { class: "muted custom-badge" }, " (a custom badge)") : null,
       badge.description ? h("small", { class: "muted" }, " — ", h("bdi", {}, badge.description)) : null) : null,
     h("blockquote", { dir: "auto" }, item.body),
-    h("div", { class: "feed-actions" }, fiveButton, own ? withdrawControl(item, () => card.remove()) : null),
+    h("div", { class: "feed-actions" }, fiveButton, own ? withdrawControl({ ...item, toName: name(item.to) }, () => {
+      // Focus goes on to the next card (or the one before), not to the top of the page.
+      const next = card.nextElementSibling || card.previousElementSibling;
+      card.remove();
+      (next || document.querySelector("main h1"))?.focus();
+    }) : null),
     comments, viewer ? form : null);
   return card;
 }
@@ -117,9 +136,11 @@ export async function feed(main) {
   const more = h("button", { type: "button", class: "secondary", id: "feed-more", hidden: !next, onclick: async () => {
     const page = await api(`/api/v1/feed?limit=50&after=${encodeURIComponent(next)}`);
     const names = await peopleNames(page.items.flatMap((i) => [i.from, i.to, ...(i.comments || []).map((c) => c.value?.author)]));
-    list.append(...page.items.map((item) => feedItem(item, names, page.badges || {}, viewer)));
+    const cards = page.items.map((item) => feedItem(item, names, page.badges || {}, viewer));
+    list.append(...cards);
     next = page.nextAfter;
     more.hidden = !next;
+    cards[0]?.focus();   // where the new items start (the button may be gone)
   } }, "Show more");
   replace(main,
     h("div", { class: "title-row" }, h("h1", {}, "Recognition"), viewer ? h("a", { class: "button", href: "#/give" }, "Give thanks or feedback") : null),
@@ -185,7 +206,8 @@ export async function give(main) {
   visibility.addEventListener("change", () => { visibilityChosen = true; });
   kind.addEventListener("change", () => { if (!visibilityChosen) visibility.value = kind.value === "feedback" ? "private" : "public"; });
   const badge = h("select", { id: "give-badge" }, h("option", { value: "" }, "No badge"),
-    [...badges.values()].sort((a, b) => (a.name || "").localeCompare(b.name || "")).map((b) => h("option", { value: b.id }, `${b.icon || "🏅"} ${b.name || b.id}`)));
+    // A custom badge may take a built-in one's name and icon: the list says which is which.
+    [...badges.values()].sort((a, b) => (a.name || "").localeCompare(b.name || "")).map((b) => h("option", { value: b.id }, `${b.icon || "🏅"} ${b.name || b.id}${b.isCustom ? " (custom)" : ""}`)));
   // A badge goes with praise or thanks: the node refuses one with feedback.
   const badgeFollowsKind = () => { badge.disabled = kind.value === "feedback"; if (badge.disabled) badge.value = ""; };
   kind.addEventListener("change", badgeFollowsKind);
