@@ -359,6 +359,13 @@ final class BrowserTests: XCTestCase {
         try open(browser, "#/objectives/\(p10sObjective)/edit")
         XCTAssertTrue(try text(browser, "#not-yours").contains("or their manager updates this objective"))
         XCTAssertEqual(try browser.evaluate("document.getElementById('save-objective') === null"), true)
+        // Another team's objective is anyone's to update but for its status, which stays its members'.
+        _ = try post("/api/v1/teams", as: "p-5", #"{"id":"squad-elsewhere","name":"Elsewhere","kind":"squad"}"#)
+        let othersTeamObjective = try XCTUnwrap(try post("/api/v1/objectives", as: "p-5",
+            #"{"title":"Ship elsewhere","quarter":"\#(quarter)","ownerKind":"team","owner":"squad-elsewhere"}"#)?["id"]?.stringValue)
+        try open(browser, "#/objectives/\(othersTeamObjective)/edit")
+        XCTAssertEqual(try browser.evaluate("document.getElementById('save-objective') !== null"), true, "the form, as the node takes it")
+        XCTAssertEqual(try browser.evaluate("document.getElementById('objective-status').disabled"), true, "the status is the members'")
         // Removing a key result sends it away; the rows left are numbered again.
         try open(browser, "#/objectives/\(objectiveID)/edit")
         XCTAssertTrue(try text(browser, "main h1").contains("Ship the search relevance sprint"), "the page names the objective")

@@ -25,8 +25,10 @@ function nextQuarter(quarter) {
 }
 
 /**
- * Whether `viewer` may change objective `o` from the page: their own or a report's (`reports`,
- * the owners who report to them), or one of their teams'.
+ * Whether the list offers `viewer` Update on objective `o`: their own or a report's (`reports`,
+ * the owners who report to them), or one of their teams'. (A team's objective is anyone's to
+ * update but for its status, and its update page takes anyone's; the list offers it to members,
+ * not on every card of the company.)
  */
 function editable(o, viewer, myTeams, reports) {
   if (!viewer) return false;
@@ -242,18 +244,23 @@ export async function edit(main, id) {
   } },
     titleField, h("div", { class: "row" }, field("Progress (%)", progress), field("Status", status)), suggested, results.node,
     h("div", { class: "actions" }, h("button", { type: "submit", id: "save-objective" }, "Save"), h("a", { href: back }, "Cancel")));
-  // Only those who may save see the form: the owner, their manager, a team's members (as the list
-  // offers Update); anyone else is told whose it is to change, rather than refused at Save.
+  // As the node decides (WritePolicy): a person's objective is the person's or their manager's to
+  // update, and anyone else is told so rather than refused at Save; a team's is anyone's, but its
+  // status (a draft is read as private) only its members', so for others that field is fixed.
+  const personal = (objective.ownerKind || "person") === "person";
   const [mine, reports] = await Promise.all([teamsOf(viewer), reportsAmong([objective.owner], viewer)]);
-  const mayEdit = editable(objective, viewer, new Set(mine.map((t) => t.id)), reports);
-  const whose = (objective.ownerKind || "person") === "person" ? await nameOf(objective.owner) : (await all("teams")).get(objective.owner)?.name || objective.owner;
+  const member = new Set(mine.map((t) => t.id)).has(objective.owner);
+  const whose = personal ? await nameOf(objective.owner) : (await all("teams")).get(objective.owner)?.name || objective.owner;
+  if (!personal && !member) {
+    status.disabled = true;
+    status.setAttribute("aria-describedby", "status-members");
+    status.after(h("small", { class: "help", id: "status-members" }, `Only the members of ${whose} change its status.`));
+  }
+  const mayEdit = !personal || objective.owner === viewer || reports.has(objective.owner);
   replace(main, h("h1", {}, "Update objective: ", h("bdi", {}, objective.title || objective.id)),
     !viewer ? h("p", {}, "Sign in to update objectives.")
       : mayEdit ? form
-      : h("p", { id: "not-yours" }, (objective.ownerKind || "person") === "person"
-        ? `Only ${whose} or their manager updates this objective. `
-        : `Only the members of ${whose} change who reads this objective; its other fields are anyone's, over the API. `,
-        h("a", { href: back }, "Back to the objectives")));
+      : h("p", { id: "not-yours" }, `Only ${whose} or their manager updates this objective. `, h("a", { href: back }, "Back to the objectives")));
 }
 
 /** The id a typed owner names: a team by its name, else the one person of that name, else the text as an id. */

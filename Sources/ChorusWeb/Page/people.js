@@ -182,15 +182,19 @@ function feedbackSection(first, authors, viewer, id, name) {
       li.append(" ", withdrawControl({ ...f, toName: name }, () => {
         const next = li.nextElementSibling || li.previousElementSibling;
         li.remove();
-        if (!list.children.length) { list.replaceWith(nothing()); section.querySelector("h2").focus(); } else next.focus();
+        if (list.children.length) next.focus();
+        else if (!more.hidden) more.focus();   // older items remain: Show more brings them
+        else { list.replaceWith(nothing()); section.querySelector("h2").focus(); }
       }));
     }
     return li;
   };
   let after = first.nextAfter;
   const more = h("button", { type: "button", class: "secondary", id: "profile-feedback-more", hidden: !after, onclick: async () => {
+    more.disabled = true;   // two quick presses loaded one page twice
     const page = await act(() => api(`/api/v1/feedback?about=${encodeURIComponent(id)}&limit=10&after=${encodeURIComponent(after)}`));
-    if (!page) return;
+    more.disabled = false;
+    if (!page) { more.focus(); return; }
     const names = await peopleNames(page.items.map((f) => f.from));
     const rows = page.items.map((f) => row(f, names));
     list.append(...rows);

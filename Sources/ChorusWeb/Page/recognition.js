@@ -53,7 +53,7 @@ export function withdrawControl(item, done) {
     const yes = h("button", { type: "button", class: "link danger withdraw-confirm", "aria-label": `Yes, withdraw ${what}`, onclick: async () => {
       yes.disabled = true;   // a second press sent a second delete, answered "no such item"
       const gone = await act(() => api(`/api/v1/feedback/${encodeURIComponent(item.id)}`, { method: "DELETE" }), "Withdrawn");
-      if (gone) done(); else yes.disabled = false;
+      if (gone) done(); else { yes.disabled = false; yes.focus(); }
     } }, "Yes, withdraw it");
     replace(box, "Withdraw it for everyone? ", yes, " ", h("button", { type: "button", class: "link", onclick: () => { ask(); box.querySelector("button").focus(); } }, "Keep it"));
     yes.focus();
@@ -71,7 +71,8 @@ function feedItem(item, name, badges, viewer) {
     expanded = expanded || expand;
     let shown = updated;
     if (expanded && (updated.commentCount ?? 0) > (updated.comments || []).length) {
-      shown = await act(() => api(`/api/v1/feedback/${encodeURIComponent(item.id)}`)) || updated;
+      // Quietly: the action's own notice stands, and the newest comments are shown if this fails.
+      shown = await api(`/api/v1/feedback/${encodeURIComponent(item.id)}`).catch(() => updated);
     }
     replace(comments, commentItems(shown, await peopleNames((shown.comments || []).map((c) => c.value?.author)), viewer, show));
     if (focus === "first") comments.querySelector("li")?.focus();
@@ -134,7 +135,10 @@ export async function feed(main) {
   // Pages go on from the last item shown (a cursor): a thanks given meanwhile does not repeat one.
   let next = result.nextAfter;
   const more = h("button", { type: "button", class: "secondary", id: "feed-more", hidden: !next, onclick: async () => {
-    const page = await api(`/api/v1/feed?limit=50&after=${encodeURIComponent(next)}`);
+    more.disabled = true;   // two quick presses loaded one page twice
+    const page = await act(() => api(`/api/v1/feed?limit=50&after=${encodeURIComponent(next)}`));
+    more.disabled = false;
+    if (!page) { more.focus(); return; }
     const names = await peopleNames(page.items.flatMap((i) => [i.from, i.to, ...(i.comments || []).map((c) => c.value?.author)]));
     const cards = page.items.map((item) => feedItem(item, names, page.badges || {}, viewer));
     list.append(...cards);
@@ -143,7 +147,7 @@ export async function feed(main) {
     cards[0]?.focus();   // where the new items start (the button may be gone)
   } }, "Show more");
   replace(main,
-    h("div", { class: "title-row" }, h("h1", {}, "Recognition"), viewer ? h("a", { class: "button", href: "#/give" }, "Give thanks or feedback") : null),
+    h("div", { class: "title-row" }, h("h1", { tabindex: "-1" }, "Recognition"), viewer ? h("a", { class: "button", href: "#/give" }, "Give thanks or feedback") : null),
     viewer ? null : h("p", { class: "muted" }, "Sign in to high-five and comment."),
     result.items.length ? [list, more] : h("p", { class: "muted" }, "No public recognition yet. Be the first to thank someone."));
 }
