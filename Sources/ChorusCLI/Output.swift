@@ -50,6 +50,9 @@ final class Output: @unchecked Sendable {
 
 /// Formatting helpers shared by commands.
 enum Format {
+    /// "1 tribe", "3 tribes".
+    static func counted(_ count: Int, _ word: String) -> String { "\(count) \(word)\(count == 1 ? "" : "s")" }
+
     /// `2026-11-22T01:59:02.156Z` for a hybrid timestamp's wall time.
     static func time(_ timestamp: HybridTimestamp) -> String {
         let date = Date(timeIntervalSince1970: Double(timestamp.wall) / 1000)

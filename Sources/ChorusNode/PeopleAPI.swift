@@ -258,7 +258,6 @@ public struct PeopleAPI: Sendable {
         return value
     }
 
-    /// Where a page starts in an ordered list (`next` in the previous page's response).
     /// A page of the feedback `viewer` may read, newest first, by `after` (the `nextAfter` of the
     /// page before: items given meanwhile do not shift it) or else by `offset` (kept for older
     /// clients: an item given between two pages shows twice); `next` and `nextAfter` say where the
@@ -280,6 +279,7 @@ public struct PeopleAPI: Sendable {
                                                       "nextAfter": page.next.map { .string($0.text) } ?? .null])
     }
 
+    /// Where a page starts in an ordered list (`next` in the previous page's response).
     func offset(_ request: HTTPRequest) throws -> Int {
         guard let text = try query(request, "offset", max: 10) else { return 0 }
         guard let offset = Int(text), (0...PeopleAPI.offsetMax).contains(offset) else {
@@ -448,10 +448,8 @@ public struct PeopleAPI: Sendable {
             let visibility = body["visibility"]?.stringValue ?? Feedback.defaultVisibility(kind: kind)
             let id = try executor.perform { replica in
                 // Well formed, naming a person or badge that is not here, or a reader there is not: 422, as other writes.
-                if let refusal = try Feedback.referenceRefusal(replica, from: person, to: to, visibility: visibility, badge: body["badge"]?.stringValue) {
-                    throw SyncError(status: 422, refusal.message, hint: refusal.hint)
-                }
-                return try Feedback.give(replica, from: person, to: to, kind: kind, body: text, visibility: visibility, badge: body["badge"]?.stringValue)
+                try Feedback.give(replica, from: person, to: to, kind: kind, body: text, visibility: visibility, badge: body["badge"]?.stringValue,
+                                  referenceRefused: { SyncError(status: 422, $0.message, hint: $0.hint) })
             }
             return json(.object(["id": .string(id)]), status: 201)
         case ("GET", "/api/v1/feedback/{id}"):

@@ -115,8 +115,8 @@ public enum Feedback {
 
     /// Why an item naming these may not be given: a person or badge that is not here, or
     /// `managerOnly` to someone with no manager (nobody but the author would read it). Well formed,
-    /// naming what is not there: the API answers 422.
-    public static func referenceRefusal(_ replica: Replica, from: String, to: String, visibility: String, badge: String?) throws -> ChorusError? {
+    /// naming what is not there: the API answers 422 (`give`'s `referenceRefused`).
+    static func referenceRefusal(_ replica: Replica, from: String, to: String, visibility: String, badge: String?) throws -> ChorusError? {
         for person in [from, to] where try !PeopleDirectory.hasProfile(replica, person) {
             return ChorusError(.recordNotFound, "no person with the id \(person.prefix(128))",
                                hint: "name the person by their id (p-...), not their name: the page's list, `GET /api/v1/people?q=NAME` or `chorus people search NAME` finds it")
@@ -132,9 +132,11 @@ public enum Feedback {
         return nil
     }
 
-    /// Writes a feedback item after checking it; returns its id.
+    /// Writes a feedback item after checking it; returns its id. A refusal for what it names
+    /// (`referenceRefusal`) is thrown as `referenceRefused` makes it: the API's 422.
     @discardableResult
-    public static func give(_ replica: Replica, from: String, to: String, kind: String, body: String, visibility: String, badge: String? = nil) throws -> String {
+    public static func give(_ replica: Replica, from: String, to: String, kind: String, body: String, visibility: String, badge: String? = nil,
+                            referenceRefused: (ChorusError) -> any Error = { $0 }) throws -> String {
         guard kinds.contains(kind) else { throw ChorusError(.invalidValue, "kind must be one of \(kinds.joined(separator: ", "))") }
         guard visibilities.contains(visibility) else {
             throw ChorusError(.invalidValue, "visibility must be one of \(visibilities.joined(separator: ", "))")
@@ -145,7 +147,7 @@ public enum Feedback {
         }
         if let problem = DomainRules.textProblem(text, long: true) { throw ChorusError(.invalidValue, "the message \(problem)") }
         guard from != to else { throw ChorusError(.invalidValue, "feedback goes to someone else", hint: "pick another recipient") }
-        if let refusal = try referenceRefusal(replica, from: from, to: to, visibility: visibility, badge: badge) { throw refusal }
+        if let refusal = try referenceRefusal(replica, from: from, to: to, visibility: visibility, badge: badge) { throw referenceRefused(refusal) }
         if let refusal = badgeRefusal(kind: kind, badge: badge) { throw ChorusError(.invalidValue, refusal.message, hint: refusal.hint) }
         var generator = SystemRandomNumberGenerator()
         let id = "fb-\(replica.id.hex.prefix(8))-\(String(UInt32.random(in: 0...UInt32.max, using: &generator), radix: 36))"
@@ -286,11 +288,11 @@ public enum Feedback {
         let rows = try replica.withDatabase { db in
             try db.query("""
                 SELECT id, given FROM (
-                    SELECT f.id AS id, (SELECT min(e.wall) FROM entries e WHERE e.rid = f._rid AND e.field = 'from') AS given FROM feedback f
+                    SELECT f.id AS id, (SELECT min(e.wall) FROM entries e WHERE e.rid = f._rid AND e.field = ?4) AS given FROM feedback f
                     WHERE f._deleted = 0 AND (?1 IS NULL OR f."to" = ?1))
                 WHERE ?2 IS NULL OR given < ?2 OR (given = ?2 AND id < ?3)
                 ORDER BY given DESC, id DESC LIMIT 100000
-                """, person, cursor?.given, cursor?.id).compactMap { row in row.text(0).map { ($0, row.integer(1) ?? 0) } }
+                """, person, cursor?.given, cursor?.id, ReadPolicy.madeField["feedback"]).compactMap { row in row.text(0).map { ($0, row.integer(1) ?? 0) } }
         }
         var managers: [String: String?] = [:]
         let lookup = ReadPolicy.visibleFields(replica)
@@ -307,7 +309,7 @@ public enum Feedback {
             guard let record = try replica.get(collection: "feedback", record: id) else { continue }
             guard try isVisible(record.fields, to: viewer, managerOf: manager, managedSinceMade: { report, manager in
                 if since[report] == nil { since[report] = .some(try ReadPolicy.managerSince(report: report, manager: manager, replica: replica)) }
-                return since[report]!.map { $0 <= given } ?? true
+                return ReadPolicy.readsSince(since[report]!, made: given)
             }) else { continue }
             if result.count == limit { return (result, last) }
             result.append(record)

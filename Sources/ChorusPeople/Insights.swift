@@ -72,14 +72,13 @@ public struct Insights: Sendable {
                 TeamSize(team: id, name: name, people: count,
                          flag: squadSizes.contains(count) ? nil : (count < squadSizes.lowerBound ? "under \(squadSizes.lowerBound) people" : "over \(squadSizes.upperBound) people"))
             }
-            let withoutTribe = Int(try db.queryScalarInteger("""
-                SELECT count(*) FROM people p WHERE p._deleted = 0
-                AND NOT EXISTS (SELECT 1 FROM teams t WHERE t.id = p.tribe AND t._deleted = 0 AND t.kind = 'tribe')
-                """) ?? 0)
-            let withoutSquad = Int(try db.queryScalarInteger("""
-                SELECT count(*) FROM people p WHERE p._deleted = 0
-                AND NOT EXISTS (SELECT 1 FROM teams t WHERE t.id = p.squad AND t._deleted = 0 AND t.kind = 'squad')
-                """) ?? 0)
+            // One pass over people for both.
+            let without = try db.queryRow("""
+                SELECT coalesce(sum(NOT EXISTS (SELECT 1 FROM teams t WHERE t.id = p.tribe AND t._deleted = 0 AND t.kind = 'tribe')), 0),
+                       coalesce(sum(NOT EXISTS (SELECT 1 FROM teams t WHERE t.id = p.squad AND t._deleted = 0 AND t.kind = 'squad')), 0)
+                FROM people p WHERE p._deleted = 0
+                """)
+            let withoutTribe = Int(without?.integer(0) ?? 0), withoutSquad = Int(without?.integer(1) ?? 0)
             // Demand: the open opportunities asking for each skill, and the lowest level asked.
             // Two keys of one opportunity may name one skill ("SQL" and "sql", written a key at a
             // time): the opportunity counts once, as matching reads it.

@@ -47,9 +47,13 @@ public enum ReadPolicy {
     public static func managedSinceMade(collection: String, record: String, replica: Replica) -> (_ report: String, _ manager: String) throws -> Bool {
         { report, manager in
             guard let made = try madeAt(collection: collection, record: record, replica: replica) else { return true }
-            return try managerSince(report: report, manager: manager, replica: replica).map { $0 <= made } ?? true
+            return readsSince(try managerSince(report: report, manager: manager, replica: replica), made: made)
         }
     }
+
+    /// Whether a manager since `since` reads a record made at `made`: when it was made or later
+    /// (none found holds nothing back).
+    public static func readsSince(_ since: Int64?, made: Int64) -> Bool { since.map { $0 <= made } ?? true }
 
     /// When the record was made: the wall time of the field written once when it is made (a
     /// feedback item's `from`, an observation's `person`, as `madeField` names), else of its oldest

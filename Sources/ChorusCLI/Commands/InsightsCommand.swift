@@ -25,8 +25,7 @@ enum InsightsCommand: Command {
             return 0
         }
         let flaggedTribes = insights.tribes.filter { $0.flag != nil }, flaggedSquads = insights.squads.filter { $0.flag != nil }
-        func count(_ n: Int, _ word: String) -> String { "\(n) \(word)\(n == 1 ? "" : "s")" }
-        context.output.print("Teams: \(count(insights.tribes.count, "tribe")), \(count(insights.squads.count, "squad"))")
+        context.output.print("Teams: \(Format.counted(insights.tribes.count, "tribe")), \(Format.counted(insights.squads.count, "squad"))")
         for team in flaggedTribes + flaggedSquads { context.output.print("  \(team.name) (\(team.team)): \(team.people) people, \(team.flag!)") }
         if flaggedTribes.isEmpty && flaggedSquads.isEmpty {
             context.output.print("  no tribe is empty or over \(Insights.tribeSplitAt) people, and every squad has \(Insights.squadSizes.lowerBound)-\(Insights.squadSizes.upperBound)")

@@ -145,8 +145,8 @@ enum FeedbackCommand: Command {
 
     /// "fb-1: 2 comments, 1 high-five": what an item has after a comment or a high-five.
     static func counts(_ item: RecordSnapshot) -> String {
-        let comments = item.fields["comments"]?.arrayValue?.count ?? 0, fives = item.fields["highFives"]?.integerValue ?? 0
-        return "\(item.id): \(comments) comment\(comments == 1 ? "" : "s"), \(fives) high-five\(fives == 1 ? "" : "s")"
+        let comments = item.fields["comments"]?.arrayValue?.count ?? 0, fives = Int(item.fields["highFives"]?.integerValue ?? 0)
+        return "\(item.id): \(Format.counted(comments, "comment")), \(Format.counted(fives, "high-five"))"
     }
 }
 

@@ -248,7 +248,7 @@ export async function edit(main, id) {
   // update, and anyone else is told so rather than refused at Save; a team's is anyone's, but its
   // status (a draft is read as private) only its members', so for others that field is fixed.
   const personal = (objective.ownerKind || "person") === "person";
-  const [mine, reports] = await Promise.all([teamsOf(viewer), reportsAmong([objective.owner], viewer)]);
+  const [mine, reports] = await Promise.all([personal ? [] : teamsOf(viewer), personal ? reportsAmong([objective.owner], viewer) : new Set()]);
   const member = new Set(mine.map((t) => t.id)).has(objective.owner);
   const whose = personal ? await nameOf(objective.owner) : (await all("teams")).get(objective.owner)?.name || objective.owner;
   if (!personal && !member) {

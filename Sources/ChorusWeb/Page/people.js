@@ -1,7 +1,7 @@
 // The people directory, profiles, and editing one's own profile.
 import { h, replace, field, pips, routeQuery, bounded } from "/ui/dom.js";
 import { api, me, peopleNames, all } from "/ui/api.js";
-import { act, notify } from "/ui/shell.js";
+import { act, notify, moreButton } from "/ui/shell.js";
 import { withdrawControl } from "/ui/recognition.js";
 
 const PAGE = 50;
@@ -189,19 +189,9 @@ function feedbackSection(first, authors, viewer, id, name) {
     }
     return li;
   };
-  let after = first.nextAfter;
-  const more = h("button", { type: "button", class: "secondary", id: "profile-feedback-more", hidden: !after, onclick: async () => {
-    more.disabled = true;   // two quick presses loaded one page twice
-    const page = await act(() => api(`/api/v1/feedback?about=${encodeURIComponent(id)}&limit=10&after=${encodeURIComponent(after)}`));
-    more.disabled = false;
-    if (!page) { more.focus(); return; }
-    const names = await peopleNames(page.items.map((f) => f.from));
-    const rows = page.items.map((f) => row(f, names));
-    list.append(...rows);
-    after = page.nextAfter;
-    more.hidden = !after;
-    if (rows.length) rows[0].focus();
-  } }, "Show more");
+  const more = moreButton("profile-feedback-more", list, first.nextAfter,
+    (after) => api(`/api/v1/feedback?about=${encodeURIComponent(id)}&limit=10&after=${encodeURIComponent(after)}`),
+    async (page) => { const names = await peopleNames(page.items.map((f) => f.from)); return page.items.map((f) => row(f, names)); });
   if (!first.items.length) { section.append(nothing()); return section; }
   list.append(...first.items.map((f) => row(f, authors)));
   section.append(list, more);

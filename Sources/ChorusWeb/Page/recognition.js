@@ -1,7 +1,7 @@
 // The recognition feed (thanks, praise, badges, comments, high-fives) and giving feedback.
 import { h, replace, field, routeQuery, ago, bounded } from "/ui/dom.js";
 import { api, me, peopleNames, peopleNamed, all } from "/ui/api.js";
-import { act, notify } from "/ui/shell.js";
+import { act, notify, moreButton } from "/ui/shell.js";
 
 // The node's bounds (Feedback.bodyCharactersMax, Feedback.commentCharactersMax).
 const MESSAGE_MAX = 4000, COMMENT_MAX = 1000;
@@ -133,19 +133,10 @@ export async function feed(main) {
   const name = await peopleNames(ids);
   const list = h("ul", { class: "cards feed", id: "feed" }, result.items.map((item) => feedItem(item, name, result.badges || {}, viewer)));
   // Pages go on from the last item shown (a cursor): a thanks given meanwhile does not repeat one.
-  let next = result.nextAfter;
-  const more = h("button", { type: "button", class: "secondary", id: "feed-more", hidden: !next, onclick: async () => {
-    more.disabled = true;   // two quick presses loaded one page twice
-    const page = await act(() => api(`/api/v1/feed?limit=50&after=${encodeURIComponent(next)}`));
-    more.disabled = false;
-    if (!page) { more.focus(); return; }
+  const more = moreButton("feed-more", list, result.nextAfter, (after) => api(`/api/v1/feed?limit=50&after=${encodeURIComponent(after)}`), async (page) => {
     const names = await peopleNames(page.items.flatMap((i) => [i.from, i.to, ...(i.comments || []).map((c) => c.value?.author)]));
-    const cards = page.items.map((item) => feedItem(item, names, page.badges || {}, viewer));
-    list.append(...cards);
-    next = page.nextAfter;
-    more.hidden = !next;
-    cards[0]?.focus();   // where the new items start (the button may be gone)
-  } }, "Show more");
+    return page.items.map((item) => feedItem(item, names, page.badges || {}, viewer));
+  });
   replace(main,
     h("div", { class: "title-row" }, h("h1", { tabindex: "-1" }, "Recognition"), viewer ? h("a", { class: "button", href: "#/give" }, "Give thanks or feedback") : null),
     viewer ? null : h("p", { class: "muted" }, "Sign in to high-five and comment."),

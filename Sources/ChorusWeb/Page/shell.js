@@ -36,6 +36,27 @@ export async function act(action, success) {
 }
 
 // The sync indicator: always visible, polled every few seconds.
+/**
+ * "Show more" for a list paged by cursor (`nextAfter`): `load(after)` fetches the next page,
+ * `render(page)` makes its elements (which take focus: give them tabindex -1). They are appended to
+ * `list` and the first is focused, since the button may be gone. One press at a time: two quick
+ * presses loaded one page twice.
+ */
+export function moreButton(id, list, after, load, render) {
+  const more = h("button", { type: "button", class: "secondary", id, hidden: !after, onclick: async () => {
+    more.disabled = true;
+    const page = await act(() => load(after));
+    more.disabled = false;
+    if (!page) { more.focus(); return; }
+    const nodes = await render(page);
+    list.append(...nodes);
+    after = page.nextAfter;
+    more.hidden = !after;
+    nodes[0]?.focus();
+  } }, "Show more");
+  return more;
+}
+
 export const STATUS_INTERVAL_MS = 3000;
 export async function refreshStatus() {
   const box = document.getElementById("sync");
