@@ -32,7 +32,8 @@ public struct ChorusError: Error, CustomStringConvertible, Equatable, Sendable {
         /// Another node (an upstream, a node asked with `--remote`) could not be reached, or
         /// answered that it is unwell: trying again later may succeed.
         case unreachable
-        /// Another node refused the request: the token is unknown, revoked or of another role.
+        /// Another node refused the request: the token is unknown, revoked or of another role; or
+        /// a write on a laptop that is not its person's, which its upstream would refuse (`Authorship`).
         case refused
         /// This replica and its upstream hold different states at the same point of the upstream's
         /// log, with nothing left to push: an operation reached one and not the other (an id used

@@ -286,10 +286,14 @@ public struct NodeRouter: Sendable {
             if let asked = query[SyncProtocol.ownOperationsQuery] {
                 guard asked == "1" else { throw SyncError(status: 400, "own must be 1 when given", hint: "ask `/sync/v1/info?own=1`, or leave it out") }
                 if let peer, peer.role != .admin, let origin = peer.replica ?? request.head.header(SyncProtocol.replicaHeader).flatMap(ReplicaID.init(hex:)) {
-                    return json(try service.info(ownOf: origin).json)
+                    var info = try service.info(ownOf: origin)
+                    info.person = peer.person
+                    return json(info.json)
                 }
             }
-            return json(service.info(look: look).json)
+            var info = service.info(look: look)
+            info.person = peer?.person
+            return json(info.json)
         case "/sync/v1/push":
             guard request.head.header("Content-Type")?.lowercased().hasPrefix("application/json") ?? false else {
                 throw SyncError(status: 415, "push bodies are application/json")

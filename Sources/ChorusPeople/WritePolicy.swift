@@ -22,8 +22,10 @@ import ChorusCore
 /// and `status`: a draft is read as a private one) is its members' to change: anyone else
 /// could hide a team's objectives from the whole company, themselves included, for good.
 public enum WritePolicy {
-    /// The field naming who owns a record, for collections that have one.
-    public static let ownerField = ["opportunities": "owner", "observations": "author", "badges": "createdBy"]
+    /// The field naming who owns a record, for the collections written through the generic routes
+    /// (feedback's `from` is `Feedback.give`'s): `Authorship.madeByField`, which a laptop bound to
+    /// a person is held to as well.
+    public static let ownerField = Authorship.madeByField.filter { $0.key != "feedback" }
 
     /// Fields only Chorus sets: `opportunities.interested` is each person's own, through
     /// `POST`/`DELETE /api/v1/opportunities/{id}/interest` (written directly, nobody signs another up).

@@ -63,6 +63,8 @@ extension Replica {
     ///   `limitExceeded`, `recordDeleted`, `recordErased`, `recordNotFound`, `invalidState`.
     ///
     /// - Parameter author: the person making the change (a person id), recorded in each operation.
+    ///   On a replica its upstream binds to a person (a laptop, `Authorship`), nil means that
+    ///   person, and a write that is not theirs is refused (`refused`) before it is made.
     @discardableResult
     public func write(collection: String, record: String, _ changes: [Change], by author: String? = nil) throws -> [Operation] {
         try writeMany([(collection, record, changes)], by: author)
@@ -87,6 +89,9 @@ extension Replica {
 
         var made: [Operation] = []
         _ = try inBatch(operations: writes.reduce(0) { $0 + $1.changes.count }) { state in
+            // Read in the write's transaction, as what `chorus sync` in another process learnt last.
+            let boundPerson = try database.queryScalarText("SELECT person FROM upstream WHERE id = 1")
+            let author = author ?? boundPerson
             // Read in the batch's transaction: a resolution another process commits meanwhile
             // is either seen here or made after the erase (and refused, its record gone).
             for (collection, record, changes) in try writes + resolutionsErased(with: writes) {
@@ -118,6 +123,10 @@ extension Replica {
                     let op = Operation(id: OperationID(replica: id, counter: state.counter), timestamp: timestamp,
                                        collection: collection, record: change == .erase ? "" : record, field: change.field, action: action,
                                        author: author)
+                    if let boundPerson, let refusal = Authorship.refusal(of: op, boundTo: boundPerson) {
+                        throw ChorusError(.refused, "this replica is \(boundPerson)'s (its upstream registered it for them), and this write is not theirs: \(refusal); nothing was written",
+                                          hint: "write as \(boundPerson) (--as \(boundPerson), or leave --as out), or make this change where that person works: their own laptop or an office node's page")
+                    }
                     try apply(op, state: &state)
                     made.append(op)
                 }

@@ -20,6 +20,9 @@ public struct Peer: Equatable, Sendable {
     public let lastSeenWall: UInt64?
     /// The last pull cursor it sent: everything up to here it has.
     public let acknowledgedSequence: Int64
+    /// The person whose laptop it is (`chorus replicas add NAME --person ID`): every operation
+    /// it pushes is theirs (`Authorship`). Nil: a replica trusted as its operator is.
+    public var person: String? = nil
 
     /// The `oplog.source` value for operations it pushes.
     public var source: String { "peer:\(name)" }
@@ -27,7 +30,8 @@ public struct Peer: Equatable, Sendable {
     public var json: JSONValue {
         .object(["name": .string(name), "role": .string(role.rawValue), "replica": replica.map { .string($0.hex) } ?? .null,
                  "revoked": .bool(isRevoked), "created": .integer(Int64(createdWall)),
-                 "lastSeen": lastSeenWall.map { .integer(Int64($0)) } ?? .null, "acknowledgedSequence": .integer(acknowledgedSequence)])
+                 "lastSeen": lastSeenWall.map { .integer(Int64($0)) } ?? .null, "acknowledgedSequence": .integer(acknowledgedSequence),
+                 "person": person.map(JSONValue.string) ?? .null])
     }
 }
 
@@ -121,10 +125,26 @@ extension Replica {
     /// token an id known here on first use): a new token after a revoked one, or a laptop that
     /// synced through an office and now syncs here directly. Refused while an active token is
     /// bound to the id, and for this node's own id.
-    public func addPeer(name: String, role: Peer.Role, replica: ReplicaID? = nil) throws -> String {
+    ///
+    /// With `person`, the replica is that person's laptop: it pushes only operations that are
+    /// theirs (`Authorship`), and learns so from `info` to refuse others before it makes them.
+    /// Only for the `replica` role (a relay speaks for many people), and only a person this
+    /// node holds, so a mistyped id does not leave a laptop that can push nothing.
+    public func addPeer(name: String, role: Peer.Role, replica: ReplicaID? = nil, person: String? = nil) throws -> String {
         try OperationCodec.checkName(name, max: limits.peerNameBytesMax, what: "replica name")
         guard name.unicodeScalars.allSatisfy({ $0.properties.isAlphabetic || ("0"..."9").contains($0) || "-_.".unicodeScalars.contains($0) }) else {
             throw ChorusError(.malformedInput, "replica name \"\(name)\" may hold letters, digits, '-', '_' and '.' only")
+        }
+        if let person {
+            guard role == .replica else {
+                throw ChorusError(.malformedInput, "a person is named for a replica token only, not a \(role.rawValue)",
+                                  hint: "a relay pushes the writes of everyone at its office, and an admin token pushes nothing: leave --person out")
+            }
+            try OperationCodec.checkName(person, max: limits.recordIDBytesMax, what: "person")
+            guard schema.collection("people") != nil, let profile = try get(collection: "people", record: person), profile.isVisible else {
+                throw ChorusError(.recordNotFound, "no person \(person.prefix(80)) here",
+                                  hint: "name the laptop's person by their id, as `chorus list people` shows it on this node")
+            }
         }
         var generator = SystemRandomNumberGenerator()
         var bytes: [UInt8] = []
@@ -147,8 +167,8 @@ extension Replica {
                 // The id moves to the new token; the revoked one keeps its name and history.
                 try database.run("UPDATE peers SET replica = NULL WHERE replica = ? AND revoked = 1", replica.bytes)
             }
-            try database.run("INSERT INTO peers(name, role, token_hash, created_wall, replica) VALUES (?, ?, ?, ?, ?)",
-                             name, role.rawValue, Replica.tokenHash(token), Int64(configuration.wallClock.nowMilliseconds()), replica?.bytes)
+            try database.run("INSERT INTO peers(name, role, token_hash, created_wall, replica, person) VALUES (?, ?, ?, ?, ?, ?)",
+                             name, role.rawValue, Replica.tokenHash(token), Int64(configuration.wallClock.nowMilliseconds()), replica?.bytes, person)
         }
         return token
     }
@@ -160,7 +180,7 @@ extension Replica {
     public func peers() throws -> [Peer] {
         try Replica.wrapStorage {
             try database.query("""
-                SELECT name, role, replica, revoked, created_wall, last_seen_wall, acknowledged_seq FROM peers ORDER BY name
+                SELECT name, role, replica, revoked, created_wall, last_seen_wall, acknowledged_seq, person FROM peers ORDER BY name
                 """).map(Replica.peer)
         }
     }
@@ -168,7 +188,7 @@ extension Replica {
     static func peer(_ row: Row) -> Peer {
         Peer(name: row.text(0)!, role: Peer.Role(rawValue: row.text(1)!) ?? .replica, replica: row.blob(2).flatMap(ReplicaID.init(bytes:)),
              isRevoked: row.integer(3) == 1, createdWall: UInt64(row.integer(4) ?? 0), lastSeenWall: row.integer(5).map(UInt64.init),
-             acknowledgedSequence: row.integer(6) ?? 0)
+             acknowledgedSequence: row.integer(6) ?? 0, person: row.text(7))
     }
 
     /// Revokes a registered replica: its token stops working on the next request.
@@ -196,7 +216,7 @@ extension Replica {
     public func registeredPeer(forTokenHash hash: String) throws -> Peer? {
         try Replica.wrapStorage {
             try database.queryRow("""
-                SELECT name, role, replica, revoked, created_wall, last_seen_wall, acknowledged_seq FROM peers WHERE token_hash = ?
+                SELECT name, role, replica, revoked, created_wall, last_seen_wall, acknowledged_seq, person FROM peers WHERE token_hash = ?
                 """, hash).map(Replica.peer)
         }
     }
@@ -236,8 +256,10 @@ extension Replica {
                 }
                 try database.run("UPDATE peers SET replica = ? WHERE name = ?", replica.bytes, peer.name)
             }
-            return Peer(name: peer.name, role: peer.role, replica: replica, isRevoked: false, createdWall: peer.createdWall,
-                        lastSeenWall: configuration.wallClock.nowMilliseconds(), acknowledgedSequence: peer.acknowledgedSequence)
+            var bound = Peer(name: peer.name, role: peer.role, replica: replica, isRevoked: false, createdWall: peer.createdWall,
+                             lastSeenWall: configuration.wallClock.nowMilliseconds(), acknowledgedSequence: peer.acknowledgedSequence)
+            bound.person = peer.person
+            return bound
         }
     }
 
@@ -299,20 +321,23 @@ extension Replica {
         public let lastSuccessWall: UInt64?
         public let lastError: String?
         public let observedSkewMilliseconds: Int64?
+        /// The person the upstream says this replica's token is for (`Authorship`): every write
+        /// made here is theirs. Nil: a replica trusted as its operator is.
+        public let person: String?
     }
 
     public func upstream() throws -> Upstream? {
         try Replica.wrapStorage {
             try database.queryRow("""
                 SELECT url, token_file, replica, pull_cursor, push_cursor, last_attempt_wall, last_success_wall, last_error, observed_skew_ms,
-                       pull_operation
+                       pull_operation, person
                 FROM upstream WHERE id = 1
                 """).map { row in
                 Upstream(url: row.text(0)!, tokenFile: row.text(1)!, replica: row.blob(2).flatMap(ReplicaID.init(bytes:)),
                          pullCursor: row.integer(3) ?? 0, pullOperation: row.text(9).flatMap(OperationID.init),
                          pushCursor: row.integer(4) ?? 0,
                          lastAttemptWall: row.integer(5).map(UInt64.init), lastSuccessWall: row.integer(6).map(UInt64.init),
-                         lastError: row.text(7), observedSkewMilliseconds: row.integer(8))
+                         lastError: row.text(7), observedSkewMilliseconds: row.integer(8), person: row.text(10))
             }
         }
     }
@@ -405,11 +430,13 @@ extension Replica {
     /// in the same transaction) and the cursors are committed durably, as every change to what
     /// this replica holds or has sent.
     ///
+    /// `person`: whom the upstream's `info` says this replica's token is for (`.some(nil)`: no one).
+    ///
     /// `pushSent`: the push cursor moved past operations the upstream just acknowledged (false:
     /// past a stretch holding none to push, which needs no keeping for a restored upstream).
     public func recordUpstream(replica: ReplicaID? = nil, pullCursor: Int64? = nil, pushCursor: Int64? = nil, pushSent: Bool = true,
                                attempt: Bool = false, success: Bool = false, error: String?? = nil, skewMilliseconds: Int64? = nil,
-                               pullOperationAt learnt: (cursor: Int64, operation: OperationID)? = nil) throws {
+                               pullOperationAt learnt: (cursor: Int64, operation: OperationID)? = nil, person: String?? = nil) throws {
         try bookkeeping {
             let now = Int64(configuration.wallClock.nowMilliseconds())
             let write = {
@@ -445,6 +472,7 @@ extension Replica {
                 if success { try self.database.run("UPDATE upstream SET last_success_wall = ?, last_error = NULL WHERE id = 1", now) }
                 if let error { try self.database.run("UPDATE upstream SET last_error = ? WHERE id = 1", error) }
                 if let skewMilliseconds { try self.database.run("UPDATE upstream SET observed_skew_ms = ? WHERE id = 1", skewMilliseconds) }
+                if let person { try self.database.run("UPDATE upstream SET person = ? WHERE id = 1", person) }
                 if let learnt {
                     try self.database.run("UPDATE upstream SET pull_operation = ?2 WHERE id = 1 AND pull_cursor = ?1 AND pull_operation IS NULL",
                                           learnt.cursor, learnt.operation.description)

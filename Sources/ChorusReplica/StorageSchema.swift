@@ -490,6 +490,15 @@ enum StorageSchema {
                 INSERT INTO upstream_acknowledged(minute, through_seq) SELECT 0, push_cursor FROM upstream WHERE id = 1;
                 """)
         }
+        migrator.register("0023_person_bound_replicas") { db in
+            // A laptop registered for one person (`chorus replicas add --person`), and, on the
+            // laptop, the person its upstream says it is bound to (`Authorship`). Both empty for
+            // what was registered or joined before: trusted as it was.
+            try db.execute("""
+                ALTER TABLE peers ADD COLUMN person TEXT;
+                ALTER TABLE upstream ADD COLUMN person TEXT;
+                """)
+        }
         return migrator
     }
 

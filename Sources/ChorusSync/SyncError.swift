@@ -35,6 +35,10 @@ public struct SyncError: Error, CustomStringConvertible, Sendable {
     /// copied) starts afresh: the steps every hint that sends it there names.
     public static let newFolderSteps = "join a new, empty folder to the upstream (`chorus init`, then `chorus join` with a new token from the upstream's operator, then `chorus sync`)"
 
+    /// What the operator of a laptop bound to a person does when its upstream refuses writes made
+    /// there in another's name (`Authorship`): they cannot go up, and later writes wait behind them.
+    public static let notThePersonsHint = "writes made on a laptop are its person's: they were made before the laptop learnt whose it is, or by an older chorus. `chorus log --data FOLDER` shows them; \(newFolderSteps), and make what is still wanted again there as that person. To trust this laptop with everyone's writes instead, its upstream's operator registers it again without --person"
+
     public init(status: Int, _ message: String, hint: String? = nil) {
         self.status = status
         self.message = message

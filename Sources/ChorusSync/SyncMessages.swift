@@ -121,6 +121,9 @@ public struct InfoResponse: Sendable {
     /// the hash of its bytes. A client holding that counter unsent with other content was
     /// restored from a backup, and its writes since took every id it lost (`Replica+OwnOperations`).
     public let ownLatest: Replica.LatestOperation?
+    /// The person the asking token is registered for (a laptop, `Authorship`), when it is: the
+    /// client refuses writes that are not theirs before it makes them.
+    public var person: String?
 
     public var json: JSONValue {
         var object: [String: JSONValue] = [
@@ -135,6 +138,7 @@ public struct InfoResponse: Sendable {
         if let ownOperations {
             object["ownOperations"] = .array(ownOperations.intervals.map { .array([.integer(Int64($0.first)), .integer(Int64($0.last))]) })
         }
+        if let person { object["person"] = .string(person) }
         if let ownLatest {
             object["ownLatest"] = .object(["counter": .integer(Int64(ownLatest.counter)), "hash": .string(XXHash64.hex(ownLatest.hash))])
         }
@@ -192,6 +196,14 @@ public struct InfoResponse: Sendable {
             logEnd = value
         } else {
             logEnd = nil
+        }
+        if let named = json["person"] {
+            guard let text = named.stringValue, !text.isEmpty, text.utf8.count <= Limits.default.recordIDBytesMax else {
+                throw ChorusError(.malformedInput, "info: person must be a person id of 1 to \(Limits.default.recordIDBytesMax) bytes")
+            }
+            person = text
+        } else {
+            person = nil
         }
         if let own = json["ownOperations"] {
             // Counters from 1 to 2^63 - 1, each interval ascending, after the one before it.

@@ -366,6 +366,15 @@ public final class SyncService: @unchecked Sendable {
         guard request.replica == peer.replica else {
             throw SyncError.forbidden("push names replica \(request.replica.hex) but the token belongs to \(peer.replica?.hex ?? "?")")
         }
+        // A laptop registered for one person pushes only what is theirs (protocol 8): asked of
+        // the operations alone, so on the connection's thread, before anything of the push is applied.
+        if let person = peer.person {
+            for operation in request.operations {
+                guard let refusal = Authorship.refusal(of: operation, boundTo: person) else { continue }
+                throw SyncError.forbidden("\(peer.name) is registered for \(person), and operation \(operation.id) (\(operation.collection)/\(operation.record.prefix(80))) is not theirs: \(refusal); nothing of this push was applied",
+                                          hint: SyncError.notThePersonsHint)
+            }
+        }
         // Encoded here, on the connection's thread, so the replica's one thread only merges.
         let prepared = PreparedOperation.prepare(request.operations)
         return try mapped {

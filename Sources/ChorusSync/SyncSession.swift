@@ -154,7 +154,9 @@ public struct SyncSession {
                                 hint: "upgrade the older chorus")
             }
             report.upstreamName = info.server.name
-            try executor.perform { try $0.recordUpstream(replica: info.server.replica) }
+            // Whose laptop this is, as the upstream says each time: its writes are refused here
+            // when they are not that person's (`Authorship`), before the upstream refuses them.
+            try executor.perform { try $0.recordUpstream(replica: info.server.replica, person: .some(info.person)) }
             // Writes of its own under ids the upstream holds are not pushed; the pull still goes on.
             var pushRefused: Error?
             if checksOwnOperations, let held = info.ownOperations, let lost = try executor.perform({ try $0.lostOwnOperations(upstreamHolds: held, latest: info.ownLatest) }) {
@@ -187,6 +189,8 @@ public struct SyncSession {
             // meanwhile this replica still takes what others wrote, and the sync fails after the
             // pull, saying so. It once stopped here, and a laptop saw nothing new for that long.
             var stampedAhead: SyncError?
+            // So does a push refused as not the person's (a laptop registered for one person,
+            // protocol 8): what others wrote still comes down, and the sync fails after it.
             let pushUnlessRefused = { (report: inout SyncReport) in
                 guard pushRefused == nil else { return }
                 do {
@@ -194,6 +198,9 @@ public struct SyncSession {
                 } catch let error as SyncError where error.code == .clockSkew {
                     stampedAhead = error
                     progress("the upstream refused this replica's operations as stamped ahead of its clock; pulling what it has meanwhile")
+                } catch let error as SyncError where error.status == 403 {
+                    pushRefused = error
+                    progress("the upstream refused this replica's push (\(error.message)); pulling what it has meanwhile")
                 }
             }
             try pushUnlessRefused(&report)

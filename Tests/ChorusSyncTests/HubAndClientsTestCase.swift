@@ -27,12 +27,12 @@ class HubAndClientsTestCase: XCTestCase {
                                                    configuration: ReplicaFactory.configuration(clock: clock, driftMilliseconds: 3_600_000), seed: seed))
     }
 
-    /// A client registered on the hub behind `router`, with its session.
-    func client(_ name: String, seed: UInt64, hub: ReplicaExecutor, router: NodeRouter, snapshots: Bool = true) throws
+    /// A client registered on the hub behind `router` (for `person`'s laptop, when given), with its session.
+    func client(_ name: String, seed: UInt64, hub: ReplicaExecutor, router: NodeRouter, snapshots: Bool = true, person: String? = nil) throws
         -> (ReplicaExecutor, InProcessTransport, SyncSession) {
         let executor = try durable(name, seed: seed)
         try executor.perform { try $0.setUpstream(url: "http://hub", tokenFile: "/dev/null") }
-        let token = try hub.perform { try $0.addPeer(name: name, role: .replica) }
+        let token = try hub.perform { try $0.addPeer(name: name, role: .replica, person: person) }
         let transport = InProcessTransport(router: router, token: token, replica: executor.perform { $0.id }, limits: limits)
         var session = SyncSession(executor: executor, transport: transport, limits: limits, wallClock: clock)
         session.usesSnapshots = snapshots

@@ -2,12 +2,13 @@ import ChorusCore
 import ChorusPeople
 import ChorusReplica
 
-/// Who is acting: `--as PERSON`, else `$CHORUS_PERSON`. Writes without an identity are refused.
+/// Who is acting: `--as PERSON`, else `$CHORUS_PERSON`, else the person a laptop's upstream
+/// registered it for (`chorus status` shows it). Writes without an identity are refused.
 enum Identity {
-    static let option = OptionSpec(name: "--as", valueName: "PERSON", help: "who is acting (default: $CHORUS_PERSON)")
+    static let option = OptionSpec(name: "--as", valueName: "PERSON", help: "who is acting (default: $CHORUS_PERSON, or the laptop's person)")
 
-    static func person(_ context: CommandContext, required: Bool) throws -> String? {
-        let person = context.arguments.value("--as") ?? context.environment["CHORUS_PERSON"]
+    static func person(_ context: CommandContext, required: Bool, in replica: Replica) throws -> String? {
+        let person = try context.arguments.value("--as") ?? context.environment["CHORUS_PERSON"] ?? replica.upstream()?.person
         if required && person == nil {
             throw ChorusError(.invalidState, "no identity: every change is made by a person",
                               hint: "pass --as PERSON_ID or set CHORUS_PERSON (a laptop's owner)")
@@ -19,7 +20,7 @@ enum Identity {
     /// and feedback, thanks or a posting by an id nobody has would stand in the feed for good,
     /// from no one (a typo, or someone not yet synced to this laptop).
     static func writer(_ context: CommandContext, in replica: Replica) throws -> String {
-        let person = try person(context, required: true)!
+        let person = try person(context, required: true, in: replica)!
         guard try PeopleDirectory.hasProfile(replica, person) else {
             throw ChorusError(.recordNotFound, "no one here has the person id \(person) (the author of this change)",
                               hint: "`chorus people search NAME` finds a person's id; a new laptop syncs first (`chorus sync`)")
@@ -111,7 +112,7 @@ enum FeedbackCommand: Command {
             context.isJSON ? context.output.json(.object(["id": .string(id)])) : context.output.print("gave \(kind) \(id)")
         case ("list", 1):
             guard let limit = Int(context.arguments.value("--limit") ?? "50"), (1...10_000).contains(limit) else { throw context.usageError("--limit must be 1 to 10000") }
-            let fetched = try Feedback.visibleItems(replica, viewer: try Identity.person(context, required: false), about: context.arguments.value("--about"),
+            let fetched = try Feedback.visibleItems(replica, viewer: try Identity.person(context, required: false, in: replica), about: context.arguments.value("--about"),
                                                     limit: limit + 1)
             let items = Array(fetched.prefix(limit))
             if context.isJSON { context.output.json(.array(items.map(\.json))); return 0 }

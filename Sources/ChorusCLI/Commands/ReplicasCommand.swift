@@ -4,7 +4,7 @@ import Foundation
 
 enum ReplicasCommand: Command {
     static let spec = CommandSpec("replicas", "register, list and revoke the replicas that sync with this node",
-        arguments: "(add NAME [--role replica|relay|admin] [--replica ID] | list | revoke NAME | health)",
+        arguments: "(add NAME [--role replica|relay|admin] [--replica ID] [--person ID] | list | revoke NAME | health)",
         details: """
         add     registers NAME and prints its 256-bit token once: save it to a file on that replica and
                 pass the file to `chorus join` / `chorus serve --token-file`. Only the token's SHA-256 is
@@ -14,7 +14,11 @@ enum ReplicasCommand: Command {
                 For a replica this node already knows (a new token after `revoke`, or a laptop that
                 synced through an office and now syncs here), name its id with --replica ID
                 (`chorus status` on that replica shows it).
-        list    the registered replicas, their role, bound replica id and when last seen.
+                With --person ID, the replica is that person's laptop: every write it pushes must be
+                theirs (made as them, and naming nobody else as giver, author, owner or commenter),
+                or the push is refused; the laptop learns whose it is at its next sync and refuses
+                such writes itself. Without it, a replica is trusted as its operator is (any name).
+        list    the registered replicas, their role, person, bound replica id and when last seen.
         revoke  stops NAME's token working, from its next request.
         health  every replica known here or below: last seen, last sync, operations waiting each way,
                 lag (age of the oldest operation it has not acknowledged), clock skew, last reported
@@ -23,6 +27,7 @@ enum ReplicasCommand: Command {
         options: [.data, .json,
                   OptionSpec(name: "--role", valueName: "ROLE", help: "replica (default), relay or admin"),
                   OptionSpec(name: "--replica", valueName: "ID", help: "with add: bind the token to this replica id (32 hex digits) at once"),
+                  OptionSpec(name: "--person", valueName: "ID", help: "with add: the replica is this person's laptop; it pushes only their writes"),
                   OptionSpec(name: "--token-file", valueName: "FILE", help: "with add: write the token to FILE (mode 0600) instead of printing it; with --remote: an admin token"),
                   OptionSpec(name: "--remote", valueName: "URL", help: "with health: ask this node over HTTP"),
                   OptionSpec(name: "--silent-days", valueName: "DAYS", help: "with health: flag replicas not seen for this long, 0 to 3650 (default 7; fractions allowed)")],
@@ -49,18 +54,20 @@ enum ReplicasCommand: Command {
                 return try OutputFile.Replacement(file, mode: 0o600, hint: "check that its folder exists and is writable by this user; nothing was registered")
             }
             let token: String
-            do { token = try replica.addPeer(name: name, role: role, replica: bound) } catch { tokenFile?.abandon(); throw error }
+            let person = context.arguments.value("--person")
+            do { token = try replica.addPeer(name: name, role: role, replica: bound, person: person) } catch { tokenFile?.abandon(); throw error }
             try tokenFile?.commit(Array((token + "\n").utf8), hint: "the replica is registered; revoke it and add it again")
             if context.isJSON {
                 // With a token file, the file alone holds the token, for scripts as for people.
                 let (key, value) = context.arguments.value("--token-file").map { ("tokenFile", $0) } ?? ("token", token)
-                context.output.json(.object(["name": .string(name), "role": .string(role.rawValue), key: .string(value)]))
+                context.output.json(.object(["name": .string(name), "role": .string(role.rawValue), key: .string(value),
+                                             "person": person.map(JSONValue.string) ?? .null]))
             } else if let file = context.arguments.value("--token-file") {
                 // Written to the file only: printed, it would stay in the terminal's scrollback.
-                context.output.print("registered \(name) as \(role.rawValue); its token is in \(file) (mode 0600), shown nowhere else: give that file to the replica's operator")
+                context.output.print("registered \(name) as \(role.rawValue)\(person.map { " for \($0)" } ?? ""); its token is in \(file) (mode 0600), shown nowhere else: give that file to the replica's operator")
             } else {
                 context.output.print(token)
-                context.output.error("registered \(name) as \(role.rawValue). The token above is shown once: save it to a file on that replica.")
+                context.output.error("registered \(name) as \(role.rawValue)\(person.map { " for \($0)" } ?? ""). The token above is shown once: save it to a file on that replica.")
             }
         case ("list", 1):
             let peers = try replica.peers()
@@ -69,10 +76,10 @@ enum ReplicasCommand: Command {
             } else if peers.isEmpty {
                 context.output.print("no replicas registered; add one with `chorus replicas add NAME`")
             } else {
-                context.output.print(Format.table([["NAME", "ROLE", "REPLICA", "LAST SEEN", "STATE"]] + peers.map { peer in
+                context.output.print(Format.table([["NAME", "ROLE", "PERSON", "REPLICA", "LAST SEEN", "STATE"]] + peers.map { peer in
                     // An admin token binds no replica id; a revoked one loses its id to the new
                     // token the replica was given (`add --replica`).
-                    [peer.name, peer.role.rawValue,
+                    [peer.name, peer.role.rawValue, peer.person ?? "-",
                      peer.replica.map { Format.short($0) } ?? (peer.role == .admin ? "(admins bind none)" : peer.isRevoked ? "(none, or moved to a new token)" : "(not yet)"),
                      peer.lastSeenWall.map { Format.time(HybridTimestamp(wall: $0, logical: 0)) } ?? "never",
                      peer.isRevoked ? "revoked" : "active"]

@@ -40,6 +40,8 @@ enum StatusCommand: Command {
                 ("lastSync", upstream.lastSuccessWall.map { .string(Format.time(HybridTimestamp(wall: $0, logical: 0))) } ?? .string("never")),
                 ("lastSyncError", upstream.lastError.map(JSONValue.string) ?? .null),
                 ("upstreamClockSkewMilliseconds", upstream.observedSkewMilliseconds.map { .integer($0) } ?? .null),
+                // Whose laptop the upstream says this is: writes here are that person's.
+                ("person", upstream.person.map(JSONValue.string) ?? (context.isJSON ? .null : "anyone (the upstream registered this replica for no one person)")),
             ]
         } else {
             fields.append(("upstream", context.isJSON ? .null : "none (standalone; `chorus join` connects to a hub)"))

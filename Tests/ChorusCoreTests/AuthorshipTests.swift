@@ -1,0 +1,63 @@
+import XCTest
+import ChorusCore
+
+/// A laptop registered for one person writes only as them (`Authorship`): its operations name
+/// that person as author, and nothing they say was made, written or joined names anyone else.
+final class AuthorshipTests: XCTestCase {
+    private let replica = ReplicaID(hex: "0123456789abcdef0123456789abcdef")!
+
+    private func operation(_ collection: String, _ field: String?, _ action: Action, author: String?) -> ChorusCore.Operation {
+        ChorusCore.Operation(id: OperationID(replica: replica, counter: 1), timestamp: HybridTimestamp(wall: 1_790_000_000_000, logical: 0),
+                  collection: collection, record: "r-1", field: field, action: action, author: author)
+    }
+
+    func test_anOperationOfTheBoundPerson_thatNamesOnlyThem_isTheirs() {
+        let theirs: [ChorusCore.Operation] = [
+            operation("people", "title", .set(value: "Lead", supersedes: []), author: "p-1"),
+            operation("feedback", "from", .set(value: "p-1", supersedes: []), author: "p-1"),
+            operation("feedback", "to", .set(value: "p-2", supersedes: []), author: "p-1"),
+            operation("observations", "author", .set(value: "p-1", supersedes: []), author: "p-1"),
+            operation("opportunities", "owner", .set(value: "p-1", supersedes: []), author: "p-1"),
+            operation("badges", "createdBy", .set(value: "p-1", supersedes: []), author: "p-1"),
+            operation("opportunities", "interested", .add(element: "p-1"), author: "p-1"),
+            operation("opportunities", "interested", .remove(element: "p-1", supersedes: []), author: "p-1"),
+            operation("feedback", "comments", .append(value: .object(["author": "p-1", "body": "Well done"])), author: "p-1"),
+            operation("feedback", "highFives", .increment(by: 1), author: "p-1"),
+            // Someone else's profile, by its person's own rules (WritePolicy), not refused here.
+            operation("people", "manager", .set(value: "p-9", supersedes: []), author: "p-1"),
+            operation("teams", "members", .add(element: "p-2"), author: "p-1"),
+            operation("feedback", nil, .delete(observed: []), author: "p-1"),
+        ]
+        for op in theirs { XCTAssertNil(Authorship.refusal(of: op, boundTo: "p-1"), "\(op.collection).\(op.field ?? "-")") }
+    }
+
+    func test_anOperationInAnotherNameOrInNoName_isRefused() {
+        XCTAssertEqual(Authorship.refusal(of: operation("people", "title", .set(value: "Lead", supersedes: []), author: "p-2"), boundTo: "p-1"),
+                       "it is made in the name of p-2")
+        XCTAssertEqual(Authorship.refusal(of: operation("people", "title", .set(value: "Lead", supersedes: []), author: nil), boundTo: "p-1"),
+                       "it names no person as its author")
+    }
+
+    func test_whatSaysSomeoneElseMadeWroteOrJoinedIt_isRefused() {
+        let cases: [(ChorusCore.Operation, String)] = [
+            (operation("feedback", "from", .set(value: "p-2", supersedes: []), author: "p-1"), "it sets feedback.from to p-2"),
+            (operation("observations", "author", .set(value: .null, supersedes: []), author: "p-1"), "it sets observations.author to no one"),
+            (operation("opportunities", "owner", .set(value: 7, supersedes: []), author: "p-1"), "it sets opportunities.owner to a value that is no person id (integer)"),
+            (operation("badges", "createdBy", .set(value: "p-3", supersedes: []), author: "p-1"), "it sets badges.createdBy to p-3"),
+            (operation("opportunities", "interested", .add(element: "p-2"), author: "p-1"), "it changes opportunities.interested for p-2"),
+            (operation("opportunities", "interested", .remove(element: "p-2", supersedes: []), author: "p-1"), "it changes opportunities.interested for p-2"),
+            (operation("feedback", "comments", .append(value: .object(["author": "p-2", "body": "Me too"])), author: "p-1"),
+             "its entry of feedback.comments names p-2 as its author"),
+            (operation("feedback", "comments", .append(value: .object(["body": "Anonymous"])), author: "p-1"),
+             "its entry of feedback.comments names no one as its author"),
+        ]
+        for (op, refusal) in cases { XCTAssertEqual(Authorship.refusal(of: op, boundTo: "p-1"), refusal) }
+    }
+
+    /// The same field name in another collection says nothing of who made the record.
+    func test_aMadeByFieldName_countsOnlyInItsOwnCollection() {
+        XCTAssertNil(Authorship.refusal(of: operation("objectives", "owner", .set(value: "p-2", supersedes: []), author: "p-1"), boundTo: "p-1"),
+                     "a manager writes a report's objective, owned by the report")
+        XCTAssertNil(Authorship.refusal(of: operation("people", "from", .set(value: "p-2", supersedes: []), author: "p-1"), boundTo: "p-1"))
+    }
+}

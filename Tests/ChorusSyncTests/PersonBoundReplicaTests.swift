@@ -1,0 +1,142 @@
+import XCTest
+import ChorusCore
+import ChorusReplica
+import ChorusSync
+import ChorusNode
+import ChorusTesting
+
+/// A laptop registered for one person (`chorus replicas add NAME --person ID`) writes as them
+/// only: its upstream refuses a push holding another's write, whole, and the laptop, once it has
+/// learnt whose it is, refuses such a write before making it. A replica registered for no one
+/// is trusted as before (protocol 8).
+final class PersonBoundReplicaTests: HubAndClientsTestCase {
+    override var folderPrefix: String { "chorus-person-bound" }
+
+    /// A hub holding the people p-1 to p-3 (p-3 deleted), and its router.
+    private func hub() throws -> (ReplicaExecutor, NodeRouter) {
+        let hub = try durable("hub", seed: 1)
+        try hub.perform { replica in
+            for index in 1...3 { _ = try replica.write(collection: "people", record: "p-\(index)", [.put(field: "name", value: .string("Person \(index)"))]) }
+            _ = try replica.write(collection: "people", record: "p-3", [.delete])
+        }
+        return (hub, NodeRouter(service: SyncService(executor: hub, limits: limits, wallClock: clock), limits: limits))
+    }
+
+    private func thanks(from: String, to: String = "p-2") -> [Change] {
+        [.put(field: "from", value: .string(from)), .put(field: "to", value: .string(to)), .put(field: "kind", value: "thanks"),
+         .put(field: "body", value: "Thanks!"), .put(field: "visibility", value: "public")]
+    }
+
+    private func assertRefused(_ expression: @autoclosure () throws -> Any, _ phrase: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertThrowsError(try expression(), file: file, line: line) { error in
+            XCTAssertEqual((error as? ChorusError)?.code, .refused, "\(error)", file: file, line: line)
+            XCTAssertTrue("\(error)".contains(phrase), "\(error)", file: file, line: line)
+        }
+    }
+
+    func test_aLaptopLearnsWhoseItIs_writesAsThemByDefault_andRefusesAnothersWriteBeforeMakingIt() throws {
+        let (hub, router) = try hub()
+        let (laptop, transport, session) = try client("laptop", seed: 2, hub: hub, router: router, person: "p-1")
+        XCTAssertEqual(try transport.info().person, "p-1", "the upstream says whose the token is")
+        XCTAssertNil(try laptop.perform { try $0.upstream()?.person }, "not known before its first sync")
+        _ = try session.run()
+        XCTAssertEqual(try laptop.perform { try $0.upstream()?.person }, "p-1")
+
+        let made = try laptop.perform { try $0.write(collection: "people", record: "p-1", [.put(field: "title", value: "Lead")]) }
+        XCTAssertEqual(made.map(\.author), ["p-1"], "no author named: the laptop's person")
+        let waiting = try laptop.perform { try $0.pendingPushCount() }
+
+        assertRefused(try laptop.perform { try $0.write(collection: "people", record: "p-2", [.put(field: "title", value: "Boss")], by: "p-2") },
+                      "it is made in the name of p-2")
+        assertRefused(try laptop.perform { try $0.write(collection: "feedback", record: "fb-forged", self.thanks(from: "p-2"), by: "p-1") },
+                      "it sets feedback.from to p-2")
+        assertRefused(try laptop.perform {
+            try $0.write(collection: "opportunities", record: "o-1", [.add(field: "interested", element: "p-2")], by: "p-1")
+        }, "it changes opportunities.interested for p-2")
+        XCTAssertNil(try laptop.perform { try $0.get(collection: "feedback", record: "fb-forged") }, "a refused write makes nothing, not even its first field")
+        XCTAssertEqual(try laptop.perform { try $0.pendingPushCount() }, waiting, "nothing more waits to go up")
+
+        // What is theirs goes up as before, and the hub takes it.
+        try laptop.perform { _ = try $0.write(collection: "feedback", record: "fb-1", self.thanks(from: "p-1"), by: "p-1") }
+        try laptop.perform {
+            _ = try $0.write(collection: "feedback", record: "fb-1", [.append(field: "comments", value: .object(["author": "p-1", "body": "And more"]))])
+        }
+        let report = try session.run()
+        XCTAssertEqual(report.pushApplied, 7)
+        XCTAssertEqual(try hub.perform { try $0.get(collection: "feedback", record: "fb-1")?.fields["from"] }, "p-1")
+        XCTAssertEqual(try hub.perform { try $0.get(collection: "people", record: "p-1")?.fields["title"] }, "Lead")
+    }
+
+    /// Written before the laptop knew whose it is (or by an older chorus): the hub applies nothing
+    /// of the push, the laptop still takes what others wrote, and the sync fails saying why.
+    func test_theUpstreamRefusesAPushHoldingAnothersWrite_whole_andThePullGoesOn() throws {
+        let (hub, router) = try hub()
+        let (laptop, _, session) = try client("laptop", seed: 2, hub: hub, router: router, person: "p-1")
+        try laptop.perform { replica in
+            _ = try replica.write(collection: "people", record: "p-1", [.put(field: "title", value: "Mine")], by: "p-1")
+            _ = try replica.write(collection: "feedback", record: "fb-forged", self.thanks(from: "p-2"), by: "p-2")
+        }
+        try hub.perform { _ = try $0.write(collection: "people", record: "p-2", [.put(field: "title", value: "Coach")]) }
+
+        XCTAssertThrowsError(try session.run()) { error in
+            XCTAssertEqual((error as? SyncError)?.status, 403, "\(error)")
+            XCTAssertTrue("\(error)".contains("is registered for p-1"), "\(error)")
+            XCTAssertTrue("\(error)".contains("it is made in the name of p-2"), "\(error)")
+            XCTAssertTrue((error as? SyncError)?.hint?.contains("join a new, empty folder") ?? false, "\(error)")
+        }
+        XCTAssertNil(try hub.perform { try $0.get(collection: "feedback", record: "fb-forged") })
+        XCTAssertNil(try hub.perform { try $0.get(collection: "people", record: "p-1")?.fields["title"] },
+                     "all or nothing: the write of p-1's own in the same push was not applied either")
+        XCTAssertEqual(try laptop.perform { try $0.get(collection: "people", record: "p-2")?.fields["title"] }, "Coach", "the pull went on")
+        XCTAssertEqual(try laptop.perform { try $0.upstream()?.person }, "p-1")
+        XCTAssertEqual(try laptop.perform { try $0.pendingPushCount() }, 6, "nothing went up")
+    }
+
+    /// The trust model of a replica registered for no one is unchanged: it writes in any name.
+    func test_aReplicaRegisteredForNoOne_pushesAnyonesWrites() throws {
+        let (hub, router) = try hub()
+        let (laptop, transport, session) = try client("laptop", seed: 2, hub: hub, router: router)
+        XCTAssertNil(try transport.info().person)
+        try laptop.perform { _ = try $0.write(collection: "feedback", record: "fb-1", self.thanks(from: "p-2"), by: "p-2") }
+        _ = try session.run()
+        XCTAssertEqual(try hub.perform { try $0.get(collection: "feedback", record: "fb-1")?.fields["from"] }, "p-2")
+        XCTAssertNil(try laptop.perform { try $0.upstream()?.person })
+    }
+
+    /// Moving a laptop to another person's hands, or to no one's, is a new registration; the
+    /// laptop learns it at its next sync.
+    func test_aLaptopRegisteredAgainForNoOne_isTrustedAgainFromItsNextSync() throws {
+        let (hub, router) = try hub()
+        let (laptop, _, session) = try client("laptop", seed: 2, hub: hub, router: router, person: "p-1")
+        _ = try session.run()
+        let id = try laptop.perform { $0.id }
+        let trustedToken = try hub.perform { replica -> String in
+            try replica.revokePeer(name: "laptop")
+            return try replica.addPeer(name: "laptop-trusted", role: .replica, replica: id)
+        }
+        var again = SyncSession(executor: laptop, transport: InProcessTransport(router: router, token: trustedToken, replica: id, limits: limits),
+                                limits: limits, wallClock: clock)
+        again.usesSnapshots = true
+        _ = try again.run()
+        XCTAssertNil(try laptop.perform { try $0.upstream()?.person })
+        try laptop.perform { _ = try $0.write(collection: "people", record: "p-2", [.put(field: "title", value: "Coach")], by: "p-2") }
+    }
+
+    func test_aPersonIsNamedOnlyForAReplicaToken_andOnlyOneThisNodeHolds() throws {
+        let (hub, _) = try hub()
+        XCTAssertThrowsError(try hub.perform { try $0.addPeer(name: "office", role: .relay, person: "p-1") }) {
+            XCTAssertEqual(($0 as? ChorusError)?.code, .malformedInput, "\($0)")
+        }
+        XCTAssertThrowsError(try hub.perform { try $0.addPeer(name: "admin", role: .admin, person: "p-1") }) {
+            XCTAssertEqual(($0 as? ChorusError)?.code, .malformedInput, "\($0)")
+        }
+        for person in ["p-9", "p-3"] {
+            XCTAssertThrowsError(try hub.perform { try $0.addPeer(name: "laptop", role: .replica, person: person) }, person) {
+                XCTAssertEqual(($0 as? ChorusError)?.code, .recordNotFound, "\($0)")
+            }
+        }
+        XCTAssertEqual(try hub.perform { try $0.peers() }.count, 0, "nothing registered by a refused add")
+        _ = try hub.perform { try $0.addPeer(name: "laptop", role: .replica, person: "p-1") }
+        XCTAssertEqual(try hub.perform { try $0.peers() }.map(\.person), ["p-1"])
+    }
+}
