@@ -191,15 +191,16 @@ public struct SyncSession {
             var stampedAhead: SyncError?
             // So does a push refused as not the person's (a laptop registered for one person,
             // protocol 8): what others wrote still comes down, and the sync fails after it.
+            var forbidden: SyncError?
             let pushUnlessRefused = { (report: inout SyncReport) in
-                guard pushRefused == nil else { return }
+                guard pushRefused == nil, forbidden == nil else { return }
                 do {
                     try push(&report)
                 } catch let error as SyncError where error.code == .clockSkew {
                     stampedAhead = error
                     progress("the upstream refused this replica's operations as stamped ahead of its clock; pulling what it has meanwhile")
                 } catch let error as SyncError where error.status == 403 {
-                    pushRefused = error
+                    forbidden = error
                     progress("the upstream refused this replica's push (\(error.message)); pulling what it has meanwhile")
                 }
             }
@@ -219,9 +220,11 @@ public struct SyncSession {
             }
             pulled = true
             if let pushRefused { throw pushRefused }
+            let pulledSoFar = "the pull went on: \(report.pulledOperations == 1 ? "1 operation" : "\(report.pulledOperations) operations") received, \(report.pullApplied) new here"
+            if let forbidden { throw SyncError(status: forbidden.status, "\(forbidden.message); \(pulledSoFar)", hint: forbidden.hint) }
             if let stampedAhead {
                 throw SyncError(status: stampedAhead.status,
-                                "\(stampedAhead.message); this replica's operations in the page holding it, and those after it, did not go up (the upstream applies nothing of a refused page), and the pull went on: \(report.pulledOperations == 1 ? "1 operation" : "\(report.pulledOperations) operations") received, \(report.pullApplied) new here",
+                                "\(stampedAhead.message); this replica's operations in the page holding it, and those after it, did not go up (the upstream applies nothing of a refused page), and \(pulledSoFar)",
                                 hint: stampedAhead.hint)
             }
             // Its lost operations come back only with the snapshot: the upstream never sends a

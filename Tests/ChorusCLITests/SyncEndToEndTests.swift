@@ -137,6 +137,42 @@ final class SyncEndToEndTests: XCTestCase {
         XCTAssertEqual((try? FileManager.default.attributesOfItem(atPath: wal)[.size] as? Int) ?? 0, 0, "nothing left only in the write-ahead log")
     }
 
+    /// A laptop registered for one person writes as them: the upstream refuses a push holding a
+    /// write in another's name (made before the laptop knew whose it is), the pull goes on, and
+    /// from then on the laptop refuses such a write itself and acts as its person by default.
+    func test_aLaptopRegisteredForAPerson_writesOnlyAsThem() throws {
+        for name in ["hub", "laptop"] { try chorus(["init", "--name", name], name) }
+        try chorus(["seed", "--people", "12", "--offices", "1", "--seed", "3"], "hub")
+        let file = path("laptop.token")
+        let added = try chorus(["replicas", "add", "laptop", "--person", "p-1", "--token-file", file], "hub")
+        XCTAssertTrue(added.standardOutput.contains("registered laptop as replica for p-1"), added.standardOutput)
+        let refusedRelay = try chorus(["replicas", "add", "office", "--role", "relay", "--person", "p-1"], "hub", expect: 1)
+        XCTAssertTrue(refusedRelay.standardError.contains("a person is named for a replica token only"), refusedRelay.standardError)
+        XCTAssertTrue(try chorus(["replicas", "add", "typo", "--person", "p-999"], "hub", expect: 1).standardError.contains("no person p-999 here"))
+        let listed = try JSONParser().parse(try chorus(["replicas", "list", "--json"], "hub").standardOutput)
+        XCTAssertEqual(listed.arrayValue?.map { $0["person"] }, ["p-1"], "the refused adds registered nothing")
+
+        let hub = try ServeProcess(data: path("hub"))
+        defer { hub.stop() }
+        try chorus(["join", hub.url, "--token-file", file], "laptop")
+        try chorus(["put", "people", "p-2", "title=Forged", "--as", "p-2"], "laptop")
+        let refused = try chorus(["sync"], "laptop", expect: 1)
+        XCTAssertTrue(refused.standardError.contains("laptop is registered for p-1"), refused.standardError)
+        XCTAssertTrue(refused.standardError.contains("it is made in the name of p-2"), refused.standardError)
+        XCTAssertTrue(refused.standardError.contains("the pull went on"), refused.standardError)
+        XCTAssertFalse(try chorus(["get", "people", "p-2", "--json"], "hub").standardOutput.contains("Forged"))
+        XCTAssertTrue(try chorus(["get", "people", "p-3", "--json"], "laptop").standardOutput.contains("p-3"), "the hub's people came down")
+
+        let status = try JSONParser().parse(try chorus(["status", "--json"], "laptop").standardOutput)
+        XCTAssertEqual(status["person"], "p-1")
+        let another = try chorus(["feedback", "give", "Thanks for the review", "--to", "p-3", "--as", "p-2"], "laptop", expect: 1)
+        XCTAssertTrue(another.standardError.contains("this replica is p-1's"), another.standardError)
+        let given = try JSONParser().parse(try chorus(["feedback", "give", "Thanks for the review", "--to", "p-3", "--json"], "laptop").standardOutput)
+        let item = try XCTUnwrap(given["id"]?.stringValue, "\(given)")
+        XCTAssertEqual(try JSONParser().parse(try chorus(["get", "feedback", item, "--json"], "laptop").standardOutput)["from"], "p-1",
+                       "no --as on a bound laptop: its person")
+    }
+
     /// A replica whose state differs from its upstream's with nothing left to push or to pull
     /// (here a value changed in its database behind Chorus's back) is not told "sync again",
     /// which would change nothing: the sync fails, exit 1, with the code `diverged` and both
