@@ -22,6 +22,8 @@ public struct ReplicaHealth: Sendable {
     public let isRevoked: Bool
     public let isSilent: Bool
     public let isSkewed: Bool
+    /// The person whose laptop it is, when it was registered for one (`Authorship`).
+    public var person: String? = nil
 
     public var flags: [String] {
         (isRevoked ? ["revoked"] : []) + (isSilent ? ["silent"] : []) + (isSkewed ? ["skewed-clock"] : [])
@@ -35,6 +37,7 @@ public struct ReplicaHealth: Sendable {
             "waitingDown": optional(waitingDown), "waitingUp": optional(waitingUp), "lagMilliseconds": optional(lagMilliseconds),
             "skewMilliseconds": optional(skewMilliseconds), "reportedDigest": reportedDigest.map(JSONValue.string) ?? .null,
             "digestMatched": digestMatched.map(JSONValue.bool) ?? .null, "flags": .array(flags.map(JSONValue.string)),
+            "person": person.map(JSONValue.string) ?? .null,
         ])
     }
 }
@@ -112,7 +115,7 @@ extension Replica {
             var rows: [ReplicaHealth] = []
             let peers = try database.query("""
                 SELECT name, role, replica, revoked, created_wall, last_seen_wall, acknowledged_seq, reported_digest, digest_matched,
-                       observed_skew_ms, pending_up, last_pull_wall FROM peers ORDER BY name
+                       observed_skew_ms, pending_up, last_pull_wall, person FROM peers ORDER BY name
                 """)
             let floor = try compactedThrough()
             for row in peers {
@@ -137,7 +140,7 @@ extension Replica {
                     lastSyncWall: row.integer(11).map(UInt64.init), waitingDown: waitingDown, waitingUp: row.integer(10), lagMilliseconds: lag,
                     skewMilliseconds: skew, reportedDigest: row.text(7), digestMatched: row.integer(8).map { $0 == 1 },
                     isRevoked: row.integer(3) == 1, isSilent: row.integer(3) != 1 && now - reference > silentAfterMilliseconds,
-                    isSkewed: abs(skew ?? 0) > clockSkewWarningMilliseconds))
+                    isSkewed: abs(skew ?? 0) > clockSkewWarningMilliseconds, person: row.text(12)))
             }
             let relayed = try database.query("""
                 SELECT r.replica, r.peer, (SELECT max(i.received_wall) FROM log_ids i WHERE i.replica = r.replica)

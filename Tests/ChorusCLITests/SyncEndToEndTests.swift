@@ -151,6 +151,8 @@ final class SyncEndToEndTests: XCTestCase {
         XCTAssertTrue(try chorus(["replicas", "add", "typo", "--person", "p-999"], "hub", expect: 1).standardError.contains("no person p-999 here"))
         let listed = try JSONParser().parse(try chorus(["replicas", "list", "--json"], "hub").standardOutput)
         XCTAssertEqual(listed.arrayValue?.map { $0["person"] }, ["p-1"], "the refused adds registered nothing")
+        let health = try JSONParser().parse(try chorus(["replicas", "health", "--json"], "hub").standardOutput)
+        XCTAssertEqual(health.arrayValue?.map { $0["person"] }, ["p-1"], "admins see whose laptop it is")
 
         let hub = try ServeProcess(data: path("hub"))
         defer { hub.stop() }

@@ -80,7 +80,7 @@ export async function view(main) {
       h("div", { class: "table-scroll" }, h("table", { id: "replicas" },
         h("thead", {}, h("tr", {}, ["Replica", "Role", "Last seen", "Last sync", "Waiting up", "Waiting down", "Lag", "Clock skew", "Flags"].map((t) => h("th", { scope: "col" }, t)))),
         h("tbody", {}, replicas.replicas.map((r) => h("tr", { class: r.flags.length ? "flagged" : "" },
-          h("th", { scope: "row" }, r.name), h("td", {}, r.role), h("td", {}, ago(r.lastSeen)), h("td", {}, ago(r.lastSync)),
+          h("th", { scope: "row" }, r.name), h("td", {}, r.person ? `${r.role}, ${r.person}'s laptop` : r.role), h("td", {}, ago(r.lastSeen)), h("td", {}, ago(r.lastSync)),
           h("td", {}, r.waitingUp ?? "–"), h("td", {}, r.waitingDown ?? "–"),
           h("td", {}, r.lagMilliseconds === null ? "–" : `${Math.round(r.lagMilliseconds / 1000)} s`),
           h("td", {}, r.skewMilliseconds === null ? "–" : `${r.skewMilliseconds} ms`),
