@@ -25,7 +25,7 @@ public enum WritePolicy {
     /// The field naming who owns a record, for the collections written through the generic routes
     /// (feedback's `from` is `Feedback.give`'s): `Authorship.madeByField`, which a laptop bound to
     /// a person is held to as well.
-    public static let ownerField = Authorship.madeByField.filter { $0.key != "feedback" }
+    public static let ownerField = Authorship.madeByField.filter { ["opportunities", "observations", "badges"].contains($0.key) }
 
     /// Fields only Chorus sets: `opportunities.interested` is each person's own, through
     /// `POST`/`DELETE /api/v1/opportunities/{id}/interest` (written directly, nobody signs another up).

@@ -92,6 +92,7 @@ extension Replica {
             // Read in the write's transaction, as what `chorus sync` in another process learnt last.
             let boundPerson = try database.queryScalarText("SELECT person FROM upstream WHERE id = 1")
             let author = author ?? boundPerson
+            let facts = boundPerson.map { _ in authorshipFacts() }
             // Read in the batch's transaction: a resolution another process commits meanwhile
             // is either seen here or made after the erase (and refused, its record gone).
             for (collection, record, changes) in try writes + resolutionsErased(with: writes) {
@@ -123,7 +124,7 @@ extension Replica {
                     let op = Operation(id: OperationID(replica: id, counter: state.counter), timestamp: timestamp,
                                        collection: collection, record: change == .erase ? "" : record, field: change.field, action: action,
                                        author: author)
-                    if let boundPerson, let refusal = Authorship.refusal(of: op, boundTo: boundPerson) {
+                    if let boundPerson, let facts, let refusal = try Authorship.refusal(of: op, boundTo: boundPerson, facts: facts) {
                         throw ChorusError(.refused, "this replica is \(boundPerson)'s (its upstream registered it for them), and this write is not theirs: \(refusal); nothing was written",
                                           hint: "write as \(boundPerson) (--as \(boundPerson), or leave --as out), or make this change where that person works: their own laptop or an office node's page")
                     }

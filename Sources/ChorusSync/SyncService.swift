@@ -366,15 +366,6 @@ public final class SyncService: @unchecked Sendable {
         guard request.replica == peer.replica else {
             throw SyncError.forbidden("push names replica \(request.replica.hex) but the token belongs to \(peer.replica?.hex ?? "?")")
         }
-        // A laptop registered for one person pushes only what is theirs (protocol 8): asked of
-        // the operations alone, so on the connection's thread, before anything of the push is applied.
-        if let person = peer.person {
-            for operation in request.operations {
-                guard let refusal = Authorship.refusal(of: operation, boundTo: person) else { continue }
-                throw SyncError.forbidden("\(peer.name) is registered for \(person), and operation \(operation.id) (\(operation.collection)/\(operation.record.prefix(80))) is not theirs: \(refusal); nothing of this push was applied",
-                                          hint: SyncError.notThePersonsHint)
-            }
-        }
         // Encoded here, on the connection's thread, so the replica's one thread only merges.
         let prepared = PreparedOperation.prepare(request.operations)
         return try mapped {
@@ -386,6 +377,7 @@ public final class SyncService: @unchecked Sendable {
                     throw SyncError.forbidden("\(peer.name) may not push operation \(operation.id): it was made by replica \(operation.id.replica.hex), which is not \(peer.role == .relay ? "below it" : "itself"); nothing of this push was applied",
                                               hint: peer.role == .relay ? "register that replica on this relay with `chorus replicas add`" : "a replica pushes only its own operations")
                 }
+                try SyncService.refuseNotTheirs(request.operations, pushedBy: peer, in: replica)
                 // Ids of the pusher's own reused for other operations (restored from a backup of
                 // itself, or copied): merged, they would be dropped as duplicates, unseen.
                 let reused = try replica.idsHeldWithOtherContent(request.operations.filter { $0.id.replica == request.replica }, source: peer.source)
@@ -403,6 +395,33 @@ public final class SyncService: @unchecked Sendable {
                 }
                 return PushResponse(applied: report.applied, duplicates: report.duplicates, through: request.through, server: stamp(replica))
             }
+        }
+    }
+
+    /// Refuses (403) a push holding an operation made by a replica registered here for one person
+    /// (the pusher, or one a relay passes on) that is not that person's (`Authorship`). An
+    /// operation this node holds already is not asked again: a replica sends its whole log again
+    /// after its upstream was restored, or when it moved here, and what was taken stays taken.
+    static func refuseNotTheirs(_ operations: [ChorusCore.Operation], pushedBy peer: Peer, in replica: Replica) throws {
+        var persons: [ReplicaID: String?] = [:]
+        var facts: Authorship.Facts?
+        for operation in operations {
+            let origin = operation.id.replica
+            let person: String?
+            if origin == peer.replica {
+                person = peer.person
+            } else if let known = persons[origin] {
+                person = known
+            } else {
+                person = try replica.boundPerson(of: origin)
+                persons[origin] = person
+            }
+            guard let person, try !replica.hasOperation(operation.id) else { continue }
+            if facts == nil { facts = replica.authorshipFacts() }
+            guard let refusal = try Authorship.refusal(of: operation, boundTo: person, facts: facts!) else { continue }
+            let whose = origin == peer.replica ? "\(peer.name) is registered for \(person)" : "replica \(origin.hex) is registered here for \(person)"
+            throw SyncError.forbidden("\(whose), and operation \(operation.id) (\(operation.collection)/\(operation.record.prefix(80))) is not theirs: \(refusal); nothing of this push was applied",
+                                      hint: SyncError.notThePersonsHint)
         }
     }
 

@@ -60,4 +60,32 @@ final class AuthorshipTests: XCTestCase {
                      "a manager writes a report's objective, owned by the report")
         XCTAssertNil(Authorship.refusal(of: operation("people", "from", .set(value: "p-2", supersedes: []), author: "p-1"), boundTo: "p-1"))
     }
+
+    /// With what the node holds: a record someone else made takes only what anyone may write.
+    func test_whatAnotherMade_takesOnlyWhatAnyoneMayWrite_andOnesOwnEntriesWithdrawn() throws {
+        let theirComment = OperationID(replica: replica, counter: 7), myComment = OperationID(replica: replica, counter: 8)
+        let facts = Authorship.Facts(
+            madeBy: { collection, record in record == "theirs" ? "p-2" : record == "built-in" ? nil : record == "mine" ? "p-1" : nil },
+            entryAuthor: { _, _, _, entry in entry == theirComment ? "p-2" : entry == myComment ? "p-1" : nil })
+        func refusal(_ collection: String, _ record: String, _ field: String?, _ action: Action) throws -> String? {
+            let op = ChorusCore.Operation(id: OperationID(replica: replica, counter: 1), timestamp: HybridTimestamp(wall: 1_790_000_000_000, logical: 0),
+                                          collection: collection, record: record, field: field, action: action, author: "p-1")
+            return try Authorship.refusal(of: op, boundTo: "p-1", facts: facts)
+        }
+        XCTAssertEqual(try refusal("feedback", "theirs", "body", .set(value: "Edited", supersedes: [])), "it changes feedback/theirs, which p-2 made")
+        XCTAssertEqual(try refusal("feedback", "theirs", nil, .delete(observed: [])), "it changes feedback/theirs, which p-2 made")
+        XCTAssertEqual(try refusal("feedback", "theirs", "from", .set(value: "p-1", supersedes: [])), "it changes feedback/theirs, which p-2 made",
+                       "taking over what another made")
+        XCTAssertNil(try refusal("feedback", "theirs", "highFives", .increment(by: 1)))
+        XCTAssertNil(try refusal("feedback", "theirs", "comments", .append(value: .object(["author": "p-1", "body": "Yes"]))))
+        XCTAssertNil(try refusal("opportunities", "theirs", "interested", .add(element: "p-1")))
+        XCTAssertEqual(try refusal("feedback", "theirs", "comments", .retract(supersedes: [theirComment])), "it withdraws p-2's entry \(theirComment) of feedback.comments")
+        XCTAssertNil(try refusal("feedback", "theirs", "comments", .retract(supersedes: [myComment])))
+        XCTAssertNil(try refusal("feedback", "mine", "body", .set(value: "Edited", supersedes: [])))
+        XCTAssertNil(try refusal("badges", "built-in", "name", .set(value: "Team player", supersedes: [])), "a built-in badge is everyone's")
+        XCTAssertNil(try refusal("feedback", "new", "body", .set(value: "Hello", supersedes: [])), "a record being made")
+        XCTAssertNil(try refusal("people", "p-2", "title", .set(value: "Lead", supersedes: [])), "no maker: WritePolicy's, where people write")
+        XCTAssertEqual(try refusal("people", "", nil, .erase(recordHash: Array(repeating: 0, count: 32))),
+                       "it erases a record, which is an admin's to do, on an office node or the hub")
+    }
 }

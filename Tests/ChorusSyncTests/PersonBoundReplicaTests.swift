@@ -92,6 +92,89 @@ final class PersonBoundReplicaTests: HubAndClientsTestCase {
         XCTAssertEqual(try laptop.perform { try $0.pendingPushCount() }, 6, "nothing went up")
     }
 
+    /// What someone else made stays theirs: a bound laptop comments, high-fives and signs up for
+    /// it, and withdraws its own comment, but edits, withdraws, takes over or erases nothing of it.
+    func test_aLaptopChangesWhatAnotherMadeOnlyWhereAnyoneMay() throws {
+        let (hub, router) = try hub()
+        try hub.perform { replica in
+            _ = try replica.write(collection: "feedback", record: "fb-2", self.thanks(from: "p-2", to: "p-1"), by: "p-2")
+            _ = try replica.write(collection: "feedback", record: "fb-2", [.append(field: "comments", value: .object(["author": "p-2", "body": "Mine"]))], by: "p-2")
+            _ = try replica.write(collection: "opportunities", record: "o-2", [.put(field: "owner", value: "p-2"), .put(field: "title", value: "Mentor")], by: "p-2")
+        }
+        let (laptop, _, session) = try client("laptop", seed: 2, hub: hub, router: router, person: "p-1")
+        _ = try session.run()
+        let othersComment = try XCTUnwrap(laptop.perform { try $0.get(collection: "feedback", record: "fb-2")?.fields["comments"]?.arrayValue?.first?["entry"]?.stringValue }
+            .flatMap(OperationID.init))
+
+        assertRefused(try laptop.perform { try $0.write(collection: "feedback", record: "fb-2", [.put(field: "body", value: "Edited")]) },
+                      "it changes feedback/fb-2, which p-2 made")
+        assertRefused(try laptop.perform { try $0.write(collection: "feedback", record: "fb-2", [.delete]) }, "which p-2 made")
+        assertRefused(try laptop.perform { try $0.write(collection: "opportunities", record: "o-2", [.put(field: "owner", value: "p-1")]) },
+                      "it changes opportunities/o-2, which p-2 made")
+        assertRefused(try laptop.perform { try $0.write(collection: "feedback", record: "fb-2", [.retract(field: "comments", entry: othersComment)]) },
+                      "it withdraws p-2's entry")
+        assertRefused(try laptop.perform { try $0.write(collection: "people", record: "p-2", [.erase]) }, "it erases a record")
+
+        try laptop.perform { replica in
+            _ = try replica.write(collection: "feedback", record: "fb-2", [.append(field: "comments", value: .object(["author": "p-1", "body": "Thanks!"]))])
+            _ = try replica.write(collection: "feedback", record: "fb-2", [.increment(field: "highFives", by: 1)])
+            _ = try replica.write(collection: "opportunities", record: "o-2", [.add(field: "interested", element: "p-1")])
+        }
+        let own = try XCTUnwrap(laptop.perform {
+            try $0.get(collection: "feedback", record: "fb-2")?.fields["comments"]?.arrayValue?.first { $0["value"]?["author"] == "p-1" }?["entry"]?.stringValue
+        }.flatMap(OperationID.init))
+        try laptop.perform { _ = try $0.write(collection: "feedback", record: "fb-2", [.retract(field: "comments", entry: own)]) }
+        XCTAssertEqual(try session.run().pushApplied, 4)
+        let item = try XCTUnwrap(hub.perform { try $0.get(collection: "feedback", record: "fb-2") })
+        XCTAssertEqual(item.fields["body"], "Thanks!")
+        XCTAssertEqual(item.fields["highFives"], 1)
+        XCTAssertEqual(item.fields["comments"]?.arrayValue?.count, 1, "p-2's comment stays; p-1's came and went")
+    }
+
+    /// The same, decided at the hub, for writes the laptop made before it learnt whose it is.
+    func test_theUpstreamRefusesAnEditOfWhatAnotherMade_andLetsThroughWhatItHoldsAlready() throws {
+        let (hub, router) = try hub()
+        try hub.perform { _ = try $0.write(collection: "feedback", record: "fb-2", self.thanks(from: "p-2", to: "p-1"), by: "p-2") }
+        // A laptop that synced unbound once, then was registered again for p-1.
+        let (laptop, _, session) = try client("laptop", seed: 2, hub: hub, router: router)
+        try laptop.perform { _ = try $0.write(collection: "people", record: "p-9", [.put(field: "name", value: "Written by the operator")]) }
+        _ = try session.run()
+        let id = try laptop.perform { $0.id }
+        let boundToken = try hub.perform { replica -> String in
+            try replica.revokePeer(name: "laptop")
+            return try replica.addPeer(name: "laptop-p1", role: .replica, replica: id, person: "p-1")
+        }
+        let transport = InProcessTransport(router: router, token: boundToken, replica: id, limits: limits)
+        try laptop.perform { _ = try $0.write(collection: "feedback", record: "fb-2", [.put(field: "body", value: "Edited")], by: "p-1") }
+        // Everything sent again (as after a restored upstream): the operator's unattributed write,
+        // which the hub holds, is not asked again; the edit of p-2's thanks is refused.
+        try laptop.perform { _ = try $0.rewindUpstreamCursors(pullCursor: 0) }
+        XCTAssertThrowsError(try SyncSession(executor: laptop, transport: transport, limits: limits, wallClock: clock).run()) { error in
+            XCTAssertEqual((error as? SyncError)?.status, 403, "\(error)")
+            XCTAssertTrue("\(error)".contains("it changes feedback/fb-2, which p-2 made"), "\(error)")
+        }
+        XCTAssertEqual(try hub.perform { try $0.get(collection: "feedback", record: "fb-2")?.fields["body"] }, "Thanks!")
+    }
+
+    /// A relay passing on the operations of a laptop registered on the hub for one person (a
+    /// laptop that moved, with an office token left unrevoked) is held to the same.
+    func test_aRelayPassingOnABoundLaptopsOperations_isHeldToTheSame() throws {
+        let (hub, router) = try hub()
+        let laptop = try durable("laptop", seed: 2)
+        let laptopID = try laptop.perform { $0.id }
+        _ = try hub.perform { try $0.addPeer(name: "laptop", role: .replica, replica: laptopID, person: "p-1") }
+        let officeToken = try hub.perform { try $0.addPeer(name: "office", role: .relay) }
+        let officeID = ReplicaID(hex: "00112233445566778899aabbccddeeff")!
+        let office = InProcessTransport(router: router, token: officeToken, replica: officeID, limits: limits)
+        let forged = try laptop.perform { try $0.write(collection: "people", record: "p-2", [.put(field: "title", value: "Forged")], by: "p-2") }
+        let body = PushRequest.encode(replica: officeID, through: 1, relayed: [laptopID], operationTexts: [OperationCodec().canonicalText(forged[0])])
+        XCTAssertThrowsError(try office.push(body: body)) { error in
+            XCTAssertEqual((error as? SyncError)?.status, 403, "\(error)")
+            XCTAssertTrue("\(error)".contains("replica \(laptopID.hex) is registered here for p-1"), "\(error)")
+        }
+        XCTAssertNil(try hub.perform { try $0.get(collection: "people", record: "p-2")?.fields["title"] })
+    }
+
     /// The trust model of a replica registered for no one is unchanged: it writes in any name.
     func test_aReplicaRegisteredForNoOne_pushesAnyonesWrites() throws {
         let (hub, router) = try hub()

@@ -38,7 +38,11 @@ enum ResolveCommand: Command {
     static func run(_ context: CommandContext) throws -> Int32 {
         let choice = try choice(context)
         let remote = try RemoteSupport.client(context)
-        let resolver = context.arguments.value("--as") ?? context.environment["USER"] ?? "cli"
+        // Who resolved it, as the resolution records: on a laptop registered for one person, that
+        // person unless --as says otherwise (a write in another name is refused there).
+        let resolver = { (replica: Replica?) throws -> String in
+            try context.arguments.value("--as") ?? replica?.upstream()?.person ?? context.environment["USER"] ?? "cli"
+        }
         if let conflictID = context.arguments.value("--conflict") {
             guard context.arguments.positional.isEmpty else { throw context.usageError("give either --conflict ID or COLLECTION ID FIELD") }
             let record: JSONValue = try RemoteSupport.call {
@@ -53,7 +57,7 @@ enum ResolveCommand: Command {
                     return try remote.post("admin/v1/conflicts/\(conflictID)/resolve", body: body)
                 }
                 let replica = try context.openReplica()
-                return try replica.resolveConflict(id: conflictID, choice, by: resolver, checkingValue: PeopleAPI.checkResolution(replica)).json
+                return try replica.resolveConflict(id: conflictID, choice, by: try resolver(replica), checkingValue: PeopleAPI.checkResolution(replica)).json
             }
             report(conflictID, record, context)
             return 0
@@ -74,7 +78,7 @@ enum ResolveCommand: Command {
         }) else {
             throw try whyNoConflict(replica, collection, record, field, key, context)
         }
-        let written = try replica.resolveConflict(id: open.id, choice, by: resolver, checkingValue: PeopleAPI.checkResolution(replica))
+        let written = try replica.resolveConflict(id: open.id, choice, by: try resolver(replica), checkingValue: PeopleAPI.checkResolution(replica))
         report(open.id, written.json, context)
         return 0
     }

@@ -94,6 +94,9 @@ enum ServeCommand: Command {
         if let owner, try !PeopleDirectory.hasProfile(replica, owner) {
             context.output.error("note: \(owner) has no profile in this replica yet: the people API refuses their writes until it arrives by sync or is created")
         }
+        if let owner, let bound = try replica.upstream()?.person, owner != bound {
+            context.output.error("note: this laptop is \(bound)'s (its upstream registered it for them), so the people API refuses writes as \(owner): serve it with --owner \(bound)")
+        }
         if let upstreamGiven { try replica.setUpstream(url: upstreamGiven.url, tokenFile: upstreamGiven.tokenFile) }
         var configuration = Node.Configuration()
         configuration.host = host
