@@ -9,7 +9,7 @@
 ///
 /// Who made a record never changes once it is made (`WritePolicy`), so what this reads of the
 /// node's state (`Facts`) is the same on every node that holds the record, whenever the operation
-/// arrives. What a person may change of a record nobody owns (a colleague's profile, a report's
+/// arrives (an entry withdrawn is the same entry everywhere). What a person may change of a record nobody owns (a colleague's profile, a report's
 /// objective) depends on who manages whom at the moment of the write, which two offices may see
 /// differently, and is kept where people write (`WritePolicy`), not here.
 public enum Authorship {
@@ -28,41 +28,97 @@ public enum Authorship {
     /// comment, a high-five, one's own interest in an opportunity.
     public static let fieldsOpenToOthers: Set<String> = ["feedback.comments", "feedback.highFives", "opportunities.interested"]
 
+    /// Who made a record, as the node deciding holds it.
+    public enum Maker: Equatable, Sendable {
+        /// No such record here: it is being made.
+        case notHeld
+        /// Its made-by field names this person.
+        case person(String)
+        /// Held, naming no one: a built-in badge (everyone's), or a record whose made-by field has
+        /// not arrived yet, written so far only by `writtenOnlyBy` (nil: by more than one replica).
+        case noOne(writtenOnlyBy: ReplicaID?)
+    }
+
+    /// An entry of a set or log field held here: a set's element is its key, a log entry's
+    /// author is in its value.
+    public struct HeldEntry: Equatable, Sendable {
+        public let key: String
+        public let value: JSONValue?
+        public init(key: String, value: JSONValue?) {
+            self.key = key
+            self.value = value
+        }
+    }
+
     /// What the node deciding knows of the records an operation touches.
     public struct Facts {
-        /// The `madeByField` value of a record held here, deleted or not; nil when none is held
-        /// (it is being made) or it names no one (a built-in badge, everyone's).
-        public var madeBy: (_ collection: String, _ record: String) throws -> String?
-        /// The `author` of a log entry held here; nil when the entry is not held here (it was
-        /// written where the operation was, and has not travelled yet).
-        public var entryAuthor: (_ collection: String, _ record: String, _ field: String, _ entry: OperationID) throws -> String?
+        /// Who made a record of a collection with a `madeByField`, deleted or not.
+        public var maker: (_ collection: String, _ record: String) throws -> Maker
+        /// A live entry of a record's field, by the id of the operation that wrote it; nil when
+        /// none is held here.
+        public var entry: (_ collection: String, _ record: String, _ field: String, _ id: OperationID) throws -> HeldEntry?
 
-        public init(madeBy: @escaping (String, String) throws -> String?,
-                    entryAuthor: @escaping (String, String, String, OperationID) throws -> String?) {
-            self.madeBy = madeBy
-            self.entryAuthor = entryAuthor
+        public init(maker: @escaping (String, String) throws -> Maker,
+                    entry: @escaping (String, String, String, OperationID) throws -> HeldEntry?) {
+            self.maker = maker
+            self.entry = entry
         }
     }
 
     /// Why `operation` is not `person`'s to make, or nil when it is: it must name `person` as its
-    /// author; whatever it says someone made, wrote or joined must be `person`; it erases nothing
-    /// (an admin's act, from an office node or the hub); it changes a record someone else made only
-    /// where anyone may (`fieldsOpenToOthers`); and it withdraws only its person's own entries.
+    /// author; whatever it says someone made, wrote or joined must be `person`; it erases
+    /// nothing, and deletes or restores no profile (an admin's acts, on an office node or the
+    /// hub); it changes a record someone else made only where anyone may (`fieldsOpenToOthers`),
+    /// claims none that is not its own, high-fives by one and not its own; and it withdraws only
+    /// its person's own comments and interest: held here as theirs, or written by the same replica.
     public static func refusal(of operation: Operation, boundTo person: String, facts: Facts) throws -> String? {
         if let refusal = refusal(of: operation, boundTo: person) { return refusal }
-        if case .erase = operation.action { return "it erases a record, which is an admin's to do, on an office node or the hub" }
-        let field = operation.field.map { "\(operation.collection).\($0)" } ?? ""
-        if case .retract(let entries) = operation.action, authoredEntryFields.contains(field) {
-            for entry in entries {
-                if let author = try facts.entryAuthor(operation.collection, operation.record, operation.field!, entry), author != person {
-                    return "it withdraws \(author)'s entry \(entry) of \(field)"
-                }
-            }
+        let collection = operation.collection, record = operation.record
+        let field = operation.field.map { "\(collection).\($0)" } ?? ""
+        switch operation.action {
+        case .erase:
+            return "it erases a record, which is an admin's to do, on an office node or the hub"
+        case .delete where collection == "people", .restore where collection == "people":
+            return "it deletes or restores a profile, which is an admin's to do, on an office node or the hub"
+        case .retract(let entries) where authoredEntryFields.contains(field):
+            return try withdrawal(of: entries, in: operation, person: person, facts: facts) { $0.value?["author"]?.stringValue }
+        case .remove(_, let entries) where ownElementFields.contains(field):
+            return try withdrawal(of: entries, in: operation, person: person, facts: facts) { $0.key }
+        default:
+            break
+        }
+        guard let madeBy = madeByField[collection] else { return nil }
+        let maker = try facts.maker(collection, record)
+        if case .increment(let by) = operation.action, field == "feedback.highFives" {
+            if by != 1 { return "it adds \(by) high-fives at once, where each is one" }
+            return maker == .person(person) ? "it high-fives an item of its own" : nil
+        }
+        if fieldsOpenToOthers.contains(field) { return nil }
+        switch maker {
+        case .person(let other) where other != person:
+            return "it changes \(collection)/\(record.prefix(80)), which \(other) made"
+        case .noOne(let writer) where operation.field == madeBy && writer != operation.id.replica:
+            return "it claims \(collection)/\(record.prefix(80)), which no one made (everyone's)"
+        default:
             return nil
         }
-        guard madeByField[operation.collection] != nil, !fieldsOpenToOthers.contains(field),
-              let maker = try facts.madeBy(operation.collection, operation.record), maker != person else { return nil }
-        return "it changes \(operation.collection)/\(operation.record.prefix(80)), which \(maker) made"
+    }
+
+    /// Why withdrawing `entries` is not `person`'s: each must be held here as theirs (`owner`
+    /// reads whose), or not held and written by the withdrawing replica itself (made and withdrawn
+    /// before either travelled).
+    private static func withdrawal(of entries: [OperationID], in operation: Operation, person: String, facts: Facts,
+                                   owner: (HeldEntry) -> String?) throws -> String? {
+        let field = "\(operation.collection).\(operation.field ?? "")"
+        for id in entries {
+            if let held = try facts.entry(operation.collection, operation.record, operation.field ?? "", id) {
+                let whose = owner(held)
+                if whose != person { return "it withdraws \(whose.map { "\($0)'s" } ?? "someone's") entry \(id) of \(field)" }
+            } else if id.replica != operation.id.replica {
+                return "it withdraws entry \(id) of \(field), which is not held here"
+            }
+        }
+        return nil
     }
 
     /// The checks that read the operation alone: its author, and the people it names in fields

@@ -14,14 +14,31 @@ extension Replica {
             return found
         }
         return Authorship.Facts(
-            madeBy: { collection, id in
-                guard let field = Authorship.madeByField[collection] else { return nil }
-                return try record(collection, id)?.fields[field]?.stringValue
+            maker: { collection, id in
+                guard let field = Authorship.madeByField[collection], let found = try record(collection, id) else { return .notHeld }
+                if let maker = found.fields[field]?.stringValue { return .person(maker) }
+                return .noOne(writtenOnlyBy: try self.soleWriter(collection: collection, record: id))
             },
-            entryAuthor: { collection, id, field, entry in
-                let entries = try record(collection, id)?.fields[field]?.arrayValue ?? []
-                return entries.first { $0["entry"]?.stringValue == entry.description }?["value"]?["author"]?.stringValue
+            entry: { collection, id, field, entry in
+                try Replica.wrapStorage {
+                    try self.database.queryRow("""
+                        SELECT e.key, e.value FROM records r JOIN entries e ON e.rid = r.rid
+                        WHERE r.collection = ? AND r.record = ? AND e.field = ? AND e.replica = ? AND e.counter = ?
+                        """, collection, id, field, entry.replica.bytes, Int64(entry.counter)).map { row in
+                        Authorship.HeldEntry(key: row.text(0) ?? "", value: row.text(1).map(Replica.json))
+                    }
+                }
             })
+    }
+
+    /// The one replica whose entries a record holds, or nil when it holds entries of more than one.
+    private func soleWriter(collection: String, record: String) throws -> ReplicaID? {
+        try Replica.wrapStorage {
+            let writers = try database.query("""
+                SELECT DISTINCT e.replica FROM records r JOIN entries e ON e.rid = r.rid WHERE r.collection = ? AND r.record = ? LIMIT 2
+                """, collection, record)
+            return writers.count == 1 ? writers[0].blob(0).flatMap(ReplicaID.init(bytes:)) : nil
+        }
     }
 
     /// The person a replica registered here is bound to (`chorus replicas add --person`), whoever

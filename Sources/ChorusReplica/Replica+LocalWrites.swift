@@ -186,8 +186,12 @@ extension Replica {
     /// are one. Run after a merge that applied an erasure (every resolution, deleted ones too, is
     /// looked at: erasures are rare) or wrote resolutions (`only` those); a replica killed between
     /// that merge's commit and this erases it with its next such merge, not before.
+    ///
+    /// Not on a laptop bound to one person: it erases nothing (`Authorship`), and its upstream,
+    /// which holds both the erasure and the resolution too, erases the resolution for everyone.
     func eraseResolutionsOfErasedRecords(only: Set<String>? = nil) throws {
-        guard try Replica.wrapStorage({ try database.queryScalarInteger("SELECT 1 FROM erased LIMIT 1") }) != nil else { return }
+        guard try Replica.wrapStorage({ try database.queryScalarInteger("SELECT 1 FROM erased LIMIT 1") }) != nil,
+              try Replica.wrapStorage({ try database.queryScalarText("SELECT person FROM upstream WHERE id = 1") }) == nil else { return }
         var orphaned: [String] = []
         for target in try resolutionTargets(only: only) where !orphaned.contains(target.id) {
             if try isErased(collection: target.collection, record: target.record) { orphaned.append(target.id) }

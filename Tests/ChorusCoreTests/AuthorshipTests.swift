@@ -61,12 +61,31 @@ final class AuthorshipTests: XCTestCase {
         XCTAssertNil(Authorship.refusal(of: operation("people", "from", .set(value: "p-2", supersedes: []), author: "p-1"), boundTo: "p-1"))
     }
 
-    /// With what the node holds: a record someone else made takes only what anyone may write.
+    /// With what the node holds: a record someone else made takes only what anyone may write,
+    /// nobody claims what no one made, and one withdraws only one's own comments and interest.
     func test_whatAnotherMade_takesOnlyWhatAnyoneMayWrite_andOnesOwnEntriesWithdrawn() throws {
-        let theirComment = OperationID(replica: replica, counter: 7), myComment = OperationID(replica: replica, counter: 8)
+        let other = ReplicaID(hex: "ffeeddccbbaa99887766554433221100")!
+        let theirComment = OperationID(replica: other, counter: 7), myComment = OperationID(replica: other, counter: 8)
+        let theirInterest = OperationID(replica: other, counter: 9), myInterest = OperationID(replica: other, counter: 10)
         let facts = Authorship.Facts(
-            madeBy: { collection, record in record == "theirs" ? "p-2" : record == "built-in" ? nil : record == "mine" ? "p-1" : nil },
-            entryAuthor: { _, _, _, entry in entry == theirComment ? "p-2" : entry == myComment ? "p-1" : nil })
+            maker: { _, record in
+                switch record {
+                case "theirs": return .person("p-2")
+                case "mine": return .person("p-1")
+                case "built-in": return .noOne(writtenOnlyBy: other)
+                case "half-sent": return .noOne(writtenOnlyBy: self.replica)
+                default: return .notHeld
+                }
+            },
+            entry: { _, _, _, entry in
+                switch entry {
+                case theirComment: return Authorship.HeldEntry(key: "", value: .object(["author": "p-2", "body": "Theirs"]))
+                case myComment: return Authorship.HeldEntry(key: "", value: .object(["author": "p-1", "body": "Mine"]))
+                case theirInterest: return Authorship.HeldEntry(key: "p-2", value: nil)
+                case myInterest: return Authorship.HeldEntry(key: "p-1", value: nil)
+                default: return nil
+                }
+            })
         func refusal(_ collection: String, _ record: String, _ field: String?, _ action: Action) throws -> String? {
             let op = ChorusCore.Operation(id: OperationID(replica: replica, counter: 1), timestamp: HybridTimestamp(wall: 1_790_000_000_000, logical: 0),
                                           collection: collection, record: record, field: field, action: action, author: "p-1")
@@ -77,14 +96,35 @@ final class AuthorshipTests: XCTestCase {
         XCTAssertEqual(try refusal("feedback", "theirs", "from", .set(value: "p-1", supersedes: [])), "it changes feedback/theirs, which p-2 made",
                        "taking over what another made")
         XCTAssertNil(try refusal("feedback", "theirs", "highFives", .increment(by: 1)))
+        XCTAssertEqual(try refusal("feedback", "theirs", "highFives", .increment(by: 50)), "it adds 50 high-fives at once, where each is one")
+        XCTAssertEqual(try refusal("feedback", "mine", "highFives", .increment(by: 1)), "it high-fives an item of its own")
         XCTAssertNil(try refusal("feedback", "theirs", "comments", .append(value: .object(["author": "p-1", "body": "Yes"]))))
         XCTAssertNil(try refusal("opportunities", "theirs", "interested", .add(element: "p-1")))
-        XCTAssertEqual(try refusal("feedback", "theirs", "comments", .retract(supersedes: [theirComment])), "it withdraws p-2's entry \(theirComment) of feedback.comments")
+        XCTAssertEqual(try refusal("feedback", "theirs", "comments", .retract(supersedes: [theirComment])),
+                       "it withdraws p-2's entry \(theirComment) of feedback.comments")
         XCTAssertNil(try refusal("feedback", "theirs", "comments", .retract(supersedes: [myComment])))
+        XCTAssertEqual(try refusal("feedback", "theirs", "comments", .retract(supersedes: [OperationID(replica: other, counter: 99)])),
+                       "it withdraws entry \(OperationID(replica: other, counter: 99)) of feedback.comments, which is not held here",
+                       "another's next comment, withdrawn before it arrives")
+        XCTAssertNil(try refusal("feedback", "theirs", "comments", .retract(supersedes: [OperationID(replica: replica, counter: 5)])),
+                     "its own, written and withdrawn before either travelled")
+        XCTAssertEqual(try refusal("opportunities", "theirs", "interested", .remove(element: "p-1", supersedes: [theirInterest])),
+                       "it withdraws p-2's entry \(theirInterest) of opportunities.interested", "the element named is not what is removed")
+        XCTAssertNil(try refusal("opportunities", "theirs", "interested", .remove(element: "p-1", supersedes: [myInterest])))
         XCTAssertNil(try refusal("feedback", "mine", "body", .set(value: "Edited", supersedes: [])))
+        XCTAssertNil(try refusal("feedback", "mine", nil, .delete(observed: [])), "withdrawing one's own")
         XCTAssertNil(try refusal("badges", "built-in", "name", .set(value: "Team player", supersedes: [])), "a built-in badge is everyone's")
+        XCTAssertEqual(try refusal("badges", "built-in", "createdBy", .set(value: "p-1", supersedes: [])),
+                       "it claims badges/built-in, which no one made (everyone's)")
+        XCTAssertNil(try refusal("badges", "half-sent", "createdBy", .set(value: "p-1", supersedes: [])),
+                     "its own record, whose first fields went up in an earlier page")
         XCTAssertNil(try refusal("feedback", "new", "body", .set(value: "Hello", supersedes: [])), "a record being made")
         XCTAssertNil(try refusal("people", "p-2", "title", .set(value: "Lead", supersedes: [])), "no maker: WritePolicy's, where people write")
+        XCTAssertEqual(try refusal("people", "p-2", nil, .delete(observed: [])),
+                       "it deletes or restores a profile, which is an admin's to do, on an office node or the hub")
+        XCTAssertEqual(try refusal("people", "p-2", nil, .restore(supersedes: [])),
+                       "it deletes or restores a profile, which is an admin's to do, on an office node or the hub")
+        XCTAssertNil(try refusal("objectives", "o-1", nil, .delete(observed: [])))
         XCTAssertEqual(try refusal("people", "", nil, .erase(recordHash: Array(repeating: 0, count: 32))),
                        "it erases a record, which is an admin's to do, on an office node or the hub")
     }

@@ -175,6 +175,29 @@ final class PersonBoundReplicaTests: HubAndClientsTestCase {
         XCTAssertNil(try hub.perform { try $0.get(collection: "people", record: "p-2")?.fields["title"] })
     }
 
+    /// An erasure pulled a page before the erasure of a resolution of its record: the bound
+    /// laptop does not erase the resolution itself (it erases nothing), the upstream's erasure
+    /// follows, and the two converge.
+    func test_aBoundLaptopPullingAnErasureBeforeItsResolutions_leavesThatToItsUpstream() throws {
+        let (hub, router) = try hub()
+        let other = try durable("other", seed: 3)
+        let concurrent = try other.perform { try $0.write(collection: "people", record: "p-2", [.put(field: "title", value: "SECRET-A")]) }
+        try hub.perform { replica in
+            _ = try replica.write(collection: "people", record: "p-2", [.put(field: "title", value: "SECRET-B")])
+            _ = try replica.applyRemote(concurrent)
+            let conflict = try XCTUnwrap(replica.conflicts(collection: "people").first)
+            _ = try replica.resolveConflict(id: conflict.id, .keep(XCTUnwrap(conflict.siblings.first { !$0.isDelete }).operation), by: "admin")
+        }
+        limits.pullPageOperationsMax = 1
+        let (laptop, _, session) = try client("laptop", seed: 2, hub: hub, router: router, snapshots: false, person: "p-1")
+        _ = try session.run()
+        XCTAssertEqual(try laptop.perform { try $0.resolutions().count }, 1)
+        try hub.perform { _ = try $0.write(collection: "people", record: "p-2", [.erase]) }
+        _ = try session.run()
+        XCTAssertEqual(try digest(laptop), try digest(hub))
+        XCTAssertEqual(try laptop.perform { try $0.resolutions().count }, 0)
+    }
+
     /// The trust model of a replica registered for no one is unchanged: it writes in any name.
     func test_aReplicaRegisteredForNoOne_pushesAnyonesWrites() throws {
         let (hub, router) = try hub()
