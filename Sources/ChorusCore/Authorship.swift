@@ -30,8 +30,10 @@ public enum Authorship {
 
     /// Who made a record, as the node deciding holds it.
     public enum Maker: Equatable, Sendable {
-        /// No such record here: it is being made.
+        /// No such record here: it is being made, or someone learnt its id before it arrived.
         case notHeld
+        /// Erased here: nothing written to it is kept.
+        case erased
         /// Its made-by field names this person.
         case person(String)
         /// Held, naming no one: a built-in badge (everyone's), or a record whose made-by field has
@@ -57,12 +59,30 @@ public enum Authorship {
         /// A live entry of a record's field, by the id of the operation that wrote it; nil when
         /// none is held here.
         public var entry: (_ collection: String, _ record: String, _ field: String, _ id: OperationID) throws -> HeldEntry?
+        /// Records whose made-by field the operations checked together set (one push, one write),
+        /// as `recordKey` gives them: being made by them.
+        public var making: Set<String>
 
         public init(maker: @escaping (String, String) throws -> Maker,
-                    entry: @escaping (String, String, String, OperationID) throws -> HeldEntry?) {
+                    entry: @escaping (String, String, String, OperationID) throws -> HeldEntry?, making: Set<String> = []) {
             self.maker = maker
             self.entry = entry
+            self.making = making
         }
+    }
+
+    /// How `Facts.making` names a record.
+    public static func recordKey(_ collection: String, _ record: String) -> String { collection + "\u{0}" + record }
+
+    /// The records `operations` make: those whose made-by field one of them sets.
+    public static func making(_ operations: [Operation]) -> Set<String> {
+        var made: Set<String> = []
+        for operation in operations {
+            if case .set = operation.action, let field = operation.field, madeByField[operation.collection] == field {
+                made.insert(recordKey(operation.collection, operation.record))
+            }
+        }
+        return made
     }
 
     /// Why `operation` is not `person`'s to make, or nil when it is: it must name `person` as its
@@ -89,6 +109,12 @@ public enum Authorship {
         }
         guard let madeBy = madeByField[collection] else { return nil }
         let maker = try facts.maker(collection, record)
+        // A record not here yet is written first by who makes it, in the same write: anyone else
+        // who learnt its id (a link passed on while an office was cut off) would have their words
+        // in it, and the maker's own write then refused as claiming what another had written.
+        if maker == .notHeld, !facts.making.contains(recordKey(collection, record)) {
+            return "it writes \(collection)/\(record.prefix(80)), which is not here yet and which it does not make (no \(madeBy) in the same write)"
+        }
         if case .increment(let by) = operation.action, field == "feedback.highFives" {
             if by != 1 { return "it adds \(by) high-fives at once, where each is one" }
             return maker == .person(person) ? "it high-fives an item of its own" : nil
@@ -99,6 +125,8 @@ public enum Authorship {
             return "it changes \(collection)/\(record.prefix(80)), which \(other) made"
         case .noOne(let writer) where operation.field == madeBy && writer != operation.id.replica:
             return "it claims \(collection)/\(record.prefix(80)), which no one made (everyone's)"
+        case .noOne(let writer) where operation.field == nil && writer != operation.id.replica:
+            return "it deletes or restores \(collection)/\(record.prefix(80)), which no one made (everyone's)"
         default:
             return nil
         }

@@ -3,7 +3,8 @@ import ChorusCore
 extension Replica {
     /// What this replica holds of the records operations touch, for `Authorship.refusal`: each
     /// record read once, however many of the operations checked touch it.
-    public func authorshipFacts() -> Authorship.Facts {
+    /// `making`: `Authorship.making` of the operations checked together.
+    public func authorshipFacts(making: Set<String>) -> Authorship.Facts {
         final class ReadRecords { var byKey: [String: RecordSnapshot?] = [:] }
         let read = ReadRecords()
         func record(_ collection: String, _ id: String) throws -> RecordSnapshot? {
@@ -15,7 +16,8 @@ extension Replica {
         }
         return Authorship.Facts(
             maker: { collection, id in
-                guard let field = Authorship.madeByField[collection], let found = try record(collection, id) else { return .notHeld }
+                guard let field = Authorship.madeByField[collection] else { return .notHeld }
+                guard let found = try record(collection, id) else { return try self.isErased(collection: collection, record: id) ? .erased : .notHeld }
                 if let maker = found.fields[field]?.stringValue { return .person(maker) }
                 return .noOne(writtenOnlyBy: try self.soleWriter(collection: collection, record: id))
             },
@@ -28,7 +30,8 @@ extension Replica {
                         Authorship.HeldEntry(key: row.text(0) ?? "", value: row.text(1).map(Replica.json))
                     }
                 }
-            })
+            },
+            making: making)
     }
 
     /// The one replica whose entries a record holds, or nil when it holds entries of more than one.
@@ -39,11 +42,5 @@ extension Replica {
                 """, collection, record)
             return writers.count == 1 ? writers[0].blob(0).flatMap(ReplicaID.init(bytes:)) : nil
         }
-    }
-
-    /// The person a replica registered here is bound to (`chorus replicas add --person`), whoever
-    /// pushes its operations: a relay passing them on is held to the same.
-    public func boundPerson(of origin: ReplicaID) throws -> String? {
-        try Replica.wrapStorage { try database.queryScalarText("SELECT person FROM peers WHERE replica = ?", origin.bytes) }
     }
 }

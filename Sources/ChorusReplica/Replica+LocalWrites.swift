@@ -92,7 +92,11 @@ extension Replica {
             // Read in the write's transaction, as what `chorus sync` in another process learnt last.
             let boundPerson = try database.queryScalarText("SELECT person FROM upstream WHERE id = 1")
             let author = author ?? boundPerson
-            let facts = boundPerson.map { _ in authorshipFacts() }
+            let facts = boundPerson.map { _ in
+                authorshipFacts(making: Set(writes.filter { write in
+                    write.changes.contains { if case .put(let field, _) = $0 { Authorship.madeByField[write.collection] == field } else { false } }
+                }.map { Authorship.recordKey($0.collection, $0.record) }))
+            }
             // Read in the batch's transaction: a resolution another process commits meanwhile
             // is either seen here or made after the erase (and refused, its record gone).
             for (collection, record, changes) in try writes + resolutionsErased(with: writes) {
@@ -126,7 +130,7 @@ extension Replica {
                                        author: author)
                     if let boundPerson, let facts, let refusal = try Authorship.refusal(of: op, boundTo: boundPerson, facts: facts) {
                         throw ChorusError(.refused, "this replica is \(boundPerson)'s (its upstream registered it for them), and this write is not theirs: \(refusal); nothing was written",
-                                          hint: "write as \(boundPerson) (--as \(boundPerson), or leave --as out), or make this change where that person works: their own laptop or an office node's page")
+                                          hint: "write as \(boundPerson) (on the command line, --as \(boundPerson) or no --as; a page served here acts as them with --owner \(boundPerson)), or make this change where its maker or an admin works: their own laptop, an office node's page or the hub")
                     }
                     try apply(op, state: &state)
                     made.append(op)

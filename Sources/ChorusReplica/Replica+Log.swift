@@ -10,6 +10,8 @@ struct LoggedEntry {
     let source: String?
     /// When it arrived, Unix milliseconds.
     let receivedWall: Int64?
+    /// Whether it is the first operation of its block (one local write, or one merged batch).
+    var startsBlock = false
 
     var operationID: OperationID { OperationID(replica: entry.replicaID, counter: entry.counter) }
 }
@@ -41,7 +43,7 @@ extension Replica {
                     try LogBlock.forEach(in: body, block: last) { index, entry in
                         let sequence = first + Int64(index)
                         guard sequence > after else { return true }
-                        guard try visit(LoggedEntry(sequence: sequence, entry: entry, source: source, receivedWall: receivedWall)) else {
+                        guard try visit(LoggedEntry(sequence: sequence, entry: entry, source: source, receivedWall: receivedWall, startsBlock: index == 0)) else {
                             stopped = true
                             return false
                         }

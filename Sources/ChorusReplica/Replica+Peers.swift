@@ -57,7 +57,10 @@ extension Replica {
     /// Costs the same whatever the length of history: a seek to the block holding `after + 1`.
     ///
     /// - Parameter authors: when given, only operations made by these replicas are included (a push
-    ///   carries only what the upstream will accept from this node); others are skipped.
+    ///   carries only what the upstream will accept from this node); others are skipped. Such a
+    ///   page ends where a block starts when it can (a block bigger than the page is split): one
+    ///   write travels whole, so an upstream checking a laptop's writes (`Authorship`) sees a
+    ///   record being made with the field that says who makes it.
     /// - Parameter excludedAuthor: operations this replica made are skipped too, whatever their
     ///   source: the puller's own, which reached here another way (a bundle of them imported here)
     ///   and were sent back to it.
@@ -82,12 +85,21 @@ extension Replica {
             var scanned = 0
             let authorBytes = authors.map { Set($0.map(\.bytes)) }
             let excludedBytes = excludedAuthor?.bytes
+            // Where the page stood when the block being read started: a push page ends there.
+            var blockStart: (count: Int, bytes: Int, next: Int64, nextCounter: UInt64?, nextReplica: [UInt8])?
+            func endAtBlockStart() {
+                guard authors != nil, let start = blockStart, start.count > 0, start.count < operations.count else { return }
+                operations.removeLast(operations.count - start.count)
+                (bytes, next, nextCounter, nextReplica) = (start.bytes, start.next, start.nextCounter, start.nextReplica)
+            }
             // Read in place from the block: only the payload becomes a String, and only when it is
             // sent (a `Row` per operation was most of a hub's work per pulled operation, callgrind P3).
             try forEachLogged(after: after) { logged in
+                if authors != nil && logged.startsBlock { blockStart = (operations.count, bytes, next, nextCounter, nextReplica) }
                 scanned += 1
                 if scanned > scanMax {
                     hasMore = true
+                    endAtBlockStart()
                     return false
                 }
                 guard excludedSource.map({ logged.source != $0 }) ?? true,
@@ -98,6 +110,7 @@ extension Replica {
                 }
                 if !operations.isEmpty && (operations.count >= operationsMax || bytes + payload.count > bytesMax) {
                     hasMore = true
+                    if !logged.startsBlock { endAtBlockStart() }
                     return false
                 }
                 operations.append(String(decoding: payload, as: UTF8.self))

@@ -398,29 +398,19 @@ public final class SyncService: @unchecked Sendable {
         }
     }
 
-    /// Refuses (403) a push holding an operation made by a replica registered here for one person
-    /// (the pusher, or one a relay passes on) that is not that person's (`Authorship`). An
+    /// Refuses (403) a push from a replica registered here for one person holding an operation of
+    /// its own that is not that person's (`Authorship`). What a relay passes on is its to vouch
+    /// for (protocol 8): it holds the laptops registered on it for a person to the same. An
     /// operation this node holds already is not asked again: a replica sends its whole log again
     /// after its upstream was restored, or when it moved here, and what was taken stays taken.
     static func refuseNotTheirs(_ operations: [ChorusCore.Operation], pushedBy peer: Peer, in replica: Replica) throws {
-        var persons: [ReplicaID: String?] = [:]
+        guard let person = peer.person else { return }
         var facts: Authorship.Facts?
-        for operation in operations {
-            let origin = operation.id.replica
-            let person: String?
-            if origin == peer.replica {
-                person = peer.person
-            } else if let known = persons[origin] {
-                person = known
-            } else {
-                person = try replica.boundPerson(of: origin)
-                persons[origin] = person
-            }
-            guard let person, try !replica.hasOperation(operation.id) else { continue }
-            if facts == nil { facts = replica.authorshipFacts() }
+        for operation in operations where operation.id.replica == peer.replica {
+            guard try !replica.hasOperation(operation.id) else { continue }
+            if facts == nil { facts = replica.authorshipFacts(making: Authorship.making(operations)) }
             guard let refusal = try Authorship.refusal(of: operation, boundTo: person, facts: facts!) else { continue }
-            let whose = origin == peer.replica ? "\(peer.name) is registered for \(person)" : "replica \(origin.hex) is registered here for \(person)"
-            throw SyncError.forbidden("\(whose), and operation \(operation.id) (\(operation.collection)/\(operation.record.prefix(80))) is not theirs: \(refusal); nothing of this push was applied",
+            throw SyncError.forbidden("\(peer.name) is registered for \(person), and operation \(operation.id) (\(operation.collection)/\(operation.record.prefix(80))) is not theirs: \(refusal); nothing of this push was applied",
                                       hint: SyncError.notThePersonsHint)
         }
     }

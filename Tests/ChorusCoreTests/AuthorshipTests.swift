@@ -74,6 +74,7 @@ final class AuthorshipTests: XCTestCase {
                 case "mine": return .person("p-1")
                 case "built-in": return .noOne(writtenOnlyBy: other)
                 case "half-sent": return .noOne(writtenOnlyBy: self.replica)
+                case "erased": return .erased
                 default: return .notHeld
                 }
             },
@@ -85,7 +86,8 @@ final class AuthorshipTests: XCTestCase {
                 case myInterest: return Authorship.HeldEntry(key: "p-1", value: nil)
                 default: return nil
                 }
-            })
+            },
+            making: [Authorship.recordKey("feedback", "new")])
         func refusal(_ collection: String, _ record: String, _ field: String?, _ action: Action) throws -> String? {
             let op = ChorusCore.Operation(id: OperationID(replica: replica, counter: 1), timestamp: HybridTimestamp(wall: 1_790_000_000_000, logical: 0),
                                           collection: collection, record: record, field: field, action: action, author: "p-1")
@@ -118,7 +120,15 @@ final class AuthorshipTests: XCTestCase {
                        "it claims badges/built-in, which no one made (everyone's)")
         XCTAssertNil(try refusal("badges", "half-sent", "createdBy", .set(value: "p-1", supersedes: [])),
                      "its own record, whose first fields went up in an earlier page")
-        XCTAssertNil(try refusal("feedback", "new", "body", .set(value: "Hello", supersedes: [])), "a record being made")
+        XCTAssertNil(try refusal("feedback", "new", "body", .set(value: "Hello", supersedes: [])), "a record being made, its from in the same write")
+        XCTAssertEqual(try refusal("feedback", "in-transit", "body", .set(value: "Words in another's mouth", supersedes: [])),
+                       "it writes feedback/in-transit, which is not here yet and which it does not make (no from in the same write)")
+        XCTAssertEqual(try refusal("feedback", "in-transit", "comments", .append(value: .object(["author": "p-1", "body": "First!"]))),
+                       "it writes feedback/in-transit, which is not here yet and which it does not make (no from in the same write)")
+        XCTAssertNil(try refusal("feedback", "erased", "comments", .append(value: .object(["author": "p-1", "body": "Late"]))),
+                     "written offline to what was erased meanwhile: dropped by the merge, not refused")
+        XCTAssertEqual(try refusal("badges", "built-in", nil, .delete(observed: [])), "it deletes or restores badges/built-in, which no one made (everyone's)")
+        XCTAssertNil(try refusal("badges", "half-sent", nil, .delete(observed: [])))
         XCTAssertNil(try refusal("people", "p-2", "title", .set(value: "Lead", supersedes: [])), "no maker: WritePolicy's, where people write")
         XCTAssertEqual(try refusal("people", "p-2", nil, .delete(observed: [])),
                        "it deletes or restores a profile, which is an admin's to do, on an office node or the hub")

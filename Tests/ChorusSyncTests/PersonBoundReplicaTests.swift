@@ -156,9 +156,10 @@ final class PersonBoundReplicaTests: HubAndClientsTestCase {
         XCTAssertEqual(try hub.perform { try $0.get(collection: "feedback", record: "fb-2")?.fields["body"] }, "Thanks!")
     }
 
-    /// A relay passing on the operations of a laptop registered on the hub for one person (a
-    /// laptop that moved, with an office token left unrevoked) is held to the same.
-    func test_aRelayPassingOnABoundLaptopsOperations_isHeldToTheSame() throws {
+    /// What a relay passes on is its to vouch for (protocol 8): one laptop's write that its office
+    /// took does not stop the office's uploads. The office holds the laptops registered on it for
+    /// a person to the same rules as the hub does its own.
+    func test_whatARelayPassesOn_isTheRelaysToVouchFor() throws {
         let (hub, router) = try hub()
         let laptop = try durable("laptop", seed: 2)
         let laptopID = try laptop.perform { $0.id }
@@ -166,13 +167,50 @@ final class PersonBoundReplicaTests: HubAndClientsTestCase {
         let officeToken = try hub.perform { try $0.addPeer(name: "office", role: .relay) }
         let officeID = ReplicaID(hex: "00112233445566778899aabbccddeeff")!
         let office = InProcessTransport(router: router, token: officeToken, replica: officeID, limits: limits)
-        let forged = try laptop.perform { try $0.write(collection: "people", record: "p-2", [.put(field: "title", value: "Forged")], by: "p-2") }
-        let body = PushRequest.encode(replica: officeID, through: 1, relayed: [laptopID], operationTexts: [OperationCodec().canonicalText(forged[0])])
-        XCTAssertThrowsError(try office.push(body: body)) { error in
-            XCTAssertEqual((error as? SyncError)?.status, 403, "\(error)")
-            XCTAssertTrue("\(error)".contains("replica \(laptopID.hex) is registered here for p-1"), "\(error)")
+        let relayed = try laptop.perform { try $0.write(collection: "people", record: "p-2", [.put(field: "title", value: "Coach")], by: "p-2") }
+        let body = PushRequest.encode(replica: officeID, through: 1, relayed: [laptopID], operationTexts: [OperationCodec().canonicalText(relayed[0])])
+        XCTAssertEqual(try office.push(body: body).applied, 1)
+        XCTAssertEqual(try hub.perform { try $0.get(collection: "people", record: "p-2")?.fields["title"] }, "Coach")
+    }
+
+    /// A record someone learnt the id of before it arrived is written first by its maker, in the
+    /// same write that names them: words put in it beforehand are refused, and the maker's own
+    /// write, arriving later, is taken.
+    func test_aRecordNotHereYet_isWrittenFirstByItsMaker() throws {
+        let (hub, router) = try hub()
+        let (early, _, earlySession) = try client("early", seed: 2, hub: hub, router: router, person: "p-1")
+        try early.perform { _ = try $0.write(collection: "feedback", record: "fb-future", [.put(field: "body", value: "Words in another's mouth")], by: "p-1") }
+        XCTAssertThrowsError(try earlySession.run()) { error in
+            XCTAssertTrue("\(error)".contains("it writes feedback/fb-future, which is not here yet and which it does not make (no from in the same write)"), "\(error)")
         }
-        XCTAssertNil(try hub.perform { try $0.get(collection: "people", record: "p-2")?.fields["title"] })
+        assertRefused(try early.perform { try $0.write(collection: "feedback", record: "fb-other", [.put(field: "body", value: "Again")]) },
+                      "which is not here yet")
+
+        let (maker, _, makerSession) = try client("maker", seed: 3, hub: hub, router: router, person: "p-2")
+        _ = try makerSession.run()
+        try maker.perform { _ = try $0.write(collection: "feedback", record: "fb-future", self.thanks(from: "p-2", to: "p-1")) }
+        XCTAssertEqual(try makerSession.run().pushApplied, 5)
+        XCTAssertEqual(try hub.perform { try $0.get(collection: "feedback", record: "fb-future")?.fields["body"] }, "Thanks!")
+    }
+
+    /// A push page ends where a write starts, when it can: a write travels whole, so the upstream
+    /// sees a record being made with the field naming its maker. A pull page is not held to it.
+    func test_aPushPageEndsWhereAWriteStarts() throws {
+        let laptop = try durable("laptop", seed: 2)
+        let id = try laptop.perform { $0.id }
+        try laptop.perform { replica in
+            _ = try replica.write(collection: "people", record: "p-1", [.put(field: "name", value: "A"), .put(field: "title", value: "B"),
+                                                                        .put(field: "email", value: "a@example.com")])
+            _ = try replica.write(collection: "feedback", record: "fb-1", self.thanks(from: "p-1"))
+        }
+        let push = try laptop.perform { try $0.logPage(after: 0, excludingSource: "upstream", authors: [id], operationsMax: 4, bytesMax: 1 << 20) }
+        XCTAssertEqual(push.operations.count, 3, "the first write only")
+        XCTAssertEqual(push.next, 3)
+        XCTAssertEqual(push.nextOperation, OperationID(replica: id, counter: 3))
+        let rest = try laptop.perform { try $0.logPage(after: push.next, excludingSource: "upstream", authors: [id], operationsMax: 4, bytesMax: 1 << 20) }
+        XCTAssertEqual(rest.operations.count, 4, "a write bigger than a page is split")
+        let pull = try laptop.perform { try $0.logPage(after: 0, excludingSource: "upstream", operationsMax: 4, bytesMax: 1 << 20) }
+        XCTAssertEqual(pull.operations.count, 4)
     }
 
     /// An erasure pulled a page before the erasure of a resolution of its record: the bound
