@@ -156,6 +156,13 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
         return SyncError(status: status, "\(answering) answered \(status): \(detail)", hint: hint)
     }
 
+    /// Whether a sync error recorded as `lastError` (`refusal`'s text) was the upstream refusing
+    /// this node (401, 403: a token, or writes it will not take), not failing to answer: the page
+    /// says "refused", where "offline" would send its people looking at the network.
+    public static func isRefusal(_ lastError: String) -> Bool {
+        lastError.contains(" answered 401: ") || lastError.contains(" answered 403: ")
+    }
+
     func send(_ method: String, _ path: String, query: [URLQueryItem] = [], body: [UInt8]? = nil, headers: [String: String] = [:]) throws -> [UInt8] {
         let (session, answers): (URLSession, BoundedAnswers)
         switch client {

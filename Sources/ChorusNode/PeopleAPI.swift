@@ -679,8 +679,12 @@ public struct PeopleAPI: Sendable {
                             "lastSyncAt": .null, "lastError": .null])
         }
         let (waiting, writes) = try replica.pendingPushCounts()
-        let failing = upstream.lastError != nil
-        let state = failing ? "offline" : (upstream.lastSuccessWall == nil ? "connecting" : (waiting > 0 ? "waiting" : "inSync"))
+        let state: String
+        if let error = upstream.lastError {
+            state = HTTPTransport.isRefusal(error) ? "refused" : "offline"
+        } else {
+            state = upstream.lastSuccessWall == nil ? "connecting" : (waiting > 0 ? "waiting" : "inSync")
+        }
         return .object(["state": .string(state), "upstream": .string(upstream.url), "waitingToPush": .integer(waiting),
                         "waitingWrites": .integer(writes),
                         "lastSyncAt": upstream.lastSuccessWall.map { .integer(Int64($0)) } ?? .null,

@@ -2,7 +2,7 @@ import XCTest
 import ChorusCore
 import ChorusReplica
 import ChorusSync
-import ChorusNode
+@testable import ChorusNode
 import ChorusTesting
 
 /// A laptop registered for one person (`chorus replicas add NAME --person ID`) writes as them
@@ -90,6 +90,7 @@ final class PersonBoundReplicaTests: HubAndClientsTestCase {
         XCTAssertEqual(try laptop.perform { try $0.get(collection: "people", record: "p-2")?.fields["title"] }, "Coach", "the pull went on")
         XCTAssertEqual(try laptop.perform { try $0.upstream()?.person }, "p-1")
         XCTAssertEqual(try laptop.perform { try $0.pendingPushCount() }, 6, "nothing went up")
+        XCTAssertEqual(try laptop.perform { try PeopleAPI.status($0)["state"] }, "refused", "the page says refused, not offline")
     }
 
     /// What someone else made stays theirs: a bound laptop comments, high-fives and signs up for
