@@ -321,12 +321,15 @@ extension Replica {
                         siblings: deletes + writes, displayed: displayed, rule: rule)
     }
 
-    /// Operations in the log after `sequence`, oldest first.
-    public func log(after sequence: Int64 = 0, limit: Int = 100) throws -> [LoggedOperation] {
+    /// Operations in the log after `sequence`, oldest first. With `waitingToPush`, after the push
+    /// cursor instead, and only those that did not come from the upstream: what this replica has
+    /// still to send (`chorus log --waiting`), such as writes its upstream refused.
+    public func log(after sequence: Int64 = 0, limit: Int = 100, waitingToPush: Bool = false) throws -> [LoggedOperation] {
         try Replica.wrapStorage {
             var logged: [LoggedOperation] = []
             guard limit > 0 else { return logged }
-            try forEachLogged(after: sequence) { item in
+            try forEachLogged(after: waitingToPush ? pushCursor() : sequence) { item in
+                if waitingToPush && (item.source == "upstream" || item.entry.payload == nil) { return true }
                 let id = OperationID(replica: item.entry.replicaID, counter: item.entry.counter)
                 let operation = try item.entry.payloadText.map { try codec.decode(text: $0) }
                 logged.append(LoggedOperation(sequence: item.sequence, id: id, operation: operation))

@@ -37,7 +37,7 @@ public struct SyncError: Error, CustomStringConvertible, Sendable {
 
     /// What the operator of a laptop bound to a person does when its upstream refuses writes made
     /// there in another's name (`Authorship`): they cannot go up, and later writes wait behind them.
-    public static let notThePersonsHint = "writes made on a laptop are its person's: they were made before the laptop learnt whose it is, by an older chorus, or against what the upstream holds otherwise (a record it has another maker for). `chorus log --data FOLDER` shows them; \(newFolderSteps), and make what is still wanted again there as that person. To trust this laptop with everyone's writes instead, its upstream's operator registers it again without --person"
+    public static let notThePersonsHint = "writes made on a laptop are its person's: they were made before the laptop learnt whose it is, by an older chorus, or against what the upstream holds otherwise (a record it has another maker for). `chorus log --waiting --data FOLDER` lists what waits to go up, with who made it; \(newFolderSteps), and make what is still wanted again there as that person. To trust this laptop with everyone's writes instead, its upstream's operator registers it again without --person"
 
     public init(status: Int, _ message: String, hint: String? = nil) {
         self.status = status

@@ -162,6 +162,10 @@ final class SyncEndToEndTests: XCTestCase {
         XCTAssertTrue(refused.standardError.contains("laptop is registered for p-1"), refused.standardError)
         XCTAssertTrue(refused.standardError.contains("it is made in the name of p-2"), refused.standardError)
         XCTAssertTrue(refused.standardError.contains("the pull went on"), refused.standardError)
+        XCTAssertTrue(refused.standardError.contains("chorus log --waiting"), refused.standardError)
+        let waiting = try chorus(["log", "--waiting"], "laptop").standardOutput
+        XCTAssertTrue(waiting.contains("people/p-2 title") && waiting.contains("by p-2"), waiting)
+        XCTAssertEqual(waiting.split(separator: "\n").count, 1, "only what waits to go up, not what came down: \(waiting)")
         XCTAssertFalse(try chorus(["get", "people", "p-2", "--json"], "hub").standardOutput.contains("Forged"))
         XCTAssertTrue(try chorus(["get", "people", "p-3", "--json"], "laptop").standardOutput.contains("p-3"), "the hub's people came down")
 

@@ -3,9 +3,14 @@ import ChorusReplica
 
 enum LogCommand: Command {
     static let spec = CommandSpec("log", "show the operation log, oldest first",
-        details: "Each line: local sequence, operation id, time, action and target. Erased records show their ids only.",
+        details: """
+        Each line: local sequence, operation id, time, action, target and the person who made it. Erased
+        records show their ids only. --waiting lists what this replica has still to send its upstream
+        (made here or below it), such as writes the upstream refused.
+        """,
         options: [.data, .json,
                   OptionSpec(name: "--since", valueName: "SEQ", help: "start after this sequence (default 0)"),
+                  OptionSpec(name: "--waiting", valueName: nil, help: "only the operations waiting to be pushed upstream"),
                   OptionSpec(name: "--limit", valueName: "N", help: "at most N operations (default 100, at most 100000)")])
 
     static func run(_ context: CommandContext) throws -> Int32 {
@@ -13,7 +18,9 @@ enum LogCommand: Command {
         guard let limit = Int(context.arguments.value("--limit") ?? "100"), (1...100_000).contains(limit) else {
             throw context.usageError("--limit must be 1 to 100000")
         }
-        let entries = try context.openReplica().log(after: since, limit: limit)
+        let waiting = context.arguments.flag("--waiting")
+        if waiting && context.arguments.value("--since") != nil { throw context.usageError("--waiting starts at the push cursor: leave --since out") }
+        let entries = try context.openReplica().log(after: since, limit: limit, waitingToPush: waiting)
         let codec = OperationCodec()
         if context.isJSON {
             context.output.json(.array(entries.map { entry in
@@ -24,7 +31,8 @@ enum LogCommand: Command {
         context.output.print(Format.table(entries.map { entry in
             guard let op = entry.operation else { return [String(entry.sequence), entry.id.description, "", "(erased)"] }
             let target = op.action.name == "erase" ? "\(op.collection)/#\(Hex.encode(op.recordHash).prefix(12))" : "\(op.collection)/\(op.record)"
-            return [String(entry.sequence), op.id.description, Format.time(op.timestamp), op.action.name, target + (op.field.map { " \($0)" } ?? "")]
+            return [String(entry.sequence), op.id.description, Format.time(op.timestamp), op.action.name, target + (op.field.map { " \($0)" } ?? ""),
+                    op.author.map { "by \($0)" } ?? ""]
         }))
         return 0
     }
