@@ -71,6 +71,13 @@ public enum Authorship {
         }
     }
 
+    /// What a refusal says of a record the deciding node does not hold yet: once its maker's
+    /// writes arrive, a comment, high-five or interest in it is taken (`isNotHereYet`).
+    public static let notHereYet = "which is not here yet"
+
+    /// Whether `refusal` is of a record not here yet, which may be taken later.
+    public static func isNotHereYet(_ refusal: String) -> Bool { refusal.contains(notHereYet) }
+
     /// How `Facts.making` names a record.
     public static func recordKey(_ collection: String, _ record: String) -> String { collection + "\u{0}" + record }
 
@@ -113,7 +120,7 @@ public enum Authorship {
         // who learnt its id (a link passed on while an office was cut off) would have their words
         // in it, and the maker's own write then refused as claiming what another had written.
         if maker == .notHeld, !facts.making.contains(recordKey(collection, record)) {
-            return "it writes \(collection)/\(record.prefix(80)), which is not here yet and which it does not make (no \(madeBy) in the same write)"
+            return "it writes \(collection)/\(record.prefix(80)), \(notHereYet) and which it does not make (no \(madeBy) in the same write)"
         }
         if case .increment(let by) = operation.action, field == "feedback.highFives" {
             if by != 1 { return "it adds \(by) high-fives at once, where each is one" }

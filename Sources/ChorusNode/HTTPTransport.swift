@@ -157,10 +157,13 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
     }
 
     /// Whether a sync error recorded as `lastError` (`refusal`'s text) was the upstream refusing
-    /// this node (401, 403: a token, or writes it will not take), not failing to answer: the page
-    /// says "refused", where "offline" would send its people looking at the network.
+    /// this node (a 4xx but 408 and 429: a token, writes it will not take, a clock ahead), not
+    /// failing to answer: the page says "refused", where "offline" would send its people looking
+    /// at the network.
     public static func isRefusal(_ lastError: String) -> Bool {
-        lastError.contains(" answered 401: ") || lastError.contains(" answered 403: ")
+        guard let range = lastError.range(of: " answered 4") else { return false }
+        let status = lastError[range.upperBound...].prefix(3)
+        return status.count == 3 && status.prefix(2).allSatisfy(\.isNumber) && status.last == ":" && !["08:", "29:"].contains(String(status))
     }
 
     func send(_ method: String, _ path: String, query: [URLQueryItem] = [], body: [UInt8]? = nil, headers: [String: String] = [:]) throws -> [UInt8] {

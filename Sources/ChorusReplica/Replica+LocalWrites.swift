@@ -99,8 +99,8 @@ extension Replica {
             }
             // Read in the batch's transaction: a resolution another process commits meanwhile
             // is either seen here or made after the erase (and refused, its record gone).
-            for (collection, record, changes) in try writes + resolutionsErased(with: writes) {
-                for change in changes {
+            for (collection, record, given) in try writes + resolutionsErased(with: writes) {
+                for change in Replica.madeByFirst(collection, given) {
                     let existing = try database.queryRow("SELECT rid, visible FROM records WHERE collection = ? AND record = ?", collection, record)
                     // A record with a row was never erased (erasing deletes the row and keeps only the
                     // hash), so only a new id is hashed and looked up among the erased: 10% of a
@@ -138,6 +138,18 @@ extension Replica {
             }
         }
         return made
+    }
+
+    /// A record's changes with the one naming who makes it (`Authorship.madeByField`) first: a
+    /// push page cut inside the write (a block's end, or pages halved after a timeout) then
+    /// carries it with the record's first operations, which an upstream checking a laptop's
+    /// writes asks of a record it does not hold yet. Fields of one write commute otherwise.
+    static func madeByFirst(_ collection: String, _ changes: [Change]) -> [Change] {
+        guard let field = Authorship.madeByField[collection],
+              let index = changes.firstIndex(where: { if case .put(field, _) = $0 { true } else { false } }), index > 0 else { return changes }
+        var reordered = changes
+        reordered.insert(reordered.remove(at: index), at: 0)
+        return reordered
     }
 
     /// The erasures of the admins' resolutions of a record's conflicts, for the writes that erase

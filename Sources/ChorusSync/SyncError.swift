@@ -39,6 +39,11 @@ public struct SyncError: Error, CustomStringConvertible, Sendable {
     /// there in another's name (`Authorship`): they cannot go up, and later writes wait behind them.
     public static let notThePersonsHint = "writes made on a laptop are its person's: they were made before the laptop learnt whose it is, by an older chorus, or against what the upstream holds otherwise (a record it has another maker for). `chorus log --waiting --data FOLDER` lists what waits to go up, with who made it; \(newFolderSteps), and make what is still wanted again there as that person. To trust this laptop with everyone's writes instead, its upstream's operator registers it again without --person"
 
+    /// The same, for a write to a record the upstream does not hold yet: if this laptop received
+    /// it another way (a bundle, an earlier upstream), its maker's writes may still be on their
+    /// way, and a comment, high-five or interest in it goes up once they have arrived.
+    public static let notHereYetHint = "if the record came to this laptop another way (a bundle, an earlier upstream) and its maker has yet to sync, sync again once they have: a comment, high-five or interest in it is then taken. Otherwise: \(notThePersonsHint)"
+
     public init(status: Int, _ message: String, hint: String? = nil) {
         self.status = status
         self.message = message

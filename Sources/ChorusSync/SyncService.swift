@@ -411,7 +411,7 @@ public final class SyncService: @unchecked Sendable {
             if facts == nil { facts = replica.authorshipFacts(making: Authorship.making(operations)) }
             guard let refusal = try Authorship.refusal(of: operation, boundTo: person, facts: facts!) else { continue }
             throw SyncError.forbidden("\(peer.name) is registered for \(person), and operation \(operation.id) (\(operation.collection)/\(operation.record.prefix(80))) is not theirs: \(refusal); nothing of this push was applied",
-                                      hint: SyncError.notThePersonsHint)
+                                      hint: Authorship.isNotHereYet(refusal) ? SyncError.notHereYetHint : SyncError.notThePersonsHint)
         }
     }
 

@@ -91,6 +91,12 @@ final class PersonBoundReplicaTests: HubAndClientsTestCase {
         XCTAssertEqual(try laptop.perform { try $0.upstream()?.person }, "p-1")
         XCTAssertEqual(try laptop.perform { try $0.pendingPushCount() }, 6, "nothing went up")
         XCTAssertEqual(try laptop.perform { try PeopleAPI.status($0)["state"] }, "refused", "the page says refused, not offline")
+        for (error, refused) in [("the upstream answered 403: not theirs", true), ("the upstream answered 422: stamped ahead", true),
+                                 ("the upstream answered 401: revoked token", true), ("the upstream answered 408: too slow", false),
+                                 ("the upstream answered 429: busy", false), ("the upstream answered 503: disk full", false),
+                                 ("connection refused (127.0.0.1:7420)", false)] {
+            XCTAssertEqual(HTTPTransport.isRefusal(error), refused, error)
+        }
     }
 
     /// What someone else made stays theirs: a bound laptop comments, high-fives and signs up for
@@ -212,6 +218,19 @@ final class PersonBoundReplicaTests: HubAndClientsTestCase {
         XCTAssertEqual(rest.operations.count, 4, "a write bigger than a page is split")
         let pull = try laptop.perform { try $0.logPage(after: 0, excludingSource: "upstream", operationsMax: 4, bytesMax: 1 << 20) }
         XCTAssertEqual(pull.operations.count, 4)
+    }
+
+    /// A write's field naming who makes the record goes first, whatever order it was given in: a
+    /// page cut inside the write (pages halved after a timeout) still carries it first.
+    func test_theFieldNamingTheMaker_isAWritesFirstOperation() throws {
+        let laptop = try durable("laptop", seed: 2)
+        let made = try laptop.perform {
+            try $0.write(collection: "opportunities", record: "o-1", [.put(field: "title", value: "Mentor"), .put(field: "description", value: "Weekly"),
+                                                                      .put(field: "owner", value: "p-1")], by: "p-1")
+        }
+        XCTAssertEqual(made.map(\.field), ["owner", "title", "description"])
+        let people = try laptop.perform { try $0.write(collection: "people", record: "p-1", [.put(field: "title", value: "A"), .put(field: "name", value: "B")]) }
+        XCTAssertEqual(people.map(\.field), ["title", "name"], "no maker field: the order given")
     }
 
     /// An erasure pulled a page before the erasure of a resolution of its record: the bound

@@ -20,7 +20,11 @@ enum LogCommand: Command {
         }
         let waiting = context.arguments.flag("--waiting")
         if waiting && context.arguments.value("--since") != nil { throw context.usageError("--waiting starts at the push cursor: leave --since out") }
-        let entries = try context.openReplica().log(after: since, limit: limit, waitingToPush: waiting)
+        let replica = try context.openReplica()
+        if waiting, try replica.upstream() == nil {
+            throw ChorusError(.invalidState, "this replica has no upstream, so nothing waits to go up", hint: "`chorus log` shows its whole log; `chorus join` connects it to a hub")
+        }
+        let entries = try replica.log(after: since, limit: limit, waitingToPush: waiting)
         let codec = OperationCodec()
         if context.isJSON {
             context.output.json(.array(entries.map { entry in

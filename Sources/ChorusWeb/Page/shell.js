@@ -75,7 +75,7 @@ export async function refreshStatus() {
       inSync: `In sync · ${last}`,
       waiting: `${waiting} · ${last}`,
       offline: `Offline: ${waiting} · ${last}`,
-      refused: `The hub refuses this node's changes: ${waiting} · hover for why`,
+      refused: `The hub refuses this node's sync (hover for why) · ${waiting}`,
     };
     text.textContent = texts[status.state] || status.state;
     box.title = status.lastError ? `Last error: ${status.lastError}` : (status.upstream ? `Hub: ${status.upstream}` : "");
