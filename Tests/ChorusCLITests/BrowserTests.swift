@@ -92,6 +92,8 @@ final class BrowserTests: XCTestCase {
                                               "--data", hubData]).status, 0)
         XCTAssertEqual(try ChorusProcess.run(["replicas", "add", "web-admin", "--role", "admin", "--token-file", folder.appending("admin.token"),
                                               "--data", officeData]).status, 0)
+        XCTAssertEqual(try ChorusProcess.run(["replicas", "add", "laptop-p5", "--person", "p-5", "--token-file", folder.appending("laptop.token"),
+                                              "--data", officeData]).status, 0)
         let hub = try ServeProcess(data: hubData)
         let office = try ServeProcess(data: officeData, extra: ["--upstream", hub.url, "--token-file", folder.appending("office.token"),
                                                                 "--sync-interval", "1", "--identity-header", "X-Person", "--trusted-proxy", "127.0.0.1"])
@@ -464,6 +466,7 @@ final class BrowserTests: XCTestCase {
         mark = try renders(browser)
         try click(browser, "#admin-sign-in")
         try browser.waitUntil("document.querySelector('#conflicts tr[data-id] a')", what: "the conflicts table")
+        XCTAssertTrue(try text(browser, "#replicas").contains("replica, p-5's laptop"), "a laptop registered for its person says whose")
         try shot(browser, "admin")
         try open(browser, "#/admin/conflicts/\(conflict["id"]!.stringValue!)")
         XCTAssertEqual(try browser.evaluate("document.querySelectorAll('#siblings li.sibling').length"), 2, "the competing values side by side")
@@ -474,6 +477,13 @@ final class BrowserTests: XCTestCase {
         try waitForRender(browser, after: mark, what: "the admin page after resolving")
         XCTAssertEqual(try get(office.port, "/admin/v1/conflicts?record=p-20", token: adminToken)["conflicts"]?.arrayValue?.count, 0, "resolved")
         XCTAssertEqual(try get(office.port, "/api/v1/people/p-20")["title"], hidden["value"], "the kept value displays")
+
+        // The hub revokes the office's token: the indicator says the hub refuses, not offline.
+        XCTAssertEqual(try ChorusProcess.run(["replicas", "revoke", "office", "--data", folder.appending("hub")]).status, 0)
+        try browser.waitUntil("document.getElementById('sync').dataset.state === 'refused'", timeoutSeconds: 30,
+                              what: "the indicator to show the hub refusing the node")
+        let refused = try text(browser, "#sync")
+        XCTAssertTrue(refused.contains("The hub refuses this node's sync"), refused)
         XCTAssertTrue(browser.console.filter { $0.hasPrefix("exception") }.isEmpty, "no script errors: \(browser.console)")
     }
 
