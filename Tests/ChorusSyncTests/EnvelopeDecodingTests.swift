@@ -30,7 +30,8 @@ final class EnvelopeDecodingTests: XCTestCase {
         for item in items { operations.append(try codec.decode(item)) }
         let stamp = json["server"]
         guard let stamp, case .string(let hex)? = stamp["replica"], let replica = ReplicaID(hex: hex),
-              case .string(let name)? = stamp["name"], case .integer(let wall)? = stamp["wall"], wall >= 0,
+              case .string(let name)? = stamp["name"], !name.isEmpty, name.utf8.count <= Limits.default.replicaNameBytesMax,
+              case .integer(let wall)? = stamp["wall"], wall >= 0,
               case .integer(let clockWall)? = stamp["clock"]?["wall"], case .integer(let logical)? = stamp["clock"]?["logical"],
               clockWall >= 0, logical >= 0, logical <= Int64(UInt32.max) else {
             throw ChorusError(.malformedInput, "response has no valid \"server\" stamp")
