@@ -9,9 +9,10 @@
 ///
 /// Who made a record never changes once it is made (`WritePolicy`), so what this reads of the
 /// node's state (`Facts`) is the same on every node that holds the record, whenever the operation
-/// arrives (an entry withdrawn is the same entry everywhere). What a person may change of a record nobody owns (a colleague's profile, a report's
-/// objective) depends on who manages whom at the moment of the write, which two offices may see
-/// differently, and is kept where people write (`WritePolicy`), not here.
+/// arrives (an entry withdrawn is the same entry everywhere). What a person may change of a record
+/// nobody owns (a colleague's profile, a report's objective) depends on who manages whom at the
+/// moment of the write, which two offices may see differently, and is kept where people write
+/// (`WritePolicy`), not here.
 public enum Authorship {
     /// The field naming who made a record, by collection: the person acting, when it is made.
     public static let madeByField: [String: String] = [
@@ -24,9 +25,12 @@ public enum Authorship {
     /// Log fields whose entries name their writer in `author` (`collection.field`).
     public static let authoredEntryFields: Set<String> = ["feedback.comments"]
 
-    /// Fields of a record someone else made that anyone writes, each by its own rule above: a
-    /// comment, a high-five, one's own interest in an opportunity.
-    public static let fieldsOpenToOthers: Set<String> = ["feedback.comments", "feedback.highFives", "opportunities.interested"]
+    /// The counter of an item's high-fives (`collection.field`): one at a time, never one's own.
+    public static let highFiveField = "feedback.highFives"
+
+    /// Fields of a record someone else made that anyone writes, each by its own rule: a comment,
+    /// a high-five, one's own interest in an opportunity.
+    public static let fieldsOpenToOthers = ownElementFields.union(authoredEntryFields).union([highFiveField])
 
     /// Who made a record, as the node deciding holds it.
     public enum Maker: Equatable, Sendable {
@@ -122,7 +126,7 @@ public enum Authorship {
         if maker == .notHeld, !facts.making.contains(recordKey(collection, record)) {
             return "it writes \(collection)/\(record.prefix(80)), \(notHereYet) and which it does not make (no \(madeBy) in the same write)"
         }
-        if case .increment(let by) = operation.action, field == "feedback.highFives" {
+        if case .increment(let by) = operation.action, field == highFiveField {
             if by != 1 { return "it adds \(by) high-fives at once, where each is one" }
             return maker == .person(person) ? "it high-fives an item of its own" : nil
         }

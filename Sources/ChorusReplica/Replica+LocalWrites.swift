@@ -90,13 +90,10 @@ extension Replica {
         var made: [Operation] = []
         _ = try inBatch(operations: writes.reduce(0) { $0 + $1.changes.count }) { state in
             // Read in the write's transaction, as what `chorus sync` in another process learnt last.
-            let boundPerson = try database.queryScalarText("SELECT person FROM upstream WHERE id = 1")
+            let boundPerson = try upstreamPerson()
             let author = author ?? boundPerson
-            let facts = boundPerson.map { _ in
-                authorshipFacts(making: Set(writes.filter { write in
-                    write.changes.contains { if case .put(let field, _) = $0 { Authorship.madeByField[write.collection] == field } else { false } }
-                }.map { Authorship.recordKey($0.collection, $0.record) }))
-            }
+            // Grown as the operations are made: a record's made-by field is its first (`madeByFirst`).
+            var facts = boundPerson.map { _ in authorshipFacts(making: []) }
             // Read in the batch's transaction: a resolution another process commits meanwhile
             // is either seen here or made after the erase (and refused, its record gone).
             for (collection, record, given) in try writes + resolutionsErased(with: writes) {
@@ -128,6 +125,7 @@ extension Replica {
                     let op = Operation(id: OperationID(replica: id, counter: state.counter), timestamp: timestamp,
                                        collection: collection, record: change == .erase ? "" : record, field: change.field, action: action,
                                        author: author)
+                    facts?.making.formUnion(Authorship.making([op]))
                     if let boundPerson, let facts, let refusal = try Authorship.refusal(of: op, boundTo: boundPerson, facts: facts) {
                         throw ChorusError(.refused, "this replica is \(boundPerson)'s (its upstream registered it for them), and this write is not theirs: \(refusal); nothing was written",
                                           hint: "write as \(boundPerson) (on the command line, --as \(boundPerson) or no --as; a page served here acts as them with --owner \(boundPerson)), or make this change where its maker or an admin works: their own laptop, an office node's page or the hub")
@@ -207,7 +205,7 @@ extension Replica {
     /// which holds both the erasure and the resolution too, erases the resolution for everyone.
     func eraseResolutionsOfErasedRecords(only: Set<String>? = nil) throws {
         guard try Replica.wrapStorage({ try database.queryScalarInteger("SELECT 1 FROM erased LIMIT 1") }) != nil,
-              try Replica.wrapStorage({ try database.queryScalarText("SELECT person FROM upstream WHERE id = 1") }) == nil else { return }
+              try Replica.wrapStorage({ try upstreamPerson() }) == nil else { return }
         var orphaned: [String] = []
         for target in try resolutionTargets(only: only) where !orphaned.contains(target.id) {
             if try isErased(collection: target.collection, record: target.record) { orphaned.append(target.id) }

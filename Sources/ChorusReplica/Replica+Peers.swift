@@ -150,7 +150,7 @@ extension Replica {
         }
         if let person {
             guard role == .replica else {
-                throw ChorusError(.malformedInput, "a person is named for a replica token only, not a \(role.rawValue)",
+                throw ChorusError(.malformedInput, "a person is named for a replica token only, not for the \(role.rawValue) role",
                                   hint: "a relay pushes the writes of everyone at its office, and an admin token pushes nothing: leave --person out")
             }
             try OperationCodec.checkName(person, max: limits.recordIDBytesMax, what: "person")
@@ -337,6 +337,12 @@ extension Replica {
         /// The person the upstream says this replica's token is for (`Authorship`): every write
         /// made here is theirs. Nil: a replica trusted as its operator is.
         public let person: String?
+    }
+
+    /// The person the upstream registered this replica for (`Upstream.person`), read alone: a
+    /// local write asks it in its own transaction.
+    func upstreamPerson() throws -> String? {
+        try database.queryScalarText("SELECT person FROM upstream WHERE id = 1")
     }
 
     public func upstream() throws -> Upstream? {

@@ -32,6 +32,10 @@ enum LogCommand: Command {
             }))
             return 0
         }
+        if waiting && entries.isEmpty {
+            context.output.print("nothing waits to go upstream: everything made here has been pushed")
+            return 0
+        }
         context.output.print(Format.table(entries.map { entry in
             guard let op = entry.operation else { return [String(entry.sequence), entry.id.description, "", "(erased)"] }
             let target = op.action.name == "erase" ? "\(op.collection)/#\(Hex.encode(op.recordHash).prefix(12))" : "\(op.collection)/\(op.record)"
