@@ -103,6 +103,9 @@ public struct Limits: Sendable, Equatable {
     public var pushPageBytesMax = 8 * 1024 * 1024
     /// Replica ids a relay may list as below it. Default 10,000.
     public var relayedReplicasMax = 10_000
+    /// Operations a replica keeps set aside (`chorus sync --set-aside-refused`: writes its
+    /// upstream refuses as not its person's, with those waiting to be checked again). Default 100,000.
+    public var setAsideOperationsMax = 100_000
     /// Length of a registered replica's name (`chorus replicas add NAME`), in bytes. Default 64.
     public var peerNameBytesMax = 64
     /// How long operations this node sent its upstream stay in its log after the upstream
@@ -180,6 +183,7 @@ public struct Limits: Sendable, Equatable {
         try require(connectionsPerAddressMax >= 1 && connectionsPerAddressMax <= connectionsMax,
                     "connectionsPerAddressMax must be 1 to connectionsMax")
         try require(workersPerAddressMax >= 1, "workersPerAddressMax must be at least 1")
+        try require(setAsideOperationsMax >= 0, "setAsideOperationsMax must not be negative")
         try require(acknowledgedKeptSeconds >= 0 && acknowledgedKeptSeconds <= 8_760 * 3600, "acknowledgedKeptSeconds must be 0 to a year")
         // Finite and at most a day (a snapshot's sending, a week): they become milliseconds in an
         // Int32 and nanoseconds in a UInt64, which a larger or infinite value would overflow.

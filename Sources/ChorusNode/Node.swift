@@ -262,7 +262,7 @@ public final class Node: @unchecked Sendable {
 
     /// One sync of `executor`'s replica with `upstream`.
     public static func sync(executor: ReplicaExecutor, upstream: Replica.Upstream, limits: Limits, wallClock: any WallClock,
-                            compareDigests: Bool, usesSnapshots: Bool = true, checksOwnOperations: Bool = true,
+                            compareDigests: Bool, usesSnapshots: Bool = true, setsAsideRefused: Bool = false, checksOwnOperations: Bool = true,
                             progress: @escaping (String) -> Void, failedAfterPull: @escaping (SyncReport) -> Void = { _ in }) throws -> SyncReport {
         // Failing before the session starts is a failed sync too, recorded as the session records
         // its own: status and the page's indicator said "in sync" while the token file was gone.
@@ -280,6 +280,7 @@ public final class Node: @unchecked Sendable {
                                   limits: limits, wallClock: wallClock)
         session.progress = progress
         session.usesSnapshots = usesSnapshots
+        session.setsAsideRefused = setsAsideRefused
         session.checksOwnOperations = checksOwnOperations
         session.failedAfterPull = failedAfterPull
         return try session.run(compareDigests: compareDigests)

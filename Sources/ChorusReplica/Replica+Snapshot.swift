@@ -18,10 +18,10 @@ import SQLiteKit
 extension Replica {
     /// Tables that stay with their replica: identity and clock (`meta`), the replicas registered
     /// here and their tokens, the upstream's address, cursors and acknowledgements, and the
-    /// migrations record. Every
+    /// migrations record, and the writes set aside (`set_aside`, never synced). Every
     /// other table is replicated state and travels in a snapshot. A test pins the full table list,
     /// so a new table has to be sorted into one or the other.
-    public static let snapshotLocalTables: Set<String> = ["meta", "peers", "peer_relayed", "upstream", "upstream_acknowledged", "schema_migrations"]
+    public static let snapshotLocalTables: Set<String> = ["meta", "peers", "peer_relayed", "upstream", "upstream_acknowledged", "schema_migrations", "set_aside"]
 
     /// The file name prefix of snapshots being written or received in a replica's folder.
     public static let snapshotFilePrefix = ".chorus-snapshot-"
@@ -199,8 +199,10 @@ extension Replica {
     /// Throws unless this replica may be replaced by a snapshot (`canReplaceWithSnapshot`); with
     /// `snapshotLogIDs` (an attached snapshot's `log_ids`), also unless that holds every operation
     /// id this replica has logged (but those of records it erased before pushing them) and none of
-    /// its own replica id that it lacks. Inside a transaction.
-    private func checkReplaceable(bySnapshotLogIDs snapshotLogIDs: String?, lostOwnChecked: Bool = false) throws {
+    /// its own replica id that it lacks. Inside a transaction. `keptAside`: the counters of its own
+    /// operations waiting to go up, kept in `set_aside` (`keepWaitingWrites`), which the snapshot
+    /// may lack, as it may lack what came from the upstream (pulled after the snapshot was written).
+    private func checkReplaceable(bySnapshotLogIDs snapshotLogIDs: String?, lostOwnChecked: Bool = false, keptAside: Set<UInt64>? = nil) throws {
         let refuse = { (why: String) in
             ChorusError(.invalidState, "this replica cannot start again from the upstream's snapshot: \(why)",
                         hint: "sync again once that is done, or join a new, empty folder to the upstream and retire this one")
@@ -208,7 +210,7 @@ extension Replica {
         if try database.queryScalarInteger("SELECT count(*) FROM peers WHERE revoked = 0 AND role != 'admin'") ?? 0 > 0 {
             throw refuse("replicas are registered below it, and their cursors count its log")
         }
-        if try countLive(after: try pushCursor(), excludingSource: "upstream").count > 0 {
+        if keptAside == nil, try countLive(after: try pushCursor(), excludingSource: "upstream").count > 0 {
             throw refuse("it has operations not pushed yet")
         }
         guard let snapshotLogIDs else { return }
@@ -225,12 +227,18 @@ extension Replica {
         // Operations whose record was erased here before they were pushed never go up (only the
         // erase does): their ids are excused. Any other operation the snapshot lacks exists only
         // here (imported from a bundle, say), and starting again would lose it.
+        // Starting again to set writes aside, the upstream's own may be missing too: a copy
+        // written before this replica's last pull lacks what that pull brought, and the pull
+        // after the snapshot brings it again.
         var erasedHere: Set<OperationID>?
-        func isErasedHere(_ origin: ReplicaID, _ counter: UInt64) throws -> Bool {
+        func isExcused(_ origin: ReplicaID, _ counter: UInt64) throws -> Bool {
+            if origin == id, keptAside?.contains(counter) == true { return true }
             if erasedHere == nil {
                 var found = Set<OperationID>()
                 try forEachLogged(after: 0) { logged in
-                    if logged.entry.payload == nil { found.insert(OperationID(replica: logged.entry.replicaID, counter: logged.entry.counter)) }
+                    if logged.entry.payload == nil || (keptAside != nil && logged.source == "upstream") {
+                        found.insert(OperationID(replica: logged.entry.replicaID, counter: logged.entry.counter))
+                    }
                     return true
                 }
                 erasedHere = found
@@ -240,7 +248,7 @@ extension Replica {
         for (origin, held) in own.sorted(by: { $0.key < $1.key }) {
             var failure: Error?
             let missing = (snapshot[origin] ?? CounterRanges()).firstMissing(of: held) { counter in
-                do { return try isErasedHere(origin, counter) } catch { failure = error; return false }
+                do { return try isExcused(origin, counter) } catch { failure = error; return false }
             }
             if let failure { throw failure }
             if let missing {
@@ -298,8 +306,13 @@ extension Replica {
     ///
     /// `whenChecked` runs once the file has passed every check, before any of it is taken: a
     /// client asks there for the page after the snapshot, which then waits no round trip.
+    ///
+    /// With `settingAside` (and `replacing`), this replica's own operations waiting to go up are
+    /// kept in `set_aside`, pending, in the same transaction, and the snapshot may lack them and
+    /// what this replica pulled after it (the pull after the snapshot brings that again):
+    /// `Replica+SetAside`, whose second step makes them again.
     public func adoptSnapshot(at path: String, through: Int64, from upstream: ReplicaID, replacing: Bool = false, lostOwnChecked: Bool = false,
-                              whenChecked: () -> Void = {}) throws -> SnapshotAdoption {
+                              settingAside: Bool = false, whenChecked: () -> Void = {}) throws -> SnapshotAdoption {
         // Pages need a file of the replica's own, which the file's connection attaches.
         let pagesWanted = !replacing && Database.libraryVersionNumber >= Replica.pageCopySQLiteVersionMin && isOnDisk
         let verdict = try verifySnapshot(at: path, through: through, from: upstream, checkingIndexes: pagesWanted)
@@ -326,7 +339,8 @@ extension Replica {
             let trusted = try database.queryScalarInteger("PRAGMA trusted_schema") ?? 1
             try database.execute("PRAGMA trusted_schema=OFF")
             defer { try? database.execute("PRAGMA trusted_schema=\(trusted == 0 ? "OFF" : "ON")") }
-            try takeSnapshotRows(at: path, taken, tables: tables, replacing: replacing, lostOwnChecked: lostOwnChecked)
+            try takeSnapshotRows(at: path, taken, tables: tables, replacing: replacing, lostOwnChecked: lostOwnChecked,
+                                 settingAside: replacing && settingAside)
         }
         self.clock = clock
         self.counter = taken.counter
@@ -434,12 +448,14 @@ extension Replica {
     /// (`replacing`), with the checks that it may (`checkReplaceable`, which read its own log
     /// beside the snapshot's), or a new replica whose file or SQLite does not allow its pages to
     /// be taken as they are.
-    private func takeSnapshotRows(at path: String, _ taken: TakenSnapshot, tables: [String], replacing: Bool, lostOwnChecked: Bool) throws {
+    private func takeSnapshotRows(at path: String, _ taken: TakenSnapshot, tables: [String], replacing: Bool, lostOwnChecked: Bool,
+                                  settingAside: Bool) throws {
         try database.run("ATTACH DATABASE ? AS snapshot", path)
         defer { try? database.execute("DETACH DATABASE snapshot") }
         try database.transaction {
             if replacing {
-                try checkReplaceable(bySnapshotLogIDs: "snapshot.log_ids", lostOwnChecked: lostOwnChecked)
+                let keptAside = settingAside ? try keepWaitingWrites(now: taken.now) : nil
+                try checkReplaceable(bySnapshotLogIDs: "snapshot.log_ids", lostOwnChecked: lostOwnChecked, keptAside: keptAside)
                 for table in tables { try database.execute("DELETE FROM main.\(StorageSchema.quote(table))") }
                 // The log starts again as the upstream's, numbered as its: what was acknowledged
                 // of the old one means nothing now (only admin and revoked tokens are left).

@@ -499,6 +499,25 @@ enum StorageSchema {
                 ALTER TABLE upstream ADD COLUMN person TEXT;
                 """)
         }
+        migrator.register("0024_set_aside") { db in
+            // Writes of a laptop's that its upstream refuses as not its person's, set aside by
+            // `chorus sync --set-aside-refused` (`Replica+SetAside`): kept here, never synced. A
+            // row is `pending` from the moment the replica starts again from the upstream's
+            // snapshot until its write is checked again and made once more (the row goes) or
+            // set aside for good (`reason` says why). `seq` is where it stood in the old log,
+            // `write_seq` the old sequence of its write's first operation.
+            try db.execute("""
+                CREATE TABLE set_aside(
+                    id INTEGER PRIMARY KEY,
+                    seq INTEGER NOT NULL,
+                    write_seq INTEGER NOT NULL,
+                    operation BLOB NOT NULL,
+                    pending INTEGER NOT NULL CHECK (pending IN (0, 1)),
+                    reason TEXT,
+                    wall INTEGER NOT NULL
+                );
+                """)
+        }
         return migrator
     }
 

@@ -1,4 +1,5 @@
 import ChorusCore
+import ChorusReplica
 
 /// A sync failure with the HTTP status it maps to. The mapping from engine errors lives here, once.
 public struct SyncError: Error, CustomStringConvertible, Sendable {
@@ -33,11 +34,11 @@ public struct SyncError: Error, CustomStringConvertible, Sendable {
 
     /// How a replica whose folder cannot go on syncing (restored from a backup of itself, or
     /// copied) starts afresh: the steps every hint that sends it there names.
-    public static let newFolderSteps = "join a new, empty folder to the upstream (`chorus init`, then `chorus join` with a new token from the upstream's operator, then `chorus sync`)"
+    public static let newFolderSteps = Replica.newFolderSteps
 
     /// What the operator of a laptop bound to a person does when its upstream refuses writes made
     /// there in another's name (`Authorship`): they cannot go up, and later writes wait behind them.
-    public static let notThePersonsHint = "writes made on a laptop are its person's: they were made before the laptop learnt whose it is, by an older chorus, or against what the upstream holds otherwise (a record it has another maker for). `chorus log --waiting --data FOLDER` lists what waits to go up, with who made it; \(newFolderSteps), and make what is still wanted again there as that person. To trust this laptop with everyone's writes instead, its upstream's operator registers it again without --person"
+    public static let notThePersonsHint = "writes made on a laptop are its person's: they were made before the laptop learnt whose it is, by an older chorus, or against what the upstream holds otherwise (a record it has another maker for). `chorus log --waiting --data FOLDER` lists what waits to go up, with who made it; `chorus sync --set-aside-refused --data FOLDER` (with no `chorus serve` of the folder running) sets aside what the upstream refuses, keeping it here (`chorus log --set-aside`), and sends the rest. To trust this laptop with everyone's writes instead, its upstream's operator registers it again without --person"
 
     /// The same, for a write to a record the upstream does not hold yet: if this laptop received
     /// it another way (a bundle, an earlier upstream), its maker's writes may still be on their

@@ -88,6 +88,12 @@ public struct SyncReport: Sendable {
     /// After a rewind: the operations of this replica's own log before this sequence were
     /// compacted here, so what the upstream lost of them could not be sent again (0: none).
     public var unsendableAfterRewind: Int64 = 0
+    /// Writes of this laptop's that its upstream refuses as not its person's, set aside this sync
+    /// (`chorus sync --set-aside-refused`, `Replica+SetAside`): operations and writes; and its
+    /// waiting operations made again after starting again from the upstream's snapshot.
+    public var setAside = 0
+    public var setAsideWrites = 0
+    public var madeAgain = 0
     public init() {}
 
     public var json: JSONValue {
@@ -105,6 +111,11 @@ public struct SyncReport: Sendable {
         if let snapshotRefused { object["snapshotRefused"] = .string(snapshotRefused) }
         if upstreamRewound { object["upstreamRewound"] = .bool(true) }
         if unsendableAfterRewind > 0 { object["unsendableAfterRewind"] = .integer(unsendableAfterRewind) }
+        if setAside > 0 || madeAgain > 0 {
+            object["setAside"] = .integer(Int64(setAside))
+            object["setAsideWrites"] = .integer(Int64(setAsideWrites))
+            object["madeAgain"] = .integer(Int64(madeAgain))
+        }
         return .object(object)
     }
 }
@@ -126,6 +137,10 @@ public struct SyncSession {
     /// (`Replica+OwnOperations`). A folder is restored while no process holds it, so a node asks
     /// at its first sync and `chorus sync` every time; it costs the upstream a turn.
     public var checksOwnOperations = true
+    /// Whether a push refused as not this laptop's person's sets the refused writes aside: the
+    /// replica starts again from the upstream's snapshot and makes again the writes it takes
+    /// (`Replica+SetAside`); `chorus sync --set-aside-refused`.
+    public var setsAsideRefused = false
     /// Given the report of a sync that failed after its pull (its push refused, stamped ahead of
     /// the upstream's clock, or the digests' comparison failed): what moved, which `chorus sync
     /// --json` puts beside the error.
@@ -219,6 +234,15 @@ public struct SyncSession {
                 throw pushRefused ?? error
             }
             pulled = true
+            // Writes a sync killed between starting again and making them again left pending are
+            // made again now, checked against what was just pulled; then, asked to, what the
+            // upstream refuses is set aside, and what it takes goes up.
+            try settleSetAside(&report, push: pushUnlessRefused)
+            if setsAsideRefused, pushRefused == nil, forbidden != nil, info.person != nil {
+                try startAgainSettingAside(from: info, &report)
+                forbidden = nil
+                try settleSetAside(&report, push: pushUnlessRefused)
+            }
             if let pushRefused { throw pushRefused }
             let pulledSoFar = "the pull went on: \(report.pulledOperations == 1 ? "1 operation" : "\(report.pulledOperations) operations") received, \(report.pullApplied) new here"
             if let forbidden { throw SyncError(status: forbidden.status, "\(forbidden.message); \(pulledSoFar)", hint: forbidden.hint) }
@@ -246,6 +270,62 @@ public struct SyncSession {
             if pulled { failedAfterPull(report) }
             throw error
         }
+    }
+
+    /// Makes again the pending writes of a start to set writes aside (`Replica.finishSettingAside`),
+    /// counted in `report`, then runs `push` when some were made again.
+    private func settleSetAside(_ report: inout SyncReport, push: (inout SyncReport) throws -> Void) throws {
+        let outcome = try executor.perform { try $0.finishSettingAside() }
+        report.setAside += outcome.setAside
+        report.setAsideWrites += outcome.setAsideWrites
+        report.madeAgain += outcome.madeAgain
+        if outcome.setAside > 0 {
+            progress("set aside \(outcome.setAsideWrites == 1 ? "1 write" : "\(outcome.setAsideWrites) writes") (\(outcome.setAside) operations) the upstream refuses; `chorus log --set-aside` lists them")
+        }
+        if outcome.madeAgain > 0 { try push(&report) }
+    }
+
+    /// Starts this laptop again from its upstream's snapshot, its writes waiting to go up kept
+    /// pending (`Replica.adoptSnapshot(settingAside:)`), and pulls what came after the snapshot,
+    /// so the writes are checked against everything the upstream holds.
+    private func startAgainSettingAside(from info: InfoResponse, _ report: inout SyncReport) throws {
+        let plan = try executor.perform { replica -> (folder: String, storage: String)? in
+            guard case .directory(let folder) = replica.location else { return nil }
+            return (folder, replica.storageVersion)
+        }
+        // As when starting again for any other reason (protocol 4.6): not after a push met
+        // operations the upstream held already, nor when this folder lacks its own (restored
+        // from a backup of itself): its writes since may reuse ids the upstream holds.
+        guard report.pushDuplicates == 0, report.lostOwnOperations == nil else {
+            throw SyncError(status: 0, "the refused writes were not set aside: this sync found \(report.lostOwnOperations == nil ? "operations the upstream held already in a push" : "this folder lacking operations of its own the upstream holds"), and a replica that may have been restored from a backup of itself does not start again",
+                            hint: "sync again with --set-aside-refused; if this says so again, \(SyncError.newFolderSteps), and make what is still wanted again there")
+        }
+        guard let plan, usesSnapshots, let offer = info.snapshot, offer.storage == plan.storage else {
+            throw SyncError(status: 0, "the refused writes could not be set aside: that starts this replica again from its upstream's snapshot, and \(usesSnapshots ? "it offers none of this replica's storage version (\(plan?.storage ?? "in memory"))" : "--no-snapshot was given")",
+                            hint: "run the same chorus version here and on the upstream, without --no-snapshot; or \(SyncError.newFolderSteps), and make what is still wanted again there")
+        }
+        progress("setting aside what the upstream refuses: starting again from its snapshot, then making again what it takes...")
+        let path = (plan.folder as NSString).appendingPathComponent("\(Replica.snapshotFilePrefix)in-\(UUID().uuidString).sqlite")
+        defer { Replica.removeSnapshotFile(path) }
+        let through = try downloadSnapshot(storage: plan.storage, into: path, compactedThrough: info.compactedThrough)
+        let adoption = try executor.perform { try $0.adoptSnapshot(at: path, through: through, from: info.server.replica, replacing: true, settingAside: true) }
+        report.snapshotOperations = adoption.operations
+        try pull(&report, compactedThrough: info.compactedThrough, snapshotOffered: true)
+    }
+
+    /// Downloads the upstream's snapshot into `path`, with progress; its `through`, which must not
+    /// be before the upstream's compaction point.
+    private func downloadSnapshot(storage: String, into path: String, compactedThrough: Int64) throws -> Int64 {
+        let progress = self.progress
+        let through = try transport.snapshot(storage: storage, into: path) { received, expected in
+            let megabytes = { (bytes: Int64) in String(format: "%.1f", Double(bytes) / 1_000_000) }
+            progress("received \(megabytes(received))\(expected > 0 ? " of \(megabytes(expected))" : "") MB of the snapshot...")
+        }
+        guard through >= compactedThrough else {
+            throw SyncError(status: 0, "it reaches sequence \(through), before the upstream's compaction point (\(compactedThrough)), so what came after could not be pulled",
+                            hint: "sync again for a newer snapshot")
+        }
+        return through
     }
 
     /// What a folder restored from a backup of itself, or copied, lacks (`Replica+OwnOperations`), in words.
@@ -371,15 +451,7 @@ public struct SyncSession {
         defer { Replica.removeSnapshotFile(plan.path) }
         var tail: TailFetch?
         do {
-            let progress = self.progress
-            let through = try transport.snapshot(storage: plan.storage, into: plan.path) { received, expected in
-                let megabytes = { (bytes: Int64) in String(format: "%.1f", Double(bytes) / 1_000_000) }
-                progress("received \(megabytes(received))\(expected > 0 ? " of \(megabytes(expected))" : "") MB of the snapshot...")
-            }
-            guard through >= info.compactedThrough else {
-                throw SyncError(status: 0, "it reaches sequence \(through), before the upstream's compaction point (\(info.compactedThrough)), so what came after could not be pulled",
-                                hint: "sync again for a newer snapshot")
-            }
+            let through = try downloadSnapshot(storage: plan.storage, into: plan.path, compactedThrough: info.compactedThrough)
             // Asked for once the file has passed its checks, so the upstream's progress hint (a
             // pull's `after`, protocol 4.4) is not moved for a snapshot that is then refused; it
             // says what this replica has committed so far (`Chorus-Cursor`, the durable

@@ -177,6 +177,20 @@ final class SyncEndToEndTests: XCTestCase {
         let item = try XCTUnwrap(given["id"]?.stringValue, "\(given)")
         XCTAssertEqual(try JSONParser().parse(try chorus(["get", "feedback", item, "--json"], "laptop").standardOutput)["from"], "p-1",
                        "no --as on a bound laptop: its person")
+
+        // The forged write holds the thanks back; set aside, it stays here and the thanks goes up.
+        try chorus(["sync"], "laptop", expect: 1)
+        try chorus(["sync", "--set-aside-refused", "--no-snapshot"], "laptop", expect: 2)
+        let setAside = try chorus(["sync", "--set-aside-refused"], "laptop")
+        XCTAssertTrue(setAside.standardOutput.contains("set aside: 1 write (1 operation) the upstream refuses"), setAside.standardOutput)
+        XCTAssertTrue(setAside.standardOutput.contains("identical to the upstream"), setAside.standardOutput)
+        XCTAssertEqual(try JSONParser().parse(try chorus(["get", "feedback", item, "--json"], "hub").standardOutput)["from"], "p-1", "it went up")
+        XCTAssertFalse(try chorus(["get", "people", "p-2", "--json"], "laptop").standardOutput.contains("Forged"), "out of the laptop's state")
+        let listedAside = try chorus(["log", "--set-aside"], "laptop").standardOutput
+        XCTAssertTrue(listedAside.contains("people/p-2 title") && listedAside.contains("it is made in the name of p-2"), listedAside)
+        XCTAssertTrue(try chorus(["log", "--waiting"], "laptop").standardOutput.contains("nothing waits"))
+        XCTAssertEqual(try JSONParser().parse(try chorus(["status", "--json"], "laptop").standardOutput)["setAside"], 1)
+        XCTAssertTrue(try chorus(["sync", "--set-aside-refused"], "laptop").standardOutput.contains("set aside: nothing"))
     }
 
     /// A replica whose state differs from its upstream's with nothing left to push or to pull

@@ -82,7 +82,7 @@ final class PersonBoundReplicaTests: HubAndClientsTestCase {
             XCTAssertEqual((error as? SyncError)?.status, 403, "\(error)")
             XCTAssertTrue("\(error)".contains("is registered for p-1"), "\(error)")
             XCTAssertTrue("\(error)".contains("it is made in the name of p-2"), "\(error)")
-            XCTAssertTrue((error as? SyncError)?.hint?.contains("join a new, empty folder") ?? false, "\(error)")
+            XCTAssertTrue((error as? SyncError)?.hint?.contains("chorus sync --set-aside-refused") ?? false, "\(error)")
         }
         XCTAssertNil(try hub.perform { try $0.get(collection: "feedback", record: "fb-forged") })
         XCTAssertNil(try hub.perform { try $0.get(collection: "people", record: "p-1")?.fields["title"] },
@@ -97,6 +97,83 @@ final class PersonBoundReplicaTests: HubAndClientsTestCase {
                                  ("connection refused (127.0.0.1:7420)", false)] {
             XCTAssertEqual(HTTPTransport.isRefusal(error), refused, error)
         }
+    }
+
+    /// A refused write held up every later write of the laptop for good. Set aside, it stays on
+    /// the laptop (listed, never synced) and leaves its state; the writes the upstream takes go
+    /// up with their own ids and stamps, a write needing a set-aside one is set aside with it,
+    /// and the laptop converges with the hub and goes on writing.
+    func test_refusedWritesSetAside_leaveTheLaptopsState_andTheRestGoesUp() throws {
+        let (hub, router) = try hub()
+        let (laptop, _, session) = try client("laptop", seed: 2, hub: hub, router: router, person: "p-1")
+        // Made before the laptop learnt whose it is: one write of p-1's before the forged one,
+        // one after, and a comment of p-1's in the forged item, which needs it.
+        let made = try laptop.perform { replica in
+            [try replica.write(collection: "people", record: "p-1", [.put(field: "title", value: "Mine")], by: "p-1"),
+             try replica.write(collection: "feedback", record: "fb-forged", self.thanks(from: "p-2"), by: "p-2"),
+             try replica.write(collection: "feedback", record: "fb-forged", [.append(field: "comments", value: .object(["author": "p-1", "body": "Agreed"]))], by: "p-1"),
+             try replica.write(collection: "feedback", record: "fb-1", self.thanks(from: "p-1"), by: "p-1")]
+        }
+        try hub.perform { _ = try $0.write(collection: "people", record: "p-2", [.put(field: "title", value: "Coach")]) }
+        XCTAssertThrowsError(try session.run(), "refused, as before")
+        XCTAssertNotNil(try laptop.perform { try $0.get(collection: "feedback", record: "fb-forged") })
+
+        var setting = session
+        setting.setsAsideRefused = true
+        let report = try setting.run(compareDigests: true)
+        XCTAssertEqual(report.setAsideWrites, 2, "the forged write and the comment in it")
+        XCTAssertEqual(report.setAside, 6)
+        XCTAssertEqual(report.madeAgain, 6, "p-1's title, and p-1's thanks")
+        XCTAssertEqual(report.digestMatches, true, "the laptop holds what the hub holds")
+        XCTAssertNil(try laptop.perform { try $0.get(collection: "feedback", record: "fb-forged") }, "set aside: gone from the state")
+        XCTAssertNil(try hub.perform { try $0.get(collection: "feedback", record: "fb-forged") })
+        XCTAssertEqual(try hub.perform { try $0.get(collection: "people", record: "p-1")?.fields["title"] }, "Mine")
+        XCTAssertEqual(try hub.perform { try $0.get(collection: "feedback", record: "fb-1")?.fields["from"] }, "p-1")
+        XCTAssertEqual(try laptop.perform { try $0.get(collection: "people", record: "p-2")?.fields["title"] }, "Coach", "what others wrote is here")
+        let hubLog = try hub.perform { try $0.log(after: 0, limit: 1000).compactMap(\.operation) }
+        for operation in made[0] + made[3] {
+            XCTAssertTrue(hubLog.contains { $0.id == operation.id && $0.timestamp == operation.timestamp },
+                          "made again with its own id and stamp: \(operation.id)")
+        }
+        let aside = try laptop.perform { try $0.setAsideOperations(limit: 100) }
+        XCTAssertEqual(aside.map(\.operation.id), (made[1] + made[2]).map(\.id))
+        XCTAssertTrue(aside[0].reason.contains("it is made in the name of p-2"), aside[0].reason)
+        XCTAssertTrue(aside.last!.reason.contains("not here yet"), aside.last!.reason)
+        XCTAssertEqual(try laptop.perform { try $0.setAsideCounts().setAside }, 6)
+        XCTAssertEqual(try laptop.perform { try $0.pendingPushCount() }, 0)
+
+        // It goes on: the next write goes up, and a sync sets nothing more aside.
+        try laptop.perform { _ = try $0.write(collection: "people", record: "p-1", [.put(field: "title", value: "Lead")]) }
+        let next = try setting.run(compareDigests: true)
+        XCTAssertEqual(next.pushApplied, 1)
+        XCTAssertEqual(next.setAside, 0)
+        XCTAssertEqual(next.digestMatches, true)
+        XCTAssertEqual(try laptop.perform { try $0.invariantViolations() }, [])
+    }
+
+    /// Killed between its two steps (the snapshot taken, the waiting writes not yet made again),
+    /// a laptop holds every write in `set_aside`, pending; its next sync, asked or not, checks
+    /// and makes them again once it has pulled.
+    func test_writesKeptPendingByAStartKilledHalfWay_areMadeAgainByTheNextSync() throws {
+        let (hub, router) = try hub()
+        let (laptop, transport, session) = try client("laptop", seed: 2, hub: hub, router: router, person: "p-1")
+        _ = try session.run()
+        let mine = try laptop.perform { try $0.write(collection: "people", record: "p-1", [.put(field: "title", value: "Mine")]) }
+        let folder = folder.appending("laptop")
+        let path = folder + "/" + Replica.snapshotFilePrefix + "in-test.sqlite"
+        let through = try transport.snapshot(storage: laptop.perform { $0.storageVersion }, into: path) { _, _ in }
+        let hubID = try hub.perform { $0.id }
+        _ = try laptop.perform { try $0.adoptSnapshot(at: path, through: through, from: hubID, replacing: true, settingAside: true) }
+        Replica.removeSnapshotFile(path)
+        XCTAssertNil(try laptop.perform { try $0.get(collection: "people", record: "p-1")?.fields["title"] }, "taken out of the state")
+        XCTAssertEqual(try laptop.perform { try $0.setAsideCounts().pending }, 1, "kept, pending")
+
+        let report = try session.run(compareDigests: true)
+        XCTAssertEqual(report.madeAgain, 1)
+        XCTAssertEqual(report.digestMatches, true)
+        XCTAssertEqual(try hub.perform { try $0.get(collection: "people", record: "p-1")?.fields["title"] }, "Mine")
+        XCTAssertEqual(try hub.perform { try $0.log(after: 0, limit: 1000).compactMap(\.operation).last?.id }, mine[0].id)
+        XCTAssertEqual(try laptop.perform { try $0.setAsideCounts().pending }, 0)
     }
 
     /// What someone else made stays theirs: a bound laptop comments, high-fives and signs up for

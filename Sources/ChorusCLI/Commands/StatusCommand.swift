@@ -43,6 +43,14 @@ enum StatusCommand: Command {
                 // Whose laptop the upstream says this is: writes here are that person's.
                 ("person", upstream.person.map(JSONValue.string) ?? (context.isJSON ? .null : "anyone (the upstream registered this replica for no one person)")),
             ]
+            // Writes the upstream refused, set aside (`chorus sync --set-aside-refused`).
+            let setAside = try replica.setAsideCounts()
+            fields.append(("setAside", context.isJSON || setAside.setAside == 0 ? .integer(setAside.setAside)
+                                                    : .string("\(setAside.setAside) operations (`chorus log --set-aside` lists them)")))
+            if setAside.pending > 0 {
+                fields.append(("setAsidePending", context.isJSON ? .integer(setAside.pending)
+                                                                 : .string("\(setAside.pending) operations to check again and make again: run `chorus sync`")))
+            }
         } else {
             fields.append(("upstream", context.isJSON ? .null : "none (standalone; `chorus join` connects to a hub)"))
         }

@@ -13,12 +13,23 @@ enum SyncCommand: Command {
         A new replica whose upstream's log is long (10,000 operations or more) starts from a copy of
         the upstream's database (a snapshot) instead of replaying every operation, then pulls what
         came after it; a snapshot that fails its checks is discarded and the log pulled instead.
+        On a laptop registered for one person, a push holding a write that is not theirs is refused
+        whole, and later writes wait behind it: --set-aside-refused then starts this replica again
+        from the upstream's snapshot, makes again the waiting writes the upstream takes, and sets
+        the others aside (`chorus log --set-aside` lists them; they are kept, never synced). It
+        does not run beside `chorus serve` of the same folder.
         """,
         options: [.data, .json, OptionSpec(name: "--no-verify", valueName: nil, help: "skip the digest comparison"),
                   OptionSpec(name: "--no-snapshot", valueName: nil, help: "pull the whole log even when this replica is new"),
+                  OptionSpec(name: "--set-aside-refused", valueName: nil, help: "set aside the writes the upstream refuses as not this laptop's person's, and send the rest"),
                   OptionSpec(name: "--clock-offset-ms", valueName: "MS", help: "test option: pretend this machine's clock is off by MS milliseconds")])
 
     static func run(_ context: CommandContext) throws -> Int32 {
+        let setsAside = context.arguments.flag("--set-aside-refused")
+        if setsAside && context.arguments.flag("--no-snapshot") { throw context.usageError("--set-aside-refused starts again from the upstream's snapshot: leave --no-snapshot out") }
+        // It empties the replicated tables and takes the snapshot's: a node serving the folder
+        // meanwhile would answer from a state that is being replaced.
+        if setsAside { try ServeLock.take(folder: context.dataDirectory) }
         let replica = try context.openReplica()
         guard let upstream = try replica.upstream() else {
             throw ChorusError(.invalidConfiguration, "this replica has no upstream", hint: "run `chorus join URL --token-file FILE` first")
@@ -31,7 +42,7 @@ enum SyncCommand: Command {
             do {
                 report = try Node.sync(executor: executor, upstream: upstream, limits: replica.configuration.limits,
                                        wallClock: replica.configuration.wallClock, compareDigests: !context.arguments.flag("--no-verify"),
-                                       usesSnapshots: !context.arguments.flag("--no-snapshot"), progress: { context.output.error($0) },
+                                       usesSnapshots: !context.arguments.flag("--no-snapshot"), setsAsideRefused: setsAside, progress: { context.output.error($0) },
                                        failedAfterPull: { movedBeforeFailure = $0 })
             } catch let error as SyncError {
                 throw ChorusError(error.code, error.message, hint: error.hint ?? (error.isRetryable ? "retry later; local changes are kept" : nil),
@@ -69,6 +80,11 @@ enum SyncCommand: Command {
             context.output.print("  snapshot: not used (\(refused)); the log was pulled instead")
         }
         context.output.print("  down: \(operations(report.pulledOperations)) received, \(report.pullApplied) new here")
+        if report.setAside > 0 || report.madeAgain > 0 {
+            context.output.print("  set aside: \(report.setAsideWrites == 1 ? "1 write" : "\(report.setAsideWrites) writes") (\(operations(report.setAside))) the upstream refuses, kept here (`chorus log --set-aside`); \(operations(report.madeAgain)) made again and sent")
+        } else if setsAside {
+            context.output.print("  set aside: nothing (the upstream took every write)")
+        }
         if abs(report.skewMilliseconds) >= 1000 {
             context.output.print("  clock: the upstream's clock is \(report.skewMilliseconds > 0 ? "ahead of" : "behind") ours by \(HybridClock.describe(milliseconds: report.skewMilliseconds.magnitude))")
         }
