@@ -280,7 +280,7 @@ public struct SyncSession {
         report.setAsideWrites += outcome.setAsideWrites
         report.madeAgain += outcome.madeAgain
         if outcome.setAside > 0 {
-            progress("set aside \(outcome.setAsideWrites == 1 ? "1 write" : "\(outcome.setAsideWrites) writes") (\(outcome.setAside) operations) the upstream refuses; `chorus log --set-aside` lists them")
+            progress("set aside \(outcome.setAsideWrites == 1 ? "1 write" : "\(outcome.setAsideWrites) writes") (\(outcome.setAside == 1 ? "1 operation" : "\(outcome.setAside) operations")) the upstream refuses; `chorus log --set-aside` lists them")
         }
         if outcome.madeAgain > 0 { try push(&report) }
     }
