@@ -83,7 +83,7 @@ public enum ChorusCommandLine {
         IncrementCommand.self, AppendCommand.self, RetractCommand.self,
         DeleteCommand.self, RestoreCommand.self, EraseCommand.self,
         GetCommand.self, ListCommand.self, ConflictsCommand.self, ResolveCommand.self,
-        ExportCommand.self, ImportCommand.self, DigestCommand.self, LogCommand.self,
+        ExportCommand.self, ImportCommand.self, DigestCommand.self, LogCommand.self, SetAsideCommand.self,
         ServeCommand.self, JoinCommand.self, SyncCommand.self, ReplicasCommand.self, DemoCommand.self,
         SeedCommand.self, PeopleCommand.self, FeedbackCommand.self, ThanksCommand.self, ObjectivesCommand.self,
         OpportunitiesCommand.self, InsightsCommand.self,

@@ -44,7 +44,7 @@ extension HTTPTransport {
 
     /// Streams the snapshot into `path` as it arrives (its checksum computed on the way), never
     /// holding it in memory.
-    func snapshotPlain(_ client: HTTPClient, storage: String, into path: String, progress: (Int64, Int64) -> Void) throws -> Int64 {
+    func snapshotPlain(_ client: HTTPClient, headers: [String: String], into path: String, progress: (Int64, Int64) -> Void) throws -> Int64 {
         let file = try FileAppender(creating: path)
         defer { try? file.close() }
         var hasher = XXHash64()
@@ -58,7 +58,7 @@ extension HTTPTransport {
         let head: (status: Int, headers: [(name: String, value: String)])
         do {
             head = try client.exchange(method: "GET", target: target("sync/v1/snapshot", query: []),
-                                       headers: requestHeaders([SyncProtocol.storageHeader: storage]), body: nil,
+                                       headers: requestHeaders(headers), body: nil,
                                        seconds: limits.snapshotDownloadSecondsMax, bound: { answered, headers in
                 status = answered
                 expected = HTTPClient.contentLength(headers) ?? -1

@@ -137,6 +137,14 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
     }
 
     /// The headers every sync request carries (protocol section 2), then `extra`.
+    /// A snapshot request's headers: the storage version, and the least sequence the copy must
+    /// reach when there is one (`Chorus-Snapshot-Reaching`, protocol 4.6).
+    public static func snapshotHeaders(storage: String, reaching: Int64) -> [String: String] {
+        var headers = [SyncProtocol.storageHeader: storage]
+        if reaching > 0 { headers[SyncProtocol.snapshotReachingHeader] = String(reaching) }
+        return headers
+    }
+
     func requestHeaders(_ extra: [String: String]) -> [(String, String)] {
         var headers = [("Authorization", "Bearer \(token)"), (SyncProtocol.versionHeader, String(SyncProtocol.versions.last!)),
                        (SyncProtocol.replicaHeader, replica.hex), (SyncProtocol.clockHeader, String(wallClock.nowMilliseconds())),
@@ -223,9 +231,10 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
 
     /// Streams the snapshot into `path` as it arrives, never holding it in memory, and cuts the
     /// download at `snapshotBytesMax`.
-    public func snapshot(storage: String, into path: String, progress: @escaping (Int64, Int64) -> Void = { _, _ in }) throws -> Int64 {
-        if case .plain(let plain) = client { return try snapshotPlain(plain, storage: storage, into: path, progress: progress) }
-        let request = makeRequest("GET", "sync/v1/snapshot", headers: [SyncProtocol.storageHeader: storage])
+    public func snapshot(storage: String, reaching: Int64 = 0, into path: String, progress: @escaping (Int64, Int64) -> Void = { _, _ in }) throws -> Int64 {
+        let headers = HTTPTransport.snapshotHeaders(storage: storage, reaching: reaching)
+        if case .plain(let plain) = client { return try snapshotPlain(plain, headers: headers, into: path, progress: progress) }
+        let request = makeRequest("GET", "sync/v1/snapshot", headers: headers)
         let file = try FileAppender(creating: path)
         defer { try? file.close() }
         let download = SnapshotDownload(file: file, bytesMax: limits.snapshotBytesMax, progress: progress)

@@ -316,7 +316,13 @@ public struct NodeRouter: Sendable {
             return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")],
                                 body: try service.pull(peer: peer!, after: after, afterOperation: afterOperation, limit: limit, committed: committed, look: look))
         case "/sync/v1/snapshot":
-            let (copy, isReused) = try service.snapshot(peer: peer!, storage: request.head.header(SyncProtocol.storageHeader))
+            // A reach that is no sequence is refused, as any malformed header (400).
+            let reachingText = request.head.header(SyncProtocol.snapshotReachingHeader)
+            let reaching = try reachingText.map { text throws(SyncError) -> Int64 in
+                guard let value = Int64(text), value >= 0 else { throw SyncError(status: 400, "\(SyncProtocol.snapshotReachingHeader) must be a sequence, 0 or more") }
+                return value
+            } ?? 0
+            let (copy, isReused) = try service.snapshot(peer: peer!, storage: request.head.header(SyncProtocol.storageHeader), reaching: reaching)
             metrics.increment("chorus_snapshots_served_total", labels: [("copy", isReused ? "reused" : "new")])
             var response = HTTPResponse(status: 200, headers: [("Content-Type", SyncProtocol.snapshotContentType),
                                                                (SyncProtocol.snapshotThroughHeader, String(copy.file.through)),

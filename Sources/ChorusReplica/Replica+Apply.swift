@@ -1124,6 +1124,8 @@ extension Replica {
             state.hold(nil, rid: rid)
             state.remember(BatchState.RecordName(collection: collection, record: record), rid: nil)
         }
+        // Writes of the record set aside (`Replica+SetAside`) go too: an erasure leaves nothing.
+        try database.run("DELETE FROM set_aside WHERE record_hash = ?", hash)
         state.anyErased = true
         state.report.appliedErasure = true
         try database.run("INSERT OR IGNORE INTO erased(hash, replica, counter) VALUES (?, ?, ?)",

@@ -10,7 +10,7 @@ import SQLiteKit
 /// effects on entries, conflicts and typed rows are not kept apart). So the laptop starts again
 /// from its upstream's snapshot, which holds everything it ever pushed, and makes again, with
 /// their own ids and stamps, those of its waiting writes the upstream takes now; the others are
-/// kept in `set_aside`, listed by `chorus log --set-aside`, and never synced.
+/// kept in `set_aside`, listed by `chorus set-aside`, and never synced.
 ///
 /// In two steps, each one transaction, so a replica killed at any instant holds every write:
 /// 1. `adoptSnapshot(settingAside: true)` copies the waiting writes into `set_aside` as
@@ -20,13 +20,14 @@ import SQLiteKit
 ///    makes it again (its rows go) or sets it aside (`reason`). A sync finishes what a sync
 ///    killed between the two left pending.
 extension Replica {
-    /// One write set aside, as `chorus log --set-aside` lists it.
+    /// One operation set aside, as `chorus set-aside` lists it.
     public struct SetAsideOperation: Sendable {
         /// Where it stood in the log before the replica started again.
         public let sequence: Int64
         public let operation: Operation
-        /// Why it is not its person's, as the upstream would say.
-        public let reason: String
+        /// Why it is not its person's, as the upstream would say; nil while it is pending (kept
+        /// by a start killed before its writes were checked again: the next sync checks them).
+        public let reason: String?
         /// When it was set aside, Unix milliseconds.
         public let wall: Int64
     }
@@ -38,7 +39,7 @@ extension Replica {
         /// Operations set aside, and the writes they belong to.
         public var setAside = 0
         public var setAsideWrites = 0
-        /// Operations the upstream held already (pushed before a push's answer was lost).
+        /// Operations this replica's log held already.
         public var alreadyHeld = 0
 
         public init() {}
@@ -53,22 +54,35 @@ extension Replica {
         }
     }
 
-    /// The operations set aside, oldest first: at most `limit`, after the first `offset`.
+    /// The operations set aside, and those pending, in the order they were made: at most `limit`,
+    /// after the first `offset`. One that cannot be read (a damaged row) is left out.
     public func setAsideOperations(offset: Int = 0, limit: Int) throws -> [SetAsideOperation] {
         try Replica.wrapStorage {
-            try database.query("SELECT seq, operation, reason, wall FROM set_aside WHERE pending = 0 ORDER BY id LIMIT ? OFFSET ?",
-                               Int64(limit), Int64(offset)).map { row in
-                let bytes = row.blob(1) ?? []
-                return SetAsideOperation(sequence: row.integer(0) ?? 0, operation: try codec.decode(utf8: bytes[...]),
-                                         reason: row.text(2) ?? "", wall: row.integer(3) ?? 0)
+            try database.query("SELECT seq, operation, reason, wall, pending FROM set_aside ORDER BY id LIMIT ? OFFSET ?",
+                               Int64(limit), Int64(offset)).compactMap { row in
+                guard let operation = try? codec.decode(utf8: (row.blob(1) ?? [])[...]) else { return nil }
+                return SetAsideOperation(sequence: row.integer(0) ?? 0, operation: operation,
+                                         reason: row.integer(4) == 1 ? nil : row.text(2) ?? "", wall: row.integer(3) ?? 0)
+            }
+        }
+    }
+
+    /// Forgets the operations set aside (not those pending): the operator made again what was
+    /// still wanted. Returns how many went.
+    public func forgetSetAside() throws -> Int {
+        try Replica.wrapStorage {
+            try database.transaction {
+                try database.execute("DELETE FROM set_aside WHERE pending = 0")
+                return database.changes
             }
         }
     }
 
     /// Step 1, inside the transaction that starts this replica again from a snapshot: copies its
     /// own operations waiting to go up (made here, after the push cursor, not erased here) into
-    /// `set_aside` as pending, with the write each belongs to (its log block: one local write).
-    /// Returns their counters, which the snapshot lacks by design (`checkReplaceable`).
+    /// `set_aside` as pending, with the write each belongs to (its log block: one local write, or
+    /// where the waiting part of a block starts). Returns their counters, which the snapshot
+    /// lacks by design (`checkReplaceable`).
     func keepWaitingWrites(now: Int64) throws -> Set<UInt64> {
         // Pending rows of an earlier start are finished first (`SyncSession`): their writes'
         // sequences count another log than these.
@@ -79,62 +93,111 @@ extension Replica {
         var write: Int64 = 0
         let room = limits.setAsideOperationsMax - Int(try database.queryScalarInteger("SELECT count(*) FROM set_aside") ?? 0)
         try forEachLogged(after: try pushCursor()) { logged in
-            if logged.startsBlock { write = logged.sequence }
+            if logged.startsBlock || write == 0 { write = logged.sequence }
             guard logged.source != "upstream", logged.entry.replicaID == id, let payload = logged.entry.payload else { return true }
             guard kept.count < room else {
-                throw ChorusError(.limitExceeded, "more operations wait to go up than set_aside keeps (setAsideOperationsMax, \(limits.setAsideOperationsMax), with what it holds already)",
-                                  hint: "\(Replica.newFolderSteps), and make what is still wanted again there")
+                throw ChorusError(.limitExceeded, "more operations wait to go up than set_aside keeps (setAsideOperationsMax, \(limits.setAsideOperationsMax), with the \(limits.setAsideOperationsMax - room) it holds already); nothing changed",
+                                  hint: "`chorus set-aside --forget` drops what was set aside before, once what is still wanted of it was made again")
             }
-            try database.run("INSERT INTO set_aside(seq, write_seq, operation, pending, wall) VALUES (?, ?, ?, 1, ?)",
-                             logged.sequence, write, Array(payload), now)
+            let operation = try codec.decode(utf8: Array(payload)[...])
+            try database.run("INSERT INTO set_aside(seq, write_seq, operation, pending, wall, record_hash) VALUES (?, ?, ?, 1, ?, ?)",
+                             logged.sequence, write, Array(payload), now, operation.recordHash)
             kept.insert(logged.entry.counter)
             return true
         }
         return kept
     }
 
-    /// Step 2: checks each pending write, in the order it was made, against what this replica
-    /// holds now (the upstream's state, once pulled), as its upstream checks a push from it
-    /// (`Authorship`, with the person `upstream.person` names; none: every write is taken), and
-    /// makes again those it takes, each write in one transaction with the removal of its rows, so
-    /// a later write that needs an earlier one (a comment in a record it made) is checked after
-    /// it. A write with one operation refused is set aside whole, as the upstream refuses a page.
+    /// A pending write: the old sequence of its first operation, and its operations.
+    private struct PendingWrite {
+        let write: Int64
+        var operations: [Operation] = []
+        /// Why its rows cannot be made again, read before they are checked (a damaged row).
+        var unreadable: String?
+    }
+
+    /// Step 2: checks the pending writes against what this replica holds (the upstream's state,
+    /// from a copy reaching what this replica had pulled), as its upstream checks one push of them
+    /// (`Authorship`, with the person `upstream.person` names; none: every write is taken): all
+    /// against the state before any is made, a record counting as being made when a write that is
+    /// not refused makes it, again until no more are refused (so a comment in an item whose
+    /// making is refused is refused with it). In one transaction, it makes again the writes taken,
+    /// each operation with its own id and stamp, and sets the others aside, whole (`reason`).
+    ///
+    /// `upstreamHolds`: this replica's own operations its upstream holds (`info?own=1`): taken
+    /// without a check, as the upstream does not check what it holds, even when the copy lacked
+    /// them. A write that cannot be made again for another reason than storage is set aside with
+    /// why, in a transaction of its own, so one damaged row does not stop every sync.
     @discardableResult
-    public func finishSettingAside() throws -> SettingAsideOutcome {
-        var outcome = SettingAsideOutcome()
-        let person = try Replica.wrapStorage { try upstreamPerson() }
-        while let write = try Replica.wrapStorage({ try database.queryScalarInteger("SELECT min(write_seq) FROM set_aside WHERE pending = 1") }) {
-            let rows = try Replica.wrapStorage {
-                try database.query("SELECT seq, operation FROM set_aside WHERE pending = 1 AND write_seq = ? ORDER BY id", write).map { row in
-                    (sequence: row.integer(0) ?? 0, operation: try codec.decode(utf8: (row.blob(1) ?? [])[...]))
+    public func finishSettingAside(upstreamHolds: CounterRanges? = nil) throws -> SettingAsideOutcome {
+        var writes: [PendingWrite] = []
+        try Replica.wrapStorage {
+            try database.forEachRow("SELECT write_seq, operation FROM set_aside WHERE pending = 1 ORDER BY write_seq, id") { row in
+                let write = row.integer(0) ?? 0
+                if writes.last?.write != write { writes.append(PendingWrite(write: write)) }
+                do {
+                    writes[writes.count - 1].operations.append(try codec.decode(utf8: (row.blob(1) ?? [])[...]))
+                } catch {
+                    writes[writes.count - 1].unreadable = "it could not be read: \((error as? ChorusError)?.message ?? "\(error)")"
                 }
             }
-            let operations = rows.map(\.operation)
-            var refusal: (OperationID, String)?
-            var held = 0
-            _ = try inBatch(operations: operations.count) { state in
-                let facts = person.map { _ in authorshipFacts(making: Authorship.making(operations)) }
-                for operation in operations {
-                    // Taken already (a push whose answer was lost): not asked again, as the upstream does not.
-                    if try hasOperation(operation.id) { held += 1; continue }
-                    if let person, let facts, let why = try Authorship.refusal(of: operation, boundTo: person, facts: facts) {
-                        refusal = (operation.id, why)
+        }
+        guard !writes.isEmpty else { return SettingAsideOutcome() }
+        func isHeld(_ operation: Operation) throws -> Bool {
+            try hasOperation(operation.id) || (operation.id.replica == id && upstreamHolds?.contains(operation.id.counter) == true)
+        }
+        // Why each write refused is, by its first operation's old sequence.
+        func decide() throws -> [Int64: String] {
+            var refused: [Int64: String] = [:]
+            for write in writes { if let why = write.unreadable { refused[write.write] = why } }
+            guard let person = try Replica.wrapStorage({ try upstreamPerson() }) else { return refused }
+            var changed = true
+            while changed {
+                changed = false
+                let taken = writes.filter { refused[$0.write] == nil }
+                let facts = authorshipFacts(making: Authorship.making(taken.flatMap(\.operations)))
+                for write in taken {
+                    for operation in write.operations where try !isHeld(operation) {
+                        guard let why = try Authorship.refusal(of: operation, boundTo: person, facts: facts) else { continue }
+                        refused[write.write] = "operation \(operation.id): \(why)"
+                        changed = true
                         break
                     }
                 }
-                if let (id, why) = refusal {
-                    try database.run("UPDATE set_aside SET pending = 0, reason = ? WHERE write_seq = ? AND pending = 1", "operation \(id): \(why)", write)
-                    return
-                }
-                for operation in operations { try apply(operation, state: &state) }
-                try database.run("DELETE FROM set_aside WHERE write_seq = ? AND pending = 1", write)
             }
-            if refusal != nil {
-                outcome.setAside += operations.count
+            return refused
+        }
+        var outcome = SettingAsideOutcome()
+        func settle(_ write: PendingWrite, refused why: String?, state: inout BatchState) throws {
+            if let why {
+                try database.run("UPDATE set_aside SET pending = 0, reason = ? WHERE write_seq = ? AND pending = 1", why, write.write)
+                outcome.setAside += write.operations.count
                 outcome.setAsideWrites += 1
-            } else {
-                outcome.madeAgain += operations.count - held
-                outcome.alreadyHeld += held
+                return
+            }
+            for operation in write.operations {
+                if try hasOperation(operation.id) { outcome.alreadyHeld += 1 } else { outcome.madeAgain += 1 }
+                try apply(operation, state: &state)
+            }
+            try database.run("DELETE FROM set_aside WHERE write_seq = ? AND pending = 1", write.write)
+        }
+        do {
+            _ = try inBatch(operations: writes.reduce(0) { $0 + $1.operations.count }) { state in
+                let refused = try decide()
+                for write in writes { try settle(write, refused: refused[write.write], state: &state) }
+            }
+            return outcome
+        } catch let error as ChorusError where error.code != .storage {
+            outcome = SettingAsideOutcome()
+        }
+        let refused = try Replica.wrapStorage { try database.readTransaction { try decide() } }
+        for write in writes {
+            let before = outcome
+            do {
+                _ = try inBatch(operations: write.operations.count) { state in try settle(write, refused: refused[write.write], state: &state) }
+            } catch let error as ChorusError where error.code != .storage {
+                outcome = before
+                _ = try inBatch { state in try settle(write, refused: "it could not be made again: \(error.message)", state: &state) }
             }
         }
         return outcome

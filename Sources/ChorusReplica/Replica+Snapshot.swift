@@ -201,7 +201,7 @@ extension Replica {
     /// id this replica has logged (but those of records it erased before pushing them) and none of
     /// its own replica id that it lacks. Inside a transaction. `keptAside`: the counters of its own
     /// operations waiting to go up, kept in `set_aside` (`keepWaitingWrites`), which the snapshot
-    /// may lack, as it may lack what came from the upstream (pulled after the snapshot was written).
+    /// may lack.
     private func checkReplaceable(bySnapshotLogIDs snapshotLogIDs: String?, lostOwnChecked: Bool = false, keptAside: Set<UInt64>? = nil) throws {
         let refuse = { (why: String) in
             ChorusError(.invalidState, "this replica cannot start again from the upstream's snapshot: \(why)",
@@ -227,16 +227,13 @@ extension Replica {
         // Operations whose record was erased here before they were pushed never go up (only the
         // erase does): their ids are excused. Any other operation the snapshot lacks exists only
         // here (imported from a bundle, say), and starting again would lose it.
-        // Starting again to set writes aside, the upstream's own may be missing too: a copy
-        // written before this replica's last pull lacks what that pull brought, and the pull
-        // after the snapshot brings it again.
         var erasedHere: Set<OperationID>?
         func isExcused(_ origin: ReplicaID, _ counter: UInt64) throws -> Bool {
             if origin == id, keptAside?.contains(counter) == true { return true }
             if erasedHere == nil {
                 var found = Set<OperationID>()
                 try forEachLogged(after: 0) { logged in
-                    if logged.entry.payload == nil || (keptAside != nil && logged.source == "upstream") {
+                    if logged.entry.payload == nil {
                         found.insert(OperationID(replica: logged.entry.replicaID, counter: logged.entry.counter))
                     }
                     return true
@@ -308,8 +305,7 @@ extension Replica {
     /// client asks there for the page after the snapshot, which then waits no round trip.
     ///
     /// With `settingAside` (and `replacing`), this replica's own operations waiting to go up are
-    /// kept in `set_aside`, pending, in the same transaction, and the snapshot may lack them and
-    /// what this replica pulled after it (the pull after the snapshot brings that again):
+    /// kept in `set_aside`, pending, in the same transaction, and the snapshot may lack them:
     /// `Replica+SetAside`, whose second step makes them again.
     public func adoptSnapshot(at path: String, through: Int64, from upstream: ReplicaID, replacing: Bool = false, lostOwnChecked: Bool = false,
                               settingAside: Bool = false, whenChecked: () -> Void = {}) throws -> SnapshotAdoption {

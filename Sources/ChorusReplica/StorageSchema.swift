@@ -505,7 +505,8 @@ enum StorageSchema {
             // row is `pending` from the moment the replica starts again from the upstream's
             // snapshot until its write is checked again and made once more (the row goes) or
             // set aside for good (`reason` says why). `seq` is where it stood in the old log,
-            // `write_seq` the old sequence of its write's first operation.
+            // `write_seq` the old sequence of its write's first operation, `record_hash` its
+            // record's (an erasure of the record removes the row, as it removes its values).
             try db.execute("""
                 CREATE TABLE set_aside(
                     id INTEGER PRIMARY KEY,
@@ -514,8 +515,11 @@ enum StorageSchema {
                     operation BLOB NOT NULL,
                     pending INTEGER NOT NULL CHECK (pending IN (0, 1)),
                     reason TEXT,
-                    wall INTEGER NOT NULL
+                    wall INTEGER NOT NULL,
+                    record_hash BLOB NOT NULL
                 );
+                CREATE INDEX set_aside_pending ON set_aside(pending, write_seq, id);
+                CREATE INDEX set_aside_record ON set_aside(record_hash);
                 """)
         }
         return migrator

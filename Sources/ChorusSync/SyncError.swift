@@ -38,7 +38,15 @@ public struct SyncError: Error, CustomStringConvertible, Sendable {
 
     /// What the operator of a laptop bound to a person does when its upstream refuses writes made
     /// there in another's name (`Authorship`): they cannot go up, and later writes wait behind them.
-    public static let notThePersonsHint = "writes made on a laptop are its person's: they were made before the laptop learnt whose it is, by an older chorus, or against what the upstream holds otherwise (a record it has another maker for). `chorus log --waiting --data FOLDER` lists what waits to go up, with who made it; `chorus sync --set-aside-refused --data FOLDER` (with no `chorus serve` of the folder running) sets aside what the upstream refuses, keeping it here (`chorus log --set-aside`), and sends the rest. To trust this laptop with everyone's writes instead, its upstream's operator registers it again without --person"
+    public static let notThePersonsHint = "writes made on a laptop are its person's: they were made before the laptop learnt whose it is, by an older chorus, or against what the upstream holds otherwise (a record it has another maker for). `chorus log --waiting --data FOLDER` lists what waits to go up, with who made it; `chorus sync --set-aside-refused --data FOLDER` (with no `chorus serve` of the folder running) sets aside what the upstream refuses, keeping it here (`chorus set-aside`), and sends the rest. To trust this laptop with everyone's writes instead, its upstream's operator registers it again without --person"
+
+    /// What a refusal of a laptop's push as not its person's says of the operation (a 403): what
+    /// the laptop reads to offer setting it aside (`isNotThePersons`).
+    public static let notTheirs = "is not theirs"
+
+    /// Whether `error` is an upstream's refusal of a push as holding a write not the laptop's
+    /// person's (and not another 403, such as an admin token's).
+    public var isNotThePersons: Bool { status == 403 && message.contains(" \(SyncError.notTheirs): ") }
 
     /// The same, for a write to a record the upstream does not hold yet: if this laptop received
     /// it another way (a bundle, an earlier upstream), its maker's writes may still be on their

@@ -20,6 +20,8 @@ public enum SyncProtocol {
     public static let cursorHeader = "Chorus-Cursor"
     /// Snapshot request header: the client's storage version (`Replica.storageVersion`).
     public static let storageHeader = "Chorus-Storage"
+    /// A snapshot request's least sequence its copy's log must reach (protocol 4.6).
+    public static let snapshotReachingHeader = "Chorus-Snapshot-Reaching"
     /// Snapshot response header: the upstream's log sequence the snapshot reaches.
     public static let snapshotThroughHeader = "Chorus-Snapshot-Through"
     /// Snapshot response header: XXH64 of the body, 16 lowercase hex digits.

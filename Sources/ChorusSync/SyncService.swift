@@ -264,7 +264,11 @@ public final class SyncService: @unchecked Sendable {
     ///
     /// - Throws: 409 when the client stores another version, 404 when this upstream keeps no file,
     ///   503 when `snapshotsConcurrentMax` copies exist already, 500 when one cannot be written.
-    public func snapshot(peer: Peer, storage: String?) throws(SyncError) -> (copy: SnapshotCopy, isReused: Bool) {
+    ///
+    /// `reaching`: the client asks for a copy whose log reaches at least that sequence (one
+    /// setting writes aside holds what it pulled, and takes no copy older): a cached copy short of
+    /// it is not served, and a new one is written (whose log reaches where this log ends).
+    public func snapshot(peer: Peer, storage: String?, reaching: Int64 = 0) throws(SyncError) -> (copy: SnapshotCopy, isReused: Bool) {
         guard peer.role == .replica || peer.role == .relay else { throw SyncError.forbidden("\(peer.role.rawValue) tokens cannot take snapshots") }
         let (location, schema, ownStorage, floor) = executor.perform {
             ($0.location, $0.configuration.schema, $0.storageVersion, (try? $0.compactionFloor()) ?? 0)
@@ -281,7 +285,7 @@ public final class SyncService: @unchecked Sendable {
         // A copy written before the log was compacted past it would leave its client below the
         // compaction point, unable to pull what came after: only copies reaching the point serve.
         // Nor copies older than what this peer pushed last (it may be starting again from one).
-        let reach = max(floor, snapshotLock.withLock { pushedThrough[peer.name] } ?? 0)
+        let reach = max(floor, reaching, snapshotLock.withLock { pushedThrough[peer.name] } ?? 0)
         if let cached = snapshotLock.withLock({ snapshotCache }), cached.file.through >= reach { return (cached, true) }
         let (admitted, newest) = snapshotLock.withLock { () -> (Bool, SnapshotCopy?) in
             guard snapshotCopies < limits.snapshotsConcurrentMax else { return (false, newestCopy.flatMap { $0.file.through >= reach ? $0 : nil }) }
@@ -410,7 +414,7 @@ public final class SyncService: @unchecked Sendable {
             guard try !replica.hasOperation(operation.id) else { continue }
             if facts == nil { facts = replica.authorshipFacts(making: Authorship.making(operations)) }
             guard let refusal = try Authorship.refusal(of: operation, boundTo: person, facts: facts!) else { continue }
-            throw SyncError.forbidden("\(peer.name) is registered for \(person), and operation \(operation.id) (\(operation.collection)/\(operation.record.prefix(80))) is not theirs: \(refusal); nothing of this push was applied",
+            throw SyncError.forbidden("\(peer.name) is registered for \(person), and operation \(operation.id) (\(operation.collection)/\(operation.record.prefix(80))) \(SyncError.notTheirs): \(refusal); nothing of this push was applied",
                                       hint: Authorship.isNotHereYet(refusal) ? SyncError.notHereYetHint : SyncError.notThePersonsHint)
         }
     }

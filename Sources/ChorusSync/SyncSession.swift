@@ -26,15 +26,21 @@ public protocol SyncTransport: Sendable {
     /// Downloads the upstream's snapshot (protocol 4.6) into a new file at `path`, refusing one of
     /// another storage version or over `snapshotBytesMax`; returns the log sequence it reaches.
     /// `progress` is told the bytes received and expected (-1 if unknown) now and then.
-    func snapshot(storage: String, into path: String, progress: @escaping (Int64, Int64) -> Void) throws -> Int64
+    /// `reaching`: a copy is asked for whose log reaches at least that sequence (0: any).
+    func snapshot(storage: String, reaching: Int64, into path: String, progress: @escaping (Int64, Int64) -> Void) throws -> Int64
 }
 
 extension SyncTransport {
     /// `info` without asking which of this replica's own operations the upstream holds.
     public func info() throws -> InfoResponse { try info(ownOperations: false) }
 
-    public func snapshot(storage: String, into path: String, progress: @escaping (Int64, Int64) -> Void) throws -> Int64 {
+    public func snapshot(storage: String, reaching: Int64, into path: String, progress: @escaping (Int64, Int64) -> Void) throws -> Int64 {
         throw SyncError(status: 404, "this transport takes no snapshots", hint: "pull the log instead")
+    }
+
+    /// A snapshot of any age the upstream serves (`snapshotReuseSeconds`).
+    public func snapshot(storage: String, into path: String, progress: @escaping (Int64, Int64) -> Void) throws -> Int64 {
+        try snapshot(storage: storage, reaching: 0, into: path, progress: progress)
     }
 }
 
@@ -237,11 +243,11 @@ public struct SyncSession {
             // Writes a sync killed between starting again and making them again left pending are
             // made again now, checked against what was just pulled; then, asked to, what the
             // upstream refuses is set aside, and what it takes goes up.
-            try settleSetAside(&report, push: pushUnlessRefused)
-            if setsAsideRefused, pushRefused == nil, forbidden != nil, info.person != nil {
+            if try settleSetAside(&report, upstreamHolds: info.ownOperations) { try pushUnlessRefused(&report) }
+            if setsAsideRefused, pushRefused == nil, forbidden?.isNotThePersons == true, info.person != nil {
                 try startAgainSettingAside(from: info, &report)
                 forbidden = nil
-                try settleSetAside(&report, push: pushUnlessRefused)
+                try pushUnlessRefused(&report)
             }
             if let pushRefused { throw pushRefused }
             let pulledSoFar = "the pull went on: \(report.pulledOperations == 1 ? "1 operation" : "\(report.pulledOperations) operations") received, \(report.pullApplied) new here"
@@ -273,21 +279,23 @@ public struct SyncSession {
     }
 
     /// Makes again the pending writes of a start to set writes aside (`Replica.finishSettingAside`),
-    /// counted in `report`, then runs `push` when some were made again.
-    private func settleSetAside(_ report: inout SyncReport, push: (inout SyncReport) throws -> Void) throws {
-        let outcome = try executor.perform { try $0.finishSettingAside() }
+    /// counted in `report`; whether some were made again (to push).
+    private func settleSetAside(_ report: inout SyncReport, upstreamHolds: CounterRanges?) throws -> Bool {
+        let outcome = try executor.perform { try $0.finishSettingAside(upstreamHolds: upstreamHolds) }
         report.setAside += outcome.setAside
         report.setAsideWrites += outcome.setAsideWrites
         report.madeAgain += outcome.madeAgain
         if outcome.setAside > 0 {
-            progress("set aside \(outcome.setAsideWrites == 1 ? "1 write" : "\(outcome.setAsideWrites) writes") (\(outcome.setAside == 1 ? "1 operation" : "\(outcome.setAside) operations")) the upstream refuses; `chorus log --set-aside` lists them")
+            progress("set aside \(outcome.setAsideWrites == 1 ? "1 write" : "\(outcome.setAsideWrites) writes") (\(outcome.setAside == 1 ? "1 operation" : "\(outcome.setAside) operations")) the upstream refuses; `chorus set-aside` lists them")
         }
-        if outcome.madeAgain > 0 { try push(&report) }
+        return outcome.madeAgain > 0
     }
 
-    /// Starts this laptop again from its upstream's snapshot, its writes waiting to go up kept
-    /// pending (`Replica.adoptSnapshot(settingAside:)`), and pulls what came after the snapshot,
-    /// so the writes are checked against everything the upstream holds.
+    /// Starts this laptop again from a snapshot of its upstream reaching all it pulled, its writes
+    /// waiting to go up kept pending (`Replica.adoptSnapshot(settingAside:)`), checks them against
+    /// that state and makes again those the upstream takes (`settleSetAside`), then pulls what
+    /// came after the snapshot. The two steps run one after the other: a laptop killed between
+    /// them holds the writes pending, which its next sync makes again.
     private func startAgainSettingAside(from info: InfoResponse, _ report: inout SyncReport) throws {
         let plan = try executor.perform { replica -> (folder: String, storage: String)? in
             guard case .directory(let folder) = replica.location else { return nil }
@@ -296,8 +304,12 @@ public struct SyncSession {
         // As when starting again for any other reason (protocol 4.6): not after a push met
         // operations the upstream held already, nor when this folder lacks its own (restored
         // from a backup of itself): its writes since may reuse ids the upstream holds.
-        guard report.pushDuplicates == 0, report.lostOwnOperations == nil else {
-            throw SyncError(status: 0, "the refused writes were not set aside: this sync found \(report.lostOwnOperations == nil ? "operations the upstream held already in a push" : "this folder lacking operations of its own the upstream holds"), and a replica that may have been restored from a backup of itself does not start again",
+        // Nor when the upstream was restored from a backup: this replica's own operations it lost
+        // are marked here as come from it, and no pull brings them back.
+        guard report.pushDuplicates == 0, report.lostOwnOperations == nil, !report.upstreamRewound else {
+            let why = report.upstreamRewound ? "the upstream no longer holds what this replica pulled (restored from a backup)"
+                : report.lostOwnOperations == nil ? "operations the upstream held already in a push" : "this folder lacking operations of its own the upstream holds"
+            throw SyncError(status: 0, "the refused writes were not set aside: this sync found \(why), and a replica then does not start again",
                             hint: "sync again with --set-aside-refused; if this says so again, \(SyncError.newFolderSteps), and make what is still wanted again there")
         }
         guard let plan, usesSnapshots, let offer = info.snapshot, offer.storage == plan.storage else {
@@ -307,17 +319,21 @@ public struct SyncSession {
         progress("setting aside what the upstream refuses: starting again from its snapshot, then making again what it takes...")
         let path = (plan.folder as NSString).appendingPathComponent("\(Replica.snapshotFilePrefix)in-\(UUID().uuidString).sqlite")
         defer { Replica.removeSnapshotFile(path) }
-        let through = try downloadSnapshot(storage: plan.storage, into: path, compactedThrough: info.compactedThrough)
+        // A copy reaching what this replica pulled holds everything it holds but its own writes
+        // waiting (`checkReplaceable` refuses one that lacks anything else).
+        let pulledThrough = try executor.perform { try $0.upstream()?.pullCursor ?? 0 }
+        let through = try downloadSnapshot(storage: plan.storage, reaching: pulledThrough, into: path, compactedThrough: info.compactedThrough)
         let adoption = try executor.perform { try $0.adoptSnapshot(at: path, through: through, from: info.server.replica, replacing: true, settingAside: true) }
         report.snapshotOperations = adoption.operations
+        _ = try settleSetAside(&report, upstreamHolds: info.ownOperations)
         try pull(&report, compactedThrough: info.compactedThrough, snapshotOffered: true)
     }
 
     /// Downloads the upstream's snapshot into `path`, with progress; its `through`, which must not
     /// be before the upstream's compaction point.
-    private func downloadSnapshot(storage: String, into path: String, compactedThrough: Int64) throws -> Int64 {
+    private func downloadSnapshot(storage: String, reaching: Int64 = 0, into path: String, compactedThrough: Int64) throws -> Int64 {
         let progress = self.progress
-        let through = try transport.snapshot(storage: storage, into: path) { received, expected in
+        let through = try transport.snapshot(storage: storage, reaching: reaching, into: path) { received, expected in
             let megabytes = { (bytes: Int64) in String(format: "%.1f", Double(bytes) / 1_000_000) }
             progress("received \(megabytes(received))\(expected > 0 ? " of \(megabytes(expected))" : "") MB of the snapshot...")
         }

@@ -61,8 +61,8 @@ public final class InProcessTransport: SyncTransport, @unchecked Sendable {
                                 limits: limits)
     }
     /// The snapshot's body read from the router's response into `path`, as the HTTP transport would.
-    public func snapshot(storage: String, into path: String, progress: @escaping (Int64, Int64) -> Void = { _, _ in }) throws -> Int64 {
-        let response = try respond("GET", "/sync/v1/snapshot", headers: [(SyncProtocol.storageHeader, storage)])
+    public func snapshot(storage: String, reaching: Int64 = 0, into path: String, progress: @escaping (Int64, Int64) -> Void = { _, _ in }) throws -> Int64 {
+        let response = try respond("GET", "/sync/v1/snapshot", headers: HTTPTransport.snapshotHeaders(storage: storage, reaching: reaching).sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
         let bytes = response.wholeBody()
         guard Int64(bytes.count) <= limits.snapshotBytesMax else { throw SyncError(status: 413, "snapshot over snapshotBytesMax") }
         var hasher = XXHash64()

@@ -186,11 +186,17 @@ final class SyncEndToEndTests: XCTestCase {
         XCTAssertTrue(setAside.standardOutput.contains("identical to the upstream"), setAside.standardOutput)
         XCTAssertEqual(try JSONParser().parse(try chorus(["get", "feedback", item, "--json"], "hub").standardOutput)["from"], "p-1", "it went up")
         XCTAssertFalse(try chorus(["get", "people", "p-2", "--json"], "laptop").standardOutput.contains("Forged"), "out of the laptop's state")
-        let listedAside = try chorus(["log", "--set-aside"], "laptop").standardOutput
+        let listedAside = try chorus(["set-aside"], "laptop").standardOutput
         XCTAssertTrue(listedAside.contains("people/p-2 title") && listedAside.contains("it is made in the name of p-2"), listedAside)
         XCTAssertTrue(try chorus(["log", "--waiting"], "laptop").standardOutput.contains("nothing waits"))
         XCTAssertEqual(try JSONParser().parse(try chorus(["status", "--json"], "laptop").standardOutput)["setAside"], 1)
         XCTAssertTrue(try chorus(["sync", "--set-aside-refused"], "laptop").standardOutput.contains("set aside: nothing"))
+        let json = try JSONParser().parse(try chorus(["set-aside", "--json"], "laptop").standardOutput)
+        XCTAssertEqual(json.arrayValue?.first?["pending"], false)
+        XCTAssertEqual(json.arrayValue?.first?["operation"]?["author"], "p-2")
+        try chorus(["set-aside", "--forget", "--limit", "3"], "laptop", expect: 2)
+        XCTAssertTrue(try chorus(["set-aside", "--forget"], "laptop").standardOutput.contains("forgot 1 operation set aside"))
+        XCTAssertTrue(try chorus(["set-aside"], "laptop").standardOutput.contains("nothing is set aside"))
     }
 
     /// A replica whose state differs from its upstream's with nothing left to push or to pull

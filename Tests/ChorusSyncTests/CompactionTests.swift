@@ -783,8 +783,8 @@ final class CompactionTests: HubAndClientsTestCase {
             return try inner.pull(after: after, afterOperation: afterOperation, limit: limit, waitingToPush: waitingToPush, committed: committed)
         }
         func digest(reporting local: (digest: String, cursor: Int64)?) throws -> DigestResponse { try inner.digest(reporting: local) }
-        func snapshot(storage: String, into path: String, progress: @escaping (Int64, Int64) -> Void) throws -> Int64 {
-            try inner.snapshot(storage: storage, into: path, progress: progress)
+        func snapshot(storage: String, reaching: Int64, into path: String, progress: @escaping (Int64, Int64) -> Void) throws -> Int64 {
+            try inner.snapshot(storage: storage, reaching: reaching, into: path, progress: progress)
         }
     }
 

@@ -6,14 +6,12 @@ enum LogCommand: Command {
         details: """
         Each line: local sequence, operation id, time, action, target and the person who made it. Erased
         records show their ids only. --waiting lists what this replica has still to send its upstream
-        (made here or below it), such as writes the upstream refused. --set-aside lists the writes
-        `chorus sync --set-aside-refused` set aside, each with why its upstream refuses it: they are
-        kept here and never synced.
+        (made here or below it), such as writes the upstream refused (`chorus set-aside` lists those
+        set aside).
         """,
         options: [.data, .json,
                   OptionSpec(name: "--since", valueName: "SEQ", help: "start after this sequence (default 0)"),
                   OptionSpec(name: "--waiting", valueName: nil, help: "only the operations waiting to be pushed upstream"),
-                  OptionSpec(name: "--set-aside", valueName: nil, help: "the writes set aside as refused by the upstream, with why (not the log)"),
                   OptionSpec(name: "--limit", valueName: "N", help: "at most N operations (default 100, at most 100000)")])
 
     static func run(_ context: CommandContext) throws -> Int32 {
@@ -23,10 +21,6 @@ enum LogCommand: Command {
         }
         let waiting = context.arguments.flag("--waiting")
         if waiting && context.arguments.value("--since") != nil { throw context.usageError("--waiting starts at the push cursor: leave --since out") }
-        if context.arguments.flag("--set-aside") {
-            if waiting || context.arguments.value("--since") != nil { throw context.usageError("--set-aside lists what was set aside, not the log: leave --since and --waiting out") }
-            return try listSetAside(context, limit: limit)
-        }
         let replica = try context.openReplica()
         if waiting, try replica.upstream() == nil {
             throw ChorusError(.invalidState, "this replica has no upstream, so nothing waits to go up", hint: "`chorus log` shows its whole log; `chorus join` connects it to a hub")
@@ -55,25 +49,5 @@ enum LogCommand: Command {
         let target = op.action.name == "erase" ? "\(op.collection)/#\(Hex.encode(op.recordHash).prefix(12))" : "\(op.collection)/\(op.record)"
         return [String(sequence), op.id.description, Format.time(op.timestamp), op.action.name, target + (op.field.map { " \($0)" } ?? ""),
                 op.author.map { "by \($0)" } ?? ""]
-    }
-
-    /// `--set-aside`: each operation set aside as its line in the old log, then why.
-    static func listSetAside(_ context: CommandContext, limit: Int) throws -> Int32 {
-        let replica = try context.openReplica()
-        let entries = try replica.setAsideOperations(limit: limit)
-        if context.isJSON {
-            let codec = OperationCodec()
-            context.output.json(.array(entries.map { entry in
-                .object(["sequence": .integer(entry.sequence), "operation": codec.encode(entry.operation), "reason": .string(entry.reason),
-                         "setAsideAt": .integer(entry.wall)])
-            }))
-            return 0
-        }
-        if entries.isEmpty {
-            context.output.print("nothing is set aside: `chorus sync --set-aside-refused` sets aside the writes its upstream refuses")
-            return 0
-        }
-        context.output.print(Format.table(entries.map { line($0.operation, sequence: $0.sequence) + [$0.reason] }))
-        return 0
     }
 }

@@ -46,7 +46,7 @@ enum StatusCommand: Command {
             // Writes the upstream refused, set aside (`chorus sync --set-aside-refused`).
             let setAside = try replica.setAsideCounts()
             fields.append(("setAside", context.isJSON || setAside.setAside == 0 ? .integer(setAside.setAside)
-                                                    : .string("\(setAside.setAside == 1 ? "1 operation" : "\(setAside.setAside) operations") (`chorus log --set-aside` lists them)")))
+                                                    : .string("\(setAside.setAside == 1 ? "1 operation" : "\(setAside.setAside) operations") (`chorus set-aside` lists them)")))
             if setAside.pending > 0 {
                 fields.append(("setAsidePending", context.isJSON ? .integer(setAside.pending)
                                                                  : .string("\(setAside.pending) operations to check again and make again: run `chorus sync`")))

@@ -16,7 +16,7 @@ enum SyncCommand: Command {
         On a laptop registered for one person, a push holding a write that is not theirs is refused
         whole, and later writes wait behind it: --set-aside-refused then starts this replica again
         from the upstream's snapshot, makes again the waiting writes the upstream takes, and sets
-        the others aside (`chorus log --set-aside` lists them; they are kept, never synced). It
+        the others aside (`chorus set-aside` lists them; they are kept, never synced). It
         does not run beside `chorus serve` of the same folder.
         """,
         options: [.data, .json, OptionSpec(name: "--no-verify", valueName: nil, help: "skip the digest comparison"),
@@ -81,7 +81,7 @@ enum SyncCommand: Command {
         }
         context.output.print("  down: \(operations(report.pulledOperations)) received, \(report.pullApplied) new here")
         if report.setAside > 0 || report.madeAgain > 0 {
-            context.output.print("  set aside: \(report.setAsideWrites == 1 ? "1 write" : "\(report.setAsideWrites) writes") (\(operations(report.setAside))) the upstream refuses, kept here (`chorus log --set-aside`); \(operations(report.madeAgain)) made again and sent")
+            context.output.print("  set aside: \(report.setAsideWrites == 1 ? "1 write" : "\(report.setAsideWrites) writes") (\(operations(report.setAside))) the upstream refuses, kept here (`chorus set-aside`); \(operations(report.madeAgain)) made again and sent")
         } else if setsAside {
             context.output.print("  set aside: nothing (the upstream took every write)")
         }
