@@ -41,6 +41,8 @@ extension Replica {
         public var setAsideWrites = 0
         /// Operations this replica's log held already.
         public var alreadyHeld = 0
+        /// Operations of records erased meanwhile, dropped as any operation of an erased record is.
+        public var droppedErased = 0
 
         public init() {}
     }
@@ -100,9 +102,14 @@ extension Replica {
                                   hint: "`chorus set-aside --forget` drops what was set aside before, once what is still wanted of it was made again")
             }
             let operation = try codec.decode(utf8: Array(payload)[...])
+            kept.insert(logged.entry.counter)
+            // Set aside before, and back (a bundle of this folder taken before, imported): its row
+            // is checked again with this start's writes, so it is listed once.
+            try database.run("UPDATE set_aside SET pending = 1, reason = NULL, seq = ?, write_seq = ?, wall = ? WHERE record_hash = ? AND operation = ?",
+                             logged.sequence, write, now, operation.recordHash, Array(payload))
+            if database.changes > 0 { return true }
             try database.run("INSERT INTO set_aside(seq, write_seq, operation, pending, wall, record_hash) VALUES (?, ?, ?, 1, ?, ?)",
                              logged.sequence, write, Array(payload), now, operation.recordHash)
-            kept.insert(logged.entry.counter)
             return true
         }
         return kept
@@ -176,8 +183,15 @@ extension Replica {
                 return
             }
             for operation in write.operations {
-                if try hasOperation(operation.id) { outcome.alreadyHeld += 1 } else { outcome.madeAgain += 1 }
+                let held = try hasOperation(operation.id), dropped = state.report.droppedForErasedRecords
                 try apply(operation, state: &state)
+                if held {
+                    outcome.alreadyHeld += 1
+                } else if state.report.droppedForErasedRecords > dropped {
+                    outcome.droppedErased += 1
+                } else {
+                    outcome.madeAgain += 1
+                }
             }
             try database.run("DELETE FROM set_aside WHERE write_seq = ? AND pending = 1", write.write)
         }

@@ -322,7 +322,14 @@ public final class Replica {
                                       : "the folder is damaged; restore it from a backup")
             }
             let name = try database.queryScalarText("SELECT value FROM meta WHERE key = 'name'") ?? ""
-            return try Replica(id: id, name: name, configuration: configuration, location: location, database: database)
+            let replica = try Replica(id: id, name: name, configuration: configuration, location: location, database: database)
+            // A sync setting writes aside killed between its two steps (`Replica+SetAside`): its
+            // waiting writes are made again, checked against the copy it started from (which
+            // reached all it had pulled), before anything reads this replica or writes to it.
+            if try database.queryScalarInteger("SELECT EXISTS (SELECT 1 FROM set_aside WHERE pending = 1)") == 1 {
+                _ = try replica.finishSettingAside()
+            }
+            return replica
         }
     }
 

@@ -100,6 +100,8 @@ public struct SyncReport: Sendable {
     public var setAside = 0
     public var setAsideWrites = 0
     public var madeAgain = 0
+    /// Of them, operations of records erased meanwhile: dropped, as any write of an erased record.
+    public var droppedErased = 0
     public init() {}
 
     public var json: JSONValue {
@@ -117,11 +119,10 @@ public struct SyncReport: Sendable {
         if let snapshotRefused { object["snapshotRefused"] = .string(snapshotRefused) }
         if upstreamRewound { object["upstreamRewound"] = .bool(true) }
         if unsendableAfterRewind > 0 { object["unsendableAfterRewind"] = .integer(unsendableAfterRewind) }
-        if setAside > 0 || madeAgain > 0 {
-            object["setAside"] = .integer(Int64(setAside))
-            object["setAsideWrites"] = .integer(Int64(setAsideWrites))
-            object["madeAgain"] = .integer(Int64(madeAgain))
-        }
+        object["setAside"] = .integer(Int64(setAside))
+        object["setAsideWrites"] = .integer(Int64(setAsideWrites))
+        object["madeAgain"] = .integer(Int64(madeAgain))
+        object["droppedErased"] = .integer(Int64(droppedErased))
         return .object(object)
     }
 }
@@ -235,6 +236,16 @@ public struct SyncSession {
                     try pushUnlessRefused(&report)
                     try pull(&report, compactedThrough: info.compactedThrough, snapshotOffered: info.snapshot != nil)
                 }
+            } catch let error as SyncError where error.status == 410 && pushRefused == nil && forbidden?.isNotThePersons == true {
+                // The upstream's log is compacted past this replica's cursor, and its writes wait
+                // behind the refusal, so it can neither pull nor start again as usual (what waits
+                // goes up first). Setting aside starts again anyway (below); otherwise the refusal
+                // is what to act on, said with why the pull stopped.
+                guard setsAsideRefused, info.person != nil else {
+                    let refusal = forbidden!
+                    throw SyncError(status: refusal.status, "\(refusal.message); the pull could not go on either (\(error.message)): this replica starts again from the upstream's snapshot only once nothing of its waits to go up",
+                                    hint: refusal.hint)
+                }
             } catch {
                 // Its own ids reused say more of this folder than a pull that failed after them.
                 throw pushRefused ?? error
@@ -285,6 +296,7 @@ public struct SyncSession {
         report.setAside += outcome.setAside
         report.setAsideWrites += outcome.setAsideWrites
         report.madeAgain += outcome.madeAgain
+        report.droppedErased += outcome.droppedErased
         if outcome.setAside > 0 {
             progress("set aside \(outcome.setAsideWrites == 1 ? "1 write" : "\(outcome.setAsideWrites) writes") (\(outcome.setAside == 1 ? "1 operation" : "\(outcome.setAside) operations")) the upstream refuses; `chorus set-aside` lists them")
         }

@@ -517,7 +517,7 @@ final class SyncEndToEndTests: XCTestCase {
         let laptop = try ServeProcess(data: path("laptop"))
         defer { laptop.stop() }
         let second = try chorus(["serve", "--listen", "127.0.0.1:0"], "laptop", expect: 1)
-        XCTAssertTrue(second.standardError.contains("another chorus serve (pid "), second.standardError)
+        XCTAssertTrue(second.standardError.contains("another chorus process (pid "), second.standardError)
         let join = try chorus(["join", hub.url, "--token-file", path("laptop.token")], "laptop", expect: 1)
         XCTAssertTrue(join.standardError.contains("so `chorus join` does not run beside it"), join.standardError)
         try chorus(["put", "people", "p-1", "name=Ada"], "laptop")

@@ -152,9 +152,9 @@ final class PersonBoundReplicaTests: HubAndClientsTestCase {
     }
 
     /// Killed between its two steps (the snapshot taken, the waiting writes not yet made again),
-    /// a laptop holds every write in `set_aside`, pending; its next sync, asked or not, checks
-    /// and makes them again once it has pulled.
-    func test_writesKeptPendingByAStartKilledHalfWay_areMadeAgainByTheNextSync() throws {
+    /// a laptop holds every write in `set_aside`, pending; the next process to open it checks
+    /// and makes them again, and its next sync sends them.
+    func test_writesKeptPendingByAStartKilledHalfWay_areMadeAgainAtTheNextOpen() throws {
         let (hub, router) = try hub()
         let (laptop, transport, session) = try client("laptop", seed: 2, hub: hub, router: router, person: "p-1")
         _ = try session.run()
@@ -168,8 +168,12 @@ final class PersonBoundReplicaTests: HubAndClientsTestCase {
         XCTAssertNil(try laptop.perform { try $0.get(collection: "people", record: "p-1")?.fields["title"] }, "taken out of the state")
         XCTAssertEqual(try laptop.perform { try $0.setAsideCounts().pending }, 1, "kept, pending")
 
+        // The next process to open the folder makes them again before anything reads it.
+        let reopened = try Replica.open(at: .directory(folder))
+        XCTAssertEqual(try reopened.get(collection: "people", record: "p-1")?.fields["title"], "Mine")
+        XCTAssertEqual(try reopened.setAsideCounts().pending, 0)
         let report = try session.run(compareDigests: true)
-        XCTAssertEqual(report.madeAgain, 1)
+        XCTAssertEqual(report.pushApplied, 1, "it goes up")
         XCTAssertEqual(report.digestMatches, true)
         XCTAssertEqual(try hub.perform { try $0.get(collection: "people", record: "p-1")?.fields["title"] }, "Mine")
         XCTAssertEqual(try hub.perform { try $0.log(after: 0, limit: 1000).compactMap(\.operation).last?.id }, mine[0].id)
@@ -199,6 +203,50 @@ final class PersonBoundReplicaTests: HubAndClientsTestCase {
         XCTAssertGreaterThan(report.snapshotOperations, cached, "a new copy, not the cached one")
         XCTAssertEqual(report.digestMatches, true)
         XCTAssertEqual(try laptop.perform { try $0.get(collection: "people", record: "p-2")?.fields["title"] }, "After the copy")
+    }
+
+    /// An upstream whose log is compacted past a laptop's cursor (a laptop that wrote before its
+    /// first sync with an office started from a snapshot): the laptop cannot pull, nor start again
+    /// while its writes wait behind the refusal. The refusal is what it is told; setting aside
+    /// starts it again from the snapshot anyway.
+    func test_settingAside_worksWhenTheUpstreamsLogIsCompactedPastTheLaptop() throws {
+        let (hub, router) = try hub()
+        _ = try hub.perform { try $0.compactLog(keepAcknowledgedSeconds: 0) }
+        XCTAssertGreaterThan(try hub.perform { try $0.compactionFloor() }, 0)
+        let (laptop, _, session) = try client("laptop", seed: 2, hub: hub, router: router, person: "p-1")
+        try laptop.perform { replica in
+            _ = try replica.write(collection: "people", record: "p-2", [.put(field: "title", value: "Forged")], by: "p-2")
+            _ = try replica.write(collection: "people", record: "p-1", [.put(field: "title", value: "Mine")], by: "p-1")
+        }
+        XCTAssertThrowsError(try session.run()) { error in
+            XCTAssertEqual((error as? SyncError)?.status, 403, "\(error)")
+            XCTAssertTrue("\(error)".contains("the pull could not go on either"), "\(error)")
+            XCTAssertTrue((error as? SyncError)?.hint?.contains("--set-aside-refused") == true, "\(error)")
+        }
+        var setting = session
+        setting.setsAsideRefused = true
+        let report = try setting.run(compareDigests: true)
+        XCTAssertEqual(report.setAside, 1)
+        XCTAssertEqual(report.madeAgain, 1)
+        XCTAssertEqual(report.digestMatches, true)
+        XCTAssertEqual(try hub.perform { try $0.get(collection: "people", record: "p-1")?.fields["title"] }, "Mine")
+    }
+
+    /// A write set aside that comes back (a bundle of the folder taken before, imported) leaves
+    /// the state again at the next start, and is listed once.
+    func test_aWriteSetAsideThatComesBack_isSetAsideAgain_andListedOnce() throws {
+        let (hub, router) = try hub()
+        let (laptop, _, session) = try client("laptop", seed: 2, hub: hub, router: router, person: "p-1")
+        let forged = try laptop.perform { try $0.write(collection: "people", record: "p-2", [.put(field: "title", value: "Forged")], by: "p-2") }
+        var setting = session
+        setting.setsAsideRefused = true
+        XCTAssertEqual(try setting.run().setAside, 1)
+        XCTAssertEqual(try laptop.perform { try $0.applyRemote(forged).applied }, 1, "back, as an import brings it")
+        XCTAssertThrowsError(try session.run(), "refused again")
+        let again = try setting.run(compareDigests: true)
+        XCTAssertEqual(again.setAside, 1)
+        XCTAssertEqual(again.digestMatches, true)
+        XCTAssertEqual(try laptop.perform { try $0.setAsideOperations(limit: 10) }.map(\.operation.id), forged.map(\.id))
     }
 
     /// An erasure leaves nothing of the record, not even writes of it a laptop set aside.

@@ -31,8 +31,8 @@ enum ServeLock {
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
             let holder = holderDescription(descriptor)
             close(descriptor)
-            throw ChorusError(.invalidState, "another chorus serve\(holder) is serving \(folder)",
-                              hint: "stop it first, or give this node a folder of its own (--data); one folder is one replica")
+            throw ChorusError(.invalidState, "another chorus process\(holder) holds \(folder): a `chorus serve` of it, or a `chorus sync --set-aside-refused` starting it again",
+                              hint: "wait for it or stop it first; a node needs a folder of its own (--data): one folder is one replica")
         }
         let pid = "\(getpid())\n"
         _ = ftruncate(descriptor, 0)

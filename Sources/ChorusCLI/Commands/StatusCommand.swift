@@ -41,7 +41,8 @@ enum StatusCommand: Command {
                 ("lastSyncError", upstream.lastError.map(JSONValue.string) ?? .null),
                 ("upstreamClockSkewMilliseconds", upstream.observedSkewMilliseconds.map { .integer($0) } ?? .null),
                 // Whose laptop the upstream says this is: writes here are that person's.
-                ("person", upstream.person.map(JSONValue.string) ?? (context.isJSON ? .null : "anyone (the upstream registered this replica for no one person)")),
+                ("person", upstream.person.map(JSONValue.string) ?? (context.isJSON ? .null
+                    : upstream.lastSuccessWall == nil ? "not known before the first sync" : "anyone (registered for no one person)")),
             ]
             // Writes the upstream refused, set aside (`chorus sync --set-aside-refused`).
             let setAside = try replica.setAsideCounts()
@@ -49,7 +50,7 @@ enum StatusCommand: Command {
                                                     : .string("\(setAside.setAside == 1 ? "1 operation" : "\(setAside.setAside) operations") (`chorus set-aside` lists them)")))
             if setAside.pending > 0 {
                 fields.append(("setAsidePending", context.isJSON ? .integer(setAside.pending)
-                                                                 : .string("\(setAside.pending) operations to check again and make again: run `chorus sync`")))
+                                                                 : .string("\(setAside.pending): run `chorus sync`")))
             }
         } else {
             fields.append(("upstream", context.isJSON ? .null : "none (standalone; `chorus join` connects to a hub)"))

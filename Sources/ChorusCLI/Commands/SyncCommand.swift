@@ -80,8 +80,9 @@ enum SyncCommand: Command {
             context.output.print("  snapshot: not used (\(refused)); the log was pulled instead")
         }
         context.output.print("  down: \(operations(report.pulledOperations)) received, \(report.pullApplied) new here")
-        if report.setAside > 0 || report.madeAgain > 0 {
-            context.output.print("  set aside: \(report.setAsideWrites == 1 ? "1 write" : "\(report.setAsideWrites) writes") (\(operations(report.setAside))) the upstream refuses, kept here (`chorus set-aside`); \(operations(report.madeAgain)) made again and sent")
+        if report.setAside > 0 || report.madeAgain > 0 || report.droppedErased > 0 {
+            let erased = report.droppedErased > 0 ? "; \(operations(report.droppedErased)) of records erased meanwhile dropped" : ""
+            context.output.print("  set aside: \(report.setAsideWrites == 1 ? "1 write" : "\(report.setAsideWrites) writes") (\(operations(report.setAside))) the upstream refuses, kept here (`chorus set-aside`); \(operations(report.madeAgain)) made again and sent\(erased)")
         } else if setsAside {
             context.output.print("  set aside: nothing (the upstream took every write)")
         }
