@@ -43,6 +43,8 @@ extension Replica {
         public var alreadyHeld = 0
         /// Operations of records erased meanwhile, dropped as any operation of an erased record is.
         public var droppedErased = 0
+        /// Operations made anew as the laptop's person, for writes that named no author.
+        public var madeAsPerson = 0
 
         public init() {}
     }
@@ -115,12 +117,16 @@ extension Replica {
         return kept
     }
 
-    /// A pending write: the old sequence of its first operation, and its operations.
+    /// A pending write: the old sequence of its first operation, its rows and its operations.
     private struct PendingWrite {
         let write: Int64
+        var rows: [Int64] = []
         var operations: [Operation] = []
         /// Why its rows cannot be made again, read before they are checked (a damaged row).
         var unreadable: String?
+
+        /// Its rows as an SQL list.
+        var rowList: String { rows.map(String.init).joined(separator: ", ") }
     }
 
     /// Step 2: checks the pending writes against what this replica holds (the upstream's state,
@@ -131,17 +137,49 @@ extension Replica {
     /// making is refused is refused with it). In one transaction, it makes again the writes taken,
     /// each operation with its own id and stamp, and sets the others aside, whole (`reason`).
     ///
+    /// A write refused that names no author at all (made before the laptop learnt whose it is,
+    /// without `--as`) is the person's, on the person's laptop: it is made anew as theirs (new
+    /// ids and stamps, checked as any write here, `writeMany`), and set aside only if that is
+    /// refused too; the writes refused beside it are then checked again (one may need it).
+    ///
     /// `upstreamHolds`: this replica's own operations its upstream holds (`info?own=1`): taken
     /// without a check, as the upstream does not check what it holds, even when the copy lacked
     /// them. A write that cannot be made again for another reason than storage is set aside with
     /// why, in a transaction of its own, so one damaged row does not stop every sync.
     @discardableResult
     public func finishSettingAside(upstreamHolds: CounterRanges? = nil) throws -> SettingAsideOutcome {
+        var total = SettingAsideOutcome()
+        while true {
+            var (outcome, refused) = try settlePending(upstreamHolds: upstreamHolds)
+            total.madeAgain += outcome.madeAgain
+            total.alreadyHeld += outcome.alreadyHeld
+            total.droppedErased += outcome.droppedErased
+            total.madeAsPerson += outcome.madeAsPerson
+            let remade = try makeUnattributedAsPerson(&refused, outcome: &total)
+            guard remade > 0 else {
+                total.setAside += outcome.setAside
+                total.setAsideWrites += outcome.setAsideWrites
+                return total
+            }
+            // The others refused beside them are checked again, with what was made.
+            let others = refused.filter { !$0.rows.isEmpty }
+            try Replica.wrapStorage {
+                try database.transaction {
+                    for write in others { try database.execute("UPDATE set_aside SET pending = 1, reason = NULL WHERE id IN (\(write.rowList))") }
+                }
+            }
+        }
+    }
+
+    /// One pass of `finishSettingAside` over the pending writes: what it did, and the writes it
+    /// set aside as refused by `Authorship` (not those unreadable or failing to apply).
+    private func settlePending(upstreamHolds: CounterRanges?) throws -> (SettingAsideOutcome, [PendingWrite]) {
         var writes: [PendingWrite] = []
         try Replica.wrapStorage {
-            try database.forEachRow("SELECT write_seq, operation FROM set_aside WHERE pending = 1 ORDER BY write_seq, id") { row in
+            try database.forEachRow("SELECT write_seq, operation, id FROM set_aside WHERE pending = 1 ORDER BY write_seq, id") { row in
                 let write = row.integer(0) ?? 0
                 if writes.last?.write != write { writes.append(PendingWrite(write: write)) }
+                writes[writes.count - 1].rows.append(row.integer(2) ?? 0)
                 do {
                     writes[writes.count - 1].operations.append(try codec.decode(utf8: (row.blob(1) ?? [])[...]))
                 } catch {
@@ -149,14 +187,15 @@ extension Replica {
                 }
             }
         }
-        guard !writes.isEmpty else { return SettingAsideOutcome() }
+        guard !writes.isEmpty else { return (SettingAsideOutcome(), []) }
         func isHeld(_ operation: Operation) throws -> Bool {
             try hasOperation(operation.id) || (operation.id.replica == id && upstreamHolds?.contains(operation.id.counter) == true)
         }
-        // Why each write refused is, by its first operation's old sequence.
-        func decide() throws -> [Int64: String] {
-            var refused: [Int64: String] = [:]
-            for write in writes { if let why = write.unreadable { refused[write.write] = why } }
+        // Why each write is refused, by its first operation's old sequence: `Authorship`'s, or
+        // (`unreadable`) a row's that cannot be read.
+        func decide() throws -> [Int64: (why: String, byAuthorship: Bool)] {
+            var refused: [Int64: (why: String, byAuthorship: Bool)] = [:]
+            for write in writes { if let why = write.unreadable { refused[write.write] = (why, false) } }
             guard let person = try Replica.wrapStorage({ try upstreamPerson() }) else { return refused }
             var changed = true
             while changed {
@@ -166,7 +205,7 @@ extension Replica {
                 for write in taken {
                     for operation in write.operations where try !isHeld(operation) {
                         guard let why = try Authorship.refusal(of: operation, boundTo: person, facts: facts) else { continue }
-                        refused[write.write] = "operation \(operation.id): \(why)"
+                        refused[write.write] = ("operation \(operation.id): \(why)", true)
                         changed = true
                         break
                     }
@@ -175,11 +214,13 @@ extension Replica {
             return refused
         }
         var outcome = SettingAsideOutcome()
-        func settle(_ write: PendingWrite, refused why: String?, state: inout BatchState) throws {
-            if let why {
-                try database.run("UPDATE set_aside SET pending = 0, reason = ? WHERE write_seq = ? AND pending = 1", why, write.write)
+        var refusedByAuthorship: [PendingWrite] = []
+        func settle(_ write: PendingWrite, refused: (why: String, byAuthorship: Bool)?, state: inout BatchState) throws {
+            if let refused {
+                try database.run("UPDATE set_aside SET pending = 0, reason = ? WHERE id IN (\(write.rowList))", refused.why)
                 outcome.setAside += write.operations.count
                 outcome.setAsideWrites += 1
+                if refused.byAuthorship { refusedByAuthorship.append(write) }
                 return
             }
             for operation in write.operations {
@@ -193,28 +234,90 @@ extension Replica {
                     outcome.madeAgain += 1
                 }
             }
-            try database.run("DELETE FROM set_aside WHERE write_seq = ? AND pending = 1", write.write)
+            try database.execute("DELETE FROM set_aside WHERE id IN (\(write.rowList))")
         }
         do {
             _ = try inBatch(operations: writes.reduce(0) { $0 + $1.operations.count }) { state in
                 let refused = try decide()
                 for write in writes { try settle(write, refused: refused[write.write], state: &state) }
             }
-            return outcome
+            return (outcome, refusedByAuthorship)
         } catch let error as ChorusError where error.code != .storage {
             outcome = SettingAsideOutcome()
+            refusedByAuthorship = []
         }
         let refused = try Replica.wrapStorage { try database.readTransaction { try decide() } }
         for write in writes {
-            let before = outcome
+            let before = (outcome, refusedByAuthorship)
             do {
                 _ = try inBatch(operations: write.operations.count) { state in try settle(write, refused: refused[write.write], state: &state) }
             } catch let error as ChorusError where error.code != .storage {
-                outcome = before
-                _ = try inBatch { state in try settle(write, refused: "it could not be made again: \(error.message)", state: &state) }
+                (outcome, refusedByAuthorship) = before
+                _ = try inBatch { state in try settle(write, refused: ("it could not be made again: \(error.message)", false), state: &state) }
             }
         }
-        return outcome
+        return (outcome, refusedByAuthorship)
+    }
+
+    /// Of `refused`, the writes none of whose operations names an author, made anew as the
+    /// laptop's person (`writeMany`, which checks them as theirs), each in one transaction with
+    /// the removal of its rows; a write refused again keeps its rows, with both reasons. Returns
+    /// how many were made; their rows are emptied from `refused`.
+    private func makeUnattributedAsPerson(_ refused: inout [PendingWrite], outcome: inout SettingAsideOutcome) throws -> Int {
+        guard let person = try Replica.wrapStorage({ try upstreamPerson() }) else { return 0 }
+        var made = 0
+        for index in refused.indices where refused[index].operations.allSatisfy({ $0.author == nil }) {
+            let write = refused[index]
+            guard let changes = Replica.changes(remaking: write.operations) else { continue }
+            do {
+                let operations = try Replica.wrapStorage {
+                    try database.transaction {
+                        let operations = try writeMany(changes, by: person)
+                        try database.execute("DELETE FROM set_aside WHERE id IN (\(write.rowList))")
+                        return operations
+                    }
+                }
+                outcome.madeAsPerson += operations.count
+                refused[index].rows = []
+                made += 1
+            } catch let error as ChorusError where error.code != .storage {
+                try Replica.wrapStorage {
+                    try database.run("UPDATE set_aside SET reason = reason || ? WHERE id IN (\(write.rowList))",
+                                     "; made anew as \(person): \(error.message)")
+                }
+            }
+        }
+        return made
+    }
+
+    /// The changes that make `operations` anew, record by record in their order: what their
+    /// values, elements, keys and entries were, for `writeMany` to supersede what is held now.
+    /// Nil when one cannot be said as a change (an erase names its record by hash only).
+    static func changes(remaking operations: [Operation]) -> [(collection: String, record: String, changes: [Change])]? {
+        var writes: [(collection: String, record: String, changes: [Change])] = []
+        for operation in operations {
+            let field = operation.field ?? ""
+            let made: [Change]
+            switch operation.action {
+            case .set(let value, _): made = [.put(field: field, value: value)]
+            case .add(let element): made = [.add(field: field, element: element)]
+            case .remove(let element, _): made = [.remove(field: field, element: element)]
+            case .mapSet(let key, let value, _): made = [.mapSet(field: field, key: key, value: value)]
+            case .mapRemove(let key, _): made = [.mapRemove(field: field, key: key)]
+            case .increment(let by): made = [.increment(field: field, by: by)]
+            case .append(let value): made = [.append(field: field, value: value)]
+            case .retract(let entries): made = entries.map { .retract(field: field, entry: $0) }
+            case .delete: made = [.delete]
+            case .restore: made = [.restore]
+            case .erase: return nil
+            }
+            if let last = writes.last, last.collection == operation.collection, last.record == operation.record {
+                writes[writes.count - 1].changes += made
+            } else {
+                writes.append((operation.collection, operation.record, made))
+            }
+        }
+        return writes
     }
 
     /// What the operator of a replica that can no longer send its writes does: a new folder.

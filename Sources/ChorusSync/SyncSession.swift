@@ -102,6 +102,8 @@ public struct SyncReport: Sendable {
     public var madeAgain = 0
     /// Of them, operations of records erased meanwhile: dropped, as any write of an erased record.
     public var droppedErased = 0
+    /// Operations made anew as the laptop's person, for refused writes that named no author.
+    public var madeAsPerson = 0
     public init() {}
 
     public var json: JSONValue {
@@ -123,6 +125,7 @@ public struct SyncReport: Sendable {
         object["setAsideWrites"] = .integer(Int64(setAsideWrites))
         object["madeAgain"] = .integer(Int64(madeAgain))
         object["droppedErased"] = .integer(Int64(droppedErased))
+        object["madeAsPerson"] = .integer(Int64(madeAsPerson))
         return .object(object)
     }
 }
@@ -297,19 +300,20 @@ public struct SyncSession {
         report.setAsideWrites += outcome.setAsideWrites
         report.madeAgain += outcome.madeAgain
         report.droppedErased += outcome.droppedErased
+        report.madeAsPerson += outcome.madeAsPerson
         if outcome.setAside > 0 {
             progress("set aside \(outcome.setAsideWrites == 1 ? "1 write" : "\(outcome.setAsideWrites) writes") (\(outcome.setAside == 1 ? "1 operation" : "\(outcome.setAside) operations")) the upstream refuses; `chorus set-aside` lists them")
         }
-        return outcome.madeAgain > 0
+        return outcome.madeAgain > 0 || outcome.madeAsPerson > 0
     }
 
     /// Starts this laptop again from a snapshot of its upstream reaching all it pulled, its writes
     /// waiting to go up kept pending (`Replica.adoptSnapshot(settingAside:)`), checks them against
     /// that state and makes again those the upstream takes (`settleSetAside`), then pulls what
     /// came after the snapshot. The two steps run one after the other: a laptop killed between
-    /// them holds the writes pending, which its next sync makes again.
+    /// them holds the writes pending, which the next process to open the folder makes again.
     private func startAgainSettingAside(from info: InfoResponse, _ report: inout SyncReport) throws {
-        let plan = try executor.perform { replica -> (folder: String, storage: String)? in
+        let plan = executor.perform { replica -> (folder: String, storage: String)? in
             guard case .directory(let folder) = replica.location else { return nil }
             return (folder, replica.storageVersion)
         }

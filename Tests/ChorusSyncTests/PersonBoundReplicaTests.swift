@@ -249,6 +249,43 @@ final class PersonBoundReplicaTests: HubAndClientsTestCase {
         XCTAssertEqual(try laptop.perform { try $0.setAsideOperations(limit: 10) }.map(\.operation.id), forged.map(\.id))
     }
 
+    /// Written before the laptop learnt whose it is, without `--as`, a write names no author,
+    /// and the hub refuses it; on the person's own laptop it is theirs: made anew as them (new
+    /// ids), and a write needing it (a comment in the item it made) then goes too. One naming
+    /// someone else as its maker stays aside, with both reasons.
+    func test_writesNamingNoAuthor_areMadeAnewAsTheLaptopsPerson() throws {
+        let (hub, router) = try hub()
+        let (laptop, _, session) = try client("laptop", seed: 2, hub: hub, router: router, person: "p-1")
+        let unattributed = try laptop.perform { replica in
+            try replica.write(collection: "people", record: "p-1", [.put(field: "title", value: "Mine")])
+                + replica.write(collection: "feedback", record: "fb-1", self.thanks(from: "p-1"))
+                + replica.write(collection: "feedback", record: "fb-2", self.thanks(from: "p-3"))
+        }
+        XCTAssertEqual(unattributed.compactMap(\.author), [], "no --as, no person known: no author")
+        try laptop.perform {
+            _ = try $0.write(collection: "feedback", record: "fb-1", [.append(field: "comments", value: .object(["author": "p-1", "body": "More"]))], by: "p-1")
+        }
+        var setting = session
+        setting.setsAsideRefused = true
+        let report = try setting.run(compareDigests: true)
+        XCTAssertEqual(report.madeAsPerson, 6, "the title and fb-1's five fields, anew")
+        XCTAssertEqual(report.madeAgain, 1, "the comment in fb-1, checked again once fb-1 was made")
+        XCTAssertEqual(report.setAsideWrites, 1)
+        XCTAssertEqual(report.digestMatches, true)
+        let item = try XCTUnwrap(hub.perform { try $0.get(collection: "feedback", record: "fb-1") })
+        XCTAssertEqual(item.fields["from"], "p-1")
+        XCTAssertEqual(item.fields["comments"]?.arrayValue?.count, 1)
+        XCTAssertEqual(try hub.perform { try $0.get(collection: "people", record: "p-1")?.fields["title"] }, "Mine")
+        XCTAssertNil(try hub.perform { try $0.get(collection: "feedback", record: "fb-2") })
+        let aside = try laptop.perform { try $0.setAsideOperations(limit: 10) }
+        XCTAssertEqual(Set(aside.map(\.operation.record)), ["fb-2"])
+        XCTAssertTrue(aside[0].reason?.contains("made anew as p-1") == true, "\(aside[0])")
+        let laptopID = laptop.perform { $0.id }
+        let fromLaptop = try hub.perform { try $0.log(after: 0, limit: 1000).compactMap(\.operation) }.filter { $0.id.replica == laptopID }
+        XCTAssertEqual(fromLaptop.count, 7)
+        XCTAssertTrue(fromLaptop.allSatisfy { $0.author == "p-1" }, "what went up names its person")
+    }
+
     /// An erasure leaves nothing of the record, not even writes of it a laptop set aside.
     func test_anErasure_removesTheWritesOfItsRecordSetAside() throws {
         let (hub, router) = try hub()

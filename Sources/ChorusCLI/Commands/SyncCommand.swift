@@ -15,7 +15,8 @@ enum SyncCommand: Command {
         came after it; a snapshot that fails its checks is discarded and the log pulled instead.
         On a laptop registered for one person, a push holding a write that is not theirs is refused
         whole, and later writes wait behind it: --set-aside-refused then starts this replica again
-        from the upstream's snapshot, makes again the waiting writes the upstream takes, and sets
+        from the upstream's snapshot, makes again the waiting writes the upstream takes (those that
+        named no one, made before the laptop knew its person, anew as that person), and sets
         the others aside (`chorus set-aside` lists them; they are kept, never synced). It
         does not run beside `chorus serve` of the same folder.
         """,
@@ -80,8 +81,9 @@ enum SyncCommand: Command {
             context.output.print("  snapshot: not used (\(refused)); the log was pulled instead")
         }
         context.output.print("  down: \(operations(report.pulledOperations)) received, \(report.pullApplied) new here")
-        if report.setAside > 0 || report.madeAgain > 0 || report.droppedErased > 0 {
-            let erased = report.droppedErased > 0 ? "; \(operations(report.droppedErased)) of records erased meanwhile dropped" : ""
+        if report.setAside > 0 || report.madeAgain > 0 || report.droppedErased > 0 || report.madeAsPerson > 0 {
+            let erased = (report.madeAsPerson > 0 ? "; \(operations(report.madeAsPerson)) of writes that named no one made anew as \(try replica.upstream()?.person ?? "its person") and sent" : "")
+                + (report.droppedErased > 0 ? "; \(operations(report.droppedErased)) of records erased meanwhile dropped" : "")
             context.output.print("  set aside: \(report.setAsideWrites == 1 ? "1 write" : "\(report.setAsideWrites) writes") (\(operations(report.setAside))) the upstream refuses, kept here (`chorus set-aside`); \(operations(report.madeAgain)) made again and sent\(erased)")
         } else if setsAside {
             context.output.print("  set aside: nothing (the upstream took every write)")
