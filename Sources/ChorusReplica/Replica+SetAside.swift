@@ -174,8 +174,14 @@ extension Replica {
     /// One pass of `finishSettingAside` over the pending writes: what it did, and the writes it
     /// set aside as refused by `Authorship` (not those unreadable or failing to apply).
     private func settlePending(upstreamHolds: CounterRanges?) throws -> (SettingAsideOutcome, [PendingWrite]) {
+        guard try Replica.wrapStorage({ try database.queryScalarInteger("SELECT EXISTS (SELECT 1 FROM set_aside WHERE pending = 1)") }) == 1 else {
+            return (SettingAsideOutcome(), [])
+        }
+        // Read in the transaction that settles them: another process opening the folder at the
+        // same moment settles them first, or finds none left.
         var writes: [PendingWrite] = []
-        try Replica.wrapStorage {
+        func readPending() throws {
+            writes = []
             try database.forEachRow("SELECT write_seq, operation, id FROM set_aside WHERE pending = 1 ORDER BY write_seq, id") { row in
                 let write = row.integer(0) ?? 0
                 if writes.last?.write != write { writes.append(PendingWrite(write: write)) }
@@ -187,7 +193,6 @@ extension Replica {
                 }
             }
         }
-        guard !writes.isEmpty else { return (SettingAsideOutcome(), []) }
         func isHeld(_ operation: Operation) throws -> Bool {
             try hasOperation(operation.id) || (operation.id.replica == id && upstreamHolds?.contains(operation.id.counter) == true)
         }
@@ -236,8 +241,14 @@ extension Replica {
             }
             try database.execute("DELETE FROM set_aside WHERE id IN (\(write.rowList))")
         }
+        // Whether a write's rows are all still pending (not settled meanwhile by another process).
+        func isPending(_ write: PendingWrite) throws -> Bool {
+            try database.queryScalarInteger("SELECT count(*) FROM set_aside WHERE pending = 1 AND id IN (\(write.rowList))") == Int64(write.rows.count)
+        }
         do {
-            _ = try inBatch(operations: writes.reduce(0) { $0 + $1.operations.count }) { state in
+            // Its own operations come back under the ids they had: no counter is taken.
+            _ = try inBatch(operations: 0) { state in
+                try readPending()
                 let refused = try decide()
                 for write in writes { try settle(write, refused: refused[write.write], state: &state) }
             }
@@ -246,14 +257,21 @@ extension Replica {
             outcome = SettingAsideOutcome()
             refusedByAuthorship = []
         }
-        let refused = try Replica.wrapStorage { try database.readTransaction { try decide() } }
+        // One write that cannot be made again (an operation that does not apply here) would stop
+        // every sync and every open: each is settled in a transaction of its own, and one that
+        // fails is set aside with why.
+        let refused = try Replica.wrapStorage { try database.readTransaction { try readPending(); return try decide() } }
         for write in writes {
             let before = (outcome, refusedByAuthorship)
             do {
-                _ = try inBatch(operations: write.operations.count) { state in try settle(write, refused: refused[write.write], state: &state) }
+                _ = try inBatch(operations: 0) { state in
+                    if try isPending(write) { try settle(write, refused: refused[write.write], state: &state) }
+                }
             } catch let error as ChorusError where error.code != .storage {
                 (outcome, refusedByAuthorship) = before
-                _ = try inBatch { state in try settle(write, refused: ("it could not be made again: \(error.message)", false), state: &state) }
+                _ = try inBatch { state in
+                    if try isPending(write) { try settle(write, refused: ("it could not be made again: \(error.message)", false), state: &state) }
+                }
             }
         }
         return (outcome, refusedByAuthorship)
@@ -271,7 +289,11 @@ extension Replica {
             guard let changes = Replica.changes(remaking: write.operations) else { continue }
             do {
                 let operations = try Replica.wrapStorage {
-                    try database.transaction {
+                    try database.transaction { () throws -> [Operation] in
+                        // Made anew by another process opening the folder at the same moment.
+                        guard try database.queryScalarInteger("SELECT count(*) FROM set_aside WHERE pending = 0 AND id IN (\(write.rowList))") == Int64(write.rows.count) else {
+                            return []
+                        }
                         let operations = try writeMany(changes, by: person)
                         try database.execute("DELETE FROM set_aside WHERE id IN (\(write.rowList))")
                         return operations
@@ -279,7 +301,7 @@ extension Replica {
                 }
                 outcome.madeAsPerson += operations.count
                 refused[index].rows = []
-                made += 1
+                if !operations.isEmpty { made += 1 }
             } catch let error as ChorusError where error.code != .storage {
                 try Replica.wrapStorage {
                     try database.run("UPDATE set_aside SET reason = reason || ? WHERE id IN (\(write.rowList))",
