@@ -286,6 +286,34 @@ final class PersonBoundReplicaTests: HubAndClientsTestCase {
         XCTAssertTrue(fromLaptop.allSatisfy { $0.author == "p-1" }, "what went up names its person")
     }
 
+    /// Two processes opening a folder a killed start left half-way, at the same moment, settle
+    /// each waiting write once: the write naming no author is made anew once, not twice.
+    func test_twoOpensAtOnce_settleAKilledStartsWritesOnce() throws {
+        let (hub, router) = try hub()
+        let (laptop, transport, session) = try client("laptop", seed: 2, hub: hub, router: router, person: "p-1")
+        try laptop.perform { _ = try $0.write(collection: "people", record: "p-1", [.put(field: "title", value: "Mine")]) }
+        XCTAssertThrowsError(try session.run(), "no author: refused")
+        let folder = folder.appending("laptop")
+        let path = folder + "/" + Replica.snapshotFilePrefix + "in-test.sqlite"
+        let through = try transport.snapshot(storage: laptop.perform { $0.storageVersion }, into: path) { _, _ in }
+        let hubID = try hub.perform { $0.id }
+        _ = try laptop.perform { try $0.adoptSnapshot(at: path, through: through, from: hubID, replacing: true, settingAside: true) }
+        Replica.removeSnapshotFile(path)
+
+        // On the test's clock, as the laptop (a write made anew is stamped now).
+        nonisolated(unsafe) let configuration = laptop.perform { $0.configuration }
+        let failures = NSLock()
+        nonisolated(unsafe) var errors: [String] = []
+        DispatchQueue.concurrentPerform(iterations: 2) { _ in
+            do { _ = try Replica.open(at: .directory(folder), configuration: configuration) } catch { failures.withLock { errors.append("\(error)") } }
+        }
+        XCTAssertEqual(errors, [])
+        let titles = try laptop.perform { try $0.log(after: 0, limit: 10_000).compactMap(\.operation) }.filter { $0.record == "p-1" && $0.field == "title" }
+        XCTAssertEqual(titles.map(\.author), ["p-1"], "made anew once, as p-1")
+        XCTAssertEqual(try laptop.perform { try $0.setAsideCounts().pending }, 0)
+        XCTAssertEqual(try session.run(compareDigests: true).digestMatches, true)
+    }
+
     /// An erasure leaves nothing of the record, not even writes of it a laptop set aside.
     func test_anErasure_removesTheWritesOfItsRecordSetAside() throws {
         let (hub, router) = try hub()
