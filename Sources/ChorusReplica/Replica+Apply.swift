@@ -479,6 +479,15 @@ extension Replica {
     /// is applied before it passed, and no batch commits before all of them have.
     func applyRemote<Input: MergeInput>(_ operations: [Input], source: String?, inLastBatch: (() throws -> Void)?,
                                         afterChecks: (() throws -> Void)? = nil, afterBatch: ((Int) -> Void)? = nil) throws -> ApplyReport {
+        // This replica's own writes it set aside, made anew or forgot (`Replica+SetAside`) are
+        // never taken again: counted as held.
+        let setAside = try Replica.wrapStorage { try idsSetAside(among: operations) }
+        if !setAside.isEmpty {
+            var report = try applyRemote(operations.filter { !setAside.contains($0.operation.id) }, source: source, inLastBatch: inLastBatch,
+                                         afterChecks: afterChecks, afterBatch: afterBatch)
+            report.duplicates += setAside.count
+            return report
+        }
         var checks: ChecksAhead?
         if afterChecks == nil && operations.count >= Replica.checksSplitMin {
             checks = ChecksAhead(count: operations.count, check: remoteCheck(operations))

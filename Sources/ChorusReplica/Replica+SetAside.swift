@@ -8,25 +8,34 @@ import SQLiteKit
 /// behind it: pushes go in log order. The refused write is already in the laptop's state, and
 /// taking one operation back out of a merged state is not something the merge can do (its
 /// effects on entries, conflicts and typed rows are not kept apart). So the laptop starts again
-/// from its upstream's snapshot, which holds everything it ever pushed, and makes again, with
-/// their own ids and stamps, those of its waiting writes the upstream takes now; the others are
-/// kept in `set_aside`, listed by `chorus set-aside`, and never synced.
+/// from a copy of its upstream's state reaching all it pulled (which holds everything it ever
+/// pushed), and makes again, with their own ids and stamps, those of its waiting writes the
+/// upstream takes; the others are kept in `set_aside`, listed by `chorus set-aside`, never synced.
 ///
-/// In two steps, each one transaction, so a replica killed at any instant holds every write:
-/// 1. `adoptSnapshot(settingAside: true)` copies the waiting writes into `set_aside` as
-///    `pending` in the transaction that empties the replicated tables and takes the snapshot;
-/// 2. `finishSettingAside()`, once the sync has pulled what came after the snapshot (so the
-///    check reads what the upstream reads), checks each pending write as the upstream will, and
-///    makes it again (its rows go) or sets it aside (`reason`). A sync finishes what a sync
-///    killed between the two left pending.
+/// Each step is one transaction, so a replica killed at any instant holds every write:
+/// 1. `adoptSnapshot(settingAside: true)` copies the waiting writes into `set_aside` as pending
+///    in the transaction that empties the replicated tables and takes the snapshot;
+/// 2. `finishSettingAside` checks the pending writes as the upstream checks a push, makes again
+///    those it takes (their rows go) and marks the others refused;
+/// 3. a refused write that names no author (made before the laptop learnt whose it is) is made
+///    anew as its person's, each in one transaction with its rows' change of state;
+/// 4. the writes still refused are set aside for good, or, when one was made anew, checked again
+///    (one may need it).
+/// Whatever a killed process left between them, the next one to open the folder finishes
+/// (`Replica.open`), before anything reads or writes the replica.
 extension Replica {
+    /// The states of a row of `set_aside` (migration `0024_set_aside`).
+    enum SetAsideState: Int64 {
+        case setAside = 0, pending = 1, refused = 2, madeAnew = 3, forgotten = 4
+    }
+
     /// One operation set aside, as `chorus set-aside` lists it.
     public struct SetAsideOperation: Sendable {
         /// Where it stood in the log before the replica started again.
         public let sequence: Int64
         public let operation: Operation
-        /// Why it is not its person's, as the upstream would say; nil while it is pending (kept
-        /// by a start killed before its writes were checked again: the next sync checks them).
+        /// Why it is not its person's, as the upstream would say; nil while it is still to be
+        /// checked (a process killed half-way: the next one to open the folder checks it).
         public let reason: String?
         /// When it was set aside, Unix milliseconds.
         public let wall: Int64
@@ -49,37 +58,56 @@ extension Replica {
         public init() {}
     }
 
-    /// How many operations are set aside, and how many wait to be checked again (a sync finishes
-    /// them; more than 0 only after one was killed between its two steps).
+    /// How many operations are set aside, and how many are still to be checked (more than 0
+    /// only while a start runs, or after one was killed and before the folder is opened again).
     public func setAsideCounts() throws -> (setAside: Int64, pending: Int64) {
         try Replica.wrapStorage {
-            let row = try database.queryRow("SELECT coalesce(sum(pending = 0), 0), coalesce(sum(pending = 1), 0) FROM set_aside")
+            let row = try database.queryRow("SELECT coalesce(sum(state = 0), 0), coalesce(sum(state IN (1, 2)), 0) FROM set_aside")
             return (row?.integer(0) ?? 0, row?.integer(1) ?? 0)
         }
     }
 
-    /// The operations set aside, and those pending, in the order they were made: at most `limit`,
-    /// after the first `offset`. One that cannot be read (a damaged row) is left out.
+    /// The operations set aside, and those still to be checked, in the order they were made: at
+    /// most `limit`, after the first `offset`. One that cannot be read (a damaged row) is left out.
     public func setAsideOperations(offset: Int = 0, limit: Int) throws -> [SetAsideOperation] {
         try Replica.wrapStorage {
-            try database.query("SELECT seq, operation, reason, wall, pending FROM set_aside ORDER BY id LIMIT ? OFFSET ?",
+            try database.query("SELECT seq, operation, reason, wall, state FROM set_aside WHERE state IN (0, 1, 2) ORDER BY id LIMIT ? OFFSET ?",
                                Int64(limit), Int64(offset)).compactMap { row in
                 guard let operation = try? codec.decode(utf8: (row.blob(1) ?? [])[...]) else { return nil }
                 return SetAsideOperation(sequence: row.integer(0) ?? 0, operation: operation,
-                                         reason: row.integer(4) == 1 ? nil : row.text(2) ?? "", wall: row.integer(3) ?? 0)
+                                         reason: row.integer(4) == SetAsideState.setAside.rawValue ? row.text(2) ?? "" : nil, wall: row.integer(3) ?? 0)
             }
         }
     }
 
-    /// Forgets the operations set aside (not those pending): the operator made again what was
-    /// still wanted. Returns how many went.
+    /// Forgets the operations set aside (not those still to be checked): the operator made again
+    /// what was still wanted. Their ids stay known, so an import of an older bundle of this folder
+    /// does not bring them back. Returns how many went.
     public func forgetSetAside() throws -> Int {
         try Replica.wrapStorage {
             try database.transaction {
-                try database.execute("DELETE FROM set_aside WHERE pending = 0")
+                try database.run("UPDATE set_aside SET state = ?, operation = NULL, reason = NULL WHERE state = ?",
+                                 SetAsideState.forgotten.rawValue, SetAsideState.setAside.rawValue)
                 return database.changes
             }
         }
+    }
+
+    /// Of `operations` (received: a bundle, a pull), those of this replica's own that it set
+    /// aside, made anew or forgot (`set_aside`): never taken into its state again. An older bundle
+    /// of this folder, imported, would bring them back otherwise, and a laptop's next start
+    /// would set aside or make anew again what it already had.
+    /// Asked of every received batch: one query when nothing was ever set aside (a hub, an
+    /// office), and a pass over the batch's ids only on a laptop that set something aside.
+    func idsSetAside<Input: MergeInput>(among operations: [Input]) throws -> Set<OperationID> {
+        guard try database.queryScalarInteger("SELECT EXISTS (SELECT 1 FROM set_aside)") == 1 else { return [] }
+        var found = Set<OperationID>()
+        for input in operations where input.operation.id.replica == id {
+            let operation = input.operation
+            guard try database.queryScalarInteger("SELECT EXISTS (SELECT 1 FROM set_aside WHERE counter = ?)", Int64(operation.id.counter)) == 1 else { continue }
+            found.insert(operation.id)
+        }
+        return found
     }
 
     /// Step 1, inside the transaction that starts this replica again from a snapshot: copies its
@@ -88,104 +116,103 @@ extension Replica {
     /// where the waiting part of a block starts). Returns their counters, which the snapshot
     /// lacks by design (`checkReplaceable`).
     func keepWaitingWrites(now: Int64) throws -> Set<UInt64> {
-        // Pending rows of an earlier start are finished first (`SyncSession`): their writes'
-        // sequences count another log than these.
-        guard try database.queryScalarInteger("SELECT count(*) FROM set_aside WHERE pending = 1") == 0 else {
+        // What an earlier start left is finished when the folder is opened (`Replica.open`).
+        guard try database.queryScalarInteger("SELECT count(*) FROM set_aside WHERE state IN (1, 2)") == 0 else {
             throw ChorusError(.invalidState, "writes of an earlier start wait in set_aside to be checked again", hint: "run `chorus sync` (without --set-aside-refused) first")
         }
         var kept = Set<UInt64>()
         var write: Int64 = 0
-        let room = limits.setAsideOperationsMax - Int(try database.queryScalarInteger("SELECT count(*) FROM set_aside") ?? 0)
+        let held = try database.queryScalarInteger("SELECT count(*) FROM set_aside WHERE state = 0") ?? 0
+        let room = limits.setAsideOperationsMax - Int(held)
         try forEachLogged(after: try pushCursor()) { logged in
             if logged.startsBlock || write == 0 { write = logged.sequence }
             guard logged.source != "upstream", logged.entry.replicaID == id, let payload = logged.entry.payload else { return true }
             guard kept.count < room else {
-                throw ChorusError(.limitExceeded, "more operations wait to go up than set_aside keeps (setAsideOperationsMax, \(limits.setAsideOperationsMax), with the \(limits.setAsideOperationsMax - room) it holds already); nothing changed",
+                throw ChorusError(.limitExceeded, "more operations wait to go up than set_aside keeps (setAsideOperationsMax, \(limits.setAsideOperationsMax), with the \(held) it holds already); nothing changed",
                                   hint: "`chorus set-aside --forget` drops what was set aside before, once what is still wanted of it was made again")
             }
             let operation = try codec.decode(utf8: Array(payload)[...])
             kept.insert(logged.entry.counter)
-            // Set aside before, and back (a bundle of this folder taken before, imported): its row
-            // is checked again with this start's writes, so it is listed once.
-            try database.run("UPDATE set_aside SET pending = 1, reason = NULL, seq = ?, write_seq = ?, wall = ? WHERE record_hash = ? AND operation = ?",
-                             logged.sequence, write, now, operation.recordHash, Array(payload))
-            if database.changes > 0 { return true }
-            try database.run("INSERT INTO set_aside(seq, write_seq, operation, pending, wall, record_hash) VALUES (?, ?, ?, 1, ?, ?)",
-                             logged.sequence, write, Array(payload), now, operation.recordHash)
+            try database.run("INSERT INTO set_aside(seq, write_seq, counter, operation, state, wall, record_hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                             logged.sequence, write, Int64(logged.entry.counter), Array(payload), SetAsideState.pending.rawValue, now, operation.recordHash)
             return true
         }
         return kept
     }
 
-    /// A pending write: the old sequence of its first operation, its rows and its operations.
-    private struct PendingWrite {
+    /// A write kept: the old sequence of its first operation, and its operations.
+    private struct KeptWrite {
         let write: Int64
-        var rows: [Int64] = []
+        var rows = 0
         var operations: [Operation] = []
-        /// Why its rows cannot be made again, read before they are checked (a damaged row).
+        /// Why it cannot be made again, found before it is checked (a damaged row).
         var unreadable: String?
-
-        /// Its rows as an SQL list.
-        var rowList: String { rows.map(String.init).joined(separator: ", ") }
     }
 
-    /// Step 2: checks the pending writes against what this replica holds (the upstream's state,
-    /// from a copy reaching what this replica had pulled), as its upstream checks one push of them
-    /// (`Authorship`, with the person `upstream.person` names; none: every write is taken): all
-    /// against the state before any is made, a record counting as being made when a write that is
-    /// not refused makes it, again until no more are refused (so a comment in an item whose
-    /// making is refused is refused with it). In one transaction, it makes again the writes taken,
-    /// each operation with its own id and stamp, and sets the others aside, whole (`reason`).
-    ///
-    /// A write refused that names no author at all (made before the laptop learnt whose it is,
-    /// without `--as`) is the person's, on the person's laptop: it is made anew as theirs (new
-    /// ids and stamps, checked as any write here, `writeMany`), and set aside only if that is
-    /// refused too; the writes refused beside it are then checked again (one may need it).
+    /// Steps 2 to 4: settles every write kept (`Replica+SetAside`, above) and what a killed
+    /// process left half-way.
     ///
     /// `upstreamHolds`: this replica's own operations its upstream holds (`info?own=1`): taken
     /// without a check, as the upstream does not check what it holds, even when the copy lacked
-    /// them. A write that cannot be made again for another reason than storage is set aside with
-    /// why, in a transaction of its own, so one damaged row does not stop every sync.
+    /// them.
     @discardableResult
     public func finishSettingAside(upstreamHolds: CounterRanges? = nil) throws -> SettingAsideOutcome {
         var total = SettingAsideOutcome()
+        // Every write settled by this call, for what a later one of them changes again.
+        var settled: [KeptWrite] = []
+        // Refused writes a killed process left: made anew where they can be, then checked again.
+        var checkAgain = try Replica.wrapStorage { try database.queryScalarInteger("SELECT EXISTS (SELECT 1 FROM set_aside WHERE state = 2)") } == 1
         while true {
-            var (outcome, refused) = try settlePending(upstreamHolds: upstreamHolds)
-            total.madeAgain += outcome.madeAgain
-            total.alreadyHeld += outcome.alreadyHeld
-            total.droppedErased += outcome.droppedErased
-            total.madeAsPerson += outcome.madeAsPerson
-            let remade = try makeUnattributedAsPerson(&refused, outcome: &total)
-            guard remade > 0 else {
-                total.setAside += outcome.setAside
-                total.setAsideWrites += outcome.setAsideWrites
-                return total
+            if !checkAgain {
+                let round = try checkPending(upstreamHolds: upstreamHolds, outcome: &total)
+                settled += round
             }
-            // The others refused beside them are checked again, with what was made.
-            let others = refused.filter { !$0.rows.isEmpty }
-            try Replica.wrapStorage {
-                try database.transaction {
-                    for write in others { try database.execute("UPDATE set_aside SET pending = 1, reason = NULL WHERE id IN (\(write.rowList))") }
+            let made = try makeAnewAsPerson(upstreamHolds: upstreamHolds, settled: settled, outcome: &total)
+            let again = made > 0 || checkAgain
+            checkAgain = false
+            let (operations, writes) = try Replica.wrapStorage {
+                try database.transaction { () throws -> (Int64, Int64) in
+                    let counts = try database.queryRow("SELECT count(*), count(DISTINCT write_seq) FROM set_aside WHERE state = 2")
+                    try database.run("UPDATE set_aside SET state = ?, reason = CASE WHEN ? THEN NULL ELSE reason END WHERE state = ?",
+                                     (again ? SetAsideState.pending : SetAsideState.setAside).rawValue, again, SetAsideState.refused.rawValue)
+                    return (counts?.integer(0) ?? 0, counts?.integer(1) ?? 0)
                 }
+            }
+            guard again, operations > 0 else {
+                if !again {
+                    total.setAside += Int(operations)
+                    total.setAsideWrites += Int(writes)
+                }
+                return total
             }
         }
     }
 
-    /// One pass of `finishSettingAside` over the pending writes: what it did, and the writes it
-    /// set aside as refused by `Authorship` (not those unreadable or failing to apply).
-    private func settlePending(upstreamHolds: CounterRanges?) throws -> (SettingAsideOutcome, [PendingWrite]) {
-        guard try Replica.wrapStorage({ try database.queryScalarInteger("SELECT EXISTS (SELECT 1 FROM set_aside WHERE pending = 1)") }) == 1 else {
-            return (SettingAsideOutcome(), [])
+    /// Step 2: checks the pending writes against what this replica holds (the upstream's state,
+    /// from a copy reaching what it had pulled) as the upstream checks one push of them
+    /// (`Authorship`, with the person `upstream.person` names; none: every write is taken):
+    /// against the state before any is made, a record counting as being made by the writes taken
+    /// up to the one checked, in the order they were made (so a comment in an item whose making
+    /// is refused is refused with it). In one transaction it makes again the writes taken, each
+    /// operation with its own id and stamp, and marks the others refused (`reason`). Returns the
+    /// writes it settled.
+    ///
+    /// A write that cannot be made again for another reason than storage (an operation that
+    /// does not apply here) is set aside with why, in a transaction of its own, so one damaged
+    /// row does not stop every sync and every open.
+    private func checkPending(upstreamHolds: CounterRanges?, outcome total: inout SettingAsideOutcome) throws -> [KeptWrite] {
+        guard try Replica.wrapStorage({ try database.queryScalarInteger("SELECT EXISTS (SELECT 1 FROM set_aside WHERE state = 1)") }) == 1 else {
+            return []
         }
         // Read in the transaction that settles them: another process opening the folder at the
         // same moment settles them first, or finds none left.
-        var writes: [PendingWrite] = []
+        var writes: [KeptWrite] = []
         func readPending() throws {
             writes = []
-            try database.forEachRow("SELECT write_seq, operation, id FROM set_aside WHERE pending = 1 ORDER BY write_seq, id") { row in
+            try database.forEachRow("SELECT write_seq, operation FROM set_aside WHERE state = 1 ORDER BY write_seq, id") { row in
                 let write = row.integer(0) ?? 0
-                if writes.last?.write != write { writes.append(PendingWrite(write: write)) }
-                writes[writes.count - 1].rows.append(row.integer(2) ?? 0)
+                if writes.last?.write != write { writes.append(KeptWrite(write: write)) }
+                writes[writes.count - 1].rows += 1
                 do {
                     writes[writes.count - 1].operations.append(try codec.decode(utf8: (row.blob(1) ?? [])[...]))
                 } catch {
@@ -196,36 +223,38 @@ extension Replica {
         func isHeld(_ operation: Operation) throws -> Bool {
             try hasOperation(operation.id) || (operation.id.replica == id && upstreamHolds?.contains(operation.id.counter) == true)
         }
-        // Why each write is refused, by its first operation's old sequence: `Authorship`'s, or
-        // (`unreadable`) a row's that cannot be read.
-        func decide() throws -> [Int64: (why: String, byAuthorship: Bool)] {
-            var refused: [Int64: (why: String, byAuthorship: Bool)] = [:]
-            for write in writes { if let why = write.unreadable { refused[write.write] = (why, false) } }
-            guard let person = try Replica.wrapStorage({ try upstreamPerson() }) else { return refused }
-            var changed = true
-            while changed {
-                changed = false
-                let taken = writes.filter { refused[$0.write] == nil }
-                let facts = authorshipFacts(making: Authorship.making(taken.flatMap(\.operations)))
-                for write in taken {
-                    for operation in write.operations where try !isHeld(operation) {
-                        guard let why = try Authorship.refusal(of: operation, boundTo: person, facts: facts) else { continue }
-                        refused[write.write] = ("operation \(operation.id): \(why)", true)
-                        changed = true
-                        break
-                    }
+        // Why each write is refused, by its first operation's old sequence, and whether for good
+        // (a row that cannot be read) or by `Authorship` (it may be made anew).
+        func decide() throws -> [Int64: (why: String, forGood: Bool)] {
+            var refused: [Int64: (why: String, forGood: Bool)] = [:]
+            let person = try upstreamPerson()
+            var facts = authorshipFacts(making: [])
+            var making = Set<String>()
+            for write in writes {
+                if let why = write.unreadable {
+                    refused[write.write] = (why, true)
+                    continue
                 }
+                guard let person else { continue }
+                facts.making = making.union(Authorship.making(write.operations))
+                for operation in write.operations where try !isHeld(operation) {
+                    guard let why = try Authorship.refusal(of: operation, boundTo: person, facts: facts) else { continue }
+                    refused[write.write] = ("operation \(operation.id): \(why)", false)
+                    break
+                }
+                if refused[write.write] == nil { making = facts.making }
             }
             return refused
         }
         var outcome = SettingAsideOutcome()
-        var refusedByAuthorship: [PendingWrite] = []
-        func settle(_ write: PendingWrite, refused: (why: String, byAuthorship: Bool)?, state: inout BatchState) throws {
+        func settle(_ write: KeptWrite, refused: (why: String, forGood: Bool)?, state: inout BatchState) throws {
             if let refused {
-                try database.run("UPDATE set_aside SET pending = 0, reason = ? WHERE id IN (\(write.rowList))", refused.why)
-                outcome.setAside += write.operations.count
-                outcome.setAsideWrites += 1
-                if refused.byAuthorship { refusedByAuthorship.append(write) }
+                try database.run("UPDATE set_aside SET state = ?, reason = ? WHERE write_seq = ? AND state = ?",
+                                 (refused.forGood ? SetAsideState.setAside : SetAsideState.refused).rawValue, refused.why, write.write, SetAsideState.pending.rawValue)
+                if refused.forGood {
+                    outcome.setAside += write.operations.count
+                    outcome.setAsideWrites += 1
+                }
                 return
             }
             for operation in write.operations {
@@ -239,11 +268,11 @@ extension Replica {
                     outcome.madeAgain += 1
                 }
             }
-            try database.execute("DELETE FROM set_aside WHERE id IN (\(write.rowList))")
+            // In the log now: the id is known there.
+            try database.run("DELETE FROM set_aside WHERE write_seq = ? AND state = ?", write.write, SetAsideState.pending.rawValue)
         }
-        // Whether a write's rows are all still pending (not settled meanwhile by another process).
-        func isPending(_ write: PendingWrite) throws -> Bool {
-            try database.queryScalarInteger("SELECT count(*) FROM set_aside WHERE pending = 1 AND id IN (\(write.rowList))") == Int64(write.rows.count)
+        func isPending(_ write: KeptWrite) throws -> Bool {
+            try database.queryScalarInteger("SELECT count(*) FROM set_aside WHERE write_seq = ? AND state = ?", write.write, SetAsideState.pending.rawValue) == Int64(write.rows)
         }
         do {
             // Its own operations come back under the ids they had: no counter is taken.
@@ -252,70 +281,109 @@ extension Replica {
                 let refused = try decide()
                 for write in writes { try settle(write, refused: refused[write.write], state: &state) }
             }
-            return (outcome, refusedByAuthorship)
         } catch let error as ChorusError where error.code != .storage {
             outcome = SettingAsideOutcome()
-            refusedByAuthorship = []
-        }
-        // One write that cannot be made again (an operation that does not apply here) would stop
-        // every sync and every open: each is settled in a transaction of its own, and one that
-        // fails is set aside with why.
-        let refused = try Replica.wrapStorage { try database.readTransaction { try readPending(); return try decide() } }
-        for write in writes {
-            let before = (outcome, refusedByAuthorship)
-            do {
-                _ = try inBatch(operations: 0) { state in
-                    if try isPending(write) { try settle(write, refused: refused[write.write], state: &state) }
-                }
-            } catch let error as ChorusError where error.code != .storage {
-                (outcome, refusedByAuthorship) = before
-                _ = try inBatch { state in
-                    if try isPending(write) { try settle(write, refused: ("it could not be made again: \(error.message)", false), state: &state) }
+            let refused = try Replica.wrapStorage { try database.readTransaction { try readPending(); return try decide() } }
+            for write in writes {
+                let before = outcome
+                do {
+                    _ = try inBatch(operations: 0) { state in
+                        if try isPending(write) { try settle(write, refused: refused[write.write], state: &state) }
+                    }
+                } catch let error as ChorusError where error.code != .storage {
+                    outcome = before
+                    _ = try inBatch { state in
+                        if try isPending(write) { try settle(write, refused: ("it could not be made again: \(error.message)", true), state: &state) }
+                    }
                 }
             }
         }
-        return (outcome, refusedByAuthorship)
+        total.madeAgain += outcome.madeAgain
+        total.alreadyHeld += outcome.alreadyHeld
+        total.droppedErased += outcome.droppedErased
+        total.setAside += outcome.setAside
+        total.setAsideWrites += outcome.setAsideWrites
+        return writes
     }
 
-    /// Of `refused`, the writes none of whose operations names an author, made anew as the
-    /// laptop's person (`writeMany`, which checks them as theirs), each in one transaction with
-    /// the removal of its rows; a write refused again keeps its rows, with both reasons. Returns
-    /// how many were made; their rows are emptied from `refused`.
-    private func makeUnattributedAsPerson(_ refused: inout [PendingWrite], outcome: inout SettingAsideOutcome) throws -> Int {
+    /// Step 3: of the refused writes, those none of whose operations names an author, made anew
+    /// as the laptop's person (`writeMany`, which checks them as theirs), in the order they were
+    /// made, each in one transaction with its rows' change to "made anew". What a later write of
+    /// `settled` changes again is left out (`changes(remaking:before:)`): made anew, it would be
+    /// stamped after that later write and undo it. A write refused again keeps its rows, with
+    /// both reasons. Returns how many writes were made anew.
+    private func makeAnewAsPerson(upstreamHolds: CounterRanges?, settled: [KeptWrite], outcome: inout SettingAsideOutcome) throws -> Int {
         guard let person = try Replica.wrapStorage({ try upstreamPerson() }) else { return 0 }
+        var refused: [KeptWrite] = []
+        try Replica.wrapStorage {
+            try database.forEachRow("SELECT write_seq, operation FROM set_aside WHERE state = 2 ORDER BY write_seq, id") { row in
+                let write = row.integer(0) ?? 0
+                if refused.last?.write != write { refused.append(KeptWrite(write: write)) }
+                refused[refused.count - 1].rows += 1
+                if let operation = try? codec.decode(utf8: (row.blob(1) ?? [])[...]) { refused[refused.count - 1].operations.append(operation) }
+            }
+        }
         var made = 0
-        for index in refused.indices where refused[index].operations.allSatisfy({ $0.author == nil }) {
-            let write = refused[index]
-            guard let changes = Replica.changes(remaking: write.operations) else { continue }
+        for write in refused where write.operations.count == write.rows && write.operations.allSatisfy({ $0.author == nil }) {
+            let later = (settled + refused).filter { $0.write > write.write }.flatMap(\.operations)
+            let operations = try write.operations.filter { operation in
+                try !(Replica.wrapStorage { try hasOperation(operation.id) } || upstreamHolds?.contains(operation.id.counter) == true)
+            }
+            guard let changes = Replica.changes(remaking: operations, before: later) else { continue }
             do {
-                let operations = try Replica.wrapStorage {
-                    try database.transaction { () throws -> [Operation] in
+                let made = try Replica.wrapStorage {
+                    try database.transaction { () throws -> [Operation]? in
                         // Made anew by another process opening the folder at the same moment.
-                        guard try database.queryScalarInteger("SELECT count(*) FROM set_aside WHERE pending = 0 AND id IN (\(write.rowList))") == Int64(write.rows.count) else {
-                            return []
-                        }
-                        let operations = try writeMany(changes, by: person)
-                        try database.execute("DELETE FROM set_aside WHERE id IN (\(write.rowList))")
+                        guard try database.queryScalarInteger("SELECT count(*) FROM set_aside WHERE write_seq = ? AND state = ?",
+                                                              write.write, SetAsideState.refused.rawValue) == Int64(write.rows) else { return nil }
+                        let operations = changes.isEmpty ? [] : try writeMany(changes, by: person)
+                        try database.run("UPDATE set_aside SET state = ?, operation = NULL, reason = NULL WHERE write_seq = ? AND state = ?",
+                                         SetAsideState.madeAnew.rawValue, write.write, SetAsideState.refused.rawValue)
                         return operations
                     }
                 }
-                outcome.madeAsPerson += operations.count
-                refused[index].rows = []
-                if !operations.isEmpty { made += 1 }
+                guard let made else { continue }
+                outcome.madeAsPerson += made.count
             } catch let error as ChorusError where error.code != .storage {
                 try Replica.wrapStorage {
-                    try database.run("UPDATE set_aside SET reason = reason || ? WHERE id IN (\(write.rowList))",
-                                     "; made anew as \(person): \(error.message)")
+                    try database.run("UPDATE set_aside SET reason = reason || ? WHERE write_seq = ? AND state = ?",
+                                     "; made anew as \(person): \(error.message)", write.write, SetAsideState.refused.rawValue)
                 }
+                continue
             }
+            made += 1
         }
         return made
     }
 
-    /// The changes that make `operations` anew, record by record in their order: what their
-    /// values, elements, keys and entries were, for `writeMany` to supersede what is held now.
-    /// Nil when one cannot be said as a change (an erase names its record by hash only).
-    static func changes(remaking operations: [Operation]) -> [(collection: String, record: String, changes: [Change])]? {
+    /// The changes that make `operations` anew, record by record in their order: their values,
+    /// elements, keys and entries, for `writeMany` to supersede what is held now. Left out: what
+    /// an operation of `later` writes again (the same register, map key or set element, a
+    /// retraction of the entry, a delete or restore of the record), which the later write, kept
+    /// with its own stamp, decides. Nil when one cannot be said as a change (an erase names its
+    /// record by hash only).
+    static func changes(remaking operations: [Operation], before later: [Operation]) -> [(collection: String, record: String, changes: [Change])]? {
+        func isWrittenAgain(_ operation: Operation) -> Bool {
+            later.contains { next in
+                guard next.collection == operation.collection, next.record == operation.record else { return false }
+                switch (operation.action, next.action) {
+                case (.delete, .delete), (.delete, .restore), (.restore, .delete), (.restore, .restore):
+                    return true
+                case (.set, .set):
+                    return next.field == operation.field
+                case (.mapSet(let key, _, _), .mapSet(let nextKey, _, _)), (.mapSet(let key, _, _), .mapRemove(let nextKey, _)),
+                     (.mapRemove(let key, _), .mapSet(let nextKey, _, _)), (.mapRemove(let key, _), .mapRemove(let nextKey, _)):
+                    return next.field == operation.field && key == nextKey
+                case (.add(let element), .add(let nextElement)), (.add(let element), .remove(let nextElement, _)),
+                     (.remove(let element, _), .add(let nextElement)), (.remove(let element, _), .remove(let nextElement, _)):
+                    return next.field == operation.field && element == nextElement
+                case (.append, .retract(let entries)):
+                    return next.field == operation.field && entries.contains(operation.id)
+                default:
+                    return false
+                }
+            }
+        }
         var writes: [(collection: String, record: String, changes: [Change])] = []
         for operation in operations {
             let field = operation.field ?? ""
@@ -333,6 +401,7 @@ extension Replica {
             case .restore: made = [.restore]
             case .erase: return nil
             }
+            if isWrittenAgain(operation) { continue }
             if let last = writes.last, last.collection == operation.collection, last.record == operation.record {
                 writes[writes.count - 1].changes += made
             } else {

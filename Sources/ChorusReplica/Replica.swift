@@ -327,7 +327,7 @@ public final class Replica {
             // waiting writes are made again, checked against the copy it started from (which
             // reached all it had pulled), before anything reads this replica or writes to it.
             // Not asked of a damaged file: `chorus check` and `serve` say what to do with it.
-            if (try? database.queryScalarInteger("SELECT EXISTS (SELECT 1 FROM set_aside WHERE pending = 1)")) == 1 {
+            if (try? database.queryScalarInteger("SELECT EXISTS (SELECT 1 FROM set_aside WHERE state IN (1, 2))")) == 1 {
                 _ = try replica.finishSettingAside()
             }
             return replica

@@ -500,26 +500,29 @@ enum StorageSchema {
                 """)
         }
         migrator.register("0024_set_aside") { db in
-            // Writes of a laptop's that its upstream refuses as not its person's, set aside by
-            // `chorus sync --set-aside-refused` (`Replica+SetAside`): kept here, never synced. A
-            // row is `pending` from the moment the replica starts again from the upstream's
-            // snapshot until its write is checked again and made once more (the row goes) or
-            // set aside for good (`reason` says why). `seq` is where it stood in the old log,
-            // `write_seq` the old sequence of its write's first operation, `record_hash` its
-            // record's (an erasure of the record removes the row, as it removes its values).
+            // A laptop's own writes its upstream refuses as not its person's, set aside by
+            // `chorus sync --set-aside-refused` (`Replica+SetAside`): kept here, never synced.
+            // `state`: 0 set aside (`reason` says why), 1 pending (kept while the replica starts
+            // again, to be checked again), 2 refused and waiting to be made anew if it names no
+            // author, 3 made anew (its id kept, its bytes gone), 4 forgotten (`--forget`, id kept).
+            // `seq` is where it stood in the old log, `write_seq` the old sequence of its write's
+            // first operation, `counter` its id's (its replica's own), `record_hash` its record's
+            // (an erasure of the record removes the row, as it removes its values).
             try db.execute("""
                 CREATE TABLE set_aside(
                     id INTEGER PRIMARY KEY,
                     seq INTEGER NOT NULL,
                     write_seq INTEGER NOT NULL,
-                    operation BLOB NOT NULL,
-                    pending INTEGER NOT NULL CHECK (pending IN (0, 1)),
+                    counter INTEGER NOT NULL,
+                    operation BLOB,
+                    state INTEGER NOT NULL CHECK (state BETWEEN 0 AND 4),
                     reason TEXT,
                     wall INTEGER NOT NULL,
                     record_hash BLOB NOT NULL
                 );
-                CREATE INDEX set_aside_pending ON set_aside(pending, write_seq, id);
+                CREATE INDEX set_aside_state ON set_aside(state, write_seq, id);
                 CREATE INDEX set_aside_record ON set_aside(record_hash);
+                CREATE INDEX set_aside_counter ON set_aside(counter);
                 """)
         }
         return migrator

@@ -338,11 +338,20 @@ public struct SyncSession {
         // A copy reaching what this replica pulled holds everything it holds but its own writes
         // waiting (`checkReplaceable` refuses one that lacks anything else).
         let pulledThrough = try executor.perform { try $0.upstream()?.pullCursor ?? 0 }
-        let through = try downloadSnapshot(storage: plan.storage, reaching: pulledThrough, into: path, compactedThrough: info.compactedThrough)
+        // Reaching the upstream's log's end as `info` said it, too: the writes are checked against
+        // all it held then, not a copy a minute old (`snapshotReuseSeconds`).
+        let reaching = max(pulledThrough, info.logEnd ?? 0)
+        let through = try downloadSnapshot(storage: plan.storage, reaching: reaching, into: path, compactedThrough: info.compactedThrough)
+        guard through >= reaching else {
+            throw SyncError(status: 0, "the refused writes were not set aside: the upstream's copy reaches sequence \(through), before the \(reaching) this replica asked for (an older chorus, which serves a cached copy)",
+                            hint: "sync again with --set-aside-refused in a minute, or upgrade the upstream")
+        }
         let adoption = try executor.perform { try $0.adoptSnapshot(at: path, through: through, from: info.server.replica, replacing: true, settingAside: true) }
         report.snapshotOperations = adoption.operations
         _ = try settleSetAside(&report, upstreamHolds: info.ownOperations)
-        try pull(&report, compactedThrough: info.compactedThrough, snapshotOffered: true)
+        // The writes made again were made when this replica had pulled `pulledThrough`: it says no
+        // more is committed until they are pushed (protocol 4.4).
+        try pull(&report, compactedThrough: info.compactedThrough, snapshotOffered: true, committedAtMost: pulledThrough)
     }
 
     /// Downloads the upstream's snapshot into `path`, with progress; its `through`, which must not
@@ -524,8 +533,10 @@ public struct SyncSession {
     /// page commits with its cursor, so an interrupted pull resumes after the last merged page.
     /// `tail` is the first page after a snapshot just taken, already asked for (`bootstrap`).
     /// `digestFollows`: the sync reports its cursor with its digest next (`compare`).
+    /// `committedAtMost`: the most this pull may say is committed while writes of this replica's
+    /// wait (made again after starting again: they were made when it had pulled only that much).
     private func pull(_ report: inout SyncReport, compactedThrough: Int64, snapshotOffered: Bool, tail: TailFetch? = nil,
-                      digestFollows: Bool = false) throws {
+                      digestFollows: Bool = false, committedAtMost: Int64? = nil) throws {
         let cursors: (start: Int64, operation: OperationID?, pending: (count: Int64, logEnd: Int64))
         do {
             cursors = try executor.perform { replica in
@@ -550,7 +561,7 @@ public struct SyncSession {
         // Between pages, one was made if the log gained operations not from upstream since the
         // last look (a write, a push from a replica below, another process's): only what came
         // after that end is read, not every block pulled so far.
-        var committed = start
+        var committed = min(start, committedAtMost ?? start)
         var noneWaiting = waiting == 0
         var logEnd = cursors.pending.logEnd
         // The id at the cursor goes with it, so an upstream restored and lengthened since says so
@@ -606,7 +617,9 @@ public struct SyncSession {
             report.pulledOperations += response.operations.count
             report.pullApplied += applied
             var next = following
-            if next == nil && fetching.committed < start && !digestFollows {
+            // Once only, and not while what it may say is held back (`committedAtMost`): it would
+            // say the same again, for ever.
+            if next == nil && !saying && committedAtMost == nil && fetching.committed < start && !digestFollows {
                 // The page after a snapshot was asked for with the cursor from before it, and was
                 // the last: one more request says what this replica holds now (the upstream's
                 // settled sequence counts it by that, protocol 4.6) and takes what came meanwhile.

@@ -4,6 +4,7 @@ import ChorusReplica
 import ChorusSync
 @testable import ChorusNode
 import ChorusTesting
+import SQLiteKit
 
 /// A laptop registered for one person (`chorus replicas add NAME --person ID`) writes as them
 /// only: its upstream refuses a push holding another's write, whole, and the laptop, once it has
@@ -232,21 +233,47 @@ final class PersonBoundReplicaTests: HubAndClientsTestCase {
         XCTAssertEqual(try hub.perform { try $0.get(collection: "people", record: "p-1")?.fields["title"] }, "Mine")
     }
 
-    /// A write set aside that comes back (a bundle of the folder taken before, imported) leaves
-    /// the state again at the next start, and is listed once.
-    func test_aWriteSetAsideThatComesBack_isSetAsideAgain_andListedOnce() throws {
+    /// A write set aside never comes back: an older bundle of the folder, imported, brings it
+    /// again, and it is taken as held (else the next start would set it aside, or make it anew,
+    /// twice).
+    func test_aWriteSetAside_isNotTakenAgainFromAnOlderBundle() throws {
         let (hub, router) = try hub()
         let (laptop, _, session) = try client("laptop", seed: 2, hub: hub, router: router, person: "p-1")
         let forged = try laptop.perform { try $0.write(collection: "people", record: "p-2", [.put(field: "title", value: "Forged")], by: "p-2") }
+        let unattributed = try laptop.perform { try $0.write(collection: "people", record: "p-1", [.put(field: "title", value: "Mine")]) }
         var setting = session
         setting.setsAsideRefused = true
-        XCTAssertEqual(try setting.run().setAside, 1)
-        XCTAssertEqual(try laptop.perform { try $0.applyRemote(forged).applied }, 1, "back, as an import brings it")
-        XCTAssertThrowsError(try session.run(), "refused again")
-        let again = try setting.run(compareDigests: true)
-        XCTAssertEqual(again.setAside, 1)
-        XCTAssertEqual(again.digestMatches, true)
-        XCTAssertEqual(try laptop.perform { try $0.setAsideOperations(limit: 10) }.map(\.operation.id), forged.map(\.id))
+        let first = try setting.run()
+        XCTAssertEqual(first.setAside, 1)
+        XCTAssertEqual(first.madeAsPerson, 1)
+        let imported = try laptop.perform { try $0.applyRemote(forged + unattributed) }
+        XCTAssertEqual(imported.applied, 0, "neither the one set aside nor the one made anew")
+        XCTAssertEqual(imported.duplicates, 2)
+        XCTAssertEqual(try laptop.perform { try $0.pendingPushCount() }, 0)
+        XCTAssertEqual(try setting.run(compareDigests: true).digestMatches, true)
+        XCTAssertEqual(try laptop.perform { try $0.forgetSetAside() }, 1)
+        XCTAssertEqual(try laptop.perform { try $0.applyRemote(forged).applied }, 0, "forgotten, still known")
+        XCTAssertEqual(try laptop.perform { try $0.setAsideOperations(limit: 10) }.count, 0)
+    }
+
+    /// A write naming no author made anew is stamped now: what a later write of the person's
+    /// wrote again (the same field) is left out of it, so the later write still decides.
+    func test_aWriteMadeAnew_doesNotUndoALaterWriteOfTheSameField() throws {
+        let (hub, router) = try hub()
+        let (laptop, _, session) = try client("laptop", seed: 2, hub: hub, router: router, person: "p-1")
+        try laptop.perform { replica in
+            _ = try replica.write(collection: "people", record: "p-2", [.put(field: "title", value: "Forged")], by: "p-2")
+            _ = try replica.write(collection: "people", record: "p-1", [.put(field: "title", value: "Early"), .put(field: "office", value: "Lisbon")])
+            _ = try replica.write(collection: "people", record: "p-1", [.put(field: "title", value: "Later")], by: "p-1")
+        }
+        var setting = session
+        setting.setsAsideRefused = true
+        let report = try setting.run(compareDigests: true)
+        XCTAssertEqual(report.madeAsPerson, 1, "the office alone: the title was written again later")
+        XCTAssertEqual(report.digestMatches, true)
+        let profile = try XCTUnwrap(hub.perform { try $0.get(collection: "people", record: "p-1") })
+        XCTAssertEqual(profile.fields["title"], "Later")
+        XCTAssertEqual(profile.fields["office"], "Lisbon")
     }
 
     /// Written before the laptop learnt whose it is, without `--as`, a write names no author,
@@ -284,6 +311,37 @@ final class PersonBoundReplicaTests: HubAndClientsTestCase {
         let fromLaptop = try hub.perform { try $0.log(after: 0, limit: 1000).compactMap(\.operation) }.filter { $0.id.replica == laptopID }
         XCTAssertEqual(fromLaptop.count, 7)
         XCTAssertTrue(fromLaptop.allSatisfy { $0.author == "p-1" }, "what went up names its person")
+    }
+
+    /// Killed once its writes were checked and before the one naming no author was made anew
+    /// (both marked refused, state 2): the next open makes it anew, and checks the other again.
+    func test_aStartKilledBeforeMakingAWriteAnew_isFinishedByTheNextOpen() throws {
+        let (hub, router) = try hub()
+        let (laptop, transport, session) = try client("laptop", seed: 2, hub: hub, router: router, person: "p-1")
+        try laptop.perform { replica in
+            _ = try replica.write(collection: "feedback", record: "fb-1", self.thanks(from: "p-1"))
+            _ = try replica.write(collection: "feedback", record: "fb-1", [.append(field: "comments", value: .object(["author": "p-1", "body": "More"]))], by: "p-1")
+        }
+        XCTAssertThrowsError(try session.run())
+        let folder = folder.appending("laptop")
+        let path = folder + "/" + Replica.snapshotFilePrefix + "in-test.sqlite"
+        let through = try transport.snapshot(storage: laptop.perform { $0.storageVersion }, into: path) { _, _ in }
+        let hubID = try hub.perform { $0.id }
+        _ = try laptop.perform { try $0.adoptSnapshot(at: path, through: through, from: hubID, replacing: true, settingAside: true) }
+        Replica.removeSnapshotFile(path)
+        // As the check left them: both refused (the comment's item not made), neither made anew.
+        let database = try Database(path: folder + "/chorus.sqlite")
+        try database.execute("UPDATE set_aside SET state = 2, reason = 'refused before the kill'")
+        XCTAssertEqual(database.changes, 6)
+
+        nonisolated(unsafe) let configuration = laptop.perform { $0.configuration }
+        let reopened = try Replica.open(at: .directory(folder), configuration: configuration)
+        XCTAssertEqual(try reopened.setAsideCounts().pending, 0)
+        XCTAssertEqual(try reopened.setAsideCounts().setAside, 0)
+        let item = try XCTUnwrap(reopened.get(collection: "feedback", record: "fb-1"))
+        XCTAssertEqual(item.fields["from"], "p-1", "made anew")
+        XCTAssertEqual(item.fields["comments"]?.arrayValue?.count, 1, "and the comment checked again, and made again")
+        XCTAssertEqual(try session.run(compareDigests: true).digestMatches, true)
     }
 
     /// Two processes opening a folder a killed start left half-way, at the same moment, settle

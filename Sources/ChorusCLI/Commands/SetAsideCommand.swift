@@ -8,9 +8,11 @@ enum SetAsideCommand: Command {
         On a laptop registered for one person, `chorus sync --set-aside-refused` takes the writes its
         upstream refuses as not that person's out of the replica's state and keeps them here, never
         synced. Each line: where it stood in the log, operation id, time, action, target, who it was
-        made as, and why the upstream refuses it ("pending" for a write a sync killed half-way kept,
-        which the next sync checks again). --forget drops those set aside, once what is still wanted
-        of them has been made again as the person.
+        made as, and why the upstream refuses it ("pending" for one still being checked by a sync
+        running now; what a sync killed half-way kept is checked first by the next command to open
+        the folder). --forget drops those set aside, once what is still wanted of them has been made
+        again as the person; their ids stay known, so an older bundle of this folder does not bring
+        them back.
         """,
         options: [.data, .json,
                   OptionSpec(name: "--limit", valueName: "N", help: "at most N operations (default 100, at most 100000)"),
@@ -45,7 +47,7 @@ enum SetAsideCommand: Command {
             context.output.print("nothing is set aside: `chorus sync --set-aside-refused` sets aside the writes its upstream refuses")
             return 0
         }
-        context.output.print(Format.table(entries.map { LogCommand.line($0.operation, sequence: $0.sequence) + [$0.reason ?? "pending: `chorus sync` checks it again"] }))
+        context.output.print(Format.table(entries.map { LogCommand.line($0.operation, sequence: $0.sequence) + [$0.reason ?? "pending: being checked by a sync now"] }))
         return 0
     }
 }
