@@ -480,8 +480,9 @@ extension Replica {
     func applyRemote<Input: MergeInput>(_ operations: [Input], source: String?, inLastBatch: (() throws -> Void)?,
                                         afterChecks: (() throws -> Void)? = nil, afterBatch: ((Int) -> Void)? = nil) throws -> ApplyReport {
         // This replica's own writes it set aside, made anew or forgot (`Replica+SetAside`) are
-        // never taken again: counted as held.
-        let setAside = try Replica.wrapStorage { try idsSetAside(among: operations) }
+        // never taken again: counted as held. Only a bundle (no source) brings a replica its own:
+        // an upstream never sends them, and a push is the pusher's and those below it.
+        let setAside = source != nil ? [] : try Replica.wrapStorage { try idsSetAside(among: operations) }
         if !setAside.isEmpty {
             var report = try applyRemote(operations.filter { !setAside.contains($0.operation.id) }, source: source, inLastBatch: inLastBatch,
                                          afterChecks: afterChecks, afterBatch: afterBatch)

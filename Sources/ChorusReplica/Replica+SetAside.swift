@@ -97,13 +97,13 @@ extension Replica {
     /// aside, made anew or forgot (`set_aside`): never taken into its state again. An older bundle
     /// of this folder, imported, would bring them back otherwise, and a laptop's next start
     /// would set aside or make anew again what it already had.
-    /// Asked of every received batch: one query when nothing was ever set aside (a hub, an
-    /// office), and a pass over the batch's ids only on a laptop that set something aside.
+    /// Asked of every bundle imported: a pass over its ids, and a query only when it holds
+    /// operations of this replica's own.
     func idsSetAside<Input: MergeInput>(among operations: [Input]) throws -> Set<OperationID> {
-        guard try database.queryScalarInteger("SELECT EXISTS (SELECT 1 FROM set_aside)") == 1 else { return [] }
+        let own = operations.lazy.map(\.operation).filter { $0.id.replica == self.id }
+        guard !own.isEmpty, try database.queryScalarInteger("SELECT EXISTS (SELECT 1 FROM set_aside)") == 1 else { return [] }
         var found = Set<OperationID>()
-        for input in operations where input.operation.id.replica == id {
-            let operation = input.operation
+        for operation in own {
             guard try database.queryScalarInteger("SELECT EXISTS (SELECT 1 FROM set_aside WHERE counter = ?)", Int64(operation.id.counter)) == 1 else { continue }
             found.insert(operation.id)
         }
