@@ -23,6 +23,18 @@ final class PersonBoundReplicaTests: HubAndClientsTestCase {
         return (hub, NodeRouter(service: SyncService(executor: hub, limits: limits, wallClock: clock), limits: limits))
     }
 
+    /// What a `chorus sync --set-aside-refused` killed right after starting again leaves: the
+    /// laptop holds the hub's copy, its waiting writes kept pending. Returns the laptop's folder.
+    private func startAgainAsAKilledSyncLeavesIt(_ laptop: ReplicaExecutor, from hub: ReplicaExecutor, through transport: InProcessTransport) throws -> String {
+        let folder = folder.appending("laptop")
+        let path = folder + "/" + Replica.snapshotFilePrefix + "in-test.sqlite"
+        defer { Replica.removeSnapshotFile(path) }
+        let through = try transport.snapshot(storage: laptop.perform { $0.storageVersion }, into: path) { _, _ in }
+        let hubID = hub.perform { $0.id }
+        _ = try laptop.perform { try $0.adoptSnapshot(at: path, through: through, from: hubID, replacing: true, settingAside: true) }
+        return folder
+    }
+
     private func thanks(from: String, to: String = "p-2") -> [Change] {
         [.put(field: "from", value: .string(from)), .put(field: "to", value: .string(to)), .put(field: "kind", value: "thanks"),
          .put(field: "body", value: "Thanks!"), .put(field: "visibility", value: "public")]
@@ -160,12 +172,7 @@ final class PersonBoundReplicaTests: HubAndClientsTestCase {
         let (laptop, transport, session) = try client("laptop", seed: 2, hub: hub, router: router, person: "p-1")
         _ = try session.run()
         let mine = try laptop.perform { try $0.write(collection: "people", record: "p-1", [.put(field: "title", value: "Mine")]) }
-        let folder = folder.appending("laptop")
-        let path = folder + "/" + Replica.snapshotFilePrefix + "in-test.sqlite"
-        let through = try transport.snapshot(storage: laptop.perform { $0.storageVersion }, into: path) { _, _ in }
-        let hubID = try hub.perform { $0.id }
-        _ = try laptop.perform { try $0.adoptSnapshot(at: path, through: through, from: hubID, replacing: true, settingAside: true) }
-        Replica.removeSnapshotFile(path)
+        let folder = try startAgainAsAKilledSyncLeavesIt(laptop, from: hub, through: transport)
         XCTAssertNil(try laptop.perform { try $0.get(collection: "people", record: "p-1")?.fields["title"] }, "taken out of the state")
         XCTAssertEqual(try laptop.perform { try $0.setAsideCounts().pending }, 1, "kept, pending")
 
@@ -323,12 +330,7 @@ final class PersonBoundReplicaTests: HubAndClientsTestCase {
             _ = try replica.write(collection: "feedback", record: "fb-1", [.append(field: "comments", value: .object(["author": "p-1", "body": "More"]))], by: "p-1")
         }
         XCTAssertThrowsError(try session.run())
-        let folder = folder.appending("laptop")
-        let path = folder + "/" + Replica.snapshotFilePrefix + "in-test.sqlite"
-        let through = try transport.snapshot(storage: laptop.perform { $0.storageVersion }, into: path) { _, _ in }
-        let hubID = try hub.perform { $0.id }
-        _ = try laptop.perform { try $0.adoptSnapshot(at: path, through: through, from: hubID, replacing: true, settingAside: true) }
-        Replica.removeSnapshotFile(path)
+        let folder = try startAgainAsAKilledSyncLeavesIt(laptop, from: hub, through: transport)
         // As the check left them: both refused (the comment's item not made), neither made anew.
         let database = try Database(path: folder + "/chorus.sqlite")
         try database.execute("UPDATE set_aside SET state = 2, reason = 'refused before the kill'")
@@ -351,12 +353,7 @@ final class PersonBoundReplicaTests: HubAndClientsTestCase {
         let (laptop, transport, session) = try client("laptop", seed: 2, hub: hub, router: router, person: "p-1")
         try laptop.perform { _ = try $0.write(collection: "people", record: "p-1", [.put(field: "title", value: "Mine")]) }
         XCTAssertThrowsError(try session.run(), "no author: refused")
-        let folder = folder.appending("laptop")
-        let path = folder + "/" + Replica.snapshotFilePrefix + "in-test.sqlite"
-        let through = try transport.snapshot(storage: laptop.perform { $0.storageVersion }, into: path) { _, _ in }
-        let hubID = try hub.perform { $0.id }
-        _ = try laptop.perform { try $0.adoptSnapshot(at: path, through: through, from: hubID, replacing: true, settingAside: true) }
-        Replica.removeSnapshotFile(path)
+        let folder = try startAgainAsAKilledSyncLeavesIt(laptop, from: hub, through: transport)
 
         // On the test's clock, as the laptop (a write made anew is stamped now).
         nonisolated(unsafe) let configuration = laptop.perform { $0.configuration }
@@ -438,7 +435,7 @@ final class PersonBoundReplicaTests: HubAndClientsTestCase {
         let (laptop, _, session) = try client("laptop", seed: 2, hub: hub, router: router)
         try laptop.perform { _ = try $0.write(collection: "people", record: "p-9", [.put(field: "name", value: "Written by the operator")]) }
         _ = try session.run()
-        let id = try laptop.perform { $0.id }
+        let id = laptop.perform { $0.id }
         let boundToken = try hub.perform { replica -> String in
             try replica.revokePeer(name: "laptop")
             return try replica.addPeer(name: "laptop-p1", role: .replica, replica: id, person: "p-1")
@@ -461,7 +458,7 @@ final class PersonBoundReplicaTests: HubAndClientsTestCase {
     func test_whatARelayPassesOn_isTheRelaysToVouchFor() throws {
         let (hub, router) = try hub()
         let laptop = try durable("laptop", seed: 2)
-        let laptopID = try laptop.perform { $0.id }
+        let laptopID = laptop.perform { $0.id }
         _ = try hub.perform { try $0.addPeer(name: "laptop", role: .replica, replica: laptopID, person: "p-1") }
         let officeToken = try hub.perform { try $0.addPeer(name: "office", role: .relay) }
         let officeID = ReplicaID(hex: "00112233445566778899aabbccddeeff")!
@@ -496,7 +493,7 @@ final class PersonBoundReplicaTests: HubAndClientsTestCase {
     /// sees a record being made with the field naming its maker. A pull page is not held to it.
     func test_aPushPageEndsWhereAWriteStarts() throws {
         let laptop = try durable("laptop", seed: 2)
-        let id = try laptop.perform { $0.id }
+        let id = laptop.perform { $0.id }
         try laptop.perform { replica in
             _ = try replica.write(collection: "people", record: "p-1", [.put(field: "name", value: "A"), .put(field: "title", value: "B"),
                                                                         .put(field: "email", value: "a@example.com")])
@@ -565,7 +562,7 @@ final class PersonBoundReplicaTests: HubAndClientsTestCase {
         let (hub, router) = try hub()
         let (laptop, _, session) = try client("laptop", seed: 2, hub: hub, router: router, person: "p-1")
         _ = try session.run()
-        let id = try laptop.perform { $0.id }
+        let id = laptop.perform { $0.id }
         let trustedToken = try hub.perform { replica -> String in
             try replica.revokePeer(name: "laptop")
             return try replica.addPeer(name: "laptop-trusted", role: .replica, replica: id)
