@@ -26,7 +26,7 @@ import SQLiteKit
 extension Replica {
     /// The states of a row of `set_aside` (migration `0024_set_aside`).
     enum SetAsideState: Int64 {
-        case setAside = 0, pending = 1, refused = 2, madeAnew = 3, forgotten = 4
+        case setAside = 0, pending = 1, refused = 2, madeAnew = 3, forgotten = 4, madeAgain = 5
     }
 
     /// One operation set aside, as `chorus set-aside` lists it.
@@ -52,7 +52,7 @@ extension Replica {
         public var alreadyHeld = 0
         /// Operations of records erased meanwhile, dropped as any operation of an erased record is.
         public var droppedErased = 0
-        /// Operations made anew as the laptop's person, for writes that named no author.
+        /// Operations of writes that named no author, made anew as the laptop's person.
         public var madeAsPerson = 0
 
         public init() {}
@@ -64,6 +64,25 @@ extension Replica {
         try Replica.wrapStorage {
             let row = try database.queryRow("SELECT coalesce(sum(state = 0), 0), coalesce(sum(state IN (1, 2)), 0) FROM set_aside")
             return (row?.integer(0) ?? 0, row?.integer(1) ?? 0)
+        }
+    }
+
+    /// What the latest start to set writes aside did, read from `set_aside` (whichever process
+    /// finished it: one that opened the folder meanwhile may have): operations set aside and
+    /// their writes, made again under their own ids, and made anew as the person.
+    public func latestSetAsideStart() throws -> SettingAsideOutcome {
+        try Replica.wrapStorage {
+            var outcome = SettingAsideOutcome()
+            guard let row = try database.queryRow("""
+                SELECT coalesce(sum(state = 0), 0), count(DISTINCT CASE WHEN state = 0 THEN write_seq END),
+                       coalesce(sum(state = 5), 0), coalesce(sum(state = 3), 0)
+                FROM set_aside WHERE wall = (SELECT max(wall) FROM set_aside)
+                """) else { return outcome }
+            outcome.setAside = Int(row.integer(0) ?? 0)
+            outcome.setAsideWrites = Int(row.integer(1) ?? 0)
+            outcome.madeAgain = Int(row.integer(2) ?? 0)
+            outcome.madeAsPerson = Int(row.integer(3) ?? 0)
+            return outcome
         }
     }
 
@@ -122,7 +141,7 @@ extension Replica {
         }
         var kept = Set<UInt64>()
         var write: Int64 = 0
-        let held = try database.queryScalarInteger("SELECT count(*) FROM set_aside WHERE state = 0") ?? 0
+        let held = try database.queryScalarInteger("SELECT count(*) FROM set_aside WHERE state IN (0, 1, 2)") ?? 0
         let room = limits.setAsideOperationsMax - Int(held)
         try forEachLogged(after: try pushCursor()) { logged in
             if logged.startsBlock || write == 0 { write = logged.sequence }
@@ -158,16 +177,11 @@ extension Replica {
     @discardableResult
     public func finishSettingAside(upstreamHolds: CounterRanges? = nil) throws -> SettingAsideOutcome {
         var total = SettingAsideOutcome()
-        // Every write settled by this call, for what a later one of them changes again.
-        var settled: [KeptWrite] = []
         // Refused writes a killed process left: made anew where they can be, then checked again.
         var checkAgain = try Replica.wrapStorage { try database.queryScalarInteger("SELECT EXISTS (SELECT 1 FROM set_aside WHERE state = 2)") } == 1
         while true {
-            if !checkAgain {
-                let round = try checkPending(upstreamHolds: upstreamHolds, outcome: &total)
-                settled += round
-            }
-            let made = try makeAnewAsPerson(upstreamHolds: upstreamHolds, settled: settled, outcome: &total)
+            if !checkAgain { try checkPending(upstreamHolds: upstreamHolds, outcome: &total) }
+            let made = try makeAnewAsPerson(upstreamHolds: upstreamHolds, outcome: &total)
             let again = made > 0 || checkAgain
             checkAgain = false
             let (operations, writes) = try Replica.wrapStorage {
@@ -175,6 +189,10 @@ extension Replica {
                     let counts = try database.queryRow("SELECT count(*), count(DISTINCT write_seq) FROM set_aside WHERE state = 2")
                     try database.run("UPDATE set_aside SET state = ?, reason = CASE WHEN ? THEN NULL ELSE reason END WHERE state = ?",
                                      (again ? SetAsideState.pending : SetAsideState.setAside).rawValue, again, SetAsideState.refused.rawValue)
+                    // The start is over: what was made again keeps its id here, not its bytes.
+                    if try database.queryScalarInteger("SELECT EXISTS (SELECT 1 FROM set_aside WHERE state IN (1, 2))") == 0 {
+                        try database.run("UPDATE set_aside SET operation = NULL WHERE state = ? AND operation IS NOT NULL", SetAsideState.madeAgain.rawValue)
+                    }
                     return (counts?.integer(0) ?? 0, counts?.integer(1) ?? 0)
                 }
             }
@@ -193,19 +211,15 @@ extension Replica {
     /// (`Authorship`, with the person `upstream.person` names; none: every write is taken):
     /// against the state before any is made, a record counting as being made by the writes taken
     /// up to the one checked, in the order they were made (so a comment in an item whose making
-    /// is refused is refused with it). In one transaction it makes again the writes taken, each
-    /// operation with its own id and stamp, and marks the others refused (`reason`). Returns the
-    /// writes it settled.
+    /// is refused is refused with it). Then each write, in one transaction of its own (one log
+    /// block, as it was), is made again (each operation with its own id and stamp; its rows kept,
+    /// "made again", until the start is over) or marked refused (`reason`).
     ///
     /// A write that cannot be made again for another reason than storage (an operation that
-    /// does not apply here) is set aside with why, in a transaction of its own, so one damaged
-    /// row does not stop every sync and every open.
-    private func checkPending(upstreamHolds: CounterRanges?, outcome total: inout SettingAsideOutcome) throws -> [KeptWrite] {
-        guard try Replica.wrapStorage({ try database.queryScalarInteger("SELECT EXISTS (SELECT 1 FROM set_aside WHERE state = 1)") }) == 1 else {
-            return []
-        }
-        // Read in the transaction that settles them: another process opening the folder at the
-        // same moment settles them first, or finds none left.
+    /// does not apply here) is set aside with why, and the writes after it are checked again
+    /// without it: one damaged row does not stop every sync and every open, nor lets through a
+    /// write that needed it.
+    private func checkPending(upstreamHolds: CounterRanges?, outcome total: inout SettingAsideOutcome) throws {
         var writes: [KeptWrite] = []
         func readPending() throws {
             writes = []
@@ -246,13 +260,17 @@ extension Replica {
             }
             return refused
         }
-        var outcome = SettingAsideOutcome()
-        func settle(_ write: KeptWrite, refused: (why: String, forGood: Bool)?, state: inout BatchState) throws {
+        // The write's rows still pending: another process opening the folder at the same moment
+        // may have settled it.
+        func isPending(_ write: KeptWrite) throws -> Bool {
+            try database.queryScalarInteger("SELECT count(*) FROM set_aside WHERE write_seq = ? AND state = ?", write.write, SetAsideState.pending.rawValue) == Int64(write.rows)
+        }
+        func settle(_ write: KeptWrite, refused: (why: String, forGood: Bool)?, state: inout BatchState, outcome: inout SettingAsideOutcome) throws {
             if let refused {
                 try database.run("UPDATE set_aside SET state = ?, reason = ? WHERE write_seq = ? AND state = ?",
                                  (refused.forGood ? SetAsideState.setAside : SetAsideState.refused).rawValue, refused.why, write.write, SetAsideState.pending.rawValue)
                 if refused.forGood {
-                    outcome.setAside += write.operations.count
+                    outcome.setAside += write.rows
                     outcome.setAsideWrites += 1
                 }
                 return
@@ -268,68 +286,70 @@ extension Replica {
                     outcome.madeAgain += 1
                 }
             }
-            // In the log now: the id is known there.
-            try database.run("DELETE FROM set_aside WHERE write_seq = ? AND state = ?", write.write, SetAsideState.pending.rawValue)
+            try database.run("UPDATE set_aside SET state = ? WHERE write_seq = ? AND state = ?",
+                             SetAsideState.madeAgain.rawValue, write.write, SetAsideState.pending.rawValue)
         }
-        func isPending(_ write: KeptWrite) throws -> Bool {
-            try database.queryScalarInteger("SELECT count(*) FROM set_aside WHERE write_seq = ? AND state = ?", write.write, SetAsideState.pending.rawValue) == Int64(write.rows)
-        }
-        do {
-            // Its own operations come back under the ids they had: no counter is taken.
-            _ = try inBatch(operations: 0) { state in
-                try readPending()
-                let refused = try decide()
-                for write in writes { try settle(write, refused: refused[write.write], state: &state) }
-            }
-        } catch let error as ChorusError where error.code != .storage {
-            outcome = SettingAsideOutcome()
+        while try Replica.wrapStorage({ try database.queryScalarInteger("SELECT EXISTS (SELECT 1 FROM set_aside WHERE state = 1)") }) == 1 {
             let refused = try Replica.wrapStorage { try database.readTransaction { try readPending(); return try decide() } }
+            var failed = false
             for write in writes {
-                let before = outcome
+                var outcome = SettingAsideOutcome()
                 do {
+                    // Its own operations come back under the ids they had: no counter is taken.
                     _ = try inBatch(operations: 0) { state in
-                        if try isPending(write) { try settle(write, refused: refused[write.write], state: &state) }
+                        if try isPending(write) { try settle(write, refused: refused[write.write], state: &state, outcome: &outcome) }
                     }
                 } catch let error as ChorusError where error.code != .storage {
-                    outcome = before
+                    outcome = SettingAsideOutcome()
                     _ = try inBatch { state in
-                        if try isPending(write) { try settle(write, refused: ("it could not be made again: \(error.message)", true), state: &state) }
+                        if try isPending(write) { try settle(write, refused: ("it could not be made again: \(error.message)", true), state: &state, outcome: &outcome) }
                     }
+                    failed = true
                 }
+                total.madeAgain += outcome.madeAgain
+                total.alreadyHeld += outcome.alreadyHeld
+                total.droppedErased += outcome.droppedErased
+                total.setAside += outcome.setAside
+                total.setAsideWrites += outcome.setAsideWrites
+                if failed { break }
             }
+            if !failed { return }
         }
-        total.madeAgain += outcome.madeAgain
-        total.alreadyHeld += outcome.alreadyHeld
-        total.droppedErased += outcome.droppedErased
-        total.setAside += outcome.setAside
-        total.setAsideWrites += outcome.setAsideWrites
-        return writes
     }
 
     /// Step 3: of the refused writes, those none of whose operations names an author, made anew
     /// as the laptop's person (`writeMany`, which checks them as theirs), in the order they were
-    /// made, each in one transaction with its rows' change to "made anew". What a later write of
-    /// `settled` changes again is left out (`changes(remaking:before:)`): made anew, it would be
-    /// stamped after that later write and undo it. A write refused again keeps its rows, with
-    /// both reasons. Returns how many writes were made anew.
-    private func makeAnewAsPerson(upstreamHolds: CounterRanges?, settled: [KeptWrite], outcome: inout SettingAsideOutcome) throws -> Int {
+    /// made, each in one transaction with its rows' change to "made anew". What a later write
+    /// of this start writes again is left out (`changes(remaking:before:)`): made anew, it would
+    /// be stamped after that later write and undo it. Later writes are those made again, and
+    /// those refused that name the person (refused for what they need, checked again once this
+    /// is made), read from `set_aside`, so a start finished by another process leaves out the
+    /// same. A write refused again keeps its rows, with both reasons. Returns how many writes
+    /// were made anew.
+    private func makeAnewAsPerson(upstreamHolds: CounterRanges?, outcome: inout SettingAsideOutcome) throws -> Int {
         guard let person = try Replica.wrapStorage({ try upstreamPerson() }) else { return 0 }
         var refused: [KeptWrite] = []
+        var kept: [KeptWrite] = []
         try Replica.wrapStorage {
-            try database.forEachRow("SELECT write_seq, operation FROM set_aside WHERE state = 2 ORDER BY write_seq, id") { row in
+            try database.forEachRow("SELECT write_seq, operation, state FROM set_aside WHERE state IN (2, 5) AND operation IS NOT NULL ORDER BY write_seq, id") { row in
                 let write = row.integer(0) ?? 0
-                if refused.last?.write != write { refused.append(KeptWrite(write: write)) }
-                refused[refused.count - 1].rows += 1
-                if let operation = try? codec.decode(utf8: (row.blob(1) ?? [])[...]) { refused[refused.count - 1].operations.append(operation) }
+                let isRefused = row.integer(2) == SetAsideState.refused.rawValue
+                func add(_ list: inout [KeptWrite]) {
+                    if list.last?.write != write { list.append(KeptWrite(write: write)) }
+                    list[list.count - 1].rows += 1
+                    if let operation = try? codec.decode(utf8: (row.blob(1) ?? [])[...]) { list[list.count - 1].operations.append(operation) }
+                }
+                if isRefused { add(&refused) } else { add(&kept) }
             }
         }
+        let later = kept + refused.filter { $0.operations.allSatisfy { $0.author == person } }
         var made = 0
         for write in refused where write.operations.count == write.rows && write.operations.allSatisfy({ $0.author == nil }) {
-            let later = (settled + refused).filter { $0.write > write.write }.flatMap(\.operations)
+            let after = later.filter { $0.write > write.write }.flatMap(\.operations)
             let operations = try write.operations.filter { operation in
                 try !(Replica.wrapStorage { try hasOperation(operation.id) } || upstreamHolds?.contains(operation.id.counter) == true)
             }
-            guard let changes = Replica.changes(remaking: operations, before: later) else { continue }
+            guard let changes = Replica.changes(remaking: operations, before: after) else { continue }
             do {
                 let made = try Replica.wrapStorage {
                     try database.transaction { () throws -> [Operation]? in
@@ -342,8 +362,8 @@ extension Replica {
                         return operations
                     }
                 }
-                guard let made else { continue }
-                outcome.madeAsPerson += made.count
+                guard made != nil else { continue }
+                outcome.madeAsPerson += write.rows
             } catch let error as ChorusError where error.code != .storage {
                 try Replica.wrapStorage {
                     try database.run("UPDATE set_aside SET reason = reason || ? WHERE write_seq = ? AND state = ?",

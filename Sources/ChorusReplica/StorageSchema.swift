@@ -504,7 +504,9 @@ enum StorageSchema {
             // `chorus sync --set-aside-refused` (`Replica+SetAside`): kept here, never synced.
             // `state`: 0 set aside (`reason` says why), 1 pending (kept while the replica starts
             // again, to be checked again), 2 refused and waiting to be made anew if it names no
-            // author, 3 made anew (its id kept, its bytes gone), 4 forgotten (`--forget`, id kept).
+            // author, 3 made anew (its id kept, its bytes gone), 4 forgotten (`--forget`, id kept),
+            // 5 made again under its own id (its bytes kept until its start is over, for what
+            // a write made anew after it must not undo). `wall` is when its start kept it.
             // `seq` is where it stood in the old log, `write_seq` the old sequence of its write's
             // first operation, `counter` its id's (its replica's own), `record_hash` its record's
             // (an erasure of the record removes the row, as it removes its values).
@@ -515,7 +517,7 @@ enum StorageSchema {
                     write_seq INTEGER NOT NULL,
                     counter INTEGER NOT NULL,
                     operation BLOB,
-                    state INTEGER NOT NULL CHECK (state BETWEEN 0 AND 4),
+                    state INTEGER NOT NULL CHECK (state BETWEEN 0 AND 5),
                     reason TEXT,
                     wall INTEGER NOT NULL,
                     record_hash BLOB NOT NULL

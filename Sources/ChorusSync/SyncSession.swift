@@ -106,6 +106,16 @@ public struct SyncReport: Sendable {
     public var madeAsPerson = 0
     public init() {}
 
+    /// The set-aside counts as `Replica.latestSetAsideStart` gives them.
+    public var setAsideOutcome: Replica.SettingAsideOutcome {
+        var outcome = Replica.SettingAsideOutcome()
+        outcome.setAside = setAside
+        outcome.setAsideWrites = setAsideWrites
+        outcome.madeAgain = madeAgain
+        outcome.madeAsPerson = madeAsPerson
+        return outcome
+    }
+
     public var json: JSONValue {
         var object: [String: JSONValue] = [
             "pushed": .integer(Int64(pushedOperations)), "pushApplied": .integer(Int64(pushApplied)),
@@ -348,7 +358,15 @@ public struct SyncSession {
         }
         let adoption = try executor.perform { try $0.adoptSnapshot(at: path, through: through, from: info.server.replica, replacing: true, settingAside: true) }
         report.snapshotOperations = adoption.operations
-        _ = try settleSetAside(&report, upstreamHolds: info.ownOperations)
+        let settled = try settleSetAside(&report, upstreamHolds: info.ownOperations)
+        // Said as the start's rows say it: another process that opened the folder meanwhile (a
+        // `chorus status`) finishes what it finds, and this one then finds nothing to count.
+        let start = try executor.perform { try $0.latestSetAsideStart() }
+        report.setAside = start.setAside
+        report.setAsideWrites = start.setAsideWrites
+        report.madeAgain = start.madeAgain
+        report.madeAsPerson = start.madeAsPerson
+        _ = settled
         // The writes made again were made when this replica had pulled `pulledThrough`: it says no
         // more is committed until they are pushed (protocol 4.4).
         try pull(&report, compactedThrough: info.compactedThrough, snapshotOffered: true, committedAtMost: pulledThrough)

@@ -276,7 +276,12 @@ final class PersonBoundReplicaTests: HubAndClientsTestCase {
         var setting = session
         setting.setsAsideRefused = true
         let report = try setting.run(compareDigests: true)
-        XCTAssertEqual(report.madeAsPerson, 1, "the office alone: the title was written again later")
+        XCTAssertEqual(report.madeAsPerson, 2, "the write's two operations, made anew as one: the office alone, the title was written again later")
+        let titles = try hub.perform { try $0.log(after: 0, limit: 1000).compactMap(\.operation) }.compactMap { operation -> JSONValue? in
+            guard operation.record == "p-1", operation.field == "title", case .set(let value, _) = operation.action else { return nil }
+            return value
+        }
+        XCTAssertEqual(titles, ["Later"], "the early title never went up")
         XCTAssertEqual(report.digestMatches, true)
         let profile = try XCTUnwrap(hub.perform { try $0.get(collection: "people", record: "p-1") })
         XCTAssertEqual(profile.fields["title"], "Later")
@@ -367,6 +372,24 @@ final class PersonBoundReplicaTests: HubAndClientsTestCase {
         XCTAssertEqual(titles.map(\.author), ["p-1"], "made anew once, as p-1")
         XCTAssertEqual(try laptop.perform { try $0.setAsideCounts().pending }, 0)
         XCTAssertEqual(try session.run(compareDigests: true).digestMatches, true)
+    }
+
+    /// What a later write set aside for good (another's) wrote again does not count: the write
+    /// made anew keeps it, else its value would be lost with nothing to say so.
+    func test_aWriteMadeAnew_keepsWhatOnlyALaterWriteSetAsideWroteAgain() throws {
+        let (hub, router) = try hub()
+        let (laptop, _, session) = try client("laptop", seed: 2, hub: hub, router: router, person: "p-1")
+        try laptop.perform { replica in
+            _ = try replica.write(collection: "people", record: "p-1", [.put(field: "title", value: "Mine")])
+            _ = try replica.write(collection: "people", record: "p-1", [.put(field: "title", value: "Forged")], by: "p-2")
+        }
+        var setting = session
+        setting.setsAsideRefused = true
+        let report = try setting.run(compareDigests: true)
+        XCTAssertEqual(report.madeAsPerson, 1)
+        XCTAssertEqual(report.setAside, 1)
+        XCTAssertEqual(try hub.perform { try $0.get(collection: "people", record: "p-1")?.fields["title"] }, "Mine")
+        XCTAssertEqual(try laptop.perform { try $0.latestSetAsideStart() }, report.setAsideOutcome, "what the sync said is what its rows say")
     }
 
     /// An erasure leaves nothing of the record, not even writes of it a laptop set aside.
