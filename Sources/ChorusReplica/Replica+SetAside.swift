@@ -56,6 +56,16 @@ extension Replica {
         public var madeAsPerson = 0
 
         public init() {}
+
+        /// Adds what `other` counted.
+        public mutating func add(_ other: SettingAsideOutcome) {
+            madeAgain += other.madeAgain
+            setAside += other.setAside
+            setAsideWrites += other.setAsideWrites
+            alreadyHeld += other.alreadyHeld
+            droppedErased += other.droppedErased
+            madeAsPerson += other.madeAsPerson
+        }
     }
 
     /// How many operations are set aside, and how many are still to be checked (more than 0
@@ -177,6 +187,10 @@ extension Replica {
     @discardableResult
     public func finishSettingAside(upstreamHolds: CounterRanges? = nil) throws -> SettingAsideOutcome {
         var total = SettingAsideOutcome()
+        // Asked at every sync: one read when no start is under way, and no write.
+        guard try Replica.wrapStorage({ try database.queryScalarInteger("SELECT EXISTS (SELECT 1 FROM set_aside WHERE state IN (1, 2))") }) == 1 else {
+            return total
+        }
         // Refused writes a killed process left: made anew where they can be, then checked again.
         var checkAgain = try Replica.wrapStorage { try database.queryScalarInteger("SELECT EXISTS (SELECT 1 FROM set_aside WHERE state = 2)") } == 1
         while true {
@@ -306,11 +320,7 @@ extension Replica {
                     }
                     failed = true
                 }
-                total.madeAgain += outcome.madeAgain
-                total.alreadyHeld += outcome.alreadyHeld
-                total.droppedErased += outcome.droppedErased
-                total.setAside += outcome.setAside
-                total.setAsideWrites += outcome.setAsideWrites
+                total.add(outcome)
                 if failed { break }
             }
             if !failed { return }

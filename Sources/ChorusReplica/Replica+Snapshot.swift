@@ -233,9 +233,7 @@ extension Replica {
             if erasedHere == nil {
                 var found = Set<OperationID>()
                 try forEachLogged(after: 0) { logged in
-                    if logged.entry.payload == nil {
-                        found.insert(OperationID(replica: logged.entry.replicaID, counter: logged.entry.counter))
-                    }
+                    if logged.entry.payload == nil { found.insert(OperationID(replica: logged.entry.replicaID, counter: logged.entry.counter)) }
                     return true
                 }
                 erasedHere = found

@@ -45,6 +45,7 @@ extension SyncTransport {
 }
 
 /// What one sync moved, for `chorus sync` and the node's log.
+@dynamicMemberLookup
 public struct SyncReport: Sendable {
     public var pushedOperations = 0
     public var pushApplied = 0
@@ -94,27 +95,13 @@ public struct SyncReport: Sendable {
     /// After a rewind: the operations of this replica's own log before this sequence were
     /// compacted here, so what the upstream lost of them could not be sent again (0: none).
     public var unsendableAfterRewind: Int64 = 0
-    /// Writes of this laptop's that its upstream refuses as not its person's, set aside this sync
-    /// (`chorus sync --set-aside-refused`, `Replica+SetAside`): operations and writes; and its
-    /// waiting operations made again after starting again from the upstream's snapshot.
-    public var setAside = 0
-    public var setAsideWrites = 0
-    public var madeAgain = 0
-    /// Of them, operations of records erased meanwhile: dropped, as any write of an erased record.
-    public var droppedErased = 0
-    /// Operations made anew as the laptop's person, for refused writes that named no author.
-    public var madeAsPerson = 0
+    /// What this sync did with this laptop's writes its upstream refuses as not its person's
+    /// (`chorus sync --set-aside-refused`, `Replica+SetAside`), read as `report.setAside` and so
+    /// on: set aside, made again, made anew as the person, dropped for records erased meanwhile.
+    public var setAsideOutcome = Replica.SettingAsideOutcome()
     public init() {}
 
-    /// The set-aside counts as `Replica.latestSetAsideStart` gives them.
-    public var setAsideOutcome: Replica.SettingAsideOutcome {
-        var outcome = Replica.SettingAsideOutcome()
-        outcome.setAside = setAside
-        outcome.setAsideWrites = setAsideWrites
-        outcome.madeAgain = madeAgain
-        outcome.madeAsPerson = madeAsPerson
-        return outcome
-    }
+    public subscript<Count>(dynamicMember keyPath: KeyPath<Replica.SettingAsideOutcome, Count>) -> Count { setAsideOutcome[keyPath: keyPath] }
 
     public var json: JSONValue {
         var object: [String: JSONValue] = [
@@ -131,11 +118,10 @@ public struct SyncReport: Sendable {
         if let snapshotRefused { object["snapshotRefused"] = .string(snapshotRefused) }
         if upstreamRewound { object["upstreamRewound"] = .bool(true) }
         if unsendableAfterRewind > 0 { object["unsendableAfterRewind"] = .integer(unsendableAfterRewind) }
-        object["setAside"] = .integer(Int64(setAside))
-        object["setAsideWrites"] = .integer(Int64(setAsideWrites))
-        object["madeAgain"] = .integer(Int64(madeAgain))
-        object["droppedErased"] = .integer(Int64(droppedErased))
-        object["madeAsPerson"] = .integer(Int64(madeAsPerson))
+        let counts: [(String, Int)] = [("setAside", setAsideOutcome.setAside), ("setAsideWrites", setAsideOutcome.setAsideWrites),
+                                       ("madeAgain", setAsideOutcome.madeAgain), ("droppedErased", setAsideOutcome.droppedErased),
+                                       ("madeAsPerson", setAsideOutcome.madeAsPerson)]
+        for (name, count) in counts { object[name] = .integer(Int64(count)) }
         return .object(object)
     }
 }
@@ -306,11 +292,7 @@ public struct SyncSession {
     /// counted in `report`; whether some were made again (to push).
     private func settleSetAside(_ report: inout SyncReport, upstreamHolds: CounterRanges?) throws -> Bool {
         let outcome = try executor.perform { try $0.finishSettingAside(upstreamHolds: upstreamHolds) }
-        report.setAside += outcome.setAside
-        report.setAsideWrites += outcome.setAsideWrites
-        report.madeAgain += outcome.madeAgain
-        report.droppedErased += outcome.droppedErased
-        report.madeAsPerson += outcome.madeAsPerson
+        report.setAsideOutcome.add(outcome)
         if outcome.setAside > 0 {
             progress("set aside \(outcome.setAsideWrites == 1 ? "1 write" : "\(outcome.setAsideWrites) writes") (\(outcome.setAside == 1 ? "1 operation" : "\(outcome.setAside) operations")) the upstream refuses; `chorus set-aside` lists them")
         }
@@ -358,15 +340,12 @@ public struct SyncSession {
         }
         let adoption = try executor.perform { try $0.adoptSnapshot(at: path, through: through, from: info.server.replica, replacing: true, settingAside: true) }
         report.snapshotOperations = adoption.operations
-        let settled = try settleSetAside(&report, upstreamHolds: info.ownOperations)
+        _ = try settleSetAside(&report, upstreamHolds: info.ownOperations)
         // Said as the start's rows say it: another process that opened the folder meanwhile (a
         // `chorus status`) finishes what it finds, and this one then finds nothing to count.
-        let start = try executor.perform { try $0.latestSetAsideStart() }
-        report.setAside = start.setAside
-        report.setAsideWrites = start.setAsideWrites
-        report.madeAgain = start.madeAgain
-        report.madeAsPerson = start.madeAsPerson
-        _ = settled
+        var start = try executor.perform { try $0.latestSetAsideStart() }
+        start.droppedErased = report.droppedErased
+        report.setAsideOutcome = start
         // The writes made again were made when this replica had pulled `pulledThrough`: it says no
         // more is committed until they are pushed (protocol 4.4).
         try pull(&report, compactedThrough: info.compactedThrough, snapshotOffered: true, committedAtMost: pulledThrough)
