@@ -126,15 +126,19 @@ extension Replica {
     /// aside, made anew or forgot (`set_aside`): never taken into its state again. An older bundle
     /// of this folder, imported, would bring them back otherwise, and a laptop's next start
     /// would set aside or make anew again what it already had.
-    /// Asked of every bundle imported: a pass over its ids, and a query only when it holds
-    /// operations of this replica's own.
+    /// Asked of every bundle imported (and every merge handed over in memory): one query, and a
+    /// pass over the ids only when something is set aside here.
     func idsSetAside<Input: MergeInput>(among operations: [Input]) throws -> Set<OperationID> {
-        let own = operations.lazy.map(\.operation).filter { $0.id.replica == self.id }
-        guard !own.isEmpty, try database.queryScalarInteger("SELECT EXISTS (SELECT 1 FROM set_aside)") == 1 else { return [] }
+        // The table is asked first: it is empty on almost every replica, and a scan of the
+        // operations for this replica's own cost a long merge about 540 instructions an operation
+        // (P1, callgrind: 4% of the merging thread), each copied out to read its id.
+        guard try database.queryScalarInteger("SELECT EXISTS (SELECT 1 FROM set_aside)") == 1 else { return [] }
         var found = Set<OperationID>()
-        for operation in own {
-            guard try database.queryScalarInteger("SELECT EXISTS (SELECT 1 FROM set_aside WHERE counter = ?)", Int64(operation.id.counter)) == 1 else { continue }
-            found.insert(operation.id)
+        for input in operations {
+            let operationID = input.operation.id
+            guard operationID.replica == id,
+                  try database.queryScalarInteger("SELECT EXISTS (SELECT 1 FROM set_aside WHERE counter = ?)", Int64(operationID.counter)) == 1 else { continue }
+            found.insert(operationID)
         }
         return found
     }
