@@ -129,6 +129,9 @@ enum EngineBenchmarks {
             results.add("p1RawUpdate", "  raw: \(raw.updates) single-column updates on \(raw.rows) rows beside it, alternating with the merges", beside,
                         unit: "ms", scale: 1000)
             results.note("p1RawUpdateRate", "  = updates per second", Double(raw.updates) / beside.median, unit: "updates/s", digits: 0)
+            // The target's ratio, printed here too so that `--only-merge` alone says it.
+            results.note("p1RawShare", "  the merge's rate, as a share of the raw update rate",
+                         (Double(operations.count) / empty.median) / (Double(raw.updates) / beside.median) * 100, unit: "%", digits: 1)
         }
         // Where the rest of the time goes: the merging thread waiting (the disk, another thread).
         results.note("p1EmptyOnCore", "  merging thread on a core, share of the merge's time", Stats(samples: onCore).median * 100, unit: "%", digits: 0)

@@ -12,8 +12,9 @@ if arguments.contains("--help") || arguments.contains("-h") {
 
       --quick        small sizes, one minute at most: a smoke test for CI (no figures asserted)
       --write-docs   rewrite Docs/performance.md (or --docs FILE) with the machine, commands, figures and ratios
-      --only-merge   just P1 (for profiling with valgrind --tool=callgrind); --people N (default 200)
-                     and --repetitions N (default 1) size it
+      --only-merge   just P1 (for profiling with valgrind --tool=callgrind), alternating with the raw
+                     updates it is judged against; --people N (default 200) and --repetitions N
+                     (default 1) size it
       --only-write   just P2, alternating with raw durable commits, --writes N each (default 300)
       --only-bootstrap  just P3 (with the hub's digest request, computed and cached), sized the same way
       --only-noop    just P4, 64 connections for --seconds N (default 5), --repetitions N times
@@ -41,8 +42,11 @@ case .failure(let refusal):
 let repetitions = options.number("--repetitions", default: 1)
 switch options.mode {
 case .merge:
-    // For profiling (valgrind --tool=callgrind) and for measuring P1 alone.
-    try EngineBenchmarks.merge(Results(), people: options.number("--people", default: 200), repetitions: repetitions)
+    // For profiling (valgrind --tool=callgrind) and for measuring P1 alone, beside the raw
+    // updates it is judged against, sized as the full run sizes them (10 rows a person, 10
+    // updates a row).
+    let people = options.number("--people", default: 200)
+    try EngineBenchmarks.merge(Results(), people: people, repetitions: repetitions, raw: (people * 10, people * 100))
     exit(0)
 case .write:
     // P2 beside the raw durable commit it is compared with.

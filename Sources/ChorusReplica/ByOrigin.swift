@@ -7,30 +7,38 @@ import ChorusCore
 /// P2). Holds a batch's logged ids (`BatchState.origins`) and what the last committed batch left
 /// (`Replica.loggedIDsCache`).
 struct ByOrigin<Value> {
-    private var recent: (id: ReplicaID, value: Value)?
+    /// The recent origin, apart from its value: asking whether an origin is the recent one, once
+    /// an operation, copied the pair out, value and all (a batch's logged ids hold arrays and a
+    /// payload), about 460 instructions a merged operation (callgrind, P1).
+    private var recentID: ReplicaID?
+    private var recentValue: Value?
     private var others: [ReplicaID: Value] = [:]
 
-    var count: Int { others.count + (recent == nil ? 0 : 1) }
+    var count: Int { others.count + (recentID == nil ? 0 : 1) }
 
     subscript(origin: ReplicaID) -> Value? {
-        if let recent, recent.id == origin { return recent.value }
+        if isRecent(origin) { return recentValue }
         return others.isEmpty ? nil : others[origin]
     }
 
-    func isRecent(_ origin: ReplicaID) -> Bool { recent?.id == origin }
+    func isRecent(_ origin: ReplicaID) -> Bool {
+        guard let recentID else { return false }
+        return recentID == origin
+    }
 
     /// Makes `origin` the recent one, with the value it has, or `make()`'s when it has none.
     mutating func makeRecent(_ origin: ReplicaID, orMake make: () throws -> Value) rethrows {
-        guard recent?.id != origin else { return }
+        guard !isRecent(origin) else { return }
         let value = try (others.isEmpty ? nil : others.removeValue(forKey: origin)) ?? make()
-        if let previous = recent { others[previous.id] = previous.value }
-        recent = (origin, value)
+        if let previous = recentID, let previousValue = recentValue.take() { others[previous] = previousValue }
+        recentID = origin
+        recentValue = value
     }
 
     /// Changes the recent origin's value in place (`makeRecent` first).
     mutating func updateRecent<Result>(_ body: (inout Value) throws -> Result) rethrows -> Result {
-        precondition(recent != nil, "updateRecent before makeRecent")
-        return try body(&recent!.value)
+        precondition(recentID != nil, "updateRecent before makeRecent")
+        return try body(&recentValue!)
     }
 
     /// Sets `origin`'s value; it becomes the recent one.
@@ -42,11 +50,12 @@ struct ByOrigin<Value> {
     /// Every origin and its value: the others in replica id order, then the recent one.
     func forEach(_ body: (ReplicaID, Value) throws -> Void) rethrows {
         if !others.isEmpty { for (origin, value) in others.sorted(by: { $0.key < $1.key }) { try body(origin, value) } }
-        if let recent { try body(recent.id, recent.value) }
+        if let recentID, let recentValue { try body(recentID, recentValue) }
     }
 
     mutating func removeAll() {
-        recent = nil
+        recentID = nil
+        recentValue = nil
         others = [:]
     }
 }
