@@ -45,10 +45,41 @@ enum MachineQuiet {
     /// line (user, nice, system, idle, iowait, irq, softirq, steal: waiting on the disk counts as
     /// busy, since the next phase's commits would wait on it too).
     static func idleAndTotal() -> (idle: UInt64, total: UInt64)? {
+        processorTimes().map { ($0[3], $0.reduce(0, +)) }
+    }
+
+    /// Time the hypervisor ran something else while this machine's processors wanted to run
+    /// (steal), and the total, in clock ticks so far, from `/proc/stat`.
+    static func stolenAndTotal() -> (stolen: UInt64, total: UInt64)? {
+        processorTimes().map { ($0[7], $0.reduce(0, +)) }
+    }
+
+    /// The first eight counters of `/proc/stat`'s `cpu` line, nil where it cannot be read.
+    private static func processorTimes() -> [UInt64]? {
         guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
               let line = text.split(separator: "\n").first(where: { $0.hasPrefix("cpu ") }) else { return nil }
         let fields = line.split(separator: " ").dropFirst().prefix(8).compactMap { UInt64($0) }
-        guard fields.count == 8 else { return nil }
-        return (fields[3], fields.reduce(0, +))
+        return fields.count == 8 ? fields : nil
     }
+}
+
+/// The share of the processors' time stolen by the hypervisor over the spans measured (summed:
+/// a span of a few hundred milliseconds is a few dozen clock ticks). Steal taken from the second
+/// core slows work on two cores (the merge) more than work on one (the raw updates beside it):
+/// this says whether it fell on either.
+struct StolenShare {
+    private var stolen: UInt64 = 0, total: UInt64 = 0
+    private var started: (stolen: UInt64, total: UInt64)?
+
+    mutating func start() { started = MachineQuiet.stolenAndTotal() }
+
+    mutating func stop() {
+        guard let started, let now = MachineQuiet.stolenAndTotal(), now.total >= started.total, now.stolen >= started.stolen else { return }
+        stolen += now.stolen - started.stolen
+        total += now.total - started.total
+        self.started = nil
+    }
+
+    /// Percent of the spans' processor time, nil when nothing was read.
+    var percent: Double? { total > 0 ? Double(stolen) / Double(total) * 100 : nil }
 }

@@ -73,11 +73,19 @@ enum RawBenchmarks {
     /// One repetition of the raw updates: `updates` single-column updates on `rows` rows (written
     /// first, untimed) in one transaction; its time.
     static func updateRepetition(rows: Int, updates: Int) throws -> Double {
+        var stolen = StolenShare()
+        return try updateRepetition(rows: rows, updates: updates, stolen: &stolen)
+    }
+
+    /// One repetition of the raw updates, adding the host's steal during them to `stolen`.
+    static func updateRepetition(rows: Int, updates: Int, stolen: inout StolenShare) throws -> Double {
         let scratch = try Scratch("raw")
         defer { scratch.remove() }
         let db = try Database(path: scratch.file("raw.sqlite"))
         try table(db)
         try bulkInsert(db, rows: rows)
+        stolen.start()
+        defer { stolen.stop() }
         return try time {
             try db.transaction {
                 for index in 0..<updates {
@@ -118,8 +126,9 @@ enum EngineBenchmarks {
         let concurrent = try Workloads.operations(of: try Workloads.sourceReplica(at: sourceScratch.file("b"), people: people, seed: 2, label: "w"))
 
         var rawUpdates: [Double] = []
-        let (merges, onCore, cores, checkpoints) = try timedMerges(operations, repetitions: repetitions, seed: 10) {
-            if let raw { rawUpdates.append(try RawBenchmarks.updateRepetition(rows: raw.rows, updates: raw.updates)) }
+        var rawStolen = StolenShare()
+        let (merges, onCore, cores, checkpoints, mergesStolen) = try timedMerges(operations, repetitions: repetitions, seed: 10) {
+            if let raw { rawUpdates.append(try RawBenchmarks.updateRepetition(rows: raw.rows, updates: raw.updates, stolen: &rawStolen)) }
         }
         let empty = Stats(samples: merges)
         results.add("p1Empty", "into an empty replica", empty, unit: "ms", scale: 1000, digits: 0)
@@ -140,6 +149,15 @@ enum EngineBenchmarks {
         // something else holds part of the second core slows the merge and not the raw updates
         // (performance-notes, thirty-sixth round). This says how much the merge had.
         results.note("p1EmptyCores", "  all its threads together, cores busy during the merge", Stats(samples: cores).median, unit: "cores", digits: 2)
+        // What the host took from the machine meanwhile, on each side: whether a run in which the
+        // merge is slow and the raw updates are not is the host's steal (performance-notes,
+        // forty-eighth round: it was not, in that round's runs).
+        if let stolen = mergesStolen.percent {
+            results.note("p1EmptyStolen", "  processor time taken by the host (steal) during the merges", stolen, unit: "%", digits: 1)
+        }
+        if let stolen = rawStolen.percent {
+            results.note("p1RawStolen", "  processor time taken by the host (steal) during the raw updates", stolen, unit: "%", digits: 1)
+        }
         // The merge's commits are durable in the write-ahead log; copying the log into the
         // database file runs after it, on a thread of its own (`Replica.checkpointInBackground`).
         results.add("p1EmptyCheckpoint", "  after the merge, not in its time: the log's checkpoint, on a thread of its own, waited for",
@@ -162,8 +180,10 @@ enum EngineBenchmarks {
     /// time; the removal takes under a millisecond).
     private static func timedMerges(_ operations: [ChorusCore.Operation], repetitions: Int, seed: UInt64,
                                     holding: [ChorusCore.Operation] = [],
-                                    before: () throws -> Void = {}) throws -> (merges: [Double], onCore: [Double], cores: [Double], checkpoints: [Double]) {
+                                    before: () throws -> Void = {}) throws -> (merges: [Double], onCore: [Double], cores: [Double], checkpoints: [Double],
+                                                                                 stolen: StolenShare) {
         var merges: [Double] = [], onCore: [Double] = [], cores: [Double] = [], checkpoints: [Double] = []
+        var stolen = StolenShare()
         for _ in 0..<repetitions {
             try before()
             let scratch = try Scratch("p1")
@@ -174,13 +194,15 @@ enum EngineBenchmarks {
                 _ = try replica.mergeCheckpoint?.wait()
             }
             let cpu = threadCPUSeconds(), processCPU = processCPUSeconds()
+            stolen.start()
             let wall = try time { try replica.applyRemote(operations) }
+            stolen.stop()
             merges.append(wall)
             onCore.append((threadCPUSeconds() - cpu) / wall)
             cores.append((processCPUSeconds() - processCPU) / wall)
             checkpoints.append(try time { _ = try replica.mergeCheckpoint?.wait() })
         }
-        return (merges, onCore, cores, checkpoints)
+        return (merges, onCore, cores, checkpoints, stolen)
     }
 
     /// P2 with the raw single-row durable commit it is compared with, alternating repetition by
