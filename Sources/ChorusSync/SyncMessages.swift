@@ -452,7 +452,7 @@ public enum SnapshotChecksum {
                             hint: "the client pulls the log instead")
         }
         guard computed == expected else {
-            throw SyncError(status: 0, "the snapshot's bytes do not match their checksum (\(XXHash64.hex(computed)), the upstream sent \(header)): it was damaged on the way",
+            throw SyncError(status: 0, "the snapshot's bytes do not match their checksum (\(XXHash64.hex(computed)), the upstream sent \(header ?? "none")): it was damaged on the way",
                             hint: "the client pulls the log instead; sync again to retry the snapshot")
         }
     }
