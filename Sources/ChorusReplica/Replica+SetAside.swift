@@ -29,6 +29,14 @@ extension Replica {
         case setAside = 0, pending = 1, refused = 2, madeAnew = 3, forgotten = 4, madeAgain = 5
     }
 
+    /// What a row made again says of its operation, when it was not made again here: its log
+    /// held it already, or its record was erased meanwhile (dropped, as any operation of an
+    /// erased record is). Nil for one made again.
+    enum SetAsideReason {
+        static let alreadyHeld = "this replica's log held it already"
+        static let recordErased = "its record was erased meanwhile"
+    }
+
     /// One operation set aside, as `chorus set-aside` lists it.
     public struct SetAsideOperation: Sendable {
         /// Where it stood in the log before the replica started again.
@@ -83,15 +91,20 @@ extension Replica {
     public func latestSetAsideStart() throws -> SettingAsideOutcome {
         try Replica.wrapStorage {
             var outcome = SettingAsideOutcome()
+            // The latest start's rows are those stamped as the last row kept was (by its id, not
+            // the largest stamp: the clock may have gone back between two starts).
             guard let row = try database.queryRow("""
                 SELECT coalesce(sum(state = 0), 0), count(DISTINCT CASE WHEN state = 0 THEN write_seq END),
-                       coalesce(sum(state = 5), 0), coalesce(sum(state = 3), 0)
-                FROM set_aside WHERE wall = (SELECT max(wall) FROM set_aside)
-                """) else { return outcome }
+                       coalesce(sum(state = 5 AND reason IS NULL), 0), coalesce(sum(state = 3), 0),
+                       coalesce(sum(state = 5 AND reason = ?1), 0), coalesce(sum(state = 5 AND reason = ?2), 0)
+                FROM set_aside WHERE wall = (SELECT wall FROM set_aside ORDER BY id DESC LIMIT 1)
+                """, SetAsideReason.alreadyHeld, SetAsideReason.recordErased) else { return outcome }
             outcome.setAside = Int(row.integer(0) ?? 0)
             outcome.setAsideWrites = Int(row.integer(1) ?? 0)
             outcome.madeAgain = Int(row.integer(2) ?? 0)
             outcome.madeAsPerson = Int(row.integer(3) ?? 0)
+            outcome.alreadyHeld = Int(row.integer(4) ?? 0)
+            outcome.droppedErased = Int(row.integer(5) ?? 0)
             return outcome
         }
     }
@@ -153,6 +166,10 @@ extension Replica {
         guard try database.queryScalarInteger("SELECT count(*) FROM set_aside WHERE state IN (1, 2)") == 0 else {
             throw ChorusError(.invalidState, "writes of an earlier start wait in set_aside to be checked again", hint: "run `chorus sync` (without --set-aside-refused) first")
         }
+        // What earlier starts made again is in the log under its own id: its rows served only
+        // their start (the counts it reported, what a write made anew leaves out). Kept, every
+        // start would add up to `setAsideOperationsMax` rows for good.
+        try database.run("DELETE FROM set_aside WHERE state = ?", SetAsideState.madeAgain.rawValue)
         var kept = Set<UInt64>()
         var write: Int64 = 0
         let held = try database.queryScalarInteger("SELECT count(*) FROM set_aside WHERE state IN (0, 1, 2)") ?? 0
@@ -198,7 +215,11 @@ extension Replica {
         // Refused writes a killed process left: made anew where they can be, then checked again.
         var checkAgain = try Replica.wrapStorage { try database.queryScalarInteger("SELECT EXISTS (SELECT 1 FROM set_aside WHERE state = 2)") } == 1
         while true {
-            if !checkAgain { try checkPending(upstreamHolds: upstreamHolds, outcome: &total) }
+            // Every pending write is settled before any is made anew, even when a killed process
+            // left some refused: made anew while a later write of the person's was still pending,
+            // a write's change left out nothing that later write changes again, and stamped after
+            // it, undid it once it was made again (a review of stop 58's code).
+            try checkPending(upstreamHolds: upstreamHolds, outcome: &total)
             let made = try makeAnewAsPerson(upstreamHolds: upstreamHolds, outcome: &total)
             let again = made > 0 || checkAgain
             checkAgain = false
@@ -293,18 +314,26 @@ extension Replica {
                 }
                 return
             }
+            // Each row says what became of its operation, so that the start's counts read from
+            // the rows (`latestSetAsideStart`) count one held already or of an erased record apart.
             for operation in write.operations {
                 let held = try hasOperation(operation.id), dropped = state.report.droppedForErasedRecords
                 try apply(operation, state: &state)
+                let reason: String?
                 if held {
                     outcome.alreadyHeld += 1
+                    reason = SetAsideReason.alreadyHeld
                 } else if state.report.droppedForErasedRecords > dropped {
                     outcome.droppedErased += 1
+                    reason = SetAsideReason.recordErased
                 } else {
                     outcome.madeAgain += 1
+                    reason = nil
                 }
+                try database.run("UPDATE set_aside SET state = ?, reason = ? WHERE write_seq = ? AND counter = ? AND state = ?",
+                                 SetAsideState.madeAgain.rawValue, reason, write.write, Int64(operation.id.counter), SetAsideState.pending.rawValue)
             }
-            try database.run("UPDATE set_aside SET state = ? WHERE write_seq = ? AND state = ?",
+            try database.run("UPDATE set_aside SET state = ?, reason = NULL WHERE write_seq = ? AND state = ?",
                              SetAsideState.madeAgain.rawValue, write.write, SetAsideState.pending.rawValue)
         }
         while try Replica.wrapStorage({ try database.queryScalarInteger("SELECT EXISTS (SELECT 1 FROM set_aside WHERE state = 1)") }) == 1 {
@@ -356,7 +385,8 @@ extension Replica {
                 if isRefused { add(&refused) } else { add(&kept) }
             }
         }
-        let later = kept + refused.filter { $0.operations.allSatisfy { $0.author == person } }
+        // In the order they were made: whether a later write leaves a record deleted depends on it.
+        let later = (kept + refused.filter { $0.operations.allSatisfy { $0.author == person } }).sorted { $0.write < $1.write }
         var made = 0
         for write in refused where write.operations.count == write.rows && write.operations.allSatisfy({ $0.author == nil }) {
             let after = later.filter { $0.write > write.write }.flatMap(\.operations)
@@ -397,8 +427,26 @@ extension Replica {
     /// with its own stamp, decides. Nil when one cannot be said as a change (an erase names its
     /// record by hash only).
     static func changes(remaking operations: [Operation], before later: [Operation]) -> [(collection: String, record: String, changes: [Change])]? {
+        // Records a later write leaves deleted (its last delete or restore of the record is a
+        // delete): what is made anew of them would be entries that delete never observed, which
+        // bring the record back where edits win over a delete, and a conflict everywhere. The later
+        // delete decides: left out, the record is made anew with nothing, and a delete of one the
+        // upstream never held is refused as not there.
+        func name(_ operation: Operation) -> BatchState.RecordName { .init(collection: operation.collection, record: operation.record) }
+        var deletedLater = Set<BatchState.RecordName>()
+        for next in later {
+            switch next.action {
+            case .delete: deletedLater.insert(name(next))
+            case .restore: deletedLater.remove(name(next))
+            default: break
+            }
+        }
         func isWrittenAgain(_ operation: Operation) -> Bool {
-            later.contains { next in
+            switch operation.action {
+            case .delete, .restore, .erase: break
+            default: if deletedLater.contains(name(operation)) { return true }
+            }
+            return later.contains { next in
                 guard next.collection == operation.collection, next.record == operation.record else { return false }
                 switch (operation.action, next.action) {
                 case (.delete, .delete), (.delete, .restore), (.restore, .delete), (.restore, .restore):

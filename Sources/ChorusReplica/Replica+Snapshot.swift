@@ -473,6 +473,13 @@ extension Replica {
                 let quoted = StorageSchema.quote(table)
                 try database.execute("INSERT INTO main.\(quoted) SELECT * FROM snapshot.\(quoted) WHERE 1")
             }
+            if replacing {
+                // An erasure the copy holds is never applied here (it is at or below the copy's
+                // sequence, never pulled): the writes of its record kept in `set_aside`, waiting or
+                // set aside by an earlier start, go now, as `erase` takes them (protocol 4.6).
+                // Their counters stay excused (`keptAside`): they are not lost, they are erased.
+                try database.execute("DELETE FROM main.set_aside WHERE record_hash IN (SELECT hash FROM main.erased)")
+            }
             try database.run(Replica.forgetOwnLatestSQL, id.bytes)
             // `records` ids are never reused (AUTOINCREMENT): the copy's high-water marks come too.
             let listed = Replica.sqlList(tables)

@@ -343,9 +343,7 @@ public struct SyncSession {
         _ = try settleSetAside(&report, upstreamHolds: info.ownOperations)
         // Said as the start's rows say it: another process that opened the folder meanwhile (a
         // `chorus status`) finishes what it finds, and this one then finds nothing to count.
-        var start = try executor.perform { try $0.latestSetAsideStart() }
-        start.droppedErased = report.droppedErased
-        report.setAsideOutcome = start
+        report.setAsideOutcome = try executor.perform { try $0.latestSetAsideStart() }
         // The writes made again were made when this replica had pulled `pulledThrough`: it says no
         // more is committed until they are pushed (protocol 4.4).
         try pull(&report, compactedThrough: info.compactedThrough, snapshotOffered: true, committedAtMost: pulledThrough)

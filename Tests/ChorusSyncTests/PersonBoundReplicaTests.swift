@@ -29,7 +29,9 @@ final class PersonBoundReplicaTests: HubAndClientsTestCase {
         let folder = folder.appending("laptop")
         let path = folder + "/" + Replica.snapshotFilePrefix + "in-test.sqlite"
         defer { Replica.removeSnapshotFile(path) }
-        let through = try transport.snapshot(storage: laptop.perform { $0.storageVersion }, into: path) { _, _ in }
+        // Reaching the hub's log's end, as the sync asks: never a copy cached before its last write.
+        let reaching = try hub.perform { try $0.latestSequence() }
+        let through = try transport.snapshot(storage: laptop.perform { $0.storageVersion }, reaching: reaching, into: path) { _, _ in }
         let hubID = hub.perform { $0.id }
         _ = try laptop.perform { try $0.adoptSnapshot(at: path, through: through, from: hubID, replacing: true, settingAside: true) }
         return folder
@@ -349,6 +351,101 @@ final class PersonBoundReplicaTests: HubAndClientsTestCase {
         XCTAssertEqual(item.fields["from"], "p-1", "made anew")
         XCTAssertEqual(item.fields["comments"]?.arrayValue?.count, 1, "and the comment checked again, and made again")
         XCTAssertEqual(try session.run(compareDigests: true).digestMatches, true)
+    }
+
+    /// Killed half-way through its checks: the write naming no author refused (state 2), the
+    /// person's later write of the same field still pending. The next open checks that one
+    /// first, so the write made anew leaves the field to it (it was made anew over it, stamped
+    /// after it, and the later title lost once the laptop synced).
+    func test_aStartKilledHalfWayThroughItsChecks_makesNothingAnewOverALaterWrite() throws {
+        let (hub, router) = try hub()
+        let (laptop, transport, session) = try client("laptop", seed: 2, hub: hub, router: router, person: "p-1")
+        try laptop.perform { replica in
+            _ = try replica.write(collection: "people", record: "p-1", [.put(field: "title", value: "Early"), .put(field: "office", value: "Lisbon")])
+            _ = try replica.write(collection: "people", record: "p-1", [.put(field: "title", value: "Later")], by: "p-1")
+        }
+        XCTAssertThrowsError(try session.run(), "no author: refused")
+        let folder = try startAgainAsAKilledSyncLeavesIt(laptop, from: hub, through: transport)
+        let database = try Database(path: folder + "/chorus.sqlite")
+        try database.execute("UPDATE set_aside SET state = 2, reason = 'refused before the kill' WHERE write_seq = (SELECT min(write_seq) FROM set_aside)")
+        XCTAssertEqual(database.changes, 2, "the first write refused, the later one still pending")
+
+        nonisolated(unsafe) let configuration = laptop.perform { $0.configuration }
+        let reopened = try Replica.open(at: .directory(folder), configuration: configuration)
+        XCTAssertEqual(try reopened.setAsideCounts().pending, 0, "nothing left to check once open returns")
+        XCTAssertEqual(try reopened.get(collection: "people", record: "p-1")?.fields["title"], "Later")
+        XCTAssertEqual(try reopened.get(collection: "people", record: "p-1")?.fields["office"], "Lisbon", "made anew, without the title")
+        XCTAssertEqual(try session.run(compareDigests: true).digestMatches, true)
+        XCTAssertEqual(try hub.perform { try $0.get(collection: "people", record: "p-1")?.fields["title"] }, "Later")
+    }
+
+    /// An item made before the laptop learnt whose it is (naming no author), then deleted by its
+    /// person: made anew, it would be new entries the delete never saw, a conflict on every
+    /// replica. The delete decides: nothing of the item is made anew, and its delete, of an item
+    /// the hub never held, is set aside.
+    func test_aWriteMadeAnew_leavesOutWhatALaterDeleteDeleted() throws {
+        let (hub, router) = try hub()
+        let (laptop, _, session) = try client("laptop", seed: 2, hub: hub, router: router, person: "p-1")
+        try laptop.perform { replica in
+            _ = try replica.write(collection: "feedback", record: "fb-1", self.thanks(from: "p-1"))
+            _ = try replica.write(collection: "feedback", record: "fb-1", [.delete], by: "p-1")
+        }
+        var setting = session
+        setting.setsAsideRefused = true
+        let report = try setting.run(compareDigests: true)
+        XCTAssertEqual(report.digestMatches, true)
+        XCTAssertNil(try hub.perform { try $0.get(collection: "feedback", record: "fb-1") })
+        XCTAssertEqual(try hub.perform { try $0.conflicts() }.count, 0, "no delete against entries it never observed")
+        XCTAssertEqual(try laptop.perform { try $0.conflicts() }.count, 0)
+        let laptopID = laptop.perform { $0.id }
+        let fromLaptop = try hub.perform { try $0.log(after: 0, limit: 1000).compactMap(\.operation) }.filter { $0.id.replica == laptopID }
+        XCTAssertEqual(fromLaptop.filter { $0.record == "fb-1" }.count, 0, "nothing of the deleted item went up")
+        XCTAssertEqual(report.setAside, 1, "the delete of an item the hub never held")
+        XCTAssertEqual(try laptop.perform { try $0.latestSetAsideStart() }, report.setAsideOutcome)
+    }
+
+    /// An erasure the hub's copy holds, which the laptop never pulled, takes the laptop's kept
+    /// writes of the record with it: they were set aside with the erased record's content.
+    func test_anErasureInTheCopy_takesTheWritesOfItsRecordKept() throws {
+        let (hub, router) = try hub()
+        let (laptop, transport, session) = try client("laptop", seed: 2, hub: hub, router: router, person: "p-1")
+        try laptop.perform { replica in
+            _ = try replica.write(collection: "people", record: "p-2", [.put(field: "title", value: "Forged")], by: "p-2")
+            _ = try replica.write(collection: "people", record: "p-1", [.put(field: "title", value: "Mine")], by: "p-1")
+        }
+        XCTAssertThrowsError(try session.run(), "another's write: refused")
+        try hub.perform { _ = try $0.write(collection: "people", record: "p-2", [.erase]) }
+        let folder = try startAgainAsAKilledSyncLeavesIt(laptop, from: hub, through: transport)
+        let database = try Database(path: folder + "/chorus.sqlite")
+        XCTAssertEqual(try database.queryScalarInteger("SELECT count(*) FROM set_aside"), 1, "p-1's write kept; p-2's gone with the erasure")
+
+        nonisolated(unsafe) let configuration = laptop.perform { $0.configuration }
+        let reopened = try Replica.open(at: .directory(folder), configuration: configuration)
+        XCTAssertEqual(try reopened.setAsideOperations(limit: 10).count, 0, "nothing of the erased record set aside")
+        XCTAssertEqual(try reopened.get(collection: "people", record: "p-1")?.fields["title"], "Mine")
+        XCTAssertEqual(try session.run(compareDigests: true).digestMatches, true)
+    }
+
+    /// The rows of writes made again serve their start only (their ids are in the log): the next
+    /// start drops them, so `set_aside` does not grow by a start's waiting writes each time.
+    func test_aStart_dropsWhatEarlierStartsMadeAgain() throws {
+        let (hub, router) = try hub()
+        let (laptop, transport, session) = try client("laptop", seed: 2, hub: hub, router: router, person: "p-1")
+        try laptop.perform { replica in
+            _ = try replica.write(collection: "people", record: "p-2", [.put(field: "title", value: "Forged")], by: "p-2")
+            _ = try replica.write(collection: "people", record: "p-1", [.put(field: "title", value: "Mine"), .put(field: "office", value: "Oslo")], by: "p-1")
+        }
+        var setting = session
+        setting.setsAsideRefused = true
+        XCTAssertEqual(try setting.run(compareDigests: true).madeAgain, 2)
+        let database = try Database(path: folder.appending("laptop") + "/chorus.sqlite")
+        XCTAssertEqual(try database.queryScalarInteger("SELECT count(*) FROM set_aside WHERE state = 5"), 2, "the first start's, kept until the next")
+
+        try laptop.perform { _ = try $0.write(collection: "people", record: "p-1", [.put(field: "title", value: "Mine again")]) }
+        _ = try startAgainAsAKilledSyncLeavesIt(laptop, from: hub, through: transport)
+        XCTAssertEqual(try database.queryScalarInteger("SELECT count(*) FROM set_aside WHERE state = 5"), 0, "dropped by the second start")
+        XCTAssertEqual(try database.queryScalarInteger("SELECT count(*) FROM set_aside WHERE state = 1"), 1, "its own waiting write kept")
+        XCTAssertEqual(try database.queryScalarInteger("SELECT count(*) FROM set_aside WHERE state = 0"), 1, "the forged write still aside")
     }
 
     /// Two processes opening a folder a killed start left half-way, at the same moment, settle
