@@ -363,7 +363,7 @@ extension Replica {
     /// Step 3: of the refused writes, those none of whose operations names an author, made anew
     /// as the laptop's person (`writeMany`, which checks them as theirs), in the order they were
     /// made, each in one transaction with its rows' change to "made anew". What a later write
-    /// of this start writes again is left out (`changes(remaking:before:)`): made anew, it would
+    /// of this start writes again is left out (`changes(remaking:before:decidingDeletes:)`): made anew, it would
     /// be stamped after that later write and undo it. Later writes are those made again, and
     /// those refused that name the person (refused for what they need, checked again once this
     /// is made), read from `set_aside`, so a start finished by another process leaves out the
@@ -387,13 +387,29 @@ extension Replica {
         }
         // In the order they were made: whether a later write leaves a record deleted depends on it.
         let later = (kept + refused.filter { $0.operations.allSatisfy { $0.author == person } }).sorted { $0.write < $1.write }
+        // A later delete decides for the record when it was made again, or when the record is
+        // not here (the upstream holds nothing of it: it would exist only through what is made
+        // anew, and the delete, checked again, would apply). One refused while the record is here
+        // is not the person's to delete: it will stay aside, and what is made anew of the record
+        // must not be left out for it (a comment on another's item, then a delete of that item).
+        let keptWrites = Set(kept.map(\.write))
+        var decidingDeletes = Set<OperationID>()
+        for write in later {
+            for operation in write.operations {
+                guard case .delete = operation.action else { continue }
+                let isHere = try Replica.wrapStorage {
+                    try database.queryScalarInteger("SELECT EXISTS (SELECT 1 FROM records WHERE collection = ? AND record = ?)", operation.collection, operation.record) == 1
+                }
+                if keptWrites.contains(write.write) || !isHere { decidingDeletes.insert(operation.id) }
+            }
+        }
         var made = 0
         for write in refused where write.operations.count == write.rows && write.operations.allSatisfy({ $0.author == nil }) {
             let after = later.filter { $0.write > write.write }.flatMap(\.operations)
             let operations = try write.operations.filter { operation in
                 try !(Replica.wrapStorage { try hasOperation(operation.id) } || upstreamHolds?.contains(operation.id.counter) == true)
             }
-            guard let changes = Replica.changes(remaking: operations, before: after) else { continue }
+            guard let changes = Replica.changes(remaking: operations, before: after, decidingDeletes: decidingDeletes) else { continue }
             do {
                 let made = try Replica.wrapStorage {
                     try database.transaction { () throws -> [Operation]? in
@@ -426,17 +442,18 @@ extension Replica {
     /// retraction of the entry, a delete or restore of the record), which the later write, kept
     /// with its own stamp, decides. Nil when one cannot be said as a change (an erase names its
     /// record by hash only).
-    static func changes(remaking operations: [Operation], before later: [Operation]) -> [(collection: String, record: String, changes: [Change])]? {
+    static func changes(remaking operations: [Operation], before later: [Operation],
+                        decidingDeletes: Set<OperationID>) -> [(collection: String, record: String, changes: [Change])]? {
         // Records a later write leaves deleted (its last delete or restore of the record is a
-        // delete): what is made anew of them would be entries that delete never observed, which
-        // bring the record back where edits win over a delete, and a conflict everywhere. The later
-        // delete decides: left out, the record is made anew with nothing, and a delete of one the
-        // upstream never held is refused as not there.
+        // delete, one of `decidingDeletes`): what is made anew of them would be entries that
+        // delete never observed, which bring the record back where edits win over a delete, and
+        // a conflict everywhere. The later delete decides: left out, the record is made anew with
+        // nothing, and a delete of one the upstream never held is refused as not there.
         func name(_ operation: Operation) -> BatchState.RecordName { .init(collection: operation.collection, record: operation.record) }
         var deletedLater = Set<BatchState.RecordName>()
         for next in later {
             switch next.action {
-            case .delete: deletedLater.insert(name(next))
+            case .delete: if decidingDeletes.contains(next.id) { deletedLater.insert(name(next)) }
             case .restore: deletedLater.remove(name(next))
             default: break
             }

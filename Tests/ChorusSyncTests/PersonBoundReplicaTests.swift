@@ -404,6 +404,27 @@ final class PersonBoundReplicaTests: HubAndClientsTestCase {
         XCTAssertEqual(try laptop.perform { try $0.latestSetAsideStart() }, report.setAsideOutcome)
     }
 
+    /// A delete the hub will refuse (another's item) decides nothing: a comment made on that item
+    /// before the laptop learnt its person is made anew all the same, and the delete stays aside.
+    func test_aWriteMadeAnew_keepsWhatALaterDeleteTheHubRefusesWouldDelete() throws {
+        let (hub, router) = try hub()
+        try hub.perform { _ = try $0.write(collection: "feedback", record: "fb-2", self.thanks(from: "p-2", to: "p-1"), by: "p-2") }
+        let (laptop, _, session) = try client("laptop", seed: 2, hub: hub, router: router, person: "p-1")
+        try laptop.perform { replica in
+            _ = try replica.write(collection: "feedback", record: "fb-2", [.append(field: "comments", value: .object(["author": "p-1", "body": "Thanks!"]))])
+            _ = try replica.write(collection: "feedback", record: "fb-2", [.delete], by: "p-1")
+        }
+        var setting = session
+        setting.setsAsideRefused = true
+        let report = try setting.run(compareDigests: true)
+        XCTAssertEqual(report.digestMatches, true)
+        XCTAssertEqual(report.madeAsPerson, 1, "the comment, anew as p-1")
+        XCTAssertEqual(report.setAside, 1, "the delete of p-2's item")
+        let item = try XCTUnwrap(hub.perform { try $0.get(collection: "feedback", record: "fb-2") })
+        XCTAssertFalse(item.isDeleted)
+        XCTAssertEqual(item.fields["comments"]?.arrayValue?.count, 1)
+    }
+
     /// An erasure the hub's copy holds, which the laptop never pulled, takes the laptop's kept
     /// writes of the record with it: they were set aside with the erased record's content.
     func test_anErasureInTheCopy_takesTheWritesOfItsRecordKept() throws {
