@@ -475,10 +475,16 @@ extension Replica {
             }
             if replacing {
                 // An erasure the copy holds is never applied here (it is at or below the copy's
-                // sequence, never pulled): the writes of its record kept in `set_aside`, waiting or
-                // set aside by an earlier start, go now, as `erase` takes them (protocol 4.6).
-                // Their counters stay excused (`keptAside`): they are not lost, they are erased.
-                try database.execute("DELETE FROM main.set_aside WHERE record_hash IN (SELECT hash FROM main.erased)")
+                // sequence, never pulled): the writes of its record kept in `set_aside` go now, as
+                // `erase` takes them (protocol 4.6). Those this start keeps are settled at once as
+                // an operation of an erased record is, their bytes gone: counted with the start
+                // (`latestSetAsideStart`), dropped at the next. Their counters stay excused
+                // (`keptAside`): they are not lost, they are erased.
+                try database.run("""
+                    UPDATE main.set_aside SET state = ?, reason = ?, operation = NULL
+                    WHERE state = ? AND record_hash IN (SELECT hash FROM main.erased)
+                    """, SetAsideState.madeAgain.rawValue, SetAsideReason.recordErased, SetAsideState.pending.rawValue)
+                try database.execute("DELETE FROM main.set_aside WHERE state <> \(SetAsideState.madeAgain.rawValue) AND record_hash IN (SELECT hash FROM main.erased)")
             }
             try database.run(Replica.forgetOwnLatestSQL, id.bytes)
             // `records` ids are never reused (AUTOINCREMENT): the copy's high-water marks come too.
