@@ -11,6 +11,9 @@ public final class ServeProcess: @unchecked Sendable {
     /// Bytes read from the output after its last newline, kept for the next read.
     private var partialLine = ""
     private var output: Pipe?
+    /// What the node wrote to standard error, kept for a test to show when the node stopped on
+    /// its own (its last words: "can no longer serve", a crash).
+    private var errors = ""
     public private(set) var port: UInt16 = 0
 
     /// Starts `chorus serve --data DATA --listen 127.0.0.1:PORT EXTRA...` and waits until it listens.
@@ -31,7 +34,16 @@ public final class ServeProcess: @unchecked Sendable {
         process.environment = env
         let out = Pipe()
         process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
+        let errorPipe = Pipe()
+        process.standardError = errorPipe
+        errorPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            guard let self, !data.isEmpty else { return }
+            self.lock.withLock {
+                // The last 8 KiB: the node's last words, not everything it ever warned of.
+                self.errors = String((self.errors + String(decoding: data, as: UTF8.self)).suffix(8 * 1024))
+            }
+        }
         output = out
         lock.withLock { partialLine = "" }
         resumeReadingLog()
@@ -80,6 +92,13 @@ public final class ServeProcess: @unchecked Sendable {
     public var log: [String] { lock.withLock { lines } }
 
     public var isRunning: Bool { process?.isRunning ?? false }
+
+    /// Why the node is not running, for a test's failure message: its exit status and the end of
+    /// what it wrote to standard error; nil while it runs.
+    public var exitReport: String? {
+        guard let process, !process.isRunning else { return nil }
+        return "chorus serve exited (status \(process.terminationStatus)); standard error: \(lock.withLock { errors })"
+    }
 
     /// SIGTERM and wait; returns the exit status.
     @discardableResult

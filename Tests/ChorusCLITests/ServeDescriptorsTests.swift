@@ -26,8 +26,12 @@ final class ServeDescriptorsTests: XCTestCase {
 
         var clients = try (0..<30).map { _ in try RawClient(port: node.port) }
         usleep(500_000)
+        // Out of descriptors, the node must keep running: if it stopped, say why (once in a CI
+        // run it had exited here, with nothing to tell what it met).
+        if let report = node.exitReport { return XCTFail(report) }
         let before = try cpuTicks(pid)
         usleep(1_000_000)
+        if let report = node.exitReport { return XCTFail(report) }
         let used = try cpuTicks(pid) - before
         XCTAssertLessThan(used, 30, "the node spun on accept: \(used) of 100 ticks in one second")
 

@@ -95,8 +95,8 @@ final class ResolutionRulesTests: XCTestCase {
     func test_feedbackWithoutVisibility_isPrivate() throws {
         for kind: JSONValue in ["feedback", "praise", .null] {
             let item: [String: JSONValue] = ["from": "p-a", "to": "p-b", "kind": kind]
-            XCTAssertFalse(try Feedback.isVisible(item, to: "p-c", managerOf: { _ in nil }, managedSinceMade: { _, _ in true }), "\(kind)")
-            XCTAssertTrue(try Feedback.isVisible(item, to: "p-b", managerOf: { _ in nil }, managedSinceMade: { _, _ in true }), "\(kind)")
+            XCTAssertFalse(Feedback.isVisible(item, to: "p-c", managerOf: { _ in nil }, managedSinceMade: { _, _ in true }), "\(kind)")
+            XCTAssertTrue(Feedback.isVisible(item, to: "p-b", managerOf: { _ in nil }, managedSinceMade: { _, _ in true }), "\(kind)")
         }
     }
 
