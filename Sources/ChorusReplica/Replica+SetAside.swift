@@ -314,12 +314,13 @@ extension Replica {
                 }
                 return
             }
-            // Each row says what became of its operation, so that the start's counts read from
-            // the rows (`latestSetAsideStart`) count one held already or of an erased record apart.
+            // A row of an operation held already or of an erased record says so, so that the
+            // start's counts read from the rows (`latestSetAsideStart`) count it apart; the rest
+            // of the write's rows are marked in one statement after.
             for operation in write.operations {
                 let held = try hasOperation(operation.id), dropped = state.report.droppedForErasedRecords
                 try apply(operation, state: &state)
-                let reason: String?
+                let reason: String
                 if held {
                     outcome.alreadyHeld += 1
                     reason = SetAsideReason.alreadyHeld
@@ -328,7 +329,7 @@ extension Replica {
                     reason = SetAsideReason.recordErased
                 } else {
                     outcome.madeAgain += 1
-                    reason = nil
+                    continue
                 }
                 try database.run("UPDATE set_aside SET state = ?, reason = ? WHERE write_seq = ? AND counter = ? AND state = ?",
                                  SetAsideState.madeAgain.rawValue, reason, write.write, Int64(operation.id.counter), SetAsideState.pending.rawValue)
@@ -385,6 +386,8 @@ extension Replica {
                 if isRefused { add(&refused) } else { add(&kept) }
             }
         }
+        func isUnattributed(_ write: KeptWrite) -> Bool { write.operations.count == write.rows && write.operations.allSatisfy { $0.author == nil } }
+        guard refused.contains(where: isUnattributed) else { return 0 }
         // In the order they were made: whether a later write leaves a record deleted depends on it.
         let later = (kept + refused.filter { $0.operations.allSatisfy { $0.author == person } }).sorted { $0.write < $1.write }
         // A later delete decides for the record when it was made again, or when the record is
@@ -397,14 +400,14 @@ extension Replica {
         for write in later {
             for operation in write.operations {
                 guard case .delete = operation.action else { continue }
-                let isHere = try Replica.wrapStorage {
-                    try database.queryScalarInteger("SELECT EXISTS (SELECT 1 FROM records WHERE collection = ? AND record = ?)", operation.collection, operation.record) == 1
+                let decides = try keptWrites.contains(write.write) || Replica.wrapStorage {
+                    try database.queryScalarInteger("SELECT EXISTS (SELECT 1 FROM records WHERE collection = ? AND record = ?)", operation.collection, operation.record) == 0
                 }
-                if keptWrites.contains(write.write) || !isHere { decidingDeletes.insert(operation.id) }
+                if decides { decidingDeletes.insert(operation.id) }
             }
         }
         var made = 0
-        for write in refused where write.operations.count == write.rows && write.operations.allSatisfy({ $0.author == nil }) {
+        for write in refused where isUnattributed(write) {
             let after = later.filter { $0.write > write.write }.flatMap(\.operations)
             let operations = try write.operations.filter { operation in
                 try !(Replica.wrapStorage { try hasOperation(operation.id) } || upstreamHolds?.contains(operation.id.counter) == true)

@@ -484,7 +484,7 @@ extension Replica {
                     UPDATE main.set_aside SET state = ?, reason = ?, operation = NULL
                     WHERE state = ? AND record_hash IN (SELECT hash FROM main.erased)
                     """, SetAsideState.madeAgain.rawValue, SetAsideReason.recordErased, SetAsideState.pending.rawValue)
-                try database.execute("DELETE FROM main.set_aside WHERE state <> \(SetAsideState.madeAgain.rawValue) AND record_hash IN (SELECT hash FROM main.erased)")
+                try database.run("DELETE FROM main.set_aside WHERE state <> ? AND record_hash IN (SELECT hash FROM main.erased)", SetAsideState.madeAgain.rawValue)
             }
             try database.run(Replica.forgetOwnLatestSQL, id.bytes)
             // `records` ids are never reused (AUTOINCREMENT): the copy's high-water marks come too.

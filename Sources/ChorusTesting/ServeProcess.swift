@@ -45,7 +45,10 @@ public final class ServeProcess: @unchecked Sendable {
             }
         }
         output = out
-        lock.withLock { partialLine = "" }
+        lock.withLock {
+            partialLine = ""
+            errors = ""
+        }
         resumeReadingLog()
         try process.run()
         self.process = process
