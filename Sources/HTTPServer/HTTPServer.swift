@@ -308,18 +308,28 @@ public final class HTTPServer: @unchecked Sendable {
     }
 
     /// The process ran out of descriptors while accepting (EMFILE and kin): said on standard
-    /// error at most once a minute, with the limit to raise; the loops pause their listening.
-    func noteDescriptorsExhausted() {
-        let now = DispatchTime.now().uptimeNanoseconds
+    /// error at most once every `exhaustionNoteSeconds`, with the limit to raise; the loops
+    /// pause their listening. Returns whether it wrote.
+    ///
+    /// Every loop calls it, each having read the clock before taking the lock: a loop that read
+    /// it first can come in second, with a `now` earlier than the note just written. That is not
+    /// due (one loop has just said it), and must not be subtracted: the unsigned difference
+    /// trapped, and the node exited at the moment it ran out of descriptors (seen once in CI
+    /// in `ServeDescriptorsTests`, then in a loop of `chorus serve` with its limit lowered).
+    @discardableResult
+    func noteDescriptorsExhausted(now: UInt64 = DispatchTime.now().uptimeNanoseconds) -> Bool {
         let due: Bool = lock.withLock {
-            guard lastExhaustionNote == 0 || now - lastExhaustionNote >= 60_000_000_000 else { return false }
+            if let last = lastExhaustionNote, now < last || now - last < HTTPServer.exhaustionNoteSeconds * 1_000_000_000 {
+                return false
+            }
             lastExhaustionNote = now
             return true
         }
-        guard due else { return }
+        guard due else { return false }
         var limit = rlimit()
         getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
         HTTPServer.writeToStandardError("chorus: out of file descriptors (\(connectionCount) connections open, limit \(limit.rlim_cur)): new connections wait in the backlog; raise the limit (ulimit -n, LimitNOFILE in a systemd unit) or lower connectionsMax")
+        return true
     }
 
     /// Writes a line to standard error from another thread: a stalled reader of standard error
@@ -331,8 +341,10 @@ public final class HTTPServer: @unchecked Sendable {
         }
     }
 
-    /// When `noteDescriptorsExhausted` last wrote (uptime nanoseconds; 0 never).
-    private var lastExhaustionNote: UInt64 = 0
+    /// When `noteDescriptorsExhausted` last wrote (uptime nanoseconds; nil never).
+    private var lastExhaustionNote: UInt64?
+    /// The shortest time between two notes that the process is out of descriptors.
+    static let exhaustionNoteSeconds: UInt64 = 60
 
     /// A loop ended on a failure (`EventLoop.fail`). Once no loop is left to accept connections,
     /// outside a shutdown, `waitForFailure` returns it. Also written to standard error, from

@@ -26,8 +26,9 @@ final class ServeDescriptorsTests: XCTestCase {
 
         var clients = try (0..<30).map { _ in try RawClient(port: node.port) }
         usleep(500_000)
-        // Out of descriptors, the node must keep running: if it stopped, say why (once in a CI
-        // run it had exited here, with nothing to tell what it met).
+        // Out of descriptors, the node must keep running: if it stopped, say why. (Once in a CI
+        // run it had exited here: two loops noting the exhaustion at once trapped on an unsigned
+        // subtraction; `HTTPServerTests` holds that case now.)
         if let report = node.exitReport { return XCTFail(report) }
         let before = try cpuTicks(pid)
         usleep(1_000_000)

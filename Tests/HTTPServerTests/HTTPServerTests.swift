@@ -653,6 +653,19 @@ final class HTTPServerTests: XCTestCase {
         XCTAssertNil(released, "a server that was shut down is still held (by its loops, or their threads)")
     }
 
+    /// Two loops out of descriptors at once: the one that read the clock first can take the
+    /// lock second, with a time before the note just written. It must write nothing and go on
+    /// (the subtraction of the two trapped, and the node exited as it ran out of descriptors).
+    func test_outOfDescriptors_twoLoopsAtOnce_oneNote_andALoopThatReadTheClockFirstComesInSecond() throws {
+        let server = try makeServer()
+        let minute = HTTPServer.exhaustionNoteSeconds * 1_000_000_000
+        XCTAssertTrue(server.noteDescriptorsExhausted(now: 5 * minute), "the first time it is said")
+        XCTAssertFalse(server.noteDescriptorsExhausted(now: 5 * minute - 1), "a loop that read the clock just before")
+        XCTAssertFalse(server.noteDescriptorsExhausted(now: 6 * minute - 1), "within the interval")
+        XCTAssertTrue(server.noteDescriptorsExhausted(now: 6 * minute), "once the interval is over")
+        XCTAssertFalse(server.noteDescriptorsExhausted(now: 1), "a clock far behind is not due either")
+    }
+
     func test_accessLog_oneEntryPerRequest() throws {
         final class Entries: @unchecked Sendable { var list: [HTTPServer.LogEntry] = []; let lock = NSLock() }
         let entries = Entries()
