@@ -228,9 +228,10 @@ extension Replica {
                     let counts = try database.queryRow("SELECT count(*), count(DISTINCT write_seq) FROM set_aside WHERE state = 2")
                     try database.run("UPDATE set_aside SET state = ?, reason = CASE WHEN ? THEN NULL ELSE reason END WHERE state = ?",
                                      (again ? SetAsideState.pending : SetAsideState.setAside).rawValue, again, SetAsideState.refused.rawValue)
-                    // The start is over: what was made again keeps its id here, not its bytes.
+                    // The start is over: what was made again or anew keeps its id here, not its bytes.
                     if try database.queryScalarInteger("SELECT EXISTS (SELECT 1 FROM set_aside WHERE state IN (1, 2))") == 0 {
-                        try database.run("UPDATE set_aside SET operation = NULL WHERE state = ? AND operation IS NOT NULL", SetAsideState.madeAgain.rawValue)
+                        try database.run("UPDATE set_aside SET operation = NULL WHERE state IN (?, ?) AND operation IS NOT NULL",
+                                         SetAsideState.madeAnew.rawValue, SetAsideState.madeAgain.rawValue)
                     }
                     return (counts?.integer(0) ?? 0, counts?.integer(1) ?? 0)
                 }
@@ -363,19 +364,20 @@ extension Replica {
 
     /// Step 3: of the refused writes, those none of whose operations names an author, made anew
     /// as the laptop's person (`writeMany`, which checks them as theirs), in the order they were
-    /// made, each in one transaction with its rows' change to "made anew". What a later write
-    /// of this start writes again is left out (`changes(remaking:before:decidingDeletes:)`): made anew, it would
-    /// be stamped after that later write and undo it. Later writes are those made again, and
-    /// those refused that name the person (refused for what they need, checked again once this
-    /// is made), read from `set_aside`, so a start finished by another process leaves out the
-    /// same. A write refused again keeps its rows, with both reasons. Returns how many writes
-    /// were made anew.
+    /// made, each in one transaction with its rows' change to "made anew". What a write that
+    /// stands after it writes again is left out (`changes(remaking:before:deciding:)`): made
+    /// anew, it would be stamped after that write and undo it. Those are the later writes made
+    /// again, made anew already in this start, or refused naming the person (refused for what
+    /// they need, checked again once this is made), read from `set_aside` (rows made again or
+    /// anew keep their bytes until the start is over), so a start finished by another process
+    /// leaves out the same. A write refused again keeps its rows, with both reasons.
+    /// Returns how many writes were made anew.
     private func makeAnewAsPerson(upstreamHolds: CounterRanges?, outcome: inout SettingAsideOutcome) throws -> Int {
         guard let person = try Replica.wrapStorage({ try upstreamPerson() }) else { return 0 }
         var refused: [KeptWrite] = []
-        var kept: [KeptWrite] = []
+        var standing: [KeptWrite] = []
         try Replica.wrapStorage {
-            try database.forEachRow("SELECT write_seq, operation, state FROM set_aside WHERE state IN (2, 5) AND operation IS NOT NULL ORDER BY write_seq, id") { row in
+            try database.forEachRow("SELECT write_seq, operation, state FROM set_aside WHERE state IN (2, 3, 5) AND operation IS NOT NULL ORDER BY write_seq, id") { row in
                 let write = row.integer(0) ?? 0
                 let isRefused = row.integer(2) == SetAsideState.refused.rawValue
                 func add(_ list: inout [KeptWrite]) {
@@ -383,36 +385,44 @@ extension Replica {
                     list[list.count - 1].rows += 1
                     if let operation = try? codec.decode(utf8: (row.blob(1) ?? [])[...]) { list[list.count - 1].operations.append(operation) }
                 }
-                if isRefused { add(&refused) } else { add(&kept) }
+                if isRefused { add(&refused) } else { add(&standing) }
             }
         }
         func isUnattributed(_ write: KeptWrite) -> Bool { write.operations.count == write.rows && write.operations.allSatisfy { $0.author == nil } }
-        guard refused.contains(where: isUnattributed) else { return 0 }
-        // In the order they were made: whether a later write leaves a record deleted depends on it.
-        let later = (kept + refused.filter { $0.operations.allSatisfy { $0.author == person } }).sorted { $0.write < $1.write }
-        // A later delete decides for the record when it was made again, or when the record is
-        // not here (the upstream holds nothing of it: it would exist only through what is made
-        // anew, and the delete, checked again, would apply). One refused while the record is here
-        // is not the person's to delete: it will stay aside, and what is made anew of the record
-        // must not be left out for it (a comment on another's item, then a delete of that item).
-        let keptWrites = Set(kept.map(\.write))
-        var decidingDeletes = Set<OperationID>()
+        let toMake = refused.filter(isUnattributed)
+        guard !toMake.isEmpty else { return 0 }
+        let later = standing + refused.filter { $0.operations.allSatisfy { $0.author == person } }
+        // A later delete or restore decides for the record when it stands: made again or anew,
+        // or refused while the record is not here (the upstream holds nothing of it: it would
+        // exist only through what is made anew, and the delete, checked again, would apply). One
+        // refused while the record is here is not the person's to make: it will stay aside, and
+        // what is made anew of the record must not be left out for it (a comment on another's
+        // item, then a delete of that item), nor brought back over a delete that stands.
+        let standingWrites = Set(standing.map(\.write))
+        var deciding = Set<OperationID>()
         for write in later {
-            for operation in write.operations {
-                guard case .delete = operation.action else { continue }
-                let decides = try keptWrites.contains(write.write) || Replica.wrapStorage {
+            for operation in write.operations where Replica.isDeleteOrRestore(operation) {
+                let decides = try standingWrites.contains(write.write) || Replica.wrapStorage {
                     try database.queryScalarInteger("SELECT EXISTS (SELECT 1 FROM records WHERE collection = ? AND record = ?)", operation.collection, operation.record) == 0
                 }
-                if decides { decidingDeletes.insert(operation.id) }
+                if decides { deciding.insert(operation.id) }
             }
         }
+        // A restore naming no author is made anew after what comes before it, and brings its
+        // record back: an edit before a delete that stands, then that restore, is made anew too.
+        let restoresToMake = toMake.map { write in
+            KeptWrite(write: write.write, rows: write.rows, operations: write.operations.filter {
+                if case .restore = $0.action { return true } else { return false }
+            })
+        }
+        for write in restoresToMake { deciding.formUnion(write.operations.map(\.id)) }
         var made = 0
-        for write in refused where isUnattributed(write) {
-            let after = later.filter { $0.write > write.write }.flatMap(\.operations)
+        for write in toMake {
+            let after = (later + restoresToMake).filter { $0.write > write.write }.sorted { $0.write < $1.write }.flatMap(\.operations)
             let operations = try write.operations.filter { operation in
                 try !(Replica.wrapStorage { try hasOperation(operation.id) } || upstreamHolds?.contains(operation.id.counter) == true)
             }
-            guard let changes = Replica.changes(remaking: operations, before: after, decidingDeletes: decidingDeletes) else { continue }
+            guard let changes = Replica.changes(remaking: operations, before: after, deciding: deciding) else { continue }
             do {
                 let made = try Replica.wrapStorage {
                     try database.transaction { () throws -> [Operation]? in
@@ -420,7 +430,7 @@ extension Replica {
                         guard try database.queryScalarInteger("SELECT count(*) FROM set_aside WHERE write_seq = ? AND state = ?",
                                                               write.write, SetAsideState.refused.rawValue) == Int64(write.rows) else { return nil }
                         let operations = changes.isEmpty ? [] : try writeMany(changes, by: person)
-                        try database.run("UPDATE set_aside SET state = ?, operation = NULL, reason = NULL WHERE write_seq = ? AND state = ?",
+                        try database.run("UPDATE set_aside SET state = ?, reason = NULL WHERE write_seq = ? AND state = ?",
                                          SetAsideState.madeAnew.rawValue, write.write, SetAsideState.refused.rawValue)
                         return operations
                     }
@@ -428,6 +438,8 @@ extension Replica {
                 guard made != nil else { continue }
                 outcome.madeAsPerson += write.rows
             } catch let error as ChorusError where error.code != .storage {
+                // Refused again; checked again, and made anew in the next round if it can be (a
+                // write of a record deleted here, restored by a later write made anew meanwhile).
                 try Replica.wrapStorage {
                     try database.run("UPDATE set_aside SET reason = reason || ? WHERE write_seq = ? AND state = ?",
                                      "; made anew as \(person): \(error.message)", write.write, SetAsideState.refused.rawValue)
@@ -439,6 +451,14 @@ extension Replica {
         return made
     }
 
+    /// Whether it decides whether its record is deleted (rather than its content).
+    private static func isDeleteOrRestore(_ operation: Operation) -> Bool {
+        switch operation.action {
+        case .delete, .restore: return true
+        default: return false
+        }
+    }
+
     /// The changes that make `operations` anew, record by record in their order: their values,
     /// elements, keys and entries, for `writeMany` to supersede what is held now. Left out: what
     /// an operation of `later` writes again (the same register, map key or set element, a
@@ -446,17 +466,18 @@ extension Replica {
     /// with its own stamp, decides. Nil when one cannot be said as a change (an erase names its
     /// record by hash only).
     static func changes(remaking operations: [Operation], before later: [Operation],
-                        decidingDeletes: Set<OperationID>) -> [(collection: String, record: String, changes: [Change])]? {
-        // Records a later write leaves deleted (its last delete or restore of the record is a
-        // delete, one of `decidingDeletes`): what is made anew of them would be entries that
-        // delete never observed, which bring the record back where edits win over a delete, and
-        // a conflict everywhere. The later delete decides: left out, the record is made anew with
-        // nothing, and a delete of one the upstream never held is refused as not there.
+                        deciding: Set<OperationID>) -> [(collection: String, record: String, changes: [Change])]? {
+        // Records a later write leaves deleted (its last delete or restore of the record that
+        // decides, one of `deciding`, is a delete): what is made anew of them would be entries
+        // that delete never observed, which bring the record back where edits win over a delete,
+        // and a conflict everywhere. The later delete decides: left out, the record is made anew
+        // with nothing, and a delete of one the upstream never held is refused as not there. A
+        // later restore that decides brings the record back, and what comes before it with it.
         func name(_ operation: Operation) -> BatchState.RecordName { .init(collection: operation.collection, record: operation.record) }
         var deletedLater = Set<BatchState.RecordName>()
-        for next in later {
+        for next in later where deciding.contains(next.id) {
             switch next.action {
-            case .delete: if decidingDeletes.contains(next.id) { deletedLater.insert(name(next)) }
+            case .delete: deletedLater.insert(name(next))
             case .restore: deletedLater.remove(name(next))
             default: break
             }

@@ -403,6 +403,71 @@ final class PersonBoundReplicaTests: HubAndClientsTestCase {
         XCTAssertEqual(report.setAside, 1, "the delete of an item the hub never held")
     }
 
+    /// An edit naming no author, the person's delete of their item (made again), then a restore
+    /// naming no author: the restore, made anew, brings the item back, so the edit before it is
+    /// made anew too, once the item is back (left out for the delete, the item came back
+    /// without it).
+    func test_aWriteMadeAnew_keepsWhatALaterDeleteDeleted_whenARestoreMadeAnewComesAfter() throws {
+        let (hub, router) = try hub()
+        try hub.perform { _ = try $0.write(collection: "feedback", record: "fb-1", self.thanks(from: "p-1"), by: "p-1") }
+        let (laptop, _, session) = try client("laptop", seed: 2, hub: hub, router: router, person: "p-1")
+        _ = try session.run()
+        // As if registered for p-1 only after this sync: the writes below name no author.
+        try laptop.perform { replica in try replica.withDatabase { try $0.run("UPDATE upstream SET person = NULL WHERE id = 1") } }
+        try laptop.perform { replica in
+            _ = try replica.write(collection: "feedback", record: "fb-1", [.put(field: "body", value: "Thanks a lot!")])
+            _ = try replica.write(collection: "feedback", record: "fb-1", [.delete], by: "p-1")
+            _ = try replica.write(collection: "feedback", record: "fb-1", [.restore])
+        }
+        XCTAssertEqual(try laptop.perform { try $0.get(collection: "feedback", record: "fb-1")?.fields["body"] }, "Thanks a lot!")
+        var setting = session
+        setting.setsAsideRefused = true
+        let report = try setting.run(compareDigests: true)
+        XCTAssertEqual(report.digestMatches, true)
+        let item = try XCTUnwrap(hub.perform { try $0.get(collection: "feedback", record: "fb-1") })
+        XCTAssertFalse(item.isDeleted)
+        XCTAssertEqual(item.fields["body"], "Thanks a lot!", "the edit before the delete, back with the item")
+        XCTAssertEqual(try hub.perform { try $0.conflicts() }.count, 0)
+    }
+
+    /// The same, killed once the restore was made anew and before the edit was tried again (it
+    /// was refused at first: its item deleted until the restore): the next open makes the edit,
+    /// as rows made again or anew keep their operations until the start is over (their bytes
+    /// gone, the delete alone decided, and the edit was left out).
+    func test_aStartKilledAfterARestoreMadeAnew_makesTheEditBeforeTheDeleteAfterIt() throws {
+        let (hub, router) = try hub()
+        try hub.perform { _ = try $0.write(collection: "feedback", record: "fb-1", self.thanks(from: "p-1"), by: "p-1") }
+        let (laptop, transport, session) = try client("laptop", seed: 2, hub: hub, router: router, person: "p-1")
+        _ = try session.run()
+        try laptop.perform { replica in try replica.withDatabase { try $0.run("UPDATE upstream SET person = NULL WHERE id = 1") } }
+        try laptop.perform { replica in
+            _ = try replica.write(collection: "feedback", record: "fb-1", [.put(field: "body", value: "Thanks a lot!")])
+            _ = try replica.write(collection: "feedback", record: "fb-1", [.delete], by: "p-1")
+            _ = try replica.write(collection: "feedback", record: "fb-1", [.restore])
+        }
+        XCTAssertThrowsError(try session.run(), "no author: refused")
+        let folder = try startAgainAsAKilledSyncLeavesIt(laptop, from: hub, through: transport)
+        let database = try Database(path: folder + "/chorus.sqlite")
+        let rows = try database.query("SELECT write_seq, operation FROM set_aside ORDER BY write_seq").map { ($0.integer(0)!, $0.blob(1)!) }
+        XCTAssertEqual(rows.count, 3, "the edit, the delete, the restore")
+        // The delete made again and the restore made anew, the edit not yet made: what a kill
+        // between the two leaves (the edit's row out of the way meanwhile).
+        try database.run("UPDATE set_aside SET state = 0 WHERE write_seq = ?", rows[0].0)
+        nonisolated(unsafe) let configuration = laptop.perform { $0.configuration }
+        _ = try Replica.open(at: .directory(folder), configuration: configuration)
+        XCTAssertEqual(try database.queryScalarInteger("SELECT count(*) FROM set_aside WHERE state IN (3, 5)"), 2)
+        for (write, bytes) in rows.dropFirst() { try database.run("UPDATE set_aside SET operation = ? WHERE write_seq = ?", bytes, write) }
+        try database.run("UPDATE set_aside SET state = 2, reason = 'refused before the kill' WHERE write_seq = ?", rows[0].0)
+
+        let reopened = try Replica.open(at: .directory(folder), configuration: configuration)
+        let item = try XCTUnwrap(reopened.get(collection: "feedback", record: "fb-1"))
+        XCTAssertFalse(item.isDeleted)
+        XCTAssertEqual(item.fields["body"], "Thanks a lot!", "the edit made after the restore")
+        XCTAssertEqual(try database.queryScalarInteger("SELECT count(*) FROM set_aside WHERE operation IS NOT NULL"), 0, "the start is over: no bytes kept")
+        XCTAssertEqual(try session.run(compareDigests: true).digestMatches, true)
+        XCTAssertEqual(try hub.perform { try $0.get(collection: "feedback", record: "fb-1")?.fields["body"] }, "Thanks a lot!")
+    }
+
     /// A delete the hub will refuse (another's item) decides nothing: a comment made on that item
     /// before the laptop learnt its person is made anew all the same, and the delete stays aside.
     func test_aWriteMadeAnew_keepsWhatALaterDeleteTheHubRefusesWouldDelete() throws {
