@@ -35,6 +35,8 @@ extension Replica {
     enum SetAsideReason {
         static let alreadyHeld = "this replica's log held it already"
         static let recordErased = "its record was erased meanwhile"
+        /// Of a write made anew: left out, a later write of the person's deciding.
+        static let leftOut = "left out: a later write of the person's decides it"
     }
 
     /// One operation set aside, as `chorus set-aside` lists it.
@@ -62,6 +64,9 @@ extension Replica {
         public var droppedErased = 0
         /// Operations of writes that named no author, made anew as the laptop's person.
         public var madeAsPerson = 0
+        /// Operations of those writes left out, a later write of the person's deciding (the
+        /// same field written again, or the record deleted after).
+        public var leftOut = 0
 
         public init() {}
 
@@ -73,6 +78,7 @@ extension Replica {
             alreadyHeld += other.alreadyHeld
             droppedErased += other.droppedErased
             madeAsPerson += other.madeAsPerson
+            leftOut += other.leftOut
         }
     }
 
@@ -95,16 +101,18 @@ extension Replica {
             // the largest stamp: the clock may have gone back between two starts).
             guard let row = try database.queryRow("""
                 SELECT coalesce(sum(state = 0), 0), count(DISTINCT CASE WHEN state = 0 THEN write_seq END),
-                       coalesce(sum(state = 5 AND reason IS NULL), 0), coalesce(sum(state = 3), 0),
-                       coalesce(sum(state = 5 AND reason = ?1), 0), coalesce(sum(state = 5 AND reason = ?2), 0)
+                       coalesce(sum(state = 5 AND reason IS NULL), 0), coalesce(sum(state = 3 AND reason IS NULL), 0),
+                       coalesce(sum(state IN (3, 5) AND reason = ?1), 0), coalesce(sum(state = 5 AND reason = ?2), 0),
+                       coalesce(sum(state = 3 AND reason = ?3), 0)
                 FROM set_aside WHERE wall = (SELECT wall FROM set_aside ORDER BY id DESC LIMIT 1)
-                """, SetAsideReason.alreadyHeld, SetAsideReason.recordErased) else { return outcome }
+                """, SetAsideReason.alreadyHeld, SetAsideReason.recordErased, SetAsideReason.leftOut) else { return outcome }
             outcome.setAside = Int(row.integer(0) ?? 0)
             outcome.setAsideWrites = Int(row.integer(1) ?? 0)
             outcome.madeAgain = Int(row.integer(2) ?? 0)
             outcome.madeAsPerson = Int(row.integer(3) ?? 0)
             outcome.alreadyHeld = Int(row.integer(4) ?? 0)
             outcome.droppedErased = Int(row.integer(5) ?? 0)
+            outcome.leftOut = Int(row.integer(6) ?? 0)
             return outcome
         }
     }
@@ -419,10 +427,11 @@ extension Replica {
         var made = 0
         for write in toMake {
             let after = (later + restoresToMake).filter { $0.write > write.write }.sorted { $0.write < $1.write }.flatMap(\.operations)
-            let operations = try write.operations.filter { operation in
-                try !(Replica.wrapStorage { try hasOperation(operation.id) } || upstreamHolds?.contains(operation.id.counter) == true)
-            }
-            guard let changes = Replica.changes(remaking: operations, before: after, deciding: deciding) else { continue }
+            let held = try write.operations.filter { operation in
+                try Replica.wrapStorage { try hasOperation(operation.id) } || upstreamHolds?.contains(operation.id.counter) == true
+            }.map(\.id)
+            let operations = write.operations.filter { !held.contains($0.id) }
+            guard let (changes, leftOut) = Replica.changes(remaking: operations, before: after, deciding: deciding) else { continue }
             do {
                 let made = try Replica.wrapStorage {
                     try database.transaction { () throws -> [Operation]? in
@@ -432,11 +441,20 @@ extension Replica {
                         let operations = changes.isEmpty ? [] : try writeMany(changes, by: person)
                         try database.run("UPDATE set_aside SET state = ?, reason = NULL WHERE write_seq = ? AND state = ?",
                                          SetAsideState.madeAnew.rawValue, write.write, SetAsideState.refused.rawValue)
+                        // Each row says what became of it, for the start's counts.
+                        for (ids, reason) in [(held, SetAsideReason.alreadyHeld), (leftOut, SetAsideReason.leftOut)] {
+                            for id in ids {
+                                try database.run("UPDATE set_aside SET reason = ? WHERE write_seq = ? AND counter = ? AND state = ?",
+                                                 reason, write.write, Int64(id.counter), SetAsideState.madeAnew.rawValue)
+                            }
+                        }
                         return operations
                     }
                 }
                 guard made != nil else { continue }
-                outcome.madeAsPerson += write.rows
+                outcome.madeAsPerson += write.rows - held.count - leftOut.count
+                outcome.alreadyHeld += held.count
+                outcome.leftOut += leftOut.count
             } catch let error as ChorusError where error.code != .storage {
                 // Refused again; checked again, and made anew in the next round if it can be (a
                 // write of a record deleted here, restored by a later write made anew meanwhile).
@@ -463,10 +481,10 @@ extension Replica {
     /// elements, keys and entries, for `writeMany` to supersede what is held now. Left out: what
     /// an operation of `later` writes again (the same register, map key or set element, a
     /// retraction of the entry, a delete or restore of the record), which the later write, kept
-    /// with its own stamp, decides. Nil when one cannot be said as a change (an erase names its
-    /// record by hash only).
-    static func changes(remaking operations: [Operation], before later: [Operation],
-                        deciding: Set<OperationID>) -> [(collection: String, record: String, changes: [Change])]? {
+    /// with its own stamp, decides; their ids are returned apart. Nil when one cannot be said
+    /// as a change (an erase names its record by hash only).
+    static func changes(remaking operations: [Operation], before later: [Operation], deciding: Set<OperationID>)
+        -> (writes: [(collection: String, record: String, changes: [Change])], leftOut: [OperationID])? {
         // Records a later write leaves deleted (its last delete or restore of the record that
         // decides, one of `deciding`, is a delete): what is made anew of them would be entries
         // that delete never observed, which bring the record back where edits win over a delete,
@@ -508,6 +526,7 @@ extension Replica {
             }
         }
         var writes: [(collection: String, record: String, changes: [Change])] = []
+        var leftOut: [OperationID] = []
         for operation in operations {
             let field = operation.field ?? ""
             let made: [Change]
@@ -524,14 +543,17 @@ extension Replica {
             case .restore: made = [.restore]
             case .erase: return nil
             }
-            if isWrittenAgain(operation) { continue }
+            if isWrittenAgain(operation) {
+                leftOut.append(operation.id)
+                continue
+            }
             if let last = writes.last, last.collection == operation.collection, last.record == operation.record {
                 writes[writes.count - 1].changes += made
             } else {
                 writes.append((operation.collection, operation.record, made))
             }
         }
-        return writes
+        return (writes, leftOut)
     }
 
     /// What the operator of a replica that can no longer send its writes does: a new folder.

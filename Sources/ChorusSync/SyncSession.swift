@@ -120,7 +120,7 @@ public struct SyncReport: Sendable {
         if unsendableAfterRewind > 0 { object["unsendableAfterRewind"] = .integer(unsendableAfterRewind) }
         let counts: [(String, Int)] = [("setAside", setAsideOutcome.setAside), ("setAsideWrites", setAsideOutcome.setAsideWrites),
                                        ("madeAgain", setAsideOutcome.madeAgain), ("droppedErased", setAsideOutcome.droppedErased),
-                                       ("madeAsPerson", setAsideOutcome.madeAsPerson)]
+                                       ("madeAsPerson", setAsideOutcome.madeAsPerson), ("leftOut", setAsideOutcome.leftOut)]
         for (name, count) in counts { object[name] = .integer(Int64(count)) }
         return .object(object)
     }

@@ -23,7 +23,9 @@ final class RemakingChangesTests: XCTestCase {
 
     private func remade(_ edit: ChorusCore.Operation, before later: [ChorusCore.Operation], deciding: [ChorusCore.Operation]) -> [Change] {
         let writes = Replica.changes(remaking: [edit], before: later, deciding: Set(deciding.map(\.id)))
-        return writes?.flatMap(\.changes) ?? []
+        guard let (writes, leftOut) = writes else { return [] }
+        XCTAssertEqual(leftOut.isEmpty, !writes.isEmpty, "one edit: made, or its id said left out")
+        return writes.flatMap(\.changes)
     }
 
     func test_anEdit_isLeftOut_byALaterDeleteThatStands() {
