@@ -112,9 +112,18 @@ public enum ChorusCommandLine {
         return text
     }
 
-    /// Runs the command line and returns the process exit code.
+    /// Runs the command line and returns the process exit code: 1 when what it printed could
+    /// not be written (a full disk under a redirect), whatever the command returned.
     public static func run(_ arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment) -> Int32 {
         let output = Output()
+        let status = run(arguments, environment: environment, output: output)
+        guard let failure = output.writeFailure else { return status }
+        output.error("error: \(failure)")
+        output.error("hint: whatever the command did is kept; what it printed was lost (its report, or why it failed). Free the disk or fix where the output goes, then run it again to read it")
+        return status == 0 ? 1 : status
+    }
+
+    private static func run(_ arguments: [String], environment: [String: String], output: Output) -> Int32 {
         guard let name = arguments.first else {
             output.error(overview)
             return 2

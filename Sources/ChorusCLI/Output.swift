@@ -11,8 +11,26 @@ final class Output: @unchecked Sendable {
         self.standardError = standardError
     }
 
-    func print(_ text: String = "") { standardOutput.write(Data((Output.printable(text) + "\n").utf8)) }
-    func error(_ text: String) { standardError.write(Data((Output.printable(text) + "\n").utf8)) }
+    func print(_ text: String = "") { write(Output.printable(text) + "\n", to: standardOutput, named: "standard output") }
+    func error(_ text: String) { write(Output.printable(text) + "\n", to: standardError, named: "standard error") }
+
+    /// Why writing failed first (a full disk under a redirect, a closed descriptor, a pipe set
+    /// non-blocking by the reader), or nil: the command line then exits 1, as a command whose
+    /// output was lost did not do what was asked.
+    var writeFailure: String? { lock.withLock { firstFailure } }
+    private let lock = NSLock()
+    private var firstFailure: String?
+
+    /// `FileHandle.write(_: Data)` traps on any error but EINTR (swift-corelibs-foundation
+    /// writes with `try!`): a `chorus sync >> log` on a full disk exited on SIGILL after its
+    /// work was done. The throwing form says why instead, and the rest of the output is tried.
+    private func write(_ text: String, to handle: FileHandle, named name: String) {
+        do {
+            try handle.write(contentsOf: Data(text.utf8))
+        } catch {
+            lock.withLock { if firstFailure == nil { firstFailure = "cannot write to \(name): \(error.localizedDescription)" } }
+        }
+    }
 
     /// `text` with every control character but line feed and tab written as `\u{1b}`: what
     /// commands print holds what people wrote (names, feedback, titles), and an escape sequence
@@ -44,7 +62,7 @@ final class Output: @unchecked Sendable {
                 out.append(scalar)
             }
         }
-        standardOutput.write(Data((String(out) + "\n").utf8))
+        write(String(out) + "\n", to: standardOutput, named: "standard output")
     }
 }
 
@@ -60,6 +78,20 @@ enum Format {
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         formatter.timeZone = TimeZone(identifier: "UTC")
         return formatter.string(from: date)
+    }
+
+    /// A time in Unix milliseconds as data or a remote node gives it: "?" when negative (a record
+    /// edited so, or a forged answer), where converting it trapped.
+    static func time(unixMilliseconds: Int64) -> String {
+        guard unixMilliseconds >= 0 else { return "?" }
+        return time(HybridTimestamp(wall: UInt64(unixMilliseconds), logical: 0))
+    }
+
+    /// A percentage as stored (a number any replica may have synced): whole when it is one an
+    /// `Int` holds, as written otherwise (converting 1e19 or NaN trapped).
+    static func percent(_ value: Double) -> String {
+        guard value.isFinite, abs(value) < 1e15 else { return "\(value)%" }
+        return "\(Int(value))%"
     }
 
     /// A short form of a replica id for tables (the first 8 hex digits).

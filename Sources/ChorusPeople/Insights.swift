@@ -138,7 +138,7 @@ public struct Insights: Sendable {
                     """, id) ?? 0)
                 // The newest value the ability holds. A removal leaves no value behind, so an edit
                 // that only removes (a role requirement dropped) does not count as an update.
-                let updated = try db.queryScalarInteger("SELECT max(wall) FROM entries WHERE rid = ?", row.integer(2)!).map(UInt64.init)
+                let updated = try db.queryScalarInteger("SELECT max(wall) FROM entries WHERE rid = ?", row.integer(2)!).map(UInt64.init(clamping:))
                 var flags: [String] = []
                 if roles == 0 { flags.append("used by no role") }
                 if observations == 0 { flags.append("no public observations") }

@@ -153,7 +153,12 @@ extension Replica {
                 if buffer.count >= 256 * 1024 { try flush() }
                 return true
             }
-            precondition(written == count, "the log changed during export")
+            // One read transaction: only a damaged log (its blocks' counts against their bodies,
+            // which `chorus check` reports) makes them disagree.
+            guard written == count else {
+                throw ChorusError(.storage, "the log's blocks count \(count) operations after sequence \(since) and hold \(written): the database is damaged; the bundle is not whole",
+                                  hint: "run `chorus check`; restore the replica from a backup or join it again from its upstream")
+            }
             try flush()
             let trailer = JSONValue.object(["sha256": .string(hasher.finalize().hexString)]).canonicalText + "\n"
             try write(Array(trailer.utf8))

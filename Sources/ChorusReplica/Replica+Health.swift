@@ -130,14 +130,16 @@ extension Replica {
                     let waiting = try countLive(after: max(acknowledged, floor), excludingSource: "peer:\(name)")
                     waitingDown = below + waiting.count
                     let oldest = below > 0 ? [row.integer(4), waiting.oldestWall].compactMap { $0 }.min() : waiting.oldestWall
-                    lag = oldest.map { max(0, now - $0) } ?? 0
+                    lag = oldest.map { max(0, now - max($0, 0)) } ?? 0
                 }
-                let lastSeen = row.integer(5)
-                let skew = row.integer(9)
-                let reference = lastSeen ?? row.integer(4) ?? now
+                // Times and skew as stored, kept in range: a row edited by hand (a negative time,
+                // the smallest integer) must not stop the count on an overflow.
+                let lastSeen = row.integer(5).map { max($0, 0) }
+                let skew = row.integer(9).map { max($0, -Int64.max) }
+                let reference = lastSeen ?? row.integer(4).map { max($0, 0) } ?? now
                 rows.append(ReplicaHealth(
-                    name: name, role: role, replica: row.blob(2).flatMap(ReplicaID.init(bytes:)), lastSeenWall: lastSeen.map(UInt64.init),
-                    lastSyncWall: row.integer(11).map(UInt64.init), waitingDown: waitingDown, waitingUp: row.integer(10), lagMilliseconds: lag,
+                    name: name, role: role, replica: row.blob(2).flatMap(ReplicaID.init(bytes:)), lastSeenWall: lastSeen.map(UInt64.init(clamping:)),
+                    lastSyncWall: row.integer(11).map(UInt64.init(clamping:)), waitingDown: waitingDown, waitingUp: row.integer(10), lagMilliseconds: lag,
                     skewMilliseconds: skew, reportedDigest: row.text(7), digestMatched: row.integer(8).map { $0 == 1 },
                     isRevoked: row.integer(3) == 1, isSilent: row.integer(3) != 1 && now - reference > silentAfterMilliseconds,
                     isSkewed: abs(skew ?? 0) > clockSkewWarningMilliseconds, person: row.text(12)))
@@ -148,9 +150,9 @@ extension Replica {
                 """)
             for row in relayed {
                 guard let replica = row.blob(0).flatMap(ReplicaID.init(bytes:)) else { continue }
-                let lastSeen = row.integer(2)
+                let lastSeen = row.integer(2).map { max($0, 0) }
                 rows.append(ReplicaHealth(
-                    name: String(replica.hex.prefix(8)), role: "below \(row.text(1)!)", replica: replica, lastSeenWall: lastSeen.map(UInt64.init),
+                    name: String(replica.hex.prefix(8)), role: "below \(row.text(1)!)", replica: replica, lastSeenWall: lastSeen.map(UInt64.init(clamping:)),
                     lastSyncWall: nil, waitingDown: nil, waitingUp: nil, lagMilliseconds: nil, skewMilliseconds: nil,
                     reportedDigest: nil, digestMatched: nil, isRevoked: false,
                     isSilent: lastSeen.map { now - $0 > silentAfterMilliseconds } ?? false, isSkewed: false))

@@ -308,7 +308,7 @@ extension Replica {
         }
         func live(_ field: String, _ key: String) throws -> [OperationID] {
             guard let rid else { return [] }
-            return try database.query("SELECT replica, counter FROM entries WHERE rid = ? AND field = ? AND key = ?", rid, field, key).map(Replica.operationID)
+            return try database.query("SELECT replica, counter FROM entries WHERE rid = ? AND field = ? AND key = ?", rid, field, key).map { try Replica.operationID($0) }
         }
         switch change {
         case .put(let field, let value):
@@ -343,7 +343,7 @@ extension Replica {
             guard visible || editedWhileDeleted else {
                 throw ChorusError(.invalidState, "\(name) is already deleted")
             }
-            let observed = try database.query("SELECT replica, counter FROM entries WHERE rid = ?", rid).map(Replica.operationID)
+            let observed = try database.query("SELECT replica, counter FROM entries WHERE rid = ?", rid).map { try Replica.operationID($0) }
             guard observed.count <= limits.supersedesCountMax else {
                 throw ChorusError(.limitExceeded, "\(name) has \(observed.count) live entries, more than one delete can list (\(limits.supersedesCountMax))",
                                   hint: "retract old log entries first, or erase the record")
@@ -351,7 +351,7 @@ extension Replica {
             return .delete(observed: observed)
         case .restore:
             guard let rid else { throw ChorusError(.recordNotFound, "no record \(name)") }
-            let deletes = try database.query("SELECT replica, counter FROM deletes WHERE rid = ?", rid).map(Replica.operationID)
+            let deletes = try database.query("SELECT replica, counter FROM deletes WHERE rid = ?", rid).map { try Replica.operationID($0) }
             guard !deletes.isEmpty else { throw ChorusError(.invalidState, "\(name) is not deleted") }
             return .restore(supersedes: deletes)
         case .erase:
@@ -360,7 +360,18 @@ extension Replica {
         }
     }
 
-    static func operationID(_ row: Row) -> OperationID {
-        OperationID(replica: ReplicaID(bytes: row.blob(0) ?? [])!, counter: UInt64(row.integer(1) ?? 0))
+    /// The operation id in a row's first two columns (replica, counter). Throws a storage error
+    /// for a replica id that is not 16 bytes (a damaged or forged copy: snapshots check that
+    /// an entry's origin exists, not its length), where reading it trapped.
+    static func operationID(_ row: Row) throws -> OperationID {
+        OperationID(replica: try storedReplicaID(row.blob(0)), counter: UInt64(clamping: row.integer(1) ?? 0))
+    }
+
+    static func storedReplicaID(_ bytes: [UInt8]?) throws -> ReplicaID {
+        guard let bytes, let replica = ReplicaID(bytes: bytes) else {
+            throw ChorusError(.storage, "a stored replica id is \(bytes?.count ?? 0) bytes, not 16: the database is damaged",
+                              hint: "run `chorus check`; restore the replica from a backup or join it again from its upstream")
+        }
+        return replica
     }
 }

@@ -200,7 +200,7 @@ extension Replica {
 
     static func peer(_ row: Row) -> Peer {
         Peer(name: row.text(0)!, role: Peer.Role(rawValue: row.text(1)!) ?? .replica, replica: row.blob(2).flatMap(ReplicaID.init(bytes:)),
-             isRevoked: row.integer(3) == 1, createdWall: UInt64(row.integer(4) ?? 0), lastSeenWall: row.integer(5).map(UInt64.init),
+             isRevoked: row.integer(3) == 1, createdWall: UInt64(clamping: row.integer(4) ?? 0), lastSeenWall: row.integer(5).map(UInt64.init(clamping:)),
              acknowledgedSequence: row.integer(6) ?? 0, person: row.text(7))
     }
 
@@ -355,7 +355,7 @@ extension Replica {
                 Upstream(url: row.text(0)!, tokenFile: row.text(1)!, replica: row.blob(2).flatMap(ReplicaID.init(bytes:)),
                          pullCursor: row.integer(3) ?? 0, pullOperation: row.text(9).flatMap(OperationID.init),
                          pushCursor: row.integer(4) ?? 0,
-                         lastAttemptWall: row.integer(5).map(UInt64.init), lastSuccessWall: row.integer(6).map(UInt64.init),
+                         lastAttemptWall: row.integer(5).map(UInt64.init(clamping:)), lastSuccessWall: row.integer(6).map(UInt64.init(clamping:)),
                          lastError: row.text(7), observedSkewMilliseconds: row.integer(8), person: row.text(10))
             }
         }

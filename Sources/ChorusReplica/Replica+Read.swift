@@ -154,7 +154,7 @@ extension Replica {
                     shown!.choice.offer(Replica.displayOrder(entry), seq: entry.integer(8) ?? 0, entry.text(7))
                 case .set?: if setElements[field]?.last != key { setElements[field, default: []].append(key) }
                 case .log?:
-                    let replica = ReplicaID(bytes: entry.blob(0)!)!
+                    let replica = try Replica.storedReplicaID(entry.blob(0))
                     logEntries[field, default: []].append((Replica.displayOrder(entry), .object([
                         "entry": .string(key), "value": Replica.json(entry.text(7)), "replica": .string(replica.hex),
                         "timestamp": .string("\(entry.integer(2)!).\(entry.integer(3)!)")])))
@@ -244,7 +244,7 @@ extension Replica {
                 group = (field, key, entry.text(8) == FieldKind.map.rawValue, [], ValueAgreement(), displayChoice(of: OperationID.self))
             }
             group!.values.offer(entry.text(4))
-            let order = Replica.displayOrder(entry), id = Replica.operationID(entry)
+            let order = Replica.displayOrder(entry), id = try Replica.operationID(entry)
             group!.choice.offer(order, seq: entry.integer(5) ?? 0, id)
             group!.siblings.append((order, Sibling(operation: id, value: Replica.json(entry.text(4)),
                                                    timestamp: HybridTimestamp(wall: UInt64(entry.integer(2)!), logical: UInt32(entry.integer(3)!)),
@@ -278,9 +278,9 @@ extension Replica {
                 WHERE p._deleted = 0 AND lower(p.email) = ?
                 """, parameters: [email]) { row in
                 let person = row.text(6)!, order = Replica.displayOrder(row)
-                let sibling = Sibling(operation: Replica.operationID(row),
+                let sibling = Sibling(operation: try Replica.operationID(row),
                                       value: .object(["person": .string(person), "email": Replica.json(row.text(4))]),
-                                      timestamp: HybridTimestamp(wall: UInt64(row.integer(2)!), logical: UInt32(row.integer(3)!)),
+                                      timestamp: HybridTimestamp(wall: UInt64(clamping: row.integer(2)!), logical: UInt32(clamping: row.integer(3)!)),
                                       sequence: row.integer(5))
                 shown[person, default: displayChoice()].offer(order, seq: row.integer(5) ?? 0, (person, order, sibling))
             }
@@ -295,7 +295,7 @@ extension Replica {
 
     private func editedWhileDeletedConflict(rid: Int64, collection: String, record: String) throws -> Conflict {
         let deletes = try database.query("SELECT replica, counter, wall, logical, seq FROM deletes WHERE rid = ? ORDER BY wall DESC, logical DESC, replica DESC", rid).map {
-            Sibling(operation: Replica.operationID($0), value: .null, timestamp: HybridTimestamp(wall: UInt64($0.integer(2)!), logical: UInt32($0.integer(3)!)),
+            Sibling(operation: try Replica.operationID($0), value: .null, timestamp: HybridTimestamp(wall: UInt64(clamping: $0.integer(2)!), logical: UInt32(clamping: $0.integer(3)!)),
                     isDelete: true, sequence: $0.integer(4))
         }
         let writes = try database.query("""
@@ -303,8 +303,8 @@ extension Replica {
                 SELECT 1 FROM delete_observed o WHERE o.rid = e.rid AND o.replica = e.replica AND o.counter = e.counter)
             ORDER BY e.wall DESC, e.logical DESC, e.replica DESC, e.counter DESC
             """, rid).map { row -> Sibling in
-            var sibling = Sibling(operation: Replica.operationID(row), value: Replica.json(row.text(4)),
-                                  timestamp: HybridTimestamp(wall: UInt64(row.integer(2)!), logical: UInt32(row.integer(3)!)), sequence: row.integer(5))
+            var sibling = Sibling(operation: try Replica.operationID(row), value: Replica.json(row.text(4)),
+                                  timestamp: HybridTimestamp(wall: UInt64(clamping: row.integer(2)!), logical: UInt32(clamping: row.integer(3)!)), sequence: row.integer(5))
             // A log entry's key is its own operation id, which the sibling names already.
             let kind = FieldKind(rawValue: row.text(8) ?? "")
             sibling.field = row.text(6)

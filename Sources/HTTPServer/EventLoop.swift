@@ -56,8 +56,10 @@ final class EventLoop: @unchecked Sendable {
     }
 
     /// Starts the loop's thread, which runs until the server shuts down and the loop's last
-    /// connection has closed.
-    func start() {
+    /// connection has closed. Returns pthread_create's error (the process is out of threads:
+    /// `RLIMIT_NPROC`, a cgroup's `pids.max`), 0 when it started; one not started is closed with
+    /// `abandonUnstarted`.
+    func start() -> Int32 {
         final class Running {
             let loop: EventLoop, server: HTTPServer
             init(_ loop: EventLoop) { self.loop = loop; self.server = loop.server }
@@ -69,8 +71,19 @@ final class EventLoop: @unchecked Sendable {
             running.loop.run()
             return nil
         }, box)
-        precondition(created == 0, "pthread_create failed (\(created)): the process is out of threads")
+        guard created == 0 else {
+            Unmanaged<Running>.fromOpaque(box).release()
+            return created
+        }
         pthread_detach(thread)
+        return 0
+    }
+
+    /// A loop whose thread could not start: it stops listening (the last one closes the
+    /// listener) and closes its descriptors.
+    func abandonUnstarted() {
+        stopListening()
+        closeDescriptors()
     }
 
     private func run() {

@@ -139,7 +139,15 @@ public final class HTTPServer: @unchecked Sendable {
             throw error
         }
         listeningLoops = loops.count
-        for loop in loops { loop.start() }
+        for (index, loop) in loops.enumerated() {
+            let code = loop.start()
+            guard code != 0 else { continue }
+            for unstarted in loops[index...] { unstarted.abandonUnstarted() }
+            loops = Array(loops.prefix(index))
+            guard index > 0 else { throw Socket.Failure(call: "pthread_create", code: code) }
+            HTTPServer.writeToStandardError("chorus: out of threads: \(index) of \(count) HTTP event loops started (pthread_create: \(String(cString: strerror(code)))); serving with those")
+            break
+        }
         return port
     }
 

@@ -446,4 +446,30 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(try JSONParser().parse(usage.standardOutput)["error"]?["code"], "usage")
         XCTAssertEqual(try ChorusProcess.run(["people", "search", "x", "--limit", "0", "--data", data]).standardOutput, "", "no JSON unless asked")
     }
+
+    /// Standard output on a full disk (`chorus ... >> log` from cron): the command exits 1 and
+    /// says so on standard error, its work kept. Foundation's `FileHandle.write(_: Data)` traps
+    /// on a failed write (SIGILL, status 132) after the work was done.
+    func test_outputThatCannotBeWritten_exits1_sayingSo_andTheWorkIsKept() throws {
+        func run(_ arguments: [String]) throws -> (status: Int32, reason: Process.TerminationReason, error: String) {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: ChorusProcess.executable)
+            process.arguments = arguments
+            process.standardOutput = try XCTUnwrap(FileHandle(forWritingAtPath: "/dev/full"))
+            let err = Pipe()
+            process.standardError = err
+            try process.run()
+            let error = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return (process.terminationStatus, process.terminationReason, error)
+        }
+        let version = try run(["--version"])
+        XCTAssertEqual(version.reason, .exit, "not killed by a signal: \(version.error)")
+        XCTAssertEqual(version.status, 1)
+        XCTAssertTrue(version.error.contains("cannot write to standard output"), version.error)
+        let initialised = try run(["init", "--name", "office", "--data", data, "--json"])
+        XCTAssertEqual(initialised.reason, .exit)
+        XCTAssertEqual(initialised.status, 1)
+        XCTAssertEqual(try ChorusProcess.run(["status", "--data", data]).status, 0, "the replica was made all the same")
+    }
 }

@@ -37,4 +37,14 @@ final class TerminalTextTests: XCTestCase {
         XCTAssertLessThanOrEqual(TerminalText.columns(TerminalText.cut("山田太郎山田太郎", toColumns: 7)), 7)
         XCTAssertEqual(Format.value("Senior Engineer 🚀👩🏽‍💻 Zoë", width: 60), "Senior Engineer 🚀👩🏽‍💻 Zoë", "a value within its width is whole")
     }
+
+    /// Numbers and times as data or a remote node gives them: any replica may sync a progress
+    /// of 1e19 or a resolution time of -1; printing them trapped (`Int(1e19)`, `UInt64(-1)`).
+    func test_percentsAndTimesFromData_outOfRange_printWithoutTrapping() {
+        XCTAssertEqual(Format.percent(42.7), "42%")
+        XCTAssertEqual(Format.percent(1e19), "1e+19%")
+        XCTAssertEqual(Format.percent(.nan), "nan%")
+        XCTAssertEqual(Format.time(unixMilliseconds: -1), "?")
+        XCTAssertEqual(Format.time(unixMilliseconds: 0), "1970-01-01T00:00:00.000Z")
+    }
 }

@@ -36,7 +36,7 @@ enum ConflictsCommand: Command {
             if context.isJSON { context.output.json(.array(history)); return 0 }
             if history.isEmpty { context.output.print("no resolutions yet") }
             for entry in history {
-                let at = entry["resolvedAt"]?.integerValue.map { Format.time(HybridTimestamp(wall: UInt64($0), logical: 0)) } ?? "?"
+                let at = entry["resolvedAt"]?.integerValue.map(Format.time(unixMilliseconds:)) ?? "?"
                 let key = entry["targetKey"]?.stringValue.map { "[\($0)]" } ?? ""
                 let target = "\(entry["targetCollection"]?.stringValue ?? "")/\(entry["targetRecord"]?.stringValue ?? "") \(entry["targetField"]?.stringValue ?? "")\(key)"
                 context.output.print("\(at)  \(entry["resolvedBy"]?.stringValue ?? "?")  \(target)  \(entry["choice"]?.stringValue ?? "") \(Format.value(entry["value"] ?? .null, width: 40))  [\(entry["conflict"]?.stringValue ?? "")]")
@@ -125,7 +125,7 @@ enum ConflictsCommand: Command {
                 let operation = sibling["operation"]?.stringValue ?? ""
                 let isDelete = sibling["delete"] == .bool(true)
                 let replica = sibling["replicaName"]?.stringValue ?? String((sibling["replica"]?.stringValue ?? "").prefix(8))
-                let wall = sibling["timestamp"]?.stringValue.flatMap { UInt64($0.split(separator: ".")[0]) } ?? 0
+                let wall = sibling["timestamp"]?.stringValue.flatMap { $0.split(separator: ".").first.flatMap { UInt64($0) } } ?? 0
                 var row = [operation == conflict["displayed"]?.stringValue ? "  * " : "    ",
                            isDelete ? "(delete)" : ConflictsCommand.edit(sibling),
                            "replica \(replica)", Format.time(HybridTimestamp(wall: wall, logical: 0)), operation]

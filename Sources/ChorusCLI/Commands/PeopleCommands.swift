@@ -191,7 +191,7 @@ enum ObjectivesCommand: Command {
         } else if rows.isEmpty {
             context.output.print("no published objectives\(context.arguments.value("--quarter").map { " in \($0)" } ?? "")\(context.arguments.value("--owner").map { " of \($0)" } ?? "")")
         } else {
-            context.output.print(Format.table(rows.map { [$0.text(1)!, "\($0.text(2)!) \($0.text(3)!)", $0.text(4)!, $0.real(5).map { "\(Int($0))%" } ?? ""] }))
+            context.output.print(Format.table(rows.map { [$0.text(1)!, "\($0.text(2)!) \($0.text(3)!)", $0.text(4)!, $0.real(5).map(Format.percent) ?? ""] }))
         }
         return 0
     }

@@ -119,7 +119,7 @@ enum ReplicasCommand: Command {
             return 0
         }
         func time(_ value: JSONValue?) -> String {
-            value?.integerValue.map { Format.time(HybridTimestamp(wall: UInt64($0), logical: 0)) } ?? "never"
+            value?.integerValue.map(Format.time(unixMilliseconds:)) ?? "never"
         }
         func duration(_ value: JSONValue?) -> String {
             guard let ms = value?.integerValue else { return "-" }
