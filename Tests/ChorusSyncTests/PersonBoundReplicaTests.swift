@@ -406,22 +406,29 @@ final class PersonBoundReplicaTests: HubAndClientsTestCase {
         XCTAssertEqual(report.leftOut, 5, "its five fields, left out for the delete")
     }
 
-    /// An edit naming no author, the person's delete of their item (made again), then a restore
-    /// naming no author: the restore, made anew, brings the item back, so the edit before it is
-    /// made anew too, once the item is back (left out for the delete, the item came back
-    /// without it).
-    func test_aWriteMadeAnew_keepsWhatALaterDeleteDeleted_whenARestoreMadeAnewComesAfter() throws {
+    /// A hub holding p-1's item fb-1, and a laptop bound to p-1 that synced it, then wrote, as
+    /// if registered for p-1 only after that sync: an edit naming no author, p-1's delete of the
+    /// item, and a restore naming no author.
+    private func laptopWithAnEditADeleteAndARestore() throws -> (ReplicaExecutor, ReplicaExecutor, InProcessTransport, SyncSession) {
         let (hub, router) = try hub()
         try hub.perform { _ = try $0.write(collection: "feedback", record: "fb-1", self.thanks(from: "p-1"), by: "p-1") }
-        let (laptop, _, session) = try client("laptop", seed: 2, hub: hub, router: router, person: "p-1")
+        let (laptop, transport, session) = try client("laptop", seed: 2, hub: hub, router: router, person: "p-1")
         _ = try session.run()
-        // As if registered for p-1 only after this sync: the writes below name no author.
         try laptop.perform { replica in try replica.withDatabase { try $0.run("UPDATE upstream SET person = NULL WHERE id = 1") } }
         try laptop.perform { replica in
             _ = try replica.write(collection: "feedback", record: "fb-1", [.put(field: "body", value: "Thanks a lot!")])
             _ = try replica.write(collection: "feedback", record: "fb-1", [.delete], by: "p-1")
             _ = try replica.write(collection: "feedback", record: "fb-1", [.restore])
         }
+        return (hub, laptop, transport, session)
+    }
+
+    /// An edit naming no author, the person's delete of their item (made again), then a restore
+    /// naming no author: the restore, made anew, brings the item back, so the edit before it is
+    /// made anew too, once the item is back (left out for the delete, the item came back
+    /// without it).
+    func test_aWriteMadeAnew_keepsWhatALaterDeleteDeleted_whenARestoreMadeAnewComesAfter() throws {
+        let (hub, laptop, _, session) = try laptopWithAnEditADeleteAndARestore()
         XCTAssertEqual(try laptop.perform { try $0.get(collection: "feedback", record: "fb-1")?.fields["body"] }, "Thanks a lot!")
         var setting = session
         setting.setsAsideRefused = true
@@ -438,16 +445,7 @@ final class PersonBoundReplicaTests: HubAndClientsTestCase {
     /// as rows made again or anew keep their operations until the start is over (their bytes
     /// gone, the delete alone decided, and the edit was left out).
     func test_aStartKilledAfterARestoreMadeAnew_makesTheEditBeforeTheDeleteAfterIt() throws {
-        let (hub, router) = try hub()
-        try hub.perform { _ = try $0.write(collection: "feedback", record: "fb-1", self.thanks(from: "p-1"), by: "p-1") }
-        let (laptop, transport, session) = try client("laptop", seed: 2, hub: hub, router: router, person: "p-1")
-        _ = try session.run()
-        try laptop.perform { replica in try replica.withDatabase { try $0.run("UPDATE upstream SET person = NULL WHERE id = 1") } }
-        try laptop.perform { replica in
-            _ = try replica.write(collection: "feedback", record: "fb-1", [.put(field: "body", value: "Thanks a lot!")])
-            _ = try replica.write(collection: "feedback", record: "fb-1", [.delete], by: "p-1")
-            _ = try replica.write(collection: "feedback", record: "fb-1", [.restore])
-        }
+        let (hub, laptop, transport, session) = try laptopWithAnEditADeleteAndARestore()
         XCTAssertThrowsError(try session.run(), "no author: refused")
         let folder = try startAgainAsAKilledSyncLeavesIt(laptop, from: hub, through: transport)
         let database = try Database(path: folder + "/chorus.sqlite")
