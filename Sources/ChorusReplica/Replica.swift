@@ -269,9 +269,13 @@ public final class Replica {
     /// Whether the database at `file` is what an `init` cut short left, for this build's storage
     /// of `schema`: its migrations table Chorus's own (this build's first migration first, none it
     /// does not know), every table one of those this build's migrations make, no replica id in
-    /// `meta` (written last, after the migrations), and no record, log block or logged id. Looked
-    /// at read-only; anything it cannot read is not taken for one. Another program's database with
-    /// a `schema_migrations` table of its own (Rails, golang-migrate and Ecto all make one) is not.
+    /// `meta` (written last, after the migrations), and no record, log block or logged id. Cut
+    /// shorter, it holds no table at all (the file switched to a write-ahead log, the first thing
+    /// opening it does), or Chorus's migrations table alone and empty (made in its own
+    /// transaction, before the first migration's): both were refused as another program's, by
+    /// `init` as by `serve`, until someone deleted the file. Looked at read-only; anything it
+    /// cannot read is not taken for one. Another program's database with a `schema_migrations`
+    /// table of its own (Rails, golang-migrate and Ecto all make one) is not.
     static func isUnfinishedInit(_ file: String, schema: Schema) -> Bool {
         var options = Database.Options()
         options.isReadOnly = true
@@ -279,9 +283,13 @@ public final class Replica {
         let migrator = StorageSchema.migrator(schema: schema)
         let known = Set(migrator.migrations.map(\.name))
         guard let probe = try? Database(path: file, options: options),
-              let applied = try? probe.query("SELECT name FROM schema_migrations ORDER BY applied_order").compactMap({ $0.text(0) }),
-              applied.first == StorageSchema.firstMigrationName, applied.allSatisfy(known.contains),
-              let tables = try? Set(probe.query("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").compactMap { $0.text(0) }),
+              let tables = try? Set(probe.query("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").compactMap({ $0.text(0) })) else {
+            return false
+        }
+        if tables.isEmpty { return (try? probe.queryScalarInteger("SELECT count(*) FROM sqlite_schema")) == 0 }
+        guard let applied = try? probe.query("SELECT name FROM schema_migrations ORDER BY applied_order").compactMap({ $0.text(0) }) else { return false }
+        if applied.isEmpty { return tables == ["schema_migrations"] }
+        guard applied.first == StorageSchema.firstMigrationName, applied.allSatisfy(known.contains),
               let ours = try? chorusTables(schema: schema), tables.isSubset(of: ours) else { return false }
         if tables.contains("meta"), (try? probe.queryScalarText("SELECT value FROM meta WHERE key = 'replica_id'")) != nil { return false }
         for table in ["records", "log_blocks", "log_ids"] where tables.contains(table) {
@@ -310,16 +318,15 @@ public final class Replica {
     ///   damaged or written by a newer Chorus.
     public static func open(at location: Location, configuration: Configuration = Configuration()) throws -> Replica {
         try configuration.limits.validate()
-        if case .directory(let path) = location { try requireReplicaFile(in: path) }
+        if case .directory(let path) = location { try requireReplicaFile(in: path, schema: configuration.schema) }
         let database = try openDatabase(location, configuration: configuration, create: false)
         return try wrapStorage {
             try StorageSchema.migrator(schema: configuration.schema).migrate(database)
             guard let hex = try database.queryScalarText("SELECT value FROM meta WHERE key = 'replica_id'"),
                   let id = ReplicaID(hex: hex) else {
-                throw ChorusError(.storage, "the database has no valid replica id",
-                                  hint: isOnDiskUnfinishedInit(location, schema: configuration.schema)
-                                      ? "`chorus init` was cut short here (a full disk?) and made no replica: run it again, and it starts afresh"
-                                      : "the folder is damaged; restore it from a backup")
+                // Not initialised, for `serve`, which then makes the replica it would have made.
+                if isOnDiskUnfinishedInit(location, schema: configuration.schema) { throw unfinishedInit(location) }
+                throw ChorusError(.storage, "the database has no valid replica id", hint: "the folder is damaged; restore it from a backup")
             }
             let name = try database.queryScalarText("SELECT value FROM meta WHERE key = 'name'") ?? ""
             let replica = try Replica(id: id, name: name, configuration: configuration, location: location, database: database)
@@ -334,11 +341,19 @@ public final class Replica {
         }
     }
 
+    /// What `open` says of a folder whose `init` was cut short (`isUnfinishedInit`).
+    static func unfinishedInit(_ location: Location) -> ChorusError {
+        let folder: String
+        if case .directory(let path) = location { folder = path } else { folder = "memory" }
+        return ChorusError(.replicaNotInitialised, "no replica in \(folder): `chorus init` was cut short here (a kill, a full disk?) and made none",
+                           hint: "run `chorus init --data \(folder)` again (or `chorus serve`): it sets the unfinished files aside (*.unfinished-init) and starts afresh")
+    }
+
     /// Refuses a folder whose database file holds no replica: none there, an empty one (a copy cut
-    /// short: `init` replaces it), or another program's, looked at read-only. Opened to be
-    /// written, a file is switched to a write-ahead log for good, and migrated, a whole empty
-    /// schema is written into it.
-    static func requireReplicaFile(in folder: String) throws {
+    /// short: `init` replaces it), one an `init` cut short left (`init` and `serve` set it aside),
+    /// or another program's, looked at read-only. Opened to be written, a file is switched to a
+    /// write-ahead log for good, and migrated, a whole empty schema is written into it.
+    static func requireReplicaFile(in folder: String, schema: Schema) throws {
         let file = databasePath(.directory(folder))
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: file) else {
             throw ChorusError(.replicaNotInitialised, "no replica in \(folder)",
@@ -366,6 +381,7 @@ public final class Replica {
             throw ChorusError(.storage, "cannot open the replica database \(file): \(error.message)", hint: error.hint)
         }
         guard isChorus else {
+            if isUnfinishedInit(file, schema: schema) { throw unfinishedInit(.directory(folder)) }
             let why = tables == 0 ? "it is empty" : "it lacks Chorus's tables"
             throw ChorusError(.storage, "\(file) is a SQLite database but not a Chorus replica (\(why)); nothing was written to it",
                               hint: "pass the right --data folder; this file was not written by chorus init")

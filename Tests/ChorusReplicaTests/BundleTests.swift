@@ -362,7 +362,8 @@ final class ReplicaStorageTests: XCTestCase {
         func unnamed(_ replica: Replica) throws { try replica.withDatabase { try $0.execute("DELETE FROM meta WHERE key = 'replica_id'") } }
         try unnamed(try Replica.create(at: .directory(folder.path), name: "cut", using: &rng))
         XCTAssertThrowsError(try Replica.open(at: .directory(folder.path))) { error in
-            XCTAssertTrue((error as? ChorusError)?.hint?.contains("`chorus init` was cut short here") ?? false, "\(error)")
+            XCTAssertEqual((error as? ChorusError)?.code, .replicaNotInitialised, "so `serve` makes the replica")
+            XCTAssertTrue((error as? ChorusError)?.message.contains("`chorus init` was cut short here") ?? false, "\(error)")
         }
         let again = try Replica.create(at: .directory(folder.path), name: "again", using: &rng)
         XCTAssertEqual(again.name, "again")
@@ -378,6 +379,34 @@ final class ReplicaStorageTests: XCTestCase {
         }
         XCTAssertThrowsError(try Replica.open(at: .directory(damaged.path))) { error in
             XCTAssertTrue((error as? ChorusError)?.hint?.contains("restore it from a backup") ?? false, "\(error)")
+        }
+    }
+
+    /// Cut shorter: the file switched to a write-ahead log and nothing more, or Chorus's empty
+    /// migrations table alone (its own transaction, before the first migration's). Both were
+    /// refused as another program's database by `init` and `serve` alike.
+    func test_anInitCutBeforeItsFirstMigration_isReplacedToo_butAnotherProgramsEmptyTableIsNot() throws {
+        var rng = SeededGenerator(seed: 9)
+        let states = ["", "CREATE TABLE schema_migrations(name TEXT PRIMARY KEY NOT NULL, applied_order INTEGER NOT NULL) STRICT"]
+        for state in states {
+            let folder = try TemporaryDirectory()
+            defer { folder.remove() }
+            let database = try Database(path: folder.appending(Replica.databaseFileName))
+            try database.execute("PRAGMA journal_mode = WAL")
+            if !state.isEmpty { try database.execute(state) }
+            XCTAssertThrowsError(try Replica.open(at: .directory(folder.path)), "\(state)") { error in
+                XCTAssertEqual((error as? ChorusError)?.code, .replicaNotInitialised, "\(error)")
+                XCTAssertTrue((error as? ChorusError)?.message.contains("cut short") ?? false, "\(error)")
+            }
+            XCTAssertEqual(try Replica.create(at: .directory(folder.path), name: "again", using: &rng).name, "again", state)
+            XCTAssertTrue(FileManager.default.fileExists(atPath: folder.appending(Replica.databaseFileName + ".unfinished-init")), "moved aside, not deleted")
+        }
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let other = try Database(path: folder.appending(Replica.databaseFileName))
+        try other.execute("CREATE TABLE schema_migrations(version TEXT PRIMARY KEY)")
+        XCTAssertThrowsError(try Replica.create(at: .directory(folder.path), name: "over", using: &rng)) {
+            XCTAssertEqual(($0 as? ChorusError)?.code, .replicaAlreadyInitialised, "Rails' empty migrations table is not Chorus's")
         }
     }
 
