@@ -144,7 +144,11 @@ public final class Node: @unchecked Sendable {
     /// The longest wait for the first automatic compaction after start.
     public static let firstCompactionSecondsMax = 60.0
 
-    /// Stops the sync loop, then stops accepting, finishes in-flight requests and closes.
+    /// Stops the sync loop, then stops accepting, finishes in-flight requests and closes. A sync
+    /// in progress is waited for up to `graceSeconds` too, then left to end with the process: a
+    /// snapshot download or a long catch-up took up to an hour, the node serving nothing
+    /// meanwhile (a supervisor's kill came first, without the checkpoint below). What it left
+    /// half-way is what a kill leaves: each page is one transaction, and the next sync resumes.
     public func stop(graceSeconds: Double = 10) {
         lock.withLock {
             isStopped = true
@@ -158,7 +162,11 @@ public final class Node: @unchecked Sendable {
         service.flushActivity()
         service.expireSnapshotCache(all: true)
         service.waitForSnapshotPreparation()
-        syncQueue.sync {}  // wait for a sync in progress
+        let synced = DispatchSemaphore(value: 0)
+        syncQueue.async { synced.signal() }
+        if synced.wait(timeout: .now() + max(graceSeconds, 0)) == .timedOut {
+            configuration.log(JSONValue.object(["event": "stop", "sync": "left in progress: it ends with the process; what it committed is kept, and the next sync resumes"]).canonicalText)
+        }
         executor.perform { $0.checkpointForStop() }
     }
 

@@ -288,11 +288,15 @@ public final class SyncService: @unchecked Sendable {
         let reach = max(floor, reaching, snapshotLock.withLock { pushedThrough[peer.name] } ?? 0)
         if let cached = snapshotLock.withLock({ snapshotCache }), cached.file.through >= reach { return (cached, true) }
         let (admitted, newest) = snapshotLock.withLock { () -> (Bool, SnapshotCopy?) in
-            guard snapshotCopies < limits.snapshotsConcurrentMax else { return (false, newestCopy.flatMap { $0.file.through >= reach ? $0 : nil }) }
+            guard snapshotCopies < limits.snapshotsConcurrentMax else { return (false, newestCopy) }
             snapshotCopies += 1
             return (true, nil)
         }
-        if let newest { return (newest, true) }
+        // Compared out of the lock: loaded from its weak reference, the copy may be held by nothing
+        // else (its last response just ended), and let go inside the lock, its deinit took the
+        // lock again, and the thread waited on itself (with the executor behind it, at the next
+        // push that applied anything). A read-only review found it.
+        if let newest, newest.file.through >= reach { return (newest, true) }
         guard admitted else {
             throw SyncError(status: 503, "\(limits.snapshotsConcurrentMax) snapshots are being written or sent already",
                             hint: "retry in a few minutes, or pull the log")

@@ -200,7 +200,8 @@ enum ServeCommand: Command {
     }
 
     /// Blocks until SIGTERM or SIGINT (nil), or until the node's server can no longer serve (what
-    /// failed).
+    /// failed). A second signal while the node stops ends the process at once, as a kill would
+    /// (what was committed is kept): an operator's second Ctrl-C did nothing before.
     static func waitForTermination(orFailureOf node: Node) -> String? {
         signal(SIGTERM, SIG_IGN)
         signal(SIGINT, SIG_IGN)
@@ -209,12 +210,22 @@ enum ServeCommand: Command {
             let stop = DispatchSemaphore(value: 0)
             let lock = NSLock()
             var failure: String?
+            var signals = 0
         }
         let outcome = Outcome()
         let queue = DispatchQueue(label: "chorus.signals")
-        let sources = [SIGTERM, SIGINT].map { number -> DispatchSourceSignal in
+        signalSources = [SIGTERM, SIGINT].map { number -> DispatchSourceSignal in
             let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-            source.setEventHandler { outcome.stop.signal() }
+            source.setEventHandler {
+                let count = outcome.lock.withLock { outcome.signals += 1; return outcome.signals }
+                guard count > 1 else {
+                    outcome.stop.signal()
+                    return
+                }
+                let words = Array("chorus: a second signal: stopping at once; what was committed is kept\n".utf8)
+                _ = words.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+                _exit(1)
+            }
             source.resume()
             return source
         }
@@ -224,7 +235,9 @@ enum ServeCommand: Command {
             outcome.stop.signal()
         }
         outcome.stop.wait()
-        sources.forEach { $0.cancel() }
         return outcome.lock.withLock { outcome.failure }
     }
+
+    /// Kept for the process's life: the second signal is heard while the node stops.
+    nonisolated(unsafe) private static var signalSources: [DispatchSourceSignal] = []
 }

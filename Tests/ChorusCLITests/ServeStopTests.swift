@@ -1,0 +1,69 @@
+import XCTest
+import Foundation
+import Glibc
+import ChorusTesting
+
+/// Stopping a node while its background sync waits on an upstream that accepts and never answers
+/// (a hung hub, a proxy holding the connection): the node ends within its grace, not when the
+/// request's deadline (minutes; an hour for a snapshot) lets the sync go; a second signal ends
+/// it at once.
+final class ServeStopTests: XCTestCase {
+    /// A listener on 127.0.0.1 that never accepts: the kernel completes connections into its
+    /// backlog, and nothing ever answers them.
+    private func silentUpstream() throws -> (descriptor: Int32, port: UInt16) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        XCTAssertEqual(bound, 0)
+        XCTAssertEqual(listen(fd, 16), 0)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        return (fd, UInt16(bigEndian: address.sin_port))
+    }
+
+    private func nodeSyncingWithASilentUpstream(_ folder: TemporaryDirectory) throws -> (ServeProcess, Int32) {
+        let (listener, port) = try silentUpstream()
+        let data = folder.appending("office")
+        XCTAssertEqual(try ChorusProcess.run(["init", "--name", "office", "--data", data]).status, 0)
+        let token = folder.appending("token")
+        try String(repeating: "ab", count: 32).write(toFile: token, atomically: true, encoding: .utf8)
+        let node = try ServeProcess(data: data, extra: ["--upstream", "http://127.0.0.1:\(port)", "--token-file", token])
+        // The first sync starts as the node starts serving, and waits on the upstream.
+        usleep(1_000_000)
+        return (node, listener)
+    }
+
+    func test_aSyncWaitingOnAnUpstreamThatNeverAnswers_holdsTheStopNoLongerThanItsGrace() throws {
+        let folder = try TemporaryDirectory(prefix: "chorus-stop")
+        defer { folder.remove() }
+        let (node, listener) = try nodeSyncingWithASilentUpstream(folder)
+        defer { close(listener) }
+        let started = Date()
+        XCTAssertEqual(node.stop(), 0, node.exitReport ?? "")
+        let took = Date().timeIntervalSince(started)
+        XCTAssertLessThan(took, 30, "the stop waited \(took) s for the sync")
+        XCTAssertTrue(node.log.joined().contains("left in progress"), node.log.joined(separator: "\n"))
+    }
+
+    func test_aSecondSignal_endsTheNodeAtOnce() throws {
+        let folder = try TemporaryDirectory(prefix: "chorus-stop")
+        defer { folder.remove() }
+        let (node, listener) = try nodeSyncingWithASilentUpstream(folder)
+        defer { close(listener) }
+        let pid = try XCTUnwrap(node.pid)
+        kill(pid, SIGINT)
+        usleep(500_000)
+        XCTAssertTrue(node.isRunning, "still stopping: its sync holds it")
+        let started = Date()
+        kill(pid, SIGINT)
+        let deadline = Date().addingTimeInterval(5)
+        while node.isRunning && Date() < deadline { usleep(20_000) }
+        XCTAssertFalse(node.isRunning, "the second signal ended it")
+        XCTAssertLessThan(Date().timeIntervalSince(started), 5)
+        XCTAssertTrue(node.exitReport?.contains("a second signal") ?? false, node.exitReport ?? "")
+    }
+}
