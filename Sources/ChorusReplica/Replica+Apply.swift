@@ -585,11 +585,14 @@ extension Replica {
 
     /// Checkpoints the whole write-ahead log into the file and truncates it, so deleted bytes (an
     /// erasure's, a replica starting again) leave the files; when a reader holds part of it back,
-    /// `needsCheckpoint` stays set and the next batch tries again. A merge's checkpoint still
-    /// running is waited for first: it holds the checkpoint lock, and this one would do nothing.
+    /// `needsCheckpoint` stays set and the next batch tries again, without waiting for readers:
+    /// with one that stays (a backup tool's, a `sqlite3` shell left open), each batch waited the
+    /// whole busy timeout (5 s) on the executor, every request behind it. A merge's checkpoint
+    /// still running is waited for first: it holds the checkpoint lock, and this one would do
+    /// nothing.
     func truncateLog() {
         _ = try? mergeCheckpoint?.wait()
-        needsCheckpoint = !((try? database.checkpointTruncate()) ?? false)
+        needsCheckpoint = !((try? database.checkpointTruncate(waiting: !needsCheckpoint)) ?? false)
     }
 
     /// Waits for the checkpoints left running on threads of their own (a snapshot's pages, a long

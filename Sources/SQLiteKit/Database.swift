@@ -15,6 +15,8 @@ public final class Database {
     let autoCheckpointPages: Int32
     /// `Options.synchronous`, which `syncsEachCommit(true)` sets back.
     let synchronous: Synchronous
+    /// How long a statement waits for another connection's lock (`Options.busyTimeoutMilliseconds`).
+    let busyTimeoutMilliseconds: Int32
     /// Setting `synchronous` back failed (`syncsEachCommit(true)`): the next transaction does it first.
     var syncRestorePending = false
     /// Syncs of the log made by `syncLog()`, for tests.
@@ -91,6 +93,7 @@ public final class Database {
         isWriteAheadLogged = options.journalModeWAL && !options.isReadOnly && path != ":memory:"
         autoCheckpointPages = options.autoCheckpointPages
         synchronous = options.synchronous
+        busyTimeoutMilliseconds = options.busyTimeoutMilliseconds
         sqlite3_wal_autocheckpoint(raw, options.autoCheckpointPages)
         sqlite3_extended_result_codes(raw, 1)
         sqlite3_busy_timeout(raw, options.busyTimeoutMilliseconds)
@@ -404,12 +407,16 @@ public final class Database {
     }
 
     /// Copies the write-ahead log into the database file and truncates the log to zero bytes.
+    /// `waiting`: whether to wait for other connections' readers as long as any statement waits
+    /// for a lock (`busyTimeoutMilliseconds`), or not at all.
     ///
     /// Returns false when another connection's reader prevented a complete checkpoint.
     @discardableResult
-    public func checkpointTruncate() throws -> Bool {
+    public func checkpointTruncate(waiting: Bool = true) throws -> Bool {
         var logFrames: Int32 = 0
         var checkpointed: Int32 = 0
+        if !waiting { sqlite3_busy_timeout(handle, 0) }
+        defer { if !waiting { sqlite3_busy_timeout(handle, busyTimeoutMilliseconds) } }
         let code = sqlite3_wal_checkpoint_v2(handle, nil, SQLITE_CHECKPOINT_TRUNCATE, &logFrames, &checkpointed)
         guard code == SQLITE_OK || code == SQLITE_BUSY else { throw error(code: code, sql: "wal_checkpoint(TRUNCATE)") }
         return code == SQLITE_OK
