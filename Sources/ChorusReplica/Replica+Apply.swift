@@ -698,6 +698,12 @@ extension Replica {
                 try writeLoggedIDs(state)
                 try eraseLoggedValues(of: state.erasedRecords)
                 try materialise(&state)
+                // What `eraseResolutionsOfErasedRecords` runs after this commit, marked in it: a
+                // process killed in between (or a merge inside a caller's transaction) leaves the
+                // mark, and the next open erases what the erasure was to take.
+                if state.report.appliedErasure || !state.report.resolutionsWritten.isEmpty {
+                    try database.run("INSERT INTO meta(key, value) VALUES (?, 1) ON CONFLICT(key) DO UPDATE SET value = 1", Replica.resolutionsToCheckKey)
+                }
                 try database.run("""
                     INSERT INTO meta(key, value) VALUES ('counter', ?), ('clock_wall', ?), ('clock_logical', ?)
                     ON CONFLICT(key) DO UPDATE SET value = excluded.value

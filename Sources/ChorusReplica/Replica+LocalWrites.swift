@@ -198,12 +198,22 @@ extension Replica {
     /// and keeps the values the erasure was to forget. Whichever replica learns of both erases it,
     /// by an erasure of its own that goes everywhere; erasures of one record by several replicas
     /// are one. Run after a merge that applied an erasure (every resolution, deleted ones too, is
-    /// looked at: erasures are rare) or wrote resolutions (`only` those); a replica killed between
-    /// that merge's commit and this erases it with its next such merge, not before.
+    /// looked at: erasures are rare) or wrote resolutions (`only` those); that merge marks it in
+    /// `meta` (`resolutionsToCheckKey`), and a replica killed between its commit and this looks
+    /// at every resolution when opened again (it once waited for the next such merge, months
+    /// maybe, the erased person's values kept meanwhile). The mark goes once this is done.
     ///
     /// Not on a laptop bound to one person: it erases nothing (`Authorship`), and its upstream,
     /// which holds both the erasure and the resolution too, erases the resolution for everyone.
     func eraseResolutionsOfErasedRecords(only: Set<String>? = nil) throws {
+        try eraseOrphanedResolutions(only: only)
+        try Replica.wrapStorage { try database.run("DELETE FROM meta WHERE key = ?", Replica.resolutionsToCheckKey) }
+    }
+
+    /// The mark in `meta` of a merge whose resolutions are still to be checked against erasures.
+    static let resolutionsToCheckKey = "resolutions_to_check"
+
+    private func eraseOrphanedResolutions(only: Set<String>?) throws {
         guard try Replica.wrapStorage({ try database.queryScalarInteger("SELECT 1 FROM erased LIMIT 1") }) != nil,
               try Replica.wrapStorage({ try upstreamPerson() }) == nil else { return }
         var orphaned: [String] = []

@@ -337,6 +337,10 @@ public final class Replica {
             if (try? database.queryScalarInteger("SELECT EXISTS (SELECT 1 FROM set_aside WHERE state IN (1, 2))")) == 1 {
                 _ = try replica.finishSettingAside()
             }
+            // A merge's resolutions a process killed after its commit left to check against erasures.
+            if (try? database.queryScalarInteger("SELECT EXISTS (SELECT 1 FROM meta WHERE key = ?)", resolutionsToCheckKey)) == 1 {
+                try replica.eraseResolutionsOfErasedRecords()
+            }
             return replica
         }
     }

@@ -427,6 +427,25 @@ final class MergeRuleTests: XCTestCase {
         }
     }
 
+    /// Killed between the merge that applied an erasure and the erasure of a resolution holding
+    /// the erased person's values (a merge inside a caller's transaction leaves it so too): the
+    /// next open erases it. It once waited for the next merge of an erasure or a resolution.
+    func test_aResolutionLeftByAKillAfterTheErasuresMerge_isErasedWhenTheFolderIsOpenedAgain() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let configuration = ReplicaFactory.configuration(clock: clock)
+        stockholm = try ReplicaFactory.durable(at: folder.path, name: "stockholm", configuration: configuration, seed: 11)
+        try concurrentTitles("p-z", name: "Zed", "SECRET-A", "SECRET-B")
+        let conflict = try XCTUnwrap(try stockholm.conflicts(collection: "people").first)
+        let resolution = try stockholm.resolveConflict(id: conflict.id, .keep(XCTUnwrap(conflict.siblings.first { !$0.isDelete }).operation), by: "admin")
+        let erasure = try newYork.write(collection: "people", record: "p-z", [.erase])
+        try stockholm.withDatabase { database in try database.transaction { _ = try stockholm.applyRemote(erasure) } }
+        XCTAssertFalse(try stockholm.isErased(collection: "resolutions", record: resolution.id), "left as a kill leaves it")
+        let reopened = try Replica.open(at: .directory(folder.path), configuration: configuration)
+        XCTAssertTrue(try reopened.isErased(collection: "resolutions", record: resolution.id), "erased when opened again")
+        XCTAssertNil(try reopened.withDatabase { try $0.queryScalarInteger("SELECT 1 FROM meta WHERE key = 'resolutions_to_check'") }, "and the mark gone")
+    }
+
     func test_erase_isPermanentAndDropsLateOperations() throws {
         let early = try stockholm.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")])
         try newYork.applyRemote(early)
