@@ -733,14 +733,19 @@ extension Replica {
         return (bytes, hasher.finalize())
     }
 
-    /// Removes every snapshot file a client was receiving in `folder` (`snapshotFilePrefix` + `in-`),
-    /// whatever its age: called once the replica holds data, when none of them can be of use.
+    /// Removes every snapshot file a client was receiving in `folder` (`snapshotFilePrefix` + `in-`)
+    /// that no live download holds (`IncomingSnapshotHold`), whatever its age: called once the
+    /// replica holds data, when none of them can be of use.
     public static func removeIncomingSnapshots(in folder: String) {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
-        for name in names where name.hasPrefix(snapshotFilePrefix + "in-") {
-            try? FileManager.default.removeItem(atPath: (folder as NSString).appendingPathComponent(name))
+        for name in names where name.hasPrefix(incomingSnapshotPrefix) {
+            let path = (folder as NSString).appendingPathComponent(name)
+            if !IncomingSnapshotHold.isHeld(IncomingSnapshotHold.mainFile(of: path)) { try? FileManager.default.removeItem(atPath: path) }
         }
     }
+
+    /// How the files a client receives snapshots into begin.
+    static var incomingSnapshotPrefix: String { snapshotFilePrefix + "in-" }
 
     /// Removes a snapshot file and whatever SQLite kept beside it.
     public static func removeSnapshotFile(_ path: String) {
@@ -760,6 +765,13 @@ extension Replica {
         let cutoff = Date().addingTimeInterval(-olderThanSeconds)
         for name in names where name.hasPrefix(prefix) {
             let path = (folder as NSString).appendingPathComponent(name)
+            // A download holds its file while it runs: one that no process holds was left by a
+            // process that stopped, whatever its age (a node killed again and again in its first
+            // minutes, the OOM killer during a large bootstrap, left one more each time).
+            if name.hasPrefix(incomingSnapshotPrefix) {
+                if !IncomingSnapshotHold.isHeld(IncomingSnapshotHold.mainFile(of: path)) { try? FileManager.default.removeItem(atPath: path) }
+                continue
+            }
             if let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date, modified < cutoff {
                 try? FileManager.default.removeItem(atPath: path)
             }

@@ -487,6 +487,10 @@ public struct SyncSession {
         defer { Replica.removeSnapshotFile(plan.path) }
         var tail: TailFetch?
         do {
+            // Held while this session runs, so another process's sync leaves it, and once this
+            // process is gone, the next sync removes what is left of it.
+            let hold = try IncomingSnapshotHold(plan.path)
+            defer { withExtendedLifetime(hold) {} }
             let through = try downloadSnapshot(storage: plan.storage, into: plan.path, compactedThrough: info.compactedThrough)
             // Asked for once the file has passed its checks, so the upstream's progress hint (a
             // pull's `after`, protocol 4.4) is not moved for a snapshot that is then refused; it
