@@ -2,6 +2,7 @@ import ChorusCore
 import ChorusNode
 import ChorusReplica
 import Foundation
+import SQLiteKit
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -54,7 +55,8 @@ extension OutputFile {
             }
         }
 
-        /// Writes `bytes`, syncs them and renames the file over `path`.
+        /// Writes `bytes`, syncs them, renames the file over `path` and syncs the folder (without
+        /// it, a power cut could lose the rename: a token the operator was shown, gone).
         func commit(_ bytes: [UInt8], hint: String) throws {
             let written = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
             let synced = written == bytes.count && fsync(descriptor) == 0
@@ -63,6 +65,9 @@ extension OutputFile {
                 let reason = String(cString: strerror(errno))
                 unlink(temporary)
                 throw ChorusError(.storage, "cannot write \(path): \(reason)", hint: hint)
+            }
+            guard FolderSync.syncFolder(of: path) else {
+                throw ChorusError(.storage, "cannot sync the folder of \(path): \(String(cString: strerror(errno)))", hint: hint)
             }
         }
 

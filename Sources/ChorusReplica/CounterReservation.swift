@@ -1,5 +1,6 @@
 import ChorusCore
 import Foundation
+import SQLiteKit
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -60,9 +61,6 @@ struct CounterReservation: Sendable {
         guard written == bytes.count, fsync(descriptor) == 0 else { close(descriptor); throw fail("write") }
         guard close(descriptor) == 0 else { throw fail("close") }
         guard rename(temporary, path) == 0 else { throw fail("rename") }
-        let folder = open((path as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard folder >= 0 else { throw fail("open the folder") }
-        defer { close(folder) }
-        guard fsync(folder) == 0 else { throw fail("fsync the folder") }
+        guard FolderSync.syncFolder(of: path) else { throw fail("fsync the folder") }
     }
 }

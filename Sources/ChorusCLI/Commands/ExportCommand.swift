@@ -2,6 +2,7 @@ import ChorusCore
 import ChorusNode
 import ChorusReplica
 import Foundation
+import SQLiteKit
 
 enum ExportCommand: Command {
     static let spec = CommandSpec("export", "write operations to a bundle file, for a replica with no network",
@@ -45,6 +46,11 @@ enum ExportCommand: Command {
             guard rename(partial, output) == 0 else {
                 throw ChorusError(.storage, "cannot put the bundle at \(output): \(String(cString: strerror(errno)))",
                                   hint: "name a file, new or one to overwrite; nothing was written there")
+            }
+            // The cursor printed next is the one to export from later: the rename must last.
+            guard FolderSync.syncFolder(of: output) else {
+                throw ChorusError(.storage, "cannot sync the folder of \(output): \(String(cString: strerror(errno)))",
+                                  hint: "the bundle is at \(output), but a power cut now could lose it; check the disk")
             }
         } catch {
             try? file.close()
