@@ -168,8 +168,14 @@ final class EventLoop: @unchecked Sendable {
         }
     }
 
+    /// Connections taken from the listener per wake-up: under a flood (refused ones included,
+    /// each a 503 and a log line) the loop goes back to its own connections and its sweep in
+    /// between, instead of accepting until the backlog is empty, which a flood never lets it be.
+    /// The listener, still readable, wakes a loop again at once.
+    static let acceptsPerWakeMax = 64
+
     private func acceptPending() {
-        while true {
+        for _ in 0..<EventLoop.acceptsPerWakeMax {
             let (fd, remote): (Int32, String)
             switch Socket.accept(listener) {
             case .connection(let accepted, let address): (fd, remote) = (accepted, address)
