@@ -111,6 +111,11 @@ extension HTTPTransport {
             return SyncError(status: 0, "\(node) took over \(Int(secondsMax)) s to answer \(exchange) (\(error.message))",
                              hint: caller == .sync ? "the link or the upstream is too slow; changes are kept and sent at the next sync (syncRequestTimeoutSeconds sets the wait)"
                                  : "the link or the node is too slow; try again")
+        case .stalled:
+            // Not "took over" the deadline: it said it of a node silent for the idle time only.
+            return SyncError(status: 0, "\(node) stopped answering \(exchange): \(error.message)",
+                             hint: caller == .sync ? "the upstream, or something between (a proxy), holds the connection without answering; changes are kept and sent at the next sync"
+                                 : "the node, or something between (a proxy), holds the connection without answering; try again")
         case .tooLarge:
             return SyncError(status: 0, "\(node) answered \(exchange) with over \(bytesMax) bytes, more than a pull page and its envelope",
                              hint: "check that the URL is a Chorus node's; if its pullPageBytesMax is larger than this node's, raise this node's to match")

@@ -52,7 +52,7 @@ struct Connection {
             if ready < 0 && errno == EINTR { continue }
             if ready < 0 { throw HTTPClientError(.closed, "poll failed: \(String(cString: strerror(errno)))") }
             if deadline.isPast { throw HTTPClientError(.timedOut, "the exchange took longer than its deadline while \(doing)") }
-            throw HTTPClientError(.timedOut, "nothing came for \(limits.idleSeconds) s while \(doing)")
+            throw HTTPClientError(.stalled, "nothing came for \(limits.idleSeconds) s while \(doing)")
         }
     }
 

@@ -287,7 +287,8 @@ public final class HTTPClient: @unchecked Sendable {
 /// The failures of an exchange, by kind; the message says what happened.
 public struct HTTPClientError: Error, CustomStringConvertible, @unchecked Sendable {
     public enum Kind: Sendable, Equatable {
-        case cannotConnect, timedOut, closed, malformed, unframed, tooLarge, sink
+        /// `timedOut`: the exchange's deadline passed; `stalled`: nothing came for the idle time.
+        case cannotConnect, timedOut, stalled, closed, malformed, unframed, tooLarge, sink
     }
     public let kind: Kind
     public let message: String
