@@ -149,6 +149,11 @@ public struct Limits: Sendable, Equatable {
     /// How long a client's snapshot download may take in all, in seconds (cut beyond, and the
     /// client pulls the log instead). Default 1 hour.
     public var snapshotDownloadSecondsMax = 3600.0
+    /// How long one sync pulls page after page, in seconds: past it, the sync ends once the page
+    /// it merges is committed, and what is left comes with the next sync, whose push goes first.
+    /// A link slower than the upstream's log grew never ended its sync, and writes made meanwhile
+    /// never went up. Default 10 minutes.
+    public var pullSecondsPerSyncMax = 600.0
 
     public init() {}
 
@@ -191,6 +196,7 @@ public struct Limits: Sendable, Equatable {
                     "headerTimeoutSeconds, bodyIdleTimeoutSeconds, keepAliveIdleSeconds and syncRequestTimeoutSeconds must be more than 0 and at most 86400")
         // URLSession (the https client) times a request out at once below a second (measured).
         try require(syncRequestTimeoutSeconds >= 1, "syncRequestTimeoutSeconds must be at least 1")
+        try require(pullSecondsPerSyncMax >= 0 && pullSecondsPerSyncMax <= 86_400, "pullSecondsPerSyncMax must be 0 (a page a sync) to 86400")
         try require(snapshotSendSecondsMax <= 7 * 86_400 && snapshotDownloadSecondsMax <= 7 * 86_400 && snapshotReuseSeconds <= 86_400,
                     "snapshotSendSecondsMax and snapshotDownloadSecondsMax must be at most a week, snapshotReuseSeconds a day")
         try require(bodyBytesPerSecondMin > 0 && bodyBytesPerSecondMin.isFinite, "bodyBytesPerSecondMin must be more than 0")

@@ -239,7 +239,8 @@ public final class Node: @unchecked Sendable {
                 configuration.log(JSONValue.object(["event": "sync", "upstream": .string(upstream.url), "outcome": .string(unmended ? "diverged" : "ok"),
                                                     "report": report.json]).canonicalText)
             }
-            scheduleSync(after: configuration.syncIntervalSeconds)
+            // A pull cut at its time limit goes on at once, in a sync whose push goes first.
+            scheduleSync(after: report.pullCutShort ? 0 : configuration.syncIntervalSeconds)
         } catch {
             consecutiveFailures += 1
             metrics.increment("chorus_upstream_syncs_total", labels: [("outcome", "failed")])

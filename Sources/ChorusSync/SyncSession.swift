@@ -95,6 +95,9 @@ public struct SyncReport: Sendable {
     /// After a rewind: the operations of this replica's own log before this sequence were
     /// compacted here, so what the upstream lost of them could not be sent again (0: none).
     public var unsendableAfterRewind: Int64 = 0
+    /// The pull ended at `Limits.pullSecondsPerSyncMax` with more at the upstream: the next sync
+    /// takes the rest (a node's background loop starts it at once).
+    public var pullCutShort = false
     /// What this sync did with this laptop's writes its upstream refuses as not its person's
     /// (`chorus sync --set-aside-refused`, `Replica+SetAside`), read as `report.setAside` and so
     /// on: set aside, made again, made anew as the person, dropped for records erased meanwhile.
@@ -118,6 +121,7 @@ public struct SyncReport: Sendable {
         if let snapshotRefused { object["snapshotRefused"] = .string(snapshotRefused) }
         if upstreamRewound { object["upstreamRewound"] = .bool(true) }
         if unsendableAfterRewind > 0 { object["unsendableAfterRewind"] = .integer(unsendableAfterRewind) }
+        if pullCutShort { object["pullCutShort"] = .bool(true) }
         let counts: [(String, Int)] = [("setAside", setAsideOutcome.setAside), ("setAsideWrites", setAsideOutcome.setAsideWrites),
                                        ("madeAgain", setAsideOutcome.madeAgain), ("droppedErased", setAsideOutcome.droppedErased),
                                        ("madeAsPerson", setAsideOutcome.madeAsPerson), ("leftOut", setAsideOutcome.leftOut)]
@@ -571,6 +575,7 @@ public struct SyncSession {
         var asked = start
         // Whether the request in flight only says what this replica holds (below): it may fail.
         var saying = false
+        let cutoff = DispatchTime.now().uptimeNanoseconds + UInt64(max(limits.pullSecondsPerSyncMax, 0) * 1e9)
         while true {
             let response: PullResponse, prepared: [PreparedOperation]
             do {
@@ -616,6 +621,14 @@ public struct SyncSession {
             report.pulledOperations += response.operations.count
             report.pullApplied += applied
             var next = following
+            // Pulling for as long as the upstream's log grows faster than this link carries it,
+            // the sync would never end, nor its next push come: it ends here, the rest next time.
+            if let pending = next, DispatchTime.now().uptimeNanoseconds >= cutoff {
+                _ = try? pending.wait()   // no thread outlives the session; its page comes again
+                report.pullCutShort = true
+                progress("pulled for \(Int(limits.pullSecondsPerSyncMax)) s (pullSecondsPerSyncMax) with more at the upstream: the next sync takes the rest, after its push")
+                return
+            }
             // Once only, and not while what it may say is held back (`committedAtMost`): it would
             // say the same again, for ever.
             if next == nil && !saying && committedAtMost == nil && fetching.committed < start && !digestFollows {

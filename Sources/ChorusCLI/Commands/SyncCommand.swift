@@ -80,7 +80,8 @@ enum SyncCommand: Command {
         } else if let refused = report.snapshotRefused {
             context.output.print("  snapshot: not used (\(refused)); the log was pulled instead")
         }
-        context.output.print("  down: \(operations(report.pulledOperations)) received, \(report.pullApplied) new here")
+        context.output.print("  down: \(operations(report.pulledOperations)) received, \(report.pullApplied) new here"
+                             + (report.pullCutShort ? "; more waits at the upstream: sync again (a sync pulls for at most \(Int(replica.configuration.limits.pullSecondsPerSyncMax)) s)" : ""))
         if report.setAside > 0 || report.madeAgain > 0 || report.droppedErased > 0 || report.madeAsPerson > 0 || report.leftOut > 0 {
             let person = try replica.upstream()?.person ?? "its person"
             let erased = (report.madeAsPerson > 0 ? "; \(operations(report.madeAsPerson)) of writes that named no one made anew as \(person) and sent" : "")
