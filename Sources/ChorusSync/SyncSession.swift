@@ -281,7 +281,8 @@ public struct SyncSession {
             // An upstream restored from a backup that may lack operations this replica compacted
             // is compared now, not at the next comparison minutes later, so a difference for good
             // is said by this sync (`diverged`), where the node once logged it "ok".
-            if compareDigests || report.unsendableAfterRewind > 0 { try compare(&report) }
+            // Not after a pull cut at its time limit: the upstream holds more, and says so.
+            if (compareDigests || report.unsendableAfterRewind > 0) && !report.pullCutShort { try compare(&report) }
             try executor.perform { try $0.recordUpstream(success: true, skewMilliseconds: report.skewMilliseconds, pullOperationAt: report.pullOperationLearnt) }
             return report
         } catch {
