@@ -15,6 +15,8 @@ public struct ApplyReport: Equatable, Sendable {
     /// operation, against a small string (`Replica.resolutionsCollection`): two words compared.
     var appliedErasure = false
     var resolutionsWritten: Set<String> = []
+    /// Batches of a merge that marked their resolutions to be checked (`resolutionsToCheckKey`).
+    var resolutionMarks = 0
     public init() {}
 
     public static func + (a: ApplyReport, b: ApplyReport) -> ApplyReport {
@@ -24,6 +26,7 @@ public struct ApplyReport: Equatable, Sendable {
         sum.droppedForErasedRecords += b.droppedForErasedRecords
         sum.appliedErasure = a.appliedErasure || b.appliedErasure
         sum.resolutionsWritten = a.resolutionsWritten.union(b.resolutionsWritten)
+        sum.resolutionMarks = a.resolutionMarks + b.resolutionMarks
         return sum
     }
 }
@@ -38,6 +41,9 @@ struct BatchState {
     var erasedRecords = Set<Int64>()
     /// Where the operations of this batch came from (`log_blocks.source`).
     var source: String?
+    /// A batch of `applyRemote`, after which `eraseResolutionsOfErasedRecords` runs (a local
+    /// write erases what its own erasure takes as it is made: `resolutionsErased`).
+    var isMerge = false
     /// When the batch arrived, Unix milliseconds (`log_blocks.received_wall`, for lag).
     var receivedWall: Int64 = 0
     /// The log block being filled (`Replica+Log.swift`), the sequence of its first operation, and
@@ -528,6 +534,7 @@ extension Replica {
                 let commitsLogged = database.commitsLogged
                 total = total + (try inBatch(operations: chunk.count, beforeCommit: { try checks?.allPassed() }) { state in
                     state.source = source
+                    state.isMerge = true
                     state.holdsRecords = true
                     if let created, try created.stillHolds(in: database, dataVersion: state.dataVersion, snapshotsAdopted: snapshotsAdopted) { state.createdRecords = created }
                     for index in chunk.indices {
@@ -562,8 +569,8 @@ extension Replica {
             // As when every operation was checked first: a bad operation's error wins.
             throw checks?.failureWhenDone() ?? error
         }
-        if (total.appliedErasure || !total.resolutionsWritten.isEmpty) && !database.isInTransaction {
-            try eraseResolutionsOfErasedRecords(only: total.appliedErasure ? nil : total.resolutionsWritten)
+        if total.resolutionMarks > 0 && !database.isInTransaction {
+            try eraseResolutionsOfErasedRecords(only: total.appliedErasure ? nil : total.resolutionsWritten, marks: total.resolutionMarks)
         }
         return total
     }
@@ -701,8 +708,11 @@ extension Replica {
                 // What `eraseResolutionsOfErasedRecords` runs after this commit, marked in it: a
                 // process killed in between (or a merge inside a caller's transaction) leaves the
                 // mark, and the next open erases what the erasure was to take.
-                if state.report.appliedErasure || !state.report.resolutionsWritten.isEmpty {
-                    try database.run("INSERT INTO meta(key, value) VALUES (?, 1) ON CONFLICT(key) DO UPDATE SET value = 1", Replica.resolutionsToCheckKey)
+                // Counted, so the step clears only the marks it saw and knows whether another
+                // merge's are among them (a process killed after its commit, another beside it).
+                if state.isMerge && (state.report.appliedErasure || !state.report.resolutionsWritten.isEmpty) {
+                    try database.run("INSERT INTO meta(key, value) VALUES (?, 1) ON CONFLICT(key) DO UPDATE SET value = value + 1", Replica.resolutionsToCheckKey)
+                    state.report.resolutionMarks += 1
                 }
                 try database.run("""
                     INSERT INTO meta(key, value) VALUES ('counter', ?), ('clock_wall', ?), ('clock_logical', ?)

@@ -198,16 +198,20 @@ extension Replica {
     /// and keeps the values the erasure was to forget. Whichever replica learns of both erases it,
     /// by an erasure of its own that goes everywhere; erasures of one record by several replicas
     /// are one. Run after a merge that applied an erasure (every resolution, deleted ones too, is
-    /// looked at: erasures are rare) or wrote resolutions (`only` those); that merge marks it in
-    /// `meta` (`resolutionsToCheckKey`), and a replica killed between its commit and this looks
-    /// at every resolution when opened again (it once waited for the next such merge, months
-    /// maybe, the erased person's values kept meanwhile). The mark goes once this is done.
+    /// looked at: erasures are rare) or wrote resolutions (`only` those); each of that merge's
+    /// batches counts itself in `meta` (`resolutionsToCheckKey`, `marks` of them), and a replica
+    /// killed between its commit and this looks at every resolution when opened again (it once
+    /// waited for the next such merge, months maybe, the erased person's values kept meanwhile).
+    /// More marks than this merge's are another's left so: every resolution is looked at then.
+    /// The marks seen are cleared once done (not one counted meanwhile by another process).
     ///
     /// Not on a laptop bound to one person: it erases nothing (`Authorship`), and its upstream,
     /// which holds both the erasure and the resolution too, erases the resolution for everyone.
-    func eraseResolutionsOfErasedRecords(only: Set<String>? = nil) throws {
-        try eraseOrphanedResolutions(only: only)
-        try Replica.wrapStorage { try database.run("DELETE FROM meta WHERE key = ?", Replica.resolutionsToCheckKey) }
+    func eraseResolutionsOfErasedRecords(only: Set<String>? = nil, marks: Int = 0) throws {
+        let seen = try Replica.wrapStorage { try database.queryScalarInteger("SELECT value FROM meta WHERE key = ?", Replica.resolutionsToCheckKey) }
+        try eraseOrphanedResolutions(only: (seen ?? 0) > Int64(marks) ? nil : only)
+        guard let seen else { return }
+        try Replica.wrapStorage { try database.run("DELETE FROM meta WHERE key = ? AND value = ?", Replica.resolutionsToCheckKey, seen) }
     }
 
     /// The mark in `meta` of a merge whose resolutions are still to be checked against erasures.

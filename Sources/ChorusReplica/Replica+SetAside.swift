@@ -178,6 +178,10 @@ extension Replica {
         // their start (the counts it reported, what a write made anew leaves out). Kept, every
         // start would add up to `setAsideOperationsMax` rows for good.
         try database.run("DELETE FROM set_aside WHERE state = ?", SetAsideState.madeAgain.rawValue)
+        // Rows made anew keep their bytes until their start is over; a start killed after its
+        // last write was made anew, before that, left them: read by this start's, they would be
+        // taken for its own later writes, and leave out what they wrote again (a review found it).
+        try database.run("UPDATE set_aside SET operation = NULL WHERE state = ? AND operation IS NOT NULL", SetAsideState.madeAnew.rawValue)
         var kept = Set<UInt64>()
         var write: Int64 = 0
         let held = try database.queryScalarInteger("SELECT count(*) FROM set_aside WHERE state IN (0, 1, 2)") ?? 0

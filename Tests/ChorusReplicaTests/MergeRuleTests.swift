@@ -438,8 +438,11 @@ final class MergeRuleTests: XCTestCase {
         try concurrentTitles("p-z", name: "Zed", "SECRET-A", "SECRET-B")
         let conflict = try XCTUnwrap(try stockholm.conflicts(collection: "people").first)
         let resolution = try stockholm.resolveConflict(id: conflict.id, .keep(XCTUnwrap(conflict.siblings.first { !$0.isDelete }).operation), by: "admin")
+        func marks() throws -> Int64? { try stockholm.withDatabase { try $0.queryScalarInteger("SELECT value FROM meta WHERE key = 'resolutions_to_check'") } }
+        XCTAssertNil(try marks(), "a resolution written here marks nothing: its write checks it (every later open would look)")
         let erasure = try newYork.write(collection: "people", record: "p-z", [.erase])
         try stockholm.withDatabase { database in try database.transaction { _ = try stockholm.applyRemote(erasure) } }
+        XCTAssertEqual(try marks(), 1, "the merge's batch marked it")
         XCTAssertFalse(try stockholm.isErased(collection: "resolutions", record: resolution.id), "left as a kill leaves it")
         let reopened = try Replica.open(at: .directory(folder.path), configuration: configuration)
         XCTAssertTrue(try reopened.isErased(collection: "resolutions", record: resolution.id), "erased when opened again")
