@@ -14,9 +14,10 @@ final class Output: @unchecked Sendable {
     func print(_ text: String = "") { write(Output.printable(text) + "\n", to: standardOutput, named: "standard output") }
     func error(_ text: String) { write(Output.printable(text) + "\n", to: standardError, named: "standard error") }
 
-    /// Why writing failed first (a full disk under a redirect, a closed descriptor, a pipe set
-    /// non-blocking by the reader), or nil: the command line then exits 1, as a command whose
-    /// output was lost did not do what was asked.
+    /// Why writing to standard output failed first (a full disk under a redirect, a closed
+    /// descriptor, a pipe set non-blocking by the reader), or nil: the command line then exits
+    /// 1, as a command whose output was lost did not do what was asked. Standard error failing
+    /// (`2>&-`) changes nothing: what a script reads is whole.
     var writeFailure: String? { lock.withLock { firstFailure } }
     private let lock = NSLock()
     private var firstFailure: String?
@@ -27,8 +28,10 @@ final class Output: @unchecked Sendable {
     private func write(_ text: String, to handle: FileHandle, named name: String) {
         do {
             try handle.write(contentsOf: Data(text.utf8))
-        } catch {
+        } catch where handle === standardOutput {
             lock.withLock { if firstFailure == nil { firstFailure = "cannot write to \(name): \(error.localizedDescription)" } }
+        } catch {
+            // Standard error lost: nothing left to say it on, and stdout is what scripts read.
         }
     }
 

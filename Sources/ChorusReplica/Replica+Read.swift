@@ -247,7 +247,7 @@ extension Replica {
             let order = Replica.displayOrder(entry), id = try Replica.operationID(entry)
             group!.choice.offer(order, seq: entry.integer(5) ?? 0, id)
             group!.siblings.append((order, Sibling(operation: id, value: Replica.json(entry.text(4)),
-                                                   timestamp: HybridTimestamp(wall: UInt64(entry.integer(2)!), logical: UInt32(entry.integer(3)!)),
+                                                   timestamp: HybridTimestamp(wall: UInt64(clamping: entry.integer(2)!), logical: UInt32(clamping: entry.integer(3)!)),
                                                    sequence: entry.integer(5))))
         }
         finishGroup()

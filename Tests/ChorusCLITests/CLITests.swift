@@ -471,5 +471,18 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(initialised.reason, .exit)
         XCTAssertEqual(initialised.status, 1)
         XCTAssertEqual(try ChorusProcess.run(["status", "--data", data]).status, 0, "the replica was made all the same")
+
+        // Standard error lost, standard output whole: what a script reads is there, exit 0.
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: ChorusProcess.executable)
+        process.arguments = ["init", "--name", "second", "--data", folder.appending("second"), "--json"]
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = try XCTUnwrap(FileHandle(forWritingAtPath: "/dev/full"))
+        try process.run()
+        let document = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0)
+        XCTAssertNotNil(try JSONParser().parse(String(decoding: document, as: UTF8.self))["replica"], "the document is whole")
     }
 }

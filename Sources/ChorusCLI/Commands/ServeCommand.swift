@@ -210,18 +210,25 @@ enum ServeCommand: Command {
             let stop = DispatchSemaphore(value: 0)
             let lock = NSLock()
             var failure: String?
-            var signals = 0
+            var firstSignal: DispatchTime?
         }
         let outcome = Outcome()
         let queue = DispatchQueue(label: "chorus.signals")
         signalSources = [SIGTERM, SIGINT].map { number -> DispatchSourceSignal in
             let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
             source.setEventHandler {
-                let count = outcome.lock.withLock { outcome.signals += 1; return outcome.signals }
-                guard count > 1 else {
+                // One stop asked twice at once (a process manager forwarding SIGTERM while the
+                // terminal sends the group SIGINT) is one request: a second a second later is a person's.
+                let now = DispatchTime.now()
+                let first = outcome.lock.withLock { () -> DispatchTime? in
+                    defer { if outcome.firstSignal == nil { outcome.firstSignal = now } }
+                    return outcome.firstSignal
+                }
+                guard let first else {
                     outcome.stop.signal()
                     return
                 }
+                guard now.uptimeNanoseconds >= first.uptimeNanoseconds + ServeCommand.secondSignalNanosecondsMin else { return }
                 let words = Array("chorus: a second signal: stopping at once; what was committed is kept\n".utf8)
                 _ = words.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
                 _exit(1)
@@ -237,6 +244,9 @@ enum ServeCommand: Command {
         outcome.stop.wait()
         return outcome.lock.withLock { outcome.failure }
     }
+
+    /// How long after the first signal a second one ends the node at once (earlier: the same request).
+    static let secondSignalNanosecondsMin: UInt64 = 1_000_000_000
 
     /// Kept for the process's life: the second signal is heard while the node stops.
     nonisolated(unsafe) private static var signalSources: [DispatchSourceSignal] = []

@@ -85,7 +85,7 @@ enum SyncCommand: Command {
         if report.setAside > 0 || report.madeAgain > 0 || report.droppedErased > 0 || report.madeAsPerson > 0 || report.leftOut > 0 {
             let person = try replica.upstream()?.person ?? "its person"
             let erased = (report.madeAsPerson > 0 ? "; \(operations(report.madeAsPerson)) of writes that named no one made anew as \(person) and sent" : "")
-                + (report.leftOut > 0 ? "; \(operations(report.leftOut)) of them left out, a later write of \(person)'s deciding (the same field written again, or the record deleted after)" : "")
+                + (report.leftOut > 0 ? "; \(operations(report.leftOut)) of writes that named no one left out, a later write of \(person)'s deciding (the same field written again, or the record deleted after)" : "")
                 + (report.droppedErased > 0 ? "; \(operations(report.droppedErased)) of records erased meanwhile dropped" : "")
             context.output.print("  set aside: \(report.setAsideWrites == 1 ? "1 write" : "\(report.setAsideWrites) writes") (\(operations(report.setAside))) the upstream refuses, kept here (`chorus set-aside`); \(operations(report.madeAgain)) made again and sent\(erased)")
         } else if setsAside {
