@@ -98,6 +98,8 @@ public struct SyncReport: Sendable {
     /// The pull ended at `Limits.pullSecondsPerSyncMax` with more at the upstream: the next sync
     /// takes the rest (a node's background loop starts it at once).
     public var pullCutShort = false
+    /// What the error that kept the snapshot from being used said to do (`snapshotRefused`).
+    public var snapshotRefusedHint: String?
     /// What this sync did with this laptop's writes its upstream refuses as not its person's
     /// (`chorus sync --set-aside-refused`, `Replica+SetAside`), read as `report.setAside` and so
     /// on: set aside, made again, made anew as the person, dropped for records erased meanwhile.
@@ -525,6 +527,10 @@ public struct SyncSession {
             if let refused = error as? SyncError, refused.code == .refused { throw refused }
             let message = (error as? SyncError)?.message ?? (error as? ChorusError)?.message ?? "\(error)"
             report.snapshotRefused = message
+            // What to change for it to be taken (a download cut at its time limit: raise it for
+            // this link), kept for the compacted upstream's error, which otherwise said "sync
+            // again", and a slow link downloaded it from the start again, for good.
+            report.snapshotRefusedHint = (error as? SyncError)?.hint ?? (error as? ChorusError)?.hint
             // Refused by its own checks (what only it holds), not a download that failed.
             report.startingAgainRefused = plan.replacing && (error as? ChorusError)?.code == .invalidState
             progress("the snapshot was not used (\(message)); pulling the log instead")
@@ -661,6 +667,8 @@ public struct SyncSession {
             hint = "this replica cannot catch up by pulling, nor start again from the snapshot (replicas are registered below it, or its writes are not all pushed). Push them (`chorus sync`), or join a new, empty folder to the upstream and retire this one"
         } else if !usesSnapshots {
             hint = "sync without --no-snapshot: a new replica of a compacted upstream starts from its snapshot"
+        } else if snapshotOffered, let refusedHint = report.snapshotRefusedHint {
+            hint = "\(refusedHint); then sync again to retry the snapshot"
         } else if snapshotOffered {
             hint = "sync again to retry the snapshot"
         } else {
