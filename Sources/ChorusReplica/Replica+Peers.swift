@@ -143,7 +143,13 @@ extension Replica {
     /// theirs (`Authorship`), and learns so from `info` to refuse others before it makes them.
     /// Only for the `replica` role (a relay speaks for many people), and only a person this
     /// node holds, so a mistyped id does not leave a laptop that can push nothing.
-    public func addPeer(name: String, role: Peer.Role, replica: ReplicaID? = nil, person: String? = nil) throws -> String {
+    ///
+    /// `beforeCommit` is given the token inside the registration's transaction, before its commit
+    /// (`replicas add --token-file` puts the file in place then): what it throws registers
+    /// nothing, and a kill after it leaves a token file of a replica not registered (harmless,
+    /// replaced by the next `add`), never a replica registered with a token nobody has.
+    public func addPeer(name: String, role: Peer.Role, replica: ReplicaID? = nil, person: String? = nil,
+                        beforeCommit: (String) throws -> Void = { _ in }) throws -> String {
         try OperationCodec.checkName(name, max: limits.peerNameBytesMax, what: "replica name")
         guard name.unicodeScalars.allSatisfy({ $0.properties.isAlphabetic || ("0"..."9").contains($0) || "-_.".unicodeScalars.contains($0) }) else {
             throw ChorusError(.malformedInput, "replica name \"\(name)\" may hold letters, digits, '-', '_' and '.' only")
@@ -166,7 +172,7 @@ extension Replica {
             for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: word >> UInt64(shift))) }
         }
         let token = Hex.encode(bytes)
-        try bookkeeping {
+        try bookkeeping { try database.transaction {
             if try database.queryScalarInteger("SELECT 1 FROM peers WHERE name = ?", name) != nil {
                 throw ChorusError(.invalidState, "a replica named \(name) is already registered",
                                   hint: "choose another name (a revoked replica keeps its name, so what it did stays told by it)")
@@ -182,7 +188,8 @@ extension Replica {
             }
             try database.run("INSERT INTO peers(name, role, token_hash, created_wall, replica, person) VALUES (?, ?, ?, ?, ?, ?)",
                              name, role.rawValue, Replica.tokenHash(token), Int64(configuration.wallClock.nowMilliseconds()), replica?.bytes, person)
-        }
+            try beforeCommit(token)
+        } }
         return token
     }
 

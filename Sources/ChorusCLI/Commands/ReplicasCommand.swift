@@ -47,16 +47,25 @@ enum ReplicasCommand: Command {
             }
             // The token file's place is checked, and a new file made beside it, before the replica
             // is registered: a file that could not be written once left it registered with a token
-            // nobody had. The file named is replaced only once the replica is registered, so a
-            // refused `add` (a name taken) leaves an existing token file as it was.
+            // nobody had. The file is put in place inside the registration's transaction, before
+            // its commit, so a kill between the two no longer leaves a name registered with a
+            // token nobody has; a refused `add` (a name taken) leaves an existing token file as it was.
             let tokenFile = try context.arguments.value("--token-file").map { file -> OutputFile.Replacement in
                 try OutputFile.check(file, option: "--token-file", replicaFolder: context.dataDirectory, context)
                 return try OutputFile.Replacement(file, mode: 0o600, hint: "check that its folder exists and is writable by this user; nothing was registered")
             }
             let token: String
             let person = context.arguments.value("--person")
-            do { token = try replica.addPeer(name: name, role: role, replica: bound, person: person) } catch { tokenFile?.abandon(); throw error }
-            try tokenFile?.commit(Array((token + "\n").utf8), hint: "the replica is registered; revoke it and add it again")
+            var fileTried = false
+            do {
+                token = try replica.addPeer(name: name, role: role, replica: bound, person: person) { token in
+                    fileTried = true
+                    try tokenFile?.commit(Array((token + "\n").utf8), hint: "check that its folder exists and is writable by this user; nothing was registered")
+                }
+            } catch {
+                if !fileTried { tokenFile?.abandon() }   // a commit that failed closed and removed it
+                throw error
+            }
             if context.isJSON {
                 // With a token file, the file alone holds the token, for scripts as for people.
                 let (key, value) = context.arguments.value("--token-file").map { ("tokenFile", $0) } ?? ("token", token)
