@@ -366,7 +366,8 @@ final class Connection: @unchecked Sendable {
         while remaining > 0 {
             guard DispatchTime.now().uptimeNanoseconds < deadline else { return false }
             let count = source.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<Int(min(Int64(buffer.count), remaining))]))
-            guard count > 0, Socket.writeAll(fd, UnsafeRawBufferPointer(rebasing: buffer[..<count]), timeoutMilliseconds: stallMilliseconds) else { return false }
+            guard count > 0, Socket.writeAll(fd, UnsafeRawBufferPointer(rebasing: buffer[..<count]), timeoutMilliseconds: stallMilliseconds,
+                                             deadline: deadline) else { return false }
             remaining -= Int64(count)
         }
         return true

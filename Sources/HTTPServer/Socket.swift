@@ -1,3 +1,4 @@
+import Dispatch
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -92,14 +93,24 @@ enum Socket {
         bytes.withUnsafeBytes { writeAll(fd, $0, timeoutMilliseconds: timeoutMilliseconds) }
     }
 
-    static func writeAll(_ fd: Int32, _ raw: UnsafeRawBufferPointer, timeoutMilliseconds: Int32) -> Bool {
+    /// Writes all of `raw`, waiting at most `timeoutMilliseconds` for the socket to take more
+    /// each time it is full, and never past `deadline` (uptime nanoseconds) when one is given:
+    /// a client reading a little before each wait ends would otherwise keep a streamed body going
+    /// far past its own limit, which is checked only between pieces.
+    static func writeAll(_ fd: Int32, _ raw: UnsafeRawBufferPointer, timeoutMilliseconds: Int32, deadline: UInt64? = nil) -> Bool {
         var offset = 0
         while offset < raw.count {
             let written = send(fd, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
             if written > 0 { offset += written; continue }
             if written < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+                var wait = timeoutMilliseconds
+                if let deadline {
+                    let now = DispatchTime.now().uptimeNanoseconds
+                    guard now < deadline else { return false }
+                    wait = Int32(min(Int64(wait), Int64((deadline - now) / 1_000_000) + 1))
+                }
                 var poller = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-                if poll(&poller, 1, timeoutMilliseconds) <= 0 { return false }
+                if poll(&poller, 1, wait) <= 0 { return false }
                 continue
             }
             return false

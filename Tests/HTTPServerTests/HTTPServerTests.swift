@@ -534,6 +534,44 @@ final class HTTPServerTests: XCTestCase {
         XCTAssertTrue(entry?.annotations["error"]?.hasPrefix("not sent whole") ?? false, "\(String(describing: entry))")
     }
 
+    /// A client reading a little before each of the server's waits would end: a streamed answer
+    /// stops at `streamedBodySecondsMax`, not once the piece in hand is written (each wait for the
+    /// socket began again at every byte taken, and the limit was checked only between pieces).
+    func test_aStreamedAnswerReadSlowly_endsAtItsTimeLimit_notAfterThePieceInHand() throws {
+        final class Endless: HTTPBodySource, @unchecked Sendable {
+            let length: Int64 = 1 << 30
+            func read(into buffer: UnsafeMutableRawBufferPointer) -> Int {
+                buffer.initializeMemory(as: UInt8.self, repeating: 65)
+                return buffer.count
+            }
+        }
+        let log = KeptLog()
+        let server = try makeServer({ $0.streamedBodySecondsMax = 1 }, log: log, handler: { _, _ in
+            var response = HTTPResponse(status: 200, headers: [("Content-Type", "application/octet-stream")], body: [])
+            response.bodySource = Endless()
+            return response
+        })
+        let client = try RawClient(port: server.port)
+        client.send("GET /file HTTP/1.1\r\nHost: x\r\n\r\n")
+        let started = Date()
+        // 4 KiB every 20 ms, on a thread of its own: each of the server's waits for the socket
+        // ends well within its stall time (30 s), and a 256 KiB piece takes over a second.
+        let reading = Atomic<Bool>(true)
+        let fd = client.fd
+        DispatchQueue.global().async {
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while reading.load(ordering: .relaxed) {
+                if recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT)) == 0 { return }
+                usleep(20_000)
+            }
+        }
+        defer { reading.store(false, ordering: .relaxed) }
+        let entry = log.first(within: 15) { $0.path == "/file" }
+        let took = Date().timeIntervalSince(started)
+        XCTAssertTrue(entry?.annotations["error"]?.hasPrefix("not sent whole") ?? false, "\(String(describing: entry))")
+        XCTAssertLessThan(took, 3, "cut at the 1 s limit, not once the piece in hand was written")
+    }
+
     func test_gracefulShutdown_finishesTheRequestInFlight() throws {
         let server = try makeServer(handler: { _, _ in
             usleep(400_000)
