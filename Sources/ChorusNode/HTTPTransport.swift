@@ -76,6 +76,9 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
     /// Longest URL of a node (`join`, `serve --upstream`, `--remote`), in bytes: a request's
     /// target is its path and query, within a request line of `requestLineBytesMax` (8 KiB).
     public static let nodeURLBytesMax = 2048
+    /// How long an exchange cut at its deadline waits for its cancelled task to end before it
+    /// lets the task's answer go (URLSession, the HTTPS path).
+    static let cancelWaitSecondsMax = 30.0
 
     public static func nodeURL(_ text: String) throws -> URL {
         guard text.utf8.count <= nodeURLBytesMax else {
@@ -194,7 +197,10 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
         if answer.done.wait(timeout: .now() + limits.syncAnswerSecondsMax) == .timedOut {
             answer.timedOut = true
             task.cancel()
-            answer.done.wait()
+            // A cancelled task may go on receiving for long (over a gigabyte, measured): not
+            // waited for past `cancelWaitSecondsMax`, its answer is let go, and what comes after
+            // finds none to write to.
+            if answer.done.wait(timeout: .now() + HTTPTransport.cancelWaitSecondsMax) == .timedOut { answers.abandon(task) }
         }
         // The same errors, in the same words, as the plain client's (`failure`).
         let failed: HTTPClientError? = answer.timedOut ? HTTPClientError(.timedOut, "the whole answer did not come within the deadline")
@@ -249,7 +255,10 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
         if download.done.wait(timeout: .now() + limits.snapshotDownloadSecondsMax) == .timedOut {
             download.timedOut = true
             task.cancel()
-            download.done.wait()   // the delegate's last call, after which the file is no longer written
+            // The delegate's last call, after which the file is no longer written; not waited for
+            // past `cancelWaitSecondsMax` (a cancelled task may go on receiving): the download is
+            // let go instead, and writes nothing more.
+            if download.done.wait(timeout: .now() + HTTPTransport.cancelWaitSecondsMax) == .timedOut { download.abandon() }
         }
         let failed: HTTPClientError? = download.timedOut ? HTTPClientError(.timedOut, "the whole snapshot did not come within the deadline")
             : download.overLimit ? HTTPClientError(.tooLarge, "its Content-Length is over the bound")
@@ -330,6 +339,11 @@ final class BoundedAnswers: NSObject, URLSessionDataDelegate, @unchecked Sendabl
 
     private func answer(_ task: URLSessionTask) -> Answer? {
         lock.withLock { answers[task.taskIdentifier] }
+    }
+
+    /// Lets go of `task`'s answer: its later callbacks find none.
+    func abandon(_ task: URLSessionTask) {
+        _ = lock.withLock { answers.removeValue(forKey: task.taskIdentifier) }
     }
 
     func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
@@ -416,7 +430,21 @@ final class SnapshotDownload: NSObject, URLSessionDataDelegate, @unchecked Senda
         completionHandler(.allow)
     }
 
+    /// Set once the caller stopped waiting (`abandon`): nothing more is written to `file`.
+    private let abandonLock = NSLock()
+    private var abandoned = false
+
+    /// Stops every later write to `file`, waiting for one under way.
+    func abandon() { abandonLock.withLock { abandoned = true } }
+
     func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
+        abandonLock.withLock {
+            guard !abandoned else { return dataTask.cancel() }
+            take(data, dataTask)
+        }
+    }
+
+    private func take(_ data: Data, _ dataTask: URLSessionDataTask) {
         guard status == 200 else {
             if errorBody.count < BoundedAnswers.errorBodyBytesMax { errorBody.append(data.prefix(BoundedAnswers.errorBodyBytesMax - errorBody.count)) }
             return
