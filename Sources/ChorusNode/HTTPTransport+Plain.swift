@@ -92,10 +92,14 @@ extension HTTPTransport {
     func snapshotFailure(_ error: HTTPClientError) -> SyncError {
         switch error.kind {
         case .timedOut:
-            return SyncError(status: 0, "the snapshot download took over \(Int(limits.snapshotDownloadSecondsMax)) s (\(error.message))",
-                             hint: "the client pulls the log instead; raise snapshotDownloadSecondsMax for a slow link")
+            var failure = SyncError(status: 0, "the snapshot download took over \(Int(limits.snapshotDownloadSecondsMax)) s (\(error.message))",
+                                    hint: "the client pulls the log instead; raise snapshotDownloadSecondsMax for a slow link")
+            failure.remedy = "raise snapshotDownloadSecondsMax (\(Int(limits.snapshotDownloadSecondsMax)) s) for this link"
+            return failure
         case .tooLarge:
-            return SyncError(status: 413, "the upstream's snapshot is over \(limits.snapshotBytesMax) bytes", hint: "raise snapshotBytesMax, or pull the log")
+            var failure = SyncError(status: 413, "the upstream's snapshot is over \(limits.snapshotBytesMax) bytes", hint: "raise snapshotBytesMax, or pull the log")
+            failure.remedy = "raise snapshotBytesMax (\(limits.snapshotBytesMax) bytes)"
+            return failure
         default:
             return failure(error, "GET /sync/v1/snapshot", secondsMax: limits.snapshotDownloadSecondsMax, bytesMax: limits.snapshotBytesMax)
         }

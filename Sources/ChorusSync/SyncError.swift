@@ -9,6 +9,10 @@ public struct SyncError: Error, CustomStringConvertible, Sendable {
     /// What the node's access log says of it, where that is more than the client is told (whose
     /// revoked token was presented); nil: the message.
     public var logDetail: String?
+    /// A limit of this replica's to raise for the same exchange to succeed (a snapshot download
+    /// cut at its time or size limit), said where the exchange's failure is met again later (a
+    /// compacted upstream's error, whose own hint, "pull the log", cannot help); nil: none.
+    public var remedy: String?
     /// Whether retrying later may succeed (network trouble, 5xx, 408, 429, and operations stamped
     /// ahead of the upstream's clock, which it takes once its clock reaches them).
     public var isRetryable: Bool { status == 0 || status >= 500 || status == 408 || status == 429 || isStampedAhead }

@@ -98,7 +98,7 @@ public struct SyncReport: Sendable {
     /// The pull ended at `Limits.pullSecondsPerSyncMax` with more at the upstream: the next sync
     /// takes the rest (a node's background loop starts it at once).
     public var pullCutShort = false
-    /// What the error that kept the snapshot from being used said to do (`snapshotRefused`).
+    /// The limit to raise for the snapshot to be taken (`SyncError.remedy` of `snapshotRefused`).
     public var snapshotRefusedHint: String?
     /// What this sync did with this laptop's writes its upstream refuses as not its person's
     /// (`chorus sync --set-aside-refused`, `Replica+SetAside`), read as `report.setAside` and so
@@ -527,10 +527,10 @@ public struct SyncSession {
             if let refused = error as? SyncError, refused.code == .refused { throw refused }
             let message = (error as? SyncError)?.message ?? (error as? ChorusError)?.message ?? "\(error)"
             report.snapshotRefused = message
-            // What to change for it to be taken (a download cut at its time limit: raise it for
-            // this link), kept for the compacted upstream's error, which otherwise said "sync
-            // again", and a slow link downloaded it from the start again, for good.
-            report.snapshotRefusedHint = (error as? SyncError)?.hint ?? (error as? ChorusError)?.hint
+            // The limit to raise for it to be taken (a download cut at its time limit: raise it
+            // for this link), kept for the compacted upstream's error, which otherwise said only
+            // "sync again", and a slow link downloaded it from the start again, for good.
+            report.snapshotRefusedHint = (error as? SyncError)?.remedy
             // Refused by its own checks (what only it holds), not a download that failed.
             report.startingAgainRefused = plan.replacing && (error as? ChorusError)?.code == .invalidState
             progress("the snapshot was not used (\(message)); pulling the log instead")

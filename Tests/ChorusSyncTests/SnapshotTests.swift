@@ -683,6 +683,31 @@ final class SnapshotTests: HubAndClientsTestCase {
         XCTAssertNotNil(try transport.info().snapshot)
     }
 
+    /// A new replica of a compacted upstream whose snapshot download is cut at its time limit
+    /// cannot pull the log instead: the error says which limit to raise for this link, where it
+    /// said only "sync again", and a slow link downloaded the snapshot from the start again, for good.
+    func test_aSnapshotCutAtItsTimeLimit_fromACompactedUpstream_saysWhichLimitToRaise() throws {
+        let node = try servedHub(steps: 200)
+        let hub = node.executor
+        defer { node.stop(graceSeconds: 1) }
+        try hub.perform { replica in
+            for index in 0..<20 { _ = try replica.write(collection: "people", record: "c-\(index)", [.put(field: "name", value: "Compacted")]) }
+        }
+        XCTAssertGreaterThan(try hub.perform { try $0.compactLog().operationsRemoved }, 0)
+        let laptop = try durable("laptop", seed: 1_031)
+        try laptop.perform { try $0.setUpstream(url: "http://127.0.0.1:\(node.port)", tokenFile: "/dev/null") }
+        let token = try hub.perform { try $0.addPeer(name: "laptop", role: .replica) }
+        var clientLimits = limits
+        clientLimits.snapshotDownloadSecondsMax = 0.000_1
+        let transport = HTTPTransport(baseURL: URL(string: "http://127.0.0.1:\(node.port)")!, token: token,
+                                      replica: laptop.perform { $0.id }, limits: clientLimits, wallClock: clock)
+        XCTAssertThrowsError(try SyncSession(executor: laptop, transport: transport, limits: clientLimits, wallClock: clock).run()) { error in
+            XCTAssertEqual((error as? SyncError)?.status, 410, "\(error)")
+            XCTAssertTrue((error as? SyncError)?.hint?.hasPrefix("raise snapshotDownloadSecondsMax") ?? false, "\((error as? SyncError)?.hint ?? "")")
+            XCTAssertFalse((error as? SyncError)?.hint?.contains("pull") ?? true, "the log cannot be pulled: not said")
+        }
+    }
+
     /// Over real sockets: the body is streamed from the file, and a client's size limit cuts it.
     func test_overHTTP_theSnapshotStreams_andTheSizeLimitCutsIt() throws {
         let node = try servedHub(steps: 200)

@@ -566,7 +566,7 @@ final class HTTPServerTests: XCTestCase {
             }
         }
         defer { reading.store(false, ordering: .relaxed) }
-        let entry = log.first(within: 15) { $0.path == "/file" }
+        let entry = withExtendedLifetime(client) { log.first(within: 15) { $0.path == "/file" } }
         let took = Date().timeIntervalSince(started)
         XCTAssertTrue(entry?.annotations["error"]?.hasPrefix("not sent whole") ?? false, "\(String(describing: entry))")
         XCTAssertLessThan(took, 3, "cut at the 1 s limit, not once the piece in hand was written")

@@ -56,14 +56,23 @@ enum ReplicasCommand: Command {
             }
             let token: String
             let person = context.arguments.value("--person")
-            var fileTried = false
+            var fileTried = false, fileInPlace = false
             do {
                 token = try replica.addPeer(name: name, role: role, replica: bound, person: person) { token in
                     fileTried = true
                     try tokenFile?.commit(Array((token + "\n").utf8), hint: "check that its folder exists and is writable by this user; nothing was registered")
+                    fileInPlace = tokenFile != nil
                 }
             } catch {
                 if !fileTried { tokenFile?.abandon() }   // a commit that failed closed and removed it
+                // The registration failed after the file was put in place (its commit): the
+                // token there is valid nowhere, and is removed rather than handed on.
+                if fileInPlace, let file = context.arguments.value("--token-file") {
+                    unlink(file)
+                    let message = (error as? ChorusError)?.message ?? "\(error)"
+                    throw ChorusError(.storage, "\(message); nothing was registered, and \(file), whose token was valid nowhere, was removed",
+                                      hint: "check the replica folder's free space, then run the same `replicas add` again")
+                }
                 throw error
             }
             if context.isJSON {
