@@ -51,7 +51,7 @@ public final class IncomingSnapshotHold: @unchecked Sendable {
 
     /// The snapshot file that a file SQLite keeps beside it (`-wal`, `-shm`, `-journal`) belongs to.
     static func mainFile(of path: String) -> String {
-        for suffix in ["-wal", "-shm", "-journal"] where path.hasSuffix(suffix) { return String(path.dropLast(suffix.count)) }
+        for suffix in Replica.sqliteSideFileSuffixes where path.hasSuffix(suffix) { return String(path.dropLast(suffix.count)) }
         return path
     }
 }

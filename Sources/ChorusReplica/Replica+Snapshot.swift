@@ -749,8 +749,11 @@ extension Replica {
 
     /// Removes a snapshot file and whatever SQLite kept beside it.
     public static func removeSnapshotFile(_ path: String) {
-        for suffix in ["", "-wal", "-shm", "-journal"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+        for suffix in [""] + sqliteSideFileSuffixes { try? FileManager.default.removeItem(atPath: path + suffix) }
     }
+
+    /// The files SQLite keeps beside a database file, by what it adds to its name.
+    static let sqliteSideFileSuffixes = ["-wal", "-shm", "-journal"]
 
     /// A snapshot file not written to for this long was left by a process that stopped mid-way (a
     /// live transfer writes at least once per request timeout, 60 s by default).

@@ -224,7 +224,7 @@ public final class Replica {
             // replica named in them yet. Retrying `init` once said the folder was taken. Moved
             // aside, not deleted, in case it was not.
             if size ?? 0 > 0, isUnfinishedInit(file, schema: configuration.schema) {
-                for suffix in ["", "-wal", "-shm", "-journal"] where FileManager.default.fileExists(atPath: file + suffix) {
+                for suffix in [""] + sqliteSideFileSuffixes where FileManager.default.fileExists(atPath: file + suffix) {
                     let aside = file + suffix + ".unfinished-init"
                     try? FileManager.default.removeItem(atPath: aside)
                     try? FileManager.default.moveItem(atPath: file + suffix, toPath: aside)
