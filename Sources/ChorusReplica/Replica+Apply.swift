@@ -675,6 +675,7 @@ extension Replica {
         // nor fills the cache of logged ids, and empties it, since what it commits is not in it.
         let isOwnTransaction = !database.isInTransaction
         if !isOwnTransaction { forgetCommittedLog() }
+        var reservedInBatch: UInt64?
         try Replica.wrapStorage {
             try database.transaction {
                 // Numbers of origins and fields are trusted only within the transaction that read or made them.
@@ -714,18 +715,22 @@ extension Replica {
                     try database.run("INSERT INTO meta(key, value) VALUES (?, 1) ON CONFLICT(key) DO UPDATE SET value = value + 1", Replica.resolutionsToCheckKey)
                     state.report.resolutionMarks += 1
                 }
+                // Operations made here past the reserved counters are reserved for before they
+                // commit, so a database restored from a backup never hands their ids out again
+                // (before `meta` takes the batch's counter: the reservation names the committed one).
+                reservedInBatch = try reserveCounters(through: state.counter)
                 try database.run("""
                     INSERT INTO meta(key, value) VALUES ('counter', ?), ('clock_wall', ?), ('clock_logical', ?)
                     ON CONFLICT(key) DO UPDATE SET value = excluded.value
                     """, Int64(state.counter), Int64(state.clock.last.wall), Int64(state.clock.last.logical))
-                // Operations made here past the reserved counters are reserved for before they
-                // commit, so a database restored from a backup never hands their ids out again.
-                try reserveCounters(through: state.counter)
                 try beforeCommit()
             }
         }
         clock = state.clock
         counter = state.counter
+        // Inside a caller's transaction the batch is not committed yet: the file keeps naming the
+        // counter committed before it.
+        if isOwnTransaction, let reservedInBatch { confirmReservation(reservedInBatch, committed: state.counter) }
         if isOwnTransaction {
             if loggedIDsCache.count + state.origins.count > Replica.loggedOriginsCachedMax { loggedIDsCache.removeAll() }
             state.origins.forEach { origin, ids in loggedIDsCache.set(ids.now, for: origin) }
@@ -837,7 +842,7 @@ extension Replica {
         let known = max(counter, reservedCounter)
         guard operation.counter > limit(known) else { return }
         // The counters file may be ahead of this connection's view (another process wrote it).
-        let handedOut = max(known, try counterReservation?.read() ?? 0)
+        let handedOut = max(known, try counterReservation?.read().counter ?? 0)
         guard operation.counter > limit(handedOut) else { return }
         throw ChorusError(.malformedInput, "operation \(operation) is in this replica's own name, with a counter more than 2^40 past every one it knows of (\(handedOut)): it was not made here, and taking it would leave the replica too few ids to write with; nothing of its batch was applied",
                           hint: "a forged or damaged bundle or upstream, or another replica given this one's id; take bundles and upstreams you trust")

@@ -133,13 +133,14 @@ public final class Replica {
         self.counter = counter
         self.counterReservation = CounterReservation(location)
         if let counterReservation {
-            reservedCounter = try counterReservation.read()
+            let reserved = try counterReservation.read()
+            reservedCounter = reserved.counter
             // Counters up to the reserved one may be held elsewhere: never hand them out again.
             // Which of them were handed out is not known (they are reserved a block ahead), so a
-            // new connection writes on past them all: at most a block of ids is skipped. More
-            // than a block behind, the database has lost operations it made.
+            // new connection writes on past them all: at most a block of ids past what a batch
+            // needed is skipped, and all of a batch killed before its commit.
             if reservedCounter > counter {
-                if reservedCounter - counter > CounterReservation.block { counterRestoredFrom = (counter, reservedCounter) }
+                if Replica.lostCommits(stored: counter, reserved: reserved) { counterRestoredFrom = (counter, reservedCounter) }
                 self.counter = reservedCounter
             }
         }
@@ -148,20 +149,50 @@ public final class Replica {
     /// Reserves counters past `needed` (`CounterReservation`) before a batch making operations up
     /// to it commits. The file may be ahead of this connection's view (another process wrote it):
     /// a reservation never goes back.
-    func reserveCounters(through needed: UInt64) throws {
-        guard let counterReservation, needed > reservedCounter else { return }
-        let stored = try counterReservation.read()
+    /// Runs inside the batch's transaction, before it writes its counter to `meta`: what `meta`
+    /// holds then is what the database had committed. Returns the counter reserved when it wrote
+    /// the file (`confirmReservation` names the batch's counter in it once it commits).
+    func reserveCounters(through needed: UInt64) throws -> UInt64? {
+        guard let counterReservation, needed > reservedCounter else { return nil }
+        let stored = try counterReservation.read().counter
         if stored >= needed {
             reservedCounter = stored
-            return
+            return nil
         }
         // A block past what this batch needs, never more: opening reads a lead of more than a
         // block as a database restored from a backup, so a seed's batch of thousands reserving
         // as many again ahead had every seeded replica's `serve` say it was restored. A batch
         // past the reservation writes the file once, whatever its size: file writes stay rare.
         let reserved = min(UInt64(Int64.max), needed + CounterReservation.block)
-        try counterReservation.write(reserved)
+        let committed = try database.queryScalarInteger("SELECT value FROM meta WHERE key = 'counter'") ?? 0
+        try counterReservation.write(reserved, after: UInt64(clamping: committed))
         reservedCounter = reserved
+        return reserved
+    }
+
+    /// After the commit of a batch that wrote the reservation: the file names the counter now
+    /// committed. Before, it names the one committed before the batch, which is also what a
+    /// database restored to just before the batch stores: without this, that restore would go
+    /// unsaid. Under the write lock, as reservations are written, so another process's newer
+    /// reservation is never written over; left when the file names another. A failure leaves the
+    /// file as it was, which keeps every id safe (only that one restore would go unsaid): the
+    /// batch is committed, and its caller is told so.
+    func confirmReservation(_ reserved: UInt64, committed: UInt64) {
+        guard let counterReservation else { return }
+        try? database.transaction {
+            guard try counterReservation.read().counter == reserved else { return }
+            try counterReservation.write(reserved, after: committed)
+        }
+    }
+
+    /// Whether a database storing counter `stored` has lost commits it once held (restored from a
+    /// backup, or its last commits lost), given what `chorus.counters` names: it is behind the
+    /// counter it had committed when the reservation was written. A file from before that counter
+    /// was named: more than a block behind the reservation (a killed batch of more than a block
+    /// reads as a loss there).
+    static func lostCommits(stored: UInt64, reserved: CounterReservation.Reserved) -> Bool {
+        if let committed = reserved.committedBefore { return stored < committed }
+        return reserved.counter > stored && reserved.counter - stored > CounterReservation.block
     }
 
     /// The counter and clock `meta` stores (absent: 0), checked before they are converted: a
@@ -249,7 +280,7 @@ public final class Replica {
         let database = try openDatabase(location, configuration: configuration, create: true)
         // A new replica's counters start at 1: a reservation left by an earlier one is not its own.
         if let reservation = CounterReservation(location), FileManager.default.fileExists(atPath: reservation.path) {
-            try reservation.write(0)
+            try reservation.write(0, after: 0)
         }
         let id = ReplicaID.random(using: &generator)
         try wrapStorage {

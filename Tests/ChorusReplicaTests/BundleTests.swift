@@ -267,17 +267,53 @@ final class ReplicaStorageTests: XCTestCase {
         let file = folder.appending("chorus.counters")
         XCTAssertFalse(FileManager.default.fileExists(atPath: file), "nothing reserved before the first write")
         let op = try replica.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")])[0]
-        XCTAssertEqual(String(decoding: try XCTUnwrap(FileManager.default.contents(atPath: file)), as: UTF8.self), "reserved \(op.id.counter + 1_000)\n")
+        XCTAssertEqual(String(decoding: try XCTUnwrap(FileManager.default.contents(atPath: file)), as: UTF8.self), "reserved \(op.id.counter + 1_000) after \(op.id.counter)\n", "once committed, the file names the counter committed")
         // A batch of thousands (a seed) reserves a block past its last counter, not as many
         // again: reopened, the replica is not taken for one restored from a backup.
         let many = try replica.writeMany((0..<30).map { ("people", "p\($0 + 2)", (0..<100).map { Change.mapSet(field: "skills", key: "s\($0)", value: 2) }) })
-        XCTAssertEqual(String(decoding: try XCTUnwrap(FileManager.default.contents(atPath: file)), as: UTF8.self), "reserved \(many.last!.id.counter + 1_000)\n")
+        XCTAssertEqual(String(decoding: try XCTUnwrap(FileManager.default.contents(atPath: file)), as: UTF8.self),
+                       "reserved \(many.last!.id.counter + 1_000) after \(many.last!.id.counter)\n")
         XCTAssertNil(try Replica.open(at: .directory(folder.path)).counterRestoredFrom, "a seeded replica was not restored from a backup")
-        XCTAssertTrue(FileManager.default.createFile(atPath: file, contents: Data("reserved lots\n".utf8)))
-        XCTAssertThrowsError(try Replica.open(at: .directory(folder.path))) { error in
-            XCTAssertEqual((error as? ChorusError)?.code, .storage)
-            XCTAssertTrue((error as? ChorusError)?.message.contains("chorus.counters is damaged") ?? false, "\(error)")
+        for damaged in ["reserved lots\n", "reserved 5 after 9\n", "reserved 5 before 1\n", "reserved 5 after\n", "reserved 5 after 1 after 1\n"] {
+            XCTAssertTrue(FileManager.default.createFile(atPath: file, contents: Data(damaged.utf8)))
+            XCTAssertThrowsError(try Replica.open(at: .directory(folder.path)), damaged) { error in
+                XCTAssertEqual((error as? ChorusError)?.code, .storage)
+                XCTAssertTrue((error as? ChorusError)?.message.contains("chorus.counters is damaged") ?? false, "\(error)")
+            }
         }
+    }
+
+    /// A batch of more than a block of ids (a seed) cut after its reservation, before its commit
+    /// (a kill, a full disk), lost nothing: the next open says nothing of a backup, and the ids
+    /// it reserved are never handed out. It once said the database was "restored from a backup, or
+    /// lost its last commits" at every such start. A file from before the committed counter was
+    /// named is read as it was.
+    func test_aBatchCutAfterItsReservation_isNotTakenForARestoredDatabase() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        var rng = SeededGenerator(seed: 14)
+        let replica = try Replica.create(at: .directory(folder.path), name: "r", using: &rng)
+        let first = try replica.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")])[0]
+        struct Cut: Error {}
+        var cutLast: UInt64 = 0
+        XCTAssertThrowsError(try replica.withDatabase { database in
+            try database.transaction {
+                let made = try replica.writeMany((0..<30).map { ("people", "p\($0 + 2)", (0..<100).map { Change.mapSet(field: "skills", key: "s\($0)", value: 2) }) })
+                cutLast = made.last!.id.counter
+                throw Cut()
+            }
+        })
+        XCTAssertGreaterThan(cutLast, first.id.counter + 1_000, "the cut batch reserved more than a block past what is committed")
+        XCTAssertEqual(String(decoding: try XCTUnwrap(FileManager.default.contents(atPath: folder.appending("chorus.counters"))), as: UTF8.self),
+                       "reserved \(cutLast + 1_000) after \(first.id.counter)\n", "the file names the counter committed before the cut batch")
+        let reopened = try Replica.open(at: .directory(folder.path))
+        XCTAssertNil(reopened.counterRestoredFrom, "nothing committed was lost")
+        XCTAssertNil(try reopened.get(collection: "people", record: "p2"), "the cut batch is not there")
+        XCTAssertGreaterThan(try reopened.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada L")])[0].id.counter, cutLast,
+                             "no id the cut batch reserved is handed out")
+        // The same lead in a file from before: more than a block, said as before.
+        try "reserved \(cutLast + 5_000)\n".write(toFile: folder.appending("chorus.counters"), atomically: true, encoding: .utf8)
+        XCTAssertNotNil(try Replica.open(at: .directory(folder.path)).counterRestoredFrom)
     }
 
     func test_reopen_keepsIdentityCounterAndClock() throws {
