@@ -45,6 +45,9 @@ public struct JSONParser {
     struct Reader {
         let bytes: UnsafeBufferPointer<UInt8>
         let depthMax: Int
+        /// The most elements an array may hold, for the arrays being read (`parseEnvelope` bounds
+        /// a message's other members with it); no bound by default, the document's size aside.
+        var arrayElementsMax = Int.max
         var position = 0
 
         init(bytes: UnsafeBufferPointer<UInt8>, depthMax: Int) {
@@ -152,8 +155,11 @@ public struct JSONParser {
             position += 1
             skipWhitespace()
             if current == UInt8(ascii: "]") { position += 1; return }
+            var count = 0
             while true {
                 skipWhitespace()
+                count += 1
+                guard count <= arrayElementsMax else { throw fail("an array of more than \(arrayElementsMax) elements") }
                 try element(&self)
                 skipWhitespace()
                 switch current {
@@ -314,5 +320,8 @@ public struct JSONParseError: Error, CustomStringConvertible, Equatable, Sendabl
     /// Byte offset of the fault from the start of the document.
     public let offset: Int
     public let reason: String
+    /// The document is well formed as far as it was read, but holds more operations than the
+    /// reader takes (`parseEnvelope`'s `operationsMax`): a page too large, not a malformed one.
+    public var isOverOperationsMax = false
     public var description: String { "invalid JSON at byte \(offset): \(reason)" }
 }

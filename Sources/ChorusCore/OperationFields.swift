@@ -147,7 +147,13 @@ extension JSONParser {
     /// Parses a sync message body as `parse(_:)` does (same limits, the same errors at the same
     /// offsets), but leaves each element of its `operations` array as `ParsedOperation`, so
     /// decoding a page builds no dictionary per operation.
-    public func parseEnvelope(_ bytes: [UInt8]) throws(JSONParseError) -> OperationEnvelope {
+    ///
+    /// Counts are bounded while reading, not after: an element of `{}` (3 bytes) became an
+    /// operation's fields (about 400 bytes), so a push of 16 MiB holding 5.5 million of them took
+    /// some 2 GB before its count was refused (a read-only audit). Past `operationsMax` operations
+    /// the error says so (`isOverOperationsMax`); an array in another member past
+    /// `membersArrayElementsMax` elements is refused as malformed.
+    public func parseEnvelope(_ bytes: [UInt8], operationsMax: Int = .max, membersArrayElementsMax: Int = .max) throws(JSONParseError) -> OperationEnvelope {
         try parseDocument(bytes[...]) { reader throws(JSONParseError) in
             var envelope = OperationEnvelope()
             if reader.current == UInt8(ascii: "{") {
@@ -160,12 +166,14 @@ extension JSONParser {
                         }
                         envelope.hasOperations = true
                         if reader.current == UInt8(ascii: "[") {
-                            envelope.operations = try reader.parseOperations(depth: 2)
+                            envelope.operations = try reader.parseOperations(depth: 2, max: operationsMax)
                         } else {
                             _ = try reader.parseValue(depth: 1)
                         }
                         return true
                     }
+                    reader.arrayElementsMax = membersArrayElementsMax
+                    defer { reader.arrayElementsMax = .max }
                     return envelope.members.updateValue(try reader.parseValue(depth: 1), forKey: name) == nil
                 }
             } else {
@@ -190,9 +198,14 @@ extension JSONParser {
 extension JSONParser.Reader {
     /// An array of operations (the reader on its `[`), each object parsed into its fields with the
     /// parser's own object and array grammar, so offsets and errors are the general parser's.
-    mutating func parseOperations(depth: Int) throws(JSONParseError) -> [ParsedOperation] {
+    mutating func parseOperations(depth: Int, max: Int) throws(JSONParseError) -> [ParsedOperation] {
         var items: [ParsedOperation] = []
         try parseElements(depth: depth) { reader throws(JSONParseError) in
+            guard items.count < max else {
+                var error = reader.fail("more than \(max) operations")
+                error.isOverOperationsMax = true
+                throw error
+            }
             guard reader.current == UInt8(ascii: "{") else { return items.append(.other(try reader.parseValue(depth: depth))) }
             items.append(.fields(try reader.parseOperationObject(depth: depth + 1)))
         }

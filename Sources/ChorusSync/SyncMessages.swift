@@ -264,7 +264,10 @@ public struct PushRequest: Sendable {
         // Operations are parsed straight into their fields, with no dictionary per operation.
         let envelope: OperationEnvelope
         do {
-            envelope = try JSONParser(depthMax: limits.jsonDepthMax + 4, bytesMax: limits.pushBodyBytesMax).parseEnvelope(body)
+            envelope = try JSONParser(depthMax: limits.jsonDepthMax + 4, bytesMax: limits.pushBodyBytesMax)
+                .parseEnvelope(body, operationsMax: limits.pushPageOperationsMax, membersArrayElementsMax: limits.relayedReplicasMax)
+        } catch where error.isOverOperationsMax {
+            throw ChorusError(.limitExceeded, "push: operations must be an array of at most \(limits.pushPageOperationsMax)")
         } catch {
             throw ChorusError(.malformedInput, "push body: \(error)")
         }
@@ -286,8 +289,9 @@ public struct PushRequest: Sendable {
             guard case .string(let text) = item, let id = ReplicaID(hex: text) else { throw ChorusError(.malformedInput, "push: relayed holds a bad replica id") }
             relayed.append(id)
         }
-        guard let operationsJSON = envelope.operations, operationsJSON.count <= limits.pushPageOperationsMax else {
-            throw ChorusError(.limitExceeded, "push: operations must be an array of at most \(limits.pushPageOperationsMax)")
+        // Not an array: malformed (400), which no smaller page mends; too many was refused above (413).
+        guard let operationsJSON = envelope.operations else {
+            throw ChorusError(.malformedInput, "push: operations must be an array of at most \(limits.pushPageOperationsMax)")
         }
         let codec = OperationCodec(limits: limits)
         var operations: [Operation] = []
@@ -396,7 +400,9 @@ public struct PullResponse: Sendable {
         // was more than half of the instructions of a bootstrap's decoding thread (callgrind, P3).
         let envelope: OperationEnvelope
         do {
-            envelope = try JSONParser(depthMax: limits.jsonDepthMax + 4, bytesMax: limits.syncAnswerBytesMax).parseEnvelope(body)
+            // A page holds at most what was asked, never more than `pullPageOperationsMax`.
+            envelope = try JSONParser(depthMax: limits.jsonDepthMax + 4, bytesMax: limits.syncAnswerBytesMax)
+                .parseEnvelope(body, operationsMax: limits.pullPageOperationsMax)
         } catch {
             throw ChorusError(.malformedInput, "pull response: \(error)", isRetryable: true)
         }

@@ -79,7 +79,10 @@ final class EnvelopeDecodingTests: XCTestCase {
             guard case .string(let text) = item, let id = ReplicaID(hex: text) else { throw ChorusError(.malformedInput, "push: relayed holds a bad replica id") }
             relayed.append(id)
         }
-        guard case .array(let operationsJSON)? = object["operations"], operationsJSON.count <= limits.pushPageOperationsMax else {
+        guard case .array(let operationsJSON)? = object["operations"] else {
+            throw ChorusError(.malformedInput, "push: operations must be an array of at most \(limits.pushPageOperationsMax)")
+        }
+        guard operationsJSON.count <= limits.pushPageOperationsMax else {
             throw ChorusError(.limitExceeded, "push: operations must be an array of at most \(limits.pushPageOperationsMax)")
         }
         var operations: [ChorusCore.Operation] = []
@@ -271,5 +274,49 @@ final class EnvelopeDecodingTests: XCTestCase {
                 XCTAssertEqual(items.map(\.canonicalText), operations)
             }
         }
+    }
+
+    // MARK: Counts bounded while reading
+
+    /// A push of millions of empty operations (`{}`, 3 bytes each, some 400 bytes each once read)
+    /// is refused as a page too large (413) at the element past the limit, not once all are read:
+    /// a 16 MiB push of them once took some 2 GB before its count was checked (a read-only audit).
+    /// The same for a pull page past `pullPageOperationsMax`, and for a `relayed` list past
+    /// `relayedReplicasMax`. An `operations` member that is not an array is malformed (400, as the
+    /// protocol says), not a page too large: no smaller page would mend it.
+    func test_counts_areRefusedWhereTheyPassTheirLimit_notAfterReadingEverything() throws {
+        let replica = "0123456789abcdef0123456789abcdef"
+        let many = [String](repeating: "{}", count: 1_500_000).joined(separator: ",")
+        let push = Array("{\"operations\":[\(many)],\"relayed\":[],\"replica\":\"\(replica)\",\"through\":0}".utf8)
+        XCTAssertThrowsError(try PushRequest.decode(push, limits: limits)) { error in
+            let error = error as! ChorusError
+            XCTAssertEqual(error.code, .limitExceeded)
+            XCTAssertEqual(error.message, "push: operations must be an array of at most \(limits.pushPageOperationsMax)")
+        }
+        do {
+            _ = try JSONParser(depthMax: 40, bytesMax: push.count).parseEnvelope(push, operationsMax: limits.pushPageOperationsMax)
+            XCTFail("taken")
+        } catch {
+            XCTAssertTrue(error.isOverOperationsMax)
+            XCTAssertEqual(error.offset, 15 + 3 * limits.pushPageOperationsMax, "stopped at the element past the limit, not at the end (\(push.count) bytes)")
+        }
+        let pull = Array("{\"hasMore\":false,\"next\":1,\"operations\":[\(many)],\"server\":{}}".utf8)
+        XCTAssertThrowsError(try PullResponse.decode(pull, limits: limits)) { error in
+            XCTAssertTrue("\(error)".contains("more than \(limits.pullPageOperationsMax) operations"), "\(error)")
+        }
+        let relayed = [String](repeating: "0", count: limits.relayedReplicasMax + 1).map { _ in "\"\(replica)\"" }.joined(separator: ",")
+        let overRelayed = Array("{\"operations\":[],\"relayed\":[\(relayed)],\"replica\":\"\(replica)\",\"through\":0}".utf8)
+        XCTAssertThrowsError(try PushRequest.decode(overRelayed, limits: limits)) { error in
+            XCTAssertEqual((error as! ChorusError).code, .malformedInput)
+            XCTAssertTrue("\(error)".contains("an array of more than \(limits.relayedReplicasMax) elements"), "\(error)")
+        }
+        let notAnArray = Array("{\"operations\":{},\"relayed\":[],\"replica\":\"\(replica)\",\"through\":0}".utf8)
+        XCTAssertThrowsError(try PushRequest.decode(notAnArray, limits: limits)) { error in
+            XCTAssertEqual((error as! ChorusError).code, .malformedInput, "400, not 413")
+        }
+        // At the limit, taken.
+        let atLimit = [String](repeating: "0", count: limits.relayedReplicasMax).map { _ in "\"\(replica)\"" }.joined(separator: ",")
+        XCTAssertEqual(try PushRequest.decode(Array("{\"operations\":[],\"relayed\":[\(atLimit)],\"replica\":\"\(replica)\",\"through\":0}".utf8), limits: limits).relayed.count,
+                       limits.relayedReplicasMax)
     }
 }
