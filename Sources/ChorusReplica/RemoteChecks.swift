@@ -25,16 +25,20 @@ struct RemoteChecks {
     /// Fields a run remembers: a record's operations touch a few fields (P1 writes ten a person).
     static let fieldsKnownMax = 16
 
-    init(clock: HybridClock, schema: Schema) {
+    /// This replica's own operations may not come back past every counter it handed out.
+    private let own: OwnCounterBound
+
+    init(clock: HybridClock, schema: Schema, own: OwnCounterBound) {
         self.clock = clock
         self.schema = schema
+        self.own = own
         now = clock.wallClock.nowMilliseconds()
     }
 
     /// Checks `operation`. Unknown collections and fields pass (a newer replica wrote them); they
     /// are kept and relayed.
     mutating func check(_ operation: Operation) throws(ChorusError) {
-        try check(timestamp: operation.timestamp, collection: operation.collection, field: operation.field,
+        try check(id: operation.id, timestamp: operation.timestamp, collection: operation.collection, field: operation.field,
                   actionKind: operation.action.fieldKind, operation)
     }
 
@@ -43,14 +47,15 @@ struct RemoteChecks {
     /// released after, 450 instructions of the 900 that checking one took (callgrind, P1,
     /// thirty-seventh round).
     mutating func check(_ operation: UnsafePointer<Operation>) throws(ChorusError) {
-        try check(timestamp: operation.pointee.timestamp, collection: operation.pointee.collection, field: operation.pointee.field,
+        try check(id: operation.pointee.id, timestamp: operation.pointee.timestamp, collection: operation.pointee.collection, field: operation.pointee.field,
                   actionKind: operation.pointee.action.fieldKind, operation.pointee)
     }
 
     /// The checks of an operation's parts; `operation` is read only for an error.
-    private mutating func check(timestamp: HybridTimestamp, collection: String, field: String?, actionKind: FieldKind?,
+    private mutating func check(id: OperationID, timestamp: HybridTimestamp, collection: String, field: String?, actionKind: FieldKind?,
                                 _ operation: @autoclosure () -> Operation) throws(ChorusError) {
-        try clock.checkDrift(timestamp, against: now, operation: operation().id)
+        try clock.checkDrift(timestamp, against: now, operation: id)
+        try own.check(id)
         guard let field, let kind = kind(collection: collection, field: field) else { return }
         guard actionKind == kind else {
             let operation = operation()
@@ -86,5 +91,40 @@ struct RemoteChecks {
             nextReplaced = (nextReplaced + 1) % Self.fieldsKnownMax
         }
         return kind
+    }
+}
+
+/// The most this replica's own operations may come back past every counter it knows it handed out
+/// (`Replica.ownCounterLeapMax`): its own, from before a restore, come back within it; one past it
+/// was not made here, and taking it would leave the replica too few ids to write with.
+///
+/// Why among the checks before any batch commits: checked only as each operation merged, a
+/// bundle holding one past its first batch (25,000 operations) had those batches committed, and
+/// `chorus import` said "nothing of its batch was applied" over a replica that had taken part of
+/// the bundle (a read-only audit).
+struct OwnCounterBound: Sendable {
+    let replica: ReplicaID
+    /// The highest counter this connection knows it handed out (its counter, its reservation).
+    let known: UInt64
+    /// Read only for an operation past `known`'s bound: another process may have reserved more.
+    let reservation: CounterReservation?
+
+    func check(_ operation: OperationID) throws(ChorusError) {
+        guard operation.replica == replica, operation.counter > Self.bound(known) else { return }
+        var handedOut = known
+        do {
+            handedOut = max(known, try reservation?.read().counter ?? 0)
+        } catch let error as ChorusError {
+            throw error
+        } catch {
+            throw ChorusError(.storage, "\(error)")
+        }
+        guard operation.counter > Self.bound(handedOut) else { return }
+        throw ChorusError(.malformedInput, "operation \(operation) is in this replica's own name, with a counter more than 2^40 past every one it knows of (\(handedOut)): it was not made here, and taking it would leave the replica too few ids to write with; nothing of its batch was applied",
+                          hint: "a forged or damaged bundle or upstream, or another replica given this one's id; take bundles and upstreams you trust")
+    }
+
+    static func bound(_ known: UInt64) -> UInt64 {
+        known > UInt64(Int64.max) - Replica.ownCounterLeapMax ? UInt64(Int64.max) : known + Replica.ownCounterLeapMax
     }
 }

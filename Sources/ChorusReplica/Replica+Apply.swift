@@ -641,8 +641,9 @@ extension Replica {
     /// read in place.
     private func remoteCheck<Input: MergeInput>(_ operations: [Input]) -> @Sendable (Range<Int>) -> (index: Int, error: ChorusError)? {
         let clock = self.clock, schema = self.schema, pause = checkPause
+        let own = OwnCounterBound(replica: id, known: max(counter, reservedCounter), reservation: counterReservation)
         return { range in
-            var checks = RemoteChecks(clock: clock, schema: schema)
+            var checks = RemoteChecks(clock: clock, schema: schema, own: own)
             return operations.withUnsafeBufferPointer { operations in
                 for index in range {
                     pause?(index)
@@ -834,18 +835,10 @@ extension Replica {
     /// Refuses an operation in this replica's own name, new to its log, further past every counter
     /// it knows of than `ownCounterLeapMax`: it was not made here. A forged bundle holding one at
     /// 2^63-1 was applied, and the replica could never write again ("counter exhausted"). The
-    /// batch holding it is applied in none of its parts.
+    /// batch holding it is applied in none of its parts; the checks before any batch commits
+    /// (`OwnCounterBound` in `RemoteChecks`) refuse the whole call first.
     func refuseOwnCounterNeverHandedOut(_ operation: OperationID, known counter: UInt64) throws {
-        func limit(_ known: UInt64) -> UInt64 {
-            known > UInt64(Int64.max) - Replica.ownCounterLeapMax ? UInt64(Int64.max) : known + Replica.ownCounterLeapMax
-        }
-        let known = max(counter, reservedCounter)
-        guard operation.counter > limit(known) else { return }
-        // The counters file may be ahead of this connection's view (another process wrote it).
-        let handedOut = max(known, try counterReservation?.read().counter ?? 0)
-        guard operation.counter > limit(handedOut) else { return }
-        throw ChorusError(.malformedInput, "operation \(operation) is in this replica's own name, with a counter more than 2^40 past every one it knows of (\(handedOut)): it was not made here, and taking it would leave the replica too few ids to write with; nothing of its batch was applied",
-                          hint: "a forged or damaged bundle or upstream, or another replica given this one's id; take bundles and upstreams you trust")
+        try OwnCounterBound(replica: id, known: max(counter, reservedCounter), reservation: counterReservation).check(operation)
     }
 
     /// Appends an operation whose id the log did not hold (`logID` said so) to the log.

@@ -239,6 +239,31 @@ final class ReplicaStorageTests: XCTestCase {
                              "the counter moved past it")
     }
 
+    /// The same operation past the call's first batch: refused before any batch commits, so
+    /// nothing of the call is applied. Checked only as each operation merged, a bundle holding
+    /// one past its first 25,000 operations had those committed, while `chorus import` said
+    /// nothing of its batch was applied (a read-only audit).
+    func test_anOperationInOwnNameFarPastEveryCounter_pastTheFirstBatch_leavesNothingApplied() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let clock = ManualClock(milliseconds: 1_790_000_000_000)
+        var configuration = ReplicaFactory.configuration(clock: clock)
+        configuration.limits.operationsPerBatchMax = 10
+        var rng = SeededGenerator(seed: 15)
+        let replica = try Replica.create(at: .directory(folder.path), name: "laptop", configuration: configuration, using: &rng)
+        _ = try replica.write(collection: "people", record: "p-own", [.put(field: "name", value: "Ada")])
+        let digest = try replica.digest()
+        let other = try ReplicaFactory.memory(name: "other", clock: clock, seed: 16)
+        let honest = try other.writeMany((0..<35).map { ("people", "p\($0)", [Change.put(field: "name", value: .string("P\($0)"))]) })
+        let forged = Operation(id: OperationID(replica: replica.id, counter: 1 << 41), timestamp: honest[0].timestamp, collection: "people",
+                               record: "p-own", field: "name", action: .set(value: "Mine", supersedes: []))
+        XCTAssertThrowsError(try replica.applyRemote(honest + [forged])) { error in
+            XCTAssertTrue("\(error)".contains("more than 2^40 past every one it knows of"), "\(error)")
+        }
+        XCTAssertEqual(try replica.digest(), digest, "none of the four batches before it committed")
+        XCTAssertNil(try replica.get(collection: "people", record: "p0"))
+    }
+
     /// An operation whose id the log holds, arriving with other content (a replica restored with
     /// its counters, a forged bundle), is a duplicate and changes nothing: it once made its
     /// record's row, an empty record no other replica had, and the digests differed for good.

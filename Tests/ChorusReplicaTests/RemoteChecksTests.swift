@@ -177,7 +177,8 @@ final class RemoteChecksRunTests: XCTestCase {
     let replica = ReplicaID(hex: "0123456789abcdef0123456789abcdef")!
 
     private func checks() -> RemoteChecks {
-        RemoteChecks(clock: HybridClock(wallClock: clock), schema: PeopleSchema.current)
+        RemoteChecks(clock: HybridClock(wallClock: clock), schema: PeopleSchema.current,
+                     own: OwnCounterBound(replica: ReplicaID(hex: "fedcba9876543210fedcba9876543210")!, known: 0, reservation: nil))
     }
 
     private func op(_ counter: UInt64, _ field: String, _ action: Action, collection: String = "people", wall: UInt64? = nil) -> Op {
