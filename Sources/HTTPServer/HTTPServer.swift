@@ -91,6 +91,11 @@ public final class HTTPServer: @unchecked Sendable {
     /// The most event loop threads a server runs.
     public static let eventLoopsMax = 16
 
+    /// Whether a server can listen on `host`: an IPv4 address, or `localhost`. Asked before a
+    /// command does anything else (`chorus serve --listen`), so a host it cannot listen on is
+    /// refused before a replica is made or an upstream stored.
+    public static func canListen(on host: String) -> Bool { Socket.ipv4Address(host) != nil }
+
     public let configuration: Configuration
     let handler: Handler
     let inlineHandler: InlineHandler?

@@ -11,6 +11,13 @@ enum Socket {
         var description: String { "\(call) failed: \(String(cString: strerror(code)))" }
     }
 
+    /// The IPv4 address `host` names (`localhost` is 127.0.0.1); nil when it names none: the
+    /// node listens on IPv4 only.
+    static func ipv4Address(_ host: String) -> in_addr? {
+        var address = in_addr()
+        return inet_pton(AF_INET, host == "localhost" ? "127.0.0.1" : host, &address) == 1 ? address : nil
+    }
+
     /// A listening IPv4 TCP socket bound to host:port (port 0 picks a free port).
     static func listen(host: String, port: UInt16, backlog: Int32) throws -> (fd: Int32, port: UInt16) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -20,11 +27,11 @@ enum Socket {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = port.bigEndian
-        let resolved = host == "localhost" ? "127.0.0.1" : host
-        guard inet_pton(AF_INET, resolved, &address.sin_addr) == 1 else {
+        guard let parsed = ipv4Address(host) else {
             close(fd)
             throw Failure(call: "inet_pton(\(host)): give an IPv4 address such as 127.0.0.1 or 0.0.0.0", code: EINVAL)
         }
+        address.sin_addr = parsed
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }

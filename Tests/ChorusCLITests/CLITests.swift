@@ -51,6 +51,16 @@ final class CLITests: XCTestCase {
             XCTAssertTrue(refused.standardError.contains(message), refused.standardError)
             XCTAssertFalse(FileManager.default.fileExists(atPath: folder.appending("never")), "refused before any replica is made")
         }
+        // A host it cannot listen on, with an upstream: refused before the replica is made or
+        // the upstream stored (it once made both, then failed to listen).
+        try String(repeating: "ab", count: 32).write(toFile: folder.appending("t.token"), atomically: true, encoding: .utf8)
+        for listen in ["[::1]:7420", "example.com:7420", "10.0.0.300:7420"] {
+            let refused = try ChorusProcess.run(["serve", "--listen", listen, "--data", folder.appending("never"),
+                                                 "--upstream", "http://127.0.0.1:9", "--token-file", folder.appending("t.token")])
+            XCTAssertEqual(refused.status, 2, listen)
+            XCTAssertTrue(refused.standardError.contains("--listen's host must be an IPv4 address or localhost"), refused.standardError)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: folder.appending("never")), "refused before any replica is made")
+        }
     }
 
     func test_uninitialisedFolder_failsWithAHint() throws {

@@ -4,6 +4,7 @@ import ChorusPeople
 import ChorusReplica
 import Dispatch
 import Foundation
+import HTTPServer
 
 enum ServeCommand: Command {
     static let spec = CommandSpec("serve", "run a node: serve replicas below it and sync with an upstream in the background",
@@ -167,7 +168,11 @@ enum ServeCommand: Command {
         guard let colon = text.lastIndex(of: ":"), colon != text.startIndex, let port = UInt16(text[text.index(after: colon)...]) else {
             throw context.usageError("--listen must be HOST:PORT, e.g. 127.0.0.1:7420 (0.0.0.0:7420 for every address)")
         }
-        return (String(text[..<colon]), port)
+        let host = String(text[..<colon])
+        guard HTTPServer.canListen(on: host) else {
+            throw context.usageError("--listen's host must be an IPv4 address or localhost, e.g. 127.0.0.1:7420 (0.0.0.0:7420 for every address): the node listens on IPv4 only")
+        }
+        return (host, port)
     }
 
     /// Longest report of a damaged database printed, in lines and characters (SQLite's quick
