@@ -416,6 +416,16 @@ final class CLITests: XCTestCase {
             XCTAssertTrue(refused.standardError.contains(message), "\(contents): \(refused.standardError)")
             XCTAssertFalse(refused.standardOutput.contains("passes"), refused.standardOutput)
         }
+        // A file that is not one, or a label past a short text, is refused with what it is
+        // (`--groups /dev/zero` once read until memory ran out).
+        XCTAssertTrue(FileManager.default.createFile(atPath: folder.appending("long-label.csv"),
+                                                    contents: Data("\(firstID),\(String(repeating: "g", count: 201))\n".utf8)))
+        for (file, message) in [("/dev/zero", "is a device, not a file"), (folder.path, "is a folder, not a file"),
+                                (folder.appending("long-label.csv"), "a group over 200 characters")] {
+            let refused = try ChorusProcess.run(["opportunities", "audit", "--groups", file, "--data", data])
+            XCTAssertEqual(refused.status, 1, file)
+            XCTAssertTrue(refused.standardError.contains(message), "\(file): \(refused.standardError)")
+        }
 
         // Post an opportunity, then it is listed and ranks people.
         XCTAssertEqual(try ChorusProcess.run(["opportunities", "post", "--title", "No owner", "--data", data]).status, 1, "posting needs an identity")

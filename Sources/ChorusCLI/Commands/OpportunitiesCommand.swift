@@ -1,4 +1,5 @@
 import ChorusCore
+import ChorusNode
 import ChorusPeople
 import ChorusReplica
 import Foundation
@@ -111,8 +112,15 @@ enum OpportunitiesCommand: Command {
             }
         case "audit":
             guard let file = context.arguments.value("--groups") else { throw context.usageError("audit needs --groups FILE") }
-            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
-                throw ChorusError(.storage, "cannot read \(file)", hint: "a CSV with one `person-id,group` per line")
+            if let what = PlainFile.notPlain(file) {
+                throw ChorusError(.malformedInput, "\(file) is \(what), not a file", hint: "a CSV with one `person-id,group` per line")
+            }
+            if let size = PlainFile.size(file), size > groupsFileBytesMax {
+                throw ChorusError(.limitExceeded, "\(file) is \(size) bytes, over the \(groupsFileBytesMax) a groups file may hold",
+                                  hint: "one `person-id,group` line per person: a company of a million people takes some 40 MB")
+            }
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8), text.utf8.count <= groupsFileBytesMax else {
+                throw ChorusError(.storage, "cannot read \(file) as UTF-8 text of at most \(groupsFileBytesMax) bytes", hint: "a CSV with one `person-id,group` per line")
             }
             let groups = try auditGroups(text, file: file)
             let candidates = try MatchingData.candidates(replica)
@@ -160,6 +168,12 @@ enum OpportunitiesCommand: Command {
     /// The audit's groups file: one `person-id,group` per line (blank lines and `#` comments
     /// skipped). A line of another shape, or a person in two groups, is an error naming the line:
     /// left out quietly, it would change the verdict unseen.
+    /// The largest `--groups` file read, in bytes: read whole, it was bounded by nothing
+    /// (`--groups /dev/zero` read until memory ran out; a pipe waited for good).
+    static let groupsFileBytesMax = 64 * 1024 * 1024
+    /// The longest group label, in characters: a label, as a short text is.
+    static let groupLabelCharactersMax = DomainRules.shortTextCharactersMax
+
     static func auditGroups(_ text: String, file: String) throws -> [String: String] {
         var groups: [String: String] = [:]
         // Any line ending: a file saved on Windows ends its lines with CR LF, one Character.
@@ -170,6 +184,10 @@ enum OpportunitiesCommand: Command {
             guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty, !parts[1].contains(",") else {
                 throw ChorusError(.malformedInput, "\(file) line \(index + 1) is not `person-id,group`: \(trimmed.prefix(80))",
                                   hint: "one person id and one group label per line, separated by a comma")
+            }
+            guard parts[0].utf8.count <= Limits.default.recordIDBytesMax, parts[1].count <= groupLabelCharactersMax else {
+                throw ChorusError(.limitExceeded, "\(file) line \(index + 1) holds a person id over \(Limits.default.recordIDBytesMax) bytes or a group over \(groupLabelCharactersMax) characters",
+                                  hint: "one person id and one short group label per line")
             }
             if let earlier = groups[parts[0]], earlier != parts[1] {
                 throw ChorusError(.malformedInput, "\(file) line \(index + 1) puts \(parts[0].prefix(80)) in \(parts[1].prefix(80)), an earlier line in \(earlier.prefix(80))",
