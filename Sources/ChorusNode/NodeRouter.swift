@@ -227,6 +227,8 @@ public struct NodeRouter: Sendable {
             }
             return response
         }
+        // What a sync request tells of its peer, recorded once it is answered.
+        var toRecord: (peer: Peer, clientWall: UInt64?, waitingUp: Int64?)?
         do {
             // The questions a no-op sync asks (its token, then the log's head) answered from one look.
             let look = given ?? (route.path == "/sync/v1/pull" || route.path == "/sync/v1/info" ? service.lookQuietly() : nil)
@@ -251,13 +253,27 @@ public struct NodeRouter: Sendable {
                         waitingUp = try NodeRouter.wholeNumberHeader(request, SyncProtocol.pendingHeader)
                     }
                 }
-                if path.hasPrefix("/sync/") {
-                    service.recordRequest(peer: authenticated, clientWall: clientWall.map(UInt64.init), waitingUp: waitingUp,
-                                          pushed: route.path == "/sync/v1/push", pulled: route.path == "/sync/v1/pull")
-                }
+                if path.hasPrefix("/sync/") { toRecord = (authenticated, clientWall.map(UInt64.init), waitingUp) }
                 peer = authenticated
             }
-            return named(try respond(route, parameters, request, peer, look: look))
+            // A sync request's clock and pending count are recorded whatever its answer; its push
+            // or pull only once answered 2xx. A refused one (a pull with `limit=0`, a push of `{}`)
+            // once set the peer's last sync, shown by health, and counted it among the peers whose
+            // history snapshots keep (a read-only audit; the protocol: nothing of a refused push
+            // is recorded).
+            let response: HTTPResponse
+            do {
+                response = try respond(route, parameters, request, peer, look: look)
+            } catch {
+                if let toRecord { service.recordRequest(peer: toRecord.peer, clientWall: toRecord.clientWall, waitingUp: toRecord.waitingUp, pushed: false, pulled: false) }
+                throw error
+            }
+            if let toRecord {
+                let answered = (200..<300).contains(response.status)
+                service.recordRequest(peer: toRecord.peer, clientWall: toRecord.clientWall, waitingUp: toRecord.waitingUp,
+                                      pushed: answered && route.path == "/sync/v1/push", pulled: answered && route.path == "/sync/v1/pull")
+            }
+            return named(response)
         } catch let error as SyncError {
             var response = error.response
             if error.status == 401 { response.headers.append(("WWW-Authenticate", "Bearer realm=\"chorus\"")) }

@@ -621,6 +621,23 @@ final class SyncServiceTests: XCTestCase {
         }
     }
 
+    /// A refused pull or push is no sync: the peer's last sync stays unset (health shows none),
+    /// while its clock, which any request tells, is recorded. A pull with `limit=0` and a push of
+    /// `{}` once set it (a read-only audit).
+    func test_aRefusedPullOrPush_doesNotCountAsTheLastSync() throws {
+        let pull = hubRouter.handle(officeToHub.request("GET", "/sync/v1/pull?after=0&limit=0", extraHeaders: [(SyncProtocol.clockHeader, String(clock.nowMilliseconds()))]))
+        XCTAssertEqual(pull.status, 400)
+        let push = hubRouter.handle(officeToHub.request("POST", "/sync/v1/push", body: Array("{}".utf8)))
+        XCTAssertEqual(push.status, 400)
+        hubRouter.service.flushActivity()
+        let refused = try XCTUnwrap(try hub.perform { try $0.replicaHealth(silentAfterMilliseconds: 1_000).first { $0.name == "stockholm" } })
+        XCTAssertNil(refused.lastSyncWall, "no sync was answered")
+        XCTAssertNotNil(refused.skewMilliseconds, "the clock a refused request told is recorded")
+        XCTAssertEqual(hubRouter.handle(officeToHub.request("GET", "/sync/v1/pull?after=0")).status, 200)
+        hubRouter.service.flushActivity()
+        XCTAssertNotNil(try hub.perform { try $0.replicaHealth(silentAfterMilliseconds: 1_000).first { $0.name == "stockholm" } }?.lastSyncWall)
+    }
+
     /// The optional number headers a sync request may carry are whole numbers from 0 to Int64.max;
     /// anything else is refused with 400 and recorded nowhere. A clock of 2^64 - 1 was once taken,
     /// and the next activity flush trapped converting it, stopping the hub.
