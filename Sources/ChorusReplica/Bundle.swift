@@ -1,5 +1,8 @@
 import ChorusCore
 import SQLiteKit
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A bundle: operations in a file, so two replicas converge with no network (a USB stick).
 ///
@@ -46,40 +49,51 @@ public enum OperationBundle {
             throw ChorusError(.corruptBundle, "bundle checksum mismatch: the file was changed after export (its trailer says \(expected.prefix(64)), its bytes hash to \(actual))",
                               hint: "export the bundle again from its origin; nothing was applied")
         }
-        var lines = lineRanges(of: bytes, before: trailerStart - 1)
-        guard !lines.isEmpty else { throw truncated("it has no header") }
-        let headerLine = lines.removeFirst()
-        let header = try parseHeader(String(decoding: bytes[headerLine], as: UTF8.self))
-        guard lines.count == header.operations else {
-            throw ChorusError(.corruptBundle, "bundle header announces \(header.operations) operations but holds \(lines.count)",
+        // Lines are counted, then decoded one by one, never all held as ranges: 16 bytes a line
+        // made a bundle of a gigabyte of newlines (its header and checksum anyone can write)
+        // take 16 GB before its count was compared (a read-only audit).
+        let end = trailerStart - 1
+        let headerEnd = newline(in: bytes, from: 0, before: end)
+        let header = try parseHeader(String(decoding: bytes[0..<headerEnd], as: UTF8.self))
+        let held = headerEnd == end ? 0 : lineCount(of: bytes, from: headerEnd + 1, before: end)
+        guard held == header.operations else {
+            throw ChorusError(.corruptBundle, "bundle header announces \(header.operations) operations but holds \(held)",
                               hint: "export the bundle again from its origin; nothing was applied")
         }
         let codec = OperationCodec(limits: limits)
         var operations: [Operation] = []
-        operations.reserveCapacity(lines.count)
-        for (index, line) in lines.enumerated() {
+        operations.reserveCapacity(held)
+        var start = headerEnd + 1
+        while start <= end && operations.count < held {
+            let stop = newline(in: bytes, from: start, before: end)
             do {
-                operations.append(try codec.decode(utf8: bytes[line]))
+                operations.append(try codec.decode(utf8: bytes[start..<stop]))
             } catch {
-                throw ChorusError(error.code, "bundle line \(index + 2): \(error.message)", hint: "nothing was applied")
+                throw ChorusError(error.code, "bundle line \(operations.count + 2): \(error.message)", hint: "nothing was applied")
             }
+            start = stop + 1
         }
         return (header, operations)
     }
 
-    /// The ranges of the lines of `bytes[0..<end]`, split at each newline (an empty line is a
-    /// line). A byte scan: the generic `split` cost a fifteenth of an import's instructions (callgrind).
-    static func lineRanges(of bytes: [UInt8], before end: Int) -> [Range<Int>] {
-        var lines: [Range<Int>] = []
-        bytes.withUnsafeBufferPointer { buffer in
-            var start = 0
-            for index in 0..<end where buffer[index] == UInt8(ascii: "\n") {
-                lines.append(start..<index)
-                start = index + 1
-            }
-            lines.append(start..<end)
+    /// How many lines `bytes[start..<end]` holds, split at each newline (an empty line is a line).
+    /// A byte scan: the generic `split` cost a fifteenth of an import's instructions (callgrind).
+    static func lineCount(of bytes: [UInt8], from start: Int, before end: Int) -> Int {
+        var count = 1, at = start
+        while at < end {
+            at = newline(in: bytes, from: at, before: end) + 1
+            if at <= end { count += 1 }
         }
-        return lines
+        return count
+    }
+
+    /// The index of the first newline in `bytes[start..<end]`, or `end` (`memchr`).
+    static func newline(in bytes: [UInt8], from start: Int, before end: Int) -> Int {
+        guard start < end else { return end }
+        return bytes.withUnsafeBufferPointer { buffer in
+            guard let found = memchr(buffer.baseAddress! + start, 0x0A, end - start) else { return end }
+            return buffer.baseAddress!.distance(to: found.assumingMemoryBound(to: UInt8.self))
+        }
     }
 
     private static func truncated(_ why: String) -> ChorusError {
@@ -102,6 +116,12 @@ public enum OperationBundle {
               case .integer(let count)? = object["operations"], count >= 0, since >= 0, until >= since,
               object.count == 7 else {
             throw ChorusError(.corruptBundle, "bundle header is malformed")
+        }
+        // A replica's name, as `chorus init` takes one: it is printed by `import` and returned
+        // in its JSON, and a forged header held any text (a read-only audit).
+        guard (try? Replica.checkName(originName, limits: .default)) != nil else {
+            throw ChorusError(.corruptBundle, "bundle header's originName must be a replica name of 1 to \(Limits.default.replicaNameBytesMax) bytes with no control characters",
+                              hint: "export the bundle again from its origin; nothing was applied")
         }
         return Header(origin: origin, originName: originName, since: since, until: until, operations: Int(count))
     }

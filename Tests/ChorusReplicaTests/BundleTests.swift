@@ -65,6 +65,40 @@ final class BundleTests: XCTestCase {
         XCTAssertEqual(operations.first?.field, "title")
     }
 
+    /// Lines are counted and decoded one by one (a bundle of a gigabyte of newlines under a
+    /// header announcing as many once took 16 GB as line ranges): an empty line is a line, the
+    /// count is compared before any is decoded, and the line a fault is on is named.
+    func test_linesOfABundle_areCountedThenDecodedOneByOne() throws {
+        let (header, bytes) = try export()
+        let text = String(decoding: bytes, as: UTF8.self)
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        lines.removeLast(2)  // the trailer, and the empty text after the last newline
+        let operations = Array(lines.dropFirst())
+        func sealed(_ announced: Int, _ body: [String]) -> [UInt8] {
+            let headerText = lines[0].replacingOccurrences(of: "\"operations\":\(header.operations)", with: "\"operations\":\(announced)")
+            let content = Array(([headerText] + body).map { $0 + "\n" }.joined().utf8)
+            return content + Array("{\"sha256\":\"\(SHA256.hash(content).hexString)\"}\n".utf8)
+        }
+        XCTAssertEqual(try OperationBundle.read(sealed(operations.count, operations), limits: .default).1.count, operations.count, "as exported")
+        XCTAssertEqual(try OperationBundle.read(sealed(0, []), limits: .default).1.count, 0, "a header alone")
+        for (announced, body, message) in [(operations.count + 1, operations + [""], "bundle line \(operations.count + 2):"),
+                                           (2, [operations[0], "", operations[1]], "announces 2 operations but holds 3"),
+                                           (1_000, [String](repeating: "", count: 1_000), "bundle line 2:"),
+                                           (operations.count - 1, operations, "holds \(operations.count)")] {
+            XCTAssertThrowsError(try OperationBundle.read(sealed(announced, body), limits: .default), message) { error in
+                XCTAssertTrue("\(error)".contains(message), "\(message): \(error)")
+            }
+        }
+        // The origin's name is a replica name: printed by `import`, it held any text.
+        for name in ["", String(repeating: "n", count: 65), "a\\u001b[2Jb"] {
+            lines[0] = lines[0].replacingOccurrences(of: "\"originName\":\"\(header.originName)\"", with: "\"originName\":\"\(name)\"")
+            XCTAssertThrowsError(try OperationBundle.read(sealed(operations.count, operations), limits: .default), name) { error in
+                XCTAssertTrue("\(error)".contains("originName must be a replica name"), "\(name): \(error)")
+            }
+            lines[0] = lines[0].replacingOccurrences(of: "\"originName\":\"\(name)\"", with: "\"originName\":\"\(header.originName)\"")
+        }
+    }
+
     func test_truncatedBundle_isRefusedAtEveryLength() throws {
         let (_, bytes) = try export()
         let before = try target.digest()
