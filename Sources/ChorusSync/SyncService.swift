@@ -270,8 +270,15 @@ public final class SyncService: @unchecked Sendable {
     /// it is not served, and a new one is written (whose log reaches where this log ends).
     public func snapshot(peer: Peer, storage: String?, reaching: Int64 = 0) throws(SyncError) -> (copy: SnapshotCopy, isReused: Bool) {
         guard peer.role == .replica || peer.role == .relay else { throw SyncError.forbidden("\(peer.role.rawValue) tokens cannot take snapshots") }
-        let (location, schema, ownStorage, floor) = executor.perform {
-            ($0.location, $0.configuration.schema, $0.storageVersion, (try? $0.compactionFloor()) ?? 0)
+        let (location, schema, ownStorage, floor, latest) = executor.perform {
+            ($0.location, $0.configuration.schema, $0.storageVersion, (try? $0.compactionFloor()) ?? 0, (try? $0.latestSequence()) ?? 0)
+        }
+        // No copy can reach past the log's end: each request asking for one skipped every copy
+        // kept and wrote a new one of the whole database (a read-only audit), as a pull past the
+        // end is refused.
+        guard reaching <= latest else {
+            throw SyncError(status: 409, "\(SyncProtocol.snapshotReachingHeader) asks for \(reaching), past this upstream's log, which ends at \(latest)",
+                            hint: "ask for at most the log's end that info gives; an upstream whose log went back was restored from a backup")
         }
         guard snapshotFolder(location) != nil else {
             throw SyncError(status: 404, "this upstream serves no snapshots", hint: "pull the log from sequence 0")

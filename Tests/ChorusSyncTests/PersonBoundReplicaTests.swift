@@ -215,6 +215,22 @@ final class PersonBoundReplicaTests: HubAndClientsTestCase {
         XCTAssertEqual(try laptop.perform { try $0.get(collection: "people", record: "p-2")?.fields["title"] }, "After the copy")
     }
 
+    /// A copy reaching past the upstream's log cannot be: 409, and no copy is written (each such
+    /// request once skipped every copy kept and wrote the whole database anew).
+    func test_aSnapshotReachingPastTheLogsEnd_isRefused() throws {
+        let (hub, router) = try hub()
+        let (_, other, _) = try client("other", seed: 3, hub: hub, router: router)
+        let latest = try hub.perform { try $0.latestSequence() }
+        let path = folder.appending("past.sqlite")
+        defer { Replica.removeSnapshotFile(path) }
+        XCTAssertThrowsError(try other.snapshot(storage: hub.perform { $0.storageVersion }, reaching: latest + 1, into: path) { _, _ in }) { error in
+            XCTAssertEqual((error as? SyncError)?.status, 409, "\(error)")
+            XCTAssertTrue("\(error)".contains("past this upstream's log, which ends at \(latest)"), "\(error)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path))
+        XCTAssertEqual(try other.snapshot(storage: hub.perform { $0.storageVersion }, reaching: latest, into: path) { _, _ in }, latest, "reaching the end: served")
+    }
+
     /// An upstream whose log is compacted past a laptop's cursor (a laptop that wrote before its
     /// first sync with an office started from a snapshot): the laptop cannot pull, nor start again
     /// while its writes wait behind the refusal. The refusal is what it is told; setting aside
