@@ -67,7 +67,7 @@ public struct Limits: Sendable, Equatable {
     /// Slowest a whole body may arrive on average, in bytes per second, after `bodyIdleTimeoutSeconds`
     /// of grace (408 beyond): a body of N bytes has `bodyIdleTimeoutSeconds + N / this` seconds.
     /// Without it a client sending a byte every 29 s held its connection for ever, and 512 such
-    /// clients every connection. Default 4 KiB/s (a 16 MiB push has 71 minutes).
+    /// clients every connection. Default 4 KiB/s (a 16 MiB push has 69 minutes: 30 s + 16 MiB / 4 KiB/s).
     public var bodyBytesPerSecondMin = 4096.0
     /// Request body bytes being received at once over all connections, counted as they arrive
     /// (503 beyond): what 512 connections sending 16 MiB pushes would otherwise hold, before any

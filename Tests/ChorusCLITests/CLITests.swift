@@ -38,6 +38,10 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(missing.status, 2)
         XCTAssertTrue(missing.standardError.contains("usage: chorus put"))
         XCTAssertEqual(try ChorusProcess.run(["get", "people", "p1", "--bogus"]).status, 2)
+        // An option that would be ignored is refused: with --remote the node records the admin token's name.
+        let resolveAs = try ChorusProcess.run(["resolve", "--conflict", "c-1", "--restore", "--as", "ada", "--remote", "http://127.0.0.1:9", "--token-file", "t"])
+        XCTAssertEqual(resolveAs.status, 2)
+        XCTAssertTrue(resolveAs.standardError.contains("--as is not taken with --remote"), resolveAs.standardError)
         // A node's flags that would silently disable a feature are usage errors before it starts.
         for (flags, message, status) in [(["--trusted-proxy", "notanip"], "takes IPv4 addresses", Int32(2)), (["--trusted-proxy", "10.0.0.5,"], "takes IPv4 addresses", 2),
                                          (["--owner", ""], "--owner must be a person id", 2), (["--upstream", "http://127.0.0.1:9"], "--upstream needs --token-file", 2),

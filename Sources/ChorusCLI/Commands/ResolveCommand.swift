@@ -19,7 +19,7 @@ enum ResolveCommand: Command {
             OptionSpec(name: "--restore", valueName: nil, help: "edited while deleted: keep the record and the edits"),
             OptionSpec(name: "--delete", valueName: nil, help: "edited while deleted: confirm the delete"),
             OptionSpec(name: "--key", valueName: "KEY", help: "the map key, with COLLECTION ID FIELD"),
-            OptionSpec(name: "--as", valueName: "NAME", help: "who is resolving, for the history (default: $USER)"),
+            OptionSpec(name: "--as", valueName: "NAME", help: "who is resolving, for the history (default: the laptop's registered person, else $USER; not with --remote)"),
         ],
         positional: 0...3)
 
@@ -37,6 +37,10 @@ enum ResolveCommand: Command {
 
     static func run(_ context: CommandContext) throws -> Int32 {
         let choice = try choice(context)
+        // Silently ignored, it would record someone other than the one named.
+        if context.arguments.value("--remote") != nil && context.arguments.value("--as") != nil {
+            throw context.usageError("--as is not taken with --remote: the node records the admin token's name (admin:NAME) as who resolved it")
+        }
         let remote = try RemoteSupport.client(context)
         // Who resolved it, as the resolution records: on a laptop registered for one person, that
         // person unless --as says otherwise (a write in another name is refused there).

@@ -9,7 +9,8 @@ enum SyncCommand: Command {
         details: """
         Pushes what the upstream lacks, pulls what this replica lacks (in pages, with progress), then
         compares state digests to prove the two match. Exit 1 if the upstream cannot be reached or
-        refuses; nothing is lost either way. Do not run it while `chorus serve` holds the same folder.
+        refuses; nothing is lost either way. It may run beside a `chorus serve` of the same folder
+        (their transactions take turns, and cursors only move forward); --set-aside-refused may not.
         A new replica whose upstream's log is long (10,000 operations or more) starts from a copy of
         the upstream's database (a snapshot) instead of replaying every operation, then pulls what
         came after it; a snapshot that fails its checks is discarded and the log pulled instead.
