@@ -228,7 +228,7 @@ public struct NodeRouter: Sendable {
             return response
         }
         // What a sync request tells of its peer, recorded once it is answered.
-        var toRecord: (peer: Peer, clientWall: UInt64?, waitingUp: Int64?)?
+        var toRecord: (peer: Peer, clientWall: UInt64?, readAt: UInt64?, waitingUp: Int64?)?
         do {
             // The questions a no-op sync asks (its token, then the log's head) answered from one look.
             let look = given ?? (route.path == "/sync/v1/pull" || route.path == "/sync/v1/info" ? service.lookQuietly() : nil)
@@ -253,7 +253,9 @@ public struct NodeRouter: Sendable {
                         waitingUp = try NodeRouter.wholeNumberHeader(request, SyncProtocol.pendingHeader)
                     }
                 }
-                if path.hasPrefix("/sync/") { toRecord = (authenticated, clientWall.map(UInt64.init), waitingUp) }
+                if path.hasPrefix("/sync/") {
+                    toRecord = (authenticated, clientWall.map(UInt64.init), clientWall == nil ? nil : service.nowMilliseconds(), waitingUp)
+                }
                 peer = authenticated
             }
             // A sync request's clock and pending count are recorded whatever its answer; its push
@@ -265,12 +267,12 @@ public struct NodeRouter: Sendable {
             do {
                 response = try respond(route, parameters, request, peer, look: look)
             } catch {
-                if let toRecord { service.recordRequest(peer: toRecord.peer, clientWall: toRecord.clientWall, waitingUp: toRecord.waitingUp, pushed: false, pulled: false) }
+                if let toRecord { service.recordRequest(peer: toRecord.peer, clientWall: toRecord.clientWall, clientWallReadAt: toRecord.readAt, waitingUp: toRecord.waitingUp, pushed: false, pulled: false) }
                 throw error
             }
             if let toRecord {
                 let answered = (200..<300).contains(response.status)
-                service.recordRequest(peer: toRecord.peer, clientWall: toRecord.clientWall, waitingUp: toRecord.waitingUp,
+                service.recordRequest(peer: toRecord.peer, clientWall: toRecord.clientWall, clientWallReadAt: toRecord.readAt, waitingUp: toRecord.waitingUp,
                                       pushed: answered && route.path == "/sync/v1/push", pulled: answered && route.path == "/sync/v1/pull")
             }
             return named(response)

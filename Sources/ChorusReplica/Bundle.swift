@@ -62,7 +62,10 @@ public enum OperationBundle {
         }
         let codec = OperationCodec(limits: limits)
         var operations: [Operation] = []
-        operations.reserveCapacity(held)
+        // Not `held`: a forged header announcing a billion empty lines would ask for one
+        // allocation of a hundred gigabytes, and the process would stop; the first empty line
+        // fails to decode long before the array grows that far (a read-only review).
+        operations.reserveCapacity(min(held, OperationBundle.operationsReservedMax))
         var start = headerEnd + 1
         while start <= end && operations.count < held {
             let stop = newline(in: bytes, from: start, before: end)
@@ -75,6 +78,10 @@ public enum OperationBundle {
         }
         return (header, operations)
     }
+
+    /// The most operations room is made for before any is decoded; past it the array grows as
+    /// they are.
+    static let operationsReservedMax = 65_536
 
     /// How many lines `bytes[start..<end]` holds, split at each newline (an empty line is a line).
     /// A byte scan: the generic `split` cost a fifteenth of an import's instructions (callgrind).

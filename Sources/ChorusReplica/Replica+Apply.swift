@@ -719,7 +719,7 @@ extension Replica {
                 // Operations made here past the reserved counters are reserved for before they
                 // commit, so a database restored from a backup never hands their ids out again
                 // (before `meta` takes the batch's counter: the reservation names the committed one).
-                reservedInBatch = try reserveCounters(through: state.counter)
+                reservedInBatch = try reserveCounters(through: state.counter, isInCallersTransaction: !isOwnTransaction)
                 try database.run("""
                     INSERT INTO meta(key, value) VALUES ('counter', ?), ('clock_wall', ?), ('clock_logical', ?)
                     ON CONFLICT(key) DO UPDATE SET value = excluded.value

@@ -149,12 +149,14 @@ public final class Replica {
     /// Reserves counters past `needed` (`CounterReservation`) before a batch making operations up
     /// to it commits. The file may be ahead of this connection's view (another process wrote it):
     /// a reservation never goes back.
+    ///
     /// Runs inside the batch's transaction, before it writes its counter to `meta`: what `meta`
     /// holds then is what the database had committed. Returns the counter reserved when it wrote
     /// the file (`confirmReservation` names the batch's counter in it once it commits).
-    func reserveCounters(through needed: UInt64) throws -> UInt64? {
+    func reserveCounters(through needed: UInt64, isInCallersTransaction: Bool = false) throws -> UInt64? {
         guard let counterReservation, needed > reservedCounter else { return nil }
-        let stored = try counterReservation.read().counter
+        let file = try counterReservation.read()
+        let stored = file.counter
         if stored >= needed {
             reservedCounter = stored
             return nil
@@ -164,8 +166,16 @@ public final class Replica {
         // as many again ahead had every seeded replica's `serve` say it was restored. A batch
         // past the reservation writes the file once, whatever its size: file writes stay rare.
         let reserved = min(UInt64(Int64.max), needed + CounterReservation.block)
-        let committed = try database.queryScalarInteger("SELECT value FROM meta WHERE key = 'counter'") ?? 0
-        try counterReservation.write(reserved, after: UInt64(clamping: committed))
+        // Inside a caller's transaction, `meta` may hold an earlier batch of that transaction,
+        // not committed: the file keeps the counter it named, committed for sure (a rollback then
+        // read as lost commits). `inBatch` runs this before the batch's own counter goes in.
+        let committed: UInt64
+        if isInCallersTransaction {
+            committed = file.committedBefore ?? 0
+        } else {
+            committed = UInt64(clamping: try database.queryScalarInteger("SELECT value FROM meta WHERE key = 'counter'") ?? 0)
+        }
+        try counterReservation.write(reserved, after: committed)
         reservedCounter = reserved
         return reserved
     }

@@ -270,9 +270,13 @@ public final class SyncService: @unchecked Sendable {
     /// it is not served, and a new one is written (whose log reaches where this log ends).
     public func snapshot(peer: Peer, storage: String?, reaching: Int64 = 0) throws(SyncError) -> (copy: SnapshotCopy, isReused: Bool) {
         guard peer.role == .replica || peer.role == .relay else { throw SyncError.forbidden("\(peer.role.rawValue) tokens cannot take snapshots") }
-        let (location, schema, ownStorage, floor, latest) = executor.perform {
-            ($0.location, $0.configuration.schema, $0.storageVersion, (try? $0.compactionFloor()) ?? 0, (try? $0.latestSequence()) ?? 0)
+        let (location, schema, ownStorage, floor, latestRead) = executor.perform { replica in
+            (replica.location, replica.configuration.schema, replica.storageVersion, (try? replica.compactionFloor()) ?? 0,
+             Result { try replica.latestSequence() })
         }
+        // A failed read is the upstream's failure (500), not the client asking past the log.
+        let latest: Int64
+        do { latest = try latestRead.get() } catch { throw SyncError(status: 500, "cannot read the log's end: \(error)", hint: "retry later, or pull the log") }
         // No copy can reach past the log's end: each request asking for one skipped every copy
         // kept and wrote a new one of the whole database (a read-only audit), as a pull past the
         // end is refused.
@@ -532,12 +536,19 @@ public final class SyncService: @unchecked Sendable {
         }
     }
 
+    /// This node's wall clock, in Unix milliseconds: when a request's `Chorus-Clock` was read
+    /// (`recordRequest`'s `clientWallReadAt`).
+    public func nowMilliseconds() -> UInt64 { wallClock.nowMilliseconds() }
+
     /// Records what a sync request says about its client (clock, waiting operations, route).
-    public func recordRequest(peer: Peer, clientWall: UInt64?, waitingUp: Int64?, pushed: Bool, pulled: Bool) {
+    /// `clientWallReadAt` is when its clock was read (by default now): a request is recorded once
+    /// answered, and a push queued behind a long merge would otherwise read as a client whose
+    /// clock is behind by the wait.
+    public func recordRequest(peer: Peer, clientWall: UInt64?, clientWallReadAt: UInt64? = nil, waitingUp: Int64?, pushed: Bool, pulled: Bool) {
         guard peer.role != .admin else { return }
         let now = wallClock.nowMilliseconds()
         note(peer.name) { item in
-            if let clientWall { item.clientWall = clientWall; item.observedAtWall = now }
+            if let clientWall { item.clientWall = clientWall; item.observedAtWall = min(clientWallReadAt ?? now, now) }
             if let waitingUp { item.waitingUp = waitingUp }
             if pushed { item.lastPushWall = now }
             if pulled { item.lastPullWall = now }

@@ -357,7 +357,10 @@ final class ReplicaStorageTests: XCTestCase {
         var cutLast: UInt64 = 0
         XCTAssertThrowsError(try replica.withDatabase { database in
             try database.transaction {
-                let made = try replica.writeMany((0..<30).map { ("people", "p\($0 + 2)", (0..<100).map { Change.mapSet(field: "skills", key: "s\($0)", value: 2) }) })
+                // Two batches, each past the reservation: the second's reservation must not name
+                // the first's counter, which was never committed.
+                _ = try replica.writeMany((0..<15).map { ("people", "p\($0 + 2)", (0..<100).map { Change.mapSet(field: "skills", key: "s\($0)", value: 2) }) })
+                let made = try replica.writeMany((0..<15).map { ("people", "p\($0 + 20)", (0..<100).map { Change.mapSet(field: "skills", key: "s\($0)", value: 2) }) })
                 cutLast = made.last!.id.counter
                 throw Cut()
             }
