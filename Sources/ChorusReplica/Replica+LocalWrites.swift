@@ -107,7 +107,7 @@ extension Replica {
                     }
                     let rid = existing?.integer(0)
                     let visible = existing.map { $0.integer(1) == 1 } ?? true
-                    let action = try makeAction(change, collection: collection, record: record, rid: rid, visible: visible)
+                    for action in try makeActions(change, collection: collection, record: record, rid: rid, visible: visible) {
                     // Counters stop at Int64.max (an operation id's bound, `OperationID`); reached
                     // only if an operation of ours came back with a counter near it.
                     guard state.counter < UInt64(Int64.max) else {
@@ -132,6 +132,7 @@ extension Replica {
                     }
                     try apply(op, state: &state)
                     made.append(op)
+                    }
                 }
             }
         }
@@ -310,7 +311,26 @@ extension Replica {
         }
     }
 
+    /// The actions a local change makes, in order: one, but for an add of an element the set
+    /// holds already, which removes the tags it holds and adds the element again.
+    ///
+    /// Why: each add is a new tag of its element, and a remove lists every tag it removes. A
+    /// person adding one element ten thousand times (a team's members, their interest in an
+    /// opportunity) made a remove no upstream takes (over `supersedesCountMax`), and every push of
+    /// the node after it was refused: nothing it wrote went up again (a read-only audit). Adding
+    /// again is kept, not dropped, as it means something to a concurrent remove elsewhere: the
+    /// new tag survives it (add-wins), while the element holds the tags of those adds alone.
+    private func makeActions(_ change: Change, collection: String, record: String, rid: Int64?, visible: Bool) throws -> [Action] {
+        if case .add(let field, let element) = change, visible, let rid,
+           try database.queryScalarInteger("SELECT 1 FROM entries WHERE rid = ? AND field = ? AND key = ? LIMIT 1", rid, field, element) != nil {
+            return [try makeAction(.remove(field: field, element: element), collection: collection, record: record, rid: rid, visible: visible),
+                    .add(element: element)]
+        }
+        return [try makeAction(change, collection: collection, record: record, rid: rid, visible: visible)]
+    }
+
     /// Builds the action for a local change from the current state (what this replica has seen).
+    /// An action listing more ids than an upstream takes (`supersedesCountMax`) is refused.
     private func makeAction(_ change: Change, collection: String, record: String, rid: Int64?, visible: Bool) throws -> Action {
         let name = "\(collection)/\(record)"
         switch change {
@@ -322,7 +342,12 @@ extension Replica {
         }
         func live(_ field: String, _ key: String) throws -> [OperationID] {
             guard let rid else { return [] }
-            return try database.query("SELECT replica, counter FROM entries WHERE rid = ? AND field = ? AND key = ?", rid, field, key).map { try Replica.operationID($0) }
+            let seen = try database.query("SELECT replica, counter FROM entries WHERE rid = ? AND field = ? AND key = ?", rid, field, key).map { try Replica.operationID($0) }
+            guard seen.count <= limits.supersedesCountMax else {
+                throw ChorusError(.limitExceeded, "\(name) \(field) holds \(seen.count) concurrent values of \"\(key.prefix(80))\", more than one change can list (\(limits.supersedesCountMax))",
+                                  hint: "nothing was written; resolve it where an admin works, or erase the record")
+            }
+            return seen
         }
         switch change {
         case .put(let field, let value):

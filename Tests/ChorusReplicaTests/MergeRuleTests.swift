@@ -140,6 +140,21 @@ final class MergeRuleTests: XCTestCase {
         XCTAssertEqual(try field(newYork, "guilds"), ["data"], "a remove that observed every add removes the element")
     }
 
+    /// Adding an element the set holds again and again leaves it one tag, not one per add: ten
+    /// thousand adds once made a remove listing them all, which no upstream takes, and every
+    /// later push of the node was refused. The add still wins over a concurrent remove.
+    func test_set_addingAnElementHeld_keepsOneTag_andStillWinsOverAConcurrentRemove() throws {
+        for _ in 0..<50 { try stockholm.write(collection: "people", record: "p1", [.add(field: "guilds", element: "web")]) }
+        try exchange()
+        try newYork.write(collection: "people", record: "p1", [.add(field: "guilds", element: "web")])
+        let removed = try stockholm.write(collection: "people", record: "p1", [.remove(field: "guilds", element: "web")])
+        guard case .remove(_, let supersedes) = removed[0].action else { return XCTFail("\(removed)") }
+        XCTAssertEqual(supersedes.count, 1, "one tag, whatever the number of adds")
+        try exchange()
+        XCTAssertEqual(try field(stockholm, "guilds"), ["web"], "New York's add, concurrent with the remove, wins")
+        XCTAssertEqual(try stockholm.digest(), try newYork.digest())
+    }
+
     func test_concurrentWritesOfOneValue_areNoConflict_untilAThirdValueJoinsThem() throws {
         try stockholm.write(collection: "people", record: "p1", [.put(field: "title", value: "Engineer"),
                                                                  .mapSet(field: "skills", key: "swift", value: 4)])
