@@ -95,10 +95,21 @@ public enum WritePolicy {
             // The objective before the change (if any) and after it must both be the person's to set.
             var states: [[String: JSONValue]] = [body.merging(existing ?? [:]) { given, _ in given }]
             if let existing { states.append(existing) }
-            for state in states where state["ownerKind"]?.stringValue ?? "person" == "person" {
-                // An owner with no profile here is a reference to nothing: the references' check
-                // says so (422, "no person ..."), where this said to ask them.
-                guard let owner = state["owner"]?.stringValue, try lookup("people", owner) != nil else { continue }
+            for (index, state) in states.enumerated() where state["ownerKind"]?.stringValue ?? "person" == "person" {
+                guard let owner = state["owner"]?.stringValue else { continue }
+                guard try lookup("people", owner) != nil else {
+                    // The objective as it is, of a person with no profile here (they left, or it
+                    // has not synced yet): no one here can be told to be them or their manager,
+                    // and the references' check lets through a problem the record had already,
+                    // so anyone could edit, hide or unpublish it (a read-only audit).
+                    if existing != nil && index == states.count - 1 && owner != person {
+                        return Refusal(message: "this objective is \(owner)'s, who has no profile here: no one here can change it for them",
+                                       hint: "change it where \(owner)'s profile is, or restore their profile first")
+                    }
+                    // A new owner with no profile here is a reference to nothing: the references'
+                    // check says so (422, "no person ..."), where this said to ask them.
+                    continue
+                }
                 if try owner != person && managerOf(owner) != person {
                     return Refusal(message: "a person's objectives are set by that person or their manager", hint: "ask \(owner) or their manager")
                 }

@@ -41,6 +41,8 @@ final class PeopleAPITests: XCTestCase {
                                                  ("opportunities", "opp-old", ["title=Pairing", "owner=p-own", "location=office", "status=open"]),
                                                  ("objectives", "obj-old", ["title=Ship", "owner=p-own", "ownerKind=person"]),
                                                  ("objectives", "obj-kindless", ["title=Ship", "owner=p-own"]),
+                                                 ("objectives", "obj-gone", ["title=Ship", "owner=p-gone", "ownerKind=person", "visibility=public",
+                                                                             "status=published", "quarter=2026-Q4"]),
                                                  ("opportunities", "opp-crossed", ["title=Pairing", "owner=p-own", "location=remote",
                                                                                    "startDate=2026-03-01", "endDate=2026-02-01"]),
                                                  ("opportunities", "opp-both", ["title=Pairing", "owner=p-own", "location=office",
@@ -73,6 +75,14 @@ final class PeopleAPITests: XCTestCase {
         // An objective with an owner and no kind is a person's: its kind does not change either.
         XCTAssertEqual(try request(port, "PATCH", "/api/v1/objectives/obj-kindless", as: "p-own", body: #"{"ownerKind":"team"}"#).status, 403)
         XCTAssertEqual(try request(port, "GET", "/api/v1/objectives/obj-kindless", as: "p-own").json?["ownerKind"] ?? .null, .null)
+        // A person's objective whose owner has no profile here (they left) is changed by no one
+        // here: anyone could hide or unpublish it.
+        for body in [#"{"visibility":"private"}"#, #"{"status":"draft"}"#, #"{"progress":1}"#] {
+            let refused = try request(port, "PATCH", "/api/v1/objectives/obj-gone", as: "p-own", body: body)
+            XCTAssertEqual(refused.status, 403, body)
+            XCTAssertTrue(refused.json?["detail"]?.stringValue?.contains("is p-gone's, who has no profile here") ?? false, "\(refused.json ?? .null)")
+        }
+        XCTAssertEqual(try request(port, "GET", "/api/v1/objectives/obj-gone", as: "p-own").json?["visibility"], "public")
     }
 
     func test_openAPIDocument_coversEveryRoute() throws {
