@@ -1,5 +1,8 @@
 import ChorusCore
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import ChorusPeople
 import ChorusReplica
 import ChorusSync
@@ -41,6 +44,13 @@ public struct IdentityPolicy: Sendable {
             }
         }
         guard let owner else { return nil }
+        // Nor from another machine, whatever it names in `Host`: a node listening beyond
+        // loopback (`--listen 0.0.0.0:7420`, for `--owner-host`) gave anyone on the network who
+        // sent `Host: localhost` the owner's private feedback and their writes (a read-only audit).
+        guard IdentityPolicy.isThisMachine(address) else {
+            throw SyncError(status: 403, "this node acts for its owner only for requests from this machine, and \(address.prefix(64)) is another",
+                            hint: "open the page on the machine the node runs on; to serve others, run an office node with a sign-on proxy (--identity-header)")
+        }
         // The owner's identity comes with no credential: any page the owner's browser opens
         // could send requests here. The browser keeps other sites' pages out by origin, but a page
         // whose own name it resolves again to 127.0.0.1 (DNS rebinding) is of its own origin to
@@ -55,6 +65,30 @@ public struct IdentityPolicy: Sendable {
                             hint: "open the node at http://127.0.0.1:PORT/ or http://localhost:PORT/; to reach it by another name, start it with `chorus serve --owner-host NAME`")
         }
         return owner
+    }
+
+    /// Whether `address` (IPv4, dotted) is this machine's: a loopback address, or one of its
+    /// interfaces' (a browser on the laptop reaching it by the laptop's network name connects from
+    /// that address). Asked only for a request from beyond loopback: the interfaces are read each
+    /// time, as they change (a new network, a VPN).
+    static func isThisMachine(_ address: String) -> Bool {
+        if address.hasPrefix("127.") { return true }
+        var list: UnsafeMutablePointer<ifaddrs>?
+        guard getifaddrs(&list) == 0, let first = list else { return false }
+        defer { freeifaddrs(list) }
+        var entry: UnsafeMutablePointer<ifaddrs>? = first
+        while let current = entry {
+            if let socketAddress = current.pointee.ifa_addr, socketAddress.pointee.sa_family == sa_family_t(AF_INET) {
+                var text = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
+                let found = socketAddress.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { inet in
+                    var raw = inet.pointee.sin_addr
+                    return inet_ntop(AF_INET, &raw, &text, socklen_t(INET_ADDRSTRLEN)) != nil
+                }
+                if found && String(cString: text) == address { return true }
+            }
+            entry = current.pointee.ifa_next
+        }
+        return false
     }
 
     /// Whether a `Host` header names this node as its owner reaches it: `localhost` (or a name
