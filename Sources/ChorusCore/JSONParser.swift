@@ -45,9 +45,21 @@ public struct JSONParser {
     struct Reader {
         let bytes: UnsafeBufferPointer<UInt8>
         let depthMax: Int
-        /// The most elements an array may hold, for the arrays being read (`parseEnvelope` bounds
-        /// a message's other members with it); no bound by default, the document's size aside.
-        var arrayElementsMax = Int.max
+        /// Array elements and object members that may still be read, nested ones included
+        /// (`parseEnvelope` gives each of a message's other members `valuesMax` of them); no bound
+        /// by default, the document's size aside.
+        var valuesLeft = Int.max
+        var valuesMax = Int.max
+
+        /// Bounds the values read from here, until `unlimitValues`.
+        mutating func limitValues(_ max: Int) { (valuesLeft, valuesMax) = (max, max) }
+        mutating func unlimitValues() { (valuesLeft, valuesMax) = (.max, .max) }
+
+        /// One more array element or object member read.
+        mutating func spendValue() throws(JSONParseError) {
+            valuesLeft -= 1
+            guard valuesLeft >= 0 else { throw fail("more than \(valuesMax) values in one member") }
+        }
         var position = 0
 
         init(bytes: UnsafeBufferPointer<UInt8>, depthMax: Int) {
@@ -130,6 +142,7 @@ public struct JSONParser {
             while true {
                 skipWhitespace()
                 guard current == UInt8(ascii: "\"") else { throw fail("expected a string key") }
+                try spendValue()
                 let keyOffset = position
                 let key = try readKey(&self)
                 skipWhitespace()
@@ -155,11 +168,9 @@ public struct JSONParser {
             position += 1
             skipWhitespace()
             if current == UInt8(ascii: "]") { position += 1; return }
-            var count = 0
             while true {
                 skipWhitespace()
-                count += 1
-                guard count <= arrayElementsMax else { throw fail("an array of more than \(arrayElementsMax) elements") }
+                try spendValue()
                 try element(&self)
                 skipWhitespace()
                 switch current {

@@ -151,30 +151,28 @@ extension JSONParser {
     /// Counts are bounded while reading, not after: an element of `{}` (3 bytes) became an
     /// operation's fields (about 400 bytes), so a push of 16 MiB holding 5.5 million of them took
     /// some 2 GB before its count was refused (a read-only audit). Past `operationsMax` operations
-    /// the error says so (`isOverOperationsMax`); an array in another member past
-    /// `membersArrayElementsMax` elements is refused as malformed.
-    public func parseEnvelope(_ bytes: [UInt8], operationsMax: Int = .max, membersArrayElementsMax: Int = .max) throws(JSONParseError) -> OperationEnvelope {
+    /// the error says so (`isOverOperationsMax`); another member, or an `operations` given twice
+    /// or not as an array, holding more than `membersValuesMax` array elements and object
+    /// members, nested ones included, is refused as malformed.
+    public func parseEnvelope(_ bytes: [UInt8], operationsMax: Int = .max, membersValuesMax: Int = .max) throws(JSONParseError) -> OperationEnvelope {
         try parseDocument(bytes[...]) { reader throws(JSONParseError) in
             var envelope = OperationEnvelope()
             if reader.current == UInt8(ascii: "{") {
                 envelope.isObject = true
                 try reader.parseMembers(depth: 1) { name, _, reader throws(JSONParseError) -> Bool in
-                    if name == "operations" {
-                        guard !envelope.hasOperations else {
-                            _ = try reader.parseValue(depth: 1)
-                            return false
-                        }
+                    if name == "operations" && !envelope.hasOperations && reader.current == UInt8(ascii: "[") {
                         envelope.hasOperations = true
-                        if reader.current == UInt8(ascii: "[") {
-                            envelope.operations = try reader.parseOperations(depth: 2, max: operationsMax)
-                        } else {
-                            _ = try reader.parseValue(depth: 1)
-                        }
+                        envelope.operations = try reader.parseOperations(depth: 2, max: operationsMax)
                         return true
                     }
-                    reader.arrayElementsMax = membersArrayElementsMax
-                    defer { reader.arrayElementsMax = .max }
-                    return envelope.members.updateValue(try reader.parseValue(depth: 1), forKey: name) == nil
+                    reader.limitValues(membersValuesMax)
+                    defer { reader.unlimitValues() }
+                    let value = try reader.parseValue(depth: 1)
+                    if name == "operations" {
+                        defer { envelope.hasOperations = true }
+                        return !envelope.hasOperations
+                    }
+                    return envelope.members.updateValue(value, forKey: name) == nil
                 }
             } else {
                 _ = try reader.parseValue(depth: 0)

@@ -265,7 +265,7 @@ public struct PushRequest: Sendable {
         let envelope: OperationEnvelope
         do {
             envelope = try JSONParser(depthMax: limits.jsonDepthMax + 4, bytesMax: limits.pushBodyBytesMax)
-                .parseEnvelope(body, operationsMax: limits.pushPageOperationsMax, membersArrayElementsMax: limits.relayedReplicasMax)
+                .parseEnvelope(body, operationsMax: limits.pushPageOperationsMax, membersValuesMax: limits.relayedReplicasMax)
         } catch where error.isOverOperationsMax {
             throw ChorusError(.limitExceeded, "push: operations must be an array of at most \(limits.pushPageOperationsMax)")
         } catch {
