@@ -188,7 +188,7 @@ public enum DomainReferences {
                     SELECT count(*) FROM people__careerSteps s JOIN people p ON p.id = s.id AND p._deleted = 0 WHERE s.key = ? AND s.value = ?
                     """, recordID, milestone) ?? 0,
                  try db.queryScalarInteger("""
-                    SELECT count(*) FROM observations WHERE ability = ? AND milestone = ? AND _deleted = 0 AND coalesce(visibility, 'public') != 'private'
+                    SELECT count(*) FROM observations WHERE ability = ? AND milestone = ? AND _deleted = 0 AND coalesce(visibility, 'public') = 'public'
                     """, recordID, milestone) ?? 0)
             }
             if people > 0 || observations > 0 {

@@ -131,7 +131,7 @@ public struct Insights: Sendable {
                 // still here, as the milestones beside them (a deleted person's are not served).
                 let observations = Int(try db.queryScalarInteger("""
                     SELECT count(*) FROM observations o JOIN people p ON p.id = o.person AND p._deleted = 0
-                    WHERE o._deleted = 0 AND o.ability = ? AND coalesce(o.visibility, 'public') != 'private'
+                    WHERE o._deleted = 0 AND o.ability = ? AND coalesce(o.visibility, 'public') = 'public'
                     """, id) ?? 0)
                 let achieved = Int(try db.queryScalarInteger("""
                     SELECT count(*) FROM people__careerSteps c JOIN people p ON p.id = c.id WHERE p._deleted = 0 AND c.key = ? AND c.value >= 1

@@ -101,7 +101,7 @@ public enum ReadPolicy {
         switch collection {
         case "objectives":
             // A draft is not published yet: read as a private one is until it is.
-            guard fields["visibility"]?.stringValue == "private" || fields["status"]?.stringValue == "draft" else { return true }
+            guard !isPublic(fields) || fields["status"]?.stringValue == "draft" else { return true }
             guard let viewer, let owner = fields["owner"]?.stringValue else { return false }
             if fields["ownerKind"]?.stringValue ?? "person" == "person" {
                 return try viewer == owner || manager(of: owner, lookup: lookup) == viewer
@@ -109,7 +109,7 @@ public enum ReadPolicy {
             guard let me = try lookup("people", viewer) else { return false }
             return try isMember(me, of: owner, lookup: lookup)
         case "observations":
-            guard fields["visibility"]?.stringValue == "private" else { return true }
+            guard !isPublic(fields) else { return true }
             guard let viewer else { return false }
             let observed = fields["person"]?.stringValue
             if viewer == observed || viewer == fields["author"]?.stringValue { return true }
@@ -117,6 +117,17 @@ public enum ReadPolicy {
             return try managedSinceMade(observed, viewer)
         default:
             return true
+        }
+    }
+
+    /// Whether a record's `visibility` lets everyone read it: `public`, or none given. Any other
+    /// value is read as `private`: one this version does not know (from a newer one, through
+    /// sync, where values are not checked against the platform's rules) once made an objective
+    /// or observation readable by everyone, where lists (`publishedObjectivesSQL`) hid it.
+    static func isPublic(_ fields: [String: JSONValue]) -> Bool {
+        switch fields["visibility"] {
+        case nil, .null?: return true
+        case let value?: return value.stringValue == "public"
         }
     }
 

@@ -129,6 +129,24 @@ final class FeedbackLifecycleTests: XCTestCase {
                                              managedSinceMade: ReadPolicy.managedSinceMade(collection: "observations", record: "obs-before", replica: replica)))
     }
 
+    /// A visibility this version does not know (a newer version's, arriving by sync, where values
+    /// are not checked) is read as private: it once made an objective or observation readable by
+    /// everyone, where the objectives list hid it. None given is public.
+    func test_anUnknownVisibility_isReadAsPrivate() throws {
+        let lookup: (String, String) throws -> [String: JSONValue]? = { _, _ in nil }
+        for collection in ["objectives", "observations"] {
+            let owned: [String: JSONValue] = collection == "objectives" ? ["owner": "owner", "ownerKind": "person"] : ["person": "owner", "author": "owner"]
+            for (visibility, everyone) in [(JSONValue?.none, true), (.some(.null), true), (.some("public"), true), (.some("private"), false),
+                                           (.some("secret"), false), (.some(.integer(1)), false)] {
+                var fields = owned
+                fields["visibility"] = visibility
+                XCTAssertEqual(try ReadPolicy.mayRead(collection: collection, fields: fields, viewer: "someone", lookup: lookup, managedSinceMade: { _, _ in false }),
+                               everyone, "\(collection) \(String(describing: visibility))")
+                XCTAssertTrue(try ReadPolicy.mayRead(collection: collection, fields: fields, viewer: "owner", lookup: lookup, managedSinceMade: { _, _ in false }))
+            }
+        }
+    }
+
     /// The feed is in the order items were given: editing a message does not bring it to the top.
     func test_feedOrder_isWhenGiven_notWhenEdited() throws {
         let first = try Feedback.give(replica, from: "author", to: "recipient", kind: "thanks", body: "First", visibility: "public")
