@@ -311,20 +311,34 @@ extension Replica {
         }
     }
 
-    /// The actions a local change makes, in order: one, but for an add of an element the set
-    /// holds already, which removes the tags it holds and adds the element again.
+    /// The actions a local change makes: one; none for an add of an element this replica holds
+    /// a tag of its own for already; several for a remove of more tags than one operation may
+    /// list.
     ///
     /// Why: each add is a new tag of its element, and a remove lists every tag it removes. A
     /// person adding one element ten thousand times (a team's members, their interest in an
     /// opportunity) made a remove no upstream takes (over `supersedesCountMax`), and every push of
-    /// the node after it was refused: nothing it wrote went up again (a read-only audit). Adding
-    /// again is kept, not dropped, as it means something to a concurrent remove elsewhere: the
-    /// new tag survives it (add-wins), while the element holds the tags of those adds alone.
+    /// the node after it was refused: nothing it wrote went up again (a read-only audit). So an
+    /// element holds at most one tag of each replica that added it: adding it again where this
+    /// replica's own tag stands asserts nothing new (a remove elsewhere that saw the tag removes
+    /// the element, as it would have). Added where only other replicas' tags hold it, it gets a
+    /// tag of its own, which survives a concurrent remove (add-wins). A remove of an element
+    /// holding more tags than that (older releases' adds) lists them in several operations.
     private func makeActions(_ change: Change, collection: String, record: String, rid: Int64?, visible: Bool) throws -> [Action] {
-        if case .add(let field, let element) = change, visible, let rid,
-           try database.queryScalarInteger("SELECT 1 FROM entries WHERE rid = ? AND field = ? AND key = ? LIMIT 1", rid, field, element) != nil {
-            return [try makeAction(.remove(field: field, element: element), collection: collection, record: record, rid: rid, visible: visible),
-                    .add(element: element)]
+        switch change {
+        case .add(let field, let element) where visible && rid != nil:
+            let own = try database.queryScalarInteger("SELECT 1 FROM entries WHERE rid = ? AND field = ? AND key = ? AND replica = ? LIMIT 1",
+                                                      rid!, field, element, id.bytes)
+            if own != nil { return [] }
+        case .remove(let field, let element) where visible && rid != nil:
+            let tags = try database.query("SELECT replica, counter FROM entries WHERE rid = ? AND field = ? AND key = ?", rid!, field, element)
+                .map { try Replica.operationID($0) }
+            guard !tags.isEmpty else { throw ChorusError(.invalidState, "\(collection)/\(record) \(field) does not contain \"\(element)\"") }
+            return stride(from: 0, to: tags.count, by: limits.supersedesCountMax).map {
+                .remove(element: element, supersedes: Array(tags[$0..<min($0 + limits.supersedesCountMax, tags.count)]))
+            }
+        default:
+            break
         }
         return [try makeAction(change, collection: collection, record: record, rid: rid, visible: visible)]
     }
@@ -345,7 +359,7 @@ extension Replica {
             let seen = try database.query("SELECT replica, counter FROM entries WHERE rid = ? AND field = ? AND key = ?", rid, field, key).map { try Replica.operationID($0) }
             guard seen.count <= limits.supersedesCountMax else {
                 throw ChorusError(.limitExceeded, "\(name) \(field) holds \(seen.count) concurrent values of \"\(key.prefix(80))\", more than one change can list (\(limits.supersedesCountMax))",
-                                  hint: "nothing was written; resolve it where an admin works, or erase the record")
+                                  hint: "nothing was written; settle the conflict first (`chorus conflicts`), or erase the record")
             }
             return seen
         }

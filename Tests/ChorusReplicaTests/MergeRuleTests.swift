@@ -140,11 +140,13 @@ final class MergeRuleTests: XCTestCase {
         XCTAssertEqual(try field(newYork, "guilds"), ["data"], "a remove that observed every add removes the element")
     }
 
-    /// Adding an element the set holds again and again leaves it one tag, not one per add: ten
-    /// thousand adds once made a remove listing them all, which no upstream takes, and every
-    /// later push of the node was refused. The add still wins over a concurrent remove.
+    /// Adding an element the set holds again and again leaves it one tag of the replica's, not
+    /// one per add: ten thousand adds once made a remove listing them all, which no upstream
+    /// takes, and every later push of the node was refused. Another replica's add, concurrent with
+    /// a remove, still wins over it.
     func test_set_addingAnElementHeld_keepsOneTag_andStillWinsOverAConcurrentRemove() throws {
-        for _ in 0..<50 { try stockholm.write(collection: "people", record: "p1", [.add(field: "guilds", element: "web")]) }
+        let made = try (0..<50).flatMap { _ in try stockholm.write(collection: "people", record: "p1", [.add(field: "guilds", element: "web")]) }
+        XCTAssertEqual(made.count, 1, "added again where its own tag stands: nothing to make")
         try exchange()
         try newYork.write(collection: "people", record: "p1", [.add(field: "guilds", element: "web")])
         let removed = try stockholm.write(collection: "people", record: "p1", [.remove(field: "guilds", element: "web")])
@@ -153,6 +155,24 @@ final class MergeRuleTests: XCTestCase {
         try exchange()
         XCTAssertEqual(try field(stockholm, "guilds"), ["web"], "New York's add, concurrent with the remove, wins")
         XCTAssertEqual(try stockholm.digest(), try newYork.digest())
+    }
+
+    /// An element holding more tags than one operation may list (older releases' adds) is
+    /// removed by several removes, each within what an upstream takes.
+    func test_set_removingAnElementOfMoreTagsThanOneOperationLists_makesSeveral() throws {
+        try stockholm.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")])
+        try exchange()
+        let source = ReplicaID(hex: "00112233445566778899aabbccddeeff")!
+        let adds = (1...10_001).map { counter in
+            Operation(id: OperationID(replica: source, counter: UInt64(counter)), timestamp: HybridTimestamp(wall: clock.nowMilliseconds(), logical: UInt32(counter)),
+                      collection: "people", record: "p1", field: "guilds", action: .add(element: "web"))
+        }
+        XCTAssertEqual(try stockholm.applyRemote(adds).applied, 10_001)
+        let removes = try stockholm.write(collection: "people", record: "p1", [.remove(field: "guilds", element: "web")])
+        XCTAssertEqual(removes.map { if case .remove(_, let ids) = $0.action { ids.count } else { -1 } }, [10_000, 1])
+        XCTAssertEqual(try field(stockholm, "guilds") ?? [], [])
+        XCTAssertEqual(try newYork.applyRemote(adds + removes).applied, 10_003, "taken whole by another replica")
+        XCTAssertEqual(try newYork.digest(), try stockholm.digest())
     }
 
     func test_concurrentWritesOfOneValue_areNoConflict_untilAThirdValueJoinsThem() throws {
