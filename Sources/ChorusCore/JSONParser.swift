@@ -46,19 +46,18 @@ public struct JSONParser {
         let bytes: UnsafeBufferPointer<UInt8>
         let depthMax: Int
         /// Array elements and object members that may still be read, nested ones included
-        /// (`parseEnvelope` gives each of a message's other members `valuesMax` of them); no bound
-        /// by default, the document's size aside.
+        /// (`parseEnvelope` gives all of a message but its operations `valuesMax` of them); no
+        /// bound by default, the document's size aside.
         var valuesLeft = Int.max
         var valuesMax = Int.max
 
-        /// Bounds the values read from here, until `unlimitValues`.
+        /// Bounds the values read from here.
         mutating func limitValues(_ max: Int) { (valuesLeft, valuesMax) = (max, max) }
-        mutating func unlimitValues() { (valuesLeft, valuesMax) = (.max, .max) }
 
         /// One more array element or object member read.
         mutating func spendValue() throws(JSONParseError) {
             valuesLeft -= 1
-            guard valuesLeft >= 0 else { throw fail("more than \(valuesMax) values in one member") }
+            guard valuesLeft >= 0 else { throw fail("more than \(valuesMax) values outside the operations") }
         }
         var position = 0
 

@@ -151,22 +151,26 @@ extension JSONParser {
     /// Counts are bounded while reading, not after: an element of `{}` (3 bytes) became an
     /// operation's fields (about 400 bytes), so a push of 16 MiB holding 5.5 million of them took
     /// some 2 GB before its count was refused (a read-only audit). Past `operationsMax` operations
-    /// the error says so (`isOverOperationsMax`); another member, or an `operations` given twice
-    /// or not as an array, holding more than `membersValuesMax` array elements and object
-    /// members, nested ones included, is refused as malformed.
+    /// the error says so (`isOverOperationsMax`); more than `membersValuesMax` array elements and
+    /// object members outside the operations array (the top level's keys, other members, an
+    /// `operations` given twice or not as an array, nested ones included) is refused as malformed.
     public func parseEnvelope(_ bytes: [UInt8], operationsMax: Int = .max, membersValuesMax: Int = .max) throws(JSONParseError) -> OperationEnvelope {
         try parseDocument(bytes[...]) { reader throws(JSONParseError) in
             var envelope = OperationEnvelope()
             if reader.current == UInt8(ascii: "{") {
                 envelope.isObject = true
+                // One budget for everything but the operations array, the top level's own keys
+                // included: per member, any number of members of that many values passed.
+                reader.limitValues(membersValuesMax)
                 try reader.parseMembers(depth: 1) { name, _, reader throws(JSONParseError) -> Bool in
                     if name == "operations" && !envelope.hasOperations && reader.current == UInt8(ascii: "[") {
                         envelope.hasOperations = true
+                        let left = reader.valuesLeft
+                        reader.valuesLeft = .max
+                        defer { reader.valuesLeft = left }
                         envelope.operations = try reader.parseOperations(depth: 2, max: operationsMax)
                         return true
                     }
-                    reader.limitValues(membersValuesMax)
-                    defer { reader.unlimitValues() }
                     let value = try reader.parseValue(depth: 1)
                     if name == "operations" {
                         defer { envelope.hasOperations = true }

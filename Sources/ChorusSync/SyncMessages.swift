@@ -259,13 +259,17 @@ public struct PushRequest: Sendable {
         return Array(text.utf8)
     }
 
+    /// The most array elements and object members a push holds outside its operations: its
+    /// `relayed` list, and its own few members.
+    public static func valuesOutsideOperationsMax(_ limits: Limits) -> Int { limits.relayedReplicasMax + 16 }
+
     /// Parses and validates a push body.
     public static func decode(_ body: [UInt8], limits: Limits) throws(ChorusError) -> PushRequest {
         // Operations are parsed straight into their fields, with no dictionary per operation.
         let envelope: OperationEnvelope
         do {
             envelope = try JSONParser(depthMax: limits.jsonDepthMax + 4, bytesMax: limits.pushBodyBytesMax)
-                .parseEnvelope(body, operationsMax: limits.pushPageOperationsMax, membersValuesMax: limits.relayedReplicasMax)
+                .parseEnvelope(body, operationsMax: limits.pushPageOperationsMax, membersValuesMax: PushRequest.valuesOutsideOperationsMax(limits))
         } catch where error.isOverOperationsMax {
             throw ChorusError(.limitExceeded, "push: operations must be an array of at most \(limits.pushPageOperationsMax)")
         } catch {

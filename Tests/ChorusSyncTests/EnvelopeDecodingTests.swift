@@ -308,17 +308,19 @@ final class EnvelopeDecodingTests: XCTestCase {
         let overRelayed = Array("{\"operations\":[],\"relayed\":[\(relayed)],\"replica\":\"\(replica)\",\"through\":0}".utf8)
         XCTAssertThrowsError(try PushRequest.decode(overRelayed, limits: limits)) { error in
             XCTAssertEqual((error as! ChorusError).code, .malformedInput)
-            XCTAssertTrue("\(error)".contains("more than \(limits.relayedReplicasMax) values in one member"), "\(error)")
+            XCTAssertTrue("\(error)".contains("relayed must be an array of at most \(limits.relayedReplicasMax) replica ids"), "\(error)")
         }
-        // Nested, given twice, or operations given twice or as no array: the same bound, for the
-        // whole member (each array within the bound, but not all of them together).
+        // Nested, spread over members, or operations given twice or as no array: one bound for
+        // all but the operations (each array within it, but not all of them together).
         let nested = "[" + [String](repeating: "[" + [String](repeating: "0", count: 200).joined(separator: ",") + "]", count: 100).joined(separator: ",") + "]"
         for body in ["{\"operations\":[],\"relayed\":\(nested),\"replica\":\"\(replica)\",\"through\":0}",
                      "{\"operations\":[],\"operations\":\(nested),\"relayed\":[],\"replica\":\"\(replica)\",\"through\":0}",
-                     "{\"operations\":{\"a\":\(nested)},\"relayed\":[],\"replica\":\"\(replica)\",\"through\":0}"] {
+                     "{\"operations\":{\"a\":\(nested)},\"relayed\":[],\"replica\":\"\(replica)\",\"through\":0}",
+                     "{" + (0..<20).map { "\"x\($0)\":[" + [String](repeating: "0", count: 600).joined(separator: ",") + "]," }.joined()
+                        + "\"operations\":[],\"relayed\":[],\"replica\":\"\(replica)\",\"through\":0}"] {
             XCTAssertThrowsError(try PushRequest.decode(Array(body.utf8), limits: limits)) { error in
                 XCTAssertEqual((error as! ChorusError).code, .malformedInput)
-                XCTAssertTrue("\(error)".contains("more than \(limits.relayedReplicasMax) values in one member"), "\(error)")
+                XCTAssertTrue("\(error)".contains("more than \(PushRequest.valuesOutsideOperationsMax(limits)) values outside the operations"), "\(error)")
             }
         }
         let notAnArray = Array("{\"operations\":{},\"relayed\":[],\"replica\":\"\(replica)\",\"through\":0}".utf8)
