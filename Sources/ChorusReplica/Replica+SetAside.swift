@@ -442,7 +442,8 @@ extension Replica {
                         // Made anew by another process opening the folder at the same moment.
                         guard try database.queryScalarInteger("SELECT count(*) FROM set_aside WHERE write_seq = ? AND state = ?",
                                                               write.write, SetAsideState.refused.rawValue) == Int64(write.rows) else { return nil }
-                        let operations = changes.isEmpty ? [] : try writeMany(changes, by: person)
+                        let remade = try withoutRemovesOfAbsentElements(changes)
+                        let operations = remade.isEmpty ? [] : try writeMany(remade, by: person)
                         try database.run("UPDATE set_aside SET state = ?, reason = NULL WHERE write_seq = ? AND state = ?",
                                          SetAsideState.madeAnew.rawValue, write.write, SetAsideState.refused.rawValue)
                         // Each row says what became of it, for the start's counts.
@@ -478,6 +479,26 @@ extension Replica {
         switch operation.action {
         case .delete, .restore: return true
         default: return false
+        }
+    }
+
+    /// `changes` without a remove of an element its record holds no tag of, nor a second remove
+    /// of one element: its effect holds already. A remove made as several operations (an
+    /// element of more tags than one lists) is remade as one, which takes every tag, and the
+    /// next one found nothing and was refused, the write with it, set aside for good (a review);
+    /// so was a remove of an element someone else removed meanwhile.
+    private func withoutRemovesOfAbsentElements(_ writes: [(collection: String, record: String, changes: [Change])]) throws
+        -> [(collection: String, record: String, changes: [Change])] {
+        var removed: Set<[String]> = []
+        return try writes.compactMap { write in
+            let rid = try database.queryScalarInteger("SELECT rid FROM records WHERE collection = ? AND record = ?", write.collection, write.record)
+            let changes = try write.changes.filter { change in
+                guard case .remove(let field, let element) = change else { return true }
+                guard removed.insert([write.collection, write.record, field, element]).inserted else { return false }
+                guard let rid else { return true }
+                return try database.queryScalarInteger("SELECT 1 FROM entries WHERE rid = ? AND field = ? AND key = ? LIMIT 1", rid, field, element) != nil
+            }
+            return changes.isEmpty ? nil : (write.collection, write.record, changes)
         }
     }
 

@@ -399,6 +399,11 @@ public struct PullResponse: Sendable {
         self.server = server
     }
 
+    /// The most array elements and object members a pull page holds outside its operations: a
+    /// dozen now (its cursor, flag and server stamp), with room for members a newer upstream
+    /// adds; a faulty or hostile upstream's millions of tiny values are refused as they are read.
+    public static let valuesOutsideOperationsMax = 1_024
+
     public static func decode(_ body: [UInt8], limits: Limits) throws(ChorusError) -> PullResponse {
         // Operations are parsed straight into their fields, with no dictionary per operation: this
         // was more than half of the instructions of a bootstrap's decoding thread (callgrind, P3).
@@ -406,7 +411,7 @@ public struct PullResponse: Sendable {
         do {
             // A page holds at most what was asked, never more than `pullPageOperationsMax`.
             envelope = try JSONParser(depthMax: limits.jsonDepthMax + 4, bytesMax: limits.syncAnswerBytesMax)
-                .parseEnvelope(body, operationsMax: limits.pullPageOperationsMax)
+                .parseEnvelope(body, operationsMax: limits.pullPageOperationsMax, membersValuesMax: PullResponse.valuesOutsideOperationsMax)
         } catch {
             throw ChorusError(.malformedInput, "pull response: \(error)", isRetryable: true)
         }

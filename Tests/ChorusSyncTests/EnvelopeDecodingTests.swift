@@ -304,6 +304,11 @@ final class EnvelopeDecodingTests: XCTestCase {
         XCTAssertThrowsError(try PullResponse.decode(pull, limits: limits)) { error in
             XCTAssertTrue("\(error)".contains("more than \(limits.pullPageOperationsMax) operations"), "\(error)")
         }
+        // A pull page's members outside its operations: a dozen values, with room; not millions.
+        let stuffed = Array("{\"hasMore\":false,\"next\":1,\"operations\":[],\"server\":{},\"x\":[\([String](repeating: "0", count: PullResponse.valuesOutsideOperationsMax).joined(separator: ","))]}".utf8)
+        XCTAssertThrowsError(try PullResponse.decode(stuffed, limits: limits)) { error in
+            XCTAssertTrue("\(error)".contains("more than \(PullResponse.valuesOutsideOperationsMax) values outside the operations"), "\(error)")
+        }
         let relayed = [String](repeating: "0", count: limits.relayedReplicasMax + 1).map { _ in "\"\(replica)\"" }.joined(separator: ",")
         let overRelayed = Array("{\"operations\":[],\"relayed\":[\(relayed)],\"replica\":\"\(replica)\",\"through\":0}".utf8)
         XCTAssertThrowsError(try PushRequest.decode(overRelayed, limits: limits)) { error in

@@ -215,6 +215,32 @@ final class PersonBoundReplicaTests: HubAndClientsTestCase {
         XCTAssertEqual(try laptop.perform { try $0.get(collection: "people", record: "p-2")?.fields["title"] }, "After the copy")
     }
 
+    /// A remove that named no one, of an element someone else removed at the upstream meanwhile,
+    /// is made anew as the laptop's person as what it is, done: remade, it found nothing to
+    /// remove and was refused again, set aside for good with the write holding it.
+    func test_settingAside_aRemoveOfAnElementRemovedMeanwhile_isMadeAnewAsDone() throws {
+        let (hub, router) = try hub()
+        try hub.perform { _ = try $0.write(collection: "people", record: "p-1", [.add(field: "guilds", element: "web")]) }
+        let (laptop, _, session) = try client("laptop", seed: 2, hub: hub, router: router, person: "p-1")
+        // The laptop has the hub's data from a bundle, before its first sync: it knows no person yet.
+        var bundle: [UInt8] = []
+        _ = try hub.perform { try $0.exportBundle(since: 0) { bundle += $0 } }
+        _ = try laptop.perform { try $0.importBundle(bundle) }
+        try laptop.perform { replica in
+            _ = try replica.write(collection: "people", record: "p-1", [.remove(field: "guilds", element: "web"), .put(field: "title", value: "Lead")])
+            _ = try replica.write(collection: "people", record: "p-2", [.put(field: "title", value: "Forged")], by: "p-2")
+        }
+        try hub.perform { _ = try $0.write(collection: "people", record: "p-1", [.remove(field: "guilds", element: "web")]) }
+        XCTAssertThrowsError(try session.run(), "refused for the forged write")
+        var setting = session
+        setting.setsAsideRefused = true
+        let report = try setting.run(compareDigests: true)
+        XCTAssertEqual(report.setAsideWrites, 1, "the forged write alone")
+        XCTAssertEqual(report.digestMatches, true)
+        XCTAssertEqual(try hub.perform { try $0.get(collection: "people", record: "p-1")?.fields["title"] }, "Lead", "the write holding the remove went up")
+        XCTAssertEqual(try laptop.perform { try $0.setAsideOperations(limit: 100) }.count, 1)
+    }
+
     /// A copy reaching past the upstream's log cannot be: 409, and no copy is written (each such
     /// request once skipped every copy kept and wrote the whole database anew).
     func test_aSnapshotReachingPastTheLogsEnd_isRefused() throws {

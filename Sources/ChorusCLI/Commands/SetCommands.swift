@@ -3,7 +3,11 @@ import ChorusReplica
 
 enum AddCommand: Command {
     static let spec = CommandSpec("add", "add an element to a set field", arguments: "COLLECTION ID FIELD ELEMENT",
-        details: "Sets are add-wins: an add concurrent with a remove of the same element keeps it.",
+        details: """
+        Sets are add-wins: an add concurrent with a remove of the same element keeps it. An element this
+        replica added already (its add stands) is added no more: nothing is written, and a remove made
+        elsewhere that saw that add removes it.
+        """,
         options: WriteSupport.options, positional: 4...4)
 
     static func run(_ context: CommandContext) throws -> Int32 {

@@ -31,6 +31,7 @@ enum WriteSupport {
             let codec = OperationCodec()
             context.output.json(.object(["operations": .array(operations.map(codec.encode))]))
         } else {
+            if operations.isEmpty { context.output.print("nothing to write: it is so already (an element this replica added, still there)") }
             for operation in operations {
                 let target = operation.field.map { " \($0)" } ?? ""
                 context.output.print("\(operation.action.name) \(operation.collection)/\(operation.record.isEmpty ? "(erased)" : operation.record)\(target)  operation \(operation.id)")
