@@ -4,6 +4,9 @@ import ChorusPeople
 import ChorusReplica
 import Dispatch
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import HTTPServer
 
 enum ServeCommand: Command {
@@ -115,6 +118,8 @@ enum ServeCommand: Command {
         let name = replica.name, id = replica.id.hex
         let upstream = try replica.upstream()
         let node = Node(replica: replica, configuration: configuration)
+        // Before the node serves: a stop asked for as soon as it answers is heard.
+        StopSignals.install()
         let bound: UInt16
         do {
             bound = try node.start()
@@ -205,54 +210,87 @@ enum ServeCommand: Command {
     }
 
     /// Blocks until SIGTERM or SIGINT (nil), or until the node's server can no longer serve (what
-    /// failed). A second signal while the node stops ends the process at once, as a kill would
-    /// (what was committed is kept): an operator's second Ctrl-C did nothing before.
+    /// failed). `StopSignals` hears the signals, installed before the node started.
     static func waitForTermination(orFailureOf node: Node) -> String? {
-        signal(SIGTERM, SIG_IGN)
-        signal(SIGINT, SIG_IGN)
-        signal(SIGPIPE, SIG_IGN)
         final class Outcome: @unchecked Sendable {
-            let stop = DispatchSemaphore(value: 0)
             let lock = NSLock()
             var failure: String?
-            var firstSignal: DispatchTime?
         }
         let outcome = Outcome()
-        let queue = DispatchQueue(label: "chorus.signals")
-        signalSources = [SIGTERM, SIGINT].map { number -> DispatchSourceSignal in
-            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-            source.setEventHandler {
-                // One stop asked twice at once (a process manager forwarding SIGTERM while the
-                // terminal sends the group SIGINT) is one request: a second a second later is a person's.
-                let now = DispatchTime.now()
-                let first = outcome.lock.withLock { () -> DispatchTime? in
-                    defer { if outcome.firstSignal == nil { outcome.firstSignal = now } }
-                    return outcome.firstSignal
-                }
-                guard let first else {
-                    outcome.stop.signal()
-                    return
-                }
-                guard now.uptimeNanoseconds >= first.uptimeNanoseconds + ServeCommand.secondSignalNanosecondsMin else { return }
-                let words = Array("chorus: a second signal: stopping at once; what was committed is kept\n".utf8)
-                _ = words.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
-                _exit(1)
-            }
-            source.resume()
-            return source
-        }
         Thread.detachNewThread {
             let failure = node.waitForServerFailure()
             outcome.lock.withLock { outcome.failure = failure }
-            outcome.stop.signal()
+            StopSignals.wake()
         }
-        outcome.stop.wait()
+        StopSignals.wait()
         return outcome.lock.withLock { outcome.failure }
     }
 
     /// How long after the first signal a second one ends the node at once (earlier: the same request).
     static let secondSignalNanosecondsMin: UInt64 = 1_000_000_000
+}
 
-    /// Kept for the process's life: the second signal is heard while the node stops.
-    nonisolated(unsafe) private static var signalSources: [DispatchSourceSignal] = []
+/// SIGTERM and SIGINT for `chorus serve`: the first asks the node to stop; a second, a second or
+/// more after the first, ends the process at once, as a kill would (what was committed is kept):
+/// an operator's second Ctrl-C did nothing before. Two within a second (a process manager
+/// forwarding SIGTERM while the terminal sends the group SIGINT) are one request.
+///
+/// Why a handler of our own (`sigaction`) and not Dispatch's signal sources: those need the
+/// signal ignored first, and Dispatch installs its handler later, on a thread of its own. A
+/// SIGTERM in between was lost, and the node served on while its supervisor waited for it to
+/// exit: a test's stop waited for good (seen once in a full run). `sigaction` is in place when
+/// it returns, and it is installed before the node serves. The handler does only what a signal
+/// handler may: reads the clock, posts a semaphore, writes to standard error, `_exit`.
+enum StopSignals {
+    /// Posted once per stop request, or by `wake`.
+    nonisolated(unsafe) private static let semaphore: UnsafeMutablePointer<sem_t> = {
+        let semaphore = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
+        sem_init(semaphore, 0, 0)
+        return semaphore
+    }()
+    /// When the first signal came (monotonic nanoseconds, 0: none yet). Read and written through
+    /// a pointer: no Swift runtime call (access checks, lazy initialisation) in the handler.
+    nonisolated(unsafe) private static let firstSignal: UnsafeMutablePointer<UInt64> = {
+        let first = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
+        first.initialize(to: 0)
+        return first
+    }()
+    private static let secondSignalWords: StaticString = "chorus: a second signal: stopping at once; what was committed is kept\n"
+
+    /// Installs the handler for SIGTERM and SIGINT, and ignores SIGPIPE (a peer gone mid-answer).
+    static func install() {
+        // Initialised here, not first in the handler.
+        _ = semaphore
+        _ = firstSignal
+        signal(SIGPIPE, SIG_IGN)
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { _ in StopSignals.heard() }
+        sigemptyset(&action.sa_mask)
+        action.sa_flags = SA_RESTART
+        sigaction(SIGTERM, &action, nil)
+        sigaction(SIGINT, &action, nil)
+    }
+
+    /// In the signal handler.
+    private static func heard() {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        let nanoseconds = UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec) | 1
+        let first = firstSignal.pointee
+        if first == 0 {
+            firstSignal.pointee = nanoseconds
+            sem_post(semaphore)
+        } else if nanoseconds >= first &+ ServeCommand.secondSignalNanosecondsMin {
+            _ = write(2, secondSignalWords.utf8Start, secondSignalWords.utf8CodeUnitCount)
+            _exit(1)
+        }
+    }
+
+    /// Wakes `wait` without a signal (the server failed).
+    static func wake() { sem_post(semaphore) }
+
+    /// Blocks until a stop is asked for, or `wake`.
+    static func wait() {
+        while sem_wait(semaphore) != 0 && errno == EINTR {}
+    }
 }
