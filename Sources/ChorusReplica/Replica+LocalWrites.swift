@@ -330,9 +330,8 @@ extension Replica {
             let own = try database.queryScalarInteger("SELECT 1 FROM entries WHERE rid = ? AND field = ? AND key = ? AND replica = ? LIMIT 1",
                                                       rid!, field, element, id.bytes)
             if own != nil { return [] }
-        case .remove(let field, let element) where visible && rid != nil:
-            let tags = try database.query("SELECT replica, counter FROM entries WHERE rid = ? AND field = ? AND key = ?", rid!, field, element)
-                .map { try Replica.operationID($0) }
+        case .remove(let field, let element) where visible:
+            let tags = try liveEntries(rid, field: field, key: element)
             guard !tags.isEmpty else { throw ChorusError(.invalidState, "\(collection)/\(record) \(field) does not contain \"\(element)\"") }
             return stride(from: 0, to: tags.count, by: limits.supersedesCountMax).map {
                 .remove(element: element, supersedes: Array(tags[$0..<min($0 + limits.supersedesCountMax, tags.count)]))
@@ -341,6 +340,13 @@ extension Replica {
             break
         }
         return [try makeAction(change, collection: collection, record: record, rid: rid, visible: visible)]
+    }
+
+    /// The ids of the live entries of a record's field under `key` (a set's element, a map's key,
+    /// "" for a register): what a change of it supersedes. None for a record not made yet.
+    private func liveEntries(_ rid: Int64?, field: String, key: String) throws -> [OperationID] {
+        guard let rid else { return [] }
+        return try database.query("SELECT replica, counter FROM entries WHERE rid = ? AND field = ? AND key = ?", rid, field, key).map { try Replica.operationID($0) }
     }
 
     /// Builds the action for a local change from the current state (what this replica has seen).
@@ -355,8 +361,7 @@ extension Replica {
             }
         }
         func live(_ field: String, _ key: String) throws -> [OperationID] {
-            guard let rid else { return [] }
-            let seen = try database.query("SELECT replica, counter FROM entries WHERE rid = ? AND field = ? AND key = ?", rid, field, key).map { try Replica.operationID($0) }
+            let seen = try liveEntries(rid, field: field, key: key)
             guard seen.count <= limits.supersedesCountMax else {
                 throw ChorusError(.limitExceeded, "\(name) \(field) holds \(seen.count) concurrent values of \"\(key.prefix(80))\", more than one change can list (\(limits.supersedesCountMax))",
                                   hint: "nothing was written; settle the conflict first (`chorus conflicts`), or erase the record")
@@ -368,10 +373,10 @@ extension Replica {
             return .set(value: value, supersedes: try live(field, ""))
         case .add(_, let element):
             return .add(element: element)
-        case .remove(let field, let element):
-            let tags = try live(field, element)
-            guard !tags.isEmpty else { throw ChorusError(.invalidState, "\(name) \(field) does not contain \"\(element)\"") }
-            return .remove(element: element, supersedes: tags)
+        case .remove:
+            // A record not visible is refused above; a visible one's remove is made by
+            // `makeActions`, where its tags may make several operations.
+            preconditionFailure("a remove is made by makeActions")
         case .mapSet(let field, let key, let value):
             return .mapSet(key: key, value: value, supersedes: try live(field, key))
         case .mapRemove(let field, let key):

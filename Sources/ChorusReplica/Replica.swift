@@ -153,7 +153,7 @@ public final class Replica {
     /// Runs inside the batch's transaction, before it writes its counter to `meta`: what `meta`
     /// holds then is what the database had committed. Returns the counter reserved when it wrote
     /// the file (`confirmReservation` names the batch's counter in it once it commits).
-    func reserveCounters(through needed: UInt64, isInCallersTransaction: Bool = false) throws -> UInt64? {
+    func reserveCounters(through needed: UInt64, isInCallersTransaction: Bool) throws -> UInt64? {
         guard let counterReservation, needed > reservedCounter else { return nil }
         let file = try counterReservation.read()
         let stored = file.counter

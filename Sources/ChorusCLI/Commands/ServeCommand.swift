@@ -2,7 +2,6 @@ import ChorusCore
 import ChorusNode
 import ChorusPeople
 import ChorusReplica
-import Dispatch
 import Foundation
 #if canImport(Glibc)
 import Glibc
