@@ -145,14 +145,24 @@ public struct NodeRouter: Sendable {
                 service.answeringQuietly($0, authorization: head.header("Authorization"),
                                          replicaHeader: head.header(SyncProtocol.replicaHeader), pullAfter: after)
             }) else { return nil }
-            return handle(request, remote: remote, look: look)
+            return NodeRouter.withoutSniffing(handle(request, remote: remote, look: look))
         default:
             return nil
         }
     }
 
     public func handle(_ request: HTTPRequest, remote: String = "") -> HTTPResponse {
-        handle(request, remote: remote, look: nil)
+        NodeRouter.withoutSniffing(handle(request, remote: remote, look: nil))
+    }
+
+    /// `response` with `X-Content-Type-Options: nosniff` unless it has it already (the page's
+    /// assets do): a browser then reads every answer of this node as the type it says, never
+    /// guessing HTML in a JSON body that quotes what someone wrote.
+    static func withoutSniffing(_ response: HTTPResponse) -> HTTPResponse {
+        guard !response.headers.contains(where: { $0.name.caseInsensitiveCompare("X-Content-Type-Options") == .orderedSame }) else { return response }
+        var response = response
+        response.headers.append(("X-Content-Type-Options", "nosniff"))
+        return response
     }
 
     /// The headers that say who is asking and how: each must appear once (400 when repeated).

@@ -387,7 +387,7 @@ public struct PeopleAPI: Sendable {
         case ("GET", "/api/v1/me"):
             return json(.object(["person": person.map(JSONValue.string) ?? .null]))
         case ("GET", "/api/v1/status"):
-            return json(try executor.perform { try PeopleAPI.status($0) })
+            return json(try executor.perform { try PeopleAPI.status($0, signedIn: person != nil) })
         case ("GET", "/api/v1/skills"):
             let q = try query(request, "q", max: 100) ?? "", limit = try limit(request, default: 10)
             return json(.object(["skills": .array(SkillTaxonomy.esco.suggest(q, limit: min(limit, 50)).map {
@@ -706,7 +706,11 @@ public struct PeopleAPI: Sendable {
     }
 
     /// Whether this node is in step with its upstream: what the page's indicator shows.
-    static func status(_ replica: Replica) throws -> JSONValue {
+    ///
+    /// Where the upstream is, and what its last error said (a host name, an address, a refusal's
+    /// words), only to a signed-in person: a caller on the network with no identity learns the
+    /// state and the counts, not the way to the hub.
+    static func status(_ replica: Replica, signedIn: Bool) throws -> JSONValue {
         guard let upstream = try replica.upstream() else {
             // Nothing waits for an upstream a standalone node does not have.
             return .object(["state": "standalone", "upstream": .null, "waitingToPush": .integer(0), "waitingWrites": .integer(0),
@@ -719,11 +723,11 @@ public struct PeopleAPI: Sendable {
         } else {
             state = upstream.lastSuccessWall == nil ? "connecting" : (waiting > 0 ? "waiting" : "inSync")
         }
-        return .object(["state": .string(state), "upstream": .string(upstream.url), "waitingToPush": .integer(waiting),
+        return .object(["state": .string(state), "upstream": signedIn ? .string(upstream.url) : .null, "waitingToPush": .integer(waiting),
                         "waitingWrites": .integer(writes),
                         "lastSyncAt": upstream.lastSuccessWall.map { .integer(Int64($0)) } ?? .null,
                         "lastAttemptAt": upstream.lastAttemptWall.map { .integer(Int64($0)) } ?? .null,
-                        "lastError": upstream.lastError.map { .string(String($0.prefix(300))) } ?? .null])
+                        "lastError": signedIn ? upstream.lastError.map { .string(String($0.prefix(300))) } ?? .null : .null])
     }
 
     /// Whether `viewer` may read `record` (ReadPolicy); private records are never sent to others.

@@ -287,6 +287,19 @@ final class PeopleAPITests: XCTestCase {
         XCTAssertEqual(a?["_meta"]?["conflicts"], ["title"], "the concurrent title edits are a conflict for admins")
         let digests = try ["hub", "stockholm", "newyork"].map { try ChorusProcess.run(["digest", "--data", folder.appending($0)]).standardOutput }
         XCTAssertEqual(Set(digests).count, 1)
+        // The way to the hub is shown to people signed in, not to a caller with no identity.
+        let port = offices["stockholm"]!.port
+        XCTAssertEqual(try request(port, "GET", "/api/v1/status", as: "p-sto").json?["upstream"], .string(hub.url))
+        let anonymous = try request(port, "GET", "/api/v1/status").json
+        XCTAssertEqual(anonymous?["state"], "inSync", "the state is anyone's")
+        XCTAssertEqual(anonymous?["upstream"], .null, "the hub's address is not")
+        // Every answer says its type is to be taken as sent, JSON and problems alike.
+        for target in ["/api/v1/status", "/api/v1/people/nobody", "/sync/v1/info", "/healthz"] {
+            let client = try RawClient(port: port)
+            client.send("GET \(target) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            let headers = try XCTUnwrap(client.readResponse()?.headers, target)
+            XCTAssertTrue(headers.lowercased().contains("x-content-type-options: nosniff"), "\(target): \(headers)")
+        }
     }
 
     /// The recognition feed: badges shown with the items, comments and high-fives from people who

@@ -105,7 +105,7 @@ final class PersonBoundReplicaTests: HubAndClientsTestCase {
         XCTAssertEqual(try laptop.perform { try $0.get(collection: "people", record: "p-2")?.fields["title"] }, "Coach", "the pull went on")
         XCTAssertEqual(try laptop.perform { try $0.upstream()?.person }, "p-1")
         XCTAssertEqual(try laptop.perform { try $0.pendingPushCount() }, 6, "nothing went up")
-        XCTAssertEqual(try laptop.perform { try PeopleAPI.status($0)["state"] }, "refused", "the page says refused, not offline")
+        XCTAssertEqual(try laptop.perform { try PeopleAPI.status($0, signedIn: true)["state"] }, "refused", "the page says refused, not offline")
         for (error, refused) in [("the upstream answered 403: not theirs", true), ("the upstream answered 422: stamped ahead", true),
                                  ("the upstream answered 401: revoked token", true), ("the upstream answered 408: too slow", false),
                                  ("the upstream answered 429: busy", false), ("the upstream answered 503: disk full", false),

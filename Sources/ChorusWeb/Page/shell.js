@@ -78,7 +78,9 @@ export async function refreshStatus() {
       refused: `The hub refuses this node's sync (hover for why) · ${waiting}`,
     };
     text.textContent = texts[status.state] || status.state;
-    box.title = status.lastError ? `Last error: ${status.lastError}` : (status.upstream ? `Hub: ${status.upstream}` : "");
+    // The hub's address and its last error are shown to signed-in people only.
+    box.title = status.lastError ? `Last error: ${status.lastError}` : (status.upstream ? `Hub: ${status.upstream}`
+      : (status.state === "standalone" ? "" : "Sign in to see the hub and its last error"));
   } catch {
     box.dataset.state = "unreachable";
     text.textContent = "This node is not answering";
