@@ -53,7 +53,7 @@ let package = Package(
         .testTarget(name: "ChorusPeopleTests", dependencies: ["ChorusPeople", "ChorusCore", "ChorusReplica", "ChorusTesting"]),
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient", "HTTP1", "HTTPServer", "ChorusTesting"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTP1", "HTTPServer", "ChorusTesting"]),
-        .testTarget(name: "ChorusSyncTests", dependencies: ["ChorusCore", "ChorusReplica", "ChorusSync", "ChorusNode", "ChorusTesting", "HTTP1"]),
+        .testTarget(name: "ChorusSyncTests", dependencies: ["ChorusCore", "ChorusReplica", "ChorusSync", "ChorusNode", "ChorusTesting", "HTTP1", "HTTPServer"]),
         .testTarget(name: "ChorusReplicaTests", dependencies: ["ChorusReplica", "ChorusCore", "ChorusTesting", "SQLiteKit"]),
         .testTarget(name: "SimulationTests", dependencies: ["ChorusReplica", "ChorusCore", "ChorusTesting"]),
         .testTarget(name: "ChorusCLITests", dependencies: ["ChorusCore", "ChorusTesting", "SQLiteKit", "ChorusCLI"]),

@@ -164,6 +164,10 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
         // A fault of the upstream's own (5xx) is its operator's to mend: its hint ("the disk is full;
         // free space and retry") read as if it were about this machine.
         let hint = problem?["hint"]?.stringValue.map { status >= 500 ? "on \(answering): \($0); ask its operator if it lasts" : $0 }
+        if (300..<400).contains(status) {
+            return SyncError(status: status, "\(answering) answered \(status), a redirect, which Chorus does not follow: the token would go wherever it points",
+                             hint: "give the URL of the node itself (where the redirect leads, if that is it), or have the proxy in front of it pass /sync/ and /admin/ through")
+        }
         return SyncError(status: status, "\(answering) answered \(status): \(detail)", hint: hint)
     }
 
@@ -346,6 +350,13 @@ final class BoundedAnswers: NSObject, URLSessionDataDelegate, @unchecked Sendabl
         _ = lock.withLock { answers.removeValue(forKey: task.taskIdentifier) }
     }
 
+    /// A redirect is not followed: URLSession would send it every header of the request, the
+    /// token among them, to whatever host and scheme it names. The 3xx is the answer (`refusal`).
+    func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
+                    newRequest request: URLRequest, completionHandler: @escaping (URLRequest?) -> Void) {
+        completionHandler(nil)
+    }
+
     func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
                     completionHandler: @escaping (URLSession.ResponseDisposition) -> Void) {
         guard let answer = answer(dataTask) else { return completionHandler(.cancel) }
@@ -411,6 +422,13 @@ final class SnapshotDownload: NSObject, URLSessionDataDelegate, @unchecked Senda
         self.file = file
         self.bytesMax = bytesMax
         self.progress = progress
+    }
+
+    /// A redirect is not followed: URLSession would send it every header of the request, the
+    /// token among them, to whatever host and scheme it names. The 3xx is the answer (`refusal`).
+    func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
+                    newRequest request: URLRequest, completionHandler: @escaping (URLRequest?) -> Void) {
+        completionHandler(nil)
     }
 
     func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,

@@ -4,6 +4,8 @@ import ChorusReplica
 import ChorusSync
 import ChorusNode
 import ChorusTesting
+import HTTP1
+import HTTPServer
 
 /// A client bounds what it reads of its upstream (Protocol/sync-v1.md section 6): an answer with
 /// no length or one over `syncAnswerBytesMax` is refused on its head, one trickled a byte at a
@@ -31,6 +33,43 @@ final class UpstreamAnswerBoundsTests: HubAndClientsTestCase {
         XCTAssertEqual(fault.hint, "on the upstream: the disk is full; free space and retry; ask its operator if it lasts")
         XCTAssertEqual(fault.message, "the upstream answered 500: cannot write")
         XCTAssertEqual(HTTPTransport.refusal(status: 409, body: body).hint, "the disk is full; free space and retry", "a refusal's hint is the client's to follow")
+    }
+
+    /// An upstream that redirects (a sign-on gateway, a proxy sending http to https elsewhere)
+    /// is refused with a 3xx that says so, by both clients: URLSession would have followed it,
+    /// sending the token to whatever host it named.
+    func test_aRedirect_isNotFollowed_theTokenGoesNowhereElse() throws {
+        final class Reached: @unchecked Sendable {
+            let lock = NSLock()
+            var requests: [String] = []
+        }
+        let reached = Reached()
+        var configuration = HTTPServer.Configuration()
+        configuration.port = 0
+        let elsewhere = HTTPServer(configuration: configuration) { request, _ in
+            reached.lock.withLock { reached.requests.append("\(request.head.method) \(request.head.path) \(request.head.header("Authorization") ?? "no token")") }
+            return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: Array("{}".utf8))
+        }
+        let elsewherePort = try elsewhere.start()
+        defer { elsewhere.shutdown(graceSeconds: 1) }
+        for status in [302, 307] {
+            let redirecting = HTTPServer(configuration: configuration) { request, _ in
+                HTTPResponse(status: status, headers: [("Location", "http://127.0.0.1:\(elsewherePort)\(request.head.target)"), ("Content-Type", "text/html")],
+                             body: Array("<a>moved</a>".utf8))
+            }
+            let port = try redirecting.start()
+            defer { redirecting.shutdown(graceSeconds: 1) }
+            for usingURLSession in [false, true] {
+                let transport = HTTPTransport(baseURL: URL(string: "http://127.0.0.1:\(port)")!, token: String(repeating: "ab", count: 32),
+                                              replica: ReplicaID(hex: "0123456789abcdef0123456789abcdef")!, limits: limits, wallClock: clock,
+                                              usingURLSession: usingURLSession)
+                XCTAssertThrowsError(try transport.info(ownOperations: false), "\(status), URLSession: \(usingURLSession)") { error in
+                    XCTAssertTrue("\(error)".contains("answered \(status), a redirect, which Chorus does not follow"), "\(error)")
+                }
+                XCTAssertThrowsError(try transport.push(body: Array(#"{"operations":[]}"#.utf8)), "\(status), URLSession: \(usingURLSession)")
+            }
+        }
+        XCTAssertEqual(reached.lock.withLock { reached.requests }, [], "nothing went to where the redirect pointed")
     }
 
     func checkBounds(usingURLSession: Bool) throws {
