@@ -257,13 +257,13 @@ public struct NodeRouter: Sendable {
                                                                                          hint: "register one with `chorus replicas add NAME --role admin`")
                     default: break
                     }
-                    if path.hasPrefix("/sync/") {
+                    if route.path.hasPrefix("/sync/") {
                         try service.checkVersion(request.head.header(SyncProtocol.versionHeader))
                         clientWall = try NodeRouter.wholeNumberHeader(request, SyncProtocol.clockHeader)
                         waitingUp = try NodeRouter.wholeNumberHeader(request, SyncProtocol.pendingHeader)
                     }
                 }
-                if path.hasPrefix("/sync/") {
+                if route.path.hasPrefix("/sync/") {
                     toRecord = (authenticated, clientWall.map(UInt64.init), clientWall == nil ? nil : service.nowMilliseconds(), waitingUp)
                 }
                 peer = authenticated

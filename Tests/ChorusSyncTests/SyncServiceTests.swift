@@ -478,7 +478,11 @@ final class SyncServiceTests: XCTestCase {
         }
         XCTAssertEqual(NodeRouter.template(for: "/admin/v1/conflicts/abc"), "/admin/v1/conflicts/{id}")
         XCTAssertEqual(NodeRouter.template(for: "/admin/v1/conflicts/abc/resolve"), "/admin/v1/conflicts/{id}/resolve")
-        XCTAssertEqual(NodeRouter.template(for: "/sync/v1/pull/"), "/sync/v1/pull")
+        // A path matches a route only as written: a stray slash is no route (it once was the
+        // route, and skipped the checks keyed on the path).
+        XCTAssertEqual(NodeRouter.template(for: "/sync/v1/pull/"), "unknown")
+        XCTAssertEqual(NodeRouter.template(for: "//sync/v1/pull"), "unknown")
+        XCTAssertEqual(NodeRouter.template(for: "/admin/v1/conflicts//resolve"), "unknown", "an empty id is no id")
         XCTAssertEqual(NodeRouter.template(for: "/nowhere/at/all"), "unknown")
     }
 
@@ -687,6 +691,12 @@ final class SyncServiceTests: XCTestCase {
         let response = hubRouter.handle(future)
         XCTAssertEqual(response.status, 400)
         XCTAssertTrue(String(decoding: response.body, as: UTF8.self).contains("not supported"))
+        // Nor is the version check skipped by a path that only looks like a sync route.
+        for target in ["//sync/v1/info", "/sync/v1/info/", "/sync//v1/push", "/sync/v1/push/"] {
+            let method = target.hasSuffix("info") || target.hasSuffix("info/") ? "GET" : "POST"
+            let stray = HTTPRequest(head: HTTPRequestHead(method: method, target: target, minorVersion: 1, headers: headers), body: Array(#"{"operations":[]}"#.utf8))
+            XCTAssertEqual(hubRouter.handle(stray).status, 404, target)
+        }
     }
 
     func test_backoff_isExponentialJitteredAndCapped() {
