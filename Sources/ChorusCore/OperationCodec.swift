@@ -167,7 +167,17 @@ public struct OperationCodec: Sendable {
         if !isErase { try checkName(record, max: limits.recordIDBytesMax, what: "record id", context: context) }
         let isRecordLevel = actionName == "delete" || actionName == "restore" || isErase
         let field: String? = isRecordLevel ? nil : try reader.string(.field, context: context)
-        if let field { try checkName(field, max: limits.fieldNameBytesMax, what: "field name", context: context) }
+        if let field {
+            try checkName(field, max: limits.fieldNameBytesMax, what: "field name", context: context)
+            // A replica keeps record-level bookkeeping (what a restore supersedes) under field
+            // names no operation may carry: a field named `#record` shared it, and a record
+            // stayed deleted on replicas that met its delete first and showed on the others
+            // (a read-only audit).
+            guard field.utf8.first != OperationCodec.reservedFieldPrefix else {
+                throw ChorusError(.malformedInput, "\(context): field name \(field.prefix(64)) starts with #, which is reserved for a replica's own bookkeeping",
+                                  hint: "name the field without a leading #")
+            }
+        }
 
         let action: Action
         switch actionName {
@@ -221,6 +231,10 @@ public struct OperationCodec: Sendable {
     private func checkName(_ name: String, max: Int, what: String, context: @autoclosure () -> String) throws(ChorusError) {
         try OperationCodec.checkName(name, max: max, what: "\(context()): \(what)")
     }
+
+    /// The first byte no field name may start with (Protocol/README.md): a replica's own
+    /// bookkeeping names begin with it (`#record`).
+    public static let reservedFieldPrefix = UInt8(ascii: "#")
 
     /// Checks a name (collection, record id, field, key, element): non-empty, at most `max` UTF-8
     /// bytes, no control characters. `what` starts the error message.

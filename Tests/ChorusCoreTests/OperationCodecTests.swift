@@ -103,6 +103,13 @@ final class OperationCodecTests: XCTestCase {
             let text = try XCTUnwrap(vector["text"]?.stringValue)
             XCTAssertThrowsError(try codec.decode(text: text), vector["name"]?.stringValue ?? "?")
         }
+        // Two of them are whole operations but for the one thing they test: without it, taken.
+        let vectors = try ProtocolVectors.load("invalid-operations.json")
+        let reserved = try XCTUnwrap(vectors.first { $0["name"]?.stringValue?.hasPrefix("field name starting with #") == true }?["text"]?.stringValue)
+        XCTAssertNoThrow(try codec.decode(text: reserved.replacingOccurrences(of: "#record", with: "title")))
+        XCTAssertNoThrow(try codec.decode(text: reserved.replacingOccurrences(of: "#record", with: "title#")), "a # further in is a name like any")
+        let twice = try XCTUnwrap(vectors.first { $0["name"]?.stringValue?.hasPrefix("duplicate JSON key") == true }?["text"]?.stringValue)
+        XCTAssertNoThrow(try codec.decode(text: twice.replacingOccurrences(of: #""record":"p-2","#, with: "")))
     }
 
     func test_limits_defaultsAreConsistent_andBrokenRelationsAreCaught() throws {
