@@ -64,10 +64,13 @@ public struct Limits: Sendable, Equatable {
     public var headerTimeoutSeconds = 10.0
     /// Longest stall while reading a body, in seconds (408 beyond). Default 30.
     public var bodyIdleTimeoutSeconds = 30.0
-    /// Slowest a whole body may arrive on average, in bytes per second, after `bodyIdleTimeoutSeconds`
-    /// of grace (408 beyond): a body of N bytes has `bodyIdleTimeoutSeconds + N / this` seconds.
-    /// Without it a client sending a byte every 29 s held its connection for ever, and 512 such
-    /// clients every connection. Default 4 KiB/s (a 16 MiB push has 69 minutes: 30 s + 16 MiB / 4 KiB/s).
+    /// Slowest a body may arrive on average, in bytes per second, after `bodyIdleTimeoutSeconds`
+    /// of grace (408 beyond): T seconds after its head, at least (T - `bodyIdleTimeoutSeconds`) x
+    /// this bytes of it have arrived, so a body of N bytes has at most `bodyIdleTimeoutSeconds +
+    /// N / this` seconds (a 16 MiB push: 69 minutes). Counted on the bytes received: without it a
+    /// client sending a byte every 29 s held its connection for ever, and 512 such clients every
+    /// connection; counted on the length announced, one announcing 16 MiB held it an hour.
+    /// Default 4 KiB/s.
     public var bodyBytesPerSecondMin = 4096.0
     /// Request body bytes being received at once over all connections, counted as they arrive
     /// (503 beyond): what 512 connections sending 16 MiB pushes would otherwise hold, before any

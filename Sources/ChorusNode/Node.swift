@@ -75,6 +75,7 @@ public final class Node: @unchecked Sendable {
         serverConfiguration.parser.headerBytesMax = limits.headerBytesMax
         serverConfiguration.parser.headerCountMax = limits.headerCountMax
         serverConfiguration.parser.bodyBytesMax = { NodeRouter.bodyLimit(for: $0, limits: limits) }
+        serverConfiguration.parser.headRefusal = NodeRouter.headRefusal
         serverConfiguration.headerTimeoutSeconds = limits.headerTimeoutSeconds
         serverConfiguration.bodyIdleTimeoutSeconds = limits.bodyIdleTimeoutSeconds
         serverConfiguration.bodyBytesPerSecondMin = limits.bodyBytesPerSecondMin

@@ -64,6 +64,17 @@ public struct NodeRouter: Sendable {
         head.method == "POST" && head.path == "/sync/v1/push" ? limits.pushBodyBytesMax : limits.requestBodyBytesMax
     }
 
+    /// A sync or admin request with a body and no bearer token at all, refused on its head (401)
+    /// before its body is read: it could only be refused once read, and a client with no token
+    /// announcing a 16 MiB push held its connection and its share of the body budget for as long
+    /// as the body took to arrive (a read-only audit). A token that is well formed but unknown is
+    /// still found out once the request is read (that needs the replica's turn).
+    @Sendable static func headRefusal(_ head: HTTPRequestHead, bodyLength: Int) -> HTTPParseError? {
+        guard bodyLength > 0, head.path.hasPrefix("/sync/") || head.path.hasPrefix("/admin/"),
+              SyncService.bearerToken(head.header("Authorization")) == nil else { return nil }
+        return HTTPParseError(status: 401, reason: "missing or malformed bearer token, refused before the body was read; send `Authorization: Bearer TOKEN` with a token from `chorus replicas add` on the node that answered")
+    }
+
     /// The route template a path belongs to (for metrics labels: never a raw id).
     public static func template(for path: String) -> String {
         if let known = literalTemplates[path] { return known }

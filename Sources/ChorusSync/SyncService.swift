@@ -143,10 +143,28 @@ public final class SyncService: @unchecked Sendable {
 
     /// The hash of a request's bearer token; 401 when it has none or it is malformed.
     static func tokenHash(_ authorization: String?) throws(SyncError) -> String {
+        switch bearer(authorization) {
+        case .missing: throw SyncError.unauthorized("missing bearer token")
+        case .malformed: throw SyncError.unauthorized("malformed token")
+        case .token(let token): return Replica.tokenHash(token)
+        }
+    }
+
+    /// The token of an `Authorization` header, when it is a bearer token in the form tokens
+    /// have (64 hex digits); nil otherwise. Hashes nothing and reads no replica: asked of a
+    /// request's head, before its body is read (`NodeRouter.headRefusal`).
+    public static func bearerToken(_ authorization: String?) -> String? {
+        if case .token(let token) = bearer(authorization) { return token }
+        return nil
+    }
+
+    private enum Bearer { case missing, malformed, token(String) }
+
+    private static func bearer(_ authorization: String?) -> Bearer {
         // The scheme in any case (RFC 9110, 11.1: `bearer` is `Bearer`); the token as given.
         guard let authorization, authorization.utf8.count >= 7,
               zip(authorization.utf8.prefix(7), "bearer ".utf8).allSatisfy({ $0 == $1 || ($1 != 0x20 && $0 | 0x20 == $1) }) else {
-            throw SyncError.unauthorized("missing bearer token")
+            return .missing
         }
         // The 64 hex digits after "Bearer ", spaces around them dropped; checked on the bytes,
         // without a decoded copy (callgrind, a no-op sync).
@@ -159,8 +177,7 @@ public final class SyncService: @unchecked Sendable {
             guard digits.count == 64, digits.allSatisfy({ Hex.nibble($0) != nil }) else { return nil }
             return String(decoding: digits, as: UTF8.self)
         }
-        guard let token else { throw SyncError.unauthorized("malformed token") }
-        return Replica.tokenHash(token)
+        return token.map(Bearer.token) ?? .malformed
     }
 
     /// The peer the quiet reads hold for a token: found, not revoked, and bound to the id it

@@ -18,6 +18,11 @@ public struct HTTPParser {
         public var headerCountMax = 100
         /// The body limit for a request, decided from its head (per route). Default 1 MiB (413 beyond).
         public var bodyBytesMax: @Sendable (HTTPRequestHead) -> Int = { _ in 1024 * 1024 }
+        /// A refusal of a request from its head and its body's announced length, before any of
+        /// the body is read (a sync push with no token at all): the server answers it and closes,
+        /// so no one holds a connection and its body budget by announcing a body nothing will
+        /// take. Default: none.
+        public var headRefusal: @Sendable (HTTPRequestHead, Int) -> HTTPParseError? = { _, _ in nil }
         public init() {}
     }
 
@@ -135,6 +140,7 @@ public struct HTTPParser {
                     // server's to guess (it was read as a wrong host, a 403 about DNS rebinding).
                     if head.repeats("Host") { throw HTTPParseError(status: 400, reason: "a request names one Host, not two") }
                     let length = try bodyLength(head)
+                    if let refusal = configuration.headRefusal(head, length) { throw refusal }
                     let limit = configuration.bodyBytesMax(head)
                     guard length <= limit else {
                         throw HTTPParseError(status: 413, reason: "body of \(length) bytes is over this route's limit of \(limit)")
@@ -293,4 +299,9 @@ public struct HTTPParseError: Error, Equatable, Sendable, CustomStringConvertibl
     public var method: String?
     public var path: String?
     public var description: String { "\(status): \(reason)" }
+
+    public init(status: Int, reason: String) {
+        self.status = status
+        self.reason = reason
+    }
 }

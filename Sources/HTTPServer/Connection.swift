@@ -42,8 +42,10 @@ final class Connection: @unchecked Sendable {
     /// The header deadline restarts when the last read began a head (none was open, or one
     /// completed and another began); a head's deadline runs from its first byte.
     private var headBegan = false
-    /// When the body being read must have arrived whole, set when its head completes.
-    private var bodyDeadline: UInt64 = 0
+    /// When the head of the body being read completed, in uptime nanoseconds: the body must keep
+    /// up with `bodyBytesPerSecondMin` from then on, after `bodyIdleTimeoutSeconds` of grace
+    /// (`bodyDeadline(received:)`).
+    private var bodyStarted: UInt64 = 0
     /// The method and path of the request whose head was read last (for the log of a refusal of its body).
     private var bodyOf: (method: String, path: String)?
     /// A response was finished since the idle time last started again (on the loop or the worker).
@@ -98,6 +100,16 @@ final class Connection: @unchecked Sendable {
 
     /// The longest any timeout is taken to be (a configuration beyond it is read as it): a year.
     static let timeoutSecondsMax = 365.0 * 86_400
+
+    /// When a body of which `received` bytes have arrived falls behind: `bodyBytesPerSecondMin`
+    /// on average since its head, after `bodyIdleTimeoutSeconds` of grace. Counted on the bytes
+    /// received, not announced: a deadline from the announced length let a client with no
+    /// token announce a 16 MiB push and send a byte every 25 s for an hour, holding its
+    /// connection (256 from one address) for a few hundred bytes (a read-only audit).
+    private func bodyDeadline(received: Int) -> UInt64 {
+        let seconds = server.configuration.bodyIdleTimeoutSeconds + Double(received) / Swift.max(1, server.configuration.bodyBytesPerSecondMin)
+        return bodyStarted + UInt64(min(max(seconds, 0), Connection.timeoutSecondsMax) * 1e9)
+    }
 
     static func deadline(seconds: Double) -> UInt64 {
         DispatchTime.now().uptimeNanoseconds + UInt64(min(max(seconds, 0), timeoutSecondsMax) * 1e9)
@@ -201,8 +213,7 @@ final class Connection: @unchecked Sendable {
                 pendingIndex += 1
                 bodyOf = (head.method, head.path)
                 let length = head.header("Content-Length").flatMap(Int.init) ?? 0
-                bodyDeadline = Connection.deadline(seconds: server.configuration.bodyIdleTimeoutSeconds
-                                                   + Double(length) / Swift.max(1, server.configuration.bodyBytesPerSecondMin))
+                bodyStarted = DispatchTime.now().uptimeNanoseconds
                 if Connection.awaitsContinue(head, length: length, arrived: pendingIndex < pending.count) {
                     // On the worker the socket may still be full of a response before: wait for it
                     // there. The loop waits for nothing: a client that asked and is not reading
@@ -264,8 +275,8 @@ final class Connection: @unchecked Sendable {
                 }
                 reservedBodyBytes = held
             }
-            // Each read may stall a while, and the whole body has its own time (`bodyDeadline`).
-            deadline = Swift.min(Connection.deadline(seconds: server.configuration.bodyIdleTimeoutSeconds), bodyDeadline)
+            // Each read may stall a while, and the body must keep up with the rate floor.
+            deadline = Swift.min(Connection.deadline(seconds: server.configuration.bodyIdleTimeoutSeconds), bodyDeadline(received: held))
         } else {
             if server.shuttingDown { close(); return }
             // Only an answer starts the idle time again: bytes that complete nothing (the empty

@@ -24,8 +24,10 @@ public final class HTTPServer: @unchecked Sendable {
         public var headerTimeoutSeconds = 10.0
         /// A body read may stall at most this long. Default 30.
         public var bodyIdleTimeoutSeconds = 30.0
-        /// A whole body of N bytes must arrive within `bodyIdleTimeoutSeconds + N / this` seconds of
-        /// its head, however steadily it trickles. Default 4 KiB/s.
+        /// A body must keep up with this rate, on average since its head, after
+        /// `bodyIdleTimeoutSeconds` of grace: by T seconds after its head, at least
+        /// `(T - bodyIdleTimeoutSeconds) * this` bytes of it have arrived, however steadily it
+        /// trickles. Default 4 KiB/s.
         public var bodyBytesPerSecondMin = 4096.0
         /// Bytes of request bodies being received at once, over every connection, as they arrive;
         /// a body that would pass it gets 503 and the connection closes. Without it 512

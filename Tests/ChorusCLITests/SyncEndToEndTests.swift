@@ -538,6 +538,17 @@ final class SyncEndToEndTests: XCTestCase {
         let oversized = try RawClient(port: hub.port)
         oversized.send("POST /sync/v1/push HTTP/1.1\r\n\(headers)Content-Length: \(17 * 1024 * 1024)\r\n\r\n")
         XCTAssertTrue(oversized.readUntilClosed(timeoutSeconds: 5).hasPrefix("HTTP/1.1 413"))
+        // A push with no token, or a token in no form a token has, is refused on its head: the
+        // body it announces is never waited for.
+        for authorization in ["", "Authorization: Bearer nope\r\n", "Authorization: Basic YTpi\r\n"] {
+            for target in ["/sync/v1/push", "/admin/v1/replicas"] {
+                let tokenless = try RawClient(port: hub.port)
+                tokenless.send("POST \(target) HTTP/1.1\r\nHost: hub\r\n\(authorization)Chorus-Protocol: 1\r\nContent-Length: \(16 * 1024 * 1024)\r\n\r\n")
+                let answer = tokenless.readUntilClosed(timeoutSeconds: 5)
+                XCTAssertTrue(answer.hasPrefix("HTTP/1.1 401"), "\(target) \(authorization): \(answer.prefix(200))")
+                XCTAssertTrue(answer.contains("refused before the body was read"), answer)
+            }
+        }
         for body in ["{not json", #"{"operations":[{"id":"x"}],"relayed":[],"replica":"\#(String(repeating: "ab", count: 16))","through":1}"#] {
             let client = try RawClient(port: hub.port)
             client.send("POST /sync/v1/push HTTP/1.1\r\n\(headers)Content-Length: \(body.utf8.count)\r\n\r\n\(body)")

@@ -158,13 +158,17 @@ final class HTTPServerTests: XCTestCase {
         XCTAssertEqual(client.readResponse()?.body, "you sent 8 bytes to /drip")
     }
 
-    /// Each piece in time is not enough: a whole body of N bytes has `bodyIdleTimeoutSeconds +
-    /// N / bodyBytesPerSecondMin`. A byte every 29 s once held a connection for ever.
+    /// Each piece in time is not enough: a body must keep up with `bodyBytesPerSecondMin` on the
+    /// bytes it has sent, after `bodyIdleTimeoutSeconds` of grace. A byte every 29 s once held a
+    /// connection for ever; then, with the time counted from the length announced, a client
+    /// announcing 16 MiB held it an hour.
     func test_aBodyTricklingSlowerThanTheMinimumRate_isRefusedWith408_thoughEachPieceComesInTime() throws {
         let server = try makeServer { $0.bodyIdleTimeoutSeconds = 0.6; $0.bodyBytesPerSecondMin = 10; $0.keepAliveIdleSeconds = 30 }
         let client = try RawClient(port: server.port)
         let started = Date()
-        client.send("POST /trickle HTTP/1.1\r\nHost: x\r\nContent-Length: 20\r\n\r\n")   // 0.6 + 20 / 10 = 2.6 s in all
+        // 3.3 bytes a second, of 100,000 announced (0.6 + 100,000 / 10 s by the length): behind
+        // the floor once 0.3 k > 0.6 + k / 10, about a second in.
+        client.send("POST /trickle HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
         var answered = false
         for _ in 0..<20 {
             usleep(300_000)
@@ -177,8 +181,20 @@ final class HTTPServerTests: XCTestCase {
         XCTAssertTrue(text.hasPrefix("HTTP/1.1 408"), text)
         XCTAssertTrue(text.contains("bytes a second"), "the answer says why")
         let elapsed = Date().timeIntervalSince(started)
-        XCTAssertGreaterThan(elapsed, 2.0, "not before the body's whole time")
-        XCTAssertLessThan(elapsed, 5.5)
+        XCTAssertGreaterThan(elapsed, 0.6, "not within the grace")
+        XCTAssertLessThan(elapsed, 4.5, "by the bytes sent, not the length announced")
+    }
+
+    /// A body that keeps up is taken however long it takes in all: the floor is on the average.
+    func test_aBodyKeepingUpWithTheMinimumRate_isTaken() throws {
+        let server = try makeServer { $0.bodyIdleTimeoutSeconds = 0.3; $0.bodyBytesPerSecondMin = 10; $0.keepAliveIdleSeconds = 30 }
+        let client = try RawClient(port: server.port)
+        client.send("POST /steady HTTP/1.1\r\nHost: x\r\nContent-Length: 24\r\n\r\n")
+        for _ in 0..<8 {
+            usleep(200_000)
+            client.send("abc")   // 15 bytes a second
+        }
+        XCTAssertEqual(client.readResponse()?.body, "you sent 24 bytes to /steady")
     }
 
     /// The bytes of bodies being received share one budget, counted as they arrive (a head alone
