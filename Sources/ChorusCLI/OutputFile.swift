@@ -38,17 +38,29 @@ enum OutputFile {
 }
 
 extension OutputFile {
-    /// A file written beside its final path (`PATH.PID.new`, made exclusively, never through a
-    /// link) and renamed over it once complete and synced: the final path holds the old file or
-    /// the whole new one, never a part, and is untouched when the write is abandoned.
+    /// A file written beside its final path (`PATH.PID.RANDOM.new`, made exclusively, never
+    /// through a link) and renamed over it once complete and synced: the final path holds the old
+    /// file or the whole new one, never a part, and is untouched when the write is abandoned.
+    /// The random part: named by the process id alone, the file a killed run left blocked every
+    /// later run of the same id ("File exists"), as in a container, where chorus is often pid 1
+    /// each time (a read-only audit). A killed run's file holds nothing that counts: it was
+    /// renamed over the path only once complete, and a token in it was registered nowhere.
+    ///
+    /// What the path held before is kept beside it (`PATH.PID.RANDOM.old`, a second link to the
+    /// same file) until `forgetOld` or `putBack`: a `replicas add` whose registration failed after
+    /// its token file was put in place (a commit refused for a full disk) removed the file that
+    /// was there before, though nothing was registered (a read-only audit).
     struct Replacement {
         let path: String
         let temporary: String
+        let old: String
         private let descriptor: Int32
 
         init(_ path: String, mode: mode_t, hint: String) throws {
             self.path = path
-            temporary = "\(path).\(getpid()).new"
+            let stem = "\(path).\(getpid()).\(String(UInt64.random(in: 0...UInt64.max), radix: 16))"
+            temporary = stem + ".new"
+            old = stem + ".old"
             descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
             guard descriptor >= 0 else {
                 throw ChorusError(.storage, "cannot write \(path): \(String(cString: strerror(errno)))", hint: hint)
@@ -61,9 +73,12 @@ extension OutputFile {
             let written = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
             let synced = written == bytes.count && fsync(descriptor) == 0
             let closed = close(descriptor) == 0
-            guard synced, closed, rename(temporary, path) == 0 else {
+            // The old file, kept by a second name (none when the path is new: ENOENT).
+            let kept = link(path, old) == 0 || errno == ENOENT
+            guard synced, closed, kept, rename(temporary, path) == 0 else {
                 let reason = String(cString: strerror(errno))
                 unlink(temporary)
+                unlink(old)
                 throw ChorusError(.storage, "cannot write \(path): \(reason)", hint: hint)
             }
             guard FolderSync.syncFolder(of: path) else {
@@ -75,6 +90,22 @@ extension OutputFile {
         func abandon() {
             close(descriptor)
             unlink(temporary)
+        }
+
+        /// After `commit`: lets the old file go (its second name removed).
+        func forgetOld() { unlink(old) }
+
+        /// After `commit`, when what it wrote must not stand: the path holds what it held
+        /// before, or nothing when it was new. Whether the old file is back.
+        @discardableResult
+        func putBack() -> Bool {
+            if rename(old, path) == 0 {
+                _ = FolderSync.syncFolder(of: path)
+                return true
+            }
+            unlink(path)
+            _ = FolderSync.syncFolder(of: path)
+            return false
         }
     }
 }

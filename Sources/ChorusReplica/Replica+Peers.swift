@@ -406,17 +406,23 @@ extension Replica {
     @discardableResult
     public func rewindUpstreamCursors(pullCursor: Int64) throws -> Int64 {
         try bookkeeping {
-            let floor = try compactedThrough()
-            try database.run("""
-                UPDATE upstream SET push_cursor = min(push_cursor, ?1), pull_cursor = min(pull_cursor, max(0, ?2)),
-                    pull_operation = NULL WHERE id = 1
-                """, floor, pullCursor)
-            // What is sent again is acknowledged again, from now: the old times no longer count.
-            try database.run("UPDATE upstream_acknowledged SET through_seq = min(through_seq, ?)", floor)
-            // What the upstream may lack for good: operations made here or below that
-            // compaction removed (`pushableCompactedThrough`), not the floor, which a snapshot
-            // sets with nothing of this replica's below it.
-            return try pushableCompactedThrough()
+            // One commit: killed between the two, the cursors stood rewound (so no later sync
+            // rewound again) while the acknowledgements kept their old times, and compaction
+            // could drop blocks just sent again without the window kept for a second restore
+            // (a read-only audit).
+            try database.transaction {
+                let floor = try compactedThrough()
+                try database.run("""
+                    UPDATE upstream SET push_cursor = min(push_cursor, ?1), pull_cursor = min(pull_cursor, max(0, ?2)),
+                        pull_operation = NULL WHERE id = 1
+                    """, floor, pullCursor)
+                // What is sent again is acknowledged again, from now: the old times no longer count.
+                try database.run("UPDATE upstream_acknowledged SET through_seq = min(through_seq, ?)", floor)
+                // What the upstream may lack for good: operations made here or below that
+                // compaction removed (`pushableCompactedThrough`), not the floor, which a snapshot
+                // sets with nothing of this replica's below it.
+                return try pushableCompactedThrough()
+            }
         }
     }
 

@@ -281,7 +281,7 @@ public final class Replica {
                                   hint: "if it is a replica, use it as it is (`chorus status --data \(path)`); or choose another folder with --data")
             }
             do {
-                try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+                try FolderSync.makeFolder(atPath: path)
             } catch {
                 throw ChorusError(.storage, "cannot create the folder \(path): \(error.localizedDescription)",
                                   hint: "check the path and its permissions")

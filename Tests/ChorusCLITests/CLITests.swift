@@ -278,7 +278,12 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(token.count, 65)
         try chorus("replicas", "add", "d", "--token-file", folder.appending("d.token"), expect: 1)
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: folder.appending("d.token"))), token, "the name was taken: the file is kept")
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".new") }, [], "no file left beside it")
+        // Another name's token over it: replaced whole, and neither the new file nor the old one
+        // (kept beside it until the registration commits) is left behind.
+        try chorus("replicas", "add", "e", "--token-file", folder.appending("d.token"))
+        XCTAssertNotEqual(try Data(contentsOf: URL(fileURLWithPath: folder.appending("d.token"))), token)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".new") || $0.hasSuffix(".old") }, [],
+                       "no file left beside it")
         // Read through links (a secret mounted as one), and refused as what they are otherwise.
         try FileManager.default.createSymbolicLink(atPath: folder.appending("linked.token"), withDestinationPath: folder.appending("d.token"))
         try FileManager.default.createSymbolicLink(atPath: folder.appending("linked.bundle"), withDestinationPath: folder.appending("a.bundle"))

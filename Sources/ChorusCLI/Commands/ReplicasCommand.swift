@@ -66,15 +66,16 @@ enum ReplicasCommand: Command {
             } catch {
                 if !fileTried { tokenFile?.abandon() }   // a commit that failed closed and removed it
                 // The registration failed after the file was put in place (its commit): the
-                // token there is valid nowhere, and is removed rather than handed on.
-                if fileInPlace, let file = context.arguments.value("--token-file") {
-                    unlink(file)
+                // token there is valid nowhere, and what the path held before is put back.
+                if fileInPlace, let tokenFile {
+                    let restored = tokenFile.putBack()
                     let message = (error as? ChorusError)?.message ?? "\(error)"
-                    throw ChorusError(.storage, "\(message); nothing was registered, and \(file), whose token was valid nowhere, was removed",
+                    throw ChorusError(.storage, "\(message); nothing was registered, and \(tokenFile.path) " + (restored ? "holds what it held before" : "was removed: its token was valid nowhere"),
                                       hint: "check the replica folder's free space, then run the same `replicas add` again")
                 }
                 throw error
             }
+            tokenFile?.forgetOld()
             if context.isJSON {
                 // With a token file, the file alone holds the token, for scripts as for people.
                 let (key, value) = context.arguments.value("--token-file").map { ("tokenFile", $0) } ?? ("token", token)

@@ -1,4 +1,5 @@
 import ChorusCore
+import SQLiteKit
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -18,7 +19,7 @@ enum ServeLock {
 
     /// Takes the folder's lock for this process, or throws naming the process that holds it.
     static func take(folder: String) throws {
-        do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
+        do { try FolderSync.makeFolder(atPath: folder) } catch {
             throw ChorusError(.storage, "cannot create the replica folder \(folder): \(error.localizedDescription)", hint: "check that its parent exists and is writable by this user")
         }
         let path = (folder as NSString).appendingPathComponent(fileName)
