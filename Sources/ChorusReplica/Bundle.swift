@@ -160,6 +160,11 @@ extension Replica {
                 throw ChorusError(.invalidState, "--since \(since) is past the end of this replica's log (sequence \(latest))",
                                   hint: "the cursor is another replica's, or from before this one was restored: export with --since \(latest) for nothing new, or without --since for everything")
             }
+            // What this read sees may include batches another connection committed without a
+            // sync (a large import's, all but its last): synced before `until` is handed out, so
+            // a power cut cannot take back what the bundle says it holds, and renumber it
+            // (a read-only audit).
+            try database.syncLog()
             let until = latest
             let count = try countLive(after: since, excludingSource: nil).count
             let header = OperationBundle.Header(origin: id, originName: name, since: since, until: until, operations: Int(count))

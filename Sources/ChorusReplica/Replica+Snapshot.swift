@@ -104,6 +104,11 @@ extension Replica {
                         throw ChorusError(.invalidState, "this replica's schema differs from the one this build's migrations make",
                                           hint: "clients pull the log instead; `chorus check` shows whether the replica is sound")
                     }
+                    // The read began with the schema's; it may see batches committed without a
+                    // sync (a large import's, all but its last): synced before the copy's
+                    // `through` is handed out, so a power cut cannot take back, and renumber,
+                    // operations the client was told it holds (a read-only audit).
+                    try Database.syncLogFile(ofDatabaseAt: Replica.databasePath(location))
                     let tables = try replicatedTables(copy, "main")
                     for table in tables where table != "log_blocks" && table != "log_ids" {
                         let quoted = StorageSchema.quote(table)

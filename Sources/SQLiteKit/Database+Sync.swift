@@ -51,7 +51,7 @@ extension Database {
     /// Syncs the write-ahead log of the database file at `path` on a descriptor of its own:
     /// SQLite takes no POSIX locks on the log file (they are on the database file and the
     /// shared-memory file), so closing the descriptor releases none.
-    static func syncLogFile(ofDatabaseAt path: String) throws {
+    public static func syncLogFile(ofDatabaseAt path: String) throws {
         let descriptor = open(path + "-wal", O_RDONLY | O_CLOEXEC)
         if descriptor < 0 {
             let code = errno

@@ -104,6 +104,19 @@ final class MergeCheckpointTests: XCTestCase {
         XCTAssertEqual(try target.get(collection: "people", record: "after")?.fields["name"], .string("After"))
     }
 
+    /// A bundle's `until` and a snapshot's `through` are handed out only once what they cover is
+    /// durable: another connection's batches committed without a sync (a large import's) are
+    /// synced first, so a power cut cannot take back and renumber operations a bundle says it holds.
+    func test_anExport_syncsTheLog_beforeItsUntilIsHandedOut() throws {
+        let target = try manyBatchTarget()
+        try target.write(collection: "people", record: "p-1", [.put(field: "name", value: .string("Ada"))])
+        let before = try target.withDatabase { $0.logSyncs }
+        var bytes: [UInt8] = []
+        let header = try target.exportBundle { bytes += $0 }
+        XCTAssertEqual(header.operations, 1)
+        XCTAssertEqual(try target.withDatabase { $0.logSyncs }, before + 1, "the log was synced in the export's read")
+    }
+
     /// A merge of many batches syncs the log at its last commit only (`Database.syncsEachCommit`):
     /// the batches before it commit at `synchronous=NORMAL`, the last one at FULL, whose sync makes
     /// them all durable; and the connection is back at FULL after the call, a failed one too.
