@@ -143,6 +143,12 @@ public struct Limits: Sendable, Equatable {
     /// Snapshots an upstream keeps at once, being written or sent (503 beyond): each is a copy of
     /// its database on disk until its last byte is sent. Default 2.
     public var snapshotsConcurrentMax = 2
+    /// Snapshot answers an upstream sends at once (503 beyond), and to one replica: each holds a
+    /// thread for as long as its client reads, up to `snapshotSendSecondsMax`. Copies alone were
+    /// counted, and one copy could be sent to any number of connections at once, each read a byte
+    /// at a time by one stolen token's holder (a read-only audit). Defaults 8 and 2.
+    public var snapshotSendsMax = 8
+    public var snapshotSendsPerReplicaMax = 2
     /// An upstream serves the snapshot it wrote last again while it is younger than this, in
     /// seconds (0 writes one per request). Default 60.
     public var snapshotReuseSeconds = 60.0
@@ -205,7 +211,8 @@ public struct Limits: Sendable, Equatable {
         try require(bodyBytesPerSecondMin > 0 && bodyBytesPerSecondMin.isFinite, "bodyBytesPerSecondMin must be more than 0")
         try require(bodyBytesInFlightMax >= bodyBytesPerAddressMax && bodyBytesPerAddressMax >= pushBodyBytesMax,
                     "body budgets must hold at least one whole push: pushBodyBytesMax <= bodyBytesPerAddressMax <= bodyBytesInFlightMax")
-        try require(snapshotBytesMax > 0 && snapshotSequenceMin >= 0 && snapshotsConcurrentMax >= 0 && snapshotDownloadSecondsMax > 0 && snapshotReuseSeconds >= 0 && snapshotSendSecondsMax > 0,
+        try require(snapshotBytesMax > 0 && snapshotSequenceMin >= 0 && snapshotsConcurrentMax >= 0 && snapshotDownloadSecondsMax > 0 && snapshotReuseSeconds >= 0 && snapshotSendSecondsMax > 0
+                    && snapshotSendsMax >= 0 && snapshotSendsPerReplicaMax >= 0,
                     "snapshot limits must not be negative (snapshotsConcurrentMax 0 turns snapshots off on an upstream)")
     }
 }

@@ -361,12 +361,14 @@ public struct NodeRouter: Sendable {
                 guard let value = Int64(text), value >= 0 else { throw SyncError(status: 400, "\(SyncProtocol.snapshotReachingHeader) must be a sequence, 0 or more") }
                 return value
             } ?? 0
+            let send = try service.admitSnapshotSend(peer: peer!)
             let (copy, isReused) = try service.snapshot(peer: peer!, storage: request.head.header(SyncProtocol.storageHeader), reaching: reaching)
+            send.copy = copy
             metrics.increment("chorus_snapshots_served_total", labels: [("copy", isReused ? "reused" : "new")])
             var response = HTTPResponse(status: 200, headers: [("Content-Type", SyncProtocol.snapshotContentType),
                                                                (SyncProtocol.snapshotThroughHeader, String(copy.file.through)),
                                                                (SyncProtocol.snapshotChecksumHeader, XXHash64.hex(copy.file.checksum))])
-            response.bodySource = FileBody(descriptor: copy.descriptor, length: copy.file.bytes, keeping: copy)
+            response.bodySource = FileBody(descriptor: copy.descriptor, length: copy.file.bytes, keeping: send)
             return response
         case "/sync/v1/digest":
             let cursor = try NodeRouter.wholeNumberHeader(request, SyncProtocol.cursorHeader)

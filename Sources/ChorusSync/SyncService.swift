@@ -13,6 +13,9 @@ public final class SyncService: @unchecked Sendable {
     private let snapshotLock = NSLock()
     /// Snapshot copies alive (written, cached or being sent): at most `snapshotsConcurrentMax`.
     private var snapshotCopies = 0
+    /// Snapshot answers being sent, by replica name: at most `snapshotSendsMax` in all and
+    /// `snapshotSendsPerReplicaMax` to one (`admitSnapshotSend`).
+    private var snapshotSends: [String: Int] = [:]
     /// The last copy written, served again while younger than `snapshotReuseSeconds`.
     private var snapshotCache: SnapshotCopy?
     /// The last copy written while anything still holds it (a response sending it): served, however
@@ -285,6 +288,32 @@ public final class SyncService: @unchecked Sendable {
     /// `reaching`: the client asks for a copy whose log reaches at least that sequence (one
     /// setting writes aside holds what it pulled, and takes no copy older): a cached copy short of
     /// it is not served, and a new one is written (whose log reaches where this log ends).
+    /// A place for one snapshot answer to `peer`, held until the answer is sent or its connection
+    /// closes (the returned send, kept by the response's body, gives it back when let go).
+    ///
+    /// - Throws: 503 when `snapshotSendsMax` answers are being sent already, or
+    ///   `snapshotSendsPerReplicaMax` to this replica.
+    public func admitSnapshotSend(peer: Peer) throws(SyncError) -> SnapshotSend {
+        let name = peer.name
+        let admitted = snapshotLock.withLock { () -> Bool in
+            guard snapshotSends.values.reduce(0, +) < limits.snapshotSendsMax,
+                  snapshotSends[name, default: 0] < limits.snapshotSendsPerReplicaMax else { return false }
+            snapshotSends[name, default: 0] += 1
+            return true
+        }
+        guard admitted else {
+            throw SyncError(status: 503, "this upstream is sending as many snapshots as it sends at once (\(limits.snapshotSendsMax) in all, \(limits.snapshotSendsPerReplicaMax) to one replica)",
+                            hint: "retry in a few minutes, or pull the log")
+        }
+        return SnapshotSend { [weak self] in
+            guard let self else { return }
+            self.snapshotLock.withLock {
+                self.snapshotSends[name, default: 1] -= 1
+                if self.snapshotSends[name] == 0 { self.snapshotSends[name] = nil }
+            }
+        }
+    }
+
     public func snapshot(peer: Peer, storage: String?, reaching: Int64 = 0) throws(SyncError) -> (copy: SnapshotCopy, isReused: Bool) {
         guard peer.role == .replica || peer.role == .relay else { throw SyncError.forbidden("\(peer.role.rawValue) tokens cannot take snapshots") }
         let (location, schema, ownStorage, floor, latestRead) = executor.perform { replica in
@@ -629,6 +658,17 @@ public final class SyncService: @unchecked Sendable {
 /// happens to the process, and no other process can open it), with its place among the
 /// `snapshotsConcurrentMax` copies an upstream keeps. The descriptor closes and the place is
 /// given back when the last holder (the cache, a response being sent) releases it.
+/// One snapshot answer being sent (`SyncService.admitSnapshotSend`), with the copy it sends: its
+/// place is given back when the response's body lets it go.
+public final class SnapshotSend: @unchecked Sendable {
+    public var copy: SnapshotCopy?
+    private let release: @Sendable () -> Void
+
+    init(release: @escaping @Sendable () -> Void) { self.release = release }
+
+    deinit { release() }
+}
+
 public final class SnapshotCopy: @unchecked Sendable {
     /// What the copy covers; its path no longer exists.
     public let file: Replica.SnapshotFile

@@ -410,6 +410,35 @@ final class SnapshotTests: HubAndClientsTestCase {
         XCTAssertEqual(through(ask()), "2", "once both responses are released, the place is free and a new copy is written")
     }
 
+    /// Each answer sending a snapshot holds a thread while its client reads: one copy sent to any
+    /// number of connections at once let one token's holder tie up every thread. An upstream sends
+    /// `snapshotSendsPerReplicaMax` to one replica and `snapshotSendsMax` in all, and a place is
+    /// given back when its answer's body is let go.
+    func test_upstream_sendsAtMostSnapshotSendsMax_inAllAndToOneReplica() throws {
+        let hub = try durable("hub", seed: 1)
+        try hub.perform { _ = try $0.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")]) }
+        var few = limits
+        few.snapshotSendsMax = 3
+        few.snapshotSendsPerReplicaMax = 2
+        let hubRouter = router(hub, limits: few)
+        let (laptop, transport, _) = try client("laptop", seed: 2, hub: hub, router: hubRouter)
+        let (_, other, _) = try client("other", seed: 3, hub: hub, router: hubRouter)
+        let storage = laptop.perform { $0.storageVersion }
+        func ask(_ transport: InProcessTransport) -> HTTPResponse {
+            hubRouter.handle(transport.request("GET", "/sync/v1/snapshot", extraHeaders: [(SyncProtocol.storageHeader, storage)]))
+        }
+        var sending: [HTTPResponse] = [ask(transport), ask(transport)]
+        XCTAssertEqual(sending.map(\.status), [200, 200])
+        let third = ask(transport)
+        XCTAssertEqual(third.status, 503, "two to one replica at once")
+        XCTAssertTrue(String(decoding: third.body, as: UTF8.self).contains("2 to one replica"), String(decoding: third.body, as: UTF8.self))
+        sending.append(ask(other))
+        XCTAssertEqual(sending.last?.status, 200, "another replica has places of its own")
+        XCTAssertEqual(ask(other).status, 503, "three in all")
+        sending.removeFirst()
+        XCTAssertEqual(ask(other).status, 200, "a place is given back when its answer is let go")
+    }
+
     /// A morning of new laptops costs the upstream one copy a minute: the last one is served again
     /// while younger than `snapshotReuseSeconds`, to several readers at once, and a client that
     /// takes an older copy pulls what came after it.
@@ -419,6 +448,7 @@ final class SnapshotTests: HubAndClientsTestCase {
         var reuse = limits
         reuse.snapshotsConcurrentMax = 1
         reuse.snapshotReuseSeconds = 60
+        reuse.snapshotSendsPerReplicaMax = 4   // one client here holds its answers while it asks again
         let service = SyncService(executor: hub, limits: reuse, wallClock: clock)
         let hubRouter = NodeRouter(service: service, limits: reuse)
         let (laptop, transport, session) = try client("laptop", seed: 2, hub: hub, router: hubRouter)
