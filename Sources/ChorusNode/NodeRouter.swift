@@ -9,7 +9,16 @@ import HTTPServer
 /// The node's HTTP routes: a function from a request to a response (no sockets here).
 /// `Docs/reference/http.md` lists them for users.
 public struct NodeRouter: Sendable {
-    public enum Access: Sendable { case anyone, anyToken, sync, admin }
+    /// Who a route answers. `thisMachineOrAdmin`: a request from this machine with no token, or
+    /// from elsewhere with an admin token (`/metrics`, which names every registered replica, when
+    /// each laptop last synced, and costs a write and a scan of the log per scrape: it was open to
+    /// anyone who could reach an office node, a read-only audit found).
+    public enum Access: Sendable {
+        case anyone, anyToken, sync, admin, thisMachineOrAdmin
+
+        /// Whether HEAD is answered as the route's GET, with no token (a load balancer's check).
+        var answersHead: Bool { self == .anyone || self == .thisMachineOrAdmin }
+    }
 
     public struct Route: Sendable {
         public let method: String
@@ -29,7 +38,7 @@ public struct NodeRouter: Sendable {
     public static let routes: [Route] = [
         Route(method: "GET", path: "/healthz", access: .anyone),
         Route(method: "GET", path: "/readyz", access: .anyone),
-        Route(method: "GET", path: "/metrics", access: .anyone),
+        Route(method: "GET", path: "/metrics", access: .thisMachineOrAdmin),
         Route(method: "GET", path: "/sync/v1/info", access: .anyToken),
         Route(method: "POST", path: "/sync/v1/push", access: .sync),
         Route(method: "GET", path: "/sync/v1/pull", access: .sync),
@@ -213,7 +222,7 @@ public struct NodeRouter: Sendable {
         // HEAD of a GET route open to anyone (a load balancer's health check): the GET's answer,
         // whose body the server does not send. Not the sync and admin routes, whose GETs act
         // (a snapshot written, a pull recorded).
-        if request.head.method == "HEAD", let get = NodeRouter.literalRoutes["GET"]?[path], get.access == .anyone {
+        if request.head.method == "HEAD", let get = NodeRouter.literalRoutes["GET"]?[path], get.access.answersHead {
             return handle(HTTPRequest(head: HTTPRequestHead(method: "GET", target: request.head.target, minorVersion: request.head.minorVersion,
                                                             headers: request.head.headers), body: []), remote: remote, look: given)
         }
@@ -222,7 +231,7 @@ public struct NodeRouter: Sendable {
             (route, parameters) = (literal, [])
         } else {
             switch NodeRouter.find(NodeRouter.routes, method: request.head.method, path: path, template: \.template, method: \.method,
-                                   answersHead: { $0.access == .anyone && NodeRouter.literalRoutes["GET"]?[$0.path] != nil }) {
+                                   answersHead: { $0.access.answersHead && NodeRouter.literalRoutes["GET"]?[$0.path] != nil }) {
             case .success(let found): (route, parameters) = found
             case .failure(let refusal): return refusal.response
             }
@@ -253,7 +262,8 @@ public struct NodeRouter: Sendable {
         do {
             // The questions a no-op sync asks (its token, then the log's head) answered from one look.
             let look = given ?? (route.path == "/sync/v1/pull" || route.path == "/sync/v1/info" ? service.lookQuietly() : nil)
-            if route.access != .anyone {
+            let fromThisMachine = route.access == .thisMachineOrAdmin && IdentityPolicy.isThisMachine(String(remote.split(separator: ":").first ?? ""))
+            if route.access != .anyone && !fromThisMachine {
                 if let repeated = NodeRouter.identityHeaders.first(where: request.head.repeats) {
                     throw SyncError(status: 400, "the \(repeated) header appears more than once", hint: "send it once")
                 }
@@ -266,6 +276,9 @@ public struct NodeRouter: Sendable {
                     case (.sync, .admin): throw SyncError.forbidden("admin tokens cannot sync", hint: "sync with a replica or relay token")
                     case (.admin, .replica), (.admin, .relay): throw SyncError.forbidden("this route needs an admin token",
                                                                                          hint: "register one with `chorus replicas add NAME --role admin`")
+                    case (.thisMachineOrAdmin, .replica), (.thisMachineOrAdmin, .relay):
+                        throw SyncError.forbidden("\(route.path) answers a request from another machine only with an admin token",
+                                                  hint: "scrape it with an admin token (`chorus replicas add prometheus --role admin`; Prometheus: `authorization: credentials_file`), or from the node's own machine")
                     default: break
                     }
                     if route.path.hasPrefix("/sync/") {

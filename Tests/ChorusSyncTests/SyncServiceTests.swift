@@ -500,7 +500,8 @@ final class SyncServiceTests: XCTestCase {
             "/sync/v1/digest": ["none": 401, "wrong": 401, "replica": 200, "stockholm": 200, "admin": 200, "revoked": 401],
             // This hub is in memory: no file to copy (SnapshotTests covers a hub in a folder).
             "/sync/v1/snapshot": ["none": 401, "wrong": 401, "replica": 404, "stockholm": 404, "admin": 403, "revoked": 401],
-            "/metrics": ["none": 200, "wrong": 200, "replica": 200, "stockholm": 200, "admin": 200, "revoked": 200],
+            // From another machine (these requests name no address): an admin's only.
+            "/metrics": ["none": 401, "wrong": 401, "replica": 403, "stockholm": 403, "admin": 200, "revoked": 401],
             "/admin/v1/replicas": ["none": 401, "wrong": 401, "replica": 403, "stockholm": 403, "admin": 200, "revoked": 401],
             "/admin/v1/conflicts": ["none": 401, "wrong": 401, "replica": 403, "stockholm": 403, "admin": 200, "revoked": 401],
             "/admin/v1/conflicts/{id}": ["none": 401, "wrong": 401, "replica": 403, "stockholm": 403, "admin": 404, "revoked": 401],
@@ -544,6 +545,12 @@ final class SyncServiceTests: XCTestCase {
                     }
                 }
             }
+        }
+        // Metrics are anyone's on this machine (a Prometheus beside the node), and HEAD too.
+        for method in ["GET", "HEAD"] {
+            let metricsRequest = HTTPRequest(head: HTTPRequestHead(method: method, target: "/metrics", minorVersion: 1, headers: [("Host", "hub")]), body: [])
+            XCTAssertEqual(hubRouter.handle(metricsRequest, remote: "127.0.0.1:40000").status, 200, method)
+            XCTAssertEqual(hubRouter.handle(metricsRequest, remote: "192.0.2.1:40000").status, 401, "\(method) from another machine, no token")
         }
         // The scheme in any case, as HTTP says; the token as issued.
         for scheme in ["bearer", "BEARER", "Bearer"] {
