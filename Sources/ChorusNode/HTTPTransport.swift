@@ -80,6 +80,17 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
     /// lets the task's answer go (URLSession, the HTTPS path).
     static let cancelWaitSecondsMax = 30.0
 
+    /// What to tell the operator of a node URL that is plain http to another machine: its token,
+    /// and every operation (private feedback among them), would cross the network readable by
+    /// anyone on the way. nil for https, and for loopback (this machine's traffic never leaves it).
+    public static func clearTextWarning(_ text: String) -> String? {
+        guard let url = URL(string: text), url.scheme?.lowercased() == "http", let host = url.host?.lowercased() else { return nil }
+        let loopback = host == "localhost" || host.hasSuffix(".localhost") || host.hasPrefix("127.") || host == "::1" || host == "[::1]"
+        guard !loopback else { return nil }
+        return "warning: \(text.prefix(200)) is plain http to another machine: the token and every operation (private feedback too) cross the network unencrypted; "
+            + "put TLS in front of that node (Docs/guides/run-a-hub.md, section 3) and give its https:// URL, unless the network between is yours alone"
+    }
+
     public static func nodeURL(_ text: String) throws -> URL {
         guard text.utf8.count <= nodeURLBytesMax else {
             throw ChorusError(.limitExceeded, "the URL is \(text.utf8.count) bytes, over the limit of \(nodeURLBytesMax) (nodeURLBytesMax)", hint: "give the node's address, e.g. http://hub.example:7420")

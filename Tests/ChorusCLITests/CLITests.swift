@@ -288,6 +288,12 @@ final class CLITests: XCTestCase {
         try FileManager.default.createSymbolicLink(atPath: folder.appending("linked.token"), withDestinationPath: folder.appending("d.token"))
         try FileManager.default.createSymbolicLink(atPath: folder.appending("linked.bundle"), withDestinationPath: folder.appending("a.bundle"))
         try chorus("import", folder.appending("linked.bundle"))
+        XCTAssertFalse(try chorus("join", "http://127.0.0.1:9", "--token-file", folder.appending("linked.token")).standardError.contains("warning"),
+                       "loopback traffic never leaves the machine")
+        // Plain http to another machine is taken, with a warning that says what crosses the network.
+        let clear = try chorus("join", "http://192.0.2.1:7420", "--token-file", folder.appending("linked.token"))
+        XCTAssertTrue(clear.standardError.contains("plain http to another machine") && clear.standardError.contains("https://"), clear.standardError)
+        XCTAssertFalse(try chorus("join", "https://192.0.2.1", "--token-file", folder.appending("linked.token")).standardError.contains("warning"))
         try chorus("join", "http://127.0.0.1:9", "--token-file", folder.appending("linked.token"))
         XCTAssertTrue(try chorus("import", kept, expect: 1).standardError.contains("is a folder, not a bundle"))
         XCTAssertTrue(try chorus("join", "http://127.0.0.1:9", "--token-file", pipe, expect: 1).standardError.contains("not a plain file"))

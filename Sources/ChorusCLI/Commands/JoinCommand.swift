@@ -18,6 +18,7 @@ enum JoinCommand: Command {
         try ServeLock.refuseWhileServed(folder: context.dataDirectory, command: "join")
         let replica = try context.openReplica()
         try join(replica: replica, url: context.positional(0), tokenFile: tokenFile, limits: replica.configuration.limits)
+        if let warning = HTTPTransport.clearTextWarning(context.positional(0)) { context.output.error(warning) }
         let stored = try replica.upstream()!
         if context.isJSON {
             context.output.json(.object(["upstream": .string(stored.url), "tokenFile": .string(stored.tokenFile)]))

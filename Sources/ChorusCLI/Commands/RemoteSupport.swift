@@ -16,7 +16,9 @@ enum RemoteSupport {
             return nil
         }
         guard let tokenFile = context.arguments.value("--token-file") else { throw context.usageError("--remote needs --token-file FILE (an admin token)") }
-        return try AdminClient(url: url, tokenFile: tokenFile, limits: context.configuration.limits)
+        let client = try AdminClient(url: url, tokenFile: tokenFile, limits: context.configuration.limits)
+        if let warning = HTTPTransport.clearTextWarning(url) { context.output.error(warning) }
+        return client
     }
 
     /// Runs a remote call, turning transport errors into CLI errors with hints.

@@ -80,6 +80,7 @@ enum ServeCommand: Command {
         if let url = context.arguments.value("--upstream") {
             guard let tokenFile = context.arguments.value("--token-file") else { throw context.usageError("--upstream needs --token-file") }
             upstreamGiven = try JoinCommand.validated(url: url, tokenFile: tokenFile, limits: .default)
+            if let warning = HTTPTransport.clearTextWarning(url) { context.output.error(warning) }
         } else if context.arguments.value("--token-file") != nil {
             throw context.usageError("--token-file needs --upstream")
         }
