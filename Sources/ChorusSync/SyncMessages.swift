@@ -311,21 +311,27 @@ public struct PushRequest: Sendable {
                                   hint: "nothing of the push was applied; the operation cannot be sent as it is (fix its data at the replica that wrote it)")
             }
         }
-        // An id twice must be one operation twice (a page repeated within itself is harmless):
-        // with other content, one of the two would be taken as a duplicate of the other and lost
-        // unseen, as across pages the upstream refuses (409, `Replica+ReusedIDs`).
+        try PushRequest.refuseIDsGivenTwice(operations, in: "push", consequence: "nothing of the push was applied",
+                                            hint: "a replica gives each id to one operation: the pushing replica's counters went back (its folder restored from a backup of itself, or copied), or its software is faulty")
+        return PushRequest(replica: replica, through: through, relayed: relayed, operations: operations)
+    }
+
+    /// Refuses a page giving one id to two operations of other content (protocol 4.3): an id
+    /// twice must be one operation twice (a page repeated within itself is harmless); otherwise
+    /// one of the two would be taken as a duplicate of the other and lost unseen, as across pages
+    /// the upstream refuses (409, `Replica+ReusedIDs`). Push and pull pages alike.
+    static func refuseIDsGivenTwice(_ operations: [Operation], in page: String, consequence: String, hint: String) throws(ChorusError) {
         var firstIndex: [OperationID: Int] = [:]
         for (index, operation) in operations.enumerated() {
             if let first = firstIndex[operation.id] {
                 guard operations[first] == operation else {
-                    throw ChorusError(.invalidState, "push: operations \(first) and \(index) carry the same id \(operation.id) with other content, and one would be dropped as a duplicate; nothing of the push was applied",
-                                      hint: "a replica gives each id to one operation: the pushing replica's counters went back (its folder restored from a backup of itself, or copied), or its software is faulty")
+                    throw ChorusError(.invalidState, "\(page): operations \(first) and \(index) carry the same id \(operation.id) with other content, and one would be dropped as a duplicate; \(consequence)",
+                                      hint: hint)
                 }
             } else {
                 firstIndex[operation.id] = index
             }
         }
-        return PushRequest(replica: replica, through: through, relayed: relayed, operations: operations)
     }
 }
 
@@ -431,6 +437,10 @@ public struct PullResponse: Sendable {
         var operations: [Operation] = []
         operations.reserveCapacity(items.count)
         for item in items { operations.append(try codec.decode(item)) }
+        // The protocol asks a client to refuse such a page (4.3); it was merged, the second
+        // operation counted as a duplicate of the first and lost (a read-only review).
+        try PushRequest.refuseIDsGivenTwice(operations, in: "pull response", consequence: "nothing of the page was applied",
+                                            hint: "the upstream gives one id to two operations: its software is faulty, or a replica below it reused ids; tell its operator")
         return PullResponse(operations: operations, next: next, nextOperation: nextOperation, hasMore: hasMore, server: try ServerStamp(json["server"]))
     }
 }

@@ -110,6 +110,8 @@ final class OperationCodecTests: XCTestCase {
         XCTAssertNoThrow(try codec.decode(text: reserved.replacingOccurrences(of: "#record", with: "title#")), "a # further in is a name like any")
         let twice = try XCTUnwrap(vectors.first { $0["name"]?.stringValue?.hasPrefix("duplicate JSON key") == true }?["text"]?.stringValue)
         XCTAssertNoThrow(try codec.decode(text: twice.replacingOccurrences(of: #""record":"p-2","#, with: "")))
+        let deep = try XCTUnwrap(vectors.first { $0["name"]?.stringValue?.hasPrefix("value of depth 33") == true }?["text"]?.stringValue)
+        XCTAssertNoThrow(try codec.decode(text: deep.replacingOccurrences(of: "[1]", with: "1")), "depth 32 is taken")
     }
 
     func test_limits_defaultsAreConsistent_andBrokenRelationsAreCaught() throws {

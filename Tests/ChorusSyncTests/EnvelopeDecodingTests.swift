@@ -28,6 +28,13 @@ final class EnvelopeDecodingTests: XCTestCase {
         }
         var operations: [ChorusCore.Operation] = []
         for item in items { operations.append(try codec.decode(item)) }
+        // Protocol 4.3: a client refuses a page giving one id to two operations of other content.
+        for (index, operation) in operations.enumerated() {
+            if let first = operations[..<index].firstIndex(where: { $0.id == operation.id }), operations[first] != operation {
+                throw ChorusError(.invalidState, "pull response: operations \(first) and \(index) carry the same id \(operation.id) with other content, and one would be dropped as a duplicate; nothing of the page was applied",
+                                  hint: "the upstream gives one id to two operations: its software is faulty, or a replica below it reused ids; tell its operator")
+            }
+        }
         let stamp = json["server"]
         guard let stamp, case .string(let hex)? = stamp["replica"], let replica = ReplicaID(hex: hex),
               case .string(let name)? = stamp["name"], !name.isEmpty, name.utf8.count <= Limits.default.replicaNameBytesMax,
