@@ -73,16 +73,22 @@ extension OutputFile {
             let written = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
             let synced = written == bytes.count && fsync(descriptor) == 0
             let closed = close(descriptor) == 0
-            // The old file, kept by a second name (none when the path is new: ENOENT).
-            let kept = link(path, old) == 0 || errno == ENOENT
-            guard synced, closed, kept, rename(temporary, path) == 0 else {
+            // The old file, kept by a second name when the file system allows one (none when the
+            // path is new; a file system without hard links, or a file of another user's under
+            // `protected_hardlinks`, keeps none, and the write goes on as a plain replacement).
+            _ = link(path, old)
+            guard synced, closed, rename(temporary, path) == 0 else {
                 let reason = String(cString: strerror(errno))
                 unlink(temporary)
                 unlink(old)
                 throw ChorusError(.storage, "cannot write \(path): \(reason)", hint: hint)
             }
             guard FolderSync.syncFolder(of: path) else {
-                throw ChorusError(.storage, "cannot sync the folder of \(path): \(String(cString: strerror(errno)))", hint: hint)
+                let reason = String(cString: strerror(errno))
+                // Not known to be durable: what the path held before is put back, as for a write
+                // that failed before the rename (a review: the token left in place was valid nowhere).
+                putBack()
+                throw ChorusError(.storage, "cannot sync the folder of \(path): \(reason)", hint: hint)
             }
         }
 

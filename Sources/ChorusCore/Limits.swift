@@ -212,8 +212,8 @@ public struct Limits: Sendable, Equatable {
         try require(bodyBytesInFlightMax >= bodyBytesPerAddressMax && bodyBytesPerAddressMax >= pushBodyBytesMax,
                     "body budgets must hold at least one whole push: pushBodyBytesMax <= bodyBytesPerAddressMax <= bodyBytesInFlightMax")
         try require(snapshotBytesMax > 0 && snapshotSequenceMin >= 0 && snapshotsConcurrentMax >= 0 && snapshotDownloadSecondsMax > 0 && snapshotReuseSeconds >= 0 && snapshotSendSecondsMax > 0
-                    && snapshotSendsMax >= 0 && snapshotSendsPerReplicaMax >= 0,
-                    "snapshot limits must not be negative (snapshotsConcurrentMax 0 turns snapshots off on an upstream)")
+                    && snapshotSendsMax >= 1 && snapshotSendsPerReplicaMax >= 1,
+                    "snapshot limits must not be negative (snapshotsConcurrentMax 0 turns snapshots off on an upstream), and snapshotSendsMax and snapshotSendsPerReplicaMax must be at least 1")
     }
 }
 

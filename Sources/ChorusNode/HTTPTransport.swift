@@ -187,6 +187,8 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
     /// failing to answer: the page says "refused", where "offline" would send its people looking
     /// at the network.
     public static func isRefusal(_ lastError: String) -> Bool {
+        // A redirect is refused for good too: no retry follows it (`refusal`).
+        if lastError.contains(", a redirect, which Chorus does not follow") { return true }
         guard let range = lastError.range(of: " answered 4") else { return false }
         let status = lastError[range.upperBound...].prefix(3)
         return status.count == 3 && status.prefix(2).allSatisfy(\.isNumber) && status.last == ":" && !["08:", "29:"].contains(String(status))

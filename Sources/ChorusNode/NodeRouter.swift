@@ -73,6 +73,9 @@ public struct NodeRouter: Sendable {
         head.method == "POST" && head.path == "/sync/v1/push" ? limits.pushBodyBytesMax : limits.requestBodyBytesMax
     }
 
+    /// What a 401 of this node asks for (`WWW-Authenticate`).
+    static let bearerChallenge = "Bearer realm=\"chorus\""
+
     /// A sync or admin request with a body and no bearer token at all, refused on its head (401)
     /// before its body is read: it could only be refused once read, and a client with no token
     /// announcing a 16 MiB push held its connection and its share of the body budget for as long
@@ -81,7 +84,8 @@ public struct NodeRouter: Sendable {
     @Sendable static func headRefusal(_ head: HTTPRequestHead, bodyLength: Int) -> HTTPParseError? {
         guard bodyLength > 0, head.path.hasPrefix("/sync/") || head.path.hasPrefix("/admin/"),
               SyncService.bearerToken(head.header("Authorization")) == nil else { return nil }
-        return HTTPParseError(status: 401, reason: "missing or malformed bearer token, refused before the body was read; send `Authorization: Bearer TOKEN` with a token from `chorus replicas add` on the node that answered")
+        return HTTPParseError(status: 401, reason: "missing or malformed bearer token, refused before the body was read; send `Authorization: Bearer TOKEN` with a token from `chorus replicas add` on the node that answered",
+                              challenge: NodeRouter.bearerChallenge)
     }
 
     /// The route template a path belongs to (for metrics labels: never a raw id).
@@ -312,7 +316,7 @@ public struct NodeRouter: Sendable {
             return named(response)
         } catch let error as SyncError {
             var response = error.response
-            if error.status == 401 { response.headers.append(("WWW-Authenticate", "Bearer realm=\"chorus\"")) }
+            if error.status == 401 { response.headers.append(("WWW-Authenticate", NodeRouter.bearerChallenge)) }
             return named(response, failure: error.logDetail ?? error.message)
         } catch let error as ChorusError {
             return named(SyncError(error).response, failure: error.message)
@@ -374,9 +378,7 @@ public struct NodeRouter: Sendable {
                 guard let value = Int64(text), value >= 0 else { throw SyncError(status: 400, "\(SyncProtocol.snapshotReachingHeader) must be a sequence, 0 or more") }
                 return value
             } ?? 0
-            let send = try service.admitSnapshotSend(peer: peer!)
-            let (copy, isReused) = try service.snapshot(peer: peer!, storage: request.head.header(SyncProtocol.storageHeader), reaching: reaching)
-            send.copy = copy
+            let (copy, send, isReused) = try service.snapshot(peer: peer!, storage: request.head.header(SyncProtocol.storageHeader), reaching: reaching)
             metrics.increment("chorus_snapshots_served_total", labels: [("copy", isReused ? "reused" : "new")])
             var response = HTTPResponse(status: 200, headers: [("Content-Type", SyncProtocol.snapshotContentType),
                                                                (SyncProtocol.snapshotThroughHeader, String(copy.file.through)),

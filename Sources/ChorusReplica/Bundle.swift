@@ -133,7 +133,7 @@ public enum OperationBundle {
         return Header(origin: origin, originName: originName, since: since, until: until, operations: Int(count))
     }
 
-    static func headerLine(_ header: Header) -> String {
+    public static func headerLine(_ header: Header) -> String {
         JSONValue.object([
             "format": .string(format), "version": .integer(Int64(version)),
             "origin": .string(header.origin.hex), "originName": .string(header.originName),

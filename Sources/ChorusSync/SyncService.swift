@@ -283,38 +283,14 @@ public final class SyncService: @unchecked Sendable {
     /// reading it: `snapshotsConcurrentMax` copies at most exist at once, however slowly they are read.
     ///
     /// - Throws: 409 when the client stores another version, 404 when this upstream keeps no file,
-    ///   503 when `snapshotsConcurrentMax` copies exist already, 500 when one cannot be written.
+    ///   503 when `snapshotsConcurrentMax` copies exist already, or when `snapshotSendsMax`
+    ///   answers are being sent (`snapshotSendsPerReplicaMax` to this replica), 500 when one
+    ///   cannot be written. The send returned holds the answer's place until it is let go.
     ///
     /// `reaching`: the client asks for a copy whose log reaches at least that sequence (one
     /// setting writes aside holds what it pulled, and takes no copy older): a cached copy short of
     /// it is not served, and a new one is written (whose log reaches where this log ends).
-    /// A place for one snapshot answer to `peer`, held until the answer is sent or its connection
-    /// closes (the returned send, kept by the response's body, gives it back when let go).
-    ///
-    /// - Throws: 503 when `snapshotSendsMax` answers are being sent already, or
-    ///   `snapshotSendsPerReplicaMax` to this replica.
-    public func admitSnapshotSend(peer: Peer) throws(SyncError) -> SnapshotSend {
-        let name = peer.name
-        let admitted = snapshotLock.withLock { () -> Bool in
-            guard snapshotSends.values.reduce(0, +) < limits.snapshotSendsMax,
-                  snapshotSends[name, default: 0] < limits.snapshotSendsPerReplicaMax else { return false }
-            snapshotSends[name, default: 0] += 1
-            return true
-        }
-        guard admitted else {
-            throw SyncError(status: 503, "this upstream is sending as many snapshots as it sends at once (\(limits.snapshotSendsMax) in all, \(limits.snapshotSendsPerReplicaMax) to one replica)",
-                            hint: "retry in a few minutes, or pull the log")
-        }
-        return SnapshotSend { [weak self] in
-            guard let self else { return }
-            self.snapshotLock.withLock {
-                self.snapshotSends[name, default: 1] -= 1
-                if self.snapshotSends[name] == 0 { self.snapshotSends[name] = nil }
-            }
-        }
-    }
-
-    public func snapshot(peer: Peer, storage: String?, reaching: Int64 = 0) throws(SyncError) -> (copy: SnapshotCopy, isReused: Bool) {
+    public func snapshot(peer: Peer, storage: String?, reaching: Int64 = 0) throws(SyncError) -> (copy: SnapshotCopy, send: SnapshotSend, isReused: Bool) {
         guard peer.role == .replica || peer.role == .relay else { throw SyncError.forbidden("\(peer.role.rawValue) tokens cannot take snapshots") }
         let (location, schema, ownStorage, floor, latestRead) = executor.perform { replica in
             (replica.location, replica.configuration.schema, replica.storageVersion, (try? replica.compactionFloor()) ?? 0,
@@ -337,13 +313,16 @@ public final class SyncService: @unchecked Sendable {
             throw SyncError(status: 409, "the snapshot is of storage version \(ownStorage), the client stores \(storage?.prefix(128) ?? "nothing")",
                             hint: "pull the log instead, or run the same chorus version on both")
         }
+        // Its place among the answers being sent, taken once the cheap refusals are past: a busy
+        // upstream's 503 is waited for by the client, not a reason to pull the whole log.
+        let send = try admitSnapshotSend(peer: peer)
         // An expired copy gives its place back before the copies are counted.
         expireSnapshotCache()
         // A copy written before the log was compacted past it would leave its client below the
         // compaction point, unable to pull what came after: only copies reaching the point serve.
         // Nor copies older than what this peer pushed last (it may be starting again from one).
         let reach = max(floor, reaching, snapshotLock.withLock { pushedThrough[peer.name] } ?? 0)
-        if let cached = snapshotLock.withLock({ snapshotCache }), cached.file.through >= reach { return (cached, true) }
+        if let cached = snapshotLock.withLock({ snapshotCache }), cached.file.through >= reach { send.copy = cached; return (cached, send, true) }
         let (admitted, newest) = snapshotLock.withLock { () -> (Bool, SnapshotCopy?) in
             guard snapshotCopies < limits.snapshotsConcurrentMax else { return (false, newestCopy) }
             snapshotCopies += 1
@@ -353,7 +332,7 @@ public final class SyncService: @unchecked Sendable {
         // else (its last response just ended), and let go inside the lock, its deinit took the
         // lock again, and the thread waited on itself (with the executor behind it, at the next
         // push that applied anything). A read-only review found it.
-        if let newest, newest.file.through >= reach { return (newest, true) }
+        if let newest, newest.file.through >= reach { send.copy = newest; return (newest, send, true) }
         guard admitted else {
             throw SyncError(status: 503, "\(limits.snapshotsConcurrentMax) snapshots are being written or sent already",
                             hint: "retry in a few minutes, or pull the log")
@@ -375,7 +354,34 @@ public final class SyncService: @unchecked Sendable {
             return snapshotCache
         }
         withExtendedLifetime(replaced) {}   // released on return, outside the lock
-        return (copy, false)
+        send.copy = copy
+        return (copy, send, false)
+    }
+
+    /// A place for one snapshot answer to `peer`, held until the answer is sent or its connection
+    /// closes (the returned send, kept by the response's body, gives it back when let go).
+    ///
+    /// - Throws: 503 when `snapshotSendsMax` answers are being sent already, or
+    ///   `snapshotSendsPerReplicaMax` to this replica.
+    private func admitSnapshotSend(peer: Peer) throws(SyncError) -> SnapshotSend {
+        let name = peer.name
+        let admitted = snapshotLock.withLock { () -> Bool in
+            guard snapshotSends.values.reduce(0, +) < limits.snapshotSendsMax,
+                  snapshotSends[name, default: 0] < limits.snapshotSendsPerReplicaMax else { return false }
+            snapshotSends[name, default: 0] += 1
+            return true
+        }
+        guard admitted else {
+            throw SyncError(status: 503, "this upstream is sending as many snapshots as it sends at once (\(limits.snapshotSendsMax) in all, \(limits.snapshotSendsPerReplicaMax) to one replica)",
+                            hint: "retry in a few minutes, or pull the log")
+        }
+        return SnapshotSend { [weak self] in
+            guard let self else { return }
+            self.snapshotLock.withLock {
+                self.snapshotSends[name, default: 1] -= 1
+                if self.snapshotSends[name] == 0 { self.snapshotSends[name] = nil }
+            }
+        }
     }
 
     /// Makes the empty database every snapshot starts from (`EmptyStorageTemplate`) on a thread of
@@ -654,10 +660,6 @@ public final class SyncService: @unchecked Sendable {
     }
 }
 
-/// One snapshot copy: its file open and already unlinked from the folder (so it is gone whatever
-/// happens to the process, and no other process can open it), with its place among the
-/// `snapshotsConcurrentMax` copies an upstream keeps. The descriptor closes and the place is
-/// given back when the last holder (the cache, a response being sent) releases it.
 /// One snapshot answer being sent (`SyncService.admitSnapshotSend`), with the copy it sends: its
 /// place is given back when the response's body lets it go.
 public final class SnapshotSend: @unchecked Sendable {
@@ -669,6 +671,10 @@ public final class SnapshotSend: @unchecked Sendable {
     deinit { release() }
 }
 
+/// One snapshot copy: its file open and already unlinked from the folder (so it is gone whatever
+/// happens to the process, and no other process can open it), with its place among the
+/// `snapshotsConcurrentMax` copies an upstream keeps. The descriptor closes and the place is
+/// given back when the last holder (the cache, a response being sent) releases it.
 public final class SnapshotCopy: @unchecked Sendable {
     /// What the copy covers; its path no longer exists.
     public let file: Replica.SnapshotFile

@@ -525,6 +525,9 @@ public struct SyncSession {
             // A token the upstream refuses (an admin's, which may not sync) is said as such: the
             // log's pull would be refused too, or, compacted, fail as "sync again", which never helps.
             if let refused = error as? SyncError, refused.code == .refused { throw refused }
+            // An upstream busy sending snapshots (503) is waited for: the sync fails and is tried
+            // again with backoff, where pulling the log instead replayed all of it (a review).
+            if let busy = error as? SyncError, busy.status == 503 { throw busy }
             let message = (error as? SyncError)?.message ?? (error as? ChorusError)?.message ?? "\(error)"
             report.snapshotRefused = message
             // The limit to raise for it to be taken (a download cut at its time limit: raise it

@@ -298,10 +298,13 @@ public struct HTTPParseError: Error, Equatable, Sendable, CustomStringConvertibl
     /// The refused request's method and path, when its request line was read.
     public var method: String?
     public var path: String?
+    /// For a 401: the `WWW-Authenticate` challenge the answer carries (RFC 9110 11.6.1).
+    public var challenge: String?
     public var description: String { "\(status): \(reason)" }
 
-    public init(status: Int, reason: String) {
+    public init(status: Int, reason: String, challenge: String? = nil) {
         self.status = status
         self.reason = reason
+        self.challenge = challenge
     }
 }

@@ -213,7 +213,6 @@ final class Connection: @unchecked Sendable {
                 pendingIndex += 1
                 bodyOf = (head.method, head.path)
                 let length = head.header("Content-Length").flatMap(Int.init) ?? 0
-                bodyStarted = DispatchTime.now().uptimeNanoseconds
                 if Connection.awaitsContinue(head, length: length, arrived: pendingIndex < pending.count) {
                     // On the worker the socket may still be full of a response before: wait for it
                     // there. The loop waits for nothing: a client that asked and is not reading
@@ -223,10 +222,13 @@ final class Connection: @unchecked Sendable {
                         : Connection.continueBytes.withUnsafeBytes { Socket.writeAll(fd, $0, timeoutMilliseconds: stall) }
                     guard sent else { close(); return }
                 }
+                // From when the client may send it: after the interim answer it waits for, which
+                // may itself wait for an earlier response to drain (a review).
+                bodyStarted = DispatchTime.now().uptimeNanoseconds
             case .failure(let error):
                 pending = []
                 respondAndClose(status: error.status, detail: error.reason,
-                                during: error.method.map { ($0, error.path ?? "-") })
+                                during: error.method.map { ($0, error.path ?? "-") }, challenge: error.challenge)
                 return
             case .request(let request):
                 let started = DispatchTime.now().uptimeNanoseconds
@@ -465,8 +467,9 @@ final class Connection: @unchecked Sendable {
     /// lingering. Logged with why (`error`) and, when the head was read (a body refused or too
     /// slow), its method and path: the refusal lines once said `-` and nothing else, and an
     /// operator could not tell a smuggling attempt from a slow link.
-    private func respondAndClose(status: Int, detail: String, during head: (method: String, path: String)? = nil) {
-        let response = Problem.response(status: status, detail: detail)
+    private func respondAndClose(status: Int, detail: String, during head: (method: String, path: String)? = nil, challenge: String? = nil) {
+        var response = Problem.response(status: status, detail: detail)
+        if let challenge { response.headers.append(("WWW-Authenticate", challenge)) }
         // Best effort, never waiting: a client that does not read its 408 or 400 is not waited for.
         let bytes = response.serialized(keepAlive: false)
         let sent = Socket.sendNow(fd, bytes)

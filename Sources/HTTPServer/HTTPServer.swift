@@ -436,7 +436,8 @@ public enum Problem {
         var body = "{\"type\":\"about:blank\",\"title\":\(quote(title ?? HTTPResponse.reason(status))),\"status\":\(status),\"detail\":\(quote(detail))"
         for (key, value) in extra { body += ",\(quote(key)):\(quote(value))" }
         body += "}"
-        return HTTPResponse(status: status, headers: [("Content-Type", "application/problem+json")], body: Array(body.utf8))
+        // Read as the type it says, never sniffed: a detail may quote what a client sent.
+        return HTTPResponse(status: status, headers: [("Content-Type", "application/problem+json"), ("X-Content-Type-Options", "nosniff")], body: Array(body.utf8))
     }
 
     /// A 500 for an error no route expected: what it was (its type and description, cut to 300

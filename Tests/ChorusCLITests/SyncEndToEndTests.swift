@@ -547,6 +547,8 @@ final class SyncEndToEndTests: XCTestCase {
                 let answer = tokenless.readUntilClosed(timeoutSeconds: 5)
                 XCTAssertTrue(answer.hasPrefix("HTTP/1.1 401"), "\(target) \(authorization): \(answer.prefix(200))")
                 XCTAssertTrue(answer.contains("refused before the body was read"), answer)
+                XCTAssertTrue(answer.contains("WWW-Authenticate: Bearer"), "a 401 says what it asks for")
+                XCTAssertTrue(answer.lowercased().contains("x-content-type-options: nosniff"), "refusals of the server's own too")
             }
         }
         for body in ["{not json", #"{"operations":[{"id":"x"}],"relayed":[],"replica":"\#(String(repeating: "ab", count: 16))","through":1}"#] {

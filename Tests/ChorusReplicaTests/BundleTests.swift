@@ -160,6 +160,34 @@ final class BundleTests: XCTestCase {
     }
 }
 
+/// The bundle format is part of the protocol: Protocol/vectors/bundles.json pins a bundle's bytes,
+/// and the bundles a reader refuses whole.
+final class BundleVectorTests: XCTestCase {
+    func test_protocolVectors_bundlesReadAsPinned_andTheBrokenOnesAreRefused() throws {
+        let codec = OperationCodec()
+        for vector in try ProtocolVectors.load("bundles.json") {
+            let name = vector["name"]?.stringValue ?? "?"
+            let text = try XCTUnwrap(vector["text"]?.stringValue, name)
+            let (header, operations) = try OperationBundle.read(Array(text.utf8), limits: .default)
+            let pinned = try XCTUnwrap(vector["header"], name)
+            XCTAssertEqual(header.origin.hex, pinned["origin"]?.stringValue, name)
+            XCTAssertEqual(header.originName, pinned["originName"]?.stringValue, name)
+            XCTAssertEqual(header.since, pinned["since"]?.integerValue, name)
+            XCTAssertEqual(header.until, pinned["until"]?.integerValue, name)
+            XCTAssertEqual(Int64(header.operations), pinned["operations"]?.integerValue, name)
+            XCTAssertEqual(operations.map(codec.canonicalText), vector["canonical"]?.arrayValue?.compactMap(\.stringValue), name)
+            // The writer's header line is the pinned one: canonical JSON, keys in byte order.
+            XCTAssertEqual(OperationBundle.headerLine(header), String(text.prefix { $0 != "\n" }), name)
+        }
+        let invalid = try ProtocolVectors.load("bundles.json", array: "invalid")
+        XCTAssertGreaterThanOrEqual(invalid.count, 5)
+        for vector in invalid {
+            let text = try XCTUnwrap(vector["text"]?.stringValue)
+            XCTAssertThrowsError(try OperationBundle.read(Array(text.utf8), limits: .default), vector["name"]?.stringValue ?? "?")
+        }
+    }
+}
+
 /// The state digest is part of the protocol: pinned by a vector so other implementations can check theirs.
 final class DigestVectorTests: XCTestCase {
     func test_digestOfTheOperationVectors_matchesThePinnedValue() throws {

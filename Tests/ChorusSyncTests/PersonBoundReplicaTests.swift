@@ -109,7 +109,8 @@ final class PersonBoundReplicaTests: HubAndClientsTestCase {
         for (error, refused) in [("the upstream answered 403: not theirs", true), ("the upstream answered 422: stamped ahead", true),
                                  ("the upstream answered 401: revoked token", true), ("the upstream answered 408: too slow", false),
                                  ("the upstream answered 429: busy", false), ("the upstream answered 503: disk full", false),
-                                 ("connection refused (127.0.0.1:7420)", false)] {
+                                 ("connection refused (127.0.0.1:7420)", false),
+                                 (HTTPTransport.refusal(status: 302, body: []).message, true)] {
             XCTAssertEqual(HTTPTransport.isRefusal(error), refused, error)
         }
     }

@@ -421,7 +421,7 @@ final class SnapshotTests: HubAndClientsTestCase {
         few.snapshotSendsMax = 3
         few.snapshotSendsPerReplicaMax = 2
         let hubRouter = router(hub, limits: few)
-        let (laptop, transport, _) = try client("laptop", seed: 2, hub: hub, router: hubRouter)
+        let (laptop, transport, session) = try client("laptop", seed: 2, hub: hub, router: hubRouter)
         let (_, other, _) = try client("other", seed: 3, hub: hub, router: hubRouter)
         let storage = laptop.perform { $0.storageVersion }
         func ask(_ transport: InProcessTransport) -> HTTPResponse {
@@ -432,6 +432,12 @@ final class SnapshotTests: HubAndClientsTestCase {
         let third = ask(transport)
         XCTAssertEqual(third.status, 503, "two to one replica at once")
         XCTAssertTrue(String(decoding: third.body, as: UTF8.self).contains("2 to one replica"), String(decoding: third.body, as: UTF8.self))
+        // The client waits for a busy upstream (a retryable failure), where it pulled the whole log instead.
+        XCTAssertThrowsError(try session.run(compareDigests: false)) { error in
+            XCTAssertEqual((error as? SyncError)?.status, 503, "\(error)")
+            XCTAssertTrue((error as? SyncError)?.isRetryable ?? false)
+        }
+        XCTAssertEqual(try laptop.perform { try $0.upstream()?.pullCursor }, 0, "nothing of the log was pulled")
         sending.append(ask(other))
         XCTAssertEqual(sending.last?.status, 200, "another replica has places of its own")
         XCTAssertEqual(ask(other).status, 503, "three in all")
