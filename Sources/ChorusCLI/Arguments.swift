@@ -74,12 +74,15 @@ struct ParsedArguments {
         while index < arguments.count {
             let argument = arguments[index]
             index += 1
+            // `-h` asks for help wherever it stands (it was taken as an argument, and every
+            // command but the top level answered it with a usage error); after `--` it is a value.
+            if !optionsEnded && argument == "-h" { parsed.wantsHelp = true; continue }
             if optionsEnded || !argument.hasPrefix("--") || argument == "-" {
                 parsed.positional.append(argument)
                 continue
             }
             if argument == "--" { optionsEnded = true; continue }
-            if argument == "--help" || argument == "-h" { parsed.wantsHelp = true; continue }
+            if argument == "--help" { parsed.wantsHelp = true; continue }
             var name = argument
             var inlineValue: String?
             if let equals = argument.firstIndex(of: "=") {

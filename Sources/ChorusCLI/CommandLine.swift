@@ -129,7 +129,12 @@ public enum ChorusCommandLine {
             return 2
         }
         if ["--help", "-h", "help"].contains(name) {
-            if name == "help", arguments.count > 1, let command = commands.first(where: { $0.spec.name == arguments[1] }) {
+            if name == "help", arguments.count > 1 {
+                // `help NAME` of a command that does not exist is a usage error, as `chorus NAME` is.
+                guard let command = commands.first(where: { $0.spec.name == arguments[1] }) else {
+                    output.error("error: unknown command \(arguments[1].prefix(40))\nhint: run `chorus --help` for the list of commands")
+                    return 2
+                }
                 output.print(command.spec.help)
             } else {
                 output.print(overview)

@@ -400,7 +400,7 @@ public final class Replica {
     /// short: `init` replaces it), one an `init` cut short left (`init` and `serve` set it aside),
     /// or another program's, looked at read-only. Opened to be written, a file is switched to a
     /// write-ahead log for good, and migrated, a whole empty schema is written into it.
-    static func requireReplicaFile(in folder: String, schema: Schema) throws {
+    public static func requireReplicaFile(in folder: String, schema: Schema) throws {
         let file = databasePath(.directory(folder))
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: file) else {
             throw ChorusError(.replicaNotInitialised, "no replica in \(folder)",

@@ -299,6 +299,42 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(try chorus("join", "http://127.0.0.1:9", "--token-file", pipe, expect: 1).standardError.contains("not a plain file"))
     }
 
+    /// A command's words and options are checked before anything is opened or written, and an
+    /// option another subcommand takes is a usage error, not ignored: `replicas add --remote`
+    /// registered the replica here and wrote its token over the admin token file.
+    func test_optionsOfAnotherSubcommand_andUnknownWords_areUsageErrors_beforeAnythingChanges() throws {
+        try chorus("init", "--name", "hq")
+        let adminToken = folder.appending("admin.token")
+        try "ADMIN-TOKEN-SECRET\n".write(toFile: adminToken, atomically: true, encoding: .utf8)
+        for arguments in [["replicas", "add", "ana", "--remote", "https://hub.example.com", "--token-file", adminToken],
+                          ["replicas", "list", "--remote", "https://hub.example.com", "--token-file", adminToken],
+                          ["replicas", "revoke", "ana", "--remote", "https://hub.example.com", "--token-file", adminToken],
+                          ["replicas", "list", "--role", "admin"], ["replicas", "health", "--person", "p-1"],
+                          ["feedback", "list", "--to", "p-1"], ["feedback", "list", "--kind", "x"], ["feedback", "give", "hi", "--to", "p-1", "--about", "p-2"],
+                          ["people", "show", "p-4", "p-5"]] {
+            let refused = try ChorusProcess.run(arguments + ["--data", data])
+            XCTAssertEqual(refused.status, 2, "\(arguments): \(refused.standardError)")
+        }
+        XCTAssertEqual(try String(contentsOfFile: adminToken, encoding: .utf8), "ADMIN-TOKEN-SECRET\n", "the admin token file is as it was")
+        XCTAssertTrue(try chorus("replicas", "list").standardOutput.contains("no replicas registered"))
+        // A usage error is one with no replica too, and makes nothing.
+        let nowhere = folder.appending("nowhere")
+        for arguments in [["replicas", "bogus"], ["people", "bogus", "x"], ["feedback", "bogus"], ["opportunities", "bogus"]] {
+            XCTAssertEqual(try ChorusProcess.run(arguments + ["--data", nowhere]).status, 2, "\(arguments)")
+        }
+        let typo = try ChorusProcess.run(["sync", "--set-aside-refused", "--data", nowhere])
+        XCTAssertEqual(typo.status, 1)
+        XCTAssertTrue(typo.standardError.contains("no replica in"), typo.standardError)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: nowhere), "no folder, no lock file made")
+        // -h is help on every command; help of a command that does not exist is a usage error.
+        for command in ["status", "put", "replicas"] {
+            let help = try ChorusProcess.run([command, "-h"])
+            XCTAssertEqual(help.status, 0, command)
+            XCTAssertTrue(help.standardOutput.contains("chorus \(command)"), help.standardOutput)
+        }
+        XCTAssertEqual(try ChorusProcess.run(["help", "nosuch"]).status, 2)
+    }
+
     /// Given twice, an option or a field is a usage error: which was meant is not the command's
     /// to guess (the last one silently counted).
     func test_anOptionOrAFieldGivenTwice_isAUsageError() throws {

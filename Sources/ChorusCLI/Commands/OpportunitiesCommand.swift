@@ -39,6 +39,10 @@ enum OpportunitiesCommand: Command {
 
     static func run(_ context: CommandContext) throws -> Int32 {
         guard let top = Int(context.arguments.value("--top") ?? "10"), (1...10_000).contains(top) else { throw context.usageError("--top must be 1 to 10000") }
+        // A usage error wherever it is run, before the folder is opened.
+        guard ["list", "post", "match", "audit"].contains(context.positional(0)) else {
+            throw context.usageError("expected list, post, match or audit")
+        }
         let replica = try context.openReplica()
         let matcher = Matcher()
         switch context.positional(0) {

@@ -36,6 +36,13 @@ enum PeopleCommand: Command {
         positional: 2...20)
 
     static func run(_ context: CommandContext) throws -> Int32 {
+        // The words are checked before the folder is opened: a usage error is one wherever it is
+        // run (it was "no replica" in a folder without one), and `show` of two ids showed the first.
+        switch (context.positional(0), context.arguments.positional.count) {
+        case ("search", _), ("show", 2): break
+        case ("show", _): throw context.usageError("show takes one ID")
+        default: throw context.usageError("expected search QUERY or show ID")
+        }
         let replica = try context.openReplica()
         switch context.positional(0) {
         case "search":
@@ -100,7 +107,20 @@ enum FeedbackCommand: Command {
                   OptionSpec(name: "--limit", valueName: "N", help: "with list: at most N items, newest first (default 50, at most 10000)")],
         positional: 1...3)
 
+    /// Each subcommand's count of arguments, itself included, and the options only it takes.
+    static let forms: [(name: String, counts: Set<Int>)] = [("give", [2]), ("list", [1]), ("comment", [3]), ("high-five", [2]), ("withdraw", [2, 3])]
+    static let optionsOf = ["--to": "give", "--kind": "give", "--visibility": "give", "--badge": "give", "--about": "list", "--limit": "list"]
+
     static func run(_ context: CommandContext) throws -> Int32 {
+        // Checked before the folder is opened, and the options each one takes: `list --to P
+        // --kind x` ran, ignoring both (a read-only audit).
+        let subcommand = context.positional(0)
+        guard let form = forms.first(where: { $0.name == subcommand }), form.counts.contains(context.arguments.positional.count) else {
+            throw context.usageError("expected `give TEXT --to PERSON`, `list`, `comment ID TEXT`, `high-five ID` or `withdraw ID [ENTRY]`")
+        }
+        for (option, owner) in optionsOf.sorted(by: { $0.key < $1.key }) where owner != subcommand && context.arguments.value(option) != nil {
+            throw context.usageError("\(option) goes with `feedback \(owner)`")
+        }
         let replica = try context.openReplica()
         switch (context.positional(0), context.arguments.positional.count) {
         case ("give", 2):
@@ -169,29 +189,43 @@ enum ObjectivesCommand: Command {
     static let spec = CommandSpec("objectives", "browse quarterly objectives of people, teams and departments",
         options: [.data, .json,
                   OptionSpec(name: "--quarter", valueName: "Q", help: "e.g. 2026-Q4"),
-                  OptionSpec(name: "--owner", valueName: "ID", help: "a person or team id")])
+                  OptionSpec(name: "--owner", valueName: "ID", help: "a person or team id"),
+                  OptionSpec(name: "--limit", valueName: "N", help: "at most N objectives, newest quarter first (default 1000, at most \(rowsMax))")])
+
+    /// Most objectives one listing prints.
+    static let rowsMax = 100_000
 
     static func run(_ context: CommandContext) throws -> Int32 {
         if let quarter = context.arguments.value("--quarter"), !DomainRules.isQuarter(quarter) {
             throw context.usageError("--quarter must be \(DomainRules.quarterForm), not \(quarter.prefix(40))")
+        }
+        guard let limit = Int(context.arguments.value("--limit") ?? "1000"), (1...rowsMax).contains(limit) else {
+            throw context.usageError("--limit must be 1 to \(rowsMax)")
         }
         let replica = try context.openReplica()
         let rows = try replica.withDatabase { db in
             try db.query("""
                 SELECT id, coalesce(quarter, ''), coalesce(ownerKind, ''), coalesce(owner, ''), coalesce(title, ''), progress FROM objectives
                 WHERE _deleted = 0 AND \(ReadPolicy.publishedObjectivesSQL) AND (? IS NULL OR quarter = ?) AND (? IS NULL OR owner = ?)
-                ORDER BY quarter DESC, owner, id LIMIT 1000
-                """, context.arguments.value("--quarter"), context.arguments.value("--quarter"), context.arguments.value("--owner"), context.arguments.value("--owner"))
+                ORDER BY quarter DESC, owner, id LIMIT ?
+                """, context.arguments.value("--quarter"), context.arguments.value("--quarter"), context.arguments.value("--owner"), context.arguments.value("--owner"),
+                limit + 1)
+        }
+        // Cut at the limit, and said so: a listing stopped at 1,000 rows without a word (a read-only audit).
+        let cut = rows.count > limit
+        let shown = Array(rows.prefix(limit))
+        if cut {
+            context.output.error("note: the first \(limit) objectives; narrow with --quarter or --owner, or raise --limit")
         }
         if context.isJSON {
-            context.output.json(.array(rows.map { row in
+            context.output.json(.array(shown.map { row in
                 .object(["id": .string(row.text(0)!), "quarter": .string(row.text(1)!), "ownerKind": .string(row.text(2)!), "owner": .string(row.text(3)!),
                          "title": .string(row.text(4)!), "progress": row.real(5).map(JSONValue.double) ?? .null])
             }))
-        } else if rows.isEmpty {
+        } else if shown.isEmpty {
             context.output.print("no published objectives\(context.arguments.value("--quarter").map { " in \($0)" } ?? "")\(context.arguments.value("--owner").map { " of \($0)" } ?? "")")
         } else {
-            context.output.print(Format.table(rows.map { [$0.text(1)!, "\($0.text(2)!) \($0.text(3)!)", $0.text(4)!, $0.real(5).map(Format.percent) ?? ""] }))
+            context.output.print(Format.table(shown.map { [$0.text(1)!, "\($0.text(2)!) \($0.text(3)!)", $0.text(4)!, $0.real(5).map(Format.percent) ?? ""] }))
         }
         return 0
     }

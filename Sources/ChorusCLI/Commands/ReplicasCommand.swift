@@ -33,8 +33,27 @@ enum ReplicasCommand: Command {
                   OptionSpec(name: "--silent-days", valueName: "DAYS", help: "with health: flag replicas not seen for this long, 0 to 3650 (default 7; fractions allowed)")],
         positional: 1...2)
 
+    /// Each subcommand's count of arguments, itself included.
+    static let subcommands = ["add": 2, "list": 1, "revoke": 2, "health": 1]
+
     static func run(_ context: CommandContext) throws -> Int32 {
-        if context.positional(0) == "health" { return try health(context) }
+        // The subcommand and the options it takes are checked before anything is opened: `add`
+        // with `--remote` registered the replica here, not at the remote node, and wrote its token
+        // over the admin token file `--token-file` named (a read-only audit).
+        let subcommand = context.positional(0)
+        guard let count = subcommands[subcommand], count == context.arguments.positional.count else {
+            throw context.usageError("expected `add NAME`, `list`, `revoke NAME` or `health`")
+        }
+        for option in ["--remote", "--silent-days"] where subcommand != "health" && context.arguments.value(option) != nil {
+            throw context.usageError("\(option) goes with `replicas health`; `replicas \(subcommand)` works on this folder's replica only (run it on the node itself)")
+        }
+        for option in ["--role", "--replica", "--person"] where subcommand != "add" && context.arguments.value(option) != nil {
+            throw context.usageError("\(option) goes with `replicas add`")
+        }
+        if subcommand != "add" && subcommand != "health" && context.arguments.value("--token-file") != nil {
+            throw context.usageError("--token-file goes with `replicas add` (where the new token is written) or `replicas health --remote` (an admin token)")
+        }
+        if subcommand == "health" { return try health(context) }
         let replica = try context.openReplica()
         switch (context.positional(0), context.arguments.positional.count) {
         case ("add", 2):

@@ -31,7 +31,12 @@ enum SyncCommand: Command {
         if setsAside && context.arguments.flag("--no-snapshot") { throw context.usageError("--set-aside-refused starts again from the upstream's snapshot: leave --no-snapshot out") }
         // It empties the replicated tables and takes the snapshot's: a node serving the folder
         // meanwhile would answer from a state that is being replaced.
-        if setsAside { try ServeLock.take(folder: context.dataDirectory) }
+        // The folder is known to hold a replica first: taken on a mistyped --data, the lock made
+        // the folder and its lock file before the replica was found missing (a read-only audit).
+        if setsAside {
+            try Replica.requireReplicaFile(in: context.dataDirectory, schema: context.configuration.schema)
+            try ServeLock.take(folder: context.dataDirectory)
+        }
         let replica = try context.openReplica()
         guard let upstream = try replica.upstream() else {
             throw ChorusError(.invalidConfiguration, "this replica has no upstream", hint: "run `chorus join URL --token-file FILE` first")
