@@ -430,7 +430,7 @@ public struct PeopleAPI: Sendable {
                 guard let candidate = try MatchingData.candidates(replica, only: parameters[0]).first else {
                     throw SyncError(status: 404, "no person \(parameters[0].prefix(128))")
                 }
-                return Array(Matcher().rank(try MatchingData.opportunities(replica), for: candidate).prefix(limit))
+                return Matcher().rank(try MatchingData.opportunities(replica), for: candidate, limit: limit)
             }
             // Each match carries its opportunity, so a page shows titles without fetching the marketplace.
             let details = try executor.perform { replica in try matches.map { try replica.get(collection: "opportunities", record: $0.opportunity) } }
@@ -445,7 +445,7 @@ public struct PeopleAPI: Sendable {
                 guard let opportunity = try MatchingData.opportunities(replica, includeClosed: true, only: parameters[0]).first else {
                     throw SyncError(status: 404, "no opportunity \(parameters[0].prefix(128))")
                 }
-                return (opportunity.status, Array(Matcher().rank(try MatchingData.candidates(replica), for: opportunity).prefix(limit)))
+                return (opportunity.status, Matcher().rank(try MatchingData.candidates(replica), for: opportunity, limit: limit))
             }
             // A filled or closed one is still ranked (its owner may compare), and says it is no longer open.
             return json(.object(["status": .string(status), "matches": .array(matches.map(\.json))]))
@@ -821,6 +821,8 @@ public struct PeopleAPI: Sendable {
                             else if present.contains(element) { changes.append(.remove(field: name, element: element)) }
                         }
                     }
+                    try PeopleAPI.checkSkillEntries("\(schema.name).\(name)", present: present.count,
+                                                    after: present.union(named.filter { $0.value == "add" }.keys).subtracting(named.filter { $0.value == "remove" }.keys).count)
                 case .map:
                     guard case .object(let entries) = value, entries.count <= 100 else {
                         throw SyncError(status: 400, "\(name) takes an object of at most 100 keys (null removes a key)")
@@ -853,6 +855,8 @@ public struct PeopleAPI: Sendable {
                             changes.append(.mapSet(field: name, key: key, value: entry))
                         }
                     }
+                    try PeopleAPI.checkSkillEntries("\(schema.name).\(name)", present: present.count,
+                                                    after: present.union(given.filter { $0.value.entry != .null }.keys).subtracting(given.filter { $0.value.entry == .null }.keys).count)
                 case .counter, .log:
                     throw SyncError(status: 400, "\(name) cannot be written here")
                 }
@@ -861,6 +865,20 @@ public struct PeopleAPI: Sendable {
             }
         }
         return changes
+    }
+
+    /// Most skills one skill field (a person's skills or goals, an opportunity's required or
+    /// learnable skills) holds through this API: each request added up to 100 with no bound on
+    /// the whole, and a ranking's work grows with the product of a person's skills and an
+    /// opportunity's, on the node's one queue (a read-only audit).
+    static let skillEntriesMax = 100
+
+    /// Refuses a write that leaves a skill field over `skillEntriesMax`; one over it already (by
+    /// sync) may still shrink.
+    static func checkSkillEntries(_ field: String, present: Int, after: Int) throws {
+        guard DomainRules.skillFields.contains(field), after > skillEntriesMax, after > present else { return }
+        throw SyncError(status: 400, "\(field) would hold \(after) skills, over the \(skillEntriesMax) it may hold",
+                        hint: "keep the skills that matter most; remove some first")
     }
 
     /// A JSON object body with only the allowed keys.

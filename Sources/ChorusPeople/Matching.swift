@@ -169,14 +169,19 @@ public struct Matcher: Sendable {
 
     /// The match with its explanation and what would raise it.
     public func match(_ candidate: Candidate, _ opportunity: OpportunityProfile) -> Match {
-        let base = evaluate(candidate, opportunity)
-        return Match(candidate: base.candidate, opportunity: base.opportunity, score: base.score, skillFit: base.skillFit,
-                     growthFit: base.growthFit, availability: base.availability, explanations: base.explanations,
-                     improvements: improvements(candidate, opportunity, current: base.score))
+        withImprovements(evaluate(candidate, opportunity), candidate, opportunity)
     }
 
-    /// The score and explanation alone.
-    func evaluate(_ candidate: Candidate, _ opportunity: OpportunityProfile) -> Match {
+    /// The score alone (with its explanation): what rankings and the bias audit compare, without
+    /// working out what would raise each match.
+    public func score(_ candidate: Candidate, _ opportunity: OpportunityProfile) -> Double {
+        evaluate(candidate, opportunity).score
+    }
+
+    /// The score and explanation alone. `related`: the skill families of the keys met so far in
+    /// this ranking, worked out once each.
+    func evaluate(_ candidate: Candidate, _ opportunity: OpportunityProfile, related: RelatedSkills? = nil) -> Match {
+        let related = related ?? RelatedSkills(taxonomy)
         var explanations: [Explanation] = []
         var weighted = 0.0, totalWeight = 0.0
         var missingMustHave = false
@@ -196,11 +201,10 @@ public struct Matcher: Sendable {
                 }
                 continue
             }
-            let required = taxonomy.resolve(requirement.skill)
             // The related skill the person knows best is the one named (then by id, for a stable text).
             // A related skill counts for a little, but does not make up a must-have: the score is
             // halved all the same (the guide's rule), and the text says both.
-            if let related = candidate.skills.filter({ taxonomy.areRelated(taxonomy.resolve($0.key), required) })
+            if let related = candidate.skills.filter({ related.areRelated($0.key, requirement.skill) })
                 .min(by: { ($1.value, $0.key) < ($0.value, $1.key) })?.key {
                 weighted += requirement.weight * 0.3
                 if requirement.mustHave {
@@ -270,18 +274,36 @@ public struct Matcher: Sendable {
     /// People for an opportunity, best first; never the person who posted it. Equal scores are
     /// ordered by `tieBreak`, not by id: ids follow onboarding order, so by id the longest-serving
     /// of thirty people with the same score would fill the top ten of every opportunity.
-    public func rank(_ candidates: [Candidate], for opportunity: OpportunityProfile) -> [Match] {
-        Matcher.ranked(candidates.filter { opportunity.ranks($0.id) }.map { match($0, opportunity) })
+    ///
+    /// `limit`: the first so many. Everyone is scored; what would raise a match is worked out for
+    /// those kept only: for every person it was most of a request's time, and one opportunity
+    /// asking for many skills held the node's one queue for minutes (a read-only audit).
+    public func rank(_ candidates: [Candidate], for opportunity: OpportunityProfile, limit: Int = .max) -> [Match] {
+        let related = RelatedSkills(taxonomy)
+        let scored = candidates.filter { opportunity.ranks($0.id) }.map { ($0, opportunity, evaluate($0, opportunity, related: related)) }
+        return Matcher.ranked(scored, \.2).prefix(limit).map { withImprovements($0.2, $0.0, $0.1) }
     }
 
-    /// Opportunities for a person, best first; never those they posted.
-    public func rank(_ opportunities: [OpportunityProfile], for candidate: Candidate) -> [Match] {
-        Matcher.ranked(opportunities.filter { $0.ranks(candidate.id) }.map { match(candidate, $0) })
+    /// Opportunities for a person, best first; never those they posted. `limit` as above.
+    public func rank(_ opportunities: [OpportunityProfile], for candidate: Candidate, limit: Int = .max) -> [Match] {
+        let related = RelatedSkills(taxonomy)
+        let scored = opportunities.filter { $0.ranks(candidate.id) }.map { (candidate, $0, evaluate(candidate, $0, related: related)) }
+        return Matcher.ranked(scored, \.2).prefix(limit).map { withImprovements($0.2, $0.0, $0.1) }
+    }
+
+    /// `base` with what would raise it.
+    func withImprovements(_ base: Match, _ candidate: Candidate, _ opportunity: OpportunityProfile) -> Match {
+        Match(candidate: base.candidate, opportunity: base.opportunity, score: base.score, skillFit: base.skillFit,
+              growthFit: base.growthFit, availability: base.availability, explanations: base.explanations,
+              improvements: improvements(candidate, opportunity, current: base.score))
     }
 
     /// The matches best first, by `RankKey` (made once a match).
-    static func ranked(_ matches: [Match]) -> [Match] {
-        matches.map { ($0, RankKey(score: $0.score, opportunity: $0.opportunity, candidate: $0.candidate)) }
+    static func ranked(_ matches: [Match]) -> [Match] { ranked(matches, \.self) }
+
+    /// Items holding a match, best first by the match's `RankKey` (made once an item).
+    static func ranked<Item>(_ items: [Item], _ match: KeyPath<Item, Match>) -> [Item] {
+        items.map { ($0, RankKey(score: $0[keyPath: match].score, opportunity: $0[keyPath: match].opportunity, candidate: $0[keyPath: match].candidate)) }
             .sorted { $0.1 < $1.1 }.map(\.0)
     }
 
@@ -311,5 +333,29 @@ public struct Matcher: Sendable {
         var hasher = XXHash64()
         hasher.update(Array(opportunity.utf8) + [0] + Array(candidate.utf8))
         return hasher.finalize()
+    }
+}
+
+/// The skill families of the skill keys one ranking meets, worked out once each: resolving a key
+/// and building its families for every (person, requirement) pair was most of a ranking's work.
+/// Used on one thread at a time (one ranking).
+final class RelatedSkills {
+    private let taxonomy: SkillTaxonomy
+    private var known: [String: (id: String, families: Set<String>)] = [:]
+
+    init(_ taxonomy: SkillTaxonomy) { self.taxonomy = taxonomy }
+
+    private func skill(_ key: String) -> (id: String, families: Set<String>) {
+        if let found = known[key] { return found }
+        let skill = taxonomy.resolve(key)
+        let entry = (id: skill.id, families: Set(skill.groups.map(SkillTaxonomy.family)))
+        known[key] = entry
+        return entry
+    }
+
+    /// `SkillTaxonomy.areRelated` of the two keys' skills: different skills sharing a family.
+    func areRelated(_ a: String, _ b: String) -> Bool {
+        let x = skill(a), y = skill(b)
+        return x.id != y.id && !x.families.isEmpty && !x.families.isDisjoint(with: y.families)
     }
 }

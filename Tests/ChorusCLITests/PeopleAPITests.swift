@@ -240,6 +240,16 @@ final class PeopleAPITests: XCTestCase {
             XCTAssertEqual(try titles(query), [], "\(query): words in their order, whole")
         }
         XCTAssertEqual(try titles("kind=companyBet&location=office"), [])
+        // A skill field holds at most 100 skills: 100 in one request are taken, one more is not,
+        // and a request that swaps one for another is.
+        let hundred = (1...100).map { "\"Skill \($0)\"" }.joined(separator: ",")
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-ada", body: #"{"developmentGoals":{"add":[\#(hundred)]}}"#).status, 200)
+        let over = try request(port, "PATCH", "/api/v1/people/p-ada", body: #"{"developmentGoals":{"add":["Skill 101"]}}"#)
+        XCTAssertEqual(over.status, 400)
+        XCTAssertTrue(over.json?["detail"]?.stringValue?.contains("over the 100 it may hold") ?? false, "\(over.json ?? .null)")
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-ada", body: #"{"developmentGoals":{"add":["Skill 101"],"remove":["Skill 1"]}}"#).status, 200)
+        XCTAssertEqual(try request(port, "GET", "/api/v1/people/p-ada").json?["developmentGoals"]?.arrayValue?.count, 100)
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-ada", body: #"{"skills":{"Skill 102":3}}"#).status, 200, "another field has its own 100")
         XCTAssertEqual(try request(port, "POST", "/api/v1/teams", body: #"{"id":"tribe-1","name":"Tribe 1","kind":"tribe"}"#).status, 201)
         XCTAssertEqual(try request(port, "POST", "/api/v1/teams", body: #"{"name":"Odd","kind":"club"}"#).status, 400)
         XCTAssertEqual(try request(port, "GET", "/api/v1/teams").json?["teams"]?.arrayValue?.count, 1)

@@ -37,5 +37,22 @@ final class CompanyGeneratorTests: XCTestCase {
         XCTAssertGreaterThan(escoShare, 0.5, "most generated skills are ESCO skills")
         let matches = Matcher().rank(candidates, for: try XCTUnwrap(try MatchingData.opportunities(replica).first))
         XCTAssertTrue(matches.allSatisfy { (0...5).contains($0.score) })
+        // A ranking cut at a limit is the whole ranking's first so many, what would raise each
+        // match included (worked out for those kept only).
+        let matcher = Matcher()
+        func key(_ match: Match) -> Matcher.RankKey { Matcher.RankKey(score: match.score, opportunity: match.opportunity, candidate: match.candidate) }
+        let opportunities = try MatchingData.opportunities(replica)
+        for opportunity in opportunities.prefix(5) {
+            let whole = candidates.filter { opportunity.ranks($0.id) }.map { matcher.match($0, opportunity) }.sorted { key($0) < key($1) }
+            XCTAssertEqual(matcher.rank(candidates, for: opportunity, limit: 7).map(\.json), whole.prefix(7).map(\.json), opportunity.id)
+        }
+        for candidate in candidates.prefix(5) {
+            let whole = opportunities.filter { $0.ranks(candidate.id) }.map { matcher.match(candidate, $0) }.sorted { key($0) < key($1) }
+            XCTAssertEqual(matcher.rank(opportunities, for: candidate, limit: 4).map(\.json), whole.prefix(4).map(\.json), candidate.id)
+            for match in whole {
+                let opportunity = try XCTUnwrap(opportunities.first { $0.id == match.opportunity })
+                XCTAssertEqual(matcher.score(candidate, opportunity), match.score, "the audit's score is the match's")
+            }
+        }
     }
 }

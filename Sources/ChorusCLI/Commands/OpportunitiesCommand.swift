@@ -91,12 +91,12 @@ enum OpportunitiesCommand: Command {
                 guard let candidate = try MatchingData.candidates(replica, only: person).first else {
                     throw ChorusError(.recordNotFound, "no person \(person)", hint: "`chorus list people` shows the ids")
                 }
-                matches = Array(matcher.rank(try MatchingData.opportunities(replica), for: candidate).prefix(top))
+                matches = matcher.rank(try MatchingData.opportunities(replica), for: candidate, limit: top)
             } else if let id = context.arguments.value("--opportunity") {
                 guard let opportunity = try MatchingData.opportunities(replica, includeClosed: true, only: id).first else {
                     throw ChorusError(.recordNotFound, "no opportunity \(id)", hint: "`chorus opportunities list --all` shows the ids")
                 }
-                matches = Array(matcher.rank(try MatchingData.candidates(replica), for: opportunity).prefix(top))
+                matches = matcher.rank(try MatchingData.candidates(replica), for: opportunity, limit: top)
                 if opportunity.status != "open" && !context.isJSON {
                     context.output.print("\(id) is \(opportunity.status), no longer open: these are who would have matched")
                 }
@@ -129,7 +129,7 @@ enum OpportunitiesCommand: Command {
             let groups = try auditGroups(text, file: file)
             let candidates = try MatchingData.candidates(replica)
             let report = BiasAudit.run(candidates: candidates, opportunities: try MatchingData.opportunities(replica),
-                                       groups: groups, topK: top) { matcher.match($0, $1).score }
+                                       groups: groups, topK: top) { matcher.score($0, $1) }
             // A verdict needs something to compare: an empty or one-group file once "passed".
             guard report.opportunities > 0 else {
                 throw ChorusError(.invalidState, "there are no opportunities to audit", hint: "the audit ranks people for each opportunity; post or sync some first")
