@@ -801,6 +801,7 @@ public struct PeopleAPI: Sendable {
                         throw SyncError(status: 400, "\(name) takes {\"add\": [strings], \"remove\": [strings]}")
                     }
                     let present = Set(existing?.fields[name]?.arrayValue?.compactMap(\.stringValue) ?? [])
+                    let isSkillField = DomainRules.skillFields.contains("\(schema.name).\(name)")
                     var named: [String: String] = [:]   // element -> the operation naming it in this request
                     for (op, list) in ops.sorted(by: { $0.key < $1.key }) {
                         guard case .array(let items) = list, items.count <= 100 else { throw SyncError(status: 400, "\(name).\(op) must be an array of at most 100 strings") }
@@ -819,6 +820,14 @@ public struct PeopleAPI: Sendable {
                             named[element] = op
                             if op == "add" { changes.append(.add(field: name, element: element)) }
                             else if present.contains(element) { changes.append(.remove(field: name, element: element)) }
+                            // Stored under another name of the same skill (typed at the CLI, or at
+                            // an office running an older version): removed with it, or it stayed for
+                            // good while the answer said it went (a read-only audit).
+                            if op == "remove" && isSkillField {
+                                for other in present.sorted() where other != element && SkillTaxonomy.esco.resolve(other).id == element {
+                                    changes.append(.remove(field: name, element: other))
+                                }
+                            }
                         }
                     }
                     try PeopleAPI.checkSkillEntries("\(schema.name).\(name)", present: present.count,
@@ -828,6 +837,7 @@ public struct PeopleAPI: Sendable {
                         throw SyncError(status: 400, "\(name) takes an object of at most 100 keys (null removes a key)")
                     }
                     let present = Set(existing?.fields[name]?.objectValue?.keys.map { $0 } ?? [])
+                    let isSkillField = DomainRules.skillFields.contains("\(schema.name).\(name)")
                     var given: [String: (key: String, entry: JSONValue)] = [:]   // resolved key -> as given
                     // Values before nulls: a key removed and set again by another of its names (a
                     // page's editor removing "Python" and adding "python" at level 4) is set.
@@ -847,6 +857,14 @@ public struct PeopleAPI: Sendable {
                                             hint: "give it once")
                         }
                         given[key] = (typed, entry)
+                        // The same skill stored under another name (typed at the CLI, or at an office
+                        // running an older version) goes with this write: set, the level given is the
+                        // one that counts; removed, it is gone (it stayed, while the answer said it went).
+                        if isSkillField {
+                            for other in present.sorted() where other != key && SkillTaxonomy.esco.resolve(other).id == key {
+                                changes.append(.mapRemove(field: name, key: other))
+                            }
+                        }
                         if entry == .null {
                             if present.contains(key) { changes.append(.mapRemove(field: name, key: key)) }
                         } else {

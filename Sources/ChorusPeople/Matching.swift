@@ -23,7 +23,12 @@ public struct Candidate: Sendable, Equatable {
     public init(id: String, profile: [String: JSONValue], taxonomy: SkillTaxonomy) {
         var skills: [String: Int] = [:]
         for (name, level) in profile["skills"]?.objectValue ?? [:] {
-            if let level = level.integerValue { skills[taxonomy.resolve(name).id] = Int(max(1, min(5, level))) }
+            // Two names of one skill (typed "sql" and its ESCO id): the higher level counts, as in
+            // `MatchingData`, not whichever came last.
+            if let level = level.integerValue {
+                let id = taxonomy.resolve(name).id
+                skills[id] = max(skills[id] ?? 1, Int(max(1, min(5, level))))
+            }
         }
         let goals = Set((profile["developmentGoals"]?.arrayValue ?? []).compactMap(\.stringValue).map { taxonomy.resolve($0).id })
         self.init(id: id, skills: skills, goals: goals, hoursPerWeek: profile["hoursPerWeekAvailable"]?.integerValue.map(Int.init))
@@ -40,8 +45,28 @@ public struct Requirement: Sendable, Equatable {
     public init(skill: String, minLevel: Int, weight: Double = 1, mustHave: Bool = false) {
         self.skill = skill
         self.minLevel = max(1, min(5, minLevel))
-        self.weight = max(0, min(10, weight))
+        // A weight no one could write (0, negative, not finite: arrived by sync unchecked) counts
+        // as the default 1: at 0 a requirement counted for nothing, and with every weight 0 the
+        // skill fit was full while the text said "missing" (a read-only audit).
+        self.weight = weight.isFinite && weight > 0 ? min(10, weight) : 1
         self.mustHave = mustHave
+    }
+
+    /// One requirement per skill, in the order first met: two keys naming one skill (typed "sql"
+    /// beside its ESCO id, written at two offices) counted its weight twice and explained it twice.
+    /// Merged, the higher level, the higher weight, and a must-have if either is.
+    public static func merged(_ requirements: [Requirement]) -> [Requirement] {
+        var order: [String] = [], bySkill: [String: Requirement] = [:]
+        for requirement in requirements {
+            guard let seen = bySkill[requirement.skill] else {
+                order.append(requirement.skill)
+                bySkill[requirement.skill] = requirement
+                continue
+            }
+            bySkill[requirement.skill] = Requirement(skill: requirement.skill, minLevel: max(seen.minLevel, requirement.minLevel),
+                                                     weight: max(seen.weight, requirement.weight), mustHave: seen.mustHave || requirement.mustHave)
+        }
+        return order.map { bySkill[$0]! }
     }
 
     /// A level (1 to 5) from whatever number a record holds. The API checks what people write
@@ -74,7 +99,7 @@ public struct OpportunityProfile: Sendable, Equatable {
 
     public init(id: String, required: [Requirement], learnable: Set<String>, hoursPerWeek: Int?, owner: String? = nil, status: String = "open") {
         self.id = id
-        self.required = required
+        self.required = Requirement.merged(required)
         self.learnable = learnable
         self.hoursPerWeek = hoursPerWeek.map(Requirement.hours)
         self.owner = owner

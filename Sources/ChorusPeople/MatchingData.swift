@@ -12,7 +12,12 @@ public enum MatchingData {
             let parameters: [SQLiteBindable] = person.map { [$0] } ?? []
             var skills: [String: [String: Int]] = [:]
             try db.forEachRow("SELECT id, key, value FROM people__skills\(filter)", parameters: parameters) { row in
-                if let level = row.integer(2) { skills[row.text(0)!, default: [:]][taxonomy.resolve(row.text(1)!).id] = Int(max(1, min(5, level))) }
+                // Two keys naming one skill (typed at one office, an ESCO id at another): the
+                // higher level counts, not the key that sorts last (as `Insights` counts it).
+                if let level = row.integer(2) {
+                    let id = taxonomy.resolve(row.text(1)!).id, person = row.text(0)!
+                    skills[person, default: [:]][id] = max(skills[person]?[id] ?? 1, Int(max(1, min(5, level))))
+                }
             }
             var goals: [String: Set<String>] = [:]
             try db.forEachRow("SELECT id, element FROM people__developmentGoals\(filter)", parameters: parameters) { row in

@@ -257,6 +257,15 @@ final class PeopleAPITests: XCTestCase {
         // The CLI keeps the same rules: a blank element or key is refused there too.
         XCTAssertEqual(try ChorusProcess.run(["add", "people", "p-ada", "guilds", " ", "--data", data]).status, 1)
         XCTAssertEqual(try ChorusProcess.run(["map-set", "people", "p-ada", "skills", "\u{200B}=3", "--data", data]).status, 1)
+        // A skill stored under a name typed at the CLI goes with the API's write of the same skill:
+        // set, the level given counts; removed, it is gone.
+        XCTAssertEqual(try ChorusProcess.run(["map-set", "people", "p-ada", "skills", "python=5", "--data", data]).status, 0)
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-ada", body: #"{"skills":{"Python3":2}}"#).status, 200)
+        let labels = { try self.request(port, "GET", "/api/v1/people/p-ada").json?["skillLabels"]?.objectValue?.values.compactMap(\.stringValue) ?? [] }
+        XCTAssertEqual(try labels().filter { $0.hasPrefix("Python") }, ["Python (computer programming)"], "one entry, the API's")
+        XCTAssertEqual(try ChorusProcess.run(["map-set", "people", "p-ada", "skills", "python=5", "--data", data]).status, 0)
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-ada", body: #"{"skills":{"Python (computer programming)":null}}"#).status, 200)
+        XCTAssertEqual(try labels().filter { $0.lowercased().hasPrefix("python") }, [], "both names removed")
         let log = try ChorusProcess.run(["log", "--json", "--data", data]).standardOutput
         XCTAssertTrue(log.contains("\"author\": \"p-owner\""), "every write is attributed to the laptop's owner")
     }

@@ -204,6 +204,27 @@ final class MatchingTests: XCTestCase {
         XCTAssertEqual(matcher.match(Candidate(id: "c", skills: [python.id: 2], goals: [], hoursPerWeek: nil), opportunity).skillFit, 0.3 + 0.3 * 2 / 5, accuracy: 1e-9)
     }
 
+    /// Two keys naming one skill (typed at one office, an ESCO id at another) are one
+    /// requirement, the stricter, and one skill of the person's, the higher level; a weight no
+    /// one could write counts as the default.
+    func test_twoNamesOfOneSkill_countOnce_andAnUnwritableWeightCountsAsOne() {
+        let opportunity = OpportunityProfile(id: "o", required: [Requirement(skill: sql, minLevel: 2, weight: 2),
+                                                                 Requirement(skill: python, minLevel: 2),
+                                                                 Requirement(skill: sql, minLevel: 4, weight: 1, mustHave: true)],
+                                             learnable: [], hoursPerWeek: nil)
+        XCTAssertEqual(opportunity.required, [Requirement(skill: sql, minLevel: 4, weight: 2, mustHave: true), Requirement(skill: python, minLevel: 2)])
+        let match = matcher.match(Candidate(id: "c", skills: [sql: 4, python: 2], goals: [], hoursPerWeek: nil), opportunity)
+        XCTAssertEqual(match.explanations.filter { $0.skill == sql }.count, 1, "explained once")
+        XCTAssertEqual(match.skillFit, 1)
+        let person = Candidate(id: "c", profile: ["skills": .object(["SQL": .integer(1), sql: .integer(4)])], taxonomy: taxonomy)
+        XCTAssertEqual(person.skills, [sql: 4], "the higher level, whichever name came last")
+        for weight in [0.0, -3, .nan, .infinity] {
+            XCTAssertEqual(Requirement(skill: sql, minLevel: 1, weight: weight).weight, 1, "\(weight)")
+        }
+        let zero = OpportunityProfile(id: "z", required: [Requirement(skill: sql, minLevel: 3, weight: 0)], learnable: [], hoursPerWeek: nil)
+        XCTAssertEqual(matcher.match(Candidate(id: "c", skills: [:], goals: [], hoursPerWeek: nil), zero).skillFit, 0, "missing is not a full fit")
+    }
+
     /// An opportunity that asks for no skill says why everyone fits it.
     func test_anOpportunityAskingForNoSkill_explainsItsFit() {
         let open = OpportunityProfile(id: "o", required: [], learnable: [], hoursPerWeek: nil)
