@@ -520,6 +520,10 @@ public struct PeopleAPI: Sendable {
                 let interested = existing.fields["interested"]?.arrayValue?.contains(.string(person)) ?? false
                 if route.method == "POST", !interested {
                     guard existing.fields["status"]?.stringValue ?? "open" == "open" else { throw SyncError(status: 409, "the opportunity is no longer open") }
+                    let today = DomainRules.date(unixMilliseconds: replica.configuration.wallClock.nowMilliseconds())
+                    if let end = existing.fields["endDate"]?.stringValue, DomainRules.hasEnded(endDate: end, today: today) {
+                        throw SyncError(status: 409, "the opportunity ended on \(end)")
+                    }
                     // The owner sees who is interested; their own name in that list only misleads.
                     guard existing.fields["owner"]?.stringValue != person else {
                         throw SyncError(status: 409, "you posted this opportunity", hint: "interest is for other people; its card shows you who is interested")

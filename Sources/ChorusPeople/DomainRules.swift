@@ -57,6 +57,28 @@ public enum DomainRules {
     /// Fields holding such a date.
     public static let dateFields: Set<String> = ["opportunities.startDate", "opportunities.endDate"]
 
+    /// The UTC date of a wall time in Unix milliseconds, as dates are written (`2026-12-07`).
+    public static func date(unixMilliseconds: UInt64) -> String {
+        // Days since 1970-01-01 to a civil date (Howard Hinnant's days_from_civil, inverted).
+        let days = Int64(unixMilliseconds / 86_400_000) + 719_468
+        let era = days / 146_097, dayOfEra = days - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        func two(_ n: Int64) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        return "\(year)-\(two(month))-\(two(day))"
+    }
+
+    /// Whether an opportunity ended before `today` (both written as dates): it takes no more
+    /// interest and is matched to no one, whatever its status still says.
+    public static func hasEnded(endDate: String?, today: String) -> Bool {
+        guard let endDate, isDate(endDate) else { return false }
+        return endDate < today
+    }
+
     /// How a quarter is written, for messages.
     public static let quarterForm = "a year from 1970 to 2199 and a quarter, like 2026-Q4"
 

@@ -49,10 +49,14 @@ public enum MatchingData {
             try db.forEachRow("SELECT id, element FROM opportunities__learnableSkills\(filter)", parameters: parameters) { row in
                 learnable[row.text(0)!, default: []].insert(taxonomy.resolve(row.text(1)!).id)
             }
-            return try db.query("SELECT id, hoursPerWeek, status, owner FROM opportunities WHERE _deleted = 0\(opportunity == nil ? "" : " AND id = ?") ORDER BY id",
+            // One that ended is matched to no one, as one closed: its status may still say open
+            // (a read-only audit found them matched, and taking interest, years on).
+            let today = DomainRules.date(unixMilliseconds: replica.configuration.wallClock.nowMilliseconds())
+            return try db.query("SELECT id, hoursPerWeek, status, owner, endDate FROM opportunities WHERE _deleted = 0\(opportunity == nil ? "" : " AND id = ?") ORDER BY id",
                                 parameters: parameters).compactMap { row in
                 let id = row.text(0)!
                 if !includeClosed, let status = row.text(2), status != "open" { return nil }
+                if !includeClosed, DomainRules.hasEnded(endDate: row.text(4), today: today) { return nil }
                 return OpportunityProfile(id: id, required: required[id] ?? [], learnable: learnable[id] ?? [], hoursPerWeek: row.integer(1).map(Int.init),
                                           owner: row.text(3), status: row.text(2) ?? "open")
             }

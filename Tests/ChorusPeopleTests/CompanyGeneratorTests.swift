@@ -56,3 +56,28 @@ final class CompanyGeneratorTests: XCTestCase {
         }
     }
 }
+
+/// An opportunity whose end date has passed is matched to no one, whatever its status says.
+final class EndedOpportunityTests: XCTestCase {
+    func test_dates_areTheUTCDayOfAWallTime() {
+        for (milliseconds, date) in [(UInt64(0), "1970-01-01"), (951_782_400_000, "2000-02-29"), (1_796_601_600_000 - 1, "2026-12-06"),
+                                     (1_796_601_600_000, "2026-12-07"), (4_107_542_400_000, "2100-03-01"), (946_598_400_000, "1999-12-31")] {
+            XCTAssertEqual(DomainRules.date(unixMilliseconds: milliseconds), date, "\(milliseconds)")
+        }
+        XCTAssertTrue(DomainRules.hasEnded(endDate: "2026-12-06", today: "2026-12-07"))
+        XCTAssertFalse(DomainRules.hasEnded(endDate: "2026-12-07", today: "2026-12-07"), "the last day still counts")
+        XCTAssertFalse(DomainRules.hasEnded(endDate: nil, today: "2026-12-07"))
+        XCTAssertFalse(DomainRules.hasEnded(endDate: "someday", today: "2026-12-07"), "not a date: not known to have ended")
+    }
+
+    func test_anOpportunityThatEnded_isNotMatched_butIsListedWithTheClosed() throws {
+        let replica = try ReplicaFactory.memory(clock: ManualClock(milliseconds: 1_796_601_600_000 + 3_600_000), seed: 1)
+        for (id, end) in [("o-ended", "2026-12-06"), ("o-today", "2026-12-07"), ("o-none", nil)] {
+            var changes: [Change] = [.put(field: "title", value: .string(id)), .put(field: "status", value: "open")]
+            if let end { changes.append(.put(field: "endDate", value: .string(end))) }
+            try replica.write(collection: "opportunities", record: id, changes)
+        }
+        XCTAssertEqual(try MatchingData.opportunities(replica).map(\.id), ["o-none", "o-today"])
+        XCTAssertEqual(try MatchingData.opportunities(replica, includeClosed: true).map(\.id), ["o-ended", "o-none", "o-today"])
+    }
+}
