@@ -1,7 +1,8 @@
 import ChorusCore
 
-/// Everything matching may know about a person: skills with levels, development goals and hours
-/// available. Names, gender, pronouns, office, manager and tenure are not here, so no score can
+/// Everything matching may know about a person: skills with levels, the skills of their past
+/// roles, development goals and hours available. Names, gender, pronouns, office, manager and
+/// tenure are not here, nor when or where a role was (dates stand in for age), so no score can
 /// depend on them (tested counterfactually in `MatchingTests`).
 public struct Candidate: Sendable, Equatable {
     public let id: String
@@ -10,12 +11,30 @@ public struct Candidate: Sendable, Equatable {
     /// Skill ids the person wants to grow.
     public let goals: Set<String>
     public let hoursPerWeek: Int?
+    /// Skill id to the title of a past role that used it (`people.experience`; the first title in
+    /// byte order, for a stable text): a skill used there but not among `skills` counts as level 1.
+    public let experienced: [String: String]
 
-    public init(id: String, skills: [String: Int], goals: Set<String>, hoursPerWeek: Int?) {
+    public init(id: String, skills: [String: Int], goals: Set<String>, hoursPerWeek: Int?, experienced: [String: String] = [:]) {
         self.id = id
         self.skills = skills
         self.goals = goals
         self.hoursPerWeek = hoursPerWeek.map(Requirement.hours)
+        self.experienced = experienced
+    }
+
+    /// Skill ids of past roles' skills, each with the title of a role that used it (the least in
+    /// byte order), from `people.experience` values (`{"title", "skills": [text]}`).
+    public static func experienced(_ entries: [JSONValue], taxonomy: SkillTaxonomy) -> [String: String] {
+        var found: [String: String] = [:]
+        for entry in entries {
+            guard let title = entry["title"]?.stringValue else { continue }
+            for skill in entry["skills"]?.arrayValue?.compactMap(\.stringValue) ?? [] {
+                let id = taxonomy.resolve(skill).id
+                if found[id].map({ title.utf8.lexicographicallyPrecedes($0.utf8) }) ?? true { found[id] = title }
+            }
+        }
+        return found
     }
 
     /// Reads only `skills`, `developmentGoals` and `hoursPerWeekAvailable` of a people record
@@ -31,7 +50,8 @@ public struct Candidate: Sendable, Equatable {
             }
         }
         let goals = Set((profile["developmentGoals"]?.arrayValue ?? []).compactMap(\.stringValue).map { taxonomy.resolve($0).id })
-        self.init(id: id, skills: skills, goals: goals, hoursPerWeek: profile["hoursPerWeekAvailable"]?.integerValue.map(Int.init))
+        self.init(id: id, skills: skills, goals: goals, hoursPerWeek: profile["hoursPerWeekAvailable"]?.integerValue.map(Int.init),
+                  experienced: Candidate.experienced(Array((profile["experience"]?.objectValue ?? [:]).values), taxonomy: taxonomy))
     }
 }
 
@@ -123,7 +143,7 @@ public struct OpportunityProfile: Sendable, Equatable {
 public struct Explanation: Sendable, Equatable {
     public enum Kind: String, Sendable {
         case matched, oneLevelShort, belowLevel, relatedSkill, missing, missingMustHave, noSkillAsked, teachesGoal, availability, notEnoughHours,
-             hoursNotGiven
+             hoursNotGiven, fromExperience
     }
     public let kind: Kind
     public let skill: String?
@@ -172,7 +192,8 @@ public struct Match: Sendable {
 ///     score = 5 * (0.6 * skillFit + 0.25 * growthFit + 0.15 * availability), halved if a must-have is missing
 ///
 /// - skill fit: per required skill, weighted: 1 at or above the level, 0.6 one level short,
-///   0.3 + 0.3 x level / required further below, 0.3 for a related skill in the same ESCO group
+///   0.3 + 0.3 x level / required further below (a skill used in a past role, not listed among the
+///   person's skills, counts as level 1), 0.3 for a related skill in the same ESCO group
 ///   family, 0 missing (knowing the skill a little never counts less than a related one); 1 when
 ///   the opportunity asks for no skill (it is open to anyone, and says so);
 /// - growth fit: the share of the person's development goals the opportunity teaches, full credit
@@ -213,6 +234,14 @@ public struct Matcher: Sendable {
         for requirement in opportunity.required {
             totalWeight += requirement.weight
             let name = label(requirement.skill)
+            // Used in a past role, not listed among their skills: level 1, and the text says where.
+            if candidate.skills[requirement.skill] == nil, let role = candidate.experienced[requirement.skill] {
+                let level = 1
+                weighted += requirement.weight * (level >= requirement.minLevel ? 1 : level == requirement.minLevel - 1 ? 0.6 : 0.3 + 0.3 * Double(level) / Double(requirement.minLevel))
+                explanations.append(Explanation(kind: .fromExperience, skill: requirement.skill,
+                                                text: "\(name): used in your role \(role), counted as level 1; needs \(requirement.minLevel)"))
+                continue
+            }
             if let level = candidate.skills[requirement.skill] {
                 if level >= requirement.minLevel {
                     weighted += requirement.weight

@@ -23,10 +23,16 @@ public enum MatchingData {
             try db.forEachRow("SELECT id, element FROM people__developmentGoals\(filter)", parameters: parameters) { row in
                 goals[row.text(0)!, default: []].insert(taxonomy.resolve(row.text(1)!).id)
             }
+            // Past roles' skills: the brief matches on experience too (it was read by nothing).
+            var roles: [String: [JSONValue]] = [:]
+            try db.forEachRow("SELECT id, value FROM people__experience\(filter)", parameters: parameters) { row in
+                if let text = row.text(1), let value = try? JSONParser().parse(text) { roles[row.text(0)!, default: []].append(value) }
+            }
             return try db.query("SELECT id, hoursPerWeekAvailable FROM people WHERE _deleted = 0\(person == nil ? "" : " AND id = ?") ORDER BY id",
                                 parameters: parameters).map { row in
                 let id = row.text(0)!
-                return Candidate(id: id, skills: skills[id] ?? [:], goals: goals[id] ?? [], hoursPerWeek: row.integer(1).map(Int.init))
+                return Candidate(id: id, skills: skills[id] ?? [:], goals: goals[id] ?? [], hoursPerWeek: row.integer(1).map(Int.init),
+                                 experienced: Candidate.experienced(roles[id] ?? [], taxonomy: taxonomy))
             }
         }
     }

@@ -225,6 +225,28 @@ final class MatchingTests: XCTestCase {
         XCTAssertEqual(matcher.match(Candidate(id: "c", skills: [:], goals: [], hoursPerWeek: nil), zero).skillFit, 0, "missing is not a full fit")
     }
 
+    /// A skill used in a past role and not listed among the person's skills counts as level 1,
+    /// and the text names the role; one listed counts at its level, whatever the roles say.
+    func test_aSkillUsedInAPastRole_countsAsLevelOne_andSaysWhere() {
+        let profile: [String: JSONValue] = ["experience": .object([
+            "x2": .object(["title": "Data analyst", "skills": ["Python3", "SQL"]]),
+            "x1": .object(["title": "Backend engineer", "from": "2012", "skills": ["python"]])])]
+        let person = Candidate(id: "c", profile: profile, taxonomy: taxonomy)
+        XCTAssertEqual(person.experienced, [python: "Backend engineer", sql: "Data analyst"], "the least title in byte order, whatever the key order")
+        let easy = OpportunityProfile(id: "o1", required: [Requirement(skill: python, minLevel: 1)], learnable: [], hoursPerWeek: nil)
+        let match = matcher.match(person, easy)
+        XCTAssertEqual(match.skillFit, 1)
+        XCTAssertEqual(match.explanations.map(\.kind), [.fromExperience])
+        XCTAssertEqual(match.explanations.first?.text, "Python (computer programming): used in your role Backend engineer, counted as level 1; needs 1")
+        let hard = OpportunityProfile(id: "o2", required: [Requirement(skill: python, minLevel: 3, mustHave: true)], learnable: [], hoursPerWeek: nil)
+        let stretched = matcher.match(person, hard)
+        XCTAssertEqual(stretched.skillFit, 0.3 + 0.3 / 3, accuracy: 1e-9, "as level 1 below its level")
+        XCTAssertFalse(stretched.explanations.contains { $0.kind == .missingMustHave }, "used is not missing")
+        XCTAssertGreaterThan(stretched.score, matcher.match(Candidate(id: "c", skills: [:], goals: [], hoursPerWeek: nil), hard).score)
+        let listed = Candidate(id: "c", skills: [python: 4], goals: [], hoursPerWeek: nil, experienced: person.experienced)
+        XCTAssertEqual(matcher.match(listed, hard).explanations.map(\.kind), [.matched], "a listed level counts as listed")
+    }
+
     /// An opportunity that asks for no skill says why everyone fits it.
     func test_anOpportunityAskingForNoSkill_explainsItsFit() {
         let open = OpportunityProfile(id: "o", required: [], learnable: [], hoursPerWeek: nil)
@@ -285,12 +307,20 @@ final class MatchingTests: XCTestCase {
                                              uniquingKeysWith: { a, _ in a })),
                 "developmentGoals": .array((0..<2).map { _ in .string(rng.pick(pool)) }),
                 "hoursPerWeekAvailable": .integer(Int64(rng.int(20))),
+                "experience": .object(["x1": .object(["title": "Engineer", "organisation": "Globex", "from": "1990", "to": "1998",
+                                                      "skills": .array([.string(rng.pick(pool))])])]),
             ]
             let before = opportunities.map { matcher.match(Candidate(id: "p\(index)", profile: profile, taxonomy: taxonomy), $0).score }
             profile["name"] = .string("Someone Else \(index)")
             profile["office"] = .string("Sydney")
             profile["pronouns"] = .string("xe/xem")
             profile["manager"] = .string("p-999")
+            // When and where a past role was would stand in for age: only its skills count.
+            if case .object(var roles)? = profile["experience"], case .object(var role)? = roles["x1"] {
+                role["from"] = "2019"; role["to"] = "2024"; role["organisation"] = "Initech"; role["title"] = "Analyst"
+                roles["x1"] = .object(role)
+                profile["experience"] = .object(roles)
+            }
             let after = opportunities.map { matcher.match(Candidate(id: "p\(index)", profile: profile, taxonomy: taxonomy), $0).score }
             XCTAssertEqual(before, after, "person \(index)")
         }
