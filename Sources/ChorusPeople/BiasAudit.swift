@@ -23,13 +23,26 @@ public struct BiasAudit: Sendable {
         public let rates: [GroupRate]
         public let topK: Int
         public let opportunities: Int
+        /// Whether every top k held everyone ranked for its opportunity: every rate is then the
+        /// same by construction, and the ratio says nothing of the ranking.
+        public var everyoneSelected = false
         /// Lowest rate over highest among the groups that had a chance (1 when there is one or no selection).
         public var impactRatio: Double {
             let values = rates.filter { $0.chances > 0 }.map(\.rate)
             guard let high = values.max(), high > 0, let low = values.min() else { return 1 }
             return low / high
         }
-        public var passesFourFifths: Bool { impactRatio >= 0.8 }
+        /// Why the ratio says nothing here (nil: it does): no one labelled was ever selected (the
+        /// ratio read 1, a pass), or every top k held everyone (a read-only audit found both passed).
+        public var noVerdict: String? {
+            if everyoneSelected { return "every top \(topK) holds everyone ranked, so every group's rate is the same by construction: choose a --top below the number of people" }
+            if !rates.contains(where: { $0.chances > 0 && $0.selections > 0 }) {
+                return "no one with a group label was in any top \(topK), so there are no rates to compare: label the people the ranking selects, or raise --top"
+            }
+            return nil
+        }
+        /// The four-fifths rule is met, and the ratio says something (`noVerdict` is nil).
+        public var passesFourFifths: Bool { noVerdict == nil && impactRatio >= 0.8 }
     }
 
     /// - Parameters:
@@ -38,6 +51,7 @@ public struct BiasAudit: Sendable {
     public static func run(candidates: [Candidate], opportunities: [OpportunityProfile], groups: [String: String], topK: Int,
                            scorer: (Candidate, OpportunityProfile) -> Double) -> Report {
         var selections: [String: Int] = [:]
+        var everyoneSelected = !opportunities.isEmpty
         for opportunity in opportunities {
             // As the matcher ranks them: the person who posted it is not among its candidates.
             // In the matcher's order (`Matcher.RankKey`), so the top counted is the top shown.
@@ -45,6 +59,7 @@ public struct BiasAudit: Sendable {
                 .map { ($0.id, Matcher.RankKey(score: scorer($0, opportunity), opportunity: opportunity.id, candidate: $0.id)) }
                 .sorted { $0.1 < $1.1 }
             for (id, _) in ranked.prefix(topK) { if let group = groups[id] { selections[group, default: 0] += 1 } }
+            if ranked.count > topK { everyoneSelected = false }
         }
         var members: [String: Int] = [:]
         for candidate in candidates { if let group = groups[candidate.id] { members[group, default: 0] += 1 } }
@@ -59,6 +74,8 @@ public struct BiasAudit: Sendable {
             GroupRate(group: group, members: members[group]!, selections: selections[group, default: 0], chances: chances[group] ?? 0,
                       rate: Double(selections[group, default: 0]) / Double(max(1, chances[group] ?? 0)))
         }
-        return Report(rates: rates, topK: topK, opportunities: opportunities.count)
+        var report = Report(rates: rates, topK: topK, opportunities: opportunities.count)
+        report.everyoneSelected = everyoneSelected
+        return report
     }
 }

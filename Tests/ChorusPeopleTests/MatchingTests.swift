@@ -328,6 +328,28 @@ final class MatchingTests: XCTestCase {
 }
 
 final class BiasAuditTests: XCTestCase {
+    /// A ratio that says nothing is no pass: when every top k holds everyone ranked, or when no
+    /// one labelled was ever selected (the ratio read 1 in both, and the audit passed).
+    func test_aRatioThatSaysNothing_isNoVerdict_notAPass() {
+        let people = (0..<6).map { Candidate(id: "p-\($0)", skills: [:], goals: [], hoursPerWeek: nil) }
+        let opportunity = OpportunityProfile(id: "o", required: [], learnable: [], hoursPerWeek: nil)
+        let groups = ["p-0": "a", "p-1": "a", "p-2": "b", "p-3": "b"]
+        let everyone = BiasAudit.run(candidates: people, opportunities: [opportunity], groups: groups, topK: 6) { _, _ in 1 }
+        XCTAssertEqual(everyone.impactRatio, 1)
+        XCTAssertNotNil(everyone.noVerdict)
+        XCTAssertFalse(everyone.passesFourFifths)
+        let unlabelledOnTop = BiasAudit.run(candidates: people, opportunities: [opportunity], groups: groups, topK: 2) { person, _ in
+            ["p-4", "p-5"].contains(person.id) ? 5 : 1
+        }
+        XCTAssertTrue(unlabelledOnTop.noVerdict?.contains("no one with a group label") ?? false, "\(String(describing: unlabelledOnTop.noVerdict))")
+        XCTAssertFalse(unlabelledOnTop.passesFourFifths)
+        let fair = BiasAudit.run(candidates: people, opportunities: [opportunity], groups: groups, topK: 2) { person, _ in
+            ["p-0", "p-2"].contains(person.id) ? 5 : 1
+        }
+        XCTAssertNil(fair.noVerdict)
+        XCTAssertTrue(fair.passesFourFifths)
+    }
+
     /// The audit passes the real matcher on data where skills do not depend on the group, and
     /// catches a deliberately biased scorer.
     func test_fourFifths_passesTheMatcher_andCatchesABiasedScorer() {

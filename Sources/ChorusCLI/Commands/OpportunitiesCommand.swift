@@ -149,6 +149,7 @@ enum OpportunitiesCommand: Command {
                     "topK": .integer(Int64(top)), "opportunities": .integer(Int64(report.opportunities)), "peopleNotFound": .integer(Int64(groups.count - found)),
                     "smallGroups": .array(small.map(JSONValue.string)),
                     "impactRatio": .double(report.impactRatio), "passesFourFifths": .bool(report.passesFourFifths),
+                    "noVerdict": report.noVerdict.map(JSONValue.string) ?? .null,
                     "groups": .array(report.rates.map { .object(["group": .string($0.group), "members": .integer(Int64($0.members)),
                                                                  "selections": .integer(Int64($0.selections)), "rate": .double($0.rate)]) }),
                 ]))
@@ -156,8 +157,12 @@ enum OpportunitiesCommand: Command {
                 context.output.print(Format.table([["GROUP", "MEMBERS", "SELECTED", "RATE"]] + report.rates.map {
                     [$0.group, String($0.members), String($0.selections), String(format: "%.4f", $0.rate)]
                 }))
-                context.output.print(String(format: "impact ratio %.3f: %@", report.impactRatio,
-                                            report.passesFourFifths ? "passes the four-fifths rule" : "FAILS the four-fifths rule (under 0.8): investigate"))
+                if let why = report.noVerdict {
+                    context.output.print("NO VERDICT: \(why)")
+                } else {
+                    context.output.print(String(format: "impact ratio %.3f: %@", report.impactRatio,
+                                                report.passesFourFifths ? "passes the four-fifths rule" : "FAILS the four-fifths rule (under 0.8): investigate"))
+                }
                 if !small.isEmpty {
                     context.output.print("note: \(small.joined(separator: ", ")) \(small.count == 1 ? "has" : "have") fewer than \(BiasAudit.groupMembersForAVerdictMin) people: rates of so few move by chance, so the ratio says little either way")
                 }
