@@ -446,8 +446,10 @@ final class SyncEndToEndTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: path("all.bundle")))
         try chorus(["export", "--since", String(floor), "--output", path("recent.bundle")], "hub")
         // Without --since, all the log holds: from the point, said so.
-        let held = try chorus(["export", "--output", path("held.bundle")], "hub").standardOutput
-        XCTAssertTrue(held.contains("compacted through sequence \(floor)") && held.contains("(log \(floor).."), held)
+        let held = try chorus(["export", "--output", path("held.bundle")], "hub")
+        XCTAssertTrue(held.standardError.contains("compacted through sequence \(floor)"), "a note, on stderr: \(held.standardError)")
+        XCTAssertTrue(held.standardOutput.contains("(log \(floor).."), held.standardOutput)
+        XCTAssertFalse(held.standardOutput.contains("compacted through"), "the report alone on stdout")
         // The laptop started from the hub's snapshot: its log starts where the copy ended.
         let laptopFloor = try JSONParser().parse(try chorus(["status", "--json"], "laptop").standardOutput)["compactedThrough"]?.integerValue ?? 0
         XCTAssertGreaterThanOrEqual(laptopFloor, floor)

@@ -29,6 +29,12 @@ enum ConflictsCommand: Command {
     static func run(_ context: CommandContext) throws -> Int32 {
         let remote = try RemoteSupport.client(context)
         if context.arguments.flag("--history") {
+            // Filters of open conflicts are refused here, not ignored: a filtered history that
+            // listed everything read as the filter's answer (a read-only audit).
+            for option in ["--collection", "--record", "--field", "--replica", "--since", "--until", "--after", "--limit"] where context.arguments.value(option) != nil {
+                throw context.usageError("\(option) filters open conflicts; --history lists every resolution, newest first")
+            }
+            if !context.arguments.positional.isEmpty { throw context.usageError("--history lists every resolution: give no CONFLICT_ID with it") }
             let history: [JSONValue] = try RemoteSupport.call {
                 if let remote { return try remote.get("admin/v1/resolutions")["resolutions"]?.arrayValue ?? [] }
                 return try context.openReplica().resolutions().map(\.json)

@@ -29,8 +29,9 @@ enum ExportCommand: Command {
         // Without --since, all the log holds: from its compaction point when it has one.
         let floor = asked == nil ? try replica.compactionFloor() : 0
         let since = asked ?? floor
+        // A note, on stderr beside the report (it was mixed into stdout), as import's is.
         if floor > 0 && !context.isJSON {
-            context.output.print("the log is compacted through sequence \(floor) (compacted, or started from the upstream's snapshot): exporting the operations after it; the earlier ones' effects are in the state, and a replica lacking them starts from a snapshot")
+            context.output.error("note: the log is compacted through sequence \(floor) (compacted, or started from the upstream's snapshot): exporting the operations after it; the earlier ones' effects are in the state, and a replica lacking them starts from a snapshot")
         }
         try OutputFile.check(output, option: "--output", replicaFolder: context.dataDirectory, context)
         try OutputFile.check(output + ".partial", option: "--output (its .partial file)", replicaFolder: context.dataDirectory, context)
