@@ -445,9 +445,13 @@ public struct PeopleAPI: Sendable {
                 guard let opportunity = try MatchingData.opportunities(replica, includeClosed: true, only: parameters[0]).first else {
                     throw SyncError(status: 404, "no opportunity \(parameters[0].prefix(128))")
                 }
-                return (opportunity.status, Matcher().rank(try MatchingData.candidates(replica), for: opportunity, limit: limit))
+                // One that ended is still ranked for its owner, and says it ended, as a closed one says so.
+                let today = DomainRules.date(unixMilliseconds: replica.configuration.wallClock.nowMilliseconds())
+                let end = try replica.get(collection: "opportunities", record: opportunity.id)?.fields["endDate"]?.stringValue
+                let status = opportunity.status == "open" && DomainRules.hasEnded(endDate: end, today: today) ? "ended" : opportunity.status
+                return (status, Matcher().rank(try MatchingData.candidates(replica), for: opportunity, limit: limit))
             }
-            // A filled or closed one is still ranked (its owner may compare), and says it is no longer open.
+            // A filled, closed or ended one is still ranked (its owner may compare), and says it is no longer open.
             return json(.object(["status": .string(status), "matches": .array(matches.map(\.json))]))
         case ("GET", "/api/v1/feed"):
             let (items, bounds) = try feedbackPage(request, viewer: nil, about: nil)
@@ -571,7 +575,9 @@ public struct PeopleAPI: Sendable {
             let customWords = skill.flatMap { $0.hasPrefix("custom:") ? " \(SkillTaxonomy.normalise(String($0.dropFirst(7)))) " : nil }
             let (limit, offset) = (try limit(request), try offset(request))
             let rows = try executor.perform { replica in
-                try replica.withDatabase { db in
+                // The open ones leave out those that ended (matched to no one, taking no interest).
+                let today = DomainRules.date(unixMilliseconds: replica.configuration.wallClock.nowMilliseconds())
+                return try replica.withDatabase { db in
                     try db.query("""
                         SELECT o.id FROM opportunities o WHERE o._deleted = 0 AND (? IS NULL OR o.kind = ?) AND (?3 = 'all' OR coalesce(o.status, 'open') = ?3)
                         AND (? IS NULL OR o.location = ?)
@@ -579,8 +585,9 @@ public struct PeopleAPI: Sendable {
                                                OR (?7 IS NOT NULL AND r.key LIKE 'custom:%' AND instr(' ' || substr(r.key, 8) || ' ', ?7) > 0)))
                                        OR EXISTS (SELECT 1 FROM opportunities__learnableSkills l WHERE l.id = o.id AND (l.element = ?6
                                                OR (?7 IS NOT NULL AND l.element LIKE 'custom:%' AND instr(' ' || substr(l.element, 8) || ' ', ?7) > 0))))
+                        AND (?3 != 'open' OR NOT (length(coalesce(o.endDate, '')) = 10 AND o.endDate < ?10))
                         ORDER BY o.id LIMIT ?8 OFFSET ?9
-                        """, kind, kind, status, location, location, skill, customWords, limit + 1, offset).compactMap { $0.text(0) }
+                        """, kind, kind, status, location, location, skill, customWords, limit + 1, offset, today).compactMap { $0.text(0) }
                 }.compactMap { try replica.get(collection: "opportunities", record: $0) }.map { PeopleAPI.labelled($0, for: person) }
             }
             return json(.object(["opportunities": .array(Array(rows.prefix(limit))), "next": PeopleAPI.next(offset, limit, rows.count)]))
@@ -826,16 +833,16 @@ public struct PeopleAPI: Sendable {
                             else if present.contains(element) { changes.append(.remove(field: name, element: element)) }
                             // Stored under another name of the same skill (typed at the CLI, or at
                             // an office running an older version): removed with it, or it stayed for
-                            // good while the answer said it went (a read-only audit).
-                            if op == "remove" && isSkillField {
+                            // good while the answer said it went (a read-only audit); added, the
+                            // skill is held once, by the name the API writes.
+                            if isSkillField {
                                 for other in present.sorted() where other != element && SkillTaxonomy.esco.resolve(other).id == element {
                                     changes.append(.remove(field: name, element: other))
                                 }
                             }
                         }
                     }
-                    try PeopleAPI.checkSkillEntries("\(schema.name).\(name)", present: present.count,
-                                                    after: present.union(named.filter { $0.value == "add" }.keys).subtracting(named.filter { $0.value == "remove" }.keys).count)
+                    try PeopleAPI.checkEntries("\(schema.name).\(name)", present: present, changes: changes)
                 case .map:
                     guard case .object(let entries) = value, entries.count <= 100 else {
                         throw SyncError(status: 400, "\(name) takes an object of at most 100 keys (null removes a key)")
@@ -877,8 +884,7 @@ public struct PeopleAPI: Sendable {
                             changes.append(.mapSet(field: name, key: key, value: entry))
                         }
                     }
-                    try PeopleAPI.checkSkillEntries("\(schema.name).\(name)", present: present.count,
-                                                    after: present.union(given.filter { $0.value.entry != .null }.keys).subtracting(given.filter { $0.value.entry == .null }.keys).count)
+                    try PeopleAPI.checkEntries("\(schema.name).\(name)", present: present, changes: changes)
                 case .counter, .log:
                     throw SyncError(status: 400, "\(name) cannot be written here")
                 }
@@ -889,18 +895,29 @@ public struct PeopleAPI: Sendable {
         return changes
     }
 
-    /// Most skills one skill field (a person's skills or goals, an opportunity's required or
-    /// learnable skills) holds through this API: each request added up to 100 with no bound on
-    /// the whole, and a ranking's work grows with the product of a person's skills and an
-    /// opportunity's, on the node's one queue (a read-only audit).
-    static let skillEntriesMax = 100
+    /// Most entries a field matching reads holds through this API (a person's skills, goals and
+    /// past roles, an opportunity's required or learnable skills): each request added up to 100
+    /// with no bound on the whole, and a ranking's work grows with them, on the node's one queue
+    /// (a read-only audit).
+    static let matchedEntriesMax = 100
+    static let matchedFields = DomainRules.skillFields.union(["people.experience"])
 
-    /// Refuses a write that leaves a skill field over `skillEntriesMax`; one over it already (by
-    /// sync) may still shrink.
-    static func checkSkillEntries(_ field: String, present: Int, after: Int) throws {
-        guard DomainRules.skillFields.contains(field), after > skillEntriesMax, after > present else { return }
-        throw SyncError(status: 400, "\(field) would hold \(after) skills, over the \(skillEntriesMax) it may hold",
-                        hint: "keep the skills that matter most; remove some first")
+    /// Refuses a write that leaves such a field over `matchedEntriesMax` entries, counted by
+    /// applying the write's `changes` of it to the keys `present` (so a rename of a skill at the
+    /// limit passes); one over it already (by sync) may still shrink.
+    static func checkEntries(_ qualified: String, present: Set<String>, changes: [Change]) throws {
+        guard matchedFields.contains(qualified), let field = qualified.split(separator: ".").last.map(String.init) else { return }
+        var after = present
+        for change in changes {
+            switch change {
+            case .add(field, let key), .mapSet(field, let key, _): after.insert(key)
+            case .remove(field, let key), .mapRemove(field, let key): after.remove(key)
+            default: break
+            }
+        }
+        guard after.count > matchedEntriesMax, after.count > present.count else { return }
+        throw SyncError(status: 400, "\(qualified) would hold \(after.count) entries, over the \(matchedEntriesMax) it may hold",
+                        hint: "keep those that matter most; remove some first")
     }
 
     /// A JSON object body with only the allowed keys.

@@ -79,14 +79,15 @@ public struct Insights: Sendable {
                 FROM people p WHERE p._deleted = 0
                 """)
             let withoutTribe = Int(without?.integer(0) ?? 0), withoutSquad = Int(without?.integer(1) ?? 0)
-            // Demand: the open opportunities asking for each skill, and the lowest level asked.
-            // Two keys of one opportunity may name one skill ("SQL" and "sql", written a key at a
-            // time): the opportunity counts once, as matching reads it.
+            // Demand: the open opportunities asking for each skill, and the lowest level asked;
+            // those that ended are not open (`DomainRules.hasEnded`). Two keys of one opportunity
+            // may name one skill ("SQL" and "sql", written a key at a time): the opportunity
+            // counts once, as matching counts it once.
             var demand: [String: (opportunities: Set<String>, minLevel: Int)] = [:]
             try db.forEachRow("""
                 SELECT r.key, r.value, r.id FROM opportunities__requiredSkills r JOIN opportunities o ON o.id = r.id
-                WHERE o._deleted = 0 AND coalesce(o.status, 'open') = 'open'
-                """) { row in
+                WHERE o._deleted = 0 AND coalesce(o.status, 'open') = 'open' AND NOT (length(coalesce(o.endDate, '')) = 10 AND o.endDate < ?)
+                """, parameters: [DomainRules.date(unixMilliseconds: now)]) { row in
                 let skill = taxonomy.resolve(row.text(0)!).id
                 let level = Requirement.level((try? JSONParser().parse(row.text(1) ?? "{}"))?["minLevel"]?.numberValue)
                 var current = demand[skill] ?? ([], 5)

@@ -239,7 +239,7 @@ public struct Matcher: Sendable {
                 let level = 1
                 weighted += requirement.weight * (level >= requirement.minLevel ? 1 : level == requirement.minLevel - 1 ? 0.6 : 0.3 + 0.3 * Double(level) / Double(requirement.minLevel))
                 explanations.append(Explanation(kind: .fromExperience, skill: requirement.skill,
-                                                text: "\(name): used in your role \(role), counted as level 1; needs \(requirement.minLevel)"))
+                                                text: "\(name): used in the role \(role), counted as level 1; needs \(requirement.minLevel)"))
                 continue
             }
             if let level = candidate.skills[requirement.skill] {
@@ -312,13 +312,15 @@ public struct Matcher: Sendable {
         for requirement in opportunity.required where (candidate.skills[requirement.skill] ?? 0) < requirement.minLevel {
             var skills = candidate.skills
             skills[requirement.skill] = requirement.minLevel
-            let better = evaluate(Candidate(id: candidate.id, skills: skills, goals: candidate.goals, hoursPerWeek: candidate.hoursPerWeek), opportunity)
+            let better = evaluate(Candidate(id: candidate.id, skills: skills, goals: candidate.goals, hoursPerWeek: candidate.hoursPerWeek,
+                                            experienced: candidate.experienced), opportunity)
             if better.score > current + 0.005 {
                 result.append(Improvement(text: "reach level \(requirement.minLevel) in \(label(requirement.skill))", scoreAfter: better.score))
             }
         }
         if let asked = opportunity.hoursPerWeek, asked > 0, (candidate.hoursPerWeek ?? -1) < asked {
-            let better = evaluate(Candidate(id: candidate.id, skills: candidate.skills, goals: candidate.goals, hoursPerWeek: asked), opportunity)
+            let better = evaluate(Candidate(id: candidate.id, skills: candidate.skills, goals: candidate.goals, hoursPerWeek: asked,
+                                            experienced: candidate.experienced), opportunity)
             let text = candidate.hoursPerWeek.map { "make \(asked - $0) more \(asked - $0 == 1 ? "hour" : "hours") a week available" } ?? "say how many hours a week you have (\(asked) asked)"
             if better.score > current + 0.005 { result.append(Improvement(text: text, scoreAfter: better.score)) }
         }

@@ -240,6 +240,17 @@ final class PeopleAPITests: XCTestCase {
             XCTAssertEqual(try titles(query), [], "\(query): words in their order, whole")
         }
         XCTAssertEqual(try titles("kind=companyBet&location=office"), [])
+        // One whose end date has passed is not open, whatever its status says: not listed as
+        // open, ranked for its owner as ended, and taking no interest.
+        let ended = try request(port, "POST", "/api/v1/opportunities", body: #"{"title":"Old bet","startDate":"2020-01-01","endDate":"2020-01-31","requiredSkills":{"sql":{"minLevel":2}}}"#)
+        XCTAssertEqual(ended.status, 201)
+        let endedID = try XCTUnwrap(ended.json?["id"]?.stringValue)
+        XCTAssertFalse(try titles("").contains("Old bet"), "not among the open")
+        XCTAssertTrue(try titles("status=all").contains("Old bet"))
+        XCTAssertEqual(try request(port, "GET", "/api/v1/opportunities/\(endedID)/matches").json?["status"], "ended")
+        let late = try request(port, "POST", "/api/v1/opportunities/\(endedID)/interest", as: "p-ada")
+        XCTAssertEqual(late.status, 409)
+        XCTAssertEqual(late.json?["detail"], "the opportunity ended on 2020-01-31")
         // A skill field holds at most 100 skills: 100 in one request are taken, one more is not,
         // and a request that swaps one for another is.
         let hundred = (1...100).map { "\"Skill \($0)\"" }.joined(separator: ",")
@@ -249,6 +260,13 @@ final class PeopleAPITests: XCTestCase {
         XCTAssertTrue(over.json?["detail"]?.stringValue?.contains("over the 100 it may hold") ?? false, "\(over.json ?? .null)")
         XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-ada", body: #"{"developmentGoals":{"add":["Skill 101"],"remove":["Skill 1"]}}"#).status, 200)
         XCTAssertEqual(try request(port, "GET", "/api/v1/people/p-ada").json?["developmentGoals"]?.arrayValue?.count, 100)
+        // Over it by another way (the CLI), a rename of a skill to its ESCO name still passes, and
+        // any growth does not.
+        XCTAssertEqual(try ChorusProcess.run(["add", "people", "p-ada", "developmentGoals", "python", "--data", data]).status, 0)
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-ada", body: #"{"developmentGoals":{"add":["Python3"]}}"#).status, 200, "python becomes Python3: 101 still")
+        XCTAssertEqual(try request(port, "GET", "/api/v1/people/p-ada").json?["developmentGoals"]?.arrayValue?.count, 101)
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-ada", body: #"{"developmentGoals":{"add":["Skill 500"]}}"#).status, 400)
+        XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-ada", body: #"{"developmentGoals":{"remove":["Python3"]}}"#).status, 200, "shrinking is taken")
         XCTAssertEqual(try request(port, "PATCH", "/api/v1/people/p-ada", body: #"{"skills":{"Skill 102":3}}"#).status, 200, "another field has its own 100")
         XCTAssertEqual(try request(port, "POST", "/api/v1/teams", body: #"{"id":"tribe-1","name":"Tribe 1","kind":"tribe"}"#).status, 201)
         XCTAssertEqual(try request(port, "POST", "/api/v1/teams", body: #"{"name":"Odd","kind":"club"}"#).status, 400)

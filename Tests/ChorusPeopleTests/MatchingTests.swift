@@ -237,12 +237,19 @@ final class MatchingTests: XCTestCase {
         let match = matcher.match(person, easy)
         XCTAssertEqual(match.skillFit, 1)
         XCTAssertEqual(match.explanations.map(\.kind), [.fromExperience])
-        XCTAssertEqual(match.explanations.first?.text, "Python (computer programming): used in your role Backend engineer, counted as level 1; needs 1")
+        XCTAssertEqual(match.explanations.first?.text, "Python (computer programming): used in the role Backend engineer, counted as level 1; needs 1")
         let hard = OpportunityProfile(id: "o2", required: [Requirement(skill: python, minLevel: 3, mustHave: true)], learnable: [], hoursPerWeek: nil)
         let stretched = matcher.match(person, hard)
         XCTAssertEqual(stretched.skillFit, 0.3 + 0.3 / 3, accuracy: 1e-9, "as level 1 below its level")
         XCTAssertFalse(stretched.explanations.contains { $0.kind == .missingMustHave }, "used is not missing")
         XCTAssertGreaterThan(stretched.score, matcher.match(Candidate(id: "c", skills: [:], goals: [], hoursPerWeek: nil), hard).score)
+        // What would raise a match keeps the roles: the hours alone raise this one, the must-have
+        // held from a role still held (read without the roles, it was missing, and no hours helped).
+        let busy = Candidate(id: "c", skills: [:], goals: [], hoursPerWeek: 5, experienced: person.experienced)
+        let needsHours = OpportunityProfile(id: "o3", required: [Requirement(skill: python, minLevel: 1, mustHave: true)], learnable: [], hoursPerWeek: 10)
+        let withHours = matcher.match(busy, needsHours)
+        XCTAssertEqual(withHours.improvements.map(\.text), ["make 5 more hours a week available"])
+        XCTAssertEqual(withHours.improvements.first?.scoreAfter ?? 0, 3.75, accuracy: 1e-9)
         let listed = Candidate(id: "c", skills: [python: 4], goals: [], hoursPerWeek: nil, experienced: person.experienced)
         XCTAssertEqual(matcher.match(listed, hard).explanations.map(\.kind), [.matched], "a listed level counts as listed")
     }
