@@ -131,6 +131,7 @@ public enum ChorusCommandLine {
         if ["--help", "-h", "help"].contains(name) {
             if name == "help", arguments.count > 1 {
                 // `help NAME` of a command that does not exist is a usage error, as `chorus NAME` is.
+                if arguments[1] == "version" { output.print("chorus version: prints this build's version (`chorus --version` too)"); return 0 }
                 guard let command = commands.first(where: { $0.spec.name == arguments[1] }) else {
                     output.error("error: unknown command \(arguments[1].prefix(40))\nhint: run `chorus --help` for the list of commands")
                     return 2

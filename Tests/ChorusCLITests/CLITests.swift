@@ -311,7 +311,9 @@ final class CLITests: XCTestCase {
                           ["replicas", "revoke", "ana", "--remote", "https://hub.example.com", "--token-file", adminToken],
                           ["replicas", "list", "--role", "admin"], ["replicas", "health", "--person", "p-1"],
                           ["feedback", "list", "--to", "p-1"], ["feedback", "list", "--kind", "x"], ["feedback", "give", "hi", "--to", "p-1", "--about", "p-2"],
-                          ["people", "show", "p-4", "p-5"]] {
+                          ["people", "show", "p-4", "p-5"], ["people", "show", "p-4", "--limit", "3"],
+                          ["opportunities", "list", "--person", "p-1"], ["opportunities", "match", "--person", "p-1", "--title", "x"],
+                          ["opportunities", "post", "--title", "x", "--groups", "g.csv"]] {
             let refused = try ChorusProcess.run(arguments + ["--data", data])
             XCTAssertEqual(refused.status, 2, "\(arguments): \(refused.standardError)")
         }
@@ -333,6 +335,7 @@ final class CLITests: XCTestCase {
             XCTAssertTrue(help.standardOutput.contains("chorus \(command)"), help.standardOutput)
         }
         XCTAssertEqual(try ChorusProcess.run(["help", "nosuch"]).status, 2)
+        XCTAssertEqual(try ChorusProcess.run(["help", "version"]).status, 0)
     }
 
     /// Given twice, an option or a field is a usage error: which was meant is not the command's

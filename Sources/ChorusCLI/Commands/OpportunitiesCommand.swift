@@ -37,11 +37,25 @@ enum OpportunitiesCommand: Command {
                   OptionSpec(name: "--all", valueName: nil, help: "with list: include closed and filled ones")],
         positional: 1...1)
 
+    /// The options each subcommand takes, beside `commonOptions`.
+    static let optionsOf: [String: Set<String>] = [
+        "list": ["--all"],
+        "post": ["--title", "--kind", "--description", "--skills", "--learn", "--hours", "--location", "--office", "--bet-rank", "--as"],
+        "match": ["--person", "--opportunity", "--top"],
+        "audit": ["--groups", "--top"],
+    ]
+    static let commonOptions: Set<String> = ["--data", "--json"]
+
     static func run(_ context: CommandContext) throws -> Int32 {
         guard let top = Int(context.arguments.value("--top") ?? "10"), (1...10_000).contains(top) else { throw context.usageError("--top must be 1 to 10000") }
-        // A usage error wherever it is run, before the folder is opened.
-        guard ["list", "post", "match", "audit"].contains(context.positional(0)) else {
-            throw context.usageError("expected list, post, match or audit")
+        // A usage error wherever it is run, before the folder is opened, and so is an option of
+        // another subcommand (`list --person` ran, ignoring it).
+        let subcommand = context.positional(0)
+        guard let takes = optionsOf[subcommand] else { throw context.usageError("expected list, post, match or audit") }
+        for option in spec.options.map(\.name) where !commonOptions.contains(option) && !takes.contains(option) {
+            if context.arguments.value(option) != nil || context.arguments.flag(option) {
+                throw context.usageError("\(option) does not go with `opportunities \(subcommand)`")
+            }
         }
         let replica = try context.openReplica()
         let matcher = Matcher()

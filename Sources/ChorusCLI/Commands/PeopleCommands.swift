@@ -43,6 +43,7 @@ enum PeopleCommand: Command {
         case ("show", _): throw context.usageError("show takes one ID")
         default: throw context.usageError("expected search QUERY or show ID")
         }
+        if context.positional(0) == "show" && context.arguments.value("--limit") != nil { throw context.usageError("--limit goes with `people search`") }
         let replica = try context.openReplica()
         switch context.positional(0) {
         case "search":
