@@ -338,6 +338,20 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(try ChorusProcess.run(["help", "version"]).status, 0)
     }
 
+    /// A page of the log that ends short of it says where the next starts, and one that starts
+    /// below the compaction point says the operations before it are in the state.
+    func test_log_saysWhereTheNextPageStarts_andWhatCompactionRemoved() throws {
+        try chorus("init", "--name", "hq")
+        for index in 1...3 { try chorus("put", "people", "p-\(index)", "name=A\(index)") }
+        let page = try chorus("log", "--limit", "2")
+        XCTAssertTrue(page.standardError.contains("more: --since 2"), page.standardError)
+        XCTAssertFalse(try chorus("log", "--limit", "3").standardError.contains("more:"), "the last page says no more")
+        try chorus("compact")
+        let compacted = try chorus("log")
+        XCTAssertTrue(compacted.standardError.contains("compacted through sequence 3"), compacted.standardError)
+        XCTAssertEqual(try chorus("log", "--json").standardOutput.trimmingCharacters(in: .whitespacesAndNewlines), "[]", "JSON alone on stdout")
+    }
+
     /// Given twice, an option or a field is a usage error: which was meant is not the command's
     /// to guess (the last one silently counted).
     func test_anOptionOrAFieldGivenTwice_isAUsageError() throws {

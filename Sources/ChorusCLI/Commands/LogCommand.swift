@@ -26,6 +26,17 @@ enum LogCommand: Command {
             throw ChorusError(.invalidState, "this replica has no upstream, so nothing waits to go up", hint: "`chorus log` shows its whole log; `chorus join` connects it to a hub")
         }
         let entries = try replica.log(after: since, limit: limit, waitingToPush: waiting)
+        // Notes on stderr, where the page ends short of the log or starts past what compaction
+        // removed: an empty page of a compacted log said nothing (a read-only audit).
+        if !waiting && !context.isJSON {
+            let floor = try replica.compactionFloor()
+            if since < floor {
+                context.output.error("note: the log is compacted through sequence \(floor): the operations before it are in the state, not the log")
+            }
+            if entries.count == limit, let last = entries.last, last.sequence < (try replica.latestSequence()) {
+                context.output.error("more: --since \(last.sequence)")
+            }
+        }
         let codec = OperationCodec()
         if context.isJSON {
             context.output.json(.array(entries.map { entry in
