@@ -585,7 +585,7 @@ public struct PeopleAPI: Sendable {
                                                OR (?7 IS NOT NULL AND r.key LIKE 'custom:%' AND instr(' ' || substr(r.key, 8) || ' ', ?7) > 0)))
                                        OR EXISTS (SELECT 1 FROM opportunities__learnableSkills l WHERE l.id = o.id AND (l.element = ?6
                                                OR (?7 IS NOT NULL AND l.element LIKE 'custom:%' AND instr(' ' || substr(l.element, 8) || ' ', ?7) > 0))))
-                        AND (?3 != 'open' OR NOT (length(coalesce(o.endDate, '')) = 10 AND o.endDate < ?10))
+                        AND (?3 != 'open' OR NOT coalesce(\(DomainRules.endedSQL("o.endDate", today: "?10")), 0))
                         ORDER BY o.id LIMIT ?8 OFFSET ?9
                         """, kind, kind, status, location, location, skill, customWords, limit + 1, offset, today).compactMap { $0.text(0) }
                 }.compactMap { try replica.get(collection: "opportunities", record: $0) }.map { PeopleAPI.labelled($0, for: person) }

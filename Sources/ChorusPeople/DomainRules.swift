@@ -73,7 +73,14 @@ public enum DomainRules {
     }
 
     /// Whether an opportunity ended before `today` (both written as dates): it takes no more
-    /// interest and is matched to no one, whatever its status still says.
+    /// interest and is matched to no one, whatever its status still says. The list and insights
+    /// ask the same in SQL of text shaped as a date (`endedSQL`), which also reads a day no month
+    /// has (`2026-02-30`, only by sync from a node that did not check it) as a date.
+    public static func endedSQL(_ column: String, today parameter: String) -> String {
+        "(\(column) GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' AND \(column) < \(parameter))"
+    }
+
+    /// Whether an opportunity ended before `today` (`endedSQL` in SQL).
     public static func hasEnded(endDate: String?, today: String) -> Bool {
         guard let endDate, isDate(endDate) else { return false }
         return endDate < today

@@ -47,7 +47,6 @@ enum OpportunitiesCommand: Command {
     static let commonOptions: Set<String> = ["--data", "--json"]
 
     static func run(_ context: CommandContext) throws -> Int32 {
-        guard let top = Int(context.arguments.value("--top") ?? "10"), (1...10_000).contains(top) else { throw context.usageError("--top must be 1 to 10000") }
         // A usage error wherever it is run, before the folder is opened, and so is an option of
         // another subcommand (`list --person` ran, ignoring it).
         let subcommand = context.positional(0)
@@ -57,6 +56,7 @@ enum OpportunitiesCommand: Command {
                 throw context.usageError("\(option) does not go with `opportunities \(subcommand)`")
             }
         }
+        guard let top = Int(context.arguments.value("--top") ?? "10"), (1...10_000).contains(top) else { throw context.usageError("--top must be 1 to 10000") }
         let replica = try context.openReplica()
         let matcher = Matcher()
         switch context.positional(0) {
@@ -111,8 +111,12 @@ enum OpportunitiesCommand: Command {
                     throw ChorusError(.recordNotFound, "no opportunity \(id)", hint: "`chorus opportunities list --all` shows the ids")
                 }
                 matches = matcher.rank(try MatchingData.candidates(replica), for: opportunity, limit: top)
+                let end = try replica.get(collection: "opportunities", record: id)?.fields["endDate"]?.stringValue
+                let today = DomainRules.date(unixMilliseconds: replica.configuration.wallClock.nowMilliseconds())
                 if opportunity.status != "open" && !context.isJSON {
                     context.output.print("\(id) is \(opportunity.status), no longer open: these are who would have matched")
+                } else if let end, DomainRules.hasEnded(endDate: end, today: today), !context.isJSON {
+                    context.output.print("\(id) ended on \(end), no longer open: these are who would have matched")
                 }
             } else {
                 throw context.usageError("match needs --person ID or --opportunity ID")

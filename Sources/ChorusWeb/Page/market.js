@@ -44,18 +44,26 @@ function interestButton(opportunity, viewer, count) {
   return button;
 }
 
+/** Whether an opportunity's end date has passed while its status still says open: the node
+ *  matches it to no one and refuses new interest in it (by its own clock; this is the page's). */
+function hasEnded(o) {
+  return o.status !== "filled" && o.status !== "closed" && /^\d{4}-\d{2}-\d{2}$/.test(o.endDate || "")
+    && o.endDate < new Date().toISOString().slice(0, 10);
+}
+
 function opportunityCard(o, name, viewer) {
   const count = h("span", { class: "interested-count" }, `${o.interestedCount ?? (o.interested || []).length} interested`);
+  const ended = hasEnded(o);
   return h("li", { class: "card opportunity", dataset: { id: o.id } },
     h("p", { class: "muted" }, KIND_NAMES[o.kind] || o.kind || "Opportunity", o.betRank ? ` · bet #${o.betRank}` : "",
       o.hoursPerWeek ? ` · ${o.hoursPerWeek} h/week` : "", o.location ? ` · ${o.location === "office" ? (o.office || "in an office") : "remote"}` : "",
-      o.status && o.status !== "open" ? ` · ${o.status}` : ""),
+      o.status && o.status !== "open" ? ` · ${o.status}` : "", ended ? ` · ended ${o.endDate}` : ""),
     h("h3", { dir: "auto" }, o.title || o.id),
     o.description ? h("p", { dir: "auto" }, o.description) : null,
     skillChips(o),
     h("p", { class: "muted" }, "Owner: ", o.owner ? h("a", { href: `#/people/${encodeURIComponent(o.owner)}` }, h("bdi", {}, name(o.owner))) : "nobody",
       " · ", count),
-    h("div", { class: "actions" }, interestButton(o, viewer, count)));
+    ended ? null : h("div", { class: "actions" }, interestButton(o, viewer, count)));
 }
 
 /** #/opportunities?kind=&all=1 */
