@@ -146,7 +146,10 @@ extension Replica {
     /// Writes every operation logged after `since` as a bundle, streaming bytes to `write`.
     /// Operations of erased records (only their ids remain) are left out.
     @discardableResult
-    public func exportBundle(since: Int64 = 0, to write: ([UInt8]) throws -> Void) throws -> OperationBundle.Header {
+    ///
+    /// `through`: the last log sequence to include (nil: the log's end), so a log larger than a
+    /// bundle may hold (`bundleBytesMax`, which import refuses beyond) travels in pieces.
+    public func exportBundle(since: Int64 = 0, through: Int64? = nil, to write: ([UInt8]) throws -> Void) throws -> OperationBundle.Header {
         // One snapshot for the count and the operations: another process may merge (or erase)
         // while the bundle is written, and the header must count what the body holds.
         try Replica.wrapStorage { try database.readTransaction {
@@ -165,8 +168,15 @@ extension Replica {
             // a power cut cannot take back what the bundle says it holds, and renumber it
             // (a read-only audit).
             try database.syncLog()
-            let until = latest
-            let count = try countLive(after: since, excludingSource: nil).count
+            if let through {
+                guard through >= since, through <= latest else {
+                    throw ChorusError(.invalidState, "--until \(through) is outside this export: from --since \(since) to the log's end, \(latest)",
+                                      hint: "give an --until from \(since) to \(latest), or leave it out for the log's end")
+                }
+            }
+            let until = through ?? latest
+            // Those after `since` less those after `until`: the blocks' counts, no bodies read.
+            let count = try countLive(after: since, excludingSource: nil).count - (until < latest ? try countLive(after: until, excludingSource: nil).count : 0)
             let header = OperationBundle.Header(origin: id, originName: name, since: since, until: until, operations: Int(count))
             var hasher = SHA256()
             var buffer = Array((OperationBundle.headerLine(header) + "\n").utf8)

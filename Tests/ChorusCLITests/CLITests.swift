@@ -338,6 +338,29 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(try ChorusProcess.run(["help", "version"]).status, 0)
     }
 
+    /// A log travels in pieces, each piece's --since the last one's --until, and the pieces
+    /// imported make the same replica as the whole.
+    func test_export_inPieces_withUntil_importsToTheSameState() throws {
+        try chorus("init", "--name", "hq")
+        for index in 1...5 { try chorus("put", "people", "p-\(index)", "name=A\(index)") }
+        let first = try JSONParser().parse(try chorus("export", "--until", "2", "--output", folder.appending("one.bundle"), "--json").standardOutput)
+        XCTAssertEqual(first["operations"], 2)
+        XCTAssertEqual(first["until"], 2)
+        let second = try JSONParser().parse(try chorus("export", "--since", "2", "--output", folder.appending("two.bundle"), "--json").standardOutput)
+        XCTAssertEqual(second["operations"], 3)
+        let copy = folder.appending("copy")
+        XCTAssertEqual(try ChorusProcess.run(["init", "--name", "copy", "--data", copy]).status, 0)
+        for piece in ["one.bundle", "two.bundle"] {
+            XCTAssertEqual(try ChorusProcess.run(["import", folder.appending(piece), "--data", copy]).status, 0, piece)
+        }
+        XCTAssertEqual(try ChorusProcess.run(["digest", "--data", copy]).standardOutput, try chorus("digest").standardOutput)
+        for until in ["9", "1"] {
+            let refused = try chorus("export", "--since", "2", "--until", until, "--output", folder.appending("bad.bundle"), expect: 1)
+            XCTAssertTrue(refused.standardError.contains("outside this export"), refused.standardError)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder.appending("bad.bundle")))
+    }
+
     /// A page of the log that ends short of it says where the next starts, and one that starts
     /// below the compaction point says the operations before it are in the state.
     func test_log_saysWhereTheNextPageStarts_andWhatCompactionRemoved() throws {

@@ -12,10 +12,13 @@ enum ExportCommand: Command {
         its upstream's snapshot; an explicit CURSOR below that point is refused, since the operations
         after it are no longer all in the log). The bundle is written to
         FILE.partial and renamed when complete, so a half-written FILE never exists. The command
-        prints the cursor to pass as --since next time. Format: Docs/reference/bundle.md.
+        prints the cursor to pass as --since next time. --until stops at a log sequence, so a log
+        too large for one bundle (import takes at most 1 GiB) goes in pieces, each piece's --since
+        the last one's --until. Format: Docs/reference/bundle.md.
         """,
         options: [.data, .json,
                   OptionSpec(name: "--since", valueName: "CURSOR", help: "export operations after this log sequence (default: all the log holds, from 0 or its compaction point)"),
+                  OptionSpec(name: "--until", valueName: "SEQ", help: "the last log sequence to include (default: the log's end)"),
                   OptionSpec(name: "--output", valueName: "FILE", help: "the bundle file to write (required)")])
 
     static func run(_ context: CommandContext) throws -> Int32 {
@@ -24,6 +27,10 @@ enum ExportCommand: Command {
         let asked = try sinceText.map { text -> Int64 in
             guard let since = Int64(text), since >= 0 else { throw context.usageError("--since must be a log sequence number (0 or more)") }
             return since
+        }
+        let through = try context.arguments.value("--until").map { text -> Int64 in
+            guard let until = Int64(text), until >= 0 else { throw context.usageError("--until must be a log sequence number (0 or more)") }
+            return until
         }
         let replica = try context.openReplica()
         // Without --since, all the log holds: from its compaction point when it has one.
@@ -39,7 +46,16 @@ enum ExportCommand: Command {
         let file = try FileAppender(creating: partial)
         let header: OperationBundle.Header
         do {
-            header = try replica.exportBundle(since: since) { bytes in try file.append(bytes) }
+            var written: Int64 = 0
+            header = try replica.exportBundle(since: since, through: through) { bytes in
+                written += Int64(bytes.count)
+                try file.append(bytes)
+            }
+            // Written whole, and said: a bundle import refuses for its size (it reads it whole)
+            // was written without a word, and could not be cut (a read-only audit).
+            if written > Int64(replica.configuration.limits.bundleBytesMax) {
+                context.output.error("warning: the bundle is \(written) bytes, over the \(replica.configuration.limits.bundleBytesMax) `chorus import` takes: export it in pieces with --since and --until")
+            }
             try file.synchronize()
             try file.close()
             // One rename, which replaces a file whole and fails on a folder (one may have appeared

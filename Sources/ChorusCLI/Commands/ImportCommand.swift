@@ -34,7 +34,7 @@ enum ImportCommand: Command {
         }
         guard size <= replica.configuration.limits.bundleBytesMax else {
             throw ChorusError(.limitExceeded, "\(path) is \(size) bytes, over bundleBytesMax (\(replica.configuration.limits.bundleBytesMax))",
-                              hint: "export in smaller pieces with --since")
+                              hint: "export in smaller pieces with --since and --until")
         }
         // The file's bytes once: the `Data` read is dropped as soon as it is copied.
         let bytes: [UInt8] = try {
