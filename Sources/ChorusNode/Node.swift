@@ -227,12 +227,22 @@ public final class Node: @unchecked Sendable {
         let compares = lastDigestComparison.map { now < $0 || Double(now - $0) >= configuration.digestCompareSeconds * 1000 } ?? true
         do {
             let report = try syncOnce(upstream: upstream, compareDigests: compares, checksOwnOperations: !ownOperationsChecked)
-            ownOperationsChecked = true
-            if compares { lastDigestComparison = now }
+            // Checked for good only once nothing was found lost, or the replica started again:
+            // one found lost and not recovered is asked again at each sync, so its new writes are
+            // not pushed under ids the upstream holds (a read-only audit).
+            ownOperationsChecked = report.lostOwnOperations == nil || report.snapshotOperations > 0
+            // Postponed only when compared: a sync whose pull was cut short skips the comparison.
+            if compares && report.digestMatches != nil { lastDigestComparison = now }
             consecutiveFailures = 0
             // A sync that moved all it could but left the states apart for good (`SyncReport.diverged`)
             // is counted apart, for an alert: syncing on will not mend it.
             let unmended = report.diverged || report.lostOwnUnrecovered != nil
+            // Recorded as the sync's outcome, as `chorus sync` records it: the status, the page and
+            // `chorus status` said in sync, the session having recorded a success (a read-only audit).
+            if unmended {
+                let why = report.lostOwnUnrecovered ?? "the digests differ after a sync that moved all it could (\(report.localDigest ?? "") here, \(report.upstreamDigest ?? "") upstream)"
+                try? executor.perform { try $0.recordUpstream(error: .some(SyncReport.divergedPrefix + why + "; `chorus sync` on this folder says what to do")) }
+            }
             metrics.increment("chorus_upstream_syncs_total", labels: [("outcome", unmended ? "diverged" : "ok")])
             metrics.increment("chorus_operations_applied_total", by: Double(report.pullApplied), labels: [("via", "pull")])
             if report.snapshotOperations > 0 {

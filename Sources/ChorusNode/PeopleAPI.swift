@@ -730,7 +730,7 @@ public struct PeopleAPI: Sendable {
         let (waiting, writes) = try replica.pendingPushCounts()
         let state: String
         if let error = upstream.lastError {
-            state = HTTPTransport.isRefusal(error) ? "refused" : "offline"
+            state = error.hasPrefix(SyncReport.divergedPrefix) ? "diverged" : HTTPTransport.isRefusal(error) ? "refused" : "offline"
         } else {
             state = upstream.lastSuccessWall == nil ? "connecting" : (waiting > 0 ? "waiting" : "inSync")
         }

@@ -478,7 +478,7 @@ extension Replica {
                         throw ChorusError(.invalidState, "the upstream is now replica \(replica.hex), not \(Hex.encode(known)) as before",
                                           hint: try self.compactedThrough() > 0
                                               ? "this replica's log is compacted (by `chorus compact`, or since it started from its upstream's snapshot), so it cannot start over with another upstream: `chorus join` the previous upstream again and sync, so its own writes are sent, then join a new, empty folder to the new one (with the previous one gone, `chorus export --output FILE` and import the file in the new folder)"
-                                              : "if the upstream was replaced on purpose, run `chorus join` again to start over")
+                                              : "if the upstream was replaced on purpose: `chorus join` of another URL starts over; at the same URL, join a new, empty folder to it (this one's own writes: `chorus export --output FILE` here, `chorus import FILE` there)")
                     }
                     // Written once: known already, it is not written again.
                     if known == nil { try self.database.run("UPDATE upstream SET replica = ? WHERE id = 1", replica.bytes) }

@@ -88,6 +88,13 @@ public struct SyncReport: Sendable {
     /// Why it still lacks them, when it could not start again (replicas registered below it,
     /// no snapshot offered): a state syncing will not mend, as `diverged`.
     public var lostOwnUnrecovered: String?
+    /// How an upstream error recorded for a state syncing will not mend starts: the status reads
+    /// it as `diverged`, not offline.
+    public static let divergedPrefix = "diverged: "
+
+    /// The upstream's replica id, as its `info` gave it: every later answer of the sync must be
+    /// stamped by the same replica (`observe`).
+    var upstreamReplica: ReplicaID?
     /// Whether the upstream no longer held what this replica had pulled (its log ended before the
     /// pull cursor, or held another operation there: it was restored from an older backup), so
     /// everything was sent again and the pull started from its compaction point.
@@ -181,6 +188,7 @@ public struct SyncSession {
                                 hint: "upgrade the older chorus")
             }
             report.upstreamName = info.server.name
+            report.upstreamReplica = info.server.replica
             // Whose laptop this is, as the upstream says each time: its writes are refused here
             // when they are not that person's (`Authorship`), before the upstream refuses them.
             try executor.perform { try $0.recordUpstream(replica: info.server.replica, person: .some(info.person)) }
@@ -389,7 +397,15 @@ public struct SyncSession {
                            hint: "writes made here since the restore cannot be sent under those ids: \(SyncError.newFolderSteps), make them again there (`chorus log --data THIS_FOLDER` lists them; those the new folder already shows went up before the restore), then remove this folder")
     }
 
-    func observe(_ server: ServerStamp, _ report: inout SyncReport) {
+    /// Takes an answer's server stamp, refusing one of another replica than `info`'s: a load
+    /// balancer over two hubs, or a failover between requests, had pages of another log merged
+    /// and its sequences kept as this replica's cursor (a read-only audit). Before anything of the
+    /// answer is applied or any cursor moves.
+    func observe(_ server: ServerStamp, _ report: inout SyncReport) throws {
+        if let known = report.upstreamReplica, server.replica != known {
+            throw SyncError(status: 0, "an answer of this sync came from replica \(server.replica.hex) (\(server.name.prefix(64))), where the upstream's info came from \(known.hex): two nodes answer at this URL",
+                            hint: "point the URL at one node (not a balancer over several hubs); nothing of that answer was applied")
+        }
         report.skewMilliseconds = Int64(server.wall) - Int64(wallClock.nowMilliseconds())
     }
 
@@ -441,7 +457,7 @@ public struct SyncSession {
                 throw SyncError(status: 0, "the upstream answered a push of \(page.operations.count) operations through sequence \(page.next) with \(response.applied) applied, \(response.duplicates) duplicates, through \(response.through)",
                                 hint: "the upstream is faulty or not a Chorus node: ask its operator; the push cursor did not move, so the page is sent again next time")
             }
-            observe(response.server, &report)
+            try observe(response.server, &report)
             report.pushedOperations += page.operations.count
             report.pushApplied += response.applied
             report.pushDuplicates += response.duplicates
@@ -593,6 +609,10 @@ public struct SyncSession {
             } catch where saying {
                 return   // what it had to say waits for the next sync; everything pulled is merged
             }
+            // Only that one request's failure is let go: the pages after it fail the sync as any
+            // page does (a later 409, 410 or broken page was swallowed, and the sync recorded a
+            // success; a read-only audit).
+            saying = false
             // A page that says more follows must end past where it was asked from, and none may end
             // before it: otherwise an upstream (broken, or restored from an older backup) would keep
             // this loop asking for ever, or the cursor would claim what was never pulled.
@@ -607,7 +627,7 @@ public struct SyncSession {
             if unchanged, knownOperation == nil, let named = response.nextOperation { report.pullOperationLearnt = (response.next, named) }
             asked = response.next
             if response.nextOperation != nil || !unchanged { knownOperation = response.nextOperation }
-            observe(response.server, &report)
+            try observe(response.server, &report)
             let following = response.hasMore
                 ? PageFetch(transport, after: response.next, afterOperation: response.nextOperation, limit: limits.pullPageOperationsMax,
                             waitingToPush: waiting, committed: committed) : nil
@@ -688,7 +708,7 @@ public struct SyncSession {
         // Reported as committed (section 4.4): what the pull could say (behind its cursor when a
         // write was made while it ran; a write made since follows all it pulled).
         let remote = try transport.digest(reporting: (local, min(pullCursor, report.committedCursor ?? pullCursor)))
-        observe(remote.server, &report)
+        try observe(remote.server, &report)
         report.upstreamDigest = remote.digest
         report.upstreamSequence = remote.through
         report.localDigest = local

@@ -222,6 +222,17 @@ final class SyncEndToEndTests: XCTestCase {
         XCTAssertEqual(document["report"]?["diverged"], .bool(true), json.standardOutput)
         XCTAssertEqual(document["report"]?["pulled"]?.integerValue, 0, json.standardOutput)
         XCTAssertNotEqual(document["report"]?["localDigest"], document["report"]?["upstreamDigest"], json.standardOutput)
+        // A node syncing in the background records it as the sync's outcome too: its status
+        // says diverged, where it said in sync.
+        let node = try ServeProcess(data: path("laptop"))
+        defer { node.stop() }
+        // Once its own first sync (which compares digests) has ended: it records its outcome.
+        for _ in 0..<200 where !node.log.contains(where: { $0.contains(#""event":"sync""#) }) { Thread.sleep(forTimeInterval: 0.05) }
+        XCTAssertTrue(node.log.contains { $0.contains(#""outcome":"diverged""#) }, "\(node.log)")
+        let client = try RawClient(port: node.port)
+        client.send("GET /api/v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        let state = client.readResponse().flatMap { try? JSONParser().parse(Array($0.body.utf8)) }?["state"]
+        XCTAssertEqual(state, "diverged", "the page's indicator reads it, after the node's own sync")
     }
 
     /// A laptop folder restored from a backup of itself (its counters file too) hands out again

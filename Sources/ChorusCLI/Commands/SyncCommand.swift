@@ -66,7 +66,7 @@ enum SyncCommand: Command {
         // A state syncing will not mend fails the command, and is recorded as the sync's outcome
         // (`chorus status`, the page), where the session recorded a success.
         let unmended = report.lostOwnUnrecovered.map(lostOwnOperations) ?? (report.diverged ? divergence(report) : nil)
-        if let unmended { try? replica.recordUpstream(error: .some(unmended.message)) }
+        if let unmended { try? replica.recordUpstream(error: .some(SyncReport.divergedPrefix + unmended.message)) }
         if context.isJSON {
             if let unmended { throw FailureAfterWork(error: unmended, report: report.json) }
             context.output.json(report.json)

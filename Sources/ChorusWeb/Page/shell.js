@@ -76,6 +76,7 @@ export async function refreshStatus() {
       waiting: `${waiting} · ${last}`,
       offline: `Offline: ${waiting} · ${last}`,
       refused: `The hub refuses this node's sync (hover for why) · ${waiting}`,
+      diverged: `Out of step with the hub: syncing will not mend it; ask this node's operator (hover for why)`,
     };
     text.textContent = texts[status.state] || status.state;
     // The hub's address and its last error are shown to signed-in people only.
