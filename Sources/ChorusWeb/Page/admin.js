@@ -102,10 +102,19 @@ export async function conflict(main, id) {
   }
   // The values shown go with the choice: if the conflict changed since (resolved elsewhere and
   // formed again by new writes, under the same id), the node refuses and nothing is written.
+  // One choice at a time: a second press meanwhile was refused ("no open conflict"), and its
+  // error replaced the notice that the first had resolved it.
+  let resolving = false;
   async function resolve(choice, what) {
-    const body = { ...choice, siblings: c.siblings.map((s) => s.operation) };
-    const done = await act(() => api(`/admin/v1/conflicts/${encodeURIComponent(id)}/resolve`, { method: "POST", body, admin: true }));
-    if (done) { notify(`Resolved: ${what}. It syncs to every replica like any other change.`); location.hash = "#/admin"; }
+    if (resolving) return;
+    resolving = true;
+    try {
+      const body = { ...choice, siblings: c.siblings.map((s) => s.operation) };
+      const done = await act(() => api(`/admin/v1/conflicts/${encodeURIComponent(id)}/resolve`, { method: "POST", body, admin: true }));
+      if (done) { notify(`Resolved: ${what}. It syncs to every replica like any other change.`); location.hash = "#/admin"; }
+    } finally {
+      resolving = false;
+    }
   }
   const deletion = c.kind === "editedWhileDeleted";
   const textual = c.siblings.some((s) => typeof s.value === "string") && c.siblings.every((s) => s.value === null || typeof s.value === "string");

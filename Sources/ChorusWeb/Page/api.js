@@ -19,13 +19,14 @@ export const adminToken = {
 };
 
 /** GET (default) or another method with a JSON body; `admin` sends the admin token. */
-export async function api(path, { method = "GET", body, admin = false } = {}) {
+export async function api(path, { method = "GET", body, admin = false, timeoutMs } = {}) {
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (admin) headers.Authorization = `Bearer ${adminToken.get() || ""}`;
   let response;
   try {
-    response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: "no-store" });
+    response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: "no-store",
+                                   signal: timeoutMs ? AbortSignal.timeout(timeoutMs) : undefined });
   } catch (error) {
     throw new ApiError(0, { detail: "Chorus did not answer", hint: "check your connection and try again; if Chorus runs on this computer, start it again" });
   }
@@ -36,10 +37,14 @@ export async function api(path, { method = "GET", body, admin = false } = {}) {
   return json;
 }
 
-/** Who is acting (null when nobody is signed in: the page is then read-only). */
+/** Who is acting (null when nobody is signed in: the page is then read-only). Only an answer is
+ *  remembered: a node not answering yet (the tab reopened before `chorus serve` is up) left the
+ *  whole tab read-only until a reload (a read-only audit). */
 let mePromise = null;
 export function me() {
-  if (!mePromise) mePromise = api("/api/v1/me").then((r) => r.person).catch(() => null);
+  if (!mePromise) {
+    mePromise = api("/api/v1/me").then((r) => r.person).catch(() => { mePromise = null; return null; });
+  }
   return mePromise;
 }
 

@@ -1,7 +1,7 @@
 // The shell: a hash router, who is signed in, the sync indicator, and notices. Each view is a
 // module exporting functions that render into <main> from the node's API.
 import { h, replace } from "/ui/dom.js";
-import { me } from "/ui/api.js";
+import { api } from "/ui/api.js";
 import { ageNotice, refreshStatus, STATUS_INTERVAL_MS } from "/ui/shell.js";
 import * as people from "/ui/people.js";
 import * as recognition from "/ui/recognition.js";
@@ -30,8 +30,11 @@ const routes = [
 /** Render timings, read by the browser tests and reported in Docs/performance.md. */
 window.chorusTimings = [];
 let renderCount = 0;
+/** The route call now showing: a slower earlier one that ends later must not replace it. */
+let current = 0;
 
 async function route() {
+  const token = ++current;
   const hash = (location.hash || "#/people").slice(2);
   const path = hash.split("?")[0] || "people";
   const main = document.getElementById("main");
@@ -43,17 +46,28 @@ async function route() {
   for (const link of document.querySelectorAll("#nav a")) {
     if (link.dataset.section === section) link.setAttribute("aria-current", "page"); else link.removeAttribute("aria-current");
   }
+  // Each view renders into a root of its own, in place at once (charts measure their room), and
+  // a newer route replaces it: a slower earlier view then renders into a root no longer shown. A
+  // profile still loading replaced the page clicked to after it, and a half-written message
+  // with it (a read-only audit).
+  const root = h("div", { class: "view" }, h("p", { class: "muted" }, "Loading…"));
+  replace(main, root);
+  main.setAttribute("aria-busy", "true");
+  let name = "notFound";
   if (!match) {
-    replace(main, h("h1", {}, "Not found"), h("p", {}, "There is no page here. ", h("a", { href: "#/people" }, "Go to the directory.")));
+    replace(root, h("h1", {}, "Not found"), h("p", {}, "There is no page here. ", h("a", { href: "#/people" }, "Go to the directory.")));
   } else {
-    const [name, groups, view] = match;
+    const [routeName, groups, view] = match;
+    name = routeName;
     try {
-      await view(main, ...groups.slice(1).map(decodeURIComponent));
+      await view(root, ...groups.slice(1).map(decodeURIComponent));
     } catch (error) {
-      replace(main, h("h1", {}, "Something went wrong"), h("p", {}, error.message), error.hint ? h("p", { class: "hint" }, error.hint) : null);
+      replace(root, h("h1", {}, "Something went wrong"), h("p", {}, error.message), error.hint ? h("p", { class: "hint" }, error.hint) : null);
     }
-    document.body.dataset.view = name;
   }
+  if (token !== current) return;
+  main.removeAttribute("aria-busy");
+  if (match) document.body.dataset.view = name;
   const ms = performance.now() - started;
   window.chorusTimings.push({ view: document.body.dataset.view, path, ms });
   renderCount += 1;
@@ -68,19 +82,39 @@ async function route() {
   }
 }
 
-async function start() {
-  const person = await me();
+/** Who is signed in, in the header; asked again while the node does not answer. */
+async function showWho() {
   const who = document.getElementById("who");
+  let person;
+  try {
+    person = (await api("/api/v1/me", { timeoutMs: 5000 })).person;
+  } catch {
+    replace(who, h("span", { class: "readonly" }, "Chorus is not answering: read-only for now"));
+    setTimeout(showWho, STATUS_INTERVAL_MS);
+    return;
+  }
   if (person) {
-    const name = (await people.nameOf(person)) || person;
-    replace(who, "Signed in as ", h("a", { href: `#/people/${encodeURIComponent(person)}` }, name));
+    let name = person;
+    try { name = (await people.nameOf(person)) || person; } catch { /* the id stands for the name */ }
+    replace(who, "Signed in as ", h("a", { href: `#/people/${encodeURIComponent(person)}` }, h("bdi", {}, name)));
   } else {
     replace(who, h("span", { class: "readonly" }, "Not signed in: read-only"));
   }
+}
+
+/** The sync indicator, asked again once each answer is in (or timed out): never two at once. */
+async function pollStatus() {
+  await refreshStatus();
+  setTimeout(pollStatus, document.hidden ? STATUS_INTERVAL_MS * 5 : STATUS_INTERVAL_MS);
+}
+
+async function start() {
+  // Routing and polling start whatever the header's question gets: a failure there once left
+  // the page on "Loading…" for good.
+  await showWho();
   window.addEventListener("hashchange", route);
   await route();
-  refreshStatus();
-  setInterval(refreshStatus, STATUS_INTERVAL_MS);
+  pollStatus();
 }
 
 start();

@@ -2,7 +2,7 @@
 // with the explanation of each score and what would raise it.
 import { h, replace, field, routeQuery, bounded } from "/ui/dom.js";
 import { api, me, peopleNames } from "/ui/api.js";
-import { act } from "/ui/shell.js";
+import { act, oneAtATime } from "/ui/shell.js";
 import { skillInput } from "/ui/people.js";
 
 const KINDS = [["", "All kinds"], ["role", "Roles"], ["project", "Part-time projects"], ["mentorship", "Mentorships"], ["companyBet", "Company bets"]];
@@ -159,7 +159,7 @@ export async function post(main) {
   const renderSkills = () => replace(skills, [...required].map(([text, spec]) => h("li", {}, `${text} ${spec.minLevel}+${spec.mustHave ? " (must)" : ""} `,
     h("button", { type: "button", class: "link", "aria-label": `Remove ${text}`, onclick: () => { required.delete(text); renderSkills(); } }, "Remove"))));
   const learn = skillInput("post-learn", "A skill people can learn there (optional)");
-  const form = h("form", { class: "stack", onsubmit: async (event) => {
+  const form = h("form", { class: "stack", onsubmit: oneAtATime(async (event) => {
     event.preventDefault();
     const body = { title: title.value.trim(), kind: kind.value, location: location_.value, status: "open" };
     if (location_.value === "office") body.office = office.value.trim();
@@ -169,7 +169,7 @@ export async function post(main) {
     if (learn.input.value.trim()) body.learnableSkills = { add: [learn.input.value.trim()] };
     const created = await act(() => api("/api/v1/opportunities", { method: "POST", body }), "Posted");
     if (created) location.hash = "#/opportunities";
-  } },
+  }) },
     titleField, field("Kind", kind), descriptionField, field("Hours a week", hours), field("Where", location_), officeField,
     h("fieldset", {}, h("legend", {}, "Skills asked for"), skills,
       h("div", { class: "row" }, skill.node, field("Minimum level", level), h("div", { class: "field inline" }, must, h("label", { for: "post-skill-must" }, "Must have")),

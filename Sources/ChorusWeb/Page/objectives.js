@@ -1,7 +1,7 @@
 // Quarterly objectives of people, teams and departments: public by default, browsable by anyone.
 import { h, replace, field, routeQuery, foldName, bounded } from "/ui/dom.js";
 import { api, me, peopleNames, peopleNamed, all } from "/ui/api.js";
-import { act, notify } from "/ui/shell.js";
+import { act, notify, oneAtATime } from "/ui/shell.js";
 import { nameOf } from "/ui/people.js";
 
 /** The current quarter and the three before it, e.g. 2026-Q4. */
@@ -187,7 +187,7 @@ export async function create(main) {
   sayWhoReads();
   const status = h("select", { id: "objective-status" }, STATUS.slice(0, 2).map(([v, t]) => h("option", { value: v, selected: v === "published" }, t)));
   const results = keyResultRows([], { current: false });
-  const form = h("form", { class: "stack", onsubmit: async (event) => {
+  const form = h("form", { class: "stack", onsubmit: oneAtATime(async (event) => {
     event.preventDefault();
     if (!title.value.trim()) { notify("Write the objective first", "error"); title.focus(); return; }
     const body = { title: title.value.trim(), quarter: quarter.value, visibility: visibility.value, status: status.value, progress: 0 };
@@ -200,7 +200,7 @@ export async function create(main) {
     if (Object.keys(keyResults).length) body.keyResults = keyResults;
     const created = await act(() => api("/api/v1/objectives", { method: "POST", body }), "Objective saved");
     if (created) location.hash = `#/objectives?quarter=${encodeURIComponent(created.quarter)}&owner=${encodeURIComponent(created.owner)}`;
-  } },
+  }) },
     titleField, descriptionField, h("div", { class: "row" }, field("Quarter", quarter), field("Whose", owner), field("Who can see it", visibility), field("Status", status)),
     results.node,
     h("div", { class: "actions" }, h("button", { type: "submit", id: "save-objective" }, "Save")));
@@ -228,7 +228,7 @@ export async function edit(main, id) {
   const results = keyResultRows(Object.entries(objective.keyResults || {}).sort(([a], [b]) => a.localeCompare(b, undefined, { numeric: true })), { current: true, onChange: suggest });
   progress.addEventListener("input", suggest);
   suggest();
-  const form = h("form", { class: "stack", onsubmit: async (event) => {
+  const form = h("form", { class: "stack", onsubmit: oneAtATime(async (event) => {
     event.preventDefault();
     if (!title.value.trim()) { notify("Write the objective first", "error"); title.focus(); return; }
     const body = {};
@@ -241,7 +241,7 @@ export async function edit(main, id) {
     if (!Object.keys(body).length) { location.hash = back; return; }
     const saved = await act(() => api(`/api/v1/objectives/${encodeURIComponent(id)}`, { method: "PATCH", body }), "Objective saved");
     if (saved) location.hash = back;
-  } },
+  }) },
     titleField, h("div", { class: "row" }, field("Progress (%)", progress), field("Status", status)), suggested, results.node,
     h("div", { class: "actions" }, h("button", { type: "submit", id: "save-objective" }, "Save"), h("a", { href: back }, "Cancel")));
   // As the node decides (WritePolicy): a person's objective is the person's or their manager's to
@@ -285,13 +285,13 @@ export async function list(main) {
   // an id still works.
   const ownerInput = h("input", { type: "text", name: "owner", value: owner, placeholder: "a team, or a person's name", maxlength: 200, list: "owner-list", autocomplete: "off" });
   const ownerList = h("datalist", { id: "owner-list" });
-  const form = h("form", { class: "filters", onsubmit: async (event) => {
+  const form = h("form", { class: "filters", onsubmit: oneAtATime(async (event) => {
     event.preventDefault();
     const params = new URLSearchParams({ quarter: quarterSelect.value });
     const typed = ownerInput.value.trim();
     if (typed) params.set("owner", await ownerID(typed));
     location.hash = `#/objectives?${params}`;
-  } }, field("Quarter", quarterSelect), field("Owner", ownerInput), ownerList, h("button", { type: "submit" }, "Show"));
+  }) }, field("Quarter", quarterSelect), field("Owner", ownerInput), ownerList, h("button", { type: "submit" }, "Show"));
   const ask = (extra) => {
     const params = new URLSearchParams({ quarter, ...extra });
     if (owner) params.set("owner", owner);

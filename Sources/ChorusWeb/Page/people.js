@@ -1,7 +1,7 @@
 // The people directory, profiles, and editing one's own profile.
 import { h, replace, field, pips, routeQuery, bounded } from "/ui/dom.js";
 import { api, me, peopleNames, all } from "/ui/api.js";
-import { act, notify, moreButton } from "/ui/shell.js";
+import { act, notify, moreButton, oneAtATime } from "/ui/shell.js";
 import { withdrawControl } from "/ui/recognition.js";
 
 const PAGE = 50;
@@ -76,7 +76,7 @@ function careerStepsForm(person, abilities) {
     return { ability, shown: select.value, select };
   });
   return h("details", { id: "set-steps" }, h("summary", {}, "Set career steps (you are their manager)"),
-    h("form", { class: "stack", onsubmit: async (event) => {
+    h("form", { class: "stack", onsubmit: oneAtATime(async (event) => {
       event.preventDefault();
       const steps = {};
       for (const { ability, shown, select } of rows) {
@@ -85,7 +85,7 @@ function careerStepsForm(person, abilities) {
       if (!Object.keys(steps).length) { notify("Nothing changed", "ok"); return; }
       const saved = await act(() => api(`/api/v1/people/${encodeURIComponent(person.id)}`, { method: "PATCH", body: { careerSteps: steps } }), "Career steps saved");
       if (saved) window.dispatchEvent(new HashChangeEvent("hashchange"));
-    } }, h("ul", { class: "plain" }, rows.map(({ ability, select }) => h("li", { class: "row" }, h("span", {}, ability.name || ability.id), select))),
+    }) }, h("ul", { class: "plain" }, rows.map(({ ability, select }) => h("li", { class: "row" }, h("span", {}, ability.name || ability.id), select))),
     h("div", { class: "actions" }, h("button", { type: "submit", id: "save-steps" }, "Save career steps"))));
 }
 
@@ -103,14 +103,14 @@ function observationForm(person, abilities) {
   const visibility = h("select", { id: "observation-visibility" },
     h("option", { value: "public" }, "Everyone"), h("option", { value: "private" }, "Private: them, their manager and you"));
   return h("details", { id: "record-observation" }, h("summary", {}, "Record an observation"),
-    h("form", { class: "stack", onsubmit: async (event) => {
+    h("form", { class: "stack", onsubmit: oneAtATime(async (event) => {
       event.preventDefault();
       if (!body.value.trim()) { notify("Write what you saw first", "error"); body.focus(); return; }
       const made = await act(() => api("/api/v1/observations", { method: "POST", body: {
         person: person.id, ability: ability.value, milestone: Number(milestone.value), body: body.value.trim(), visibility: visibility.value } }),
       "Observation recorded");
       if (made) window.dispatchEvent(new HashChangeEvent("hashchange"));   // the profile lists it
-    } }, field("Ability", ability), field("Milestone it shows", milestone), bodyField, field("Who can see it", visibility),
+    }) }, field("Ability", ability), field("Milestone it shows", milestone), bodyField, field("Who can see it", visibility),
     h("div", { class: "actions" }, h("button", { type: "submit", id: "save-observation" }, "Record"))));
 }
 
@@ -267,7 +267,7 @@ export async function edit(main) {
       goals.delete(g); if (addedGoals.has(g)) addedGoals.delete(g); else removedGoals.add(g); renderGoals();
     } }, "×"))));
   renderGoals();
-  const form = h("form", { class: "stack", onsubmit: async (event) => {
+  const form = h("form", { class: "stack", onsubmit: oneAtATime(async (event) => {
     event.preventDefault();
     const skills = {};
     for (const skill of removed) if (!skill.startsWith("new:")) skills[skill] = null;
@@ -289,7 +289,7 @@ export async function edit(main) {
     if (!Object.keys(body).length) { location.hash = `#/people/${encodeURIComponent(id)}`; return; }
     const saved = await act(() => api(`/api/v1/people/${encodeURIComponent(id)}`, { method: "PATCH", body }), "Profile saved");
     if (saved) location.hash = `#/people/${encodeURIComponent(id)}`;
-  } },
+  }) },
     titleField, field("Time zone", timezone, "IANA name, e.g. Europe/Stockholm"), timezones,
     field("Hours a week available for projects", hours), h("div", { class: "field inline" }, mentoring, h("label", { for: (mentoring.id = "mentoring") }, "Open to mentoring")),
     h("fieldset", {}, h("legend", {}, "Skills and levels (1 = learning, 5 = expert)"), skillList,

@@ -1,7 +1,7 @@
 // The recognition feed (thanks, praise, badges, comments, high-fives) and giving feedback.
 import { h, replace, field, routeQuery, ago, bounded } from "/ui/dom.js";
 import { api, me, peopleNames, peopleNamed, all } from "/ui/api.js";
-import { act, notify, moreButton } from "/ui/shell.js";
+import { act, notify, moreButton, oneAtATime } from "/ui/shell.js";
 
 // The node's bounds (Feedback.bodyCharactersMax, Feedback.commentCharactersMax).
 const MESSAGE_MAX = 4000, COMMENT_MAX = 1000;
@@ -85,18 +85,23 @@ function feedItem(item, name, badges, viewer) {
   const fiveButton = h("button", { type: "button", class: "five", disabled: !viewer || own,
     "aria-label": own ? `High-fives on your ${item.kind} (${item.highFives || 0})` : `High-five ${name(item.from)}'s ${item.kind} (${item.highFives || 0} so far)`,
     onclick: async () => {
+      // Each press is one more high-five at the node: one from this page, the button done after
+      // it (a second press, or a double-click, added another; a read-only audit).
+      fiveButton.disabled = true;
       const updated = await act(() => api(`/api/v1/feedback/${encodeURIComponent(item.id)}/high-fives`, { method: "POST" }));
       if (updated) {
         count.textContent = String(updated.highFives || 0);
-        fiveButton.setAttribute("aria-label", `High-five ${name(item.from)}'s ${item.kind} (${updated.highFives || 0} so far)`);
+        fiveButton.setAttribute("aria-label", `You high-fived ${name(item.from)}'s ${item.kind} (${updated.highFives || 0} so far)`);
         fiveButton.setAttribute("aria-pressed", "true");
+      } else {
+        fiveButton.disabled = false;
       }
     } }, "🙌 ", count);
   // Each item's field and button say whose item they belong to (a screen reader lists them by name).
   const about = `${name(item.from)}'s ${item.kind === "feedback" ? "feedback" : item.kind} to ${name(item.to)}`;
   const input = h("input", { type: "text", required: true, "aria-label": `Add a comment to ${about}` });
   const counter = bounded(input, COMMENT_MAX);
-  const form = h("form", { class: "comment-form", onsubmit: async (event) => {
+  const form = h("form", { class: "comment-form", onsubmit: oneAtATime(async (event) => {
     event.preventDefault();
     const body = input.value.trim();
     if (!body) return;
@@ -106,7 +111,7 @@ function feedItem(item, name, badges, viewer) {
       input.value = "";
       input.dispatchEvent(new Event("input"));   // the counter follows the emptied field
     }
-  } }, field("Add a comment", input), h("button", { type: "submit", class: "secondary" }, "Comment"), counter);
+  }) }, field("Add a comment", input), h("button", { type: "submit", class: "secondary" }, "Comment"), counter);
   const card = h("li", { class: "card feed-item", dataset: { id: item.id }, tabindex: "-1" },
     h("p", { class: "feed-head" },
       h("a", { href: `#/people/${encodeURIComponent(item.from)}` }, h("bdi", {}, name(item.from))), ` ${item.kind === "thanks" ? "thanked" : item.kind === "praise" ? "praised" : "gave feedback to"} `,

@@ -35,6 +35,27 @@ export async function act(action, success) {
   }
 }
 
+/**
+ * A form's submit handler run once at a time: a second press (a double-click, Enter twice) while
+ * the first is answered is let go, and the form's submit buttons are disabled meanwhile. Posts,
+ * objectives, observations and comments were made twice (a read-only audit).
+ */
+export function oneAtATime(handler) {
+  let busy = false;
+  return async (event) => {
+    if (busy) { event?.preventDefault?.(); return undefined; }
+    busy = true;
+    const buttons = [...(event?.currentTarget?.querySelectorAll?.('button[type="submit"]') ?? [])];
+    for (const button of buttons) button.disabled = true;
+    try {
+      return await handler(event);
+    } finally {
+      busy = false;
+      for (const button of buttons) button.disabled = false;
+    }
+  };
+}
+
 // The sync indicator: always visible, polled every few seconds.
 /**
  * "Show more" for a list paged by cursor (`nextAfter`): `load(after)` fetches the next page,
@@ -58,11 +79,19 @@ export function moreButton(id, list, after, load, render) {
 }
 
 export const STATUS_INTERVAL_MS = 3000;
-export async function refreshStatus() {
+/** One status request at a time: each write asks too (`act`), and a node that hangs once piled up
+ *  a request every few seconds, the indicator saying "In sync" for good (a read-only audit). */
+let statusInFlight = null;
+export function refreshStatus() {
+  if (!statusInFlight) statusInFlight = askStatus().finally(() => { statusInFlight = null; });
+  return statusInFlight;
+}
+
+async function askStatus() {
   const box = document.getElementById("sync");
   const text = box.querySelector(".sync-text");
   try {
-    const status = await api("/api/v1/status");
+    const status = await api("/api/v1/status", { timeoutMs: 5000 });
     box.dataset.state = status.state;
     // Writes, as a person counts edits (one thanks), not the operations they make (one per field).
     const writes = status.waitingWrites ?? status.waitingToPush;
@@ -84,6 +113,7 @@ export async function refreshStatus() {
       : (status.state === "standalone" ? "" : "Sign in to see the hub and its last error"));
   } catch {
     box.dataset.state = "unreachable";
+    box.title = "";
     text.textContent = "This node is not answering";
   }
 }
