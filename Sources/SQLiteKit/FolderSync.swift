@@ -9,11 +9,21 @@ import Glibc
 public enum FolderSync {
     /// Syncs the folder holding `path`; false when it cannot be opened or synced (`errno` says why).
     public static func syncFolder(of path: String) -> Bool {
-        let folder = open((path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent,
-                          O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        let folder = open(parent(of: path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard folder >= 0 else { return false }
         defer { close(folder) }
         return fsync(folder) == 0
+    }
+
+    /// The folder holding `path`, split by hand on its last `/` (trailing ones dropped): "." for a
+    /// name alone, "/" for a name at the root. Foundation's `deletingLastPathComponent` traps on
+    /// a one-letter name: `chorus init --data a` crashed, as `--token-file t` could.
+    public static func parent(of path: String) -> String {
+        var trimmed = Substring(path)
+        while trimmed.count > 1, trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
+        guard let slash = trimmed.lastIndex(of: "/") else { return "." }
+        if slash == trimmed.startIndex { return "/" }
+        return String(trimmed[..<slash])
     }
 
     /// Makes the folder at `path` and any missing folders above it, and syncs the entry of each
@@ -25,9 +35,9 @@ public enum FolderSync {
         var level = path
         while !level.isEmpty, level != "/", !FileManager.default.fileExists(atPath: level) {
             missing.append(level)
-            let parent = (level as NSString).deletingLastPathComponent
-            if parent == level { break }
-            level = parent
+            let above = parent(of: level)
+            if above == level || above == "." { break }
+            level = above
         }
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         // From the top down: each new folder's entry, in the folder above it.
