@@ -61,6 +61,17 @@ struct CommandContext {
     func positional(_ index: Int) -> String { arguments.positional[index] }
 
     func usageError(_ message: String) -> UsageError { UsageError(message: message, command: spec) }
+
+    /// Refuses, as a usage error, an option given that `subcommand` does not take: `takenBy`
+    /// names the subcommands taking each option (one not in it goes with every subcommand).
+    /// Checked before anything is opened: an option of another subcommand was ignored (`replicas
+    /// add --remote` registered the replica here and wrote its token over the admin token file).
+    func refuseOptions(notTakenBy subcommand: String, _ takenBy: [String: Set<String>]) throws {
+        for (option, owners) in takenBy.sorted(by: { $0.key < $1.key })
+        where !owners.contains(subcommand) && (arguments.value(option) != nil || arguments.flag(option)) {
+            throw usageError("\(option) goes with " + owners.sorted().map { "`\(spec.name) \($0)`" }.joined(separator: " or ") + ", not `\(spec.name) \(subcommand)`")
+        }
+    }
 }
 
 /// A command: its declaration and its body. One per file under `Commands/`.

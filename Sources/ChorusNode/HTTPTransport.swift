@@ -84,9 +84,8 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
     /// and every operation (private feedback among them), would cross the network readable by
     /// anyone on the way. nil for https, and for loopback (this machine's traffic never leaves it).
     public static func clearTextWarning(_ text: String) -> String? {
-        guard let url = URL(string: text), url.scheme?.lowercased() == "http", let host = url.host?.lowercased() else { return nil }
-        let loopback = host == "localhost" || host.hasSuffix(".localhost") || host.hasPrefix("127.") || host == "::1" || host == "[::1]"
-        guard !loopback else { return nil }
+        guard let url = URL(string: text), url.scheme?.lowercased() == "http", let host = url.host,
+              !IdentityPolicy.isLoopbackName(IdentityPolicy.hostName(host)) else { return nil }
         return "warning: \(text.prefix(200)) is plain http to another machine: the token and every operation (private feedback too) cross the network unencrypted; "
             + "put TLS in front of that node (Docs/guides/run-a-hub.md, section 3) and give its https:// URL, unless the network between is yours alone"
     }

@@ -95,7 +95,13 @@ public struct IdentityPolicy: Sendable {
     /// under it), a loopback address, or one of `ownerHosts`; its port is not compared.
     func isOwnerHost(_ header: String) -> Bool {
         let host = IdentityPolicy.hostName(header)
-        if host == "localhost" || host.hasSuffix(".localhost") || host == "::1" || ownerHosts.contains(host) { return true }
+        return ownerHosts.contains(host) || IdentityPolicy.isLoopbackName(host)
+    }
+
+    /// Whether a host name (as `hostName` gives it) names this machine's loopback: `localhost`
+    /// (or a name under it), `::1`, or a dotted 127 address.
+    public static func isLoopbackName(_ host: String) -> Bool {
+        if host == "localhost" || host.hasSuffix(".localhost") || host == "::1" { return true }
         // Digits only: `UInt8("+0")` parses, and a browser takes "127.+0.+0.+1" for a name.
         let octets = host.split(separator: ".", omittingEmptySubsequences: false)
         return octets.count == 4 && octets[0] == "127"
@@ -445,11 +451,7 @@ public struct PeopleAPI: Sendable {
                 guard let opportunity = try MatchingData.opportunities(replica, includeClosed: true, only: parameters[0]).first else {
                     throw SyncError(status: 404, "no opportunity \(parameters[0].prefix(128))")
                 }
-                // One that ended is still ranked for its owner, and says it ended, as a closed one says so.
-                let today = DomainRules.date(unixMilliseconds: replica.configuration.wallClock.nowMilliseconds())
-                let end = try replica.get(collection: "opportunities", record: opportunity.id)?.fields["endDate"]?.stringValue
-                let status = opportunity.status == "open" && DomainRules.hasEnded(endDate: end, today: today) ? "ended" : opportunity.status
-                return (status, Matcher().rank(try MatchingData.candidates(replica), for: opportunity, limit: limit))
+                return (opportunity.status, Matcher().rank(try MatchingData.candidates(replica), for: opportunity, limit: limit))
             }
             // A filled, closed or ended one is still ranked (its owner may compare), and says it is no longer open.
             return json(.object(["status": .string(status), "matches": .array(matches.map(\.json))]))
@@ -524,8 +526,7 @@ public struct PeopleAPI: Sendable {
                 let interested = existing.fields["interested"]?.arrayValue?.contains(.string(person)) ?? false
                 if route.method == "POST", !interested {
                     guard existing.fields["status"]?.stringValue ?? "open" == "open" else { throw SyncError(status: 409, "the opportunity is no longer open") }
-                    let today = DomainRules.date(unixMilliseconds: replica.configuration.wallClock.nowMilliseconds())
-                    if let end = existing.fields["endDate"]?.stringValue, DomainRules.hasEnded(endDate: end, today: today) {
+                    if let end = existing.fields["endDate"]?.stringValue, DomainRules.hasEnded(endDate: end, today: MatchingData.today(of: replica)) {
                         throw SyncError(status: 409, "the opportunity ended on \(end)")
                     }
                     // The owner sees who is interested; their own name in that list only misleads.
@@ -576,7 +577,7 @@ public struct PeopleAPI: Sendable {
             let (limit, offset) = (try limit(request), try offset(request))
             let rows = try executor.perform { replica in
                 // The open ones leave out those that ended (matched to no one, taking no interest).
-                let today = DomainRules.date(unixMilliseconds: replica.configuration.wallClock.nowMilliseconds())
+                let today = MatchingData.today(of: replica)
                 return try replica.withDatabase { db in
                     try db.query("""
                         SELECT o.id FROM opportunities o WHERE o._deleted = 0 AND (? IS NULL OR o.kind = ?) AND (?3 = 'all' OR coalesce(o.status, 'open') = ?3)
@@ -585,7 +586,7 @@ public struct PeopleAPI: Sendable {
                                                OR (?7 IS NOT NULL AND r.key LIKE 'custom:%' AND instr(' ' || substr(r.key, 8) || ' ', ?7) > 0)))
                                        OR EXISTS (SELECT 1 FROM opportunities__learnableSkills l WHERE l.id = o.id AND (l.element = ?6
                                                OR (?7 IS NOT NULL AND l.element LIKE 'custom:%' AND instr(' ' || substr(l.element, 8) || ' ', ?7) > 0))))
-                        AND (?3 != 'open' OR NOT coalesce(\(DomainRules.endedSQL("o.endDate", today: "?10")), 0))
+                        AND (?3 != 'open' OR NOT \(DomainRules.endedSQL("o.endDate", today: "?10")))
                         ORDER BY o.id LIMIT ?8 OFFSET ?9
                         """, kind, kind, status, location, location, skill, customWords, limit + 1, offset, today).compactMap { $0.text(0) }
                 }.compactMap { try replica.get(collection: "opportunities", record: $0) }.map { PeopleAPI.labelled($0, for: person) }
@@ -831,18 +832,12 @@ public struct PeopleAPI: Sendable {
                             named[element] = op
                             if op == "add" { changes.append(.add(field: name, element: element)) }
                             else if present.contains(element) { changes.append(.remove(field: name, element: element)) }
-                            // Stored under another name of the same skill (typed at the CLI, or at
-                            // an office running an older version): removed with it, or it stayed for
-                            // good while the answer said it went (a read-only audit); added, the
-                            // skill is held once, by the name the API writes.
                             if isSkillField {
-                                for other in present.sorted() where other != element && SkillTaxonomy.esco.resolve(other).id == element {
-                                    changes.append(.remove(field: name, element: other))
-                                }
+                                changes += PeopleAPI.otherNames(of: element, in: present).map { .remove(field: name, element: $0) }
                             }
                         }
                     }
-                    try PeopleAPI.checkEntries("\(schema.name).\(name)", present: present, changes: changes)
+                    try PeopleAPI.checkEntries(of: schema.name, name, present: present, changes: changes)
                 case .map:
                     guard case .object(let entries) = value, entries.count <= 100 else {
                         throw SyncError(status: 400, "\(name) takes an object of at most 100 keys (null removes a key)")
@@ -868,13 +863,8 @@ public struct PeopleAPI: Sendable {
                                             hint: "give it once")
                         }
                         given[key] = (typed, entry)
-                        // The same skill stored under another name (typed at the CLI, or at an office
-                        // running an older version) goes with this write: set, the level given is the
-                        // one that counts; removed, it is gone (it stayed, while the answer said it went).
                         if isSkillField {
-                            for other in present.sorted() where other != key && SkillTaxonomy.esco.resolve(other).id == key {
-                                changes.append(.mapRemove(field: name, key: other))
-                            }
+                            changes += PeopleAPI.otherNames(of: key, in: present).map { .mapRemove(field: name, key: $0) }
                         }
                         if entry == .null {
                             if present.contains(key) { changes.append(.mapRemove(field: name, key: key)) }
@@ -884,7 +874,7 @@ public struct PeopleAPI: Sendable {
                             changes.append(.mapSet(field: name, key: key, value: entry))
                         }
                     }
-                    try PeopleAPI.checkEntries("\(schema.name).\(name)", present: present, changes: changes)
+                    try PeopleAPI.checkEntries(of: schema.name, name, present: present, changes: changes)
                 case .counter, .log:
                     throw SyncError(status: 400, "\(name) cannot be written here")
                 }
@@ -902,11 +892,20 @@ public struct PeopleAPI: Sendable {
     static let matchedEntriesMax = 100
     static let matchedFields = DomainRules.skillFields.union(["people.experience"])
 
+    /// The keys of `present` other than `id` that name the skill `id` (typed at the CLI, or at an
+    /// office running an older version), in byte order: a write of the skill removes them, so
+    /// it is held once, by the name the API writes, and removed, it is gone (it stayed for good
+    /// while the answer said it went; a read-only audit).
+    static func otherNames(of id: String, in present: Set<String>) -> [String] {
+        present.sorted().filter { $0 != id && SkillTaxonomy.esco.resolve($0).id == id }
+    }
+
     /// Refuses a write that leaves such a field over `matchedEntriesMax` entries, counted by
     /// applying the write's `changes` of it to the keys `present` (so a rename of a skill at the
     /// limit passes); one over it already (by sync) may still shrink.
-    static func checkEntries(_ qualified: String, present: Set<String>, changes: [Change]) throws {
-        guard matchedFields.contains(qualified), let field = qualified.split(separator: ".").last.map(String.init) else { return }
+    static func checkEntries(of collection: String, _ field: String, present: Set<String>, changes: [Change]) throws {
+        let qualified = "\(collection).\(field)"
+        guard matchedFields.contains(qualified) else { return }
         var after = present
         for change in changes {
             switch change {

@@ -72,15 +72,18 @@ public enum DomainRules {
         return "\(year)-\(two(month))-\(two(day))"
     }
 
-    /// Whether an opportunity ended before `today` (both written as dates): it takes no more
-    /// interest and is matched to no one, whatever its status still says. The list and insights
-    /// ask the same in SQL of text shaped as a date (`endedSQL`), which also reads a day no month
-    /// has (`2026-02-30`, only by sync from a node that did not check it) as a date.
+    /// The status an open opportunity whose end date has passed reads as (`MatchingData`).
+    public static let endedStatus = "ended"
+
+    /// `hasEnded` in SQL, 1 or 0 (never NULL): of text shaped as a date, so it also reads a day no
+    /// month has (`2026-02-30`, only by sync from a node that did not check it) as a date. For
+    /// the list and insights, which ask it of many rows.
     public static func endedSQL(_ column: String, today parameter: String) -> String {
-        "(\(column) GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' AND \(column) < \(parameter))"
+        "coalesce(\(column) GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' AND \(column) < \(parameter), 0)"
     }
 
-    /// Whether an opportunity ended before `today` (`endedSQL` in SQL).
+    /// Whether an opportunity ended before `today` (both written as dates): it takes no more
+    /// interest and is matched to no one, whatever its status still says.
     public static func hasEnded(endDate: String?, today: String) -> Bool {
         guard let endDate, isDate(endDate) else { return false }
         return endDate < today

@@ -86,7 +86,7 @@ public struct Insights: Sendable {
             var demand: [String: (opportunities: Set<String>, minLevel: Int)] = [:]
             try db.forEachRow("""
                 SELECT r.key, r.value, r.id FROM opportunities__requiredSkills r JOIN opportunities o ON o.id = r.id
-                WHERE o._deleted = 0 AND coalesce(o.status, 'open') = 'open' AND NOT coalesce(\(DomainRules.endedSQL("o.endDate", today: "?")), 0)
+                WHERE o._deleted = 0 AND coalesce(o.status, 'open') = 'open' AND NOT \(DomainRules.endedSQL("o.endDate", today: "?"))
                 """, parameters: [DomainRules.date(unixMilliseconds: now)]) { row in
                 let skill = taxonomy.resolve(row.text(0)!).id
                 let level = Requirement.level((try? JSONParser().parse(row.text(1) ?? "{}"))?["minLevel"]?.numberValue)

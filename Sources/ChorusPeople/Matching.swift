@@ -236,21 +236,18 @@ public struct Matcher: Sendable {
             let name = label(requirement.skill)
             // Used in a past role, not listed among their skills: level 1, and the text says where.
             if candidate.skills[requirement.skill] == nil, let role = candidate.experienced[requirement.skill] {
-                let level = 1
-                weighted += requirement.weight * (level >= requirement.minLevel ? 1 : level == requirement.minLevel - 1 ? 0.6 : 0.3 + 0.3 * Double(level) / Double(requirement.minLevel))
+                weighted += requirement.weight * Matcher.credit(level: 1, of: requirement.minLevel)
                 explanations.append(Explanation(kind: .fromExperience, skill: requirement.skill,
                                                 text: "\(name): used in the role \(role), counted as level 1; needs \(requirement.minLevel)"))
                 continue
             }
             if let level = candidate.skills[requirement.skill] {
+                weighted += requirement.weight * Matcher.credit(level: level, of: requirement.minLevel)
                 if level >= requirement.minLevel {
-                    weighted += requirement.weight
                     explanations.append(Explanation(kind: .matched, skill: requirement.skill, text: "\(name): level \(level), needs \(requirement.minLevel)"))
                 } else if level == requirement.minLevel - 1 {
-                    weighted += requirement.weight * 0.6
                     explanations.append(Explanation(kind: .oneLevelShort, skill: requirement.skill, text: "\(name): one level short (\(level) of \(requirement.minLevel))"))
                 } else {
-                    weighted += requirement.weight * (0.3 + 0.3 * Double(level) / Double(requirement.minLevel))
                     explanations.append(Explanation(kind: .belowLevel, skill: requirement.skill, text: "\(name): level \(level), needs \(requirement.minLevel)"))
                 }
                 continue
@@ -299,6 +296,13 @@ public struct Matcher: Sendable {
         let score = Matcher.score(skillFit: skillFit, growthFit: growthFit, availability: availability, missingMustHave: missingMustHave)
         return Match(candidate: candidate.id, opportunity: opportunity.id, score: score, skillFit: skillFit, growthFit: growthFit,
                      availability: availability, explanations: explanations, improvements: [])
+    }
+
+    /// A required skill's share of its weight at `level` against the `minLevel` asked: 1 at or
+    /// above it, 0.6 one level short, 0.3 + 0.3 x level / required further below. A level listed
+    /// and one counted from a past role (level 1) take it alike.
+    static func credit(level: Int, of minLevel: Int) -> Double {
+        level >= minLevel ? 1 : level == minLevel - 1 ? 0.6 : 0.3 + 0.3 * Double(level) / Double(minLevel)
     }
 
     static func score(skillFit: Double, growthFit: Double, availability: Double, missingMustHave: Bool) -> Double {
@@ -353,9 +357,6 @@ public struct Matcher: Sendable {
               growthFit: base.growthFit, availability: base.availability, explanations: base.explanations,
               improvements: improvements(candidate, opportunity, current: base.score))
     }
-
-    /// The matches best first, by `RankKey` (made once a match).
-    static func ranked(_ matches: [Match]) -> [Match] { ranked(matches, \.self) }
 
     /// Items holding a match, best first by the match's `RankKey` (made once an item).
     static func ranked<Item>(_ items: [Item], _ match: KeyPath<Item, Match>) -> [Item] {

@@ -4,6 +4,12 @@ import SQLiteKit
 
 /// Reads what matching needs from a replica's materialised tables, in bulk (one query per table).
 public enum MatchingData {
+    /// Today's UTC date by the replica's clock, as dates are written: what an opportunity's end
+    /// date is compared with.
+    public static func today(of replica: Replica) -> String {
+        DomainRules.date(unixMilliseconds: replica.configuration.wallClock.nowMilliseconds())
+    }
+
     /// Every visible person, as matching sees them; only `person` when given (one person's
     /// matches should not read the whole directory).
     public static func candidates(_ replica: Replica, only person: String? = nil, taxonomy: SkillTaxonomy = .esco) throws -> [Candidate] {
@@ -55,16 +61,17 @@ public enum MatchingData {
             try db.forEachRow("SELECT id, element FROM opportunities__learnableSkills\(filter)", parameters: parameters) { row in
                 learnable[row.text(0)!, default: []].insert(taxonomy.resolve(row.text(1)!).id)
             }
-            // One that ended is matched to no one, as one closed: its status may still say open
-            // (a read-only audit found them matched, and taking interest, years on).
-            let today = DomainRules.date(unixMilliseconds: replica.configuration.wallClock.nowMilliseconds())
+            // One that ended reads `ended`, and is matched to no one, as one closed: its status may
+            // still say open (a read-only audit found them matched, and taking interest, years on).
+            let today = MatchingData.today(of: replica)
             return try db.query("SELECT id, hoursPerWeek, status, owner, endDate FROM opportunities WHERE _deleted = 0\(opportunity == nil ? "" : " AND id = ?") ORDER BY id",
                                 parameters: parameters).compactMap { row in
                 let id = row.text(0)!
-                if !includeClosed, let status = row.text(2), status != "open" { return nil }
-                if !includeClosed, DomainRules.hasEnded(endDate: row.text(4), today: today) { return nil }
+                let written = row.text(2) ?? "open"
+                let status = written == "open" && DomainRules.hasEnded(endDate: row.text(4), today: today) ? DomainRules.endedStatus : written
+                if !includeClosed, status != "open" { return nil }
                 return OpportunityProfile(id: id, required: required[id] ?? [], learnable: learnable[id] ?? [], hoursPerWeek: row.integer(1).map(Int.init),
-                                          owner: row.text(3), status: row.text(2) ?? "open")
+                                          owner: row.text(3), status: status)
             }
         }
     }

@@ -37,25 +37,19 @@ enum OpportunitiesCommand: Command {
                   OptionSpec(name: "--all", valueName: nil, help: "with list: include closed and filled ones")],
         positional: 1...1)
 
-    /// The options each subcommand takes, beside `commonOptions`.
+    /// The subcommands taking each option (`--data` and `--json` go with all).
     static let optionsOf: [String: Set<String>] = [
-        "list": ["--all"],
-        "post": ["--title", "--kind", "--description", "--skills", "--learn", "--hours", "--location", "--office", "--bet-rank", "--as"],
-        "match": ["--person", "--opportunity", "--top"],
-        "audit": ["--groups", "--top"],
+        "--all": ["list"], "--title": ["post"], "--kind": ["post"], "--description": ["post"], "--skills": ["post"], "--learn": ["post"],
+        "--hours": ["post"], "--location": ["post"], "--office": ["post"], "--bet-rank": ["post"], "--as": ["post"],
+        "--person": ["match"], "--opportunity": ["match"], "--top": ["match", "audit"], "--groups": ["audit"],
     ]
-    static let commonOptions: Set<String> = ["--data", "--json"]
 
     static func run(_ context: CommandContext) throws -> Int32 {
         // A usage error wherever it is run, before the folder is opened, and so is an option of
         // another subcommand (`list --person` ran, ignoring it).
         let subcommand = context.positional(0)
-        guard let takes = optionsOf[subcommand] else { throw context.usageError("expected list, post, match or audit") }
-        for option in spec.options.map(\.name) where !commonOptions.contains(option) && !takes.contains(option) {
-            if context.arguments.value(option) != nil || context.arguments.flag(option) {
-                throw context.usageError("\(option) does not go with `opportunities \(subcommand)`")
-            }
-        }
+        guard ["list", "post", "match", "audit"].contains(subcommand) else { throw context.usageError("expected list, post, match or audit") }
+        try context.refuseOptions(notTakenBy: subcommand, optionsOf)
         guard let top = Int(context.arguments.value("--top") ?? "10"), (1...10_000).contains(top) else { throw context.usageError("--top must be 1 to 10000") }
         let replica = try context.openReplica()
         let matcher = Matcher()
@@ -111,12 +105,8 @@ enum OpportunitiesCommand: Command {
                     throw ChorusError(.recordNotFound, "no opportunity \(id)", hint: "`chorus opportunities list --all` shows the ids")
                 }
                 matches = matcher.rank(try MatchingData.candidates(replica), for: opportunity, limit: top)
-                let end = try replica.get(collection: "opportunities", record: id)?.fields["endDate"]?.stringValue
-                let today = DomainRules.date(unixMilliseconds: replica.configuration.wallClock.nowMilliseconds())
                 if opportunity.status != "open" && !context.isJSON {
                     context.output.print("\(id) is \(opportunity.status), no longer open: these are who would have matched")
-                } else if let end, DomainRules.hasEnded(endDate: end, today: today), !context.isJSON {
-                    context.output.print("\(id) ended on \(end), no longer open: these are who would have matched")
                 }
             } else {
                 throw context.usageError("match needs --person ID or --opportunity ID")

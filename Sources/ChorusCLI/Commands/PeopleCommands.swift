@@ -43,7 +43,7 @@ enum PeopleCommand: Command {
         case ("show", _): throw context.usageError("show takes one ID")
         default: throw context.usageError("expected search QUERY or show ID")
         }
-        if context.positional(0) == "show" && context.arguments.value("--limit") != nil { throw context.usageError("--limit goes with `people search`") }
+        try context.refuseOptions(notTakenBy: context.positional(0), ["--limit": ["search"]])
         let replica = try context.openReplica()
         switch context.positional(0) {
         case "search":
@@ -110,7 +110,8 @@ enum FeedbackCommand: Command {
 
     /// Each subcommand's count of arguments, itself included, and the options only it takes.
     static let forms: [(name: String, counts: Set<Int>)] = [("give", [2]), ("list", [1]), ("comment", [3]), ("high-five", [2]), ("withdraw", [2, 3])]
-    static let optionsOf = ["--to": "give", "--kind": "give", "--visibility": "give", "--badge": "give", "--about": "list", "--limit": "list"]
+    static let optionsOf: [String: Set<String>] = ["--to": ["give"], "--kind": ["give"], "--visibility": ["give"], "--badge": ["give"],
+                                                   "--about": ["list"], "--limit": ["list"]]
 
     static func run(_ context: CommandContext) throws -> Int32 {
         // Checked before the folder is opened, and the options each one takes: `list --to P
@@ -119,9 +120,7 @@ enum FeedbackCommand: Command {
         guard let form = forms.first(where: { $0.name == subcommand }), form.counts.contains(context.arguments.positional.count) else {
             throw context.usageError("expected `give TEXT --to PERSON`, `list`, `comment ID TEXT`, `high-five ID` or `withdraw ID [ENTRY]`")
         }
-        for (option, owner) in optionsOf.sorted(by: { $0.key < $1.key }) where owner != subcommand && context.arguments.value(option) != nil {
-            throw context.usageError("\(option) goes with `feedback \(owner)`")
-        }
+        try context.refuseOptions(notTakenBy: subcommand, optionsOf)
         let replica = try context.openReplica()
         switch (context.positional(0), context.arguments.positional.count) {
         case ("give", 2):

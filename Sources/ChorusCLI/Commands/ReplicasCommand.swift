@@ -44,15 +44,8 @@ enum ReplicasCommand: Command {
         guard let count = subcommands[subcommand], count == context.arguments.positional.count else {
             throw context.usageError("expected `add NAME`, `list`, `revoke NAME` or `health`")
         }
-        for option in ["--remote", "--silent-days"] where subcommand != "health" && context.arguments.value(option) != nil {
-            throw context.usageError("\(option) goes with `replicas health`; `replicas \(subcommand)` works on this folder's replica only (run it on the node itself)")
-        }
-        for option in ["--role", "--replica", "--person"] where subcommand != "add" && context.arguments.value(option) != nil {
-            throw context.usageError("\(option) goes with `replicas add`")
-        }
-        if subcommand != "add" && subcommand != "health" && context.arguments.value("--token-file") != nil {
-            throw context.usageError("--token-file goes with `replicas add` (where the new token is written) or `replicas health --remote` (an admin token)")
-        }
+        try context.refuseOptions(notTakenBy: subcommand, ["--remote": ["health"], "--silent-days": ["health"], "--role": ["add"], "--replica": ["add"],
+                                                           "--person": ["add"], "--token-file": ["add", "health"]])
         if subcommand == "health" { return try health(context) }
         let replica = try context.openReplica()
         switch (context.positional(0), context.arguments.positional.count) {
