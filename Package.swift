@@ -57,7 +57,7 @@ let package = Package(
         .testTarget(name: "ChorusReplicaTests", dependencies: ["ChorusReplica", "ChorusCore", "ChorusTesting", "SQLiteKit"]),
         .testTarget(name: "SimulationTests", dependencies: ["ChorusReplica", "ChorusCore", "ChorusTesting"]),
         .testTarget(name: "ChorusCLITests", dependencies: ["ChorusCore", "ChorusTesting", "SQLiteKit", "ChorusCLI"]),
-        .testTarget(name: "ChorusNodeTests", dependencies: ["ChorusNode", "ChorusCore", "HTTPServer", "ChorusTesting"]),
+        .testTarget(name: "ChorusNodeTests", dependencies: ["ChorusNode", "ChorusCore", "ChorusSync", "HTTP1", "HTTPServer", "ChorusTesting"]),
         // The benchmark's parsing of wrk's report (the executable's own code, imported @testable).
         .testTarget(name: "ChorusBenchTests", dependencies: ["chorus-bench"]),
     ]

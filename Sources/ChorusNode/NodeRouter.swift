@@ -169,14 +169,27 @@ public struct NodeRouter: Sendable {
                 service.answeringQuietly($0, authorization: head.header("Authorization"),
                                          replicaHeader: head.header(SyncProtocol.replicaHeader), pullAfter: after)
             }) else { return nil }
-            return NodeRouter.withoutSniffing(handle(request, remote: remote, look: look))
+            return NodeRouter.answer(handle(request, remote: remote, look: look), to: remote)
         default:
             return nil
         }
     }
 
     public func handle(_ request: HTTPRequest, remote: String = "") -> HTTPResponse {
-        NodeRouter.withoutSniffing(handle(request, remote: remote, look: nil))
+        NodeRouter.answer(handle(request, remote: remote, look: nil), to: remote)
+    }
+
+    /// `response` as it leaves the node for the client at `remote` (`host:port`, as the server
+    /// gives it; empty in tests that call a route directly, read as this machine): never sniffed,
+    /// and a fault's detail kept for a client on this machine (the operator's, or the laptop
+    /// owner's own page), a reference to it for anyone else (`Problem.redactingFault`).
+    static func answer(_ response: HTTPResponse, to remote: String) -> HTTPResponse {
+        var response = response
+        if response.logAnnotations[Problem.referenceAnnotation] != nil && !remote.isEmpty
+            && !IdentityPolicy.isThisMachine(String(remote.split(separator: ":").first ?? "")) {
+            response = Problem.redactingFault(response)
+        }
+        return withoutSniffing(response)
     }
 
     /// `response` with `X-Content-Type-Options: nosniff` unless it has it already (the page's
@@ -532,6 +545,7 @@ extension SyncError {
     /// The `application/problem+json` response for this error, with its hint: the one place every
     /// route turns an error into HTTP.
     var response: HTTPResponse {
-        Problem.response(status: status, detail: message, extra: hint.map { [("hint", $0)] } ?? [])
+        if isNodeFault { return Problem.fault(status: status, detail: message, hint: hint) }
+        return Problem.response(status: status, detail: message, extra: hint.map { [("hint", $0)] } ?? [])
     }
 }

@@ -13,6 +13,10 @@ public struct SyncError: Error, CustomStringConvertible, Sendable {
     /// cut at its time or size limit), said where the exchange's failure is met again later (a
     /// compacted upstream's error, whose own hint, "pull the log", cannot help); nil: none.
     public var remedy: String?
+    /// Whether the failure is the node's own (its storage, its configuration) rather than the
+    /// request's: its message may name files, SQL or the machine's state, which are for the node's
+    /// operator, so a client beyond the node's machine is told a reference to it instead.
+    public var isNodeFault = false
     /// Whether retrying later may succeed (network trouble, 5xx, 408, 429, and operations stamped
     /// ahead of the upstream's clock, which it takes once its clock reaches them).
     public var isRetryable: Bool { status == 0 || status >= 500 || status == 408 || status == 429 || isStampedAhead }
@@ -87,5 +91,13 @@ public struct SyncError: Error, CustomStringConvertible, Sendable {
         case .refused: status = 403
         }
         self.init(status: status, error.message, hint: error.hint)
+        isNodeFault = error.code == .storage || error.code == .invalidConfiguration
+    }
+
+    /// A failure of the node's own (`isNodeFault`).
+    public static func nodeFault(status: Int = 500, _ message: String, hint: String? = nil) -> SyncError {
+        var error = SyncError(status: status, message, hint: hint)
+        error.isNodeFault = true
+        return error
     }
 }

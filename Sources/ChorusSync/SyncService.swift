@@ -225,7 +225,7 @@ public final class SyncService: @unchecked Sendable {
         } catch let error as ChorusError {
             throw SyncError(error)
         } catch {
-            throw SyncError(status: 500, "\(error)")
+            throw SyncError.nodeFault("\(error)")
         }
     }
 
@@ -298,7 +298,7 @@ public final class SyncService: @unchecked Sendable {
         }
         // A failed read is the upstream's failure (500), not the client asking past the log.
         let latest: Int64
-        do { latest = try latestRead.get() } catch { throw SyncError(status: 500, "cannot read the log's end: \(error)", hint: "retry later, or pull the log") }
+        do { latest = try latestRead.get() } catch { throw SyncError.nodeFault("cannot read the log's end: \(error)", hint: "retry later, or pull the log") }
         // No copy can reach past the log's end: each request asking for one skipped every copy
         // kept and wrote a new one of the whole database (a read-only audit), as a pull past the
         // end is refused.
@@ -344,7 +344,7 @@ public final class SyncService: @unchecked Sendable {
             copy = try SnapshotCopy(try Replica.writeSnapshot(of: location, schema: schema, template: emptyStorage), written: wallClock.nowMilliseconds(), release: release)
         } catch {
             release()
-            throw SyncError(status: 500, "the snapshot could not be written: \((error as? ChorusError)?.message ?? "\(error)")",
+            throw SyncError.nodeFault("the snapshot could not be written: \((error as? ChorusError)?.message ?? "\(error)")",
                             hint: "clients pull the log instead; check the replica folder's free space")
         }
         let replaced = snapshotLock.withLock { () -> SnapshotCopy? in

@@ -441,14 +441,44 @@ public enum Problem {
     }
 
     /// A 500 for an error no route expected: what it was (its type and description, cut to 300
-    /// characters), a hint, and the same words in the access log (annotation `error`), so the
-    /// operator finds it from either side.
+    /// characters) and a hint, as a `fault`.
     public static func internalError(_ error: any Error) -> HTTPResponse {
-        let what = "\(type(of: error)): \(error)".prefix(300)
-        var response = self.response(status: 500, detail: "internal error (\(what))",
-                                     extra: [("hint", "a fault in chorus, not in the request: see the node's log, and report it if it repeats")])
-        response.logAnnotations["error"] = String(what)
+        fault(status: 500, detail: "internal error (\(type(of: error)): \(error))",
+              hint: "a fault in chorus, not in the request: see the node's log, and report it if it repeats")
+    }
+
+    /// The access-log annotation naming a fault's reference; its presence marks an answer whose
+    /// detail is for the node's operator (`redactingFault`).
+    public static let referenceAnnotation = "reference"
+
+    /// A 5xx for a fault of the node's own (a database it cannot write, a file it cannot read):
+    /// the detail (cut to 300 characters) and hint, a random reference, and the same detail and
+    /// reference in the access log (annotations `error` and `reference`), so the operator finds it
+    /// from either side. The detail may name files, SQL or the machine's state, which are the
+    /// operator's: `redactingFault` leaves only the reference for anyone else.
+    public static func fault(status: Int, detail: String, hint: String?) -> HTTPResponse {
+        let digits = String(UInt64.random(in: 0..<(1 << 48)), radix: 16)
+        let reference = String(repeating: "0", count: 12 - digits.count) + digits
+        let what = String(detail.prefix(300))
+        var response = self.response(status: status, detail: "\(what) (reference \(reference))", extra: hint.map { [("hint", $0)] } ?? [])
+        response.logAnnotations["error"] = what
+        response.logAnnotations[referenceAnnotation] = reference
         return response
+    }
+
+    /// `response` as a client beyond the node's operator sees it: a fault's (`fault`) detail and
+    /// hint replaced by what the fault was in general and its reference, which the operator finds
+    /// in the node's log. Other answers as they are.
+    public static func redactingFault(_ response: HTTPResponse) -> HTTPResponse {
+        guard let reference = response.logAnnotations[referenceAnnotation], response.status >= 500 else { return response }
+        var redacted = self.response(status: response.status,
+                                     detail: response.status == 503 ? "this node cannot do it now (reference \(reference))"
+                                                                    : "this node failed on its side (reference \(reference))",
+                                     extra: [("hint", response.status == 503 ? "retry later; if it lasts, give the node's operator the reference, which its log names with what failed"
+                                                                           : "a fault in the node, not in the request: give its operator the reference, which its log names with what failed")])
+        redacted.headers += response.headers.filter { !["Content-Type", "X-Content-Type-Options"].contains($0.name) }
+        redacted.logAnnotations = response.logAnnotations
+        return redacted
     }
 
     static func quote(_ text: String) -> String {

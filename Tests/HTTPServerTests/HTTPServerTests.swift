@@ -259,7 +259,8 @@ final class HTTPServerTests: XCTestCase {
         let body = String(decoding: response.body, as: UTF8.self)
         XCTAssertTrue(body.contains("DiskGone: the disk went away"), body)
         XCTAssertTrue(body.contains("\"hint\""), body)
-        XCTAssertEqual(response.logAnnotations["error"], "DiskGone: the disk went away")
+        XCTAssertEqual(response.logAnnotations["error"], "internal error (DiskGone: the disk went away)")
+        XCTAssertNotNil(response.logAnnotations[Problem.referenceAnnotation])
     }
 
     /// Empty lines before a request line are skipped (RFC 9112), and they do not start the idle
