@@ -117,7 +117,7 @@ public final class Node: @unchecked Sendable {
             throw error
         }
         scheduleSync(after: 0)
-        let flush = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "chorus.activity"))
+        let flush = DispatchSource.makeTimerSource(queue: activityQueue)
         flush.schedule(deadline: .now() + Node.activityFlushSeconds, repeating: Node.activityFlushSeconds)
         flush.setEventHandler { [service] in
             service.flushActivity()
@@ -142,6 +142,7 @@ public final class Node: @unchecked Sendable {
     private var activityTimer: DispatchSourceTimer?
     private var compactionTimer: DispatchSourceTimer?
     private let compactionQueue = DispatchQueue(label: "chorus.compaction")
+    private let activityQueue = DispatchQueue(label: "chorus.activity")
     /// The longest wait for the first automatic compaction after start.
     public static let firstCompactionSecondsMax = 60.0
 
@@ -160,6 +161,7 @@ public final class Node: @unchecked Sendable {
         activityTimer?.cancel()
         compactionTimer?.cancel()
         compactionQueue.sync {}  // wait for a compaction in progress
+        activityQueue.sync {}    // and a flush: cancelled, a timer's handler already running ends on its own, maybe after the checkpoint below
         service.flushActivity()
         service.expireSnapshotCache(all: true)
         service.waitForSnapshotPreparation()

@@ -171,6 +171,14 @@ public struct PeopleAPI: Sendable {
         return routes
     }
 
+    /// Whether a route reads the skill taxonomy (`SkillTaxonomy.esco`): a write of a record with
+    /// skill fields, a ranking, insights, a skill search.
+    static func readsSkills(_ route: Route) -> Bool {
+        route.method == "POST" && (route.path == "/api/v1/people" || route.path == "/api/v1/opportunities")
+            || route.method == "PATCH" || route.path.hasSuffix("/matches") || route.path == "/api/v1/insights"
+            || route.path == "/api/v1/skills" || route.path == "/api/v1/people"
+    }
+
     /// Collections the API creates and updates generically (feedback has its own routes).
     public static let editable = ["people", "teams", "badges", "objectives", "opportunities", "abilities", "observations"]
 
@@ -268,6 +276,9 @@ public struct PeopleAPI: Sendable {
         case .failure(let refusal): return refusal.response
         }
         if let refusal = PeopleAPI.crossSiteRefusal(request) { return refusal }
+        // Loaded on this connection's thread if it is not yet: a first load inside the replica's
+        // turn (the skill lists parsed, about 96,000 names) held every sync and request behind it.
+        if PeopleAPI.readsSkills(route) { _ = SkillTaxonomy.esco }
         do {
             let person = try identity.person(for: request, remote: remote)
             var response = try respond(route, parameters, request, person)

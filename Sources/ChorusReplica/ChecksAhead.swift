@@ -43,6 +43,10 @@ final class ChecksAhead: @unchecked Sendable {
         reached = halves.map(\.lowerBound)
         done = halves.map(\.isEmpty)
         threads = halves.indices.map { half in OnThread("chorus-check") { [self] in self.check(half, check) } }
+        // A half whose thread could not be made (the process out of threads) is checked here, on
+        // the caller's thread, before anything merges: its progress is reported only by `check`,
+        // and the merge waited for it for good (a `chorus import` of a large bundle hung).
+        for (half, thread) in zip(halves.indices, threads) where !thread.started { self.check(half, check) }
     }
 
     /// Waits until the operation at `index` has passed. Throws, at the next wait, once any

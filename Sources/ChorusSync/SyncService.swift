@@ -643,19 +643,24 @@ public final class SyncService: @unchecked Sendable {
     /// Writes the peer activity gathered since the last flush, in one transaction. The node calls
     /// it every few seconds, before reading health, and when it stops.
     public func flushActivity() {
-        let pending = activityLock.withLock { () -> [String: PeerActivity] in
-            defer { activity = [:] }
-            return activity
-        }
-        guard !pending.isEmpty else { return }
-        do {
-            try executor.perform { replica in
+        guard !activityLock.withLock({ activity.isEmpty }) else { return }
+        // What is pending is taken inside the replica's turn, so flushes commit in the order they
+        // took it: taken before the turn, a flush that waited behind a later one (the timer, the
+        // health route and a stop flush at once) wrote older activity over newer, and one that
+        // failed put its older notes back under the newer one's, already written.
+        try? executor.perform { replica in
+            let pending = activityLock.withLock { () -> [String: PeerActivity] in
+                defer { activity = [:] }
+                return activity
+            }
+            guard !pending.isEmpty else { return }
+            do {
                 try replica.recordPeerActivity(pending)
                 readQuietlyAgain(replica, presented: Set(pending.keys))
+            } catch {
+                // Kept for the next flush rather than lost: noted since are newer.
+                activityLock.withLock { for (name, item) in pending { var merged = item; if let newer = activity[name] { merged.merge(newer) }; activity[name] = merged } }
             }
-        } catch {
-            // Keep it for the next flush rather than lose it.
-            activityLock.withLock { for (name, item) in pending { var merged = item; if let newer = activity[name] { merged.merge(newer) }; activity[name] = merged } }
         }
     }
 }

@@ -14,6 +14,10 @@ public final class OnThread<Value: Sendable>: @unchecked Sendable {
     private let finished = DispatchSemaphore(value: 0)
     /// Written once on the work's thread before `finished` is signalled, read only after.
     private var outcome: Result<Value, any Error>?
+    /// Whether a thread was made for the work: false, it ended at once in `ThreadNotStarted`
+    /// without running. A caller whose work reports its progress elsewhere than in its value
+    /// (`ChecksAhead`) asks it, or it would wait for progress that never comes.
+    public private(set) var started = true
 
     /// Starts `work` on a new thread named `name`. When no thread can be made (the process is
     /// out of threads: `RLIMIT_NPROC`, a cgroup's `pids.max`, systemd's `TasksMax`), the work
@@ -38,6 +42,7 @@ public final class OnThread<Value: Sendable>: @unchecked Sendable {
             return nil
         }, box)
         guard created == 0 else {
+            started = false
             Unmanaged<ThreadBody>.fromOpaque(box).release()
             outcome = .failure(ThreadNotStarted(name: name, code: created))
             finished.signal()

@@ -46,7 +46,8 @@ export function ago(milliseconds, now = Date.now()) {
   const days = Math.round(hours / 24);
   if (days === 1) return "yesterday";
   if (days < 30) return `${days} days ago`;
-  return new Date(milliseconds).toISOString().slice(0, 10);
+  // The reader's own calendar day, as `when` gives times (an ISO date is UTC's: a day off east or west).
+  return new Date(milliseconds).toLocaleDateString(undefined, { dateStyle: "medium" });
 }
 
 /** A timestamp "wall.logical" or Unix milliseconds as a readable local time. */
