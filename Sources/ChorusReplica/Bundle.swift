@@ -208,6 +208,38 @@ extension Replica {
         } }
     }
 
+    /// The `meta` keys of what bundles did here: the log sequence through which every operation
+    /// has left in a bundle (`recordExport`), and that a bundle was ever imported.
+    static let exportedThroughKey = "exported_through", bundleImportedKey = "bundle_imported"
+
+    /// Records that the bundle `header` describes is written whole (renamed into place, its
+    /// folder synced): the log through its `until` has left in bundles when it starts no later
+    /// than the last one recorded ended, or than the compaction point (a log compacted before
+    /// this was recorded, or a replica started from a snapshot, whose earlier operations came
+    /// from elsewhere). What compaction keeps on a replica that exchanges bundles only.
+    public func recordExport(_ header: OperationBundle.Header) throws {
+        try Replica.wrapStorage {
+            let reached = max(try exportedThrough(), try compactedThrough())
+            guard header.since <= reached, header.until > reached else { return }
+            try database.run("INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = max(CAST(value AS INTEGER), ?2)",
+                             Replica.exportedThroughKey, header.until)
+        }
+    }
+
+    /// The log sequence through which every operation has left in a bundle (0: none recorded).
+    public func exportedThrough() throws -> Int64 {
+        try Replica.wrapStorage { try database.queryScalarInteger("SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?", Replica.exportedThroughKey) ?? 0 }
+    }
+
+    /// Whether this replica exchanges operations by bundles only: it exported or imported one,
+    /// and no replica is registered here (a hub's or office's readers hold its log themselves).
+    func exchangesBundlesOnly() throws -> Bool {
+        try database.queryScalarInteger("""
+            SELECT EXISTS (SELECT 1 FROM meta WHERE key IN (?1, ?2))
+                AND NOT EXISTS (SELECT 1 FROM peers WHERE revoked = 0 AND role != 'admin')
+            """, Replica.exportedThroughKey, Replica.bundleImportedKey) == 1
+    }
+
     /// Verifies a whole bundle, then applies it (see `applyRemote`). A truncated, tampered or
     /// future-stamped bundle is refused with nothing applied. `progress` hears, after each
     /// committed batch, how many of the bundle's operations are merged; `beforeMerging` is given
@@ -220,6 +252,10 @@ extension Replica {
         let report = try applyRemote(operations, source: nil, inLastBatch: nil, afterBatch: progress.map { progress in
             { merged in progress(merged, operations.count) }
         })
+        // Marked once merged: from now on compaction keeps what has not left in a bundle.
+        try Replica.wrapStorage {
+            try database.run("INSERT INTO meta(key, value) VALUES (?, 1) ON CONFLICT(key) DO NOTHING", Replica.bundleImportedKey)
+        }
         return (header, report)
     }
 }

@@ -14,6 +14,9 @@ public struct CompactionHold: Equatable, Sendable {
         case upstreamRecently(seconds: Int64)
         /// The caller's own bound (`chorus compact --through`).
         case requested
+        /// Operations not yet exported, on a replica that exchanges bundles and has no upstream
+        /// and no replica registered (`Replica.exportedThrough`): no one else may have them.
+        case unexported
     }
 
     public let holder: Holder
@@ -32,6 +35,7 @@ public struct CompactionHold: Equatable, Sendable {
         case .upstreamRecently(let seconds):
             return .object(["upstreamAcknowledgedWithinSeconds": .integer(seconds), "through": .integer(sequence)])
         case .requested: return .object(["requested": .bool(true), "through": .integer(sequence)])
+        case .unexported: return .object(["unexported": .bool(true), "through": .integer(sequence)])
         }
     }
 }
@@ -130,6 +134,13 @@ extension Replica {
                         // Reported no lower than the floor: below it, it holds nothing the log still has.
                         holds.append(CompactionHold(holder: .upstreamRecently(seconds: keep), sequence: max(acknowledged, floorBefore)))
                     }
+                }
+                // A replica that travels by bundles alone keeps what it has not exported: no one
+                // else may have it, and a bundle from a log compacted past it leaves it out for
+                // good (its own writes never reached the others, with nothing said).
+                if upstream == nil, try exchangesBundlesOnly() {
+                    let exported = try exportedThrough()
+                    if exported < latest { holds.append(CompactionHold(holder: .unexported, sequence: max(exported, floorBefore))) }
                 }
                 // A bound the log is already compacted past is not reported (it holds nothing the
                 // log still has), but it still bounds: never compact past what the caller allows.

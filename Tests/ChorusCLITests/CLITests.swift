@@ -361,6 +361,36 @@ final class CLITests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: folder.appending("bad.bundle")))
     }
 
+    /// Two replicas that travel by bundles alone, each writing after their shared start: one
+    /// compacting before it exports keeps its unexported write, which then reaches the other. It
+    /// compacted it away, the next bundle left it out, and the two differed for good, unsaid.
+    func test_aReplicaOfBundlesOnly_keepsWhatItHasNotExported_whenItCompacts() throws {
+        let other = folder.appending("x2")
+        try chorus("init", "--name", "x1")
+        try chorus("put", "people", "p-1", "name=Kay", "title=Base")
+        try chorus("export", "--output", folder.appending("base.bundle"))
+        XCTAssertEqual(try ChorusProcess.run(["init", "--name", "x2", "--data", other]).status, 0)
+        XCTAssertEqual(try ChorusProcess.run(["import", folder.appending("base.bundle"), "--data", other]).status, 0)
+        try chorus("put", "people", "p-1", "title=FromX1")
+        XCTAssertEqual(try ChorusProcess.run(["put", "people", "p-1", "title=FromX2", "--data", other]).status, 0)
+
+        let held = try chorus("compact")
+        XCTAssertTrue(held.standardOutput.contains("not exported yet"), held.standardOutput)
+        XCTAssertTrue(held.standardOutput.contains("removed 2 operations"), "what left in the bundle goes: \(held.standardOutput)")
+        let otherHeld = try JSONParser().parse(try ChorusProcess.run(["compact", "--json", "--data", other]).standardOutput)
+        XCTAssertEqual(otherHeld["operationsRemoved"], 0, "an importer that never exported keeps all")
+        XCTAssertEqual(otherHeld["heldBy"]?.arrayValue?.first?["unexported"], true)
+
+        let next = try chorus("export", "--since", "2", "--output", folder.appending("x1.bundle"), "--json")
+        XCTAssertEqual(try JSONParser().parse(next.standardOutput)["operations"], 1, "the write made after the first export is in the next bundle")
+        XCTAssertEqual(try ChorusProcess.run(["export", "--output", folder.appending("x2.bundle"), "--data", other]).status, 0)
+        XCTAssertEqual(try ChorusProcess.run(["import", folder.appending("x1.bundle"), "--data", other]).status, 0)
+        try chorus("import", folder.appending("x2.bundle"))
+        XCTAssertEqual(try ChorusProcess.run(["digest", "--data", other]).standardOutput, try chorus("digest").standardOutput)
+        XCTAssertEqual(try JSONParser().parse(try chorus("compact", "--json").standardOutput)["heldBy"]?.arrayValue?.first?["unexported"], true,
+                       "an import since is not exported yet")
+    }
+
     /// A page of the log that ends short of it says where the next starts, and one that starts
     /// below the compaction point says the operations before it are in the state.
     func test_log_saysWhereTheNextPageStarts_andWhatCompactionRemoved() throws {

@@ -8,7 +8,9 @@ enum CompactCommand: Command {
         operation, its logged copy is no longer needed (its effect is in the replica's state, and
         its id is kept so it is never applied twice). This removes those copies, and says what
         holds the rest: a replica registered here that has not committed the log past some point
-        (revoke one that will never sync again), or the upstream, not yet sent everything.
+        (revoke one that will never sync again), or the upstream, not yet sent everything. A
+        replica that exchanges bundles (it exported or imported one) with no upstream and no
+        replica registered keeps what it has not exported yet.
 
         What the upstream acknowledged in the last 7 days stays (--keep-hours changes it for this
         run): if the upstream is restored from a backup younger than that, this node sends it
@@ -80,6 +82,8 @@ enum CompactCommand: Command {
                 context.output.print("held back by the upstream: operations after \(hold.sequence) are not pushed yet (run `chorus sync`)")
             case .requested:
                 context.output.print("kept the history after \(hold.sequence), as --through asked")
+            case .unexported:
+                context.output.print("kept the operations after \(hold.sequence), not exported yet: this replica exchanges bundles, with no upstream or replica registered, so no one else may have them (`chorus export --since \(hold.sequence) --output FILE`, then compact)")
             case .upstreamRecently(let seconds):
                 let hours = seconds / 3600
                 let span = hours % 24 == 0 ? "\(hours / 24) day\(hours == 24 ? "" : "s")" : "\(hours) hour\(hours == 1 ? "" : "s")"

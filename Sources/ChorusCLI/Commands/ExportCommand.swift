@@ -75,6 +75,8 @@ enum ExportCommand: Command {
             if let error = error as? ChorusError { throw error }
             throw ChorusError(.storage, "writing \(output) failed: \(error.localizedDescription)", hint: "check free space and permissions")
         }
+        // Once the bundle is in place for good: what compaction may now remove.
+        try replica.recordExport(header)
         if context.isJSON {
             context.output.json(.object(["operations": .integer(Int64(header.operations)), "since": .integer(header.since),
                                          "until": .integer(header.until), "output": .string(output)]))
