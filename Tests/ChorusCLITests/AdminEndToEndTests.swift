@@ -115,7 +115,18 @@ final class AdminEndToEndTests: XCTestCase {
 
         // Resolve at the hub; after sync the conflict is gone everywhere, and the history shows it.
         let keep = try XCTUnwrap(siblings.first { $0["displayed"] == false }?["operation"]?.stringValue)
-        try chorus(["resolve", "--conflict", id, "--keep", keep, "--remote", hub.url, "--token-file", path("hub-admin.token")])
+        // Settled as read: the detail says how, and a view lacking a value now live (one that
+        // arrived after it was read) is refused with nothing written, remotely and locally.
+        let operations = siblings.compactMap { $0["operation"]?.stringValue }
+        let shown = try chorus(["conflicts", id, "--remote", hub.url, "--token-file", path("hub-admin.token")]).standardOutput
+        XCTAssertTrue(shown.contains("--seen \(operations.joined(separator: ","))"), shown)
+        let stale = try chorus(["resolve", "--conflict", id, "--keep", keep, "--seen", keep, "--remote", hub.url, "--token-file", path("hub-admin.token")], expect: 1)
+        XCTAssertTrue(stale.standardError.contains("changed since it was read"), stale.standardError)
+        let staleHere = try chorus(["resolve", "--conflict", id, "--keep", keep, "--seen", keep], "stockholm", expect: 1)
+        XCTAssertTrue(staleHere.standardError.contains("changed since it was read"), staleHere.standardError)
+        XCTAssertEqual(try chorus(["resolve", "--conflict", id, "--keep", keep, "--seen", "nonsense"], "stockholm", expect: 2).status, 2)
+        XCTAssertNotNil(try json(["conflicts", id, "--remote", hub.url, "--token-file", path("hub-admin.token")])["siblings"], "still open")
+        try chorus(["resolve", "--conflict", id, "--keep", keep, "--seen", operations.joined(separator: ","), "--remote", hub.url, "--token-file", path("hub-admin.token")])
         // Asked again, the node says it has no such conflict, as the node it is, not "the upstream".
         let again = try chorus(["resolve", "--conflict", id, "--keep", keep, "--remote", hub.url, "--token-file", path("hub-admin.token")], expect: 1)
         XCTAssertTrue(again.standardError.contains("error: the node answered 404"), again.standardError)

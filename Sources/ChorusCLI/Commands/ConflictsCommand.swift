@@ -45,7 +45,10 @@ enum ConflictsCommand: Command {
                 let at = entry["resolvedAt"]?.integerValue.map(Format.time(unixMilliseconds:)) ?? "?"
                 let key = entry["targetKey"]?.stringValue.map { "[\($0)]" } ?? ""
                 let target = "\(entry["targetCollection"]?.stringValue ?? "")/\(entry["targetRecord"]?.stringValue ?? "") \(entry["targetField"]?.stringValue ?? "")\(key)"
-                context.output.print("\(at)  \(entry["resolvedBy"]?.stringValue ?? "?")  \(target)  \(entry["choice"]?.stringValue ?? "") \(Format.value(entry["value"] ?? .null, width: 40))  [\(entry["conflict"]?.stringValue ?? "")]")
+                // A restore or a delete chooses no value: "restore null" said nothing.
+                let choice = entry["choice"]?.stringValue ?? ""
+                let what = choice == "restore" || choice == "delete" ? "" : " \(Format.value(entry["value"] ?? .null, width: 40))"
+                context.output.print("\(at)  \(entry["resolvedBy"]?.stringValue ?? "?")  \(target)  \(choice)\(what)  [\(entry["conflict"]?.stringValue ?? "")]")
             }
             return 0
         }
@@ -58,7 +61,16 @@ enum ConflictsCommand: Command {
                 }
                 return try replica.conflictDetail(conflict)
             }
-            if context.isJSON { context.output.json(detail) } else { printConflicts([detail], context, detailed: true) }
+            if context.isJSON {
+                context.output.json(detail)
+            } else {
+                printConflicts([detail], context, detailed: true)
+                // What settles it as read: a value arriving meanwhile makes that refused.
+                let seen = (detail["siblings"]?.arrayValue ?? []).compactMap { $0["operation"]?.stringValue }
+                if !seen.isEmpty {
+                    context.output.print("to settle it as read: chorus resolve --conflict \(detail["id"]?.stringValue ?? id) --seen \(seen.joined(separator: ",")) and one of --keep OPERATION_ID, --value JSON, --restore or --delete")
+                }
+            }
             return 0
         }
         var filter = ConflictFilter()

@@ -10,6 +10,8 @@ enum ResolveCommand: Command {
         clears the other people's email for a duplicate email), and a resolutions entry saying who chose
         what; once it has synced the conflict is gone on every replica. `chorus conflicts` shows the ids.
         With --remote, the node resolves it (at the hub: for the whole fleet) as the admin token's name.
+        --seen names the values you read: a value that arrived since (a laptop back online) makes
+        the resolution refused, with nothing written, instead of superseding a value no one saw.
         The older form COLLECTION ID FIELD [--key KEY] works on registers and map keys of the local replica.
         """,
         options: [.data, .json] + RemoteSupport.options + [
@@ -20,6 +22,7 @@ enum ResolveCommand: Command {
             OptionSpec(name: "--delete", valueName: nil, help: "edited while deleted: confirm the delete"),
             OptionSpec(name: "--key", valueName: "KEY", help: "the map key, with COLLECTION ID FIELD"),
             OptionSpec(name: "--as", valueName: "NAME", help: "who is resolving, for the history (default: the laptop's registered person, else $USER; not with --remote)"),
+            OptionSpec(name: "--seen", valueName: "OPERATION_IDS", help: "the live values you read, comma-separated (`chorus conflicts ID` prints them): refused, writing nothing, if the conflict has others now"),
         ],
         positional: 0...3)
 
@@ -35,8 +38,23 @@ enum ResolveCommand: Command {
         return context.arguments.flag("--restore") ? .restore : .delete
     }
 
+    /// `--seen`: operation ids, at most `supersedesCountMax` (a resolution supersedes no more).
+    static func seen(_ context: CommandContext) throws -> [OperationID]? {
+        guard let text = context.arguments.value("--seen") else { return nil }
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false)
+        let most = Limits.default.supersedesCountMax
+        guard parts.count <= most else { throw context.usageError("--seen takes at most \(most) operation ids") }
+        return try parts.map { part in
+            guard let id = OperationID(String(part.trimmingCharacters(in: .whitespaces))) else {
+                throw context.usageError("--seen takes operation ids REPLICAHEX:COUNTER, comma-separated, as `chorus conflicts ID` prints them; not \"\(part.prefix(80))\"")
+            }
+            return id
+        }
+    }
+
     static func run(_ context: CommandContext) throws -> Int32 {
         let choice = try choice(context)
+        let seen = try seen(context)
         // Silently ignored, it would record someone other than the one named.
         if context.arguments.value("--remote") != nil && context.arguments.value("--as") != nil {
             throw context.usageError("--as is not taken with --remote: the node records the admin token's name (admin:NAME) as who resolved it")
@@ -58,10 +76,12 @@ enum ResolveCommand: Command {
                     case .restore: body = .object(["action": "restore"])
                     case .delete: body = .object(["action": "delete"])
                     }
-                    return try remote.post("admin/v1/conflicts/\(conflictID)/resolve", body: body)
+                    var object = body.objectValue ?? [:]
+                    if let seen { object["siblings"] = .array(seen.map { .string($0.description) }) }
+                    return try remote.post("admin/v1/conflicts/\(conflictID)/resolve", body: .object(object))
                 }
                 let replica = try context.openReplica()
-                return try replica.resolveConflict(id: conflictID, choice, by: try resolver(replica), checkingValue: PeopleAPI.checkResolution(replica)).json
+                return try replica.resolveConflict(id: conflictID, choice, by: try resolver(replica), seen: seen, checkingValue: PeopleAPI.checkResolution(replica)).json
             }
             report(conflictID, record, context)
             return 0
@@ -82,7 +102,7 @@ enum ResolveCommand: Command {
         }) else {
             throw try whyNoConflict(replica, collection, record, field, key, context)
         }
-        let written = try replica.resolveConflict(id: open.id, choice, by: try resolver(replica), checkingValue: PeopleAPI.checkResolution(replica))
+        let written = try replica.resolveConflict(id: open.id, choice, by: try resolver(replica), seen: seen, checkingValue: PeopleAPI.checkResolution(replica))
         report(open.id, written.json, context)
         return 0
     }
