@@ -428,8 +428,10 @@ public struct NodeRouter: Sendable {
             return json(record.json)
         case "/admin/v1/resolutions":
             let limit = try NodeRouter.pageSize(query)
-            let records = try service.executor.perform { try $0.resolutions(limit: limit) }
-            return json(.object(["resolutions": .array(records.map(\.json))]))
+            let after = query["after"]
+            if let after, after.utf8.count > 300 { throw SyncError(status: 400, "after is longer than 300 bytes: it is a cursor a page gave") }
+            let (records, next) = try service.executor.perform { try $0.resolutionsPage(limit: limit, after: after) }
+            return json(.object(["resolutions": .array(records.map(\.json)), "next": next.map(JSONValue.string) ?? .null]))
         default:
             return Problem.response(status: 404, detail: "no route")
         }

@@ -184,11 +184,34 @@ extension Replica {
     }
 
     /// The resolution history, newest first.
-    public func resolutions(limit: Int = 100) throws -> [RecordSnapshot] {
-        let ids = try Replica.wrapStorage {
-            try database.query("SELECT id FROM resolutions WHERE _deleted = 0 ORDER BY resolvedAt DESC, id DESC LIMIT ?", max(1, min(limit, 1000)))
-                .compactMap { $0.text(0) }
+    public func resolutions(limit: Int = 100) throws -> [RecordSnapshot] { try resolutionsPage(limit: limit).records }
+
+    /// A page of the resolution history, newest first, of at most `limit` (1 to 1,000) entries
+    /// after `cursor` (the `next` of the page before; nil: from the newest), and the cursor of the
+    /// page after it, nil when this one ends the history. A cursor is `MILLISECONDS:ID`, the
+    /// last entry's time and id, so a page goes on where the one before ended whatever was
+    /// resolved meanwhile (newer entries come before it).
+    public func resolutionsPage(limit: Int = 100, after cursor: String? = nil) throws -> (records: [RecordSnapshot], next: String?) {
+        var at: (millis: Int64, id: String)?
+        if let cursor {
+            let parts = cursor.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts.count == 2, let millis = Int64(parts[0]), !parts[1].isEmpty else {
+                throw ChorusError(.malformedInput, "after must be a cursor a page of the history gave (MILLISECONDS:ID), not \"\(cursor.prefix(80))\"",
+                                  hint: "start without it, then pass the `next` of each page")
+            }
+            at = (millis, String(parts[1]))
         }
-        return try ids.compactMap { try get(collection: "resolutions", record: $0) }
+        let size = max(1, min(limit, 1000))
+        let rows = try Replica.wrapStorage {
+            try database.query("""
+                SELECT id, coalesce(resolvedAt, 0) AS t FROM resolutions
+                WHERE _deleted = 0 AND (?1 IS NULL OR t < ?1 OR (t = ?1 AND id < ?2))
+                ORDER BY t DESC, id DESC LIMIT ?3
+                """, at?.millis, at?.id, size + 1)
+                .compactMap { row in row.text(0).map { (id: $0, at: row.integer(1) ?? 0) } }
+        }
+        let page = rows.prefix(size)
+        let next = rows.count > size ? page.last.map { "\($0.at):\($0.id)" } : nil
+        return (try page.compactMap { try get(collection: "resolutions", record: $0.id) }, next)
     }
 }

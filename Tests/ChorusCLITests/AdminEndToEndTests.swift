@@ -144,6 +144,14 @@ final class AdminEndToEndTests: XCTestCase {
         let edited = try XCTUnwrap(conflicts.first { $0["kind"] == "editedWhileDeleted" }?["id"]?.stringValue)
         try chorus(["resolve", "--conflict", edited, "--restore", "--remote", stockholm.url, "--token-file", path("office-admin.token")])
         XCTAssertEqual(try json(["get", "people", "p-2"], "stockholm")["title"], "Director", "restore keeps the concurrent edit")
+        // The history in pages: the first says where the next starts, and the next holds the rest.
+        let first = try chorus(["conflicts", "--history", "--limit", "1", "--json", "--remote", stockholm.url, "--token-file", path("office-admin.token")])
+        XCTAssertEqual(try JSONParser().parse(first.standardOutput).arrayValue?.first?["choice"], "restore", "newest first")
+        let cursor = try XCTUnwrap(first.standardError.components(separatedBy: "more: add --after ").last?.trimmingCharacters(in: .whitespacesAndNewlines))
+        let rest = try chorus(["conflicts", "--history", "--after", cursor, "--json", "--remote", stockholm.url, "--token-file", path("office-admin.token")])
+        XCTAssertEqual(try JSONParser().parse(rest.standardOutput).arrayValue?.compactMap { $0["conflict"]?.stringValue }, [id])
+        XCTAssertFalse(rest.standardError.contains("more:"), "the last page says no more")
+        XCTAssertTrue(try chorus(["conflicts", "--history", "--after", "nonsense"], "stockholm", expect: 1).standardError.contains("MILLISECONDS:ID"))
 
         // An office's background syncs compare digests now and then, starting with the first: the
         // hub's health view shows whether it matches (it showed nothing for offices).

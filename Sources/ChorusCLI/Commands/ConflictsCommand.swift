@@ -31,14 +31,27 @@ enum ConflictsCommand: Command {
         if context.arguments.flag("--history") {
             // Filters of open conflicts are refused here, not ignored: a filtered history that
             // listed everything read as the filter's answer (a read-only audit).
-            for option in ["--collection", "--record", "--field", "--replica", "--since", "--until", "--after", "--limit"] where context.arguments.value(option) != nil {
-                throw context.usageError("\(option) filters open conflicts; --history lists every resolution, newest first")
+            for option in ["--collection", "--record", "--field", "--replica", "--since", "--until"] where context.arguments.value(option) != nil {
+                throw context.usageError("\(option) filters open conflicts; --history lists every resolution, newest first, in pages (--limit, --after)")
             }
             if !context.arguments.positional.isEmpty { throw context.usageError("--history lists every resolution: give no CONFLICT_ID with it") }
-            let history: [JSONValue] = try RemoteSupport.call {
-                if let remote { return try remote.get("admin/v1/resolutions")["resolutions"]?.arrayValue ?? [] }
-                return try context.openReplica().resolutions().map(\.json)
+            var query: [String: String] = [:]
+            if let text = context.arguments.value("--limit") {
+                guard let limit = Int(text), (1...1000).contains(limit) else { throw context.usageError("--limit must be 1 to 1000") }
+                query["limit"] = String(limit)
             }
+            if let after = context.arguments.value("--after") { query["after"] = after }
+            let (history, next): ([JSONValue], String?) = try RemoteSupport.call {
+                if let remote {
+                    let page = try remote.get("admin/v1/resolutions", query: query)
+                    return (page["resolutions"]?.arrayValue ?? [], page["next"]?.stringValue)
+                }
+                let page = try context.openReplica().resolutionsPage(limit: query["limit"].flatMap { Int($0) } ?? 100, after: query["after"])
+                return (page.records.map(\.json), page.next)
+            }
+            // The cursor on stderr, as a page of open conflicts says it: the history stopped at
+            // 100 with nothing said.
+            defer { if let next { context.output.error("more: add --after \(next)") } }
             if context.isJSON { context.output.json(.array(history)); return 0 }
             if history.isEmpty { context.output.print("no resolutions yet") }
             for entry in history {

@@ -62,20 +62,45 @@ export async function view(main) {
     if (error.status === 401 || error.status === 403) { adminToken.clear(); tokenForm(main, `That token was refused: ${error.message}.`); return; }
     throw error;
   }
+  // Every open conflict is reachable: pages of 200 follow one another on request (the page
+  // showed the first 200 and a "+", with no way to the rest until those were resolved).
+  const row = (c) => {
+    const displayed = c.siblings.find((s) => s.operation === c.displayed);
+    return h("tr", { dataset: { id: c.id } },
+      h("th", { scope: "row" }, h("a", { href: `#/admin/conflicts/${encodeURIComponent(c.id)}` }, target(c))),
+      h("td", {}, kindText(c)),
+      h("td", {}, String(c.siblings.length)),
+      h("td", {}, displayed ? (displayed.delete ? "(deleted the record)" : edit(displayed)) : ""));
+  };
+  let shown = conflicts.conflicts.length, after = conflicts.next;
+  const heading = h("h2", { id: "conflicts-h" }, `Open conflicts (${shown}${after ? "+" : ""})`);
+  const rows = h("tbody", {}, conflicts.conflicts.map(row));
+  let loading = false;
+  const more = h("button", { type: "button", class: "secondary", id: "more-conflicts", hidden: !after, onclick: async () => {
+    if (loading || !after) return;
+    loading = true;
+    more.disabled = true;
+    try {
+      const page = await act(() => api(`/admin/v1/conflicts?limit=200&after=${encodeURIComponent(after)}`, { admin: true }));
+      if (!page) return;
+      for (const c of page.conflicts) rows.append(row(c));
+      shown += page.conflicts.length;
+      after = page.next;
+      heading.textContent = `Open conflicts (${shown}${after ? "+" : ""})`;
+      more.hidden = !after;
+    } finally {
+      loading = false;
+      more.disabled = false;
+    }
+  } }, "Show more conflicts");
   replace(main,
     h("div", { class: "title-row" }, h("h1", {}, "Admin"),
       h("button", { type: "button", class: "secondary", onclick: () => { adminToken.clear(); tokenForm(main, "Signed out of admin."); } }, "Sign out of admin")),
-    h("section", { "aria-labelledby": "conflicts-h" }, h("h2", { id: "conflicts-h" }, `Open conflicts (${conflicts.conflicts.length}${conflicts.next ? "+" : ""})`),
+    h("section", { "aria-labelledby": "conflicts-h" }, heading,
       conflicts.conflicts.length ? h("div", { class: "table-scroll" }, h("table", { id: "conflicts" },
         h("thead", {}, h("tr", {}, ["Record and field", "Kind", "Competing values", "Displays now"].map((t) => h("th", { scope: "col" }, t)))),
-        h("tbody", {}, conflicts.conflicts.map((c) => {
-          const displayed = c.siblings.find((s) => s.operation === c.displayed);
-          return h("tr", { dataset: { id: c.id } },
-            h("th", { scope: "row" }, h("a", { href: `#/admin/conflicts/${encodeURIComponent(c.id)}` }, target(c))),
-            h("td", {}, kindText(c)),
-            h("td", {}, String(c.siblings.length)),
-            h("td", {}, displayed ? (displayed.delete ? "(deleted the record)" : edit(displayed)) : ""));
-        })))) : h("p", { class: "ok-text" }, "No open conflicts: every replica that synced agrees.")),
+        rows)) : h("p", { class: "ok-text" }, "No open conflicts: every replica that synced agrees."),
+      more),
     h("section", { "aria-labelledby": "replicas-h" }, h("h2", { id: "replicas-h" }, "Replicas"),
       h("div", { class: "table-scroll" }, h("table", { id: "replicas" },
         h("thead", {}, h("tr", {}, ["Replica", "Role", "Last seen", "Last sync", "Waiting up", "Waiting down", "Lag", "Clock skew", "Flags"].map((t) => h("th", { scope: "col" }, t)))),
