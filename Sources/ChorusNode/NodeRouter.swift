@@ -357,11 +357,13 @@ public struct NodeRouter: Sendable {
                 if let peer, peer.role != .admin, let origin = peer.replica ?? request.head.header(SyncProtocol.replicaHeader).flatMap(ReplicaID.init(hex:)) {
                     var info = try service.info(ownOf: origin)
                     info.person = peer.person
+                    info.relay = peer.role == .relay
                     return json(info.json)
                 }
             }
             var info = service.info(look: look)
             info.person = peer?.person
+            info.relay = peer?.role == .relay
             return json(info.json)
         case "/sync/v1/push":
             guard request.head.header("Content-Type")?.lowercased().hasPrefix("application/json") ?? false else {

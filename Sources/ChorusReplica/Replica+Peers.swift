@@ -65,7 +65,8 @@ extension Replica {
     ///   source: the puller's own, which reached here another way (a bundle of them imported here)
     ///   and were sent back to it.
     public func logPage(after: Int64, excludingSource excludedSource: String?, excludingAuthor excludedAuthor: ReplicaID? = nil,
-                        authors: Set<ReplicaID>? = nil, operationsMax: Int, bytesMax: Int) throws -> LogPage {
+                        authors: Set<ReplicaID>? = nil, alsoMadeBy also: (author: ReplicaID, through: Int64)? = nil,
+                        operationsMax: Int, bytesMax: Int) throws -> LogPage {
         try Replica.wrapStorage {
             var operations: [String] = []
             var bytes = 0
@@ -85,6 +86,9 @@ extension Replica {
             var scanned = 0
             let authorBytes = authors.map { Set($0.map(\.bytes)) }
             let excludedBytes = excludedAuthor?.bytes
+            // Operations of `also.author` through `also.through`, whatever their source: an
+            // upstream's own, sent back to it once it was restored from a backup and lost them.
+            let alsoBytes = also?.author.bytes, alsoThrough = also?.through ?? 0
             // Where the page stood when the block being read started: a push page ends there.
             var blockStart: (count: Int, bytes: Int, next: Int64, nextCounter: UInt64?, nextReplica: [UInt8])?
             func endAtBlockStart() {
@@ -102,9 +106,11 @@ extension Replica {
                     endAtBlockStart()
                     return false
                 }
-                guard excludedSource.map({ logged.source != $0 }) ?? true,
-                      excludedBytes.map({ !logged.entry.replica.elementsEqual($0) }) ?? true,
-                      authorBytes?.contains(Array(logged.entry.replica)) ?? true, let payload = logged.entry.payload else {
+                let sentBack = alsoBytes != nil && logged.sequence <= alsoThrough && logged.entry.replica.elementsEqual(alsoBytes!)
+                guard sentBack || (excludedSource.map({ logged.source != $0 }) ?? true
+                                   && excludedBytes.map({ !logged.entry.replica.elementsEqual($0) }) ?? true
+                                   && authorBytes?.contains(Array(logged.entry.replica)) ?? true),
+                      let payload = logged.entry.payload else {
                     passed(logged)
                     return true
                 }
@@ -316,7 +322,13 @@ extension Replica {
     /// recorded, so a refused push records nothing); otherwise what it said last (`peer_relayed`).
     public func mayPush(peer: Peer, author: ReplicaID, relayed: Set<ReplicaID>? = nil) throws -> Bool {
         if author == peer.replica { return true }
-        guard peer.role == .relay, author != id else { return false }
+        // This node's own operations, which an office that pulled them sends back once this node
+        // was restored from a backup and lost them (`upstreamOwnToResend`): from a relay, trusted
+        // with what it passes on, not from a replica, which pushes only what it made. Held
+        // already, they count as duplicates; new, they come back under their ids, and the
+        // counter moves past them (`appendToLog`).
+        if author == id { return peer.role == .relay }
+        guard peer.role == .relay else { return false }
         return try Replica.wrapStorage {
             if let relayed { return relayed.contains(author) }
             return try database.queryScalarInteger("SELECT 1 FROM peer_relayed WHERE peer = ? AND replica = ?", peer.name, author.bytes) != nil
@@ -389,6 +401,7 @@ extension Replica {
                 } else {
                     try database.run("DELETE FROM upstream")
                     try database.run("DELETE FROM upstream_acknowledged")
+                    try database.run("DELETE FROM meta WHERE key = ?", Replica.resendUpstreamOwnKey)
                     try database.run("INSERT INTO upstream(id, url, token_file) VALUES (1, ?, ?)", url, tokenFile)
                 }
             }
@@ -404,7 +417,7 @@ extension Replica {
     /// (`pushableCompactedThrough`): what the upstream lost of those cannot be sent again (0 when
     /// none was compacted here).
     @discardableResult
-    public func rewindUpstreamCursors(pullCursor: Int64) throws -> Int64 {
+    public func rewindUpstreamCursors(pullCursor: Int64, resendingUpstreamOwn: Bool = false) throws -> Int64 {
         try bookkeeping {
             // One commit: killed between the two, the cursors stood rewound (so no later sync
             // rewound again) while the acknowledgements kept their old times, and compaction
@@ -418,12 +431,34 @@ extension Replica {
                     """, floor, pullCursor)
                 // What is sent again is acknowledged again, from now: the old times no longer count.
                 try database.run("UPDATE upstream_acknowledged SET through_seq = min(through_seq, ?)", floor)
+                // The upstream's own operations this log holds go back with the rest: the upstream
+                // may have lost them with its disk, and no one else sends a node its own.
+                if resendingUpstreamOwn {
+                    try database.run("""
+                        INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = max(CAST(value AS INTEGER), ?2)
+                        """, Replica.resendUpstreamOwnKey, try latestLoggedSequence())
+                }
                 // What the upstream may lack for good: operations made here or below that
                 // compaction removed (`pushableCompactedThrough`), not the floor, which a snapshot
                 // sets with nothing of this replica's below it.
                 return try pushableCompactedThrough()
             }
         }
+    }
+
+    /// The `meta` key of the log sequence through which the upstream's own operations go back
+    /// to it (`rewindUpstreamCursors(resendingUpstreamOwn:)`).
+    static let resendUpstreamOwnKey = "resend_upstream_own_through"
+
+    /// The log sequence through which the upstream's own operations this log holds are pushed
+    /// back to it, as they are after it was restored from a backup; 0: none.
+    public func upstreamOwnToResend() throws -> Int64 {
+        try Replica.wrapStorage { try database.queryScalarInteger("SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?", Replica.resendUpstreamOwnKey) ?? 0 }
+    }
+
+    /// Forgets the resend once the push has gone past it.
+    public func finishUpstreamOwnResend() throws {
+        try Replica.wrapStorage { try database.run("DELETE FROM meta WHERE key = ?", Replica.resendUpstreamOwnKey) }
     }
 
     /// Applies a page pulled from the upstream and moves the pull cursor to `next` in the same

@@ -460,7 +460,7 @@ extension Replica {
                 // of the old one means nothing now (only admin and revoked tokens are left).
                 try database.execute("UPDATE peers SET acknowledged_seq = 0, committed_seq = 0")
                 // So do the upstream's acknowledgements, and what compaction removed of it.
-                try database.execute("DELETE FROM upstream_acknowledged; DELETE FROM meta WHERE key IN ('pushable_compacted_through', '\(Replica.exportedThroughKey)')")
+                try database.execute("DELETE FROM upstream_acknowledged; DELETE FROM meta WHERE key IN ('pushable_compacted_through', '\(Replica.exportedThroughKey)', '\(Replica.resendUpstreamOwnKey)')")
                 try database.run("INSERT INTO meta(key, value) VALUES ('log_generation', 1) ON CONFLICT(key) DO UPDATE SET value = value + 1")
             }
             try requireEmpty(tables, on: database, schemaName: "main")

@@ -126,6 +126,10 @@ public struct InfoResponse: Sendable {
     /// The person the asking token is registered for (a laptop, `Authorship`), when it is: the
     /// client refuses writes that are not theirs before it makes them.
     public var person: String?
+    /// Whether the asking token is a relay's (an office node): the upstream takes from it what it
+    /// passes on, its own operations among them, which a relay sends back after the upstream was
+    /// restored from a backup (section 4.4). Absent (false) from an older upstream.
+    public var relay = false
 
     public var json: JSONValue {
         var object: [String: JSONValue] = [
@@ -141,6 +145,7 @@ public struct InfoResponse: Sendable {
             object["ownOperations"] = .array(ownOperations.intervals.map { .array([.integer(Int64($0.first)), .integer(Int64($0.last))]) })
         }
         if let person { object["person"] = .string(person) }
+        if relay { object["relay"] = .bool(true) }
         if let ownLatest {
             object["ownLatest"] = .object(["counter": .integer(Int64(ownLatest.counter)), "hash": .string(XXHash64.hex(ownLatest.hash))])
         }
@@ -206,6 +211,10 @@ public struct InfoResponse: Sendable {
             person = text
         } else {
             person = nil
+        }
+        if let given = json["relay"] {
+            guard case .bool(let value) = given else { throw ChorusError(.malformedInput, "info: relay must be true or false") }
+            relay = value
         }
         if let own = json["ownOperations"] {
             // Counters from 1 to 2^63 - 1, each interval ascending, after the one before it.

@@ -444,6 +444,12 @@ public final class SyncService: @unchecked Sendable {
                 // Everything that can refuse the push is asked before the relay's list is recorded:
                 // a refused push changes nothing, not even what the relay says is below it.
                 let relayed = peer.role == .relay ? Set(request.relayed) : nil
+                // This node is no replica below another: recorded, it would read its own
+                // operations as a relay's to pass on, and its own id as one below it.
+                if relayed?.contains(replica.id) == true {
+                    throw SyncError.forbidden("\(peer.name) lists this node's own replica \(replica.id.hex) among those below it; nothing of this push was applied",
+                                              hint: "a relay lists the replicas registered on it, never its upstream")
+                }
                 for operation in request.operations where try !replica.mayPush(peer: peer, author: operation.id.replica, relayed: relayed) {
                     throw SyncError.forbidden("\(peer.name) may not push operation \(operation.id): it was made by replica \(operation.id.replica.hex), which is not \(peer.role == .relay ? "below it" : "itself"); nothing of this push was applied",
                                               hint: peer.role == .relay ? "register that replica on this relay with `chorus replicas add`" : "a replica pushes only its own operations")

@@ -215,7 +215,9 @@ public struct SyncSession {
             // past our cursor since and holds another operation there (`afterOperation`).
             let rewind = { (report: inout SyncReport) in
                 progress("the upstream no longer holds what this replica pulled (restored from a backup?): sending everything again, pulling from sequence \(info.compactedThrough)")
-                report.unsendableAfterRewind = try executor.perform { try $0.rewindUpstreamCursors(pullCursor: info.compactedThrough) }
+                // The upstream's own operations too, from a relay (an office), which the upstream
+                // takes them from: a replica pushes only what it made (protocol 4.4).
+                report.unsendableAfterRewind = try executor.perform { try $0.rewindUpstreamCursors(pullCursor: info.compactedThrough, resendingUpstreamOwn: info.relay) }
                 report.upstreamRewound = true
             }
             if let end = info.logEnd, try executor.perform({ try $0.upstream()?.pullCursor ?? 0 }) > end { try rewind(&report) }
@@ -423,9 +425,18 @@ public struct SyncSession {
         var pageBytesMax = pageBytesMax
         while true {
             let step = try executor.perform { replica -> PushStep in
-                let cursor = try replica.upstream()?.pushCursor ?? 0
+                let upstream = try replica.upstream()
+                let cursor = upstream?.pushCursor ?? 0
                 let below = try replica.replicasBelow()
+                // After the upstream was restored: its own operations this log holds, up to where
+                // the log ended then, go back with the rest (`rewindUpstreamCursors`).
+                var resendThrough = try replica.upstreamOwnToResend()
+                if resendThrough > 0 && (cursor >= resendThrough || upstream?.replica == nil) {
+                    try replica.finishUpstreamOwnResend()
+                    resendThrough = 0
+                }
                 let page = try replica.logPage(after: cursor, excludingSource: "upstream", authors: Set(below + [replica.id]),
+                                               alsoMadeBy: resendThrough > 0 ? upstream?.replica.map { ($0, resendThrough) } : nil,
                                                operationsMax: pageOperationsMax, bytesMax: pageBytesMax)
                 if page.next == cursor { return .done }
                 if page.operations.isEmpty {

@@ -28,11 +28,11 @@ class HubAndClientsTestCase: XCTestCase {
     }
 
     /// A client registered on the hub behind `router` (for `person`'s laptop, when given), with its session.
-    func client(_ name: String, seed: UInt64, hub: ReplicaExecutor, router: NodeRouter, snapshots: Bool = true, person: String? = nil) throws
-        -> (ReplicaExecutor, InProcessTransport, SyncSession) {
+    func client(_ name: String, seed: UInt64, hub: ReplicaExecutor, router: NodeRouter, snapshots: Bool = true, person: String? = nil,
+                role: Peer.Role = .replica) throws -> (ReplicaExecutor, InProcessTransport, SyncSession) {
         let executor = try durable(name, seed: seed)
         try executor.perform { try $0.setUpstream(url: "http://hub", tokenFile: "/dev/null") }
-        let token = try hub.perform { try $0.addPeer(name: name, role: .replica, person: person) }
+        let token = try hub.perform { try $0.addPeer(name: name, role: role, person: person) }
         let transport = InProcessTransport(router: router, token: token, replica: executor.perform { $0.id }, limits: limits)
         var session = SyncSession(executor: executor, transport: transport, limits: limits, wallClock: clock)
         session.usesSnapshots = snapshots

@@ -15,11 +15,11 @@ final class RestoredUpstreamTests: HubAndClientsTestCase {
 
     /// A hub and an office that wrote p1 and synced, with the hub's backup taken then ("last
     /// night's"), before the office goes on.
-    private func officeAndBackedUpHub() throws -> (office: ReplicaExecutor, transport: InProcessTransport, session: SyncSession,
-                                                    hub: ReplicaExecutor, backup: String) {
+    private func officeAndBackedUpHub(role: Peer.Role = .replica) throws -> (office: ReplicaExecutor, transport: InProcessTransport, session: SyncSession,
+                                                                          hub: ReplicaExecutor, backup: String) {
         let hub = try durable("hub", seed: 1)
         let router = NodeRouter(service: SyncService(executor: hub, limits: limits, wallClock: clock), limits: limits)
-        let (office, transport, session) = try client("office", seed: 2, hub: hub, router: router)
+        let (office, transport, session) = try client("office", seed: 2, hub: hub, router: router, role: role)
         try office.perform { try $0.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")]) }
         _ = try session.run()
         let backup = folder.appending("hub-backup")
@@ -56,6 +56,47 @@ final class RestoredUpstreamTests: HubAndClientsTestCase {
         XCTAssertEqual(report.digestMatches, true)
         XCTAssertEqual(try digest(office), try digest(restored))
         XCTAssertFalse(try again.run().upstreamRewound, "the next sync is an ordinary one")
+    }
+
+    /// What the hub itself wrote after its backup (an admin's resolution, an edit through its
+    /// API) comes back from the office that pulled it: no node sent a hub its own operations, so
+    /// it was lost there for good, every office's sync failed as diverged, and writing it again
+    /// at an office made a conflict only the hub showed.
+    func test_theUpstreamsOwnWritesItLost_comeBackFromTheOfficeThatPulledThem() throws {
+        let (office, transport, session, hub, backup) = try officeAndBackedUpHub(role: .relay)
+        try hub.perform { try $0.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada L.")]) }
+        try hub.perform { try $0.write(collection: "people", record: "p9", [.put(field: "name", value: "Hedy")]) }
+        _ = try session.run()
+        XCTAssertEqual(try office.perform { try $0.get(collection: "people", record: "p1")?.fields["name"] }, "Ada L.")
+
+        let (restored, again) = try restored(from: backup, office: office, token: transport.token)
+        XCTAssertNil(try restored.perform { try $0.get(collection: "people", record: "p9") }, "lost with the hub's disk")
+        let report = try again.run(compareDigests: true)
+        XCTAssertTrue(report.upstreamRewound)
+        XCTAssertEqual(report.pushApplied, 2, "the hub's two writes since its backup came back")
+        XCTAssertEqual(report.digestMatches, true)
+        XCTAssertEqual(try digest(office), try digest(restored))
+        XCTAssertEqual(try restored.perform { try $0.get(collection: "people", record: "p1")?.fields["name"] }, "Ada L.", "its later write displays again, no conflict")
+        XCTAssertEqual(try restored.perform { try $0.conflicts(collection: "people") }.count, 0)
+        // Its counter moved past them: its next write is new everywhere.
+        try restored.perform { try $0.write(collection: "people", record: "p10", [.put(field: "name", value: "Grace")]) }
+        let next = try again.run(compareDigests: true)
+        XCTAssertEqual(next.pushApplied, 0, "nothing is sent back twice")
+        XCTAssertEqual(try office.perform { try $0.get(collection: "people", record: "p10")?.fields["name"] }, "Grace")
+        XCTAssertEqual(try digest(office), try digest(restored))
+    }
+
+    /// A laptop (a replica token) pushes only what it made: it does not send the hub its own
+    /// operations back, and its sync says the states differ, as before.
+    func test_aReplicaToken_doesNotSendTheUpstreamItsOwnOperations() throws {
+        let (office, transport, session, hub, backup) = try officeAndBackedUpHub()
+        try hub.perform { try $0.write(collection: "people", record: "p9", [.put(field: "name", value: "Hedy")]) }
+        _ = try session.run()
+        let (restored, again) = try restored(from: backup, office: office, token: transport.token)
+        let report = try again.run(compareDigests: true)
+        XCTAssertEqual(report.pushApplied, 0)
+        XCTAssertEqual(report.digestMatches, false)
+        XCTAssertNil(try restored.perform { try $0.get(collection: "people", record: "p9") })
     }
 
     /// The case comparing lengths missed: back from the backup, the hub logs more than the office

@@ -47,6 +47,7 @@ final class SyncVectorTests: XCTestCase {
                 XCTAssertEqual(info.compactedThrough, expect["compactedThrough"]?.integerValue ?? 0, name)
                 XCTAssertEqual(info.logEnd, expect["logEnd"]?.integerValue, name)
                 XCTAssertEqual(info.person, expect["person"]?.stringValue, name)
+                XCTAssertEqual(info.relay, expect["relay"] == true, name)
                 XCTAssertEqual(info.ownOperations.map { ranges in JSONValue.array(ranges.intervals.map { .array([.integer(Int64($0.first)), .integer(Int64($0.last))]) }) },
                                expect["ownOperations"], name)
                 XCTAssertEqual(info.ownLatest.map { JSONValue.object(["counter": .integer(Int64($0.counter)), "hash": .string(XXHash64.hex($0.hash))]) },

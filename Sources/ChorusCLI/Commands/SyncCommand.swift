@@ -148,8 +148,10 @@ enum SyncCommand: Command {
             """,
             hint: """
             syncing again will not change it: one side holds an operation the other lacks for good. If the upstream \
-            was restored from a backup, it lost its own writes made since, which this replica holds: write those values \
-            again here (`chorus conflicts` and `chorus get` show them), and they reach it. If this folder was restored \
+            was restored from a backup, it lost its own writes made since, which this replica holds and sends back only \
+            when its token there is a relay's (an office): `chorus log` here lists them, made by the upstream's replica \
+            (`chorus status` names it). Write those values again here; each makes a conflict at the upstream alone, \
+            against the value it went back to: resolve it there (`chorus conflicts --remote UPSTREAM`). If this folder was restored \
             from a backup of itself, or copied, keep it, \(SyncError.newFolderSteps), and make there again what it \
             lacks of your latest writes (`chorus log` here lists them)
             """)
