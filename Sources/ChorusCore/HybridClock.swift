@@ -77,7 +77,7 @@ public struct HybridClock: Sendable {
             let skew = timestamp.wall - physical
             let who = operation().map { " (operation \($0))" } ?? ""
             throw ChorusError(.clockSkew,
-                "operation stamped \(HybridClock.describe(milliseconds: skew)) ahead of this replica's clock\(who); the limit is \(HybridClock.describe(milliseconds: driftMillisecondsMax))",
+                "operation stamped \(HybridClock.describe(milliseconds: skew)) ahead of the clock of the replica receiving it\(who); the limit is \(HybridClock.describe(milliseconds: driftMillisecondsMax))",
                 hint: "check the clock of the replica that wrote it (NTP), or of this machine; nothing of the batch was applied. Setting the clock right does not change operations already stamped: the replica refusing them takes them once its clock reaches them, in \(HybridClock.describe(milliseconds: skew - driftMillisecondsMax))")
         }
         if timestamp.wall > HybridTimestamp.wallMax {

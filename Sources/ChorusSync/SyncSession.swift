@@ -298,7 +298,10 @@ public struct SyncSession {
             try executor.perform { try $0.recordUpstream(success: true, skewMilliseconds: report.skewMilliseconds, pullOperationAt: report.pullOperationLearnt) }
             return report
         } catch {
-            let message = (error as? SyncError)?.message ?? (error as? ChorusError)?.message ?? "\(error)"
+            var message = (error as? SyncError)?.message ?? (error as? ChorusError)?.message ?? "\(error)"
+            // A push refused as stamped ahead says in how long the upstream takes it: what the
+            // operator of a node syncing in the background reads in its status.
+            if let refusal = error as? SyncError, refusal.code == .clockSkew, let hint = refusal.hint { message += " (\(hint))" }
             try? executor.perform { try $0.recordUpstream(error: .some(message)) }
             if pulled { failedAfterPull(report) }
             throw error

@@ -54,6 +54,15 @@ final class AdminEndToEndTests: XCTestCase {
         let bound = listed.arrayValue?.first { $0["name"]?.stringValue == "laptop-3" }
         XCTAssertEqual(bound?["replica"]?.stringValue, laptopID, "the new token is bound to the laptop's id")
         XCTAssertEqual(try json(["get", "people", "p-1"], "hub")["title"]?.stringValue, "Engineer", "the laptop syncs on with its new token")
+
+        // A person's laptop given a new token without --person is told it is now bound to no one.
+        try chorus(["replicas", "revoke", "laptop-3"], "hub")
+        try chorus(["replicas", "add", "laptop-4", "--replica", laptopID, "--person", "p-1"], "hub")
+        try chorus(["replicas", "revoke", "laptop-4"], "hub")
+        let unbound = try chorus(["replicas", "add", "laptop-5", "--replica", laptopID], "hub")
+        XCTAssertTrue(unbound.standardError.contains("laptop-4, this replica's earlier token, was registered for p-1"), unbound.standardError)
+        try chorus(["replicas", "revoke", "laptop-5"], "hub")
+        XCTAssertFalse(try chorus(["replicas", "add", "laptop-6", "--replica", laptopID, "--person", "p-1"], "hub").standardError.contains("warning"))
     }
 
     func test_conflictsOfEveryKind_seenAlikeAtHubAndOffice_resolvedEverywhere_andHealthAndMetrics() throws {

@@ -69,6 +69,9 @@ enum ReplicasCommand: Command {
             let token: String
             let person = context.arguments.value("--person")
             var fileTried = false, fileInPlace = false
+            // Read before the registration, which moves the id to the new token.
+            let boundBefore = bound == nil || person != nil || role != .replica ? nil
+                : try replica.peers().last(where: { $0.replica == bound && $0.person != nil })
             do {
                 token = try replica.addPeer(name: name, role: role, replica: bound, person: person) { token in
                     fileTried = true
@@ -88,6 +91,12 @@ enum ReplicasCommand: Command {
                 throw error
             }
             tokenFile?.forgetOld()
+            // A new token for a replica whose last one was bound to a person, without --person:
+            // the laptop is now trusted with any name. Said, since the guide's rotation once did
+            // this unnoticed; meant, it stands.
+            if let before = boundBefore {
+                context.output.error("warning: \(before.name), this replica's earlier token, was registered for \(before.person!); \(name) is for no one person, so writes from it in anyone's name are taken. To keep it bound: `chorus replicas revoke \(name)`, then add it again with --person \(before.person!)")
+            }
             if context.isJSON {
                 // With a token file, the file alone holds the token, for scripts as for people.
                 let (key, value) = context.arguments.value("--token-file").map { ("tokenFile", $0) } ?? ("token", token)

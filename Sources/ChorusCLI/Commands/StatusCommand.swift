@@ -59,7 +59,9 @@ enum StatusCommand: Command {
             context.output.json(.object(Dictionary(uniqueKeysWithValues: fields)))
         } else {
             context.output.print(Format.table(fields.map { name, value in
-                [name, value.arrayValue.map { $0.map { Format.value($0) }.joined(separator: ", ") } ?? Format.value(value)]
+                // The last sync's error whole: cut, it lost what to do (in how long a clock's refusal ends).
+                [name, value.arrayValue.map { $0.map { Format.value($0) }.joined(separator: ", ") }
+                    ?? Format.value(value, width: name == "lastSyncError" ? 1000 : 60)]
             }))
         }
         return 0
