@@ -446,6 +446,12 @@ public struct NodeRouter: Sendable {
         for key in ["collection", "record", "field", "after"] where (query[key]?.unicodeScalars.count ?? 0) > NodeRouter.conflictFilterCharactersMax {
             throw SyncError(status: 400, "\(key) is longer than \(NodeRouter.conflictFilterCharactersMax) characters")
         }
+        // A collection this node does not have matches nothing: a 400, as the CLI says of it
+        // locally, not an empty list that reads as "no open conflicts".
+        if let collection = query["collection"], PeopleSchema.current.collection(collection) == nil {
+            throw SyncError(status: 400, "unknown collection \"\(collection.prefix(80))\"",
+                            hint: "collections: \(PeopleSchema.current.collections.map(\.name).joined(separator: ", ")) (see `chorus schema`)")
+        }
         filter.collection = query["collection"]
         filter.record = query["record"]
         filter.field = query["field"]

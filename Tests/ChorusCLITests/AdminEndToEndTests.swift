@@ -106,6 +106,8 @@ final class AdminEndToEndTests: XCTestCase {
         let atOffice = try json(["conflicts", "--remote", stockholm.url, "--token-file", path("office-admin.token")])
         XCTAssertEqual(atHub, atOffice, "the hub and the office list the same conflicts")
         let conflicts = try XCTUnwrap(atHub.arrayValue)
+        let unknown = try chorus(["conflicts", "--collection", "nosuch", "--remote", hub.url, "--token-file", path("hub-admin.token")], expect: 1)
+        XCTAssertTrue(unknown.standardError.contains("unknown collection"), "not \"no open conflicts\": \(unknown.standardError)")
         let page = try chorus(["conflicts", "--limit", "1", "--remote", hub.url, "--token-file", path("hub-admin.token")])
         XCTAssertTrue(page.standardOutput.contains("the first 1 open conflict (a page: more follow)"), "a page is said to be one: \(page.standardOutput)")
         let kinds = Set(conflicts.compactMap { $0["kind"]?.stringValue })

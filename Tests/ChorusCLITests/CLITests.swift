@@ -469,7 +469,7 @@ final class CLITests: XCTestCase {
             (["put", "people", "p-1", "hoursPerWeekAvailable=lots"], "takes an integer value"),
             (["import", folder.appending("truncated.bundle")], "not a complete Chorus bundle"),
             (["import", folder.appending("tampered.bundle")], "bundle"),
-            (["import", folder.appending("future.bundle")], "ahead of this replica's clock"),
+            (["import", folder.appending("future.bundle")], "ahead of the clock of the replica receiving it"),
             (["import", folder.appending("missing.bundle")], "cannot read"),
             (["resolve", "people", "p-1", "title", "--value", "x"], "no conflict"),
             (["export", "--since", "999999", "--output", folder.appending("past.bundle")], "past the end of this replica's log"),
