@@ -90,7 +90,8 @@ public final class Node: @unchecked Sendable {
         // A proxy carries every user's connections; it is not one client.
         serverConfiguration.unboundedAddresses = configuration.proxyAddresses
             ?? (configuration.identity.identityHeader != nil ? configuration.identity.trustedProxies : [])
-        let router = NodeRouter(service: service, limits: limits, metrics: metrics, identity: configuration.identity)
+        let router = NodeRouter(service: service, limits: limits, metrics: metrics, identity: configuration.identity,
+                                proxies: serverConfiguration.unboundedAddresses)
         let log = configuration.log
         let clock = configuration.wallClock
         let metrics = self.metrics

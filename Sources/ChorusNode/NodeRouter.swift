@@ -61,10 +61,16 @@ public struct NodeRouter: Sendable {
     /// --silent-days` allows (3,650 days). Past it, the milliseconds it is turned into would overflow.
     public static let silentAfterSecondsMax: Int64 = 3650 * 24 * 3600
 
-    public init(service: SyncService, limits: Limits, metrics: Metrics = Metrics(), identity: IdentityPolicy = IdentityPolicy()) {
+    /// Addresses of proxies in front of the node (`--trusted-proxy`): a request from one comes
+    /// from anywhere, though its address may be this machine's (nginx beside the node).
+    public let proxies: Set<String>
+
+    public init(service: SyncService, limits: Limits, metrics: Metrics = Metrics(), identity: IdentityPolicy = IdentityPolicy(),
+                proxies: Set<String> = []) {
         self.service = service
         self.limits = limits
         self.metrics = metrics
+        self.proxies = proxies
         self.people = PeopleAPI(executor: service.executor, limits: limits, identity: identity)
     }
 
@@ -169,24 +175,26 @@ public struct NodeRouter: Sendable {
                 service.answeringQuietly($0, authorization: head.header("Authorization"),
                                          replicaHeader: head.header(SyncProtocol.replicaHeader), pullAfter: after)
             }) else { return nil }
-            return NodeRouter.answer(handle(request, remote: remote, look: look), to: remote)
+            return NodeRouter.answer(handle(request, remote: remote, look: look), to: remote, proxies: proxies)
         default:
             return nil
         }
     }
 
     public func handle(_ request: HTTPRequest, remote: String = "") -> HTTPResponse {
-        NodeRouter.answer(handle(request, remote: remote, look: nil), to: remote)
+        NodeRouter.answer(handle(request, remote: remote, look: nil), to: remote, proxies: proxies)
     }
 
     /// `response` as it leaves the node for the client at `remote` (`host:port`, as the server
     /// gives it; empty in tests that call a route directly, read as this machine): never sniffed,
     /// and a fault's detail kept for a client on this machine (the operator's, or the laptop
-    /// owner's own page), a reference to it for anyone else (`Problem.redactingFault`).
-    static func answer(_ response: HTTPResponse, to remote: String) -> HTTPResponse {
+    /// owner's own page), a reference to it for anyone else (`Problem.redactingFault`), a proxy
+    /// in `proxies` included: nginx beside the node carries the internet's requests from 127.0.0.1.
+    static func answer(_ response: HTTPResponse, to remote: String, proxies: Set<String> = []) -> HTTPResponse {
         var response = response
+        let address = String(remote.split(separator: ":").first ?? "")
         if response.logAnnotations[Problem.referenceAnnotation] != nil && !remote.isEmpty
-            && !IdentityPolicy.isThisMachine(String(remote.split(separator: ":").first ?? "")) {
+            && (proxies.contains(address) || !IdentityPolicy.isThisMachine(address)) {
             response = Problem.redactingFault(response)
         }
         return withoutSniffing(response)

@@ -156,26 +156,36 @@ extension Replica {
                 // The last block removed holding an operation made here or below (what a push
                 // sends, by author: an imported bundle's operations are not): what an upstream
                 // restored from a backup may lack for good.
-                var notFromUpstream: [Int64] = []
+                var notFromUpstream: [Int64] = [], fromUpstream: [Int64] = []
                 try database.forEachColumns("SELECT last_seq, first_seq, source FROM log_blocks WHERE last_seq <= ? ORDER BY last_seq", parameters: [floor]) { row in
                     let last = row.integer(0)
                     guard !kept.contains(last) else { return }
                     removed.append((last, last - row.integer(1) + 1))
-                    if row.text(2) != "upstream" { notFromUpstream.append(last) }
+                    if row.text(2) != "upstream" { notFromUpstream.append(last) } else { fromUpstream.append(last) }
                 }
                 var pushableRemoved: Int64 = 0
-                if !dryRun, !notFromUpstream.isEmpty, upstream != nil {
-                    let authors = Set(try replicasBelow() + [id])
-                    for last in notFromUpstream.reversed() where pushableRemoved == 0 {
+                // The last of `blocks` holding an operation by one of `authors`, scanned from the end.
+                func lastHolding(_ authors: Set<ReplicaID>, in blocks: [Int64], above: Int64) throws -> Int64 {
+                    var found: Int64 = 0
+                    for last in blocks.reversed() where found == 0 && last > above {
                         try database.forEachColumns("SELECT body FROM log_blocks WHERE last_seq = ?", parameters: [last]) { row in
                             row.withBlob(0) { body in
                                 _ = try? LogBlock.forEach(in: body, block: last) { _, entry in
                                     guard authors.contains(entry.replicaID) else { return true }
-                                    pushableRemoved = last
+                                    found = last
                                     return false
                                 }
                             }
                         }
+                    }
+                    return found
+                }
+                if !dryRun, let upstream {
+                    if !notFromUpstream.isEmpty { pushableRemoved = try lastHolding(Set(try replicasBelow() + [id]), in: notFromUpstream, above: 0) }
+                    // The upstream's own operations too, from a relay of it, which sends them back
+                    // to it restored from a backup (`rewindUpstreamCursors(resendingUpstreamOwn:)`).
+                    if let origin = upstream.replica, !fromUpstream.isEmpty, try upstreamTakesOwnBack() {
+                        pushableRemoved = max(pushableRemoved, try lastHolding([origin], in: fromUpstream, above: pushableRemoved))
                     }
                 }
                 let settled = try settledRecords(through: floor)

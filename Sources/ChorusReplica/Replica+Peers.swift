@@ -401,7 +401,7 @@ extension Replica {
                 } else {
                     try database.run("DELETE FROM upstream")
                     try database.run("DELETE FROM upstream_acknowledged")
-                    try database.run("DELETE FROM meta WHERE key = ?", Replica.resendUpstreamOwnKey)
+                    try database.run("DELETE FROM meta WHERE key IN (?, ?)", Replica.resendUpstreamOwnKey, Replica.upstreamTakesOwnBackKey)
                     try database.run("INSERT INTO upstream(id, url, token_file) VALUES (1, ?, ?)", url, tokenFile)
                 }
             }
@@ -446,6 +446,14 @@ extension Replica {
         }
     }
 
+    /// The highest counter this replica may have handed out: its own counter, and what it
+    /// reserved (read again from `chorus.counters`, another process may have reserved more). An
+    /// operation in its name sent back from elsewhere is one it made only at or below this.
+    public func ownCountersHandedOut() throws -> UInt64 {
+        let reserved = try Replica.wrapStorage { try counterReservation?.read().counter ?? 0 }
+        return max(counter, reservedCounter, reserved)
+    }
+
     /// The `meta` key of the log sequence through which the upstream's own operations go back
     /// to it (`rewindUpstreamCursors(resendingUpstreamOwn:)`).
     static let resendUpstreamOwnKey = "resend_upstream_own_through"
@@ -454,6 +462,27 @@ extension Replica {
     /// back to it, as they are after it was restored from a backup; 0: none.
     public func upstreamOwnToResend() throws -> Int64 {
         try Replica.wrapStorage { try database.queryScalarInteger("SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?", Replica.resendUpstreamOwnKey) ?? 0 }
+    }
+
+    /// The `meta` key saying the upstream takes its own operations back from this replica (its
+    /// token there is a relay's, as its `info` said at the last sync).
+    static let upstreamTakesOwnBackKey = "upstream_takes_own_back"
+
+    /// Records what the upstream's `info` said of it (`relay`), writing only when it changed.
+    public func recordUpstreamTakesOwnBack(_ takes: Bool) throws {
+        guard try upstreamTakesOwnBack() != takes else { return }
+        try Replica.wrapStorage {
+            if takes {
+                try database.run("INSERT INTO meta(key, value) VALUES (?, 1) ON CONFLICT(key) DO NOTHING", Replica.upstreamTakesOwnBackKey)
+            } else {
+                try database.run("DELETE FROM meta WHERE key = ?", Replica.upstreamTakesOwnBackKey)
+            }
+        }
+    }
+
+    /// Whether the upstream takes its own operations back from this replica, as last recorded.
+    public func upstreamTakesOwnBack() throws -> Bool {
+        try Replica.wrapStorage { try database.queryScalarInteger("SELECT EXISTS (SELECT 1 FROM meta WHERE key = ?)", Replica.upstreamTakesOwnBackKey) == 1 }
     }
 
     /// Forgets the resend once the push has gone past it.

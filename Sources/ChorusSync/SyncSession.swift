@@ -192,6 +192,9 @@ public struct SyncSession {
             // Whose laptop this is, as the upstream says each time: its writes are refused here
             // when they are not that person's (`Authorship`), before the upstream refuses them.
             try executor.perform { try $0.recordUpstream(replica: info.server.replica, person: .some(info.person)) }
+            // Whether it takes its own operations back from this replica (a relay's): what
+            // compaction then counts as unsendable after a restore.
+            try executor.perform { try $0.recordUpstreamTakesOwnBack(info.relay) }
             // Writes of its own under ids the upstream holds are not pushed; the pull still goes on.
             var pushRefused: Error?
             if checksOwnOperations, let held = info.ownOperations, let lost = try executor.perform({ try $0.lostOwnOperations(upstreamHolds: held, latest: info.ownLatest) }) {
@@ -206,7 +209,9 @@ public struct SyncSession {
             // The upstream's body limit, less room for the envelope (its `relayed` list at most
             // 10,000 ids of 35 bytes), and never below one operation, which any page must hold.
             let pageBytesMax = max(limits.operationBytesMax, min(limits.pushPageBytesMax, info.pushBodyBytesMax - SyncSession.pushEnvelopeBytesMax))
-            let push = { (report: inout SyncReport) in try self.push(&report, pageOperationsMax: pageOperationsMax, pageBytesMax: pageBytesMax) }
+            let push = { (report: inout SyncReport) in
+                try self.push(&report, pageOperationsMax: pageOperationsMax, pageBytesMax: pageBytesMax, keepsUpstreamOwn: info.relay)
+            }
             // The upstream's log ends before what this replica pulled: it was restored from an
             // older backup and lost what came after. Everything of ours goes again, and the pull
             // starts again from its compaction point, before anything it lost. Seen in `info`
@@ -417,14 +422,20 @@ public struct SyncSession {
     private enum PushStep {
         case done
         case skipped
-        case send(LogPage, [UInt8])
+        /// A page to push, and whether it may hold the upstream's own operations sent back.
+        case send(LogPage, [UInt8], sendingBack: Bool)
     }
 
     /// Room a push's envelope takes beside its operations: `relayed` at its most (ids of 35 bytes
     /// each with quotes and comma), the replica id, the cursor and the keys.
     public static let pushEnvelopeBytesMax = Limits.default.relayedReplicasMax * 35 + 1024
 
-    private func push(_ report: inout SyncReport, pageOperationsMax: Int, pageBytesMax: Int) throws {
+    /// `keepsUpstreamOwn`: this replica is a relay of the upstream's, which sends the upstream its
+    /// own operations back after a restore: a stretch of the log with nothing to push (what came
+    /// from the upstream) counts as acknowledged now, so compaction keeps it as long as what was
+    /// pushed (`acknowledgedKeptSeconds`); counted as acknowledged long ago, it went at the next
+    /// compaction, and with it what the restored upstream would have got back.
+    private func push(_ report: inout SyncReport, pageOperationsMax: Int, pageBytesMax: Int, keepsUpstreamOwn: Bool) throws {
         var pageBytesMax = pageBytesMax
         while true {
             let step = try executor.perform { replica -> PushStep in
@@ -444,18 +455,26 @@ public struct SyncSession {
                 if page.next == cursor { return .done }
                 if page.operations.isEmpty {
                     // Nothing pushable in this stretch of the log: move the cursor past it.
-                    try replica.recordUpstream(pushCursor: page.next, pushSent: false)
+                    try replica.recordUpstream(pushCursor: page.next, pushSent: keepsUpstreamOwn)
                     return page.hasMore ? .skipped : .done
                 }
-                return .send(page, PushRequest.encode(replica: replica.id, through: page.next, relayed: below, operationTexts: page.operations))
+                return .send(page, PushRequest.encode(replica: replica.id, through: page.next, relayed: below, operationTexts: page.operations),
+                             sendingBack: resendThrough > 0)
             }
-            guard case .send(let page, let body) = step else {
+            guard case .send(let page, let body, let sendingBack) = step else {
                 if case .skipped = step { continue }
                 return
             }
             let response: PushResponse
             do {
                 response = try transport.push(body: body)
+            } catch let error as SyncError where error.status == 403 && sendingBack {
+                // An upstream that does not take its own operations back (an older one, or one
+                // restored without its counters file, which cannot tell them from forgeries):
+                // the rest goes up without them, and the states stay apart, which the digest says.
+                try executor.perform { try $0.finishUpstreamOwnResend() }
+                progress("the upstream refused its own operations sent back (\(error.message)); sending the rest without them")
+                continue
             } catch let error as SyncError where error.status == 408 && page.operations.count > 1 {
                 // The upstream gives a body a time by its size, at a minimum rate (section 6): on a
                 // link slower than that, a page goes through only smaller. Halved until it does, or

@@ -37,6 +37,15 @@ final class NodeFaultAnswerTests: XCTestCase {
         XCTAssertTrue(text.contains("reference \(reference)"), text)
     }
 
+    /// Behind nginx on the node's machine, every request comes from 127.0.0.1: one from a
+    /// trusted proxy is anyone's, and told the reference only.
+    func test_aStorageFault_throughAProxyOnThisMachine_saysOnlyAReference() throws {
+        let fault = SyncError(ChorusError(.storage, secret))
+        let text = body(NodeRouter.answer(fault.response, to: "127.0.0.1:40000", proxies: ["127.0.0.1"]))
+        XCTAssertFalse(text.contains("secret-folder"), text)
+        XCTAssertTrue(text.contains("reference"), text)
+    }
+
     func test_aRetryableFault_staysA503_thatSaysToRetry() throws {
         let busy = SyncError(ChorusError(.storage, "SQLite error 13: database or disk is full (in: INSERT INTO oplog)", hint: "free space", isRetryable: true))
         let answered = NodeRouter.answer(busy.response, to: "192.0.2.7:40000")

@@ -30,6 +30,13 @@ final class RestoredUpstreamTests: HubAndClientsTestCase {
 
     /// The hub back from `backup` (its disk lost), and the office's session with it.
     private func restored(from backup: String, office: ReplicaExecutor, token: String) throws -> (hub: ReplicaExecutor, session: SyncSession) {
+        // As the hub guide restores: the backup's database, and the counters file left where it
+        // was, naming every id the hub handed out.
+        let counters = folder.appending("hub") + "/chorus.counters"
+        if FileManager.default.fileExists(atPath: counters) {
+            try? FileManager.default.removeItem(atPath: backup + "/chorus.counters")
+            try FileManager.default.copyItem(atPath: counters, toPath: backup + "/chorus.counters")
+        }
         let hub = ReplicaExecutor(try Replica.open(at: .directory(backup), configuration: ReplicaFactory.configuration(clock: clock, driftMilliseconds: 3_600_000)))
         let router = NodeRouter(service: SyncService(executor: hub, limits: limits, wallClock: clock), limits: limits)
         let transport = InProcessTransport(router: router, token: token, replica: office.perform { $0.id }, limits: limits)
@@ -84,6 +91,43 @@ final class RestoredUpstreamTests: HubAndClientsTestCase {
         XCTAssertEqual(next.pushApplied, 0, "nothing is sent back twice")
         XCTAssertEqual(try office.perform { try $0.get(collection: "people", record: "p10")?.fields["name"] }, "Grace")
         XCTAssertEqual(try digest(office), try digest(restored))
+    }
+
+    /// An office that compacts by default keeps the hub's writes of the last week, as it keeps
+    /// its own: counted as acknowledged long ago, they went at its next compaction, and with them
+    /// what a restored hub would have got back. One compacted anyway is said at once.
+    func test_anOfficeThatCompacts_stillSendsTheRestoredHubItsLostWrites_orSaysItCannot() throws {
+        let (office, transport, session, hub, backup) = try officeAndBackedUpHub(role: .relay)
+        clock.advance(by: 8 * 86_400_000)   // the office's own write, acknowledged over a week ago, holds nothing back
+        _ = try session.run()
+        try hub.perform { try $0.write(collection: "people", record: "p9", [.put(field: "name", value: "Hedy")]) }
+        _ = try session.run()
+        _ = try session.run()   // the stretch pulled is passed by the next push
+        let compaction = try office.perform { try $0.compactLog() }
+        XCTAssertGreaterThan(compaction.operationsRemoved, 0, "the office's own write, a week old, goes: \(compaction.json.canonicalText)")
+        XCTAssertNotNil(try office.perform { try $0.get(collection: "people", record: "p9") })
+        let (restored, again) = try restored(from: backup, office: office, token: transport.token)
+        let report = try again.run(compareDigests: true)
+        XCTAssertEqual(report.digestMatches, true)
+        XCTAssertEqual(try restored.perform { try $0.get(collection: "people", record: "p9")?.fields["name"] }, "Hedy")
+
+        try restored.perform { try $0.write(collection: "people", record: "p11", [.put(field: "name", value: "Mary")]) }
+        _ = try again.run()
+        _ = try again.run()
+        XCTAssertGreaterThan(try office.perform { try $0.compactLog(keepAcknowledgedSeconds: 0) }.operationsRemoved, 0)
+        XCTAssertGreaterThan(try office.perform { try $0.pushableCompactedThrough() }, 0, "the hub's own write compacted is counted as unsendable")
+    }
+
+    /// A relay's push of an operation in the hub's own name past every counter the hub handed out
+    /// is refused whole: taken, it moved the hub's counter on, up to its end.
+    func test_aRelaysForgeryInTheHubsName_pastItsCounters_isRefused() throws {
+        let (office, transport, _, hub, _) = try officeAndBackedUpHub(role: .relay)
+        let handedOut = try hub.perform { try $0.ownCountersHandedOut() }
+        let forged = Operation(id: OperationID(replica: try hub.perform { $0.id }, counter: handedOut + 1_000_000), timestamp: HybridTimestamp(wall: clock.nowMilliseconds(), logical: 0),
+                               collection: "people", record: "p1", field: "title", action: .set(value: "Forged", supersedes: []))
+        let body = PushRequest.encode(replica: try office.perform { $0.id }, through: 1, relayed: [], operationTexts: [OperationCodec().canonicalText(forged)])
+        XCTAssertThrowsError(try transport.push(body: body)) { XCTAssertEqual(($0 as? SyncError)?.status, 403, "\($0)") }
+        XCTAssertEqual(try hub.perform { try $0.ownCountersHandedOut() }, handedOut)
     }
 
     /// A laptop (a replica token) pushes only what it made: it does not send the hub its own

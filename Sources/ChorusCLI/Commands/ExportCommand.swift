@@ -45,6 +45,7 @@ enum ExportCommand: Command {
         let partial = output + ".partial"
         let file = try FileAppender(creating: partial)
         let header: OperationBundle.Header
+        var tooLargeToImport = false
         do {
             var written: Int64 = 0
             header = try replica.exportBundle(since: since, through: through) { bytes in
@@ -54,6 +55,7 @@ enum ExportCommand: Command {
             // Written whole, and said: a bundle import refuses for its size (it reads it whole)
             // was written without a word, and could not be cut (a read-only audit).
             if written > Int64(replica.configuration.limits.bundleBytesMax) {
+                tooLargeToImport = true
                 context.output.error("warning: the bundle is \(written) bytes, over the \(replica.configuration.limits.bundleBytesMax) `chorus import` takes: export it in pieces with --since and --until")
             }
             try file.synchronize()
@@ -75,8 +77,9 @@ enum ExportCommand: Command {
             if let error = error as? ChorusError { throw error }
             throw ChorusError(.storage, "writing \(output) failed: \(error.localizedDescription)", hint: "check free space and permissions")
         }
-        // Once the bundle is in place for good: what compaction may now remove.
-        try replica.recordExport(header)
+        // Once the bundle is in place for good: what compaction may now remove. Not a bundle
+        // too large for any import to take: its operations have not left in a usable one.
+        if !tooLargeToImport { try replica.recordExport(header) }
         if context.isJSON {
             context.output.json(.object(["operations": .integer(Int64(header.operations)), "since": .integer(header.since),
                                          "until": .integer(header.until), "output": .string(output)]))

@@ -28,7 +28,8 @@ enum StatusCommand: Command {
             let who: String
             switch hold.holder {
             case .replica(let name): who = "replica \(name)"
-            case .upstream, .requested, .upstreamRecently, .unexported: who = "the upstream"
+            case .upstream, .requested, .upstreamRecently: who = "the upstream"
+            case .unexported: who = "what is not exported yet"
             }
             // New replicas' snapshots carry the log after it: revoke a replica that is gone.
             fields.append(("snapshotHistory", .string("log after \(hold.sequence), held by \(who)")))
