@@ -487,6 +487,53 @@ final class BrowserTests: XCTestCase {
         XCTAssertTrue(browser.console.filter { $0.hasPrefix("exception") }.isEmpty, "no script errors: \(browser.console)")
     }
 
+    /// More open conflicts than one page holds: the admin page shows the first 200 and a button
+    /// that brings the rest (it showed 200 and a "+", the rest unreachable until those were
+    /// resolved). Two companies seeded under one set of ids, one's bundle imported by the other,
+    /// make a conflict of every field they wrote differently.
+    func test_admin_reachesEveryOpenConflict_aPageAtATime() throws {
+        let data = folder.appending("a"), other = folder.appending("b")
+        for (folder, seed) in [(data, "1"), (other, "2")] {
+            XCTAssertEqual(try ChorusProcess.run(["init", "--name", "x\(seed)", "--data", folder]).status, 0)
+            XCTAssertEqual(try ChorusProcess.run(["seed", "--people", "60", "--offices", "2", "--seed", seed, "--data", folder]).status, 0)
+        }
+        XCTAssertEqual(try ChorusProcess.run(["export", "--output", folder.appending("b.bundle"), "--data", other]).status, 0)
+        XCTAssertEqual(try ChorusProcess.run(["import", folder.appending("b.bundle"), "--data", data]).status, 0)
+        XCTAssertEqual(try ChorusProcess.run(["replicas", "add", "web-admin", "--role", "admin", "--token-file", folder.appending("admin.token"),
+                                              "--data", data]).status, 0)
+        let adminToken = try String(contentsOfFile: folder.appending("admin.token"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let node = try ServeProcess(data: data, extra: ["--identity-header", "X-Person", "--trusted-proxy", "127.0.0.1"])
+        defer { _ = node.stop() }
+        var total = 0
+        var after: String?
+        repeat {
+            let page = try get(node.port, "/admin/v1/conflicts?limit=1000" + (after.map { "&after=\($0)" } ?? ""), token: adminToken)
+            total += page["conflicts"]?.arrayValue?.count ?? 0
+            after = page["next"]?.stringValue
+        } while after != nil
+        XCTAssertGreaterThan(total, 200, "more than one page of the admin page's")
+
+        let browser = try self.browser(signedInAs: "p-4", port: node.port)
+        defer { browser.close() }
+        try browser.evaluate("sessionStorage.setItem('chorus.adminToken', \(JSONValue.string(adminToken).canonicalText))")
+        try open(browser, "#/admin")
+        try browser.waitUntil("document.querySelectorAll('#conflicts tr[data-id]').length === 200", what: "the first 200 conflicts")
+        let heading = try text(browser, "#conflicts-h")
+        XCTAssertTrue(heading.contains("200+"), heading)
+        var shown = 200
+        while shown < total {
+            try click(browser, "#more-conflicts")
+            let expected = min(total, shown + 200)
+            try browser.waitUntil("document.querySelectorAll('#conflicts tr[data-id]').length === \(expected)", what: "the next conflicts")
+            shown = expected
+        }
+        XCTAssertEqual(try browser.evaluate("document.getElementById('more-conflicts').hidden"), true, "no more to show")
+        XCTAssertEqual(try text(browser, "#conflicts-h"), "Open conflicts (\(total))")
+        let ids = try browser.evaluate("new Set(Array.from(document.querySelectorAll('#conflicts tr[data-id]')).map(r => r.dataset.id)).size").integerValue
+        XCTAssertEqual(ids, Int64(total), "each conflict once")
+        XCTAssertTrue(browser.console.filter { $0.hasPrefix("exception") }.isEmpty, "no script errors: \(browser.console)")
+    }
+
     /// Phone-sized screenshots, and the page is usable by keyboard: the skip link comes first
     /// and every form control has a label.
     func test_phoneLayoutAndAccessibility() throws {
