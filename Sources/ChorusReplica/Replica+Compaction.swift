@@ -232,7 +232,7 @@ extension Replica {
         ON CONFLICT(minute) DO UPDATE SET through_seq = max(through_seq, excluded.through_seq)
         """
 
-    /// The highest sequence of an operation made here or below that compaction removed (0: none):
+    /// The highest sequence of an operation made here or below (for a relay, by the upstream too) that compaction removed (0: none):
     /// what an upstream restored from a backup taken before it may lack for good.
     public func pushableCompactedThrough() throws -> Int64 {
         try Replica.wrapStorage {

@@ -47,6 +47,9 @@ public struct LogPage: Sendable {
     /// `next` is then the `after` it was asked from). What a client sends back with the cursor, so
     /// the upstream can tell its log still holds that operation there (protocol 4.4).
     public let nextOperation: OperationID?
+    /// Operations on the page only because their author is `alsoMadeBy`'s (the upstream's own,
+    /// sent back after its restore).
+    public var sentBack = 0
 }
 
 extension Replica {
@@ -89,17 +92,18 @@ extension Replica {
             // Operations of `also.author` through `also.through`, whatever their source: an
             // upstream's own, sent back to it once it was restored from a backup and lost them.
             let alsoBytes = also?.author.bytes, alsoThrough = also?.through ?? 0
+            var sentBackCount = 0
             // Where the page stood when the block being read started: a push page ends there.
-            var blockStart: (count: Int, bytes: Int, next: Int64, nextCounter: UInt64?, nextReplica: [UInt8])?
+            var blockStart: (count: Int, bytes: Int, next: Int64, nextCounter: UInt64?, nextReplica: [UInt8], sentBack: Int)?
             func endAtBlockStart() {
                 guard authors != nil, let start = blockStart, start.count > 0, start.count < operations.count else { return }
                 operations.removeLast(operations.count - start.count)
-                (bytes, next, nextCounter, nextReplica) = (start.bytes, start.next, start.nextCounter, start.nextReplica)
+                (bytes, next, nextCounter, nextReplica, sentBackCount) = (start.bytes, start.next, start.nextCounter, start.nextReplica, start.sentBack)
             }
             // Read in place from the block: only the payload becomes a String, and only when it is
             // sent (a `Row` per operation was most of a hub's work per pulled operation, callgrind P3).
             try forEachLogged(after: after) { logged in
-                if authors != nil && logged.startsBlock { blockStart = (operations.count, bytes, next, nextCounter, nextReplica) }
+                if authors != nil && logged.startsBlock { blockStart = (operations.count, bytes, next, nextCounter, nextReplica, sentBackCount) }
                 scanned += 1
                 if scanned > scanMax {
                     hasMore = true
@@ -120,6 +124,7 @@ extension Replica {
                     return false
                 }
                 operations.append(String(decoding: payload, as: UTF8.self))
+                if sentBack { sentBackCount += 1 }
                 bytes += payload.count + 1
                 passed(logged)
                 return true
@@ -130,7 +135,9 @@ extension Replica {
             // at or below `after` means nothing after `after` was removed before it was read.
             try checkNotCompacted(after: after)
             let nextOperation = nextCounter.flatMap { counter in ReplicaID(bytes: nextReplica).map { OperationID(replica: $0, counter: counter) } }
-            return LogPage(operations: operations, next: next, hasMore: hasMore, nextOperation: nextOperation)
+            var page = LogPage(operations: operations, next: next, hasMore: hasMore, nextOperation: nextOperation)
+            page.sentBack = sentBackCount
+            return page
         }
     }
 
@@ -413,7 +420,7 @@ extension Replica {
     /// node's own compaction point, so everything its log holds that did not come from the upstream
     /// is sent again (what the upstream still has counts as duplicates), and the pull cursor back
     /// to `pullCursor`, the upstream's compaction point, which lies before anything it lost. Both
-    /// only move back. Returns the last operation made here or below that compaction removed
+    /// only move back. Returns the last operation made here or below (for a relay, by the upstream too) that compaction removed
     /// (`pushableCompactedThrough`): what the upstream lost of those cannot be sent again (0 when
     /// none was compacted here).
     @discardableResult

@@ -454,16 +454,6 @@ public final class SyncService: @unchecked Sendable {
                     throw SyncError.forbidden("\(peer.name) may not push operation \(operation.id): it was made by replica \(operation.id.replica.hex), which is not \(peer.role == .relay ? "below it" : "itself"); nothing of this push was applied",
                                               hint: peer.role == .relay ? "register that replica on this relay with `chorus replicas add`" : "a replica pushes only its own operations")
                 }
-                // This node's own operations come back only as it made them: one past every
-                // counter it handed out was not (a relay's forgery would move its counter on,
-                // up to its end, and it could never write again).
-                if peer.role == .relay, request.operations.contains(where: { $0.id.replica == replica.id }) {
-                    let handedOut = try replica.ownCountersHandedOut()
-                    if let forged = request.operations.first(where: { $0.id.replica == replica.id && $0.id.counter > handedOut }) {
-                        throw SyncError.forbidden("\(peer.name) pushed operation \(forged.id) in this node's own name, past every counter it handed out (\(handedOut)): it was not made here; nothing of this push was applied",
-                                                  hint: "a relay sends back only this node's operations it pulled from it")
-                    }
-                }
                 try SyncService.refuseNotTheirs(request.operations, pushedBy: peer, in: replica)
                 // Ids of the pusher's own reused for other operations (restored from a backup of
                 // itself, or copied): merged, they would be dropped as duplicates, unseen.
@@ -664,7 +654,7 @@ public final class SyncService: @unchecked Sendable {
         // took it: taken before the turn, a flush that waited behind a later one (the timer, the
         // health route and a stop flush at once) wrote older activity over newer, and one that
         // failed put its older notes back under the newer one's, already written.
-        try? executor.perform { replica in
+        executor.perform { replica in
             let pending = activityLock.withLock { () -> [String: PeerActivity] in
                 defer { activity = [:] }
                 return activity

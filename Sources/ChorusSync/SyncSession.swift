@@ -459,7 +459,7 @@ public struct SyncSession {
                     return page.hasMore ? .skipped : .done
                 }
                 return .send(page, PushRequest.encode(replica: replica.id, through: page.next, relayed: below, operationTexts: page.operations),
-                             sendingBack: resendThrough > 0)
+                             sendingBack: page.sentBack > 0)
             }
             guard case .send(let page, let body, let sendingBack) = step else {
                 if case .skipped = step { continue }
@@ -469,9 +469,8 @@ public struct SyncSession {
             do {
                 response = try transport.push(body: body)
             } catch let error as SyncError where error.status == 403 && sendingBack {
-                // An upstream that does not take its own operations back (an older one, or one
-                // restored without its counters file, which cannot tell them from forgeries):
-                // the rest goes up without them, and the states stay apart, which the digest says.
+                // An upstream that does not take its own operations back (an older one): the
+                // rest goes up without them, and the states stay apart, which the digest says.
                 try executor.perform { try $0.finishUpstreamOwnResend() }
                 progress("the upstream refused its own operations sent back (\(error.message)); sending the rest without them")
                 continue

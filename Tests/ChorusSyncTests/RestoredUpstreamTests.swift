@@ -29,11 +29,11 @@ final class RestoredUpstreamTests: HubAndClientsTestCase {
     }
 
     /// The hub back from `backup` (its disk lost), and the office's session with it.
-    private func restored(from backup: String, office: ReplicaExecutor, token: String) throws -> (hub: ReplicaExecutor, session: SyncSession) {
+    private func restored(from backup: String, office: ReplicaExecutor, token: String, keepingCounters: Bool = true) throws -> (hub: ReplicaExecutor, session: SyncSession) {
         // As the hub guide restores: the backup's database, and the counters file left where it
-        // was, naming every id the hub handed out.
+        // was, naming every id the hub handed out (unless the disk took it).
         let counters = folder.appending("hub") + "/chorus.counters"
-        if FileManager.default.fileExists(atPath: counters) {
+        if keepingCounters, FileManager.default.fileExists(atPath: counters) {
             try? FileManager.default.removeItem(atPath: backup + "/chorus.counters")
             try FileManager.default.copyItem(atPath: counters, toPath: backup + "/chorus.counters")
         }
@@ -118,16 +118,33 @@ final class RestoredUpstreamTests: HubAndClientsTestCase {
         XCTAssertGreaterThan(try office.perform { try $0.pushableCompactedThrough() }, 0, "the hub's own write compacted is counted as unsendable")
     }
 
-    /// A relay's push of an operation in the hub's own name past every counter the hub handed out
-    /// is refused whole: taken, it moved the hub's counter on, up to its end.
-    func test_aRelaysForgeryInTheHubsName_pastItsCounters_isRefused() throws {
+    /// A relay's push of an operation in the hub's own name more than 2^40 past every counter the
+    /// hub handed out is refused whole, as from a bundle: taken, it would leave the hub too few ids.
+    func test_aRelaysForgeryInTheHubsName_farPastItsCounters_isRefused() throws {
         let (office, transport, _, hub, _) = try officeAndBackedUpHub(role: .relay)
         let handedOut = try hub.perform { try $0.ownCountersHandedOut() }
-        let forged = Operation(id: OperationID(replica: try hub.perform { $0.id }, counter: handedOut + 1_000_000), timestamp: HybridTimestamp(wall: clock.nowMilliseconds(), logical: 0),
+        let forged = Operation(id: OperationID(replica: hub.perform { $0.id }, counter: handedOut + (1 << 41)), timestamp: HybridTimestamp(wall: clock.nowMilliseconds(), logical: 0),
                                collection: "people", record: "p1", field: "title", action: .set(value: "Forged", supersedes: []))
-        let body = PushRequest.encode(replica: try office.perform { $0.id }, through: 1, relayed: [], operationTexts: [OperationCodec().canonicalText(forged)])
-        XCTAssertThrowsError(try transport.push(body: body)) { XCTAssertEqual(($0 as? SyncError)?.status, 403, "\($0)") }
+        let body = PushRequest.encode(replica: office.perform { $0.id }, through: 1, relayed: [], operationTexts: [OperationCodec().canonicalText(forged)])
+        XCTAssertThrowsError(try transport.push(body: body)) { XCTAssertEqual(($0 as? SyncError)?.status, 400, "\($0)") }
         XCTAssertEqual(try hub.perform { try $0.ownCountersHandedOut() }, handedOut)
+    }
+
+    /// A hub whose disk died took its counters file with it: restored from the database alone, it
+    /// would hand out again the ids of what it wrote after the backup. Its writes sent back by an
+    /// office before it writes move its counter past them, so its next write is new everywhere.
+    func test_aHubRestoredWithoutItsCountersFile_getsItsWritesBack_andWritesPastThem() throws {
+        let (office, transport, session, hub, backup) = try officeAndBackedUpHub(role: .relay)
+        for index in 0..<3 { try hub.perform { try $0.write(collection: "people", record: "h\(index)", [.put(field: "name", value: .string("H\(index)"))]) } }
+        _ = try session.run()
+        let (restored, again) = try restored(from: backup, office: office, token: transport.token, keepingCounters: false)
+        let report = try again.run(compareDigests: true)
+        XCTAssertEqual(report.pushApplied, 3, "its three writes came back")
+        XCTAssertEqual(report.digestMatches, true)
+        try restored.perform { try $0.write(collection: "people", record: "h9", [.put(field: "name", value: "After")]) }
+        _ = try again.run()
+        XCTAssertEqual(try office.perform { try $0.get(collection: "people", record: "h9")?.fields["name"] }, "After", "not dropped as a duplicate")
+        XCTAssertEqual(try digest(office), try digest(restored))
     }
 
     /// A laptop (a replica token) pushes only what it made: it does not send the hub its own

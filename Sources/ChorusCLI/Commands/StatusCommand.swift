@@ -37,6 +37,9 @@ enum StatusCommand: Command {
         if let upstream {
             fields += [
                 ("upstream", .string(upstream.url)),
+                // Its replica id, as its first sync learnt it: what its own operations carry
+                // (`chorus log` lists them; the diverged hint sends the operator here).
+                ("upstreamReplica", upstream.replica.map { .string($0.hex) } ?? (context.isJSON ? .null : "not known before the first sync")),
                 ("waitingToPush", .integer(try replica.pendingPushCount())),
                 ("lastSync", upstream.lastSuccessWall.map { .string(Format.time(HybridTimestamp(wall: $0, logical: 0))) } ?? .string("never")),
                 ("lastSyncError", upstream.lastError.map(JSONValue.string) ?? .null),

@@ -76,7 +76,7 @@ enum SyncCommand: Command {
         if report.upstreamRewound {
             context.output.print("  note: the upstream no longer holds what this replica had pulled (its log ended before the cursor, or holds another operation there: it was restored from an older backup): everything was sent again, and pulled again from its compaction point")
             if report.unsendableAfterRewind > 0 {
-                context.output.print("  note: operations made here or below, through sequence \(report.unsendableAfterRewind) of this replica's log, were compacted from it: what the upstream lost of them could not be sent again (the digests were compared, below)")
+                context.output.print("  note: operations made here or below (or, for a relay, by the upstream itself), through sequence \(report.unsendableAfterRewind) of this replica's log, were compacted from it: what the upstream lost of them could not be sent again (the digests were compared, below)")
             }
         }
         func operations(_ count: Int) -> String { count == 1 ? "1 operation" : "\(count) operations" }
