@@ -184,7 +184,10 @@ extension Replica {
                     if !notFromUpstream.isEmpty { pushableRemoved = try lastHolding(Set(try replicasBelow() + [id]), in: notFromUpstream, above: 0) }
                     // The upstream's own operations too, from a relay of it, which sends them back
                     // to it restored from a backup (`rewindUpstreamCursors(resendingUpstreamOwn:)`).
-                    if let origin = upstream.replica, !fromUpstream.isEmpty, try upstreamTakesOwnBack() {
+                    // (Not when the log holds none of them: a hub that never writes had every
+                    // removed block read for nothing.)
+                    if let origin = upstream.replica, !fromUpstream.isEmpty, try upstreamTakesOwnBack(),
+                       try !storedLoggedIDs(of: origin).intervals.isEmpty {
                         pushableRemoved = max(pushableRemoved, try lastHolding([origin], in: fromUpstream, above: pushableRemoved))
                     }
                 }
