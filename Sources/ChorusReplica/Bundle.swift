@@ -243,12 +243,12 @@ extension Replica {
     /// Verifies a whole bundle, then applies it (see `applyRemote`). A truncated, tampered or
     /// future-stamped bundle is refused with nothing applied. `progress` hears, after each
     /// committed batch, how many of the bundle's operations are merged; `beforeMerging` is given
-    /// the header once the whole bundle is verified, before anything of it is merged.
+    /// the header and operations once the whole bundle is verified, before anything of it is merged.
     @discardableResult
     public func importBundle(_ bytes: [UInt8], progress: ((_ merged: Int, _ total: Int) -> Void)? = nil,
-                             beforeMerging: ((OperationBundle.Header) -> Void)? = nil) throws -> (OperationBundle.Header, ApplyReport) {
+                             beforeMerging: ((OperationBundle.Header, [Operation]) -> Void)? = nil) throws -> (OperationBundle.Header, ApplyReport) {
         let (header, operations) = try OperationBundle.read(bytes, limits: limits)
-        beforeMerging?(header)
+        beforeMerging?(header, operations)
         let report = try applyRemote(operations, source: nil, inLastBatch: nil, afterBatch: progress.map { progress in
             { merged in progress(merged, operations.count) }
         })

@@ -47,13 +47,18 @@ enum ImportCommand: Command {
         // is taking the next part of its log (`--since` the last `until`), and is not warned.
         let originsKnown = { (origin: ReplicaID) in (try? replica.loggedLatest(of: origin)) != nil }
         var knewOrigin: Bool?
+        var lacksRecords = true
         var reported = 0
         let (header, report) = try replica.importBundle(bytes, progress: { merged, total in
             // After a batch, on standard error: at most a line per tenth of a large bundle.
             guard !context.isJSON, total >= progressOperationsMin, merged < total, merged * 10 / total > reported else { return }
             reported = merged * 10 / total
             context.output.error("merged \(merged) of \(total) operations...")
-        }, beforeMerging: { knewOrigin = originsKnown($0.origin) })
+        }, beforeMerging: { header, operations in
+            knewOrigin = originsKnown(header.origin)
+            guard header.since > 0, knewOrigin == false else { return }
+            lacksRecords = ImportCommand.touchesRecordsNotHeld(operations, in: replica)
+        })
         // A bundle of many batches leaves its log's checkpoint running on a thread of its own.
         replica.finishBackgroundCheckpoints()
         if context.isJSON {
@@ -67,9 +72,26 @@ enum ImportCommand: Command {
         }
         // A part of the exporter's history, said so: a replica given it alone once looked whole,
         // its records missing the fields written before (found by a sweep).
-        if header.since > 0, knewOrigin == false {
+        if header.since > 0, knewOrigin == false, lacksRecords {
             context.output.error("note: this bundle holds \(header.originName)'s log after sequence \(header.since) only (its log is compacted through there, or it was exported with --since): what \(header.originName) logged before is not in it. This replica lacks it unless it came another way (a sync, an earlier bundle); to have all of it, sync with \(header.originName), or with a node that holds it, once (a new replica starts from its snapshot)")
         }
         return 0
+    }
+
+    /// The most records `touchesRecordsNotHeld` looks up; past it, it says they may be missing.
+    static let recordsCheckedMax = 10_000
+
+    /// Whether a part of another's log touches a record this replica did not hold before it (or
+    /// holds deleted): the exporter's earlier history of it is then missing here. A replica
+    /// taking back a part of a log made of its own writes (`--since` the point where the
+    /// exporter had imported it) holds every record, and is not warned for nothing.
+    static func touchesRecordsNotHeld(_ operations: [ChorusCore.Operation], in replica: Replica) -> Bool {
+        var seen = Set<String>()
+        for operation in operations {
+            guard seen.insert(operation.collection + "\u{0}" + operation.record).inserted else { continue }
+            if seen.count > recordsCheckedMax { return true }
+            guard case .some(.some) = try? replica.get(collection: operation.collection, record: operation.record) else { return true }
+        }
+        return false
     }
 }
