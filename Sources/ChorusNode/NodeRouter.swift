@@ -422,8 +422,9 @@ public struct NodeRouter: Sendable {
             return json(.object(["replicas": .array(rows.map(\.json))]))
         case "/admin/v1/conflicts":
             let filter = try conflictFilter(query)
-            let (conflicts, next) = try service.executor.perform { try $0.conflicts(matching: filter) }
-            return json(.object(["conflicts": .array(conflicts.map(\.json)), "next": next.map(JSONValue.string) ?? .null]))
+            let (conflicts, next, total) = try service.executor.perform { try $0.conflicts(matching: filter) }
+            return json(.object(["conflicts": .array(conflicts.map(\.json)), "next": next.map(JSONValue.string) ?? .null,
+                                 "total": .integer(Int64(total))]))
         case "/admin/v1/conflicts/{id}":
             let detail = try service.executor.perform { replica -> JSONValue? in
                 try replica.conflict(id: parameters[0]).map { try replica.conflictDetail($0) }

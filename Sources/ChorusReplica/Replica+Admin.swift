@@ -41,12 +41,16 @@ public enum ConflictChoice: Sendable, Equatable {
 }
 
 extension Replica {
-    /// A page of open conflicts in id order, and the cursor for the next page (nil at the end).
-    public func conflicts(matching filter: ConflictFilter) throws -> (conflicts: [Conflict], next: String?) {
+    /// A page of open conflicts in id order, the cursor for the next page (nil at the end), and
+    /// how many match the filter in all, the page's and those before and after it.
+    public func conflicts(matching filter: ConflictFilter) throws -> (conflicts: [Conflict], next: String?, total: Int) {
         let limit = max(1, min(filter.limit, 1000))
-        let matching = try conflicts(collection: filter.collection).filter(filter.matches).sorted { $0.id < $1.id }
+        var unpaged = filter
+        unpaged.after = nil
+        let all = try conflicts(collection: filter.collection).filter(unpaged.matches)
+        let matching = all.filter(filter.matches).sorted { $0.id < $1.id }
         let page = Array(matching.prefix(limit))
-        return (page, matching.count > limit ? page.last?.id : nil)
+        return (page, matching.count > limit ? page.last?.id : nil, all.count)
     }
 
     /// One conflict by its id.

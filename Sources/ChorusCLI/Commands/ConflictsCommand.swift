@@ -107,13 +107,13 @@ enum ConflictsCommand: Command {
             guard let v = Int(text), (1...1000).contains(v) else { throw context.usageError("--limit must be 1 to 1000") }
             filter.limit = v
         }
-        let (conflicts, next): ([JSONValue], String?) = try RemoteSupport.call {
+        let (conflicts, next, total): ([JSONValue], String?, Int?) = try RemoteSupport.call {
             if let remote {
                 let page = try remote.get("admin/v1/conflicts", query: query)
-                return (page["conflicts"]?.arrayValue ?? [], page["next"]?.stringValue)
+                return (page["conflicts"]?.arrayValue ?? [], page["next"]?.stringValue, page["total"]?.integerValue.map { Int($0) })
             }
             let page = try context.openReplica().conflicts(matching: filter)
-            return (page.conflicts.map(\.json), page.next)
+            return (page.conflicts.map(\.json), page.next, page.total)
         }
         if context.isJSON {
             context.output.json(.array(conflicts))
@@ -123,7 +123,9 @@ enum ConflictsCommand: Command {
             printConflicts(conflicts, context, detailed: false)
             // A page is said to be one: "3 open conflicts" read as all there were.
             let count = "\(conflicts.count) open conflict\(conflicts.count == 1 ? "" : "s")"
-            context.output.print("\(next == nil ? count : "the first \(count) (a page: more follow)"); * marks what displays. Resolve with `chorus resolve --conflict ID`.")
+            // An older node says no total: a page is said to be one all the same.
+            let paged = total.map { "\(conflicts.count) of \($0) open conflicts (a page: more follow)" } ?? "the first \(count) (a page: more follow)"
+            context.output.print("\(next == nil ? count : paged); * marks what displays. Resolve with `chorus resolve --conflict ID`.")
         }
         if let next { context.output.error("more: add --after \(next)") }
         return 0

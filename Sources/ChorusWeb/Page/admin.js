@@ -73,7 +73,9 @@ export async function view(main) {
       h("td", {}, displayed ? (displayed.delete ? "(deleted the record)" : edit(displayed)) : ""));
   };
   let shown = conflicts.conflicts.length, after = conflicts.next;
-  const heading = h("h2", { id: "conflicts-h" }, `Open conflicts (${shown}${after ? "+" : ""})`);
+  // All of them counted, when the node says (an older one does not): "200 of 230 shown".
+  const count = () => conflicts.total && after ? `${conflicts.total}, ${shown} shown` : `${shown}${after ? "+" : ""}`;
+  const heading = h("h2", { id: "conflicts-h" }, `Open conflicts (${count()})`);
   const rows = h("tbody", {}, conflicts.conflicts.map(row));
   let loading = false;
   const more = h("button", { type: "button", class: "secondary", id: "more-conflicts", hidden: !after, onclick: async () => {
@@ -86,7 +88,7 @@ export async function view(main) {
       for (const c of page.conflicts) rows.append(row(c));
       shown += page.conflicts.length;
       after = page.next;
-      heading.textContent = `Open conflicts (${shown}${after ? "+" : ""})`;
+      heading.textContent = `Open conflicts (${count()})`;
       more.hidden = !after;
     } finally {
       loading = false;
