@@ -187,7 +187,7 @@ extension Replica {
                     // (Not when the log holds none of them: a hub that never writes had every
                     // removed block read for nothing.)
                     if let origin = upstream.replica, !fromUpstream.isEmpty, try upstreamTakesOwnBack(),
-                       try !storedLoggedIDs(of: origin).intervals.isEmpty {
+                       try loggedLatest(of: origin) != nil {
                         pushableRemoved = max(pushableRemoved, try lastHolding([origin], in: fromUpstream, above: pushableRemoved))
                     }
                 }

@@ -453,14 +453,6 @@ extension Replica {
         }
     }
 
-    /// The highest counter this replica may have handed out: its own counter, and what it
-    /// reserved (read again from `chorus.counters`, another process may have reserved more). An
-    /// operation in its name sent back from elsewhere is one it made only at or below this.
-    public func ownCountersHandedOut() throws -> UInt64 {
-        let reserved = try Replica.wrapStorage { try counterReservation?.read().counter ?? 0 }
-        return max(counter, reservedCounter, reserved)
-    }
-
     /// The `meta` key of the log sequence through which the upstream's own operations go back
     /// to it (`rewindUpstreamCursors(resendingUpstreamOwn:)`).
     static let resendUpstreamOwnKey = "resend_upstream_own_through"

@@ -191,10 +191,12 @@ public struct SyncSession {
             report.upstreamReplica = info.server.replica
             // Whose laptop this is, as the upstream says each time: its writes are refused here
             // when they are not that person's (`Authorship`), before the upstream refuses them.
-            try executor.perform { try $0.recordUpstream(replica: info.server.replica, person: .some(info.person)) }
-            // Whether it takes its own operations back from this replica (a relay's): what
+            // And whether it takes its own operations back from this replica (a relay's): what
             // compaction then counts as unsendable after a restore.
-            try executor.perform { try $0.recordUpstreamTakesOwnBack(info.relay) }
+            try executor.perform {
+                try $0.recordUpstream(replica: info.server.replica, person: .some(info.person))
+                try $0.recordUpstreamTakesOwnBack(info.relay)
+            }
             // Writes of its own under ids the upstream holds are not pushed; the pull still goes on.
             var pushRefused: Error?
             if checksOwnOperations, let held = info.ownOperations, let lost = try executor.perform({ try $0.lostOwnOperations(upstreamHolds: held, latest: info.ownLatest) }) {
@@ -422,8 +424,7 @@ public struct SyncSession {
     private enum PushStep {
         case done
         case skipped
-        /// A page to push, and whether it may hold the upstream's own operations sent back.
-        case send(LogPage, [UInt8], sendingBack: Bool)
+        case send(LogPage, [UInt8])
     }
 
     /// Room a push's envelope takes beside its operations: `relayed` at its most (ids of 35 bytes
@@ -458,17 +459,16 @@ public struct SyncSession {
                     try replica.recordUpstream(pushCursor: page.next, pushSent: keepsUpstreamOwn)
                     return page.hasMore ? .skipped : .done
                 }
-                return .send(page, PushRequest.encode(replica: replica.id, through: page.next, relayed: below, operationTexts: page.operations),
-                             sendingBack: page.sentBack > 0)
+                return .send(page, PushRequest.encode(replica: replica.id, through: page.next, relayed: below, operationTexts: page.operations))
             }
-            guard case .send(let page, let body, let sendingBack) = step else {
+            guard case .send(let page, let body) = step else {
                 if case .skipped = step { continue }
                 return
             }
             let response: PushResponse
             do {
                 response = try transport.push(body: body)
-            } catch let error as SyncError where error.status == 403 && sendingBack {
+            } catch let error as SyncError where error.status == 403 && page.sentBack > 0 {
                 // An upstream that does not take its own operations back (an older one): the
                 // rest goes up without them, and the states stay apart, which the digest says.
                 try executor.perform { try $0.finishUpstreamOwnResend() }
