@@ -26,6 +26,13 @@ enum ConflictsCommand: Command {
 
     static let filterKeys = ["collection", "record", "field", "replica", "since", "until", "limit", "after"]
 
+    /// `--limit`, a page of 1 to 1,000 (open conflicts and the history alike); nil when not given.
+    static func pageLimit(_ text: String?, _ context: CommandContext) throws -> Int? {
+        guard let text else { return nil }
+        guard let limit = Int(text), (1...1000).contains(limit) else { throw context.usageError("--limit must be 1 to 1000") }
+        return limit
+    }
+
     static func run(_ context: CommandContext) throws -> Int32 {
         let remote = try RemoteSupport.client(context)
         if context.arguments.flag("--history") {
@@ -35,18 +42,16 @@ enum ConflictsCommand: Command {
                 throw context.usageError("\(option) filters open conflicts; --history lists every resolution, newest first, in pages (--limit, --after)")
             }
             if !context.arguments.positional.isEmpty { throw context.usageError("--history lists every resolution: give no CONFLICT_ID with it") }
+            let limit = try pageLimit(context.arguments.value("--limit"), context)
             var query: [String: String] = [:]
-            if let text = context.arguments.value("--limit") {
-                guard let limit = Int(text), (1...1000).contains(limit) else { throw context.usageError("--limit must be 1 to 1000") }
-                query["limit"] = String(limit)
-            }
+            if let limit { query["limit"] = String(limit) }
             if let after = context.arguments.value("--after") { query["after"] = after }
             let (history, next): ([JSONValue], String?) = try RemoteSupport.call {
                 if let remote {
                     let page = try remote.get("admin/v1/resolutions", query: query)
                     return (page["resolutions"]?.arrayValue ?? [], page["next"]?.stringValue)
                 }
-                let page = try context.openReplica().resolutionsPage(limit: query["limit"].flatMap { Int($0) } ?? 100, after: query["after"])
+                let page = try context.openReplica().resolutionsPage(limit: limit ?? 100, after: query["after"])
                 return (page.records.map(\.json), page.next)
             }
             // The cursor on stderr, as a page of open conflicts says it: the history stopped at
@@ -58,10 +63,7 @@ enum ConflictsCommand: Command {
                 let at = entry["resolvedAt"]?.integerValue.map(Format.time(unixMilliseconds:)) ?? "?"
                 let key = entry["targetKey"]?.stringValue.map { "[\($0)]" } ?? ""
                 let target = "\(entry["targetCollection"]?.stringValue ?? "")/\(entry["targetRecord"]?.stringValue ?? "") \(entry["targetField"]?.stringValue ?? "")\(key)"
-                // A restore or a delete chooses no value: "restore null" said nothing.
-                let choice = entry["choice"]?.stringValue ?? ""
-                let what = choice == "restore" || choice == "delete" ? "" : " \(Format.value(entry["value"] ?? .null, width: 40))"
-                context.output.print("\(at)  \(entry["resolvedBy"]?.stringValue ?? "?")  \(target)  \(choice)\(what)  [\(entry["conflict"]?.stringValue ?? "")]")
+                context.output.print("\(at)  \(entry["resolvedBy"]?.stringValue ?? "?")  \(target)  \(ResolveCommand.choiceText(entry, width: 40))  [\(entry["conflict"]?.stringValue ?? "")]")
             }
             return 0
         }
@@ -103,10 +105,7 @@ enum ConflictsCommand: Command {
         }
         if let text = query["since"] { guard let v = UInt64(text) else { throw context.usageError("--since is Unix milliseconds") }; filter.since = v }
         if let text = query["until"] { guard let v = UInt64(text) else { throw context.usageError("--until is Unix milliseconds") }; filter.until = v }
-        if let text = query["limit"] {
-            guard let v = Int(text), (1...1000).contains(v) else { throw context.usageError("--limit must be 1 to 1000") }
-            filter.limit = v
-        }
+        if let limit = try pageLimit(query["limit"], context) { filter.limit = limit }
         let (conflicts, next, total): ([JSONValue], String?, Int?) = try RemoteSupport.call {
             if let remote {
                 let page = try remote.get("admin/v1/conflicts", query: query)

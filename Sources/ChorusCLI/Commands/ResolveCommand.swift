@@ -69,16 +69,15 @@ enum ResolveCommand: Command {
             guard context.arguments.positional.isEmpty else { throw context.usageError("give either --conflict ID or COLLECTION ID FIELD") }
             let record: JSONValue = try RemoteSupport.call {
                 if let remote {
-                    let body: JSONValue
+                    var body: [String: JSONValue]
                     switch choice {
-                    case .keep(let id): body = .object(["keep": .string(id.description)])
-                    case .value(let value): body = .object(["value": value])
-                    case .restore: body = .object(["action": "restore"])
-                    case .delete: body = .object(["action": "delete"])
+                    case .keep(let id): body = ["keep": .string(id.description)]
+                    case .value(let value): body = ["value": value]
+                    case .restore: body = ["action": "restore"]
+                    case .delete: body = ["action": "delete"]
                     }
-                    var object = body.objectValue ?? [:]
-                    if let seen { object["siblings"] = .array(seen.map { .string($0.description) }) }
-                    return try remote.post("admin/v1/conflicts/\(conflictID)/resolve", body: .object(object))
+                    if let seen { body["siblings"] = .array(seen.map { .string($0.description) }) }
+                    return try remote.post("admin/v1/conflicts/\(conflictID)/resolve", body: .object(body))
                 }
                 let replica = try context.openReplica()
                 return try replica.resolveConflict(id: conflictID, choice, by: try resolver(replica), seen: seen, checkingValue: PeopleAPI.checkResolution(replica)).json
@@ -135,10 +134,14 @@ enum ResolveCommand: Command {
         if context.isJSON {
             context.output.json(record)
         } else {
-            let choice = record["choice"]?.stringValue ?? ""
-            // A restore or a delete chooses no value: "delete null" said nothing.
-            let what = choice == "restore" || choice == "delete" ? "" : " \(Format.value(record["value"] ?? .null))"
-            context.output.print("resolved \(conflictID): \(choice)\(what) by \(record["resolvedBy"]?.stringValue ?? "")")
+            context.output.print("resolved \(conflictID): \(choiceText(record)) by \(record["resolvedBy"]?.stringValue ?? "")")
         }
+    }
+
+    /// A resolution record's choice as a person reads it: `keep VALUE`, `value VALUE`, or
+    /// `restore` and `delete` alone, which choose no value ("delete null" said nothing).
+    static func choiceText(_ record: JSONValue, width: Int = 60) -> String {
+        let choice = record["choice"]?.stringValue ?? ""
+        return choice == "restore" || choice == "delete" ? choice : "\(choice) \(Format.value(record["value"] ?? .null, width: width))"
     }
 }
