@@ -133,6 +133,16 @@ public struct Schema: Sendable {
         return collection
     }
 
+    /// The collection of this name, or the error for a name this schema lacks, naming those it
+    /// has: one wording wherever a collection is named (a write, a list, a filter, the admin API).
+    public func requireCollection(_ name: String) throws(ChorusError) -> CollectionSchema {
+        guard let collection = collection(name) else {
+            throw ChorusError(.unknownCollection, "unknown collection \"\(name.prefix(80))\"",
+                              hint: "collections: \(collections.map(\.name).joined(separator: ", ")) (see `chorus schema`)")
+        }
+        return collection
+    }
+
     /// The field's kind, if both collection and field are known, matched by their bytes
     /// (`isSameName`; the table keeps the declared names' lengths, so a lookup holds no strings).
     public func fieldKind(collection: String, field: String) -> FieldKind? {

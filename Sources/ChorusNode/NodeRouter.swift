@@ -457,9 +457,8 @@ public struct NodeRouter: Sendable {
         }
         // A collection this node does not have matches nothing: a 400, as the CLI says of it
         // locally, not an empty list that reads as "no open conflicts".
-        if let collection = query["collection"], PeopleSchema.current.collection(collection) == nil {
-            throw SyncError(status: 400, "unknown collection \"\(collection.prefix(80))\"",
-                            hint: "collections: \(PeopleSchema.current.collections.map(\.name).joined(separator: ", ")) (see `chorus schema`)")
+        if let collection = query["collection"] {
+            do { _ = try PeopleSchema.current.requireCollection(collection) } catch { throw SyncError(error) }
         }
         filter.collection = query["collection"]
         filter.record = query["record"]

@@ -74,10 +74,7 @@ extension Replica {
     @discardableResult
     public func writeMany(_ writes: [(collection: String, record: String, changes: [Change])], by author: String? = nil) throws -> [Operation] {
         for (collection, record, changes) in writes {
-            guard let declared = schema.collection(collection) else {
-                throw ChorusError(.unknownCollection, "unknown collection \"\(collection.prefix(80))\"",
-                                  hint: "collections: \(schema.collections.map(\.name).joined(separator: ", ")) (see `chorus schema`)")
-            }
+            let declared = try schema.requireCollection(collection)
             try checkName(record, max: limits.recordIDBytesMax, what: "record id")
             guard !changes.isEmpty else { throw ChorusError(.malformedInput, "nothing to write", hint: "give at least one change") }
             guard changes.count <= limits.fieldsPerWriteMax else {
@@ -233,9 +230,7 @@ extension Replica {
     @discardableResult
     public func resolve(collection: String, record: String, field: String, key: String? = nil, _ resolution: Resolution,
                         by author: String? = nil) throws -> Operation {
-        guard let declared = schema.collection(collection) else {
-            throw ChorusError(.unknownCollection, "unknown collection \"\(collection.prefix(80))\"", hint: "see `chorus schema`")
-        }
+        let declared = try schema.requireCollection(collection)
         guard let fieldSchema = declared.field(field) else {
             throw ChorusError(.unknownField, "\(collection) has no field \"\(field.prefix(80))\"", hint: "see `chorus schema`")
         }

@@ -91,10 +91,7 @@ enum ConflictsCommand: Command {
         var filter = ConflictFilter()
         var query: [String: String] = [:]
         for key in filterKeys { if let value = context.arguments.value("--\(key)") { query[key] = value } }
-        if let collection = query["collection"], remote == nil, PeopleSchema.current.collection(collection) == nil {
-            throw ChorusError(.unknownCollection, "unknown collection \"\(collection.prefix(80))\"",
-                              hint: "collections: \(PeopleSchema.current.collections.map(\.name).joined(separator: ", ")) (see `chorus schema`)")
-        }
+        if let collection = query["collection"], remote == nil { _ = try PeopleSchema.current.requireCollection(collection) }
         filter.collection = query["collection"]
         filter.record = query["record"]
         filter.field = query["field"]

@@ -15,9 +15,7 @@ enum ListCommand: Command {
         guard let limit = Int(limitText), (1...100_000).contains(limit) else { throw context.usageError("--limit must be 1 to 100000") }
         let replica = try context.openReplica()
         let collection = context.positional(0)
-        guard replica.configuration.schema.collection(collection) != nil else {
-            throw ChorusError(.unknownCollection, "unknown collection \"\(collection.prefix(80))\"", hint: "see `chorus schema`")
-        }
+        _ = try replica.configuration.schema.requireCollection(collection)
         let rows = try replica.list(collection: collection, includeDeleted: context.arguments.flag("--deleted"),
                                     after: context.arguments.value("--after"), limit: limit)
         if context.isJSON {

@@ -111,9 +111,8 @@ enum ResolveCommand: Command {
     /// none goes, or simply none open.
     static func whyNoConflict(_ replica: Replica, _ collection: String, _ record: String, _ field: String, _ key: String?,
                               _ context: CommandContext) throws -> Error {
-        guard let declared = replica.configuration.schema.collection(collection) else {
-            return ChorusError(.unknownCollection, "unknown collection \"\(collection.prefix(80))\"", hint: "see `chorus schema`")
-        }
+        let declared: CollectionSchema
+        do { declared = try replica.configuration.schema.requireCollection(collection) } catch { return error }
         guard let fieldSchema = declared.field(field) else {
             return ChorusError(.unknownField, "\(collection) has no field \"\(field.prefix(80))\"", hint: "see `chorus schema`")
         }
