@@ -45,7 +45,7 @@ let package = Package(
         .executableTarget(name: "chorus-bench", dependencies: ["ChorusCore", "ChorusReplica", "ChorusSync", "ChorusNode", "SQLiteKit", "ChorusTesting"],
                           path: "Sources/ChorusBench"),
         // Test helpers shared by every test target: clocks, seeded randomness, the simulator.
-        .target(name: "ChorusTesting", dependencies: ["ChorusCore", "ChorusReplica", "SQLiteKit", "ChorusSync", "ChorusNode", "HTTP1"]),
+        .target(name: "ChorusTesting", dependencies: ["ChorusCore", "ChorusReplica", "SQLiteKit", "ChorusSync", "ChorusNode", "HTTP1", "CLinux"]),
 
         .testTarget(name: "ChorusCoreTests", dependencies: ["ChorusCore", "ChorusTesting"]),
         .testTarget(name: "SQLiteKitTests", dependencies: ["SQLiteKit"]),

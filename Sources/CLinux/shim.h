@@ -42,4 +42,17 @@ static inline int chorus_eventfd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NON
 // thread's arena): after work on a thread of its own that allocated and freed much at once.
 #include <malloc.h>
 static inline void chorus_release_free_heap(void) { (void)malloc_trim(0); }
+// A pseudo-terminal's controlling side, unlocked, and the number of its other side
+// (`/dev/pts/NUMBER`); -1 when there is none. glibc declares posix_openpt only under
+// _XOPEN_SOURCE, which the headers above were read without: this is what it does. For the tests
+// of questions a command asks only at a terminal.
+#include <fcntl.h>
+#include <sys/ioctl.h>
+static inline int chorus_open_pseudo_terminal(int *number) {
+    int fd = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int unlock = 0;
+    if (ioctl(fd, TIOCSPTLCK, &unlock) != 0 || ioctl(fd, TIOCGPTN, number) != 0) { close(fd); return -1; }
+    return fd;
+}
 #endif

@@ -1,4 +1,8 @@
 import Foundation
+import CLinux
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Runs the built `chorus` binary as a child process, for end-to-end tests.
 public enum ChorusProcess {
@@ -21,9 +25,41 @@ public enum ChorusProcess {
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[0]
     }
 
-    /// Runs `chorus ARGUMENTS` to completion.
+    /// Runs `chorus ARGUMENTS` to completion, with `input` as its standard input (nothing when
+    /// nil: never the test's own, which may be a terminal that a command would ask).
     @discardableResult
     public static func run(_ arguments: [String], environment: [String: String] = [:], input: Data? = nil) throws -> Result {
+        // From a file, not a pipe: a child that reads none of it cannot make a write here fail.
+        guard let input else { return try run(arguments, environment: environment, standardInput: FileHandle.nullDevice) }
+        let path = NSTemporaryDirectory() + "chorus-input-\(UUID().uuidString)"
+        try input.write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        return try run(arguments, environment: environment, standardInput: try FileHandle(forReadingFrom: URL(fileURLWithPath: path)))
+    }
+
+    /// Runs `chorus ARGUMENTS` to completion with a terminal as its standard input (a
+    /// pseudo-terminal), on which `typed` is typed: for the questions a command asks only there.
+    @discardableResult
+    public static func runAtTerminal(_ arguments: [String], typing typed: String) throws -> Result {
+        var number: Int32 = -1
+        let terminal = chorus_open_pseudo_terminal(&number)
+        guard terminal >= 0 else {
+            throw CocoaError(.fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "no pseudo-terminal (/dev/ptmx): errno \(errno)"])
+        }
+        let name = "/dev/pts/\(number)"
+        defer { close(terminal) }
+        let side = open(name, O_RDWR | O_NOCTTY)
+        guard side >= 0 else { throw CocoaError(.fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "cannot open \(name): errno \(errno)"]) }
+        // Typed ahead: the terminal keeps the line until the command reads it.
+        let bytes = Array(typed.utf8)
+        guard bytes.withUnsafeBytes({ write(terminal, $0.baseAddress, $0.count) }) == bytes.count else {
+            close(side)
+            throw CocoaError(.fileWriteUnknown)
+        }
+        return try run(arguments, environment: [:], standardInput: FileHandle(fileDescriptor: side, closeOnDealloc: true))
+    }
+
+    private static func run(_ arguments: [String], environment: [String: String], standardInput: FileHandle) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -34,6 +70,7 @@ public enum ChorusProcess {
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
+        process.standardInput = standardInput
         try process.run()
         // Read both pipes to the end before waiting, so a chatty child never blocks on a full pipe.
         final class Box: @unchecked Sendable { var data = Data() }

@@ -69,7 +69,7 @@ final class ErasureTests: XCTestCase {
         try chorus(["export", "--output", folder.appending("late.bundle")], laptop)
         XCTAssertFalse(try filesContainMarker(office).isEmpty, "the scan must be able to see the marker before erasure")
 
-        try chorus(["erase", "people", id], office)
+        try chorus(["erase", "people", id, "--yes"], office)
         XCTAssertEqual(try filesContainMarker(office), [], "no trace after erase")
         try chorus(["import", folder.appending("late.bundle")], office)
         XCTAssertEqual(try filesContainMarker(office), [], "late operations are dropped on arrival, their values never written")
@@ -82,7 +82,7 @@ final class ErasureTests: XCTestCase {
         }
         XCTAssertEqual(try ChorusProcess.run(["get", "feedback", "fb-else", "--data", office]).status, 0, "feedback between others stays")
         // Run again, it erases what arrived since (here, nothing), and says so when there is nothing.
-        XCTAssertEqual(try ChorusProcess.run(["erase", "people", id, "--data", office]).status, 1)
+        XCTAssertEqual(try ChorusProcess.run(["erase", "people", id, "--yes", "--data", office]).status, 1)
         let history = try ChorusProcess.run(["conflicts", "--history", "--json", "--data", office])
         XCTAssertFalse(history.standardOutput.contains(id), "the erased record's resolution is gone: \(history.standardOutput)")
         XCTAssertTrue(history.standardOutput.contains("unrelated"), "another record's resolution stays: \(history.standardOutput)")
@@ -92,5 +92,50 @@ final class ErasureTests: XCTestCase {
         try chorus(["import", folder.appending("2.bundle")], laptop)
         XCTAssertEqual(try filesContainMarker(laptop), [])
         XCTAssertEqual(try ChorusProcess.run(["check", "--data", office]).status, 0)
+    }
+
+    /// An erasure is the one write nothing takes back, so it asks first: at a terminal it says
+    /// what goes and wants the id typed; off one (a script) it wants --yes. Refused, nothing goes.
+    func test_erase_asksForTheIdAtATerminal_andWantsYesElsewhere() throws {
+        let folder = try TemporaryDirectory(prefix: "chorus-erase-ask")
+        defer { folder.remove() }
+        let data = folder.appending("office")
+        func chorus(_ arguments: [String]) throws {
+            let result = try ChorusProcess.run(arguments + ["--data", data])
+            XCTAssertEqual(result.status, 0, "\(arguments): \(result.standardError)")
+        }
+        func held(_ collection: String, _ id: String) throws -> Bool {
+            try ChorusProcess.run(["get", collection, id, "--data", data]).status == 0
+        }
+        try chorus(["init", "--name", "office"])
+        try chorus(["put", "people", "p-erin", "name=Erin"])
+        try chorus(["put", "people", "p-other", "name=Someone else"])
+        try chorus(["put", "feedback", "fb-about", "to=p-erin", "from=p-other", "body=thanks"])
+        try chorus(["put", "feedback", "fb-else", "to=p-other", "from=p-third", "body=between others"])
+
+        let script = try ChorusProcess.run(["erase", "people", "p-erin", "--data", data])
+        XCTAssertEqual(script.status, 2, "off a terminal, without --yes, it is a usage error: \(script.standardError)")
+        XCTAssertTrue(script.standardError.contains("--yes"), script.standardError)
+        XCTAssertTrue(try held("people", "p-erin") && held("feedback", "fb-about"), "nothing erased")
+
+        let wrong = try ChorusProcess.runAtTerminal(["erase", "people", "p-erin", "--data", data], typing: "p-eri\n")
+        XCTAssertEqual(wrong.status, 1, wrong.standardError)
+        XCTAssertTrue(wrong.standardError.contains("erase people/p-erin for good, with 1 record(s)"), wrong.standardError)
+        XCTAssertTrue(wrong.standardError.contains("feedback/fb-about"), "the records that go are named: \(wrong.standardError)")
+        XCTAssertTrue(wrong.standardError.contains("nothing done"), wrong.standardError)
+        XCTAssertTrue(try held("people", "p-erin") && held("feedback", "fb-about"), "a wrong answer erases nothing")
+
+        let other = try ChorusProcess.runAtTerminal(["erase", "feedback", "fb-else", "--data", data], typing: "\n")
+        XCTAssertEqual(other.status, 1, other.standardError)
+        XCTAssertTrue(try held("feedback", "fb-else"), "an empty answer erases nothing")
+
+        let typed = try ChorusProcess.runAtTerminal(["erase", "people", "p-erin", "--data", data], typing: "p-erin\n")
+        XCTAssertEqual(typed.status, 0, typed.standardError)
+        XCTAssertFalse(try held("people", "p-erin") || held("feedback", "fb-about"), "the id typed, they go")
+        XCTAssertTrue(try held("feedback", "fb-else"), "feedback between others stays")
+
+        let missing = try ChorusProcess.run(["erase", "feedback", "fb-nosuch", "--data", data])
+        XCTAssertEqual(missing.status, 1, "a record not held is refused as before, without asking: \(missing.standardError)")
+        XCTAssertTrue(missing.standardError.contains("no record"), missing.standardError)
     }
 }

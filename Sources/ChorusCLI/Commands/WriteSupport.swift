@@ -8,8 +8,9 @@ enum WriteSupport {
     static let options = [OptionSpec.data, OptionSpec.json,
                           OptionSpec(name: "--as", valueName: "PERSON", help: "the person making the change (a person id), recorded in the operation")]
 
-    static func write(_ context: CommandContext, collection: String, record: String, _ changes: [Change]) throws -> Int32 {
-        let replica = try context.openReplica()
+    /// `replica`: the one the command opened already, if it did.
+    static func write(_ context: CommandContext, replica opened: Replica? = nil, collection: String, record: String, _ changes: [Change]) throws -> Int32 {
+        let replica = try opened ?? context.openReplica()
         // The people platform's rules for values hold here as over HTTP: a progress of 500 or a
         // status no page knows, written here, would be served to everyone.
         if let declared = replica.configuration.schema.collection(collection) {
