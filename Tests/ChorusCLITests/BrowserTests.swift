@@ -534,6 +534,53 @@ final class BrowserTests: XCTestCase {
         XCTAssertTrue(browser.console.filter { $0.hasPrefix("exception") }.isEmpty, "no script errors: \(browser.console)")
     }
 
+    /// A search matching more than a page, and a profile with more observations than it shows at
+    /// first, both reach every one through "Show more": the search stopped at its first 50 ("50+")
+    /// and a profile at its first 20 observations, with no way to the rest.
+    func test_searchAndObservations_reachEveryOne_aPageAtATime() throws {
+        let data = folder.appending("office")
+        XCTAssertEqual(try ChorusProcess.run(["init", "--name", "office", "--data", data]).status, 0)
+        XCTAssertEqual(try ChorusProcess.run(["seed", "--people", "200", "--data", data]).status, 0)
+        for index in 1...45 {
+            XCTAssertEqual(try ChorusProcess.run(["put", "observations", "obs-page-\(index)", "person=p-10", "author=p-4", "ability=ability-1", "milestone=2",
+                                                  "body=Observed \(index)", "--as", "p-4", "--data", data]).status, 0)
+        }
+        let node = try ServeProcess(data: data, extra: ["--identity-header", "X-Person", "--trusted-proxy", "127.0.0.1"])
+        defer { _ = node.stop() }
+        let matching = try XCTUnwrap(try get(node.port, "/api/v1/people?q=engineer&limit=1000", as: "p-4")["people"]?.arrayValue).compactMap { $0["id"]?.stringValue }
+        XCTAssertGreaterThan(matching.count, 50, "the seed gives more than a page of engineers")
+
+        let browser = try self.browser(signedInAs: "p-4", port: node.port)
+        defer { browser.close() }
+        try open(browser, "#/people?q=engineer")
+        try browser.waitUntil("document.querySelectorAll('#people-results a.name').length === 50", what: "the first page of hits")
+        XCTAssertEqual(try text(browser, "main [role=status]"), "50+ people match “engineer”")
+        var shown = 50
+        while shown < matching.count {
+            try click(browser, "#people-more")
+            let expected = min(matching.count, shown + 50)
+            try browser.waitUntil("document.querySelectorAll('#people-results a.name').length === \(expected)", what: "the next hits")
+            shown = expected
+        }
+        XCTAssertEqual(try browser.evaluate("document.getElementById('people-more').hidden"), true, "no more to show")
+        XCTAssertEqual(try text(browser, "main [role=status]"), "\(matching.count) people match “engineer”")
+        let hrefs = try browser.evaluate("[...document.querySelectorAll('#people-results a.name')].map(a => a.getAttribute('href'))")
+        XCTAssertEqual(hrefs.arrayValue?.compactMap(\.stringValue), matching.map { "#/people/\($0)" }, "every hit once, in the API's order")
+
+        try open(browser, "#/people/p-10")
+        try browser.waitUntil("document.querySelectorAll('#observations li').length === 20", what: "the first observations")
+        try click(browser, "#observations-more")
+        try browser.waitUntil("document.querySelectorAll('#observations li').length === 40", what: "the next observations")
+        XCTAssertEqual(try browser.evaluate("document.activeElement === document.querySelectorAll('#observations li')[20]"), true,
+                       "the keyboard goes on where the new ones start")
+        try click(browser, "#observations-more")
+        try browser.waitUntil("document.querySelectorAll('#observations li').length === 45", what: "the last observations")
+        XCTAssertEqual(try browser.evaluate("document.getElementById('observations-more').hidden"), true, "no more to show")
+        let bodies = try browser.evaluate("new Set([...document.querySelectorAll('#observations li bdi')].map(b => b.textContent).filter(t => t.startsWith('Observed'))).size")
+        XCTAssertEqual(bodies.integerValue, 45, "each observation once")
+        XCTAssertTrue(browser.console.filter { $0.hasPrefix("exception") }.isEmpty, "no script errors: \(browser.console)")
+    }
+
     /// Phone-sized screenshots, and the page is usable by keyboard: the skip link comes first
     /// and every form control has a label.
     func test_phoneLayoutAndAccessibility() throws {

@@ -28,23 +28,32 @@ export async function directory(main) {
   // A screen reader hears how many are shown, not fifty names read out at each page.
   const list = h("ul", { class: "cards", id: "people-results" });
   const shown = h("p", { class: "muted", role: "status" });
-  const more = h("button", { type: "button", class: "secondary", hidden: true }, "Show more");
+  const more = h("button", { type: "button", class: "secondary", id: "people-more", hidden: true }, "Show more");
   replace(main, h("h1", {}, "People"), form, shown, list, more);
-  if (q.trim()) {
-    const result = await api(`/api/v1/people?q=${encodeURIComponent(q)}&limit=${PAGE}`);
-    replace(list, result.people.length ? result.people.map(personCard) : h("li", { class: "empty" }, `Nobody matches “${q}”.`));
-    shown.textContent = result.people.length ? `${result.people.length}${result.people.length === PAGE ? "+" : ""} people match “${q}”` : "";
-    return;
-  }
-  let after = null;
+  // A search pages by rank (`next` is the offset of the next page), browsing by id (`next` is
+  // the last id shown); both end when `next` is null.
+  const searching = q.trim() !== "";
+  let next = null;
   async function page() {
-    const result = await api(`/api/v1/people?limit=${PAGE}${after ? `&after=${encodeURIComponent(after)}` : ""}`);
-    list.append(...result.people.map(personCard));
-    after = result.next;
-    more.hidden = !after;
-    shown.textContent = `Showing ${list.children.length}${after ? "" : " (all)"} people`;
+    const from = next === null ? "" : searching ? `&offset=${next}` : `&after=${encodeURIComponent(next)}`;
+    const result = await api(`/api/v1/people?${searching ? `q=${encodeURIComponent(q)}&` : ""}limit=${PAGE}${from}`);
+    const cards = result.people.map(personCard);
+    list.append(...cards);
+    next = result.next ?? null;
+    more.hidden = next === null;
+    if (searching && !list.children.length) {
+      replace(list, h("li", { class: "empty" }, `Nobody matches “${q}”.`));
+      shown.textContent = "";
+      return;
+    }
+    shown.textContent = searching ? `${list.children.length}${next === null ? "" : "+"} people match “${q}”`
+      : `Showing ${list.children.length}${next === null ? " (all)" : ""} people`;
+    return cards;
   }
-  more.addEventListener("click", () => page());
+  more.addEventListener("click", oneAtATime(async () => {
+    const cards = await act(page);
+    cards?.[0]?.querySelector("a")?.focus();   // the keyboard goes on where the new ones start
+  }));
   await page();
 }
 
@@ -156,15 +165,27 @@ export async function profile(main, id) {
         return h("li", {}, h("span", {}, a?.name || ability), pips(milestone, 5, "milestone"), title ? h("small", { class: "muted" }, title) : null);
       })) : h("p", { class: "muted" }, "No milestones recorded."),
       viewer && person.manager === viewer && abilities.size ? careerStepsForm({ ...person, id }, abilities) : null,
-      observed.observations.length ? h("ul", { class: "plain", id: "observations" }, observed.observations.map((o) => h("li", {},
-        h("strong", {}, abilities.get(o.ability)?.name || o.ability), ` · milestone ${o.milestone}: `, h("bdi", {}, o.body || ""),
-        h("small", { class: "muted" }, ` (${authors(o.author)}${o.visibility === "private" ? ", private" : ""})`)))) : null,
+      observationsList(observed, authors, abilities, id),
       viewer && !isMe && abilities.size ? observationForm({ ...person, id }, abilities) : null),
     h("section", { "aria-labelledby": "exp-h" }, h("h2", { id: "exp-h" }, "Experience"),
       experience.length ? h("ul", { class: "plain" }, experience.map((e) => h("li", {},
         h("strong", {}, e.title || ""), e.organisation ? ` at ${e.organisation}` : "", e.from ? h("span", { class: "muted" }, ` ${e.from}–${e.to || "now"}`) : "")))
         : h("p", { class: "muted" }, "None listed.")),
     feedbackSection(feedback, authors, viewer, id, person.name || id));
+}
+
+/** The observations of a person's abilities on their profile: the first twenty, "Show more" for the rest. */
+function observationsList(first, authors, abilities, id) {
+  if (!first.observations.length) return null;
+  const row = (o, names) => h("li", { tabindex: "-1" },
+    h("strong", {}, abilities.get(o.ability)?.name || o.ability), ` · milestone ${o.milestone}: `, h("bdi", {}, o.body || ""),
+    h("small", { class: "muted" }, " (", h("bdi", {}, names(o.author)), o.visibility === "private" ? ", private" : "", ")"));
+  const list = h("ul", { class: "plain", id: "observations" }, first.observations.map((o) => row(o, authors)));
+  const more = moreButton("observations-more", list, first.next,
+    (after) => api(`/api/v1/observations?person=${encodeURIComponent(id)}&limit=20&after=${encodeURIComponent(after)}`)
+      .then((page) => ({ ...page, nextAfter: page.next })),
+    async (page) => { const names = await peopleNames(page.observations.map((o) => o.author)); return page.observations.map((o) => row(o, names)); });
+  return [list, more];
 }
 
 /**
