@@ -48,6 +48,10 @@ struct CounterReservation: Sendable {
         path = (folder as NSString).appendingPathComponent(CounterReservation.fileName)
     }
 
+    /// Whether the file is there (`reserved 0` in it is not the same as none: an operator's word
+    /// that the database was never restored).
+    var fileExists: Bool { FileManager.default.fileExists(atPath: path) }
+
     /// What is reserved; 0 and no committed counter when there is no file (a replica new, or from
     /// before this file).
     func read() throws -> Reserved {

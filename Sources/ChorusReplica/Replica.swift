@@ -52,6 +52,9 @@ public final class Replica {
     /// block: restored from a backup, or its last commits lost): its stored counter and the
     /// reserved one it writes on from. Nil otherwise.
     public private(set) var counterRestoredFrom: (stored: UInt64, reserved: UInt64)?
+    /// Whether `counterRestoredFrom` comes from a missing `chorus.counters` (the counter leapt
+    /// `missingReservationLeap`), not from a file ahead of the database.
+    public private(set) var countersFileMissing = false
     /// Folded records a batch unfolded into rows since this replica was opened (`Replica.takeFolded`), for
     /// tests and simulations to see that the path ran.
     public internal(set) var recordsUnfolded = 0
@@ -142,9 +145,32 @@ public final class Replica {
             if reservedCounter > counter {
                 if Replica.lostCommits(stored: counter, reserved: reserved) { counterRestoredFrom = (counter, reservedCounter) }
                 self.counter = reservedCounter
+            } else if !counterReservation.fileExists,
+                      try counter > 0 || database.queryScalarInteger("SELECT 1 FROM log_ids LIMIT 1") != nil {
+                // A replica with a history, and no file naming how far its counters went: lost
+                // with a disk, or a database restored alone. A backup's counter is behind ids the
+                // offices hold, and writing on from it gave new writes their ids: the offices
+                // dropped them as duplicates. It leaps `missingReservationLeap` past, and writes
+                // the file at once when it can (a read-only folder: at its first write), so one
+                // restore is one leap. A hub that has only received (counter 0) may have written
+                // after its backup too, but is told nothing: most hubs never write.
+                let leapt = counter > UInt64(Int64.max) - Replica.missingReservationLeap ? UInt64(Int64.max) : counter + Replica.missingReservationLeap
+                if counter > 0 {
+                    counterRestoredFrom = (counter, leapt)
+                    countersFileMissing = true
+                }
+                self.counter = leapt
+                if (try? counterReservation.write(leapt, after: counter)) != nil { reservedCounter = leapt }
             }
         }
     }
+
+    /// How far past its database's counter a replica that has made operations writes on when
+    /// `chorus.counters` is missing: which counters it handed out after the database's last backup
+    /// is not known, and no replica makes 2^32 operations between two backups. Ids need not be
+    /// consecutive (`CounterReservation`), and its own operations coming back are taken up to
+    /// 2^40 past it (`ownCounterLeapMax`), so what an office sends back of them is still taken.
+    public static let missingReservationLeap: UInt64 = 1 << 32
 
     /// Reserves counters past `needed` (`CounterReservation`) before a batch making operations up
     /// to it commits. The file may be ahead of this connection's view (another process wrote it):

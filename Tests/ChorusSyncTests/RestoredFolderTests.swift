@@ -47,18 +47,29 @@ final class RestoredFolderTests: HubAndClientsTestCase {
     }
 
     /// Written since under ids past every one the hub holds (its counter file reserved past
-    /// them), the new writes go up, then it starts again: nothing of either lineage is lost.
+    /// them, or no counters file at all, when its counter leaps), the new writes go up, then it
+    /// starts again: nothing of either lineage is lost.
     func test_withWritesSinceUnderNewIds_theyGoUp_thenItStartsAgain() throws {
-        let (hub, service, router) = try makeHub()
-        let (restored, session) = try restoredLaptop(hub: hub, service: service, router: router, compacting: true, reserved: 1_000)
-        try restored.perform { _ = try $0.write(collection: "people", record: "l-new", [.put(field: "name", value: "After the restore")]) }
-        let report = try session.run(compareDigests: true)
-        XCTAssertEqual(report.pushApplied, 1)
-        XCTAssertGreaterThan(report.snapshotOperations, 0, "\(report.snapshotRefused ?? "")")
-        XCTAssertEqual(report.digestMatches, true)
-        for (record, value) in [("l-1", "Before the backup"), ("l-4", "After the backup"), ("l-new", "After the restore")] {
-            XCTAssertEqual(try name(restored, record), .string(value), record)
-            XCTAssertEqual(try name(hub, record), .string(value), record)
+        try writesSinceUnderNewIds(reserved: 1_000)
+    }
+
+    func test_restoredWithoutItsCountersFile_itsWritesSinceTakeNewIds_goUp_andItStartsAgain() throws {
+        try writesSinceUnderNewIds(reserved: nil)
+    }
+
+    private func writesSinceUnderNewIds(reserved: UInt64?) throws {
+        do {
+            let (hub, service, router) = try makeHub()
+            let (restored, session) = try restoredLaptop(hub: hub, service: service, router: router, compacting: true, reserved: reserved)
+            try restored.perform { _ = try $0.write(collection: "people", record: "l-new", [.put(field: "name", value: "After the restore")]) }
+            let report = try session.run(compareDigests: true)
+            XCTAssertEqual(report.pushApplied, 1, "reserved: \(reserved.map(String.init) ?? "no file")")
+            XCTAssertGreaterThan(report.snapshotOperations, 0, "\(report.snapshotRefused ?? "")")
+            XCTAssertEqual(report.digestMatches, true)
+            for (record, value) in [("l-1", "Before the backup"), ("l-4", "After the backup"), ("l-new", "After the restore")] {
+                XCTAssertEqual(try name(restored, record), .string(value), record)
+                XCTAssertEqual(try name(hub, record), .string(value), record)
+            }
         }
     }
 
@@ -91,7 +102,9 @@ final class RestoredFolderTests: HubAndClientsTestCase {
     /// were dropped as duplicates, unseen, before.
     func test_writesSinceTakingExactlyTheLostIds_areRefused_evenOnceTheHubCompacted() throws {
         let (hub, service, router) = try makeHub()
-        let (restored, session) = try restoredLaptop(hub: hub, service: service, router: router, compacting: true)
+        // Beside it a counters file naming none (an operator's `reserved 0`): with no file at all,
+        // its counter leaps past the lost ids instead (`Replica.missingReservationLeap`).
+        let (restored, session) = try restoredLaptop(hub: hub, service: service, router: router, compacting: true, reserved: 0)
         // The test's clock stands still: the writes since take the lost ones' stamps too, as a
         // clock running behind one it pulled does (its logical count goes on from the backup's).
         // Only their content tells them apart.

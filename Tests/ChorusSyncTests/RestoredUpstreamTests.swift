@@ -147,6 +147,27 @@ final class RestoredUpstreamTests: HubAndClientsTestCase {
         XCTAssertEqual(try digest(office), try digest(restored))
     }
 
+    /// The same hub writing before any office sends its writes back: restored from the database
+    /// alone, it wrote on from the backup's counter, under ids the offices held, and they dropped
+    /// its new write as a duplicate. With no counters file beside a database with a history, its
+    /// counter leaps past any id it can have handed out, and the file is written at once.
+    func test_aHubRestoredWithoutItsCountersFile_thatWritesFirst_losesNoWrite() throws {
+        let (office, transport, session, hub, backup) = try officeAndBackedUpHub(role: .relay)
+        for index in 0..<3 { try hub.perform { try $0.write(collection: "people", record: "h\(index)", [.put(field: "name", value: .string("H\(index)"))]) } }
+        _ = try session.run()
+        let handedOut = hub.perform { $0.counter }
+        let (restored, again) = try restored(from: backup, office: office, token: transport.token, keepingCounters: false)
+        XCTAssertGreaterThanOrEqual(restored.perform { $0.counter }, Replica.missingReservationLeap, "past any id handed out after the backup")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: backup + "/chorus.counters"), "the leap is written down: one restore, one leap")
+        try restored.perform { try $0.write(collection: "people", record: "h9", [.put(field: "name", value: "Before the office")]) }
+        XCTAssertGreaterThan(restored.perform { $0.counter }, handedOut)
+        let report = try again.run(compareDigests: true)
+        XCTAssertEqual(report.pushApplied, 3, "its three writes came back")
+        XCTAssertEqual(try office.perform { try $0.get(collection: "people", record: "h9")?.fields["name"] }, "Before the office", "not dropped as a duplicate")
+        XCTAssertEqual(report.digestMatches, true)
+        XCTAssertEqual(try digest(office), try digest(restored))
+    }
+
     /// A laptop (a replica token) pushes only what it made: it does not send the hub its own
     /// operations back, and its sync says the states differ, as before.
     func test_aReplicaToken_doesNotSendTheUpstreamItsOwnOperations() throws {
