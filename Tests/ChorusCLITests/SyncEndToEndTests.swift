@@ -351,6 +351,8 @@ final class SyncEndToEndTests: XCTestCase {
         let again = try JSONParser().parse(try chorus(["sync", "--json"], "laptop").standardOutput)
         XCTAssertNil(again["snapshotOperations"], "a replica that holds data pulls")
         XCTAssertEqual(again["digestMatches"], true)
+        XCTAssertEqual(again["upstreamUrl"], .string(hub.url), "the URL, as `status --json` gives it")
+        XCTAssertEqual(again["upstream"], "hub", "and the name")
 
         let plain = try JSONParser().parse(try chorus(["sync", "--json", "--no-snapshot"], "plain").standardOutput)
         XCTAssertNil(plain["snapshotOperations"])

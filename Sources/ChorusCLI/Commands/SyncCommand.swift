@@ -68,8 +68,12 @@ enum SyncCommand: Command {
         let unmended = report.lostOwnUnrecovered.map(lostOwnOperations) ?? (report.diverged ? divergence(report) : nil)
         if let unmended { try? replica.recordUpstream(error: .some(SyncReport.divergedPrefix + unmended.message)) }
         if context.isJSON {
-            if let unmended { throw FailureAfterWork(error: unmended, report: report.json) }
-            context.output.json(report.json)
+            // `upstream` is the upstream's name (as the session reports it); `upstreamUrl` is what
+            // `chorus status --json` calls `upstream`, so a script reads the two alike.
+            var json = report.json.objectValue ?? [:]
+            json["upstreamUrl"] = .string(upstream.url)
+            if let unmended { throw FailureAfterWork(error: unmended, report: .object(json)) }
+            context.output.json(.object(json))
             return 0
         }
         context.output.print("synced with \(report.upstreamName) (\(upstream.url))")
