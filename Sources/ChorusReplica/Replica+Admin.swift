@@ -82,17 +82,19 @@ extension Replica {
     }
 
     /// The `author` of a sibling's operation, if it has one, read from the log at the sibling's
-    /// sequence (the log has no index on operation ids; `log_ids` says only which it holds).
+    /// sequence (the log has no index on operation ids; `log_ids` says only which it holds), or
+    /// else from what compaction kept of it (`KeptAuthors`).
     func author(of sibling: Sibling) throws -> String? {
-        guard let sequence = sibling.sequence else { return nil }
-        return try Replica.wrapStorage {
+        try Replica.wrapStorage {
             let operation = sibling.operation
-            let payload = try withLogged(at: sequence) { entry -> String? in
-                guard entry.counter == operation.counter, entry.replica.elementsEqual(operation.replica.bytes) else { return nil }
-                return entry.payloadText
+            if let sequence = sibling.sequence {
+                let payload = try withLogged(at: sequence) { entry -> String? in
+                    guard entry.counter == operation.counter, entry.replica.elementsEqual(operation.replica.bytes) else { return nil }
+                    return entry.payloadText
+                }
+                if let payload = payload ?? nil { return try? codec.decode(text: payload).author }
             }
-            guard let payload = payload ?? nil else { return nil }
-            return try? codec.decode(text: payload).author
+            return try KeptAuthors.author(in: database, of: operation)
         }
     }
 

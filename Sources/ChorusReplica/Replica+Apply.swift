@@ -1142,7 +1142,7 @@ extension Replica {
                     try database.run("DELETE FROM \(StorageSchema.sideTable(collection, field.name)) WHERE id = ?", record)
                 }
             }
-            for table in ["entry_rows", "folded_entries", "superseded", "counters", "deletes", "delete_observed", "conflicts", "conflicted_records"] {
+            for table in ["entry_rows", "folded_entries", "superseded", "counters", "deletes", "delete_observed", "conflicts", "conflicted_records", "kept_authors"] {
                 try database.run("DELETE FROM \(table) WHERE rid = ?", rid)
             }
             // The log's payloads go at the end of the batch, in one scan for all its erasures.

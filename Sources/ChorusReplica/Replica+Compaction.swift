@@ -201,6 +201,10 @@ extension Replica {
                             """, pushableRemoved)
                     }
                     for rid in settled { keptInColumns += try fold(rid) }
+                    // Who wrote each live value whose operation leaves (a conflict formed later names
+                    // them), and no longer who wrote a value these operations superseded.
+                    let touched = try KeptAuthors.keep(in: database, logBlocks: "log_blocks", lasts: removed.map(\.last), codec: codec)
+                    try KeptAuthors.forgetSuperseded(in: database, records: touched)
                     for block in removed { try database.run("DELETE FROM log_blocks WHERE last_seq = ?", block.last) }
                     if floor > floorBefore {
                         try database.run("""

@@ -62,13 +62,13 @@ final class StorageMigrationTests: XCTestCase {
         XCTAssertNotNil(try database.queryScalarText("SELECT sql FROM sqlite_master WHERE name = 'oplog' AND sql LIKE '%AUTOINCREMENT%'"))
 
         let migrated = try Replica.open(at: .directory(folder.path), configuration: configuration)
-        XCTAssertEqual(try migrated.appliedMigrations().suffix(20),
+        XCTAssertEqual(try migrated.appliedMigrations().suffix(21),
                        ["0005_lean_log_and_entries", "0006_log_without_record_index", "0007_display_derived", "0008_conflict_index_repair",
                         "0009_log_ids_as_intervals", "0010_log_in_blocks", "0011_conflicts_by_record", "0012_log_compaction", "0013_lean_entries",
                         "0014_records_hash_prefix", "0015_field_numbers", "0016_folded_entries",
                         "0017_folded_values", "0018_typed_rows_by_rid", "0019_records_hash_prefix_4",
                         "0020_upstream_pull_operation", "0021_log_latest", "0022_upstream_acknowledged",
-                        "0023_person_bound_replicas", "0024_set_aside"])
+                        "0023_person_bound_replicas", "0024_set_aside", "0025_kept_authors"])
         XCTAssertEqual(try migrated.digest(), digestBefore, "the same state after the rebuild")
         XCTAssertEqual(try migrated.latestSequence(), sequenceBefore)
         XCTAssertEqual(try migrated.integrityCheck(), [])
@@ -154,12 +154,12 @@ final class StorageMigrationTests: XCTestCase {
         let payloadsBefore = try database.query("SELECT payload FROM oplog ORDER BY seq").map { $0.text(0) }
 
         let migrated = try Replica.open(at: .directory(folder.path), configuration: configuration)
-        XCTAssertEqual(try migrated.appliedMigrations().suffix(16),
+        XCTAssertEqual(try migrated.appliedMigrations().suffix(17),
                        ["0009_log_ids_as_intervals", "0010_log_in_blocks", "0011_conflicts_by_record", "0012_log_compaction", "0013_lean_entries",
                         "0014_records_hash_prefix", "0015_field_numbers", "0016_folded_entries",
                         "0017_folded_values", "0018_typed_rows_by_rid", "0019_records_hash_prefix_4",
                         "0020_upstream_pull_operation", "0021_log_latest", "0022_upstream_acknowledged",
-                        "0023_person_bound_replicas", "0024_set_aside"])
+                        "0023_person_bound_replicas", "0024_set_aside", "0025_kept_authors"])
         XCTAssertEqual(try Self.intervals(in: folder), intervalsBefore, "the intervals the merge kept, received times included")
         XCTAssertEqual(try migrated.statistics().operations, rowsBefore)
         XCTAssertEqual(try migrated.log(after: 0, limit: 1000).map { $0.operation.map(OperationCodec().canonicalText) }, payloadsBefore,

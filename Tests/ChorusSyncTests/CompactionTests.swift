@@ -561,6 +561,56 @@ final class CompactionTests: HubAndClientsTestCase {
         XCTAssertEqual(try blockCount(hub), 0)
     }
 
+    /// A conflict that forms after a value's operation was compacted (its writer's value reached
+    /// the hub and every replica registered there; the other's comes later from elsewhere, here a
+    /// bundle) still names both writers: the compacted one's author was kept as its operation
+    /// left the log. It goes when the value is superseded and that is compacted, or the record erased.
+    func test_aConflictFormedAfterCompaction_namesTheCompactedValuesAuthor() throws {
+        let (hub, service, router) = try makeHub(people: 300)
+        let (ana, _, anaSession) = try client("ana", seed: 2, hub: hub, router: router)
+        let bo = try durable("bo", seed: 3)   // not registered at the hub: its writes come by bundle
+        _ = try anaSession.run()
+        try writeTitle(ana, "p1", "Lead", by: "p-ana")   // over the hub's title, which ana pulled
+        try writeTitle(bo, "p1", "Coach", by: "p-bo")
+        _ = try anaSession.run()
+        try writeLater(hub, count: 600)
+        _ = try anaSession.run(compareDigests: true)
+        service.flushActivity()
+        // The kept authors of a person's values (a resolution's own record, by its admin, keeps its too).
+        let keptAuthors = { (record: String) in
+            try hub.perform { try $0.withDatabase {
+                try $0.query("SELECT k.author FROM kept_authors k JOIN records r ON r.rid = k.rid WHERE r.collection = 'people' AND r.record = ? ORDER BY k.author",
+                             record).compactMap { $0.text(0) }
+            } }
+        }
+        XCTAssertEqual(try hub.perform { try $0.compactLog() }.floor, try hub.perform { try $0.latestSequence() })
+        XCTAssertEqual(try keptAuthors("p1"), ["p-ana"], "ana's live, attributed value; nothing for the unattributed ones")
+
+        let fromBo = try bo.perform { try $0.log(after: 0, limit: 1000).compactMap(\.operation) }
+        _ = try hub.perform { try $0.applyRemote(fromBo) }
+        XCTAssertEqual(try conflictAuthors(hub), ["p-ana", "p-bo"], "the compacted value's writer is named")
+        XCTAssertEqual(try hub.perform { try $0.invariantViolations() }, [])
+
+        let conflict = try hub.perform { try $0.conflicts().first! }
+        _ = try hub.perform { try $0.resolveConflict(id: conflict.id, .value("Lead"), by: "admin") }
+        _ = try anaSession.run(compareDigests: true)
+        _ = try anaSession.run(compareDigests: true)
+        service.flushActivity()
+        XCTAssertEqual(try hub.perform { try $0.compactLog() }.floor, try hub.perform { try $0.latestSequence() })
+        XCTAssertEqual(try keptAuthors("p1"), ["admin"], "ana's superseded by the resolution's value, and that compacted: forgotten, the resolution's kept")
+
+        try writeTitle(hub, "p2", "Coach", by: "p-hub")
+        _ = try anaSession.run(compareDigests: true)
+        _ = try anaSession.run(compareDigests: true)
+        service.flushActivity()
+        _ = try hub.perform { try $0.compactLog() }
+        XCTAssertEqual(try keptAuthors("p2"), ["p-hub"])
+        let p2 = try hub.perform { try $0.withDatabase { try $0.queryScalarInteger("SELECT rid FROM records WHERE collection = 'people' AND record = 'p2'") } }
+        _ = try hub.perform { try $0.write(collection: "people", record: "p2", [.erase]) }
+        XCTAssertEqual(try hub.perform { try $0.withDatabase { try $0.queryScalarInteger("SELECT count(*) FROM kept_authors WHERE rid = ?", p2) } }, 0,
+                       "an erasure takes its record's kept authors")
+    }
+
     /// A snapshot brings the state, not the history: its copy's log is compacted through its end
     /// whether or not the hub's is, but for the blocks naming an open conflict's values, so the
     /// new replica's admins still see who wrote each. The hub keeps its whole log.
