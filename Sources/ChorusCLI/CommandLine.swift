@@ -54,7 +54,13 @@ struct CommandContext {
     }
 
     func openReplica() throws -> Replica {
-        try Replica.open(at: .directory(dataDirectory), configuration: configuration)
+        let replica = try Replica.open(at: .directory(dataDirectory), configuration: configuration)
+        // Said by whichever command opens the folder first: it writes the file, and the next
+        // opens find it.
+        if let restored = replica.counterRestoredFrom, replica.countersFileMissing {
+            output.error("note: this replica has made operations (counter \(restored.stored)) but its chorus.counters file was missing: if the database was restored from a backup, some of those counters were handed out after it. It writes on from \(restored.reserved), past any of them, and takes back what offices send of its lost writes (Docs/guides/run-a-hub.md, section 5)")
+        }
+        return replica
     }
 
     /// The positional argument at `index`.

@@ -24,12 +24,16 @@ enum Confirmation {
     /// output keeps only what was done).
     static func require(_ context: CommandContext, telling lines: [String], expected: String, step: String) throws {
         if context.arguments.flag(option.name) { return }
-        guard isatty(STDIN_FILENO) == 1 else {
-            throw context.usageError("\(step) cannot be undone, and standard input is not a terminal to ask: add --yes to go ahead")
+        // The question goes to standard error: redirected (`2>log`), no one would see it.
+        guard isatty(STDIN_FILENO) == 1, isatty(STDERR_FILENO) == 1 else {
+            throw context.usageError("\(step) cannot be undone, and there is no terminal to ask on (standard input and error): add --yes to go ahead")
         }
         for line in lines { context.output.error(line) }
         context.output.error("type \(expected) to go ahead, anything else to stop:")
         let answer = readAnswer(from: STDIN_FILENO)
+        // What was typed past the answer (a pasted second line) is dropped, not left for the
+        // shell to run once the command exits.
+        _ = tcflush(STDIN_FILENO, TCIFLUSH)
         guard answer == expected else {
             throw ChorusError(.refused, "nothing done: the answer was not \(expected)",
                               hint: "run it again and type \(expected), or add --yes in a script")
@@ -45,7 +49,11 @@ enum Confirmation {
             let count = read(descriptor, &byte, 1)
             if count < 0 && errno == EINTR { continue }
             guard count == 1, byte != UInt8(ascii: "\n") else { break }
-            guard bytes.count < answerBytesMax else { return nil }
+            // Too long to be an id: the rest of the line is read and dropped, never answered.
+            guard bytes.count < answerBytesMax else {
+                while read(descriptor, &byte, 1) == 1 && byte != UInt8(ascii: "\n") {}
+                return nil
+            }
             bytes.append(byte)
         }
         if bytes.last == UInt8(ascii: "\r") { bytes.removeLast() }

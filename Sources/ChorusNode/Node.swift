@@ -210,17 +210,22 @@ public final class Node: @unchecked Sendable {
     // MARK: Background sync
 
     /// Syncs `seconds` from now, a laptop's sleep counted in them (`SyncWait`): the timer looks
-    /// at the clocks every `SyncWait.checkSeconds` until the wait is over.
+    /// at the clocks at most every `SyncWait.checkSeconds` until the wait is over.
     private func scheduleSync(after seconds: Double) {
         lock.withLock {
             guard !isStopped else { return }
             let wait = SyncWait(seconds: seconds, began: .now)
             let timer = DispatchSource.makeTimerSource(queue: syncQueue)
-            timer.schedule(deadline: .now() + wait.firstCheckSeconds, repeating: SyncWait.checkSeconds)
-            // Not cancelled here: the sync schedules the next (`scheduleSync` cancels this one, and a
-            // cancelled timer runs its handler no more), or the node stopped and cancelled it.
+            timer.schedule(deadline: .now() + wait.nextCheckSeconds(at: wait.began))
+            // Looked at again until the wait is over. Not cancelled here: the sync schedules the
+            // next (`scheduleSync` cancels this one, and a cancelled timer runs its handler no
+            // more, and lets it go, with the timer it holds), or the node stopped and cancelled it.
             timer.setEventHandler { [weak self] in
-                guard wait.isDue(at: .now) else { return }
+                let now = SyncWait.Clocks.now
+                guard wait.isDue(at: now) else {
+                    timer.schedule(deadline: .now() + wait.nextCheckSeconds(at: now))
+                    return
+                }
                 self?.backgroundSync()
             }
             syncTimer?.cancel()

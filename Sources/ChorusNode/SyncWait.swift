@@ -11,7 +11,7 @@ import Glibc
 /// when it is set: a clock fixed from an hour ahead (what a refused sync asks for) would have
 /// held the next sync for that hour. `CLOCK_BOOTTIME` runs during a suspension and is never set.
 ///
-/// So the node looks every `checkSeconds` (on the uptime clock) and syncs once the wait has
+/// So the node looks at most every `checkSeconds` (on the uptime clock) and syncs once the wait has
 /// passed on the boot clock, or at once when the machine slept at least `sleptSecondsMin` since
 /// the wait began: a wake-up is when networks come back, so the backoff starts again from there.
 /// Pure: `Node` reads the clocks (`SyncWait.Clocks.now`).
@@ -55,7 +55,12 @@ public struct SyncWait: Sendable, Equatable {
         return total >= seconds || awake >= seconds || total - awake >= SyncWait.sleptSecondsMin
     }
 
-    /// Seconds until the next look at the clocks, from the start of the wait: the wait itself
-    /// when it is shorter than a look's period.
-    public var firstCheckSeconds: Double { min(seconds, SyncWait.checkSeconds) }
+    /// Seconds from `now` until the next look at the clocks: what is left of the wait (by the
+    /// clock that has run the most), at most `checkSeconds`, so the sync comes when the wait ends,
+    /// not at the next multiple of a look's period.
+    public func nextCheckSeconds(at now: Clocks) -> Double {
+        let awake = Double(now.awake &- min(began.awake, now.awake)) / 1e9
+        let total = Double(now.boot &- min(began.boot, now.boot)) / 1e9
+        return max(0, min(SyncWait.checkSeconds, seconds - max(awake, total)))
+    }
 }

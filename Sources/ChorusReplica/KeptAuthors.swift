@@ -1,5 +1,8 @@
 import ChorusCore
 import SQLiteKit
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The authors of live values whose operations compaction takes out of the log (`kept_authors`).
 ///
@@ -25,13 +28,17 @@ enum KeptAuthors {
     /// Keeps the author of each operation of the blocks `lasts` (by `last_seq`) of `logBlocks`
     /// whose value is still live in `database`'s state; returns the records the blocks' operations
     /// touched, when `database` kept authors before (else there is nothing to forget). Run before
-    /// the blocks leave. A block that names no author, and then any at all, is only searched for
-    /// the bytes: compaction reads every block it removes, and most are of writes made without one.
+    /// the blocks leave, and before their records are folded: a record's live operations are read
+    /// once a block, from its rows. A block that names no author, and then any at all, is only
+    /// searched for the bytes: compaction reads every block it removes, and most are of writes
+    /// made without one.
     static func keep(in database: Database, logBlocks: String, lasts: [Int64], codec: OperationCodec) throws -> Set<Int64> {
         var touched = Set<Int64>()
-        var authored: [(text: String, rid: Int64)] = []
         let forgets = try database.queryScalarInteger("SELECT 1 FROM kept_authors LIMIT 1") != nil
+        var origins: [[UInt8]: Int64?] = [:]
         for last in lasts {
+            // One block at a time: its attributed operations, by record.
+            var authored: [Int64: [String]] = [:]
             try database.forEachColumns("SELECT body FROM \(logBlocks) WHERE last_seq = ?", parameters: [last]) { row in
                 try row.withBlob(0) { body in
                     guard forgets || contains(body, authorKey) else { return }
@@ -39,27 +46,49 @@ enum KeptAuthors {
                         guard let rid = entry.rid else { return true }
                         if forgets { touched.insert(rid) }
                         if let payload = entry.payload, contains(payload, authorKey) {
-                            authored.append((String(decoding: payload, as: UTF8.self), rid))
+                            authored[rid, default: []].append(String(decoding: payload, as: UTF8.self))
                         }
                         return true
                     }
                 }
             }
-        }
-        for (text, rid) in authored {
-            guard let operation = try? codec.decode(text: text), let author = operation.author else { continue }
-            let replica = operation.id.replica.bytes, counter = Int64(operation.id.counter)
-            let live: Int64?
-            if case .delete = operation.action {
-                live = try database.queryScalarInteger("SELECT 1 FROM deletes WHERE rid = ? AND replica = ? AND counter = ?", rid, replica, counter)
-            } else {
-                live = try database.queryScalarInteger("SELECT 1 FROM entries WHERE rid = ? AND replica = ? AND counter = ? LIMIT 1", rid, replica, counter)
+            for rid in authored.keys.sorted() {
+                // What of the record is live: its entries' and deletes' ids, read once.
+                var live = Set<LiveID>()
+                try database.forEachColumns("SELECT origin, counter FROM live_entry_rows WHERE rid = ?", parameters: [rid]) { row in
+                    live.insert(LiveID(origin: row.integer(0), counter: row.integer(1)))
+                }
+                var deleted = Set<DeleteID>()
+                try database.forEachColumns("SELECT replica, counter FROM deletes WHERE rid = ?", parameters: [rid]) { row in
+                    deleted.insert(DeleteID(replica: row.blob(0) ?? [], counter: row.integer(1)))
+                }
+                for text in authored[rid] ?? [] {
+                    guard let operation = try? codec.decode(text: text), let author = operation.author else { continue }
+                    let replica = operation.id.replica.bytes, counter = Int64(operation.id.counter)
+                    var isDelete = false
+                    if case .delete = operation.action {
+                        guard deleted.contains(DeleteID(replica: replica, counter: counter)) else { continue }
+                        isDelete = true
+                    }
+                    let origin: Int64?
+                    if let known = origins[replica] {
+                        origin = known
+                    } else {
+                        origin = try database.queryScalarInteger("SELECT no FROM origins WHERE replica = ?", replica)
+                        origins[replica] = origin
+                    }
+                    // An origin with no number has no live entry (a replica that only deleted): not kept.
+                    guard let origin, isDelete || live.contains(LiveID(origin: origin, counter: counter)) else { continue }
+                    try database.run("INSERT OR REPLACE INTO kept_authors(origin, counter, rid, author) VALUES (?, ?, ?, ?)", origin, counter, rid, author)
+                }
             }
-            guard live != nil else { continue }
-            try database.run("INSERT OR REPLACE INTO kept_authors(replica, counter, rid, author) VALUES (?, ?, ?, ?)", replica, counter, rid, author)
         }
         return touched
     }
+
+    /// An operation's id as the merge state numbers its origin; a delete's as `deletes` keeps it.
+    private struct LiveID: Hashable { let origin: Int64?, counter: Int64? }
+    private struct DeleteID: Hashable { let replica: [UInt8], counter: Int64? }
 
     /// Forgets the kept authors of `records` whose values are no longer live (superseded, the
     /// delete restored).
@@ -68,29 +97,34 @@ enum KeptAuthors {
         for rid in records.sorted() {
             try database.run("""
                 DELETE FROM kept_authors WHERE rid = ?1
-                AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.rid = ?1 AND e.replica = kept_authors.replica AND e.counter = kept_authors.counter)
-                AND NOT EXISTS (SELECT 1 FROM deletes d WHERE d.rid = ?1 AND d.replica = kept_authors.replica AND d.counter = kept_authors.counter)
+                AND NOT EXISTS (SELECT 1 FROM live_entry_rows e WHERE e.rid = ?1 AND e.origin = kept_authors.origin AND e.counter = kept_authors.counter)
+                AND NOT EXISTS (SELECT 1 FROM deletes d JOIN origins o ON o.replica = d.replica
+                                WHERE d.rid = ?1 AND o.no = kept_authors.origin AND d.counter = kept_authors.counter)
                 """, rid)
         }
     }
 
     /// The kept author of `operation`, if compaction kept one.
     static func author(in database: Database, of operation: OperationID) throws -> String? {
-        try database.queryRow("SELECT author FROM kept_authors WHERE replica = ? AND counter = ?", operation.replica.bytes, Int64(operation.counter))?.text(0)
+        try database.queryRow("""
+            SELECT k.author FROM kept_authors k JOIN origins o ON o.no = k.origin WHERE o.replica = ? AND k.counter = ?
+            """, operation.replica.bytes, Int64(operation.counter))?.text(0)
     }
 
-    /// Whether `bytes` holds `needle`.
-    static func contains(_ bytes: UnsafeRawBufferPointer, _ needle: [UInt8]) -> Bool {
-        guard let first = needle.first, bytes.count >= needle.count else { return false }
-        var start = 0
-        let end = bytes.count - needle.count
-        while start <= end {
-            if bytes[start] == first {
-                var index = 1
-                while index < needle.count && bytes[start + index] == needle[index] { index += 1 }
-                if index == needle.count { return true }
-            }
-            start += 1
+    /// Whether `bytes` holds `needle`, found by `memchr` on its byte at `pivot`: for `authorKey`,
+    /// its `h`, which no other key of an operation's canonical JSON holds (nor a replica id's hex
+    /// or a number), so a body without an author is passed over at `memchr`'s pace, not a byte
+    /// at a time.
+    static func contains(_ bytes: UnsafeRawBufferPointer, _ needle: [UInt8], pivot: Int = 4) -> Bool {
+        guard needle.indices.contains(pivot), bytes.count >= needle.count, let base = bytes.baseAddress else { return false }
+        var from = pivot
+        let last = bytes.count - needle.count + pivot   // the last place the pivot byte can stand
+        while from <= last {
+            guard let found = memchr(base + from, Int32(needle[pivot]), last - from + 1) else { return false }
+            let at = base.distance(to: UnsafeRawPointer(found))
+            let start = at - pivot
+            if memcmp(base + start, needle, needle.count) == 0 { return true }
+            from = at + 1
         }
         return false
     }

@@ -200,11 +200,12 @@ extension Replica {
                             ON CONFLICT(key) DO UPDATE SET value = max(CAST(value AS INTEGER), ?1)
                             """, pushableRemoved)
                     }
-                    for rid in settled { keptInColumns += try fold(rid) }
                     // Who wrote each live value whose operation leaves (a conflict formed later names
-                    // them), and no longer who wrote a value these operations superseded.
+                    // them), and no longer who wrote a value these operations superseded: before the
+                    // records are folded, while their entries are rows.
                     let touched = try KeptAuthors.keep(in: database, logBlocks: "log_blocks", lasts: removed.map(\.last), codec: codec)
                     try KeptAuthors.forgetSuperseded(in: database, records: touched)
+                    for rid in settled { keptInColumns += try fold(rid) }
                     for block in removed { try database.run("DELETE FROM log_blocks WHERE last_seq = ?", block.last) }
                     if floor > floorBefore {
                         try database.run("""

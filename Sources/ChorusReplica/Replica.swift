@@ -155,12 +155,25 @@ public final class Replica {
                 // restore is one leap. A hub that has only received (counter 0) may have written
                 // after its backup too, but is told nothing: most hubs never write.
                 let leapt = counter > UInt64(Int64.max) - Replica.missingReservationLeap ? UInt64(Int64.max) : counter + Replica.missingReservationLeap
-                if counter > 0 {
-                    counterRestoredFrom = (counter, leapt)
-                    countersFileMissing = true
-                }
                 self.counter = leapt
-                if (try? counterReservation.write(leapt, after: counter)) != nil { reservedCounter = leapt }
+                // Under the write lock, as every reservation is written, and only while the file is
+                // still missing: a process opening the folder beside this one may have written it,
+                // and reserved past it since; a reservation never goes back.
+                let wrote = try? database.transaction { () -> Bool in
+                    guard !counterReservation.fileExists else { return false }
+                    try counterReservation.write(leapt, after: counter)
+                    return true
+                }
+                if wrote == true {
+                    reservedCounter = leapt
+                    if counter > 0 {
+                        counterRestoredFrom = (counter, leapt)
+                        countersFileMissing = true
+                    }
+                } else if let written = try? counterReservation.read(), written.counter > leapt {
+                    reservedCounter = written.counter
+                    self.counter = written.counter
+                }
             }
         }
     }

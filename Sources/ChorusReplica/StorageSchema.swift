@@ -529,15 +529,16 @@ enum StorageSchema {
         }
         migrator.register("0025_kept_authors") { db in
             // The author of a live value whose operation compaction took out of the log, by the
-            // operation's id, with its record (an erasure takes the record's rows): what a
-            // conflict formed later names its value's writer by (`KeptAuthors`).
+            // operation's id (its origin as `origins` numbers it), with its record (an erasure
+            // takes the record's rows): what a conflict formed later names its value's writer by
+            // (`KeptAuthors`).
             try db.execute("""
                 CREATE TABLE kept_authors(
-                    replica BLOB NOT NULL,
+                    origin INTEGER NOT NULL,
                     counter INTEGER NOT NULL,
                     rid INTEGER NOT NULL,
                     author TEXT NOT NULL,
-                    PRIMARY KEY(replica, counter)
+                    PRIMARY KEY(origin, counter)
                 ) WITHOUT ROWID;
                 CREATE INDEX kept_authors_record ON kept_authors(rid);
                 """)

@@ -37,8 +37,9 @@ public enum ChorusProcess {
         return try run(arguments, environment: environment, standardInput: try FileHandle(forReadingFrom: URL(fileURLWithPath: path)))
     }
 
-    /// Runs `chorus ARGUMENTS` to completion with a terminal as its standard input (a
-    /// pseudo-terminal), on which `typed` is typed: for the questions a command asks only there.
+    /// Runs `chorus ARGUMENTS` to completion with a terminal (a pseudo-terminal) as its standard
+    /// input and error, on which `typed` is typed: for the questions a command asks only there.
+    /// The result's standard error is what the terminal showed (what was typed echoed among it).
     @discardableResult
     public static func runAtTerminal(_ arguments: [String], typing typed: String) throws -> Result {
         var number: Int32 = -1
@@ -46,20 +47,37 @@ public enum ChorusProcess {
         guard terminal >= 0 else {
             throw CocoaError(.fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "no pseudo-terminal (/dev/ptmx): errno \(errno)"])
         }
-        let name = "/dev/pts/\(number)"
         defer { close(terminal) }
-        let side = open(name, O_RDWR | O_NOCTTY)
+        let name = "/dev/pts/\(number)"
+        let side = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC)
         guard side >= 0 else { throw CocoaError(.fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "cannot open \(name): errno \(errno)"]) }
+        let sideHandle = FileHandle(fileDescriptor: side, closeOnDealloc: true)
         // Typed ahead: the terminal keeps the line until the command reads it.
         let bytes = Array(typed.utf8)
-        guard bytes.withUnsafeBytes({ write(terminal, $0.baseAddress, $0.count) }) == bytes.count else {
-            close(side)
-            throw CocoaError(.fileWriteUnknown)
+        guard bytes.withUnsafeBytes({ write(terminal, $0.baseAddress, $0.count) }) == bytes.count else { throw CocoaError(.fileWriteUnknown) }
+        // What the terminal shows, read as it comes (a full terminal would stop the command), to
+        // its end: once the command exits, no one holds the other side and the read fails.
+        final class Box: @unchecked Sendable { var data = Data() }
+        let shown = Box()
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let count = buffer.withUnsafeMutableBytes { read(terminal, $0.baseAddress, $0.count) }
+                if count < 0 && errno == EINTR { continue }
+                guard count > 0 else { break }
+                shown.data.append(contentsOf: buffer[0..<count])
+            }
+            done.signal()
         }
-        return try run(arguments, environment: [:], standardInput: FileHandle(fileDescriptor: side, closeOnDealloc: true))
+        let result = try run(arguments, environment: [:], standardInput: sideHandle, terminal: sideHandle)
+        done.wait()
+        return Result(status: result.status, standardOutput: result.standardOutput, standardError: String(decoding: shown.data, as: UTF8.self))
     }
 
-    private static func run(_ arguments: [String], environment: [String: String], standardInput: FileHandle) throws -> Result {
+    /// `terminal`: the standard error too, closed here once the child has it (nothing read from
+    /// it here: the caller reads the terminal's other side).
+    private static func run(_ arguments: [String], environment: [String: String], standardInput: FileHandle, terminal: FileHandle? = nil) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -69,9 +87,13 @@ public enum ChorusProcess {
         process.environment = env
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
-        process.standardError = err
+        process.standardError = terminal ?? err
         process.standardInput = standardInput
         try process.run()
+        if let terminal {
+            try? terminal.close()
+            try? err.fileHandleForWriting.close()
+        }
         // Read both pipes to the end before waiting, so a chatty child never blocks on a full pipe.
         final class Box: @unchecked Sendable { var data = Data() }
         let outBox = Box()

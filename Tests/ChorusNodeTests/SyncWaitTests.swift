@@ -29,8 +29,15 @@ final class SyncWaitTests: XCTestCase {
         let now = clocks(awake: 5, boot: 5)
         XCTAssertTrue(SyncWait(seconds: 0, began: now).isDue(at: now))
         XCTAssertTrue(SyncWait(seconds: -1, began: now).isDue(at: now), "a negative wait is none")
-        XCTAssertEqual(SyncWait(seconds: 1, began: now).firstCheckSeconds, 1)
-        XCTAssertEqual(SyncWait(seconds: 600, began: now).firstCheckSeconds, SyncWait.checkSeconds)
+        XCTAssertEqual(SyncWait(seconds: 1, began: now).nextCheckSeconds(at: now), 1)
+        XCTAssertEqual(SyncWait(seconds: 600, began: now).nextCheckSeconds(at: now), SyncWait.checkSeconds)
+    }
+
+    func test_theLastLook_comesWhenTheWaitEnds_notAtTheNextMultipleOfTheLooksPeriod() {
+        let wait = SyncWait(seconds: 7.5, began: clocks(awake: 100, boot: 200))
+        XCTAssertEqual(wait.nextCheckSeconds(at: clocks(awake: 105, boot: 205)), 2.5, accuracy: 1e-9, "a 7.5 s wait syncs at 7.5 s, not 10")
+        XCTAssertEqual(wait.nextCheckSeconds(at: clocks(awake: 101, boot: 206)), 1.5, accuracy: 1e-9, "by the clock that ran the most")
+        XCTAssertEqual(wait.nextCheckSeconds(at: clocks(awake: 109, boot: 209)), 0, "past: at once")
     }
 
     func test_thisMachinesClocks_runTogetherWhileAwake() {

@@ -586,9 +586,16 @@ final class CompactionTests: HubAndClientsTestCase {
         XCTAssertEqual(try hub.perform { try $0.compactLog() }.floor, try hub.perform { try $0.latestSequence() })
         XCTAssertEqual(try keptAuthors("p1"), ["p-ana"], "ana's live, attributed value; nothing for the unattributed ones")
 
+        // A replica started from the compacted hub's snapshot has the kept author too.
+        let snapshot = try Replica.writeSnapshot(of: hub.perform { $0.location }, schema: PeopleSchema.current)
+        defer { Replica.removeSnapshotFile(snapshot.path) }
+        let carol = try durable("carol", seed: 4)
+        _ = try carol.perform { try $0.adoptSnapshot(at: snapshot.path, through: snapshot.through, from: hub.perform { $0.id }, replacing: false) }
+
         let fromBo = try bo.perform { try $0.log(after: 0, limit: 1000).compactMap(\.operation) }
-        _ = try hub.perform { try $0.applyRemote(fromBo) }
+        for replica in [hub, carol] { _ = try replica.perform { try $0.applyRemote(fromBo) } }
         XCTAssertEqual(try conflictAuthors(hub), ["p-ana", "p-bo"], "the compacted value's writer is named")
+        XCTAssertEqual(try conflictAuthors(carol), ["p-ana", "p-bo"], "and on the replica started from its snapshot")
         XCTAssertEqual(try hub.perform { try $0.invariantViolations() }, [])
 
         let conflict = try hub.perform { try $0.conflicts().first! }

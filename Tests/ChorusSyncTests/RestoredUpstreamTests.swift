@@ -161,6 +161,9 @@ final class RestoredUpstreamTests: HubAndClientsTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: backup + "/chorus.counters"), "the leap is written down: one restore, one leap")
         try restored.perform { try $0.write(collection: "people", record: "h9", [.put(field: "name", value: "Before the office")]) }
         XCTAssertGreaterThan(restored.perform { $0.counter }, handedOut)
+        let reopened = try Replica.open(at: .directory(backup), configuration: ReplicaFactory.configuration(clock: clock, driftMilliseconds: 3_600_000))
+        XCTAssertLessThan(reopened.counter, 2 * Replica.missingReservationLeap, "opened again, the file there: no second leap")
+        XCTAssertFalse(reopened.countersFileMissing)
         let report = try again.run(compareDigests: true)
         XCTAssertEqual(report.pushApplied, 3, "its three writes came back")
         XCTAssertEqual(try office.perform { try $0.get(collection: "people", record: "h9")?.fields["name"] }, "Before the office", "not dropped as a duplicate")

@@ -92,9 +92,7 @@ enum ServeCommand: Command {
         // A damaged database is not served: it would take writes into a file that may lose them,
         // and answer reads from pages that may be wrong (the crash sweep's node said "ready").
         try refuseIfDamaged(replica, context)
-        if let restored = replica.counterRestoredFrom, replica.countersFileMissing {
-            context.output.error("note: this replica has made operations (counter \(restored.stored)) but its chorus.counters file is missing: if the database was restored from a backup, some of those counters were handed out after it. It writes on from \(restored.reserved), past any of them, and takes back what offices send of its lost writes (Docs/guides/run-a-hub.md, section 5)")
-        } else if let restored = replica.counterRestoredFrom {
+        if let restored = replica.counterRestoredFrom, !replica.countersFileMissing {
             context.output.error("note: this replica's database stores operation counter \(restored.stored), but it handed out counters up to \(restored.reserved) (chorus.counters): it was restored from a backup, or lost its last commits. It writes on past them; what it wrote after the backup stays only on the replicas that pulled it (Docs/guides/run-a-hub.md, section 5)")
         }
         if let owner, try !PeopleDirectory.hasProfile(replica, owner) {
