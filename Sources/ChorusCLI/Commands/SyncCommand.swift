@@ -26,6 +26,15 @@ enum SyncCommand: Command {
                   OptionSpec(name: "--set-aside-refused", valueName: nil, help: "set aside the writes the upstream refuses as not this laptop's person's, and send the rest"),
                   OptionSpec(name: "--clock-offset-ms", valueName: "MS", help: "test option: pretend this machine's clock is off by MS milliseconds")])
 
+    /// A sync's report for `--json`: `upstream` is the upstream's name (as the session reports
+    /// it), and `upstreamUrl` what `chorus status --json` calls `upstream`, so a script reads the
+    /// two alike.
+    static func json(_ report: SyncReport, upstream: Replica.Upstream) -> JSONValue {
+        var object = report.json.objectValue ?? [:]
+        object["upstreamUrl"] = .string(upstream.url)
+        return .object(object)
+    }
+
     static func run(_ context: CommandContext) throws -> Int32 {
         let setsAside = context.arguments.flag("--set-aside-refused")
         if setsAside && context.arguments.flag("--no-snapshot") { throw context.usageError("--set-aside-refused starts again from the upstream's snapshot: leave --no-snapshot out") }
@@ -57,7 +66,7 @@ enum SyncCommand: Command {
             }
         } catch let error as ChorusError {
             replica.finishBackgroundCheckpoints()
-            if context.isJSON, let moved = movedBeforeFailure { throw FailureAfterWork(error: error, report: moved.json) }
+            if context.isJSON, let moved = movedBeforeFailure { throw FailureAfterWork(error: error, report: json(moved, upstream: upstream)) }
             throw error
         }
         // A snapshot's pages, and a long pull's log, are checkpointed on threads of their own
@@ -68,12 +77,8 @@ enum SyncCommand: Command {
         let unmended = report.lostOwnUnrecovered.map(lostOwnOperations) ?? (report.diverged ? divergence(report) : nil)
         if let unmended { try? replica.recordUpstream(error: .some(SyncReport.divergedPrefix + unmended.message)) }
         if context.isJSON {
-            // `upstream` is the upstream's name (as the session reports it); `upstreamUrl` is what
-            // `chorus status --json` calls `upstream`, so a script reads the two alike.
-            var json = report.json.objectValue ?? [:]
-            json["upstreamUrl"] = .string(upstream.url)
-            if let unmended { throw FailureAfterWork(error: unmended, report: .object(json)) }
-            context.output.json(.object(json))
+            if let unmended { throw FailureAfterWork(error: unmended, report: json(report, upstream: upstream)) }
+            context.output.json(json(report, upstream: upstream))
             return 0
         }
         context.output.print("synced with \(report.upstreamName) (\(upstream.url))")
