@@ -17,9 +17,9 @@ import Glibc
 /// A row goes when its value does: compaction looks again at the records its removed
 /// operations touched (a value's superseding operation is compacted later, and its record then
 /// with it), and an erasure takes its record's rows. A snapshot carries the table, as it carries
-/// the merge state; the operations of its copy's left-out history (`writeSnapshot`) keep theirs in
-/// the copy only when the source compacted them. Not in the digest: two replicas agree on their
-/// state whether or not one of them compacted.
+/// the merge state, and the copy keeps the authors of the history it leaves out (`writeSnapshot`)
+/// as compaction would. Not in the digest: two replicas agree on their state whether or not one
+/// of them compacted.
 enum KeptAuthors {
     /// The bytes that open an operation's author in its canonical JSON: an operation without
     /// them has no author, and is not decoded.

@@ -129,6 +129,13 @@ extension Replica {
                         try copy.run(insertBlock + " WHERE last_seq = ?", block)
                     }
                     try copy.run(insertBlock + " WHERE last_seq > ?", settled)
+                    // The authors of live values among the history left out, as compaction keeps
+                    // them (`KeptAuthors`): a conflict that forms later at the new replica names
+                    // their writers. The copy's own state says which values are live.
+                    let leftOut = try copy.query("""
+                        SELECT last_seq FROM source.log_blocks WHERE last_seq <= ? AND last_seq NOT IN (SELECT last_seq FROM main.log_blocks) ORDER BY last_seq
+                        """, settled).compactMap { $0.integer(0) }
+                    _ = try KeptAuthors.keep(in: copy, logBlocks: "source.log_blocks", lasts: leftOut, codec: OperationCodec())
                     if latest > 0 {
                         try copy.run("""
                             INSERT INTO main.log_compaction(id, through_seq) VALUES (1, ?)

@@ -618,6 +618,29 @@ final class CompactionTests: HubAndClientsTestCase {
                        "an erasure takes its record's kept authors")
     }
 
+    /// A snapshot leaves out the history every replica that synced has committed, though the hub
+    /// keeps its log: the authors of live values among it travel in the copy, so a replica
+    /// started from it names them when a concurrent write from elsewhere makes a conflict there.
+    func test_aReplicaStartedFromASnapshot_namesTheAuthorsOfTheHistoryLeftOut() throws {
+        let (hub, service, router) = try makeHub(people: 300)
+        let (ana, _, anaSession) = try client("ana", seed: 2, hub: hub, router: router)
+        let bo = try durable("bo", seed: 3)
+        _ = try anaSession.run()
+        try writeTitle(ana, "p1", "Lead", by: "p-ana")
+        _ = try anaSession.run(compareDigests: true)
+        _ = try anaSession.run(compareDigests: true)
+        service.flushActivity()
+        try writeTitle(bo, "p1", "Coach", by: "p-bo")
+        let snapshot = try Replica.writeSnapshot(of: hub.perform { $0.location }, schema: PeopleSchema.current)
+        defer { Replica.removeSnapshotFile(snapshot.path) }
+        let carol = try durable("carol", seed: 4)
+        _ = try carol.perform { try $0.adoptSnapshot(at: snapshot.path, through: snapshot.through, from: hub.perform { $0.id }, replacing: false) }
+        XCTAssertEqual(try blockCount(carol), 0, "the history was left out of the copy")
+        XCTAssertGreaterThan(try blockCount(hub), 0, "and kept on the hub")
+        _ = try carol.perform { try $0.applyRemote(try bo.perform { try $0.log(after: 0, limit: 1000).compactMap(\.operation) }) }
+        XCTAssertEqual(try conflictAuthors(carol), ["p-ana", "p-bo"])
+    }
+
     /// A snapshot brings the state, not the history: its copy's log is compacted through its end
     /// whether or not the hub's is, but for the blocks naming an open conflict's values, so the
     /// new replica's admins still see who wrote each. The hub keeps its whole log.
