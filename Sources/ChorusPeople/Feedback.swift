@@ -285,15 +285,6 @@ public enum Feedback {
     /// more may follow (nil on the last page).
     public static func visiblePage(_ replica: Replica, viewer: String?, about person: String? = nil, after cursor: PageCursor?,
                                    limit: Int = 50) throws -> (items: [RecordSnapshot], next: PageCursor?) {
-        let rows = try replica.withDatabase { db in
-            try db.query("""
-                SELECT id, given FROM (
-                    SELECT f.id AS id, (SELECT min(e.wall) FROM entries e WHERE e.rid = f._rid AND e.field = ?4) AS given FROM feedback f
-                    WHERE f._deleted = 0 AND (?1 IS NULL OR f."to" = ?1))
-                WHERE ?2 IS NULL OR given < ?2 OR (given = ?2 AND id < ?3)
-                ORDER BY given DESC, id DESC LIMIT 100000
-                """, person, cursor?.given, cursor?.id, ReadPolicy.madeField["feedback"]).compactMap { row in row.text(0).map { ($0, row.integer(1) ?? 0) } }
-        }
         var managers: [String: String?] = [:]
         let lookup = ReadPolicy.visibleFields(replica)
         func manager(_ person: String) throws -> String? {
@@ -305,16 +296,31 @@ public enum Feedback {
         var since: [String: Int64?] = [:]   // by report: when their manager became it
         var result: [RecordSnapshot] = []
         var last: PageCursor?
-        for (id, given) in rows {
-            guard let record = try replica.get(collection: "feedback", record: id) else { continue }
-            guard try isVisible(record.fields, to: viewer, managerOf: manager, managedSinceMade: { report, manager in
-                if since[report] == nil { since[report] = .some(try ReadPolicy.managerSince(report: report, manager: manager, replica: replica)) }
-                return ReadPolicy.readsSince(since[report]!, made: given)
-            }) else { continue }
-            if result.count == limit { return (result, last) }
-            result.append(record)
-            last = PageCursor(given: given, id: id)
+        // Read from the kept order a chunk at a time, until the page is full (and one more
+        // readable item says a next page exists) or `feedScanRowsMax` items were looked at.
+        var position = cursor
+        var scanned = 0
+        while scanned < feedScanRowsMax {
+            let asked = min(max(limit + 1, 200), feedScanRowsMax - scanned)
+            let chunk = try FeedOrder.page(replica, recipient: person, after: position, limit: asked)
+            for (id, given) in chunk {
+                scanned += 1
+                position = PageCursor(given: given, id: id)
+                guard let record = try replica.get(collection: "feedback", record: id) else { continue }
+                guard try isVisible(record.fields, to: viewer, managerOf: manager, managedSinceMade: { report, manager in
+                    if since[report] == nil { since[report] = .some(try ReadPolicy.managerSince(report: report, manager: manager, replica: replica)) }
+                    return ReadPolicy.readsSince(since[report]!, made: given)
+                }) else { continue }
+                if result.count == limit { return (result, last) }
+                result.append(record)
+                last = PageCursor(given: given, id: id)
+            }
+            if chunk.count < asked { break }   // the end of the feed
         }
         return (result, nil)
     }
+
+    /// Items one page request looks at, readable or not, before it answers with what it found
+    /// (as the feed's query was bounded before it read from `FeedOrder`).
+    static let feedScanRowsMax = 100_000
 }

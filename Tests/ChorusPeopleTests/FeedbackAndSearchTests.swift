@@ -180,6 +180,64 @@ final class FeedbackLifecycleTests: XCTestCase {
     }
 }
 
+/// The feed's kept order (`FeedOrder`) against what the feed computed for each request before:
+/// after random gifts, edits, deletes, restores, merges of older items and an erasure, read now
+/// and then in between, the feed lists what the whole computation lists, in its order.
+final class FeedOrderTests: XCTestCase {
+    func test_keptOrder_equalsTheWholeComputation_afterRandomChanges() throws {
+        let seed = UInt64.random(in: 0...UInt64.max)
+        var rng = SeededGenerator(seed: seed)
+        let clock = ManualClock(milliseconds: 1_790_000_000_000)
+        let replica = try ReplicaFactory.memory(clock: clock, seed: 7)
+        let other = try ReplicaFactory.memory(clock: clock, seed: 8)
+        try writeFourPeople(replica)
+        let people = ["author", "recipient", "boss", "colleague"]
+        func whole(about person: String?) throws -> [String] {
+            try replica.withDatabase { db in
+                try db.query("""
+                    SELECT id FROM (
+                        SELECT f.id AS id, coalesce((SELECT min(e.wall) FROM entries e WHERE e.rid = f._rid AND e.field = 'from'), 0) AS given FROM feedback f
+                        WHERE f._deleted = 0 AND (?1 IS NULL OR f."to" = ?1))
+                    ORDER BY given DESC, id DESC
+                    """, person).compactMap { $0.text(0) }
+            }
+        }
+        func kept(about person: String?) throws -> [String] {
+            try Feedback.visiblePage(replica, viewer: nil, about: person, after: nil, limit: 1000).items.map(\.id)
+        }
+        var given: [String] = []
+        for round in 0..<60 {
+            clock.advance(by: UInt64.random(in: 1...2000, using: &rng))
+            switch Int.random(in: 0..<6, using: &rng) {
+            case 0, 1:
+                let from = people.randomElement(using: &rng)!
+                given.append(try Feedback.give(replica, from: from, to: people.filter { $0 != from }.randomElement(using: &rng)!,
+                                               kind: "thanks", body: "Thanks \(round)", visibility: "public"))
+            case 2:
+                // Given on another replica, merged now: placed by when it was given.
+                let id = "fb-merged-\(round)"
+                try other.write(collection: "feedback", record: id, [.put(field: "from", value: "colleague"), .put(field: "to", value: "recipient"),
+                                                                        .put(field: "kind", value: "thanks"), .put(field: "visibility", value: "public")])
+                try replica.applyRemote(try other.log(limit: 10_000).compactMap(\.operation))
+            case 3:
+                if let id = given.randomElement(using: &rng) { try? replica.write(collection: "feedback", record: id, [.put(field: "body", value: .string("Edited \(round)"))]) }
+            case 4:
+                if let id = given.randomElement(using: &rng), let record = try replica.get(collection: "feedback", record: id) {
+                    try replica.write(collection: "feedback", record: id, [record.isVisible ? .delete : .restore])
+                }
+            default:
+                if round == 45, let id = given.first { try replica.write(collection: "feedback", record: id, [.erase]) }
+            }
+            if Int.random(in: 0..<3, using: &rng) == 0 {
+                XCTAssertEqual(try kept(about: nil), try whole(about: nil), "seed \(seed), round \(round)")
+            }
+        }
+        XCTAssertEqual(try kept(about: nil), try whole(about: nil), "seed \(seed)")
+        XCTAssertEqual(try kept(about: "recipient"), try whole(about: "recipient"), "seed \(seed)")
+        XCTAssertGreaterThan(try whole(about: nil).count, 10, "seed \(seed): enough items to order")
+    }
+}
+
 final class PeopleSearchTests: XCTestCase {
     func test_searchByNameAndSkill_withPrefixesAndSynonyms_andIndexFollowsEdits() throws {
         let replica = try ReplicaFactory.memory(clock: ManualClock(milliseconds: 1_790_000_000_000), seed: 5)
