@@ -48,10 +48,14 @@ public struct SyncWait: Sendable, Equatable {
         self.began = began
     }
 
+    /// Seconds since the wait began at `now`, awake and in all (sleep counted).
+    private func elapsed(at now: Clocks) -> (awake: Double, total: Double) {
+        (Double(now.awake &- min(began.awake, now.awake)) / 1e9, Double(now.boot &- min(began.boot, now.boot)) / 1e9)
+    }
+
     /// Whether the sync is due at `now`.
     public func isDue(at now: Clocks) -> Bool {
-        let awake = Double(now.awake &- min(began.awake, now.awake)) / 1e9
-        let total = Double(now.boot &- min(began.boot, now.boot)) / 1e9
+        let (awake, total) = elapsed(at: now)
         return total >= seconds || awake >= seconds || total - awake >= SyncWait.sleptSecondsMin
     }
 
@@ -59,8 +63,7 @@ public struct SyncWait: Sendable, Equatable {
     /// clock that has run the most), at most `checkSeconds`, so the sync comes when the wait ends,
     /// not at the next multiple of a look's period.
     public func nextCheckSeconds(at now: Clocks) -> Double {
-        let awake = Double(now.awake &- min(began.awake, now.awake)) / 1e9
-        let total = Double(now.boot &- min(began.boot, now.boot)) / 1e9
+        let (awake, total) = elapsed(at: now)
         return max(0, min(SyncWait.checkSeconds, seconds - max(awake, total)))
     }
 }

@@ -10,39 +10,26 @@ import SQLiteKit
 /// 36 to 56 ms a page at 5,000 items (release build, `chorus seed --people 10000`), growing with
 /// the feedback a company keeps, while the replica's one queue waited. Kept here, a page is an
 /// index walk. It is brought up to date before each read, as the people search is
-/// (`PeopleDirectory.refresh`): the records the log touched since, or all of it again after an
+/// (`LogFollowedIndex`): the records the log touched since, or all of it again after an
 /// erasure, a compaction past what it had seen, or a log started again from a snapshot.
 enum FeedOrder {
-    /// Brings `temp.feed_order` up to date with `replica`'s log.
+    /// Brings `temp.feed_order` up to date with `replica`'s log (`LogFollowedIndex`).
     static func refresh(_ replica: Replica) throws {
-        let latest = try replica.latestSequence()
-        let generation = try replica.logGeneration()
         let made = ReadPolicy.madeField["feedback"] ?? "from"
         try replica.withDatabase { db in
             try db.execute("""
                 CREATE TABLE IF NOT EXISTS temp.feed_order(rid INTEGER PRIMARY KEY, id TEXT NOT NULL, recipient TEXT, given INTEGER NOT NULL);
                 CREATE INDEX IF NOT EXISTS temp.feed_order_given ON feed_order(given DESC, id DESC);
                 CREATE INDEX IF NOT EXISTS temp.feed_order_recipient ON feed_order(recipient, given DESC, id DESC);
-                CREATE TABLE IF NOT EXISTS temp.feed_order_state(built_through INTEGER NOT NULL, generation INTEGER NOT NULL);
                 """)
-            let state = try db.queryRow("SELECT built_through, generation FROM temp.feed_order_state")
-            let builtThrough = state?.integer(1) == generation ? state?.integer(0) : nil
-            if state != nil, builtThrough == latest { return }
-            try db.transaction {
-                let touched = try builtThrough.map { try replica.recordsTouched(after: $0) }
-                if let builtThrough, builtThrough < latest, let touched, !touched.erasedSince {
-                    for rid in touched.records {
-                        try db.run("DELETE FROM temp.feed_order WHERE rid = ?", rid)
-                        try db.run(insertSQL + " AND f._rid = ?2", made, rid)
-                    }
-                } else {
-                    try db.execute("DELETE FROM temp.feed_order")
-                    try db.run(insertSQL, made)
-                }
-                try db.execute("DELETE FROM temp.feed_order_state")
-                try db.run("INSERT INTO temp.feed_order_state(built_through, generation) VALUES (?, ?)", latest, generation)
-            }
         }
+        try LogFollowedIndex.refresh(replica, stateTable: "feed_order_state", all: { db in
+            try db.execute("DELETE FROM temp.feed_order")
+            try db.run(insertSQL, made)
+        }, record: { db, rid in
+            try db.run("DELETE FROM temp.feed_order WHERE rid = ?", rid)
+            try db.run(insertSQL + " AND f._rid = ?2", made, rid)
+        })
     }
 
     /// The items held and not deleted, with when each was given (`?1`: the made field's name).
@@ -54,10 +41,9 @@ enum FeedOrder {
         """
 
     /// Up to `limit` items (id and when given) newest first, after `cursor`, only to `recipient`
-    /// when given.
+    /// when given, as the order was at the last `refresh`.
     static func page(_ replica: Replica, recipient: String?, after cursor: Feedback.PageCursor?, limit: Int) throws -> [(id: String, given: Int64)] {
-        try refresh(replica)
-        return try replica.withDatabase { db in
+        try replica.withDatabase { db in
             let after = cursor == nil ? "" : " AND (given < ?2 OR (given = ?2 AND id < ?3))"
             let sql = recipient == nil
                 ? "SELECT id, given FROM temp.feed_order WHERE ?1 IS NULL\(after) ORDER BY given DESC, id DESC LIMIT ?4"

@@ -298,6 +298,7 @@ public enum Feedback {
         var last: PageCursor?
         // Read from the kept order a chunk at a time, until the page is full (and one more
         // readable item says a next page exists) or `feedScanRowsMax` items were looked at.
+        try FeedOrder.refresh(replica)
         var position = cursor
         var scanned = 0
         while scanned < feedScanRowsMax {

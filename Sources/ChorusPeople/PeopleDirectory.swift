@@ -52,35 +52,19 @@ public enum PeopleDirectory {
     /// The index lives in the connection's temporary schema, in memory: it is derived data, and an
     /// erased person's name must not survive on disk in an index the engine does not know about.
     static func refresh(_ replica: Replica, taxonomy: SkillTaxonomy) throws {
-        let latest = try replica.latestSequence()
-        // A log started again from a snapshot is numbered anew: what was indexed by its old
-        // sequences says nothing of the new ones.
-        let generation = try replica.logGeneration()
         try replica.withDatabase { db in
             try db.execute("PRAGMA temp_store = MEMORY")
             try db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.people_search USING fts5(id UNINDEXED, name, title, skills, tokenize = 'unicode61 remove_diacritics 2')")
-            try db.execute("CREATE TABLE IF NOT EXISTS temp.people_search_state(built_through INTEGER NOT NULL, generation INTEGER NOT NULL)")
-            let state = try db.queryRow("SELECT built_through, generation FROM temp.people_search_state")
-            let builtThrough = state?.integer(1) == generation ? state?.integer(0) : nil
-            if state != nil, builtThrough == latest { return }
-            if state == nil {   // versions before 0.5 kept the index on disk
-                try db.execute("DROP TABLE IF EXISTS main.people_search; DROP TABLE IF EXISTS main.people_search_state")
-            }
-            try db.transaction {
-                let touched = try builtThrough.map { try replica.recordsTouched(after: $0) }
-                if let builtThrough, builtThrough < latest, let touched, !touched.erasedSince {
-                    for rid in touched.records {
-                        try db.run("DELETE FROM temp.people_search WHERE rowid = ?", rid)
-                        try index(db, where: "p._rid = ?", rid, taxonomy: taxonomy)
-                    }
-                } else {
-                    try db.execute("DELETE FROM temp.people_search")
-                    try index(db, where: nil, nil, taxonomy: taxonomy)
-                }
-                try db.execute("DELETE FROM temp.people_search_state")
-                try db.run("INSERT INTO temp.people_search_state(built_through, generation) VALUES (?, ?)", latest, generation)
-            }
         }
+        try LogFollowedIndex.refresh(replica, stateTable: "people_search_state", all: { db in
+            // Versions before 0.5 kept the index on disk.
+            try db.execute("DROP TABLE IF EXISTS main.people_search; DROP TABLE IF EXISTS main.people_search_state")
+            try db.execute("DELETE FROM temp.people_search")
+            try index(db, where: nil, nil, taxonomy: taxonomy)
+        }, record: { db, rid in
+            try db.run("DELETE FROM temp.people_search WHERE rowid = ?", rid)
+            try index(db, where: "p._rid = ?", rid, taxonomy: taxonomy)
+        })
     }
 
     /// Adds the live people matching `condition` (all when nil) to the index.
