@@ -12,7 +12,7 @@ const SEEN_BY = { public: "public", private: "private", privateAndManager: "priv
 export async function nameOf(id) { return (await peopleNames([id]))(id); }
 
 function personCard(person) {
-  return h("li", { class: "card person" },
+  return h("li", { class: "card person", tabindex: "-1" },
     h("a", { href: `#/people/${encodeURIComponent(person.id)}`, class: "name", dir: "auto" }, person.name || person.id),
     h("span", { class: "muted", dir: "auto" }, [person.title, person.office].filter(Boolean).join(" · ")));
 }
@@ -28,33 +28,29 @@ export async function directory(main) {
   // A screen reader hears how many are shown, not fifty names read out at each page.
   const list = h("ul", { class: "cards", id: "people-results" });
   const shown = h("p", { class: "muted", role: "status" });
-  const more = h("button", { type: "button", class: "secondary", id: "people-more", hidden: true }, "Show more");
-  replace(main, h("h1", {}, "People"), form, shown, list, more);
+  replace(main, h("h1", {}, "People"), form, shown, list);
   // A search pages by rank (`next` is the offset of the next page), browsing by id (`next` is
   // the last id shown); both end when `next` is null.
   const searching = q.trim() !== "";
-  let next = null;
-  async function page() {
-    const from = next === null ? "" : searching ? `&offset=${next}` : `&after=${encodeURIComponent(next)}`;
-    const result = await api(`/api/v1/people?${searching ? `q=${encodeURIComponent(q)}&` : ""}limit=${PAGE}${from}`);
-    const cards = result.people.map(personCard);
-    list.append(...cards);
-    next = result.next ?? null;
-    more.hidden = next === null;
-    if (searching && !list.children.length) {
-      replace(list, h("li", { class: "empty" }, `Nobody matches “${q}”.`));
-      shown.textContent = "";
-      return;
-    }
-    shown.textContent = searching ? `${list.children.length}${next === null ? "" : "+"} people match “${q}”`
-      : `Showing ${list.children.length}${next === null ? " (all)" : ""} people`;
-    return cards;
+  const load = async (next) => {
+    const from = next == null ? "" : searching ? `&offset=${next}` : `&after=${encodeURIComponent(next)}`;
+    const page = await api(`/api/v1/people?${searching ? `q=${encodeURIComponent(q)}&` : ""}limit=${PAGE}${from}`);
+    return { ...page, nextAfter: page.next ?? null };
+  };
+  // A page's cards, the count they bring the list to said as they come.
+  const cards = (page) => {
+    const nodes = page.people.map(personCard);
+    const count = list.children.length + nodes.length, more = page.nextAfter !== null;
+    shown.textContent = searching ? `${count}${more ? "+" : ""} people match “${q}”` : `Showing ${count}${more ? "" : " (all)"} people`;
+    return nodes;
+  };
+  const first = await load(null);
+  if (searching && !first.people.length) {
+    replace(list, h("li", { class: "empty" }, `Nobody matches “${q}”.`));
+    return;
   }
-  more.addEventListener("click", oneAtATime(async () => {
-    const cards = await act(page);
-    cards?.[0]?.querySelector("a")?.focus();   // the keyboard goes on where the new ones start
-  }));
-  await page();
+  list.append(...cards(first));
+  main.append(moreButton("people-more", list, first.nextAfter, load, cards));
 }
 
 function teamLink(teams, id) {
