@@ -328,7 +328,10 @@ public final class Replica {
         }
         let database = try openDatabase(location, configuration: configuration, create: true)
         // A new replica's counters start at 1: a reservation left by an earlier one is not its own.
-        if let reservation = CounterReservation(location), FileManager.default.fileExists(atPath: reservation.path) {
+        // Written even when there is none, so the file is missing only from a folder restored
+        // without it: a new replica that took history before its first write (an import, a first
+        // sync) once found no file beside a history, and leapt its counters 2^32 as a restore does.
+        if let reservation = CounterReservation(location) {
             try reservation.write(0, after: 0)
         }
         let id = ReplicaID.random(using: &generator)

@@ -158,6 +158,29 @@ final class BundleTests: XCTestCase {
         XCTAssertThrowsError(try target.importBundle(bytes)) { XCTAssertEqual(($0 as? ChorusError)?.code, .clockSkew) }
         XCTAssertEqual(try target.statistics().operations, 0)
     }
+
+    /// A new replica that takes history before its first write (a bundle imported into a new
+    /// folder, as a laptop off the network starts) numbers its own writes from 1, opened again or
+    /// not: only a folder restored without its `chorus.counters` leaps its counters. The file was
+    /// written at a new replica's first write only, so one that imported first looked restored,
+    /// and its first write took counter 2^32 + 1.
+    func test_aNewReplicaThatImportsBeforeItsFirstWrite_numbersItsWritesFromOne() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        var rng = SeededGenerator(seed: 31)
+        let configuration = ReplicaFactory.configuration(clock: clock)
+        _ = try source.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")])
+        let (_, bytes) = try export()
+        do {
+            let laptop = try Replica.create(at: .directory(folder.path), name: "laptop", configuration: configuration, using: &rng)
+            XCTAssertGreaterThan(try laptop.importBundle(bytes).1.applied, 0)
+        }
+        let reopened = try Replica.open(at: .directory(folder.path), configuration: configuration)
+        XCTAssertFalse(reopened.countersFileMissing, "a new replica's folder has its counters file")
+        XCTAssertNil(reopened.counterRestoredFrom)
+        let first = try reopened.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada L")])[0]
+        XCTAssertEqual(first.id.counter, 1, "no leap: nothing was restored")
+    }
 }
 
 /// The bundle format is part of the protocol: Protocol/vectors/bundles.json pins a bundle's bytes,
