@@ -107,6 +107,13 @@ struct ParsedArguments {
                     guard index < arguments.count else {
                         throw UsageError(message: "\(name) needs a value (\(option.valueName!))", command: spec)
                     }
+                    // The next option is not this one's value: `status --data --json` read the
+                    // folder `--json`, and its hint said to `init --data --json`. A value that
+                    // does start so is given with `=`.
+                    let next = arguments[index]
+                    if next == "--help" || next == "--" || spec.options.contains(where: { $0.name == next.split(separator: "=", maxSplits: 1).first.map(String.init) }) {
+                        throw UsageError(message: "\(name) needs a value (\(option.valueName!)) before \(next) (a value that starts with -- is given as \(name)=VALUE)", command: spec)
+                    }
                     parsed.values[name] = arguments[index]
                     index += 1
                 }

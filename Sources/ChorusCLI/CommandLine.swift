@@ -63,6 +63,24 @@ struct CommandContext {
         return replica
     }
 
+    /// Longest report of a damaged database printed, in lines and characters (SQLite's quick
+    /// check can return one row of hundreds of lines).
+    static let damageLinesMax = 5, damageCharactersMax = 2_000
+
+    /// Throws when SQLite's quick check finds the database damaged (or cannot read it): `serve`
+    /// before it takes writes, `compact` before it removes history and `import` before it merges
+    /// (they once ran on a file `check` called damaged, and said nothing).
+    func refuseIfDamaged(_ replica: Replica) throws {
+        var damage: [String]
+        do { damage = try replica.quickCheck() } catch let error as ChorusError where Replica.isDamage(error) { damage = [error.message] }
+        guard !damage.isEmpty else { return }
+        let lines = damage.flatMap { $0.split(separator: "\n").map(String.init) }
+        var report = lines.prefix(CommandContext.damageLinesMax).joined(separator: "; ")
+        if report.count > CommandContext.damageCharactersMax { report = String(report.prefix(CommandContext.damageCharactersMax)) + "..." }
+        if lines.count > CommandContext.damageLinesMax { report += " (and \(lines.count - CommandContext.damageLinesMax) more lines: `chorus check` lists them)" }
+        throw ChorusError(.storage, "the database in \(dataDirectory) is damaged: \(report)", hint: Replica.damagedHint)
+    }
+
     /// The positional argument at `index`.
     func positional(_ index: Int) -> String { arguments.positional[index] }
 

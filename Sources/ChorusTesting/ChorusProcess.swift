@@ -37,6 +37,14 @@ public enum ChorusProcess {
         return try run(arguments, environment: environment, standardInput: try FileHandle(forReadingFrom: URL(fileURLWithPath: path)))
     }
 
+    /// Runs `chorus ARGUMENTS` to completion as another user (`setpriv`, so only from root), with
+    /// no groups: for what a folder made by one user does for another.
+    @discardableResult
+    public static func run(asUser user: UInt32, _ arguments: [String]) throws -> Result {
+        try run(arguments, environment: [:], standardInput: FileHandle.nullDevice,
+                through: ["/usr/bin/setpriv", "--reuid=\(user)", "--regid=\(user)", "--clear-groups"])
+    }
+
     /// Runs `chorus ARGUMENTS` to completion with a terminal (a pseudo-terminal) as its standard
     /// input and error, on which `typed` is typed: for the questions a command asks only there.
     /// The result's standard error is what the terminal showed (what was typed echoed among it).
@@ -77,10 +85,11 @@ public enum ChorusProcess {
 
     /// `terminal`: the standard error too, closed here once the child has it (nothing read from
     /// it here: the caller reads the terminal's other side).
-    private static func run(_ arguments: [String], environment: [String: String], standardInput: FileHandle, terminal: FileHandle? = nil) throws -> Result {
+    private static func run(_ arguments: [String], environment: [String: String], standardInput: FileHandle, terminal: FileHandle? = nil,
+                            through launcher: [String] = []) throws -> Result {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
+        process.executableURL = URL(fileURLWithPath: launcher.first ?? executable)
+        process.arguments = launcher.isEmpty ? arguments : launcher.dropFirst() + [executable] + arguments
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "CHORUS_DATA")
         for (key, value) in environment { env[key] = value }

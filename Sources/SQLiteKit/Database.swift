@@ -1,4 +1,7 @@
 import CSQLite
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// One SQLite connection with a statement cache, transactions and savepoints.
 ///
@@ -106,6 +109,12 @@ public final class Database {
             if let cacheKibibytes = options.cacheKibibytes { try execute("PRAGMA cache_size=-\(max(0, cacheKibibytes))") }
             // Reading the schema first turns "file is not a database" into an error here, not later.
             try execute("SELECT count(*) FROM sqlite_master")
+            // Asked for read and write, SQLite opens a file this user may only read read-only,
+            // and says nothing until the first write: a node started so (`init` run with sudo,
+            // `serve` as a service user) answered ready and failed every write.
+            if !options.isReadOnly && path != ":memory:" && sqlite3_db_readonly(raw, "main") == 1 {
+                throw SQLiteError(code: SQLITE_READONLY, message: "\(path) is not writable by this user\(Database.ownerNote(of: path))")
+            }
             if !options.isReadOnly {
                 if options.journalModeWAL && path != ":memory:" {
                     let mode = try queryScalarText("PRAGMA journal_mode=WAL")
@@ -124,6 +133,14 @@ public final class Database {
             sqlite3_close_v2(raw)
             throw error
         }
+    }
+
+    /// Who owns `path`, when it is not the user running: said beside a file this user cannot write.
+    static func ownerNote(of path: String) -> String {
+        var status = stat()
+        guard stat(path, &status) == 0 else { return "" }
+        let user = geteuid()
+        return status.st_uid == user ? " (it is this user's: check its mode)" : " (it belongs to user \(status.st_uid), this is user \(user))"
     }
 
     deinit {

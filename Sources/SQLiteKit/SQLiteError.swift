@@ -34,7 +34,7 @@ public struct SQLiteError: Error, CustomStringConvertible, Sendable {
         case SQLITE_BUSY, SQLITE_LOCKED: return "another process holds the database; retry, or stop the other chorus process"
         case SQLITE_CORRUPT, SQLITE_NOTADB: return SQLiteError.corruptionHint
         case SQLITE_FULL: return "the disk is full; free space and retry"
-        case SQLITE_READONLY, SQLITE_PERM, SQLITE_CANTOPEN: return "check that the data folder exists and is writable by this user"
+        case SQLITE_READONLY, SQLITE_PERM, SQLITE_CANTOPEN: return "check that the data folder exists, and that it and its files are writable by this user (run chorus as the user that ran `chorus init`, or chown the folder to this one); to only read a copy, copy the folder somewhere writable (cp -a)"
         case SQLITE_IOERR: return "the file system failed a read or write: check that chorus.sqlite is a plain file, and the disk's health and free space (dmesg)"
         case SQLITE_CONSTRAINT: return "the write broke a database constraint; this is a bug in Chorus, please report it"
         default: return "see the SQLite message above"

@@ -427,11 +427,59 @@ final class CLITests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: folder.appending("unmade")), "a refused name makes no folder")
     }
 
+    /// An option that takes a value, followed by another of the command's options, is a usage
+    /// error naming both: `status --data --json` read a folder named `--json`, and its hint said
+    /// to run `chorus init --data --json`. A value that starts with `--` is given with `=`.
+    func test_anOptionFollowedByAnotherOption_isAUsageError_namingTheValueItNeeds() throws {
+        let status = try ChorusProcess.run(["status", "--data", "--json"])
+        XCTAssertEqual(status.status, 2, status.standardError)
+        XCTAssertTrue(status.standardError.contains("--data needs a value (DIR) before --json"), status.standardError)
+        XCTAssertFalse(status.standardError.contains("init --data --json"), status.standardError)
+        let seed = try ChorusProcess.run(["seed", "--people", "--data", data])
+        XCTAssertEqual(seed.status, 2, seed.standardError)
+        XCTAssertTrue(seed.standardError.contains("--people needs a value"), seed.standardError)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "--json"), "no folder made")
+        try chorus("init", "--name", "hq")
+        try chorus("put", "people", "p-1", "title=--json")
+        XCTAssertTrue(try chorus("get", "people", "p-1").standardOutput.contains("--json"), "a value, not an option, is taken as given")
+    }
+
+    /// A replica folder whose files this user may not write (made by `sudo chorus init`, then
+    /// served as a service user) is refused by `serve`, which once came up, answered ready, and
+    /// failed every write with SQL in a 500; and by a write, which printed the SQL. Both say whose
+    /// the file is and what to do. Run as another user through `setpriv`, so as root only.
+    func test_aFolderThisUserCannotWrite_isRefused_sayingWhoseItIs() throws {
+        guard geteuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") else {
+            throw XCTSkip("needs root and setpriv, to run chorus as another user")
+        }
+        try chorus("init", "--name", "hq")
+        try chorus("put", "people", "p-1", "name=Ada")
+        let digest = try chorus("digest").standardOutput
+        // Another user may enter the folders and write the replica's folder, not its files.
+        chmod(folder.path, 0o755)
+        chmod(data, 0o777)
+        for name in try FileManager.default.contentsOfDirectory(atPath: data) { chmod(data + "/" + name, 0o644) }
+        let nobody: UInt32 = 65534
+        let served = try ChorusProcess.run(asUser: nobody, ["serve", "--listen", "127.0.0.1:0", "--data", data])
+        XCTAssertEqual(served.status, 1, served.standardError)
+        XCTAssertFalse(served.standardOutput.contains("listening"), "never listened")
+        let put = try ChorusProcess.run(asUser: nobody, ["put", "people", "p-1", "name=Bo", "--data", data])
+        XCTAssertEqual(put.status, 1, put.standardError)
+        for result in [served, put] {
+            XCTAssertTrue(result.standardError.contains("is not writable by this user (it belongs to user 0, this is user 65534)"), result.standardError)
+            XCTAssertTrue(result.standardError.contains("chown the folder"), result.standardError)
+            XCTAssertFalse(result.standardError.contains("INSERT"), "no SQL: \(result.standardError)")
+        }
+        XCTAssertEqual(try chorus("digest").standardOutput, digest, "nothing written")
+    }
+
     /// A database with damaged pages is not served (it would take writes into a file that may
     /// lose them), and `check` says what to do about it.
     func test_aDamagedDatabase_isNotServed_andCheckSaysWhatToDo() throws {
         try chorus("init", "--name", "hq")
         try chorus("seed", "--people", "200", "--offices", "2", "--seed", "5")
+        let bundle = folder.appending("all.bundle")
+        try chorus("export", "--output", bundle)
         let file = try XCTUnwrap(FileHandle(forUpdatingAtPath: data + "/chorus.sqlite"))
         let size = try file.seekToEnd()
         try file.seek(toOffset: size * 2 / 5)
@@ -442,6 +490,15 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(served.standardError.contains("is damaged"), served.standardError)
         XCTAssertTrue(served.standardError.contains("hint: restore the folder from a backup"), served.standardError)
         XCTAssertFalse(served.standardOutput.contains("listening"), "never listened")
+        // Nor is its history compacted away, or a bundle merged into it: they ran, and said nothing.
+        let log = try Data(contentsOf: URL(fileURLWithPath: data + "/chorus.sqlite"))
+        for arguments in [["compact"], ["import", bundle]] {
+            let refused = try ChorusProcess.run(arguments + ["--data", data])
+            XCTAssertEqual(refused.status, 1, "\(arguments): \(refused.standardError)")
+            XCTAssertTrue(refused.standardError.contains("is damaged"), "\(arguments): \(refused.standardError)")
+            XCTAssertTrue(refused.standardError.contains("hint: restore the folder from a backup"), refused.standardError)
+        }
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: data + "/chorus.sqlite")), log, "nothing written")
         let checked = try chorus("check", expect: 1)
         // Where the damage lands decides whether the file opens at all (a hint of the open's) or
         // SQLite's check lists it (the damaged file's hint): either way, from a backup.

@@ -25,6 +25,8 @@ enum ImportCommand: Command {
     static func run(_ context: CommandContext) throws -> Int32 {
         let path = context.positional(0)
         let replica = try context.openReplica()
+        // Merged into a damaged file, a bundle's operations could be lost with it.
+        try context.refuseIfDamaged(replica)
         // Through links: a link's own size once stood for the bundle's against `bundleBytesMax`.
         guard let size = PlainFile.size(path) else {
             throw ChorusError(.storage, "cannot read \(path)", hint: "check the path, and that this user may read it")

@@ -91,7 +91,7 @@ enum ServeCommand: Command {
         let replica = try openOrCreate(context)
         // A damaged database is not served: it would take writes into a file that may lose them,
         // and answer reads from pages that may be wrong (the crash sweep's node said "ready").
-        try refuseIfDamaged(replica, context)
+        try context.refuseIfDamaged(replica)
         if let restored = replica.counterRestoredFrom, !replica.countersFileMissing {
             context.output.error("note: this replica's database stores operation counter \(restored.stored), but it handed out counters up to \(restored.reserved) (chorus.counters): it was restored from a backup, or lost its last commits. It writes on past them; what it wrote after the backup stays only on the replicas that pulled it (Docs/guides/run-a-hub.md, section 5)")
         }
@@ -178,22 +178,6 @@ enum ServeCommand: Command {
             throw context.usageError("--listen's host must be an IPv4 address or localhost, e.g. 127.0.0.1:7420 (0.0.0.0:7420 for every address): the node listens on IPv4 only")
         }
         return (host, port)
-    }
-
-    /// Longest report of a damaged database printed, in lines and characters (SQLite's quick
-    /// check can return one row of hundreds of lines).
-    static let damageLinesMax = 5, damageCharactersMax = 2_000
-
-    /// Throws when SQLite's quick check finds the database damaged (or cannot read it).
-    static func refuseIfDamaged(_ replica: Replica, _ context: CommandContext) throws {
-        var damage: [String]
-        do { damage = try replica.quickCheck() } catch let error as ChorusError where Replica.isDamage(error) { damage = [error.message] }
-        guard !damage.isEmpty else { return }
-        let lines = damage.flatMap { $0.split(separator: "\n").map(String.init) }
-        var report = lines.prefix(damageLinesMax).joined(separator: "; ")
-        if report.count > damageCharactersMax { report = String(report.prefix(damageCharactersMax)) + "..." }
-        if lines.count > damageLinesMax { report += " (and \(lines.count - damageLinesMax) more lines: `chorus check` lists them)" }
-        throw ChorusError(.storage, "the database in \(context.dataDirectory) is damaged: \(report)", hint: Replica.damagedHint)
     }
 
     /// Opens the replica, creating it on first run (the README's one-command start).

@@ -25,9 +25,15 @@ enum ServeLock {
         let path = (folder as NSString).appendingPathComponent(fileName)
         // A lock file this user cannot write (left by another user) still locks, read-only.
         var descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        if descriptor < 0 && errno == EACCES { descriptor = open(path, O_RDONLY | O_CLOEXEC) }
+        // Why it failed first: the read-only retry of a file that is not there says only that.
+        var failure = errno
+        if descriptor < 0 && failure == EACCES {
+            descriptor = open(path, O_RDONLY | O_CLOEXEC)
+            if descriptor < 0 && errno != ENOENT { failure = errno }
+        }
         guard descriptor >= 0 else {
-            throw ChorusError(.storage, "cannot open \(path): \(String(cString: strerror(errno)))", hint: "check that the folder is writable by this user")
+            throw ChorusError(.storage, "cannot open \(path): \(String(cString: strerror(failure)))",
+                              hint: "check that the folder and its files are writable by this user (run chorus as the user that ran `chorus init`, or chown the folder to this one)")
         }
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
             let holder = holderDescription(descriptor)
