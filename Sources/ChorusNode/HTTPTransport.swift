@@ -178,8 +178,30 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
             return SyncError(status: status, "\(answering) answered \(status), a redirect, which Chorus does not follow: the token would go wherever it points",
                              hint: "give the URL of the node itself (where the redirect leads, if that is it), or have the proxy in front of it pass /sync/ and /admin/ through")
         }
+        guard problem?["detail"]?.stringValue != nil || status >= 500 || [401, 403, 407, 408, 413, 429].contains(status) else {
+            // Not a Chorus node's answer (every refusal of one is a problem body): a web server
+            // or proxy at that address. Its page was the error, and `--json` called it
+            // `recordNotFound`.
+            var error = SyncError(status: status, "\(answering) answered \(status) with \(HTTPTransport.describe(body)), not as a Chorus node answers: the URL does not lead to one",
+                                  hint: "check the URL: the node's address and port as `chorus serve` prints them, with nothing after them; a proxy in front of the node must pass /sync/ and /admin/ through to it")
+            error.answeredByOther = true
+            return error
+        }
         return SyncError(status: status, "\(answering) answered \(status): \(detail)", hint: hint)
     }
+
+    /// What a body that is not a Chorus problem is, in a few words: its first line, cut short.
+    static func describe(_ body: [UInt8]) -> String {
+        let text = String(decoding: body.prefix(HTTPTransport.quotedBodyBytesMax), as: UTF8.self)
+        let line = text.split(whereSeparator: \.isNewline).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+        guard !line.isEmpty else { return "an empty body" }
+        let printable = String(line.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7F }.prefix(HTTPTransport.quotedBodyCharactersMax).map(Character.init))
+        let kind = line.lowercased().hasPrefix("<!doctype html") || line.lowercased().hasPrefix("<html") ? "a web page" : "a body"
+        return "\(kind) starting \"\(printable)\(line.count > HTTPTransport.quotedBodyCharactersMax ? "..." : "")\""
+    }
+
+    /// Bytes of a foreign body read to describe it, and characters of its first line quoted.
+    static let quotedBodyBytesMax = 512, quotedBodyCharactersMax = 60
 
     /// Whether a sync error recorded as `lastError` (`refusal`'s text) was the upstream refusing
     /// this node (a 4xx but 408 and 429: a token, writes it will not take, a clock ahead), not

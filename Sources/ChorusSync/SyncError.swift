@@ -17,6 +17,9 @@ public struct SyncError: Error, CustomStringConvertible, Sendable {
     /// request's: its message may name files, SQL or the machine's state, which are for the node's
     /// operator, so a client beyond the node's machine is told a reference to it instead.
     public var isNodeFault = false
+    /// The answer was not a Chorus node's (a web server or proxy at the URL): an unreachable
+    /// upstream to a script (`code`), whatever the status.
+    public var answeredByOther = false
     /// Whether retrying later may succeed (network trouble, 5xx, 408, 429, and operations stamped
     /// ahead of the upstream's clock, which it takes once its clock reaches them).
     public var isRetryable: Bool { status == 0 || status >= 500 || status == 408 || status == 429 || isStampedAhead }
@@ -28,6 +31,7 @@ public struct SyncError: Error, CustomStringConvertible, Sendable {
     /// script tells an outage from a refused token, a skewed clock or a compacted log.
     public var code: ChorusError.Code {
         if isStampedAhead { return .clockSkew }
+        if answeredByOther { return .unreachable }
         switch status {
         case _ where isRetryable: return .unreachable
         case 401, 403: return .refused

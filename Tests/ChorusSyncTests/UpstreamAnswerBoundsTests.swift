@@ -35,6 +35,41 @@ final class UpstreamAnswerBoundsTests: HubAndClientsTestCase {
         XCTAssertEqual(HTTPTransport.refusal(status: 409, body: body).hint, "the disk is full; free space and retry", "a refusal's hint is the client's to follow")
     }
 
+    /// A URL that leads to a web server, not a Chorus node (a wrong port, a proxy's location
+    /// that does not pass /sync/ through): the error says so, quotes a line of the page, not the
+    /// whole page, and a script reads `unreachable`, where it read `recordNotFound` with the HTML
+    /// as the message. Over a real socket, by both clients; a node's own 404 keeps its words.
+    func test_aURLThatIsNotAChorusNode_saysSo_withoutThePage() throws {
+        var configuration = HTTPServer.Configuration()
+        configuration.port = 0
+        let page = "<!DOCTYPE HTML>\n<html lang=\"en\"><head><title>Directory listing</title></head>\n" + String(repeating: "<li>file</li>\n", count: 200)
+        for (status, body) in [(404, page), (404, ""), (405, "Method Not Allowed\n")] {
+            let foreign = HTTPServer(configuration: configuration) { _, _ in
+                HTTPResponse(status: status, headers: [("Content-Type", "text/html")], body: Array(body.utf8))
+            }
+            let port = try foreign.start()
+            defer { foreign.shutdown(graceSeconds: 1) }
+            for usingURLSession in [false, true] {
+                let transport = HTTPTransport(baseURL: URL(string: "http://127.0.0.1:\(port)")!, token: String(repeating: "ab", count: 32),
+                                              replica: ReplicaID(hex: "0123456789abcdef0123456789abcdef")!, limits: limits, wallClock: clock,
+                                              usingURLSession: usingURLSession)
+                XCTAssertThrowsError(try transport.info(ownOperations: false), "\(status), URLSession: \(usingURLSession)") { error in
+                    guard let error = error as? SyncError else { return XCTFail("\(error)") }
+                    XCTAssertTrue(error.message.contains("answered \(status) with"), error.message)
+                    XCTAssertTrue(error.message.contains("not as a Chorus node answers"), error.message)
+                    XCTAssertFalse(error.message.contains("<li>"), "the page is not the error: \(error.message)")
+                    XCTAssertLessThan(error.message.count, 300, error.message)
+                    XCTAssertEqual(error.code, .unreachable)
+                    XCTAssertTrue(error.hint?.contains("check the URL") == true, "\(error.hint ?? "no hint")")
+                }
+            }
+        }
+        XCTAssertTrue(HTTPTransport.refusal(status: 404, body: Array(page.utf8)).message.contains("a web page starting \"<!DOCTYPE HTML>"))
+        let own = HTTPTransport.refusal(status: 404, body: Array(#"{"detail":"no route /sync/v2/info","status":404}"#.utf8))
+        XCTAssertEqual(own.message, "the upstream answered 404: no route /sync/v2/info")
+        XCTAssertEqual(own.code, .recordNotFound, "a Chorus node's own refusal keeps its code")
+    }
+
     /// An upstream that redirects (a sign-on gateway, a proxy sending http to https elsewhere)
     /// is refused with a 3xx that says so, by both clients: URLSession would have followed it,
     /// sending the token to whatever host it named.
