@@ -34,6 +34,23 @@ public enum OperationBundle {
         guard bytes.count <= limits.bundleBytesMax else {
             throw ChorusError(.limitExceeded, "bundle is \(bytes.count) bytes, over bundleBytesMax (\(limits.bundleBytesMax))")
         }
+        // What the file is, before whether it is whole: an empty file, or one that is not a
+        // bundle at all, was called truncated, and sent people looking for a copy that failed.
+        guard !bytes.isEmpty else {
+            throw ChorusError(.corruptBundle, "the file is empty, not a Chorus bundle",
+                              hint: "give the file `chorus export --output` wrote (an export or a copy that failed leaves an empty one); nothing was applied")
+        }
+        let firstLineEnd = newline(in: bytes, from: 0, before: min(bytes.count, OperationBundle.headerBytesMax + 1))
+        // Cut within its header: a bundle's start, and nothing after it.
+        if firstLineEnd == bytes.count && bytes.starts(with: Array("{\"format\":\"\(format)\"".utf8).prefix(bytes.count)) {
+            throw truncated("it ends within its header line")
+        }
+        guard firstLineEnd <= OperationBundle.headerBytesMax,
+              let first = try? JSONParser().parse(String(decoding: bytes[0..<firstLineEnd], as: UTF8.self)),
+              first["format"] == .string(format) else {
+            throw ChorusError(.corruptBundle, "not a Chorus bundle: its first line is not a chorus-bundle header",
+                              hint: "give the file `chorus export --output` wrote; nothing was applied")
+        }
         guard bytes.last == UInt8(ascii: "\n") else { throw truncated("it does not end with a newline") }
         // The trailer is the last line; the checksum covers everything before it.
         let body = bytes.dropLast()
@@ -78,6 +95,9 @@ public enum OperationBundle {
         }
         return (header, operations)
     }
+
+    /// The longest header line read, in bytes: a header is under 300.
+    static let headerBytesMax = 4_096
 
     /// The most operations room is made for before any is decoded; past it the array grows as
     /// they are.

@@ -116,8 +116,15 @@ extension Replica {
             throw ChorusError(.recordNotFound, "no open conflict \(conflictID)", hint: "it may have been resolved already; list them with `chorus conflicts`")
         }
         if let seen, Set(seen) != Set(conflict.siblings.map(\.operation)) {
-            throw ChorusError(.invalidState, "conflict \(conflictID) changed since it was read: its live values are now those of \(conflict.siblings.map(\.operation.description).joined(separator: ", "))",
-                              hint: "read it again (`chorus conflicts \(conflictID)`, or reload the page) and choose among its values now; nothing was written")
+            // Which way they differ: the replica cannot tell a value that arrived since the page
+            // was read from one left out of the list, and said "changed" for both.
+            let live = conflict.siblings.map(\.operation)
+            let unseen = live.filter { !seen.contains($0) }.map(\.description), gone = seen.filter { !live.contains($0) }.map(\.description)
+            var why: [String] = []
+            if !unseen.isEmpty { why.append("\(unseen.joined(separator: ", ")) \(unseen.count == 1 ? "is a live value" : "are live values") not among those seen (arrived since it was read, or left out of the list)") }
+            if !gone.isEmpty { why.append("\(gone.joined(separator: ", ")) \(gone.count == 1 ? "is" : "are") no longer live (superseded since it was read, or not one of its values)") }
+            throw ChorusError(.invalidState, "conflict \(conflictID) does not have exactly the values seen: \(why.joined(separator: "; ")); its live values are those of \(live.map(\.description).joined(separator: ", "))",
+                              hint: "read it again (`chorus conflicts \(conflictID)`, or reload the page), and give every value it shows as seen; nothing was written")
         }
         var writes: [(collection: String, record: String, changes: [Change])] = []
         var chosenValue: JSONValue = .null

@@ -132,9 +132,9 @@ final class AdminEndToEndTests: XCTestCase {
         let shown = try chorus(["conflicts", id, "--remote", hub.url, "--token-file", path("hub-admin.token")]).standardOutput
         XCTAssertTrue(shown.contains("--seen \(operations.joined(separator: ","))"), shown)
         let stale = try chorus(["resolve", "--conflict", id, "--keep", keep, "--seen", keep, "--remote", hub.url, "--token-file", path("hub-admin.token")], expect: 1)
-        XCTAssertTrue(stale.standardError.contains("changed since it was read"), stale.standardError)
+        XCTAssertTrue(stale.standardError.contains("is a live value not among those seen"), stale.standardError)
         let staleHere = try chorus(["resolve", "--conflict", id, "--keep", keep, "--seen", keep], "stockholm", expect: 1)
-        XCTAssertTrue(staleHere.standardError.contains("changed since it was read"), staleHere.standardError)
+        XCTAssertTrue(staleHere.standardError.contains("is a live value not among those seen"), staleHere.standardError)
         XCTAssertEqual(try chorus(["resolve", "--conflict", id, "--keep", keep, "--seen", "nonsense"], "stockholm", expect: 2).status, 2)
         XCTAssertNotNil(try json(["conflicts", id, "--remote", hub.url, "--token-file", path("hub-admin.token")])["siblings"], "still open")
         try chorus(["resolve", "--conflict", id, "--keep", keep, "--seen", operations.joined(separator: ","), "--remote", hub.url, "--token-file", path("hub-admin.token")])

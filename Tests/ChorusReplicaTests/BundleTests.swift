@@ -105,6 +105,22 @@ final class BundleTests: XCTestCase {
         for length in stride(from: 0, to: bytes.count, by: 7) {
             XCTAssertThrowsError(try target.importBundle(Array(bytes[..<length])), "length \(length)") { error in
                 XCTAssertEqual((error as? ChorusError)?.code, .corruptBundle)
+                XCTAssertTrue("\(error)".contains(length == 0 ? "the file is empty" : "not a complete Chorus bundle"), "length \(length): \(error)")
+            }
+        }
+        XCTAssertEqual(try target.digest(), before)
+    }
+
+    /// An empty file, or one that is not a bundle at all, is said to be so: both were called
+    /// truncated, with a hint to look for a copy that failed.
+    func test_anEmptyFileOrOneThatIsNotABundle_isSaidToBeSo() throws {
+        let before = try target.digest()
+        for (text, said) in [("", "the file is empty"), ("hello\n", "not a Chorus bundle: its first line is not a chorus-bundle header"),
+                             ("{\"format\":\"zip\"}\n{}\n", "not a Chorus bundle"), (String(repeating: "x", count: 10_000), "not a Chorus bundle")] {
+            XCTAssertThrowsError(try target.importBundle(Array(text.utf8)), said) { error in
+                XCTAssertEqual((error as? ChorusError)?.code, .corruptBundle)
+                XCTAssertTrue("\(error)".contains(said), "\(error)")
+                XCTAssertFalse("\(error)".contains("truncated"), "\(error)")
             }
         }
         XCTAssertEqual(try target.digest(), before)

@@ -87,7 +87,8 @@ final class SyncServiceTests: XCTestCase {
         let again = try self.digest(hub)
         let stale = try post(.object(["value": .integer(5), "siblings": seen]))
         XCTAssertEqual(stale.status, 409)
-        XCTAssertTrue(String(decoding: stale.body, as: UTF8.self).contains("changed since it was read"), String(decoding: stale.body, as: UTF8.self))
+        XCTAssertTrue(String(decoding: stale.body, as: UTF8.self).contains("not among those seen (arrived since it was read, or left out of the list)"), String(decoding: stale.body, as: UTF8.self))
+        XCTAssertTrue(String(decoding: stale.body, as: UTF8.self).contains("no longer live (superseded since it was read"), String(decoding: stale.body, as: UTF8.self))
         XCTAssertEqual(try self.digest(hub), again, "nothing written")
         XCTAssertEqual(try post(.object(["keep": .string(try conflict().siblings[0].operation.description),
                                          "siblings": .array(try conflict().siblings.map { .string($0.operation.description) })])).status, 200)
