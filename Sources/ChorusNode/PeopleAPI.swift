@@ -642,7 +642,7 @@ public struct PeopleAPI: Sendable {
             if route.method == "POST" {
                 if let given = body.removeValue(forKey: "id") {
                     guard case .string(let text) = given, PeopleAPI.isValidID(text) else {
-                        throw SyncError(status: 400, "id must be 1 to 128 letters, digits, '.', '_' or '-'")
+                        throw SyncError(status: 400, "id must be \(PeopleAPI.idRule)")
                     }
                     id = text
                 } else {
@@ -787,7 +787,7 @@ public struct PeopleAPI: Sendable {
     static let opportunityStatuses = ["open", "filled", "closed", "all"]
 
     /// How generated ids start, per collection: `badge-k3x9...`, `opp-...`.
-    static let idPrefix = ["people": "p", "teams": "team", "badges": "badge", "objectives": "obj", "opportunities": "opp",
+    public static let idPrefix = ["people": "p", "teams": "team", "badges": "badge", "objectives": "obj", "opportunities": "opp",
                            "abilities": "ability", "observations": "obs"]
 
 
@@ -797,7 +797,12 @@ public struct PeopleAPI: Sendable {
         return value
     }
 
-    static func isValidID(_ text: String) -> Bool {
+    /// The ids the platform makes records under, in words (`isValidID`).
+    public static let idRule = "1 to 128 letters, digits, '.', '_' or '-'"
+
+    /// Whether the platform makes a record under `text` (a new record's id, over HTTP or by
+    /// `chorus put`): ids appear in URL paths (`/api/v1/people/{id}`) and the page's links.
+    public static func isValidID(_ text: String) -> Bool {
         !text.isEmpty && text.utf8.count <= 128 && text.unicodeScalars.allSatisfy {
             ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || "._-".unicodeScalars.contains($0)
         }

@@ -15,6 +15,12 @@ enum WriteSupport {
         // status no page knows, written here, would be served to everyone.
         if let declared = replica.configuration.schema.collection(collection) {
             try PeopleAPI.checkValues(changes, in: declared)
+            // And its rule for a new record's id: one made here with a `/` or a space was listed
+            // by the API, which neither made it nor could address it (`/api/v1/people/{id}`).
+            if !PeopleAPI.isValidID(record), try replica.get(collection: collection, record: record) == nil {
+                throw ChorusError(.invalidValue, "record id \"\(record.prefix(64))\" is not one the platform makes: an id is \(PeopleAPI.idRule)",
+                                  hint: "give another id, such as \(PeopleAPI.idPrefix[collection] ?? collection)-\(record.unicodeScalars.filter { PeopleAPI.isValidID(String($0)) }.prefix(32).map(String.init).joined().lowercased())")
+            }
         }
         // Not the other references: `chorus put` builds records a field at a time, in any order.
         for case .put("email", .string(let email)) in changes where collection == "people" {
