@@ -445,6 +445,12 @@ public final class Replica {
     public static func requireReplicaFile(in folder: String, schema: Schema) throws {
         let file = databasePath(.directory(folder))
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: file) else {
+            // A file given as the folder: `init` there fails too, so its hint was no way out.
+            var isFolder: ObjCBool = false
+            if FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), !isFolder.boolValue {
+                throw ChorusError(.replicaNotInitialised, "no replica in \(folder): it is a file, and a replica is a folder",
+                                  hint: "pass the replica's folder with --data (the one holding \(databaseFileName)), not a file")
+            }
             throw ChorusError(.replicaNotInitialised, "no replica in \(folder)",
                               hint: "run `chorus init --data \(folder)` first, or pass the right --data folder")
         }

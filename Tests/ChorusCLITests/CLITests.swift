@@ -490,6 +490,33 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(try chorus("list", "people").standardOutput.trimmingCharacters(in: .whitespacesAndNewlines), "p_1.a-B")
     }
 
+    /// A file given as the replica's folder is said to be one (the hint said to `init` there,
+    /// which fails on a file), and `get` of an unknown collection names the collections, as
+    /// `list` does (it said "no record nosuch/x").
+    func test_aFileGivenAsTheFolder_andAnUnknownCollection_areSaidToBeSo() throws {
+        let file = folder.appending("afile")
+        FileManager.default.createFile(atPath: file, contents: Data("notes".utf8))
+        let status = try ChorusProcess.run(["status", "--data", file])
+        XCTAssertEqual(status.status, 1)
+        XCTAssertTrue(status.standardError.contains("it is a file, and a replica is a folder"), status.standardError)
+        XCTAssertFalse(status.standardError.contains("chorus init"), status.standardError)
+        try chorus("init", "--name", "hq")
+        let unknown = try chorus("get", "nosuch", "x", expect: 1)
+        XCTAssertTrue(unknown.standardError.contains("unknown collection \"nosuch\""), unknown.standardError)
+        XCTAssertTrue(unknown.standardError.contains("collections: people, teams"), unknown.standardError)
+    }
+
+    /// `stress COUNT` acknowledges COUNT operations, on a new folder as on one it ran on before:
+    /// a second run acknowledged 133 of 200, its values already there making no operation.
+    func test_stress_acknowledgesCountOperations_everyRun() throws {
+        try chorus("init", "--name", "hq")
+        for _ in 0..<2 {
+            let acks = try chorus("stress", "300", "--records", "3").standardOutput.split(separator: "\n").filter { $0.hasPrefix("ack ") }
+            XCTAssertEqual(acks.count, 300)
+            XCTAssertEqual(Set(acks).count, 300, "each a new operation")
+        }
+    }
+
     /// A database with damaged pages is not served (it would take writes into a file that may
     /// lose them), and `check` says what to do about it.
     func test_aDamagedDatabase_isNotServed_andCheckSaysWhatToDo() throws {

@@ -9,6 +9,8 @@ enum GetCommand: Command {
     static func run(_ context: CommandContext) throws -> Int32 {
         let replica = try context.openReplica()
         let collection = context.positional(0), id = context.positional(1)
+        // An unknown collection named as such, with those there are, as `list` says.
+        _ = try replica.configuration.schema.requireCollection(collection)
         guard let record = try replica.get(collection: collection, record: id) else {
             throw ChorusError(.recordNotFound, "no record \(collection)/\(id)", hint: "`chorus list \(collection)` shows the ids")
         }
