@@ -77,6 +77,8 @@ enum PeopleCommand: Command {
                 })
             }
             if context.isJSON { context.output.json(.object(json)); return 0 }
+            // Whose profile it is first, as `get` starts with the record it shows.
+            context.output.print("people/\(context.positional(1))")
             for key in json.keys.sorted() where key != "_meta" && key != "id" {
                 context.output.print("\(key.padding(toLength: 22, withPad: " ", startingAt: 0)) \(Format.value(json[key]!, width: 90))")
             }
