@@ -465,7 +465,12 @@ final class CLITests: XCTestCase {
         XCTAssertFalse(served.standardOutput.contains("listening"), "never listened")
         let put = try ChorusProcess.run(asUser: nobody, ["put", "people", "p-1", "name=Bo", "--data", data])
         XCTAssertEqual(put.status, 1, put.standardError)
-        for result in [served, put] {
+        // `check` says it as an error, on standard error, as every command does, not as a finding.
+        let checked = try ChorusProcess.run(asUser: nobody, ["check", "--data", data])
+        XCTAssertEqual(checked.status, 1, checked.standardError)
+        XCTAssertTrue(checked.standardError.hasPrefix("error: "), checked.standardError)
+        XCTAssertEqual(checked.standardOutput, "")
+        for result in [served, put, checked] {
             XCTAssertTrue(result.standardError.contains("is not writable by this user (it belongs to user 0, this is user 65534)"), result.standardError)
             XCTAssertTrue(result.standardError.contains("chown the folder"), result.standardError)
             XCTAssertFalse(result.standardError.contains("INSERT"), "no SQL: \(result.standardError)")
@@ -573,7 +578,7 @@ final class CLITests: XCTestCase {
             (["put", "nonsense", "p-1", "title=x"], "unknown collection"),
             (["put", "people", "p-1", "favouriteColour=blue"], "has no field"),
             (["add", "people", "p-1", "title", "x"], "is a register"),
-            (["put", "people", String(repeating: "x", count: 200), "name=x"], "over the limit"),
+            (["put", "people", String(repeating: "x", count: 200), "name=x"], "an id is 1 to 128 letters"),
             (["put", "people", "p-1", "hoursPerWeekAvailable=lots"], "takes an integer value"),
             (["import", folder.appending("truncated.bundle")], "not a complete Chorus bundle"),
             (["import", folder.appending("tampered.bundle")], "bundle"),

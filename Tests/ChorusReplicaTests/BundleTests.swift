@@ -391,7 +391,8 @@ final class ReplicaStorageTests: XCTestCase {
         var rng = SeededGenerator(seed: 11)
         let replica = try Replica.create(at: .directory(folder.path), name: "r", using: &rng)
         let file = folder.appending("chorus.counters")
-        XCTAssertFalse(FileManager.default.fileExists(atPath: file), "nothing reserved before the first write")
+        XCTAssertEqual(String(decoding: try XCTUnwrap(FileManager.default.contents(atPath: file)), as: UTF8.self), "reserved 0 after 0\n",
+                       "nothing reserved before the first write, and the file there, so a missing one means a restore")
         let op = try replica.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")])[0]
         XCTAssertEqual(String(decoding: try XCTUnwrap(FileManager.default.contents(atPath: file)), as: UTF8.self), "reserved \(op.id.counter + 1_000) after \(op.id.counter)\n", "once committed, the file names the counter committed")
         // A batch of thousands (a seed) reserves a block past its last counter, not as many

@@ -14,6 +14,9 @@ enum CheckCommand: Command {
         // invariants broken are a bug to report, not a reason to throw away its writes.
         var problems: [String]
         var hint: String?
+        // The check could not run (the file unreadable, not writable): an error, said as every
+        // command says one, not a finding of the check.
+        var failed = false
         do {
             let replica = try context.openReplica()
             problems = try replica.integrityCheck()
@@ -26,6 +29,7 @@ enum CheckCommand: Command {
         } catch let error as ChorusError where error.code == .storage {
             problems = [error.message]
             hint = error.hint
+            failed = !Replica.isDamage(error)
         }
         if problems.isEmpty { hint = nil }
         if context.isJSON {
@@ -34,6 +38,9 @@ enum CheckCommand: Command {
             context.output.json(.object(report))
         } else if problems.isEmpty {
             context.output.print("ok")
+        } else if failed {
+            problems.forEach { context.output.error("error: \($0)") }
+            if let hint { context.output.error("hint: \(hint)") }
         } else {
             problems.forEach { context.output.print($0) }
             if let hint { context.output.error("hint: \(hint)") }
