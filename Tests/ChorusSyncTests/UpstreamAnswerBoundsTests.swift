@@ -50,9 +50,7 @@ final class UpstreamAnswerBoundsTests: HubAndClientsTestCase {
             let port = try foreign.start()
             defer { foreign.shutdown(graceSeconds: 1) }
             for usingURLSession in [false, true] {
-                let transport = HTTPTransport(baseURL: URL(string: "http://127.0.0.1:\(port)")!, token: String(repeating: "ab", count: 32),
-                                              replica: ReplicaID(hex: "0123456789abcdef0123456789abcdef")!, limits: limits, wallClock: clock,
-                                              usingURLSession: usingURLSession)
+                let transport = clientTransport(port: port, usingURLSession: usingURLSession)
                 XCTAssertThrowsError(try transport.info(ownOperations: false), "\(status), URLSession: \(usingURLSession)") { error in
                     guard let error = error as? SyncError else { return XCTFail("\(error)") }
                     XCTAssertTrue(error.message.contains("answered \(status) with"), error.message)
@@ -95,9 +93,7 @@ final class UpstreamAnswerBoundsTests: HubAndClientsTestCase {
             let port = try redirecting.start()
             defer { redirecting.shutdown(graceSeconds: 1) }
             for usingURLSession in [false, true] {
-                let transport = HTTPTransport(baseURL: URL(string: "http://127.0.0.1:\(port)")!, token: String(repeating: "ab", count: 32),
-                                              replica: ReplicaID(hex: "0123456789abcdef0123456789abcdef")!, limits: limits, wallClock: clock,
-                                              usingURLSession: usingURLSession)
+                let transport = clientTransport(port: port, usingURLSession: usingURLSession)
                 XCTAssertThrowsError(try transport.info(ownOperations: false), "\(status), URLSession: \(usingURLSession)") { error in
                     XCTAssertTrue("\(error)".contains("answered \(status), a redirect, which Chorus does not follow"), "\(error)")
                 }
@@ -105,6 +101,13 @@ final class UpstreamAnswerBoundsTests: HubAndClientsTestCase {
             }
         }
         XCTAssertEqual(reached.lock.withLock { reached.requests }, [], "nothing went to where the redirect pointed")
+    }
+
+    /// A client of the server on `port`, over plain http, by our client or URLSession.
+    func clientTransport(port: UInt16, usingURLSession: Bool) -> HTTPTransport {
+        HTTPTransport(baseURL: URL(string: "http://127.0.0.1:\(port)")!, token: String(repeating: "ab", count: 32),
+                      replica: ReplicaID(hex: "0123456789abcdef0123456789abcdef")!, limits: limits, wallClock: clock,
+                      usingURLSession: usingURLSession)
     }
 
     func checkBounds(usingURLSession: Bool) throws {
