@@ -737,7 +737,7 @@ public struct PeopleAPI: Sendable {
         guard let upstream = try replica.upstream() else {
             // Nothing waits for an upstream a standalone node does not have.
             return .object(["state": "standalone", "upstream": .null, "waitingToPush": .integer(0), "waitingWrites": .integer(0),
-                            "lastSyncAt": .null, "lastError": .null])
+                            "lastSyncAt": .null, "lastAttemptAt": .null, "lastError": .null])
         }
         let (waiting, writes) = try replica.pendingPushCounts()
         let state: String

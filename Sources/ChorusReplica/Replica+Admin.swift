@@ -109,6 +109,9 @@ extension Replica {
     /// `checkingValue` checks a value given (`.value`) as the platform checks a write of it
     /// (`PeopleAPI.checkResolution`, from the layers that know the rules): the change, its
     /// collection and the record.
+    /// Operation ids a refused resolution names in each list, before it counts the rest.
+    static let idsNamedMax = 5
+
     @discardableResult
     public func resolveConflict(id conflictID: String, _ choice: ConflictChoice, by resolver: String, seen: [OperationID]? = nil,
                                 checkingValue: (Change, CollectionSchema, String) throws -> Void = { _, _, _ in }) throws -> RecordSnapshot {
@@ -118,12 +121,18 @@ extension Replica {
         if let seen, Set(seen) != Set(conflict.siblings.map(\.operation)) {
             // Which way they differ: the replica cannot tell a value that arrived since the page
             // was read from one left out of the list, and said "changed" for both.
-            let live = conflict.siblings.map(\.operation)
-            let unseen = live.filter { !seen.contains($0) }.map(\.description), gone = seen.filter { !live.contains($0) }.map(\.description)
+            let live = conflict.siblings.map(\.operation), seenOnce = Set(seen)
+            let unseen = live.filter { !seenOnce.contains($0) }, gone = seenOnce.filter { !live.contains($0) }.sorted { $0.description < $1.description }
+            // A few named, the rest counted: `--seen` takes 10,000 ids, and the message goes back
+            // to a remote admin in a problem body a client reads only when it is short.
+            func named(_ ids: [OperationID]) -> String {
+                let shown = ids.prefix(Replica.idsNamedMax).map(\.description).joined(separator: ", ")
+                return ids.count > Replica.idsNamedMax ? "\(shown) and \(ids.count - Replica.idsNamedMax) more" : shown
+            }
             var why: [String] = []
-            if !unseen.isEmpty { why.append("\(unseen.joined(separator: ", ")) \(unseen.count == 1 ? "is a live value" : "are live values") not among those seen (arrived since it was read, or left out of the list)") }
-            if !gone.isEmpty { why.append("\(gone.joined(separator: ", ")) \(gone.count == 1 ? "is" : "are") no longer live (superseded since it was read, or not one of its values)") }
-            throw ChorusError(.invalidState, "conflict \(conflictID) does not have exactly the values seen: \(why.joined(separator: "; ")); its live values are those of \(live.map(\.description).joined(separator: ", "))",
+            if !unseen.isEmpty { why.append("\(named(unseen)) \(unseen.count == 1 ? "is a live value" : "are live values") not among those seen (arrived since it was read, or left out of the list)") }
+            if !gone.isEmpty { why.append("\(named(gone)) \(gone.count == 1 ? "is" : "are") no longer live (superseded since it was read, or not one of its values)") }
+            throw ChorusError(.invalidState, "conflict \(conflictID) does not have exactly the values seen: \(why.joined(separator: "; ")); its live values are those of \(named(live))",
                               hint: "read it again (`chorus conflicts \(conflictID)`, or reload the page), and give every value it shows as seen; nothing was written")
         }
         var writes: [(collection: String, record: String, changes: [Change])] = []

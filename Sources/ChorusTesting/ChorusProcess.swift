@@ -38,12 +38,17 @@ public enum ChorusProcess {
     }
 
     /// Runs `chorus ARGUMENTS` to completion as another user (`setpriv`, so only from root), with
-    /// no groups: for what a folder made by one user does for another.
+    /// no groups: for what a folder made by one user does for another. Killed after
+    /// `asUserSecondsMax`: a `serve` that should have refused, and listens, fails its test
+    /// rather than holding it.
     @discardableResult
     public static func run(asUser user: UInt32, _ arguments: [String]) throws -> Result {
         try run(arguments, environment: [:], standardInput: FileHandle.nullDevice,
-                through: ["/usr/bin/setpriv", "--reuid=\(user)", "--regid=\(user)", "--clear-groups"])
+                through: ["/usr/bin/timeout", "--signal=KILL", "\(asUserSecondsMax)", "/usr/bin/setpriv", "--reuid=\(user)", "--regid=\(user)", "--clear-groups"])
     }
+
+    /// How long a command run as another user may take.
+    public static let asUserSecondsMax = 60
 
     /// Runs `chorus ARGUMENTS` to completion with a terminal (a pseudo-terminal) as its standard
     /// input and error, on which `typed` is typed: for the questions a command asks only there.

@@ -140,7 +140,8 @@ public final class Database {
         var status = stat()
         guard stat(path, &status) == 0 else { return "" }
         let user = geteuid()
-        return status.st_uid == user ? " (it is this user's: check its mode)" : " (it belongs to user \(status.st_uid), this is user \(user))"
+        return status.st_uid == user ? " (it is this user's: check its mode, and whether its file system is mounted read-only)"
+                                     : " (it belongs to user \(status.st_uid), this is user \(user))"
     }
 
     deinit {

@@ -439,9 +439,12 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(seed.status, 2, seed.standardError)
         XCTAssertTrue(seed.standardError.contains("--people needs a value"), seed.standardError)
         XCTAssertFalse(FileManager.default.fileExists(atPath: "--json"), "no folder made")
-        try chorus("init", "--name", "hq")
+        try chorus("init", "--name=--json")
+        XCTAssertTrue(try chorus("status").standardOutput.contains("--json"), "a value that starts with -- is given with =")
         try chorus("put", "people", "p-1", "title=--json")
-        XCTAssertTrue(try chorus("get", "people", "p-1").standardOutput.contains("--json"), "a value, not an option, is taken as given")
+        XCTAssertTrue(try chorus("get", "people", "p-1").standardOutput.contains("--json"), "a field's value, not an option, is taken as given")
+        XCTAssertTrue(try chorus("compact", "--through", "-1", expect: 2).standardError.contains("--through must be a log sequence number"),
+                      "a negative number is a value, refused by its own check")
     }
 
     /// A replica folder whose files this user may not write (made by `sudo chorus init`, then

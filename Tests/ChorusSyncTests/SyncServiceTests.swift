@@ -89,6 +89,12 @@ final class SyncServiceTests: XCTestCase {
         XCTAssertEqual(stale.status, 409)
         XCTAssertTrue(String(decoding: stale.body, as: UTF8.self).contains("not among those seen (arrived since it was read, or left out of the list)"), String(decoding: stale.body, as: UTF8.self))
         XCTAssertTrue(String(decoding: stale.body, as: UTF8.self).contains("no longer live (superseded since it was read"), String(decoding: stale.body, as: UTF8.self))
+        // Many ids seen and gone: five named, the rest counted, so the answer stays short.
+        let many = JSONValue.array((1...40).map { .string(OperationID(replica: first.siblings[0].operation.replica, counter: 900_000 + UInt64($0)).description) })
+        let manyGone = try post(.object(["value": .integer(5), "siblings": many]))
+        XCTAssertEqual(manyGone.status, 409)
+        XCTAssertTrue(String(decoding: manyGone.body, as: UTF8.self).contains(" and 35 more are no longer live"), String(decoding: manyGone.body, as: UTF8.self))
+        XCTAssertLessThan(manyGone.body.count, 2_000)
         XCTAssertEqual(try self.digest(hub), again, "nothing written")
         XCTAssertEqual(try post(.object(["keep": .string(try conflict().siblings[0].operation.description),
                                          "siblings": .array(try conflict().siblings.map { .string($0.operation.description) })])).status, 200)

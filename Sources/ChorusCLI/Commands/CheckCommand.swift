@@ -8,7 +8,8 @@ enum CheckCommand: Command {
 
     static func run(_ context: CommandContext) throws -> Int32 {
         // A damaged file is reported as SQLite finds it; the invariants, read from damaged pages,
-        // would only stop at the first unreadable one. A read failing anywhere is a problem to list.
+        // would only stop at the first unreadable one. Damage met reading is a problem to list; a
+        // database that cannot be opened at all (another user's file) is an error, said as one.
         // What to do depends on what was found: damage is restored from a backup; an error
         // reading the file has its own hint (a full disk: free space); the replica's own
         // invariants broken are a bug to report, not a reason to throw away its writes.

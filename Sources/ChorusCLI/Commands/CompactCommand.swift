@@ -52,8 +52,9 @@ enum CompactCommand: Command {
             return hours
         }
         let replica = try context.openReplica()
-        // History is what a damaged replica may be mended from: none is removed from one.
-        try context.refuseIfDamaged(replica)
+        // History is what a damaged replica may be mended from: none is removed from one (a
+        // dry run removes nothing).
+        if !dryRun { try context.refuseIfDamaged(replica) }
         let report = try replica.compactLog(dryRun: dryRun, through: bound, keepAcknowledgedSeconds: keepHours.map { $0 * 3600 })
         let sizes = vacuum ? try replica.vacuum() : nil
         if context.isJSON {

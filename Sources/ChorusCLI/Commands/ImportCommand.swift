@@ -25,8 +25,6 @@ enum ImportCommand: Command {
     static func run(_ context: CommandContext) throws -> Int32 {
         let path = context.positional(0)
         let replica = try context.openReplica()
-        // Merged into a damaged file, a bundle's operations could be lost with it.
-        try context.refuseIfDamaged(replica)
         // Through links: a link's own size once stood for the bundle's against `bundleBytesMax`.
         guard let size = PlainFile.size(path) else {
             throw ChorusError(.storage, "cannot read \(path)", hint: "check the path, and that this user may read it")
@@ -38,6 +36,9 @@ enum ImportCommand: Command {
             throw ChorusError(.limitExceeded, "\(path) is \(size) bytes, over bundleBytesMax (\(replica.configuration.limits.bundleBytesMax))",
                               hint: "export in smaller pieces with --since and --until")
         }
+        // Merged into a damaged file, a bundle's operations could be lost with it. After the
+        // checks of the path, which cost nothing, where this one reads the whole database.
+        try context.refuseIfDamaged(replica)
         // The file's bytes once: the `Data` read is dropped as soon as it is copied.
         let bytes: [UInt8] = try {
             guard let data = FileManager.default.contents(atPath: path) else {
