@@ -107,6 +107,27 @@ final class SyncEndToEndTests: XCTestCase {
                        "a token never appears in a log")
     }
 
+    /// `join` asks the upstream once, with the token, and says what it found: the node's name,
+    /// a token it refuses, or that it was not reached. The upstream is set either way (a laptop
+    /// joins before it goes online). A wrong URL, port or token was said only at the first sync.
+    func test_join_saysWhetherTheUpstreamTakesTheToken_andSetsItEitherWay() throws {
+        for name in ["hub", "laptop"] { try chorus(["init", "--name", name], name) }
+        let token = try register("laptop", on: "hub", role: "replica")
+        let hub = try ServeProcess(data: path("hub"))
+        defer { _ = hub.stop() }
+        let wrong = path("wrong.token")
+        try (String(repeating: "cd", count: 32) + "\n").write(toFile: wrong, atomically: true, encoding: .utf8)
+        let refused = try chorus(["join", hub.url, "--token-file", wrong], "laptop")
+        XCTAssertTrue(refused.standardError.contains("warning: the upstream refused this replica: the upstream answered 401"), refused.standardError)
+        let down = try chorus(["join", "http://127.0.0.1:9", "--token-file", token], "laptop")
+        XCTAssertTrue(down.standardError.contains("note: the upstream was not reached now"), down.standardError)
+        XCTAssertTrue(try chorus(["status"], "laptop").standardOutput.contains("127.0.0.1:9"), "set all the same")
+        let joined = try chorus(["join", hub.url, "--token-file", token, "--json"], "laptop")
+        let checked = try JSONParser().parse(joined.standardOutput)["checked"]
+        XCTAssertEqual(checked?["ok"], .bool(true), joined.standardOutput)
+        XCTAssertEqual(checked?["upstreamName"], .string("hub"), joined.standardOutput)
+    }
+
     /// A laptop whose clock a sync finds a day ahead of the hub's is told, before it writes,
     /// that each write would be refused by the hub (and every later one, since the replica's
     /// clock never goes back) until the hub's clock caught up; and a push refused so says when,

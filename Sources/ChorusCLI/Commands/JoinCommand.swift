@@ -1,6 +1,7 @@
 import ChorusCore
 import ChorusNode
 import ChorusReplica
+import ChorusSync
 import Foundation
 
 enum JoinCommand: Command {
@@ -20,12 +21,48 @@ enum JoinCommand: Command {
         try join(replica: replica, url: context.positional(0), tokenFile: tokenFile, limits: replica.configuration.limits)
         if let warning = HTTPTransport.clearTextWarning(context.positional(0)) { context.output.error(warning) }
         let stored = try replica.upstream()!
+        let reached = reach(replica: replica, url: stored.url, tokenFile: stored.tokenFile)
         if context.isJSON {
-            context.output.json(.object(["upstream": .string(stored.url), "tokenFile": .string(stored.tokenFile)]))
-        } else {
-            context.output.print("upstream set to \(stored.url); run `chorus sync` now, or `chorus serve` to sync in the background")
+            var json: [String: JSONValue] = ["upstream": .string(stored.url), "tokenFile": .string(stored.tokenFile)]
+            switch reached {
+            case .success(let name): json["checked"] = .object(["ok": true, "upstreamName": .string(name)])
+            case .failure(let error): json["checked"] = .object(["ok": false, "code": .string(error.code.rawValue), "message": .string(error.message)])
+            }
+            context.output.json(.object(json))
+            return 0
+        }
+        context.output.print("upstream set to \(stored.url); run `chorus sync` now, or `chorus serve` to sync in the background")
+        switch reached {
+        case .success(let name):
+            context.output.print("reached \(name) there, which took the token")
+        case .failure(let error):
+            // Set all the same: a laptop joins before it goes online, and a hub may be down.
+            context.output.error(error.isRetryable || error.answeredByOther
+                                 ? "note: the upstream was not reached now, so the URL and token are not checked: \(error.message)"
+                                 : "warning: the upstream refused this replica: \(error.message)")
+            context.output.error("hint: \(error.hint ?? "check the URL and the network"); the upstream is set all the same, and each sync tries it")
         }
         return 0
+    }
+
+    /// How long `join` waits for the upstream to answer, in seconds (four times this for the whole
+    /// answer): a laptop joining offline is not held up long.
+    static let reachSeconds = 1.0
+
+    /// The upstream's name, asked once (`/sync/v1/info`, which changes nothing there) with the
+    /// token, so a wrong URL, port or token is said at `join`, not at the first sync; or why not.
+    static func reach(replica: Replica, url: String, tokenFile: String) -> Result<String, SyncError> {
+        var limits = replica.configuration.limits
+        limits.syncRequestTimeoutSeconds = reachSeconds
+        do {
+            let transport = HTTPTransport(baseURL: try HTTPTransport.nodeURL(url), token: try HTTPTransport.readToken(path: tokenFile, limits: limits),
+                                          replica: replica.id, limits: limits, wallClock: replica.configuration.wallClock)
+            return .success(try transport.info(ownOperations: false).server.name)
+        } catch let error as SyncError {
+            return .failure(error)
+        } catch {
+            return .failure(SyncError(status: 0, "\(error)"))
+        }
     }
 
     /// Validates and stores an upstream.
