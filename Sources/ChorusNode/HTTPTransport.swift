@@ -170,9 +170,10 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
     /// A non-2xx answer as an error, with the problem's detail and hint when the body is one.
     public static func refusal(status: Int, body: [UInt8], from answering: String = Caller.sync.answering) -> SyncError {
         let problem = try? JSONParser().parse(body)
+        let problemDetail = problem?["detail"]?.stringValue
         // A body that is no problem (a proxy's page before a node that is down) in a few words,
         // never the page itself.
-        let detail = problem?["detail"]?.stringValue ?? HTTPTransport.describe(body)
+        let detail = problemDetail ?? HTTPTransport.describe(body)
         // A fault of the upstream's own (5xx) is its operator's to mend: its hint ("the disk is full;
         // free space and retry") read as if it were about this machine.
         let hint = problem?["hint"]?.stringValue.map { status >= 500 ? "on \(answering): \($0); ask its operator if it lasts" : $0 }
@@ -180,16 +181,15 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
             return SyncError(status: status, "\(answering) answered \(status), a redirect, which Chorus does not follow: the token would go wherever it points",
                              hint: "give the URL of the node itself (where the redirect leads, if that is it), or have the proxy in front of it pass /sync/ and /admin/ through")
         }
-        // Every refusal of a Chorus node is a problem body. An empty one is taken for another
-        // server's only where a node's is always short (a missing route): a long one (a 409
-        // listing thousands of ids) is dropped unread past `errorBodyBytesMax`, and is a node's.
-        let foreign = problem?["detail"]?.stringValue == nil && status < 500 && ![401, 403, 407, 408, 413, 429].contains(status)
+        // Every refusal of a Chorus node is a problem body, so one without is a web server's or
+        // a proxy's at that address (its page was the error, and `--json` said `recordNotFound`).
+        // Not for statuses a proxy in front of a node answers itself; and an empty body only where
+        // a node's is always short (a missing route): a long one (a 409 listing thousands of ids)
+        // is dropped unread past `errorBodyBytesMax`, and is a node's.
+        let foreign = problemDetail == nil && status < 500 && ![401, 403, 407, 408, 413, 429].contains(status)
             && (!body.isEmpty || [404, 405].contains(status))
         guard !foreign else {
-            // Not a Chorus node's answer (every refusal of one is a problem body): a web server
-            // or proxy at that address. Its page was the error, and `--json` called it
-            // `recordNotFound`.
-            var error = SyncError(status: status, "\(answering) answered \(status) with \(HTTPTransport.describe(body)), not as a Chorus node answers: the URL does not lead to one",
+            var error = SyncError(status: status, "\(answering) answered \(status) with \(detail), not as a Chorus node answers: the URL does not lead to one",
                                   hint: "check the URL: the node's address and port as `chorus serve` prints them, with nothing after them; a proxy in front of the node must pass /sync/ and /admin/ through to it")
             error.answeredByOther = true
             return error

@@ -45,12 +45,8 @@ public enum OperationBundle {
         if firstLineEnd == bytes.count && bytes.starts(with: Array("{\"format\":\"\(format)\"".utf8).prefix(bytes.count)) {
             throw truncated("it ends within its header line")
         }
-        guard firstLineEnd <= OperationBundle.headerBytesMax,
-              let first = try? JSONParser().parse(String(decoding: bytes[0..<firstLineEnd], as: UTF8.self)),
-              first["format"] == .string(format) else {
-            throw ChorusError(.corruptBundle, "not a Chorus bundle: its first line is not a chorus-bundle header",
-                              hint: "give the file `chorus export --output` wrote; nothing was applied")
-        }
+        guard firstLineEnd <= OperationBundle.headerBytesMax else { throw notABundle }
+        let header = try parseHeader(String(decoding: bytes[0..<firstLineEnd], as: UTF8.self))
         guard bytes.last == UInt8(ascii: "\n") else { throw truncated("it does not end with a newline") }
         // The trailer is the last line; the checksum covers everything before it.
         let body = bytes.dropLast()
@@ -70,8 +66,7 @@ public enum OperationBundle {
         // made a bundle of a gigabyte of newlines (its header and checksum anyone can write)
         // take 16 GB before its count was compared (a read-only audit).
         let end = trailerStart - 1
-        let headerEnd = newline(in: bytes, from: 0, before: end)
-        let header = try parseHeader(String(decoding: bytes[0..<headerEnd], as: UTF8.self))
+        let headerEnd = firstLineEnd
         let held = headerEnd == end ? 0 : lineCount(of: bytes, from: headerEnd + 1, before: end)
         guard held == header.operations else {
             throw ChorusError(.corruptBundle, "bundle header announces \(header.operations) operations but holds \(held)",
@@ -123,6 +118,9 @@ public enum OperationBundle {
         }
     }
 
+    private static let notABundle = ChorusError(.corruptBundle, "not a Chorus bundle: its first line is not a chorus-bundle header",
+                                                hint: "give the file `chorus export --output` wrote; nothing was applied")
+
     private static func truncated(_ why: String) -> ChorusError {
         ChorusError(.corruptBundle, "not a complete Chorus bundle: \(why)",
                     hint: "the file may be truncated (copy interrupted?); export it again; nothing was applied")
@@ -131,7 +129,7 @@ public enum OperationBundle {
     static func parseHeader(_ text: String) throws(ChorusError) -> Header {
         guard let json = try? JSONParser().parse(text), case .object(let object) = json,
               object["format"] == .string(format) else {
-            throw ChorusError(.corruptBundle, "not a Chorus bundle (the first line is not a chorus-bundle header)")
+            throw notABundle
         }
         guard object["version"] == .integer(Int64(version)) else {
             throw ChorusError(.corruptBundle, "bundle version \(object["version"]?.canonicalText ?? "?") is not supported (this Chorus reads version \(version))",

@@ -39,11 +39,8 @@ enum CheckCommand: Command {
             context.output.json(.object(report))
         } else if problems.isEmpty {
             context.output.print("ok")
-        } else if failed {
-            problems.forEach { context.output.error("error: \($0)") }
-            if let hint { context.output.error("hint: \(hint)") }
         } else {
-            problems.forEach { context.output.print($0) }
+            for problem in problems { failed ? context.output.error("error: \(problem)") : context.output.print(problem) }
             if let hint { context.output.error("hint: \(hint)") }
         }
         return problems.isEmpty ? 0 : 1
