@@ -272,9 +272,10 @@ public final class HTTPTransport: SyncTransport, @unchecked Sendable {
 
     public func push(body: [UInt8]) throws -> PushResponse { try PushResponse(try json(try send("POST", "sync/v1/push", body: body))) }
 
-    public func pull(after: Int64, afterOperation: OperationID?, limit: Int, waitingToPush: Int64, committed: Int64) throws -> PullResponse {
+    public func pull(after: Int64, afterOperation: OperationID?, limit: Int, waitingToPush: Int64, committed: Int64, own: Bool) throws -> PullResponse {
         var query = [URLQueryItem(name: "after", value: String(after)), URLQueryItem(name: "limit", value: String(limit))]
         if let afterOperation { query.append(URLQueryItem(name: "afterOperation", value: afterOperation.description)) }
+        if own { query.append(URLQueryItem(name: SyncProtocol.ownOperationsQuery, value: "1")) }
         let bytes = try send("GET", "sync/v1/pull", query: query,
                              headers: [SyncProtocol.pendingHeader: String(waitingToPush), SyncProtocol.cursorHeader: String(committed)])
         return try PullResponse.decode(bytes, limits: limits)

@@ -152,7 +152,12 @@ public final class Node: @unchecked Sendable {
     /// snapshot download or a long catch-up took up to an hour, the node serving nothing
     /// meanwhile (a supervisor's kill came first, without the checkpoint below). What it left
     /// half-way is what a kill leaves: each page is one transaction, and the next sync resumes.
-    public func stop(graceSeconds: Double = 10) {
+    ///
+    /// Returns nil when the replica's write-ahead log is copied into `chorus.sqlite` and emptied;
+    /// else why it is not (a full disk, another process reading, a sync left running), in words:
+    /// the file alone then lacks writes the log still holds, and the next start copies them in.
+    @discardableResult
+    public func stop(graceSeconds: Double = 10) -> String? {
         lock.withLock {
             isStopped = true
             syncTimer?.cancel()
@@ -172,9 +177,14 @@ public final class Node: @unchecked Sendable {
             configuration.log(JSONValue.object(["event": "stop", "sync": "left in progress: it ends with the process; what it committed is kept, and the next sync resumes"]).canonicalText)
             // Not behind the sync's work on the executor (a snapshot taken row by row, a long
             // merge): the stop would wait for it after all. The log is checkpointed at the next open.
-            return
+            return "a sync was still running"
         }
-        executor.perform { $0.checkpointForStop() }
+        guard let notCopied = executor.perform({ $0.checkpointForStop() }) else { return nil }
+        configuration.log(JSONValue.object([
+            "event": "stop", "writeAheadLog": .string("not copied into the database file: \(notCopied)"),
+            "hint": "nothing is lost: the next start copies it in; until then keep chorus.sqlite-wal with chorus.sqlite",
+        ]).canonicalText)
+        return notCopied
     }
 
     /// Blocks until the node's HTTP server can no longer serve though the node was not stopped
@@ -243,10 +253,10 @@ public final class Node: @unchecked Sendable {
         let compares = lastDigestComparison.map { now < $0 || Double(now - $0) >= configuration.digestCompareSeconds * 1000 } ?? true
         do {
             let report = try syncOnce(upstream: upstream, compareDigests: compares, checksOwnOperations: !ownOperationsChecked)
-            // Checked for good only once nothing was found lost, or the replica started again:
-            // one found lost and not recovered is asked again at each sync, so its new writes are
-            // not pushed under ids the upstream holds (a read-only audit).
-            ownOperationsChecked = report.lostOwnOperations == nil || report.snapshotOperations > 0
+            // Checked for good only once nothing was found lost, or the replica started again or
+            // took them back: one found lost and not recovered is asked again at each sync, so its
+            // new writes are not pushed under ids the upstream holds (a read-only audit).
+            ownOperationsChecked = report.lostOwnOperations == nil || report.snapshotOperations > 0 || report.ownTakenBack > 0
             // Postponed only when compared: a sync whose pull was cut short skips the comparison.
             if compares && report.digestMatches != nil { lastDigestComparison = now }
             consecutiveFailures = 0

@@ -392,8 +392,14 @@ public struct NodeRouter: Sendable {
                 }
                 afterOperation = id
             }
+            // A client restored from a backup of itself taking its own operations back (protocol 4.4).
+            let own = query[SyncProtocol.ownOperationsQuery]
+            guard own == nil || own == "1" else {
+                throw SyncError(status: 400, "own must be 1 when given", hint: "ask `/sync/v1/pull?after=N&own=1`, or leave it out")
+            }
             return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")],
-                                body: try service.pull(peer: peer!, after: after, afterOperation: afterOperation, limit: limit, committed: committed, look: look))
+                                body: try service.pull(peer: peer!, after: after, afterOperation: afterOperation, limit: limit, committed: committed,
+                                                       own: own != nil, look: look))
         case "/sync/v1/snapshot":
             // A reach that is no sequence is refused, as any malformed header (400).
             let reachingText = request.head.header(SyncProtocol.snapshotReachingHeader)

@@ -597,9 +597,19 @@ extension Replica {
     /// whole busy timeout (5 s) on the executor, every request behind it. A merge's checkpoint
     /// still running is waited for first: it holds the checkpoint lock, and this one would do
     /// nothing.
-    func truncateLog() {
+    /// Returns nil when the log is now empty, its writes all in the database file; else why not,
+    /// in words: another connection held part of it back, or the copy failed (a full disk).
+    @discardableResult
+    func truncateLog() -> String? {
         _ = try? mergeCheckpoint?.wait()
-        needsCheckpoint = !((try? database.checkpointTruncate(waiting: !needsCheckpoint)) ?? false)
+        do {
+            let done = try database.checkpointTruncate(waiting: !needsCheckpoint)
+            needsCheckpoint = !done
+            return done ? nil : "another connection to the database (a reader, a backup) held part of it back"
+        } catch {
+            needsCheckpoint = true
+            return (error as? SQLiteError)?.message ?? "\(error)"
+        }
     }
 
     /// Waits for the checkpoints left running on threads of their own (a snapshot's pages, a long
@@ -615,11 +625,14 @@ extension Replica {
     /// copied into the database file and emptied, so a stopped node's `chorus.sqlite` holds all it
     /// acknowledged. A cold copy of that file alone once lacked its last writes, left in
     /// `chorus.sqlite-wal` by a process that exits without closing its connections. A reader
-    /// holding part of the log back (another process) leaves it as it was: nothing is lost, it
-    /// stays in the log.
-    public func checkpointForStop() {
+    /// holding part of the log back (another process), or a full disk, leaves it as it was:
+    /// nothing is lost, it stays in the log, and the next open copies it in. Returns why, then, in
+    /// words (nil when the file holds all): a stopped node says so, since a copy of the file alone
+    /// would lack those writes (a day-2 review: a node stopped on a full disk said only "stopped").
+    @discardableResult
+    public func checkpointForStop() -> String? {
         finishBackgroundCheckpoints()
-        truncateLog()
+        return truncateLog()
     }
 
     /// Checks every operation of a call before any is applied: its clock against ours, its action

@@ -203,9 +203,25 @@ extension Replica {
     /// since it cannot pull what it lacks. Only with nothing waiting to be pushed (the snapshot must
     /// hold all it has) and no replica or relay registered below it, whose cursors count this log's
     /// sequences, which the snapshot renumbers.
-    public func canReplaceWithSnapshot() throws -> Bool {
-        guard case .directory = location else { return false }
-        return try Replica.wrapStorage { try database.readTransaction { (try? checkReplaceable(bySnapshotLogIDs: nil)) != nil } }
+    public func canReplaceWithSnapshot() throws -> Bool { try whyNotReplaceableWithSnapshot() == nil }
+
+    /// Why this replica may not start again from its upstream's snapshot (`canReplaceWithSnapshot`),
+    /// in words; nil when it may.
+    public func whyNotReplaceableWithSnapshot() throws -> String? {
+        guard case .directory = location else { return "it is held in memory" }
+        return try Replica.wrapStorage { try database.readTransaction { try replaceRefusal(keptAside: nil) } }
+    }
+
+    /// What of this replica itself keeps it from being replaced by a snapshot, in words: replicas
+    /// registered below it, or operations of its own not pushed yet (but those in `keptAside`).
+    private func replaceRefusal(keptAside: Set<UInt64>?) throws -> String? {
+        if try database.queryScalarInteger("SELECT count(*) FROM peers WHERE revoked = 0 AND role != 'admin'") ?? 0 > 0 {
+            return "replicas are registered below it, and their cursors count its log"
+        }
+        if keptAside == nil, try countLive(after: try pushCursor(), excludingSource: "upstream").count > 0 {
+            return "it has operations not pushed yet"
+        }
+        return nil
     }
 
     /// Throws unless this replica may be replaced by a snapshot (`canReplaceWithSnapshot`); with
@@ -219,12 +235,7 @@ extension Replica {
             ChorusError(.invalidState, "this replica cannot start again from the upstream's snapshot: \(why)",
                         hint: "sync again once that is done, or join a new, empty folder to the upstream and retire this one")
         }
-        if try database.queryScalarInteger("SELECT count(*) FROM peers WHERE revoked = 0 AND role != 'admin'") ?? 0 > 0 {
-            throw refuse("replicas are registered below it, and their cursors count its log")
-        }
-        if keptAside == nil, try countLive(after: try pushCursor(), excludingSource: "upstream").count > 0 {
-            throw refuse("it has operations not pushed yet")
-        }
+        if let why = try replaceRefusal(keptAside: keptAside) { throw refuse(why) }
         guard let snapshotLogIDs else { return }
         let snapshot = try Replica.loggedIDRows(database, table: snapshotLogIDs).mapValues(CounterRanges.init(sortedRows:))
         let own = try Replica.loggedIDRows(database, table: "main.log_ids").mapValues(CounterRanges.init(sortedRows:))

@@ -492,13 +492,14 @@ public final class SyncService: @unchecked Sendable {
         }
     }
 
-    /// A page of operations after `after`, never including what came from this peer. `committed`
+    /// A page of operations after `after`, never including what came from this peer (its own,
+    /// and a relay's from below it) unless it asks with `own`. `committed`
     /// is what the peer says it has committed (`Chorus-Cursor`), the acknowledgement compaction
     /// waits for; never taken past `after`, which the peer has asked for and so cannot have past.
     /// 410 when compaction removed operations after `after` (the peer starts from a snapshot).
     /// `afterOperation` is the id the peer was told this log holds at `after`: 409 when it holds
     /// another there (restored from an older backup, then lengthened past the peer's cursor).
-    public func pull(peer: Peer, after: Int64, afterOperation: OperationID? = nil, limit: Int, committed: Int64? = nil,
+    public func pull(peer: Peer, after: Int64, afterOperation: OperationID? = nil, limit: Int, committed: Int64? = nil, own: Bool = false,
                      look: QuietLook? = nil) throws(SyncError) -> [UInt8] {
         guard peer.role == .replica || peer.role == .relay else { throw SyncError.forbidden("\(peer.role.rawValue) tokens cannot pull") }
         guard after >= 0 else { throw SyncError(status: 400, "after must be 0 or more") }
@@ -540,7 +541,9 @@ public final class SyncService: @unchecked Sendable {
                 // Read when it is checked, or (below) when the page reads nothing after it.
                 let there = try afterOperation == nil ? nil : replica.loggedOperationID(at: after)
                 try SyncService.requireOperation(there, at: after, isThe: afterOperation)
-                let page = try replica.logPage(after: after, excludingSource: peer.source, excludingAuthor: peer.replica,
+                // With `own`, the peer's own operations and those that came through it too: it was
+                // restored from a backup of itself and takes back what it lost (protocol 4.4).
+                let page = try replica.logPage(after: after, excludingSource: own ? nil : peer.source, excludingAuthor: own ? nil : peer.replica,
                                                operationsMax: pageSize, bytesMax: limits.pullPageBytesMax)
                 let nextOperation = try page.nextOperation ?? (page.next == after ? there ?? replica.loggedOperationID(at: after) : nil)
                 // At the log's end for this peer, the next pull is likely a no-op: keep what it needs

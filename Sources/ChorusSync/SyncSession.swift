@@ -13,13 +13,15 @@ public protocol SyncTransport: Sendable {
     func info(ownOperations: Bool) throws -> InfoResponse
     /// Sends a push body (`PushRequest.encode`).
     func push(body: [UInt8]) throws -> PushResponse
-    /// Asks for operations after `after`; the server never returns ours back. `waitingToPush` tells
-    /// the upstream how many of ours still wait to go up (for its health view).
+    /// Asks for operations after `after`; the server returns ours back, and those that came
+    /// through us, only with `own` (protocol 4.4: a replica restored from a backup of itself that
+    /// cannot start again from a snapshot takes them back so). `waitingToPush` tells the upstream
+    /// how many of ours still wait to go up (for its health view).
     ///
     /// `committed` is the pull cursor this replica has committed (`Chorus-Cursor`): the durable
     /// acknowledgement the upstream's compaction waits for. It may trail `after`, since the next
     /// page is asked for while this one is still being merged.
-    func pull(after: Int64, afterOperation: OperationID?, limit: Int, waitingToPush: Int64, committed: Int64) throws -> PullResponse
+    func pull(after: Int64, afterOperation: OperationID?, limit: Int, waitingToPush: Int64, committed: Int64, own: Bool) throws -> PullResponse
     /// The upstream's digest; `reporting` tells it ours and our pull cursor, so it can record
     /// whether we match.
     func digest(reporting local: (digest: String, cursor: Int64)?) throws -> DigestResponse
@@ -33,6 +35,11 @@ public protocol SyncTransport: Sendable {
 extension SyncTransport {
     /// `info` without asking which of this replica's own operations the upstream holds.
     public func info() throws -> InfoResponse { try info(ownOperations: false) }
+
+    /// A pull that leaves this replica's own operations out, as every pull does but those taking them back.
+    public func pull(after: Int64, afterOperation: OperationID?, limit: Int, waitingToPush: Int64, committed: Int64) throws -> PullResponse {
+        try pull(after: after, afterOperation: afterOperation, limit: limit, waitingToPush: waitingToPush, committed: committed, own: false)
+    }
 
     public func snapshot(storage: String, reaching: Int64, into path: String, progress: @escaping (Int64, Int64) -> Void) throws -> Int64 {
         throw SyncError(status: 404, "this transport takes no snapshots", hint: "pull the log instead")
@@ -83,10 +90,13 @@ public struct SyncReport: Sendable {
     /// one lost costs only a check skipped until the next page names it.
     var pullOperationLearnt: (cursor: Int64, operation: OperationID)?
     /// When this replica lacked operations of its own that the upstream holds (restored from a
-    /// backup of itself, `Replica+OwnOperations`): it then starts again from the snapshot.
+    /// backup of itself, `Replica+OwnOperations`): it then starts again from the snapshot, or,
+    /// when it cannot (replicas registered below it), takes them back with its pull (`own`).
     public var lostOwnOperations: Replica.LostOwnOperations?
-    /// Why it still lacks them, when it could not start again (replicas registered below it,
-    /// no snapshot offered): a state syncing will not mend, as `diverged`.
+    /// How many of them the pull took back, when it did: it lacks none now.
+    public var ownTakenBack: UInt64 = 0
+    /// Why it still lacks them, when it could neither start again nor take them back (an upstream
+    /// that leaves them out of its pull, an older one): a state syncing will not mend, as `diverged`.
     public var lostOwnUnrecovered: String?
     /// How an upstream error recorded for a state syncing will not mend starts: the status reads
     /// it as `diverged`, not offline.
@@ -124,6 +134,7 @@ public struct SyncReport: Sendable {
         if let digestMatches { object["digestMatches"] = .bool(digestMatches) }
         if diverged { object["diverged"] = .bool(true) }
         if let lostOwnUnrecovered { object["lostOwnUnrecovered"] = .string(lostOwnUnrecovered) }
+        if ownTakenBack > 0 { object["ownTakenBack"] = .integer(Int64(clamping: ownTakenBack)) }
         if let upstreamDigest { object["upstreamDigest"] = .string(upstreamDigest) }
         if let localDigest { object["localDigest"] = .string(localDigest) }
         if snapshotOperations > 0 { object["snapshotOperations"] = .integer(snapshotOperations) }
@@ -204,7 +215,7 @@ public struct SyncSession {
                     pushRefused = reusedIDs(lost)
                 } else {
                     report.lostOwnOperations = lost
-                    progress("this replica was restored from a backup of itself, or copied (\(lacking(lost))): sending what it wrote since, then starting again from the upstream's snapshot...")
+                    progress("this replica was restored from a backup of itself, or copied (\(lacking(lost))): sending what it wrote since, then taking back what it lacks from the upstream...")
                 }
             }
             let pageOperationsMax = min(limits.pushPageOperationsMax, info.pushPageOperationsMax)
@@ -250,13 +261,20 @@ public struct SyncSession {
             }
             try pushUnlessRefused(&report)
             let tail = try bootstrap(from: info, &report)
+            // Lacking operations of its own and not started again from the snapshot (replicas are
+            // registered below it, whose cursors count its log, or it takes none), it takes them
+            // back with its pull (`own`, protocol 4.4): they come after its cursor, pushed after
+            // the backup it was restored from was taken; its log keeps its sequences.
+            let takingOwnBack = report.lostOwnOperations != nil && report.snapshotOperations == 0
+            if takingOwnBack { progress("taking back its own operations from the upstream's log, as it did not start again from the snapshot (\(snapshotNotUsed(report)))...") }
             do {
                 do {
-                    try pull(&report, compactedThrough: info.compactedThrough, snapshotOffered: info.snapshot != nil, tail: tail, digestFollows: compareDigests)
+                    try pull(&report, compactedThrough: info.compactedThrough, snapshotOffered: info.snapshot != nil, tail: tail, digestFollows: compareDigests,
+                             own: takingOwnBack)
                 } catch let error as SyncError where error.status == 409 && !report.upstreamRewound {
                     try rewind(&report)
                     try pushUnlessRefused(&report)
-                    try pull(&report, compactedThrough: info.compactedThrough, snapshotOffered: info.snapshot != nil)
+                    try pull(&report, compactedThrough: info.compactedThrough, snapshotOffered: info.snapshot != nil, own: takingOwnBack)
                 }
             } catch let error as SyncError where error.status == 410 && pushRefused == nil && forbidden?.isNotThePersons == true {
                 // The upstream's log is compacted past this replica's cursor, and its writes wait
@@ -290,12 +308,22 @@ public struct SyncSession {
                                 "\(stampedAhead.message); this replica's operations in the page holding it, and those after it, did not go up (the upstream applies nothing of a refused page), and \(pulledSoFar)",
                                 hint: stampedAhead.hint)
             }
-            // Its lost operations come back only with the snapshot: the upstream never sends a
-            // replica its own operations. Otherwise it is a state syncing will not mend (as
-            // `diverged`): said, and the sync's work kept, not a failure to retry sooner and sooner.
-            if let lost = report.lostOwnOperations, report.snapshotOperations == 0 {
-                let why = report.snapshotRefused ?? (usesSnapshots ? "none was offered" : "snapshots are not used: --no-snapshot")
-                report.lostOwnUnrecovered = "this replica lacks at least \(lost.lackingCount) of its own operations that the upstream holds (from \(executor.perform { $0.id.hex }):\(lost.firstLacking)): its folder was restored from a backup of itself, or copied, and could not start again from the upstream's snapshot (\(why))"
+            // Its lost operations come back with the snapshot, or with the pull that asked for
+            // them: looked at again, in case the upstream left them out (an older one ignores
+            // `own`), or the pull was cut short. Still lacking, it is a state syncing will not
+            // mend (as `diverged`): said, and the sync's work kept, not a failure to retry sooner.
+            if takingOwnBack, let lost = report.lostOwnOperations {
+                let held = info.ownOperations ?? CounterRanges()
+                if let still = try executor.perform({ try $0.lostOwnOperations(upstreamHolds: held, latest: info.ownLatest) }) {
+                    report.lostOwnUnrecovered = report.pullCutShort ? nil : """
+                        this replica lacks at least \(still.lackingCount) of its own operations that the upstream holds (from \(executor.perform { $0.id.hex }):\(still.firstLacking)): \
+                        its folder was restored from a backup of itself, or copied; it could not start again from the upstream's snapshot (\(snapshotNotUsed(report))), \
+                        and the upstream's pull left them out (a Chorus older than this one does)
+                        """
+                } else {
+                    report.ownTakenBack = lost.lackingCount
+                    progress("took back the \(lost.lackingCount) operation\(lost.lackingCount == 1 ? "" : "s") of its own it lacked")
+                }
             }
             // An upstream restored from a backup that may lack operations this replica compacted
             // is compared now, not at the next comparison minutes later, so a difference for good
@@ -499,6 +527,11 @@ public struct SyncSession {
         }
     }
 
+    /// Why a replica lacking operations of its own did not start again from the snapshot, in words.
+    private func snapshotNotUsed(_ report: SyncReport) -> String {
+        report.snapshotRefused ?? (usesSnapshots ? "none was offered" : "snapshots are not used: --no-snapshot")
+    }
+
     /// Starts a new replica from the upstream's snapshot when it offers one of this storage version
     /// and its log is long enough to be worth it (`snapshotSequenceMin`), or is compacted (then the
     /// snapshot is the only way to start). A snapshot that fails to
@@ -517,24 +550,28 @@ public struct SyncSession {
             usesSnapshots && offer.through > 0 && (offer.through >= limits.snapshotSequenceMin || info.compactedThrough > 0 || lostOwn) ? offer : nil
         }
         let pushDuplicates = report.pushDuplicates
-        let plan = try executor.perform { replica -> (path: String, storage: String, replacing: Bool)? in
-            guard case .directory(let folder) = replica.location else { return nil }
+        let (plan, refusal) = try executor.perform { replica -> (plan: (path: String, storage: String, replacing: Bool)?, refusal: String?) in
+            guard case .directory(let folder) = replica.location else { return (nil, nil) }
             // A replica holding data starts again from the snapshot only when the upstream's log is
             // compacted past what it has pulled, or it lacks operations of its own the upstream
-            // holds (which no pull sends it): it cannot catch up otherwise (its writes were pushed
-            // just before).
+            // holds (else taken back by its pull, `own`): it cannot catch up otherwise (its writes
+            // were pushed just before). What keeps it from doing so is said (`snapshotRefused`):
+            // replicas registered below it were once "none was offered".
             let replacing = try !replica.canAdoptSnapshot()
             let behind = try (replica.upstream()?.pullCursor ?? 0) < info.compactedThrough
-            guard try !replacing || (usesSnapshots && (behind || lostOwn) && pushDuplicates == 0 && replica.canReplaceWithSnapshot()) else {
+            let wanted = replacing && usesSnapshots && (behind || lostOwn) && pushDuplicates == 0
+            let refusal = wanted ? try replica.whyNotReplaceableWithSnapshot() : nil
+            guard !replacing || (wanted && refusal == nil) else {
                 // It holds data now and never takes a snapshot: what a stopped download left is of no use.
                 Replica.removeIncomingSnapshots(in: folder)
-                return nil
+                return (nil, refusal)
             }
             Replica.removeAbandonedSnapshots(in: folder)
-            guard let offer, offer.storage == replica.storageVersion else { return nil }
+            guard let offer, offer.storage == replica.storageVersion else { return (nil, nil) }
             let name = "\(Replica.snapshotFilePrefix)in-\(UUID().uuidString).sqlite"
-            return ((folder as NSString).appendingPathComponent(name), replica.storageVersion, replacing)
+            return (((folder as NSString).appendingPathComponent(name), replica.storageVersion, replacing), nil)
         }
+        if let refusal { report.snapshotRefused = "it cannot start again from one: \(refusal)" }
         guard let plan else { return nil }
         progress(plan.replacing
                  ? "\(lostOwn ? "this replica lacks operations of its own" : "the upstream's log is compacted past this replica's cursor"): starting again from its snapshot, which holds everything this replica pushed..."
@@ -596,8 +633,10 @@ public struct SyncSession {
     /// `digestFollows`: the sync reports its cursor with its digest next (`compare`).
     /// `committedAtMost`: the most this pull may say is committed while writes of this replica's
     /// wait (made again after starting again: they were made when it had pulled only that much).
+    /// `own`: every page also holds this replica's own operations and those that came through it
+    /// (protocol 4.4), which it lacks, restored from a backup of itself.
     private func pull(_ report: inout SyncReport, compactedThrough: Int64, snapshotOffered: Bool, tail: TailFetch? = nil,
-                      digestFollows: Bool = false, committedAtMost: Int64? = nil) throws {
+                      digestFollows: Bool = false, committedAtMost: Int64? = nil, own: Bool = false) throws {
         let cursors: (start: Int64, operation: OperationID?, pending: (count: Int64, logEnd: Int64))
         do {
             cursors = try executor.perform { replica in
@@ -629,7 +668,8 @@ public struct SyncSession {
         // (protocol 4.4); not known yet after a snapshot, it is kept from the first page that says it.
         var knownOperation = cursors.operation
         var fetching = usable?.fetch
-            ?? PageFetch(transport, after: start, afterOperation: knownOperation, limit: limits.pullPageOperationsMax, waitingToPush: waiting, committed: committed)
+            ?? PageFetch(transport, after: start, afterOperation: knownOperation, limit: limits.pullPageOperationsMax, waitingToPush: waiting, committed: committed,
+                         own: own)
         var asked = start
         // Whether the request in flight only says what this replica holds (below): it may fail.
         var saying = false
@@ -662,7 +702,7 @@ public struct SyncSession {
             try observe(response.server, &report)
             let following = response.hasMore
                 ? PageFetch(transport, after: response.next, afterOperation: response.nextOperation, limit: limits.pullPageOperationsMax,
-                            waitingToPush: waiting, committed: committed) : nil
+                            waitingToPush: waiting, committed: committed, own: own) : nil
             let applied: Int
             do {
                 (applied, noneWaiting, logEnd) = try executor.perform { replica in
@@ -699,7 +739,7 @@ public struct SyncSession {
                 // settled sequence counts it by that, protocol 4.6) and takes what came meanwhile.
                 // A digest request that follows says it too, without this one.
                 next = PageFetch(transport, after: response.next, afterOperation: response.nextOperation, limit: limits.pullPageOperationsMax,
-                                 waitingToPush: waiting, committed: committed)
+                                 waitingToPush: waiting, committed: committed, own: own)
                 saying = true
             }
             guard let next else { return }
@@ -781,10 +821,12 @@ struct PageFetch: Sendable {
     /// The cursor the request says is committed (`Chorus-Cursor`).
     let committed: Int64
 
-    init(_ transport: any SyncTransport, after: Int64, afterOperation: OperationID? = nil, limit: Int, waitingToPush: Int64, committed: Int64) {
+    init(_ transport: any SyncTransport, after: Int64, afterOperation: OperationID? = nil, limit: Int, waitingToPush: Int64, committed: Int64,
+         own: Bool = false) {
         self.committed = committed
         request = OnThread("chorus-pull") {
-            let response = try transport.pull(after: after, afterOperation: afterOperation, limit: limit, waitingToPush: waitingToPush, committed: committed)
+            let response = try transport.pull(after: after, afterOperation: afterOperation, limit: limit, waitingToPush: waitingToPush, committed: committed,
+                                              own: own)
             return (response, PreparedOperation.prepare(response.operations))
         }
     }

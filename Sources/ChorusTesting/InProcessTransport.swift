@@ -55,8 +55,9 @@ public final class InProcessTransport: SyncTransport, @unchecked Sendable {
         try InfoResponse(try JSONParser().parse(try send("GET", ownOperations ? "/sync/v1/info?\(SyncProtocol.ownOperationsQuery)=1" : "/sync/v1/info")))
     }
     public func push(body: [UInt8]) throws -> PushResponse { try PushResponse(try JSONParser().parse(try send("POST", "/sync/v1/push", body: body))) }
-    public func pull(after: Int64, afterOperation: OperationID?, limit: Int, waitingToPush: Int64, committed: Int64) throws -> PullResponse {
-        try PullResponse.decode(try send("GET", "/sync/v1/pull?after=\(after)&limit=\(limit)" + (afterOperation.map { "&afterOperation=\($0)" } ?? ""),
+    public func pull(after: Int64, afterOperation: OperationID?, limit: Int, waitingToPush: Int64, committed: Int64, own: Bool) throws -> PullResponse {
+        try PullResponse.decode(try send("GET", "/sync/v1/pull?after=\(after)&limit=\(limit)" + (afterOperation.map { "&afterOperation=\($0)" } ?? "")
+                                             + (own ? "&\(SyncProtocol.ownOperationsQuery)=1" : ""),
                                          headers: [(SyncProtocol.pendingHeader, String(waitingToPush)), (SyncProtocol.cursorHeader, String(committed))]),
                                 limits: limits)
     }

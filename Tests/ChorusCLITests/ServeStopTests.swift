@@ -2,6 +2,7 @@ import XCTest
 import Foundation
 import Glibc
 import ChorusTesting
+import SQLiteKit
 
 /// Stopping a node while its background sync waits on an upstream that accepts and never answers
 /// (a hung hub, a proxy holding the connection): the node ends within its grace, not when the
@@ -47,6 +48,38 @@ final class ServeStopTests: XCTestCase {
         let took = Date().timeIntervalSince(started)
         XCTAssertLessThan(took, 30, "the stop waited \(took) s for the sync")
         XCTAssertTrue(node.log.joined().contains("left in progress"), node.log.joined(separator: "\n"))
+    }
+
+    /// A node whose write-ahead log cannot be copied into its database file as it stops (here
+    /// another process reads an older state; a full disk does the same) says so, with what to keep:
+    /// it once printed "stopped" alone, and a copy of `chorus.sqlite` then lacked its last writes
+    /// (a day-2 review, on a full disk). Nothing is lost: the next open reads them.
+    func test_aStopThatCannotEmptyTheWriteAheadLog_saysSo_andLosesNothing() throws {
+        let folder = try TemporaryDirectory(prefix: "chorus-stop")
+        defer { folder.remove() }
+        let data = folder.appending("office")
+        XCTAssertEqual(try ChorusProcess.run(["init", "--name", "office", "--data", data]).status, 0)
+        XCTAssertEqual(try ChorusProcess.run(["seed", "--people", "5", "--offices", "1", "--data", data]).status, 0)
+        let node = try ServeProcess(data: data, extra: ["--owner", "p-1"])
+        var options = Database.Options()
+        options.isReadOnly = true
+        let reader = try Database(path: (data as NSString).appendingPathComponent("chorus.sqlite"), options: options)
+        try reader.execute("BEGIN")
+        _ = try reader.queryScalarInteger("SELECT count(*) FROM records")   // holds the state from before the write
+        let client = try RawClient(port: node.port)
+        let body = #"{"title":"Written before the stop"}"#
+        client.send("PATCH /api/v1/people/p-1 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+        XCTAssertEqual(client.readResponse()?.status, 200)
+        XCTAssertEqual(node.stop(), 0, node.exitReport ?? "")
+        let report = node.exitReport ?? ""
+        XCTAssertTrue(report.contains("warning: chorus node office stopped with writes still in its write-ahead log, chorus.sqlite-wal, not copied into chorus.sqlite (another connection"), report)
+        XCTAssertTrue(report.contains("copy the folder whole"), report)
+        XCTAssertTrue(node.log.contains { $0.contains("\"writeAheadLog\"") }, node.log.joined(separator: "\n"))
+        let wal = (data as NSString).appendingPathComponent("chorus.sqlite-wal")
+        XCTAssertGreaterThan((try? FileManager.default.attributesOfItem(atPath: wal)[.size] as? Int) ?? 0, 0)
+        try reader.execute("COMMIT")
+        let read = try ChorusProcess.run(["get", "people", "p-1", "--data", data])
+        XCTAssertTrue(read.standardOutput.contains("Written before the stop"), read.standardOutput + read.standardError)
     }
 
     func test_aSecondSignalASecondLater_endsTheNodeAtOnce() throws {

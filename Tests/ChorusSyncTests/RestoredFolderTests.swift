@@ -136,16 +136,121 @@ final class RestoredFolderTests: HubAndClientsTestCase {
         XCTAssertEqual(try digest(hub), hubDigest, "nothing was applied")
     }
 
-    /// Unable to start again (here it does not use snapshots), it says so as a state syncing
-    /// will not mend, and keeps what the sync did: the report says why, nothing is thrown.
-    func test_unableToStartAgain_itSaysSo_andTheSyncsWorkStays() throws {
+    /// Not starting again (here it does not use snapshots), it takes its lost operations back
+    /// with its pull (`own=1`, protocol 4.4): they come after its cursor, pushed after the backup.
+    func test_withoutASnapshot_itTakesItsLostOperationsBackWithItsPull() throws {
         let (hub, service, router) = try makeHub()
         var (restored, session) = try restoredLaptop(hub: hub, service: service, router: router, compacting: false)
         try hub.perform { _ = try $0.write(collection: "people", record: "h-2", [.put(field: "name", value: "Later on the hub")]) }
         session.usesSnapshots = false
+        let report = try session.run(compareDigests: true)
+        XCTAssertEqual(report.lostOwnOperations?.lackingCount, 3)
+        XCTAssertEqual(report.snapshotOperations, 0)
+        XCTAssertEqual(report.ownTakenBack, 3)
+        XCTAssertNil(report.lostOwnUnrecovered)
+        XCTAssertEqual(report.digestMatches, true)
+        XCTAssertEqual(try name(restored, "l-4"), "After the backup", "its own operations are back")
+        XCTAssertEqual(try name(restored, "h-2"), "Later on the hub", "the pull went on")
+        XCTAssertEqual(try restored.perform { try $0.invariantViolations() }, [])
+        XCTAssertNil(try session.run().lostOwnOperations, "nothing lacking any more")
+    }
+
+    /// An upstream that leaves them out of its pull (one older than `own` on pulls ignores it):
+    /// it says so as a state syncing will not mend, and keeps what the sync did; nothing is thrown.
+    func test_unableToTakeThemBack_itSaysSo_andTheSyncsWorkStays() throws {
+        let (hub, service, router) = try makeHub()
+        let (restored, restoredSession) = try restoredLaptop(hub: hub, service: service, router: router, compacting: false)
+        try hub.perform { _ = try $0.write(collection: "people", record: "h-2", [.put(field: "name", value: "Later on the hub")]) }
+        var session = SyncSession(executor: restored, transport: LeavingOwnOut(inner: try XCTUnwrap(restoredSession.transport as? InProcessTransport)),
+                                  limits: limits, wallClock: clock)
+        session.usesSnapshots = false
         let report = try session.run()
         XCTAssertTrue(report.lostOwnUnrecovered?.contains("snapshots are not used: --no-snapshot") ?? false, "\(report.lostOwnUnrecovered ?? "nil")")
+        XCTAssertTrue(report.lostOwnUnrecovered?.contains("the upstream's pull left them out") ?? false, "\(report.lostOwnUnrecovered ?? "nil")")
+        XCTAssertEqual(report.ownTakenBack, 0)
         XCTAssertEqual(try name(restored, "h-2"), "Later on the hub", "the pull went on")
+        XCTAssertNil(try name(restored, "l-4"))
+    }
+
+    /// A transport to an upstream that ignores `own` on its pull.
+    struct LeavingOwnOut: SyncTransport {
+        let inner: InProcessTransport
+        func info(ownOperations: Bool) throws -> InfoResponse { try inner.info(ownOperations: ownOperations) }
+        func push(body: [UInt8]) throws -> PushResponse { try inner.push(body: body) }
+        func pull(after: Int64, afterOperation: OperationID?, limit: Int, waitingToPush: Int64, committed: Int64, own: Bool) throws -> PullResponse {
+            try inner.pull(after: after, afterOperation: afterOperation, limit: limit, waitingToPush: waitingToPush, committed: committed, own: false)
+        }
+        func digest(reporting local: (digest: String, cursor: Int64)?) throws -> DigestResponse { try inner.digest(reporting: local) }
+    }
+
+    /// An office restored from a backup of itself, with a laptop registered below it, cannot
+    /// start again from the hub's snapshot (the laptop's cursor counts its log) and says why; it
+    /// takes back its own writes since the backup, and the laptop's it had passed on, with its
+    /// pull, and the laptop below, rewound, ends with the same state. A day-2 review found such an
+    /// office "diverged" for good, its people seeing the values from before the backup, and the
+    /// reason given was "none was offered".
+    func test_anOfficeWithALaptopBelow_restoredFromABackup_takesItsWritesBack_andTheLaptopFollows() throws {
+        let (hub, _, hubRouter) = try makeHub()
+        let (office, officeTransport, officeSession) = try client("office", seed: 2, hub: hub, router: hubRouter, role: .relay)
+        let laptopToken = try office.perform { try $0.addPeer(name: "ana", role: .replica) }
+        let laptop = try durable("ana", seed: 3)
+        try laptop.perform { try $0.setUpstream(url: "http://office", tokenFile: "/dev/null") }
+        func laptopSession(_ office: ReplicaExecutor) throws -> SyncSession {
+            let router = NodeRouter(service: SyncService(executor: office, limits: limits, wallClock: clock), limits: limits)
+            let transport = InProcessTransport(router: router, token: laptopToken, replica: try laptop.perform { $0.id }, limits: limits)
+            return SyncSession(executor: laptop, transport: transport, limits: limits, wallClock: clock)
+        }
+        try office.perform { _ = try $0.write(collection: "people", record: "o-1", [.put(field: "name", value: "Before the backup")]) }
+        _ = try officeSession.run()
+        _ = try laptopSession(office).run()
+        let backup = folder.appending("office-backup.sqlite")
+        try office.perform { try $0.withDatabase { try $0.run("VACUUM INTO ?", backup) } }
+        for index in 2...4 { try office.perform { _ = try $0.write(collection: "people", record: "o-\(index)", [.put(field: "name", value: "After the backup")]) } }
+        try laptop.perform { _ = try $0.write(collection: "people", record: "a-1", [.put(field: "name", value: "From the laptop")]) }
+        _ = try laptopSession(office).run()
+        _ = try officeSession.run()
+        _ = try laptopSession(office).run()
+        XCTAssertEqual(try name(hub, "a-1"), "From the laptop")
+
+        let restoredFolder = folder.appending("office-restored")
+        try FileManager.default.createDirectory(atPath: restoredFolder, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: backup, toPath: (restoredFolder as NSString).appendingPathComponent(Replica.databaseFileName))
+        try "reserved 1000\n".write(toFile: (restoredFolder as NSString).appendingPathComponent("chorus.counters"), atomically: true, encoding: .utf8)
+        let restored = ReplicaExecutor(try Replica.open(at: .directory(restoredFolder),
+                                                        configuration: ReplicaFactory.configuration(clock: clock, driftMilliseconds: 3_600_000)))
+        XCTAssertNil(try name(restored, "o-4"), "the backup lacks what came after it")
+        let report = try SyncSession(executor: restored, transport: officeTransport, limits: limits, wallClock: clock).run(compareDigests: true)
+        XCTAssertEqual(report.lostOwnOperations?.lackingCount, 3)
+        XCTAssertEqual(report.snapshotOperations, 0)
+        XCTAssertTrue(report.snapshotRefused?.contains("replicas are registered below it") ?? false, "\(report.snapshotRefused ?? "nil")")
+        XCTAssertEqual(report.ownTakenBack, 3)
+        XCTAssertNil(report.lostOwnUnrecovered)
+        XCTAssertEqual(report.digestMatches, true)
+        XCTAssertEqual(try name(restored, "o-4"), "After the backup", "its own writes are back")
+        XCTAssertEqual(try name(restored, "a-1"), "From the laptop", "and the laptop's it had passed on")
+        XCTAssertEqual(try restored.perform { try $0.invariantViolations() }, [])
+        XCTAssertEqual(try restored.perform { try $0.pendingPushCount() }, 0, "what it took back is not pushed again")
+
+        let laptopReport = try laptopSession(restored).run(compareDigests: true)
+        XCTAssertEqual(laptopReport.digestMatches, true, "the laptop below ends with the office's state")
+        XCTAssertFalse(laptopReport.diverged)
+        XCTAssertEqual(try digest(laptop), try digest(restored))
+        XCTAssertEqual(try digest(hub), try digest(restored))
+        // Its next write takes an id past every one the hub holds, and goes up.
+        let next = try restored.perform { try $0.write(collection: "people", record: "o-5", [.put(field: "name", value: "Next")]) }
+        XCTAssertGreaterThan(next.first?.id.counter ?? 0, 4)
+        XCTAssertNil(try SyncSession(executor: restored, transport: officeTransport, limits: limits, wallClock: clock).run().lostOwnOperations)
+        XCTAssertEqual(try name(hub, "o-5"), "Next")
+    }
+
+    /// A pull's `own` is `1` or absent, as `info`'s.
+    func test_aPullsOwn_isOneOrAbsent() throws {
+        let (hub, _, router) = try makeHub()
+        let (_, transport, _) = try client("laptop", seed: 2, hub: hub, router: router)
+        XCTAssertNoThrow(try transport.respond("GET", "/sync/v1/pull?after=0&limit=10&own=1"))
+        XCTAssertThrowsError(try transport.respond("GET", "/sync/v1/pull?after=0&limit=10&own=yes")) { error in
+            XCTAssertEqual((error as? SyncError)?.status, 400, "\(error)")
+        }
     }
 
     /// An upstream answers `?own=1` with the intervals of the asker's own operations it holds,

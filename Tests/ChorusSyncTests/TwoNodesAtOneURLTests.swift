@@ -16,8 +16,8 @@ final class TwoNodesAtOneURLTests: HubAndClientsTestCase {
         let first: InProcessTransport, second: InProcessTransport
         func info(ownOperations: Bool) throws -> InfoResponse { try first.info(ownOperations: ownOperations) }
         func push(body: [UInt8]) throws -> PushResponse { try second.push(body: body) }
-        func pull(after: Int64, afterOperation: OperationID?, limit: Int, waitingToPush: Int64, committed: Int64) throws -> PullResponse {
-            try second.pull(after: after, afterOperation: afterOperation, limit: limit, waitingToPush: waitingToPush, committed: committed)
+        func pull(after: Int64, afterOperation: OperationID?, limit: Int, waitingToPush: Int64, committed: Int64, own: Bool) throws -> PullResponse {
+            try second.pull(after: after, afterOperation: afterOperation, limit: limit, waitingToPush: waitingToPush, committed: committed, own: own)
         }
         func digest(reporting local: (digest: String, cursor: Int64)?) throws -> DigestResponse { try second.digest(reporting: local) }
         func snapshot(storage: String, reaching: Int64, into path: String, progress: @escaping (Int64, Int64) -> Void) throws -> Int64 {

@@ -143,7 +143,10 @@ enum ServeCommand: Command {
             lastWords.write("hint: this is a fault in chorus, not in its data; start it again (a supervisor restarts it on this exit status) and report it")
             return 1
         }
-        node.stop()
+        if let notCopied = node.stop() {
+            lastWords.write("warning: chorus node \(name) stopped with writes still in its write-ahead log, chorus.sqlite-wal, not copied into chorus.sqlite (\(notCopied))")
+            lastWords.write("hint: nothing is lost, and the next start copies them in; until then chorus.sqlite alone lacks them: copy the folder whole, or back it up with `sqlite3 chorus.sqlite .backup`; free disk space if it is full")
+        }
         lastWords.write("chorus node \(name) stopped")
         return 0
     }
