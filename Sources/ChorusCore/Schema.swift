@@ -25,6 +25,17 @@ public enum ValueType: String, Sendable {
         }
     }
 
+    /// How a value of this type is written in JSON, for a hint: one example.
+    public var jsonExample: String {
+        switch self {
+        case .text: return "a string in double quotes, \"Engineer\""
+        case .integer: return "a whole number, 4"
+        case .number: return "a number, 4.5"
+        case .boolean: return "true or false"
+        case .json: return "any JSON value"
+        }
+    }
+
     /// The SQLite column affinity used in the materialised tables.
     public var sqlType: String {
         switch self {

@@ -583,6 +583,7 @@ final class CLITests: XCTestCase {
             (["add", "people", "p-1", "title", "x"], "is a register"),
             (["put", "people", String(repeating: "x", count: 200), "name=x"], "an id is 1 to 128 letters"),
             (["put", "people", "p-1", "hoursPerWeekAvailable=lots"], "takes an integer value"),
+            (["put", "people", "p-1", "title=12"], "a bare word is a string: quote a text that reads as a number or true/false as '\"12\"'"),
             (["import", folder.appending("truncated.bundle")], "not a complete Chorus bundle"),
             (["import", folder.appending("tampered.bundle")], "bundle"),
             (["import", folder.appending("future.bundle")], "ahead of the clock of the replica receiving it"),

@@ -79,6 +79,12 @@ final class SyncServiceTests: XCTestCase {
         XCTAssertEqual(level.status, 400)
         XCTAssertTrue(String(decoding: level.body, as: UTF8.self).contains("level"), String(decoding: level.body, as: UTF8.self))
         XCTAssertEqual(try self.digest(hub), digest, "nothing written")
+        // A value of the wrong type is said as JSON gives one, not as the command line does (a
+        // day-2 review: "quote strings or give a bare word", in answer to an HTTP body).
+        XCTAssertThrowsError(try admin.respond("POST", "/admin/v1/conflicts/\(first.id)/resolve", body: Array(#"{"value":"five"}"#.utf8))) { error in
+            XCTAssertEqual((error as? SyncError)?.status, 400, "\(error)")
+            XCTAssertEqual((error as? SyncError)?.hint, "give a whole number, 4, or null to clear it", "\(error)")
+        }
 
         let seen = JSONValue.array(first.siblings.map { .string($0.operation.description) })
         XCTAssertEqual(try post(.object(["value": .integer(5), "siblings": seen])).status, 200)

@@ -14,6 +14,7 @@ enum WriteSupport {
         // The people platform's rules for values hold here as over HTTP: a progress of 500 or a
         // status no page knows, written here, would be served to everyone.
         if let declared = replica.configuration.schema.collection(collection) {
+            try checkValueTypes(changes, in: declared)
             try PeopleAPI.checkValues(changes, in: declared)
             // And its rule for a new record's id: one made here with a `/` or a space was listed
             // by the API, which neither made it nor could address it (`/api/v1/people/{id}`).
@@ -31,6 +32,23 @@ enum WriteSupport {
         let operations = try replica.write(collection: collection, record: record, changes, by: context.arguments.value("--as"))
         report(operations, context)
         return 0
+    }
+
+    /// Refuses a value of another type than its field's, saying how the command line gives one
+    /// (a bare word is a string, so a text that reads as a number is quoted): the replica, which
+    /// checks it too, says how JSON gives one, as an HTTP client needs.
+    static func checkValueTypes(_ changes: [Change], in collection: CollectionSchema) throws {
+        for change in changes {
+            let named: (String, JSONValue)
+            switch change {
+            case .put(let name, let value), .mapSet(let name, _, let value): named = (name, value)
+            default: continue
+            }
+            let (name, value) = named
+            guard let field = collection.field(name), field.kind == .register || field.kind == .map, !field.valueType.accepts(value) else { continue }
+            throw ChorusError(.invalidValue, "\(collection.name).\(name) takes \(field.valueType == .integer ? "an" : "a") \(field.valueType.rawValue) value, got \(value.typeName)",
+                              hint: "VALUE is JSON, and a bare word is a string: quote a text that reads as a number or true/false as '\"12\"'; numbers and true/false as they are")
+        }
     }
 
     static func report(_ operations: [Operation], _ context: CommandContext) {
