@@ -300,6 +300,18 @@ public struct PeopleAPI: Sendable {
         return value
     }
 
+    /// A list's filter naming someone or something (`about`, `skill`, `owner`, `person`): an empty
+    /// one is a 400, as an empty `kind` is, not an empty list that looks like none matched (a
+    /// day-2 review: `?skill=` answered no opportunity at all). Its OpenAPI parameter says
+    /// `minLength: 1`.
+    func filterQuery(_ request: HTTPRequest, _ name: String, max: Int) throws -> String? {
+        guard let value = try query(request, name, max: max) else { return nil }
+        guard !value.isEmpty else {
+            throw SyncError(status: 400, "\(name) is empty", hint: "give a value, or leave \(name) out to list them all")
+        }
+        return value
+    }
+
     /// A list's filter on a field of a fixed set of values (`DomainRules.enums[field]`): another
     /// value is a 400, as a status is, not an empty list that looks like none matched.
     func listFilter(_ request: HTTPRequest, _ name: String, _ field: String) throws -> String? {
@@ -477,7 +489,7 @@ public struct PeopleAPI: Sendable {
             page["badges"] = .object(Dictionary(uniqueKeysWithValues: badges.map { ($0.id, $0.json) }))
             return json(.object(page))
         case ("GET", "/api/v1/feedback"):
-            let (items, bounds) = try feedbackPage(request, viewer: person, about: try query(request, "about", max: 128))
+            let (items, bounds) = try feedbackPage(request, viewer: person, about: try filterQuery(request, "about", max: 128))
             var page = bounds
             page["items"] = .array(items.map(Feedback.listed))
             return json(.object(page))
@@ -552,7 +564,7 @@ public struct PeopleAPI: Sendable {
             }
             return json(PeopleAPI.labelled(record, for: person))
         case ("GET", "/api/v1/objectives"):
-            let quarter = try query(request, "quarter", max: 16), owner = try query(request, "owner", max: 128)
+            let quarter = try query(request, "quarter", max: 16), owner = try filterQuery(request, "owner", max: 128)
             if let quarter, !DomainRules.isQuarter(quarter) { throw SyncError(status: 400, "quarter must be \(DomainRules.quarterForm)") }
             let (limit, offset) = (try limit(request), try offset(request))
             let ownerKind = try listFilter(request, "ownerKind", "objectives.ownerKind")
@@ -583,7 +595,7 @@ public struct PeopleAPI: Sendable {
             // A skill as free text ("python"): opportunities that ask for it or teach it. Text that
             // names no skill of the taxonomy also finds custom skills holding its words in a run
             // ("interface design" finds "custom:user interface design"), as people type a part.
-            let skill = try query(request, "skill", max: 200).map { SkillTaxonomy.esco.resolve($0).id }
+            let skill = try filterQuery(request, "skill", max: 200).map { SkillTaxonomy.esco.resolve($0).id }
             let customWords = skill.flatMap { $0.hasPrefix("custom:") ? " \(SkillTaxonomy.normalise(String($0.dropFirst(7)))) " : nil }
             let (limit, offset) = (try limit(request), try offset(request))
             let rows = try executor.perform { replica in
@@ -618,7 +630,7 @@ public struct PeopleAPI: Sendable {
         switch route.method {
         case "GET" where parameters.isEmpty:
             let limit = try limit(request), after = try query(request, "after", max: 128)
-            let about = collection == "observations" ? try query(request, "person", max: 128) : nil
+            let about = collection == "observations" ? try filterQuery(request, "person", max: 128) : nil
             let (records, next) = try executor.perform { replica in
                 try PeopleAPI.readablePage(replica, collection, after: after, limit: limit, person: person, about: about)
             }

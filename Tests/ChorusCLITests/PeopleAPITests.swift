@@ -240,6 +240,14 @@ final class PeopleAPITests: XCTestCase {
             XCTAssertEqual(try titles(query), [], "\(query): words in their order, whole")
         }
         XCTAssertEqual(try titles("kind=companyBet&location=office"), [])
+        // An empty filter naming something is a 400, as an empty kind is, not an empty list that
+        // looks like none matched (a day-2 review: `?skill=` listed no opportunity at all).
+        for target in ["/api/v1/opportunities?skill=", "/api/v1/opportunities?kind=",
+                       "/api/v1/feedback?about=", "/api/v1/objectives?owner=", "/api/v1/observations?person="] {
+            let blank = try request(port, "GET", target)
+            XCTAssertEqual(blank.status, 400, target)
+            if !target.contains("kind") { XCTAssertEqual(blank.json?["hint"]?.stringValue?.hasPrefix("give a value, or leave"), true, "\(target): \(blank.json ?? .null)") }
+        }
         // One whose end date has passed is not open, whatever its status says: not listed as
         // open, ranked for its owner as ended, and taking no interest.
         let ended = try request(port, "POST", "/api/v1/opportunities", body: #"{"title":"Old bet","startDate":"2020-01-01","endDate":"2020-01-31","requiredSkills":{"sql":{"minLevel":2}}}"#)
