@@ -121,7 +121,9 @@ extension Replica {
             for row in peers {
                 let name = row.text(0)!, role = row.text(1)!, acknowledged = row.integer(6) ?? 0
                 var waitingDown: Int64?, lag: Int64?
-                if role != "admin" {
+                // A revoked one pulls no more: what it has not pulled is not waiting for it, and a
+                // lag growing for ever would hide the replicas really behind (a day-2 review).
+                if role != "admin" && row.integer(3) != 1 {
                     // Below the compaction point the operations are gone from the log, so they are
                     // counted by sequence (it takes them from the snapshot): at most that many, the
                     // oldest at least as old as the compaction, whose time is not kept (the lag counts

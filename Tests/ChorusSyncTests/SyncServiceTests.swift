@@ -692,6 +692,23 @@ final class SyncServiceTests: XCTestCase {
         XCTAssertEqual(skewed?.flags.contains("skewed-clock"), true)
     }
 
+    /// A revoked replica pulls no more: nothing waits for it and it lags behind no one, so the
+    /// health view leaves both out ("-"), where they grew for ever beside the replicas really
+    /// behind (a day-2 review). One that never synced is behind, and says so.
+    func test_aRevokedReplica_hasNothingWaiting_andNoLag() throws {
+        try hub.perform { _ = try $0.write(collection: "people", record: "p1", [.put(field: "name", value: "Ada")]) }
+        _ = try hub.perform { try $0.addPeer(name: "gone", role: .replica) }
+        clock.advance(by: 60_000)
+        func row(_ name: String) throws -> ReplicaHealth? { try hub.perform { try $0.replicaHealth(silentAfterMilliseconds: 1_000).first { $0.name == name } } }
+        XCTAssertGreaterThan(try row("gone")?.waitingDown ?? 0, 0, "never synced: what it has not pulled waits for it")
+        XCTAssertGreaterThan(try row("gone")?.lagMilliseconds ?? 0, 0)
+        try hub.perform { try $0.revokePeer(name: "gone") }
+        let revoked = try XCTUnwrap(try row("gone"))
+        XCTAssertNil(revoked.waitingDown)
+        XCTAssertNil(revoked.lagMilliseconds)
+        XCTAssertEqual(revoked.flags, ["revoked"])
+    }
+
     /// The health view's silence is at most ten years: a larger one was multiplied into
     /// milliseconds past Int64.max and stopped the node.
     func test_adminHealth_silenceBeyondTenYears_isRefused_notOverflowed() {

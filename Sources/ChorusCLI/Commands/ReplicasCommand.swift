@@ -22,7 +22,8 @@ enum ReplicasCommand: Command {
         revoke  stops NAME's token working, from its next request.
         health  every replica known here or below: last seen, last sync, operations waiting each way,
                 lag (age of the oldest operation it has not acknowledged), clock skew, last reported
-                digest; flags silent (not seen for --silent-days), skewed-clock, revoked.
+                digest; flags silent (not seen for --silent-days), skewed-clock, revoked (nothing
+                waits for a revoked replica, and it has no lag: "-").
         """,
         options: [.data, .json,
                   OptionSpec(name: "--role", valueName: "ROLE", help: "replica (default), relay or admin"),
