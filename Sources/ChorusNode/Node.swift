@@ -153,11 +153,11 @@ public final class Node: @unchecked Sendable {
     /// meanwhile (a supervisor's kill came first, without the checkpoint below). What it left
     /// half-way is what a kill leaves: each page is one transaction, and the next sync resumes.
     ///
-    /// Returns nil when the replica's write-ahead log is copied into `chorus.sqlite` and emptied;
-    /// else why it is not (a full disk, another process reading, a sync left running), in words:
-    /// the file alone then lacks writes the log still holds, and the next start copies them in.
+    /// Returns nil when `chorus.sqlite` holds every write the replica acknowledged; else what is
+    /// left in its write-ahead log (`StopLeftover`): the file alone then lacks those writes, and
+    /// the next start copies them in.
     @discardableResult
-    public func stop(graceSeconds: Double = 10) -> String? {
+    public func stop(graceSeconds: Double = 10) -> StopLeftover? {
         lock.withLock {
             isStopped = true
             syncTimer?.cancel()
@@ -177,14 +177,22 @@ public final class Node: @unchecked Sendable {
             configuration.log(JSONValue.object(["event": "stop", "sync": "left in progress: it ends with the process; what it committed is kept, and the next sync resumes"]).canonicalText)
             // Not behind the sync's work on the executor (a snapshot taken row by row, a long
             // merge): the stop would wait for it after all. The log is checkpointed at the next open.
-            return "a sync was still running"
+            return .syncLeftRunning
         }
         guard let notCopied = executor.perform({ $0.checkpointForStop() }) else { return nil }
         configuration.log(JSONValue.object([
             "event": "stop", "writeAheadLog": .string("not copied into the database file: \(notCopied)"),
             "hint": "nothing is lost: the next start copies it in; until then keep chorus.sqlite-wal with chorus.sqlite",
         ]).canonicalText)
-        return notCopied
+        return .notCopied(notCopied)
+    }
+
+    /// What a stop left in the replica's write-ahead log, not copied into `chorus.sqlite`.
+    public enum StopLeftover: Equatable, Sendable {
+        /// A sync still running when the grace ran out: the log is copied in at the next open.
+        case syncLeftRunning
+        /// The copy failed or was held back, for the reason given (a full disk, a reader).
+        case notCopied(String)
     }
 
     /// Blocks until the node's HTTP server can no longer serve though the node was not stopped

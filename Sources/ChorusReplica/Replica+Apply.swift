@@ -597,18 +597,22 @@ extension Replica {
     /// whole busy timeout (5 s) on the executor, every request behind it. A merge's checkpoint
     /// still running is waited for first: it holds the checkpoint lock, and this one would do
     /// nothing.
-    /// Returns nil when the log is now empty, its writes all in the database file; else why not,
-    /// in words: another connection held part of it back, or the copy failed (a full disk).
+    /// Returns nil when the database file holds every write of the log (emptied, or kept only
+    /// by a reader of the latest state); else why not, in words: another connection held part of
+    /// it back, or the copy failed (a full disk). `waiting`: for other connections' readers, as
+    /// long as a statement waits for a lock (by default, unless the last attempt failed).
     @discardableResult
-    func truncateLog() -> String? {
+    func truncateLog(waiting: Bool? = nil) -> String? {
         _ = try? mergeCheckpoint?.wait()
         do {
-            let done = try database.checkpointTruncate(waiting: !needsCheckpoint)
-            needsCheckpoint = !done
-            return done ? nil : "another connection to the database (a reader, a backup) held part of it back"
+            let outcome = try database.checkpointTruncateOutcome(waiting: waiting ?? !needsCheckpoint)
+            needsCheckpoint = !outcome.reset
+            guard outcome.framesLeft != 0 else { return nil }
+            return "another connection to the database (a reader, a backup) held \(outcome.framesLeft.map { "\($0) of its pages" } ?? "part of it") back"
         } catch {
             needsCheckpoint = true
-            return (error as? SQLiteError)?.message ?? "\(error)"
+            guard let error = error as? SQLiteError else { return "\(error)" }
+            return error.isDiskFull ? "\(error.message): free disk space" : error.message
         }
     }
 
@@ -632,7 +636,7 @@ extension Replica {
     @discardableResult
     public func checkpointForStop() -> String? {
         finishBackgroundCheckpoints()
-        return truncateLog()
+        return truncateLog(waiting: true)
     }
 
     /// Checks every operation of a call before any is applied: its clock against ours, its action

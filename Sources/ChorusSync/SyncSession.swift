@@ -318,7 +318,7 @@ public struct SyncSession {
                     report.lostOwnUnrecovered = report.pullCutShort ? nil : """
                         this replica lacks at least \(still.lackingCount) of its own operations that the upstream holds (from \(executor.perform { $0.id.hex }):\(still.firstLacking)): \
                         its folder was restored from a backup of itself, or copied; it could not start again from the upstream's snapshot (\(snapshotNotUsed(report))), \
-                        and the upstream's pull left them out (a Chorus older than this one does)
+                        and the upstream's pull left them out (one older than this release does; and of an operation whose record was erased since, it keeps only the id)
                         """
                 } else {
                     report.ownTakenBack = lost.lackingCount
@@ -559,9 +559,11 @@ public struct SyncSession {
             // replicas registered below it were once "none was offered".
             let replacing = try !replica.canAdoptSnapshot()
             let behind = try (replica.upstream()?.pullCursor ?? 0) < info.compactedThrough
-            let wanted = replacing && usesSnapshots && (behind || lostOwn) && pushDuplicates == 0
-            let refusal = wanted ? try replica.whyNotReplaceableWithSnapshot() : nil
-            guard !replacing || (wanted && refusal == nil) else {
+            let considered = replacing && usesSnapshots && (behind || lostOwn)
+            // Not after a push met operations the upstream held (its writes since may reuse ids).
+            let refusal = considered ? try replica.whyNotReplaceableWithSnapshot()
+                ?? (pushDuplicates > 0 ? "its push met \(pushDuplicates) operation\(pushDuplicates == 1 ? "" : "s") the upstream held already" : nil) : nil
+            guard !replacing || (considered && refusal == nil) else {
                 // It holds data now and never takes a snapshot: what a stopped download left is of no use.
                 Replica.removeIncomingSnapshots(in: folder)
                 return (nil, refusal)

@@ -431,13 +431,22 @@ public final class Database {
     /// Returns false when another connection's reader prevented a complete checkpoint.
     @discardableResult
     public func checkpointTruncate(waiting: Bool = true) throws -> Bool {
+        try checkpointTruncateOutcome(waiting: waiting).reset
+    }
+
+    /// `checkpointTruncate`, saying what it did: whether the log was emptied (`reset`), and how
+    /// many of its frames are still not in the database file (`framesLeft`; nil when SQLite did
+    /// not say). A reader of the latest state keeps the log from being emptied though every
+    /// frame is in the file (0 left); one of an older state keeps the frames after it out.
+    public func checkpointTruncateOutcome(waiting: Bool = true) throws -> (reset: Bool, framesLeft: Int?) {
         var logFrames: Int32 = 0
         var checkpointed: Int32 = 0
         if !waiting { sqlite3_busy_timeout(handle, 0) }
         defer { if !waiting { sqlite3_busy_timeout(handle, busyTimeoutMilliseconds) } }
         let code = sqlite3_wal_checkpoint_v2(handle, nil, SQLITE_CHECKPOINT_TRUNCATE, &logFrames, &checkpointed)
         guard code == SQLITE_OK || code == SQLITE_BUSY else { throw error(code: code, sql: "wal_checkpoint(TRUNCATE)") }
-        return code == SQLITE_OK
+        if code == SQLITE_OK { return (true, 0) }
+        return (false, logFrames >= 0 && checkpointed >= 0 ? Int(max(0, logFrames - checkpointed)) : nil)
     }
 
     /// Copies what it can of the write-ahead log into the database file without waiting for any

@@ -202,6 +202,8 @@ final class RestoredFolderTests: HubAndClientsTestCase {
         }
         try office.perform { _ = try $0.write(collection: "people", record: "o-1", [.put(field: "name", value: "Before the backup")]) }
         _ = try officeSession.run()
+        // Passed up only after the backup: the restored office pushes it again, a duplicate.
+        try laptop.perform { _ = try $0.write(collection: "people", record: "a-0", [.put(field: "name", value: "Below, before the backup")]) }
         _ = try laptopSession(office).run()
         let backup = folder.appending("office-backup.sqlite")
         try office.perform { try $0.withDatabase { try $0.run("VACUUM INTO ?", backup) } }
@@ -222,6 +224,7 @@ final class RestoredFolderTests: HubAndClientsTestCase {
         let report = try SyncSession(executor: restored, transport: officeTransport, limits: limits, wallClock: clock).run(compareDigests: true)
         XCTAssertEqual(report.lostOwnOperations?.lackingCount, 3)
         XCTAssertEqual(report.snapshotOperations, 0)
+        XCTAssertEqual(report.pushDuplicates, 1, "what it had passed up after the backup went up again")
         XCTAssertTrue(report.snapshotRefused?.contains("replicas are registered below it") ?? false, "\(report.snapshotRefused ?? "nil")")
         XCTAssertEqual(report.ownTakenBack, 3)
         XCTAssertNil(report.lostOwnUnrecovered)
@@ -243,10 +246,27 @@ final class RestoredFolderTests: HubAndClientsTestCase {
         XCTAssertEqual(try name(hub, "o-5"), "Next")
     }
 
-    /// A pull's `own` is `1` or absent, as `info`'s.
-    func test_aPullsOwn_isOneOrAbsent() throws {
+    /// A pull with `own=1` holds the asker's own operations and those that came through it (a
+    /// relay's, from below it), which a pull otherwise leaves out; `own` is `1` or absent, as `info`'s.
+    func test_aPullWithOwn_holdsTheAskersOwnAndRelayedOperations_andOwnIsOneOrAbsent() throws {
         let (hub, _, router) = try makeHub()
-        let (_, transport, _) = try client("laptop", seed: 2, hub: hub, router: router)
+        let (office, transport, session) = try client("office", seed: 2, hub: hub, router: router, role: .relay)
+        let laptop = try durable("below", seed: 3)
+        try laptop.perform { try $0.setUpstream(url: "http://office", tokenFile: "/dev/null") }
+        let token = try office.perform { try $0.addPeer(name: "below", role: .replica) }
+        let officeRouter = NodeRouter(service: SyncService(executor: office, limits: limits, wallClock: clock), limits: limits)
+        let below = SyncSession(executor: laptop, transport: InProcessTransport(router: officeRouter, token: token, replica: try laptop.perform { $0.id }, limits: limits),
+                                limits: limits, wallClock: clock)
+        try office.perform { _ = try $0.write(collection: "people", record: "o-1", [.put(field: "name", value: "Made at the office")]) }
+        try laptop.perform { _ = try $0.write(collection: "people", record: "b-1", [.put(field: "name", value: "Made below")]) }
+        _ = try below.run()
+        _ = try session.run()
+        XCTAssertEqual(try name(hub, "b-1"), "Made below")
+        func records(own: Bool) throws -> Set<String> {
+            Set(try transport.pull(after: 0, afterOperation: nil, limit: 100, waitingToPush: 0, committed: 0, own: own).operations.map(\.record))
+        }
+        XCTAssertEqual(try records(own: false), ["h-1"], "a pull echoes nothing of the asker's")
+        XCTAssertEqual(try records(own: true), ["h-1", "o-1", "b-1"])
         XCTAssertNoThrow(try transport.respond("GET", "/sync/v1/pull?after=0&limit=10&own=1"))
         XCTAssertThrowsError(try transport.respond("GET", "/sync/v1/pull?after=0&limit=10&own=yes")) { error in
             XCTAssertEqual((error as? SyncError)?.status, 400, "\(error)")

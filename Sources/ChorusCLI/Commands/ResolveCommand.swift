@@ -80,6 +80,7 @@ enum ResolveCommand: Command {
                     return try remote.post("admin/v1/conflicts/\(conflictID)/resolve", body: .object(body))
                 }
                 let replica = try context.openReplica()
+                if let open = try replica.conflict(id: conflictID) { try checkValueType(choice, of: open, in: replica) }
                 return try replica.resolveConflict(id: conflictID, choice, by: try resolver(replica), seen: seen, checkingValue: PeopleAPI.checkResolution(replica)).json
             }
             report(conflictID, record, context)
@@ -101,9 +102,17 @@ enum ResolveCommand: Command {
         }) else {
             throw try whyNoConflict(replica, collection, record, field, key, context)
         }
+        try checkValueType(choice, of: open, in: replica)
         let written = try replica.resolveConflict(id: open.id, choice, by: try resolver(replica), seen: seen, checkingValue: PeopleAPI.checkResolution(replica))
         report(open.id, written.json, context)
         return 0
+    }
+
+    /// A new value of another type than the conflict's field's, said as the command line gives
+    /// one (`WriteSupport.checkValueTypes`), before the replica says it as JSON does.
+    static func checkValueType(_ choice: ConflictChoice, of conflict: Conflict, in replica: Replica) throws {
+        guard case .value(let value) = choice, let field = conflict.field, let declared = replica.configuration.schema.collection(conflict.collection) else { return }
+        try WriteSupport.checkValueTypes([conflict.key.map { .mapSet(field: field, key: $0, value: value) } ?? .put(field: field, value: value)], in: declared)
     }
 
     /// Why the older form found no conflict to settle, checked without writing anything: no such

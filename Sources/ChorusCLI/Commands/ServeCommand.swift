@@ -143,9 +143,15 @@ enum ServeCommand: Command {
             lastWords.write("hint: this is a fault in chorus, not in its data; start it again (a supervisor restarts it on this exit status) and report it")
             return 1
         }
-        if let notCopied = node.stop() {
-            lastWords.write("warning: chorus node \(name) stopped with writes still in its write-ahead log, chorus.sqlite-wal, not copied into chorus.sqlite (\(notCopied))")
-            lastWords.write("hint: nothing is lost, and the next start copies them in; until then chorus.sqlite alone lacks them: copy the folder whole, or back it up with `sqlite3 chorus.sqlite .backup`; free disk space if it is full")
+        switch node.stop() {
+        case nil: break
+        case .syncLeftRunning:
+            // Said on standard output's log too ("left in progress"); its write-ahead log is
+            // copied in at the next open.
+            lastWords.write("note: chorus node \(name) stopped with a sync still running: what it committed is kept, in chorus.sqlite-wal until the next start; copy the folder whole until then")
+        case .notCopied(let why):
+            lastWords.write("warning: chorus node \(name) stopped with writes still in its write-ahead log, chorus.sqlite-wal, not copied into chorus.sqlite (\(why))")
+            lastWords.write("hint: nothing is lost, and the next start copies them in; until then chorus.sqlite alone lacks them: copy the folder whole, or back it up with `sqlite3 chorus.sqlite .backup`")
         }
         lastWords.write("chorus node \(name) stopped")
         return 0
