@@ -115,6 +115,12 @@ final class AdminEndToEndTests: XCTestCase {
         let invariants = Set(conflicts.compactMap { $0["invariant"]?.stringValue })
         XCTAssertEqual(invariants, ["one opportunity filled by two people", "two current career steps for one ability", "two people with the same email"])
 
+        // Two people with one email both show it until it is resolved: both values are marked as
+        // showing (one was marked alone, the other read as hidden; a review).
+        let duplicate = try XCTUnwrap(conflicts.first { $0["kind"] == "duplicateEmail" }?["id"]?.stringValue)
+        let duplicateShown = try chorus(["conflicts", duplicate, "--remote", hub.url, "--token-file", path("hub-admin.token")]).standardOutput
+        XCTAssertEqual(duplicateShown.split(separator: "\n").filter { $0.hasPrefix("  * ") }.count, 2, duplicateShown)
+
         // Detail: every sibling with value, replica, timestamp, and which displays.
         let title = try XCTUnwrap(conflicts.first { $0["field"] == "title" })
         let id = try XCTUnwrap(title["id"]?.stringValue)

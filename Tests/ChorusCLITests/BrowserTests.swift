@@ -483,7 +483,7 @@ final class BrowserTests: XCTestCase {
         try browser.waitUntil("document.getElementById('sync').dataset.state === 'refused'", timeoutSeconds: 30,
                               what: "the indicator to show the hub refusing the node")
         let refused = try text(browser, "#sync")
-        XCTAssertTrue(refused.contains("The hub refuses this node's sync"), refused)
+        XCTAssertTrue(refused.contains("The node this one syncs with refuses its sync"), refused)
         XCTAssertTrue(browser.console.filter { $0.hasPrefix("exception") }.isEmpty, "no script errors: \(browser.console)")
     }
 
@@ -527,7 +527,8 @@ final class BrowserTests: XCTestCase {
             try browser.waitUntil("document.querySelectorAll('#conflicts tr[data-id]').length === \(expected)", what: "the next conflicts")
             shown = expected
         }
-        XCTAssertEqual(try browser.evaluate("document.getElementById('more-conflicts').hidden"), true, "no more to show")
+        XCTAssertEqual(try browser.evaluate("document.getElementById('more-conflicts').hidden && getComputedStyle(document.getElementById('more-conflicts')).display === 'none'"), true,
+                       "no more to show, and no button to press (a button's own display once showed it though hidden)")
         XCTAssertEqual(try text(browser, "#conflicts-h"), "Open conflicts (\(total))")
         let ids = try browser.evaluate("new Set(Array.from(document.querySelectorAll('#conflicts tr[data-id]')).map(r => r.dataset.id)).size").integerValue
         XCTAssertEqual(ids, Int64(total), "each conflict once")
@@ -562,7 +563,8 @@ final class BrowserTests: XCTestCase {
             try browser.waitUntil("document.querySelectorAll('#people-results a.name').length === \(expected)", what: "the next hits")
             shown = expected
         }
-        XCTAssertEqual(try browser.evaluate("document.getElementById('people-more').hidden"), true, "no more to show")
+        XCTAssertEqual(try browser.evaluate("document.getElementById('people-more').hidden && getComputedStyle(document.getElementById('people-more')).display === 'none'"), true,
+                       "no more to show, and no button to press (a button's own display once showed it though hidden)")
         XCTAssertEqual(try text(browser, "main [role=status]"), "\(matching.count) people match “engineer”")
         let hrefs = try browser.evaluate("[...document.querySelectorAll('#people-results a.name')].map(a => a.getAttribute('href'))")
         XCTAssertEqual(hrefs.arrayValue?.compactMap(\.stringValue), matching.map { "#/people/\($0)" }, "every hit once, in the API's order")
@@ -575,7 +577,8 @@ final class BrowserTests: XCTestCase {
                        "the keyboard goes on where the new ones start")
         try click(browser, "#observations-more")
         try browser.waitUntil("document.querySelectorAll('#observations li').length === 45", what: "the last observations")
-        XCTAssertEqual(try browser.evaluate("document.getElementById('observations-more').hidden"), true, "no more to show")
+        XCTAssertEqual(try browser.evaluate("document.getElementById('observations-more').hidden && getComputedStyle(document.getElementById('observations-more')).display === 'none'"), true,
+                       "no more to show, and no button to press (a button's own display once showed it though hidden)")
         let bodies = try browser.evaluate("new Set([...document.querySelectorAll('#observations li bdi')].map(b => b.textContent).filter(t => t.startsWith('Observed'))).size")
         XCTAssertEqual(bodies.integerValue, 45, "each observation once")
         XCTAssertTrue(browser.console.filter { $0.hasPrefix("exception") }.isEmpty, "no script errors: \(browser.console)")

@@ -192,6 +192,12 @@ final class SyncEndToEndTests: XCTestCase {
 
         let status = try JSONParser().parse(try chorus(["status", "--json"], "laptop").standardOutput)
         XCTAssertEqual(status["person"], "p-1")
+        // Its own commands apply the platform's rules as its page does: a colleague's profile is
+        // edited by its person or their manager (p-0 has none), and a laptop's `put` once did it.
+        let colleague = try chorus(["put", "people", "p-0", "title=Edited from a laptop"], "laptop", expect: 1)
+        XCTAssertTrue(colleague.standardError.contains("people/p-0 is not theirs to change so: a profile is edited by its person or their manager"),
+                      colleague.standardError)
+        XCTAssertFalse(try chorus(["get", "people", "p-0", "--json"], "laptop").standardOutput.contains("Edited from a laptop"), "nothing was written")
         let another = try chorus(["feedback", "give", "Thanks for the review", "--to", "p-3", "--as", "p-2"], "laptop", expect: 1)
         XCTAssertTrue(another.standardError.contains("this replica is p-1's"), another.standardError)
         let given = try JSONParser().parse(try chorus(["feedback", "give", "Thanks for the review", "--to", "p-3", "--json"], "laptop").standardOutput)

@@ -409,10 +409,12 @@ final class MergeRuleTests: XCTestCase {
         try newYork.write(collection: "people", record: "p-b", [.put(field: "email", value: "same@example.com")])
         try exchange()
         let duplicate = try XCTUnwrap(try newYork.conflicts().first { $0.kind == .duplicateEmail })
+        XCTAssertEqual(try newYork.statistics().conflicts, Int64(try newYork.conflicts().count), "status counts it, as the list does")
         let kept = try XCTUnwrap(duplicate.siblings.first { $0.value["person"]?.stringValue == "p-b" }).operation
         try newYork.resolveConflict(id: duplicate.id, .keep(kept), by: "admin")
         try exchange()
         XCTAssertEqual(try stockholm.conflicts(), [])
+        XCTAssertEqual(try stockholm.statistics().conflicts, 0)
         XCTAssertEqual(try field(stockholm, "email", "people", "p-b"), "same@example.com")
         XCTAssertEqual(try field(stockholm, "email", "people", "p-a"), .null)
     }

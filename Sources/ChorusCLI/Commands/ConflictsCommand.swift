@@ -155,7 +155,9 @@ enum ConflictsCommand: Command {
                 let isDelete = sibling["delete"] == .bool(true)
                 let replica = sibling["replicaName"]?.stringValue ?? String((sibling["replica"]?.stringValue ?? "").prefix(8))
                 let wall = sibling["timestamp"]?.stringValue.flatMap { $0.split(separator: ".").first.flatMap { UInt64($0) } } ?? 0
-                var row = [operation == conflict["displayed"]?.stringValue ? "  * " : "    ",
+                // Two people with one email both show it: every value is marked.
+                let shows = operation == conflict["displayed"]?.stringValue || conflict["kind"]?.stringValue == "duplicateEmail"
+                var row = [shows ? "  * " : "    ",
                            isDelete ? "(delete)" : ConflictsCommand.edit(sibling),
                            "replica \(replica)", Format.time(HybridTimestamp(wall: wall, logical: 0)), operation]
                 if detailed { row.insert("by \(sibling["author"]?.stringValue ?? "unknown")", at: 3) }

@@ -80,7 +80,10 @@ enum ResolveCommand: Command {
                     return try remote.post("admin/v1/conflicts/\(conflictID)/resolve", body: .object(body))
                 }
                 let replica = try context.openReplica()
-                if let open = try replica.conflict(id: conflictID) { try checkValueType(choice, of: open, in: replica) }
+                if let open = try replica.conflict(id: conflictID) {
+                    try checkValueType(choice, of: open, in: replica)
+                    try refuseUnlessItsPersonMay(choice, of: open, in: replica)
+                }
                 return try replica.resolveConflict(id: conflictID, choice, by: try resolver(replica), seen: seen, checkingValue: PeopleAPI.checkResolution(replica)).json
             }
             report(conflictID, record, context)
@@ -103,6 +106,7 @@ enum ResolveCommand: Command {
             throw try whyNoConflict(replica, collection, record, field, key, context)
         }
         try checkValueType(choice, of: open, in: replica)
+        try refuseUnlessItsPersonMay(choice, of: open, in: replica)
         let written = try replica.resolveConflict(id: open.id, choice, by: try resolver(replica), seen: seen, checkingValue: PeopleAPI.checkResolution(replica))
         report(open.id, written.json, context)
         return 0
@@ -113,6 +117,25 @@ enum ResolveCommand: Command {
     static func checkValueType(_ choice: ConflictChoice, of conflict: Conflict, in replica: Replica) throws {
         guard case .value(let value) = choice, let field = conflict.field, let declared = replica.configuration.schema.collection(conflict.collection) else { return }
         try WriteSupport.checkValueTypes([conflict.key.map { .mapSet(field: field, key: $0, value: value) } ?? .put(field: field, value: value)], in: declared)
+    }
+
+    /// On a laptop bound to one person, a resolution is that person's write to every record it
+    /// changes (`WriteSupport.refuseUnlessItsPersonMay`): an admin resolves on an office node or
+    /// the hub, and a person only what is theirs to change.
+    static func refuseUnlessItsPersonMay(_ choice: ConflictChoice, of conflict: Conflict, in replica: Replica) throws {
+        var value: JSONValue = .null
+        switch choice {
+        case .value(let given): value = given
+        case .keep(let kept): value = conflict.siblings.first { $0.operation == kept }?.value ?? .null
+        case .restore, .delete: break
+        }
+        // A duplicate email's resolution clears it on the other people's profiles.
+        let records = conflict.kind == .duplicateEmail ? conflict.record.split(separator: ",").map(String.init) : [conflict.record]
+        let fields: [String: JSONValue] = conflict.kind == .duplicateEmail ? ["email": .null]
+            : conflict.field.map { [$0: conflict.key.map { .object([$0: value]) } ?? value] } ?? [:]
+        for record in records {
+            try WriteSupport.refuseUnlessItsPersonMay(replica, collection: conflict.collection, record: record, fields: fields)
+        }
     }
 
     /// Why the older form found no conflict to settle, checked without writing anything: no such

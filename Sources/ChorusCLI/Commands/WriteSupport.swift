@@ -23,6 +23,7 @@ enum WriteSupport {
                                   hint: "give another id, such as \(PeopleAPI.idPrefix[collection] ?? collection)-\(record.unicodeScalars.filter { PeopleAPI.isValidID(String($0)) }.prefix(32).map(String.init).joined().lowercased())")
             }
         }
+        try refuseUnlessItsPersonMay(replica, collection: collection, record: record, fields: fields(of: changes))
         // Not the other references: `chorus put` builds records a field at a time, in any order.
         for case .put("email", .string(let email)) in changes where collection == "people" {
             if let taken = try DomainReferences.takenEmail(email, writtenOn: record, replica: replica) {
@@ -32,6 +33,40 @@ enum WriteSupport {
         let operations = try replica.write(collection: collection, record: record, changes, by: context.arguments.value("--as"))
         report(operations, context)
         return 0
+    }
+
+    /// On a laptop bound to one person, who may change what on the platform (`WritePolicy`), as
+    /// its own page applies it to the same person: a colleague's profile is edited by its person
+    /// or their manager. The upstream takes such a write (who manages whom is decided where people
+    /// write, not by the sync: `Authorship`), and a day-2 review saw a laptop's `chorus put` and
+    /// `chorus resolve` change other people's profiles its page refused. Nothing on another node.
+    static func refuseUnlessItsPersonMay(_ replica: Replica, collection: String, record: String, fields: [String: JSONValue]) throws {
+        guard replica.configuration.schema.collection(collection) != nil, let person = try replica.upstream()?.person else { return }
+        let existing = try replica.get(collection: collection, record: record)
+        if let refusal = try WritePolicy.refusal(collection: collection, recordID: record, existing: existing?.fields, body: fields, person: person,
+                                                 lookup: ReadPolicy.visibleFields(replica)) {
+            throw ChorusError(.refused, "this replica is \(person)'s (its upstream registered it for them), and \(collection)/\(record.prefix(64)) is not theirs to change so: \(refusal.message); nothing was written",
+                              hint: "\(refusal.hint), or make the change where they work (an office node's page, or their own laptop)")
+        }
+    }
+
+    /// The fields `changes` write, as the platform's write policy reads a body: by name, with the
+    /// value put (a map key's, an element's, an entry's in an object or as it is).
+    static func fields(of changes: [Change]) -> [String: JSONValue] {
+        var fields: [String: JSONValue] = [:]
+        for change in changes {
+            switch change {
+            case .put(let field, let value), .append(let field, let value): fields[field] = value
+            case .mapSet(let field, let key, let value): fields[field] = .object([key: value])
+            case .mapRemove(let field, let key): fields[field] = .object([key: .null])
+            case .add(let field, let element): fields[field] = .object(["add": .array([.string(element)])])
+            case .remove(let field, let element): fields[field] = .object(["remove": .array([.string(element)])])
+            case .increment(let field, let by): fields[field] = .integer(by)
+            case .retract(let field, let entry): fields[field] = .object(["retract": .string(entry.description)])
+            case .delete, .restore, .erase: break
+            }
+        }
+        return fields
     }
 
     /// Refuses a value of another type than its field's, saying how the command line gives one

@@ -117,14 +117,16 @@ export async function view(main) {
 /** #/admin/conflicts/:id: the competing values side by side; resolve with one click. */
 export async function conflict(main, id) {
   if (!adminToken.get()) { tokenForm(main); return; }
+  const resolvedView = () => replace(main, h("h1", {}, "Conflict resolved"),
+    h("p", {}, "This conflict is no longer open: it was resolved here or on another node. ", h("a", { href: "#/admin" }, "Back to conflicts")));
+  // A token revoked or expired since sign-in brings the form back, as on the list (it was a dead end here).
+  const refusedToken = (error) => { adminToken.clear(); tokenForm(main, `That token was refused: ${error.message}.`); };
   let c;
   try {
     c = await api(`/admin/v1/conflicts/${encodeURIComponent(id)}`, { admin: true });
   } catch (error) {
-    if (error.status === 404) {
-      replace(main, h("h1", {}, "Conflict resolved"), h("p", {}, "This conflict is no longer open: it was resolved here or on another node. ", h("a", { href: "#/admin" }, "Back to conflicts")));
-      return;
-    }
+    if (error.status === 404) { resolvedView(); return; }
+    if (error.status === 401 || error.status === 403) { refusedToken(error); return; }
     throw error;
   }
   // The values shown go with the choice: if the conflict changed since (resolved elsewhere and
@@ -137,7 +139,16 @@ export async function conflict(main, id) {
     resolving = true;
     try {
       const body = { ...choice, siblings: c.siblings.map((s) => s.operation) };
-      const done = await act(() => api(`/admin/v1/conflicts/${encodeURIComponent(id)}/resolve`, { method: "POST", body, admin: true }));
+      let done;
+      try {
+        done = await api(`/admin/v1/conflicts/${encodeURIComponent(id)}/resolve`, { method: "POST", body, admin: true });
+      } catch (error) {
+        // Resolved meanwhile by another admin: said by the page, not by a hint for the command line.
+        if (error.status === 404) { resolvedView(); notify("Nothing was written: another admin resolved it meanwhile.", "error"); return; }
+        if (error.status === 401 || error.status === 403) { refusedToken(error); return; }
+        notify(error.message, "error", error.hint);
+        return;
+      }
       if (done) { notify(`Resolved: ${what}. It syncs to every replica like any other change.`); location.hash = "#/admin"; }
     } finally {
       resolving = false;
@@ -151,12 +162,14 @@ export async function conflict(main, id) {
     h("h1", {}, target(c)),
     h("p", {}, `${kindText(c)}. `, h("span", { class: "muted" }, SHOWS_WORDS[c.kind] || c.rule || "")),
     h("ul", { class: "siblings", id: "siblings" }, c.siblings.map((s) => h("li", { class: s.displayed ? "card sibling displayed" : "card sibling", dataset: { operation: s.operation } },
-      s.displayed ? h("p", { class: "tag ok" }, "Displays now") : h("p", { class: "tag" }, "Hidden until resolved"),
+      // Two people with one email both show it until it is resolved: neither is hidden.
+      c.kind === "duplicateEmail" ? h("p", { class: "tag ok" }, s.displayed ? "Shows it; written first" : "Shows it too")
+        : s.displayed ? h("p", { class: "tag ok" }, "Displays now") : h("p", { class: "tag" }, "Hidden until resolved"),
       h("p", { class: "value", dir: "auto" }, s.delete ? "(deleted the record)" : edit(s)),
       h("dl", { class: "facts small" },
         h("dt", {}, "Who"), h("dd", {}, s.author ? `${name(s.author)} (${s.author})` : "not recorded"),
         h("dt", {}, "Where"), h("dd", {}, s.replicaName || `replica ${(s.replica || "").slice(0, 8)}`),
-        h("dt", {}, "When"), h("dd", {}, when(s.timestamp))),
+        h("dt", {}, "When"), h("dd", {}, when(s.timestamp, { seconds: true }))),
       deletion ? null : h("button", { type: "button", class: "keep", onclick: () => resolve({ keep: s.operation }, `kept ${show(s.value)}`) }, "Keep this value")))),
     // Two people with one email are settled by keeping one person's: the other's is cleared.
     c.kind === "duplicateEmail"

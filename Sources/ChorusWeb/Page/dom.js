@@ -51,10 +51,10 @@ export function ago(milliseconds, now = Date.now()) {
 }
 
 /** A timestamp "wall.logical" or Unix milliseconds as a readable local time. */
-export function when(value) {
+export function when(value, { seconds = false } = {}) {
   const wall = typeof value === "string" ? Number(value.split(".")[0]) : value;
   if (!Number.isFinite(wall)) return "";
-  return new Date(wall).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+  return new Date(wall).toLocaleString(undefined, { dateStyle: "medium", timeStyle: seconds ? "medium" : "short" });
 }
 
 /** A JSON value shown to a person: strings as they are, the rest compact. */

@@ -65,6 +65,7 @@ export function oneAtATime(handler) {
  */
 export function moreButton(id, list, after, load, render) {
   const more = h("button", { type: "button", class: "secondary", id, hidden: !after, onclick: async () => {
+    if (!after) { more.hidden = true; return; }   // nothing more: never the first page again
     more.disabled = true;
     const page = await act(() => load(after));
     more.disabled = false;
@@ -104,7 +105,8 @@ async function askStatus() {
       inSync: `In sync · ${last}`,
       waiting: `${waiting} · ${last}`,
       offline: `Offline: ${waiting} · ${last}`,
-      refused: `The hub refuses this node's sync (hover for why) · ${waiting}`,
+      // Its upstream may be an office, not the hub (a laptop's): named as what it is to this node.
+      refused: `The node this one syncs with refuses its sync (hover for why); ask this node's operator · ${waiting}`,
       diverged: `Out of step with the hub: syncing will not mend it; ask this node's operator (hover for why)`,
     };
     text.textContent = texts[status.state] || status.state;
