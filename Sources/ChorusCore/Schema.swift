@@ -25,6 +25,12 @@ public enum ValueType: String, Sendable {
         }
     }
 
+    /// Why `value` does not fit this type, in words ("people.title takes a text value, got
+    /// integer"), or nil when it does: one message for the replica's check and the command line's.
+    public func mismatch(_ value: JSONValue, in context: String) -> String? {
+        accepts(value) ? nil : "\(context) takes \(self == .integer ? "an" : "a") \(rawValue) value, got \(value.typeName)"
+    }
+
     /// How a value of this type is written in JSON, for a hint: one example.
     public var jsonExample: String {
         switch self {

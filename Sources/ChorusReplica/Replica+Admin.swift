@@ -108,13 +108,16 @@ extension Replica {
     /// old page, and a value given there would supersede values its admin never saw.
     /// `checkingValue` checks a value given (`.value`) as the platform checks a write of it
     /// (`PeopleAPI.checkResolution`, from the layers that know the rules): the change, its
-    /// collection and the record.
+    /// collection and the record. `checkingWrite` checks every write the resolution makes, before
+    /// any is made: its collection, record and changes (the command line on a laptop bound to a
+    /// person: who may change what, `WriteSupport.refuseUnlessItsPersonMay`).
     /// Operation ids a refused resolution names in each list, before it counts the rest.
     static let idsNamedMax = 5
 
     @discardableResult
     public func resolveConflict(id conflictID: String, _ choice: ConflictChoice, by resolver: String, seen: [OperationID]? = nil,
-                                checkingValue: (Change, CollectionSchema, String) throws -> Void = { _, _, _ in }) throws -> RecordSnapshot {
+                                checkingValue: (Change, CollectionSchema, String) throws -> Void = { _, _, _ in },
+                                checkingWrite: (String, String, [Change]) throws -> Void = { _, _, _ in }) throws -> RecordSnapshot {
         guard let conflict = try conflict(id: conflictID) else {
             throw ChorusError(.recordNotFound, "no open conflict \(conflictID)", hint: "it may have been resolved already; list them with `chorus conflicts`")
         }
@@ -188,6 +191,7 @@ extension Replica {
             if case .value = choice, let declared = schema.collection(conflict.collection) { try checkingValue(change, declared, conflict.record) }
             writes.append((conflict.collection, conflict.record, [change]))
         }
+        for write in writes { try checkingWrite(write.collection, write.record, write.changes) }
         let now = configuration.wallClock.nowMilliseconds()
         let recordID = "\(conflictID)-\(now)-\(id.hex.prefix(8))"
         var history: [Change] = [

@@ -287,11 +287,10 @@ extension Replica {
         switch change {
         case .put(_, let value), .mapSet(_, _, let value), .append(_, let value):
             try codec.checkValue(value, context: context)
-            if kind != .log && !field.valueType.accepts(value) {
+            if kind != .log, let wrong = field.valueType.mismatch(value, in: context) {
                 // Said as JSON gives it: an HTTP body's value (an admin's resolution) is JSON. The
                 // command line says how it gives one (`WriteSupport.checkValueTypes`).
-                throw ChorusError(.invalidValue, "\(context) takes \(field.valueType.rawValue == "integer" ? "an" : "a") \(field.valueType.rawValue) value, got \(value.typeName)",
-                                  hint: "give \(field.valueType.jsonExample), or null to clear it")
+                throw ChorusError(.invalidValue, wrong, hint: "give \(field.valueType.jsonExample), or null to clear it")
             }
         case .increment(_, let by):
             guard by != 0, by.magnitude <= limits.counterIncrementMagnitudeMax.magnitude else {

@@ -80,11 +80,8 @@ enum ResolveCommand: Command {
                     return try remote.post("admin/v1/conflicts/\(conflictID)/resolve", body: .object(body))
                 }
                 let replica = try context.openReplica()
-                if let open = try replica.conflict(id: conflictID) {
-                    try checkValueType(choice, of: open, in: replica)
-                    try refuseUnlessItsPersonMay(choice, of: open, in: replica)
-                }
-                return try replica.resolveConflict(id: conflictID, choice, by: try resolver(replica), seen: seen, checkingValue: PeopleAPI.checkResolution(replica)).json
+                return try replica.resolveConflict(id: conflictID, choice, by: try resolver(replica), seen: seen, checkingValue: checkingValue(replica),
+                                                   checkingWrite: checkingWrite(replica)).json
             }
             report(conflictID, record, context)
             return 0
@@ -105,36 +102,28 @@ enum ResolveCommand: Command {
         }) else {
             throw try whyNoConflict(replica, collection, record, field, key, context)
         }
-        try checkValueType(choice, of: open, in: replica)
-        try refuseUnlessItsPersonMay(choice, of: open, in: replica)
-        let written = try replica.resolveConflict(id: open.id, choice, by: try resolver(replica), seen: seen, checkingValue: PeopleAPI.checkResolution(replica))
+        let written = try replica.resolveConflict(id: open.id, choice, by: try resolver(replica), seen: seen, checkingValue: checkingValue(replica),
+                                                  checkingWrite: checkingWrite(replica))
         report(open.id, written.json, context)
         return 0
     }
 
-    /// A new value of another type than the conflict's field's, said as the command line gives
-    /// one (`WriteSupport.checkValueTypes`), before the replica says it as JSON does.
-    static func checkValueType(_ choice: ConflictChoice, of conflict: Conflict, in replica: Replica) throws {
-        guard case .value(let value) = choice, let field = conflict.field, let declared = replica.configuration.schema.collection(conflict.collection) else { return }
-        try WriteSupport.checkValueTypes([conflict.key.map { .mapSet(field: field, key: $0, value: value) } ?? .put(field: field, value: value)], in: declared)
+    /// A value given checked as the command line gives one (`WriteSupport.checkValueTypes`: a
+    /// bare word is a string), then as the platform checks a write of it.
+    static func checkingValue(_ replica: Replica) -> (Change, CollectionSchema, String) throws -> Void {
+        let platform = PeopleAPI.checkResolution(replica)
+        return { change, collection, record in
+            try WriteSupport.checkValueTypes([change], in: collection)
+            try platform(change, collection, record)
+        }
     }
 
-    /// On a laptop bound to one person, a resolution is that person's write to every record it
-    /// changes (`WriteSupport.refuseUnlessItsPersonMay`): an admin resolves on an office node or
-    /// the hub, and a person only what is theirs to change.
-    static func refuseUnlessItsPersonMay(_ choice: ConflictChoice, of conflict: Conflict, in replica: Replica) throws {
-        var value: JSONValue = .null
-        switch choice {
-        case .value(let given): value = given
-        case .keep(let kept): value = conflict.siblings.first { $0.operation == kept }?.value ?? .null
-        case .restore, .delete: break
-        }
-        // A duplicate email's resolution clears it on the other people's profiles.
-        let records = conflict.kind == .duplicateEmail ? conflict.record.split(separator: ",").map(String.init) : [conflict.record]
-        let fields: [String: JSONValue] = conflict.kind == .duplicateEmail ? ["email": .null]
-            : conflict.field.map { [$0: conflict.key.map { .object([$0: value]) } ?? value] } ?? [:]
-        for record in records {
-            try WriteSupport.refuseUnlessItsPersonMay(replica, collection: conflict.collection, record: record, fields: fields)
+    /// On a laptop bound to one person, every write of a resolution is that person's, refused
+    /// unless it is theirs to change (`WriteSupport.refuseUnlessItsPersonMay`): an admin resolves
+    /// on an office node or the hub.
+    static func checkingWrite(_ replica: Replica) -> (String, String, [Change]) throws -> Void {
+        { collection, record, changes in
+            try WriteSupport.refuseUnlessItsPersonMay(replica, collection: collection, record: record, fields: WriteSupport.fields(of: changes))
         }
     }
 

@@ -80,8 +80,9 @@ enum WriteSupport {
             default: continue
             }
             let (name, value) = named
-            guard let field = collection.field(name), field.kind == .register || field.kind == .map, !field.valueType.accepts(value) else { continue }
-            throw ChorusError(.invalidValue, "\(collection.name).\(name) takes \(field.valueType == .integer ? "an" : "a") \(field.valueType.rawValue) value, got \(value.typeName)",
+            guard let field = collection.field(name), field.kind == .register || field.kind == .map,
+                  let wrong = field.valueType.mismatch(value, in: "\(collection.name).\(name)") else { continue }
+            throw ChorusError(.invalidValue, wrong,
                               hint: "VALUE is JSON, and a bare word is a string: quote a text that reads as a number or true/false as '\"12\"'; numbers and true/false as they are")
         }
     }
